@@ -1,0 +1,302 @@
+//! What a segment holds and how it maps to an Arrow schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields, Schema};
+
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::dtype::DType;
+
+/// Arrow field-metadata key naming an extension type.
+pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
+/// Arrow field-metadata key holding an extension type's metadata.
+pub const EXTENSION_METADATA_KEY: &str = "ARROW:extension:metadata";
+/// Canonical fixed-shape tensor extension name.
+pub const FIXED_SHAPE_TENSOR: &str = "arrow.fixed_shape_tensor";
+/// Canonical variable-shape tensor extension name.
+pub const VARIABLE_SHAPE_TENSOR: &str = "arrow.variable_shape_tensor";
+/// Canonical 8-bit boolean extension name.
+pub const BOOL8: &str = "arrow.bool8";
+/// Schema-metadata key holding the segment format as JSON.
+pub const SEGMENT_FORMAT_KEY: &str = "hangar.segment_format";
+
+/// The kind of values one segment holds. Every row of a segment has this format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SegmentFormat {
+    /// Tensors of one dtype and one shape.
+    FixedTensor {
+        /// Element type.
+        dtype: DType,
+        /// The shape every value has.
+        shape: Vec<u64>,
+    },
+    /// Tensors of one dtype and rank, each with its own shape.
+    VarTensor {
+        /// Element type.
+        dtype: DType,
+        /// Number of dimensions.
+        rank: u8,
+    },
+    /// UTF-8 strings.
+    Str,
+    /// Byte strings.
+    Bytes,
+}
+
+impl SegmentFormat {
+    /// Encodes the format (journal records it for open segments).
+    pub fn encode(&self, e: &mut Encoder) {
+        match self {
+            SegmentFormat::FixedTensor { dtype, shape } => {
+                e.u8(1).u8(dtype.code()).varint(shape.len() as u64);
+                for d in shape {
+                    e.u64(*d);
+                }
+            }
+            SegmentFormat::VarTensor { dtype, rank } => {
+                e.u8(2).u8(dtype.code()).u8(*rank);
+            }
+            SegmentFormat::Str => {
+                e.u8(3);
+            }
+            SegmentFormat::Bytes => {
+                e.u8(4);
+            }
+        }
+    }
+
+    /// Decodes a format written by [`SegmentFormat::encode`].
+    pub fn decode(d: &mut Decoder<'_>) -> DecodeResult<SegmentFormat> {
+        let dtype = |d: &mut Decoder<'_>| {
+            let c = d.u8()?;
+            DType::from_code(c)
+                .ok_or_else(|| crate::codec::DecodeError(format!("unknown dtype code {c}")))
+        };
+        Ok(match d.u8()? {
+            1 => {
+                let dt = dtype(d)?;
+                let n = d.count(8)?;
+                if n > 31 {
+                    return Err(crate::codec::DecodeError(format!("rank {n} > 31")));
+                }
+                let shape = (0..n).map(|_| d.u64()).collect::<DecodeResult<Vec<_>>>()?;
+                SegmentFormat::FixedTensor { dtype: dt, shape }
+            }
+            2 => {
+                let dt = dtype(d)?;
+                let rank = d.u8()?;
+                if rank > 31 {
+                    return Err(crate::codec::DecodeError(format!("rank {rank} > 31")));
+                }
+                SegmentFormat::VarTensor { dtype: dt, rank }
+            }
+            3 => SegmentFormat::Str,
+            4 => SegmentFormat::Bytes,
+            t => {
+                return Err(crate::codec::DecodeError(format!(
+                    "unknown segment format {t}"
+                )))
+            }
+        })
+    }
+
+    /// Number of elements of a fixed-shape value.
+    pub fn fixed_elements(shape: &[u64]) -> Option<u64> {
+        shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+    }
+
+    /// A JSON description, kept in the Arrow schema metadata for people and tools.
+    pub fn to_json(&self) -> String {
+        match self {
+            SegmentFormat::FixedTensor { dtype, shape } => serde_json::json!({
+                "kind": "fixed_shape_tensor", "dtype": dtype.name(), "shape": shape
+            }),
+            SegmentFormat::VarTensor { dtype, rank } => serde_json::json!({
+                "kind": "variable_shape_tensor", "dtype": dtype.name(), "rank": rank
+            }),
+            SegmentFormat::Str => serde_json::json!({"kind": "str"}),
+            SegmentFormat::Bytes => serde_json::json!({"kind": "bytes"}),
+        }
+        .to_string()
+    }
+
+    /// The Arrow schema of a segment of this format: `digest`, `crc32` and `value`.
+    pub fn arrow_schema(&self) -> Arc<Schema> {
+        let digest = Field::new("digest", DataType::FixedSizeBinary(32), false).with_metadata(
+            HashMap::from([(
+                "hangar.description".to_string(),
+                "BLAKE3-256 of the canonical value header and the value bytes".to_string(),
+            )]),
+        );
+        let crc = Field::new("crc32", DataType::UInt32, false).with_metadata(HashMap::from([(
+            "hangar.description".to_string(),
+            "CRC-32 of the value bytes (for variable-shape tensors, of the data only)".to_string(),
+        )]));
+        let value = match self {
+            SegmentFormat::FixedTensor { dtype, shape } => {
+                let n = Self::fixed_elements(shape).unwrap_or(0);
+                let size = i32::try_from(n).unwrap_or(i32::MAX);
+                Field::new(
+                    "value",
+                    DataType::FixedSizeList(Arc::new(item_field(*dtype)), size),
+                    false,
+                )
+                .with_metadata(extension(FIXED_SHAPE_TENSOR, fixed_shape_metadata(shape)))
+            }
+            SegmentFormat::VarTensor { dtype, rank } => {
+                let data = Field::new("data", DataType::List(Arc::new(item_field(*dtype))), false);
+                let shape = Field::new(
+                    "shape",
+                    DataType::FixedSizeList(
+                        Arc::new(Field::new("item", DataType::Int32, false)),
+                        i32::from(*rank),
+                    ),
+                    false,
+                );
+                Field::new(
+                    "value",
+                    DataType::Struct(Fields::from(vec![data, shape])),
+                    false,
+                )
+                .with_metadata(extension(VARIABLE_SHAPE_TENSOR, "{}".to_string()))
+            }
+            SegmentFormat::Str => Field::new("value", DataType::Utf8, false),
+            SegmentFormat::Bytes => Field::new("value", DataType::Binary, false),
+        };
+        let metadata = HashMap::from([
+            (SEGMENT_FORMAT_KEY.to_string(), self.to_json()),
+            ("hangar.format_version".to_string(), "1".to_string()),
+        ]);
+        Arc::new(Schema::new_with_metadata(
+            vec![digest, crc, value],
+            metadata,
+        ))
+    }
+}
+
+fn extension(name: &str, metadata: String) -> HashMap<String, String> {
+    HashMap::from([
+        (EXTENSION_NAME_KEY.to_string(), name.to_string()),
+        (EXTENSION_METADATA_KEY.to_string(), metadata),
+    ])
+}
+
+/// The Arrow element type used to store a dtype.
+pub fn arrow_type(dtype: DType) -> DataType {
+    match dtype {
+        DType::Bool => DataType::Int8,
+        DType::U8 => DataType::UInt8,
+        DType::U16 => DataType::UInt16,
+        DType::U32 => DataType::UInt32,
+        DType::U64 => DataType::UInt64,
+        DType::I8 => DataType::Int8,
+        DType::I16 => DataType::Int16,
+        DType::I32 => DataType::Int32,
+        DType::I64 => DataType::Int64,
+        DType::F16 => DataType::Float16,
+        DType::F32 => DataType::Float32,
+        DType::F64 => DataType::Float64,
+    }
+}
+
+fn item_field(dtype: DType) -> Field {
+    let f = Field::new("item", arrow_type(dtype), false);
+    if dtype == DType::Bool {
+        // bool is stored one byte per element (zero-copy), as the canonical arrow.bool8.
+        f.with_metadata(extension(BOOL8, String::new()))
+    } else {
+        f
+    }
+}
+
+/// The canonical `arrow.fixed_shape_tensor` metadata: `{"shape":[...]}` with absent
+/// optional keys omitted (written by hand: arrow-rs 60 writes `null`s and a misspelled
+/// `permutations` key that its own parser then rejects).
+pub fn fixed_shape_metadata(shape: &[u64]) -> String {
+    serde_json::json!({ "shape": shape }).to_string()
+}
+
+/// Parsed `arrow.fixed_shape_tensor` metadata, per the canonical extension spec.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FixedShapeMetadata {
+    /// The tensor shape.
+    pub shape: Vec<u64>,
+    /// Optional dimension names.
+    #[serde(default)]
+    pub dim_names: Option<Vec<String>>,
+    /// Optional physical-to-logical permutation.
+    #[serde(default)]
+    pub permutation: Option<Vec<u64>>,
+}
+
+/// Parses `arrow.fixed_shape_tensor` metadata as the spec writes it (singular
+/// `permutation`, optional keys absent or null).
+pub fn parse_fixed_shape_metadata(json: &str) -> Result<FixedShapeMetadata, String> {
+    let m: FixedShapeMetadata = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    if let Some(p) = &m.permutation {
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        if sorted != (0..m.shape.len() as u64).collect::<Vec<_>>() {
+            return Err(format!(
+                "permutation {p:?} does not permute {} dimensions",
+                m.shape.len()
+            ));
+        }
+    }
+    if m.dim_names
+        .as_ref()
+        .is_some_and(|n| n.len() != m.shape.len())
+    {
+        return Err("dim_names length differs from the shape's rank".into());
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_round_trip() {
+        for f in [
+            SegmentFormat::FixedTensor {
+                dtype: DType::U8,
+                shape: vec![28, 28],
+            },
+            SegmentFormat::VarTensor {
+                dtype: DType::F32,
+                rank: 3,
+            },
+            SegmentFormat::Str,
+            SegmentFormat::Bytes,
+        ] {
+            let mut e = Encoder::new();
+            f.encode(&mut e);
+            let b = e.finish();
+            let mut d = Decoder::new(&b);
+            assert_eq!(SegmentFormat::decode(&mut d).unwrap(), f);
+            d.finish().unwrap();
+        }
+    }
+
+    #[test]
+    fn fixed_shape_metadata_follows_the_spec() {
+        assert_eq!(fixed_shape_metadata(&[2, 3]), r#"{"shape":[2,3]}"#);
+        let m = parse_fixed_shape_metadata(r#"{"shape":[2,3]}"#).unwrap();
+        assert_eq!(m.shape, vec![2, 3]);
+        let m = parse_fixed_shape_metadata(
+            r#"{"shape":[100,200,500],"dim_names":["C","H","W"],"permutation":[2,0,1]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.permutation, Some(vec![2, 0, 1]));
+        assert!(parse_fixed_shape_metadata(
+            r#"{"shape":[2,3],"dim_names":null,"permutation":null}"#
+        )
+        .is_ok());
+        assert!(parse_fixed_shape_metadata(r#"{"shape":[2,3],"permutation":[0,0]}"#).is_err());
+        assert!(parse_fixed_shape_metadata(r#"{"shape":[2,3],"permutations":[1,0]}"#).is_err());
+        assert!(parse_fixed_shape_metadata("not json").is_err());
+    }
+}

@@ -1,0 +1,390 @@
+//! Writing segments: an open segment only grows, batch by batch; sealing appends the
+//! Arrow IPC footer, after which the file is immutable.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use arrow_ipc::writer::{
+    write_message, DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions,
+};
+use arrow_schema::SchemaRef;
+
+use super::batch::{value_buffer_index, PendingBatch};
+use super::format::SegmentFormat;
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::index::{FileId, FileKind, FileRecord};
+
+const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
+const ALIGNMENT: usize = 64;
+
+/// A record batch's place in the file, as the Arrow footer lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Offset of the message (its continuation marker).
+    pub offset: u64,
+    /// Length of the message prefix and flatbuffer metadata, padded.
+    pub meta_len: u32,
+    /// Length of the message body.
+    pub body_len: u64,
+}
+
+impl Block {
+    /// End offset of the block.
+    pub fn end(&self) -> u64 {
+        self.offset + u64::from(self.meta_len) + self.body_len
+    }
+}
+
+/// Where one row's value bytes were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredRow {
+    /// The value's digest.
+    pub digest: Digest,
+    /// Absolute offset of the value bytes in the segment file.
+    pub offset: u64,
+    /// Length of the value bytes.
+    pub len: u64,
+    /// CRC-32 of the value bytes.
+    pub crc: u32,
+}
+
+/// The segment currently being appended to.
+#[derive(Debug)]
+pub struct SegmentWriter {
+    id: FileId,
+    path: PathBuf,
+    file: File,
+    format: SegmentFormat,
+    schema: SchemaRef,
+    header_len: u64,
+    blocks: Vec<Block>,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+fn options() -> IpcWriteOptions {
+    IpcWriteOptions::default()
+}
+
+fn arrow_err(path: &Path) -> impl Fn(arrow_schema::ArrowError) -> Error + '_ {
+    move |e| Error::InvalidArgument(format!("{}: cannot encode Arrow data: {e}", path.display()))
+}
+
+impl SegmentWriter {
+    /// Creates a new segment file holding only the Arrow header and schema.
+    pub fn create(path: &Path, id: FileId, format: SegmentFormat) -> Result<SegmentWriter> {
+        let schema = format.arrow_schema();
+        let mut header = Vec::with_capacity(512);
+        header.extend_from_slice(ARROW_MAGIC);
+        header.resize(ALIGNMENT, 0);
+        let encoded = IpcDataGenerator::default().schema_to_bytes_with_dictionary_tracker(
+            &schema,
+            &mut DictionaryTracker::new(false),
+            &options(),
+        );
+        write_message(&mut header, encoded, &options()).map_err(arrow_err(path))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .ctx("create segment", path)?;
+        file.write_all(&header).ctx("write", path)?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header);
+        Ok(SegmentWriter {
+            id,
+            path: path.to_path_buf(),
+            file,
+            format,
+            schema,
+            header_len: header.len() as u64,
+            blocks: Vec::new(),
+            len: header.len() as u64,
+            crc,
+        })
+    }
+
+    /// Reopens an open segment after a restart: the file is cut back to `valid_len` (the
+    /// end of the last batch the journal acknowledged; anything after it is a torn,
+    /// unacknowledged write) and appending continues.
+    pub fn resume(
+        path: &Path,
+        id: FileId,
+        format: SegmentFormat,
+        header_len: u64,
+        blocks: Vec<Block>,
+    ) -> Result<SegmentWriter> {
+        let valid_len = blocks.last().map_or(header_len, Block::end);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .ctx("open segment", path)?;
+        let actual = file.metadata().ctx("stat", path)?.len();
+        if actual < valid_len {
+            return Err(Error::corrupt(
+                path,
+                format!("the staging journal records {valid_len} bytes but the file has {actual}"),
+            ));
+        }
+        if actual > valid_len {
+            file.set_len(valid_len).ctx("truncate torn tail of", path)?;
+        }
+        let mut crc = crc32fast::Hasher::new();
+        file.seek(SeekFrom::Start(0)).ctx("seek", path)?;
+        let mut reader = (&file).take(valid_len);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buf).ctx("read", path)?;
+            if n == 0 {
+                break;
+            }
+            crc.update(&buf[..n]);
+        }
+        file.seek(SeekFrom::Start(valid_len)).ctx("seek", path)?;
+        let schema = format.arrow_schema();
+        Ok(SegmentWriter {
+            id,
+            path: path.to_path_buf(),
+            file,
+            format,
+            schema,
+            header_len,
+            blocks,
+            len: valid_len,
+            crc,
+        })
+    }
+
+    /// The file id.
+    pub fn id(&self) -> FileId {
+        self.id
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Length of the header (magic and schema message).
+    pub fn header_len(&self) -> u64 {
+        self.header_len
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True if no batch has been written.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// The segment's format.
+    pub fn format(&self) -> &SegmentFormat {
+        &self.format
+    }
+
+    /// Appends `batch` as one record batch (a plain `write`, no fsync: durability against
+    /// power loss comes with [`SegmentWriter::seal`]). Returns the block and where each
+    /// row's bytes are.
+    pub fn append(&mut self, batch: PendingBatch) -> Result<(Block, Vec<StoredRow>)> {
+        let spans = batch.spans();
+        let digests = batch.digests().to_vec();
+        let crcs = batch.crcs().to_vec();
+        let data_len = batch.data_len();
+        let item_size = match &self.format {
+            SegmentFormat::FixedTensor { dtype, .. } | SegmentFormat::VarTensor { dtype, .. } => {
+                dtype.size()
+            }
+            _ => 1,
+        };
+        let record_batch = batch.into_record_batch()?;
+        let (_, encoded) = IpcDataGenerator::default()
+            .encode(
+                &record_batch,
+                &mut DictionaryTracker::new(false),
+                &options(),
+                &mut IpcWriteContext::default(),
+            )
+            .map_err(arrow_err(&self.path))?;
+        let mut msg = Vec::with_capacity(data_len + 4096);
+        let (meta_len, body_len) =
+            write_message(&mut msg, encoded, &options()).map_err(arrow_err(&self.path))?;
+        let value_buffer = locate_value_buffer(&msg, meta_len, &self.format)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", self.path.display())))?;
+        if value_buffer.1 < data_len as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "{}: encoded value buffer is {} bytes, expected {data_len}",
+                self.path.display(),
+                value_buffer.1
+            )));
+        }
+        let body_start = self.len + meta_len as u64;
+        let values_at = body_start + value_buffer.0;
+        if !values_at.is_multiple_of(item_size as u64) {
+            return Err(Error::InvalidArgument(format!(
+                "{}: value buffer at {values_at} is not aligned to {item_size}",
+                self.path.display()
+            )));
+        }
+        self.file.write_all(&msg).ctx("write", &self.path)?;
+        self.crc.update(&msg);
+        let block = Block {
+            offset: self.len,
+            meta_len: meta_len as u32,
+            body_len: body_len as u64,
+        };
+        self.len += msg.len() as u64;
+        self.blocks.push(block);
+        let rows = spans
+            .into_iter()
+            .zip(digests)
+            .zip(crcs)
+            .map(|(((start, len), digest), crc)| StoredRow {
+                digest,
+                offset: values_at + start as u64,
+                len: len as u64,
+                crc,
+            })
+            .collect();
+        Ok((block, rows))
+    }
+
+    /// Reads bytes already written (for staged reads; the open segment is never mapped).
+    pub fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| {
+                Error::corrupt(
+                    &self.path,
+                    format!("range {offset}+{len} beyond the {} bytes written", self.len),
+                )
+            })?;
+        let n = usize::try_from(end - offset)
+            .map_err(|_| Error::corrupt(&self.path, "absurd length"))?;
+        let mut buf = vec![0u8; n];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .ctx("read", &self.path)?;
+        Ok(buf)
+    }
+
+    /// Writes the end-of-stream marker and the Arrow footer, fsyncs, and returns the
+    /// sealed file's record. The file is immutable from here on.
+    pub fn seal(mut self) -> Result<FileRecord> {
+        let mut tail = Vec::with_capacity(1024);
+        tail.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+        tail.extend_from_slice(&0u32.to_le_bytes());
+        let mut fbb = flatbuffers::FlatBufferBuilder::new();
+        let blocks: Vec<arrow_ipc::Block> = self
+            .blocks
+            .iter()
+            .map(|b| arrow_ipc::Block::new(b.offset as i64, b.meta_len as i32, b.body_len as i64))
+            .collect();
+        let dictionaries = fbb.create_vector::<arrow_ipc::Block>(&[]);
+        let record_batches = fbb.create_vector(&blocks);
+        let schema =
+            arrow_ipc::convert::IpcSchemaEncoder::new().schema_to_fb_offset(&mut fbb, &self.schema);
+        let root = {
+            let mut footer = arrow_ipc::FooterBuilder::new(&mut fbb);
+            footer.add_version(arrow_ipc::MetadataVersion::V5);
+            footer.add_schema(schema);
+            footer.add_dictionaries(dictionaries);
+            footer.add_recordBatches(record_batches);
+            footer.finish()
+        };
+        fbb.finish(root, None);
+        let footer = fbb.finished_data();
+        tail.extend_from_slice(footer);
+        tail.extend_from_slice(&(footer.len() as i32).to_le_bytes());
+        tail.extend_from_slice(ARROW_MAGIC);
+        self.file.write_all(&tail).ctx("write", &self.path)?;
+        self.crc.update(&tail);
+        self.len += tail.len() as u64;
+        self.file.sync_all().ctx("fsync", &self.path)?;
+        Ok(FileRecord {
+            id: self.id,
+            kind: FileKind::Segment,
+            len: self.len,
+            crc: self.crc.finalize(),
+        })
+    }
+}
+
+/// Finds the (offset within the body, length) of the value buffer of an encoded record
+/// batch message.
+fn locate_value_buffer(
+    msg: &[u8],
+    meta_len: usize,
+    format: &SegmentFormat,
+) -> std::result::Result<(u64, u64), String> {
+    let flatbuffer = msg
+        .get(8..meta_len)
+        .ok_or("message shorter than its metadata")?;
+    let message =
+        arrow_ipc::root_as_message(flatbuffer).map_err(|e| format!("bad message: {e}"))?;
+    let rb = message
+        .header_as_record_batch()
+        .ok_or("message is not a record batch")?;
+    let buffers = rb.buffers().ok_or("record batch lists no buffers")?;
+    let i = value_buffer_index(format);
+    if i >= buffers.len() {
+        return Err(format!(
+            "record batch has {} buffers, expected more than {i}",
+            buffers.len()
+        ));
+    }
+    let b = buffers.get(i);
+    Ok((b.offset() as u64, b.length() as u64))
+}
+
+/// Checks a sealed segment's structure: magic at both ends, a footer that parses, a
+/// schema with the segment format key, and every block inside the file.
+pub fn check_sealed_structure(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bad = |d: String| Error::corrupt(path, d);
+    if bytes.len() < 16 || &bytes[..6] != ARROW_MAGIC || &bytes[bytes.len() - 6..] != ARROW_MAGIC {
+        return Err(bad("missing Arrow magic".into()));
+    }
+    let footer_len = i32::from_le_bytes(
+        bytes[bytes.len() - 10..bytes.len() - 6]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    let footer_len = usize::try_from(footer_len)
+        .map_err(|_| bad(format!("negative footer length {footer_len}")))?;
+    let footer_start = bytes
+        .len()
+        .checked_sub(10 + footer_len)
+        .ok_or_else(|| bad(format!("footer length {footer_len} exceeds the file")))?;
+    let footer = arrow_ipc::root_as_footer(&bytes[footer_start..bytes.len() - 10])
+        .map_err(|e| bad(format!("bad footer: {e}")))?;
+    let schema = footer
+        .schema()
+        .ok_or_else(|| bad("footer has no schema".into()))?;
+    let schema = arrow_ipc::convert::try_fb_to_schema(schema)
+        .map_err(|e| bad(format!("bad schema: {e}")))?;
+    if !schema
+        .metadata()
+        .contains_key(super::format::SEGMENT_FORMAT_KEY)
+    {
+        return Err(bad("schema lacks the hangar segment format".into()));
+    }
+    for b in footer.recordBatches().into_iter().flatten() {
+        let end =
+            (b.offset() as i128) + i128::from(b.metaDataLength()) + i128::from(b.bodyLength());
+        if b.offset() < 0 || end > footer_start as i128 {
+            return Err(bad(format!(
+                "record batch block at {} lies outside the data",
+                b.offset()
+            )));
+        }
+    }
+    Ok(())
+}

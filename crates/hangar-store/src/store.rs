@@ -1,0 +1,239 @@
+//! The read side of a repository's storage: the index plus mapped segments and packs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use arrow_buffer::Buffer;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::index::{EntryKind, FileId, FileKind, FileRecord, Index, IndexEntry};
+use crate::mmap::MappedFile;
+use crate::pack;
+use crate::segment;
+
+/// Sub-directory of segments.
+pub const SEGMENTS_DIR: &str = "segments";
+/// Sub-directory of packs.
+pub const PACKS_DIR: &str = "packs";
+/// Sub-directory of index runs.
+pub const INDEX_DIR: &str = "index";
+/// Sub-directory of the staging journal.
+pub const STAGING_DIR: &str = "staging";
+
+/// Path of a segment file.
+pub fn segment_path(dir: &Path, id: FileId) -> PathBuf {
+    dir.join(SEGMENTS_DIR).join(format!("{id:08x}.arrow"))
+}
+
+/// Path of a pack file.
+pub fn pack_path(dir: &Path, id: FileId) -> PathBuf {
+    dir.join(PACKS_DIR).join(format!("{id:08x}.pack"))
+}
+
+/// Storage of one repository (`<repo>/.hangar`): lookups by digest, zero-copy reads.
+/// `Send + Sync`; share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    index: RwLock<Index>,
+    maps: RwLock<HashMap<FileId, Arc<MappedFile>>>,
+}
+
+fn poisoned() -> Error {
+    Error::InvalidArgument("a thread panicked while holding the store's lock".into())
+}
+
+impl Store {
+    /// Creates the storage directories under `dir`.
+    pub fn create_layout(dir: &Path) -> Result<()> {
+        for sub in [SEGMENTS_DIR, PACKS_DIR, INDEX_DIR, STAGING_DIR] {
+            fsutil::create_dir_durable(&dir.join(sub))?;
+        }
+        Ok(())
+    }
+
+    /// Opens the storage in `dir` (lists and maps the index runs only).
+    pub fn open(dir: &Path) -> Result<Store> {
+        for sub in [SEGMENTS_DIR, PACKS_DIR, INDEX_DIR, STAGING_DIR] {
+            if !dir.join(sub).is_dir() {
+                return Err(Error::corrupt(
+                    dir.join(sub),
+                    "storage directory is missing",
+                ));
+            }
+        }
+        let index = Index::open(&dir.join(INDEX_DIR))?;
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            index: RwLock::new(index),
+            maps: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The storage directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Picks up index runs published by another process.
+    pub fn refresh(&self) -> Result<()> {
+        self.index.write().map_err(|_| poisoned())?.refresh()
+    }
+
+    /// Read access to the index.
+    pub fn index(&self) -> Result<RwLockReadGuard<'_, Index>> {
+        self.index.read().map_err(|_| poisoned())
+    }
+
+    pub(crate) fn index_mut(&self) -> Result<std::sync::RwLockWriteGuard<'_, Index>> {
+        self.index.write().map_err(|_| poisoned())
+    }
+
+    /// The index entry of `digest`, if stored.
+    pub fn lookup(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
+        self.index()?.lookup(digest)
+    }
+
+    /// Maps a sealed file (cached).
+    pub fn map_file(&self, id: FileId, kind: FileKind) -> Result<Arc<MappedFile>> {
+        if let Some(m) = self.maps.read().map_err(|_| poisoned())?.get(&id) {
+            return Ok(m.clone());
+        }
+        let path = match kind {
+            FileKind::Segment => segment_path(&self.dir, id),
+            FileKind::Pack => pack_path(&self.dir, id),
+        };
+        let map = MappedFile::open(&path).map_err(|e| match e.kind() {
+            crate::ErrorKind::NotFound => {
+                Error::corrupt(&path, "file referenced by the index is missing")
+            }
+            _ => e,
+        })?;
+        self.maps
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(id, map.clone());
+        Ok(map)
+    }
+
+    /// Reads the bytes an index entry locates, zero-copy, checking their CRC-32.
+    pub fn read_entry(&self, entry: &IndexEntry) -> Result<Buffer> {
+        let kind = match entry.kind {
+            EntryKind::Value => FileKind::Segment,
+            EntryKind::Object(_) => FileKind::Pack,
+        };
+        let map = self.map_file(entry.loc.file, kind)?;
+        let buf = map.buffer(entry.loc.offset, entry.loc.len)?;
+        if crate::digest::crc32(&buf) != entry.loc.crc {
+            return Err(Error::corrupt(
+                map.path(),
+                format!(
+                    "checksum mismatch for {} at offset {}",
+                    entry.digest.short(),
+                    entry.loc.offset
+                ),
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// Reads a stored value's bytes (zero-copy, CRC-checked), or `None` if not stored.
+    pub fn read_value(&self, digest: &Digest) -> Result<Option<Buffer>> {
+        match self.lookup(digest)? {
+            Some(e) if e.kind == EntryKind::Value => self.read_entry(&e).map(Some),
+            Some(_) => Err(Error::InvalidArgument(format!(
+                "{} is an object, not a value",
+                digest.short()
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads an object: its type code and bytes, after checking the CRC-32 and that the
+    /// bytes hash to `digest`. `None` if no such object is stored.
+    pub fn read_object(&self, digest: &Digest) -> Result<Option<(u8, Buffer)>> {
+        let Some(entry) = self.lookup(digest)? else {
+            return Ok(None);
+        };
+        let EntryKind::Object(type_code) = entry.kind else {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a value, not an object",
+                digest.short()
+            )));
+        };
+        let bytes = self.read_entry(&entry)?;
+        if Digest::of_object(type_code, &bytes) != *digest {
+            let path = pack_path(&self.dir, entry.loc.file);
+            return Err(Error::corrupt(
+                path,
+                format!("object {} does not hash to its digest", digest.short()),
+            ));
+        }
+        Ok(Some((type_code, bytes)))
+    }
+
+    /// Digests of the objects of `type_code` whose hex form starts with `prefix`.
+    pub fn find_objects(&self, prefix: &str, type_code: u8) -> Result<Vec<Digest>> {
+        Ok(self
+            .index()?
+            .find_prefix(prefix, EntryKind::Object(type_code))?
+            .into_iter()
+            .map(|e| e.digest)
+            .collect())
+    }
+
+    /// Checks every file the index refers to — length, whole-file CRC-32 and structure —
+    /// and every index entry. Returns one error per problem.
+    pub fn verify_files(&self) -> Vec<Error> {
+        let index = match self.index() {
+            Ok(i) => i,
+            Err(e) => return vec![e],
+        };
+        let mut problems = index.verify();
+        let files: Vec<FileRecord> = index.files();
+        drop(index);
+        let results: Vec<Vec<Error>> = {
+            use rayon::prelude::*;
+            files.par_iter().map(|f| self.verify_file(f)).collect()
+        };
+        problems.extend(results.into_iter().flatten());
+        problems
+    }
+
+    fn verify_file(&self, f: &FileRecord) -> Vec<Error> {
+        let path = match f.kind {
+            FileKind::Segment => segment_path(&self.dir, f.id),
+            FileKind::Pack => pack_path(&self.dir, f.id),
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return vec![Error::corrupt(
+                    &path,
+                    "file referenced by the index is missing",
+                )]
+            }
+            Err(e) => return vec![Error::io("read", &path, e)],
+        };
+        let mut problems = Vec::new();
+        if bytes.len() as u64 != f.len {
+            problems.push(Error::corrupt(
+                &path,
+                format!("length {} differs from the recorded {}", bytes.len(), f.len),
+            ));
+        } else if crc32fast::hash(&bytes) != f.crc {
+            problems.push(Error::corrupt(&path, "whole-file checksum mismatch"));
+        }
+        let structure = match f.kind {
+            FileKind::Segment => segment::check_sealed_structure(&path, &bytes),
+            FileKind::Pack => pack::scan_pack(&path, &bytes).map(|_| ()),
+        };
+        if let Err(e) = structure {
+            problems.push(e);
+        }
+        problems
+    }
+}
