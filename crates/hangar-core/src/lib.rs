@@ -1,1 +1,68 @@
-pub fn x() {}
+//! # hangar-core
+//!
+//! Version control for tensor data: repositories, checkouts, columns, samples, a
+//! durable staging area, commits and history, built on [`hangar_store`].
+//!
+//! Principal types:
+//! - [`Repository`]: `init`, `open`, checkouts, `log`, `summary`, `verify`,
+//!   `force_release_writer_lock`. `Send + Sync`.
+//! - [`WriterCheckout`]: the single writer (an OS lock across processes) on the staging
+//!   area: create and delete columns, set and delete samples, metadata, `commit`,
+//!   `reset_staging_area`, bulk sessions.
+//! - [`ReaderCheckout`]: an immutable view of one commit, usable from many threads.
+//! - [`WriterColumn`] / [`ReaderColumn`]: dict-like access to samples
+//!   ([`SampleKey`] → [`Value`]).
+//!
+//! ```
+//! use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
+//!
+//! # fn main() -> hangar_core::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let repo = Repository::init(dir.path(), "Rick Izzo", "rick@example.com", false)?;
+//! let co = repo.checkout_writer()?;
+//! let images = co.add_ndarray_column("images", NdArraySpec::with_shape(DType::U8, &[28, 28]))?;
+//! let pixels = vec![7u8; 28 * 28];
+//! images.set("0", TensorRef::new(&pixels, &[28, 28]))?;
+//! assert_eq!(images.len()?, 1);
+//! let commit = co.commit("first commit")?;
+//! co.close()?;
+//!
+//! let reader = repo.checkout_commit(&commit.to_hex())?;
+//! let img = reader.column("images")?.get_view("0")?; // zero-copy, memory-mapped
+//! assert_eq!(img.as_slice::<u8>()?, &pixels[..]);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod checkout;
+pub mod commit;
+pub mod error;
+pub mod format;
+pub mod history;
+pub mod key;
+pub mod lock;
+pub mod names;
+pub mod objects;
+pub mod refs;
+pub mod repo;
+pub mod schema;
+mod shared;
+mod stage;
+pub mod timefmt;
+pub mod tree;
+pub mod value;
+pub mod verify;
+
+pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
+pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
+pub use checkout::ColumnInfo;
+pub use commit::{CommitId, CommitInfo};
+pub use error::{Error, ErrorKind, Result};
+pub use hangar_store::{DType, Digest};
+pub use history::{Log, LogEntry, Summary};
+pub use key::SampleKey;
+pub use repo::Repository;
+pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
+pub use stage::StagedChanges;
+pub use value::{Tensor, TensorRef, Value, ValueRef};
+pub use verify::{Problem, VerifyReport};

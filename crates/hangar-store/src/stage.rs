@@ -600,12 +600,12 @@ impl StoreWriter {
     /// on `new_base`), then calls `publish` — the single atomic step that makes the commit
     /// visible (the branch ref update). If `publish` fails nothing visible changed and
     /// staging continues as before.
-    pub fn commit(
+    pub fn commit<E: From<Error>>(
         &mut self,
         objects: Vec<Object>,
         new_base: &[u8],
-        publish: impl FnOnce() -> Result<()>,
-    ) -> Result<CommitStats> {
+        publish: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<CommitStats, E> {
         let mut stats = CommitStats::default();
         self.flush()?;
         for i in 0..self.slots.len() {
@@ -630,7 +630,8 @@ impl StoreWriter {
                 StagedLoc::Pending { .. } => {
                     return Err(Error::InvalidArgument(
                         "internal: value still pending after flush".into(),
-                    ))
+                    )
+                    .into())
                 }
             }
         }

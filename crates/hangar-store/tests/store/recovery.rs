@@ -1,4 +1,4 @@
-use hangar_store::{DType, ErrorKind, SegmentFormat, StoreWriter, ValueHeader, ValueInput};
+use hangar_store::{DType, Error, ErrorKind, SegmentFormat, StoreWriter, ValueHeader, ValueInput};
 
 use crate::{new_store, open_writer, put_u8};
 
@@ -15,7 +15,8 @@ fn write_through_values_survive_a_dropped_writer_and_commit_later() {
     let (mut w, rec) = open_writer(&store);
     assert_eq!(rec.records, vec![b"put a".to_vec()]);
     assert_eq!(w.read_value(&d1).unwrap().unwrap().as_slice(), &[1, 2, 3]);
-    w.commit(Vec::new(), b"base1", || Ok(())).unwrap();
+    w.commit(Vec::new(), b"base1", || Ok::<(), Error>(()))
+        .unwrap();
     assert_eq!(
         store.read_value(&d1).unwrap().unwrap().as_slice(),
         &[1, 2, 3]
@@ -70,7 +71,7 @@ fn torn_segment_tail_is_cut_and_appending_resumes() {
     let (mut w, _) = open_writer(&store);
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), good_len as u64);
     let b = put_u8(&mut w, &[4], &[2, 2, 2, 2]);
-    w.commit(Vec::new(), b"b1", || Ok(())).unwrap();
+    w.commit(Vec::new(), b"b1", || Ok::<(), Error>(())).unwrap();
     assert_eq!(
         store.read_value(&a).unwrap().unwrap().as_slice(),
         &[1, 1, 1, 1]

@@ -1,0 +1,147 @@
+//! Checkouts: a writer on the staging area of a branch, readers on commits.
+
+pub mod reader;
+pub mod writer;
+
+use std::fmt;
+
+use arrow_buffer::{Buffer, MutableBuffer};
+
+use crate::error::{Error, Result};
+use crate::key::SampleKey;
+use crate::schema::{ColumnKind, ColumnSchema, Record};
+use crate::shared::Shared;
+use crate::value::{fmt_shape, Tensor, Value};
+
+/// A column's name, schema and sample count (what the original Hangar's repr shows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Column name.
+    pub name: String,
+    /// The schema.
+    pub schema: ColumnSchema,
+    /// First 16 hex digits of the schema digest.
+    pub schema_hash: String,
+    /// Number of samples.
+    pub num_samples: u64,
+    /// True for a writer checkout's column.
+    pub writable: bool,
+}
+
+impl fmt::Display for ColumnInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.schema;
+        writeln!(
+            f,
+            "Hangar {}",
+            if self.writable {
+                "ColumnWriter"
+            } else {
+                "ColumnReader"
+            }
+        )?;
+        writeln!(f, "    Column Name      : {}", self.name)?;
+        writeln!(f, "    Schema Hash      : {}", self.schema_hash)?;
+        writeln!(f, "    Column Type      : {}", s.kind().name())?;
+        if s.kind() == ColumnKind::NdArray {
+            writeln!(
+                f,
+                "    Variable Shape   : {}",
+                if s.variable_shape() { "True" } else { "False" }
+            )?;
+            writeln!(f, "    (max) Shape      : {}", fmt_shape(s.shape()))?;
+            writeln!(
+                f,
+                "    Datatype         : {}",
+                s.dtype().map_or("-", |d| d.name())
+            )?;
+        }
+        writeln!(
+            f,
+            "    Access Mode      : {}",
+            if self.writable { "a" } else { "r" }
+        )?;
+        write!(f, "    Num Samples      : {}", self.num_samples)
+    }
+}
+
+/// Turns a stored record and its bytes into a value. With `copy`, tensor bytes are
+/// copied into a new buffer; otherwise the tensor borrows `bytes` (zero-copy).
+pub(crate) fn materialize(
+    shared: &Shared,
+    column: &str,
+    key: &SampleKey,
+    schema: &ColumnSchema,
+    record: &Record,
+    bytes: Buffer,
+    copy: bool,
+) -> Result<Value> {
+    let bad = |detail: String| {
+        Error::corrupt(
+            shared.hangar.join("segments"),
+            format!("column {column:?} sample {key}: {detail}"),
+        )
+    };
+    match schema.kind() {
+        ColumnKind::NdArray => {
+            let dtype = schema.dtype().expect("ndarray schemas have a dtype");
+            let shape: Vec<usize> = match &record.shape {
+                Some(s) => s.iter().map(|&d| d as usize).collect(),
+                None => schema.shape().to_vec(),
+            };
+            let want = shape.iter().product::<usize>() * dtype.size();
+            if bytes.len() != want {
+                return Err(bad(format!(
+                    "stored value has {} bytes, its shape needs {want}",
+                    bytes.len()
+                )));
+            }
+            let data = if copy {
+                let mut m = MutableBuffer::with_capacity(bytes.len());
+                m.extend_from_slice(&bytes);
+                m.into()
+            } else {
+                bytes
+            };
+            Ok(Value::Tensor(Tensor::from_parts(dtype, shape, data)))
+        }
+        ColumnKind::Str => String::from_utf8(bytes.to_vec())
+            .map(Value::Str)
+            .map_err(|_| bad("stored str value is not UTF-8".into())),
+        ColumnKind::Bytes => Ok(Value::Bytes(bytes.to_vec())),
+    }
+}
+
+pub(crate) fn decode_record(
+    shared: &Shared,
+    column: &str,
+    schema: &ColumnSchema,
+    raw: &[u8],
+) -> Result<Record> {
+    Record::decode(raw, schema).map_err(|e| {
+        Error::corrupt(
+            shared.hangar.join("packs"),
+            format!("column {column:?}: bad record: {e}"),
+        )
+    })
+}
+
+pub(crate) fn decode_key(shared: &Shared, raw: &[u8]) -> Result<SampleKey> {
+    SampleKey::decode(raw)
+        .map_err(|e| Error::corrupt(shared.hangar.join("packs"), format!("bad sample key: {e}")))
+}
+
+pub(crate) fn missing_key(column: &str, key: &SampleKey) -> Error {
+    Error::NotFound(format!(
+        "column {column:?} has no sample with key {}",
+        show_key(key)
+    ))
+}
+
+/// A key as the user wrote it: strings quoted, integers bare.
+pub(crate) fn show_key(key: &SampleKey) -> String {
+    match key {
+        SampleKey::Int(i) => i.to_string(),
+        SampleKey::Str(s) => format!("{s:?}"),
+    }
+}

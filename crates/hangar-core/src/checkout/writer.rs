@@ -1,0 +1,891 @@
+//! The writer checkout: the one place changes are made. It holds the repository's writer
+//! lock for its whole life and works on the durable staging area of its branch.
+//!
+//! Plain operations are write-through: when `set` returns, the sample survives kill -9
+//! of the process. Inside a [`BulkSession`] (what the original Hangar calls the
+//! context-manager form) writes are buffered and become durable when the session ends or
+//! fills a buffer — much faster, with the same all-or-nothing guarantees per call.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rayon::prelude::*;
+
+use hangar_store::{Digest, StoreWriter, ValueInput};
+
+use crate::checkout::reader::names_list;
+use crate::checkout::{decode_key, decode_record, materialize, missing_key, ColumnInfo};
+use crate::commit::{self, CommitId};
+use crate::error::{invalid, Error, Result};
+use crate::format::{self, User};
+use crate::key::SampleKey;
+use crate::lock::WriterLock;
+use crate::names;
+use crate::refs;
+use crate::schema::{ColumnSchema, NdArraySpec, Record};
+use crate::shared::{poisoned, Shared};
+use crate::stage::{overlay_keys, BaseInfo, Change, StagedChanges, Staging};
+use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
+
+/// The journal is compacted once it grows past this size (and twice its last size).
+const COMPACT_MIN_BYTES: u64 = 256 << 20;
+
+/// Whether the staging area differs from its base commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing staged.
+    Clean,
+    /// Changes are staged.
+    Dirty(StagedChanges),
+}
+
+impl Status {
+    /// True if changes are staged.
+    pub fn is_dirty(&self) -> bool {
+        matches!(self, Status::Dirty(_))
+    }
+}
+
+pub(crate) struct WriterState {
+    shared: Arc<Shared>,
+    lock: Option<WriterLock>,
+    sw: Option<StoreWriter>,
+    staging: Staging,
+    user: User,
+    closed: Option<String>,
+    key_seed: u64,
+    key_counter: u64,
+    compact_at: u64,
+}
+
+impl fmt::Debug for WriterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterState")
+            .field("branch", &self.staging.base.branch)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+fn bytes_of<'a>(v: &ValueRef<'a>) -> &'a [u8] {
+    match *v {
+        ValueRef::Tensor(t) => t.bytes(),
+        ValueRef::Str(s) => s.as_bytes(),
+        ValueRef::Bytes(b) => b,
+    }
+}
+
+impl WriterState {
+    fn check_open(&self) -> Result<()> {
+        match &self.closed {
+            Some(why) => Err(Error::Closed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn sw(&mut self) -> &mut StoreWriter {
+        self.sw.as_mut().expect("an open writer has a store writer")
+    }
+
+    /// Applies a change whose preconditions hold, then journals it. A failure to
+    /// journal leaves memory ahead of disk, so the checkout is closed: reopening replays
+    /// exactly what was acknowledged.
+    fn stage(&mut self, change: Change) -> Result<()> {
+        self.staging.apply(&self.shared, &change)?;
+        let encoded = change.encode();
+        let result = (|| {
+            let sw = self.sw();
+            sw.record(&encoded)?;
+            sw.sync_point()
+        })();
+        if let Err(e) = result {
+            self.poison(&e);
+            return Err(e.into());
+        }
+        self.maybe_compact()
+    }
+
+    fn poison(&mut self, e: &dyn std::error::Error) {
+        self.closed = Some(format!(
+            "this writer checkout stopped after failing to write its staging journal ({e}); open a new writer \
+             checkout: every change acknowledged before the failure is kept"
+        ));
+        self.sw = None;
+        self.lock = None;
+    }
+
+    fn maybe_compact(&mut self) -> Result<()> {
+        let sw = self.sw.as_ref().expect("open");
+        if sw.is_buffered() || sw.journal_len() < self.compact_at {
+            return Ok(());
+        }
+        let records: Vec<Vec<u8>> = self.staging.snapshot().iter().map(Change::encode).collect();
+        let sw = self.sw();
+        sw.compact(&records)?;
+        let len = sw.journal_len();
+        self.compact_at = self.compact_at.max(2 * len);
+        Ok(())
+    }
+
+    fn column(&self, name: &str) -> Result<&crate::stage::StagedColumn> {
+        self.staging.columns.get(name).ok_or_else(|| {
+            Error::NotFound(format!(
+                "the staging area has no column {name:?}; its columns are: {}",
+                names_list(self.staging.columns.keys())
+            ))
+        })
+    }
+
+    fn info(&self, name: &str) -> Result<ColumnInfo> {
+        let c = self.column(name)?;
+        Ok(ColumnInfo {
+            name: name.to_string(),
+            schema: c.schema.clone(),
+            schema_hash: c.schema_digest.short(),
+            num_samples: c.count,
+            writable: true,
+        })
+    }
+
+    fn record_of(&self, column: &str, key: &SampleKey) -> Result<Option<Record>> {
+        let col = self.column(column)?;
+        match self.staging.record(&self.shared, col, &key.encode())? {
+            Some(raw) => decode_record(&self.shared, column, &col.schema, &raw).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn read(&self, column: &str, key: &SampleKey, copy: bool) -> Result<Option<Value>> {
+        let Some(rec) = self.record_of(column, key)? else {
+            return Ok(None);
+        };
+        let schema = &self.column(column)?.schema;
+        let sw = self.sw.as_ref().expect("open");
+        let bytes = sw.read_value(&rec.digest)?.ok_or_else(|| {
+            Error::corrupt(
+                self.shared.hangar.join("staging"),
+                format!(
+                    "column {column:?} sample {key}: value {} is neither staged nor stored",
+                    rec.digest.short()
+                ),
+            )
+        })?;
+        materialize(&self.shared, column, key, schema, &rec, bytes, copy).map(Some)
+    }
+
+    /// Stores the values of checked (key, value) pairs and returns their records.
+    /// Digests are computed in parallel when there are several.
+    fn store_values(
+        &mut self,
+        column: &str,
+        items: &[(SampleKey, ValueRef<'_>)],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let col = self.staging.columns.get(column).expect("checked by caller");
+        let schema = col.schema.clone();
+        let format = col.format.clone();
+        let variable = schema.variable_shape() && schema.dtype().is_some();
+        let shapes: Vec<Vec<u64>> = items
+            .iter()
+            .map(|(_, v)| match v {
+                ValueRef::Tensor(t) => t.shape().iter().map(|&d| d as u64).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let hash = |(i, (_, v)): (usize, &(SampleKey, ValueRef<'_>))| {
+            schema.value_header(v, &shapes[i]).digest(bytes_of(v))
+        };
+        let digests: Vec<Digest> = if items.len() >= 64 {
+            items.par_iter().enumerate().map(hash).collect()
+        } else {
+            items.iter().enumerate().map(hash).collect()
+        };
+        let sw = self.sw();
+        let mut records = Vec::with_capacity(items.len());
+        for (i, ((key, v), digest)) in items.iter().zip(digests).enumerate() {
+            let header = schema.value_header(v, &shapes[i]);
+            sw.put_hashed_value(
+                ValueInput {
+                    format: &format,
+                    header,
+                    shape: &shapes[i],
+                    bytes: bytes_of(v),
+                },
+                digest,
+            )?;
+            let rec = Record {
+                digest,
+                shape: variable.then(|| shapes[i].clone()),
+            };
+            records.push((key.encode(), rec.encode()));
+        }
+        Ok(records)
+    }
+
+    fn put_checked(&mut self, column: &str, items: &[(SampleKey, ValueRef<'_>)]) -> Result<()> {
+        {
+            let schema = &self.column(column)?.schema;
+            for (k, v) in items {
+                k.validate()?;
+                schema.check_value(column, v)?;
+            }
+        }
+        let entries = self.store_values(column, items)?;
+        self.stage(Change::Put {
+            column: column.to_string(),
+            entries,
+        })
+    }
+
+    fn new_key(&mut self) -> SampleKey {
+        let now = crate::timefmt::now_ns();
+        let secs = now / 1_000_000_000 % 1_000_000;
+        let nanos = now % 1_000_000_000;
+        self.key_counter += 1;
+        SampleKey::Str(format!(
+            "{:09}{:06}{:09}{:04}",
+            self.key_seed % 1_000_000_000,
+            secs,
+            nanos,
+            self.key_counter % 10_000
+        ))
+    }
+}
+
+impl Drop for WriterState {
+    fn drop(&mut self) {
+        if self.closed.is_none() {
+            if let Some(sw) = self.sw.as_mut() {
+                let _ = sw.flush();
+            }
+        }
+    }
+}
+
+/// The write-enabled checkout. Holds the writer lock until closed or dropped.
+///
+/// Columns and metadata handles obtained from it share its state; after `close` every
+/// one of them returns a `Closed` error.
+#[derive(Debug)]
+pub struct WriterCheckout {
+    st: Arc<Mutex<WriterState>>,
+}
+
+fn lock_state(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
+    let g = st.lock().map_err(|_| poisoned())?;
+    g.check_open()?;
+    Ok(g)
+}
+
+impl WriterCheckout {
+    pub(crate) fn open(shared: Arc<Shared>) -> Result<WriterCheckout> {
+        let lock = WriterLock::acquire(&shared.hangar)?;
+        let user = format::read_config(&shared.hangar)?;
+        shared.store.refresh()?;
+        let hangar = shared.hangar.clone();
+        let committed = |b: &[u8]| -> hangar_store::Result<bool> {
+            let Ok(base) = BaseInfo::decode(b) else {
+                return Ok(false);
+            };
+            let head = refs::read_ref(&hangar, &base.branch).map_err(|e| match e {
+                Error::Store(s) => s,
+                other => hangar_store::Error::InvalidArgument(other.to_string()),
+            })?;
+            Ok(base.commit.is_some() && head == base.commit)
+        };
+        let default_head = refs::read_ref(&shared.hangar, refs::DEFAULT_BRANCH)?;
+        let initial = BaseInfo {
+            branch: refs::DEFAULT_BRANCH.to_string(),
+            commit: default_head,
+        };
+        let (mut sw, recovered) =
+            StoreWriter::open(shared.store.clone(), committed, || initial.encode())?;
+        let base = BaseInfo::decode(&recovered.base).map_err(|e| {
+            Error::corrupt(
+                shared.hangar.join("staging/journal"),
+                format!("bad base record: {e}"),
+            )
+        })?;
+        let mut staging = Staging::load(&shared, base.clone())?;
+        for raw in &recovered.records {
+            let change = Change::decode(raw).map_err(|e| {
+                Error::corrupt(
+                    shared.hangar.join("staging/journal"),
+                    format!("bad staged change: {e}"),
+                )
+            })?;
+            staging.apply(&shared, &change)?;
+        }
+        let head = refs::read_ref(&shared.hangar, &base.branch)?;
+        if head != base.commit && !staging.is_dirty() {
+            let rebased = BaseInfo {
+                branch: base.branch.clone(),
+                commit: head,
+            };
+            sw.reset(&rebased.encode())?;
+            staging = Staging::load(&shared, rebased)?;
+        }
+        let key_seed = RandomState::new().build_hasher().finish();
+        let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());
+        Ok(WriterCheckout {
+            st: Arc::new(Mutex::new(WriterState {
+                shared,
+                lock: Some(lock),
+                sw: Some(sw),
+                staging,
+                user,
+                closed: None,
+                key_seed,
+                key_counter: 0,
+                compact_at,
+            })),
+        })
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
+        lock_state(&self.st)
+    }
+
+    /// The branch the staging area is based on.
+    pub fn branch_name(&self) -> Result<String> {
+        Ok(self.state()?.staging.base.branch.clone())
+    }
+
+    /// The commit the staging area is based on (`None` before the first commit).
+    pub fn commit_hash(&self) -> Result<Option<CommitId>> {
+        Ok(self.state()?.staging.base.commit.map(CommitId))
+    }
+
+    /// Every staged column with its schema and sample count.
+    pub fn columns(&self) -> Result<Vec<ColumnInfo>> {
+        let st = self.state()?;
+        st.staging.columns.keys().map(|n| st.info(n)).collect()
+    }
+
+    /// The names of the staged columns.
+    pub fn column_names(&self) -> Result<Vec<String>> {
+        Ok(self.state()?.staging.columns.keys().cloned().collect())
+    }
+
+    /// True if the column exists in the staging area.
+    pub fn has_column(&self, name: &str) -> Result<bool> {
+        Ok(self.state()?.staging.columns.contains_key(name))
+    }
+
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Result<WriterColumn> {
+        self.state()?.column(name)?;
+        Ok(WriterColumn {
+            st: self.st.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    fn add_column(&self, name: &str, schema: ColumnSchema) -> Result<WriterColumn> {
+        names::check_name("column name", name)?;
+        let mut st = self.state()?;
+        if st.staging.columns.contains_key(name) {
+            return Err(Error::AlreadyExists(format!(
+                "a column named {name:?} already exists; pick another name or delete it first"
+            )));
+        }
+        st.stage(Change::ColumnCreate {
+            name: name.to_string(),
+            schema,
+        })?;
+        Ok(WriterColumn {
+            st: self.st.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Creates an ndarray column from a prototype or a shape and dtype.
+    ///
+    /// `InvalidArgument` if the spec gives neither or both, a dimension is 0, the rank
+    /// exceeds 31, or the name breaks the rules; `AlreadyExists` for a duplicate name.
+    pub fn add_ndarray_column(&self, name: &str, spec: NdArraySpec) -> Result<WriterColumn> {
+        let schema = spec.into_schema()?;
+        self.add_column(name, schema)
+    }
+
+    /// Creates a str column.
+    pub fn add_str_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::str())
+    }
+
+    /// Creates a bytes column.
+    pub fn add_bytes_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::bytes())
+    }
+
+    /// Deletes a column and all its samples from the staging area. Data already
+    /// committed stays in history.
+    pub fn delete_column(&self, name: &str) -> Result<()> {
+        let mut st = self.state()?;
+        st.column(name)?;
+        st.stage(Change::ColumnDelete {
+            name: name.to_string(),
+        })
+    }
+
+    /// The staged metadata.
+    pub fn metadata(&self) -> WriterMetadata {
+        WriterMetadata {
+            st: self.st.clone(),
+        }
+    }
+
+    /// Starts a bulk session: writes are buffered (and hashed in parallel where
+    /// possible) until the session ends. See the module docs.
+    pub fn bulk(&self) -> Result<BulkSession<'_>> {
+        self.state()?.sw().set_buffered(true)?;
+        Ok(BulkSession {
+            co: self,
+            done: false,
+        })
+    }
+
+    /// Sets the journal size beyond which the staging journal is compacted (default
+    /// 256 MiB). For tests and tuning.
+    #[doc(hidden)]
+    pub fn set_journal_compaction_threshold(&self, bytes: u64) -> Result<()> {
+        self.state()?.compact_at = bytes;
+        Ok(())
+    }
+
+    /// Writes everything buffered by a bulk session now.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.state()?.sw().flush()?)
+    }
+
+    /// Clean, or dirty with a summary of what is staged. Works before the first commit.
+    pub fn status(&self) -> Result<Status> {
+        let st = self.state()?;
+        Ok(if st.staging.is_dirty() {
+            Status::Dirty(st.staging.changes())
+        } else {
+            Status::Clean
+        })
+    }
+
+    /// Commits the staging area to its branch and returns the new commit's id.
+    ///
+    /// `NothingToCommit` if nothing is staged; `InvalidArgument` for an empty message.
+    /// The data is fsynced before the branch ref moves, in one atomic step.
+    pub fn commit(&self, message: &str) -> Result<CommitId> {
+        if message.trim().is_empty() {
+            return Err(invalid("the commit message is empty; describe the change"));
+        }
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if !st.staging.is_dirty() {
+            return Err(Error::NothingToCommit(
+                "No changes made in the staging area; nothing to commit".into(),
+            ));
+        }
+        let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
+        let id = built.id;
+        let branch = st.staging.base.branch.clone();
+        let expected = st.staging.base.commit;
+        let new_base = BaseInfo {
+            branch: branch.clone(),
+            commit: Some(id),
+        };
+        let hangar = st.shared.hangar.clone();
+        let first_line = message.lines().next().unwrap_or_default().to_string();
+        let result =
+            st.sw
+                .as_mut()
+                .expect("open")
+                .commit(built.objects, &new_base.encode(), || {
+                    refs::update_ref(
+                        &hangar,
+                        &branch,
+                        expected,
+                        id,
+                        &format!("commit: {first_line}"),
+                    )
+                });
+        if let Err(e) = result {
+            if refs::read_ref(&hangar, &branch).ok().flatten() == Some(id) {
+                st.poison(&e);
+            }
+            return Err(e);
+        }
+        st.staging = Staging::load(&st.shared, new_base)?;
+        Ok(CommitId(id))
+    }
+
+    /// Discards every staged change and the data written only for them, returning to
+    /// the branch head. `NothingToCommit` if nothing is staged.
+    pub fn reset_staging_area(&self) -> Result<Option<CommitId>> {
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if !st.staging.is_dirty() {
+            return Err(Error::NothingToCommit(
+                "No changes made in the staging area; no reset necessary".into(),
+            ));
+        }
+        let branch = st.staging.base.branch.clone();
+        let head = refs::read_ref(&st.shared.hangar, &branch)?;
+        let base = BaseInfo {
+            branch,
+            commit: head,
+        };
+        st.sw().reset(&base.encode())?;
+        st.staging = Staging::load(&st.shared, base)?;
+        Ok(head.map(CommitId))
+    }
+
+    /// Flushes, releases the writer lock and closes the checkout. Every later use of it
+    /// (or of its columns) is a `Closed` error, and so is closing it again.
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.st.lock().map_err(|_| poisoned())?;
+        if st.closed.is_some() {
+            return Err(Error::Closed(
+                "this writer checkout is already closed".into(),
+            ));
+        }
+        let flushed = st.sw().flush();
+        st.closed = Some(
+            "this writer checkout was closed; open a new one with Repository::checkout_writer"
+                .into(),
+        );
+        st.sw = None;
+        st.lock = None;
+        Ok(flushed?)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.st.lock().map(|s| s.closed.is_some()).unwrap_or(true)
+    }
+}
+
+impl Drop for WriterCheckout {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.st.lock() {
+            if st.closed.is_none() {
+                if let Some(sw) = st.sw.as_mut() {
+                    let _ = sw.flush();
+                }
+                st.closed = Some("the writer checkout this came from was dropped".into());
+                st.sw = None;
+                st.lock = None;
+            }
+        }
+    }
+}
+
+impl fmt::Display for WriterCheckout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let branch = self.branch_name().unwrap_or_else(|_| "(closed)".into());
+        writeln!(f, "Hangar WriterCheckout")?;
+        writeln!(f, "    Writer       : True")?;
+        write!(f, "    Base Branch  : {branch}")
+    }
+}
+
+/// A buffered bulk session (the fast path). Ends with [`BulkSession::finish`], or when
+/// dropped (errors on drop are lost, so prefer `finish`).
+#[derive(Debug)]
+pub struct BulkSession<'a> {
+    co: &'a WriterCheckout,
+    done: bool,
+}
+
+impl BulkSession<'_> {
+    /// Writes everything buffered and returns to write-through mode.
+    pub fn finish(mut self) -> Result<()> {
+        self.done = true;
+        Ok(self.co.state()?.sw().set_buffered(false)?)
+    }
+}
+
+impl Drop for BulkSession<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Ok(mut st) = self.co.state() {
+                let _ = st.sw().set_buffered(false);
+            }
+        }
+    }
+}
+
+/// A column of the writer checkout: a dict-like handle. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WriterColumn {
+    st: Arc<Mutex<WriterState>>,
+    name: String,
+}
+
+impl WriterColumn {
+    fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
+        let st = lock_state(&self.st)?;
+        st.column(&self.name)?;
+        Ok(st)
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> Result<ColumnSchema> {
+        Ok(self.state()?.column(&self.name)?.schema.clone())
+    }
+
+    /// Name, schema and count.
+    pub fn info(&self) -> Result<ColumnInfo> {
+        self.state()?.info(&self.name)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> Result<usize> {
+        Ok(self.state()?.column(&self.name)?.count as usize)
+    }
+
+    /// True if the column has no samples.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Sets `key` to `value` (adding or replacing). Validates key and value first:
+    /// on any error nothing is written.
+    pub fn set<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
+        let key = key.into();
+        let value = value.into();
+        self.state()?.put_checked(&self.name, &[(key, value)])
+    }
+
+    /// The same as [`WriterColumn::set`] (the original Hangar's `add`).
+    pub fn add<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
+        self.set(key, value)
+    }
+
+    /// Sets many samples at once, all or nothing: every key and value is validated
+    /// before anything is written. Digests are computed in parallel.
+    pub fn update<'v, K, V>(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<()>
+    where
+        K: Into<SampleKey>,
+        V: Into<ValueRef<'v>>,
+    {
+        let items: Vec<(SampleKey, ValueRef<'v>)> = items
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.state()?.put_checked(&self.name, &items)
+    }
+
+    /// Inserts N samples from one contiguous buffer: `batch` has shape `[N, ...]` and
+    /// sample `i` (shape `batch.shape()[1..]`) goes under `keys[i]`. All or nothing.
+    pub fn extend_from_buffer<K: Into<SampleKey>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+        batch: TensorRef<'_>,
+    ) -> Result<()> {
+        batch.check()?;
+        let keys: Vec<SampleKey> = keys.into_iter().map(Into::into).collect();
+        let Some((&n, sample_shape)) = batch.shape().split_first() else {
+            return Err(invalid(
+                "a batch needs a leading dimension: shape [N, ...sample shape]",
+            ));
+        };
+        if n != keys.len() {
+            return Err(invalid(format!(
+                "the batch holds {n} samples (shape {}) but {} keys were given",
+                fmt_shape(batch.shape()),
+                keys.len()
+            )));
+        }
+        let per = sample_shape.iter().product::<usize>() * batch.dtype().size();
+        let items: Vec<(SampleKey, ValueRef<'_>)> = keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let bytes = &batch.bytes()[i * per..(i + 1) * per];
+                (
+                    k,
+                    ValueRef::Tensor(TensorRef::from_bytes(batch.dtype(), sample_shape, bytes)),
+                )
+            })
+            .collect();
+        self.state()?.put_checked(&self.name, &items)
+    }
+
+    /// Adds `value` under a newly generated unique string key, and returns the key.
+    pub fn append<'v>(&self, value: impl Into<ValueRef<'v>>) -> Result<SampleKey> {
+        let value = value.into();
+        let mut st = self.state()?;
+        let key = loop {
+            let k = st.new_key();
+            if st.record_of(&self.name, &k)?.is_none() {
+                break k;
+            }
+        };
+        st.put_checked(&self.name, &[(key.clone(), value)])?;
+        Ok(key)
+    }
+
+    /// The value of `key`; `NotFound` if absent.
+    pub fn get(&self, key: impl Into<SampleKey>) -> Result<Value> {
+        let key = key.into();
+        self.state()?
+            .read(&self.name, &key, true)?
+            .ok_or_else(|| missing_key(&self.name, &key))
+    }
+
+    /// The value of `key`, or `None`.
+    pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
+        self.state()?.read(&self.name, &key.into(), true)
+    }
+
+    /// The value of `key`, or `default`.
+    pub fn get_or(&self, key: impl Into<SampleKey>, default: Value) -> Result<Value> {
+        Ok(self.try_get(key)?.unwrap_or(default))
+    }
+
+    /// True if `key` is in the column.
+    pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
+        Ok(self.state()?.record_of(&self.name, &key.into())?.is_some())
+    }
+
+    /// Deletes `key`; `NotFound` if absent.
+    pub fn delete(&self, key: impl Into<SampleKey>) -> Result<()> {
+        let key = key.into();
+        let mut st = self.state()?;
+        if st.record_of(&self.name, &key)?.is_none() {
+            return Err(missing_key(&self.name, &key));
+        }
+        st.stage(Change::Delete {
+            column: self.name.clone(),
+            key: key.encode(),
+        })
+    }
+
+    /// Deletes `key` and returns its value; `NotFound` if absent.
+    pub fn pop(&self, key: impl Into<SampleKey>) -> Result<Value> {
+        let key = key.into();
+        let mut st = self.state()?;
+        let v = st
+            .read(&self.name, &key, true)?
+            .ok_or_else(|| missing_key(&self.name, &key))?;
+        st.stage(Change::Delete {
+            column: self.name.clone(),
+            key: key.encode(),
+        })?;
+        Ok(v)
+    }
+
+    /// The keys at this moment, in key order (integers first, then strings). Changing
+    /// the column afterwards does not change the returned list.
+    pub fn keys(&self) -> Result<Vec<SampleKey>> {
+        let st = self.state()?;
+        let col = st.column(&self.name)?;
+        let raw = overlay_keys(&st.shared, col.base.as_ref(), &col.overlay)?;
+        raw.iter().map(|k| decode_key(&st.shared, k)).collect()
+    }
+
+    /// (key, value) pairs over the keys at this moment; values are read as iterated.
+    pub fn items(&self) -> Result<impl Iterator<Item = Result<(SampleKey, Value)>> + '_> {
+        let keys = self.keys()?;
+        Ok(keys.into_iter().map(move |k| {
+            let v = self.get(k.clone())?;
+            Ok((k, v))
+        }))
+    }
+
+    /// The values over the keys at this moment.
+    pub fn values(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
+        Ok(self.items()?.map(|r| r.map(|(_, v)| v)))
+    }
+}
+
+impl fmt::Display for WriterColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.info() {
+            Ok(i) => i.fmt(f),
+            Err(e) => write!(f, "Hangar ColumnWriter ({e})"),
+        }
+    }
+}
+
+/// The staged metadata: a key → string map.
+#[derive(Debug, Clone)]
+pub struct WriterMetadata {
+    st: Arc<Mutex<WriterState>>,
+}
+
+impl WriterMetadata {
+    /// The value of `key`; `NotFound` if absent.
+    pub fn get(&self, key: &str) -> Result<String> {
+        self.try_get(key)?
+            .ok_or_else(|| Error::NotFound(format!("no metadata key {key:?}")))
+    }
+
+    /// The value of `key`, or `None`.
+    pub fn try_get(&self, key: &str) -> Result<Option<String>> {
+        let st = lock_state(&self.st)?;
+        match st.staging.meta_value(&st.shared, key)? {
+            Some(v) => String::from_utf8(v).map(Some).map_err(|_| {
+                Error::corrupt(
+                    st.shared.hangar.join("packs"),
+                    "metadata value is not UTF-8",
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets `key` to `value`. The key follows the name rules; the value is any UTF-8
+    /// text up to 64 MiB.
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        names::check_name("metadata key", key)?;
+        if value.len() > crate::value::MAX_BLOB_BYTES {
+            return Err(invalid(format!(
+                "metadata value of {} bytes exceeds the 64 MiB limit",
+                value.len()
+            )));
+        }
+        lock_state(&self.st)?.stage(Change::MetaPut {
+            key: key.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    /// Deletes `key`; `NotFound` if absent.
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let mut st = lock_state(&self.st)?;
+        if st.staging.meta_value(&st.shared, key)?.is_none() {
+            return Err(Error::NotFound(format!("no metadata key {key:?}")));
+        }
+        st.stage(Change::MetaDelete {
+            key: key.to_string(),
+        })
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> Result<usize> {
+        Ok(lock_state(&self.st)?.staging.meta_count as usize)
+    }
+
+    /// True if there are no keys.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let st = lock_state(&self.st)?;
+        let raw = overlay_keys(&st.shared, st.staging.meta_base.as_ref(), &st.staging.meta)?;
+        Ok(raw
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+}

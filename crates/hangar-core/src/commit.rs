@@ -1,0 +1,168 @@
+//! Commit ids and building a commit from the staging area.
+
+use std::fmt;
+
+use hangar_store::{Digest, Object};
+
+use crate::error::{Error, Result};
+use crate::format::User;
+use crate::objects::{CommitObject, ObjectType, Root, RootColumn};
+use crate::shared::Shared;
+use crate::stage::Staging;
+use crate::timefmt;
+use crate::tree;
+
+/// A commit id: the BLAKE3 digest of the commit object. Displayed as its first 16 hex
+/// digits (like the original Hangar's short ids); [`CommitId::to_hex`] gives all 64.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(pub(crate) Digest);
+
+impl CommitId {
+    /// All 64 hex digits.
+    pub fn to_hex(&self) -> String {
+        self.0.to_hex()
+    }
+
+    /// The first 16 hex digits.
+    pub fn short(&self) -> String {
+        self.0.short()
+    }
+
+    /// The digest.
+    pub fn digest(&self) -> Digest {
+        self.0
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Option<CommitId> {
+        Digest::from_hex(s).map(CommitId)
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.short())
+    }
+}
+
+impl fmt::Debug for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommitId({})", self.to_hex())
+    }
+}
+
+/// A commit's details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// The id.
+    pub id: CommitId,
+    /// Parents (none for a first commit).
+    pub parents: Vec<CommitId>,
+    /// Author name.
+    pub author: String,
+    /// Author email.
+    pub email: String,
+    /// Time, nanoseconds since the Unix epoch (UTC).
+    pub time_ns: i64,
+    /// Message.
+    pub message: String,
+    pub(crate) root: Digest,
+}
+
+impl CommitInfo {
+    pub(crate) fn from_object(id: Digest, c: CommitObject) -> CommitInfo {
+        CommitInfo {
+            id: CommitId(id),
+            parents: c.parents.into_iter().map(CommitId).collect(),
+            author: c.author,
+            email: c.email,
+            time_ns: c.time_ns,
+            message: c.message,
+            root: c.root,
+        }
+    }
+
+    /// The digest of the commit's root object (every column's schema and record table,
+    /// and the metadata): equal roots mean equal contents.
+    pub fn root_digest(&self) -> Digest {
+        self.root
+    }
+
+    /// The time as `Sun Mar 31 18:29:48 2019` (UTC).
+    pub fn created(&self) -> String {
+        timefmt::asctime(self.time_ns)
+    }
+}
+
+/// Everything a commit writes, built from the staging area without writing anything.
+pub(crate) struct BuiltCommit {
+    pub objects: Vec<Object>,
+    pub id: Digest,
+}
+
+pub(crate) fn build(
+    shared: &Shared,
+    staging: &Staging,
+    user: &User,
+    message: &str,
+) -> Result<BuiltCommit> {
+    let mut objects = Vec::new();
+    let mut columns = Vec::with_capacity(staging.columns.len());
+    for (name, col) in &staging.columns {
+        objects.push(Object::new(ObjectType::Schema as u8, col.schema.encode()));
+        let tree = if col.overlay.is_empty() {
+            col.base
+        } else {
+            let changes: Vec<_> = col
+                .overlay
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            tree::update(shared, col.base.as_ref(), &changes, &mut objects)?
+        };
+        if tree.map_or(0, |t| t.count) != col.count {
+            return Err(Error::corrupt(
+                shared.hangar.join("staging"),
+                format!(
+                    "column {name:?} counts {} staged samples but its record table holds {}",
+                    col.count,
+                    tree.map_or(0, |t| t.count)
+                ),
+            ));
+        }
+        columns.push(RootColumn {
+            name: name.clone(),
+            schema: col.schema_digest,
+            tree,
+        });
+    }
+    let metadata = if staging.meta.is_empty() {
+        staging.meta_base
+    } else {
+        let changes: Vec<_> = staging
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tree::update(shared, staging.meta_base.as_ref(), &changes, &mut objects)?
+    };
+    let root = Object::new(ObjectType::Root as u8, Root { columns, metadata }.encode());
+    if Some(root.digest) == staging.base_root {
+        return Err(Error::NothingToCommit(
+            "the staged changes cancel out: the staging area equals the last commit, so there is nothing to commit".into(),
+        ));
+    }
+    let commit = CommitObject {
+        parents: staging.base.commit.into_iter().collect(),
+        root: root.digest,
+        author: user.name.clone(),
+        email: user.email.clone(),
+        time_ns: timefmt::now_ns(),
+        message: message.to_string(),
+    };
+    objects.push(root);
+    let commit = Object::new(ObjectType::Commit as u8, commit.encode());
+    let id = commit.digest;
+    objects.push(commit);
+    Ok(BuiltCommit { objects, id })
+}

@@ -1,0 +1,116 @@
+//! The error type of `hangar-core`.
+
+use std::path::Path;
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The stable kinds of error. The C ABI maps them to status codes and the CLI to exit
+/// codes, so a kind never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A repository, branch, commit, column, sample or key does not exist.
+    NotFound,
+    /// Something with that name already exists.
+    AlreadyExists,
+    /// The caller passed a bad name, key, value, shape, dtype or option.
+    InvalidArgument,
+    /// Another writer holds the repository's writer lock.
+    Locked,
+    /// The operation conflicts with a concurrent change.
+    Conflict,
+    /// Stored data failed a checksum, digest or structural check.
+    Corrupt,
+    /// The repository uses a format version or feature this build does not know.
+    Unsupported,
+    /// The operating system refused an I/O operation.
+    Io,
+    /// The checkout (or a column from it) was closed.
+    Closed,
+    /// A commit was requested with nothing staged (or a reset with nothing to discard).
+    NothingToCommit,
+}
+
+/// Errors of `hangar-core`. Every message says what happened and what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// See [`ErrorKind::NotFound`].
+    #[error("{0}")]
+    NotFound(String),
+    /// See [`ErrorKind::AlreadyExists`].
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// See [`ErrorKind::InvalidArgument`].
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// See [`ErrorKind::Locked`].
+    #[error("{0}")]
+    Locked(String),
+    /// See [`ErrorKind::Conflict`].
+    #[error("{0}")]
+    Conflict(String),
+    /// See [`ErrorKind::Closed`].
+    #[error("{0}")]
+    Closed(String),
+    /// See [`ErrorKind::NothingToCommit`].
+    #[error("{0}")]
+    NothingToCommit(String),
+    /// See [`ErrorKind::Unsupported`].
+    #[error("{0}")]
+    Unsupported(String),
+    /// An error from the storage layer (I/O, corruption, ...).
+    #[error(transparent)]
+    Store(#[from] hangar_store::Error),
+}
+
+impl Error {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        use hangar_store::ErrorKind as S;
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Locked(_) => ErrorKind::Locked,
+            Error::Conflict(_) => ErrorKind::Conflict,
+            Error::Closed(_) => ErrorKind::Closed,
+            Error::NothingToCommit(_) => ErrorKind::NothingToCommit,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Store(e) => match e.kind() {
+                S::NotFound => ErrorKind::NotFound,
+                S::Corrupt => ErrorKind::Corrupt,
+                S::InvalidArgument => ErrorKind::InvalidArgument,
+                S::Unsupported => ErrorKind::Unsupported,
+                _ => ErrorKind::Io,
+            },
+        }
+    }
+
+    /// A `Corrupt` error naming the damaged file.
+    pub fn corrupt(path: impl AsRef<Path>, detail: impl Into<String>) -> Error {
+        Error::Store(hangar_store::Error::corrupt(path, detail))
+    }
+
+    /// An `Io` error naming the operation and path.
+    pub fn io(op: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Error {
+        Error::Store(hangar_store::Error::io(op, path, source))
+    }
+}
+
+/// Shorthand for an `InvalidArgument` error.
+pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}
+
+/// Adds the path and operation to a `std::io::Result`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, op: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(op, path, e))
+    }
+}

@@ -1,0 +1,122 @@
+//! `.hangar/format` (format version and feature flags) and `.hangar/config.json` (user
+//! identity).
+
+use std::path::Path;
+
+use hangar_store::fsutil;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, Error, Result};
+
+/// Name of the format file.
+pub const FORMAT_FILE: &str = "format";
+/// Name of the config file.
+pub const CONFIG_FILE: &str = "config.json";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Features this build understands. A repository listing a feature not here is refused.
+pub const KNOWN_FEATURES: &[&str] = &[
+    "arrow-ipc-segments",
+    "prolly-record-tables",
+    "lsm-digest-index",
+    "staging-journal",
+];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FormatFile {
+    format: String,
+    version: u32,
+    features: Vec<String>,
+}
+
+/// Writes the format file of a new repository.
+pub fn write_format(dir: &Path) -> Result<()> {
+    let f = FormatFile {
+        format: "libhangar".into(),
+        version: FORMAT_VERSION,
+        features: KNOWN_FEATURES.iter().map(|s| s.to_string()).collect(),
+    };
+    let json = serde_json::to_vec_pretty(&f).map_err(|e| invalid(e.to_string()))?;
+    Ok(fsutil::write_atomic(&dir.join(FORMAT_FILE), &json)?)
+}
+
+/// Reads and checks the format file: refuses a newer version or an unknown feature.
+pub fn check_format(dir: &Path) -> Result<()> {
+    let path = dir.join(FORMAT_FILE);
+    let bytes = fsutil::read_file(&path)?;
+    let f: FormatFile = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(&path, format!("unreadable format file: {e}")))?;
+    if f.format != "libhangar" {
+        return Err(Error::Unsupported(format!(
+            "{} is a {:?} repository, not libhangar",
+            dir.display(),
+            f.format
+        )));
+    }
+    if f.version > FORMAT_VERSION {
+        return Err(Error::Unsupported(format!(
+            "the repository at {} uses format version {}, newer than this build supports ({FORMAT_VERSION}); upgrade libhangar to open it",
+            dir.display(),
+            f.version
+        )));
+    }
+    let unknown: Vec<_> = f
+        .features
+        .iter()
+        .filter(|x| !KNOWN_FEATURES.contains(&x.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "the repository at {} uses features this build does not know ({}); upgrade libhangar to open it",
+            dir.display(),
+            unknown.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The user identity recorded in commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConfigFile {
+    user: User,
+}
+
+/// Checks a user name or email: non-empty, one line, no control characters.
+pub fn check_identity(what: &str, s: &str) -> Result<()> {
+    if s.trim().is_empty() {
+        return Err(invalid(format!(
+            "the user {what} is empty; give a non-empty {what}"
+        )));
+    }
+    if s.chars().any(char::is_control) || s.len() > 256 {
+        return Err(invalid(format!(
+            "the user {what} {s:?} must be one line of at most 256 bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the config file.
+pub fn write_config(dir: &Path, user: &User) -> Result<()> {
+    let json = serde_json::to_vec_pretty(&ConfigFile { user: user.clone() })
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(fsutil::write_atomic(&dir.join(CONFIG_FILE), &json)?)
+}
+
+/// Reads the config file.
+pub fn read_config(dir: &Path) -> Result<User> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = fsutil::read_file(&path)?;
+    let c: ConfigFile = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(&path, format!("unreadable config: {e}")))?;
+    Ok(c.user)
+}

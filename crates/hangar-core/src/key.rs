@@ -1,0 +1,173 @@
+//! Sample keys: a name (`[A-Za-z0-9_.-]{1,64}`) or a non-negative integer. `"1"` and
+//! `1` are different keys.
+
+use std::fmt;
+
+use crate::error::{invalid, Error, Result};
+use crate::names;
+
+/// A sample key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SampleKey {
+    /// A non-negative integer key.
+    Int(u64),
+    /// A string key.
+    Str(String),
+}
+
+const TAG_INT: u8 = 0;
+const TAG_STR: u8 = 1;
+
+impl SampleKey {
+    /// Checks the key's rules.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            SampleKey::Int(_) => Ok(()),
+            SampleKey::Str(s) => names::check_name("sample key", s),
+        }
+    }
+
+    /// The sortable byte form used in record tables: integers (big-endian) sort before
+    /// strings, integers numerically, strings bytewise.
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            SampleKey::Int(i) => {
+                let mut v = Vec::with_capacity(9);
+                v.push(TAG_INT);
+                v.extend_from_slice(&i.to_be_bytes());
+                v
+            }
+            SampleKey::Str(s) => {
+                let mut v = Vec::with_capacity(1 + s.len());
+                v.push(TAG_STR);
+                v.extend_from_slice(s.as_bytes());
+                v
+            }
+        }
+    }
+
+    /// Decodes [`SampleKey::encode`] output.
+    pub fn decode(b: &[u8]) -> std::result::Result<SampleKey, String> {
+        match b.split_first() {
+            Some((&TAG_INT, rest)) => {
+                let arr: [u8; 8] = rest
+                    .try_into()
+                    .map_err(|_| "integer key of bad length".to_string())?;
+                Ok(SampleKey::Int(u64::from_be_bytes(arr)))
+            }
+            Some((&TAG_STR, rest)) => {
+                let s = std::str::from_utf8(rest).map_err(|_| "key is not UTF-8".to_string())?;
+                if !names::is_valid_name(s) {
+                    return Err(format!("stored key {s:?} breaks the key rules"));
+                }
+                Ok(SampleKey::Str(s.to_string()))
+            }
+            _ => Err("unknown key tag".into()),
+        }
+    }
+
+    /// Parses the command-line form: `int:N` or `str:NAME`; a bare value is a string key.
+    pub fn parse(s: &str) -> Result<SampleKey> {
+        if let Some(n) = s.strip_prefix("int:") {
+            let i = n
+                .parse::<u64>()
+                .map_err(|_| invalid(format!("{n:?} is not a non-negative integer key")))?;
+            return Ok(SampleKey::Int(i));
+        }
+        let s = s.strip_prefix("str:").unwrap_or(s);
+        let k = SampleKey::Str(s.to_string());
+        k.validate()?;
+        Ok(k)
+    }
+}
+
+impl fmt::Display for SampleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SampleKey::Int(i) => write!(f, "{i}"),
+            SampleKey::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<&str> for SampleKey {
+    fn from(s: &str) -> Self {
+        SampleKey::Str(s.to_string())
+    }
+}
+
+impl From<String> for SampleKey {
+    fn from(s: String) -> Self {
+        SampleKey::Str(s)
+    }
+}
+
+impl From<&String> for SampleKey {
+    fn from(s: &String) -> Self {
+        SampleKey::Str(s.clone())
+    }
+}
+
+impl From<&SampleKey> for SampleKey {
+    fn from(k: &SampleKey) -> Self {
+        k.clone()
+    }
+}
+
+macro_rules! int_key {
+    ($($t:ty),*) => {$(
+        impl From<$t> for SampleKey {
+            fn from(i: $t) -> Self {
+                SampleKey::Int(i as u64)
+            }
+        }
+    )*};
+}
+int_key!(u8, u16, u32, u64, usize);
+
+/// Signed integers convert only when non-negative.
+impl TryFrom<i64> for SampleKey {
+    type Error = Error;
+    fn try_from(i: i64) -> Result<SampleKey> {
+        u64::try_from(i).map(SampleKey::Int).map_err(|_| {
+            invalid(format!(
+                "sample key {i} is negative; integer keys must be >= 0"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_sorts_ints_numerically_then_strings() {
+        let keys = [
+            SampleKey::Int(2),
+            SampleKey::Int(10),
+            SampleKey::from("10"),
+            SampleKey::from("2"),
+        ];
+        let mut enc: Vec<_> = keys.iter().map(SampleKey::encode).collect();
+        enc.sort();
+        let back: Vec<_> = enc.iter().map(|b| SampleKey::decode(b).unwrap()).collect();
+        assert_eq!(back, keys);
+        assert_ne!(
+            SampleKey::from(1u64).encode(),
+            SampleKey::from("1").encode()
+        );
+    }
+
+    #[test]
+    fn rules_and_parsing() {
+        assert!(SampleKey::from("ok_key").validate().is_ok());
+        assert!(SampleKey::from("bad key").validate().is_err());
+        assert!(SampleKey::try_from(-1i64).is_err());
+        assert_eq!(SampleKey::parse("int:7").unwrap(), SampleKey::Int(7));
+        assert_eq!(SampleKey::parse("str:7").unwrap(), SampleKey::from("7"));
+        assert!(SampleKey::parse("int:-3").is_err());
+        assert!(SampleKey::decode(&[9]).is_err());
+        assert!(SampleKey::decode(&[1, b' ']).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! The repository: init, open, checkouts, history and integrity.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use hangar_store::{fsutil, Store};
+
+use crate::checkout::reader::ReaderCheckout;
+use crate::checkout::writer::WriterCheckout;
+use crate::commit::{CommitId, CommitInfo};
+use crate::error::{invalid, Error, IoContext, Result};
+use crate::format::{self, User};
+use crate::lock;
+use crate::objects::ObjectType;
+use crate::refs;
+use crate::shared::Shared;
+
+/// Name of the repository directory inside the user's directory.
+pub const HANGAR_DIR: &str = ".hangar";
+
+const README: &str =
+    "This directory holds a libhangar repository (version control for tensor data).\n\
+Do not edit or delete files here by hand: use the hangar library or command-line tool.\n\
+Back it up by copying the whole directory while no writer checkout is open.\n";
+
+/// A repository. Cheap to clone; `Send + Sync`, so share it across threads.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    shared: Arc<Shared>,
+}
+
+impl Repository {
+    /// Creates a repository in `path` (created if missing), recording the user's name
+    /// and email for commits, with the branch `master` and no commits.
+    ///
+    /// `AlreadyExists` if `path` already holds a repository, unless `remove_old`, which
+    /// deletes it first (refused with `Locked` while a writer checkout is open).
+    pub fn init(
+        path: impl AsRef<Path>,
+        user_name: &str,
+        user_email: &str,
+        remove_old: bool,
+    ) -> Result<Repository> {
+        let path = path.as_ref();
+        format::check_identity("name", user_name)?;
+        format::check_identity("email", user_email)?;
+        fs::create_dir_all(path).ctx("create directory", path)?;
+        let root = fs::canonicalize(path).ctx("resolve", path)?;
+        let hangar = root.join(HANGAR_DIR);
+        if hangar.exists() {
+            if !remove_old {
+                return Err(Error::AlreadyExists(format!(
+                    "a hangar repository already exists at {}; open it with Repository::open, or init with remove_old = true to delete it and start over",
+                    root.display()
+                )));
+            }
+            if hangar.join(format::FORMAT_FILE).exists() && lock::is_held(&hangar)? {
+                return Err(Error::Locked(format!(
+                    "cannot remove the repository at {}: a writer checkout is open; close it first",
+                    root.display()
+                )));
+            }
+            fs::remove_dir_all(&hangar).ctx("remove old repository", &hangar)?;
+        }
+        // Build the repository under a temporary name and rename it into place, so a crash
+        // never leaves a half-made `.hangar`.
+        let tmp = fsutil::temp_path_for(&hangar);
+        let build = || -> Result<()> {
+            fs::create_dir(&tmp).ctx("create directory", &tmp)?;
+            Store::create_layout(&tmp)?;
+            refs::create_layout(&tmp)?;
+            fsutil::write_atomic(&tmp.join("README.txt"), README.as_bytes())?;
+            format::write_config(
+                &tmp,
+                &User {
+                    name: user_name.to_string(),
+                    email: user_email.to_string(),
+                },
+            )?;
+            format::write_format(&tmp)?;
+            fsutil::fsync_dir(&tmp)?;
+            fs::rename(&tmp, &hangar).ctx("rename into place", &hangar)?;
+            fsutil::fsync_dir(&root)?;
+            Ok(())
+        };
+        if let Err(e) = build() {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        Repository::open(&root)
+    }
+
+    /// Opens the repository in `path`. `NotFound` (saying to run init) if there is none;
+    /// `Unsupported` if it was written by a newer format.
+    pub fn open(path: impl AsRef<Path>) -> Result<Repository> {
+        let path = path.as_ref();
+        let hangar = path.join(HANGAR_DIR);
+        if !hangar.join(format::FORMAT_FILE).is_file() {
+            return Err(Error::NotFound(format!(
+                "no hangar repository at {}: create one with Repository::init (or `hangar init`) first",
+                path.display()
+            )));
+        }
+        let root = fs::canonicalize(path).ctx("resolve", path)?;
+        let hangar = root.join(HANGAR_DIR);
+        format::check_format(&hangar)?;
+        let store = Arc::new(Store::open(&hangar)?);
+        Ok(Repository {
+            shared: Arc::new(Shared::new(root, hangar, store)),
+        })
+    }
+
+    /// The directory the repository was created in.
+    pub fn path(&self) -> &Path {
+        &self.shared.root
+    }
+
+    /// The `.hangar` directory holding the repository's state.
+    pub fn hangar_dir(&self) -> &Path {
+        &self.shared.hangar
+    }
+
+    /// The user recorded in new commits.
+    pub fn user(&self) -> Result<User> {
+        format::read_config(&self.shared.hangar)
+    }
+
+    /// Opens the writer checkout on the staging area (branch `master`). `Locked` if
+    /// another writer — in this process or any other — is open.
+    pub fn checkout_writer(&self) -> Result<WriterCheckout> {
+        WriterCheckout::open(self.shared.clone())
+    }
+
+    /// A reader checkout of the head of `master`.
+    pub fn checkout(&self) -> Result<ReaderCheckout> {
+        self.checkout_branch(refs::DEFAULT_BRANCH)
+    }
+
+    /// A reader checkout of a branch's head.
+    pub fn checkout_branch(&self, branch: &str) -> Result<ReaderCheckout> {
+        self.shared.store.refresh()?;
+        let head = self.branch_head(branch)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "branch {branch:?} has no commits yet; commit from a writer checkout first"
+            ))
+        })?;
+        let info = self.commit_info(&head)?;
+        ReaderCheckout::open(self.shared.clone(), info, Some(branch.to_string()))
+    }
+
+    /// A reader checkout of a commit, given by its full id or a unique prefix; an
+    /// ambiguous prefix is `InvalidArgument` listing the candidates.
+    pub fn checkout_commit(&self, commit: &str) -> Result<ReaderCheckout> {
+        let id = self.resolve_commit(commit)?;
+        let info = self.commit_info(&id)?;
+        ReaderCheckout::open(self.shared.clone(), info, None)
+    }
+
+    /// The head commit of `branch` (`None` before its first commit); `NotFound` for an
+    /// unknown branch.
+    pub fn branch_head(&self, branch: &str) -> Result<Option<CommitId>> {
+        crate::names::check_branch_name(branch)?;
+        let exists =
+            refs::ref_path(&self.shared.hangar, branch).exists() || branch == refs::DEFAULT_BRANCH;
+        if !exists {
+            let names: Vec<String> = self.branches()?.into_iter().map(|b| b.0).collect();
+            return Err(Error::NotFound(format!(
+                "no branch named {branch:?}; branches: {}",
+                names.join(", ")
+            )));
+        }
+        Ok(refs::read_ref(&self.shared.hangar, branch)?.map(CommitId))
+    }
+
+    /// Every branch and its head.
+    pub fn branches(&self) -> Result<Vec<(String, Option<CommitId>)>> {
+        Ok(refs::list_branches(&self.shared.hangar)?
+            .into_iter()
+            .map(|(n, d)| (n, d.map(CommitId)))
+            .collect())
+    }
+
+    /// Resolves a full commit id or a unique prefix of it.
+    pub fn resolve_commit(&self, spec: &str) -> Result<CommitId> {
+        let spec = spec.trim().to_ascii_lowercase();
+        if !hangar_store::digest::is_hex_prefix(&spec) {
+            return Err(invalid(format!(
+                "{spec:?} is not a commit id: give hex digits"
+            )));
+        }
+        self.shared.store.refresh()?;
+        let found = self
+            .shared
+            .store
+            .find_objects(&spec, ObjectType::Commit as u8)?;
+        match found.as_slice() {
+            [] => Err(Error::NotFound(format!("no commit matches {spec:?}"))),
+            [one] => Ok(CommitId(*one)),
+            many => Err(invalid(format!(
+                "commit prefix {spec:?} is ambiguous: it matches {}; give more digits",
+                many.iter()
+                    .map(|d| d.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// A commit's details.
+    pub fn commit_info(&self, id: &CommitId) -> Result<CommitInfo> {
+        let c = self.shared.read_commit(&id.0)?;
+        Ok(CommitInfo::from_object(id.0, c))
+    }
+
+    /// Releases a stale writer lock (compatibility with the original Hangar; the OS
+    /// lock is released automatically when its holder dies). Refuses with `Locked`,
+    /// naming the pid, while a live process holds it. Returns true if stale holder
+    /// information was cleared.
+    pub fn force_release_writer_lock(&self) -> Result<bool> {
+        lock::force_release(&self.shared.hangar)
+    }
+
+    /// True if a writer checkout is open in some process.
+    pub fn writer_lock_held(&self) -> Result<bool> {
+        lock::is_held(&self.shared.hangar)
+    }
+
+    /// Total size of the repository's files in bytes.
+    pub fn disk_usage(&self) -> Result<u64> {
+        let mut total = 0;
+        for entry in walkdir::WalkDir::new(&self.shared.hangar) {
+            let entry = entry.map_err(|e| {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_default();
+                Error::io(
+                    "walk",
+                    path,
+                    e.into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("walk failed")),
+                )
+            })?;
+            if entry.file_type().is_file() {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// The history from the head of `master` (or `start`: a branch or commit),
+    /// newest first.
+    pub fn log(&self, start: Option<&str>) -> Result<Log> {
+        crate::history::log(self, start)
+    }
+
+    /// The summary of the head of `master` (or `at`: a branch or commit).
+    pub fn summary(&self, at: Option<&str>) -> Result<crate::history::Summary> {
+        crate::history::summary(self, at)
+    }
+
+    /// Recomputes every digest reachable from the branch heads and checks every
+    /// checksum. See [`crate::verify::VerifyReport`].
+    pub fn verify(&self) -> Result<crate::verify::VerifyReport> {
+        crate::verify::verify(self)
+    }
+
+    /// Resolves a branch name or a commit id/prefix to a commit.
+    pub fn resolve(&self, rev: &str) -> Result<CommitId> {
+        if crate::names::check_branch_name(rev).is_ok()
+            && refs::ref_path(&self.shared.hangar, rev).exists()
+        {
+            return self
+                .branch_head(rev)?
+                .ok_or_else(|| Error::NotFound(format!("branch {rev:?} has no commits yet")));
+        }
+        if rev == refs::DEFAULT_BRANCH {
+            return Err(Error::NotFound(format!(
+                "branch {rev:?} has no commits yet; commit from a writer checkout first"
+            )));
+        }
+        self.resolve_commit(rev)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+pub use crate::history::Log;
+
+impl fmt::Display for Repository {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Hangar Repository")?;
+        write!(f, "    Path : {}", self.shared.root.display())
+    }
+}
+
+/// Formats a byte count for people: `46.13 MB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}

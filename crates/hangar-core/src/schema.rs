@@ -1,0 +1,560 @@
+//! Column schemas: what a column holds, and the checks every value must pass.
+
+use std::fmt;
+
+use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use hangar_store::{DType, Digest, SegmentFormat, ValueHeader};
+
+use crate::error::{invalid, Result};
+use crate::objects::ObjectType;
+use crate::value::{fmt_shape, ValueRef, MAX_BLOB_BYTES};
+
+/// Largest tensor rank.
+pub const MAX_RANK: usize = 31;
+
+/// What a column's values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    /// n-dimensional arrays of one dtype.
+    NdArray,
+    /// UTF-8 strings.
+    Str,
+    /// Byte strings.
+    Bytes,
+}
+
+impl ColumnKind {
+    /// "ndarray", "str" or "bytes".
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnKind::NdArray => "ndarray",
+            ColumnKind::Str => "str",
+            ColumnKind::Bytes => "bytes",
+        }
+    }
+}
+
+/// How samples are keyed. Only flat layouts exist in this format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// key → value.
+    Flat,
+}
+
+/// The schema of a column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ColumnSchema {
+    kind: ColumnKind,
+    dtype: Option<DType>,
+    shape: Vec<usize>,
+    variable_shape: bool,
+    layout: Layout,
+}
+
+/// Options for creating an ndarray column: either a prototype, or a shape and a dtype.
+#[derive(Debug, Clone, Default)]
+pub struct NdArraySpec {
+    shape: Option<Vec<usize>>,
+    dtype: Option<DType>,
+    prototype: Option<(DType, Vec<usize>)>,
+    variable_shape: bool,
+}
+
+impl NdArraySpec {
+    /// Empty options (must be completed with a prototype or shape + dtype).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fixed (or, with `variable_shape`, maximum) shape and dtype.
+    pub fn with_shape(dtype: DType, shape: &[usize]) -> Self {
+        NdArraySpec {
+            shape: Some(shape.to_vec()),
+            dtype: Some(dtype),
+            ..Self::default()
+        }
+    }
+
+    /// Takes dtype and shape from a prototype value.
+    pub fn like(prototype: crate::value::TensorRef<'_>) -> Self {
+        NdArraySpec {
+            prototype: Some((prototype.dtype(), prototype.shape().to_vec())),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the shape.
+    pub fn shape(mut self, shape: &[usize]) -> Self {
+        self.shape = Some(shape.to_vec());
+        self
+    }
+
+    /// Sets the dtype.
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.dtype = Some(dtype);
+        self
+    }
+
+    /// Sets the prototype's dtype and shape.
+    pub fn prototype(mut self, dtype: DType, shape: &[usize]) -> Self {
+        self.prototype = Some((dtype, shape.to_vec()));
+        self
+    }
+
+    /// Makes the shape a maximum: each sample has its own shape of the same rank, no
+    /// dimension larger than the maximum.
+    pub fn variable_shape(mut self, variable: bool) -> Self {
+        self.variable_shape = variable;
+        self
+    }
+
+    /// Validates the options into a schema.
+    pub fn into_schema(self) -> Result<ColumnSchema> {
+        let (dtype, shape) =
+            match (self.prototype, self.shape, self.dtype) {
+                (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(invalid(
+                    "give either a prototype or a shape and dtype for an ndarray column, not both",
+                )),
+                (Some((d, s)), None, None) => (d, s),
+                (None, Some(s), Some(d)) => (d, s),
+                (None, None, None) => return Err(invalid(
+                    "an ndarray column needs a prototype or a shape and a dtype; neither was given",
+                )),
+                (None, Some(_), None) => {
+                    return Err(invalid(
+                        "an ndarray column given a shape also needs a dtype",
+                    ))
+                }
+                (None, None, Some(_)) => {
+                    return Err(invalid(
+                        "an ndarray column given a dtype also needs a shape",
+                    ))
+                }
+            };
+        ColumnSchema::ndarray(dtype, &shape, self.variable_shape)
+    }
+}
+
+impl ColumnSchema {
+    /// An ndarray schema. Every dimension must be > 0 and the rank at most 31.
+    pub fn ndarray(dtype: DType, shape: &[usize], variable_shape: bool) -> Result<ColumnSchema> {
+        if shape.len() > MAX_RANK {
+            return Err(invalid(format!(
+                "shape {} has rank {}; the maximum rank is {MAX_RANK}",
+                fmt_shape(shape),
+                shape.len()
+            )));
+        }
+        if shape.contains(&0) {
+            return Err(invalid(format!(
+                "shape {}: all dimensions must be greater than zero",
+                fmt_shape(shape)
+            )));
+        }
+        let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        if elements.is_none_or(|e| e > i32::MAX as u64) {
+            return Err(invalid(format!(
+                "shape {} holds more than {} elements per sample, the largest supported",
+                fmt_shape(shape),
+                i32::MAX
+            )));
+        }
+        Ok(ColumnSchema {
+            kind: ColumnKind::NdArray,
+            dtype: Some(dtype),
+            shape: shape.to_vec(),
+            variable_shape,
+            layout: Layout::Flat,
+        })
+    }
+
+    /// A str schema.
+    pub fn str() -> ColumnSchema {
+        ColumnSchema {
+            kind: ColumnKind::Str,
+            dtype: None,
+            shape: Vec::new(),
+            variable_shape: true,
+            layout: Layout::Flat,
+        }
+    }
+
+    /// A bytes schema.
+    pub fn bytes() -> ColumnSchema {
+        ColumnSchema {
+            kind: ColumnKind::Bytes,
+            dtype: None,
+            shape: Vec::new(),
+            variable_shape: true,
+            layout: Layout::Flat,
+        }
+    }
+
+    /// Column kind.
+    pub fn kind(&self) -> ColumnKind {
+        self.kind
+    }
+
+    /// Element type of an ndarray column.
+    pub fn dtype(&self) -> Option<DType> {
+        self.dtype
+    }
+
+    /// Fixed shape, or max shape of a variable-shape column (empty for str/bytes).
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// True if samples may have their own shape (always true for str/bytes).
+    pub fn variable_shape(&self) -> bool {
+        self.variable_shape
+    }
+
+    /// Layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Canonical encoding (hashed into the schema digest).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u8(1); // schema encoding version
+        e.u8(match self.kind {
+            ColumnKind::NdArray => 1,
+            ColumnKind::Str => 2,
+            ColumnKind::Bytes => 3,
+        });
+        e.u8(match self.layout {
+            Layout::Flat => 1,
+        });
+        e.u8(self.dtype.map_or(0, DType::code));
+        e.u8(u8::from(self.variable_shape));
+        e.varint(self.shape.len() as u64);
+        for d in &self.shape {
+            e.u64(*d as u64);
+        }
+        e.finish()
+    }
+
+    /// Decodes [`ColumnSchema::encode`] output, validating it.
+    pub fn decode(b: &[u8]) -> DecodeResult<ColumnSchema> {
+        let mut d = Decoder::new(b);
+        let err = |m: String| DecodeError(m);
+        if d.u8()? != 1 {
+            return Err(err("unknown schema encoding version".into()));
+        }
+        let kind = match d.u8()? {
+            1 => ColumnKind::NdArray,
+            2 => ColumnKind::Str,
+            3 => ColumnKind::Bytes,
+            k => return Err(err(format!("unknown column kind {k}"))),
+        };
+        let layout = match d.u8()? {
+            1 => Layout::Flat,
+            l => return Err(err(format!("unknown column layout {l}"))),
+        };
+        let dtype_code = d.u8()?;
+        let variable = d.u8()? == 1;
+        let n = d.count(8)?;
+        let shape = (0..n)
+            .map(|_| d.u64().map(|x| x as usize))
+            .collect::<DecodeResult<Vec<_>>>()?;
+        d.finish()?;
+        let schema = match kind {
+            ColumnKind::NdArray => {
+                let dtype = DType::from_code(dtype_code)
+                    .ok_or_else(|| err(format!("unknown dtype code {dtype_code}")))?;
+                ColumnSchema::ndarray(dtype, &shape, variable).map_err(|e| err(e.to_string()))?
+            }
+            ColumnKind::Str => ColumnSchema::str(),
+            ColumnKind::Bytes => ColumnSchema::bytes(),
+        };
+        if schema.layout != layout || (kind != ColumnKind::NdArray && (dtype_code != 0 || n != 0)) {
+            return Err(err("inconsistent schema fields".into()));
+        }
+        Ok(schema)
+    }
+
+    /// The schema's digest (its identity; shown shortened as the schema hash).
+    pub fn digest(&self) -> Digest {
+        Digest::of_object(ObjectType::Schema as u8, &self.encode())
+    }
+
+    /// Which kind of segment stores this column's values.
+    pub fn segment_format(&self) -> SegmentFormat {
+        match (self.kind, self.dtype) {
+            (ColumnKind::NdArray, Some(dtype)) if self.variable_shape => SegmentFormat::VarTensor {
+                dtype,
+                rank: self.shape.len() as u8,
+            },
+            (ColumnKind::NdArray, Some(dtype)) => SegmentFormat::FixedTensor {
+                dtype,
+                shape: self.shape.iter().map(|&d| d as u64).collect(),
+            },
+            (ColumnKind::Str, _) => SegmentFormat::Str,
+            _ => SegmentFormat::Bytes,
+        }
+    }
+
+    /// Checks that `value` fits this schema; the message names the column.
+    pub fn check_value(&self, column: &str, value: &ValueRef<'_>) -> Result<()> {
+        match (self.kind, value) {
+            (ColumnKind::NdArray, ValueRef::Tensor(t)) => {
+                let dtype = self.dtype.expect("ndarray schemas have a dtype");
+                if t.dtype() != dtype {
+                    return Err(invalid(format!(
+                        "dtype {} != column {column:?} dtype {dtype}",
+                        t.dtype()
+                    )));
+                }
+                let shape = t.shape();
+                if self.variable_shape {
+                    if shape.len() != self.shape.len() {
+                        return Err(invalid(format!(
+                            "rank {} of shape {} != rank {} of column {column:?}",
+                            shape.len(),
+                            fmt_shape(shape),
+                            self.shape.len()
+                        )));
+                    }
+                    if shape.iter().zip(&self.shape).any(|(s, m)| s > m) {
+                        return Err(invalid(format!(
+                            "shape {} exceeds the max shape {} of column {column:?}",
+                            fmt_shape(shape),
+                            fmt_shape(&self.shape)
+                        )));
+                    }
+                } else if shape != self.shape.as_slice() {
+                    return Err(invalid(format!(
+                        "shape {} != fixed shape {} of column {column:?}",
+                        fmt_shape(shape),
+                        fmt_shape(&self.shape)
+                    )));
+                }
+                t.check()
+            }
+            (ColumnKind::Str, ValueRef::Str(s)) => check_blob_len("str", s.len()),
+            (ColumnKind::Bytes, ValueRef::Bytes(b)) => check_blob_len("bytes", b.len()),
+            (kind, v) => Err(invalid(format!(
+                "column {column:?} holds {} values; got a {} value",
+                kind.name(),
+                v.kind_name()
+            ))),
+        }
+    }
+
+    /// The canonical header of a (checked) value of this column.
+    pub fn value_header<'a>(&self, value: &ValueRef<'_>, shape: &'a [u64]) -> ValueHeader<'a> {
+        match value {
+            ValueRef::Tensor(t) => ValueHeader::Tensor {
+                dtype: t.dtype(),
+                shape,
+            },
+            ValueRef::Str(_) => ValueHeader::Str,
+            ValueRef::Bytes(_) => ValueHeader::Bytes,
+        }
+    }
+}
+
+fn check_blob_len(what: &str, n: usize) -> Result<()> {
+    if n > MAX_BLOB_BYTES {
+        return Err(invalid(format!(
+            "{what} value of {n} bytes exceeds the limit of {MAX_BLOB_BYTES} bytes (64 MiB)"
+        )));
+    }
+    Ok(())
+}
+
+impl fmt::Display for ColumnSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            ColumnKind::NdArray => write!(
+                f,
+                "ndarray {} {}{}",
+                self.dtype.map_or("?", DType::name),
+                fmt_shape(&self.shape),
+                if self.variable_shape {
+                    " (variable shape, max)"
+                } else {
+                    ""
+                }
+            ),
+            k => f.write_str(k.name()),
+        }
+    }
+}
+
+/// What a record table stores per sample: the value's digest, plus its shape for
+/// variable-shape tensors (needed to read it without looking elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The value digest.
+    pub digest: Digest,
+    /// The shape, for variable-shape tensors only.
+    pub shape: Option<Vec<u64>>,
+}
+
+impl Record {
+    /// Encodes the record.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::with_capacity(48);
+        e.digest(&self.digest);
+        if let Some(shape) = &self.shape {
+            e.u8(shape.len() as u8);
+            for d in shape {
+                e.varint(*d);
+            }
+        }
+        e.finish()
+    }
+
+    /// Decodes a record of a column with `schema`.
+    pub fn decode(b: &[u8], schema: &ColumnSchema) -> DecodeResult<Record> {
+        let mut d = Decoder::new(b);
+        let digest = d.digest()?;
+        let shape = if schema.kind == ColumnKind::NdArray && schema.variable_shape {
+            let rank = usize::from(d.u8()?);
+            if rank != schema.shape.len() {
+                return Err(DecodeError(format!(
+                    "record rank {rank} != column rank {}",
+                    schema.shape.len()
+                )));
+            }
+            let shape = (0..rank)
+                .map(|_| d.varint())
+                .collect::<DecodeResult<Vec<_>>>()?;
+            if shape.iter().zip(&schema.shape).any(|(s, m)| *s > *m as u64) {
+                return Err(DecodeError(
+                    "record shape exceeds the column's max shape".into(),
+                ));
+            }
+            Some(shape)
+        } else {
+            None
+        };
+        d.finish()?;
+        Ok(Record { digest, shape })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::TensorRef;
+
+    #[test]
+    fn spec_rules() {
+        let proto = [0u8; 4];
+        assert!(NdArraySpec::new().into_schema().is_err());
+        assert!(NdArraySpec::like(TensorRef::new(&proto, &[4]))
+            .into_schema()
+            .is_ok());
+        assert!(NdArraySpec::like(TensorRef::new(&proto, &[4]))
+            .shape(&[4])
+            .into_schema()
+            .is_err());
+        assert!(NdArraySpec::new().shape(&[4]).into_schema().is_err());
+        assert!(NdArraySpec::new().dtype(DType::U8).into_schema().is_err());
+        assert!(NdArraySpec::with_shape(DType::U8, &[0, 3])
+            .into_schema()
+            .is_err());
+        assert!(NdArraySpec::with_shape(DType::U8, &[1; 32])
+            .into_schema()
+            .is_err());
+        assert!(NdArraySpec::with_shape(DType::U8, &[1; 31])
+            .into_schema()
+            .is_ok());
+        assert!(NdArraySpec::with_shape(DType::U8, &[1 << 20, 1 << 20])
+            .into_schema()
+            .is_err());
+    }
+
+    #[test]
+    fn encode_round_trip_and_digests_differ() {
+        let a = ColumnSchema::ndarray(DType::F32, &[5, 5], false).unwrap();
+        let b = ColumnSchema::ndarray(DType::F32, &[5, 5], true).unwrap();
+        for s in [
+            a.clone(),
+            b.clone(),
+            ColumnSchema::str(),
+            ColumnSchema::bytes(),
+        ] {
+            assert_eq!(ColumnSchema::decode(&s.encode()).unwrap(), s);
+        }
+        assert_ne!(a.digest(), b.digest());
+        assert!(ColumnSchema::decode(&[1, 9]).is_err());
+    }
+
+    #[test]
+    fn value_checks() {
+        let fixed = ColumnSchema::ndarray(DType::F32, &[5, 5], false).unwrap();
+        let var = ColumnSchema::ndarray(DType::F32, &[10, 10], true).unwrap();
+        let d20 = [0f32; 20];
+        let d0: [f32; 0] = [];
+        let err = fixed
+            .check_value("c", &TensorRef::new(&d20, &[4, 5]).into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(4, 5) != fixed shape (5, 5)"), "{err}");
+        let err = var
+            .check_value("c", &TensorRef::new(&d20, &[20]).into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rank 1"), "{err}");
+        let d77 = [0f32; 77];
+        let err = var
+            .check_value("c", &TensorRef::new(&d77, &[11, 7]).into())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exceeds the max shape (10, 10)"), "{err}");
+        assert!(var
+            .check_value("c", &TensorRef::new(&d0, &[0, 3]).into())
+            .is_ok());
+        let ints = [0i32; 25];
+        let err = fixed
+            .check_value("c", &TensorRef::new(&ints, &[5, 5]).into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dtype int32 != column \"c\" dtype float32"),
+            "{err}"
+        );
+        let err = fixed
+            .check_value("c", &ValueRef::Str("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("holds ndarray values; got a str value"),
+            "{err}"
+        );
+        assert!(ColumnSchema::str()
+            .check_value("s", &ValueRef::Bytes(b"x"))
+            .is_err());
+        let big = "x".repeat(MAX_BLOB_BYTES + 1);
+        assert!(ColumnSchema::str()
+            .check_value("s", &ValueRef::Str(&big))
+            .is_err());
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let var = ColumnSchema::ndarray(DType::F32, &[10, 10], true).unwrap();
+        let r = Record {
+            digest: Digest([3; 32]),
+            shape: Some(vec![2, 7]),
+        };
+        assert_eq!(Record::decode(&r.encode(), &var).unwrap(), r);
+        let too_big = Record {
+            digest: Digest([3; 32]),
+            shape: Some(vec![11, 7]),
+        };
+        assert!(Record::decode(&too_big.encode(), &var).is_err());
+        let fixed = ColumnSchema::ndarray(DType::F32, &[5], false).unwrap();
+        let r = Record {
+            digest: Digest([1; 32]),
+            shape: None,
+        };
+        assert_eq!(Record::decode(&r.encode(), &fixed).unwrap(), r);
+        assert!(Record::decode(&r.encode()[..31], &fixed).is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! State shared by a repository and its checkouts: paths, the store, decoded-node cache.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_buffer::Buffer;
+use hangar_store::{Digest, Store};
+
+use crate::error::{Error, Result};
+use crate::objects::{CommitObject, ObjectType, Root};
+use crate::schema::ColumnSchema;
+use crate::tree::{Node, NodeSource};
+
+/// Decoded nodes kept in memory, by total encoded size.
+const NODE_CACHE_BYTES: usize = 128 << 20;
+
+#[derive(Debug, Default)]
+struct NodeCache {
+    nodes: HashMap<Digest, Arc<Node>>,
+    bytes: usize,
+}
+
+/// Shared, thread-safe repository state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub root: PathBuf,
+    pub hangar: PathBuf,
+    pub store: Arc<Store>,
+    cache: Mutex<NodeCache>,
+}
+
+impl Shared {
+    pub fn new(root: PathBuf, hangar: PathBuf, store: Arc<Store>) -> Shared {
+        Shared {
+            root,
+            hangar,
+            store,
+            cache: Mutex::new(NodeCache::default()),
+        }
+    }
+
+    /// An object of type `ty`; a missing or mistyped object is `Corrupt`.
+    pub fn object(&self, d: &Digest, ty: ObjectType, what: &str) -> Result<Buffer> {
+        match self.store.read_object(d)? {
+            Some((t, bytes)) if t == ty as u8 => Ok(bytes),
+            Some((t, _)) => Err(Error::corrupt(
+                self.hangar.join("packs"),
+                format!(
+                    "{what} {} is an object of type {t}, expected {}",
+                    d.short(),
+                    ty as u8
+                ),
+            )),
+            None => Err(Error::corrupt(
+                self.hangar.join("index"),
+                format!("{what} {} is referenced but not stored", d.short()),
+            )),
+        }
+    }
+
+    pub fn read_commit(&self, d: &Digest) -> Result<CommitObject> {
+        let b = self.object(d, ObjectType::Commit, "commit")?;
+        CommitObject::decode(&b).map_err(|e| {
+            Error::corrupt(
+                self.hangar.join("packs"),
+                format!("commit {}: {e}", d.short()),
+            )
+        })
+    }
+
+    pub fn read_root(&self, d: &Digest) -> Result<Root> {
+        let b = self.object(d, ObjectType::Root, "root")?;
+        Root::decode(&b).map_err(|e| {
+            Error::corrupt(
+                self.hangar.join("packs"),
+                format!("root {}: {e}", d.short()),
+            )
+        })
+    }
+
+    pub fn read_schema(&self, d: &Digest) -> Result<ColumnSchema> {
+        let b = self.object(d, ObjectType::Schema, "schema")?;
+        ColumnSchema::decode(&b).map_err(|e| {
+            Error::corrupt(
+                self.hangar.join("packs"),
+                format!("schema {}: {e}", d.short()),
+            )
+        })
+    }
+}
+
+impl NodeSource for Shared {
+    fn node(&self, d: &Digest) -> Result<Arc<Node>> {
+        if let Some(n) = self.cache.lock().map_err(|_| poisoned())?.nodes.get(d) {
+            return Ok(n.clone());
+        }
+        let bytes = self.object(d, ObjectType::TreeNode, "record table node")?;
+        let node = Arc::new(Node::decode(bytes.to_vec()).map_err(|e| {
+            Error::corrupt(
+                self.hangar.join("packs"),
+                format!("record table node {}: {e}", d.short()),
+            )
+        })?);
+        let mut cache = self.cache.lock().map_err(|_| poisoned())?;
+        if cache.bytes + node.encoded_len() > NODE_CACHE_BYTES {
+            cache.nodes.clear();
+            cache.bytes = 0;
+        }
+        cache.bytes += node.encoded_len();
+        cache.nodes.insert(*d, node.clone());
+        Ok(node)
+    }
+}
+
+pub(crate) fn poisoned() -> Error {
+    Error::InvalidArgument("a thread panicked while using this repository; reopen it".into())
+}

@@ -1,0 +1,540 @@
+//! The staging area as the core sees it: the base commit's columns plus, per column, an
+//! overlay of changed records, and the metadata overlay. Every change is one journal
+//! record; replaying the records over the base rebuilds exactly this state.
+
+use std::collections::BTreeMap;
+
+use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use hangar_store::{Digest, SegmentFormat};
+
+use crate::error::{Error, Result};
+use crate::objects::TreeRef;
+use crate::schema::ColumnSchema;
+use crate::shared::Shared;
+use crate::tree;
+
+/// What the staging area is based on (the journal's `Base` frame).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BaseInfo {
+    pub branch: String,
+    pub commit: Option<Digest>,
+}
+
+impl BaseInfo {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u8(1).str(&self.branch);
+        match &self.commit {
+            Some(d) => e.u8(1).digest(d),
+            None => e.u8(0),
+        };
+        e.finish()
+    }
+
+    pub fn decode(b: &[u8]) -> DecodeResult<BaseInfo> {
+        let mut d = Decoder::new(b);
+        if d.u8()? != 1 {
+            return Err(DecodeError("unknown base encoding".into()));
+        }
+        let branch = d.str()?.to_string();
+        let commit = match d.u8()? {
+            0 => None,
+            1 => Some(d.digest()?),
+            x => return Err(DecodeError(format!("bad base commit tag {x}"))),
+        };
+        d.finish()?;
+        Ok(BaseInfo { branch, commit })
+    }
+}
+
+/// One journal record of a staged change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    ColumnCreate {
+        name: String,
+        schema: ColumnSchema,
+    },
+    ColumnDelete {
+        name: String,
+    },
+    Put {
+        column: String,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    Delete {
+        column: String,
+        key: Vec<u8>,
+    },
+    MetaPut {
+        key: String,
+        value: String,
+    },
+    MetaDelete {
+        key: String,
+    },
+}
+
+impl Change {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e = Encoder::new();
+        match self {
+            Change::ColumnCreate { name, schema } => {
+                e.u8(1).str(name).bytes(&schema.encode());
+            }
+            Change::ColumnDelete { name } => {
+                e.u8(2).str(name);
+            }
+            Change::Put { column, entries } => {
+                e.u8(3).str(column).varint(entries.len() as u64);
+                for (k, r) in entries {
+                    e.bytes(k).bytes(r);
+                }
+            }
+            Change::Delete { column, key } => {
+                e.u8(4).str(column).bytes(key);
+            }
+            Change::MetaPut { key, value } => {
+                e.u8(5).str(key).str(value);
+            }
+            Change::MetaDelete { key } => {
+                e.u8(6).str(key);
+            }
+        }
+        e.finish()
+    }
+
+    pub fn decode(b: &[u8]) -> DecodeResult<Change> {
+        let mut d = Decoder::new(b);
+        let c = match d.u8()? {
+            1 => {
+                let name = d.str()?.to_string();
+                let schema = ColumnSchema::decode(d.bytes()?)?;
+                Change::ColumnCreate { name, schema }
+            }
+            2 => Change::ColumnDelete {
+                name: d.str()?.to_string(),
+            },
+            3 => {
+                let column = d.str()?.to_string();
+                let n = d.count(2)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push((d.bytes()?.to_vec(), d.bytes()?.to_vec()));
+                }
+                Change::Put { column, entries }
+            }
+            4 => Change::Delete {
+                column: d.str()?.to_string(),
+                key: d.bytes()?.to_vec(),
+            },
+            5 => Change::MetaPut {
+                key: d.str()?.to_string(),
+                value: d.str()?.to_string(),
+            },
+            6 => Change::MetaDelete {
+                key: d.str()?.to_string(),
+            },
+            t => return Err(DecodeError(format!("unknown staged change type {t}"))),
+        };
+        d.finish()?;
+        Ok(c)
+    }
+}
+
+/// A column as staged.
+#[derive(Debug, Clone)]
+pub(crate) struct StagedColumn {
+    pub schema: ColumnSchema,
+    pub schema_digest: Digest,
+    pub format: SegmentFormat,
+    pub base: Option<TreeRef>,
+    pub overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub count: u64,
+}
+
+impl StagedColumn {
+    fn new(schema: ColumnSchema, base: Option<TreeRef>) -> StagedColumn {
+        StagedColumn {
+            schema_digest: schema.digest(),
+            format: schema.segment_format(),
+            count: base.map_or(0, |t| t.count),
+            schema,
+            base,
+            overlay: BTreeMap::new(),
+        }
+    }
+}
+
+/// An overlay over a base record table: used for columns and for metadata.
+pub(crate) fn overlay_lookup(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    if let Some(v) = overlay.get(key) {
+        return Ok(v.clone());
+    }
+    match base {
+        Some(t) => tree::lookup(shared, t, key),
+        None => Ok(None),
+    }
+}
+
+/// Puts `value` under `key`, keeping the overlay minimal: an entry equal to the base is
+/// dropped. Returns true if the key is new.
+fn overlay_put(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+    value: Vec<u8>,
+) -> Result<bool> {
+    let base_value = match base {
+        Some(t) => tree::lookup(shared, t, key)?,
+        None => None,
+    };
+    let existed = match overlay.get(key) {
+        Some(v) => v.is_some(),
+        None => base_value.is_some(),
+    };
+    if base_value.as_deref() == Some(value.as_slice()) {
+        overlay.remove(key);
+    } else {
+        overlay.insert(key.to_vec(), Some(value));
+    }
+    Ok(!existed)
+}
+
+/// Deletes `key` (which must exist). Returns false if it did not exist.
+fn overlay_delete(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    key: &[u8],
+) -> Result<bool> {
+    let base_value = match base {
+        Some(t) => tree::lookup(shared, t, key)?,
+        None => None,
+    };
+    let existed = match overlay.get(key) {
+        Some(v) => v.is_some(),
+        None => base_value.is_some(),
+    };
+    if base_value.is_some() {
+        overlay.insert(key.to_vec(), None);
+    } else {
+        overlay.remove(key);
+    }
+    Ok(existed)
+}
+
+/// Keys of base + overlay, in order.
+pub(crate) fn overlay_keys(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut ov = overlay.iter().peekable();
+    for item in tree::TreeIter::new(shared, base) {
+        let (k, _) = item?;
+        while let Some((ok, ovv)) = ov.peek() {
+            if ok.as_slice() < k.as_slice() {
+                if ovv.is_some() {
+                    out.push((*ok).clone());
+                }
+                ov.next();
+            } else {
+                break;
+            }
+        }
+        match ov.peek() {
+            Some((ok, ovv)) if ok.as_slice() == k.as_slice() => {
+                if ovv.is_some() {
+                    out.push(k);
+                }
+                ov.next();
+            }
+            _ => out.push(k),
+        }
+    }
+    for (k, v) in ov {
+        if v.is_some() {
+            out.push(k.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The whole staging state.
+#[derive(Debug, Clone)]
+pub(crate) struct Staging {
+    pub base: BaseInfo,
+    pub base_root: Option<Digest>,
+    base_columns: BTreeMap<String, (Digest, Option<TreeRef>)>,
+    pub columns: BTreeMap<String, StagedColumn>,
+    pub meta_base: Option<TreeRef>,
+    pub meta: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub meta_count: u64,
+}
+
+impl Staging {
+    /// The clean staging area of `base`.
+    pub fn load(shared: &Shared, base: BaseInfo) -> Result<Staging> {
+        let mut s = Staging {
+            base,
+            base_root: None,
+            base_columns: BTreeMap::new(),
+            columns: BTreeMap::new(),
+            meta_base: None,
+            meta: BTreeMap::new(),
+            meta_count: 0,
+        };
+        if let Some(c) = s.base.commit {
+            let commit = shared.read_commit(&c)?;
+            let root = shared.read_root(&commit.root)?;
+            s.base_root = Some(commit.root);
+            for col in &root.columns {
+                let schema = shared.read_schema(&col.schema)?;
+                s.base_columns
+                    .insert(col.name.clone(), (col.schema, col.tree));
+                s.columns
+                    .insert(col.name.clone(), StagedColumn::new(schema, col.tree));
+            }
+            s.meta_base = root.metadata;
+            s.meta_count = root.metadata.map_or(0, |t| t.count);
+        }
+        Ok(s)
+    }
+
+    fn column_mut(&mut self, name: &str) -> Result<&mut StagedColumn> {
+        self.columns.get_mut(name).ok_or_else(|| {
+            Error::corrupt(
+                "staging journal",
+                format!("change to unknown column {name:?}"),
+            )
+        })
+    }
+
+    /// Applies a change whose preconditions were checked.
+    pub fn apply(&mut self, shared: &Shared, change: &Change) -> Result<()> {
+        match change {
+            Change::ColumnCreate { name, schema } => {
+                self.columns
+                    .insert(name.clone(), StagedColumn::new(schema.clone(), None));
+            }
+            Change::ColumnDelete { name } => {
+                self.columns.remove(name);
+            }
+            Change::Put { column, entries } => {
+                let col = self.column_mut(column)?;
+                for (k, r) in entries {
+                    if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r.clone())? {
+                        col.count += 1;
+                    }
+                }
+            }
+            Change::Delete { column, key } => {
+                let col = self.column_mut(column)?;
+                if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, key)? {
+                    col.count -= 1;
+                }
+            }
+            Change::MetaPut { key, value } => {
+                if overlay_put(
+                    shared,
+                    self.meta_base.as_ref(),
+                    &mut self.meta,
+                    key.as_bytes(),
+                    value.as_bytes().to_vec(),
+                )? {
+                    self.meta_count += 1;
+                }
+            }
+            Change::MetaDelete { key } => {
+                if overlay_delete(
+                    shared,
+                    self.meta_base.as_ref(),
+                    &mut self.meta,
+                    key.as_bytes(),
+                )? {
+                    self.meta_count -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The current record of `key` in column `col`.
+    pub fn record(
+        &self,
+        shared: &Shared,
+        col: &StagedColumn,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>> {
+        overlay_lookup(shared, col.base.as_ref(), &col.overlay, key)
+    }
+
+    /// The current metadata value of `key`.
+    pub fn meta_value(&self, shared: &Shared, key: &str) -> Result<Option<Vec<u8>>> {
+        overlay_lookup(shared, self.meta_base.as_ref(), &self.meta, key.as_bytes())
+    }
+
+    /// True if anything differs from the base commit.
+    pub fn is_dirty(&self) -> bool {
+        if !self.meta.is_empty() || self.columns.len() != self.base_columns.len() {
+            return true;
+        }
+        self.columns.iter().any(|(name, col)| {
+            !col.overlay.is_empty()
+                || match self.base_columns.get(name) {
+                    Some((schema, tree)) => {
+                        *schema != col.schema_digest
+                            || tree.map(|t| t.root) != col.base.map(|t| t.root)
+                    }
+                    None => true,
+                }
+        })
+    }
+
+    /// Names of columns added, removed or changed relative to the base, with counts of
+    /// staged sample changes, for status reports.
+    pub fn changes(&self) -> StagedChanges {
+        let mut out = StagedChanges::default();
+        for (name, col) in &self.columns {
+            match self.base_columns.get(name) {
+                None => out.columns_added.push(name.clone()),
+                Some((schema, tree))
+                    if *schema != col.schema_digest
+                        || tree.map(|t| t.root) != col.base.map(|t| t.root) =>
+                {
+                    out.columns_replaced.push(name.clone())
+                }
+                _ => {}
+            }
+            let deletes = col.overlay.values().filter(|v| v.is_none()).count();
+            let puts = col.overlay.len() - deletes;
+            if puts + deletes > 0 {
+                out.samples.push((name.clone(), puts, deletes));
+            }
+        }
+        for name in self.base_columns.keys() {
+            if !self.columns.contains_key(name) {
+                out.columns_deleted.push(name.clone());
+            }
+        }
+        out.metadata_changes = self.meta.len();
+        out
+    }
+
+    /// The state as a minimal list of changes over the base (for journal compaction).
+    pub fn snapshot(&self) -> Vec<Change> {
+        let mut out = Vec::new();
+        for (name, (schema, tree)) in &self.base_columns {
+            let same = self.columns.get(name).is_some_and(|c| {
+                c.schema_digest == *schema && c.base.map(|t| t.root) == tree.map(|t| t.root)
+            });
+            if !same {
+                out.push(Change::ColumnDelete { name: name.clone() });
+            }
+        }
+        for (name, col) in &self.columns {
+            let same = self.base_columns.get(name).is_some_and(|(schema, tree)| {
+                col.schema_digest == *schema && col.base.map(|t| t.root) == tree.map(|t| t.root)
+            });
+            if !same {
+                out.push(Change::ColumnCreate {
+                    name: name.clone(),
+                    schema: col.schema.clone(),
+                });
+            }
+            let puts: Vec<_> = col
+                .overlay
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                .collect();
+            if !puts.is_empty() {
+                out.push(Change::Put {
+                    column: name.clone(),
+                    entries: puts,
+                });
+            }
+            for (k, v) in &col.overlay {
+                if v.is_none() {
+                    out.push(Change::Delete {
+                        column: name.clone(),
+                        key: k.clone(),
+                    });
+                }
+            }
+        }
+        for (k, v) in &self.meta {
+            let key = String::from_utf8_lossy(k).into_owned();
+            match v {
+                Some(v) => out.push(Change::MetaPut {
+                    key,
+                    value: String::from_utf8_lossy(v).into_owned(),
+                }),
+                None => out.push(Change::MetaDelete { key }),
+            }
+        }
+        out
+    }
+}
+
+/// A summary of what is staged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagedChanges {
+    /// Columns new in the staging area.
+    pub columns_added: Vec<String>,
+    /// Columns of the base that were deleted.
+    pub columns_deleted: Vec<String>,
+    /// Columns deleted and created again (with a new schema or emptied).
+    pub columns_replaced: Vec<String>,
+    /// Per column: (name, samples added or changed, samples deleted).
+    pub samples: Vec<(String, usize, usize)>,
+    /// Metadata keys added, changed or deleted.
+    pub metadata_changes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_round_trip() {
+        let all = vec![
+            Change::ColumnCreate {
+                name: "c".into(),
+                schema: ColumnSchema::str(),
+            },
+            Change::ColumnDelete { name: "c".into() },
+            Change::Put {
+                column: "c".into(),
+                entries: vec![(vec![1, 2], vec![3; 32])],
+            },
+            Change::Delete {
+                column: "c".into(),
+                key: vec![1],
+            },
+            Change::MetaPut {
+                key: "k".into(),
+                value: "v".into(),
+            },
+            Change::MetaDelete { key: "k".into() },
+        ];
+        for c in all {
+            let enc = c.encode();
+            assert_eq!(Change::decode(&enc).unwrap(), c);
+            for cut in 0..enc.len() {
+                assert!(Change::decode(&enc[..cut]).is_err());
+            }
+        }
+        let b = BaseInfo {
+            branch: "master".into(),
+            commit: Some(Digest([4; 32])),
+        };
+        assert_eq!(BaseInfo::decode(&b.encode()).unwrap(), b);
+    }
+}

@@ -1,0 +1,310 @@
+//! `verify`: recompute every digest reachable from the branch heads and check every
+//! checksum, reporting each problem with the file it is in.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use hangar_store::{Digest, ValueHeader};
+
+use crate::commit::CommitId;
+use crate::error::{Error, Result};
+use crate::repo::Repository;
+use crate::schema::{ColumnKind, ColumnSchema, Record};
+use crate::shared::Shared;
+use crate::tree::{self, TreeIter};
+
+/// One problem found by verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file (or object) the problem is in.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.detail)
+    }
+}
+
+/// What verify checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Every problem; empty means the repository is intact.
+    pub problems: Vec<Problem>,
+    /// Branches checked.
+    pub branches: usize,
+    /// Commits checked.
+    pub commits: usize,
+    /// Distinct record-table nodes checked.
+    pub nodes: usize,
+    /// Distinct values whose digest was recomputed.
+    pub values: usize,
+    /// Bytes of values hashed.
+    pub value_bytes: u64,
+}
+
+impl VerifyReport {
+    /// True if nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "checked {} branches, {} commits, {} record-table nodes, {} values ({})",
+            self.branches,
+            self.commits,
+            self.nodes,
+            self.values,
+            crate::repo::human_bytes(self.value_bytes)
+        )?;
+        if self.problems.is_empty() {
+            write!(f, ": no problems found")
+        } else {
+            write!(f, ": {} problems", self.problems.len())?;
+            for p in &self.problems {
+                write!(f, "\n  {p}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn problem(e: &Error) -> Problem {
+    match e {
+        Error::Store(hangar_store::Error::Corrupt { path, detail }) => Problem {
+            path: path.clone(),
+            detail: detail.clone(),
+        },
+        Error::Store(hangar_store::Error::Io { path, .. }) => Problem {
+            path: path.clone(),
+            detail: e.to_string(),
+        },
+        other => Problem {
+            path: PathBuf::from("(repository)"),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// A value to check, with where it was first seen.
+struct Expected {
+    header: OwnedHeader,
+    context: String,
+}
+
+enum OwnedHeader {
+    Tensor(hangar_store::DType, Vec<u64>),
+    Str,
+    Bytes,
+}
+
+pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
+    let shared: &Shared = repo.shared();
+    shared.store.refresh()?;
+    let mut report = VerifyReport::default();
+    report.problems.extend(
+        shared
+            .store
+            .verify_files()
+            .iter()
+            .map(|e| problem(&Error::Store(clone_store_err(e)))),
+    );
+
+    let mut commits: Vec<CommitId> = Vec::new();
+    for (name, head) in repo.branches()? {
+        report.branches += 1;
+        match head {
+            Some(h) => commits.push(h),
+            None if name == crate::refs::DEFAULT_BRANCH => {}
+            None => report.problems.push(Problem {
+                path: crate::refs::ref_path(&shared.hangar, &name),
+                detail: "unreadable ref".into(),
+            }),
+        }
+    }
+    let mut seen_commits = HashSet::new();
+    let mut seen_trees = HashSet::new();
+    let mut nodes = HashSet::new();
+    let mut values: HashMap<Digest, Expected> = HashMap::new();
+    while let Some(id) = commits.pop() {
+        if !seen_commits.insert(id) {
+            continue;
+        }
+        if let Err(e) = check_commit(
+            shared,
+            id,
+            &mut commits,
+            &mut seen_trees,
+            &mut nodes,
+            &mut values,
+        ) {
+            report.problems.push(problem(&e));
+        }
+    }
+    report.commits = seen_commits.len();
+    report.nodes = nodes.len();
+
+    let checked: Vec<(u64, Option<Problem>)> = values
+        .par_iter()
+        .map(|(digest, exp)| match check_value(shared, digest, exp) {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(e)),
+        })
+        .collect();
+    report.values = values.len();
+    for (n, p) in checked {
+        report.value_bytes += n;
+        report.problems.extend(p);
+    }
+    let journal = shared.hangar.join("staging").join("journal");
+    if journal.exists() {
+        if let Err(e) = hangar_store::journal::Journal::read(&journal) {
+            report.problems.push(problem(&Error::Store(e)));
+        }
+    }
+    report
+        .problems
+        .sort_by(|a, b| a.path.cmp(&b.path).then(a.detail.cmp(&b.detail)));
+    report.problems.dedup();
+    Ok(report)
+}
+
+fn clone_store_err(e: &hangar_store::Error) -> hangar_store::Error {
+    match e {
+        hangar_store::Error::Corrupt { path, detail } => hangar_store::Error::Corrupt {
+            path: path.clone(),
+            detail: detail.clone(),
+        },
+        hangar_store::Error::Io { op, path, source } => hangar_store::Error::Io {
+            op,
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => hangar_store::Error::corrupt("(store)", other.to_string()),
+    }
+}
+
+fn check_commit(
+    shared: &Shared,
+    id: CommitId,
+    queue: &mut Vec<CommitId>,
+    seen_trees: &mut HashSet<Digest>,
+    nodes: &mut HashSet<Digest>,
+    values: &mut HashMap<Digest, Expected>,
+) -> Result<()> {
+    let commit = shared.read_commit(&id.digest())?;
+    queue.extend(commit.parents.iter().copied().map(CommitId));
+    let root = shared.read_root(&commit.root)?;
+    for col in &root.columns {
+        let schema = shared.read_schema(&col.schema)?;
+        let Some(t) = col.tree else { continue };
+        if !seen_trees.insert(t.root) {
+            continue;
+        }
+        let records = tree::walk_nodes(shared, &t, nodes)?;
+        let mut count = 0u64;
+        for item in TreeIter::new(shared, Some(&t)) {
+            let (k, raw) = item?;
+            count += 1;
+            let key = crate::checkout::decode_key(shared, &k)?;
+            let rec = crate::checkout::decode_record(shared, &col.name, &schema, &raw)?;
+            values.entry(rec.digest).or_insert_with(|| Expected {
+                header: header_of(&schema, &rec),
+                context: format!("commit {} column {:?} sample {key}", id, col.name),
+            });
+        }
+        if count != t.count || (records != 0 && records != t.count) {
+            return Err(Error::corrupt(
+                shared.hangar.join("packs"),
+                format!(
+                    "commit {id} column {:?}: record table says {} records but holds {count}",
+                    col.name, t.count
+                ),
+            ));
+        }
+    }
+    if let Some(t) = root.metadata {
+        if seen_trees.insert(t.root) {
+            tree::walk_nodes(shared, &t, nodes)?;
+            for item in TreeIter::new(shared, Some(&t)) {
+                let (k, v) = item?;
+                if std::str::from_utf8(&v).is_err()
+                    || !crate::names::is_valid_name(&String::from_utf8_lossy(&k))
+                {
+                    return Err(Error::corrupt(
+                        shared.hangar.join("packs"),
+                        format!("commit {id}: malformed metadata entry"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
+    match schema.kind() {
+        ColumnKind::NdArray => OwnedHeader::Tensor(
+            schema.dtype().expect("ndarray schemas have a dtype"),
+            rec.shape
+                .clone()
+                .unwrap_or_else(|| schema.shape().iter().map(|&d| d as u64).collect()),
+        ),
+        ColumnKind::Str => OwnedHeader::Str,
+        ColumnKind::Bytes => OwnedHeader::Bytes,
+    }
+}
+
+fn check_value(
+    shared: &Shared,
+    digest: &Digest,
+    exp: &Expected,
+) -> std::result::Result<u64, Problem> {
+    let entry = match shared.store.lookup(digest) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return Err(Problem {
+                path: shared.hangar.join("index"),
+                detail: format!(
+                    "value {} ({}) is referenced but not stored",
+                    digest.short(),
+                    exp.context
+                ),
+            })
+        }
+        Err(e) => return Err(problem(&Error::Store(e))),
+    };
+    let path = hangar_store::store::segment_path(&shared.hangar, entry.loc.file);
+    let bytes = shared
+        .store
+        .read_entry(&entry)
+        .map_err(|e| problem(&Error::Store(e)))?;
+    let header = match &exp.header {
+        OwnedHeader::Tensor(dtype, shape) => ValueHeader::Tensor {
+            dtype: *dtype,
+            shape,
+        },
+        OwnedHeader::Str => ValueHeader::Str,
+        OwnedHeader::Bytes => ValueHeader::Bytes,
+    };
+    if header.digest(&bytes) != *digest {
+        return Err(Problem {
+            path,
+            detail: format!(
+                "value {} ({}) does not hash to its digest",
+                digest.short(),
+                exp.context
+            ),
+        });
+    }
+    Ok(bytes.len() as u64)
+}

@@ -1,0 +1,341 @@
+//! Acceptance scenarios of shared/reference/hangar-py-features.md §3.2 that the engine
+//! core covers (branches, diff and merge come with the version-control work).
+
+use hangar_core::{
+    DType, ErrorKind, NdArraySpec, Repository, SampleKey, Status, TensorRef, ValueRef,
+};
+
+use crate::{kind, new_repo, u8s};
+
+#[test]
+fn scenario_01_init_idempotence() {
+    let (dir, repo) = new_repo();
+    assert_eq!(repo.branches().unwrap(), vec![("master".to_string(), None)]);
+    assert!(!repo.writer_lock_held().unwrap());
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(co.branch_name().unwrap(), "master");
+    co.close().unwrap();
+    assert_eq!(
+        kind(Repository::init(dir.path(), "U", "e@x", false)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        Repository::open(dir.path()).unwrap().user().unwrap().name,
+        "Tester"
+    );
+}
+
+#[test]
+fn scenario_02_uninitialised_access() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(kind(Repository::open(dir.path())), ErrorKind::NotFound);
+}
+
+#[test]
+fn scenario_03_empty_commit_refused() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(kind(co.commit("empty")), ErrorKind::NothingToCommit);
+    assert!(repo.log(None).unwrap().entries.is_empty());
+    co.add_str_column("s").unwrap();
+    co.commit("one").unwrap();
+    assert_eq!(kind(co.commit("empty again")), ErrorKind::NothingToCommit);
+    assert_eq!(repo.log(None).unwrap().entries.len(), 1);
+}
+
+#[test]
+fn scenario_04_single_writer() {
+    let (_dir, repo) = new_repo();
+    let w1 = repo.checkout_writer().unwrap();
+    w1.add_str_column("s").unwrap().set("k", "v").unwrap();
+    w1.commit("c").unwrap();
+    assert_eq!(kind(repo.checkout_writer()), ErrorKind::Locked);
+    repo.checkout().unwrap();
+    w1.close().unwrap();
+    repo.checkout_writer().unwrap();
+}
+
+/// DESIGN §3.7 departs from the original on purpose: the OS lock cannot go stale, so
+/// force-release refuses while the holder lives (naming it) and the holder keeps working.
+#[test]
+fn scenario_05_force_release_never_breaks_a_live_writer() {
+    let (_dir, repo) = new_repo();
+    let w1 = repo.checkout_writer().unwrap();
+    assert_eq!(kind(repo.force_release_writer_lock()), ErrorKind::Locked);
+    assert_eq!(kind(repo.checkout_writer()), ErrorKind::Locked);
+    w1.add_str_column("still_works").unwrap();
+    drop(w1);
+    repo.force_release_writer_lock().unwrap();
+    let w2 = repo.checkout_writer().unwrap();
+    assert!(w2.has_column("still_works").unwrap());
+}
+
+#[test]
+fn scenario_06_column_name_rules() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    for bad in ["bad name", "bädname", "a:b", &"a".repeat(65)] {
+        assert_eq!(kind(co.add_str_column(bad)), ErrorKind::InvalidArgument);
+    }
+    co.add_str_column("ok_name-1.2").unwrap();
+    assert_eq!(
+        kind(co.add_str_column("ok_name-1.2")),
+        ErrorKind::AlreadyExists
+    );
+}
+
+#[test]
+fn scenario_07_fixed_shape_validation() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F32, &[5, 5]))
+        .unwrap();
+    assert_eq!(
+        kind(c.set("a", TensorRef::new(&[0f64; 25], &[5, 5]))),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(c.set("b", TensorRef::new(&[0f32; 20], &[4, 5]))),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(kind(c.set("c", "not an array")), ErrorKind::InvalidArgument);
+    assert_eq!(c.len().unwrap(), 0);
+    assert_eq!(
+        co.status().unwrap(),
+        Status::Dirty(hangar_core::StagedChanges {
+            columns_added: vec!["f".into()],
+            ..Default::default()
+        })
+    );
+}
+
+#[test]
+fn scenario_08_variable_shape_bounds() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column(
+            "v",
+            NdArraySpec::with_shape(DType::U8, &[10, 10]).variable_shape(true),
+        )
+        .unwrap();
+    let d: Vec<u8> = (100..121).collect();
+    c.set("a", TensorRef::new(&d, &[3, 7])).unwrap();
+    let t = c.get("a").unwrap().into_tensor().unwrap();
+    assert_eq!((t.shape(), t.as_bytes()), (&[3usize, 7][..], &d[..]));
+    assert_eq!(
+        kind(c.set("b", TensorRef::new(&[0u8; 77], &[11, 7]))),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(c.set("c", TensorRef::new(&[0u8; 3], &[3]))),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn scenario_09_key_identity_and_rules() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("c", NdArraySpec::with_shape(DType::U8, &[1]))
+        .unwrap();
+    c.set(1u64, TensorRef::new(&[1u8], &[1])).unwrap();
+    c.set("1", TensorRef::new(&[2u8], &[1])).unwrap();
+    assert_eq!(c.len().unwrap(), 2);
+    assert_eq!(
+        (u8s(&c.get(1u64).unwrap()), u8s(&c.get("1").unwrap())),
+        (vec![1], vec![2])
+    );
+    assert!(SampleKey::try_from(-1i64).is_err());
+    // Floats cannot be keys at all in this API; the command-line form rejects them.
+    assert_eq!(
+        kind(SampleKey::parse("int:1.5")),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(c.set("a b", TensorRef::new(&[0u8], &[1]))),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(c.set("k".repeat(65), TensorRef::new(&[0u8], &[1]))),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn scenario_10_bit_exact_round_trip_and_shape_aware_hashing() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column(
+            "z",
+            NdArraySpec::with_shape(DType::F32, &[1, 1, 5, 5]).variable_shape(true),
+        )
+        .unwrap();
+    c.set("tall", TensorRef::new(&[0f32; 5], &[1, 1, 5, 1]))
+        .unwrap();
+    c.set("wide", TensorRef::new(&[0f32; 5], &[1, 1, 1, 5]))
+        .unwrap();
+    let i = co
+        .add_ndarray_column("i", NdArraySpec::with_shape(DType::I32, &[5]))
+        .unwrap();
+    let f = co
+        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F32, &[5]))
+        .unwrap();
+    i.set("zero", TensorRef::new(&[0i32; 5], &[5])).unwrap();
+    f.set("zero", TensorRef::new(&[0f32; 5], &[5])).unwrap();
+    let id = co.commit("zeros").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout_commit(&id.to_hex()).unwrap();
+    assert_eq!(
+        r.column("z")
+            .unwrap()
+            .get("tall")
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .shape(),
+        &[1, 1, 5, 1]
+    );
+    assert_eq!(
+        r.column("z")
+            .unwrap()
+            .get("wide")
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .shape(),
+        &[1, 1, 1, 5]
+    );
+    assert_eq!(
+        r.column("i")
+            .unwrap()
+            .get("zero")
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .dtype(),
+        DType::I32
+    );
+    assert_eq!(repo.verify().unwrap().values, 4);
+}
+
+#[test]
+fn scenario_11_content_deduplication() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let a = co
+        .add_ndarray_column("A", NdArraySpec::with_shape(DType::U8, &[8]))
+        .unwrap();
+    let b = co
+        .add_ndarray_column(
+            "B",
+            NdArraySpec::with_shape(DType::U8, &[8]).variable_shape(true),
+        )
+        .unwrap();
+    let x = [3u8; 8];
+    a.set("k1", TensorRef::new(&x, &[8])).unwrap();
+    a.set("k2", TensorRef::new(&x, &[8])).unwrap();
+    b.set("k1", TensorRef::new(&x, &[8])).unwrap();
+    co.commit("dedup").unwrap();
+    co.close().unwrap();
+    assert_eq!(repo.verify().unwrap().values, 1);
+}
+
+#[test]
+fn scenario_12_atomic_multi_update() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("c", NdArraySpec::with_shape(DType::F32, &[5, 5]))
+        .unwrap();
+    let ok = [1f32; 25];
+    let bad = [1f32; 20];
+    let r = c.update([
+        ("v1", TensorRef::new(&ok, &[5, 5])),
+        ("v2", TensorRef::new(&bad, &[4, 5])),
+    ]);
+    assert_eq!(kind(r), ErrorKind::InvalidArgument);
+    assert!(!c.contains("v1").unwrap() && !c.contains("v2").unwrap());
+}
+
+#[test]
+fn scenario_13_str_and_bytes_columns() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let s = co.add_str_column("s").unwrap();
+    s.set("k", "héllo wörld ✓").unwrap();
+    assert_eq!(s.get("k").unwrap().into_str().unwrap(), "héllo wörld ✓");
+    assert_eq!(
+        kind(s.set("b", ValueRef::Bytes(b"x"))),
+        ErrorKind::InvalidArgument
+    );
+    let big = "y".repeat(hangar_core::value::MAX_BLOB_BYTES + 1);
+    assert_eq!(kind(s.set("big", big.as_str())), ErrorKind::InvalidArgument);
+    let b = co.add_bytes_column("b").unwrap();
+    b.set("k", ValueRef::Bytes(b"\x00\x01")).unwrap();
+    assert_eq!(kind(b.set("s", "text")), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn scenario_15_commit_digest_is_verified_on_every_read() {
+    let (dir, repo, id) = crate::repo_with_commit();
+    drop(repo);
+    // Damage the pack holding the commit: every checkout of it must fail, not misread.
+    let pack = std::fs::read_dir(dir.path().join(".hangar/packs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let n = bytes.len();
+    bytes[n - 40] ^= 0x04; // inside the last object: the commit
+    std::fs::write(&pack, &bytes).unwrap();
+    let repo = Repository::open(dir.path()).unwrap();
+    assert_eq!(kind(repo.checkout_commit(&id.to_hex())), ErrorKind::Corrupt);
+    assert_eq!(kind(repo.checkout()), ErrorKind::Corrupt);
+    assert!(!repo.verify().unwrap().is_ok());
+}
+
+#[test]
+fn scenario_16_staged_status() {
+    let (_dir, repo, _) = crate::repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    imgs.set("dev_add", TensorRef::new(&[1u8; 6], &[2, 3]))
+        .unwrap();
+    imgs.set("a", TensorRef::new(&[9u8; 6], &[2, 3])).unwrap();
+    imgs.delete("b").unwrap();
+    co.add_str_column("devcol").unwrap().set("k", "v").unwrap();
+    let Status::Dirty(ch) = co.status().unwrap() else {
+        panic!("dirty expected")
+    };
+    assert_eq!(ch.columns_added, ["devcol"]);
+    assert!(ch.samples.contains(&("imgs".to_string(), 2, 1)));
+    co.commit("dev").unwrap();
+    assert_eq!(co.status().unwrap(), Status::Clean);
+}
+
+#[test]
+fn scenario_24_hard_reset() {
+    let (dir, repo, head) = crate::repo_with_commit();
+    let segs = || {
+        std::fs::read_dir(dir.path().join(".hangar/segments"))
+            .unwrap()
+            .count()
+    };
+    let before = segs();
+    let co = repo.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set("new", TensorRef::new(&[77u8; 6], &[2, 3]))
+        .unwrap();
+    co.flush().unwrap();
+    assert_eq!(co.reset_staging_area().unwrap(), Some(head));
+    assert_eq!(segs(), before);
+    assert_eq!(co.status().unwrap(), Status::Clean);
+    assert_eq!(kind(co.reset_staging_area()), ErrorKind::NothingToCommit);
+}

@@ -1,0 +1,196 @@
+use hangar_core::{DType, ErrorKind, NdArraySpec, Status, TensorRef};
+
+use crate::{kill9, kind, new_repo, repo_with_commit, spawn_child, u8s};
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join(".hangar/segments"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn staged_changes_survive_close_and_reopen() {
+    let (_dir, repo, _) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set("new", TensorRef::new(&[3u8; 6], &[2, 3]))
+        .unwrap();
+    co.column("imgs").unwrap().delete("b").unwrap();
+    co.delete_column("labels").unwrap();
+    co.add_str_column("texts")
+        .unwrap()
+        .set("t", "staged")
+        .unwrap();
+    co.metadata().set("m", "x").unwrap();
+    co.close().unwrap();
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(u8s(&imgs.get("new").unwrap()), [3; 6]);
+    assert!(!imgs.contains("b").unwrap());
+    assert_eq!(imgs.len().unwrap(), 3);
+    assert!(!co.has_column("labels").unwrap());
+    assert_eq!(
+        co.column("texts")
+            .unwrap()
+            .get("t")
+            .unwrap()
+            .into_str()
+            .unwrap(),
+        "staged"
+    );
+    assert_eq!(co.metadata().get("m").unwrap(), "x");
+    let Status::Dirty(changes) = co.status().unwrap() else {
+        panic!("expected dirty")
+    };
+    assert_eq!(changes.columns_added, ["texts"]);
+    assert_eq!(changes.columns_deleted, ["labels"]);
+    assert_eq!(
+        changes
+            .samples
+            .iter()
+            .find(|s| s.0 == "imgs")
+            .map(|s| (s.1, s.2)),
+        Some((1, 1))
+    );
+    assert_eq!(changes.metadata_changes, 1);
+}
+
+#[test]
+fn status_works_before_the_first_commit() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(co.status().unwrap(), Status::Clean);
+    assert_eq!(co.commit_hash().unwrap(), None);
+    co.add_ndarray_column("c", NdArraySpec::with_shape(DType::U8, &[1]))
+        .unwrap()
+        .set("k", TensorRef::new(&[1u8], &[1]))
+        .unwrap();
+    let Status::Dirty(ch) = co.status().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (ch.columns_added.as_slice(), ch.samples.as_slice()),
+        (&["c".to_string()][..], &[("c".to_string(), 1, 0)][..])
+    );
+    co.commit("first").unwrap();
+    assert_eq!(co.status().unwrap(), Status::Clean);
+}
+
+#[test]
+fn reset_discards_staged_changes_and_their_data() {
+    let (dir, repo, head) = repo_with_commit();
+    let before = segment_files(dir.path());
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(kind(co.reset_staging_area()), ErrorKind::NothingToCommit);
+    let imgs = co.column("imgs").unwrap();
+    for i in 0..50u8 {
+        imgs.set(format!("n{i}"), TensorRef::new(&[i; 6], &[2, 3]))
+            .unwrap();
+    }
+    imgs.delete("a").unwrap();
+    co.add_str_column("extra").unwrap();
+    co.flush().unwrap();
+    assert!(segment_files(dir.path()) > before);
+    assert_eq!(co.reset_staging_area().unwrap(), Some(head));
+    assert_eq!(segment_files(dir.path()), before);
+    assert_eq!(co.status().unwrap(), Status::Clean);
+    assert!(!co.has_column("extra").unwrap());
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(imgs.len().unwrap(), 3);
+    assert!(imgs.contains("a").unwrap() && !imgs.contains("n1").unwrap());
+    co.close().unwrap();
+    assert!(repo.verify().unwrap().is_ok());
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(co.status().unwrap(), Status::Clean);
+}
+
+#[test]
+fn reset_before_the_first_commit_empties_the_staging_area() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    co.add_str_column("s").unwrap();
+    assert_eq!(co.reset_staging_area().unwrap(), None);
+    assert!(co.column_names().unwrap().is_empty());
+}
+
+#[test]
+fn write_through_changes_survive_kill_9() {
+    let (dir, repo, _) = repo_with_commit();
+    let (child, _) = spawn_child("stage_plain", dir.path());
+    kill9(child);
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("staged").unwrap();
+    assert_eq!(c.len().unwrap(), 100);
+    for i in [0u64, 42, 99] {
+        assert_eq!(u8s(&c.get(i).unwrap()), [i as u8; 4]);
+    }
+    assert_eq!(co.metadata().get("note").unwrap(), "from the child");
+    co.commit("rescued").unwrap();
+    co.close().unwrap();
+    assert!(repo.verify().unwrap().is_ok());
+}
+
+#[test]
+fn an_unfinished_bulk_session_loses_only_its_own_writes_on_kill_9() {
+    let (dir, repo, _) = repo_with_commit();
+    let (child, _) = spawn_child("stage_bulk_unfinished", dir.path());
+    kill9(child);
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("durable").unwrap();
+    assert!(c.contains("before").unwrap());
+    assert!(!c.contains("in_session").unwrap());
+}
+
+#[test]
+fn a_torn_journal_tail_is_ignored() {
+    let (dir, repo, _) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    co.column("labels")
+        .unwrap()
+        .set("z", TensorRef::new(&[5i64], &[1]))
+        .unwrap();
+    co.close().unwrap();
+    let journal = dir.path().join(".hangar/staging/journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(&[0x30, 0, 0, 0, 1, 2, 3]); // half a frame
+    std::fs::write(&journal, &bytes).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    assert_eq!(
+        u8s(&co.column("labels").unwrap().get("z").unwrap()),
+        5i64.to_le_bytes()
+    );
+    co.column("labels")
+        .unwrap()
+        .set("y", TensorRef::new(&[6i64], &[1]))
+        .unwrap();
+    co.commit("after a torn tail").unwrap();
+}
+
+#[test]
+fn a_large_journal_is_compacted_and_replays_the_same_state() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    co.set_journal_compaction_threshold(1 << 20).unwrap();
+    let c = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let mut v = vec![0u8; 4096];
+    // 8 MiB of write-through payloads pass through the journal: compaction kicks in.
+    for i in 0..2000u32 {
+        v[..4].copy_from_slice(&i.to_le_bytes());
+        c.set(u64::from(i % 50), TensorRef::new(&v, &[4096]))
+            .unwrap();
+    }
+    let journal = repo.hangar_dir().join("staging/journal");
+    assert!(std::fs::metadata(&journal).unwrap().len() < 3 << 20);
+    co.close().unwrap();
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("big").unwrap();
+    assert_eq!(c.len().unwrap(), 50);
+    let got = c.get(49u64).unwrap().into_tensor().unwrap();
+    assert_eq!(&got.as_bytes()[..4], &1999u32.to_le_bytes());
+    co.commit("after compaction").unwrap();
+    co.close().unwrap();
+    assert!(repo.verify().unwrap().is_ok());
+}
