@@ -46,6 +46,20 @@ impl SampleKey {
         }
     }
 
+    /// Appends the encoded key to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            SampleKey::Int(i) => {
+                out.push(TAG_INT);
+                out.extend_from_slice(&i.to_be_bytes());
+            }
+            SampleKey::Str(s) => {
+                out.push(TAG_STR);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
     /// Decodes [`SampleKey::encode`] output.
     pub fn decode(b: &[u8]) -> std::result::Result<SampleKey, String> {
         match b.split_first() {

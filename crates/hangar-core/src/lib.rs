@@ -66,3 +66,8 @@ pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
 pub use stage::StagedChanges;
 pub use value::{Tensor, TensorRef, Value, ValueRef};
 pub use verify::{Problem, VerifyReport};
+
+/// The README's Rust example, compiled as a doc test so it cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

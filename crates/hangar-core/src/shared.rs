@@ -1,11 +1,10 @@
 //! State shared by a repository and its checkouts: paths, the store, decoded-node cache.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use arrow_buffer::Buffer;
-use hangar_store::{Digest, Store};
+use hangar_store::{Digest, DigestMap, Store};
 
 use crate::error::{Error, Result};
 use crate::objects::{CommitObject, ObjectType, Root};
@@ -17,7 +16,7 @@ const NODE_CACHE_BYTES: usize = 128 << 20;
 
 #[derive(Debug, Default)]
 struct NodeCache {
-    nodes: HashMap<Digest, Arc<Node>>,
+    nodes: DigestMap<Arc<Node>>,
     bytes: usize,
 }
 
@@ -103,11 +102,11 @@ impl NodeSource for Shared {
             )
         })?);
         let mut cache = self.cache.lock().map_err(|_| poisoned())?;
-        if cache.bytes + node.encoded_len() > NODE_CACHE_BYTES {
+        if cache.bytes + node.memory_size() > NODE_CACHE_BYTES {
             cache.nodes.clear();
             cache.bytes = 0;
         }
-        cache.bytes += node.encoded_len();
+        cache.bytes += node.memory_size();
         cache.nodes.insert(*d, node.clone());
         Ok(node)
     }

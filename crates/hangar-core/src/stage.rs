@@ -2,6 +2,7 @@
 //! overlay of changed records, and the metadata overlay. Every change is one journal
 //! record; replaying the records over the base rebuilds exactly this state.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
@@ -187,23 +188,31 @@ fn overlay_put(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    key: &[u8],
+    key: Vec<u8>,
     value: Vec<u8>,
 ) -> Result<bool> {
     let base_value = match base {
-        Some(t) => tree::lookup(shared, t, key)?,
+        Some(t) => tree::lookup(shared, t, &key)?,
         None => None,
     };
-    let existed = match overlay.get(key) {
-        Some(v) => v.is_some(),
-        None => base_value.is_some(),
-    };
-    if base_value.as_deref() == Some(value.as_slice()) {
-        overlay.remove(key);
-    } else {
-        overlay.insert(key.to_vec(), Some(value));
-    }
-    Ok(!existed)
+    let same_as_base = base_value.as_deref() == Some(value.as_slice());
+    Ok(match overlay.entry(key) {
+        Entry::Occupied(mut e) => {
+            let existed = e.get().is_some();
+            if same_as_base {
+                e.remove();
+            } else {
+                *e.get_mut() = Some(value);
+            }
+            !existed
+        }
+        Entry::Vacant(e) => {
+            if !same_as_base {
+                e.insert(Some(value));
+            }
+            base_value.is_none()
+        }
+    })
 }
 
 /// Deletes `key` (which must exist). Returns false if it did not exist.
@@ -318,36 +327,36 @@ impl Staging {
     }
 
     /// Applies a change whose preconditions were checked.
-    pub fn apply(&mut self, shared: &Shared, change: &Change) -> Result<()> {
+    pub fn apply(&mut self, shared: &Shared, change: Change) -> Result<()> {
         match change {
             Change::ColumnCreate { name, schema } => {
-                self.columns
-                    .insert(name.clone(), StagedColumn::new(schema.clone(), None));
+                self.columns.insert(name, StagedColumn::new(schema, None));
             }
             Change::ColumnDelete { name } => {
-                self.columns.remove(name);
+                self.columns.remove(&name);
             }
             Change::Put { column, entries } => {
-                let col = self.column_mut(column)?;
+                let col = self.column_mut(&column)?;
                 for (k, r) in entries {
-                    if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r.clone())? {
+                    if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
                         col.count += 1;
                     }
                 }
             }
             Change::Delete { column, key } => {
-                let col = self.column_mut(column)?;
-                if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, key)? {
+                let col = self.column_mut(&column)?;
+                if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &key)? {
                     col.count -= 1;
                 }
             }
             Change::MetaPut { key, value } => {
+                let base = self.meta_base.as_ref();
                 if overlay_put(
                     shared,
-                    self.meta_base.as_ref(),
+                    base,
                     &mut self.meta,
-                    key.as_bytes(),
-                    value.as_bytes().to_vec(),
+                    key.into_bytes(),
+                    value.into_bytes(),
                 )? {
                     self.meta_count += 1;
                 }

@@ -40,6 +40,19 @@ pub struct Node {
     bytes: Vec<u8>,
     /// (key start, key end, value start, value end) per entry.
     spans: Vec<[u32; 4]>,
+    /// The first 16 bytes of each key, zero-padded, big-endian: most comparisons of a
+    /// search are one integer compare (16 bytes hold a whole integer key).
+    prefixes: Vec<u128>,
+}
+
+/// The first 16 bytes of a key, zero-padded, as a big-endian integer. Comparing
+/// prefixes orders keys like comparing the byte strings, except that equal prefixes need
+/// a full comparison.
+fn key_prefix(key: &[u8]) -> u128 {
+    let mut b = [0u8; 16];
+    let n = key.len().min(16);
+    b[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(b)
 }
 
 impl Node {
@@ -84,10 +97,15 @@ impl Node {
             spans.push([ks as u32, (ks + klen) as u32, vs as u32, (vs + vlen) as u32]);
         }
         d.finish()?;
+        let prefixes = spans
+            .iter()
+            .map(|s| key_prefix(&bytes[s[0] as usize..s[1] as usize]))
+            .collect();
         Ok(Node {
             level,
             bytes,
             spans,
+            prefixes,
         })
     }
 
@@ -128,13 +146,31 @@ impl Node {
 
     /// Position of `key` (Ok) or where it would go (Err).
     pub fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
-        self.spans
-            .binary_search_by(|s| self.bytes[s[0] as usize..s[1] as usize].cmp(key))
+        let target = key_prefix(key);
+        let (mut lo, mut hi) = (0, self.prefixes.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let ord = match self.prefixes[mid].cmp(&target) {
+                std::cmp::Ordering::Equal => self.key(mid).cmp(key),
+                o => o,
+            };
+            match ord {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 
     /// Bytes of the encoded node.
     pub fn encoded_len(&self) -> usize {
         self.bytes.len()
+    }
+
+    /// Approximate memory held by the decoded node.
+    pub fn memory_size(&self) -> usize {
+        self.bytes.len() + self.spans.len() * 24
     }
 }
 

@@ -19,12 +19,52 @@ const OBJECT_DOMAIN: &[u8; 4] = b"HGO1";
 const PARALLEL_HASH_MIN: usize = 1 << 20;
 
 /// A BLAKE3-256 digest.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Digest(pub [u8; 32]);
+
+/// Hashes only the first 8 bytes: a digest is already uniformly distributed, so hashing
+/// all 32 bytes again (as the derived `Hash` would) buys nothing.
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.prefix())
+    }
+}
+
+/// A `Hasher` for maps keyed by [`Digest`]: passes the digest's prefix through.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than digests; FNV-1a keeps it correct.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// A hash map keyed by digests.
+pub type DigestMap<V> =
+    std::collections::HashMap<Digest, V, std::hash::BuildHasherDefault<DigestHasher>>;
+/// A hash set of digests.
+pub type DigestSet = std::collections::HashSet<Digest, std::hash::BuildHasherDefault<DigestHasher>>;
 
 impl Digest {
     /// Size in bytes.
     pub const LEN: usize = 32;
+
+    /// The first 8 bytes as a big-endian integer (orders like the digest's bytes).
+    pub fn prefix(&self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 of 32 bytes"))
+    }
 
     /// Lowercase hex of all 32 bytes.
     pub fn to_hex(&self) -> String {

@@ -250,12 +250,55 @@ impl Run {
             .map_err(|e| Error::corrupt(self.map.path(), format!("entry {i}: {e}")))
     }
 
-    /// First position whose digest is >= `key` (by the raw digest bytes).
+    fn prefix_at(&self, i: usize) -> u64 {
+        u64::from_be_bytes(self.raw(i)[..8].try_into().expect("8 bytes"))
+    }
+
+    /// True if the digest at `i` sorts before `key` (whose first 8 bytes are `target`).
+    fn less_at(&self, i: usize, key: &[u8], target: u64) -> bool {
+        match self.prefix_at(i).cmp(&target) {
+            std::cmp::Ordering::Equal => self.raw(i)[8..32] < key[8..32],
+            o => o == std::cmp::Ordering::Less,
+        }
+    }
+
+    /// First position whose digest is >= `key` (by the raw digest bytes). Digests are
+    /// uniformly distributed, so an interpolation search on their first 8 bytes finds the
+    /// spot in a few probes; it falls back to bisection on a narrow or skewed range, and
+    /// a damaged entry can only cost probes, never a wrong answer (the final comparison
+    /// is on the full digest).
     fn lower_bound(&self, key: &[u8]) -> usize {
-        let (mut lo, mut hi) = (0, self.count);
+        let target = u64::from_be_bytes(key[..8].try_into().expect("digest keys"));
+        let (mut lo, mut hi) = (0usize, self.count);
+        let mut probes = 0;
+        while hi - lo > 8 && probes < 8 {
+            probes += 1;
+            let (lv, hv) = (self.prefix_at(lo), self.prefix_at(hi - 1));
+            if target < lv {
+                return lo;
+            }
+            if target > hv {
+                return hi;
+            }
+            if target == lv || lv == hv {
+                break; // a run of equal prefixes: bisect on the full digests
+            }
+            let span = (hv - lv) as u128;
+            let guess =
+                lo + (((target - lv) as u128 * (hi - 1 - lo) as u128) / span.max(1)) as usize;
+            let guess = guess.clamp(lo, hi - 1);
+            if self.less_at(guess, key, target) {
+                lo = guess + 1;
+            } else {
+                if guess == lo || self.less_at(guess - 1, key, target) {
+                    return guess;
+                }
+                hi = guess;
+            }
+        }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if &self.raw(mid)[..32] < key {
+            if self.less_at(mid, key, target) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -642,6 +685,71 @@ mod tests {
             .unwrap()
             .iter()
             .all(|x| x.digest != e.digest));
+    }
+
+    #[test]
+    fn interpolation_search_agrees_with_bisection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut digests: Vec<Digest> = (0..3000)
+            .map(|i| {
+                let mut d = [0u8; 32];
+                for c in d.chunks_mut(8) {
+                    c.copy_from_slice(&next().to_le_bytes());
+                }
+                // Clusters sharing their first 8 bytes, and a skewed tail.
+                if i % 7 == 0 {
+                    d[..8].copy_from_slice(&[0x42; 8]);
+                }
+                if i % 11 == 0 {
+                    d[..4].copy_from_slice(&[0xff; 4]);
+                }
+                Digest(d)
+            })
+            .collect();
+        digests.sort();
+        digests.dedup();
+        let entries: Vec<IndexEntry> = digests
+            .iter()
+            .map(|d| IndexEntry {
+                digest: *d,
+                kind: EntryKind::Value,
+                loc: Location {
+                    file: 1,
+                    offset: 0,
+                    len: 0,
+                    crc: 0,
+                },
+            })
+            .collect();
+        write_run(dir.path(), 0, 0, &entries, &[]).unwrap();
+        let run = Run::open(&dir.path().join(run_name(0, 0)), 0, 0).unwrap();
+        let mut probes: Vec<[u8; 32]> = digests.iter().map(|d| d.0).collect();
+        for _ in 0..3000 {
+            let mut d = [0u8; 32];
+            for c in d.chunks_mut(8) {
+                c.copy_from_slice(&next().to_le_bytes());
+            }
+            probes.push(d);
+            let mut near = digests[(next() % digests.len() as u64) as usize].0;
+            near[31] ^= 1;
+            probes.push(near);
+        }
+        probes.extend([[0u8; 32], [0xff; 32], {
+            let mut x = [0x42u8; 32];
+            x[8..].fill(0);
+            x
+        }]);
+        for p in probes {
+            let want = digests.partition_point(|d| d.0 < p);
+            assert_eq!(run.lower_bound(&p), want);
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub mod stage;
 pub mod store;
 
 pub use arrow_buffer::Buffer;
-pub use digest::{crc32, Digest, ValueHeader, ValueKind};
+pub use digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use arrow_buffer::{Buffer, MutableBuffer};
 
 use crate::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use crate::digest::{crc32, Digest, ValueHeader};
+use crate::digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
@@ -120,7 +120,7 @@ pub struct StoreWriter {
     buffered: bool,
     slots: Vec<Slot>,
     slot_of: HashMap<SegmentFormat, usize>,
-    staged: HashMap<Digest, StagedLoc>,
+    staged: DigestMap<StagedLoc>,
     files: Vec<StagedFile>,
     next_file: FileId,
     base: Vec<u8>,
@@ -197,7 +197,7 @@ impl StoreWriter {
             buffered: false,
             slots: Vec::new(),
             slot_of: HashMap::new(),
-            staged: HashMap::new(),
+            staged: DigestMap::default(),
             files: Vec::new(),
             next_file: 0,
             base: Vec::new(),
@@ -215,7 +215,7 @@ impl StoreWriter {
         frames: Vec<crate::journal::Frame>,
     ) -> Result<Recovered> {
         let de = decode_err(path);
-        let mut stored: HashSet<Digest> = HashSet::new();
+        let mut stored = DigestSet::default();
         for f in frames
             .iter()
             .filter(|f| f.frame_type == frame::BATCH_STORED)
@@ -492,17 +492,18 @@ impl StoreWriter {
             push_frame(&mut self.out, frame::SEGMENT_CREATED, e.as_slice());
             self.files.push(StagedFile {
                 id,
-                format: format.clone(),
+                format,
                 header_len: w.header_len(),
                 blocks: Vec::new(),
                 sealed: None,
             });
             self.slots[i].open = Some(w);
         }
-        let batch = std::mem::replace(&mut self.slots[i].pending, PendingBatch::new(format));
-        let writer = self.slots[i].open.as_mut().expect("opened above");
+        let slot = &mut self.slots[i];
+        let writer = slot.open.as_mut().expect("opened above");
         let id = writer.id();
-        let (block, rows) = writer.append(batch)?;
+        let (block, rows) = writer.append(&slot.pending)?;
+        slot.pending.clear();
         let mut e = Encoder::with_capacity(40 + rows.len() * 56);
         e.u32(id)
             .u64(block.offset)
@@ -528,7 +529,11 @@ impl StoreWriter {
             .find(|f| f.id == id)
             .expect("journaled when created");
         file.blocks.push((block, rows));
-        if writer.len() >= SEAL_BYTES {
+        if self.slots[i]
+            .open
+            .as_ref()
+            .is_some_and(|w| w.len() >= SEAL_BYTES)
+        {
             self.seal_slot(i)?;
         }
         Ok(())
@@ -637,7 +642,7 @@ impl StoreWriter {
         }
         stats.values = entries.len();
         let mut files: Vec<FileRecord> = self.files.iter().filter_map(|f| f.sealed).collect();
-        let mut seen = HashSet::new();
+        let mut seen = DigestSet::default();
         let mut new_objects = Vec::with_capacity(objects.len());
         {
             let index = self.store.index()?;

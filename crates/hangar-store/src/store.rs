@@ -1,6 +1,5 @@
 //! The read side of a repository's storage: the index plus mapped segments and packs.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
@@ -39,7 +38,8 @@ pub fn pack_path(dir: &Path, id: FileId) -> PathBuf {
 pub struct Store {
     dir: PathBuf,
     index: RwLock<Index>,
-    maps: RwLock<HashMap<FileId, Arc<MappedFile>>>,
+    /// Mapped files by id (ids are small and dense).
+    maps: RwLock<Vec<Option<Arc<MappedFile>>>>,
 }
 
 fn poisoned() -> Error {
@@ -69,7 +69,7 @@ impl Store {
         Ok(Store {
             dir: dir.to_path_buf(),
             index: RwLock::new(index),
-            maps: RwLock::new(HashMap::new()),
+            maps: RwLock::new(Vec::new()),
         })
     }
 
@@ -99,7 +99,7 @@ impl Store {
 
     /// Maps a sealed file (cached).
     pub fn map_file(&self, id: FileId, kind: FileKind) -> Result<Arc<MappedFile>> {
-        if let Some(m) = self.maps.read().map_err(|_| poisoned())?.get(&id) {
+        if let Some(Some(m)) = self.maps.read().map_err(|_| poisoned())?.get(id as usize) {
             return Ok(m.clone());
         }
         let path = match kind {
@@ -112,10 +112,11 @@ impl Store {
             }
             _ => e,
         })?;
-        self.maps
-            .write()
-            .map_err(|_| poisoned())?
-            .insert(id, map.clone());
+        let mut maps = self.maps.write().map_err(|_| poisoned())?;
+        if maps.len() <= id as usize {
+            maps.resize(id as usize + 1, None);
+        }
+        maps[id as usize] = Some(map.clone());
         Ok(map)
     }
 

@@ -5,7 +5,7 @@ pub mod writer;
 
 use std::fmt;
 
-use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_buffer::Buffer;
 
 use crate::error::{Error, Result};
 use crate::key::SampleKey;
@@ -96,13 +96,7 @@ pub(crate) fn materialize(
                     bytes.len()
                 )));
             }
-            let data = if copy {
-                let mut m = MutableBuffer::with_capacity(bytes.len());
-                m.extend_from_slice(&bytes);
-                m.into()
-            } else {
-                bytes
-            };
+            let data = if copy { owned_copy(&bytes) } else { bytes };
             Ok(Value::Tensor(Tensor::from_parts(dtype, shape, data)))
         }
         ColumnKind::Str => String::from_utf8(bytes.to_vec())
@@ -110,6 +104,14 @@ pub(crate) fn materialize(
             .map_err(|_| bad("stored str value is not UTF-8".into())),
         ColumnKind::Bytes => Ok(Value::Bytes(bytes.to_vec())),
     }
+}
+
+/// Copies bytes into a new buffer aligned to 8 bytes (so any dtype's slice view works),
+/// allocated with the ordinary allocator.
+pub(crate) fn owned_copy(bytes: &[u8]) -> Buffer {
+    let mut words = vec![0u64; bytes.len().div_ceil(8)];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+    Buffer::from_vec(words).slice_with_length(0, bytes.len())
 }
 
 pub(crate) fn decode_record(

@@ -48,7 +48,49 @@ impl Status {
     }
 }
 
+/// A sample set in a bulk session, validated but not yet hashed or stored. Everything
+/// lives in flat arenas of [`Deferred`], so queueing a sample allocates nothing.
+struct DeferredPut {
+    column: u32,
+    kind: DeferredKind,
+    key: std::ops::Range<usize>,
+    dims: std::ops::Range<usize>,
+    bytes: std::ops::Range<usize>,
+}
+
+#[derive(Clone, Copy)]
+enum DeferredKind {
+    Tensor(hangar_store::DType),
+    Str,
+    Bytes,
+}
+
+/// In a bulk session, `set` only validates and copies; the queue is hashed in parallel
+/// and stored when it fills, and before any other operation (so reads see every write).
+#[derive(Default)]
+struct Deferred {
+    items: Vec<DeferredPut>,
+    columns: Vec<String>,
+    keys: Vec<u8>,
+    dims: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Deferred {
+    fn clear(&mut self) {
+        self.items.clear();
+        self.columns.clear();
+        self.keys.clear();
+        self.dims.clear();
+        self.bytes.clear();
+    }
+}
+
+const DEFERRED_ITEMS: usize = 8192;
+const DEFERRED_BYTES: usize = 16 << 20;
+
 pub(crate) struct WriterState {
+    deferred: Deferred,
     shared: Arc<Shared>,
     lock: Option<WriterLock>,
     sw: Option<StoreWriter>,
@@ -93,8 +135,8 @@ impl WriterState {
     /// journal leaves memory ahead of disk, so the checkout is closed: reopening replays
     /// exactly what was acknowledged.
     fn stage(&mut self, change: Change) -> Result<()> {
-        self.staging.apply(&self.shared, &change)?;
         let encoded = change.encode();
+        self.staging.apply(&self.shared, change)?;
         let result = (|| {
             let sw = self.sw();
             sw.record(&encoded)?;
@@ -180,45 +222,57 @@ impl WriterState {
     fn store_values(
         &mut self,
         column: &str,
-        items: &[(SampleKey, ValueRef<'_>)],
+        items: &[(&[u8], ValueRef<'_>)],
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        // Disjoint borrows: the column's schema from the staging area, the store writer.
         let col = self.staging.columns.get(column).expect("checked by caller");
-        let schema = col.schema.clone();
-        let format = col.format.clone();
+        let sw = self.sw.as_mut().expect("an open writer has a store writer");
+        let (schema, format) = (&col.schema, &col.format);
         let variable = schema.variable_shape() && schema.dtype().is_some();
-        let shapes: Vec<Vec<u64>> = items
-            .iter()
-            .map(|(_, v)| match v {
-                ValueRef::Tensor(t) => t.shape().iter().map(|&d| d as u64).collect(),
+        let fixed_shape: Vec<u64> = schema.shape().iter().map(|&d| d as u64).collect();
+        let shape_of = |v: &ValueRef<'_>| -> Vec<u64> {
+            match v {
+                ValueRef::Tensor(t) if variable => t.shape().iter().map(|&d| d as u64).collect(),
                 _ => Vec::new(),
-            })
-            .collect();
-        let hash = |(i, (_, v)): (usize, &(SampleKey, ValueRef<'_>))| {
-            schema.value_header(v, &shapes[i]).digest(bytes_of(v))
+            }
+        };
+        let hash = |v: &ValueRef<'_>| {
+            let shape = shape_of(v);
+            let shape = if variable {
+                shape.as_slice()
+            } else {
+                fixed_shape.as_slice()
+            };
+            schema.value_header(v, shape).digest(bytes_of(v))
         };
         let digests: Vec<Digest> = if items.len() >= 64 {
-            items.par_iter().enumerate().map(hash).collect()
+            items.par_iter().map(|(_, v)| hash(v)).collect()
         } else {
-            items.iter().enumerate().map(hash).collect()
+            items.iter().map(|(_, v)| hash(v)).collect()
         };
-        let sw = self.sw();
         let mut records = Vec::with_capacity(items.len());
-        for (i, ((key, v), digest)) in items.iter().zip(digests).enumerate() {
-            let header = schema.value_header(v, &shapes[i]);
+        for ((key, v), digest) in items.iter().zip(digests) {
+            let var_shape = shape_of(v);
+            let shape = if variable {
+                var_shape.as_slice()
+            } else {
+                fixed_shape.as_slice()
+            };
+            let header = schema.value_header(v, shape);
             sw.put_hashed_value(
                 ValueInput {
-                    format: &format,
+                    format,
                     header,
-                    shape: &shapes[i],
+                    shape,
                     bytes: bytes_of(v),
                 },
                 digest,
             )?;
             let rec = Record {
                 digest,
-                shape: variable.then(|| shapes[i].clone()),
+                shape: variable.then_some(var_shape),
             };
-            records.push((key.encode(), rec.encode()));
+            records.push((key.to_vec(), rec.encode()));
         }
         Ok(records)
     }
@@ -231,11 +285,111 @@ impl WriterState {
                 schema.check_value(column, v)?;
             }
         }
-        let entries = self.store_values(column, items)?;
+        let keys: Vec<Vec<u8>> = items.iter().map(|(k, _)| k.encode()).collect();
+        let encoded: Vec<(&[u8], ValueRef<'_>)> = keys
+            .iter()
+            .zip(items)
+            .map(|(k, (_, v))| (k.as_slice(), *v))
+            .collect();
+        let entries = self.store_values(column, &encoded)?;
         self.stage(Change::Put {
             column: column.to_string(),
             entries,
         })
+    }
+
+    /// Queues a checked put of a bulk session (see [`Deferred`]).
+    fn defer(&mut self, column: &str, key: &SampleKey, value: ValueRef<'_>) -> Result<()> {
+        key.validate()?;
+        self.column(column)?.schema.check_value(column, &value)?;
+        let q = &mut self.deferred;
+        let column_id = match q.columns.last() {
+            Some(c) if c == column => q.columns.len() - 1,
+            _ => {
+                q.columns.push(column.to_string());
+                q.columns.len() - 1
+            }
+        };
+        let key_start = q.keys.len();
+        key.encode_into(&mut q.keys);
+        let dims_start = q.dims.len();
+        let bytes_start = q.bytes.len();
+        let kind = match value {
+            ValueRef::Tensor(t) => {
+                q.dims.extend_from_slice(t.shape());
+                q.bytes.extend_from_slice(t.bytes());
+                DeferredKind::Tensor(t.dtype())
+            }
+            ValueRef::Str(v) => {
+                q.bytes.extend_from_slice(v.as_bytes());
+                DeferredKind::Str
+            }
+            ValueRef::Bytes(b) => {
+                q.bytes.extend_from_slice(b);
+                DeferredKind::Bytes
+            }
+        };
+        q.items.push(DeferredPut {
+            column: column_id as u32,
+            kind,
+            key: key_start..q.keys.len(),
+            dims: dims_start..q.dims.len(),
+            bytes: bytes_start..q.bytes.len(),
+        });
+        if q.items.len() >= DEFERRED_ITEMS || q.bytes.len() >= DEFERRED_BYTES {
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    /// Stores every queued put, column by column (puts to different columns commute; within
+    /// a column the order is kept), hashing each column's values in parallel.
+    fn drain(&mut self) -> Result<()> {
+        if self.deferred.items.is_empty() {
+            return Ok(());
+        }
+        let mut q = std::mem::take(&mut self.deferred);
+        let result = (|| {
+            let mut by_column: Vec<Vec<usize>> = vec![Vec::new(); q.columns.len()];
+            for (i, d) in q.items.iter().enumerate() {
+                by_column[d.column as usize].push(i);
+            }
+            // Interleaved columns were interned once per switch: merge equal names.
+            let mut order: Vec<(String, Vec<usize>)> = Vec::new();
+            for (id, idx) in by_column.into_iter().enumerate() {
+                let name = &q.columns[id];
+                match order.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, all)) => all.extend(idx),
+                    None => order.push((name.clone(), idx)),
+                }
+            }
+            for (column, mut idx) in order {
+                idx.sort_unstable();
+                let items: Vec<(&[u8], ValueRef<'_>)> =
+                    idx.iter()
+                        .map(|&i| {
+                            let d = &q.items[i];
+                            let bytes = &q.bytes[d.bytes.clone()];
+                            let v = match d.kind {
+                                DeferredKind::Tensor(dtype) => ValueRef::Tensor(
+                                    TensorRef::from_bytes(dtype, &q.dims[d.dims.clone()], bytes),
+                                ),
+                                DeferredKind::Str => ValueRef::Str(
+                                    std::str::from_utf8(bytes).expect("checked when queued"),
+                                ),
+                                DeferredKind::Bytes => ValueRef::Bytes(bytes),
+                            };
+                            (&q.keys[d.key.clone()], v)
+                        })
+                        .collect();
+                let entries = self.store_values(&column, &items)?;
+                self.stage(Change::Put { column, entries })?;
+            }
+            Ok(())
+        })();
+        q.clear();
+        self.deferred = q;
+        result
     }
 
     fn new_key(&mut self) -> SampleKey {
@@ -256,6 +410,7 @@ impl WriterState {
 impl Drop for WriterState {
     fn drop(&mut self) {
         if self.closed.is_none() {
+            let _ = self.drain();
             if let Some(sw) = self.sw.as_mut() {
                 let _ = sw.flush();
             }
@@ -272,7 +427,15 @@ pub struct WriterCheckout {
     st: Arc<Mutex<WriterState>>,
 }
 
+/// Locks the state of an open writer, first storing any queued bulk-session puts.
 fn lock_state(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
+    let mut g = lock_state_raw(st)?;
+    g.drain()?;
+    Ok(g)
+}
+
+/// Locks the state of an open writer without draining the bulk-session queue.
+fn lock_state_raw(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
     let g = st.lock().map_err(|_| poisoned())?;
     g.check_open()?;
     Ok(g)
@@ -315,7 +478,7 @@ impl WriterCheckout {
                     format!("bad staged change: {e}"),
                 )
             })?;
-            staging.apply(&shared, &change)?;
+            staging.apply(&shared, change)?;
         }
         let head = refs::read_ref(&shared.hangar, &base.branch)?;
         if head != base.commit && !staging.is_dirty() {
@@ -330,6 +493,7 @@ impl WriterCheckout {
         let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());
         Ok(WriterCheckout {
             st: Arc::new(Mutex::new(WriterState {
+                deferred: Deferred::default(),
                 shared,
                 lock: Some(lock),
                 sw: Some(sw),
@@ -547,6 +711,7 @@ impl WriterCheckout {
                 "this writer checkout is already closed".into(),
             ));
         }
+        let drained = st.drain();
         let flushed = st.sw().flush();
         st.closed = Some(
             "this writer checkout was closed; open a new one with Repository::checkout_writer"
@@ -554,6 +719,7 @@ impl WriterCheckout {
         );
         st.sw = None;
         st.lock = None;
+        drained?;
         Ok(flushed?)
     }
 
@@ -567,6 +733,7 @@ impl Drop for WriterCheckout {
     fn drop(&mut self) {
         if let Ok(mut st) = self.st.lock() {
             if st.closed.is_none() {
+                let _ = st.drain();
                 if let Some(sw) = st.sw.as_mut() {
                     let _ = sw.flush();
                 }
@@ -657,7 +824,12 @@ impl WriterColumn {
     pub fn set<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
         let key = key.into();
         let value = value.into();
-        self.state()?.put_checked(&self.name, &[(key, value)])
+        let mut st = lock_state_raw(&self.st)?;
+        st.column(&self.name)?;
+        if st.sw.as_ref().is_some_and(StoreWriter::is_buffered) {
+            return st.defer(&self.name, &key, value);
+        }
+        st.put_checked(&self.name, &[(key, value)])
     }
 
     /// The same as [`WriterColumn::set`] (the original Hangar's `add`).

@@ -1,28 +1,30 @@
-//! Values waiting in memory to be written to a segment as one Arrow record batch.
+//! Values waiting in memory to be written to a segment as one Arrow record batch, and the
+//! record-batch message that carries them.
+//!
+//! The message is built here rather than through arrow-ipc's `RecordBatch` encoder: every
+//! segment has one of four fixed schemas, so the flatbuffer header is small and its
+//! buffer list is known, and the value bytes go from the pending buffers straight to the
+//! file — no intermediate arrays, no copy into an encoder buffer. Arrow's own reader is
+//! the judge in the tests (`tests/store/segments.rs`).
 
-use std::sync::Arc;
-
-use arrow_array::{
-    ArrayRef, BinaryArray, FixedSizeBinaryArray, FixedSizeListArray, Float16Array, Float32Array,
-    Float64Array, Int16Array, Int32Array, Int64Array, Int8Array, ListArray, RecordBatch,
-    StringArray, StructArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
-};
-use arrow_buffer::{Buffer, MutableBuffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::DataType;
+use arrow_ipc::{FieldNode, MessageHeader, MetadataVersion};
 
 use super::format::SegmentFormat;
 use crate::digest::Digest;
-use crate::dtype::DType;
-use crate::error::{Error, Result};
 
-/// Rows of one [`SegmentFormat`] held in memory until they are written.
+/// Buffers are padded to this alignment, as arrow-rs does by default.
+pub const ALIGNMENT: usize = 64;
+
+/// Rows of one [`SegmentFormat`] held in memory until they are written. The buffers are
+/// kept between batches, so steady-state staging allocates nothing.
 #[derive(Debug)]
 pub struct PendingBatch {
     format: SegmentFormat,
-    digests: Vec<Digest>,
+    /// 32 bytes per row.
+    digests: Vec<u8>,
     crcs: Vec<u32>,
-    /// Value bytes, concatenated. 64-byte aligned, so typed views are aligned.
-    data: MutableBuffer,
+    /// Value bytes, concatenated.
+    data: Vec<u8>,
     /// End offset in `data` of each row.
     ends: Vec<usize>,
     /// For variable-shape tensors, `rank` dimensions per row.
@@ -36,7 +38,7 @@ impl PendingBatch {
             format,
             digests: Vec::new(),
             crcs: Vec::new(),
-            data: MutableBuffer::new(0),
+            data: Vec::new(),
             ends: Vec::new(),
             shapes: Vec::new(),
         }
@@ -49,17 +51,34 @@ impl PendingBatch {
 
     /// Number of rows.
     pub fn rows(&self) -> usize {
-        self.digests.len()
+        self.crcs.len()
     }
 
     /// True if there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.crcs.is_empty()
     }
 
     /// Bytes of value data held.
     pub fn data_len(&self) -> usize {
         self.data.len()
+    }
+
+    /// Empties the batch, keeping its buffers for reuse.
+    pub fn clear(&mut self) {
+        self.digests.clear();
+        self.crcs.clear();
+        self.data.clear();
+        self.ends.clear();
+        self.shapes.clear();
+    }
+
+    /// Reserves room for about `bytes` of values (to avoid growing by reallocation).
+    pub fn reserve(&mut self, bytes: usize, rows: usize) {
+        self.data.reserve(bytes);
+        self.digests.reserve(rows * 32);
+        self.crcs.reserve(rows);
+        self.ends.reserve(rows);
     }
 
     /// Appends a row and returns its index. `shape` is required for variable-shape
@@ -71,22 +90,22 @@ impl PendingBatch {
                 self.shapes.push(i32::try_from(d).unwrap_or(i32::MAX));
             }
         }
-        self.digests.push(digest);
+        self.digests.extend_from_slice(&digest.0);
         self.crcs.push(crc);
         self.data.extend_from_slice(bytes);
         self.ends.push(self.data.len());
-        self.digests.len() - 1
+        self.crcs.len() - 1
     }
 
     /// The bytes of row `i`.
     pub fn value(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.data.as_slice()[start..self.ends[i]]
+        &self.data[start..self.ends[i]]
     }
 
-    /// The digests, in row order.
-    pub fn digests(&self) -> &[Digest] {
-        &self.digests
+    /// The digest of row `i`.
+    pub fn digest(&self, i: usize) -> Digest {
+        Digest::from_slice(&self.digests[i * 32..(i + 1) * 32]).expect("32 bytes per row")
     }
 
     /// The checksums, in row order.
@@ -95,149 +114,174 @@ impl PendingBatch {
     }
 
     /// Start and length of each row's bytes within the batch's value data.
-    pub fn spans(&self) -> Vec<(usize, usize)> {
-        let mut start = 0;
-        self.ends
-            .iter()
-            .map(|&end| {
-                let s = (start, end - start);
-                start = end;
-                s
-            })
-            .collect()
+    pub fn spans(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.ends.iter().scan(0, |start, &end| {
+            let s = (*start, end - *start);
+            *start = end;
+            Some(s)
+        })
     }
 
-    /// Converts the rows into an Arrow record batch with the format's schema.
-    pub fn into_record_batch(self) -> Result<RecordBatch> {
-        let schema = self.format.arrow_schema();
-        let n = self.digests.len();
-        let arrow_err = |e: arrow_schema::ArrowError| {
-            Error::InvalidArgument(format!("cannot build a segment batch: {e}"))
-        };
-        let mut digest_bytes = MutableBuffer::with_capacity(n * 32);
-        for d in &self.digests {
-            digest_bytes.extend_from_slice(&d.0);
+    /// The body buffers of the record batch in Arrow's depth-first order, and the field
+    /// nodes. Returns `None` if an offset would overflow Arrow's 32-bit offsets.
+    fn layout(&self) -> Option<(Vec<FieldNode>, Vec<BodyBuffer<'_>>, usize)> {
+        let n = self.rows() as i64;
+        let digests: &[u8] = &self.digests;
+        let crcs: &[u8] = u32_bytes(&self.crcs);
+        let mut nodes = vec![FieldNode::new(n, 0), FieldNode::new(n, 0)];
+        let mut bufs = vec![
+            BodyBuffer::Empty,
+            BodyBuffer::Bytes(digests),
+            BodyBuffer::Empty,
+            BodyBuffer::Bytes(crcs),
+        ];
+        let value_index;
+        match &self.format {
+            SegmentFormat::FixedTensor { dtype, .. } => {
+                nodes.push(FieldNode::new(n, 0));
+                nodes.push(FieldNode::new((self.data.len() / dtype.size()) as i64, 0));
+                bufs.extend([BodyBuffer::Empty, BodyBuffer::Empty]);
+                value_index = bufs.len();
+                bufs.push(BodyBuffer::Bytes(&self.data));
+            }
+            SegmentFormat::VarTensor { dtype, rank } => {
+                let items = self.data.len() / dtype.size();
+                nodes.push(FieldNode::new(n, 0)); // struct
+                nodes.push(FieldNode::new(n, 0)); // data: list
+                nodes.push(FieldNode::new(items as i64, 0)); // list items
+                nodes.push(FieldNode::new(n, 0)); // shape: fixed-size list
+                nodes.push(FieldNode::new(n * i64::from(*rank), 0)); // shape items
+                let offsets = offsets_i32(&self.ends, dtype.size())?;
+                bufs.extend([
+                    BodyBuffer::Empty,
+                    BodyBuffer::Empty,
+                    BodyBuffer::Owned(offsets),
+                    BodyBuffer::Empty,
+                ]);
+                value_index = bufs.len();
+                bufs.push(BodyBuffer::Bytes(&self.data));
+                bufs.extend([
+                    BodyBuffer::Empty,
+                    BodyBuffer::Empty,
+                    BodyBuffer::Bytes(i32_bytes(&self.shapes)),
+                ]);
+            }
+            SegmentFormat::Str | SegmentFormat::Bytes => {
+                nodes.push(FieldNode::new(n, 0));
+                let offsets = offsets_i32(&self.ends, 1)?;
+                bufs.extend([BodyBuffer::Empty, BodyBuffer::Owned(offsets)]);
+                value_index = bufs.len();
+                bufs.push(BodyBuffer::Bytes(&self.data));
+            }
         }
-        let digests = FixedSizeBinaryArray::try_new(32, Buffer::from(digest_bytes), None)
-            .map_err(arrow_err)?;
-        let crcs = UInt32Array::new(ScalarBuffer::from(self.crcs), None);
-        let value_field = schema.field(2).clone();
-        let data = Buffer::from(self.data);
-        let value: ArrayRef = match (&self.format, value_field.data_type()) {
-            (SegmentFormat::FixedTensor { dtype, .. }, DataType::FixedSizeList(item, size)) => {
-                let values = primitive(*dtype, data)?;
-                Arc::new(
-                    FixedSizeListArray::try_new(item.clone(), *size, values, None)
-                        .map_err(arrow_err)?,
-                )
-            }
-            (SegmentFormat::VarTensor { dtype, rank }, DataType::Struct(fields)) => {
-                let item_size = dtype.size();
-                let mut offsets = Vec::with_capacity(n + 1);
-                offsets.push(0i32);
-                for &end in &self.ends {
-                    let items = i32::try_from(end / item_size).map_err(|_| {
-                        Error::InvalidArgument("segment batch exceeds 2^31 elements".into())
-                    })?;
-                    offsets.push(items);
-                }
-                let values = primitive(*dtype, data)?;
-                let item = match fields[0].data_type() {
-                    DataType::List(item) => item.clone(),
-                    _ => unreachable_schema()?,
-                };
-                let list = ListArray::try_new(
-                    item,
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    values,
-                    None,
-                )
-                .map_err(arrow_err)?;
-                let shape_item = match fields[1].data_type() {
-                    DataType::FixedSizeList(item, _) => item.clone(),
-                    _ => unreachable_schema()?,
-                };
-                let shapes = FixedSizeListArray::try_new(
-                    shape_item,
-                    i32::from(*rank),
-                    Arc::new(Int32Array::new(ScalarBuffer::from(self.shapes), None)),
-                    None,
-                )
-                .map_err(arrow_err)?;
-                Arc::new(
-                    StructArray::try_new(
-                        fields.clone(),
-                        vec![Arc::new(list), Arc::new(shapes)],
-                        None,
-                    )
-                    .map_err(arrow_err)?,
-                )
-            }
-            (SegmentFormat::Str, _) => {
-                let offsets = byte_offsets(&self.ends)?;
-                Arc::new(StringArray::try_new(offsets, data, None).map_err(arrow_err)?)
-            }
-            (SegmentFormat::Bytes, _) => {
-                let offsets = byte_offsets(&self.ends)?;
-                Arc::new(BinaryArray::try_new(offsets, data, None).map_err(arrow_err)?)
-            }
-            _ => unreachable_schema()?,
+        Some((nodes, bufs, value_index))
+    }
+
+    /// Encodes the batch as an IPC record-batch message: the framed header and the body
+    /// buffers (to be written in order, each padded to [`ALIGNMENT`]). Also returns the
+    /// offset of the value bytes within the body.
+    pub fn encode(&self) -> Option<EncodedBatch<'_>> {
+        let (nodes, bufs, value_index) = self.layout()?;
+        let mut offsets = Vec::with_capacity(bufs.len());
+        let mut body_len = 0usize;
+        for b in &bufs {
+            offsets.push(arrow_ipc::Buffer::new(body_len as i64, b.len() as i64));
+            body_len += padded(b.len());
+        }
+        let values_at = offsets[value_index].offset() as u64;
+        let mut fbb =
+            flatbuffers::FlatBufferBuilder::with_capacity(256 + 16 * (nodes.len() + offsets.len()));
+        let nodes_fb = fbb.create_vector(&nodes);
+        let buffers_fb = fbb.create_vector(&offsets);
+        let rb = {
+            let mut b = arrow_ipc::RecordBatchBuilder::new(&mut fbb);
+            b.add_length(self.rows() as i64);
+            b.add_nodes(nodes_fb);
+            b.add_buffers(buffers_fb);
+            b.finish()
         };
-        RecordBatch::try_new(schema, vec![Arc::new(digests), Arc::new(crcs), value])
-            .map_err(arrow_err)
+        let message = {
+            let mut m = arrow_ipc::MessageBuilder::new(&mut fbb);
+            m.add_version(MetadataVersion::V5);
+            m.add_header_type(MessageHeader::RecordBatch);
+            m.add_header(rb.as_union_value());
+            m.add_bodyLength(body_len as i64);
+            m.finish()
+        };
+        fbb.finish(message, None);
+        let meta = fbb.finished_data();
+        let header_len = padded(8 + meta.len());
+        let mut header = Vec::with_capacity(header_len);
+        header.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+        header.extend_from_slice(&((header_len - 8) as i32).to_le_bytes());
+        header.extend_from_slice(meta);
+        header.resize(header_len, 0);
+        Some(EncodedBatch {
+            header,
+            buffers: bufs,
+            body_len,
+            values_at,
+        })
     }
 }
 
-fn unreachable_schema<T>() -> Result<T> {
-    Err(Error::InvalidArgument(
-        "segment schema does not match its format".into(),
-    ))
+/// A record-batch message ready to be written.
+#[derive(Debug)]
+pub struct EncodedBatch<'a> {
+    /// Continuation marker, metadata length and the flatbuffer metadata, padded.
+    pub header: Vec<u8>,
+    /// Body buffers, each to be followed by padding to [`ALIGNMENT`].
+    pub buffers: Vec<BodyBuffer<'a>>,
+    /// Total body length, padding included.
+    pub body_len: usize,
+    /// Offset of the value bytes within the body.
+    pub values_at: u64,
 }
 
-fn byte_offsets(ends: &[usize]) -> Result<OffsetBuffer<i32>> {
-    let mut offsets = Vec::with_capacity(ends.len() + 1);
-    offsets.push(0i32);
+/// One buffer of a message body.
+#[derive(Debug)]
+pub enum BodyBuffer<'a> {
+    /// A zero-length buffer (validity of a column without nulls).
+    Empty,
+    /// Borrowed bytes.
+    Bytes(&'a [u8]),
+    /// Bytes computed for this message (offsets).
+    Owned(Vec<u8>),
+}
+
+impl BodyBuffer<'_> {
+    /// The buffer's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            BodyBuffer::Empty => &[],
+            BodyBuffer::Bytes(b) => b,
+            BodyBuffer::Owned(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// `n` rounded up to [`ALIGNMENT`].
+pub fn padded(n: usize) -> usize {
+    n.div_ceil(ALIGNMENT) * ALIGNMENT
+}
+
+fn offsets_i32(ends: &[usize], item_size: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity((ends.len() + 1) * 4);
+    out.extend_from_slice(&0i32.to_le_bytes());
     for &e in ends {
-        offsets.push(
-            i32::try_from(e)
-                .map_err(|_| Error::InvalidArgument("segment batch exceeds 2 GiB".into()))?,
-        );
+        out.extend_from_slice(&i32::try_from(e / item_size).ok()?.to_le_bytes());
     }
-    Ok(OffsetBuffer::new(ScalarBuffer::from(offsets)))
+    Some(out)
 }
 
-fn primitive(dtype: DType, data: Buffer) -> Result<ArrayRef> {
-    let items = data.len() / dtype.size();
-    macro_rules! arr {
-        ($t:ty) => {
-            Arc::new(<$t>::new(ScalarBuffer::new(data, 0, items), None)) as ArrayRef
-        };
-    }
-    Ok(match dtype {
-        DType::Bool | DType::I8 => arr!(Int8Array),
-        DType::U8 => arr!(UInt8Array),
-        DType::U16 => arr!(UInt16Array),
-        DType::U32 => arr!(UInt32Array),
-        DType::U64 => arr!(UInt64Array),
-        DType::I16 => arr!(Int16Array),
-        DType::I32 => arr!(Int32Array),
-        DType::I64 => arr!(Int64Array),
-        DType::F16 => arr!(Float16Array),
-        DType::F32 => arr!(Float32Array),
-        DType::F64 => arr!(Float64Array),
-    })
+fn u32_bytes(v: &[u32]) -> &[u8] {
+    bytemuck::cast_slice(v)
 }
 
-/// Index of the IPC body buffer that holds the value bytes, in the depth-first buffer
-/// order of the segment schema (digest: validity, values; crc32: validity, values; then
-/// the value column).
-pub fn value_buffer_index(format: &SegmentFormat) -> usize {
-    match format {
-        // list validity, item validity, item values
-        SegmentFormat::FixedTensor { .. } => 6,
-        // struct validity, list validity, list offsets, item validity, item values
-        SegmentFormat::VarTensor { .. } => 8,
-        // validity, offsets, values
-        SegmentFormat::Str | SegmentFormat::Bytes => 6,
-    }
+fn i32_bytes(v: &[i32]) -> &[u8] {
+    bytemuck::cast_slice(v)
 }

@@ -2,23 +2,20 @@
 //! Arrow IPC footer, after which the file is immutable.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use arrow_ipc::writer::{
-    write_message, DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions,
-};
+use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::SchemaRef;
 
-use super::batch::{value_buffer_index, PendingBatch};
+use super::batch::{padded, PendingBatch, ALIGNMENT};
 use super::format::SegmentFormat;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::index::{FileId, FileKind, FileRecord};
 
 const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
-const ALIGNMENT: usize = 64;
 
 /// A record batch's place in the file, as the Arrow footer lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +64,24 @@ pub struct SegmentWriter {
 
 fn options() -> IpcWriteOptions {
     IpcWriteOptions::default()
+}
+
+/// Writes every slice, in as few system calls as the kernel allows.
+fn write_all_vectored(file: &mut File, mut slices: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "write returned 0",
+                ))
+            }
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn arrow_err(path: &Path) -> impl Fn(arrow_schema::ArrowError) -> Error + '_ {
@@ -192,65 +207,60 @@ impl SegmentWriter {
 
     /// Appends `batch` as one record batch (a plain `write`, no fsync: durability against
     /// power loss comes with [`SegmentWriter::seal`]). Returns the block and where each
-    /// row's bytes are.
-    pub fn append(&mut self, batch: PendingBatch) -> Result<(Block, Vec<StoredRow>)> {
-        let spans = batch.spans();
-        let digests = batch.digests().to_vec();
-        let crcs = batch.crcs().to_vec();
-        let data_len = batch.data_len();
+    /// row's bytes are. The batch is left as it was; the caller clears it for reuse.
+    pub fn append(&mut self, batch: &PendingBatch) -> Result<(Block, Vec<StoredRow>)> {
         let item_size = match &self.format {
             SegmentFormat::FixedTensor { dtype, .. } | SegmentFormat::VarTensor { dtype, .. } => {
                 dtype.size()
             }
             _ => 1,
         };
-        let record_batch = batch.into_record_batch()?;
-        let (_, encoded) = IpcDataGenerator::default()
-            .encode(
-                &record_batch,
-                &mut DictionaryTracker::new(false),
-                &options(),
-                &mut IpcWriteContext::default(),
-            )
-            .map_err(arrow_err(&self.path))?;
-        let mut msg = Vec::with_capacity(data_len + 4096);
-        let (meta_len, body_len) =
-            write_message(&mut msg, encoded, &options()).map_err(arrow_err(&self.path))?;
-        let value_buffer = locate_value_buffer(&msg, meta_len, &self.format)
-            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", self.path.display())))?;
-        if value_buffer.1 < data_len as u64 {
-            return Err(Error::InvalidArgument(format!(
-                "{}: encoded value buffer is {} bytes, expected {data_len}",
-                self.path.display(),
-                value_buffer.1
-            )));
-        }
-        let body_start = self.len + meta_len as u64;
-        let values_at = body_start + value_buffer.0;
+        let enc = batch.encode().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{}: a segment batch may hold at most 2^31 elements",
+                self.path.display()
+            ))
+        })?;
+        let offset = self.len;
+        let values_at = offset + enc.header.len() as u64 + enc.values_at;
         if !values_at.is_multiple_of(item_size as u64) {
             return Err(Error::InvalidArgument(format!(
                 "{}: value buffer at {values_at} is not aligned to {item_size}",
                 self.path.display()
             )));
         }
-        self.file.write_all(&msg).ctx("write", &self.path)?;
-        self.crc.update(&msg);
+        static PADDING: [u8; ALIGNMENT] = [0; ALIGNMENT];
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + 2 * enc.buffers.len());
+        slices.push(IoSlice::new(&enc.header));
+        for b in &enc.buffers {
+            let bytes = b.bytes();
+            if !bytes.is_empty() {
+                slices.push(IoSlice::new(bytes));
+                let pad = padded(bytes.len()) - bytes.len();
+                if pad > 0 {
+                    slices.push(IoSlice::new(&PADDING[..pad]));
+                }
+            }
+        }
+        for s in &slices {
+            self.crc.update(s);
+        }
+        write_all_vectored(&mut self.file, &mut slices).ctx("write", &self.path)?;
         let block = Block {
-            offset: self.len,
-            meta_len: meta_len as u32,
-            body_len: body_len as u64,
+            offset,
+            meta_len: enc.header.len() as u32,
+            body_len: enc.body_len as u64,
         };
-        self.len += msg.len() as u64;
+        self.len = block.end();
         self.blocks.push(block);
-        let rows = spans
-            .into_iter()
-            .zip(digests)
-            .zip(crcs)
-            .map(|(((start, len), digest), crc)| StoredRow {
-                digest,
+        let rows = batch
+            .spans()
+            .enumerate()
+            .map(|(i, (start, len))| StoredRow {
+                digest: batch.digest(i),
                 offset: values_at + start as u64,
                 len: len as u64,
-                crc,
+                crc: batch.crcs()[i],
             })
             .collect();
         Ok((block, rows))
@@ -316,33 +326,6 @@ impl SegmentWriter {
             crc: self.crc.finalize(),
         })
     }
-}
-
-/// Finds the (offset within the body, length) of the value buffer of an encoded record
-/// batch message.
-fn locate_value_buffer(
-    msg: &[u8],
-    meta_len: usize,
-    format: &SegmentFormat,
-) -> std::result::Result<(u64, u64), String> {
-    let flatbuffer = msg
-        .get(8..meta_len)
-        .ok_or("message shorter than its metadata")?;
-    let message =
-        arrow_ipc::root_as_message(flatbuffer).map_err(|e| format!("bad message: {e}"))?;
-    let rb = message
-        .header_as_record_batch()
-        .ok_or("message is not a record batch")?;
-    let buffers = rb.buffers().ok_or("record batch lists no buffers")?;
-    let i = value_buffer_index(format);
-    if i >= buffers.len() {
-        return Err(format!(
-            "record batch has {} buffers, expected more than {i}",
-            buffers.len()
-        ));
-    }
-    let b = buffers.get(i);
-    Ok((b.offset() as u64, b.length() as u64))
 }
 
 /// Checks a sealed segment's structure: magic at both ends, a footer that parses, a

@@ -36,7 +36,7 @@ fn write_segment(
             };
             b.push(header.digest(bytes), crc32(bytes), shape, bytes);
         }
-        rows.extend(w.append(b).unwrap().1);
+        rows.extend(w.append(&b).unwrap().1);
     }
     let rec = w.seal().unwrap();
     let bytes = std::fs::read(&path).unwrap();
