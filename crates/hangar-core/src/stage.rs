@@ -337,9 +337,36 @@ impl Staging {
             }
             Change::Put { column, entries } => {
                 let col = self.column_mut(&column)?;
-                for (k, r) in entries {
-                    if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
-                        col.count += 1;
+                if col.base.is_none()
+                    && entries.len() >= 64
+                    && entries.len() * 4 >= col.overlay.len()
+                {
+                    // A big batch into a column without a base (a bulk import): sort it and
+                    // merge with one linear bulk build instead of one insert per record.
+                    // Without a base every overlay entry is a put, and nothing is
+                    // normalized away.
+                    let mut entries = entries;
+                    entries.sort_by(|a, b| a.0.cmp(&b.0)); // stable: later puts stay later
+                    let mut new_keys = 0u64;
+                    let mut run: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+                        Vec::with_capacity(entries.len());
+                    for (k, r) in entries {
+                        match run.last_mut() {
+                            Some(last) if last.0 == k => last.1 = Some(r),
+                            _ => {
+                                new_keys += u64::from(!col.overlay.contains_key(&k));
+                                run.push((k, Some(r)));
+                            }
+                        }
+                    }
+                    let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = run.into_iter().collect();
+                    col.overlay.append(&mut batch);
+                    col.count += new_keys;
+                } else {
+                    for (k, r) in entries {
+                        if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
+                            col.count += 1;
+                        }
                     }
                 }
             }

@@ -111,6 +111,92 @@ impl fmt::Debug for WriterState {
     }
 }
 
+/// Samples to put, accessed by index so that a batch of N samples never needs a vector
+/// of N values (a `ValueRef` is a few hundred bytes: it carries its dimensions inline).
+trait PutBatch: Sync {
+    fn len(&self) -> usize;
+    /// The encoded key of sample `i`.
+    fn key(&self, i: usize) -> &[u8];
+    fn value(&self, i: usize) -> ValueRef<'_>;
+    /// True if every value has the same dtype and shape (one check covers all).
+    fn uniform(&self) -> bool {
+        false
+    }
+}
+
+/// Explicit (key, value) pairs.
+struct Pairs<'a> {
+    keys: Vec<Vec<u8>>,
+    values: Vec<ValueRef<'a>>,
+}
+
+impl PutBatch for Pairs<'_> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+    fn key(&self, i: usize) -> &[u8] {
+        &self.keys[i]
+    }
+    fn value(&self, i: usize) -> ValueRef<'_> {
+        self.values[i]
+    }
+}
+
+/// N samples of one shape, back to back in one buffer.
+struct Contiguous<'a> {
+    keys: Vec<Vec<u8>>,
+    dtype: hangar_store::DType,
+    sample_shape: &'a [usize],
+    sample_bytes: usize,
+    bytes: &'a [u8],
+}
+
+impl PutBatch for Contiguous<'_> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+    fn key(&self, i: usize) -> &[u8] {
+        &self.keys[i]
+    }
+    fn value(&self, i: usize) -> ValueRef<'_> {
+        let b = &self.bytes[i * self.sample_bytes..(i + 1) * self.sample_bytes];
+        ValueRef::Tensor(TensorRef::from_bytes(self.dtype, self.sample_shape, b))
+    }
+    fn uniform(&self) -> bool {
+        true
+    }
+}
+
+/// Queued bulk-session puts of one column.
+struct Queued<'a> {
+    q: &'a Deferred,
+    idx: Vec<usize>,
+}
+
+impl PutBatch for Queued<'_> {
+    fn len(&self) -> usize {
+        self.idx.len()
+    }
+    fn key(&self, i: usize) -> &[u8] {
+        &self.q.keys[self.q.items[self.idx[i]].key.clone()]
+    }
+    fn value(&self, i: usize) -> ValueRef<'_> {
+        let d = &self.q.items[self.idx[i]];
+        let bytes = &self.q.bytes[d.bytes.clone()];
+        match d.kind {
+            DeferredKind::Tensor(dtype) => ValueRef::Tensor(TensorRef::from_bytes(
+                dtype,
+                &self.q.dims[d.dims.clone()],
+                bytes,
+            )),
+            DeferredKind::Str => {
+                ValueRef::Str(std::str::from_utf8(bytes).expect("checked when queued"))
+            }
+            DeferredKind::Bytes => ValueRef::Bytes(bytes),
+        }
+    }
+}
+
 fn bytes_of<'a>(v: &ValueRef<'a>) -> &'a [u8] {
     match *v {
         ValueRef::Tensor(t) => t.bytes(),
@@ -217,12 +303,12 @@ impl WriterState {
         materialize(&self.shared, column, key, schema, &rec, bytes, copy).map(Some)
     }
 
-    /// Stores the values of checked (key, value) pairs and returns their records.
+    /// Stores the values of a checked batch and returns its (key, record) entries.
     /// Digests are computed in parallel when there are several.
     fn store_values(
         &mut self,
         column: &str,
-        items: &[(&[u8], ValueRef<'_>)],
+        batch: &dyn PutBatch,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         // Disjoint borrows: the column's schema from the staging area, the store writer.
         let col = self.staging.columns.get(column).expect("checked by caller");
@@ -236,35 +322,38 @@ impl WriterState {
                 _ => Vec::new(),
             }
         };
-        let hash = |v: &ValueRef<'_>| {
-            let shape = shape_of(v);
+        let hash = |i: usize| {
+            let v = batch.value(i);
+            let shape = shape_of(&v);
             let shape = if variable {
                 shape.as_slice()
             } else {
                 fixed_shape.as_slice()
             };
-            schema.value_header(v, shape).digest(bytes_of(v))
+            schema.value_header(&v, shape).digest(bytes_of(&v))
         };
-        let digests: Vec<Digest> = if items.len() >= 64 {
-            items.par_iter().map(|(_, v)| hash(v)).collect()
+        let n = batch.len();
+        let digests: Vec<Digest> = if n >= 64 {
+            (0..n).into_par_iter().map(hash).collect()
         } else {
-            items.iter().map(|(_, v)| hash(v)).collect()
+            (0..n).map(hash).collect()
         };
-        let mut records = Vec::with_capacity(items.len());
-        for ((key, v), digest) in items.iter().zip(digests) {
-            let var_shape = shape_of(v);
+        let mut records = Vec::with_capacity(n);
+        for (i, digest) in digests.into_iter().enumerate() {
+            let v = batch.value(i);
+            let var_shape = shape_of(&v);
             let shape = if variable {
                 var_shape.as_slice()
             } else {
                 fixed_shape.as_slice()
             };
-            let header = schema.value_header(v, shape);
+            let header = schema.value_header(&v, shape);
             sw.put_hashed_value(
                 ValueInput {
                     format,
                     header,
                     shape,
-                    bytes: bytes_of(v),
+                    bytes: bytes_of(&v),
                 },
                 digest,
             )?;
@@ -272,30 +361,44 @@ impl WriterState {
                 digest,
                 shape: variable.then_some(var_shape),
             };
-            records.push((key.to_vec(), rec.encode()));
+            records.push((batch.key(i).to_vec(), rec.encode()));
         }
         Ok(records)
     }
 
-    fn put_checked(&mut self, column: &str, items: &[(SampleKey, ValueRef<'_>)]) -> Result<()> {
+    /// Validates a batch, stores its values and stages the records: all or nothing.
+    fn put_batch(&mut self, column: &str, batch: &dyn PutBatch) -> Result<()> {
         {
             let schema = &self.column(column)?.schema;
-            for (k, v) in items {
-                k.validate()?;
-                schema.check_value(column, v)?;
+            let checks = if batch.uniform() {
+                batch.len().min(1)
+            } else {
+                batch.len()
+            };
+            for i in 0..checks {
+                schema.check_value(column, &batch.value(i))?;
             }
         }
-        let keys: Vec<Vec<u8>> = items.iter().map(|(k, _)| k.encode()).collect();
-        let encoded: Vec<(&[u8], ValueRef<'_>)> = keys
-            .iter()
-            .zip(items)
-            .map(|(k, (_, v))| (k.as_slice(), *v))
-            .collect();
-        let entries = self.store_values(column, &encoded)?;
+        let entries = self.store_values(column, batch)?;
         self.stage(Change::Put {
             column: column.to_string(),
             entries,
         })
+    }
+
+    fn put_checked(&mut self, column: &str, items: &[(SampleKey, ValueRef<'_>)]) -> Result<()> {
+        let mut keys = Vec::with_capacity(items.len());
+        for (k, _) in items {
+            k.validate()?;
+            keys.push(k.encode());
+        }
+        self.put_batch(
+            column,
+            &Pairs {
+                keys,
+                values: items.iter().map(|(_, v)| *v).collect(),
+            },
+        )
     }
 
     /// Queues a checked put of a bulk session (see [`Deferred`]).
@@ -365,24 +468,7 @@ impl WriterState {
             }
             for (column, mut idx) in order {
                 idx.sort_unstable();
-                let items: Vec<(&[u8], ValueRef<'_>)> =
-                    idx.iter()
-                        .map(|&i| {
-                            let d = &q.items[i];
-                            let bytes = &q.bytes[d.bytes.clone()];
-                            let v = match d.kind {
-                                DeferredKind::Tensor(dtype) => ValueRef::Tensor(
-                                    TensorRef::from_bytes(dtype, &q.dims[d.dims.clone()], bytes),
-                                ),
-                                DeferredKind::Str => ValueRef::Str(
-                                    std::str::from_utf8(bytes).expect("checked when queued"),
-                                ),
-                                DeferredKind::Bytes => ValueRef::Bytes(bytes),
-                            };
-                            (&q.keys[d.key.clone()], v)
-                        })
-                        .collect();
-                let entries = self.store_values(&column, &items)?;
+                let entries = self.store_values(&column, &Queued { q: &q, idx })?;
                 self.stage(Change::Put { column, entries })?;
             }
             Ok(())
@@ -875,19 +961,21 @@ impl WriterColumn {
                 keys.len()
             )));
         }
-        let per = sample_shape.iter().product::<usize>() * batch.dtype().size();
-        let items: Vec<(SampleKey, ValueRef<'_>)> = keys
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let bytes = &batch.bytes()[i * per..(i + 1) * per];
-                (
-                    k,
-                    ValueRef::Tensor(TensorRef::from_bytes(batch.dtype(), sample_shape, bytes)),
-                )
-            })
-            .collect();
-        self.state()?.put_checked(&self.name, &items)
+        let mut encoded = Vec::with_capacity(n);
+        for k in &keys {
+            k.validate()?;
+            encoded.push(k.encode());
+        }
+        drop(keys);
+        let sample_bytes = sample_shape.iter().product::<usize>() * batch.dtype().size();
+        let contiguous = Contiguous {
+            keys: encoded,
+            dtype: batch.dtype(),
+            sample_shape,
+            sample_bytes,
+            bytes: batch.bytes(),
+        };
+        self.state()?.put_batch(&self.name, &contiguous)
     }
 
     /// Adds `value` under a newly generated unique string key, and returns the key.

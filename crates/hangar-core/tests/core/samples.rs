@@ -369,3 +369,43 @@ fn views_are_zero_copy_and_aligned() {
     assert_ne!(owned.as_bytes().as_ptr() as usize, pa);
     assert_eq!(owned, a);
 }
+
+#[test]
+fn large_bulk_batches_with_repeated_keys_keep_the_last_write() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = col(&co, "c", &[1]);
+    let other = col(&co, "other", &[1]);
+    let session = co.bulk().unwrap();
+    // Interleaved columns and repeated keys, in batches big enough for the bulk merge.
+    for round in 0..3u8 {
+        for i in 0..400u64 {
+            c.set(
+                i % 250,
+                TensorRef::new(&[round.wrapping_mul(50).wrapping_add(i as u8)], &[1]),
+            )
+            .unwrap();
+            other.set(i, TensorRef::new(&[round], &[1])).unwrap();
+        }
+        assert_eq!(c.len().unwrap(), 250);
+    }
+    session.finish().unwrap();
+    assert_eq!(other.len().unwrap(), 400);
+    for i in 0..250u64 {
+        // The last write of key i was in round 2, at i + 250 if that is < 400, else at i.
+        let last_i = if i + 250 < 400 { i + 250 } else { i };
+        assert_eq!(
+            u8s(&c.get(i).unwrap()),
+            [100u8.wrapping_add(last_i as u8)],
+            "key {i}"
+        );
+    }
+    co.commit("bulk").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout().unwrap().column("c").unwrap();
+    assert_eq!(r.len().unwrap(), 250);
+    assert_eq!(
+        u8s(&r.get(7u64).unwrap()),
+        [100u8.wrapping_add(257u64 as u8)]
+    );
+}
