@@ -13,6 +13,19 @@ fn data() -> Vec<u8> {
     hangar_benches::random(N).images
 }
 
+/// An image column (u8[784]) of a writer.
+fn images(co: &hangar_core::WriterCheckout) -> hangar_core::WriterColumn {
+    co.add_ndarray_column("i", NdArraySpec::with_shape(DType::U8, &[784]))
+        .unwrap()
+}
+
+/// A fresh repository (kept alive by its directory) for one iteration.
+fn fresh_repo() -> (tempfile::TempDir, Repository) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path(), "b", "b@x", false).unwrap();
+    (dir, repo)
+}
+
 fn hashing(c: &mut Criterion) {
     let d = data();
     let mut g = c.benchmark_group("digest");
@@ -40,16 +53,10 @@ fn inserts(c: &mut Criterion) {
     ] {
         g.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let dir = tempfile::tempdir().unwrap();
-                    let repo = Repository::init(dir.path(), "b", "b@x", false).unwrap();
-                    (dir, repo)
-                },
+                fresh_repo,
                 |(dir, repo)| {
                     let co = repo.checkout_writer().unwrap();
-                    let col = co
-                        .add_ndarray_column("i", NdArraySpec::with_shape(DType::U8, &[784]))
-                        .unwrap();
+                    let col = images(&co);
                     let session = bulk.then(|| co.bulk().unwrap());
                     for i in 0..N {
                         col.set(i as u64, TensorRef::new(&d[i * 784..(i + 1) * 784], &[784]))
@@ -66,16 +73,10 @@ fn inserts(c: &mut Criterion) {
     }
     g.bench_function("extend_from_buffer + commit", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let repo = Repository::init(dir.path(), "b", "b@x", false).unwrap();
-                (dir, repo)
-            },
+            fresh_repo,
             |(dir, repo)| {
                 let co = repo.checkout_writer().unwrap();
-                let col = co
-                    .add_ndarray_column("i", NdArraySpec::with_shape(DType::U8, &[784]))
-                    .unwrap();
+                let col = images(&co);
                 col.extend_from_buffer(0..N as u64, TensorRef::new(&d, &[N, 784]))
                     .unwrap();
                 co.commit("c").unwrap();
@@ -92,9 +93,7 @@ fn reads(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::init(dir.path(), "b", "b@x", false).unwrap();
     let co = repo.checkout_writer().unwrap();
-    let col = co
-        .add_ndarray_column("i", NdArraySpec::with_shape(DType::U8, &[784]))
-        .unwrap();
+    let col = images(&co);
     col.extend_from_buffer(0..N as u64, TensorRef::new(&d, &[N, 784]))
         .unwrap();
     co.commit("c").unwrap();

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
+use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -122,6 +122,66 @@ fn repo_in(base: &std::path::Path, name: &str) -> Res<Repository> {
     )?)
 }
 
+/// Prints one figure and records it under `key`.
+fn report(
+    fig: &mut BTreeMap<&'static str, serde_json::Value>,
+    key: &'static str,
+    label: &str,
+    value: f64,
+    unit: &str,
+) {
+    println!("{label:<58} {value:>12.0} {unit}");
+    fig.insert(key, json!(value));
+}
+
+/// Inserts the seed data into a fresh repository `name`, by `mode`: "plain" (`set` per
+/// sample), "bulk" (`set` per sample in a bulk session) or "buffer" (`extend_from_buffer`).
+/// Returns the repository, its open writer (nothing committed) and the seconds taken.
+fn insert(
+    base: &std::path::Path,
+    name: &str,
+    data: &hangar_benches::SeedData,
+    keys: &[String],
+    mode: &str,
+) -> Res<(Repository, WriterCheckout, f64)> {
+    let n = data.n;
+    let repo = repo_in(base, name)?;
+    let co = repo.checkout_writer()?;
+    let t = Instant::now();
+    let ci = co.add_ndarray_column("train_images", NdArraySpec::with_shape(DType::U8, &[784]))?;
+    let cl = co.add_ndarray_column("train_labels", NdArraySpec::with_shape(DType::I64, &[1]))?;
+    {
+        let session = match mode {
+            "plain" => None,
+            "bulk" | "buffer" => Some(co.bulk()?),
+            other => return Err(format!("unknown phase {other}: use plain, bulk or buffer").into()),
+        };
+        if mode == "buffer" {
+            ci.extend_from_buffer(
+                keys.iter().map(String::as_str),
+                TensorRef::new(&data.images, &[n, 784]),
+            )?;
+            cl.extend_from_buffer(
+                keys.iter().map(String::as_str),
+                TensorRef::new(&data.labels, &[n, 1]),
+            )?;
+        } else {
+            for (i, k) in keys.iter().enumerate() {
+                ci.set(
+                    k.as_str(),
+                    TensorRef::new(&data.images[i * 784..(i + 1) * 784], &[784]),
+                )?;
+                cl.set(k.as_str(), TensorRef::new(&data.labels[i..i + 1], &[1]))?;
+            }
+        }
+        if let Some(s) = session {
+            s.finish()?;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    Ok((repo, co, secs))
+}
+
 fn main() -> Res<()> {
     let a = args()?;
     let tmp = tempfile::tempdir()?;
@@ -137,36 +197,10 @@ fn main() -> Res<()> {
     let raw_bytes = (n * 784 + n * 8) as u64;
     println!("seed workload: {n} images u8[784] + {n} labels i64[1] = {records} records, {:.1} MB raw, data: {}", raw_bytes as f64 / 1e6, data.source);
     let mut fig: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
-    let img = |i: usize| TensorRef::new(&data.images[i * 784..(i + 1) * 784], &[784]);
-    let lbl = |i: usize| TensorRef::new(&data.labels[i..i + 1], &[1]);
     let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
 
     if let Some(phase) = &a.phase {
-        let repo = repo_in(&base, "phase")?;
-        let co = repo.checkout_writer()?;
-        let ci = co.add_ndarray_column("train_images", NdArraySpec::like(img(0)))?;
-        let cl = co.add_ndarray_column("train_labels", NdArraySpec::like(lbl(0)))?;
-        let t = Instant::now();
-        let session = (phase != "plain").then(|| co.bulk()).transpose()?;
-        if phase == "buffer" {
-            ci.extend_from_buffer(
-                keys.iter().map(String::as_str),
-                TensorRef::new(&data.images, &[n, 784]),
-            )?;
-            cl.extend_from_buffer(
-                keys.iter().map(String::as_str),
-                TensorRef::new(&data.labels, &[n, 1]),
-            )?;
-        } else {
-            for (i, k) in keys.iter().enumerate() {
-                ci.set(k.as_str(), img(i))?;
-                cl.set(k.as_str(), lbl(i))?;
-            }
-        }
-        if let Some(s) = session {
-            s.finish()?;
-        }
-        let s = t.elapsed().as_secs_f64();
+        let (_repo, _co, s) = insert(&base, "phase", &data, &keys, phase)?;
         println!(
             "phase {phase}: {:.0} records/s ({:.3} s)",
             records as f64 / s,
@@ -192,47 +226,27 @@ fn main() -> Res<()> {
         json!(records as f64 / limit),
     );
 
-    // Per-sample insert, plain (write-through: each call durable against a crash).
-    let repo = repo_in(&base, "plain")?;
-    let co = repo.checkout_writer()?;
-    let ci = co.add_ndarray_column("train_images", NdArraySpec::like(img(0)))?;
-    let cl = co.add_ndarray_column("train_labels", NdArraySpec::like(lbl(0)))?;
-    let t = Instant::now();
-    for (i, k) in keys.iter().enumerate() {
-        ci.set(k.as_str(), img(i))?;
-        cl.set(k.as_str(), lbl(i))?;
-    }
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<58} {:>12.0} records/s",
+    let (_repo, co, s) = insert(&base, "plain", &data, &keys, "plain")?;
+    report(
+        &mut fig,
+        "insert_plain_records_per_s",
         "per-sample insert, plain (durable per call)",
-        records as f64 / s
+        records as f64 / s,
+        "records/s",
     );
-    fig.insert("insert_plain_records_per_s", json!(records as f64 / s));
     let t = Instant::now();
     co.commit("plain")?;
-    co.close()?;
     fig.insert("commit_after_plain_s", json!(t.elapsed().as_secs_f64()));
+    co.close()?;
 
-    // Per-sample insert in a bulk session (the context-manager form).
-    let repo = repo_in(&base, "bulk")?;
-    let co = repo.checkout_writer()?;
-    let ci = co.add_ndarray_column("train_images", NdArraySpec::like(img(0)))?;
-    let cl = co.add_ndarray_column("train_labels", NdArraySpec::like(lbl(0)))?;
-    let t = Instant::now();
-    let session = co.bulk()?;
-    for (i, k) in keys.iter().enumerate() {
-        ci.set(k.as_str(), img(i))?;
-        cl.set(k.as_str(), lbl(i))?;
-    }
-    session.finish()?;
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<58} {:>12.0} records/s",
+    let (_repo, co, s) = insert(&base, "bulk", &data, &keys, "bulk")?;
+    report(
+        &mut fig,
+        "insert_bulk_records_per_s",
         "per-sample insert, bulk session",
-        records as f64 / s
+        records as f64 / s,
+        "records/s",
     );
-    fig.insert("insert_bulk_records_per_s", json!(records as f64 / s));
     let t = Instant::now();
     co.commit("bulk")?;
     let c = t.elapsed().as_secs_f64();
@@ -241,23 +255,10 @@ fn main() -> Res<()> {
     co.close()?;
 
     // Bulk insert from contiguous buffers, through the commit (durable on disk).
-    let repo = repo_in(&base, "buffer")?;
-    let co = repo.checkout_writer()?;
+    let (repo, co, inserted) = insert(&base, "buffer", &data, &keys, "buffer")?;
     let t = Instant::now();
-    let ci = co.add_ndarray_column("train_images", NdArraySpec::with_shape(DType::U8, &[784]))?;
-    let cl = co.add_ndarray_column("train_labels", NdArraySpec::with_shape(DType::I64, &[1]))?;
-    let session = co.bulk()?;
-    ci.extend_from_buffer(
-        keys.iter().map(String::as_str),
-        TensorRef::new(&data.images, &[n, 784]),
-    )?;
-    cl.extend_from_buffer(
-        keys.iter().map(String::as_str),
-        TensorRef::new(&data.labels, &[n, 1]),
-    )?;
-    session.finish()?;
     let commit = co.commit("buffer")?;
-    let s = t.elapsed().as_secs_f64();
+    let s = inserted + t.elapsed().as_secs_f64();
     co.close()?;
     println!(
         "{:<58} {:>12.0} records/s ({:.3} s, {:.2}x the limit's time)",
@@ -304,23 +305,25 @@ fn main() -> Res<()> {
         sum += u64::from(col.get(*k)?.into_tensor()?.as_bytes()[100]);
     }
     let s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<58} {:>12.0} reads/s",
+    report(
+        &mut fig,
+        "random_read_owned_per_s",
         "random single-sample read, owned copy",
-        a.reads as f64 / s
+        a.reads as f64 / s,
+        "reads/s",
     );
-    fig.insert("random_read_owned_per_s", json!(a.reads as f64 / s));
     let t = Instant::now();
     for k in &picks {
         sum += u64::from(col.get_view(*k)?.as_slice::<u8>()?[100]);
     }
     let s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<58} {:>12.0} reads/s",
+    report(
+        &mut fig,
+        "random_read_view_per_s",
         "random single-sample read, zero-copy view",
-        a.reads as f64 / s
+        a.reads as f64 / s,
+        "reads/s",
     );
-    fig.insert("random_read_view_per_s", json!(a.reads as f64 / s));
     let t = Instant::now();
     let mut scanned = 0usize;
     for item in col.values()? {
@@ -328,19 +331,20 @@ fn main() -> Res<()> {
         scanned += 1;
     }
     let s = t.elapsed().as_secs_f64();
-    println!(
-        "{:<58} {:>12.0} samples/s",
+    report(
+        &mut fig,
+        "full_scan_per_s",
         "full scan of the images column (key order)",
-        scanned as f64 / s
+        scanned as f64 / s,
+        "samples/s",
     );
-    fig.insert("full_scan_per_s", json!(scanned as f64 / s));
     let t = Instant::now();
-    let report = repo.verify()?;
+    let verified = repo.verify()?;
     println!(
         "{:<58} {:>12.3} s ({})",
         "verify",
         t.elapsed().as_secs_f64(),
-        if report.is_ok() { "ok" } else { "PROBLEMS" }
+        if verified.is_ok() { "ok" } else { "PROBLEMS" }
     );
     std::hint::black_box(sum);
 

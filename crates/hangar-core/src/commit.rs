@@ -1,12 +1,13 @@
 //! Commit ids and building a commit from the staging area.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use hangar_store::{Digest, Object};
 
 use crate::error::{Error, Result};
 use crate::format::User;
-use crate::objects::{CommitObject, ObjectType, Root, RootColumn};
+use crate::objects::{CommitObject, ObjectType, Root, RootColumn, TreeRef};
 use crate::shared::Shared;
 use crate::stage::Staging;
 use crate::timefmt;
@@ -100,6 +101,23 @@ pub(crate) struct BuiltCommit {
     pub id: Digest,
 }
 
+/// The record table `base` with `overlay` applied (new nodes go to `objects`).
+fn apply_overlay(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    objects: &mut Vec<Object>,
+) -> Result<Option<TreeRef>> {
+    if overlay.is_empty() {
+        return Ok(base.copied());
+    }
+    let changes: Vec<(&[u8], Option<&[u8]>)> = overlay
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        .collect();
+    tree::update(shared, base, &changes, objects)
+}
+
 pub(crate) fn build(
     shared: &Shared,
     staging: &Staging,
@@ -110,16 +128,7 @@ pub(crate) fn build(
     let mut columns = Vec::with_capacity(staging.columns.len());
     for (name, col) in &staging.columns {
         objects.push(Object::new(ObjectType::Schema as u8, col.schema.encode()));
-        let tree = if col.overlay.is_empty() {
-            col.base
-        } else {
-            let changes: Vec<_> = col
-                .overlay
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            tree::update(shared, col.base.as_ref(), &changes, &mut objects)?
-        };
+        let tree = apply_overlay(shared, col.base.as_ref(), &col.overlay, &mut objects)?;
         if tree.map_or(0, |t| t.count) != col.count {
             return Err(Error::corrupt(
                 shared.hangar.join("staging"),
@@ -136,16 +145,12 @@ pub(crate) fn build(
             tree,
         });
     }
-    let metadata = if staging.meta.is_empty() {
-        staging.meta_base
-    } else {
-        let changes: Vec<_> = staging
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        tree::update(shared, staging.meta_base.as_ref(), &changes, &mut objects)?
-    };
+    let metadata = apply_overlay(
+        shared,
+        staging.meta_base.as_ref(),
+        &staging.meta,
+        &mut objects,
+    )?;
     let root = Object::new(ObjectType::Root as u8, Root { columns, metadata }.encode());
     if Some(root.digest) == staging.base_root {
         return Err(Error::NothingToCommit(

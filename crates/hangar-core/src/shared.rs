@@ -58,34 +58,33 @@ impl Shared {
         }
     }
 
-    pub fn read_commit(&self, d: &Digest) -> Result<CommitObject> {
-        let b = self.object(d, ObjectType::Commit, "commit")?;
-        CommitObject::decode(&b).map_err(|e| {
+    /// Reads and decodes an object; a decode failure is `Corrupt` naming the object.
+    fn decode<T>(
+        &self,
+        d: &Digest,
+        ty: ObjectType,
+        what: &str,
+        decode: impl FnOnce(&[u8]) -> hangar_store::codec::DecodeResult<T>,
+    ) -> Result<T> {
+        let b = self.object(d, ty, what)?;
+        decode(&b).map_err(|e| {
             Error::corrupt(
                 self.hangar.join("packs"),
-                format!("commit {}: {e}", d.short()),
+                format!("{what} {}: {e}", d.short()),
             )
         })
+    }
+
+    pub fn read_commit(&self, d: &Digest) -> Result<CommitObject> {
+        self.decode(d, ObjectType::Commit, "commit", CommitObject::decode)
     }
 
     pub fn read_root(&self, d: &Digest) -> Result<Root> {
-        let b = self.object(d, ObjectType::Root, "root")?;
-        Root::decode(&b).map_err(|e| {
-            Error::corrupt(
-                self.hangar.join("packs"),
-                format!("root {}: {e}", d.short()),
-            )
-        })
+        self.decode(d, ObjectType::Root, "root", Root::decode)
     }
 
     pub fn read_schema(&self, d: &Digest) -> Result<ColumnSchema> {
-        let b = self.object(d, ObjectType::Schema, "schema")?;
-        ColumnSchema::decode(&b).map_err(|e| {
-            Error::corrupt(
-                self.hangar.join("packs"),
-                format!("schema {}: {e}", d.short()),
-            )
-        })
+        self.decode(d, ObjectType::Schema, "schema", ColumnSchema::decode)
     }
 }
 

@@ -481,14 +481,14 @@ fn leaf_refs(src: &dyn NodeSource, tree: &TreeRef) -> Result<Vec<ChildRef>> {
 pub fn update(
     src: &dyn NodeSource,
     base: Option<&TreeRef>,
-    changes: &[(Vec<u8>, Option<Vec<u8>>)],
+    changes: &[(&[u8], Option<&[u8]>)],
     objects: &mut Vec<Object>,
 ) -> Result<Option<TreeRef>> {
     let Some(base) = base else {
         return Ok(build(
             changes
                 .iter()
-                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))),
+                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec()))),
             objects,
         ));
     };
@@ -503,7 +503,7 @@ pub fn update(
         let end = if li == last {
             changes.len()
         } else {
-            ci + changes[ci..].partition_point(|(k, _)| k.as_slice() <= leaf.last_key.as_slice())
+            ci + changes[ci..].partition_point(|(k, _)| *k <= leaf.last_key.as_slice())
         };
         if ci == end && c.carry.is_empty() {
             c.reuse(leaf);
@@ -518,17 +518,17 @@ pub fn update(
         let mut k = 0;
         while ni < node.len() || k < ch.len() {
             let take_change = match (ni < node.len(), k < ch.len()) {
-                (true, true) => ch[k].0.as_slice() <= node.key(ni),
+                (true, true) => ch[k].0 <= node.key(ni),
                 (false, true) => true,
                 _ => false,
             };
             if take_change {
-                let (key, val) = &ch[k];
-                if ni < node.len() && key.as_slice() == node.key(ni) {
+                let (key, val) = ch[k];
+                if ni < node.len() && key == node.key(ni) {
                     ni += 1; // replaced or deleted
                 }
                 if let Some(v) = val {
-                    push_leaf_entry(&mut c, key.clone(), v.clone());
+                    push_leaf_entry(&mut c, key.to_vec(), v.to_vec());
                 }
                 k += 1;
             } else {
@@ -634,6 +634,10 @@ mod tests {
                 };
             }
             let changes: Vec<_> = changes.into_iter().collect();
+            let changes: Vec<(&[u8], Option<&[u8]>)> = changes
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                .collect();
             let mut objs = Vec::new();
             tree = update(&src, tree.as_ref(), &changes, &mut objs).unwrap();
             let written = objs.len();
@@ -669,7 +673,11 @@ mod tests {
         let tree = build((0..100_000).map(|i| (k(i), vec![1; 33])), &mut objs);
         let total = objs.len();
         src.add(objs);
-        let changes: Vec<_> = (0..10).map(|i| (k(i * 9973), Some(vec![2; 33]))).collect();
+        let keys: Vec<Vec<u8>> = (0..10).map(|i| k(i * 9973)).collect();
+        let changes: Vec<(&[u8], Option<&[u8]>)> = keys
+            .iter()
+            .map(|key| (key.as_slice(), Some(&[2u8; 33][..])))
+            .collect();
         let mut objs = Vec::new();
         let new = update(&src, tree.as_ref(), &changes, &mut objs)
             .unwrap()
@@ -688,7 +696,9 @@ mod tests {
         let mut objs = Vec::new();
         let tree = build((0..300).map(|i| (k(i), vec![1])), &mut objs);
         src.add(objs);
-        let changes: Vec<_> = (0..300).map(|i| (k(i), None)).collect();
+        let keys: Vec<Vec<u8>> = (0..300).map(k).collect();
+        let changes: Vec<(&[u8], Option<&[u8]>)> =
+            keys.iter().map(|key| (key.as_slice(), None)).collect();
         assert_eq!(
             update(&src, tree.as_ref(), &changes, &mut Vec::new()).unwrap(),
             None

@@ -246,17 +246,7 @@ impl StoreWriter {
                     let file = self.files.iter_mut().find(|s| s.id == id).ok_or_else(|| {
                         Error::corrupt(path, format!("batch stored in unknown segment {id:08x}"))
                     })?;
-                    for r in &rows {
-                        self.staged.insert(
-                            r.digest,
-                            StagedLoc::Written(Location {
-                                file: id,
-                                offset: r.offset,
-                                len: r.len,
-                                crc: r.crc,
-                            }),
-                        );
-                    }
+                    mark_written(&mut self.staged, id, &rows);
                     file.blocks.push((block, rows));
                 }
                 frame::SEGMENT_SEALED => {
@@ -486,10 +476,7 @@ impl StoreWriter {
             let id = self.next_file;
             self.next_file += 1;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
-            let mut e = Encoder::new();
-            e.u32(id).u64(w.header_len());
-            format.encode(&mut e);
-            push_frame(&mut self.out, frame::SEGMENT_CREATED, e.as_slice());
+            push_segment_created(&mut self.out, id, w.header_len(), &format);
             self.files.push(StagedFile {
                 id,
                 format,
@@ -504,25 +491,8 @@ impl StoreWriter {
         let id = writer.id();
         let (block, rows) = writer.append(&slot.pending)?;
         slot.pending.clear();
-        let mut e = Encoder::with_capacity(40 + rows.len() * 56);
-        e.u32(id)
-            .u64(block.offset)
-            .u32(block.meta_len)
-            .u64(block.body_len)
-            .varint(rows.len() as u64);
-        for r in &rows {
-            e.digest(&r.digest).u64(r.offset).u64(r.len).u32(r.crc);
-            self.staged.insert(
-                r.digest,
-                StagedLoc::Written(Location {
-                    file: id,
-                    offset: r.offset,
-                    len: r.len,
-                    crc: r.crc,
-                }),
-            );
-        }
-        push_frame(&mut self.out, frame::BATCH_STORED, e.as_slice());
+        mark_written(&mut self.staged, id, &rows);
+        push_batch_stored(&mut self.out, id, &block, &rows);
         let file = self
             .files
             .iter_mut()
@@ -544,9 +514,7 @@ impl StoreWriter {
             return Ok(());
         };
         let record = writer.seal()?;
-        let mut e = Encoder::new();
-        e.u32(record.id).u64(record.len).u32(record.crc);
-        push_frame(&mut self.out, frame::SEGMENT_SEALED, e.as_slice());
+        push_segment_sealed(&mut self.out, &record);
         if let Some(f) = self.files.iter_mut().find(|f| f.id == record.id) {
             f.sealed = Some(record);
         }
@@ -730,26 +698,12 @@ impl StoreWriter {
         let mut frames = Vec::new();
         push_frame(&mut frames, frame::BASE, &self.base);
         for f in &self.files {
-            let mut e = Encoder::new();
-            e.u32(f.id).u64(f.header_len);
-            f.format.encode(&mut e);
-            push_frame(&mut frames, frame::SEGMENT_CREATED, e.as_slice());
+            push_segment_created(&mut frames, f.id, f.header_len, &f.format);
             for (block, rows) in &f.blocks {
-                let mut e = Encoder::with_capacity(40 + rows.len() * 56);
-                e.u32(f.id)
-                    .u64(block.offset)
-                    .u32(block.meta_len)
-                    .u64(block.body_len)
-                    .varint(rows.len() as u64);
-                for r in rows {
-                    e.digest(&r.digest).u64(r.offset).u64(r.len).u32(r.crc);
-                }
-                push_frame(&mut frames, frame::BATCH_STORED, e.as_slice());
+                push_batch_stored(&mut frames, f.id, block, rows);
             }
-            if let Some(rec) = f.sealed {
-                let mut e = Encoder::new();
-                e.u32(rec.id).u64(rec.len).u32(rec.crc);
-                push_frame(&mut frames, frame::SEGMENT_SEALED, e.as_slice());
+            if let Some(rec) = &f.sealed {
+                push_segment_sealed(&mut frames, rec);
             }
         }
         for r in records {
@@ -760,6 +714,50 @@ impl StoreWriter {
         let (journal, _) = Journal::open(&path)?;
         self.journal = journal;
         Ok(())
+    }
+}
+
+/// Appends a `SEGMENT_CREATED` frame.
+fn push_segment_created(out: &mut Vec<u8>, id: FileId, header_len: u64, format: &SegmentFormat) {
+    let mut e = Encoder::new();
+    e.u32(id).u64(header_len);
+    format.encode(&mut e);
+    push_frame(out, frame::SEGMENT_CREATED, e.as_slice());
+}
+
+/// Appends a `BATCH_STORED` frame.
+fn push_batch_stored(out: &mut Vec<u8>, id: FileId, block: &Block, rows: &[StoredRow]) {
+    let mut e = Encoder::with_capacity(40 + rows.len() * 56);
+    e.u32(id)
+        .u64(block.offset)
+        .u32(block.meta_len)
+        .u64(block.body_len)
+        .varint(rows.len() as u64);
+    for r in rows {
+        e.digest(&r.digest).u64(r.offset).u64(r.len).u32(r.crc);
+    }
+    push_frame(out, frame::BATCH_STORED, e.as_slice());
+}
+
+/// Appends a `SEGMENT_SEALED` frame.
+fn push_segment_sealed(out: &mut Vec<u8>, record: &FileRecord) {
+    let mut e = Encoder::new();
+    e.u32(record.id).u64(record.len).u32(record.crc);
+    push_frame(out, frame::SEGMENT_SEALED, e.as_slice());
+}
+
+/// Records that `rows` were written to segment `id`.
+fn mark_written(staged: &mut DigestMap<StagedLoc>, id: FileId, rows: &[StoredRow]) {
+    for r in rows {
+        staged.insert(
+            r.digest,
+            StagedLoc::Written(Location {
+                file: id,
+                offset: r.offset,
+                len: r.len,
+                crc: r.crc,
+            }),
+        );
     }
 }
 

@@ -71,6 +71,19 @@ fn dimensions_must_be_positive_and_rank_at_most_31() {
     assert!(!co.has_column("z").unwrap());
 }
 
+/// Three elements of `dtype` (0/1 for bool).
+fn sample_bytes(dtype: DType) -> Vec<u8> {
+    (0..3 * dtype.size())
+        .map(|i| {
+            if dtype == DType::Bool {
+                (i % 2) as u8
+            } else {
+                (i as u8).wrapping_mul(17)
+            }
+        })
+        .collect()
+}
+
 #[test]
 fn every_dtype_round_trips() {
     let (_dir, repo) = new_repo();
@@ -80,15 +93,7 @@ fn every_dtype_round_trips() {
         let col = co
             .add_ndarray_column(&name, NdArraySpec::with_shape(dtype, &[3]))
             .unwrap();
-        let bytes: Vec<u8> = (0..3 * dtype.size())
-            .map(|i| {
-                if dtype == DType::Bool {
-                    (i % 2) as u8
-                } else {
-                    (i as u8).wrapping_mul(17)
-                }
-            })
-            .collect();
+        let bytes = sample_bytes(dtype);
         col.set("k", TensorRef::from_bytes(dtype, &[3], &bytes))
             .unwrap();
     }
@@ -105,15 +110,7 @@ fn every_dtype_round_trips() {
             .unwrap();
         assert_eq!(t.dtype(), dtype);
         assert_eq!(t.shape(), &[3]);
-        let bytes: Vec<u8> = (0..3 * dtype.size())
-            .map(|i| {
-                if dtype == DType::Bool {
-                    (i % 2) as u8
-                } else {
-                    (i as u8).wrapping_mul(17)
-                }
-            })
-            .collect();
+        let bytes = sample_bytes(dtype);
         assert_eq!(t.as_bytes(), &bytes[..]);
     }
     let b = r

@@ -16,8 +16,8 @@ pub const EXTENSION_METADATA_KEY: &str = "ARROW:extension:metadata";
 pub const FIXED_SHAPE_TENSOR: &str = "arrow.fixed_shape_tensor";
 /// Canonical variable-shape tensor extension name.
 pub const VARIABLE_SHAPE_TENSOR: &str = "arrow.variable_shape_tensor";
-/// Canonical 8-bit boolean extension name.
-pub const BOOL8: &str = "arrow.bool8";
+/// Value-field metadata key holding the numpy-style dtype name.
+pub const DTYPE_KEY: &str = "hangar.dtype";
 /// Schema-metadata key holding the segment format as JSON.
 pub const SEGMENT_FORMAT_KEY: &str = "hangar.segment_format";
 
@@ -142,7 +142,11 @@ impl SegmentFormat {
                     DataType::FixedSizeList(Arc::new(item_field(*dtype)), size),
                     false,
                 )
-                .with_metadata(extension(FIXED_SHAPE_TENSOR, fixed_shape_metadata(shape)))
+                .with_metadata(value_metadata(
+                    Some(*dtype),
+                    FIXED_SHAPE_TENSOR,
+                    fixed_shape_metadata(shape),
+                ))
             }
             SegmentFormat::VarTensor { dtype, rank } => {
                 let data = Field::new("data", DataType::List(Arc::new(item_field(*dtype))), false);
@@ -159,7 +163,11 @@ impl SegmentFormat {
                     DataType::Struct(Fields::from(vec![data, shape])),
                     false,
                 )
-                .with_metadata(extension(VARIABLE_SHAPE_TENSOR, "{}".to_string()))
+                .with_metadata(value_metadata(
+                    Some(*dtype),
+                    VARIABLE_SHAPE_TENSOR,
+                    "{}".to_string(),
+                ))
             }
             SegmentFormat::Str => Field::new("value", DataType::Utf8, false),
             SegmentFormat::Bytes => Field::new("value", DataType::Binary, false),
@@ -182,10 +190,13 @@ fn extension(name: &str, metadata: String) -> HashMap<String, String> {
     ])
 }
 
-/// The Arrow element type used to store a dtype.
+/// The Arrow element type used to store a dtype. bool is stored one byte per element as
+/// `UInt8` (0 or 1) so values are zero-copy: Arrow's `Boolean` is bit-packed, and pyarrow
+/// refuses a tensor whose element type is the `arrow.bool8` extension. The segment's
+/// `hangar.segment_format` metadata and the value field's `hangar.dtype` say "bool".
 pub fn arrow_type(dtype: DType) -> DataType {
     match dtype {
-        DType::Bool => DataType::Int8,
+        DType::Bool => DataType::UInt8,
         DType::U8 => DataType::UInt8,
         DType::U16 => DataType::UInt16,
         DType::U32 => DataType::UInt32,
@@ -201,13 +212,16 @@ pub fn arrow_type(dtype: DType) -> DataType {
 }
 
 fn item_field(dtype: DType) -> Field {
-    let f = Field::new("item", arrow_type(dtype), false);
-    if dtype == DType::Bool {
-        // bool is stored one byte per element (zero-copy), as the canonical arrow.bool8.
-        f.with_metadata(extension(BOOL8, String::new()))
-    } else {
-        f
+    Field::new("item", arrow_type(dtype), false)
+}
+
+/// Field metadata naming the element dtype, plus the extension keys.
+fn value_metadata(dtype: Option<DType>, name: &str, metadata: String) -> HashMap<String, String> {
+    let mut m = extension(name, metadata);
+    if let Some(d) = dtype {
+        m.insert(DTYPE_KEY.to_string(), d.name().to_string());
     }
+    m
 }
 
 /// The canonical `arrow.fixed_shape_tensor` metadata: `{"shape":[...]}` with absent

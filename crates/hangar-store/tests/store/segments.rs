@@ -185,8 +185,9 @@ fn bool_and_every_dtype_encode() {
             let arrow_schema::DataType::FixedSizeList(item, 4) = schema.field(2).data_type() else {
                 panic!()
             };
-            assert_eq!(item.metadata()[EXTENSION_NAME_KEY], "arrow.bool8");
+            assert_eq!(item.data_type(), &arrow_schema::DataType::UInt8);
         }
+        assert_eq!(schema.field(2).metadata()["hangar.dtype"], dtype.name());
         assert!(batches[0].column(2).as_fixed_size_list().values().len() == 4);
     }
 }
