@@ -270,30 +270,44 @@ impl Run {
     fn lower_bound(&self, key: &[u8]) -> usize {
         let target = u64::from_be_bytes(key[..8].try_into().expect("digest keys"));
         let (mut lo, mut hi) = (0usize, self.count);
+        if hi == 0 {
+            return 0;
+        }
+        // Invariants: entries before `lo` sort before `key`, entries from `hi` on do not;
+        // `lv`/`hv` bound the prefixes in `lo..hi` (read once, then carried from probes,
+        // so each probe costs one memory access).
+        let (mut lv, mut hv) = (self.prefix_at(0), self.prefix_at(hi - 1));
         let mut probes = 0;
-        while hi - lo > 8 && probes < 8 {
+        while hi - lo > 16 && probes < 6 {
             probes += 1;
-            let (lv, hv) = (self.prefix_at(lo), self.prefix_at(hi - 1));
             if target < lv {
                 return lo;
             }
             if target > hv {
                 return hi;
             }
-            if target == lv || lv == hv {
+            if lv >= hv {
                 break; // a run of equal prefixes: bisect on the full digests
             }
-            let span = (hv - lv) as u128;
             let guess =
-                lo + (((target - lv) as u128 * (hi - 1 - lo) as u128) / span.max(1)) as usize;
+                lo + (((target - lv) as u128 * (hi - 1 - lo) as u128) / (hv - lv) as u128) as usize;
             let guess = guess.clamp(lo, hi - 1);
+            let gv = self.prefix_at(guess);
             if self.less_at(guess, key, target) {
                 lo = guess + 1;
+                lv = gv;
             } else {
-                if guess == lo || self.less_at(guess - 1, key, target) {
+                hi = guess + 1;
+                hv = gv;
+                if guess == lo {
                     return guess;
                 }
-                hi = guess;
+                // `guess` does not sort before `key`: the answer is in lo..=guess.
+                hi -= 1;
+                if !self.less_at(hi - 1, key, target) {
+                    continue;
+                }
+                return hi;
             }
         }
         while lo < hi {

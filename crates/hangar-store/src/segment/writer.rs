@@ -359,6 +359,38 @@ pub fn check_sealed_structure(path: &Path, bytes: &[u8]) -> Result<()> {
     {
         return Err(bad("schema lacks the hangar segment format".into()));
     }
+    // The value field's extension metadata must parse (per the canonical spec) and agree
+    // with the fixed shape the field's type implies.
+    if let Ok(value) = schema.field_with_name("value") {
+        let md = value.metadata();
+        if md
+            .get(super::format::EXTENSION_NAME_KEY)
+            .map(String::as_str)
+            == Some(super::format::FIXED_SHAPE_TENSOR)
+        {
+            let json = md
+                .get(super::format::EXTENSION_METADATA_KEY)
+                .map(String::as_str)
+                .unwrap_or("");
+            let parsed = super::format::parse_fixed_shape_metadata(json).map_err(|e| {
+                bad(format!(
+                    "bad arrow.fixed_shape_tensor metadata {json:?}: {e}"
+                ))
+            })?;
+            let elements = super::format::SegmentFormat::fixed_elements(&parsed.shape);
+            let list_size = match value.data_type() {
+                arrow_schema::DataType::FixedSizeList(_, n) => u64::try_from(*n).ok(),
+                _ => None,
+            };
+            if elements != list_size {
+                return Err(bad(format!(
+                    "tensor shape {:?} does not match the value type {}",
+                    parsed.shape,
+                    value.data_type()
+                )));
+            }
+        }
+    }
     for b in footer.recordBatches().into_iter().flatten() {
         let end =
             (b.offset() as i128) + i128::from(b.metaDataLength()) + i128::from(b.bodyLength());
