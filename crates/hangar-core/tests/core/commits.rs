@@ -299,3 +299,23 @@ fn commits_made_in_a_bulk_session_and_after_reopening() {
         [999, 999]
     );
 }
+
+/// DESIGN §4: a repository and its reader checkouts are shared across threads; a writer
+/// checkout can be moved to (and used from) another thread.
+#[test]
+fn repository_and_checkouts_are_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<hangar_core::Repository>();
+    send_sync::<hangar_core::ReaderCheckout>();
+    send_sync::<hangar_core::ReaderColumn>();
+    send_sync::<hangar_core::WriterCheckout>();
+    send_sync::<hangar_core::WriterColumn>();
+    let (_dir, repo, _) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    let handle = std::thread::spawn(move || {
+        co.column("imgs").unwrap().delete("a").unwrap();
+        co.commit("from another thread").unwrap()
+    });
+    let id = handle.join().unwrap();
+    assert_eq!(repo.branch_head("master").unwrap(), Some(id));
+}
