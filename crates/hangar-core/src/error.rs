@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Closed,
     /// A commit was requested with nothing staged (or a reset with nothing to discard).
     NothingToCommit,
+    /// The staging area has uncommitted changes that the operation would lose (switching
+    /// a writer to another branch, merging).
+    DirtyStaging,
 }
 
 /// Errors of `hangar-core`. Every message says what happened and what to do next.
@@ -60,6 +63,12 @@ pub enum Error {
     /// See [`ErrorKind::Unsupported`].
     #[error("{0}")]
     Unsupported(String),
+    /// See [`ErrorKind::DirtyStaging`].
+    #[error("{0}")]
+    DirtyStaging(String),
+    /// A merge found conflicts; nothing was changed. The report lists every one.
+    #[error("{0}")]
+    MergeConflict(Box<crate::merge::MergeConflicts>),
     /// An error from the storage layer (I/O, corruption, ...).
     #[error(transparent)]
     Store(#[from] hangar_store::Error),
@@ -78,6 +87,8 @@ impl Error {
             Error::Closed(_) => ErrorKind::Closed,
             Error::NothingToCommit(_) => ErrorKind::NothingToCommit,
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::DirtyStaging(_) => ErrorKind::DirtyStaging,
+            Error::MergeConflict(_) => ErrorKind::Conflict,
             Error::Store(e) => match e.kind() {
                 S::NotFound => ErrorKind::NotFound,
                 S::Corrupt => ErrorKind::Corrupt,

@@ -82,7 +82,7 @@ pub(crate) fn log(repo: &Repository, start: Option<&str>) -> Result<Log> {
     let heads = repo.branches()?;
     let start_id = match start {
         Some(rev) => Some(repo.resolve(rev)?),
-        None => repo.branch_head(crate::refs::DEFAULT_BRANCH)?,
+        None => repo.branch_head(&repo.staging_branch()?)?,
     };
     let mut by_head: BTreeMap<CommitId, Vec<String>> = BTreeMap::new();
     for (name, head) in heads {

@@ -34,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod branch;
 pub mod checkout;
 pub mod commit;
 pub mod error;
@@ -41,6 +42,7 @@ pub mod format;
 pub mod history;
 pub mod key;
 pub mod lock;
+pub mod merge;
 pub mod names;
 pub mod objects;
 pub mod refs;
@@ -53,6 +55,7 @@ pub mod tree;
 pub mod value;
 pub mod verify;
 
+pub use branch::Branch;
 pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
 pub use checkout::ColumnInfo;
@@ -61,6 +64,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use hangar_store::{DType, Digest};
 pub use history::{Log, LogEntry, Summary};
 pub use key::SampleKey;
+pub use merge::{Conflict, ConflictKind, ConflictScope, MergeConflicts};
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
 pub use stage::StagedChanges;

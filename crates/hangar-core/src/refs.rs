@@ -69,34 +69,98 @@ pub fn update_ref(
     }
     let path = ref_path(hangar, branch);
     fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;
+    append_reflog(hangar, branch, expected, new, log_line)
+}
+
+/// Creates `branch` at `commit`; `AlreadyExists` if it exists. Create-only: the ref file
+/// is written under a temporary name and hard-linked into place, which fails if another
+/// process created the branch first.
+pub fn create_ref(hangar: &Path, branch: &str, commit: Digest, log_line: &str) -> Result<()> {
+    names::check_branch_name(branch)?;
+    let path = ref_path(hangar, branch);
+    let tmp = fsutil::temp_path_for(&path);
+    fsutil::write_atomic(&tmp, format!("{}\n", commit.to_hex()).as_bytes())?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists(format!(
+                "a branch named {branch:?} already exists"
+            )))
+        }
+        Err(e) => return Err(Error::io("create", &path, e)),
+    }
+    fsutil::fsync_dir(path.parent().unwrap_or(hangar))?;
+    append_reflog(hangar, branch, None, commit, log_line)
+}
+
+/// Deletes `branch`'s ref (its commits stay). `NotFound` if it does not exist.
+pub fn delete_ref(hangar: &Path, branch: &str) -> Result<()> {
+    names::check_branch_name(branch)?;
+    let path = ref_path(hangar, branch);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound(format!("no branch named {branch:?}")))
+        }
+        Err(e) => return Err(Error::io("remove", &path, e)),
+    }
+    Ok(fsutil::fsync_dir(path.parent().unwrap_or(hangar))?)
+}
+
+fn append_reflog(
+    hangar: &Path,
+    branch: &str,
+    old: Option<Digest>,
+    new: Digest,
+    log_line: &str,
+) -> Result<()> {
     let log = reflog_path(hangar, branch);
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log)
         .ctx("open", &log)?;
-    let old = expected.map_or_else(|| "0".repeat(64), |d| d.to_hex());
+    let old = old.map_or_else(|| "0".repeat(64), |d| d.to_hex());
     let line = log_line.replace(['\n', '\r'], " ");
     f.write_all(format!("{old} {} {line}\n", new.to_hex()).as_bytes())
         .ctx("append", &log)?;
-    f.sync_data().ctx("fsync", &log)?;
-    Ok(())
+    f.sync_data().ctx("fsync", &log)
 }
 
-/// Every branch with its head (`master` is listed even before its first commit).
-pub fn list_branches(hangar: &Path) -> Result<Vec<(String, Option<Digest>)>> {
+/// True if `branch` exists (`master` exists in a new repository before its first commit).
+pub fn branch_exists(hangar: &Path, branch: &str) -> Result<bool> {
+    if names::check_branch_name(branch).is_err() {
+        return Ok(false);
+    }
+    if ref_path(hangar, branch).exists() {
+        return Ok(true);
+    }
+    Ok(branch == DEFAULT_BRANCH && list_ref_files(hangar)?.is_empty())
+}
+
+fn list_ref_files(hangar: &Path) -> Result<Vec<String>> {
     let dir = hangar.join("refs").join("heads");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).ctx("list", &dir)? {
         let entry = entry.ctx("list", &dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.contains(fsutil::TMP_MARKER) || names::check_branch_name(&name).is_err() {
-            continue;
+        if !name.contains(fsutil::TMP_MARKER) && names::check_branch_name(&name).is_ok() {
+            out.push(name);
         }
+    }
+    Ok(out)
+}
+
+/// Every branch with its head (in a new repository, `master` with no commit).
+pub fn list_branches(hangar: &Path) -> Result<Vec<(String, Option<Digest>)>> {
+    let mut out = Vec::new();
+    for name in list_ref_files(hangar)? {
         let head = read_ref(hangar, &name)?;
         out.push((name, head));
     }
-    if !out.iter().any(|(n, _)| n == DEFAULT_BRANCH) {
+    if out.is_empty() {
         out.push((DEFAULT_BRANCH.to_string(), None));
     }
     out.sort();

@@ -127,15 +127,24 @@ impl Repository {
         format::read_config(&self.shared.hangar)
     }
 
-    /// Opens the writer checkout on the staging area (branch `master`). `Locked` if
-    /// another writer — in this process or any other — is open.
+    /// Opens the writer checkout on the staging area, on the branch it is based on
+    /// (`master` in a new repository). `Locked` if another writer — in this process or
+    /// any other — is open.
     pub fn checkout_writer(&self) -> Result<WriterCheckout> {
-        WriterCheckout::open(self.shared.clone())
+        WriterCheckout::open(self.shared.clone(), None)
     }
 
-    /// A reader checkout of the head of `master`.
+    /// Opens the writer checkout on `branch`. If the staging area is based on another
+    /// branch it must be clean (else `DirtyStaging`, and the lock is not kept); it then
+    /// becomes `branch`'s head. `NotFound` for an unknown branch.
+    pub fn checkout_writer_branch(&self, branch: &str) -> Result<WriterCheckout> {
+        WriterCheckout::open(self.shared.clone(), Some(branch))
+    }
+
+    /// A reader checkout of the head of the branch the staging area is based on.
     pub fn checkout(&self) -> Result<ReaderCheckout> {
-        self.checkout_branch(refs::DEFAULT_BRANCH)
+        let branch = crate::branch::staging_base(&self.shared.hangar)?.branch;
+        self.checkout_branch(&branch)
     }
 
     /// A reader checkout of a branch's head.
@@ -247,13 +256,13 @@ impl Repository {
         Ok(total)
     }
 
-    /// The history from the head of `master` (or `start`: a branch or commit),
+    /// The history from the head of the staging branch (or `start`: a branch or commit),
     /// newest first.
     pub fn log(&self, start: Option<&str>) -> Result<Log> {
         crate::history::log(self, start)
     }
 
-    /// The summary of the head of `master` (or `at`: a branch or commit).
+    /// The summary of the head of the staging branch (or `at`: a branch or commit).
     pub fn summary(&self, at: Option<&str>) -> Result<crate::history::Summary> {
         crate::history::summary(self, at)
     }

@@ -528,7 +528,10 @@ fn lock_state_raw(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>
 }
 
 impl WriterCheckout {
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<WriterCheckout> {
+    /// Opens the writer on the staging area; with `branch`, first switches the staging
+    /// area to that branch (refused with `DirtyStaging` if it has changes for another
+    /// branch). On any error the lock is released.
+    pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
         let lock = WriterLock::acquire(&shared.hangar)?;
         let user = format::read_config(&shared.hangar)?;
         shared.store.refresh()?;
@@ -574,6 +577,28 @@ impl WriterCheckout {
             };
             sw.reset(&rebased.encode())?;
             staging = Staging::load(&shared, rebased)?;
+        }
+        if let Some(wanted) = branch {
+            if wanted != staging.base.branch {
+                if !refs::branch_exists(&shared.hangar, wanted)? {
+                    return Err(Error::NotFound(format!(
+                        "no branch named {wanted:?}; create it first"
+                    )));
+                }
+                if staging.is_dirty() {
+                    return Err(Error::DirtyStaging(format!(
+                        "Unable to check out branch {wanted:?}: the staging area has uncommitted changes on branch {:?}; \
+                         commit or reset them first",
+                        staging.base.branch
+                    )));
+                }
+                let switched = BaseInfo {
+                    branch: wanted.to_string(),
+                    commit: refs::read_ref(&shared.hangar, wanted)?,
+                };
+                sw.reset(&switched.encode())?;
+                staging = Staging::load(&shared, switched)?;
+            }
         }
         let key_seed = RandomState::new().build_hasher().finish();
         let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());

@@ -1,0 +1,200 @@
+use hangar_core::{DType, ErrorKind, NdArraySpec, TensorRef};
+
+use crate::{err_text, kill9, kind, new_repo, repo_with_commit, spawn_child, u8s};
+
+#[test]
+fn create_branch_rules() {
+    let (_dir, repo) = new_repo();
+    let e = err_text(repo.create_branch("dev", None));
+    assert!(e.contains("no commits yet"), "{e}");
+    assert_eq!(repo.list_branches().unwrap().len(), 1);
+    let co = repo.checkout_writer().unwrap();
+    co.add_str_column("s").unwrap();
+    let first = co.commit("one").unwrap();
+    co.close().unwrap();
+    let dev = repo.create_branch("dev", None).unwrap();
+    assert_eq!(dev.head, Some(first));
+    assert_eq!(
+        kind(repo.create_branch("dev", None)),
+        ErrorKind::AlreadyExists
+    );
+    for bad in ["a/b", "bad name", ".hidden", "x.lock", ""] {
+        assert_eq!(
+            kind(repo.create_branch(bad, None)),
+            ErrorKind::InvalidArgument,
+            "{bad:?}"
+        );
+    }
+    // DESIGN §6: a base commit that does not exist is NotFound.
+    assert_eq!(
+        kind(repo.create_branch("ghost", Some("deadbeef"))),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(repo.create_branch("ghost", Some("nosuchbranch"))),
+        ErrorKind::InvalidArgument
+    );
+    let at = repo
+        .create_branch("at_commit", Some(&first.to_hex()[..10]))
+        .unwrap();
+    assert_eq!(at.head, Some(first));
+    let from_branch = repo.create_branch("from_dev", Some("dev")).unwrap();
+    assert_eq!(from_branch.head, Some(first));
+    let names: Vec<String> = repo
+        .list_branches()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["at_commit", "dev", "from_dev", "master"]);
+    let reflog = std::fs::read_to_string(repo.hangar_dir().join("logs/refs/heads/dev")).unwrap();
+    assert!(reflog.contains("branch: created"), "{reflog}");
+}
+
+#[test]
+fn writer_checkout_switches_branches_only_with_a_clean_staging_area() {
+    let (_dir, repo, first) = repo_with_commit();
+    repo.create_branch("dev", None).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set("new", TensorRef::new(&[4u8; 6], &[2, 3]))
+        .unwrap();
+    co.close().unwrap();
+    let e = repo.checkout_writer_branch("dev").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DirtyStaging);
+    assert!(e.to_string().contains("\"master\""), "{e}");
+    assert!(
+        !repo.writer_lock_held().unwrap(),
+        "the lock must not be kept after a refused switch"
+    );
+    assert_eq!(
+        kind(repo.checkout_writer_branch("nope")),
+        ErrorKind::NotFound
+    );
+    assert!(!repo.writer_lock_held().unwrap());
+    // Commit, then switch: the staging area becomes dev's head.
+    let co = repo.checkout_writer().unwrap();
+    let second = co.commit("on master").unwrap();
+    co.close().unwrap();
+    let co = repo.checkout_writer_branch("dev").unwrap();
+    assert_eq!(co.branch_name().unwrap(), "dev");
+    assert_eq!(co.commit_hash().unwrap(), Some(first));
+    assert!(!co.column("imgs").unwrap().contains("new").unwrap());
+    co.column("labels")
+        .unwrap()
+        .set("d", TensorRef::new(&[1i64], &[1]))
+        .unwrap();
+    let on_dev = co.commit("on dev").unwrap();
+    co.close().unwrap();
+    assert_eq!(repo.staging_branch().unwrap(), "dev");
+    assert_eq!(repo.branch_head("dev").unwrap(), Some(on_dev));
+    assert_eq!(repo.branch_head("master").unwrap(), Some(second));
+    // The default writer stays on dev; readers of any branch or commit.
+    assert_eq!(
+        repo.checkout_writer().unwrap().branch_name().unwrap(),
+        "dev"
+    );
+    assert!(repo
+        .checkout_branch("master")
+        .unwrap()
+        .column("imgs")
+        .unwrap()
+        .contains("new")
+        .unwrap());
+    assert!(!repo
+        .checkout_branch("dev")
+        .unwrap()
+        .column("imgs")
+        .unwrap()
+        .contains("new")
+        .unwrap());
+    assert_eq!(repo.checkout().unwrap().commit_hash(), on_dev);
+}
+
+#[test]
+fn remove_branch_refusals_and_force() {
+    let (_dir, repo, first) = repo_with_commit();
+    assert_eq!(
+        kind(repo.remove_branch("master", false)),
+        ErrorKind::InvalidArgument
+    ); // the only branch
+    repo.create_branch("dev", None).unwrap();
+    repo.create_branch("merged", None).unwrap();
+    assert_eq!(kind(repo.remove_branch("nope", false)), ErrorKind::NotFound);
+    let e = err_text(repo.remove_branch("master", false)); // the staging area's branch
+    assert!(e.contains("staging area is based on it"), "{e}");
+    // dev gets a commit no other branch has.
+    let co = repo.checkout_writer_branch("dev").unwrap();
+    co.column("labels")
+        .unwrap()
+        .set("x", TensorRef::new(&[3i64], &[1]))
+        .unwrap();
+    let dev_head = co.commit("dev only").unwrap();
+    let e = err_text(repo.remove_branch("dev", true)); // has an open writer (and is the staging branch)
+    assert!(e.contains("writer checkout is open"), "{e}");
+    co.close().unwrap();
+    let co = repo.checkout_writer_branch("master").unwrap();
+    co.close().unwrap();
+    let e = repo.remove_branch("dev", false).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("not fully merged"), "{e}");
+    repo.remove_branch("merged", false).unwrap(); // its head is on master
+    repo.remove_branch("dev", true).unwrap();
+    let names: Vec<String> = repo
+        .list_branches()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["master"]);
+    // Commits are never deleted: the old head is still readable and can be branched again.
+    assert_eq!(
+        u8s(&repo
+            .checkout_commit(&dev_head.to_hex())
+            .unwrap()
+            .column("labels")
+            .unwrap()
+            .get("x")
+            .unwrap()),
+        3i64.to_le_bytes()
+    );
+    repo.create_branch("dev_again", Some(&dev_head.to_hex()))
+        .unwrap();
+    assert_eq!(repo.branch_head("master").unwrap(), Some(first));
+}
+
+#[test]
+fn a_branch_with_a_writer_in_another_process_cannot_be_removed() {
+    let (dir, repo, _) = repo_with_commit();
+    repo.create_branch("other", None).unwrap();
+    let (child, _) = spawn_child("hold_writer", dir.path());
+    let e = err_text(repo.remove_branch("master", true));
+    assert!(e.contains("a writer checkout is open"), "{e}");
+    repo.remove_branch("other", false).unwrap();
+    kill9(child);
+}
+
+#[test]
+fn branches_move_independently_and_their_reflogs_record_each_commit() {
+    let (_dir, repo, _) = repo_with_commit();
+    repo.create_branch("dev", None).unwrap();
+    let co = repo.checkout_writer_branch("dev").unwrap();
+    let c = co
+        .add_ndarray_column("dev_only", NdArraySpec::with_shape(DType::U8, &[1]))
+        .unwrap();
+    for i in 0..3u8 {
+        c.set(u64::from(i), TensorRef::new(&[i], &[1])).unwrap();
+        co.commit(&format!("dev {i}")).unwrap();
+    }
+    co.close().unwrap();
+    let reflog = std::fs::read_to_string(repo.hangar_dir().join("logs/refs/heads/dev")).unwrap();
+    assert_eq!(reflog.lines().count(), 4, "{reflog}"); // created + 3 commits
+    assert!(!repo
+        .checkout_branch("master")
+        .unwrap()
+        .has_column("dev_only")
+        .unwrap());
+    assert_eq!(repo.log(Some("dev")).unwrap().entries.len(), 4);
+    assert_eq!(repo.log(Some("master")).unwrap().entries.len(), 1);
+}
