@@ -139,6 +139,34 @@ macro_rules! int_key {
 }
 int_key!(u8, u16, u32, u64, usize);
 
+/// Splits a record-table key into its sample key and, for nested columns, subsample key.
+/// Flat keys are one encoded key; nested keys are the sample key (a string sample key
+/// followed by a 0 byte, which no key contains) and then the subsample key.
+pub(crate) fn split_nested(
+    raw: &[u8],
+) -> std::result::Result<(SampleKey, Option<SampleKey>), String> {
+    let sample_len = match raw.first() {
+        Some(&TAG_INT) => 9,
+        Some(&TAG_STR) => match raw.iter().position(|&b| b == 0) {
+            Some(nul) if nul > 0 => nul,
+            _ => raw.len(),
+        },
+        _ => return Err("unknown key tag".into()),
+    };
+    if sample_len > raw.len() {
+        return Err("truncated key".into());
+    }
+    let sample = SampleKey::decode(&raw[..sample_len])?;
+    let mut rest = &raw[sample_len..];
+    if raw.first() == Some(&TAG_STR) && !rest.is_empty() {
+        rest = &rest[1..]; // the 0 separator
+    }
+    if rest.is_empty() {
+        return Ok((sample, None));
+    }
+    Ok((sample, Some(SampleKey::decode(rest)?)))
+}
+
 /// Signed integers convert only when non-negative.
 impl TryFrom<i64> for SampleKey {
     type Error = Error;

@@ -37,6 +37,7 @@
 pub mod branch;
 pub mod checkout;
 pub mod commit;
+pub mod diff;
 pub mod error;
 pub mod format;
 pub mod history;
@@ -60,6 +61,7 @@ pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
 pub use checkout::ColumnInfo;
 pub use commit::{CommitId, CommitInfo};
+pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, SchemaChange};
 pub use error::{Error, ErrorKind, Result};
 pub use hangar_store::{DType, Digest};
 pub use history::{Log, LogEntry, Summary};

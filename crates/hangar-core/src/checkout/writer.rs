@@ -744,6 +744,13 @@ impl WriterCheckout {
         })
     }
 
+    /// The diff from the staging area's base commit to the staging area (before the
+    /// first commit everything is *added*).
+    pub fn diff_staged(&self) -> Result<crate::diff::Diff> {
+        let st = self.state()?;
+        crate::diff::diff_staged(&st.shared, &st.staging)
+    }
+
     /// Commits the staging area to its branch and returns the new commit's id.
     ///
     /// `NothingToCommit` if nothing is staged; `InvalidArgument` for an empty message.

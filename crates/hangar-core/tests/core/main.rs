@@ -7,6 +7,7 @@ mod closed;
 mod columns;
 mod commits;
 mod corruption;
+mod diffs;
 mod lock;
 mod metadata;
 mod model;

@@ -1,0 +1,478 @@
+//! Diffs: between two commits (or branches), and of the staging area against its base.
+//! The direction is always "from A to B": *added* means in B and not in A.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use hangar_store::Digest;
+
+use crate::commit::CommitId;
+use crate::error::Result;
+use crate::key::SampleKey;
+use crate::objects::{Root, TreeRef};
+use crate::repo::Repository;
+use crate::schema::ColumnSchema;
+use crate::shared::Shared;
+use crate::stage::Staging;
+use crate::tree;
+
+/// A sample key, with the subsample key for nested columns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DiffKey {
+    /// The sample.
+    pub sample: SampleKey,
+    /// The subsample (nested columns only).
+    pub subsample: Option<SampleKey>,
+}
+
+impl fmt::Display for DiffKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.subsample {
+            Some(sub) => write!(
+                f,
+                "{}/{}",
+                crate::checkout::show_key(&self.sample),
+                crate::checkout::show_key(sub)
+            ),
+            None => f.write_str(&crate::checkout::show_key(&self.sample)),
+        }
+    }
+}
+
+/// How a column's schema changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaChange {
+    /// The column is new in B.
+    Added(ColumnSchema),
+    /// The column is gone in B.
+    Deleted(ColumnSchema),
+    /// The column exists on both sides with different schemas.
+    Changed {
+        /// In A.
+        from: ColumnSchema,
+        /// In B.
+        to: ColumnSchema,
+    },
+}
+
+/// What changed in one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDiff {
+    /// The column.
+    pub name: String,
+    /// The schema change, if any.
+    pub schema: Option<SchemaChange>,
+    /// Keys in B and not in A.
+    pub added: Vec<DiffKey>,
+    /// Keys in A and not in B.
+    pub deleted: Vec<DiffKey>,
+    /// Keys in both with different values.
+    pub mutated: Vec<DiffKey>,
+}
+
+/// What changed in the metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataDiff {
+    /// Keys in B and not in A.
+    pub added: Vec<String>,
+    /// Keys in A and not in B.
+    pub deleted: Vec<String>,
+    /// Keys in both with different values.
+    pub mutated: Vec<String>,
+}
+
+/// One side of a diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffEnd {
+    /// A commit.
+    Commit(CommitId),
+    /// The staging area.
+    Staged,
+    /// Nothing (before the first commit).
+    Empty,
+}
+
+impl fmt::Display for DiffEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DiffEnd::Commit(c) => write!(f, "{c}"),
+            DiffEnd::Staged => f.write_str("the staging area"),
+            DiffEnd::Empty => f.write_str("nothing (no commit)"),
+        }
+    }
+}
+
+/// Totals of a diff.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffCounts {
+    /// Columns added.
+    pub columns_added: usize,
+    /// Columns deleted.
+    pub columns_deleted: usize,
+    /// Columns whose schema changed.
+    pub schemas_changed: usize,
+    /// Sample keys added (all columns).
+    pub samples_added: usize,
+    /// Sample keys deleted.
+    pub samples_deleted: usize,
+    /// Sample keys mutated.
+    pub samples_mutated: usize,
+    /// Metadata keys added, deleted or mutated.
+    pub metadata_changed: usize,
+}
+
+/// A diff from A to B.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diff {
+    /// A.
+    pub from: DiffEnd,
+    /// B.
+    pub to: DiffEnd,
+    /// Columns that differ, by name.
+    pub columns: Vec<ColumnDiff>,
+    /// Metadata changes.
+    pub metadata: MetadataDiff,
+}
+
+impl Diff {
+    /// True if A and B hold the same data.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty() && self.metadata == MetadataDiff::default()
+    }
+
+    /// Totals.
+    pub fn counts(&self) -> DiffCounts {
+        let mut c = DiffCounts::default();
+        for col in &self.columns {
+            match &col.schema {
+                Some(SchemaChange::Added(_)) => c.columns_added += 1,
+                Some(SchemaChange::Deleted(_)) => c.columns_deleted += 1,
+                Some(SchemaChange::Changed { .. }) => c.schemas_changed += 1,
+                None => {}
+            }
+            c.samples_added += col.added.len();
+            c.samples_deleted += col.deleted.len();
+            c.samples_mutated += col.mutated.len();
+        }
+        c.metadata_changed =
+            self.metadata.added.len() + self.metadata.deleted.len() + self.metadata.mutated.len();
+        c
+    }
+
+    /// The column diff named `name`, if it differs.
+    pub fn column(&self, name: &str) -> Option<&ColumnDiff> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const SHOWN: usize = 20;
+
+fn list<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    mark: &str,
+    what: &str,
+    items: &[T],
+) -> fmt::Result {
+    if items.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "    {what}: {}", items.len())?;
+    for k in items.iter().take(SHOWN) {
+        writeln!(f, "      {mark} {k}")?;
+    }
+    if items.len() > SHOWN {
+        writeln!(f, "      ... and {} more", items.len() - SHOWN)?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Diff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Diff from {} to {}", self.from, self.to)?;
+        if self.is_empty() {
+            return write!(f, "  no changes");
+        }
+        for col in &self.columns {
+            match &col.schema {
+                Some(SchemaChange::Added(s)) => writeln!(f, "  column {} added ({s})", col.name)?,
+                Some(SchemaChange::Deleted(s)) => {
+                    writeln!(f, "  column {} deleted ({s})", col.name)?
+                }
+                Some(SchemaChange::Changed { from, to }) => {
+                    writeln!(f, "  column {} schema changed: {from} -> {to}", col.name)?
+                }
+                None => writeln!(f, "  column {}", col.name)?,
+            }
+            list(f, "+", "added", &col.added)?;
+            list(f, "-", "deleted", &col.deleted)?;
+            list(f, "~", "mutated", &col.mutated)?;
+        }
+        let m = &self.metadata;
+        if !(m.added.is_empty() && m.deleted.is_empty() && m.mutated.is_empty()) {
+            writeln!(f, "  metadata")?;
+            list(f, "+", "added", &m.added)?;
+            list(f, "-", "deleted", &m.deleted)?;
+            list(f, "~", "mutated", &m.mutated)?;
+        }
+        let c = self.counts();
+        write!(
+            f,
+            "Summary: {} columns added, {} deleted, {} with a new schema; samples {} added, {} deleted, {} mutated; {} metadata keys changed",
+            c.columns_added, c.columns_deleted, c.schemas_changed, c.samples_added, c.samples_deleted, c.samples_mutated, c.metadata_changed
+        )
+    }
+}
+
+/// A column on one side: schema and record table.
+#[derive(Clone)]
+pub(crate) struct Side {
+    pub schema_digest: Digest,
+    pub schema: ColumnSchema,
+    pub tree: Option<TreeRef>,
+}
+
+pub(crate) fn columns_of(shared: &Shared, root: Option<&Root>) -> Result<BTreeMap<String, Side>> {
+    let mut out = BTreeMap::new();
+    if let Some(root) = root {
+        for c in &root.columns {
+            out.insert(
+                c.name.clone(),
+                Side {
+                    schema_digest: c.schema,
+                    schema: shared.read_schema(&c.schema)?,
+                    tree: c.tree,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a record-table key into sample and subsample keys.
+pub(crate) fn split_key(shared: &Shared, raw: &[u8]) -> Result<DiffKey> {
+    let (sample, sub) = crate::key::split_nested(raw).map_err(|e| {
+        crate::error::Error::corrupt(shared.hangar.join("packs"), format!("bad record key: {e}"))
+    })?;
+    Ok(DiffKey {
+        sample,
+        subsample: sub,
+    })
+}
+
+fn classify(
+    shared: &Shared,
+    name: &str,
+    schema: Option<SchemaChange>,
+    changes: Vec<tree::Change>,
+) -> Result<ColumnDiff> {
+    let mut d = ColumnDiff {
+        name: name.to_string(),
+        schema,
+        added: Vec::new(),
+        deleted: Vec::new(),
+        mutated: Vec::new(),
+    };
+    for (k, a, b) in changes {
+        let key = split_key(shared, &k)?;
+        match (a, b) {
+            (None, Some(_)) => d.added.push(key),
+            (Some(_), None) => d.deleted.push(key),
+            _ => d.mutated.push(key),
+        }
+    }
+    Ok(d)
+}
+
+fn metadata_diff(changes: Vec<tree::Change>) -> MetadataDiff {
+    let mut m = MetadataDiff::default();
+    for (k, a, b) in changes {
+        let key = String::from_utf8_lossy(&k).into_owned();
+        match (a, b) {
+            (None, Some(_)) => m.added.push(key),
+            (Some(_), None) => m.deleted.push(key),
+            _ => m.mutated.push(key),
+        }
+    }
+    m
+}
+
+/// The diff between two roots (either may be absent: no commit).
+pub(crate) fn diff_roots(
+    shared: &Shared,
+    a: Option<&Root>,
+    b: Option<&Root>,
+    from: DiffEnd,
+    to: DiffEnd,
+) -> Result<Diff> {
+    let (ca, cb) = (columns_of(shared, a)?, columns_of(shared, b)?);
+    let names: BTreeSet<&String> = ca.keys().chain(cb.keys()).collect();
+    let mut columns = Vec::new();
+    for name in names {
+        let (sa, sb) = (ca.get(name), cb.get(name));
+        let schema = match (sa, sb) {
+            (None, Some(s)) => Some(SchemaChange::Added(s.schema.clone())),
+            (Some(s), None) => Some(SchemaChange::Deleted(s.schema.clone())),
+            (Some(x), Some(y)) if x.schema_digest != y.schema_digest => {
+                Some(SchemaChange::Changed {
+                    from: x.schema.clone(),
+                    to: y.schema.clone(),
+                })
+            }
+            _ => None,
+        };
+        let changes = tree::diff(
+            shared,
+            sa.and_then(|s| s.tree.as_ref()),
+            sb.and_then(|s| s.tree.as_ref()),
+        )?;
+        if schema.is_some() || !changes.is_empty() {
+            columns.push(classify(shared, name, schema, changes)?);
+        }
+    }
+    let metadata = metadata_diff(tree::diff(
+        shared,
+        a.and_then(|r| r.metadata.as_ref()),
+        b.and_then(|r| r.metadata.as_ref()),
+    )?);
+    Ok(Diff {
+        from,
+        to,
+        columns,
+        metadata,
+    })
+}
+
+/// Changes of an overlay against the table it is based on.
+fn overlay_changes(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+) -> Result<Vec<tree::Change>> {
+    let mut out = Vec::with_capacity(overlay.len());
+    for (k, v) in overlay {
+        let old = match base {
+            Some(t) => tree::lookup(shared, t, k)?,
+            None => None,
+        };
+        if old != *v {
+            out.push((k.clone(), old, v.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The diff from the staging area's base commit to the staging area.
+pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
+    let head_root = match staging.base_root {
+        Some(r) => Some(shared.read_root(&r)?),
+        None => None,
+    };
+    let head = columns_of(shared, head_root.as_ref())?;
+    let names: BTreeSet<&String> = head.keys().chain(staging.columns.keys()).collect();
+    let mut columns = Vec::new();
+    for name in names {
+        let (h, s) = (head.get(name), staging.columns.get(name));
+        let schema = match (h, s) {
+            (None, Some(s)) => Some(SchemaChange::Added(s.schema.clone())),
+            (Some(h), None) => Some(SchemaChange::Deleted(h.schema.clone())),
+            (Some(h), Some(s)) if h.schema_digest != s.schema_digest => {
+                Some(SchemaChange::Changed {
+                    from: h.schema.clone(),
+                    to: s.schema.clone(),
+                })
+            }
+            _ => None,
+        };
+        let head_tree = h.and_then(|h| h.tree);
+        let changes = match s {
+            None => tree::diff(shared, head_tree.as_ref(), None)?,
+            // The staged column is its base table plus the overlay. When the base is the
+            // head's table, the overlay is the difference; when the column was created
+            // again (no base), compare the head's table with the overlay's contents.
+            Some(s) if s.base.map(|t| t.root) == head_tree.map(|t| t.root) => {
+                overlay_changes(shared, head_tree.as_ref(), &s.overlay)?
+            }
+            Some(s) => {
+                let mut objects = Vec::new();
+                let staged = tree::build(
+                    s.overlay
+                        .iter()
+                        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))),
+                    &mut objects,
+                );
+                let mem = MemTree::new(shared, objects);
+                tree::diff(&mem, head_tree.as_ref(), staged.as_ref())?
+            }
+        };
+        if schema.is_some() || !changes.is_empty() {
+            columns.push(classify(shared, name, schema, changes)?);
+        }
+    }
+    let metadata = metadata_diff(overlay_changes(
+        shared,
+        staging.meta_base.as_ref(),
+        &staging.meta,
+    )?);
+    let from = staging
+        .base
+        .commit
+        .map_or(DiffEnd::Empty, |c| DiffEnd::Commit(CommitId(c)));
+    Ok(Diff {
+        from,
+        to: DiffEnd::Staged,
+        columns,
+        metadata,
+    })
+}
+
+/// Nodes built in memory (not yet stored) in front of the repository's nodes.
+struct MemTree<'a> {
+    shared: &'a Shared,
+    nodes: hangar_store::DigestMap<std::sync::Arc<tree::Node>>,
+}
+
+impl<'a> MemTree<'a> {
+    fn new(shared: &'a Shared, objects: Vec<hangar_store::Object>) -> Self {
+        let nodes = objects
+            .into_iter()
+            .filter_map(|o| {
+                tree::Node::decode(o.bytes)
+                    .ok()
+                    .map(|n| (o.digest, std::sync::Arc::new(n)))
+            })
+            .collect();
+        MemTree { shared, nodes }
+    }
+}
+
+impl tree::NodeSource for MemTree<'_> {
+    fn node(&self, d: &Digest) -> Result<std::sync::Arc<tree::Node>> {
+        match self.nodes.get(d) {
+            Some(n) => Ok(n.clone()),
+            None => self.shared.node(d),
+        }
+    }
+}
+
+impl Repository {
+    /// The diff from `a` to `b` (each a branch name or a commit id/prefix): *added* means
+    /// in `b` and not in `a`, always.
+    pub fn diff(&self, a: &str, b: &str) -> Result<Diff> {
+        let (ia, ib) = (self.resolve(a)?, self.resolve(b)?);
+        self.diff_commits(ia, ib)
+    }
+
+    /// The diff between two commits.
+    pub fn diff_commits(&self, a: CommitId, b: CommitId) -> Result<Diff> {
+        let shared = self.shared();
+        let ra = shared.read_root(&shared.read_commit(&a.0)?.root)?;
+        let rb = shared.read_root(&shared.read_commit(&b.0)?.root)?;
+        diff_roots(
+            shared,
+            Some(&ra),
+            Some(&rb),
+            DiffEnd::Commit(a),
+            DiffEnd::Commit(b),
+        )
+    }
+}
