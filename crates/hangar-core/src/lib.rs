@@ -66,7 +66,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use hangar_store::{DType, Digest};
 pub use history::{Log, LogEntry, Summary};
 pub use key::SampleKey;
-pub use merge::{Conflict, ConflictKind, ConflictScope, MergeConflicts};
+pub use merge::{Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome};
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
 pub use stage::StagedChanges;

@@ -1,11 +1,18 @@
 //! Merging branches: fast-forward, no-op when already contained, or a three-way merge of
 //! record tables against the best common ancestor (no tensor data is read or copied).
 
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
-use hangar_store::Digest;
+use hangar_store::{Digest, Object, ValueHeader};
 
 use crate::commit::CommitId;
+use crate::diff::{columns_of, split_key, Side};
+use crate::error::Result;
+use crate::objects::{Root, RootColumn, TreeRef};
+use crate::repo::Repository;
+use crate::shared::Shared;
+use crate::tree;
 
 /// What a merge conflict is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,5 +95,394 @@ impl fmt::Display for MergeConflicts {
             write!(f, "\n  {what}: {:?}", c.kind)?;
         }
         Ok(())
+    }
+}
+
+/// What a successful merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Their head is already contained in ours: nothing to do (no commit).
+    UpToDate {
+        /// Our head, unchanged.
+        head: CommitId,
+    },
+    /// Our branch moved forward to their head (no new commit).
+    FastForward {
+        /// Our head before.
+        from: Option<CommitId>,
+        /// Their head, now ours too.
+        to: CommitId,
+    },
+    /// A new commit with two parents (ours, theirs).
+    Merged {
+        /// The merge commit.
+        commit: CommitId,
+        /// The common ancestor merged against.
+        base: Option<CommitId>,
+    },
+}
+
+impl MergeOutcome {
+    /// The head of our branch after the merge.
+    pub fn head(&self) -> CommitId {
+        match self {
+            MergeOutcome::UpToDate { head } => *head,
+            MergeOutcome::FastForward { to, .. } => *to,
+            MergeOutcome::Merged { commit, .. } => *commit,
+        }
+    }
+}
+
+impl fmt::Display for MergeOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeOutcome::UpToDate { head } => write!(f, "Already up to date at {head}"),
+            MergeOutcome::FastForward { to, .. } => write!(f, "Fast-forward to {to}"),
+            MergeOutcome::Merged { commit, base } => match base {
+                Some(b) => write!(f, "Three-way merge against {b}: created {commit}"),
+                None => write!(f, "Merge of unrelated histories: created {commit}"),
+            },
+        }
+    }
+}
+
+/// The best common ancestor of two commits: of the common ancestors not behind another
+/// common ancestor, the newest.
+pub(crate) fn merge_base(
+    repo: &Repository,
+    ours: Digest,
+    theirs: Digest,
+) -> Result<Option<Digest>> {
+    let ours_ancestors = crate::branch::ancestors(repo, ours)?;
+    let mut candidates = Vec::new();
+    let mut seen = HashSet::new();
+    let mut stack = vec![theirs];
+    while let Some(d) = stack.pop() {
+        if !seen.insert(d) {
+            continue;
+        }
+        if ours_ancestors.contains(&d) {
+            candidates.push(d);
+            continue;
+        }
+        stack.extend(repo.shared().read_commit(&d)?.parents);
+    }
+    let mut best: Option<(i64, Digest)> = None;
+    for &c in &candidates {
+        let dominated = candidates.iter().any(|&other| {
+            other != c && crate::branch::ancestors(repo, other).is_ok_and(|a| a.contains(&c))
+        });
+        if dominated {
+            continue;
+        }
+        let t = repo.shared().read_commit(&c)?.time_ns;
+        if best.is_none_or(|(bt, bd)| (t, c) > (bt, bd)) {
+            best = Some((t, c));
+        }
+    }
+    Ok(best.map(|(_, d)| d))
+}
+
+/// A key and its new value (`None` deletes).
+type Put = (Vec<u8>, Option<Vec<u8>>);
+
+fn record_digest(v: &Option<Vec<u8>>) -> Option<Digest> {
+    v.as_ref().and_then(|b| Digest::from_slice(b.get(..32)?))
+}
+
+fn meta_digest(v: &Option<Vec<u8>>) -> Option<Digest> {
+    v.as_ref().map(|b| ValueHeader::Str.digest(b))
+}
+
+fn kind_of(
+    base: &Option<Vec<u8>>,
+    ours: &Option<Vec<u8>>,
+    theirs: &Option<Vec<u8>>,
+) -> ConflictKind {
+    match (base, ours, theirs) {
+        (None, _, _) => ConflictKind::AddedInBoth,
+        (Some(_), None, _) => ConflictKind::DeletedOursChangedTheirs,
+        (Some(_), _, None) => ConflictKind::ChangedOursDeletedTheirs,
+        _ => ConflictKind::ChangedInBoth,
+    }
+}
+
+/// Three-way merge of two record tables' changes against their base. Returns the
+/// changes of theirs to apply on top of ours, and the conflicts (with `scope` building
+/// each conflict's scope from a key).
+fn merge_tables(
+    ours: Vec<tree::Change>,
+    theirs: Vec<tree::Change>,
+    digest: fn(&Option<Vec<u8>>) -> Option<Digest>,
+    mut scope: impl FnMut(&[u8]) -> Result<ConflictScope>,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<Vec<Put>> {
+    let mut ours: BTreeMap<Vec<u8>, tree::Change> =
+        ours.into_iter().map(|c| (c.0.clone(), c)).collect();
+    let mut apply = Vec::new();
+    for (key, old, new_t) in theirs {
+        match ours.remove(&key) {
+            None => apply.push((key, new_t)),
+            Some((_, _, new_o)) if new_o == new_t => {}
+            Some((_, _, new_o)) => conflicts.push(Conflict {
+                scope: scope(&key)?,
+                kind: kind_of(&old, &new_o, &new_t),
+                base: digest(&old),
+                ours: digest(&new_o),
+                theirs: digest(&new_t),
+            }),
+        }
+    }
+    Ok(apply)
+}
+
+/// The result of merging two roots: the merged root's columns and metadata, or conflicts.
+pub(crate) struct MergedRoot {
+    pub columns: Vec<RootColumn>,
+    pub metadata: Option<TreeRef>,
+    pub objects: Vec<Object>,
+}
+
+fn side_key(s: Option<&Side>) -> Option<(Digest, Option<Digest>)> {
+    s.map(|s| (s.schema_digest, s.tree.map(|t| t.root)))
+}
+
+fn column_conflict(
+    column: &str,
+    kind: ConflictKind,
+    b: Option<&Side>,
+    o: Option<&Side>,
+    t: Option<&Side>,
+) -> Conflict {
+    Conflict {
+        scope: ConflictScope::Column {
+            column: column.to_string(),
+        },
+        kind,
+        base: b.map(|s| s.schema_digest),
+        ours: o.map(|s| s.schema_digest),
+        theirs: t.map(|s| s.schema_digest),
+    }
+}
+
+/// Merges `theirs` into `ours` against `base`, reading only record tables.
+pub(crate) fn merge_roots(
+    shared: &Shared,
+    base: Option<&Root>,
+    ours: &Root,
+    theirs: &Root,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<MergedRoot> {
+    let (cb, co, ct) = (
+        columns_of(shared, base)?,
+        columns_of(shared, Some(ours))?,
+        columns_of(shared, Some(theirs))?,
+    );
+    let names: BTreeSet<&String> = cb.keys().chain(co.keys()).chain(ct.keys()).collect();
+    let mut objects = Vec::new();
+    let mut columns = Vec::new();
+    for name in names {
+        let (b, o, t) = (cb.get(name), co.get(name), ct.get(name));
+        let (kb, ko, kt) = (side_key(b), side_key(o), side_key(t));
+        let merged: Option<Side> = if ko == kt || kb == kt {
+            o.cloned()
+        } else if kb == ko {
+            t.cloned()
+        } else {
+            // Both sides changed the column.
+            match (o, t) {
+                (None, None) => None,
+                (None, Some(_)) => {
+                    conflicts.push(column_conflict(
+                        name,
+                        ConflictKind::DeletedOursChangedTheirs,
+                        b,
+                        o,
+                        t,
+                    ));
+                    continue;
+                }
+                (Some(_), None) => {
+                    conflicts.push(column_conflict(
+                        name,
+                        ConflictKind::ChangedOursDeletedTheirs,
+                        b,
+                        o,
+                        t,
+                    ));
+                    continue;
+                }
+                (Some(os), Some(ts)) => {
+                    let base_schema = b.map(|s| s.schema_digest);
+                    let schema_o_changed = Some(os.schema_digest) != base_schema;
+                    let schema_t_changed = Some(ts.schema_digest) != base_schema;
+                    if os.schema_digest != ts.schema_digest
+                        || (b.is_some() && (schema_o_changed || schema_t_changed))
+                    {
+                        // Schemas differ, or one side gave the column a new schema while
+                        // the other changed its samples: records of one schema cannot
+                        // be merged into the other.
+                        let kind = if b.is_none() {
+                            ConflictKind::AddedInBoth
+                        } else {
+                            ConflictKind::ChangedInBoth
+                        };
+                        conflicts.push(column_conflict(name, kind, b, o, t));
+                        continue;
+                    }
+                    let base_tree = b.and_then(|s| s.tree);
+                    let ch_o = tree::diff(shared, base_tree.as_ref(), os.tree.as_ref())?;
+                    let ch_t = tree::diff(shared, base_tree.as_ref(), ts.tree.as_ref())?;
+                    let nested = os.schema.layout() == crate::schema::Layout::Nested;
+                    let before = conflicts.len();
+                    if nested {
+                        nested_sample_conflicts(shared, name, &ch_o, &ch_t, conflicts)?;
+                    }
+                    let col = name.clone();
+                    let apply = merge_tables(
+                        ch_o,
+                        ch_t,
+                        record_digest,
+                        |k| {
+                            Ok(ConflictScope::Sample {
+                                column: col.clone(),
+                                key: split_key(shared, k)?.to_string(),
+                            })
+                        },
+                        conflicts,
+                    )?;
+                    if conflicts.len() > before {
+                        continue;
+                    }
+                    let refs: Vec<(&[u8], Option<&[u8]>)> = apply
+                        .iter()
+                        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                        .collect();
+                    let tree = tree::update(shared, os.tree.as_ref(), &refs, &mut objects)?;
+                    Some(Side { tree, ..os.clone() })
+                }
+            }
+        };
+        if let Some(s) = merged {
+            objects.push(Object::new(
+                crate::objects::ObjectType::Schema as u8,
+                s.schema.encode(),
+            ));
+            columns.push(RootColumn {
+                name: name.clone(),
+                schema: s.schema_digest,
+                tree: s.tree,
+            });
+        }
+    }
+    let mb = base.and_then(|r| r.metadata);
+    let ch_o = tree::diff(shared, mb.as_ref(), ours.metadata.as_ref())?;
+    let ch_t = tree::diff(shared, mb.as_ref(), theirs.metadata.as_ref())?;
+    let apply = merge_tables(
+        ch_o,
+        ch_t,
+        meta_digest,
+        |k| {
+            Ok(ConflictScope::Metadata {
+                key: String::from_utf8_lossy(k).into_owned(),
+            })
+        },
+        conflicts,
+    )?;
+    let refs: Vec<(&[u8], Option<&[u8]>)> = apply
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        .collect();
+    let metadata = tree::update(shared, ours.metadata.as_ref(), &refs, &mut objects)?;
+    Ok(MergedRoot {
+        columns,
+        metadata,
+        objects,
+    })
+}
+
+/// In a nested column a sample deleted on one side while the other side changed any of
+/// its subsamples is a conflict (else the merge would leave subsamples of a deleted
+/// sample behind).
+fn nested_sample_conflicts(
+    shared: &Shared,
+    column: &str,
+    ours: &[tree::Change],
+    theirs: &[tree::Change],
+    conflicts: &mut Vec<Conflict>,
+) -> Result<()> {
+    let deleted =
+        |changes: &[tree::Change]| -> Result<BTreeMap<crate::key::SampleKey, tree::Change>> {
+            let mut out = BTreeMap::new();
+            for c in changes {
+                let k = split_key(shared, &c.0)?;
+                if k.subsample.is_none() && c.1.is_some() && c.2.is_none() {
+                    out.insert(k.sample, c.clone());
+                }
+            }
+            Ok(out)
+        };
+    let touched = |changes: &[tree::Change],
+                   other: &[tree::Change]|
+     -> Result<BTreeSet<crate::key::SampleKey>> {
+        // Samples with a subsample change that the other side did not make identically.
+        let other: BTreeMap<&[u8], &Option<Vec<u8>>> =
+            other.iter().map(|c| (c.0.as_slice(), &c.2)).collect();
+        let mut out = BTreeSet::new();
+        for c in changes {
+            let k = split_key(shared, &c.0)?;
+            if k.subsample.is_some() && other.get(c.0.as_slice()) != Some(&&c.2) {
+                out.insert(k.sample);
+            }
+        }
+        Ok(out)
+    };
+    let (del_o, del_t) = (deleted(ours)?, deleted(theirs)?);
+    for (sample, c) in &del_o {
+        if touched(theirs, ours)?.contains(sample) && !del_t.contains_key(sample) {
+            conflicts.push(Conflict {
+                scope: ConflictScope::Sample {
+                    column: column.to_string(),
+                    key: crate::checkout::show_key(sample),
+                },
+                kind: ConflictKind::DeletedOursChangedTheirs,
+                base: record_digest(&c.1),
+                ours: None,
+                theirs: record_digest(&c.1),
+            });
+        }
+    }
+    for (sample, c) in &del_t {
+        if touched(ours, theirs)?.contains(sample) && !del_o.contains_key(sample) {
+            conflicts.push(Conflict {
+                scope: ConflictScope::Sample {
+                    column: column.to_string(),
+                    key: crate::checkout::show_key(sample),
+                },
+                kind: ConflictKind::ChangedOursDeletedTheirs,
+                base: record_digest(&c.1),
+                ours: record_digest(&c.1),
+                theirs: None,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Repository {
+    /// Merges branch `from` into branch `into`, taking the writer lock for the duration
+    /// (`Locked` if a writer is open). The staging area must be clean if it is based on
+    /// another branch (`DirtyStaging`); see [`crate::WriterCheckout::merge`].
+    pub fn merge(&self, message: &str, into: &str, from: &str) -> Result<MergeOutcome> {
+        let co = self.checkout_writer_branch(into)?;
+        let result = co.merge(message, from);
+        co.close()?;
+        result
+    }
+
+    /// The best common ancestor of two commits (branch names or ids), if any.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<Option<CommitId>> {
+        let (a, b) = (self.resolve(a)?, self.resolve(b)?);
+        Ok(merge_base(self, a.0, b.0)?.map(CommitId))
     }
 }

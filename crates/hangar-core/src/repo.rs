@@ -293,6 +293,10 @@ impl Repository {
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Repository {
+        Repository { shared }
+    }
 }
 
 pub use crate::history::Log;

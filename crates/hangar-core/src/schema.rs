@@ -34,11 +34,13 @@ impl ColumnKind {
     }
 }
 
-/// How samples are keyed. Only flat layouts exist in this format version.
+/// How samples are keyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
     /// key → value.
     Flat,
+    /// key → { subkey → value } (the original's `contains_subsamples`).
+    Nested,
 }
 
 /// The schema of a column.
@@ -226,6 +228,7 @@ impl ColumnSchema {
         });
         e.u8(match self.layout {
             Layout::Flat => 1,
+            Layout::Nested => 2,
         });
         e.u8(self.dtype.map_or(0, DType::code));
         e.u8(u8::from(self.variable_shape));
@@ -251,6 +254,7 @@ impl ColumnSchema {
         };
         let layout = match d.u8()? {
             1 => Layout::Flat,
+            2 => Layout::Nested,
             l => return Err(err(format!("unknown column layout {l}"))),
         };
         let dtype_code = d.u8()?;
@@ -269,10 +273,10 @@ impl ColumnSchema {
             ColumnKind::Str => ColumnSchema::str(),
             ColumnKind::Bytes => ColumnSchema::bytes(),
         };
-        if schema.layout != layout || (kind != ColumnKind::NdArray && (dtype_code != 0 || n != 0)) {
+        if kind != ColumnKind::NdArray && (dtype_code != 0 || n != 0) {
             return Err(err("inconsistent schema fields".into()));
         }
-        Ok(schema)
+        Ok(ColumnSchema { layout, ..schema })
     }
 
     /// The schema's digest (its identity; shown shortened as the schema hash).

@@ -22,12 +22,16 @@ use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
 use crate::key::SampleKey;
 use crate::lock::WriterLock;
+use crate::merge::{MergeConflicts, MergeOutcome};
 use crate::names;
+use crate::objects::{CommitObject, ObjectType, Root};
 use crate::refs;
+use crate::repo::Repository;
 use crate::schema::{ColumnSchema, NdArraySpec, Record};
 use crate::shared::{poisoned, Shared};
 use crate::stage::{overlay_keys, BaseInfo, Change, StagedChanges, Staging};
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
+use hangar_store::Object;
 
 /// The journal is compacted once it grows past this size (and twice its last size).
 const COMPACT_MIN_BYTES: u64 = 256 << 20;
@@ -797,6 +801,129 @@ impl WriterCheckout {
         }
         st.staging = Staging::load(&st.shared, new_base)?;
         Ok(CommitId(id))
+    }
+
+    /// Merges branch `from` into this writer's branch. The staging area must be clean
+    /// (`DirtyStaging`). If `from`'s head is already contained, nothing happens
+    /// ([`MergeOutcome::UpToDate`]); if ours is behind theirs, our branch moves forward
+    /// ([`MergeOutcome::FastForward`], no commit); otherwise a three-way merge against the
+    /// best common ancestor makes a commit with two parents, reading record tables only
+    /// (no tensor data). On conflicts nothing changes and the error is
+    /// [`Error::MergeConflict`] with the full report.
+    pub fn merge(&self, message: &str, from: &str) -> Result<MergeOutcome> {
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if st.staging.is_dirty() {
+            return Err(Error::DirtyStaging(format!(
+                "Changes are pending in the staging area of branch {:?}; commit or reset them before merging",
+                st.staging.base.branch
+            )));
+        }
+        let repo = Repository::from_shared(st.shared.clone());
+        let theirs = repo
+            .branch_head(from)?
+            .ok_or_else(|| Error::NotFound(format!("branch {from:?} has no commits to merge")))?;
+        let branch = st.staging.base.branch.clone();
+        let ours = st.staging.base.commit;
+        if let Some(o) = ours {
+            if o == theirs.0 || crate::branch::ancestors(&repo, o)?.contains(&theirs.0) {
+                return Ok(MergeOutcome::UpToDate { head: CommitId(o) });
+            }
+        }
+        let hangar = st.shared.hangar.clone();
+        let forward = match ours {
+            None => true,
+            Some(o) => crate::branch::ancestors(&repo, theirs.0)?.contains(&o),
+        };
+        if forward {
+            refs::update_ref(
+                &hangar,
+                &branch,
+                ours,
+                theirs.0,
+                &format!("merge {from}: fast-forward"),
+            )?;
+            let base = BaseInfo {
+                branch,
+                commit: Some(theirs.0),
+            };
+            st.sw().reset(&base.encode())?;
+            st.staging = Staging::load(&st.shared, base)?;
+            return Ok(MergeOutcome::FastForward {
+                from: ours.map(CommitId),
+                to: theirs,
+            });
+        }
+        let ours = ours.expect("not a fast-forward, so ours exists");
+        if message.trim().is_empty() {
+            return Err(invalid("the merge message is empty; describe the merge"));
+        }
+        let base = crate::merge::merge_base(&repo, ours, theirs.0)?;
+        let shared = st.shared.clone();
+        let root_of =
+            |c: Digest| -> Result<Root> { shared.read_root(&shared.read_commit(&c)?.root) };
+        let (rb, ro, rt) = (
+            base.map(root_of).transpose()?,
+            root_of(ours)?,
+            root_of(theirs.0)?,
+        );
+        let mut conflicts = Vec::new();
+        let merged = crate::merge::merge_roots(&shared, rb.as_ref(), &ro, &rt, &mut conflicts)?;
+        if !conflicts.is_empty() {
+            return Err(Error::MergeConflict(Box::new(MergeConflicts {
+                ours: CommitId(ours),
+                theirs,
+                base: base.map(CommitId),
+                conflicts,
+            })));
+        }
+        let mut objects = merged.objects;
+        let root = Object::new(
+            ObjectType::Root as u8,
+            Root {
+                columns: merged.columns,
+                metadata: merged.metadata,
+            }
+            .encode(),
+        );
+        let commit = CommitObject {
+            parents: vec![ours, theirs.0],
+            root: root.digest,
+            author: st.user.name.clone(),
+            email: st.user.email.clone(),
+            time_ns: crate::timefmt::now_ns(),
+            message: message.to_string(),
+        };
+        objects.push(root);
+        let commit = Object::new(ObjectType::Commit as u8, commit.encode());
+        let id = commit.digest;
+        objects.push(commit);
+        let new_base = BaseInfo {
+            branch: branch.clone(),
+            commit: Some(id),
+        };
+        let line = format!(
+            "merge {from}: {}",
+            message.lines().next().unwrap_or_default()
+        );
+        let result = st
+            .sw
+            .as_mut()
+            .expect("open")
+            .commit(objects, &new_base.encode(), || {
+                refs::update_ref(&hangar, &branch, Some(ours), id, &line)
+            });
+        if let Err(e) = result {
+            if refs::read_ref(&hangar, &branch).ok().flatten() == Some(id) {
+                st.poison(&e);
+            }
+            return Err(e);
+        }
+        st.staging = Staging::load(&st.shared, new_base)?;
+        Ok(MergeOutcome::Merged {
+            commit: CommitId(id),
+            base: base.map(CommitId),
+        })
     }
 
     /// Discards every staged change and the data written only for them, returning to
