@@ -1,7 +1,7 @@
 //! History views: the log and the summary, as structured values that print the way the
 //! original Hangar's did.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -51,29 +51,115 @@ impl Log {
     }
 }
 
+impl Log {
+    /// Commit ids, in the log's order (newest first, parents after their children).
+    pub fn order(&self) -> Vec<CommitId> {
+        self.entries.iter().map(|e| e.commit.id).collect()
+    }
+
+    /// Each commit's parents.
+    pub fn ancestors(&self) -> BTreeMap<CommitId, Vec<CommitId>> {
+        self.entries
+            .iter()
+            .map(|e| (e.commit.id, e.commit.parents.clone()))
+            .collect()
+    }
+
+    /// Branch heads among the logged commits: branch name → commit.
+    pub fn heads(&self) -> BTreeMap<String, CommitId> {
+        self.entries
+            .iter()
+            .flat_map(|e| e.branch_heads.iter().map(move |b| (b.clone(), e.commit.id)))
+            .collect()
+    }
+
+    fn describe(&self, e: &LogEntry) -> String {
+        let mut s = e.commit.id.to_string();
+        if !e.branch_heads.is_empty() {
+            s.push_str(&format!(" ({})", e.branch_heads.join(", ")));
+        }
+        if self.show_time {
+            s.push_str(&format!(" ({})", timefmt::compact(e.commit.time_ns)));
+        }
+        if self.show_user {
+            s.push_str(&format!(" ({})", e.commit.author));
+        }
+        s.push_str(&format!(
+            " : {}",
+            e.commit.message.lines().next().unwrap_or_default()
+        ));
+        s
+    }
+
+    /// The log drawn as a graph, like `git log --graph`: one lane per line of history,
+    /// `*` for a commit, `\` where a merge's other parent forks off, `/` where lines join.
+    pub fn graph_lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut lanes: Vec<CommitId> = Vec::new();
+        let lanes_row = |n: usize, mark: &dyn Fn(usize) -> &'static str| -> String {
+            (0..n).map(mark).collect::<Vec<_>>().join(" ")
+        };
+        for e in &self.entries {
+            let id = e.commit.id;
+            let col = match lanes.iter().position(|l| *l == id) {
+                Some(i) => i,
+                None => {
+                    lanes.push(id);
+                    lanes.len() - 1
+                }
+            };
+            let row = lanes_row(lanes.len(), &|i| if i == col { "*" } else { "|" });
+            let pad = if e.commit.parents.len() > 1 { "  " } else { "" };
+            out.push(format!("{row}{pad} {}", self.describe(e)));
+            // This lane continues with the first parent; further parents fork new lanes.
+            match e.commit.parents.first() {
+                Some(p) => lanes[col] = *p,
+                None => {
+                    lanes.remove(col);
+                }
+            }
+            for (n, p) in e.commit.parents.iter().skip(1).enumerate() {
+                if lanes.contains(p) {
+                    continue;
+                }
+                let at = col + 1 + n;
+                let width = lanes.len() + 1;
+                let row: String = (0..width)
+                    .map(|i| match i {
+                        i if i < at => "|",
+                        i if i == at => "\\",
+                        _ => "\\",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                out.push(row.replacen("| \\", "|\\", 1));
+                lanes.insert(at, *p);
+            }
+            // Collapse lanes that now wait for the same commit into the leftmost one.
+            let mut i = 0;
+            while i < lanes.len() {
+                if let Some(j) = (i + 1..lanes.len()).find(|&j| lanes[j] == lanes[i]) {
+                    let row: String = (0..lanes.len())
+                        .map(|k| match k {
+                            k if k < j => "|",
+                            _ => "/",
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    out.push(row.replacen("| /", "|/", 1));
+                    lanes.remove(j);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        out
+    }
+}
+
 impl fmt::Display for Log {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.entries.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "* {}", e.commit.id)?;
-            if !e.branch_heads.is_empty() {
-                write!(f, " ({})", e.branch_heads.join(", "))?;
-            }
-            if self.show_time {
-                write!(f, " ({})", timefmt::compact(e.commit.time_ns))?;
-            }
-            if self.show_user {
-                write!(f, " ({})", e.commit.author)?;
-            }
-            write!(
-                f,
-                " : {}",
-                e.commit.message.lines().next().unwrap_or_default()
-            )?;
-        }
-        Ok(())
+        f.write_str(&self.graph_lines().join("\n"))
     }
 }
 
@@ -90,26 +176,46 @@ pub(crate) fn log(repo: &Repository, start: Option<&str>) -> Result<Log> {
             by_head.entry(h).or_default().push(name);
         }
     }
-    let mut entries = Vec::new();
-    let mut seen = HashSet::new();
+    // Every commit reachable from the start, then a topological order in which each
+    // commit comes before its parents, newest first among those ready.
+    let mut infos: BTreeMap<CommitId, crate::commit::CommitInfo> = BTreeMap::new();
     let mut stack: Vec<CommitId> = start_id.into_iter().collect();
     while let Some(id) = stack.pop() {
-        if !seen.insert(id) {
+        if infos.contains_key(&id) {
             continue;
         }
         let info = repo.commit_info(&id)?;
         stack.extend(info.parents.iter().copied());
+        infos.insert(id, info);
+    }
+    let mut children: BTreeMap<CommitId, usize> = infos.keys().map(|k| (*k, 0)).collect();
+    for info in infos.values() {
+        for p in &info.parents {
+            *children.entry(*p).or_default() += 1;
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<(i64, CommitId)> = infos
+        .values()
+        .filter(|i| children[&i.id] == 0)
+        .map(|i| (i.time_ns, i.id))
+        .collect();
+    let mut entries = Vec::with_capacity(infos.len());
+    while let Some((_, id)) = ready.pop() {
+        let info = infos.remove(&id).expect("each commit is ready once");
+        for p in &info.parents {
+            let n = children.get_mut(p).expect("parents are collected");
+            *n -= 1;
+            if *n == 0 {
+                if let Some(pi) = infos.get(p) {
+                    ready.push((pi.time_ns, *p));
+                }
+            }
+        }
         entries.push(LogEntry {
             branch_heads: by_head.get(&id).cloned().unwrap_or_default(),
             commit: info,
         });
     }
-    entries.sort_by(|a, b| {
-        b.commit
-            .time_ns
-            .cmp(&a.commit.time_ns)
-            .then(b.commit.id.cmp(&a.commit.id))
-    });
     Ok(Log {
         entries,
         show_time: false,

@@ -198,3 +198,33 @@ fn branches_move_independently_and_their_reflogs_record_each_commit() {
     assert_eq!(repo.log(Some("dev")).unwrap().entries.len(), 4);
     assert_eq!(repo.log(Some("master")).unwrap().entries.len(), 1);
 }
+
+#[test]
+fn log_draws_merges_as_a_graph() {
+    let (_dir, repo, base) = repo_with_commit();
+    repo.create_branch("dev", None).unwrap();
+    let step = |branch: &str, key: &str, msg: &str| {
+        let co = repo.checkout_writer_branch(branch).unwrap();
+        co.column("labels")
+            .unwrap()
+            .set(key, TensorRef::new(&[1i64], &[1]))
+            .unwrap();
+        let id = co.commit(msg).unwrap();
+        co.close().unwrap();
+        id
+    };
+    let m = step("master", "m", "master changes");
+    let d = step("dev", "d", "dev changes");
+    let merge = repo.merge("merge dev", "master", "dev").unwrap().head();
+    let ff = step("master", "f", "ff commit");
+    let log = repo.log(Some("master")).unwrap();
+    assert_eq!(log.order(), [ff, merge, d, m, base]);
+    assert_eq!(log.ancestors()[&merge], vec![m, d]);
+    assert_eq!(log.heads()["master"], ff);
+    assert_eq!(log.heads()["dev"], d);
+    let text = log.to_string();
+    let expected = format!(
+        "* {ff} (master) : ff commit\n*   {merge} : merge dev\n|\\\n| * {d} (dev) : dev changes\n* | {m} : master changes\n|/\n* {base} : first"
+    );
+    assert_eq!(text, expected, "\n{text}");
+}
