@@ -140,6 +140,7 @@ pub(crate) fn build(
             ));
         }
         columns.push(RootColumn {
+            samples: col.samples,
             name: name.clone(),
             schema: col.schema_digest,
             tree,

@@ -229,6 +229,7 @@ pub(crate) struct Side {
     pub schema_digest: Digest,
     pub schema: ColumnSchema,
     pub tree: Option<TreeRef>,
+    pub samples: u64,
 }
 
 pub(crate) fn columns_of(shared: &Shared, root: Option<&Root>) -> Result<BTreeMap<String, Side>> {
@@ -241,6 +242,7 @@ pub(crate) fn columns_of(shared: &Shared, root: Option<&Root>) -> Result<BTreeMa
                     schema_digest: c.schema,
                     schema: shared.read_schema(&c.schema)?,
                     tree: c.tree,
+                    samples: c.samples,
                 },
             );
         }

@@ -283,6 +283,9 @@ impl fmt::Display for Summary {
             writeln!(f, "|")?;
             writeln!(f, "|  * Column Name: {}", c.name)?;
             writeln!(f, "|    Num Samples: {}", c.num_samples)?;
+            if let Some(n) = c.num_subsamples {
+                writeln!(f, "|    Num Subsamples: {n}")?;
+            }
             writeln!(f, "|    Details:")?;
             writeln!(f, "|    - schema_hash: {}", c.schema_hash)?;
             writeln!(f, "|    - column_type: {}", s.kind().name())?;

@@ -60,6 +60,24 @@ impl SampleKey {
         }
     }
 
+    /// The record-table key of a nested sample (its marker), which is also the prefix of
+    /// every one of its subsamples' keys: a string key is followed by a 0 byte (no key
+    /// contains one) so that no sample's prefix is a prefix of another sample's.
+    pub fn nested_prefix(&self) -> Vec<u8> {
+        let mut v = self.encode();
+        if matches!(self, SampleKey::Str(_)) {
+            v.push(0);
+        }
+        v
+    }
+
+    /// The record-table key of subsample `sub` of nested sample `self`.
+    pub fn nested_key(&self, sub: &SampleKey) -> Vec<u8> {
+        let mut v = self.nested_prefix();
+        sub.encode_into(&mut v);
+        v
+    }
+
     /// Decodes [`SampleKey::encode`] output.
     pub fn decode(b: &[u8]) -> std::result::Result<SampleKey, String> {
         match b.split_first() {
@@ -199,6 +217,39 @@ mod tests {
             SampleKey::from(1u64).encode(),
             SampleKey::from("1").encode()
         );
+    }
+
+    #[test]
+    fn nested_keys_split_back_and_group_by_sample() {
+        let samples = [
+            SampleKey::Int(0),
+            SampleKey::Int(256),
+            SampleKey::from("a"),
+            SampleKey::from("ab"),
+        ];
+        let subs = [
+            SampleKey::Int(0),
+            SampleKey::Int(256),
+            SampleKey::from("x"),
+            SampleKey::from("a"),
+        ];
+        let mut all = Vec::new();
+        for s in &samples {
+            assert_eq!(split_nested(&s.nested_prefix()).unwrap(), (s.clone(), None));
+            assert_eq!(split_nested(&s.encode()).unwrap(), (s.clone(), None));
+            for sub in &subs {
+                let k = s.nested_key(sub);
+                assert_eq!(split_nested(&k).unwrap(), (s.clone(), Some(sub.clone())));
+                assert!(k.starts_with(&s.nested_prefix()));
+                all.push((k, s.clone()));
+            }
+        }
+        all.sort();
+        // Sorted keys keep each sample's subsamples together, samples in key order.
+        let order: Vec<SampleKey> = all.iter().map(|(_, s)| s.clone()).collect();
+        let mut grouped = order.clone();
+        grouped.dedup();
+        assert_eq!(grouped, samples);
     }
 
     #[test]

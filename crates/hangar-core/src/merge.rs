@@ -183,8 +183,8 @@ pub(crate) fn merge_base(
     Ok(best.map(|(_, d)| d))
 }
 
-/// A key and its new value (`None` deletes).
-type Put = (Vec<u8>, Option<Vec<u8>>);
+/// A change of theirs to apply: key, base value, new value (`None` deletes).
+type Put = tree::Change;
 
 fn record_digest(v: &Option<Vec<u8>>) -> Option<Digest> {
     v.as_ref().and_then(|b| Digest::from_slice(b.get(..32)?))
@@ -222,7 +222,7 @@ fn merge_tables(
     let mut apply = Vec::new();
     for (key, old, new_t) in theirs {
         match ours.remove(&key) {
-            None => apply.push((key, new_t)),
+            None => apply.push((key, old, new_t)),
             Some((_, _, new_o)) if new_o == new_t => {}
             Some((_, _, new_o)) => conflicts.push(Conflict {
                 scope: scope(&key)?,
@@ -356,10 +356,24 @@ pub(crate) fn merge_roots(
                     }
                     let refs: Vec<(&[u8], Option<&[u8]>)> = apply
                         .iter()
-                        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+                        .map(|(k, _, v)| (k.as_slice(), v.as_deref()))
                         .collect();
                     let tree = tree::update(shared, os.tree.as_ref(), &refs, &mut objects)?;
-                    Some(Side { tree, ..os.clone() })
+                    // Theirs' changes applied where ours kept the base value: count the
+                    // samples they add or remove.
+                    let mut samples = os.samples as i64;
+                    for (k, old, new) in &apply {
+                        let is_sample = !nested
+                            || crate::key::split_nested(k).is_ok_and(|(_, sub)| sub.is_none());
+                        if is_sample {
+                            samples += i64::from(new.is_some()) - i64::from(old.is_some());
+                        }
+                    }
+                    Some(Side {
+                        tree,
+                        samples: samples.max(0) as u64,
+                        ..os.clone()
+                    })
                 }
             }
         };
@@ -369,6 +383,7 @@ pub(crate) fn merge_roots(
                 s.schema.encode(),
             ));
             columns.push(RootColumn {
+                samples: s.samples,
                 name: name.clone(),
                 schema: s.schema_digest,
                 tree: s.tree,
@@ -391,7 +406,7 @@ pub(crate) fn merge_roots(
     )?;
     let refs: Vec<(&[u8], Option<&[u8]>)> = apply
         .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        .map(|(k, _, v)| (k.as_slice(), v.as_deref()))
         .collect();
     let metadata = tree::update(shared, ours.metadata.as_ref(), &refs, &mut objects)?;
     Ok(MergedRoot {

@@ -70,6 +70,9 @@ pub struct RootColumn {
     pub schema: Digest,
     /// The record table (`None` when the column is empty).
     pub tree: Option<TreeRef>,
+    /// Number of samples (for a flat column, the table's record count; for a nested one,
+    /// the number of samples, each holding any number of subsamples).
+    pub samples: u64,
 }
 
 /// The state of every column and the metadata at one commit.
@@ -89,6 +92,7 @@ impl Root {
         for c in &self.columns {
             e.str(&c.name).digest(&c.schema);
             encode_tree(&mut e, &c.tree);
+            e.varint(c.samples);
         }
         encode_tree(&mut e, &self.metadata);
         e.finish()
@@ -112,10 +116,19 @@ impl Root {
             if columns.last().is_some_and(|c: &RootColumn| c.name >= name) {
                 return Err(DecodeError("root columns are not sorted".into()));
             }
+            let schema = d.digest()?;
+            let tree = decode_tree(&mut d)?;
+            let samples = d.varint()?;
+            if samples > tree.map_or(0, |t| t.count) {
+                return Err(DecodeError(format!(
+                    "column {name:?} counts more samples than records"
+                )));
+            }
             columns.push(RootColumn {
                 name,
-                schema: d.digest()?,
-                tree: decode_tree(&mut d)?,
+                schema,
+                tree,
+                samples,
             });
         }
         let metadata = decode_tree(&mut d)?;
@@ -195,6 +208,7 @@ mod tests {
                     name: "a".into(),
                     schema: Digest([1; 32]),
                     tree: None,
+                    samples: 0,
                 },
                 RootColumn {
                     name: "b".into(),
@@ -204,6 +218,7 @@ mod tests {
                         count: 9,
                         height: 1,
                     }),
+                    samples: 4,
                 },
             ],
             metadata: None,

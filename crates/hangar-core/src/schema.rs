@@ -60,6 +60,7 @@ pub struct NdArraySpec {
     dtype: Option<DType>,
     prototype: Option<(DType, Vec<usize>)>,
     variable_shape: bool,
+    nested: bool,
 }
 
 impl NdArraySpec {
@@ -110,8 +111,20 @@ impl NdArraySpec {
         self
     }
 
+    /// Makes samples maps of subsamples (the original's `contains_subsamples`).
+    pub fn contains_subsamples(mut self, nested: bool) -> Self {
+        self.nested = nested;
+        self
+    }
+
     /// Validates the options into a schema.
     pub fn into_schema(self) -> Result<ColumnSchema> {
+        let nested = self.nested;
+        let schema = self.flat_schema()?;
+        Ok(if nested { schema.nested() } else { schema })
+    }
+
+    fn flat_schema(self) -> Result<ColumnSchema> {
         let (dtype, shape) =
             match (self.prototype, self.shape, self.dtype) {
                 (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(invalid(
@@ -190,6 +203,17 @@ impl ColumnSchema {
             variable_shape: true,
             layout: Layout::Flat,
         }
+    }
+
+    /// The same schema with nested layout: sample key → { subsample key → value }.
+    pub fn nested(mut self) -> ColumnSchema {
+        self.layout = Layout::Nested;
+        self
+    }
+
+    /// True for the nested layout.
+    pub fn is_nested(&self) -> bool {
+        self.layout == Layout::Nested
     }
 
     /// Column kind.
@@ -371,6 +395,9 @@ fn check_blob_len(what: &str, n: usize) -> Result<()> {
 
 impl fmt::Display for ColumnSchema {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_nested() {
+            f.write_str("nested ")?;
+        }
         match self.kind {
             ColumnKind::NdArray => write!(
                 f,

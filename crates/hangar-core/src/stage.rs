@@ -62,6 +62,11 @@ pub(crate) enum Change {
         column: String,
         entries: Vec<(Vec<u8>, Vec<u8>)>,
     },
+    /// Puts (`Some`) and deletes (`None`) in one column, applied together.
+    Apply {
+        column: String,
+        entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    },
     Delete {
         column: String,
         key: Vec<u8>,
@@ -100,6 +105,16 @@ impl Change {
             Change::MetaDelete { key } => {
                 e.u8(6).str(key);
             }
+            Change::Apply { column, entries } => {
+                e.u8(7).str(column).varint(entries.len() as u64);
+                for (k, v) in entries {
+                    e.bytes(k);
+                    match v {
+                        Some(v) => e.u8(1).bytes(v),
+                        None => e.u8(0),
+                    };
+                }
+            }
         }
         e.finish()
     }
@@ -135,6 +150,21 @@ impl Change {
             6 => Change::MetaDelete {
                 key: d.str()?.to_string(),
             },
+            7 => {
+                let column = d.str()?.to_string();
+                let n = d.count(2)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let k = d.bytes()?.to_vec();
+                    let v = match d.u8()? {
+                        0 => None,
+                        1 => Some(d.bytes()?.to_vec()),
+                        t => return Err(DecodeError(format!("bad entry tag {t}"))),
+                    };
+                    entries.push((k, v));
+                }
+                Change::Apply { column, entries }
+            }
             t => return Err(DecodeError(format!("unknown staged change type {t}"))),
         };
         d.finish()?;
@@ -150,19 +180,34 @@ pub(crate) struct StagedColumn {
     pub format: SegmentFormat,
     pub base: Option<TreeRef>,
     pub overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Records (samples, or for nested columns samples and subsamples).
     pub count: u64,
+    /// Samples (equal to `count` for flat columns).
+    pub samples: u64,
 }
 
 impl StagedColumn {
-    fn new(schema: ColumnSchema, base: Option<TreeRef>) -> StagedColumn {
+    fn new(schema: ColumnSchema, base: Option<TreeRef>, samples: u64) -> StagedColumn {
         StagedColumn {
             schema_digest: schema.digest(),
             format: schema.segment_format(),
             count: base.map_or(0, |t| t.count),
+            samples,
             schema,
             base,
             overlay: BTreeMap::new(),
         }
+    }
+
+    /// True if records of this column are keyed sample/subsample.
+    pub fn nested(&self) -> bool {
+        self.schema.layout() == crate::schema::Layout::Nested
+    }
+
+    /// True if `key` counts as a sample: every key of a flat column, the marker keys of a
+    /// nested one.
+    fn is_sample_key(&self, key: &[u8]) -> bool {
+        !self.nested() || crate::key::split_nested(key).is_ok_and(|(_, sub)| sub.is_none())
     }
 }
 
@@ -238,6 +283,32 @@ fn overlay_delete(
     Ok(existed)
 }
 
+/// The (key, value) pairs of base + overlay whose keys start with `prefix`, in order.
+pub(crate) fn overlay_scan(
+    shared: &Shared,
+    base: Option<&TreeRef>,
+    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = match base {
+        Some(t) => tree::scan_prefix(shared, t, prefix)?
+            .into_iter()
+            .map(|(k, v)| (k, Some(v)))
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    for (k, v) in overlay
+        .range(prefix.to_vec()..)
+        .take_while(|(k, _)| k.starts_with(prefix))
+    {
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(merged
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect())
+}
+
 /// Keys of base + overlay, in order.
 pub(crate) fn overlay_keys(
     shared: &Shared,
@@ -308,8 +379,10 @@ impl Staging {
                 let schema = shared.read_schema(&col.schema)?;
                 s.base_columns
                     .insert(col.name.clone(), (col.schema, col.tree));
-                s.columns
-                    .insert(col.name.clone(), StagedColumn::new(schema, col.tree));
+                s.columns.insert(
+                    col.name.clone(),
+                    StagedColumn::new(schema, col.tree, col.samples),
+                );
             }
             s.meta_base = root.metadata;
             s.meta_count = root.metadata.map_or(0, |t| t.count);
@@ -330,7 +403,8 @@ impl Staging {
     pub fn apply(&mut self, shared: &Shared, change: Change) -> Result<()> {
         match change {
             Change::ColumnCreate { name, schema } => {
-                self.columns.insert(name, StagedColumn::new(schema, None));
+                self.columns
+                    .insert(name, StagedColumn::new(schema, None, 0));
             }
             Change::ColumnDelete { name } => {
                 self.columns.remove(&name);
@@ -347,14 +421,17 @@ impl Staging {
                     // normalized away.
                     let mut entries = entries;
                     entries.sort_by(|a, b| a.0.cmp(&b.0)); // stable: later puts stay later
-                    let mut new_keys = 0u64;
+                    let (mut new_keys, mut new_samples) = (0u64, 0u64);
                     let mut run: Vec<(Vec<u8>, Option<Vec<u8>>)> =
                         Vec::with_capacity(entries.len());
                     for (k, r) in entries {
                         match run.last_mut() {
                             Some(last) if last.0 == k => last.1 = Some(r),
                             _ => {
-                                new_keys += u64::from(!col.overlay.contains_key(&k));
+                                if !col.overlay.contains_key(&k) {
+                                    new_keys += 1;
+                                    new_samples += u64::from(col.is_sample_key(&k));
+                                }
                                 run.push((k, Some(r)));
                             }
                         }
@@ -362,18 +439,43 @@ impl Staging {
                     let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = run.into_iter().collect();
                     col.overlay.append(&mut batch);
                     col.count += new_keys;
+                    col.samples += new_samples;
                 } else {
                     for (k, r) in entries {
+                        let sample = col.is_sample_key(&k);
                         if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
                             col.count += 1;
+                            col.samples += u64::from(sample);
                         }
                     }
                 }
             }
             Change::Delete { column, key } => {
                 let col = self.column_mut(&column)?;
+                let sample = col.is_sample_key(&key);
                 if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &key)? {
                     col.count -= 1;
+                    col.samples -= u64::from(sample);
+                }
+            }
+            Change::Apply { column, entries } => {
+                let col = self.column_mut(&column)?;
+                for (k, v) in entries {
+                    let sample = col.is_sample_key(&k);
+                    match v {
+                        Some(r) => {
+                            if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
+                                col.count += 1;
+                                col.samples += u64::from(sample);
+                            }
+                        }
+                        None => {
+                            if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &k)? {
+                                col.count -= 1;
+                                col.samples -= u64::from(sample);
+                            }
+                        }
+                    }
                 }
             }
             Change::MetaPut { key, value } => {
@@ -559,6 +661,14 @@ mod tests {
                 value: "v".into(),
             },
             Change::MetaDelete { key: "k".into() },
+            Change::Apply {
+                column: "c".into(),
+                entries: vec![
+                    (vec![1], Some(vec![])),
+                    (vec![2, 3], None),
+                    (vec![4], Some(vec![5; 33])),
+                ],
+            },
         ];
         for c in all {
             let enc = c.encode();

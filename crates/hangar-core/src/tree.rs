@@ -218,6 +218,58 @@ pub fn lookup(src: &dyn NodeSource, tree: &TreeRef, key: &[u8]) -> Result<Option
     }
 }
 
+/// Every (key, value) whose key starts with `prefix`, in key order; reads only the nodes
+/// on the way to them.
+pub fn scan_prefix(
+    src: &dyn NodeSource,
+    tree: &TreeRef,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn walk(
+        src: &dyn NodeSource,
+        node: &Node,
+        prefix: &[u8],
+        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<bool> {
+        let start = match node.search(prefix) {
+            Ok(i) | Err(i) => i,
+        };
+        if node.level() == 0 {
+            for i in start..node.len() {
+                if !node.key(i).starts_with(prefix) {
+                    return Ok(false);
+                }
+                out.push((node.key(i).to_vec(), node.value(i).to_vec()));
+            }
+            return Ok(true);
+        }
+        for i in start..node.len() {
+            let (child, _) = node.child(i);
+            let next = src.node(&child)?;
+            if next.level() + 1 != node.level() {
+                return Err(corrupt_tree(
+                    &child,
+                    "child level is not one below its parent",
+                ));
+            }
+            if !walk(src, &next, prefix, out)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+    let root = src.node(&tree.root)?;
+    if root.level() != tree.height {
+        return Err(corrupt_tree(
+            &tree.root,
+            "root level differs from the recorded height",
+        ));
+    }
+    let mut out = Vec::new();
+    walk(src, &root, prefix, &mut out)?;
+    Ok(out)
+}
+
 /// Iterates a record table in key order.
 pub struct TreeIter<'a> {
     src: &'a dyn NodeSource,

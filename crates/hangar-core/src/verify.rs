@@ -210,24 +210,52 @@ fn check_commit(
         if !seen_trees.insert(t.root) {
             continue;
         }
-        let records = tree::walk_nodes(shared, &t, nodes)?;
-        let mut count = 0u64;
+        // Checks the nodes' structure (levels); counts only nodes not seen in an earlier
+        // commit, so the record count comes from the full walk below.
+        tree::walk_nodes(shared, &t, nodes)?;
+        let (mut count, mut samples) = (0u64, 0u64);
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
             count += 1;
-            let key = crate::checkout::decode_key(shared, &k)?;
+            let key = crate::diff::split_key(shared, &k)?;
+            if schema.is_nested() && key.subsample.is_none() {
+                // A nested sample's marker record holds nothing.
+                samples += 1;
+                if !raw.is_empty() {
+                    return Err(Error::corrupt(
+                        shared.hangar.join("packs"),
+                        format!(
+                            "commit {id} column {:?}: sample marker {key} holds data",
+                            col.name
+                        ),
+                    ));
+                }
+                continue;
+            }
+            if !schema.is_nested() {
+                if key.subsample.is_some() {
+                    return Err(Error::corrupt(
+                        shared.hangar.join("packs"),
+                        format!(
+                            "commit {id} column {:?}: nested key {key} in a flat column",
+                            col.name
+                        ),
+                    ));
+                }
+                samples += 1;
+            }
             let rec = crate::checkout::decode_record(shared, &col.name, &schema, &raw)?;
             values.entry(rec.digest).or_insert_with(|| Expected {
                 header: header_of(&schema, &rec),
                 context: format!("commit {} column {:?} sample {key}", id, col.name),
             });
         }
-        if count != t.count || (records != 0 && records != t.count) {
+        if count != t.count || samples != col.samples {
             return Err(Error::corrupt(
                 shared.hangar.join("packs"),
                 format!(
-                    "commit {id} column {:?}: record table says {} records but holds {count}",
-                    col.name, t.count
+                    "commit {id} column {:?}: the root counts {} records and {} samples, the table holds {count} and {samples}",
+                    col.name, t.count, col.samples
                 ),
             ));
         }

@@ -24,6 +24,8 @@ pub struct ColumnInfo {
     pub schema_hash: String,
     /// Number of samples.
     pub num_samples: u64,
+    /// For a nested column, the total number of subsamples.
+    pub num_subsamples: Option<u64>,
     /// True for a writer checkout's column.
     pub writable: bool,
 }
@@ -43,6 +45,11 @@ impl fmt::Display for ColumnInfo {
         writeln!(f, "    Column Name      : {}", self.name)?;
         writeln!(f, "    Schema Hash      : {}", self.schema_hash)?;
         writeln!(f, "    Column Type      : {}", s.kind().name())?;
+        writeln!(
+            f,
+            "    Subsamples       : {}",
+            if s.is_nested() { "True" } else { "False" }
+        )?;
         if s.kind() == ColumnKind::NdArray {
             writeln!(
                 f,
@@ -61,7 +68,11 @@ impl fmt::Display for ColumnInfo {
             "    Access Mode      : {}",
             if self.writable { "a" } else { "r" }
         )?;
-        write!(f, "    Num Samples      : {}", self.num_samples)
+        write!(f, "    Num Samples      : {}", self.num_samples)?;
+        if let Some(n) = self.num_subsamples {
+            write!(f, "\n    Num Subsamples   : {n}")?;
+        }
+        Ok(())
     }
 }
 
@@ -70,7 +81,7 @@ impl fmt::Display for ColumnInfo {
 pub(crate) fn materialize(
     shared: &Shared,
     column: &str,
-    key: &SampleKey,
+    key: &dyn fmt::Display,
     schema: &ColumnSchema,
     record: &Record,
     bytes: Buffer,
@@ -138,6 +149,36 @@ pub(crate) fn missing_key(column: &str, key: &SampleKey) -> Error {
         "column {column:?} has no sample with key {}",
         show_key(key)
     ))
+}
+
+pub(crate) fn missing_subsample(column: &str, key: &SampleKey, sub: &SampleKey) -> Error {
+    Error::NotFound(format!(
+        "column {column:?} sample {} has no subsample {}",
+        show_key(key),
+        show_key(sub)
+    ))
+}
+
+/// The error for a flat-column operation on a nested column, or the reverse.
+pub(crate) fn wrong_layout(column: &str, nested: bool) -> Error {
+    if nested {
+        crate::error::invalid(format!(
+            "column {column:?} holds samples of subsamples (nested); use set_subsample, update_sample, get_subsample or get_sample"
+        ))
+    } else {
+        crate::error::invalid(format!(
+            "column {column:?} is flat (no subsamples); use set and get"
+        ))
+    }
+}
+
+/// A nested key shown as `sample/subsample`.
+pub(crate) struct NestedKey<'a>(pub &'a SampleKey, pub &'a SampleKey);
+
+impl fmt::Display for NestedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", show_key(self.0), show_key(self.1))
+    }
 }
 
 /// A key as the user wrote it: strings quoted, integers bare.

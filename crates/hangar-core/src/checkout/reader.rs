@@ -22,6 +22,7 @@ struct ReaderColumnData {
     schema: ColumnSchema,
     schema_hash: String,
     tree: Option<TreeRef>,
+    samples: u64,
 }
 
 #[derive(Debug)]
@@ -70,6 +71,7 @@ impl ReaderCheckout {
                     name: c.name,
                     schema,
                     tree: c.tree,
+                    samples: c.samples,
                 }),
             );
         }
@@ -178,7 +180,11 @@ fn info(c: &ReaderColumnData) -> ColumnInfo {
         name: c.name.clone(),
         schema: c.schema.clone(),
         schema_hash: c.schema_hash.clone(),
-        num_samples: c.tree.map_or(0, |t| t.count),
+        num_samples: c.samples,
+        num_subsamples: c
+            .schema
+            .is_nested()
+            .then(|| c.tree.map_or(0, |t| t.count) - c.samples),
         writable: false,
     }
 }
@@ -215,7 +221,7 @@ impl ReaderColumn {
     /// Number of samples.
     pub fn len(&self) -> Result<usize> {
         self.st.check_open()?;
-        Ok(self.data.tree.map_or(0, |t| t.count as usize))
+        Ok(self.data.samples as usize)
     }
 
     /// True if the column has no samples.
@@ -223,21 +229,51 @@ impl ReaderColumn {
         Ok(self.len()? == 0)
     }
 
-    fn record(&self, key: &SampleKey) -> Result<Option<crate::schema::Record>> {
+    /// True if the column is nested (samples of subsamples).
+    pub fn is_nested(&self) -> bool {
+        self.data.schema.is_nested()
+    }
+
+    fn layout(&self, nested: bool) -> Result<()> {
         self.st.check_open()?;
-        let Some(t) = &self.data.tree else {
-            return Ok(None);
-        };
-        match tree::lookup(&*self.st.shared, t, &key.encode())? {
-            Some(raw) => {
-                decode_record(&self.st.shared, &self.data.name, &self.data.schema, &raw).map(Some)
+        if self.is_nested() != nested {
+            return Err(crate::checkout::wrong_layout(
+                &self.data.name,
+                self.is_nested(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn raw_value(&self, raw: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.st.check_open()?;
+        match &self.data.tree {
+            Some(t) => tree::lookup(&*self.st.shared, t, raw),
+            None => Ok(None),
+        }
+    }
+
+    fn record_raw(&self, raw: &[u8]) -> Result<Option<crate::schema::Record>> {
+        match self.raw_value(raw)? {
+            Some(v) => {
+                decode_record(&self.st.shared, &self.data.name, &self.data.schema, &v).map(Some)
             }
             None => Ok(None),
         }
     }
 
     fn read(&self, key: &SampleKey, copy: bool) -> Result<Option<Value>> {
-        let Some(rec) = self.record(key)? else {
+        self.layout(false)?;
+        self.read_raw(&key.encode(), key, copy)
+    }
+
+    fn read_raw(
+        &self,
+        raw: &[u8],
+        key: &dyn std::fmt::Display,
+        copy: bool,
+    ) -> Result<Option<Value>> {
+        let Some(rec) = self.record_raw(raw)? else {
             return Ok(None);
         };
         let bytes = self
@@ -267,9 +303,100 @@ impl ReaderColumn {
         .map(Some)
     }
 
-    /// True if `key` is in the column.
+    /// Number of subsamples over all samples (nested columns).
+    pub fn num_subsamples(&self) -> Result<usize> {
+        self.layout(true)?;
+        Ok((self.data.tree.map_or(0, |t| t.count) - self.data.samples) as usize)
+    }
+
+    /// True if sample `key` has subsample `sub` (nested columns).
+    pub fn contains_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<bool> {
+        self.layout(true)?;
+        Ok(self
+            .raw_value(&key.into().nested_key(&sub.into()))?
+            .is_some())
+    }
+
+    /// Subsample `sub` of sample `key` (nested columns); `NotFound` if absent.
+    pub fn get_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<Value> {
+        self.layout(true)?;
+        let (key, sub) = (key.into(), sub.into());
+        self.read_raw(
+            &key.nested_key(&sub),
+            &crate::checkout::NestedKey(&key, &sub),
+            true,
+        )?
+        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))
+    }
+
+    /// Subsample `sub` of sample `key` without copying (nested ndarray columns).
+    pub fn get_subsample_view(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<Tensor> {
+        self.layout(true)?;
+        let (key, sub) = (key.into(), sub.into());
+        self.read_raw(
+            &key.nested_key(&sub),
+            &crate::checkout::NestedKey(&key, &sub),
+            false,
+        )?
+        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))?
+        .into_tensor()
+    }
+
+    fn sample_entries(&self, key: &SampleKey) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.layout(true)?;
+        if self.raw_value(&key.nested_prefix())?.is_none() {
+            return Err(missing_key(&self.data.name, key));
+        }
+        match &self.data.tree {
+            Some(t) => tree::scan_prefix(&*self.st.shared, t, &key.nested_prefix()),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The subsample keys of sample `key` (nested columns), in key order.
+    pub fn subsample_keys(&self, key: impl Into<SampleKey>) -> Result<Vec<SampleKey>> {
+        let key = key.into();
+        let prefix_len = key.nested_prefix().len();
+        self.sample_entries(&key)?
+            .into_iter()
+            .filter(|(k, _)| k.len() > prefix_len)
+            .map(|(k, _)| decode_key(&self.st.shared, &k[prefix_len..]))
+            .collect()
+    }
+
+    /// Every subsample of sample `key` (nested columns); an empty sample gives an empty
+    /// map, an absent one `NotFound`.
+    pub fn get_sample(&self, key: impl Into<SampleKey>) -> Result<BTreeMap<SampleKey, Value>> {
+        let key = key.into();
+        let mut out = BTreeMap::new();
+        for sub in self.subsample_keys(key.clone())? {
+            let v = self.get_subsample(key.clone(), sub.clone())?;
+            out.insert(sub, v);
+        }
+        Ok(out)
+    }
+
+    /// True if `key` is in the column (a sample, flat or nested).
     pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
-        Ok(self.record(&key.into())?.is_some())
+        let key = key.into();
+        let raw = if self.is_nested() {
+            key.nested_prefix()
+        } else {
+            key.encode()
+        };
+        Ok(self.raw_value(&raw)?.is_some())
     }
 
     /// The value of `key` (an owned copy); `NotFound` if absent.
@@ -299,16 +426,32 @@ impl ReaderColumn {
         v.into_tensor()
     }
 
-    /// The keys, in key order (integers first, then strings).
+    /// The sample keys, in key order (integers first, then strings).
     pub fn keys(&self) -> Result<impl Iterator<Item = Result<SampleKey>> + '_> {
         self.st.check_open()?;
         let shared = &*self.st.shared;
-        Ok(TreeIter::new(shared, self.data.tree.as_ref()).map(move |r| decode_key(shared, &r?.0)))
+        let nested = self.is_nested();
+        Ok(
+            TreeIter::new(shared, self.data.tree.as_ref()).filter_map(move |r| {
+                let raw = match r {
+                    Ok((k, _)) => k,
+                    Err(e) => return Some(Err(e)),
+                };
+                if !nested {
+                    return Some(decode_key(shared, &raw));
+                }
+                match crate::diff::split_key(shared, &raw) {
+                    Ok(k) if k.subsample.is_none() => Some(Ok(k.sample)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }),
+        )
     }
 
-    /// (key, value) pairs, in key order.
+    /// (key, value) pairs, in key order (flat columns; see [`ReaderColumn::get_sample`]).
     pub fn items(&self) -> Result<impl Iterator<Item = Result<(SampleKey, Value)>> + '_> {
-        self.st.check_open()?;
+        self.layout(false)?;
         let shared = &*self.st.shared;
         Ok(
             TreeIter::new(shared, self.data.tree.as_ref()).map(move |r| {

@@ -52,6 +52,9 @@ impl Status {
     }
 }
 
+/// A record-table key and its value.
+type Entry = (Vec<u8>, Vec<u8>);
+
 /// A sample set in a bulk session, validated but not yet hashed or stored. Everything
 /// lives in flat arenas of [`Deferred`], so queueing a sample allocates nothing.
 struct DeferredPut {
@@ -276,21 +279,121 @@ impl WriterState {
             name: name.to_string(),
             schema: c.schema.clone(),
             schema_hash: c.schema_digest.short(),
-            num_samples: c.count,
+            num_samples: c.samples,
+            num_subsamples: c.nested().then(|| c.count - c.samples),
             writable: true,
         })
     }
 
-    fn record_of(&self, column: &str, key: &SampleKey) -> Result<Option<Record>> {
+    /// The column, which must have the given layout.
+    fn column_as(&self, name: &str, nested: bool) -> Result<&crate::stage::StagedColumn> {
+        let c = self.column(name)?;
+        if c.nested() != nested {
+            return Err(crate::checkout::wrong_layout(name, c.nested()));
+        }
+        Ok(c)
+    }
+
+    /// True if the record-table key exists (a flat sample, a nested marker or subsample).
+    fn has_raw(&self, column: &str, raw: &[u8]) -> Result<bool> {
         let col = self.column(column)?;
-        match self.staging.record(&self.shared, col, &key.encode())? {
+        Ok(self.staging.record(&self.shared, col, raw)?.is_some())
+    }
+
+    fn record_raw(&self, column: &str, raw: &[u8]) -> Result<Option<Record>> {
+        let col = self.column(column)?;
+        match self.staging.record(&self.shared, col, raw)? {
             Some(raw) => decode_record(&self.shared, column, &col.schema, &raw).map(Some),
             None => Ok(None),
         }
     }
 
+    fn record_of(&self, column: &str, key: &SampleKey) -> Result<Option<Record>> {
+        self.record_raw(column, &key.encode())
+    }
+
+    /// A nested sample's records (marker and subsamples), or `None` if it does not exist.
+    fn sample_entries(
+        &self,
+        column: &str,
+        key: &SampleKey,
+    ) -> Result<Option<Vec<Entry>>> {
+        let col = self.column_as(column, true)?;
+        let prefix = key.nested_prefix();
+        if self.staging.record(&self.shared, col, &prefix)?.is_none() {
+            return Ok(None);
+        }
+        crate::stage::overlay_scan(&self.shared, col.base.as_ref(), &col.overlay, &prefix).map(Some)
+    }
+
+    /// Puts subsamples of one nested sample, creating the sample if needed; with
+    /// `replace`, subsamples not given are deleted. Validates everything first; stages
+    /// one change, so the whole operation is atomic.
+    fn put_subsamples(
+        &mut self,
+        column: &str,
+        key: &SampleKey,
+        items: &[(SampleKey, ValueRef<'_>)],
+        replace: bool,
+    ) -> Result<()> {
+        let existing = {
+            let col = self.column_as(column, true)?;
+            key.validate()?;
+            for (sub, v) in items {
+                sub.validate()?;
+                col.schema.check_value(column, v)?;
+            }
+            self.sample_entries(column, key)?
+        };
+        let keys: Vec<Vec<u8>> = items.iter().map(|(sub, _)| key.nested_key(sub)).collect();
+        let mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        match &existing {
+            None => entries.push((key.nested_prefix(), Some(Vec::new()))),
+            Some(old) if replace => {
+                let prefix_len = key.nested_prefix().len();
+                let keep: std::collections::HashSet<&[u8]> =
+                    keys.iter().map(Vec::as_slice).collect();
+                entries.extend(
+                    old.iter()
+                        .filter(|(k, _)| k.len() > prefix_len && !keep.contains(k.as_slice()))
+                        .map(|(k, _)| (k.clone(), None)),
+                );
+            }
+            Some(_) => {}
+        }
+        let values: Vec<ValueRef<'_>> = items.iter().map(|(_, v)| *v).collect();
+        let stored = self.store_values(column, &Pairs { keys, values })?;
+        entries.extend(stored.into_iter().map(|(k, r)| (k, Some(r))));
+        self.stage(Change::Apply {
+            column: column.to_string(),
+            entries,
+        })
+    }
+
+    /// Deletes a nested sample and all its subsamples.
+    fn delete_sample(&mut self, column: &str, key: &SampleKey) -> Result<()> {
+        let existing = self
+            .sample_entries(column, key)?
+            .ok_or_else(|| missing_key(column, key))?;
+        let entries = existing.into_iter().map(|(k, _)| (k, None)).collect();
+        self.stage(Change::Apply {
+            column: column.to_string(),
+            entries,
+        })
+    }
+
     fn read(&self, column: &str, key: &SampleKey, copy: bool) -> Result<Option<Value>> {
-        let Some(rec) = self.record_of(column, key)? else {
+        self.read_raw(column, &key.encode(), key, copy)
+    }
+
+    fn read_raw(
+        &self,
+        column: &str,
+        raw: &[u8],
+        key: &dyn fmt::Display,
+        copy: bool,
+    ) -> Result<Option<Value>> {
+        let Some(rec) = self.record_raw(column, raw)? else {
             return Ok(None);
         };
         let schema = &self.column(column)?.schema;
@@ -698,6 +801,16 @@ impl WriterCheckout {
         self.add_column(name, ColumnSchema::bytes())
     }
 
+    /// Creates a nested str column: sample key → { subsample key → text }.
+    pub fn add_nested_str_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::str().nested())
+    }
+
+    /// Creates a nested bytes column: sample key → { subsample key → bytes }.
+    pub fn add_nested_bytes_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::bytes().nested())
+    }
+
     /// Deletes a column and all its samples from the staging area. Data already
     /// committed stays in history.
     pub fn delete_column(&self, name: &str) -> Result<()> {
@@ -1039,6 +1152,13 @@ impl WriterColumn {
         Ok(st)
     }
 
+    /// The state, checking that the column has the given layout.
+    fn state_as(&self, nested: bool) -> Result<MutexGuard<'_, WriterState>> {
+        let st = lock_state(&self.st)?;
+        st.column_as(&self.name, nested)?;
+        Ok(st)
+    }
+
     /// The column's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -1056,7 +1176,12 @@ impl WriterColumn {
 
     /// Number of samples.
     pub fn len(&self) -> Result<usize> {
-        Ok(self.state()?.column(&self.name)?.count as usize)
+        Ok(self.state()?.column(&self.name)?.samples as usize)
+    }
+
+    /// True if the column is nested (samples of subsamples).
+    pub fn is_nested(&self) -> Result<bool> {
+        Ok(self.state()?.column(&self.name)?.nested())
     }
 
     /// True if the column has no samples.
@@ -1070,7 +1195,7 @@ impl WriterColumn {
         let key = key.into();
         let value = value.into();
         let mut st = lock_state_raw(&self.st)?;
-        st.column(&self.name)?;
+        st.column_as(&self.name, false)?;
         if st.sw.as_ref().is_some_and(StoreWriter::is_buffered) {
             return st.defer(&self.name, &key, value);
         }
@@ -1093,10 +1218,11 @@ impl WriterColumn {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
+        let mut st = self.state_as(false)?;
         if items.is_empty() {
             return Ok(());
         }
-        self.state()?.put_checked(&self.name, &items)
+        st.put_checked(&self.name, &items)
     }
 
     /// Inserts N samples from one contiguous buffer: `batch` has shape `[N, ...]` and
@@ -1134,13 +1260,13 @@ impl WriterColumn {
             sample_bytes,
             bytes: batch.bytes(),
         };
-        self.state()?.put_batch(&self.name, &contiguous)
+        self.state_as(false)?.put_batch(&self.name, &contiguous)
     }
 
     /// Adds `value` under a newly generated unique string key, and returns the key.
     pub fn append<'v>(&self, value: impl Into<ValueRef<'v>>) -> Result<SampleKey> {
         let value = value.into();
-        let mut st = self.state()?;
+        let mut st = self.state_as(false)?;
         let key = loop {
             let k = st.new_key();
             if st.record_of(&self.name, &k)?.is_none() {
@@ -1154,14 +1280,14 @@ impl WriterColumn {
     /// The value of `key`; `NotFound` if absent.
     pub fn get(&self, key: impl Into<SampleKey>) -> Result<Value> {
         let key = key.into();
-        self.state()?
+        self.state_as(false)?
             .read(&self.name, &key, true)?
             .ok_or_else(|| missing_key(&self.name, &key))
     }
 
     /// The value of `key`, or `None`.
     pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
-        self.state()?.read(&self.name, &key.into(), true)
+        self.state_as(false)?.read(&self.name, &key.into(), true)
     }
 
     /// The value of `key`, or `default`.
@@ -1169,15 +1295,26 @@ impl WriterColumn {
         Ok(self.try_get(key)?.unwrap_or(default))
     }
 
-    /// True if `key` is in the column.
+    /// True if sample `key` is in the column (flat or nested).
     pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
-        Ok(self.state()?.record_of(&self.name, &key.into())?.is_some())
+        let key = key.into();
+        let st = self.state()?;
+        let raw = if st.column(&self.name)?.nested() {
+            key.nested_prefix()
+        } else {
+            key.encode()
+        };
+        st.has_raw(&self.name, &raw)
     }
 
-    /// Deletes `key`; `NotFound` if absent.
+    /// Deletes sample `key` (for a nested column, with all its subsamples); `NotFound`
+    /// if absent.
     pub fn delete(&self, key: impl Into<SampleKey>) -> Result<()> {
         let key = key.into();
         let mut st = self.state()?;
+        if st.column(&self.name)?.nested() {
+            return st.delete_sample(&self.name, &key);
+        }
         if st.record_of(&self.name, &key)?.is_none() {
             return Err(missing_key(&self.name, &key));
         }
@@ -1190,7 +1327,7 @@ impl WriterColumn {
     /// Deletes `key` and returns its value; `NotFound` if absent.
     pub fn pop(&self, key: impl Into<SampleKey>) -> Result<Value> {
         let key = key.into();
-        let mut st = self.state()?;
+        let mut st = self.state_as(false)?;
         let v = st
             .read(&self.name, &key, true)?
             .ok_or_else(|| missing_key(&self.name, &key))?;
@@ -1207,11 +1344,23 @@ impl WriterColumn {
         let st = self.state()?;
         let col = st.column(&self.name)?;
         let raw = overlay_keys(&st.shared, col.base.as_ref(), &col.overlay)?;
-        raw.iter().map(|k| decode_key(&st.shared, k)).collect()
+        if !col.nested() {
+            return raw.iter().map(|k| decode_key(&st.shared, k)).collect();
+        }
+        let mut out = Vec::new();
+        for k in &raw {
+            let key = crate::diff::split_key(&st.shared, k)?;
+            if key.subsample.is_none() {
+                out.push(key.sample);
+            }
+        }
+        Ok(out)
     }
 
-    /// (key, value) pairs over the keys at this moment; values are read as iterated.
+    /// (key, value) pairs over the keys at this moment; values are read as iterated
+    /// (flat columns; see [`WriterColumn::get_sample`]).
     pub fn items(&self) -> Result<impl Iterator<Item = Result<(SampleKey, Value)>> + '_> {
+        drop(self.state_as(false)?);
         let keys = self.keys()?;
         Ok(keys.into_iter().map(move |k| {
             let v = self.get(k.clone())?;
@@ -1222,6 +1371,196 @@ impl WriterColumn {
     /// The values over the keys at this moment.
     pub fn values(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
         Ok(self.items()?.map(|r| r.map(|(_, v)| v)))
+    }
+    /// Replaces nested sample `key` with exactly the given subsamples (creating it if
+    /// needed; an empty map makes an empty sample, which persists until deleted). All or
+    /// nothing.
+    pub fn set_sample<'v, K, V>(
+        &self,
+        key: impl Into<SampleKey>,
+        subsamples: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()>
+    where
+        K: Into<SampleKey>,
+        V: Into<ValueRef<'v>>,
+    {
+        let items: Vec<(SampleKey, ValueRef<'v>)> = subsamples
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.state()?
+            .put_subsamples(&self.name, &key.into(), &items, true)
+    }
+
+    /// Adds or replaces the given subsamples of nested sample `key` (creating it if
+    /// needed), keeping its other subsamples. All or nothing.
+    pub fn update_sample<'v, K, V>(
+        &self,
+        key: impl Into<SampleKey>,
+        subsamples: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()>
+    where
+        K: Into<SampleKey>,
+        V: Into<ValueRef<'v>>,
+    {
+        let items: Vec<(SampleKey, ValueRef<'v>)> = subsamples
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.state()?
+            .put_subsamples(&self.name, &key.into(), &items, false)
+    }
+
+    /// Sets subsample `sub` of nested sample `key` (creating the sample if needed).
+    pub fn set_subsample<'v>(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+        value: impl Into<ValueRef<'v>>,
+    ) -> Result<()> {
+        self.state()?.put_subsamples(
+            &self.name,
+            &key.into(),
+            &[(sub.into(), value.into())],
+            false,
+        )
+    }
+
+    /// Adds `value` as a new subsample of `key` under a generated unique key, and
+    /// returns that key.
+    pub fn append_subsample<'v>(
+        &self,
+        key: impl Into<SampleKey>,
+        value: impl Into<ValueRef<'v>>,
+    ) -> Result<SampleKey> {
+        let key = key.into();
+        let value = value.into();
+        let mut st = self.state_as(true)?;
+        let sub = loop {
+            let s = st.new_key();
+            if !st.has_raw(&self.name, &key.nested_key(&s))? {
+                break s;
+            }
+        };
+        st.put_subsamples(&self.name, &key, &[(sub.clone(), value)], false)?;
+        Ok(sub)
+    }
+
+    /// Subsample `sub` of nested sample `key`; `NotFound` if absent.
+    pub fn get_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<Value> {
+        let (key, sub) = (key.into(), sub.into());
+        self.try_get_subsample(key.clone(), sub.clone())?
+            .ok_or_else(|| crate::checkout::missing_subsample(&self.name, &key, &sub))
+    }
+
+    /// Subsample `sub` of nested sample `key`, or `None`.
+    pub fn try_get_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<Option<Value>> {
+        let (key, sub) = (key.into(), sub.into());
+        self.state_as(true)?.read_raw(
+            &self.name,
+            &key.nested_key(&sub),
+            &crate::checkout::NestedKey(&key, &sub),
+            true,
+        )
+    }
+
+    /// True if nested sample `key` has subsample `sub`.
+    pub fn contains_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<bool> {
+        let (key, sub) = (key.into(), sub.into());
+        self.state_as(true)?
+            .has_raw(&self.name, &key.nested_key(&sub))
+    }
+
+    /// The subsample keys of nested sample `key`, in key order; `NotFound` if the
+    /// sample does not exist.
+    pub fn subsample_keys(&self, key: impl Into<SampleKey>) -> Result<Vec<SampleKey>> {
+        let key = key.into();
+        let st = self.state_as(true)?;
+        let entries = st
+            .sample_entries(&self.name, &key)?
+            .ok_or_else(|| missing_key(&self.name, &key))?;
+        let prefix_len = key.nested_prefix().len();
+        entries
+            .iter()
+            .filter(|(k, _)| k.len() > prefix_len)
+            .map(|(k, _)| decode_key(&st.shared, &k[prefix_len..]))
+            .collect()
+    }
+
+    /// Every subsample of nested sample `key` (an empty map for an empty sample);
+    /// `NotFound` if the sample does not exist.
+    pub fn get_sample(
+        &self,
+        key: impl Into<SampleKey>,
+    ) -> Result<std::collections::BTreeMap<SampleKey, Value>> {
+        let key = key.into();
+        let mut out = std::collections::BTreeMap::new();
+        for sub in self.subsample_keys(key.clone())? {
+            let v = self.get_subsample(key.clone(), sub.clone())?;
+            out.insert(sub, v);
+        }
+        Ok(out)
+    }
+
+    /// Deletes subsample `sub` of nested sample `key` (the sample stays, possibly
+    /// empty); `NotFound` if absent.
+    pub fn delete_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<()> {
+        let (key, sub) = (key.into(), sub.into());
+        let mut st = self.state_as(true)?;
+        let raw = key.nested_key(&sub);
+        if !st.has_raw(&self.name, &raw)? {
+            return Err(crate::checkout::missing_subsample(&self.name, &key, &sub));
+        }
+        st.stage(Change::Delete {
+            column: self.name.clone(),
+            key: raw,
+        })
+    }
+
+    /// Deletes subsample `sub` of nested sample `key` and returns its value.
+    pub fn pop_subsample(
+        &self,
+        key: impl Into<SampleKey>,
+        sub: impl Into<SampleKey>,
+    ) -> Result<Value> {
+        let (key, sub) = (key.into(), sub.into());
+        let v = self.get_subsample(key.clone(), sub.clone())?;
+        self.delete_subsample(key, sub)?;
+        Ok(v)
+    }
+
+    /// Deletes nested sample `key` and returns its subsamples.
+    pub fn pop_sample(
+        &self,
+        key: impl Into<SampleKey>,
+    ) -> Result<std::collections::BTreeMap<SampleKey, Value>> {
+        let key = key.into();
+        let v = self.get_sample(key.clone())?;
+        self.state()?.delete_sample(&self.name, &key)?;
+        Ok(v)
+    }
+
+    /// Total number of subsamples over all samples of a nested column.
+    pub fn num_subsamples(&self) -> Result<usize> {
+        let st = self.state_as(true)?;
+        let col = st.column(&self.name)?;
+        Ok((col.count - col.samples) as usize)
     }
 }
 

@@ -12,6 +12,7 @@ mod lock;
 mod merges;
 mod metadata;
 mod model;
+mod nested;
 mod repo;
 mod samples;
 mod staging;
