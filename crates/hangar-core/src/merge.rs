@@ -37,7 +37,7 @@ pub enum ConflictScope {
 }
 
 /// The kind of conflict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ConflictKind {
     /// Added on both sides with different values (the original's t1).
     AddedInBoth,
@@ -493,6 +493,28 @@ impl Repository {
         let result = co.merge(message, from);
         co.close()?;
         result
+    }
+
+    /// The conflicts merging `from` into `into` (branch names or commit ids) would meet,
+    /// without changing anything: empty when the merge would succeed (including when it
+    /// would be a fast-forward or a no-op).
+    pub fn merge_conflicts(&self, into: &str, from: &str) -> Result<Vec<Conflict>> {
+        let (ours, theirs) = (self.resolve(into)?, self.resolve(from)?);
+        let base = merge_base(self, ours.0, theirs.0)?;
+        if base == Some(ours.0) || base == Some(theirs.0) {
+            return Ok(Vec::new());
+        }
+        let shared = self.shared();
+        let root_of =
+            |c: Digest| -> Result<Root> { shared.read_root(&shared.read_commit(&c)?.root) };
+        let (rb, ro, rt) = (
+            base.map(root_of).transpose()?,
+            root_of(ours.0)?,
+            root_of(theirs.0)?,
+        );
+        let mut conflicts = Vec::new();
+        merge_roots(shared, rb.as_ref(), &ro, &rt, &mut conflicts)?;
+        Ok(conflicts)
     }
 
     /// The best common ancestor of two commits (branch names or ids), if any.

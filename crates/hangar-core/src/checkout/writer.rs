@@ -313,11 +313,7 @@ impl WriterState {
     }
 
     /// A nested sample's records (marker and subsamples), or `None` if it does not exist.
-    fn sample_entries(
-        &self,
-        column: &str,
-        key: &SampleKey,
-    ) -> Result<Option<Vec<Entry>>> {
+    fn sample_entries(&self, column: &str, key: &SampleKey) -> Result<Option<Vec<Entry>>> {
         let col = self.column_as(column, true)?;
         let prefix = key.nested_prefix();
         if self.staging.record(&self.shared, col, &prefix)?.is_none() {

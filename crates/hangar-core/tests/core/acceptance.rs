@@ -339,3 +339,219 @@ fn scenario_24_hard_reset() {
     assert_eq!(co.status().unwrap(), Status::Clean);
     assert_eq!(kind(co.reset_staging_area()), ErrorKind::NothingToCommit);
 }
+
+fn scenario_base() -> (tempfile::TempDir, Repository) {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("arr", NdArraySpec::with_shape(DType::I64, &[1]))
+        .unwrap();
+    for (k, v) in [("base1", 1i64), ("base2", 2), ("base3", 3)] {
+        c.set(k, TensorRef::new(&[v], &[1])).unwrap();
+    }
+    co.commit("base").unwrap();
+    co.close().unwrap();
+    (dir, repo)
+}
+
+fn commit_on(
+    repo: &Repository,
+    branch: &str,
+    f: impl FnOnce(&hangar_core::WriterColumn),
+) -> hangar_core::CommitId {
+    let co = repo.checkout_writer_branch(branch).unwrap();
+    f(&co.column("arr").unwrap());
+    let id = co.commit(&format!("on {branch}")).unwrap();
+    co.close().unwrap();
+    id
+}
+
+fn put(c: &hangar_core::WriterColumn, k: &str, v: i64) {
+    c.set(k, TensorRef::new(&[v], &[1])).unwrap();
+}
+
+#[test]
+fn scenario_17_branch_preconditions() {
+    let (_dir, repo) = new_repo();
+    assert_eq!(kind(repo.create_branch("dev", None)), ErrorKind::NotFound);
+    let co = repo.checkout_writer().unwrap();
+    co.add_str_column("s").unwrap();
+    let head = co.commit("one").unwrap();
+    co.close().unwrap();
+    assert_eq!(repo.create_branch("dev", None).unwrap().head, Some(head));
+    assert_eq!(
+        kind(repo.create_branch("dev", None)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(repo.create_branch("a/b", None)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(repo.create_branch("bad name", None)),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn scenario_18_writer_branch_switching() {
+    let (_dir, repo) = scenario_base();
+    repo.create_branch("dev", None).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    put(&co.column("arr").unwrap(), "x", 9);
+    co.close().unwrap();
+    assert_eq!(
+        kind(repo.checkout_writer_branch("dev")),
+        ErrorKind::DirtyStaging
+    );
+    assert!(!repo.writer_lock_held().unwrap());
+    repo.checkout_writer()
+        .unwrap()
+        .reset_staging_area()
+        .unwrap();
+    let dev = repo.checkout_writer_branch("dev").unwrap();
+    assert_eq!(dev.commit_hash().unwrap(), repo.branch_head("dev").unwrap());
+    assert!(!dev.column("arr").unwrap().contains("x").unwrap());
+}
+
+/// 0.5.2 raised AlreadyUpToDate on the second merge; DESIGN §6 makes it a no-op.
+#[test]
+fn scenario_19_fast_forward_merge() {
+    let (_dir, repo) = scenario_base();
+    repo.create_branch("dev", None).unwrap();
+    let dev = commit_on(&repo, "dev", |c| put(c, "d", 4));
+    let before = repo.log(Some("master")).unwrap().entries.len();
+    let out = repo.merge("not recorded", "master", "dev").unwrap();
+    assert!(matches!(out, hangar_core::MergeOutcome::FastForward { to, .. } if to == dev));
+    assert_eq!(repo.branch_head("master").unwrap(), Some(dev));
+    assert_eq!(repo.log(Some("master")).unwrap().entries.len(), before + 1);
+    assert!(repo
+        .log(Some("master"))
+        .unwrap()
+        .entries
+        .iter()
+        .all(|e| e.commit.message != "not recorded"));
+    assert!(matches!(
+        repo.merge("again", "master", "dev").unwrap(),
+        hangar_core::MergeOutcome::UpToDate { .. }
+    ));
+}
+
+#[test]
+fn scenario_20_three_way_merge_without_conflict() {
+    let (_dir, repo) = scenario_base();
+    repo.create_branch("dev", None).unwrap();
+    let m = commit_on(&repo, "master", |c| put(c, "m1", 10));
+    let d = commit_on(&repo, "dev", |c| {
+        put(c, "d1", 20);
+        put(c, "base1", 21);
+        c.delete("base3").unwrap();
+    });
+    let out = repo.merge("merge", "master", "dev").unwrap();
+    let head = out.head();
+    assert_eq!(repo.commit_info(&head).unwrap().parents, vec![m, d]);
+    let r = repo.checkout().unwrap().column("arr").unwrap();
+    let keys: Vec<String> = r.keys().unwrap().map(|k| k.unwrap().to_string()).collect();
+    assert_eq!(keys, ["base1", "base2", "d1", "m1"]);
+    assert_eq!(
+        r.get("base1")
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap(),
+        [21]
+    );
+}
+
+#[test]
+fn scenario_21_conflict_detection_refuses_the_merge() {
+    let (_dir, repo) = scenario_base();
+    repo.create_branch("c1", None).unwrap();
+    repo.create_branch("c2", None).unwrap();
+    let h1 = commit_on(&repo, "c1", |c| {
+        put(c, "base2", 7);
+        put(c, "newkey", 7);
+        c.delete("base1").unwrap();
+    });
+    let h2 = commit_on(&repo, "c2", |c| {
+        put(c, "base2", 8);
+        put(c, "newkey", 8);
+        put(c, "base1", 9);
+    });
+    let mut found: Vec<(String, hangar_core::ConflictKind)> = repo
+        .merge_conflicts("c1", "c2")
+        .unwrap()
+        .into_iter()
+        .map(|c| match c.scope {
+            hangar_core::ConflictScope::Sample { key, .. } => (key, c.kind),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    found.sort();
+    use hangar_core::ConflictKind::*;
+    assert_eq!(
+        found,
+        [
+            ("\"base1\"".to_string(), DeletedOursChangedTheirs),
+            ("\"base2\"".to_string(), ChangedInBoth),
+            ("\"newkey\"".to_string(), AddedInBoth)
+        ]
+    );
+    assert_eq!(kind(repo.merge("x", "c1", "c2")), ErrorKind::Conflict);
+    assert_eq!(
+        (
+            repo.branch_head("c1").unwrap(),
+            repo.branch_head("c2").unwrap()
+        ),
+        (Some(h1), Some(h2))
+    );
+    // Control: the same addition and the same deletion on both sides merge cleanly.
+    repo.create_branch("c3", Some("master")).unwrap();
+    repo.create_branch("c4", Some("master")).unwrap();
+    commit_on(&repo, "c3", |c| {
+        put(c, "same", 5);
+        c.delete("base3").unwrap();
+    });
+    commit_on(&repo, "c4", |c| {
+        put(c, "same", 5);
+        c.delete("base3").unwrap();
+        put(c, "other", 1);
+    });
+    assert!(repo.merge_conflicts("c3", "c4").unwrap().is_empty());
+    repo.merge("clean", "c3", "c4").unwrap();
+}
+
+#[test]
+fn scenario_22_merge_preconditions() {
+    let (_dir, repo) = scenario_base();
+    repo.create_branch("dev", None).unwrap();
+    commit_on(&repo, "dev", |c| put(c, "d", 1));
+    let co = repo.checkout_writer_branch("master").unwrap();
+    put(&co.column("arr").unwrap(), "pending", 1);
+    assert_eq!(kind(co.merge("x", "dev")), ErrorKind::DirtyStaging);
+    assert_eq!(kind(repo.merge("x", "master", "dev")), ErrorKind::Locked);
+}
+
+#[test]
+fn scenario_23_branch_deletion_safety() {
+    let (_dir, repo) = scenario_base();
+    assert_eq!(
+        kind(repo.remove_branch("master", false)),
+        ErrorKind::InvalidArgument
+    );
+    repo.create_branch("dev", None).unwrap();
+    let dev = commit_on(&repo, "dev", |c| put(c, "d", 1));
+    let co = repo.checkout_writer_branch("master").unwrap();
+    assert_eq!(
+        kind(repo.remove_branch("master", true)),
+        ErrorKind::InvalidArgument
+    );
+    co.close().unwrap();
+    assert_eq!(kind(repo.remove_branch("dev", false)), ErrorKind::Conflict);
+    repo.remove_branch("dev", true).unwrap();
+    assert!(
+        repo.checkout_commit(&dev.to_hex()).is_ok(),
+        "commits are never deleted"
+    );
+}

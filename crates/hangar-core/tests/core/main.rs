@@ -9,6 +9,7 @@ mod commits;
 mod corruption;
 mod diffs;
 mod lock;
+mod merge_model;
 mod merges;
 mod metadata;
 mod model;
