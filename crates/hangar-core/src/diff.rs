@@ -298,6 +298,22 @@ fn metadata_diff(changes: Vec<tree::Change>) -> MetadataDiff {
     m
 }
 
+/// How a column's schema changed from `a` to `b` (each its digest and schema, or absent).
+fn schema_change(
+    a: Option<(&Digest, &ColumnSchema)>,
+    b: Option<(&Digest, &ColumnSchema)>,
+) -> Option<SchemaChange> {
+    match (a, b) {
+        (None, Some((_, s))) => Some(SchemaChange::Added(s.clone())),
+        (Some((_, s)), None) => Some(SchemaChange::Deleted(s.clone())),
+        (Some((dx, x)), Some((dy, y))) if dx != dy => Some(SchemaChange::Changed {
+            from: x.clone(),
+            to: y.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// The diff between two roots (either may be absent: no commit).
 pub(crate) fn diff_roots(
     shared: &Shared,
@@ -311,17 +327,10 @@ pub(crate) fn diff_roots(
     let mut columns = Vec::new();
     for name in names {
         let (sa, sb) = (ca.get(name), cb.get(name));
-        let schema = match (sa, sb) {
-            (None, Some(s)) => Some(SchemaChange::Added(s.schema.clone())),
-            (Some(s), None) => Some(SchemaChange::Deleted(s.schema.clone())),
-            (Some(x), Some(y)) if x.schema_digest != y.schema_digest => {
-                Some(SchemaChange::Changed {
-                    from: x.schema.clone(),
-                    to: y.schema.clone(),
-                })
-            }
-            _ => None,
-        };
+        let schema = schema_change(
+            sa.map(|x| (&x.schema_digest, &x.schema)),
+            sb.map(|y| (&y.schema_digest, &y.schema)),
+        );
         let changes = tree::diff(
             shared,
             sa.and_then(|s| s.tree.as_ref()),
@@ -374,17 +383,10 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
     let mut columns = Vec::new();
     for name in names {
         let (h, s) = (head.get(name), staging.columns.get(name));
-        let schema = match (h, s) {
-            (None, Some(s)) => Some(SchemaChange::Added(s.schema.clone())),
-            (Some(h), None) => Some(SchemaChange::Deleted(h.schema.clone())),
-            (Some(h), Some(s)) if h.schema_digest != s.schema_digest => {
-                Some(SchemaChange::Changed {
-                    from: h.schema.clone(),
-                    to: s.schema.clone(),
-                })
-            }
-            _ => None,
-        };
+        let schema = schema_change(
+            h.map(|x| (&x.schema_digest, &x.schema)),
+            s.map(|y| (&y.schema_digest, &y.schema)),
+        );
         let head_tree = h.and_then(|h| h.tree);
         let changes = match s {
             None => tree::diff(shared, head_tree.as_ref(), None)?,

@@ -187,6 +187,19 @@ fn corrupt_tree(digest: &Digest, detail: &str) -> Error {
     )
 }
 
+/// Reads the node `digest` that must sit at `level` (one below its parent's); any other
+/// level means a damaged or forged tree.
+fn child_at_level(src: &dyn NodeSource, digest: &Digest, level: u8) -> Result<Arc<Node>> {
+    let n = src.node(digest)?;
+    if n.level() != level {
+        return Err(corrupt_tree(
+            digest,
+            "child level is not one below its parent",
+        ));
+    }
+    Ok(n)
+}
+
 /// Looks `key` up in a record table.
 pub fn lookup(src: &dyn NodeSource, tree: &TreeRef, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let mut node = src.node(&tree.root)?;
@@ -206,15 +219,7 @@ pub fn lookup(src: &dyn NodeSource, tree: &TreeRef, key: &[u8]) -> Result<Option
         if i == node.len() {
             return Ok(None);
         }
-        let (child, _) = node.child(i);
-        let next = src.node(&child)?;
-        if next.level() + 1 != node.level() {
-            return Err(corrupt_tree(
-                &child,
-                "child level is not one below its parent",
-            ));
-        }
-        node = next;
+        node = child_at_level(src, &node.child(i).0, node.level() - 1)?;
     }
 }
 
@@ -244,14 +249,7 @@ pub fn scan_prefix(
             return Ok(true);
         }
         for i in start..node.len() {
-            let (child, _) = node.child(i);
-            let next = src.node(&child)?;
-            if next.level() + 1 != node.level() {
-                return Err(corrupt_tree(
-                    &child,
-                    "child level is not one below its parent",
-                ));
-            }
+            let next = child_at_level(src, &node.child(i).0, node.level() - 1)?;
             if !walk(src, &next, prefix, out)? {
                 return Ok(false);
             }
@@ -323,16 +321,8 @@ impl Iterator for TreeIter<'_> {
             if node.level() == 0 {
                 return Some(Ok((node.key(idx).to_vec(), node.value(idx).to_vec())));
             }
-            let level = node.level();
-            let (child, _) = node.child(idx);
-            match self.src.node(&child) {
-                Ok(n) if n.level() + 1 == level => self.stack.push((n, 0)),
-                Ok(_) => {
-                    return Some(Err(corrupt_tree(
-                        &child,
-                        "child level is not one below its parent",
-                    )))
-                }
+            match child_at_level(self.src, &node.child(idx).0, node.level() - 1) {
+                Ok(n) => self.stack.push((n, 0)),
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -513,16 +503,7 @@ fn leaf_refs(src: &dyn NodeSource, tree: &TreeRef) -> Result<Vec<ChildRef>> {
         }
         level_nodes = children
             .iter()
-            .map(|c| {
-                let n = src.node(&c.digest)?;
-                if n.level() + 1 != level {
-                    return Err(corrupt_tree(
-                        &c.digest,
-                        "child level is not one below its parent",
-                    ));
-                }
-                Ok(n)
-            })
+            .map(|c| child_at_level(src, &c.digest, level - 1))
             .collect::<Result<Vec<_>>>()?;
     }
 }

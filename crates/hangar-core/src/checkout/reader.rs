@@ -327,14 +327,7 @@ impl ReaderColumn {
         key: impl Into<SampleKey>,
         sub: impl Into<SampleKey>,
     ) -> Result<Value> {
-        self.layout(true)?;
-        let (key, sub) = (key.into(), sub.into());
-        self.read_raw(
-            &key.nested_key(&sub),
-            &crate::checkout::NestedKey(&key, &sub),
-            true,
-        )?
-        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))
+        self.read_subsample(key.into(), sub.into(), true)
     }
 
     /// Subsample `sub` of sample `key` without copying (nested ndarray columns).
@@ -343,15 +336,19 @@ impl ReaderColumn {
         key: impl Into<SampleKey>,
         sub: impl Into<SampleKey>,
     ) -> Result<Tensor> {
+        self.read_subsample(key.into(), sub.into(), false)?
+            .into_tensor()
+    }
+
+    /// A subsample, copied out (`copy`) or as a view; `NotFound` if absent.
+    fn read_subsample(&self, key: SampleKey, sub: SampleKey, copy: bool) -> Result<Value> {
         self.layout(true)?;
-        let (key, sub) = (key.into(), sub.into());
         self.read_raw(
             &key.nested_key(&sub),
             &crate::checkout::NestedKey(&key, &sub),
-            false,
+            copy,
         )?
-        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))?
-        .into_tensor()
+        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))
     }
 
     fn sample_entries(&self, key: &SampleKey) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -1380,12 +1380,7 @@ impl WriterColumn {
         K: Into<SampleKey>,
         V: Into<ValueRef<'v>>,
     {
-        let items: Vec<(SampleKey, ValueRef<'v>)> = subsamples
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        self.state()?
-            .put_subsamples(&self.name, &key.into(), &items, true)
+        self.put_sample(key.into(), subsamples, true)
     }
 
     /// Adds or replaces the given subsamples of nested sample `key` (creating it if
@@ -1399,12 +1394,26 @@ impl WriterColumn {
         K: Into<SampleKey>,
         V: Into<ValueRef<'v>>,
     {
+        self.put_sample(key.into(), subsamples, false)
+    }
+
+    /// `set_sample` (`replace`) or `update_sample`.
+    fn put_sample<'v, K, V>(
+        &self,
+        key: SampleKey,
+        subsamples: impl IntoIterator<Item = (K, V)>,
+        replace: bool,
+    ) -> Result<()>
+    where
+        K: Into<SampleKey>,
+        V: Into<ValueRef<'v>>,
+    {
         let items: Vec<(SampleKey, ValueRef<'v>)> = subsamples
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         self.state()?
-            .put_subsamples(&self.name, &key.into(), &items, false)
+            .put_subsamples(&self.name, &key, &items, replace)
     }
 
     /// Sets subsample `sub` of nested sample `key` (creating the sample if needed).

@@ -304,12 +304,7 @@ fn scenario_15_commit_digest_is_verified_on_every_read() {
 fn scenario_16_staged_status() {
     let (_dir, repo, _) = crate::repo_with_commit();
     let co = repo.checkout_writer().unwrap();
-    let imgs = co.column("imgs").unwrap();
-    imgs.set("dev_add", TensorRef::new(&[1u8; 6], &[2, 3]))
-        .unwrap();
-    imgs.set("a", TensorRef::new(&[9u8; 6], &[2, 3])).unwrap();
-    imgs.delete("b").unwrap();
-    co.add_str_column("devcol").unwrap().set("k", "v").unwrap();
+    crate::stage_one_of_each_change(&co);
     let Status::Dirty(ch) = co.status().unwrap() else {
         panic!("dirty expected")
     };

@@ -40,12 +40,7 @@ fn create_branch_rules() {
     assert_eq!(at.head, Some(first));
     let from_branch = repo.create_branch("from_dev", Some("dev")).unwrap();
     assert_eq!(from_branch.head, Some(first));
-    let names: Vec<String> = repo
-        .list_branches()
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = crate::branch_names(&repo);
     assert_eq!(names, ["at_commit", "dev", "from_dev", "master"]);
     let reflog = std::fs::read_to_string(repo.hangar_dir().join("logs/refs/heads/dev")).unwrap();
     assert!(reflog.contains("branch: created"), "{reflog}");
@@ -141,12 +136,7 @@ fn remove_branch_refusals_and_force() {
     assert!(e.to_string().contains("not fully merged"), "{e}");
     repo.remove_branch("merged", false).unwrap(); // its head is on master
     repo.remove_branch("dev", true).unwrap();
-    let names: Vec<String> = repo
-        .list_branches()
-        .unwrap()
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = crate::branch_names(&repo);
     assert_eq!(names, ["master"]);
     // Commits are never deleted: the old head is still readable and can be branched again.
     assert_eq!(

@@ -11,12 +11,7 @@ fn diff_direction_is_always_from_a_to_b() {
     let (_dir, repo, base) = repo_with_commit();
     repo.create_branch("dev", None).unwrap();
     let co = repo.checkout_writer_branch("dev").unwrap();
-    let imgs = co.column("imgs").unwrap();
-    imgs.set("dev_add", TensorRef::new(&[1u8; 6], &[2, 3]))
-        .unwrap();
-    imgs.set("a", TensorRef::new(&[9u8; 6], &[2, 3])).unwrap();
-    imgs.delete("b").unwrap();
-    co.add_str_column("devcol").unwrap().set("k", "v").unwrap();
+    crate::stage_one_of_each_change(&co);
     let dev = co.commit("dev changes").unwrap();
     co.close().unwrap();
     // Fast-forward situation: master is behind dev.

@@ -59,6 +59,27 @@ pub fn repo_with_commit() -> (tempfile::TempDir, Repository, hangar_core::Commit
     (dir, repo, id)
 }
 
+/// Stages one of each change on top of `repo_with_commit`'s content: a sample added
+/// ("imgs"/"dev_add"), one mutated ("imgs"/"a"), one deleted ("imgs"/"b") and a column
+/// added ("devcol" with "k" = "v").
+pub fn stage_one_of_each_change(co: &hangar_core::WriterCheckout) {
+    let imgs = co.column("imgs").unwrap();
+    imgs.set("dev_add", TensorRef::new(&[1u8; 6], &[2, 3]))
+        .unwrap();
+    imgs.set("a", TensorRef::new(&[9u8; 6], &[2, 3])).unwrap();
+    imgs.delete("b").unwrap();
+    co.add_str_column("devcol").unwrap().set("k", "v").unwrap();
+}
+
+/// The names of the repository's branches, sorted.
+pub fn branch_names(repo: &Repository) -> Vec<String> {
+    repo.list_branches()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect()
+}
+
 pub fn u8s(v: &hangar_core::Value) -> Vec<u8> {
     match v {
         hangar_core::Value::Tensor(t) => t.as_bytes().to_vec(),
