@@ -479,4 +479,22 @@ impl Repository {
             DiffEnd::Commit(b),
         )
     }
+
+    /// What commit `id` changed: the diff from its first parent, or from nothing
+    /// ([`DiffEnd::Empty`]) for a commit without parents.
+    pub fn diff_introduced(&self, id: CommitId) -> Result<Diff> {
+        let shared = self.shared();
+        let commit = shared.read_commit(&id.0)?;
+        if let Some(p) = commit.parents.first() {
+            return self.diff_commits(CommitId(*p), id);
+        }
+        let root = shared.read_root(&commit.root)?;
+        diff_roots(
+            shared,
+            None,
+            Some(&root),
+            DiffEnd::Empty,
+            DiffEnd::Commit(id),
+        )
+    }
 }

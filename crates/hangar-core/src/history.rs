@@ -20,6 +20,15 @@ pub struct LogEntry {
     pub branch_heads: Vec<String>,
 }
 
+/// One row of the log graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphRow {
+    /// The lanes (`*`, `|`, `\`, `/`).
+    pub graph: String,
+    /// The entry drawn on this row, if it is a commit row.
+    pub entry: Option<usize>,
+}
+
 /// The history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Log {
@@ -94,12 +103,24 @@ impl Log {
     /// The log drawn as a graph, like `git log --graph`: one lane per line of history,
     /// `*` for a commit, `\` where a merge's other parent forks off, `/` where lines join.
     pub fn graph_lines(&self) -> Vec<String> {
+        self.graph()
+            .into_iter()
+            .map(|row| match row.entry {
+                Some(i) => format!("{} {}", row.graph, self.describe(&self.entries[i])),
+                None => row.graph,
+            })
+            .collect()
+    }
+
+    /// The graph's rows: the lane drawing of each row, and for commit rows the index of
+    /// their entry (for callers that print the commit their own way).
+    pub fn graph(&self) -> Vec<GraphRow> {
         let mut out = Vec::new();
         let mut lanes: Vec<CommitId> = Vec::new();
         let lanes_row = |n: usize, mark: &dyn Fn(usize) -> &'static str| -> String {
             (0..n).map(mark).collect::<Vec<_>>().join(" ")
         };
-        for e in &self.entries {
+        for (index, e) in self.entries.iter().enumerate() {
             let id = e.commit.id;
             let col = match lanes.iter().position(|l| *l == id) {
                 Some(i) => i,
@@ -110,7 +131,10 @@ impl Log {
             };
             let row = lanes_row(lanes.len(), &|i| if i == col { "*" } else { "|" });
             let pad = if e.commit.parents.len() > 1 { "  " } else { "" };
-            out.push(format!("{row}{pad} {}", self.describe(e)));
+            out.push(GraphRow {
+                graph: format!("{row}{pad}"),
+                entry: Some(index),
+            });
             // This lane continues with the first parent; further parents fork new lanes.
             match e.commit.parents.first() {
                 Some(p) => lanes[col] = *p,
@@ -132,7 +156,10 @@ impl Log {
                     })
                     .collect::<Vec<_>>()
                     .join(" ");
-                out.push(row.replacen("| \\", "|\\", 1));
+                out.push(GraphRow {
+                    graph: row.replacen("| \\", "|\\", 1),
+                    entry: None,
+                });
                 lanes.insert(at, *p);
             }
             // Collapse lanes that now wait for the same commit into the leftmost one.
@@ -146,7 +173,10 @@ impl Log {
                         })
                         .collect::<Vec<_>>()
                         .join(" ");
-                    out.push(row.replacen("| /", "|/", 1));
+                    out.push(GraphRow {
+                        graph: row.replacen("| /", "|/", 1),
+                        entry: None,
+                    });
                     lanes.remove(j);
                 } else {
                     i += 1;

@@ -64,7 +64,7 @@ pub use commit::{CommitId, CommitInfo};
 pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, SchemaChange};
 pub use error::{Error, ErrorKind, Result};
 pub use hangar_store::{DType, Digest};
-pub use history::{Log, LogEntry, Summary};
+pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
 pub use merge::{Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome};
 pub use repo::Repository;

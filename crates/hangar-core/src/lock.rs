@@ -131,6 +131,21 @@ pub fn is_held(hangar_dir: &Path) -> Result<bool> {
     }
 }
 
+/// Who holds the writer lock, if a live process does (`None` when it is free). The
+/// holder's details are what it recorded when it took the lock.
+pub fn holder(hangar_dir: &Path) -> Result<Option<Holder>> {
+    if !is_held(hangar_dir)? {
+        return Ok(None);
+    }
+    let path = hangar_dir.join(LOCK_FILE);
+    Ok(Some(read_holder(&path).unwrap_or(Holder {
+        pid: 0,
+        host: "unknown".into(),
+        since_ns: 0,
+        program: "unknown".into(),
+    })))
+}
+
 /// Clears a stale lock record. Refuses with `Locked`, naming the pid, while a live
 /// process holds the lock: releasing a live writer's lock is never safe. Returns true if
 /// stale holder information was cleared.

@@ -236,6 +236,11 @@ impl Repository {
         lock::is_held(&self.shared.hangar)
     }
 
+    /// The process holding the writer lock, if any (pid, host, program, since when).
+    pub fn writer_lock_holder(&self) -> Result<Option<lock::Holder>> {
+        lock::holder(&self.shared.hangar)
+    }
+
     /// Total size of the repository's files in bytes.
     pub fn disk_usage(&self) -> Result<u64> {
         let mut total = 0;
