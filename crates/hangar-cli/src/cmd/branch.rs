@@ -1,0 +1,87 @@
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::output::{self, paint, BRANCH, COMMIT};
+
+/// List, create and delete branches.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List branches and their heads; `*` marks the branch the staging area is on.
+    #[command(after_help = "Examples:
+  hangar branch list
+  hangar branch list --json")]
+    List,
+    /// Create a branch at the current branch's head (or at BASE).
+    #[command(after_help = "Examples:
+  hangar branch create dev
+  hangar branch create fix-labels 3f2a9c")]
+    Create {
+        /// The new branch's name.
+        name: String,
+        /// A branch or commit (id or unique prefix) to start from.
+        base: Option<String>,
+    },
+    /// Delete a branch (its commits stay). Refused for the only branch, the staging
+    /// area's branch, a branch with an open writer, and, without --force, a branch whose
+    /// commits no other branch contains.
+    #[command(after_help = "Examples:
+  hangar branch delete dev
+  hangar branch delete experiment --force")]
+    Delete {
+        /// The branch.
+        name: String,
+        /// Delete it even if no other branch contains its commits.
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    match c {
+        Command::List => {
+            let current = repo.staging_branch()?;
+            let branches = repo.list_branches()?;
+            if ctx.json {
+                return Ok(output::print_json(json!({
+                    "branches": branches.iter().map(|b| json!({
+                        "name": b.name,
+                        "head": b.head.map(|h| h.to_hex()),
+                        "current": b.name == current,
+                    })).collect::<Vec<_>>(),
+                }))?);
+            }
+            let mut text = String::new();
+            for b in &branches {
+                let mark = if b.name == current { "*" } else { " " };
+                let head = b
+                    .head
+                    .map_or_else(|| "(no commits)".to_string(), |h| paint(COMMIT, h));
+                text.push_str(&format!("{mark} {} {head}\n", paint(BRANCH, &b.name)));
+            }
+            Ok(output::print(&text)?)
+        }
+        Command::Create { name, base } => {
+            let b = repo.create_branch(&name, base.as_deref())?;
+            if ctx.json {
+                return Ok(output::print_json(json!({
+                    "created": b.name, "head": b.head.map(|h| h.to_hex()),
+                }))?);
+            }
+            let head = b
+                .head
+                .map_or_else(String::new, |h| format!(" at {}", paint(COMMIT, h)));
+            Ok(output::println(&format!(
+                "Created branch {}{head}",
+                paint(BRANCH, &b.name)
+            ))?)
+        }
+        Command::Delete { name, force } => {
+            repo.remove_branch(&name, force)?;
+            if ctx.json {
+                return Ok(output::print_json(json!({"deleted": name}))?);
+            }
+            Ok(output::println(&format!("Deleted branch {name}"))?)
+        }
+    }
+}

@@ -1,0 +1,237 @@
+use std::io::Write;
+
+use hangar_core::{ReaderColumn, SampleKey, Value, WriterColumn};
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::formats;
+use crate::keys::{key_json, parse_path};
+use crate::output::{self, paint, HEADING};
+use crate::views::shape_text;
+
+/// Print one sample: a summary of an array, a string, or raw bytes with --raw.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "KEY is `int:N`, `str:NAME`, or a bare name (bare digits mean the integer key
+unless a string key of that name exists). KEY/SUB names a subsample of a nested column;
+KEY alone lists the sample's subsamples.
+
+Examples:
+  hangar cat images 0
+  hangar cat labels int:7 dev
+  hangar cat images 0 --raw > sample.bin      # the array's bytes, C order, little-endian
+  hangar cat captions img_12/3 --staged"
+)]
+pub struct Args {
+    /// The column.
+    column: String,
+    /// The sample key (KEY/SUB for a subsample).
+    key: String,
+    /// A branch or commit; default: the current branch's head.
+    rev: Option<String>,
+    /// Read the staging area instead (needs the writer lock).
+    #[arg(long, conflicts_with = "rev")]
+    staged: bool,
+    /// Write the value's bytes (array elements, UTF-8 text, or the bytes) and nothing else.
+    #[arg(long)]
+    raw: bool,
+    /// How many elements of an array to print.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    limit: usize,
+}
+
+/// A column of a reader or writer checkout.
+pub enum Col {
+    Reader(ReaderColumn),
+    Writer(WriterColumn),
+}
+
+impl std::fmt::Debug for Col {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Col")
+    }
+}
+
+impl Col {
+    fn nested(&self) -> anyhow::Result<bool> {
+        Ok(match self {
+            Col::Reader(c) => c.is_nested(),
+            Col::Writer(c) => c.is_nested()?,
+        })
+    }
+    fn contains(&self, k: &SampleKey) -> anyhow::Result<bool> {
+        Ok(match self {
+            Col::Reader(c) => c.contains(k)?,
+            Col::Writer(c) => c.contains(k)?,
+        })
+    }
+    fn contains_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<bool> {
+        Ok(match self {
+            Col::Reader(c) => c.contains_subsample(k, s)?,
+            Col::Writer(c) => c.contains_subsample(k, s)?,
+        })
+    }
+    fn get(&self, k: &SampleKey) -> anyhow::Result<Value> {
+        Ok(match self {
+            Col::Reader(c) => c.get(k)?,
+            Col::Writer(c) => c.get(k)?,
+        })
+    }
+    fn get_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<Value> {
+        Ok(match self {
+            Col::Reader(c) => c.get_subsample(k, s)?,
+            Col::Writer(c) => c.get_subsample(k, s)?,
+        })
+    }
+    fn sub_keys(&self, k: &SampleKey) -> anyhow::Result<Vec<SampleKey>> {
+        Ok(match self {
+            Col::Reader(c) => c.subsample_keys(k)?,
+            Col::Writer(c) => c.subsample_keys(k)?,
+        })
+    }
+}
+
+/// One line describing a value.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Tensor(t) => format!(
+            "ndarray {} {} ({} elements)",
+            t.dtype(),
+            shape_text(t.shape()),
+            t.len()
+        ),
+        Value::Str(s) => format!("str, {} bytes", s.len()),
+        Value::Bytes(b) => format!("bytes, {} long", b.len()),
+    }
+}
+
+fn value_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Tensor(t) => {
+            let st = formats::stats(t.dtype(), t.as_bytes());
+            json!({
+                "kind": "ndarray",
+                "dtype": t.dtype().name(),
+                "shape": t.shape(),
+                "min": st.map(|s| s.0),
+                "max": st.map(|s| s.1),
+                "mean": st.map(|s| s.2),
+            })
+        }
+        Value::Str(s) => json!({"kind": "str", "value": s}),
+        Value::Bytes(b) => json!({"kind": "bytes", "length": b.len()}),
+    }
+}
+
+fn value_text(v: &Value, limit: usize) -> String {
+    match v {
+        Value::Tensor(t) => {
+            let mut s = format!("{}\n", paint(HEADING, describe(v)));
+            if let Some((lo, hi, mean)) = formats::stats(t.dtype(), t.as_bytes()) {
+                s.push_str(&format!("min {lo}, max {hi}, mean {mean:.4}\n"));
+            }
+            s.push_str(&formats::values_text(t.dtype(), t.as_bytes(), limit));
+            s.push('\n');
+            s
+        }
+        Value::Str(text) => format!("{text}\n"),
+        Value::Bytes(b) => {
+            let hex: Vec<String> = b.iter().take(limit).map(|x| format!("{x:02x}")).collect();
+            format!(
+                "{}\n{}{}\n",
+                describe(v),
+                hex.join(" "),
+                if b.len() > limit { " ..." } else { "" }
+            )
+        }
+    }
+}
+
+fn raw_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Tensor(t) => {
+            let mut d = t.as_bytes().to_vec();
+            if cfg!(target_endian = "big") {
+                formats::swap_bytes(&mut d, t.dtype().size());
+            }
+            d
+        }
+        Value::Str(s) => s.as_bytes().to_vec(),
+        Value::Bytes(b) => b.clone(),
+    }
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let (key_arg, sub_arg) = parse_path(&a.key)?;
+    // The checkout outlives the column taken from it; a writer is closed at the end
+    // (and released by drop on an early error).
+    let mut writer = None;
+    let col = if a.staged {
+        let w = writer.insert(ctx.writer(&repo)?);
+        Col::Writer(w.column(&a.column)?)
+    } else {
+        let reader = match &a.rev {
+            Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,
+            None => repo.checkout()?,
+        };
+        Col::Reader(reader.column(&a.column)?)
+    };
+    let key = key_arg.resolve(|k| col.contains(k))?;
+    let nested = col.nested()?;
+    let result = match (nested, sub_arg) {
+        (false, Some(_)) => anyhow::bail!(
+            "column {:?} is not nested, so {:?} names no subsample; use the key alone",
+            a.column,
+            a.key
+        ),
+        (true, Some(sub)) => {
+            let sub = sub.resolve(|s| col.contains_sub(&key, s))?;
+            Ok(Some((sub.clone(), col.get_sub(&key, &sub)?)))
+        }
+        (false, None) => Ok(Some((key.clone(), col.get(&key)?))),
+        (true, None) => Err(col.sub_keys(&key)?),
+    };
+    match result {
+        Ok(Some((_, value))) => {
+            if a.raw {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&raw_bytes(&value))?;
+                out.flush()?;
+            } else if ctx.json {
+                let mut doc = value_json(&value);
+                doc["column"] = json!(a.column);
+                doc["key"] = key_json(&key);
+                output::print_json(doc)?;
+            } else {
+                output::print(&value_text(&value, a.limit))?;
+            }
+        }
+        Ok(None) => {}
+        Err(subs) => {
+            // A nested sample: list its subsamples.
+            if ctx.json {
+                let mut items = Vec::new();
+                for s in &subs {
+                    let mut v = value_json(&col.get_sub(&key, s)?);
+                    v["subkey"] = key_json(s);
+                    items.push(v);
+                }
+                output::print_json(
+                    json!({"column": a.column, "key": key_json(&key), "subsamples": items}),
+                )?;
+            } else {
+                let mut text = format!("{} subsamples\n", subs.len());
+                for s in &subs {
+                    text.push_str(&format!("  {s}: {}\n", describe(&col.get_sub(&key, s)?)));
+                }
+                output::print(&text)?;
+            }
+        }
+    }
+    drop(col);
+    if let Some(w) = writer {
+        w.close()?;
+    }
+    Ok(())
+}

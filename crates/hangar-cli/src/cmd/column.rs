@@ -1,0 +1,227 @@
+use anyhow::{bail, Context as _};
+use hangar_core::{ColumnInfo, DType, NdArraySpec};
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::output::{self, thousands};
+use crate::views;
+
+/// Create, list and remove columns.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Stage a new column (commit to keep it).
+    #[command(
+        after_help = "DTYPE is one of bool, uint8..uint64, int8..int64, float16/32/64 (also u8, i64,
+f32, UINT8, ...), str or bytes. SHAPE is the shape of one sample, e.g. `28 28` or `28,28`;
+none means one number per sample. With --variable-shape it is the largest shape.
+
+Examples:
+  hangar column create images uint8 28 28
+  hangar column create labels int64
+  hangar column create crops uint8 512 512 3 --variable-shape
+  hangar column create captions str --subsamples"
+    )]
+    Create(CreateArgs),
+    /// List the columns of the staging area (or of a branch or commit).
+    #[command(after_help = "Examples:
+  hangar column list
+  hangar column list master --json")]
+    List(ListArgs),
+    /// Stage the removal of a column (commit to make it final; `hangar reset` undoes it).
+    #[command(after_help = "Example:
+  hangar column remove scratch")]
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The column's name (letters, digits, '_', '.', '-').
+    name: String,
+    /// The element type, or `str` / `bytes`.
+    dtype: String,
+    /// The shape of a sample (the maximum shape with --variable-shape).
+    shape: Vec<String>,
+    /// Samples may have any shape of the same rank up to SHAPE.
+    #[arg(long)]
+    variable_shape: bool,
+    /// Each sample is a map of subsamples (the original's `contains_subsamples`).
+    #[arg(long, alias = "contains-subsamples")]
+    subsamples: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// A branch or commit; default: the staging area (needs the writer lock).
+    rev: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// The column.
+    name: String,
+}
+
+/// `28 28`, `28,28`, `28x28`, `(28, 28)` → [28, 28].
+pub fn parse_shape(parts: &[String]) -> anyhow::Result<Vec<usize>> {
+    let mut shape = Vec::new();
+    for p in parts {
+        for d in p
+            .split([',', 'x', 'X', ' ', '(', ')', '[', ']'])
+            .filter(|d| !d.is_empty())
+        {
+            let n: usize = d.parse().with_context(|| {
+                format!("{d:?} is not a dimension; give the shape as whole numbers, e.g. `28 28`")
+            })?;
+            shape.push(n);
+        }
+    }
+    Ok(shape)
+}
+
+pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::Create(a) => create(ctx, a),
+        Command::List(a) => list(ctx, a),
+        Command::Remove(a) => remove(ctx, a),
+    }
+}
+
+fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let kind = a.dtype.to_ascii_lowercase();
+    let shape = parse_shape(&a.shape)?;
+    let co = ctx.writer(&repo)?;
+    let result = match kind.as_str() {
+        "str" | "string" | "bytes" | "binary" => {
+            if !shape.is_empty() || a.variable_shape {
+                co.close()?;
+                bail!("a {kind} column has no shape; leave out SHAPE and --variable-shape");
+            }
+            let is_str = matches!(kind.as_str(), "str" | "string");
+            match (is_str, a.subsamples) {
+                (true, false) => co.add_str_column(&a.name),
+                (true, true) => co.add_nested_str_column(&a.name),
+                (false, false) => co.add_bytes_column(&a.name),
+                (false, true) => co.add_nested_bytes_column(&a.name),
+            }
+        }
+        _ => {
+            let Some(dtype) = DType::from_name(&kind) else {
+                co.close()?;
+                bail!(
+                    "unknown dtype {:?}; use one of bool, uint8, uint16, uint32, uint64, int8, int16, int32, int64, float16, float32, float64, str, bytes",
+                    a.dtype
+                );
+            };
+            co.add_ndarray_column(
+                &a.name,
+                NdArraySpec::with_shape(dtype, &shape)
+                    .variable_shape(a.variable_shape)
+                    .contains_subsamples(a.subsamples),
+            )
+        }
+    };
+    let column = match result {
+        Ok(c) => c,
+        Err(e) => {
+            co.close()?;
+            return Err(e.into());
+        }
+    };
+    let info = column.info()?;
+    co.close()?;
+    if ctx.json {
+        output::print_json(json!({"created": views::column_json(&info)}))?;
+    } else {
+        output::println(&format!(
+            "Initialized column {} ({}); commit to keep it",
+            info.name, info.schema
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn columns_text(cols: &[ColumnInfo]) -> String {
+    let rows: Vec<Vec<String>> = cols
+        .iter()
+        .map(|c| {
+            let s = &c.schema;
+            vec![
+                c.name.clone(),
+                s.kind().name().to_string(),
+                s.dtype().map_or("-".into(), |d| d.name().to_string()),
+                if s.kind() == hangar_core::ColumnKind::NdArray {
+                    format!(
+                        "{}{}",
+                        views::shape_text(s.shape()),
+                        if s.variable_shape() { " max" } else { "" }
+                    )
+                } else {
+                    "-".into()
+                },
+                if s.is_nested() {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+                thousands(c.num_samples),
+                c.num_subsamples.map_or("-".into(), thousands),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "NAME",
+            "KIND",
+            "DTYPE",
+            "SHAPE",
+            "NESTED",
+            "SAMPLES",
+            "SUBSAMPLES",
+        ],
+        &rows,
+    )
+}
+
+fn list(ctx: &mut Ctx, a: ListArgs) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let cols = match &a.rev {
+        Some(rev) => {
+            let id = repo.resolve(rev)?;
+            repo.checkout_commit(&id.to_hex())?.columns()?
+        }
+        None => {
+            let co = ctx.writer(&repo)?;
+            let cols = co.columns()?;
+            co.close()?;
+            cols
+        }
+    };
+    if ctx.json {
+        return Ok(output::print_json(json!({
+            "columns": cols.iter().map(views::column_json).collect::<Vec<_>>(),
+        }))?);
+    }
+    if cols.is_empty() {
+        ctx.note("No columns.");
+        return Ok(());
+    }
+    Ok(output::print(&columns_text(&cols))?)
+}
+
+fn remove(ctx: &mut Ctx, a: RemoveArgs) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let co = ctx.writer(&repo)?;
+    let r = co.delete_column(&a.name);
+    co.close()?;
+    r?;
+    if ctx.json {
+        output::print_json(json!({"removed": a.name}))?;
+    } else {
+        output::println(&format!(
+            "Removed column {} from the staging area; commit to make it final",
+            a.name
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+use anyhow::bail;
+
+use crate::app::Ctx;
+use crate::output;
+use crate::views;
+
+/// Show what differs between two commits or branches, or what is staged.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The direction is always from A to B: `added` means in B and not in A.
+With one argument, A is the current branch's head and B the given one (what B has that
+your branch does not, like the original's `hangar diff DEV`).
+
+Examples:
+  hangar diff dev                 # from the current branch to dev
+  hangar diff master dev
+  hangar diff 3f2a9c 8b1e07 --all
+  hangar diff --staged            # from the branch head to the staging area
+  hangar diff master dev --json"
+)]
+pub struct Args {
+    /// A (with B), or B (alone).
+    a: Option<String>,
+    /// B.
+    b: Option<String>,
+    /// Diff the staging area against its branch head.
+    #[arg(long, alias = "cached")]
+    staged: bool,
+    /// List every changed key, not only the first 20 of each kind.
+    #[arg(long)]
+    all: bool,
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let diff = match (a.staged, a.a, a.b) {
+        (true, None, None) => {
+            let co = ctx.writer(&repo)?;
+            let d = co.diff_staged();
+            co.close()?;
+            d?
+        }
+        (true, _, _) => {
+            bail!("--staged takes no commits: it diffs the staging area against its branch head")
+        }
+        (false, Some(x), Some(y)) => repo.diff(&x, &y)?,
+        (false, Some(x), None) => {
+            let current = repo.staging_branch()?;
+            repo.diff(&current, &x)?
+        }
+        (false, None, _) => bail!(
+            "name what to compare: `hangar diff B`, `hangar diff A B` or `hangar diff --staged`"
+        ),
+    };
+    if ctx.json {
+        return Ok(output::print_json(views::diff_json(&diff))?);
+    }
+    Ok(output::print(&views::diff_text(&diff, a.all))?)
+}

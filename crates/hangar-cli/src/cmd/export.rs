@@ -1,0 +1,427 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context as _};
+use hangar_core::{ColumnKind, ColumnSchema, ReaderColumn, SampleKey, Value};
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::formats::table::{BatchBuilder, Cell, ExportKind, TableWriter};
+use crate::formats::{image, npy, npz};
+use crate::keys::{parse_path, plain};
+use crate::output::{self, thousands};
+
+/// Write a column's samples at a commit to files.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Formats (default: from the extension of OUT; a directory gets one .npy per sample):
+  npy      a directory of KEY.npy (KEY/SUB.npy for nested columns; str and bytes columns
+           as KEY.txt / KEY.bin), or one stacked array when OUT ends in .npy (fixed-shape
+           columns; samples in key order, keys are not kept)
+  npz      one archive, member KEY.npy per sample (KEY/SUB.npy when nested)
+  parquet  one table: key, [subkey,] value (canonical Arrow tensor types, str, bytes)
+  arrow    the same table as an Arrow IPC file (Feather v2)
+  png      a directory of KEY.png (uint8/uint16 samples shaped [H, W] or [H, W, C])
+
+Examples:
+  hangar export images -o images.npz
+  hangar export images dev -o out/ --format png
+  hangar export labels 3f2a9c -o labels.parquet
+  hangar export images -o one/ --key 0 --key 17"
+)]
+pub struct Args {
+    /// The column.
+    column: String,
+    /// A branch or commit; default: the current branch's head.
+    rev: Option<String>,
+    /// The file or directory to write.
+    #[arg(short, long, value_name = "OUT")]
+    out: PathBuf,
+    /// The format (default: from OUT).
+    #[arg(short, long, value_enum)]
+    format: Option<Format>,
+    /// Export only this sample (repeatable; KEY/SUB for a subsample of a nested column).
+    #[arg(short = 'k', long = "key", value_name = "KEY")]
+    keys: Vec<String>,
+    /// Replace files that already exist.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Npy,
+    Npz,
+    Parquet,
+    Arrow,
+    Png,
+}
+
+fn format_of(out: &Path, given: Option<Format>) -> Format {
+    if let Some(f) = given {
+        return f;
+    }
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "npz" => Format::Npz,
+        "parquet" | "pq" => Format::Parquet,
+        "arrow" | "feather" | "ipc" => Format::Arrow,
+        "png" => Format::Png,
+        _ => Format::Npy,
+    }
+}
+
+/// One exported item: key, subkey (nested), value.
+type Item = (SampleKey, Option<SampleKey>, Value);
+
+/// Yields the samples to export, in key order (or the order given with --key).
+struct Samples<'a> {
+    col: &'a ReaderColumn,
+    nested: bool,
+    keys: Vec<(SampleKey, Option<SampleKey>)>,
+    next: usize,
+    pending: std::collections::VecDeque<Item>,
+}
+
+impl Samples<'_> {
+    fn next_item(&mut self) -> anyhow::Result<Option<Item>> {
+        loop {
+            if let Some(i) = self.pending.pop_front() {
+                return Ok(Some(i));
+            }
+            let Some((k, sub)) = self.keys.get(self.next).cloned() else {
+                return Ok(None);
+            };
+            self.next += 1;
+            match (self.nested, sub) {
+                (false, _) => return Ok(Some((k.clone(), None, self.col.get(&k)?))),
+                (true, Some(s)) => {
+                    return Ok(Some((
+                        k.clone(),
+                        Some(s.clone()),
+                        self.col.get_subsample(&k, &s)?,
+                    )))
+                }
+                (true, None) => {
+                    for (s, v) in self.col.get_sample(&k)? {
+                        self.pending.push_back((k.clone(), Some(s), v));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn check_new(path: &Path, force: bool) -> anyhow::Result<()> {
+    if path.exists() && !force {
+        bail!(
+            "{} already exists; pass --force to replace it",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `path` with `.tmp-hangar` added: written first, renamed into place when complete.
+fn temp_for(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp-hangar");
+    PathBuf::from(s)
+}
+
+fn tensor(v: &Value, column: &str, key: &SampleKey) -> anyhow::Result<hangar_core::Tensor> {
+    match v {
+        Value::Tensor(t) => Ok(t.clone()),
+        _ => bail!("sample {key} of column {column:?} is not an array"),
+    }
+}
+
+fn file_name(key: &SampleKey, sub: &Option<SampleKey>, ext: &str) -> PathBuf {
+    match sub {
+        Some(s) => Path::new(&plain(key)).join(format!("{}.{ext}", plain(s))),
+        None => PathBuf::from(format!("{}.{ext}", plain(key))),
+    }
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let reader = match &a.rev {
+        Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,
+        None => repo.checkout()?,
+    };
+    let col = reader.column(&a.column)?;
+    let schema = col.schema().clone();
+    let nested = col.is_nested();
+    let keys: Vec<(SampleKey, Option<SampleKey>)> = if a.keys.is_empty() {
+        col.keys()?
+            .map(|k| k.map(|k| (k, None)))
+            .collect::<Result<_, _>>()?
+    } else {
+        let mut v = Vec::new();
+        for text in &a.keys {
+            let (k, s) = parse_path(text)?;
+            let k = k.resolve(|k| Ok(col.contains(k)?))?;
+            ensure!(
+                col.contains(&k)?,
+                "column {:?} has no sample {text:?}",
+                a.column
+            );
+            let s = match s {
+                Some(s) if nested => Some(s.resolve(|s| Ok(col.contains_subsample(&k, s)?))?),
+                Some(_) => bail!(
+                    "column {:?} is not nested; {text:?} names no subsample",
+                    a.column
+                ),
+                None => None,
+            };
+            v.push((k, s));
+        }
+        v
+    };
+    let total = if nested && a.keys.is_empty() {
+        col.num_subsamples()?
+    } else {
+        keys.len()
+    };
+    let format = format_of(&a.out, a.format);
+    let bar = ctx.progress(total as u64, "exporting");
+    let mut samples = Samples {
+        col: &col,
+        nested,
+        keys,
+        next: 0,
+        pending: Default::default(),
+    };
+    let written = match format {
+        Format::Npy if a.out.extension().is_some_and(|e| e == "npy") => {
+            stacked_npy(&a, &schema, total, &mut samples, &bar)?
+        }
+        Format::Npy | Format::Png => per_file(&a, &schema, format, &mut samples, &bar)?,
+        Format::Npz => to_npz(&a, &schema, &mut samples, &bar)?,
+        Format::Parquet | Format::Arrow => to_table(
+            &a,
+            &schema,
+            nested,
+            format == Format::Parquet,
+            &mut samples,
+            &bar,
+        )?,
+    };
+    bar.finish_and_clear();
+    if ctx.json {
+        output::print_json(json!({
+            "column": a.column,
+            "commit": reader.commit_hash().to_hex(),
+            "format": format!("{format:?}").to_ascii_lowercase(),
+            "path": a.out,
+            "written": written,
+        }))?;
+    } else {
+        output::println(&format!(
+            "Exported {} samples of column {} at {} to {}",
+            thousands(written as u64),
+            a.column,
+            reader.commit_hash(),
+            a.out.display()
+        ))?;
+    }
+    Ok(())
+}
+
+fn stacked_npy(
+    a: &Args,
+    schema: &ColumnSchema,
+    total: usize,
+    samples: &mut Samples<'_>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    ensure!(
+        schema.kind() == ColumnKind::NdArray && !schema.variable_shape() && !schema.is_nested(),
+        "one stacked .npy needs a flat fixed-shape array column; column {:?} is {schema}: export to a directory, .npz or .parquet",
+        a.column
+    );
+    check_new(&a.out, a.force)?;
+    let dtype = schema.dtype().expect("ndarray columns have a dtype");
+    let mut shape = vec![total];
+    shape.extend_from_slice(schema.shape());
+    let tmp = temp_for(&a.out);
+    let f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    std::io::Write::write_all(&mut w, &npy::header_bytes(dtype, &shape))?;
+    let mut n = 0;
+    while let Some((k, _, v)) = samples.next_item()? {
+        npy::write_data(&mut w, dtype, tensor(&v, &a.column, &k)?.as_bytes())?;
+        n += 1;
+        bar.inc(1);
+    }
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &a.out)?;
+    Ok(n)
+}
+
+fn per_file(
+    a: &Args,
+    schema: &ColumnSchema,
+    format: Format,
+    samples: &mut Samples<'_>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    if format == Format::Png {
+        ensure!(
+            schema.kind() == ColumnKind::NdArray,
+            "PNG export needs an array column; column {:?} is {schema}",
+            a.column
+        );
+    }
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create directory {}", a.out.display()))?;
+    let mut n = 0;
+    while let Some((k, sub, v)) = samples.next_item()? {
+        let (ext, bytes): (&str, Vec<u8>) = match (&v, format) {
+            (Value::Tensor(t), Format::Png) => {
+                let mut b = Vec::new();
+                image::write_png(&mut b, t.dtype(), t.shape(), t.as_bytes())
+                    .with_context(|| format!("sample {k} of column {:?}", a.column))?;
+                ("png", b)
+            }
+            (Value::Tensor(t), _) => {
+                let mut b = Vec::new();
+                npy::write(&mut b, t.dtype(), t.shape(), t.as_bytes())?;
+                ("npy", b)
+            }
+            (Value::Str(s), _) => ("txt", s.as_bytes().to_vec()),
+            (Value::Bytes(b), _) => ("bin", b.clone()),
+        };
+        let path = a.out.join(file_name(&k, &sub, ext));
+        check_new(&path, a.force)?;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = temp_for(&path);
+        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path)?;
+        n += 1;
+        bar.inc(1);
+    }
+    Ok(n)
+}
+
+fn to_npz(
+    a: &Args,
+    schema: &ColumnSchema,
+    samples: &mut Samples<'_>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    ensure!(
+        schema.kind() == ColumnKind::NdArray,
+        ".npz holds arrays; column {:?} is {schema}: export it to .parquet or a directory",
+        a.column
+    );
+    check_new(&a.out, a.force)?;
+    let tmp = temp_for(&a.out);
+    let mut w = npz::NpzWriter::create(&tmp)?;
+    let mut n = 0;
+    while let Some((k, sub, v)) = samples.next_item()? {
+        let t = tensor(&v, &a.column, &k)?;
+        let name = match &sub {
+            Some(s) => format!("{}/{}", plain(&k), plain(s)),
+            None => plain(&k),
+        };
+        w.add(&name, t.dtype(), t.shape(), t.as_bytes())?;
+        n += 1;
+        bar.inc(1);
+    }
+    let f = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &a.out)?;
+    Ok(n)
+}
+
+/// Largest batch of values gathered before a record batch is written.
+const BATCH_BYTES: usize = 256 << 20;
+const BATCH_ROWS: usize = 4096;
+
+fn to_table(
+    a: &Args,
+    schema: &ColumnSchema,
+    nested: bool,
+    parquet: bool,
+    samples: &mut Samples<'_>,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<usize> {
+    check_new(&a.out, a.force)?;
+    let kind = match schema.kind() {
+        ColumnKind::Str => ExportKind::Str,
+        ColumnKind::Bytes => ExportKind::Bytes,
+        ColumnKind::NdArray => {
+            let dtype = schema.dtype().expect("ndarray columns have a dtype");
+            if schema.variable_shape() {
+                ExportKind::Variable {
+                    dtype,
+                    rank: schema.shape().len(),
+                }
+            } else {
+                ExportKind::Fixed {
+                    dtype,
+                    shape: schema.shape().to_vec(),
+                }
+            }
+        }
+    };
+    // Integer key columns when every key is an integer (known from the key list).
+    let int_keys = samples
+        .keys
+        .iter()
+        .all(|(k, _)| matches!(k, SampleKey::Int(_)));
+    let int_subkeys = if nested {
+        let mut all_int = true;
+        for (k, s) in &samples.keys {
+            match s {
+                Some(s) => all_int &= matches!(s, SampleKey::Int(_)),
+                None => {
+                    all_int &= samples
+                        .col
+                        .subsample_keys(k)?
+                        .iter()
+                        .all(|s| matches!(s, SampleKey::Int(_)))
+                }
+            }
+        }
+        Some(all_int)
+    } else {
+        None
+    };
+    let arrow_schema = crate::formats::table::export_schema(&kind, int_keys, int_subkeys);
+    let tmp = temp_for(&a.out);
+    let mut w = TableWriter::create(&tmp, &arrow_schema, parquet)?;
+    let mut b = BatchBuilder::default();
+    let mut n = 0;
+    while let Some((k, sub, v)) = samples.next_item()? {
+        let cell = match v {
+            Value::Tensor(t) => Cell::Tensor {
+                dtype: t.dtype(),
+                shape: t.shape().to_vec(),
+                data: t.as_bytes().to_vec(),
+            },
+            Value::Str(s) => Cell::Str(s),
+            Value::Bytes(x) => Cell::Bytes(x),
+        };
+        b.push(k, sub, cell);
+        n += 1;
+        bar.inc(1);
+        if b.len() >= BATCH_ROWS || b.value_bytes() >= BATCH_BYTES {
+            w.write(&b.finish(&arrow_schema, &kind)?)?;
+        }
+    }
+    if b.len() > 0 || n == 0 {
+        w.write(&b.finish(&arrow_schema, &kind)?)?;
+    }
+    w.finish()?;
+    std::fs::rename(&tmp, &a.out)?;
+    Ok(n)
+}

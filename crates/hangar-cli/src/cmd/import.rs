@@ -1,0 +1,1034 @@
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context as _};
+use hangar_core::{
+    ColumnKind, ColumnSchema, DType, NdArraySpec, SampleKey, TensorRef, ValueRef, WriterCheckout,
+    WriterColumn,
+};
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::formats::table::{self, Cell, ValueKind};
+use crate::formats::{self, idx, image, npy, npz, Array};
+use crate::output::{self, thousands};
+
+/// Add samples from files to a column of the staging area.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Reads .npy, .npz, IDX (MNIST, plain or .gz), PNG, JPEG, Parquet and Arrow IPC
+files, and directories of them (not recursive; for a nested column each subdirectory is
+a sample and its files the subsamples).
+
+Keys: the rows of an array or table get integer keys from --start (0) on, counting on
+across files; a whole file is one sample keyed by its name without the extension (a
+string key, or an integer with --int-keys); an .npz member by its name; a table's `key`
+column (or --key-field) gives its keys.
+
+An array goes in whole when its shape fits the column, else row by row when its rows
+fit; --rows / --whole decide explicitly. A fixed-shape column takes arrays with the same
+number of elements (reshaped: 784 -> 28x28); dtypes are converted only when no value can
+change (uint8 -> int64, float32 -> float64). Keys that exist are skipped and counted
+unless --overwrite. Every file's header is checked before anything is staged.
+
+Examples:
+  hangar import images train-images-idx3-ubyte.gz --create
+  hangar import labels train-labels-idx1-ubyte.gz
+  hangar import photos ./jpgs/ --create --variable-shape
+  hangar import --by-name mnist.npz --create         # x_train -> column x_train, ...
+  hangar import embeddings vectors.parquet --field embedding --key-field id
+  hangar import images more.npy --start 60000 -m 'Add the test images'"
+)]
+pub struct Args {
+    /// COLUMN PATH... (with --by-name: PATH... only).
+    #[arg(value_name = "COLUMN PATH", required = true, num_args = 1..)]
+    targets: Vec<String>,
+    /// Create the column if it does not exist, with the dtype and shape of the data.
+    #[arg(long)]
+    create: bool,
+    /// With --create: a variable-shape column (maximum shape: the largest in the input).
+    #[arg(long, requires = "create")]
+    variable_shape: bool,
+    /// Replace samples whose keys exist (else they are skipped and counted).
+    #[arg(long)]
+    overwrite: bool,
+    /// Every array's first axis indexes samples.
+    #[arg(long, conflicts_with = "whole")]
+    rows: bool,
+    /// Every array is one sample.
+    #[arg(long)]
+    whole: bool,
+    /// The first integer key given to rows.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    start: u64,
+    /// File names are integer keys (`17.png` -> 17).
+    #[arg(long)]
+    int_keys: bool,
+    /// Tables: the column holding the values.
+    #[arg(long, value_name = "NAME")]
+    field: Option<String>,
+    /// Tables: the column holding the keys (default: a column named `key`, else row numbers).
+    #[arg(long, value_name = "NAME")]
+    key_field: Option<String>,
+    /// .npz files: each array goes to the column of its own name.
+    #[arg(long)]
+    by_name: bool,
+    /// Import into this branch's staging area (it must be the staging area's branch or
+    /// the staging area must be clean).
+    #[arg(long)]
+    branch: Option<String>,
+    /// Commit right after importing, with this message.
+    #[arg(short = 'm', long = "commit", value_name = "MSG")]
+    commit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Npy,
+    Npz,
+    Idx,
+    Png,
+    Jpeg,
+    Table,
+}
+
+fn kind_of(path: &Path) -> Option<Kind> {
+    let name = path.file_name()?.to_str()?;
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".npy") {
+        Some(Kind::Npy)
+    } else if lower.ends_with(".npz") {
+        Some(Kind::Npz)
+    } else if image::is_png(name) {
+        Some(Kind::Png)
+    } else if image::is_jpeg(name) {
+        Some(Kind::Jpeg)
+    } else if table::is_table_name(name) {
+        Some(Kind::Table)
+    } else if idx::is_idx_name(name) {
+        Some(Kind::Idx)
+    } else {
+        None
+    }
+}
+
+const SUPPORTED: &str =
+    ".npy, .npz, IDX (*-idx3-ubyte[.gz]), .png, .jpg/.jpeg, .parquet, .arrow/.feather";
+
+/// The name of a file without its extension(s) (`a.png` -> `a`, `x-idx3-ubyte.gz` -> whole stem).
+fn stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    match name.rsplit_once('.') {
+        Some((s, _)) if !s.is_empty() => s.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// One input file.
+#[derive(Debug, Clone)]
+struct Input {
+    path: PathBuf,
+    kind: Kind,
+    /// Found inside a directory given on the command line.
+    in_dir: bool,
+    /// For nested columns: the sample this file is a subsample of (its directory).
+    parent_key: Option<String>,
+}
+
+impl Input {
+    /// A file found in a directory (already filtered to importable kinds).
+    fn in_dir(path: PathBuf, parent_key: Option<String>) -> Input {
+        let kind = kind_of(&path).expect("directory listings keep importable files only");
+        Input {
+            path,
+            kind,
+            in_dir: true,
+            parent_key,
+        }
+    }
+}
+
+fn files_of_dir(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>, usize)> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let mut skipped = 0;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read directory {}", dir.display()))?;
+    for e in entries {
+        let e = e?;
+        let p = e.path();
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if e.file_type()?.is_dir() {
+            dirs.push(p);
+        } else if kind_of(&p).is_some() {
+            files.push(p);
+        } else {
+            skipped += 1;
+        }
+    }
+    files.sort();
+    dirs.sort();
+    Ok((files, dirs, skipped))
+}
+
+fn expand(paths: &[String], nested_target: bool) -> anyhow::Result<(Vec<Input>, usize)> {
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for p in paths {
+        let path = PathBuf::from(p);
+        let meta =
+            std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            let (files, dirs, s) = files_of_dir(&path)?;
+            skipped += s;
+            if nested_target {
+                for d in dirs {
+                    let parent = d
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    let (files, _, s) = files_of_dir(&d)?;
+                    skipped += s;
+                    out.extend(
+                        files
+                            .into_iter()
+                            .map(|f| Input::in_dir(f, Some(parent.clone()))),
+                    );
+                }
+            }
+            out.extend(files.into_iter().map(|f| Input::in_dir(f, None)));
+        } else {
+            let kind = kind_of(&path).with_context(|| {
+                format!(
+                    "{}: unsupported file type; hangar imports {SUPPORTED}",
+                    path.display()
+                )
+            })?;
+            out.push(Input {
+                path,
+                kind,
+                in_dir: false,
+                parent_key: None,
+            });
+        }
+    }
+    ensure!(
+        !out.is_empty(),
+        "no files to import in {}",
+        paths.join(", ")
+    );
+    Ok((out, skipped))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Rows,
+    Whole,
+}
+
+/// One array (a file, or an .npz member) as planned.
+#[derive(Debug, Clone)]
+struct ArrayUnit {
+    input: usize,
+    member: Option<String>,
+    column: String,
+    dtype: DType,
+    shape: Vec<usize>,
+    layout: Layout,
+    /// Whole: the key (and subkey for nested columns). Rows: unused.
+    key: Option<(SampleKey, Option<SampleKey>)>,
+    /// Rows: the first key.
+    first_row_key: u64,
+}
+
+/// A table as planned.
+#[derive(Debug, Clone)]
+struct TableUnit {
+    input: usize,
+    column: String,
+    plan: table::Plan,
+    first_row_key: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Unit {
+    Array(ArrayUnit),
+    Table(TableUnit),
+}
+
+/// Whether an array of `shape` fits `schema` as one sample (fixed shapes by element count).
+fn fits(shape: &[usize], schema: &ColumnSchema) -> bool {
+    if schema.kind() != ColumnKind::NdArray {
+        return false;
+    }
+    if schema.variable_shape() {
+        shape.len() == schema.shape().len() && shape.iter().zip(schema.shape()).all(|(a, m)| a <= m)
+    } else {
+        formats::elements(shape) == formats::elements(schema.shape())
+    }
+}
+
+fn key_from_name(name: &str, int_keys: bool) -> anyhow::Result<SampleKey> {
+    if int_keys {
+        let n = name
+            .parse::<u64>()
+            .with_context(|| format!("--int-keys: the name {name:?} is not a whole number"))?;
+        return Ok(SampleKey::Int(n));
+    }
+    let k = SampleKey::Str(name.to_string());
+    k.validate()
+        .with_context(|| format!("cannot use the file name {name:?} as a key; rename the file"))?;
+    Ok(k)
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+struct Report {
+    counts: BTreeMap<String, Counts>,
+    /// Files in the directories that are not of a type hangar imports.
+    left_out: usize,
+    files: usize,
+}
+
+/// Per-column counts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    imported: u64,
+    overwritten: u64,
+    skipped: u64,
+}
+
+/// An array a file holds: its .npz member name (if any), dtype and shape.
+type Probed = (Option<String>, DType, Vec<usize>);
+
+fn probe(input: &Input) -> anyhow::Result<Vec<Probed>> {
+    let p = &input.path;
+    Ok(match input.kind {
+        Kind::Npy => {
+            let mut f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let mut head = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, 1 << 16), &mut head)?;
+            let h = npy::header(&head)?;
+            vec![(None, h.dtype, h.shape)]
+        }
+        Kind::Idx => {
+            let (d, s) = idx::probe(p)?;
+            vec![(None, d, s)]
+        }
+        Kind::Png => {
+            let (d, s) = image::probe_png(p)?;
+            vec![(None, d, s)]
+        }
+        Kind::Jpeg => {
+            let (d, s) = image::probe_jpeg(p)?;
+            vec![(None, d, s)]
+        }
+        Kind::Npz => {
+            let mut z = npz::Npz::open(p)?;
+            let mut out = Vec::new();
+            for name in z.names()? {
+                let h = z.header(&name)?;
+                out.push((Some(name), h.dtype, h.shape));
+            }
+            out
+        }
+        Kind::Table => unreachable!("tables are probed separately"),
+    })
+}
+
+fn decode(input: &Input, member: Option<&str>) -> anyhow::Result<Array> {
+    let p = &input.path;
+    match input.kind {
+        Kind::Npy => {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            npy::read(&bytes)
+        }
+        Kind::Idx => idx::read(p),
+        Kind::Png => image::read_png(p),
+        Kind::Jpeg => image::read_jpeg(p),
+        Kind::Npz => npz::Npz::open(p)?.read(member.expect("npz units name their member")),
+        Kind::Table => unreachable!("tables are read by batch"),
+    }
+    .with_context(|| format!("{}", p.display()))
+}
+
+/// The schema for a new column from the first planned array (and, for a variable-shape
+/// column, the largest dimensions of all).
+fn infer_schema(
+    first: &(DType, Vec<usize>),
+    all: &[(DType, Vec<usize>)],
+    variable: bool,
+    nested: bool,
+) -> anyhow::Result<NdArraySpec> {
+    let (dtype, shape) = first;
+    let mut max = shape.clone();
+    if variable {
+        for (_, s) in all {
+            ensure!(
+                s.len() == max.len(),
+                "--variable-shape needs arrays of one rank; found shapes {max:?} and {s:?}"
+            );
+            for (m, d) in max.iter_mut().zip(s) {
+                *m = (*m).max(*d);
+            }
+        }
+    }
+    Ok(NdArraySpec::with_shape(*dtype, &max)
+        .variable_shape(variable)
+        .contains_subsamples(nested))
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let (column_arg, paths): (Option<String>, Vec<String>) = if a.by_name {
+        (None, a.targets.clone())
+    } else {
+        ensure!(
+            a.targets.len() >= 2,
+            "give a column and at least one file: `hangar import COLUMN PATH...` (or --by-name PATH...)"
+        );
+        (Some(a.targets[0].clone()), a.targets[1..].to_vec())
+    };
+    let repo = ctx.open()?;
+    let co = match &a.branch {
+        Some(b) => repo.checkout_writer_branch(b)?,
+        None => repo.checkout_writer()?,
+    };
+    let result = import(ctx, &a, &co, column_arg, &paths);
+    match result {
+        Ok(report) => {
+            let commit = match &a.commit {
+                Some(msg)
+                    if report
+                        .counts
+                        .values()
+                        .any(|c| c.imported + c.overwritten > 0) =>
+                {
+                    Some(co.commit(msg)?)
+                }
+                _ => None,
+            };
+            co.close()?;
+            print_report(ctx, &report, commit)
+        }
+        Err(e) => {
+            co.close()?;
+            Err(e)
+        }
+    }
+}
+
+fn print_report(
+    ctx: &Ctx,
+    report: &Report,
+    commit: Option<hangar_core::CommitId>,
+) -> anyhow::Result<()> {
+    if ctx.json {
+        return Ok(output::print_json(json!({
+            "columns": report.counts.iter().map(|(c, n)| (c.clone(), json!({
+                "imported": n.imported, "overwritten": n.overwritten, "skipped_existing": n.skipped,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "files": report.files,
+            "files_left_out": report.left_out,
+            "commit": commit.map(|c| c.to_hex()),
+        }))?);
+    }
+    let mut text = String::new();
+    for (c, n) in &report.counts {
+        text.push_str(&format!("{c}: {} samples imported", thousands(n.imported)));
+        if n.overwritten > 0 {
+            text.push_str(&format!(", {} replaced", thousands(n.overwritten)));
+        }
+        if n.skipped > 0 {
+            text.push_str(&format!(
+                ", {} skipped because their keys exist (--overwrite replaces them)",
+                thousands(n.skipped)
+            ));
+        }
+        text.push('\n');
+    }
+    if report.left_out > 0 {
+        text.push_str(&format!(
+            "{} files in the directories are not of a type hangar imports and were left out\n",
+            report.left_out
+        ));
+    }
+    match commit {
+        Some(id) => text.push_str(&format!("Committed {id}\n")),
+        None => text.push_str("Staged; `hangar commit -m MSG` keeps them.\n"),
+    }
+    Ok(output::print(&text)?)
+}
+
+fn import(
+    ctx: &Ctx,
+    a: &Args,
+    co: &WriterCheckout,
+    column_arg: Option<String>,
+    paths: &[String],
+) -> anyhow::Result<Report> {
+    // Existing target column (if any) decides whether directories hold nested samples.
+    let target_nested = match &column_arg {
+        Some(c) if co.has_column(c)? => co.column(c)?.is_nested()?,
+        _ => false,
+    };
+    let (inputs, skipped_files) = expand(paths, target_nested)?;
+
+    // 1. Probe every file's header: nothing is staged until all of them are checked.
+    let mut arrays: Vec<(usize, Option<String>, DType, Vec<usize>)> = Vec::new();
+    let mut tables: Vec<(usize, table::Plan, Option<u64>)> = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        if input.kind == Kind::Table {
+            ensure!(
+                !a.by_name,
+                "--by-name is for .npz files; {} is a table",
+                input.path.display()
+            );
+            let t = table::open(&input.path)?;
+            let plan = table::plan(&t.schema, a.field.as_deref(), a.key_field.as_deref())
+                .with_context(|| format!("{}", input.path.display()))?;
+            tables.push((i, plan, t.rows));
+            continue;
+        }
+        ensure!(
+            !a.by_name || input.kind == Kind::Npz,
+            "--by-name is for .npz files; {} is not one",
+            input.path.display()
+        );
+        for (member, dtype, shape) in
+            probe(input).with_context(|| format!("{}", input.path.display()))?
+        {
+            arrays.push((i, member, dtype, shape));
+        }
+    }
+
+    // 2. The target columns: existing, or created from the data with --create.
+    let column_of = |member: &Option<String>| -> String {
+        match (&column_arg, member) {
+            (Some(c), _) => c.clone(),
+            (None, Some(m)) => m.clone(),
+            (None, None) => unreachable!("--by-name inputs are .npz members"),
+        }
+    };
+    let mut schemas: BTreeMap<String, ColumnSchema> = BTreeMap::new();
+    let mut wanted: Vec<String> = arrays.iter().map(|(_, m, _, _)| column_of(m)).collect();
+    wanted.extend(
+        tables
+            .iter()
+            .map(|_| column_arg.clone().expect("tables need a column")),
+    );
+    wanted.dedup();
+    for name in &wanted {
+        if schemas.contains_key(name) {
+            continue;
+        }
+        if co.has_column(name)? {
+            schemas.insert(name.clone(), co.column(name)?.schema()?);
+            continue;
+        }
+        ensure!(
+            a.create,
+            "column {name:?} does not exist; create it with `hangar column create {name} DTYPE SHAPE...`, or pass --create to make it from the data"
+        );
+        // Infer from the first array or table of this column.
+        let first_array = arrays.iter().find(|(_, m, _, _)| &column_of(m) == name);
+        let spec_or_kind = if let Some((i, _, dtype, shape)) = first_array {
+            let input = &inputs[*i];
+            let rows = match (a.rows, a.whole) {
+                (true, _) => true,
+                (_, true) => false,
+                // Datasets given as one file (and arrays sent to their own columns) hold
+                // samples along their first axis; files in directories and members of an
+                // archive are one sample each.
+                _ => (matches!(input.kind, Kind::Npy | Kind::Idx) && !input.in_dir) || a.by_name,
+            };
+            let sample_shape = |s: &Vec<usize>| {
+                if rows {
+                    s.get(1..).unwrap_or(&[]).to_vec()
+                } else {
+                    s.clone()
+                }
+            };
+            ensure!(
+                !rows || !shape.is_empty(),
+                "{}: a scalar has no rows",
+                input.path.display()
+            );
+            let all: Vec<(DType, Vec<usize>)> = arrays
+                .iter()
+                .filter(|(_, m, _, _)| &column_of(m) == name)
+                .map(|(_, _, d, s)| (*d, sample_shape(s)))
+                .collect();
+            let nested = inputs[*i].parent_key.is_some();
+            Some(infer_schema(
+                &(*dtype, sample_shape(shape)),
+                &all,
+                a.variable_shape,
+                nested,
+            )?)
+        } else {
+            None
+        };
+        let col = match spec_or_kind {
+            Some(spec) => co.add_ndarray_column(name, spec)?,
+            None => {
+                let (_, plan, _) = tables.first().expect("a table targets this column");
+                let nested = plan.subkey.is_some();
+                match &plan.kind {
+                    ValueKind::Str if nested => co.add_nested_str_column(name)?,
+                    ValueKind::Str => co.add_str_column(name)?,
+                    ValueKind::Bytes if nested => co.add_nested_bytes_column(name)?,
+                    ValueKind::Bytes => co.add_bytes_column(name)?,
+                    ValueKind::Fixed { dtype, shape } => co.add_ndarray_column(
+                        name,
+                        NdArraySpec::with_shape(*dtype, shape).contains_subsamples(nested),
+                    )?,
+                    ValueKind::Variable { dtype, rank } => {
+                        let (i, plan, _) = tables.first().expect("a table targets this column");
+                        let max = max_shape(&inputs[*i].path, plan, *rank)?;
+                        co.add_ndarray_column(
+                            name,
+                            NdArraySpec::with_shape(*dtype, &max)
+                                .variable_shape(true)
+                                .contains_subsamples(nested),
+                        )?
+                    }
+                }
+            }
+        };
+        ctx.note(&format!("Created column {name} ({})", col.schema()?));
+        schemas.insert(name.clone(), col.schema()?);
+    }
+
+    // 3. Plan each array against its column: layout, dtype, keys.
+    let mut units: Vec<Unit> = Vec::new();
+    let mut next_row: BTreeMap<String, u64> = BTreeMap::new();
+    let mut whole_keys: HashSet<(String, SampleKey, Option<SampleKey>)> = HashSet::new();
+    let mut total: u64 = 0;
+    for (i, member, dtype, shape) in &arrays {
+        let input = &inputs[*i];
+        let column = column_of(member);
+        let schema = &schemas[&column];
+        let what = match member {
+            Some(m) => format!("{} (array {m:?})", input.path.display()),
+            None => input.path.display().to_string(),
+        };
+        ensure!(
+            schema.kind() == ColumnKind::NdArray,
+            "{what}: column {column:?} holds {} values, not arrays",
+            schema.kind().name()
+        );
+        let col_dtype = schema.dtype().expect("ndarray");
+        ensure!(
+            formats::lossless(*dtype, col_dtype),
+            "{what}: the data is {dtype} and column {column:?} is {col_dtype}; converting could change values. Import into a {dtype} column (or convert the file)"
+        );
+        let row_shape = shape.get(1..).unwrap_or(&[]);
+        let layout = if a.rows {
+            Layout::Rows
+        } else if a.whole || fits(shape, schema) {
+            Layout::Whole
+        } else if !shape.is_empty() && fits(row_shape, schema) {
+            Layout::Rows
+        } else {
+            bail!(
+                "{what}: an array of shape {shape:?} does not fit column {column:?} ({schema}), neither whole nor row by row"
+            )
+        };
+        match layout {
+            Layout::Whole => ensure!(
+                fits(shape, schema),
+                "{what}: shape {shape:?} does not fit column {column:?} ({schema})"
+            ),
+            Layout::Rows => {
+                ensure!(!shape.is_empty(), "{what}: a scalar has no rows");
+                ensure!(
+                    fits(row_shape, schema),
+                    "{what}: rows of shape {row_shape:?} do not fit column {column:?} ({schema})"
+                );
+                ensure!(
+                    !schema.is_nested(),
+                    "{what}: rows cannot go into nested column {column:?}"
+                );
+            }
+        }
+        let mut unit = ArrayUnit {
+            input: *i,
+            member: member.clone(),
+            column: column.clone(),
+            dtype: *dtype,
+            shape: shape.clone(),
+            layout,
+            key: None,
+            first_row_key: 0,
+        };
+        match layout {
+            Layout::Rows => {
+                let start = next_row.entry(column.clone()).or_insert(a.start);
+                unit.first_row_key = *start;
+                *start += shape[0] as u64;
+                total += shape[0] as u64;
+            }
+            Layout::Whole => {
+                let name = member.clone().unwrap_or_else(|| stem(&input.path));
+                let (key, sub) = if schema.is_nested() {
+                    match (&input.parent_key, name.split_once('/')) {
+                        (Some(parent), _) => (key_from_name(parent, a.int_keys)?, Some(key_from_name(&name, a.int_keys)?)),
+                        (None, Some((k, s))) => (key_from_name(k, a.int_keys)?, Some(key_from_name(s, a.int_keys)?)),
+                        (None, None) => bail!(
+                            "{what}: column {column:?} is nested; give a directory of sample directories, or .npz members named SAMPLE/SUB"
+                        ),
+                    }
+                } else {
+                    (
+                        key_from_name(&name, a.int_keys).with_context(|| what.clone())?,
+                        None,
+                    )
+                };
+                ensure!(
+                    whole_keys.insert((column.clone(), key.clone(), sub.clone())),
+                    "{what}: key {key} appears twice in the input"
+                );
+                unit.key = Some((key, sub));
+                total += 1;
+            }
+        }
+        units.push(Unit::Array(unit));
+    }
+    for (i, plan, rows) in tables {
+        let column = column_arg.clone().expect("tables need a column");
+        let schema = &schemas[&column];
+        check_table_fits(&inputs[i].path, &plan, schema, &column)?;
+        let start = next_row.entry(column.clone()).or_insert(a.start);
+        let first = *start;
+        if let Some(r) = rows {
+            *start += r;
+            total += r;
+        }
+        units.push(Unit::Table(TableUnit {
+            input: i,
+            column,
+            plan,
+            first_row_key: first,
+        }));
+    }
+    // Keep the input order.
+    units.sort_by_key(|u| match u {
+        Unit::Array(x) => x.input,
+        Unit::Table(t) => t.input,
+    });
+
+    // 4. Decode (in parallel) and stage, in one bulk session.
+    let bar = ctx.progress(total, "importing");
+    let mut counts: BTreeMap<String, Counts> = schemas
+        .keys()
+        .map(|c| (c.clone(), Counts::default()))
+        .collect();
+    let columns: BTreeMap<String, WriterColumn> = schemas
+        .keys()
+        .map(|c| Ok((c.clone(), co.column(c)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let session = co.bulk()?;
+    let mut seen_table_keys: HashSet<(SampleKey, Option<SampleKey>)> = HashSet::new();
+    let mut at = 0;
+    while at < units.len() {
+        // A run of whole-file units decodes in parallel; other units one at a time.
+        let run_end = units[at..]
+            .iter()
+            .position(|u| !matches!(u, Unit::Array(x) if x.layout == Layout::Whole))
+            .map_or(units.len(), |p| at + p)
+            .min(at + 256)
+            .max(at + 1);
+        match &units[at] {
+            Unit::Array(x) if x.layout == Layout::Whole => {
+                let batch: Vec<&ArrayUnit> = units[at..run_end]
+                    .iter()
+                    .map(|u| match u {
+                        Unit::Array(x) => x,
+                        Unit::Table(_) => unreachable!("the run holds whole arrays"),
+                    })
+                    .collect();
+                let decoded: Vec<anyhow::Result<Array>> = batch
+                    .par_iter()
+                    .map(|u| decode(&inputs[u.input], u.member.as_deref()))
+                    .collect();
+                for (u, arr) in batch.iter().zip(decoded) {
+                    let arr = arr?;
+                    let (key, sub) = u.key.clone().expect("whole units have keys");
+                    let schema = &schemas[&u.column];
+                    let data =
+                        formats::convert(&arr.data, arr.dtype, schema.dtype().expect("ndarray"));
+                    let shape = if schema.variable_shape() {
+                        arr.shape.clone()
+                    } else {
+                        schema.shape().to_vec()
+                    };
+                    let t = TensorRef::from_bytes(schema.dtype().expect("ndarray"), &shape, &data);
+                    put(
+                        &columns[&u.column],
+                        counts.get_mut(&u.column).expect("counted"),
+                        key,
+                        sub,
+                        t.into(),
+                        a.overwrite,
+                    )?;
+                    bar.inc(1);
+                }
+                at = run_end;
+            }
+            Unit::Array(u) => {
+                let arr = decode(&inputs[u.input], u.member.as_deref())?;
+                ensure!(
+                    arr.shape == u.shape && arr.dtype == u.dtype,
+                    "{}: the data does not match its header",
+                    inputs[u.input].path.display()
+                );
+                stage_rows(
+                    &columns[&u.column],
+                    &schemas[&u.column],
+                    &arr,
+                    u.first_row_key,
+                    a.overwrite,
+                    counts.get_mut(&u.column).expect("counted"),
+                    &bar,
+                )?;
+                at += 1;
+            }
+            Unit::Table(t) => {
+                let mut tab = table::open(&inputs[t.input].path)?;
+                let mut row_key = t.first_row_key;
+                let schema = &schemas[&t.column];
+                while let Some(batch) = tab.next_batch() {
+                    let batch =
+                        batch.with_context(|| format!("{}", inputs[t.input].path.display()))?;
+                    let cells = table::cells(&batch, &t.plan)
+                        .with_context(|| format!("{}", inputs[t.input].path.display()))?;
+                    for (key, sub, cell) in cells {
+                        let key = match key {
+                            Some(k) => k,
+                            None => {
+                                row_key += 1;
+                                SampleKey::Int(row_key - 1)
+                            }
+                        };
+                        ensure!(
+                            seen_table_keys.insert((key.clone(), sub.clone())),
+                            "{}: key {key} appears twice in the table",
+                            inputs[t.input].path.display()
+                        );
+                        let c = counts.get_mut(&t.column).expect("counted");
+                        let col = &columns[&t.column];
+                        match cell {
+                            Cell::Tensor { dtype, shape, data } => {
+                                let to = schema.dtype().expect("checked: ndarray");
+                                ensure!(
+                                    formats::lossless(dtype, to),
+                                    "{}: {dtype} values do not fit column {:?} ({to})",
+                                    inputs[t.input].path.display(),
+                                    t.column
+                                );
+                                let data = formats::convert(&data, dtype, to);
+                                let shape = if schema.variable_shape() {
+                                    shape
+                                } else {
+                                    schema.shape().to_vec()
+                                };
+                                put(
+                                    col,
+                                    c,
+                                    key,
+                                    sub,
+                                    TensorRef::from_bytes(to, &shape, &data).into(),
+                                    a.overwrite,
+                                )?;
+                            }
+                            Cell::Str(s) => put(col, c, key, sub, ValueRef::Str(&s), a.overwrite)?,
+                            Cell::Bytes(b) => {
+                                put(col, c, key, sub, ValueRef::Bytes(&b), a.overwrite)?
+                            }
+                        }
+                        bar.inc(1);
+                    }
+                }
+                at += 1;
+            }
+        }
+    }
+    session.finish()?;
+    bar.finish_and_clear();
+    Ok(Report {
+        counts,
+        left_out: skipped_files,
+        files: inputs.len(),
+    })
+}
+
+/// The largest dimensions of a table's variable-shape tensors (one extra pass over it).
+fn max_shape(path: &Path, plan: &table::Plan, rank: usize) -> anyhow::Result<Vec<usize>> {
+    let mut t = table::open(path)?;
+    let mut max = vec![0usize; rank];
+    while let Some(b) = t.next_batch() {
+        for (_, _, cell) in table::cells(&b?, plan)? {
+            if let Cell::Tensor { shape, .. } = cell {
+                for (m, d) in max.iter_mut().zip(&shape) {
+                    *m = (*m).max(*d);
+                }
+            }
+        }
+    }
+    ensure!(
+        max.iter().all(|&d| d > 0),
+        "{}: cannot make a column from empty tensors; create it with `hangar column create`",
+        path.display()
+    );
+    Ok(max)
+}
+
+fn check_table_fits(
+    path: &Path,
+    plan: &table::Plan,
+    schema: &ColumnSchema,
+    column: &str,
+) -> anyhow::Result<()> {
+    let what = path.display();
+    match (&plan.kind, schema.kind()) {
+        (ValueKind::Str, ColumnKind::Str) | (ValueKind::Bytes, ColumnKind::Bytes) => {}
+        (ValueKind::Fixed { dtype, shape }, ColumnKind::NdArray) => {
+            ensure!(
+                formats::lossless(*dtype, schema.dtype().expect("ndarray")),
+                "{what}: {dtype} values do not fit column {column:?} ({schema}) without changing them"
+            );
+            ensure!(
+                fits(shape, schema),
+                "{what}: tensors of shape {shape:?} do not fit column {column:?} ({schema})"
+            );
+        }
+        (ValueKind::Variable { dtype, rank }, ColumnKind::NdArray) => {
+            ensure!(
+                formats::lossless(*dtype, schema.dtype().expect("ndarray")),
+                "{what}: {dtype} values do not fit column {column:?} ({schema}) without changing them"
+            );
+            ensure!(
+                schema.variable_shape() && schema.shape().len() == *rank,
+                "{what}: tensors of varying shape (rank {rank}) need a variable-shape column of that rank; column {column:?} is {schema}"
+            );
+        }
+        (k, _) => bail!(
+            "{what}: column {:?} of the table ({k:?}) does not fit column {column:?} ({schema})",
+            plan.value_name
+        ),
+    }
+    ensure!(
+        plan.subkey.is_some() == schema.is_nested(),
+        "{what}: {}",
+        if schema.is_nested() {
+            format!("column {column:?} is nested, so the table needs a `subkey` column")
+        } else {
+            format!("the table has subkeys but column {column:?} is not nested")
+        }
+    );
+    Ok(())
+}
+
+/// Stages one sample (or subsample), skipping an existing key unless `overwrite`.
+fn put(
+    col: &WriterColumn,
+    counts: &mut Counts,
+    key: SampleKey,
+    sub: Option<SampleKey>,
+    value: ValueRef<'_>,
+    overwrite: bool,
+) -> anyhow::Result<()> {
+    let exists = match &sub {
+        Some(s) => col.contains_subsample(&key, s)?,
+        None => col.contains(&key)?,
+    };
+    if exists && !overwrite {
+        counts.skipped += 1;
+        return Ok(());
+    }
+    match sub {
+        Some(s) => col.set_subsample(&key, &s, value)?,
+        None => col.set(&key, value)?,
+    }
+    if exists {
+        counts.overwritten += 1;
+    } else {
+        counts.imported += 1;
+    }
+    Ok(())
+}
+
+/// Rows staged per call (one contiguous buffer when no key exists yet).
+const ROW_CHUNK: usize = 8192;
+
+fn stage_rows(
+    col: &WriterColumn,
+    schema: &ColumnSchema,
+    arr: &Array,
+    first_key: u64,
+    overwrite: bool,
+    counts: &mut Counts,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
+    let to = schema.dtype().expect("ndarray");
+    let data = formats::convert(&arr.data, arr.dtype, to);
+    let row_elems = formats::elements(arr.row_shape()).unwrap_or(0);
+    let row_bytes = row_elems * to.size();
+    let sample_shape: Vec<usize> = if schema.variable_shape() {
+        arr.row_shape().to_vec()
+    } else {
+        schema.shape().to_vec()
+    };
+    let empty_before = col.is_empty()?;
+    let rows = arr.rows();
+    let mut r = 0;
+    while r < rows {
+        let n = ROW_CHUNK.min(rows - r);
+        let keys: Vec<u64> = (first_key + r as u64..first_key + (r + n) as u64).collect();
+        let chunk = &data[r * row_bytes..(r + n) * row_bytes];
+        let existing: Vec<bool> = if empty_before {
+            vec![false; n]
+        } else {
+            keys.iter()
+                .map(|&k| col.contains(k))
+                .collect::<Result<_, _>>()?
+        };
+        if !existing.iter().any(|&e| e) {
+            let mut shape = vec![n];
+            shape.extend_from_slice(&sample_shape);
+            col.extend_from_buffer(
+                keys.iter().copied(),
+                TensorRef::from_bytes(to, &shape, chunk),
+            )?;
+            counts.imported += n as u64;
+        } else {
+            for (j, &k) in keys.iter().enumerate() {
+                let row = &chunk[j * row_bytes..(j + 1) * row_bytes];
+                put(
+                    col,
+                    counts,
+                    SampleKey::Int(k),
+                    None,
+                    TensorRef::from_bytes(to, &sample_shape, row).into(),
+                    overwrite,
+                )?;
+            }
+        }
+        bar.inc(n as u64);
+        r += n;
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+use hangar_core::{Error, MergeOutcome};
+use serde_json::json;
+
+use crate::app::{negative, Ctx};
+use crate::output::{self, paint, BRANCH, COMMIT};
+use crate::views;
+
+/// Merge a branch into the current branch.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Fast-forwards when the current branch is behind; does nothing when BRANCH is
+already contained; otherwise makes a merge commit against the best common ancestor. On a
+conflict nothing changes: the conflicts are listed and the exit status is 1.
+
+Examples:
+  hangar merge dev
+  hangar merge dev -m 'Bring in the relabelled shirts'
+  hangar merge dev --json"
+)]
+pub struct Args {
+    /// The branch to merge in.
+    branch: String,
+    /// The merge commit's message (default: "Merge branch 'BRANCH' into CURRENT").
+    #[arg(short, long = "message", value_name = "MSG")]
+    message: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let co = ctx.writer(&repo)?;
+    let into = co.branch_name()?;
+    let message = a
+        .message
+        .unwrap_or_else(|| format!("Merge branch '{}' into {into}", a.branch));
+    let result = co.merge(&message, &a.branch);
+    co.close()?;
+    match result {
+        Ok(outcome) => {
+            if ctx.json {
+                let (kind, base) = match &outcome {
+                    MergeOutcome::UpToDate { .. } => ("up_to_date", None),
+                    MergeOutcome::FastForward { .. } => ("fast_forward", None),
+                    MergeOutcome::Merged { base, .. } => ("merged", *base),
+                };
+                return Ok(output::print_json(json!({
+                    "outcome": kind,
+                    "branch": into,
+                    "head": outcome.head().to_hex(),
+                    "base": base.map(|b| b.to_hex()),
+                    "conflicts": [],
+                }))?);
+            }
+            let text = match &outcome {
+                MergeOutcome::UpToDate { head } => {
+                    format!(
+                        "Already up to date: {} contains {}",
+                        paint(BRANCH, &into),
+                        a.branch
+                    ) + &format!(" (head {})", paint(COMMIT, head))
+                }
+                MergeOutcome::FastForward { to, .. } => {
+                    format!(
+                        "Fast-forward: {} is now at {}",
+                        paint(BRANCH, &into),
+                        paint(COMMIT, to)
+                    )
+                }
+                MergeOutcome::Merged { commit, base } => format!(
+                    "Merged {} into {}: created {}{}",
+                    a.branch,
+                    paint(BRANCH, &into),
+                    paint(COMMIT, commit),
+                    base.map_or_else(
+                        || " (unrelated histories)".to_string(),
+                        |b| format!(" (common ancestor {b})")
+                    )
+                ),
+            };
+            Ok(output::println(&text)?)
+        }
+        Err(Error::MergeConflict(c)) => {
+            if ctx.json {
+                output::print_json(json!({
+                    "outcome": "conflict",
+                    "branch": into,
+                    "head": c.ours.to_hex(),
+                    "base": c.base.map(|b| b.to_hex()),
+                    "conflicts": c.conflicts.iter().map(views::conflict_json).collect::<Vec<_>>(),
+                }))?;
+            } else {
+                output::println(&format!(
+                    "Merge of {} into {} stopped: {} conflicts; nothing was changed.",
+                    a.branch,
+                    into,
+                    c.conflicts.len()
+                ))?;
+                output::print(&views::conflicts_table(&c.conflicts))?;
+            }
+            Err(negative(String::new()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

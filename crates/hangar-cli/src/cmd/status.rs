@@ -1,0 +1,98 @@
+use hangar_core::{StagedChanges, Status};
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::output::{self, paint, thousands, ADDED, BRANCH, COMMIT, DELETED, MUTATED};
+
+/// Show the branch, its head, and what is staged (works before the first commit).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hangar status
+  hangar status --json | jq .clean")]
+pub struct Args {}
+
+/// The staged changes, one line each.
+pub fn change_lines(c: &StagedChanges) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &c.columns_added {
+        out.push(format!("column {n} {}", paint(ADDED, "added")));
+    }
+    for n in &c.columns_deleted {
+        out.push(format!("column {n} {}", paint(DELETED, "deleted")));
+    }
+    for n in &c.columns_replaced {
+        out.push(format!(
+            "column {n} {}",
+            paint(MUTATED, "deleted and created again")
+        ));
+    }
+    for (name, put, del) in &c.samples {
+        let mut parts = Vec::new();
+        if *put > 0 {
+            parts.push(paint(
+                ADDED,
+                format!("{} added or changed", thousands(*put as u64)),
+            ));
+        }
+        if *del > 0 {
+            parts.push(paint(
+                DELETED,
+                format!("{} deleted", thousands(*del as u64)),
+            ));
+        }
+        if !parts.is_empty() {
+            out.push(format!("{name}: samples {}", parts.join(", ")));
+        }
+    }
+    if c.metadata_changes > 0 {
+        out.push(format!(
+            "metadata: {} keys added, changed or deleted",
+            c.metadata_changes
+        ));
+    }
+    out
+}
+
+pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let co = ctx.writer(&repo)?;
+    let branch = co.branch_name()?;
+    let head = co.commit_hash()?;
+    let status = co.status()?;
+    co.close()?;
+    let changes = match &status {
+        Status::Clean => StagedChanges::default(),
+        Status::Dirty(c) => c.clone(),
+    };
+    if ctx.json {
+        return Ok(output::print_json(json!({
+            "branch": branch,
+            "head": head.map(|h| h.to_hex()),
+            "clean": !status.is_dirty(),
+            "columns_added": changes.columns_added,
+            "columns_deleted": changes.columns_deleted,
+            "columns_replaced": changes.columns_replaced,
+            "samples": changes.samples.iter().map(|(c, put, del)| json!({
+                "column": c, "added_or_changed": put, "deleted": del,
+            })).collect::<Vec<_>>(),
+            "metadata_changes": changes.metadata_changes,
+        }))?);
+    }
+    let mut text = format!("On branch {}", paint(BRANCH, &branch));
+    match head {
+        Some(h) => text.push_str(&format!(", head {}\n", paint(COMMIT, h))),
+        None => text.push_str(", no commits yet\n"),
+    }
+    if status.is_dirty() {
+        text.push_str("Staged changes:\n");
+        for l in change_lines(&changes) {
+            text.push_str(&format!("  {l}\n"));
+        }
+        text.push_str(
+            "(use `hangar commit -m MSG` to commit them, `hangar reset` to discard them)\n",
+        );
+    } else {
+        text.push_str("Nothing staged: the staging area matches the branch head.\n");
+    }
+    Ok(output::print(&text)?)
+}

@@ -1,0 +1,31 @@
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::output;
+use crate::views;
+
+/// Summarize a commit: repository size, commit details, columns and their schemas.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  hangar summary
+  hangar summary dev
+  hangar summary 3f2a9c --json")]
+pub struct Args {
+    /// A branch or commit (id or unique prefix); default: the current branch.
+    rev: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let s = repo.summary(a.rev.as_deref())?;
+    if ctx.json {
+        return Ok(output::print_json(json!({
+            "directory": s.directory,
+            "disk_usage_bytes": s.disk_usage,
+            "commit": views::commit_json(&s.commit),
+            "columns": s.columns.iter().map(views::column_json).collect::<Vec<_>>(),
+            "metadata_keys": s.metadata_keys,
+        }))?);
+    }
+    Ok(output::println(&s.to_string())?)
+}

@@ -1,0 +1,59 @@
+use serde_json::json;
+
+use crate::app::{negative, Ctx};
+use crate::output::{self, thousands};
+
+/// Check every stored byte reachable from a branch: digests and checksums.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status 1 when anything is damaged; each problem names the file.
+
+Examples:
+  hangar verify
+  hangar verify --json"
+)]
+pub struct Args {}
+
+pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
+    let repo = ctx.open()?;
+    let spinner = ctx.spinner("verifying");
+    let report = repo.verify();
+    spinner.finish_and_clear();
+    let report = report?;
+    if ctx.json {
+        output::print_json(json!({
+            "ok": report.is_ok(),
+            "branches": report.branches,
+            "commits": report.commits,
+            "nodes": report.nodes,
+            "values": report.values,
+            "value_bytes": report.value_bytes,
+            "problems": report.problems.iter().map(|p| json!({
+                "path": p.path, "detail": p.detail,
+            })).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        output::println(&format!(
+            "Checked {} branches, {} commits, {} record-table nodes, {} values ({} bytes).",
+            report.branches,
+            thousands(report.commits as u64),
+            thousands(report.nodes as u64),
+            thousands(report.values as u64),
+            thousands(report.value_bytes)
+        ))?;
+        for p in &report.problems {
+            output::println(&format!("damaged: {}: {}", p.path.display(), p.detail))?;
+        }
+        if report.is_ok() {
+            output::println("No problems found.")?;
+        }
+    }
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(negative(format!(
+            "verify found {} problems",
+            report.problems.len()
+        )))
+    }
+}

@@ -1,0 +1,265 @@
+//! File formats `hangar import` reads and `hangar export` writes: NumPy `.npy`/`.npz`,
+//! IDX (MNIST), PNG and JPEG images, Parquet and Arrow IPC tables.
+//!
+//! Arrays are held as [`Array`]: dtype, shape and the elements in C order, in this
+//! machine's byte order.
+
+pub mod idx;
+pub mod image;
+pub mod npy;
+pub mod npz;
+pub mod table;
+
+use hangar_core::DType;
+
+/// An n-dimensional array in C order, native byte order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Array {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl Array {
+    /// Checks that `data` holds exactly the elements `shape` says.
+    pub fn new(dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> anyhow::Result<Array> {
+        let want = elements(&shape)
+            .and_then(|n| n.checked_mul(dtype.size()))
+            .ok_or_else(|| anyhow::anyhow!("shape {shape:?} is too large"))?;
+        anyhow::ensure!(
+            data.len() == want,
+            "{} bytes of data for a {} array of shape {shape:?} (needs {want})",
+            data.len(),
+            dtype.name()
+        );
+        Ok(Array { dtype, shape, data })
+    }
+
+    /// Rows along the first axis (0 for a scalar).
+    pub fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(0)
+    }
+
+    /// The shape of one row.
+    pub fn row_shape(&self) -> &[usize] {
+        self.shape.get(1..).unwrap_or(&[])
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        elements(self.row_shape()).unwrap_or(0) * self.dtype.size()
+    }
+}
+
+/// The number of elements of `shape` (1 for a scalar), or `None` on overflow.
+pub fn elements(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// True if every value of `from` is exactly representable in `to`, so that converting
+/// loses nothing (u8 → i64, i16 → f32, f32 → f64, ...).
+pub fn lossless(from: DType, to: DType) -> bool {
+    use DType::*;
+    if from == to {
+        return true;
+    }
+    // (signed, bits) of integers; floats by their exact integer range in bits.
+    let int = |d: DType| match d {
+        Bool => Some((false, 1)),
+        U8 => Some((false, 8)),
+        U16 => Some((false, 16)),
+        U32 => Some((false, 32)),
+        U64 => Some((false, 64)),
+        I8 => Some((true, 8)),
+        I16 => Some((true, 16)),
+        I32 => Some((true, 32)),
+        I64 => Some((true, 64)),
+        _ => None,
+    };
+    let mantissa = |d: DType| match d {
+        F16 => 11,
+        F32 => 24,
+        F64 => 53,
+        _ => 0,
+    };
+    match (int(from), int(to)) {
+        // Unsigned into signed needs one more bit; signed never fits unsigned.
+        (Some((fs, fb)), Some((ts, tb))) => (fs == ts || !fs) && tb > fb,
+        // A float holds every integer of up to `mantissa` bits (and their negatives).
+        (Some((_, fb)), None) => fb <= mantissa(to),
+        (None, Some(_)) => false,
+        (None, None) => mantissa(to) > mantissa(from),
+    }
+}
+
+/// One element as a number.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+fn read_num(dtype: DType, b: &[u8]) -> Num {
+    let a = |n: usize| -> [u8; 8] {
+        let mut x = [0u8; 8];
+        x[..n].copy_from_slice(&b[..n]);
+        x
+    };
+    match dtype {
+        DType::Bool | DType::U8 => Num::U(u64::from(b[0])),
+        DType::U16 => Num::U(u64::from(u16::from_ne_bytes([b[0], b[1]]))),
+        DType::U32 => Num::U(u64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
+        DType::U64 => Num::U(u64::from_ne_bytes(a(8))),
+        DType::I8 => Num::I(i64::from(b[0] as i8)),
+        DType::I16 => Num::I(i64::from(i16::from_ne_bytes([b[0], b[1]]))),
+        DType::I32 => Num::I(i64::from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
+        DType::I64 => Num::I(i64::from_ne_bytes(a(8))),
+        DType::F16 => Num::F(f64::from(half::f16::from_ne_bytes([b[0], b[1]]))),
+        DType::F32 => Num::F(f64::from(f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))),
+        DType::F64 => Num::F(f64::from_ne_bytes(a(8))),
+    }
+}
+
+fn write_num(dtype: DType, n: Num, out: &mut Vec<u8>) {
+    let (u, i, f) = match n {
+        Num::U(u) => (u, u as i64, u as f64),
+        Num::I(i) => (i as u64, i, i as f64),
+        Num::F(f) => (f as u64, f as i64, f),
+    };
+    match dtype {
+        DType::Bool => out.push(u8::from(u != 0)),
+        DType::U8 => out.push(u as u8),
+        DType::U16 => out.extend_from_slice(&(u as u16).to_ne_bytes()),
+        DType::U32 => out.extend_from_slice(&(u as u32).to_ne_bytes()),
+        DType::U64 => out.extend_from_slice(&u.to_ne_bytes()),
+        DType::I8 => out.push(i as i8 as u8),
+        DType::I16 => out.extend_from_slice(&(i as i16).to_ne_bytes()),
+        DType::I32 => out.extend_from_slice(&(i as i32).to_ne_bytes()),
+        DType::I64 => out.extend_from_slice(&i.to_ne_bytes()),
+        DType::F16 => out.extend_from_slice(&half::f16::from_f64(f).to_ne_bytes()),
+        DType::F32 => out.extend_from_slice(&(f as f32).to_ne_bytes()),
+        DType::F64 => out.extend_from_slice(&f.to_ne_bytes()),
+    }
+}
+
+/// Converts elements from `from` to `to`; only call when [`lossless`] says so.
+pub fn convert(data: &[u8], from: DType, to: DType) -> Vec<u8> {
+    if from == to {
+        return data.to_vec();
+    }
+    let mut out = Vec::with_capacity(data.len() / from.size() * to.size());
+    for b in data.chunks_exact(from.size()) {
+        write_num(to, read_num(from, b), &mut out);
+    }
+    out
+}
+
+/// Min, max and mean of the elements, for people (`hangar cat`); `None` when empty.
+pub fn stats(dtype: DType, data: &[u8]) -> Option<(f64, f64, f64)> {
+    let mut it = data
+        .chunks_exact(dtype.size())
+        .map(|b| match read_num(dtype, b) {
+            Num::U(u) => u as f64,
+            Num::I(i) => i as f64,
+            Num::F(f) => f,
+        });
+    let first = it.next()?;
+    let (mut lo, mut hi, mut sum, mut n) = (first, first, first, 1usize);
+    for v in it {
+        lo = lo.min(v);
+        hi = hi.max(v);
+        sum += v;
+        n += 1;
+    }
+    Some((lo, hi, sum / n as f64))
+}
+
+/// The elements as text (numpy-like, with `...` past `limit` elements).
+pub fn values_text(dtype: DType, data: &[u8], limit: usize) -> String {
+    let n = data.len() / dtype.size();
+    let show = |b: &[u8]| match read_num(dtype, b) {
+        Num::U(u) if dtype == DType::Bool => (if u != 0 { "True" } else { "False" }).to_string(),
+        Num::U(u) => u.to_string(),
+        Num::I(i) => i.to_string(),
+        Num::F(f) => format!("{f}"),
+    };
+    let mut parts: Vec<String> = data
+        .chunks_exact(dtype.size())
+        .take(limit)
+        .map(show)
+        .collect();
+    if n > limit {
+        parts.push("...".into());
+    }
+    format!("[{}]", parts.join(", "))
+}
+
+/// Swaps the byte order of every element in place.
+pub fn swap_bytes(data: &mut [u8], size: usize) {
+    if size > 1 {
+        for e in data.chunks_exact_mut(size) {
+            e.reverse();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lossless_conversions() {
+        use DType::*;
+        for (a, b) in [
+            (U8, I64),
+            (U8, U16),
+            (I8, I16),
+            (U16, F32),
+            (I32, F64),
+            (F16, F32),
+            (F32, F64),
+            (Bool, U8),
+            (U8, F16),
+        ] {
+            assert!(lossless(a, b), "{a} -> {b}");
+        }
+        for (a, b) in [
+            (I64, U8),
+            (I8, U64),
+            (U32, F32),
+            (F64, F32),
+            (F32, I64),
+            (U64, F64),
+            (I64, I32),
+        ] {
+            assert!(!lossless(a, b), "{a} -> {b}");
+        }
+    }
+
+    #[test]
+    fn convert_keeps_values() {
+        let u8s = [0u8, 7, 255];
+        let out = convert(&u8s, DType::U8, DType::I64);
+        let back: Vec<i64> = out
+            .chunks_exact(8)
+            .map(|b| i64::from_ne_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(back, [0, 7, 255]);
+        let i16s: Vec<u8> = [-3i16, 1000].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let f = convert(&i16s, DType::I16, DType::F32);
+        let back: Vec<f32> = f
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(back, [-3.0, 1000.0]);
+    }
+
+    #[test]
+    fn stats_and_text() {
+        let (lo, hi, mean) = stats(DType::U8, &[1, 2, 3, 10]).unwrap();
+        assert_eq!((lo, hi, mean), (1.0, 10.0, 4.0));
+        assert_eq!(values_text(DType::U8, &[1, 2, 3], 2), "[1, 2, ...]");
+        assert!(stats(DType::U8, &[]).is_none());
+    }
+}

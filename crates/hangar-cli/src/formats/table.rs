@@ -1,0 +1,1016 @@
+//! Parquet and Arrow IPC tables: one row per sample.
+//!
+//! Reading: the value column may be a fixed-shape tensor (`FixedSizeList`, with the
+//! `arrow.fixed_shape_tensor` extension's shape when present), a variable-shape tensor
+//! (`arrow.variable_shape_tensor`), a list (1-D, any length), a primitive (one number
+//! per sample), a string or a binary column. Keys come from a key column (integers or
+//! strings) or from the row number.
+//!
+//! Writing: columns `key` (int64 when every key is an integer, else utf8), `subkey` for
+//! nested columns, and `value` as the canonical tensor extension types (uint8 storage with
+//! field metadata `hangar.dtype = bool` for bool, which pyarrow cannot store as a tensor),
+//! utf8 or binary.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, ensure, Context as _};
+use arrow_array::types::*;
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, GenericListArray, Int32Array,
+    Int64Array, PrimitiveArray, RecordBatch, StringArray, StructArray,
+};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use hangar_core::{DType, SampleKey};
+
+use hangar_store::segment::format::{
+    arrow_type, DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META,
+    EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
+};
+
+/// One value read from a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Tensor {
+        dtype: DType,
+        shape: Vec<usize>,
+        data: Vec<u8>,
+    },
+    Str(String),
+    Bytes(Vec<u8>),
+}
+
+/// One row: key and subkey (when the table has key columns), value.
+pub type Row = (Option<SampleKey>, Option<SampleKey>, Cell);
+
+/// What the value column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Tensors of one shape.
+    Fixed {
+        dtype: DType,
+        shape: Vec<usize>,
+    },
+    /// Tensors of this rank, shapes vary (variable-shape tensors and lists).
+    Variable {
+        dtype: DType,
+        rank: usize,
+    },
+    Str,
+    Bytes,
+}
+
+/// How a table's columns are used.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub value: usize,
+    pub value_name: String,
+    pub key: Option<usize>,
+    pub subkey: Option<usize>,
+    pub kind: ValueKind,
+}
+
+/// An open table file.
+pub struct Table {
+    pub schema: SchemaRef,
+    pub rows: Option<u64>,
+    reader: Box<dyn Iterator<Item = anyhow::Result<RecordBatch>>>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+pub fn is_table_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [".parquet", ".pq", ".arrow", ".ipc", ".feather", ".arrows"]
+        .iter()
+        .any(|e| n.ends_with(e))
+}
+
+/// Opens a Parquet file, an Arrow IPC file (Feather v2) or an Arrow IPC stream, by content.
+pub fn open(path: &Path) -> anyhow::Result<Table> {
+    let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut magic = [0u8; 6];
+    let n = f.read(&mut magic)?;
+    f.seek(SeekFrom::Start(0))?;
+    if n >= 4 && &magic[..4] == b"PAR1" {
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .context("not a readable Parquet file")?;
+        let rows = u64::try_from(b.metadata().file_metadata().num_rows()).ok();
+        let schema = b.schema().clone();
+        let reader = b.with_batch_size(4096).build()?;
+        return Ok(Table {
+            schema,
+            rows,
+            reader: Box::new(reader.map(|r| r.context("damaged Parquet data"))),
+        });
+    }
+    if n == 6 && &magic == b"ARROW1" {
+        let r = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(f), None)
+            .context("not a readable Arrow IPC file")?;
+        let schema = r.schema();
+        return Ok(Table {
+            schema,
+            rows: None,
+            reader: Box::new(r.map(|b| b.context("damaged Arrow IPC data"))),
+        });
+    }
+    let r = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(f), None)
+        .context("not a Parquet file or an Arrow IPC file or stream")?;
+    let schema = r.schema();
+    Ok(Table {
+        schema,
+        rows: None,
+        reader: Box::new(r.map(|b| b.context("damaged Arrow IPC data"))),
+    })
+}
+
+impl Table {
+    /// The next batch of rows.
+    pub fn next_batch(&mut self) -> Option<anyhow::Result<RecordBatch>> {
+        self.reader.next()
+    }
+}
+
+fn prim_dtype(dt: &DataType) -> Option<DType> {
+    Some(match dt {
+        DataType::Boolean => DType::Bool,
+        DataType::UInt8 => DType::U8,
+        DataType::UInt16 => DType::U16,
+        DataType::UInt32 => DType::U32,
+        DataType::UInt64 => DType::U64,
+        DataType::Int8 => DType::I8,
+        DataType::Int16 => DType::I16,
+        DataType::Int32 => DType::I32,
+        DataType::Int64 => DType::I64,
+        DataType::Float16 => DType::F16,
+        DataType::Float32 => DType::F32,
+        DataType::Float64 => DType::F64,
+        _ => return None,
+    })
+}
+
+/// The dtype a field's elements are stored as, honouring `hangar.dtype = bool`.
+fn leaf_dtype(field: &Field, dt: &DataType) -> Option<DType> {
+    let d = prim_dtype(dt)?;
+    if d == DType::U8 && field.metadata().get(HANGAR_DTYPE).map(String::as_str) == Some("bool") {
+        return Some(DType::Bool);
+    }
+    Some(d)
+}
+
+/// `[n]` or `[n, m, ...]` of nested fixed-size lists, and the leaf type.
+fn fixed_dims(dt: &DataType) -> Option<(Vec<usize>, DataType)> {
+    match dt {
+        DataType::FixedSizeList(child, n) => {
+            let n = usize::try_from(*n).ok()?;
+            match fixed_dims(child.data_type()) {
+                Some((mut dims, leaf)) => {
+                    dims.insert(0, n);
+                    Some((dims, leaf))
+                }
+                None => prim_dtype(child.data_type()).map(|_| (vec![n], child.data_type().clone())),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn ext_shape(field: &Field) -> anyhow::Result<Option<Vec<usize>>> {
+    if field.metadata().get(EXT_NAME).map(String::as_str) != Some(FIXED) {
+        return Ok(None);
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(field.metadata().get(EXT_META).map_or("{}", String::as_str))
+            .context("malformed arrow.fixed_shape_tensor metadata")?;
+    if let Some(p) = meta.get("permutation").or_else(|| meta.get("permutations")) {
+        if let Some(perm) = p.as_array() {
+            let identity = perm
+                .iter()
+                .enumerate()
+                .all(|(i, v)| v.as_u64() == Some(i as u64));
+            ensure!(identity, "tensors with a dimension permutation are not supported; store them in row-major order");
+        }
+    }
+    let shape = meta
+        .get("shape")
+        .and_then(|s| s.as_array())
+        .context("arrow.fixed_shape_tensor metadata without a shape")?
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .map(|d| d as usize)
+                .context("bad dimension in the tensor shape")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Some(shape))
+}
+
+/// What a field holds, if it can be a sample column.
+fn value_kind(field: &Field) -> anyhow::Result<Option<ValueKind>> {
+    let dt = field.data_type();
+    if let Some((dims, leaf)) = fixed_dims(dt) {
+        let dtype = match dt {
+            DataType::FixedSizeList(child, _) if dims.len() == 1 => leaf_dtype(child, &leaf),
+            _ => prim_dtype(&leaf),
+        }
+        .expect("fixed_dims found a primitive leaf");
+        let shape = match ext_shape(field)? {
+            Some(s) => {
+                ensure!(
+                    s.iter().product::<usize>() == dims.iter().product::<usize>(),
+                    "field {:?}: the tensor shape {s:?} disagrees with its storage",
+                    field.name()
+                );
+                s
+            }
+            None => dims,
+        };
+        return Ok(Some(ValueKind::Fixed { dtype, shape }));
+    }
+    Ok(match dt {
+        DataType::List(c) | DataType::LargeList(c) => {
+            leaf_dtype(c, c.data_type()).map(|dtype| ValueKind::Variable { dtype, rank: 1 })
+        }
+        DataType::Struct(fs)
+            if field.metadata().get(EXT_NAME).map(String::as_str) == Some(VARIABLE) =>
+        {
+            let data = fs
+                .iter()
+                .find(|f| f.name() == "data")
+                .context("variable_shape_tensor without a data field")?;
+            let shape = fs
+                .iter()
+                .find(|f| f.name() == "shape")
+                .context("variable_shape_tensor without a shape field")?;
+            let dtype = match data.data_type() {
+                DataType::List(c) | DataType::LargeList(c) => leaf_dtype(c, c.data_type()),
+                _ => None,
+            }
+            .context("variable_shape_tensor data is not a list of numbers")?;
+            let rank = match shape.data_type() {
+                DataType::FixedSizeList(_, n) => usize::try_from(*n)?,
+                _ => bail!("variable_shape_tensor shape is not a fixed-size list"),
+            };
+            Some(ValueKind::Variable { dtype, rank })
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(ValueKind::Str),
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => Some(ValueKind::Bytes),
+        d => prim_dtype(d).map(|_| ValueKind::Fixed {
+            dtype: leaf_dtype(field, d).expect("primitive"),
+            shape: vec![],
+        }),
+    })
+}
+
+fn is_key_type(dt: &DataType) -> bool {
+    matches!(
+        dt,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Utf8
+            | DataType::LargeUtf8
+    )
+}
+
+/// Chooses the value column (`field`, or the only candidate besides the keys) and the
+/// key columns (`key_field`, else a column named `key`; `subkey` likewise).
+pub fn plan(schema: &Schema, field: Option<&str>, key_field: Option<&str>) -> anyhow::Result<Plan> {
+    let index = |name: &str| -> anyhow::Result<usize> {
+        schema.index_of(name).map_err(|_| {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            anyhow::anyhow!("the table has no column {name:?}; its columns are {names:?}")
+        })
+    };
+    let key = match key_field {
+        Some(k) => Some(index(k)?),
+        None => schema
+            .index_of("key")
+            .ok()
+            .filter(|&i| field != Some("key") && is_key_type(schema.field(i).data_type())),
+    };
+    if let Some(k) = key {
+        ensure!(
+            is_key_type(schema.field(k).data_type()),
+            "key column {:?} is {}; keys must be integers or strings",
+            schema.field(k).name(),
+            schema.field(k).data_type()
+        );
+    }
+    let subkey = schema.index_of("subkey").ok().filter(|&i| {
+        key.is_some() && field != Some("subkey") && is_key_type(schema.field(i).data_type())
+    });
+    let value = match field {
+        Some(f) => index(f)?,
+        None => {
+            let mut candidates = Vec::new();
+            for (i, f) in schema.fields().iter().enumerate() {
+                if Some(i) == key || Some(i) == subkey {
+                    continue;
+                }
+                if value_kind(f)?.is_some() {
+                    candidates.push(i);
+                }
+            }
+            match candidates.as_slice() {
+                [one] => *one,
+                [] => bail!("the table has no column of tensors, numbers, strings or bytes"),
+                many => {
+                    let names: Vec<&str> = many
+                        .iter()
+                        .map(|&i| schema.field(i).name().as_str())
+                        .collect();
+                    bail!("the table has several value columns {names:?}; choose one with --field")
+                }
+            }
+        }
+    };
+    let f = schema.field(value);
+    let kind = value_kind(f)?.with_context(|| {
+        format!(
+            "column {:?} has type {}, which is not tensors, numbers, strings or bytes",
+            f.name(),
+            f.data_type()
+        )
+    })?;
+    Ok(Plan {
+        value,
+        value_name: f.name().clone(),
+        key,
+        subkey,
+        kind,
+    })
+}
+
+/// The elements of a primitive (or boolean) array as native bytes.
+fn prim_bytes(arr: &dyn Array, dtype: DType) -> anyhow::Result<Vec<u8>> {
+    ensure!(arr.null_count() == 0, "null elements inside a tensor");
+    if let Some(b) = arr.as_any().downcast_ref::<BooleanArray>() {
+        return Ok(b.values().iter().map(u8::from).collect());
+    }
+    let data = arr.to_data();
+    let size = dtype.size();
+    let buf = data
+        .buffers()
+        .first()
+        .context("primitive array without data")?;
+    let start = data.offset() * size;
+    let end = start + data.len() * size;
+    ensure!(end <= buf.len(), "array data shorter than its length");
+    let bytes = buf.as_slice()[start..end].to_vec();
+    if dtype == DType::Bool {
+        ensure!(
+            bytes.iter().all(|&b| b <= 1),
+            "bool tensor with values other than 0 and 1"
+        );
+    }
+    Ok(bytes)
+}
+
+/// The leaf values of nested fixed-size lists.
+fn leaf_of(arr: ArrayRef) -> ArrayRef {
+    match arr.as_any().downcast_ref::<FixedSizeListArray>() {
+        Some(f) => leaf_of(
+            f.values()
+                .slice(f.value_offset_at(0), f.len() * f.value_length() as usize),
+        ),
+        None => arr,
+    }
+}
+
+fn list_value(arr: &dyn Array, i: usize) -> Option<ArrayRef> {
+    if let Some(l) = arr.as_any().downcast_ref::<GenericListArray<i32>>() {
+        return Some(l.value(i));
+    }
+    arr.as_any()
+        .downcast_ref::<GenericListArray<i64>>()
+        .map(|l| l.value(i))
+}
+
+fn key_at(arr: &dyn Array, i: usize, what: &str) -> anyhow::Result<SampleKey> {
+    ensure!(!arr.is_null(i), "row {i}: the {what} is null");
+    macro_rules! int {
+        ($t:ty) => {
+            if let Some(a) = arr.as_any().downcast_ref::<PrimitiveArray<$t>>() {
+                let v = i128::from(a.value(i));
+                return u64::try_from(v).map(SampleKey::Int).map_err(|_| {
+                    anyhow::anyhow!("row {i}: {what} {v} is negative; integer keys are 0 or more")
+                });
+            }
+        };
+    }
+    int!(Int8Type);
+    int!(Int16Type);
+    int!(Int32Type);
+    int!(Int64Type);
+    int!(UInt8Type);
+    int!(UInt16Type);
+    int!(UInt32Type);
+    int!(UInt64Type);
+    if let Some(a) = arr.as_any().downcast_ref::<StringArray>() {
+        return Ok(SampleKey::Str(a.value(i).to_string()));
+    }
+    if let Some(a) = arr.as_any().downcast_ref::<arrow_array::LargeStringArray>() {
+        return Ok(SampleKey::Str(a.value(i).to_string()));
+    }
+    bail!("the {what} column is neither integers nor strings")
+}
+
+/// The rows of `batch` as (key, subkey, value); keys are `None` without a key column.
+pub fn cells(batch: &RecordBatch, plan: &Plan) -> anyhow::Result<Vec<Row>> {
+    let col = batch.column(plan.value).clone();
+    let name = &plan.value_name;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        let key = plan
+            .key
+            .map(|k| key_at(batch.column(k).as_ref(), i, "key"))
+            .transpose()?;
+        let sub = plan
+            .subkey
+            .map(|k| key_at(batch.column(k).as_ref(), i, "subkey"))
+            .transpose()?;
+        ensure!(!col.is_null(i), "row {i} of column {name:?} is null");
+        let cell = match &plan.kind {
+            ValueKind::Str => {
+                let s = if let Some(a) = col.as_any().downcast_ref::<StringArray>() {
+                    a.value(i).to_string()
+                } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::LargeStringArray>()
+                {
+                    a.value(i).to_string()
+                } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::StringViewArray>()
+                {
+                    a.value(i).to_string()
+                } else {
+                    bail!("column {name:?}: unexpected string array")
+                };
+                Cell::Str(s)
+            }
+            ValueKind::Bytes => {
+                let b = if let Some(a) = col.as_any().downcast_ref::<BinaryArray>() {
+                    a.value(i).to_vec()
+                } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::LargeBinaryArray>()
+                {
+                    a.value(i).to_vec()
+                } else if let Some(a) = col.as_any().downcast_ref::<arrow_array::BinaryViewArray>()
+                {
+                    a.value(i).to_vec()
+                } else if let Some(a) = col
+                    .as_any()
+                    .downcast_ref::<arrow_array::FixedSizeBinaryArray>()
+                {
+                    a.value(i).to_vec()
+                } else {
+                    bail!("column {name:?}: unexpected binary array")
+                };
+                Cell::Bytes(b)
+            }
+            ValueKind::Fixed { dtype, shape } => {
+                let data = match col.as_any().downcast_ref::<FixedSizeListArray>() {
+                    Some(f) => prim_bytes(leaf_of(f.value(i)).as_ref(), *dtype),
+                    None => prim_bytes(col.slice(i, 1).as_ref(), *dtype),
+                }
+                .with_context(|| format!("row {i} of column {name:?}"))?;
+                Cell::Tensor {
+                    dtype: *dtype,
+                    shape: shape.clone(),
+                    data,
+                }
+            }
+            ValueKind::Variable { dtype, rank } => {
+                if let Some(s) = col.as_any().downcast_ref::<StructArray>() {
+                    let data_col = s
+                        .column_by_name("data")
+                        .context("variable_shape_tensor without data")?;
+                    let shape_col = s
+                        .column_by_name("shape")
+                        .context("variable_shape_tensor without shape")?;
+                    let values = list_value(data_col.as_ref(), i)
+                        .context("variable_shape_tensor data is not a list")?;
+                    let data = prim_bytes(values.as_ref(), *dtype)
+                        .with_context(|| format!("row {i} of column {name:?}"))?;
+                    let dims = shape_col
+                        .as_any()
+                        .downcast_ref::<FixedSizeListArray>()
+                        .context("variable_shape_tensor shape is not a fixed-size list")?
+                        .value(i);
+                    let dims = dims
+                        .as_any()
+                        .downcast_ref::<Int32Array>()
+                        .context("variable_shape_tensor shape is not int32")?;
+                    let shape = dims
+                        .values()
+                        .iter()
+                        .map(|&d| {
+                            usize::try_from(d)
+                                .map_err(|_| anyhow::anyhow!("row {i}: negative dimension {d}"))
+                        })
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    ensure!(
+                        shape.len() == *rank,
+                        "row {i}: shape of rank {} in a rank-{rank} column",
+                        shape.len()
+                    );
+                    ensure!(
+                        shape.iter().product::<usize>() * dtype.size() == data.len(),
+                        "row {i} of column {name:?}: shape {shape:?} disagrees with its {} elements",
+                        data.len() / dtype.size()
+                    );
+                    Cell::Tensor {
+                        dtype: *dtype,
+                        shape,
+                        data,
+                    }
+                } else {
+                    let values = list_value(col.as_ref(), i).context("unexpected list array")?;
+                    let data = prim_bytes(values.as_ref(), *dtype)
+                        .with_context(|| format!("row {i} of column {name:?}"))?;
+                    Cell::Tensor {
+                        dtype: *dtype,
+                        shape: vec![values.len()],
+                        data,
+                    }
+                }
+            }
+        };
+        out.push((key, sub, cell));
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+/// What the exported value column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportKind {
+    Fixed { dtype: DType, shape: Vec<usize> },
+    Variable { dtype: DType, rank: usize },
+    Str,
+    Bytes,
+}
+
+fn element_field(name: &str, dtype: DType) -> Field {
+    let f = Field::new(name, arrow_type(dtype), true);
+    if dtype == DType::Bool {
+        f.with_metadata(std::collections::HashMap::from([(
+            HANGAR_DTYPE.to_string(),
+            "bool".to_string(),
+        )]))
+    } else {
+        f
+    }
+}
+
+fn key_type(int: bool) -> DataType {
+    if int {
+        DataType::Int64
+    } else {
+        DataType::Utf8
+    }
+}
+
+/// The schema of an export: integer key columns when every key is an integer;
+/// `subkeys` is `Some(all integers)` for nested columns.
+pub fn export_schema(kind: &ExportKind, int_keys: bool, subkeys: Option<bool>) -> SchemaRef {
+    let mut fields = vec![Field::new("key", key_type(int_keys), false)];
+    if let Some(int) = subkeys {
+        fields.push(Field::new("subkey", key_type(int), false));
+    }
+    let value = match kind {
+        ExportKind::Fixed { dtype, shape } if shape.is_empty() => element_field("value", *dtype),
+        ExportKind::Fixed { dtype, shape } => {
+            let n = shape.iter().product::<usize>() as i32;
+            let meta = serde_json::json!({ "shape": shape }).to_string();
+            let mut md: std::collections::HashMap<String, String> = [
+                (EXT_NAME.to_string(), FIXED.to_string()),
+                (EXT_META.to_string(), meta),
+            ]
+            .into();
+            if *dtype == DType::Bool {
+                md.insert(HANGAR_DTYPE.into(), "bool".into());
+            }
+            Field::new(
+                "value",
+                DataType::FixedSizeList(Arc::new(element_field("item", *dtype)), n),
+                false,
+            )
+            .with_metadata(md)
+        }
+        ExportKind::Variable { dtype, rank } => {
+            let data = Field::new(
+                "data",
+                DataType::List(Arc::new(element_field("item", *dtype))),
+                true,
+            );
+            let shape = Field::new(
+                "shape",
+                DataType::FixedSizeList(
+                    Arc::new(Field::new("item", DataType::Int32, true)),
+                    *rank as i32,
+                ),
+                true,
+            );
+            let mut md: std::collections::HashMap<String, String> = [
+                (EXT_NAME.to_string(), VARIABLE.to_string()),
+                (EXT_META.to_string(), "{}".to_string()),
+            ]
+            .into();
+            if *dtype == DType::Bool {
+                md.insert(HANGAR_DTYPE.into(), "bool".into());
+            }
+            Field::new(
+                "value",
+                DataType::Struct(Fields::from(vec![data, shape])),
+                false,
+            )
+            .with_metadata(md)
+        }
+        ExportKind::Str => Field::new("value", DataType::Utf8, false),
+        ExportKind::Bytes => Field::new("value", DataType::Binary, false),
+    };
+    fields.push(value);
+    Arc::new(Schema::new(fields))
+}
+
+fn prim_array(dtype: DType, bytes: &[u8]) -> ArrayRef {
+    let buf = Buffer::from_slice_ref(bytes);
+    let n = bytes.len() / dtype.size();
+    macro_rules! p {
+        ($t:ty) => {
+            Arc::new(PrimitiveArray::<$t>::new(
+                ScalarBuffer::new(buf, 0, n),
+                None,
+            )) as ArrayRef
+        };
+    }
+    match dtype {
+        DType::Bool | DType::U8 => p!(UInt8Type),
+        DType::U16 => p!(UInt16Type),
+        DType::U32 => p!(UInt32Type),
+        DType::U64 => p!(UInt64Type),
+        DType::I8 => p!(Int8Type),
+        DType::I16 => p!(Int16Type),
+        DType::I32 => p!(Int32Type),
+        DType::I64 => p!(Int64Type),
+        DType::F16 => p!(Float16Type),
+        DType::F32 => p!(Float32Type),
+        DType::F64 => p!(Float64Type),
+    }
+}
+
+/// Rows gathered for one record batch.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    keys: Vec<SampleKey>,
+    subkeys: Vec<SampleKey>,
+    data: Vec<u8>,
+    shapes: Vec<i32>,
+    offsets: Vec<i32>,
+    strings: Vec<String>,
+    blobs: Vec<Vec<u8>>,
+    value_bytes: usize,
+}
+
+impl BatchBuilder {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Bytes of values gathered (to keep batches below Arrow's 2 GiB offsets).
+    pub fn value_bytes(&self) -> usize {
+        self.value_bytes
+    }
+
+    pub fn push(&mut self, key: SampleKey, subkey: Option<SampleKey>, cell: Cell) {
+        self.keys.push(key);
+        if let Some(s) = subkey {
+            self.subkeys.push(s);
+        }
+        match cell {
+            Cell::Tensor { shape, data, .. } => {
+                if self.offsets.is_empty() {
+                    self.offsets.push(0);
+                }
+                self.value_bytes += data.len();
+                self.data.extend_from_slice(&data);
+                let last = *self.offsets.last().expect("starts with 0");
+                let n = shape.iter().product::<usize>() as i32;
+                self.offsets.push(last + n);
+                self.shapes.extend(shape.iter().map(|&d| d as i32));
+            }
+            Cell::Str(s) => {
+                self.value_bytes += s.len();
+                self.strings.push(s);
+            }
+            Cell::Bytes(b) => {
+                self.value_bytes += b.len();
+                self.blobs.push(b);
+            }
+        }
+    }
+
+    /// Makes the record batch and empties the builder.
+    pub fn finish(&mut self, schema: &SchemaRef, kind: &ExportKind) -> anyhow::Result<RecordBatch> {
+        let b = std::mem::take(self);
+        let n = b.keys.len();
+        let mut cols = vec![key_array(schema.field(0), &b.keys)?];
+        if schema.fields().len() == 3 {
+            cols.push(key_array(schema.field(1), &b.subkeys)?);
+        }
+        let value_field = schema.field(schema.fields().len() - 1);
+        let value: ArrayRef = match (kind, value_field.data_type()) {
+            (ExportKind::Fixed { dtype, shape }, _) if shape.is_empty() => {
+                prim_array(*dtype, &b.data)
+            }
+            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => {
+                let _ = dtype;
+                Arc::new(FixedSizeListArray::try_new(
+                    item.clone(),
+                    *size,
+                    prim_array(*dtype, &b.data),
+                    None,
+                )?)
+            }
+            (ExportKind::Variable { dtype, rank }, DataType::Struct(fields)) => {
+                let DataType::List(item) = fields[0].data_type() else {
+                    bail!("bad schema")
+                };
+                let offsets = if b.offsets.is_empty() {
+                    vec![0]
+                } else {
+                    b.offsets
+                };
+                let data = GenericListArray::<i32>::try_new(
+                    item.clone(),
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    prim_array(*dtype, &b.data),
+                    None,
+                )?;
+                let DataType::FixedSizeList(sitem, _) = fields[1].data_type() else {
+                    bail!("bad schema")
+                };
+                let shapes = FixedSizeListArray::try_new(
+                    sitem.clone(),
+                    *rank as i32,
+                    Arc::new(Int32Array::from(b.shapes)),
+                    None,
+                )?;
+                Arc::new(StructArray::try_new(
+                    fields.clone(),
+                    vec![Arc::new(data), Arc::new(shapes)],
+                    None,
+                )?)
+            }
+            (ExportKind::Str, _) => Arc::new(StringArray::from_iter_values(b.strings.iter())),
+            (ExportKind::Bytes, _) => Arc::new(BinaryArray::from_iter_values(b.blobs.iter())),
+            _ => bail!("the export schema does not match the column"),
+        };
+        cols.push(value);
+        let batch = RecordBatch::try_new(schema.clone(), cols)?;
+        ensure!(batch.num_rows() == n, "batch length mismatch");
+        Ok(batch)
+    }
+}
+
+fn key_array(field: &Field, keys: &[SampleKey]) -> anyhow::Result<ArrayRef> {
+    if field.data_type() == &DataType::Int64 {
+        let v: Vec<i64> = keys
+            .iter()
+            .map(|k| match k {
+                SampleKey::Int(i) => {
+                    i64::try_from(*i).map_err(|_| anyhow::anyhow!("key {i} does not fit int64"))
+                }
+                SampleKey::Str(_) => bail!("string key in an integer key column"),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Arc::new(Int64Array::from(v)))
+    } else {
+        Ok(Arc::new(StringArray::from_iter_values(
+            keys.iter().map(ToString::to_string),
+        )))
+    }
+}
+
+/// A Parquet or Arrow IPC file being written.
+pub enum TableWriter {
+    Parquet(Box<parquet::arrow::ArrowWriter<File>>),
+    Ipc(Box<arrow_ipc::writer::FileWriter<File>>),
+}
+
+impl std::fmt::Debug for TableWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TableWriter::Parquet(_) => "TableWriter::Parquet",
+            TableWriter::Ipc(_) => "TableWriter::Ipc",
+        })
+    }
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, schema: &SchemaRef, parquet: bool) -> anyhow::Result<TableWriter> {
+        let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        if parquet {
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_compression(parquet::basic::Compression::SNAPPY)
+                .build();
+            Ok(TableWriter::Parquet(Box::new(
+                parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props))?,
+            )))
+        } else {
+            Ok(TableWriter::Ipc(Box::new(
+                arrow_ipc::writer::FileWriter::try_new(f, schema)?,
+            )))
+        }
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        match self {
+            TableWriter::Parquet(w) => w.write(batch)?,
+            TableWriter::Ipc(w) => w.write(batch)?,
+        }
+        Ok(())
+    }
+
+    /// Writes the footer and syncs the file.
+    pub fn finish(self) -> anyhow::Result<()> {
+        match self {
+            TableWriter::Parquet(w) => {
+                let f = w.into_inner()?;
+                f.sync_all()?;
+            }
+            TableWriter::Ipc(mut w) => {
+                w.finish()?;
+                w.get_ref().sync_all()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every (key, subkey, cell) of a table file, for tests and small tables.
+#[cfg(test)]
+pub fn read_all(path: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut t = open(path)?;
+    let p = plan(&t.schema, None, None)?;
+    let mut out = Vec::new();
+    while let Some(b) = t.next_batch() {
+        out.extend(cells(&b?, &p)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(
+        path: &Path,
+        kind: &ExportKind,
+        rows: Vec<(SampleKey, Option<SampleKey>, Cell)>,
+        parquet: bool,
+    ) {
+        let int_keys = rows.iter().all(|r| matches!(r.0, SampleKey::Int(_)));
+        let nested = rows
+            .iter()
+            .any(|r| r.1.is_some())
+            .then(|| rows.iter().all(|r| matches!(r.1, Some(SampleKey::Int(_)))));
+        let schema = export_schema(kind, int_keys, nested);
+        let mut w = TableWriter::create(path, &schema, parquet).unwrap();
+        let mut b = BatchBuilder::default();
+        for (k, s, c) in rows {
+            b.push(k, s, c);
+        }
+        w.write(&b.finish(&schema, kind).unwrap()).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn round_trips_every_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = |dtype: DType, shape: Vec<usize>, v: u8| Cell::Tensor {
+            data: vec![v; shape.iter().product::<usize>() * dtype.size()],
+            dtype,
+            shape,
+        };
+        type Rows = Vec<(SampleKey, Option<SampleKey>, Cell)>;
+        let cases: Vec<(ExportKind, Rows)> = vec![
+            (
+                ExportKind::Fixed {
+                    dtype: DType::U8,
+                    shape: vec![2, 3],
+                },
+                vec![
+                    (SampleKey::Int(0), None, t(DType::U8, vec![2, 3], 1)),
+                    (SampleKey::Int(5), None, t(DType::U8, vec![2, 3], 9)),
+                ],
+            ),
+            (
+                ExportKind::Fixed {
+                    dtype: DType::Bool,
+                    shape: vec![2],
+                },
+                vec![(SampleKey::Str("a".into()), None, t(DType::Bool, vec![2], 1))],
+            ),
+            (
+                ExportKind::Fixed {
+                    dtype: DType::F16,
+                    shape: vec![],
+                },
+                vec![(SampleKey::Int(1), None, t(DType::F16, vec![], 3))],
+            ),
+            (
+                ExportKind::Variable {
+                    dtype: DType::I32,
+                    rank: 2,
+                },
+                vec![
+                    (SampleKey::Int(0), None, t(DType::I32, vec![1, 2], 4)),
+                    (SampleKey::Int(1), None, t(DType::I32, vec![3, 1], 5)),
+                ],
+            ),
+            (
+                ExportKind::Str,
+                vec![(SampleKey::Str("s".into()), None, Cell::Str("héllo".into()))],
+            ),
+            (
+                ExportKind::Bytes,
+                vec![
+                    (
+                        SampleKey::Str("k".into()),
+                        Some(SampleKey::Str("sub".into())),
+                        Cell::Bytes(vec![0, 255]),
+                    ),
+                    (
+                        SampleKey::Str("k".into()),
+                        Some(SampleKey::Int(3)),
+                        Cell::Bytes(vec![1]),
+                    ),
+                ],
+            ),
+        ];
+        for (i, (kind, rows)) in cases.into_iter().enumerate() {
+            for parquet in [true, false] {
+                let p = dir.path().join(format!(
+                    "t{i}.{}",
+                    if parquet { "parquet" } else { "arrow" }
+                ));
+                write(&p, &kind, rows.clone(), parquet);
+                let back = read_all(&p).unwrap();
+                assert_eq!(back.len(), rows.len());
+                for ((k, s, c), (bk, bs, bc)) in rows.iter().zip(back) {
+                    let bk = bk.unwrap();
+                    // String keys come back as strings; integer keys as integers.
+                    assert_eq!(&bk, k, "{kind:?}");
+                    // Mixed subkeys are written as strings.
+                    assert_eq!(
+                        s.as_ref().map(ToString::to_string),
+                        bs.map(|s| s.to_string())
+                    );
+                    assert_eq!(c, &bc, "{kind:?} parquet={parquet}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plan_errors_name_the_columns() {
+        let schema = Schema::new(vec![
+            Field::new("a", DataType::Float32, false),
+            Field::new("b", DataType::Utf8, false),
+        ]);
+        let e = plan(&schema, None, None).unwrap_err().to_string();
+        assert!(e.contains("--field"), "{e}");
+        let e = plan(&schema, Some("zz"), None).unwrap_err().to_string();
+        assert!(e.contains("\"a\""), "{e}");
+        let p = plan(&schema, Some("a"), None).unwrap();
+        assert_eq!(
+            p.kind,
+            ValueKind::Fixed {
+                dtype: DType::F32,
+                shape: vec![]
+            }
+        );
+        let e = plan(&schema, Some("a"), Some("a")).unwrap_err().to_string();
+        assert!(e.contains("keys must be integers or strings"), "{e}");
+        let p = plan(&schema, Some("a"), Some("b")).unwrap();
+        assert_eq!(p.key, Some(1));
+    }
+}

@@ -1,0 +1,134 @@
+//! `hangar`: version control for tensor data, from the shell.
+//!
+//! A thin layer over `hangar-core`: each subcommand is one module under `cmd/`, parsing
+//! with clap and printing through [`output::Out`] (people's text, or `--json` documents
+//! described in `docs/cli.md`). Exit codes: 0 success, 1 a negative answer (merge
+//! conflict, verify found problems, nothing to commit), 2 an error.
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod cmd;
+mod formats;
+mod keys;
+mod output;
+mod user;
+mod views;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{Ctx, Negative};
+
+const EXIT_HELP: &str = "\
+Exit status: 0 success; 1 a negative answer (a merge conflict, verify found problems,
+nothing to commit, an aborted commit); 2 an error (the message says what to do).
+
+Environment: HANGAR_REPO (like -C), HANGAR_USER_NAME / HANGAR_USER_EMAIL (for init),
+NO_COLOR, CLICOLOR_FORCE, EDITOR / VISUAL (commit messages).
+
+Start with `hangar quickstart` for a demo repository, or `hangar init`.";
+
+/// Version control for tensor data: commit, branch, merge, diff and read any past version
+/// of your arrays exactly.
+#[derive(Debug, Parser)]
+#[command(name = "hangar", version, about, after_help = EXIT_HELP, arg_required_else_help = true)]
+struct Cli {
+    /// Run as if started in DIR (the repository's directory).
+    #[arg(
+        short = 'C',
+        long = "repo",
+        value_name = "DIR",
+        global = true,
+        env = "HANGAR_REPO"
+    )]
+    repo: Option<std::path::PathBuf>,
+
+    /// Print machine-readable JSON (documented in docs/cli.md) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// No progress bars or notes on stderr.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+
+    /// When to use colours.
+    #[arg(long, value_enum, default_value_t = output::ColorWhen::Auto, global = true, value_name = "WHEN")]
+    color: output::ColorWhen,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Init(cmd::init::Args),
+    Status(cmd::status::Args),
+    Commit(cmd::commit::Args),
+    Reset(cmd::reset::Args),
+    Log(cmd::log::Args),
+    Summary(cmd::summary::Args),
+    Show(cmd::show::Args),
+    #[command(subcommand)]
+    Column(cmd::column::Command),
+    #[command(subcommand)]
+    Branch(cmd::branch::Command),
+    Checkout(cmd::checkout::Args),
+    Diff(cmd::diff::Args),
+    Merge(cmd::merge::Args),
+    Import(cmd::import::Args),
+    Export(cmd::export::Args),
+    Cat(cmd::cat::Args),
+    Verify(cmd::verify::Args),
+    WriterLock(cmd::writer_lock::Args),
+    Quickstart(cmd::quickstart::Args),
+    Completions(cmd::completions::Args),
+}
+
+fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(a) => cmd::init::run(ctx, a),
+        Command::Status(a) => cmd::status::run(ctx, a),
+        Command::Commit(a) => cmd::commit::run(ctx, a),
+        Command::Reset(a) => cmd::reset::run(ctx, a),
+        Command::Log(a) => cmd::log::run(ctx, a),
+        Command::Summary(a) => cmd::summary::run(ctx, a),
+        Command::Show(a) => cmd::show::run(ctx, a),
+        Command::Column(c) => cmd::column::run(ctx, c),
+        Command::Branch(c) => cmd::branch::run(ctx, c),
+        Command::Checkout(a) => cmd::checkout::run(ctx, a),
+        Command::Diff(a) => cmd::diff::run(ctx, a),
+        Command::Merge(a) => cmd::merge::run(ctx, a),
+        Command::Import(a) => cmd::import::run(ctx, a),
+        Command::Export(a) => cmd::export::run(ctx, a),
+        Command::Cat(a) => cmd::cat::run(ctx, a),
+        Command::Verify(a) => cmd::verify::run(ctx, a),
+        Command::WriterLock(a) => cmd::writer_lock::run(ctx, a),
+        Command::Quickstart(a) => cmd::quickstart::run(ctx, a),
+        Command::Completions(a) => {
+            cmd::completions::run(ctx, a, <Cli as clap::CommandFactory>::command())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::set_color(cli.color);
+    let mut ctx = Ctx::new(cli.repo.clone(), cli.json, cli.quiet);
+    let result = run(cli, &mut ctx);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(n) = e.downcast_ref::<Negative>() {
+                if !n.message.is_empty() {
+                    output::note(&n.message);
+                }
+                return ExitCode::from(1);
+            }
+            output::error(&app::describe(&e));
+            ExitCode::from(2)
+        }
+    }
+}

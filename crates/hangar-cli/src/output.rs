@@ -1,0 +1,180 @@
+//! Output: text for people on stdout (coloured only when allowed), JSON documents, and
+//! messages on stderr. Every write returns its I/O error so that a closed pipe ends the
+//! command quietly instead of panicking.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::{json, Value};
+
+/// The version of every `--json` document's shape (docs/cli.md).
+pub const JSON_SCHEMA_VERSION: u64 = 1;
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (CLICOLOR_FORCE forces it on).
+    Auto,
+    /// Always (overrides NO_COLOR, as a command-line flag should).
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Sets the colour choice for stdout and stderr.
+pub fn set_color(when: ColorWhen) {
+    let choice = match when {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    };
+    choice.write_global();
+}
+
+pub const COMMIT: Style = AnsiColor::Yellow.on_default();
+pub const BRANCH: Style = AnsiColor::Green.on_default().bold();
+pub const ADDED: Style = AnsiColor::Green.on_default();
+pub const DELETED: Style = AnsiColor::Red.on_default();
+pub const MUTATED: Style = AnsiColor::Yellow.on_default();
+pub const HEADING: Style = Style::new().bold();
+pub const BAD: Style = AnsiColor::Red.on_default().bold();
+pub const DIM: Style = Style::new().dimmed();
+
+/// `text` in `style` (the escape codes are stripped later when colour is off).
+pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Writes text to stdout.
+pub fn print(text: &str) -> std::io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+/// Writes a line to stdout.
+pub fn println(text: &str) -> std::io::Result<()> {
+    let mut out = anstream::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// Prints one JSON document (with `schema_version`) on stdout.
+pub fn print_json(mut doc: Value) -> std::io::Result<()> {
+    if let Value::Object(m) = &mut doc {
+        m.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
+    }
+    let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// A message on stderr.
+pub fn note(msg: &str) {
+    let _ = writeln!(anstream::stderr(), "{msg}");
+}
+
+/// An error on stderr: `error: ...`.
+pub fn error(msg: &str) {
+    let _ = writeln!(anstream::stderr(), "{}: {msg}", paint(BAD, "error"));
+}
+
+/// Left-aligned columns with two spaces between them, for people to read.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let n = header.len();
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            width[i] = width[i].max(visible_len(c));
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(width[i] - visible_len(c) + 2));
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|h| paint(HEADING, h)).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+/// Characters shown, not counting ANSI escape sequences.
+fn visible_len(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\u{1b}') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn table_aligns_ignoring_colour() {
+        let t = table(
+            &["a", "bb"],
+            &[
+                vec![paint(ADDED, "xxx"), "1".into()],
+                vec!["y".into(), "22".into()],
+            ],
+        );
+        let plain: Vec<String> = t
+            .lines()
+            .map(|l| {
+                let mut s = String::new();
+                let mut esc = false;
+                for c in l.chars() {
+                    match (esc, c) {
+                        (false, '\u{1b}') => esc = true,
+                        (true, 'm') => esc = false,
+                        (true, _) => {}
+                        (false, c) => s.push(c),
+                    }
+                }
+                s
+            })
+            .collect();
+        assert_eq!(plain, ["a    bb", "xxx  1", "y    22"]);
+    }
+}

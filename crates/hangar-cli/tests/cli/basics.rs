@@ -1,0 +1,472 @@
+//! init, status, commit, reset, writer-lock, verify, completions, help, exit codes, -C,
+//! colours, broken pipes.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::{fixture, Env};
+
+#[test]
+fn init_creates_a_repository_and_reports_an_existing_one() {
+    let env = Env::new();
+    let out = env.ok(&["init"]);
+    assert!(
+        out.contains("Initialized an empty hangar repository"),
+        "{out}"
+    );
+    assert!(env.file(".hangar").is_dir());
+    // Again: not an error (like the original), says so, changes nothing.
+    let out = env.ok(&["init"]);
+    assert!(out.contains("already exists"), "{out}");
+    let v = env.json(&["init"]);
+    assert_eq!(v["created"], false);
+    // --overwrite starts over.
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    env.ok(&["commit", "-m", "c"]);
+    let v = env.json(&["init", "--overwrite"]);
+    assert_eq!(v["created"], true);
+    let log = env.json(&["log"]);
+    assert_eq!(log["commits"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn init_takes_the_user_from_flags_env_or_config_file() {
+    let env = Env::new();
+    // Flags win over the environment.
+    env.ok(&["init", "--name", "Flag Name", "--email", "flag@example.com"]);
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    env.ok(&["commit", "-m", "c"]);
+    let log = env.json(&["log"]);
+    assert_eq!(log["commits"][0]["author"], "Flag Name");
+    assert_eq!(log["commits"][0]["email"], "flag@example.com");
+
+    // The config file, when neither flags nor environment say.
+    let env = Env::new();
+    let cfg = env.file("hangar.conf");
+    std::fs::write(
+        &cfg,
+        "# me\nname = Config Name\nemail = \"cfg@example.com\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env_remove("HANGAR_USER_NAME")
+        .env_remove("HANGAR_USER_EMAIL")
+        .env("HANGAR_CONFIG", &cfg)
+        .args(["init", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    env.ok(&["commit", "-m", "c"]);
+    assert_eq!(env.json(&["log"])["commits"][0]["author"], "Config Name");
+
+    // Nothing anywhere, no terminal: a clear error.
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env_remove("HANGAR_USER_NAME")
+        .env_remove("HANGAR_USER_EMAIL")
+        .arg("init")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("--name") && e.contains("HANGAR_USER_NAME"),
+        "{e}"
+    );
+    assert!(!env.file(".hangar").exists());
+}
+
+#[test]
+fn commands_outside_a_repository_say_to_init() {
+    let env = Env::new();
+    let e = env.err(&["status"]);
+    assert!(
+        e.contains("not a hangar repository") && e.contains("hangar init"),
+        "{e}"
+    );
+}
+
+#[test]
+fn repository_found_from_subdirectories_with_dash_c_and_hangar_repo() {
+    let env = Env::new();
+    env.init();
+    let sub = env.file("a/b");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = env.cmd().current_dir(&sub).arg("status").output().unwrap();
+    assert!(out.status.success());
+    let other = Env::new();
+    let p = env.path().to_str().unwrap();
+    assert!(other.ok(&["-C", p, "status"]).contains("On branch master"));
+    let out = other
+        .cmd()
+        .env("HANGAR_REPO", p)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+#[test]
+fn status_works_before_the_first_commit_and_lists_staged_changes() {
+    let env = Env::new();
+    env.init();
+    let out = env.ok(&["status"]);
+    assert!(out.contains("On branch master, no commits yet"), "{out}");
+    assert!(out.contains("Nothing staged"), "{out}");
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("npy_dir")]);
+    let out = env.ok(&["status"]);
+    assert!(out.contains("column images added"), "{out}");
+    assert!(out.contains("images: samples 3 added or changed"), "{out}");
+    let v = env.json(&["status"]);
+    assert_eq!(v["branch"], "master");
+    assert_eq!(v["head"], serde_json::Value::Null);
+    assert_eq!(v["clean"], false);
+    assert_eq!(v["columns_added"][0], "images");
+    assert_eq!(v["samples"][0]["column"], "images");
+    assert_eq!(v["samples"][0]["added_or_changed"], 3);
+    env.ok(&["commit", "-m", "c"]);
+    let v = env.json(&["status"]);
+    assert_eq!(v["clean"], true);
+    assert_eq!(v["head"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn commit_messages_from_flags_and_nothing_to_commit_is_exit_1() {
+    let env = Env::new();
+    env.init();
+    let (_, e) = env.code(1, &["commit", "-m", "nothing"]);
+    assert!(e.contains("Nothing to commit"), "{e}");
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    let out = env.ok(&["commit", "-m", "first line", "-m", "second line"]);
+    assert!(
+        out.starts_with("[master ") && out.contains("] first line"),
+        "{out}"
+    );
+    let log = env.json(&["log"]);
+    assert_eq!(log["commits"][0]["message"], "first line\nsecond line");
+    let v = env.json(&["column", "create", "y", "uint8", "2"]);
+    assert_eq!(v["created"]["name"], "y");
+    let v = env.json(&["commit", "-m", "again"]);
+    assert_eq!(v["branch"], "master");
+    assert_eq!(v["commit"], env.json(&["log"])["commits"][0]["id"]);
+}
+
+#[test]
+fn commit_without_message_opens_the_editor() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    // An "editor" that checks the template and writes a message.
+    let script = env.file("editor.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ngrep -q '# On branch master' \"$1\" || exit 3\ngrep -q 'column x added' \"$1\" || exit 4\nprintf 'from the editor\\n# dropped\\n' > \"$1\"\n",
+    )
+    .unwrap();
+    let editor = format!("sh {}", script.display());
+    let out = env
+        .cmd()
+        .env("EDITOR", &editor)
+        .arg("commit")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        env.json(&["log"])["commits"][0]["message"],
+        "from the editor"
+    );
+
+    // An empty message aborts with exit 1 and commits nothing.
+    env.ok(&["column", "create", "y", "uint8", "2"]);
+    let empty = env.file("empty.sh");
+    std::fs::write(
+        &empty,
+        "#!/bin/sh\nprintf '# only comments\\n\\n' > \"$1\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env("VISUAL", format!("sh {}", empty.display()))
+        .arg("commit")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("message is empty"));
+    assert_eq!(env.json(&["status"])["clean"], false);
+
+    // A failing editor is an error; nothing is committed.
+    let out = env
+        .cmd()
+        .env("EDITOR", "false")
+        .arg("commit")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(env.json(&["log"])["commits"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn reset_needs_yes_without_a_terminal_and_reports_nothing_to_reset() {
+    let env = Env::new();
+    env.init();
+    let (_, e) = env.code(1, &["reset", "--yes"]);
+    assert!(e.contains("Nothing staged"), "{e}");
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    let e = env.err(&["reset"]);
+    assert!(e.contains("--yes"), "{e}");
+    assert_eq!(env.json(&["status"])["clean"], false);
+    let v = env.json(&["reset", "--yes"]);
+    assert_eq!(v["reset"], true);
+    assert_eq!(env.json(&["status"])["clean"], true);
+}
+
+#[test]
+fn writer_lock_status_and_force_release() {
+    let env = Env::new();
+    env.init();
+    assert!(env
+        .ok(&["writer-lock"])
+        .contains("Writer lock is available"));
+    let v = env.json(&["writer-lock"]);
+    assert_eq!(v["held"], false);
+    assert!(env
+        .ok(&["writer-lock", "--force-release"])
+        .contains("released"));
+    let v = env.json(&["writer-lock", "--force-release"]);
+    assert_eq!(v["released"], true);
+}
+
+#[test]
+fn writer_lock_held_by_another_process_is_shown_and_blocks_writers() {
+    let env = Env::new();
+    env.init();
+    // Hold the lock from a child `hangar commit` waiting in its editor.
+    let fifo_dir = env.file("wait");
+    std::fs::create_dir(&fifo_dir).unwrap();
+    let script = env.file("slow-editor.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {0}/started\nwhile [ ! -e {0}/go ]; do sleep 0.05; done\necho msg > \"$1\"\n",
+            fifo_dir.display()
+        ),
+    )
+    .unwrap();
+    env.ok(&["column", "create", "x", "uint8", "2"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hangar"))
+        .current_dir(env.path())
+        .env("HANGAR_USER_NAME", "T")
+        .env("HANGAR_USER_EMAIL", "t@example.com")
+        .env("EDITOR", format!("sh {}", script.display()))
+        .arg("commit")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = fifo_dir.join("started");
+    for _ in 0..400 {
+        if started.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(started.exists(), "the editor started");
+    let v = env.json(&["writer-lock"]);
+    assert_eq!(v["held"], true);
+    assert_eq!(v["holder"]["pid"], child.id());
+    assert!(env
+        .ok(&["writer-lock"])
+        .contains(&format!("process {}", child.id())));
+    let e = env.err(&["writer-lock", "--force-release"]);
+    assert!(e.contains("refusing"), "{e}");
+    let e = env.err(&["status"]);
+    assert!(e.contains("writer lock"), "{e}");
+    std::fs::write(fifo_dir.join("go"), b"").unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(env.json(&["writer-lock"])["held"], false);
+}
+
+#[test]
+fn verify_passes_and_finds_damage_with_exit_1() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    env.ok(&["commit", "-m", "c"]);
+    let out = env.ok(&["verify"]);
+    assert!(out.contains("No problems found"), "{out}");
+    let v = env.json(&["verify"]);
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["values"], 10);
+    // Flip one byte inside a stored value.
+    let (_, data) = crate::npy_data(&fixture("rows_u8.npy"));
+    let first = &data[..16];
+    let (seg, at) = walk(&env.file(".hangar/segments"))
+        .into_iter()
+        .find_map(|p| {
+            let b = std::fs::read(&p).ok()?;
+            b.windows(16).position(|w| w == first).map(|at| (p, at))
+        })
+        .expect("the first sample's bytes are in a segment");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[at] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let (out, e) = env.code(1, &["verify"]);
+    assert!(out.contains("damaged:"), "{out}");
+    assert!(e.contains("problems"), "{e}");
+    let (out, _) = env.code(1, &["verify", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(!v["problems"].as_array().unwrap().is_empty());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    let env = Env::new();
+    let (_, e) = env.code(2, &["frobnicate"]);
+    assert!(e.contains("unrecognized subcommand"), "{e}");
+    let (_, e) = env.code(2, &["log", "--bogus"]);
+    assert!(e.contains("--bogus"), "{e}");
+    for cmd in [
+        "init",
+        "status",
+        "commit",
+        "reset",
+        "log",
+        "summary",
+        "show",
+        "checkout",
+        "diff",
+        "merge",
+        "import",
+        "export",
+        "cat",
+        "verify",
+        "writer-lock",
+        "quickstart",
+        "completions",
+    ] {
+        let out = env.ok(&[cmd, "--help"]);
+        assert!(out.contains("Example"), "{cmd} --help has examples:\n{out}");
+    }
+    for sub in [
+        ["column", "create"],
+        ["column", "list"],
+        ["column", "remove"],
+        ["branch", "create"],
+        ["branch", "delete"],
+        ["branch", "list"],
+    ] {
+        let out = env.ok(&[sub[0], sub[1], "--help"]);
+        assert!(
+            out.contains("Example"),
+            "{sub:?} --help has examples:\n{out}"
+        );
+    }
+    let out = env.ok(&["--help"]);
+    assert!(out.contains("Exit status"), "{out}");
+    assert!(env.ok(&["--version"]).starts_with("hangar "));
+    // No arguments: help, as a usage error.
+    let (_, e) = env.code(2, &[]);
+    assert!(e.contains("Usage"), "{e}");
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let env = Env::new();
+    for (shell, marker) in [
+        ("bash", "_hangar()"),
+        ("zsh", "#compdef hangar"),
+        ("fish", "complete -c hangar"),
+    ] {
+        let out = env.ok(&["completions", shell]);
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(out.contains("quickstart"), "{shell}");
+    }
+    env.code(2, &["completions", "tcsh"]);
+}
+
+#[test]
+fn colours_only_when_asked_or_on_a_terminal() {
+    let env = Env::new();
+    env.init();
+    let plain = env.ok(&["branch", "list"]);
+    assert!(!plain.contains('\u{1b}'), "{plain:?}");
+    let coloured = env.ok(&["--color", "always", "branch", "list"]);
+    assert!(coloured.contains("\u{1b}["), "{coloured:?}");
+    let out = env
+        .cmd()
+        .env("NO_COLOR", "1")
+        .args(["branch", "list"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+    let never = env.ok(&["--color", "never", "branch", "list"]);
+    assert!(!never.contains('\u{1b}'));
+    // JSON never has colour.
+    let j = env.ok(&["--color", "always", "branch", "list", "--json"]);
+    assert!(!j.contains('\u{1b}'));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    for i in 0..3 {
+        env.ok(&[
+            "import",
+            "images",
+            &fixture("rows_u8.npy"),
+            "--start",
+            &format!("{}", 10 * (i + 1)),
+        ]);
+    }
+    env.ok(&["commit", "-m", "c"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hangar"))
+        .current_dir(env.path())
+        .args(["cat", "images", "0", "--limit", "100000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

@@ -1,0 +1,295 @@
+//! log, summary, show, branch, checkout, diff, merge.
+
+use serde_json::json;
+
+use crate::{fixture, history_repo, Env};
+
+#[test]
+fn log_forms() {
+    let env = Env::new();
+    env.init();
+    let (out, e) = env.code(0, &["log"]);
+    assert!(out.is_empty() && e.contains("No commits yet"), "{out} {e}");
+    history_repo(&env);
+    let v = env.json(&["log"]);
+    let commits = v["commits"].as_array().unwrap();
+    assert_eq!(commits.len(), 4);
+    assert_eq!(commits[0]["message"], "Merge branch 'dev' into master");
+    assert_eq!(commits[0]["parents"].as_array().unwrap().len(), 2);
+    assert_eq!(commits[0]["branch_heads"], json!(["master"]));
+    assert_eq!(commits[3]["message"], "first commit");
+    assert_eq!(
+        v["heads"]["dev"],
+        commits
+            .iter()
+            .find(|c| c["message"] == "dev changes")
+            .unwrap()["id"]
+    );
+    assert!(commits[0]["time"].as_str().unwrap().ends_with('Z'));
+
+    let lines: Vec<String> = env.ok(&["log"]).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0].contains("(master)") && lines[0].contains("(Test User)"),
+        "{}",
+        lines[0]
+    );
+    let one = env.ok(&["log", "--oneline", "-n", "2"]);
+    assert_eq!(one.lines().count(), 2);
+    assert!(!one.contains("Test User"), "{one}");
+    let dev = env.json(&["log", "dev"]);
+    assert_eq!(dev["commits"].as_array().unwrap().len(), 2);
+    let graph = env.ok(&["log", "--graph"]);
+    assert!(graph.contains("|\\") && graph.contains("|/"), "{graph}");
+    let e = env.err(&["log", "nosuchbranch"]);
+    assert!(e.contains("nosuchbranch"), "{e}");
+}
+
+#[test]
+fn summary_and_show() {
+    let env = Env::new();
+    history_repo(&env);
+    let text = env.ok(&["summary"]);
+    assert!(
+        text.contains("Summary of Contents") && text.contains("Column Name: images"),
+        "{text}"
+    );
+    let v = env.json(&["summary", "dev"]);
+    assert_eq!(v["commit"]["message"], "dev changes");
+    let images = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "images")
+        .unwrap()
+        .clone();
+    assert_eq!(images["num_samples"], 13);
+    assert!(v["disk_usage_bytes"].as_u64().unwrap() > 0);
+
+    let first = env.json(&["log"])["commits"][3]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let show = env.ok(&["show", &first[..10]]);
+    assert!(show.starts_with(&format!("commit {first}")), "{show}");
+    assert!(
+        show.contains("Author: Test User <test@example.com>"),
+        "{show}"
+    );
+    assert!(show.contains("    first commit"), "{show}");
+    assert!(show.contains("Diff from nothing (no commit)"), "{show}");
+    assert!(show.contains("column images added"), "{show}");
+    let merge = env.ok(&["show", "master"]);
+    assert!(merge.contains("Merge: "), "{merge}");
+    let v = env.json(&["show", "dev"]);
+    assert_eq!(v["commit"]["message"], "dev changes");
+    assert_eq!(v["diff"]["counts"]["samples_added"], 10);
+    assert_eq!(v["diff"]["columns"][0]["added"][0], 0);
+    let e = env.err(&["show", "zzzz"]);
+    assert!(e.contains("zzzz"), "{e}");
+}
+
+#[test]
+fn branches() {
+    let env = Env::new();
+    env.init();
+    let e = env.err(&["branch", "create", "dev"]);
+    assert!(e.contains("no commits"), "{e}");
+    history_repo(&env);
+    let out = env.ok(&["branch", "list"]);
+    assert!(out.lines().any(|l| l.starts_with("* master")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("  dev")), "{out}");
+    let first = env.json(&["log"])["commits"][3]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = env.json(&["branch", "create", "old", &first[..8]]);
+    assert_eq!(v["head"], first);
+    let e = env.err(&["branch", "create", "old"]);
+    assert!(e.contains("already exists"), "{e}");
+    let e = env.err(&["branch", "create", "x", "0123456789abcdef"]);
+    assert!(e.contains("0123456789abcdef"), "{e}");
+    let e = env.err(&["branch", "create", "bad name"]);
+    assert!(e.contains("not allowed"), "{e}");
+    let v = env.json(&["branch", "list"]);
+    let names: Vec<&str> = v["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dev", "master", "old"]);
+    assert_eq!(v["branches"][1]["current"], true);
+    // Deleting: merged branches go; the current one and unmerged ones are refused.
+    env.ok(&["branch", "create", "side"]);
+    env.ok(&["checkout", "side"]);
+    env.ok(&["column", "create", "extra", "str"]);
+    env.ok(&["commit", "-m", "side work"]);
+    env.ok(&["checkout", "master"]);
+    let e = env.err(&["branch", "delete", "side"]);
+    assert!(
+        e.contains("not fully merged") || e.contains("--force"),
+        "{e}"
+    );
+    let e = env.err(&["branch", "delete", "master"]);
+    assert!(e.contains("master"), "{e}");
+    assert!(env
+        .ok(&["branch", "delete", "side", "--force"])
+        .contains("Deleted branch side"));
+    let v = env.json(&["branch", "delete", "dev"]);
+    assert_eq!(v["deleted"], "dev");
+}
+
+#[test]
+fn checkout_switches_and_refuses_with_staged_changes() {
+    let env = Env::new();
+    history_repo(&env);
+    let out = env.ok(&["checkout", "dev"]);
+    assert!(out.contains("Switched to branch dev"), "{out}");
+    assert_eq!(env.json(&["status"])["branch"], "dev");
+    env.ok(&["column", "create", "tmp", "str"]);
+    let e = env.err(&["checkout", "master"]);
+    assert!(e.to_lowercase().contains("staging"), "{e}");
+    assert_eq!(env.json(&["status"])["branch"], "dev");
+    env.ok(&["reset", "--yes"]);
+    let v = env.json(&["checkout", "master"]);
+    assert_eq!(v["branch"], "master");
+    let e = env.err(&["checkout", "nope"]);
+    assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn diff_forms() {
+    let env = Env::new();
+    history_repo(&env);
+    let first = env.json(&["log"])["commits"][3]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Two revisions: from A to B.
+    let v = env.json(&["diff", &first, "dev"]);
+    assert_eq!(v["from"], first);
+    assert_eq!(v["counts"]["samples_added"], 10);
+    let back = env.json(&["diff", "dev", &first]);
+    assert_eq!(back["counts"]["samples_deleted"], 10);
+    assert_eq!(back["counts"]["samples_added"], 0);
+    // One revision: from the current branch to it.
+    let v = env.json(&["diff", &first]);
+    assert_eq!(v["counts"]["columns_deleted"], 1, "{v}");
+    assert!(
+        v["counts"]["samples_deleted"].as_u64().unwrap() >= 10,
+        "{v}"
+    );
+    // Text, shortened and --all.
+    let text = env.ok(&["diff", &first, "dev"]);
+    assert!(text.contains("added: 10") && text.contains("+ 0"), "{text}");
+    let big = env.ok(&["diff", &first, "dev", "--all"]);
+    assert!(big.contains("+ 9"), "{big}");
+    // Staged.
+    let none = env.ok(&["diff", "--staged"]);
+    assert!(none.contains("no changes"), "{none}");
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--start",
+        "100",
+    ]);
+    let v = env.json(&["diff", "--staged"]);
+    assert_eq!(v["to"], "staged");
+    assert_eq!(v["counts"]["samples_added"], 10);
+    let e = env.err(&["diff"]);
+    assert!(e.contains("hangar diff"), "{e}");
+    let e = env.err(&["diff", "--staged", "dev"]);
+    assert!(e.contains("--staged"), "{e}");
+}
+
+#[test]
+fn diff_before_the_first_commit_is_all_added() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("npy_dir")]);
+    let v = env.json(&["diff", "--staged"]);
+    assert_eq!(v["from"], serde_json::Value::Null);
+    assert_eq!(v["counts"]["columns_added"], 1);
+    assert_eq!(v["columns"][0]["added"], json!(["s0", "s1", "s2"]));
+}
+
+#[test]
+fn merge_outcomes_and_conflicts() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("npy_dir")]);
+    env.ok(&["commit", "-m", "base"]);
+    env.ok(&["branch", "create", "dev"]);
+    // Up to date.
+    let v = env.json(&["merge", "dev"]);
+    assert_eq!(v["outcome"], "up_to_date");
+    // Fast-forward.
+    env.ok(&["checkout", "dev"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    env.ok(&["commit", "-m", "dev rows"]);
+    env.ok(&["checkout", "master"]);
+    let out = env.ok(&["merge", "dev"]);
+    assert!(out.contains("Fast-forward"), "{out}");
+    // Three-way: master and dev change different keys.
+    env.ok(&["checkout", "dev"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy"), "--start", "50"]);
+    env.ok(&["commit", "-m", "dev more"]);
+    env.ok(&["checkout", "master"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy"), "--start", "80"]);
+    env.ok(&["commit", "-m", "master more"]);
+    let v = env.json(&["merge", "dev", "-m", "bring dev in"]);
+    assert_eq!(v["outcome"], "merged");
+    assert!(v["base"].is_string());
+    assert_eq!(env.json(&["log"])["commits"][0]["message"], "bring dev in");
+    // A conflict: both change sample s0 differently.
+    env.ok(&["checkout", "dev"]);
+    std::fs::copy(fixture("npy_dir/s2.npy"), env.file("s0.npy")).unwrap();
+    env.ok(&[
+        "import",
+        "images",
+        env.file("s0.npy").to_str().unwrap(),
+        "--overwrite",
+    ]);
+    env.ok(&["commit", "-m", "dev s0"]);
+    env.ok(&["checkout", "master"]);
+    std::fs::create_dir(env.file("m")).unwrap();
+    std::fs::copy(fixture("npy_dir/s1.npy"), env.file("m/s0.npy")).unwrap();
+    env.ok(&[
+        "import",
+        "images",
+        env.file("m/s0.npy").to_str().unwrap(),
+        "--overwrite",
+    ]);
+    env.ok(&["commit", "-m", "master s0"]);
+    let head_before = env.json(&["log"])["commits"][0]["id"].clone();
+    let (out, _) = env.code(1, &["merge", "dev"]);
+    assert!(out.contains("conflicts; nothing was changed"), "{out}");
+    assert!(
+        out.contains("WHERE") && out.contains("\"s0\"") && out.contains("changed in both"),
+        "{out}"
+    );
+    let (out, _) = env.code(1, &["merge", "dev", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["outcome"], "conflict");
+    let c = v["conflicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "\"s0\"")
+        .expect("s0 conflict")
+        .clone();
+    assert_eq!(c["scope"], "sample");
+    assert_eq!(c["column"], "images");
+    assert_eq!(c["kind"], "changed_in_both");
+    assert_eq!(c["ours"].as_str().unwrap().len(), 64);
+    assert_ne!(c["ours"], c["theirs"]);
+    assert_eq!(env.json(&["log"])["commits"][0]["id"], head_before);
+    // Merging with staged changes is refused.
+    env.ok(&["column", "create", "tmp", "str"]);
+    let e = env.err(&["merge", "dev"]);
+    assert!(e.contains("commit or reset"), "{e}");
+}

@@ -1,0 +1,691 @@
+//! import, export, cat, quickstart: every format, round trips bit for bit, error paths.
+
+use serde_json::json;
+
+use crate::{fixture, npy_data, Env};
+
+/// `hangar cat COLUMN KEY --raw --staged` as bytes (the staging area: committed and
+/// staged samples).
+fn raw(env: &Env, column: &str, key: &str) -> Vec<u8> {
+    let out = env
+        .cmd()
+        .args(["cat", column, key, "--raw", "--staged"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cat {column} {key}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn column_json(env: &Env, name: &str) -> serde_json::Value {
+    let v = env.json(&["column", "list"]);
+    v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no column {name}: {v}"))
+        .clone()
+}
+
+#[test]
+fn npy_rows_export_to_every_format_and_back_bit_for_bit() {
+    let env = Env::new();
+    env.init();
+    let v = env.json(&["import", "images", &fixture("rows_u8.npy"), "--create"]);
+    assert_eq!(v["columns"]["images"]["imported"], 10);
+    let (shape, data) = npy_data(&fixture("rows_u8.npy"));
+    assert_eq!(shape, [10, 4, 4]);
+    assert_eq!(
+        column_json(&env, "images")["schema"]["shape"],
+        json!([4, 4])
+    );
+    for k in 0..10 {
+        assert_eq!(raw(&env, "images", &format!("int:{k}")).len(), 16);
+    }
+    env.ok(&["commit", "-m", "rows"]);
+    for k in 0..10usize {
+        assert_eq!(
+            raw(&env, "images", &k.to_string()),
+            data[k * 16..(k + 1) * 16],
+            "row {k}"
+        );
+    }
+    // One stacked .npy: the same bytes as the original.
+    env.ok(&["export", "images", "-o", "stacked.npy"]);
+    let (s, d) = npy_data(env.file("stacked.npy").to_str().unwrap());
+    assert_eq!((s, d), (shape.clone(), data.clone()));
+    // Each format, imported back into a new column, gives every sample back.
+    let cases: [(&str, &[&str], &[&str]); 6] = [
+        ("dir_npy", &["-o", "out_npy"], &["out_npy", "--int-keys"]),
+        ("from_npz", &["-o", "out.npz"], &["out.npz", "--int-keys"]),
+        ("from_parquet", &["-o", "out.parquet"], &["out.parquet"]),
+        ("from_arrow", &["-o", "out.arrow"], &["out.arrow"]),
+        (
+            "from_png",
+            &["-o", "out_png", "--format", "png"],
+            &["out_png", "--int-keys"],
+        ),
+        ("from_stacked", &["-o", "again.npy"], &["again.npy"]),
+    ];
+    for (col, export_args, import_args) in cases {
+        let mut e = vec!["export", "images"];
+        e.extend_from_slice(export_args);
+        let v = env.json(&e);
+        assert_eq!(v["written"], 10, "{col}");
+        let mut i = vec!["import", col];
+        i.extend_from_slice(import_args);
+        i.push("--create");
+        let v = env.json(&i);
+        assert_eq!(v["columns"][col]["imported"], 10, "{col}: {v}");
+        for k in 0..10usize {
+            assert_eq!(
+                raw(&env, col, &format!("int:{k}")),
+                data[k * 16..(k + 1) * 16],
+                "{col} row {k}"
+            );
+        }
+    }
+    assert!(env.file("out_png/3.png").is_file());
+    assert!(env.file("out_npy/3.npy").is_file());
+    // Existing output files are not replaced without --force.
+    let e = env.err(&["export", "images", "-o", "out.npz"]);
+    assert!(e.contains("--force"), "{e}");
+    env.ok(&["export", "images", "-o", "out.npz", "--force"]);
+    // Selected samples only.
+    let v = env.json(&[
+        "export", "images", "-o", "two", "--key", "1", "--key", "int:7",
+    ]);
+    assert_eq!(v["written"], 2);
+    assert!(env.file("two/7.npy").is_file() && !env.file("two/2.npy").exists());
+    let e = env.err(&["export", "images", "-o", "x", "--key", "99"]);
+    assert!(e.contains("99"), "{e}");
+}
+
+#[test]
+fn npy_dtypes_orders_and_scalars() {
+    let env = Env::new();
+    env.init();
+    // A 1-D array of labels: rows of scalars.
+    env.ok(&["import", "labels", &fixture("labels_i64.npy"), "--create"]);
+    let (_, labels) = npy_data(&fixture("labels_i64.npy"));
+    assert_eq!(column_json(&env, "labels")["schema"]["shape"], json!([]));
+    assert_eq!(raw(&env, "labels", "4"), labels[32..40]);
+    // Fortran order, big-endian float32: stored in C order, native.
+    env.ok(&[
+        "import",
+        "f",
+        &fixture("fortran_be_f4.npy"),
+        "--create",
+        "--whole",
+    ]);
+    let want: Vec<u8> = (0..12).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    assert_eq!(raw(&env, "f", "fortran_be_f4"), want);
+    assert_eq!(column_json(&env, "f")["schema"]["shape"], json!([3, 4]));
+    // bool and float16.
+    env.ok(&["import", "b", &fixture("bools.npy"), "--create", "--whole"]);
+    let (_, bools) = npy_data(&fixture("bools.npy"));
+    assert_eq!(raw(&env, "b", "bools"), bools);
+    assert_eq!(column_json(&env, "b")["schema"]["dtype"], "bool");
+    env.ok(&["import", "h", &fixture("halfs.npy"), "--create", "--whole"]);
+    let (_, halfs) = npy_data(&fixture("halfs.npy"));
+    assert_eq!(raw(&env, "h", "halfs"), halfs);
+    // Strings are not arrays hangar stores.
+    let e = env.err(&["import", "s", &fixture("strings.npy"), "--create"]);
+    assert!(
+        e.contains("unsupported numpy dtype") && e.contains("strings.npy"),
+        "{e}"
+    );
+    // Lossless widening into an existing column; lossy narrowing refused.
+    env.ok(&["column", "create", "wide", "int64", "4", "4"]);
+    env.ok(&["import", "wide", &fixture("rows_u8.npy")]);
+    let (_, rows) = npy_data(&fixture("rows_u8.npy"));
+    let want: Vec<u8> = rows[..16]
+        .iter()
+        .flat_map(|&b| i64::from(b).to_le_bytes())
+        .collect();
+    assert_eq!(raw(&env, "wide", "0"), want);
+    env.ok(&["column", "create", "narrow", "uint8", "3", "4"]);
+    let e = env.err(&["import", "narrow", &fixture("fortran_be_f4.npy")]);
+    assert!(
+        e.contains("float32") && e.contains("could change values"),
+        "{e}"
+    );
+    // Reshaped by element count: 16 elements into [16].
+    env.ok(&["column", "create", "flat", "uint8", "16"]);
+    env.ok(&["import", "flat", &fixture("rows_u8.npy")]);
+    assert_eq!(raw(&env, "flat", "9"), rows[144..160]);
+}
+
+#[test]
+fn npz_archives_by_key_and_by_name() {
+    let env = Env::new();
+    env.init();
+    // One array per key (deflated, as np.savez_compressed writes).
+    let v = env.json(&["import", "arr", &fixture("compressed.npz"), "--create"]);
+    assert_eq!(v["columns"]["arr"]["imported"], 2);
+    let a: Vec<u8> = (0..8i32).flat_map(|i| i.to_le_bytes()).collect();
+    assert_eq!(raw(&env, "arr", "a"), a);
+    // Each array to the column of its name, rows as samples.
+    let v = env.json(&["import", "--by-name", &fixture("pair.npz"), "--create"]);
+    assert_eq!(v["columns"]["x"]["imported"], 6);
+    assert_eq!(v["columns"]["y"]["imported"], 6);
+    assert_eq!(raw(&env, "y", "5"), [5u8]);
+    assert_eq!(column_json(&env, "x")["schema"]["shape"], json!([2, 2]));
+    let e = env.err(&["import", "--by-name", &fixture("rows_u8.npy"), "--create"]);
+    assert!(e.contains("--by-name"), "{e}");
+}
+
+#[test]
+fn idx_files_plain_and_gzip() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("tiny-images-idx3-ubyte.gz"),
+        "--create",
+    ]);
+    let (_, want) = npy_data(&fixture("tiny-images.expected.npy"));
+    for k in 0..5 {
+        assert_eq!(
+            raw(&env, "images", &k.to_string()),
+            want[k * 9..(k + 1) * 9]
+        );
+    }
+    // uint8 labels into the tutorial's int64 [1] column: converted and reshaped.
+    env.ok(&["column", "create", "labels", "int64", "1"]);
+    env.ok(&["import", "labels", &fixture("tiny-labels-idx1-ubyte")]);
+    assert_eq!(raw(&env, "labels", "2"), 3i64.to_le_bytes());
+}
+
+#[test]
+fn png_and_jpeg_images() {
+    let env = Env::new();
+    env.init();
+    for (name, exact) in [
+        ("gray.png", true),
+        ("rgb.png", true),
+        ("rgba.png", true),
+        ("gray16.png", true),
+        ("palette.png", true),
+        ("gray.jpg", false),
+        ("rgb.jpg", false),
+    ] {
+        let col = name.replace('.', "_");
+        env.ok(&[
+            "import",
+            &col,
+            &fixture(&format!("images/{name}")),
+            "--create",
+        ]);
+        let (shape, want) = npy_data(&fixture(&format!("{name}.expected.npy")));
+        let c = column_json(&env, &col);
+        assert_eq!(c["schema"]["shape"], json!(shape), "{name}");
+        let key = name.split('.').next().unwrap();
+        let got = raw(&env, &col, key);
+        assert_eq!(got.len(), want.len(), "{name}");
+        if exact {
+            assert_eq!(got, want, "{name}");
+        } else {
+            // Decoders may differ by rounding; Pillow (libjpeg) is the reference.
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 4, "{name}: differs from libjpeg by up to {worst}");
+        }
+    }
+    assert_eq!(column_json(&env, "gray16_png")["schema"]["dtype"], "uint16");
+    // A directory of images of different ranks cannot share one column.
+    let e = env.err(&[
+        "import",
+        "all",
+        &fixture("images"),
+        "--create",
+        "--variable-shape",
+    ]);
+    assert!(e.contains("one rank"), "{e}");
+    // PNG export of non-image samples is refused.
+    env.ok(&[
+        "import",
+        "f",
+        &fixture("fortran_be_f4.npy"),
+        "--create",
+        "--whole",
+    ]);
+    env.ok(&["commit", "-m", "c"]);
+    let e = env.err(&["export", "f", "-o", "pngs", "--format", "png"]);
+    assert!(e.contains("uint8 or uint16"), "{e}");
+}
+
+#[test]
+fn parquet_and_arrow_tables() {
+    let env = Env::new();
+    env.init();
+    let (_, emb) = npy_data(&fixture("tensors.expected.npy"));
+    for (col, file) in [
+        ("e1", "tensors.parquet"),
+        ("e2", "tensors_zstd.parquet"),
+        ("e3", "tensors.arrow"),
+    ] {
+        let v = env.json(&[
+            "import",
+            col,
+            &fixture(file),
+            "--field",
+            "emb",
+            "--key-field",
+            "id",
+            "--create",
+        ]);
+        assert_eq!(v["columns"][col]["imported"], 3, "{file}");
+        assert_eq!(column_json(&env, col)["schema"]["shape"], json!([2, 3]));
+        assert_eq!(raw(&env, col, "11"), emb[24..48], "{file}");
+    }
+    // Several value columns: --field is needed, and the message says so.
+    let e = env.err(&["import", "x", &fixture("tensors.parquet"), "--create"]);
+    assert!(
+        e.contains("--field") && e.contains("emb") && e.contains("caption"),
+        "{e}"
+    );
+    let e = env.err(&[
+        "import",
+        "x",
+        &fixture("tensors.parquet"),
+        "--field",
+        "nope",
+        "--create",
+    ]);
+    assert!(e.contains("no column \"nope\""), "{e}");
+    // Strings keyed by id.
+    env.ok(&[
+        "import",
+        "captions",
+        &fixture("tensors.parquet"),
+        "--field",
+        "caption",
+        "--key-field",
+        "id",
+        "--create",
+    ]);
+    assert_eq!(env.ok(&["cat", "captions", "12", "--staged"]), "a bird\n");
+    // Lists: a variable-shape column sized to the longest.
+    env.ok(&["import", "lists", &fixture("lists.parquet"), "--create"]);
+    let c = column_json(&env, "lists");
+    assert_eq!(
+        (
+            c["schema"]["shape"].clone(),
+            c["schema"]["variable_shape"].clone()
+        ),
+        (json!([3]), json!(true))
+    );
+    assert_eq!(raw(&env, "lists", "1"), 3i32.to_le_bytes());
+    // Binary values with string keys.
+    env.ok(&["import", "blobs", &fixture("blobs.parquet"), "--create"]);
+    assert_eq!(raw(&env, "blobs", "x"), [0u8, 1]);
+    // An Arrow IPC stream of plain numbers.
+    env.ok(&["import", "scores", &fixture("scores.arrows"), "--create"]);
+    assert_eq!(raw(&env, "scores", "2"), 2.5f64.to_le_bytes());
+    env.ok(&["commit", "-m", "tables"]);
+    // str, bytes and variable-shape columns round-trip through Parquet.
+    for col in ["captions", "blobs", "lists"] {
+        let out = format!("{col}.parquet");
+        env.ok(&["export", col, "-o", &out]);
+        let back = format!("{col}_back");
+        env.ok(&["import", &back, &out, "--create"]);
+        let keys: Vec<&str> = match col {
+            "captions" => vec!["10", "11", "12"],
+            "blobs" => vec!["x", "y"],
+            _ => vec!["0", "1", "2"],
+        };
+        for k in keys {
+            assert_eq!(raw(&env, &back, k), raw(&env, col, k), "{col} {k}");
+        }
+    }
+    // str and bytes as files in a directory.
+    env.ok(&["export", "captions", "-o", "caps"]);
+    assert_eq!(
+        std::fs::read_to_string(env.file("caps/10.txt")).unwrap(),
+        "a cat"
+    );
+    env.ok(&["export", "blobs", "-o", "bl"]);
+    assert_eq!(std::fs::read(env.file("bl/y.bin")).unwrap(), [0xff]);
+    let e = env.err(&["export", "captions", "-o", "c.npz"]);
+    assert!(e.contains(".npz holds arrays"), "{e}");
+}
+
+#[test]
+fn existing_keys_are_skipped_or_overwritten_and_counted() {
+    let env = Env::new();
+    env.init();
+    // No progress bar when stderr is not a terminal: only the note.
+    let (_, e) = env.code(
+        0,
+        &["import", "images", &fixture("rows_u8.npy"), "--create"],
+    );
+    assert_eq!(e.trim(), "Created column images (ndarray uint8 (4, 4))");
+    let (_, e) = env.code(0, &["import", "images", &fixture("rows_u8.npy"), "--quiet"]);
+    assert!(e.is_empty(), "{e}");
+    let v = env.json(&["import", "images", &fixture("rows_u8.npy")]);
+    assert_eq!(
+        v["columns"]["images"],
+        json!({"imported": 0, "overwritten": 0, "skipped_existing": 10})
+    );
+    let out = env.ok(&["import", "images", &fixture("rows_u8.npy"), "--start", "5"]);
+    assert!(
+        out.contains("5 samples imported") && out.contains("5 skipped"),
+        "{out}"
+    );
+    let v = env.json(&["import", "images", &fixture("rows_u8.npy"), "--overwrite"]);
+    assert_eq!(v["columns"]["images"]["overwritten"], 10);
+    assert_eq!(column_json(&env, "images")["num_samples"], 15);
+}
+
+#[test]
+fn import_options_branch_commit_keys_layout() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["commit", "-m", "column"]);
+    env.ok(&["branch", "create", "dev"]);
+    // --branch and -m: imported and committed on dev.
+    let v = env.json(&[
+        "import",
+        "images",
+        &fixture("npy_dir"),
+        "--branch",
+        "dev",
+        "-m",
+        "import on dev",
+    ]);
+    assert_eq!(v["commit"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        env.json(&["log", "dev"])["commits"][0]["message"],
+        "import on dev"
+    );
+    assert_eq!(env.json(&["status"])["branch"], "dev");
+    env.ok(&["checkout", "master"]);
+    // --int-keys needs numeric names.
+    let e = env.err(&["import", "images", &fixture("npy_dir"), "--int-keys"]);
+    assert!(e.contains("s0") && e.contains("whole number"), "{e}");
+    // --rows / --whole decide; they cannot both be given.
+    env.code(
+        2,
+        &[
+            "import",
+            "images",
+            &fixture("rows_u8.npy"),
+            "--rows",
+            "--whole",
+        ],
+    );
+    let e = env.err(&["import", "images", &fixture("rows_u8.npy"), "--whole"]);
+    assert!(e.contains("does not fit"), "{e}");
+    // The notes.txt in npy_dir is left out, not an error; a direct unsupported file is.
+    let e = env.err(&["import", "images", &fixture("npy_dir/notes.txt")]);
+    assert!(e.contains("unsupported file type"), "{e}");
+    // A missing column without --create.
+    let e = env.err(&["import", "nope", &fixture("rows_u8.npy")]);
+    assert!(
+        e.contains("does not exist") && e.contains("--create"),
+        "{e}"
+    );
+    // Just a column: a usage error.
+    let e = env.err(&["import", "images"]);
+    assert!(e.contains("at least one file"), "{e}");
+}
+
+#[test]
+fn nothing_is_staged_when_any_header_is_bad() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["commit", "-m", "c"]);
+    // The second file does not fit: the first is not staged either.
+    let e = env.err(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        &fixture("fortran_be_f4.npy"),
+    ]);
+    assert!(e.contains("fortran_be_f4.npy"), "{e}");
+    assert_eq!(env.json(&["status"])["clean"], true);
+    // A truncated file is named in the error.
+    let bytes = std::fs::read(fixture("rows_u8.npy")).unwrap();
+    std::fs::write(env.file("cut.npy"), &bytes[..bytes.len() - 3]).unwrap();
+    let e = env.err(&["import", "images", env.file("cut.npy").to_str().unwrap()]);
+    assert!(e.contains("cut.npy") && e.contains("truncated"), "{e}");
+    // The same key twice in one import.
+    std::fs::create_dir(env.file("dup")).unwrap();
+    std::fs::copy(fixture("npy_dir/s0.npy"), env.file("dup/a.npy")).unwrap();
+    std::fs::create_dir(env.file("dup2")).unwrap();
+    std::fs::copy(fixture("npy_dir/s1.npy"), env.file("dup2/a.npy")).unwrap();
+    let e = env.err(&[
+        "import",
+        "images",
+        env.file("dup").to_str().unwrap(),
+        env.file("dup2").to_str().unwrap(),
+    ]);
+    assert!(e.contains("appears twice"), "{e}");
+    assert_eq!(env.json(&["status"])["clean"], true);
+}
+
+#[test]
+fn nested_columns_import_export_cat() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "column",
+        "create",
+        "crops",
+        "uint8",
+        "4",
+        "4",
+        "--subsamples",
+    ]);
+    for (sample, subs) in [("a", ["s0", "s1"].as_slice()), ("b", ["s2"].as_slice())] {
+        std::fs::create_dir_all(env.file(&format!("nested/{sample}"))).unwrap();
+        for s in subs {
+            std::fs::copy(
+                fixture(&format!("npy_dir/{s}.npy")),
+                env.file(&format!("nested/{sample}/{s}.npy")),
+            )
+            .unwrap();
+        }
+    }
+    let v = env.json(&["import", "crops", "nested"]);
+    assert_eq!(v["columns"]["crops"]["imported"], 3);
+    env.ok(&["commit", "-m", "nested"]);
+    let c = column_json(&env, "crops");
+    assert_eq!(
+        (c["num_samples"].clone(), c["num_subsamples"].clone()),
+        (json!(2), json!(3))
+    );
+    let list = env.ok(&["cat", "crops", "a"]);
+    assert!(
+        list.starts_with("2 subsamples") && list.contains("s1: ndarray uint8 [4, 4]"),
+        "{list}"
+    );
+    let v = env.json(&["cat", "crops", "a"]);
+    assert_eq!(v["subsamples"].as_array().unwrap().len(), 2);
+    assert_eq!(raw(&env, "crops", "b/s2"), [2u8; 16]);
+    // Round trips through Parquet and a directory tree.
+    env.ok(&["export", "crops", "-o", "crops.parquet"]);
+    env.ok(&["export", "crops", "-o", "crops_dir"]);
+    assert!(env.file("crops_dir/a/s1.npy").is_file());
+    env.ok(&[
+        "column",
+        "create",
+        "back1",
+        "uint8",
+        "4",
+        "4",
+        "--subsamples",
+    ]);
+    env.ok(&[
+        "column",
+        "create",
+        "back2",
+        "uint8",
+        "4",
+        "4",
+        "--subsamples",
+    ]);
+    env.ok(&["import", "back1", "crops.parquet"]);
+    env.ok(&["import", "back2", "crops_dir"]);
+    env.ok(&["commit", "-m", "back"]);
+    for col in ["back1", "back2"] {
+        for k in ["a/s0", "a/s1", "b/s2"] {
+            assert_eq!(raw(&env, col, k), raw(&env, "crops", k), "{col} {k}");
+        }
+    }
+    // npz members named SAMPLE/SUB.
+    env.ok(&["export", "crops", "-o", "crops.npz"]);
+    env.ok(&[
+        "column",
+        "create",
+        "back3",
+        "uint8",
+        "4",
+        "4",
+        "--subsamples",
+    ]);
+    env.ok(&["import", "back3", "crops.npz", "-m", "npz"]);
+    assert_eq!(raw(&env, "back3", "a/s1"), raw(&env, "crops", "a/s1"));
+    // Errors: a flat file into a nested column; a subsample of a flat column.
+    let e = env.err(&["import", "back3", &fixture("npy_dir/s0.npy")]);
+    assert!(e.contains("nested"), "{e}");
+    env.ok(&[
+        "import",
+        "flat",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "-m",
+        "flat",
+    ]);
+    let e = env.err(&["cat", "flat", "0/1"]);
+    assert!(e.contains("not nested"), "{e}");
+}
+
+#[test]
+fn cat_forms_and_errors() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["import", "images", &fixture("rows_u8.npy"), "--create"]);
+    env.ok(&["column", "create", "names", "str"]);
+    env.ok(&[
+        "import",
+        "names",
+        &fixture("tensors.parquet"),
+        "--field",
+        "caption",
+    ]);
+    env.ok(&["commit", "-m", "c"]);
+    let text = env.ok(&["cat", "images", "3"]);
+    assert!(
+        text.starts_with("ndarray uint8 [4, 4] (16 elements)"),
+        "{text}"
+    );
+    assert!(text.contains("min ") && text.contains("mean "), "{text}");
+    let v = env.json(&["cat", "images", "int:3"]);
+    assert_eq!(
+        (v["key"].clone(), v["dtype"].clone(), v["shape"].clone()),
+        (json!(3), json!("uint8"), json!([4, 4]))
+    );
+    let e = env.err(&["cat", "images", "42"]);
+    assert!(e.contains("42"), "{e}");
+    let e = env.err(&["cat", "nope", "1"]);
+    assert!(e.contains("nope"), "{e}");
+    assert_eq!(env.ok(&["cat", "names", "0"]), "a cat\n");
+    let v = env.json(&["cat", "names", "2"]);
+    assert_eq!(v["value"], "a bird");
+    // Staged samples are seen with --staged only.
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--start",
+        "100",
+    ]);
+    env.err(&["cat", "images", "100"]);
+    assert_eq!(
+        raw(&env, "images", "0"),
+        env.cmd()
+            .args(["cat", "images", "100", "--staged", "--raw"])
+            .output()
+            .unwrap()
+            .stdout
+    );
+    // At an older revision.
+    let first = env.json(&["log"])["commits"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["cat", "images", "3", &first[..12]]);
+    env.code(2, &["cat", "images", "3", "master", "--staged"]);
+}
+
+#[test]
+fn quickstart_builds_the_demo() {
+    let env = Env::new();
+    let out = env.ok(&["quickstart"]);
+    assert!(out.contains("Summary of Contents"), "{out}");
+    assert!(
+        out.contains("Merge branch 'more-data' into master"),
+        "{out}"
+    );
+    assert!(out.contains("|\\") && out.contains("|/"), "{out}");
+    let repo = env.file("hangar-quickstart");
+    let r = repo.to_str().unwrap();
+    let v = env.json(&["-C", r, "summary"]);
+    let cols = v["columns"].as_array().unwrap();
+    let images = cols.iter().find(|c| c["name"] == "images").unwrap();
+    assert_eq!(images["num_samples"], 2000);
+    assert_eq!(
+        env.json(&["-C", r, "log"])["commits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    assert_eq!(env.json(&["-C", r, "verify"])["ok"], true);
+    assert_eq!(
+        env.ok(&["-C", r, "cat", "class_names", "9"]),
+        "Ankle boot\n"
+    );
+    // The first built-in image is the first Fashion-MNIST test image (an ankle boot).
+    assert_eq!(env.json(&["-C", r, "cat", "labels", "0"])["max"], 9.0);
+    let e = env.err(&["quickstart"]);
+    assert!(e.contains("--overwrite"), "{e}");
+    let v = env.json(&["quickstart", "--overwrite"]);
+    assert_eq!(v["summary"]["columns"].as_array().unwrap().len(), 3);
+    let v = env.json(&["quickstart", "elsewhere"]);
+    assert!(v["path"].as_str().unwrap().ends_with("elsewhere"));
+}
+
+#[test]
+fn quickstart_full_uses_the_debian_dataset() {
+    let env = Env::new();
+    if !std::path::Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+        .exists()
+    {
+        let e = env.err(&["quickstart", "--full"]);
+        assert!(e.contains("dataset-fashion-mnist"), "{e}");
+        return;
+    }
+    let v = env.json(&["quickstart", "--full"]);
+    let images = v["summary"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "images")
+        .unwrap()
+        .clone();
+    assert_eq!(images["num_samples"], 70000);
+}
