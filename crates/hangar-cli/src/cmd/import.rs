@@ -354,7 +354,7 @@ fn decode(input: &Input, member: Option<&str>) -> anyhow::Result<Array> {
     match input.kind {
         Kind::Npy => {
             let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            npy::read(&bytes)
+            npy::read_owned(bytes)
         }
         Kind::Idx => idx::read(p),
         Kind::Png => image::read_png(p),
@@ -764,24 +764,35 @@ fn import(
                     .par_iter()
                     .map(|u| decode(&inputs[u.input], u.member.as_deref()))
                     .collect();
-                for (u, arr) in batch.iter().zip(decoded) {
+                // Existence is asked before anything of this run is staged: asking drains
+                // the bulk session's queue, which should hold a whole run to hash at once.
+                let exists = batch
+                    .iter()
+                    .map(|u| {
+                        let (key, sub) = u.key.as_ref().expect("whole units have keys");
+                        exists(&columns[&u.column], key, sub.as_ref())
+                    })
+                    .collect::<anyhow::Result<Vec<bool>>>()?;
+                for ((u, arr), exists) in batch.iter().zip(decoded).zip(exists) {
                     let arr = arr?;
                     let (key, sub) = u.key.clone().expect("whole units have keys");
                     let schema = &schemas[&u.column];
-                    let data =
-                        formats::convert(&arr.data, arr.dtype, schema.dtype().expect("ndarray"));
+                    let to = schema.dtype().expect("ndarray");
+                    let data = formats::convert(&arr.data, arr.dtype, to);
                     let shape = if schema.variable_shape() {
                         arr.shape.clone()
                     } else {
                         schema.shape().to_vec()
                     };
-                    let t = TensorRef::from_bytes(schema.dtype().expect("ndarray"), &shape, &data);
+                    let t = TensorRef::from_bytes(to, &shape, &data);
+                    let c = counts.get_mut(&u.column).expect("counted");
                     put(
                         &columns[&u.column],
-                        counts.get_mut(&u.column).expect("counted"),
+                        c,
                         key,
                         sub,
                         t.into(),
+                        exists,
                         a.overwrite,
                     )?;
                     bar.inc(1);
@@ -815,6 +826,7 @@ fn import(
                         batch.with_context(|| format!("{}", inputs[t.input].path.display()))?;
                     let cells = table::cells(&batch, &t.plan)
                         .with_context(|| format!("{}", inputs[t.input].path.display()))?;
+                    let mut rows = Vec::with_capacity(cells.len());
                     for (key, sub, cell) in cells {
                         let key = match key {
                             Some(k) => k,
@@ -828,8 +840,16 @@ fn import(
                             "{}: key {key} appears twice in the table",
                             inputs[t.input].path.display()
                         );
-                        let c = counts.get_mut(&t.column).expect("counted");
-                        let col = &columns[&t.column];
+                        rows.push((key, sub, cell));
+                    }
+                    let col = &columns[&t.column];
+                    let exists = rows
+                        .iter()
+                        .map(|(k, s, _)| exists(col, k, s.as_ref()))
+                        .collect::<anyhow::Result<Vec<bool>>>()?;
+                    let c = counts.get_mut(&t.column).expect("counted");
+                    for ((key, sub, cell), exists) in rows.into_iter().zip(exists) {
+                        let ow = a.overwrite;
                         match cell {
                             Cell::Tensor { dtype, shape, data } => {
                                 let to = schema.dtype().expect("checked: ndarray");
@@ -845,18 +865,12 @@ fn import(
                                 } else {
                                     schema.shape().to_vec()
                                 };
-                                put(
-                                    col,
-                                    c,
-                                    key,
-                                    sub,
-                                    TensorRef::from_bytes(to, &shape, &data).into(),
-                                    a.overwrite,
-                                )?;
+                                let v = TensorRef::from_bytes(to, &shape, &data).into();
+                                put(col, c, key, sub, v, exists, ow)?;
                             }
-                            Cell::Str(s) => put(col, c, key, sub, ValueRef::Str(&s), a.overwrite)?,
+                            Cell::Str(s) => put(col, c, key, sub, ValueRef::Str(&s), exists, ow)?,
                             Cell::Bytes(b) => {
-                                put(col, c, key, sub, ValueRef::Bytes(&b), a.overwrite)?
+                                put(col, c, key, sub, ValueRef::Bytes(&b), exists, ow)?
                             }
                         }
                         bar.inc(1);
@@ -942,19 +956,25 @@ fn check_table_fits(
     Ok(())
 }
 
-/// Stages one sample (or subsample), skipping an existing key unless `overwrite`.
+/// True if the sample (or subsample) exists in the staging area.
+fn exists(col: &WriterColumn, key: &SampleKey, sub: Option<&SampleKey>) -> anyhow::Result<bool> {
+    Ok(match sub {
+        Some(s) => col.contains_subsample(key, s)?,
+        None => col.contains(key)?,
+    })
+}
+
+/// Stages one sample (or subsample) whose existence is known, skipping an existing key
+/// unless `overwrite`.
 fn put(
     col: &WriterColumn,
     counts: &mut Counts,
     key: SampleKey,
     sub: Option<SampleKey>,
     value: ValueRef<'_>,
+    exists: bool,
     overwrite: bool,
 ) -> anyhow::Result<()> {
-    let exists = match &sub {
-        Some(s) => col.contains_subsample(&key, s)?,
-        None => col.contains(&key)?,
-    };
     if exists && !overwrite {
         counts.skipped += 1;
         return Ok(());
@@ -971,8 +991,10 @@ fn put(
     Ok(())
 }
 
-/// Rows staged per call (one contiguous buffer when no key exists yet).
+/// Rows staged per call (one contiguous buffer when no key exists yet): at least this
+/// many, or as many as fill [`CHUNK_BYTES`].
 const ROW_CHUNK: usize = 8192;
+const CHUNK_BYTES: usize = 64 << 20;
 
 fn stage_rows(
     col: &WriterColumn,
@@ -994,9 +1016,10 @@ fn stage_rows(
     };
     let empty_before = col.is_empty()?;
     let rows = arr.rows();
+    let chunk_rows = ROW_CHUNK.max(CHUNK_BYTES / row_bytes.max(1));
     let mut r = 0;
     while r < rows {
-        let n = ROW_CHUNK.min(rows - r);
+        let n = chunk_rows.min(rows - r);
         let keys: Vec<u64> = (first_key + r as u64..first_key + (r + n) as u64).collect();
         let chunk = &data[r * row_bytes..(r + n) * row_bytes];
         let existing: Vec<bool> = if empty_before {
@@ -1023,6 +1046,7 @@ fn stage_rows(
                     SampleKey::Int(k),
                     None,
                     TensorRef::from_bytes(to, &sample_shape, row).into(),
+                    existing[j],
                     overwrite,
                 )?;
             }

@@ -86,7 +86,7 @@ pub fn probe(path: &Path) -> anyhow::Result<(DType, Vec<usize>)> {
 
 /// Reads the whole array.
 pub fn read(path: &Path) -> anyhow::Result<Array> {
-    parse(&read_all(path, None)?)
+    parse(read_all(path, None)?)
 }
 
 /// Parses an IDX file's bytes (gzip-compressed or not).
@@ -96,13 +96,14 @@ pub fn parse_bytes(bytes: &[u8]) -> anyhow::Result<Array> {
         flate2::read::GzDecoder::new(bytes)
             .read_to_end(&mut out)
             .context("damaged gzip data")?;
-        return parse(&out);
+        return parse(out);
     }
-    parse(bytes)
+    parse(bytes.to_vec())
 }
 
-fn parse(bytes: &[u8]) -> anyhow::Result<Array> {
-    let (dtype, shape, offset) = parse_header(bytes)?;
+/// Parses an IDX file, reusing its buffer for the elements.
+fn parse(mut bytes: Vec<u8>) -> anyhow::Result<Array> {
+    let (dtype, shape, offset) = parse_header(&bytes)?;
     let n = elements(&shape)
         .and_then(|n| n.checked_mul(dtype.size()))
         .context("IDX shape too large")?;
@@ -111,7 +112,9 @@ fn parse(bytes: &[u8]) -> anyhow::Result<Array> {
         "truncated IDX file: the header promises {n} bytes of data, there are {}",
         bytes.len() - offset
     );
-    let mut data = bytes[offset..offset + n].to_vec();
+    bytes.truncate(offset + n);
+    bytes.drain(..offset);
+    let mut data = bytes;
     if cfg!(target_endian = "little") {
         swap_bytes(&mut data, dtype.size());
     }

@@ -143,16 +143,17 @@ fn write_num(dtype: DType, n: Num, out: &mut Vec<u8>) {
     }
 }
 
-/// Converts elements from `from` to `to`; only call when [`lossless`] says so.
-pub fn convert(data: &[u8], from: DType, to: DType) -> Vec<u8> {
+/// Converts elements from `from` to `to` (borrowed when they are the same); only call
+/// when [`lossless`] says so.
+pub fn convert(data: &[u8], from: DType, to: DType) -> std::borrow::Cow<'_, [u8]> {
     if from == to {
-        return data.to_vec();
+        return std::borrow::Cow::Borrowed(data);
     }
     let mut out = Vec::with_capacity(data.len() / from.size() * to.size());
     for b in data.chunks_exact(from.size()) {
         write_num(to, read_num(from, b), &mut out);
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Min, max and mean of the elements, for people (`hangar cat`); `None` when empty.

@@ -151,18 +151,26 @@ fn fortran_to_c(data: &[u8], shape: &[usize], size: usize) -> Vec<u8> {
 }
 
 /// Reads a whole `.npy` file from bytes.
+#[cfg(test)]
 pub fn read(bytes: &[u8]) -> anyhow::Result<Array> {
-    let h = header(bytes)?;
+    read_owned(bytes.to_vec())
+}
+
+/// Reads a whole `.npy` file, reusing its buffer for the elements (no second copy of a
+/// large array).
+pub fn read_owned(mut bytes: Vec<u8>) -> anyhow::Result<Array> {
+    let h = header(&bytes)?;
     let n = elements(&h.shape)
         .and_then(|n| n.checked_mul(h.dtype.size()))
         .context("the .npy shape is too large")?;
-    let body = &bytes[h.offset..];
+    let body = bytes.len() - h.offset;
     ensure!(
-        body.len() >= n,
-        "truncated .npy file: the header promises {n} bytes of data, the file has {}",
-        body.len()
+        body >= n,
+        "truncated .npy file: the header promises {n} bytes of data, the file has {body}"
     );
-    let mut data = body[..n].to_vec();
+    bytes.truncate(h.offset + n);
+    bytes.drain(..h.offset);
+    let mut data = bytes;
     if h.big_endian {
         swap_bytes(&mut data, h.dtype.size());
     }

@@ -73,7 +73,7 @@ impl Npz {
         let mut bytes = Vec::with_capacity(usize::try_from(f.size()).unwrap_or(0));
         f.read_to_end(&mut bytes)
             .with_context(|| format!("cannot read array {name:?} (damaged archive?)"))?;
-        npy::read(&bytes).with_context(|| format!("array {name:?}"))
+        npy::read_owned(bytes).with_context(|| format!("array {name:?}"))
     }
 }
 
