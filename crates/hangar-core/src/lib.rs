@@ -34,6 +34,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod arrow_export;
 pub mod branch;
 pub mod checkout;
 pub mod commit;

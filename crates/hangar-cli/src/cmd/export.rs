@@ -5,7 +5,7 @@ use hangar_core::{ColumnKind, ColumnSchema, ReaderColumn, SampleKey, Value};
 use serde_json::json;
 
 use crate::app::Ctx;
-use crate::formats::table::{BatchBuilder, Cell, ExportKind, TableWriter};
+use crate::formats::table::{BatchBuilder, ExportKind, TableWriter};
 use crate::formats::{image, npy, npz};
 use crate::keys::{parse_path, plain};
 use crate::output::{self, thousands};
@@ -355,24 +355,7 @@ fn to_table(
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<usize> {
     check_new(&a.out, a.force)?;
-    let kind = match schema.kind() {
-        ColumnKind::Str => ExportKind::Str,
-        ColumnKind::Bytes => ExportKind::Bytes,
-        ColumnKind::NdArray => {
-            let dtype = schema.dtype().expect("ndarray columns have a dtype");
-            if schema.variable_shape() {
-                ExportKind::Variable {
-                    dtype,
-                    rank: schema.shape().len(),
-                }
-            } else {
-                ExportKind::Fixed {
-                    dtype,
-                    shape: schema.shape().to_vec(),
-                }
-            }
-        }
-    };
+    let kind = ExportKind::for_schema(schema);
     // Integer key columns when every key is an integer (known from the key list).
     let int_keys = samples
         .keys
@@ -402,23 +385,14 @@ fn to_table(
     let mut b = BatchBuilder::default();
     let mut n = 0;
     while let Some((k, sub, v)) = samples.next_item()? {
-        let cell = match v {
-            Value::Tensor(t) => Cell::Tensor {
-                dtype: t.dtype(),
-                shape: t.shape().to_vec(),
-                data: t.as_bytes().to_vec(),
-            },
-            Value::Str(s) => Cell::Str(s),
-            Value::Bytes(x) => Cell::Bytes(x),
-        };
-        b.push(k, sub, cell);
+        b.push(k, sub, &v);
         n += 1;
         bar.inc(1);
         if b.len() >= BATCH_ROWS || b.value_bytes() >= BATCH_BYTES {
             w.write(&b.finish(&arrow_schema, &kind)?)?;
         }
     }
-    if b.len() > 0 || n == 0 {
+    if !b.is_empty() || n == 0 {
         w.write(&b.finish(&arrow_schema, &kind)?)?;
     }
     w.finish()?;

@@ -14,21 +14,19 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context as _};
 use arrow_array::types::*;
 use arrow_array::{
     Array, ArrayRef, BinaryArray, BooleanArray, FixedSizeListArray, GenericListArray, Int32Array,
-    Int64Array, PrimitiveArray, RecordBatch, StringArray, StructArray,
+    PrimitiveArray, RecordBatch, StringArray, StructArray,
 };
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use hangar_core::{DType, SampleKey};
 
 use hangar_store::segment::format::{
-    arrow_type, DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META,
-    EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
+    DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META, EXTENSION_NAME_KEY as EXT_NAME,
+    FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
 
 /// One value read from a table.
@@ -557,257 +555,9 @@ pub fn cells(batch: &RecordBatch, plan: &Plan) -> anyhow::Result<Vec<Row>> {
 
 // ---------------------------------------------------------------------------------------
 // Writing
+// Writing: the Arrow mapping of an export lives in hangar_core::arrow_export.
 
-/// What the exported value column holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExportKind {
-    Fixed { dtype: DType, shape: Vec<usize> },
-    Variable { dtype: DType, rank: usize },
-    Str,
-    Bytes,
-}
-
-fn element_field(name: &str, dtype: DType) -> Field {
-    let f = Field::new(name, arrow_type(dtype), true);
-    if dtype == DType::Bool {
-        f.with_metadata(std::collections::HashMap::from([(
-            HANGAR_DTYPE.to_string(),
-            "bool".to_string(),
-        )]))
-    } else {
-        f
-    }
-}
-
-fn key_type(int: bool) -> DataType {
-    if int {
-        DataType::Int64
-    } else {
-        DataType::Utf8
-    }
-}
-
-/// The schema of an export: integer key columns when every key is an integer;
-/// `subkeys` is `Some(all integers)` for nested columns.
-pub fn export_schema(kind: &ExportKind, int_keys: bool, subkeys: Option<bool>) -> SchemaRef {
-    let mut fields = vec![Field::new("key", key_type(int_keys), false)];
-    if let Some(int) = subkeys {
-        fields.push(Field::new("subkey", key_type(int), false));
-    }
-    let value = match kind {
-        ExportKind::Fixed { dtype, shape } if shape.is_empty() => element_field("value", *dtype),
-        ExportKind::Fixed { dtype, shape } => {
-            let n = shape.iter().product::<usize>() as i32;
-            let meta = serde_json::json!({ "shape": shape }).to_string();
-            let mut md: std::collections::HashMap<String, String> = [
-                (EXT_NAME.to_string(), FIXED.to_string()),
-                (EXT_META.to_string(), meta),
-            ]
-            .into();
-            if *dtype == DType::Bool {
-                md.insert(HANGAR_DTYPE.into(), "bool".into());
-            }
-            Field::new(
-                "value",
-                DataType::FixedSizeList(Arc::new(element_field("item", *dtype)), n),
-                false,
-            )
-            .with_metadata(md)
-        }
-        ExportKind::Variable { dtype, rank } => {
-            let data = Field::new(
-                "data",
-                DataType::List(Arc::new(element_field("item", *dtype))),
-                true,
-            );
-            let shape = Field::new(
-                "shape",
-                DataType::FixedSizeList(
-                    Arc::new(Field::new("item", DataType::Int32, true)),
-                    *rank as i32,
-                ),
-                true,
-            );
-            let mut md: std::collections::HashMap<String, String> = [
-                (EXT_NAME.to_string(), VARIABLE.to_string()),
-                (EXT_META.to_string(), "{}".to_string()),
-            ]
-            .into();
-            if *dtype == DType::Bool {
-                md.insert(HANGAR_DTYPE.into(), "bool".into());
-            }
-            Field::new(
-                "value",
-                DataType::Struct(Fields::from(vec![data, shape])),
-                false,
-            )
-            .with_metadata(md)
-        }
-        ExportKind::Str => Field::new("value", DataType::Utf8, false),
-        ExportKind::Bytes => Field::new("value", DataType::Binary, false),
-    };
-    fields.push(value);
-    Arc::new(Schema::new(fields))
-}
-
-fn prim_array(dtype: DType, bytes: &[u8]) -> ArrayRef {
-    let buf = Buffer::from_slice_ref(bytes);
-    let n = bytes.len() / dtype.size();
-    macro_rules! p {
-        ($t:ty) => {
-            Arc::new(PrimitiveArray::<$t>::new(
-                ScalarBuffer::new(buf, 0, n),
-                None,
-            )) as ArrayRef
-        };
-    }
-    match dtype {
-        DType::Bool | DType::U8 => p!(UInt8Type),
-        DType::U16 => p!(UInt16Type),
-        DType::U32 => p!(UInt32Type),
-        DType::U64 => p!(UInt64Type),
-        DType::I8 => p!(Int8Type),
-        DType::I16 => p!(Int16Type),
-        DType::I32 => p!(Int32Type),
-        DType::I64 => p!(Int64Type),
-        DType::F16 => p!(Float16Type),
-        DType::F32 => p!(Float32Type),
-        DType::F64 => p!(Float64Type),
-    }
-}
-
-/// Rows gathered for one record batch.
-#[derive(Debug, Default)]
-pub struct BatchBuilder {
-    keys: Vec<SampleKey>,
-    subkeys: Vec<SampleKey>,
-    data: Vec<u8>,
-    shapes: Vec<i32>,
-    offsets: Vec<i32>,
-    strings: Vec<String>,
-    blobs: Vec<Vec<u8>>,
-    value_bytes: usize,
-}
-
-impl BatchBuilder {
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Bytes of values gathered (to keep batches below Arrow's 2 GiB offsets).
-    pub fn value_bytes(&self) -> usize {
-        self.value_bytes
-    }
-
-    pub fn push(&mut self, key: SampleKey, subkey: Option<SampleKey>, cell: Cell) {
-        self.keys.push(key);
-        if let Some(s) = subkey {
-            self.subkeys.push(s);
-        }
-        match cell {
-            Cell::Tensor { shape, data, .. } => {
-                if self.offsets.is_empty() {
-                    self.offsets.push(0);
-                }
-                self.value_bytes += data.len();
-                self.data.extend_from_slice(&data);
-                let last = *self.offsets.last().expect("starts with 0");
-                let n = shape.iter().product::<usize>() as i32;
-                self.offsets.push(last + n);
-                self.shapes.extend(shape.iter().map(|&d| d as i32));
-            }
-            Cell::Str(s) => {
-                self.value_bytes += s.len();
-                self.strings.push(s);
-            }
-            Cell::Bytes(b) => {
-                self.value_bytes += b.len();
-                self.blobs.push(b);
-            }
-        }
-    }
-
-    /// Makes the record batch and empties the builder.
-    pub fn finish(&mut self, schema: &SchemaRef, kind: &ExportKind) -> anyhow::Result<RecordBatch> {
-        let b = std::mem::take(self);
-        let n = b.keys.len();
-        let mut cols = vec![key_array(schema.field(0), &b.keys)?];
-        if schema.fields().len() == 3 {
-            cols.push(key_array(schema.field(1), &b.subkeys)?);
-        }
-        let value_field = schema.field(schema.fields().len() - 1);
-        let value: ArrayRef = match (kind, value_field.data_type()) {
-            (ExportKind::Fixed { dtype, shape }, _) if shape.is_empty() => {
-                prim_array(*dtype, &b.data)
-            }
-            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => {
-                let _ = dtype;
-                Arc::new(FixedSizeListArray::try_new(
-                    item.clone(),
-                    *size,
-                    prim_array(*dtype, &b.data),
-                    None,
-                )?)
-            }
-            (ExportKind::Variable { dtype, rank }, DataType::Struct(fields)) => {
-                let DataType::List(item) = fields[0].data_type() else {
-                    bail!("bad schema")
-                };
-                let offsets = if b.offsets.is_empty() {
-                    vec![0]
-                } else {
-                    b.offsets
-                };
-                let data = GenericListArray::<i32>::try_new(
-                    item.clone(),
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    prim_array(*dtype, &b.data),
-                    None,
-                )?;
-                let DataType::FixedSizeList(sitem, _) = fields[1].data_type() else {
-                    bail!("bad schema")
-                };
-                let shapes = FixedSizeListArray::try_new(
-                    sitem.clone(),
-                    *rank as i32,
-                    Arc::new(Int32Array::from(b.shapes)),
-                    None,
-                )?;
-                Arc::new(StructArray::try_new(
-                    fields.clone(),
-                    vec![Arc::new(data), Arc::new(shapes)],
-                    None,
-                )?)
-            }
-            (ExportKind::Str, _) => Arc::new(StringArray::from_iter_values(b.strings.iter())),
-            (ExportKind::Bytes, _) => Arc::new(BinaryArray::from_iter_values(b.blobs.iter())),
-            _ => bail!("the export schema does not match the column"),
-        };
-        cols.push(value);
-        let batch = RecordBatch::try_new(schema.clone(), cols)?;
-        ensure!(batch.num_rows() == n, "batch length mismatch");
-        Ok(batch)
-    }
-}
-
-fn key_array(field: &Field, keys: &[SampleKey]) -> anyhow::Result<ArrayRef> {
-    if field.data_type() == &DataType::Int64 {
-        let v: Vec<i64> = keys
-            .iter()
-            .map(|k| match k {
-                SampleKey::Int(i) => {
-                    i64::try_from(*i).map_err(|_| anyhow::anyhow!("key {i} does not fit int64"))
-                }
-                SampleKey::Str(_) => bail!("string key in an integer key column"),
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Arc::new(Int64Array::from(v)))
-    } else {
-        Ok(Arc::new(StringArray::from_iter_values(
-            keys.iter().map(ToString::to_string),
-        )))
-    }
-}
+pub use hangar_core::arrow_export::{export_schema, BatchBuilder, ExportKind};
 
 /// A Parquet or Arrow IPC file being written.
 pub enum TableWriter {
@@ -896,7 +646,14 @@ mod tests {
         let mut w = TableWriter::create(path, &schema, parquet).unwrap();
         let mut b = BatchBuilder::default();
         for (k, s, c) in rows {
-            b.push(k, s, c);
+            let v = match c {
+                Cell::Tensor { dtype, shape, data } => hangar_core::Value::Tensor(
+                    hangar_core::TensorRef::from_bytes(dtype, &shape, &data).into(),
+                ),
+                Cell::Str(s) => hangar_core::Value::Str(s),
+                Cell::Bytes(b) => hangar_core::Value::Bytes(b),
+            };
+            b.push(k, s, &v);
         }
         w.write(&b.finish(&schema, kind).unwrap()).unwrap();
         w.finish().unwrap();

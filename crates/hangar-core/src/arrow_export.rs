@@ -1,0 +1,317 @@
+//! The Arrow form of a column's samples, shared by `hangar export` (Parquet, Arrow IPC)
+//! and the C ABI's Arrow C stream: a `key` column (plus `subkey` for nested columns) and a
+//! `value` column holding tensors as the canonical `arrow.fixed_shape_tensor` /
+//! `arrow.variable_shape_tensor` extension types, strings as Utf8 and bytes as Binary.
+
+use std::sync::Arc;
+
+use arrow_array::types::*;
+use arrow_array::{
+    ArrayRef, BinaryArray, FixedSizeListArray, GenericListArray, Int32Array, Int64Array,
+    PrimitiveArray, RecordBatch, StringArray, StructArray,
+};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use hangar_store::segment::format::{
+    arrow_type, DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META,
+    EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
+};
+
+use crate::error::{Error, Result};
+use crate::{ColumnKind, ColumnSchema, DType, SampleKey, Value};
+
+/// What the exported value column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportKind {
+    Fixed { dtype: DType, shape: Vec<usize> },
+    Variable { dtype: DType, rank: usize },
+    Str,
+    Bytes,
+}
+
+fn element_field(name: &str, dtype: DType) -> Field {
+    let f = Field::new(name, arrow_type(dtype), true);
+    if dtype == DType::Bool {
+        f.with_metadata(std::collections::HashMap::from([(
+            HANGAR_DTYPE.to_string(),
+            "bool".to_string(),
+        )]))
+    } else {
+        f
+    }
+}
+
+fn key_type(int: bool) -> DataType {
+    if int {
+        DataType::Int64
+    } else {
+        DataType::Utf8
+    }
+}
+
+/// The schema of an export: integer key columns when every key is an integer;
+/// `subkeys` is `Some(all integers)` for nested columns.
+pub fn export_schema(kind: &ExportKind, int_keys: bool, subkeys: Option<bool>) -> SchemaRef {
+    let mut fields = vec![Field::new("key", key_type(int_keys), false)];
+    if let Some(int) = subkeys {
+        fields.push(Field::new("subkey", key_type(int), false));
+    }
+    let value = match kind {
+        ExportKind::Fixed { dtype, shape } if shape.is_empty() => element_field("value", *dtype),
+        ExportKind::Fixed { dtype, shape } => {
+            let n = shape.iter().product::<usize>() as i32;
+            let meta = serde_json::json!({ "shape": shape }).to_string();
+            let mut md: std::collections::HashMap<String, String> = [
+                (EXT_NAME.to_string(), FIXED.to_string()),
+                (EXT_META.to_string(), meta),
+            ]
+            .into();
+            if *dtype == DType::Bool {
+                md.insert(HANGAR_DTYPE.into(), "bool".into());
+            }
+            Field::new(
+                "value",
+                DataType::FixedSizeList(Arc::new(element_field("item", *dtype)), n),
+                false,
+            )
+            .with_metadata(md)
+        }
+        ExportKind::Variable { dtype, rank } => {
+            let data = Field::new(
+                "data",
+                DataType::List(Arc::new(element_field("item", *dtype))),
+                true,
+            );
+            let shape = Field::new(
+                "shape",
+                DataType::FixedSizeList(
+                    Arc::new(Field::new("item", DataType::Int32, true)),
+                    *rank as i32,
+                ),
+                true,
+            );
+            let mut md: std::collections::HashMap<String, String> = [
+                (EXT_NAME.to_string(), VARIABLE.to_string()),
+                (EXT_META.to_string(), "{}".to_string()),
+            ]
+            .into();
+            if *dtype == DType::Bool {
+                md.insert(HANGAR_DTYPE.into(), "bool".into());
+            }
+            Field::new(
+                "value",
+                DataType::Struct(Fields::from(vec![data, shape])),
+                false,
+            )
+            .with_metadata(md)
+        }
+        ExportKind::Str => Field::new("value", DataType::Utf8, false),
+        ExportKind::Bytes => Field::new("value", DataType::Binary, false),
+    };
+    fields.push(value);
+    Arc::new(Schema::new(fields))
+}
+
+fn prim_array(dtype: DType, bytes: &[u8]) -> ArrayRef {
+    let buf = Buffer::from_slice_ref(bytes);
+    let n = bytes.len() / dtype.size();
+    macro_rules! p {
+        ($t:ty) => {
+            Arc::new(PrimitiveArray::<$t>::new(
+                ScalarBuffer::new(buf, 0, n),
+                None,
+            )) as ArrayRef
+        };
+    }
+    match dtype {
+        DType::Bool | DType::U8 => p!(UInt8Type),
+        DType::U16 => p!(UInt16Type),
+        DType::U32 => p!(UInt32Type),
+        DType::U64 => p!(UInt64Type),
+        DType::I8 => p!(Int8Type),
+        DType::I16 => p!(Int16Type),
+        DType::I32 => p!(Int32Type),
+        DType::I64 => p!(Int64Type),
+        DType::F16 => p!(Float16Type),
+        DType::F32 => p!(Float32Type),
+        DType::F64 => p!(Float64Type),
+    }
+}
+
+/// Rows gathered for one record batch.
+#[derive(Debug, Default)]
+pub struct BatchBuilder {
+    keys: Vec<SampleKey>,
+    subkeys: Vec<SampleKey>,
+    data: Vec<u8>,
+    shapes: Vec<i32>,
+    offsets: Vec<i32>,
+    strings: Vec<String>,
+    blobs: Vec<Vec<u8>>,
+    value_bytes: usize,
+}
+
+impl BatchBuilder {
+    /// True when no row is gathered.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Rows gathered.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Bytes of values gathered (to keep batches below Arrow's 2 GiB offsets).
+    pub fn value_bytes(&self) -> usize {
+        self.value_bytes
+    }
+
+    pub fn push(&mut self, key: SampleKey, subkey: Option<SampleKey>, value: &Value) {
+        self.keys.push(key);
+        if let Some(s) = subkey {
+            self.subkeys.push(s);
+        }
+        match value {
+            Value::Tensor(t) => {
+                let (shape, data) = (t.shape(), t.as_bytes());
+                if self.offsets.is_empty() {
+                    self.offsets.push(0);
+                }
+                self.value_bytes += data.len();
+                self.data.extend_from_slice(data);
+                let last = *self.offsets.last().expect("starts with 0");
+                let n = shape.iter().product::<usize>() as i32;
+                self.offsets.push(last + n);
+                self.shapes.extend(shape.iter().map(|&d| d as i32));
+            }
+            Value::Str(s) => {
+                self.value_bytes += s.len();
+                self.strings.push(s.clone());
+            }
+            Value::Bytes(b) => {
+                self.value_bytes += b.len();
+                self.blobs.push(b.clone());
+            }
+        }
+    }
+
+    /// Makes the record batch and empties the builder.
+    pub fn finish(&mut self, schema: &SchemaRef, kind: &ExportKind) -> Result<RecordBatch> {
+        let b = std::mem::take(self);
+        let n = b.keys.len();
+        let mut cols = vec![key_array(schema.field(0), &b.keys)?];
+        if schema.fields().len() == 3 {
+            cols.push(key_array(schema.field(1), &b.subkeys)?);
+        }
+        let value_field = schema.field(schema.fields().len() - 1);
+        let value: ArrayRef = match (kind, value_field.data_type()) {
+            (ExportKind::Fixed { dtype, shape }, _) if shape.is_empty() => {
+                prim_array(*dtype, &b.data)
+            }
+            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => {
+                let _ = dtype;
+                Arc::new(
+                    FixedSizeListArray::try_new(
+                        item.clone(),
+                        *size,
+                        prim_array(*dtype, &b.data),
+                        None,
+                    )
+                    .map_err(arrow_err)?,
+                )
+            }
+            (ExportKind::Variable { dtype, rank }, DataType::Struct(fields)) => {
+                let DataType::List(item) = fields[0].data_type() else {
+                    return Err(mismatch());
+                };
+                let offsets = if b.offsets.is_empty() {
+                    vec![0]
+                } else {
+                    b.offsets
+                };
+                let data = GenericListArray::<i32>::try_new(
+                    item.clone(),
+                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                    prim_array(*dtype, &b.data),
+                    None,
+                )
+                .map_err(arrow_err)?;
+                let DataType::FixedSizeList(sitem, _) = fields[1].data_type() else {
+                    return Err(mismatch());
+                };
+                let shapes = FixedSizeListArray::try_new(
+                    sitem.clone(),
+                    *rank as i32,
+                    Arc::new(Int32Array::from(b.shapes)),
+                    None,
+                )
+                .map_err(arrow_err)?;
+                Arc::new(
+                    StructArray::try_new(
+                        fields.clone(),
+                        vec![Arc::new(data), Arc::new(shapes)],
+                        None,
+                    )
+                    .map_err(arrow_err)?,
+                )
+            }
+            (ExportKind::Str, _) => Arc::new(StringArray::from_iter_values(b.strings.iter())),
+            (ExportKind::Bytes, _) => Arc::new(BinaryArray::from_iter_values(b.blobs.iter())),
+            _ => return Err(mismatch()),
+        };
+        cols.push(value);
+        let batch = RecordBatch::try_new(schema.clone(), cols).map_err(arrow_err)?;
+        if batch.num_rows() != n {
+            return Err(mismatch());
+        }
+        Ok(batch)
+    }
+}
+
+fn key_array(field: &Field, keys: &[SampleKey]) -> Result<ArrayRef> {
+    if field.data_type() == &DataType::Int64 {
+        let v: Vec<i64> = keys
+            .iter()
+            .map(|k| match k {
+                SampleKey::Int(i) => i64::try_from(*i).map_err(|_| {
+                    Error::InvalidArgument(format!("key {i} does not fit an int64 key column"))
+                }),
+                SampleKey::Str(_) => Err(Error::InvalidArgument(
+                    "string key in an integer key column".into(),
+                )),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Arc::new(Int64Array::from(v)))
+    } else {
+        Ok(Arc::new(StringArray::from_iter_values(
+            keys.iter().map(ToString::to_string),
+        )))
+    }
+}
+
+fn mismatch() -> Error {
+    Error::InvalidArgument("the export schema does not match the column's values".into())
+}
+
+fn arrow_err(e: arrow_schema::ArrowError) -> Error {
+    Error::InvalidArgument(format!("building an Arrow batch failed: {e}"))
+}
+
+impl ExportKind {
+    /// The export form of a column with `schema`.
+    pub fn for_schema(schema: &ColumnSchema) -> ExportKind {
+        match (schema.kind(), schema.dtype()) {
+            (ColumnKind::Str, _) => ExportKind::Str,
+            (ColumnKind::Bytes, _) => ExportKind::Bytes,
+            (ColumnKind::NdArray, Some(dtype)) if schema.variable_shape() => ExportKind::Variable {
+                dtype,
+                rank: schema.shape().len(),
+            },
+            (ColumnKind::NdArray, dtype) => ExportKind::Fixed {
+                dtype: dtype.unwrap_or(DType::U8),
+                shape: schema.shape().to_vec(),
+            },
+        }
+    }
+}
