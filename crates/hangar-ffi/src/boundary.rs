@@ -1,0 +1,389 @@
+//! The one place where C calls enter Rust: the last-error slot, the panic guard, the
+//! registry of live handles, and the checked conversion of C arguments.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{LazyLock, RwLock};
+
+use hangar_core::{DType, ErrorKind, MergeConflicts, SampleKey};
+
+use crate::status::*;
+use crate::types::hangar_key;
+
+/// An error on its way to the C caller: a status and the message behind it.
+#[derive(Debug)]
+pub(crate) struct FfiError {
+    pub status: hangar_status,
+    pub message: String,
+    /// The report of a merge refused for conflicts, kept for `hangar_last_error_conflicts`.
+    pub conflicts: Option<Box<MergeConflicts>>,
+}
+
+impl FfiError {
+    pub fn new(status: hangar_status, message: impl Into<String>) -> FfiError {
+        FfiError {
+            status,
+            message: message.into(),
+            conflicts: None,
+        }
+    }
+}
+
+pub(crate) type FfiResult<T> = Result<T, FfiError>;
+
+pub(crate) fn invalid(message: impl Into<String>) -> FfiError {
+    FfiError::new(HANGAR_E_INVALID_ARGUMENT, message)
+}
+
+impl From<hangar_core::Error> for FfiError {
+    fn from(e: hangar_core::Error) -> FfiError {
+        let message = e.to_string();
+        if let hangar_core::Error::MergeConflict(report) = e {
+            return FfiError {
+                status: HANGAR_E_MERGE_CONFLICT,
+                message,
+                conflicts: Some(report),
+            };
+        }
+        let status = match e.kind() {
+            ErrorKind::NotFound => HANGAR_E_NOT_FOUND,
+            ErrorKind::AlreadyExists => HANGAR_E_ALREADY_EXISTS,
+            ErrorKind::InvalidArgument => HANGAR_E_INVALID_ARGUMENT,
+            ErrorKind::Locked => HANGAR_E_LOCKED,
+            ErrorKind::Conflict => HANGAR_E_CONFLICT,
+            ErrorKind::Corrupt => HANGAR_E_CORRUPT,
+            ErrorKind::Unsupported => HANGAR_E_UNSUPPORTED,
+            ErrorKind::Io => HANGAR_E_IO,
+            ErrorKind::Closed => HANGAR_E_CLOSED,
+            ErrorKind::NothingToCommit => HANGAR_E_NOTHING_TO_COMMIT,
+            ErrorKind::DirtyStaging => HANGAR_E_DIRTY_STAGING,
+            #[allow(unreachable_patterns)]
+            _ => HANGAR_E_INVALID_ARGUMENT,
+        };
+        FfiError::new(status, message)
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<FfiError>> = const { RefCell::new(None) };
+}
+
+/// Runs `body` for an entry point: clears this thread's last error, catches panics, and
+/// records the error of a failing call.
+pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> hangar_status {
+    LAST_ERROR.with(|l| *l.borrow_mut() = None);
+    let err = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return HANGAR_OK,
+        Ok(Err(e)) => e,
+        Err(payload) => FfiError::new(
+            HANGAR_E_PANIC,
+            format!(
+                "internal error (a bug in libhangar, please report it): {}",
+                panic_message(&*payload)
+            ),
+        ),
+    };
+    let status = err.status;
+    LAST_ERROR.with(|l| *l.borrow_mut() = Some(err));
+    status
+}
+
+/// Like [`guard`] for functions that return no status (the `_free` functions): a panic is
+/// swallowed and recorded, never unwound into C.
+pub(crate) fn guard_void(body: impl FnOnce()) {
+    let _ = guard(|| {
+        body();
+        Ok(())
+    });
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+/// Reads this thread's last error without clearing it.
+pub(crate) fn with_last_error<R>(f: impl FnOnce(Option<&FfiError>) -> R) -> R {
+    LAST_ERROR.with(|l| f(l.borrow().as_ref()))
+}
+
+/// The kinds of handle, for telling a wrong or freed handle from a live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Repo,
+    Reader,
+    Writer,
+    Column,
+    KeyIter,
+    Buf,
+    StrList,
+    Diff,
+    Conflicts,
+    NdArraySpec,
+}
+
+impl Kind {
+    fn c_name(self) -> &'static str {
+        match self {
+            Kind::Repo => "hangar_repo",
+            Kind::Reader => "hangar_reader",
+            Kind::Writer => "hangar_writer",
+            Kind::Column => "hangar_column",
+            Kind::KeyIter => "hangar_key_iter",
+            Kind::Buf => "hangar_buf",
+            Kind::StrList => "hangar_strlist",
+            Kind::Diff => "hangar_diff",
+            Kind::Conflicts => "hangar_conflicts",
+            Kind::NdArraySpec => "hangar_ndarray_spec",
+        }
+    }
+}
+
+/// A type handed to C as an opaque handle.
+pub(crate) trait Handle: Sized + 'static {
+    const KIND: Kind;
+}
+
+/// Every live handle by address. A lookup costs a shared lock and a hash probe per call,
+/// and buys detection of freed handles and handles of the wrong kind instead of a crash.
+static LIVE: LazyLock<RwLock<HashMap<usize, Kind>>> = LazyLock::new(Default::default);
+
+fn live_kind(addr: usize) -> Option<Kind> {
+    let map = LIVE.read().unwrap_or_else(|p| p.into_inner());
+    map.get(&addr).copied()
+}
+
+/// Hands `value` to C as a new handle.
+pub(crate) fn into_handle<T: Handle>(value: T) -> *mut T {
+    let ptr = Box::into_raw(Box::new(value));
+    LIVE.write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(ptr as usize, T::KIND);
+    ptr
+}
+
+/// The handle behind `ptr`, checked: NULL, freed, and wrong-kind handles are errors.
+///
+/// The reference lives as long as the caller keeps the handle; the header's ownership
+/// rules make the caller responsible for not freeing it concurrently.
+pub(crate) fn handle<'a, T: Handle>(ptr: *const T, arg: &str) -> FfiResult<&'a T> {
+    if ptr.is_null() {
+        return Err(null_arg(arg));
+    }
+    match live_kind(ptr as usize) {
+        Some(k) if k == T::KIND => {
+            // SAFETY: the registry holds exactly the addresses of boxes we made for this
+            // kind and have not freed.
+            Ok(unsafe { &*ptr })
+        }
+        Some(k) => Err(FfiError::new(
+            HANGAR_E_WRONG_HANDLE,
+            format!(
+                "{arg} is a {} handle where a {} is required",
+                k.c_name(),
+                T::KIND.c_name()
+            ),
+        )),
+        None => Err(FfiError::new(
+            HANGAR_E_WRONG_HANDLE,
+            format!(
+                "{arg} is not a live {} handle (already freed, or not a handle at all)",
+                T::KIND.c_name()
+            ),
+        )),
+    }
+}
+
+/// Frees a handle made by [`into_handle`]. NULL, already-freed and wrong-kind pointers are
+/// ignored (the latter two are recorded as the thread's last error).
+pub(crate) fn free_handle<T: Handle>(ptr: *mut T) {
+    if ptr.is_null() {
+        return;
+    }
+    let removed = {
+        let mut map = LIVE.write().unwrap_or_else(|p| p.into_inner());
+        match map.get(&(ptr as usize)) {
+            Some(k) if *k == T::KIND => map.remove(&(ptr as usize)).is_some(),
+            _ => false,
+        }
+    };
+    if removed {
+        // SAFETY: the pointer came from Box::into_raw in into_handle and was still live.
+        drop(unsafe { Box::from_raw(ptr) });
+    } else {
+        LAST_ERROR.with(|l| {
+            *l.borrow_mut() = Some(FfiError::new(
+                HANGAR_E_WRONG_HANDLE,
+                format!(
+                    "free of a pointer that is not a live {} handle was ignored",
+                    T::KIND.c_name()
+                ),
+            ))
+        });
+    }
+}
+
+pub(crate) fn null_arg(arg: &str) -> FfiError {
+    FfiError::new(
+        HANGAR_E_NULL_ARG,
+        format!("{arg} is NULL; pass a valid pointer"),
+    )
+}
+
+/// Writes an output only on success; a NULL output pointer is an error found before any
+/// work is done (call [`check_out`] first).
+pub(crate) fn write_out<T>(out: *mut T, value: T) {
+    // SAFETY: checked non-NULL by check_out at the start of the call; the caller promises
+    // it points to writable memory for a T.
+    unsafe { out.write(value) }
+}
+
+pub(crate) fn check_out<T>(out: *mut T, arg: &str) -> FfiResult<()> {
+    if out.is_null() {
+        Err(null_arg(arg))
+    } else {
+        Ok(())
+    }
+}
+
+/// A required NUL-terminated UTF-8 string argument.
+pub(crate) fn text<'a>(ptr: *const c_char, arg: &str) -> FfiResult<&'a str> {
+    if ptr.is_null() {
+        return Err(null_arg(arg));
+    }
+    // SAFETY: the caller promises a NUL-terminated string that outlives the call.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    c.to_str().map_err(|e| {
+        FfiError::new(
+            HANGAR_E_INVALID_UTF8,
+            format!(
+                "{arg} is not valid UTF-8 (invalid byte at offset {}); pass UTF-8 text",
+                e.valid_up_to()
+            ),
+        )
+    })
+}
+
+/// An optional string argument: NULL means "not given".
+pub(crate) fn opt_text<'a>(ptr: *const c_char, arg: &str) -> FfiResult<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        text(ptr, arg).map(Some)
+    }
+}
+
+/// A byte range argument; `len == 0` accepts NULL.
+pub(crate) fn bytes<'a>(ptr: *const u8, len: usize, arg: &str) -> FfiResult<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null_arg(arg));
+    }
+    if len > isize::MAX as usize {
+        return Err(invalid(format!("{arg}: length {len} is impossible")));
+    }
+    // SAFETY: the caller promises `len` readable bytes at `ptr` for the call's duration.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// An array argument of `n` elements; `n == 0` accepts NULL.
+pub(crate) fn slice<'a, T>(ptr: *const T, n: usize, arg: &str) -> FfiResult<&'a [T]> {
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(null_arg(arg));
+    }
+    if n.checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(invalid(format!("{arg}: {n} elements is impossible")));
+    }
+    // SAFETY: the caller promises `n` readable elements at `ptr` for the call's duration.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}
+
+/// A writable byte range argument.
+pub(crate) fn bytes_mut<'a>(ptr: *mut u8, len: usize, arg: &str) -> FfiResult<&'a mut [u8]> {
+    if len == 0 {
+        return Ok(&mut []);
+    }
+    if ptr.is_null() {
+        return Err(null_arg(arg));
+    }
+    if len > isize::MAX as usize {
+        return Err(invalid(format!("{arg}: length {len} is impossible")));
+    }
+    // SAFETY: the caller promises `len` writable bytes at `ptr` for the call's duration.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+pub(crate) fn dtype(code: i32) -> FfiResult<DType> {
+    u8::try_from(code)
+        .ok()
+        .and_then(DType::from_code)
+        .ok_or_else(|| {
+            invalid(format!(
+                "unknown dtype code {code}; use one of the HANGAR_DTYPE_* constants (1 to 12)"
+            ))
+        })
+}
+
+/// A sample key from its C form: `text` when not NULL, else the integer `number`.
+pub(crate) fn key(k: &hangar_key, arg: &str) -> FfiResult<SampleKey> {
+    let key = match opt_text(k.text, arg)? {
+        Some(s) => SampleKey::Str(s.to_string()),
+        None => SampleKey::Int(k.number),
+    };
+    key.validate()?;
+    Ok(key)
+}
+
+/// An optional subsample key (NULL pointer = none).
+pub(crate) fn opt_key(k: *const hangar_key, arg: &str) -> FfiResult<Option<SampleKey>> {
+    if k.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL, and the caller promises it points to a hangar_key.
+    key(unsafe { &*k }, arg).map(Some)
+}
+
+/// A shape argument as `usize` dimensions.
+pub(crate) fn shape(ptr: *const usize, ndim: usize, arg: &str) -> FfiResult<Vec<usize>> {
+    let dims = slice(ptr, ndim, arg)?;
+    let mut elements: usize = 1;
+    for &d in dims {
+        elements = elements.checked_mul(d).ok_or_else(|| {
+            invalid(format!(
+                "{arg}: the shape {dims:?} holds more elements than memory can address"
+            ))
+        })?;
+    }
+    Ok(dims.to_vec())
+}
+
+/// Copies `s` into a caller's buffer of `len` bytes as a NUL-terminated string, or fails
+/// with `HANGAR_E_BUFFER_TOO_SMALL` naming the size needed.
+pub(crate) fn copy_text_out(s: &str, buf: *mut c_char, len: usize, arg: &str) -> FfiResult<()> {
+    let need = s.len() + 1;
+    if len < need {
+        return Err(FfiError::new(
+            HANGAR_E_BUFFER_TOO_SMALL,
+            format!("{arg} holds {len} bytes but {need} are needed (text and its NUL)"),
+        ));
+    }
+    let out = bytes_mut(buf.cast(), len, arg)?;
+    out[..s.len()].copy_from_slice(s.as_bytes());
+    out[s.len()] = 0;
+    Ok(())
+}

@@ -1,0 +1,692 @@
+//! Reader and writer checkouts: columns, metadata, commit, status, reset, merge.
+
+use std::ffi::c_char;
+use std::sync::{Arc, Mutex};
+
+use hangar_core::{
+    DType, MergeOutcome, NdArraySpec, ReaderCheckout, Status, Tensor, TensorRef, WriterCheckout,
+};
+
+use crate::boundary::{
+    bytes, check_out, dtype, free_handle, guard, guard_void, handle, into_handle, invalid, shape,
+    text, write_out, FfiResult, Handle, Kind,
+};
+use crate::column::hangar_column;
+use crate::conflicts::hangar_diff;
+use crate::repo::hangar_repo;
+use crate::status::*;
+use crate::types::{hangar_buf, hangar_strlist, strlist_out, text_into, text_out};
+
+/// Tensors handed out as zero-copy views, kept alive until the reader closes.
+pub(crate) type ViewArena = Arc<Mutex<Vec<Tensor>>>;
+
+/// A reader checkout: an immutable view of one commit. `const hangar_reader *` (and the
+/// columns opened from it) may be shared by many threads.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct hangar_reader {
+    pub(crate) co: ReaderCheckout,
+    pub(crate) views: ViewArena,
+}
+
+pub(crate) type Reader = hangar_reader;
+
+impl hangar_reader {
+    pub(crate) fn new(co: ReaderCheckout) -> hangar_reader {
+        hangar_reader {
+            co,
+            views: Arc::default(),
+        }
+    }
+
+    fn release_views(&self) {
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+impl Handle for hangar_reader {
+    const KIND: Kind = Kind::Reader;
+}
+
+/// The writer checkout: the one handle that changes the staging area. It may be shared by
+/// threads; libhangar runs calls on it and its columns one at a time.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct hangar_writer {
+    pub(crate) co: WriterCheckout,
+}
+
+impl Handle for hangar_writer {
+    const KIND: Kind = Kind::Writer;
+}
+
+/// Closes a reader checkout: later calls on it or its columns fail with `HANGAR_E_CLOSED`,
+/// and every view it handed out becomes invalid. The handle still needs
+/// `hangar_reader_free`.
+#[no_mangle]
+pub extern "C" fn hangar_reader_close(reader: *const hangar_reader) -> hangar_status {
+    guard(|| {
+        let r = handle(reader, "reader")?;
+        r.co.close()?;
+        r.release_views();
+        Ok(())
+    })
+}
+
+/// Closes (if open) and frees a reader checkout. NULL is accepted and ignored.
+#[no_mangle]
+pub extern "C" fn hangar_reader_free(reader: *mut hangar_reader) {
+    guard_void(|| {
+        if let Ok(r) = handle(reader.cast_const(), "reader") {
+            let _ = r.co.close();
+            r.release_views();
+        }
+        free_handle(reader)
+    });
+}
+
+/// Copies the id of the reader's commit into `buf` (`len` >= `HANGAR_COMMIT_ID_LEN + 1`).
+#[no_mangle]
+pub extern "C" fn hangar_reader_commit(
+    reader: *const hangar_reader,
+    buf: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(reader, "reader")?;
+        if r.co.is_closed() {
+            r.co.columns()?; // the checkout's own "closed" error
+        }
+        text_into(&r.co.commit_hash().to_hex(), buf, len, "buf")
+    })
+}
+
+/// The reader's column names, sorted. `*out` is a new list (`hangar_strlist_free`).
+#[no_mangle]
+pub extern "C" fn hangar_reader_columns(
+    reader: *const hangar_reader,
+    out: *mut *mut hangar_strlist,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let r = handle(reader, "reader")?;
+        strlist_out(out, r.co.column_names()?);
+        Ok(())
+    })
+}
+
+/// Opens column `name` of the reader. `*out` is a new handle (`hangar_column_free`) that
+/// is usable until the reader closes.
+#[no_mangle]
+pub extern "C" fn hangar_reader_column(
+    reader: *const hangar_reader,
+    name: *const c_char,
+    out: *mut *mut hangar_column,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let r = handle(reader, "reader")?;
+        let col = r.co.column(text(name, "name")?)?;
+        write_out(
+            out,
+            into_handle(hangar_column::reader(col, r.views.clone())),
+        );
+        Ok(())
+    })
+}
+
+/// The value of metadata key `key` at the reader's commit, as a new text buffer.
+/// `HANGAR_E_NOT_FOUND` when the key is not set.
+#[no_mangle]
+pub extern "C" fn hangar_reader_metadata_get(
+    reader: *const hangar_reader,
+    key: *const c_char,
+    out: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let r = handle(reader, "reader")?;
+        text_out(out, r.co.metadata().get(text(key, "key")?)?);
+        Ok(())
+    })
+}
+
+/// The metadata keys at the reader's commit, sorted. `*out` is a new list.
+#[no_mangle]
+pub extern "C" fn hangar_reader_metadata_keys(
+    reader: *const hangar_reader,
+    out: *mut *mut hangar_strlist,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let r = handle(reader, "reader")?;
+        strlist_out(out, r.co.metadata().keys()?);
+        Ok(())
+    })
+}
+
+/// Closes the writer checkout and releases the writer lock. Staged changes stay staged
+/// (durably) for the next writer. Later calls on it or its columns fail with
+/// `HANGAR_E_CLOSED`. The handle still needs `hangar_writer_free`.
+#[no_mangle]
+pub extern "C" fn hangar_writer_close(writer: *const hangar_writer) -> hangar_status {
+    guard(|| {
+        handle(writer, "writer")?.co.close()?;
+        Ok(())
+    })
+}
+
+/// Closes (if open) and frees the writer checkout. NULL is accepted and ignored.
+#[no_mangle]
+pub extern "C" fn hangar_writer_free(writer: *mut hangar_writer) {
+    guard_void(|| {
+        if let Ok(w) = handle(writer.cast_const(), "writer") {
+            let _ = w.co.close();
+        }
+        free_handle(writer)
+    });
+}
+
+/// Copies the writer's branch name into `buf` (`len` bytes, NUL-terminated).
+#[no_mangle]
+pub extern "C" fn hangar_writer_branch(
+    writer: *const hangar_writer,
+    buf: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        let w = handle(writer, "writer")?;
+        text_into(&w.co.branch_name()?, buf, len, "buf")
+    })
+}
+
+/// Copies the id of the commit the staging area is based on into `buf` (`len` >=
+/// `HANGAR_COMMIT_ID_LEN + 1`); an empty string before the first commit.
+#[no_mangle]
+pub extern "C" fn hangar_writer_head(
+    writer: *const hangar_writer,
+    buf: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        let w = handle(writer, "writer")?;
+        let head = w.co.commit_hash()?.map(|c| c.to_hex()).unwrap_or_default();
+        text_into(&head, buf, len, "buf")
+    })
+}
+
+/// The staging area's column names, sorted. `*out` is a new list.
+#[no_mangle]
+pub extern "C" fn hangar_writer_columns(
+    writer: *const hangar_writer,
+    out: *mut *mut hangar_strlist,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        strlist_out(out, w.co.column_names()?);
+        Ok(())
+    })
+}
+
+/// Opens column `name` of the staging area for reading and writing. `*out` is a new
+/// handle (`hangar_column_free`), usable until the writer closes.
+#[no_mangle]
+pub extern "C" fn hangar_writer_column(
+    writer: *const hangar_writer,
+    name: *const c_char,
+    out: *mut *mut hangar_column,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        let col = w.co.column(text(name, "name")?)?;
+        write_out(out, into_handle(hangar_column::writer(col)));
+        Ok(())
+    })
+}
+
+/// The description of a numeric column to create: dtype, shape, and options. Made by
+/// `hangar_ndarray_spec_new`, changed by the `hangar_ndarray_spec_*` setters, freed by
+/// `hangar_ndarray_spec_free`. The setters change it: one thread at a time.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct hangar_ndarray_spec {
+    spec: Mutex<SpecFields>,
+}
+
+#[derive(Debug, Clone)]
+struct SpecFields {
+    dtype: DType,
+    shape: Vec<usize>,
+    from_prototype: bool,
+    variable: bool,
+    nested: bool,
+}
+
+impl SpecFields {
+    fn build(&self) -> NdArraySpec {
+        let spec = if self.from_prototype {
+            NdArraySpec::new().prototype(self.dtype, &self.shape)
+        } else {
+            NdArraySpec::with_shape(self.dtype, &self.shape)
+        };
+        spec.variable_shape(self.variable)
+            .contains_subsamples(self.nested)
+    }
+}
+
+impl Handle for hangar_ndarray_spec {
+    const KIND: Kind = Kind::NdArraySpec;
+}
+
+fn update_spec(
+    spec: *mut hangar_ndarray_spec,
+    f: impl FnOnce(&mut SpecFields) -> FfiResult<()>,
+) -> hangar_status {
+    guard(|| {
+        let s = handle(spec.cast_const(), "spec")?;
+        let mut cur = s.spec.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = cur.clone();
+        f(&mut next)?;
+        *cur = next;
+        Ok(())
+    })
+}
+
+/// A new column description: elements of `dtype` (a `HANGAR_DTYPE_*` code) in arrays of
+/// `shape` (`ndim` sizes; ndim 0 is a scalar). Fixed shape, flat (not nested) by default.
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_new(
+    dtype_code: i32,
+    shape_ptr: *const usize,
+    ndim: usize,
+    out: *mut *mut hangar_ndarray_spec,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let fields = SpecFields {
+            dtype: dtype(dtype_code)?,
+            shape: shape(shape_ptr, ndim, "shape")?,
+            from_prototype: false,
+            variable: false,
+            nested: false,
+        };
+        write_out(
+            out,
+            into_handle(hangar_ndarray_spec {
+                spec: Mutex::new(fields),
+            }),
+        );
+        Ok(())
+    })
+}
+
+/// Takes dtype and shape from a prototype array (`nbytes` bytes at `data`), replacing
+/// those given to `hangar_ndarray_spec_new`, like the tutorial's `prototype=` argument.
+/// The buffer length must agree with dtype and shape.
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_prototype(
+    spec: *mut hangar_ndarray_spec,
+    data: *const std::ffi::c_void,
+    nbytes: usize,
+    dtype_code: i32,
+    shape_ptr: *const usize,
+    ndim: usize,
+) -> hangar_status {
+    update_spec(spec, |s| {
+        let dt = dtype(dtype_code)?;
+        let shp = shape(shape_ptr, ndim, "shape")?;
+        let data = bytes(data.cast(), nbytes, "data")?;
+        TensorRef::from_bytes(dt, &shp, data).check()?;
+        s.dtype = dt;
+        s.shape = shp;
+        s.from_prototype = true;
+        Ok(())
+    })
+}
+
+/// With `variable` true, samples may have any shape up to the spec's shape in each
+/// dimension (same number of dimensions).
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_variable_shape(
+    spec: *mut hangar_ndarray_spec,
+    variable: bool,
+) -> hangar_status {
+    update_spec(spec, |s| {
+        s.variable = variable;
+        Ok(())
+    })
+}
+
+/// With `nested` true, the column maps each sample key to subsamples (subkey -> array).
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_contains_subsamples(
+    spec: *mut hangar_ndarray_spec,
+    nested: bool,
+) -> hangar_status {
+    update_spec(spec, |s| {
+        s.nested = nested;
+        Ok(())
+    })
+}
+
+/// Frees a column description. NULL is accepted and ignored.
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_free(spec: *mut hangar_ndarray_spec) {
+    guard_void(|| free_handle(spec));
+}
+
+/// Creates numeric column `name` described by `spec` (which the caller still owns).
+/// `HANGAR_E_ALREADY_EXISTS` if the column exists. `*out` is a new column handle.
+#[no_mangle]
+pub extern "C" fn hangar_writer_add_ndarray_column(
+    writer: *const hangar_writer,
+    name: *const c_char,
+    spec: *const hangar_ndarray_spec,
+    out: *mut *mut hangar_column,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        let s = handle(spec, "spec")?
+            .spec
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .build();
+        let col = w.co.add_ndarray_column(text(name, "name")?, s)?;
+        write_out(out, into_handle(hangar_column::writer(col)));
+        Ok(())
+    })
+}
+
+/// Creates column `name` of UTF-8 strings (`HANGAR_KIND_STR`) or byte strings
+/// (`HANGAR_KIND_BYTES`), nested when `nested` is true. `*out` is a new column handle.
+#[no_mangle]
+pub extern "C" fn hangar_writer_add_text_column(
+    writer: *const hangar_writer,
+    name: *const c_char,
+    kind: i32,
+    nested: bool,
+    out: *mut *mut hangar_column,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        let name = text(name, "name")?;
+        let col = match (kind, nested) {
+            (HANGAR_KIND_STR, false) => w.co.add_str_column(name)?,
+            (HANGAR_KIND_STR, true) => w.co.add_nested_str_column(name)?,
+            (HANGAR_KIND_BYTES, false) => w.co.add_bytes_column(name)?,
+            (HANGAR_KIND_BYTES, true) => w.co.add_nested_bytes_column(name)?,
+            _ => {
+                return Err(invalid(format!(
+                "kind {kind} is not a text kind; use HANGAR_KIND_STR (2) or HANGAR_KIND_BYTES (3)"
+            )))
+            }
+        };
+        write_out(out, into_handle(hangar_column::writer(col)));
+        Ok(())
+    })
+}
+
+use crate::types::{HANGAR_KIND_BYTES, HANGAR_KIND_STR};
+
+/// Deletes column `name` and its samples from the staging area.
+#[no_mangle]
+pub extern "C" fn hangar_writer_delete_column(
+    writer: *const hangar_writer,
+    name: *const c_char,
+) -> hangar_status {
+    guard(|| {
+        handle(writer, "writer")?
+            .co
+            .delete_column(text(name, "name")?)?;
+        Ok(())
+    })
+}
+
+/// Sets metadata key `key` to `value` (both UTF-8 text) in the staging area.
+#[no_mangle]
+pub extern "C" fn hangar_writer_metadata_set(
+    writer: *const hangar_writer,
+    key: *const c_char,
+    value: *const c_char,
+) -> hangar_status {
+    guard(|| {
+        let w = handle(writer, "writer")?;
+        w.co.metadata()
+            .set(text(key, "key")?, text(value, "value")?)?;
+        Ok(())
+    })
+}
+
+/// The staged value of metadata key `key` as a new text buffer; `HANGAR_E_NOT_FOUND` when
+/// not set.
+#[no_mangle]
+pub extern "C" fn hangar_writer_metadata_get(
+    writer: *const hangar_writer,
+    key: *const c_char,
+    out: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        text_out(out, w.co.metadata().get(text(key, "key")?)?);
+        Ok(())
+    })
+}
+
+/// Deletes metadata key `key` from the staging area; `HANGAR_E_NOT_FOUND` when not set.
+#[no_mangle]
+pub extern "C" fn hangar_writer_metadata_delete(
+    writer: *const hangar_writer,
+    key: *const c_char,
+) -> hangar_status {
+    guard(|| {
+        let w = handle(writer, "writer")?;
+        w.co.metadata().delete(text(key, "key")?)?;
+        Ok(())
+    })
+}
+
+/// The staged metadata keys, sorted. `*out` is a new list.
+#[no_mangle]
+pub extern "C" fn hangar_writer_metadata_keys(
+    writer: *const hangar_writer,
+    out: *mut *mut hangar_strlist,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        strlist_out(out, w.co.metadata().keys()?);
+        Ok(())
+    })
+}
+
+/// Commits the staging area with `message` and copies the new commit id into `buf` (of
+/// `len` bytes, at least `HANGAR_COMMIT_ID_LEN + 1`; `buf` may be NULL when the id is not
+/// wanted).
+/// `HANGAR_E_NOTHING_TO_COMMIT` when nothing is staged.
+#[no_mangle]
+pub extern "C" fn hangar_writer_commit(
+    writer: *const hangar_writer,
+    message: *const c_char,
+    buf: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        let w = handle(writer, "writer")?;
+        let message = text(message, "message")?;
+        if !buf.is_null() && len < HANGAR_COMMIT_ID_LEN + 1 {
+            return Err(crate::boundary::FfiError::new(
+                HANGAR_E_BUFFER_TOO_SMALL,
+                format!(
+                    "buf holds {len} bytes but a commit id needs {} (checked before committing)",
+                    HANGAR_COMMIT_ID_LEN + 1
+                ),
+            ));
+        }
+        let id = w.co.commit(message)?;
+        if !buf.is_null() {
+            text_into(&id.to_hex(), buf, len, "buf")?;
+        }
+        Ok(())
+    })
+}
+
+use crate::types::HANGAR_COMMIT_ID_LEN;
+
+/// Whether the staging area differs from its base commit (`*dirty`), and, when `text` is
+/// not NULL, a description of the staged changes as a new buffer.
+#[no_mangle]
+pub extern "C" fn hangar_writer_status(
+    writer: *const hangar_writer,
+    dirty: *mut bool,
+    text_out_ptr: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        check_out(dirty, "dirty")?;
+        let w = handle(writer, "writer")?;
+        let st = w.co.status()?;
+        write_out(dirty, st.is_dirty());
+        if !text_out_ptr.is_null() {
+            text_out(text_out_ptr, describe_status(&st));
+        }
+        Ok(())
+    })
+}
+
+fn describe_status(st: &Status) -> String {
+    let Status::Dirty(ch) = st else {
+        return "clean: nothing staged\n".to_string();
+    };
+    let mut s = String::from("dirty:\n");
+    for c in &ch.columns_added {
+        s += &format!("  column added: {c}\n");
+    }
+    for c in &ch.columns_deleted {
+        s += &format!("  column deleted: {c}\n");
+    }
+    for c in &ch.columns_replaced {
+        s += &format!("  column replaced: {c}\n");
+    }
+    for (c, set, del) in &ch.samples {
+        s += &format!("  column {c}: {set} samples added or changed, {del} deleted\n");
+    }
+    if ch.metadata_changes > 0 {
+        s += &format!("  metadata: {} keys changed\n", ch.metadata_changes);
+    }
+    s
+}
+
+/// Throws away every staged change, returning to the base commit.
+/// `HANGAR_E_NOTHING_TO_COMMIT` when nothing is staged.
+#[no_mangle]
+pub extern "C" fn hangar_writer_reset(writer: *const hangar_writer) -> hangar_status {
+    guard(|| {
+        handle(writer, "writer")?.co.reset_staging_area()?;
+        Ok(())
+    })
+}
+
+/// The diff from the base commit to the staging area (all "added" before the first
+/// commit). `*out` is a new handle (`hangar_diff_free`).
+#[no_mangle]
+pub extern "C" fn hangar_writer_diff_staged(
+    writer: *const hangar_writer,
+    out: *mut *mut hangar_diff,
+) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let w = handle(writer, "writer")?;
+        write_out(out, into_handle(hangar_diff::new(w.co.diff_staged()?)));
+        Ok(())
+    })
+}
+
+/// Merge result: their head was already contained in ours; nothing changed.
+pub const HANGAR_MERGE_UP_TO_DATE: i32 = 1;
+/// Merge result: our branch moved forward to their head; no new commit.
+pub const HANGAR_MERGE_FAST_FORWARD: i32 = 2;
+/// Merge result: a new merge commit with two parents.
+pub const HANGAR_MERGE_MERGED: i32 = 3;
+
+fn merge_out(
+    outcome: MergeOutcome,
+    kind: *mut i32,
+    head: *mut c_char,
+    len: usize,
+) -> FfiResult<()> {
+    let code = match outcome {
+        MergeOutcome::UpToDate { .. } => HANGAR_MERGE_UP_TO_DATE,
+        MergeOutcome::FastForward { .. } => HANGAR_MERGE_FAST_FORWARD,
+        MergeOutcome::Merged { .. } => HANGAR_MERGE_MERGED,
+    };
+    if !head.is_null() {
+        text_into(&outcome.head().to_hex(), head, len, "head")?;
+    }
+    write_out(kind, code);
+    Ok(())
+}
+
+fn check_head_buf(head: *mut c_char, len: usize) -> FfiResult<()> {
+    if !head.is_null() && len < HANGAR_COMMIT_ID_LEN + 1 {
+        return Err(crate::boundary::FfiError::new(
+            HANGAR_E_BUFFER_TOO_SMALL,
+            format!(
+                "head holds {len} bytes but a commit id needs {}",
+                HANGAR_COMMIT_ID_LEN + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Merges branch `from` into the writer's branch with `message`. The staging area must be
+/// clean. `*kind` receives a `HANGAR_MERGE_*` code and `head` (may be NULL; `len` >=
+/// `HANGAR_COMMIT_ID_LEN + 1`) the branch's new head. On conflicts nothing changes, the
+/// call fails with `HANGAR_E_MERGE_CONFLICT`, and `hangar_last_error_conflicts` gives the
+/// report.
+#[no_mangle]
+pub extern "C" fn hangar_writer_merge(
+    writer: *const hangar_writer,
+    message: *const c_char,
+    from: *const c_char,
+    kind: *mut i32,
+    head: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        check_out(kind, "kind")?;
+        check_head_buf(head, len)?;
+        let w = handle(writer, "writer")?;
+        let outcome = w.co.merge(text(message, "message")?, text(from, "from")?)?;
+        merge_out(outcome, kind, head, len)
+    })
+}
+
+/// Merges branch `from` into branch `into`, taking the writer lock for the duration
+/// (`HANGAR_E_LOCKED` while a writer is open). Results as for `hangar_writer_merge`.
+#[no_mangle]
+pub extern "C" fn hangar_repo_merge(
+    repo: *const hangar_repo,
+    message: *const c_char,
+    into: *const c_char,
+    from: *const c_char,
+    kind: *mut i32,
+    head: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        check_out(kind, "kind")?;
+        check_head_buf(head, len)?;
+        let r = handle(repo, "repo")?;
+        let outcome = r.repo.merge(
+            text(message, "message")?,
+            text(into, "into")?,
+            text(from, "from")?,
+        )?;
+        merge_out(outcome, kind, head, len)
+    })
+}

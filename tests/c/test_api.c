@@ -1,0 +1,649 @@
+/*
+ * Tests of every function of hangar.h, including their error paths. Built by run.sh with
+ * -Wall -Wextra -Werror and AddressSanitizer/UBSan, and run again under valgrind.
+ * Usage: test_api SCRATCH_DIR
+ */
+#include <hangar.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int failures = 0;
+static int checks = 0;
+
+#define EXPECT(cond)                                                              \
+    do {                                                                          \
+        checks++;                                                                 \
+        if (!(cond)) {                                                            \
+            failures++;                                                           \
+            fprintf(stderr, "%s:%d: expectation failed: %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                         \
+    } while (0)
+
+/* Expects `call` to return `want`; on a failure with a message, the message must be set. */
+#define EXPECT_STATUS(want, call)                                                 \
+    do {                                                                          \
+        hangar_status got_ = (call);                                              \
+        checks++;                                                                 \
+        if (got_ != (want)) {                                                     \
+            char m_[512];                                                         \
+            hangar_last_error_message(m_, sizeof m_, NULL);                       \
+            failures++;                                                           \
+            fprintf(stderr, "%s:%d: %s returned %s, want %s (%s)\n", __FILE__, __LINE__, \
+                    #call, hangar_status_name(got_), hangar_status_name(want), m_); \
+        } else if (got_ != HANGAR_OK) {                                           \
+            size_t need_ = 0;                                                     \
+            hangar_last_error_message(NULL, 0, &need_);                           \
+            EXPECT(need_ > 1);                                                    \
+        }                                                                         \
+    } while (0)
+
+#define OK(call) EXPECT_STATUS(HANGAR_OK, call)
+
+static hangar_key ik(uint64_t n) { return (hangar_key){.text = NULL, .number = n}; }
+static hangar_key sk(const char *s) { return (hangar_key){.text = s, .number = 0}; }
+
+static int last_error_contains(const char *needle) {
+    char m[1024];
+    hangar_last_error_message(m, sizeof m, NULL);
+    return strstr(m, needle) != NULL;
+}
+
+static char scratch[512];
+
+static const char *path_in(const char *name) {
+    static char p[600];
+    snprintf(p, sizeof p, "%s/%s", scratch, name);
+    mkdir(p, 0755);
+    return p;
+}
+
+static void test_version_and_errors(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", HANGAR_VERSION_MAJOR, HANGAR_VERSION_MINOR,
+             HANGAR_VERSION_PATCH);
+    EXPECT(strcmp(hangar_version(), want) == 0);
+    EXPECT(strcmp(hangar_status_name(HANGAR_E_LOCKED), "HANGAR_E_LOCKED") == 0);
+    EXPECT(strcmp(hangar_status_name(12345), "HANGAR_E_UNKNOWN") == 0);
+
+    /* A failing call sets status and message; the message copies out truncated or whole. */
+    hangar_repo *repo = NULL;
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_open(NULL, &repo));
+    EXPECT(repo == NULL);
+    EXPECT(hangar_last_error_status() == HANGAR_E_NULL_ARG);
+    EXPECT(last_error_contains("path is NULL"));
+    size_t need = 0;
+    EXPECT(hangar_last_error_message(NULL, 0, &need) == HANGAR_E_BUFFER_TOO_SMALL);
+    char small[8];
+    EXPECT(hangar_last_error_message(small, sizeof small, NULL) == HANGAR_E_BUFFER_TOO_SMALL);
+    EXPECT(strlen(small) == 7);
+    char *full = malloc(need);
+    EXPECT(hangar_last_error_message(full, need, NULL) == HANGAR_OK);
+    EXPECT(strlen(full) + 1 == need);
+    free(full);
+
+    /* A succeeding call clears it. */
+    EXPECT(strlen(hangar_version()) > 0);
+    hangar_buf *b = NULL;
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_open(path_in("nothing-here"), &repo));
+    EXPECT(last_error_contains("init"));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_open(path_in("nothing-here"), NULL));
+    EXPECT_STATUS(HANGAR_E_INVALID_UTF8, hangar_repo_open("bad\xff\xfe", &repo));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_summary(NULL, NULL, &b));
+    hangar_conflicts *c = NULL;
+    EXPECT(hangar_last_error_conflicts(&c) == HANGAR_E_NOT_FOUND);
+    EXPECT(hangar_last_error_conflicts(NULL) == HANGAR_E_NULL_ARG);
+
+    /* Freeing NULL is fine. */
+    hangar_repo_free(NULL);
+    hangar_reader_free(NULL);
+    hangar_writer_free(NULL);
+    hangar_column_free(NULL);
+    hangar_key_iter_free(NULL);
+    hangar_buf_free(NULL);
+    hangar_strlist_free(NULL);
+    hangar_diff_free(NULL);
+    hangar_conflicts_free(NULL);
+    hangar_ndarray_spec_free(NULL);
+    EXPECT(hangar_buf_len(NULL) == 0);
+    EXPECT(hangar_buf_data(NULL) == NULL);
+    EXPECT(hangar_strlist_len(NULL) == 0);
+    EXPECT(hangar_strlist_get(NULL, 0) == NULL);
+}
+
+static hangar_column *add_array(hangar_writer *w, const char *name, int32_t dtype, size_t d0,
+                                size_t d1, bool variable, bool nested) {
+    size_t shape[2] = {d0, d1};
+    hangar_ndarray_spec *spec = NULL;
+    OK(hangar_ndarray_spec_new(dtype, shape, 2, &spec));
+    OK(hangar_ndarray_spec_variable_shape(spec, variable));
+    OK(hangar_ndarray_spec_contains_subsamples(spec, nested));
+    hangar_column *col = NULL;
+    OK(hangar_writer_add_ndarray_column(w, name, spec, &col));
+    hangar_ndarray_spec_free(spec);
+    return col;
+}
+
+/* Shared by the reader threads. */
+struct reader_job {
+    const hangar_column *col;
+    int errors;
+};
+
+static void *read_all(void *arg) {
+    struct reader_job *job = arg;
+    for (int round = 0; round < 20; round++) {
+        for (uint64_t i = 0; i < 10; i++) {
+            float out[6];
+            if (hangar_column_get(job->col, ik(i), NULL, out, sizeof out, NULL) != HANGAR_OK ||
+                out[0] != (float)i) {
+                job->errors++;
+            }
+            hangar_view v;
+            if (hangar_column_view(job->col, ik(i), NULL, &v) != HANGAR_OK ||
+                ((const float *)v.data)[5] != (float)i + 5) {
+                job->errors++;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void test_repository(void) {
+    const char *dir = path_in("repo");
+    hangar_repo *repo = NULL;
+    OK(hangar_repo_init(dir, "Ada", "ada@example.com", false, &repo));
+    hangar_repo *again = NULL;
+    EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_init(dir, "Ada", "a@b.c", false, &again));
+    EXPECT(again == NULL);
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_init(dir, NULL, "a@b.c", false, &again));
+    EXPECT_STATUS(HANGAR_E_INVALID_UTF8, hangar_repo_init(dir, "A\xc3", "a@b.c", false, &again));
+    OK(hangar_repo_open(dir, &again));
+    hangar_repo_free(again);
+
+    /* Branches need a first commit. */
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_create_branch(repo, "dev", NULL));
+    EXPECT(last_error_contains("first commit"));
+    char head[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_repo_branch_head(repo, "master", head, sizeof head));
+    EXPECT(head[0] == '\0');
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_branch_head(repo, "nope", head, sizeof head));
+
+    hangar_writer *w = NULL;
+    OK(hangar_repo_checkout_writer(repo, NULL, &w));
+    hangar_writer *w2 = NULL;
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_checkout_writer(repo, NULL, &w2));
+    EXPECT(w2 == NULL);
+    bool released = true;
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_force_release_writer_lock(repo, &released));
+    EXPECT(last_error_contains("alive"));
+    char name[64];
+    OK(hangar_writer_branch(w, name, sizeof name));
+    EXPECT(strcmp(name, "master") == 0);
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_writer_branch(w, name, 3));
+    OK(hangar_writer_head(w, head, sizeof head));
+    EXPECT(head[0] == '\0');
+
+    /* Column creation and its errors. */
+    hangar_ndarray_spec *spec = NULL;
+    size_t shape2[2] = {2, 3};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_ndarray_spec_new(0, shape2, 2, &spec));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_ndarray_spec_new(99, shape2, 2, &spec));
+    EXPECT(last_error_contains("dtype"));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_ndarray_spec_new(HANGAR_DTYPE_F32, NULL, 2, &spec));
+    size_t huge[3] = {SIZE_MAX / 2, 4, 4};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_ndarray_spec_new(HANGAR_DTYPE_F32, huge, 3, &spec));
+    EXPECT(spec == NULL);
+    OK(hangar_ndarray_spec_new(HANGAR_DTYPE_U8, NULL, 0, &spec));
+    uint16_t proto[4] = {1, 2, 3, 4};
+    size_t pshape[2] = {2, 2};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT,
+                  hangar_ndarray_spec_prototype(spec, proto, 6, HANGAR_DTYPE_U16, pshape, 2));
+    OK(hangar_ndarray_spec_prototype(spec, proto, sizeof proto, HANGAR_DTYPE_U16, pshape, 2));
+    hangar_column *pcol = NULL;
+    OK(hangar_writer_add_ndarray_column(w, "from_prototype", spec, &pcol));
+    EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_writer_add_ndarray_column(w, "from_prototype", spec, &pcol));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_writer_add_ndarray_column(w, "../escape", spec, &pcol));
+    hangar_ndarray_spec_free(spec);
+    int32_t kind = 0, dt = 0;
+    bool nested = true, variable = true;
+    OK(hangar_column_schema(pcol, &kind, &nested, &variable, &dt));
+    EXPECT(kind == HANGAR_KIND_NDARRAY && !nested && !variable && dt == HANGAR_DTYPE_U16);
+    size_t ndim = 0, sh[4] = {0};
+    OK(hangar_column_shape(pcol, NULL, 0, &ndim));
+    EXPECT(ndim == 2);
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_column_shape(pcol, sh, 1, &ndim));
+    OK(hangar_column_shape(pcol, sh, 4, &ndim));
+    EXPECT(sh[0] == 2 && sh[1] == 2);
+    OK(hangar_column_name(pcol, name, sizeof name));
+    EXPECT(strcmp(name, "from_prototype") == 0);
+    hangar_column_free(pcol);
+    OK(hangar_writer_delete_column(w, "from_prototype"));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_delete_column(w, "from_prototype"));
+
+    hangar_column *arr = add_array(w, "arrays", HANGAR_DTYPE_F32, 2, 3, false, false);
+    hangar_column *var = add_array(w, "fields", HANGAR_DTYPE_I32, 4, 4, true, false);
+    hangar_column *nest = add_array(w, "nested", HANGAR_DTYPE_U8, 2, 2, false, true);
+    hangar_column *text = NULL, *blob = NULL, *ntext = NULL;
+    OK(hangar_writer_add_text_column(w, "captions", HANGAR_KIND_STR, false, &text));
+    OK(hangar_writer_add_text_column(w, "blobs", HANGAR_KIND_BYTES, false, &blob));
+    OK(hangar_writer_add_text_column(w, "tags", HANGAR_KIND_STR, true, &ntext));
+    hangar_column *bad = NULL;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_writer_add_text_column(w, "x", 7, false, &bad));
+    OK(hangar_column_schema(ntext, &kind, &nested, NULL, &dt));
+    EXPECT(kind == HANGAR_KIND_STR && nested && dt == 0);
+
+    /* put: shapes, dtypes, lengths and keys are checked; nothing is stored on error. */
+    float a[6];
+    for (uint64_t i = 0; i < 10; i++) {
+        for (int j = 0; j < 6; j++) a[j] = (float)(i + j);
+        OK(hangar_column_put(arr, ik(i), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    }
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), NULL, a, 20, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), NULL, a, sizeof a, HANGAR_DTYPE_F64, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), NULL, a, sizeof a, 42, shape2, 2));
+    size_t wrong[2] = {3, 2};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), NULL, a, sizeof a, HANGAR_DTYPE_F32, wrong, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), NULL, a, sizeof a, HANGAR_DTYPE_F32, huge, 3));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_put(arr, ik(50), NULL, NULL, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_UTF8, hangar_column_put(arr, sk("k\xff"), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, sk(""), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put_text(arr, ik(50), NULL, "x", 1));
+    hangar_key sub = ik(1);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(arr, ik(50), &sub, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    bool has = true;
+    OK(hangar_column_contains(arr, ik(50), NULL, &has));
+    EXPECT(!has);
+    OK(hangar_column_put(arr, sk("named"), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+
+    int32_t v[6] = {1, 2, 3, 4, 5, 6};
+    size_t vshape[2] = {2, 3}, big[2] = {5, 1};
+    OK(hangar_column_put(var, ik(0), NULL, v, sizeof v, HANGAR_DTYPE_I32, vshape, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(var, ik(1), NULL, v, 20, HANGAR_DTYPE_I32, big, 2));
+
+    OK(hangar_column_put_text(text, ik(0), NULL, "héllo", strlen("héllo")));
+    EXPECT_STATUS(HANGAR_E_INVALID_UTF8, hangar_column_put_text(text, ik(1), NULL, "a\xff", 2));
+    OK(hangar_column_put_text(blob, ik(0), NULL, "a\xff\0b", 4));
+    OK(hangar_column_put_text(blob, ik(1), NULL, NULL, 0));
+
+    uint8_t q[4] = {9, 8, 7, 6};
+    size_t qshape[2] = {2, 2};
+    hangar_key subs[3] = {ik(0), ik(1), sk("left")};
+    for (int i = 0; i < 3; i++) OK(hangar_column_put(nest, sk("s"), &subs[i], q, 4, HANGAR_DTYPE_U8, qshape, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(nest, sk("s"), NULL, q, 4, HANGAR_DTYPE_U8, qshape, 2));
+    OK(hangar_column_put_text(ntext, ik(3), &subs[2], "tag", 3));
+
+    /* get, info, get_buf, contains, len. */
+    size_t n = 0;
+    OK(hangar_column_len(arr, &n));
+    EXPECT(n == 11);
+    OK(hangar_column_len(nest, &n));
+    EXPECT(n == 1);
+    OK(hangar_column_num_subsamples(nest, &n));
+    EXPECT(n == 3);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_num_subsamples(arr, &n));
+    OK(hangar_column_contains(nest, sk("s"), &subs[2], &has));
+    EXPECT(has);
+    hangar_sample_info info;
+    size_t got_shape[2];
+    OK(hangar_column_info(var, ik(0), NULL, &info, got_shape, 2));
+    EXPECT(info.kind == HANGAR_KIND_NDARRAY && info.dtype == HANGAR_DTYPE_I32 && info.ndim == 2);
+    EXPECT(info.nbytes == sizeof v && got_shape[0] == 2 && got_shape[1] == 3);
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_column_info(var, ik(0), NULL, &info, got_shape, 1));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_column_info(var, ik(9), NULL, &info, NULL, 0));
+    int32_t vout[6] = {0};
+    size_t written = 0;
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_column_get(var, ik(0), NULL, vout, 8, &written));
+    EXPECT(written == 0 && vout[0] == 0);
+    OK(hangar_column_get(var, ik(0), NULL, vout, sizeof vout, &written));
+    EXPECT(written == sizeof v && memcmp(v, vout, sizeof v) == 0);
+    hangar_buf *b = NULL;
+    OK(hangar_column_get_buf(text, ik(0), NULL, &b));
+    EXPECT(hangar_buf_len(b) == strlen("héllo") && strcmp((const char *)hangar_buf_data(b), "héllo") == 0);
+    hangar_buf_free(b);
+    OK(hangar_column_get_buf(blob, ik(0), NULL, &b));
+    EXPECT(hangar_buf_len(b) == 4 && memcmp(hangar_buf_data(b), "a\xff\0b", 4) == 0);
+    hangar_buf_free(b);
+    OK(hangar_column_info(blob, ik(1), NULL, &info, NULL, 0));
+    EXPECT(info.kind == HANGAR_KIND_BYTES && info.nbytes == 0);
+    hangar_view view;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_view(arr, ik(0), NULL, &view));
+
+    /* batches */
+    hangar_key bkeys[3] = {ik(100), ik(101), sk("b")};
+    float batch[18];
+    for (int i = 0; i < 18; i++) batch[i] = (float)i;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put_batch(arr, bkeys, 3, batch, sizeof batch - 4, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_put_batch(arr, NULL, 3, batch, sizeof batch, HANGAR_DTYPE_F32, shape2, 2));
+    OK(hangar_column_contains(arr, ik(100), NULL, &has));
+    EXPECT(!has);
+    OK(hangar_column_put_batch(arr, bkeys, 3, batch, sizeof batch, HANGAR_DTYPE_F32, shape2, 2));
+    float bout[18] = {0};
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_column_get_batch(arr, bkeys, 3, bout, 10));
+    OK(hangar_column_get_batch(arr, bkeys, 3, bout, sizeof bout));
+    EXPECT(memcmp(batch, bout, sizeof batch) == 0);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_get_batch(var, bkeys, 1, bout, sizeof bout));
+
+    /* delete */
+    OK(hangar_column_delete(arr, ik(101), NULL));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_column_delete(arr, ik(101), NULL));
+    OK(hangar_column_delete(nest, sk("s"), &subs[0]));
+    OK(hangar_column_num_subsamples(nest, &n));
+    EXPECT(n == 2);
+
+    /* key iteration: integers first, then strings; subkeys. */
+    hangar_key_iter *it = NULL;
+    OK(hangar_column_keys(arr, &it));
+    OK(hangar_key_iter_len(it, &n));
+    EXPECT(n == 13);
+    hangar_key k;
+    bool more = true;
+    size_t ints = 0, strs = 0;
+    char last_str[32] = "";
+    for (;;) {
+        OK(hangar_key_iter_next(it, &k, &more));
+        if (!more) break;
+        if (k.text) {
+            strs++;
+            snprintf(last_str, sizeof last_str, "%s", k.text);
+        } else {
+            EXPECT(strs == 0);
+            ints++;
+        }
+    }
+    EXPECT(ints == 11 && strs == 2 && strcmp(last_str, "named") == 0);
+    OK(hangar_key_iter_next(it, &k, &more));
+    EXPECT(!more);
+    hangar_key_iter_free(it);
+    OK(hangar_column_subkeys(nest, sk("s"), &it));
+    OK(hangar_key_iter_len(it, &n));
+    EXPECT(n == 2);
+    hangar_key_iter_free(it);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_column_subkeys(nest, sk("missing"), &it));
+
+    /* metadata */
+    OK(hangar_writer_metadata_set(w, "source", "unit test"));
+    OK(hangar_writer_metadata_get(w, "source", &b));
+    EXPECT(strcmp((const char *)hangar_buf_data(b), "unit test") == 0);
+    hangar_buf_free(b);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_metadata_get(w, "nope", &b));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_metadata_delete(w, "nope"));
+    OK(hangar_writer_metadata_set(w, "tmp", "x"));
+    OK(hangar_writer_metadata_delete(w, "tmp"));
+    hangar_strlist *list = NULL;
+    OK(hangar_writer_metadata_keys(w, &list));
+    EXPECT(hangar_strlist_len(list) == 1 && strcmp(hangar_strlist_get(list, 0), "source") == 0);
+    EXPECT(hangar_strlist_get(list, 1) == NULL);
+    hangar_strlist_free(list);
+    OK(hangar_writer_columns(w, &list));
+    EXPECT(hangar_strlist_len(list) == 6);
+    hangar_strlist_free(list);
+
+    /* status, staged diff, commit */
+    bool dirty = false;
+    OK(hangar_writer_status(w, &dirty, &b));
+    EXPECT(dirty && strstr((const char *)hangar_buf_data(b), "column added: arrays"));
+    hangar_buf_free(b);
+    hangar_diff *d = NULL;
+    OK(hangar_writer_diff_staged(w, &d));
+    hangar_diff_counts counts;
+    OK(hangar_diff_get_counts(d, &counts));
+    EXPECT(counts.columns_added == 6 && counts.metadata_changed == 1);
+    hangar_diff_free(d);
+    char c1[HANGAR_COMMIT_ID_LEN + 1];
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_writer_commit(w, "first", c1, 10));
+    OK(hangar_writer_commit(w, "first", c1, sizeof c1));
+    EXPECT(strlen(c1) == HANGAR_COMMIT_ID_LEN);
+    EXPECT_STATUS(HANGAR_E_NOTHING_TO_COMMIT, hangar_writer_commit(w, "again", NULL, 0));
+    EXPECT_STATUS(HANGAR_E_NOTHING_TO_COMMIT, hangar_writer_reset(w));
+    OK(hangar_writer_status(w, &dirty, NULL));
+    EXPECT(!dirty);
+    OK(hangar_column_put(arr, ik(500), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    OK(hangar_writer_reset(w));
+    OK(hangar_column_contains(arr, ik(500), NULL, &has));
+    EXPECT(!has);
+    OK(hangar_writer_head(w, head, sizeof head));
+    EXPECT(strcmp(head, c1) == 0);
+
+    /* Wrong-kind and freed handles are refused, not crashed on. */
+    EXPECT_STATUS(HANGAR_E_WRONG_HANDLE, hangar_writer_commit((const hangar_writer *)repo, "x", NULL, 0));
+    EXPECT(last_error_contains("hangar_repo"));
+    EXPECT_STATUS(HANGAR_E_WRONG_HANDLE, hangar_column_len((const hangar_column *)w, &n));
+    hangar_column *gone = NULL;
+    OK(hangar_writer_column(w, "captions", &gone));
+    hangar_column_free(gone);
+    EXPECT_STATUS(HANGAR_E_WRONG_HANDLE, hangar_column_len(gone, &n));
+    hangar_column_free(gone); /* a second free is ignored */
+    EXPECT(hangar_last_error_status() == HANGAR_E_WRONG_HANDLE);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_column(w, "nope", &gone));
+
+    /* Readers: of a branch head, of a commit by prefix; immutable; zero-copy views. */
+    hangar_reader *r = NULL;
+    OK(hangar_repo_checkout(repo, NULL, &r));
+    char rc[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_reader_commit(r, rc, sizeof rc));
+    EXPECT(strcmp(rc, c1) == 0);
+    hangar_reader *r2 = NULL;
+    char prefix[9];
+    memcpy(prefix, c1, 8);
+    prefix[8] = '\0';
+    OK(hangar_repo_checkout_commit(repo, prefix, &r2));
+    hangar_reader_free(r2);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_checkout_commit(repo, "0000000000", &r2));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_checkout(repo, "no-such-branch", &r2));
+    char resolved[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_repo_resolve(repo, prefix, resolved, sizeof resolved));
+    EXPECT(strcmp(resolved, c1) == 0);
+    OK(hangar_reader_columns(r, &list));
+    EXPECT(hangar_strlist_len(list) == 6);
+    hangar_strlist_free(list);
+    OK(hangar_reader_metadata_keys(r, &list));
+    EXPECT(hangar_strlist_len(list) == 1);
+    hangar_strlist_free(list);
+    OK(hangar_reader_metadata_get(r, "source", &b));
+    EXPECT(strcmp((const char *)hangar_buf_data(b), "unit test") == 0);
+    hangar_buf_free(b);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_reader_metadata_get(r, "nope", &b));
+    hangar_column *rarr = NULL, *rnest = NULL;
+    OK(hangar_reader_column(r, "arrays", &rarr));
+    OK(hangar_reader_column(r, "nested", &rnest));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_reader_column(r, "nope", &gone));
+    OK(hangar_column_view(rarr, ik(3), NULL, &view));
+    EXPECT(view.dtype == HANGAR_DTYPE_F32 && view.ndim == 2 && view.shape[0] == 2 && view.shape[1] == 3);
+    EXPECT(view.nbytes == 24 && ((const float *)view.data)[0] == 3.0f);
+    EXPECT(((uintptr_t)view.data) % _Alignof(float) == 0);
+    OK(hangar_column_view(rnest, sk("s"), &subs[2], &view));
+    EXPECT(view.nbytes == 4 && ((const uint8_t *)view.data)[0] == 9);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_put(rarr, ik(1), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_delete(rarr, ik(1), NULL));
+    OK(hangar_column_get_batch(rarr, bkeys, 1, bout, sizeof bout));
+    EXPECT(bout[5] == 5.0f);
+
+    /* Threads sharing one reader column. */
+    pthread_t th[4];
+    struct reader_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct reader_job){.col = rarr, .errors = 0};
+        pthread_create(&th[i], NULL, read_all, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        EXPECT(jobs[i].errors == 0);
+    }
+
+    /* A reader is unaffected by later commits. */
+    OK(hangar_column_delete(arr, ik(3), NULL));
+    char c2[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "second", c2, sizeof c2));
+    OK(hangar_column_contains(rarr, ik(3), NULL, &has));
+    EXPECT(has);
+
+    /* Arrow C stream of a reader column. */
+    struct ArrowArrayStream stream;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_arrow_stream(arr, &stream));
+    OK(hangar_column_arrow_stream(rarr, &stream));
+    struct ArrowSchema schema;
+    EXPECT(stream.get_schema(&stream, &schema) == 0);
+    EXPECT(schema.n_children == 2 && strcmp(schema.children[0]->name, "key") == 0);
+    EXPECT(strcmp(schema.children[1]->format, "+w:6") == 0);
+    schema.release(&schema);
+    int64_t rows = 0;
+    for (;;) {
+        struct ArrowArray array;
+        EXPECT(stream.get_next(&stream, &array) == 0);
+        if (array.release == NULL) break;
+        rows += array.length;
+        array.release(&array);
+    }
+    EXPECT(rows == 13);
+    stream.release(&stream);
+
+    /* Closed checkouts refuse use. */
+    OK(hangar_reader_close(r));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_len(rarr, &n));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_reader_commit(r, rc, sizeof rc));
+    hangar_column_free(rarr);
+    hangar_column_free(rnest);
+    hangar_reader_free(r);
+
+    /* Branches, diff, merge. */
+    OK(hangar_repo_create_branch(repo, "dev", NULL));
+    EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_create_branch(repo, "dev", NULL));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_create_branch(repo, "x", "feedfacefeed"));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_create_branch(repo, "../bad", NULL));
+    OK(hangar_repo_create_branch(repo, "old", c1));
+    OK(hangar_repo_branches(repo, &list));
+    EXPECT(hangar_strlist_len(list) == 3);
+    hangar_strlist_free(list);
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_merge(repo, "m", "master", "dev", (int32_t[1]){0}, NULL, 0));
+    /* dev gets one change, master another: a real merge. */
+    hangar_column_free(arr);
+    hangar_column_free(var);
+    hangar_column_free(nest);
+    hangar_column_free(text);
+    hangar_column_free(blob);
+    hangar_column_free(ntext);
+    OK(hangar_writer_close(w));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_writer_commit(w, "x", NULL, 0));
+    hangar_writer_free(w);
+
+    OK(hangar_repo_checkout_writer(repo, "dev", &w));
+    OK(hangar_writer_column(w, "captions", &text));
+    OK(hangar_column_put_text(text, ik(7), NULL, "from dev", 8));
+    OK(hangar_column_put_text(text, ik(8), NULL, "dev side", 8));
+    OK(hangar_writer_commit(w, "dev work", NULL, 0));
+    hangar_column_free(text);
+    OK(hangar_writer_close(w));
+    hangar_writer_free(w);
+
+    OK(hangar_repo_checkout_writer(repo, "master", &w));
+    OK(hangar_writer_column(w, "captions", &text));
+    OK(hangar_column_put_text(text, ik(9), NULL, "from master", 11));
+    OK(hangar_column_put_text(text, ik(8), NULL, "master side", 11));
+    OK(hangar_writer_commit(w, "master work", NULL, 0));
+    hangar_column_free(text);
+
+    OK(hangar_repo_diff(repo, "master", "dev", &d));
+    size_t entries = 0;
+    OK(hangar_diff_len(d, &entries));
+    EXPECT(entries == 3);
+    hangar_diff_entry e;
+    bool saw_added_7 = false;
+    for (size_t i = 0; i < entries; i++) {
+        OK(hangar_diff_get_entry(d, i, &e));
+        EXPECT(e.scope == HANGAR_SCOPE_SAMPLE && strcmp(e.column, "captions") == 0 && !e.has_subkey);
+        if (e.change == HANGAR_CHANGE_ADDED && e.key.text == NULL && e.key.number == 7) saw_added_7 = true;
+    }
+    EXPECT(saw_added_7);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_diff_get_entry(d, entries, &e));
+    OK(hangar_diff_text(d, &b));
+    EXPECT(hangar_buf_len(b) > 0);
+    hangar_buf_free(b);
+    hangar_diff_free(d);
+
+    hangar_conflicts *cf = NULL;
+    OK(hangar_repo_merge_conflicts(repo, "master", "dev", &cf));
+    OK(hangar_conflicts_len(cf, &n));
+    EXPECT(n == 1);
+    hangar_conflicts_free(cf);
+
+    int32_t outcome = 0;
+    char mhead[HANGAR_COMMIT_ID_LEN + 1];
+    EXPECT_STATUS(HANGAR_E_MERGE_CONFLICT, hangar_writer_merge(w, "merge dev", "dev", &outcome, mhead, sizeof mhead));
+    EXPECT(outcome == 0);
+    OK(hangar_last_error_conflicts(&cf));
+    OK(hangar_conflicts_len(cf, &n));
+    EXPECT(n == 1);
+    hangar_conflict conflict;
+    OK(hangar_conflicts_get(cf, 0, &conflict));
+    EXPECT(conflict.kind == HANGAR_CONFLICT_ADDED_IN_BOTH && conflict.scope == HANGAR_SCOPE_SAMPLE);
+    EXPECT(strcmp(conflict.column, "captions") == 0 && strcmp(conflict.key, "8") == 0);
+    EXPECT(conflict.base == NULL && strlen(conflict.ours) == 64 && strlen(conflict.theirs) == 64);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_conflicts_get(cf, 1, &conflict));
+    OK(hangar_conflicts_text(cf, &b));
+    EXPECT(strstr((const char *)hangar_buf_data(b), "conflict") != NULL);
+    hangar_buf_free(b);
+    hangar_conflicts_free(cf);
+
+    /* Resolve on dev: make both sides agree on key 8, then merge for real. */
+    OK(hangar_writer_column(w, "captions", &text));
+    OK(hangar_column_put_text(text, ik(8), NULL, "dev side", 8));
+    OK(hangar_writer_commit(w, "agree with dev", NULL, 0));
+    hangar_column_free(text);
+    OK(hangar_writer_merge(w, "merge dev", "dev", &outcome, mhead, sizeof mhead));
+    EXPECT(outcome == HANGAR_MERGE_MERGED);
+    OK(hangar_writer_merge(w, "again", "dev", &outcome, NULL, 0));
+    EXPECT(outcome == HANGAR_MERGE_UP_TO_DATE);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_merge(w, "m", "ghost", &outcome, NULL, 0));
+    OK(hangar_writer_close(w));
+    hangar_writer_free(w);
+
+    OK(hangar_repo_merge(repo, "ff", "dev", "master", &outcome, mhead, sizeof mhead));
+    EXPECT(outcome == HANGAR_MERGE_FAST_FORWARD);
+    OK(hangar_repo_branch_head(repo, "dev", head, sizeof head));
+    EXPECT(strcmp(head, mhead) == 0);
+
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_remove_branch(repo, "ghost", false));
+    OK(hangar_repo_remove_branch(repo, "old", false));
+    /* The repository-level merge left the staging area on dev: that branch stays. */
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_remove_branch(repo, "dev", true));
+    EXPECT(last_error_contains("staging area"));
+
+    /* History and checks. */
+    OK(hangar_repo_summary(repo, NULL, &b));
+    EXPECT(strstr((const char *)hangar_buf_data(b), "captions") != NULL);
+    hangar_buf_free(b);
+    OK(hangar_repo_summary(repo, c1, &b));
+    hangar_buf_free(b);
+    OK(hangar_repo_log(repo, NULL, &b));
+    EXPECT(strstr((const char *)hangar_buf_data(b), "first") != NULL);
+    hangar_buf_free(b);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_log(repo, "abcdef12", &b));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_log(repo, "ghost", &b));
+    bool ok = false;
+    OK(hangar_repo_verify(repo, &ok, &b));
+    EXPECT(ok);
+    hangar_buf_free(b);
+    OK(hangar_repo_verify(repo, &ok, NULL));
+    OK(hangar_repo_force_release_writer_lock(repo, &released));
+    EXPECT(!released);
+    OK(hangar_repo_force_release_writer_lock(repo, NULL));
+    hangar_repo_free(repo);
+    hangar_repo_free(repo); /* ignored */
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    snprintf(scratch, sizeof scratch, "%s", argv[1]);
+    mkdir(scratch, 0755);
+    test_version_and_errors();
+    test_repository();
+    printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}
