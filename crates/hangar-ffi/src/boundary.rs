@@ -387,3 +387,84 @@ pub(crate) fn copy_text_out(s: &str, buf: *mut c_char, len: usize, arg: &str) ->
     out[s.len()] = 0;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> (hangar_status, String) {
+        with_last_error(|e| {
+            e.map_or((HANGAR_OK, String::new()), |e| {
+                (e.status, e.message.clone())
+            })
+        })
+    }
+
+    #[test]
+    fn a_panic_becomes_hangar_e_panic_with_its_message() {
+        let st = guard(|| panic!("boom in the engine"));
+        assert_eq!(st, HANGAR_E_PANIC);
+        let (status, message) = last();
+        assert_eq!(status, HANGAR_E_PANIC);
+        assert!(message.contains("boom in the engine"), "{message}");
+    }
+
+    #[test]
+    fn each_call_clears_the_previous_error() {
+        assert_eq!(guard(|| Err(invalid("first"))), HANGAR_E_INVALID_ARGUMENT);
+        assert_eq!(last().1, "first");
+        assert_eq!(guard(|| Ok(())), HANGAR_OK);
+        assert_eq!(last(), (HANGAR_OK, String::new()));
+    }
+
+    #[test]
+    fn freed_and_wrong_kind_handles_are_refused() {
+        #[derive(Debug)]
+        struct A;
+        impl Handle for A {
+            const KIND: Kind = Kind::Diff;
+        }
+        #[derive(Debug)]
+        struct B;
+        impl Handle for B {
+            const KIND: Kind = Kind::Conflicts;
+        }
+        let a = into_handle(A);
+        assert!(handle::<A>(a, "a").is_ok());
+        let wrong = handle::<B>(a.cast::<B>(), "b").unwrap_err();
+        assert_eq!(wrong.status, HANGAR_E_WRONG_HANDLE);
+        assert!(wrong.message.contains("hangar_diff"), "{}", wrong.message);
+        free_handle(a);
+        assert_eq!(
+            handle::<A>(a, "a").unwrap_err().status,
+            HANGAR_E_WRONG_HANDLE
+        );
+        free_handle(a); // a second free is ignored
+        assert_eq!(
+            handle::<A>(std::ptr::null(), "a").unwrap_err().status,
+            HANGAR_E_NULL_ARG
+        );
+    }
+
+    #[test]
+    fn text_arguments_are_checked() {
+        assert_eq!(
+            text(std::ptr::null(), "s").unwrap_err().status,
+            HANGAR_E_NULL_ARG
+        );
+        let bad = c"a\xffb";
+        assert_eq!(
+            text(bad.as_ptr(), "s").unwrap_err().status,
+            HANGAR_E_INVALID_UTF8
+        );
+        assert_eq!(text(c"ok".as_ptr(), "s").unwrap(), "ok");
+        assert_eq!(dtype(0).unwrap_err().status, HANGAR_E_INVALID_ARGUMENT);
+        assert_eq!(dtype(13).unwrap_err().status, HANGAR_E_INVALID_ARGUMENT);
+        assert!(dtype(2).is_ok());
+        let dims = [usize::MAX, 2];
+        assert_eq!(
+            shape(dims.as_ptr(), 2, "shape").unwrap_err().status,
+            HANGAR_E_INVALID_ARGUMENT
+        );
+    }
+}

@@ -85,7 +85,13 @@ impl hangar_column {
     }
 
     pub(crate) fn read(&self, k: SampleKey, sub: Option<SampleKey>) -> FfiResult<Value> {
+        // Numeric samples of a commit are read as zero-copy views: the caller copies once.
+        let numeric = |c: &ReaderColumn| c.schema().kind() == ColumnKind::NdArray;
         Ok(match (&self.col, sub) {
+            (Col::Reader { col, .. }, None) if numeric(col) => Value::Tensor(col.get_view(k)?),
+            (Col::Reader { col, .. }, Some(s)) if numeric(col) => {
+                Value::Tensor(col.get_subsample_view(k, s)?)
+            }
             (Col::Reader { col, .. }, None) => col.get(k)?,
             (Col::Reader { col, .. }, Some(s)) => col.get_subsample(k, s)?,
             (Col::Writer(c), None) => c.get(k)?,

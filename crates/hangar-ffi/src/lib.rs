@@ -42,3 +42,42 @@ fn handles_are_thread_safe() {
     check::<hangar_buf>();
     check::<hangar_strlist>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_macros_agree_with_cargo_toml() {
+        assert_eq!(
+            HANGAR_VERSION_MAJOR.to_string(),
+            env!("CARGO_PKG_VERSION_MAJOR")
+        );
+        assert_eq!(
+            HANGAR_VERSION_MINOR.to_string(),
+            env!("CARGO_PKG_VERSION_MINOR")
+        );
+        assert_eq!(
+            HANGAR_VERSION_PATCH.to_string(),
+            env!("CARGO_PKG_VERSION_PATCH")
+        );
+        // SAFETY: hangar_version returns a static NUL-terminated string.
+        let v = unsafe { std::ffi::CStr::from_ptr(hangar_version()) };
+        assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn the_checked_in_header_declares_the_version_macros_of_cargo_toml() {
+        let header = include_str!("../include/hangar.h");
+        for (name, value) in [
+            ("HANGAR_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+            ("HANGAR_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+            ("HANGAR_VERSION_PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+        ] {
+            assert!(
+                header.contains(&format!("#define {name} {value}\n")),
+                "{name} is not {value} in include/hangar.h: run make -C crates/hangar-ffi header"
+            );
+        }
+    }
+}

@@ -1,0 +1,681 @@
+// hangar.hpp: a header-only C++17 layer over libhangar's C interface (hangar.h).
+//
+// One move-only RAII class per handle (a std::unique_ptr with the matching _free as its
+// deleter); every failing call throws hangar::Error carrying the status and message
+// (hangar::MergeConflict adds the conflict report); zero-copy reads as hangar::View<T>;
+// range-for over a column's keys. Thread safety and lifetimes are those of hangar.h.
+//
+//   auto repo = hangar::Repository::init("data", "Ada", "ada@example.com");
+//   auto co = repo.checkout_writer();
+//   auto images = co.add_ndarray_column<uint8_t>("images", {28, 28});
+//   images.put(0, pixels.data(), {28, 28});
+//   co.commit("first commit");
+#ifndef HANGAR_HPP
+#define HANGAR_HPP
+
+#include <hangar.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace hangar {
+
+/// A failed libhangar call: the HANGAR_E_* status and the library's message.
+class Error : public std::runtime_error {
+  public:
+    Error(hangar_status status, const std::string &message)
+        : std::runtime_error(std::string(hangar_status_name(status)) + ": " + message), status_(status) {}
+    hangar_status status() const noexcept { return status_; }
+
+  private:
+    hangar_status status_;
+};
+
+/// One merge conflict (see hangar_conflict); strings are copied.
+struct Conflict {
+    int32_t kind;
+    int32_t scope;
+    std::string column;
+    std::string key;
+    std::optional<std::string> base, ours, theirs;
+};
+
+/// A merge refused for conflicts; conflicts() holds the full report.
+class MergeConflict : public Error {
+  public:
+    MergeConflict(hangar_status status, const std::string &message, std::vector<Conflict> conflicts)
+        : Error(status, message), conflicts_(std::move(conflicts)) {}
+    const std::vector<Conflict> &conflicts() const noexcept { return conflicts_; }
+
+  private:
+    std::vector<Conflict> conflicts_;
+};
+
+namespace detail {
+
+template <typename T, void (*Free)(T *)>
+struct Deleter {
+    void operator()(T *p) const noexcept { Free(p); }
+};
+template <typename T, void (*Free)(T *)>
+using Owned = std::unique_ptr<T, Deleter<T, Free>>;
+
+inline std::string last_message() {
+    size_t need = 0;
+    hangar_last_error_message(nullptr, 0, &need);
+    std::string msg(need, '\0');
+    if (need > 0) hangar_last_error_message(msg.data(), msg.size(), nullptr);
+    if (!msg.empty()) msg.pop_back();  // the NUL
+    return msg;
+}
+
+inline std::vector<Conflict> read_conflicts(const hangar_conflicts *c);
+
+inline void check(hangar_status st) {
+    if (st == HANGAR_OK) return;
+    std::string msg = last_message();
+    if (st == HANGAR_E_MERGE_CONFLICT) {
+        hangar_conflicts *c = nullptr;
+        if (hangar_last_error_conflicts(&c) == HANGAR_OK) {
+            Owned<hangar_conflicts, hangar_conflicts_free> owned(c);
+            throw MergeConflict(st, msg, read_conflicts(c));
+        }
+    }
+    throw Error(st, msg);
+}
+
+inline std::string take(hangar_buf *b) {
+    Owned<hangar_buf, hangar_buf_free> owned(b);
+    return std::string(reinterpret_cast<const char *>(hangar_buf_data(b)), hangar_buf_len(b));
+}
+
+inline std::vector<std::string> take(hangar_strlist *l) {
+    Owned<hangar_strlist, hangar_strlist_free> owned(l);
+    std::vector<std::string> out;
+    for (size_t i = 0, n = hangar_strlist_len(l); i < n; i++) out.emplace_back(hangar_strlist_get(l, i));
+    return out;
+}
+
+inline std::optional<std::string> opt(const char *s) {
+    return s ? std::optional<std::string>(s) : std::nullopt;
+}
+
+inline std::vector<Conflict> read_conflicts(const hangar_conflicts *c) {
+    size_t n = 0;
+    check(hangar_conflicts_len(c, &n));
+    std::vector<Conflict> out;
+    for (size_t i = 0; i < n; i++) {
+        hangar_conflict x;
+        check(hangar_conflicts_get(c, i, &x));
+        out.push_back({x.kind, x.scope, x.column ? x.column : "", x.key ? x.key : "", opt(x.base),
+                       opt(x.ours), opt(x.theirs)});
+    }
+    return out;
+}
+
+inline const char *c_str_or_null(const std::optional<std::string> &s) { return s ? s->c_str() : nullptr; }
+
+}  // namespace detail
+
+/// The HANGAR_DTYPE_* code of a C++ element type.
+template <typename T>
+constexpr int32_t dtype_of() {
+    if constexpr (std::is_same_v<T, bool>) return HANGAR_DTYPE_BOOL;
+    else if constexpr (std::is_same_v<T, uint8_t>) return HANGAR_DTYPE_U8;
+    else if constexpr (std::is_same_v<T, uint16_t>) return HANGAR_DTYPE_U16;
+    else if constexpr (std::is_same_v<T, uint32_t>) return HANGAR_DTYPE_U32;
+    else if constexpr (std::is_same_v<T, uint64_t>) return HANGAR_DTYPE_U64;
+    else if constexpr (std::is_same_v<T, int8_t>) return HANGAR_DTYPE_I8;
+    else if constexpr (std::is_same_v<T, int16_t>) return HANGAR_DTYPE_I16;
+    else if constexpr (std::is_same_v<T, int32_t>) return HANGAR_DTYPE_I32;
+    else if constexpr (std::is_same_v<T, int64_t>) return HANGAR_DTYPE_I64;
+    else if constexpr (std::is_same_v<T, float>) return HANGAR_DTYPE_F32;
+    else if constexpr (std::is_same_v<T, double>) return HANGAR_DTYPE_F64;
+    else static_assert(sizeof(T) == 0, "no hangar dtype for this C++ type");
+}
+
+/// A sample key: an unsigned integer or a string (5 and "5" are different keys).
+class Key {
+  public:
+    Key(uint64_t n) : v_(n) {}                       // NOLINT: implicit by design
+    Key(int n) : v_(static_cast<uint64_t>(n)) {       // NOLINT
+        if (n < 0) throw Error(HANGAR_E_INVALID_ARGUMENT, "sample keys are non-negative");
+    }
+    Key(std::string s) : v_(std::move(s)) {}          // NOLINT
+    Key(const char *s) : v_(std::string(s)) {}        // NOLINT
+    bool is_int() const noexcept { return v_.index() == 0; }
+    uint64_t number() const { return std::get<0>(v_); }
+    const std::string &text() const { return std::get<1>(v_); }
+    /// The C form; borrows this Key's string.
+    hangar_key c() const noexcept {
+        return is_int() ? hangar_key{nullptr, std::get<0>(v_)} : hangar_key{std::get<1>(v_).c_str(), 0};
+    }
+    static Key from_c(const hangar_key &k) { return k.text ? Key(std::string(k.text)) : Key(k.number); }
+    bool operator==(const Key &o) const { return v_ == o.v_; }
+    bool operator!=(const Key &o) const { return !(*this == o); }
+
+  private:
+    std::variant<uint64_t, std::string> v_;
+};
+
+/// A borrowed, zero-copy array of T (a span with a shape), valid while its reader is open.
+template <typename T>
+class View {
+  public:
+    View(const T *data, size_t size, std::vector<size_t> shape) : data_(data), size_(size), shape_(std::move(shape)) {}
+    const T *data() const noexcept { return data_; }
+    size_t size() const noexcept { return size_; }
+    const std::vector<size_t> &shape() const noexcept { return shape_; }
+    const T &operator[](size_t i) const noexcept { return data_[i]; }
+    const T *begin() const noexcept { return data_; }
+    const T *end() const noexcept { return data_ + size_; }
+
+  private:
+    const T *data_;
+    size_t size_;
+    std::vector<size_t> shape_;
+};
+
+/// An owned array: elements in C order and the shape.
+template <typename T>
+struct Array {
+    std::vector<T> data;
+    std::vector<size_t> shape;
+};
+
+/// Iterates a snapshot of keys: `for (const hangar::Key &k : column.keys())`.
+class KeyRange {
+  public:
+    explicit KeyRange(hangar_key_iter *it) : it_(it) {}
+    size_t size() const {
+        size_t n = 0;
+        detail::check(hangar_key_iter_len(it_.get(), &n));
+        return n;
+    }
+    class iterator {
+      public:
+        using value_type = Key;
+        using difference_type = std::ptrdiff_t;
+        using reference = const Key &;
+        using pointer = const Key *;
+        using iterator_category = std::input_iterator_tag;
+        iterator() = default;
+        explicit iterator(hangar_key_iter *it) : it_(it) { advance(); }
+        reference operator*() const { return *cur_; }
+        pointer operator->() const { return &*cur_; }
+        iterator &operator++() {
+            advance();
+            return *this;
+        }
+        bool operator==(const iterator &o) const { return done() == o.done(); }
+        bool operator!=(const iterator &o) const { return !(*this == o); }
+
+      private:
+        bool done() const { return !cur_.has_value(); }
+        void advance() {
+            hangar_key k;
+            bool more = false;
+            detail::check(hangar_key_iter_next(it_, &k, &more));
+            if (more) cur_ = Key::from_c(k);
+            else cur_.reset();
+        }
+        hangar_key_iter *it_ = nullptr;
+        std::optional<Key> cur_;
+    };
+    iterator begin() { return iterator(it_.get()); }
+    iterator end() { return iterator(); }
+
+  private:
+    detail::Owned<hangar_key_iter, hangar_key_iter_free> it_;
+};
+
+/// What one sample is (hangar_sample_info plus its shape).
+struct SampleInfo {
+    int32_t kind;
+    int32_t dtype;
+    std::vector<size_t> shape;
+    size_t nbytes;
+};
+
+/// A column of a reader or writer checkout.
+class Column {
+  public:
+    explicit Column(hangar_column *c) : c_(c) {}
+    const hangar_column *handle() const noexcept { return c_.get(); }
+
+    std::string name() const {
+        char buf[512];
+        detail::check(hangar_column_name(c_.get(), buf, sizeof buf));
+        return buf;
+    }
+    int32_t kind() const {
+        int32_t k = 0;
+        detail::check(hangar_column_schema(c_.get(), &k, nullptr, nullptr, nullptr));
+        return k;
+    }
+    int32_t dtype() const {
+        int32_t d = 0;
+        detail::check(hangar_column_schema(c_.get(), nullptr, nullptr, nullptr, &d));
+        return d;
+    }
+    bool nested() const {
+        bool n = false;
+        detail::check(hangar_column_schema(c_.get(), nullptr, &n, nullptr, nullptr));
+        return n;
+    }
+    std::vector<size_t> shape() const {
+        size_t ndim = 0;
+        detail::check(hangar_column_shape(c_.get(), nullptr, 0, &ndim));
+        std::vector<size_t> s(ndim);
+        detail::check(hangar_column_shape(c_.get(), s.data(), s.size(), &ndim));
+        return s;
+    }
+    size_t size() const {
+        size_t n = 0;
+        detail::check(hangar_column_len(c_.get(), &n));
+        return n;
+    }
+    size_t num_subsamples() const {
+        size_t n = 0;
+        detail::check(hangar_column_num_subsamples(c_.get(), &n));
+        return n;
+    }
+    bool contains(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
+        bool b = false;
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        detail::check(hangar_column_contains(c_.get(), k.c(), sub ? &s : nullptr, &b));
+        return b;
+    }
+
+    /// Stores an array of `shape` from `data` (C order) under `k` (subsample `sub`).
+    template <typename T>
+    void put(const Key &k, const T *data, const std::vector<size_t> &shape, const std::optional<Key> &sub = std::nullopt) {
+        size_t n = 1;
+        for (size_t d : shape) n *= d;
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        detail::check(hangar_column_put(c_.get(), k.c(), sub ? &s : nullptr, data, n * sizeof(T), dtype_of<T>(),
+                                        shape.data(), shape.size()));
+    }
+    template <typename T>
+    void put(const Key &k, const std::vector<T> &data, const std::vector<size_t> &shape,
+             const std::optional<Key> &sub = std::nullopt) {
+        size_t n = 1;
+        for (size_t d : shape) n *= d;
+        if (n != data.size()) throw Error(HANGAR_E_INVALID_ARGUMENT, "the vector's size disagrees with the shape");
+        put(k, data.data(), shape, sub);
+    }
+    /// Stores text (str columns) or bytes (bytes columns).
+    void put_text(const Key &k, std::string_view text, const std::optional<Key> &sub = std::nullopt) {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        detail::check(hangar_column_put_text(c_.get(), k.c(), sub ? &s : nullptr, text.data(), text.size()));
+    }
+    /// Stores `keys.size()` arrays of `sample_shape` from one contiguous buffer.
+    template <typename T>
+    void put_batch(const std::vector<Key> &keys, const T *data, const std::vector<size_t> &sample_shape) {
+        std::vector<hangar_key> ck;
+        ck.reserve(keys.size());
+        for (const Key &k : keys) ck.push_back(k.c());
+        size_t n = keys.size();
+        for (size_t d : sample_shape) n *= d;
+        detail::check(hangar_column_put_batch(c_.get(), ck.data(), ck.size(), data, n * sizeof(T), dtype_of<T>(),
+                                              sample_shape.data(), sample_shape.size()));
+    }
+
+    SampleInfo info(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        hangar_sample_info i;
+        detail::check(hangar_column_info(c_.get(), k.c(), sub ? &s : nullptr, &i, nullptr, 0));
+        std::vector<size_t> shape(i.ndim);
+        detail::check(hangar_column_info(c_.get(), k.c(), sub ? &s : nullptr, &i, shape.data(), shape.size()));
+        return {i.kind, i.dtype, std::move(shape), i.nbytes};
+    }
+    /// A copy of the array under `k`; throws when T is not the column's dtype.
+    template <typename T>
+    Array<T> get(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
+        SampleInfo i = info(k, sub);
+        if (i.dtype != dtype_of<T>()) throw Error(HANGAR_E_INVALID_ARGUMENT, "the sample's dtype is not this element type");
+        Array<T> out{std::vector<T>(i.nbytes / sizeof(T)), i.shape};
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        detail::check(hangar_column_get(c_.get(), k.c(), sub ? &s : nullptr, out.data.data(), i.nbytes, nullptr));
+        return out;
+    }
+    /// The text or bytes under `k`.
+    std::string get_text(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        hangar_buf *b = nullptr;
+        detail::check(hangar_column_get_buf(c_.get(), k.c(), sub ? &s : nullptr, &b));
+        return detail::take(b);
+    }
+    /// A zero-copy view (reader columns), valid until the reader closes.
+    template <typename T>
+    View<T> view(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        hangar_view v;
+        detail::check(hangar_column_view(c_.get(), k.c(), sub ? &s : nullptr, &v));
+        if (v.dtype != dtype_of<T>()) throw Error(HANGAR_E_INVALID_ARGUMENT, "the sample's dtype is not this element type");
+        return View<T>(static_cast<const T *>(v.data), v.nbytes / sizeof(T), std::vector<size_t>(v.shape, v.shape + v.ndim));
+    }
+    /// Samples of a fixed-shape column, one after another.
+    template <typename T>
+    std::vector<T> get_batch(const std::vector<Key> &keys) const {
+        std::vector<hangar_key> ck;
+        for (const Key &k : keys) ck.push_back(k.c());
+        size_t per = 1;
+        for (size_t d : shape()) per *= d;
+        std::vector<T> out(per * keys.size());
+        detail::check(hangar_column_get_batch(c_.get(), ck.data(), ck.size(), out.data(), out.size() * sizeof(T)));
+        return out;
+    }
+    void erase(const Key &k, const std::optional<Key> &sub = std::nullopt) {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        detail::check(hangar_column_delete(c_.get(), k.c(), sub ? &s : nullptr));
+    }
+    KeyRange keys() const {
+        hangar_key_iter *it = nullptr;
+        detail::check(hangar_column_keys(c_.get(), &it));
+        return KeyRange(it);
+    }
+    KeyRange subkeys(const Key &k) const {
+        hangar_key_iter *it = nullptr;
+        detail::check(hangar_column_subkeys(c_.get(), k.c(), &it));
+        return KeyRange(it);
+    }
+
+  private:
+    detail::Owned<hangar_column, hangar_column_free> c_;
+};
+
+/// One change of a diff (strings copied).
+struct DiffEntry {
+    int32_t change;
+    int32_t scope;
+    std::string column;
+    std::optional<Key> key, subkey;
+    std::string metadata_key;
+};
+
+/// A diff from A to B.
+class Diff {
+  public:
+    explicit Diff(hangar_diff *d) : d_(d) {}
+    hangar_diff_counts counts() const {
+        hangar_diff_counts c;
+        detail::check(hangar_diff_get_counts(d_.get(), &c));
+        return c;
+    }
+    std::vector<DiffEntry> entries() const {
+        size_t n = 0;
+        detail::check(hangar_diff_len(d_.get(), &n));
+        std::vector<DiffEntry> out;
+        for (size_t i = 0; i < n; i++) {
+            hangar_diff_entry e;
+            detail::check(hangar_diff_get_entry(d_.get(), i, &e));
+            DiffEntry x{e.change, e.scope, e.column ? e.column : "", std::nullopt, std::nullopt,
+                        e.metadata_key ? e.metadata_key : ""};
+            if (e.scope == HANGAR_SCOPE_SAMPLE) x.key = Key::from_c(e.key);
+            if (e.has_subkey) x.subkey = Key::from_c(e.subkey);
+            out.push_back(std::move(x));
+        }
+        return out;
+    }
+    std::string text() const {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_diff_text(d_.get(), &b));
+        return detail::take(b);
+    }
+
+  private:
+    detail::Owned<hangar_diff, hangar_diff_free> d_;
+};
+
+/// What a merge did: a HANGAR_MERGE_* code and the branch's new head.
+struct MergeResult {
+    int32_t kind;
+    std::string head;
+};
+
+/// A reader checkout: an immutable commit.
+class Reader {
+  public:
+    explicit Reader(hangar_reader *r) : r_(r) {}
+    std::string commit() const {
+        char buf[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_reader_commit(r_.get(), buf, sizeof buf));
+        return buf;
+    }
+    std::vector<std::string> columns() const {
+        hangar_strlist *l = nullptr;
+        detail::check(hangar_reader_columns(r_.get(), &l));
+        return detail::take(l);
+    }
+    Column column(const std::string &name) const {
+        hangar_column *c = nullptr;
+        detail::check(hangar_reader_column(r_.get(), name.c_str(), &c));
+        return Column(c);
+    }
+    Column operator[](const std::string &name) const { return column(name); }
+    std::string metadata(const std::string &key) const {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_reader_metadata_get(r_.get(), key.c_str(), &b));
+        return detail::take(b);
+    }
+    std::vector<std::string> metadata_keys() const {
+        hangar_strlist *l = nullptr;
+        detail::check(hangar_reader_metadata_keys(r_.get(), &l));
+        return detail::take(l);
+    }
+    void close() { detail::check(hangar_reader_close(r_.get())); }
+
+  private:
+    detail::Owned<hangar_reader, hangar_reader_free> r_;
+};
+
+/// The writer checkout (holds the repository's writer lock until closed or destroyed).
+class Writer {
+  public:
+    explicit Writer(hangar_writer *w) : w_(w) {}
+    std::string branch() const {
+        char buf[512];
+        detail::check(hangar_writer_branch(w_.get(), buf, sizeof buf));
+        return buf;
+    }
+    std::string head() const {
+        char buf[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_writer_head(w_.get(), buf, sizeof buf));
+        return buf;
+    }
+    std::vector<std::string> columns() const {
+        hangar_strlist *l = nullptr;
+        detail::check(hangar_writer_columns(w_.get(), &l));
+        return detail::take(l);
+    }
+    Column column(const std::string &name) const {
+        hangar_column *c = nullptr;
+        detail::check(hangar_writer_column(w_.get(), name.c_str(), &c));
+        return Column(c);
+    }
+    Column operator[](const std::string &name) const { return column(name); }
+
+    /// A numeric column of T arrays of `shape` (the maximum shape when variable_shape).
+    template <typename T>
+    Column add_ndarray_column(const std::string &name, const std::vector<size_t> &shape, bool variable_shape = false,
+                              bool nested = false) {
+        hangar_ndarray_spec *s = nullptr;
+        detail::check(hangar_ndarray_spec_new(dtype_of<T>(), shape.data(), shape.size(), &s));
+        detail::Owned<hangar_ndarray_spec, hangar_ndarray_spec_free> spec(s);
+        detail::check(hangar_ndarray_spec_variable_shape(s, variable_shape));
+        detail::check(hangar_ndarray_spec_contains_subsamples(s, nested));
+        hangar_column *c = nullptr;
+        detail::check(hangar_writer_add_ndarray_column(w_.get(), name.c_str(), s, &c));
+        return Column(c);
+    }
+    Column add_str_column(const std::string &name, bool nested = false) { return add_text(name, HANGAR_KIND_STR, nested); }
+    Column add_bytes_column(const std::string &name, bool nested = false) {
+        return add_text(name, HANGAR_KIND_BYTES, nested);
+    }
+    void delete_column(const std::string &name) { detail::check(hangar_writer_delete_column(w_.get(), name.c_str())); }
+
+    void set_metadata(const std::string &key, const std::string &value) {
+        detail::check(hangar_writer_metadata_set(w_.get(), key.c_str(), value.c_str()));
+    }
+    std::string metadata(const std::string &key) const {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_writer_metadata_get(w_.get(), key.c_str(), &b));
+        return detail::take(b);
+    }
+    void delete_metadata(const std::string &key) {
+        detail::check(hangar_writer_metadata_delete(w_.get(), key.c_str()));
+    }
+
+    /// Commits and returns the new commit id.
+    std::string commit(const std::string &message) {
+        char buf[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_writer_commit(w_.get(), message.c_str(), buf, sizeof buf));
+        return buf;
+    }
+    bool dirty() const {
+        bool d = false;
+        detail::check(hangar_writer_status(w_.get(), &d, nullptr));
+        return d;
+    }
+    std::string status() const {
+        bool d = false;
+        hangar_buf *b = nullptr;
+        detail::check(hangar_writer_status(w_.get(), &d, &b));
+        return detail::take(b);
+    }
+    void reset() { detail::check(hangar_writer_reset(w_.get())); }
+    Diff diff_staged() const {
+        hangar_diff *d = nullptr;
+        detail::check(hangar_writer_diff_staged(w_.get(), &d));
+        return Diff(d);
+    }
+    /// Merges branch `from` into this writer's branch; throws MergeConflict on conflicts.
+    MergeResult merge(const std::string &from, const std::string &message) {
+        int32_t kind = 0;
+        char head[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_writer_merge(w_.get(), message.c_str(), from.c_str(), &kind, head, sizeof head));
+        return {kind, head};
+    }
+    void close() { detail::check(hangar_writer_close(w_.get())); }
+
+  private:
+    Column add_text(const std::string &name, int32_t kind, bool nested) {
+        hangar_column *c = nullptr;
+        detail::check(hangar_writer_add_text_column(w_.get(), name.c_str(), kind, nested, &c));
+        return Column(c);
+    }
+    detail::Owned<hangar_writer, hangar_writer_free> w_;
+};
+
+/// A repository.
+class Repository {
+  public:
+    explicit Repository(hangar_repo *r) : r_(r) {}
+    static Repository init(const std::string &path, const std::string &user_name, const std::string &user_email,
+                           bool remove_old = false) {
+        hangar_repo *r = nullptr;
+        detail::check(hangar_repo_init(path.c_str(), user_name.c_str(), user_email.c_str(), remove_old, &r));
+        return Repository(r);
+    }
+    static Repository open(const std::string &path) {
+        hangar_repo *r = nullptr;
+        detail::check(hangar_repo_open(path.c_str(), &r));
+        return Repository(r);
+    }
+    /// A reader of a branch head (nullopt: the staging area's branch).
+    Reader checkout(const std::optional<std::string> &branch = std::nullopt) const {
+        hangar_reader *r = nullptr;
+        detail::check(hangar_repo_checkout(r_.get(), detail::c_str_or_null(branch), &r));
+        return Reader(r);
+    }
+    Reader checkout_commit(const std::string &commit) const {
+        hangar_reader *r = nullptr;
+        detail::check(hangar_repo_checkout_commit(r_.get(), commit.c_str(), &r));
+        return Reader(r);
+    }
+    Writer checkout_writer(const std::optional<std::string> &branch = std::nullopt) const {
+        hangar_writer *w = nullptr;
+        detail::check(hangar_repo_checkout_writer(r_.get(), detail::c_str_or_null(branch), &w));
+        return Writer(w);
+    }
+    std::string summary(const std::optional<std::string> &at = std::nullopt) const {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_summary(r_.get(), detail::c_str_or_null(at), &b));
+        return detail::take(b);
+    }
+    std::string log(const std::optional<std::string> &start = std::nullopt) const {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_log(r_.get(), detail::c_str_or_null(start), &b));
+        return detail::take(b);
+    }
+    /// (intact, report)
+    std::pair<bool, std::string> verify() const {
+        bool ok = false;
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_verify(r_.get(), &ok, &b));
+        return {ok, detail::take(b)};
+    }
+    std::string resolve(const std::string &rev) const {
+        char buf[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_repo_resolve(r_.get(), rev.c_str(), buf, sizeof buf));
+        return buf;
+    }
+    void create_branch(const std::string &name, const std::optional<std::string> &base = std::nullopt) {
+        detail::check(hangar_repo_create_branch(r_.get(), name.c_str(), detail::c_str_or_null(base)));
+    }
+    std::vector<std::string> branches() const {
+        hangar_strlist *l = nullptr;
+        detail::check(hangar_repo_branches(r_.get(), &l));
+        return detail::take(l);
+    }
+    std::string branch_head(const std::string &branch) const {
+        char buf[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_repo_branch_head(r_.get(), branch.c_str(), buf, sizeof buf));
+        return buf;
+    }
+    void remove_branch(const std::string &name, bool force = false) {
+        detail::check(hangar_repo_remove_branch(r_.get(), name.c_str(), force));
+    }
+    Diff diff(const std::string &a, const std::string &b) const {
+        hangar_diff *d = nullptr;
+        detail::check(hangar_repo_diff(r_.get(), a.c_str(), b.c_str(), &d));
+        return Diff(d);
+    }
+    std::vector<Conflict> merge_conflicts(const std::string &into, const std::string &from) const {
+        hangar_conflicts *c = nullptr;
+        detail::check(hangar_repo_merge_conflicts(r_.get(), into.c_str(), from.c_str(), &c));
+        detail::Owned<hangar_conflicts, hangar_conflicts_free> owned(c);
+        return detail::read_conflicts(c);
+    }
+    MergeResult merge(const std::string &into, const std::string &from, const std::string &message) {
+        int32_t kind = 0;
+        char head[HANGAR_COMMIT_ID_LEN + 1];
+        detail::check(hangar_repo_merge(r_.get(), message.c_str(), into.c_str(), from.c_str(), &kind, head, sizeof head));
+        return {kind, head};
+    }
+    bool force_release_writer_lock() {
+        bool released = false;
+        detail::check(hangar_repo_force_release_writer_lock(r_.get(), &released));
+        return released;
+    }
+
+  private:
+    detail::Owned<hangar_repo, hangar_repo_free> r_;
+};
+
+inline std::string version() { return hangar_version(); }
+
+}  // namespace hangar
+
+#endif  // HANGAR_HPP

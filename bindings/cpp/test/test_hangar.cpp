@@ -1,0 +1,164 @@
+// Tests of the C++ binding: RAII, exceptions with status and message, views, key ranges,
+// batches, nested columns, diff, merge conflicts as data. Usage: test_hangar SCRATCH_DIR
+#include <hangar.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+static int failures = 0, checks = 0;
+
+#define EXPECT(cond)                                                                  \
+    do {                                                                              \
+        checks++;                                                                     \
+        if (!(cond)) {                                                                \
+            failures++;                                                               \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": expectation failed: " #cond "\n"; \
+        }                                                                             \
+    } while (0)
+
+// Expects `expr` to throw hangar::Error with status `want`.
+#define EXPECT_THROWS(want, expr)                                                   \
+    do {                                                                              \
+        checks++;                                                                     \
+        try {                                                                         \
+            (void)(expr);                                                             \
+            failures++;                                                               \
+            std::cerr << __FILE__ << ":" << __LINE__ << ": no exception from " #expr "\n"; \
+        } catch (const hangar::Error &e) {                                            \
+            if (e.status() != (want)) {                                             \
+                failures++;                                                           \
+                std::cerr << __FILE__ << ":" << __LINE__ << ": " #expr " threw " << e.what() << "\n"; \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
+int main(int argc, char **argv) {
+    if (argc < 2) return 2;
+    std::string dir = argv[1];
+    mkdir(dir.c_str(), 0755);
+
+    EXPECT_THROWS(HANGAR_E_NOT_FOUND, hangar::Repository::open(dir));
+    auto repo = hangar::Repository::init(dir, "Ada", "ada@example.com");
+    EXPECT_THROWS(HANGAR_E_ALREADY_EXISTS, hangar::Repository::init(dir, "Ada", "ada@example.com"));
+    EXPECT(hangar::version() == std::to_string(HANGAR_VERSION_MAJOR) + "." + std::to_string(HANGAR_VERSION_MINOR) +
+                                    "." + std::to_string(HANGAR_VERSION_PATCH));
+    std::string first;
+    {
+        auto co = repo.checkout_writer();
+        EXPECT(co.branch() == "master");
+        EXPECT_THROWS(HANGAR_E_LOCKED, repo.checkout_writer());
+        auto images = co.add_ndarray_column<uint8_t>("images", {2, 2});
+        auto fields = co.add_ndarray_column<double>("fields", {3, 3}, true);
+        auto nested = co.add_ndarray_column<int16_t>("parts", {2}, false, true);
+        auto text = co.add_str_column("captions");
+        EXPECT_THROWS(HANGAR_E_ALREADY_EXISTS, co.add_str_column("captions"));
+        EXPECT(images.shape() == (std::vector<size_t>{2, 2}) && images.dtype() == HANGAR_DTYPE_U8);
+
+        std::vector<uint8_t> px{1, 2, 3, 4};
+        images.put(0, px, {2, 2});
+        images.put("cat", px.data(), {2, 2});
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, images.put(1, px, {4, 1}));
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, images.put(1, std::vector<float>{1, 2, 3, 4}, {2, 2}));
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, images.put(1, px, {3, 3}));
+        std::vector<uint8_t> batch(4 * 10);
+        std::vector<hangar::Key> keys;
+        for (int i = 0; i < 10; i++) {
+            batch[i * 4] = static_cast<uint8_t>(i);
+            keys.emplace_back(100 + i);
+        }
+        images.put_batch(keys, batch.data(), {2, 2});
+        fields.put(0, std::vector<double>{1.5, 2.5}, {1, 2});
+        text.put_text(0, "zero");
+        EXPECT_THROWS(HANGAR_E_INVALID_UTF8, text.put_text(1, std::string("\xff", 1)));
+        nested.put("s", std::vector<int16_t>{-1, 1}, {2}, hangar::Key("a"));
+        nested.put("s", std::vector<int16_t>{-2, 2}, {2}, hangar::Key(7));
+        EXPECT(images.size() == 12 && nested.size() == 1 && nested.num_subsamples() == 2);
+        EXPECT(images.contains("cat") && !images.contains(5));
+        auto arr = images.get<uint8_t>("cat");
+        EXPECT(arr.data == px && arr.shape == (std::vector<size_t>{2, 2}));
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, images.get<float>("cat"));
+        EXPECT(fields.get<double>(0).shape == (std::vector<size_t>{1, 2}));
+        EXPECT(text.get_text(0) == "zero");
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, text.get_text(9));
+        EXPECT(nested.get<int16_t>("s", hangar::Key(7)).data[0] == -2);
+        size_t n = 0, strs = 0;
+        for (const hangar::Key &k : images.keys()) {
+            n++;
+            if (!k.is_int()) strs++;
+        }
+        EXPECT(n == 12 && strs == 1);
+        size_t subs = 0;
+        for (const auto &k : nested.subkeys("s")) {
+            (void)k;
+            subs++;
+        }
+        EXPECT(subs == 2);
+        auto got = images.get_batch<uint8_t>(keys);
+        EXPECT(got == batch);
+        images.erase(100);
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, images.erase(100));
+        co.set_metadata("note", "c++");
+        EXPECT(co.metadata("note") == "c++");
+        EXPECT(co.dirty() && co.status().find("images") != std::string::npos);
+        EXPECT(co.diff_staged().counts().columns_added == 4);
+        first = co.commit("first from C++");
+        EXPECT(first.size() == HANGAR_COMMIT_ID_LEN && co.head() == first);
+        EXPECT_THROWS(HANGAR_E_NOTHING_TO_COMMIT, co.commit("nothing"));
+    }  // the writer's destructor releases the lock
+    {
+        auto reader = repo.checkout();
+        EXPECT(reader.commit() == first);
+        auto images = reader["images"];
+        auto v = images.view<uint8_t>("cat");
+        EXPECT(v.size() == 4 && v[3] == 4 && v.shape() == (std::vector<size_t>{2, 2}));
+        unsigned sum = 0;
+        for (uint8_t x : v) sum += x;
+        EXPECT(sum == 10);
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, images.put(1, std::vector<uint8_t>{1, 2, 3, 4}, {2, 2}));
+        EXPECT(reader.metadata("note") == "c++");
+        reader.close();
+        EXPECT_THROWS(HANGAR_E_CLOSED, images.size());
+    }
+
+    // Branches, a conflicting merge (the report as data), then a clean one.
+    repo.create_branch("dev");
+    {
+        auto co = repo.checkout_writer("dev");
+        co["captions"].put_text(1, "dev");
+        co.commit("dev");
+    }
+    auto co = repo.checkout_writer("master");
+    co["captions"].put_text(1, "master");
+    co.commit("master");
+    EXPECT(repo.diff("master", "dev").entries().size() == 1);
+    EXPECT(repo.merge_conflicts("master", "dev").size() == 1);
+    try {
+        co.merge("dev", "merge dev");
+        EXPECT(false);
+    } catch (const hangar::MergeConflict &e) {
+        EXPECT(e.status() == HANGAR_E_MERGE_CONFLICT && e.conflicts().size() == 1);
+        EXPECT(e.conflicts()[0].column == "captions" && e.conflicts()[0].key == "1");
+        EXPECT(e.conflicts()[0].kind == HANGAR_CONFLICT_ADDED_IN_BOTH && !e.conflicts()[0].base);
+    }
+    co["captions"].put_text(1, "dev");
+    co.commit("agree");
+    auto m = co.merge("dev", "merge dev");
+    EXPECT(m.kind == HANGAR_MERGE_MERGED && m.head == co.head());
+    co.close();
+    EXPECT_THROWS(HANGAR_E_CLOSED, co.commit("closed"));
+    EXPECT(repo.verify().first);
+    EXPECT(repo.log().find("merge dev") != std::string::npos);
+    EXPECT(repo.branches().size() == 2);
+
+    // Moves transfer ownership; the moved-from object holds nothing.
+    hangar::Repository moved = std::move(repo);
+    EXPECT(moved.summary().find("captions") != std::string::npos);
+
+    std::printf("%d checks, %d failures\n", checks, failures);
+    return failures == 0 ? 0 : 1;
+}

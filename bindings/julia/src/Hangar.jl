@@ -1,0 +1,420 @@
+"""
+    Hangar
+
+Julia binding of libhangar, version control for tensor data. `LibHangar` mirrors the C
+header one to one; this module is the Julia-style API on top.
+
+Arrays: libhangar stores arrays in C (row-major) order. A Julia array of size `(a, b)`
+is stored with the C shape `(b, a)`, so arrays round-trip unchanged between Julia
+programs, and an array written from C or NumPy with shape `(h, w)` reads in Julia with
+size `(w, h)` (the same memory; `permutedims` gives NumPy's index order).
+
+The library is `ENV["HANGAR_LIB"]` when set (a path to libhangar.so), else `libhangar` on
+the system's library search path.
+"""
+module Hangar
+
+include("LibHangar.jl")
+const L = LibHangar
+
+export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterCheckout, Column,
+       init_repository, checkout, checkout_writer, add_ndarray_column!, add_str_column!,
+       add_bytes_column!, delete_column!, commit!, reset!, isdirty, commit_log, verify,
+       branches, create_branch!, remove_branch!, branch_head, diff_text, merge!, commit_id,
+       metadata, setmetadata!, columns, withview, subkeys, num_subsamples
+
+"""An error reported by libhangar: its status code and name, and the message."""
+struct HangarError <: Exception
+    status::Int32
+    name::String
+    message::String
+end
+Base.showerror(io::IO, e::HangarError) = print(io, "HangarError(", e.name, "): ", e.message)
+
+"""A merge refused for conflicts; `conflicts` lists them (column, key, kind, digests)."""
+struct MergeConflictError <: Exception
+    message::String
+    conflicts::Vector{NamedTuple}
+end
+Base.showerror(io::IO, e::MergeConflictError) = print(io, "MergeConflictError: ", e.message)
+
+function last_message()
+    need = Ref{Csize_t}(0)
+    L.hangar_last_error_message(C_NULL, 0, need)
+    buf = Vector{UInt8}(undef, max(need[], 1))
+    L.hangar_last_error_message(buf, length(buf), C_NULL)
+    return String(buf[1:end-1])
+end
+
+cstr(p) = p == C_NULL ? nothing : unsafe_string(p)
+cstr(p::Cstring) = cstr(reinterpret(Ptr{UInt8}, p))
+
+function read_conflicts(c::Ptr{Cvoid})
+    n = Ref{Csize_t}(0)
+    check(L.hangar_conflicts_len(c, n))
+    out = NamedTuple[]
+    for i in 0:n[]-1
+        x = Ref{L.HangarConflict}()
+        check(L.hangar_conflicts_get(c, i, x))
+        v = x[]
+        push!(out, (kind = v.kind, scope = v.scope, column = cstr(v.column), key = cstr(v.key),
+                    base = cstr(v.base), ours = cstr(v.ours), theirs = cstr(v.theirs)))
+    end
+    return out
+end
+
+"""Throws the last error when `status` is not `HANGAR_OK`; called right after every call."""
+function check(status::Integer)
+    status == L.HANGAR_OK && return nothing
+    msg = last_message()
+    if status == L.HANGAR_E_MERGE_CONFLICT
+        c = Ref{Ptr{Cvoid}}(C_NULL)
+        if L.hangar_last_error_conflicts(c) == L.HANGAR_OK
+            try
+                throw(MergeConflictError(msg, read_conflicts(c[])))
+            finally
+                L.hangar_conflicts_free(c[])
+            end
+        end
+    end
+    throw(HangarError(status, unsafe_string(L.hangar_status_name(status)), msg))
+end
+
+function take_buf(p::Ptr{Cvoid})
+    try
+        return unsafe_string(L.hangar_buf_data(p), L.hangar_buf_len(p))
+    finally
+        L.hangar_buf_free(p)
+    end
+end
+
+function take_bytes(p::Ptr{Cvoid})
+    try
+        return copy(unsafe_wrap(Array, L.hangar_buf_data(p), L.hangar_buf_len(p)))
+    finally
+        L.hangar_buf_free(p)
+    end
+end
+
+function take_list(p::Ptr{Cvoid})
+    try
+        return [unsafe_string(L.hangar_strlist_get(p, i - 1)) for i in 1:L.hangar_strlist_len(p)]
+    finally
+        L.hangar_strlist_free(p)
+    end
+end
+
+function out_handle(f)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    check(f(out))
+    return out[]
+end
+
+function commit_buf(f)
+    buf = Vector{UInt8}(undef, L.HANGAR_COMMIT_ID_LEN + 1)
+    check(f(buf, length(buf)))
+    return unsafe_string(pointer(buf))
+end
+
+# Handles: finalizers only free (never close explicitly); `close` is idempotent. `parent`
+# keeps the repository or checkout a handle came from alive as long as the handle.
+for (T, free) in ((:Repository, :hangar_repo_free), (:ReaderCheckout, :hangar_reader_free),
+                  (:WriterCheckout, :hangar_writer_free), (:Column, :hangar_column_free))
+    @eval mutable struct $T
+        ptr::Ptr{Cvoid}
+        parent::Any
+        function $T(p::Ptr{Cvoid}, parent = nothing)
+            h = new(p, parent)
+            finalizer(h) do x
+                x.ptr == C_NULL || L.$free(x.ptr)
+                x.ptr = C_NULL
+            end
+            return h
+        end
+    end
+end
+
+@doc "A repository. `Repository(path)` opens one; `init_repository` creates one." Repository
+@doc "An immutable checkout of one commit." ReaderCheckout
+@doc "The writer checkout (holds the writer lock until closed)." WriterCheckout
+@doc "A column of a checkout: dict-like from sample keys to arrays or text." Column
+
+function ptr(h)
+    h.ptr == C_NULL && throw(HangarError(L.HANGAR_E_CLOSED, "HANGAR_E_CLOSED", "this handle was freed"))
+    return h.ptr
+end
+
+"""    Repository(path)
+
+Opens the repository at `path` (the directory holding `.hangar/`)."""
+Repository(path::AbstractString) = Repository(out_handle(o -> L.hangar_repo_open(path, o)))
+
+"""    init_repository(path, user_name, user_email; remove_old=false)
+
+Creates a repository in the existing directory `path`."""
+init_repository(path::AbstractString, user_name::AbstractString, user_email::AbstractString; remove_old::Bool = false) =
+    Repository(out_handle(o -> L.hangar_repo_init(path, user_name, user_email, remove_old, o)))
+
+"""    checkout(repo; branch=nothing, commit=nothing)
+    checkout(f, repo; ...)
+
+A reader checkout of a branch head (default: the staging area's branch) or of a commit
+(full id or unique prefix). The `do`-block form closes it afterwards."""
+function checkout(repo::Repository; branch = nothing, commit = nothing)
+    h = if commit !== nothing
+        out_handle(o -> L.hangar_repo_checkout_commit(ptr(repo), commit, o))
+    else
+        out_handle(o -> L.hangar_repo_checkout(ptr(repo), something(branch, C_NULL), o))
+    end
+    return ReaderCheckout(h, repo)
+end
+
+"""    checkout_writer(repo; branch=nothing)
+    checkout_writer(f, repo; branch=nothing)
+
+The writer checkout, taking the repository's writer lock (`HangarError` with status
+`HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it."""
+checkout_writer(repo::Repository; branch = nothing) =
+    WriterCheckout(out_handle(o -> L.hangar_repo_checkout_writer(ptr(repo), something(branch, C_NULL), o)), repo)
+
+for fn in (:checkout, :checkout_writer)
+    @eval function $fn(f::Function, repo::Repository; kw...)
+        co = $fn(repo; kw...)
+        try
+            return f(co)
+        finally
+            close(co)
+        end
+    end
+end
+
+Base.close(co::ReaderCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_reader_close(co.ptr))
+Base.close(co::WriterCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_writer_close(co.ptr))
+Base.close(repo::Repository) = nothing
+
+"""The column `name` of a checkout."""
+function Base.getindex(co::ReaderCheckout, name::AbstractString)
+    Column(out_handle(o -> L.hangar_reader_column(ptr(co), name, o)), co)
+end
+function Base.getindex(co::WriterCheckout, name::AbstractString)
+    Column(out_handle(o -> L.hangar_writer_column(ptr(co), name, o)), co)
+end
+
+columns(co::ReaderCheckout) = take_list(out_handle(o -> L.hangar_reader_columns(ptr(co), o)))
+columns(co::WriterCheckout) = take_list(out_handle(o -> L.hangar_writer_columns(ptr(co), o)))
+
+const DTYPES = Dict{DataType,Int32}(
+    Bool => L.HANGAR_DTYPE_BOOL, UInt8 => L.HANGAR_DTYPE_U8, UInt16 => L.HANGAR_DTYPE_U16,
+    UInt32 => L.HANGAR_DTYPE_U32, UInt64 => L.HANGAR_DTYPE_U64, Int8 => L.HANGAR_DTYPE_I8,
+    Int16 => L.HANGAR_DTYPE_I16, Int32 => L.HANGAR_DTYPE_I32, Int64 => L.HANGAR_DTYPE_I64,
+    Float16 => L.HANGAR_DTYPE_F16, Float32 => L.HANGAR_DTYPE_F32, Float64 => L.HANGAR_DTYPE_F64)
+const ELTYPES = Dict(v => k for (k, v) in DTYPES)
+
+dtype_code(::Type{T}) where {T} = get(DTYPES, T) do
+    throw(ArgumentError("libhangar stores Bool, (U)Int8-64 and Float16/32/64 elements, not $T"))
+end
+
+# C shape of a Julia array: its size reversed.
+cshape(dims) = Csize_t[reverse(collect(dims))...]
+
+"""    add_ndarray_column!(co, name, T, dims...; variable_shape=false, nested=false)
+
+Creates a column of arrays of element type `T` and Julia size `dims` (the maximum size
+in each dimension when `variable_shape`)."""
+function add_ndarray_column!(co::WriterCheckout, name::AbstractString, ::Type{T}, dims::Integer...;
+                             variable_shape::Bool = false, nested::Bool = false) where {T}
+    shape = cshape(dims)
+    spec = out_handle(o -> L.hangar_ndarray_spec_new(dtype_code(T), shape, length(shape), o))
+    try
+        check(L.hangar_ndarray_spec_variable_shape(spec, variable_shape))
+        check(L.hangar_ndarray_spec_contains_subsamples(spec, nested))
+        return Column(out_handle(o -> L.hangar_writer_add_ndarray_column(ptr(co), name, spec, o)), co)
+    finally
+        L.hangar_ndarray_spec_free(spec)
+    end
+end
+
+add_str_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
+    Column(out_handle(o -> L.hangar_writer_add_text_column(ptr(co), name, L.HANGAR_KIND_STR, nested, o)), co)
+add_bytes_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
+    Column(out_handle(o -> L.hangar_writer_add_text_column(ptr(co), name, L.HANGAR_KIND_BYTES, nested, o)), co)
+delete_column!(co::WriterCheckout, name::AbstractString) = check(L.hangar_writer_delete_column(ptr(co), name))
+
+# Keys: non-negative integers or strings, as C hangar_key values valid inside `f`.
+function withkey(f, k::Integer)
+    k < 0 && throw(ArgumentError("sample keys are non-negative integers or strings, not $k"))
+    return f(L.HangarKey(reinterpret(Cstring, C_NULL), UInt64(k)))
+end
+function withkey(f, k::AbstractString)
+    s = String(k)
+    GC.@preserve s f(L.HangarKey(Base.unsafe_convert(Cstring, s), UInt64(0)))
+end
+withkeys(f, k, ::Nothing) = withkey(hk -> f(hk, C_NULL), k)
+withkeys(f, k, sub) = withkey(hk -> withkey(hs -> f(hk, Ref(hs)), sub), k)
+
+julia_key(k::L.HangarKey) = k.text == reinterpret(Cstring, C_NULL) ? Int(k.number) : unsafe_string(k.text)
+
+function Base.setindex!(col::Column, value::AbstractArray{T}, key, sub = nothing) where {T}
+    a = Array{T}(value)  # contiguous, column-major = C order with the size reversed
+    shape = cshape(size(a))
+    withkeys(key, sub) do hk, hs
+        GC.@preserve a check(L.hangar_column_put(ptr(col), hk, hs, a, sizeof(a), dtype_code(T), shape, length(shape)))
+    end
+    return value
+end
+function Base.setindex!(col::Column, value::Union{AbstractString,AbstractVector{UInt8}}, key, sub = nothing)
+    data = value isa AbstractString ? Vector{UInt8}(codeunits(String(value))) : Vector{UInt8}(value)
+    withkeys(key, sub) do hk, hs
+        GC.@preserve data check(L.hangar_column_put_text(ptr(col), hk, hs, data, length(data)))
+    end
+    return value
+end
+
+"""`col[key]` (or `col[key, subkey]` for nested columns): a copy of the sample, an
+`Array` (C shape reversed), a `String` (str columns) or a `Vector{UInt8}` (bytes)."""
+function Base.getindex(col::Column, key, sub = nothing)
+    withkeys(key, sub) do hk, hs
+        info = Ref{L.HangarSampleInfo}()
+        check(L.hangar_column_info(ptr(col), hk, hs, info, C_NULL, 0))
+        i = info[]
+        if i.kind != L.HANGAR_KIND_NDARRAY
+            b = take_bytes(out_handle(o -> L.hangar_column_get_buf(ptr(col), hk, hs, o)))
+            return i.kind == L.HANGAR_KIND_STR ? String(b) : b
+        end
+        shape = Vector{Csize_t}(undef, i.ndim)
+        check(L.hangar_column_info(ptr(col), hk, hs, info, shape, length(shape)))
+        a = Array{ELTYPES[i.dtype]}(undef, Int.(reverse(shape))...)
+        GC.@preserve a check(L.hangar_column_get(ptr(col), hk, hs, a, sizeof(a), C_NULL))
+        return a
+    end
+end
+
+"""    withview(f, col, key[, subkey])
+
+Calls `f` with a zero-copy array over the memory-mapped sample of a reader column. The
+array is valid only inside `f`: copy what you keep."""
+function withview(f, col::Column, key, sub = nothing)
+    withkeys(key, sub) do hk, hs
+        v = Ref{L.HangarView}()
+        check(L.hangar_column_view(ptr(col), hk, hs, v))
+        x = v[]
+        dims = Int.(reverse(unsafe_wrap(Array, x.shape, x.ndim)))
+        T = ELTYPES[x.dtype]
+        GC.@preserve col f(unsafe_wrap(Array, Ptr{T}(x.data), Tuple(dims); own = false))
+    end
+end
+
+function Base.haskey(col::Column, key)
+    found = Ref{Bool}(false)
+    withkey(hk -> check(L.hangar_column_contains(ptr(col), hk, C_NULL, found)), key)
+    return found[]
+end
+function Base.haskey(col::Column, key::Tuple)
+    found = Ref{Bool}(false)
+    withkeys((hk, hs) -> check(L.hangar_column_contains(ptr(col), hk, hs, found)), key[1], key[2])
+    return found[]
+end
+
+function Base.length(col::Column)
+    n = Ref{Csize_t}(0)
+    check(L.hangar_column_len(ptr(col), n))
+    return Int(n[])
+end
+
+function num_subsamples(col::Column)
+    n = Ref{Csize_t}(0)
+    check(L.hangar_column_num_subsamples(ptr(col), n))
+    return Int(n[])
+end
+
+function Base.delete!(col::Column, key, sub = nothing)
+    withkeys((hk, hs) -> check(L.hangar_column_delete(ptr(col), hk, hs)), key, sub)
+    return col
+end
+
+function drain(it::Ptr{Cvoid})
+    keys = Any[]
+    try
+        k = Ref{L.HangarKey}()
+        more = Ref{Bool}(false)
+        while true
+            check(L.hangar_key_iter_next(it, k, more))
+            more[] || break
+            push!(keys, julia_key(k[]))
+        end
+    finally
+        L.hangar_key_iter_free(it)
+    end
+    return keys
+end
+
+"""The sample keys in key order (integers first, then strings)."""
+Base.keys(col::Column) = drain(out_handle(o -> L.hangar_column_keys(ptr(col), o)))
+"""The subsample keys of sample `key` of a nested column."""
+subkeys(col::Column, key) = withkey(hk -> drain(out_handle(o -> L.hangar_column_subkeys(ptr(col), hk, o))), key)
+Base.iterate(col::Column, state = (keys(col), 1)) =
+    state[2] > length(state[1]) ? nothing : (state[1][state[2]], (state[1], state[2] + 1))
+Base.eltype(::Type{Column}) = Any
+
+commit!(co::WriterCheckout, message::AbstractString) =
+    commit_buf((b, n) -> L.hangar_writer_commit(ptr(co), message, b, n))
+reset!(co::WriterCheckout) = check(L.hangar_writer_reset(ptr(co)))
+function isdirty(co::WriterCheckout)
+    d = Ref{Bool}(false)
+    check(L.hangar_writer_status(ptr(co), d, C_NULL))
+    return d[]
+end
+commit_id(co::ReaderCheckout) = commit_buf((b, n) -> L.hangar_reader_commit(ptr(co), b, n))
+commit_id(co::WriterCheckout) = commit_buf((b, n) -> L.hangar_writer_head(ptr(co), b, n))
+
+metadata(co::ReaderCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_reader_metadata_get(ptr(co), key, o)))
+metadata(co::WriterCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_writer_metadata_get(ptr(co), key, o)))
+setmetadata!(co::WriterCheckout, key::AbstractString, value::AbstractString) =
+    check(L.hangar_writer_metadata_set(ptr(co), key, value))
+
+"""The repository summary as text (`at`: a branch or commit)."""
+Base.summary(repo::Repository; at = nothing) = take_buf(out_handle(o -> L.hangar_repo_summary(ptr(repo), something(at, C_NULL), o)))
+"""The commit log with its branch graph as text."""
+commit_log(repo::Repository; start = nothing) = take_buf(out_handle(o -> L.hangar_repo_log(ptr(repo), something(start, C_NULL), o)))
+"""`(ok, report)`: checks every commit and value against its digest."""
+function verify(repo::Repository)
+    ok = Ref{Bool}(false)
+    report = Ref{Ptr{Cvoid}}(C_NULL)
+    check(L.hangar_repo_verify(ptr(repo), ok, report))
+    return ok[], take_buf(report[])
+end
+
+branches(repo::Repository) = take_list(out_handle(o -> L.hangar_repo_branches(ptr(repo), o)))
+create_branch!(repo::Repository, name::AbstractString; base = nothing) =
+    check(L.hangar_repo_create_branch(ptr(repo), name, something(base, C_NULL)))
+remove_branch!(repo::Repository, name::AbstractString; force::Bool = false) =
+    check(L.hangar_repo_remove_branch(ptr(repo), name, force))
+branch_head(repo::Repository, name::AbstractString) =
+    commit_buf((b, n) -> L.hangar_repo_branch_head(ptr(repo), name, b, n))
+"""The diff from `a` to `b` (branches or commits) as text."""
+diff_text(repo::Repository, a::AbstractString, b::AbstractString) =
+    take_buf(out_handle(function (o)
+        st = L.hangar_repo_diff(ptr(repo), a, b, o)
+        st == L.HANGAR_OK || return st
+        d = o[]
+        try
+            return L.hangar_diff_text(d, o)
+        finally
+            L.hangar_diff_free(d)
+        end
+    end))
+
+const MERGE_KINDS = Dict(L.HANGAR_MERGE_UP_TO_DATE => :up_to_date,
+                         L.HANGAR_MERGE_FAST_FORWARD => :fast_forward, L.HANGAR_MERGE_MERGED => :merged)
+
+"""    merge!(co, from; message="Merge branch 'from'")
+
+Merges branch `from` into the writer's branch: `(kind, head)` with kind `:up_to_date`,
+`:fast_forward` or `:merged`; throws `MergeConflictError` listing the conflicts."""
+function merge!(co::WriterCheckout, from::AbstractString; message::AbstractString = "Merge branch '$from'")
+    kind = Ref{Int32}(0)
+    head = commit_buf((b, n) -> L.hangar_writer_merge(ptr(co), message, from, kind, b, n))
+    return MERGE_KINDS[kind[]], head
+end
+
+end # module

@@ -1,0 +1,89 @@
+# The Julia binding's tests. Run where Julia is installed, after building libhangar:
+#   make -C crates/hangar-ffi install PREFIX=$HOME/.local
+#   HANGAR_LIB=$HOME/.local/lib/libhangar.so julia --project=bindings/julia -e 'using Pkg; Pkg.test()'
+using Hangar
+using Test
+
+@testset "Hangar.jl" begin
+    dir = mktempdir()
+    @test_throws HangarError Repository(dir)
+    repo = init_repository(dir, "Ada", "ada@example.com")
+    @test_throws HangarError init_repository(dir, "Ada", "ada@example.com")
+
+    first = checkout_writer(repo) do co
+        err = try
+            checkout_writer(repo); nothing
+        catch e
+            e
+        end
+        @test err isa HangarError && err.name == "HANGAR_E_LOCKED"
+        images = add_ndarray_column!(co, "images", UInt8, 3, 2)
+        labels = add_str_column!(co, "labels")
+        nested = add_ndarray_column!(co, "parts", Float32, 4; nested = true)
+        a = reshape(UInt8.(1:6), 3, 2)
+        images[0] = a
+        images["cat"] = a .+ 0x01
+        labels[0] = "zero ✓"
+        nested["s", 1] = Float32[1, 2, 3, 4]
+        @test_throws HangarError images[1] = zeros(Float64, 3, 2)
+        @test_throws HangarError images[1] = zeros(UInt8, 4, 4)
+        @test_throws ArgumentError images[-1] = a
+        @test images[0] == a
+        @test labels[0] == "zero ✓"
+        @test nested["s", 1] == Float32[1, 2, 3, 4]
+        @test haskey(images, "cat") && !haskey(images, 7)
+        @test haskey(nested, ("s", 1))
+        @test length(images) == 2 && num_subsamples(nested) == 1
+        @test keys(images) == Any[0, "cat"]
+        @test collect(images) == Any[0, "cat"]
+        @test subkeys(nested, "s") == Any[1]
+        setmetadata!(co, "source", "julia")
+        @test isdirty(co)
+        id = commit!(co, "first from Julia")
+        @test !isdirty(co)
+        @test_throws HangarError commit!(co, "nothing staged")
+        id
+    end
+    @test length(first) == 64
+
+    checkout(repo) do r
+        @test commit_id(r) == first
+        @test columns(r) == ["images", "labels", "parts"]
+        @test metadata(r, "source") == "julia"
+        withview(r["images"], "cat") do v
+            @test v == reshape(UInt8.(2:7), 3, 2)
+        end
+    end
+    r = checkout(repo; commit = first[1:8])
+    col = r["images"]
+    close(r)
+    close(r) # idempotent
+    @test_throws HangarError length(col)
+
+    create_branch!(repo, "dev")
+    checkout_writer(repo; branch = "dev") do co
+        co["labels"][1] = "dev"
+        commit!(co, "dev")
+    end
+    checkout_writer(repo) do co
+        co["labels"][1] = "master"
+        commit!(co, "master")
+        e = try
+            merge!(co, "dev"); nothing
+        catch err
+            err
+        end
+        @test e isa MergeConflictError
+        @test length(e.conflicts) == 1 && e.conflicts[1].column == "labels" && e.conflicts[1].key == "1"
+        co["labels"][1] = "dev"
+        commit!(co, "agree")
+        kind, head = merge!(co, "dev")
+        @test kind == :merged && head == commit_id(co)
+    end
+    @test sort(branches(repo)) == ["dev", "master"]
+    @test occursin("labels", diff_text(repo, first, "master"))
+    ok, report = verify(repo)
+    @test ok
+    @test occursin("first from Julia", commit_log(repo))
+    @test occursin("images", summary(repo))
+end

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The C and C++ side of the test suite, against libhangar installed the documented way:
+#   - make install into a scratch prefix; programs built with `pkg-config --cflags --libs hangar`
+#   - tests/c/test_api.c with -Wall -Wextra -Werror and ASan/UBSan, then under valgrind (no leaks)
+#   - examples/c/tutorial.c, linked dynamically (ASan) and statically (libhangar.a)
+#   - hangar.h compiled alone as C99 and as C++17
+#   - every function declared in hangar.h is exported by libhangar.so, and vice versa
+#   - the C++ binding's tests (bindings/cpp) with ASan/UBSan
+#   - the Julia binding: ccall signatures checked against hangar.h; its tests where julia exists
+# Usage: tests/c/run.sh [SCRATCH_DIR]   (default target/c-tests)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+scratch=${1:-target/c-tests}
+rm -rf "$scratch" && mkdir -p "$scratch"
+scratch=$(cd "$scratch" && pwd)
+prefix=$scratch/prefix
+step() { printf '\n--- %s\n' "$1"; }
+
+step "make install into $prefix"
+make -s -C crates/hangar-ffi install PREFIX="$prefix" > "$scratch/install.log"
+export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+export LD_LIBRARY_PATH=$prefix/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+read -r -a hangar_flags <<< "$(pkg-config --cflags --libs hangar)"
+soname=$(readelf -d "$prefix/lib/libhangar.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+echo "pkg-config: ${hangar_flags[*]}; soname $soname"
+[ -e "$prefix/lib/$soname" ] || { echo "the soname $soname is not installed" >&2; exit 1; }
+
+warn=(-Wall -Wextra -Werror)
+san=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+
+step "C API tests (ASan + UBSan)"
+gcc -std=c11 "${warn[@]}" "${san[@]}" tests/c/test_api.c "${hangar_flags[@]}" -lpthread -o "$scratch/test_api"
+"$scratch/test_api" "$scratch/asan"
+
+step "C API tests under valgrind (no leaks, no invalid accesses)"
+gcc -std=c11 "${warn[@]}" -g tests/c/test_api.c "${hangar_flags[@]}" -lpthread -o "$scratch/test_api_plain"
+valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+  --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
+  "$scratch/test_api_plain" "$scratch/valgrind"
+
+step "the tutorial in C (shared library, ASan)"
+gcc -std=c11 "${warn[@]}" "${san[@]}" examples/c/tutorial.c "${hangar_flags[@]}" -o "$scratch/tutorial"
+"$scratch/tutorial" "$scratch/tutorial-repo" > "$scratch/tutorial.log"
+grep -q "hello world, this is my first hangar commit" "$scratch/tutorial.log"
+grep -q "second writer: HANGAR_E_LOCKED" "$scratch/tutorial.log"
+grep -q "matches what was written: yes" "$scratch/tutorial.log"
+grep -q "len(mnist_training_images) = 10000" "$scratch/tutorial.log"
+
+step "the tutorial in C (static library)"
+# shellcheck disable=SC2046
+gcc -std=c11 "${warn[@]}" examples/c/tutorial.c $(pkg-config --cflags hangar) \
+  "$prefix/lib/libhangar.a" $(pkg-config --libs-only-other --static hangar | sed 's/-lhangar//') \
+  -lpthread -ldl -lm -o "$scratch/tutorial_static"
+if ldd "$scratch/tutorial_static" | grep -q libhangar; then
+  echo "the static build links libhangar.so" >&2; exit 1
+fi
+"$scratch/tutorial_static" "$scratch/tutorial-static-repo" > /dev/null
+
+step "hangar.h alone as C99 and as C++17"
+printf '#include <hangar.h>\nint main(void) { return hangar_version() == 0; }\n' > "$scratch/header.c"
+gcc -std=c99 -pedantic "${warn[@]}" "$scratch/header.c" "${hangar_flags[@]}" -o "$scratch/header_c"
+cp "$scratch/header.c" "$scratch/header.cpp"
+g++ -std=c++17 -pedantic "${warn[@]}" "$scratch/header.cpp" "${hangar_flags[@]}" -o "$scratch/header_cpp"
+"$scratch/header_c" && "$scratch/header_cpp"
+
+step "symbols: declared in hangar.h <=> exported by libhangar.so"
+grep -oE '\bhangar_[a-z0-9_]+\(' "$prefix/include/hangar.h" | tr -d '(' | sort -u > "$scratch/declared"
+nm -D --defined-only "$prefix/lib/libhangar.so" | awk '$2 == "T" && $3 ~ /^hangar_/ {print $3}' | sort -u > "$scratch/exported"
+if ! diff -u "$scratch/declared" "$scratch/exported"; then
+  echo "hangar.h and libhangar.so disagree (- declared only, + exported only)" >&2; exit 1
+fi
+echo "$(wc -l < "$scratch/declared") functions, all declared and exported"
+
+step "C++ binding (ASan + UBSan)"
+g++ -std=c++17 "${warn[@]}" -Wpedantic "${san[@]}" -Ibindings/cpp/include bindings/cpp/test/test_hangar.cpp \
+  "${hangar_flags[@]}" -lpthread -o "$scratch/test_cpp"
+"$scratch/test_cpp" "$scratch/cpp"
+g++ -std=c++17 "${warn[@]}" "${san[@]}" -Ibindings/cpp/include bindings/cpp/examples/tutorial.cpp \
+  "${hangar_flags[@]}" -o "$scratch/tutorial_cpp"
+"$scratch/tutorial_cpp" "$scratch/tutorial-cpp-repo" > "$scratch/tutorial_cpp.log"
+grep -q "hello world, this is my first hangar commit" "$scratch/tutorial_cpp.log"
+
+step "Julia binding: every ccall against hangar.h"
+python3 bindings/julia/check_ccalls.py "$prefix/include/hangar.h" bindings/julia/src
+python3 bindings/julia/gen_lib.py "$prefix/include/hangar.h" "$scratch/LibHangar.jl" > /dev/null
+if ! diff -u bindings/julia/src/LibHangar.jl "$scratch/LibHangar.jl"; then
+  echo "bindings/julia/src/LibHangar.jl is stale: python3 bindings/julia/gen_lib.py crates/hangar-ffi/include/hangar.h" >&2
+  exit 1
+fi
+# The checker must catch a wrong argument count, a wrong type, and an unknown symbol.
+mkdir -p "$scratch/julia-bad"
+for broken in 's/(Ptr{Cvoid}, Cstring, Ptr{UInt8}, Csize_t), repo, rev, buf, len)/(Ptr{Cvoid}, Cstring, Ptr{UInt8}), repo, rev, buf, len)/' \
+              's/Cint, (Ptr{Cvoid}, Ptr{Csize_t}), column, out)/Cint, (Ptr{Cvoid}, Ptr{Int32}), column, out)/' \
+              's/(:hangar_repo_free,/(:hangar_repo_release,/'; do
+  sed "$broken" bindings/julia/src/LibHangar.jl > "$scratch/julia-bad/LibHangar.jl"
+  if cmp -s bindings/julia/src/LibHangar.jl "$scratch/julia-bad/LibHangar.jl"; then
+    echo "self-test edit '$broken' changed nothing" >&2; exit 1
+  fi
+  if python3 bindings/julia/check_ccalls.py "$prefix/include/hangar.h" "$scratch/julia-bad" 2> /dev/null; then
+    echo "check_ccalls.py missed: $broken" >&2; exit 1
+  fi
+done
+if command -v julia > /dev/null; then
+  step "Julia binding tests"
+  HANGAR_LIB="$prefix/lib/libhangar.so" julia --project=bindings/julia -e 'using Pkg; Pkg.test()'
+else
+  echo "(julia is not installed here: the binding's own tests were skipped)"
+fi
+echo "C/C++ tests passed"
