@@ -91,6 +91,17 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult<()>) -> hangar_status {
     status
 }
 
+/// [`guard`] for an entry point with one output `out`: a NULL `out` fails before any work,
+/// and the value `body` makes is written only when it succeeds.
+pub(crate) fn guard_out<T>(out: *mut T, body: impl FnOnce() -> FfiResult<T>) -> hangar_status {
+    guard(|| {
+        check_out(out, "out")?;
+        let value = body()?;
+        write_out(out, value);
+        Ok(())
+    })
+}
+
 /// Like [`guard`] for functions that return no status (the `_free` functions): a panic is
 /// swallowed and recorded, never unwound into C.
 pub(crate) fn guard_void(body: impl FnOnce()) {

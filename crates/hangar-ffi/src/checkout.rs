@@ -8,14 +8,14 @@ use hangar_core::{
 };
 
 use crate::boundary::{
-    bytes, check_out, dtype, free_handle, guard, guard_void, handle, into_handle, invalid, shape,
-    text, write_out, FfiResult, Handle, Kind,
+    bytes, check_out, dtype, free_handle, guard, guard_out, guard_void, handle, into_handle,
+    invalid, shape, text, write_out, FfiResult, Handle, Kind,
 };
 use crate::column::hangar_column;
 use crate::conflicts::hangar_diff;
 use crate::repo::hangar_repo;
 use crate::status::*;
-use crate::types::{hangar_buf, hangar_strlist, strlist_out, text_into, text_out};
+use crate::types::{hangar_buf, hangar_strlist, new_strlist, new_text, text_into, text_out};
 
 /// Tensors handed out as zero-copy views, kept alive until the reader closes.
 pub(crate) type ViewArena = Arc<Mutex<Vec<Tensor>>>;
@@ -107,11 +107,9 @@ pub extern "C" fn hangar_reader_columns(
     reader: *const hangar_reader,
     out: *mut *mut hangar_strlist,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(reader, "reader")?;
-        strlist_out(out, r.co.column_names()?);
-        Ok(())
+        Ok(new_strlist(r.co.column_names()?))
     })
 }
 
@@ -123,15 +121,10 @@ pub extern "C" fn hangar_reader_column(
     name: *const c_char,
     out: *mut *mut hangar_column,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(reader, "reader")?;
         let col = r.co.column(text(name, "name")?)?;
-        write_out(
-            out,
-            into_handle(hangar_column::reader(col, r.views.clone())),
-        );
-        Ok(())
+        Ok(into_handle(hangar_column::reader(col, r.views.clone())))
     })
 }
 
@@ -143,11 +136,9 @@ pub extern "C" fn hangar_reader_metadata_get(
     key: *const c_char,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(reader, "reader")?;
-        text_out(out, r.co.metadata().get(text(key, "key")?)?);
-        Ok(())
+        Ok(new_text(r.co.metadata().get(text(key, "key")?)?))
     })
 }
 
@@ -157,11 +148,9 @@ pub extern "C" fn hangar_reader_metadata_keys(
     reader: *const hangar_reader,
     out: *mut *mut hangar_strlist,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(reader, "reader")?;
-        strlist_out(out, r.co.metadata().keys()?);
-        Ok(())
+        Ok(new_strlist(r.co.metadata().keys()?))
     })
 }
 
@@ -221,11 +210,9 @@ pub extern "C" fn hangar_writer_columns(
     writer: *const hangar_writer,
     out: *mut *mut hangar_strlist,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
-        strlist_out(out, w.co.column_names()?);
-        Ok(())
+        Ok(new_strlist(w.co.column_names()?))
     })
 }
 
@@ -237,12 +224,10 @@ pub extern "C" fn hangar_writer_column(
     name: *const c_char,
     out: *mut *mut hangar_column,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
         let col = w.co.column(text(name, "name")?)?;
-        write_out(out, into_handle(hangar_column::writer(col)));
-        Ok(())
+        Ok(into_handle(hangar_column::writer(col)))
     })
 }
 
@@ -303,8 +288,7 @@ pub extern "C" fn hangar_ndarray_spec_new(
     ndim: usize,
     out: *mut *mut hangar_ndarray_spec,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let fields = SpecFields {
             dtype: dtype(dtype_code)?,
             shape: shape(shape_ptr, ndim, "shape")?,
@@ -312,13 +296,9 @@ pub extern "C" fn hangar_ndarray_spec_new(
             variable: false,
             nested: false,
         };
-        write_out(
-            out,
-            into_handle(hangar_ndarray_spec {
-                spec: Mutex::new(fields),
-            }),
-        );
-        Ok(())
+        Ok(into_handle(hangar_ndarray_spec {
+            spec: Mutex::new(fields),
+        }))
     })
 }
 
@@ -386,8 +366,7 @@ pub extern "C" fn hangar_writer_add_ndarray_column(
     spec: *const hangar_ndarray_spec,
     out: *mut *mut hangar_column,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
         let s = handle(spec, "spec")?
             .spec
@@ -395,8 +374,7 @@ pub extern "C" fn hangar_writer_add_ndarray_column(
             .unwrap_or_else(|p| p.into_inner())
             .build();
         let col = w.co.add_ndarray_column(text(name, "name")?, s)?;
-        write_out(out, into_handle(hangar_column::writer(col)));
-        Ok(())
+        Ok(into_handle(hangar_column::writer(col)))
     })
 }
 
@@ -410,8 +388,7 @@ pub extern "C" fn hangar_writer_add_text_column(
     nested: bool,
     out: *mut *mut hangar_column,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
         let name = text(name, "name")?;
         let col = match (kind, nested) {
@@ -425,8 +402,7 @@ pub extern "C" fn hangar_writer_add_text_column(
             )))
             }
         };
-        write_out(out, into_handle(hangar_column::writer(col)));
-        Ok(())
+        Ok(into_handle(hangar_column::writer(col)))
     })
 }
 
@@ -469,11 +445,9 @@ pub extern "C" fn hangar_writer_metadata_get(
     key: *const c_char,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
-        text_out(out, w.co.metadata().get(text(key, "key")?)?);
-        Ok(())
+        Ok(new_text(w.co.metadata().get(text(key, "key")?)?))
     })
 }
 
@@ -496,11 +470,9 @@ pub extern "C" fn hangar_writer_metadata_keys(
     writer: *const hangar_writer,
     out: *mut *mut hangar_strlist,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
-        strlist_out(out, w.co.metadata().keys()?);
-        Ok(())
+        Ok(new_strlist(w.co.metadata().keys()?))
     })
 }
 
@@ -597,11 +569,9 @@ pub extern "C" fn hangar_writer_diff_staged(
     writer: *const hangar_writer,
     out: *mut *mut hangar_diff,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let w = handle(writer, "writer")?;
-        write_out(out, into_handle(hangar_diff::new(w.co.diff_staged()?)));
-        Ok(())
+        Ok(into_handle(hangar_diff::new(w.co.diff_staged()?)))
     })
 }
 

@@ -8,8 +8,8 @@ use hangar_core::{
 };
 
 use crate::boundary::{
-    bytes, bytes_mut, check_out, dtype, free_handle, guard, guard_void, handle, into_handle,
-    invalid, key, opt_key, shape, slice, write_out, FfiError, FfiResult, Handle, Kind,
+    bytes, bytes_mut, check_out, dtype, free_handle, guard, guard_out, guard_void, handle,
+    into_handle, invalid, key, opt_key, shape, slice, write_out, FfiError, FfiResult, Handle, Kind,
 };
 use crate::checkout::ViewArena;
 use crate::status::*;
@@ -204,14 +204,12 @@ pub extern "C" fn hangar_column_len(
     column: *const hangar_column,
     out: *mut usize,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let n = match &handle(column, "column")?.col {
             Col::Reader { col, .. } => col.len()?,
             Col::Writer(c) => c.len()?,
         };
-        write_out(out, n);
-        Ok(())
+        Ok(n)
     })
 }
 
@@ -221,8 +219,7 @@ pub extern "C" fn hangar_column_num_subsamples(
     column: *const hangar_column,
     out: *mut usize,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(column, "column")?;
         let n = match &c.col {
             Col::Reader { col, .. } => col.num_subsamples()?,
@@ -232,8 +229,7 @@ pub extern "C" fn hangar_column_num_subsamples(
                 .ok_or_else(|| invalid(format!("column {:?} is not nested", w.name())))?
                 as usize,
         };
-        write_out(out, n);
-        Ok(())
+        Ok(n)
     })
 }
 
@@ -245,8 +241,7 @@ pub extern "C" fn hangar_column_contains(
     subkey: *const hangar_key,
     out: *mut bool,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(column, "column")?;
         let k = key(&sample, "key")?;
         let found = match (&c.col, opt_key(subkey, "subkey")?) {
@@ -255,8 +250,7 @@ pub extern "C" fn hangar_column_contains(
             (Col::Writer(w), None) => w.contains(k)?,
             (Col::Writer(w), Some(s)) => w.contains_subsample(k, s)?,
         };
-        write_out(out, found);
-        Ok(())
+        Ok(found)
     })
 }
 
@@ -445,8 +439,7 @@ pub extern "C" fn hangar_column_get_buf(
     subkey: *const hangar_key,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(column, "column")?;
         let v = c.read(key(&sample, "key")?, opt_key(subkey, "subkey")?)?;
         let b = match v {
@@ -454,8 +447,7 @@ pub extern "C" fn hangar_column_get_buf(
             Value::Str(s) => s.into_bytes(),
             Value::Bytes(b) => b,
         };
-        write_out(out, into_handle(hangar_buf::from_bytes(b)));
-        Ok(())
+        Ok(into_handle(hangar_buf::from_bytes(b)))
     })
 }
 
@@ -471,8 +463,7 @@ pub extern "C" fn hangar_column_view(
     subkey: *const hangar_key,
     out: *mut hangar_view,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(column, "column")?;
         let Col::Reader { col, views } = &c.col else {
             return Err(invalid(format!(
@@ -495,8 +486,7 @@ pub extern "C" fn hangar_column_view(
         // The tensor's buffer and shape live on the heap: moving it into the arena does
         // not move what the view points to.
         views.lock().unwrap_or_else(|p| p.into_inner()).push(t);
-        write_out(out, view);
-        Ok(())
+        Ok(view)
     })
 }
 
@@ -611,15 +601,12 @@ impl Handle for hangar_key_iter {
     const KIND: Kind = Kind::KeyIter;
 }
 
-fn iter_out(out: *mut *mut hangar_key_iter, keys: Vec<SampleKey>) {
+fn new_key_iter(keys: Vec<SampleKey>) -> *mut hangar_key_iter {
     let len = keys.len();
-    write_out(
-        out,
-        into_handle(hangar_key_iter {
-            keys: std::sync::Mutex::new((keys.into_iter(), None)),
-            len,
-        }),
-    );
+    into_handle(hangar_key_iter {
+        keys: std::sync::Mutex::new((keys.into_iter(), None)),
+        len,
+    })
 }
 
 /// A new iterator over the column's sample keys in key order (integers first, then
@@ -629,11 +616,9 @@ pub extern "C" fn hangar_column_keys(
     column: *const hangar_column,
     out: *mut *mut hangar_key_iter,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let keys = handle(column, "column")?.keys()?;
-        iter_out(out, keys);
-        Ok(())
+        Ok(new_key_iter(keys))
     })
 }
 
@@ -644,16 +629,14 @@ pub extern "C" fn hangar_column_subkeys(
     sample: hangar_key,
     out: *mut *mut hangar_key_iter,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(column, "column")?;
         let k = key(&sample, "key")?;
         let keys = match &c.col {
             Col::Reader { col, .. } => col.subsample_keys(k)?,
             Col::Writer(w) => w.subsample_keys(k)?,
         };
-        iter_out(out, keys);
-        Ok(())
+        Ok(new_key_iter(keys))
     })
 }
 
@@ -663,11 +646,7 @@ pub extern "C" fn hangar_key_iter_len(
     iter: *const hangar_key_iter,
     out: *mut usize,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
-        write_out(out, handle(iter, "iter")?.len);
-        Ok(())
-    })
+    guard_out(out, || Ok(handle(iter, "iter")?.len))
 }
 
 /// Advances the iterator: `*has_key` says whether a key was produced into `*key`. A string

@@ -7,12 +7,11 @@ use hangar_core::{
 };
 
 use crate::boundary::{
-    check_out, free_handle, guard, guard_void, handle, into_handle, text, write_out, FfiError,
-    Handle, Kind,
+    free_handle, guard_out, guard_void, handle, into_handle, text, FfiError, Handle, Kind,
 };
 use crate::repo::hangar_repo;
 use crate::status::*;
-use crate::types::{hangar_buf, hangar_key, text_out};
+use crate::types::{hangar_buf, hangar_key, new_text};
 
 /// Change: present in B, not in A.
 pub const HANGAR_CHANGE_ADDED: i32 = 1;
@@ -201,12 +200,10 @@ pub extern "C" fn hangar_repo_diff(
     b: *const c_char,
     out: *mut *mut hangar_diff,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let d = r.repo.diff(text(a, "a")?, text(b, "b")?)?;
-        write_out(out, into_handle(hangar_diff::new(d)));
-        Ok(())
+        Ok(into_handle(hangar_diff::new(d)))
     })
 }
 
@@ -216,33 +213,24 @@ pub extern "C" fn hangar_diff_get_counts(
     diff: *const hangar_diff,
     out: *mut hangar_diff_counts,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(diff, "diff")?.diff.counts();
-        write_out(
-            out,
-            hangar_diff_counts {
-                columns_added: c.columns_added,
-                columns_deleted: c.columns_deleted,
-                schemas_changed: c.schemas_changed,
-                samples_added: c.samples_added,
-                samples_deleted: c.samples_deleted,
-                samples_mutated: c.samples_mutated,
-                metadata_changed: c.metadata_changed,
-            },
-        );
-        Ok(())
+        Ok(hangar_diff_counts {
+            columns_added: c.columns_added,
+            columns_deleted: c.columns_deleted,
+            schemas_changed: c.schemas_changed,
+            samples_added: c.samples_added,
+            samples_deleted: c.samples_deleted,
+            samples_mutated: c.samples_mutated,
+            metadata_changed: c.metadata_changed,
+        })
     })
 }
 
 /// The number of entries (changes) in the diff.
 #[no_mangle]
 pub extern "C" fn hangar_diff_len(diff: *const hangar_diff, out: *mut usize) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
-        write_out(out, handle(diff, "diff")?.entries.len());
-        Ok(())
-    })
+    guard_out(out, || Ok(handle(diff, "diff")?.entries.len()))
 }
 
 /// Entry `index` (0 <= index < `hangar_diff_len`): schema changes of a column come before
@@ -253,8 +241,7 @@ pub extern "C" fn hangar_diff_get_entry(
     index: usize,
     out: *mut hangar_diff_entry,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let d = handle(diff, "diff")?;
         let e = d
             .entries
@@ -268,22 +255,18 @@ pub extern "C" fn hangar_diff_get_entry(
             Some((k, s)) => (k.c(), s.as_ref().map(CKey::c)),
             None => (none, None),
         };
-        write_out(
-            out,
-            hangar_diff_entry {
-                change: e.change,
-                scope: e.scope,
-                column: e.column.map_or(std::ptr::null(), |i| d.columns[i].as_ptr()),
-                key,
-                has_subkey: subkey.is_some(),
-                subkey: subkey.unwrap_or(none),
-                metadata_key: e
-                    .metadata_key
-                    .as_ref()
-                    .map_or(std::ptr::null(), |s| s.as_ptr()),
-            },
-        );
-        Ok(())
+        Ok(hangar_diff_entry {
+            change: e.change,
+            scope: e.scope,
+            column: e.column.map_or(std::ptr::null(), |i| d.columns[i].as_ptr()),
+            key,
+            has_subkey: subkey.is_some(),
+            subkey: subkey.unwrap_or(none),
+            metadata_key: e
+                .metadata_key
+                .as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr()),
+        })
     })
 }
 
@@ -300,11 +283,7 @@ pub extern "C" fn hangar_diff_text(
     diff: *const hangar_diff,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
-        text_out(out, handle(diff, "diff")?.diff.to_string());
-        Ok(())
-    })
+    guard_out(out, || Ok(new_text(handle(diff, "diff")?.diff.to_string())))
 }
 
 /// Frees a diff. NULL is accepted and ignored.
@@ -414,21 +393,16 @@ pub extern "C" fn hangar_repo_merge_conflicts(
     from: *const c_char,
     out: *mut *mut hangar_conflicts,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let list = r
             .repo
             .merge_conflicts(text(into, "into")?, text(from, "from")?)?;
         let items = conflict_items(&list);
-        write_out(
-            out,
-            into_handle(hangar_conflicts {
-                report: None,
-                items,
-            }),
-        );
-        Ok(())
+        Ok(into_handle(hangar_conflicts {
+            report: None,
+            items,
+        }))
     })
 }
 
@@ -438,11 +412,7 @@ pub extern "C" fn hangar_conflicts_len(
     conflicts: *const hangar_conflicts,
     out: *mut usize,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
-        write_out(out, handle(conflicts, "conflicts")?.items.len());
-        Ok(())
-    })
+    guard_out(out, || Ok(handle(conflicts, "conflicts")?.items.len()))
 }
 
 /// Conflict `index` (0 <= index < `hangar_conflicts_len`).
@@ -452,27 +422,22 @@ pub extern "C" fn hangar_conflicts_get(
     index: usize,
     out: *mut hangar_conflict,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(conflicts, "conflicts")?;
         let it = c
             .items
             .get(index)
             .ok_or_else(|| out_of_range(index, c.items.len()))?;
         let p = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-        write_out(
-            out,
-            hangar_conflict {
-                kind: it.kind,
-                scope: it.scope,
-                column: p(&it.column),
-                key: p(&it.key),
-                base: p(&it.digests[0]),
-                ours: p(&it.digests[1]),
-                theirs: p(&it.digests[2]),
-            },
-        );
-        Ok(())
+        Ok(hangar_conflict {
+            kind: it.kind,
+            scope: it.scope,
+            column: p(&it.column),
+            key: p(&it.key),
+            base: p(&it.digests[0]),
+            ours: p(&it.digests[1]),
+            theirs: p(&it.digests[2]),
+        })
     })
 }
 
@@ -482,15 +447,13 @@ pub extern "C" fn hangar_conflicts_text(
     conflicts: *const hangar_conflicts,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let c = handle(conflicts, "conflicts")?;
         let s = match &c.report {
             Some(r) => r.to_string(),
             None => format!("{} conflicts", c.items.len()),
         };
-        text_out(out, s);
-        Ok(())
+        Ok(new_text(s))
     })
 }
 

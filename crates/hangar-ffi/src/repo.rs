@@ -5,12 +5,12 @@ use std::ffi::c_char;
 use hangar_core::Repository;
 
 use crate::boundary::{
-    check_out, free_handle, guard, guard_void, handle, into_handle, opt_text, text, write_out,
-    Handle, Kind,
+    check_out, free_handle, guard, guard_out, guard_void, handle, into_handle, opt_text, text,
+    write_out, Handle, Kind,
 };
 use crate::checkout::{hangar_reader, hangar_writer, Reader};
 use crate::status::*;
-use crate::types::{hangar_buf, hangar_strlist, strlist_out, text_into, text_out};
+use crate::types::{hangar_buf, hangar_strlist, new_strlist, new_text, text_into, text_out};
 
 /// A repository. `const hangar_repo *` may be shared by many threads.
 #[allow(non_camel_case_types)]
@@ -35,14 +35,12 @@ pub extern "C" fn hangar_repo_init(
     remove_old: bool,
     out: *mut *mut hangar_repo,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let path = text(path, "path")?;
         let name = text(user_name, "user_name")?;
         let email = text(user_email, "user_email")?;
         let repo = Repository::init(path, name, email, remove_old)?;
-        write_out(out, into_handle(hangar_repo { repo }));
-        Ok(())
+        Ok(into_handle(hangar_repo { repo }))
     })
 }
 
@@ -54,11 +52,9 @@ pub extern "C" fn hangar_repo_open(
     path: *const c_char,
     out: *mut *mut hangar_repo,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let repo = Repository::open(text(path, "path")?)?;
-        write_out(out, into_handle(hangar_repo { repo }));
-        Ok(())
+        Ok(into_handle(hangar_repo { repo }))
     })
 }
 
@@ -95,12 +91,10 @@ pub extern "C" fn hangar_repo_summary(
     at: *const c_char,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let s = r.repo.summary(opt_text(at, "at")?)?;
-        text_out(out, s.to_string());
-        Ok(())
+        Ok(new_text(s.to_string()))
     })
 }
 
@@ -112,12 +106,10 @@ pub extern "C" fn hangar_repo_log(
     start: *const c_char,
     out: *mut *mut hangar_buf,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let log = r.repo.log(opt_text(start, "start")?)?;
-        text_out(out, log.to_string());
-        Ok(())
+        Ok(new_text(log.to_string()))
     })
 }
 
@@ -167,15 +159,13 @@ pub extern "C" fn hangar_repo_checkout(
     branch: *const c_char,
     out: *mut *mut hangar_reader,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let co = match opt_text(branch, "branch")? {
             Some(b) => r.repo.checkout_branch(b)?,
             None => r.repo.checkout()?,
         };
-        write_out(out, into_handle(Reader::new(co)));
-        Ok(())
+        Ok(into_handle(Reader::new(co)))
     })
 }
 
@@ -187,12 +177,10 @@ pub extern "C" fn hangar_repo_checkout_commit(
     commit: *const c_char,
     out: *mut *mut hangar_reader,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let co = r.repo.checkout_commit(text(commit, "commit")?)?;
-        write_out(out, into_handle(Reader::new(co)));
-        Ok(())
+        Ok(into_handle(Reader::new(co)))
     })
 }
 
@@ -206,15 +194,13 @@ pub extern "C" fn hangar_repo_checkout_writer(
     branch: *const c_char,
     out: *mut *mut hangar_writer,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let co = match opt_text(branch, "branch")? {
             Some(b) => r.repo.checkout_writer_branch(b)?,
             None => r.repo.checkout_writer()?,
         };
-        write_out(out, into_handle(hangar_writer { co }));
-        Ok(())
+        Ok(into_handle(hangar_writer { co }))
     })
 }
 
@@ -241,12 +227,10 @@ pub extern "C" fn hangar_repo_branches(
     repo: *const hangar_repo,
     out: *mut *mut hangar_strlist,
 ) -> hangar_status {
-    guard(|| {
-        check_out(out, "out")?;
+    guard_out(out, || {
         let r = handle(repo, "repo")?;
         let names = r.repo.list_branches()?.into_iter().map(|b| b.name);
-        strlist_out(out, names);
-        Ok(())
+        Ok(new_strlist(names))
     })
 }
 

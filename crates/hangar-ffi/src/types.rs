@@ -118,9 +118,14 @@ impl hangar_buf {
     }
 }
 
-/// Hands `s` out as a new buffer through `out`.
+/// `s` as a new buffer handle.
+pub(crate) fn new_text(s: String) -> *mut hangar_buf {
+    into_handle(hangar_buf::from_text(s))
+}
+
+/// Hands `s` out as a new buffer through `out` (an optional output, checked by the caller).
 pub(crate) fn text_out(out: *mut *mut hangar_buf, s: String) {
-    write_out(out, into_handle(hangar_buf::from_text(s)));
+    write_out(out, new_text(s));
 }
 
 /// The buffer's bytes (valid until `hangar_buf_free`); NULL for a NULL or invalid handle.
@@ -175,8 +180,9 @@ impl hangar_strlist {
     }
 }
 
-pub(crate) fn strlist_out(out: *mut *mut hangar_strlist, items: impl IntoIterator<Item = String>) {
-    write_out(out, into_handle(hangar_strlist::new(items)));
+/// `items` as a new string-list handle.
+pub(crate) fn new_strlist(items: impl IntoIterator<Item = String>) -> *mut hangar_strlist {
+    into_handle(hangar_strlist::new(items))
 }
 
 /// Number of strings in the list; 0 for NULL.
