@@ -5,13 +5,21 @@ use crate::error::{invalid, Result};
 /// Longest allowed name (columns, keys, branches).
 pub const MAX_NAME_LEN: usize = 64;
 
-/// True if `s` matches `[A-Za-z0-9_.-]{1,64}`.
+/// True if `s` matches `[A-Za-z0-9_.-]{1,64}` and is not made of dots only (`.`, `..`
+/// read as directories wherever a name could meet a path).
 pub fn is_valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME_LEN
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !s.bytes().all(|b| b == b'.')
 }
+
+/// Device names Windows reserves in every directory (with any extension).
+const RESERVED: [&str; 22] = [
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
 
 /// Checks a name of the given `what` ("column name", "sample key", ...).
 pub fn check_name(what: &str, s: &str) -> Result<()> {
@@ -23,6 +31,8 @@ pub fn check_name(what: &str, s: &str) -> Result<()> {
         "it is empty".to_string()
     } else if s.len() > MAX_NAME_LEN {
         format!("it is {} bytes long (at most {MAX_NAME_LEN})", s.len())
+    } else if s.bytes().all(|b| b == b'.') {
+        "it is made of dots only".to_string()
     } else {
         let bad = s
             .chars()
@@ -36,13 +46,20 @@ pub fn check_name(what: &str, s: &str) -> Result<()> {
     )))
 }
 
-/// Checks a branch name: the name rule, and not `.`/`..` or ending in `.lock` (so a
-/// branch name is always a safe file name).
+/// Checks a branch name: the name rule, not starting with '.', not ending in `.lock`,
+/// and not a device name Windows reserves (so a branch name is always a safe file name
+/// under `refs/heads/` on every platform).
 pub fn check_branch_name(s: &str) -> Result<()> {
     check_name("branch name", s)?;
-    if s == "." || s == ".." || s.starts_with('.') || s.ends_with(".lock") {
+    if s.starts_with('.') || s.ends_with(".lock") {
         return Err(invalid(format!(
             "branch name {s:?} is not allowed: it may not start with '.' or end with '.lock'"
+        )));
+    }
+    let stem = s.split('.').next().unwrap_or(s).to_ascii_lowercase();
+    if RESERVED.contains(&stem.as_str()) {
+        return Err(invalid(format!(
+            "branch name {s:?} is not allowed: {stem:?} is a reserved device name on Windows"
         )));
     }
     Ok(())
@@ -67,12 +84,19 @@ mod tests {
             &"a".repeat(65),
             "nul\0",
             "tab\t",
+            ".",
+            "..",
+            "...",
         ] {
             let e = check_name("column name", bad).unwrap_err().to_string();
             assert!(e.contains("is not allowed"), "{e}");
         }
         assert!(check_branch_name("dev").is_ok());
-        for bad in [".", "..", ".hidden", "x.lock", "a/b"] {
+        assert!(check_branch_name("console").is_ok());
+        assert!(check_name("column name", "a..b").is_ok());
+        for bad in [
+            ".", "..", ".hidden", "x.lock", "a/b", "CON", "nul.txt", "Com1", "lpt9.x",
+        ] {
             assert!(check_branch_name(bad).is_err(), "{bad}");
         }
     }

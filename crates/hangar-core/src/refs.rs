@@ -68,7 +68,9 @@ pub fn update_ref(
         )));
     }
     let path = ref_path(hangar, branch);
+    hangar_store::failpoint::hit("ref.before_write")?;
     fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;
+    hangar_store::failpoint::hit("ref.after_write")?;
     append_reflog(hangar, branch, expected, new, log_line)
 }
 
@@ -95,10 +97,15 @@ pub fn create_ref(hangar: &Path, branch: &str, commit: Digest, log_line: &str) -
     append_reflog(hangar, branch, None, commit, log_line)
 }
 
-/// Deletes `branch`'s ref (its commits stay). `NotFound` if it does not exist.
+/// Deletes `branch`'s ref (its commits stay). `NotFound` if it does not exist. The
+/// reflog records the deletion first (new id all zeros), so that `verify` can tell a
+/// deleted branch from a ref file lost to outside damage.
 pub fn delete_ref(hangar: &Path, branch: &str) -> Result<()> {
     names::check_branch_name(branch)?;
     let path = ref_path(hangar, branch);
+    let old = read_ref(hangar, branch)?
+        .ok_or_else(|| Error::NotFound(format!("no branch named {branch:?}")))?;
+    append_reflog_line(hangar, branch, Some(old), None, "branch deleted")?;
     match std::fs::remove_file(&path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -116,15 +123,58 @@ fn append_reflog(
     new: Digest,
     log_line: &str,
 ) -> Result<()> {
+    append_reflog_line(hangar, branch, old, Some(new), log_line)
+}
+
+/// The id a reflog line shows for "no commit" (a branch created, or deleted).
+const NO_COMMIT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Branches whose reflog's last line is not a deletion although their ref file is
+/// missing: refs lost to something other than libhangar.
+pub fn lost_refs(hangar: &Path) -> Result<Vec<String>> {
+    let dir = hangar.join("logs").join("refs").join("heads");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let mut lost = Vec::new();
+    for entry in entries {
+        let entry = entry.ctx("list", &dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !names::is_valid_name(&name) || ref_path(hangar, &name).exists() {
+            continue;
+        }
+        let text = std::fs::read(entry.path()).ctx("read", &entry.path())?;
+        let last = String::from_utf8_lossy(&text)
+            .lines()
+            .last()
+            .map(|l| l.split(' ').nth(1).unwrap_or(NO_COMMIT).to_string());
+        if last.is_some_and(|id| id != NO_COMMIT) {
+            lost.push(name);
+        }
+    }
+    lost.sort();
+    Ok(lost)
+}
+
+fn append_reflog_line(
+    hangar: &Path,
+    branch: &str,
+    old: Option<Digest>,
+    new: Option<Digest>,
+    log_line: &str,
+) -> Result<()> {
     let log = reflog_path(hangar, branch);
     let mut f = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log)
         .ctx("open", &log)?;
-    let old = old.map_or_else(|| "0".repeat(64), |d| d.to_hex());
+    let old = old.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
+    let new = new.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
     let line = log_line.replace(['\n', '\r'], " ");
-    f.write_all(format!("{old} {} {line}\n", new.to_hex()).as_bytes())
+    f.write_all(format!("{old} {new} {line}\n").as_bytes())
         .ctx("append", &log)?;
     f.sync_data().ctx("fsync", &log)
 }

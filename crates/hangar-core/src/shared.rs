@@ -41,7 +41,15 @@ impl Shared {
 
     /// An object of type `ty`; a missing or mistyped object is `Corrupt`.
     pub fn object(&self, d: &Digest, ty: ObjectType, what: &str) -> Result<Buffer> {
-        match self.store.read_object(d)? {
+        let mut found = self.store.read_object(d)?;
+        if found.is_none() {
+            // Another writer (process, or repository handle) may have committed since this
+            // handle listed the index: objects are stored before any ref names them, so
+            // one refresh makes every object a ref can reach visible.
+            self.store.refresh()?;
+            found = self.store.read_object(d)?;
+        }
+        match found {
             Some((t, bytes)) if t == ty as u8 => Ok(bytes),
             Some((t, _)) => Err(Error::corrupt(
                 self.hangar.join("packs"),

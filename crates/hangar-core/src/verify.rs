@@ -131,6 +131,15 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
             }),
         }
     }
+    match crate::refs::lost_refs(&shared.hangar) {
+        Ok(lost) => report.problems.extend(lost.into_iter().map(|name| Problem {
+            path: crate::refs::ref_path(&shared.hangar, &name),
+            detail: format!(
+                "branch {name:?} is missing: its reflog shows it was not deleted (the ref file was lost or removed outside libhangar; its last commit is in logs/refs/heads/{name})"
+            ),
+        })),
+        Err(e) => report.problems.push(problem(&e)),
+    }
     let mut seen_commits = HashSet::new();
     let mut seen_trees = HashSet::new();
     let mut nodes = HashSet::new();

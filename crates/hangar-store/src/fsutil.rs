@@ -57,7 +57,9 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
         f.write_all(bytes).ctx("write", &tmp)?;
         f.sync_all().ctx("fsync", &tmp)?;
         drop(f);
+        crate::failpoint::hit("atomic.after_temp_fsync")?;
         fs::rename(&tmp, target).ctx("rename into place", target)?;
+        crate::failpoint::hit("atomic.after_rename")?;
         fsync_dir(target.parent().unwrap_or(Path::new(".")))
     })();
     if result.is_err() {

@@ -165,7 +165,7 @@ impl Journal {
         }
         self.file.write_all(framed).ctx("append to", &self.path)?;
         self.len += framed.len() as u64;
-        Ok(())
+        crate::failpoint::hit("journal.after_append")
     }
 
     /// Fsyncs the journal.

@@ -36,6 +36,7 @@ pub mod codec;
 pub mod digest;
 pub mod dtype;
 pub mod error;
+pub mod failpoint;
 pub mod fsutil;
 pub mod index;
 pub mod journal;

@@ -24,6 +24,7 @@ use arrow_buffer::{Buffer, MutableBuffer};
 use crate::codec::{DecodeError, DecodeResult, Decoder, Encoder};
 use crate::digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader};
 use crate::error::{Error, IoContext, Result};
+use crate::failpoint;
 use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 use crate::journal::{push_frame, Journal};
@@ -167,7 +168,13 @@ impl StoreWriter {
         let next_path = staging.join(JOURNAL_NEXT);
         let mut finished = false;
         if next_path.exists() {
-            let frames = Journal::read(&next_path)?;
+            // journal.next is written atomically, so only outside damage makes one that
+            // does not decode; it then names no base, and is not kept.
+            let frames = match Journal::read(&next_path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == crate::ErrorKind::Corrupt => Vec::new(),
+                Err(e) => return Err(e),
+            };
             let base = frames
                 .first()
                 .filter(|f| f.frame_type == frame::BASE)
@@ -510,10 +517,12 @@ impl StoreWriter {
     }
 
     fn seal_slot(&mut self, i: usize) -> Result<()> {
-        let Some(writer) = self.slots[i].open.take() else {
+        let Some(writer) = self.slots[i].open.as_mut() else {
             return Ok(());
         };
+        // A failed seal leaves the segment open (cut back), so staging stays consistent.
         let record = writer.seal()?;
+        self.slots[i].open = None;
         push_segment_sealed(&mut self.out, &record);
         if let Some(f) = self.files.iter_mut().find(|f| f.id == record.id) {
             f.sealed = Some(record);
@@ -581,6 +590,7 @@ impl StoreWriter {
     ) -> std::result::Result<CommitStats, E> {
         let mut stats = CommitStats::default();
         self.flush()?;
+        failpoint::hit("commit.after_flush")?;
         for i in 0..self.slots.len() {
             if self.slots[i].open.is_some() {
                 self.seal_slot(i)?;
@@ -588,6 +598,7 @@ impl StoreWriter {
             }
         }
         self.write_out()?;
+        failpoint::hit("commit.after_seal")?;
         let dir = self.store.dir().to_path_buf();
         if !self.files.is_empty() {
             fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
@@ -628,21 +639,27 @@ impl StoreWriter {
             stats.object_bytes = record.len;
             files.push(record);
             entries.extend(pack_entries);
+            failpoint::hit("commit.after_pack")?;
         }
         if !entries.is_empty() {
             self.store.index_mut()?.publish(entries, files)?;
+            failpoint::hit("commit.after_index_run")?;
         }
         let staging = dir.join(STAGING_DIR);
         let next = staging.join(JOURNAL_NEXT);
         let mut frames = Vec::new();
         push_frame(&mut frames, frame::BASE, new_base);
         Journal::create(&next, &frames)?;
-        if let Err(e) = publish() {
-            let _ = fs::remove_file(&next);
-            return Err(e);
-        }
+        failpoint::hit("commit.after_next_journal")?;
+        // `journal.next` stays even if `publish` fails: it may have failed after its commit
+        // point (the ref renamed, then its reflog append or a directory fsync failed). The
+        // next writer open keeps it exactly when the ref names its base commit, and a
+        // later commit of this writer replaces it.
+        publish()?;
+        failpoint::hit("commit.after_publish")?;
         let journal_path = staging.join(JOURNAL);
         fs::rename(&next, &journal_path).ctx("rename", &next)?;
+        failpoint::hit("commit.after_journal_rename")?;
         fsutil::fsync_dir(&staging)?;
         self.restart(new_base)?;
         Ok(stats)

@@ -636,6 +636,8 @@ impl WriterCheckout {
     /// branch). On any error the lock is released.
     pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
         let lock = WriterLock::acquire(&shared.hangar)?;
+        // Temporary ref files left by an interrupted ref update (only a writer makes them).
+        hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
         let user = format::read_config(&shared.hangar)?;
         shared.store.refresh()?;
         let hangar = shared.hangar.clone();

@@ -14,6 +14,7 @@ mod merges;
 mod metadata;
 mod model;
 mod nested;
+mod regressions;
 mod repo;
 mod samples;
 mod staging;

@@ -287,8 +287,11 @@ impl SegmentWriter {
     }
 
     /// Writes the end-of-stream marker and the Arrow footer, fsyncs, and returns the
-    /// sealed file's record. The file is immutable from here on.
-    pub fn seal(mut self) -> Result<FileRecord> {
+    /// sealed file's record; the file is immutable from then on and this writer must not
+    /// be used again. If writing or the fsync fails (disk full, I/O error), the file is
+    /// cut back to its unsealed length, so the segment stays open and the seal can be
+    /// retried.
+    pub fn seal(&mut self) -> Result<FileRecord> {
         let mut tail = Vec::with_capacity(1024);
         tail.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
         tail.extend_from_slice(&0u32.to_le_bytes());
@@ -315,15 +318,25 @@ impl SegmentWriter {
         tail.extend_from_slice(footer);
         tail.extend_from_slice(&(footer.len() as i32).to_le_bytes());
         tail.extend_from_slice(ARROW_MAGIC);
-        self.file.write_all(&tail).ctx("write", &self.path)?;
-        self.crc.update(&tail);
+        let unsealed = self.len;
+        let written = (|| {
+            self.file.write_all(&tail).ctx("write", &self.path)?;
+            crate::failpoint::hit("segment.before_seal_fsync")?;
+            self.file.sync_all().ctx("fsync", &self.path)
+        })();
+        if let Err(e) = written {
+            let _ = self.file.set_len(unsealed);
+            let _ = self.file.seek(SeekFrom::Start(unsealed));
+            return Err(e);
+        }
+        let mut crc = self.crc.clone();
+        crc.update(&tail);
         self.len += tail.len() as u64;
-        self.file.sync_all().ctx("fsync", &self.path)?;
         Ok(FileRecord {
             id: self.id,
             kind: FileKind::Segment,
             len: self.len,
-            crc: self.crc.finalize(),
+            crc: crc.finalize(),
         })
     }
 }
