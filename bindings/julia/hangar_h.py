@@ -21,7 +21,8 @@ def norm(ctype):
     """'const struct hangar_key *' -> 'const hangar_key *' with single spaces."""
     t = ctype.replace("struct ", "")
     t = re.sub(r"\s*\*", " *", t)
-    return re.sub(r"\s+", " ", t).strip()
+    t = re.sub(r"\s+", " ", t).strip()
+    return t.replace("* *", "**")
 
 
 def split_param(p):

@@ -2,6 +2,7 @@
 # The C and C++ side of the test suite, against libhangar installed the documented way:
 #   - make install into a scratch prefix; programs built with `pkg-config --cflags --libs hangar`
 #   - tests/c/test_api.c with -Wall -Wextra -Werror and ASan/UBSan, then under valgrind (no leaks)
+#   - every function with NULL, wrong-kind and freed arguments (tests/c/gen_abi_sweep.py)
 #   - examples/c/tutorial.c, linked dynamically (ASan) and statically (libhangar.a)
 #   - hangar.h compiled alone as C99 and as C++17
 #   - every function declared in hangar.h is exported by libhangar.so, and vice versa
@@ -38,6 +39,15 @@ gcc -std=c11 "${warn[@]}" -g tests/c/test_api.c "${hangar_flags[@]}" -lpthread -
 valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
   --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
   "$scratch/test_api_plain" "$scratch/valgrind"
+
+step "every function with NULL, wrong-kind and freed arguments (generated from hangar.h; ASan, then valgrind)"
+python3 tests/c/gen_abi_sweep.py "$prefix/include/hangar.h" "$scratch/abi_sweep.c"
+gcc -std=c11 "${warn[@]}" "${san[@]}" "$scratch/abi_sweep.c" "${hangar_flags[@]}" -o "$scratch/abi_sweep"
+"$scratch/abi_sweep" "$scratch/sweep-asan"
+gcc -std=c11 "${warn[@]}" -g "$scratch/abi_sweep.c" "${hangar_flags[@]}" -o "$scratch/abi_sweep_plain"
+valgrind -q --leak-check=full --show-leak-kinds=definite,indirect \
+  --errors-for-leak-kinds=definite,indirect --error-exitcode=3 \
+  "$scratch/abi_sweep_plain" "$scratch/sweep-valgrind"
 
 step "the tutorial in C (shared library, ASan)"
 gcc -std=c11 "${warn[@]}" "${san[@]}" examples/c/tutorial.c "${hangar_flags[@]}" -o "$scratch/tutorial"

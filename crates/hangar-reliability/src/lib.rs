@@ -1,0 +1,127 @@
+//! libhangar's reliability suites. Each suite is a function that runs its trials, returns
+//! its figures, and fails when a promise of DESIGN §3 is broken. `hangar-reliability
+//! <suite>` runs one from the command line; `tests/reliability/README.md` lists them.
+
+pub mod corrupt;
+pub mod crash;
+pub mod faults;
+pub mod locks;
+pub mod names;
+pub mod torn;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hangar_core::{ReaderCheckout, SampleKey, Value};
+
+/// A small deterministic generator (xorshift64*), so a failing trial can be rerun from
+/// its seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The content of a checkout as (column, printed key) → digest of the value's bytes.
+pub type Content = BTreeMap<(String, String), String>;
+
+/// The digest a suite records for a value.
+pub fn value_digest(v: &Value) -> String {
+    let bytes: &[u8] = match v {
+        Value::Tensor(t) => t.as_bytes(),
+        Value::Str(s) => s.as_bytes(),
+        Value::Bytes(b) => b,
+    };
+    blake3::hash(bytes).to_hex()[..32].to_string()
+}
+
+/// Printed form of a key (`7` or `"name"`), stable across runs.
+pub fn key_text(k: &SampleKey) -> String {
+    match k {
+        SampleKey::Int(n) => n.to_string(),
+        SampleKey::Str(s) => format!("{s:?}"),
+    }
+}
+
+/// Reads every sample of every (flat) column of a reader checkout.
+pub fn read_content(co: &ReaderCheckout) -> hangar_core::Result<Content> {
+    let mut out = Content::new();
+    for name in co.column_names()? {
+        let col = co.column(&name)?;
+        for item in col.items()? {
+            let (k, v) = item?;
+            out.insert((name.clone(), key_text(&k)), value_digest(&v));
+        }
+    }
+    Ok(out)
+}
+
+/// One digest over a whole content map.
+pub fn fingerprint(c: &Content) -> String {
+    let mut s = String::new();
+    for ((col, key), d) in c {
+        let _ = writeln!(s, "{col}\t{key}\t{d}");
+    }
+    blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
+}
+
+/// Figures of one suite, printed as `name: value` lines and a verdict.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// The suite.
+    pub suite: String,
+    /// (figure, value), in print order.
+    pub lines: Vec<(String, String)>,
+    /// Every broken promise found; the suite fails when this is not empty.
+    pub failures: Vec<String>,
+}
+
+impl Figures {
+    /// Empty figures for `suite`.
+    pub fn new(suite: &str) -> Figures {
+        Figures {
+            suite: suite.to_string(),
+            ..Figures::default()
+        }
+    }
+
+    /// Adds a figure.
+    pub fn add(&mut self, name: &str, value: impl ToString) {
+        self.lines.push((name.to_string(), value.to_string()));
+    }
+
+    /// Records a failure (keeps the first 20 in full).
+    pub fn fail(&mut self, what: impl Into<String>) {
+        self.failures.push(what.into());
+    }
+
+    /// Prints the figures; true when the suite passed.
+    pub fn report(&self) -> bool {
+        println!("== {}", self.suite);
+        for (k, v) in &self.lines {
+            println!("  {k}: {v}");
+        }
+        println!("  failures: {}", self.failures.len());
+        for f in self.failures.iter().take(20) {
+            println!("    FAIL {f}");
+        }
+        self.failures.is_empty()
+    }
+}

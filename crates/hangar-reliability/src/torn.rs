@@ -1,0 +1,347 @@
+//! Torn writes: every truncation of the staging journal, of a `journal.next` left by a
+//! commit that stopped before its commit point, and of temporary files; and every length
+//! of a partial batch at the end of the open segment. Each case reopens a copy of the
+//! repository and checks the reopen rules of docs/format.md: the staged state is the
+//! last fully written operation's, the last commit is intact, `verify` passes, and work
+//! continues (a new change commits).
+
+use std::path::{Path, PathBuf};
+
+use hangar_core::{Repository, TensorRef};
+use hangar_store::failpoint;
+
+use crate::crash::{setup, staged_content};
+use crate::{Content, Figures};
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &t)?;
+        } else {
+            std::fs::copy(e.path(), t)?;
+        }
+    }
+    Ok(())
+}
+
+fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Reopens `dir` and checks it; returns the staged content.
+fn reopen(dir: &Path, head: Option<hangar_core::CommitId>) -> Result<Content, String> {
+    let repo = Repository::open(dir).map_err(|e| format!("open: {e}"))?;
+    if repo.branch_head("master").map_err(s)? != head {
+        return Err("the branch head changed".into());
+    }
+    let co = repo.checkout_writer().map_err(|e| format!("writer: {e}"))?;
+    let staged = staged_content(&co).map_err(|e| format!("staged: {e}"))?;
+    let rep = repo.verify().map_err(s)?;
+    if !rep.is_ok() {
+        return Err(format!("verify: {rep}"));
+    }
+    // Work continues: one more change commits.
+    co.column("data")
+        .and_then(|c| c.set(999u64, TensorRef::new(&[9u8; 16], &[16])))
+        .and_then(|_| co.commit("after reopening"))
+        .map_err(|e| format!("continuing after reopen: {e}"))?;
+    co.close().map_err(s)?;
+    Ok(staged)
+}
+
+struct Case {
+    name: &'static str,
+    trials: usize,
+}
+
+/// Runs every case.
+pub fn run() -> Figures {
+    let mut figs = Figures::new("torn writes (every truncation offset of small cases)");
+    let mut cases = Vec::new();
+    for (name, f) in [
+        (
+            "staging journal truncated at every offset",
+            journal as fn(&mut Figures) -> usize,
+        ),
+        (
+            "partial batch of every length after the open segment's end",
+            segment_tail,
+        ),
+        (
+            "journal.next truncated at every offset (commit stopped before its commit point)",
+            journal_next,
+        ),
+        (
+            "temporary files of every length left by an interrupted write",
+            temp_files,
+        ),
+    ] {
+        let trials = f(&mut figs);
+        cases.push(Case { name, trials });
+    }
+    failpoint::clear();
+    let mut total = 0;
+    for c in &cases {
+        figs.add(c.name, format!("{} reopenings", c.trials));
+        total += c.trials;
+    }
+    figs.add("reopenings in all", total);
+    figs
+}
+
+fn journal(figs: &mut Figures) -> usize {
+    let run = |figs: &mut Figures| -> Result<usize, String> {
+        let tmp = tempfile::tempdir().map_err(s)?;
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(&base).map_err(s)?;
+        setup(&base).map_err(s)?;
+        let jpath = base.join(".hangar/staging/journal");
+        // Each write-through operation appends to the journal; record its end and state.
+        let repo = Repository::open(&base).map_err(s)?;
+        let head = repo.branch_head("master").map_err(s)?;
+        let co = repo.checkout_writer().map_err(s)?;
+        let mut marks: Vec<(u64, Content)> =
+            vec![(file_len(&jpath)?, staged_content(&co).map_err(s)?)];
+        for i in 0..8u8 {
+            let data = co.column("data").map_err(s)?;
+            data.set(u64::from(i), TensorRef::new(&[i; 16], &[16]))
+                .map_err(s)?;
+            marks.push((file_len(&jpath)?, staged_content(&co).map_err(s)?));
+            co.column("notes")
+                .map_err(s)?
+                .set(u64::from(i), "x")
+                .map_err(s)?;
+            marks.push((file_len(&jpath)?, staged_content(&co).map_err(s)?));
+        }
+        co.column("data").map_err(s)?.delete(3u64).map_err(s)?;
+        marks.push((file_len(&jpath)?, staged_content(&co).map_err(s)?));
+        drop(co);
+        let full = marks.last().map_or(0, |m| m.0);
+        let mut n = 0;
+        for cut in 0..=full {
+            let dir = tmp.path().join(format!("cut{cut}"));
+            copy_dir(&base, &dir).map_err(s)?;
+            truncate(&dir.join(".hangar/staging/journal"), cut)?;
+            let expected = marks.iter().rev().find(|(end, _)| *end <= cut);
+            match (reopen(&dir, head), expected) {
+                (Ok(staged), Some((_, want))) if staged == *want => {}
+                (Ok(_), Some((end, _))) => figs.fail(format!(
+                    "journal cut at {cut}: staged state is not the one at {end}"
+                )),
+                // Inside the header and base frame nothing was acknowledged yet: a clear
+                // Corrupt error is the promised outcome.
+                (Err(e), None) if e.contains("corrupt") => {}
+                (r, _) => figs.fail(format!("journal cut at {cut}: {:?}", r.map(|_| ()))),
+            }
+            std::fs::remove_dir_all(&dir).map_err(s)?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    match run(figs) {
+        Ok(n) => n,
+        Err(e) => {
+            figs.fail(format!("journal case: {e}"));
+            0
+        }
+    }
+}
+
+fn segment_tail(figs: &mut Figures) -> usize {
+    let run = |figs: &mut Figures| -> Result<usize, String> {
+        let tmp = tempfile::tempdir().map_err(s)?;
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(&base).map_err(s)?;
+        setup(&base).map_err(s)?;
+        let repo = Repository::open(&base).map_err(s)?;
+        let head = repo.branch_head("master").map_err(s)?;
+        let co = repo.checkout_writer().map_err(s)?;
+        let bulk = co.bulk().map_err(s)?;
+        for k in 0..40u64 {
+            co.column("data")
+                .map_err(s)?
+                .set(k, TensorRef::new(&[k as u8; 16], &[16]))
+                .map_err(s)?;
+        }
+        bulk.finish().map_err(s)?;
+        let want = staged_content(&co).map_err(s)?;
+        drop(co);
+        let seg = newest(&base.join(".hangar/segments"))?;
+        let tail: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+        let mut n = 0;
+        for len in (1..=tail.len()).step_by(3) {
+            let dir = tmp.path().join(format!("tail{len}"));
+            copy_dir(&base, &dir).map_err(s)?;
+            let p = dir
+                .join(".hangar/segments")
+                .join(seg.file_name().unwrap_or_default());
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .map_err(s)?;
+            std::io::Write::write_all(&mut f, &tail[..len]).map_err(s)?;
+            drop(f);
+            match reopen(&dir, head) {
+                Ok(staged) if staged == want => {}
+                Ok(_) => figs.fail(format!("segment tail of {len}: staged state changed")),
+                Err(e) => figs.fail(format!("segment tail of {len}: {e}")),
+            }
+            std::fs::remove_dir_all(&dir).map_err(s)?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    match run(figs) {
+        Ok(n) => n,
+        Err(e) => {
+            figs.fail(format!("segment case: {e}"));
+            0
+        }
+    }
+}
+
+fn journal_next(figs: &mut Figures) -> usize {
+    let run = |figs: &mut Figures| -> Result<usize, String> {
+        let tmp = tempfile::tempdir().map_err(s)?;
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(&base).map_err(s)?;
+        setup(&base).map_err(s)?;
+        let repo = Repository::open(&base).map_err(s)?;
+        let head = repo.branch_head("master").map_err(s)?;
+        let co = repo.checkout_writer().map_err(s)?;
+        co.column("data")
+            .map_err(s)?
+            .set(5u64, TensorRef::new(&[5u8; 16], &[16]))
+            .map_err(s)?;
+        let want = staged_content(&co).map_err(s)?;
+        // Stop the commit right after journal.next is written (before the ref moves).
+        failpoint::set("commit.after_next_journal", "eio").map_err(s)?;
+        let r = co.commit("stopped");
+        failpoint::clear();
+        if r.is_ok() {
+            return Err("the commit did not stop at the failpoint".into());
+        }
+        drop(co);
+        let next = base.join(".hangar/staging/journal.next");
+        let full = file_len(&next)?;
+        let mut n = 0;
+        for cut in 0..=full {
+            let dir = tmp.path().join(format!("next{cut}"));
+            copy_dir(&base, &dir).map_err(s)?;
+            truncate(&dir.join(".hangar/staging/journal.next"), cut)?;
+            match reopen(&dir, head) {
+                Ok(staged) if staged == want => {
+                    if dir.join(".hangar/staging/journal.next").exists() {
+                        figs.fail(format!("journal.next cut at {cut} was kept"));
+                    }
+                }
+                Ok(_) => figs.fail(format!("journal.next cut at {cut}: staged state changed")),
+                Err(e) => figs.fail(format!("journal.next cut at {cut}: {e}")),
+            }
+            std::fs::remove_dir_all(&dir).map_err(s)?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    match run(figs) {
+        Ok(n) => n,
+        Err(e) => {
+            figs.fail(format!("journal.next case: {e}"));
+            0
+        }
+    }
+}
+
+fn temp_files(figs: &mut Figures) -> usize {
+    let run = |figs: &mut Figures| -> Result<usize, String> {
+        let tmp = tempfile::tempdir().map_err(s)?;
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(&base).map_err(s)?;
+        setup(&base).map_err(s)?;
+        let repo = Repository::open(&base).map_err(s)?;
+        let head = repo.branch_head("master").map_err(s)?;
+        let want = {
+            let co = repo.checkout_writer().map_err(s)?;
+            let c = staged_content(&co).map_err(s)?;
+            co.close().map_err(s)?;
+            c
+        };
+        let pack = newest(&base.join(".hangar/packs"))?;
+        let run_file = newest(&base.join(".hangar/index"))?;
+        let ref_file = base.join(".hangar/refs/heads/master");
+        let mut n = 0;
+        for (src, dir_rel) in [
+            (pack, ".hangar/packs"),
+            (run_file, ".hangar/index"),
+            (ref_file, ".hangar/refs/heads"),
+        ] {
+            let bytes = std::fs::read(&src).map_err(s)?;
+            let name = src
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let step = (bytes.len() / 40).max(1);
+            for len in (0..=bytes.len()).step_by(step) {
+                let dir = tmp.path().join(format!("tmp{n}"));
+                copy_dir(&base, &dir).map_err(s)?;
+                let t = dir
+                    .join(dir_rel)
+                    .join(format!(".{name}{}999-1", hangar_store::fsutil::TMP_MARKER));
+                std::fs::write(&t, &bytes[..len]).map_err(s)?;
+                match reopen(&dir, head) {
+                    Ok(staged) if staged == want => {
+                        if t.exists() {
+                            figs.fail(format!("temporary {name} of {len} bytes was not removed"));
+                        }
+                    }
+                    Ok(_) => {
+                        figs.fail(format!("temporary {name} of {len} bytes changed the state"))
+                    }
+                    Err(e) => figs.fail(format!("temporary {name} of {len} bytes: {e}")),
+                }
+                std::fs::remove_dir_all(&dir).map_err(s)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    };
+    match run(figs) {
+        Ok(n) => n,
+        Err(e) => {
+            figs.fail(format!("temporary-file case: {e}"));
+            0
+        }
+    }
+}
+
+fn file_len(p: &Path) -> Result<u64, String> {
+    std::fs::metadata(p)
+        .map(|m| m.len())
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+fn truncate(p: &Path, len: u64) -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|f| f.set_len(len))
+        .map_err(|e| format!("truncate {}: {e}", p.display()))
+}
+
+fn newest(dir: &Path) -> Result<PathBuf, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(s)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.to_string_lossy()
+                .contains(hangar_store::fsutil::TMP_MARKER)
+        })
+        .collect();
+    files.sort();
+    files
+        .pop()
+        .ok_or_else(|| format!("no file in {}", dir.display()))
+}
