@@ -163,7 +163,12 @@ impl Journal {
         if framed.is_empty() {
             return Ok(());
         }
-        self.file.write_all(framed).ctx("append to", &self.path)?;
+        if let Err(e) = self.file.write_all(framed) {
+            // Leave no partial frame behind: later appends would follow it, and a bad
+            // frame followed by good ones reads as corruption.
+            let _ = self.file.set_len(self.len);
+            return Err(Error::io("append to", &self.path, e));
+        }
         self.len += framed.len() as u64;
         crate::failpoint::hit("journal.after_append")
     }

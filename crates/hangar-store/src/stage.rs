@@ -118,6 +118,8 @@ pub struct StoreWriter {
     store: Arc<Store>,
     journal: Journal,
     out: Vec<u8>,
+    /// Frames about segments (created, batch stored, sealed), written ahead of `out`.
+    seg_out: Vec<u8>,
     buffered: bool,
     slots: Vec<Slot>,
     slot_of: HashMap<SegmentFormat, usize>,
@@ -201,6 +203,7 @@ impl StoreWriter {
             store,
             journal,
             out: Vec::new(),
+            seg_out: Vec::new(),
             buffered: false,
             slots: Vec::new(),
             slot_of: HashMap::new(),
@@ -459,10 +462,20 @@ impl StoreWriter {
     }
 
     fn write_out(&mut self) -> Result<()> {
-        if !self.out.is_empty() {
-            self.journal.append(&self.out)?;
-            self.out.clear();
+        if self.seg_out.is_empty() && self.out.is_empty() {
+            return Ok(());
         }
+        // One write, segment frames first: a write cut short by a crash keeps a prefix,
+        // and a change must never survive without the frames that locate its values.
+        let seg_len = self.seg_out.len();
+        let mut bytes = std::mem::take(&mut self.seg_out);
+        bytes.extend_from_slice(&self.out);
+        if let Err(e) = self.journal.append(&bytes) {
+            bytes.truncate(seg_len);
+            self.seg_out = bytes;
+            return Err(e);
+        }
+        self.out.clear();
         Ok(())
     }
 
@@ -483,7 +496,7 @@ impl StoreWriter {
             let id = self.next_file;
             self.next_file += 1;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
-            push_segment_created(&mut self.out, id, w.header_len(), &format);
+            push_segment_created(&mut self.seg_out, id, w.header_len(), &format);
             self.files.push(StagedFile {
                 id,
                 format,
@@ -499,7 +512,7 @@ impl StoreWriter {
         let (block, rows) = writer.append(&slot.pending)?;
         slot.pending.clear();
         mark_written(&mut self.staged, id, &rows);
-        push_batch_stored(&mut self.out, id, &block, &rows);
+        push_batch_stored(&mut self.seg_out, id, &block, &rows);
         let file = self
             .files
             .iter_mut()
@@ -523,7 +536,7 @@ impl StoreWriter {
         // A failed seal leaves the segment open (cut back), so staging stays consistent.
         let record = writer.seal()?;
         self.slots[i].open = None;
-        push_segment_sealed(&mut self.out, &record);
+        push_segment_sealed(&mut self.seg_out, &record);
         if let Some(f) = self.files.iter_mut().find(|f| f.id == record.id) {
             f.sealed = Some(record);
         }
@@ -574,7 +587,7 @@ impl StoreWriter {
 
     /// Bytes currently in the journal.
     pub fn journal_len(&self) -> u64 {
-        self.journal.len() + self.out.len() as u64
+        self.journal.len() + (self.seg_out.len() + self.out.len()) as u64
     }
 
     /// Commits the staged values and `objects`: flushes and seals every segment, writes
@@ -669,6 +682,7 @@ impl StoreWriter {
         let (journal, _) = Journal::open(&self.store.dir().join(STAGING_DIR).join(JOURNAL))?;
         self.journal = journal;
         self.out.clear();
+        self.seg_out.clear();
         self.slots.clear();
         self.slot_of.clear();
         self.staged.clear();
