@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: the Rust tests of every crate, then the C, C++ and Julia-binding
-# checks against the installed C library (tests/c/run.sh). Needs gcc/g++, make,
-# pkg-config, valgrind and python3.
+# The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
+# against the installed C library (tests/c/run.sh); and the reliability suites at their
+# CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
+# python3. Fuzzing (nightly + cargo-fuzz) is separate: fuzz/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
 tests/c/run.sh
+cargo build -q --release --locked -p hangar-reliability
+target/release/hangar-reliability all

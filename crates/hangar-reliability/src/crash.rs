@@ -428,6 +428,35 @@ fn staged_eq_commit(staged: &Content, committed: Option<Content>) -> bool {
     committed.is_some_and(|c| c == *staged)
 }
 
+/// Keeps a failing trial's repository and the child's report for analysis, under
+/// `$HANGAR_RELIABILITY_KEEP` (when set).
+fn keep_failure(dir: &Path, lines: &[String], trial: usize) -> String {
+    let Some(keep) = std::env::var_os("HANGAR_RELIABILITY_KEEP") else {
+        return String::new();
+    };
+    let to = Path::new(&keep).join(format!("trial-{trial}"));
+    let copied = copy_tree(dir, &to)
+        .and_then(|_| std::fs::write(to.join("child-report.txt"), lines.join("\n")));
+    match copied {
+        Ok(()) => format!(" (kept in {})", to.display()),
+        Err(e) => format!(" (could not keep it: {e})"),
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &t)?;
+        } else {
+            std::fs::copy(e.path(), t)?;
+        }
+    }
+    Ok(())
+}
+
 fn start_chain(dir: &Path) -> hangar_core::Result<Expect> {
     std::fs::create_dir_all(dir).map_err(|e| hangar_core::Error::io("create", dir, e))?;
     setup(dir)?;
@@ -558,8 +587,9 @@ pub fn run(exe: &Path, trials: usize, point_reps: usize, seed: u64) -> Figures {
         state = check_after(&dir, &start, &lines, &mut figs, &mut counts);
         if figs.failures.len() > before {
             let last = figs.failures.pop().unwrap_or_default();
+            let kept = keep_failure(&dir, &lines, i);
             figs.fail(format!(
-                "trial {i} (seed {trial_seed}, point {point:?}): {last}"
+                "trial {i} (seed {trial_seed}, point {point:?}): {last}{kept}"
             ));
             state = None;
         }

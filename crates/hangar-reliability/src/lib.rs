@@ -7,6 +7,7 @@ pub mod crash;
 pub mod faults;
 pub mod locks;
 pub mod names;
+pub mod seeds;
 pub mod torn;
 
 use std::collections::BTreeMap;

@@ -38,6 +38,19 @@ fn main() -> ExitCode {
             };
         }
         "lock-child" => return locks::child(&args[1..]),
+        "fuzz-seeds" => {
+            let out = args.get(1).map(String::as_str).unwrap_or("fuzz/corpus");
+            return match hangar_reliability::seeds::write(std::path::Path::new(out)) {
+                Ok(n) => {
+                    println!("{n} seed inputs written under {out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("fuzz-seeds: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         "read-child" => return locks::read_child(&args[1..]),
         "crash" => vec![crash::run(
             &exe,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Fuzzes every decoder with cargo-fuzz (libFuzzer + ASan, nightly) for SECONDS each
+# (default 60), from seeds made out of a real repository, and prints per target: runs,
+# exec/s, coverage, and crashes (any crash, leak, timeout or OOM fails the run; its input
+# is kept under fuzz/artifacts/<target>/ and becomes a regression test).
+# Needs: the nightly toolchain and cargo-fuzz 0.13.2 (cargo install cargo-fuzz --version 0.13.2 --locked).
+# Usage: fuzz/run.sh [SECONDS]     e.g. fuzz/run.sh 1800 for a longer run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+cargo build -q --release --locked -p hangar-reliability
+rm -rf fuzz/corpus
+target/release/hangar-reliability fuzz-seeds fuzz/corpus > /dev/null
+(cd fuzz && cargo +nightly fuzz build -O)
+failed=0
+printf '%-11s %12s %10s %8s %8s  %s\n' target runs exec/s cov ft result
+for t in decoders segment pack journal index_run repository; do
+  log=fuzz/artifacts/$t.log
+  mkdir -p "fuzz/artifacts/$t"
+  if (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1) > "$log" 2>&1; then
+    result=ok
+  else
+    result="FAILED (see $log)"
+    failed=1
+  fi
+  done_line=$(grep -E '^#[0-9]+.*DONE' "$log" | tail -1 || true)
+  runs=$(sed -n 's/^#\([0-9]*\).*DONE.*/\1/p' <<< "$done_line")
+  eps=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' <<< "$done_line")
+  cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<< "$done_line")
+  ft=$(sed -n 's/.*ft: \([0-9]*\).*/\1/p' <<< "$done_line")
+  printf '%-11s %12s %10s %8s %8s  %s\n' "$t" "${runs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "$result"
+done
+exit $failed
