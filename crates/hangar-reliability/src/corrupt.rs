@@ -20,9 +20,9 @@ use crate::{read_content, Content, Figures, Rng};
 struct Truth {
     commits: BTreeMap<String, Content>,
     staged: Content,
-    /// The staged state without the last write-through change, and where that change's
-    /// journal frame starts: damage from there on is indistinguishable from a write torn
-    /// by a crash, and the reopen rule cuts the frame (like SQLite's WAL tail).
+    /// The staged state without the last write-through change, and where the journal's
+    /// last write starts: damage from there on is indistinguishable from a write torn by a
+    /// crash, and the reopen rule cuts it (like SQLite's WAL tail).
     staged_before_last: Content,
     last_frame_start: u64,
     /// Every staged state the journal acknowledged, oldest first: a damaged journal may
@@ -77,20 +77,20 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
         .map_err(|e| hangar_core::Error::io("stat", &journal, e))?
         .len();
     imgs.set(5u64, TensorRef::new(&[245u8; 64], &[64]))?;
+    let before_close = std::fs::metadata(&journal)
+        .map_err(|e| hangar_core::Error::io("stat", &journal, e))?
+        .len();
     let staged = staged_content(&co)?;
     prefixes.push(staged.clone());
     co.close()?;
-    // Closing flushed the payloads into a segment and logged that: the journal's last
-    // frame is found by walking its documented framing (docs/format.md).
-    let bytes = std::fs::read(&journal).map_err(|e| hangar_core::Error::io("read", &journal, e))?;
-    let mut last_frame_start = last_frame_start;
-    let mut off = 8usize;
-    while off + 9 <= bytes.len() {
-        let len = u32::from_le_bytes([bytes[off], bytes[off + 1], bytes[off + 2], bytes[off + 3]])
-            as usize;
-        last_frame_start = off as u64;
-        off += 9 + len;
-    }
+    // Closing flushed the payloads into a segment and logged that in one more write:
+    // damage from the start of the last write on is what a crash during it leaves.
+    let after_close = std::fs::metadata(&journal).map_or(0, |m| m.len());
+    let last_frame_start = if after_close > before_close {
+        before_close
+    } else {
+        last_frame_start
+    };
     Ok(Truth {
         commits,
         staged,
