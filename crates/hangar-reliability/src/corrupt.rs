@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
 
 use crate::crash::staged_content;
-use crate::{read_content, Content, Figures, Rng};
+use crate::{copy_dir, read_content, Content, Figures, Rng};
 
 /// The original content: per commit id, then the staging area.
 struct Truth {
@@ -157,20 +157,6 @@ fn count_wrong(want: &Content, got: &Content, detected: &mut bool) -> usize {
     want.iter()
         .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
         .count()
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let t = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &t)?;
-        } else {
-            std::fs::copy(e.path(), t)?;
-        }
-    }
-    Ok(())
 }
 
 /// The kind of a file, and whether every byte of it is covered by a checksum or digest

@@ -19,24 +19,12 @@ use std::time::{Duration, Instant};
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
 use hangar_store::failpoint::POINTS;
 
-use crate::{fingerprint, key_text, value_digest, Content, Figures, Rng};
+pub use crate::staged_content;
+use crate::{fingerprint, Content, Figures, Rng};
 
 const COLUMNS: [&str; 2] = ["data", "notes"];
 const BRANCHES: [&str; 3] = ["master", "dev", "exp"];
 const KEYS: u64 = 300;
-
-/// The staged content of a writer checkout.
-pub fn staged_content(co: &WriterCheckout) -> hangar_core::Result<Content> {
-    let mut out = Content::new();
-    for name in co.column_names()? {
-        let col = co.column(&name)?;
-        for item in col.items()? {
-            let (k, v) = item?;
-            out.insert((name.clone(), key_text(&k)), value_digest(&v));
-        }
-    }
-    Ok(out)
-}
 
 /// Makes the repository every trial of a chain works on: two columns and a first commit.
 pub fn setup(dir: &Path) -> hangar_core::Result<()> {
@@ -435,26 +423,12 @@ fn keep_failure(dir: &Path, lines: &[String], trial: usize) -> String {
         return String::new();
     };
     let to = Path::new(&keep).join(format!("trial-{trial}"));
-    let copied = copy_tree(dir, &to)
+    let copied = crate::copy_dir(dir, &to)
         .and_then(|_| std::fs::write(to.join("child-report.txt"), lines.join("\n")));
     match copied {
         Ok(()) => format!(" (kept in {})", to.display()),
         Err(e) => format!(" (could not keep it: {e})"),
     }
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let t = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_tree(&e.path(), &t)?;
-        } else {
-            std::fs::copy(e.path(), t)?;
-        }
-    }
-    Ok(())
 }
 
 fn start_chain(dir: &Path) -> hangar_core::Result<Expect> {

@@ -13,7 +13,7 @@ pub mod torn;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use hangar_core::{ReaderCheckout, SampleKey, Value};
+use hangar_core::{ReaderCheckout, SampleKey, Value, WriterCheckout};
 
 /// A small deterministic generator (xorshift64*), so a failing trial can be rerun from
 /// its seed.
@@ -63,15 +63,48 @@ pub fn key_text(k: &SampleKey) -> String {
 
 /// Reads every sample of every (flat) column of a reader checkout.
 pub fn read_content(co: &ReaderCheckout) -> hangar_core::Result<Content> {
+    content_of(co.column_names()?, |name| {
+        co.column(name)?
+            .items()?
+            .collect::<hangar_core::Result<Vec<_>>>()
+    })
+}
+
+/// Reads every staged sample of every (flat) column of the writer checkout.
+pub fn staged_content(co: &WriterCheckout) -> hangar_core::Result<Content> {
+    content_of(co.column_names()?, |name| {
+        co.column(name)?
+            .items()?
+            .collect::<hangar_core::Result<Vec<_>>>()
+    })
+}
+
+fn content_of(
+    columns: Vec<String>,
+    mut items: impl FnMut(&str) -> hangar_core::Result<Vec<(SampleKey, Value)>>,
+) -> hangar_core::Result<Content> {
     let mut out = Content::new();
-    for name in co.column_names()? {
-        let col = co.column(&name)?;
-        for item in col.items()? {
-            let (k, v) = item?;
+    for name in columns {
+        for (k, v) in items(&name)? {
             out.insert((name.clone(), key_text(&k)), value_digest(&v));
         }
     }
     Ok(out)
+}
+
+/// Copies a directory tree (a repository, for damaging or keeping a copy).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &t)?;
+        } else {
+            std::fs::copy(e.path(), t)?;
+        }
+    }
+    Ok(())
 }
 
 /// One digest over a whole content map.

@@ -7,28 +7,69 @@
 
 use std::path::{Path, PathBuf};
 
-use hangar_core::{Repository, TensorRef};
+use hangar_core::{CommitId, Repository, TensorRef};
 use hangar_store::failpoint;
 
 use crate::crash::{setup, staged_content};
-use crate::{Content, Figures};
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let t = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &t)?;
-        } else {
-            std::fs::copy(e.path(), t)?;
-        }
-    }
-    Ok(())
-}
+use crate::{copy_dir, Content, Figures};
 
 fn s<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
+}
+
+/// The repository every case starts from (two columns and a first commit), and where the
+/// damaged copies go.
+struct Base {
+    tmp: tempfile::TempDir,
+    dir: PathBuf,
+    repo: Repository,
+    head: Option<CommitId>,
+}
+
+impl Base {
+    fn new() -> Result<Base, String> {
+        let tmp = tempfile::tempdir().map_err(s)?;
+        let dir = tmp.path().join("base");
+        std::fs::create_dir_all(&dir).map_err(s)?;
+        setup(&dir).map_err(s)?;
+        let repo = Repository::open(&dir).map_err(s)?;
+        let head = repo.branch_head("master").map_err(s)?;
+        Ok(Base {
+            tmp,
+            dir,
+            repo,
+            head,
+        })
+    }
+
+    /// Copies the base, lets `damage` change the copy, reopens it with [`reopen`], and
+    /// removes it. The outer error is a broken harness, the inner one a broken promise.
+    fn reopen_damaged(
+        &self,
+        tag: &str,
+        damage: impl FnOnce(&Path) -> Result<(), String>,
+    ) -> Result<(Result<Content, String>, PathBuf), String> {
+        let dir = self.tmp.path().join(tag);
+        copy_dir(&self.dir, &dir).map_err(s)?;
+        damage(&dir)?;
+        let result = reopen(&dir, self.head);
+        Ok((result, dir))
+    }
+}
+
+/// Runs one case; a broken harness is reported as a failure of the case.
+fn case(
+    figs: &mut Figures,
+    name: &str,
+    run: impl FnOnce(&mut Figures) -> Result<usize, String>,
+) -> usize {
+    match run(figs) {
+        Ok(n) => n,
+        Err(e) => {
+            figs.fail(format!("{name} case: {e}"));
+            0
+        }
+    }
 }
 
 /// Reopens `dir` and checks it; returns the staged content.
@@ -97,16 +138,11 @@ pub fn run() -> Figures {
 }
 
 fn journal(figs: &mut Figures) -> usize {
-    let run = |figs: &mut Figures| -> Result<usize, String> {
-        let tmp = tempfile::tempdir().map_err(s)?;
-        let base = tmp.path().join("base");
-        std::fs::create_dir_all(&base).map_err(s)?;
-        setup(&base).map_err(s)?;
-        let jpath = base.join(".hangar/staging/journal");
+    case(figs, "journal", |figs| {
+        let base = Base::new()?;
+        let jpath = base.dir.join(".hangar/staging/journal");
         // Each write-through operation appends to the journal; record its end and state.
-        let repo = Repository::open(&base).map_err(s)?;
-        let head = repo.branch_head("master").map_err(s)?;
-        let co = repo.checkout_writer().map_err(s)?;
+        let co = base.repo.checkout_writer().map_err(s)?;
         let mut marks: Vec<(u64, Content)> =
             vec![(file_len(&jpath)?, staged_content(&co).map_err(s)?)];
         for i in 0..8u8 {
@@ -124,13 +160,12 @@ fn journal(figs: &mut Figures) -> usize {
         marks.push((file_len(&jpath)?, staged_content(&co).map_err(s)?));
         drop(co);
         let full = marks.last().map_or(0, |m| m.0);
-        let mut n = 0;
         for cut in 0..=full {
-            let dir = tmp.path().join(format!("cut{cut}"));
-            copy_dir(&base, &dir).map_err(s)?;
-            truncate(&dir.join(".hangar/staging/journal"), cut)?;
+            let (result, dir) = base.reopen_damaged(&format!("cut{cut}"), |d| {
+                truncate(&d.join(".hangar/staging/journal"), cut)
+            })?;
             let expected = marks.iter().rev().find(|(end, _)| *end <= cut);
-            match (reopen(&dir, head), expected) {
+            match (result, expected) {
                 (Ok(staged), Some((_, want))) if staged == *want => {}
                 (Ok(_), Some((end, _))) => figs.fail(format!(
                     "journal cut at {cut}: staged state is not the one at {end}"
@@ -141,28 +176,15 @@ fn journal(figs: &mut Figures) -> usize {
                 (r, _) => figs.fail(format!("journal cut at {cut}: {:?}", r.map(|_| ()))),
             }
             std::fs::remove_dir_all(&dir).map_err(s)?;
-            n += 1;
         }
-        Ok(n)
-    };
-    match run(figs) {
-        Ok(n) => n,
-        Err(e) => {
-            figs.fail(format!("journal case: {e}"));
-            0
-        }
-    }
+        Ok(full as usize + 1)
+    })
 }
 
 fn segment_tail(figs: &mut Figures) -> usize {
-    let run = |figs: &mut Figures| -> Result<usize, String> {
-        let tmp = tempfile::tempdir().map_err(s)?;
-        let base = tmp.path().join("base");
-        std::fs::create_dir_all(&base).map_err(s)?;
-        setup(&base).map_err(s)?;
-        let repo = Repository::open(&base).map_err(s)?;
-        let head = repo.branch_head("master").map_err(s)?;
-        let co = repo.checkout_writer().map_err(s)?;
+    case(figs, "segment", |figs| {
+        let base = Base::new()?;
+        let co = base.repo.checkout_writer().map_err(s)?;
         let bulk = co.bulk().map_err(s)?;
         for k in 0..40u64 {
             co.column("data")
@@ -173,22 +195,20 @@ fn segment_tail(figs: &mut Figures) -> usize {
         bulk.finish().map_err(s)?;
         let want = staged_content(&co).map_err(s)?;
         drop(co);
-        let seg = newest(&base.join(".hangar/segments"))?;
+        let seg = newest(&base.dir.join(".hangar/segments"))?;
+        let seg_name = seg.file_name().unwrap_or_default().to_owned();
         let tail: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
         let mut n = 0;
         for len in (1..=tail.len()).step_by(3) {
-            let dir = tmp.path().join(format!("tail{len}"));
-            copy_dir(&base, &dir).map_err(s)?;
-            let p = dir
-                .join(".hangar/segments")
-                .join(seg.file_name().unwrap_or_default());
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&p)
-                .map_err(s)?;
-            std::io::Write::write_all(&mut f, &tail[..len]).map_err(s)?;
-            drop(f);
-            match reopen(&dir, head) {
+            let (result, dir) = base.reopen_damaged(&format!("tail{len}"), |d| {
+                let p = d.join(".hangar/segments").join(&seg_name);
+                let mut f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&p)
+                    .map_err(s)?;
+                std::io::Write::write_all(&mut f, &tail[..len]).map_err(s)
+            })?;
+            match result {
                 Ok(staged) if staged == want => {}
                 Ok(_) => figs.fail(format!("segment tail of {len}: staged state changed")),
                 Err(e) => figs.fail(format!("segment tail of {len}: {e}")),
@@ -197,14 +217,7 @@ fn segment_tail(figs: &mut Figures) -> usize {
             n += 1;
         }
         Ok(n)
-    };
-    match run(figs) {
-        Ok(n) => n,
-        Err(e) => {
-            figs.fail(format!("segment case: {e}"));
-            0
-        }
-    }
+    })
 }
 
 /// A bulk session ends with one journal write holding its segment frames and its changes.
@@ -213,15 +226,10 @@ fn segment_tail(figs: &mut Figures) -> usize {
 /// (A cut that kept changes but not the segment frames locating their values once left
 /// "value … is neither staged nor stored": the crash suite found it.)
 fn bulk_write(figs: &mut Figures) -> usize {
-    let run = |figs: &mut Figures| -> Result<usize, String> {
-        let tmp = tempfile::tempdir().map_err(s)?;
-        let base = tmp.path().join("base");
-        std::fs::create_dir_all(&base).map_err(s)?;
-        setup(&base).map_err(s)?;
-        let jpath = base.join(".hangar/staging/journal");
-        let repo = Repository::open(&base).map_err(s)?;
-        let head = repo.branch_head("master").map_err(s)?;
-        let co = repo.checkout_writer().map_err(s)?;
+    case(figs, "bulk", |figs| {
+        let base = Base::new()?;
+        let jpath = base.dir.join(".hangar/staging/journal");
+        let co = base.repo.checkout_writer().map_err(s)?;
         let before = staged_content(&co).map_err(s)?;
         let start = file_len(&jpath)?;
         let bulk = co.bulk().map_err(s)?;
@@ -236,12 +244,11 @@ fn bulk_write(figs: &mut Figures) -> usize {
         let after = staged_content(&co).map_err(s)?;
         drop(co);
         let end = file_len(&jpath)?;
-        let mut n = 0;
         for cut in start..=end {
-            let dir = tmp.path().join(format!("bulk{cut}"));
-            copy_dir(&base, &dir).map_err(s)?;
-            truncate(&dir.join(".hangar/staging/journal"), cut)?;
-            match reopen(&dir, head) {
+            let (result, dir) = base.reopen_damaged(&format!("bulk{cut}"), |d| {
+                truncate(&d.join(".hangar/staging/journal"), cut)
+            })?;
+            match result {
                 Ok(staged) => {
                     let stray = staged
                         .iter()
@@ -256,28 +263,15 @@ fn bulk_write(figs: &mut Figures) -> usize {
                 Err(e) => figs.fail(format!("bulk write cut at {cut}: {e}")),
             }
             std::fs::remove_dir_all(&dir).map_err(s)?;
-            n += 1;
         }
-        Ok(n)
-    };
-    match run(figs) {
-        Ok(n) => n,
-        Err(e) => {
-            figs.fail(format!("bulk case: {e}"));
-            0
-        }
-    }
+        Ok((end - start) as usize + 1)
+    })
 }
 
 fn journal_next(figs: &mut Figures) -> usize {
-    let run = |figs: &mut Figures| -> Result<usize, String> {
-        let tmp = tempfile::tempdir().map_err(s)?;
-        let base = tmp.path().join("base");
-        std::fs::create_dir_all(&base).map_err(s)?;
-        setup(&base).map_err(s)?;
-        let repo = Repository::open(&base).map_err(s)?;
-        let head = repo.branch_head("master").map_err(s)?;
-        let co = repo.checkout_writer().map_err(s)?;
+    case(figs, "journal.next", |figs| {
+        let base = Base::new()?;
+        let co = base.repo.checkout_writer().map_err(s)?;
         co.column("data")
             .map_err(s)?
             .set(5u64, TensorRef::new(&[5u8; 16], &[16]))
@@ -291,14 +285,12 @@ fn journal_next(figs: &mut Figures) -> usize {
             return Err("the commit did not stop at the failpoint".into());
         }
         drop(co);
-        let next = base.join(".hangar/staging/journal.next");
-        let full = file_len(&next)?;
-        let mut n = 0;
+        let full = file_len(&base.dir.join(".hangar/staging/journal.next"))?;
         for cut in 0..=full {
-            let dir = tmp.path().join(format!("next{cut}"));
-            copy_dir(&base, &dir).map_err(s)?;
-            truncate(&dir.join(".hangar/staging/journal.next"), cut)?;
-            match reopen(&dir, head) {
+            let (result, dir) = base.reopen_damaged(&format!("next{cut}"), |d| {
+                truncate(&d.join(".hangar/staging/journal.next"), cut)
+            })?;
+            match result {
                 Ok(staged) if staged == want => {
                     if dir.join(".hangar/staging/journal.next").exists() {
                         figs.fail(format!("journal.next cut at {cut} was kept"));
@@ -308,58 +300,42 @@ fn journal_next(figs: &mut Figures) -> usize {
                 Err(e) => figs.fail(format!("journal.next cut at {cut}: {e}")),
             }
             std::fs::remove_dir_all(&dir).map_err(s)?;
-            n += 1;
         }
-        Ok(n)
-    };
-    match run(figs) {
-        Ok(n) => n,
-        Err(e) => {
-            figs.fail(format!("journal.next case: {e}"));
-            0
-        }
-    }
+        Ok(full as usize + 1)
+    })
 }
 
 fn temp_files(figs: &mut Figures) -> usize {
-    let run = |figs: &mut Figures| -> Result<usize, String> {
-        let tmp = tempfile::tempdir().map_err(s)?;
-        let base = tmp.path().join("base");
-        std::fs::create_dir_all(&base).map_err(s)?;
-        setup(&base).map_err(s)?;
-        let repo = Repository::open(&base).map_err(s)?;
-        let head = repo.branch_head("master").map_err(s)?;
+    case(figs, "temporary-file", |figs| {
+        let base = Base::new()?;
         let want = {
-            let co = repo.checkout_writer().map_err(s)?;
+            let co = base.repo.checkout_writer().map_err(s)?;
             let c = staged_content(&co).map_err(s)?;
             co.close().map_err(s)?;
             c
         };
-        let pack = newest(&base.join(".hangar/packs"))?;
-        let run_file = newest(&base.join(".hangar/index"))?;
-        let ref_file = base.join(".hangar/refs/heads/master");
+        let h = base.dir.join(".hangar");
+        let sources = [
+            (newest(&h.join("packs"))?, ".hangar/packs"),
+            (newest(&h.join("index"))?, ".hangar/index"),
+            (h.join("refs/heads/master"), ".hangar/refs/heads"),
+        ];
         let mut n = 0;
-        for (src, dir_rel) in [
-            (pack, ".hangar/packs"),
-            (run_file, ".hangar/index"),
-            (ref_file, ".hangar/refs/heads"),
-        ] {
+        for (src, dir_rel) in sources {
             let bytes = std::fs::read(&src).map_err(s)?;
             let name = src
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let temp_name = format!(".{name}{}999-1", hangar_store::fsutil::TMP_MARKER);
             let step = (bytes.len() / 40).max(1);
             for len in (0..=bytes.len()).step_by(step) {
-                let dir = tmp.path().join(format!("tmp{n}"));
-                copy_dir(&base, &dir).map_err(s)?;
-                let t = dir
-                    .join(dir_rel)
-                    .join(format!(".{name}{}999-1", hangar_store::fsutil::TMP_MARKER));
-                std::fs::write(&t, &bytes[..len]).map_err(s)?;
-                match reopen(&dir, head) {
+                let (result, dir) = base.reopen_damaged(&format!("tmp{n}"), |d| {
+                    std::fs::write(d.join(dir_rel).join(&temp_name), &bytes[..len]).map_err(s)
+                })?;
+                match result {
                     Ok(staged) if staged == want => {
-                        if t.exists() {
+                        if dir.join(dir_rel).join(&temp_name).exists() {
                             figs.fail(format!("temporary {name} of {len} bytes was not removed"));
                         }
                     }
@@ -373,14 +349,7 @@ fn temp_files(figs: &mut Figures) -> usize {
             }
         }
         Ok(n)
-    };
-    match run(figs) {
-        Ok(n) => n,
-        Err(e) => {
-            figs.fail(format!("temporary-file case: {e}"));
-            0
-        }
-    }
+    })
 }
 
 fn file_len(p: &Path) -> Result<u64, String> {
