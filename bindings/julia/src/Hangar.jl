@@ -254,7 +254,26 @@ withkeys(f, k, sub) = withkey(hk -> withkey(hs -> f(hk, Ref(hs)), sub), k)
 
 julia_key(k::L.HangarKey) = k.text == reinterpret(Cstring, C_NULL) ? Int(k.number) : unsafe_string(k.text)
 
+function column_kind(col::Column)
+    kind = Ref{Int32}(0)
+    check(L.hangar_column_schema(ptr(col), kind, C_NULL, C_NULL, C_NULL))
+    return kind[]
+end
+
+function put_text(col::Column, data::Vector{UInt8}, key, sub)
+    withkeys(key, sub) do hk, hs
+        GC.@preserve data check(L.hangar_column_put_text(ptr(col), hk, hs, data, length(data)))
+    end
+end
+
+"""`col[key] = value` (or `col[key, subkey] = value`): an array for numeric columns (stored
+in C order with its size reversed), a string for str columns, a byte vector for bytes
+columns."""
 function Base.setindex!(col::Column, value::AbstractArray{T}, key, sub = nothing) where {T}
+    if T == UInt8 && value isa AbstractVector && column_kind(col) == L.HANGAR_KIND_BYTES
+        put_text(col, Vector{UInt8}(value), key, sub)
+        return value
+    end
     a = Array{T}(value)  # contiguous, column-major = C order with the size reversed
     shape = cshape(size(a))
     withkeys(key, sub) do hk, hs
@@ -262,11 +281,8 @@ function Base.setindex!(col::Column, value::AbstractArray{T}, key, sub = nothing
     end
     return value
 end
-function Base.setindex!(col::Column, value::Union{AbstractString,AbstractVector{UInt8}}, key, sub = nothing)
-    data = value isa AbstractString ? Vector{UInt8}(codeunits(String(value))) : Vector{UInt8}(value)
-    withkeys(key, sub) do hk, hs
-        GC.@preserve data check(L.hangar_column_put_text(ptr(col), hk, hs, data, length(data)))
-    end
+function Base.setindex!(col::Column, value::AbstractString, key, sub = nothing)
+    put_text(col, Vector{UInt8}(codeunits(String(value))), key, sub)
     return value
 end
 

@@ -19,6 +19,8 @@ using Test
         @test err isa HangarError && err.name == "HANGAR_E_LOCKED"
         images = add_ndarray_column!(co, "images", UInt8, 3, 2)
         labels = add_str_column!(co, "labels")
+        blobs = add_bytes_column!(co, "blobs")
+        blobs[0] = UInt8[0x00, 0xff, 0x10]
         nested = add_ndarray_column!(co, "parts", Float32, 4; nested = true)
         a = reshape(UInt8.(1:6), 3, 2)
         images[0] = a
@@ -30,6 +32,7 @@ using Test
         @test_throws ArgumentError images[-1] = a
         @test images[0] == a
         @test labels[0] == "zero ✓"
+        @test blobs[0] == UInt8[0x00, 0xff, 0x10]
         @test nested["s", 1] == Float32[1, 2, 3, 4]
         @test haskey(images, "cat") && !haskey(images, 7)
         @test haskey(nested, ("s", 1))
@@ -48,7 +51,7 @@ using Test
 
     checkout(repo) do r
         @test commit_id(r) == first
-        @test columns(r) == ["images", "labels", "parts"]
+        @test columns(r) == ["blobs", "images", "labels", "parts"]
         @test metadata(r, "source") == "julia"
         withview(r["images"], "cat") do v
             @test v == reshape(UInt8.(2:7), 3, 2)
