@@ -462,18 +462,19 @@ impl StoreWriter {
     }
 
     fn write_out(&mut self) -> Result<()> {
-        if self.seg_out.is_empty() && self.out.is_empty() {
-            return Ok(());
-        }
         // One write, segment frames first: a write cut short by a crash keeps a prefix,
-        // and a change must never survive without the frames that locate its values.
-        let seg_len = self.seg_out.len();
-        let mut bytes = std::mem::take(&mut self.seg_out);
-        bytes.extend_from_slice(&self.out);
-        if let Err(e) = self.journal.append(&bytes) {
-            bytes.truncate(seg_len);
-            self.seg_out = bytes;
-            return Err(e);
+        // and a change must never survive without the frames that locate its values. A
+        // write-through put has no segment frames and writes `out` as it is (no copy).
+        if !self.seg_out.is_empty() {
+            let seg_len = self.seg_out.len();
+            self.seg_out.extend_from_slice(&self.out);
+            if let Err(e) = self.journal.append(&self.seg_out) {
+                self.seg_out.truncate(seg_len);
+                return Err(e);
+            }
+            self.seg_out.clear();
+        } else if !self.out.is_empty() {
+            self.journal.append(&self.out)?;
         }
         self.out.clear();
         Ok(())
