@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use hangar_core::{DType, NdArraySpec, Repository, SampleKey, TensorRef};
+use hangar_core::{
+    DType, NdArraySpec, Repository, SampleKey, TensorRef, WriterCheckout, WriterColumn,
+};
 
 const PIXELS: usize = 28 * 28;
 
@@ -14,6 +16,17 @@ fn image(i: usize, out: &mut [u8]) {
     for (p, px) in out.iter_mut().enumerate() {
         *px = ((p * 31 + i * 17) % 251) as u8;
     }
+}
+
+/// A new repository with an empty images column, as ffi_bench.c's `fresh`.
+fn fresh_column() -> (tempfile::TempDir, WriterCheckout, WriterColumn) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = Repository::init(dir.path(), "bench", "b@example.com", false).expect("init");
+    let co = repo.checkout_writer().expect("writer");
+    let col = co
+        .add_ndarray_column("images", NdArraySpec::with_shape(DType::U8, &[28, 28]))
+        .expect("column");
+    (dir, co, col)
 }
 
 fn best(rounds: usize, n: usize, mut f: impl FnMut() -> f64) -> f64 {
@@ -32,13 +45,9 @@ fn main() -> hangar_core::Result<()> {
         image(i, img);
     }
     let keys: Vec<SampleKey> = (0..n as u64).map(SampleKey::Int).collect();
-    let spec = || NdArraySpec::with_shape(DType::U8, &[28, 28]);
 
     let put = best(rounds, n, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let repo = Repository::init(dir.path(), "bench", "b@example.com", false).expect("init");
-        let co = repo.checkout_writer().expect("writer");
-        let col = co.add_ndarray_column("images", spec()).expect("column");
+        let (_dir, _co, col) = fresh_column();
         let t = Instant::now();
         for (i, img) in data.chunks_exact(PIXELS).enumerate() {
             col.set(i as u64, TensorRef::new(img, &[28, 28]))
@@ -47,10 +56,7 @@ fn main() -> hangar_core::Result<()> {
         t.elapsed().as_secs_f64()
     });
     let batch_put = best(rounds, n, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let repo = Repository::init(dir.path(), "bench", "b@example.com", false).expect("init");
-        let co = repo.checkout_writer().expect("writer");
-        let col = co.add_ndarray_column("images", spec()).expect("column");
+        let (_dir, _co, col) = fresh_column();
         let t = Instant::now();
         col.extend_from_buffer(keys.iter(), TensorRef::new(&data, &[n, 28, 28]))
             .expect("batch");
@@ -61,7 +67,7 @@ fn main() -> hangar_core::Result<()> {
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = Repository::init(dir.path(), "bench", "b@example.com", false)?;
     let co = repo.checkout_writer()?;
-    co.add_ndarray_column("images", spec())?
+    co.add_ndarray_column("images", NdArraySpec::with_shape(DType::U8, &[28, 28]))?
         .extend_from_buffer(keys.iter(), TensorRef::new(&data, &[n, 28, 28]))?;
     co.commit("data")?;
     co.close()?;

@@ -80,14 +80,10 @@ function check(status::Integer)
     throw(HangarError(status, unsafe_string(L.hangar_status_name(status)), msg))
 end
 
-function take_buf(p::Ptr{Cvoid})
-    try
-        return unsafe_string(L.hangar_buf_data(p), L.hangar_buf_len(p))
-    finally
-        L.hangar_buf_free(p)
-    end
-end
+"""The text of an owned buffer, which is freed."""
+take_buf(p::Ptr{Cvoid}) = String(take_bytes(p))
 
+"""The bytes of an owned buffer (a copy), which is freed."""
 function take_bytes(p::Ptr{Cvoid})
     try
         return copy(unsafe_wrap(Array, L.hangar_buf_data(p), L.hangar_buf_len(p)))

@@ -209,18 +209,10 @@ impl BatchBuilder {
             (ExportKind::Fixed { dtype, shape }, _) if shape.is_empty() => {
                 prim_array(*dtype, &b.data)
             }
-            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => {
-                let _ = dtype;
-                Arc::new(
-                    FixedSizeListArray::try_new(
-                        item.clone(),
-                        *size,
-                        prim_array(*dtype, &b.data),
-                        None,
-                    )
+            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => Arc::new(
+                FixedSizeListArray::try_new(item.clone(), *size, prim_array(*dtype, &b.data), None)
                     .map_err(arrow_err)?,
-                )
-            }
+            ),
             (ExportKind::Variable { dtype, rank }, DataType::Struct(fields)) => {
                 let DataType::List(item) = fields[0].data_type() else {
                     return Err(mismatch());
@@ -309,7 +301,7 @@ impl ExportKind {
                 rank: schema.shape().len(),
             },
             (ColumnKind::NdArray, dtype) => ExportKind::Fixed {
-                dtype: dtype.unwrap_or(DType::U8),
+                dtype: dtype.expect("ndarray columns have a dtype"),
                 shape: schema.shape().to_vec(),
             },
         }

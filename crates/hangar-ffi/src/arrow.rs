@@ -8,7 +8,7 @@ use hangar_core::arrow_export::{export_schema, BatchBuilder, ExportKind};
 use hangar_core::{ReaderColumn, SampleKey};
 
 use crate::boundary::{check_out, guard, handle, invalid};
-use crate::column::hangar_column;
+use crate::column::{hangar_column, read_committed};
 use crate::status::*;
 
 /// Rows per record batch, and the value bytes at which a batch is cut early.
@@ -30,10 +30,7 @@ impl ColumnBatches {
             let Some((k, sub)) = self.keys.next() else {
                 break;
             };
-            let v = match &sub {
-                None => self.col.get(k.clone())?,
-                Some(s) => self.col.get_subsample(k.clone(), s.clone())?,
-            };
+            let v = read_committed(&self.col, k.clone(), sub.clone())?;
             b.push(k, sub, &v);
         }
         // An empty column still yields one (empty) batch, so readers see the schema in use.

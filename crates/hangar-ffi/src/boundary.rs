@@ -294,17 +294,7 @@ pub(crate) fn opt_text<'a>(ptr: *const c_char, arg: &str) -> FfiResult<Option<&'
 
 /// A byte range argument; `len == 0` accepts NULL.
 pub(crate) fn bytes<'a>(ptr: *const u8, len: usize, arg: &str) -> FfiResult<&'a [u8]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if ptr.is_null() {
-        return Err(null_arg(arg));
-    }
-    if len > isize::MAX as usize {
-        return Err(invalid(format!("{arg}: length {len} is impossible")));
-    }
-    // SAFETY: the caller promises `len` readable bytes at `ptr` for the call's duration.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+    slice(ptr, len, arg)
 }
 
 /// An array argument of `n` elements; `n == 0` accepts NULL.

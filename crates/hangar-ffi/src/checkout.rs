@@ -490,15 +490,7 @@ pub extern "C" fn hangar_writer_commit(
     guard(|| {
         let w = handle(writer, "writer")?;
         let message = text(message, "message")?;
-        if !buf.is_null() && len < HANGAR_COMMIT_ID_LEN + 1 {
-            return Err(crate::boundary::FfiError::new(
-                HANGAR_E_BUFFER_TOO_SMALL,
-                format!(
-                    "buf holds {len} bytes but a commit id needs {} (checked before committing)",
-                    HANGAR_COMMIT_ID_LEN + 1
-                ),
-            ));
-        }
+        check_id_buf(buf, len, "buf")?;
         let id = w.co.commit(message)?;
         if !buf.is_null() {
             text_into(&id.to_hex(), buf, len, "buf")?;
@@ -600,12 +592,13 @@ fn merge_out(
     Ok(())
 }
 
-fn check_head_buf(head: *mut c_char, len: usize) -> FfiResult<()> {
-    if !head.is_null() && len < HANGAR_COMMIT_ID_LEN + 1 {
+/// An optional buffer for a commit id, checked before the work that makes the id.
+fn check_id_buf(buf: *mut c_char, len: usize, arg: &str) -> FfiResult<()> {
+    if !buf.is_null() && len < HANGAR_COMMIT_ID_LEN + 1 {
         return Err(crate::boundary::FfiError::new(
             HANGAR_E_BUFFER_TOO_SMALL,
             format!(
-                "head holds {len} bytes but a commit id needs {}",
+                "{arg} holds {len} bytes but a commit id needs {} (checked before doing anything)",
                 HANGAR_COMMIT_ID_LEN + 1
             ),
         ));
@@ -629,7 +622,7 @@ pub extern "C" fn hangar_writer_merge(
 ) -> hangar_status {
     guard(|| {
         check_out(kind, "kind")?;
-        check_head_buf(head, len)?;
+        check_id_buf(head, len, "head")?;
         let w = handle(writer, "writer")?;
         let outcome = w.co.merge(text(message, "message")?, text(from, "from")?)?;
         merge_out(outcome, kind, head, len)
@@ -650,7 +643,7 @@ pub extern "C" fn hangar_repo_merge(
 ) -> hangar_status {
     guard(|| {
         check_out(kind, "kind")?;
-        check_head_buf(head, len)?;
+        check_id_buf(head, len, "head")?;
         let r = handle(repo, "repo")?;
         let outcome = r.repo.merge(
             text(message, "message")?,

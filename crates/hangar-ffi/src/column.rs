@@ -85,15 +85,8 @@ impl hangar_column {
     }
 
     pub(crate) fn read(&self, k: SampleKey, sub: Option<SampleKey>) -> FfiResult<Value> {
-        // Numeric samples of a commit are read as zero-copy views: the caller copies once.
-        let numeric = |c: &ReaderColumn| c.schema().kind() == ColumnKind::NdArray;
         Ok(match (&self.col, sub) {
-            (Col::Reader { col, .. }, None) if numeric(col) => Value::Tensor(col.get_view(k)?),
-            (Col::Reader { col, .. }, Some(s)) if numeric(col) => {
-                Value::Tensor(col.get_subsample_view(k, s)?)
-            }
-            (Col::Reader { col, .. }, None) => col.get(k)?,
-            (Col::Reader { col, .. }, Some(s)) => col.get_subsample(k, s)?,
+            (Col::Reader { col, .. }, sub) => read_committed(col, k, sub)?,
             (Col::Writer(c), None) => c.get(k)?,
             (Col::Writer(c), Some(s)) => c.get_subsample(k, s)?,
         })
@@ -104,6 +97,22 @@ impl hangar_column {
             Col::Reader { col, .. } => col.keys()?.collect::<Result<Vec<_>, _>>()?,
             Col::Writer(c) => c.keys()?,
         })
+    }
+}
+
+/// A sample (or subsample) of a reader column. Numeric samples of a commit are read as
+/// zero-copy views, so whoever copies them out copies once.
+pub(crate) fn read_committed(
+    col: &ReaderColumn,
+    k: SampleKey,
+    sub: Option<SampleKey>,
+) -> hangar_core::Result<Value> {
+    let numeric = col.schema().kind() == ColumnKind::NdArray;
+    match sub {
+        None if numeric => col.get_view(k).map(Value::Tensor),
+        Some(s) if numeric => col.get_subsample_view(k, s).map(Value::Tensor),
+        None => col.get(k),
+        Some(s) => col.get_subsample(k, s),
     }
 }
 
@@ -574,14 +583,8 @@ pub extern "C" fn hangar_column_get_batch(
         let out = bytes_mut(buf.cast(), need, "buf")?;
         for (i, k) in ks.iter().enumerate() {
             let k = key(k, "keys[i]")?;
-            let dst = &mut out[i * sample_bytes..(i + 1) * sample_bytes];
-            match c.reader_col() {
-                Some(rc) => dst.copy_from_slice(rc.get_view(k)?.as_bytes()),
-                None => {
-                    let v = c.read(k, None)?;
-                    dst.copy_from_slice(value_parts(&v).3);
-                }
-            }
+            let v = c.read(k, None)?;
+            out[i * sample_bytes..(i + 1) * sample_bytes].copy_from_slice(value_parts(&v).3);
         }
         Ok(())
     })

@@ -367,9 +367,9 @@ fn check_after(
             let content = repo
                 .checkout_commit(&head)
                 .and_then(|c| crate::read_content(&c));
-            if !matches!(&content, Ok(c) if fingerprint(c) == *fp)
-                || !staged_eq_commit(&staged, content.ok())
-            {
+            // The commit holds what the child was committing, and the staging area is
+            // clean on it.
+            if !matches!(&content, Ok(c) if fingerprint(c) == *fp && *c == staged) {
                 return fail(
                     figs,
                     format!("the commit in flight landed as {head} with other content"),
@@ -410,10 +410,6 @@ fn check_after(
         ));
     }
     Some(next)
-}
-
-fn staged_eq_commit(staged: &Content, committed: Option<Content>) -> bool {
-    committed.is_some_and(|c| c == *staged)
 }
 
 /// Keeps a failing trial's repository and the child's report for analysis, under

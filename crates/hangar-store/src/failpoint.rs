@@ -66,7 +66,7 @@ mod imp {
     #[derive(Debug, Default)]
     struct State {
         actions: HashMap<String, (Kind, Option<u64>)>,
-        hits: HashMap<String, u64>,
+        hits: HashMap<&'static str, u64>,
     }
 
     static STATE: LazyLock<Mutex<State>> = LazyLock::new(|| {
@@ -126,7 +126,7 @@ mod imp {
     pub fn hit(name: &'static str) -> Result<()> {
         let mut st = STATE.lock().unwrap_or_else(|p| p.into_inner());
         let n = {
-            let c = st.hits.entry(name.to_string()).or_insert(0);
+            let c = st.hits.entry(name).or_insert(0);
             *c += 1;
             *c
         };
