@@ -145,5 +145,83 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// The error as one line: every context, outermost first.
 pub fn describe(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    // Each cause once: a library error's text often already holds its source's.
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    let io_kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
+    if let Some(advice) = io_kind.and_then(os_advice) {
+        text.push_str("; ");
+        text.push_str(advice);
+    }
+    text.replace('\n', " ")
+}
+
+/// What to do about an operating-system error people can fix themselves.
+fn os_advice(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind as K;
+    Some(match kind {
+        K::StorageFull | K::QuotaExceeded => {
+            "the disk is full (or the quota is used up): free some space and retry; nothing \
+             already committed was lost (`hangar reset` discards staged changes and their data)"
+        }
+        K::ReadOnlyFilesystem => {
+            "the file system is mounted read-only: remount it read-write, or copy the \
+             repository to a writable place"
+        }
+        K::PermissionDenied => {
+            "you may not write there: check the owner and permissions of that path (ls -l), or run \
+             as the user who owns the repository"
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os_error(kind: std::io::ErrorKind) -> anyhow::Error {
+        let e = hangar_store::Error::io(
+            "open",
+            std::path::Path::new("/r/.hangar/writer.lock"),
+            std::io::Error::from(kind),
+        );
+        anyhow::Error::new(hangar_core::Error::Store(e))
+    }
+
+    #[test]
+    fn os_errors_are_printed_once_with_what_to_do() {
+        for (kind, advice) in [
+            (
+                std::io::ErrorKind::PermissionDenied,
+                "check the owner and permissions",
+            ),
+            (std::io::ErrorKind::StorageFull, "free some space"),
+            (
+                std::io::ErrorKind::ReadOnlyFilesystem,
+                "remount it read-write",
+            ),
+        ] {
+            let text = describe(&os_error(kind));
+            let os = std::io::Error::from(kind).to_string();
+            assert_eq!(text.matches(&os).count(), 1, "{text}");
+            assert!(text.contains("/r/.hangar/writer.lock"), "{text}");
+            assert!(text.contains(advice), "{text}");
+        }
+        let plain = describe(&anyhow::anyhow!("no such column \"x\""));
+        assert_eq!(plain, "no such column \"x\"");
+        let ctx = describe(&anyhow::anyhow!("inner").context("outer"));
+        assert_eq!(ctx, "outer: inner");
+    }
 }

@@ -40,6 +40,61 @@ pub(crate) fn staging_base(hangar: &std::path::Path) -> Result<BaseInfo> {
         .map_err(|e| Error::corrupt(&journal, format!("bad base record: {e}")))
 }
 
+/// What [`Repository::discard_damaged_staging`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscardedStaging {
+    /// The branch the new, empty staging area is based on.
+    pub branch: String,
+    /// Its head commit (`None` before the first commit).
+    pub head: Option<CommitId>,
+    /// Staged changes lost (`None` when the journal was unreadable).
+    pub changes: Option<usize>,
+    /// Files of the discarded staging area removed.
+    pub files_removed: usize,
+}
+
+impl Repository {
+    /// Problems of the staging area that stop a writer from opening: an unreadable
+    /// journal, a missing or cut staging segment. Empty when it is sound. `verify` reports
+    /// them too.
+    pub fn staging_damage(&self) -> Vec<crate::verify::Problem> {
+        hangar_store::stage::check_staging(&self.shared().store)
+            .into_iter()
+            .map(|e| crate::verify::problem(&Error::Store(e)))
+            .collect()
+    }
+
+    /// The way out of a damaged staging area (DESIGN §3 rule 6): discards it whatever
+    /// state its journal and segments are in and starts an empty one on the same branch
+    /// (`master` when even that is unreadable). Every commit stays intact; the staged
+    /// changes are lost (counted in the result). Takes the writer lock (`Locked` while a
+    /// writer is open); refused with `Corrupt` while an index run is missing, which no
+    /// reset can mend. A sound staging area is better reset with
+    /// [`WriterCheckout::reset_staging_area`](crate::WriterCheckout::reset_staging_area).
+    pub fn discard_damaged_staging(&self) -> Result<DiscardedStaging> {
+        let hangar = self.hangar_dir();
+        let _lock = crate::lock::WriterLock::acquire(hangar)?;
+        let branch = staging_base(hangar)
+            .ok()
+            .map(|b| b.branch)
+            .filter(|b| refs::branch_exists(hangar, b).unwrap_or(false))
+            .unwrap_or_else(|| refs::DEFAULT_BRANCH.to_string());
+        let head = refs::read_ref(hangar, &branch)?;
+        let base = BaseInfo {
+            branch: branch.clone(),
+            commit: head,
+        };
+        let done =
+            hangar_store::StoreWriter::discard_damaged(&self.shared().store, &base.encode())?;
+        Ok(DiscardedStaging {
+            branch,
+            head: head.map(CommitId),
+            changes: done.changes,
+            files_removed: done.files_removed,
+        })
+    }
+}
+
 /// Every commit reachable from `start` (itself included).
 pub(crate) fn ancestors(repo: &Repository, start: Digest) -> Result<HashSet<Digest>> {
     let mut seen = HashSet::new();
@@ -57,7 +112,7 @@ impl Repository {
     /// of the branch the staging area is based on. `AlreadyExists` for a duplicate name,
     /// `NotFound` for an unknown base or before the first commit.
     pub fn create_branch(&self, name: &str, base: Option<&str>) -> Result<Branch> {
-        names::check_branch_name(name)?;
+        names::check_new_branch_name(name)?;
         if refs::branch_exists(self.hangar_dir(), name)?
             && refs::ref_path(self.hangar_dir(), name).exists()
         {

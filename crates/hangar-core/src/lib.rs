@@ -57,7 +57,7 @@ pub mod tree;
 pub mod value;
 pub mod verify;
 
-pub use branch::Branch;
+pub use branch::{Branch, DiscardedStaging};
 pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
 pub use checkout::ColumnInfo;

@@ -3,7 +3,7 @@
 //! when the holder exits or is killed, so a crashed writer never needs manual cleanup.
 //! The file's content names the holder, for messages only; the kernel lock is the truth.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -57,18 +57,23 @@ fn hostname() -> String {
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = hangar_store::fsutil::read_file(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
+/// Opens (or creates) the lock file, never through a symbolic link: a link there would
+/// have the holder note truncate and overwrite the file it points to.
 fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .ctx("open", path)
+    hangar_store::fsutil::open_no_follow(
+        hangar_store::fsutil::no_follow()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        "open",
+        path,
+    )
+    .map_err(Error::from)
 }
 
 fn locked_error(path: &Path) -> Error {
@@ -97,9 +102,12 @@ impl WriterLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
         }
         let holder = serde_json::to_vec(&Holder::current()).unwrap_or_default();
-        file.set_len(0).ctx("truncate", &path)?;
-        file.seek(SeekFrom::Start(0)).ctx("seek", &path)?;
-        file.write_all(&holder).ctx("write", &path)?;
+        // The holder note is for messages only and best effort: the lock itself needs no
+        // bytes, so a full disk must not stop a writer that is about to free space.
+        let _ = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| file.write_all(&holder));
         Ok(WriterLock { file, path })
     }
 

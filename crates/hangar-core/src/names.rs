@@ -65,9 +65,35 @@ pub fn check_branch_name(s: &str) -> Result<()> {
     Ok(())
 }
 
+/// The rules for a new branch: [`check_branch_name`], and no leading `-` (as git
+/// refuses it): such a name reads as an option on every command line and is usable only
+/// after `--`. Existing refs are still read whatever their name.
+pub fn check_new_branch_name(s: &str) -> Result<()> {
+    check_branch_name(s)?;
+    if s.starts_with('-') {
+        return Err(invalid(format!(
+            "branch name {s:?} is not allowed: it may not start with '-' (it would read as a command-line option)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_branch_names_may_not_start_with_a_dash() {
+        for bad in ["-rf", "--json", "-", "-x.y"] {
+            let e = check_new_branch_name(bad).unwrap_err().to_string();
+            assert!(e.contains("may not start with '-'"), "{e}");
+            assert!(
+                check_branch_name(bad).is_ok(),
+                "existing refs stay readable: {bad}"
+            );
+        }
+        assert!(check_new_branch_name("a-b").is_ok());
+    }
 
     #[test]
     fn name_rules() {

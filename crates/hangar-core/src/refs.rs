@@ -3,7 +3,6 @@
 //! value (under the writer lock), written atomically (temp, fsync, rename, fsync the
 //! directory), and logged in `.hangar/logs/refs/heads/<branch>`.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -35,10 +34,14 @@ pub fn create_layout(hangar: &Path) -> Result<()> {
 pub fn read_ref(hangar: &Path, branch: &str) -> Result<Option<Digest>> {
     names::check_branch_name(branch)?;
     let path = ref_path(hangar, branch);
-    let text = match std::fs::read(&path) {
+    let text = match fsutil::read_file(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", &path, e)),
+        Err(hangar_store::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e.into()),
     };
     let s = std::str::from_utf8(&text).map_err(|_| Error::corrupt(&path, "ref is not text"))?;
     let line = s.strip_suffix('\n').unwrap_or(s);
@@ -68,17 +71,21 @@ pub fn update_ref(
         )));
     }
     let path = ref_path(hangar, branch);
+    // The reflog line goes first: an update cut short leaves the ref on the line's old
+    // id, which `verify` accepts, while a ref that matches neither side of its last line
+    // was changed outside libhangar.
+    append_reflog(hangar, branch, expected, new, log_line)?;
     hangar_store::failpoint::hit("ref.before_write")?;
     fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;
     hangar_store::failpoint::hit("ref.after_write")?;
-    append_reflog(hangar, branch, expected, new, log_line)
+    Ok(())
 }
 
 /// Creates `branch` at `commit`; `AlreadyExists` if it exists. Create-only: the ref file
 /// is written under a temporary name and hard-linked into place, which fails if another
 /// process created the branch first.
 pub fn create_ref(hangar: &Path, branch: &str, commit: Digest, log_line: &str) -> Result<()> {
-    names::check_branch_name(branch)?;
+    names::check_new_branch_name(branch)?;
     let path = ref_path(hangar, branch);
     let tmp = fsutil::temp_path_for(&path);
     fsutil::write_atomic(&tmp, format!("{}\n", commit.to_hex()).as_bytes())?;
@@ -129,6 +136,42 @@ fn append_reflog(
 /// The id a reflog line shows for "no commit" (a branch created, or deleted).
 const NO_COMMIT: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Branches whose ref names a commit that neither side of its reflog's last line names:
+/// the ref was changed outside libhangar (two refs swapped by hand, a ref file replaced).
+/// A ref on the last line's old id is an update cut short before its rename, and a ref
+/// after a deletion line a creation cut short before its reflog line; both are accepted.
+/// Returns (branch, the ref's id, the id the reflog moved it to).
+pub fn reflog_mismatches(hangar: &Path) -> Result<Vec<(String, Digest, String)>> {
+    let mut out = Vec::new();
+    for name in list_ref_files(hangar)? {
+        // An unreadable ref is reported by verify on its own.
+        let Ok(Some(head)) = read_ref(hangar, &name) else {
+            continue;
+        };
+        let log = reflog_path(hangar, &name);
+        let text = match fsutil::read_file(&log) {
+            Ok(t) => t,
+            Err(hangar_store::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                continue
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let text = String::from_utf8_lossy(&text);
+        let Some(last) = text.lines().last() else {
+            continue;
+        };
+        let mut parts = last.split(' ');
+        let (old, new) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let hex = head.to_hex();
+        if new != hex && old != hex && new != NO_COMMIT {
+            out.push((name, head, new.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 /// Branches whose reflog's last line is not a deletion although their ref file is
 /// missing: refs lost to something other than libhangar.
 pub fn lost_refs(hangar: &Path) -> Result<Vec<String>> {
@@ -145,7 +188,7 @@ pub fn lost_refs(hangar: &Path) -> Result<Vec<String>> {
         if !names::is_valid_name(&name) || ref_path(hangar, &name).exists() {
             continue;
         }
-        let text = std::fs::read(entry.path()).ctx("read", &entry.path())?;
+        let text = fsutil::read_file(&entry.path())?;
         let last = String::from_utf8_lossy(&text)
             .lines()
             .last()
@@ -166,11 +209,8 @@ fn append_reflog_line(
     log_line: &str,
 ) -> Result<()> {
     let log = reflog_path(hangar, branch);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .ctx("open", &log)?;
+    let mut f =
+        fsutil::open_no_follow(fsutil::no_follow().create(true).append(true), "open", &log)?;
     let old = old.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
     let new = new.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
     let line = log_line.replace(['\n', '\r'], " ");

@@ -106,6 +106,14 @@ impl Repository {
         let root = fs::canonicalize(path).ctx("resolve", path)?;
         let hangar = root.join(HANGAR_DIR);
         format::check_format(&hangar)?;
+        // Files are written in these directories: a symbolic link in their place would
+        // send the writes outside the repository (the store checks its own).
+        for sub in ["refs", "refs/heads", "logs", "logs/refs", "logs/refs/heads"] {
+            let dir = hangar.join(sub);
+            if dir.exists() || fsutil::is_symlink(&dir) {
+                fsutil::check_real_dir(&dir)?;
+            }
+        }
         let store = Arc::new(Store::open(&hangar)?);
         Ok(Repository {
             shared: Arc::new(Shared::new(root, hangar, store)),

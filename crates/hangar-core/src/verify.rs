@@ -46,6 +46,11 @@ pub struct VerifyReport {
     pub values: usize,
     /// Bytes of values hashed.
     pub value_bytes: u64,
+    /// Segment and pack files that no index run and not the staging journal refer to:
+    /// left by an interrupted write, or made to look unreferenced by a missing index run
+    /// or journal. They are kept, never deleted for that reason (DESIGN §3 rule 10), and
+    /// are not problems by themselves.
+    pub unreferenced: Vec<PathBuf>,
 }
 
 impl VerifyReport {
@@ -66,6 +71,14 @@ impl fmt::Display for VerifyReport {
             self.values,
             crate::repo::human_bytes(self.value_bytes)
         )?;
+        if !self.unreferenced.is_empty() {
+            write!(
+                f,
+                "; {} unreferenced data files kept (left by an interrupted write, or listed \
+                 by a missing index run)",
+                self.unreferenced.len()
+            )?;
+        }
         if self.problems.is_empty() {
             write!(f, ": no problems found")
         } else {
@@ -78,7 +91,7 @@ impl fmt::Display for VerifyReport {
     }
 }
 
-fn problem(e: &Error) -> Problem {
+pub(crate) fn problem(e: &Error) -> Problem {
     match e {
         Error::Store(hangar_store::Error::Corrupt { path, detail }) => Problem {
             path: path.clone(),
@@ -114,10 +127,15 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.problems.extend(
         shared
             .store
-            .verify_files()
+            .missing_runs()
             .iter()
+            .chain(shared.store.verify_files().iter())
             .map(|e| problem(&Error::Store(clone_store_err(e)))),
     );
+    match hangar_store::stage::unreferenced_files(&shared.store) {
+        Ok(files) => report.unreferenced = files,
+        Err(e) => report.problems.push(problem(&Error::Store(e))),
+    }
 
     let mut commits: Vec<CommitId> = Vec::new();
     for (name, head) in repo.branches()? {
@@ -130,6 +148,17 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
                 detail: "unreadable ref".into(),
             }),
         }
+    }
+    match crate::refs::reflog_mismatches(&shared.hangar) {
+        Ok(m) => report.problems.extend(m.into_iter().map(|(name, head, logged)| Problem {
+            path: crate::refs::ref_path(&shared.hangar, &name),
+            detail: format!(
+                "branch {name:?} points at {} but its reflog's last entry moved it to {}: the ref was changed outside libhangar (two refs swapped, or a ref file replaced); logs/refs/heads/{name} lists the commits it really held",
+                head.short(),
+                logged.get(..12).unwrap_or(&logged)
+            ),
+        })),
+        Err(e) => report.problems.push(problem(&e)),
     }
     match crate::refs::lost_refs(&shared.hangar) {
         Ok(lost) => report.problems.extend(lost.into_iter().map(|name| Problem {
@@ -174,12 +203,8 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
         report.value_bytes += n;
         report.problems.extend(p);
     }
-    let journal = shared.hangar.join("staging").join("journal");
-    if journal.exists() {
-        if let Err(e) = hangar_store::journal::Journal::read(&journal) {
-            report.problems.push(problem(&Error::Store(e)));
-        }
-    }
+    // The staging journal and the segments it relies on (a damaged journal included).
+    report.problems.extend(repo.staging_damage());
     report
         .problems
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.detail.cmp(&b.detail)));

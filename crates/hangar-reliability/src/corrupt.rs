@@ -6,6 +6,11 @@
 //! that returns different bytes is *silently wrong*. Files whose every byte is covered by
 //! a checksum or digest must show 0 missed and 0 silently wrong; the others (config,
 //! README, reflog, lock holder) must never make the library panic or return wrong data.
+//!
+//! Then every file in turn is moved away, every writer command is run (open the writer,
+//! stage and commit, reset, switch branches), and the file is put back: no other segment
+//! or pack may have been removed or changed, and every commit must read back exactly
+//! (DESIGN §3 rule 10: nothing is deleted because an index or listing does not name it).
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -434,10 +439,158 @@ pub fn run(flips: usize, seed: u64) -> Figures {
             ),
         );
     }
+    moved_away(
+        &pristine,
+        &truth,
+        &by_kind,
+        &tmp.path().join("moved"),
+        &mut figs,
+    );
     figs.add("mutations tried", tried);
     figs.add("detected", detected);
     figs.add("missed in checksummed files", missed_covered);
     figs.add("silently wrong reads", wrong);
     figs.add("panics", panics);
     figs
+}
+
+/// Every segment and pack of the repository at `root`, with its bytes.
+fn data_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["segments", "packs"] {
+        if let Ok(rd) = std::fs::read_dir(root.join(".hangar").join(sub)) {
+            for e in rd.flatten() {
+                if let Ok(b) = std::fs::read(e.path()) {
+                    out.insert(PathBuf::from(sub).join(e.file_name()), b);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs every writer command once; each may fail (the file is missing), none may panic.
+/// Returns how many were refused.
+fn writer_commands(root: &Path) -> usize {
+    let mut refused = 0;
+    let mut run = |f: &dyn Fn() -> hangar_core::Result<()>| {
+        if f().is_err() {
+            refused += 1;
+        }
+    };
+    let open = || Repository::open(root);
+    run(&|| {
+        let co = open()?.checkout_writer()?;
+        staged_content(&co)?;
+        co.close()
+    });
+    run(&|| {
+        let co = open()?.checkout_writer()?;
+        co.column("imgs")?
+            .set(9999u64, TensorRef::new(&[7u8; 64], &[64]))?;
+        co.commit("while a file was away")?;
+        co.close()
+    });
+    run(&|| {
+        let co = open()?.checkout_writer()?;
+        co.reset_staging_area()?;
+        co.close()
+    });
+    run(&|| {
+        let repo = open()?;
+        repo.create_branch("moved-away-probe", None)?;
+        let co = repo.checkout_writer_branch("moved-away-probe")?;
+        co.close()?;
+        repo.checkout_writer_branch("master")?.close()
+    });
+    refused
+}
+
+/// Moves each file away in turn, runs every writer command, puts it back, and checks
+/// that nothing else was removed and every commit reads back exactly.
+fn moved_away(
+    pristine: &Path,
+    truth: &Truth,
+    by_kind: &BTreeMap<&str, Vec<PathBuf>>,
+    work: &Path,
+    figs: &mut Figures,
+) {
+    let before = data_files(pristine);
+    let (mut tried, mut refused_total, mut lost, mut unreadable, mut panics) = (0, 0, 0, 0, 0);
+    for (kind, paths) in by_kind {
+        for rel in paths {
+            let _ = std::fs::remove_dir_all(work);
+            if let Err(e) = copy_dir(pristine, work) {
+                figs.fail(format!("copying the repository: {e}"));
+                return;
+            }
+            let path = work.join(rel);
+            let aside = work.with_extension("aside");
+            if let Err(e) = std::fs::rename(&path, &aside) {
+                figs.fail(format!("moving {} away: {e}", rel.display()));
+                continue;
+            }
+            tried += 1;
+            let refused = match catch_unwind(AssertUnwindSafe(|| writer_commands(work))) {
+                Ok(n) => n,
+                Err(_) => {
+                    panics += 1;
+                    figs.fail(format!(
+                        "a writer command panicked with {} moved away",
+                        rel.display()
+                    ));
+                    continue;
+                }
+            };
+            refused_total += refused;
+            // The moved file aside, every other segment and pack must still be there as
+            // it was.
+            let after = data_files(work);
+            let moved = rel.strip_prefix(".hangar").unwrap_or(rel);
+            for (f, bytes) in &before {
+                // The open staging segment is the staging area's own: a commit seals it and
+                // a reset discards it, as they should.
+                let staging_own = f.starts_with("segments")
+                    && !truth
+                        .sealed
+                        .iter()
+                        .any(|s| f.file_name().is_some_and(|n| n.to_string_lossy() == *s));
+                if f != moved && !staging_own && after.get(f) != Some(bytes) {
+                    lost += 1;
+                    figs.fail(format!(
+                        "{} ({kind}) moved away: a writer command removed or changed {}",
+                        rel.display(),
+                        f.display()
+                    ));
+                }
+            }
+            // Put it back (over whatever a command made in its place): every commit reads
+            // back exactly.
+            if let Err(e) = std::fs::rename(&aside, &path) {
+                figs.fail(format!("putting {} back: {e}", rel.display()));
+                continue;
+            }
+            let readable = Repository::open(work).is_ok_and(|repo| {
+                truth.commits.iter().all(|(id, want)| {
+                    repo.checkout_commit(id)
+                        .and_then(|co| read_content(&co))
+                        .is_ok_and(|got| &got == want)
+                })
+            });
+            if !readable {
+                unreadable += 1;
+                figs.fail(format!(
+                    "{} ({kind}) moved away and put back: a commit no longer reads back exactly",
+                    rel.display()
+                ));
+            }
+        }
+    }
+    figs.add(
+        "files moved away, writer commands run, put back",
+        format!(
+            "{tried} files; {refused_total} of {} writer commands refused; {lost} other files removed or changed; {unreadable} repositories left unreadable; {panics} panics",
+            tried * 4
+        ),
+    );
 }

@@ -2,7 +2,8 @@
 //! bulk sessions, commits, branch switches, branch creation, merges) and reports on stdout
 //! what has become durable; the parent kills it with SIGKILL at a random moment, or lets
 //! it abort at a named failpoint, then reopens the repository and checks every promise:
-//! it opens, `verify` passes, the writer lock is free, every reported commit is present
+//! it opens, `verify` passes, the writer lock is free (and after the writer reopened, no
+//! unreferenced data file is left), every reported commit is present
 //! with exactly its content, and every reported staged change is in the staging area.
 //!
 //! Protocol (one line each, written after the step it reports has returned):
@@ -339,6 +340,22 @@ fn check_after(
         Err(e) => return fail(figs, format!("reading the staging area: {e}")),
     };
     let _ = co.close();
+    // The writer's open deleted what the crash left half-written (every file's id is
+    // reserved in the journal before the file is made); nothing unreferenced remains,
+    // and nothing else was deleted (verify passes again).
+    match repo.verify() {
+        Ok(rep) if rep.is_ok() && rep.unreferenced.is_empty() => {}
+        Ok(rep) => {
+            return fail(
+                figs,
+                format!(
+                    "after the writer reopened: {rep}; unreferenced: {:?}",
+                    rep.unreferenced
+                ),
+            )
+        }
+        Err(e) => return fail(figs, format!("verify after the writer reopened: {e}")),
+    }
     counts.staged_checked += ex.staged.len() as u64;
     let op = ex.in_flight.as_ref().map(|(o, _)| o.as_str());
     let args = ex

@@ -49,6 +49,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path_for(target);
     let result = (|| {
+        // create_new (O_EXCL) refuses an existing name, a symbolic link included.
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -68,9 +69,67 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Reads a whole file.
+/// Opening options that never follow a symbolic link at the last path component
+/// (`O_NOFOLLOW`): a link where a repository file should be fails instead of reading or
+/// writing the file it points to (DESIGN §3 rule 10). Combine with `create_new` (which
+/// refuses any existing name, links included) for new files.
+pub fn no_follow() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o
+}
+
+/// True if `path` itself (not what it points to) is a symbolic link.
+pub fn is_symlink(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The error for a failed open of `path`: `Corrupt` when the path is a symbolic link
+/// (refused by [`no_follow`]), the I/O error otherwise.
+pub fn open_error(op: &'static str, path: &Path, e: std::io::Error) -> Error {
+    if is_symlink(path) {
+        symlink_error(path)
+    } else {
+        Error::io(op, path, e)
+    }
+}
+
+/// `Corrupt`: a symbolic link where a repository file or directory should be.
+pub fn symlink_error(path: &Path) -> Error {
+    Error::corrupt(
+        path,
+        "is a symbolic link where libhangar keeps a file of its own; links are never \
+         followed (that could read or overwrite a file outside the repository): replace \
+         it with the real file or directory",
+    )
+}
+
+/// Opens `path` with `opts` without following a link at its last component.
+pub fn open_no_follow(opts: &OpenOptions, op: &'static str, path: &Path) -> Result<File> {
+    opts.open(path).map_err(|e| open_error(op, path, e))
+}
+
+/// Checks that `dir` is a real directory, not a symbolic link to one.
+pub fn check_real_dir(dir: &Path) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(symlink_error(dir)),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::corrupt(dir, "is not a directory")),
+        Err(e) => Err(Error::io("stat", dir, e)),
+    }
+}
+
+/// Reads a whole file, never through a symbolic link.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).ctx("read", path)
+    use std::io::Read;
+    let mut f = open_no_follow(no_follow().read(true), "open", path)?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).ctx("read", path)?;
+    Ok(out)
 }
 
 /// Removes temporary files left in `dir` by an interrupted writer. Only the writer calls
@@ -107,6 +166,34 @@ mod tests {
         fs::write(temp_path_for(&target), b"junk").unwrap();
         assert_eq!(remove_temp_files(dir.path()).unwrap(), 1);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"keep me").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let err = read_file(&link).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        let err = open_no_follow(no_follow().append(true), "open", &link).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt);
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let dlink = dir.path().join("dlink");
+        std::os::unix::fs::symlink(&sub, &dlink).unwrap();
+        assert!(check_real_dir(&sub).is_ok());
+        assert_eq!(
+            check_real_dir(&dlink).unwrap_err().kind(),
+            crate::ErrorKind::Corrupt
+        );
+        // write_atomic replaces the link itself, never writing through it.
+        write_atomic(&link, b"new").unwrap();
+        assert_eq!(fs::read(&outside).unwrap(), b"keep me");
+        assert!(!is_symlink(&link));
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub enum FileKind {
 }
 
 impl FileKind {
-    fn from_code(c: u8) -> Option<FileKind> {
+    pub(crate) fn from_code(c: u8) -> Option<FileKind> {
         match c {
             1 => Some(FileKind::Segment),
             2 => Some(FileKind::Pack),
@@ -595,14 +595,79 @@ impl Index {
     }
 
     /// Removes run files that a wider run covers (leftovers of an interrupted merge).
-    /// Writer only.
+    /// Writer only. A covered run is removed only when its covering run opens and checks
+    /// out (header, length): the merge that wrote it finished, so the covered run's entries
+    /// are all in it. A covering run that is damaged leaves the covered runs in place.
     pub fn remove_covered_runs(&mut self) -> Result<usize> {
-        let (_, covered) = list_runs(&self.dir)?;
+        let (live, covered) = list_runs(&self.dir)?;
+        let mut removed = 0;
         for &(lo, hi) in &covered {
+            let cover = live.iter().find(|&&(l2, h2)| l2 <= lo && hi <= h2);
+            let Some(&(cl, ch)) = cover else { continue };
+            if Run::open(&self.dir.join(run_name(cl, ch)), cl, ch).is_err() {
+                continue;
+            }
             let p = self.dir.join(run_name(lo, hi));
             fs::remove_file(&p).ctx("remove covered index run", &p)?;
+            removed += 1;
         }
-        Ok(covered.len())
+        Ok(removed)
+    }
+
+    /// The highest run sequence number published so far (`None` for an empty index).
+    pub fn high_seq(&self) -> Option<u32> {
+        self.runs.iter().map(|r| r.hi).max()
+    }
+
+    /// The sequence ranges of index runs that must exist but are not there. Runs are
+    /// numbered from 0 without gaps and merged runs cover the ranges they replace, so
+    /// the live runs partition `0..=high`; `expected_high` (the highest sequence the
+    /// staging journal saw published) also catches a missing newest run.
+    pub fn missing_runs(&self, expected_high: Option<u32>) -> Vec<(u32, u32)> {
+        let mut ranges: Vec<(u32, u32)> = self.runs.iter().map(|r| (r.lo, r.hi)).collect();
+        ranges.sort_unstable();
+        let mut missing = Vec::new();
+        let mut next: u64 = 0;
+        for (lo, hi) in ranges {
+            if u64::from(lo) > next {
+                missing.push((next as u32, lo - 1));
+            }
+            next = next.max(u64::from(hi) + 1);
+        }
+        if let Some(want) = expected_high {
+            if u64::from(want) >= next {
+                missing.push((next as u32, want));
+            }
+        }
+        missing
+    }
+
+    /// One `Corrupt` error per missing range of runs (see [`Index::missing_runs`]), naming
+    /// the run files and saying what to do.
+    pub fn missing_run_errors(&self, expected_high: Option<u32>) -> Vec<Error> {
+        self.missing_runs(expected_high)
+            .into_iter()
+            .map(|(lo, hi)| {
+                let what = if lo == hi {
+                    format!("index run {lo} is missing (a file index/{lo:08x}-*.run or one covering it)")
+                } else {
+                    format!("index runs {lo} to {hi} are missing (files index/*.run covering them)")
+                };
+                Error::corrupt(
+                    self.dir.join(run_name(lo, hi)),
+                    format!(
+                        "{what}: the values and objects it locates cannot be found. Nothing was \
+                         deleted; restore the missing file(s) from a backup or the place they \
+                         were moved to, then run `hangar verify`"
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 

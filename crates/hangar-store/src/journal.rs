@@ -6,7 +6,7 @@
 //! off when the writer reopens the journal. A bad frame followed by good frames is not a
 //! torn write but damage, and is reported as `Corrupt`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -132,10 +132,7 @@ impl Journal {
         }
         let (frames, valid) = parse_frames(path, &bytes[MAGIC.len()..])?;
         let valid_len = (MAGIC.len() + valid) as u64;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(path)
-            .ctx("open", path)?;
+        let file = fsutil::open_no_follow(fsutil::no_follow().append(true), "open", path)?;
         if valid_len < bytes.len() as u64 {
             file.set_len(valid_len).ctx("truncate torn tail of", path)?;
         }
@@ -171,6 +168,20 @@ impl Journal {
         }
         self.len += framed.len() as u64;
         crate::failpoint::hit("journal.after_append")
+    }
+
+    /// Cuts the journal back to `len` bytes (a savepoint's length): every frame written
+    /// after it is gone.
+    pub fn truncate(&mut self, len: u64) -> Result<()> {
+        if len < MAGIC.len() as u64 || len > self.len {
+            return Err(Error::InvalidArgument(format!(
+                "cannot cut the staging journal back to {len} bytes: it holds {}",
+                self.len
+            )));
+        }
+        self.file.set_len(len).ctx("truncate", &self.path)?;
+        self.len = len;
+        Ok(())
     }
 
     /// Fsyncs the journal.

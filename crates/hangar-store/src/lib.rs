@@ -53,5 +53,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use pack::Object;
 pub use segment::SegmentFormat;
-pub use stage::{CommitStats, Recovered, StoreWriter, ValueInput};
+pub use stage::{CommitStats, Discarded, Recovered, Savepoint, StoreWriter, ValueInput};
 pub use store::Store;

@@ -10,7 +10,6 @@
 //! can end the process with SIGBUS.
 #![allow(unsafe_code)]
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -29,7 +28,8 @@ pub struct MappedFile {
 impl MappedFile {
     /// Maps `path` read-only.
     pub fn open(path: &Path) -> Result<Arc<MappedFile>> {
-        let file = File::open(path).ctx("open", path)?;
+        let file =
+            crate::fsutil::open_no_follow(crate::fsutil::no_follow().read(true), "open", path)?;
         let len = file.metadata().ctx("stat", path)?.len();
         let map = if len == 0 {
             None

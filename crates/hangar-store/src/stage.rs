@@ -41,6 +41,13 @@ mod frame {
     pub const BATCH_STORED: u8 = 4;
     pub const SEGMENT_SEALED: u8 = 5;
     pub const VALUE: u8 = 6;
+    /// The highest index run sequence published when this journal was started: a run
+    /// missing later is detected even if it was the newest.
+    pub const INDEX_SEQ: u8 = 7;
+    /// A file id taken before its segment or pack is created: if the process dies before
+    /// the file's own frames or index run refer to it, the next writer open can prove the
+    /// file is garbage of that interrupted write and delete it.
+    pub const FILE_RESERVED: u8 = 8;
 }
 
 /// A pending batch is written once it holds this many bytes...
@@ -112,6 +119,15 @@ pub struct CommitStats {
     pub segments_sealed: usize,
 }
 
+/// A state of the staging area to return to: see [`StoreWriter::savepoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Savepoint {
+    journal_len: u64,
+    next_file: FileId,
+    base: Vec<u8>,
+    compactions: u64,
+}
+
 /// The single writer's side of the store.
 #[derive(Debug)]
 pub struct StoreWriter {
@@ -127,10 +143,214 @@ pub struct StoreWriter {
     files: Vec<StagedFile>,
     next_file: FileId,
     base: Vec<u8>,
+    /// Ids reserved in this journal (see `frame::FILE_RESERVED`).
+    reserved: Vec<(FileId, FileKind)>,
+    /// Journal rewrites so far (a savepoint does not survive one).
+    compactions: u64,
 }
 
 fn decode_err(path: &std::path::Path) -> impl Fn(DecodeError) -> Error + '_ {
     move |e| Error::corrupt(path, format!("bad staging journal frame: {e}"))
+}
+
+/// Segment and pack files on disk, by id, with their paths.
+fn data_files(dir: &std::path::Path) -> Result<Vec<(FileId, FileKind, PathBuf)>> {
+    let mut out = Vec::new();
+    for (sub, ext, kind) in [
+        (SEGMENTS_DIR, ".arrow", FileKind::Segment),
+        (PACKS_DIR, ".pack", FileKind::Pack),
+    ] {
+        for id in file_ids_in(&dir.join(sub), ext)? {
+            let path = match kind {
+                FileKind::Segment => segment_path(dir, id),
+                FileKind::Pack => pack_path(dir, id),
+            };
+            out.push((id, kind, path));
+        }
+    }
+    Ok(out)
+}
+
+/// What the staging journal says about the store's files, read without opening it for
+/// writing (for `verify`).
+#[derive(Debug, Default, Clone)]
+pub struct JournalFiles {
+    /// Segments the journal created or batches it stored (live staging files).
+    pub created: HashSet<FileId>,
+    /// Ids reserved for files an interrupted write may have left.
+    pub reserved: HashSet<FileId>,
+    /// The highest index run sequence published when the journal was started.
+    pub index_seq: Option<u32>,
+}
+
+/// Reads the store frames of the journal at `<dir>/staging/journal` (missing: empty).
+pub fn journal_files(dir: &std::path::Path) -> Result<JournalFiles> {
+    let path = dir.join(STAGING_DIR).join(JOURNAL);
+    let mut out = JournalFiles::default();
+    if !path.exists() {
+        return Ok(out);
+    }
+    let de = decode_err(&path);
+    for f in Journal::read(&path)? {
+        let mut d = Decoder::new(&f.body);
+        match f.frame_type {
+            frame::SEGMENT_CREATED | frame::BATCH_STORED => {
+                out.created.insert(d.u32().map_err(&de)?);
+            }
+            frame::FILE_RESERVED => {
+                out.reserved.insert(d.u32().map_err(&de)?);
+            }
+            frame::INDEX_SEQ => {
+                let seq = d.u32().map_err(&de)?;
+                out.index_seq = out.index_seq.max(Some(seq));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the files the staging journal relies on, without opening it for writing (for
+/// `verify`): each segment it created and no index run lists must exist, an open one at
+/// least as long as its last acknowledged batch, a sealed one with its recorded length
+/// and checksum. One `Corrupt` error per damaged file, saying how to get out.
+pub fn check_staging(store: &Store) -> Vec<Error> {
+    let dir = store.dir();
+    let path = dir.join(STAGING_DIR).join(JOURNAL);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let frames = match Journal::read(&path) {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let de = decode_err(&path);
+    // id -> (bytes the journal acknowledges, sealed record)
+    let mut files: HashMap<FileId, (u64, Option<FileRecord>)> = HashMap::new();
+    let mut problems = Vec::new();
+    for f in &frames {
+        let mut d = Decoder::new(&f.body);
+        let parsed: Result<()> = (|| {
+            match f.frame_type {
+                frame::SEGMENT_CREATED => {
+                    let id = d.u32().map_err(&de)?;
+                    let header_len = d.u64().map_err(&de)?;
+                    files.insert(id, (header_len, None));
+                }
+                frame::BATCH_STORED => {
+                    let (id, block, _) = decode_batch_stored(&f.body).map_err(&de)?;
+                    if let Some(e) = files.get_mut(&id) {
+                        e.0 = e.0.max(block.end());
+                    }
+                }
+                frame::SEGMENT_SEALED => {
+                    let id = d.u32().map_err(&de)?;
+                    let len = d.u64().map_err(&de)?;
+                    let crc = d.u32().map_err(&de)?;
+                    if let Some(e) = files.get_mut(&id) {
+                        e.1 = Some(FileRecord {
+                            id,
+                            kind: FileKind::Segment,
+                            len,
+                            crc,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })();
+        if let Err(e) = parsed {
+            problems.push(e);
+            return problems;
+        }
+    }
+    let indexed: HashSet<FileId> = match store.index() {
+        Ok(i) => i.files().iter().map(|f| f.id).collect(),
+        Err(e) => return vec![e],
+    };
+    let way_out = "staged changes that use it cannot be read; `hangar reset` (or \
+                   reset_staging_area) discards the staging area, every commit is intact";
+    let mut ids: Vec<_> = files
+        .into_iter()
+        .filter(|(id, _)| !indexed.contains(id))
+        .collect();
+    ids.sort_by_key(|(id, _)| *id);
+    for (id, (acked, sealed)) in ids {
+        let p = segment_path(dir, id);
+        let actual = match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                problems.push(fsutil::symlink_error(&p));
+                continue;
+            }
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(Error::corrupt(
+                    &p,
+                    format!("this staging segment is missing; {way_out}"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                problems.push(Error::io("stat", &p, e));
+                continue;
+            }
+        };
+        match sealed {
+            Some(rec) if actual != rec.len => problems.push(Error::corrupt(
+                &p,
+                format!(
+                    "this sealed staging segment has {actual} bytes, the journal records {}; {way_out}",
+                    rec.len
+                ),
+            )),
+            Some(rec) => match fsutil::read_file(&p) {
+                Ok(b) if crc32(&b) != rec.crc => problems.push(Error::corrupt(
+                    &p,
+                    format!("this sealed staging segment fails its checksum; {way_out}"),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(e),
+            },
+            None if actual < acked => problems.push(Error::corrupt(
+                &p,
+                format!(
+                    "this open staging segment has {actual} bytes but the journal acknowledges \
+                     {acked}; {way_out}"
+                ),
+            )),
+            None => {}
+        }
+    }
+    problems
+}
+
+/// What [`StoreWriter::discard_damaged`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// Change frames of the layer above that the old journal held (lost); `None` when
+    /// the journal could not be read at all.
+    pub changes: Option<usize>,
+    /// Files removed (the staging area's own segments and reserved leftovers).
+    pub files_removed: usize,
+}
+
+/// Segment and pack files that neither an index run nor the staging journal refers to.
+/// They are never deleted for that reason alone (a missing index run or journal would
+/// make live data look unreferenced); `verify` lists them.
+pub fn unreferenced_files(store: &Store) -> Result<Vec<PathBuf>> {
+    let dir = store.dir();
+    let journal = journal_files(dir)?;
+    let index = store.index()?;
+    let indexed: HashSet<FileId> = index.files().iter().map(|f| f.id).collect();
+    drop(index);
+    Ok(data_files(dir)?
+        .into_iter()
+        .filter(|(id, _, _)| {
+            !indexed.contains(id) && !journal.created.contains(id) && !journal.reserved.contains(id)
+        })
+        .map(|(_, _, p)| p)
+        .collect())
 }
 
 fn file_ids_in(dir: &std::path::Path, ext: &str) -> Result<Vec<FileId>> {
@@ -194,9 +414,8 @@ impl StoreWriter {
             fsutil::fsync_dir(&staging)?;
         }
         if !journal_path.exists() {
-            let mut out = Vec::new();
-            push_frame(&mut out, frame::BASE, &initial_base());
-            Journal::create(&journal_path, &out)?;
+            let seq = store.index()?.high_seq();
+            Journal::create(&journal_path, &journal_start(&initial_base(), seq, &[]))?;
         }
         let (journal, frames) = Journal::open(&journal_path)?;
         let mut w = StoreWriter {
@@ -211,11 +430,19 @@ impl StoreWriter {
             files: Vec::new(),
             next_file: 0,
             base: Vec::new(),
+            reserved: Vec::new(),
+            compactions: 0,
         };
-        let mut recovered = w.replay(&journal_path, frames)?;
+        let (mut recovered, index_seq) = w.replay(&journal_path, frames)?;
         recovered.finished_interrupted_commit = finished;
         w.base = recovered.base.clone();
-        w.remove_unreferenced_files()?;
+        // A missing index run is corruption; nothing is cleaned up in its presence (the
+        // files it listed would look unreferenced).
+        let missing = w.store.index()?.missing_run_errors(index_seq);
+        if let Some(first) = missing.into_iter().next() {
+            return Err(first);
+        }
+        w.remove_abandoned_files()?;
         Ok((w, recovered))
     }
 
@@ -223,8 +450,9 @@ impl StoreWriter {
         &mut self,
         path: &std::path::Path,
         frames: Vec<crate::journal::Frame>,
-    ) -> Result<Recovered> {
+    ) -> Result<(Recovered, Option<u32>)> {
         let de = decode_err(path);
+        let mut index_seq: Option<u32> = None;
         let mut stored = DigestSet::default();
         for f in frames
             .iter()
@@ -238,6 +466,18 @@ impl StoreWriter {
             match f.frame_type {
                 frame::BASE if i == 0 => rec.base = f.body,
                 frame::RECORD => rec.records.push(f.body),
+                frame::INDEX_SEQ => {
+                    let mut d = Decoder::new(&f.body);
+                    index_seq = index_seq.max(Some(d.u32().map_err(&de)?));
+                }
+                frame::FILE_RESERVED => {
+                    let mut d = Decoder::new(&f.body);
+                    let id = d.u32().map_err(&de)?;
+                    let kind = FileKind::from_code(d.u8().map_err(&de)?).ok_or_else(|| {
+                        Error::corrupt(path, format!("file {id:08x} reserved with an unknown kind"))
+                    })?;
+                    self.reserved.push((id, kind));
+                }
                 frame::SEGMENT_CREATED => {
                     let mut d = Decoder::new(&f.body);
                     let id = d.u32().map_err(&de)?;
@@ -332,35 +572,62 @@ impl StoreWriter {
             }
             self.slots[slot].open = Some(writer);
         }
-        Ok(rec)
+        Ok((rec, index_seq))
     }
 
-    /// Deletes segments and packs that neither the index nor the journal refers to, and
-    /// picks the next file id. Such files are left by a crash before their first journal
-    /// frame or index entry, so nothing can refer to them.
-    fn remove_unreferenced_files(&mut self) -> Result<()> {
+    /// Deletes the files this journal reserved that neither its own frames nor an index
+    /// run refer to: garbage of a write interrupted between reserving the id and
+    /// recording the file (DESIGN §3 rule 10: only what the journal proves is garbage).
+    /// Every other file is kept, referenced or not. Picks the next file id above every id
+    /// in use, reserved or on disk.
+    fn remove_abandoned_files(&mut self) -> Result<()> {
         let dir = self.store.dir().to_path_buf();
         let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
         let journaled: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
-        let mut max_id = indexed.iter().chain(journaled.iter()).copied().max();
-        for (sub, ext, path_of) in [
-            (
-                SEGMENTS_DIR,
-                ".arrow",
-                segment_path as fn(&std::path::Path, FileId) -> PathBuf,
-            ),
-            (PACKS_DIR, ".pack", pack_path),
-        ] {
-            for id in file_ids_in(&dir.join(sub), ext)? {
-                if !indexed.contains(&id) && !journaled.contains(&id) {
-                    let p = path_of(&dir, id);
-                    fs::remove_file(&p).ctx("remove unreferenced file", &p)?;
-                }
-                max_id = max_id.max(Some(id));
+        let mut max_id = indexed
+            .iter()
+            .chain(journaled.iter())
+            .chain(self.reserved.iter().map(|(id, _)| id))
+            .copied()
+            .max();
+        let mut removed_any = false;
+        for &(id, kind) in &self.reserved {
+            if indexed.contains(&id) || journaled.contains(&id) {
+                continue;
             }
+            let p = match kind {
+                FileKind::Segment => segment_path(&dir, id),
+                FileKind::Pack => pack_path(&dir, id),
+            };
+            match fs::remove_file(&p) {
+                Ok(()) => removed_any = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove abandoned file", &p, e)),
+            }
+        }
+        if removed_any {
+            fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+            fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
+        }
+        for (id, _, _) in data_files(&dir)? {
+            max_id = max_id.max(Some(id));
         }
         self.next_file = max_id.map_or(0, |m| m + 1);
         Ok(())
+    }
+
+    /// Takes the next file id and records it in the journal (one small write) before the
+    /// file is created, so an interrupted write's file can be proven garbage.
+    fn reserve_file(&mut self, kind: FileKind) -> Result<FileId> {
+        let id = self.next_file;
+        let mut e = Encoder::new();
+        e.u32(id).u8(kind as u8);
+        let mut framed = Vec::new();
+        push_frame(&mut framed, frame::FILE_RESERVED, e.as_slice());
+        self.journal.append(&framed)?;
+        self.next_file += 1;
+        self.reserved.push((id, kind));
+        Ok(id)
     }
 
     /// The store this writer adds to.
@@ -494,8 +761,7 @@ impl StoreWriter {
         }
         let format = self.slots[i].pending.format().clone();
         if self.slots[i].open.is_none() {
-            let id = self.next_file;
-            self.next_file += 1;
+            let id = self.reserve_file(FileKind::Segment)?;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
             push_segment_created(&mut self.seg_out, id, w.header_len(), &format);
             self.files.push(StagedFile {
@@ -646,8 +912,7 @@ impl StoreWriter {
             }
         }
         if !new_objects.is_empty() {
-            let id = self.next_file;
-            self.next_file += 1;
+            let id = self.reserve_file(FileKind::Pack)?;
             let (record, pack_entries) = pack::write_pack(&pack_path(&dir, id), id, &new_objects)?;
             stats.objects = new_objects.len();
             stats.object_bytes = record.len;
@@ -661,9 +926,8 @@ impl StoreWriter {
         }
         let staging = dir.join(STAGING_DIR);
         let next = staging.join(JOURNAL_NEXT);
-        let mut frames = Vec::new();
-        push_frame(&mut frames, frame::BASE, new_base);
-        Journal::create(&next, &frames)?;
+        let seq = self.store.index()?.high_seq();
+        Journal::create(&next, &journal_start(new_base, seq, &[]))?;
         failpoint::hit("commit.after_next_journal")?;
         // `journal.next` stays even if `publish` fails: it may have failed after its commit
         // point (the ref renamed, then its reflog append or a directory fsync failed). The
@@ -688,6 +952,7 @@ impl StoreWriter {
         self.slot_of.clear();
         self.staged.clear();
         self.files.clear();
+        self.reserved.clear();
         self.base = new_base.to_vec();
         Ok(())
     }
@@ -695,40 +960,152 @@ impl StoreWriter {
     /// Discards everything staged: a new journal based on `new_base` replaces the old one,
     /// then the segments written only for the discarded changes are deleted. Segments an
     /// index run refers to (left by a commit that was interrupted after publishing its
-    /// index run) are kept.
+    /// index run) are kept. The new journal reserves the ids of the files it is about to
+    /// delete, so a crash before they are gone leaves them provably garbage.
     pub fn reset(&mut self, new_base: &[u8]) -> Result<usize> {
         let dir = self.store.dir().to_path_buf();
-        let mut frames = Vec::new();
-        push_frame(&mut frames, frame::BASE, new_base);
-        Journal::create(&dir.join(STAGING_DIR).join(JOURNAL), &frames)?;
+        let (seq, doomed) = {
+            let index = self.store.index()?;
+            // The staging area's own segments, and files reserved for it that were never
+            // recorded (an interrupted write's), unless a published index run lists them.
+            let doomed: Vec<(FileId, FileKind)> = self
+                .files
+                .iter()
+                .map(|f| (f.id, FileKind::Segment))
+                .chain(self.reserved.iter().copied())
+                .filter(|(id, _)| !index.has_file(*id))
+                .collect();
+            (index.high_seq(), doomed)
+        };
+        Journal::create(
+            &dir.join(STAGING_DIR).join(JOURNAL),
+            &journal_start(new_base, seq, &doomed),
+        )?;
         for slot in &mut self.slots {
             slot.open = None;
         }
         let mut removed = 0;
-        {
-            let index = self.store.index()?;
-            for f in &self.files {
-                if !index.has_file(f.id) {
-                    let p = segment_path(&dir, f.id);
-                    match fs::remove_file(&p) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(Error::io("remove", &p, e)),
-                    }
-                }
+        for &(id, kind) in &doomed {
+            let p = match kind {
+                FileKind::Segment => segment_path(&dir, id),
+                FileKind::Pack => pack_path(&dir, id),
+            };
+            match fs::remove_file(&p) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &p, e)),
             }
         }
         fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
         self.restart(new_base)?;
+        self.reserved = doomed;
         Ok(removed)
+    }
+
+    /// Discards a staging area that cannot be opened (a damaged journal, a missing or cut
+    /// staging segment): a new journal based on `new_base` replaces it, then the files the
+    /// old journal created or reserved and no index run lists are deleted (those it names
+    /// are reserved in the new journal first, as `reset` does). Refuses while an index
+    /// run is missing. Call only while holding the writer lock. The layer above decides
+    /// when this is wanted (after [`StoreWriter::open`] failed on staging damage).
+    pub fn discard_damaged(store: &Store, new_base: &[u8]) -> Result<Discarded> {
+        let dir = store.dir().to_path_buf();
+        let staging = dir.join(STAGING_DIR);
+        for sub in [STAGING_DIR, PACKS_DIR, INDEX_DIR, SEGMENTS_DIR] {
+            fsutil::remove_temp_files(&dir.join(sub))?;
+        }
+        store.refresh()?;
+        let journal_path = staging.join(JOURNAL);
+        let old = if journal_path.exists() {
+            Journal::read(&journal_path).ok()
+        } else {
+            Some(Vec::new())
+        };
+        let mut own: Vec<(FileId, FileKind)> = Vec::new();
+        let mut index_seq = None;
+        let mut changes = None;
+        if let Some(frames) = &old {
+            changes = Some(
+                frames
+                    .iter()
+                    .filter(|f| f.frame_type == frame::RECORD)
+                    .count(),
+            );
+            for f in frames {
+                let mut d = Decoder::new(&f.body);
+                match f.frame_type {
+                    frame::SEGMENT_CREATED => {
+                        if let Ok(id) = d.u32() {
+                            own.push((id, FileKind::Segment));
+                        }
+                    }
+                    frame::FILE_RESERVED => {
+                        if let (Ok(id), Ok(k)) = (d.u32(), d.u8()) {
+                            if let Some(kind) = FileKind::from_code(k) {
+                                own.push((id, kind));
+                            }
+                        }
+                    }
+                    frame::INDEX_SEQ => index_seq = index_seq.max(d.u32().ok()),
+                    _ => {}
+                }
+            }
+        }
+        let (seq, doomed) = {
+            let index = store.index()?;
+            if let Some(first) = index.missing_run_errors(index_seq).into_iter().next() {
+                return Err(first);
+            }
+            own.sort_unstable_by_key(|(id, _)| *id);
+            own.dedup_by_key(|(id, _)| *id);
+            let doomed: Vec<_> = own
+                .into_iter()
+                .filter(|(id, _)| !index.has_file(*id))
+                .collect();
+            (index.high_seq(), doomed)
+        };
+        // journal.next is a commit's, left before its ref moved or after: the damaged
+        // staging area is discarded either way, so it goes too.
+        let next = staging.join(JOURNAL_NEXT);
+        if next.exists() {
+            fs::remove_file(&next).ctx("remove", &next)?;
+        }
+        Journal::create(&journal_path, &journal_start(new_base, seq, &doomed))?;
+        let mut files_removed = 0;
+        for &(id, kind) in &doomed {
+            let p = match kind {
+                FileKind::Segment => segment_path(&dir, id),
+                FileKind::Pack => pack_path(&dir, id),
+            };
+            match fs::remove_file(&p) {
+                Ok(()) => files_removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &p, e)),
+            }
+        }
+        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
+        fsutil::fsync_dir(&staging)?;
+        Ok(Discarded {
+            changes,
+            files_removed,
+        })
     }
 
     /// Rewrites the journal compactly: the base, the store's live frames (no payloads:
     /// everything is flushed first) and `records`, a snapshot of the layer above.
     pub fn compact(&mut self, records: &[Vec<u8>]) -> Result<()> {
         self.flush()?;
-        let mut frames = Vec::new();
-        push_frame(&mut frames, frame::BASE, &self.base);
+        let seq = self.store.index()?.high_seq();
+        let created: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
+        let unrecorded: Vec<(FileId, FileKind)> = self
+            .reserved
+            .iter()
+            .filter(|(id, _)| !created.contains(id))
+            .copied()
+            .collect();
+        let mut frames = journal_start(&self.base, seq, &unrecorded);
         for f in &self.files {
             push_segment_created(&mut frames, f.id, f.header_len, &f.format);
             for (block, rows) in &f.blocks {
@@ -745,8 +1122,83 @@ impl StoreWriter {
         Journal::create(&path, &frames)?;
         let (journal, _) = Journal::open(&path)?;
         self.journal = journal;
+        self.compactions += 1;
         Ok(())
     }
+
+    /// Writes everything buffered and marks the state of the staging area now: values,
+    /// segments and the layer above's records. [`StoreWriter::rollback`] returns to it
+    /// exactly, as long as no commit, reset or journal compaction came in between.
+    pub fn savepoint(&mut self) -> Result<Savepoint> {
+        self.flush()?;
+        Ok(Savepoint {
+            journal_len: self.journal.len(),
+            next_file: self.next_file,
+            base: self.base.clone(),
+            compactions: self.compactions,
+        })
+    }
+
+    /// Returns the staging area to `sp`: the journal is cut back to it and the files
+    /// created since are deleted (an open segment written to since is cut back when the
+    /// writer reopens: the journal no longer acknowledges what came after). Consumes the
+    /// writer, discarding whatever it still buffers; open a new one with
+    /// [`StoreWriter::open`] to continue. Call only while holding the writer lock.
+    pub fn rollback(mut self, sp: &Savepoint) -> Result<()> {
+        if sp.base != self.base || sp.compactions != self.compactions {
+            return Err(Error::InvalidArgument(
+                "cannot roll the staging area back: a commit, reset or journal compaction \
+                 came after the savepoint"
+                    .into(),
+            ));
+        }
+        self.slots.clear();
+        self.out.clear();
+        self.seg_out.clear();
+        self.journal.truncate(sp.journal_len)?;
+        self.journal.sync()?;
+        let dir = self.store.dir().to_path_buf();
+        let index = self.store.index()?;
+        let since: Vec<(FileId, FileKind)> = self
+            .files
+            .iter()
+            .map(|f| (f.id, FileKind::Segment))
+            .chain(self.reserved.iter().copied())
+            .filter(|(id, _)| *id >= sp.next_file && !index.has_file(*id))
+            .collect();
+        drop(index);
+        for (id, kind) in since {
+            let p = match kind {
+                FileKind::Segment => segment_path(&dir, id),
+                FileKind::Pack => pack_path(&dir, id),
+            };
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &p, e)),
+            }
+        }
+        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        fsutil::fsync_dir(&dir.join(PACKS_DIR))
+    }
+}
+
+/// The first frames of a new journal: its base, the index's highest run sequence, and
+/// the reservations it carries over.
+fn journal_start(base: &[u8], index_seq: Option<u32>, reserved: &[(FileId, FileKind)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_frame(&mut out, frame::BASE, base);
+    if let Some(seq) = index_seq {
+        let mut e = Encoder::new();
+        e.u32(seq);
+        push_frame(&mut out, frame::INDEX_SEQ, e.as_slice());
+    }
+    for &(id, kind) in reserved {
+        let mut e = Encoder::new();
+        e.u32(id).u8(kind as u8);
+        push_frame(&mut out, frame::FILE_RESERVED, e.as_slice());
+    }
+    out
 }
 
 /// Appends a `SEGMENT_CREATED` frame.
@@ -813,4 +1265,135 @@ fn decode_batch_stored(body: &[u8]) -> DecodeResult<(FileId, Block, Vec<StoredRo
     }
     d.finish()?;
     Ok((id, block, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::dtype::DType;
+
+    fn writer(store: &Arc<Store>) -> StoreWriter {
+        StoreWriter::open(store.clone(), |_| Ok(false), || b"base".to_vec())
+            .unwrap()
+            .0
+    }
+
+    fn put(w: &mut StoreWriter, byte: u8) -> Digest {
+        let format = SegmentFormat::FixedTensor {
+            dtype: DType::U8,
+            shape: vec![4],
+        };
+        let header = ValueHeader::Tensor {
+            dtype: DType::U8,
+            shape: &[4],
+        };
+        let bytes = [byte; 4];
+        let digest = header.digest(&bytes);
+        w.put_value(ValueInput {
+            format: &format,
+            header,
+            shape: &[4],
+            bytes: &bytes,
+        })
+        .unwrap();
+        w.sync_point().unwrap();
+        digest
+    }
+
+    fn new_store() -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        Store::create_layout(dir.path()).unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        (dir, store)
+    }
+
+    #[test]
+    fn reserved_files_never_recorded_are_deleted_and_nothing_else() {
+        let (dir, store) = new_store();
+        let mut w = writer(&store);
+        let d = put(&mut w, 1);
+        w.flush().unwrap();
+        // A write interrupted after reserving its ids and creating the files, before any
+        // frame or index run recorded them.
+        let seg = w.reserve_file(FileKind::Segment).unwrap();
+        let pack = w.reserve_file(FileKind::Pack).unwrap();
+        fs::write(segment_path(dir.path(), seg), b"half a segment").unwrap();
+        fs::write(pack_path(dir.path(), pack), b"half a pack").unwrap();
+        // A file nobody reserved: nothing proves it is garbage.
+        let stray = segment_path(dir.path(), 0x77);
+        fs::write(&stray, b"stray").unwrap();
+        drop(w);
+        let journal = journal_files(dir.path()).unwrap();
+        assert!(journal.reserved.contains(&seg) && journal.reserved.contains(&pack));
+        let mut w = writer(&store);
+        assert!(!segment_path(dir.path(), seg).exists());
+        assert!(!pack_path(dir.path(), pack).exists());
+        assert_eq!(fs::read(&stray).unwrap(), b"stray");
+        assert!(
+            w.read_value(&d).unwrap().is_some(),
+            "the staged value survives"
+        );
+        assert_eq!(unreferenced_files(&store).unwrap(), vec![stray.clone()]);
+        // New ids go past every id in use, the stray's and the reserved ones.
+        assert!(w.next_file > 0x77);
+        let next = w.reserve_file(FileKind::Segment).unwrap();
+        assert!(next > seg.max(pack).max(0x77));
+    }
+
+    #[test]
+    fn reset_reserves_what_it_deletes_so_a_crash_in_between_leaves_provable_garbage() {
+        let (dir, store) = new_store();
+        let mut w = writer(&store);
+        put(&mut w, 2);
+        w.flush().unwrap();
+        let seg = w.files[0].id;
+        let path = segment_path(dir.path(), seg);
+        let saved = fs::read(&path).unwrap();
+        assert_eq!(w.reset(b"base2").unwrap(), 1);
+        assert!(!path.exists());
+        // As if the process died after the new journal was written, before the delete.
+        fs::write(&path, &saved).unwrap();
+        assert!(journal_files(dir.path()).unwrap().reserved.contains(&seg));
+        drop(w);
+        let w = writer(&store);
+        assert!(
+            !path.exists(),
+            "the reset's leftover is deleted at the next open"
+        );
+        assert_eq!(w.staged_values(), 0);
+        assert!(unreferenced_files(&store).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_commit_records_the_index_sequence_and_a_missing_run_stops_the_writer() {
+        let (dir, store) = new_store();
+        let mut w = writer(&store);
+        put(&mut w, 3);
+        w.commit::<Error>(Vec::new(), b"next", || Ok(())).unwrap();
+        assert_eq!(journal_files(dir.path()).unwrap().index_seq, Some(0));
+        drop(w);
+        let run = fs::read_dir(dir.path().join(INDEX_DIR))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let seg_files: Vec<_> = fs::read_dir(dir.path().join(SEGMENTS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(seg_files.len(), 1);
+        fs::rename(&run, dir.path().join("aside")).unwrap();
+        store.refresh().unwrap();
+        let err = StoreWriter::open(store.clone(), |_| Ok(false), || b"x".to_vec()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("index run 0 is missing"), "{err}");
+        assert!(seg_files.iter().all(|p| p.exists()));
+        assert_eq!(store.missing_runs().len(), 1);
+        fs::rename(dir.path().join("aside"), &run).unwrap();
+        store.refresh().unwrap();
+        assert!(store.missing_runs().is_empty());
+        writer(&store);
+    }
 }

@@ -125,10 +125,14 @@ fn check_new(path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `path` with `.tmp-hangar` added: written first, renamed into place when complete.
+/// `path` with `.tmp-hangar-<pid>-<n>` added: written first, renamed into place when
+/// complete. Created with [`crate::formats::create_new`], so a file or symbolic link
+/// already at that name is never written through.
 fn temp_for(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut s = path.as_os_str().to_owned();
-    s.push(".tmp-hangar");
+    s.push(format!(".tmp-hangar-{}-{n}", std::process::id()));
     PathBuf::from(s)
 }
 
@@ -248,8 +252,7 @@ fn stacked_npy(
     let mut shape = vec![total];
     shape.extend_from_slice(schema.shape());
     let tmp = temp_for(&a.out);
-    let f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let f = crate::formats::create_new(&tmp)?;
     let mut w = std::io::BufWriter::new(f);
     std::io::Write::write_all(&mut w, &npy::header_bytes(dtype, &shape))?;
     let mut n = 0;
@@ -300,10 +303,23 @@ fn per_file(
         let path = a.out.join(file_name(&k, &sub, ext));
         check_new(&path, a.force)?;
         if let Some(parent) = path.parent() {
+            if parent != a.out {
+                // A nested sample's directory: never a link leading out of the target.
+                ensure!(
+                    !parent.is_symlink(),
+                    "{} is a symbolic link; export never writes through links (it could \
+                     overwrite files outside {}): remove it or export elsewhere",
+                    parent.display(),
+                    a.out.display()
+                );
+            }
             std::fs::create_dir_all(parent)?;
         }
         let tmp = temp_for(&path);
-        std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut f = crate::formats::create_new(&tmp)?;
+        std::io::Write::write_all(&mut f, &bytes)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        drop(f);
         std::fs::rename(&tmp, &path)?;
         n += 1;
         bar.inc(1);

@@ -59,9 +59,10 @@ pub struct Args {
     /// Every array is one sample.
     #[arg(long)]
     whole: bool,
-    /// The first integer key given to rows.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    start: u64,
+    /// The first integer key given to rows (default 0). Only rows take it: an error
+    /// when every input is imported whole.
+    #[arg(long, value_name = "N")]
+    start: Option<u64>,
     /// File names are integer keys (`17.png` -> 17).
     #[arg(long)]
     int_keys: bool,
@@ -75,7 +76,9 @@ pub struct Args {
     #[arg(long)]
     by_name: bool,
     /// Import into this branch's staging area (it must be the staging area's branch or
-    /// the staging area must be clean).
+    /// the staging area must be clean). With -m the staging area returns to its branch
+    /// afterwards; without, it stays on BRANCH holding the imported samples (a note says
+    /// so).
     #[arg(long)]
     branch: Option<String>,
     /// Commit right after importing, with this message.
@@ -169,8 +172,13 @@ fn files_of_dir(dir: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>, usize
         if hidden {
             continue;
         }
-        if e.file_type()?.is_dir() {
+        // Entries are followed like the paths given (a link to a file imports the file),
+        // but only regular files are read: a FIFO would block forever.
+        let meta = std::fs::metadata(&p).with_context(|| format!("cannot read {}", p.display()))?;
+        if meta.is_dir() {
             dirs.push(p);
+        } else if !meta.is_file() {
+            skipped += 1;
         } else if kind_of(&p).is_some() {
             files.push(p);
         } else {
@@ -189,6 +197,12 @@ fn expand(paths: &[String], nested_target: bool) -> anyhow::Result<(Vec<Input>, 
         let path = PathBuf::from(p);
         let meta =
             std::fs::metadata(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        ensure!(
+            meta.is_dir() || meta.is_file(),
+            "{} is not a regular file or directory (a FIFO, socket or device): hangar \
+             imports files it can read to the end; copy the data to a file first",
+            path.display()
+        );
         if meta.is_dir() {
             let (files, dirs, s) = files_of_dir(&path)?;
             skipped += s;
@@ -260,6 +274,8 @@ struct TableUnit {
     column: String,
     plan: table::Plan,
     first_row_key: u64,
+    /// False when earlier rows used the largest integer key.
+    keys_left: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +294,28 @@ fn fits(shape: &[usize], schema: &ColumnSchema) -> bool {
     } else {
         formats::elements(shape) == formats::elements(schema.shape())
     }
+}
+
+/// The first key of `rows` rows keyed from `start` and the key after them (`None` once
+/// the largest integer key is used); an error naming the input when the rows need keys
+/// past the largest integer key.
+fn next_key(start: Option<u64>, rows: u64, what: &str) -> anyhow::Result<(u64, Option<u64>)> {
+    if rows == 0 {
+        return Ok((start.unwrap_or(u64::MAX), start));
+    }
+    let too_many = |from: String| {
+        anyhow::anyhow!(
+            "{what}: {rows} rows keyed from {from} would need keys past the largest integer \
+             key {}; use a smaller --start (at most {})",
+            u64::MAX,
+            u64::MAX - (rows - 1)
+        )
+    };
+    let first = start.ok_or_else(|| too_many(format!("{}", u128::from(u64::MAX) + 1)))?;
+    let last = first
+        .checked_add(rows - 1)
+        .ok_or_else(|| too_many(first.to_string()))?;
+    Ok((first, last.checked_add(1)))
 }
 
 fn key_from_name(name: &str, int_keys: bool) -> anyhow::Result<SampleKey> {
@@ -300,6 +338,8 @@ struct Report {
     /// Files in the directories that are not of a type hangar imports.
     left_out: usize,
     files: usize,
+    /// Notes on the columns made with --create (printed once the import succeeded).
+    created: Vec<String>,
 }
 
 /// Per-column counts.
@@ -402,11 +442,18 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         (Some(a.targets[0].clone()), a.targets[1..].to_vec())
     };
     let repo = ctx.open()?;
+    // With --branch the staging area moves to that branch for the import; it goes back
+    // afterwards when it is clean (committed with -m, or nothing imported).
+    let previous = match &a.branch {
+        Some(_) => Some(repo.staging_branch()?),
+        None => None,
+    };
     let co = match &a.branch {
         Some(b) => repo.checkout_writer_branch(b)?,
         None => repo.checkout_writer()?,
     };
-    let result = import(ctx, &a, &co, column_arg, &paths);
+    // All or nothing: a failed import leaves the staging area exactly as it was.
+    let result = co.all_or_nothing(|| import(ctx, &a, &co, column_arg, &paths));
     match result {
         Ok(report) => {
             let commit = match &a.commit {
@@ -420,11 +467,36 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
+            let here = co.branch_name()?;
+            let clean = matches!(co.status()?, hangar_core::Status::Clean);
             co.close()?;
-            print_report(ctx, &report, commit)
+            for note in &report.created {
+                ctx.note(note);
+            }
+            print_report(ctx, &report, commit)?;
+            if let Some(prev) = previous.filter(|p| *p != here) {
+                if clean {
+                    repo.checkout_writer_branch(&prev)?.close()?;
+                } else {
+                    output::note(&format!(
+                        "the staging area stays on branch {here:?} (it holds the imported \
+                         samples); `hangar commit` commits them there, then `hangar checkout \
+                         {prev}` returns"
+                    ));
+                }
+            }
+            Ok(())
         }
         Err(e) => {
+            let here = co.branch_name().ok();
+            let clean = matches!(co.status(), Ok(hangar_core::Status::Clean));
             co.close()?;
+            // --branch moved a clean staging area: move it back.
+            if let (Some(prev), Some(here)) = (previous, here) {
+                if prev != here && clean {
+                    repo.checkout_writer_branch(&prev)?.close()?;
+                }
+            }
             Err(e)
         }
     }
@@ -530,6 +602,7 @@ fn import(
             .map(|_| column_arg.clone().expect("tables need a column")),
     );
     wanted.dedup();
+    let mut created = Vec::new();
     for name in &wanted {
         if schemas.contains_key(name) {
             continue;
@@ -608,13 +681,13 @@ fn import(
                 }
             }
         };
-        ctx.note(&format!("Created column {name} ({})", col.schema()?));
+        created.push(format!("Created column {name} ({})", col.schema()?));
         schemas.insert(name.clone(), col.schema()?);
     }
 
     // 3. Plan each array against its column: layout, dtype, keys.
     let mut units: Vec<Unit> = Vec::new();
-    let mut next_row: BTreeMap<String, u64> = BTreeMap::new();
+    let mut next_row: BTreeMap<String, Option<u64>> = BTreeMap::new();
     let mut whole_keys: HashSet<(String, SampleKey, Option<SampleKey>)> = HashSet::new();
     let mut total: u64 = 0;
     for (i, member, dtype, shape) in &arrays {
@@ -676,9 +749,10 @@ fn import(
         };
         match layout {
             Layout::Rows => {
-                let start = next_row.entry(column.clone()).or_insert(a.start);
-                unit.first_row_key = *start;
-                *start += shape[0] as u64;
+                let start = next_row
+                    .entry(column.clone())
+                    .or_insert(Some(a.start.unwrap_or(0)));
+                (unit.first_row_key, *start) = next_key(*start, shape[0] as u64, &what)?;
                 total += shape[0] as u64;
             }
             Layout::Whole => {
@@ -711,18 +785,35 @@ fn import(
         let column = column_arg.clone().expect("tables need a column");
         let schema = &schemas[&column];
         check_table_fits(&inputs[i].path, &plan, schema, &column)?;
-        let start = next_row.entry(column.clone()).or_insert(a.start);
-        let first = *start;
+        let start = next_row
+            .entry(column.clone())
+            .or_insert(Some(a.start.unwrap_or(0)));
+        let first = start.unwrap_or(u64::MAX);
+        let keys_left = start.is_some();
         if let Some(r) = rows {
-            *start += r;
+            (_, *start) = next_key(*start, r, &inputs[i].path.display().to_string())?;
             total += r;
+        } else if plan.key.is_none() {
+            // A stream's row count is unknown until read: its rows take the keys from
+            // `first` on, checked as they are given; none are left for later inputs.
+            *start = None;
         }
         units.push(Unit::Table(TableUnit {
             input: i,
             column,
             plan,
             first_row_key: first,
+            keys_left,
         }));
+    }
+    if let Some(n) = a.start {
+        ensure!(
+            !next_row.is_empty(),
+            "--start {n} gives keys to rows, but every input here is imported whole (one \
+             sample per file or member, keyed by its name); drop --start, or add --rows to \
+             import each array's rows under keys {n}, {}, ...",
+            n.saturating_add(1)
+        );
     }
     // Keep the input order.
     units.sort_by_key(|u| match u {
@@ -819,7 +910,7 @@ fn import(
             }
             Unit::Table(t) => {
                 let mut tab = table::open(&inputs[t.input].path)?;
-                let mut row_key = t.first_row_key;
+                let mut row_key = t.keys_left.then_some(t.first_row_key);
                 let schema = &schemas[&t.column];
                 while let Some(batch) = tab.next_batch() {
                     let batch =
@@ -831,8 +922,16 @@ fn import(
                         let key = match key {
                             Some(k) => k,
                             None => {
-                                row_key += 1;
-                                SampleKey::Int(row_key - 1)
+                                let k = row_key.with_context(|| {
+                                    format!(
+                                        "{}: more rows than integer keys are left from --start \
+                                         (the largest key is {}); use a smaller --start",
+                                        inputs[t.input].path.display(),
+                                        u64::MAX
+                                    )
+                                })?;
+                                row_key = k.checked_add(1);
+                                SampleKey::Int(k)
                             }
                         };
                         ensure!(
@@ -886,6 +985,7 @@ fn import(
         counts,
         left_out: skipped_files,
         files: inputs.len(),
+        created,
     })
 }
 
@@ -1020,7 +1120,9 @@ fn stage_rows(
     let mut r = 0;
     while r < rows {
         let n = chunk_rows.min(rows - r);
-        let keys: Vec<u64> = (first_key + r as u64..first_key + (r + n) as u64).collect();
+        // The plan checked that first_key + rows - 1 fits; an inclusive range never
+        // computes the key after the last.
+        let keys: Vec<u64> = (first_key + r as u64..=first_key + (r + n - 1) as u64).collect();
         let chunk = &data[r * row_bytes..(r + n) * row_bytes];
         let existing: Vec<bool> = if empty_before {
             vec![false; n]

@@ -31,6 +31,7 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
             "problems": report.problems.iter().map(|p| json!({
                 "path": p.path, "detail": p.detail,
             })).collect::<Vec<_>>(),
+            "unreferenced": report.unreferenced,
         }))?;
     } else {
         output::println(&format!(
@@ -43,6 +44,13 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
         ))?;
         for p in &report.problems {
             output::println(&format!("damaged: {}: {}", p.path.display(), p.detail))?;
+        }
+        for p in &report.unreferenced {
+            output::println(&format!(
+                "unreferenced (kept): {}: no index run or staging journal refers to it; \
+                 left by an interrupted write, or listed by a missing index run",
+                p.display()
+            ))?;
         }
         if report.is_ok() {
             output::println("No problems found.")?;

@@ -12,6 +12,23 @@ pub mod table;
 
 use hangar_core::DType;
 
+/// Creates a new file for writing; fails if anything, a symbolic link included, already
+/// has that name (`O_CREAT | O_EXCL`), so a link planted at a temporary name is never
+/// written through.
+pub fn create_new(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (nothing may exist at that name, not even a symbolic link)",
+                path.display()
+            )
+        })
+}
+
 /// An n-dimensional array in C order, native byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Array {

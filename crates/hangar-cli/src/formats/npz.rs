@@ -90,7 +90,7 @@ impl<W: Write + Seek> std::fmt::Debug for NpzWriter<W> {
 
 impl NpzWriter<BufWriter<File>> {
     pub fn create(path: &Path) -> anyhow::Result<Self> {
-        let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let f = super::create_new(path)?;
         Ok(NpzWriter {
             zip: zip::ZipWriter::new(BufWriter::new(f)),
         })

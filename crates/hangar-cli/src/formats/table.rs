@@ -576,7 +576,7 @@ impl std::fmt::Debug for TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, schema: &SchemaRef, parquet: bool) -> anyhow::Result<TableWriter> {
-        let f = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let f = super::create_new(path)?;
         if parquet {
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)

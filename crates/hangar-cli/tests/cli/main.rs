@@ -6,7 +6,9 @@ mod basics;
 mod columns;
 mod golden;
 mod history;
+mod holes;
 mod io;
+mod missing_files;
 
 use std::path::{Path, PathBuf};
 

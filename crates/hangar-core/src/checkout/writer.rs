@@ -107,6 +107,8 @@ pub(crate) struct WriterState {
     key_seed: u64,
     key_counter: u64,
     compact_at: u64,
+    /// Savepoints in force: the journal is not compacted under them.
+    savepoints: u32,
 }
 
 impl fmt::Debug for WriterState {
@@ -253,7 +255,7 @@ impl WriterState {
 
     fn maybe_compact(&mut self) -> Result<()> {
         let sw = self.sw.as_ref().expect("open");
-        if sw.is_buffered() || sw.journal_len() < self.compact_at {
+        if sw.is_buffered() || self.savepoints > 0 || sw.journal_len() < self.compact_at {
             return Ok(());
         }
         let records: Vec<Vec<u8>> = self.staging.snapshot().iter().map(Change::encode).collect();
@@ -261,6 +263,17 @@ impl WriterState {
         sw.compact(&records)?;
         let len = sw.journal_len();
         self.compact_at = self.compact_at.max(2 * len);
+        Ok(())
+    }
+
+    /// Returns the staging area to `sp` (see [`WriterCheckout::all_or_nothing`]).
+    fn rollback(&mut self, sp: &hangar_store::Savepoint) -> Result<()> {
+        self.deferred.clear();
+        let sw = self.sw.take().expect("an open writer has a store writer");
+        sw.rollback(sp)?;
+        let (sw, staging) = load_staging(&self.shared)?;
+        self.sw = Some(sw);
+        self.staging = staging;
         Ok(())
     }
 
@@ -607,6 +620,46 @@ impl Drop for WriterState {
     }
 }
 
+/// Opens the store's writer side over the staging journal and rebuilds the staging area
+/// from it (the base commit's tables plus every journalled change). The caller holds the
+/// writer lock.
+fn load_staging(shared: &Arc<Shared>) -> Result<(StoreWriter, Staging)> {
+    let hangar = shared.hangar.clone();
+    let committed = |b: &[u8]| -> hangar_store::Result<bool> {
+        let Ok(base) = BaseInfo::decode(b) else {
+            return Ok(false);
+        };
+        let head = refs::read_ref(&hangar, &base.branch).map_err(|e| match e {
+            Error::Store(s) => s,
+            other => hangar_store::Error::InvalidArgument(other.to_string()),
+        })?;
+        Ok(base.commit.is_some() && head == base.commit)
+    };
+    let default_head = refs::read_ref(&shared.hangar, refs::DEFAULT_BRANCH)?;
+    let initial = BaseInfo {
+        branch: refs::DEFAULT_BRANCH.to_string(),
+        commit: default_head,
+    };
+    let (sw, recovered) = StoreWriter::open(shared.store.clone(), committed, || initial.encode())?;
+    let base = BaseInfo::decode(&recovered.base).map_err(|e| {
+        Error::corrupt(
+            shared.hangar.join("staging/journal"),
+            format!("bad base record: {e}"),
+        )
+    })?;
+    let mut staging = Staging::load(shared, base)?;
+    for raw in &recovered.records {
+        let change = Change::decode(raw).map_err(|e| {
+            Error::corrupt(
+                shared.hangar.join("staging/journal"),
+                format!("bad staged change: {e}"),
+            )
+        })?;
+        staging.apply(shared, change)?;
+    }
+    Ok((sw, staging))
+}
+
 /// The write-enabled checkout. Holds the writer lock until closed or dropped.
 ///
 /// Columns and metadata handles obtained from it share its state; after `close` every
@@ -640,40 +693,8 @@ impl WriterCheckout {
         hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
         let user = format::read_config(&shared.hangar)?;
         shared.store.refresh()?;
-        let hangar = shared.hangar.clone();
-        let committed = |b: &[u8]| -> hangar_store::Result<bool> {
-            let Ok(base) = BaseInfo::decode(b) else {
-                return Ok(false);
-            };
-            let head = refs::read_ref(&hangar, &base.branch).map_err(|e| match e {
-                Error::Store(s) => s,
-                other => hangar_store::Error::InvalidArgument(other.to_string()),
-            })?;
-            Ok(base.commit.is_some() && head == base.commit)
-        };
-        let default_head = refs::read_ref(&shared.hangar, refs::DEFAULT_BRANCH)?;
-        let initial = BaseInfo {
-            branch: refs::DEFAULT_BRANCH.to_string(),
-            commit: default_head,
-        };
-        let (mut sw, recovered) =
-            StoreWriter::open(shared.store.clone(), committed, || initial.encode())?;
-        let base = BaseInfo::decode(&recovered.base).map_err(|e| {
-            Error::corrupt(
-                shared.hangar.join("staging/journal"),
-                format!("bad base record: {e}"),
-            )
-        })?;
-        let mut staging = Staging::load(&shared, base.clone())?;
-        for raw in &recovered.records {
-            let change = Change::decode(raw).map_err(|e| {
-                Error::corrupt(
-                    shared.hangar.join("staging/journal"),
-                    format!("bad staged change: {e}"),
-                )
-            })?;
-            staging.apply(&shared, change)?;
-        }
+        let (mut sw, mut staging) = load_staging(&shared)?;
+        let base = staging.base.clone();
         let head = refs::read_ref(&shared.hangar, &base.branch)?;
         if head != base.commit && !staging.is_dirty() {
             let rebased = BaseInfo {
@@ -719,6 +740,7 @@ impl WriterCheckout {
                 key_seed,
                 key_counter: 0,
                 compact_at,
+                savepoints: 0,
             })),
         })
     }
@@ -842,6 +864,50 @@ impl WriterCheckout {
     pub fn set_journal_compaction_threshold(&self, bytes: u64) -> Result<()> {
         self.state()?.compact_at = bytes;
         Ok(())
+    }
+
+    /// Runs `f`; if it fails, the staging area is returned exactly to where it was before
+    /// `f` ran — every column, sample and metadata change `f` staged is undone, the
+    /// journal is cut back and the data files written since are deleted — and `f`'s
+    /// error is returned. `hangar import` runs in one, so a failed import leaves the
+    /// staging area as it was. `f` must not commit or reset (the rollback then fails);
+    /// the journal is not compacted while it runs. If the rollback itself fails, the
+    /// checkout is closed (reopening replays what the journal holds) and that error is
+    /// returned, naming `f`'s.
+    pub fn all_or_nothing<T, E>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error> + fmt::Display,
+    {
+        let sp = {
+            let mut st = self.state()?;
+            let sp = st.sw().savepoint().map_err(Error::from)?;
+            st.savepoints += 1;
+            sp
+        };
+        let out = f();
+        // A checkout `f` closed (or a journal failure closed) cannot be rolled back; its
+        // result stands, and a new writer replays what the journal acknowledged.
+        let Ok(mut st) = lock_state_raw(&self.st) else {
+            return out;
+        };
+        st.savepoints -= 1;
+        match out {
+            Ok(v) => Ok(v),
+            Err(e) => match st.rollback(&sp) {
+                Ok(()) => Err(e),
+                Err(rb) => {
+                    st.poison(&rb);
+                    Err(Error::InvalidArgument(format!(
+                        "{e}; undoing its staged changes then failed too ({rb}): open a new writer \
+                         checkout, which holds what the journal acknowledged"
+                    ))
+                    .into())
+                }
+            },
+        }
     }
 
     /// Writes everything buffered by a bulk session now.

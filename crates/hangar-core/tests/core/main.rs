@@ -12,12 +12,14 @@ mod lock;
 mod merge_model;
 mod merges;
 mod metadata;
+mod missing_files;
 mod model;
 mod nested;
 mod regressions;
 mod repo;
 mod samples;
 mod staging;
+mod tampering;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -2,6 +2,18 @@ use hangar_core::{DType, ErrorKind, NdArraySpec, Status, TensorRef};
 
 use crate::{kill9, kind, new_repo, repo_with_commit, spawn_child, u8s};
 
+/// Everything the staging area holds: every column's samples and the status.
+fn staged_summary(co: &hangar_core::WriterCheckout) -> Vec<String> {
+    let mut out = vec![format!("{:?}", co.status().unwrap())];
+    for name in co.column_names().unwrap() {
+        for item in co.column(&name).unwrap().items().unwrap() {
+            let (k, v) = item.unwrap();
+            out.push(format!("{name} {k} {:?}", u8s(&v)));
+        }
+    }
+    out
+}
+
 fn segment_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir.join(".hangar/segments"))
         .unwrap()
@@ -193,4 +205,84 @@ fn a_large_journal_is_compacted_and_replays_the_same_state() {
     co.commit("after compaction").unwrap();
     co.close().unwrap();
     assert!(repo.verify().unwrap().is_ok());
+}
+
+#[test]
+fn all_or_nothing_undoes_every_staged_change_of_a_failed_run() {
+    let (dir, repo, _) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set("before", TensorRef::new(&[3u8; 6], &[2, 3]))
+        .unwrap();
+    let hangar = dir.path().join(".hangar");
+    let listing = |sub: &str| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(hangar.join(sub))
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    co.flush().unwrap();
+    let staged_before = staged_summary(&co);
+    let (segs, packs) = (listing("segments"), listing("packs"));
+    let journal = std::fs::read(hangar.join("staging/journal")).unwrap();
+    for bulk in [false, true] {
+        let r: hangar_core::Result<()> = co.all_or_nothing(|| {
+            let session = if bulk { Some(co.bulk()?) } else { None };
+            let imgs = co.column("imgs")?;
+            // Enough data to write batches to the segment and a new one.
+            for i in 0..3000u64 {
+                imgs.set(i + 1000, TensorRef::new(&[(i % 251) as u8; 6], &[2, 3]))?;
+            }
+            imgs.delete("a")?;
+            let big =
+                co.add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[1 << 16]))?;
+            for i in 0..300u64 {
+                big.set(i, TensorRef::new(&vec![(i % 7) as u8; 1 << 16], &[1 << 16]))?;
+            }
+            co.metadata().set("m", "x")?;
+            co.flush()?;
+            if let Some(s) = session {
+                s.finish()?;
+            }
+            Err(hangar_core::Error::InvalidArgument("the run failed".into()))
+        });
+        assert_eq!(r.unwrap_err().to_string(), "the run failed");
+        assert_eq!(staged_summary(&co), staged_before, "bulk {bulk}");
+        assert_eq!(listing("segments"), segs, "bulk {bulk}: segments");
+        assert_eq!(listing("packs"), packs);
+        assert_eq!(
+            std::fs::read(hangar.join("staging/journal")).unwrap(),
+            journal
+        );
+    }
+    // The writer goes on as if nothing happened, and a new one sees the same.
+    co.column("imgs")
+        .unwrap()
+        .set("after", TensorRef::new(&[4u8; 6], &[2, 3]))
+        .unwrap();
+    co.commit("after a failed run").unwrap();
+    co.close().unwrap();
+    let report = repo.verify().unwrap();
+    assert!(report.is_ok() && report.unreferenced.is_empty(), "{report}");
+    let reader = repo.checkout().unwrap();
+    let imgs = reader.column("imgs").unwrap();
+    assert!(imgs.contains("before").unwrap() && imgs.contains("after").unwrap());
+    assert!(imgs.contains("a").unwrap() && !imgs.contains(1000u64).unwrap());
+    assert!(!reader.column_names().unwrap().contains(&"big".to_string()));
+    // A success keeps everything.
+    let co = repo.checkout_writer().unwrap();
+    co.all_or_nothing(|| {
+        co.column("imgs")?
+            .set("kept", TensorRef::new(&[5u8; 6], &[2, 3]))
+    })
+    .unwrap();
+    assert!(co.column("imgs").unwrap().contains("kept").unwrap());
+    co.close().unwrap();
 }

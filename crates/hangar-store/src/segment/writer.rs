@@ -13,6 +13,7 @@ use super::batch::{padded, PendingBatch, ALIGNMENT};
 use super::format::SegmentFormat;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
 use crate::index::{FileId, FileKind, FileRecord};
 
 const ARROW_MAGIC: &[u8; 6] = b"ARROW1";
@@ -134,11 +135,11 @@ impl SegmentWriter {
         blocks: Vec<Block>,
     ) -> Result<SegmentWriter> {
         let valid_len = blocks.last().map_or(header_len, Block::end);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .ctx("open segment", path)?;
+        let mut file = fsutil::open_no_follow(
+            fsutil::no_follow().read(true).write(true),
+            "open segment",
+            path,
+        )?;
         let actual = file.metadata().ctx("stat", path)?.len();
         if actual < valid_len {
             return Err(Error::corrupt(

@@ -1,0 +1,87 @@
+//! Issue 11 item 1, from the command line: with an index run moved away, every writer
+//! command refuses with an error naming the run, no data file is deleted or changed,
+//! `verify` names the run and lists what it located, and putting the run back restores
+//! the repository.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::{fixture, history_repo, Env};
+
+fn data_files(hangar: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for sub in ["segments", "packs", "index"] {
+        for e in std::fs::read_dir(hangar.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            out.insert(p.clone(), std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_missing_index_run_is_reported_and_no_writer_command_deletes_anything() {
+    let env = Env::new();
+    history_repo(&env);
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--start",
+        "100",
+    ]);
+    let hangar = env.path().join(".hangar");
+    let before = data_files(&hangar);
+    let newest = before
+        .keys()
+        .filter(|p| p.extension().is_some_and(|e| e == "run"))
+        .max()
+        .unwrap()
+        .clone();
+    let aside = env.path().join("aside.run");
+    std::fs::rename(&newest, &aside).unwrap();
+    let writer_commands: &[&[&str]] = &[
+        &["status"],
+        &["diff", "--staged"],
+        &[
+            "import",
+            "images",
+            &fixture("rows_u8.npy"),
+            "--start",
+            "200",
+        ],
+        &["commit", "-m", "more"],
+        &["reset", "--yes"],
+        &["checkout", "dev"],
+        &["merge", "dev"],
+        &["column", "create", "extra", "uint8", "2"],
+    ];
+    for args in writer_commands {
+        let (_, e) = env.code(2, args);
+        assert!(e.contains("is missing"), "hangar {args:?}: {e}");
+        assert!(e.contains("Nothing was deleted"), "hangar {args:?}: {e}");
+    }
+    let mut after = data_files(&hangar);
+    after.insert(newest.clone(), std::fs::read(&aside).unwrap());
+    assert!(before == after, "a data file was removed or changed");
+
+    let (out, _) = env.code(1, &["verify"]);
+    assert!(
+        out.contains("damaged: ") && out.contains("is missing"),
+        "{out}"
+    );
+    assert!(out.contains("unreferenced (kept): "), "{out}");
+    let (out, _) = env.code(1, &["verify", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert!(!doc["unreferenced"].as_array().unwrap().is_empty(), "{out}");
+
+    std::fs::rename(&aside, &newest).unwrap();
+    let out = env.ok(&["verify"]);
+    assert!(out.contains("No problems found."), "{out}");
+    assert!(!out.contains("unreferenced"), "{out}");
+    let status = env.ok(&["status"]);
+    assert!(status.contains("images"), "{status}");
+    env.ok(&["commit", "-m", "after the restore"]);
+    assert!(env.ok(&["verify"]).contains("No problems found."));
+}
