@@ -203,6 +203,15 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
         report.value_bytes += n;
         report.problems.extend(p);
     }
+    // No symbolic link anywhere in .hangar: libhangar never follows one, so a link is a
+    // file or directory that is not there.
+    let mut links = Vec::new();
+    symlinks_below(&shared.hangar, &mut links);
+    report.problems.extend(
+        links
+            .iter()
+            .map(|p| problem(&Error::Store(hangar_store::fsutil::symlink_error(p)))),
+    );
     // The staging journal and the segments it relies on (a damaged journal included).
     report.problems.extend(repo.staging_damage());
     report
@@ -210,6 +219,20 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
         .sort_by(|a, b| a.path.cmp(&b.path).then(a.detail.cmp(&b.detail)));
     report.problems.dedup();
     Ok(report)
+}
+
+/// Every symbolic link at or below `dir`, never following one.
+fn symlinks_below(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_symlink() => out.push(e.path()),
+            Ok(t) if t.is_dir() => symlinks_below(&e.path(), out),
+            _ => {}
+        }
+    }
 }
 
 fn clone_store_err(e: &hangar_store::Error) -> hangar_store::Error {

@@ -2,7 +2,9 @@
 //! control characters and oversized names as column names, sample and subsample keys,
 //! metadata keys and branch names — all rejected with a message saying the rule, and
 //! nothing written outside `.hangar/` (the tree around the repository is compared before
-//! and after; no file inside `.hangar/` carries an attack name).
+//! and after; no file inside `.hangar/` carries an attack name). Then every file and
+//! directory of a repository is replaced in turn by a symbolic link to a copy of it
+//! outside: no command may write through the link, and it must be reported as Corrupt.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -205,7 +207,139 @@ pub fn run() -> Figures {
     );
     figs.add("rejected as bad names", rejected);
     figs.add("files created outside .hangar/", created.len());
+    symlinks(tmp.path(), &mut figs);
     figs
+}
+
+/// Every file and directory of a repository, relative to its root, in a stable order.
+fn entries(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut all = BTreeSet::new();
+    tree(&root.join(".hangar"), Path::new("/nonexistent"), &mut all);
+    all.into_iter()
+        .filter_map(|p| Path::new(&p).strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect()
+}
+
+/// Replaces each file and directory of a repository in turn by a symbolic link to a copy
+/// outside it, then runs every writer command and the reads: the outside copy must not
+/// change, and the link must be reported (Corrupt) by one of them.
+fn symlinks(tmp: &Path, figs: &mut Figures) {
+    let pristine = tmp.join("links-pristine");
+    let built = (|| {
+        let repo = Repository::init(&pristine, "links", "l@example.com", false)?;
+        let co = repo.checkout_writer()?;
+        let col = co.add_ndarray_column("c", NdArraySpec::with_shape(DType::U8, &[2]))?;
+        col.set(0u64, TensorRef::new(&[1u8, 2], &[2]))?;
+        co.commit("one")?;
+        col.set(1u64, TensorRef::new(&[3u8, 4], &[2]))?;
+        co.close()
+    })();
+    if let Err(e) = built {
+        figs.fail(format!("links setup: {e}"));
+        return;
+    }
+    let (mut tried, mut reported, mut written_through) = (0, 0, 0);
+    for rel in entries(&pristine) {
+        let work = tmp.join("links-work");
+        let victim = tmp.join("links-victim");
+        let _ = std::fs::remove_dir_all(&work);
+        let _ = std::fs::remove_dir_all(&victim);
+        let _ = std::fs::remove_file(&victim);
+        if let Err(e) = crate::copy_dir(&pristine, &work) {
+            figs.fail(format!("copy: {e}"));
+            return;
+        }
+        let target = work.join(&rel);
+        // The victim is a faithful copy, so a library that followed the link would work
+        // on it (and change it) without noticing.
+        let moved = std::fs::rename(&target, &victim);
+        #[cfg(unix)]
+        let linked = moved.and_then(|()| std::os::unix::fs::symlink(&victim, &target));
+        #[cfg(not(unix))]
+        let linked: std::io::Result<()> = moved;
+        if let Err(e) = linked {
+            figs.fail(format!("linking {}: {e}", rel.display()));
+            continue;
+        }
+        let mut before = BTreeSet::new();
+        snapshot(&victim, &mut before);
+        tried += 1;
+        let mut corrupt = false;
+        let mut note = |r: hangar_core::Result<()>| {
+            if let Err(e) = r {
+                corrupt |=
+                    e.kind() == ErrorKind::Corrupt && e.to_string().contains("symbolic link");
+            }
+        };
+        let open = || Repository::open(&work);
+        note(open().map(|_| ()));
+        note(open().and_then(|r| r.checkout_writer()).and_then(|co| {
+            co.column("c")?.set(2u64, TensorRef::new(&[5u8, 6], &[2]))?;
+            co.commit("through a link?")?;
+            co.close()
+        }));
+        note(open().and_then(|r| r.checkout_writer()).and_then(|co| {
+            co.reset_staging_area()?;
+            co.close()
+        }));
+        note(open().and_then(|r| r.create_branch("b2", None)).map(|_| ()));
+        note(open().and_then(|r| {
+            let co = r.checkout()?;
+            for name in co.column_names()? {
+                for item in co.column(&name)?.items()? {
+                    item?;
+                }
+            }
+            Ok(())
+        }));
+        note(open().and_then(|r| {
+            let rep = r.verify()?;
+            if rep
+                .problems
+                .iter()
+                .any(|p| p.detail.contains("symbolic link"))
+            {
+                return Err(hangar_core::Error::corrupt(&work, "symbolic link (verify)"));
+            }
+            Ok(())
+        }));
+        let mut after = BTreeSet::new();
+        snapshot(&victim, &mut after);
+        if before != after {
+            written_through += 1;
+            figs.fail(format!(
+                "with {} a symbolic link, a command wrote to what it points to",
+                rel.display()
+            ));
+        }
+        if corrupt {
+            reported += 1;
+        } else {
+            figs.fail(format!(
+                "{} replaced by a symbolic link went unreported",
+                rel.display()
+            ));
+        }
+    }
+    figs.add("repository paths replaced by symbolic links", tried);
+    figs.add("reported as symbolic links (Corrupt)", reported);
+    figs.add("written through a link", written_through);
+}
+
+/// Names, sizes and contents of a file or of every file below a directory.
+fn snapshot(p: &Path, out: &mut BTreeSet<String>) {
+    if p.is_dir() {
+        if let Ok(rd) = std::fs::read_dir(p) {
+            for e in rd.flatten() {
+                snapshot(&e.path(), out);
+            }
+        }
+    } else {
+        let digest = std::fs::read(p)
+            .map(|b| blake3::hash(&b).to_hex().to_string())
+            .unwrap_or_else(|e| e.to_string());
+        out.insert(format!("{} {digest}", p.display()));
+    }
 }
 
 fn short(s: &str) -> String {

@@ -85,3 +85,43 @@ fn a_missing_index_run_is_reported_and_no_writer_command_deletes_anything() {
     env.ok(&["commit", "-m", "after the restore"]);
     assert!(env.ok(&["verify"]).contains("No problems found."));
 }
+
+#[cfg(unix)]
+#[test]
+fn export_never_writes_through_a_symbolic_link() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("npy_dir"), "-m", "one"]);
+    let victim = env.file("victim");
+    std::fs::write(&victim, b"outside the export target").unwrap();
+    let out = env.file("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("s0.npy")).unwrap();
+    // Without --force the existing name is refused; with it the link itself is replaced.
+    env.err(&["export", "images", "-o", out.to_str().unwrap()]);
+    env.ok(&["export", "images", "-o", out.to_str().unwrap(), "--force"]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"outside the export target");
+    assert!(!out.join("s0.npy").is_symlink());
+    for single in ["one.npy", "one.npz", "one.parquet"] {
+        let target = env.file(single);
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        env.ok(&["export", "images", "-o", target.to_str().unwrap(), "--force"]);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"outside the export target");
+        assert!(!target.is_symlink(), "{single}");
+    }
+    // A nested sample's directory that is a link out of the target is refused.
+    let src = env.file("nest_in");
+    std::fs::create_dir_all(src.join("sa")).unwrap();
+    std::fs::copy(fixture("npy_dir/s0.npy"), src.join("sa/x.npy")).unwrap();
+    env.ok(&["column", "create", "nest", "uint8", "4", "4", "--subsamples"]);
+    env.ok(&["import", "nest", src.to_str().unwrap(), "-m", "nested"]);
+    let nested_out = env.file("nested");
+    std::fs::create_dir(&nested_out).unwrap();
+    let elsewhere = env.file("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, nested_out.join("sa")).unwrap();
+    let e = env.err(&["export", "nest", "-o", nested_out.to_str().unwrap(), "--force"]);
+    assert!(e.contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
