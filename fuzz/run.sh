@@ -11,10 +11,21 @@ secs=${1:-60}
 cargo build -q --release --locked -p hangar-reliability
 rm -rf fuzz/corpus
 target/release/hangar-reliability fuzz-seeds fuzz/corpus > /dev/null
+# The import readers start from the CLI's test fixtures (made by numpy, pyarrow, Pillow),
+# each behind the selector byte its target reads first.
+fx=crates/hangar-cli/tests/fixtures
+mkdir -p fuzz/corpus/import_arrays fuzz/corpus/import_files
+seed() { { printf "\\$(printf '%03o' "$2")"; cat "$3"; } > "fuzz/corpus/$1/$(basename "$3").$2"; }
+for f in "$fx"/*.npy "$fx"/npy_dir/*.npy; do seed import_arrays 0 "$f"; seed import_arrays 1 "$f"; done
+for f in "$fx"/*.npz; do seed import_arrays 2 "$f"; done
+for f in "$fx"/*idx*; do seed import_arrays 3 "$f"; done
+for f in "$fx"/*.parquet "$fx"/*.arrow "$fx"/*.arrows; do seed import_files 0 "$f"; done
+for f in "$fx"/images/*.png; do seed import_files 1 "$f"; done
+for f in "$fx"/images/*.jpg; do seed import_files 2 "$f"; done
 (cd fuzz && cargo +nightly fuzz build -O)
 failed=0
 printf '%-11s %12s %10s %8s %8s  %s\n' target runs exec/s cov ft result
-for t in decoders segment pack journal index_run repository; do
+for t in decoders segment pack journal index_run repository import_arrays import_files; do
   log=fuzz/artifacts/$t.log
   mkdir -p "fuzz/artifacts/$t"
   if (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \

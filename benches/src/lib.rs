@@ -89,3 +89,28 @@ pub fn load(which: &str, n: usize) -> std::io::Result<SeedData> {
         _ => Ok(random(n)),
     }
 }
+
+/// The value after `name` on the command line.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// The release `hangar` tool to measure: `--hangar PATH`, `HANGAR_BIN`, or
+/// target/release/hangar (an error saying how to build it when missing).
+pub fn hangar_bin() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let p = arg("--hangar")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HANGAR_BIN").map(std::path::PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/hangar"));
+    if !p.is_file() {
+        return Err(format!(
+            "{} is missing: build it with `cargo build --release -p hangar-cli`",
+            p.display()
+        )
+        .into());
+    }
+    Ok(p)
+}

@@ -7,37 +7,15 @@
 //!
 //! Usage: cli_import [--hangar PATH] [--pngs 10000] [--runs 3] [--json FILE]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use hangar_benches::{fashion_mnist, FASHION_MNIST_DIR};
+use hangar_benches::{arg, fashion_mnist, hangar_bin, FASHION_MNIST_DIR};
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
 use serde_json::json;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn hangar_bin() -> Res<PathBuf> {
-    let p = arg("--hangar")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HANGAR_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/hangar"));
-    if !p.is_file() {
-        return Err(format!(
-            "{} is missing: build it with `cargo build --release -p hangar-cli`",
-            p.display()
-        )
-        .into());
-    }
-    Ok(p)
-}
 
 fn run(hangar: &Path, dir: &Path, args: &[&str]) -> Res<()> {
     let out = Command::new(hangar)

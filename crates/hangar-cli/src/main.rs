@@ -9,7 +9,6 @@
 
 mod app;
 mod cmd;
-mod formats;
 mod keys;
 mod output;
 mod user;
@@ -18,12 +17,14 @@ mod views;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use hangar_cli::formats;
 
 use crate::app::{Ctx, Negative};
 
 const EXIT_HELP: &str = "\
 Exit status: 0 success; 1 a negative answer (a merge conflict, verify found problems,
-nothing to commit, an aborted commit); 2 an error (the message says what to do).
+nothing to commit, an aborted commit); 2 an error (the message says what to do); 3 an
+internal error (a bug in hangar: please report it).
 
 Environment: HANGAR_REPO (like -C), HANGAR_USER_NAME / HANGAR_USER_EMAIL (for init),
 NO_COLOR, CLICOLOR_FORCE, EDITOR / VISUAL (commit messages).
@@ -112,7 +113,41 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
     }
 }
 
+/// Exit status of an internal error (a panic: a bug in hangar).
+const EXIT_INTERNAL: u8 = 3;
+
 fn main() -> ExitCode {
+    // A panic is a bug in hangar, never the user's fault: one clear line and exit 3, not
+    // Rust's panic report and 101. Whatever was acknowledged before stays (the staging
+    // journal and commits are crash-safe).
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        output::error(&format!(
+            "internal error (a bug in hangar, not a problem with your data): {what}{at}; \
+             what was already staged or committed is kept. Please report it with the command \
+             you ran"
+        ));
+    }));
+    match std::panic::catch_unwind(real_main) {
+        Ok(code) => code,
+        Err(_) => ExitCode::from(EXIT_INTERNAL),
+    }
+}
+
+fn real_main() -> ExitCode {
+    // Lets the tests (and anyone checking a packaging) see the internal-error path.
+    if std::env::var_os("HANGAR_DEBUG_PANIC").is_some() {
+        panic!("HANGAR_DEBUG_PANIC is set");
+    }
     let cli = Cli::parse();
     output::set_color(cli.color);
     let mut ctx = Ctx::new(cli.repo.clone(), cli.json, cli.quiet);

@@ -6,6 +6,7 @@ pub mod corrupt;
 pub mod crash;
 pub mod faults;
 pub mod locks;
+pub mod memory;
 pub mod names;
 pub mod seeds;
 pub mod torn;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use hangar_reliability::{corrupt, crash, faults, locks, names, torn, Figures};
+use hangar_reliability::{corrupt, crash, faults, locks, memory, names, torn, Figures};
 
 fn opt(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
@@ -67,6 +67,10 @@ fn main() -> ExitCode {
             opt(&args, "--commits", 200) as usize,
         )],
         "names" => vec![names::run()],
+        "memory" => vec![memory::run(
+            &memory::default_hangar(&exe),
+            opt(&args, "--mib", 512) << 20,
+        )],
         "all" => vec![
             crash::run(
                 &exe,
@@ -83,11 +87,15 @@ fn main() -> ExitCode {
                 opt(&args, "--commits", 200) as usize,
             ),
             names::run(),
+            memory::run(
+                &memory::default_hangar(&exe),
+                opt(&args, "--mib", 512) << 20,
+            ),
         ],
         _ => {
             eprintln!(
-                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|all> [--trials N] \
-                 [--point-reps N] [--flips N] [--rounds N] [--commits N] [--seed N]"
+                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|memory|all> [--trials N] \
+                 [--point-reps N] [--flips N] [--rounds N] [--commits N] [--mib N] [--seed N]"
             );
             return ExitCode::from(2);
         }

@@ -147,6 +147,8 @@ pub struct StoreWriter {
     reserved: Vec<(FileId, FileKind)>,
     /// Journal rewrites so far (a savepoint does not survive one).
     compactions: u64,
+    /// Buffered values reached the flush size: flush after the next record frame.
+    flush_due: bool,
 }
 
 fn decode_err(path: &std::path::Path) -> impl Fn(DecodeError) -> Error + '_ {
@@ -432,6 +434,7 @@ impl StoreWriter {
             base: Vec::new(),
             reserved: Vec::new(),
             compactions: 0,
+            flush_due: false,
         };
         let (mut recovered, index_seq) = w.replay(&journal_path, frames)?;
         recovered.finished_interrupted_commit = finished;
@@ -702,7 +705,10 @@ impl StoreWriter {
         let p = &self.slots[slot].pending;
         if p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS {
             if self.buffered {
-                self.flush()?;
+                // Written with the next record frame, never before it: a crash must not
+                // leave values in the journal that no staged change refers to (they would
+                // be sealed into the next commit for good).
+                self.flush_due = true;
             } else {
                 self.flush_slot(slot)?;
             }
@@ -713,7 +719,7 @@ impl StoreWriter {
     /// Adds an opaque record frame of the layer above.
     pub fn record(&mut self, body: &[u8]) -> Result<()> {
         push_frame(&mut self.out, frame::RECORD, body);
-        if self.buffered && self.out.len() >= FLUSH_FRAME_BYTES {
+        if self.buffered && (self.flush_due || self.out.len() >= FLUSH_FRAME_BYTES) {
             self.flush()?;
         }
         Ok(())
@@ -752,7 +758,9 @@ impl StoreWriter {
         for i in 0..self.slots.len() {
             self.flush_slot(i)?;
         }
-        self.write_out()
+        self.write_out()?;
+        self.flush_due = false;
+        Ok(())
     }
 
     fn flush_slot(&mut self, i: usize) -> Result<()> {
@@ -1339,6 +1347,46 @@ mod tests {
         assert!(w.next_file > 0x77);
         let next = w.reserve_file(FileKind::Segment).unwrap();
         assert!(next > seg.max(pack).max(0x77));
+    }
+
+    #[test]
+    fn buffered_values_reach_the_journal_only_with_a_record_that_refers_to_them() {
+        let (dir, store) = new_store();
+        let mut w = writer(&store);
+        w.set_buffered(true).unwrap();
+        let journal = dir.path().join(STAGING_DIR).join(JOURNAL);
+        let before = fs::metadata(&journal).unwrap().len();
+        let format = SegmentFormat::FixedTensor {
+            dtype: DType::U8,
+            shape: vec![1 << 20],
+        };
+        let header = ValueHeader::Tensor {
+            dtype: DType::U8,
+            shape: &[1 << 20],
+        };
+        // Past the flush size (16 MiB) without a record: nothing is written yet, so a
+        // crash here leaves no value the staging area does not refer to.
+        for i in 0..20u8 {
+            let bytes = vec![i; 1 << 20];
+            w.put_value(ValueInput {
+                format: &format,
+                header,
+                shape: &[1 << 20],
+                bytes: &bytes,
+            })
+            .unwrap();
+        }
+        assert_eq!(fs::metadata(&journal).unwrap().len(), before);
+        // The record that refers to them brings them in, in the same write.
+        w.record(b"the change").unwrap();
+        assert!(fs::metadata(&journal).unwrap().len() > before);
+        let frames = Journal::read(&journal).unwrap();
+        let last = frames.last().unwrap();
+        assert_eq!(
+            (last.frame_type, last.body.as_slice()),
+            (frame::RECORD, &b"the change"[..])
+        );
+        assert!(frames.iter().any(|f| f.frame_type == frame::BATCH_STORED));
     }
 
     #[test]

@@ -73,6 +73,10 @@ impl Col {
     }
     fn get(&self, k: &SampleKey) -> anyhow::Result<Value> {
         Ok(match self {
+            // A committed array is shown from its memory map: no copy of a huge sample.
+            Col::Reader(c) if c.schema().kind() == hangar_core::ColumnKind::NdArray => {
+                Value::Tensor(c.get_view(k.clone())?)
+            }
             Col::Reader(c) => c.get(k)?,
             Col::Writer(c) => c.get(k)?,
         })
@@ -105,10 +109,20 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// Samples larger than this are shown without min/max/mean: `cat` then reads only the
+/// elements it prints (and the checksum pass every read makes).
+const STATS_MAX_BYTES: usize = 64 << 20;
+
+fn stats_of(t: &hangar_core::Tensor) -> Option<(f64, f64, f64)> {
+    (t.as_bytes().len() <= STATS_MAX_BYTES)
+        .then(|| formats::stats(t.dtype(), t.as_bytes()))
+        .flatten()
+}
+
 fn value_json(v: &Value) -> serde_json::Value {
     match v {
         Value::Tensor(t) => {
-            let st = formats::stats(t.dtype(), t.as_bytes());
+            let st = stats_of(t);
             json!({
                 "kind": "ndarray",
                 "dtype": t.dtype().name(),
@@ -127,8 +141,10 @@ fn value_text(v: &Value, limit: usize) -> String {
     match v {
         Value::Tensor(t) => {
             let mut s = format!("{}\n", paint(HEADING, describe(v)));
-            if let Some((lo, hi, mean)) = formats::stats(t.dtype(), t.as_bytes()) {
+            if let Some((lo, hi, mean)) = stats_of(t) {
                 s.push_str(&format!("min {lo}, max {hi}, mean {mean:.4}\n"));
+            } else if t.as_bytes().len() > STATS_MAX_BYTES {
+                s.push_str("(min, max and mean are not computed for samples over 64 MiB)\n");
             }
             s.push_str(&formats::values_text(t.dtype(), t.as_bytes(), limit));
             s.push('\n');

@@ -357,15 +357,12 @@ fn probe(input: &Input) -> anyhow::Result<Vec<Probed>> {
     let p = &input.path;
     Ok(match input.kind {
         Kind::Npy => {
-            let mut f =
-                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            let mut head = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, 1 << 16), &mut head)?;
-            let h = npy::header(&head)?;
+            // The header, and the data it declares checked against the file's length.
+            let (h, _) = npy::open(p)?;
             vec![(None, h.dtype, h.shape)]
         }
         Kind::Idx => {
-            let (d, s) = idx::probe(p)?;
+            let (d, s, _) = idx::rows(p)?;
             vec![(None, d, s)]
         }
         Kind::Png => {
@@ -389,20 +386,88 @@ fn probe(input: &Input) -> anyhow::Result<Vec<Probed>> {
     })
 }
 
-fn decode(input: &Input, member: Option<&str>) -> anyhow::Result<Array> {
+/// Decodes a whole file (or .npz member) as one array of at most `limit` bytes. An open
+/// archive is passed in, so an .npz of many members is opened once, not once a member.
+fn decode(
+    input: &Input,
+    member: Option<&str>,
+    npz: Option<&mut npz::Npz>,
+    limit: u64,
+) -> anyhow::Result<Array> {
     let p = &input.path;
+    let what = p.display().to_string();
     match input.kind {
         Kind::Npy => {
-            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
-            npy::read_owned(bytes)
+            let (h, r) = npy::open(p)?;
+            npy::read_whole(&h, r, limit, &what)
         }
-        Kind::Idx => idx::read(p),
+        Kind::Idx => {
+            let (dtype, shape, mut r) = idx::rows(p)?;
+            let n = formats::elements(&shape).unwrap_or(usize::MAX) as u128 * dtype.size() as u128;
+            formats::check_sample_size(n, limit, &what)?;
+            let mut data = Vec::new();
+            r.next_rows(shape[0], &mut data)?;
+            r.finish()?;
+            Array::new(dtype, shape, data)
+        }
         Kind::Png => image::read_png(p),
         Kind::Jpeg => image::read_jpeg(p),
-        Kind::Npz => npz::Npz::open(p)?.read(member.expect("npz units name their member")),
+        Kind::Npz => {
+            let name = member.expect("npz units name their member");
+            match npz {
+                Some(z) => z.read(name, limit),
+                None => npz::Npz::open(p)?.read(name, limit),
+            }
+        }
         Kind::Table => unreachable!("tables are read by batch"),
     }
     .with_context(|| format!("{}", p.display()))
+}
+
+/// Stages the rows of `r` (`shape` is the whole array's) batch by batch from
+/// `first_key` on: at most [`formats::ROW_BATCH_BYTES`] of rows are held at a time.
+#[allow(clippy::too_many_arguments)]
+fn stage_stream<R: std::io::Read>(
+    col: &WriterColumn,
+    schema: &ColumnSchema,
+    mut r: formats::RowReader<R>,
+    dtype: DType,
+    shape: &[usize],
+    first_key: u64,
+    overwrite: bool,
+    counts: &mut Counts,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
+    let empty_before = col.is_empty()?;
+    let batch = r.batch_rows();
+    let mut buf = Vec::new();
+    let mut done = 0u64;
+    loop {
+        let n = r.next_rows(batch, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk_shape = vec![n];
+        chunk_shape.extend_from_slice(&shape[1..]);
+        let arr = Array {
+            dtype,
+            shape: chunk_shape,
+            data: std::mem::take(&mut buf),
+        };
+        stage_rows(
+            col,
+            schema,
+            &arr,
+            first_key + done,
+            overwrite,
+            counts,
+            bar,
+            empty_before,
+        )?;
+        buf = arr.data;
+        done += n as u64;
+    }
+    r.finish()
 }
 
 /// The schema for a new column from the first planned array (and, for a variable-shape
@@ -558,6 +623,7 @@ fn import(
     };
     let (inputs, skipped_files) = expand(paths, target_nested)?;
 
+    let limit = formats::max_sample_bytes()?;
     // 1. Probe every file's header: nothing is staged until all of them are checked.
     let mut arrays: Vec<(usize, Option<String>, DType, Vec<usize>)> = Vec::new();
     let mut tables: Vec<(usize, table::Plan, Option<u64>)> = Vec::new();
@@ -737,6 +803,26 @@ fn import(
                 );
             }
         }
+        // What the header declares, checked before anything is decoded or staged: one
+        // sample within the limit, and never more samples than the file has bytes (an
+        // array of empty rows would otherwise declare any number).
+        let bytes_of = |dims: &[usize]| {
+            dims.iter()
+                .fold(dtype.size() as u128, |a, &d| a.saturating_mul(d as u128))
+        };
+        match layout {
+            Layout::Whole => formats::check_sample_size(bytes_of(shape), limit, &what)?,
+            Layout::Rows => {
+                formats::check_sample_size(bytes_of(row_shape), limit, &what)?;
+                let file_len = std::fs::metadata(&input.path).map_or(0, |m| m.len());
+                ensure!(
+                    (shape[0] as u64) <= file_len.max(1),
+                    "{what}: the header declares {} rows but the file has only {file_len} \
+                     bytes; it is damaged or not what it claims",
+                    shape[0]
+                );
+            }
+        }
         let mut unit = ArrayUnit {
             input: *i,
             member: member.clone(),
@@ -833,15 +919,30 @@ fn import(
         .collect::<anyhow::Result<_>>()?;
     let session = co.bulk()?;
     let mut seen_table_keys: HashSet<(SampleKey, Option<SampleKey>)> = HashSet::new();
+    // The .npz archive being read (one open per file, not per member or per run).
+    let mut archive: Option<(usize, npz::Npz)> = None;
     let mut at = 0;
     while at < units.len() {
         // A run of whole-file units decodes in parallel; other units one at a time.
-        let run_end = units[at..]
+        let mut run_end = units[at..]
             .iter()
             .position(|u| !matches!(u, Unit::Array(x) if x.layout == Layout::Whole))
             .map_or(units.len(), |p| at + p)
             .min(at + 256)
             .max(at + 1);
+        // ...and of at most DECODE_BATCH_BYTES of decoded data (as declared), so a
+        // directory of large images is not held in memory all at once.
+        let mut bytes = 0u128;
+        for (i, u) in units.iter().enumerate().take(run_end).skip(at) {
+            if let Unit::Array(x) = u {
+                bytes += formats::elements(&x.shape).unwrap_or(usize::MAX) as u128
+                    * x.dtype.size() as u128;
+                if bytes > DECODE_BATCH_BYTES && i > at {
+                    run_end = i;
+                    break;
+                }
+            }
+        }
         match &units[at] {
             Unit::Array(x) if x.layout == Layout::Whole => {
                 let batch: Vec<&ArrayUnit> = units[at..run_end]
@@ -851,10 +952,27 @@ fn import(
                         Unit::Table(_) => unreachable!("the run holds whole arrays"),
                     })
                     .collect();
-                let decoded: Vec<anyhow::Result<Array>> = batch
+                // Files decode in parallel; .npz members in order, from one open archive.
+                let mut decoded: Vec<Option<anyhow::Result<Array>>> = batch
                     .par_iter()
-                    .map(|u| decode(&inputs[u.input], u.member.as_deref()))
+                    .map(|u| {
+                        let input = &inputs[u.input];
+                        (input.kind != Kind::Npz)
+                            .then(|| decode(input, u.member.as_deref(), None, limit))
+                    })
                     .collect();
+                for (u, slot) in batch.iter().zip(decoded.iter_mut()) {
+                    if slot.is_some() {
+                        continue;
+                    }
+                    let input = &inputs[u.input];
+                    if archive.as_ref().is_none_or(|(i, _)| *i != u.input) {
+                        archive = Some((u.input, npz::Npz::open(&input.path)?));
+                    }
+                    let z = archive.as_mut().map(|(_, z)| z);
+                    *slot = Some(decode(input, u.member.as_deref(), z, limit));
+                }
+                let decoded = decoded.into_iter().map(|d| d.expect("every unit decoded"));
                 // Existence is asked before anything of this run is staged: asking drains
                 // the bulk session's queue, which should hold a whole run to hash at once.
                 let exists = batch
@@ -891,21 +1009,50 @@ fn import(
                 at = run_end;
             }
             Unit::Array(u) => {
-                let arr = decode(&inputs[u.input], u.member.as_deref())?;
-                ensure!(
-                    arr.shape == u.shape && arr.dtype == u.dtype,
-                    "{}: the data does not match its header",
-                    inputs[u.input].path.display()
-                );
-                stage_rows(
-                    &columns[&u.column],
-                    &schemas[&u.column],
-                    &arr,
-                    u.first_row_key,
-                    a.overwrite,
-                    counts.get_mut(&u.column).expect("counted"),
-                    &bar,
-                )?;
+                // Rows are streamed: a bounded batch of them is held at a time.
+                let input = &inputs[u.input];
+                let what = match &u.member {
+                    Some(m) => format!("{} (array {m:?})", input.path.display()),
+                    None => input.path.display().to_string(),
+                };
+                let col = &columns[&u.column];
+                let schema = &schemas[&u.column];
+                let c = counts.get_mut(&u.column).expect("counted");
+                let same = |dtype: DType, shape: &[usize]| {
+                    ensure!(
+                        shape == u.shape.as_slice() && dtype == u.dtype,
+                        "{what}: the data does not match its header (changed while importing?)"
+                    );
+                    Ok(())
+                };
+                let (key, over) = (u.first_row_key, a.overwrite);
+                match input.kind {
+                    Kind::Npy => {
+                        let (h, r) = npy::open(&input.path)?;
+                        same(h.dtype, &h.shape)?;
+                        let r = npy::rows(&h, r, &what)?;
+                        stage_stream(col, schema, r, h.dtype, &h.shape, key, over, c, &bar)?;
+                    }
+                    Kind::Idx => {
+                        let (dtype, shape, r) = idx::rows(&input.path)?;
+                        same(dtype, &shape)?;
+                        stage_stream(col, schema, r, dtype, &shape, key, over, c, &bar)?;
+                    }
+                    Kind::Npz => {
+                        let mut z = npz::Npz::open(&input.path)?;
+                        let member = u.member.as_deref().expect("npz units name their member");
+                        let (h, r) = z.rows(member, &what)?;
+                        same(h.dtype, &h.shape)?;
+                        stage_stream(col, schema, r, h.dtype, &h.shape, key, over, c, &bar)?;
+                    }
+                    _ => {
+                        // An image's rows: the image is one bounded sample.
+                        let arr = decode(input, None, None, limit)?;
+                        same(arr.dtype, &arr.shape)?;
+                        let empty = col.is_empty()?;
+                        stage_rows(col, schema, &arr, key, over, c, &bar, empty)?;
+                    }
+                }
                 at += 1;
             }
             Unit::Table(t) => {
@@ -1094,8 +1241,11 @@ fn put(
 /// Rows staged per call (one contiguous buffer when no key exists yet): at least this
 /// many, or as many as fill [`CHUNK_BYTES`].
 const ROW_CHUNK: usize = 8192;
+/// Decoded bytes (as declared by the headers) of whole files decoded at once in parallel.
+const DECODE_BATCH_BYTES: u128 = 256 << 20;
 const CHUNK_BYTES: usize = 64 << 20;
 
+#[allow(clippy::too_many_arguments)]
 fn stage_rows(
     col: &WriterColumn,
     schema: &ColumnSchema,
@@ -1104,6 +1254,7 @@ fn stage_rows(
     overwrite: bool,
     counts: &mut Counts,
     bar: &indicatif::ProgressBar,
+    empty_before: bool,
 ) -> anyhow::Result<()> {
     let to = schema.dtype().expect("ndarray");
     let data = formats::convert(&arr.data, arr.dtype, to);
@@ -1114,7 +1265,6 @@ fn stage_rows(
     } else {
         schema.shape().to_vec()
     };
-    let empty_before = col.is_empty()?;
     let rows = arr.rows();
     let chunk_rows = ROW_CHUNK.max(CHUNK_BYTES / row_bytes.max(1));
     let mut r = 0;

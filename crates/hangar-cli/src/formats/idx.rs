@@ -89,6 +89,70 @@ pub fn read(path: &Path) -> anyhow::Result<Array> {
     parse(read_all(path, None)?)
 }
 
+/// A reader of an IDX file's items (plain or through gzip).
+pub type IdxRows = super::RowReader<Box<dyn Read>>;
+
+/// The most a deflate stream can expand (1032:1): a gzip'd IDX file that declares more
+/// data than this allows is truncated or not what it claims.
+const DEFLATE_MAX_RATIO: u128 = 1032;
+
+/// Opens an IDX file (plain or gzip'd) for reading its items row by row: dtype, shape
+/// and a reader at the first item. The declared data is checked against the file's
+/// length (plain: exactly; gzip: within what deflate can expand to) before anything is
+/// read; the reader then checks it exactly.
+pub fn rows(path: &Path) -> anyhow::Result<(DType, Vec<usize>, IdxRows)> {
+    let what = path.display().to_string();
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {what}"))?;
+    let file_len = f.metadata()?.len();
+    let mut magic = [0u8; 2];
+    let gz = f.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    let f = std::fs::File::open(path)?;
+    let mut reader: Box<dyn Read> = if gz {
+        Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
+            std::io::BufReader::new(f),
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(f))
+    };
+    let mut head = vec![0u8; 4];
+    reader
+        .read_exact(&mut head)
+        .context("not an IDX file (too short)")?;
+    let rank = usize::from(head[3]);
+    head.resize(4 + 4 * rank, 0);
+    reader
+        .read_exact(&mut head[4..])
+        .context("truncated IDX header")?;
+    let (dtype, shape, offset) = parse_header(&head)?;
+    let declared = shape
+        .iter()
+        .fold(dtype.size() as u128, |a, &d| a.saturating_mul(d as u128));
+    if gz {
+        ensure!(
+            declared <= u128::from(file_len) * DEFLATE_MAX_RATIO,
+            "{what}: the IDX header declares {declared} bytes of data, more than {file_len} \
+             bytes of gzip can hold: the file is truncated or damaged"
+        );
+    } else {
+        let body = u128::from(file_len) - offset as u128;
+        ensure!(
+            body >= declared,
+            "truncated IDX file: the header promises {declared} bytes of data, there are {body}"
+        );
+        ensure!(
+            body == declared,
+            "{what}: the IDX file holds {} bytes past the array its header declares",
+            body - declared
+        );
+    }
+    let row = elements(&shape[1..])
+        .and_then(|n| n.checked_mul(dtype.size()))
+        .context("IDX shape too large")?;
+    let swap = cfg!(target_endian = "little");
+    let r = super::RowReader::new(reader, dtype, row, shape[0], swap, &what);
+    Ok((dtype, shape, r))
+}
+
 /// Parses an IDX file's bytes (gzip-compressed or not).
 pub fn parse_bytes(bytes: &[u8]) -> anyhow::Result<Array> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
@@ -111,6 +175,11 @@ fn parse(mut bytes: Vec<u8>) -> anyhow::Result<Array> {
         bytes.len() - offset >= n,
         "truncated IDX file: the header promises {n} bytes of data, there are {}",
         bytes.len() - offset
+    );
+    ensure!(
+        bytes.len() - offset == n,
+        "the IDX file holds {} bytes past the array its header declares",
+        bytes.len() - offset - n
     );
     bytes.truncate(offset + n);
     bytes.drain(..offset);

@@ -31,7 +31,21 @@ fn png_decoder(path: &Path) -> anyhow::Result<png::Reader<BufReader<std::fs::Fil
         },
     );
     d.set_transformations(png::Transformations::EXPAND);
-    d.read_info().context("not a valid PNG image")
+    let r = d.read_info().context("not a valid PNG image")?;
+    // Deflate expands at most 1032:1: a file too small for the rows it declares is
+    // truncated or forged, and is refused before its pixels are allocated.
+    let info = r.info();
+    let raw = u128::from(info.height) * info.raw_row_length() as u128;
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    anyhow::ensure!(
+        raw <= u128::from(len) * 1032,
+        "{}: the PNG declares {}x{} pixels ({raw} bytes before compression), more than its \
+         {len} bytes can hold: it is truncated or damaged",
+        path.display(),
+        info.width,
+        info.height
+    );
+    Ok(r)
 }
 
 fn channels(c: png::ColorType) -> usize {
@@ -105,10 +119,36 @@ pub fn probe_jpeg(path: &Path) -> anyhow::Result<(DType, Vec<usize>)> {
     d.decode_headers()
         .map_err(|e| anyhow::anyhow!("not a valid JPEG image: {e:?}"))?;
     let info = d.info().context("JPEG without a frame header")?;
+    check_jpeg_size(path, &info, bytes.len())?;
     Ok((
         DType::U8,
         image_shape(info.height.into(), info.width.into(), jpeg_out_channels(&d)),
     ))
+}
+
+/// Every 8x8 block of a JPEG is coded with at least one bit: a file far smaller than its
+/// declared size allows is truncated or forged, and is refused before its pixels are
+/// allocated; so is one over the decoder's pixel limit.
+fn check_jpeg_size(path: &Path, info: &zune_jpeg::ImageInfo, len: usize) -> anyhow::Result<()> {
+    let blocks = u64::from(info.width).div_ceil(8) * u64::from(info.height).div_ceil(8);
+    anyhow::ensure!(
+        len as u64 >= blocks / 8,
+        "{}: the JPEG declares {}x{} pixels, which needs at least {} bytes of image data, \
+         but the file has {len}: it is truncated or damaged",
+        path.display(),
+        info.width,
+        info.height,
+        blocks / 8
+    );
+    let pixels = u64::from(info.width) * u64::from(info.height) * 3;
+    anyhow::ensure!(
+        pixels <= MAX_PIXEL_BYTES as u64,
+        "{}: the JPEG declares {}x{} pixels, more than the {MAX_PIXEL_BYTES} bytes an image may decode to",
+        path.display(),
+        info.width,
+        info.height
+    );
+    Ok(())
 }
 
 pub fn read_jpeg(path: &Path) -> anyhow::Result<Array> {
@@ -116,6 +156,8 @@ pub fn read_jpeg(path: &Path) -> anyhow::Result<Array> {
     let mut d = jpeg_decoder(&bytes);
     d.decode_headers()
         .map_err(|e| anyhow::anyhow!("not a valid JPEG image: {e:?}"))?;
+    let info = d.info().context("JPEG without a frame header")?;
+    check_jpeg_size(path, &info, bytes.len())?;
     let ch = jpeg_out_channels(&d);
     let out = if ch == 1 {
         zune_core::colorspace::ColorSpace::Luma

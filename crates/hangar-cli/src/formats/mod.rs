@@ -29,6 +29,146 @@ pub fn create_new(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
         })
 }
 
+/// The most bytes one decoded sample may have, unless `HANGAR_MAX_SAMPLE_BYTES` says
+/// otherwise (the import checks what a header declares against it, and against the
+/// bytes the file holds, before allocating).
+pub const DEFAULT_MAX_SAMPLE_BYTES: u64 = 1 << 31;
+
+/// Bytes of rows read at a time from one array when importing it row by row: an import
+/// holds about this much (twice, converted) whatever the size of the file.
+pub const ROW_BATCH_BYTES: usize = 16 << 20;
+
+/// The per-sample limit in force: `HANGAR_MAX_SAMPLE_BYTES` (bytes, or with a K, M, G
+/// suffix) or [`DEFAULT_MAX_SAMPLE_BYTES`].
+pub fn max_sample_bytes() -> anyhow::Result<u64> {
+    let Ok(v) = std::env::var("HANGAR_MAX_SAMPLE_BYTES") else {
+        return Ok(DEFAULT_MAX_SAMPLE_BYTES);
+    };
+    let t = v.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "HANGAR_MAX_SAMPLE_BYTES={v:?} is not a size: give bytes, or a number with K, M or G"
+            )
+        })
+}
+
+/// Checks a sample's declared size against the limit, saying what to do when it is over.
+pub fn check_sample_size(bytes: u128, limit: u64, what: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        bytes <= u128::from(limit),
+        "{what} declares a sample of {bytes} bytes, more than the limit of {limit} bytes per \
+         sample; if the file is genuine, raise HANGAR_MAX_SAMPLE_BYTES"
+    );
+    Ok(())
+}
+
+/// Reads an array's elements row by row from a stream that holds exactly `rows` rows of
+/// `row_bytes` bytes (in the file's byte order), returning them in native byte order; the
+/// stream must end right after the last row. Nothing is allocated beyond what is read.
+pub struct RowReader<R> {
+    reader: R,
+    dtype: DType,
+    row_bytes: usize,
+    rows_left: usize,
+    swap: bool,
+    what: String,
+}
+
+impl<R> std::fmt::Debug for RowReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowReader")
+            .field("rows_left", &self.rows_left)
+            .finish()
+    }
+}
+
+impl<R: std::io::Read> RowReader<R> {
+    /// `swap`: the elements are in the other byte order.
+    pub fn new(
+        reader: R,
+        dtype: DType,
+        row_bytes: usize,
+        rows: usize,
+        swap: bool,
+        what: &str,
+    ) -> Self {
+        RowReader {
+            reader,
+            dtype,
+            row_bytes,
+            rows_left: rows,
+            swap,
+            what: what.to_string(),
+        }
+    }
+
+    /// Rows not read yet.
+    pub fn rows_left(&self) -> usize {
+        self.rows_left
+    }
+
+    /// How many rows make about [`ROW_BATCH_BYTES`] (at least one).
+    pub fn batch_rows(&self) -> usize {
+        (ROW_BATCH_BYTES / self.row_bytes.max(1)).max(1)
+    }
+
+    /// Reads the next `n` rows (fewer at the end) into `out` (cleared first).
+    pub fn next_rows(&mut self, n: usize, out: &mut Vec<u8>) -> anyhow::Result<usize> {
+        use anyhow::Context as _;
+        let n = n.min(self.rows_left);
+        out.clear();
+        let len = n * self.row_bytes;
+        out.resize(len, 0);
+        self.reader.read_exact(out).with_context(|| {
+            format!(
+                "{}: the data ends early (truncated file, or a header that promises more \
+                 than the file holds)",
+                self.what
+            )
+        })?;
+        if self.swap {
+            swap_bytes(out, self.dtype.size());
+        }
+        anyhow::ensure!(
+            self.dtype != DType::Bool || out.iter().all(|&b| b <= 1),
+            "{}: the bool array holds bytes other than 0 and 1",
+            self.what
+        );
+        self.rows_left -= n;
+        Ok(n)
+    }
+
+    /// After the last row: the stream must hold nothing more.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.rows_left == 0, "{}: rows left unread", self.what);
+        let mut extra = [0u8; 1];
+        let n = loop {
+            match self.reader.read(&mut extra) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        anyhow::ensure!(
+            n == 0,
+            "{}: the file holds data past the array its header declares (damaged, or not \
+             the file it seems to be)",
+            self.what
+        );
+        Ok(())
+    }
+}
+
 /// An n-dimensional array in C order, native byte order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Array {

@@ -150,6 +150,115 @@ fn fortran_to_c(data: &[u8], shape: &[usize], size: usize) -> Vec<u8> {
     out
 }
 
+/// Bytes of data a header declares.
+pub fn data_len(h: &Header) -> u128 {
+    h.shape
+        .iter()
+        .fold(h.dtype.size() as u128, |a, &d| a.saturating_mul(d as u128))
+}
+
+/// Reads a header from the start of a stream, leaving the stream at the data. The header
+/// itself is at most 1 MiB (numpy writes less than 64 KiB).
+pub fn read_header(r: &mut impl std::io::Read) -> anyhow::Result<Header> {
+    let mut head = vec![0u8; 12];
+    r.read_exact(&mut head[..10])
+        .context("not a .npy file (shorter than its header)")?;
+    ensure!(&head[..6] == MAGIC, "not a .npy file (no \\x93NUMPY magic)");
+    let (len, start) = match head[6] {
+        1 => (usize::from(u16::from_le_bytes([head[8], head[9]])), 10),
+        2 | 3 => {
+            r.read_exact(&mut head[10..12])
+                .context("truncated .npy header")?;
+            let n = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+            (usize::try_from(n)?, 12)
+        }
+        v => bail!(".npy format version {v} is not supported (1, 2 and 3 are)"),
+    };
+    ensure!(
+        len <= 1 << 20,
+        "the .npy header claims {len} bytes; at most 1 MiB is accepted"
+    );
+    head.truncate(start);
+    head.resize(start + len, 0);
+    r.read_exact(&mut head[start..])
+        .context("truncated .npy header")?;
+    header(&head)
+}
+
+/// Checks that `body` bytes after the header are exactly the data the header declares.
+pub fn check_body(h: &Header, body: u64) -> anyhow::Result<()> {
+    let want = data_len(h);
+    ensure!(
+        u128::from(body) >= want,
+        "truncated .npy file: the header promises {want} bytes of data, the file has {body}"
+    );
+    ensure!(
+        u128::from(body) == want,
+        "the .npy file holds {} bytes past the array its header declares (damaged, or not a \
+         plain .npy file)",
+        u128::from(body) - want
+    );
+    Ok(())
+}
+
+/// A `.npy` file opened for its data: the header (checked against the file's length) and
+/// the file positioned at the first element.
+pub fn open(path: &std::path::Path) -> anyhow::Result<(Header, std::io::BufReader<std::fs::File>)> {
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata()?.len();
+    let mut r = std::io::BufReader::with_capacity(1 << 20, f);
+    let h = read_header(&mut r)?;
+    check_body(&h, len - h.offset as u64)?;
+    Ok((h, r))
+}
+
+/// Reads rows (or the whole array, as rows of one) from a stream at the data of a `.npy`
+/// whose header is `h`. Fortran-order arrays of more than one dimension cannot be read
+/// row by row: they are read whole, within `limit`.
+pub fn rows<R: std::io::Read>(
+    h: &Header,
+    reader: R,
+    what: &str,
+) -> anyhow::Result<super::RowReader<R>> {
+    ensure!(
+        !(h.fortran && h.shape.len() > 1),
+        "{what}: a Fortran-order array cannot be read row by row; save it in C order \
+         (numpy.ascontiguousarray) and import that"
+    );
+    let rows = h.shape.first().copied().unwrap_or(1);
+    let row = elements(h.shape.get(1..).unwrap_or(&[]))
+        .and_then(|n| n.checked_mul(h.dtype.size()))
+        .context("the .npy shape is too large")?;
+    Ok(super::RowReader::new(
+        reader,
+        h.dtype,
+        row,
+        rows,
+        h.big_endian,
+        what,
+    ))
+}
+
+/// Reads a whole array of at most `limit` bytes from a stream at its data.
+pub fn read_whole<R: std::io::Read>(
+    h: &Header,
+    reader: R,
+    limit: u64,
+    what: &str,
+) -> anyhow::Result<Array> {
+    let n = data_len(h);
+    super::check_sample_size(n, limit, what)?;
+    let n = usize::try_from(n).context("the .npy shape is too large")?;
+    let mut r = super::RowReader::new(reader, h.dtype, n, 1, h.big_endian, what);
+    let mut data = Vec::new();
+    r.next_rows(1, &mut data)?;
+    r.finish()?;
+    if h.fortran && h.shape.len() > 1 {
+        data = fortran_to_c(&data, &h.shape, h.dtype.size());
+    }
+    Array::new(h.dtype, h.shape.clone(), data)
+}
+
 /// Reads a whole `.npy` file from bytes.
 #[cfg(test)]
 pub fn read(bytes: &[u8]) -> anyhow::Result<Array> {
@@ -163,11 +272,7 @@ pub fn read_owned(mut bytes: Vec<u8>) -> anyhow::Result<Array> {
     let n = elements(&h.shape)
         .and_then(|n| n.checked_mul(h.dtype.size()))
         .context("the .npy shape is too large")?;
-    let body = bytes.len() - h.offset;
-    ensure!(
-        body >= n,
-        "truncated .npy file: the header promises {n} bytes of data, the file has {body}"
-    );
+    check_body(&h, (bytes.len() - h.offset) as u64)?;
     bytes.truncate(h.offset + n);
     bytes.drain(..h.offset);
     let mut data = bytes;

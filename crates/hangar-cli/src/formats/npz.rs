@@ -2,7 +2,7 @@
 //! `np.savez` and `np.savez_compressed`. Written stored (uncompressed), like `np.savez`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufReader, BufWriter, Seek, Write};
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -46,34 +46,44 @@ impl Npz {
         Ok(out)
     }
 
-    fn index_of(&mut self, name: &str) -> anyhow::Result<usize> {
-        for i in 0..self.archive.len() {
-            let f = self.archive.by_index(i)?;
-            let n = f.name()?;
-            if n == name || n.strip_suffix(".npy") == Some(name) {
-                return Ok(i);
-            }
-        }
-        anyhow::bail!("no array {name:?} in the archive")
+    fn index_of(&self, name: &str) -> anyhow::Result<usize> {
+        // The archive's directory is a hash map: O(1) per member, not a scan.
+        self.archive
+            .index_for_name(&format!("{name}.npy"))
+            .or_else(|| self.archive.index_for_name(name))
+            .with_context(|| format!("no array {name:?} in the archive"))
     }
 
     /// The `.npy` header of array `name`.
     pub fn header(&mut self, name: &str) -> anyhow::Result<npy::Header> {
         let i = self.index_of(name)?;
         let mut f = self.archive.by_index(i)?;
-        let mut head = Vec::new();
-        (&mut f).take(1 << 16).read_to_end(&mut head)?;
-        npy::header(&head).with_context(|| format!("array {name:?}"))
+        npy::read_header(&mut f).with_context(|| format!("array {name:?}"))
     }
 
-    /// Array `name`.
-    pub fn read(&mut self, name: &str) -> anyhow::Result<Array> {
+    /// Array `name`'s header and a reader of its rows (checked exactly against the
+    /// header; the zip's own checksum is checked at the end of the member).
+    pub fn rows(
+        &mut self,
+        name: &str,
+        what: &str,
+    ) -> anyhow::Result<(
+        npy::Header,
+        super::RowReader<zip::read::ZipFile<'_, BufReader<File>>>,
+    )> {
         let i = self.index_of(name)?;
         let mut f = self.archive.by_index(i)?;
-        let mut bytes = Vec::with_capacity(usize::try_from(f.size()).unwrap_or(0));
-        f.read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read array {name:?} (damaged archive?)"))?;
-        npy::read_owned(bytes).with_context(|| format!("array {name:?}"))
+        let h = npy::read_header(&mut f).with_context(|| format!("array {name:?}"))?;
+        let r = npy::rows(&h, f, what)?;
+        Ok((h, r))
+    }
+
+    /// Array `name`, whole, of at most `limit` bytes.
+    pub fn read(&mut self, name: &str, limit: u64) -> anyhow::Result<Array> {
+        let i = self.index_of(name)?;
+        let mut f = self.archive.by_index(i)?;
+        let h = npy::read_header(&mut f).with_context(|| format!("array {name:?}"))?;
+        npy::read_whole(&h, f, limit, &format!("array {name:?}"))
     }
 }
 
@@ -135,9 +145,9 @@ mod tests {
         let mut r = Npz::open(&p).unwrap();
         assert_eq!(r.names().unwrap(), ["x", "y"]);
         assert_eq!(r.header("y").unwrap().dtype, DType::I64);
-        let x = r.read("x").unwrap();
+        let x = r.read("x", u64::MAX).unwrap();
         assert_eq!((x.shape, x.data), (vec![2, 2], vec![1, 2, 3, 4]));
-        assert!(r.read("z").is_err());
+        assert!(r.read("z", u64::MAX).is_err());
         std::fs::write(dir.path().join("bad.npz"), b"PK\x03\x04 not really").unwrap();
         assert!(Npz::open(&dir.path().join("bad.npz")).is_err());
     }

@@ -100,34 +100,94 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
     let n = f.read(&mut magic)?;
     f.seek(SeekFrom::Start(0))?;
     if n >= 4 && &magic[..4] == b"PAR1" {
-        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-            .context("not a readable Parquet file")?;
-        let rows = u64::try_from(b.metadata().file_metadata().num_rows()).ok();
+        let b = guarded("Parquet", || {
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .context("not a readable Parquet file")
+        })?;
+        let meta = b.metadata();
+        let rows = u64::try_from(meta.file_metadata().num_rows()).ok();
+        // Batches of about BATCH_BYTES of values, from the sizes the row groups record
+        // (a claim: the reader checks what it decodes; a lie only changes batch sizes).
+        let bytes: i64 = meta
+            .row_groups()
+            .iter()
+            .map(|g| g.total_byte_size().max(0))
+            .fold(0i64, i64::saturating_add);
+        let per_row = (bytes as u64) / rows.unwrap_or(1).max(1);
+        let batch = (BATCH_BYTES / per_row.max(1)).clamp(1, 4096) as usize;
         let schema = b.schema().clone();
-        let reader = b.with_batch_size(4096).build()?;
+        let reader = b.with_batch_size(batch).build()?;
         return Ok(Table {
             schema,
             rows,
-            reader: Box::new(reader.map(|r| r.context("damaged Parquet data"))),
+            reader: Box::new(checked("Parquet", reader)),
         });
     }
     if n == 6 && &magic == b"ARROW1" {
-        let r = arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(f), None)
-            .context("not a readable Arrow IPC file")?;
+        let r = guarded("Arrow IPC", || {
+            arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(f), None)
+                .context("not a readable Arrow IPC file")
+        })?;
         let schema = r.schema();
         return Ok(Table {
             schema,
             rows: None,
-            reader: Box::new(r.map(|b| b.context("damaged Arrow IPC data"))),
+            reader: Box::new(checked("Arrow IPC", r)),
         });
     }
-    let r = arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(f), None)
-        .context("not a Parquet file or an Arrow IPC file or stream")?;
+    let r = guarded("Arrow IPC", || {
+        arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(f), None)
+            .context("not a Parquet file or an Arrow IPC file or stream")
+    })?;
     let schema = r.schema();
     Ok(Table {
         schema,
         rows: None,
-        reader: Box::new(r.map(|b| b.context("damaged Arrow IPC data"))),
+        reader: Box::new(checked("Arrow IPC", r)),
+    })
+}
+
+/// Bytes of values read per batch from a Parquet file.
+const BATCH_BYTES: u64 = 4 << 20;
+
+/// Runs a decoding step of the arrow crates, turning a panic inside them (which a damaged
+/// file can still provoke) into an error about the file.
+fn guarded<T>(kind: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    // The default hook would print the panic; this one is expected and reported as an
+    // error, so the hook is silenced around the call.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    r.unwrap_or_else(|_| {
+        Err(anyhow::anyhow!(
+            "damaged {kind} data (its buffers are inconsistent)"
+        ))
+    })
+}
+
+/// Batches of an Arrow IPC or Parquet reader, each fully validated (offsets, lengths, UTF-8, child
+/// data) before any of it is used, and decoded under [`guarded`].
+fn checked(
+    kind: &'static str,
+    mut r: impl Iterator<Item = Result<RecordBatch, arrow_schema::ArrowError>> + 'static,
+) -> impl Iterator<Item = anyhow::Result<RecordBatch>> {
+    std::iter::from_fn(move || {
+        let next = guarded(kind, || Ok(r.next()));
+        match next {
+            Err(e) => Some(Err(e)),
+            Ok(None) => None,
+            Ok(Some(Err(e))) => Some(Err(
+                anyhow::Error::new(e).context(format!("damaged {kind} data"))
+            )),
+            Ok(Some(Ok(b))) => Some(
+                b.columns()
+                    .iter()
+                    .try_for_each(|c| c.to_data().validate_full())
+                    .map(|()| b)
+                    .with_context(|| format!("damaged {kind} data (validation failed)")),
+            ),
+        }
     })
 }
 
@@ -578,8 +638,10 @@ impl TableWriter {
     pub fn create(path: &Path, schema: &SchemaRef, parquet: bool) -> anyhow::Result<TableWriter> {
         let f = super::create_new(path)?;
         if parquet {
+            // Row groups of about 64 MiB: what a reader (ours included) decodes at a time.
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)
+                .set_max_row_group_bytes(Some(64 << 20))
                 .build();
             Ok(TableWriter::Parquet(Box::new(
                 parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props))?,

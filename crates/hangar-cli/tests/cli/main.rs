@@ -8,6 +8,7 @@ mod golden;
 mod history;
 mod holes;
 mod io;
+mod limits;
 mod missing_files;
 
 use std::path::{Path, PathBuf};

@@ -101,27 +101,53 @@ fn export_never_writes_through_a_symbolic_link() {
     // Without --force the existing name is refused; with it the link itself is replaced.
     env.err(&["export", "images", "-o", out.to_str().unwrap()]);
     env.ok(&["export", "images", "-o", out.to_str().unwrap(), "--force"]);
-    assert_eq!(std::fs::read(&victim).unwrap(), b"outside the export target");
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"outside the export target"
+    );
     assert!(!out.join("s0.npy").is_symlink());
     for single in ["one.npy", "one.npz", "one.parquet"] {
         let target = env.file(single);
         std::os::unix::fs::symlink(&victim, &target).unwrap();
-        env.ok(&["export", "images", "-o", target.to_str().unwrap(), "--force"]);
-        assert_eq!(std::fs::read(&victim).unwrap(), b"outside the export target");
+        env.ok(&[
+            "export",
+            "images",
+            "-o",
+            target.to_str().unwrap(),
+            "--force",
+        ]);
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"outside the export target"
+        );
         assert!(!target.is_symlink(), "{single}");
     }
     // A nested sample's directory that is a link out of the target is refused.
     let src = env.file("nest_in");
     std::fs::create_dir_all(src.join("sa")).unwrap();
     std::fs::copy(fixture("npy_dir/s0.npy"), src.join("sa/x.npy")).unwrap();
-    env.ok(&["column", "create", "nest", "uint8", "4", "4", "--subsamples"]);
+    env.ok(&[
+        "column",
+        "create",
+        "nest",
+        "uint8",
+        "4",
+        "4",
+        "--subsamples",
+    ]);
     env.ok(&["import", "nest", src.to_str().unwrap(), "-m", "nested"]);
     let nested_out = env.file("nested");
     std::fs::create_dir(&nested_out).unwrap();
     let elsewhere = env.file("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, nested_out.join("sa")).unwrap();
-    let e = env.err(&["export", "nest", "-o", nested_out.to_str().unwrap(), "--force"]);
+    let e = env.err(&[
+        "export",
+        "nest",
+        "-o",
+        nested_out.to_str().unwrap(),
+        "--force",
+    ]);
     assert!(e.contains("symbolic link"), "{e}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }

@@ -519,6 +519,18 @@ impl WriterState {
 
     /// Queues a checked put of a bulk session (see [`Deferred`]).
     fn defer(&mut self, column: &str, key: &SampleKey, value: ValueRef<'_>) -> Result<()> {
+        let len = match value {
+            ValueRef::Tensor(t) => t.bytes().len(),
+            ValueRef::Str(v) => v.len(),
+            ValueRef::Bytes(b) => b.len(),
+        };
+        if len >= DEFERRED_BYTES / 4 {
+            // A large value is stored at once, not copied into the queue first: a huge
+            // sample then costs one copy (into its segment batch), not two. The queue is
+            // drained before it, so puts keep their order.
+            self.drain()?;
+            return self.put_checked(column, &[(key.clone(), value)]);
+        }
         key.validate()?;
         self.column(column)?.schema.check_value(column, &value)?;
         let q = &mut self.deferred;

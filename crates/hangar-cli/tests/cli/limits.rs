@@ -1,0 +1,203 @@
+//! Issue 11 item 2: what a file declares is checked against the bytes it holds and a
+//! limit before anything is allocated; damaged tables never panic; a panic is one line
+//! and exit 3.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::{fixture, Env};
+
+/// A `.npy` file of `descr` and `shape` (text of a Python tuple) followed by `data`.
+fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn run(env: &Env, args: &[&str]) -> (Option<i32>, String) {
+    let out = env
+        .cmd()
+        .args(args)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn declared_sizes_are_checked_against_the_bytes_present() {
+    let env = Env::new();
+    env.init();
+    // 2^62 empty rows in 128 bytes.
+    let f = env.file("huge.npy");
+    std::fs::write(&f, npy("|u1", "(4611686018427387904, 0)", b"")).unwrap();
+    env.ok(&["column", "create", "v", "uint8", "4", "--variable-shape"]);
+    let status = env.json(&["status"]);
+    let (code, e) = run(&env, &["import", "v", f.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{e}");
+    assert!(
+        e.contains("declares 4611686018427387904 rows") && e.contains("128 bytes"),
+        "{e}"
+    );
+    // Data past the declared array.
+    let f = env.file("trailing.npy");
+    std::fs::write(&f, npy("|u1", "(2, 2)", b"\x01\x02\x03\x04extra")).unwrap();
+    let e = env.err(&["import", "t", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("past the array"), "{e}");
+    // A gzip'd IDX file that declares far more than its bytes can hold.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&[0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28])
+        .unwrap();
+    let f = env.file("bomb-idx3-ubyte.gz");
+    std::fs::write(&f, gz.finish().unwrap()).unwrap();
+    let e = env.err(&["import", "i", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("gzip can hold"), "{e}");
+    // ...and one that holds more than it declares.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&[0, 0, 8, 1, 0, 0, 0, 2, 7, 8, 9, 9, 9])
+        .unwrap();
+    let f = env.file("extra-idx1-ubyte.gz");
+    std::fs::write(&f, gz.finish().unwrap()).unwrap();
+    let e = env.err(&["import", "i", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("past the array"), "{e}");
+    // A JPEG whose frame header claims 16000x16000 pixels in a few hundred bytes.
+    let mut jpg = std::fs::read(fixture("images/gray.jpg")).unwrap();
+    let sof = jpg.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    jpg[sof + 5..sof + 9].copy_from_slice(&[0x3e, 0x80, 0x3e, 0x80]);
+    let f = env.file("forged.jpg");
+    std::fs::write(&f, &jpg).unwrap();
+    let e = env.err(&["import", "j", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("16000x16000") && e.contains("truncated"), "{e}");
+    // A PNG whose header (checksum fixed up) claims 16000x16000.
+    let mut png = std::fs::read(fixture("images/gray.png")).unwrap();
+    png[16..24].copy_from_slice(&[0, 0, 0x3e, 0x80, 0, 0, 0x3e, 0x80]);
+    let crc = crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    let f = env.file("forged.png");
+    std::fs::write(&f, &png).unwrap();
+    let e = env.err(&["import", "p", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("16000x16000") && e.contains("can hold"), "{e}");
+    // The per-sample limit, configurable.
+    let out = env
+        .cmd()
+        .env("HANGAR_MAX_SAMPLE_BYTES", "10")
+        .args([
+            "import",
+            "s",
+            &fixture("npy_dir/s0.npy"),
+            "--create",
+            "--whole",
+        ])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("limit of 10 bytes") && e.contains("HANGAR_MAX_SAMPLE_BYTES"),
+        "{e}"
+    );
+    let out = env
+        .cmd()
+        .env("HANGAR_MAX_SAMPLE_BYTES", "lots")
+        .args(["import", "s", &fixture("npy_dir/s0.npy"), "--create"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a size"));
+    // None of it staged anything.
+    assert_eq!(env.json(&["status"]), status);
+}
+
+#[test]
+fn damaged_arrow_files_are_errors_never_panics() {
+    let env = Env::new();
+    env.init();
+    let good = std::fs::read(fixture("tensors.arrow")).unwrap();
+    let stream = std::fs::read(fixture("scores.arrows")).unwrap();
+    let mut codes = std::collections::BTreeMap::new();
+    for (name, orig) in [("t.arrow", &good), ("s.arrows", &stream)] {
+        for i in 0..150usize {
+            let mut bad = orig.clone();
+            let at = (i * 7919) % bad.len();
+            bad[at] ^= 1 << (i % 8);
+            let f = env.file(name);
+            std::fs::write(&f, &bad).unwrap();
+            let (code, e) = run(
+                &env,
+                &["import", &format!("c{i}"), f.to_str().unwrap(), "--create"],
+            );
+            assert!(
+                matches!(code, Some(0 | 2)),
+                "byte {at} of {name}: {code:?} {e}"
+            );
+            assert!(!e.contains("panicked"), "{e}");
+            *codes.entry(code).or_insert(0) += 1;
+        }
+    }
+    assert!(codes.get(&Some(2)).is_some_and(|&n| n > 0), "{codes:?}");
+}
+
+#[test]
+fn a_panic_is_one_line_and_exit_3() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .env("HANGAR_DEBUG_PANIC", "1")
+        .args(["status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.starts_with("error: internal error"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+}
+
+#[test]
+fn cat_of_a_huge_sample_prints_a_summary_without_statistics() {
+    let env = Env::new();
+    env.init();
+    let n = (64 << 20) + 16;
+    let f = env.file("big.npy");
+    std::fs::write(&f, npy("|u1", &format!("({n},)"), &vec![7u8; n])).unwrap();
+    env.ok(&[
+        "import",
+        "big",
+        f.to_str().unwrap(),
+        "--create",
+        "--whole",
+        "-m",
+        "big",
+    ]);
+    let out = env.ok(&["cat", "big", "big"]);
+    assert!(
+        out.contains("not computed for samples over 64 MiB"),
+        "{out}"
+    );
+    assert!(out.contains("[7, 7, 7"), "{out}");
+    let small = env.ok(&["cat", "big", "big"]);
+    assert!(!small.contains("min 7, max 7") || small.contains("not computed"));
+}
