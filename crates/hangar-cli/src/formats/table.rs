@@ -123,7 +123,10 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
             reader: Box::new(checked("Parquet", reader)),
         });
     }
+    let len = f.metadata()?.len();
     if n == 6 && &magic == b"ARROW1" {
+        check_ipc_file_blocks(&mut f, len)
+            .with_context(|| format!("{}: damaged Arrow IPC file", path.display()))?;
         let r = guarded("Arrow IPC", || {
             arrow_ipc::reader::FileReader::try_new(std::io::BufReader::new(f), None)
                 .context("not a readable Arrow IPC file")
@@ -135,6 +138,12 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
             reader: Box::new(checked("Arrow IPC", r)),
         });
     }
+    check_ipc_stream_messages(&mut f, len).with_context(|| {
+        format!(
+            "{}: not a Parquet file or an Arrow IPC file or stream, or a damaged one",
+            path.display()
+        )
+    })?;
     let r = guarded("Arrow IPC", || {
         arrow_ipc::reader::StreamReader::try_new(std::io::BufReader::new(f), None)
             .context("not a Parquet file or an Arrow IPC file or stream")
@@ -149,6 +158,87 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
 
 /// Bytes of values read per batch from a Parquet file.
 const BATCH_BYTES: u64 = 4 << 20;
+
+/// Checks an Arrow IPC file's footer before the arrow reader sees it: the reader
+/// allocates each record batch's declared body length, so every block the footer lists
+/// must lie inside the file (an allocation is never sized by what a file claims).
+fn check_ipc_file_blocks(f: &mut File, len: u64) -> anyhow::Result<()> {
+    anyhow::ensure!(len >= 18, "too short for an Arrow IPC file");
+    let mut tail = [0u8; 10];
+    f.seek(SeekFrom::End(-10))?;
+    f.read_exact(&mut tail)?;
+    anyhow::ensure!(&tail[4..] == b"ARROW1", "no ARROW1 trailer");
+    let footer_len = i32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    anyhow::ensure!(
+        footer_len > 0 && u64::from(footer_len.unsigned_abs()) + 18 <= len,
+        "its footer claims {footer_len} bytes in a file of {len}"
+    );
+    let mut footer = vec![0u8; footer_len as usize];
+    f.seek(SeekFrom::End(-10 - i64::from(footer_len)))?;
+    f.read_exact(&mut footer)?;
+    let footer = arrow_ipc::root_as_footer(&footer)
+        .map_err(|e| anyhow::anyhow!("unreadable footer: {e}"))?;
+    let blocks = footer
+        .recordBatches()
+        .into_iter()
+        .flatten()
+        .chain(footer.dictionaries().into_iter().flatten());
+    for b in blocks {
+        let (at, meta, body) = (b.offset(), i64::from(b.metaDataLength()), b.bodyLength());
+        anyhow::ensure!(
+            at >= 0
+                && meta >= 0
+                && body >= 0
+                && at as u128 + meta as u128 + body as u128 <= u128::from(len),
+            "a record batch claims {body} bytes at offset {at}, past the end of the file ({len} bytes)"
+        );
+    }
+    f.seek(SeekFrom::Start(0))?;
+    Ok(())
+}
+
+/// Walks an Arrow IPC stream's messages before the arrow reader sees it, reading only
+/// their headers: each message's metadata and body must lie inside the file (the reader
+/// allocates the declared body length).
+fn check_ipc_stream_messages(f: &mut File, len: u64) -> anyhow::Result<()> {
+    let mut r = std::io::BufReader::new(&mut *f);
+    let mut pos = 0u64;
+    let mut word = [0u8; 4];
+    while pos + 4 <= len {
+        r.seek(SeekFrom::Start(pos))?;
+        r.read_exact(&mut word)?;
+        pos += 4;
+        let mut meta_len = i32::from_le_bytes(word);
+        if meta_len == -1 {
+            // The continuation marker, then the length.
+            anyhow::ensure!(pos + 4 <= len, "a message header is cut short");
+            r.read_exact(&mut word)?;
+            pos += 4;
+            meta_len = i32::from_le_bytes(word);
+        }
+        if meta_len == 0 {
+            break; // end of stream
+        }
+        anyhow::ensure!(
+            meta_len > 0 && pos + u64::from(meta_len.unsigned_abs()) <= len,
+            "a message claims {meta_len} bytes of metadata at offset {pos}, past the end of the file ({len} bytes)"
+        );
+        let mut meta = vec![0u8; meta_len as usize];
+        r.read_exact(&mut meta)?;
+        pos += meta.len() as u64;
+        let msg = arrow_ipc::root_as_message(&meta)
+            .map_err(|e| anyhow::anyhow!("unreadable message header at offset {pos}: {e}"))?;
+        let body = msg.bodyLength();
+        anyhow::ensure!(
+            body >= 0 && u128::from(pos) + body as u128 <= u128::from(len),
+            "a message claims a body of {body} bytes at offset {pos}, past the end of the file ({len} bytes)"
+        );
+        pos += body as u64;
+    }
+    drop(r);
+    f.seek(SeekFrom::Start(0))?;
+    Ok(())
+}
 
 /// Runs a decoding step of the arrow crates, turning a panic inside them (which a damaged
 /// file can still provoke) into an error about the file.
