@@ -31,7 +31,7 @@ use crate::journal::{push_frame, Journal};
 use crate::pack::{self, Object};
 use crate::segment::{Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow};
 use crate::store::{
-    pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
+    file_path, pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
 };
 
 mod frame {
@@ -163,11 +163,7 @@ fn data_files(dir: &std::path::Path) -> Result<Vec<(FileId, FileKind, PathBuf)>>
         (PACKS_DIR, ".pack", FileKind::Pack),
     ] {
         for id in file_ids_in(&dir.join(sub), ext)? {
-            let path = match kind {
-                FileKind::Segment => segment_path(dir, id),
-                FileKind::Pack => pack_path(dir, id),
-            };
-            out.push((id, kind, path));
+            out.push((id, kind, file_path(dir, id, kind)));
         }
     }
     Ok(out)
@@ -593,25 +589,13 @@ impl StoreWriter {
             .chain(self.reserved.iter().map(|(id, _)| id))
             .copied()
             .max();
-        let mut removed_any = false;
-        for &(id, kind) in &self.reserved {
-            if indexed.contains(&id) || journaled.contains(&id) {
-                continue;
-            }
-            let p = match kind {
-                FileKind::Segment => segment_path(&dir, id),
-                FileKind::Pack => pack_path(&dir, id),
-            };
-            match fs::remove_file(&p) {
-                Ok(()) => removed_any = true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove abandoned file", &p, e)),
-            }
-        }
-        if removed_any {
-            fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
-            fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
-        }
+        remove_files(
+            &dir,
+            self.reserved
+                .iter()
+                .copied()
+                .filter(|(id, _)| !indexed.contains(id) && !journaled.contains(id)),
+        )?;
         for (id, _, _) in data_files(&dir)? {
             max_id = max_id.max(Some(id));
         }
@@ -992,20 +976,7 @@ impl StoreWriter {
         for slot in &mut self.slots {
             slot.open = None;
         }
-        let mut removed = 0;
-        for &(id, kind) in &doomed {
-            let p = match kind {
-                FileKind::Segment => segment_path(&dir, id),
-                FileKind::Pack => pack_path(&dir, id),
-            };
-            match fs::remove_file(&p) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &p, e)),
-            }
-        }
-        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
-        fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
+        let removed = remove_files(&dir, doomed.iter().copied())?;
         self.restart(new_base)?;
         self.reserved = doomed;
         Ok(removed)
@@ -1080,20 +1051,7 @@ impl StoreWriter {
             fs::remove_file(&next).ctx("remove", &next)?;
         }
         Journal::create(&journal_path, &journal_start(new_base, seq, &doomed))?;
-        let mut files_removed = 0;
-        for &(id, kind) in &doomed {
-            let p = match kind {
-                FileKind::Segment => segment_path(&dir, id),
-                FileKind::Pack => pack_path(&dir, id),
-            };
-            match fs::remove_file(&p) {
-                Ok(()) => files_removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &p, e)),
-            }
-        }
-        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
-        fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
+        let files_removed = remove_files(&dir, doomed.iter().copied())?;
         fsutil::fsync_dir(&staging)?;
         Ok(Discarded {
             changes,
@@ -1175,20 +1133,32 @@ impl StoreWriter {
             .filter(|(id, _)| *id >= sp.next_file && !index.has_file(*id))
             .collect();
         drop(index);
-        for (id, kind) in since {
-            let p = match kind {
-                FileKind::Segment => segment_path(&dir, id),
-                FileKind::Pack => pack_path(&dir, id),
-            };
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &p, e)),
-            }
-        }
-        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
-        fsutil::fsync_dir(&dir.join(PACKS_DIR))
+        remove_files(&dir, since)?;
+        Ok(())
     }
+}
+
+/// Deletes the staging area's own files named by `files` (ids the journal reserved or
+/// created; one already gone is fine), then makes the deletions durable. Returns how
+/// many were removed. The one place a writer deletes data files.
+fn remove_files(
+    dir: &std::path::Path,
+    files: impl IntoIterator<Item = (FileId, FileKind)>,
+) -> Result<usize> {
+    let mut removed = 0;
+    for (id, kind) in files {
+        let p = file_path(dir, id, kind);
+        match fs::remove_file(&p) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &p, e)),
+        }
+    }
+    if removed > 0 {
+        fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        fsutil::fsync_dir(&dir.join(PACKS_DIR))?;
+    }
+    Ok(removed)
 }
 
 /// The first frames of a new journal: its base, the index's highest run sequence, and

@@ -32,6 +32,14 @@ pub fn pack_path(dir: &Path, id: FileId) -> PathBuf {
     dir.join(PACKS_DIR).join(format!("{id:08x}.pack"))
 }
 
+/// Path of a segment or pack file.
+pub fn file_path(dir: &Path, id: FileId, kind: FileKind) -> PathBuf {
+    match kind {
+        FileKind::Segment => segment_path(dir, id),
+        FileKind::Pack => pack_path(dir, id),
+    }
+}
+
 /// Storage of one repository (`<repo>/.hangar`): lookups by digest, zero-copy reads.
 /// `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
@@ -233,10 +241,7 @@ impl Store {
     }
 
     fn verify_file(&self, f: &FileRecord) -> Vec<Error> {
-        let path = match f.kind {
-            FileKind::Segment => segment_path(&self.dir, f.id),
-            FileKind::Pack => pack_path(&self.dir, f.id),
-        };
+        let path = file_path(&self.dir, f.id, f.kind);
         let bytes = match fsutil::read_file(&path) {
             Ok(b) => b,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
