@@ -27,23 +27,17 @@ const PER_RECORD: u64 = 512;
 /// Decoded bytes of whole files decoded at once (the import's DECODE_BATCH_BYTES).
 const DECODE_BATCH: u64 = 256 * MIB;
 
-fn npy_header(descr: &str, shape: &str) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out
+/// A `.npy` header for u8 elements of `shape` (the tool's own writer).
+fn npy_header(shape: &[u64]) -> Vec<u8> {
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    hangar_cli::formats::npy::header_bytes(hangar_core::DType::U8, &shape)
 }
 
 /// Writes a `.npy` of `rows` x `row` bytes (u8), filled with a pattern, without holding
 /// it in memory.
 fn write_npy(path: &Path, rows: u64, row: u64) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    f.write_all(&npy_header("|u1", &format!("({rows}, {row})")))?;
+    f.write_all(&npy_header(&[rows, row]))?;
     let chunk: Vec<u8> = (0..row).map(|i| (i % 251) as u8).collect();
     for r in 0..rows {
         let mut c = chunk.clone();
@@ -297,7 +291,7 @@ fn cases(hangar: &Path, root: &Path, size: u64, figs: &mut Figures) -> std::io::
     std::fs::create_dir_all(&pngs)?;
     let side = 2048u64; // 12 MiB decoded (RGB)
     let count = (size * 3 / 4 / (side * side * 3)).max(4);
-    let img = npy_header("|u1", &format!("({side}, {side}, 3)"));
+    let img = npy_header(&[side, side, 3]);
     let one = root.join("one.npy");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&one)?);
@@ -426,7 +420,7 @@ fn cases(hangar: &Path, root: &Path, size: u64, figs: &mut Figures) -> std::io::
         std::fs::write(&jpg, b)?;
     }
     let empty = root.join("empty-rows.npy");
-    std::fs::write(&empty, npy_header("|u1", "(4611686018427387904, 0)"))?;
+    std::fs::write(&empty, npy_header(&[1 << 62, 0]))?;
     let bomb = root.join("bomb-idx3-ubyte.gz");
     {
         let mut gz = flate2::write::GzEncoder::new(

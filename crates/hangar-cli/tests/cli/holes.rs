@@ -138,16 +138,12 @@ fn import_with_branch_returns_to_the_working_branch() {
     assert_eq!(env.json(&["status"])["branch"], "other");
 }
 
-/// Segments, packs and the journal, with their bytes.
+/// Segments, packs, index runs and the journal, with their bytes.
 fn staging_files(env: &Env) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    for sub in ["segments", "packs", "index", "staging"] {
-        for e in std::fs::read_dir(env.path().join(".hangar").join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(p.clone(), std::fs::read(&p).unwrap());
-        }
-    }
-    out
+    crate::repo_files(
+        &env.path().join(".hangar"),
+        &["segments", "packs", "index", "staging"],
+    )
 }
 
 #[test]

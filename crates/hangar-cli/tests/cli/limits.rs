@@ -7,16 +7,10 @@ use std::time::Duration;
 
 use crate::{fixture, Env};
 
-/// A `.npy` file of `descr` and `shape` (text of a Python tuple) followed by `data`.
-fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
+/// A `.npy` file of u8 elements of `shape` followed by `data` (the header written by the
+/// tool's own .npy writer).
+fn npy(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = hangar_cli::formats::npy::header_bytes(hangar_core::DType::U8, shape);
     out.extend_from_slice(data);
     out
 }
@@ -55,7 +49,7 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
     env.init();
     // 2^62 empty rows in 128 bytes.
     let f = env.file("huge.npy");
-    std::fs::write(&f, npy("|u1", "(4611686018427387904, 0)", b"")).unwrap();
+    std::fs::write(&f, npy(&[1 << 62, 0], b"")).unwrap();
     env.ok(&["column", "create", "v", "uint8", "4", "--variable-shape"]);
     let status = env.json(&["status"]);
     let (code, e) = run(&env, &["import", "v", f.to_str().unwrap()]);
@@ -66,7 +60,7 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
     );
     // Data past the declared array.
     let f = env.file("trailing.npy");
-    std::fs::write(&f, npy("|u1", "(2, 2)", b"\x01\x02\x03\x04extra")).unwrap();
+    std::fs::write(&f, npy(&[2, 2], b"\x01\x02\x03\x04extra")).unwrap();
     let e = env.err(&["import", "t", f.to_str().unwrap(), "--create"]);
     assert!(e.contains("past the array"), "{e}");
     // A gzip'd IDX file that declares far more than its bytes can hold.
@@ -186,7 +180,7 @@ fn cat_of_a_huge_sample_prints_a_summary_without_statistics() {
     env.init();
     let n = (64 << 20) + 16;
     let f = env.file("big.npy");
-    std::fs::write(&f, npy("|u1", &format!("({n},)"), &vec![7u8; n])).unwrap();
+    std::fs::write(&f, npy(&[n], &vec![7u8; n])).unwrap();
     env.ok(&[
         "import",
         "big",

@@ -110,6 +110,20 @@ impl Env {
     }
 }
 
+/// The files of `subs` (e.g. "segments", "packs", "index", "staging") under `hangar`, with
+/// their bytes.
+pub fn repo_files(hangar: &Path, subs: &[&str]) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for sub in subs {
+        for e in std::fs::read_dir(hangar.join(sub)).expect("listable") {
+            let p = e.expect("entry").path();
+            let bytes = std::fs::read(&p).expect("readable");
+            out.insert(p, bytes);
+        }
+    }
+    out
+}
+
 /// The fixtures directory (files made by numpy, pyarrow and Pillow).
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -9,14 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::{fixture, history_repo, Env};
 
 fn data_files(hangar: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for sub in ["segments", "packs", "index"] {
-        for e in std::fs::read_dir(hangar.join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            out.insert(p.clone(), std::fs::read(&p).unwrap());
-        }
-    }
-    out
+    crate::repo_files(hangar, &["segments", "packs", "index"])
 }
 
 #[test]
