@@ -34,6 +34,9 @@ for t in decoders segment pack journal index_run repository import_arrays import
   else
     result="FAILED (see $log)"
     failed=1
+    # CI keeps only what is printed: show the crash report and the input's name.
+    grep -E 'ERROR|SUMMARY|Test unit written|panicked|==[0-9]+==' "$log" | head -40 >&2 || true
+    tail -n 40 "$log" >&2
   fi
   done_line=$(grep -E '^#[0-9]+.*DONE' "$log" | tail -1 || true)
   runs=$(sed -n 's/^#\([0-9]*\).*DONE.*/\1/p' <<< "$done_line")

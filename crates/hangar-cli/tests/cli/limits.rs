@@ -127,6 +127,35 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
 }
 
 #[test]
+fn a_parquet_footer_that_would_spin_the_decoder_is_refused() {
+    let env = Env::new();
+    env.init();
+    // Found by the import_files fuzz target: 610 bytes whose footer metadata holds lists
+    // claiming 2^31 booleans, over which the parquet crate's skipper loops for hours.
+    // Refused from the footer's own bytes, at once.
+    let e = env.err(&[
+        "import",
+        "p",
+        &fixture("bool_list_bomb.parquet"),
+        "--create",
+    ]);
+    assert!(
+        e.contains("damaged Parquet file") && e.contains("booleans"),
+        "{e}"
+    );
+    // A footer claiming more metadata than the file holds.
+    let mut bad = std::fs::read(fixture("bool_list_bomb.parquet")).unwrap();
+    let n = bad.len();
+    bad[n - 8..n - 4].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    let f = env.file("claims.parquet");
+    std::fs::write(&f, &bad).unwrap();
+    let e = env.err(&["import", "p", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("claims 1073741824 bytes of metadata"), "{e}");
+    let status = env.ok(&["status"]);
+    assert!(status.contains("Nothing staged"), "{status}");
+}
+
+#[test]
 fn damaged_arrow_files_are_errors_never_panics() {
     let env = Env::new();
     env.init();

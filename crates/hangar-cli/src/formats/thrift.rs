@@ -1,0 +1,196 @@
+//! Checks the Thrift (compact protocol) structures of a Parquet file before the parquet
+//! crate decodes them, so that its work is bounded by the bytes the file holds.
+//!
+//! The crate skips fields it does not know with a loop per collection element; an element
+//! of type bool consumes no bytes there, so a 600-byte footer holding nested lists that
+//! claim 2^31 booleans each keeps it busy for hours (found by the `import_files` fuzz
+//! target). Parquet's own structures hold no collection of booleans in a footer or a page
+//! header, so such a collection is refused here, and every other collection must claim
+//! no more elements than bytes remain (each element takes at least one). The walk itself
+//! is linear in the bytes it reads, and nesting is limited to the crate's own 64 levels.
+
+/// Nesting the parquet crate's skipper allows.
+const MAX_DEPTH: u32 = 64;
+
+/// Where a walk stopped: the structure is malformed, or it runs past the bytes given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Problem {
+    Malformed(String),
+    Truncated,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Malformed(m) => f.write_str(m),
+            Problem::Truncated => f.write_str("it runs past the end of the bytes it was given"),
+        }
+    }
+}
+
+struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+type R<T> = Result<T, Problem>;
+
+fn bad(m: impl Into<String>) -> Problem {
+    Problem::Malformed(m.into())
+}
+
+impl Walker<'_> {
+    fn byte(&mut self) -> R<u8> {
+        let b = *self.buf.get(self.pos).ok_or(Problem::Truncated)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn varint(&mut self) -> R<u64> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("a varint longer than 10 bytes"))
+    }
+
+    fn zigzag(&mut self) -> R<i64> {
+        let v = self.varint()?;
+        Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+    }
+
+    fn skip(&mut self, n: u64) -> R<()> {
+        if n > self.remaining() as u64 {
+            return Err(Problem::Truncated);
+        }
+        self.pos += n as usize;
+        Ok(())
+    }
+
+    /// Elements of a collection: each takes at least one byte, and none is a boolean.
+    fn elements(&mut self, n: u64, ty: u8, depth: u32) -> R<()> {
+        if ty == 1 || ty == 2 {
+            return Err(bad(
+                "a collection of booleans, which no Parquet structure holds",
+            ));
+        }
+        if n > self.remaining() as u64 {
+            return Err(bad(format!(
+                "a collection claims {n} elements in {} bytes",
+                self.remaining()
+            )));
+        }
+        for _ in 0..n {
+            self.value(ty, depth)?;
+        }
+        Ok(())
+    }
+
+    /// One value of wire type `ty`; returns it when it is an integer.
+    fn value(&mut self, ty: u8, depth: u32) -> R<Option<i64>> {
+        if depth == 0 {
+            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        match ty {
+            1 | 2 => {}
+            3 => {
+                self.byte()?;
+            }
+            4..=6 => return Ok(Some(self.zigzag()?)),
+            7 => self.skip(8)?,
+            8 => {
+                let n = self.varint()?;
+                self.skip(n)?;
+            }
+            9 | 10 => {
+                let h = self.byte()?;
+                let n = match h >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                self.elements(n, h & 0x0f, depth - 1)?;
+            }
+            11 => {
+                let n = self.varint()?;
+                if n > 0 {
+                    let kv = self.byte()?;
+                    if n.saturating_mul(2) > self.remaining() as u64 {
+                        return Err(bad(format!("a map claims {n} entries")));
+                    }
+                    for _ in 0..n {
+                        self.elements(1, kv >> 4, depth - 1)?;
+                        self.elements(1, kv & 0x0f, depth - 1)?;
+                    }
+                }
+            }
+            12 => self.fields(depth - 1, &mut |_, _| {})?,
+            t => return Err(bad(format!("unknown Thrift type {t}"))),
+        }
+        Ok(None)
+    }
+
+    /// A struct's fields up to its stop byte; `int` sees each integer field (id, value).
+    fn fields(&mut self, depth: u32, int: &mut dyn FnMut(i64, i64)) -> R<()> {
+        if depth == 0 {
+            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        let mut id = 0i64;
+        loop {
+            let h = self.byte()?;
+            if h == 0 {
+                return Ok(());
+            }
+            id = match h >> 4 {
+                0 => self.zigzag()?,
+                d => id + i64::from(d),
+            };
+            if let Some(v) = self.value(h & 0x0f, depth)? {
+                int(id, v);
+            }
+        }
+    }
+}
+
+/// Checks a struct at the start of `buf`; returns its length in bytes and its top-level
+/// integer fields as (field id, value).
+pub fn check_struct(buf: &[u8]) -> Result<(usize, Vec<(i64, i64)>), Problem> {
+    let mut w = Walker { buf, pos: 0 };
+    let mut ints = Vec::new();
+    w.fields(MAX_DEPTH, &mut |id, v| ints.push((id, v)))?;
+    Ok((w.pos, ints))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_struct_passes_with_its_integers() {
+        // field 1: i32 = 3 (zigzag 6); field 3: binary "ab"; field 4: list<i32> [1, 2]; stop
+        let buf = [0x15, 6, 0x28, 2, b'a', b'b', 0x19, 0x25, 2, 4, 0];
+        assert_eq!(check_struct(&buf), Ok((buf.len(), vec![(1, 3)])));
+    }
+
+    #[test]
+    fn boolean_lists_and_oversized_collections_are_refused() {
+        // field 1: list of 2^31 booleans (header 0xF1, size varint)
+        let bools = [0x19, 0xF1, 0x80, 0x80, 0x80, 0x80, 0x08, 0];
+        assert!(matches!(check_struct(&bools), Err(Problem::Malformed(_))));
+        // field 1: list<i32> claiming 1000 elements in 3 bytes
+        let big = [0x19, 0xF5, 0xE8, 0x07, 1, 1, 0];
+        assert!(matches!(check_struct(&big), Err(Problem::Malformed(_))));
+        // a struct nested 100 levels deep
+        let mut deep = vec![0x1C; 100];
+        deep.extend(vec![0u8; 101]);
+        assert!(matches!(check_struct(&deep), Err(Problem::Malformed(_))));
+        assert_eq!(check_struct(&[0x15]), Err(Problem::Truncated));
+    }
+}
