@@ -6,7 +6,7 @@ use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use hangar_store::{Digest, SegmentFormat};
+use hangar_store::{Digest, DigestSet, SegmentFormat};
 
 use crate::error::{Error, Result};
 use crate::objects::TreeRef;
@@ -517,6 +517,24 @@ impl Staging {
     /// The current metadata value of `key`.
     pub fn meta_value(&self, shared: &Shared, key: &str) -> Result<Option<Vec<u8>>> {
         overlay_lookup(shared, self.meta_base.as_ref(), &self.meta, key.as_bytes())
+    }
+
+    /// The digests of every value a staged record refers to: what the next commit must
+    /// keep of the values staged since the last one (the rest are dropped from it).
+    pub fn live_digests(&self) -> DigestSet {
+        let mut live = DigestSet::default();
+        for col in self.columns.values() {
+            for (key, v) in &col.overlay {
+                let Some(v) = v else { continue };
+                if col.nested() && col.is_sample_key(key) {
+                    continue; // a sample marker of a nested column holds no value
+                }
+                if let Ok(r) = crate::schema::Record::decode(v, &col.schema) {
+                    live.insert(r.digest);
+                }
+            }
+        }
+        live
     }
 
     /// True if anything differs from the base commit.

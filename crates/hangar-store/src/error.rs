@@ -70,6 +70,14 @@ impl Error {
         }
     }
 
+    /// True for an I/O error that says the file system (or the user's quota) is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ))
+    }
+
     /// Builds an [`Error::Io`].
     pub fn io(op: &'static str, path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {

@@ -27,7 +27,8 @@
 //! let header = ValueHeader::Tensor { dtype: DType::U8, shape: &[4] };
 //! let digest = writer.put_value(ValueInput { format: &format, header, shape: &[4], bytes: &bytes })?;
 //! writer.sync_point()?; // durable against a crash of this process from here on
-//! writer.commit(Vec::new(), b"next base", || Ok::<(), hangar_store::Error>(()))?;
+//! let live = writer.staged_digests(); // the values staged records refer to
+//! writer.commit(Vec::new(), &live, b"next base", || Ok::<(), hangar_store::Error>(()))?;
 //! assert_eq!(store.read_value(&digest)?.unwrap().as_slice(), &bytes);
 //! # Ok(()) }
 //! ```

@@ -117,6 +117,10 @@ pub struct CommitStats {
     pub object_bytes: u64,
     /// Segments sealed by this commit.
     pub segments_sealed: usize,
+    /// Staged values no staged record referred to, left out of the commit.
+    pub values_dropped: usize,
+    /// Staging segments rewritten without those values (their bytes reclaimed).
+    pub segments_rewritten: usize,
 }
 
 /// A state of the staging area to return to: see [`StoreWriter::savepoint`].
@@ -149,7 +153,16 @@ pub struct StoreWriter {
     compactions: u64,
     /// Buffered values reached the flush size: flush after the next record frame.
     flush_due: bool,
+    /// Staging segments a commit rewrote (their live values copied to new segments):
+    /// deleted once the next journal, which reserves them, is in place.
+    retired: Vec<FileId>,
 }
+
+/// A staging segment is rewritten at commit when the bytes of values no staged record
+/// refers to reach this fraction (1/N) of the bytes it keeps: at most 1/N of a commit's
+/// segment bytes is dead weight (garbage collection reclaims that); copying is bounded
+/// by N times the bytes reclaimed.
+const REWRITE_DEAD_FRACTION: u64 = 8;
 
 fn decode_err(path: &std::path::Path) -> impl Fn(DecodeError) -> Error + '_ {
     move |e| Error::corrupt(path, format!("bad staging journal frame: {e}"))
@@ -431,6 +444,7 @@ impl StoreWriter {
             reserved: Vec::new(),
             compactions: 0,
             flush_due: false,
+            retired: Vec::new(),
         };
         let (mut recovered, index_seq) = w.replay(&journal_path, frames)?;
         recovered.finished_interrupted_commit = finished;
@@ -844,25 +858,38 @@ impl StoreWriter {
         self.staged.len()
     }
 
+    /// The digests of the values staged since the last commit.
+    pub fn staged_digests(&self) -> DigestSet {
+        self.staged.keys().copied().collect()
+    }
+
     /// Bytes currently in the journal.
     pub fn journal_len(&self) -> u64 {
         self.journal.len() + (self.seg_out.len() + self.out.len()) as u64
     }
 
-    /// Commits the staged values and `objects`: flushes and seals every segment, writes
-    /// the objects as one pack, publishes one index run, prepares the next journal (based
-    /// on `new_base`), then calls `publish` — the single atomic step that makes the commit
+    /// Commits the staged values that `live` names (those a staged record refers to)
+    /// and `objects`: flushes, drops every other staged value (rewriting a staging segment
+    /// whose dead bytes are worth reclaiming), seals every segment, writes the objects as
+    /// one pack, publishes one index run, prepares the next journal (based on
+    /// `new_base`), then calls `publish` — the single atomic step that makes the commit
     /// visible (the branch ref update). If `publish` fails nothing visible changed and
     /// staging continues as before.
     pub fn commit<E: From<Error>>(
         &mut self,
         objects: Vec<Object>,
+        live: &DigestSet,
         new_base: &[u8],
         publish: impl FnOnce() -> std::result::Result<(), E>,
     ) -> std::result::Result<CommitStats, E> {
         let mut stats = CommitStats::default();
         self.flush()?;
         failpoint::hit("commit.after_flush")?;
+        let before = self.staged.len();
+        self.staged.retain(|d, _| live.contains(d));
+        stats.values_dropped = before - self.staged.len();
+        stats.segments_rewritten = self.rewrite_dead_segments()?;
+        self.flush()?;
         for i in 0..self.slots.len() {
             if self.slots[i].open.is_some() {
                 self.seal_slot(i)?;
@@ -919,7 +946,12 @@ impl StoreWriter {
         let staging = dir.join(STAGING_DIR);
         let next = staging.join(JOURNAL_NEXT);
         let seq = self.store.index()?.high_seq();
-        Journal::create(&next, &journal_start(new_base, seq, &[]))?;
+        let retired: Vec<(FileId, FileKind)> = self
+            .retired
+            .iter()
+            .map(|id| (*id, FileKind::Segment))
+            .collect();
+        Journal::create(&next, &journal_start(new_base, seq, &retired))?;
         failpoint::hit("commit.after_next_journal")?;
         // `journal.next` stays even if `publish` fails: it may have failed after its commit
         // point (the ref renamed, then its reflog append or a directory fsync failed). The
@@ -932,7 +964,84 @@ impl StoreWriter {
         failpoint::hit("commit.after_journal_rename")?;
         fsutil::fsync_dir(&staging)?;
         self.restart(new_base)?;
+        // The new journal reserves the retired segments: deleted now, or by the next
+        // writer open if this process dies first.
+        self.reserved = retired.clone();
+        remove_files(&dir, retired)?;
+        self.retired.clear();
         Ok(stats)
+    }
+
+    /// Rewrites the staging segments (not yet in any index run) whose bytes of values
+    /// no longer staged reach 1/[`REWRITE_DEAD_FRACTION`] of the bytes still staged in
+    /// them: the live values are staged again (into the open or a new segment of their
+    /// format), the old segment is sealed and retired (left out of the commit, deleted
+    /// after it). Returns how many segments were retired.
+    fn rewrite_dead_segments(&mut self) -> Result<usize> {
+        let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
+        let doomed: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|f| !indexed.contains(&f.id))
+            .filter(|f| {
+                let (mut live, mut dead) = (0u64, 0u64);
+                for r in f.blocks.iter().flat_map(|(_, rows)| rows) {
+                    if staged_here(&self.staged, f.id, r) {
+                        live += r.len;
+                    } else {
+                        dead += r.len.max(1);
+                    }
+                }
+                dead > 0 && dead.saturating_mul(REWRITE_DEAD_FRACTION) >= live
+            })
+            .map(|f| f.id)
+            .collect();
+        let dir = self.store.dir().to_path_buf();
+        for id in &doomed {
+            let id = *id;
+            // Seal it first if it is open: the journal then never holds two open
+            // segments of one format.
+            if let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.open.as_ref().is_some_and(|w| w.id() == id))
+            {
+                self.seal_slot(i)?;
+            }
+            let pos = self.files.iter().position(|f| f.id == id).expect("listed");
+            let file = self.files.remove(pos);
+            let path = segment_path(&dir, id);
+            let map = crate::mmap::MappedFile::open(&path)?;
+            let slot = self.slot_for(&file.format);
+            for (block, rows) in &file.blocks {
+                let shapes = block_shapes(&path, &map, &file.format, block, rows.len())?;
+                for (j, r) in rows.iter().enumerate() {
+                    if !staged_here(&self.staged, id, r) {
+                        continue;
+                    }
+                    let bytes = map.slice(r.offset, r.len)?;
+                    if crc32(bytes) != r.crc {
+                        return Err(Error::corrupt(
+                            &path,
+                            format!("checksum mismatch for staged value {}", r.digest.short()),
+                        ));
+                    }
+                    let shape = shapes
+                        .as_ref()
+                        .map_or(&[][..], |(rank, s)| &s[j * rank..(j + 1) * rank]);
+                    let row = self.slots[slot].pending.push(r.digest, r.crc, shape, bytes);
+                    self.staged
+                        .insert(r.digest, StagedLoc::Pending { slot, row });
+                    let p = &self.slots[slot].pending;
+                    if p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS {
+                        self.flush_slot(slot)?;
+                    }
+                }
+            }
+            self.flush_slot(slot)?;
+            self.retired.push(id);
+        }
+        Ok(doomed.len())
     }
 
     fn restart(&mut self, new_base: &[u8]) -> Result<()> {
@@ -963,21 +1072,47 @@ impl StoreWriter {
             let doomed: Vec<(FileId, FileKind)> = self
                 .files
                 .iter()
-                .map(|f| (f.id, FileKind::Segment))
+                .map(|f| f.id)
+                .chain(self.retired.iter().copied())
+                .map(|id| (id, FileKind::Segment))
                 .chain(self.reserved.iter().copied())
                 .filter(|(id, _)| !index.has_file(*id))
                 .collect();
             (index.high_seq(), doomed)
         };
-        Journal::create(
-            &dir.join(STAGING_DIR).join(JOURNAL),
-            &journal_start(new_base, seq, &doomed),
-        )?;
+        let journal_path = dir.join(STAGING_DIR).join(JOURNAL);
+        let frames = journal_start(new_base, seq, &doomed);
+        let mut removed = 0;
+        if let Err(e) = Journal::create(&journal_path, &frames) {
+            if !e.is_storage_full() {
+                return Err(e);
+            }
+            // A full disk: free the staging area's own files first, then write the new
+            // journal. Dying in between leaves the old journal naming segments that are
+            // gone: damaged staging, which `reset` (discard_damaged) clears.
+            for slot in &mut self.slots {
+                slot.open = None;
+            }
+            removed = remove_files(&dir, doomed.iter().copied())?;
+            if let Err(e) = Journal::create(&journal_path, &frames) {
+                return Err(match e {
+                    Error::Io { path, source, .. } => Error::Io {
+                        op: "the staged segments were deleted to free space, but could not \
+                             write the new staging journal (free some space and reset again; \
+                             every commit is intact)",
+                        path,
+                        source,
+                    },
+                    e => e,
+                });
+            }
+        }
         for slot in &mut self.slots {
             slot.open = None;
         }
-        let removed = remove_files(&dir, doomed.iter().copied())?;
+        removed += remove_files(&dir, doomed.iter().copied())?;
         self.restart(new_base)?;
+        self.retired.clear();
         self.reserved = doomed;
         Ok(removed)
     }
@@ -1070,6 +1205,7 @@ impl StoreWriter {
             .iter()
             .filter(|(id, _)| !created.contains(id))
             .copied()
+            .chain(self.retired.iter().map(|id| (*id, FileKind::Segment)))
             .collect();
         let mut frames = journal_start(&self.base, seq, &unrecorded);
         for f in &self.files {
@@ -1209,6 +1345,40 @@ fn push_segment_sealed(out: &mut Vec<u8>, record: &FileRecord) {
 }
 
 /// Records that `rows` were written to segment `id`.
+/// True if the value of row `r` of segment `id` is staged there (not dropped, and not
+/// staged again elsewhere).
+fn staged_here(staged: &DigestMap<StagedLoc>, id: FileId, r: &StoredRow) -> bool {
+    matches!(staged.get(&r.digest),
+        Some(StagedLoc::Written(l)) if l.file == id && l.offset == r.offset)
+}
+
+/// The shapes of a variable-shape tensor block's rows (`rank`, then `rank` dims per
+/// row), read from the block's last body buffer; `None` for other formats.
+fn block_shapes(
+    path: &std::path::Path,
+    map: &crate::mmap::MappedFile,
+    format: &SegmentFormat,
+    block: &Block,
+    rows: usize,
+) -> Result<Option<(usize, Vec<u64>)>> {
+    let SegmentFormat::VarTensor { rank, .. } = format else {
+        return Ok(None);
+    };
+    let rank = usize::from(*rank);
+    let len = rows * rank * 4;
+    let start = block
+        .end()
+        .checked_sub(crate::segment::batch::padded(len) as u64)
+        .ok_or_else(|| Error::corrupt(path, "a staging block too short for its shapes"))?;
+    let bytes = map.slice(start, len as u64)?;
+    let dims = bytes
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .map(|d| u64::try_from(d).map_err(|_| Error::corrupt(path, "a negative staged shape")))
+        .collect::<Result<Vec<u64>>>()?;
+    Ok(Some((rank, dims)))
+}
+
 fn mark_written(staged: &mut DigestMap<StagedLoc>, id: FileId, rows: &[StoredRow]) {
     for r in rows {
         staged.insert(
@@ -1388,7 +1558,8 @@ mod tests {
         let (dir, store) = new_store();
         let mut w = writer(&store);
         put(&mut w, 3);
-        w.commit::<Error>(Vec::new(), b"next", || Ok(())).unwrap();
+        w.commit::<Error>(Vec::new(), &w.staged_digests(), b"next", || Ok(()))
+            .unwrap();
         assert_eq!(journal_files(dir.path()).unwrap().index_seq, Some(0));
         drop(w);
         let run = fs::read_dir(dir.path().join(INDEX_DIR))

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use hangar_store::{Digest, StoreWriter, ValueInput};
+use hangar_store::{Digest, DigestSet, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
 use crate::checkout::{decode_key, decode_record, materialize, missing_key, ColumnInfo};
@@ -960,6 +960,7 @@ impl WriterCheckout {
             ));
         }
         let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
+        let live = st.staging.live_digests();
         let id = built.id;
         let branch = st.staging.base.branch.clone();
         let expected = st.staging.base.commit;
@@ -973,7 +974,7 @@ impl WriterCheckout {
             st.sw
                 .as_mut()
                 .expect("open")
-                .commit(built.objects, &new_base.encode(), || {
+                .commit(built.objects, &live, &new_base.encode(), || {
                     refs::update_ref(
                         &hangar,
                         &branch,
@@ -1099,7 +1100,8 @@ impl WriterCheckout {
             .sw
             .as_mut()
             .expect("open")
-            .commit(objects, &new_base.encode(), || {
+            // The staging area is clean: no staged value is referred to.
+            .commit(objects, &DigestSet::default(), &new_base.encode(), || {
                 refs::update_ref(&hangar, &branch, Some(ours), id, &line)
             });
         if let Err(e) = result {

@@ -286,3 +286,70 @@ fn all_or_nothing_undoes_every_staged_change_of_a_failed_run() {
     assert!(co.column("imgs").unwrap().contains("kept").unwrap());
     co.close().unwrap();
 }
+
+fn segment_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir.join(".hangar/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum()
+}
+
+/// Overwritten and deleted staged values are never sealed into the commit: only what a
+/// staged record refers to reaches the repository's files (issue 11, item 3).
+#[test]
+fn a_commit_keeps_only_values_a_staged_record_refers_to() {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let n = co
+        .add_ndarray_column(
+            "n",
+            NdArraySpec::with_shape(DType::U8, &[3, 3])
+                .variable_shape(true)
+                .contains_subsamples(true),
+        )
+        .unwrap();
+    let v = |round: u8, i: u32| vec![round.wrapping_mul(97) ^ i as u8; 4096];
+    for round in 0..4u8 {
+        for i in 0..50u32 {
+            c.set(i, TensorRef::new(&v(round, i), &[4096])).unwrap();
+        }
+        for s in 0..5u32 {
+            let sub = [round, s as u8, 7, 7, 7, 7];
+            n.set_subsample(s, 0u32, TensorRef::new(&sub, &[2, 3]))
+                .unwrap();
+            n.set_subsample(s, 1u32, TensorRef::new(&sub[..3], &[1, 3]))
+                .unwrap();
+        }
+    }
+    for i in 40..50u32 {
+        c.delete(i).unwrap();
+    }
+    n.delete(4u32).unwrap();
+    let staged = segment_bytes(dir.path());
+    co.commit("last round only").unwrap();
+    let committed = segment_bytes(dir.path());
+    // 40 live values of 4 KiB (plus a few small ones) out of 200 staged.
+    assert!(
+        committed < 40 * 4096 * 5 / 4,
+        "{committed} bytes on disk for 160 KiB of live values ({staged} staged)"
+    );
+    co.close().unwrap();
+    let r = repo.checkout().unwrap();
+    let imgs = r.column("imgs").unwrap();
+    assert_eq!(imgs.len().unwrap(), 40);
+    for i in 0..40u32 {
+        assert_eq!(u8s(&imgs.get(i).unwrap()), v(3, i));
+    }
+    let n = r.column("n").unwrap();
+    assert_eq!(n.len().unwrap(), 4);
+    for s in 0..4u32 {
+        let sub = [3, s as u8, 7, 7, 7, 7];
+        assert_eq!(u8s(&n.get_subsample(s, 0u32).unwrap()), sub);
+        assert_eq!(u8s(&n.get_subsample(s, 1u32).unwrap()), sub[..3]);
+    }
+    let report = repo.verify().unwrap();
+    assert!(report.is_ok() && report.unreferenced.is_empty(), "{report}");
+}

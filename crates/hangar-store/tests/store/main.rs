@@ -1,6 +1,7 @@
 //! Integration tests of hangar-store.
 #![allow(clippy::unwrap_used)]
 
+mod dead_values;
 mod recovery;
 mod segments;
 

@@ -15,8 +15,10 @@ fn write_through_values_survive_a_dropped_writer_and_commit_later() {
     let (mut w, rec) = open_writer(&store);
     assert_eq!(rec.records, vec![b"put a".to_vec()]);
     assert_eq!(w.read_value(&d1).unwrap().unwrap().as_slice(), &[1, 2, 3]);
-    w.commit(Vec::new(), b"base1", || Ok::<(), Error>(()))
-        .unwrap();
+    w.commit(Vec::new(), &w.staged_digests(), b"base1", || {
+        Ok::<(), Error>(())
+    })
+    .unwrap();
     assert_eq!(
         store.read_value(&d1).unwrap().unwrap().as_slice(),
         &[1, 2, 3]
@@ -71,7 +73,10 @@ fn torn_segment_tail_is_cut_and_appending_resumes() {
     let (mut w, _) = open_writer(&store);
     assert_eq!(std::fs::metadata(&seg).unwrap().len(), good_len as u64);
     let b = put_u8(&mut w, &[4], &[2, 2, 2, 2]);
-    w.commit(Vec::new(), b"b1", || Ok::<(), Error>(())).unwrap();
+    w.commit(Vec::new(), &w.staged_digests(), b"b1", || {
+        Ok::<(), Error>(())
+    })
+    .unwrap();
     assert_eq!(
         store.read_value(&a).unwrap().unwrap().as_slice(),
         &[1, 1, 1, 1]
@@ -94,7 +99,7 @@ fn failed_publish_keeps_staging_and_reset_removes_uncommitted_segments() {
     let a = put_u8(&mut w, &[1], &[5]);
     w.sync_point().unwrap();
     let err = w
-        .commit(Vec::new(), b"never", || {
+        .commit(Vec::new(), &w.staged_digests(), b"never", || {
             Err(hangar_store::Error::InvalidArgument("ref moved".into()))
         })
         .unwrap_err();
@@ -134,7 +139,7 @@ fn interrupted_commit_is_finished_or_discarded_by_the_ref_decision() {
         w.sync_point().unwrap();
         // Publish "crashes": returns an error after the next journal was written; we
         // recreate journal.next to model a crash between its write and the ref update.
-        let _ = w.commit(Vec::new(), b"next", || {
+        let _ = w.commit(Vec::new(), &w.staged_digests(), b"next", || {
             Err(hangar_store::Error::InvalidArgument("crash".into()))
         });
         std::mem::forget(w);
