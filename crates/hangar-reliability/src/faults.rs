@@ -42,6 +42,18 @@ pub fn run() -> Figures {
         }
     }
     failpoint::clear();
+    let mut undone = 0;
+    for action in ["enospc", "eio"] {
+        for nth in [1, 5, 20] {
+            match all_or_nothing_scenario(action, nth) {
+                Ok(()) => undone += 1,
+                Err(e) => figs.fail(format!(
+                    "all_or_nothing with journal.after_append={action}@{nth}: {e}"
+                )),
+            }
+        }
+    }
+    failpoint::clear();
     figs.add("scenarios (points × {ENOSPC, EIO})", scenarios);
     figs.add(
         "calls that failed with Io and left a usable repository",
@@ -55,7 +67,49 @@ pub fn run() -> Figures {
         "of which the writer had to be reopened to continue",
         reopened,
     );
+    figs.add(
+        "journal failures inside all_or_nothing undone, checkout still usable",
+        undone,
+    );
     figs
+}
+
+/// A journal write failing inside `all_or_nothing` (what `hangar import` runs in): the
+/// call fails with `Io`, the staging area is exactly as before it, and the same checkout
+/// goes on working (issue 11 item 3).
+fn all_or_nothing_scenario(action: &str, nth: u32) -> Result<(), String> {
+    let s = |e: hangar_core::Error| e.to_string();
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    setup(tmp.path()).map_err(s)?;
+    let repo = Repository::open(tmp.path()).map_err(s)?;
+    let co = repo.checkout_writer().map_err(s)?;
+    co.column("notes")
+        .and_then(|c| c.set(9u64, "staged before"))
+        .map_err(s)?;
+    let before = fingerprint(&staged_content(&co).map_err(s)?);
+    failpoint::clear();
+    failpoint::set("journal.after_append", &format!("{action}@{nth}"))
+        .map_err(|e| e.to_string())?;
+    let out = co.all_or_nothing(|| stage(&co, 3));
+    let hits = failpoint::hits("journal.after_append");
+    failpoint::clear();
+    match out {
+        Ok(()) => return Err(format!("succeeded although the point was hit {hits} times")),
+        Err(e) if e.kind() != ErrorKind::Io => return Err(format!("failed with {e}, not Io")),
+        Err(_) => {}
+    }
+    let after = fingerprint(&staged_content(&co).map_err(|e| format!("checkout after: {e}"))?);
+    if after != before {
+        return Err("the staging area is not what it was before the call".into());
+    }
+    stage(&co, 4).map_err(|e| format!("the same checkout after the failure: {e}"))?;
+    co.commit("after").map_err(s)?;
+    co.close().map_err(s)?;
+    let report = repo.verify().map_err(s)?;
+    if !report.is_ok() || !report.unreferenced.is_empty() {
+        return Err(format!("verify: {report}"));
+    }
+    Ok(())
 }
 
 struct Outcome {

@@ -5,6 +5,7 @@
 pub mod corrupt;
 pub mod crash;
 pub mod faults;
+pub mod fulldisk;
 pub mod locks;
 pub mod memory;
 pub mod names;

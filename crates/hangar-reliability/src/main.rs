@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use hangar_reliability::{corrupt, crash, faults, locks, memory, names, torn, Figures};
+use hangar_reliability::{corrupt, crash, faults, fulldisk, locks, memory, names, torn, Figures};
 
 fn opt(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
@@ -67,6 +67,7 @@ fn main() -> ExitCode {
             opt(&args, "--commits", 200) as usize,
         )],
         "names" => vec![names::run()],
+        "full-disk" => vec![fulldisk::run(&memory::default_hangar(&exe))],
         "memory" => vec![memory::run(
             &memory::default_hangar(&exe),
             opt(&args, "--mib", 512) << 20,
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
                 opt(&args, "--commits", 200) as usize,
             ),
             names::run(),
+            fulldisk::run(&memory::default_hangar(&exe)),
             memory::run(
                 &memory::default_hangar(&exe),
                 opt(&args, "--mib", 512) << 20,
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
         ],
         _ => {
             eprintln!(
-                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|memory|all> [--trials N] \
+                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|full-disk|memory|all> [--trials N] \
                  [--point-reps N] [--flips N] [--rounds N] [--commits N] [--mib N] [--seed N]"
             );
             return ExitCode::from(2);

@@ -555,7 +555,9 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Err(e) => {
             let here = co.branch_name().ok();
             let clean = matches!(co.status(), Ok(hangar_core::Status::Clean));
-            co.close()?;
+            // The import's error is what the user needs; a checkout it left closed
+            // cannot be closed again.
+            let _ = co.close();
             // --branch moved a clean staging area: move it back.
             if let (Some(prev), Some(here)) = (previous, here) {
                 if prev != here && clean {

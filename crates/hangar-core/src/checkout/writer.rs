@@ -244,13 +244,18 @@ impl WriterState {
         self.maybe_compact()
     }
 
+    /// Closes the checkout after a failed journal write (memory is ahead of disk). Under a
+    /// savepoint the store writer and the lock are kept: the savepoint's owner rolls the
+    /// staging area back to it and reopens (see [`WriterCheckout::all_or_nothing`]).
     fn poison(&mut self, e: &dyn std::error::Error) {
         self.closed = Some(format!(
             "this writer checkout stopped after failing to write its staging journal ({e}); open a new writer \
              checkout: every change acknowledged before the failure is kept"
         ));
-        self.sw = None;
-        self.lock = None;
+        if self.savepoints == 0 {
+            self.sw = None;
+            self.lock = None;
+        }
     }
 
     fn maybe_compact(&mut self) -> Result<()> {
@@ -900,17 +905,31 @@ impl WriterCheckout {
             sp
         };
         let out = f();
-        // A checkout `f` closed (or a journal failure closed) cannot be rolled back; its
-        // result stands, and a new writer replays what the journal acknowledged.
-        let Ok(mut st) = lock_state_raw(&self.st) else {
+        let Ok(mut st) = self.st.lock() else {
             return out;
         };
-        st.savepoints -= 1;
+        st.savepoints = st.savepoints.saturating_sub(1);
+        // A checkout `f` closed cannot be rolled back: its result stands, and a new
+        // writer replays what the journal acknowledged. One a failed journal write closed
+        // (it kept its store writer for this) is rolled back and open again.
+        if st.sw.is_none() {
+            return out;
+        }
         match out {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if st.closed.is_some() && st.savepoints == 0 {
+                    st.sw = None;
+                    st.lock = None;
+                }
+                Ok(v)
+            }
             Err(e) => match st.rollback(&sp) {
-                Ok(()) => Err(e),
+                Ok(()) => {
+                    st.closed = None;
+                    Err(e)
+                }
                 Err(rb) => {
+                    st.savepoints = 0;
                     st.poison(&rb);
                     Err(Error::InvalidArgument(format!(
                         "{e}; undoing its staged changes then failed too ({rb}): open a new writer \
