@@ -2,12 +2,14 @@
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
 # against the installed C library (tests/c/run.sh); and the reliability suites at their
 # CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
-# python3 and GNU time (/usr/bin/time). Fuzzing (nightly + cargo-fuzz) is separate: fuzz/run.sh.
+# python3 and GNU time (/usr/bin/time). The full-disk suite mounts a tmpfs: as root or with
+# passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +
+# cargo-fuzz) is separate: fuzz/run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
 tests/c/run.sh
-# The memory suite measures the release `hangar` tool as users build it (alone, so no
+# The memory and full-disk suites run the release `hangar` tool as users build it (alone, so no
 # workspace feature unification gives it the reliability crate's failpoints).
 cargo build -q --release --locked -p hangar-cli
 cargo build -q --release --locked -p hangar-reliability

@@ -40,7 +40,8 @@ fn template() -> &'static Template {
             .expect("column");
         let t = co.add_str_column("t").expect("column");
         for i in 0..4u8 {
-            a.set(u64::from(i), TensorRef::new(&[i; 4], &[4])).expect("set");
+            a.set(u64::from(i), TensorRef::new(&[i; 4], &[4]))
+                .expect("set");
         }
         t.set("k", "text").expect("set");
         co.commit("one").expect("commit");
@@ -56,7 +57,11 @@ fn template() -> &'static Template {
                 (p, b)
             })
             .collect();
-        Template { _dir: dir, root, files }
+        Template {
+            _dir: dir,
+            root,
+            files,
+        }
     })
 }
 

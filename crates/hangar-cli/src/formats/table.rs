@@ -131,7 +131,16 @@ fn check_parquet_pages(
 ) -> anyhow::Result<()> {
     for (g, group) in meta.row_groups().iter().enumerate() {
         for (c, col) in group.columns().iter().enumerate() {
-            let (start, size) = col.byte_range();
+            // Not `byte_range()`: it panics on the negative offsets a damaged file holds.
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or_else(|| col.data_page_offset());
+            let size = col.compressed_size();
+            let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else {
+                anyhow::bail!(
+                    "row group {g} column {c} claims a negative offset ({start}) or size ({size})"
+                );
+            };
             let end = start
                 .checked_add(size)
                 .filter(|e| *e <= len)

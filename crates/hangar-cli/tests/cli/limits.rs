@@ -151,6 +151,18 @@ fn a_parquet_footer_that_would_spin_the_decoder_is_refused() {
     std::fs::write(&f, &bad).unwrap();
     let e = env.err(&["import", "p", f.to_str().unwrap(), "--create"]);
     assert!(e.contains("claims 1073741824 bytes of metadata"), "{e}");
+    // Found next: a column chunk with a negative offset, on which the parquet crate's
+    // byte_range() panics.
+    let e = env.err(&[
+        "import",
+        "p",
+        &fixture("negative_offset.parquet"),
+        "--create",
+    ]);
+    assert!(
+        e.contains("damaged Parquet file") && e.contains("negative"),
+        "{e}"
+    );
     let status = env.ok(&["status"]);
     assert!(status.contains("Nothing staged"), "{status}");
 }
