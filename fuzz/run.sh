@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-cargo build -q --release --locked -p hangar-reliability
+cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir target
 rm -rf fuzz/corpus
 target/release/hangar-reliability fuzz-seeds fuzz/corpus > /dev/null
 # The import readers start from the CLI's test fixtures (made by numpy, pyarrow, Pillow),

@@ -9,8 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
 tests/c/run.sh
-# The memory and full-disk suites run the release `hangar` tool as users build it (alone, so no
-# workspace feature unification gives it the reliability crate's failpoints).
+# The memory and full-disk suites run the release `hangar` tool as users build it. The
+# suites are their own workspace (their failpoints never reach a shipped build); they share
+# this target directory.
 cargo build -q --release --locked -p hangar-cli
-cargo build -q --release --locked -p hangar-reliability
+cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir target
 target/release/hangar-reliability all
