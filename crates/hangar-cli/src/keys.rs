@@ -74,11 +74,6 @@ pub fn diff_key_json(k: &DiffKey) -> Value {
     }
 }
 
-/// A key for file names and people: integer keys as digits, string keys as they are.
-pub fn plain(k: &SampleKey) -> String {
-    k.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

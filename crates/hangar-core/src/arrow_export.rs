@@ -277,7 +277,13 @@ fn key_array(field: &Field, keys: &[SampleKey]) -> Result<ArrayRef> {
         Ok(Arc::new(Int64Array::from(v)))
     } else {
         Ok(Arc::new(StringArray::from_iter_values(
-            keys.iter().map(ToString::to_string),
+            // A utf8 key column holds string keys as they are and, when integer keys
+            // are mixed in, those as `int:N` (a string key never contains ':'), so the
+            // integer key 3 and the string key "3" stay apart and read back as themselves.
+            keys.iter().map(|k| match k {
+                SampleKey::Int(i) => format!("int:{i}"),
+                SampleKey::Str(s) => s.clone(),
+            }),
         )))
     }
 }

@@ -111,6 +111,20 @@ impl SampleKey {
         k.validate()?;
         Ok(k)
     }
+
+    /// A text form that tells integer keys from string keys, for file names and archive
+    /// members: an integer key as its digits; a string key as it is, unless it is made of
+    /// digits, then `str:` + the key (a string key never contains ':'). Distinct keys get
+    /// distinct names, and [`SampleKey::parse`] of a tagged name gives the key again.
+    pub fn name(&self) -> String {
+        match self {
+            SampleKey::Int(i) => i.to_string(),
+            SampleKey::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("str:{s}")
+            }
+            SampleKey::Str(s) => s.clone(),
+        }
+    }
 }
 
 impl fmt::Display for SampleKey {
@@ -200,6 +214,30 @@ impl TryFrom<i64> for SampleKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_tell_integer_and_string_keys_apart_and_read_back() {
+        let keys = [
+            SampleKey::Int(123),
+            SampleKey::from("123"),
+            SampleKey::from("img_1"),
+            SampleKey::from("007"),
+            SampleKey::Int(7),
+        ];
+        let names: Vec<String> = keys.iter().map(SampleKey::name).collect();
+        assert_eq!(names, ["123", "str:123", "img_1", "str:007", "7"]);
+        let distinct: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(distinct.len(), keys.len());
+        for (k, n) in keys.iter().zip(&names) {
+            // The command-line reading: digits are an integer key, tags are honoured.
+            let back = if n.bytes().all(|b| b.is_ascii_digit()) {
+                SampleKey::Int(n.parse().unwrap())
+            } else {
+                SampleKey::parse(n).unwrap()
+            };
+            assert_eq!(&back, k, "{n}");
+        }
+    }
 
     #[test]
     fn encoding_sorts_ints_numerically_then_strings() {

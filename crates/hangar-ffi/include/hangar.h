@@ -391,8 +391,8 @@ extern "C" {
 
 // Exports the samples of a reader column as an Arrow C stream (the Arrow C Data
 // Interface's `struct ArrowArrayStream`, defined above when not already defined) written
-// to `*out`. Columns: `key` (int64 when every key is an integer, else utf8), `subkey` for
-// nested columns, and `value`: `arrow.fixed_shape_tensor` / `arrow.variable_shape_tensor`
+// to `*out`. Columns: `key` (int64 when every key is an integer, else utf8, where integer
+// keys mixed in with string keys read `int:N`), `subkey` for nested columns, and `value`: `arrow.fixed_shape_tensor` / `arrow.variable_shape_tensor`
 // extension arrays for numeric columns, utf8 or binary for text. The caller owns the
 // stream and must call its `release` callback when done; it stays readable after the
 // checkout closes. Batches hold up to 4096 rows. Writer columns:

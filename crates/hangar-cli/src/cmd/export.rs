@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::app::Ctx;
 use crate::formats::table::{BatchBuilder, ExportKind, TableWriter};
 use crate::formats::{image, npy, npz};
-use crate::keys::{parse_path, plain};
+use crate::keys::parse_path;
 use crate::output::{self, thousands};
 
 /// Write a column's samples at a commit to files.
@@ -143,10 +143,22 @@ fn tensor(v: &Value, column: &str, key: &SampleKey) -> anyhow::Result<hangar_cor
     }
 }
 
+/// `KEY.ext` or `KEY/SUB.ext`, with [`SampleKey::name`]: the integer key 123 and the
+/// string key "123" are `123` and `str:123`, never the same file.
 fn file_name(key: &SampleKey, sub: &Option<SampleKey>, ext: &str) -> PathBuf {
     match sub {
-        Some(s) => Path::new(&plain(key)).join(format!("{}.{ext}", plain(s))),
-        None => PathBuf::from(format!("{}.{ext}", plain(key))),
+        Some(s) => Path::new(&key.name()).join(format!("{}.{ext}", s.name())),
+        None => PathBuf::from(format!("{}.{ext}", key.name())),
+    }
+}
+
+/// The extension a value of `schema` gets in a directory export.
+fn extension(schema: &ColumnSchema, format: Format) -> &'static str {
+    match (schema.kind(), format) {
+        (_, Format::Png) => "png",
+        (ColumnKind::NdArray, _) => "npy",
+        (ColumnKind::Str, _) => "txt",
+        (ColumnKind::Bytes, _) => "bin",
     }
 }
 
@@ -281,6 +293,30 @@ fn per_file(
             a.column
         );
     }
+    // Every file this export makes, checked before the first is written: an export
+    // never stops half-way over a file that already exists.
+    let ext = extension(schema, format);
+    let mut names = std::collections::HashSet::new();
+    for (k, sub) in &samples.keys {
+        let subs = match sub {
+            None if samples.nested => samples
+                .col
+                .subsample_keys(k)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            _ => vec![sub.clone()],
+        };
+        for sub in subs {
+            let name = file_name(k, &sub, ext);
+            check_new(&a.out.join(&name), a.force)?;
+            ensure!(
+                names.insert(name.clone()),
+                "two samples would both be written to {}; nothing was exported",
+                a.out.join(name).display()
+            );
+        }
+    }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create directory {}", a.out.display()))?;
     let mut n = 0;
@@ -345,8 +381,8 @@ fn to_npz(
     while let Some((k, sub, v)) = samples.next_item()? {
         let t = tensor(&v, &a.column, &k)?;
         let name = match &sub {
-            Some(s) => format!("{}/{}", plain(&k), plain(s)),
-            None => plain(&k),
+            Some(s) => format!("{}/{}", k.name(), s.name()),
+            None => k.name(),
         };
         w.add(&name, t.dtype(), t.shape(), t.as_bytes())?;
         n += 1;

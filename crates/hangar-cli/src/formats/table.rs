@@ -675,11 +675,20 @@ fn key_at(arr: &dyn Array, i: usize, what: &str) -> anyhow::Result<SampleKey> {
     int!(UInt16Type);
     int!(UInt32Type);
     int!(UInt64Type);
+    // `int:N` / `str:NAME` are tagged keys (a mixed key column `hangar export` wrote);
+    // a string key itself never contains ':'.
+    let text = |v: &str| {
+        if v.starts_with("int:") || v.starts_with("str:") {
+            SampleKey::parse(v).map_err(anyhow::Error::from)
+        } else {
+            Ok(SampleKey::Str(v.to_string()))
+        }
+    };
     if let Some(a) = arr.as_any().downcast_ref::<StringArray>() {
-        return Ok(SampleKey::Str(a.value(i).to_string()));
+        return text(a.value(i));
     }
     if let Some(a) = arr.as_any().downcast_ref::<arrow_array::LargeStringArray>() {
-        return Ok(SampleKey::Str(a.value(i).to_string()));
+        return text(a.value(i));
     }
     bail!("the {what} column is neither integers nor strings")
 }

@@ -689,3 +689,77 @@ fn quickstart_full_uses_the_debian_dataset() {
         .clone();
     assert_eq!(images["num_samples"], 70000);
 }
+
+/// Issue 12 item 1: the integer key 3 and the string key "3" are exported to distinct
+/// files, archive members and table keys, and come back as themselves.
+#[test]
+fn integer_and_string_keys_never_share_an_exported_name() {
+    let env = Env::new();
+    env.init();
+    env.ok(&["import", "images", &fixture("rows_u8.npy"), "--create"]);
+    let (_, data) = npy_data(&fixture("rows_u8.npy"));
+    let row = |k: usize| data[k * 16..(k + 1) * 16].to_vec();
+    // The string key "3" holding row 7.
+    env.ok(&["commit", "-m", "rows"]);
+    env.ok(&["export", "images", "-o", "seven", "--key", "7"]);
+    std::fs::rename(env.file("seven/7.npy"), env.file("seven/3.npy")).unwrap();
+    env.ok(&["import", "images", env.file("seven").to_str().unwrap()]);
+    env.ok(&["commit", "-m", "string key 3"]);
+    assert_eq!(raw(&env, "images", "str:3"), row(7));
+    assert_eq!(raw(&env, "images", "int:3"), row(3));
+
+    let v = env.json(&["export", "images", "-o", "dir"]);
+    assert_eq!(v["written"], 11);
+    let mut names: Vec<String> = std::fs::read_dir(env.file("dir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert!(names.contains(&"3.npy".to_string()) && names.contains(&"str:3.npy".to_string()));
+    assert_eq!(npy_data(env.file("dir/3.npy").to_str().unwrap()).1, row(3));
+    assert_eq!(
+        npy_data(env.file("dir/str:3.npy").to_str().unwrap()).1,
+        row(7)
+    );
+    // A second export without --force stops before writing anything.
+    std::fs::remove_file(env.file("dir/5.npy")).unwrap();
+    let e = env.err(&["export", "images", "-o", "dir"]);
+    assert!(e.contains("already exists"), "{e}");
+    assert!(
+        !env.file("dir/5.npy").exists(),
+        "the export wrote before stopping"
+    );
+
+    // .npz members, read back with --int-keys: every key as itself.
+    env.ok(&["export", "images", "-o", "all.npz"]);
+    env.ok(&[
+        "import",
+        "again",
+        env.file("all.npz").to_str().unwrap(),
+        "--int-keys",
+        "--create",
+    ]);
+    assert_eq!(raw(&env, "again", "str:3"), row(7));
+    assert_eq!(raw(&env, "again", "int:3"), row(3));
+    let cols = env.json(&["column", "list"]);
+    let again = cols["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "again")
+        .unwrap()
+        .clone();
+    assert_eq!(again["num_samples"], 11, "{again}");
+
+    // A table of mixed keys: one string key column, the two keys apart.
+    env.ok(&["export", "images", "-o", "t.parquet"]);
+    env.ok(&[
+        "import",
+        "tab",
+        env.file("t.parquet").to_str().unwrap(),
+        "--create",
+    ]);
+    assert_eq!(raw(&env, "tab", "int:3"), row(3));
+    assert_eq!(raw(&env, "tab", "str:3"), row(7));
+}
