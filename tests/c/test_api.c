@@ -44,6 +44,33 @@ static int checks = 0;
 #define OK(call) EXPECT_STATUS(HANGAR_OK, call)
 
 static hangar_key ik(uint64_t n) { return (hangar_key){.text = NULL, .number = n}; }
+
+/* Every read call on a column whose checkout is closed gives HANGAR_E_CLOSED. */
+static void expect_column_closed(hangar_column *c) {
+    char name[64];
+    int32_t kind = 0, dt = 0;
+    bool nested = false, variable = false, has = false;
+    size_t n = 0, written = 0, dims[8];
+    uint8_t buf[64];
+    hangar_sample_info info;
+    hangar_buf *b = NULL;
+    hangar_view view;
+    hangar_key_iter *it = NULL;
+    struct ArrowArrayStream stream;
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_name(c, name, sizeof name));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_schema(c, &kind, &nested, &variable, &dt));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_shape(c, dims, 8, &n));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_len(c, &n));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_num_subsamples(c, &n));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_contains(c, ik(0), NULL, &has));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_info(c, ik(0), NULL, &info, dims, 8));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_get(c, ik(0), NULL, buf, sizeof buf, &written));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_get_buf(c, ik(0), NULL, &b));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_view(c, ik(0), NULL, &view));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_keys(c, &it));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_subkeys(c, ik(0), &it));
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_arrow_stream(c, &stream));
+}
 static hangar_key sk(const char *s) { return (hangar_key){.text = s, .number = 0}; }
 
 static int last_error_contains(const char *needle) {
@@ -501,10 +528,12 @@ static void test_repository(void) {
     EXPECT(rows == 13);
     stream.release(&stream);
 
-    /* Closed checkouts refuse use. */
+    /* Closed checkouts refuse use: every call on their columns, the ones answered from
+       the handle itself (name, schema, shape) included. */
     OK(hangar_reader_close(r));
-    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_len(rarr, &n));
     EXPECT_STATUS(HANGAR_E_CLOSED, hangar_reader_commit(r, rc, sizeof rc));
+    expect_column_closed(rarr);
+    expect_column_closed(rnest);
     hangar_column_free(rarr);
     hangar_column_free(rnest);
     hangar_reader_free(r);
@@ -520,7 +549,6 @@ static void test_repository(void) {
     hangar_strlist_free(list);
     EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_merge(repo, "m", "master", "dev", (int32_t[1]){0}, NULL, 0));
     /* dev gets one change, master another: a real merge. */
-    hangar_column_free(arr);
     hangar_column_free(var);
     hangar_column_free(nest);
     hangar_column_free(text);
@@ -528,6 +556,10 @@ static void test_repository(void) {
     hangar_column_free(ntext);
     OK(hangar_writer_close(w));
     EXPECT_STATUS(HANGAR_E_CLOSED, hangar_writer_commit(w, "x", NULL, 0));
+    expect_column_closed(arr);
+    uint8_t buf1[1] = {7};
+    EXPECT_STATUS(HANGAR_E_CLOSED, hangar_column_put(arr, ik(99), NULL, buf1, 1, HANGAR_DTYPE_U8, (size_t[1]){1}, 1));
+    hangar_column_free(arr);
     hangar_writer_free(w);
 
     OK(hangar_repo_checkout_writer(repo, "dev", &w));

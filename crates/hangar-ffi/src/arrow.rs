@@ -74,6 +74,7 @@ pub extern "C" fn hangar_column_arrow_stream(
     guard(|| {
         check_out(out, "out")?;
         let c = handle(column, "column")?;
+        c.ensure_open()?;
         let Some(col) = c.reader_col() else {
             return Err(invalid(
                 "Arrow streams export committed data: open the column from a reader checkout",

@@ -50,18 +50,30 @@ impl hangar_column {
         }
     }
 
+    /// `HANGAR_E_CLOSED` once the column's checkout is closed: every call on the handle
+    /// says so, the ones answered from what the handle holds included.
+    pub(crate) fn ensure_open(&self) -> FfiResult<()> {
+        match &self.col {
+            Col::Reader { col, .. } => col.ensure_open()?,
+            Col::Writer(c) => c.ensure_open()?,
+        }
+        Ok(())
+    }
+
     pub(crate) fn schema(&self) -> FfiResult<ColumnSchema> {
+        self.ensure_open()?;
         Ok(match &self.col {
             Col::Reader { col, .. } => col.schema().clone(),
             Col::Writer(c) => c.schema()?,
         })
     }
 
-    fn name(&self) -> &str {
-        match &self.col {
+    fn name(&self) -> FfiResult<&str> {
+        self.ensure_open()?;
+        Ok(match &self.col {
             Col::Reader { col, .. } => col.name(),
             Col::Writer(c) => c.name(),
-        }
+        })
     }
 
     fn writer_col(&self) -> FfiResult<&WriterColumn> {
@@ -137,7 +149,7 @@ pub extern "C" fn hangar_column_name(
     buf: *mut c_char,
     len: usize,
 ) -> hangar_status {
-    guard(|| text_into(handle(column, "column")?.name(), buf, len, "buf"))
+    guard(|| text_into(handle(column, "column")?.name()?, buf, len, "buf"))
 }
 
 /// The column's schema: `*kind` a `HANGAR_KIND_*` code, `*nested` whether it holds
@@ -474,10 +486,10 @@ pub extern "C" fn hangar_column_view(
 ) -> hangar_status {
     guard_out(out, || {
         let c = handle(column, "column")?;
+        let name = c.name()?;
         let Col::Reader { col, views } = &c.col else {
             return Err(invalid(format!(
-                "column {:?} belongs to the writer checkout, whose staged data can change; views are for reader checkouts (use hangar_column_get)",
-                c.name()
+                "column {name:?} belongs to the writer checkout, whose staged data can change; views are for reader checkouts (use hangar_column_get)"
             )));
         };
         let k = key(&sample, "key")?;

@@ -197,6 +197,12 @@ pub struct ReaderColumn {
 }
 
 impl ReaderColumn {
+    /// `Closed` once its checkout is closed (as every method that reads says too; for
+    /// callers about to use only what the handle itself holds, such as name and schema).
+    pub fn ensure_open(&self) -> Result<()> {
+        self.st.check_open()
+    }
+
     /// Name.
     pub fn name(&self) -> &str {
         &self.data.name

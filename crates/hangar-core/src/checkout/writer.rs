@@ -1243,6 +1243,12 @@ pub struct WriterColumn {
 }
 
 impl WriterColumn {
+    /// `Closed` once its checkout is closed (every other method says so too; this is for
+    /// callers about to use only what the handle itself holds, such as its name).
+    pub fn ensure_open(&self) -> Result<()> {
+        lock_state_raw(&self.st).map(|_| ())
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
         let st = lock_state(&self.st)?;
         st.column(&self.name)?;
