@@ -191,6 +191,11 @@ static void test_repository(void) {
     OK(hangar_repo_open(dir, &again));
     hangar_repo_free(again);
 
+    /* A summary before the first commit says so and succeeds, as the original did. */
+    OK(hangar_repo_summary(repo, NULL, &b));
+    EXPECT(strstr((const char *)hangar_buf_data(b), "No commits have been made in the repository") != NULL);
+    hangar_buf_free(b);
+
     /* Branches need a first commit. */
     EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_create_branch(repo, "dev", NULL));
     EXPECT(last_error_contains("first commit"));

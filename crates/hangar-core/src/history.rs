@@ -260,8 +260,9 @@ pub struct Summary {
     pub directory: PathBuf,
     /// Bytes of all repository files.
     pub disk_usage: u64,
-    /// The commit summarized.
-    pub commit: CommitInfo,
+    /// The commit summarized; `None` when the current branch has no commits yet (then
+    /// there are no columns or metadata either).
+    pub commit: Option<CommitInfo>,
     /// Its columns.
     pub columns: Vec<ColumnInfo>,
     /// Number of metadata keys.
@@ -274,12 +275,23 @@ pub(crate) fn summary(repo: &Repository, at: Option<&str>) -> Result<Summary> {
             let id = repo.resolve(rev)?;
             repo.checkout_commit(&id.to_hex())?
         }
+        // Before the first commit there is nothing to summarize but the repository (as
+        // the original: "No commits have been made in the repository").
+        None if repo.branch_head(&repo.staging_branch()?)?.is_none() => {
+            return Ok(Summary {
+                directory: repo.hangar_dir().to_path_buf(),
+                disk_usage: repo.disk_usage()?,
+                commit: None,
+                columns: Vec::new(),
+                metadata_keys: 0,
+            })
+        }
         None => repo.checkout()?,
     };
     Ok(Summary {
         directory: repo.hangar_dir().to_path_buf(),
         disk_usage: repo.disk_usage()?,
-        commit: co.commit_info().clone(),
+        commit: Some(co.commit_info().clone()),
         columns: co.columns()?,
         metadata_keys: co.metadata().len()?,
     })
@@ -295,14 +307,17 @@ impl fmt::Display for Summary {
         writeln!(f, "|  Directory: {}", self.directory.display())?;
         writeln!(f, "|  Disk Usage: {}", human_bytes(self.disk_usage))?;
         writeln!(f)?;
+        let Some(commit) = &self.commit else {
+            return writeln!(f, "No commits have been made in the repository");
+        };
         writeln!(f, "===================")?;
         writeln!(f, "| Commit Details")?;
         writeln!(f, "-------------------")?;
-        writeln!(f, "|  Commit: {}", self.commit.id)?;
-        writeln!(f, "|  Created: {}", self.commit.created())?;
-        writeln!(f, "|  By: {}", self.commit.author)?;
-        writeln!(f, "|  Email: {}", self.commit.email)?;
-        writeln!(f, "|  Message: {:?}", self.commit.message)?;
+        writeln!(f, "|  Commit: {}", commit.id)?;
+        writeln!(f, "|  Created: {}", commit.created())?;
+        writeln!(f, "|  By: {}", commit.author)?;
+        writeln!(f, "|  Email: {}", commit.email)?;
+        writeln!(f, "|  Message: {:?}", commit.message)?;
         writeln!(f)?;
         writeln!(f, "==================")?;
         writeln!(f, "| Columns")?;

@@ -662,7 +662,8 @@ void hangar_repo_free(struct hangar_repo *repo);
 hangar_status hangar_repo_force_release_writer_lock(const struct hangar_repo *repo, bool *released);
 
 // The repository summary at a branch or commit (`at`, NULL = the current head) as text,
-// like the tutorial's `repo.summary()`. `*out` is a new buffer (`hangar_buf_free`).
+// like the tutorial's `repo.summary()`; before the first commit (`at` NULL) it says "No
+// commits have been made in the repository". `*out` is a new buffer (`hangar_buf_free`).
 hangar_status hangar_repo_summary(const struct hangar_repo *repo, const char *at, struct hangar_buf **out);
 
 // The commit log from a branch or commit (`start`, NULL = the current head) as text with

@@ -84,7 +84,8 @@ pub extern "C" fn hangar_repo_force_release_writer_lock(
 }
 
 /// The repository summary at a branch or commit (`at`, NULL = the current head) as text,
-/// like the tutorial's `repo.summary()`. `*out` is a new buffer (`hangar_buf_free`).
+/// like the tutorial's `repo.summary()`; before the first commit (`at` NULL) it says "No
+/// commits have been made in the repository". `*out` is a new buffer (`hangar_buf_free`).
 #[no_mangle]
 pub extern "C" fn hangar_repo_summary(
     repo: *const hangar_repo,

@@ -22,7 +22,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(output::print_json(json!({
             "directory": s.directory,
             "disk_usage_bytes": s.disk_usage,
-            "commit": views::commit_json(&s.commit),
+            "commit": s.commit.as_ref().map(views::commit_json),
             "columns": s.columns.iter().map(views::column_json).collect::<Vec<_>>(),
             "metadata_keys": s.metadata_keys,
         }))?);

@@ -46,6 +46,27 @@ fn log_forms() {
 }
 
 #[test]
+fn summary_before_the_first_commit_succeeds() {
+    let env = Env::new();
+    env.init();
+    let text = env.ok(&["summary"]);
+    assert!(
+        text.contains("Repository Info")
+            && text.contains("No commits have been made in the repository"),
+        "{text}"
+    );
+    let v = env.json(&["summary"]);
+    assert!(
+        v["commit"].is_null() && v["columns"] == serde_json::json!([]),
+        "{v}"
+    );
+    assert_eq!(v["metadata_keys"], 0);
+    // A named revision that does not exist yet is still an error.
+    let e = env.err(&["summary", "master"]);
+    assert!(e.contains("no commits"), "{e}");
+}
+
+#[test]
 fn summary_and_show() {
     let env = Env::new();
     history_repo(&env);

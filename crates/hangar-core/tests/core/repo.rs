@@ -112,7 +112,15 @@ fn reading_before_the_first_commit_is_not_found() {
     let (_dir, repo) = new_repo();
     let e = err_text(repo.checkout());
     assert!(e.contains("no commits yet"), "{e}");
-    assert_eq!(kind(repo.summary(None)), ErrorKind::NotFound);
+    // The summary answers, as the original did.
+    let s = repo.summary(None).unwrap();
+    assert!(s.commit.is_none() && s.columns.is_empty() && s.metadata_keys == 0);
+    assert!(
+        s.to_string()
+            .contains("No commits have been made in the repository"),
+        "{s}"
+    );
+    assert_eq!(kind(repo.summary(Some("master"))), ErrorKind::NotFound);
     assert_eq!(kind(repo.checkout_branch("dev")), ErrorKind::NotFound);
     assert_eq!(kind(repo.checkout_commit("abcd")), ErrorKind::NotFound);
     assert_eq!(
