@@ -20,15 +20,20 @@ pub enum KeyArg {
 
 impl KeyArg {
     pub fn parse(s: &str) -> anyhow::Result<KeyArg> {
+        KeyArg::parse_as(s, "sample key")
+    }
+
+    /// [`KeyArg::parse`], naming the key `what` in errors ("subsample key").
+    pub fn parse_as(s: &str, what: &str) -> anyhow::Result<KeyArg> {
         if s.starts_with("int:") || s.starts_with("str:") {
-            return Ok(KeyArg::Exact(SampleKey::parse(s)?));
+            return Ok(KeyArg::Exact(SampleKey::parse_as(s, what)?));
         }
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             if let Ok(n) = s.parse::<u64>() {
                 return Ok(KeyArg::Digits(s.to_string(), n));
             }
         }
-        Ok(KeyArg::Exact(SampleKey::parse(s)?))
+        Ok(KeyArg::Exact(SampleKey::parse_as(s, what)?))
     }
 
     /// The key, given whether the string form exists.
@@ -53,7 +58,10 @@ impl KeyArg {
 /// Splits `KEY/SUB` (nested columns); `SUB` is `None` without a `/`.
 pub fn parse_path(s: &str) -> anyhow::Result<(KeyArg, Option<KeyArg>)> {
     match s.split_once('/') {
-        Some((k, sub)) => Ok((KeyArg::parse(k)?, Some(KeyArg::parse(sub)?))),
+        Some((k, sub)) => Ok((
+            KeyArg::parse(k)?,
+            Some(KeyArg::parse_as(sub, "subsample key")?),
+        )),
         None => Ok((KeyArg::parse(s)?, None)),
     }
 }

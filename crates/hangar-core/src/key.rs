@@ -21,9 +21,14 @@ const TAG_STR: u8 = 1;
 impl SampleKey {
     /// Checks the key's rules.
     pub fn validate(&self) -> Result<()> {
+        self.validate_as("sample key")
+    }
+
+    /// Checks the key's rules; an error calls it `what` ("subsample key", ...).
+    pub fn validate_as(&self, what: &str) -> Result<()> {
         match self {
             SampleKey::Int(_) => Ok(()),
-            SampleKey::Str(s) => names::check_name("sample key", s),
+            SampleKey::Str(s) => names::check_key(what, s),
         }
     }
 
@@ -89,7 +94,7 @@ impl SampleKey {
             }
             Some((&TAG_STR, rest)) => {
                 let s = std::str::from_utf8(rest).map_err(|_| "key is not UTF-8".to_string())?;
-                if !names::is_valid_name(s) {
+                if !names::is_valid_key(s) {
                     return Err(format!("stored key {s:?} breaks the key rules"));
                 }
                 Ok(SampleKey::Str(s.to_string()))
@@ -100,26 +105,35 @@ impl SampleKey {
 
     /// Parses the command-line form: `int:N` or `str:NAME`; a bare value is a string key.
     pub fn parse(s: &str) -> Result<SampleKey> {
+        SampleKey::parse_as(s, "sample key")
+    }
+
+    /// [`SampleKey::parse`], naming the key `what` in errors ("subsample key", ...).
+    pub fn parse_as(s: &str, what: &str) -> Result<SampleKey> {
         if let Some(n) = s.strip_prefix("int:") {
-            let i = n
-                .parse::<u64>()
-                .map_err(|_| invalid(format!("{n:?} is not a non-negative integer key")))?;
+            let i = n.parse::<u64>().map_err(|_| {
+                invalid(format!("{what} {s:?}: {n:?} is not a non-negative integer"))
+            })?;
             return Ok(SampleKey::Int(i));
         }
         let s = s.strip_prefix("str:").unwrap_or(s);
         let k = SampleKey::Str(s.to_string());
-        k.validate()?;
+        k.validate_as(what)?;
         Ok(k)
     }
 
     /// A text form that tells integer keys from string keys, for file names and archive
     /// members: an integer key as its digits; a string key as it is, unless it is made of
-    /// digits, then `str:` + the key (a string key never contains ':'). Distinct keys get
-    /// distinct names, and [`SampleKey::parse`] of a tagged name gives the key again.
+    /// digits or of dots only, then `str:` + the key (a string key never contains ':').
+    /// Distinct keys get distinct names, no name is `.` or `..`, and
+    /// [`SampleKey::parse`] of a tagged name gives the key again.
     pub fn name(&self) -> String {
         match self {
             SampleKey::Int(i) => i.to_string(),
-            SampleKey::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            // Digits would read as an integer key; dots only as `.` or `..` in a path.
+            SampleKey::Str(s)
+                if s.bytes().all(|b| b.is_ascii_digit()) || s.bytes().all(|b| b == b'.') =>
+            {
                 format!("str:{s}")
             }
             SampleKey::Str(s) => s.clone(),
@@ -223,9 +237,15 @@ mod tests {
             SampleKey::from("img_1"),
             SampleKey::from("007"),
             SampleKey::Int(7),
+            SampleKey::from("."),
+            SampleKey::from(".."),
+            SampleKey::from("a.b"),
         ];
         let names: Vec<String> = keys.iter().map(SampleKey::name).collect();
-        assert_eq!(names, ["123", "str:123", "img_1", "str:007", "7"]);
+        assert_eq!(
+            names,
+            ["123", "str:123", "img_1", "str:007", "7", "str:.", "str:..", "a.b"]
+        );
         let distinct: std::collections::HashSet<_> = names.iter().collect();
         assert_eq!(distinct.len(), keys.len());
         for (k, n) in keys.iter().zip(&names) {

@@ -15,6 +15,43 @@ pub fn is_valid_name(s: &str) -> bool {
         && !s.bytes().all(|b| b == b'.')
 }
 
+/// True if `s` is a valid string sample (or subsample) key: `[A-Za-z0-9_.-]{1,64}`.
+/// Keys are not paths, so `.` and `..` are keys like any other (as in the original);
+/// every place a key becomes a file name tags such names (see `SampleKey::name`).
+pub fn is_valid_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_NAME_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Checks a string key; `what` names it ("sample key", "subsample key").
+pub fn check_key(what: &str, s: &str) -> Result<()> {
+    if is_valid_key(s) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "{what} {:?} is not allowed: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
+        s.chars().take(80).collect::<String>(),
+        why_not(s)
+    )))
+}
+
+fn why_not(s: &str) -> String {
+    if s.is_empty() {
+        "it is empty".to_string()
+    } else if s.len() > MAX_NAME_LEN {
+        format!("it is {} bytes long (at most {MAX_NAME_LEN})", s.len())
+    } else {
+        let bad = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+            .map(|c| format!("{c:?}"))
+            .unwrap_or_default();
+        format!("it contains {bad}")
+    }
+}
+
 /// Device names Windows reserves in every directory (with any extension).
 const RESERVED: [&str; 22] = [
     "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
@@ -27,22 +64,15 @@ pub fn check_name(what: &str, s: &str) -> Result<()> {
         return Ok(());
     }
     let shown: String = s.chars().take(80).collect();
-    let why = if s.is_empty() {
-        "it is empty".to_string()
-    } else if s.len() > MAX_NAME_LEN {
-        format!("it is {} bytes long (at most {MAX_NAME_LEN})", s.len())
-    } else if s.bytes().all(|b| b == b'.') {
-        "it is made of dots only".to_string()
-    } else {
-        let bad = s
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-            .map(|c| format!("{c:?}"))
-            .unwrap_or_default();
-        format!("it contains {bad}")
-    };
+    if is_valid_key(s) {
+        return Err(invalid(format!(
+            "{what} {shown:?} is not allowed: it is made of dots only; a name needs at least \
+             one ASCII letter, digit, '_' or '-' (dots may go with them)"
+        )));
+    }
     Err(invalid(format!(
-        "{what} {shown:?} is not allowed: {why}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'"
+        "{what} {shown:?} is not allowed: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
+        why_not(s)
     )))
 }
 

@@ -1,6 +1,7 @@
 //! Names: path traversal, absolute paths, NUL bytes, dot names, reserved device names,
 //! control characters and oversized names as column names, sample and subsample keys,
-//! metadata keys and branch names — all rejected with a message saying the rule, and
+//! metadata keys and branch names — all rejected with a message saying the rule (except
+//! dot-only keys: keys are not paths, so `.`, `..` are stored and read back), and
 //! nothing written outside `.hangar/` (the tree around the repository is compared before
 //! and after; no file inside `.hangar/` carries an attack name). Then every file and
 //! directory of a repository is replaced in turn by a symbolic link to a copy of it
@@ -104,6 +105,7 @@ pub fn run() -> Figures {
     let mut before = BTreeSet::new();
     tree(tmp.path(), &hangar, &mut before);
     let (mut tried, mut rejected) = (0, 0);
+    let mut dot_keys = 0;
     let mut check = |what: &str, name: &str, r: hangar_core::Result<()>, figs: &mut Figures| {
         tried += 1;
         match r {
@@ -142,25 +144,39 @@ pub fn run() -> Figures {
             co.add_nested_bytes_column(n).map(|_| ()),
             &mut figs,
         );
-        check(
-            "sample key",
-            n,
-            co.column("ok")
-                .and_then(|c| c.set(n, TensorRef::new(&value, &[2]))),
-            &mut figs,
-        );
-        check(
-            "subsample key",
-            n,
-            co.column("nested").and_then(|c| {
-                c.set_subsample(
-                    "s",
-                    SampleKey::Str(name.clone()),
-                    TensorRef::new(&value, &[2]),
-                )
-            }),
-            &mut figs,
-        );
+        let put = co
+            .column("ok")
+            .and_then(|c| c.set(n, TensorRef::new(&value, &[2])));
+        let put_sub = co.column("nested").and_then(|c| {
+            c.set_subsample(
+                "s",
+                SampleKey::Str(name.clone()),
+                TensorRef::new(&value, &[2]),
+            )
+        });
+        if !n.is_empty() && n.bytes().all(|b| b == b'.') {
+            // Keys are not paths: `.`, `..` and `...` are keys like any other (as in the
+            // original); they must be stored and read back, and name no file.
+            let back = co
+                .column("ok")
+                .and_then(|c| c.get(n))
+                .and_then(|v| v.into_tensor())
+                .map(|t| t.as_bytes().to_vec());
+            let back_sub = co
+                .column("nested")
+                .and_then(|c| c.get_subsample("s", SampleKey::Str(name.clone())))
+                .and_then(|v| v.into_tensor())
+                .map(|t| t.as_bytes().to_vec());
+            match (put, put_sub, back, back_sub) {
+                (Ok(()), Ok(()), Ok(a), Ok(b)) if a == value && b == value => dot_keys += 1,
+                other => figs.fail(format!(
+                    "the dot key {n:?} was not stored as a key: {other:?}"
+                )),
+            }
+        } else {
+            check("sample key", n, put, &mut figs);
+            check("subsample key", n, put_sub, &mut figs);
+        }
         check("metadata key", n, co.metadata().set(n, "v"), &mut figs);
         check(
             "branch name",
@@ -206,6 +222,10 @@ pub fn run() -> Figures {
         tried,
     );
     figs.add("rejected as bad names", rejected);
+    figs.add(
+        "dot-only names stored and read back as sample and subsample keys",
+        dot_keys,
+    );
     figs.add("files created outside .hangar/", created.len());
     symlinks(tmp.path(), &mut figs);
     figs

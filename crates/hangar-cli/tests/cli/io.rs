@@ -763,3 +763,75 @@ fn integer_and_string_keys_never_share_an_exported_name() {
     assert_eq!(raw(&env, "tab", "int:3"), row(3));
     assert_eq!(raw(&env, "tab", "str:3"), row(7));
 }
+
+/// Issue 12 item 5: dot-only keys are keys; every export keeps them inside its target
+/// (tagged `str:.` / `str:..`) and import reads them back.
+#[test]
+fn dot_keys_export_inside_the_target_and_read_back() {
+    use hangar_core::{DType, NdArraySpec, Repository, SampleKey, TensorRef};
+    let env = Env::new();
+    env.init();
+    {
+        let repo = Repository::open(env.path()).unwrap();
+        let co = repo.checkout_writer().unwrap();
+        let flat = co
+            .add_ndarray_column("flat", NdArraySpec::with_shape(DType::U8, &[2]))
+            .unwrap();
+        let n = co
+            .add_ndarray_column(
+                "n",
+                NdArraySpec::with_shape(DType::U8, &[2]).contains_subsamples(true),
+            )
+            .unwrap();
+        flat.set(".", TensorRef::new(&[1u8, 1], &[2])).unwrap();
+        flat.set("..", TensorRef::new(&[2u8, 2], &[2])).unwrap();
+        n.set_subsample("..", SampleKey::from("."), TensorRef::new(&[3u8, 3], &[2]))
+            .unwrap();
+        n.set_subsample("..", SampleKey::from(".."), TensorRef::new(&[4u8, 4], &[2]))
+            .unwrap();
+        co.commit("dots").unwrap();
+        co.close().unwrap();
+    }
+    let outside_before = std::fs::read_dir(env.path()).unwrap().count();
+    env.ok(&["export", "n", "-o", "deep/out"]);
+    env.ok(&["export", "flat", "-o", "flatdir"]);
+    assert_eq!(
+        npy_data(env.file("deep/out/str:../str:..npy").to_str().unwrap()).1,
+        [3, 3]
+    );
+    assert_eq!(
+        npy_data(env.file("deep/out/str:../str:...npy").to_str().unwrap()).1,
+        [4, 4]
+    );
+    assert_eq!(
+        npy_data(env.file("flatdir/str:..npy").to_str().unwrap()).1,
+        [1, 1]
+    );
+    assert_eq!(
+        npy_data(env.file("flatdir/str:...npy").to_str().unwrap()).1,
+        [2, 2]
+    );
+    // Nothing landed next to the targets: only the two new directories appeared.
+    assert_eq!(
+        std::fs::read_dir(env.path()).unwrap().count(),
+        outside_before + 2
+    );
+    assert_eq!(std::fs::read_dir(env.file("deep")).unwrap().count(), 1);
+    // Read back through an import of the directory and of an .npz.
+    env.ok(&[
+        "import",
+        "back",
+        env.file("flatdir").to_str().unwrap(),
+        "--create",
+    ]);
+    assert_eq!(raw(&env, "back", "str:.."), [2, 2]);
+    env.ok(&["export", "flat", "-o", "flat.npz"]);
+    env.ok(&[
+        "import",
+        "nback",
+        env.file("flat.npz").to_str().unwrap(),
+        "--create",
+    ]);
+    assert_eq!(raw(&env, "nback", "."), [1, 1]);
+    assert_eq!(raw(&env, "nback", ".."), [2, 2]);
+}

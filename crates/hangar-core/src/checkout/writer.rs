@@ -354,7 +354,7 @@ impl WriterState {
             let col = self.column_as(column, true)?;
             key.validate()?;
             for (sub, v) in items {
-                sub.validate()?;
+                sub.validate_as("subsample key")?;
                 col.schema.check_value(column, v)?;
             }
             self.sample_entries(column, key)?

@@ -306,3 +306,60 @@ fn nested_keys_in_diffs_and_merges() {
     assert_eq!((r.len().unwrap(), r.num_subsamples().unwrap()), (1, 1));
     assert!(repo.verify().unwrap().is_ok());
 }
+
+/// Issue 12 item 5: keys are not paths. `.` and `..` are sample and subsample keys like
+/// any other (as in the original); the messages name the key that is wrong.
+#[test]
+fn dot_keys_are_keys_and_messages_name_the_wrong_key() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let flat = co
+        .add_ndarray_column("flat", NdArraySpec::with_shape(DType::U8, &[2]))
+        .unwrap();
+    let c = nested_u8(&co, "n");
+    for (i, k) in [".", "..", "..."].into_iter().enumerate() {
+        flat.set(k, TensorRef::new(&t(i as u8), &[2])).unwrap();
+        c.set_subsample(
+            k,
+            SampleKey::from(k),
+            TensorRef::new(&t(10 + i as u8), &[2]),
+        )
+        .unwrap();
+    }
+    co.commit("dot keys").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout().unwrap();
+    let (flat, n) = (r.column("flat").unwrap(), r.column("n").unwrap());
+    for (i, k) in [".", "..", "..."].into_iter().enumerate() {
+        assert_eq!(u8s(&flat.get(k).unwrap()), t(i as u8));
+        assert_eq!(u8s(&n.get_subsample(k, k).unwrap()), t(10 + i as u8));
+    }
+    assert!(repo.verify().unwrap().is_ok());
+
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("n").unwrap();
+    let e = c
+        .set_subsample("fine", SampleKey::from("a b"), TensorRef::new(&t(1), &[2]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("subsample key \"a b\" is not allowed"), "{e}");
+    let e = c
+        .set_subsample("a b", SampleKey::from("fine"), TensorRef::new(&t(1), &[2]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("sample key \"a b\" is not allowed"), "{e}");
+    // Names that meet paths (columns, branches) still refuse dots only, and say why
+    // without contradicting themselves.
+    let e = co
+        .add_ndarray_column("..", NdArraySpec::with_shape(DType::U8, &[2]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("made of dots only") && e.contains("at least one"),
+        "{e}"
+    );
+    assert_eq!(
+        kind(co.add_ndarray_column(".", NdArraySpec::with_shape(DType::U8, &[2]))),
+        ErrorKind::InvalidArgument
+    );
+}
