@@ -286,21 +286,99 @@ impl Repository {
         crate::verify::verify(self)
     }
 
-    /// Resolves a branch name or a commit id/prefix to a commit.
+    /// Resolves a revision to a commit, as git reads one: a branch name, `HEAD` (the
+    /// head of the branch the staging area is on), a full commit id or a unique prefix of
+    /// one, each followed by any number of `~N` (the N-th first-parent ancestor; `~` is
+    /// `~1`) and `^N` (the N-th parent; `^` is `^1`, `^0` the commit itself). An unknown
+    /// name is `NotFound`, listing the branches.
     pub fn resolve(&self, rev: &str) -> Result<CommitId> {
-        if crate::names::check_branch_name(rev).is_ok()
-            && refs::ref_path(&self.shared.hangar, rev).exists()
-        {
+        let cut = rev.find(['~', '^']).unwrap_or(rev.len());
+        let (base, mut steps) = (&rev[..cut], &rev[cut..]);
+        let mut id = self.resolve_base(base, rev)?;
+        while let Some(op) = steps.chars().next() {
+            if op != '~' && op != '^' {
+                return Err(invalid(format!(
+                    "{rev:?} is not a revision: after a name or id come only ~N and ^N"
+                )));
+            }
+            let digits = steps[1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .map_or(steps.len(), |i| i + 1);
+            let n: usize = match &steps[1..digits] {
+                "" => 1,
+                d => d.parse().map_err(|_| {
+                    invalid(format!("{rev:?}: {d:?} is not a number of generations"))
+                })?,
+            };
+            steps = &steps[digits..];
+            id = match op {
+                '~' => {
+                    for i in 0..n {
+                        let info = self.commit_info(&id)?;
+                        id = *info.parents.first().ok_or_else(|| {
+                            Error::NotFound(format!(
+                                "{rev:?}: commit {} has no parent ({} of {n} generations back)",
+                                info.id, i
+                            ))
+                        })?;
+                    }
+                    id
+                }
+                _ if n == 0 => id,
+                _ => {
+                    let info = self.commit_info(&id)?;
+                    *info.parents.get(n - 1).ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "{rev:?}: commit {} has {} parent(s), not a parent {n}",
+                            info.id,
+                            info.parents.len()
+                        ))
+                    })?
+                }
+            };
+        }
+        Ok(id)
+    }
+
+    /// The commit a revision's base names (see [`Repository::resolve`]).
+    fn resolve_base(&self, base: &str, rev: &str) -> Result<CommitId> {
+        let no_commits = |branch: &str| {
+            Error::NotFound(format!(
+                "branch {branch:?} has no commits yet; commit from a writer checkout first"
+            ))
+        };
+        if base == "HEAD" {
+            let branch = self.staging_branch()?;
             return self
-                .branch_head(rev)?
-                .ok_or_else(|| Error::NotFound(format!("branch {rev:?} has no commits yet")));
+                .branch_head(&branch)?
+                .ok_or_else(|| no_commits(&branch));
         }
-        if rev == refs::DEFAULT_BRANCH {
-            return Err(Error::NotFound(format!(
-                "branch {rev:?} has no commits yet; commit from a writer checkout first"
-            )));
+        if crate::names::check_branch_name(base).is_ok()
+            && (refs::ref_path(&self.shared.hangar, base).exists() || base == refs::DEFAULT_BRANCH)
+        {
+            return self.branch_head(base)?.ok_or_else(|| no_commits(base));
         }
-        self.resolve_commit(rev)
+        if base.len() >= 4 && hangar_store::digest::is_hex_prefix(&base.to_ascii_lowercase()) {
+            match self.resolve_commit(base) {
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
+                other => return other,
+            }
+        }
+        let names: Vec<String> = self.branches()?.into_iter().map(|b| b.0).collect();
+        Err(Error::NotFound(format!(
+            "no branch or commit named {base:?}{}; branches: {} (a revision is a branch, HEAD, \
+             a commit id or a unique prefix of 4 or more hex digits, then ~N or ^N)",
+            if base == rev {
+                String::new()
+            } else {
+                format!(" in {rev:?}")
+            },
+            if names.is_empty() {
+                "none yet".to_string()
+            } else {
+                names.join(", ")
+            }
+        )))
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {

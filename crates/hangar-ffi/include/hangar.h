@@ -675,8 +675,9 @@ hangar_status hangar_repo_log(const struct hangar_repo *repo, const char *start,
 // (a new buffer). Problems found are not an error: the call returns `HANGAR_OK`.
 hangar_status hangar_repo_verify(const struct hangar_repo *repo, bool *ok, struct hangar_buf **report);
 
-// Resolves a branch name, full commit id or unique prefix to a full commit id, copied into
-// `buf` (`len` >= `HANGAR_COMMIT_ID_LEN + 1`).
+// Resolves a revision (a branch name, `HEAD`, a full commit id or a unique prefix of 4 or
+// more hex digits, then any `~N` / `^N`, as git reads them) to a full commit id, copied
+// into `buf` (`len` >= `HANGAR_COMMIT_ID_LEN + 1`). An unknown name: `HANGAR_E_NOT_FOUND`.
 hangar_status hangar_repo_resolve(const struct hangar_repo *repo, const char *rev, char *buf, size_t len);
 
 // Opens a reader checkout of a branch's head (`branch`, NULL = the branch the staging

@@ -135,8 +135,9 @@ pub extern "C" fn hangar_repo_verify(
     })
 }
 
-/// Resolves a branch name, full commit id or unique prefix to a full commit id, copied into
-/// `buf` (`len` >= `HANGAR_COMMIT_ID_LEN + 1`).
+/// Resolves a revision (a branch name, `HEAD`, a full commit id or a unique prefix of 4 or
+/// more hex digits, then any `~N` / `^N`, as git reads them) to a full commit id, copied
+/// into `buf` (`len` >= `HANGAR_COMMIT_ID_LEN + 1`). An unknown name: `HANGAR_E_NOT_FOUND`.
 #[no_mangle]
 pub extern "C" fn hangar_repo_resolve(
     repo: *const hangar_repo,

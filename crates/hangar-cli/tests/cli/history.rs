@@ -314,3 +314,40 @@ fn merge_outcomes_and_conflicts() {
     let e = env.err(&["merge", "dev"]);
     assert!(e.contains("commit or reset"), "{e}");
 }
+
+/// Issue 12 item 7: every command that takes a revision reads HEAD, ~N, ^N, prefixes
+/// and branch names, and an unknown one lists the branches without changing its case.
+#[test]
+fn revisions_everywhere() {
+    let env = Env::new();
+    history_repo(&env);
+    let log = env.json(&["log"]);
+    let ids: Vec<String> = log["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    let show = env.json(&["show", "HEAD"]);
+    assert_eq!(show["commit"]["id"], ids[0].as_str(), "{show}");
+    let parent = env.json(&["show", "HEAD~1"]);
+    assert_eq!(parent["commit"]["id"], ids[1].as_str(), "{parent}");
+    assert!(!env.ok(&["diff", "HEAD~1", "HEAD"]).is_empty());
+    env.ok(&["summary", "HEAD^"]);
+    env.ok(&["log", "master~1"]);
+    env.ok(&["show", &ids[2][..8].to_ascii_uppercase()]);
+    for args in [
+        &["diff", "master", "nosuch"][..],
+        &["log", "nosuch"],
+        &["summary", "nosuch"],
+        &["show", "Master"],
+    ] {
+        let e = env.err(args);
+        let named = args.last().unwrap();
+        assert!(
+            e.contains(&format!("no branch or commit named \"{named}\""))
+                && e.contains("branches: "),
+            "{args:?}: {e}"
+        );
+    }
+}

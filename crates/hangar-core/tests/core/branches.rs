@@ -30,9 +30,10 @@ fn create_branch_rules() {
         kind(repo.create_branch("ghost", Some("deadbeef"))),
         ErrorKind::NotFound
     );
+    // An unknown name is not found either (no branch or commit has it).
     assert_eq!(
         kind(repo.create_branch("ghost", Some("nosuchbranch"))),
-        ErrorKind::InvalidArgument
+        ErrorKind::NotFound
     );
     let at = repo
         .create_branch("at_commit", Some(&first.to_hex()[..10]))
@@ -217,4 +218,69 @@ fn log_draws_merges_as_a_graph() {
         "* {ff} (master) : ff commit\n*   {merge} : merge dev\n|\\\n| * {d} (dev) : dev changes\n* | {m} : master changes\n|/\n* {base} : first"
     );
     assert_eq!(text, expected, "\n{text}");
+}
+
+/// Issue 12 item 7: revisions as git reads them: branch names, HEAD, full ids and unique
+/// prefixes (any case), `~N` and `^N`; an unknown name lists the branches.
+#[test]
+fn revisions_resolve_as_git_reads_them() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let s = co.add_str_column("s").unwrap();
+    let commit = |k: u32, msg: &str| {
+        s.set(k, msg).unwrap();
+        co.commit(msg).unwrap()
+    };
+    let c1 = commit(1, "c1");
+    let c2 = commit(2, "c2");
+    let c3 = commit(3, "c3");
+    co.close().unwrap();
+    repo.create_branch("dev", Some(&c2.to_hex())).unwrap();
+    let co = repo.checkout_writer_branch("dev").unwrap();
+    co.column("s").unwrap().set(9u32, "dev").unwrap();
+    let d1 = co.commit("d1").unwrap();
+    co.close().unwrap();
+    let co = repo.checkout_writer_branch("master").unwrap();
+    let m = co.merge("merge dev", "dev").unwrap().head();
+    co.close().unwrap();
+
+    let r = |rev: &str| repo.resolve(rev).unwrap();
+    assert_eq!(r("HEAD"), m);
+    assert_eq!(r("master"), m);
+    assert_eq!(r("HEAD^0"), m);
+    assert_eq!(r("HEAD~"), c3);
+    assert_eq!(r("master~1"), c3);
+    assert_eq!(r("HEAD^"), c3);
+    assert_eq!(r("HEAD^2"), d1);
+    assert_eq!(r("HEAD~2"), c2);
+    assert_eq!(r("master^^"), c2);
+    assert_eq!(r("HEAD^2~1"), c2);
+    assert_eq!(r("dev~2"), c1);
+    assert_eq!(r(&c1.to_hex()), c1);
+    assert_eq!(r(&c1.to_hex()[..8]), c1);
+    assert_eq!(r(&c1.to_hex()[..8].to_ascii_uppercase()), c1);
+    assert_eq!(r(&format!("{}~0", &c3.to_hex()[..10])), c3);
+
+    for (rev, want) in [
+        ("nosuch", "no branch or commit named \"nosuch\""),
+        ("Master", "no branch or commit named \"Master\""),
+        ("HEAD~9", "has no parent"),
+        ("HEAD^3", "not a parent 3"),
+        ("dev~1^2", "not a parent 2"),
+    ] {
+        let e = repo.resolve(rev).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{rev}: {e}");
+        assert!(e.to_string().contains(want), "{rev}: {e}");
+    }
+    let e = repo.resolve("nosuch~2").unwrap_err().to_string();
+    assert!(e.contains("branches: dev, master"), "{e}");
+    assert_eq!(kind(repo.resolve("HEAD~x")), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn head_before_the_first_commit_says_so() {
+    let (_dir, repo) = new_repo();
+    let e = repo.resolve("HEAD").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("no commits yet"), "{e}");
 }
