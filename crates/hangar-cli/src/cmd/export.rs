@@ -13,27 +13,31 @@ use crate::output::{self, thousands};
 /// Write a column's samples at a commit to files.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Formats (default: from the extension of OUT; a directory gets one .npy per sample):
+    after_help = "Formats (default: from the extension of OUT; OUT without one is a directory of
+.npy files; an extension not listed here is an error):
   npy      a directory of KEY.npy (KEY/SUB.npy for nested columns; str and bytes columns
            as KEY.txt / KEY.bin), or one stacked array when OUT ends in .npy (fixed-shape
            columns; samples in key order, keys are not kept)
   npz      one archive, member KEY.npy per sample (KEY/SUB.npy when nested)
   parquet  one table: key, [subkey,] value (canonical Arrow tensor types, str, bytes)
-  arrow    the same table as an Arrow IPC file (Feather v2)
+  arrow    the same table as an Arrow IPC file (Feather v2; .arrow, .feather, .ipc)
+  arrows   the same table as an Arrow IPC stream (.arrows)
   png      a directory of KEY.png (uint8/uint16 samples shaped [H, W] or [H, W, C])
+-o - writes to stdout: --format npy (one stacked array) or --format arrows.
 
 Examples:
   hangar export images -o images.npz
   hangar export images dev -o out/ --format png
   hangar export labels 3f2a9c -o labels.parquet
-  hangar export images -o one/ --key 0 --key 17"
+  hangar export images -o one/ --key 0 --key 17
+  hangar export labels -o - --format arrows | python3 read_stream.py"
 )]
 pub struct Args {
     /// The column.
     column: String,
     /// A branch or commit; default: the current branch's head.
     rev: Option<String>,
-    /// The file or directory to write.
+    /// The file or directory to write; `-` is stdout (with --format npy or arrows).
     #[arg(short, long, value_name = "OUT")]
     out: PathBuf,
     /// The format (default: from OUT).
@@ -53,25 +57,52 @@ pub enum Format {
     Npz,
     Parquet,
     Arrow,
+    Arrows,
     Png,
 }
 
-fn format_of(out: &Path, given: Option<Format>) -> Format {
-    if let Some(f) = given {
-        return f;
+const FORMATS: &str = "npy (a directory, or one stacked .npy), npz, parquet (.parquet, .pq), \
+                       arrow (.arrow, .feather, .ipc), arrows (.arrows), png (a directory)";
+
+/// True for `-o -`: the data goes to stdout.
+fn is_stdout(out: &Path) -> bool {
+    out.as_os_str() == "-"
+}
+
+fn format_of(out: &Path, given: Option<Format>) -> anyhow::Result<Format> {
+    if is_stdout(out) {
+        return match given {
+            Some(f @ (Format::Npy | Format::Arrows)) => Ok(f),
+            Some(f) => bail!(
+                "{f:?} cannot be written to stdout; -o - takes --format npy (one stacked \
+                 array) or --format arrows (an Arrow IPC stream): give a file name for {f:?}"
+            ),
+            None => bail!(
+                "-o - writes to stdout: say what to write there with --format npy (one \
+                 stacked array) or --format arrows (an Arrow IPC stream)"
+            ),
+        };
     }
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    let Some(ext) = out.extension().and_then(|e| e.to_str()) else {
+        return Ok(Format::Npy); // a directory of .npy files
+    };
+    Ok(match ext.to_ascii_lowercase().as_str() {
+        "npy" => Format::Npy,
         "npz" => Format::Npz,
         "parquet" | "pq" => Format::Parquet,
         "arrow" | "feather" | "ipc" => Format::Arrow,
+        "arrows" => Format::Arrows,
         "png" => Format::Png,
-        _ => Format::Npy,
-    }
+        _ if out.is_dir() => Format::Npy,
+        other => bail!(
+            "{} has the extension .{other}, which is no format export writes: {FORMATS}; \
+             for a directory of .npy files give a name without an extension or --format npy",
+            out.display()
+        ),
+    })
 }
 
 /// One exported item: key, subkey (nested), value.
@@ -202,7 +233,12 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     } else {
         keys.len()
     };
-    let format = format_of(&a.out, a.format);
+    let format = format_of(&a.out, a.format)?;
+    let to_stdout = is_stdout(&a.out);
+    ensure!(
+        !(to_stdout && ctx.json),
+        "-o - writes the data to stdout, so --json cannot print there too; drop one"
+    );
     let bar = ctx.progress(total as u64, "exporting");
     let mut samples = Samples {
         col: &col,
@@ -212,22 +248,24 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         pending: Default::default(),
     };
     let written = match format {
-        Format::Npy if a.out.extension().is_some_and(|e| e == "npy") => {
+        Format::Npy if to_stdout || a.out.extension().is_some_and(|e| e == "npy") => {
             stacked_npy(&a, &schema, total, &mut samples, &bar)?
         }
         Format::Npy | Format::Png => per_file(&a, &schema, format, &mut samples, &bar)?,
         Format::Npz => to_npz(&a, &schema, &mut samples, &bar)?,
-        Format::Parquet | Format::Arrow => to_table(
-            &a,
-            &schema,
-            nested,
-            format == Format::Parquet,
-            &mut samples,
-            &bar,
-        )?,
+        Format::Parquet | Format::Arrow | Format::Arrows => {
+            to_table(&a, &schema, nested, format, &mut samples, &bar)?
+        }
     };
     bar.finish_and_clear();
-    if ctx.json {
+    if to_stdout {
+        ctx.note(&format!(
+            "Exported {} samples of column {} at {} to stdout",
+            thousands(written as u64),
+            a.column,
+            reader.commit_hash()
+        ));
+    } else if ctx.json {
         output::print_json(json!({
             "column": a.column,
             "commit": reader.commit_hash().to_hex(),
@@ -259,20 +297,29 @@ fn stacked_npy(
         "one stacked .npy needs a flat fixed-shape array column; column {:?} is {schema}: export to a directory, .npz or .parquet",
         a.column
     );
-    check_new(&a.out, a.force)?;
     let dtype = schema.dtype().expect("ndarray columns have a dtype");
     let mut shape = vec![total];
     shape.extend_from_slice(schema.shape());
+    let write = |w: &mut dyn std::io::Write, samples: &mut Samples<'_>| -> anyhow::Result<usize> {
+        w.write_all(&npy::header_bytes(dtype, &shape))?;
+        let mut n = 0;
+        while let Some((k, _, v)) = samples.next_item()? {
+            npy::write_data(&mut &mut *w, dtype, tensor(&v, &a.column, &k)?.as_bytes())?;
+            n += 1;
+            bar.inc(1);
+        }
+        w.flush()?;
+        Ok(n)
+    };
+    if is_stdout(&a.out) {
+        let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+        return write(&mut w, samples);
+    }
+    check_new(&a.out, a.force)?;
     let tmp = temp_for(&a.out);
     let f = crate::formats::create_new(&tmp)?;
     let mut w = std::io::BufWriter::new(f);
-    std::io::Write::write_all(&mut w, &npy::header_bytes(dtype, &shape))?;
-    let mut n = 0;
-    while let Some((k, _, v)) = samples.next_item()? {
-        npy::write_data(&mut w, dtype, tensor(&v, &a.column, &k)?.as_bytes())?;
-        n += 1;
-        bar.inc(1);
-    }
+    let n = write(&mut w, samples)?;
     let f = w.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &a.out)?;
@@ -402,11 +449,14 @@ fn to_table(
     a: &Args,
     schema: &ColumnSchema,
     nested: bool,
-    parquet: bool,
+    format: Format,
     samples: &mut Samples<'_>,
     bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<usize> {
-    check_new(&a.out, a.force)?;
+    let to_stdout = is_stdout(&a.out);
+    if !to_stdout {
+        check_new(&a.out, a.force)?;
+    }
     let kind = ExportKind::for_schema(schema);
     // Integer key columns when every key is an integer (known from the key list).
     let int_keys = samples
@@ -433,7 +483,11 @@ fn to_table(
     };
     let arrow_schema = crate::formats::table::export_schema(&kind, int_keys, int_subkeys);
     let tmp = temp_for(&a.out);
-    let mut w = TableWriter::create(&tmp, &arrow_schema, parquet)?;
+    let mut w = match format {
+        Format::Arrows if to_stdout => TableWriter::stream(None, &arrow_schema)?,
+        Format::Arrows => TableWriter::stream(Some(&tmp), &arrow_schema)?,
+        _ => TableWriter::create(&tmp, &arrow_schema, format == Format::Parquet)?,
+    };
     let mut b = BatchBuilder::default();
     let mut n = 0;
     while let Some((k, sub, v)) = samples.next_item()? {
@@ -448,6 +502,8 @@ fn to_table(
         w.write(&b.finish(&arrow_schema, &kind)?)?;
     }
     w.finish()?;
-    std::fs::rename(&tmp, &a.out)?;
+    if !to_stdout {
+        std::fs::rename(&tmp, &a.out)?;
+    }
     Ok(n)
 }

@@ -12,7 +12,7 @@
 //! utf8 or binary.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context as _};
@@ -825,6 +825,11 @@ pub use hangar_core::arrow_export::{export_schema, BatchBuilder, ExportKind};
 pub enum TableWriter {
     Parquet(Box<parquet::arrow::ArrowWriter<File>>),
     Ipc(Box<arrow_ipc::writer::FileWriter<File>>),
+    /// An Arrow IPC stream, to a file (synced at the end) or to stdout.
+    Stream(
+        Box<arrow_ipc::writer::StreamWriter<Box<dyn std::io::Write>>>,
+        Option<File>,
+    ),
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -832,6 +837,7 @@ impl std::fmt::Debug for TableWriter {
         f.write_str(match self {
             TableWriter::Parquet(_) => "TableWriter::Parquet",
             TableWriter::Ipc(_) => "TableWriter::Ipc",
+            TableWriter::Stream(..) => "TableWriter::Stream",
         })
     }
 }
@@ -855,10 +861,28 @@ impl TableWriter {
         }
     }
 
+    /// An Arrow IPC stream to `path` (a new file; synced at the end), or to stdout when
+    /// `path` is `None`.
+    pub fn stream(path: Option<&Path>, schema: &SchemaRef) -> anyhow::Result<TableWriter> {
+        let (sink, file): (Box<dyn std::io::Write>, Option<File>) = match path {
+            Some(p) => {
+                let f = super::create_new(p)?;
+                let sync = f.try_clone()?;
+                (Box::new(std::io::BufWriter::new(f)), Some(sync))
+            }
+            None => (Box::new(std::io::BufWriter::new(std::io::stdout())), None),
+        };
+        Ok(TableWriter::Stream(
+            Box::new(arrow_ipc::writer::StreamWriter::try_new(sink, schema)?),
+            file,
+        ))
+    }
+
     pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
         match self {
             TableWriter::Parquet(w) => w.write(batch)?,
             TableWriter::Ipc(w) => w.write(batch)?,
+            TableWriter::Stream(w, _) => w.write(batch)?,
         }
         Ok(())
     }
@@ -873,6 +897,13 @@ impl TableWriter {
             TableWriter::Ipc(mut w) => {
                 w.finish()?;
                 w.get_ref().sync_all()?;
+            }
+            TableWriter::Stream(mut w, file) => {
+                w.finish()?;
+                w.get_mut().flush()?;
+                if let Some(f) = file {
+                    f.sync_all()?;
+                }
             }
         }
         Ok(())

@@ -835,3 +835,83 @@ fn dot_keys_export_inside_the_target_and_read_back() {
     assert_eq!(raw(&env, "nback", "."), [1, 1]);
     assert_eq!(raw(&env, "nback", ".."), [2, 2]);
 }
+
+/// Issue 12 item 8: an unknown extension is an error listing the formats; `-o -` writes
+/// to stdout where the format allows it (one stacked .npy, an Arrow IPC stream).
+#[test]
+fn export_targets_unknown_extensions_and_stdout() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "-m",
+        "rows",
+    ]);
+    let e = env.err(&["export", "images", "-o", "a.csv"]);
+    assert!(
+        e.contains(".csv") && e.contains("parquet") && e.contains("arrows"),
+        "{e}"
+    );
+    assert!(!env.file("a.csv").exists());
+    // An existing directory is a directory, whatever its name.
+    std::fs::create_dir(env.file("out.d")).unwrap();
+    env.ok(&["export", "images", "-o", "out.d"]);
+    assert!(env.file("out.d/0.npy").exists());
+
+    let e = env.err(&["export", "images", "-o", "-"]);
+    assert!(
+        e.contains("--format npy") && e.contains("--format arrows"),
+        "{e}"
+    );
+    let e = env.err(&["export", "images", "-o", "-", "--format", "parquet"]);
+    assert!(e.contains("cannot be written to stdout"), "{e}");
+    assert!(!env.file("-").exists(), "a file named - was written");
+    let e = env.err(&["export", "images", "-o", "-", "--format", "npy", "--json"]);
+    assert!(e.contains("--json"), "{e}");
+
+    // One stacked array on stdout: the same bytes as the file export.
+    env.ok(&["export", "images", "-o", "stacked.npy"]);
+    let out = env
+        .cmd()
+        .args(["export", "images", "-o", "-", "--format", "npy"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(env.file("stacked.npy")).unwrap());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to stdout"));
+
+    // An Arrow IPC stream on stdout and in a .arrows file; both import back.
+    let out = env
+        .cmd()
+        .args(["export", "images", "-o", "-", "--format", "arrows"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(env.file("piped.arrows"), &out.stdout).unwrap();
+    env.ok(&["export", "images", "-o", "file.arrows"]);
+    assert_eq!(std::fs::read(env.file("file.arrows")).unwrap(), out.stdout);
+    env.ok(&[
+        "import",
+        "back",
+        env.file("piped.arrows").to_str().unwrap(),
+        "--create",
+    ]);
+    let (_, data) = npy_data(&fixture("rows_u8.npy"));
+    for k in 0..10usize {
+        assert_eq!(
+            raw(&env, "back", &format!("int:{k}")),
+            data[k * 16..(k + 1) * 16]
+        );
+    }
+}
