@@ -147,9 +147,17 @@ constexpr int32_t dtype_of() {
 /// A sample key: an unsigned integer or a string (5 and "5" are different keys).
 class Key {
   public:
-    Key(uint64_t n) : v_(n) {}                       // NOLINT: implicit by design
-    Key(int n) : v_(static_cast<uint64_t>(n)) {       // NOLINT
-        if (n < 0) throw Error(HANGAR_E_INVALID_ARGUMENT, "sample keys are non-negative");
+    /// Any integer type (bool and character types excepted); a negative value throws
+    /// `hangar::Error` with `HANGAR_E_INVALID_ARGUMENT`.
+    template <typename I,
+              std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool> && !std::is_same_v<I, char> &&
+                                   !std::is_same_v<I, wchar_t> && !std::is_same_v<I, char16_t> &&
+                                   !std::is_same_v<I, char32_t>,
+                               int> = 0>
+    Key(I n) : v_(static_cast<uint64_t>(n)) {  // NOLINT: implicit by design
+        if constexpr (std::is_signed_v<I>) {
+            if (n < 0) throw Error(HANGAR_E_INVALID_ARGUMENT, "sample keys are non-negative");
+        }
     }
     Key(std::string s) : v_(std::move(s)) {}          // NOLINT
     Key(const char *s) : v_(std::string(s)) {}        // NOLINT

@@ -37,8 +37,46 @@ static int failures = 0, checks = 0;
         }                                                                             \
     } while (0)
 
+// Every integer type converts to a Key (issue 12 item 17: int64_t, unsigned and long long
+// were ambiguous); negative values are refused at run time.
+template <typename I>
+static void key_from(I n, bool negative) {
+    if (negative) {
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, hangar::Key(n));
+    } else {
+        hangar::Key k = n;  // implicit, as in col.put(n, ...)
+        EXPECT(k.is_int() && k.number() == static_cast<uint64_t>(n));
+    }
+}
+
+static void integer_keys() {
+    key_from<short>(3, false);
+    key_from<unsigned short>(3, false);
+    key_from<int>(3, false);
+    key_from<unsigned>(3u, false);
+    key_from<long>(3L, false);
+    key_from<unsigned long>(3UL, false);
+    key_from<long long>(3LL, false);
+    key_from<unsigned long long>(3ULL, false);
+    key_from<int8_t>(3, false);
+    key_from<uint8_t>(3, false);
+    key_from<int16_t>(3, false);
+    key_from<uint16_t>(3, false);
+    key_from<int32_t>(3, false);
+    key_from<uint32_t>(3, false);
+    key_from<int64_t>(INT64_MAX, false);
+    key_from<uint64_t>(UINT64_MAX, false);
+    key_from<size_t>(7, false);
+    key_from<int>(-1, true);
+    key_from<int64_t>(-5, true);
+    key_from<long long>(-1LL, true);
+    key_from<int8_t>(-1, true);
+    EXPECT(!hangar::Key("7").is_int() && hangar::Key(std::string("x")).text() == "x");
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
+    integer_keys();
     std::string dir = argv[1];
     mkdir(dir.c_str(), 0755);
 
