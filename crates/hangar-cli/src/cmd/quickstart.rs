@@ -231,7 +231,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let mut text = format!("{summary}\n\n");
     text.push_str(&views::log_text(&log, true, true, true));
     text.push_str(&format!(
-        "\nTry: cd {} && hangar log --graph && hangar diff {c1} more-data && hangar cat images 0\n",
+        "\nTry: cd {} && hangar log --graph && hangar diff more-data~1 more-data && hangar cat images 0\n",
         dir.display()
     ));
     Ok(output::print(&text)?)
