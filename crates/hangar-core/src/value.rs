@@ -268,6 +268,18 @@ pub enum ValueRef<'a> {
 }
 
 impl ValueRef<'_> {
+    /// True if `v` holds exactly this value: the same kind, dtype, shape and bytes.
+    pub fn same_as(&self, v: &Value) -> bool {
+        match (self, v) {
+            (ValueRef::Tensor(a), Value::Tensor(b)) => {
+                a.dtype() == b.dtype() && a.shape() == b.shape() && a.bytes() == b.as_bytes()
+            }
+            (ValueRef::Str(a), Value::Str(b)) => *a == b.as_str(),
+            (ValueRef::Bytes(a), Value::Bytes(b)) => *a == b.as_slice(),
+            _ => false,
+        }
+    }
+
     /// "ndarray", "str" or "bytes".
     pub fn kind_name(&self) -> &'static str {
         match self {

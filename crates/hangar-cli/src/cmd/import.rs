@@ -349,12 +349,23 @@ struct Report {
     created: Vec<String>,
 }
 
+impl Report {
+    /// True if the import staged anything: a sample added or changed, or a new column.
+    fn changed(&self) -> bool {
+        !self.created.is_empty() || self.counts.values().any(|c| c.imported + c.overwritten > 0)
+    }
+}
+
 /// Per-column counts.
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     imported: u64,
+    /// Existing samples given a different value (--overwrite).
     overwritten: u64,
+    /// Existing samples left alone (no --overwrite).
     skipped: u64,
+    /// Existing samples given the value they already held (--overwrite): nothing staged.
+    unchanged: u64,
 }
 
 /// An array a file holds: its .npz member name (if any), dtype and shape.
@@ -529,14 +540,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     match result {
         Ok(report) => {
             let commit = match &a.commit {
-                Some(msg)
-                    if report
-                        .counts
-                        .values()
-                        .any(|c| c.imported + c.overwritten > 0) =>
-                {
-                    Some(co.commit(msg)?)
-                }
+                Some(msg) if report.changed() => Some(co.commit(msg)?),
                 _ => None,
             };
             let here = co.branch_name()?;
@@ -556,6 +560,12 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                          {prev}` returns"
                     ));
                 }
+            }
+            if a.commit.is_some() && commit.is_none() {
+                // As `hangar commit` with nothing staged: a negative answer, exit 1.
+                return Err(crate::app::negative(
+                    "nothing to commit: the import added or changed no sample",
+                ));
             }
             Ok(())
         }
@@ -585,6 +595,7 @@ fn print_report(
         return Ok(output::print_json(json!({
             "columns": report.counts.iter().map(|(c, n)| (c.clone(), json!({
                 "imported": n.imported, "overwritten": n.overwritten, "skipped_existing": n.skipped,
+                "unchanged": n.unchanged,
             }))).collect::<serde_json::Map<_, _>>(),
             "files": report.files,
             "files_left_out": report.left_out,
@@ -603,6 +614,12 @@ fn print_report(
                 thousands(n.skipped)
             ));
         }
+        if n.unchanged > 0 {
+            text.push_str(&format!(
+                ", {} unchanged (they already held these values)",
+                thousands(n.unchanged)
+            ));
+        }
         text.push('\n');
     }
     if report.left_out > 0 {
@@ -613,7 +630,11 @@ fn print_report(
     }
     match commit {
         Some(id) => text.push_str(&format!("Committed {id}\n")),
-        None => text.push_str("Staged; `hangar commit -m MSG` keeps them.\n"),
+        None if report.changed() => text.push_str("Staged; `hangar commit -m MSG` keeps them.\n"),
+        None => text.push_str("Nothing staged: no sample was added or changed.\n"),
+    }
+    if ctx.quiet {
+        return Ok(());
     }
     Ok(output::print(&text)?)
 }
@@ -1234,6 +1255,16 @@ fn put(
     if exists && !overwrite {
         counts.skipped += 1;
         return Ok(());
+    }
+    if exists {
+        let current = match &sub {
+            Some(s) => col.get_subsample(&key, s)?,
+            None => col.get(&key)?,
+        };
+        if value.same_as(&current) {
+            counts.unchanged += 1;
+            return Ok(());
+        }
     }
     match sub {
         Some(s) => col.set_subsample(&key, &s, value)?,

@@ -370,21 +370,64 @@ fn existing_keys_are_skipped_or_overwritten_and_counted() {
         &["import", "images", &fixture("rows_u8.npy"), "--create"],
     );
     assert_eq!(e.trim(), "Created column images (ndarray uint8 (4, 4))");
-    let (_, e) = env.code(0, &["import", "images", &fixture("rows_u8.npy"), "--quiet"]);
-    assert!(e.is_empty(), "{e}");
+    let (out, e) = env.code(0, &["import", "images", &fixture("rows_u8.npy"), "--quiet"]);
+    assert!(
+        e.is_empty() && out.is_empty(),
+        "--quiet printed {out:?} {e:?}"
+    );
     let v = env.json(&["import", "images", &fixture("rows_u8.npy")]);
     assert_eq!(
         v["columns"]["images"],
-        json!({"imported": 0, "overwritten": 0, "skipped_existing": 10})
+        json!({"imported": 0, "overwritten": 0, "skipped_existing": 10, "unchanged": 0})
+    );
+    // Every key skipped: nothing staged, and the report says so.
+    let out = env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    assert!(
+        out.contains("Nothing staged") && !out.contains("Staged;"),
+        "{out}"
     );
     let out = env.ok(&["import", "images", &fixture("rows_u8.npy"), "--start", "5"]);
     assert!(
         out.contains("5 samples imported") && out.contains("5 skipped"),
         "{out}"
     );
+    // Keys 0-9 hold rows 0-9 (the --start 5 import skipped 5-9): all unchanged.
     let v = env.json(&["import", "images", &fixture("rows_u8.npy"), "--overwrite"]);
-    assert_eq!(v["columns"]["images"]["overwritten"], 10);
+    assert_eq!(
+        v["columns"]["images"],
+        json!({"imported": 0, "overwritten": 0, "skipped_existing": 0, "unchanged": 10})
+    );
+    // At --start 5: keys 5-9 (rows 5-9) get rows 0-4, keys 10-14 already hold rows 5-9.
+    let v = env.json(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--overwrite",
+        "--start",
+        "5",
+    ]);
+    assert_eq!(
+        v["columns"]["images"],
+        json!({"imported": 0, "overwritten": 5, "skipped_existing": 0, "unchanged": 5})
+    );
     assert_eq!(column_json(&env, "images")["num_samples"], 15);
+    env.ok(&["commit", "-m", "all of it"]);
+    // Overwriting with identical values and -m: nothing to commit, exit 1 (as commit).
+    let (out, e) = env.code(
+        1,
+        &[
+            "import",
+            "images",
+            &fixture("rows_u8.npy"),
+            "--overwrite",
+            "--start",
+            "5",
+            "-m",
+            "again",
+        ],
+    );
+    assert!(out.contains("10 unchanged"), "{out}");
+    assert!(e.contains("nothing to commit"), "{e}");
 }
 
 #[test]
