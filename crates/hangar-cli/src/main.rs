@@ -16,7 +16,7 @@ mod views;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hangar_cli::formats;
 
 use crate::app::{Ctx, Negative};
@@ -26,7 +26,8 @@ Exit status: 0 success; 1 a negative answer (a merge conflict, verify found prob
 nothing to commit, an aborted commit); 2 an error (the message says what to do); 3 an
 internal error (a bug in hangar: please report it).
 
-Environment: HANGAR_REPO (like -C), HANGAR_USER_NAME / HANGAR_USER_EMAIL (for init),
+Environment: HANGAR_REPO (the repository, as -C but without changing directory),
+HANGAR_USER_NAME / HANGAR_USER_EMAIL (for init),
 NO_COLOR, CLICOLOR_FORCE, EDITOR / VISUAL (commit messages).
 
 Start with `hangar quickstart` for a demo repository, or `hangar init`.";
@@ -36,7 +37,8 @@ Start with `hangar quickstart` for a demo repository, or `hangar init`.";
 #[derive(Debug, Parser)]
 #[command(name = "hangar", version, about, after_help = EXIT_HELP, arg_required_else_help = true)]
 struct Cli {
-    /// Run as if started in DIR (the repository's directory).
+    /// Run as if started in DIR, as git's -C: the repository is found from DIR and
+    /// relative paths (import inputs, export targets) are relative to it.
     #[arg(
         short = 'C',
         long = "repo",
@@ -148,9 +150,29 @@ fn real_main() -> ExitCode {
     if std::env::var_os("HANGAR_DEBUG_PANIC").is_some() {
         panic!("HANGAR_DEBUG_PANIC is set");
     }
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     output::set_color(cli.color);
-    let mut ctx = Ctx::new(cli.repo.clone(), cli.json, cli.quiet);
+    // -C DIR on the command line is git's -C: the process moves there, so every relative
+    // path is DIR's. HANGAR_REPO only names the repository.
+    let mut repo_dir = cli.repo.clone();
+    if matches.value_source("repo") == Some(clap::parser::ValueSource::CommandLine) {
+        if let Some(dir) = repo_dir.take() {
+            if let Err(e) = std::env::set_current_dir(&dir) {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "the directory does not exist".to_string()
+                } else {
+                    e.to_string()
+                };
+                output::error(&format!("cannot change to {} (-C): {why}", dir.display()));
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut ctx = Ctx::new(repo_dir, cli.json, cli.quiet);
     let result = run(cli, &mut ctx);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -470,3 +470,38 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// Issue 12 item 11: -C is git's -C (relative paths are DIR's); HANGAR_REPO only names
+/// the repository; a missing directory says so.
+#[test]
+fn dash_c_changes_directory_like_git() {
+    let env = Env::new();
+    std::fs::create_dir(env.file("repo")).unwrap();
+    env.ok(&["-C", "repo", "init"]);
+    assert!(env.file("repo/.hangar").is_dir());
+    std::fs::copy(fixture("rows_u8.npy"), env.file("repo/rows.npy")).unwrap();
+    env.ok(&[
+        "-C", "repo", "import", "images", "rows.npy", "--create", "-m", "rows",
+    ]);
+    env.ok(&["-C", "repo", "export", "images", "-o", "out.npy"]);
+    assert!(env.file("repo/out.npy").is_file());
+    assert!(!env.file("out.npy").exists());
+    // HANGAR_REPO selects the repository; paths stay the caller's.
+    let out = env
+        .cmd()
+        .env("HANGAR_REPO", env.file("repo"))
+        .args(["export", "images", "-o", "here.npy"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.file("here.npy").is_file() && !env.file("repo/here.npy").exists());
+    let (_, e) = env.code(2, &["-C", "/nonexistent/dir", "status"]);
+    assert!(
+        e.contains("/nonexistent/dir") && e.contains("does not exist"),
+        "{e}"
+    );
+}
