@@ -177,6 +177,17 @@ fn raw_bytes(v: &Value) -> Vec<u8> {
     }
 }
 
+/// True if the staging area has column `name` (false when the writer lock is taken).
+fn staged_column(repo: &hangar_core::Repository, name: &str) -> bool {
+    repo.checkout_writer()
+        .and_then(|w| {
+            let has = w.has_column(name);
+            w.close()?;
+            has
+        })
+        .unwrap_or(false)
+}
+
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let (key_arg, sub_arg) = parse_path(&a.key)?;
@@ -188,10 +199,27 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Col::Writer(w.column(&a.column)?)
     } else {
         let reader = match &a.rev {
-            Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,
-            None => repo.checkout()?,
+            Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex()),
+            None => repo.checkout(),
         };
-        Col::Reader(reader.column(&a.column)?)
+        match reader.and_then(|r| r.column(&a.column)) {
+            Ok(c) => Col::Reader(c),
+            // The default reads the branch head while `column list` shows the staging
+            // area: a column imported but not committed yet is named as such.
+            Err(e) if a.rev.is_none() && e.kind() == hangar_core::ErrorKind::NotFound => {
+                if staged_column(&repo, &a.column) {
+                    anyhow::bail!(
+                        "column {:?} is staged but not committed yet: `hangar cat {} {} \
+                         --staged` reads the staging area, `hangar commit -m MSG` commits it",
+                        a.column,
+                        a.column,
+                        a.key
+                    );
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
     let key = key_arg.resolve(|k| col.contains(k))?;
     let nested = col.nested()?;

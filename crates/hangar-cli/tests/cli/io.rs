@@ -958,3 +958,29 @@ fn export_targets_unknown_extensions_and_stdout() {
         );
     }
 }
+
+/// Issue 12 item 12: cat reads the branch head, column list the staging area; a column
+/// imported but not committed is named as staged, with the command that reads it.
+#[test]
+fn cat_of_a_staged_column_says_how_to_read_it() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "-m",
+        "rows",
+    ]);
+    env.ok(&["import", "more", &fixture("rows_u8.npy"), "--create"]);
+    let e = env.err(&["cat", "more", "0"]);
+    assert!(
+        e.contains("staged but not committed") && e.contains("hangar cat more 0 --staged"),
+        "{e}"
+    );
+    assert_eq!(raw(&env, "more", "0").len(), 16);
+    // A column that exists nowhere keeps the plain answer.
+    let e = env.err(&["cat", "nosuch", "0"]);
+    assert!(!e.contains("staged"), "{e}");
+}
