@@ -27,8 +27,12 @@ static void check(hangar_status st, const char *what) {
     exit(1);
 }
 
+/* Prints a text buffer as a whole line (summary and log end without a newline). */
 static void print_buf(hangar_buf *buf) {
-    fwrite(hangar_buf_data(buf), 1, hangar_buf_len(buf), stdout);
+    size_t n = hangar_buf_len(buf);
+    const uint8_t *text = hangar_buf_data(buf);
+    fwrite(text, 1, n, stdout);
+    if (n == 0 || text[n - 1] != '\n') putchar('\n');
     hangar_buf_free(buf);
 }
 

@@ -58,6 +58,7 @@ grep -q "hello world, this is my first hangar commit" "$scratch/tutorial.log"
 grep -q "second writer: HANGAR_E_LOCKED" "$scratch/tutorial.log"
 grep -q "matches what was written: yes" "$scratch/tutorial.log"
 grep -q "len(mnist_training_images) = 10000" "$scratch/tutorial.log"
+[ "$(tail -c1 "$scratch/tutorial.log" | wc -l)" -eq 1 ] || { echo "the C tutorial's output does not end with a newline" >&2; exit 1; }
 
 step "the tutorial in C (static library)"
 # shellcheck disable=SC2046
@@ -91,6 +92,7 @@ g++ -std=c++17 "${warn[@]}" -Wpedantic "${san[@]}" -Ibindings/cpp/include bindin
 g++ -std=c++17 "${warn[@]}" "${san[@]}" -Ibindings/cpp/include bindings/cpp/examples/tutorial.cpp \
   "${hangar_flags[@]}" -o "$scratch/tutorial_cpp"
 "$scratch/tutorial_cpp" "$scratch/tutorial-cpp-repo" > "$scratch/tutorial_cpp.log"
+[ "$(tail -c1 "$scratch/tutorial_cpp.log" | wc -l)" -eq 1 ] || { echo "the C++ tutorial's output does not end with a newline" >&2; exit 1; }
 grep -q "hello world, this is my first hangar commit" "$scratch/tutorial_cpp.log"
 
 step "Julia binding: every ccall against hangar.h"

@@ -48,7 +48,10 @@ int main(int argc, char **argv) {
         auto view = reader["mnist_training_images"].view<uint8_t>(7);
         std::cout << "sample 7: " << view.shape()[0] << "x" << view.shape()[1] << ", first pixel "
                   << int(view[0]) << "\n";
-        std::cout << repo.summary() << repo.log();
+        // Whole lines: the texts end without a newline of their own.
+        for (const std::string &text : {repo.summary(), repo.log()}) {
+            std::cout << text << (text.empty() || text.back() != '\n' ? "\n" : "");
+        }
     } catch (const hangar::Error &e) {
         std::cerr << e.what() << "\n";
         return 1;

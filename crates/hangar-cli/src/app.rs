@@ -94,9 +94,17 @@ impl Ctx {
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(
-                "{msg:>10} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+                "{msg:>10} [{bar:30}] {human_pos}/{human_len} ({rate}, {eta} left)",
             )
             .expect("the template is valid")
+            // Whole samples per second with thousands separators ("5,244/s"), not
+            // indicatif's four decimals.
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn fmt::Write| {
+                    let _ = write!(w, "{}/s", crate::output::thousands(s.per_sec() as u64));
+                },
+            )
             .progress_chars("=> "),
         );
         bar.set_message(what.to_string());

@@ -37,8 +37,8 @@ Start with `hangar quickstart` for a demo repository, or `hangar init`.";
 #[derive(Debug, Parser)]
 #[command(name = "hangar", version, about, after_help = EXIT_HELP, arg_required_else_help = true)]
 struct Cli {
-    /// Run as if started in DIR, as git's -C: the repository is found from DIR and
-    /// relative paths (import inputs, export targets) are relative to it.
+    /// Run as if started in DIR, as git's -C (relative paths are DIR's); HANGAR_REPO
+    /// names the repository without changing directory.
     #[arg(
         short = 'C',
         long = "repo",
@@ -56,8 +56,18 @@ struct Cli {
     #[arg(short, long, global = true)]
     quiet: bool,
 
-    /// When to use colours.
-    #[arg(long, value_enum, default_value_t = output::ColorWhen::Auto, global = true, value_name = "WHEN")]
+    /// Colours: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE forces them),
+    /// always (wins over NO_COLOR) or never.
+    // One entry in every subcommand's --help, not eight: the values are in the text.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = output::ColorWhen::Auto,
+        global = true,
+        value_name = "WHEN",
+        hide_possible_values = true,
+        hide_default_value = true
+    )]
     color: output::ColorWhen,
 
     #[command(subcommand)]

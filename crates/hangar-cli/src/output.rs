@@ -126,6 +126,15 @@ fn visible_len(s: &str) -> usize {
 }
 
 /// `1234567` as `1,234,567`.
+/// `n` and a noun, singular for 1: `1 element`, `3 elements`, `1,000 conflicts`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{} {noun}s", thousands(n))
+    }
+}
+
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();

@@ -324,6 +324,7 @@ pub fn conflicts_table(conflicts: &[Conflict]) -> String {
 }
 
 /// `[28, 28]`, `[]`.
+/// A shape as numpy (and the original) print it: `(28, 28)`, `(784,)`, `()`.
 pub fn shape_text(shape: &[usize]) -> String {
-    format!("{shape:?}")
+    hangar_core::value::fmt_shape(shape)
 }

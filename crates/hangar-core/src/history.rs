@@ -183,6 +183,11 @@ impl Log {
                 }
             }
         }
+        // Connector rows after the last commit lead nowhere (a log cut short with -n):
+        // drop them rather than end on a dangling `|\`.
+        while out.last().is_some_and(|r| r.entry.is_none()) {
+            out.pop();
+        }
         out
     }
 }
@@ -341,7 +346,11 @@ impl fmt::Display for Summary {
                     "|    - schema_is_var: {}",
                     if s.variable_shape() { "True" } else { "False" }
                 )?;
-                writeln!(f, "|    - schema_max_shape: {:?}", s.shape())?;
+                writeln!(
+                    f,
+                    "|    - schema_max_shape: {}",
+                    crate::value::fmt_shape(s.shape())
+                )?;
             }
         }
         writeln!(f)?;

@@ -81,8 +81,9 @@ impl fmt::Display for MergeConflicts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "merge aborted with {} conflicts (ours {}, theirs {}); nothing was changed:",
+            "merge aborted with {} conflict{} (ours {}, theirs {}); nothing was changed:",
             self.conflicts.len(),
+            if self.conflicts.len() == 1 { "" } else { "s" },
             self.ours,
             self.theirs
         )?;

@@ -46,11 +46,11 @@ fn parts(time_ns: i64) -> Parts {
     }
 }
 
-/// `Sun Mar 31 18:29:48 2019` (C `asctime`, UTC).
+/// `Sun Mar 31 18:29:48 2019 UTC` (C `asctime`, in UTC, marked so).
 pub fn asctime(time_ns: i64) -> String {
     let p = parts(time_ns);
     format!(
-        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        "{} {} {:2} {:02}:{:02}:{:02} {} UTC",
         DAYS[p.weekday],
         MONTHS[(p.month - 1) as usize],
         p.day,
@@ -61,11 +61,11 @@ pub fn asctime(time_ns: i64) -> String {
     )
 }
 
-/// `31Mar2019 18:29:48` (the log's compact form, UTC).
+/// `31Mar2019 18:29:48 UTC` (the log's compact form, in UTC, marked so).
 pub fn compact(time_ns: i64) -> String {
     let p = parts(time_ns);
     format!(
-        "{:02}{}{} {:02}:{:02}:{:02}",
+        "{:02}{}{} {:02}:{:02}:{:02} UTC",
         p.day,
         MONTHS[(p.month - 1) as usize],
         p.year,
@@ -99,10 +99,10 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         let t = 1_554_056_988 * 1_000_000_000; // the seed's first commit
-        assert_eq!(asctime(t), "Sun Mar 31 18:29:48 2019");
-        assert_eq!(compact(t), "31Mar2019 18:29:48");
+        assert_eq!(asctime(t), "Sun Mar 31 18:29:48 2019 UTC");
+        assert_eq!(compact(t), "31Mar2019 18:29:48 UTC");
         assert_eq!(rfc3339(t), "2019-03-31T18:29:48Z");
-        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(asctime(0), "Thu Jan  1 00:00:00 1970 UTC");
         assert_eq!(rfc3339(951_782_400 * 1_000_000_000), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(-86_400 * 1_000_000_000), "1969-12-31T00:00:00Z");
     }

@@ -99,10 +99,10 @@ impl Col {
 fn describe(v: &Value) -> String {
     match v {
         Value::Tensor(t) => format!(
-            "ndarray {} {} ({} elements)",
+            "ndarray {} {} ({})",
             t.dtype(),
             shape_text(t.shape()),
-            t.len()
+            crate::output::count(t.len() as u64, "element")
         ),
         Value::Str(s) => format!("str, {} bytes", s.len()),
         Value::Bytes(b) => format!("bytes, {} long", b.len()),

@@ -813,19 +813,21 @@ fn import(
             Layout::Rows
         } else {
             bail!(
-                "{what}: an array of shape {shape:?} does not fit column {column:?} ({schema}), neither whole nor row by row"
+                "{what}: an array of shape {} does not fit column {column:?} ({schema}), neither whole nor row by row", crate::views::shape_text(shape)
             )
         };
         match layout {
             Layout::Whole => ensure!(
                 fits(shape, schema),
-                "{what}: shape {shape:?} does not fit column {column:?} ({schema})"
+                "{what}: shape {} does not fit column {column:?} ({schema})",
+                crate::views::shape_text(shape)
             ),
             Layout::Rows => {
                 ensure!(!shape.is_empty(), "{what}: a scalar has no rows");
                 ensure!(
                     fits(row_shape, schema),
-                    "{what}: rows of shape {row_shape:?} do not fit column {column:?} ({schema})"
+                    "{what}: rows of shape {} do not fit column {column:?} ({schema})",
+                    crate::views::shape_text(row_shape)
                 );
                 ensure!(
                     !schema.is_nested(),
@@ -1203,7 +1205,8 @@ fn check_table_fits(
             );
             ensure!(
                 fits(shape, schema),
-                "{what}: tensors of shape {shape:?} do not fit column {column:?} ({schema})"
+                "{what}: tensors of shape {} do not fit column {column:?} ({schema})",
+                crate::views::shape_text(shape)
             );
         }
         (ValueKind::Variable { dtype, rank }, ColumnKind::NdArray) => {

@@ -89,10 +89,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 }))?;
             } else {
                 output::println(&format!(
-                    "Merge of {} into {} stopped: {} conflicts; nothing was changed.",
+                    "Merge of {} into {} stopped: {}; nothing was changed.",
                     a.branch,
                     into,
-                    c.conflicts.len()
+                    output::count(c.conflicts.len() as u64, "conflict")
                 ))?;
                 output::print(&views::conflicts_table(&c.conflicts))?;
             }

@@ -191,7 +191,8 @@ pub fn write_png(
         [h, w] => (*h, *w, 1),
         [h, w, c] if (1..=4).contains(c) => (*h, *w, *c),
         _ => bail!(
-            "shape {shape:?} is not an image: PNG export needs [height, width] or [height, width, channels] with 1-4 channels"
+            "shape {} is not an image: PNG export needs (height, width) or (height, width, channels) with 1-4 channels",
+            hangar_core::value::fmt_shape(shape)
         ),
     };
     let depth = match a_dtype {

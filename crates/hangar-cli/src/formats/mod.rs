@@ -183,12 +183,18 @@ impl Array {
     pub fn new(dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> anyhow::Result<Array> {
         let want = elements(&shape)
             .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| anyhow::anyhow!("shape {shape:?} is too large"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "shape {} is too large",
+                    hangar_core::value::fmt_shape(&shape)
+                )
+            })?;
         anyhow::ensure!(
             data.len() == want,
-            "{} bytes of data for a {} array of shape {shape:?} (needs {want})",
+            "{} bytes of data for a {} array of shape {} (needs {want})",
             data.len(),
-            dtype.name()
+            dtype.name(),
+            hangar_core::value::fmt_shape(&shape)
         );
         Ok(Array { dtype, shape, data })
     }

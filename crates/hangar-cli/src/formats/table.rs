@@ -478,8 +478,9 @@ fn value_kind(field: &Field) -> anyhow::Result<Option<ValueKind>> {
             Some(s) => {
                 ensure!(
                     s.iter().product::<usize>() == dims.iter().product::<usize>(),
-                    "field {:?}: the tensor shape {s:?} disagrees with its storage",
-                    field.name()
+                    "field {:?}: the tensor shape {} disagrees with its storage",
+                    field.name(),
+                    hangar_core::value::fmt_shape(&s)
                 );
                 s
             }
@@ -790,7 +791,8 @@ pub fn cells(batch: &RecordBatch, plan: &Plan) -> anyhow::Result<Vec<Row>> {
                     );
                     ensure!(
                         shape.iter().product::<usize>() * dtype.size() == data.len(),
-                        "row {i} of column {name:?}: shape {shape:?} disagrees with its {} elements",
+                        "row {i} of column {name:?}: shape {} disagrees with its {} elements",
+                        hangar_core::value::fmt_shape(&shape),
                         data.len() / dtype.size()
                     );
                     Cell::Tensor {

@@ -505,3 +505,13 @@ fn dash_c_changes_directory_like_git() {
         "{e}"
     );
 }
+
+/// Issue 12 item 14: a subcommand's --help gives the global --color one entry.
+#[test]
+fn subcommand_help_is_not_padded_with_global_colour_text() {
+    let env = Env::new();
+    let help = env.ok(&["status", "--help"]);
+    assert_eq!(help.matches("--color").count(), 1, "{help}");
+    assert!(!help.contains("Possible values"), "{help}");
+    assert!(help.contains("never"), "{help}");
+}

@@ -74,7 +74,7 @@ fn create_every_dtype_and_kind() {
     let text = env.ok(&["column", "list"]);
     assert!(text.starts_with("NAME"), "{text}");
     assert!(
-        text.contains("var") && text.contains("[512, 512, 3] max"),
+        text.contains("var") && text.contains("(512, 512, 3) max"),
         "{text}"
     );
 }

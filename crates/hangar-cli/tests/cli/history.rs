@@ -288,7 +288,7 @@ fn merge_outcomes_and_conflicts() {
     env.ok(&["commit", "-m", "master s0"]);
     let head_before = env.json(&["log"])["commits"][0]["id"].clone();
     let (out, _) = env.code(1, &["merge", "dev"]);
-    assert!(out.contains("conflicts; nothing was changed"), "{out}");
+    assert!(out.contains("stopped: 1 conflict; nothing was changed"), "{out}");
     assert!(
         out.contains("WHERE") && out.contains("\"s0\"") && out.contains("changed in both"),
         "{out}"
@@ -350,4 +350,16 @@ fn revisions_everywhere() {
             "{args:?}: {e}"
         );
     }
+}
+
+/// Issue 12 item 14: a log cut short by -n does not end on a dangling graph connector.
+#[test]
+fn log_cut_short_ends_on_a_commit() {
+    let env = Env::new();
+    history_repo(&env);
+    let out = env.ok(&["log", "-n1", "--graph"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with('*') && out.contains("Merge"), "{out}");
+    let out = env.ok(&["log", "-n3", "--graph"]);
+    assert!(out.lines().last().unwrap().contains("dev changes"), "{out}");
 }

@@ -552,7 +552,7 @@ fn nested_columns_import_export_cat() {
     );
     let list = env.ok(&["cat", "crops", "a"]);
     assert!(
-        list.starts_with("2 subsamples") && list.contains("s1: ndarray uint8 [4, 4]"),
+        list.starts_with("2 subsamples") && list.contains("s1: ndarray uint8 (4, 4)"),
         "{list}"
     );
     let v = env.json(&["cat", "crops", "a"]);
@@ -632,7 +632,7 @@ fn cat_forms_and_errors() {
     env.ok(&["commit", "-m", "c"]);
     let text = env.ok(&["cat", "images", "3"]);
     assert!(
-        text.starts_with("ndarray uint8 [4, 4] (16 elements)"),
+        text.starts_with("ndarray uint8 (4, 4) (16 elements)"),
         "{text}"
     );
     assert!(text.contains("min ") && text.contains("mean "), "{text}");

@@ -255,7 +255,7 @@ fn log_and_summary_report_the_history() {
         "|  Number of Columns: 3",
         "|  * Column Name: imgs",
         "|    Num Samples: 3",
-        "|    - schema_max_shape: [2, 3]",
+        "|    - schema_max_shape: (2, 3)",
         "|  Number of Keys: 1",
     ] {
         assert!(text.contains(want), "{want:?} missing from\n{text}");
