@@ -15,6 +15,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 #[derive(Debug)]
 pub struct Negative {
     pub message: String,
+    /// The `kind` of the `--json` error document ("nothing_to_commit", "negative").
+    pub kind: &'static str,
 }
 
 impl fmt::Display for Negative {
@@ -29,14 +31,57 @@ impl std::error::Error for Negative {}
 pub fn negative(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Negative {
         message: message.into(),
+        kind: "negative",
     })
+}
+
+/// A negative answer for "nothing to commit / reset" (kind `nothing_to_commit`).
+pub fn nothing_to_commit(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Negative {
+        message: message.into(),
+        kind: "nothing_to_commit",
+    })
+}
+
+/// The `kind` of the `--json` error document for an error: the core error's kind in
+/// snake case (`not_found`, `locked`, ...), `io` for the operating system's, else `error`.
+pub fn error_kind(e: &anyhow::Error) -> &'static str {
+    use hangar_core::ErrorKind as K;
+    if let Some(c) = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<hangar_core::Error>())
+    {
+        return match c.kind() {
+            K::NotFound => "not_found",
+            K::AlreadyExists => "already_exists",
+            K::InvalidArgument => "invalid_argument",
+            K::Locked => "locked",
+            K::Conflict => "conflict",
+            K::Corrupt => "corrupt",
+            K::Unsupported => "unsupported",
+            K::Io => "io",
+            K::Closed => "closed",
+            K::NothingToCommit => "nothing_to_commit",
+            K::DirtyStaging => "dirty_staging",
+            _ => "error",
+        };
+    }
+    if e.chain()
+        .any(|c| c.downcast_ref::<std::io::Error>().is_some())
+    {
+        return "io";
+    }
+    "error"
 }
 
 /// A core error as the command's ending: "nothing to commit/reset" is a negative answer
 /// (exit 1), anything else an error (exit 2).
 pub fn from_core(e: hangar_core::Error) -> anyhow::Error {
     if e.kind() == hangar_core::ErrorKind::NothingToCommit {
-        negative(e.to_string())
+        anyhow::Error::new(Negative {
+            message: e.to_string(),
+            kind: "nothing_to_commit",
+        })
     } else {
         e.into()
     }

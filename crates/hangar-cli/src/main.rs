@@ -183,19 +183,33 @@ fn real_main() -> ExitCode {
         }
     }
     let mut ctx = Ctx::new(repo_dir, cli.json, cli.quiet);
+    let json = cli.json;
     let result = run(cli, &mut ctx);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            if let Some(n) = e.downcast_ref::<Negative>() {
-                if !n.message.is_empty() {
-                    output::note(&n.message);
+            let (code, kind, message) = match e.downcast_ref::<Negative>() {
+                Some(n) => {
+                    if !n.message.is_empty() {
+                        output::note(&n.message);
+                    }
+                    (1u8, n.kind, n.message.clone())
                 }
-                return ExitCode::from(1);
+                None => {
+                    let text = app::describe(&e);
+                    output::error(&text);
+                    (2u8, app::error_kind(&e), text)
+                }
+            };
+            // Under --json every path prints a document: an error's own, unless the
+            // command already printed one (verify's report, a merge's conflicts).
+            if json && !output::json_printed() {
+                let _ = output::print_json(serde_json::json!({
+                    "error": {"kind": kind, "message": message, "exit_code": code},
+                }));
             }
-            output::error(&app::describe(&e));
-            ExitCode::from(2)
+            ExitCode::from(code)
         }
     }
 }

@@ -60,8 +60,18 @@ pub fn println(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Set once a JSON document went to stdout: under `--json` an error prints its own
+/// document only when the command printed none.
+static JSON_PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True if [`print_json`] printed a document in this process.
+pub fn json_printed() -> bool {
+    JSON_PRINTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Prints one JSON document (with `schema_version`) on stdout.
 pub fn print_json(mut doc: Value) -> std::io::Result<()> {
+    JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Value::Object(m) = &mut doc {
         m.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
     }

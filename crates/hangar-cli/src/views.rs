@@ -273,11 +273,27 @@ fn digest_hex(d: &Option<hangar_core::Digest>) -> Value {
     d.map_or(Value::Null, |d| json!(d.to_hex()))
 }
 
+/// A sample key as the merge report prints it (`7`, `"s0"`, `"s"/3` when nested) as
+/// JSON the way every other document has keys: a number, a string, or `[sample, sub]`.
+fn printed_key_json(printed: &str) -> Value {
+    let one = |p: &str| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+        Some(s) => json!(s),
+        None => p.parse::<u64>().map_or_else(|_| json!(p), |n| json!(n)),
+    };
+    // Keys never contain '/' or '"', so the nested form splits cleanly.
+    match printed.split_once('/') {
+        Some((k, sub)) => json!([one(k), one(sub)]),
+        None => one(printed),
+    }
+}
+
 pub fn conflict_json(c: &Conflict) -> Value {
     let (scope, column, key) = match &c.scope {
-        ConflictScope::Sample { column, key } => ("sample", Some(column), Some(key)),
+        ConflictScope::Sample { column, key } => {
+            ("sample", Some(column), Some(printed_key_json(key)))
+        }
         ConflictScope::Column { column } => ("column", Some(column), None),
-        ConflictScope::Metadata { key } => ("metadata", None, Some(key)),
+        ConflictScope::Metadata { key } => ("metadata", None, Some(json!(key))),
     };
     json!({
         "scope": scope,

@@ -83,7 +83,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let status = co.status()?;
     if !status.is_dirty() {
         co.close()?;
-        return Err(negative(
+        return Err(crate::app::nothing_to_commit(
             "Nothing to commit: no changes in the staging area.",
         ));
     }

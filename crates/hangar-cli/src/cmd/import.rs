@@ -563,7 +563,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             }
             if a.commit.is_some() && commit.is_none() {
                 // As `hangar commit` with nothing staged: a negative answer, exit 1.
-                return Err(crate::app::negative(
+                return Err(crate::app::nothing_to_commit(
                     "nothing to commit: the import added or changed no sample",
                 ));
             }

@@ -93,7 +93,9 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         if ctx.json {
             output::print_json(json!({"reset": false, "head": null}))?;
         }
-        return Err(negative("Nothing staged: no reset necessary."));
+        return Err(crate::app::nothing_to_commit(
+            "Nothing staged: no reset necessary.",
+        ));
     };
     if !a.yes && std::io::stdin().is_terminal() {
         eprintln!("This discards these staged changes:");

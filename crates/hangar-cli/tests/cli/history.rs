@@ -288,7 +288,10 @@ fn merge_outcomes_and_conflicts() {
     env.ok(&["commit", "-m", "master s0"]);
     let head_before = env.json(&["log"])["commits"][0]["id"].clone();
     let (out, _) = env.code(1, &["merge", "dev"]);
-    assert!(out.contains("stopped: 1 conflict; nothing was changed"), "{out}");
+    assert!(
+        out.contains("stopped: 1 conflict; nothing was changed"),
+        "{out}"
+    );
     assert!(
         out.contains("WHERE") && out.contains("\"s0\"") && out.contains("changed in both"),
         "{out}"
@@ -300,7 +303,7 @@ fn merge_outcomes_and_conflicts() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["key"] == "\"s0\"")
+        .find(|c| c["key"] == "s0")
         .expect("s0 conflict")
         .clone();
     assert_eq!(c["scope"], "sample");
@@ -362,4 +365,26 @@ fn log_cut_short_ends_on_a_commit() {
     assert!(out.starts_with('*') && out.contains("Merge"), "{out}");
     let out = env.ok(&["log", "-n3", "--graph"]);
     assert!(out.lines().last().unwrap().contains("dev changes"), "{out}");
+}
+
+/// Issue 12 item 9: under --json every path prints one document on stdout, errors
+/// included (kind, message, exit code), and the text still goes to stderr.
+#[test]
+fn json_errors_are_documents() {
+    let env = Env::new();
+    history_repo(&env);
+    let (out, e) = env.code(2, &["--json", "log", "nosuch"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(v["error"]["kind"], "not_found", "{v}");
+    assert_eq!(v["error"]["exit_code"], 2);
+    assert!(v["error"]["message"].as_str().unwrap().contains("nosuch"));
+    assert!(e.contains("error:"), "{e}");
+    let (out, _) = env.code(1, &["--json", "commit", "-m", "nothing"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(v["error"]["kind"], "nothing_to_commit", "{v}");
+    assert_eq!(v["error"]["exit_code"], 1);
+    // A command that printed its own document prints no second one.
+    let (out, _) = env.code(1, &["--json", "reset", "--yes"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("exactly one JSON document");
+    assert!(v.get("error").is_none() || v.get("reset").is_none(), "{v}");
 }
