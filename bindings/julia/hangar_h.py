@@ -14,6 +14,7 @@ STRUCT_NAMES = {
     "hangar_diff_counts": "HangarDiffCounts",
     "hangar_diff_entry": "HangarDiffEntry",
     "hangar_conflict": "HangarConflict",
+    "hangar_commit_info": "HangarCommitInfo",
 }
 
 
@@ -66,7 +67,7 @@ def julia_type(ctype, ret=False):
     base = t.replace("const ", "")
     scalars = {
         "hangar_status": "Cint", "int32_t": "Int32", "uint64_t": "UInt64", "size_t": "Csize_t",
-        "bool": "Bool", "void": "Cvoid", "uint32_t": "UInt32",
+        "bool": "Bool", "void": "Cvoid", "uint32_t": "UInt32", "int64_t": "Int64",
     }
     if base in scalars:
         return scalars[base]

@@ -15,7 +15,7 @@ import hangar_h  # noqa: E402
 header = open(sys.argv[1]).read()
 funcs = hangar_h.functions(header)
 
-HANDLES = ["repo", "reader", "writer", "column", "key_iter", "diff", "conflicts", "ndarray_spec", "buf", "strlist"]
+HANDLES = ["repo", "reader", "writer", "column", "key_iter", "diff", "conflicts", "ndarray_spec", "buf", "strlist", "log"]
 FREE = {h: "hangar_%s_free" % h for h in HANDLES}
 
 
@@ -166,6 +166,7 @@ lines += ["",
           "    if (hangar_repo_merge_conflicts(H_repo, \"master\", \"dev\", &H_conflicts) != HANGAR_OK) return 3;",
           "    if (hangar_repo_summary(H_repo, NULL, &H_buf) != HANGAR_OK) return 3;",
           "    if (hangar_repo_branches(H_repo, &H_strlist) != HANGAR_OK) return 3;",
+          "    if (hangar_repo_log_entries(H_repo, NULL, &H_log) != HANGAR_OK) return 3;",
           "    (void)rcol; (void)r2;",
           "    /* Freed handles: made and freed here, so their addresses are known dead. */",
           "    { hangar_repo *x; if (hangar_repo_open(repo_dir, &x)) return 3; hangar_repo_free(x); freed_repo = x; }",
@@ -176,10 +177,11 @@ lines += ["",
           "    { hangar_conflicts *x; if (hangar_repo_merge_conflicts(H_repo, \"master\", \"dev\", &x)) return 3; hangar_conflicts_free(x); freed_conflicts = x; }",
           "    { hangar_ndarray_spec *x; if (hangar_ndarray_spec_new(HANGAR_DTYPE_U8, shape23, 2, &x)) return 3; hangar_ndarray_spec_free(x); freed_ndarray_spec = x; }",
           "    { hangar_buf *x; if (hangar_repo_summary(H_repo, NULL, &x)) return 3; hangar_buf_free(x); freed_buf = x; }",
-          "    { hangar_strlist *x; if (hangar_repo_branches(H_repo, &x)) return 3; hangar_strlist_free(x); freed_strlist = x; }"]
+          "    { hangar_strlist *x; if (hangar_repo_branches(H_repo, &x)) return 3; hangar_strlist_free(x); freed_strlist = x; }",
+          "    { hangar_log *x; if (hangar_repo_log_entries(H_repo, NULL, &x)) return 3; hangar_log_free(x); freed_log = x; }"]
 lines.append("    sweep();")
 lines += ["    printf(\"%d calls with NULL, wrong-kind or freed arguments, %d failures\\n\", calls, failures);"]
-for h in ["key_iter", "diff", "conflicts", "ndarray_spec", "buf", "strlist", "column"]:
+for h in ["key_iter", "diff", "conflicts", "ndarray_spec", "buf", "strlist", "log", "column"]:
     lines.append("    %s(H_%s);" % (FREE[h], h))
 lines += ["    hangar_reader_free(H_reader);", "    hangar_writer_free(H_writer);", "    hangar_repo_free(H_repo);",
           "    return failures == 0 ? 0 : 1;", "}"]

@@ -650,6 +650,51 @@ static void test_repository(void) {
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_remove_branch(repo, "dev", true));
     EXPECT(last_error_contains("staging area"));
 
+    /* The log as data: full ids, parents, author, time; repository facts. */
+    hangar_log *lg = NULL;
+    OK(hangar_repo_log_entries(repo, NULL, &lg));
+    size_t nlog = 0;
+    OK(hangar_log_len(lg, &nlog));
+    EXPECT(nlog >= 2);
+    hangar_commit_info ci;
+    OK(hangar_log_get(lg, 0, &ci));
+    EXPECT(strlen(ci.id) == HANGAR_COMMIT_ID_LEN && ci.time_ns > 0);
+    EXPECT(strcmp(ci.author, "Ada") == 0 && strcmp(ci.email, "ada@example.com") == 0);
+    EXPECT(strstr(ci.branch_heads, "master") != NULL);
+    size_t parents_found = 0, parents_total = 0;
+    for (size_t i = 0; i < nlog; i++) {
+        hangar_commit_info e;
+        OK(hangar_log_get(lg, i, &e));
+        for (size_t j = 0; j < e.n_parents; j++) {
+            const char *pid = NULL;
+            OK(hangar_log_parent(lg, i, j, &pid));
+            parents_total++;
+            for (size_t k = 0; k < nlog; k++) {
+                hangar_commit_info o;
+                OK(hangar_log_get(lg, k, &o));
+                if (strcmp(o.id, pid) == 0) parents_found++;
+            }
+        }
+    }
+    EXPECT(parents_total >= nlog - 1 && parents_found == parents_total);
+    const char *pid = NULL;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_log_get(lg, nlog, &ci));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_log_parent(lg, 0, 9, &pid));
+    hangar_log_free(lg);
+    hangar_log *lg2 = NULL;
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_log_entries(repo, "nosuch", &lg2));
+    EXPECT(lg2 == NULL);
+    OK(hangar_repo_log_entries(repo, "HEAD~1", &lg2));
+    OK(hangar_log_len(lg2, &nlog));
+    EXPECT(nlog >= 1);
+    hangar_log_free(lg2);
+    uint64_t du = 0;
+    OK(hangar_repo_disk_usage(repo, &du));
+    EXPECT(du > 1000);
+    uint32_t fv = 0;
+    OK(hangar_repo_format_version(repo, &fv));
+    EXPECT(fv == HANGAR_FORMAT_VERSION);
+
     /* History and checks. */
     OK(hangar_repo_summary(repo, NULL, &b));
     EXPECT(strstr((const char *)hangar_buf_data(b), "captions") != NULL);

@@ -50,6 +50,15 @@ struct Conflict {
     std::optional<std::string> base, ours, theirs;
 };
 
+/// One commit of `Repository::log_entries()`.
+struct CommitInfo {
+    std::string id;                    ///< 64 hex digits
+    std::vector<std::string> parents;  ///< full ids; none for a first commit, two for a merge
+    std::string author, email, message;
+    int64_t time_ns;                   ///< nanoseconds since the Unix epoch, UTC
+    std::vector<std::string> branch_heads;  ///< branches whose head this commit is
+};
+
 /// A merge refused for conflicts; conflicts() holds the full report.
 class MergeConflict : public Error {
   public:
@@ -626,6 +635,47 @@ class Repository {
         hangar_buf *b = nullptr;
         detail::check(hangar_repo_log(r_.get(), detail::c_str_or_null(start), &b));
         return detail::take(b);
+    }
+    /// The commit log as data, newest first (`start`: a revision; default the head).
+    std::vector<CommitInfo> log_entries(const std::optional<std::string> &start = std::nullopt) const {
+        hangar_log *raw = nullptr;
+        detail::check(hangar_repo_log_entries(r_.get(), detail::c_str_or_null(start), &raw));
+        std::unique_ptr<hangar_log, void (*)(hangar_log *)> log(raw, hangar_log_free);
+        size_t n = 0;
+        detail::check(hangar_log_len(log.get(), &n));
+        std::vector<CommitInfo> out;
+        out.reserve(n);
+        for (size_t i = 0; i < n; i++) {
+            hangar_commit_info c{};
+            detail::check(hangar_log_get(log.get(), i, &c));
+            CommitInfo info{c.id, {}, c.author, c.email, c.message, c.time_ns, {}};
+            for (size_t j = 0; j < c.n_parents; j++) {
+                const char *p = nullptr;
+                detail::check(hangar_log_parent(log.get(), i, j, &p));
+                info.parents.emplace_back(p);
+            }
+            std::string heads = c.branch_heads;
+            for (size_t start_at = 0; !heads.empty() && start_at <= heads.size();) {
+                size_t comma = heads.find(',', start_at);
+                if (comma == std::string::npos) comma = heads.size();
+                info.branch_heads.push_back(heads.substr(start_at, comma - start_at));
+                start_at = comma + 1;
+            }
+            out.push_back(std::move(info));
+        }
+        return out;
+    }
+    /// Bytes of every file of the repository's `.hangar` directory.
+    uint64_t disk_usage() const {
+        uint64_t n = 0;
+        detail::check(hangar_repo_disk_usage(r_.get(), &n));
+        return n;
+    }
+    /// The on-disk format version the repository was written with.
+    uint32_t format_version() const {
+        uint32_t v = 0;
+        detail::check(hangar_repo_format_version(r_.get(), &v));
+        return v;
     }
     /// (intact, report)
     std::pair<bool, std::string> verify() const {

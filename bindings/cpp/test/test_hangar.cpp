@@ -191,6 +191,16 @@ int main(int argc, char **argv) {
     EXPECT_THROWS(HANGAR_E_CLOSED, co.commit("closed"));
     EXPECT(repo.verify().first);
     EXPECT(repo.log().find("merge dev") != std::string::npos);
+    {
+        auto entries = repo.log_entries();
+        EXPECT(!entries.empty() && entries[0].message.find("merge dev") != std::string::npos);
+        EXPECT(entries[0].parents.size() == 2 && entries[0].id.size() == HANGAR_COMMIT_ID_LEN);
+        EXPECT(entries[0].author == "Ada" && entries[0].time_ns > 0);
+        EXPECT(entries[0].branch_heads == std::vector<std::string>{"master"});
+        EXPECT(entries.back().parents.empty());
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, repo.log_entries("nosuch"));
+        EXPECT(repo.disk_usage() > 1000 && repo.format_version() == HANGAR_FORMAT_VERSION);
+    }
     EXPECT(repo.branches().size() == 2);
 
     // Moves transfer ownership; the moved-from object holds nothing.

@@ -21,7 +21,8 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        init_repository, checkout, checkout_writer, add_ndarray_column!, add_str_column!,
        add_bytes_column!, delete_column!, commit!, reset!, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, merge!, commit_id,
-       metadata, setmetadata!, columns, withview, subkeys, num_subsamples
+       metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
+       disk_usage, format_version
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -388,6 +389,46 @@ setmetadata!(co::WriterCheckout, key::AbstractString, value::AbstractString) =
 Base.summary(repo::Repository; at = nothing) = take_buf(out_handle(o -> L.hangar_repo_summary(ptr(repo), something(at, C_NULL), o)))
 """The commit log with its branch graph as text."""
 commit_log(repo::Repository; start = nothing) = take_buf(out_handle(o -> L.hangar_repo_log(ptr(repo), something(start, C_NULL), o)))
+"""The commit log as data, newest first: one named tuple per commit with `id`, `parents`
+(full ids), `author`, `email`, `message`, `time_ns` (UTC) and `branch_heads`."""
+function log_entries(repo::Repository; start = nothing)
+    h = out_handle(o -> L.hangar_repo_log_entries(ptr(repo), something(start, C_NULL), o))
+    try
+        n = Ref{Csize_t}(0)
+        check(L.hangar_log_len(h, n))
+        out = NamedTuple[]
+        for i in 0:n[]-1
+            x = Ref{L.HangarCommitInfo}()
+            check(L.hangar_log_get(h, i, x))
+            v = x[]
+            parents = String[]
+            for j in 0:v.n_parents-1
+                p = Ref{Ptr{Cvoid}}(C_NULL)
+                check(L.hangar_log_parent(h, i, j, p))
+                push!(parents, unsafe_string(Ptr{UInt8}(p[])))
+            end
+            heads = cstr(v.branch_heads)
+            push!(out, (id = cstr(v.id), parents = parents, author = cstr(v.author),
+                        email = cstr(v.email), message = cstr(v.message), time_ns = v.time_ns,
+                        branch_heads = isempty(heads) ? String[] : String.(split(heads, ","))))
+        end
+        return out
+    finally
+        L.hangar_log_free(h)
+    end
+end
+"""Bytes of every file of the repository's `.hangar` directory."""
+function disk_usage(repo::Repository)
+    x = Ref{UInt64}(0)
+    check(L.hangar_repo_disk_usage(ptr(repo), x))
+    return x[]
+end
+"""The on-disk format version the repository was written with."""
+function format_version(repo::Repository)
+    x = Ref{UInt32}(0)
+    check(L.hangar_repo_format_version(ptr(repo), x))
+    return x[]
+end
 """`(ok, report)`: checks every commit and value against its digest."""
 function verify(repo::Repository)
     ok = Ref{Bool}(false)

@@ -42,6 +42,7 @@ const HANGAR_E_NULL_ARG = -1
 const HANGAR_E_PANIC = -99
 const HANGAR_E_UNSUPPORTED = -10
 const HANGAR_E_WRONG_HANDLE = -16
+const HANGAR_FORMAT_VERSION = 1
 const HANGAR_KIND_BYTES = 3
 const HANGAR_KIND_NDARRAY = 1
 const HANGAR_KIND_STR = 2
@@ -104,6 +105,16 @@ struct HangarConflict
     base::Cstring
     ours::Cstring
     theirs::Cstring
+end
+
+struct HangarCommitInfo
+    id::Cstring
+    n_parents::Csize_t
+    author::Cstring
+    email::Cstring
+    message::Cstring
+    time_ns::Int64
+    branch_heads::Cstring
 end
 
 hangar_column_arrow_stream(column, out) = ccall((:hangar_column_arrow_stream, libhangar), Cint, (Ptr{Cvoid}, Ptr{Cvoid}), column, out)
@@ -170,6 +181,13 @@ hangar_conflicts_len(conflicts, out) = ccall((:hangar_conflicts_len, libhangar),
 hangar_conflicts_get(conflicts, index, out) = ccall((:hangar_conflicts_get, libhangar), Cint, (Ptr{Cvoid}, Csize_t, Ptr{HangarConflict}), conflicts, index, out)
 hangar_conflicts_text(conflicts, out) = ccall((:hangar_conflicts_text, libhangar), Cint, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), conflicts, out)
 hangar_conflicts_free(conflicts) = ccall((:hangar_conflicts_free, libhangar), Cvoid, (Ptr{Cvoid},), conflicts)
+hangar_repo_log_entries(repo, start, out) = ccall((:hangar_repo_log_entries, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, start, out)
+hangar_log_len(log, out) = ccall((:hangar_log_len, libhangar), Cint, (Ptr{Cvoid}, Ptr{Csize_t}), log, out)
+hangar_log_get(log, index, out) = ccall((:hangar_log_get, libhangar), Cint, (Ptr{Cvoid}, Csize_t, Ptr{HangarCommitInfo}), log, index, out)
+hangar_log_parent(log, index, parent, out) = ccall((:hangar_log_parent, libhangar), Cint, (Ptr{Cvoid}, Csize_t, Csize_t, Ptr{Ptr{Cvoid}}), log, index, parent, out)
+hangar_log_free(log) = ccall((:hangar_log_free, libhangar), Cvoid, (Ptr{Cvoid},), log)
+hangar_repo_disk_usage(repo, out) = ccall((:hangar_repo_disk_usage, libhangar), Cint, (Ptr{Cvoid}, Ptr{UInt64}), repo, out)
+hangar_repo_format_version(repo, out) = ccall((:hangar_repo_format_version, libhangar), Cint, (Ptr{Cvoid}, Ptr{UInt32}), repo, out)
 hangar_repo_init(path, user_name, user_email, remove_old, out) = ccall((:hangar_repo_init, libhangar), Cint, (Cstring, Cstring, Cstring, Bool, Ptr{Ptr{Cvoid}}), path, user_name, user_email, remove_old, out)
 hangar_repo_open(path, out) = ccall((:hangar_repo_open, libhangar), Cint, (Cstring, Ptr{Ptr{Cvoid}}), path, out)
 hangar_repo_free(repo) = ccall((:hangar_repo_free, libhangar), Cvoid, (Ptr{Cvoid},), repo)

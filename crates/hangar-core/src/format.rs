@@ -41,7 +41,8 @@ pub fn write_format(dir: &Path) -> Result<()> {
 }
 
 /// Reads and checks the format file: refuses a newer version or an unknown feature.
-pub fn check_format(dir: &Path) -> Result<()> {
+/// Returns the repository's format version.
+pub fn check_format(dir: &Path) -> Result<u32> {
     let path = dir.join(FORMAT_FILE);
     let bytes = fsutil::read_file(&path)?;
     let f: FormatFile = serde_json::from_slice(&bytes)
@@ -73,7 +74,7 @@ pub fn check_format(dir: &Path) -> Result<()> {
             unknown.join(", ")
         )));
     }
-    Ok(())
+    Ok(f.version)
 }
 
 /// The user identity recorded in commits.

@@ -249,6 +249,12 @@ impl Repository {
         lock::holder(&self.shared.hangar)
     }
 
+    /// The on-disk format version the repository was written with (see
+    /// `docs/format.md`; this build reads versions up to [`format::FORMAT_VERSION`]).
+    pub fn format_version(&self) -> Result<u32> {
+        format::check_format(&self.shared.hangar)
+    }
+
     /// Total size of the repository's files in bytes.
     pub fn disk_usage(&self) -> Result<u64> {
         let mut total = 0;

@@ -129,6 +129,9 @@ struct ArrowArrayStream {
 // Conflict: changed on both sides to different values.
 #define HANGAR_CONFLICT_CHANGED_IN_BOTH 4
 
+// The newest on-disk format version this build reads and writes.
+#define HANGAR_FORMAT_VERSION 1
+
 // `bool`, one byte per element holding 0 or 1.
 #define HANGAR_DTYPE_BOOL 1
 
@@ -208,6 +211,12 @@ typedef struct hangar_diff hangar_diff;
 // it is made. Freed with `hangar_key_iter_free`. `hangar_key_iter_next` changes it: one
 // thread at a time.
 typedef struct hangar_key_iter hangar_key_iter;
+
+// A commit log: newest first, every commit reachable from the start (parents before
+// their merges' other parents, as `hangar_repo_log` draws it). Read it with
+// `hangar_log_len`, `hangar_log_get` and `hangar_log_parent`; free it with
+// `hangar_log_free`.
+typedef struct hangar_log hangar_log;
 
 // The description of a numeric column to create: dtype, shape, and options. Made by
 // `hangar_ndarray_spec_new`, changed by the `hangar_ndarray_spec_*` setters, freed by
@@ -330,6 +339,26 @@ typedef struct hangar_conflict {
   // Hex digest on their side (the branch merged), NULL where absent.
   const char *theirs;
 } hangar_conflict;
+
+// One commit of a log (`hangar_log_get`). The strings are borrowed from the log and
+// valid until `hangar_log_free`.
+typedef struct hangar_commit_info {
+  // The commit id: 64 hex digits, NUL-terminated.
+  const char *id;
+  // Number of parents (0 for a first commit, 2 for a merge); read them with
+  // `hangar_log_parent`.
+  size_t n_parents;
+  // Author name.
+  const char *author;
+  // Author email.
+  const char *email;
+  // The full message.
+  const char *message;
+  // Time, nanoseconds since the Unix epoch (UTC).
+  int64_t time_ns;
+  // The branches whose head this commit is, separated by `,` (empty if none).
+  const char *branch_heads;
+} hangar_commit_info;
 
 // Success.
 #define HANGAR_OK 0
@@ -640,6 +669,31 @@ hangar_status hangar_conflicts_text(const struct hangar_conflicts *conflicts, st
 
 // Frees a conflict report. NULL is accepted and ignored.
 void hangar_conflicts_free(struct hangar_conflicts *conflicts);
+
+// The commit log from a revision (`start`, NULL = the current head; a branch, `HEAD`,
+// an id or prefix, with `~N` / `^N`) as data: one entry per commit, with full ids,
+// parents, author, email, time and message. `*out` is a new handle (`hangar_log_free`).
+hangar_status hangar_repo_log_entries(const struct hangar_repo *repo, const char *start, struct hangar_log **out);
+
+// The number of commits in the log.
+hangar_status hangar_log_len(const struct hangar_log *log, size_t *out);
+
+// Commit `index` of the log (0 is the newest; 0 <= index < `hangar_log_len`).
+hangar_status hangar_log_get(const struct hangar_log *log, size_t index, struct hangar_commit_info *out);
+
+// Parent `parent` (0 is the first parent) of commit `index`: `*out` receives its id, 64
+// hex digits borrowed from the log (valid until `hangar_log_free`).
+hangar_status hangar_log_parent(const struct hangar_log *log, size_t index, size_t parent, const char **out);
+
+// Frees a log. NULL is accepted and ignored.
+void hangar_log_free(struct hangar_log *log);
+
+// Bytes of every file under the repository's `.hangar` directory.
+hangar_status hangar_repo_disk_usage(const struct hangar_repo *repo, uint64_t *out);
+
+// The on-disk format version the repository was written with (this build reads up to
+// `HANGAR_FORMAT_VERSION`).
+hangar_status hangar_repo_format_version(const struct hangar_repo *repo, uint32_t *out);
 
 // Creates a repository in the existing directory `path` (its `.hangar/` subdirectory),
 // recording `user_name` and `user_email` as the author of commits. If one exists already,

@@ -139,6 +139,7 @@ pub(crate) enum Kind {
     Diff,
     Conflicts,
     NdArraySpec,
+    Log,
 }
 
 impl Kind {
@@ -154,6 +155,7 @@ impl Kind {
             Kind::Diff => "hangar_diff",
             Kind::Conflicts => "hangar_conflicts",
             Kind::NdArraySpec => "hangar_ndarray_spec",
+            Kind::Log => "hangar_log",
         }
     }
 }

@@ -108,7 +108,7 @@ impl CKey {
     }
 }
 
-fn cstring(s: &str) -> CString {
+pub(crate) fn cstring(s: &str) -> CString {
     CString::new(s)
         .unwrap_or_else(|_| CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default())
 }
@@ -270,7 +270,7 @@ pub extern "C" fn hangar_diff_get_entry(
     })
 }
 
-fn out_of_range(index: usize, len: usize) -> FfiError {
+pub(crate) fn out_of_range(index: usize, len: usize) -> FfiError {
     FfiError::new(
         HANGAR_E_INVALID_ARGUMENT,
         format!("index {index} is out of range: there are {len} entries"),
