@@ -115,6 +115,29 @@ for broken in 's/(Ptr{Cvoid}, Cstring, Ptr{UInt8}, Csize_t), repo, rev, buf, len
     echo "check_ccalls.py missed: $broken" >&2; exit 1
   fi
 done
+
+step "Julia binding: the mistakes Julia shows only at run time (static checks)"
+python3 bindings/julia/check_julia.py bindings/julia/src
+# The checker must catch each class it names, as the binding once had them: a Base
+# function defined as its own, a raw pointer passed to a C call, the library path fixed
+# at precompile time, a handle type without show, one without unsafe_convert.
+for broken in 'Hangar.jl|s/^function Base.merge!(/function merge!(/' \
+              'Hangar.jl|s/L.hangar_repo_summary(repo,/L.hangar_repo_summary(ptr(repo),/' \
+              'LibHangar.jl|s/^const libhangar = .*/const libhangar = get(ENV, "HANGAR_LIB", "libhangar")/;/^function __init__/,/^end/d' \
+              'Hangar.jl|/^Base.show(io::IO, r::Repository) =/,+1d' \
+              'Hangar.jl|/Base.unsafe_convert(::Type{Ptr{Cvoid}}, h::\$T)/d'; do
+  file=${broken%%|*}
+  rm -rf "$scratch/julia-static" && cp -r bindings/julia/src "$scratch/julia-static"
+  sed "${broken#*|}" "bindings/julia/src/$file" > "$scratch/julia-static/$file"
+  if cmp -s "bindings/julia/src/$file" "$scratch/julia-static/$file"; then
+    echo "self-test edit '$broken' changed nothing" >&2; exit 1
+  fi
+  if python3 bindings/julia/check_julia.py "$scratch/julia-static" 2> /dev/null > /dev/null; then
+    echo "check_julia.py missed: $broken" >&2; exit 1
+  fi
+done
+echo "check_julia.py caught all 5 classes of mistake"
+
 if command -v julia > /dev/null; then
   step "Julia binding tests"
   HANGAR_LIB="$prefix/lib/libhangar.so" julia --project=bindings/julia -e 'using Pkg; Pkg.test()'

@@ -20,9 +20,9 @@ const L = LibHangar
 export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterCheckout, Column,
        init_repository, checkout, checkout_writer, add_ndarray_column!, add_str_column!,
        add_bytes_column!, delete_column!, commit!, reset!, isdirty, commit_log, verify,
-       branches, create_branch!, remove_branch!, branch_head, diff_text, merge!, commit_id,
+       branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version
+       disk_usage, format_version, column_name
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -141,6 +141,37 @@ function ptr(h)
     return h.ptr
 end
 
+# Handles are passed to the C calls themselves, never their raw pointers: `cconvert`
+# returns the handle, so ccall keeps it (and its finalizer) alive for the whole call, and
+# `unsafe_convert` takes the pointer only then (as HDF5.jl does).
+for T in (:Repository, :ReaderCheckout, :WriterCheckout, :Column)
+    @eval Base.cconvert(::Type{Ptr{Cvoid}}, h::$T) = h
+    @eval Base.unsafe_convert(::Type{Ptr{Cvoid}}, h::$T) = ptr(h)
+end
+
+# What the REPL shows: the kind of handle and what it is about, never a raw pointer.
+Base.show(io::IO, r::Repository) =
+    print(io, "Hangar.Repository(", r.ptr == C_NULL ? "freed" : "open", ")")
+Base.show(io::IO, co::ReaderCheckout) =
+    print(io, "Hangar.ReaderCheckout(", co.ptr == C_NULL ? "closed" : "commit " * first(commit_id(co), 16), ")")
+Base.show(io::IO, co::WriterCheckout) =
+    print(io, "Hangar.WriterCheckout(", co.ptr == C_NULL ? "closed" : "open", ")")
+function Base.show(io::IO, col::Column)
+    what = col.ptr == C_NULL ? "freed" : try
+        repr(column_name(col))
+    catch
+        "closed"
+    end
+    print(io, "Hangar.Column(", what, ")")
+end
+
+"""The column's name."""
+function column_name(col::Column)
+    buf = Vector{UInt8}(undef, 128)
+    check(L.hangar_column_name(col, buf, length(buf)))
+    return unsafe_string(pointer(buf))
+end
+
 """    Repository(path)
 
 Opens the repository at `path` (the directory holding `.hangar/`)."""
@@ -159,9 +190,9 @@ A reader checkout of a branch head (default: the staging area's branch) or of a 
 (full id or unique prefix). The `do`-block form closes it afterwards."""
 function checkout(repo::Repository; branch = nothing, commit = nothing)
     h = if commit !== nothing
-        out_handle(o -> L.hangar_repo_checkout_commit(ptr(repo), commit, o))
+        out_handle(o -> L.hangar_repo_checkout_commit(repo, commit, o))
     else
-        out_handle(o -> L.hangar_repo_checkout(ptr(repo), something(branch, C_NULL), o))
+        out_handle(o -> L.hangar_repo_checkout(repo, something(branch, C_NULL), o))
     end
     return ReaderCheckout(h, repo)
 end
@@ -172,7 +203,7 @@ end
 The writer checkout, taking the repository's writer lock (`HangarError` with status
 `HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it."""
 checkout_writer(repo::Repository; branch = nothing) =
-    WriterCheckout(out_handle(o -> L.hangar_repo_checkout_writer(ptr(repo), something(branch, C_NULL), o)), repo)
+    WriterCheckout(out_handle(o -> L.hangar_repo_checkout_writer(repo, something(branch, C_NULL), o)), repo)
 
 for fn in (:checkout, :checkout_writer)
     @eval function $fn(f::Function, repo::Repository; kw...)
@@ -185,20 +216,20 @@ for fn in (:checkout, :checkout_writer)
     end
 end
 
-Base.close(co::ReaderCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_reader_close(co.ptr))
-Base.close(co::WriterCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_writer_close(co.ptr))
+Base.close(co::ReaderCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_reader_close(co))
+Base.close(co::WriterCheckout) = co.ptr == C_NULL ? nothing : check(L.hangar_writer_close(co))
 Base.close(repo::Repository) = nothing
 
 """The column `name` of a checkout."""
 function Base.getindex(co::ReaderCheckout, name::AbstractString)
-    Column(out_handle(o -> L.hangar_reader_column(ptr(co), name, o)), co)
+    Column(out_handle(o -> L.hangar_reader_column(co, name, o)), co)
 end
 function Base.getindex(co::WriterCheckout, name::AbstractString)
-    Column(out_handle(o -> L.hangar_writer_column(ptr(co), name, o)), co)
+    Column(out_handle(o -> L.hangar_writer_column(co, name, o)), co)
 end
 
-columns(co::ReaderCheckout) = take_list(out_handle(o -> L.hangar_reader_columns(ptr(co), o)))
-columns(co::WriterCheckout) = take_list(out_handle(o -> L.hangar_writer_columns(ptr(co), o)))
+columns(co::ReaderCheckout) = take_list(out_handle(o -> L.hangar_reader_columns(co, o)))
+columns(co::WriterCheckout) = take_list(out_handle(o -> L.hangar_writer_columns(co, o)))
 
 const DTYPES = Dict{DataType,Int32}(
     Bool => L.HANGAR_DTYPE_BOOL, UInt8 => L.HANGAR_DTYPE_U8, UInt16 => L.HANGAR_DTYPE_U16,
@@ -225,17 +256,17 @@ function add_ndarray_column!(co::WriterCheckout, name::AbstractString, ::Type{T}
     try
         check(L.hangar_ndarray_spec_variable_shape(spec, variable_shape))
         check(L.hangar_ndarray_spec_contains_subsamples(spec, nested))
-        return Column(out_handle(o -> L.hangar_writer_add_ndarray_column(ptr(co), name, spec, o)), co)
+        return Column(out_handle(o -> L.hangar_writer_add_ndarray_column(co, name, spec, o)), co)
     finally
         L.hangar_ndarray_spec_free(spec)
     end
 end
 
 add_str_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
-    Column(out_handle(o -> L.hangar_writer_add_text_column(ptr(co), name, L.HANGAR_KIND_STR, nested, o)), co)
+    Column(out_handle(o -> L.hangar_writer_add_text_column(co, name, L.HANGAR_KIND_STR, nested, o)), co)
 add_bytes_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
-    Column(out_handle(o -> L.hangar_writer_add_text_column(ptr(co), name, L.HANGAR_KIND_BYTES, nested, o)), co)
-delete_column!(co::WriterCheckout, name::AbstractString) = check(L.hangar_writer_delete_column(ptr(co), name))
+    Column(out_handle(o -> L.hangar_writer_add_text_column(co, name, L.HANGAR_KIND_BYTES, nested, o)), co)
+delete_column!(co::WriterCheckout, name::AbstractString) = check(L.hangar_writer_delete_column(co, name))
 
 # Keys: non-negative integers or strings, as C hangar_key values valid inside `f`.
 function withkey(f, k::Integer)
@@ -253,13 +284,13 @@ julia_key(k::L.HangarKey) = k.text == reinterpret(Cstring, C_NULL) ? Int(k.numbe
 
 function column_kind(col::Column)
     kind = Ref{Int32}(0)
-    check(L.hangar_column_schema(ptr(col), kind, C_NULL, C_NULL, C_NULL))
+    check(L.hangar_column_schema(col, kind, C_NULL, C_NULL, C_NULL))
     return kind[]
 end
 
 function put_text(col::Column, data::Vector{UInt8}, key, sub)
     withkeys(key, sub) do hk, hs
-        GC.@preserve data check(L.hangar_column_put_text(ptr(col), hk, hs, data, length(data)))
+        GC.@preserve data check(L.hangar_column_put_text(col, hk, hs, data, length(data)))
     end
 end
 
@@ -274,7 +305,7 @@ function Base.setindex!(col::Column, value::AbstractArray{T}, key, sub = nothing
     a = Array{T}(value)  # contiguous, column-major = C order with the size reversed
     shape = cshape(size(a))
     withkeys(key, sub) do hk, hs
-        GC.@preserve a check(L.hangar_column_put(ptr(col), hk, hs, a, sizeof(a), dtype_code(T), shape, length(shape)))
+        GC.@preserve a check(L.hangar_column_put(col, hk, hs, a, sizeof(a), dtype_code(T), shape, length(shape)))
     end
     return value
 end
@@ -288,16 +319,16 @@ end
 function Base.getindex(col::Column, key, sub = nothing)
     withkeys(key, sub) do hk, hs
         info = Ref{L.HangarSampleInfo}()
-        check(L.hangar_column_info(ptr(col), hk, hs, info, C_NULL, 0))
+        check(L.hangar_column_info(col, hk, hs, info, C_NULL, 0))
         i = info[]
         if i.kind != L.HANGAR_KIND_NDARRAY
-            b = take_bytes(out_handle(o -> L.hangar_column_get_buf(ptr(col), hk, hs, o)))
+            b = take_bytes(out_handle(o -> L.hangar_column_get_buf(col, hk, hs, o)))
             return i.kind == L.HANGAR_KIND_STR ? String(b) : b
         end
         shape = Vector{Csize_t}(undef, i.ndim)
-        check(L.hangar_column_info(ptr(col), hk, hs, info, shape, length(shape)))
+        check(L.hangar_column_info(col, hk, hs, info, shape, length(shape)))
         a = Array{ELTYPES[i.dtype]}(undef, Int.(reverse(shape))...)
-        GC.@preserve a check(L.hangar_column_get(ptr(col), hk, hs, a, sizeof(a), C_NULL))
+        GC.@preserve a check(L.hangar_column_get(col, hk, hs, a, sizeof(a), C_NULL))
         return a
     end
 end
@@ -309,7 +340,7 @@ array is valid only inside `f`: copy what you keep."""
 function withview(f, col::Column, key, sub = nothing)
     withkeys(key, sub) do hk, hs
         v = Ref{L.HangarView}()
-        check(L.hangar_column_view(ptr(col), hk, hs, v))
+        check(L.hangar_column_view(col, hk, hs, v))
         x = v[]
         dims = Int.(reverse(unsafe_wrap(Array, x.shape, x.ndim)))
         T = ELTYPES[x.dtype]
@@ -319,29 +350,29 @@ end
 
 function Base.haskey(col::Column, key)
     found = Ref{Bool}(false)
-    withkey(hk -> check(L.hangar_column_contains(ptr(col), hk, C_NULL, found)), key)
+    withkey(hk -> check(L.hangar_column_contains(col, hk, C_NULL, found)), key)
     return found[]
 end
 function Base.haskey(col::Column, key::Tuple)
     found = Ref{Bool}(false)
-    withkeys((hk, hs) -> check(L.hangar_column_contains(ptr(col), hk, hs, found)), key[1], key[2])
+    withkeys((hk, hs) -> check(L.hangar_column_contains(col, hk, hs, found)), key[1], key[2])
     return found[]
 end
 
 function Base.length(col::Column)
     n = Ref{Csize_t}(0)
-    check(L.hangar_column_len(ptr(col), n))
+    check(L.hangar_column_len(col, n))
     return Int(n[])
 end
 
 function num_subsamples(col::Column)
     n = Ref{Csize_t}(0)
-    check(L.hangar_column_num_subsamples(ptr(col), n))
+    check(L.hangar_column_num_subsamples(col, n))
     return Int(n[])
 end
 
 function Base.delete!(col::Column, key, sub = nothing)
-    withkeys((hk, hs) -> check(L.hangar_column_delete(ptr(col), hk, hs)), key, sub)
+    withkeys((hk, hs) -> check(L.hangar_column_delete(col, hk, hs)), key, sub)
     return col
 end
 
@@ -362,37 +393,37 @@ function drain(it::Ptr{Cvoid})
 end
 
 """The sample keys in key order (integers first, then strings)."""
-Base.keys(col::Column) = drain(out_handle(o -> L.hangar_column_keys(ptr(col), o)))
+Base.keys(col::Column) = drain(out_handle(o -> L.hangar_column_keys(col, o)))
 """The subsample keys of sample `key` of a nested column."""
-subkeys(col::Column, key) = withkey(hk -> drain(out_handle(o -> L.hangar_column_subkeys(ptr(col), hk, o))), key)
+subkeys(col::Column, key) = withkey(hk -> drain(out_handle(o -> L.hangar_column_subkeys(col, hk, o))), key)
 Base.iterate(col::Column, state = (keys(col), 1)) =
     state[2] > length(state[1]) ? nothing : (state[1][state[2]], (state[1], state[2] + 1))
 Base.eltype(::Type{Column}) = Any
 
 commit!(co::WriterCheckout, message::AbstractString) =
-    commit_buf((b, n) -> L.hangar_writer_commit(ptr(co), message, b, n))
-reset!(co::WriterCheckout) = check(L.hangar_writer_reset(ptr(co)))
+    commit_buf((b, n) -> L.hangar_writer_commit(co, message, b, n))
+reset!(co::WriterCheckout) = check(L.hangar_writer_reset(co))
 function isdirty(co::WriterCheckout)
     d = Ref{Bool}(false)
-    check(L.hangar_writer_status(ptr(co), d, C_NULL))
+    check(L.hangar_writer_status(co, d, C_NULL))
     return d[]
 end
-commit_id(co::ReaderCheckout) = commit_buf((b, n) -> L.hangar_reader_commit(ptr(co), b, n))
-commit_id(co::WriterCheckout) = commit_buf((b, n) -> L.hangar_writer_head(ptr(co), b, n))
+commit_id(co::ReaderCheckout) = commit_buf((b, n) -> L.hangar_reader_commit(co, b, n))
+commit_id(co::WriterCheckout) = commit_buf((b, n) -> L.hangar_writer_head(co, b, n))
 
-metadata(co::ReaderCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_reader_metadata_get(ptr(co), key, o)))
-metadata(co::WriterCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_writer_metadata_get(ptr(co), key, o)))
+metadata(co::ReaderCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_reader_metadata_get(co, key, o)))
+metadata(co::WriterCheckout, key::AbstractString) = take_buf(out_handle(o -> L.hangar_writer_metadata_get(co, key, o)))
 setmetadata!(co::WriterCheckout, key::AbstractString, value::AbstractString) =
-    check(L.hangar_writer_metadata_set(ptr(co), key, value))
+    check(L.hangar_writer_metadata_set(co, key, value))
 
 """The repository summary as text (`at`: a branch or commit)."""
-Base.summary(repo::Repository; at = nothing) = take_buf(out_handle(o -> L.hangar_repo_summary(ptr(repo), something(at, C_NULL), o)))
+Base.summary(repo::Repository; at = nothing) = take_buf(out_handle(o -> L.hangar_repo_summary(repo, something(at, C_NULL), o)))
 """The commit log with its branch graph as text."""
-commit_log(repo::Repository; start = nothing) = take_buf(out_handle(o -> L.hangar_repo_log(ptr(repo), something(start, C_NULL), o)))
+commit_log(repo::Repository; start = nothing) = take_buf(out_handle(o -> L.hangar_repo_log(repo, something(start, C_NULL), o)))
 """The commit log as data, newest first: one named tuple per commit with `id`, `parents`
 (full ids), `author`, `email`, `message`, `time_ns` (UTC) and `branch_heads`."""
 function log_entries(repo::Repository; start = nothing)
-    h = out_handle(o -> L.hangar_repo_log_entries(ptr(repo), something(start, C_NULL), o))
+    h = out_handle(o -> L.hangar_repo_log_entries(repo, something(start, C_NULL), o))
     try
         n = Ref{Csize_t}(0)
         check(L.hangar_log_len(h, n))
@@ -420,34 +451,34 @@ end
 """Bytes of every file of the repository's `.hangar` directory."""
 function disk_usage(repo::Repository)
     x = Ref{UInt64}(0)
-    check(L.hangar_repo_disk_usage(ptr(repo), x))
+    check(L.hangar_repo_disk_usage(repo, x))
     return x[]
 end
 """The on-disk format version the repository was written with."""
 function format_version(repo::Repository)
     x = Ref{UInt32}(0)
-    check(L.hangar_repo_format_version(ptr(repo), x))
+    check(L.hangar_repo_format_version(repo, x))
     return x[]
 end
 """`(ok, report)`: checks every commit and value against its digest."""
 function verify(repo::Repository)
     ok = Ref{Bool}(false)
     report = Ref{Ptr{Cvoid}}(C_NULL)
-    check(L.hangar_repo_verify(ptr(repo), ok, report))
+    check(L.hangar_repo_verify(repo, ok, report))
     return ok[], take_buf(report[])
 end
 
-branches(repo::Repository) = take_list(out_handle(o -> L.hangar_repo_branches(ptr(repo), o)))
+branches(repo::Repository) = take_list(out_handle(o -> L.hangar_repo_branches(repo, o)))
 create_branch!(repo::Repository, name::AbstractString; base = nothing) =
-    check(L.hangar_repo_create_branch(ptr(repo), name, something(base, C_NULL)))
+    check(L.hangar_repo_create_branch(repo, name, something(base, C_NULL)))
 remove_branch!(repo::Repository, name::AbstractString; force::Bool = false) =
-    check(L.hangar_repo_remove_branch(ptr(repo), name, force))
+    check(L.hangar_repo_remove_branch(repo, name, force))
 branch_head(repo::Repository, name::AbstractString) =
-    commit_buf((b, n) -> L.hangar_repo_branch_head(ptr(repo), name, b, n))
+    commit_buf((b, n) -> L.hangar_repo_branch_head(repo, name, b, n))
 """The diff from `a` to `b` (branches or commits) as text."""
 diff_text(repo::Repository, a::AbstractString, b::AbstractString) =
     take_buf(out_handle(function (o)
-        st = L.hangar_repo_diff(ptr(repo), a, b, o)
+        st = L.hangar_repo_diff(repo, a, b, o)
         st == L.HANGAR_OK || return st
         d = o[]
         try
@@ -460,13 +491,13 @@ diff_text(repo::Repository, a::AbstractString, b::AbstractString) =
 const MERGE_KINDS = Dict(L.HANGAR_MERGE_UP_TO_DATE => :up_to_date,
                          L.HANGAR_MERGE_FAST_FORWARD => :fast_forward, L.HANGAR_MERGE_MERGED => :merged)
 
-"""    merge!(co, from; message="Merge branch 'from'")
+"""    merge!(co::WriterCheckout, from; message="Merge branch 'from'")
 
 Merges branch `from` into the writer's branch: `(kind, head)` with kind `:up_to_date`,
 `:fast_forward` or `:merged`; throws `MergeConflictError` listing the conflicts."""
-function merge!(co::WriterCheckout, from::AbstractString; message::AbstractString = "Merge branch '$from'")
+function Base.merge!(co::WriterCheckout, from::AbstractString; message::AbstractString = "Merge branch '$from'")
     kind = Ref{Int32}(0)
-    head = commit_buf((b, n) -> L.hangar_writer_merge(ptr(co), message, from, kind, b, n))
+    head = commit_buf((b, n) -> L.hangar_writer_merge(co, message, from, kind, b, n))
     return MERGE_KINDS[kind[]], head
 end
 

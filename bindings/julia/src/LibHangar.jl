@@ -2,8 +2,18 @@
 # One ccall per function of the C interface; documentation lives in hangar.h.
 module LibHangar
 
-# The library: $HANGAR_LIB (a path), else libhangar on the default search path.
-const libhangar = get(ENV, "HANGAR_LIB", "libhangar")
+using Libdl
+
+# ccall finds the library by its soname. `__init__` runs where the package is loaded
+# (not when it is precompiled): it loads $HANGAR_LIB (a path) when set, which ccall then
+# finds by that soname; otherwise the system's search path supplies it.
+const libhangar = "libhangar.so.0.1"
+
+function __init__()
+    path = get(ENV, "HANGAR_LIB", "")
+    isempty(path) || Libdl.dlopen(path, Libdl.RTLD_GLOBAL)
+    return nothing
+end
 
 const HANGAR_CHANGE_ADDED = 1
 const HANGAR_CHANGE_DELETED = 2

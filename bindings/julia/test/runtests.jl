@@ -88,5 +88,9 @@ using Test
     ok, report = verify(repo)
     @test ok
     @test occursin("first from Julia", commit_log(repo))
+    # show: never a raw pointer; merge! above is Base.merge!, extended.
+    @test repr(repo) == "Hangar.Repository(open)"
+    @test merge! === Base.merge!
+    @test log_entries(repo)[1].author != "" && disk_usage(repo) > 0 && format_version(repo) == 1
     @test occursin("images", summary(repo))
 end
