@@ -93,6 +93,9 @@ enum Command {
     Import(cmd::import::Args),
     Export(cmd::export::Args),
     Cat(cmd::cat::Args),
+    Rm(cmd::rm::Args),
+    #[command(subcommand)]
+    Metadata(cmd::metadata::Command),
     Verify(cmd::verify::Args),
     WriterLock(cmd::writer_lock::Args),
     Quickstart(cmd::quickstart::Args),
@@ -116,6 +119,8 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
         Command::Import(a) => cmd::import::run(ctx, a),
         Command::Export(a) => cmd::export::run(ctx, a),
         Command::Cat(a) => cmd::cat::run(ctx, a),
+        Command::Rm(a) => cmd::rm::run(ctx, a),
+        Command::Metadata(c) => cmd::metadata::run(ctx, c),
         Command::Verify(a) => cmd::verify::run(ctx, a),
         Command::WriterLock(a) => cmd::writer_lock::run(ctx, a),
         Command::Quickstart(a) => cmd::quickstart::run(ctx, a),

@@ -2,8 +2,9 @@
 //!
 //! Taken from, in order: `--name`/`--email`; `HANGAR_USER_NAME`/`HANGAR_USER_EMAIL`; the
 //! config file (`$HANGAR_CONFIG`, else `$XDG_CONFIG_HOME/hangar/config`, else
-//! `~/.config/hangar/config`) with lines `name = ...` and `email = ...`; and, on a
-//! terminal, a question.
+//! `~/.config/hangar/config`) with lines `name = ...` and `email = ...`; git's
+//! `user.name` / `user.email` (as `git config` reports them); and, on a terminal, a
+//! question.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -53,6 +54,18 @@ fn config_value(key: &str) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
+/// git's `user.<what>` (`git config --get`), when git is installed and it is set.
+fn git_value(what: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "--get", &format!("user.{what}")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let v = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !v.is_empty()).then_some(v)
+}
+
 fn ask(question: &str) -> anyhow::Result<Option<String>> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Ok(None);
@@ -86,6 +99,9 @@ pub fn resolve(what: &str, flag: Option<String>) -> anyhow::Result<String> {
     if let Some(v) = config_value(what)? {
         return Ok(v);
     }
+    if let Some(v) = git_value(what) {
+        return Ok(v);
+    }
     if let Some(v) = ask(&format!("Your {what} for commits"))? {
         return Ok(v);
     }
@@ -93,5 +109,8 @@ pub fn resolve(what: &str, flag: Option<String>) -> anyhow::Result<String> {
         || "~/.config/hangar/config".into(),
         |p| p.display().to_string(),
     );
-    bail!("no user {what} for commits: pass --{what}, set {env}, or write `{what} = ...` in {file}")
+    bail!(
+        "no user {what} for commits: pass --{what}, set {env}, write `{what} = ...` in {file}, \
+         or set git's (git config --global user.{what} ...)"
+    )
 }

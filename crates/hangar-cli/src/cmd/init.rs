@@ -11,10 +11,12 @@ use crate::output;
   HANGAR_USER_NAME=ci HANGAR_USER_EMAIL=ci@example.com hangar -C data init
   hangar init --overwrite          # delete the repository here and start over")]
 pub struct Args {
-    /// Your name, recorded in commits (else HANGAR_USER_NAME, the config file, or a question).
+    /// Your name, recorded in commits (else HANGAR_USER_NAME, the config file, git's user.name,
+    /// or a question).
     #[arg(long)]
     name: Option<String>,
-    /// Your email, recorded in commits (else HANGAR_USER_EMAIL, the config file, or a question).
+    /// Your email, recorded in commits (else HANGAR_USER_EMAIL, the config file, git's
+    /// user.email, or a question).
     #[arg(long)]
     email: Option<String>,
     /// Delete an existing repository here, with all its history, and create a new one.

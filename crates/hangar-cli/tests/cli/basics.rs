@@ -515,3 +515,32 @@ fn subcommand_help_is_not_padded_with_global_colour_text() {
     assert!(!help.contains("Possible values"), "{help}");
     assert!(help.contains("never"), "{help}");
 }
+
+/// Issue 12 item 13: init falls back to git's user.name / user.email.
+#[test]
+fn init_takes_the_identity_from_git_when_nothing_else_gives_it() {
+    let env = Env::new();
+    std::fs::write(
+        env.file(".gitconfig"),
+        "[user]\n\tname = Grace Hopper\n\temail = grace@example.com\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env_remove("HANGAR_USER_NAME")
+        .env_remove("HANGAR_USER_EMAIL")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["init"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(env.file(".hangar/config.json")).unwrap();
+    assert!(
+        config.contains("Grace Hopper") && config.contains("grace@example.com"),
+        "{config}"
+    );
+}

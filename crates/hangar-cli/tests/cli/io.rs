@@ -984,3 +984,62 @@ fn cat_of_a_staged_column_says_how_to_read_it() {
     let e = env.err(&["cat", "nosuch", "0"]);
     assert!(!e.contains("staged"), "{e}");
 }
+
+/// Issue 12 item 13: rm stages deletions (all or nothing), metadata has list/get/set/delete.
+#[test]
+fn rm_and_metadata_commands() {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "-m",
+        "rows",
+    ]);
+    let e = env.err(&["rm", "images", "1", "99"]);
+    assert!(
+        e.contains("no sample \"99\"") && e.contains("nothing was deleted"),
+        "{e}"
+    );
+    assert!(env.ok(&["status"]).contains("Nothing staged"));
+    let out = env.ok(&["rm", "images", "1", "2"]);
+    assert!(
+        out.contains("Deleted 2 samples from column images"),
+        "{out}"
+    );
+    env.ok(&["commit", "-m", "drop two"]);
+    assert_eq!(column_json(&env, "images")["num_samples"], 8);
+    let e = env.err(&["rm", "images", "1/0"]);
+    assert!(e.contains("not nested") || e.contains("no sample"), "{e}");
+
+    env.ok(&["metadata", "set", "source", "Fashion-MNIST"]);
+    env.ok(&["metadata", "set", "split", "train"]);
+    // The branch head has none yet; the staging area has both.
+    let e = env.err(&["metadata", "get", "source"]);
+    assert!(e.contains("no metadata key"), "{e}");
+    assert_eq!(
+        env.ok(&["metadata", "get", "source", "--staged"]).trim(),
+        "Fashion-MNIST"
+    );
+    env.ok(&["commit", "-m", "metadata"]);
+    assert_eq!(
+        env.ok(&["metadata", "list"]),
+        "source: Fashion-MNIST\nsplit: train\n"
+    );
+    let v = env.json(&["metadata", "list"]);
+    assert_eq!(
+        v["metadata"],
+        json!({"source": "Fashion-MNIST", "split": "train"})
+    );
+    env.ok(&["metadata", "delete", "split"]);
+    env.ok(&["commit", "-m", "drop split"]);
+    assert_eq!(env.ok(&["metadata", "list"]), "source: Fashion-MNIST\n");
+    assert_eq!(
+        env.ok(&["metadata", "list", "HEAD~1"]),
+        "source: Fashion-MNIST\nsplit: train\n"
+    );
+    let e = env.err(&["metadata", "delete", "nosuch"]);
+    assert!(e.contains("nosuch"), "{e}");
+}

@@ -1,0 +1,148 @@
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::output;
+
+/// List, read, set and delete the repository's metadata (key-value text).
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Every key and value at the branch head (or REV; --staged: the staging area).
+    #[command(after_help = "Examples:
+  hangar metadata list
+  hangar metadata list dev --json")]
+    List(ReadArgs),
+    /// One value at the branch head (or REV; --staged: the staging area).
+    #[command(after_help = "Example:
+  hangar metadata get source")]
+    Get(GetArgs),
+    /// Stage a key's value (commit to keep it).
+    #[command(after_help = "Example:
+  hangar metadata set source \"Fashion-MNIST, Zalando Research\"")]
+    Set(SetArgs),
+    /// Stage a key's deletion.
+    #[command(after_help = "Example:
+  hangar metadata delete source")]
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReadArgs {
+    /// A branch or commit; default: the current branch's head.
+    rev: Option<String>,
+    /// Read the staging area (committed and staged changes).
+    #[arg(long, conflicts_with = "rev")]
+    staged: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// The key.
+    key: String,
+    #[command(flatten)]
+    at: ReadArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetArgs {
+    /// The key (letters, digits, '_', '.', '-').
+    key: String,
+    /// The value (text).
+    value: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// The key.
+    key: String,
+}
+
+/// The (key, value) pairs the read asks for, sorted by key.
+fn read_all(ctx: &Ctx, at: &ReadArgs) -> anyhow::Result<Vec<(String, String)>> {
+    let repo = ctx.open()?;
+    let mut out = Vec::new();
+    if at.staged {
+        let co = ctx.writer(&repo)?;
+        let m = co.metadata();
+        for k in m.keys()? {
+            let v = m.get(&k)?;
+            out.push((k, v));
+        }
+        co.close()?;
+    } else {
+        let co = match &at.rev {
+            Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,
+            None => repo.checkout()?,
+        };
+        let m = co.metadata();
+        for k in m.keys()? {
+            let v = m.get(&k)?;
+            out.push((k, v));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
+    match c {
+        Command::List(at) => {
+            let all = read_all(ctx, &at)?;
+            if ctx.json {
+                let map: serde_json::Map<String, serde_json::Value> =
+                    all.into_iter().map(|(k, v)| (k, json!(v))).collect();
+                return Ok(output::print_json(json!({ "metadata": map }))?);
+            }
+            let mut text = String::new();
+            for (k, v) in &all {
+                text.push_str(&format!("{k}: {v}\n"));
+            }
+            if all.is_empty() {
+                ctx.note("No metadata.");
+            }
+            Ok(output::print(&text)?)
+        }
+        Command::Get(a) => {
+            let all = read_all(ctx, &a.at)?;
+            let Some((_, v)) = all.into_iter().find(|(k, _)| *k == a.key) else {
+                anyhow::bail!(
+                    "no metadata key {:?}; `hangar metadata list` shows the keys",
+                    a.key
+                );
+            };
+            if ctx.json {
+                return Ok(output::print_json(json!({"key": a.key, "value": v}))?);
+            }
+            Ok(output::println(&v)?)
+        }
+        Command::Set(a) => {
+            let repo = ctx.open()?;
+            let co = ctx.writer(&repo)?;
+            co.metadata().set(&a.key, &a.value)?;
+            co.close()?;
+            if ctx.json {
+                return Ok(output::print_json(
+                    json!({"key": a.key, "value": a.value, "staged": true}),
+                )?);
+            }
+            ctx.note(&format!(
+                "Staged metadata {:?}; `hangar commit -m MSG` keeps it.",
+                a.key
+            ));
+            Ok(())
+        }
+        Command::Delete(a) => {
+            let repo = ctx.open()?;
+            let co = ctx.writer(&repo)?;
+            co.metadata().delete(&a.key)?;
+            co.close()?;
+            if ctx.json {
+                return Ok(output::print_json(json!({"key": a.key, "deleted": true}))?);
+            }
+            ctx.note(&format!(
+                "Staged the deletion of metadata {:?}; `hangar commit -m MSG` keeps it.",
+                a.key
+            ));
+            Ok(())
+        }
+    }
+}
