@@ -4,7 +4,7 @@
 use std::ffi::{c_char, CString};
 
 use crate::boundary::{
-    free_handle, guard_out, guard_void, handle, into_handle, opt_text, Handle, Kind,
+    free_handle, guard_out, guard_void, handle, into_handle, opt_text, FfiResult, Handle, Kind,
 };
 use crate::conflicts::{cstring, out_of_range};
 use crate::repo::hangar_repo;
@@ -98,6 +98,14 @@ pub extern "C" fn hangar_log_len(log: *const hangar_log, out: *mut usize) -> han
     guard_out(out, || Ok(handle(log, "log")?.entries.len()))
 }
 
+/// Entry `index` of a live log handle.
+fn entry<'a>(log: *const hangar_log, index: usize) -> FfiResult<&'a CCommit> {
+    let l: &'a hangar_log = handle(log, "log")?;
+    l.entries
+        .get(index)
+        .ok_or_else(|| out_of_range(index, l.entries.len()))
+}
+
 /// Commit `index` of the log (0 is the newest; 0 <= index < `hangar_log_len`).
 #[no_mangle]
 pub extern "C" fn hangar_log_get(
@@ -106,11 +114,7 @@ pub extern "C" fn hangar_log_get(
     out: *mut hangar_commit_info,
 ) -> hangar_status {
     guard_out(out, || {
-        let l = handle(log, "log")?;
-        let c = l
-            .entries
-            .get(index)
-            .ok_or_else(|| out_of_range(index, l.entries.len()))?;
+        let c = entry(log, index)?;
         Ok(hangar_commit_info {
             id: c.id.as_ptr(),
             n_parents: c.parents.len(),
@@ -133,11 +137,7 @@ pub extern "C" fn hangar_log_parent(
     out: *mut *const c_char,
 ) -> hangar_status {
     guard_out(out, || {
-        let l = handle(log, "log")?;
-        let c = l
-            .entries
-            .get(index)
-            .ok_or_else(|| out_of_range(index, l.entries.len()))?;
+        let c = entry(log, index)?;
         let p = c
             .parents
             .get(parent)

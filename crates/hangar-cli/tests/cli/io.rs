@@ -20,6 +20,22 @@ fn raw(env: &Env, column: &str, key: &str) -> Vec<u8> {
     out.stdout
 }
 
+/// A repository whose column `images` holds the 10 rows of `rows_u8.npy` (keys 0-9),
+/// committed.
+fn rows_repo() -> Env {
+    let env = Env::new();
+    env.init();
+    env.ok(&[
+        "import",
+        "images",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "-m",
+        "rows",
+    ]);
+    env
+}
+
 fn column_json(env: &Env, name: &str) -> serde_json::Value {
     let v = env.json(&["column", "list"]);
     v["columns"]
@@ -838,22 +854,14 @@ fn dot_keys_export_inside_the_target_and_read_back() {
     let outside_before = std::fs::read_dir(env.path()).unwrap().count();
     env.ok(&["export", "n", "-o", "deep/out"]);
     env.ok(&["export", "flat", "-o", "flatdir"]);
-    assert_eq!(
-        npy_data(env.file("deep/out/str:../str:..npy").to_str().unwrap()).1,
-        [3, 3]
-    );
-    assert_eq!(
-        npy_data(env.file("deep/out/str:../str:...npy").to_str().unwrap()).1,
-        [4, 4]
-    );
-    assert_eq!(
-        npy_data(env.file("flatdir/str:..npy").to_str().unwrap()).1,
-        [1, 1]
-    );
-    assert_eq!(
-        npy_data(env.file("flatdir/str:...npy").to_str().unwrap()).1,
-        [2, 2]
-    );
+    for (file, want) in [
+        ("deep/out/str:../str:..npy", [3u8, 3]),
+        ("deep/out/str:../str:...npy", [4, 4]),
+        ("flatdir/str:..npy", [1, 1]),
+        ("flatdir/str:...npy", [2, 2]),
+    ] {
+        assert_eq!(npy_data(env.file(file).to_str().unwrap()).1, want, "{file}");
+    }
     // Nothing landed next to the targets: only the two new directories appeared.
     assert_eq!(
         std::fs::read_dir(env.path()).unwrap().count(),
@@ -883,16 +891,7 @@ fn dot_keys_export_inside_the_target_and_read_back() {
 /// to stdout where the format allows it (one stacked .npy, an Arrow IPC stream).
 #[test]
 fn export_targets_unknown_extensions_and_stdout() {
-    let env = Env::new();
-    env.init();
-    env.ok(&[
-        "import",
-        "images",
-        &fixture("rows_u8.npy"),
-        "--create",
-        "-m",
-        "rows",
-    ]);
+    let env = rows_repo();
     let e = env.err(&["export", "images", "-o", "a.csv"]);
     assert!(
         e.contains(".csv") && e.contains("parquet") && e.contains("arrows"),
@@ -963,16 +962,7 @@ fn export_targets_unknown_extensions_and_stdout() {
 /// imported but not committed is named as staged, with the command that reads it.
 #[test]
 fn cat_of_a_staged_column_says_how_to_read_it() {
-    let env = Env::new();
-    env.init();
-    env.ok(&[
-        "import",
-        "images",
-        &fixture("rows_u8.npy"),
-        "--create",
-        "-m",
-        "rows",
-    ]);
+    let env = rows_repo();
     env.ok(&["import", "more", &fixture("rows_u8.npy"), "--create"]);
     let e = env.err(&["cat", "more", "0"]);
     assert!(
@@ -988,16 +978,7 @@ fn cat_of_a_staged_column_says_how_to_read_it() {
 /// Issue 12 item 13: rm stages deletions (all or nothing), metadata has list/get/set/delete.
 #[test]
 fn rm_and_metadata_commands() {
-    let env = Env::new();
-    env.init();
-    env.ok(&[
-        "import",
-        "images",
-        &fixture("rows_u8.npy"),
-        "--create",
-        "-m",
-        "rows",
-    ]);
+    let env = rows_repo();
     let e = env.err(&["rm", "images", "1", "99"]);
     assert!(
         e.contains("no sample \"99\"") && e.contains("nothing was deleted"),
