@@ -48,18 +48,12 @@ fn init_takes_the_user_from_flags_env_or_config_file() {
         "# me\nname = Config Name\nemail = \"cfg@example.com\"\n",
     )
     .unwrap();
-    let out = env
-        .cmd()
-        .env_remove("HANGAR_USER_NAME")
-        .env_remove("HANGAR_USER_EMAIL")
-        .env("HANGAR_CONFIG", &cfg)
-        .args(["init", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    env.run_ok(
+        env.cmd()
+            .env_remove("HANGAR_USER_NAME")
+            .env_remove("HANGAR_USER_EMAIL")
+            .env("HANGAR_CONFIG", &cfg)
+            .args(["init", "--json"]),
     );
     env.ok(&["column", "create", "x", "uint8", "2"]);
     env.ok(&["commit", "-m", "c"]);
@@ -172,17 +166,7 @@ fn commit_without_message_opens_the_editor() {
     )
     .unwrap();
     let editor = format!("sh {}", script.display());
-    let out = env
-        .cmd()
-        .env("EDITOR", &editor)
-        .arg("commit")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.run_ok(env.cmd().env("EDITOR", &editor).arg("commit"));
     assert_eq!(
         env.json(&["log"])["commits"][0]["message"],
         "from the editor"
@@ -487,16 +471,10 @@ fn dash_c_changes_directory_like_git() {
     assert!(env.file("repo/out.npy").is_file());
     assert!(!env.file("out.npy").exists());
     // HANGAR_REPO selects the repository; paths stay the caller's.
-    let out = env
-        .cmd()
-        .env("HANGAR_REPO", env.file("repo"))
-        .args(["export", "images", "-o", "here.npy"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    env.run_ok(
+        env.cmd()
+            .env("HANGAR_REPO", env.file("repo"))
+            .args(["export", "images", "-o", "here.npy"]),
     );
     assert!(env.file("here.npy").is_file() && !env.file("repo/here.npy").exists());
     let (_, e) = env.code(2, &["-C", "/nonexistent/dir", "status"]);
@@ -525,18 +503,12 @@ fn init_takes_the_identity_from_git_when_nothing_else_gives_it() {
         "[user]\n\tname = Grace Hopper\n\temail = grace@example.com\n",
     )
     .unwrap();
-    let out = env
-        .cmd()
-        .env_remove("HANGAR_USER_NAME")
-        .env_remove("HANGAR_USER_EMAIL")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args(["init"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    env.run_ok(
+        env.cmd()
+            .env_remove("HANGAR_USER_NAME")
+            .env_remove("HANGAR_USER_EMAIL")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(["init"]),
     );
     let config = std::fs::read_to_string(env.file(".hangar/config.json")).unwrap();
     assert!(

@@ -7,16 +7,7 @@ use crate::{fixture, npy_data, Env};
 /// `hangar cat COLUMN KEY --raw --staged` as bytes (the staging area: committed and
 /// staged samples).
 fn raw(env: &Env, column: &str, key: &str) -> Vec<u8> {
-    let out = env
-        .cmd()
-        .args(["cat", column, key, "--raw", "--staged"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cat {column} {key}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = env.run_ok(env.cmd().args(["cat", column, key, "--raw", "--staged"]));
     out.stdout
 }
 
@@ -916,29 +907,17 @@ fn export_targets_unknown_extensions_and_stdout() {
 
     // One stacked array on stdout: the same bytes as the file export.
     env.ok(&["export", "images", "-o", "stacked.npy"]);
-    let out = env
-        .cmd()
-        .args(["export", "images", "-o", "-", "--format", "npy"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = env.run_ok(
+        env.cmd()
+            .args(["export", "images", "-o", "-", "--format", "npy"]),
     );
     assert_eq!(out.stdout, std::fs::read(env.file("stacked.npy")).unwrap());
     assert!(String::from_utf8_lossy(&out.stderr).contains("to stdout"));
 
     // An Arrow IPC stream on stdout and in a .arrows file; both import back.
-    let out = env
-        .cmd()
-        .args(["export", "images", "-o", "-", "--format", "arrows"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = env.run_ok(
+        env.cmd()
+            .args(["export", "images", "-o", "-", "--format", "arrows"]),
     );
     std::fs::write(env.file("piped.arrows"), &out.stdout).unwrap();
     env.ok(&["export", "images", "-o", "file.arrows"]);

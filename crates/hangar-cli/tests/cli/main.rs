@@ -52,16 +52,23 @@ impl Env {
         c
     }
 
-    /// Runs `hangar ARGS`, asserts exit 0, returns stdout.
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd().args(args).output().expect("runs");
+    /// Runs `cmd` (from [`Env::cmd`], with whatever it adds), asserts exit 0, returns
+    /// its output: for tests that need raw stdout, stderr, or their own environment.
+    pub fn run_ok(&self, cmd: &mut Command) -> std::process::Output {
+        let out = cmd.output().expect("runs");
         assert!(
             out.status.success(),
-            "hangar {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            "{cmd:?} failed ({:?}):\nstdout: {}\nstderr: {}",
             out.status.code(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        out
+    }
+
+    /// Runs `hangar ARGS`, asserts exit 0, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run_ok(self.cmd().args(args));
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 
