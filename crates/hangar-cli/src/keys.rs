@@ -25,7 +25,7 @@ impl KeyArg {
 
     /// [`KeyArg::parse`], naming the key `what` in errors ("subsample key").
     pub fn parse_as(s: &str, what: &str) -> anyhow::Result<KeyArg> {
-        if s.starts_with("int:") || s.starts_with("str:") {
+        if SampleKey::is_tagged(s) {
             return Ok(KeyArg::Exact(SampleKey::parse_as(s, what)?));
         }
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {

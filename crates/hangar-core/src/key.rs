@@ -103,6 +103,12 @@ impl SampleKey {
         }
     }
 
+    /// True if `s` is in the tagged form `int:N` / `str:NAME` (a string key itself never
+    /// contains ':', so such text always names a tagged key).
+    pub fn is_tagged(s: &str) -> bool {
+        s.starts_with("int:") || s.starts_with("str:")
+    }
+
     /// Parses the command-line form: `int:N` or `str:NAME`; a bare value is a string key.
     pub fn parse(s: &str) -> Result<SampleKey> {
         SampleKey::parse_as(s, "sample key")

@@ -321,7 +321,7 @@ fn next_key(start: Option<u64>, rows: u64, what: &str) -> anyhow::Result<(u64, O
 fn key_from_name(name: &str, int_keys: bool) -> anyhow::Result<SampleKey> {
     // `int:N` / `str:NAME`: the tagged names `hangar export` gives keys that would
     // otherwise read as another key (the string key "123" is exported as str:123.npy).
-    if name.starts_with("int:") || name.starts_with("str:") {
+    if SampleKey::is_tagged(name) {
         return SampleKey::parse(name).with_context(|| {
             format!("cannot use the file name {name:?} as a key; rename the file")
         });

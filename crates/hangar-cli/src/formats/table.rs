@@ -679,7 +679,7 @@ fn key_at(arr: &dyn Array, i: usize, what: &str) -> anyhow::Result<SampleKey> {
     // `int:N` / `str:NAME` are tagged keys (a mixed key column `hangar export` wrote);
     // a string key itself never contains ':'.
     let text = |v: &str| {
-        if v.starts_with("int:") || v.starts_with("str:") {
+        if SampleKey::is_tagged(v) {
             SampleKey::parse(v).map_err(anyhow::Error::from)
         } else {
             Ok(SampleKey::Str(v.to_string()))
