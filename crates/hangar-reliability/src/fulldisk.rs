@@ -56,17 +56,13 @@ fn expect(bin: &Path, dir: &Path, args: &[&str], code: i32) -> Result<Out, Strin
 
 /// A `.npy` of `rows` x `row` bytes of noise (incompressible, distinct rows).
 fn write_npy(path: &Path, rows: u64, row: u64, seed: u64) -> std::io::Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let shape = [rows as usize, row as usize];
-    f.write_all(&hangar_cli::formats::npy::header_bytes(
-        hangar_core::DType::U8,
-        &shape,
-    ))?;
     let mut rng = crate::Rng::new(seed);
-    for _ in 0..rows * row / 8 {
-        f.write_all(&rng.next_u64().to_le_bytes())?;
-    }
-    f.flush()
+    crate::memory::write_u8_npy(path, rows, row, |_, c| {
+        for chunk in c.chunks_mut(8) {
+            let n = chunk.len();
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes()[..n]);
+        }
+    })
 }
 
 /// Fills the file system holding `path` to its last byte.

@@ -33,18 +33,35 @@ fn npy_header(shape: &[u64]) -> Vec<u8> {
     hangar_cli::formats::npy::header_bytes(hangar_core::DType::U8, &shape)
 }
 
-/// Writes a `.npy` of `rows` x `row` bytes (u8), filled with a pattern, without holding
-/// it in memory.
-fn write_npy(path: &Path, rows: u64, row: u64) -> std::io::Result<()> {
+/// Writes a `.npy` of `rows` x `row` bytes (u8) without holding it in memory: `fill`
+/// gives row `r` its bytes.
+pub(crate) fn write_u8_npy(
+    path: &Path,
+    rows: u64,
+    row: u64,
+    mut fill: impl FnMut(u64, &mut [u8]),
+) -> std::io::Result<()> {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     f.write_all(&npy_header(&[rows, row]))?;
-    let chunk: Vec<u8> = (0..row).map(|i| (i % 251) as u8).collect();
+    let mut c = vec![0u8; row as usize];
     for r in 0..rows {
-        let mut c = chunk.clone();
-        c[0] = (r % 256) as u8;
+        fill(r, &mut c);
         f.write_all(&c)?;
     }
     f.flush()
+}
+
+/// A `.npy` of `rows` x `row` bytes filled with a pattern (rows differ in their first
+/// byte).
+fn write_npy(path: &Path, rows: u64, row: u64) -> std::io::Result<()> {
+    write_u8_npy(path, rows, row, |r, c| {
+        for (i, b) in c.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        if let Some(first) = c.first_mut() {
+            *first = (r % 256) as u8;
+        }
+    })
 }
 
 struct Run {
