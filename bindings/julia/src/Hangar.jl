@@ -152,18 +152,17 @@ end
 # What the REPL shows: the kind of handle and what it is about, never a raw pointer.
 Base.show(io::IO, r::Repository) =
     print(io, "Hangar.Repository(", r.ptr == C_NULL ? "freed" : "open", ")")
+# What a handle is about, or "closed" when its checkout was closed (show never throws).
+describe(h, about) = h.ptr == C_NULL ? "freed" : try
+    about(h)
+catch
+    "closed"
+end
 Base.show(io::IO, co::ReaderCheckout) =
-    print(io, "Hangar.ReaderCheckout(", co.ptr == C_NULL ? "closed" : "commit " * first(commit_id(co), 16), ")")
+    print(io, "Hangar.ReaderCheckout(", describe(co, c -> "commit " * first(commit_id(c), 16)), ")")
 Base.show(io::IO, co::WriterCheckout) =
     print(io, "Hangar.WriterCheckout(", co.ptr == C_NULL ? "closed" : "open", ")")
-function Base.show(io::IO, col::Column)
-    what = col.ptr == C_NULL ? "freed" : try
-        repr(column_name(col))
-    catch
-        "closed"
-    end
-    print(io, "Hangar.Column(", what, ")")
-end
+Base.show(io::IO, col::Column) = print(io, "Hangar.Column(", describe(col, c -> repr(column_name(c))), ")")
 
 """The column's name."""
 function column_name(col::Column)
