@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes src/LibHangar.jl, the low-level layer that mirrors hangar.h one to one.
-Usage: python3 bindings/julia/gen_lib.py crates/hangar-ffi/include/hangar.h [OUTPUT]"""
+Usage: python3 bindings/julia/gen_lib.py include/hangar.h [OUTPUT]"""
 import os
 import sys
 

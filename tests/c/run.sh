@@ -99,7 +99,7 @@ step "Julia binding: every ccall against hangar.h"
 python3 bindings/julia/check_ccalls.py "$prefix/include/hangar.h" bindings/julia/src
 python3 bindings/julia/gen_lib.py "$prefix/include/hangar.h" "$scratch/LibHangar.jl" > /dev/null
 if ! diff -u bindings/julia/src/LibHangar.jl "$scratch/LibHangar.jl"; then
-  echo "bindings/julia/src/LibHangar.jl is stale: python3 bindings/julia/gen_lib.py crates/hangar-ffi/include/hangar.h" >&2
+  echo "bindings/julia/src/LibHangar.jl is stale: python3 bindings/julia/gen_lib.py include/hangar.h" >&2
   exit 1
 fi
 # The checker must catch a wrong argument count, a wrong type, and an unknown symbol.

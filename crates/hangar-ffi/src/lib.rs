@@ -1,7 +1,7 @@
 //! # libhangar — the C ABI of hangar
 //!
 //! Thin `extern "C"` shims over `hangar-core`, built as `libhangar.so` / `libhangar.a`, with
-//! the header `include/hangar.h` generated from this crate by cbindgen. This is the only
+//! the header `include/hangar.h` (at the repository's top level) generated from this crate by cbindgen. This is the only
 //! crate of the workspace with `unsafe` code; every entry point goes through
 //! [`boundary::guard`], which clears the thread's last error, catches panics
 //! (`HANGAR_E_PANIC`), and records the error of a failing call.
@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_checked_in_header_declares_the_version_macros_of_cargo_toml() {
-        let header = include_str!("../include/hangar.h");
+        let header = include_str!("../../../include/hangar.h");
         for (name, value) in [
             ("HANGAR_VERSION_MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
             ("HANGAR_VERSION_MINOR", env!("CARGO_PKG_VERSION_MINOR")),
