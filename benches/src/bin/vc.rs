@@ -1,8 +1,9 @@
 //! Version-control benchmarks: diff and merge of two branches of a 100,000-sample column
 //! differing in 1,000 samples, branch creation, checkout of any commit, log over many
-//! commits, and the diff of two 1,000,000-sample commits differing in 10 samples.
+//! commits, and (`--scale`) a commit of 10 changed samples and its diff on N-sample columns.
 //!
-//! Usage: vc [--samples 100000] [--changes 1000] [--commits 10000] [--million] [--json FILE]
+//! Usage: vc [--samples 100000] [--changes 1000] [--commits 10000]
+//!           [--scale 100000,1000000,10000000 | --million] [--json FILE]
 
 use std::time::Instant;
 
@@ -68,6 +69,73 @@ fn two_branches(dir: &std::path::Path, n: usize, changes: usize) -> Res<Reposito
         co.close()?;
     }
     Ok(repo)
+}
+
+/// Bytes this process has passed to write(2) and friends so far (`wchar` of
+/// /proc/self/io): what a commit writes, whatever the file.
+fn bytes_written() -> Res<u64> {
+    let io = std::fs::read_to_string("/proc/self/io")?;
+    let line = io
+        .lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .ok_or("no wchar in /proc/self/io")?;
+    Ok(line.trim().parse()?)
+}
+
+/// On a column of `m` samples (u8[16]): a commit of 10 changed samples (its time and the
+/// bytes it writes), and the diff of the two commits.
+fn small_change_at_scale(
+    dir: &std::path::Path,
+    m: usize,
+    fig: &mut serde_json::Map<String, serde_json::Value>,
+) -> Res<()> {
+    println!("a {m}-sample column (u8[16]): commit 10 changed samples, diff the two commits");
+    let repo = bench_repo(dir.join(format!("scale-{m}")))?;
+    let co = repo.checkout_writer()?;
+    let c = co.add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[16]))?;
+    let chunk = 1_000_000usize;
+    let s = co.bulk()?;
+    for start in (0..m).step_by(chunk) {
+        let len = chunk.min(m - start);
+        let data: Vec<u8> = (start * 16..(start + len) * 16)
+            .map(|i| (i * 13 % 251) as u8)
+            .collect();
+        c.extend_from_buffer(
+            start as u64..(start + len) as u64,
+            TensorRef::new(&data, &[len, 16]),
+        )?;
+    }
+    s.finish()?;
+    let a = co.commit("a")?;
+    let stride = (m / 10) as u64;
+    for i in 0..10u64 {
+        c.set(i * stride + 7, TensorRef::new(&[7u8; 16], &[16]))?;
+    }
+    let before = bytes_written()?;
+    let b = timed(
+        &format!("  commit of 10 changed samples (N = {m})"),
+        fig,
+        &format!("commit10_ms_{m}"),
+        || Ok(co.commit("b")?),
+    )?;
+    let written = bytes_written()? - before;
+    println!(
+        "{:<62} {:>10.1} KB",
+        "    written by that commit",
+        written as f64 / 1e3
+    );
+    fig.insert(format!("commit10_bytes_{m}"), json!(written));
+    co.close()?;
+    let d = timed(
+        &format!("  diff of the two commits (N = {m})"),
+        fig,
+        &format!("diff10_ms_{m}"),
+        || Ok(repo.diff(&a.to_hex(), &b.to_hex())?),
+    )?;
+    if d.counts().samples_mutated != 10 {
+        return Err(format!("diff found {} changes, not 10", d.counts().samples_mutated).into());
+    }
+    Ok(())
 }
 
 fn main() -> Res<()> {
@@ -143,27 +211,21 @@ fn main() -> Res<()> {
         Ok(log.graph_lines())
     })?;
 
-    if std::env::args().any(|a| a == "--million") {
-        println!("two commits of a 1,000,000-sample column differing in 10 samples");
-        let m = 1_000_000;
-        let repo = bench_repo(tmp.path().join("million"))?;
-        let co = repo.checkout_writer()?;
-        let c = co.add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[16]))?;
-        let data: Vec<u8> = (0..m * 16).map(|i| (i * 13 % 251) as u8).collect();
-        c.extend_from_buffer(0..m as u64, TensorRef::new(&data, &[m, 16]))?;
-        let a = co.commit("a")?;
-        for i in 0..10u64 {
-            c.set(i * 99_991, TensorRef::new(&[7u8; 16], &[16]))?;
+    let scales: Vec<usize> = if std::env::args().any(|a| a == "--million") {
+        vec![1_000_000]
+    } else {
+        match std::env::args().position(|a| a == "--scale") {
+            Some(i) => std::env::args()
+                .nth(i + 1)
+                .ok_or("--scale needs sizes, e.g. 100000,1000000")?
+                .split(',')
+                .map(|s| s.trim().replace('_', "").parse())
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
         }
-        let b = co.commit("b")?;
-        co.close()?;
-        let d = timed(
-            "diff of the two 1M-sample commits",
-            &mut fig,
-            "million_diff_ms",
-            || Ok(repo.diff(&a.to_hex(), &b.to_hex())?),
-        )?;
-        println!("  ({} mutated samples found)", d.counts().samples_mutated);
+    };
+    for m in scales {
+        small_change_at_scale(tmp.path(), m, &mut fig)?;
     }
     if let Some(i) = std::env::args().position(|a| a == "--json") {
         let path = std::env::args().nth(i + 1).ok_or("--json needs a file")?;

@@ -351,6 +351,11 @@ fn key_hash(key: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// Whether a child ends its internal node (about one digest in [`INTERNAL_FANOUT`]).
+fn child_is_boundary(digest: &Digest) -> bool {
+    u64::from_le_bytes(digest.0[..8].try_into().expect("8 bytes")) % INTERNAL_FANOUT == 0
+}
+
 fn encode_node(level: u8, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let size: usize = entries.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
     let mut e = Encoder::with_capacity(size + 8);
@@ -361,97 +366,168 @@ fn encode_node(level: u8, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     e.finish()
 }
 
-/// Cuts a sequence of entries of one level into nodes.
-struct Chunker<'o> {
-    level: u8,
+/// One level of a [`Builder`]: the entries of the node being filled, and the nodes the
+/// level has made so far.
+#[derive(Default)]
+struct Level {
     carry: Vec<(Vec<u8>, Vec<u8>)>,
     carry_bytes: usize,
     carry_count: u64,
-    out: Vec<ChildRef>,
+    /// Nodes of this level so far (made here or reused whole).
+    nodes: u64,
+    /// The level's first node, held back while it is the only node in the tree's top
+    /// level: a level of one node is the root and gets no parent.
+    first: Option<ChildRef>,
+}
+
+/// Builds every level of a record table at once, from leaf entries in key order and
+/// from whole subtrees of an older tree that can be kept as they are.
+///
+/// Level `h` fills nodes of level `h`: leaf entries for `h = 0`, children (nodes of
+/// level `h - 1`) above. A node of level `h` from an older tree can be reused unread
+/// exactly when every level up to `h` stands at a node boundary — nothing carried,
+/// nothing held below `h` — because chunking from a boundary depends only on the content
+/// that follows, so the older tree cut that content the way a fresh build would.
+/// Otherwise it is opened and its children are fed in instead, until the levels fall
+/// back onto the older tree's boundaries. That keeps a change to k records at O(k log N)
+/// nodes read and written, and gives the same tree as building from scratch.
+struct Builder<'o> {
+    levels: Vec<Level>,
     objects: &'o mut Vec<Object>,
 }
 
-impl<'o> Chunker<'o> {
-    fn new(level: u8, objects: &'o mut Vec<Object>) -> Self {
-        Chunker {
-            level,
-            carry: Vec::new(),
-            carry_bytes: 0,
-            carry_count: 0,
-            out: Vec::new(),
+impl<'o> Builder<'o> {
+    fn new(objects: &'o mut Vec<Object>) -> Self {
+        Builder {
+            levels: Vec::new(),
             objects,
         }
     }
 
-    fn push(&mut self, key: Vec<u8>, value: Vec<u8>, count: u64, boundary: bool) {
-        self.carry_bytes += key.len() + value.len();
-        self.carry_count += count;
-        self.carry.push((key, value));
-        let full = if self.level == 0 {
-            self.carry.len() >= LEAF_MAX_ENTRIES || self.carry_bytes >= LEAF_MAX_BYTES
+    fn level(&mut self, h: usize) -> &mut Level {
+        if self.levels.len() <= h {
+            self.levels.resize_with(h + 1, Level::default);
+        }
+        &mut self.levels[h]
+    }
+
+    /// Appends a leaf entry.
+    fn entry(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let boundary = key_hash(&key).is_multiple_of(LEAF_FANOUT);
+        self.push(0, key, value, 1, boundary);
+    }
+
+    /// Appends an item to level `h` and closes the node on a boundary or when full.
+    fn push(&mut self, h: usize, key: Vec<u8>, value: Vec<u8>, count: u64, boundary: bool) {
+        let l = self.level(h);
+        l.carry_bytes += key.len() + value.len();
+        l.carry_count += count;
+        l.carry.push((key, value));
+        let full = if h == 0 {
+            l.carry.len() >= LEAF_MAX_ENTRIES || l.carry_bytes >= LEAF_MAX_BYTES
         } else {
-            self.carry.len() >= INTERNAL_MAX_ENTRIES
+            l.carry.len() >= INTERNAL_MAX_ENTRIES
         };
         if boundary || full {
-            self.emit();
+            self.emit(h);
         }
     }
 
-    fn emit(&mut self) {
-        if self.carry.is_empty() {
+    /// Closes the node level `h` is filling, if any.
+    fn emit(&mut self, h: usize) {
+        let l = self.level(h);
+        if l.carry.is_empty() {
             return;
         }
-        let bytes = encode_node(self.level, &self.carry);
-        let object = Object::new(ObjectType::TreeNode as u8, bytes);
-        let last_key = self.carry.last().expect("non-empty").0.clone();
-        self.out.push(ChildRef {
-            last_key,
+        let carry = std::mem::take(&mut l.carry);
+        let count = std::mem::take(&mut l.carry_count);
+        l.carry_bytes = 0;
+        let object = Object::new(ObjectType::TreeNode as u8, encode_node(h as u8, &carry));
+        let child = ChildRef {
+            last_key: carry.last().expect("non-empty").0.clone(),
             digest: object.digest,
-            count: self.carry_count,
-        });
+            count,
+        };
         self.objects.push(object);
-        self.carry.clear();
-        self.carry_bytes = 0;
-        self.carry_count = 0;
+        self.add_node(h, child);
     }
 
-    fn reuse(&mut self, child: ChildRef) {
-        debug_assert!(self.carry.is_empty());
-        self.out.push(child);
+    /// Whether any level above `h` has begun.
+    fn above_started(&self, h: usize) -> bool {
+        self.levels
+            .iter()
+            .skip(h + 1)
+            .any(|l| l.nodes > 0 || !l.carry.is_empty())
     }
 
-    fn finish(mut self) -> Vec<ChildRef> {
-        self.emit();
-        self.out
-    }
-}
-
-fn push_leaf_entry(c: &mut Chunker<'_>, key: Vec<u8>, value: Vec<u8>) {
-    let boundary = key_hash(&key).is_multiple_of(LEAF_FANOUT);
-    c.push(key, value, 1, boundary);
-}
-
-/// Builds the internal levels over `children` and returns the tree.
-fn build_levels(mut children: Vec<ChildRef>, objects: &mut Vec<Object>) -> Option<TreeRef> {
-    let mut height = 0u8;
-    while children.len() > 1 {
-        height += 1;
-        let mut c = Chunker::new(height, objects);
-        for child in children {
-            let mut v = Encoder::with_capacity(42);
-            v.digest(&child.digest).varint(child.count);
-            let boundary = u64::from_le_bytes(child.digest.0[..8].try_into().expect("8 bytes"))
-                % INTERNAL_FANOUT
-                == 0;
-            c.push(child.last_key, v.finish(), child.count, boundary);
+    /// Records a finished node of level `h` and passes it up as a child.
+    fn add_node(&mut self, h: usize, child: ChildRef) {
+        let above = self.above_started(h);
+        let l = self.level(h);
+        l.nodes += 1;
+        if l.nodes == 1 && !above {
+            l.first = Some(child);
+            return;
         }
-        children = c.finish();
+        if let Some(first) = l.first.take() {
+            self.push_child(h + 1, first);
+        }
+        self.push_child(h + 1, child);
     }
-    children.pop().map(|c| TreeRef {
-        root: c.digest,
-        count: c.count,
-        height,
-    })
+
+    fn push_child(&mut self, h: usize, child: ChildRef) {
+        let mut v = Encoder::with_capacity(42);
+        v.digest(&child.digest).varint(child.count);
+        let boundary = child_is_boundary(&child.digest);
+        self.push(h, child.last_key, v.finish(), child.count, boundary);
+    }
+
+    /// Whether a node of level `h` can follow what was built so far unchanged.
+    fn at_boundary(&self, h: usize) -> bool {
+        self.levels.iter().take(h + 1).all(|l| l.carry.is_empty())
+            && self.levels.iter().take(h).all(|l| l.first.is_none())
+    }
+
+    /// Appends the whole subtree `child`, whose node sits at level `h`: reused as it is
+    /// when the levels stand at a boundary, otherwise opened.
+    fn subtree(&mut self, src: &dyn NodeSource, child: ChildRef, h: u8) -> Result<()> {
+        if self.at_boundary(usize::from(h)) {
+            self.add_node(usize::from(h), child);
+            return Ok(());
+        }
+        let node = child_at_level(src, &child.digest, h)?;
+        for i in 0..node.len() {
+            if h == 0 {
+                self.entry(node.key(i).to_vec(), node.value(i).to_vec());
+            } else {
+                let (digest, count) = node.child(i);
+                let grandchild = ChildRef {
+                    last_key: node.key(i).to_vec(),
+                    digest,
+                    count,
+                };
+                self.subtree(src, grandchild, h - 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every level and returns the tree (`None` when nothing was added).
+    fn finish(mut self) -> Option<TreeRef> {
+        let mut h = 0;
+        loop {
+            self.emit(h);
+            if !self.above_started(h) {
+                let l = self.level(h);
+                return l.first.take().map(|root| TreeRef {
+                    root: root.digest,
+                    count: root.count,
+                    height: h as u8,
+                });
+            }
+            h += 1;
+        }
+    }
 }
 
 /// Builds a record table from entries sorted by key (strictly increasing). New nodes are
@@ -460,16 +536,15 @@ pub fn build(
     entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
     objects: &mut Vec<Object>,
 ) -> Option<TreeRef> {
-    let mut c = Chunker::new(0, objects);
+    let mut b = Builder::new(objects);
     for (k, v) in entries {
-        push_leaf_entry(&mut c, k, v);
+        b.entry(k, v);
     }
-    let leaves = c.finish();
-    build_levels(leaves, objects)
+    b.finish()
 }
 
-/// The leaves of a tree, in order.
-fn leaf_refs(src: &dyn NodeSource, tree: &TreeRef) -> Result<Vec<ChildRef>> {
+/// The root node of `tree`, checked against its recorded height.
+fn root_node(src: &dyn NodeSource, tree: &TreeRef) -> Result<Arc<Node>> {
     let root = src.node(&tree.root)?;
     if root.level() != tree.height {
         return Err(corrupt_tree(
@@ -477,40 +552,13 @@ fn leaf_refs(src: &dyn NodeSource, tree: &TreeRef) -> Result<Vec<ChildRef>> {
             "root level differs from the recorded height",
         ));
     }
-    if root.level() == 0 {
-        return Ok(vec![ChildRef {
-            last_key: root.key(root.len() - 1).to_vec(),
-            digest: tree.root,
-            count: root.len() as u64,
-        }]);
-    }
-    let mut level_nodes = vec![root];
-    loop {
-        let level = level_nodes[0].level();
-        let mut children = Vec::new();
-        for n in &level_nodes {
-            for i in 0..n.len() {
-                let (digest, count) = n.child(i);
-                children.push(ChildRef {
-                    last_key: n.key(i).to_vec(),
-                    digest,
-                    count,
-                });
-            }
-        }
-        if level == 1 {
-            return Ok(children);
-        }
-        level_nodes = children
-            .iter()
-            .map(|c| child_at_level(src, &c.digest, level - 1))
-            .collect::<Result<Vec<_>>>()?;
-    }
+    Ok(root)
 }
 
 /// Applies `changes` (sorted by key, strictly increasing; `None` deletes) to `base` and
-/// returns the new tree. Leaves without changes are reused without being read; new nodes
-/// are appended to `objects`.
+/// returns the new tree. Only the nodes on the paths to changed keys are read (plus the
+/// few neighbours a moved boundary spills into); every other subtree is reused unread,
+/// whole, at the highest level it fits. New nodes are appended to `objects`.
 pub fn update(
     src: &dyn NodeSource,
     base: Option<&TreeRef>,
@@ -528,162 +576,218 @@ pub fn update(
     if changes.is_empty() {
         return Ok(Some(*base));
     }
-    let leaves = leaf_refs(src, base)?;
-    let mut c = Chunker::new(0, objects);
-    let mut ci = 0;
-    let last = leaves.len() - 1;
-    for (li, leaf) in leaves.into_iter().enumerate() {
-        let end = if li == last {
-            changes.len()
-        } else {
-            ci + changes[ci..].partition_point(|(k, _)| *k <= leaf.last_key.as_slice())
-        };
-        if ci == end && c.carry.is_empty() {
-            c.reuse(leaf);
-            continue;
-        }
-        let node = src.node(&leaf.digest)?;
-        if node.level() != 0 {
-            return Err(corrupt_tree(&leaf.digest, "expected a leaf"));
-        }
-        let mut ni = 0;
-        let ch = &changes[ci..end];
-        let mut k = 0;
-        while ni < node.len() || k < ch.len() {
-            let take_change = match (ni < node.len(), k < ch.len()) {
-                (true, true) => ch[k].0 <= node.key(ni),
+    let root = root_node(src, base)?;
+    let mut b = Builder::new(objects);
+    apply_changes(src, &mut b, &root, changes)?;
+    Ok(b.finish())
+}
+
+/// Feeds `node` with `changes` applied into `b`; every change falls in the node's key
+/// range (the last child of a node takes every key after its own last key, so keys
+/// past the end of the tree land in its last leaf).
+fn apply_changes(
+    src: &dyn NodeSource,
+    b: &mut Builder<'_>,
+    node: &Node,
+    changes: &[(&[u8], Option<&[u8]>)],
+) -> Result<()> {
+    if node.level() == 0 {
+        let (mut ni, mut k) = (0, 0);
+        while ni < node.len() || k < changes.len() {
+            let take_change = match (ni < node.len(), k < changes.len()) {
+                (true, true) => changes[k].0 <= node.key(ni),
                 (false, true) => true,
                 _ => false,
             };
             if take_change {
-                let (key, val) = ch[k];
+                let (key, val) = changes[k];
                 if ni < node.len() && key == node.key(ni) {
                     ni += 1; // replaced or deleted
                 }
                 if let Some(v) = val {
-                    push_leaf_entry(&mut c, key.to_vec(), v.to_vec());
+                    b.entry(key.to_vec(), v.to_vec());
                 }
                 k += 1;
             } else {
-                push_leaf_entry(&mut c, node.key(ni).to_vec(), node.value(ni).to_vec());
+                b.entry(node.key(ni).to_vec(), node.value(ni).to_vec());
                 ni += 1;
             }
         }
+        return Ok(());
+    }
+    let mut ci = 0;
+    for i in 0..node.len() {
+        let end = if i + 1 == node.len() {
+            changes.len()
+        } else {
+            ci + changes[ci..].partition_point(|(k, _)| *k <= node.key(i))
+        };
+        let (digest, count) = node.child(i);
+        if ci == end {
+            let child = ChildRef {
+                last_key: node.key(i).to_vec(),
+                digest,
+                count,
+            };
+            b.subtree(src, child, node.level() - 1)?;
+        } else {
+            let child = child_at_level(src, &digest, node.level() - 1)?;
+            apply_changes(src, b, &child, &changes[ci..end])?;
+        }
         ci = end;
     }
-    let leaves = c.finish();
-    Ok(build_levels(leaves, objects))
+    Ok(())
 }
 
 /// One difference between two record tables: a key and its value on each side (`None`
 /// where absent).
 pub type Change = (Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// A cursor over one tree's leaves for [`diff`].
-struct LeafCursor {
-    leaves: Vec<ChildRef>,
-    next: usize,
-    node: Option<Arc<Node>>,
-    pos: usize,
+/// What one side of a [`diff`] has left to visit, next on top.
+enum Pending {
+    /// A whole subtree not read yet: its node's digest and level.
+    Subtree(Digest, u8),
+    /// A leaf being read, from entry `pos` on.
+    Leaf(Arc<Node>, usize),
 }
 
-impl LeafCursor {
-    fn new(src: &dyn NodeSource, tree: Option<&TreeRef>) -> Result<LeafCursor> {
-        let leaves = match tree {
-            Some(t) => leaf_refs(src, t)?,
-            None => Vec::new(),
-        };
-        Ok(LeafCursor {
-            leaves,
-            next: 0,
-            node: None,
-            pos: 0,
-        })
-    }
+/// One side of a [`diff`]: the rest of a tree as a stack of subtrees and leaf entries.
+struct DiffSide {
+    stack: Vec<Pending>,
+}
 
-    fn exhausted_leaf(&self) -> bool {
-        self.node.as_ref().is_none_or(|n| self.pos >= n.len())
-    }
-
-    fn next_leaf_digest(&self) -> Option<Digest> {
-        self.leaves.get(self.next).map(|c| c.digest)
-    }
-
-    /// Loads the next leaf if the current one is used up. False at the end.
-    fn fill(&mut self, src: &dyn NodeSource) -> Result<bool> {
-        if !self.exhausted_leaf() {
-            return Ok(true);
+impl DiffSide {
+    fn new(src: &dyn NodeSource, tree: Option<&TreeRef>) -> Result<DiffSide> {
+        let mut stack = Vec::new();
+        if let Some(t) = tree {
+            let root = root_node(src, t)?;
+            DiffSide::push_node(&mut stack, root);
         }
-        let Some(child) = self.leaves.get(self.next) else {
-            return Ok(false);
-        };
-        let node = src.node(&child.digest)?;
-        if node.level() != 0 {
-            return Err(corrupt_tree(&child.digest, "expected a leaf"));
-        }
-        self.node = Some(node);
-        self.pos = 0;
-        self.next += 1;
-        Ok(true)
+        Ok(DiffSide { stack })
     }
 
-    fn peek(&self) -> (&[u8], &[u8]) {
-        let n = self.node.as_ref().expect("filled");
-        (n.key(self.pos), n.value(self.pos))
+    fn push_node(stack: &mut Vec<Pending>, node: Arc<Node>) {
+        if node.level() == 0 {
+            stack.push(Pending::Leaf(node, 0));
+        } else {
+            for i in (0..node.len()).rev() {
+                stack.push(Pending::Subtree(node.child(i).0, node.level() - 1));
+            }
+        }
+    }
+
+    /// Drops used-up leaves; the top is then a subtree, an entry, or nothing.
+    fn settle(&mut self) {
+        while matches!(self.stack.last(), Some(Pending::Leaf(n, pos)) if *pos >= n.len()) {
+            self.stack.pop();
+        }
+    }
+
+    /// The subtree on top, if the top is a subtree.
+    fn top_subtree(&self) -> Option<(Digest, u8)> {
+        match self.stack.last() {
+            Some(Pending::Subtree(d, level)) => Some((*d, *level)),
+            _ => None,
+        }
+    }
+
+    /// Replaces the subtree on top by its children (or its entries).
+    fn open_top(&mut self, src: &dyn NodeSource) -> Result<()> {
+        if let Some(Pending::Subtree(d, level)) = self.stack.pop() {
+            let node = child_at_level(src, &d, level)?;
+            DiffSide::push_node(&mut self.stack, node);
+        }
+        Ok(())
+    }
+
+    /// The entry on top (the top must be an entry).
+    fn entry(&self) -> (&[u8], &[u8]) {
+        match self.stack.last() {
+            Some(Pending::Leaf(n, pos)) => (n.key(*pos), n.value(*pos)),
+            _ => unreachable!("the top is an entry"),
+        }
+    }
+
+    fn advance(&mut self) {
+        if let Some(Pending::Leaf(_, pos)) = self.stack.last_mut() {
+            *pos += 1;
+        }
     }
 }
 
 /// The differences between two record tables, in key order: keys only in `a`, only in
-/// `b`, or with different values. Leaves with the same digest on both sides at the same
-/// place are skipped without being read, so the cost follows the size of the difference
-/// (plus one pass over each tree's internal nodes), not the size of the tables.
+/// `b`, or with different values.
+///
+/// Both sides are walked from the root down, in key order. Whenever both have consumed
+/// every key before their next subtree and those subtrees have the same digest, both are
+/// skipped unread — equal digest, equal content — at whatever level they sit; otherwise
+/// the higher (or both) is opened. The cost therefore follows the size of the
+/// difference times the height, not the size of the tables.
 pub fn diff(src: &dyn NodeSource, a: Option<&TreeRef>, b: Option<&TreeRef>) -> Result<Vec<Change>> {
     if a.map(|t| t.root) == b.map(|t| t.root) {
         return Ok(Vec::new());
     }
-    let mut ca = LeafCursor::new(src, a)?;
-    let mut cb = LeafCursor::new(src, b)?;
+    let mut sa = DiffSide::new(src, a)?;
+    let mut sb = DiffSide::new(src, b)?;
     let mut out = Vec::new();
     loop {
-        if ca.exhausted_leaf() && cb.exhausted_leaf() {
-            // Both sides stand at a leaf boundary: equal leaves are equal content.
-            while ca.next_leaf_digest().is_some() && ca.next_leaf_digest() == cb.next_leaf_digest()
-            {
-                ca.next += 1;
-                cb.next += 1;
+        sa.settle();
+        sb.settle();
+        match (sa.top_subtree(), sb.top_subtree()) {
+            (Some((da, _)), Some((db, _))) if da == db => {
+                sa.stack.pop();
+                sb.stack.pop();
+                continue;
             }
+            (Some((_, la)), Some((_, lb))) => {
+                if la >= lb {
+                    sa.open_top(src)?;
+                }
+                if lb >= la {
+                    sb.open_top(src)?;
+                }
+                continue;
+            }
+            (Some(_), None) => {
+                sa.open_top(src)?;
+                continue;
+            }
+            (None, Some(_)) => {
+                sb.open_top(src)?;
+                continue;
+            }
+            (None, None) => {}
         }
-        let more_a = ca.fill(src)?;
-        let more_b = cb.fill(src)?;
-        match (more_a, more_b) {
-            (false, false) => return Ok(out),
-            (true, false) => {
-                let (k, v) = ca.peek();
-                out.push((k.to_vec(), Some(v.to_vec()), None));
-                ca.pos += 1;
-            }
+        // Both tops are entries or nothing.
+        match (sa.stack.is_empty(), sb.stack.is_empty()) {
+            (true, true) => return Ok(out),
             (false, true) => {
-                let (k, v) = cb.peek();
-                out.push((k.to_vec(), None, Some(v.to_vec())));
-                cb.pos += 1;
+                let (k, v) = sa.entry();
+                out.push((k.to_vec(), Some(v.to_vec()), None));
+                sa.advance();
             }
-            (true, true) => {
-                let ((ka, va), (kb, vb)) = (ca.peek(), cb.peek());
+            (true, false) => {
+                let (k, v) = sb.entry();
+                out.push((k.to_vec(), None, Some(v.to_vec())));
+                sb.advance();
+            }
+            (false, false) => {
+                let ((ka, va), (kb, vb)) = (sa.entry(), sb.entry());
                 match ka.cmp(kb) {
                     std::cmp::Ordering::Less => {
                         out.push((ka.to_vec(), Some(va.to_vec()), None));
-                        ca.pos += 1;
+                        sa.advance();
                     }
                     std::cmp::Ordering::Greater => {
                         out.push((kb.to_vec(), None, Some(vb.to_vec())));
-                        cb.pos += 1;
+                        sb.advance();
                     }
                     std::cmp::Ordering::Equal => {
                         if va != vb {
                             out.push((ka.to_vec(), Some(va.to_vec()), Some(vb.to_vec())));
                         }
-                        ca.pos += 1;
-                        cb.pos += 1;
+                        sa.advance();
+                        sb.advance();
                     }
                 }
             }
@@ -817,14 +921,6 @@ mod tests {
 
     #[test]
     fn diff_finds_exactly_the_changes_and_reads_few_leaves() {
-        #[derive(Default)]
-        struct Counting(MemSource, std::sync::atomic::AtomicUsize);
-        impl NodeSource for Counting {
-            fn node(&self, d: &Digest) -> Result<Arc<Node>> {
-                self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.0.node(d)
-            }
-        }
         let src = Counting::default();
         let mut objs = Vec::new();
         let a = build((0..50_000).map(|i| (k(i), vec![1; 33])), &mut objs);
@@ -859,12 +955,270 @@ mod tests {
                 (keys[3].clone(), false, true),
             ]
         );
-        // ~780 leaves per side; only the internal nodes and a handful of leaves are read.
-        assert!(reads < 120, "{reads} nodes read for a 5-record difference");
+        // ~780 leaves per side; only the paths to the five changes are read.
+        assert!(reads < 40, "{reads} nodes read for a 5-record difference");
         assert!(diff(&src, a.as_ref(), a.as_ref()).unwrap().is_empty());
         let all = diff(&src, None, a.as_ref()).unwrap();
         assert_eq!(all.len(), 50_000);
         assert!(all.iter().all(|(_, x, y)| x.is_none() && y.is_some()));
+    }
+
+    /// Counts node reads.
+    #[derive(Default)]
+    struct Counting(MemSource, std::sync::atomic::AtomicUsize);
+
+    impl NodeSource for Counting {
+        fn node(&self, d: &Digest) -> Result<Arc<Node>> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.node(d)
+        }
+    }
+
+    impl Counting {
+        fn take(&self) -> usize {
+            self.1.swap(0, std::sync::atomic::Ordering::Relaxed)
+        }
+    }
+
+    type MakeChanges<'a> = Box<dyn Fn(&mut u64) -> BTreeMap<Vec<u8>, Option<Vec<u8>>> + 'a>;
+
+    fn lcg(rng: &mut u64) -> u64 {
+        *rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *rng >> 17
+    }
+
+    /// Applies `changes` to the model and to the tree, and checks the tree against a
+    /// fresh build of the model. Returns the new tree.
+    fn apply_and_check(
+        src: &MemSource,
+        model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+        tree: Option<TreeRef>,
+        changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+        what: &str,
+    ) -> Option<TreeRef> {
+        for (key, val) in &changes {
+            match val {
+                Some(v) => model.insert(key.clone(), v.clone()),
+                None => model.remove(key),
+            };
+        }
+        let changes: Vec<(&[u8], Option<&[u8]>)> = changes
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        let mut objs = Vec::new();
+        let new = update(src, tree.as_ref(), &changes, &mut objs).unwrap();
+        src.add(objs);
+        let fresh = build(model.clone(), &mut Vec::new());
+        assert_eq!(
+            new, fresh,
+            "{what}: incremental tree differs from a fresh build"
+        );
+        new
+    }
+
+    #[test]
+    fn updates_equal_fresh_builds_at_every_height_and_cut_rule() {
+        // (keys, value bytes): a 4-level tree; leaves cut by their byte limit.
+        for (n, vlen) in [(150_000u64, 6usize), (2_000, 9_000)] {
+            let src = MemSource::default();
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> =
+                (0..n).map(|i| (k(i * 2), vec![i as u8; vlen])).collect();
+            let mut objs = Vec::new();
+            let mut tree = build(model.clone(), &mut objs);
+            src.add(objs);
+            let mut rng = n ^ 0x5eed;
+            let rounds: [(&str, MakeChanges<'_>); 7] = [
+                (
+                    "scattered puts and deletes",
+                    Box::new(|rng: &mut u64| {
+                        (0..40)
+                            .map(|_| {
+                                let r = lcg(rng);
+                                let v = (!r.is_multiple_of(3)).then(|| vec![r as u8; vlen]);
+                                (k(r % (n * 2 + 50)), v)
+                            })
+                            .collect()
+                    }),
+                ),
+                (
+                    "a run of deletes over several leaves",
+                    Box::new(|rng: &mut u64| {
+                        let start = lcg(rng) % n;
+                        (start..start + 3000.min(n / 3))
+                            .map(|i| (k(i), None))
+                            .collect()
+                    }),
+                ),
+                (
+                    "inserts between every key of a range",
+                    Box::new(|rng: &mut u64| {
+                        let start = lcg(rng) % n;
+                        (start..start + 500)
+                            .map(|i| (k(i * 2 + 1), Some(vec![9; vlen])))
+                            .collect()
+                    }),
+                ),
+                (
+                    "keys before the first and after the last",
+                    Box::new(|_: &mut u64| {
+                        [b"a".to_vec(), b"zz".to_vec(), b"key".to_vec()]
+                            .into_iter()
+                            .map(|key| (key, Some(vec![1; vlen])))
+                            .collect()
+                    }),
+                ),
+                (
+                    "the first and last keys deleted",
+                    Box::new(|_: &mut u64| {
+                        [b"a".to_vec(), b"zz".to_vec(), k(0), k(1), k(n * 2 - 2)]
+                            .into_iter()
+                            .map(|key| (key, None))
+                            .collect()
+                    }),
+                ),
+                (
+                    "every leaf boundary key deleted in a range",
+                    Box::new(|rng: &mut u64| {
+                        let start = lcg(rng) % n;
+                        (start..start + 5000)
+                            .map(k)
+                            .filter(|key| key_hash(key).is_multiple_of(LEAF_FANOUT))
+                            .map(|key| (key, None))
+                            .collect()
+                    }),
+                ),
+                (
+                    "one change",
+                    Box::new(|rng: &mut u64| {
+                        [(k(lcg(rng) % (n * 2)), Some(vec![3; vlen]))]
+                            .into_iter()
+                            .collect()
+                    }),
+                ),
+            ];
+            for round in 0..3 {
+                for (what, make) in &rounds {
+                    let changes = make(&mut rng);
+                    let what = format!("n={n} round {round}: {what}");
+                    tree = apply_and_check(&src, &mut model, tree, changes, &what);
+                }
+            }
+            assert_eq!(
+                full(&src, tree.as_ref()),
+                model.clone().into_iter().collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn changes_at_the_left_edge_of_many_trees_equal_fresh_builds() {
+        // Nodes of one child and levels of one node arise at the left edge of a tree;
+        // many small trees (different values, so different node digests) meet them all.
+        for seed in 0..120u64 {
+            let mut rng = seed;
+            let n = 2_000 + lcg(&mut rng) % 6_000;
+            let src = MemSource::default();
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = (0..n)
+                .map(|i| (k(i), (seed * 31 + i).to_le_bytes()[..2].to_vec()))
+                .collect();
+            let mut objs = Vec::new();
+            let tree = build(model.clone(), &mut objs);
+            src.add(objs);
+            let mut changes = BTreeMap::new();
+            for i in 0..lcg(&mut rng) % 150 {
+                changes.insert(k(i), None);
+            }
+            let at = lcg(&mut rng) % 200;
+            changes.insert(k(at), Some(vec![seed as u8, 1, 2]));
+            if seed % 2 == 0 {
+                changes.insert(b"a".to_vec(), Some(vec![7]));
+            }
+            let what = format!("seed {seed}, {n} keys");
+            let tree = apply_and_check(&src, &mut model, tree, changes, &what);
+            let changes = [(k(n - 1), None), (b"zz".to_vec(), Some(vec![1]))];
+            apply_and_check(&src, &mut model, tree, changes.into_iter().collect(), &what);
+        }
+    }
+
+    #[test]
+    fn leaves_cut_only_by_their_entry_limit_resync_after_a_shift() {
+        // Keys that are never leaf boundaries: every leaf holds exactly LEAF_MAX_ENTRIES,
+        // so one key inserted at the front moves every leaf boundary after it.
+        let keys: Vec<Vec<u8>> = (0..)
+            .map(|i: u64| format!("nb{i:09}").into_bytes())
+            .filter(|key| !key_hash(key).is_multiple_of(LEAF_FANOUT))
+            .take(LEAF_MAX_ENTRIES * 40 + 17)
+            .collect();
+        let src = MemSource::default();
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> =
+            keys.iter().map(|key| (key.clone(), vec![5])).collect();
+        let mut objs = Vec::new();
+        let tree = build(model.clone(), &mut objs);
+        src.add(objs);
+        let first = keys[0].clone();
+        let tree = apply_and_check(
+            &src,
+            &mut model,
+            tree,
+            [(b"na".to_vec(), Some(vec![1]))].into_iter().collect(),
+            "insert at the front",
+        );
+        let tree = apply_and_check(
+            &src,
+            &mut model,
+            tree,
+            [(b"na".to_vec(), None), (first, None)]
+                .into_iter()
+                .collect(),
+            "two deletes at the front",
+        );
+        assert_eq!(tree.unwrap().count, keys.len() as u64 - 1);
+    }
+
+    #[test]
+    fn a_small_change_reads_and_writes_only_its_paths() {
+        let src = Counting::default();
+        let n = 200_000u64;
+        let mut objs = Vec::new();
+        let tree = build((0..n).map(|i| (k(i), vec![1; 16])), &mut objs).unwrap();
+        let total = objs.len();
+        src.0.add(objs);
+        assert!(tree.height >= 3, "height {}", tree.height);
+        let keys: Vec<Vec<u8>> = (0..10).map(|i| k(i * 19_997 + 3)).collect();
+        let changes: Vec<(&[u8], Option<&[u8]>)> = keys
+            .iter()
+            .map(|key| (key.as_slice(), Some(&[2u8; 16][..])))
+            .collect();
+        src.take();
+        let mut objs = Vec::new();
+        let new = update(&src, Some(&tree), &changes, &mut objs)
+            .unwrap()
+            .unwrap();
+        let (reads, written) = (src.take(), objs.len());
+        src.0.add(objs);
+        assert_eq!(new.count, n);
+        // Each change touches one path of height + 1 nodes (paths share their top),
+        // plus the odd neighbour a changed leaf's new digest spills into.
+        let bound = 10 * (usize::from(tree.height) + 1) + 10;
+        assert!(
+            reads <= bound,
+            "{reads} nodes read for 10 changes (bound {bound})"
+        );
+        assert!(
+            written <= bound,
+            "{written} of {total} nodes written for 10 changes (bound {bound})"
+        );
+        let d = diff(&src, Some(&tree), Some(&new)).unwrap();
+        assert_eq!(d.len(), 10);
+        let reads = src.take();
+        assert!(
+            reads <= 2 * bound,
+            "{reads} nodes read to diff 10 changes (bound {})",
+            2 * bound
+        );
     }
 
     #[test]
