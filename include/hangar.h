@@ -524,6 +524,21 @@ hangar_status hangar_writer_metadata_keys(const struct hangar_writer *writer, st
 // `HANGAR_E_NOTHING_TO_COMMIT` when nothing is staged.
 hangar_status hangar_writer_commit(const struct hangar_writer *writer, const char *message, char *buf, size_t len);
 
+// Starts a bulk session on the writer, for many puts in a row: until
+// `hangar_writer_bulk_end`, `hangar_column_put` (and the other puts) only check and queue
+// each sample, and the queue is hashed in parallel and stored in large batches — the
+// speed of `hangar_column_put_batch` for samples that arrive one by one. Puts in the
+// session are durable once `hangar_writer_bulk_end` (or `hangar_writer_commit`)
+// returns; a crash before that loses them, never anything stored earlier. Reads in
+// the session see every put. `HANGAR_E_INVALID_ARGUMENT` if a session is already open.
+hangar_status hangar_writer_bulk_begin(const struct hangar_writer *writer);
+
+// Ends the writer's bulk session: stores every queued put durably before returning.
+// `HANGAR_E_INVALID_ARGUMENT` if no session is open. A storage error here closes the writer
+// (`HANGAR_E_CLOSED` afterwards): a new writer checkout holds every put acknowledged
+// before the session began.
+hangar_status hangar_writer_bulk_end(const struct hangar_writer *writer);
+
 // Whether the staging area differs from its base commit (`*dirty`), and, when `text` is
 // not NULL, a description of the staged changes as a new buffer.
 hangar_status hangar_writer_status(const struct hangar_writer *writer, bool *dirty, struct hangar_buf **text_out_ptr);

@@ -441,6 +441,23 @@ static void test_repository(void) {
     OK(hangar_writer_head(w, head, sizeof head));
     EXPECT(strcmp(head, c1) == 0);
 
+    /* A bulk session: puts queue until bulk_end, reads see them, one session at a time. */
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_writer_bulk_end(w));
+    OK(hangar_writer_bulk_begin(w));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_writer_bulk_begin(w));
+    for (int64_t i = 0; i < 300; i++) {
+        a[0] = (float)i;
+        OK(hangar_column_put(arr, ik(1000 + i), NULL, a, sizeof a, HANGAR_DTYPE_F32, shape2, 2));
+    }
+    float back[6] = {0};
+    OK(hangar_column_get(arr, ik(1299), NULL, back, sizeof back, NULL));
+    EXPECT(back[0] == 299.0f);
+    OK(hangar_writer_bulk_end(w));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_writer_bulk_end(w));
+    OK(hangar_column_contains(arr, ik(1150), NULL, &has));
+    EXPECT(has);
+    OK(hangar_writer_reset(w));
+
     /* Wrong-kind and freed handles are refused, not crashed on. */
     EXPECT_STATUS(HANGAR_E_WRONG_HANDLE, hangar_writer_commit((const hangar_writer *)repo, "x", NULL, 0));
     EXPECT(last_error_contains("hangar_repo"));

@@ -571,6 +571,10 @@ class Writer {
         detail::check(hangar_writer_status(w_.get(), &d, &b));
         return detail::take(b);
     }
+    /// Starts a bulk session: puts queue and are stored in parallel batches until
+    /// bulk_end() (durable from then on). Prefer the RAII form, Bulk.
+    void bulk_begin() { detail::check(hangar_writer_bulk_begin(w_.get())); }
+    void bulk_end() { detail::check(hangar_writer_bulk_end(w_.get())); }
     void reset() { detail::check(hangar_writer_reset(w_.get())); }
     Diff diff_staged() const {
         hangar_diff *d = nullptr;
@@ -593,6 +597,32 @@ class Writer {
         return Column(c);
     }
     detail::Owned<hangar_writer, hangar_writer_free> w_;
+};
+
+/// A bulk session on a writer for this object's lifetime: puts queue and are stored in
+/// parallel batches, durably once the session ends. end() ends it and reports errors;
+/// the destructor ends it too, but cannot report an error.
+class Bulk {
+  public:
+    explicit Bulk(Writer &w) : w_(&w) { w.bulk_begin(); }
+    Bulk(const Bulk &) = delete;
+    Bulk &operator=(const Bulk &) = delete;
+    ~Bulk() {
+        if (w_ != nullptr) {
+            try {
+                w_->bulk_end();
+            } catch (...) {
+            }
+        }
+    }
+    void end() {
+        Writer *w = w_;
+        w_ = nullptr;
+        w->bulk_end();
+    }
+
+  private:
+    Writer *w_;
 };
 
 /// A repository.

@@ -110,6 +110,16 @@ int main(int argc, char **argv) {
             keys.emplace_back(100 + i);
         }
         images.put_batch(keys, batch.data(), {2, 2});
+        {
+            hangar::Bulk bulk(co);
+            EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, co.bulk_begin());
+            for (int i = 0; i < 50; i++) images.put(200 + i, px, {2, 2});
+            EXPECT(images.contains(249));
+            bulk.end();
+            EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, co.bulk_end());
+        }
+        { hangar::Bulk ended_by_destructor(co); }
+        for (int i = 0; i < 50; i++) images.erase(200 + i);
         fields.put(0, std::vector<double>{1.5, 2.5}, {1, 2});
         text.put_text(0, "zero");
         EXPECT_THROWS(HANGAR_E_INVALID_UTF8, text.put_text(1, std::string("\xff", 1)));

@@ -19,7 +19,7 @@ const L = LibHangar
 
 export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterCheckout, Column,
        init_repository, checkout, checkout_writer, add_ndarray_column!, add_str_column!,
-       add_bytes_column!, delete_column!, commit!, reset!, isdirty, commit_log, verify,
+       add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
        disk_usage, format_version, column_name
@@ -402,6 +402,31 @@ Base.eltype(::Type{Column}) = Any
 commit!(co::WriterCheckout, message::AbstractString) =
     commit_buf((b, n) -> L.hangar_writer_commit(co, message, b, n))
 reset!(co::WriterCheckout) = check(L.hangar_writer_reset(co))
+
+"""
+    bulk(f, co::WriterCheckout)
+
+Runs `f()` in a bulk session: puts queue and are stored in parallel batches, durably
+once the session ends (when `f` returns or throws). Use it for many puts in a row:
+
+    bulk(co) do
+        for i in 1:10_000
+            images[i] = img(i)
+        end
+    end
+"""
+function bulk(f::Function, co::WriterCheckout)
+    check(L.hangar_writer_bulk_begin(co))
+    done = false
+    try
+        result = f()
+        done = true
+        return result
+    finally
+        status = L.hangar_writer_bulk_end(co)
+        done && check(status)
+    end
+end
 function isdirty(co::WriterCheckout)
     d = Ref{Bool}(false)
     check(L.hangar_writer_status(co, d, C_NULL))

@@ -40,6 +40,17 @@ using Test
         @test keys(images) == Any[0, "cat"]
         @test collect(images) == Any[0, "cat"]
         @test subkeys(nested, "s") == Any[1]
+        bulk(co) do
+            for i in 100:149
+                images[i] = a
+            end
+            @test haskey(images, 149)
+        end
+        @test length(images) == 52
+        @test_throws ErrorException bulk(() -> error("stop"), co)
+        for i in 100:149
+            delete!(images, i)
+        end
         setmetadata!(co, "source", "julia")
         @test isdirty(co)
         id = commit!(co, "first from Julia")

@@ -499,6 +499,33 @@ pub extern "C" fn hangar_writer_commit(
     })
 }
 
+/// Starts a bulk session on the writer, for many puts in a row: until
+/// `hangar_writer_bulk_end`, `hangar_column_put` (and the other puts) only check and queue
+/// each sample, and the queue is hashed in parallel and stored in large batches — the
+/// speed of `hangar_column_put_batch` for samples that arrive one by one. Puts in the
+/// session are durable once `hangar_writer_bulk_end` (or `hangar_writer_commit`)
+/// returns; a crash before that loses them, never anything stored earlier. Reads in
+/// the session see every put. `HANGAR_E_INVALID_ARGUMENT` if a session is already open.
+#[no_mangle]
+pub extern "C" fn hangar_writer_bulk_begin(writer: *const hangar_writer) -> hangar_status {
+    guard(|| {
+        handle(writer, "writer")?.co.begin_bulk()?;
+        Ok(())
+    })
+}
+
+/// Ends the writer's bulk session: stores every queued put durably before returning.
+/// `HANGAR_E_INVALID_ARGUMENT` if no session is open. A storage error here closes the writer
+/// (`HANGAR_E_CLOSED` afterwards): a new writer checkout holds every put acknowledged
+/// before the session began.
+#[no_mangle]
+pub extern "C" fn hangar_writer_bulk_end(writer: *const hangar_writer) -> hangar_status {
+    guard(|| {
+        handle(writer, "writer")?.co.end_bulk()?;
+        Ok(())
+    })
+}
+
 use crate::types::HANGAR_COMMIT_ID_LEN;
 
 /// Whether the staging area differs from its base commit (`*dirty`), and, when `text` is

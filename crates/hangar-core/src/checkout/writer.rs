@@ -500,11 +500,39 @@ impl WriterState {
                 schema.check_value(column, &batch.value(i))?;
             }
         }
-        let entries = self.store_values(column, batch)?;
-        self.stage(Change::Put {
-            column: column.to_string(),
-            entries,
-        })
+        // A batch of many values takes the bulk path even outside a bulk session: its
+        // values go to a segment batch once, and that batch's frames and the change
+        // reach the journal in one write when the batch ends — rather than each value's
+        // bytes being journalled first and written to a segment again later. Durability
+        // on return is the same as write-through (nothing is fsynced before a commit).
+        let bulk = batch.len() > 1 && !self.sw().is_buffered();
+        if bulk {
+            self.sw().set_buffered(true)?;
+        }
+        let staged = self.store_values(column, batch).and_then(|entries| {
+            self.stage(Change::Put {
+                column: column.to_string(),
+                entries,
+            })
+        });
+        if !bulk || self.closed.is_some() {
+            // Not switched, or closed by a failed journal write (a rollback or a new
+            // writer starts from the journal, never from this buffer).
+            return staged;
+        }
+        let flushed = self.end_buffered();
+        staged?;
+        flushed
+    }
+
+    /// Stores everything a bulk session buffered and returns to write-through. Memory
+    /// is ahead of the journal until this succeeds, so a failure closes the checkout.
+    fn end_buffered(&mut self) -> Result<()> {
+        if let Err(e) = self.sw().set_buffered(false) {
+            self.poison(&e);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     fn put_checked(&mut self, column: &str, items: &[(SampleKey, ValueRef<'_>)]) -> Result<()> {
@@ -868,11 +896,38 @@ impl WriterCheckout {
     /// Starts a bulk session: writes are buffered (and hashed in parallel where
     /// possible) until the session ends. See the module docs.
     pub fn bulk(&self) -> Result<BulkSession<'_>> {
-        self.state()?.sw().set_buffered(true)?;
+        self.begin_bulk()?;
         Ok(BulkSession {
             co: self,
             done: false,
         })
+    }
+
+    /// Starts a bulk session without a guard (for bindings, whose sessions cannot borrow
+    /// the checkout): end it with [`WriterCheckout::end_bulk`]. Puts made in the session
+    /// are buffered and stored when it ends (or at a commit); until then a crash loses
+    /// them. `InvalidArgument` if a session is already open.
+    pub fn begin_bulk(&self) -> Result<()> {
+        let mut st = self.state()?;
+        if st.sw().is_buffered() {
+            return Err(invalid(
+                "a bulk session is already open on this writer checkout; end it first",
+            ));
+        }
+        Ok(st.sw().set_buffered(true)?)
+    }
+
+    /// Ends the bulk session [`WriterCheckout::begin_bulk`] started: every buffered put
+    /// is stored, durably against a crash, before this returns. `InvalidArgument` if no
+    /// session is open.
+    pub fn end_bulk(&self) -> Result<()> {
+        let mut st = self.state()?;
+        if !st.sw().is_buffered() {
+            return Err(invalid(
+                "no bulk session is open on this writer checkout: start one first",
+            ));
+        }
+        st.end_buffered()
     }
 
     /// Sets the journal size beyond which the staging journal is compacted (default
@@ -1221,7 +1276,7 @@ impl BulkSession<'_> {
     /// Writes everything buffered and returns to write-through mode.
     pub fn finish(mut self) -> Result<()> {
         self.done = true;
-        Ok(self.co.state()?.sw().set_buffered(false)?)
+        self.co.state()?.end_buffered()
     }
 }
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use hangar_core::{DType, ErrorKind, NdArraySpec, Repository, TensorRef, Value};
 
+use crate::copy_dir;
+
 fn build() -> (tempfile::TempDir, BTreeMap<(String, String), Value>) {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::init(dir.path(), "T", "t@x", false).unwrap();
@@ -54,20 +56,6 @@ fn files(hangar: &Path, sub: &str) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 #[derive(Debug, Default)]

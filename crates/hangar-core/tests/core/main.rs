@@ -27,6 +27,21 @@ use std::process::{Child, Command, Stdio};
 
 use hangar_core::{DType, ErrorKind, NdArraySpec, Repository, Result, TensorRef};
 
+/// Copies a directory tree (replacing `to`): a repository as a killed process leaves it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
 pub fn new_repo() -> (tempfile::TempDir, Repository) {
     let dir = tempfile::tempdir().unwrap();
     let repo = Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();

@@ -1,6 +1,6 @@
 use hangar_core::{DType, ErrorKind, NdArraySpec, Status, TensorRef};
 
-use crate::{kill9, kind, new_repo, repo_with_commit, spawn_child, u8s};
+use crate::{copy_dir, kill9, kind, new_repo, repo_with_commit, spawn_child, u8s};
 
 /// Everything the staging area holds: every column's samples and the status.
 fn staged_summary(co: &hangar_core::WriterCheckout) -> Vec<String> {
@@ -352,4 +352,36 @@ fn a_commit_keeps_only_values_a_staged_record_refers_to() {
     }
     let report = repo.verify().unwrap();
     assert!(report.is_ok() && report.unreferenced.is_empty(), "{report}");
+}
+
+#[test]
+fn a_batch_put_writes_its_values_once_and_survives_kill_at_return() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[1024]))
+        .unwrap();
+    let n = 2000usize;
+    let data: Vec<u8> = (0..n * 1024).map(|i| (i / 1024 + i % 7) as u8).collect();
+    c.extend_from_buffer(0..n as u64, TensorRef::new(&data, &[n, 1024]))
+        .unwrap();
+    // Outside a bulk session too, the values reach the journal only as locations in
+    // their segment: 2 MB of values, a journal of a few dozen bytes per sample.
+    let journal = repo.hangar_dir().join("staging/journal");
+    let len = std::fs::metadata(&journal).unwrap().len();
+    assert!(
+        len < 200 * n as u64,
+        "journal of {len} bytes for {n} samples"
+    );
+    // Acknowledged on return: a copy of the repository taken now (what kill -9 leaves)
+    // holds every sample.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(repo.path(), copy.path());
+    co.close().unwrap();
+    let repo = hangar_core::Repository::open(copy.path()).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("big").unwrap();
+    assert_eq!(c.len().unwrap(), n);
+    assert_eq!(u8s(&c.get(1999u64).unwrap()), data[1999 * 1024..].to_vec());
+    co.commit("batch").unwrap();
 }
