@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
         keys[i] = (hangar_key){.text = NULL, .number = i};
     }
     size_t shape[2] = {28, 28};
-    double put = 1e30, batch_put = 1e30, get = 1e30, view = 1e30, contains = 1e30, batch_get = 1e30;
+    double put = 1e30, bulk_put = 1e30, batch_put = 1e30, get = 1e30, view = 1e30, contains = 1e30, batch_get = 1e30;
 
     for (int r = 0; r < rounds; r++) {
         hangar_writer *w;
@@ -76,6 +76,18 @@ int main(int argc, char **argv) {
             check(hangar_column_put(col, keys[i], NULL, data + i * PIXELS, PIXELS, HANGAR_DTYPE_U8, shape, 2), "put");
         t = now() - t;
         if (t < put) put = t;
+        hangar_column_free(col);
+        hangar_writer_free(w);
+        hangar_repo_free(repo);
+
+        repo = fresh(&w, &col);
+        t = now();
+        check(hangar_writer_bulk_begin(w), "bulk_begin");
+        for (size_t i = 0; i < n; i++)
+            check(hangar_column_put(col, keys[i], NULL, data + i * PIXELS, PIXELS, HANGAR_DTYPE_U8, shape, 2), "put");
+        check(hangar_writer_bulk_end(w), "bulk_end");
+        t = now() - t;
+        if (t < bulk_put) bulk_put = t;
         hangar_column_free(col);
         hangar_writer_free(w);
         hangar_repo_free(repo);
@@ -145,7 +157,7 @@ int main(int argc, char **argv) {
     hangar_column_free(col);
     hangar_reader_free(reader);
     hangar_repo_free(repo);
-    printf("put %.1f\nbatch_put %.1f\nget %.1f\nview %.1f\ncontains %.1f\nbatch_get %.1f\n", put / n * 1e9,
+    printf("put %.1f\nbulk_put %.1f\nbatch_put %.1f\nget %.1f\nview %.1f\ncontains %.1f\nbatch_get %.1f\n", put / n * 1e9, bulk_put / n * 1e9,
            batch_put / n * 1e9, get / n * 1e9, view / n * 1e9, contains / n * 1e9, batch_get / n * 1e9);
     free(data);
     free(out);

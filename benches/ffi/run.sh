@@ -21,4 +21,4 @@ printf '%-10s %10s %10s %12s %8s\n' op rust c "overhead/call" ratio
 join "$scratch/rust.txt" "$scratch/c.txt" | while read -r op rust c; do
   awk -v op="$op" -v r="$rust" -v c="$c" 'BEGIN { printf "%-10s %10.1f %10.1f %12.1f %7.2fx\n", op, r, c, c - r, c / r }'
 done
-echo "(batch_put and batch_get are one call for all $n samples: their per-sample overhead is the call's cost / $n)"
+echo "(bulk_put: put per sample between bulk_begin and bulk_end; batch_put and batch_get are one call for all $n samples: their per-sample overhead is the call's cost / $n)"

@@ -55,6 +55,17 @@ fn main() -> hangar_core::Result<()> {
         }
         t.elapsed().as_secs_f64()
     });
+    let bulk_put = best(rounds, n, || {
+        let (_dir, co, col) = fresh_column();
+        let t = Instant::now();
+        let session = co.bulk().expect("bulk");
+        for (i, img) in data.chunks_exact(PIXELS).enumerate() {
+            col.set(i as u64, TensorRef::new(img, &[28, 28]))
+                .expect("set");
+        }
+        session.finish().expect("finish");
+        t.elapsed().as_secs_f64()
+    });
     let batch_put = best(rounds, n, || {
         let (_dir, _co, col) = fresh_column();
         let t = Instant::now();
@@ -109,6 +120,7 @@ fn main() -> hangar_core::Result<()> {
     assert!(found == n * rounds && sum > 0);
     for (op, ns) in [
         ("put", put),
+        ("bulk_put", bulk_put),
         ("batch_put", batch_put),
         ("get", get),
         ("view", view),
