@@ -11,14 +11,16 @@ use arrow_array::{
     PrimitiveArray, RecordBatch, StringArray, StructArray,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use hangar_store::segment::format::{
     arrow_type, DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META,
     EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
 
+use crate::checkout::decode_key;
 use crate::error::{Error, Result};
-use crate::{ColumnKind, ColumnSchema, DType, SampleKey, Value};
+use crate::schema::Record;
+use crate::{ColumnKind, ColumnSchema, DType, ReaderColumn, SampleKey, Value};
 
 /// What the exported value column holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,9 +114,10 @@ pub fn export_schema(kind: &ExportKind, int_keys: bool, subkeys: Option<bool>) -
     Arc::new(Schema::new(fields))
 }
 
-fn prim_array(dtype: DType, bytes: &[u8]) -> ArrayRef {
-    let buf = Buffer::from_slice_ref(bytes);
-    let n = bytes.len() / dtype.size();
+/// A primitive array over `buf` (not copied). `buf` must be aligned to the element size
+/// (callers copy into an aligned buffer otherwise).
+fn prim_array(dtype: DType, buf: Buffer) -> ArrayRef {
+    let n = buf.len() / dtype.size();
     macro_rules! p {
         ($t:ty) => {
             Arc::new(PrimitiveArray::<$t>::new(
@@ -207,12 +210,11 @@ impl BatchBuilder {
         let value_field = schema.field(schema.fields().len() - 1);
         let value: ArrayRef = match (kind, value_field.data_type()) {
             (ExportKind::Fixed { dtype, shape }, _) if shape.is_empty() => {
-                prim_array(*dtype, &b.data)
+                prim_array(*dtype, aligned(b.data))
             }
-            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => Arc::new(
-                FixedSizeListArray::try_new(item.clone(), *size, prim_array(*dtype, &b.data), None)
-                    .map_err(arrow_err)?,
-            ),
+            (ExportKind::Fixed { dtype, .. }, DataType::FixedSizeList(item, size)) => {
+                fixed_list(item, *size, prim_array(*dtype, aligned(b.data)))?
+            }
             (ExportKind::Variable { dtype, rank }, DataType::Struct(fields)) => {
                 let DataType::List(item) = fields[0].data_type() else {
                     return Err(mismatch());
@@ -225,7 +227,7 @@ impl BatchBuilder {
                 let data = GenericListArray::<i32>::try_new(
                     item.clone(),
                     OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    prim_array(*dtype, &b.data),
+                    prim_array(*dtype, aligned(b.data)),
                     None,
                 )
                 .map_err(arrow_err)?;
@@ -258,6 +260,22 @@ impl BatchBuilder {
             return Err(mismatch());
         }
         Ok(batch)
+    }
+}
+
+fn fixed_list(item: &FieldRef, size: i32, values: ArrayRef) -> Result<ArrayRef> {
+    Ok(Arc::new(
+        FixedSizeListArray::try_new(item.clone(), size, values, None).map_err(arrow_err)?,
+    ))
+}
+
+/// Gathered bytes as a buffer any element type can view: moved when the vector happens
+/// to be aligned to 8 bytes (the allocator's usual answer), else copied once.
+fn aligned(bytes: Vec<u8>) -> Buffer {
+    if (bytes.as_ptr() as usize).is_multiple_of(8) {
+        Buffer::from_vec(bytes)
+    } else {
+        crate::checkout::owned_copy(&bytes)
     }
 }
 
@@ -311,5 +329,202 @@ impl ExportKind {
                 shape: schema.shape().to_vec(),
             },
         }
+    }
+}
+
+/// A flat reader column's samples as Arrow record batches of the [`export_schema`] form,
+/// read in key order a batch at a time (one path down the record table per batch, then
+/// its leaves; memory bounded by the batch, not the column).
+///
+/// The values of a fixed-shape numeric column are not copied when a batch's samples lie
+/// one after another in one segment (as an import or a batch put writes them, read back
+/// in key order): the batch's value buffer is then a slice of the mapped segment file,
+/// kept mapped for as long as the batch lives. Otherwise they are gathered with one copy.
+/// Every value's CRC-32 is checked either way.
+#[derive(Debug)]
+pub struct ColumnBatches {
+    col: ReaderColumn,
+    schema: SchemaRef,
+    kind: ExportKind,
+    rows: usize,
+    max_bytes: usize,
+    /// The raw key the next batch starts after.
+    after: Option<Vec<u8>>,
+    sent_any: bool,
+    done: bool,
+}
+
+impl ColumnBatches {
+    /// Batches of up to `rows` samples of a flat column, cut early once they hold
+    /// `max_bytes` of values (a batch holds at least one sample); `InvalidArgument` for a
+    /// nested column.
+    pub fn new(col: &ReaderColumn, rows: usize, max_bytes: usize) -> Result<ColumnBatches> {
+        if col.is_nested() {
+            return Err(Error::InvalidArgument(format!(
+                "column {:?} is nested: read its samples with their subkeys",
+                col.name()
+            )));
+        }
+        // Integer keys sort before string keys: the keys are all integers exactly when
+        // the last one is.
+        let int_keys = match col.last_raw_key()? {
+            Some(k) => matches!(decode_key(col.shared(), &k)?, SampleKey::Int(_)),
+            None => true,
+        };
+        let kind = ExportKind::for_schema(col.schema());
+        let rows = match &kind {
+            ExportKind::Fixed { dtype, shape } => {
+                let sample_bytes = shape.iter().product::<usize>() * dtype.size();
+                rows.min(max_bytes / sample_bytes.max(1))
+            }
+            _ => rows,
+        };
+        Ok(ColumnBatches {
+            col: col.clone(),
+            schema: export_schema(&kind, int_keys, None),
+            kind,
+            rows: rows.max(1),
+            max_bytes,
+            after: None,
+            sent_any: false,
+            done: false,
+        })
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The next batch; `None` after the last. An empty column yields one empty batch, so
+    /// readers see the schema in use.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.done {
+            return Ok(None);
+        }
+        let records = self
+            .col
+            .raw_records_after(self.after.as_deref(), self.rows)?;
+        if records.len() < self.rows {
+            self.done = true;
+        }
+        if records.is_empty() && self.sent_any {
+            return Ok(None);
+        }
+        self.sent_any = true;
+        self.after = records.last().map(|(k, _)| k.clone());
+        let shared = self.col.shared();
+        let keys = records
+            .iter()
+            .map(|(k, _)| decode_key(shared, k))
+            .collect::<Result<Vec<_>>>()?;
+        let value = match &self.kind {
+            ExportKind::Fixed { dtype, shape } => {
+                let sample_bytes = shape.iter().product::<usize>() * dtype.size();
+                let buf = self.fixed_values(&keys, &records, sample_bytes, *dtype)?;
+                let values = prim_array(*dtype, buf);
+                match self.schema.field(1).data_type() {
+                    DataType::FixedSizeList(item, size) => fixed_list(item, *size, values)?,
+                    _ => values,
+                }
+            }
+            _ => {
+                let mut b = BatchBuilder::default();
+                for (key, (raw_key, raw)) in keys.iter().zip(&records) {
+                    if !b.is_empty() && b.value_bytes() >= self.max_bytes {
+                        self.done = false; // the rest comes in the next batch
+                        break;
+                    }
+                    let v = self.col.value_of_record(key, raw)?;
+                    b.push(key.clone(), None, &v);
+                    self.after = Some(raw_key.clone());
+                }
+                return b.finish(&self.schema, &self.kind).map(Some);
+            }
+        };
+        let cols = vec![key_array(self.schema.field(0), &keys)?, value];
+        RecordBatch::try_new(self.schema.clone(), cols)
+            .map(Some)
+            .map_err(arrow_err)
+    }
+
+    /// The values of a batch of a fixed-shape numeric column as one buffer: a slice of
+    /// the mapped segment when they are contiguous in one, else one copy.
+    fn fixed_values(
+        &self,
+        keys: &[SampleKey],
+        records: &[(Vec<u8>, Vec<u8>)],
+        sample_bytes: usize,
+        dtype: DType,
+    ) -> Result<Buffer> {
+        let shared = self.col.shared();
+        let store = &shared.store;
+        let corrupt = |key: &SampleKey, detail: String| {
+            Error::corrupt(
+                shared.hangar.join("segments"),
+                format!("column {:?} sample {key}: {detail}", self.col.name()),
+            )
+        };
+        // (file, offset, length) of each value, CRC-checked.
+        let mut locs = Vec::with_capacity(records.len());
+        let mut maps = std::collections::HashMap::new();
+        for (key, (_, raw)) in keys.iter().zip(records) {
+            let rec = Record::decode(raw, self.col.schema())
+                .map_err(|e| corrupt(key, format!("bad record: {e}")))?;
+            let entry = store
+                .lookup(&rec.digest)?
+                .filter(|e| e.kind == hangar_store::EntryKind::Value)
+                .ok_or_else(|| {
+                    corrupt(
+                        key,
+                        format!("value {} is referenced but not stored", rec.digest.short()),
+                    )
+                })?;
+            let loc = entry.loc;
+            if loc.len != sample_bytes as u64 {
+                return Err(corrupt(
+                    key,
+                    format!(
+                        "stored value has {} bytes, its shape needs {sample_bytes}",
+                        loc.len
+                    ),
+                ));
+            }
+            let map = match maps.entry(loc.file) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(store.map_file(loc.file, hangar_store::FileKind::Segment)?)
+                }
+            };
+            if hangar_store::crc32(map.slice(loc.offset, loc.len)?) != loc.crc {
+                return Err(corrupt(
+                    key,
+                    format!("checksum mismatch for value {}", rec.digest.short()),
+                ));
+            }
+            locs.push((loc.file, loc.offset));
+        }
+        let contiguous = locs
+            .windows(2)
+            .all(|w| w[1].0 == w[0].0 && w[1].1 == w[0].1 + sample_bytes as u64);
+        if let (true, Some(&(file, start))) = (contiguous, locs.first()) {
+            let buf = maps[&file].buffer(start, (locs.len() * sample_bytes) as u64)?;
+            if (buf.as_ptr() as usize).is_multiple_of(dtype.size()) {
+                return Ok(buf);
+            }
+        }
+        let mut out = Vec::with_capacity(locs.len() * sample_bytes);
+        for (file, offset) in locs {
+            out.extend_from_slice(maps[&file].slice(offset, sample_bytes as u64)?);
+        }
+        Ok(aligned(out))
+    }
+}
+
+impl Iterator for ColumnBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
     }
 }

@@ -268,11 +268,28 @@ pub fn scan_prefix(
     Ok(out)
 }
 
+/// The largest key of a record table (one path down its right edge).
+pub fn last_key(src: &dyn NodeSource, tree: &TreeRef) -> Result<Vec<u8>> {
+    let mut node = root_node(src, tree)?;
+    loop {
+        let last = node
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| corrupt_tree(&tree.root, "an empty node in a non-empty table"))?;
+        if node.level() == 0 {
+            return Ok(node.key(last).to_vec());
+        }
+        node = child_at_level(src, &node.child(last).0, node.level() - 1)?;
+    }
+}
+
 /// Iterates a record table in key order.
 pub struct TreeIter<'a> {
     src: &'a dyn NodeSource,
     stack: Vec<(Arc<Node>, usize)>,
     pending_root: Option<TreeRef>,
+    /// Start after this key (set by [`TreeIter::after`], used at the first step).
+    after: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for TreeIter<'_> {
@@ -290,6 +307,36 @@ impl<'a> TreeIter<'a> {
             src,
             stack: Vec::new(),
             pending_root: tree.copied(),
+            after: None,
+        }
+    }
+
+    /// Iterates the keys after `key` (all of them when `None`): one path down, then the
+    /// leaves from there.
+    pub fn after(src: &'a dyn NodeSource, tree: Option<&TreeRef>, key: Option<&[u8]>) -> Self {
+        let mut it = TreeIter::new(src, tree);
+        it.after = key.map(<[u8]>::to_vec);
+        it
+    }
+
+    /// Descends from the root to the first entry after `key`, leaving the path on the
+    /// stack with each node's next position.
+    fn seek(&mut self, root: Arc<Node>, key: &[u8]) -> Result<()> {
+        let mut node = root;
+        loop {
+            // The first entry whose key is greater than `key`; in an internal node the
+            // first child whose last key is (so it holds the keys after `key`).
+            let i = match node.search(key) {
+                Ok(i) => i + 1,
+                Err(i) => i,
+            };
+            if node.level() == 0 || i == node.len() {
+                self.stack.push((node, i));
+                return Ok(());
+            }
+            let child = child_at_level(self.src, &node.child(i).0, node.level() - 1)?;
+            self.stack.push((node, i + 1));
+            node = child;
         }
     }
 }
@@ -299,15 +346,17 @@ impl Iterator for TreeIter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(t) = self.pending_root.take() {
-            match self.src.node(&t.root) {
-                Ok(n) if n.level() == t.height => self.stack.push((n, 0)),
-                Ok(_) => {
-                    return Some(Err(corrupt_tree(
-                        &t.root,
-                        "root level differs from the recorded height",
-                    )))
-                }
+            let root = match root_node(self.src, &t) {
+                Ok(n) => n,
                 Err(e) => return Some(Err(e)),
+            };
+            match self.after.take() {
+                Some(key) => {
+                    if let Err(e) = self.seek(root, &key) {
+                        return Some(Err(e));
+                    }
+                }
+                None => self.stack.push((root, 0)),
             }
         }
         loop {
@@ -1219,6 +1268,31 @@ mod tests {
             "{reads} nodes read to diff 10 changes (bound {})",
             2 * bound
         );
+    }
+
+    #[test]
+    fn iteration_resumes_after_any_key_and_finds_the_last() {
+        let src = MemSource::default();
+        let mut objs = Vec::new();
+        let keys: Vec<Vec<u8>> = (0..20_000).map(|i| k(i * 2)).collect();
+        let tree = build(keys.iter().map(|key| (key.clone(), vec![1])), &mut objs).unwrap();
+        src.add(objs);
+        assert!(tree.height >= 2);
+        assert_eq!(last_key(&src, &tree).unwrap(), k(39_998));
+        for probe in [0u64, 1, 2, 777, 778, 20_000, 39_997, 39_998, 50_000] {
+            let got: Vec<Vec<u8>> = TreeIter::after(&src, Some(&tree), Some(&k(probe)))
+                .map(|r| r.unwrap().0)
+                .collect();
+            let want: Vec<Vec<u8>> = keys
+                .iter()
+                .filter(|key| **key > k(probe))
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "after {probe}");
+        }
+        let all = TreeIter::after(&src, Some(&tree), Some(b"")).count();
+        assert_eq!(all, keys.len());
+        assert_eq!(TreeIter::after(&src, None, Some(b"x")).count(), 0);
     }
 
     #[test]

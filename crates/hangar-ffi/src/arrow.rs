@@ -4,7 +4,7 @@
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
-use hangar_core::arrow_export::{export_schema, BatchBuilder, ExportKind};
+use hangar_core::arrow_export::{export_schema, BatchBuilder, ColumnBatches, ExportKind};
 use hangar_core::{ReaderColumn, SampleKey};
 
 use crate::boundary::{check_out, guard, handle, invalid};
@@ -15,7 +15,9 @@ use crate::status::*;
 const BATCH_ROWS: usize = 4096;
 const BATCH_BYTES: usize = 64 << 20;
 
-struct ColumnBatches {
+/// The samples of a nested column, read key by key (flat columns use
+/// [`hangar_core::arrow_export::ColumnBatches`]).
+struct NestedBatches {
     col: ReaderColumn,
     keys: std::vec::IntoIter<(SampleKey, Option<SampleKey>)>,
     schema: SchemaRef,
@@ -23,7 +25,7 @@ struct ColumnBatches {
     sent_any: bool,
 }
 
-impl ColumnBatches {
+impl NestedBatches {
     fn next_batch(&mut self) -> hangar_core::Result<Option<RecordBatch>> {
         let mut b = BatchBuilder::default();
         while b.len() < BATCH_ROWS && b.value_bytes() < BATCH_BYTES {
@@ -42,7 +44,7 @@ impl ColumnBatches {
     }
 }
 
-impl Iterator for ColumnBatches {
+impl Iterator for NestedBatches {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -52,9 +54,28 @@ impl Iterator for ColumnBatches {
     }
 }
 
-impl RecordBatchReader for ColumnBatches {
+impl RecordBatchReader for NestedBatches {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+}
+
+/// A flat column's batches as a `RecordBatchReader`.
+struct FlatBatches(ColumnBatches);
+
+impl Iterator for FlatBatches {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0
+            .next()
+            .map(|r| r.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+    }
+}
+
+impl RecordBatchReader for FlatBatches {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
     }
 }
 
@@ -64,7 +85,9 @@ impl RecordBatchReader for ColumnBatches {
 /// keys mixed in with string keys read `int:N`), `subkey` for nested columns, and `value`: `arrow.fixed_shape_tensor` / `arrow.variable_shape_tensor`
 /// extension arrays for numeric columns, utf8 or binary for text. The caller owns the
 /// stream and must call its `release` callback when done; it stays readable after the
-/// checkout closes. Batches hold up to 4096 rows. Writer columns:
+/// checkout closes. Batches hold up to 4096 rows (fewer once they hold 64 MiB); the values of a fixed-shape numeric
+/// column that lie in one segment in key order (as an import or a batch put writes them)
+/// are exported without copying: the batch maps the segment file. Writer columns:
 /// `HANGAR_E_INVALID_ARGUMENT` (commit first, then read the commit).
 #[no_mangle]
 pub extern "C" fn hangar_column_arrow_stream(
@@ -81,30 +104,32 @@ pub extern "C" fn hangar_column_arrow_stream(
             ));
         };
         let schema = col.schema().clone();
-        let nested = schema.is_nested();
-        let mut keys = Vec::new();
-        for k in col.keys()? {
-            let k = k?;
-            if nested {
+        let stream = if schema.is_nested() {
+            let mut keys = Vec::new();
+            for k in col.keys()? {
+                let k = k?;
                 for s in col.subsample_keys(k.clone())? {
                     keys.push((k.clone(), Some(s)));
                 }
-            } else {
-                keys.push((k, None));
             }
-        }
-        let is_int = |k: &SampleKey| matches!(k, SampleKey::Int(_));
-        let int_keys = keys.iter().all(|(k, _)| is_int(k));
-        let int_subkeys = nested.then(|| keys.iter().all(|(_, s)| s.as_ref().is_some_and(is_int)));
-        let kind = ExportKind::for_schema(&schema);
-        let batches = ColumnBatches {
-            col: col.clone(),
-            keys: keys.into_iter(),
-            schema: export_schema(&kind, int_keys, int_subkeys),
-            kind,
-            sent_any: false,
+            let is_int = |k: &SampleKey| matches!(k, SampleKey::Int(_));
+            let int_keys = keys.iter().all(|(k, _)| is_int(k));
+            let int_subkeys = keys.iter().all(|(_, s)| s.as_ref().is_some_and(is_int));
+            let kind = ExportKind::for_schema(&schema);
+            FFI_ArrowArrayStream::new(Box::new(NestedBatches {
+                col: col.clone(),
+                keys: keys.into_iter(),
+                schema: export_schema(&kind, int_keys, Some(int_subkeys)),
+                kind,
+                sent_any: false,
+            }))
+        } else {
+            FFI_ArrowArrayStream::new(Box::new(FlatBatches(ColumnBatches::new(
+                col,
+                BATCH_ROWS,
+                BATCH_BYTES,
+            )?)))
         };
-        let stream = FFI_ArrowArrayStream::new(Box::new(batches));
         // SAFETY: checked non-NULL; the caller provides space for one ArrowArrayStream,
         // whose previous contents (if any) are overwritten without being released, as the
         // C stream interface specifies for an output parameter.

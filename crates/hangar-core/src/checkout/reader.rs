@@ -461,25 +461,58 @@ impl ReaderColumn {
                 self.st.check_open()?;
                 let (k, raw) = r?;
                 let key = decode_key(shared, &k)?;
-                let rec = decode_record(shared, &self.data.name, &self.data.schema, &raw)?;
-                let bytes = shared.store.read_value(&rec.digest)?.ok_or_else(|| {
-                    Error::corrupt(
-                        shared.hangar.join("index"),
-                        format!("value {} is referenced but not stored", rec.digest.short()),
-                    )
-                })?;
-                let v = materialize(
-                    shared,
-                    &self.data.name,
-                    &key,
-                    &self.data.schema,
-                    &rec,
-                    bytes,
-                    false,
-                )?;
+                let v = self.value_of_record(&key, &raw)?;
                 Ok((key, v))
             }),
         )
+    }
+
+    /// The value a raw record of this column names (zero-copy where it can be).
+    pub(crate) fn value_of_record(&self, key: &SampleKey, raw: &[u8]) -> Result<Value> {
+        let shared = &*self.st.shared;
+        let rec = decode_record(shared, &self.data.name, &self.data.schema, raw)?;
+        let bytes = shared.store.read_value(&rec.digest)?.ok_or_else(|| {
+            Error::corrupt(
+                shared.hangar.join("index"),
+                format!("value {} is referenced but not stored", rec.digest.short()),
+            )
+        })?;
+        materialize(
+            shared,
+            &self.data.name,
+            key,
+            &self.data.schema,
+            &rec,
+            bytes,
+            false,
+        )
+    }
+
+    /// Up to `max` (raw key, raw record) pairs after the raw key `after` (from the first
+    /// when `None`), in key order: one path down the record table, then its leaves.
+    pub(crate) fn raw_records_after(
+        &self,
+        after: Option<&[u8]>,
+        max: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.st.check_open()?;
+        TreeIter::after(&*self.st.shared, self.data.tree.as_ref(), after)
+            .take(max)
+            .collect()
+    }
+
+    /// The largest raw key, `None` when the column is empty.
+    pub(crate) fn last_raw_key(&self) -> Result<Option<Vec<u8>>> {
+        self.st.check_open()?;
+        self.data
+            .tree
+            .as_ref()
+            .map(|t| tree::last_key(&*self.st.shared, t))
+            .transpose()
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.st.shared
     }
 
     /// The values, in key order.

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod acceptance;
+mod arrow_batches;
 mod branches;
 mod closed;
 mod columns;
