@@ -54,5 +54,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use pack::Object;
 pub use segment::SegmentFormat;
-pub use stage::{CommitStats, Discarded, Recovered, Savepoint, StoreWriter, ValueInput};
+pub use stage::{
+    CommitStats, Discarded, PreparedCommit, Recovered, Savepoint, StoreWriter, ValueInput,
+};
 pub use store::Store;

@@ -258,6 +258,46 @@ impl WriterState {
         }
     }
 
+    /// Publishes a commit — the one function through which commits, merge commits and
+    /// fast-forwards move a branch (docs/format.md, "The commit protocol"):
+    /// [`StoreWriter::prepare_commit`] writes the new values and `objects` and the next
+    /// journal (steps 1–4); the branch ref moves from the staging area's base to `to` by
+    /// compare-and-swap, logging `reflog` (step 5, the commit point); then
+    /// [`StoreWriter::finish_commit`] installs the next journal (step 6) and staging
+    /// restarts on `to`. A failure before the commit point changes nothing visible and
+    /// the checkout stays usable; one at or after it (the ref may have moved) closes the
+    /// checkout, whose next writer open finishes or discards the commit.
+    fn publish(
+        &mut self,
+        objects: Vec<Object>,
+        live: &DigestSet,
+        to: Digest,
+        reflog: &str,
+    ) -> Result<()> {
+        let branch = self.staging.base.branch.clone();
+        let expected = self.staging.base.commit;
+        let new_base = BaseInfo {
+            branch: branch.clone(),
+            commit: Some(to),
+        };
+        let prepared = self
+            .sw()
+            .prepare_commit(objects, live, &new_base.encode())?;
+        let hangar = self.shared.hangar.clone();
+        if let Err(e) = refs::update_ref(&hangar, &branch, expected, to, reflog) {
+            if refs::read_ref(&hangar, &branch).ok().flatten() == Some(to) {
+                self.poison(&e);
+            }
+            return Err(e);
+        }
+        if let Err(e) = self.sw().finish_commit(prepared) {
+            self.poison(&e);
+            return Err(e.into());
+        }
+        self.staging = Staging::load(&self.shared, new_base)?;
+        Ok(())
+    }
+
     fn maybe_compact(&mut self) -> Result<()> {
         let sw = self.sw.as_ref().expect("open");
         if sw.is_buffered() || self.savepoints > 0 || sw.journal_len() < self.compact_at {
@@ -1035,36 +1075,14 @@ impl WriterCheckout {
         }
         let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
         let live = st.staging.live_digests();
-        let id = built.id;
-        let branch = st.staging.base.branch.clone();
-        let expected = st.staging.base.commit;
-        let new_base = BaseInfo {
-            branch: branch.clone(),
-            commit: Some(id),
-        };
-        let hangar = st.shared.hangar.clone();
-        let first_line = message.lines().next().unwrap_or_default().to_string();
-        let result =
-            st.sw
-                .as_mut()
-                .expect("open")
-                .commit(built.objects, &live, &new_base.encode(), || {
-                    refs::update_ref(
-                        &hangar,
-                        &branch,
-                        expected,
-                        id,
-                        &format!("commit: {first_line}"),
-                    )
-                });
-        if let Err(e) = result {
-            if refs::read_ref(&hangar, &branch).ok().flatten() == Some(id) {
-                st.poison(&e);
-            }
-            return Err(e);
-        }
-        st.staging = Staging::load(&st.shared, new_base)?;
-        Ok(CommitId(id))
+        let first_line = message.lines().next().unwrap_or_default();
+        st.publish(
+            built.objects,
+            &live,
+            built.id,
+            &format!("commit: {first_line}"),
+        )?;
+        Ok(CommitId(built.id))
     }
 
     /// Merges branch `from` into this writer's branch. The staging area must be clean
@@ -1087,32 +1105,25 @@ impl WriterCheckout {
         let theirs = repo
             .branch_head(from)?
             .ok_or_else(|| Error::NotFound(format!("branch {from:?} has no commits to merge")))?;
-        let branch = st.staging.base.branch.clone();
         let ours = st.staging.base.commit;
         if let Some(o) = ours {
             if o == theirs.0 || crate::branch::ancestors(&repo, o)?.contains(&theirs.0) {
                 return Ok(MergeOutcome::UpToDate { head: CommitId(o) });
             }
         }
-        let hangar = st.shared.hangar.clone();
         let forward = match ours {
             None => true,
             Some(o) => crate::branch::ancestors(&repo, theirs.0)?.contains(&o),
         };
         if forward {
-            refs::update_ref(
-                &hangar,
-                &branch,
-                ours,
+            // No new objects: the same protocol moves the ref to their head (the clean
+            // staging area keeps no staged value).
+            st.publish(
+                Vec::new(),
+                &DigestSet::default(),
                 theirs.0,
                 &format!("merge {from}: fast-forward"),
             )?;
-            let base = BaseInfo {
-                branch,
-                commit: Some(theirs.0),
-            };
-            st.sw().reset(&base.encode())?;
-            st.staging = Staging::load(&st.shared, base)?;
             return Ok(MergeOutcome::FastForward {
                 from: ours.map(CommitId),
                 to: theirs,
@@ -1162,29 +1173,12 @@ impl WriterCheckout {
         let commit = Object::new(ObjectType::Commit as u8, commit.encode());
         let id = commit.digest;
         objects.push(commit);
-        let new_base = BaseInfo {
-            branch: branch.clone(),
-            commit: Some(id),
-        };
         let line = format!(
             "merge {from}: {}",
             message.lines().next().unwrap_or_default()
         );
-        let result = st
-            .sw
-            .as_mut()
-            .expect("open")
-            // The staging area is clean: no staged value is referred to.
-            .commit(objects, &DigestSet::default(), &new_base.encode(), || {
-                refs::update_ref(&hangar, &branch, Some(ours), id, &line)
-            });
-        if let Err(e) = result {
-            if refs::read_ref(&hangar, &branch).ok().flatten() == Some(id) {
-                st.poison(&e);
-            }
-            return Err(e);
-        }
-        st.staging = Staging::load(&st.shared, new_base)?;
+        // The staging area is clean: no staged value is referred to.
+        st.publish(objects, &DigestSet::default(), id, &line)?;
         Ok(MergeOutcome::Merged {
             commit: CommitId(id),
             base: base.map(CommitId),

@@ -1,0 +1,269 @@
+//! The commit protocol's storage steps (see docs/format.md, "The commit protocol").
+
+use super::*;
+
+/// Figures about a commit's storage work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// New values indexed.
+    pub values: usize,
+    /// New objects written.
+    pub objects: usize,
+    /// Bytes of objects written.
+    pub object_bytes: u64,
+    /// Segments sealed by this commit.
+    pub segments_sealed: usize,
+    /// Staged values no staged record referred to, left out of the commit.
+    pub values_dropped: usize,
+    /// Staging segments rewritten without those values (their bytes reclaimed).
+    pub segments_rewritten: usize,
+}
+
+/// A staging segment is rewritten at commit when the bytes of values no staged record
+/// refers to reach this fraction (1/N) of the bytes it keeps: at most 1/N of a commit's
+/// segment bytes is dead weight (garbage collection reclaims that); copying is bounded
+/// by N times the bytes reclaimed.
+const REWRITE_DEAD_FRACTION: u64 = 8;
+
+/// A commit whose storage is written but not yet visible: what
+/// [`StoreWriter::prepare_commit`] hands to [`StoreWriter::finish_commit`].
+#[derive(Debug)]
+#[must_use = "a prepared commit is finished (after its ref moved) or abandoned"]
+pub struct PreparedCommit {
+    new_base: Vec<u8>,
+    retired: Vec<(FileId, FileKind)>,
+    stats: CommitStats,
+}
+
+impl PreparedCommit {
+    /// Figures about the storage work done.
+    pub fn stats(&self) -> CommitStats {
+        self.stats
+    }
+}
+
+impl StoreWriter {
+    /// Commits the staged values that `live` names and `objects` in one call:
+    /// [`StoreWriter::prepare_commit`], then `publish` (the commit point: the branch ref
+    /// update), then [`StoreWriter::finish_commit`]. If `publish` fails, nothing visible
+    /// changed and staging continues as before (a `journal.next` stays for the next
+    /// writer open to judge; see `prepare_commit`).
+    pub fn commit<E: From<Error>>(
+        &mut self,
+        objects: Vec<Object>,
+        live: &DigestSet,
+        new_base: &[u8],
+        publish: impl FnOnce() -> std::result::Result<(), E>,
+    ) -> std::result::Result<CommitStats, E> {
+        let prepared = self.prepare_commit(objects, live, new_base)?;
+        publish()?;
+        Ok(self.finish_commit(prepared)?)
+    }
+
+    /// Steps 1–4 of the commit protocol (docs/format.md): flushes; keeps only the staged
+    /// values `live` names (those a staged record refers to), rewriting a staging segment
+    /// whose dead bytes are worth reclaiming; seals every segment; writes the new
+    /// `objects` as one pack; publishes one index run; and writes the next journal, based
+    /// on `new_base`, as `staging/journal.next`. Nothing is visible yet: the caller moves
+    /// the branch ref (the commit point), then calls [`StoreWriter::finish_commit`].
+    ///
+    /// `journal.next` stays whatever happens next: if the ref update fails after its own
+    /// commit point (the ref renamed, then its reflog append or a directory fsync failed),
+    /// the next writer open keeps it exactly when the ref names its base, and a later
+    /// commit of this writer replaces it.
+    pub fn prepare_commit(
+        &mut self,
+        objects: Vec<Object>,
+        live: &DigestSet,
+        new_base: &[u8],
+    ) -> Result<PreparedCommit> {
+        let mut stats = CommitStats::default();
+        self.flush()?;
+        failpoint::hit("commit.after_flush")?;
+        let before = self.staged.len();
+        self.staged.retain(|d, _| live.contains(d));
+        stats.values_dropped = before - self.staged.len();
+        stats.segments_rewritten = self.rewrite_dead_segments()?;
+        self.flush()?;
+        for i in 0..self.slots.len() {
+            if self.slots[i].open.is_some() {
+                self.seal_slot(i)?;
+                stats.segments_sealed += 1;
+            }
+        }
+        self.write_out()?;
+        failpoint::hit("commit.after_seal")?;
+        let dir = self.store.dir().to_path_buf();
+        if !self.files.is_empty() {
+            fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        }
+        let mut entries: Vec<IndexEntry> = Vec::with_capacity(self.staged.len() + objects.len());
+        for (digest, loc) in &self.staged {
+            match loc {
+                StagedLoc::Written(loc) => entries.push(IndexEntry {
+                    digest: *digest,
+                    kind: EntryKind::Value,
+                    loc: *loc,
+                }),
+                StagedLoc::Pending { .. } => {
+                    return Err(Error::InvalidArgument(
+                        "internal: value still pending after flush".into(),
+                    ))
+                }
+            }
+        }
+        stats.values = entries.len();
+        let mut files: Vec<FileRecord> = self.files.iter().filter_map(|f| f.sealed).collect();
+        let mut seen = DigestSet::default();
+        let mut new_objects = Vec::with_capacity(objects.len());
+        {
+            let index = self.store.index()?;
+            for o in objects {
+                if seen.insert(o.digest) && index.lookup(&o.digest)?.is_none() {
+                    new_objects.push(o);
+                }
+            }
+        }
+        if !new_objects.is_empty() {
+            let id = self.reserve_file(FileKind::Pack)?;
+            let (record, pack_entries) = pack::write_pack(&pack_path(&dir, id), id, &new_objects)?;
+            stats.objects = new_objects.len();
+            stats.object_bytes = record.len;
+            files.push(record);
+            entries.extend(pack_entries);
+            failpoint::hit("commit.after_pack")?;
+        }
+        if !entries.is_empty() {
+            self.store.index_mut()?.publish(entries, files)?;
+            failpoint::hit("commit.after_index_run")?;
+        }
+        let next = dir.join(STAGING_DIR).join(JOURNAL_NEXT);
+        let seq = self.store.index()?.high_seq();
+        let retired: Vec<(FileId, FileKind)> = self
+            .retired
+            .iter()
+            .map(|id| (*id, FileKind::Segment))
+            .collect();
+        Journal::create(&next, &journal_start(new_base, seq, &retired))?;
+        failpoint::hit("commit.after_next_journal")?;
+        Ok(PreparedCommit {
+            new_base: new_base.to_vec(),
+            retired,
+            stats,
+        })
+    }
+
+    /// Step 6 of the commit protocol, once the branch ref names the new commit: the next
+    /// journal replaces the journal, staging restarts on the new base, and the segments
+    /// the commit retired are deleted (the new journal reserves them, so a crash first
+    /// leaves them for the next writer open to delete). A failure here comes after the
+    /// commit point: the commit stands, and this writer must be reopened.
+    pub fn finish_commit(&mut self, prepared: PreparedCommit) -> Result<CommitStats> {
+        failpoint::hit("commit.after_publish")?;
+        let dir = self.store.dir().to_path_buf();
+        let staging = dir.join(STAGING_DIR);
+        let next = staging.join(JOURNAL_NEXT);
+        let journal_path = staging.join(JOURNAL);
+        fs::rename(&next, &journal_path).ctx("rename", &next)?;
+        failpoint::hit("commit.after_journal_rename")?;
+        fsutil::fsync_dir(&staging)?;
+        self.restart(&prepared.new_base)?;
+        self.reserved = prepared.retired.clone();
+        remove_files(&dir, prepared.retired)?;
+        self.retired.clear();
+        Ok(prepared.stats)
+    }
+
+    /// Rewrites the staging segments (not yet in any index run) whose bytes of values
+    /// no longer staged reach 1/[`REWRITE_DEAD_FRACTION`] of the bytes still staged in
+    /// them: the live values are staged again (into the open or a new segment of their
+    /// format), the old segment is sealed and retired (left out of the commit, deleted
+    /// after it). Returns how many segments were retired.
+    fn rewrite_dead_segments(&mut self) -> Result<usize> {
+        let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
+        let doomed: Vec<FileId> = self
+            .files
+            .iter()
+            .filter(|f| !indexed.contains(&f.id))
+            .filter(|f| {
+                let (mut live, mut dead) = (0u64, 0u64);
+                for r in f.blocks.iter().flat_map(|(_, rows)| rows) {
+                    if staged_here(&self.staged, f.id, r) {
+                        live += r.len;
+                    } else {
+                        dead += r.len.max(1);
+                    }
+                }
+                dead > 0 && dead.saturating_mul(REWRITE_DEAD_FRACTION) >= live
+            })
+            .map(|f| f.id)
+            .collect();
+        let dir = self.store.dir().to_path_buf();
+        for id in &doomed {
+            let id = *id;
+            // Seal it first if it is open: the journal then never holds two open
+            // segments of one format.
+            if let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.open.as_ref().is_some_and(|w| w.id() == id))
+            {
+                self.seal_slot(i)?;
+            }
+            let pos = self.files.iter().position(|f| f.id == id).expect("listed");
+            let file = self.files.remove(pos);
+            let path = segment_path(&dir, id);
+            let map = crate::mmap::MappedFile::open(&path)?;
+            let slot = self.slot_for(&file.format);
+            for (block, rows) in &file.blocks {
+                let shapes = block_shapes(&path, &map, &file.format, block, rows.len())?;
+                for (j, r) in rows.iter().enumerate() {
+                    if !staged_here(&self.staged, id, r) {
+                        continue;
+                    }
+                    let bytes = map.slice(r.offset, r.len)?;
+                    if crc32(bytes) != r.crc {
+                        return Err(Error::corrupt(
+                            &path,
+                            format!("checksum mismatch for staged value {}", r.digest.short()),
+                        ));
+                    }
+                    let shape = shapes
+                        .as_ref()
+                        .map_or(&[][..], |(rank, s)| &s[j * rank..(j + 1) * rank]);
+                    let row = self.slots[slot].pending.push(r.digest, r.crc, shape, bytes);
+                    self.staged
+                        .insert(r.digest, StagedLoc::Pending { slot, row });
+                    let p = &self.slots[slot].pending;
+                    if p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS {
+                        self.flush_slot(slot)?;
+                    }
+                }
+            }
+            self.flush_slot(slot)?;
+            self.retired.push(id);
+        }
+        Ok(doomed.len())
+    }
+
+    pub(super) fn restart(&mut self, new_base: &[u8]) -> Result<()> {
+        let (journal, _) = Journal::open(&self.store.dir().join(STAGING_DIR).join(JOURNAL))?;
+        self.journal = journal;
+        self.out.clear();
+        self.seg_out.clear();
+        self.slots.clear();
+        self.slot_of.clear();
+        self.staged.clear();
+        self.files.clear();
+        self.reserved.clear();
+        self.base = new_base.to_vec();
+        Ok(())
+    }
+}
+
+/// True if the value of row `r` of segment `id` is staged there (not dropped, and not
+/// staged again elsewhere).
+pub(super) fn staged_here(staged: &DigestMap<StagedLoc>, id: FileId, r: &StoredRow) -> bool {
+    matches!(staged.get(&r.digest),
+        Some(StagedLoc::Written(l)) if l.file == id && l.offset == r.offset)
+}

@@ -1,0 +1,124 @@
+//! Staging journal frames: their types, and how the store writes and reads its own.
+
+use super::*;
+
+pub(super) mod frame {
+    pub const BASE: u8 = 1;
+    pub const RECORD: u8 = 2;
+    pub const SEGMENT_CREATED: u8 = 3;
+    pub const BATCH_STORED: u8 = 4;
+    pub const SEGMENT_SEALED: u8 = 5;
+    pub const VALUE: u8 = 6;
+    /// The highest index run sequence published when this journal was started: a run
+    /// missing later is detected even if it was the newest.
+    pub const INDEX_SEQ: u8 = 7;
+    /// A file id taken before its segment or pack is created: if the process dies before
+    /// the file's own frames or index run refer to it, the next writer open can prove the
+    /// file is garbage of that interrupted write and delete it.
+    pub const FILE_RESERVED: u8 = 8;
+}
+
+/// The first frames of a new journal: its base, the index's highest run sequence, and
+/// the reservations it carries over.
+pub(super) fn journal_start(
+    base: &[u8],
+    index_seq: Option<u32>,
+    reserved: &[(FileId, FileKind)],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    push_frame(&mut out, frame::BASE, base);
+    if let Some(seq) = index_seq {
+        let mut e = Encoder::new();
+        e.u32(seq);
+        push_frame(&mut out, frame::INDEX_SEQ, e.as_slice());
+    }
+    for &(id, kind) in reserved {
+        let mut e = Encoder::new();
+        e.u32(id).u8(kind as u8);
+        push_frame(&mut out, frame::FILE_RESERVED, e.as_slice());
+    }
+    out
+}
+
+/// Appends a `SEGMENT_CREATED` frame.
+pub(super) fn push_segment_created(
+    out: &mut Vec<u8>,
+    id: FileId,
+    header_len: u64,
+    format: &SegmentFormat,
+) {
+    let mut e = Encoder::new();
+    e.u32(id).u64(header_len);
+    format.encode(&mut e);
+    push_frame(out, frame::SEGMENT_CREATED, e.as_slice());
+}
+
+/// Appends a `BATCH_STORED` frame.
+pub(super) fn push_batch_stored(out: &mut Vec<u8>, id: FileId, block: &Block, rows: &[StoredRow]) {
+    let mut e = Encoder::with_capacity(40 + rows.len() * 56);
+    e.u32(id)
+        .u64(block.offset)
+        .u32(block.meta_len)
+        .u64(block.body_len)
+        .varint(rows.len() as u64);
+    for r in rows {
+        e.digest(&r.digest).u64(r.offset).u64(r.len).u32(r.crc);
+    }
+    push_frame(out, frame::BATCH_STORED, e.as_slice());
+}
+
+/// Appends a `SEGMENT_SEALED` frame.
+pub(super) fn push_segment_sealed(out: &mut Vec<u8>, record: &FileRecord) {
+    let mut e = Encoder::new();
+    e.u32(record.id).u64(record.len).u32(record.crc);
+    push_frame(out, frame::SEGMENT_SEALED, e.as_slice());
+}
+
+/// The shapes of a variable-shape tensor block's rows (`rank`, then `rank` dims per
+/// row), read from the block's last body buffer; `None` for other formats.
+pub(super) fn block_shapes(
+    path: &std::path::Path,
+    map: &crate::mmap::MappedFile,
+    format: &SegmentFormat,
+    block: &Block,
+    rows: usize,
+) -> Result<Option<(usize, Vec<u64>)>> {
+    let SegmentFormat::VarTensor { rank, .. } = format else {
+        return Ok(None);
+    };
+    let rank = usize::from(*rank);
+    let len = rows * rank * 4;
+    let start = block
+        .end()
+        .checked_sub(crate::segment::batch::padded(len) as u64)
+        .ok_or_else(|| Error::corrupt(path, "a staging block too short for its shapes"))?;
+    let bytes = map.slice(start, len as u64)?;
+    let dims = bytes
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .map(|d| u64::try_from(d).map_err(|_| Error::corrupt(path, "a negative staged shape")))
+        .collect::<Result<Vec<u64>>>()?;
+    Ok(Some((rank, dims)))
+}
+
+pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<(FileId, Block, Vec<StoredRow>)> {
+    let mut d = Decoder::new(body);
+    let id = d.u32()?;
+    let block = Block {
+        offset: d.u64()?,
+        meta_len: d.u32()?,
+        body_len: d.u64()?,
+    };
+    let n = d.count(52)?;
+    let mut rows = Vec::with_capacity(n);
+    for _ in 0..n {
+        rows.push(StoredRow {
+            digest: d.digest()?,
+            offset: d.u64()?,
+            len: d.u64()?,
+            crc: d.u32()?,
+        });
+    }
+    d.finish()?;
+    Ok((id, block, rows))
+}

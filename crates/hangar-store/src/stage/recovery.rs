@@ -1,0 +1,536 @@
+//! Opening the writer: finishing or discarding an interrupted commit, replaying the
+//! journal, resuming open segments, removing abandoned files; and the read-only checks
+//! `verify` makes of the staging area.
+
+use super::*;
+
+pub(super) fn decode_err(path: &std::path::Path) -> impl Fn(DecodeError) -> Error + '_ {
+    move |e| Error::corrupt(path, format!("bad staging journal frame: {e}"))
+}
+
+/// Segment and pack files on disk, by id, with their paths.
+pub(super) fn data_files(dir: &std::path::Path) -> Result<Vec<(FileId, FileKind, PathBuf)>> {
+    let mut out = Vec::new();
+    for (sub, ext, kind) in [
+        (SEGMENTS_DIR, ".arrow", FileKind::Segment),
+        (PACKS_DIR, ".pack", FileKind::Pack),
+    ] {
+        for id in file_ids_in(&dir.join(sub), ext)? {
+            out.push((id, kind, file_path(dir, id, kind)));
+        }
+    }
+    Ok(out)
+}
+
+/// What the staging journal says about the store's files, read without opening it for
+/// writing (for `verify`).
+#[derive(Debug, Default, Clone)]
+pub struct JournalFiles {
+    /// Segments the journal created or batches it stored (live staging files).
+    pub created: HashSet<FileId>,
+    /// Ids reserved for files an interrupted write may have left.
+    pub reserved: HashSet<FileId>,
+    /// The highest index run sequence published when the journal was started.
+    pub index_seq: Option<u32>,
+}
+
+/// Reads the store frames of the journal at `<dir>/staging/journal` (missing: empty).
+pub fn journal_files(dir: &std::path::Path) -> Result<JournalFiles> {
+    let path = dir.join(STAGING_DIR).join(JOURNAL);
+    let mut out = JournalFiles::default();
+    if !path.exists() {
+        return Ok(out);
+    }
+    let de = decode_err(&path);
+    for f in Journal::read(&path)? {
+        let mut d = Decoder::new(&f.body);
+        match f.frame_type {
+            frame::SEGMENT_CREATED | frame::BATCH_STORED => {
+                out.created.insert(d.u32().map_err(&de)?);
+            }
+            frame::FILE_RESERVED => {
+                out.reserved.insert(d.u32().map_err(&de)?);
+            }
+            frame::INDEX_SEQ => {
+                let seq = d.u32().map_err(&de)?;
+                out.index_seq = out.index_seq.max(Some(seq));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the files the staging journal relies on, without opening it for writing (for
+/// `verify`): each segment it created and no index run lists must exist, an open one at
+/// least as long as its last acknowledged batch, a sealed one with its recorded length
+/// and checksum. One `Corrupt` error per damaged file, saying how to get out.
+pub fn check_staging(store: &Store) -> Vec<Error> {
+    let dir = store.dir();
+    let path = dir.join(STAGING_DIR).join(JOURNAL);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let frames = match Journal::read(&path) {
+        Ok(f) => f,
+        Err(e) => return vec![e],
+    };
+    let de = decode_err(&path);
+    // id -> (bytes the journal acknowledges, sealed record)
+    let mut files: HashMap<FileId, (u64, Option<FileRecord>)> = HashMap::new();
+    let mut problems = Vec::new();
+    for f in &frames {
+        let mut d = Decoder::new(&f.body);
+        let parsed: Result<()> = (|| {
+            match f.frame_type {
+                frame::SEGMENT_CREATED => {
+                    let id = d.u32().map_err(&de)?;
+                    let header_len = d.u64().map_err(&de)?;
+                    files.insert(id, (header_len, None));
+                }
+                frame::BATCH_STORED => {
+                    let (id, block, _) = decode_batch_stored(&f.body).map_err(&de)?;
+                    if let Some(e) = files.get_mut(&id) {
+                        e.0 = e.0.max(block.end());
+                    }
+                }
+                frame::SEGMENT_SEALED => {
+                    let id = d.u32().map_err(&de)?;
+                    let len = d.u64().map_err(&de)?;
+                    let crc = d.u32().map_err(&de)?;
+                    if let Some(e) = files.get_mut(&id) {
+                        e.1 = Some(FileRecord {
+                            id,
+                            kind: FileKind::Segment,
+                            len,
+                            crc,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
+        })();
+        if let Err(e) = parsed {
+            problems.push(e);
+            return problems;
+        }
+    }
+    let indexed: HashSet<FileId> = match store.index() {
+        Ok(i) => i.files().iter().map(|f| f.id).collect(),
+        Err(e) => return vec![e],
+    };
+    let way_out = "staged changes that use it cannot be read; `hangar reset` (or \
+                   reset_staging_area) discards the staging area, every commit is intact";
+    let mut ids: Vec<_> = files
+        .into_iter()
+        .filter(|(id, _)| !indexed.contains(id))
+        .collect();
+    ids.sort_by_key(|(id, _)| *id);
+    for (id, (acked, sealed)) in ids {
+        let p = segment_path(dir, id);
+        let actual = match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                problems.push(fsutil::symlink_error(&p));
+                continue;
+            }
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(Error::corrupt(
+                    &p,
+                    format!("this staging segment is missing; {way_out}"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                problems.push(Error::io("stat", &p, e));
+                continue;
+            }
+        };
+        match sealed {
+            Some(rec) if actual != rec.len => problems.push(Error::corrupt(
+                &p,
+                format!(
+                    "this sealed staging segment has {actual} bytes, the journal records {}; {way_out}",
+                    rec.len
+                ),
+            )),
+            Some(rec) => match fsutil::read_file(&p) {
+                Ok(b) if crc32(&b) != rec.crc => problems.push(Error::corrupt(
+                    &p,
+                    format!("this sealed staging segment fails its checksum; {way_out}"),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(e),
+            },
+            None if actual < acked => problems.push(Error::corrupt(
+                &p,
+                format!(
+                    "this open staging segment has {actual} bytes but the journal acknowledges \
+                     {acked}; {way_out}"
+                ),
+            )),
+            None => {}
+        }
+    }
+    problems
+}
+
+/// What [`StoreWriter::discard_damaged`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discarded {
+    /// Change frames of the layer above that the old journal held (lost); `None` when
+    /// the journal could not be read at all.
+    pub changes: Option<usize>,
+    /// Files removed (the staging area's own segments and reserved leftovers).
+    pub files_removed: usize,
+}
+
+/// Segment and pack files that neither an index run nor the staging journal refers to.
+/// They are never deleted for that reason alone (a missing index run or journal would
+/// make live data look unreferenced); `verify` lists them.
+pub fn unreferenced_files(store: &Store) -> Result<Vec<PathBuf>> {
+    let dir = store.dir();
+    let journal = journal_files(dir)?;
+    let index = store.index()?;
+    let indexed: HashSet<FileId> = index.files().iter().map(|f| f.id).collect();
+    drop(index);
+    Ok(data_files(dir)?
+        .into_iter()
+        .filter(|(id, _, _)| {
+            !indexed.contains(id) && !journal.created.contains(id) && !journal.reserved.contains(id)
+        })
+        .map(|(_, _, p)| p)
+        .collect())
+}
+
+pub(super) fn file_ids_in(dir: &std::path::Path, ext: &str) -> Result<Vec<FileId>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir).ctx("list", dir)? {
+        let entry = entry.ctx("list", dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(ext) {
+            if let Ok(id) = u32::from_str_radix(stem, 16) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+impl StoreWriter {
+    /// Opens the writer side: finishes or discards an interrupted commit, replays the
+    /// journal, resumes open segments, and removes files nothing refers to (left by a
+    /// crash). Call only while holding the repository's writer lock.
+    ///
+    /// `committed(base)` says whether a commit whose next journal starts with `base` did
+    /// publish its ref. `initial_base` makes the base frame of a brand-new journal.
+    pub fn open(
+        store: Arc<Store>,
+        committed: impl Fn(&[u8]) -> Result<bool>,
+        initial_base: impl FnOnce() -> Vec<u8>,
+    ) -> Result<(StoreWriter, Recovered)> {
+        let dir = store.dir().to_path_buf();
+        let staging = dir.join(STAGING_DIR);
+        for sub in [STAGING_DIR, PACKS_DIR, INDEX_DIR, SEGMENTS_DIR] {
+            fsutil::remove_temp_files(&dir.join(sub))?;
+        }
+        store.index_mut()?.remove_covered_runs()?;
+        store.refresh()?;
+        let journal_path = staging.join(JOURNAL);
+        let next_path = staging.join(JOURNAL_NEXT);
+        let mut finished = false;
+        if next_path.exists() {
+            // journal.next is written atomically, so only outside damage makes one that
+            // does not decode; it then names no base, and is not kept.
+            let frames = match Journal::read(&next_path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == crate::ErrorKind::Corrupt => Vec::new(),
+                Err(e) => return Err(e),
+            };
+            let base = frames
+                .first()
+                .filter(|f| f.frame_type == frame::BASE)
+                .map(|f| f.body.clone());
+            let landed = match &base {
+                Some(b) => committed(b)?,
+                None => false,
+            };
+            if landed {
+                fs::rename(&next_path, &journal_path).ctx("rename", &next_path)?;
+                finished = true;
+            } else {
+                fs::remove_file(&next_path).ctx("remove", &next_path)?;
+            }
+            fsutil::fsync_dir(&staging)?;
+        }
+        if !journal_path.exists() {
+            let seq = store.index()?.high_seq();
+            Journal::create(&journal_path, &journal_start(&initial_base(), seq, &[]))?;
+        }
+        let (journal, frames) = Journal::open(&journal_path)?;
+        let mut w = StoreWriter {
+            store,
+            journal,
+            out: Vec::new(),
+            seg_out: Vec::new(),
+            buffered: false,
+            slots: Vec::new(),
+            slot_of: HashMap::new(),
+            staged: DigestMap::default(),
+            files: Vec::new(),
+            next_file: 0,
+            base: Vec::new(),
+            reserved: Vec::new(),
+            compactions: 0,
+            flush_due: false,
+            retired: Vec::new(),
+        };
+        let (mut recovered, index_seq) = w.replay(&journal_path, frames)?;
+        recovered.finished_interrupted_commit = finished;
+        w.base = recovered.base.clone();
+        // A missing index run is corruption; nothing is cleaned up in its presence (the
+        // files it listed would look unreferenced).
+        let missing = w.store.index()?.missing_run_errors(index_seq);
+        if let Some(first) = missing.into_iter().next() {
+            return Err(first);
+        }
+        w.remove_abandoned_files()?;
+        Ok((w, recovered))
+    }
+
+    fn replay(
+        &mut self,
+        path: &std::path::Path,
+        frames: Vec<crate::journal::Frame>,
+    ) -> Result<(Recovered, Option<u32>)> {
+        let de = decode_err(path);
+        let mut index_seq: Option<u32> = None;
+        let mut stored = DigestSet::default();
+        for f in frames
+            .iter()
+            .filter(|f| f.frame_type == frame::BATCH_STORED)
+        {
+            let (_, _, rows) = decode_batch_stored(&f.body).map_err(&de)?;
+            stored.extend(rows.iter().map(|r| r.digest));
+        }
+        let mut rec = Recovered::default();
+        for (i, f) in frames.into_iter().enumerate() {
+            match f.frame_type {
+                frame::BASE if i == 0 => rec.base = f.body,
+                frame::RECORD => rec.records.push(f.body),
+                frame::INDEX_SEQ => {
+                    let mut d = Decoder::new(&f.body);
+                    index_seq = index_seq.max(Some(d.u32().map_err(&de)?));
+                }
+                frame::FILE_RESERVED => {
+                    let mut d = Decoder::new(&f.body);
+                    let id = d.u32().map_err(&de)?;
+                    let kind = FileKind::from_code(d.u8().map_err(&de)?).ok_or_else(|| {
+                        Error::corrupt(path, format!("file {id:08x} reserved with an unknown kind"))
+                    })?;
+                    self.reserved.push((id, kind));
+                }
+                frame::SEGMENT_CREATED => {
+                    let mut d = Decoder::new(&f.body);
+                    let id = d.u32().map_err(&de)?;
+                    let header_len = d.u64().map_err(&de)?;
+                    let format = SegmentFormat::decode(&mut d).map_err(&de)?;
+                    self.files.push(StagedFile {
+                        id,
+                        format,
+                        header_len,
+                        blocks: Vec::new(),
+                        sealed: None,
+                    });
+                }
+                frame::BATCH_STORED => {
+                    let (id, block, rows) = decode_batch_stored(&f.body).map_err(&de)?;
+                    let file = self.files.iter_mut().find(|s| s.id == id).ok_or_else(|| {
+                        Error::corrupt(path, format!("batch stored in unknown segment {id:08x}"))
+                    })?;
+                    mark_written(&mut self.staged, id, &rows);
+                    file.blocks.push((block, rows));
+                }
+                frame::SEGMENT_SEALED => {
+                    let mut d = Decoder::new(&f.body);
+                    let rec_ = FileRecord {
+                        id: d.u32().map_err(&de)?,
+                        kind: FileKind::Segment,
+                        len: d.u64().map_err(&de)?,
+                        crc: d.u32().map_err(&de)?,
+                    };
+                    let file =
+                        self.files
+                            .iter_mut()
+                            .find(|s| s.id == rec_.id)
+                            .ok_or_else(|| {
+                                Error::corrupt(
+                                    path,
+                                    format!("unknown segment {:08x} sealed", rec_.id),
+                                )
+                            })?;
+                    file.sealed = Some(rec_);
+                }
+                frame::VALUE => {
+                    let mut d = Decoder::new(&f.body);
+                    let format = SegmentFormat::decode(&mut d).map_err(&de)?;
+                    let digest = d.digest().map_err(&de)?;
+                    let crc = d.u32().map_err(&de)?;
+                    let rank = d.count(8).map_err(&de)?;
+                    let shape = (0..rank)
+                        .map(|_| d.u64())
+                        .collect::<DecodeResult<Vec<_>>>()
+                        .map_err(&de)?;
+                    let bytes = d.bytes().map_err(&de)?;
+                    if crc32(bytes) != crc {
+                        return Err(Error::corrupt(
+                            path,
+                            format!("staged value {} fails its checksum", digest.short()),
+                        ));
+                    }
+                    if !stored.contains(&digest) && !self.staged.contains_key(&digest) {
+                        let slot = self.slot_for(&format);
+                        let row = self.slots[slot].pending.push(digest, crc, &shape, bytes);
+                        self.staged.insert(digest, StagedLoc::Pending { slot, row });
+                    }
+                }
+                t => {
+                    return Err(Error::corrupt(
+                        path,
+                        format!("unknown staging journal frame type {t} at frame {i}"),
+                    ))
+                }
+            }
+        }
+        // Resume the segments that were still open.
+        let dir = self.store.dir().to_path_buf();
+        for i in 0..self.files.len() {
+            if self.files[i].sealed.is_some() {
+                continue;
+            }
+            let f = &self.files[i];
+            let blocks: Vec<Block> = f.blocks.iter().map(|(b, _)| *b).collect();
+            let writer = SegmentWriter::resume(
+                &segment_path(&dir, f.id),
+                f.id,
+                f.format.clone(),
+                f.header_len,
+                blocks,
+            )?;
+            let format = f.format.clone();
+            let slot = self.slot_for(&format);
+            if self.slots[slot].open.is_some() {
+                return Err(Error::corrupt(path, "two open segments of the same format"));
+            }
+            self.slots[slot].open = Some(writer);
+        }
+        Ok((rec, index_seq))
+    }
+
+    /// Deletes the files this journal reserved that neither its own frames nor an index
+    /// run refer to: garbage of a write interrupted between reserving the id and
+    /// recording the file (DESIGN §3 rule 10: only what the journal proves is garbage).
+    /// Every other file is kept, referenced or not. Picks the next file id above every id
+    /// in use, reserved or on disk.
+    fn remove_abandoned_files(&mut self) -> Result<()> {
+        let dir = self.store.dir().to_path_buf();
+        let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
+        let journaled: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
+        let mut max_id = indexed
+            .iter()
+            .chain(journaled.iter())
+            .chain(self.reserved.iter().map(|(id, _)| id))
+            .copied()
+            .max();
+        remove_files(
+            &dir,
+            self.reserved
+                .iter()
+                .copied()
+                .filter(|(id, _)| !indexed.contains(id) && !journaled.contains(id)),
+        )?;
+        for (id, _, _) in data_files(&dir)? {
+            max_id = max_id.max(Some(id));
+        }
+        self.next_file = max_id.map_or(0, |m| m + 1);
+        Ok(())
+    }
+
+    /// Discards a staging area that cannot be opened (a damaged journal, a missing or cut
+    /// staging segment): a new journal based on `new_base` replaces it, then the files the
+    /// old journal created or reserved and no index run lists are deleted (those it names
+    /// are reserved in the new journal first, as `reset` does). Refuses while an index
+    /// run is missing. Call only while holding the writer lock. The layer above decides
+    /// when this is wanted (after [`StoreWriter::open`] failed on staging damage).
+    pub fn discard_damaged(store: &Store, new_base: &[u8]) -> Result<Discarded> {
+        let dir = store.dir().to_path_buf();
+        let staging = dir.join(STAGING_DIR);
+        for sub in [STAGING_DIR, PACKS_DIR, INDEX_DIR, SEGMENTS_DIR] {
+            fsutil::remove_temp_files(&dir.join(sub))?;
+        }
+        store.refresh()?;
+        let journal_path = staging.join(JOURNAL);
+        let old = if journal_path.exists() {
+            Journal::read(&journal_path).ok()
+        } else {
+            Some(Vec::new())
+        };
+        let mut own: Vec<(FileId, FileKind)> = Vec::new();
+        let mut index_seq = None;
+        let mut changes = None;
+        if let Some(frames) = &old {
+            changes = Some(
+                frames
+                    .iter()
+                    .filter(|f| f.frame_type == frame::RECORD)
+                    .count(),
+            );
+            for f in frames {
+                let mut d = Decoder::new(&f.body);
+                match f.frame_type {
+                    frame::SEGMENT_CREATED => {
+                        if let Ok(id) = d.u32() {
+                            own.push((id, FileKind::Segment));
+                        }
+                    }
+                    frame::FILE_RESERVED => {
+                        if let (Ok(id), Ok(k)) = (d.u32(), d.u8()) {
+                            if let Some(kind) = FileKind::from_code(k) {
+                                own.push((id, kind));
+                            }
+                        }
+                    }
+                    frame::INDEX_SEQ => index_seq = index_seq.max(d.u32().ok()),
+                    _ => {}
+                }
+            }
+        }
+        let (seq, doomed) = {
+            let index = store.index()?;
+            if let Some(first) = index.missing_run_errors(index_seq).into_iter().next() {
+                return Err(first);
+            }
+            own.sort_unstable_by_key(|(id, _)| *id);
+            own.dedup_by_key(|(id, _)| *id);
+            let doomed: Vec<_> = own
+                .into_iter()
+                .filter(|(id, _)| !index.has_file(*id))
+                .collect();
+            (index.high_seq(), doomed)
+        };
+        // journal.next is a commit's, left before its ref moved or after: the damaged
+        // staging area is discarded either way, so it goes too.
+        let next = staging.join(JOURNAL_NEXT);
+        if next.exists() {
+            fs::remove_file(&next).ctx("remove", &next)?;
+        }
+        Journal::create(&journal_path, &journal_start(new_base, seq, &doomed))?;
+        let files_removed = remove_files(&dir, doomed.iter().copied())?;
+        fsutil::fsync_dir(&staging)?;
+        Ok(Discarded {
+            changes,
+            files_removed,
+        })
+    }
+}
