@@ -1,6 +1,5 @@
 //! Commit ids and building a commit from the staging area.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use hangar_store::{Digest, Object};
@@ -105,16 +104,13 @@ pub(crate) struct BuiltCommit {
 fn apply_overlay(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &crate::stage::Overlay,
     objects: &mut Vec<Object>,
 ) -> Result<Option<TreeRef>> {
     if overlay.is_empty() {
         return Ok(base.copied());
     }
-    let changes: Vec<(&[u8], Option<&[u8]>)> = overlay
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_deref()))
-        .collect();
+    let changes: Vec<(&[u8], Option<&[u8]>)> = overlay.iter().collect();
     tree::update(shared, base, &changes, objects)
 }
 

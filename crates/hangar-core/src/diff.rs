@@ -357,16 +357,16 @@ pub(crate) fn diff_roots(
 fn overlay_changes(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &crate::stage::Overlay,
 ) -> Result<Vec<tree::Change>> {
     let mut out = Vec::with_capacity(overlay.len());
-    for (k, v) in overlay {
+    for (k, v) in overlay.iter() {
         let old = match base {
             Some(t) => tree::lookup(shared, t, k)?,
             None => None,
         };
-        if old != *v {
-            out.push((k.clone(), old, v.clone()));
+        if old.as_deref() != v {
+            out.push((k.to_vec(), old, v.map(<[u8]>::to_vec)));
         }
     }
     Ok(out)
@@ -401,7 +401,7 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
                 let staged = tree::build(
                     s.overlay
                         .iter()
-                        .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))),
+                        .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec()))),
                     &mut objects,
                 );
                 let mem = MemTree::new(shared, objects);

@@ -47,6 +47,7 @@ pub mod lock;
 pub mod merge;
 pub mod names;
 pub mod objects;
+mod overlay;
 pub mod refs;
 pub mod repo;
 pub mod schema;

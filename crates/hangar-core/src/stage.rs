@@ -2,7 +2,6 @@
 //! overlay of changed records, and the metadata overlay. Every change is one journal
 //! record; replaying the records over the base rebuilds exactly this state.
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
@@ -10,6 +9,7 @@ use hangar_store::{Digest, DigestSet, SegmentFormat};
 
 use crate::error::{Error, Result};
 use crate::objects::TreeRef;
+pub(crate) use crate::overlay::Overlay;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
 use crate::tree;
@@ -179,7 +179,7 @@ pub(crate) struct StagedColumn {
     pub schema_digest: Digest,
     pub format: SegmentFormat,
     pub base: Option<TreeRef>,
-    pub overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub overlay: Overlay,
     /// Records (samples, or for nested columns samples and subsamples).
     pub count: u64,
     /// Samples (equal to `count` for flat columns).
@@ -195,7 +195,7 @@ impl StagedColumn {
             samples,
             schema,
             base,
-            overlay: BTreeMap::new(),
+            overlay: Overlay::new(),
         }
     }
 
@@ -215,11 +215,11 @@ impl StagedColumn {
 pub(crate) fn overlay_lookup(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &Overlay,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>> {
     if let Some(v) = overlay.get(key) {
-        return Ok(v.clone());
+        return Ok(v.map(<[u8]>::to_vec));
     }
     match base {
         Some(t) => tree::lookup(shared, t, key),
@@ -232,7 +232,7 @@ pub(crate) fn overlay_lookup(
 fn overlay_put(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &mut Overlay,
     key: Vec<u8>,
     value: Vec<u8>,
 ) -> Result<bool> {
@@ -241,19 +241,19 @@ fn overlay_put(
         None => None,
     };
     let same_as_base = base_value.as_deref() == Some(value.as_slice());
-    Ok(match overlay.entry(key) {
-        Entry::Occupied(mut e) => {
-            let existed = e.get().is_some();
+    Ok(match overlay.get(&key) {
+        Some(staged) => {
+            let existed = staged.is_some();
             if same_as_base {
-                e.remove();
+                overlay.remove(&key);
             } else {
-                *e.get_mut() = Some(value);
+                overlay.insert(key, Some(value));
             }
             !existed
         }
-        Entry::Vacant(e) => {
+        None => {
             if !same_as_base {
-                e.insert(Some(value));
+                overlay.insert(key, Some(value));
             }
             base_value.is_none()
         }
@@ -264,7 +264,7 @@ fn overlay_put(
 fn overlay_delete(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &mut BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &mut Overlay,
     key: &[u8],
 ) -> Result<bool> {
     let base_value = match base {
@@ -287,7 +287,7 @@ fn overlay_delete(
 pub(crate) fn overlay_scan(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &Overlay,
     prefix: &[u8],
 ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = match base {
@@ -298,10 +298,10 @@ pub(crate) fn overlay_scan(
         None => BTreeMap::new(),
     };
     for (k, v) in overlay
-        .range(prefix.to_vec()..)
+        .iter_from(prefix)
         .take_while(|(k, _)| k.starts_with(prefix))
     {
-        merged.insert(k.clone(), v.clone());
+        merged.insert(k.to_vec(), v.map(<[u8]>::to_vec));
     }
     Ok(merged
         .into_iter()
@@ -313,16 +313,16 @@ pub(crate) fn overlay_scan(
 pub(crate) fn overlay_keys(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    overlay: &Overlay,
 ) -> Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     let mut ov = overlay.iter().peekable();
     for item in tree::TreeIter::new(shared, base) {
         let (k, _) = item?;
         while let Some((ok, ovv)) = ov.peek() {
-            if ok.as_slice() < k.as_slice() {
+            if *ok < k.as_slice() {
                 if ovv.is_some() {
-                    out.push((*ok).clone());
+                    out.push(ok.to_vec());
                 }
                 ov.next();
             } else {
@@ -330,7 +330,7 @@ pub(crate) fn overlay_keys(
             }
         }
         match ov.peek() {
-            Some((ok, ovv)) if ok.as_slice() == k.as_slice() => {
+            Some((ok, ovv)) if *ok == k.as_slice() => {
                 if ovv.is_some() {
                     out.push(k);
                 }
@@ -341,7 +341,7 @@ pub(crate) fn overlay_keys(
     }
     for (k, v) in ov {
         if v.is_some() {
-            out.push(k.clone());
+            out.push(k.to_vec());
         }
     }
     Ok(out)
@@ -355,7 +355,7 @@ pub(crate) struct Staging {
     base_columns: BTreeMap<String, (Digest, Option<TreeRef>)>,
     pub columns: BTreeMap<String, StagedColumn>,
     pub meta_base: Option<TreeRef>,
-    pub meta: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub meta: Overlay,
     pub meta_count: u64,
 }
 
@@ -368,7 +368,7 @@ impl Staging {
             base_columns: BTreeMap::new(),
             columns: BTreeMap::new(),
             meta_base: None,
-            meta: BTreeMap::new(),
+            meta: Overlay::new(),
             meta_count: 0,
         };
         if let Some(c) = s.base.commit {
@@ -411,33 +411,32 @@ impl Staging {
             }
             Change::Put { column, entries } => {
                 let col = self.column_mut(&column)?;
-                if col.base.is_none()
-                    && entries.len() >= 64
-                    && entries.len() * 4 >= col.overlay.len()
-                {
-                    // A big batch into a column without a base (a bulk import): sort it and
-                    // merge with one linear bulk build instead of one insert per record.
-                    // Without a base every overlay entry is a put, and nothing is
-                    // normalized away.
+                if col.base.is_none() && entries.len() >= 64 {
+                    // A big batch into a column without a base (a bulk import): sorted (if
+                    // it is not already) and added as one run of the overlay instead of
+                    // one insert per record. Without a base every overlay entry is a put,
+                    // and nothing is normalized away.
                     let mut entries = entries;
-                    entries.sort_by(|a, b| a.0.cmp(&b.0)); // stable: later puts stay later
-                    let (mut new_keys, mut new_samples) = (0u64, 0u64);
-                    let mut run: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-                        Vec::with_capacity(entries.len());
+                    // Stable: of equal keys the later put stays later, and wins.
+                    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+                        entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    }
+                    let mut run: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(entries.len());
                     for (k, r) in entries {
                         match run.last_mut() {
-                            Some(last) if last.0 == k => last.1 = Some(r),
-                            _ => {
-                                if !col.overlay.contains_key(&k) {
-                                    new_keys += 1;
-                                    new_samples += u64::from(col.is_sample_key(&k));
-                                }
-                                run.push((k, Some(r)));
-                            }
+                            Some(last) if last.0 == k => last.1 = r,
+                            _ => run.push((k, r)),
                         }
                     }
-                    let mut batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> = run.into_iter().collect();
-                    col.overlay.append(&mut batch);
+                    let (mut new_keys, mut new_samples) = (0u64, 0u64);
+                    let nested = col.nested();
+                    col.overlay.append_sorted_puts(run, |k| {
+                        new_keys += 1;
+                        new_samples += u64::from(
+                            !nested
+                                || crate::key::split_nested(k).is_ok_and(|(_, sub)| sub.is_none()),
+                        );
+                    });
                     col.count += new_keys;
                     col.samples += new_samples;
                 } else {
@@ -524,7 +523,7 @@ impl Staging {
     pub fn live_digests(&self) -> DigestSet {
         let mut live = DigestSet::default();
         for col in self.columns.values() {
-            for (key, v) in &col.overlay {
+            for (key, v) in col.overlay.iter() {
                 let Some(v) = v else { continue };
                 if col.nested() && col.is_sample_key(key) {
                     continue; // a sample marker of a nested column holds no value
@@ -569,7 +568,7 @@ impl Staging {
                 }
                 _ => {}
             }
-            let deletes = col.overlay.values().filter(|v| v.is_none()).count();
+            let deletes = col.overlay.deletes();
             let puts = col.overlay.len() - deletes;
             if puts + deletes > 0 {
                 out.samples.push((name.clone(), puts, deletes));
@@ -608,7 +607,7 @@ impl Staging {
             let puts: Vec<_> = col
                 .overlay
                 .iter()
-                .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec())))
                 .collect();
             if !puts.is_empty() {
                 out.push(Change::Put {
@@ -616,16 +615,16 @@ impl Staging {
                     entries: puts,
                 });
             }
-            for (k, v) in &col.overlay {
+            for (k, v) in col.overlay.iter() {
                 if v.is_none() {
                     out.push(Change::Delete {
                         column: name.clone(),
-                        key: k.clone(),
+                        key: k.to_vec(),
                     });
                 }
             }
         }
-        for (k, v) in &self.meta {
+        for (k, v) in self.meta.iter() {
             let key = String::from_utf8_lossy(k).into_owned();
             match v {
                 Some(v) => out.push(Change::MetaPut {

@@ -1,0 +1,496 @@
+//! The staged changes of one record table (a column's, or the metadata's) over its base:
+//! a sorted map from key to `Some(record)` (put) or `None` (delete), kept as an in-memory
+//! log-structured merge of flat sorted runs plus a small ordered map of recent changes.
+//!
+//! A staged sample costs its key and record bytes plus two offsets and a kind byte in a
+//! run (about 60 bytes for an integer key and a 32-byte record) instead of two heap
+//! allocations and a B-tree slot each (several hundred bytes), and a bulk batch of
+//! sorted puts becomes a run in one pass. Runs of similar size are merged (the older
+//! holding at most twice the newer's entries), so there are O(log n) of them and each
+//! entry is copied O(log n) times in all; a lookup binary-searches the recent map, then
+//! the runs from newest to oldest.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// Recent changes are frozen into a run once this many accumulate.
+const HOT_MAX: usize = 16 * 1024;
+
+/// An entry's state in one layer. `Absent` hides an older layer's entry: the key has no
+/// staged change (it was put back to its base value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Put(Vec<u8>),
+    Delete,
+    Absent,
+}
+
+const PUT: u8 = 0;
+const DELETE: u8 = 1;
+const ABSENT: u8 = 2;
+
+/// A flat sorted run of unique keys.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    values: Vec<u8>,
+    value_ends: Vec<usize>,
+    kinds: Vec<u8>,
+}
+
+impl Run {
+    fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    fn push(&mut self, key: &[u8], kind: u8, value: &[u8]) {
+        self.keys.extend_from_slice(key);
+        self.key_ends.push(self.keys.len());
+        self.values.extend_from_slice(value);
+        self.value_ends.push(self.values.len());
+        self.kinds.push(kind);
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.keys[start..self.key_ends[i]]
+    }
+
+    /// The entry's kind and (for puts) value.
+    fn entry(&self, i: usize) -> (u8, &[u8]) {
+        let start = if i == 0 { 0 } else { self.value_ends[i - 1] };
+        (self.kinds[i], &self.values[start..self.value_ends[i]])
+    }
+
+    /// The position of `key`, or where it would go.
+    fn search(&self, key: &[u8]) -> Result<usize, usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.key(mid).cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
+    }
+
+    fn last_key(&self) -> Option<&[u8]> {
+        self.len().checked_sub(1).map(|i| self.key(i))
+    }
+}
+
+fn as_option(kind: u8, value: &[u8]) -> Option<Option<&[u8]>> {
+    match kind {
+        PUT => Some(Some(value)),
+        DELETE => Some(None),
+        _ => None,
+    }
+}
+
+/// Staged changes over a base table: key → `Some(record)` or `None` (deleted).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overlay {
+    hot: BTreeMap<Vec<u8>, Slot>,
+    /// Oldest first; a newer run's entry wins over an older one's.
+    runs: Vec<Run>,
+    /// Keys with an entry (put or delete).
+    len: usize,
+    /// Of those, deletes.
+    deletes: usize,
+}
+
+impl Overlay {
+    pub fn new() -> Overlay {
+        Overlay::default()
+    }
+
+    /// Keys with a staged change.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Staged deletes.
+    pub fn deletes(&self) -> usize {
+        self.deletes
+    }
+
+    /// The staged change of `key`: `Some(Some(record))`, `Some(None)` (deleted), or
+    /// `None` (no change staged).
+    pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        if let Some(slot) = self.hot.get(key) {
+            return match slot {
+                Slot::Put(v) => Some(Some(v)),
+                Slot::Delete => Some(None),
+                Slot::Absent => None,
+            };
+        }
+        for run in self.runs.iter().rev() {
+            if let Ok(i) = run.search(key) {
+                let (kind, value) = run.entry(i);
+                return as_option(kind, value);
+            }
+        }
+        None
+    }
+
+    /// Stages `value` for `key`: `Some(record)` puts, `None` deletes.
+    pub fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let before = self.get(&key).map(|v| v.is_none());
+        self.count_flags(before, Some(value.is_none()));
+        let slot = match value {
+            Some(v) => Slot::Put(v),
+            None => Slot::Delete,
+        };
+        self.hot.insert(key, slot);
+        self.maybe_freeze();
+    }
+
+    /// Unstages `key` (it goes back to its base value).
+    pub fn remove(&mut self, key: &[u8]) {
+        let before = self.get(key).map(|v| v.is_none());
+        if before.is_none() {
+            return;
+        }
+        self.count_flags(before, None);
+        if self.runs.is_empty() {
+            self.hot.remove(key);
+        } else {
+            self.hot.insert(key.to_vec(), Slot::Absent);
+            self.maybe_freeze();
+        }
+    }
+
+    /// Updates the counters from the entry's state before and after (each `None` for no
+    /// entry, else whether it is a delete).
+    fn count_flags(&mut self, before: Option<bool>, after: Option<bool>) {
+        if let Some(was_delete) = before {
+            self.len -= 1;
+            self.deletes -= usize::from(was_delete);
+        }
+        if let Some(is_delete) = after {
+            self.len += 1;
+            self.deletes += usize::from(is_delete);
+        }
+    }
+
+    /// Stages a batch of puts whose keys are sorted and unique, newer than everything
+    /// staged so far, as one run; `on_new` sees each key that had no staged change.
+    pub fn append_sorted_puts(
+        &mut self,
+        batch: Vec<(Vec<u8>, Vec<u8>)>,
+        mut on_new: impl FnMut(&[u8]),
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        debug_assert!(batch.windows(2).all(|w| w[0].0 < w[1].0));
+        // Keys past everything staged (an import in key order) are new without a lookup.
+        let after_all = self
+            .last_key()
+            .is_none_or(|last| batch[0].0.as_slice() > last);
+        let mut run = Run::default();
+        run.keys.reserve(batch.iter().map(|(k, _)| k.len()).sum());
+        run.values.reserve(batch.iter().map(|(_, v)| v.len()).sum());
+        for (k, v) in &batch {
+            if after_all {
+                self.len += 1;
+                on_new(k);
+            } else {
+                match self.get(k) {
+                    None => {
+                        self.len += 1;
+                        on_new(k);
+                    }
+                    Some(None) => self.deletes -= 1,
+                    Some(Some(_)) => {}
+                }
+            }
+            run.push(k, PUT, v);
+        }
+        drop(batch);
+        self.freeze();
+        self.push_run(run);
+    }
+
+    /// The largest key with an entry in any layer (entries hidden by `Absent` included).
+    fn last_key(&self) -> Option<&[u8]> {
+        let hot = self.hot.keys().next_back().map(Vec::as_slice);
+        self.runs.iter().filter_map(Run::last_key).chain(hot).max()
+    }
+
+    fn maybe_freeze(&mut self) {
+        if self.hot.len() >= HOT_MAX {
+            self.freeze();
+        }
+    }
+
+    /// Turns the recent changes into a run.
+    fn freeze(&mut self) {
+        if self.hot.is_empty() {
+            return;
+        }
+        let mut run = Run::default();
+        for (k, slot) in std::mem::take(&mut self.hot) {
+            match slot {
+                Slot::Put(v) => run.push(&k, PUT, &v),
+                Slot::Delete => run.push(&k, DELETE, &[]),
+                Slot::Absent => run.push(&k, ABSENT, &[]),
+            }
+        }
+        self.push_run(run);
+    }
+
+    /// Adds the newest run, then merges runs of similar size.
+    fn push_run(&mut self, run: Run) {
+        self.runs.push(run);
+        while self.runs.len() >= 2 {
+            let n = self.runs.len();
+            if self.runs[n - 2].len() > 2 * self.runs[n - 1].len() {
+                break;
+            }
+            let newer = self.runs.pop().expect("two runs");
+            let older = self.runs.pop().expect("two runs");
+            let bottom = self.runs.is_empty();
+            self.runs.push(merge(&older, &newer, bottom));
+        }
+    }
+
+    /// Every staged change in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        self.iter_from(&[])
+    }
+
+    /// The staged changes of keys from `start` on, in key order.
+    pub fn iter_from(&self, start: &[u8]) -> Iter<'_> {
+        Iter {
+            hot: self
+                .hot
+                .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+                .peekable(),
+            runs: self
+                .runs
+                .iter()
+                .map(|r| {
+                    let at = match r.search(start) {
+                        Ok(i) | Err(i) => i,
+                    };
+                    (r, at)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Merges two runs, `newer` winning; in the oldest run, unstaged keys are dropped.
+fn merge(older: &Run, newer: &Run, bottom: bool) -> Run {
+    let mut out = Run::default();
+    out.keys.reserve(older.keys.len() + newer.keys.len());
+    out.values.reserve(older.values.len() + newer.values.len());
+    let (mut i, mut j) = (0, 0);
+    let mut emit = |key: &[u8], (kind, value): (u8, &[u8])| {
+        if !(bottom && kind == ABSENT) {
+            out.push(key, kind, value);
+        }
+    };
+    while i < older.len() || j < newer.len() {
+        let take_newer = match (i < older.len(), j < newer.len()) {
+            (true, true) => match older.key(i).cmp(newer.key(j)) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => {
+                    i += 1; // shadowed by the newer entry
+                    true
+                }
+            },
+            (false, true) => true,
+            _ => false,
+        };
+        if take_newer {
+            emit(newer.key(j), newer.entry(j));
+            j += 1;
+        } else {
+            emit(older.key(i), older.entry(i));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Staged changes in key order (see [`Overlay::iter`]).
+pub(crate) struct Iter<'a> {
+    hot: std::iter::Peekable<std::collections::btree_map::Range<'a, Vec<u8>, Slot>>,
+    /// Each run with its next position.
+    runs: Vec<(&'a Run, usize)>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], Option<&'a [u8]>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // The smallest next key of any layer, and the newest layer holding it.
+            let mut best: Option<&'a [u8]> = self.hot.peek().map(|(k, _)| k.as_slice());
+            for (run, at) in &self.runs {
+                if *at < run.len() {
+                    let k = run.key(*at);
+                    if best.is_none_or(|b| k < b) {
+                        best = Some(k);
+                    }
+                }
+            }
+            let key = best?;
+            let mut found: Option<Option<Option<&'a [u8]>>> = None;
+            if self.hot.peek().is_some_and(|(k, _)| k.as_slice() == key) {
+                let (_, slot) = self.hot.next().expect("peeked");
+                found = Some(match slot {
+                    Slot::Put(v) => Some(Some(v.as_slice())),
+                    Slot::Delete => Some(None),
+                    Slot::Absent => None,
+                });
+            }
+            for (run, at) in self.runs.iter_mut().rev() {
+                if *at < run.len() && run.key(*at) == key {
+                    if found.is_none() {
+                        let (kind, value) = run.entry(*at);
+                        found = Some(as_option(kind, value));
+                    }
+                    *at += 1;
+                }
+            }
+            if let Some(Some(v)) = found {
+                return Some((key, v));
+            }
+            // Unstaged in the newest layer holding it: skip the key.
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(s: &mut u64) -> u64 {
+        *s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *s >> 17
+    }
+
+    fn key(i: u64) -> Vec<u8> {
+        let mut k = vec![0u8];
+        k.extend_from_slice(&i.to_be_bytes());
+        k
+    }
+
+    type Model = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+    fn check(o: &Overlay, m: &Model, what: &str) {
+        assert_eq!(o.len(), m.len(), "{what}: len");
+        assert_eq!(
+            o.deletes(),
+            m.values().filter(|v| v.is_none()).count(),
+            "{what}: deletes"
+        );
+        let got: Vec<(Vec<u8>, Option<Vec<u8>>)> = o
+            .iter()
+            .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+            .collect();
+        let want: Vec<_> = m.clone().into_iter().collect();
+        assert_eq!(got, want, "{what}: iteration");
+    }
+
+    #[test]
+    fn behaves_as_an_ordered_map_through_every_kind_of_change() {
+        let mut rng = 7u64;
+        let mut o = Overlay::new();
+        let mut m = Model::new();
+        let mut next_bulk = 1_000_000u64;
+        for step in 0..10_000u32 {
+            let r = lcg(&mut rng);
+            let k = key(r % 3000);
+            match r % 10 {
+                0..=4 => {
+                    let v = vec![(r >> 8) as u8; 1 + (r % 40) as usize];
+                    o.insert(k.clone(), Some(v.clone()));
+                    m.insert(k, Some(v));
+                }
+                5 | 6 => {
+                    o.insert(k.clone(), None);
+                    m.insert(k, None);
+                }
+                7 | 8 => {
+                    o.remove(&k);
+                    m.remove(&k);
+                }
+                _ => {
+                    // A sorted batch: sometimes past every key, sometimes over old ones.
+                    let (start, n) = if r.is_multiple_of(3) {
+                        next_bulk += 100;
+                        (next_bulk - 100, 100)
+                    } else {
+                        (r % 3000, 1 + r % 700)
+                    };
+                    let batch: Vec<(Vec<u8>, Vec<u8>)> = (start..start + n)
+                        .map(|i| (key(i), vec![step as u8; 3]))
+                        .collect();
+                    let mut new = 0;
+                    o.append_sorted_puts(batch.clone(), |_| new += 1);
+                    let want_new = batch.iter().filter(|(k, _)| !m.contains_key(k)).count();
+                    assert_eq!(new, want_new, "step {step}: new keys of a batch");
+                    for (k, v) in batch {
+                        m.insert(k, Some(v));
+                    }
+                }
+            }
+            let probe = key(lcg(&mut rng) % 3100);
+            assert_eq!(
+                o.get(&probe).map(|v| v.map(<[u8]>::to_vec)),
+                m.get(&probe).cloned(),
+                "step {step}: get"
+            );
+            if step % 2000 == 0 {
+                check(&o, &m, &format!("step {step}"));
+            }
+        }
+        check(&o, &m, "end");
+        assert!(o.runs.len() <= 16, "{} runs", o.runs.len());
+        for start in [key(0), key(1500), key(2999), key(5_000_000), vec![]] {
+            let got: Vec<Vec<u8>> = o.iter_from(&start).map(|(k, _)| k.to_vec()).collect();
+            let want: Vec<Vec<u8>> = m.range(start.clone()..).map(|(k, _)| k.clone()).collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_bulk_import_in_key_order_is_one_pass_and_compact() {
+        let mut o = Overlay::new();
+        let n = 200_000u64;
+        let mut new = 0;
+        for chunk in 0..20 {
+            let batch = (chunk * n / 20..(chunk + 1) * n / 20)
+                .map(|i| (key(i), vec![7u8; 32]))
+                .collect();
+            o.append_sorted_puts(batch, |_| new += 1);
+        }
+        assert_eq!((o.len(), new), (n as usize, n as usize));
+        let bytes: usize = o
+            .runs
+            .iter()
+            .map(|r| r.keys.capacity() + r.values.capacity() + 17 * r.len())
+            .sum();
+        assert!(
+            bytes < 70 * n as usize,
+            "{} bytes per entry",
+            bytes / n as usize
+        );
+        assert_eq!(o.iter().count(), n as usize);
+        assert_eq!(o.get(&key(123_456)), Some(Some(&[7u8; 32][..])));
+    }
+}
