@@ -99,6 +99,17 @@ struct ArrowArrayStream {
 // Merge result: a new merge commit with two parents.
 #define HANGAR_MERGE_MERGED 3
 
+// Merge strategy: refuse a merge with conflicts (what `hangar_writer_merge` does).
+#define HANGAR_MERGE_STRATEGY_REFUSE 0
+
+// Merge strategy: settle each conflict by taking our side (the sample, metadata value,
+// whole nested sample or whole column as the writer's branch has it); every other
+// change of both branches is merged.
+#define HANGAR_MERGE_STRATEGY_OURS 1
+
+// Merge strategy: settle each conflict by taking their side likewise.
+#define HANGAR_MERGE_STRATEGY_THEIRS 2
+
 // Change: present in B, not in A.
 #define HANGAR_CHANGE_ADDED 1
 
@@ -424,7 +435,9 @@ extern "C" {
 // keys mixed in with string keys read `int:N`), `subkey` for nested columns, and `value`: `arrow.fixed_shape_tensor` / `arrow.variable_shape_tensor`
 // extension arrays for numeric columns, utf8 or binary for text. The caller owns the
 // stream and must call its `release` callback when done; it stays readable after the
-// checkout closes. Batches hold up to 4096 rows. Writer columns:
+// checkout closes. Batches hold up to 4096 rows (fewer once they hold 64 MiB); the values of a fixed-shape numeric
+// column that lie in one segment in key order (as an import or a batch put writes them)
+// are exported without copying: the batch maps the segment file. Writer columns:
 // `HANGAR_E_INVALID_ARGUMENT` (commit first, then read the commit).
 hangar_status hangar_column_arrow_stream(const struct hangar_column *column, struct ArrowArrayStream *out);
 
@@ -557,6 +570,12 @@ hangar_status hangar_writer_diff_staged(const struct hangar_writer *writer, stru
 // call fails with `HANGAR_E_MERGE_CONFLICT`, and `hangar_last_error_conflicts` gives the
 // report.
 hangar_status hangar_writer_merge(const struct hangar_writer *writer, const char *message, const char *from, int32_t *kind, char *head, size_t len);
+
+// `hangar_writer_merge` with a `HANGAR_MERGE_STRATEGY_*` for conflicts; with `OURS` or
+// `THEIRS` the merge commit is made and `*resolved` (may be NULL) receives how many
+// conflicts were settled (`hangar_repo_merge_conflicts` lists them beforehand).
+// `HANGAR_E_INVALID_ARGUMENT` for an unknown strategy.
+hangar_status hangar_writer_merge_with(const struct hangar_writer *writer, const char *message, const char *from, int32_t strategy, int32_t *kind, size_t *resolved, char *head, size_t len);
 
 // Merges branch `from` into branch `into`, taking the writer lock for the duration
 // (`HANGAR_E_LOCKED` while a writer is open). Results as for `hangar_writer_merge`.

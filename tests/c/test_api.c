@@ -643,13 +643,22 @@ static void test_repository(void) {
     hangar_buf_free(b);
     hangar_conflicts_free(cf);
 
-    /* Resolve on dev: make both sides agree on key 8, then merge for real. */
+    /* Settle the conflict by taking dev's side of it. */
+    size_t settled = 99;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT,
+                  hangar_writer_merge_with(w, "m", "dev", 7, &outcome, &settled, NULL, 0));
+    EXPECT_STATUS(HANGAR_E_MERGE_CONFLICT, hangar_writer_merge_with(w, "m", "dev", HANGAR_MERGE_STRATEGY_REFUSE,
+                                                                    &outcome, &settled, NULL, 0));
+    EXPECT(settled == 99);
+    OK(hangar_writer_merge_with(w, "merge dev", "dev", HANGAR_MERGE_STRATEGY_THEIRS, &outcome, &settled, mhead,
+                                sizeof mhead));
+    EXPECT(outcome == HANGAR_MERGE_MERGED && settled == 1);
     OK(hangar_writer_column(w, "captions", &text));
-    OK(hangar_column_put_text(text, ik(8), NULL, "dev side", 8));
-    OK(hangar_writer_commit(w, "agree with dev", NULL, 0));
+    char side[16] = {0};
+    size_t side_len = 0;
+    OK(hangar_column_get(text, ik(8), NULL, side, sizeof side, &side_len));
+    EXPECT(side_len == 8 && memcmp(side, "dev side", 8) == 0);
     hangar_column_free(text);
-    OK(hangar_writer_merge(w, "merge dev", "dev", &outcome, mhead, sizeof mhead));
-    EXPECT(outcome == HANGAR_MERGE_MERGED);
     OK(hangar_writer_merge(w, "again", "dev", &outcome, NULL, 0));
     EXPECT(outcome == HANGAR_MERGE_UP_TO_DATE);
     EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_writer_merge(w, "m", "ghost", &outcome, NULL, 0));

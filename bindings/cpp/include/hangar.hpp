@@ -459,6 +459,8 @@ class Diff {
 struct MergeResult {
     int32_t kind;
     std::string head;
+    /// Conflicts a merge strategy settled by taking one side.
+    size_t resolved = 0;
 };
 
 /// A reader checkout: an immutable commit.
@@ -581,12 +583,17 @@ class Writer {
         detail::check(hangar_writer_diff_staged(w_.get(), &d));
         return Diff(d);
     }
-    /// Merges branch `from` into this writer's branch; throws MergeConflict on conflicts.
-    MergeResult merge(const std::string &from, const std::string &message) {
+    /// Merges branch `from` into this writer's branch; with HANGAR_MERGE_STRATEGY_REFUSE
+    /// (the default) throws MergeConflict on conflicts, with _OURS or _THEIRS settles each
+    /// by taking that side (MergeResult::resolved counts them).
+    MergeResult merge(const std::string &from, const std::string &message,
+                      int32_t strategy = HANGAR_MERGE_STRATEGY_REFUSE) {
         int32_t kind = 0;
+        size_t resolved = 0;
         char head[HANGAR_COMMIT_ID_LEN + 1];
-        detail::check(hangar_writer_merge(w_.get(), message.c_str(), from.c_str(), &kind, head, sizeof head));
-        return {kind, head};
+        detail::check(hangar_writer_merge_with(w_.get(), message.c_str(), from.c_str(), strategy, &kind, &resolved,
+                                               head, sizeof head));
+        return {kind, head, resolved};
     }
     void close() { detail::check(hangar_writer_close(w_.get())); }
 
@@ -750,7 +757,7 @@ class Repository {
         int32_t kind = 0;
         char head[HANGAR_COMMIT_ID_LEN + 1];
         detail::check(hangar_repo_merge(r_.get(), message.c_str(), into.c_str(), from.c_str(), &kind, head, sizeof head));
-        return {kind, head};
+        return {kind, head, 0};
     }
     bool force_release_writer_lock() {
         bool released = false;

@@ -193,10 +193,10 @@ int main(int argc, char **argv) {
         EXPECT(e.conflicts()[0].column == "captions" && e.conflicts()[0].key == "1");
         EXPECT(e.conflicts()[0].kind == HANGAR_CONFLICT_ADDED_IN_BOTH && !e.conflicts()[0].base);
     }
-    co["captions"].put_text(1, "dev");
-    co.commit("agree");
-    auto m = co.merge("dev", "merge dev");
-    EXPECT(m.kind == HANGAR_MERGE_MERGED && m.head == co.head());
+    EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, co.merge("dev", "merge dev", 9));
+    auto m = co.merge("dev", "merge dev", HANGAR_MERGE_STRATEGY_THEIRS);
+    EXPECT(m.kind == HANGAR_MERGE_MERGED && m.head == co.head() && m.resolved == 1);
+    EXPECT(co["captions"].get_text(1) == "dev");
     co.close();
     EXPECT_THROWS(HANGAR_E_CLOSED, co.commit("closed"));
     EXPECT(repo.verify().first);

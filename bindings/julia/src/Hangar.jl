@@ -515,13 +515,22 @@ diff_text(repo::Repository, a::AbstractString, b::AbstractString) =
 const MERGE_KINDS = Dict(L.HANGAR_MERGE_UP_TO_DATE => :up_to_date,
                          L.HANGAR_MERGE_FAST_FORWARD => :fast_forward, L.HANGAR_MERGE_MERGED => :merged)
 
-"""    merge!(co::WriterCheckout, from; message="Merge branch 'from'")
+const MERGE_STRATEGIES = Dict(:refuse => L.HANGAR_MERGE_STRATEGY_REFUSE,
+                              :ours => L.HANGAR_MERGE_STRATEGY_OURS,
+                              :theirs => L.HANGAR_MERGE_STRATEGY_THEIRS)
+
+"""    merge!(co::WriterCheckout, from; message="Merge branch 'from'", strategy=:refuse)
 
 Merges branch `from` into the writer's branch: `(kind, head)` with kind `:up_to_date`,
-`:fast_forward` or `:merged`; throws `MergeConflictError` listing the conflicts."""
-function Base.merge!(co::WriterCheckout, from::AbstractString; message::AbstractString = "Merge branch '$from'")
+`:fast_forward` or `:merged`. On conflicts, `strategy = :refuse` throws
+`MergeConflictError` listing them; `:ours` or `:theirs` settles each by taking that side
+(the sample, metadata value, whole nested sample or whole column) and merges the rest."""
+function Base.merge!(co::WriterCheckout, from::AbstractString;
+                     message::AbstractString = "Merge branch '$from'", strategy::Symbol = :refuse)
+    code = get(MERGE_STRATEGIES, strategy, nothing)
+    code === nothing && throw(ArgumentError("strategy must be :refuse, :ours or :theirs, not :$strategy"))
     kind = Ref{Int32}(0)
-    head = commit_buf((b, n) -> L.hangar_writer_merge(co, message, from, kind, b, n))
+    head = commit_buf((b, n) -> L.hangar_writer_merge_with(co, message, from, code, kind, C_NULL, b, n))
     return MERGE_KINDS[kind[]], head
 end
 

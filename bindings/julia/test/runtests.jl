@@ -89,10 +89,10 @@ using Test
         end
         @test e isa MergeConflictError
         @test length(e.conflicts) == 1 && e.conflicts[1].column == "labels" && e.conflicts[1].key == "1"
-        co["labels"][1] = "dev"
-        commit!(co, "agree")
-        kind, head = merge!(co, "dev")
+        @test_throws ArgumentError merge!(co, "dev"; strategy = :mine)
+        kind, head = merge!(co, "dev"; strategy = :theirs)
         @test kind == :merged && head == commit_id(co)
+        @test co["labels"][1] == "dev"
     end
     @test sort(branches(repo)) == ["dev", "master"]
     @test occursin("labels", diff_text(repo, first, "master"))

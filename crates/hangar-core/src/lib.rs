@@ -68,7 +68,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use hangar_store::{DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
-pub use merge::{Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome};
+pub use merge::{
+    Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome, MergeStrategy,
+};
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
 pub use stage::StagedChanges;

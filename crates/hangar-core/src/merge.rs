@@ -120,7 +120,25 @@ pub enum MergeOutcome {
         commit: CommitId,
         /// The common ancestor merged against.
         base: Option<CommitId>,
+        /// The conflicts a [`MergeStrategy`] settled by taking one side (empty for
+        /// [`MergeStrategy::Refuse`]).
+        resolved: Vec<Conflict>,
     },
+}
+
+/// What a merge does about conflicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MergeStrategy {
+    /// Refuse the merge, change nothing and report every conflict (the original's
+    /// behaviour).
+    #[default]
+    Refuse,
+    /// Take our side of each conflict — the record, the metadata value, the whole
+    /// nested sample or the whole column as our branch has it — and merge every other
+    /// change of both sides (git's `-X ours`).
+    Ours,
+    /// Take their side of each conflict likewise (git's `-X theirs`).
+    Theirs,
 }
 
 impl MergeOutcome {
@@ -139,7 +157,7 @@ impl fmt::Display for MergeOutcome {
         match self {
             MergeOutcome::UpToDate { head } => write!(f, "Already up to date at {head}"),
             MergeOutcome::FastForward { to, .. } => write!(f, "Fast-forward to {to}"),
-            MergeOutcome::Merged { commit, base } => match base {
+            MergeOutcome::Merged { commit, base, .. } => match base {
                 Some(b) => write!(f, "Three-way merge against {b}: created {commit}"),
                 None => write!(f, "Merge of unrelated histories: created {commit}"),
             },
@@ -211,11 +229,14 @@ fn kind_of(
 /// Three-way merge of two record tables' changes against their base. Returns the
 /// changes of theirs to apply on top of ours, and the conflicts (with `scope` building
 /// each conflict's scope from a key).
+/// `strategy` settles each conflict: [`MergeStrategy::Theirs`] applies their value over
+/// ours, the others leave ours (the conflict is recorded either way).
 fn merge_tables(
     ours: Vec<tree::Change>,
     theirs: Vec<tree::Change>,
     digest: fn(&Option<Vec<u8>>) -> Option<Digest>,
     mut scope: impl FnMut(&[u8]) -> Result<ConflictScope>,
+    strategy: MergeStrategy,
     conflicts: &mut Vec<Conflict>,
 ) -> Result<Vec<Put>> {
     let mut ours: BTreeMap<Vec<u8>, tree::Change> =
@@ -225,13 +246,63 @@ fn merge_tables(
         match ours.remove(&key) {
             None => apply.push((key, old, new_t)),
             Some((_, _, new_o)) if new_o == new_t => {}
-            Some((_, _, new_o)) => conflicts.push(Conflict {
-                scope: scope(&key)?,
-                kind: kind_of(&old, &new_o, &new_t),
-                base: digest(&old),
-                ours: digest(&new_o),
-                theirs: digest(&new_t),
-            }),
+            Some((_, _, new_o)) => {
+                conflicts.push(Conflict {
+                    scope: scope(&key)?,
+                    kind: kind_of(&old, &new_o, &new_t),
+                    base: digest(&old),
+                    ours: digest(&new_o),
+                    theirs: digest(&new_t),
+                });
+                if strategy == MergeStrategy::Theirs {
+                    apply.push((key, new_o, new_t));
+                }
+            }
+        }
+    }
+    Ok(apply)
+}
+
+/// Takes one side of whole nested samples: every change either side made to a key of
+/// a sample in `samples` is removed from both lists, and the records those keys need to
+/// end as `strategy`'s side has them are returned (as puts over ours).
+fn take_side_of_samples(
+    shared: &Shared,
+    samples: &BTreeSet<crate::key::SampleKey>,
+    ours: &mut Vec<tree::Change>,
+    theirs: &mut Vec<tree::Change>,
+    strategy: MergeStrategy,
+) -> Result<Vec<Put>> {
+    let within = |changes: &mut Vec<tree::Change>| -> Result<BTreeMap<Vec<u8>, tree::Change>> {
+        let mut taken = BTreeMap::new();
+        let mut kept = Vec::with_capacity(changes.len());
+        for c in changes.drain(..) {
+            if samples.contains(&split_key(shared, &c.0)?.sample) {
+                taken.insert(c.0.clone(), c);
+            } else {
+                kept.push(c);
+            }
+        }
+        *changes = kept;
+        Ok(taken)
+    };
+    let (o, t) = (within(ours)?, within(theirs)?);
+    if strategy != MergeStrategy::Theirs {
+        return Ok(Vec::new()); // ours already has our side
+    }
+    let keys: BTreeSet<&Vec<u8>> = o.keys().chain(t.keys()).collect();
+    let mut apply = Vec::new();
+    for k in keys {
+        let (base, current) = match o.get(k) {
+            Some((_, old, new_o)) => (old.clone(), new_o.clone()),
+            None => {
+                let old = t.get(k).expect("a key of one side").1.clone();
+                (old.clone(), old)
+            }
+        };
+        let wanted = t.get(k).map_or(base, |c| c.2.clone());
+        if wanted != current {
+            apply.push((k.clone(), current, wanted));
         }
     }
     Ok(apply)
@@ -266,14 +337,44 @@ fn column_conflict(
     }
 }
 
-/// Merges `theirs` into `ours` against `base`, reading only record tables.
+/// Adds a merged column (`None`: the column is not in the merge).
+fn push_column(
+    name: &str,
+    side: Option<Side>,
+    columns: &mut Vec<RootColumn>,
+    objects: &mut Vec<Object>,
+) {
+    if let Some(s) = side {
+        objects.push(Object::new(
+            crate::objects::ObjectType::Schema as u8,
+            s.schema.encode(),
+        ));
+        columns.push(RootColumn {
+            samples: s.samples,
+            name: name.to_string(),
+            schema: s.schema_digest,
+            tree: s.tree,
+        });
+    }
+}
+
+/// Merges `theirs` into `ours` against `base`, reading only record tables. Every
+/// conflict is recorded in `conflicts`; `strategy` says whether the merge stops there
+/// (the result is then incomplete) or takes one side of each.
 pub(crate) fn merge_roots(
     shared: &Shared,
     base: Option<&Root>,
     ours: &Root,
     theirs: &Root,
+    strategy: MergeStrategy,
     conflicts: &mut Vec<Conflict>,
 ) -> Result<MergedRoot> {
+    // A column both sides changed irreconcilably: refused, or one side's whole column.
+    let pick = |o: Option<&Side>, t: Option<&Side>| match strategy {
+        MergeStrategy::Refuse => None,
+        MergeStrategy::Ours => Some(o.cloned()),
+        MergeStrategy::Theirs => Some(t.cloned()),
+    };
     let (cb, co, ct) = (
         columns_of(shared, base)?,
         columns_of(shared, Some(ours))?,
@@ -301,7 +402,10 @@ pub(crate) fn merge_roots(
                         o,
                         t,
                     ));
-                    continue;
+                    match pick(o, t) {
+                        Some(side) => side,
+                        None => continue,
+                    }
                 }
                 (Some(_), None) => {
                     conflicts.push(column_conflict(
@@ -311,7 +415,10 @@ pub(crate) fn merge_roots(
                         o,
                         t,
                     ));
-                    continue;
+                    match pick(o, t) {
+                        Some(side) => side,
+                        None => continue,
+                    }
                 }
                 (Some(os), Some(ts)) => {
                     let base_schema = b.map(|s| s.schema_digest);
@@ -329,18 +436,31 @@ pub(crate) fn merge_roots(
                             ConflictKind::ChangedInBoth
                         };
                         conflicts.push(column_conflict(name, kind, b, o, t));
-                        continue;
+                        match pick(o, t) {
+                            Some(side) => {
+                                push_column(name, side, &mut columns, &mut objects);
+                                continue;
+                            }
+                            None => continue,
+                        }
                     }
                     let base_tree = b.and_then(|s| s.tree);
-                    let ch_o = tree::diff(shared, base_tree.as_ref(), os.tree.as_ref())?;
-                    let ch_t = tree::diff(shared, base_tree.as_ref(), ts.tree.as_ref())?;
+                    let mut ch_o = tree::diff(shared, base_tree.as_ref(), os.tree.as_ref())?;
+                    let mut ch_t = tree::diff(shared, base_tree.as_ref(), ts.tree.as_ref())?;
                     let nested = os.schema.layout() == crate::schema::Layout::Nested;
                     let before = conflicts.len();
+                    let mut apply = Vec::new();
                     if nested {
-                        nested_sample_conflicts(shared, name, &ch_o, &ch_t, conflicts)?;
+                        let samples =
+                            nested_sample_conflicts(shared, name, &ch_o, &ch_t, conflicts)?;
+                        if strategy != MergeStrategy::Refuse && !samples.is_empty() {
+                            apply = take_side_of_samples(
+                                shared, &samples, &mut ch_o, &mut ch_t, strategy,
+                            )?;
+                        }
                     }
                     let col = name.clone();
-                    let apply = merge_tables(
+                    apply.extend(merge_tables(
                         ch_o,
                         ch_t,
                         record_digest,
@@ -350,9 +470,11 @@ pub(crate) fn merge_roots(
                                 key: split_key(shared, k)?.to_string(),
                             })
                         },
+                        strategy,
                         conflicts,
-                    )?;
-                    if conflicts.len() > before {
+                    )?);
+                    apply.sort_by(|a, b| a.0.cmp(&b.0));
+                    if conflicts.len() > before && strategy == MergeStrategy::Refuse {
                         continue;
                     }
                     let refs: Vec<(&[u8], Option<&[u8]>)> = apply
@@ -379,16 +501,7 @@ pub(crate) fn merge_roots(
             }
         };
         if let Some(s) = merged {
-            objects.push(Object::new(
-                crate::objects::ObjectType::Schema as u8,
-                s.schema.encode(),
-            ));
-            columns.push(RootColumn {
-                samples: s.samples,
-                name: name.clone(),
-                schema: s.schema_digest,
-                tree: s.tree,
-            });
+            push_column(name, Some(s), &mut columns, &mut objects);
         }
     }
     let mb = base.and_then(|r| r.metadata);
@@ -403,6 +516,7 @@ pub(crate) fn merge_roots(
                 key: String::from_utf8_lossy(k).into_owned(),
             })
         },
+        strategy,
         conflicts,
     )?;
     let refs: Vec<(&[u8], Option<&[u8]>)> = apply
@@ -426,7 +540,8 @@ fn nested_sample_conflicts(
     ours: &[tree::Change],
     theirs: &[tree::Change],
     conflicts: &mut Vec<Conflict>,
-) -> Result<()> {
+) -> Result<BTreeSet<crate::key::SampleKey>> {
+    let mut conflicted = BTreeSet::new();
     let deleted =
         |changes: &[tree::Change]| -> Result<BTreeMap<crate::key::SampleKey, tree::Change>> {
             let mut out = BTreeMap::new();
@@ -456,6 +571,7 @@ fn nested_sample_conflicts(
     let (del_o, del_t) = (deleted(ours)?, deleted(theirs)?);
     for (sample, c) in &del_o {
         if touched(theirs, ours)?.contains(sample) && !del_t.contains_key(sample) {
+            conflicted.insert(sample.clone());
             conflicts.push(Conflict {
                 scope: ConflictScope::Sample {
                     column: column.to_string(),
@@ -470,6 +586,7 @@ fn nested_sample_conflicts(
     }
     for (sample, c) in &del_t {
         if touched(ours, theirs)?.contains(sample) && !del_o.contains_key(sample) {
+            conflicted.insert(sample.clone());
             conflicts.push(Conflict {
                 scope: ConflictScope::Sample {
                     column: column.to_string(),
@@ -482,7 +599,7 @@ fn nested_sample_conflicts(
             });
         }
     }
-    Ok(())
+    Ok(conflicted)
 }
 
 impl Repository {
@@ -490,8 +607,19 @@ impl Repository {
     /// (`Locked` if a writer is open). The staging area must be clean if it is based on
     /// another branch (`DirtyStaging`); see [`crate::WriterCheckout::merge`].
     pub fn merge(&self, message: &str, into: &str, from: &str) -> Result<MergeOutcome> {
+        self.merge_with(message, into, from, MergeStrategy::Refuse)
+    }
+
+    /// [`Repository::merge`] with a [`MergeStrategy`] for conflicts.
+    pub fn merge_with(
+        &self,
+        message: &str,
+        into: &str,
+        from: &str,
+        strategy: MergeStrategy,
+    ) -> Result<MergeOutcome> {
         let co = self.checkout_writer_branch(into)?;
-        let result = co.merge(message, from);
+        let result = co.merge_with(message, from, strategy);
         co.close()?;
         result
     }
@@ -514,7 +642,14 @@ impl Repository {
             root_of(theirs.0)?,
         );
         let mut conflicts = Vec::new();
-        merge_roots(shared, rb.as_ref(), &ro, &rt, &mut conflicts)?;
+        merge_roots(
+            shared,
+            rb.as_ref(),
+            &ro,
+            &rt,
+            MergeStrategy::Refuse,
+            &mut conflicts,
+        )?;
         Ok(conflicts)
     }
 

@@ -4,7 +4,8 @@ use std::ffi::c_char;
 use std::sync::{Arc, Mutex};
 
 use hangar_core::{
-    DType, MergeOutcome, NdArraySpec, ReaderCheckout, Status, Tensor, TensorRef, WriterCheckout,
+    DType, MergeOutcome, MergeStrategy, NdArraySpec, ReaderCheckout, Status, Tensor, TensorRef,
+    WriterCheckout,
 };
 
 use crate::boundary::{
@@ -647,11 +648,66 @@ pub extern "C" fn hangar_writer_merge(
     head: *mut c_char,
     len: usize,
 ) -> hangar_status {
+    hangar_writer_merge_with(
+        writer,
+        message,
+        from,
+        HANGAR_MERGE_STRATEGY_REFUSE,
+        kind,
+        std::ptr::null_mut(),
+        head,
+        len,
+    )
+}
+
+/// Merge strategy: refuse a merge with conflicts (what `hangar_writer_merge` does).
+pub const HANGAR_MERGE_STRATEGY_REFUSE: i32 = 0;
+/// Merge strategy: settle each conflict by taking our side (the sample, metadata value,
+/// whole nested sample or whole column as the writer's branch has it); every other
+/// change of both branches is merged.
+pub const HANGAR_MERGE_STRATEGY_OURS: i32 = 1;
+/// Merge strategy: settle each conflict by taking their side likewise.
+pub const HANGAR_MERGE_STRATEGY_THEIRS: i32 = 2;
+
+/// `hangar_writer_merge` with a `HANGAR_MERGE_STRATEGY_*` for conflicts; with `OURS` or
+/// `THEIRS` the merge commit is made and `*resolved` (may be NULL) receives how many
+/// conflicts were settled (`hangar_repo_merge_conflicts` lists them beforehand).
+/// `HANGAR_E_INVALID_ARGUMENT` for an unknown strategy.
+#[no_mangle]
+pub extern "C" fn hangar_writer_merge_with(
+    writer: *const hangar_writer,
+    message: *const c_char,
+    from: *const c_char,
+    strategy: i32,
+    kind: *mut i32,
+    resolved: *mut usize,
+    head: *mut c_char,
+    len: usize,
+) -> hangar_status {
     guard(|| {
         check_out(kind, "kind")?;
         check_id_buf(head, len, "head")?;
         let w = handle(writer, "writer")?;
-        let outcome = w.co.merge(text(message, "message")?, text(from, "from")?)?;
+        let strategy = match strategy {
+            HANGAR_MERGE_STRATEGY_REFUSE => MergeStrategy::Refuse,
+            HANGAR_MERGE_STRATEGY_OURS => MergeStrategy::Ours,
+            HANGAR_MERGE_STRATEGY_THEIRS => MergeStrategy::Theirs,
+            other => {
+                return Err(invalid(format!(
+                    "merge strategy {other} is not one of HANGAR_MERGE_STRATEGY_REFUSE (0), \
+                     _OURS (1) or _THEIRS (2)"
+                )))
+            }
+        };
+        let outcome =
+            w.co.merge_with(text(message, "message")?, text(from, "from")?, strategy)?;
+        if !resolved.is_null() {
+            let n = match &outcome {
+                MergeOutcome::Merged { resolved, .. } => resolved.len(),
+                _ => 0,
+            };
+            write_out(resolved, n);
+        }
         merge_out(outcome, kind, head, len)
     })
 }

@@ -1,4 +1,4 @@
-use hangar_core::{Error, MergeOutcome};
+use hangar_core::{Error, MergeOutcome, MergeStrategy};
 use serde_json::json;
 
 use crate::app::{negative, Ctx};
@@ -10,11 +10,15 @@ use crate::views;
 #[command(
     after_help = "Fast-forwards when the current branch is behind; does nothing when BRANCH is
 already contained; otherwise makes a merge commit against the best common ancestor. On a
-conflict nothing changes: the conflicts are listed and the exit status is 1.
+conflict nothing changes: the conflicts are listed and the exit status is 1. With
+--strategy ours (or theirs) each conflict is settled by taking that side — the sample,
+the metadata value, the whole nested sample, or the whole column — every other change of
+both branches is merged, and the settled conflicts are listed.
 
 Examples:
   hangar merge dev
   hangar merge dev -m 'Bring in the relabelled shirts'
+  hangar merge dev --strategy theirs
   hangar merge dev --json"
 )]
 pub struct Args {
@@ -23,6 +27,17 @@ pub struct Args {
     /// The merge commit's message (default: "Merge branch 'BRANCH' into CURRENT").
     #[arg(short, long = "message", value_name = "MSG")]
     message: Option<String>,
+    /// What to do about conflicts: refuse the merge (the default), or take our or their
+    /// side of each.
+    #[arg(long, value_enum, default_value_t = Strategy::Refuse)]
+    strategy: Strategy,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Strategy {
+    Refuse,
+    Ours,
+    Theirs,
 }
 
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
@@ -32,15 +47,20 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let message = a
         .message
         .unwrap_or_else(|| format!("Merge branch '{}' into {into}", a.branch));
-    let result = co.merge(&message, &a.branch);
+    let strategy = match a.strategy {
+        Strategy::Refuse => MergeStrategy::Refuse,
+        Strategy::Ours => MergeStrategy::Ours,
+        Strategy::Theirs => MergeStrategy::Theirs,
+    };
+    let result = co.merge_with(&message, &a.branch, strategy);
     co.close()?;
     match result {
         Ok(outcome) => {
             if ctx.json {
-                let (kind, base) = match &outcome {
-                    MergeOutcome::UpToDate { .. } => ("up_to_date", None),
-                    MergeOutcome::FastForward { .. } => ("fast_forward", None),
-                    MergeOutcome::Merged { base, .. } => ("merged", *base),
+                let (kind, base, resolved) = match &outcome {
+                    MergeOutcome::UpToDate { .. } => ("up_to_date", None, &[][..]),
+                    MergeOutcome::FastForward { .. } => ("fast_forward", None, &[][..]),
+                    MergeOutcome::Merged { base, resolved, .. } => ("merged", *base, &resolved[..]),
                 };
                 return Ok(output::print_json(json!({
                     "outcome": kind,
@@ -48,6 +68,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                     "head": outcome.head().to_hex(),
                     "base": base.map(|b| b.to_hex()),
                     "conflicts": [],
+                    "resolved": resolved.iter().map(views::conflict_json).collect::<Vec<_>>(),
                 }))?);
             }
             let text = match &outcome {
@@ -65,16 +86,35 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                         paint(COMMIT, to)
                     )
                 }
-                MergeOutcome::Merged { commit, base } => format!(
-                    "Merged {} into {}: created {}{}",
-                    a.branch,
-                    paint(BRANCH, &into),
-                    paint(COMMIT, commit),
-                    base.map_or_else(
-                        || " (unrelated histories)".to_string(),
-                        |b| format!(" (common ancestor {b})")
-                    )
-                ),
+                MergeOutcome::Merged {
+                    commit,
+                    base,
+                    resolved,
+                } => {
+                    let mut text = format!(
+                        "Merged {} into {}: created {}{}",
+                        a.branch,
+                        paint(BRANCH, &into),
+                        paint(COMMIT, commit),
+                        base.map_or_else(
+                            || " (unrelated histories)".to_string(),
+                            |b| format!(" (common ancestor {b})")
+                        )
+                    );
+                    if !resolved.is_empty() {
+                        let side = if strategy == MergeStrategy::Ours {
+                            &into
+                        } else {
+                            &a.branch
+                        };
+                        text += &format!(
+                            "\n{} settled by taking {side}'s side:\n{}",
+                            output::count(resolved.len() as u64, "conflict"),
+                            views::conflicts_table(resolved).trim_end()
+                        );
+                    }
+                    text
+                }
             };
             Ok(output::println(&text)?)
         }

@@ -312,6 +312,23 @@ fn merge_outcomes_and_conflicts() {
     assert_eq!(c["ours"].as_str().unwrap().len(), 64);
     assert_ne!(c["ours"], c["theirs"]);
     assert_eq!(env.json(&["log"])["commits"][0]["id"], head_before);
+    // Issue 12 item 13: --strategy settles the conflict by taking one side, and says so.
+    let (_, e) = env.code(2, &["merge", "dev", "--strategy", "mine"]);
+    assert!(e.contains("refuse") && e.contains("theirs"), "{e}");
+    let out = env.ok(&["merge", "dev", "--strategy", "theirs"]);
+    assert!(
+        out.contains("Merged dev into master")
+            && out.contains("1 conflict settled by taking dev's side"),
+        "{out}"
+    );
+    assert!(out.contains("\"s0\""), "{out}");
+    let d = env.json(&["diff", "dev", "master"]);
+    assert!(
+        !d.to_string().contains("\"s0\""),
+        "s0 is dev's after the merge: {d}"
+    );
+    let log = env.json(&["log"]);
+    assert_eq!(log["commits"][0]["parents"].as_array().unwrap().len(), 2);
     // Merging with staged changes is refused.
     env.ok(&["column", "create", "tmp", "str"]);
     let e = env.err(&["merge", "dev"]);

@@ -22,7 +22,7 @@ use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
 use crate::key::SampleKey;
 use crate::lock::WriterLock;
-use crate::merge::{MergeConflicts, MergeOutcome};
+use crate::merge::{MergeConflicts, MergeOutcome, MergeStrategy};
 use crate::names;
 use crate::objects::{CommitObject, ObjectType, Root};
 use crate::refs;
@@ -1093,6 +1093,18 @@ impl WriterCheckout {
     /// (no tensor data). On conflicts nothing changes and the error is
     /// [`Error::MergeConflict`] with the full report.
     pub fn merge(&self, message: &str, from: &str) -> Result<MergeOutcome> {
+        self.merge_with(message, from, MergeStrategy::Refuse)
+    }
+
+    /// [`WriterCheckout::merge`] with a [`MergeStrategy`]: with `Ours` or `Theirs` a
+    /// conflicting change is settled by taking that side and the merge commit is made;
+    /// [`MergeOutcome::Merged`] lists the conflicts so settled.
+    pub fn merge_with(
+        &self,
+        message: &str,
+        from: &str,
+        strategy: MergeStrategy,
+    ) -> Result<MergeOutcome> {
         let mut guard = self.state()?;
         let st = &mut *guard;
         if st.staging.is_dirty() {
@@ -1143,8 +1155,9 @@ impl WriterCheckout {
             root_of(theirs.0)?,
         );
         let mut conflicts = Vec::new();
-        let merged = crate::merge::merge_roots(&shared, rb.as_ref(), &ro, &rt, &mut conflicts)?;
-        if !conflicts.is_empty() {
+        let merged =
+            crate::merge::merge_roots(&shared, rb.as_ref(), &ro, &rt, strategy, &mut conflicts)?;
+        if !conflicts.is_empty() && strategy == MergeStrategy::Refuse {
             return Err(Error::MergeConflict(Box::new(MergeConflicts {
                 ours: CommitId(ours),
                 theirs,
@@ -1182,6 +1195,7 @@ impl WriterCheckout {
         Ok(MergeOutcome::Merged {
             commit: CommitId(id),
             base: base.map(CommitId),
+            resolved: conflicts,
         })
     }
 

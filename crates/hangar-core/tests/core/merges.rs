@@ -125,6 +125,7 @@ fn three_way_merge_without_conflicts_reads_no_tensor_data() {
     let MergeOutcome::Merged {
         commit,
         base: merge_base,
+        ..
     } = out
     else {
         panic!("{out:?}")
@@ -367,4 +368,105 @@ fn int_and_str_keys_merge_independently() {
     let c = repo.checkout_branch("master").unwrap().column("c").unwrap();
     assert_eq!(u8s(&c.get(1u64).unwrap()), v(1));
     assert_eq!(u8s(&c.get(SampleKey::from("1")).unwrap()), v(2));
+}
+
+/// Conflicts of every kind between master and dev, plus a change on each side that
+/// does not conflict: a sample changed on both (c/base1), a column deleted on master and
+/// changed on dev ("gone"), a metadata value changed on both, and a nested sample deleted
+/// on dev while master added one of its subsamples.
+fn conflicting_branches() -> (tempfile::TempDir, Repository) {
+    let (dir, repo, _) = base_repo();
+    let co = repo.checkout_writer().unwrap();
+    co.add_ndarray_column("gone", NdArraySpec::with_shape(DType::U8, &[2]))
+        .unwrap()
+        .set(0u64, TensorRef::new(&v(9), &[2]))
+        .unwrap();
+    let n = co
+        .add_ndarray_column(
+            "n",
+            NdArraySpec::with_shape(DType::U8, &[2]).contains_subsamples(true),
+        )
+        .unwrap();
+    n.set_subsample("s", 1u64, TensorRef::new(&v(1), &[2]))
+        .unwrap();
+    n.set_subsample("keep", 1u64, TensorRef::new(&v(1), &[2]))
+        .unwrap();
+    co.commit("more base").unwrap();
+    co.close().unwrap();
+    repo.create_branch("dev2", None).unwrap();
+    on(&repo, "master", "ours", |co| {
+        set(co, "base1", 10);
+        set(co, "ours_only", 11);
+        co.delete_column("gone").unwrap();
+        co.metadata().set("shared", "ours").unwrap();
+        co.column("n")
+            .unwrap()
+            .set_subsample("s", 2u64, TensorRef::new(&v(12), &[2]))
+            .unwrap();
+    });
+    on(&repo, "dev2", "theirs", |co| {
+        set(co, "base1", 20);
+        set(co, "theirs_only", 21);
+        co.column("gone")
+            .unwrap()
+            .set(0u64, TensorRef::new(&v(22), &[2]))
+            .unwrap();
+        co.metadata().set("shared", "theirs").unwrap();
+        co.column("n").unwrap().delete("s").unwrap();
+    });
+    (dir, repo)
+}
+
+#[test]
+fn a_strategy_settles_every_kind_of_conflict_by_taking_one_side() {
+    use hangar_core::MergeStrategy;
+    // Refused by default, nothing changed.
+    let (_d, repo) = conflicting_branches();
+    let head = repo.branch_head("master").unwrap();
+    let e = repo.merge("m", "master", "dev2").unwrap_err();
+    let Error::MergeConflict(c) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(c.conflicts.len(), 4, "{:?}", c.conflicts);
+    assert_eq!(repo.branch_head("master").unwrap(), head);
+
+    for (strategy, want_base1, gone, meta, s_exists) in [
+        (MergeStrategy::Ours, 10u8, false, "ours", true),
+        (MergeStrategy::Theirs, 20u8, true, "theirs", false),
+    ] {
+        let (_d, repo) = conflicting_branches();
+        let out = repo
+            .merge_with("settled", "master", "dev2", strategy)
+            .unwrap();
+        let MergeOutcome::Merged { resolved, .. } = &out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(resolved.len(), 4, "{strategy:?}: {resolved:?}");
+        let r = repo.checkout_branch("master").unwrap();
+        let c = r.column("c").unwrap();
+        assert_eq!(u8s(&c.get("base1").unwrap()), v(want_base1), "{strategy:?}");
+        // Changes that did not conflict come from both sides.
+        assert_eq!(u8s(&c.get("ours_only").unwrap()), v(11));
+        assert_eq!(u8s(&c.get("theirs_only").unwrap()), v(21));
+        assert_eq!(c.len().unwrap(), 5);
+        assert_eq!(
+            r.column_names().unwrap().contains(&"gone".to_string()),
+            gone
+        );
+        if gone {
+            let g = r.column("gone").unwrap();
+            assert_eq!(u8s(&g.get(0u64).unwrap()), v(22));
+        }
+        assert_eq!(r.metadata().get("shared").unwrap(), meta);
+        // The nested sample is taken whole: theirs deleted it with every subsample
+        // (ours' new one too); ours keeps it with both.
+        let n = r.column("n").unwrap();
+        assert_eq!(n.contains("s").unwrap(), s_exists, "{strategy:?}");
+        if s_exists {
+            assert_eq!(n.subsample_keys("s").unwrap().len(), 2);
+        }
+        assert_eq!(n.len().unwrap(), 1 + usize::from(s_exists));
+        assert_eq!(n.num_subsamples().unwrap(), 1 + 2 * usize::from(s_exists));
+        assert!(repo.verify().unwrap().is_ok(), "{strategy:?}");
+    }
 }
