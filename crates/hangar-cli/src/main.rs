@@ -11,6 +11,7 @@ mod app;
 mod cmd;
 mod keys;
 mod output;
+mod pager;
 mod user;
 mod views;
 
@@ -69,6 +70,15 @@ struct Cli {
         hide_default_value = true
     )]
     color: output::ColorWhen,
+
+    /// Send the output through a pager (HANGAR_PAGER, else PAGER, else less), even when
+    /// stdout is not a terminal. log, diff and show use one on a terminal anyway.
+    #[arg(short = 'p', long, conflicts_with = "no_pager")]
+    paginate: bool,
+
+    /// Never use a pager.
+    #[arg(long)]
+    no_pager: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -189,7 +199,29 @@ fn real_main() -> ExitCode {
     }
     let mut ctx = Ctx::new(repo_dir, cli.json, cli.quiet);
     let json = cli.json;
-    let result = run(cli, &mut ctx);
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let pages_by_default = matches
+        .subcommand_name()
+        .is_some_and(|c| pager::PAGED_BY_DEFAULT.contains(&c));
+    // The pager shows our colours on the terminal (less -R) when they would be shown
+    // without it.
+    let colors = match cli.color {
+        output::ColorWhen::Always => true,
+        output::ColorWhen::Never => false,
+        output::ColorWhen::Auto => on_terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let pager = (!json)
+        .then(|| pager::start(cli.paginate, cli.no_pager, pages_by_default, colors))
+        .flatten();
+    let code = exit_code(run(cli, &mut ctx), json);
+    if let Some(p) = pager {
+        p.finish();
+    }
+    code
+}
+
+/// The exit status of a command's result, after reporting its error.
+fn exit_code(result: anyhow::Result<()>, json: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,

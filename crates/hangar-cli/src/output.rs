@@ -45,19 +45,63 @@ pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
     format!("{style}{text}{style:#}")
 }
 
-/// Writes text to stdout.
-pub fn print(text: &str) -> std::io::Result<()> {
-    let mut out = anstream::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+/// The pager's input while one runs (see [`crate::pager`]): text goes there instead.
+static PAGER_INPUT: std::sync::Mutex<Option<(std::process::ChildStdin, bool)>> =
+    std::sync::Mutex::new(None);
+
+/// Sends every later text write to `input` (a pager's), with colour codes kept only when
+/// `colors`.
+pub fn set_pager_input(input: std::process::ChildStdin, colors: bool) {
+    if let Ok(mut p) = PAGER_INPUT.lock() {
+        *p = Some((input, colors));
+    }
 }
 
-/// Writes a line to stdout.
+/// Closes the pager's input (it then sees the end of the output).
+pub fn end_pager_input() {
+    if let Ok(mut p) = PAGER_INPUT.lock() {
+        if let Some((mut input, _)) = p.take() {
+            let _ = input.flush();
+        }
+    }
+}
+
+/// Writes `parts` to the pager if one runs, else to stdout.
+fn write_out(parts: &[&str]) -> std::io::Result<()> {
+    let mut pager = PAGER_INPUT
+        .lock()
+        .map_err(|_| std::io::Error::other("output lock"))?;
+    match pager.as_mut() {
+        Some((p, colors)) => {
+            for part in parts {
+                if *colors {
+                    p.write_all(part.as_bytes())?;
+                } else {
+                    for piece in anstream::adapter::strip_str(part) {
+                        p.write_all(piece.as_bytes())?;
+                    }
+                }
+            }
+            p.flush()
+        }
+        None => {
+            let mut out = anstream::stdout().lock();
+            for part in parts {
+                out.write_all(part.as_bytes())?;
+            }
+            out.flush()
+        }
+    }
+}
+
+/// Writes text to stdout (or the pager).
+pub fn print(text: &str) -> std::io::Result<()> {
+    write_out(&[text])
+}
+
+/// Writes a line to stdout (or the pager).
 pub fn println(text: &str) -> std::io::Result<()> {
-    let mut out = anstream::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.write_all(b"\n")?;
-    out.flush()
+    write_out(&[text, "\n"])
 }
 
 /// Set once a JSON document went to stdout: under `--json` an error prints its own
@@ -76,6 +120,7 @@ pub fn print_json(mut doc: Value) -> std::io::Result<()> {
         m.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
     }
     let text = serde_json::to_string_pretty(&doc).map_err(std::io::Error::other)?;
+    // JSON goes to stdout as it is (never coloured, never paged: --json turns paging off).
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     out.write_all(b"\n")?;

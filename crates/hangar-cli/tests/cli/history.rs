@@ -405,3 +405,57 @@ fn json_errors_are_documents() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("exactly one JSON document");
     assert!(v.get("error").is_none() || v.get("reset").is_none(), "{v}");
 }
+
+/// Issue 12 item 13: a pager for long output, as git does it (log, diff and show on a
+/// terminal; `-p` forces one, `--no-pager` refuses it; HANGAR_PAGER, PAGER, less).
+#[test]
+fn the_pager_takes_the_output_when_asked_and_only_then() {
+    let env = Env::new();
+    history_repo(&env);
+    let plain = env.ok(&["log"]);
+    assert!(
+        plain.contains("commit") || plain.contains("Author"),
+        "{plain}"
+    );
+    let run = |vars: &[(&str, &str)], args: &[&str]| {
+        let mut c = env.cmd();
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = env.run_ok(c.args(args));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Forced: the output goes through the pager (here one that upper-cases it).
+    let paged = run(&[("PAGER", "tr a-z A-Z")], &["-p", "log"]);
+    assert_eq!(paged, plain.to_uppercase());
+    // HANGAR_PAGER wins over PAGER; `cat` or an empty value means no pager.
+    let paged = run(
+        &[("PAGER", "false"), ("HANGAR_PAGER", "tr a-z A-Z")],
+        &["--paginate", "log"],
+    );
+    assert_eq!(paged, plain.to_uppercase());
+    assert_eq!(run(&[("PAGER", "cat")], &["-p", "log"]), plain);
+    assert_eq!(
+        run(
+            &[("HANGAR_PAGER", ""), ("PAGER", "tr a-z A-Z")],
+            &["-p", "log"]
+        ),
+        plain
+    );
+    // Not a terminal and not forced: no pager, even for log.
+    assert_eq!(run(&[("PAGER", "tr a-z A-Z")], &["log"]), plain);
+    // A pager that cannot start is not used: the output is not lost.
+    assert_eq!(
+        run(&[("PAGER", "/nonexistent/pager -R")], &["-p", "log"]),
+        plain
+    );
+    // --json is never paged.
+    let json = run(&[("PAGER", "tr a-z A-Z")], &["-p", "log", "--json"]);
+    assert!(json.contains("\"commits\""), "{json}");
+    // A pager that quits early ends the command quietly (exit 0).
+    run(&[("PAGER", "head -c 5 >/dev/null")], &["-p", "log"]);
+    // -p and --no-pager together are refused.
+    let (_, e) = env.code(2, &["-p", "--no-pager", "log"]);
+    assert!(e.contains("--no-pager"), "{e}");
+    assert_eq!(env.ok(&["--no-pager", "log"]), plain);
+}

@@ -48,7 +48,9 @@ impl Env {
             .env_remove("CLICOLOR_FORCE")
             .env_remove("EDITOR")
             .env_remove("VISUAL")
-            .env_remove("HANGAR_EDITOR");
+            .env_remove("HANGAR_EDITOR")
+            .env_remove("PAGER")
+            .env_remove("HANGAR_PAGER");
         c
     }
 
