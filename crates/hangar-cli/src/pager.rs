@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 /// Subcommands whose output goes through the pager by default on a terminal.
 pub const PAGED_BY_DEFAULT: &[&str] = &["log", "diff", "show"];
 
-/// A running pager fed by our stdout.
+/// A running pager, fed the text output through its stdin.
 #[derive(Debug)]
 pub struct Pager {
     child: Child,
