@@ -144,6 +144,16 @@ impl Node {
         (digest, count)
     }
 
+    /// Internal entry `i` as its parent's reference to the child.
+    fn child_ref(&self, i: usize) -> ChildRef {
+        let (digest, count) = self.child(i);
+        ChildRef {
+            last_key: self.key(i).to_vec(),
+            digest,
+            count,
+        }
+    }
+
     /// Position of `key` (Ok) or where it would go (Err).
     pub fn search(&self, key: &[u8]) -> std::result::Result<usize, usize> {
         let target = key_prefix(key);
@@ -202,13 +212,7 @@ fn child_at_level(src: &dyn NodeSource, digest: &Digest, level: u8) -> Result<Ar
 
 /// Looks `key` up in a record table.
 pub fn lookup(src: &dyn NodeSource, tree: &TreeRef, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    let mut node = src.node(&tree.root)?;
-    if node.level() != tree.height {
-        return Err(corrupt_tree(
-            &tree.root,
-            "root level differs from the recorded height",
-        ));
-    }
+    let mut node = root_node(src, tree)?;
     loop {
         if node.level() == 0 {
             return Ok(node.search(key).ok().map(|i| node.value(i).to_vec()));
@@ -256,13 +260,7 @@ pub fn scan_prefix(
         }
         Ok(true)
     }
-    let root = src.node(&tree.root)?;
-    if root.level() != tree.height {
-        return Err(corrupt_tree(
-            &tree.root,
-            "root level differs from the recorded height",
-        ));
-    }
+    let root = root_node(src, tree)?;
     let mut out = Vec::new();
     walk(src, &root, prefix, &mut out)?;
     Ok(out)
@@ -549,13 +547,7 @@ impl<'o> Builder<'o> {
             if h == 0 {
                 self.entry(node.key(i).to_vec(), node.value(i).to_vec());
             } else {
-                let (digest, count) = node.child(i);
-                let grandchild = ChildRef {
-                    last_key: node.key(i).to_vec(),
-                    digest,
-                    count,
-                };
-                self.subtree(src, grandchild, h - 1)?;
+                self.subtree(src, node.child_ref(i), h - 1)?;
             }
         }
         Ok(())
@@ -671,16 +663,10 @@ fn apply_changes(
         } else {
             ci + changes[ci..].partition_point(|(k, _)| *k <= node.key(i))
         };
-        let (digest, count) = node.child(i);
         if ci == end {
-            let child = ChildRef {
-                last_key: node.key(i).to_vec(),
-                digest,
-                count,
-            };
-            b.subtree(src, child, node.level() - 1)?;
+            b.subtree(src, node.child_ref(i), node.level() - 1)?;
         } else {
-            let child = child_at_level(src, &digest, node.level() - 1)?;
+            let child = child_at_level(src, &node.child(i).0, node.level() - 1)?;
             apply_changes(src, b, &child, &changes[ci..end])?;
         }
         ci = end;
