@@ -17,9 +17,8 @@ use hangar_store::segment::format::{
     EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
 
-use crate::checkout::decode_key;
+use crate::checkout::{bad_value, decode_key, decode_record};
 use crate::error::{Error, Result};
-use crate::schema::Record;
 use crate::{ColumnKind, ColumnSchema, DType, ReaderColumn, SampleKey, Value};
 
 /// What the exported value column holds.
@@ -458,19 +457,13 @@ impl ColumnBatches {
         dtype: DType,
     ) -> Result<Buffer> {
         let shared = self.col.shared();
-        let store = &shared.store;
-        let corrupt = |key: &SampleKey, detail: String| {
-            Error::corrupt(
-                shared.hangar.join("segments"),
-                format!("column {:?} sample {key}: {detail}", self.col.name()),
-            )
-        };
+        let (store, name) = (&shared.store, self.col.name());
+        let corrupt = |key: &SampleKey, detail: String| bad_value(shared, name, key, &detail);
         // (file, offset, length) of each value, CRC-checked.
         let mut locs = Vec::with_capacity(records.len());
         let mut maps = std::collections::HashMap::new();
         for (key, (_, raw)) in keys.iter().zip(records) {
-            let rec = Record::decode(raw, self.col.schema())
-                .map_err(|e| corrupt(key, format!("bad record: {e}")))?;
+            let rec = decode_record(shared, name, self.col.schema(), raw)?;
             let entry = store
                 .lookup(&rec.digest)?
                 .filter(|e| e.kind == hangar_store::EntryKind::Value)

@@ -87,12 +87,7 @@ pub(crate) fn materialize(
     bytes: Buffer,
     copy: bool,
 ) -> Result<Value> {
-    let bad = |detail: String| {
-        Error::corrupt(
-            shared.hangar.join("segments"),
-            format!("column {column:?} sample {key}: {detail}"),
-        )
-    };
+    let bad = |detail: String| bad_value(shared, column, key, &detail);
     match schema.kind() {
         ColumnKind::NdArray => {
             let dtype = schema.dtype().expect("ndarray schemas have a dtype");
@@ -115,6 +110,19 @@ pub(crate) fn materialize(
             .map_err(|_| bad("stored str value is not UTF-8".into())),
         ColumnKind::Bytes => Ok(Value::Bytes(bytes.to_vec())),
     }
+}
+
+/// A stored value of `column`'s sample `key` that cannot be what its record says.
+pub(crate) fn bad_value(
+    shared: &Shared,
+    column: &str,
+    key: &dyn fmt::Display,
+    detail: &str,
+) -> Error {
+    Error::corrupt(
+        shared.hangar.join("segments"),
+        format!("column {column:?} sample {key}: {detail}"),
+    )
 }
 
 /// Copies bytes into a new buffer aligned to 8 bytes (so any dtype's slice view works),

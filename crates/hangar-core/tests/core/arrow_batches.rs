@@ -131,12 +131,7 @@ fn empty_and_nested_columns_and_damaged_values() {
     let c = co
         .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[64]))
         .unwrap();
-    let data = vec![7u8; 64 * 100];
-    let data: Vec<u8> = data
-        .iter()
-        .enumerate()
-        .map(|(i, _)| (i / 64) as u8)
-        .collect();
+    let data: Vec<u8> = (0..64 * 100).map(|i| (i / 64) as u8).collect();
     c.extend_from_buffer(0..100u64, TensorRef::new(&data, &[100, 64]))
         .unwrap();
     co.commit("kinds").unwrap();
