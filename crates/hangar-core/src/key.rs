@@ -191,6 +191,12 @@ macro_rules! int_key {
 }
 int_key!(u8, u16, u32, u64, usize);
 
+/// True if record-table key `raw` counts as a sample: every key of a flat column, the
+/// sample marker keys of a nested one (not its subsamples).
+pub(crate) fn is_sample_record(nested: bool, raw: &[u8]) -> bool {
+    !nested || split_nested(raw).is_ok_and(|(_, sub)| sub.is_none())
+}
+
 /// Splits a record-table key into its sample key and, for nested columns, subsample key.
 /// Flat keys are one encoded key; nested keys are the sample key (a string sample key
 /// followed by a 0 byte, which no key contains) and then the subsample key.

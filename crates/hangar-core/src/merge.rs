@@ -486,9 +486,7 @@ pub(crate) fn merge_roots(
                     // samples they add or remove.
                     let mut samples = os.samples as i64;
                     for (k, old, new) in &apply {
-                        let is_sample = !nested
-                            || crate::key::split_nested(k).is_ok_and(|(_, sub)| sub.is_none());
-                        if is_sample {
+                        if crate::key::is_sample_record(nested, k) {
                             samples += i64::from(new.is_some()) - i64::from(old.is_some());
                         }
                     }

@@ -207,7 +207,7 @@ impl StagedColumn {
     /// True if `key` counts as a sample: every key of a flat column, the marker keys of a
     /// nested one.
     fn is_sample_key(&self, key: &[u8]) -> bool {
-        !self.nested() || crate::key::split_nested(key).is_ok_and(|(_, sub)| sub.is_none())
+        crate::key::is_sample_record(self.nested(), key)
     }
 }
 
@@ -432,10 +432,7 @@ impl Staging {
                     let nested = col.nested();
                     col.overlay.append_sorted_puts(run, |k| {
                         new_keys += 1;
-                        new_samples += u64::from(
-                            !nested
-                                || crate::key::split_nested(k).is_ok_and(|(_, sub)| sub.is_none()),
-                        );
+                        new_samples += u64::from(crate::key::is_sample_record(nested, k));
                     });
                     col.count += new_keys;
                     col.samples += new_samples;
