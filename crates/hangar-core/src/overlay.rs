@@ -29,6 +29,17 @@ const PUT: u8 = 0;
 const DELETE: u8 = 1;
 const ABSENT: u8 = 2;
 
+impl Slot {
+    /// The slot as a run stores it: kind and (for puts) value.
+    fn entry(&self) -> (u8, &[u8]) {
+        match self {
+            Slot::Put(v) => (PUT, v),
+            Slot::Delete => (DELETE, &[]),
+            Slot::Absent => (ABSENT, &[]),
+        }
+    }
+}
+
 /// A flat sorted run of unique keys.
 #[derive(Debug, Clone, Default)]
 struct Run {
@@ -125,11 +136,8 @@ impl Overlay {
     /// `None` (no change staged).
     pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
         if let Some(slot) = self.hot.get(key) {
-            return match slot {
-                Slot::Put(v) => Some(Some(v)),
-                Slot::Delete => Some(None),
-                Slot::Absent => None,
-            };
+            let (kind, value) = slot.entry();
+            return as_option(kind, value);
         }
         for run in self.runs.iter().rev() {
             if let Ok(i) = run.search(key) {
@@ -199,19 +207,16 @@ impl Overlay {
         run.keys.reserve(batch.iter().map(|(k, _)| k.len()).sum());
         run.values.reserve(batch.iter().map(|(_, v)| v.len()).sum());
         for (k, v) in &batch {
-            if after_all {
-                self.len += 1;
-                on_new(k);
+            // What the key had staged: nothing, a delete (true) or a put (false).
+            let before = if after_all {
+                None
             } else {
-                match self.get(k) {
-                    None => {
-                        self.len += 1;
-                        on_new(k);
-                    }
-                    Some(None) => self.deletes -= 1,
-                    Some(Some(_)) => {}
-                }
+                self.get(k).map(|v| v.is_none())
+            };
+            if before.is_none() {
+                on_new(k);
             }
+            self.count_flags(before, Some(false));
             run.push(k, PUT, v);
         }
         drop(batch);
@@ -238,11 +243,8 @@ impl Overlay {
         }
         let mut run = Run::default();
         for (k, slot) in std::mem::take(&mut self.hot) {
-            match slot {
-                Slot::Put(v) => run.push(&k, PUT, &v),
-                Slot::Delete => run.push(&k, DELETE, &[]),
-                Slot::Absent => run.push(&k, ABSENT, &[]),
-            }
+            let (kind, value) = slot.entry();
+            run.push(&k, kind, value);
         }
         self.push_run(run);
     }
@@ -348,12 +350,8 @@ impl<'a> Iterator for Iter<'a> {
             let key = best?;
             let mut found: Option<Option<Option<&'a [u8]>>> = None;
             if self.hot.peek().is_some_and(|(k, _)| k.as_slice() == key) {
-                let (_, slot) = self.hot.next().expect("peeked");
-                found = Some(match slot {
-                    Slot::Put(v) => Some(Some(v.as_slice())),
-                    Slot::Delete => Some(None),
-                    Slot::Absent => None,
-                });
+                let (kind, value) = self.hot.next().expect("peeked").1.entry();
+                found = Some(as_option(kind, value));
             }
             for (run, at) in self.runs.iter_mut().rev() {
                 if *at < run.len() && run.key(*at) == key {
