@@ -1292,7 +1292,7 @@ impl Drop for BulkSession<'_> {
     fn drop(&mut self) {
         if !self.done {
             if let Ok(mut st) = self.co.state() {
-                let _ = st.sw().set_buffered(false);
+                let _ = st.end_buffered();
             }
         }
     }
