@@ -211,7 +211,10 @@ fn real_main() -> ExitCode {
         output::ColorWhen::Auto => on_terminal && std::env::var_os("NO_COLOR").is_none(),
     };
     let pager = (!json)
-        .then(|| pager::start(cli.paginate, cli.no_pager, pages_by_default, colors))
+        .then(|| {
+            let (force, off) = (cli.paginate, cli.no_pager);
+            pager::start(force, off, pages_by_default, on_terminal, colors)
+        })
         .flatten();
     let code = exit_code(run(cli, &mut ctx), json);
     if let Some(p) = pager {

@@ -9,7 +9,6 @@
 //! command ends the pipe is closed and we wait for the pager. If it quits early, our
 //! writes fail with a broken pipe, which ends the command quietly (as `| head` does).
 
-use std::io::IsTerminal;
 use std::process::{Child, Command, Stdio};
 
 /// Subcommands whose output goes through the pager by default on a terminal.
@@ -48,10 +47,17 @@ fn runnable(cmd: &str) -> bool {
 }
 
 /// Starts the pager when it is wanted: forced, or the command pages by default and
-/// stdout is a terminal; never with `no_pager`. `colors` says whether the pager gets our
-/// colour codes. `None` when no pager runs (output goes straight to stdout).
-pub fn start(force: bool, no_pager: bool, pages_by_default: bool, colors: bool) -> Option<Pager> {
-    if no_pager || !(force || (pages_by_default && std::io::stdout().is_terminal())) {
+/// stdout is a terminal (`on_terminal`); never with `no_pager`. `colors` says whether
+/// the pager gets our colour codes. `None` when no pager runs (output goes straight to
+/// stdout).
+pub fn start(
+    force: bool,
+    no_pager: bool,
+    pages_by_default: bool,
+    on_terminal: bool,
+    colors: bool,
+) -> Option<Pager> {
+    if no_pager || !(force || (pages_by_default && on_terminal)) {
         return None;
     }
     let cmd = pager_command().filter(|c| runnable(c))?;
