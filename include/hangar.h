@@ -141,7 +141,7 @@ struct ArrowArrayStream {
 #define HANGAR_CONFLICT_CHANGED_IN_BOTH 4
 
 // The newest on-disk format version this build reads and writes.
-#define HANGAR_FORMAT_VERSION 1
+#define HANGAR_FORMAT_VERSION 2
 
 // `bool`, one byte per element holding 0 or 1.
 #define HANGAR_DTYPE_BOOL 1

@@ -19,6 +19,7 @@ use hangar_store::segment::format::{
 
 use crate::checkout::{bad_value, decode_key, decode_record};
 use crate::error::{Error, Result};
+use crate::schema::Held;
 use crate::{ColumnKind, ColumnSchema, DType, ReaderColumn, SampleKey, Value};
 
 /// What the exported value column holds.
@@ -462,15 +463,25 @@ impl ColumnBatches {
         // (file, offset, length) of each value, CRC-checked.
         let mut locs = Vec::with_capacity(records.len());
         let mut maps = std::collections::HashMap::new();
+        let mut inline = Vec::new();
         for (key, (_, raw)) in keys.iter().zip(records) {
             let rec = decode_record(shared, name, self.col.schema(), raw)?;
+            // Records are canonical: in a fixed-shape column either every value is
+            // inline (decoding checked its length) or none is.
+            let digest = match &rec.held {
+                Held::Inline(b) => {
+                    inline.extend_from_slice(b);
+                    continue;
+                }
+                Held::Stored(d) => *d,
+            };
             let entry = store
-                .lookup(&rec.digest)?
+                .lookup(&digest)?
                 .filter(|e| e.kind == hangar_store::EntryKind::Value)
                 .ok_or_else(|| {
                     corrupt(
                         key,
-                        format!("value {} is referenced but not stored", rec.digest.short()),
+                        format!("value {} is referenced but not stored", digest.short()),
                     )
                 })?;
             let loc = entry.loc;
@@ -492,10 +503,18 @@ impl ColumnBatches {
             if hangar_store::crc32(map.slice(loc.offset, loc.len)?) != loc.crc {
                 return Err(corrupt(
                     key,
-                    format!("checksum mismatch for value {}", rec.digest.short()),
+                    format!("checksum mismatch for value {}", digest.short()),
                 ));
             }
             locs.push((loc.file, loc.offset));
+        }
+        if locs.is_empty() || !inline.is_empty() {
+            // Mixed cannot decode (see above); if it ever did, the copy below would
+            // lose the inline values, so refuse it rather than return a short batch.
+            if !locs.is_empty() {
+                return Err(corrupt(&keys[0], "inline and stored values mixed".into()));
+            }
+            return Ok(aligned(inline));
         }
         let contiguous = locs
             .windows(2)

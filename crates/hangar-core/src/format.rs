@@ -12,14 +12,17 @@ use crate::error::{invalid, Error, Result};
 pub const FORMAT_FILE: &str = "format";
 /// Name of the config file.
 pub const CONFIG_FILE: &str = "config.json";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and reads. Version 2 keeps values of at most
+/// [`crate::schema::INLINE_MAX`] bytes in their records; a version-1 record table reads
+/// differently, so version 1 is refused (there are no released version-1 repositories).
+pub const FORMAT_VERSION: u32 = 2;
 /// Features this build understands. A repository listing a feature not here is refused.
 pub const KNOWN_FEATURES: &[&str] = &[
     "arrow-ipc-segments",
     "prolly-record-tables",
     "lsm-digest-index",
     "staging-journal",
+    "inline-small-values",
 ];
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +60,13 @@ pub fn check_format(dir: &Path) -> Result<u32> {
     if f.version > FORMAT_VERSION {
         return Err(Error::Unsupported(format!(
             "the repository at {} uses format version {}, newer than this build supports ({FORMAT_VERSION}); upgrade libhangar to open it",
+            dir.display(),
+            f.version
+        )));
+    }
+    if f.version < FORMAT_VERSION {
+        return Err(Error::Unsupported(format!(
+            "the repository at {} uses format version {}, written by a development build of libhangar before its first release; this build reads version {FORMAT_VERSION} only (version 2 stores small values inside record tables, which version 1 reads differently). Export its data with the build that wrote it (`hangar export`) and import it into a new repository",
             dir.display(),
             f.version
         )));

@@ -11,6 +11,7 @@ use crate::diff::{columns_of, split_key, Side};
 use crate::error::Result;
 use crate::objects::{Root, RootColumn, TreeRef};
 use crate::repo::Repository;
+use crate::schema::ColumnSchema;
 use crate::shared::Shared;
 use crate::tree;
 
@@ -205,8 +206,11 @@ pub(crate) fn merge_base(
 /// A change of theirs to apply: key, base value, new value (`None` deletes).
 type Put = tree::Change;
 
-fn record_digest(v: &Option<Vec<u8>>) -> Option<Digest> {
-    v.as_ref().and_then(|b| Digest::from_slice(b.get(..32)?))
+/// The value digest a record names (`None` when absent, or for a nested column's
+/// sample marker, which holds no value).
+fn record_digest(schema: &ColumnSchema, v: &Option<Vec<u8>>) -> Option<Digest> {
+    let rec = crate::schema::Record::decode(v.as_ref()?, schema).ok()?;
+    Some(rec.value_digest(schema))
 }
 
 fn meta_digest(v: &Option<Vec<u8>>) -> Option<Digest> {
@@ -234,7 +238,7 @@ fn kind_of(
 fn merge_tables(
     ours: Vec<tree::Change>,
     theirs: Vec<tree::Change>,
-    digest: fn(&Option<Vec<u8>>) -> Option<Digest>,
+    digest: &dyn Fn(&Option<Vec<u8>>) -> Option<Digest>,
     mut scope: impl FnMut(&[u8]) -> Result<ConflictScope>,
     strategy: MergeStrategy,
     conflicts: &mut Vec<Conflict>,
@@ -451,8 +455,9 @@ pub(crate) fn merge_roots(
                     let before = conflicts.len();
                     let mut apply = Vec::new();
                     if nested {
-                        let samples =
-                            nested_sample_conflicts(shared, name, &ch_o, &ch_t, conflicts)?;
+                        let samples = nested_sample_conflicts(
+                            shared, name, &os.schema, &ch_o, &ch_t, conflicts,
+                        )?;
                         if strategy != MergeStrategy::Refuse && !samples.is_empty() {
                             apply = take_side_of_samples(
                                 shared, &samples, &mut ch_o, &mut ch_t, strategy,
@@ -463,7 +468,7 @@ pub(crate) fn merge_roots(
                     apply.extend(merge_tables(
                         ch_o,
                         ch_t,
-                        record_digest,
+                        &|v| record_digest(&os.schema, v),
                         |k| {
                             Ok(ConflictScope::Sample {
                                 column: col.clone(),
@@ -508,7 +513,7 @@ pub(crate) fn merge_roots(
     let apply = merge_tables(
         ch_o,
         ch_t,
-        meta_digest,
+        &meta_digest,
         |k| {
             Ok(ConflictScope::Metadata {
                 key: String::from_utf8_lossy(k).into_owned(),
@@ -535,6 +540,7 @@ pub(crate) fn merge_roots(
 fn nested_sample_conflicts(
     shared: &Shared,
     column: &str,
+    schema: &ColumnSchema,
     ours: &[tree::Change],
     theirs: &[tree::Change],
     conflicts: &mut Vec<Conflict>,
@@ -576,9 +582,9 @@ fn nested_sample_conflicts(
                     key: crate::checkout::show_key(sample),
                 },
                 kind: ConflictKind::DeletedOursChangedTheirs,
-                base: record_digest(&c.1),
+                base: record_digest(schema, &c.1),
                 ours: None,
-                theirs: record_digest(&c.1),
+                theirs: record_digest(schema, &c.1),
             });
         }
     }
@@ -591,8 +597,8 @@ fn nested_sample_conflicts(
                     key: crate::checkout::show_key(sample),
                 },
                 kind: ConflictKind::ChangedOursDeletedTheirs,
-                base: record_digest(&c.1),
-                ours: record_digest(&c.1),
+                base: record_digest(schema, &c.1),
+                ours: record_digest(schema, &c.1),
                 theirs: None,
             });
         }

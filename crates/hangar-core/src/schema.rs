@@ -415,21 +415,78 @@ impl fmt::Display for ColumnSchema {
     }
 }
 
-/// What a record table stores per sample: the value's digest, plus its shape for
-/// variable-shape tensors (needed to read it without looking elsewhere).
+/// Values of at most this many bytes are kept in their record (format version 2): no
+/// segment row, no index entry, no separate digest. The rule depends only on the value,
+/// so a value has one record encoding and equal record tables stay equal trees.
+pub const INLINE_MAX: usize = 64;
+
+/// Where a record's value is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// In a segment, found through the index by its value digest.
+    Stored(Digest),
+    /// In the record itself (values of at most [`INLINE_MAX`] bytes). The node holding
+    /// the record is an object whose digest covers these bytes.
+    Inline(Vec<u8>),
+}
+
+/// What a record table stores per sample: the value (its digest, or the value itself
+/// when small), plus its shape for variable-shape tensors (needed to read it without
+/// looking elsewhere).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The value digest.
-    pub digest: Digest,
+    /// The value, or where to find it.
+    pub held: Held,
     /// The shape, for variable-shape tensors only.
     pub shape: Option<Vec<u64>>,
 }
 
+/// Record tags (format version 2).
+const TAG_STORED: u8 = 0;
+const TAG_INLINE: u8 = 1;
+
 impl Record {
-    /// Encodes the record.
+    /// The value digest of a stored value; `None` for an inline one.
+    pub fn stored_digest(&self) -> Option<&Digest> {
+        match &self.held {
+            Held::Stored(d) => Some(d),
+            Held::Inline(_) => None,
+        }
+    }
+
+    /// The value digest (see docs/format.md), computed for an inline value: what a
+    /// conflict report or any other user-facing listing names a value by, whether it is
+    /// inline or not.
+    pub fn value_digest(&self, schema: &ColumnSchema) -> Digest {
+        match &self.held {
+            Held::Stored(d) => *d,
+            Held::Inline(b) => {
+                let fixed: Vec<u64>;
+                let shape = match &self.shape {
+                    Some(s) => s.as_slice(),
+                    None => {
+                        fixed = schema.shape.iter().map(|&d| d as u64).collect();
+                        &fixed
+                    }
+                };
+                let header = match (schema.kind, schema.dtype) {
+                    (ColumnKind::NdArray, Some(dtype)) => ValueHeader::Tensor { dtype, shape },
+                    (ColumnKind::Str, _) => ValueHeader::Str,
+                    _ => ValueHeader::Bytes,
+                };
+                header.digest(b)
+            }
+        }
+    }
+
+    /// Encodes the record: `0 | digest` or `1 | len varint | bytes`, then the shape of a
+    /// variable-shape tensor (`rank u8 | dims varint...`).
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::with_capacity(48);
-        e.digest(&self.digest);
+        match &self.held {
+            Held::Stored(d) => e.u8(TAG_STORED).digest(d),
+            Held::Inline(b) => e.u8(TAG_INLINE).bytes(b),
+        };
         if let Some(shape) = &self.shape {
             e.u8(shape.len() as u8);
             for d in shape {
@@ -439,10 +496,26 @@ impl Record {
         e.finish()
     }
 
-    /// Decodes a record of a column with `schema`.
+    /// Decodes a record of a column with `schema`. Refuses a record that is not the one
+    /// encoding of its value: an inline value larger than [`INLINE_MAX`], a stored tensor
+    /// small enough to be inline, an inline tensor whose length its shape does not give,
+    /// an inline str that is not UTF-8.
     pub fn decode(b: &[u8], schema: &ColumnSchema) -> DecodeResult<Record> {
         let mut d = Decoder::new(b);
-        let digest = d.digest()?;
+        let held = match d.u8()? {
+            TAG_STORED => Held::Stored(d.digest()?),
+            TAG_INLINE => {
+                let bytes = d.bytes()?;
+                if bytes.len() > INLINE_MAX {
+                    return Err(DecodeError(format!(
+                        "inline value of {} bytes (at most {INLINE_MAX} are kept inline)",
+                        bytes.len()
+                    )));
+                }
+                Held::Inline(bytes.to_vec())
+            }
+            t => return Err(DecodeError(format!("unknown record tag {t}"))),
+        };
         let shape = if schema.kind == ColumnKind::NdArray && schema.variable_shape {
             let rank = usize::from(d.u8()?);
             if rank != schema.shape.len() {
@@ -464,7 +537,42 @@ impl Record {
             None
         };
         d.finish()?;
-        Ok(Record { digest, shape })
+        match schema.kind {
+            ColumnKind::NdArray => {
+                let dims: Vec<u64> = match &shape {
+                    Some(s) => s.clone(),
+                    None => schema.shape.iter().map(|&d| d as u64).collect(),
+                };
+                let size = schema.dtype.map_or(1, DType::size) as u64;
+                let want = dims
+                    .iter()
+                    .try_fold(size, |a, &d| a.checked_mul(d))
+                    .unwrap_or(u64::MAX);
+                match &held {
+                    Held::Inline(b) if b.len() as u64 != want => {
+                        return Err(DecodeError(format!(
+                            "inline value has {} bytes, its shape needs {want}",
+                            b.len()
+                        )))
+                    }
+                    Held::Stored(_) if want <= INLINE_MAX as u64 => {
+                        return Err(DecodeError(format!(
+                            "a value of {want} bytes is stored apart, not inline"
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+            ColumnKind::Str => {
+                if let Held::Inline(b) = &held {
+                    if std::str::from_utf8(b).is_err() {
+                        return Err(DecodeError("inline str value is not UTF-8".into()));
+                    }
+                }
+            }
+            ColumnKind::Bytes => {}
+        }
+        Ok(Record { held, shape })
     }
 }
 
@@ -571,21 +679,83 @@ mod tests {
     fn records_round_trip() {
         let var = ColumnSchema::ndarray(DType::F32, &[10, 10], true).unwrap();
         let r = Record {
-            digest: Digest([3; 32]),
-            shape: Some(vec![2, 7]),
+            held: Held::Stored(Digest([3; 32])),
+            shape: Some(vec![2, 9]),
         };
         assert_eq!(Record::decode(&r.encode(), &var).unwrap(), r);
         let too_big = Record {
-            digest: Digest([3; 32]),
+            held: Held::Stored(Digest([3; 32])),
             shape: Some(vec![11, 7]),
         };
         assert!(Record::decode(&too_big.encode(), &var).is_err());
-        let fixed = ColumnSchema::ndarray(DType::F32, &[5], false).unwrap();
+        let fixed = ColumnSchema::ndarray(DType::F32, &[17], false).unwrap();
         let r = Record {
-            digest: Digest([1; 32]),
+            held: Held::Stored(Digest([1; 32])),
             shape: None,
         };
         assert_eq!(Record::decode(&r.encode(), &fixed).unwrap(), r);
-        assert!(Record::decode(&r.encode()[..31], &fixed).is_err());
+        assert!(Record::decode(&r.encode()[..32], &fixed).is_err());
+        let mut unknown = r.encode();
+        unknown[0] = 7;
+        let err = Record::decode(&unknown, &fixed).unwrap_err().0;
+        assert!(err.contains("unknown record tag 7"), "{err}");
+    }
+
+    #[test]
+    fn small_values_are_inline_and_records_canonical() {
+        // 16 f32 = 64 bytes: inline; 17 = 68 bytes: stored.
+        let small = ColumnSchema::ndarray(DType::F32, &[16], false).unwrap();
+        let r = Record {
+            held: Held::Inline(vec![7; 64]),
+            shape: None,
+        };
+        assert_eq!(r.encode().len(), 2 + 64);
+        assert_eq!(Record::decode(&r.encode(), &small).unwrap(), r);
+        // The one encoding of a 64-byte value is inline: a stored one is refused.
+        let stored = Record {
+            held: Held::Stored(Digest([1; 32])),
+            shape: None,
+        };
+        let err = Record::decode(&stored.encode(), &small).unwrap_err().0;
+        assert!(err.contains("64 bytes is stored apart"), "{err}");
+        // Inline bytes must be what the shape needs, and at most INLINE_MAX.
+        let short = Record {
+            held: Held::Inline(vec![7; 60]),
+            shape: None,
+        };
+        let err = Record::decode(&short.encode(), &small).unwrap_err().0;
+        assert!(
+            err.contains("inline value has 60 bytes, its shape needs 64"),
+            "{err}"
+        );
+        let big = ColumnSchema::ndarray(DType::U8, &[65], false).unwrap();
+        let over = Record {
+            held: Held::Inline(vec![7; 65]),
+            shape: None,
+        };
+        let err = Record::decode(&over.encode(), &big).unwrap_err().0;
+        assert!(err.contains("inline value of 65 bytes"), "{err}");
+        // Variable shape: the record's shape decides the length.
+        let var = ColumnSchema::ndarray(DType::U8, &[100], true).unwrap();
+        let r = Record {
+            held: Held::Inline(vec![1, 2, 3]),
+            shape: Some(vec![3]),
+        };
+        assert_eq!(Record::decode(&r.encode(), &var).unwrap(), r);
+        let wrong = Record {
+            held: Held::Inline(vec![1, 2, 3]),
+            shape: Some(vec![4]),
+        };
+        assert!(Record::decode(&wrong.encode(), &var).is_err());
+        // Str: inline bytes must be UTF-8; bytes columns take any bytes.
+        let bad_utf8 = Record {
+            held: Held::Inline(vec![0xff, 0xfe]),
+            shape: None,
+        };
+        let err = Record::decode(&bad_utf8.encode(), &ColumnSchema::str())
+            .unwrap_err()
+            .0;
+        assert!(err.contains("not UTF-8"), "{err}");
+        assert!(Record::decode(&bad_utf8.encode(), &ColumnSchema::bytes()).is_ok());
     }
 }

@@ -526,7 +526,9 @@ impl Staging {
                     continue; // a sample marker of a nested column holds no value
                 }
                 if let Ok(r) = crate::schema::Record::decode(v, &col.schema) {
-                    live.insert(r.digest);
+                    if let Some(d) = r.stored_digest() {
+                        live.insert(*d);
+                    }
                 }
             }
         }

@@ -294,16 +294,17 @@ fn verify_passes_and_finds_damage_with_exit_1() {
     let v = env.json(&["verify"]);
     assert_eq!(v["ok"], true);
     assert_eq!(v["values"], 10);
-    // Flip one byte inside a stored value.
+    // Flip one byte inside a stored value: 16-byte values are kept inline, in the
+    // record table's leaf, in a pack.
     let (_, data) = crate::npy_data(&fixture("rows_u8.npy"));
     let first = &data[..16];
-    let (seg, at) = walk(&env.file(".hangar/segments"))
+    let (seg, at) = walk(&env.file(".hangar/packs"))
         .into_iter()
         .find_map(|p| {
             let b = std::fs::read(&p).ok()?;
             b.windows(16).position(|w| w == first).map(|at| (p, at))
         })
-        .expect("the first sample's bytes are in a segment");
+        .expect("the first sample's bytes are in a pack");
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[at] ^= 0xff;
     std::fs::write(&seg, &bytes).unwrap();

@@ -9,7 +9,7 @@ use arrow_buffer::Buffer;
 
 use crate::error::{Error, Result};
 use crate::key::SampleKey;
-use crate::schema::{ColumnKind, ColumnSchema, Record};
+use crate::schema::{ColumnKind, ColumnSchema, Held, Record};
 use crate::shared::Shared;
 use crate::value::{fmt_shape, Tensor, Value};
 
@@ -74,6 +74,68 @@ impl fmt::Display for ColumnInfo {
         }
         Ok(())
     }
+}
+
+/// Where the values a record names are read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Values<'a> {
+    /// Committed values (through the index).
+    Store(&'a hangar_store::Store),
+    /// A writer's staged and committed values.
+    Staging(&'a hangar_store::StoreWriter),
+}
+
+impl Values<'_> {
+    fn read(&self, digest: &hangar_store::Digest) -> hangar_store::Result<Option<Buffer>> {
+        match self {
+            Values::Store(s) => s.read_value(digest),
+            Values::Staging(w) => w.read_value(digest),
+        }
+    }
+}
+
+/// The bytes of a record's value: its own for an inline value (in an 8-byte aligned
+/// copy), otherwise what `values` holds under its digest; a missing value is corruption.
+pub(crate) fn record_bytes(
+    shared: &Shared,
+    column: &str,
+    key: &dyn fmt::Display,
+    record: &Record,
+    values: Values<'_>,
+) -> Result<Buffer> {
+    let digest = match &record.held {
+        Held::Inline(b) => return Ok(owned_copy(b)),
+        Held::Stored(d) => d,
+    };
+    values.read(digest)?.ok_or_else(|| {
+        let (dir, where_) = match values {
+            Values::Store(_) => ("index", "referenced but not stored"),
+            Values::Staging(_) => ("staging", "neither staged nor stored"),
+        };
+        Error::corrupt(
+            shared.hangar.join(dir),
+            format!(
+                "column {column:?} sample {key}: value {} is {where_}",
+                digest.short()
+            ),
+        )
+    })
+}
+
+/// Reads the value a record names and turns it into a value (see [`materialize`]).
+pub(crate) fn read_record(
+    shared: &Shared,
+    column: &str,
+    key: &dyn fmt::Display,
+    schema: &ColumnSchema,
+    record: &Record,
+    values: Values<'_>,
+    copy: bool,
+) -> Result<Value> {
+    let bytes = record_bytes(shared, column, key, record, values)?;
+    // An inline value is already a fresh copy.
+    let copy = copy && matches!(record.held, Held::Stored(_));
+    materialize(shared, column, key, schema, record, bytes, copy)
 }
 
 /// Turns a stored record and its bytes into a value. With `copy`, tensor bytes are

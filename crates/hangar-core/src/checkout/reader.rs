@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::checkout::{decode_key, decode_record, materialize, missing_key, ColumnInfo};
+use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
 use crate::commit::{CommitId, CommitInfo};
 use crate::error::{Error, Result};
 use crate::key::SampleKey;
@@ -282,28 +282,14 @@ impl ReaderColumn {
         let Some(rec) = self.record_raw(raw)? else {
             return Ok(None);
         };
-        let bytes = self
-            .st
-            .shared
-            .store
-            .read_value(&rec.digest)?
-            .ok_or_else(|| {
-                Error::corrupt(
-                    self.st.shared.hangar.join("index"),
-                    format!(
-                        "column {:?} sample {key}: value {} is referenced but not stored",
-                        self.data.name,
-                        rec.digest.short()
-                    ),
-                )
-            })?;
-        materialize(
-            &self.st.shared,
+        let shared = &*self.st.shared;
+        read_record(
+            shared,
             &self.data.name,
             key,
             &self.data.schema,
             &rec,
-            bytes,
+            Values::Store(&shared.store),
             copy,
         )
         .map(Some)
@@ -471,19 +457,13 @@ impl ReaderColumn {
     pub(crate) fn value_of_record(&self, key: &SampleKey, raw: &[u8]) -> Result<Value> {
         let shared = &*self.st.shared;
         let rec = decode_record(shared, &self.data.name, &self.data.schema, raw)?;
-        let bytes = shared.store.read_value(&rec.digest)?.ok_or_else(|| {
-            Error::corrupt(
-                shared.hangar.join("index"),
-                format!("value {} is referenced but not stored", rec.digest.short()),
-            )
-        })?;
-        materialize(
+        read_record(
             shared,
             &self.data.name,
             key,
             &self.data.schema,
             &rec,
-            bytes,
+            Values::Store(&shared.store),
             false,
         )
     }

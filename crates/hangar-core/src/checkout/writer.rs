@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use hangar_store::{Digest, DigestSet, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
-use crate::checkout::{decode_key, decode_record, materialize, missing_key, ColumnInfo};
+use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
 use crate::commit::{self, CommitId};
 use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
@@ -27,7 +27,7 @@ use crate::names;
 use crate::objects::{CommitObject, ObjectType, Root};
 use crate::refs;
 use crate::repo::Repository;
-use crate::schema::{ColumnSchema, NdArraySpec, Record};
+use crate::schema::{ColumnSchema, Held, NdArraySpec, Record, INLINE_MAX};
 use crate::shared::{poisoned, Shared};
 use crate::stage::{overlay_keys, BaseInfo, Change, StagedChanges, Staging};
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
@@ -452,16 +452,16 @@ impl WriterState {
         };
         let schema = &self.column(column)?.schema;
         let sw = self.sw.as_ref().expect("open");
-        let bytes = sw.read_value(&rec.digest)?.ok_or_else(|| {
-            Error::corrupt(
-                self.shared.hangar.join("staging"),
-                format!(
-                    "column {column:?} sample {key}: value {} is neither staged nor stored",
-                    rec.digest.short()
-                ),
-            )
-        })?;
-        materialize(&self.shared, column, key, schema, &rec, bytes, copy).map(Some)
+        read_record(
+            &self.shared,
+            column,
+            key,
+            schema,
+            &rec,
+            Values::Staging(sw),
+            copy,
+        )
+        .map(Some)
     }
 
     /// Stores the values of a checked batch and returns its (key, record) entries.
@@ -483,18 +483,23 @@ impl WriterState {
                 _ => Vec::new(),
             }
         };
+        // Small values stay in their records (format version 2): only the others are
+        // hashed and stored.
         let hash = |i: usize| {
             let v = batch.value(i);
+            if bytes_of(&v).len() <= INLINE_MAX {
+                return None;
+            }
             let shape = shape_of(&v);
             let shape = if variable {
                 shape.as_slice()
             } else {
                 fixed_shape.as_slice()
             };
-            schema.value_header(&v, shape).digest(bytes_of(&v))
+            Some(schema.value_header(&v, shape).digest(bytes_of(&v)))
         };
         let n = batch.len();
-        let digests: Vec<Digest> = if n >= 64 {
+        let digests: Vec<Option<Digest>> = if n >= 64 {
             (0..n).into_par_iter().map(hash).collect()
         } else {
             (0..n).map(hash).collect()
@@ -503,23 +508,29 @@ impl WriterState {
         for (i, digest) in digests.into_iter().enumerate() {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
-            let shape = if variable {
-                var_shape.as_slice()
-            } else {
-                fixed_shape.as_slice()
+            let held = match digest {
+                None => Held::Inline(bytes_of(&v).to_vec()),
+                Some(digest) => {
+                    let shape = if variable {
+                        var_shape.as_slice()
+                    } else {
+                        fixed_shape.as_slice()
+                    };
+                    let header = schema.value_header(&v, shape);
+                    sw.put_hashed_value(
+                        ValueInput {
+                            format,
+                            header,
+                            shape,
+                            bytes: bytes_of(&v),
+                        },
+                        digest,
+                    )?;
+                    Held::Stored(digest)
+                }
             };
-            let header = schema.value_header(&v, shape);
-            sw.put_hashed_value(
-                ValueInput {
-                    format,
-                    header,
-                    shape,
-                    bytes: bytes_of(&v),
-                },
-                digest,
-            )?;
             let rec = Record {
-                digest,
+                held,
                 shape: variable.then_some(var_shape),
             };
             records.push((batch.key(i).to_vec(), rec.encode()));

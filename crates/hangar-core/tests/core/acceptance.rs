@@ -171,21 +171,21 @@ fn scenario_10_bit_exact_round_trip_and_shape_aware_hashing() {
     let c = co
         .add_ndarray_column(
             "z",
-            NdArraySpec::with_shape(DType::F32, &[1, 1, 5, 5]).variable_shape(true),
+            NdArraySpec::with_shape(DType::F32, &[1, 1, 25, 25]).variable_shape(true),
         )
         .unwrap();
-    c.set("tall", TensorRef::new(&[0f32; 5], &[1, 1, 5, 1]))
+    c.set("tall", TensorRef::new(&[0f32; 25], &[1, 1, 25, 1]))
         .unwrap();
-    c.set("wide", TensorRef::new(&[0f32; 5], &[1, 1, 1, 5]))
+    c.set("wide", TensorRef::new(&[0f32; 25], &[1, 1, 1, 25]))
         .unwrap();
     let i = co
-        .add_ndarray_column("i", NdArraySpec::with_shape(DType::I32, &[5]))
+        .add_ndarray_column("i", NdArraySpec::with_shape(DType::I32, &[25]))
         .unwrap();
     let f = co
-        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F32, &[5]))
+        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F32, &[25]))
         .unwrap();
-    i.set("zero", TensorRef::new(&[0i32; 5], &[5])).unwrap();
-    f.set("zero", TensorRef::new(&[0f32; 5], &[5])).unwrap();
+    i.set("zero", TensorRef::new(&[0i32; 25], &[25])).unwrap();
+    f.set("zero", TensorRef::new(&[0f32; 25], &[25])).unwrap();
     let id = co.commit("zeros").unwrap();
     co.close().unwrap();
     let r = repo.checkout_commit(&id.to_hex()).unwrap();
@@ -197,7 +197,7 @@ fn scenario_10_bit_exact_round_trip_and_shape_aware_hashing() {
             .into_tensor()
             .unwrap()
             .shape(),
-        &[1, 1, 5, 1]
+        &[1, 1, 25, 1]
     );
     assert_eq!(
         r.column("z")
@@ -207,7 +207,7 @@ fn scenario_10_bit_exact_round_trip_and_shape_aware_hashing() {
             .into_tensor()
             .unwrap()
             .shape(),
-        &[1, 1, 1, 5]
+        &[1, 1, 1, 25]
     );
     assert_eq!(
         r.column("i")
@@ -227,18 +227,18 @@ fn scenario_11_content_deduplication() {
     let (_dir, repo) = new_repo();
     let co = repo.checkout_writer().unwrap();
     let a = co
-        .add_ndarray_column("A", NdArraySpec::with_shape(DType::U8, &[8]))
+        .add_ndarray_column("A", NdArraySpec::with_shape(DType::U8, &[100]))
         .unwrap();
     let b = co
         .add_ndarray_column(
             "B",
-            NdArraySpec::with_shape(DType::U8, &[8]).variable_shape(true),
+            NdArraySpec::with_shape(DType::U8, &[100]).variable_shape(true),
         )
         .unwrap();
-    let x = [3u8; 8];
-    a.set("k1", TensorRef::new(&x, &[8])).unwrap();
-    a.set("k2", TensorRef::new(&x, &[8])).unwrap();
-    b.set("k1", TensorRef::new(&x, &[8])).unwrap();
+    let x = [3u8; 100];
+    a.set("k1", TensorRef::new(&x, &[100])).unwrap();
+    a.set("k2", TensorRef::new(&x, &[100])).unwrap();
+    b.set("k1", TensorRef::new(&x, &[100])).unwrap();
     co.commit("dedup").unwrap();
     co.close().unwrap();
     assert_eq!(repo.verify().unwrap().values, 1);

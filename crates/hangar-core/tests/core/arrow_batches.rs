@@ -19,11 +19,12 @@ fn contiguous_values_are_exported_from_the_mapped_segment() {
     let (_dir, repo) = new_repo();
     let co = repo.checkout_writer().unwrap();
     let c = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::F32, &[3]))
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::F32, &[24]))
         .unwrap();
+    // 96-byte values: stored in a segment (values of at most 64 bytes are inline).
     let n = 10_000usize;
-    let data: Vec<f32> = (0..n * 3).map(|i| i as f32).collect();
-    c.extend_from_buffer(0..n as u64, TensorRef::new(&data, &[n, 3]))
+    let data: Vec<f32> = (0..n * 24).map(|i| i as f32).collect();
+    c.extend_from_buffer(0..n as u64, TensorRef::new(&data, &[n, 24]))
         .unwrap();
     co.commit("v").unwrap();
     co.close().unwrap();
@@ -44,7 +45,7 @@ fn contiguous_values_are_exported_from_the_mapped_segment() {
         let floats = values.values().as_primitive::<Float32Type>();
         for i in 0..b.num_rows() {
             assert_eq!(keys.value(i), next);
-            assert_eq!(floats.value(i * 3 + 2), (next * 3 + 2) as f32);
+            assert_eq!(floats.value(i * 24 + 2), (next * 24 + 2) as f32);
             next += 1;
         }
         // The batch's values are the segment's bytes where the zero-copy view of its
@@ -129,10 +130,10 @@ fn empty_and_nested_columns_and_damaged_values() {
     )
     .unwrap();
     let c = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[64]))
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[80]))
         .unwrap();
-    let data: Vec<u8> = (0..64 * 100).map(|i| (i / 64) as u8).collect();
-    c.extend_from_buffer(0..100u64, TensorRef::new(&data, &[100, 64]))
+    let data: Vec<u8> = (0..80 * 100).map(|i| (i / 80) as u8).collect();
+    c.extend_from_buffer(0..100u64, TensorRef::new(&data, &[100, 80]))
         .unwrap();
     co.commit("kinds").unwrap();
     co.close().unwrap();
@@ -152,7 +153,7 @@ fn empty_and_nested_columns_and_damaged_values() {
         .unwrap();
     let mut bytes = std::fs::read(&seg).unwrap();
     let at = bytes
-        .windows(64)
+        .windows(80)
         .position(|w| w.iter().all(|&b| b == 42))
         .expect("sample 42's bytes are in the segment");
     bytes[at + 5] ^= 1;

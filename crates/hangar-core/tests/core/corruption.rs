@@ -14,7 +14,7 @@ fn build() -> (tempfile::TempDir, BTreeMap<(String, String), Value>) {
     let repo = Repository::init(dir.path(), "T", "t@x", false).unwrap();
     let co = repo.checkout_writer().unwrap();
     let imgs = co
-        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[16]))
+        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[80]))
         .unwrap();
     let var = co
         .add_ndarray_column(
@@ -23,10 +23,20 @@ fn build() -> (tempfile::TempDir, BTreeMap<(String, String), Value>) {
         )
         .unwrap();
     let text = co.add_str_column("text").unwrap();
+    // imgs' values (80 bytes) are stored in segments; var's, text's and labels' (at
+    // most 64 bytes) are inline in the record tables, so damage to either reaches values.
+    let labels = co
+        .add_ndarray_column("labels", NdArraySpec::with_shape(DType::U8, &[1]))
+        .unwrap();
+    for i in 0..40u8 {
+        labels
+            .set(u64::from(i), TensorRef::new(&[i % 10], &[1]))
+            .unwrap();
+    }
     for i in 0..12u8 {
         imgs.set(
             format!("k{i}"),
-            TensorRef::new(&[i.wrapping_mul(37); 16], &[16]),
+            TensorRef::new(&[i.wrapping_mul(37); 80], &[80]),
         )
         .unwrap();
     }
@@ -34,12 +44,12 @@ fn build() -> (tempfile::TempDir, BTreeMap<(String, String), Value>) {
     text.set("t", "some text").unwrap();
     co.metadata().set("m", "meta").unwrap();
     co.commit("one").unwrap();
-    imgs.set("k0", TensorRef::new(&[200u8; 16], &[16])).unwrap();
+    imgs.set("k0", TensorRef::new(&[200u8; 80], &[80])).unwrap();
     co.commit("two").unwrap();
     co.close().unwrap();
     let reader = repo.checkout().unwrap();
     let mut expected = BTreeMap::new();
-    for name in ["imgs", "var", "text"] {
+    for name in ["imgs", "var", "text", "labels"] {
         let c = reader.column(name).unwrap();
         for item in c.items().unwrap() {
             let (k, v) = item.unwrap();
@@ -211,7 +221,7 @@ fn a_flipped_value_byte_is_reported_by_verify_and_by_reads_of_that_sample_only()
     let mut hit = None;
     for f in files(&hangar, "segments") {
         let bytes = std::fs::read(&f).unwrap();
-        if let Some(pos) = bytes.windows(16).position(|w| w == want.as_slice()) {
+        if let Some(pos) = bytes.windows(80).position(|w| w == want.as_slice()) {
             hit = Some((f, pos));
         }
     }

@@ -37,16 +37,16 @@ fn two_runs() -> (tempfile::TempDir, BTreeMap<String, Vec<u8>>) {
     let repo = Repository::init(dir.path(), "T", "t@x", false).unwrap();
     let co = repo.checkout_writer().unwrap();
     let imgs = co
-        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[32]))
+        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[80]))
         .unwrap();
     for i in 0..200u32 {
-        imgs.set(u64::from(i), TensorRef::new(&[(i % 251) as u8; 32], &[32]))
+        imgs.set(u64::from(i), TensorRef::new(&[(i % 251) as u8; 80], &[80]))
             .unwrap();
     }
     co.commit("big").unwrap();
-    imgs.set(7u64, TensorRef::new(&[255u8; 32], &[32])).unwrap();
+    imgs.set(7u64, TensorRef::new(&[255u8; 80], &[80])).unwrap();
     co.commit("small").unwrap();
-    imgs.set(500u64, TensorRef::new(&[254u8; 32], &[32]))
+    imgs.set(500u64, TensorRef::new(&[254u8; 80], &[80]))
         .unwrap();
     co.close().unwrap();
     let reader = repo.checkout().unwrap();
@@ -117,7 +117,7 @@ fn check_moved_run_is_reported_and_nothing_deleted(which: usize, seq_text: &str)
     assert!(report.unreferenced.is_empty(), "{report}");
     let co = repo.checkout_writer().unwrap();
     let staged = co.column("imgs").unwrap();
-    assert_eq!(u8s(&staged.get(500u64).unwrap()), vec![254u8; 32]);
+    assert_eq!(u8s(&staged.get(500u64).unwrap()), vec![254u8; 80]);
     co.close().unwrap();
     let reader = repo.checkout().unwrap();
     let col = reader.column("imgs").unwrap();
@@ -152,7 +152,7 @@ fn files_nothing_refers_to_are_kept_and_listed_not_deleted() {
     let co = repo.checkout_writer().unwrap();
     co.column("imgs")
         .unwrap()
-        .set(9u64, TensorRef::new(&[1u8; 32], &[32]))
+        .set(9u64, TensorRef::new(&[1u8; 80], &[80]))
         .unwrap();
     co.commit("after the strays").unwrap();
     co.reset_staging_area().ok();
@@ -172,7 +172,7 @@ fn files_nothing_refers_to_are_kept_and_listed_not_deleted() {
     let co = repo.checkout_writer().unwrap();
     co.column("imgs")
         .unwrap()
-        .set(10u64, TensorRef::new(&[2u8; 32], &[32]))
+        .set(10u64, TensorRef::new(&[2u8; 80], &[80]))
         .unwrap();
     co.commit("more").unwrap();
     co.close().unwrap();
@@ -211,7 +211,7 @@ fn a_lost_journal_keeps_the_staging_segments_it_listed() {
         .unwrap();
     assert_eq!(
         u8s(&co.column("imgs").unwrap().get(500u64).unwrap()),
-        vec![254u8; 32]
+        vec![254u8; 80]
     );
     co.close().unwrap();
 }
@@ -283,7 +283,7 @@ fn a_damaged_staging_area_is_reported_and_can_always_be_discarded() {
         assert!(!co.column("imgs").unwrap().contains(500u64).unwrap());
         co.column("imgs")
             .unwrap()
-            .set(501u64, TensorRef::new(&[3u8; 32], &[32]))
+            .set(501u64, TensorRef::new(&[3u8; 80], &[80]))
             .unwrap();
         co.commit("after the damage").unwrap();
         co.close().unwrap();

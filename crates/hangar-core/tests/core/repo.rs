@@ -86,12 +86,28 @@ fn a_newer_format_or_unknown_feature_is_refused() {
     let original = std::fs::read_to_string(&format).unwrap();
     std::fs::write(
         &format,
-        original.replace("\"version\": 1", "\"version\": 99"),
+        original.replace("\"version\": 2", "\"version\": 99"),
     )
     .unwrap();
     let e = Repository::open(dir.path()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unsupported);
     assert!(e.to_string().contains("upgrade"), "{e}");
+    // Version 1 (a development build's, before small values were kept inline) reads
+    // differently: refused with its version named and what to do, never misread.
+    std::fs::write(
+        &format,
+        original.replace("\"version\": 2", "\"version\": 1"),
+    )
+    .unwrap();
+    let e = Repository::open(dir.path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("format version 1")
+            && msg.contains("reads version 2")
+            && msg.contains("hangar export"),
+        "{msg}"
+    );
     std::fs::write(
         &format,
         original.replace(

@@ -347,24 +347,26 @@ fn views_are_zero_copy_and_aligned() {
     let (_dir, repo) = new_repo();
     let co = repo.checkout_writer().unwrap();
     let c = co
-        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F64, &[3]))
+        .add_ndarray_column("f", NdArraySpec::with_shape(DType::F64, &[12]))
         .unwrap();
     for i in 0..50u64 {
-        c.set(i, TensorRef::new(&[i as f64, 0.5, -1.0], &[3]))
-            .unwrap();
+        let mut v = [0.25f64; 12];
+        v[..3].copy_from_slice(&[i as f64, 0.5, -1.0]);
+        c.set(i, TensorRef::new(&v, &[12])).unwrap();
     }
     co.commit("f64").unwrap();
     co.close().unwrap();
     let r = repo.checkout().unwrap().column("f").unwrap();
     let a = r.get_view(7u64).unwrap();
     let b = r.get_view(8u64).unwrap();
-    assert_eq!(a.as_slice::<f64>().unwrap(), &[7.0, 0.5, -1.0]);
-    // Both views point into the same mapping, 24 bytes apart: no copy was made.
+    assert_eq!(&a.as_slice::<f64>().unwrap()[..3], &[7.0, 0.5, -1.0]);
+    // 96-byte values are stored in a segment (at most 64 bytes are inline). Both
+    // views point into the same mapping, 96 bytes apart: no copy was made.
     let (pa, pb) = (
         a.as_bytes().as_ptr() as usize,
         b.as_bytes().as_ptr() as usize,
     );
-    assert_eq!(pb.wrapping_sub(pa), 24);
+    assert_eq!(pb.wrapping_sub(pa), 96);
     let owned = r.get(7u64).unwrap().into_tensor().unwrap();
     assert_ne!(owned.as_bytes().as_ptr() as usize, pa);
     assert_eq!(owned, a);
@@ -408,4 +410,119 @@ fn large_bulk_batches_with_repeated_keys_keep_the_last_write() {
         u8s(&r.get(7u64).unwrap()),
         [100u8.wrapping_add(257u64 as u8)]
     );
+}
+
+/// Format version 2: values of at most 64 bytes live in their records (no segment row,
+/// no index entry); larger ones in segments. Both read back exactly, views of inline
+/// values are aligned copies, identity stays shape- and dtype-aware, and diff, merge
+/// and verify treat both kinds alike.
+#[test]
+fn small_values_are_kept_inline_and_behave_like_stored_ones() {
+    let (dir, repo) = new_repo();
+    let segments = |d: &std::path::Path| {
+        std::fs::read_dir(d.join(".hangar/segments"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().metadata().unwrap().len() > 0)
+            .count()
+    };
+    let co = repo.checkout_writer().unwrap();
+    let small = col(&co, "small", &[64]);
+    let var = co
+        .add_ndarray_column(
+            "var",
+            NdArraySpec::with_shape(DType::F32, &[4, 4]).variable_shape(true),
+        )
+        .unwrap();
+    let text = co.add_str_column("text").unwrap();
+    // 500 distinct values: each starts with its index.
+    let data: Vec<u8> = (0..500u32)
+        .flat_map(|k| {
+            let mut v = [k as u8 ^ 0x5a; 64];
+            v[..4].copy_from_slice(&k.to_le_bytes());
+            v
+        })
+        .collect();
+    small
+        .extend_from_buffer(0..500u64, TensorRef::new(&data, &[500, 64]))
+        .unwrap();
+    small.set("one", TensorRef::new(&[9u8; 64], &[64])).unwrap();
+    var.set("tall", TensorRef::new(&[0f32; 4], &[4, 1]))
+        .unwrap();
+    var.set("wide", TensorRef::new(&[0f32; 4], &[1, 4]))
+        .unwrap();
+    text.set("t", "x".repeat(64).as_str()).unwrap();
+    text.set("long", "y".repeat(65).as_str()).unwrap();
+    let first = co.commit("inline").unwrap();
+    // Only the 65-byte string needed a segment.
+    assert_eq!(segments(dir.path()), 1);
+    let r = repo.checkout().unwrap();
+    let s = r.column("small").unwrap();
+    for i in [0u64, 1, 250, 499] {
+        let view = s.get_view(i).unwrap();
+        assert_eq!(
+            view.as_bytes(),
+            &data[64 * i as usize..64 * (i as usize + 1)]
+        );
+        assert_eq!(
+            view.as_bytes().as_ptr() as usize % 8,
+            0,
+            "views are aligned"
+        );
+    }
+    let v = r.column("var").unwrap();
+    assert_eq!(
+        v.get("tall").unwrap().into_tensor().unwrap().shape(),
+        &[4, 1]
+    );
+    assert_eq!(
+        v.get("wide").unwrap().into_tensor().unwrap().shape(),
+        &[1, 4]
+    );
+    assert_eq!(
+        r.column("text").unwrap().get("long").unwrap(),
+        Value::Str("y".repeat(65))
+    );
+    drop(r);
+    let report = repo.verify().unwrap();
+    assert!(report.is_ok(), "{report}");
+    // 501 distinct small values, tall and wide (same
+    // bytes, other shapes: other values), two strings.
+    assert_eq!(report.values, 501 + 2 + 2);
+
+    // The same bytes under another shape are another value: a diff sees the change.
+    var.set("tall", TensorRef::new(&[0f32; 4], &[1, 4]))
+        .unwrap();
+    small.set(3u64, TensorRef::new(&[1u8; 64], &[64])).unwrap();
+    let second = co.commit("changes").unwrap();
+    co.close().unwrap();
+    let d = repo.diff(&first.to_hex(), &second.to_hex()).unwrap();
+    let mutated: Vec<(String, usize)> = d
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.mutated.len()))
+        .collect();
+    assert_eq!(mutated, [("small".to_string(), 1), ("var".to_string(), 1)]);
+
+    // A conflict names inline values by their value digest, as it names stored ones.
+    repo.create_branch("dev", Some(&first.to_hex())).unwrap();
+    let co = repo.checkout_writer_branch("dev").unwrap();
+    co.column("small")
+        .unwrap()
+        .set(3u64, TensorRef::new(&[2u8; 64], &[64]))
+        .unwrap();
+    co.commit("dev").unwrap();
+    co.close().unwrap();
+    let hangar_core::Error::MergeConflict(report) = repo.merge("m", "master", "dev").unwrap_err()
+    else {
+        panic!("a conflict")
+    };
+    let c = &report.conflicts[0];
+    let digest_of = |b: u8| {
+        hangar_store::ValueHeader::Tensor {
+            dtype: DType::U8,
+            shape: &[64],
+        }
+        .digest(&[b; 64])
+    };
+    assert_eq!((c.ours, c.theirs), (Some(digest_of(1)), Some(digest_of(2))));
 }

@@ -102,12 +102,20 @@ fn reset_discards_staged_changes_and_their_data() {
     }
     imgs.delete("a").unwrap();
     co.add_str_column("extra").unwrap();
+    // imgs' 6-byte values are inline; these 100-byte ones go to a staging segment.
+    let big = co
+        .add_ndarray_column("extra_big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    for i in 0..20u8 {
+        big.set(u64::from(i), TensorRef::new(&[i; 100], &[100]))
+            .unwrap();
+    }
     co.flush().unwrap();
     assert!(segment_files(dir.path()) > before);
     assert_eq!(co.reset_staging_area().unwrap(), Some(head));
     assert_eq!(segment_files(dir.path()), before);
     assert_eq!(co.status().unwrap(), Status::Clean);
-    assert!(!co.has_column("extra").unwrap());
+    assert!(!co.has_column("extra").unwrap() && !co.has_column("extra_big").unwrap());
     let imgs = co.column("imgs").unwrap();
     assert_eq!(imgs.len().unwrap(), 3);
     assert!(imgs.contains("a").unwrap() && !imgs.contains("n1").unwrap());
