@@ -21,6 +21,11 @@ use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
 use crate::crash::staged_content;
 use crate::{copy_dir, read_content, Content, Figures, Rng};
 
+/// Bytes of an "imgs" value: over 64, so they are stored in segments; the variable-shape
+/// and text values (at most 64 bytes) are inline in the record tables' leaves (format
+/// version 2), so damage to both kinds of file reaches values.
+const IMG_LEN: usize = 80;
+
 /// The original content: per commit id, then the staging area.
 struct Truth {
     commits: BTreeMap<String, Content>,
@@ -40,7 +45,7 @@ struct Truth {
 fn build(dir: &Path) -> hangar_core::Result<Truth> {
     let repo = Repository::init(dir, "corrupt", "c@example.com", true)?;
     let co = repo.checkout_writer()?;
-    let imgs = co.add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[64]))?;
+    let imgs = co.add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[IMG_LEN]))?;
     let var = co.add_ndarray_column(
         "var",
         NdArraySpec::with_shape(DType::F32, &[4, 4]).variable_shape(true),
@@ -51,7 +56,7 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
         for i in 0..24u8 {
             imgs.set(
                 u64::from(i),
-                TensorRef::new(&[i ^ round.wrapping_mul(91); 64], &[64]),
+                TensorRef::new(&[i ^ round.wrapping_mul(91); IMG_LEN], &[IMG_LEN]),
             )?;
         }
         var.set(
@@ -73,7 +78,10 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
         .collect();
     let mut prefixes = vec![staged_content(&co)?];
     for i in 0..5u8 {
-        imgs.set(u64::from(i), TensorRef::new(&[250 - i; 64], &[64]))?;
+        imgs.set(
+            u64::from(i),
+            TensorRef::new(&[250 - i; IMG_LEN], &[IMG_LEN]),
+        )?;
         prefixes.push(staged_content(&co)?);
     }
     let staged_before_last = staged_content(&co)?;
@@ -81,7 +89,7 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
     let last_frame_start = std::fs::metadata(&journal)
         .map_err(|e| hangar_core::Error::io("stat", &journal, e))?
         .len();
-    imgs.set(5u64, TensorRef::new(&[245u8; 64], &[64]))?;
+    imgs.set(5u64, TensorRef::new(&[245u8; IMG_LEN], &[IMG_LEN]))?;
     let before_close = std::fs::metadata(&journal)
         .map_err(|e| hangar_core::Error::io("stat", &journal, e))?
         .len();
@@ -487,7 +495,7 @@ fn writer_commands(root: &Path) -> usize {
     run(&|| {
         let co = open()?.checkout_writer()?;
         co.column("imgs")?
-            .set(9999u64, TensorRef::new(&[7u8; 64], &[64]))?;
+            .set(9999u64, TensorRef::new(&[7u8; IMG_LEN], &[IMG_LEN]))?;
         co.commit("while a file was away")?;
         co.close()
     });

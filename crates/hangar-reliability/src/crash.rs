@@ -26,14 +26,17 @@ use crate::{fingerprint, Content, Figures, Rng};
 const COLUMNS: [&str; 2] = ["data", "notes"];
 const BRANCHES: [&str; 3] = ["master", "dev", "exp"];
 const KEYS: u64 = 300;
+/// Bytes of a "data" value: over 64, so these values go to segments (format version 2
+/// keeps values of at most 64 bytes inline in their records, as the "notes" are).
+pub const DATA_LEN: usize = 96;
 
 /// Makes the repository every trial of a chain works on: two columns and a first commit.
 pub fn setup(dir: &Path) -> hangar_core::Result<()> {
     let repo = Repository::init(dir, "crash test", "crash@example.com", true)?;
     let co = repo.checkout_writer()?;
-    let data = co.add_ndarray_column("data", NdArraySpec::with_shape(DType::U8, &[16]))?;
+    let data = co.add_ndarray_column("data", NdArraySpec::with_shape(DType::U8, &[DATA_LEN]))?;
     co.add_str_column("notes")?;
-    data.set(0u64, TensorRef::new(&[0u8; 16], &[16]))?;
+    data.set(0u64, TensorRef::new(&[0u8; DATA_LEN], &[DATA_LEN]))?;
     co.commit("start")?;
     co.close()
 }
@@ -57,7 +60,7 @@ impl Child<'_> {
 fn value_for(rng: &mut Rng, col: &str) -> (Vec<u8>, String) {
     let n = rng.next_u64();
     if col == "data" {
-        let bytes: Vec<u8> = (0..16)
+        let bytes: Vec<u8> = (0..DATA_LEN)
             .map(|i| (n >> (i % 8 * 8)) as u8 ^ i as u8)
             .collect();
         (
@@ -76,7 +79,7 @@ fn value_for(rng: &mut Rng, col: &str) -> (Vec<u8>, String) {
 fn put(co: &WriterCheckout, col: &str, key: u64, bytes: &[u8]) -> hangar_core::Result<()> {
     let c = co.column(col)?;
     if col == "data" {
-        c.set(key, TensorRef::new(bytes, &[16]))
+        c.set(key, TensorRef::new(bytes, &[DATA_LEN]))
     } else {
         c.set(key, std::str::from_utf8(bytes).unwrap_or_default())
     }

@@ -6,13 +6,16 @@
 use hangar_core::{ErrorKind, Repository, TensorRef};
 use hangar_store::failpoint::{self, POINTS};
 
-use crate::crash::{setup, staged_content};
+use crate::crash::{setup, staged_content, DATA_LEN};
 use crate::{fingerprint, Figures};
 
 fn stage(co: &hangar_core::WriterCheckout, round: u8) -> hangar_core::Result<()> {
     let data = co.column("data")?;
     for k in 0..20u64 {
-        data.set(k, TensorRef::new(&[round.wrapping_add(k as u8); 16], &[16]))?;
+        data.set(
+            k,
+            TensorRef::new(&[round.wrapping_add(k as u8); DATA_LEN], &[DATA_LEN]),
+        )?;
     }
     co.column("notes")?
         .set(1u64, format!("round {round}").as_str())

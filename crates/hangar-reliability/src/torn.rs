@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use hangar_core::{CommitId, Repository, TensorRef};
 use hangar_store::failpoint;
 
-use crate::crash::{setup, staged_content};
+use crate::crash::{setup, staged_content, DATA_LEN};
 use crate::{copy_dir, Content, Figures};
 
 fn s<E: std::fmt::Display>(e: E) -> String {
@@ -86,7 +86,7 @@ fn reopen(dir: &Path, head: Option<hangar_core::CommitId>) -> Result<Content, St
     }
     // Work continues: one more change commits.
     co.column("data")
-        .and_then(|c| c.set(999u64, TensorRef::new(&[9u8; 16], &[16])))
+        .and_then(|c| c.set(999u64, TensorRef::new(&[9u8; DATA_LEN], &[DATA_LEN])))
         .and_then(|_| co.commit("after reopening"))
         .map_err(|e| format!("continuing after reopen: {e}"))?;
     co.close().map_err(s)?;
@@ -147,7 +147,7 @@ fn journal(figs: &mut Figures) -> usize {
             vec![(file_len(&jpath)?, staged_content(&co).map_err(s)?)];
         for i in 0..8u8 {
             let data = co.column("data").map_err(s)?;
-            data.set(u64::from(i), TensorRef::new(&[i; 16], &[16]))
+            data.set(u64::from(i), TensorRef::new(&[i; DATA_LEN], &[DATA_LEN]))
                 .map_err(s)?;
             marks.push((file_len(&jpath)?, staged_content(&co).map_err(s)?));
             co.column("notes")
@@ -200,7 +200,7 @@ fn segment_tail(figs: &mut Figures) -> usize {
         for k in 0..40u64 {
             co.column("data")
                 .map_err(s)?
-                .set(k, TensorRef::new(&[k as u8; 16], &[16]))
+                .set(k, TensorRef::new(&[k as u8; DATA_LEN], &[DATA_LEN]))
                 .map_err(s)?;
         }
         bulk.finish().map_err(s)?;
@@ -247,7 +247,7 @@ fn bulk_write(figs: &mut Figures) -> usize {
         for k in 0..16u64 {
             co.column("data")
                 .map_err(s)?
-                .set(k, TensorRef::new(&[k as u8 ^ 0x5a; 16], &[16]))
+                .set(k, TensorRef::new(&[k as u8 ^ 0x5a; DATA_LEN], &[DATA_LEN]))
                 .map_err(s)?;
             co.column("notes").map_err(s)?.set(k, "bulk").map_err(s)?;
         }
@@ -285,7 +285,7 @@ fn journal_next(figs: &mut Figures) -> usize {
         let co = base.repo.checkout_writer().map_err(s)?;
         co.column("data")
             .map_err(s)?
-            .set(5u64, TensorRef::new(&[5u8; 16], &[16]))
+            .set(5u64, TensorRef::new(&[5u8; DATA_LEN], &[DATA_LEN]))
             .map_err(s)?;
         let want = staged_content(&co).map_err(s)?;
         // Stop the commit right after journal.next is written (before the ref moves).
