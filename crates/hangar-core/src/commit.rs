@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use hangar_store::{Digest, Object};
+use hangar_store::{Digest, Object, ObjectSink, PackSpool};
 
 use crate::error::{Error, Result};
 use crate::format::User;
@@ -94,9 +94,10 @@ impl CommitInfo {
     }
 }
 
-/// Everything a commit writes, built from the staging area without writing anything.
+/// Everything a commit writes, built from the staging area: its new objects are in a
+/// pack being written (nothing refers to it until the commit protocol finishes it).
 pub(crate) struct BuiltCommit {
-    pub objects: Vec<Object>,
+    pub objects: PackSpool,
     pub id: Digest,
 }
 
@@ -105,13 +106,23 @@ fn apply_overlay(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &crate::stage::Overlay,
-    objects: &mut Vec<Object>,
+    objects: &mut dyn ObjectSink,
 ) -> Result<Option<TreeRef>> {
     if overlay.is_empty() {
         return Ok(base.copied());
     }
+    let Some(base) = base else {
+        // A new table (a first commit, an import into a new column): the staged puts
+        // stream into the builder in key order, never collected.
+        return Ok(tree::build(
+            overlay
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec()))),
+            objects,
+        ));
+    };
     let changes: Vec<(&[u8], Option<&[u8]>)> = overlay.iter().collect();
-    tree::update(shared, base, &changes, objects)
+    tree::update(shared, Some(base), &changes, objects)
 }
 
 pub(crate) fn build(
@@ -120,10 +131,10 @@ pub(crate) fn build(
     user: &User,
     message: &str,
 ) -> Result<BuiltCommit> {
-    let mut objects = Vec::new();
+    let mut objects = PackSpool::new(shared.store.clone());
     let mut columns = Vec::with_capacity(staging.columns.len());
     for (name, col) in &staging.columns {
-        objects.push(Object::new(ObjectType::Schema as u8, col.schema.encode()));
+        objects.put(Object::new(ObjectType::Schema as u8, col.schema.encode()));
         let tree = apply_overlay(shared, col.base.as_ref(), &col.overlay, &mut objects)?;
         if tree.map_or(0, |t| t.count) != col.count {
             return Err(Error::corrupt(
@@ -162,9 +173,9 @@ pub(crate) fn build(
         time_ns: timefmt::now_ns(),
         message: message.to_string(),
     };
-    objects.push(root);
+    objects.put(root);
     let commit = Object::new(ObjectType::Commit as u8, commit.encode());
     let id = commit.digest;
-    objects.push(commit);
+    objects.put(commit);
     Ok(BuiltCommit { objects, id })
 }

@@ -51,6 +51,19 @@ struct Run {
 }
 
 impl Run {
+    /// An empty run with room for `entries` entries of `key_bytes` and `value_bytes` in
+    /// all (exact sizes: the largest runs hold most of the staged bytes, and a vector
+    /// grown by doubling could hold twice what it needs).
+    fn with_capacity(entries: usize, key_bytes: usize, value_bytes: usize) -> Run {
+        Run {
+            keys: Vec::with_capacity(key_bytes),
+            key_ends: Vec::with_capacity(entries),
+            values: Vec::with_capacity(value_bytes),
+            value_ends: Vec::with_capacity(entries),
+            kinds: Vec::with_capacity(entries),
+        }
+    }
+
     fn len(&self) -> usize {
         self.kinds.len()
     }
@@ -90,6 +103,34 @@ impl Run {
 
     fn last_key(&self) -> Option<&[u8]> {
         self.len().checked_sub(1).map(|i| self.key(i))
+    }
+
+    /// Appends the entries of `newer`, whose keys all sort after this run's; in the
+    /// oldest run (`bottom`), unstaged keys are dropped, as [`merge`] does.
+    fn append(&mut self, newer: &Run, bottom: bool) {
+        // Exact sizes: realloc of a large block remaps its pages (no copy), and a
+        // vector grown by doubling could reserve twice what it holds.
+        self.keys.reserve_exact(newer.keys.len());
+        self.key_ends.reserve_exact(newer.len());
+        self.values.reserve_exact(newer.values.len());
+        self.value_ends.reserve_exact(newer.len());
+        self.kinds.reserve_exact(newer.len());
+        if !bottom || !newer.kinds.contains(&ABSENT) {
+            let (k0, v0) = (self.keys.len(), self.values.len());
+            self.keys.extend_from_slice(&newer.keys);
+            self.key_ends.extend(newer.key_ends.iter().map(|e| e + k0));
+            self.values.extend_from_slice(&newer.values);
+            self.value_ends
+                .extend(newer.value_ends.iter().map(|e| e + v0));
+            self.kinds.extend_from_slice(&newer.kinds);
+            return;
+        }
+        for i in 0..newer.len() {
+            let (kind, value) = newer.entry(i);
+            if kind != ABSENT {
+                self.push(newer.key(i), kind, value);
+            }
+        }
     }
 }
 
@@ -203,9 +244,11 @@ impl Overlay {
         let after_all = self
             .last_key()
             .is_none_or(|last| batch[0].0.as_slice() > last);
-        let mut run = Run::default();
-        run.keys.reserve(batch.iter().map(|(k, _)| k.len()).sum());
-        run.values.reserve(batch.iter().map(|(_, v)| v.len()).sum());
+        let mut run = Run::with_capacity(
+            batch.len(),
+            batch.iter().map(|(k, _)| k.len()).sum(),
+            batch.iter().map(|(_, v)| v.len()).sum(),
+        );
         for (k, v) in &batch {
             // What the key had staged: nothing, a delete (true) or a put (false).
             let before = if after_all {
@@ -251,6 +294,18 @@ impl Overlay {
 
     /// Adds the newest run, then merges runs of similar size.
     fn push_run(&mut self, run: Run) {
+        let bottom = self.runs.len() == 1;
+        if let Some(newest) = self.runs.last_mut() {
+            if run.len() > 0 && newest.last_key().is_none_or(|last| last < run.key(0)) {
+                // Every key of the new run sorts after the newest run's (an import in
+                // key order): appended in place, whatever the sizes. Its entries still
+                // shadow the older runs', as the newest run's do. Growing a large
+                // vector moves its pages (mremap) rather than copying them, so the
+                // staging area is not held twice while it grows.
+                newest.append(&run, bottom);
+                return;
+            }
+        }
         self.runs.push(run);
         while self.runs.len() >= 2 {
             let n = self.runs.len();
@@ -292,9 +347,11 @@ impl Overlay {
 
 /// Merges two runs, `newer` winning; in the oldest run, unstaged keys are dropped.
 fn merge(older: &Run, newer: &Run, bottom: bool) -> Run {
-    let mut out = Run::default();
-    out.keys.reserve(older.keys.len() + newer.keys.len());
-    out.values.reserve(older.values.len() + newer.values.len());
+    let mut out = Run::with_capacity(
+        older.len() + newer.len(),
+        older.keys.len() + newer.keys.len(),
+        older.values.len() + newer.values.len(),
+    );
     let (mut i, mut j) = (0, 0);
     let mut emit = |key: &[u8], (kind, value): (u8, &[u8])| {
         if !(bottom && kind == ABSENT) {
@@ -478,6 +535,8 @@ mod tests {
             o.append_sorted_puts(batch, |_| new += 1);
         }
         assert_eq!((o.len(), new), (n as usize, n as usize));
+        // Each batch sorts after the last: appended in place to one run.
+        assert_eq!(o.runs.len(), 1);
         let bytes: usize = o
             .runs
             .iter()

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
-use hangar_store::{Digest, Object};
+use hangar_store::{Digest, Object, ObjectSink};
 
 use crate::error::{Error, Result};
 use crate::objects::{ObjectType, TreeRef};
@@ -440,11 +440,11 @@ struct Level {
 /// nodes read and written, and gives the same tree as building from scratch.
 struct Builder<'o> {
     levels: Vec<Level>,
-    objects: &'o mut Vec<Object>,
+    objects: &'o mut dyn ObjectSink,
 }
 
 impl<'o> Builder<'o> {
-    fn new(objects: &'o mut Vec<Object>) -> Self {
+    fn new(objects: &'o mut dyn ObjectSink) -> Self {
         Builder {
             levels: Vec::new(),
             objects,
@@ -495,7 +495,7 @@ impl<'o> Builder<'o> {
             digest: object.digest,
             count,
         };
-        self.objects.push(object);
+        self.objects.put(object);
         self.add_node(h, child);
     }
 
@@ -575,7 +575,7 @@ impl<'o> Builder<'o> {
 /// appended to `objects`.
 pub fn build(
     entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
-    objects: &mut Vec<Object>,
+    objects: &mut dyn ObjectSink,
 ) -> Option<TreeRef> {
     let mut b = Builder::new(objects);
     for (k, v) in entries {
@@ -604,7 +604,7 @@ pub fn update(
     src: &dyn NodeSource,
     base: Option<&TreeRef>,
     changes: &[(&[u8], Option<&[u8]>)],
-    objects: &mut Vec<Object>,
+    objects: &mut dyn ObjectSink,
 ) -> Result<Option<TreeRef>> {
     let Some(base) = base else {
         return Ok(build(

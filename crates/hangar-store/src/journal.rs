@@ -38,30 +38,90 @@ pub struct Frame {
     pub body: Vec<u8>,
 }
 
-/// Parses `bytes` (after the magic) into frames. Returns the frames and the length of the
-/// valid prefix. Errors if a bad frame is followed by a good one.
-fn parse_frames(path: &Path, bytes: &[u8]) -> Result<(Vec<Frame>, usize)> {
-    let mut frames = Vec::new();
-    let mut pos = 0;
-    while let Some(frame) = frame_at(bytes, pos) {
-        let (f, next) = frame;
-        frames.push(f);
-        pos = next;
+/// Bytes read from the journal at a time while scanning it.
+const SCAN_CHUNK: usize = 8 << 20;
+
+/// Reads the journal at `path` frame by frame, passing each valid frame to `on_frame`.
+/// Returns the length of the valid prefix (magic included) and the file's length. The
+/// buffer holds at most one chunk plus one frame, and a frame is read only when the file
+/// holds all of its claimed length (so a damaged length never sizes an allocation). A
+/// bad frame followed by a chain of good ones to the end of the file is `Corrupt`;
+/// otherwise it starts a torn tail.
+fn scan(path: &Path, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<(u64, u64)> {
+    use std::io::Read;
+    let mut file = fsutil::open_no_follow(fsutil::no_follow().read(true), "open", path)?;
+    let file_len = file.metadata().ctx("stat", path)?.len();
+    let mut magic = [0u8; MAGIC.len()];
+    if file_len < MAGIC.len() as u64 || file.read_exact(&mut magic).is_err() || &magic != MAGIC {
+        return Err(Error::corrupt(path, "not a staging journal (bad magic)"));
     }
-    if pos < bytes.len() {
+    // buf[at..] holds the unread bytes, which start at file offset `pos`.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut at = 0usize;
+    let mut pos = MAGIC.len() as u64;
+    let mut read_to = pos; // file offset of the end of buf
+                           // Makes buf[at..] hold at least `want` bytes, if the file has them.
+    let mut fill =
+        |buf: &mut Vec<u8>, at: &mut usize, read_to: &mut u64, want: usize| -> Result<bool> {
+            if buf.len() - *at >= want {
+                return Ok(true);
+            }
+            if file_len - *read_to < (want - (buf.len() - *at)) as u64 {
+                return Ok(false);
+            }
+            buf.drain(..*at);
+            *at = 0;
+            let need = want
+                .max(SCAN_CHUNK)
+                .min((file_len - *read_to) as usize + buf.len());
+            let old = buf.len();
+            buf.resize(need, 0);
+            file.read_exact(&mut buf[old..]).ctx("read", path)?;
+            *read_to += (need - old) as u64;
+            Ok(true)
+        };
+    loop {
+        if !fill(&mut buf, &mut at, &mut read_to, FRAME_HEADER)? {
+            break;
+        }
+        let header = &buf[at..at + FRAME_HEADER];
+        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+        if len > MAX_FRAME || !fill(&mut buf, &mut at, &mut read_to, FRAME_HEADER + len)? {
+            break;
+        }
+        let header = &buf[at..at + FRAME_HEADER];
+        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        let frame_type = header[8];
+        let body = &buf[at + FRAME_HEADER..at + FRAME_HEADER + len];
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[frame_type]);
+        h.update(body);
+        if h.finalize() != crc {
+            break;
+        }
+        on_frame(frame_type, body)?;
+        at += FRAME_HEADER + len;
+        pos += (FRAME_HEADER + len) as u64;
+    }
+    if pos < file_len {
         // Either a torn tail (expected after a crash) or damage in the middle: it is
-        // damage if any later offset starts a valid frame that runs to the end.
-        if looks_like_mid_journal_damage(bytes, pos) {
+        // damage if a valid chain of frames runs from after the bad frame to the end.
+        // The rest of the file is read to decide (normally a few bytes of torn tail).
+        drop(buf);
+        let mut rest = Vec::new();
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(pos)).ctx("seek", path)?;
+        file.read_to_end(&mut rest).ctx("read", path)?;
+        if looks_like_mid_journal_damage(&rest, 0) {
             return Err(Error::corrupt(
                 path,
                 format!(
-                    "staging journal frame at offset {} is damaged but later frames are intact",
-                    pos + MAGIC.len()
+                    "staging journal frame at offset {pos} is damaged but later frames are intact"
                 ),
             ));
         }
     }
-    Ok((frames, pos))
+    Ok((pos, file_len))
 }
 
 fn frame_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
@@ -126,33 +186,88 @@ impl Journal {
 
     /// Opens the journal for appending, returning its valid frames. A torn tail is cut off.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Frame>)> {
-        let bytes = fsutil::read_file(path)?;
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(Error::corrupt(path, "not a staging journal (bad magic)"));
-        }
-        let (frames, valid) = parse_frames(path, &bytes[MAGIC.len()..])?;
-        let valid_len = (MAGIC.len() + valid) as u64;
+        let mut frames = Vec::new();
+        let journal = Journal::open_scan(path, &mut |frame_type, body| {
+            frames.push(Frame {
+                frame_type,
+                body: body.to_vec(),
+            });
+            Ok(())
+        })?;
+        Ok((journal, frames))
+    }
+
+    /// Opens the journal for appending, passing each valid frame to `on_frame` in order
+    /// as it is read (through a bounded buffer: the journal is never held in memory
+    /// whole). A torn tail is cut off; damage followed by intact frames is `Corrupt` —
+    /// found only when the scan reaches it, after the frames before it were passed on.
+    pub fn open_scan(
+        path: &Path,
+        on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>,
+    ) -> Result<Journal> {
+        let (valid_len, file_len) = scan(path, on_frame)?;
         let file = fsutil::open_no_follow(fsutil::no_follow().append(true), "open", path)?;
-        if valid_len < bytes.len() as u64 {
+        if valid_len < file_len {
             file.set_len(valid_len).ctx("truncate torn tail of", path)?;
         }
-        Ok((
-            Journal {
-                path: path.to_path_buf(),
-                file,
-                len: valid_len,
-            },
-            frames,
-        ))
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            len: valid_len,
+        })
     }
 
     /// Reads the frames of a journal without opening it for writing.
     pub fn read(path: &Path) -> Result<Vec<Frame>> {
-        let bytes = fsutil::read_file(path)?;
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(Error::corrupt(path, "not a staging journal (bad magic)"));
+        let mut frames = Vec::new();
+        Journal::read_scan(path, &mut |frame_type, body| {
+            frames.push(Frame {
+                frame_type,
+                body: body.to_vec(),
+            });
+            Ok(())
+        })?;
+        Ok(frames)
+    }
+
+    /// Passes each valid frame of a journal to `on_frame`, without opening it for
+    /// writing (see [`Journal::open_scan`]).
+    pub fn read_scan(path: &Path, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<()> {
+        scan(path, on_frame).map(|_| ())
+    }
+
+    /// [`Journal::read_scan`], returning the length of the valid prefix (to pass to
+    /// [`Journal::cut_torn_tail`]).
+    pub fn read_scan_len(
+        path: &Path,
+        on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        scan(path, on_frame).map(|(valid, _)| valid)
+    }
+
+    /// Opens the journal for appending without reading it: the caller scans it
+    /// ([`Journal::read_scan_len`]) and then cuts a torn tail off with
+    /// [`Journal::cut_torn_tail`] before anything is appended.
+    pub fn open_unscanned(path: &Path) -> Result<Journal> {
+        let file = fsutil::open_no_follow(fsutil::no_follow().append(true), "open", path)?;
+        let len = file.metadata().ctx("stat", path)?.len();
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            len,
+        })
+    }
+
+    /// Cuts the journal back to `valid_len`, the length of its valid prefix found by a
+    /// scan (a torn tail after a crash).
+    pub fn cut_torn_tail(&mut self, valid_len: u64) -> Result<()> {
+        if valid_len < self.len {
+            self.file
+                .set_len(valid_len)
+                .ctx("truncate torn tail of", &self.path)?;
+            self.len = valid_len;
         }
-        Ok(parse_frames(path, &bytes[MAGIC.len()..])?.0)
+        Ok(())
     }
 
     /// Appends already-framed bytes with one `write` call.
@@ -237,6 +352,60 @@ mod tests {
             assert_eq!(reread.last().unwrap().body, b"after");
             assert_eq!(reread.len(), got.len() + 1);
         }
+    }
+
+    #[test]
+    fn frames_across_read_chunks_and_larger_than_a_chunk_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        // Sizes chosen to straddle the scan's 8 MiB chunks, one frame larger than a
+        // chunk, many small ones between.
+        let mut sizes = vec![SCAN_CHUNK - 5, 3, SCAN_CHUNK + 1234, 0];
+        sizes.extend((0..5000).map(|i| i * 7 % 3001));
+        sizes.push(SCAN_CHUNK / 2);
+        let mut framed = Vec::new();
+        for (i, n) in sizes.iter().enumerate() {
+            push_frame(&mut framed, (i % 200) as u8, &vec![(i % 251) as u8; *n]);
+        }
+        Journal::create(&path, &framed).unwrap();
+        let mut seen = 0usize;
+        Journal::read_scan(&path, &mut |t, body| {
+            assert_eq!(t, (seen % 200) as u8);
+            assert_eq!(body.len(), sizes[seen], "frame {seen}");
+            assert!(
+                body.iter().all(|&b| b == (seen % 251) as u8),
+                "frame {seen}"
+            );
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, sizes.len());
+        // An error from the callback stops the scan and is returned as it is.
+        let mut calls = 0;
+        let err = Journal::read_scan(&path, &mut |_, _| {
+            calls += 1;
+            Err(Error::InvalidArgument("stop".into()))
+        })
+        .unwrap_err();
+        assert_eq!((calls, err.to_string().contains("stop")), (1, true));
+    }
+
+    #[test]
+    fn a_torn_frame_claiming_a_huge_length_is_cut_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut framed = frames(4);
+        let good = MAGIC.len() + framed.len();
+        // A header whose length claims 1 GiB, then a few bytes: a torn write (or
+        // damage) that must not make the reader allocate what it claims.
+        framed.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        framed.extend_from_slice(&[0; 4 + 1 + 10]);
+        Journal::create(&path, &framed).unwrap();
+        let (j, got) = Journal::open(&path).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(j.len(), good as u64);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub use digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
-pub use pack::Object;
+pub use pack::{Object, ObjectSink, PackSpool};
 pub use segment::SegmentFormat;
 pub use stage::{
     CommitStats, Discarded, PreparedCommit, Recovered, Savepoint, StoreWriter, ValueInput,

@@ -6,12 +6,16 @@
 //! crc32(bytes) u32`, then the trailer `"HGPKEND1" | count u64 | crc32 of everything
 //! before the trailer u32`.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::digest::{Digest, DigestSet};
+use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
+use crate::store::Store;
 
 const PACK_MAGIC: &[u8; 8] = b"HGPACK01";
 const TRAILER_MAGIC: &[u8; 8] = b"HGPKEND1";
@@ -85,6 +89,186 @@ pub fn write_pack(
         crc: crc32fast::hash(&buf),
     };
     Ok((record, entries))
+}
+
+/// Where the objects a commit makes go as they are built: kept in memory (`Vec`), or
+/// written to a pack as they come ([`PackSpool`]).
+pub trait ObjectSink {
+    /// Takes one new object.
+    fn put(&mut self, object: Object);
+}
+
+impl ObjectSink for Vec<Object> {
+    fn put(&mut self, object: Object) {
+        self.push(object);
+    }
+}
+
+/// A pack being written while a commit is built: each object goes to a temporary file
+/// in `packs/` as it is made, unless this pack or the index already holds it, so a
+/// commit of millions of records holds none of their nodes in memory — only an index
+/// entry per object. [`StoreWriter::prepare_commit`](crate::StoreWriter::prepare_commit)
+/// finishes it (trailer, fsync, rename to its reserved id). Dropped unfinished, the
+/// temporary file is removed (and a crash leaves it for the next writer open to remove,
+/// as every temporary file). An I/O error is kept and reported when the pack is finished.
+pub struct PackSpool {
+    store: Arc<Store>,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+    /// CRC-32 of everything written so far (the trailer's body checksum).
+    body_crc: crc32fast::Hasher,
+    len: u64,
+    /// Entries of the objects written, with file id 0 until the pack is finished.
+    entries: Vec<IndexEntry>,
+    seen: DigestSet,
+    error: Option<Error>,
+}
+
+impl std::fmt::Debug for PackSpool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackSpool")
+            .field("tmp", &self.tmp)
+            .field("objects", &self.entries.len())
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl PackSpool {
+    /// A spool for new objects of `store` (nothing is created until the first object
+    /// the store lacks).
+    pub fn new(store: Arc<Store>) -> PackSpool {
+        let tmp =
+            fsutil::temp_path_for(&store.dir().join(crate::store::PACKS_DIR).join("spool.pack"));
+        PackSpool {
+            store,
+            tmp,
+            out: None,
+            body_crc: crc32fast::Hasher::new(),
+            len: 0,
+            entries: Vec::new(),
+            seen: DigestSet::default(),
+            error: None,
+        }
+    }
+
+    /// A spool holding `objects` (see [`ObjectSink`]).
+    pub fn with_objects(store: Arc<Store>, objects: Vec<Object>) -> PackSpool {
+        let mut s = PackSpool::new(store);
+        for o in objects {
+            s.put(o);
+        }
+        s
+    }
+
+    /// Number of objects written (new to the store).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no object was new to the store.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        let out = self.out.as_mut().expect("opened before writing");
+        out.write_all(bytes).ctx("write", &self.tmp)?;
+        self.body_crc.update(bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn try_put(&mut self, o: &Object) -> Result<()> {
+        if self.store.index()?.lookup(&o.digest)?.is_some() {
+            return Ok(());
+        }
+        if self.out.is_none() {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&self.tmp)
+                .ctx("create", &self.tmp)?;
+            self.out = Some(BufWriter::with_capacity(1 << 20, f));
+            self.write(PACK_MAGIC)?;
+        }
+        self.write(&[o.type_code])?;
+        self.write(&(o.bytes.len() as u64).to_le_bytes())?;
+        self.write(&o.digest.0)?;
+        let offset = self.len;
+        self.write(&o.bytes)?;
+        let crc = crc32fast::hash(&o.bytes);
+        self.write(&crc.to_le_bytes())?;
+        self.entries.push(IndexEntry {
+            digest: o.digest,
+            kind: EntryKind::Object(o.type_code),
+            loc: Location {
+                file: 0,
+                offset,
+                len: o.bytes.len() as u64,
+                crc,
+            },
+        });
+        Ok(())
+    }
+
+    /// Writes the trailer, fsyncs, and renames the pack to `path` (then fsyncs its
+    /// directory). Returns its record and the index entries locating each object.
+    pub(crate) fn finish(
+        mut self,
+        path: &Path,
+        id: FileId,
+    ) -> Result<(FileRecord, Vec<IndexEntry>)> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        let body_crc = self.body_crc.clone().finalize();
+        let mut trailer = Vec::with_capacity(TRAILER);
+        trailer.extend_from_slice(TRAILER_MAGIC);
+        trailer.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        trailer.extend_from_slice(&body_crc.to_le_bytes());
+        self.write(&trailer)?;
+        let out = self.out.take().expect("a finished pack has objects");
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
+        file.sync_all().ctx("fsync", &self.tmp)?;
+        drop(file);
+        crate::failpoint::hit("atomic.after_temp_fsync")?;
+        std::fs::rename(&self.tmp, path).ctx("rename into place", path)?;
+        crate::failpoint::hit("atomic.after_rename")?;
+        fsutil::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        let record = FileRecord {
+            id,
+            kind: FileKind::Pack,
+            len: self.len,
+            crc: self.body_crc.clone().finalize(),
+        };
+        let mut entries = std::mem::take(&mut self.entries);
+        for e in &mut entries {
+            e.loc.file = id;
+        }
+        Ok((record, entries))
+    }
+}
+
+impl ObjectSink for PackSpool {
+    fn put(&mut self, object: Object) {
+        if self.error.is_some() || !self.seen.insert(object.digest) {
+            return;
+        }
+        if let Err(e) = self.try_put(&object) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl Drop for PackSpool {
+    fn drop(&mut self) {
+        if self.out.take().is_some() || self.error.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Walks a whole pack, checking every object's checksum and digest and the trailer.

@@ -1282,8 +1282,12 @@ fn put(
 }
 
 /// Rows staged per call (one contiguous buffer when no key exists yet): at least this
-/// many, or as many as fill [`CHUNK_BYTES`].
+/// many, or as many as fill [`CHUNK_BYTES`], but at most [`MAX_CHUNK_ROWS`].
 const ROW_CHUNK: usize = 8192;
+/// Each row of a call costs about 150 bytes of records and journal frame while it is
+/// staged, whatever its size: 64 MiB of 64-byte rows (a million) would hold ~250 MB at
+/// once, 64 Ki rows hold ~10 MB (and still make few, large journal and segment writes).
+const MAX_CHUNK_ROWS: usize = 64 * 1024;
 /// Decoded bytes (as declared by the headers) of whole files decoded at once in parallel.
 const DECODE_BATCH_BYTES: u128 = 256 << 20;
 const CHUNK_BYTES: usize = 64 << 20;
@@ -1309,7 +1313,9 @@ fn stage_rows(
         schema.shape().to_vec()
     };
     let rows = arr.rows();
-    let chunk_rows = ROW_CHUNK.max(CHUNK_BYTES / row_bytes.max(1));
+    let chunk_rows = ROW_CHUNK
+        .max(CHUNK_BYTES / row_bytes.max(1))
+        .min(MAX_CHUNK_ROWS);
     let mut r = 0;
     while r < rows {
         let n = chunk_rows.min(rows - r);

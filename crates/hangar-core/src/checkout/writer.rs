@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use hangar_store::{Digest, DigestSet, StoreWriter, ValueInput};
+use hangar_store::{Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
 use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
@@ -269,7 +269,7 @@ impl WriterState {
     /// checkout, whose next writer open finishes or discards the commit.
     fn publish(
         &mut self,
-        objects: Vec<Object>,
+        objects: PackSpool,
         live: &DigestSet,
         to: Digest,
         reflog: &str,
@@ -736,23 +736,42 @@ fn load_staging(shared: &Arc<Shared>) -> Result<(StoreWriter, Staging)> {
         branch: refs::DEFAULT_BRANCH.to_string(),
         commit: default_head,
     };
-    let (sw, recovered) = StoreWriter::open(shared.store.clone(), committed, || initial.encode())?;
-    let base = BaseInfo::decode(&recovered.base).map_err(|e| {
-        Error::corrupt(
-            shared.hangar.join("staging/journal"),
-            format!("bad base record: {e}"),
-        )
-    })?;
-    let mut staging = Staging::load(shared, base)?;
-    for raw in &recovered.records {
-        let change = Change::decode(raw).map_err(|e| {
-            Error::corrupt(
-                shared.hangar.join("staging/journal"),
-                format!("bad staged change: {e}"),
-            )
-        })?;
-        staging.apply(shared, change)?;
-    }
+    let journal = shared.hangar.join("staging/journal");
+    let decode_base = |b: &[u8]| {
+        BaseInfo::decode(b).map_err(|e| Error::corrupt(&journal, format!("bad base record: {e}")))
+    };
+    // Records are applied as the journal is read (never all held at once); an error of
+    // this layer stops the replay and is returned as it is.
+    let mut staging: Option<Staging> = None;
+    let mut failed: Option<Error> = None;
+    let mut apply = |base: &[u8], raw: &[u8]| -> Result<()> {
+        let st = match &mut staging {
+            Some(st) => st,
+            None => staging.insert(Staging::load(shared, decode_base(base)?)?),
+        };
+        let change = Change::decode(raw)
+            .map_err(|e| Error::corrupt(&journal, format!("bad staged change: {e}")))?;
+        st.apply(shared, change)
+    };
+    let opened = StoreWriter::open_with(
+        shared.store.clone(),
+        committed,
+        || initial.encode(),
+        &mut |base, raw| {
+            apply(base, raw).map_err(|e| {
+                failed = Some(e);
+                hangar_store::Error::InvalidArgument("staged change refused".into())
+            })
+        },
+    );
+    let (sw, recovered) = match (opened, failed) {
+        (Err(_), Some(e)) => return Err(e),
+        (r, _) => r?,
+    };
+    let staging = match staging {
+        Some(st) => st,
+        None => Staging::load(shared, decode_base(&recovered.base)?)?,
+    };
     Ok((sw, staging))
 }
 
@@ -1142,7 +1161,7 @@ impl WriterCheckout {
             // No new objects: the same protocol moves the ref to their head (the clean
             // staging area keeps no staged value).
             st.publish(
-                Vec::new(),
+                PackSpool::new(st.shared.store.clone()),
                 &DigestSet::default(),
                 theirs.0,
                 &format!("merge {from}: fast-forward"),
@@ -1202,6 +1221,7 @@ impl WriterCheckout {
             message.lines().next().unwrap_or_default()
         );
         // The staging area is clean: no staged value is referred to.
+        let objects = PackSpool::with_objects(shared.store.clone(), objects);
         st.publish(objects, &DigestSet::default(), id, &line)?;
         Ok(MergeOutcome::Merged {
             commit: CommitId(id),

@@ -55,7 +55,8 @@ impl StoreWriter {
         new_base: &[u8],
         publish: impl FnOnce() -> std::result::Result<(), E>,
     ) -> std::result::Result<CommitStats, E> {
-        let prepared = self.prepare_commit(objects, live, new_base)?;
+        let spool = PackSpool::with_objects(self.store.clone(), objects);
+        let prepared = self.prepare_commit(spool, live, new_base)?;
         publish()?;
         Ok(self.finish_commit(prepared)?)
     }
@@ -73,7 +74,7 @@ impl StoreWriter {
     /// commit of this writer replaces it.
     pub fn prepare_commit(
         &mut self,
-        objects: Vec<Object>,
+        objects: PackSpool,
         live: &DigestSet,
         new_base: &[u8],
     ) -> Result<PreparedCommit> {
@@ -114,20 +115,10 @@ impl StoreWriter {
         }
         stats.values = entries.len();
         let mut files: Vec<FileRecord> = self.files.iter().filter_map(|f| f.sealed).collect();
-        let mut seen = DigestSet::default();
-        let mut new_objects = Vec::with_capacity(objects.len());
-        {
-            let index = self.store.index()?;
-            for o in objects {
-                if seen.insert(o.digest) && index.lookup(&o.digest)?.is_none() {
-                    new_objects.push(o);
-                }
-            }
-        }
-        if !new_objects.is_empty() {
+        if !objects.is_empty() {
             let id = self.reserve_file(FileKind::Pack)?;
-            let (record, pack_entries) = pack::write_pack(&pack_path(&dir, id), id, &new_objects)?;
-            stats.objects = new_objects.len();
+            stats.objects = objects.len();
+            let (record, pack_entries) = objects.finish(&pack_path(&dir, id), id)?;
             stats.object_bytes = record.len;
             files.push(record);
             entries.extend(pack_entries);

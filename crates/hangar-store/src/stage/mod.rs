@@ -28,7 +28,7 @@ use crate::failpoint;
 use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 use crate::journal::{push_frame, Journal};
-use crate::pack::{self, Object};
+use crate::pack::{Object, PackSpool};
 use crate::segment::{Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow};
 use crate::store::{
     file_path, pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
@@ -40,7 +40,9 @@ mod recovery;
 
 pub use commit::{CommitStats, PreparedCommit};
 use frames::*;
-pub use recovery::{check_staging, journal_files, unreferenced_files, Discarded, JournalFiles};
+pub use recovery::{
+    check_staging, journal_files, unreferenced_files, Discarded, JournalFiles, OnRecord,
+};
 
 /// A pending batch is written once it holds this many bytes...
 const FLUSH_BYTES: usize = 16 << 20;

@@ -218,6 +218,9 @@ pub(super) fn file_ids_in(dir: &std::path::Path, ext: &str) -> Result<Vec<FileId
     Ok(ids)
 }
 
+/// Receives each replayed `Record` frame body, with the base frame's body.
+pub type OnRecord<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+
 impl StoreWriter {
     /// Opens the writer side: finishes or discards an interrupted commit, replays the
     /// journal, resumes open segments, and removes files nothing refers to (left by a
@@ -229,6 +232,26 @@ impl StoreWriter {
         store: Arc<Store>,
         committed: impl Fn(&[u8]) -> Result<bool>,
         initial_base: impl FnOnce() -> Vec<u8>,
+    ) -> Result<(StoreWriter, Recovered)> {
+        let mut records = Vec::new();
+        let (w, mut rec) = StoreWriter::open_with(store, committed, initial_base, &mut |_, r| {
+            records.push(r.to_vec());
+            Ok(())
+        })?;
+        rec.records = records;
+        Ok((w, rec))
+    }
+
+    /// [`StoreWriter::open`], passing each `Record` frame body to `on_record` (with the
+    /// base frame's body) as the journal is read, rather than collecting them: the
+    /// journal is read through a bounded buffer and never held whole, so a staging area
+    /// of millions of records is replayed in memory proportional to what the caller
+    /// keeps of them. `Recovered::records` is left empty.
+    pub fn open_with(
+        store: Arc<Store>,
+        committed: impl Fn(&[u8]) -> Result<bool>,
+        initial_base: impl FnOnce() -> Vec<u8>,
+        on_record: &mut OnRecord<'_>,
     ) -> Result<(StoreWriter, Recovered)> {
         let dir = store.dir().to_path_buf();
         let staging = dir.join(STAGING_DIR);
@@ -268,7 +291,7 @@ impl StoreWriter {
             let seq = store.index()?.high_seq();
             Journal::create(&journal_path, &journal_start(&initial_base(), seq, &[]))?;
         }
-        let (journal, frames) = Journal::open(&journal_path)?;
+        let journal = Journal::open_unscanned(&journal_path)?;
         let mut w = StoreWriter {
             store,
             journal,
@@ -286,45 +309,54 @@ impl StoreWriter {
             flush_due: false,
             retired: Vec::new(),
         };
-        let (mut recovered, index_seq) = w.replay(&journal_path, frames)?;
+        let (mut recovered, valid_len) = w.replay(&journal_path, on_record)?;
+        w.journal.cut_torn_tail(valid_len)?;
         recovered.finished_interrupted_commit = finished;
         w.base = recovered.base.clone();
-        // A missing index run is corruption; nothing is cleaned up in its presence (the
-        // files it listed would look unreferenced).
-        let missing = w.store.index()?.missing_run_errors(index_seq);
-        if let Some(first) = missing.into_iter().next() {
-            return Err(first);
-        }
         w.remove_abandoned_files()?;
         Ok((w, recovered))
     }
 
+    /// Replays the journal: two streaming passes (the first finds the values a batch
+    /// stored, so a write-through payload of such a value is not staged twice, and the
+    /// index sequence to check for missing runs before anything is replayed). Returns
+    /// what was recovered and the journal's valid length.
     fn replay(
         &mut self,
         path: &std::path::Path,
-        frames: Vec<crate::journal::Frame>,
-    ) -> Result<(Recovered, Option<u32>)> {
+        on_record: &mut OnRecord<'_>,
+    ) -> Result<(Recovered, u64)> {
         let de = decode_err(path);
         let mut index_seq: Option<u32> = None;
         let mut stored = DigestSet::default();
-        for f in frames
-            .iter()
-            .filter(|f| f.frame_type == frame::BATCH_STORED)
-        {
-            let (_, _, rows) = decode_batch_stored(&f.body).map_err(&de)?;
-            stored.extend(rows.iter().map(|r| r.digest));
+        Journal::read_scan(path, &mut |frame_type, body| {
+            if frame_type == frame::BATCH_STORED {
+                let (_, _, rows) = decode_batch_stored(body).map_err(&de)?;
+                stored.extend(rows.iter().map(|r| r.digest));
+            } else if frame_type == frame::INDEX_SEQ {
+                let mut d = Decoder::new(body);
+                index_seq = index_seq.max(Some(d.u32().map_err(&de)?));
+            }
+            Ok(())
+        })?;
+        // A missing index run is corruption; nothing is cleaned up in its presence (the
+        // files it listed would look unreferenced). Checked before any record is passed
+        // on, since the layer above reads committed objects as it applies them.
+        let missing = self.store.index()?.missing_run_errors(index_seq);
+        if let Some(first) = missing.into_iter().next() {
+            return Err(first);
         }
         let mut rec = Recovered::default();
-        for (i, f) in frames.into_iter().enumerate() {
-            match f.frame_type {
-                frame::BASE if i == 0 => rec.base = f.body,
-                frame::RECORD => rec.records.push(f.body),
-                frame::INDEX_SEQ => {
-                    let mut d = Decoder::new(&f.body);
-                    index_seq = index_seq.max(Some(d.u32().map_err(&de)?));
-                }
+        let mut i = 0usize;
+        let valid_len = Journal::read_scan_len(path, &mut |frame_type, body| {
+            let at = i;
+            i += 1;
+            match frame_type {
+                frame::BASE if at == 0 => rec.base = body.to_vec(),
+                frame::RECORD => on_record(&rec.base, body)?,
+                frame::INDEX_SEQ => {} // read by the first pass
                 frame::FILE_RESERVED => {
-                    let mut d = Decoder::new(&f.body);
+                    let mut d = Decoder::new(body);
                     let id = d.u32().map_err(&de)?;
                     let kind = FileKind::from_code(d.u8().map_err(&de)?).ok_or_else(|| {
                         Error::corrupt(path, format!("file {id:08x} reserved with an unknown kind"))
@@ -332,7 +364,7 @@ impl StoreWriter {
                     self.reserved.push((id, kind));
                 }
                 frame::SEGMENT_CREATED => {
-                    let mut d = Decoder::new(&f.body);
+                    let mut d = Decoder::new(body);
                     let id = d.u32().map_err(&de)?;
                     let header_len = d.u64().map_err(&de)?;
                     let format = SegmentFormat::decode(&mut d).map_err(&de)?;
@@ -345,7 +377,7 @@ impl StoreWriter {
                     });
                 }
                 frame::BATCH_STORED => {
-                    let (id, block, rows) = decode_batch_stored(&f.body).map_err(&de)?;
+                    let (id, block, rows) = decode_batch_stored(body).map_err(&de)?;
                     let file = self.files.iter_mut().find(|s| s.id == id).ok_or_else(|| {
                         Error::corrupt(path, format!("batch stored in unknown segment {id:08x}"))
                     })?;
@@ -353,7 +385,7 @@ impl StoreWriter {
                     file.blocks.push((block, rows));
                 }
                 frame::SEGMENT_SEALED => {
-                    let mut d = Decoder::new(&f.body);
+                    let mut d = Decoder::new(body);
                     let rec_ = FileRecord {
                         id: d.u32().map_err(&de)?,
                         kind: FileKind::Segment,
@@ -373,7 +405,7 @@ impl StoreWriter {
                     file.sealed = Some(rec_);
                 }
                 frame::VALUE => {
-                    let mut d = Decoder::new(&f.body);
+                    let mut d = Decoder::new(body);
                     let format = SegmentFormat::decode(&mut d).map_err(&de)?;
                     let digest = d.digest().map_err(&de)?;
                     let crc = d.u32().map_err(&de)?;
@@ -398,11 +430,12 @@ impl StoreWriter {
                 t => {
                     return Err(Error::corrupt(
                         path,
-                        format!("unknown staging journal frame type {t} at frame {i}"),
+                        format!("unknown staging journal frame type {t} at frame {at}"),
                     ))
                 }
             }
-        }
+            Ok(())
+        })?;
         // Resume the segments that were still open.
         let dir = self.store.dir().to_path_buf();
         for i in 0..self.files.len() {
@@ -425,7 +458,7 @@ impl StoreWriter {
             }
             self.slots[slot].open = Some(writer);
         }
-        Ok((rec, index_seq))
+        Ok((rec, valid_len))
     }
 
     /// Deletes the files this journal reserved that neither its own frames nor an index

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod dead_values;
+mod packs;
 mod recovery;
 mod segments;
 
