@@ -14,12 +14,7 @@ scratch="${OUT:-$root/target/peers}"
 data="${DATA:-auto}"
 n="${N:-50000}"
 rounds="${ROUNDS:-3}"
-venv="$here/.peers"
-if ! "$venv/bin/python" -c "import lance, deeplake, pyarrow, numpy" >/dev/null 2>&1; then
-  echo "installing pylance, deeplake, pyarrow and numpy in $venv" >&2
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pylance deeplake pyarrow numpy
-fi
+. "$here/peers_venv.sh"
 cd "$root"
 # Built as users build them: each package on its own, so no feature of another member
 # of the workspace is unified into them.

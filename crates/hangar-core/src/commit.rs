@@ -115,9 +115,7 @@ fn apply_overlay(
         // A new table (a first commit, an import into a new column): the staged puts
         // stream into the builder in key order, never collected.
         return Ok(tree::build(
-            overlay
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec()))),
+            overlay.iter().filter_map(|(k, v)| v.map(|v| (k, v))),
             objects,
         ));
     };

@@ -479,6 +479,25 @@ impl Record {
         }
     }
 
+    /// The encoding of a record holding `bytes` inline (at most [`INLINE_MAX`]) and, for
+    /// a variable-shape tensor, `shape`: what `encode` gives, without building the record.
+    pub fn encode_inline(bytes: &[u8], shape: Option<&[u64]>) -> Vec<u8> {
+        debug_assert!(bytes.len() <= INLINE_MAX);
+        let mut out = Vec::with_capacity(2 + bytes.len() + shape.map_or(0, |s| 1 + 2 * s.len()));
+        out.push(TAG_INLINE);
+        out.push(bytes.len() as u8); // a varint: below 128
+        out.extend_from_slice(bytes);
+        if let Some(shape) = shape {
+            let mut e = Encoder::with_capacity(1 + 2 * shape.len());
+            e.u8(shape.len() as u8);
+            for d in shape {
+                e.varint(*d);
+            }
+            out.extend_from_slice(e.as_slice());
+        }
+        out
+    }
+
     /// Encodes the record: `0 | digest` or `1 | len varint | bytes`, then the shape of a
     /// variable-shape tensor (`rank u8 | dims varint...`).
     pub fn encode(&self) -> Vec<u8> {
@@ -699,6 +718,22 @@ mod tests {
         unknown[0] = 7;
         let err = Record::decode(&unknown, &fixed).unwrap_err().0;
         assert!(err.contains("unknown record tag 7"), "{err}");
+    }
+
+    #[test]
+    fn encode_inline_is_encode() {
+        for (bytes, shape) in [
+            (vec![], None),
+            (vec![5u8; 64], None),
+            (vec![1, 2, 3], Some(vec![3u64])),
+            (vec![9; 60], Some(vec![300u64, 0, 7])),
+        ] {
+            let r = Record {
+                held: Held::Inline(bytes.clone()),
+                shape: shape.clone(),
+            };
+            assert_eq!(Record::encode_inline(&bytes, shape.as_deref()), r.encode());
+        }
     }
 
     #[test]

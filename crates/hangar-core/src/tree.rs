@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use hangar_store::codec::{push_bytes, DecodeError, DecodeResult, Decoder, Encoder};
 use hangar_store::{Digest, Object, ObjectSink};
 
 use crate::error::{Error, Result};
@@ -403,21 +403,15 @@ fn child_is_boundary(digest: &Digest) -> bool {
     u64::from_le_bytes(digest.0[..8].try_into().expect("8 bytes")) % INTERNAL_FANOUT == 0
 }
 
-fn encode_node(level: u8, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-    let size: usize = entries.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
-    let mut e = Encoder::with_capacity(size + 8);
-    e.u8(level).varint(entries.len() as u64);
-    for (k, v) in entries {
-        e.bytes(k).bytes(v);
-    }
-    e.finish()
-}
-
 /// One level of a [`Builder`]: the entries of the node being filled, and the nodes the
 /// level has made so far.
 #[derive(Default)]
 struct Level {
-    carry: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The entries of the node being filled, already encoded (`key bytes, value bytes`
+    /// each, as a node holds them), so an entry costs no allocation of its own.
+    body: Vec<u8>,
+    entries: usize,
+    last_key: Vec<u8>,
     carry_bytes: usize,
     carry_count: u64,
     /// Nodes of this level so far (made here or reused whole).
@@ -459,21 +453,25 @@ impl<'o> Builder<'o> {
     }
 
     /// Appends a leaf entry.
-    fn entry(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        let boundary = key_hash(&key).is_multiple_of(LEAF_FANOUT);
+    fn entry(&mut self, key: &[u8], value: &[u8]) {
+        let boundary = key_hash(key).is_multiple_of(LEAF_FANOUT);
         self.push(0, key, value, 1, boundary);
     }
 
     /// Appends an item to level `h` and closes the node on a boundary or when full.
-    fn push(&mut self, h: usize, key: Vec<u8>, value: Vec<u8>, count: u64, boundary: bool) {
+    fn push(&mut self, h: usize, key: &[u8], value: &[u8], count: u64, boundary: bool) {
         let l = self.level(h);
         l.carry_bytes += key.len() + value.len();
         l.carry_count += count;
-        l.carry.push((key, value));
+        push_bytes(&mut l.body, key);
+        push_bytes(&mut l.body, value);
+        l.entries += 1;
+        l.last_key.clear();
+        l.last_key.extend_from_slice(key);
         let full = if h == 0 {
-            l.carry.len() >= LEAF_MAX_ENTRIES || l.carry_bytes >= LEAF_MAX_BYTES
+            l.entries >= LEAF_MAX_ENTRIES || l.carry_bytes >= LEAF_MAX_BYTES
         } else {
-            l.carry.len() >= INTERNAL_MAX_ENTRIES
+            l.entries >= INTERNAL_MAX_ENTRIES
         };
         if boundary || full {
             self.emit(h);
@@ -483,15 +481,18 @@ impl<'o> Builder<'o> {
     /// Closes the node level `h` is filling, if any.
     fn emit(&mut self, h: usize) {
         let l = self.level(h);
-        if l.carry.is_empty() {
+        if l.entries == 0 {
             return;
         }
-        let carry = std::mem::take(&mut l.carry);
+        let mut e = Encoder::with_capacity(l.body.len() + 11);
+        e.u8(h as u8).varint(l.entries as u64).raw(&l.body);
+        l.body.clear();
+        l.entries = 0;
         let count = std::mem::take(&mut l.carry_count);
         l.carry_bytes = 0;
-        let object = Object::new(ObjectType::TreeNode as u8, encode_node(h as u8, &carry));
+        let object = Object::new(ObjectType::TreeNode as u8, e.finish());
         let child = ChildRef {
-            last_key: carry.last().expect("non-empty").0.clone(),
+            last_key: l.last_key.clone(),
             digest: object.digest,
             count,
         };
@@ -504,7 +505,7 @@ impl<'o> Builder<'o> {
         self.levels
             .iter()
             .skip(h + 1)
-            .any(|l| l.nodes > 0 || !l.carry.is_empty())
+            .any(|l| l.nodes > 0 || l.entries > 0)
     }
 
     /// Records a finished node of level `h` and passes it up as a child.
@@ -526,12 +527,12 @@ impl<'o> Builder<'o> {
         let mut v = Encoder::with_capacity(42);
         v.digest(&child.digest).varint(child.count);
         let boundary = child_is_boundary(&child.digest);
-        self.push(h, child.last_key, v.finish(), child.count, boundary);
+        self.push(h, &child.last_key, v.as_slice(), child.count, boundary);
     }
 
     /// Whether a node of level `h` can follow what was built so far unchanged.
     fn at_boundary(&self, h: usize) -> bool {
-        self.levels.iter().take(h + 1).all(|l| l.carry.is_empty())
+        self.levels.iter().take(h + 1).all(|l| l.entries == 0)
             && self.levels.iter().take(h).all(|l| l.first.is_none())
     }
 
@@ -545,7 +546,7 @@ impl<'o> Builder<'o> {
         let node = child_at_level(src, &child.digest, h)?;
         for i in 0..node.len() {
             if h == 0 {
-                self.entry(node.key(i).to_vec(), node.value(i).to_vec());
+                self.entry(node.key(i), node.value(i));
             } else {
                 self.subtree(src, node.child_ref(i), h - 1)?;
             }
@@ -573,13 +574,13 @@ impl<'o> Builder<'o> {
 
 /// Builds a record table from entries sorted by key (strictly increasing). New nodes are
 /// appended to `objects`.
-pub fn build(
-    entries: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+pub fn build<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    entries: impl IntoIterator<Item = (K, V)>,
     objects: &mut dyn ObjectSink,
 ) -> Option<TreeRef> {
     let mut b = Builder::new(objects);
     for (k, v) in entries {
-        b.entry(k, v);
+        b.entry(k.as_ref(), v.as_ref());
     }
     b.finish()
 }
@@ -608,9 +609,7 @@ pub fn update(
 ) -> Result<Option<TreeRef>> {
     let Some(base) = base else {
         return Ok(build(
-            changes
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec()))),
+            changes.iter().filter_map(|(k, v)| v.map(|v| (*k, v))),
             objects,
         ));
     };
@@ -646,11 +645,11 @@ fn apply_changes(
                     ni += 1; // replaced or deleted
                 }
                 if let Some(v) = val {
-                    b.entry(key.to_vec(), v.to_vec());
+                    b.entry(key, v);
                 }
                 k += 1;
             } else {
-                b.entry(node.key(ni).to_vec(), node.value(ni).to_vec());
+                b.entry(node.key(ni), node.value(ni));
                 ni += 1;
             }
         }
@@ -856,6 +855,17 @@ pub fn walk_nodes(src: &dyn NodeSource, tree: &TreeRef, seen: &mut HashSet<Diges
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node's encoding written the plain way (the reference the builder's flat,
+    /// incremental encoding must match).
+    fn encode_node(level: u8, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.u8(level).varint(entries.len() as u64);
+        for (k, v) in entries {
+            e.bytes(k).bytes(v);
+        }
+        e.finish()
+    }
     use std::collections::{BTreeMap, HashMap};
     use std::sync::Mutex;
 

@@ -89,16 +89,9 @@ impl Encoder {
     }
 
     /// Writes an unsigned LEB128 varint.
-    pub fn varint(&mut self, mut v: u64) -> &mut Self {
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                self.buf.push(byte);
-                return self;
-            }
-            self.buf.push(byte | 0x80);
-        }
+    pub fn varint(&mut self, v: u64) -> &mut Self {
+        push_varint(&mut self.buf, v);
+        self
     }
 
     /// Writes raw bytes without a length.
@@ -109,8 +102,7 @@ impl Encoder {
 
     /// Writes a varint length followed by the bytes.
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.varint(b.len() as u64);
-        self.buf.extend_from_slice(b);
+        push_bytes(&mut self.buf, b);
         self
     }
 
@@ -124,6 +116,25 @@ impl Encoder {
         self.buf.extend_from_slice(&d.0);
         self
     }
+}
+
+/// Appends an unsigned LEB128 varint to `out` (what [`Encoder::varint`] writes).
+pub fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Appends a varint length and the bytes to `out` (what [`Encoder::bytes`] writes).
+pub fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    push_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 /// Reads fields from a byte slice, checking every bound.

@@ -509,7 +509,12 @@ impl WriterState {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
             let held = match digest {
-                None => Held::Inline(bytes_of(&v).to_vec()),
+                None => {
+                    let shape = variable.then_some(var_shape.as_slice());
+                    let rec = Record::encode_inline(bytes_of(&v), shape);
+                    records.push((batch.key(i).to_vec(), rec));
+                    continue;
+                }
                 Some(digest) => {
                     let shape = if variable {
                         var_shape.as_slice()
