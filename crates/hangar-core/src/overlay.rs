@@ -231,25 +231,26 @@ impl Overlay {
 
     /// Stages a batch of puts whose keys are sorted and unique, newer than everything
     /// staged so far, as one run; `on_new` sees each key that had no staged change.
-    pub fn append_sorted_puts(
+    pub fn append_sorted_puts<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &mut self,
-        batch: Vec<(Vec<u8>, Vec<u8>)>,
+        batch: &[(K, V)],
         mut on_new: impl FnMut(&[u8]),
     ) {
         if batch.is_empty() {
             return;
         }
-        debug_assert!(batch.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(batch.windows(2).all(|w| w[0].0.as_ref() < w[1].0.as_ref()));
         // Keys past everything staged (an import in key order) are new without a lookup.
         let after_all = self
             .last_key()
-            .is_none_or(|last| batch[0].0.as_slice() > last);
+            .is_none_or(|last| batch[0].0.as_ref() > last);
         let mut run = Run::with_capacity(
             batch.len(),
-            batch.iter().map(|(k, _)| k.len()).sum(),
-            batch.iter().map(|(_, v)| v.len()).sum(),
+            batch.iter().map(|(k, _)| k.as_ref().len()).sum(),
+            batch.iter().map(|(_, v)| v.as_ref().len()).sum(),
         );
-        for (k, v) in &batch {
+        for (k, v) in batch {
+            let (k, v) = (k.as_ref(), v.as_ref());
             // What the key had staged: nothing, a delete (true) or a put (false).
             let before = if after_all {
                 None
@@ -262,7 +263,6 @@ impl Overlay {
             self.count_flags(before, Some(false));
             run.push(k, PUT, v);
         }
-        drop(batch);
         self.freeze();
         self.push_run(run);
     }
@@ -496,7 +496,7 @@ mod tests {
                         .map(|i| (key(i), vec![step as u8; 3]))
                         .collect();
                     let mut new = 0;
-                    o.append_sorted_puts(batch.clone(), |_| new += 1);
+                    o.append_sorted_puts(&batch, |_| new += 1);
                     let want_new = batch.iter().filter(|(k, _)| !m.contains_key(k)).count();
                     assert_eq!(new, want_new, "step {step}: new keys of a batch");
                     for (k, v) in batch {
@@ -529,10 +529,10 @@ mod tests {
         let n = 200_000u64;
         let mut new = 0;
         for chunk in 0..20 {
-            let batch = (chunk * n / 20..(chunk + 1) * n / 20)
+            let batch: Vec<(Vec<u8>, Vec<u8>)> = (chunk * n / 20..(chunk + 1) * n / 20)
                 .map(|i| (key(i), vec![7u8; 32]))
                 .collect();
-            o.append_sorted_puts(batch, |_| new += 1);
+            o.append_sorted_puts(&batch, |_| new += 1);
         }
         assert_eq!((o.len(), new), (n as usize, n as usize));
         // Each batch sorts after the last: appended in place to one run.

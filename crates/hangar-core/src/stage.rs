@@ -80,6 +80,9 @@ pub(crate) enum Change {
     },
 }
 
+/// A put's (key, record) entries, borrowed.
+pub type PutEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 impl Change {
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new();
@@ -117,6 +120,24 @@ impl Change {
             }
         }
         e.finish()
+    }
+
+    /// A `Put` change's column and entries borrowed from its encoding `b` (no copy of
+    /// any key or record: what replaying a journal of millions of puts needs); `None`
+    /// for any other change.
+    pub fn decode_put(b: &[u8]) -> DecodeResult<Option<(&str, PutEntries<'_>)>> {
+        let mut d = Decoder::new(b);
+        if d.u8()? != 3 {
+            return Ok(None);
+        }
+        let column = d.str()?;
+        let n = d.count(2)?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            entries.push((d.bytes()?, d.bytes()?));
+        }
+        d.finish()?;
+        Ok(Some((column, entries)))
     }
 
     pub fn decode(b: &[u8]) -> DecodeResult<Change> {
@@ -399,6 +420,58 @@ impl Staging {
         })
     }
 
+    /// Applies a put of (key, record) entries whose preconditions were checked (a
+    /// `Change::Put`, or one borrowed from a journal frame by [`Change::decode_put`]).
+    pub fn apply_put(
+        &mut self,
+        shared: &Shared,
+        column: &str,
+        mut entries: PutEntries<'_>,
+    ) -> Result<()> {
+        let col = self.column_mut(column)?;
+        if col.base.is_none() && entries.len() >= 64 {
+            // A big batch into a column without a base (a bulk import): sorted (if it is
+            // not already) and added as one run of the overlay instead of one insert per
+            // record. Without a base every overlay entry is a put, and nothing is
+            // normalized away.
+            if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+                // Stable: of equal keys the later put stays later, and wins.
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut run: Vec<(&[u8], &[u8])> = Vec::with_capacity(entries.len());
+                for (k, r) in entries {
+                    match run.last_mut() {
+                        Some(last) if last.0 == k => last.1 = r,
+                        _ => run.push((k, r)),
+                    }
+                }
+                entries = run;
+            }
+            let (mut new_keys, mut new_samples) = (0u64, 0u64);
+            let nested = col.nested();
+            col.overlay.append_sorted_puts(&entries, |k| {
+                new_keys += 1;
+                new_samples += u64::from(crate::key::is_sample_record(nested, k));
+            });
+            col.count += new_keys;
+            col.samples += new_samples;
+        } else {
+            for (k, r) in entries {
+                let sample = col.is_sample_key(k);
+                if overlay_put(
+                    shared,
+                    col.base.as_ref(),
+                    &mut col.overlay,
+                    k.to_vec(),
+                    r.to_vec(),
+                )? {
+                    col.count += 1;
+                    col.samples += u64::from(sample);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies a change whose preconditions were checked.
     pub fn apply(&mut self, shared: &Shared, change: Change) -> Result<()> {
         match change {
@@ -410,41 +483,11 @@ impl Staging {
                 self.columns.remove(&name);
             }
             Change::Put { column, entries } => {
-                let col = self.column_mut(&column)?;
-                if col.base.is_none() && entries.len() >= 64 {
-                    // A big batch into a column without a base (a bulk import): sorted (if
-                    // it is not already) and added as one run of the overlay instead of
-                    // one insert per record. Without a base every overlay entry is a put,
-                    // and nothing is normalized away.
-                    let mut entries = entries;
-                    // Stable: of equal keys the later put stays later, and wins.
-                    if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-                        entries.sort_by(|a, b| a.0.cmp(&b.0));
-                    }
-                    let mut run: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(entries.len());
-                    for (k, r) in entries {
-                        match run.last_mut() {
-                            Some(last) if last.0 == k => last.1 = r,
-                            _ => run.push((k, r)),
-                        }
-                    }
-                    let (mut new_keys, mut new_samples) = (0u64, 0u64);
-                    let nested = col.nested();
-                    col.overlay.append_sorted_puts(run, |k| {
-                        new_keys += 1;
-                        new_samples += u64::from(crate::key::is_sample_record(nested, k));
-                    });
-                    col.count += new_keys;
-                    col.samples += new_samples;
-                } else {
-                    for (k, r) in entries {
-                        let sample = col.is_sample_key(&k);
-                        if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
-                            col.count += 1;
-                            col.samples += u64::from(sample);
-                        }
-                    }
-                }
+                let refs: Vec<(&[u8], &[u8])> = entries
+                    .iter()
+                    .map(|(k, r)| (k.as_slice(), r.as_slice()))
+                    .collect();
+                self.apply_put(shared, &column, refs)?;
             }
             Change::Delete { column, key } => {
                 let col = self.column_mut(&column)?;
@@ -691,6 +734,27 @@ mod tests {
             assert_eq!(Change::decode(&enc).unwrap(), c);
             for cut in 0..enc.len() {
                 assert!(Change::decode(&enc[..cut]).is_err());
+            }
+            // The borrowed decoding of a put gives the same column and entries, and
+            // nothing for other changes; a cut put is an error, as with decode.
+            match (&c, Change::decode_put(&enc).unwrap()) {
+                (Change::Put { column, entries }, Some((col, borrowed))) => {
+                    assert_eq!(col, column);
+                    let owned: Vec<(Vec<u8>, Vec<u8>)> = borrowed
+                        .iter()
+                        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                        .collect();
+                    assert_eq!(&owned, entries);
+                    for cut in 1..enc.len() {
+                        assert!(Change::decode_put(&enc[..cut]).is_err());
+                    }
+                    let mut longer = enc.clone();
+                    longer.push(0);
+                    assert!(Change::decode_put(&longer).is_err());
+                }
+                (Change::Put { .. }, None) => panic!("a put decodes as one"),
+                (_, Some(_)) => panic!("{c:?} is not a put"),
+                (_, None) => {}
             }
         }
         let b = BaseInfo {

@@ -754,9 +754,14 @@ fn load_staging(shared: &Arc<Shared>) -> Result<(StoreWriter, Staging)> {
             Some(st) => st,
             None => staging.insert(Staging::load(shared, decode_base(base)?)?),
         };
-        let change = Change::decode(raw)
-            .map_err(|e| Error::corrupt(&journal, format!("bad staged change: {e}")))?;
-        st.apply(shared, change)
+        let bad = |e: hangar_store::codec::DecodeError| {
+            Error::corrupt(&journal, format!("bad staged change: {e}"))
+        };
+        // Puts (nearly all of a large staging area) are applied from the frame's bytes.
+        if let Some((column, entries)) = Change::decode_put(raw).map_err(bad)? {
+            return st.apply_put(shared, column, entries);
+        }
+        st.apply(shared, Change::decode(raw).map_err(bad)?)
     };
     let opened = StoreWriter::open_with(
         shared.store.clone(),
