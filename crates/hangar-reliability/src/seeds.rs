@@ -19,8 +19,13 @@ pub fn write(out: &Path) -> Result<usize, String> {
     let err = |e: hangar_core::Error| e.to_string();
     let repo = Repository::init(root, "seed", "s@example.com", false).map_err(err)?;
     let co = repo.checkout_writer().map_err(err)?;
+    // "a" holds 80-byte values (stored in segments, so the segment target has seeds);
+    // "b" and "v" hold values of at most 64 bytes (inline in record-table leaves).
     let a = co
-        .add_ndarray_column("a", NdArraySpec::with_shape(DType::U8, &[4]))
+        .add_ndarray_column("a", NdArraySpec::with_shape(DType::U8, &[80]))
+        .map_err(err)?;
+    let b = co
+        .add_ndarray_column("b", NdArraySpec::with_shape(DType::U8, &[4]))
         .map_err(err)?;
     let v = co
         .add_ndarray_column(
@@ -30,7 +35,9 @@ pub fn write(out: &Path) -> Result<usize, String> {
         .map_err(err)?;
     let n = co.add_nested_str_column("n").map_err(err)?;
     for i in 0..6u8 {
-        a.set(u64::from(i), TensorRef::new(&[i; 4], &[4]))
+        a.set(u64::from(i), TensorRef::new(&[i; 80], &[80]))
+            .map_err(err)?;
+        b.set(u64::from(i), TensorRef::new(&[i; 4], &[4]))
             .map_err(err)?;
     }
     v.set("x", TensorRef::new(&[1.5f32; 2], &[1, 2]))
@@ -38,7 +45,9 @@ pub fn write(out: &Path) -> Result<usize, String> {
     n.set_subsample("s", "t", "text").map_err(err)?;
     co.metadata().set("m", "meta").map_err(err)?;
     co.commit("seed").map_err(err)?;
-    a.set(7u64, TensorRef::new(&[7u8; 4], &[4])).map_err(err)?;
+    a.set(7u64, TensorRef::new(&[7u8; 80], &[80]))
+        .map_err(err)?;
+    b.set(7u64, TensorRef::new(&[7u8; 4], &[4])).map_err(err)?;
     let journal = std::fs::read(root.join(".hangar/staging/journal")).map_err(|e| e.to_string())?;
     co.close().map_err(err)?;
     let h = root.join(".hangar");
@@ -100,6 +109,23 @@ pub fn write(out: &Path) -> Result<usize, String> {
                     }
                 }
             }
+        }
+    }
+    // Every target fuzz/run.sh starts from a repository file must have seeds: a target
+    // without its corpus directory fails there with a message that hides the cause (as
+    // when format v2 moved the seed repository's small values out of its segments).
+    for target in [
+        "journal",
+        "repository",
+        "segment",
+        "pack",
+        "index_run",
+        "decoders",
+    ] {
+        if !out.join(target).is_dir() {
+            return Err(format!(
+                "no fuzz seeds for target {target}: the seed repository wrote no such file"
+            ));
         }
     }
     Ok(count)
