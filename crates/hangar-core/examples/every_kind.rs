@@ -1,5 +1,8 @@
 //! Writes a small repository holding one column of every kind (used by CI to check that
-//! pyarrow reads the segments): `cargo run -p hangar-core --example every_kind -- DIR`.
+//! pyarrow reads the segments, and the Arrow C stream): `cargo run -p hangar-core
+//! --example every_kind -- DIR`. The first columns hold values of at most 64 bytes, kept
+//! inline in the record tables (format version 2); the `*_big` columns hold larger ones
+//! of every kind, which are stored in segments.
 
 use hangar_core::{DType, NdArraySpec, Repository, Result, TensorRef, ValueRef};
 
@@ -35,6 +38,40 @@ fn main() -> Result<()> {
         )?;
         text.set(u64::from(i), format!("caption {i} ✓").as_str())?;
         blobs.set(u64::from(i), ValueRef::Bytes(&[i, 0, 255]))?;
+    }
+    let images_big =
+        co.add_ndarray_column("images_big", NdArraySpec::with_shape(DType::U8, &[8, 10]))?;
+    let fields_big = co.add_ndarray_column(
+        "fields_big",
+        NdArraySpec::with_shape(DType::F32, &[4, 8]).variable_shape(true),
+    )?;
+    let flags_big =
+        co.add_ndarray_column("flags_big", NdArraySpec::with_shape(DType::Bool, &[80]))?;
+    let half_big = co.add_ndarray_column("half_big", NdArraySpec::with_shape(DType::F16, &[40]))?;
+    let text_big = co.add_str_column("captions_big")?;
+    let blobs_big = co.add_bytes_column("blobs_big")?;
+    for i in 0..5u8 {
+        let px: Vec<u8> = (0..80u8)
+            .map(|j| i.wrapping_mul(7).wrapping_add(j))
+            .collect();
+        images_big.set(u64::from(i), TensorRef::new(&px, &[8, 10]))?;
+        let rows = 3 + usize::from(i % 2);
+        let f: Vec<f32> = (0..rows * 8)
+            .map(|x| x as f32 * 0.25 + f32::from(i))
+            .collect();
+        fields_big.set(u64::from(i), TensorRef::new(&f, &[rows, 8]))?;
+        let bits: Vec<bool> = (0..80).map(|j| (j + usize::from(i)) % 3 == 0).collect();
+        flags_big.set(u64::from(i), TensorRef::from_bools(&bits, &[80]))?;
+        let h: Vec<half::f16> = (0..40)
+            .map(|j| half::f16::from_f32(j as f32 + f32::from(i)))
+            .collect();
+        half_big.set(u64::from(i), TensorRef::new(&h, &[40]))?;
+        text_big.set(
+            u64::from(i),
+            format!("caption {i} ✓ {}", "long ".repeat(14)).as_str(),
+        )?;
+        let b: Vec<u8> = (0..70u8).map(|j| j ^ i).collect();
+        blobs_big.set(u64::from(i), ValueRef::Bytes(&b))?;
     }
     let id = co.commit("every kind of column")?;
     co.close()?;
