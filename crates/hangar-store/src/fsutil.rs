@@ -48,23 +48,39 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
 /// `target`, fsync of the directory. Readers see the old content or the new, never a mix.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path_for(target);
-    let result = (|| {
-        // create_new (O_EXCL) refuses an existing name, a symbolic link included.
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .ctx("create", &tmp)?;
-        f.write_all(bytes).ctx("write", &tmp)?;
-        f.sync_all().ctx("fsync", &tmp)?;
+    let mut f = create_temp(&tmp)?;
+    if let Err(e) = f.write_all(bytes) {
         drop(f);
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
+    install_temp(f, &tmp, target)
+}
+
+/// Creates the temporary file `tmp` (from [`temp_path_for`]) for writing.
+pub fn create_temp(tmp: &Path) -> Result<File> {
+    // create_new (O_EXCL) refuses an existing name, a symbolic link included.
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .ctx("create", tmp)
+}
+
+/// The second half of [`write_atomic`], for a temporary file written by the caller:
+/// fsyncs `file` (at `tmp`), renames it over `target`, fsyncs the directory. On an
+/// error the temporary file is removed.
+pub fn install_temp(file: File, tmp: &Path, target: &Path) -> Result<()> {
+    let result = (|| {
+        file.sync_all().ctx("fsync", tmp)?;
+        drop(file);
         crate::failpoint::hit("atomic.after_temp_fsync")?;
-        fs::rename(&tmp, target).ctx("rename into place", target)?;
+        fs::rename(tmp, target).ctx("rename into place", target)?;
         crate::failpoint::hit("atomic.after_rename")?;
         fsync_dir(target.parent().unwrap_or(Path::new(".")))
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
     }
     result
 }

@@ -44,53 +44,6 @@ impl Object {
     }
 }
 
-/// Writes `objects` to a new pack at `path` (durably) and returns its record and the
-/// index entries locating each object.
-pub fn write_pack(
-    path: &Path,
-    id: FileId,
-    objects: &[Object],
-) -> Result<(FileRecord, Vec<IndexEntry>)> {
-    let total: usize = objects
-        .iter()
-        .map(|o| o.bytes.len() + OBJECT_HEADER + 4)
-        .sum();
-    let mut buf = Vec::with_capacity(PACK_MAGIC.len() + total + TRAILER);
-    buf.extend_from_slice(PACK_MAGIC);
-    let mut entries = Vec::with_capacity(objects.len());
-    for o in objects {
-        buf.push(o.type_code);
-        buf.extend_from_slice(&(o.bytes.len() as u64).to_le_bytes());
-        buf.extend_from_slice(&o.digest.0);
-        let offset = buf.len() as u64;
-        buf.extend_from_slice(&o.bytes);
-        let crc = crc32fast::hash(&o.bytes);
-        buf.extend_from_slice(&crc.to_le_bytes());
-        entries.push(IndexEntry {
-            digest: o.digest,
-            kind: EntryKind::Object(o.type_code),
-            loc: Location {
-                file: id,
-                offset,
-                len: o.bytes.len() as u64,
-                crc,
-            },
-        });
-    }
-    let body_crc = crc32fast::hash(&buf);
-    buf.extend_from_slice(TRAILER_MAGIC);
-    buf.extend_from_slice(&(objects.len() as u64).to_le_bytes());
-    buf.extend_from_slice(&body_crc.to_le_bytes());
-    fsutil::write_atomic(path, &buf)?;
-    let record = FileRecord {
-        id,
-        kind: FileKind::Pack,
-        len: buf.len() as u64,
-        crc: crc32fast::hash(&buf),
-    };
-    Ok((record, entries))
-}
-
 /// Where the objects a commit makes go as they are built: kept in memory (`Vec`), or
 /// written to a pack as they come ([`PackSpool`]).
 pub trait ObjectSink {
@@ -184,11 +137,7 @@ impl PackSpool {
             return Ok(());
         }
         if self.out.is_none() {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&self.tmp)
-                .ctx("create", &self.tmp)?;
+            let f = fsutil::create_temp(&self.tmp)?;
             self.out = Some(BufWriter::with_capacity(1 << 20, f));
             self.write(PACK_MAGIC)?;
         }
@@ -228,16 +177,18 @@ impl PackSpool {
         trailer.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
         trailer.extend_from_slice(&body_crc.to_le_bytes());
         self.write(&trailer)?;
+        // Flushed here so that a failed write leaves the writer in place for Drop to
+        // remove the temporary file; install_temp removes it on any later failure.
+        self.out
+            .as_mut()
+            .expect("a finished pack has objects")
+            .flush()
+            .ctx("write", &self.tmp)?;
         let out = self.out.take().expect("a finished pack has objects");
         let file = out
             .into_inner()
             .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
-        file.sync_all().ctx("fsync", &self.tmp)?;
-        drop(file);
-        crate::failpoint::hit("atomic.after_temp_fsync")?;
-        std::fs::rename(&self.tmp, path).ctx("rename into place", path)?;
-        crate::failpoint::hit("atomic.after_rename")?;
-        fsutil::fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        fsutil::install_temp(file, &self.tmp, path)?;
         let record = FileRecord {
             id,
             kind: FileKind::Pack,
@@ -333,12 +284,16 @@ mod tests {
     #[test]
     fn write_scan_and_detect_every_flipped_bit() {
         let dir = tempfile::tempdir().unwrap();
+        Store::create_layout(dir.path()).unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
         let path = dir.path().join("p.pack");
         let objects = vec![
             Object::new(1, b"alpha".to_vec()),
             Object::new(2, vec![7; 40]),
         ];
-        let (rec, entries) = write_pack(&path, 3, &objects).unwrap();
+        let spool = PackSpool::with_objects(store, objects.clone());
+        let (rec, entries) = spool.finish(&path, 3).unwrap();
+        assert!(entries.iter().all(|e| e.loc.file == 3));
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(rec.len, bytes.len() as u64);
         assert_eq!(&bytes[entries[1].loc.offset as usize..][..40], &[7; 40][..]);
