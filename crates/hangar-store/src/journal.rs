@@ -41,78 +41,99 @@ pub struct Frame {
 /// Bytes read from the journal at a time while scanning it.
 const SCAN_CHUNK: usize = 8 << 20;
 
+/// The body length a frame header claims (its first 4 bytes), `None` past [`MAX_FRAME`].
+fn claimed_len(header: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    (len <= MAX_FRAME).then_some(len)
+}
+
+/// The frame at the start of `bytes` when `bytes` holds all of it and its checksum
+/// holds: its type, body and whole length.
+fn frame_in(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let header = bytes.get(..FRAME_HEADER)?;
+    let len = claimed_len(header)?;
+    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+    let body = bytes.get(FRAME_HEADER..FRAME_HEADER + len)?;
+    let mut h = crc32fast::Hasher::new();
+    h.update(&header[8..9]);
+    h.update(body);
+    (h.finalize() == crc).then_some((header[8], body, FRAME_HEADER + len))
+}
+
+/// Sequential reads of a journal file into a buffer of at most one chunk plus one frame.
+struct ChunkReader<'p> {
+    path: &'p Path,
+    file: File,
+    file_len: u64,
+    /// `buf[at..]` holds the unread bytes; `read_to` is the file offset of `buf`'s end.
+    buf: Vec<u8>,
+    at: usize,
+    read_to: u64,
+}
+
+impl ChunkReader<'_> {
+    /// The next `want` unread bytes, if the file holds them (read only then, so a
+    /// damaged length never sizes an allocation).
+    fn peek(&mut self, want: usize) -> Result<Option<&[u8]>> {
+        use std::io::Read;
+        let have = self.buf.len() - self.at;
+        if have < want {
+            if self.file_len - self.read_to < (want - have) as u64 {
+                return Ok(None);
+            }
+            self.buf.drain(..self.at);
+            self.at = 0;
+            let need = want
+                .max(SCAN_CHUNK)
+                .min((self.file_len - self.read_to) as usize + have);
+            self.buf.resize(need, 0);
+            self.file
+                .read_exact(&mut self.buf[have..])
+                .ctx("read", self.path)?;
+            self.read_to += (need - have) as u64;
+        }
+        Ok(Some(&self.buf[self.at..self.at + want]))
+    }
+}
+
 /// Reads the journal at `path` frame by frame, passing each valid frame to `on_frame`.
-/// Returns the length of the valid prefix (magic included) and the file's length. The
-/// buffer holds at most one chunk plus one frame, and a frame is read only when the file
-/// holds all of its claimed length (so a damaged length never sizes an allocation). A
-/// bad frame followed by a chain of good ones to the end of the file is `Corrupt`;
+/// Returns the length of the valid prefix (magic included) and the file's length. A bad
+/// frame followed by a chain of good ones to the end of the file is `Corrupt`;
 /// otherwise it starts a torn tail.
 fn scan(path: &Path, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<(u64, u64)> {
-    use std::io::Read;
+    use std::io::{Read, Seek};
     let mut file = fsutil::open_no_follow(fsutil::no_follow().read(true), "open", path)?;
     let file_len = file.metadata().ctx("stat", path)?.len();
     let mut magic = [0u8; MAGIC.len()];
     if file_len < MAGIC.len() as u64 || file.read_exact(&mut magic).is_err() || &magic != MAGIC {
         return Err(Error::corrupt(path, "not a staging journal (bad magic)"));
     }
-    // buf[at..] holds the unread bytes, which start at file offset `pos`.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut at = 0usize;
+    let mut r = ChunkReader {
+        path,
+        file,
+        file_len,
+        buf: Vec::new(),
+        at: 0,
+        read_to: MAGIC.len() as u64,
+    };
     let mut pos = MAGIC.len() as u64;
-    let mut read_to = pos; // file offset of the end of buf
-                           // Makes buf[at..] hold at least `want` bytes, if the file has them.
-    let mut fill =
-        |buf: &mut Vec<u8>, at: &mut usize, read_to: &mut u64, want: usize| -> Result<bool> {
-            if buf.len() - *at >= want {
-                return Ok(true);
-            }
-            if file_len - *read_to < (want - (buf.len() - *at)) as u64 {
-                return Ok(false);
-            }
-            buf.drain(..*at);
-            *at = 0;
-            let need = want
-                .max(SCAN_CHUNK)
-                .min((file_len - *read_to) as usize + buf.len());
-            let old = buf.len();
-            buf.resize(need, 0);
-            file.read_exact(&mut buf[old..]).ctx("read", path)?;
-            *read_to += (need - old) as u64;
-            Ok(true)
+    while let Some(len) = r.peek(FRAME_HEADER)?.and_then(claimed_len) {
+        let Some((frame_type, body, n)) = r.peek(FRAME_HEADER + len)?.and_then(frame_in) else {
+            break;
         };
-    loop {
-        if !fill(&mut buf, &mut at, &mut read_to, FRAME_HEADER)? {
-            break;
-        }
-        let header = &buf[at..at + FRAME_HEADER];
-        let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-        if len > MAX_FRAME || !fill(&mut buf, &mut at, &mut read_to, FRAME_HEADER + len)? {
-            break;
-        }
-        let header = &buf[at..at + FRAME_HEADER];
-        let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-        let frame_type = header[8];
-        let body = &buf[at + FRAME_HEADER..at + FRAME_HEADER + len];
-        let mut h = crc32fast::Hasher::new();
-        h.update(&[frame_type]);
-        h.update(body);
-        if h.finalize() != crc {
-            break;
-        }
         on_frame(frame_type, body)?;
-        at += FRAME_HEADER + len;
-        pos += (FRAME_HEADER + len) as u64;
+        r.at += n;
+        pos += n as u64;
     }
     if pos < file_len {
         // Either a torn tail (expected after a crash) or damage in the middle: it is
         // damage if a valid chain of frames runs from after the bad frame to the end.
         // The rest of the file is read to decide (normally a few bytes of torn tail).
-        drop(buf);
+        let mut file = r.file;
         let mut rest = Vec::new();
-        use std::io::Seek;
         file.seek(std::io::SeekFrom::Start(pos)).ctx("seek", path)?;
         file.read_to_end(&mut rest).ctx("read", path)?;
-        if looks_like_mid_journal_damage(&rest, 0) {
+        if looks_like_mid_journal_damage(&rest) {
             return Err(Error::corrupt(
                 path,
                 format!(
@@ -124,45 +145,36 @@ fn scan(path: &Path, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Resul
     Ok((pos, file_len))
 }
 
-fn frame_at(bytes: &[u8], pos: usize) -> Option<(Frame, usize)> {
-    let header = bytes.get(pos..pos + FRAME_HEADER)?;
-    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    if len > MAX_FRAME {
-        return None;
-    }
-    let body = bytes.get(pos + FRAME_HEADER..pos + FRAME_HEADER + len)?;
-    let mut h = crc32fast::Hasher::new();
-    h.update(&header[8..9]);
-    h.update(body);
-    if h.finalize() != crc {
-        return None;
-    }
-    Some((
-        Frame {
-            frame_type: header[8],
+/// Every valid frame of the journal at `path`, and the length of the valid prefix.
+fn read_frames(path: &Path) -> Result<(Vec<Frame>, u64)> {
+    let mut frames = Vec::new();
+    let valid_len = Journal::read_scan(path, &mut |frame_type, body| {
+        frames.push(Frame {
+            frame_type,
             body: body.to_vec(),
-        },
-        pos + FRAME_HEADER + len,
-    ))
+        });
+        Ok(())
+    })?;
+    Ok((frames, valid_len))
 }
 
-fn looks_like_mid_journal_damage(bytes: &[u8], bad_at: usize) -> bool {
+/// Whether the bad frame at the start of `bytes` is followed by intact frames.
+fn looks_like_mid_journal_damage(bytes: &[u8]) -> bool {
     // If the damaged frame's own length field is plausible, check the frame right after
     // it; a valid chain from there to the end of the file means the damage is in the
     // middle. A torn write never has valid frames after it.
-    let Some(header) = bytes.get(bad_at..bad_at + 4) else {
+    let Some(header) = bytes.get(..4) else {
         return false;
     };
     let len = u32::from_le_bytes(header.try_into().expect("4 bytes")) as usize;
-    let mut pos = match bad_at.checked_add(FRAME_HEADER + len) {
+    let mut pos = match len.checked_add(FRAME_HEADER) {
         Some(p) if p < bytes.len() => p,
         _ => return false,
     };
     let mut any = false;
-    while let Some((_, next)) = frame_at(bytes, pos) {
+    while let Some((_, _, n)) = frame_in(&bytes[pos..]) {
         any = true;
-        pos = next;
+        pos += n;
     }
     any && pos == bytes.len()
 }
@@ -186,59 +198,23 @@ impl Journal {
 
     /// Opens the journal for appending, returning its valid frames. A torn tail is cut off.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Frame>)> {
-        let mut frames = Vec::new();
-        let journal = Journal::open_scan(path, &mut |frame_type, body| {
-            frames.push(Frame {
-                frame_type,
-                body: body.to_vec(),
-            });
-            Ok(())
-        })?;
+        let (frames, valid_len) = read_frames(path)?;
+        let mut journal = Journal::open_unscanned(path)?;
+        journal.cut_torn_tail(valid_len)?;
         Ok((journal, frames))
-    }
-
-    /// Opens the journal for appending, passing each valid frame to `on_frame` in order
-    /// as it is read (through a bounded buffer: the journal is never held in memory
-    /// whole). A torn tail is cut off; damage followed by intact frames is `Corrupt` —
-    /// found only when the scan reaches it, after the frames before it were passed on.
-    pub fn open_scan(
-        path: &Path,
-        on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>,
-    ) -> Result<Journal> {
-        let (valid_len, file_len) = scan(path, on_frame)?;
-        let file = fsutil::open_no_follow(fsutil::no_follow().append(true), "open", path)?;
-        if valid_len < file_len {
-            file.set_len(valid_len).ctx("truncate torn tail of", path)?;
-        }
-        Ok(Journal {
-            path: path.to_path_buf(),
-            file,
-            len: valid_len,
-        })
     }
 
     /// Reads the frames of a journal without opening it for writing.
     pub fn read(path: &Path) -> Result<Vec<Frame>> {
-        let mut frames = Vec::new();
-        Journal::read_scan(path, &mut |frame_type, body| {
-            frames.push(Frame {
-                frame_type,
-                body: body.to_vec(),
-            });
-            Ok(())
-        })?;
-        Ok(frames)
+        read_frames(path).map(|(frames, _)| frames)
     }
 
-    /// Passes each valid frame of a journal to `on_frame`, without opening it for
-    /// writing (see [`Journal::open_scan`]).
-    pub fn read_scan(path: &Path, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<()> {
-        scan(path, on_frame).map(|_| ())
-    }
-
-    /// [`Journal::read_scan`], returning the length of the valid prefix (to pass to
-    /// [`Journal::cut_torn_tail`]).
-    pub fn read_scan_len(
+    /// Passes each valid frame of a journal to `on_frame` in order as it is read,
+    /// through a bounded buffer (the journal is never held in memory whole), without
+    /// opening it for writing. Returns the length of the valid prefix, to pass to
+    /// [`Journal::cut_torn_tail`]. Damage followed by intact frames is `Corrupt`, found
+    /// when the scan reaches it, after the frames before it were passed on.
+    pub fn read_scan(
         path: &Path,
         on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>,
     ) -> Result<u64> {
@@ -246,7 +222,7 @@ impl Journal {
     }
 
     /// Opens the journal for appending without reading it: the caller scans it
-    /// ([`Journal::read_scan_len`]) and then cuts a torn tail off with
+    /// ([`Journal::read_scan`]) and then cuts a torn tail off with
     /// [`Journal::cut_torn_tail`] before anything is appended.
     pub fn open_unscanned(path: &Path) -> Result<Journal> {
         let file = fsutil::open_no_follow(fsutil::no_follow().append(true), "open", path)?;

@@ -348,7 +348,7 @@ impl StoreWriter {
         }
         let mut rec = Recovered::default();
         let mut i = 0usize;
-        let valid_len = Journal::read_scan_len(path, &mut |frame_type, body| {
+        let valid_len = Journal::read_scan(path, &mut |frame_type, body| {
             let at = i;
             i += 1;
             match frame_type {
