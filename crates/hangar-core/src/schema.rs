@@ -483,36 +483,26 @@ impl Record {
     /// a variable-shape tensor, `shape`: what `encode` gives, without building the record.
     pub fn encode_inline(bytes: &[u8], shape: Option<&[u64]>) -> Vec<u8> {
         debug_assert!(bytes.len() <= INLINE_MAX);
-        let mut out = Vec::with_capacity(2 + bytes.len() + shape.map_or(0, |s| 1 + 2 * s.len()));
-        out.push(TAG_INLINE);
-        out.push(bytes.len() as u8); // a varint: below 128
-        out.extend_from_slice(bytes);
-        if let Some(shape) = shape {
-            let mut e = Encoder::with_capacity(1 + 2 * shape.len());
-            e.u8(shape.len() as u8);
-            for d in shape {
-                e.varint(*d);
-            }
-            out.extend_from_slice(e.as_slice());
-        }
-        out
+        encode_record(
+            |e| {
+                e.u8(TAG_INLINE).bytes(bytes);
+            },
+            shape,
+        )
     }
 
     /// Encodes the record: `0 | digest` or `1 | len varint | bytes`, then the shape of a
     /// variable-shape tensor (`rank u8 | dims varint...`).
     pub fn encode(&self) -> Vec<u8> {
-        let mut e = Encoder::with_capacity(48);
-        match &self.held {
-            Held::Stored(d) => e.u8(TAG_STORED).digest(d),
-            Held::Inline(b) => e.u8(TAG_INLINE).bytes(b),
-        };
-        if let Some(shape) = &self.shape {
-            e.u8(shape.len() as u8);
-            for d in shape {
-                e.varint(*d);
-            }
-        }
-        e.finish()
+        encode_record(
+            |e| {
+                match &self.held {
+                    Held::Stored(d) => e.u8(TAG_STORED).digest(d),
+                    Held::Inline(b) => e.u8(TAG_INLINE).bytes(b),
+                };
+            },
+            self.shape.as_deref(),
+        )
     }
 
     /// Decodes a record of a column with `schema`. Refuses a record that is not the one
@@ -593,6 +583,20 @@ impl Record {
         }
         Ok(Record { held, shape })
     }
+}
+
+/// A record's encoding: what `held` writes (tag and value or digest), then the shape of
+/// a variable-shape tensor (`rank u8 | dims varint...`).
+fn encode_record(held: impl FnOnce(&mut Encoder), shape: Option<&[u64]>) -> Vec<u8> {
+    let mut e = Encoder::with_capacity(2 + INLINE_MAX + shape.map_or(0, |s| 1 + 2 * s.len()));
+    held(&mut e);
+    if let Some(shape) = shape {
+        e.u8(shape.len() as u8);
+        for d in shape {
+            e.varint(*d);
+        }
+    }
+    e.finish()
 }
 
 #[cfg(test)]

@@ -83,6 +83,17 @@ pub(crate) enum Change {
 /// A put's (key, record) entries, borrowed.
 pub type PutEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
 
+/// A `Put` change after its tag: the column and its entries, borrowed from `d`'s bytes.
+fn put_body<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, PutEntries<'a>)> {
+    let column = d.str()?;
+    let n = d.count(2)?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        entries.push((d.bytes()?, d.bytes()?));
+    }
+    Ok((column, entries))
+}
+
 impl Change {
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::new();
@@ -130,14 +141,9 @@ impl Change {
         if d.u8()? != 3 {
             return Ok(None);
         }
-        let column = d.str()?;
-        let n = d.count(2)?;
-        let mut entries = Vec::with_capacity(n);
-        for _ in 0..n {
-            entries.push((d.bytes()?, d.bytes()?));
-        }
+        let put = put_body(&mut d)?;
         d.finish()?;
-        Ok(Some((column, entries)))
+        Ok(Some(put))
     }
 
     pub fn decode(b: &[u8]) -> DecodeResult<Change> {
@@ -152,13 +158,14 @@ impl Change {
                 name: d.str()?.to_string(),
             },
             3 => {
-                let column = d.str()?.to_string();
-                let n = d.count(2)?;
-                let mut entries = Vec::with_capacity(n);
-                for _ in 0..n {
-                    entries.push((d.bytes()?.to_vec(), d.bytes()?.to_vec()));
+                let (column, entries) = put_body(&mut d)?;
+                Change::Put {
+                    column: column.to_string(),
+                    entries: entries
+                        .into_iter()
+                        .map(|(k, r)| (k.to_vec(), r.to_vec()))
+                        .collect(),
                 }
-                Change::Put { column, entries }
             }
             4 => Change::Delete {
                 column: d.str()?.to_string(),

@@ -508,37 +508,27 @@ impl WriterState {
         for (i, digest) in digests.into_iter().enumerate() {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
-            let held = match digest {
-                None => {
-                    let shape = variable.then_some(var_shape.as_slice());
-                    let rec = Record::encode_inline(bytes_of(&v), shape);
-                    records.push((batch.key(i).to_vec(), rec));
-                    continue;
-                }
+            let record = match digest {
+                None => Record::encode_inline(bytes_of(&v), variable.then_some(&var_shape)),
                 Some(digest) => {
-                    let shape = if variable {
-                        var_shape.as_slice()
-                    } else {
-                        fixed_shape.as_slice()
-                    };
-                    let header = schema.value_header(&v, shape);
+                    let shape = if variable { &var_shape } else { &fixed_shape };
                     sw.put_hashed_value(
                         ValueInput {
                             format,
-                            header,
+                            header: schema.value_header(&v, shape),
                             shape,
                             bytes: bytes_of(&v),
                         },
                         digest,
                     )?;
-                    Held::Stored(digest)
+                    Record {
+                        held: Held::Stored(digest),
+                        shape: variable.then_some(var_shape),
+                    }
+                    .encode()
                 }
             };
-            let rec = Record {
-                held,
-                shape: variable.then_some(var_shape),
-            };
-            records.push((batch.key(i).to_vec(), rec.encode()));
+            records.push((batch.key(i).to_vec(), record));
         }
         Ok(records)
     }
