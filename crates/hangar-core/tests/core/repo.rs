@@ -84,41 +84,30 @@ fn a_newer_format_or_unknown_feature_is_refused() {
     let (dir, _repo) = new_repo();
     let format = dir.path().join(".hangar/format");
     let original = std::fs::read_to_string(&format).unwrap();
-    std::fs::write(
-        &format,
-        original.replace("\"version\": 2", "\"version\": 99"),
-    )
-    .unwrap();
-    let e = Repository::open(dir.path()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(e.to_string().contains("upgrade"), "{e}");
+    // Opening with `from` replaced by `to` in the format file is refused as Unsupported;
+    // returns the message.
+    let refused = |from: &str, to: &str| {
+        std::fs::write(&format, original.replace(from, to)).unwrap();
+        let e = Repository::open(dir.path()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        e.to_string()
+    };
+    let msg = refused("\"version\": 2", "\"version\": 99");
+    assert!(msg.contains("upgrade"), "{msg}");
     // Version 1 (a development build's, before small values were kept inline) reads
     // differently: refused with its version named and what to do, never misread.
-    std::fs::write(
-        &format,
-        original.replace("\"version\": 2", "\"version\": 1"),
-    )
-    .unwrap();
-    let e = Repository::open(dir.path()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    let msg = e.to_string();
+    let msg = refused("\"version\": 2", "\"version\": 1");
     assert!(
         msg.contains("format version 1")
             && msg.contains("reads version 2")
             && msg.contains("hangar export"),
         "{msg}"
     );
-    std::fs::write(
-        &format,
-        original.replace(
-            "\"staging-journal\"",
-            "\"staging-journal\", \"time-travel\"",
-        ),
-    )
-    .unwrap();
-    let e = Repository::open(dir.path()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Unsupported);
-    assert!(e.to_string().contains("time-travel"), "{e}");
+    let msg = refused(
+        "\"staging-journal\"",
+        "\"staging-journal\", \"time-travel\"",
+    );
+    assert!(msg.contains("time-travel"), "{msg}");
     std::fs::write(&format, original).unwrap();
     Repository::open(dir.path()).unwrap();
 }
