@@ -6,9 +6,10 @@
 //! one write + fsync of the same bytes.
 //!
 //! Usage: seed [--data auto|fashion|random] [--n 50000] [--reads 200000]
-//!             [--json FILE] [--million] [--dir DIR] [--phase plain|bulk|buffer]
+//!             [--json FILE] [--million] [--dir DIR] [--phase plain|bulk|buffer [--commit]]
 //!
-//! `--phase` runs one insert phase alone (for profiling) and exits.
+//! `--phase` runs one insert phase alone (for profiling) and exits; with `--commit` the
+//! phase includes the commit that follows it.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,6 +29,7 @@ struct Args {
     million: bool,
     dir: Option<String>,
     phase: Option<String>,
+    commit_phase: bool,
 }
 
 fn args() -> Res<Args> {
@@ -39,6 +41,7 @@ fn args() -> Res<Args> {
         million: false,
         dir: None,
         phase: None,
+        commit_phase: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,6 +54,7 @@ fn args() -> Res<Args> {
             "--dir" => a.dir = Some(val()?),
             "--million" => a.million = true,
             "--phase" => a.phase = Some(val()?),
+            "--commit" => a.commit_phase = true,
             "-h" | "--help" => {
                 println!("usage: seed [--data auto|fashion|random] [--n N] [--reads N] [--json FILE] [--million] [--dir DIR]");
                 std::process::exit(0);
@@ -200,7 +204,12 @@ fn main() -> Res<()> {
     let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
 
     if let Some(phase) = &a.phase {
-        let (_repo, _co, s) = insert(&base, "phase", &data, &keys, phase)?;
+        let (_repo, co, mut s) = insert(&base, "phase", &data, &keys, phase)?;
+        if a.commit_phase {
+            let t = Instant::now();
+            co.commit("phase")?;
+            s += t.elapsed().as_secs_f64();
+        }
         println!(
             "phase {phase}: {:.0} records/s ({:.3} s)",
             records as f64 / s,

@@ -125,6 +125,24 @@ impl Ctx {
         Ok(repo.checkout_writer()?)
     }
 
+    /// The staging area for a command that only reads it: taken without the writer
+    /// lock (as `git status` works beside a running commit), with a note naming the
+    /// writer when one is active.
+    pub fn staged(&self, repo: &Repository) -> anyhow::Result<hangar_core::StagedView> {
+        let view = repo.staged_view()?;
+        if view.writer_active() {
+            let who = match repo.writer_lock_holder().ok().flatten() {
+                Some(h) => format!(" (process {} on {}, {})", h.pid, h.host, h.program),
+                None => String::new(),
+            };
+            self.note(&format!(
+                "A writer is active{who}: this shows the staging area as its journal holds \
+                 it now; changes it has not written yet are not shown."
+            ));
+        }
+        Ok(view)
+    }
+
     /// True if progress bars and notes may be drawn on stderr.
     pub fn chatty(&self) -> bool {
         !self.quiet && !self.json

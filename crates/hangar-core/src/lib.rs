@@ -60,6 +60,7 @@ pub mod verify;
 
 pub use branch::{Branch, DiscardedStaging};
 pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
+pub use checkout::staged::{StagedColumn, StagedView};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
 pub use checkout::ColumnInfo;
 pub use commit::{CommitId, CommitInfo};

@@ -149,6 +149,13 @@ impl Repository {
         WriterCheckout::open(self.shared.clone(), Some(branch))
     }
 
+    /// A read-only view of the durable staging area, taken without the writer lock (so
+    /// it works while a writer is open, in this process or another): what the staging
+    /// journal had acknowledged when it was opened. Nothing on disk is changed.
+    pub fn staged_view(&self) -> Result<crate::StagedView> {
+        crate::StagedView::open(self.shared.clone())
+    }
+
     /// A reader checkout of the head of the branch the staging area is based on.
     pub fn checkout(&self) -> Result<ReaderCheckout> {
         let branch = crate::branch::staging_base(&self.shared.hangar)?.branch;

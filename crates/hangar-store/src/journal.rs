@@ -183,7 +183,8 @@ fn looks_like_mid_journal_damage(bytes: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    file: File,
+    /// `None` for a read-only view (see [`Journal::read_only`]): nothing can be appended.
+    file: Option<File>,
     len: u64,
 }
 
@@ -229,8 +230,29 @@ impl Journal {
         let len = file.metadata().ctx("stat", path)?.len();
         Ok(Journal {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             len,
+        })
+    }
+
+    /// A journal that is only read (its frames through [`Journal::read_scan`]), never
+    /// written: every append, cut or fsync is refused. `len` is the length read.
+    pub fn read_only(path: &Path, len: u64) -> Journal {
+        Journal {
+            path: path.to_path_buf(),
+            file: None,
+            len,
+        }
+    }
+
+    /// The file, or the error a read-only journal answers a write with.
+    fn writable(&self) -> Result<&File> {
+        self.file.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "the staging journal {} was opened read-only (a view of the staging area \
+                 taken without the writer lock); open a writer checkout to change it",
+                self.path.display()
+            ))
         })
     }
 
@@ -238,7 +260,7 @@ impl Journal {
     /// scan (a torn tail after a crash).
     pub fn cut_torn_tail(&mut self, valid_len: u64) -> Result<()> {
         if valid_len < self.len {
-            self.file
+            self.writable()?
                 .set_len(valid_len)
                 .ctx("truncate torn tail of", &self.path)?;
             self.len = valid_len;
@@ -251,10 +273,11 @@ impl Journal {
         if framed.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.file.write_all(framed) {
+        let mut file = self.writable()?;
+        if let Err(e) = file.write_all(framed) {
             // Leave no partial frame behind: later appends would follow it, and a bad
             // frame followed by good ones reads as corruption.
-            let _ = self.file.set_len(self.len);
+            let _ = file.set_len(self.len);
             return Err(Error::io("append to", &self.path, e));
         }
         self.len += framed.len() as u64;
@@ -270,14 +293,14 @@ impl Journal {
                 self.len
             )));
         }
-        self.file.set_len(len).ctx("truncate", &self.path)?;
+        self.writable()?.set_len(len).ctx("truncate", &self.path)?;
         self.len = len;
         Ok(())
     }
 
     /// Fsyncs the journal.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().ctx("fsync", &self.path)
+        self.writable()?.sync_data().ctx("fsync", &self.path)
     }
 
     /// Current length in bytes.

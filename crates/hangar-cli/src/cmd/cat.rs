@@ -1,6 +1,6 @@
 use std::io::Write;
 
-use hangar_core::{ReaderColumn, SampleKey, Value, WriterColumn};
+use hangar_core::{ReaderColumn, SampleKey, StagedColumn, Value};
 use serde_json::json;
 
 use crate::app::Ctx;
@@ -29,7 +29,7 @@ pub struct Args {
     key: String,
     /// A branch or commit; default: the current branch's head.
     rev: Option<String>,
-    /// Read the staging area instead (needs the writer lock).
+    /// Read the staging area instead (works while a writer is open).
     #[arg(long, conflicts_with = "rev")]
     staged: bool,
     /// Write the value's bytes (array elements, UTF-8 text, or the bytes) and nothing else.
@@ -40,10 +40,10 @@ pub struct Args {
     limit: usize,
 }
 
-/// A column of a reader or writer checkout.
+/// A column of a reader checkout or of the staging area.
 pub enum Col {
     Reader(ReaderColumn),
-    Writer(WriterColumn),
+    Staged(StagedColumn),
 }
 
 impl std::fmt::Debug for Col {
@@ -56,19 +56,19 @@ impl Col {
     fn nested(&self) -> anyhow::Result<bool> {
         Ok(match self {
             Col::Reader(c) => c.is_nested(),
-            Col::Writer(c) => c.is_nested()?,
+            Col::Staged(c) => c.is_nested()?,
         })
     }
     fn contains(&self, k: &SampleKey) -> anyhow::Result<bool> {
         Ok(match self {
             Col::Reader(c) => c.contains(k)?,
-            Col::Writer(c) => c.contains(k)?,
+            Col::Staged(c) => c.contains(k)?,
         })
     }
     fn contains_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<bool> {
         Ok(match self {
             Col::Reader(c) => c.contains_subsample(k, s)?,
-            Col::Writer(c) => c.contains_subsample(k, s)?,
+            Col::Staged(c) => c.contains_subsample(k, s)?,
         })
     }
     fn get(&self, k: &SampleKey) -> anyhow::Result<Value> {
@@ -78,19 +78,19 @@ impl Col {
                 Value::Tensor(c.get_view(k.clone())?)
             }
             Col::Reader(c) => c.get(k)?,
-            Col::Writer(c) => c.get(k)?,
+            Col::Staged(c) => c.get(k)?,
         })
     }
     fn get_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<Value> {
         Ok(match self {
             Col::Reader(c) => c.get_subsample(k, s)?,
-            Col::Writer(c) => c.get_subsample(k, s)?,
+            Col::Staged(c) => c.get_subsample(k, s)?,
         })
     }
     fn sub_keys(&self, k: &SampleKey) -> anyhow::Result<Vec<SampleKey>> {
         Ok(match self {
             Col::Reader(c) => c.subsample_keys(k)?,
-            Col::Writer(c) => c.subsample_keys(k)?,
+            Col::Staged(c) => c.subsample_keys(k)?,
         })
     }
 }
@@ -177,26 +177,18 @@ fn raw_bytes(v: &Value) -> Vec<u8> {
     }
 }
 
-/// True if the staging area has column `name` (false when the writer lock is taken).
+/// True if the staging area has column `name`.
 fn staged_column(repo: &hangar_core::Repository, name: &str) -> bool {
-    repo.checkout_writer()
-        .and_then(|w| {
-            let has = w.has_column(name);
-            w.close()?;
-            has
-        })
+    repo.staged_view()
+        .and_then(|v| v.has_column(name))
         .unwrap_or(false)
 }
 
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let (key_arg, sub_arg) = parse_path(&a.key)?;
-    // The checkout outlives the column taken from it; a writer is closed at the end
-    // (and released by drop on an early error).
-    let mut writer = None;
     let col = if a.staged {
-        let w = writer.insert(ctx.writer(&repo)?);
-        Col::Writer(w.column(&a.column)?)
+        Col::Staged(ctx.staged(&repo)?.column(&a.column)?)
     } else {
         let reader = match &a.rev {
             Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex()),
@@ -272,10 +264,6 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 output::print(&text)?;
             }
         }
-    }
-    drop(col);
-    if let Some(w) = writer {
-        w.close()?;
     }
     Ok(())
 }

@@ -190,12 +190,7 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> anyhow::Result<()> {
             let id = repo.resolve(rev)?;
             repo.checkout_commit(&id.to_hex())?.columns()?
         }
-        None => {
-            let co = ctx.writer(&repo)?;
-            let cols = co.columns()?;
-            co.close()?;
-            cols
-        }
+        None => ctx.staged(&repo)?.columns()?,
     };
     if ctx.json {
         return Ok(output::print_json(json!({

@@ -34,12 +34,7 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let diff = match (a.staged, a.a, a.b) {
-        (true, None, None) => {
-            let co = ctx.writer(&repo)?;
-            let d = co.diff_staged();
-            co.close()?;
-            d?
-        }
+        (true, None, None) => ctx.staged(&repo)?.diff_staged()?,
         (true, _, _) => {
             bail!("--staged takes no commits: it diffs the staging area against its branch head")
         }

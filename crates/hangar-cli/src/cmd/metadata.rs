@@ -61,13 +61,12 @@ fn read_all(ctx: &Ctx, at: &ReadArgs) -> anyhow::Result<Vec<(String, String)>> {
     let repo = ctx.open()?;
     let mut out = Vec::new();
     if at.staged {
-        let co = ctx.writer(&repo)?;
-        let m = co.metadata();
-        for k in m.keys()? {
-            let v = m.get(&k)?;
-            out.push((k, v));
+        let co = ctx.staged(&repo)?;
+        for k in co.metadata_keys()? {
+            if let Some(v) = co.metadata(&k)? {
+                out.push((k, v));
+            }
         }
-        co.close()?;
     } else {
         let co = match &at.rev {
             Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,

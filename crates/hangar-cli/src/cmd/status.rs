@@ -55,11 +55,10 @@ pub fn change_lines(c: &StagedChanges) -> Vec<String> {
 
 pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
-    let co = ctx.writer(&repo)?;
+    let co = ctx.staged(&repo)?;
     let branch = co.branch_name()?;
     let head = co.commit_hash()?;
     let status = co.status()?;
-    co.close()?;
     let changes = match &status {
         Status::Clean => StagedChanges::default(),
         Status::Dirty(c) => c.clone(),
@@ -69,6 +68,7 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
             "branch": branch,
             "head": head.map(|h| h.to_hex()),
             "clean": !status.is_dirty(),
+            "writer_active": co.writer_active(),
             "columns_added": changes.columns_added,
             "columns_deleted": changes.columns_deleted,
             "columns_replaced": changes.columns_replaced,

@@ -233,7 +233,7 @@ fn writer_lock_status_and_force_release() {
 }
 
 #[test]
-fn writer_lock_held_by_another_process_is_shown_and_blocks_writers() {
+fn writer_lock_held_by_another_process_is_shown_blocks_writers_not_readers() {
     let env = Env::new();
     env.init();
     // Hold the lock from a child `hangar commit` waiting in its editor.
@@ -249,6 +249,9 @@ fn writer_lock_held_by_another_process_is_shown_and_blocks_writers() {
     )
     .unwrap();
     env.ok(&["column", "create", "x", "uint8", "2"]);
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    env.ok(&["metadata", "set", "note", "staged while unlocked"]);
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hangar"))
         .current_dir(env.path())
         .env("HANGAR_USER_NAME", "T")
@@ -275,7 +278,38 @@ fn writer_lock_held_by_another_process_is_shown_and_blocks_writers() {
         .contains(&format!("process {}", child.id())));
     let e = env.err(&["writer-lock", "--force-release"]);
     assert!(e.contains("refusing"), "{e}");
-    let e = env.err(&["status"]);
+    // Commands that only read the staging area work beside the writer, as `git status`
+    // does, and say a writer is active; changes still need the lock.
+    let (out, note) = env.code(0, &["status"]);
+    assert!(
+        out.contains("Staged changes:") && out.contains("images"),
+        "{out}"
+    );
+    assert!(
+        note.contains(&format!("A writer is active (process {}", child.id())),
+        "{note}"
+    );
+    let v = env.json(&["status"]);
+    assert_eq!(v["writer_active"], true);
+    assert_eq!(v["clean"], false);
+    let v = env.json(&["column", "list"]);
+    let names: Vec<_> = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(names, ["images", "x"]);
+    let v = env.json(&["diff", "--staged"]);
+    assert!(v.to_string().contains("images"), "{v}");
+    let (_, data) = crate::npy_data(&fixture("rows_u8.npy"));
+    let out = env.ok(&["cat", "images", "3", "--staged"]);
+    let want: Vec<String> = data[48..64].iter().map(|b| b.to_string()).collect();
+    assert!(out.contains(&format!("[{}]", want.join(", "))), "{out}");
+    assert!(env
+        .ok(&["metadata", "get", "note", "--staged"])
+        .contains("staged while unlocked"));
+    let e = env.err(&["column", "create", "y", "uint8", "2"]);
     assert!(e.contains("writer lock"), "{e}");
     std::fs::write(fifo_dir.join("go"), b"").unwrap();
     assert!(child.wait().unwrap().success());

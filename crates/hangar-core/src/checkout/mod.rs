@@ -1,6 +1,7 @@
 //! Checkouts: a writer on the staging area of a branch, readers on commits.
 
 pub mod reader;
+pub mod staged;
 pub mod writer;
 
 use std::fmt;

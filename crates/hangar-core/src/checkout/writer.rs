@@ -316,7 +316,7 @@ impl WriterState {
         self.deferred.clear();
         let sw = self.sw.take().expect("an open writer has a store writer");
         sw.rollback(sp)?;
-        let (sw, staging) = load_staging(&self.shared)?;
+        let (sw, staging) = load_staging(&self.shared, false)?;
         self.sw = Some(sw);
         self.staging = staging;
         Ok(())
@@ -713,8 +713,9 @@ impl Drop for WriterState {
 
 /// Opens the store's writer side over the staging journal and rebuilds the staging area
 /// from it (the base commit's tables plus every journalled change). The caller holds the
-/// writer lock.
-fn load_staging(shared: &Arc<Shared>) -> Result<(StoreWriter, Staging)> {
+/// writer lock — unless `read_only`, which opens a view that changes nothing on disk
+/// ([`StoreWriter::open_read_only`]).
+fn load_staging(shared: &Arc<Shared>, read_only: bool) -> Result<(StoreWriter, Staging)> {
     let hangar = shared.hangar.clone();
     let committed = |b: &[u8]| -> hangar_store::Result<bool> {
         let Ok(base) = BaseInfo::decode(b) else {
@@ -753,17 +754,18 @@ fn load_staging(shared: &Arc<Shared>) -> Result<(StoreWriter, Staging)> {
         }
         st.apply(shared, Change::decode(raw).map_err(bad)?)
     };
-    let opened = StoreWriter::open_with(
-        shared.store.clone(),
-        committed,
-        || initial.encode(),
-        &mut |base, raw| {
-            apply(base, raw).map_err(|e| {
-                failed = Some(e);
-                hangar_store::Error::InvalidArgument("staged change refused".into())
-            })
-        },
-    );
+    let mut on_record = |base: &[u8], raw: &[u8]| {
+        apply(base, raw).map_err(|e| {
+            failed = Some(e);
+            hangar_store::Error::InvalidArgument("staged change refused".into())
+        })
+    };
+    let store = shared.store.clone();
+    let opened = if read_only {
+        StoreWriter::open_read_only(store, committed, || initial.encode(), &mut on_record)
+    } else {
+        StoreWriter::open_with(store, committed, || initial.encode(), &mut on_record)
+    };
     let (sw, recovered) = match (opened, failed) {
         (Err(_), Some(e)) => return Err(e),
         (r, _) => r?,
@@ -808,7 +810,7 @@ impl WriterCheckout {
         hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
         let user = format::read_config(&shared.hangar)?;
         shared.store.refresh()?;
-        let (mut sw, mut staging) = load_staging(&shared)?;
+        let (mut sw, mut staging) = load_staging(&shared, false)?;
         let base = staging.base.clone();
         let head = refs::read_ref(&shared.hangar, &base.branch)?;
         if head != base.commit && !staging.is_dirty() {
@@ -855,6 +857,42 @@ impl WriterCheckout {
                 key_seed,
                 key_counter: 0,
                 compact_at,
+                savepoints: 0,
+            })),
+        })
+    }
+
+    /// A view of the durable staging area without the writer lock, for
+    /// [`crate::StagedView`]: nothing on disk is changed, and every change through it is
+    /// refused by its store writer. A clean staging area whose branch moved on is seen
+    /// on the branch's head, as a writer would rebase it.
+    pub(crate) fn open_read_only(shared: Arc<Shared>) -> Result<WriterCheckout> {
+        let user = format::read_config(&shared.hangar)?;
+        shared.store.refresh()?;
+        let (sw, mut staging) = load_staging(&shared, true)?;
+        let base = staging.base.clone();
+        let head = refs::read_ref(&shared.hangar, &base.branch)?;
+        if head != base.commit && !staging.is_dirty() {
+            staging = Staging::load(
+                &shared,
+                BaseInfo {
+                    branch: base.branch,
+                    commit: head,
+                },
+            )?;
+        }
+        Ok(WriterCheckout {
+            st: Arc::new(Mutex::new(WriterState {
+                deferred: Deferred::default(),
+                shared,
+                lock: None,
+                sw: Some(sw),
+                staging,
+                user,
+                closed: None,
+                key_seed: 0,
+                key_counter: 0,
+                compact_at: u64::MAX,
                 savepoints: 0,
             })),
         })

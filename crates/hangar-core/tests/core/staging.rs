@@ -393,3 +393,146 @@ fn a_batch_put_writes_its_values_once_and_survives_kill_at_return() {
     assert_eq!(u8s(&c.get(1999u64).unwrap()), data[1999 * 1024..].to_vec());
     co.commit("batch").unwrap();
 }
+
+/// Every file under `.hangar` with its bytes (to show a view changed nothing on disk).
+fn hangar_files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.join(".hangar")];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn big(i: u8) -> Vec<u8> {
+    (0..100u8)
+        .map(|j| j.wrapping_mul(i).wrapping_add(i))
+        .collect()
+}
+
+#[test]
+fn a_staged_view_reads_a_live_writers_staging_area_and_changes_nothing() {
+    let (dir, repo, head) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    // A write-through value (its bytes in the journal), values a batch put wrote to
+    // the open segment, an inline one, a deletion and metadata.
+    let col = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    col.set("through", TensorRef::new(&big(1), &[100])).unwrap();
+    let batch: Vec<u8> = (2..12).flat_map(big).collect();
+    col.extend_from_buffer(
+        (0..10u64).map(|i| i + 100),
+        TensorRef::new(&batch, &[10, 100]),
+    )
+    .unwrap();
+    co.column("imgs").unwrap().delete("b").unwrap();
+    co.metadata().set("m", "staged").unwrap();
+    let before = hangar_files(dir.path());
+
+    let view = repo.staged_view().unwrap();
+    assert!(view.writer_active());
+    assert_eq!(view.branch_name().unwrap(), "master");
+    assert_eq!(view.commit_hash().unwrap(), Some(head));
+    assert_eq!(view.status().unwrap(), co.status().unwrap());
+    assert_eq!(view.diff_staged().unwrap(), co.diff_staged().unwrap());
+    let names: Vec<_> = view
+        .columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["big", "imgs", "labels"]);
+    assert!(view.columns().unwrap().iter().all(|c| !c.writable));
+    let vb = view.column("big").unwrap();
+    assert_eq!(vb.len().unwrap(), 11);
+    assert_eq!(u8s(&vb.get("through").unwrap()), big(1));
+    for i in 0..10u8 {
+        assert_eq!(u8s(&vb.get(u64::from(i) + 100).unwrap()), big(i + 2));
+    }
+    assert!(!view.column("imgs").unwrap().contains("b").unwrap());
+    assert_eq!(view.metadata("m").unwrap().as_deref(), Some("staged"));
+    assert_eq!(kind(view.column("nope")), ErrorKind::NotFound);
+    // A column outlives its view, as a reader column outlives its checkout.
+    drop(view);
+    assert_eq!(u8s(&vb.get(105u64).unwrap()), big(7));
+    drop(vb);
+    assert_eq!(
+        hangar_files(dir.path()),
+        before,
+        "a view changed nothing on disk"
+    );
+
+    // The writer goes on; a view sees what it acknowledged since, and its commit.
+    col.set("later", TensorRef::new(&big(20), &[100])).unwrap();
+    let view = repo.staged_view().unwrap();
+    assert_eq!(
+        u8s(&view.column("big").unwrap().get("later").unwrap()),
+        big(20)
+    );
+    let id = co.commit("with the big column").unwrap();
+    co.close().unwrap();
+    assert_eq!(
+        u8s(&view.column("big").unwrap().get("later").unwrap()),
+        big(20)
+    );
+    let view = repo.staged_view().unwrap();
+    assert!(!view.writer_active());
+    assert_eq!(view.commit_hash().unwrap(), Some(id));
+    assert_eq!(view.status().unwrap(), Status::Clean);
+    assert_eq!(view.column("big").unwrap().len().unwrap(), 12);
+}
+
+#[test]
+fn a_staged_view_of_a_new_repository_and_of_a_torn_journal() {
+    let (dir, repo) = new_repo();
+    let view = repo.staged_view().unwrap();
+    assert_eq!(view.branch_name().unwrap(), "master");
+    assert_eq!(view.commit_hash().unwrap(), None);
+    assert_eq!(view.status().unwrap(), Status::Clean);
+    assert!(view.columns().unwrap().is_empty());
+    drop(view);
+
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    col.set("a", TensorRef::new(&big(3), &[100])).unwrap();
+    col.extend_from_buffer(
+        [1u64, 2],
+        TensorRef::new(&[big(4), big(5)].concat(), &[2, 100]),
+    )
+    .unwrap();
+    co.close().unwrap();
+    // Half a frame at the end, as a writer in the middle of a write leaves it: the view
+    // reads up to the last whole frame and does not cut the file.
+    let journal = dir.path().join(".hangar/staging/journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(&[0x30, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(&journal, &bytes).unwrap();
+    let view = repo.staged_view().unwrap();
+    assert!(!view.writer_active());
+    assert_eq!(u8s(&view.column("big").unwrap().get("a").unwrap()), big(3));
+    assert_eq!(u8s(&view.column("big").unwrap().get(2u64).unwrap()), big(5));
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes);
+    // The open segment cut back under the view (its writer rolled back): a read of what
+    // is gone is an error naming the file, never a fault of a mapped page.
+    let seg = std::fs::read_dir(dir.path().join(".hangar/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(std::fs::metadata(&seg).unwrap().len() - 150)
+        .unwrap();
+    let e = view.column("big").unwrap().get(2u64).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("beyond"), "{e}");
+}

@@ -78,6 +78,7 @@ impl StoreWriter {
         live: &DigestSet,
         new_base: &[u8],
     ) -> Result<PreparedCommit> {
+        self.writable()?;
         let mut stats = CommitStats::default();
         self.flush()?;
         failpoint::hit("commit.after_flush")?;

@@ -133,9 +133,54 @@ pub struct StoreWriter {
     /// Staging segments a commit rewrote (their live values copied to new segments):
     /// deleted once the next journal, which reserves them, is in place.
     retired: Vec<FileId>,
+    /// A view opened by [`StoreWriter::open_read_only`]: every change is refused.
+    read_only: bool,
+}
+
+/// Reads `loc` from a segment another process may still be appending to or cutting
+/// back: `pread` of what the file holds now (never more than its length), so a range
+/// the file no longer has is an error, not a fault.
+fn read_open_segment(path: &std::path::Path, loc: &Location) -> Result<Buffer> {
+    use std::os::unix::fs::FileExt;
+    let file = fsutil::open_no_follow(fsutil::no_follow().read(true), "open", path)?;
+    let have = file.metadata().ctx("stat", path)?.len();
+    let end = loc.offset.checked_add(loc.len).filter(|&e| e <= have);
+    let n = end
+        .and_then(|_| usize::try_from(loc.len).ok())
+        .ok_or_else(|| {
+            Error::corrupt(
+                path,
+                format!(
+                    "staged value at {}+{} lies beyond the {have} bytes the segment holds (its \
+                 writer may have cut it back; read again)",
+                    loc.offset, loc.len
+                ),
+            )
+        })?;
+    let mut m = MutableBuffer::from_len_zeroed(n);
+    file.read_exact_at(m.as_slice_mut(), loc.offset)
+        .ctx("read", path)?;
+    Ok(Buffer::from(m))
 }
 
 impl StoreWriter {
+    /// Refuses a change through a read-only view.
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidArgument(
+                "this is a read-only view of the staging area, taken without the writer \
+                 lock; open a writer checkout to change it"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// True for a view opened by [`StoreWriter::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     /// Takes the next file id and records it in the journal (one small write) before the
     /// file is created, so an interrupted write's file can be proven garbage.
     fn reserve_file(&mut self, kind: FileKind) -> Result<FileId> {
@@ -162,6 +207,7 @@ impl StoreWriter {
 
     /// Switches buffering. Leaving buffered mode flushes everything buffered.
     pub fn set_buffered(&mut self, buffered: bool) -> Result<()> {
+        self.writable()?;
         if self.buffered && !buffered {
             self.flush()?;
         }
@@ -202,6 +248,7 @@ impl StoreWriter {
     /// Stages a value whose digest the caller computed (e.g. in parallel). Returns true
     /// if the value was new.
     pub fn put_hashed_value(&mut self, v: ValueInput<'_>, digest: Digest) -> Result<bool> {
+        self.writable()?;
         if self.contains_value(&digest)? {
             return Ok(false);
         }
@@ -235,6 +282,7 @@ impl StoreWriter {
 
     /// Adds an opaque record frame of the layer above.
     pub fn record(&mut self, body: &[u8]) -> Result<()> {
+        self.writable()?;
         push_frame(&mut self.out, frame::RECORD, body);
         if self.buffered && (self.flush_due || self.out.len() >= FLUSH_FRAME_BYTES) {
             self.flush()?;
@@ -348,12 +396,22 @@ impl StoreWriter {
                     .iter()
                     .filter_map(|s| s.open.as_ref())
                     .find(|w| w.id() == loc.file);
+                let unsealed = || {
+                    self.files
+                        .iter()
+                        .any(|f| f.id == loc.file && f.sealed.is_none())
+                };
                 let buf = match open {
                     Some(w) => {
                         let v = w.read_at(loc.offset, loc.len)?;
                         let mut m = MutableBuffer::with_capacity(v.len());
                         m.extend_from_slice(&v);
                         Buffer::from(m)
+                    }
+                    // A read-only view's open segment may be cut back by its writer at
+                    // any time: read, never map it (a mapped page past the end faults).
+                    None if self.read_only && unsealed() => {
+                        read_open_segment(&segment_path(self.store.dir(), loc.file), loc)?
                     }
                     None => self
                         .store
@@ -393,6 +451,7 @@ impl StoreWriter {
     /// index run) are kept. The new journal reserves the ids of the files it is about to
     /// delete, so a crash before they are gone leaves them provably garbage.
     pub fn reset(&mut self, new_base: &[u8]) -> Result<usize> {
+        self.writable()?;
         let dir = self.store.dir().to_path_buf();
         let (seq, doomed) = {
             let index = self.store.index()?;
@@ -449,6 +508,7 @@ impl StoreWriter {
     /// Rewrites the journal compactly: the base, the store's live frames (no payloads:
     /// everything is flushed first) and `records`, a snapshot of the layer above.
     pub fn compact(&mut self, records: &[Vec<u8>]) -> Result<()> {
+        self.writable()?;
         self.flush()?;
         let seq = self.store.index()?.high_seq();
         let created: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
@@ -484,6 +544,7 @@ impl StoreWriter {
     /// segments and the layer above's records. [`StoreWriter::rollback`] returns to it
     /// exactly, as long as no commit, reset or journal compaction came in between.
     pub fn savepoint(&mut self) -> Result<Savepoint> {
+        self.writable()?;
         self.flush()?;
         Ok(Savepoint {
             journal_len: self.journal.len(),

@@ -292,7 +292,77 @@ impl StoreWriter {
             Journal::create(&journal_path, &journal_start(&initial_base(), seq, &[]))?;
         }
         let journal = Journal::open_unscanned(&journal_path)?;
-        let mut w = StoreWriter {
+        let mut w = StoreWriter::empty(store, journal);
+        let (mut recovered, valid_len) = w.replay(&journal_path, on_record, true)?;
+        w.journal.cut_torn_tail(valid_len)?;
+        recovered.finished_interrupted_commit = finished;
+        w.base = recovered.base.clone();
+        w.remove_abandoned_files()?;
+        Ok((w, recovered))
+    }
+
+    /// A read-only view of the durable staging area, taken without the writer lock
+    /// while a writer may be working on it (what `git status` does with the index):
+    /// the journal is read as far as its last whole frame and nothing on disk is
+    /// changed — no interrupted commit is finished, no torn tail cut, no file removed,
+    /// no open segment resumed (values in one are read with `pread`, never mapped, as
+    /// the writer may still cut it back). A commit that published its ref but not yet
+    /// its next journal is seen as the writer would finish it. Every change through the
+    /// returned writer is refused. Records go to `on_record` as in
+    /// [`StoreWriter::open_with`]; a staging area that was never written is
+    /// `initial_base` with no records.
+    pub fn open_read_only(
+        store: Arc<Store>,
+        committed: impl Fn(&[u8]) -> Result<bool>,
+        initial_base: impl FnOnce() -> Vec<u8>,
+        on_record: &mut OnRecord<'_>,
+    ) -> Result<(StoreWriter, Recovered)> {
+        let staging = store.dir().join(STAGING_DIR);
+        let next_path = staging.join(JOURNAL_NEXT);
+        // A next journal whose base landed is the staging area now; one that did not is
+        // an interrupted commit's leftover (or one being written), not yet in force.
+        let next_landed = match Journal::read(&next_path) {
+            Ok(frames) => match frames.first().filter(|f| f.frame_type == frame::BASE) {
+                Some(f) => committed(&f.body)?,
+                None => false,
+            },
+            Err(_) => false,
+        };
+        let mut candidates = vec![staging.join(JOURNAL)];
+        if next_landed {
+            // The writer may rename it into place between this check and the read.
+            candidates.insert(0, next_path);
+        }
+        for path in candidates {
+            let len = match fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("stat", &path, e)),
+            };
+            let mut w = StoreWriter::empty(store.clone(), Journal::read_only(&path, len));
+            w.read_only = true;
+            match w.replay(&path, on_record, false) {
+                Err(e) if e.kind() == crate::ErrorKind::NotFound && !path.exists() => continue,
+                r => {
+                    let (recovered, _) = r?;
+                    w.base = recovered.base.clone();
+                    return Ok((w, recovered));
+                }
+            }
+        }
+        let mut w = StoreWriter::empty(store, Journal::read_only(&staging.join(JOURNAL), 0));
+        w.read_only = true;
+        let recovered = Recovered {
+            base: initial_base(),
+            ..Recovered::default()
+        };
+        w.base = recovered.base.clone();
+        Ok((w, recovered))
+    }
+
+    /// A writer with nothing staged, on `journal`.
+    fn empty(store: Arc<Store>, journal: Journal) -> StoreWriter {
+        StoreWriter {
             store,
             journal,
             out: Vec::new(),
@@ -308,23 +378,20 @@ impl StoreWriter {
             compactions: 0,
             flush_due: false,
             retired: Vec::new(),
-        };
-        let (mut recovered, valid_len) = w.replay(&journal_path, on_record)?;
-        w.journal.cut_torn_tail(valid_len)?;
-        recovered.finished_interrupted_commit = finished;
-        w.base = recovered.base.clone();
-        w.remove_abandoned_files()?;
-        Ok((w, recovered))
+            read_only: false,
+        }
     }
 
     /// Replays the journal: two streaming passes (the first finds the values a batch
     /// stored, so a write-through payload of such a value is not staged twice, and the
-    /// index sequence to check for missing runs before anything is replayed). Returns
-    /// what was recovered and the journal's valid length.
+    /// index sequence to check for missing runs before anything is replayed). With
+    /// `resume`, the segments still open are reopened for appending. Returns what was
+    /// recovered and the journal's valid length.
     fn replay(
         &mut self,
         path: &std::path::Path,
         on_record: &mut OnRecord<'_>,
+        resume: bool,
     ) -> Result<(Recovered, u64)> {
         let de = decode_err(path);
         let mut index_seq: Option<u32> = None;
@@ -436,6 +503,9 @@ impl StoreWriter {
             }
             Ok(())
         })?;
+        if !resume {
+            return Ok((rec, valid_len));
+        }
         // Resume the segments that were still open.
         let dir = self.store.dir().to_path_buf();
         for i in 0..self.files.len() {
