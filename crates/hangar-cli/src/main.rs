@@ -9,6 +9,7 @@
 
 mod app;
 mod cmd;
+mod complete;
 mod keys;
 mod output;
 mod pager;
@@ -134,9 +135,7 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
         Command::Verify(a) => cmd::verify::run(ctx, a),
         Command::WriterLock(a) => cmd::writer_lock::run(ctx, a),
         Command::Quickstart(a) => cmd::quickstart::run(ctx, a),
-        Command::Completions(a) => {
-            cmd::completions::run(ctx, a, <Cli as clap::CommandFactory>::command())
-        }
+        Command::Completions(a) => cmd::completions::run(ctx, a),
     }
 }
 
@@ -144,6 +143,9 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
 const EXIT_INTERNAL: u8 = 3;
 
 fn main() -> ExitCode {
+    // A shell asking for completions (COMPLETE=SHELL, set by the script `hangar
+    // completions SHELL` prints) is answered here, before anything else runs.
+    clap_complete::CompleteEnv::with_factory(<Cli as CommandFactory>::command).complete();
     // A panic is a bug in hangar, never the user's fault: one clear line and exit 3, not
     // Rust's panic report and 101. Whatever was acknowledged before stays (the staging
     // journal and commits are crash-safe).

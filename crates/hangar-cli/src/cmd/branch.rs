@@ -19,6 +19,7 @@ pub enum Command {
         /// The new branch's name.
         name: String,
         /// A branch or commit (id or unique prefix) to start from.
+        #[arg(add = crate::complete::rev())]
         base: Option<String>,
     },
     /// Delete a branch (its commits stay). Refused for the only branch, the staging
@@ -29,6 +30,7 @@ pub enum Command {
   hangar branch delete experiment --force")]
     Delete {
         /// The branch.
+        #[arg(add = crate::complete::branch())]
         name: String,
         /// Delete it even if no other branch contains its commits.
         #[arg(short, long)]

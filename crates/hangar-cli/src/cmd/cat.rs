@@ -24,10 +24,12 @@ Examples:
 )]
 pub struct Args {
     /// The column.
+    #[arg(add = crate::complete::column())]
     column: String,
     /// The sample key (KEY/SUB for a subsample).
     key: String,
     /// A branch or commit; default: the current branch's head.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
     /// Read the staging area instead (works while a writer is open).
     #[arg(long, conflicts_with = "rev")]

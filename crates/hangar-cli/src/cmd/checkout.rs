@@ -14,6 +14,7 @@ Example:
 )]
 pub struct Args {
     /// The branch.
+    #[arg(add = crate::complete::branch())]
     branch: String,
 }
 

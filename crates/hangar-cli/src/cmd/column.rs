@@ -51,13 +51,15 @@ pub struct CreateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// A branch or commit; default: the staging area (needs the writer lock).
+    /// A branch or commit; default: the staging area.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RemoveArgs {
     /// The column.
+    #[arg(add = crate::complete::column())]
     name: String,
 }
 

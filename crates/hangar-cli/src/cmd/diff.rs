@@ -20,8 +20,10 @@ Examples:
 )]
 pub struct Args {
     /// A (with B), or B (alone).
+    #[arg(add = crate::complete::rev())]
     a: Option<String>,
     /// B.
+    #[arg(add = crate::complete::rev())]
     b: Option<String>,
     /// Diff the staging area against its branch head.
     #[arg(long, alias = "cached")]

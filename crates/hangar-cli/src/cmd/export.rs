@@ -34,8 +34,10 @@ Examples:
 )]
 pub struct Args {
     /// The column.
+    #[arg(add = crate::complete::column())]
     column: String,
     /// A branch or commit; default: the current branch's head.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
     /// The file or directory to write; `-` is stdout (with --format npy or arrows).
     #[arg(short, long, value_name = "OUT")]

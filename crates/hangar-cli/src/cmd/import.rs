@@ -79,7 +79,7 @@ pub struct Args {
     /// the staging area must be clean). With -m the staging area returns to its branch
     /// afterwards; without, it stays on BRANCH holding the imported samples (a note says
     /// so).
-    #[arg(long)]
+    #[arg(long, add = crate::complete::branch())]
     branch: Option<String>,
     /// Commit right after importing, with this message.
     #[arg(short = 'm', long = "commit", value_name = "MSG")]

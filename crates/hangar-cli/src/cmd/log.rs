@@ -15,6 +15,7 @@ Examples:
 )]
 pub struct Args {
     /// A branch or commit (id or unique prefix) to start from; default: the current branch.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
     /// Draw the history as a graph, with merges (like `git log --graph`).
     #[arg(long)]

@@ -23,6 +23,7 @@ Examples:
 )]
 pub struct Args {
     /// The branch to merge in.
+    #[arg(add = crate::complete::branch())]
     branch: String,
     /// The merge commit's message (default: "Merge branch 'BRANCH' into CURRENT").
     #[arg(short, long = "message", value_name = "MSG")]

@@ -28,6 +28,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ReadArgs {
     /// A branch or commit; default: the current branch's head.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
     /// Read the staging area (committed and staged changes).
     #[arg(long, conflicts_with = "rev")]

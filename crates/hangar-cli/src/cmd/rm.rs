@@ -19,6 +19,7 @@ Examples:
 )]
 pub struct Args {
     /// The column.
+    #[arg(add = crate::complete::column())]
     column: String,
     /// The samples (KEY or KEY/SUB) to delete.
     #[arg(required = true, value_name = "KEY")]

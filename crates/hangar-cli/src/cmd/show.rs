@@ -17,6 +17,7 @@ Examples:
 )]
 pub struct Args {
     /// A branch or commit (id or unique prefix).
+    #[arg(add = crate::complete::rev())]
     rev: String,
     /// List every changed key, not only the first 20 of each kind.
     #[arg(long)]

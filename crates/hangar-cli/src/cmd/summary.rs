@@ -12,6 +12,7 @@ use crate::views;
   hangar summary 3f2a9c --json")]
 pub struct Args {
     /// A branch or commit (id or unique prefix); default: the current branch.
+    #[arg(add = crate::complete::rev())]
     rev: Option<String>,
 }
 

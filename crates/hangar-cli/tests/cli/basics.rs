@@ -421,15 +421,70 @@ fn usage_errors_exit_2_and_help_has_examples() {
 fn completions_for_each_shell() {
     let env = Env::new();
     for (shell, marker) in [
-        ("bash", "_hangar()"),
+        (
+            "bash",
+            "complete -o nospace -o bashdefault -o nosort -F _clap_complete_hangar hangar",
+        ),
         ("zsh", "#compdef hangar"),
-        ("fish", "complete -c hangar"),
+        ("fish", "complete --keep-order --exclusive --command hangar"),
+        ("elvish", "set edit:completion:arg-completer[hangar]"),
+        (
+            "powershell",
+            "Register-ArgumentCompleter -Native -CommandName hangar",
+        ),
     ] {
         let out = env.ok(&["completions", shell]);
         assert!(out.contains(marker), "{shell}: {out}");
-        assert!(out.contains("quickstart"), "{shell}");
+        // Every script asks `hangar` itself for the words, so they follow the repository.
+        assert!(out.contains("COMPLETE"), "{shell}: {out}");
     }
     env.code(2, &["completions", "tcsh"]);
+}
+
+/// What `hangar` offers for the last word of `words` (fish's protocol: one candidate a
+/// line, its help after a tab), run in `env`'s directory.
+fn complete(env: &Env, words: &[&str]) -> Vec<String> {
+    let mut cmd = env.cmd();
+    cmd.env("COMPLETE", "fish")
+        .arg("--")
+        .arg("hangar")
+        .args(words);
+    let out = env.run_ok(&mut cmd);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn completion_offers_the_repositorys_branches_and_columns() {
+    let env = Env::new();
+    // Outside a repository: subcommands still complete, names give nothing.
+    assert!(complete(&env, &["qu"]).contains(&"quickstart".to_string()));
+    assert!(complete(&env, &["checkout", ""])
+        .iter()
+        .all(|c| c.starts_with('-')));
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "4", "4"]);
+    env.ok(&["column", "create", "labels", "int64"]);
+    env.ok(&["import", "images", &fixture("rows_u8.npy")]);
+    env.ok(&["commit", "-m", "c"]);
+    env.ok(&["branch", "create", "dev"]);
+    env.ok(&["branch", "create", "data-fix"]);
+    assert_eq!(complete(&env, &["checkout", "d"]), ["data-fix", "dev"]);
+    assert_eq!(complete(&env, &["merge", "de"]), ["dev"]);
+    assert_eq!(complete(&env, &["branch", "delete", "ma"]), ["master"]);
+    assert!(complete(&env, &["log", "H"]).contains(&"HEAD".to_string()));
+    assert_eq!(complete(&env, &["diff", "master", "da"]), ["data-fix"]);
+    assert_eq!(complete(&env, &["cat", "im"]), ["images"]);
+    assert_eq!(complete(&env, &["export", "l"]), ["labels"]);
+    assert_eq!(complete(&env, &["rm", "la"]), ["labels"]);
+    assert_eq!(complete(&env, &["cat", "images", "0", "de"]), ["dev"]);
+    // A staged column is offered too (completion reads the staging area, without the
+    // writer lock).
+    env.ok(&["column", "create", "masks", "uint8", "2"]);
+    assert_eq!(complete(&env, &["column", "remove", "m"]), ["masks"]);
 }
 
 #[test]
