@@ -165,19 +165,16 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `s` without its ANSI escape sequences.
+pub fn strip_ansi(s: &str) -> String {
+    anstream::adapter::strip_str(s).to_string()
+}
+
 /// Characters shown, not counting ANSI escape sequences.
 fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut in_escape = false;
-    for c in s.chars() {
-        match (in_escape, c) {
-            (false, '\u{1b}') => in_escape = true,
-            (true, 'm') => in_escape = false,
-            (true, _) => {}
-            (false, _) => n += 1,
-        }
-    }
-    n
+    anstream::adapter::strip_str(s)
+        .map(|part| part.chars().count())
+        .sum()
 }
 
 /// `1234567` as `1,234,567`.
@@ -223,22 +220,8 @@ mod tests {
                 vec!["y".into(), "22".into()],
             ],
         );
-        let plain: Vec<String> = t
-            .lines()
-            .map(|l| {
-                let mut s = String::new();
-                let mut esc = false;
-                for c in l.chars() {
-                    match (esc, c) {
-                        (false, '\u{1b}') => esc = true,
-                        (true, 'm') => esc = false,
-                        (true, _) => {}
-                        (false, c) => s.push(c),
-                    }
-                }
-                s
-            })
-            .collect();
+        assert!(t.contains('\u{1b}'), "painted: {t:?}");
+        let plain: Vec<String> = t.lines().map(strip_ansi).collect();
         assert_eq!(plain, ["a    bb", "xxx  1", "y    22"]);
     }
 }

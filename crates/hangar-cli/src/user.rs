@@ -2,7 +2,7 @@
 //!
 //! Taken from, in order: `--name`/`--email`; `HANGAR_USER_NAME`/`HANGAR_USER_EMAIL`; the
 //! config file (`$HANGAR_CONFIG`, else `$XDG_CONFIG_HOME/hangar/config`, else
-//! `~/.config/hangar/config`) with lines `name = ...` and `email = ...`; git's
+//! `~/.config/hangar/config`), TOML with `name = "..."` and `email = "..."`; git's
 //! `user.name` / `user.email` (as `git config` reports them); and, on a terminal, a
 //! question.
 
@@ -27,7 +27,14 @@ pub fn config_path() -> Option<PathBuf> {
     })
 }
 
-/// `key = value` from the config file, if present.
+/// The config file's settings (other keys are left for other versions of hangar).
+#[derive(Debug, Default, serde::Deserialize)]
+struct ConfigFile {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+/// `name` or `email` from the config file, if it is there and set (not empty).
 fn config_value(key: &str) -> anyhow::Result<Option<String>> {
     let Some(path) = config_path() else {
         return Ok(None);
@@ -37,21 +44,22 @@ fn config_value(key: &str) -> anyhow::Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=') {
-            if k.trim() == key {
-                let v = v.trim().trim_matches('"');
-                if !v.is_empty() {
-                    return Ok(Some(v.to_string()));
-                }
-            }
-        }
-    }
-    Ok(None)
+    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start.min(text.len()));
+        let line = text[..at].matches('\n').count() + 1;
+        anyhow::anyhow!(
+            "cannot read the config file {} (line {line}: {}); it is TOML, e.g. \
+             name = \"Ada Lovelace\" and email = \"ada@example.com\" on lines of their own",
+            path.display(),
+            e.message().trim_end()
+        )
+    })?;
+    let value = match key {
+        "name" => config.name,
+        "email" => config.email,
+        _ => None,
+    };
+    Ok(value.filter(|v| !v.trim().is_empty()))
 }
 
 /// git's `user.<what>` (`git config --get`), when git is installed and it is set.

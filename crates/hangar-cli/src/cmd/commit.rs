@@ -40,7 +40,7 @@ fn editor_message(
     ));
     if let Status::Dirty(c) = status {
         for l in crate::cmd::status::change_lines(c) {
-            template.push_str(&format!("#   {}\n", strip_ansi(&l)));
+            template.push_str(&format!("#   {}\n", output::strip_ansi(&l)));
         }
     }
     let path = hangar_dir.join("COMMIT_EDITMSG");
@@ -61,20 +61,6 @@ fn editor_message(
     let _ = std::fs::remove_file(&path);
     let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     Ok(kept.join("\n").trim().to_string())
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::new();
-    let mut esc = false;
-    for c in s.chars() {
-        match (esc, c) {
-            (false, '\u{1b}') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {

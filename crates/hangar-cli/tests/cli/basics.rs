@@ -42,32 +42,30 @@ fn init_takes_the_user_from_flags_env_or_config_file() {
 
     // The config file, when neither flags nor environment say.
     let env = Env::new();
-    let cfg = env.file("hangar.conf");
-    std::fs::write(
-        &cfg,
-        "# me\nname = Config Name\nemail = \"cfg@example.com\"\n",
-    )
-    .unwrap();
-    env.run_ok(
-        env.cmd()
-            .env_remove("HANGAR_USER_NAME")
-            .env_remove("HANGAR_USER_EMAIL")
-            .env("HANGAR_CONFIG", &cfg)
-            .args(["init", "--json"]),
+    let out = init_with_config(
+        &env,
+        Some("# me\nname = \"Config Name\"\nemail = \"cfg@example.com\"\n"),
     );
+    assert!(out.status.success());
     env.ok(&["column", "create", "x", "uint8", "2"]);
     env.ok(&["commit", "-m", "c"]);
     assert_eq!(env.json(&["log"])["commits"][0]["author"], "Config Name");
 
+    // A config file that is not TOML is an error naming the file, the line and the
+    // form, and nothing is created.
+    let env = Env::new();
+    let out = init_with_config(&env, Some("name = Config Name\n"));
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("hangar.conf") && e.contains("line 1") && e.contains("name = \"Ada Lovelace\""),
+        "{e}"
+    );
+    assert!(!env.file(".hangar").exists());
+
     // Nothing anywhere, no terminal: a clear error.
     let env = Env::new();
-    let out = env
-        .cmd()
-        .env_remove("HANGAR_USER_NAME")
-        .env_remove("HANGAR_USER_EMAIL")
-        .arg("init")
-        .output()
-        .unwrap();
+    let out = init_with_config(&env, None);
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -75,6 +73,20 @@ fn init_takes_the_user_from_flags_env_or_config_file() {
         "{e}"
     );
     assert!(!env.file(".hangar").exists());
+}
+
+/// `hangar init` with no name or email from flags or the environment, and `config` (if
+/// any) as the config file.
+fn init_with_config(env: &Env, config: Option<&str>) -> std::process::Output {
+    let mut cmd = env.cmd();
+    cmd.env_remove("HANGAR_USER_NAME")
+        .env_remove("HANGAR_USER_EMAIL");
+    if let Some(text) = config {
+        let cfg = env.file("hangar.conf");
+        std::fs::write(&cfg, text).unwrap();
+        cmd.env("HANGAR_CONFIG", &cfg);
+    }
+    cmd.arg("init").output().unwrap()
 }
 
 #[test]
