@@ -505,6 +505,15 @@ impl Record {
         )
     }
 
+    /// The digest of a stored value from an encoded record, without decoding the rest
+    /// (for a record this layer encoded or already checked); `None` for an inline one.
+    pub fn peek_stored_digest(b: &[u8]) -> Option<Digest> {
+        match b.split_first() {
+            Some((&TAG_STORED, rest)) => Decoder::new(rest).digest().ok(),
+            _ => None,
+        }
+    }
+
     /// Decodes a record of a column with `schema`. Refuses a record that is not the one
     /// encoding of its value: an inline value larger than [`INLINE_MAX`], a stored tensor
     /// small enough to be inline, an inline tensor whose length its shape does not give,
@@ -722,6 +731,26 @@ mod tests {
         unknown[0] = 7;
         let err = Record::decode(&unknown, &fixed).unwrap_err().0;
         assert!(err.contains("unknown record tag 7"), "{err}");
+        // The stored digest read without decoding: the one of a stored value, none of
+        // an inline one, none of a record too short to hold one.
+        assert_eq!(
+            Record::peek_stored_digest(&r.encode()),
+            Some(Digest([1; 32]))
+        );
+        let var_stored = Record {
+            held: Held::Stored(Digest([3; 32])),
+            shape: Some(vec![2, 9]),
+        };
+        assert_eq!(
+            Record::peek_stored_digest(&var_stored.encode()),
+            Some(Digest([3; 32]))
+        );
+        assert_eq!(
+            Record::peek_stored_digest(&Record::encode_inline(&[1; 8], None)),
+            None
+        );
+        assert_eq!(Record::peek_stored_digest(&r.encode()[..20]), None);
+        assert_eq!(Record::peek_stored_digest(&[]), None);
     }
 
     #[test]
