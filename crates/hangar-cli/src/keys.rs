@@ -6,8 +6,7 @@
 //! sample KEY (`/` cannot occur in a key). In JSON an integer key is a number and a
 //! string key a string.
 
-use hangar_core::{DiffKey, SampleKey};
-use serde_json::{json, Value};
+use hangar_core::SampleKey;
 
 /// A key as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,22 +62,6 @@ pub fn parse_path(s: &str) -> anyhow::Result<(KeyArg, Option<KeyArg>)> {
             Some(KeyArg::parse_as(sub, "subsample key")?),
         )),
         None => Ok((KeyArg::parse(s)?, None)),
-    }
-}
-
-/// A key as JSON: a number or a string.
-pub fn key_json(k: &SampleKey) -> Value {
-    match k {
-        SampleKey::Int(i) => json!(i),
-        SampleKey::Str(s) => json!(s),
-    }
-}
-
-/// A diff key as JSON: the key, or `[sample, subsample]` for nested columns.
-pub fn diff_key_json(k: &DiffKey) -> Value {
-    match &k.subsample {
-        Some(sub) => json!([key_json(&k.sample), key_json(sub)]),
-        None => key_json(&k.sample),
     }
 }
 

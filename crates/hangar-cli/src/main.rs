@@ -10,6 +10,7 @@
 mod app;
 mod cmd;
 mod complete;
+mod documents;
 mod keys;
 mod output;
 mod pager;
@@ -247,9 +248,13 @@ fn exit_code(result: anyhow::Result<()>, json: bool) -> ExitCode {
             // Under --json every path prints a document: an error's own, unless the
             // command already printed one (verify's report, a merge's conflicts).
             if json && !output::json_printed() {
-                let _ = output::print_json(serde_json::json!({
-                    "error": {"kind": kind, "message": message, "exit_code": code},
-                }));
+                let _ = output::print_json(&documents::ErrorDoc {
+                    error: documents::ErrorBody {
+                        kind,
+                        message,
+                        exit_code: code,
+                    },
+                });
             }
             ExitCode::from(code)
         }

@@ -114,8 +114,9 @@ pub fn json_printed() -> bool {
 }
 
 /// Prints one JSON document (with `schema_version`) on stdout.
-pub fn print_json(mut doc: Value) -> std::io::Result<()> {
+pub fn print_json(doc: &impl serde::Serialize) -> std::io::Result<()> {
     JSON_PRINTED.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut doc = serde_json::to_value(doc).map_err(std::io::Error::other)?;
     if let Value::Object(m) = &mut doc {
         m.insert("schema_version".into(), json!(JSON_SCHEMA_VERSION));
     }

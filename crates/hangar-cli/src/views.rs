@@ -1,94 +1,12 @@
-//! How core values look on the command line: the JSON shapes of docs/cli.md, and the
-//! coloured text renderings.
+//! How core values look on the command line as coloured text (their `--json` shapes are
+//! the types of `documents.rs`).
 
 use hangar_core::timefmt;
 use hangar_core::{
-    ColumnInfo, ColumnSchema, CommitInfo, Conflict, ConflictKind, ConflictScope, Diff, DiffEnd,
-    DiffKey, Log, SchemaChange,
+    Conflict, ConflictKind, ConflictScope, Diff, DiffEnd, DiffKey, Log, SchemaChange,
 };
-use serde_json::{json, Value};
 
-use crate::keys::diff_key_json;
 use crate::output::{paint, thousands, ADDED, BRANCH, COMMIT, DELETED, DIM, MUTATED};
-
-pub fn commit_json(c: &CommitInfo) -> Value {
-    json!({
-        "id": c.id.to_hex(),
-        "parents": c.parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
-        "author": c.author,
-        "email": c.email,
-        "time": timefmt::rfc3339(c.time_ns),
-        "time_ns": c.time_ns,
-        "message": c.message,
-    })
-}
-
-pub fn schema_json(s: &ColumnSchema) -> Value {
-    json!({
-        "kind": s.kind().name(),
-        "dtype": s.dtype().map(|d| d.name()),
-        "shape": s.shape(),
-        "variable_shape": s.kind() == hangar_core::ColumnKind::NdArray && s.variable_shape(),
-        "nested": s.is_nested(),
-    })
-}
-
-pub fn column_json(c: &ColumnInfo) -> Value {
-    json!({
-        "name": c.name,
-        "schema": schema_json(&c.schema),
-        "schema_hash": c.schema_hash,
-        "num_samples": c.num_samples,
-        "num_subsamples": c.num_subsamples,
-    })
-}
-
-fn end_json(e: &DiffEnd) -> Value {
-    match e {
-        DiffEnd::Commit(c) => json!(c.to_hex()),
-        DiffEnd::Staged => json!("staged"),
-        DiffEnd::Empty => Value::Null,
-    }
-}
-
-fn keys_json(keys: &[DiffKey]) -> Value {
-    Value::Array(keys.iter().map(diff_key_json).collect())
-}
-
-pub fn diff_json(d: &Diff) -> Value {
-    let c = d.counts();
-    json!({
-        "from": end_json(&d.from),
-        "to": end_json(&d.to),
-        "columns": d.columns.iter().map(|col| json!({
-            "name": col.name,
-            "schema": match &col.schema {
-                None => Value::Null,
-                Some(SchemaChange::Added(s)) => json!({"change": "added", "to": schema_json(s)}),
-                Some(SchemaChange::Deleted(s)) => json!({"change": "deleted", "from": schema_json(s)}),
-                Some(SchemaChange::Changed { from, to }) =>
-                    json!({"change": "changed", "from": schema_json(from), "to": schema_json(to)}),
-            },
-            "added": keys_json(&col.added),
-            "deleted": keys_json(&col.deleted),
-            "mutated": keys_json(&col.mutated),
-        })).collect::<Vec<_>>(),
-        "metadata": {
-            "added": d.metadata.added,
-            "deleted": d.metadata.deleted,
-            "mutated": d.metadata.mutated,
-        },
-        "counts": {
-            "columns_added": c.columns_added,
-            "columns_deleted": c.columns_deleted,
-            "schemas_changed": c.schemas_changed,
-            "samples_added": c.samples_added,
-            "samples_deleted": c.samples_deleted,
-            "samples_mutated": c.samples_mutated,
-            "metadata_changed": c.metadata_changed,
-        },
-    })
-}
 
 fn end_text(e: &DiffEnd) -> String {
     match e {
@@ -194,17 +112,6 @@ pub fn diff_text(d: &Diff, all: bool) -> String {
     out
 }
 
-pub fn log_json(log: &Log) -> Value {
-    json!({
-        "commits": log.entries.iter().map(|e| {
-            let mut c = commit_json(&e.commit);
-            c["branch_heads"] = json!(e.branch_heads);
-            c
-        }).collect::<Vec<_>>(),
-        "heads": log.heads().into_iter().map(|(b, c)| (b, json!(c.to_hex()))).collect::<serde_json::Map<_, _>>(),
-    })
-}
-
 /// One commit as a log line: `id (heads) (time) (author) : first line of the message`.
 fn log_line(e: &hangar_core::LogEntry, time: bool, author: bool) -> String {
     let mut s = paint(COMMIT, e.commit.id);
@@ -267,43 +174,6 @@ fn conflict_kind_text(k: ConflictKind) -> &'static str {
         ConflictKind::ChangedOursDeletedTheirs => "changed here, deleted there",
         ConflictKind::ChangedInBoth => "changed in both, different values",
     }
-}
-
-fn digest_hex(d: &Option<hangar_core::Digest>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.to_hex()))
-}
-
-/// A sample key as the merge report prints it (`7`, `"s0"`, `"s"/3` when nested) as
-/// JSON the way every other document has keys: a number, a string, or `[sample, sub]`.
-fn printed_key_json(printed: &str) -> Value {
-    let one = |p: &str| match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
-        Some(s) => json!(s),
-        None => p.parse::<u64>().map_or_else(|_| json!(p), |n| json!(n)),
-    };
-    // Keys never contain '/' or '"', so the nested form splits cleanly.
-    match printed.split_once('/') {
-        Some((k, sub)) => json!([one(k), one(sub)]),
-        None => one(printed),
-    }
-}
-
-pub fn conflict_json(c: &Conflict) -> Value {
-    let (scope, column, key) = match &c.scope {
-        ConflictScope::Sample { column, key } => {
-            ("sample", Some(column), Some(printed_key_json(key)))
-        }
-        ConflictScope::Column { column } => ("column", Some(column), None),
-        ConflictScope::Metadata { key } => ("metadata", None, Some(json!(key))),
-    };
-    json!({
-        "scope": scope,
-        "column": column,
-        "key": key,
-        "kind": conflict_kind_name(c.kind),
-        "base": digest_hex(&c.base),
-        "ours": digest_hex(&c.ours),
-        "theirs": digest_hex(&c.theirs),
-    })
 }
 
 /// A digest for the conflict table (12 hex digits, or `-` when absent).

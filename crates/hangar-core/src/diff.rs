@@ -70,8 +70,8 @@ pub struct ColumnDiff {
     pub mutated: Vec<DiffKey>,
 }
 
-/// What changed in the metadata.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What changed in the metadata (serialized as the CLI's `--json` documents show it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MetadataDiff {
     /// Keys in B and not in A.
     pub added: Vec<String>,
@@ -102,8 +102,8 @@ impl fmt::Display for DiffEnd {
     }
 }
 
-/// Totals of a diff.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Totals of a diff (serialized as the CLI's `--json` documents show them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DiffCounts {
     /// Columns added.
     pub columns_added: usize,

@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
 /// List, create and delete branches.
@@ -45,13 +44,16 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
             let current = repo.staging_branch()?;
             let branches = repo.list_branches()?;
             if ctx.json {
-                return Ok(output::print_json(json!({
-                    "branches": branches.iter().map(|b| json!({
-                        "name": b.name,
-                        "head": b.head.map(|h| h.to_hex()),
-                        "current": b.name == current,
-                    })).collect::<Vec<_>>(),
-                }))?);
+                return Ok(output::print_json(&documents::Branches {
+                    branches: branches
+                        .iter()
+                        .map(|b| documents::Branch {
+                            name: b.name.clone(),
+                            head: b.head.map(|h| h.to_hex()),
+                            current: b.name == current,
+                        })
+                        .collect(),
+                })?);
             }
             let mut text = String::new();
             for b in &branches {
@@ -66,9 +68,10 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
         Command::Create { name, base } => {
             let b = repo.create_branch(&name, base.as_deref())?;
             if ctx.json {
-                return Ok(output::print_json(json!({
-                    "created": b.name, "head": b.head.map(|h| h.to_hex()),
-                }))?);
+                return Ok(output::print_json(&documents::BranchCreated {
+                    created: b.name,
+                    head: b.head.map(|h| h.to_hex()),
+                })?);
             }
             let head = b
                 .head
@@ -81,7 +84,7 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
         Command::Delete { name, force } => {
             repo.remove_branch(&name, force)?;
             if ctx.json {
-                return Ok(output::print_json(json!({"deleted": name}))?);
+                return Ok(output::print_json(&documents::Deleted { deleted: name })?);
             }
             Ok(output::println(&format!("Deleted branch {name}"))?)
         }

@@ -1,11 +1,11 @@
 use std::io::Write;
 
 use hangar_core::{ReaderColumn, SampleKey, StagedColumn, Value};
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::formats;
-use crate::keys::{key_json, parse_path};
+use crate::keys::parse_path;
 use crate::output::{self, paint, HEADING};
 use crate::views::shape_text;
 
@@ -121,21 +121,20 @@ fn stats_of(t: &hangar_core::Tensor) -> Option<(f64, f64, f64)> {
         .flatten()
 }
 
-fn value_json(v: &Value) -> serde_json::Value {
+fn value_doc(v: &Value) -> documents::CatValue {
     match v {
         Value::Tensor(t) => {
             let st = stats_of(t);
-            json!({
-                "kind": "ndarray",
-                "dtype": t.dtype().name(),
-                "shape": t.shape(),
-                "min": st.map(|s| s.0),
-                "max": st.map(|s| s.1),
-                "mean": st.map(|s| s.2),
-            })
+            documents::CatValue::NdArray {
+                dtype: t.dtype().name(),
+                shape: t.shape().to_vec(),
+                min: st.map(|s| s.0),
+                max: st.map(|s| s.1),
+                mean: st.map(|s| s.2),
+            }
         }
-        Value::Str(s) => json!({"kind": "str", "value": s}),
-        Value::Bytes(b) => json!({"kind": "bytes", "length": b.len()}),
+        Value::Str(s) => documents::CatValue::Str { value: s.clone() },
+        Value::Bytes(b) => documents::CatValue::Bytes { length: b.len() },
     }
 }
 
@@ -237,10 +236,11 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 out.write_all(&raw_bytes(&value))?;
                 out.flush()?;
             } else if ctx.json {
-                let mut doc = value_json(&value);
-                doc["column"] = json!(a.column);
-                doc["key"] = key_json(&key);
-                output::print_json(doc)?;
+                output::print_json(&documents::Cat {
+                    column: a.column.clone(),
+                    key: (&key).into(),
+                    value: value_doc(&value),
+                })?;
             } else {
                 output::print(&value_text(&value, a.limit))?;
             }
@@ -249,15 +249,18 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Err(subs) => {
             // A nested sample: list its subsamples.
             if ctx.json {
-                let mut items = Vec::new();
+                let mut subsamples = Vec::new();
                 for s in &subs {
-                    let mut v = value_json(&col.get_sub(&key, s)?);
-                    v["subkey"] = key_json(s);
-                    items.push(v);
+                    subsamples.push(documents::CatSubsample {
+                        subkey: s.into(),
+                        value: value_doc(&col.get_sub(&key, s)?),
+                    });
                 }
-                output::print_json(
-                    json!({"column": a.column, "key": key_json(&key), "subsamples": items}),
-                )?;
+                output::print_json(&documents::CatNested {
+                    column: a.column.clone(),
+                    key: (&key).into(),
+                    subsamples,
+                })?;
             } else {
                 let mut text = format!("{} subsamples\n", subs.len());
                 for s in &subs {

@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
 /// Move the staging area to another branch (refused while changes are staged).
@@ -24,9 +23,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let head = co.commit_hash()?;
     co.close()?;
     if ctx.json {
-        return Ok(output::print_json(
-            json!({"branch": a.branch, "head": head.map(|h| h.to_hex())}),
-        )?);
+        return Ok(output::print_json(&documents::CheckedOut {
+            branch: a.branch,
+            head: head.map(|h| h.to_hex()),
+        })?);
     }
     let at = head.map_or_else(
         || " (no commits yet)".to_string(),

@@ -1,8 +1,8 @@
 use anyhow::{bail, Context as _};
 use hangar_core::{ColumnInfo, DType, NdArraySpec};
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::output::{self, thousands};
 use crate::views;
 
@@ -133,7 +133,9 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
     let info = column.info()?;
     co.close()?;
     if ctx.json {
-        output::print_json(json!({"created": views::column_json(&info)}))?;
+        output::print_json(&documents::ColumnCreated {
+            created: (&info).into(),
+        })?;
     } else {
         output::println(&format!(
             "Initialized column {} ({}); commit to keep it",
@@ -195,9 +197,9 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> anyhow::Result<()> {
         None => ctx.staged(&repo)?.columns()?,
     };
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "columns": cols.iter().map(views::column_json).collect::<Vec<_>>(),
-        }))?);
+        return Ok(output::print_json(&documents::Columns {
+            columns: documents::columns(&cols),
+        })?);
     }
     if cols.is_empty() {
         ctx.note("No columns.");
@@ -213,7 +215,7 @@ fn remove(ctx: &mut Ctx, a: RemoveArgs) -> anyhow::Result<()> {
     co.close()?;
     r?;
     if ctx.json {
-        output::print_json(json!({"removed": a.name}))?;
+        output::print_json(&documents::ColumnRemoved { removed: a.name })?;
     } else {
         output::println(&format!(
             "Removed column {} from the staging area; commit to make it final",

@@ -1,8 +1,8 @@
 use anyhow::{bail, Context as _};
 use hangar_core::Status;
-use serde_json::json;
 
 use crate::app::{negative, Ctx};
+use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
 /// Commit the staged changes to the current branch.
@@ -95,7 +95,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     };
     co.close()?;
     if ctx.json {
-        output::print_json(json!({"commit": id.to_hex(), "branch": branch}))?;
+        output::print_json(&documents::Committed {
+            commit: id.to_hex(),
+            branch,
+        })?;
     } else {
         output::println(&format!(
             "[{} {}] {}",

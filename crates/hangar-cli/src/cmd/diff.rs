@@ -1,6 +1,7 @@
 use anyhow::bail;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
 use crate::views;
 
@@ -50,7 +51,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         ),
     };
     if ctx.json {
-        return Ok(output::print_json(views::diff_json(&diff))?);
+        return Ok(output::print_json(&documents::DiffDoc::from(&diff))?);
     }
     Ok(output::print(&views::diff_text(&diff, a.all))?)
 }

@@ -2,9 +2,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _};
 use hangar_core::{ColumnKind, ColumnSchema, ReaderColumn, SampleKey, Value};
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::formats::table::{BatchBuilder, ExportKind, TableWriter};
 use crate::formats::{image, npy, npz};
 use crate::keys::parse_path;
@@ -268,13 +268,13 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             reader.commit_hash()
         ));
     } else if ctx.json {
-        output::print_json(json!({
-            "column": a.column,
-            "commit": reader.commit_hash().to_hex(),
-            "format": format!("{format:?}").to_ascii_lowercase(),
-            "path": a.out,
-            "written": written,
-        }))?;
+        output::print_json(&documents::Export {
+            column: a.column.clone(),
+            commit: reader.commit_hash().to_hex(),
+            format: format!("{format:?}").to_ascii_lowercase(),
+            path: a.out.clone(),
+            written,
+        })?;
     } else {
         output::println(&format!(
             "Exported {} samples of column {} at {} to {}",

@@ -7,9 +7,9 @@ use hangar_core::{
     WriterColumn,
 };
 use rayon::prelude::*;
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::formats::table::{self, Cell, ValueKind};
 use crate::formats::{self, idx, image, npy, npz, Array};
 use crate::output::{self, thousands};
@@ -592,15 +592,24 @@ fn print_report(
     commit: Option<hangar_core::CommitId>,
 ) -> anyhow::Result<()> {
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "columns": report.counts.iter().map(|(c, n)| (c.clone(), json!({
-                "imported": n.imported, "overwritten": n.overwritten, "skipped_existing": n.skipped,
-                "unchanged": n.unchanged,
-            }))).collect::<serde_json::Map<_, _>>(),
-            "files": report.files,
-            "files_left_out": report.left_out,
-            "commit": commit.map(|c| c.to_hex()),
-        }))?);
+        return Ok(output::print_json(&documents::Import {
+            columns: report
+                .counts
+                .iter()
+                .map(|(c, n)| {
+                    let counts = documents::ImportCounts {
+                        imported: n.imported,
+                        overwritten: n.overwritten,
+                        skipped_existing: n.skipped,
+                        unchanged: n.unchanged,
+                    };
+                    (c.clone(), counts)
+                })
+                .collect(),
+            files: report.files,
+            files_left_out: report.left_out,
+            commit: commit.map(|c| c.to_hex()),
+        })?);
     }
     let mut text = String::new();
     for (c, n) in &report.counts {

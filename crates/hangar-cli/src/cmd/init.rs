@@ -1,7 +1,7 @@
 use hangar_core::Repository;
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
 
 /// Create a repository (a `.hangar` directory) in the current directory or -C DIR.
@@ -29,7 +29,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     if dir.join(".hangar").is_dir() && !a.overwrite {
         let shown = std::fs::canonicalize(&dir).unwrap_or(dir);
         if ctx.json {
-            output::print_json(json!({"created": false, "path": shown}))?;
+            output::print_json(&documents::Init {
+                created: false,
+                path: shown,
+            })?;
         } else {
             output::println(&format!(
                 "Repository already exists at {} (use --overwrite to delete it and start over)",
@@ -42,7 +45,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let email = crate::user::resolve("email", a.email)?;
     let repo = Repository::init(&dir, &name, &email, a.overwrite)?;
     if ctx.json {
-        output::print_json(json!({"created": true, "path": repo.path()}))?;
+        output::print_json(&documents::Init {
+            created: true,
+            path: repo.path().to_path_buf(),
+        })?;
     } else {
         output::println(&format!(
             "Initialized an empty hangar repository in {}",

@@ -1,4 +1,5 @@
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
 use crate::views;
 
@@ -35,7 +36,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         log = log.limit(n);
     }
     if ctx.json {
-        return Ok(output::print_json(views::log_json(&log))?);
+        return Ok(output::print_json(&documents::LogDoc::from(&log))?);
     }
     if log.entries.is_empty() {
         ctx.note("No commits yet.");

@@ -1,7 +1,7 @@
 use hangar_core::{Error, MergeOutcome, MergeStrategy};
-use serde_json::json;
 
 use crate::app::{negative, Ctx};
+use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 use crate::views;
 
@@ -63,14 +63,14 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                     MergeOutcome::FastForward { .. } => ("fast_forward", None, &[][..]),
                     MergeOutcome::Merged { base, resolved, .. } => ("merged", *base, &resolved[..]),
                 };
-                return Ok(output::print_json(json!({
-                    "outcome": kind,
-                    "branch": into,
-                    "head": outcome.head().to_hex(),
-                    "base": base.map(|b| b.to_hex()),
-                    "conflicts": [],
-                    "resolved": resolved.iter().map(views::conflict_json).collect::<Vec<_>>(),
-                }))?);
+                return Ok(output::print_json(&documents::Merge {
+                    outcome: kind,
+                    branch: into,
+                    head: outcome.head().to_hex(),
+                    base: base.map(|b| b.to_hex()),
+                    conflicts: Vec::new(),
+                    resolved: Some(documents::conflicts(resolved)),
+                })?);
             }
             let text = match &outcome {
                 MergeOutcome::UpToDate { head } => {
@@ -121,13 +121,14 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         }
         Err(Error::MergeConflict(c)) => {
             if ctx.json {
-                output::print_json(json!({
-                    "outcome": "conflict",
-                    "branch": into,
-                    "head": c.ours.to_hex(),
-                    "base": c.base.map(|b| b.to_hex()),
-                    "conflicts": c.conflicts.iter().map(views::conflict_json).collect::<Vec<_>>(),
-                }))?;
+                output::print_json(&documents::Merge {
+                    outcome: "conflict",
+                    branch: into.clone(),
+                    head: c.ours.to_hex(),
+                    base: c.base.map(|b| b.to_hex()),
+                    conflicts: documents::conflicts(&c.conflicts),
+                    resolved: None,
+                })?;
             } else {
                 output::println(&format!(
                     "Merge of {} into {} stopped: {}; nothing was changed.",

@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
 
 /// List, read, set and delete the repository's metadata (key-value text).
@@ -88,9 +87,9 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
         Command::List(at) => {
             let all = read_all(ctx, &at)?;
             if ctx.json {
-                let map: serde_json::Map<String, serde_json::Value> =
-                    all.into_iter().map(|(k, v)| (k, json!(v))).collect();
-                return Ok(output::print_json(json!({ "metadata": map }))?);
+                return Ok(output::print_json(&documents::MetadataList {
+                    metadata: all.into_iter().collect(),
+                })?);
             }
             let mut text = String::new();
             for (k, v) in &all {
@@ -110,7 +109,10 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
                 );
             };
             if ctx.json {
-                return Ok(output::print_json(json!({"key": a.key, "value": v}))?);
+                return Ok(output::print_json(&documents::MetadataValue {
+                    key: a.key,
+                    value: v,
+                })?);
             }
             Ok(output::println(&v)?)
         }
@@ -120,9 +122,11 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
             co.metadata().set(&a.key, &a.value)?;
             co.close()?;
             if ctx.json {
-                return Ok(output::print_json(
-                    json!({"key": a.key, "value": a.value, "staged": true}),
-                )?);
+                return Ok(output::print_json(&documents::MetadataSet {
+                    key: a.key,
+                    value: a.value,
+                    staged: true,
+                })?);
             }
             ctx.note(&format!(
                 "Staged metadata {:?}; `hangar commit -m MSG` keeps it.",
@@ -136,7 +140,10 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
             co.metadata().delete(&a.key)?;
             co.close()?;
             if ctx.json {
-                return Ok(output::print_json(json!({"key": a.key, "deleted": true}))?);
+                return Ok(output::print_json(&documents::MetadataDeleted {
+                    key: a.key,
+                    deleted: true,
+                })?);
             }
             ctx.note(&format!(
                 "Staged the deletion of metadata {:?}; `hangar commit -m MSG` keeps it.",

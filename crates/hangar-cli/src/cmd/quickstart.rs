@@ -3,9 +3,9 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context as _};
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::formats::{idx, Array};
 use crate::output::{self, paint, thousands, HEADING};
 use crate::views;
@@ -218,15 +218,15 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let summary = repo.summary(None)?;
     let log = repo.log(None)?;
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "path": repo.path(),
-            "head": outcome.head().to_hex(),
-            "summary": {
-                "disk_usage_bytes": summary.disk_usage,
-                "columns": summary.columns.iter().map(views::column_json).collect::<Vec<_>>(),
+        return Ok(output::print_json(&documents::Quickstart {
+            path: repo.path().to_path_buf(),
+            head: outcome.head().to_hex(),
+            summary: documents::QuickstartSummary {
+                disk_usage_bytes: summary.disk_usage,
+                columns: documents::columns(&summary.columns),
             },
-            "log": views::log_json(&log),
-        }))?);
+            log: (&log).into(),
+        })?);
     }
     let mut text = format!("{summary}\n\n");
     text.push_str(&views::log_text(&log, true, true, true));

@@ -2,9 +2,9 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::bail;
 use hangar_core::Status;
-use serde_json::json;
 
 use crate::app::{negative, Ctx};
+use crate::documents;
 use crate::output;
 
 /// Discard every staged change, returning to the branch head.
@@ -55,13 +55,13 @@ fn discard_damaged(
         |n| format!("{n} staged changes"),
     );
     if ctx.json {
-        output::print_json(json!({
-            "reset": true,
-            "head": done.head.map(|h| h.to_hex()),
-            "damaged": true,
-            "changes_lost": done.changes,
-            "files_removed": done.files_removed,
-        }))?;
+        output::print_json(&documents::ResetDamaged {
+            reset: true,
+            head: done.head.map(|h| h.to_hex()),
+            damaged: true,
+            changes_lost: done.changes,
+            files_removed: done.files_removed,
+        })?;
     } else {
         output::println(&format!(
             "Discarded the damaged staging area: {lost} lost, {} files removed; every commit is intact. \
@@ -91,7 +91,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let Status::Dirty(changes) = status else {
         co.close()?;
         if ctx.json {
-            output::print_json(json!({"reset": false, "head": null}))?;
+            output::print_json(&documents::Reset {
+                reset: false,
+                head: None,
+            })?;
         }
         return Err(crate::app::nothing_to_commit(
             "Nothing staged: no reset necessary.",
@@ -123,7 +126,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     };
     co.close()?;
     if ctx.json {
-        output::print_json(json!({"reset": true, "head": head.map(|h| h.to_hex())}))?;
+        output::print_json(&documents::Reset {
+            reset: true,
+            head: head.map(|h| h.to_hex()),
+        })?;
     } else {
         match head {
             Some(h) => output::println(&format!("Staged changes discarded; back at {h}"))?,

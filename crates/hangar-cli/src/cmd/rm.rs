@@ -1,7 +1,7 @@
 use anyhow::ensure;
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::keys::parse_path;
 use crate::output;
 
@@ -73,7 +73,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     })?;
     co.close()?;
     if ctx.json {
-        output::print_json(json!({"column": a.column, "deleted": targets.len()}))?;
+        output::print_json(&documents::Removed {
+            column: a.column,
+            deleted: targets.len(),
+        })?;
     } else if !ctx.quiet {
         output::println(&format!(
             "Deleted {} from column {} (staged; `hangar commit -m MSG` keeps it, `hangar reset` undoes it)",

@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output::{self, paint, COMMIT, HEADING};
 use crate::views;
 
@@ -30,10 +29,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let info = repo.commit_info(&id)?;
     let diff = repo.diff_introduced(id)?;
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "commit": views::commit_json(&info),
-            "diff": views::diff_json(&diff),
-        }))?);
+        return Ok(output::print_json(&documents::Show {
+            commit: (&info).into(),
+            diff: (&diff).into(),
+        })?);
     }
     let mut text = format!(
         "{} {}\n",

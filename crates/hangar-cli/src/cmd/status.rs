@@ -1,7 +1,7 @@
 use hangar_core::{StagedChanges, Status};
-use serde_json::json;
 
 use crate::app::Ctx;
+use crate::documents;
 use crate::output::{self, paint, thousands, ADDED, BRANCH, COMMIT, DELETED, MUTATED};
 
 /// Show the branch, its head, and what is staged (works before the first commit).
@@ -64,19 +64,27 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
         Status::Dirty(c) => c.clone(),
     };
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "branch": branch,
-            "head": head.map(|h| h.to_hex()),
-            "clean": !status.is_dirty(),
-            "writer_active": co.writer_active(),
-            "columns_added": changes.columns_added,
-            "columns_deleted": changes.columns_deleted,
-            "columns_replaced": changes.columns_replaced,
-            "samples": changes.samples.iter().map(|(c, put, del)| json!({
-                "column": c, "added_or_changed": put, "deleted": del,
-            })).collect::<Vec<_>>(),
-            "metadata_changes": changes.metadata_changes,
-        }))?);
+        return Ok(output::print_json(&documents::Status {
+            branch,
+            head: head.map(|h| h.to_hex()),
+            clean: !status.is_dirty(),
+            writer_active: co.writer_active(),
+            columns_added: changes.columns_added,
+            columns_deleted: changes.columns_deleted,
+            columns_replaced: changes.columns_replaced,
+            samples: changes
+                .samples
+                .into_iter()
+                .map(
+                    |(column, added_or_changed, deleted)| documents::StagedSamples {
+                        column,
+                        added_or_changed,
+                        deleted,
+                    },
+                )
+                .collect(),
+            metadata_changes: changes.metadata_changes,
+        })?);
     }
     let mut text = format!("On branch {}", paint(BRANCH, &branch));
     match head {

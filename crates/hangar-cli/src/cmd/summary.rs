@@ -1,8 +1,6 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
-use crate::views;
 
 /// Summarize a commit: repository size, commit details, columns and their schemas.
 #[derive(Debug, clap::Args)]
@@ -20,13 +18,13 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let s = repo.summary(a.rev.as_deref())?;
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "directory": s.directory,
-            "disk_usage_bytes": s.disk_usage,
-            "commit": s.commit.as_ref().map(views::commit_json),
-            "columns": s.columns.iter().map(views::column_json).collect::<Vec<_>>(),
-            "metadata_keys": s.metadata_keys,
-        }))?);
+        return Ok(output::print_json(&documents::Summary {
+            directory: s.directory.clone(),
+            disk_usage_bytes: s.disk_usage,
+            commit: s.commit.as_ref().map(Into::into),
+            columns: documents::columns(&s.columns),
+            metadata_keys: s.metadata_keys,
+        })?);
     }
     Ok(output::println(&s.to_string())?)
 }

@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::{negative, Ctx};
+use crate::documents;
 use crate::output::{self, thousands};
 
 /// Check every stored byte reachable from a branch: digests and checksums.
@@ -21,18 +20,23 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
     spinner.finish_and_clear();
     let report = report?;
     if ctx.json {
-        output::print_json(json!({
-            "ok": report.is_ok(),
-            "branches": report.branches,
-            "commits": report.commits,
-            "nodes": report.nodes,
-            "values": report.values,
-            "value_bytes": report.value_bytes,
-            "problems": report.problems.iter().map(|p| json!({
-                "path": p.path, "detail": p.detail,
-            })).collect::<Vec<_>>(),
-            "unreferenced": report.unreferenced,
-        }))?;
+        output::print_json(&documents::Verify {
+            ok: report.is_ok(),
+            branches: report.branches,
+            commits: report.commits,
+            nodes: report.nodes,
+            values: report.values,
+            value_bytes: report.value_bytes,
+            problems: report
+                .problems
+                .iter()
+                .map(|p| documents::Problem {
+                    path: p.path.clone(),
+                    detail: p.detail.clone(),
+                })
+                .collect(),
+            unreferenced: report.unreferenced.clone(),
+        })?;
     } else {
         output::println(&format!(
             "Checked {} branches, {} commits, {} record-table nodes, {} values ({} bytes).",

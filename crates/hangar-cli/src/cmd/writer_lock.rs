@@ -1,6 +1,5 @@
-use serde_json::json;
-
 use crate::app::Ctx;
+use crate::documents;
 use crate::output;
 
 /// Show who holds the writer lock, or clear a stale lock record.
@@ -24,9 +23,11 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     if a.force_release {
         let cleared = repo.force_release_writer_lock()?;
         if ctx.json {
-            return Ok(output::print_json(
-                json!({"held": false, "released": true, "stale_record_cleared": cleared}),
-            )?);
+            return Ok(output::print_json(&documents::WriterLockReleased {
+                held: false,
+                released: true,
+                stale_record_cleared: cleared,
+            })?);
         }
         return Ok(output::println(
             "Writer lock released (no live writer held it).",
@@ -34,13 +35,15 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     }
     let holder = repo.writer_lock_holder()?;
     if ctx.json {
-        return Ok(output::print_json(json!({
-            "held": holder.is_some(),
-            "holder": holder.as_ref().map(|h| json!({
-                "pid": h.pid, "host": h.host, "program": h.program,
-                "since": hangar_core::timefmt::rfc3339(h.since_ns),
-            })),
-        }))?);
+        return Ok(output::print_json(&documents::WriterLock {
+            held: holder.is_some(),
+            holder: holder.as_ref().map(|h| documents::Holder {
+                pid: h.pid,
+                host: h.host.clone(),
+                program: h.program.clone(),
+                since: hangar_core::timefmt::rfc3339(h.since_ns),
+            }),
+        })?);
     }
     match holder {
         Some(h) => output::println(&format!(
