@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
-# against the installed C library (tests/c/run.sh); and the reliability suites at their
-# CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
+# against the installed C library (tests/c/run.sh); the Python package's tests
+# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib from PyPI);
+# and the reliability suites at their CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
 # python3 and GNU time (/usr/bin/time). The full-disk suite mounts a tmpfs: as root or with
 # passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +
 # cargo-fuzz) is separate: fuzz/run.sh.
@@ -9,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
 tests/c/run.sh
+# The Python package, built and installed as users do, in a venv under target/.
+bindings/python/run-tests.sh
 # The memory and full-disk suites run the release `hangar` tool as users build it. The
 # suites are their own workspace (their failpoints never reach a shipped build); they share
 # this target directory.

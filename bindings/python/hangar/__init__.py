@@ -1,0 +1,35 @@
+"""libhangar for Python: version control for tensor data.
+
+A drop-in for the original Hangar's Python API (`from hangar import Repository`), built on
+libhangar's C ABI (the library ships inside this package)::
+
+    from hangar import Repository
+    repo = Repository(path="my-repo")
+    repo.init(user_name="Ada", user_email="ada@example.com")
+    co = repo.checkout(write=True)
+    images = co.add_ndarray_column("images", shape=(28, 28), dtype="uint8")
+    images[0] = np.zeros((28, 28), dtype="uint8")
+    co.commit("first images")
+    co.close()
+"""
+
+from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
+from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
+from .columns import Column
+from .repository import BranchHead, Repository
+
+__version__ = _version()
+
+__all__ = [
+    "BranchHead",
+    "Column",
+    "Columns",
+    "CorruptionError",
+    "HangarError",
+    "MergeConflictError",
+    "Metadata",
+    "ReaderCheckout",
+    "Repository",
+    "WriterCheckout",
+    "__version__",
+]

@@ -1,0 +1,457 @@
+"""Checkouts: a read-only view of one commit, or the write-enabled checkout of a branch's
+staging area (one per repository at a time, across processes)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from ctypes import byref, c_bool, c_size_t
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _ffi
+from ._ffi import check, cstr, lib
+from .columns import Column, _Handle, dtype_code
+
+KeyType = Union[str, int]
+
+
+class Metadata:
+    """The checkout's metadata: string keys to string values, read like a dict; in a
+    writer checkout also set (`md[k] = v`, `md.add(key=..., value=...)`) and deleted."""
+
+    def __init__(self, checkout: "_Checkout"):
+        self._co = checkout
+
+    def keys(self) -> List[str]:
+        out = ctypes.c_void_p()
+        fn = lib.hangar_writer_metadata_keys if self._co._writable else lib.hangar_reader_metadata_keys
+        check(fn(self._co._ptr(), byref(out)))
+        return _ffi.take_strlist(out)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.keys()
+
+    def __getitem__(self, key: str) -> str:
+        out = ctypes.c_void_p()
+        fn = lib.hangar_writer_metadata_get if self._co._writable else lib.hangar_reader_metadata_get
+        st = fn(self._co._ptr(), cstr(key), byref(out))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(key)
+        check(st)
+        return _ffi.take_buf(out).decode("utf-8")
+
+    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def items(self) -> Iterator[Tuple[str, str]]:
+        for k in self.keys():
+            yield k, self[k]
+
+    def values(self) -> Iterator[str]:
+        for k in self.keys():
+            yield self[k]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._co._require_writer("set metadata")
+        if not isinstance(value, str):
+            raise ValueError(f"metadata values are str, not {type(value).__name__}")
+        check(lib.hangar_writer_metadata_set(self._co._ptr(), cstr(key), cstr(value)))
+
+    def add(self, key: str, value: str) -> str:
+        """The original's early `metadata.add(key=..., value=...)`; returns the key."""
+        self[key] = value
+        return key
+
+    def __delitem__(self, key: str) -> None:
+        self._co._require_writer("delete metadata")
+        st = lib.hangar_writer_metadata_delete(self._co._ptr(), cstr(key))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(key)
+        check(st)
+
+    def remove(self, key: str) -> str:
+        del self[key]
+        return key
+
+    def __repr__(self) -> str:
+        return (
+            "Hangar Metadata\n"
+            f"    Writeable: {self._co._writable}\n"
+            f"    Number of Keys: {len(self)}\n"
+        )
+
+
+class Columns:
+    """The checkout's columns by name (`co.columns['images']`); the original's early
+    name for it is `co.datasets`, whose `init_dataset` creates an ndarray column."""
+
+    def __init__(self, checkout: "_Checkout"):
+        self._co = checkout
+
+    @property
+    def iswriteable(self) -> bool:
+        return self._co._writable
+
+    def keys(self) -> List[str]:
+        out = ctypes.c_void_p()
+        fn = lib.hangar_writer_columns if self._co._writable else lib.hangar_reader_columns
+        check(fn(self._co._ptr(), byref(out)))
+        return _ffi.take_strlist(out)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.keys()
+
+    def values(self) -> Iterator[Column]:
+        for k in self.keys():
+            yield self[k]
+
+    def items(self) -> Iterator[Tuple[str, Column]]:
+        for k in self.keys():
+            yield k, self[k]
+
+    def __getitem__(self, name: str) -> Column:
+        return self._co._column(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __delitem__(self, name: str) -> None:
+        self.delete(name)
+
+    def delete(self, name: str) -> str:
+        self._co._require_writer("delete a column")
+        st = lib.hangar_writer_delete_column(self._co._ptr(), cstr(name))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(name)
+        check(st)
+        return name
+
+    # The original's early API.
+    def init_dataset(
+        self,
+        name: str,
+        shape: Optional[Sequence[int]] = None,
+        dtype: Any = None,
+        prototype: Optional[np.ndarray] = None,
+        *,
+        variable_shape: bool = False,
+        contains_subsamples: bool = False,
+        **kwargs: Any,
+    ) -> Column:
+        """Creates an ndarray column (the original's early `init_dataset`)."""
+        return self._co.add_ndarray_column(
+            name,
+            shape=shape,
+            dtype=dtype,
+            prototype=prototype,
+            variable_shape=variable_shape,
+            contains_subsamples=contains_subsamples,
+        )
+
+    def __repr__(self) -> str:
+        text = "Hangar Columns\n"
+        text += f"    Writeable         : {self.iswriteable}\n"
+        text += f"    Number of Columns : {len(self)}\n"
+        text += "    Column Names / Partial Remote References:\n      - "
+        text += "\n      - ".join(f"{k} / False" for k in self.keys())
+        return text + "\n"
+
+
+class _Checkout:
+    _writable = False
+
+    def __init__(self, repo, handle: _Handle):
+        self._repo = repo
+        self._handle: Optional[_Handle] = handle
+        self._columns: dict = {}
+
+    def _check_open(self) -> None:
+        if self._handle is None:
+            raise PermissionError(
+                "Unable to operate on past checkout objects which have been closed. No "
+                "operation occurred. Please use a new checkout."
+            )
+
+    def _ptr(self):
+        self._check_open()
+        return self._handle.ptr
+
+    def _require_writer(self, what: str) -> None:
+        self._check_open()
+        if not self._writable:
+            raise PermissionError(f"cannot {what} in a read-only checkout; use repo.checkout(write=True)")
+
+    def _column(self, name: str) -> Column:
+        cached = self._columns.get(name)
+        if cached is not None:
+            self._check_open()
+            return cached
+        out = ctypes.c_void_p()
+        fn = lib.hangar_writer_column if self._writable else lib.hangar_reader_column
+        st = fn(self._ptr(), cstr(name), byref(out))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(_ffi.last_message() or name)
+        check(st)
+        col = Column(self, _Handle(out, lib.hangar_column_free), name)
+        self._columns[name] = col
+        return col
+
+    @property
+    def columns(self) -> Columns:
+        """The columns of this checkout, by name."""
+        self._check_open()
+        return Columns(self)
+
+    datasets = columns
+
+    @property
+    def metadata(self) -> Metadata:
+        self._check_open()
+        return Metadata(self)
+
+    def __getitem__(self, index: Union[str, Tuple[str, KeyType]]) -> Any:
+        """`co['images']` is the column; `co['images', 0]` its sample 0."""
+        if isinstance(index, tuple):
+            name, key = index
+            return self._column(name)[key]
+        return self._column(index)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    # As in the original, `with co:` marks a block of work (a bulk session for a writer);
+    # it does not close the checkout.
+    def __enter__(self):
+        self._check_open()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def _drop(self) -> None:
+        # Columns first, then the checkout (a zero-copy array may keep it alive longer).
+        self._columns.clear()
+        self._handle = None
+
+
+class ReaderCheckout(_Checkout):
+    """A read-only checkout of one commit."""
+
+    _writable = False
+
+    @property
+    def commit_hash(self) -> str:
+        """The commit this checkout reads."""
+        return _ffi.fixed_text(lib.hangar_reader_commit, self._ptr(), size=80)
+
+    def close(self) -> None:
+        """Closes the checkout: later use raises PermissionError. Arrays read from it
+        stay valid (they keep what they point into alive)."""
+        self._check_open()
+        self._drop()
+
+    def __repr__(self) -> str:
+        self._check_open()
+        return (
+            "Hangar ReaderCheckout\n"
+            "    Writer       : False\n"
+            f"    Commit Hash  : {self.commit_hash}\n"
+            f"    Num Columns  : {len(self)}\n"
+        )
+
+
+class WriterCheckout(_Checkout):
+    """The write-enabled checkout of a branch's staging area. It holds the repository's
+    writer lock until closed."""
+
+    _writable = True
+
+    def __init__(self, repo, handle: _Handle):
+        super().__init__(repo, handle)
+        self._bulk_depth = 0
+
+    @property
+    def branch_name(self) -> str:
+        return _ffi.fixed_text(lib.hangar_writer_branch, self._ptr())
+
+    @property
+    def commit_hash(self) -> str:
+        """The commit the staging area is based on ('' before the first commit)."""
+        buf = ctypes.create_string_buffer(80)
+        st = lib.hangar_writer_head(self._ptr(), buf, 80)
+        if st == _ffi.E_NOT_FOUND:
+            return ""
+        check(st)
+        return buf.value.decode()
+
+    def add_ndarray_column(
+        self,
+        name: str,
+        shape: Optional[Union[int, Sequence[int]]] = None,
+        dtype: Any = None,
+        prototype: Optional[np.ndarray] = None,
+        variable_shape: bool = False,
+        contains_subsamples: bool = False,
+        *,
+        backend: Optional[str] = None,
+        backend_options: Optional[dict] = None,
+    ) -> Column:
+        """Creates a column of numeric arrays, from a `prototype` array or a `shape`
+        and `dtype`; with `variable_shape`, samples may be smaller than `shape`."""
+        self._check_open()
+        if prototype is not None:
+            prototype = np.asarray(prototype)
+            shape, dtype = prototype.shape, prototype.dtype
+        if shape is None or dtype is None:
+            raise ValueError("give a prototype array, or both shape and dtype")
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),)
+        shape = tuple(int(d) for d in shape)
+        dims = (c_size_t * max(len(shape), 1))(*shape)
+        spec = ctypes.c_void_p()
+        check(lib.hangar_ndarray_spec_new(dtype_code(dtype), dims, len(shape), byref(spec)))
+        try:
+            check(lib.hangar_ndarray_spec_variable_shape(spec, bool(variable_shape)))
+            check(lib.hangar_ndarray_spec_contains_subsamples(spec, bool(contains_subsamples)))
+            out = ctypes.c_void_p()
+            st = lib.hangar_writer_add_ndarray_column(self._ptr(), cstr(name), spec, byref(out))
+            if st == _ffi.E_ALREADY_EXISTS:
+                raise LookupError(_ffi.last_message())
+            check(st)
+        finally:
+            lib.hangar_ndarray_spec_free(spec)
+        lib.hangar_column_free(out)
+        return self._column(name)
+
+    def _add_text_column(self, name: str, kind: int, contains_subsamples: bool) -> Column:
+        out = ctypes.c_void_p()
+        st = lib.hangar_writer_add_text_column(self._ptr(), cstr(name), kind, bool(contains_subsamples), byref(out))
+        if st == _ffi.E_ALREADY_EXISTS:
+            raise LookupError(_ffi.last_message())
+        check(st)
+        lib.hangar_column_free(out)
+        return self._column(name)
+
+    def add_str_column(self, name: str, contains_subsamples: bool = False, *, backend: Optional[str] = None, backend_options: Optional[dict] = None) -> Column:
+        """Creates a column of str samples."""
+        return self._add_text_column(name, _ffi.KIND_STR, contains_subsamples)
+
+    def add_bytes_column(self, name: str, contains_subsamples: bool = False, *, backend: Optional[str] = None, backend_options: Optional[dict] = None) -> Column:
+        """Creates a column of bytes samples."""
+        return self._add_text_column(name, _ffi.KIND_BYTES, contains_subsamples)
+
+    def __setitem__(self, index: Tuple[str, KeyType], value: Any) -> None:
+        """`co['images', 0] = array`."""
+        if not isinstance(index, tuple):
+            raise ValueError("set a sample with co[column, key] = value")
+        name, key = index
+        self._column(name)[key] = value
+
+    def __delitem__(self, index: Tuple[str, KeyType]) -> None:
+        name, key = index
+        del self._column(name)[key]
+
+    # Bulk sessions: the original's context-manager form (`with co:` / `with col:`).
+    def _bulk_enter(self) -> None:
+        self._check_open()
+        if self._bulk_depth == 0:
+            check(lib.hangar_writer_bulk_begin(self._ptr()))
+        self._bulk_depth += 1
+
+    def _bulk_exit(self) -> None:
+        self._bulk_depth -= 1
+        if self._bulk_depth == 0 and self._handle is not None:
+            check(lib.hangar_writer_bulk_end(self._ptr()))
+
+    @contextlib.contextmanager
+    def _bulk_or_nothing(self):
+        self._bulk_enter()
+        try:
+            yield
+        finally:
+            self._bulk_exit()
+
+    def __enter__(self) -> "WriterCheckout":
+        self._bulk_enter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bulk_exit()
+
+    def commit(self, commit_message: str) -> str:
+        """Commits the staging area; returns the new commit's id."""
+        buf = ctypes.create_string_buffer(80)
+        st = lib.hangar_writer_commit(self._ptr(), cstr(commit_message), buf, 80)
+        if st == _ffi.E_NOTHING_TO_COMMIT:
+            raise RuntimeError(_ffi.last_message())
+        check(st)
+        return buf.value.decode()
+
+    def reset_staging_area(self) -> str:
+        """Discards every staged change; returns the commit the staging area is on."""
+        check(lib.hangar_writer_reset(self._ptr()))
+        self._columns.clear()
+        return self.commit_hash
+
+    def diff_status(self) -> str:
+        """'CLEAN' or 'DIRTY'."""
+        dirty = c_bool()
+        text = ctypes.c_void_p()
+        check(lib.hangar_writer_status(self._ptr(), byref(dirty), byref(text)))
+        _ffi.take_buf(text)
+        return "DIRTY" if dirty.value else "CLEAN"
+
+    def merge(self, message: str, dev_branch: str) -> str:
+        """Merges branch `dev_branch` into this checkout's branch; returns the new head."""
+        kind = ctypes.c_int32()
+        buf = ctypes.create_string_buffer(80)
+        st = lib.hangar_writer_merge(self._ptr(), cstr(message), cstr(dev_branch), byref(kind), buf, 80)
+        if st == _ffi.E_MERGE_CONFLICT:
+            raise _ffi.MergeConflictError(_ffi.last_message())
+        check(st)
+        return buf.value.decode()
+
+    def close(self) -> None:
+        """Closes the checkout (anything staged stays staged) and releases the lock."""
+        self._check_open()
+        if self._bulk_depth:
+            self._bulk_depth = 0
+            lib.hangar_writer_bulk_end(self._ptr())
+        st = lib.hangar_writer_close(self._ptr())
+        self._drop()
+        check(st)
+
+    def __repr__(self) -> str:
+        self._check_open()
+        return (
+            "Hangar WriterCheckout\n"
+            "    Writer       : True\n"
+            f"    Base Branch  : {self.branch_name}\n"
+            f"    Num Columns  : {len(self)}\n"
+        )

@@ -1,0 +1,282 @@
+"""The repository: where every interaction begins (the original's `hangar.Repository`)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import byref, c_bool, c_size_t, c_uint32, c_uint64
+from typing import Any, Dict, List, Optional, Union
+
+from . import _ffi
+from ._ffi import check, cstr, lib
+from .checkout import ReaderCheckout, WriterCheckout
+from .columns import _Handle
+
+
+def _human(nbytes: int) -> str:
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.2f} {unit}"
+        size /= 1000
+    return f"{size:.2f} TB"  # pragma: no cover
+
+
+class Repository:
+    """A hangar repository at `path` (the directory holding `.hangar`).
+
+    With `exists=True` (the default) a path holding no repository is accepted and
+    `initialized` is False until `init` is called; with `exists=False` nothing is
+    checked until `init`.
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], exists: bool = True):
+        self._path = os.path.abspath(os.fspath(path))
+        self._handle: Optional[_Handle] = None
+        if os.path.isdir(os.path.join(self._path, ".hangar")):
+            self._open()
+        elif exists and not os.path.isdir(self._path):
+            # The original creates the directory on init; a parent that does not exist
+            # is an error only when it matters.
+            pass
+
+    def _open(self) -> None:
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_open(cstr(self._path), byref(out)), f"open {self._path}")
+        self._handle = _Handle(out, lib.hangar_repo_free)
+
+    def _ptr(self):
+        if self._handle is None:
+            raise RuntimeError(
+                f"Repository at {self._path} has not been initialized: call "
+                "repo.init(user_name=..., user_email=...) first"
+            )
+        return self._handle.ptr
+
+    @property
+    def path(self) -> str:
+        """The repository's directory."""
+        return self._path
+
+    @property
+    def initialized(self) -> bool:
+        return self._handle is not None
+
+    @property
+    def version(self) -> str:
+        """The libhangar version."""
+        return _ffi.version()
+
+    @property
+    def format_version(self) -> int:
+        out = c_uint32()
+        check(lib.hangar_repo_format_version(self._ptr(), byref(out)))
+        return out.value
+
+    def init(self, user_name: str, user_email: str, remove_old: bool = False) -> str:
+        """Creates the repository (with `remove_old`, over an existing one); returns
+        the path of its `.hangar` directory."""
+        os.makedirs(self._path, exist_ok=True)
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_init(cstr(self._path), cstr(user_name), cstr(user_email), bool(remove_old), byref(out)))
+        self._handle = _Handle(out, lib.hangar_repo_free)
+        return os.path.join(self._path, ".hangar")
+
+    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]:
+        """A read-only checkout of `commit` or of `branch`'s head (default: the branch
+        the staging area is on), or with `write=True` the writer checkout of `branch`'s
+        staging area (PermissionError while another writer is open)."""
+        ptr = self._ptr()
+        out = ctypes.c_void_p()
+        if write:
+            if commit:
+                raise ValueError("a write-enabled checkout works on a branch; pass branch=, not commit=")
+            check(lib.hangar_repo_checkout_writer(ptr, cstr(branch) if branch else None, byref(out)))
+            return WriterCheckout(self, _Handle(out, lib.hangar_writer_free))
+        if commit:
+            st = lib.hangar_repo_checkout_commit(ptr, cstr(commit), byref(out))
+        else:
+            st = lib.hangar_repo_checkout(ptr, cstr(branch) if branch else None, byref(out))
+        if st == _ffi.E_NOT_FOUND:
+            raise ValueError(_ffi.last_message())
+        check(st)
+        return ReaderCheckout(self, _Handle(out, lib.hangar_reader_free))
+
+    def summary(self, *, branch: str = "", commit: str = "", return_contents: bool = False) -> Optional[str]:
+        """Prints (or, with return_contents, returns) the repository's summary."""
+        at = commit or branch or None
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_summary(self._ptr(), cstr(at) if at else None, byref(out)))
+        text = _ffi.take_buf(out).decode("utf-8")
+        if return_contents:
+            return text
+        print(text)
+        return None
+
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: bool = False,
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Optional[Dict[str, Any]]:
+        """Prints the history graph from `commit` or `branch` (default: the current
+        branch); with `return_contents`, returns the original's dict instead:
+        `order`, `eves`, `specs` (per commit: time, user, email, message), `ancestors`."""
+        start = commit or branch or None
+        if not return_contents:
+            out = ctypes.c_void_p()
+            check(lib.hangar_repo_log(self._ptr(), cstr(start) if start else None, byref(out)))
+            print(_ffi.take_buf(out).decode("utf-8").rstrip("\n"))
+            return None
+        log = ctypes.c_void_p()
+        check(lib.hangar_repo_log_entries(self._ptr(), cstr(start) if start else None, byref(log)))
+        try:
+            n = c_size_t()
+            check(lib.hangar_log_len(log, byref(n)))
+            order: List[str] = []
+            specs: Dict[str, Dict[str, Any]] = {}
+            ancestors: Dict[str, List[str]] = {}
+            eves: List[str] = []
+            for i in range(n.value):
+                info = _ffi.CommitInfo()
+                check(lib.hangar_log_get(log, i, byref(info)))
+                cid = info.id.decode()
+                parents = []
+                for j in range(info.n_parents):
+                    p = ctypes.c_char_p()
+                    check(lib.hangar_log_parent(log, i, j, byref(p)))
+                    parents.append(p.value.decode())
+                order.append(cid)
+                ancestors[cid] = parents
+                if not parents:
+                    eves.append(cid)
+                specs[cid] = {
+                    "commit_time": info.time_ns / 1e9,
+                    "commit_message": info.message.decode("utf-8"),
+                    "commit_user": info.author.decode("utf-8"),
+                    "commit_email": info.email.decode("utf-8"),
+                }
+            return {
+                "order": order,
+                "eves": eves,
+                "specs": specs,
+                "ancestors": ancestors,
+                "head": order[0] if order else None,
+            }
+        finally:
+            lib.hangar_log_free(log)
+
+    def _branch_head(self, name: str) -> str:
+        buf = ctypes.create_string_buffer(80)
+        st = lib.hangar_repo_branch_head(self._ptr(), cstr(name), buf, 80)
+        if st == _ffi.E_NOT_FOUND:
+            return ""
+        check(st)
+        return buf.value.decode()
+
+    def list_branches(self) -> List[str]:
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_branches(self._ptr(), byref(out)))
+        return _ffi.take_strlist(out)
+
+    def create_branch(self, name: str, base_commit: Optional[str] = None) -> "BranchHead":
+        """Creates branch `name` at `base_commit` (default: the current branch's head)."""
+        st = lib.hangar_repo_create_branch(self._ptr(), cstr(name), cstr(base_commit) if base_commit else None)
+        if st == _ffi.E_ALREADY_EXISTS:
+            raise ValueError(_ffi.last_message())
+        check(st)
+        return BranchHead(name, self._branch_head(name))
+
+    def remove_branch(self, name: str, *, force_delete: bool = False) -> "BranchHead":
+        head = self._branch_head(name)
+        st = lib.hangar_repo_remove_branch(self._ptr(), cstr(name), bool(force_delete))
+        if st == _ffi.E_NOT_FOUND:
+            raise ValueError(_ffi.last_message())
+        check(st)
+        return BranchHead(name, head)
+
+    def merge(self, message: str, master_branch: str, dev_branch: str) -> str:
+        """Merges `dev_branch` into `master_branch`; returns the new head of
+        `master_branch` (MergeConflictError, a ValueError, on conflicts)."""
+        kind = ctypes.c_int32()
+        buf = ctypes.create_string_buffer(80)
+        st = lib.hangar_repo_merge(self._ptr(), cstr(message), cstr(master_branch), cstr(dev_branch), byref(kind), buf, 80)
+        if st == _ffi.E_MERGE_CONFLICT:
+            raise _ffi.MergeConflictError(_ffi.last_message())
+        check(st)
+        return buf.value.decode()
+
+    def diff(self, master: str, dev: str) -> str:
+        """What differs from `master` to `dev` (branches or commits), as text."""
+        d = ctypes.c_void_p()
+        check(lib.hangar_repo_diff(self._ptr(), cstr(master), cstr(dev), byref(d)))
+        try:
+            out = ctypes.c_void_p()
+            check(lib.hangar_diff_text(d, byref(out)))
+            return _ffi.take_buf(out).decode("utf-8")
+        finally:
+            lib.hangar_diff_free(d)
+
+    def verify_commit_integrity(self) -> bool:
+        """Rechecks every digest and checksum reachable from a branch; raises
+        CorruptionError describing any damage, else returns True."""
+        ok = c_bool()
+        report = ctypes.c_void_p()
+        check(lib.hangar_repo_verify(self._ptr(), byref(ok), byref(report)))
+        text = _ffi.take_buf(report).decode("utf-8")
+        if not ok.value:
+            raise _ffi.CorruptionError(text, _ffi.E_CORRUPT)
+        return True
+
+    def force_release_writer_lock(self) -> bool:
+        """Clears the writer lock left by a process that died; refused (PermissionError)
+        while a live process holds it."""
+        released = c_bool()
+        check(lib.hangar_repo_force_release_writer_lock(self._ptr(), byref(released)))
+        return True
+
+    def writer_lock_held(self) -> bool:
+        """True while a writer checkout is open in some process."""
+        out = ctypes.c_void_p()
+        st = lib.hangar_repo_checkout_writer(self._ptr(), None, byref(out))
+        if st == _ffi.E_LOCKED:
+            return True
+        check(st)
+        lib.hangar_writer_close(out)
+        lib.hangar_writer_free(out)
+        return False
+
+    @property
+    def size_nbytes(self) -> int:
+        out = c_uint64()
+        check(lib.hangar_repo_disk_usage(self._ptr(), byref(out)))
+        return out.value
+
+    @property
+    def size_human(self) -> str:
+        return _human(self.size_nbytes)
+
+    def __repr__(self) -> str:
+        return (
+            "Hangar Repository\n"
+            f"    Repository Path  : {self._path}\n"
+            f"    Writer-Lock Free : {not self.writer_lock_held() if self.initialized else True}\n"
+        )
+
+
+class BranchHead(tuple):
+    """`(name, digest)` of a branch, as the original returned it."""
+
+    def __new__(cls, name: str, digest: str):
+        return super().__new__(cls, (name, digest))
+
+    @property
+    def name(self) -> str:
+        return self[0]
+
+    @property
+    def digest(self) -> str:
+        return self[1]

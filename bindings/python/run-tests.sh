@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The Python package's checks: builds and installs it as users do (`pip install
+# ./bindings/python`, which builds libhangar with cargo) into a venv kept in
+# target/py-venv, runs its tests (the seed tutorial among them), and builds a wheel.
+# Needs python3 with venv and PyPI (numpy, pytest, tqdm and matplotlib for the tutorial).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv=target/py-venv
+if ! "$venv/bin/python" -c "import numpy, pytest, tqdm, matplotlib" 2> /dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q numpy pytest tqdm matplotlib
+fi
+"$venv/bin/pip" install -q ./bindings/python
+# pytest from the tests' directory, never importing the source tree's `hangar` (which has
+# no library in it): the installed package is what is tested.
+(cd bindings/python && MPLBACKEND=Agg "../../$venv/bin/pytest" -q -p no:cacheprovider)
+rm -rf target/py-wheel
+"$venv/bin/pip" wheel -q --no-deps -w target/py-wheel ./bindings/python
+ls target/py-wheel/libhangar-*-cp3*-linux_*.whl > /dev/null
+echo "python package: tests passed, wheel built: $(ls target/py-wheel)"

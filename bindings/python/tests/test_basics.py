@@ -1,0 +1,224 @@
+"""The package's API as the original Hangar's users call it: repository, checkouts,
+columns of each kind, metadata, branches, merges, errors and the zero-copy reads."""
+
+import gc
+
+import numpy as np
+import pytest
+
+import hangar
+from hangar import MergeConflictError, Repository
+
+
+def test_repository_before_and_after_init(tmp_path):
+    r = Repository(path=tmp_path / "r")
+    assert not r.initialized
+    with pytest.raises(RuntimeError, match="init"):
+        r.checkout()
+    hangar_dir = r.init(user_name="A", user_email="a@example.com")
+    assert hangar_dir.endswith(".hangar")
+    assert r.initialized
+    assert r.path == str(tmp_path / "r")
+    assert r.version == hangar.__version__
+    assert r.format_version == 2
+    # Opening it again finds it.
+    assert Repository(path=tmp_path / "r").initialized
+    with pytest.raises(ValueError, match="already"):
+        r.init(user_name="A", user_email="a@example.com")
+    r.init(user_name="A", user_email="a@example.com", remove_old=True)
+
+
+def test_ndarray_column_round_trip(repo, writer):
+    imgs = writer.add_ndarray_column("images", shape=(4, 5), dtype=np.uint16)
+    assert imgs.column == "images" and imgs.column_type == "ndarray"
+    assert imgs.dtype == np.uint16 and imgs.shape == (4, 5)
+    assert imgs.schema_type == "fixed_shape" and imgs.column_layout == "flat"
+    data = {i: np.arange(20, dtype=np.uint16).reshape(4, 5) * i for i in range(10)}
+    for k, v in data.items():
+        imgs[k] = v
+    imgs["named"] = data[3]
+    assert len(imgs) == 11
+    assert 3 in imgs and "3" not in imgs and "named" in imgs
+    assert imgs.keys() == list(range(10)) + ["named"]
+    np.testing.assert_array_equal(imgs[7], data[7])
+    assert imgs.get("missing") is None
+    del imgs[0]
+    assert 0 not in imgs
+    np.testing.assert_array_equal(imgs.pop(9), data[9])
+    assert len(imgs) == 9
+    digest = writer.commit("ten arrays")
+    assert len(digest) == 64
+    writer.close()
+
+    co = repo.checkout()
+    col = co.columns["images"]
+    assert not col.iswriteable
+    v = col[5]
+    np.testing.assert_array_equal(v, data[5])
+    assert not v.flags.writeable  # zero-copy over the mapped file
+    assert dict(col.items()).keys() == set(range(1, 9)) | {"named"}
+    np.testing.assert_array_equal(co["images", "named"], data[3])
+    with pytest.raises(PermissionError, match="read-only"):
+        col[1] = data[1]
+    co.close()
+
+
+def test_zero_copy_arrays_outlive_their_checkout(repo, writer):
+    col = writer.add_ndarray_column("x", shape=(1000,), dtype=np.float64)
+    col.update({i: np.full(1000, float(i)) for i in range(5)})
+    writer.commit("x")
+    writer.close()
+    co = repo.checkout()
+    arrays = [co["x", i] for i in range(5)]
+    co.close()
+    del co
+    gc.collect()
+    # The checkout's C handle stays alive while an array points into its mapping.
+    for i, a in enumerate(arrays):
+        assert a.sum() == 1000.0 * i
+
+
+def test_str_bytes_and_nested_columns(repo, writer):
+    s = writer.add_str_column("captions")
+    b = writer.add_bytes_column("blobs")
+    s["a"] = "hello, wörld"
+    b["a"] = b"\x00\x01binary"
+    with pytest.raises(ValueError, match="str values"):
+        s["b"] = b"not a str"
+    nested = writer.add_ndarray_column("frames", shape=(3,), dtype=np.int32, contains_subsamples=True)
+    assert nested.contains_subsamples
+    nested["video1"] = {0: np.array([1, 2, 3], dtype=np.int32), 1: np.array([4, 5, 6], dtype=np.int32)}
+    got = nested["video1"]
+    assert sorted(got) == [0, 1]
+    np.testing.assert_array_equal(got[1], [4, 5, 6])
+    writer.commit("texts")
+    writer.close()
+    co = repo.checkout()
+    assert co["captions", "a"] == "hello, wörld"
+    assert co["blobs", "a"] == b"\x00\x01binary"
+    np.testing.assert_array_equal(co["frames", "video1"][0], [1, 2, 3])
+    assert sorted(co.columns.keys()) == ["blobs", "captions", "frames"]
+    co.close()
+
+
+def test_bulk_session_and_batch_update(repo, writer):
+    col = writer.add_ndarray_column("img", prototype=np.zeros((8, 8), dtype=np.uint8))
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 255, size=(300, 8, 8), dtype=np.uint8)
+    with col:
+        for i in range(200):
+            col[i] = data[i]
+    col.update({i: data[i] for i in range(200, 300)})
+    assert len(col) == 300
+    writer.commit("bulk")
+    writer.close()
+    co = repo.checkout()
+    for i in (0, 150, 299):
+        np.testing.assert_array_equal(co["img", i], data[i])
+    co.close()
+
+
+def test_metadata(repo, writer):
+    md = writer.metadata
+    md["a"] = "1"
+    assert md.add(key="b", value="2") == "b"
+    assert md["a"] == "1" and len(md) == 2 and "b" in md
+    with pytest.raises(KeyError):
+        md["nope"]
+    with pytest.raises(ValueError):
+        md["c"] = 3
+    del md["a"]
+    writer.commit("metadata")
+    writer.close()
+    co = repo.checkout()
+    assert dict(co.metadata.items()) == {"b": "2"}
+    with pytest.raises(PermissionError):
+        co.metadata["x"] = "y"
+    co.close()
+
+
+def test_errors_are_the_originals(repo, writer):
+    col = writer.add_ndarray_column("c", shape=(2,), dtype=np.float32)
+    with pytest.raises(KeyError):
+        col[42]
+    with pytest.raises(KeyError):
+        del col[42]
+    with pytest.raises(ValueError):
+        col[0] = np.zeros(3, dtype=np.float32)  # wrong shape
+    with pytest.raises(ValueError):
+        col[-1] = np.zeros(2, dtype=np.float32)  # negative key
+    with pytest.raises(ValueError):
+        col[1.5] = np.zeros(2, dtype=np.float32)
+    with pytest.raises(LookupError):
+        writer.add_ndarray_column("c", shape=(2,), dtype=np.float32)
+    with pytest.raises(KeyError):
+        writer.columns["missing"]
+    # One writer at a time, across processes: the second is refused.
+    with pytest.raises(PermissionError):
+        repo.checkout(write=True)
+    with pytest.raises(RuntimeError, match="nothing to commit|No changes"):
+        writer.reset_staging_area()
+        writer.commit("empty")
+    writer.close()
+    with pytest.raises(PermissionError):
+        writer.columns
+    with pytest.raises(PermissionError):
+        col[0]
+    with pytest.raises(PermissionError):
+        writer.close()
+
+
+def test_branches_merge_diff_and_log(repo, writer):
+    col = writer.add_ndarray_column("v", shape=(2,), dtype=np.int64)
+    col[0] = np.array([1, 2])
+    base = writer.commit("base")
+    writer.close()
+    dev = repo.create_branch("dev")
+    assert dev.name == "dev" and dev.digest == base
+    assert sorted(repo.list_branches()) == ["dev", "master"]
+    co = repo.checkout(write=True, branch="dev")
+    co.columns["v"][1] = np.array([3, 4])
+    co.commit("dev adds 1")
+    co.close()
+    co = repo.checkout(write=True, branch="master")
+    co.columns["v"][2] = np.array([5, 6])
+    co.commit("master adds 2")
+    co.close()
+    assert "1" in repo.diff("master", "dev")
+    head = repo.merge("merge dev", "master", "dev")
+    log = repo.log(return_contents=True)
+    assert log["order"][0] == head
+    assert len(log["ancestors"][head]) == 2
+    assert log["specs"][head]["commit_message"] == "merge dev"
+    assert log["eves"] == [base]
+    co = repo.checkout()
+    assert sorted(co.columns["v"].keys()) == [0, 1, 2]
+    co.close()
+    # Conflicting changes are refused, nothing is changed.
+    for branch, value in (("master", 7), ("dev", 8)):
+        co = repo.checkout(write=True, branch=branch)
+        co.columns["v"][0] = np.array([value, value])
+        co.commit(f"{branch} changes 0")
+        co.close()
+    with pytest.raises(MergeConflictError):
+        repo.merge("conflict", "master", "dev")
+    assert isinstance(MergeConflictError("x"), ValueError)
+    assert repo.remove_branch("dev", force_delete=True).name == "dev"
+    assert repo.list_branches() == ["master"]
+    assert repo.verify_commit_integrity()
+    assert repo.size_nbytes > 0 and repo.size_human.endswith("B")
+
+
+def test_checkout_of_a_past_commit(repo, writer):
+    col = writer.add_str_column("s")
+    col["k"] = "first"
+    first = writer.commit("first")
+    col["k"] = "second"
+    writer.commit("second")
+    writer.close()
+    old = repo.checkout(commit=first)
+    assert old.commit_hash == first
+    assert old["s", "k"] == "first"
+    assert repo.checkout()["s", "k"] == "second"
+    with pytest.raises(ValueError):
+        repo.checkout(commit="0" * 64)
