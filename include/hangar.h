@@ -749,6 +749,10 @@ void hangar_repo_free(struct hangar_repo *repo);
 // NULL) says whether a lock was cleared.
 hangar_status hangar_repo_force_release_writer_lock(const struct hangar_repo *repo, bool *released);
 
+// Whether a writer checkout is open on the repository, in this process or any other
+// (`*held`); a query only: nothing is opened or changed.
+hangar_status hangar_repo_writer_lock_held(const struct hangar_repo *repo, bool *held);
+
 // The repository summary at a branch or commit (`at`, NULL = the current head) as text,
 // like the tutorial's `repo.summary()`; before the first commit (`at` NULL) it says "No
 // commits have been made in the repository". `*out` is a new buffer (`hangar_buf_free`).

@@ -210,6 +210,10 @@ static void test_repository(void) {
     hangar_writer *w2 = NULL;
     EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_checkout_writer(repo, NULL, &w2));
     EXPECT(w2 == NULL);
+    bool held = false;
+    OK(hangar_repo_writer_lock_held(repo, &held));
+    EXPECT(held);
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_writer_lock_held(repo, NULL));
     bool released = true;
     EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_force_release_writer_lock(repo, &released));
     EXPECT(last_error_contains("alive"));

@@ -759,6 +759,12 @@ class Repository {
         detail::check(hangar_repo_merge(r_.get(), message.c_str(), into.c_str(), from.c_str(), &kind, head, sizeof head));
         return {kind, head, 0};
     }
+    /// True while a writer checkout is open on the repository (in any process).
+    bool writer_lock_held() const {
+        bool held = false;
+        detail::check(hangar_repo_writer_lock_held(r_.get(), &held));
+        return held;
+    }
     bool force_release_writer_lock() {
         bool released = false;
         detail::check(hangar_repo_force_release_writer_lock(r_.get(), &released));

@@ -87,8 +87,10 @@ int main(int argc, char **argv) {
                                     "." + std::to_string(HANGAR_VERSION_PATCH));
     std::string first;
     {
+        EXPECT(!repo.writer_lock_held());
         auto co = repo.checkout_writer();
         EXPECT(co.branch() == "master");
+        EXPECT(repo.writer_lock_held());
         EXPECT_THROWS(HANGAR_E_LOCKED, repo.checkout_writer());
         auto images = co.add_ndarray_column<uint8_t>("images", {2, 2});
         auto fields = co.add_ndarray_column<double>("fields", {3, 3}, true);

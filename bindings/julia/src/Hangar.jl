@@ -22,7 +22,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version, column_name
+       disk_usage, format_version, column_name, writer_lock_held
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -476,6 +476,12 @@ end
 function disk_usage(repo::Repository)
     x = Ref{UInt64}(0)
     check(L.hangar_repo_disk_usage(repo, x))
+    return x[]
+end
+"""True while a writer checkout is open on the repository, in any process."""
+function writer_lock_held(repo::Repository)
+    x = Ref{Bool}(false)
+    check(L.hangar_repo_writer_lock_held(repo, x))
     return x[]
 end
 """The on-disk format version the repository was written with."""

@@ -208,6 +208,7 @@ hangar_repo_init(path, user_name, user_email, remove_old, out) = ccall((:hangar_
 hangar_repo_open(path, out) = ccall((:hangar_repo_open, libhangar), Cint, (Cstring, Ptr{Ptr{Cvoid}}), path, out)
 hangar_repo_free(repo) = ccall((:hangar_repo_free, libhangar), Cvoid, (Ptr{Cvoid},), repo)
 hangar_repo_force_release_writer_lock(repo, released) = ccall((:hangar_repo_force_release_writer_lock, libhangar), Cint, (Ptr{Cvoid}, Ptr{Bool}), repo, released)
+hangar_repo_writer_lock_held(repo, held) = ccall((:hangar_repo_writer_lock_held, libhangar), Cint, (Ptr{Cvoid}, Ptr{Bool}), repo, held)
 hangar_repo_summary(repo, at, out) = ccall((:hangar_repo_summary, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, at, out)
 hangar_repo_log(repo, start, out) = ccall((:hangar_repo_log, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, start, out)
 hangar_repo_verify(repo, ok, report) = ccall((:hangar_repo_verify, libhangar), Cint, (Ptr{Cvoid}, Ptr{Bool}, Ptr{Ptr{Cvoid}}), repo, ok, report)

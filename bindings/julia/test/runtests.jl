@@ -10,7 +10,9 @@ using Test
     repo = init_repository(dir, "Ada", "ada@example.com")
     @test_throws HangarError init_repository(dir, "Ada", "ada@example.com")
 
+    @test !writer_lock_held(repo)
     first = checkout_writer(repo) do co
+        @test writer_lock_held(repo)
         err = try
             checkout_writer(repo); nothing
         catch e
@@ -102,6 +104,6 @@ using Test
     # show: never a raw pointer; merge! above is Base.merge!, extended.
     @test repr(repo) == "Hangar.Repository(open)"
     @test merge! === Base.merge!
-    @test log_entries(repo)[1].author != "" && disk_usage(repo) > 0 && format_version(repo) == 1
+    @test log_entries(repo)[1].author != "" && disk_usage(repo) > 0 && format_version(repo) == 2
     @test occursin("images", summary(repo))
 end

@@ -136,6 +136,7 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_repo_open": (c_int32, [c_char_p, POINTER(P)]),
     "hangar_repo_free": (None, [P]),
     "hangar_repo_force_release_writer_lock": (c_int32, [P, POINTER(c_bool)]),
+    "hangar_repo_writer_lock_held": (c_int32, [P, POINTER(c_bool)]),
     "hangar_repo_summary": (c_int32, [P, c_char_p, POINTER(P)]),
     "hangar_repo_log": (c_int32, [P, c_char_p, POINTER(P)]),
     "hangar_repo_log_entries": (c_int32, [P, c_char_p, POINTER(P)]),

@@ -240,14 +240,9 @@ class Repository:
 
     def writer_lock_held(self) -> bool:
         """True while a writer checkout is open in some process."""
-        out = ctypes.c_void_p()
-        st = lib.hangar_repo_checkout_writer(self._ptr(), None, byref(out))
-        if st == _ffi.E_LOCKED:
-            return True
-        check(st)
-        lib.hangar_writer_close(out)
-        lib.hangar_writer_free(out)
-        return False
+        held = c_bool()
+        check(lib.hangar_repo_writer_lock_held(self._ptr(), byref(held)))
+        return held.value
 
     @property
     def size_nbytes(self) -> int:

@@ -154,12 +154,14 @@ def test_errors_are_the_originals(repo, writer):
     with pytest.raises(KeyError):
         writer.columns["missing"]
     # One writer at a time, across processes: the second is refused.
+    assert repo.writer_lock_held()
     with pytest.raises(PermissionError):
         repo.checkout(write=True)
     with pytest.raises(RuntimeError, match="nothing to commit|No changes"):
         writer.reset_staging_area()
         writer.commit("empty")
     writer.close()
+    assert not repo.writer_lock_held()
     with pytest.raises(PermissionError):
         writer.columns
     with pytest.raises(PermissionError):

@@ -83,6 +83,21 @@ pub extern "C" fn hangar_repo_force_release_writer_lock(
     })
 }
 
+/// Whether a writer checkout is open on the repository, in this process or any other
+/// (`*held`); a query only: nothing is opened or changed.
+#[no_mangle]
+pub extern "C" fn hangar_repo_writer_lock_held(
+    repo: *const hangar_repo,
+    held: *mut bool,
+) -> hangar_status {
+    guard(|| {
+        check_out(held, "held")?;
+        let r = handle(repo, "repo")?;
+        write_out(held, r.repo.writer_lock_held()?);
+        Ok(())
+    })
+}
+
 /// The repository summary at a branch or commit (`at`, NULL = the current head) as text,
 /// like the tutorial's `repo.summary()`; before the first commit (`at` NULL) it says "No
 /// commits have been made in the repository". `*out` is a new buffer (`hangar_buf_free`).
