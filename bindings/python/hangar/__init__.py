@@ -16,6 +16,7 @@ libhangar's C ABI (the library ships inside this package)::
 from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column
+from .dataset import NumpyDataset, make_numpy_dataset
 from .repository import BranchHead, Repository
 
 __version__ = _version()
@@ -27,9 +28,11 @@ __all__ = [
     "CorruptionError",
     "HangarError",
     "MergeConflictError",
+    "NumpyDataset",
     "Metadata",
     "ReaderCheckout",
     "Repository",
     "WriterCheckout",
     "__version__",
+    "make_numpy_dataset",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import byref, c_bool, c_int32, c_size_t
-from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -256,6 +256,29 @@ class Column:
         check(lib.hangar_column_get(ptr, k, sub_ptr, buf, info.nbytes, byref(written)))
         data = buf.raw[: written.value]
         return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
+
+    def get_batch(self, keys: Sequence[KeyType]) -> np.ndarray:
+        """Samples `keys` of a fixed-shape ndarray column stacked into one new array
+        (shape `(len(keys),) + self.shape`), read with one call."""
+        if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested:
+            raise TypeError(
+                f"column {self._name!r}: get_batch reads fixed-shape ndarray columns; "
+                "read other columns sample by sample"
+            )
+        n = len(keys)
+        out = np.empty((n,) + tuple(self._shape or ()), dtype=self._dtype)
+        if n == 0:
+            return out
+        ckeys = (_ffi.Key * n)()
+        keep = []
+        for i, key in enumerate(keys):
+            ckeys[i], b = make_key(key)
+            keep.append(b)
+        st = lib.hangar_column_get_batch(self._ptr(), ckeys, n, out.ctypes.data_as(ctypes.c_void_p), out.nbytes)
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(_ffi.last_message())
+        check(st, f"column {self._name!r}")
+        return out
 
     def __getitem__(self, key: KeyType) -> Any:
         if self._nested:

@@ -1,0 +1,118 @@
+"""Iterating over the samples of one or more columns as numpy batches (the original's
+`hangar.dataset.make_numpy_dataset`)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .columns import Column
+
+KeyType = Union[str, int]
+
+
+def _default_collate(samples: List[Tuple[Any, ...]]) -> Tuple[Any, ...]:
+    """Per column: the samples stacked into one array (numeric), else a list."""
+    out = []
+    for values in zip(*samples):
+        if all(isinstance(v, np.ndarray) for v in values) and len({v.shape for v in values}) == 1:
+            out.append(np.stack(values))
+        else:
+            out.append(list(values))
+    return tuple(out)
+
+
+class NumpyDataset:
+    """Samples of several columns, aligned by key, in batches or one by one. Made by
+    `make_numpy_dataset`; iterate over it (each iteration is one epoch, reshuffled
+    when `shuffle`); `len()` is the number of items an epoch yields."""
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        keys: List[KeyType],
+        batch_size: Optional[int],
+        drop_last: bool,
+        shuffle: bool,
+        collate_fn: Optional[Callable[[List[Tuple[Any, ...]]], Any]],
+    ):
+        self.columns = list(columns)
+        self.keys = keys
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.shuffle = shuffle
+        self.collate_fn = collate_fn
+
+    def __len__(self) -> int:
+        if self.batch_size is None:
+            return len(self.keys)
+        full, rest = divmod(len(self.keys), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def _read(self, keys: List[KeyType]) -> Tuple[Any, ...]:
+        if self.collate_fn is not None:
+            return self.collate_fn([tuple(c[k] for c in self.columns) for k in keys])
+        out = []
+        for col in self.columns:
+            if col.column_type == "ndarray" and col.schema_type == "fixed_shape" and not col.contains_subsamples:
+                out.append(col.get_batch(keys))  # one call into libhangar per batch
+            else:
+                out.append(_default_collate([(col[k],) for k in keys])[0])
+        return tuple(out)
+
+    def __iter__(self) -> Iterator[Tuple[Any, ...]]:
+        order = list(self.keys)
+        if self.shuffle:
+            random.shuffle(order)
+        if self.batch_size is None:
+            for k in order:
+                yield tuple(c[k] for c in self.columns)
+            return
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            if len(chunk) < self.batch_size and self.drop_last:
+                return
+            yield self._read(chunk)
+
+
+def make_numpy_dataset(
+    columns: Union[Column, Sequence[Column]],
+    keys: Optional[Sequence[KeyType]] = None,
+    batch_size: Optional[int] = None,
+    drop_last: bool = False,
+    shuffle: bool = True,
+    collate_fn: Optional[Callable[[List[Tuple[Any, ...]]], Any]] = None,
+) -> NumpyDataset:
+    """Groups columns into one dataset yielding, per key, a tuple with each column's
+    sample; with `batch_size`, tuples of batches (numeric samples of one shape stacked
+    into one array per column, read with one call per batch). `keys` defaults to every
+    key of the first column, which every other column must hold too. `shuffle`
+    reorders each epoch; `drop_last` drops a last batch smaller than `batch_size`;
+    `collate_fn` builds a batch from the list of per-key tuples instead."""
+    cols = [columns] if isinstance(columns, Column) else list(columns)
+    if not cols:
+        raise ValueError("make_numpy_dataset needs at least one column")
+    for c in cols:
+        if not isinstance(c, Column):
+            raise TypeError(f"expected hangar columns, got {type(c).__name__}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
+    if keys is None:
+        chosen = cols[0].keys()
+        for c in cols[1:]:
+            if len(c) != len(chosen):
+                raise ValueError(
+                    f"columns {cols[0].column!r} ({len(chosen)} samples) and {c.column!r} "
+                    f"({len(c)}) differ in length: pass the keys to use"
+                )
+    else:
+        chosen = list(keys)
+    for c in cols:
+        missing = [k for k in chosen if k not in c]
+        if missing:
+            raise KeyError(f"column {c.column!r} has no sample {missing[0]!r} ({len(missing)} keys missing)")
+    if batch_size is not None and batch_size > len(chosen):
+        raise ValueError(f"batch_size {batch_size} exceeds the {len(chosen)} samples")
+    return NumpyDataset(cols, list(chosen), batch_size, drop_last, shuffle, collate_fn)
