@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
 # against the installed C library (tests/c/run.sh); the Python package's tests
-# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib from PyPI);
+# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib and torch
+# from PyPI);
 # and the reliability suites at their CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
 # python3 and GNU time (/usr/bin/time). The full-disk suite mounts a tmpfs: as root or with
 # passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +

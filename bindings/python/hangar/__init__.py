@@ -16,7 +16,7 @@ libhangar's C ABI (the library ships inside this package)::
 from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column
-from .dataset import NumpyDataset, make_numpy_dataset
+from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_torch_dataset
 from .repository import BranchHead, Repository
 
 __version__ = _version()
@@ -31,8 +31,10 @@ __all__ = [
     "NumpyDataset",
     "Metadata",
     "ReaderCheckout",
+    "TorchDataset",
     "Repository",
     "WriterCheckout",
     "__version__",
     "make_numpy_dataset",
+    "make_torch_dataset",
 ]

@@ -116,3 +116,104 @@ def make_numpy_dataset(
     if batch_size is not None and batch_size > len(chosen):
         raise ValueError(f"batch_size {batch_size} exceeds the {len(chosen)} samples")
     return NumpyDataset(cols, list(chosen), batch_size, drop_last, shuffle, collate_fn)
+
+
+def _batch_tuple(field_names: Tuple[str, ...]) -> type:
+    """The namedtuple class of items with these fields, registered in this module under a
+    name made of them, so items pickle between a DataLoader's worker processes (each
+    process makes the same class when it rebuilds the dataset)."""
+    import collections
+
+    name = "BatchTuple_" + "_".join(field_names)
+    cls = globals().get(name)
+    if cls is None:
+        cls = collections.namedtuple(name, field_names)  # type: ignore[misc]
+        cls.__module__ = __name__
+        globals()[name] = cls
+    return cls
+
+
+class TorchDataset:
+    """A `torch.utils.data.Dataset` over columns of one commit (made by
+    `make_torch_dataset`). Item `i` is a namedtuple of the columns' samples of key
+    `keys[i]`, numeric samples as tensors. Safe with a multi-worker `DataLoader`, fork or
+    spawn: the dataset holds the repository path, commit and names only, and each process
+    opens its own reader checkout on first use."""
+
+    def __init__(self, repo_path: str, commit: str, names: List[str], keys: List[KeyType], field_names: Tuple[str, ...]):
+        self._repo_path = repo_path
+        self._commit = commit
+        self._names = names
+        self.keys = keys
+        self._tuple = _batch_tuple(field_names)
+        self._field_names = field_names
+        self._pid: Optional[int] = None
+        self._columns: Optional[List[Column]] = None
+
+    def __getstate__(self) -> dict:
+        # What crosses to a worker: names, never a handle.
+        return {
+            "repo_path": self._repo_path,
+            "commit": self._commit,
+            "names": self._names,
+            "keys": self.keys,
+            "field_names": self._field_names,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"])
+
+    def _open(self) -> List[Column]:
+        import os
+
+        if self._columns is None or self._pid != os.getpid():
+            from .repository import Repository
+
+            co = Repository(self._repo_path).checkout(commit=self._commit)
+            self._columns = [co.columns[n] for n in self._names]
+            self._pid = os.getpid()
+        return self._columns
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        key = self.keys[index]
+        values = []
+        for col in self._open():
+            v = col[key]
+            if isinstance(v, np.ndarray):
+                # A copy: the zero-copy view is read-only and belongs to this process.
+                v = torch.from_numpy(np.array(v))
+            values.append(v)
+        return self._tuple(*values)
+
+
+def make_torch_dataset(
+    columns: Union[Column, Sequence[Column]],
+    keys: Optional[Sequence[KeyType]] = None,
+    index_range: Optional[slice] = None,
+    field_names: Optional[Sequence[str]] = None,
+) -> TorchDataset:
+    """A PyTorch dataset over columns of one reader checkout: item `i` is a namedtuple
+    (fields: `field_names`, default the column names) of each column's sample of key
+    `keys[i]` (default: every key of the first column, which the others must hold;
+    `index_range` slices them). Use it with `torch.utils.data.DataLoader`, any number of
+    workers."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError("make_torch_dataset needs PyTorch: pip install torch") from None
+    cols = [columns] if isinstance(columns, Column) else list(columns)
+    base = make_numpy_dataset(cols, keys=keys, shuffle=False)
+    chosen = base.keys[index_range] if index_range is not None else base.keys
+    checkouts = {id(c._co) for c in cols}
+    if len(checkouts) != 1 or cols[0].iswriteable:
+        raise ValueError("make_torch_dataset reads columns of one reader checkout (repo.checkout())")
+    co = cols[0]._co
+    names = tuple(field_names) if field_names is not None else tuple(c.column for c in cols)
+    if len(names) != len(cols):
+        raise ValueError(f"{len(names)} field names for {len(cols)} columns")
+    return TorchDataset(co._repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names)

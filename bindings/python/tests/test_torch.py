@@ -1,0 +1,57 @@
+"""make_torch_dataset with PyTorch's DataLoader: several worker processes, each with its
+own reader checkout, every sample once per epoch, columns aligned."""
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is installed by bindings/python/run-tests.sh")
+from torch.utils.data import DataLoader  # noqa: E402
+
+from hangar import make_torch_dataset  # noqa: E402
+
+
+@pytest.fixture
+def reader(repo):
+    co = repo.checkout(write=True)
+    imgs = co.add_ndarray_column("imgs", shape=(4, 4), dtype=np.float32)
+    labels = co.add_ndarray_column("labels", shape=(1,), dtype=np.int64)
+    imgs.update({i: np.full((4, 4), float(i), dtype=np.float32) for i in range(100)})
+    labels.update({i: np.array([i]) for i in range(100)})
+    co.commit("100 samples")
+    co.close()
+    r = repo.checkout()
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_a_multi_worker_dataloader_sees_every_sample_once(reader, start):
+    ds = make_torch_dataset([reader.columns["imgs"], reader.columns["labels"]], field_names=("x", "y"))
+    assert len(ds) == 100
+    item = ds[7]
+    assert item.x.shape == (4, 4) and int(item.y[0]) == 7
+    loader = DataLoader(
+        ds, batch_size=16, shuffle=True, num_workers=2, multiprocessing_context=multiprocessing.get_context(start)
+    )
+    seen = []
+    for batch in loader:
+        assert batch.x.shape[1:] == (4, 4)
+        # Aligned by key: each image is filled with its label.
+        assert torch.equal(batch.x[:, 0, 0].long(), batch.y[:, 0])
+        seen.extend(int(v) for v in batch.y[:, 0])
+    assert sorted(seen) == list(range(100))
+
+
+def test_keys_index_range_and_refusals(reader, repo):
+    ds = make_torch_dataset(reader.columns["labels"], keys=[5, 6, 7, 8], index_range=slice(1, 3))
+    assert len(ds) == 2 and int(ds[0].labels[0]) == 6
+    with pytest.raises(ValueError, match="field names"):
+        make_torch_dataset([reader.columns["imgs"]], field_names=("a", "b"))
+    with pytest.raises(KeyError):
+        make_torch_dataset(reader.columns["imgs"], keys=[1000])
+    w = repo.checkout(write=True)
+    with pytest.raises(ValueError, match="reader checkout"):
+        make_torch_dataset(w.columns["imgs"])
+    w.close()
