@@ -2,9 +2,9 @@
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
 # against the installed C library (tests/c/run.sh); the Python package's tests
 # (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib and torch
-# from PyPI);
-# and the reliability suites at their CI sizes (tests/reliability/README.md). Needs gcc/g++, make, pkg-config, valgrind and
-# python3 and GNU time (/usr/bin/time). The full-disk suite mounts a tmpfs: as root or with
+# from PyPI); and the reliability suites at their CI sizes (tests/reliability/README.md).
+# Needs gcc/g++, make, pkg-config, valgrind, python3 with venv, GNU time (/usr/bin/time)
+# and Debian's dataset-fashion-mnist. The full-disk suite mounts a tmpfs: as root or with
 # passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +
 # cargo-fuzz) is separate: fuzz/run.sh.
 set -euo pipefail
