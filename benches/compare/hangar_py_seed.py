@@ -1,4 +1,5 @@
-"""The seed workload through the original Hangar 0.5.2, printing JSON figures.
+"""The seed workload through the original Hangar 0.5.2 — or through libhangar's Python
+package, whose API is the original's: the same script runs on both — printing JSON.
 
 50,000 images of 784 uint8 + 50,000 int64 labels (100,000 records):
 per-sample insert in the context-manager (fast) form and in the plain form (on a
@@ -43,7 +44,10 @@ def main():
     plain_n = min(n, int(os.environ.get("PLAIN_N", "2000")))
     reads = int(os.environ.get("READS", "5000"))
     imgs, labels = load(n, source)
-    out = {"tool": "hangar-py 0.5.2", "samples": n, "records": 2 * n, "data": source}
+    import hangar
+
+    tool = "libhangar " if hasattr(hangar, "make_torch_dataset") and hasattr(hangar, "MergeConflictError") else "hangar-py "
+    out = {"tool": tool + hangar.__version__, "samples": n, "records": 2 * n, "data": source}
     d = tempfile.mkdtemp()
     try:
         repo = Repository(path=d, exists=False)

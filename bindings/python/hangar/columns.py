@@ -401,13 +401,18 @@ class Column:
             f"column {self._name!r}",
         )
 
-    # The original's column context manager: a bulk session of the whole checkout.
+    # The original's column context manager: a bulk session of the whole writer checkout;
+    # on a reader's column it only marks a block of reads (nothing to set up here).
     def __enter__(self) -> "Column":
-        self._co._bulk_enter()
+        if self.iswriteable:
+            self._co._bulk_enter()
+        else:
+            self._co._check_open()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._co._bulk_exit()
+        if self.iswriteable:
+            self._co._bulk_exit()
 
     # ---- the original's early (`co.datasets`) names ------------------------------------
 
