@@ -13,6 +13,8 @@ import os
 from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Any, Optional, Union
 
+import numpy as _np
+
 P = c_void_p
 
 # Status codes (HANGAR_E_* in include/hangar.h).
@@ -297,6 +299,15 @@ KeyType = Union[str, int]
 
 def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
     """A `hangar_key` for `k`, and the bytes it borrows (keep them alive for the call)."""
+    # The common cases first, by exact type (this runs once per sample read or written).
+    t = type(k)
+    if t is str:
+        if "\x00" in k:
+            raise ValueError(f"sample key {k!r} contains a NUL character")
+        b = k.encode("utf-8")
+        return Key(b, 0), b
+    if t is int and 0 <= k < 1 << 64:
+        return Key(None, k), None
     if isinstance(k, bool):
         raise ValueError(f"sample key {k!r}: a key is a str or a non-negative int, not a bool")
     if isinstance(k, int):
@@ -305,13 +316,8 @@ def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
         if k >= 1 << 64:
             raise ValueError(f"sample key {k}: integer keys fit in 64 bits")
         return Key(None, k), None
-    try:
-        import numpy as np
-
-        if isinstance(k, np.integer):
-            return make_key(int(k))
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(k, _np.integer):
+        return make_key(int(k))
     if isinstance(k, str):
         b = cstr(k)
         return Key(b, 0), b

@@ -93,6 +93,8 @@ class Column:
             ndim = c_size_t()
             check(lib.hangar_column_shape(handle.ptr, dims, 32, byref(ndim)))
             self._shape: Optional[Tuple[int, ...]] = tuple(dims[i] for i in range(ndim.value))
+            self._put_code = dtype_code(self._dtype)
+            self._put_dims = (c_size_t * max(len(self._shape), 1))(*self._shape)
         else:
             self._shape = None
 
@@ -229,15 +231,18 @@ class Column:
             if st == _ffi.E_NOT_FOUND:
                 raise KeyError(key if sub is None else (key, sub))
             check(st)
-            shape = tuple(view.shape[i] for i in range(view.ndim))
-            dtype = _DTYPES[view.dtype]
+            if self._variable:
+                shape = tuple(view.shape[i] for i in range(view.ndim))
+            else:
+                shape = self._shape  # a fixed-shape column's samples all have it
+            dtype = self._dtype
             if view.nbytes == 0:
                 return np.zeros(shape, dtype=dtype)
             raw = (ctypes.c_char * view.nbytes).from_address(view.data)
             # The array's base is `raw`, which keeps the checkout's C handle alive as long
             # as the array lives (see _Handle): the mapping it points into stays mapped.
             raw._owner = self._co._handle
-            arr = np.frombuffer(raw, dtype=dtype).reshape(shape)
+            arr = np.ndarray(shape, dtype, buffer=raw)
             arr.flags.writeable = False
             return arr
         info = _ffi.SampleInfo()
@@ -305,13 +310,17 @@ class Column:
         sub_ptr = byref(subk) if subk is not None else None
         if self._kind == _ffi.KIND_NDARRAY:
             arr = np.ascontiguousarray(value)
-            if arr.dtype.byteorder == ">":
-                arr = arr.astype(arr.dtype.newbyteorder("="))
-            code = dtype_code(arr.dtype)
-            dims = (c_size_t * max(arr.ndim, 1))(*arr.shape)
+            if arr.dtype == self._dtype and arr.shape == self._shape:
+                # The column's own dtype and shape (nearly every put): codes made once.
+                code, dims = self._put_code, self._put_dims
+            else:
+                if arr.dtype.byteorder == ">":
+                    arr = arr.astype(arr.dtype.newbyteorder("="))
+                code = dtype_code(arr.dtype)
+                dims = (c_size_t * max(arr.ndim, 1))(*arr.shape)
             check(
                 lib.hangar_column_put(
-                    ptr, k, sub_ptr, arr.ctypes.data_as(ctypes.c_void_p), arr.nbytes, code, dims, arr.ndim
+                    ptr, k, sub_ptr, arr.ctypes.data, arr.nbytes, code, dims, arr.ndim
                 ),
                 f"column {self._name!r}, key {key!r}",
             )
