@@ -101,6 +101,7 @@ class Columns:
 
     @property
     def iswriteable(self) -> bool:
+        self._co._check_open()
         return self._co._writable
 
     def keys(self) -> List[str]:

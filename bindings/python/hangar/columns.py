@@ -103,6 +103,7 @@ class Column:
     @property
     def column(self) -> str:
         """The column's name."""
+        self._co._check_open()
         return self._name
 
     column_name = column
@@ -110,38 +111,46 @@ class Column:
     @property
     def column_type(self) -> str:
         """`'ndarray'`, `'str'` or `'bytes'`."""
+        self._co._check_open()
         return {_ffi.KIND_NDARRAY: "ndarray", _ffi.KIND_STR: "str", _ffi.KIND_BYTES: "bytes"}[self._kind]
 
     @property
     def column_layout(self) -> str:
         """`'nested'` for a column of samples with subsamples, else `'flat'`."""
+        self._co._check_open()
         return "nested" if self._nested else "flat"
 
     @property
     def contains_subsamples(self) -> bool:
+        self._co._check_open()
         return self._nested
 
     @property
     def dtype(self) -> Optional[np.dtype]:
         """The element type of an ndarray column (None for str and bytes)."""
+        self._co._check_open()
         return self._dtype
 
     @property
     def shape(self) -> Optional[Tuple[int, ...]]:
         """The (maximum, for a variable-shape column) shape of a sample."""
+        self._co._check_open()
         return self._shape
 
     @property
     def schema_type(self) -> str:
         """`'variable_shape'` or `'fixed_shape'`."""
+        self._co._check_open()
         return "variable_shape" if self._variable else "fixed_shape"
 
     @property
     def iswriteable(self) -> bool:
+        self._co._check_open()
         return self._co._writable
 
     @property
     def backend(self) -> str:
+        self._co._check_open()
         return "arrow-ipc"
 
     def __repr__(self) -> str:

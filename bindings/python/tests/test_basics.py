@@ -161,8 +161,21 @@ def test_errors_are_the_originals(repo, writer):
     with pytest.raises(RuntimeError, match="nothing to commit|No changes"):
         writer.reset_staging_area()
         writer.commit("empty")
+    columns = writer.columns
     writer.close()
     assert not repo.writer_lock_held()
+    # Everything taken from a closed checkout refuses, as in the original.
+    for touch in (
+        lambda: writer.columns,
+        lambda: columns.iswriteable,
+        lambda: columns["c"],
+        lambda: col.iswriteable,
+        lambda: col.shape,
+        lambda: len(col),
+        lambda: list(col.values()),
+    ):
+        with pytest.raises(PermissionError):
+            touch()
     with pytest.raises(PermissionError):
         writer.columns
     with pytest.raises(PermissionError):
