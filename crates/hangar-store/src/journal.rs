@@ -245,6 +245,11 @@ impl Journal {
         }
     }
 
+    /// True for a journal made by [`Journal::read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.file.is_none()
+    }
+
     /// The file, or the error a read-only journal answers a write with.
     fn writable(&self) -> Result<&File> {
         self.file.as_ref().ok_or_else(|| {

@@ -133,8 +133,6 @@ pub struct StoreWriter {
     /// Staging segments a commit rewrote (their live values copied to new segments):
     /// deleted once the next journal, which reserves them, is in place.
     retired: Vec<FileId>,
-    /// A view opened by [`StoreWriter::open_read_only`]: every change is refused.
-    read_only: bool,
 }
 
 /// Reads `loc` from a segment another process may still be appending to or cutting
@@ -166,7 +164,7 @@ fn read_open_segment(path: &std::path::Path, loc: &Location) -> Result<Buffer> {
 impl StoreWriter {
     /// Refuses a change through a read-only view.
     fn writable(&self) -> Result<()> {
-        if self.read_only {
+        if self.is_read_only() {
             return Err(Error::InvalidArgument(
                 "this is a read-only view of the staging area, taken without the writer \
                  lock; open a writer checkout to change it"
@@ -176,9 +174,10 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// True for a view opened by [`StoreWriter::open_read_only`].
+    /// True for a view opened by [`StoreWriter::open_read_only`] (its journal is one
+    /// that cannot be written).
     pub fn is_read_only(&self) -> bool {
-        self.read_only
+        self.journal.is_read_only()
     }
 
     /// Takes the next file id and records it in the journal (one small write) before the
@@ -410,7 +409,7 @@ impl StoreWriter {
                     }
                     // A read-only view's open segment may be cut back by its writer at
                     // any time: read, never map it (a mapped page past the end faults).
-                    None if self.read_only && unsealed() => {
+                    None if self.is_read_only() && unsealed() => {
                         read_open_segment(&segment_path(self.store.dir(), loc.file), loc)?
                     }
                     None => self

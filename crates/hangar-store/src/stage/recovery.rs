@@ -340,9 +340,21 @@ impl StoreWriter {
                 Err(e) => return Err(Error::io("stat", &path, e)),
             };
             let mut w = StoreWriter::empty(store.clone(), Journal::read_only(&path, len));
-            w.read_only = true;
-            match w.replay(&path, on_record, false) {
-                Err(e) if e.kind() == crate::ErrorKind::NotFound && !path.exists() => continue,
+            // Another candidate is read only if this one vanished before any of its
+            // records reached the layer above (which would otherwise see two journals).
+            let mut passed = false;
+            let replayed = w.replay(
+                &path,
+                &mut |base, body| {
+                    passed = true;
+                    on_record(base, body)
+                },
+                false,
+            );
+            match replayed {
+                Err(e) if e.kind() == crate::ErrorKind::NotFound && !passed && !path.exists() => {
+                    continue
+                }
                 r => {
                     let (recovered, _) = r?;
                     w.base = recovered.base.clone();
@@ -351,7 +363,6 @@ impl StoreWriter {
             }
         }
         let mut w = StoreWriter::empty(store, Journal::read_only(&staging.join(JOURNAL), 0));
-        w.read_only = true;
         let recovered = Recovered {
             base: initial_base(),
             ..Recovered::default()
@@ -378,7 +389,6 @@ impl StoreWriter {
             compactions: 0,
             flush_due: false,
             retired: Vec::new(),
-            read_only: false,
         }
     }
 
