@@ -777,6 +777,28 @@ fn load_staging(shared: &Arc<Shared>, read_only: bool) -> Result<(StoreWriter, S
     Ok((sw, staging))
 }
 
+/// The staging area as a writer finds it, with the user committing: loaded from the
+/// journal ([`load_staging`]) and, when it is clean but its branch has moved on, moved
+/// to the branch's head — through the journal for a writer, in memory only for a
+/// read-only view (which then shows what the next writer will find).
+fn load_current(shared: &Arc<Shared>, read_only: bool) -> Result<(User, StoreWriter, Staging)> {
+    let user = format::read_config(&shared.hangar)?;
+    shared.store.refresh()?;
+    let (mut sw, mut staging) = load_staging(shared, read_only)?;
+    let head = refs::read_ref(&shared.hangar, &staging.base.branch)?;
+    if head != staging.base.commit && !staging.is_dirty() {
+        let rebased = BaseInfo {
+            branch: staging.base.branch.clone(),
+            commit: head,
+        };
+        if !sw.is_read_only() {
+            sw.reset(&rebased.encode())?;
+        }
+        staging = Staging::load(shared, rebased)?;
+    }
+    Ok((user, sw, staging))
+}
+
 /// The write-enabled checkout. Holds the writer lock until closed or dropped.
 ///
 /// Columns and metadata handles obtained from it share its state; after `close` every
@@ -808,19 +830,7 @@ impl WriterCheckout {
         let lock = WriterLock::acquire(&shared.hangar)?;
         // Temporary ref files left by an interrupted ref update (only a writer makes them).
         hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
-        let user = format::read_config(&shared.hangar)?;
-        shared.store.refresh()?;
-        let (mut sw, mut staging) = load_staging(&shared, false)?;
-        let base = staging.base.clone();
-        let head = refs::read_ref(&shared.hangar, &base.branch)?;
-        if head != base.commit && !staging.is_dirty() {
-            let rebased = BaseInfo {
-                branch: base.branch.clone(),
-                commit: head,
-            };
-            sw.reset(&rebased.encode())?;
-            staging = Staging::load(&shared, rebased)?;
-        }
+        let (user, mut sw, mut staging) = load_current(&shared, false)?;
         if let Some(wanted) = branch {
             if wanted != staging.base.branch {
                 if !refs::branch_exists(&shared.hangar, wanted)? {
@@ -843,13 +853,39 @@ impl WriterCheckout {
                 staging = Staging::load(&shared, switched)?;
             }
         }
+        Ok(WriterCheckout::with_state(
+            shared,
+            Some(lock),
+            sw,
+            staging,
+            user,
+        ))
+    }
+
+    /// A view of the durable staging area without the writer lock, for
+    /// [`crate::StagedView`]: nothing on disk is changed, and every change through it is
+    /// refused by its store writer. A clean staging area whose branch moved on is seen
+    /// on the branch's head, as a writer would rebase it.
+    pub(crate) fn open_read_only(shared: Arc<Shared>) -> Result<WriterCheckout> {
+        let (user, sw, staging) = load_current(&shared, true)?;
+        Ok(WriterCheckout::with_state(shared, None, sw, staging, user))
+    }
+
+    /// A checkout over a loaded staging area (`lock` is `None` for a read-only view).
+    fn with_state(
+        shared: Arc<Shared>,
+        lock: Option<WriterLock>,
+        sw: StoreWriter,
+        staging: Staging,
+        user: User,
+    ) -> WriterCheckout {
         let key_seed = RandomState::new().build_hasher().finish();
         let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());
-        Ok(WriterCheckout {
+        WriterCheckout {
             st: Arc::new(Mutex::new(WriterState {
                 deferred: Deferred::default(),
                 shared,
-                lock: Some(lock),
+                lock,
                 sw: Some(sw),
                 staging,
                 user,
@@ -859,43 +895,7 @@ impl WriterCheckout {
                 compact_at,
                 savepoints: 0,
             })),
-        })
-    }
-
-    /// A view of the durable staging area without the writer lock, for
-    /// [`crate::StagedView`]: nothing on disk is changed, and every change through it is
-    /// refused by its store writer. A clean staging area whose branch moved on is seen
-    /// on the branch's head, as a writer would rebase it.
-    pub(crate) fn open_read_only(shared: Arc<Shared>) -> Result<WriterCheckout> {
-        let user = format::read_config(&shared.hangar)?;
-        shared.store.refresh()?;
-        let (sw, mut staging) = load_staging(&shared, true)?;
-        let base = staging.base.clone();
-        let head = refs::read_ref(&shared.hangar, &base.branch)?;
-        if head != base.commit && !staging.is_dirty() {
-            staging = Staging::load(
-                &shared,
-                BaseInfo {
-                    branch: base.branch,
-                    commit: head,
-                },
-            )?;
         }
-        Ok(WriterCheckout {
-            st: Arc::new(Mutex::new(WriterState {
-                deferred: Deferred::default(),
-                shared,
-                lock: None,
-                sw: Some(sw),
-                staging,
-                user,
-                closed: None,
-                key_seed: 0,
-                key_counter: 0,
-                compact_at: u64::MAX,
-                savepoints: 0,
-            })),
-        })
     }
 
     fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
