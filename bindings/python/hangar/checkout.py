@@ -12,12 +12,18 @@ import numpy as np
 
 from . import _ffi
 from ._ffi import check, cstr, lib
-from .columns import Column, _Handle, dtype_code
+from ._ffi import KeyType
+from .columns import Column, DictReads, _Handle, dtype_code
 
-KeyType = Union[str, int]
+
+def _names(co: "_Checkout", writer_fn: Any, reader_fn: Any) -> List[str]:
+    """The names a checkout lists (columns, metadata keys), by its kind's function."""
+    out = ctypes.c_void_p()
+    check((writer_fn if co._writable else reader_fn)(co._ptr(), byref(out)))
+    return _ffi.take_strlist(out)
 
 
-class Metadata:
+class Metadata(DictReads):
     """The checkout's metadata: string keys to string values, read like a dict; in a
     writer checkout also set (`md[k] = v`, `md.add(key=..., value=...)`) and deleted."""
 
@@ -25,19 +31,7 @@ class Metadata:
         self._co = checkout
 
     def keys(self) -> List[str]:
-        out = ctypes.c_void_p()
-        fn = lib.hangar_writer_metadata_keys if self._co._writable else lib.hangar_reader_metadata_keys
-        check(fn(self._co._ptr(), byref(out)))
-        return _ffi.take_strlist(out)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self.keys())
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.keys()
+        return _names(self._co, lib.hangar_writer_metadata_keys, lib.hangar_reader_metadata_keys)
 
     def __getitem__(self, key: str) -> str:
         out = ctypes.c_void_p()
@@ -47,20 +41,6 @@ class Metadata:
             raise KeyError(key)
         check(st)
         return _ffi.take_buf(out).decode("utf-8")
-
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def items(self) -> Iterator[Tuple[str, str]]:
-        for k in self.keys():
-            yield k, self[k]
-
-    def values(self) -> Iterator[str]:
-        for k in self.keys():
-            yield self[k]
 
     def __setitem__(self, key: str, value: str) -> None:
         self._co._require_writer("set metadata")
@@ -92,7 +72,7 @@ class Metadata:
         )
 
 
-class Columns:
+class Columns(DictReads):
     """The checkout's columns by name (`co.columns['images']`); the original's early
     name for it is `co.datasets`, whose `init_dataset` creates an ndarray column."""
 
@@ -105,36 +85,10 @@ class Columns:
         return self._co._writable
 
     def keys(self) -> List[str]:
-        out = ctypes.c_void_p()
-        fn = lib.hangar_writer_columns if self._co._writable else lib.hangar_reader_columns
-        check(fn(self._co._ptr(), byref(out)))
-        return _ffi.take_strlist(out)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self.keys())
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.keys()
-
-    def values(self) -> Iterator[Column]:
-        for k in self.keys():
-            yield self[k]
-
-    def items(self) -> Iterator[Tuple[str, Column]]:
-        for k in self.keys():
-            yield k, self[k]
+        return _names(self._co, lib.hangar_writer_columns, lib.hangar_reader_columns)
 
     def __getitem__(self, name: str) -> Column:
         return self._co._column(name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            return default
 
     def __delitem__(self, name: str) -> None:
         self.delete(name)

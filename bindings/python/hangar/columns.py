@@ -15,7 +15,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import check, lib, make_key
 
-KeyType = Union[str, int]
+from ._ffi import KeyType
 
 _DTYPES = {
     1: np.dtype(np.bool_),
@@ -67,7 +67,42 @@ class _Handle:
             self._free(ptr)
 
 
-class Column:
+class DictReads:
+    """The read methods of a dict, over `keys()` and `__getitem__` (which raises
+    `KeyError` for a missing key): what columns, the columns of a checkout and its
+    metadata share."""
+
+    def keys(self) -> List[Any]:
+        raise NotImplementedError
+
+    def __getitem__(self, key: Any) -> Any:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self.keys()
+
+    def values(self) -> Iterator[Any]:
+        for k in self.keys():
+            yield self[k]
+
+    def items(self) -> Iterator[Tuple[Any, Any]]:
+        for k in self.keys():
+            yield k, self[k]
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+class Column(DictReads):
     """A column of a checkout, read like a dict: `col[key]`, `key in col`, `len(col)`,
     `col.keys()`, `col.values()`, `col.items()`, `col.get(key, default)`.
 
@@ -209,23 +244,6 @@ class Column:
                 out.append(_ffi.key_value(key))
         finally:
             lib.hangar_key_iter_free(it)
-
-    def __iter__(self) -> Iterator[KeyType]:
-        return iter(self.keys())
-
-    def values(self) -> Iterator[Any]:
-        for k in self.keys():
-            yield self[k]
-
-    def items(self) -> Iterator[Tuple[KeyType, Any]]:
-        for k in self.keys():
-            yield k, self[k]
-
-    def get(self, key: KeyType, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
     def _read(self, key: KeyType, sub: Optional[KeyType] = None) -> Any:
         k, _keep = make_key(key)

@@ -8,9 +8,8 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
+from ._ffi import KeyType
 from .columns import Column
-
-KeyType = Union[str, int]
 
 
 def _default_collate(samples: List[Tuple[Any, ...]]) -> Tuple[Any, ...]:

@@ -25,9 +25,8 @@ def _human(nbytes: int) -> str:
 class Repository:
     """A hangar repository at `path` (the directory holding `.hangar`).
 
-    With `exists=True` (the default) a path holding no repository is accepted and
-    `initialized` is False until `init` is called; with `exists=False` nothing is
-    checked until `init`.
+    A path holding no repository is accepted (`initialized` is False until `init`),
+    as the original does; `exists` is accepted for compatibility and changes nothing.
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], exists: bool = True):
@@ -35,10 +34,6 @@ class Repository:
         self._handle: Optional[_Handle] = None
         if os.path.isdir(os.path.join(self._path, ".hangar")):
             self._open()
-        elif exists and not os.path.isdir(self._path):
-            # The original creates the directory on init; a parent that does not exist
-            # is an error only when it matters.
-            pass
 
     def _open(self) -> None:
         out = ctypes.c_void_p()
