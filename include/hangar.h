@@ -294,6 +294,27 @@ typedef struct hangar_view {
   const size_t *shape;
 } hangar_view;
 
+// A value handed to libhangar (`hangar_column_update`, `hangar_column_append`): for a
+// numeric column, `kind` `HANGAR_KIND_NDARRAY`, a `HANGAR_DTYPE_*` code in `dtype` and
+// `ndim` sizes at `shape`, with `nbytes` bytes of elements in C order at `data`; for a str
+// column (`HANGAR_KIND_STR`, UTF-8 text, no NUL needed) or a bytes column
+// (`HANGAR_KIND_BYTES`), `nbytes` bytes at `data`, `dtype`, `shape` and `ndim` ignored.
+// Only read during the call: the data is copied.
+typedef struct hangar_value {
+  // A `HANGAR_KIND_*` code: the column's kind.
+  int32_t kind;
+  // A `HANGAR_DTYPE_*` code (numeric values).
+  int32_t dtype;
+  // The value's bytes.
+  const void *data;
+  // Bytes at `data`.
+  size_t nbytes;
+  // `ndim` dimension sizes (numeric values).
+  const size_t *shape;
+  // Number of dimensions (numeric values).
+  size_t ndim;
+} hangar_value;
+
 // Totals of a diff, filled by `hangar_diff_get_counts`.
 typedef struct hangar_diff_counts {
   // Columns added.
@@ -645,6 +666,27 @@ hangar_status hangar_column_delete(const struct hangar_column *column, struct ha
 // arrays of `dtype` with shape `sample_shape` (`ndim` sizes), one after another in C
 // order; sample `i` is stored under `keys[i]`. All or nothing: on error none is stored.
 hangar_status hangar_column_put_batch(const struct hangar_column *column, const struct hangar_key *keys, size_t n, const void *data, size_t nbytes, int32_t dtype_code, const size_t *sample_shape, size_t ndim);
+
+// Stores `n` values of any kind and shape, all or nothing (on error none is stored), as
+// one staged change: `values[i]` under `keys[i]`, or, for a nested column, as subsample
+// `subkeys[i]` of sample `keys[i]` (other subsamples are kept; samples are created as
+// needed). `subkeys` is NULL for a flat column and required for a nested one. For
+// numeric samples of one shape in one buffer, `hangar_column_put_batch` is faster.
+hangar_status hangar_column_update(const struct hangar_column *column, const struct hangar_key *keys, const struct hangar_key *subkeys, const struct hangar_value *values, size_t n);
+
+// Stores `value` under a newly generated key (a 28-character string, unique in the
+// column) and hands the key out through `key_out` as a NUL-terminated buffer
+// (`hangar_buf_free`). With `sample` NULL it adds a sample to a flat column; otherwise it
+// adds a subsample to nested sample `*sample` (created if absent).
+hangar_status hangar_column_append(const struct hangar_column *column, const struct hangar_key *sample, const struct hangar_value *value, struct hangar_buf **key_out);
+
+// Removes sample `key` (or subsample `subkey` of a nested sample) and hands its value
+// out: `*info` as `hangar_column_info` fills it, its shape into `shape_out` when not NULL
+// (`cap` entries; `HANGAR_E_BUFFER_TOO_SMALL` with nothing removed when too few), and
+// its bytes as a new buffer through `value_out` (`hangar_buf_free`). `HANGAR_E_NOT_FOUND`
+// when absent. A whole nested sample is not popped in one call: pop its subsamples, or
+// read them and `hangar_column_delete` it.
+hangar_status hangar_column_pop(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, struct hangar_sample_info *info, size_t *shape_out, size_t cap, struct hangar_buf **value_out);
 
 // Copies `n` samples of a fixed-shape numeric column into one contiguous buffer, sample
 // `i` (`keys[i]`) at offset `i * sample_bytes`; `len` must be at least `n * sample_bytes`.

@@ -11,6 +11,7 @@ STRUCT_NAMES = {
     "hangar_key": "HangarKey",
     "hangar_sample_info": "HangarSampleInfo",
     "hangar_view": "HangarView",
+    "hangar_value": "HangarValue",
     "hangar_diff_counts": "HangarDiffCounts",
     "hangar_diff_entry": "HangarDiffEntry",
     "hangar_conflict": "HangarConflict",

@@ -751,6 +751,157 @@ static void test_repository(void) {
     hangar_repo_free(repo); /* ignored */
 }
 
+/* Any-kind batch update (flat and nested), append with a generated key, pop. */
+static void test_update_append_pop(void) {
+    hangar_repo *repo = NULL;
+    OK(hangar_repo_init(path_in("repo-update"), "Ada", "ada@example.com", false, &repo));
+    hangar_writer *w = NULL;
+    OK(hangar_repo_checkout_writer(repo, "master", &w));
+    hangar_column *var = add_array(w, "fields", HANGAR_DTYPE_I32, 4, 4, true, false);
+    hangar_column *nest = add_array(w, "nested", HANGAR_DTYPE_U8, 2, 2, false, true);
+    hangar_column *text = NULL, *blob = NULL;
+    OK(hangar_writer_add_text_column(w, "captions", HANGAR_KIND_STR, false, &text));
+    OK(hangar_writer_add_text_column(w, "blobs", HANGAR_KIND_BYTES, false, &blob));
+    bool has = true;
+    size_t n = 0;
+
+    /* update: str values of any length, all or nothing. */
+    hangar_key keys[3] = {ik(0), ik(1), sk("c")};
+    hangar_value tv[3] = {
+        {.kind = HANGAR_KIND_STR, .data = "zero", .nbytes = 4},
+        {.kind = HANGAR_KIND_STR, .data = "", .nbytes = 0},
+        {.kind = HANGAR_KIND_STR, .data = "h\xc3\xa9", .nbytes = 3},
+    };
+    OK(hangar_column_update(text, keys, NULL, tv, 3));
+    OK(hangar_column_len(text, &n));
+    EXPECT(n == 3);
+    hangar_buf *b = NULL;
+    OK(hangar_column_get_buf(text, sk("c"), NULL, &b));
+    EXPECT(strcmp((const char *)hangar_buf_data(b), "h\xc3\xa9") == 0);
+    hangar_buf_free(b);
+    hangar_key more[2] = {ik(7), ik(8)};
+    hangar_value badtext[2] = {
+        {.kind = HANGAR_KIND_STR, .data = "fine", .nbytes = 4},
+        {.kind = HANGAR_KIND_STR, .data = "\xff", .nbytes = 1},
+    };
+    EXPECT_STATUS(HANGAR_E_INVALID_UTF8, hangar_column_update(text, more, NULL, badtext, 2));
+    OK(hangar_column_contains(text, ik(7), NULL, &has));
+    EXPECT(!has);
+    hangar_value wrongkind = {.kind = HANGAR_KIND_BYTES, .data = "x", .nbytes = 1};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_update(text, more, NULL, &wrongkind, 1));
+    hangar_key sub0 = ik(0);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_update(text, more, &sub0, tv, 1));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_update(text, more, NULL, NULL, 1));
+    OK(hangar_column_update(text, NULL, NULL, NULL, 0));
+
+    /* update: bytes, and numeric arrays of different shapes in one call. */
+    hangar_value bv = {.kind = HANGAR_KIND_BYTES, .data = "a\0b", .nbytes = 3};
+    OK(hangar_column_update(blob, keys, NULL, &bv, 1));
+    int32_t small[2] = {1, 2}, large[12];
+    for (int i = 0; i < 12; i++) large[i] = i;
+    size_t s12[2] = {1, 2}, s34[2] = {3, 4}, s55[2] = {5, 5};
+    hangar_value av[2] = {
+        {.kind = HANGAR_KIND_NDARRAY, .dtype = HANGAR_DTYPE_I32, .data = small, .nbytes = sizeof small, .shape = s12, .ndim = 2},
+        {.kind = HANGAR_KIND_NDARRAY, .dtype = HANGAR_DTYPE_I32, .data = large, .nbytes = sizeof large, .shape = s34, .ndim = 2},
+    };
+    OK(hangar_column_update(var, keys, NULL, av, 2));
+    hangar_sample_info info;
+    size_t dims[4];
+    OK(hangar_column_info(var, ik(1), NULL, &info, dims, 4));
+    EXPECT(info.ndim == 2 && dims[0] == 3 && dims[1] == 4 && info.nbytes == sizeof large);
+    hangar_value toobig = av[1];
+    toobig.shape = s55;
+    hangar_value pair[2] = {av[0], toobig};
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_update(var, more, NULL, pair, 2));
+    OK(hangar_column_contains(var, ik(7), NULL, &has));
+    EXPECT(!has);
+
+    /* update of a nested column: subkeys required; other subsamples are kept. */
+    uint8_t px[4] = {1, 2, 3, 4}, py[4] = {5, 6, 7, 8};
+    size_t s22[2] = {2, 2};
+    OK(hangar_column_put(nest, sk("s"), &sub0, px, 4, HANGAR_DTYPE_U8, s22, 2));
+    hangar_key nkeys[3] = {sk("s"), sk("t"), sk("s")};
+    hangar_key nsubs[3] = {ik(1), ik(0), ik(2)};
+    hangar_value nv[3] = {
+        {.kind = HANGAR_KIND_NDARRAY, .dtype = HANGAR_DTYPE_U8, .data = py, .nbytes = 4, .shape = s22, .ndim = 2},
+        {.kind = HANGAR_KIND_NDARRAY, .dtype = HANGAR_DTYPE_U8, .data = px, .nbytes = 4, .shape = s22, .ndim = 2},
+        {.kind = HANGAR_KIND_NDARRAY, .dtype = HANGAR_DTYPE_U8, .data = py, .nbytes = 4, .shape = s22, .ndim = 2},
+    };
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_update(nest, nkeys, NULL, nv, 3));
+    OK(hangar_column_update(nest, nkeys, nsubs, nv, 3));
+    OK(hangar_column_len(nest, &n));
+    EXPECT(n == 2);
+    OK(hangar_column_num_subsamples(nest, &n));
+    EXPECT(n == 4);
+
+    /* append: a generated 28-character key, unique; flat and nested. */
+    hangar_buf *k1 = NULL, *k2 = NULL;
+    OK(hangar_column_append(text, NULL, &tv[0], &k1));
+    OK(hangar_column_append(text, NULL, &tv[2], &k2));
+    EXPECT(hangar_buf_len(k1) == 28 && hangar_buf_len(k2) == 28);
+    EXPECT(strcmp((const char *)hangar_buf_data(k1), (const char *)hangar_buf_data(k2)) != 0);
+    OK(hangar_column_get_buf(text, sk((const char *)hangar_buf_data(k2)), NULL, &b));
+    EXPECT(strcmp((const char *)hangar_buf_data(b), "h\xc3\xa9") == 0);
+    hangar_buf_free(b);
+    hangar_buf_free(k1);
+    hangar_buf_free(k2);
+    OK(hangar_column_append(nest, &nkeys[1], &nv[0], &k1));
+    OK(hangar_column_num_subsamples(nest, &n));
+    EXPECT(n == 5);
+    OK(hangar_column_contains(nest, sk("t"), &(hangar_key){.text = (const char *)hangar_buf_data(k1)}, &has));
+    EXPECT(has);
+    hangar_buf_free(k1);
+    k1 = NULL;
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_append(text, NULL, &bv, &k1));
+    EXPECT(k1 == NULL);
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_append(text, NULL, NULL, &k1));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_append(text, NULL, &tv[0], NULL));
+
+    /* pop: the value comes back and the sample is gone; nothing removed on error. */
+    EXPECT_STATUS(HANGAR_E_BUFFER_TOO_SMALL, hangar_column_pop(var, ik(1), NULL, &info, dims, 1, &b));
+    OK(hangar_column_contains(var, ik(1), NULL, &has));
+    EXPECT(has);
+    OK(hangar_column_pop(var, ik(1), NULL, &info, dims, 4, &b));
+    EXPECT(info.kind == HANGAR_KIND_NDARRAY && info.dtype == HANGAR_DTYPE_I32 && info.ndim == 2);
+    EXPECT(dims[0] == 3 && dims[1] == 4 && hangar_buf_len(b) == sizeof large);
+    EXPECT(memcmp(hangar_buf_data(b), large, sizeof large) == 0);
+    hangar_buf_free(b);
+    OK(hangar_column_contains(var, ik(1), NULL, &has));
+    EXPECT(!has);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_column_pop(var, ik(1), NULL, &info, NULL, 0, &b));
+    OK(hangar_column_pop(text, sk("c"), NULL, &info, NULL, 0, &b));
+    EXPECT(info.kind == HANGAR_KIND_STR && info.nbytes == 3 && strcmp((const char *)hangar_buf_data(b), "h\xc3\xa9") == 0);
+    hangar_buf_free(b);
+    OK(hangar_column_pop(nest, sk("s"), &nsubs[0], &info, dims, 4, &b));
+    EXPECT(memcmp(hangar_buf_data(b), py, 4) == 0);
+    hangar_buf_free(b);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_pop(nest, sk("s"), NULL, &info, dims, 4, &b));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_column_pop(text, ik(0), NULL, NULL, NULL, 0, &b));
+    OK(hangar_column_contains(text, ik(0), NULL, &has));
+    EXPECT(has);
+
+    /* reader columns are read-only */
+    char id[65];
+    OK(hangar_writer_commit(w, "update, append, pop", id, sizeof id));
+    hangar_reader *r = NULL;
+    OK(hangar_repo_checkout(repo, "master", &r));
+    hangar_column *rtext = NULL;
+    OK(hangar_reader_column(r, "captions", &rtext));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_update(rtext, keys, NULL, tv, 1));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_append(rtext, NULL, &tv[0], &k1));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_pop(rtext, ik(0), NULL, &info, NULL, 0, &b));
+    OK(hangar_column_len(rtext, &n));
+    EXPECT(n == 4);
+    hangar_column_free(rtext);
+    hangar_reader_free(r);
+    hangar_column_free(var);
+    hangar_column_free(nest);
+    hangar_column_free(text);
+    hangar_column_free(blob);
+    hangar_writer_free(w);
+    hangar_repo_free(repo);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
@@ -760,6 +911,7 @@ int main(int argc, char **argv) {
     mkdir(scratch, 0755);
     test_version_and_errors();
     test_repository();
+    test_update_append_pop();
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -348,6 +349,52 @@ class Column {
                                               sample_shape.data(), sample_shape.size()));
     }
 
+    /// Stores many str/bytes values in one call, all or nothing: `values[i]` under
+    /// `keys[i]` (subsample `subkeys[i]` of it for a nested column).
+    void update_text(const std::vector<Key> &keys, const std::vector<std::string> &values,
+                     const std::vector<Key> *subkeys = nullptr) {
+        if (keys.size() != values.size() || (subkeys && subkeys->size() != keys.size()))
+            throw Error(HANGAR_E_INVALID_ARGUMENT, "keys, subkeys and values differ in length");
+        std::vector<hangar_key> ck, cs;
+        std::vector<hangar_value> cv;
+        int32_t k = kind();
+        for (size_t i = 0; i < keys.size(); i++) {
+            ck.push_back(keys[i].c());
+            if (subkeys) cs.push_back((*subkeys)[i].c());
+            cv.push_back(hangar_value{k, 0, values[i].data(), values[i].size(), nullptr, 0});
+        }
+        detail::check(hangar_column_update(c_.get(), ck.data(), subkeys ? cs.data() : nullptr, cv.data(), cv.size()));
+    }
+    /// Stores an array under a generated key (a new subsample of `sample` when given) and
+    /// returns the key.
+    template <typename T>
+    std::string append(const T *data, const std::vector<size_t> &shape, const std::optional<Key> &sample = std::nullopt) {
+        size_t n = 1;
+        for (size_t d : shape) n *= d;
+        hangar_value v{HANGAR_KIND_NDARRAY, dtype_of<T>(), data, n * sizeof(T), shape.data(), shape.size()};
+        return append_value(v, sample);
+    }
+    /// Stores text or bytes under a generated key and returns the key.
+    std::string append_text(std::string_view text, const std::optional<Key> &sample = std::nullopt) {
+        hangar_value v{kind(), 0, text.data(), text.size(), nullptr, 0};
+        return append_value(v, sample);
+    }
+    /// Removes the array under `k` (subsample `sub`) and returns it.
+    template <typename T>
+    Array<T> pop(const Key &k, const std::optional<Key> &sub = std::nullopt) {
+        SampleInfo i = info(k, sub);
+        if (i.dtype != dtype_of<T>()) throw Error(HANGAR_E_INVALID_ARGUMENT, "the sample's dtype is not this element type");
+        std::string bytes = pop_bytes(k, sub, i.shape);
+        Array<T> out{std::vector<T>(bytes.size() / sizeof(T)), i.shape};
+        std::memcpy(out.data.data(), bytes.data(), bytes.size());
+        return out;
+    }
+    /// Removes the text or bytes under `k` (subsample `sub`) and returns it.
+    std::string pop_text(const Key &k, const std::optional<Key> &sub = std::nullopt) {
+        std::vector<size_t> none;
+        return pop_bytes(k, sub, none);
+    }
+
     SampleInfo info(const Key &k, const std::optional<Key> &sub = std::nullopt) const {
         hangar_key s = sub ? sub->c() : hangar_key{};
         hangar_sample_info i;
@@ -409,6 +456,19 @@ class Column {
     }
 
   private:
+    std::string append_value(const hangar_value &v, const std::optional<Key> &sample) {
+        hangar_key s = sample ? sample->c() : hangar_key{};
+        hangar_buf *b = nullptr;
+        detail::check(hangar_column_append(c_.get(), sample ? &s : nullptr, &v, &b));
+        return detail::take(b);
+    }
+    std::string pop_bytes(const Key &k, const std::optional<Key> &sub, std::vector<size_t> &shape) {
+        hangar_key s = sub ? sub->c() : hangar_key{};
+        hangar_sample_info i;
+        hangar_buf *b = nullptr;
+        detail::check(hangar_column_pop(c_.get(), k.c(), sub ? &s : nullptr, &i, shape.data(), shape.size(), &b));
+        return detail::take(b);
+    }
     detail::Owned<hangar_column, hangar_column_free> c_;
 };
 

@@ -142,6 +142,23 @@ int main(int argc, char **argv) {
             if (!k.is_int()) strs++;
         }
         EXPECT(n == 12 && strs == 1);
+        // update (any kind, all or nothing), append with a generated key, pop.
+        text.update_text({hangar::Key(10), hangar::Key("eleven")}, {"ten", ""});
+        EXPECT(text.get_text("eleven").empty() && text.get_text(10) == "ten");
+        EXPECT_THROWS(HANGAR_E_INVALID_UTF8, text.update_text({hangar::Key(12), hangar::Key(13)}, {"ok", std::string("\xff", 1)}));
+        EXPECT(!text.contains(12));
+        std::string made = text.append_text("appended");
+        EXPECT(made.size() == 28 && text.get_text(made) == "appended");
+        EXPECT(text.pop_text(made) == "appended" && !text.contains(made));
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, text.pop_text(made));
+        std::vector<int16_t> part{5, 6};
+        std::string sub = nested.append(part.data(), {2}, hangar::Key("s"));
+        EXPECT(nested.num_subsamples() == 3);
+        auto popped = nested.pop<int16_t>("s", hangar::Key(sub));
+        EXPECT(popped.data == part && popped.shape == (std::vector<size_t>{2}) && nested.num_subsamples() == 2);
+        auto img = images.pop<uint8_t>("cat");
+        EXPECT(img.data == px && !images.contains("cat"));
+        images.put("cat", px, {2, 2});
         size_t subs = 0;
         for (const auto &k : nested.subkeys("s")) {
             (void)k;

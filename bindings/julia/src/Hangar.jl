@@ -22,7 +22,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version, column_name, writer_lock_held
+       disk_usage, format_version, column_name, writer_lock_held, update!, append_sample!
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -373,6 +373,84 @@ end
 function Base.delete!(col::Column, key, sub = nothing)
     withkeys((hk, hs) -> check(L.hangar_column_delete(col, hk, hs)), key, sub)
     return col
+end
+
+# A C hangar_value over `v` for a column of `kind`; what its pointers point to is pushed
+# onto `keep`, which the caller preserves for the call.
+function cvalue!(keep::Vector{Any}, kind::Integer, v)
+    if v isa AbstractString || (kind == L.HANGAR_KIND_BYTES && v isa AbstractVector{UInt8})
+        b = v isa AbstractString ? Vector{UInt8}(codeunits(String(v))) : Vector{UInt8}(v)
+        push!(keep, b)
+        return L.HangarValue(Int32(kind), 0, pointer(b), length(b), C_NULL, 0)
+    end
+    a = Array(v)  # contiguous, column-major = C order with the size reversed
+    shape = cshape(size(a))
+    push!(keep, a, shape)
+    return L.HangarValue(L.HANGAR_KIND_NDARRAY, dtype_code(eltype(a)), pointer(a), sizeof(a), pointer(shape), length(shape))
+end
+
+# A C hangar_key for `k`; a string key's bytes are pushed onto `keep`.
+function ckey!(keep::Vector{Any}, k)
+    k isa Integer && k < 0 && throw(ArgumentError("sample keys are non-negative integers or strings, not $k"))
+    k isa Integer && return L.HangarKey(reinterpret(Cstring, C_NULL), UInt64(k))
+    s = String(k)
+    push!(keep, s)
+    return L.HangarKey(Base.unsafe_convert(Cstring, s), UInt64(0))
+end
+
+"""    update!(col, keys, values; subkeys = nothing)
+
+Stores `values[i]` under `keys[i]` (subsample `subkeys[i]` of it in a nested column) in one
+call, all or nothing: arrays of any shape the column allows, strings, byte vectors."""
+function update!(col::Column, keys::AbstractVector, values::AbstractVector; subkeys = nothing)
+    length(keys) == length(values) || throw(ArgumentError("$(length(keys)) keys for $(length(values)) values"))
+    subkeys === nothing || length(subkeys) == length(keys) ||
+        throw(ArgumentError("$(length(subkeys)) subkeys for $(length(keys)) keys"))
+    kind = column_kind(col)
+    keep = Any[]
+    ks = [ckey!(keep, k) for k in keys]
+    vs = [cvalue!(keep, kind, v) for v in values]
+    ss = subkeys === nothing ? nothing : [ckey!(keep, k) for k in subkeys]
+    GC.@preserve keep ks vs ss begin
+        check(L.hangar_column_update(col, ks, ss === nothing ? C_NULL : ss, vs, length(ks)))
+    end
+    return col
+end
+
+"""    append_sample!(col, value; sample = nothing) -> String
+
+Stores `value` under a newly generated key (a new subsample of nested sample `sample` when
+given) and returns the key."""
+function append_sample!(col::Column, value; sample = nothing)
+    keep = Any[]
+    v = Ref(cvalue!(keep, column_kind(col), value))
+    b = GC.@preserve keep v begin
+        if sample === nothing
+            out_handle(o -> L.hangar_column_append(col, C_NULL, v, o))
+        else
+            withkey(hk -> out_handle(o -> L.hangar_column_append(col, Ref(hk), v, o)), sample)
+        end
+    end
+    return take_buf(b)
+end
+
+"""    pop!(col, key[, subkey])
+
+Removes sample `key` (subsample `subkey` of a nested sample) and returns its value as
+`col[key]` would have."""
+function Base.pop!(col::Column, key, sub = nothing)
+    withkeys(key, sub) do hk, hs
+        info = Ref{L.HangarSampleInfo}()
+        shape = Vector{Csize_t}(undef, 32)
+        b = take_bytes(out_handle(o -> L.hangar_column_pop(col, hk, hs, info, shape, length(shape), o)))
+        i = info[]
+        i.kind == L.HANGAR_KIND_STR && return String(b)
+        i.kind == L.HANGAR_KIND_BYTES && return b
+        T = ELTYPES[i.dtype]
+        a = Array{T}(undef, Int.(reverse(shape[1:i.ndim]))...)
+        GC.@preserve a b unsafe_copyto!(Ptr{UInt8}(pointer(a)), pointer(b), length(b))
+        return a
+    end
 end
 
 function drain(it::Ptr{Cvoid})

@@ -90,6 +90,15 @@ struct HangarView
     shape::Ptr{Csize_t}
 end
 
+struct HangarValue
+    kind::Int32
+    dtype::Int32
+    data::Ptr{Cvoid}
+    nbytes::Csize_t
+    shape::Ptr{Csize_t}
+    ndim::Csize_t
+end
+
 struct HangarDiffCounts
     columns_added::Csize_t
     columns_deleted::Csize_t
@@ -180,6 +189,9 @@ hangar_column_get_buf(column, sample, subkey, out) = ccall((:hangar_column_get_b
 hangar_column_view(column, sample, subkey, out) = ccall((:hangar_column_view, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{HangarKey}, Ptr{HangarView}), column, sample, subkey, out)
 hangar_column_delete(column, sample, subkey) = ccall((:hangar_column_delete, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{HangarKey}), column, sample, subkey)
 hangar_column_put_batch(column, keys, n, data, nbytes, dtype_code, sample_shape, ndim) = ccall((:hangar_column_put_batch, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Csize_t, Ptr{Cvoid}, Csize_t, Int32, Ptr{Csize_t}, Csize_t), column, keys, n, data, nbytes, dtype_code, sample_shape, ndim)
+hangar_column_update(column, keys, subkeys, values, n) = ccall((:hangar_column_update, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Ptr{HangarKey}, Ptr{HangarValue}, Csize_t), column, keys, subkeys, values, n)
+hangar_column_append(column, sample, value, key_out) = ccall((:hangar_column_append, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Ptr{HangarValue}, Ptr{Ptr{Cvoid}}), column, sample, value, key_out)
+hangar_column_pop(column, sample, subkey, info, shape_out, cap, value_out) = ccall((:hangar_column_pop, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{HangarKey}, Ptr{HangarSampleInfo}, Ptr{Csize_t}, Csize_t, Ptr{Ptr{Cvoid}}), column, sample, subkey, info, shape_out, cap, value_out)
 hangar_column_get_batch(column, keys, n, buf, len) = ccall((:hangar_column_get_batch, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Csize_t, Ptr{Cvoid}, Csize_t), column, keys, n, buf, len)
 hangar_column_keys(column, out) = ccall((:hangar_column_keys, libhangar), Cint, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), column, out)
 hangar_column_subkeys(column, sample, out) = ccall((:hangar_column_subkeys, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{Ptr{Cvoid}}), column, sample, out)

@@ -53,6 +53,25 @@ using Test
         for i in 100:149
             delete!(images, i)
         end
+        update!(labels, [10, "eleven"], ["ten", ""])
+        @test labels[10] == "ten" && labels["eleven"] == ""
+        @test_throws HangarError update!(labels, [12, 13], ["ok", String([0xff])])
+        @test !haskey(labels, 12)
+        update!(nested, ["s", "t"], [Float32[5, 6, 7, 8], Float32[0, 0, 0, 1]]; subkeys = [2, 0])
+        @test num_subsamples(nested) == 3 && nested["t", 0] == Float32[0, 0, 0, 1]
+        k = append_sample!(labels, "appended")
+        @test length(k) == 28 && labels[k] == "appended"
+        @test pop!(labels, k) == "appended" && !haskey(labels, k)
+        @test_throws HangarError pop!(labels, k)
+        sub = append_sample!(nested, Float32[9, 9, 9, 9]; sample = "t")
+        @test pop!(nested, "t", sub) == Float32[9, 9, 9, 9]
+        images[7] = a
+        @test pop!(images, 7) == a && !haskey(images, 7)
+        for key in (10, "eleven")
+            delete!(labels, key)
+        end
+        delete!(nested, "s", 2)
+        delete!(nested, "t")
         setmetadata!(co, "source", "julia")
         @test isdirty(co)
         id = commit!(co, "first from Julia")

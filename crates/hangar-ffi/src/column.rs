@@ -14,8 +14,8 @@ use crate::boundary::{
 use crate::checkout::ViewArena;
 use crate::status::*;
 use crate::types::{
-    hangar_buf, hangar_key, hangar_view, text_into, HANGAR_KIND_BYTES, HANGAR_KIND_NDARRAY,
-    HANGAR_KIND_STR,
+    hangar_buf, hangar_key, hangar_value, hangar_view, new_text, text_into, HANGAR_KIND_BYTES,
+    HANGAR_KIND_NDARRAY, HANGAR_KIND_STR,
 };
 
 #[derive(Debug)]
@@ -332,26 +332,54 @@ pub extern "C" fn hangar_column_put_text(
         let k = key(&sample, "key")?;
         let sub = opt_key(subkey, "subkey")?;
         let b = bytes(data.cast(), len, "data")?;
-        let v = match c.schema()?.kind() {
-            ColumnKind::Str => ValueRef::Str(std::str::from_utf8(b).map_err(|e| {
-                FfiError::new(
-                    HANGAR_E_INVALID_UTF8,
-                    format!(
-                        "data is not valid UTF-8 (invalid byte at offset {}); a str column holds UTF-8 text, a bytes column any bytes",
-                        e.valid_up_to()
-                    ),
-                )
-            })?),
-            ColumnKind::Bytes => ValueRef::Bytes(b),
-            ColumnKind::NdArray => {
-                return Err(invalid(format!(
-                    "column {:?} holds numeric arrays; use hangar_column_put",
-                    c.name()
-                )))
-            }
-        };
+        let v = text_value(c, b)?;
         put_value(c, k, sub, v)
     })
+}
+
+/// `b` as a value of str column `c` (checked UTF-8) or bytes column `c`.
+fn text_value<'a>(c: &hangar_column, b: &'a [u8]) -> FfiResult<ValueRef<'a>> {
+    Ok(match c.schema()?.kind() {
+        ColumnKind::Str => ValueRef::Str(std::str::from_utf8(b).map_err(|e| {
+            FfiError::new(
+                HANGAR_E_INVALID_UTF8,
+                format!(
+                    "data is not valid UTF-8 (invalid byte at offset {}); a str column holds UTF-8 text, a bytes column any bytes",
+                    e.valid_up_to()
+                ),
+            )
+        })?),
+        ColumnKind::Bytes => ValueRef::Bytes(b),
+        ColumnKind::NdArray => {
+            return Err(invalid(format!(
+                "column {:?} holds numeric arrays; use hangar_column_put",
+                c.name()?
+            )))
+        }
+    })
+}
+
+/// A `hangar_value` argument as a value for column `c`: its kind must be the column's.
+fn value_arg<'a>(c: &hangar_column, v: &'a hangar_value, arg: &str) -> FfiResult<ValueRef<'a>> {
+    let data = bytes(v.data.cast(), v.nbytes, arg)?;
+    let kind = match c.schema()?.kind() {
+        ColumnKind::NdArray => HANGAR_KIND_NDARRAY,
+        ColumnKind::Str => HANGAR_KIND_STR,
+        ColumnKind::Bytes => HANGAR_KIND_BYTES,
+    };
+    if v.kind != kind {
+        return Err(invalid(format!(
+            "{arg}: kind {} given, but column {:?} holds kind {kind} values (HANGAR_KIND_NDARRAY = 1, _STR = 2, _BYTES = 3)",
+            v.kind,
+            c.name()?
+        )));
+    }
+    if kind != HANGAR_KIND_NDARRAY {
+        return text_value(c, data);
+    }
+    let t = TensorRef::from_bytes(dtype(v.dtype)?, &shape(v.shape, v.ndim, arg)?, data);
+    t.check()?;
+    Ok(ValueRef::Tensor(t))
 }
 
 /// What `hangar_column_info` reports about one sample.
@@ -439,6 +467,15 @@ pub extern "C" fn hangar_column_get(
     })
 }
 
+/// A value's bytes, owned: an array's elements or the text's bytes.
+fn value_bytes(v: Value) -> Vec<u8> {
+    match v {
+        Value::Tensor(t) => t.as_bytes().to_vec(),
+        Value::Str(s) => s.into_bytes(),
+        Value::Bytes(b) => b,
+    }
+}
+
 fn copy_into(data: &[u8], buf: *mut c_void, len: usize) -> FfiResult<()> {
     if len < data.len() {
         return Err(FfiError::new(
@@ -463,12 +500,7 @@ pub extern "C" fn hangar_column_get_buf(
     guard_out(out, || {
         let c = handle(column, "column")?;
         let v = c.read(key(&sample, "key")?, opt_key(subkey, "subkey")?)?;
-        let b = match v {
-            Value::Tensor(t) => t.as_bytes().to_vec(),
-            Value::Str(s) => s.into_bytes(),
-            Value::Bytes(b) => b,
-        };
-        Ok(into_handle(hangar_buf::from_bytes(b)))
+        Ok(into_handle(hangar_buf::from_bytes(value_bytes(v))))
     })
 }
 
@@ -558,6 +590,145 @@ pub extern "C" fn hangar_column_put_batch(
         t.check()?;
         w.extend_from_buffer(ks, t)?;
         Ok(())
+    })
+}
+
+/// Stores `n` values of any kind and shape, all or nothing (on error none is stored), as
+/// one staged change: `values[i]` under `keys[i]`, or, for a nested column, as subsample
+/// `subkeys[i]` of sample `keys[i]` (other subsamples are kept; samples are created as
+/// needed). `subkeys` is NULL for a flat column and required for a nested one. For
+/// numeric samples of one shape in one buffer, `hangar_column_put_batch` is faster.
+#[no_mangle]
+pub extern "C" fn hangar_column_update(
+    column: *const hangar_column,
+    keys: *const hangar_key,
+    subkeys: *const hangar_key,
+    values: *const hangar_value,
+    n: usize,
+) -> hangar_status {
+    guard(|| {
+        let c = handle(column, "column")?;
+        let w = c.writer_col()?;
+        let ks = slice(keys, n, "keys")?
+            .iter()
+            .map(|k| key(k, "keys[i]"))
+            .collect::<FfiResult<Vec<_>>>()?;
+        let vs = slice(values, n, "values")?
+            .iter()
+            .map(|v| value_arg(c, v, "values[i]"))
+            .collect::<FfiResult<Vec<_>>>()?;
+        let nested = c.schema()?.is_nested();
+        match (nested, subkeys.is_null()) {
+            (false, true) => w.update(ks.into_iter().zip(vs))?,
+            (true, false) => {
+                let subs = slice(subkeys, n, "subkeys")?
+                    .iter()
+                    .map(|k| key(k, "subkeys[i]"))
+                    .collect::<FfiResult<Vec<_>>>()?;
+                w.update_subsamples(
+                    ks.into_iter()
+                        .zip(subs)
+                        .zip(vs)
+                        .map(|((k, s), v)| (k, s, v)),
+                )?
+            }
+            (true, true) => {
+                return Err(invalid(format!(
+                    "column {:?} is nested: give subkeys (the subsample of each key to set)",
+                    c.name()?
+                )))
+            }
+            (false, false) => {
+                return Err(invalid(format!(
+                    "column {:?} is flat: it has no subsamples; pass subkeys = NULL",
+                    c.name()?
+                )))
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Stores `value` under a newly generated key (a 28-character string, unique in the
+/// column) and hands the key out through `key_out` as a NUL-terminated buffer
+/// (`hangar_buf_free`). With `sample` NULL it adds a sample to a flat column; otherwise it
+/// adds a subsample to nested sample `*sample` (created if absent).
+#[no_mangle]
+pub extern "C" fn hangar_column_append(
+    column: *const hangar_column,
+    sample: *const hangar_key,
+    value: *const hangar_value,
+    key_out: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard_out(key_out, || {
+        let c = handle(column, "column")?;
+        let w = c.writer_col()?;
+        let v = value_arg(c, &slice(value, 1, "value")?[0], "value")?;
+        let k = match opt_key(sample, "sample")? {
+            None => w.append(v)?,
+            Some(s) => w.append_subsample(s, v)?,
+        };
+        Ok(new_text(k.to_string()))
+    })
+}
+
+/// Removes sample `key` (or subsample `subkey` of a nested sample) and hands its value
+/// out: `*info` as `hangar_column_info` fills it, its shape into `shape_out` when not NULL
+/// (`cap` entries; `HANGAR_E_BUFFER_TOO_SMALL` with nothing removed when too few), and
+/// its bytes as a new buffer through `value_out` (`hangar_buf_free`). `HANGAR_E_NOT_FOUND`
+/// when absent. A whole nested sample is not popped in one call: pop its subsamples, or
+/// read them and `hangar_column_delete` it.
+#[no_mangle]
+pub extern "C" fn hangar_column_pop(
+    column: *const hangar_column,
+    sample: hangar_key,
+    subkey: *const hangar_key,
+    info: *mut hangar_sample_info,
+    shape_out: *mut usize,
+    cap: usize,
+    value_out: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard_out(value_out, || {
+        check_out(info, "info")?;
+        let c = handle(column, "column")?;
+        let w = c.writer_col()?;
+        let k = key(&sample, "key")?;
+        let sub = opt_key(subkey, "subkey")?;
+        if sub.is_none() && c.schema()?.is_nested() {
+            return Err(invalid(format!(
+                "column {:?} is nested: pop one subsample at a time (give subkey), or read the sample's subsamples and delete it",
+                c.name()?
+            )));
+        }
+        // The shape's room is checked before anything is removed.
+        let ndim = match &c.read(k.clone(), sub.clone())? {
+            Value::Tensor(t) => t.shape().len(),
+            _ => 0,
+        };
+        if !shape_out.is_null() && cap < ndim {
+            return Err(FfiError::new(
+                HANGAR_E_BUFFER_TOO_SMALL,
+                format!("shape holds {cap} entries but the array has {ndim} dimensions; nothing was removed"),
+            ));
+        }
+        let v = match sub {
+            None => w.pop(k)?,
+            Some(s) => w.pop_subsample(k, s)?,
+        };
+        let (kind, dt, dims, _) = value_parts(&v);
+        fill_shape(dims, shape_out, cap)?;
+        let ndim = dims.len();
+        let b = value_bytes(v);
+        write_out(
+            info,
+            hangar_sample_info {
+                kind,
+                dtype: dt,
+                ndim,
+                nbytes: b.len(),
+            },
+        );
+        Ok(into_handle(hangar_buf::from_bytes(b)))
     })
 }
 

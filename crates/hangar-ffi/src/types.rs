@@ -88,6 +88,30 @@ pub struct hangar_view {
     pub shape: *const usize,
 }
 
+/// A value handed to libhangar (`hangar_column_update`, `hangar_column_append`): for a
+/// numeric column, `kind` `HANGAR_KIND_NDARRAY`, a `HANGAR_DTYPE_*` code in `dtype` and
+/// `ndim` sizes at `shape`, with `nbytes` bytes of elements in C order at `data`; for a str
+/// column (`HANGAR_KIND_STR`, UTF-8 text, no NUL needed) or a bytes column
+/// (`HANGAR_KIND_BYTES`), `nbytes` bytes at `data`, `dtype`, `shape` and `ndim` ignored.
+/// Only read during the call: the data is copied.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+#[allow(non_camel_case_types)]
+pub struct hangar_value {
+    /// A `HANGAR_KIND_*` code: the column's kind.
+    pub kind: i32,
+    /// A `HANGAR_DTYPE_*` code (numeric values).
+    pub dtype: i32,
+    /// The value's bytes.
+    pub data: *const std::ffi::c_void,
+    /// Bytes at `data`.
+    pub nbytes: usize,
+    /// `ndim` dimension sizes (numeric values).
+    pub shape: *const usize,
+    /// Number of dimensions (numeric values).
+    pub ndim: usize,
+}
+
 /// An owned byte buffer from libhangar (text is NUL-terminated; the NUL is not counted in
 /// the length). Read it with `hangar_buf_data`/`hangar_buf_len`, free it with
 /// `hangar_buf_free`.

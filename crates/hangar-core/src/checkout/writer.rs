@@ -390,32 +390,66 @@ impl WriterState {
         items: &[(SampleKey, ValueRef<'_>)],
         replace: bool,
     ) -> Result<()> {
-        let existing = {
+        let items: Vec<(usize, SampleKey, ValueRef<'_>)> =
+            items.iter().map(|(sub, v)| (0, sub.clone(), *v)).collect();
+        self.put_nested(column, std::slice::from_ref(key), &items, replace)
+    }
+
+    /// Stages subsamples of several nested samples as one change, all or nothing: item
+    /// `(i, sub, value)` sets subsample `sub` of `samples[i]`. A sample that does not
+    /// exist yet is created (also one given no items). With `replace`, each sample keeps
+    /// exactly the subsamples given for it.
+    fn put_nested(
+        &mut self,
+        column: &str,
+        samples: &[SampleKey],
+        items: &[(usize, SampleKey, ValueRef<'_>)],
+        replace: bool,
+    ) -> Result<()> {
+        let mut existing = Vec::with_capacity(samples.len());
+        {
             let col = self.column_as(column, true)?;
-            key.validate()?;
-            for (sub, v) in items {
+            for key in samples {
+                key.validate()?;
+            }
+            for (i, sub, v) in items {
+                if *i >= samples.len() {
+                    return Err(invalid("a subsample names a sample that was not given"));
+                }
                 sub.validate_as("subsample key")?;
                 col.schema.check_value(column, v)?;
             }
-            self.sample_entries(column, key)?
-        };
-        let keys: Vec<Vec<u8>> = items.iter().map(|(sub, _)| key.nested_key(sub)).collect();
-        let mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        match &existing {
-            None => entries.push((key.nested_prefix(), Some(Vec::new()))),
-            Some(old) if replace => {
-                let prefix_len = key.nested_prefix().len();
-                let keep: std::collections::HashSet<&[u8]> =
-                    keys.iter().map(Vec::as_slice).collect();
-                entries.extend(
-                    old.iter()
-                        .filter(|(k, _)| k.len() > prefix_len && !keep.contains(k.as_slice()))
-                        .map(|(k, _)| (k.clone(), None)),
-                );
-            }
-            Some(_) => {}
         }
-        let values: Vec<ValueRef<'_>> = items.iter().map(|(_, v)| *v).collect();
+        for key in samples {
+            existing.push(self.sample_entries(column, key)?);
+        }
+        let keys: Vec<Vec<u8>> = items
+            .iter()
+            .map(|(i, sub, _)| samples[*i].nested_key(sub))
+            .collect();
+        let mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        let keep: std::collections::HashSet<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let mut created = std::collections::HashSet::new();
+        for (key, old) in samples.iter().zip(&existing) {
+            match old {
+                None => {
+                    let prefix = key.nested_prefix();
+                    if created.insert(prefix.clone()) {
+                        entries.push((prefix, Some(Vec::new())));
+                    }
+                }
+                Some(old) if replace => {
+                    let prefix_len = key.nested_prefix().len();
+                    entries.extend(
+                        old.iter()
+                            .filter(|(k, _)| k.len() > prefix_len && !keep.contains(k.as_slice()))
+                            .map(|(k, _)| (k.clone(), None)),
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+        let values: Vec<ValueRef<'_>> = items.iter().map(|(_, _, v)| *v).collect();
         let stored = self.store_values(column, &Pairs { keys, values })?;
         entries.extend(stored.into_iter().map(|(k, r)| (k, Some(r))));
         self.stage(Change::Apply {
@@ -1653,6 +1687,39 @@ impl WriterColumn {
             .collect();
         self.state()?
             .put_subsamples(&self.name, &key, &items, replace)
+    }
+
+    /// Adds or replaces many subsamples at once, of any number of nested samples
+    /// (created when absent), keeping each sample's other subsamples: item `(key, sub,
+    /// value)` sets subsample `sub` of sample `key`. All or nothing: every key and value
+    /// is validated before anything is written, and the whole update is one staged
+    /// change.
+    pub fn update_subsamples<'v, K, S, V>(
+        &self,
+        items: impl IntoIterator<Item = (K, S, V)>,
+    ) -> Result<()>
+    where
+        K: Into<SampleKey>,
+        S: Into<SampleKey>,
+        V: Into<ValueRef<'v>>,
+    {
+        let mut samples: Vec<SampleKey> = Vec::new();
+        let mut index: std::collections::HashMap<SampleKey, usize> =
+            std::collections::HashMap::new();
+        let mut flat = Vec::new();
+        for (k, s, v) in items {
+            let k = k.into();
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                samples.push(k);
+                samples.len() - 1
+            });
+            flat.push((i, s.into(), v.into()));
+        }
+        if samples.is_empty() {
+            drop(self.state_as(true)?);
+            return Ok(());
+        }
+        self.state()?.put_nested(&self.name, &samples, &flat, false)
     }
 
     /// Sets subsample `sub` of nested sample `key` (creating the sample if needed).

@@ -363,3 +363,42 @@ fn dot_keys_are_keys_and_messages_name_the_wrong_key() {
         ErrorKind::InvalidArgument
     );
 }
+
+#[test]
+fn update_subsamples_of_many_samples_is_one_all_or_nothing_change() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = nested_u8(&co, "n");
+    c.set_subsample("s", "keep", TensorRef::new(&t(7), &[2]))
+        .unwrap();
+    let (a, b, d) = (t(1), t(2), t(3));
+    c.update_subsamples([
+        ("s", "a", TensorRef::new(&a, &[2])),
+        ("new", "b", TensorRef::new(&b, &[2])),
+        ("s", "d", TensorRef::new(&d, &[2])),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.subsample_keys("s").unwrap(),
+        ["a", "d", "keep"].map(SampleKey::from),
+        "the sample's other subsamples are kept"
+    );
+    assert_eq!(u8s(&c.get_subsample("new", "b").unwrap()), t(2));
+    assert_eq!((c.len().unwrap(), c.num_subsamples().unwrap()), (2, 4));
+    // One bad value anywhere: nothing is staged, not even the samples it would create.
+    let bad = [1u8, 2, 3];
+    let r = c.update_subsamples([
+        ("s", "a", TensorRef::new(&t(9), &[2])),
+        ("other", "x", TensorRef::new(&bad, &[3])),
+    ]);
+    assert_eq!(kind(r), ErrorKind::InvalidArgument);
+    assert_eq!(u8s(&c.get_subsample("s", "a").unwrap()), t(1));
+    assert!(!c.contains("other").unwrap());
+    let none: [(&str, &str, TensorRef<'_>); 0] = [];
+    c.update_subsamples(none).unwrap();
+    co.commit("update").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout().unwrap().column("n").unwrap();
+    assert_eq!((r.len().unwrap(), r.num_subsamples().unwrap()), (2, 4));
+    assert!(repo.verify().unwrap().is_ok());
+}
