@@ -31,7 +31,7 @@ pub fn check_key(what: &str, s: &str) -> Result<()> {
         return Ok(());
     }
     Err(invalid(format!(
-        "{what} {:?} is not allowed: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
+        "{what} {:?} is not suitable: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
         s.chars().take(80).collect::<String>(),
         why_not(s)
     )))
@@ -66,12 +66,12 @@ pub fn check_name(what: &str, s: &str) -> Result<()> {
     let shown: String = s.chars().take(80).collect();
     if is_valid_key(s) {
         return Err(invalid(format!(
-            "{what} {shown:?} is not allowed: it is made of dots only; a name needs at least \
+            "{what} {shown:?} is not suitable: it is made of dots only; a name needs at least \
              one ASCII letter, digit, '_' or '-' (dots may go with them)"
         )));
     }
     Err(invalid(format!(
-        "{what} {shown:?} is not allowed: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
+        "{what} {shown:?} is not suitable: {}; use 1 to {MAX_NAME_LEN} ASCII letters, digits, '_', '.' or '-'",
         why_not(s)
     )))
 }

@@ -90,7 +90,7 @@ fn create_errors() {
     let e = env.err(&["column", "create", "x", "str", "4"]);
     assert!(e.contains("no shape"), "{e}");
     let e = env.err(&["column", "create", "bad name", "uint8", "2"]);
-    assert!(e.contains("not allowed"), "{e}");
+    assert!(e.contains("not suitable"), "{e}");
     let e = env.err(&["column", "create", "x", "uint8", "0"]);
     assert!(e.contains("greater than zero"), "{e}");
     env.ok(&["column", "create", "x", "uint8", "2"]);

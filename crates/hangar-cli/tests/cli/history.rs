@@ -131,7 +131,7 @@ fn branches() {
     let e = env.err(&["branch", "create", "x", "0123456789abcdef"]);
     assert!(e.contains("0123456789abcdef"), "{e}");
     let e = env.err(&["branch", "create", "bad name"]);
-    assert!(e.contains("not allowed"), "{e}");
+    assert!(e.contains("not suitable"), "{e}");
     let v = env.json(&["branch", "list"]);
     let names: Vec<&str> = v["branches"]
         .as_array()

@@ -342,12 +342,15 @@ fn dot_keys_are_keys_and_messages_name_the_wrong_key() {
         .set_subsample("fine", SampleKey::from("a b"), TensorRef::new(&t(1), &[2]))
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("subsample key \"a b\" is not allowed"), "{e}");
+    assert!(
+        e.starts_with("subsample key \"a b\" is not suitable"),
+        "{e}"
+    );
     let e = c
         .set_subsample("a b", SampleKey::from("fine"), TensorRef::new(&t(1), &[2]))
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("sample key \"a b\" is not allowed"), "{e}");
+    assert!(e.starts_with("sample key \"a b\" is not suitable"), "{e}");
     // Names that meet paths (columns, branches) still refuse dots only, and say why
     // without contradicting themselves.
     let e = co
