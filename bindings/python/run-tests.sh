@@ -3,16 +3,15 @@
 # ./bindings/python`, which builds libhangar with cargo) into a venv kept in
 # target/py-venv, runs its tests (the seed tutorial among them), and builds a wheel.
 # Needs python3 with venv and PyPI (numpy, pytest, tqdm and matplotlib for the tutorial,
-# and PyTorch for the DataLoader tests: a large download with its NVIDIA libraries, kept
-# in the venv between runs; it runs on the CPU here).
+# PyTorch for the DataLoader tests and tensorflow-cpu for the tf.data tests: large
+# downloads, kept in the venv between runs; both run on the CPU here).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=target/py-venv
-if ! "$venv/bin/python" -c "import numpy, pytest, tqdm, matplotlib, torch" 2> /dev/null; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
+if ! "$venv/bin/python" -c "import numpy, pytest, tqdm, matplotlib, torch, tensorflow" 2> /dev/null; then
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q numpy pytest tqdm matplotlib torch
+  "$venv/bin/pip" install -q numpy pytest tqdm matplotlib torch tensorflow-cpu
 fi
 "$venv/bin/pip" install -q ./bindings/python
 # pytest from the tests' directory, never importing the source tree's `hangar` (which has

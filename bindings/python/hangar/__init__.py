@@ -15,8 +15,8 @@ libhangar's C ABI (the library ships inside this package)::
 
 from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
-from .columns import Column
-from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_torch_dataset
+from .columns import Column, NestedSample
+from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_torch_dataset
 from .repository import BranchHead, Repository
 
 __version__ = _version()
@@ -28,6 +28,7 @@ __all__ = [
     "CorruptionError",
     "HangarError",
     "MergeConflictError",
+    "NestedSample",
     "NumpyDataset",
     "Metadata",
     "ReaderCheckout",
@@ -36,5 +37,6 @@ __all__ = [
     "WriterCheckout",
     "__version__",
     "make_numpy_dataset",
+    "make_tensorflow_dataset",
     "make_torch_dataset",
 ]

@@ -41,6 +41,17 @@ KIND_NDARRAY = 1
 KIND_STR = 2
 KIND_BYTES = 3
 
+CHANGE_ADDED = 1
+CHANGE_DELETED = 2
+CHANGE_MUTATED = 3
+SCOPE_SAMPLE = 1
+SCOPE_COLUMN = 2
+SCOPE_METADATA = 3
+CONFLICT_ADDED_IN_BOTH = 1
+CONFLICT_DELETED_OURS_CHANGED_THEIRS = 2
+CONFLICT_CHANGED_OURS_DELETED_THEIRS = 3
+CONFLICT_CHANGED_IN_BOTH = 4
+
 MERGE_UP_TO_DATE = 1
 MERGE_FAST_FORWARD = 2
 MERGE_MERGED = 3
@@ -80,6 +91,17 @@ class View(ctypes.Structure):
     ]
 
 
+class Value(ctypes.Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("dtype", c_int32),
+        ("data", c_void_p),
+        ("nbytes", c_size_t),
+        ("shape", POINTER(c_size_t)),
+        ("ndim", c_size_t),
+    ]
+
+
 class CommitInfo(ctypes.Structure):
     _fields_ = [
         ("id", c_char_p),
@@ -89,6 +111,30 @@ class CommitInfo(ctypes.Structure):
         ("message", c_char_p),
         ("time_ns", c_int64),
         ("branch_heads", c_char_p),
+    ]
+
+
+class DiffEntry(ctypes.Structure):
+    _fields_ = [
+        ("change", c_int32),
+        ("scope", c_int32),
+        ("column", c_char_p),
+        ("key", Key),
+        ("has_subkey", c_bool),
+        ("subkey", Key),
+        ("metadata_key", c_char_p),
+    ]
+
+
+class Conflict(ctypes.Structure):
+    _fields_ = [
+        ("kind", c_int32),
+        ("scope", c_int32),
+        ("column", c_char_p),
+        ("key", c_char_p),
+        ("base", c_char_p),
+        ("ours", c_char_p),
+        ("theirs", c_char_p),
     ]
 
 
@@ -161,6 +207,10 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_repo_diff": (c_int32, [P, c_char_p, c_char_p, POINTER(P)]),
     "hangar_diff_get_counts": (c_int32, [P, POINTER(DiffCounts)]),
     "hangar_diff_text": (c_int32, [P, POINTER(P)]),
+    "hangar_diff_len": (c_int32, [P, POINTER(c_size_t)]),
+    "hangar_diff_get_entry": (c_int32, [P, c_size_t, POINTER(DiffEntry)]),
+    "hangar_repo_merge_conflicts": (c_int32, [P, c_char_p, c_char_p, POINTER(P)]),
+    "hangar_conflicts_get": (c_int32, [P, c_size_t, POINTER(Conflict)]),
     "hangar_diff_free": (None, [P]),
     "hangar_conflicts_text": (c_int32, [P, POINTER(P)]),
     "hangar_conflicts_len": (c_int32, [P, POINTER(c_size_t)]),
@@ -217,6 +267,12 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
         [P, POINTER(Key), c_size_t, c_void_p, c_size_t, c_int32, POINTER(c_size_t), c_size_t],
     ),
     "hangar_column_get_batch": (c_int32, [P, POINTER(Key), c_size_t, c_void_p, c_size_t]),
+    "hangar_column_update": (c_int32, [P, POINTER(Key), POINTER(Key), POINTER(Value), c_size_t]),
+    "hangar_column_append": (c_int32, [P, POINTER(Key), POINTER(Value), POINTER(P)]),
+    "hangar_column_pop": (
+        c_int32,
+        [P, Key, POINTER(Key), POINTER(SampleInfo), POINTER(c_size_t), c_size_t, POINTER(P)],
+    ),
     "hangar_column_keys": (c_int32, [P, POINTER(P)]),
     "hangar_column_subkeys": (c_int32, [P, Key, POINTER(P)]),
     "hangar_key_iter_len": (c_int32, [P, POINTER(c_size_t)]),
@@ -309,19 +365,21 @@ def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
     if t is int and 0 <= k < 1 << 64:
         return Key(None, k), None
     if isinstance(k, bool):
-        raise ValueError(f"sample key {k!r}: a key is a str or a non-negative int, not a bool")
+        raise ValueError(f"sample key {k!r} is not suitable: a key is a str or a non-negative int, not a bool")
     if isinstance(k, int):
         if k < 0:
-            raise ValueError(f"sample key {k}: integer keys are non-negative")
+            raise ValueError(f"sample key {k} is not suitable: integer keys are non-negative")
         if k >= 1 << 64:
-            raise ValueError(f"sample key {k}: integer keys fit in 64 bits")
+            raise ValueError(f"sample key {k} is not suitable: integer keys fit in 64 bits")
         return Key(None, k), None
     if isinstance(k, _np.integer):
         return make_key(int(k))
     if isinstance(k, str):
         b = cstr(k)
         return Key(b, 0), b
-    raise ValueError(f"sample key {k!r}: a key is a str or a non-negative int, not {type(k).__name__}")
+    if getattr(type(k), "__hash__", None) is None:
+        raise TypeError(f"unhashable type: {type(k).__name__!r}: a sample key is a str or a non-negative int")
+    raise ValueError(f"sample key {k!r} is not suitable: a key is a str or a non-negative int, not {type(k).__name__}")
 
 
 def key_value(k: Key) -> KeyType:

@@ -13,7 +13,17 @@ import numpy as np
 from . import _ffi
 from ._ffi import check, cstr, lib
 from ._ffi import KeyType
+from .diff import ReaderUserDiff, WriterUserDiff
 from .columns import Column, DictReads, _Handle, dtype_code
+
+
+def _check_column_args(name: Any, **flags: Any) -> None:
+    """The original's argument checks: a str name and bool flags (ValueError)."""
+    if not isinstance(name, str):
+        raise ValueError(f"a column name is a str, not {type(name).__name__} ({name!r})")
+    for flag, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{flag} must be True or False, not {value!r}")
 
 
 def _names(co: "_Checkout", writer_fn: Any, reader_fn: Any) -> List[str]:
@@ -90,15 +100,42 @@ class Columns(DictReads):
     def __getitem__(self, name: str) -> Column:
         return self._co._column(name)
 
+    def __enter__(self) -> "Columns":
+        # As the original: a block of work on every column (a bulk session for a writer).
+        self._co.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._co.__exit__(*exc)
+
+    @property
+    def contains_remote_references(self) -> bool:
+        """False: every value of a libhangar checkout is local (there are no remotes yet)."""
+        self._co._check_open()
+        return False
+
+    @property
+    def remote_sample_keys(self) -> dict:
+        """Per column, the keys whose values are on a remote only: none here."""
+        return {name: () for name in self.keys()}
+
     def __delitem__(self, name: str) -> None:
         self.delete(name)
 
     def delete(self, name: str) -> str:
         self._co._require_writer("delete a column")
+        if getattr(self._co, "_bulk_depth", 0):
+            raise PermissionError(
+                f"cannot delete column {name!r} inside a `with` block of the checkout or a "
+                "column: leave the block first"
+            )
         st = lib.hangar_writer_delete_column(self._co._ptr(), cstr(name))
         if st == _ffi.E_NOT_FOUND:
             raise KeyError(name)
         check(st)
+        col = self._co._columns.pop(name, None)
+        if col is not None:
+            col._invalidate(f"column {name!r} was deleted")
         return name
 
     # The original's early API.
@@ -139,6 +176,14 @@ class _Checkout:
         self._repo = repo
         self._handle: Optional[_Handle] = handle
         self._columns: dict = {}
+
+    @property
+    def diff(self) -> ReaderUserDiff:
+        """Diffs against branches and commits (and, in the writer checkout, the staging
+        area): `co.diff.branch(name)`, `co.diff.commit(id)`, `co.diff.staged()`,
+        `co.diff.status()`."""
+        self._check_open()
+        return WriterUserDiff(self) if self._writable else ReaderUserDiff(self)
 
     def _check_open(self) -> None:
         if self._handle is None:
@@ -185,11 +230,53 @@ class _Checkout:
         return Metadata(self)
 
     def __getitem__(self, index: Union[str, Tuple[str, KeyType]]) -> Any:
-        """`co['images']` is the column; `co['images', 0]` its sample 0."""
-        if isinstance(index, tuple):
-            name, key = index
+        """`co['images']` is the column; `co['images', 0]` its sample 0;
+        `co[('images', 0), ('labels', 0)]` a list of those samples."""
+        if isinstance(index, (tuple, list)):
+            if index and all(isinstance(i, (tuple, list)) for i in index):
+                return [self[tuple(i)] for i in index]
+            if len(index) < 2:
+                raise ValueError(f"index with (column, sample key), not {index!r}")
+            name, key = index[0], index[1] if len(index) == 2 else tuple(index[1:])
             return self._column(name)[key]
         return self._column(index)
+
+    def get(self, keys: Any, *, except_missing: bool = False) -> Any:
+        """`co[keys]` (a column, a (column, key) pair or a list of pairs) with None for
+        whatever is missing, or KeyError with `except_missing=True` (as the original)."""
+        if isinstance(keys, (tuple, list)) and keys and all(isinstance(i, (tuple, list)) for i in keys):
+            return [self.get(tuple(i), except_missing=except_missing) for i in keys]
+        try:
+            return self[keys]
+        except KeyError:
+            if except_missing:
+                raise
+            return None
+
+    def keys(self) -> List[str]:
+        """The column names."""
+        return self.columns.keys()
+
+    def values(self) -> Iterator[Column]:
+        return self.columns.values()
+
+    def items(self) -> Iterator[Tuple[str, Column]]:
+        return self.columns.items()
+
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: bool = False,
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Optional[dict]:
+        """The history from this checkout's commit (or `branch` / `commit`), as
+        `Repository.log` prints or returns it."""
+        self._check_open()
+        start = commit or branch or self.commit_hash or None
+        return self._repo.log(commit=start, return_contents=return_contents, show_time=show_time, show_user=show_user)
 
     def __contains__(self, name: str) -> bool:
         return name in self.columns
@@ -280,6 +367,8 @@ class WriterCheckout(_Checkout):
         """Creates a column of numeric arrays, from a `prototype` array or a `shape`
         and `dtype`; with `variable_shape`, samples may be smaller than `shape`."""
         self._check_open()
+        self._no_block()
+        _check_column_args(name, variable_shape=variable_shape, contains_subsamples=contains_subsamples)
         if prototype is not None:
             prototype = np.asarray(prototype)
             shape, dtype = prototype.shape, prototype.dtype
@@ -304,7 +393,17 @@ class WriterCheckout(_Checkout):
         lib.hangar_column_free(out)
         return self._column(name)
 
+    def _no_block(self) -> None:
+        if self._bulk_depth:
+            raise PermissionError(
+                "cannot create a column inside a `with` block of the checkout or a column: "
+                "leave the block first"
+            )
+
     def _add_text_column(self, name: str, kind: int, contains_subsamples: bool) -> Column:
+        self._check_open()
+        self._no_block()
+        _check_column_args(name, contains_subsamples=contains_subsamples)
         out = ctypes.c_void_p()
         st = lib.hangar_writer_add_text_column(self._ptr(), cstr(name), kind, bool(contains_subsamples), byref(out))
         if st == _ffi.E_ALREADY_EXISTS:
@@ -371,6 +470,9 @@ class WriterCheckout(_Checkout):
     def reset_staging_area(self) -> str:
         """Discards every staged change; returns the commit the staging area is on."""
         check(lib.hangar_writer_reset(self._ptr()))
+        # As the original: column objects from before the reset are no longer usable.
+        for col in self._columns.values():
+            col._invalidate("the staging area was reset; get the column again from co.columns")
         self._columns.clear()
         return self.commit_hash
 

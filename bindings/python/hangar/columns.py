@@ -102,6 +102,30 @@ class DictReads:
             return default
 
 
+def _update_pairs(other: Any, kwargs: dict) -> List[Tuple[Any, Any]]:
+    """`dict.update`'s arguments as (key, value) pairs, checked as `dict()` checks them
+    (the same ValueError / TypeError for a malformed sequence)."""
+    merged = dict(other) if other is not None else {}
+    merged.update(kwargs)
+    return list(merged.items())
+
+
+def _subsamples(column: str, key: Any, value: Any) -> List[Tuple[Any, Any]]:
+    """A nested sample's value: a dict of subsamples or (subkey, value) pairs."""
+    if isinstance(value, np.ndarray) or isinstance(value, (str, bytes)):
+        raise ValueError(
+            f"column {column!r} is nested: sample {key!r} is a dict of subsamples (or "
+            f"(subkey, value) pairs), not {type(value).__name__}"
+        )
+    try:
+        return list(dict(value).items())
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"column {column!r} is nested: sample {key!r} must be a dict of subsamples or "
+            f"(subkey, value) pairs ({e})"
+        ) from None
+
+
 class Column(DictReads):
     """A column of a checkout, read like a dict: `col[key]`, `key in col`, `len(col)`,
     `col.keys()`, `col.values()`, `col.items()`, `col.get(key, default)`.
@@ -114,6 +138,7 @@ class Column(DictReads):
         self._co = checkout
         self._h = handle
         self._name = name
+        self._gone: Optional[str] = None
         kind = c_int32()
         nested = c_bool()
         variable = c_bool()
@@ -206,7 +231,19 @@ class Column(DictReads):
 
     def _ptr(self):
         self._co._check_open()
+        if self._gone is not None:
+            raise PermissionError(f"column {self._name!r} can no longer be used: {self._gone}")
         return self._h.ptr
+
+    def _invalidate(self, why: str) -> None:
+        self._gone = why
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for attributes that do not exist: as the original, a column of a closed
+        # checkout answers every attribute with PermissionError.
+        if not name.startswith("_"):
+            self._ptr()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __len__(self) -> int:
         n = c_size_t()
@@ -214,6 +251,8 @@ class Column(DictReads):
         return n.value
 
     def __contains__(self, key: KeyType) -> bool:
+        if isinstance(key, (tuple, list)):
+            return False
         k, _keep = make_key(key)
         out = c_bool()
         check(lib.hangar_column_contains(self._ptr(), k, None, byref(out)))
@@ -312,10 +351,41 @@ class Column(DictReads):
         check(st, f"column {self._name!r}")
         return out
 
-    def __getitem__(self, key: KeyType) -> Any:
+    @property
+    def contains_remote_references(self) -> bool:
+        """False: every value of a libhangar checkout is local (there are no remotes yet)."""
+        self._ptr()
+        return False
+
+    @property
+    def remote_reference_keys(self) -> Tuple[KeyType, ...]:
+        """The keys whose values are on a remote only: none here."""
+        self._ptr()
+        return ()
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, list):
+            raise TypeError(f"unhashable type: 'list' ({key!r} is not a sample key)")
+        if isinstance(key, tuple) and not self._nested:
+            raise KeyError(key)  # as the original: no flat sample has a tuple key
         if self._nested:
-            return {sub: self._read(key, sub) for sub in self._iter_keys(key)}
+            # The original's nested access: `col[sample]` is the sample's subsamples (a
+            # dict-like `NestedSample`); `col[sample, sub]` one of them.
+            if isinstance(key, (tuple, list)):
+                if len(key) != 2:
+                    raise ValueError(f"nested column {self._name!r}: index with (sample, subsample), not {key!r}")
+                return self[key[0]][key[1]]
+            if key not in self:
+                raise KeyError(key)
+            return NestedSample(self, key)
         return self._read(key)
+
+    @property
+    def num_subsamples(self) -> int:
+        """The number of subsamples over all samples of a nested column."""
+        n = c_size_t()
+        check(lib.hangar_column_num_subsamples(self._ptr(), byref(n)), f"column {self._name!r}")
+        return n.value
 
     # ---- writes (writer checkouts) ----------------------------------------------------
 
@@ -328,6 +398,44 @@ class Column(DictReads):
             )
         return ptr
 
+    def _text_bytes(self, value: Any) -> bytes:
+        if self._kind == _ffi.KIND_STR:
+            if not isinstance(value, str):
+                raise ValueError(f"column {self._name!r} holds str values, not {type(value).__name__}")
+            return value.encode("utf-8")
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise ValueError(f"column {self._name!r} holds bytes values, not {type(value).__name__}")
+        return bytes(value)
+
+    def _array(self, value: Any) -> Tuple[np.ndarray, int, Any]:
+        """`value` as a C-ordered native array, its dtype code and its C shape."""
+        arr = np.asarray(value)
+        if not arr.flags.c_contiguous:
+            # As the original: the caller chooses whether to copy.
+            raise ValueError(
+                f"column {self._name!r}: the array is not C-contiguous (Fortran order or a "
+                "strided view); pass np.ascontiguousarray(value)"
+            )
+        if arr.dtype == self._dtype and arr.shape == self._shape:
+            # The column's own dtype and shape (nearly every put): codes made once.
+            return arr, self._put_code, self._put_dims
+        if arr.dtype.byteorder == ">":
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr, dtype_code(arr.dtype), (c_size_t * max(arr.ndim, 1))(*arr.shape)
+
+    def _value(self, value: Any, keep: list) -> "_ffi.Value":
+        """A C `hangar_value` over `value`; what it points into is appended to `keep`."""
+        if self._kind == _ffi.KIND_NDARRAY:
+            arr, code, dims = self._array(value)
+            keep.append((arr, dims))
+            return _ffi.Value(
+                _ffi.KIND_NDARRAY, code, arr.ctypes.data, arr.nbytes,
+                ctypes.cast(dims, ctypes.POINTER(c_size_t)), arr.ndim,
+            )
+        data = self._text_bytes(value)
+        keep.append(data)
+        return _ffi.Value(self._kind, 0, ctypes.cast(data, ctypes.c_void_p).value, len(data), None, 0)
+
     def _put(self, key: KeyType, value: Any, sub: Optional[KeyType] = None) -> None:
         ptr = self._writable_ptr()
         k, _keep = make_key(key)
@@ -336,15 +444,7 @@ class Column(DictReads):
             subk, _keep2 = make_key(sub)
         sub_ptr = byref(subk) if subk is not None else None
         if self._kind == _ffi.KIND_NDARRAY:
-            arr = np.ascontiguousarray(value)
-            if arr.dtype == self._dtype and arr.shape == self._shape:
-                # The column's own dtype and shape (nearly every put): codes made once.
-                code, dims = self._put_code, self._put_dims
-            else:
-                if arr.dtype.byteorder == ">":
-                    arr = arr.astype(arr.dtype.newbyteorder("="))
-                code = dtype_code(arr.dtype)
-                dims = (c_size_t * max(arr.ndim, 1))(*arr.shape)
+            arr, code, dims = self._array(value)
             check(
                 lib.hangar_column_put(
                     ptr, k, sub_ptr, arr.ctypes.data, arr.nbytes, code, dims, arr.ndim
@@ -352,61 +452,116 @@ class Column(DictReads):
                 f"column {self._name!r}, key {key!r}",
             )
             return
-        if self._kind == _ffi.KIND_STR:
-            if not isinstance(value, str):
-                raise ValueError(f"column {self._name!r} holds str values, not {type(value).__name__}")
-            data = value.encode("utf-8")
-        else:
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise ValueError(f"column {self._name!r} holds bytes values, not {type(value).__name__}")
-            data = bytes(value)
+        data = self._text_bytes(value)
         check(lib.hangar_column_put_text(ptr, k, sub_ptr, data, len(data)), f"column {self._name!r}, key {key!r}")
+
+    def _update(self, items: Sequence[Tuple[KeyType, Optional[KeyType], Any]]) -> None:
+        """Stores `(key, subkey, value)` items with one C call, all or nothing."""
+        ptr = self._writable_ptr()
+        n = len(items)
+        if n == 0:
+            return
+        keys = (_ffi.Key * n)()
+        subs = (_ffi.Key * n)() if self._nested else None
+        values = (_ffi.Value * n)()
+        keep: list = []
+        for i, (key, sub, value) in enumerate(items):
+            keys[i], b = make_key(key)
+            keep.append(b)
+            if subs is not None:
+                subs[i], b = make_key(sub)
+                keep.append(b)
+            values[i] = self._value(value, keep)
+        check(lib.hangar_column_update(ptr, keys, subs, values, n), f"column {self._name!r}")
 
     def __setitem__(self, key: KeyType, value: Any) -> None:
         if self._nested:
-            if not isinstance(value, Mapping):
-                raise ValueError(
-                    f"column {self._name!r} is nested: set a sample to a dict of subsamples"
-                )
-            with self._co._bulk_or_nothing():
-                if key in self:
-                    del self[key]
-                for sub, v in value.items():
-                    self._put(key, v, sub)
+            # As the original: the given subsamples are added or replaced, the sample's
+            # others kept.
+            self._update([(key, sub, v) for sub, v in _subsamples(self._name, key, value)])
             return
         self._put(key, value)
 
     def __delitem__(self, key: KeyType) -> None:
         ptr = self._writable_ptr()
+        if isinstance(key, (tuple, list)):
+            raise KeyError(key)
         k, _keep = make_key(key)
         st = lib.hangar_column_delete(ptr, k, None)
         if st == _ffi.E_NOT_FOUND:
             raise KeyError(key)
         check(st)
 
+    def _pop(self, key: KeyType, sub: Optional[KeyType] = None) -> Any:
+        ptr = self._writable_ptr()
+        k, _keep = make_key(key)
+        subk = None
+        if sub is not None:
+            subk, _keep2 = make_key(sub)
+        info = _ffi.SampleInfo()
+        dims = (c_size_t * 32)()
+        buf = ctypes.c_void_p()
+        st = lib.hangar_column_pop(ptr, k, byref(subk) if subk is not None else None, byref(info), dims, 32, byref(buf))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(key if sub is None else (key, sub))
+        check(st, f"column {self._name!r}")
+        data = _ffi.take_buf(buf)
+        if info.kind == _ffi.KIND_NDARRAY:
+            shape = tuple(dims[i] for i in range(info.ndim))
+            return np.frombuffer(bytearray(data), dtype=_DTYPES[info.dtype]).reshape(shape)
+        return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
+
     def pop(self, key: KeyType) -> Any:
-        """Removes sample `key` and returns its value (`KeyError` if absent)."""
-        value = self[key]
-        if isinstance(value, np.ndarray) and not value.flags.owndata:
-            value = value.copy()
-        del self[key]
-        return value
+        """Removes sample `key` and returns its value (`KeyError` if absent); a nested
+        sample's value is the dict of its subsamples."""
+        if self._nested:
+            value = self[key].data
+            del self[key]
+            return value
+        return self._pop(key)
 
     def update(self, other: Union[Mapping[KeyType, Any], Iterable[Tuple[KeyType, Any]]] = (), **kwargs: Any) -> None:
-        """Sets many samples at once (as `dict.update`). Numeric samples of one shape go
-        through the C ABI's batch put: one call, all or nothing."""
-        pairs = list(other.items() if isinstance(other, Mapping) else other) + list(kwargs.items())
+        """Sets many samples at once (as `dict.update`), all or nothing, with one C call:
+        numeric samples of one shape through the batch put, any others (str, bytes,
+        variable shapes, nested samples given as dicts of subsamples) through the C
+        ABI's `hangar_column_update`."""
+        pairs = _update_pairs(other, kwargs)
         if not pairs:
             return
-        if self._kind == _ffi.KIND_NDARRAY and not self._nested and len(pairs) > 1:
+        if self._nested:
+            items = []
+            for k, v in pairs:
+                items.extend((k, sub, x) for sub, x in _subsamples(self._name, k, v))
+            self._update(items)
+            return
+        if self._kind == _ffi.KIND_NDARRAY and len(pairs) > 1:
             arrays = [np.asarray(v) for _, v in pairs]
             first = arrays[0]
             if all(a.shape == first.shape and a.dtype == first.dtype for a in arrays):
                 self._put_batch([k for k, _ in pairs], np.stack(arrays))
                 return
-        with self._co._bulk_or_nothing():
-            for k, v in pairs:
-                self[k] = v
+        self._update([(k, None, v) for k, v in pairs])
+
+    def append(self, value: Any) -> KeyType:
+        """Stores `value` under a newly generated key (a 28-character string) and
+        returns the key."""
+        if self._nested:
+            raise TypeError(
+                f"column {self._name!r} is nested: append to one sample, col[sample].append(value)"
+            )
+        return self._append(value, None)
+
+    def _append(self, value: Any, sample: Optional[KeyType]) -> KeyType:
+        ptr = self._writable_ptr()
+        keep: list = []
+        v = self._value(value, keep)
+        s = None
+        if sample is not None:
+            s, b = make_key(sample)
+            keep.append(b)
+        out = ctypes.c_void_p()
+        check(lib.hangar_column_append(ptr, byref(s) if s is not None else None, byref(v), byref(out)), f"column {self._name!r}")
+        return _ffi.take_buf(out).decode("utf-8")
 
     def _put_batch(self, keys: List[KeyType], data: np.ndarray) -> None:
         ptr = self._writable_ptr()
@@ -453,9 +608,110 @@ class Column(DictReads):
     # ---- the original's early (`co.datasets`) names ------------------------------------
 
     def add(self, data: Any, name: Optional[KeyType] = None, **kwargs: Any) -> KeyType:
-        """The original's early `dset.add(data=..., name=...)`: sets sample `name`
-        (required: libhangar generates no keys here) and returns it."""
+        """The original's early `dset.add(data=..., name=...)`: sets sample `name` (a
+        generated key when not given, as `append`) and returns it."""
         if name is None:
-            raise ValueError("add(data, name=...) needs a name: libhangar does not generate sample keys")
+            return self.append(data)
         self[name] = data
         return name
+
+
+class NestedSample(DictReads):
+    """The subsamples of one sample of a nested column, read (and, in a writer
+    checkout, changed) like a dict: `s[sub]`, `s[...]` or `s[:]` (all, as a dict),
+    `s[1:3]` (a slice of the keys in order), `s.data`, `s.keys()`, `len(s)`;
+    `s[sub] = value`, `s.update(...)`, `s.append(value)`, `del s[sub]`, `s.pop(sub)`.
+    The original's `FlatSubsampleReader` / `FlatSubsampleWriter`."""
+
+    def __init__(self, column: Column, sample: KeyType):
+        self._col = column
+        self._sample = sample
+
+    @property
+    def contains_remote_references(self) -> bool:
+        """False: every value of a libhangar checkout is local."""
+        return self._col.contains_remote_references
+
+    @property
+    def remote_reference_keys(self) -> Tuple[KeyType, ...]:
+        """The subsample keys whose values are on a remote only: none here."""
+        return self._col.remote_reference_keys
+
+    @property
+    def sample(self) -> KeyType:
+        """The sample's key."""
+        return self._sample
+
+    @property
+    def column(self) -> str:
+        """The column's name."""
+        return self._col.column
+
+    @property
+    def iswriteable(self) -> bool:
+        return self._col.iswriteable
+
+    @property
+    def data(self) -> dict:
+        """Every subsample key and value."""
+        return self[...]
+
+    def keys(self) -> List[KeyType]:
+        return self._col._iter_keys(self._sample)
+
+    def __contains__(self, sub: KeyType) -> bool:
+        k, _keep = make_key(self._sample)
+        s, _keep2 = make_key(sub)
+        out = c_bool()
+        check(lib.hangar_column_contains(self._col._ptr(), k, byref(s), byref(out)))
+        return out.value
+
+    def __getitem__(self, sub: Any) -> Any:
+        if sub is Ellipsis:
+            return {k: self._col._read(self._sample, k) for k in self.keys()}
+        if isinstance(sub, slice):
+            return {k: self._col._read(self._sample, k) for k in self.keys()[sub]}
+        if isinstance(sub, (str, int, np.integer)) and not isinstance(sub, bool):
+            return self._col._read(self._sample, sub)
+        raise TypeError(f"subsample key {sub!r} of type {type(sub).__name__} is not valid")
+
+    def __setitem__(self, sub: KeyType, value: Any) -> None:
+        self._col._put(self._sample, value, sub)
+
+    def update(self, other: Union[Mapping[KeyType, Any], Iterable[Tuple[KeyType, Any]]] = (), **kwargs: Any) -> None:
+        """Adds or replaces many subsamples in one all-or-nothing call."""
+        pairs = _update_pairs(other, kwargs)
+        self._col._update([(self._sample, sub, v) for sub, v in pairs])
+
+    def append(self, value: Any) -> KeyType:
+        """Stores `value` as a subsample under a generated key and returns the key."""
+        return self._col._append(value, self._sample)
+
+    def __delitem__(self, sub: KeyType) -> None:
+        ptr = self._col._writable_ptr()
+        k, _keep = make_key(self._sample)
+        s, _keep2 = make_key(sub)
+        st = lib.hangar_column_delete(ptr, k, byref(s))
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(sub)
+        check(st)
+
+    def pop(self, sub: KeyType) -> Any:
+        """Removes subsample `sub` and returns its value."""
+        return self._col._pop(self._sample, sub)
+
+    def __enter__(self) -> "NestedSample":
+        self._col.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._col.__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return (
+            f"Hangar {'FlatSubsampleWriter' if self.iswriteable else 'FlatSubsampleReader'} \n"
+            f"    Column Name          : {self.column}\n"
+            f"    Sample Name          : {self._sample}\n"
+            f'    Writeable            : "{self.iswriteable}"\n'
+            f"    Number of Subsamples : {len(self)}\n"
+        )

@@ -1,5 +1,6 @@
-"""Iterating over the samples of one or more columns as numpy batches (the original's
-`hangar.dataset.make_numpy_dataset`)."""
+"""Iterating over the samples of one or more columns: numpy batches, a PyTorch dataset and
+a TensorFlow dataset (the original's `hangar.dataset`: `make_numpy_dataset`,
+`make_torch_dataset`, `make_tensorflow_dataset`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ import numpy as np
 
 from ._ffi import KeyType
 from .columns import Column
+
+
+def _batchable(col: Column) -> bool:
+    """Whether a column's samples are read a batch per C call (fixed-shape flat arrays)."""
+    return col.column_type == "ndarray" and col.schema_type == "fixed_shape" and not col.contains_subsamples
+
+
+def _select(
+    columns: Union[Column, Sequence[Column]], keys: Optional[Sequence[KeyType]], index_range: Optional[slice]
+) -> Tuple[List[Column], List[KeyType]]:
+    """The columns and the keys a dataset reads, checked as `make_numpy_dataset` checks
+    them, `index_range` applied."""
+    cols = [columns] if isinstance(columns, Column) else list(columns)
+    base = make_numpy_dataset(cols, keys=keys, shuffle=False)
+    return cols, (base.keys[index_range] if index_range is not None else base.keys)
 
 
 def _default_collate(samples: List[Tuple[Any, ...]]) -> Tuple[Any, ...]:
@@ -55,7 +71,7 @@ class NumpyDataset:
             return self.collate_fn([tuple(c[k] for c in self.columns) for k in keys])
         out = []
         for col in self.columns:
-            if col.column_type == "ndarray" and col.schema_type == "fixed_shape" and not col.contains_subsamples:
+            if _batchable(col):
                 out.append(col.get_batch(keys))  # one call into libhangar per batch
             else:
                 out.append(_default_collate([(col[k],) for k in keys])[0])
@@ -189,6 +205,21 @@ class TorchDataset:
             values.append(v)
         return self._tuple(*values)
 
+    def __getitems__(self, indices: List[int]) -> list:
+        """The items of a whole batch (PyTorch's DataLoader calls this when it exists):
+        each fixed-shape numeric column is read with one C call for the batch."""
+        import torch
+
+        keys = [self.keys[i] for i in indices]
+        per_column = []
+        for col in self._open():
+            if _batchable(col):
+                per_column.append(torch.from_numpy(col.get_batch(keys)).unbind(0))
+            else:
+                vals = [col[k] for k in keys]
+                per_column.append([torch.from_numpy(np.array(v)) if isinstance(v, np.ndarray) else v for v in vals])
+        return [self._tuple(*row) for row in zip(*per_column)]
+
 
 def make_torch_dataset(
     columns: Union[Column, Sequence[Column]],
@@ -205,9 +236,7 @@ def make_torch_dataset(
         import torch  # noqa: F401
     except ImportError:
         raise ImportError("make_torch_dataset needs PyTorch: pip install torch") from None
-    cols = [columns] if isinstance(columns, Column) else list(columns)
-    base = make_numpy_dataset(cols, keys=keys, shuffle=False)
-    chosen = base.keys[index_range] if index_range is not None else base.keys
+    cols, chosen = _select(columns, keys, index_range)
     checkouts = {id(c._co) for c in cols}
     if len(checkouts) != 1 or cols[0].iswriteable:
         raise ValueError("make_torch_dataset reads columns of one reader checkout (repo.checkout())")
@@ -216,3 +245,52 @@ def make_torch_dataset(
     if len(names) != len(cols):
         raise ValueError(f"{len(names)} field names for {len(cols)} columns")
     return TorchDataset(co._repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names)
+
+
+def _chunked_rows(columns: List[Column], keys: List[KeyType], shuffle: bool, chunk: int = 256) -> Iterator[Tuple[Any, ...]]:
+    """Per key, a tuple of the columns' samples; fixed-shape numeric columns are read
+    `chunk` keys per C call."""
+    order = list(keys)
+    if shuffle:
+        random.shuffle(order)
+    batched = [_batchable(c) for c in columns]
+    for start in range(0, len(order), chunk):
+        ks = order[start : start + chunk]
+        cols = [c.get_batch(ks) if b else [c[k] for k in ks] for c, b in zip(columns, batched)]
+        for i in range(len(ks)):
+            yield tuple(col[i] for col in cols)
+
+
+def make_tensorflow_dataset(
+    columns: Union[Column, Sequence[Column]],
+    keys: Optional[Sequence[KeyType]] = None,
+    index_range: Optional[slice] = None,
+    shuffle: bool = False,
+):
+    """A `tf.data.Dataset` over columns of one checkout (the original's
+    `make_tensorflow_dataset`): each element is a tuple of the columns' samples of one
+    key (default: every key of the first column, which the others must hold;
+    `index_range` slices them), fixed-shape numeric columns read in chunks with one C
+    call each, str and bytes columns as `tf.string`. `shuffle` reshuffles every key
+    each epoch (a global shuffle, unlike `Dataset.shuffle`'s buffer). Batch, map and
+    prefetch it as any dataset. Built with `from_generator`: it runs in this process."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        raise ImportError("make_tensorflow_dataset needs TensorFlow: pip install tensorflow-cpu") from None
+    cols, chosen = _select(columns, keys, index_range)
+    specs = []
+    for c in cols:
+        if c.contains_subsamples:
+            raise ValueError(f"column {c.column!r} is nested: make_tensorflow_dataset reads flat columns")
+        if c.column_type != "ndarray":
+            specs.append(tf.TensorSpec(shape=(), dtype=tf.string))
+        elif c.schema_type == "variable_shape":
+            specs.append(tf.TensorSpec(shape=(None,) * len(c.shape or ()), dtype=tf.as_dtype(c.dtype)))
+        else:
+            specs.append(tf.TensorSpec(shape=c.shape, dtype=tf.as_dtype(c.dtype)))
+
+    def generator() -> Iterator[Tuple[Any, ...]]:
+        yield from _chunked_rows(cols, chosen, shuffle)
+
+    return tf.data.Dataset.from_generator(generator, output_signature=tuple(specs))

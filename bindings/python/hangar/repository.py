@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 from ctypes import byref, c_bool, c_size_t, c_uint32, c_uint64
 from typing import Any, Dict, List, Optional, Union
 
 from . import _ffi
 from ._ffi import check, cstr, lib
+from .diff import DiffAndConflicts, diff_and_conflicts, resolve
 from .checkout import ReaderCheckout, WriterCheckout
 from .columns import _Handle
 
@@ -26,7 +28,7 @@ class Repository:
     """A hangar repository at `path` (the directory holding `.hangar`).
 
     A path holding no repository is accepted (`initialized` is False until `init`),
-    as the original does; `exists` is accepted for compatibility and changes nothing.
+    as the original does, with a UserWarning unless `exists=False` says none is expected.
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], exists: bool = True):
@@ -34,6 +36,13 @@ class Repository:
         self._handle: Optional[_Handle] = None
         if os.path.isdir(os.path.join(self._path, ".hangar")):
             self._open()
+        elif exists:
+            warnings.warn(
+                f"No repository exists at {self._path}; call repo.init(user_name=..., "
+                "user_email=...) to make one",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _open(self) -> None:
         out = ctypes.c_void_p()
@@ -81,6 +90,11 @@ class Repository:
         """A read-only checkout of `commit` or of `branch`'s head (default: the branch
         the staging area is on), or with `write=True` the writer checkout of `branch`'s
         staging area (PermissionError while another writer is open)."""
+        if not isinstance(write, bool):
+            raise ValueError(f"write is True or False, not {write!r} (pass branch=... by keyword)")
+        for arg, value in (("branch", branch), ("commit", commit)):
+            if not isinstance(value, str):
+                raise ValueError(f"{arg} is a str, not {value!r}")
         ptr = self._ptr()
         out = ctypes.c_void_p()
         if write:
@@ -145,7 +159,8 @@ class Repository:
                     check(lib.hangar_log_parent(log, i, j, byref(p)))
                     parents.append(p.value.decode())
                 order.append(cid)
-                ancestors[cid] = parents
+                # The original lists a root commit's parents as [''].
+                ancestors[cid] = parents or [""]
                 if not parents:
                     eves.append(cid)
                 specs[cid] = {
@@ -204,8 +219,17 @@ class Repository:
         check(st)
         return buf.value.decode()
 
-    def diff(self, master: str, dev: str) -> str:
-        """What differs from `master` to `dev` (branches or commits), as text."""
+    def diff(self, master: str, dev: str) -> DiffAndConflicts:
+        """The original's diff of `dev` against `master` (branches or commits): a
+        `DiffAndConflicts` of named tuples (see `hangar.diff`). `str()` of it is not the
+        printed form: `diff_text` gives that."""
+        m = resolve(self, master, "`master`")
+        d = resolve(self, dev, "`dev`")
+        return diff_and_conflicts(self, m, d)
+
+    def diff_text(self, master: str, dev: str) -> str:
+        """What differs from `master` to `dev` (branches or commits), printed as
+        `hangar diff` prints it."""
         d = ctypes.c_void_p()
         check(lib.hangar_repo_diff(self._ptr(), cstr(master), cstr(dev), byref(d)))
         try:
@@ -227,10 +251,15 @@ class Repository:
         return True
 
     def force_release_writer_lock(self) -> bool:
-        """Clears the writer lock left by a process that died; refused (PermissionError)
-        while a live process holds it."""
+        """Clears the writer lock left by a process that died and returns True. While a
+        live writer holds it nothing is released: a ResourceWarning says so and False is
+        returned (as the original)."""
         released = c_bool()
-        check(lib.hangar_repo_force_release_writer_lock(self._ptr(), byref(released)))
+        st = lib.hangar_repo_force_release_writer_lock(self._ptr(), byref(released))
+        if st == _ffi.E_LOCKED:
+            warnings.warn(_ffi.last_message(), ResourceWarning, stacklevel=2)
+            return False
+        check(st)
         return True
 
     def writer_lock_held(self) -> bool:

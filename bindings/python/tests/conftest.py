@@ -5,7 +5,7 @@ from hangar import Repository
 
 @pytest.fixture
 def repo(tmp_path):
-    r = Repository(path=tmp_path / "repo")
+    r = Repository(path=tmp_path / "repo", exists=False)
     r.init(user_name="Test User", user_email="test@example.com")
     return r
 

@@ -200,7 +200,7 @@ def test_branches_merge_diff_and_log(repo, writer):
     co.columns["v"][2] = np.array([5, 6])
     co.commit("master adds 2")
     co.close()
-    assert "1" in repo.diff("master", "dev")
+    assert "1" in repo.diff_text("master", "dev")
     head = repo.merge("merge dev", "master", "dev")
     log = repo.log(return_contents=True)
     assert log["order"][0] == head
