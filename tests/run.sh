@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
 # against the installed C library (tests/c/run.sh); the Python package's tests
-# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib and torch
-# from PyPI); and the reliability suites at their CI sizes (tests/reliability/README.md).
+# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib, torch and
+# tensorflow-cpu from PyPI) and the original Hangar's test suite against it
+# (bindings/python/compat/run-original-tests.sh); and the reliability suites at their CI sizes (tests/reliability/README.md).
 # Needs gcc/g++, make, pkg-config, valgrind, python3 with venv, GNU time (/usr/bin/time)
 # and Debian's dataset-fashion-mnist. The full-disk suite mounts a tmpfs: as root or with
 # passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +
@@ -11,8 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
 tests/c/run.sh
-# The Python package, built and installed as users do, in a venv under target/.
+# The Python package, built and installed as users do, in a venv under target/; then the
+# original Hangar 0.5.2's own test suite run against it (its tests from PyPI, pinned).
 bindings/python/run-tests.sh
+bindings/python/compat/run-original-tests.sh
 # The memory and full-disk suites run the release `hangar` tool as users build it. The
 # suites are their own workspace (their failpoints never reach a shipped build); they share
 # this target directory.
