@@ -16,7 +16,7 @@ libhangar's C ABI (the library ships inside this package)::
 from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column, NestedSample
-from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_torch_dataset
+from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_tf_dataset, make_torch_dataset
 from .repository import BranchHead, Repository
 
 __version__ = _version()
@@ -38,5 +38,6 @@ __all__ = [
     "__version__",
     "make_numpy_dataset",
     "make_tensorflow_dataset",
+    "make_tf_dataset",
     "make_torch_dataset",
 ]

@@ -382,6 +382,32 @@ def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
     raise ValueError(f"sample key {k!r} is not suitable: a key is a str or a non-negative int, not {type(k).__name__}")
 
 
+_KEY_DTYPE = _np.dtype([("text", _np.uintp), ("number", _np.uint64)])
+assert _KEY_DTYPE.itemsize == ctypes.sizeof(Key)
+
+
+def make_keys(keys: Any) -> tuple[Any, list]:
+    """A C array of `hangar_key` for many keys, and what it borrows (keep both alive for
+    the call). Integer keys (a list of ints or an integer numpy array: the batch case)
+    are converted in one numpy step, without a Python call per key."""
+    n = len(keys)
+    arr = None
+    if isinstance(keys, _np.ndarray) and keys.dtype.kind in "iu":
+        arr = keys
+    elif n and type(keys[0]) is int and all(type(k) is int for k in keys):
+        arr = _np.fromiter(keys, dtype=_np.int64, count=n) if max(keys) < 1 << 63 else None
+    if arr is not None and (arr.size == 0 or arr.min() >= 0):
+        packed = _np.zeros(n, dtype=_KEY_DTYPE)
+        packed["number"] = arr
+        return packed.ctypes.data_as(POINTER(Key)), [packed]
+    out = (Key * n)()
+    keep = []
+    for i, k in enumerate(keys):
+        out[i], b = make_key(k)
+        keep.append(b)
+    return out, keep
+
+
 def key_value(k: Key) -> KeyType:
     """The Python value of a key handed out by libhangar (copied)."""
     if k.text is not None:

@@ -157,6 +157,43 @@ class Column(DictReads):
             self._put_dims = (c_size_t * max(len(self._shape), 1))(*self._shape)
         else:
             self._shape = None
+        self._fast_read = self._make_fast_read()
+
+    def _make_fast_read(self):
+        """For a fixed-shape flat ndarray column of a reader checkout (the training-loop
+        case), a reader of one sample by key that does the least Python work per call:
+        one C call, one read-only array over the memory map. None for other columns."""
+        if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or self._co._writable:
+            return None
+        shape, dtype = self._shape, self._dtype
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes == 0:
+            return None
+        view = _ffi.View()
+        vref = byref(view)
+        fn = lib.hangar_column_view
+        raw_type = ctypes.c_char * nbytes
+        co, handle, Key = self._co, self._h, _ffi.Key
+
+        def read(key: Any) -> np.ndarray:
+            if co._handle is None or self._gone is not None:
+                self._ptr()  # raises the closed / invalidated error
+            if type(key) is int and 0 <= key < 1 << 64:
+                k = Key(None, key)
+            else:
+                k, _keep = make_key(key)
+            st = fn(handle.ptr, k, None, vref)
+            if st:
+                if st == _ffi.E_NOT_FOUND:
+                    raise KeyError(key)
+                check(st)
+            raw = raw_type.from_address(view.data)
+            # The array's base keeps `raw`, which keeps the checkout's C handle (and the
+            # memory map the view points into) alive as long as the array lives.
+            raw._owner = co._handle
+            return np.ndarray(shape, dtype, buffer=memoryview(raw).toreadonly())
+
+        return read
 
     # ---- schema -----------------------------------------------------------------------
 
@@ -186,9 +223,14 @@ class Column(DictReads):
         return self._nested
 
     @property
-    def dtype(self) -> Optional[np.dtype]:
-        """The element type of an ndarray column (None for str and bytes)."""
+    def dtype(self) -> Any:
+        """The element type: a numpy dtype for an ndarray column, `str` or `bytes` (the
+        Python types, as the original) for the others."""
         self._co._check_open()
+        if self._kind == _ffi.KIND_STR:
+            return str
+        if self._kind == _ffi.KIND_BYTES:
+            return bytes
         return self._dtype
 
     @property
@@ -340,11 +382,7 @@ class Column(DictReads):
         out = np.empty((n,) + tuple(self._shape or ()), dtype=self._dtype)
         if n == 0:
             return out
-        ckeys = (_ffi.Key * n)()
-        keep = []
-        for i, key in enumerate(keys):
-            ckeys[i], b = make_key(key)
-            keep.append(b)
+        ckeys, _keep = _ffi.make_keys(keys)
         st = lib.hangar_column_get_batch(self._ptr(), ckeys, n, out.ctypes.data_as(ctypes.c_void_p), out.nbytes)
         if st == _ffi.E_NOT_FOUND:
             raise KeyError(_ffi.last_message())
@@ -364,6 +402,9 @@ class Column(DictReads):
         return ()
 
     def __getitem__(self, key: Any) -> Any:
+        fast = self._fast_read
+        if fast is not None and type(key) in (int, str):
+            return fast(key)
         if isinstance(key, list):
             raise TypeError(f"unhashable type: 'list' ({key!r} is not a sample key)")
         if isinstance(key, tuple) and not self._nested:
@@ -538,7 +579,9 @@ class Column(DictReads):
             arrays = [np.asarray(v) for _, v in pairs]
             first = arrays[0]
             if all(a.shape == first.shape and a.dtype == first.dtype for a in arrays):
-                self._put_batch([k for k, _ in pairs], np.stack(arrays))
+                # In a bulk session (the values are written once, not journalled first).
+                with self._co._bulk_or_nothing():
+                    self._put_batch([k for k, _ in pairs], np.stack(arrays))
                 return
         self._update([(k, None, v) for k, v in pairs])
 
@@ -563,19 +606,23 @@ class Column(DictReads):
         check(lib.hangar_column_append(ptr, byref(s) if s is not None else None, byref(v), byref(out)), f"column {self._name!r}")
         return _ffi.take_buf(out).decode("utf-8")
 
-    def _put_batch(self, keys: List[KeyType], data: np.ndarray) -> None:
+    def put_batch(self, keys: Sequence[KeyType], data: np.ndarray) -> None:
+        """Stores `data[i]` under `keys[i]` for a batch of numeric samples held in one
+        array (shape `(len(keys),) + sample shape`): one C call, all or nothing, no
+        per-sample Python work (integer keys may be a numpy array). The counterpart of
+        `get_batch`; `update` with a dict does the same for samples given one by one."""
+        with self._co._bulk_or_nothing():
+            self._put_batch(keys, data)
+
+    def _put_batch(self, keys: Sequence[KeyType], data: np.ndarray) -> None:
         ptr = self._writable_ptr()
         data = np.ascontiguousarray(data)
         if data.dtype.byteorder == ">":
             data = data.astype(data.dtype.newbyteorder("="))
         n = len(keys)
-        if data.shape[0] != n:
-            raise ValueError(f"{n} keys for {data.shape[0]} samples")
-        ckeys = (_ffi.Key * n)()
-        keep = []
-        for i, key in enumerate(keys):
-            ckeys[i], b = make_key(key)
-            keep.append(b)
+        if data.ndim == 0 or data.shape[0] != n:
+            raise ValueError(f"{n} keys for {data.shape[0] if data.ndim else 0} samples")
+        ckeys, _keep = _ffi.make_keys(keys)
         sample_shape = data.shape[1:]
         dims = (c_size_t * max(len(sample_shape), 1))(*sample_shape)
         check(

@@ -294,3 +294,13 @@ def make_tensorflow_dataset(
         yield from _chunked_rows(cols, chosen, shuffle)
 
     return tf.data.Dataset.from_generator(generator, output_signature=tuple(specs))
+
+
+def make_tf_dataset(
+    columns: Union[Column, Sequence[Column]],
+    keys: Optional[Sequence[KeyType]] = None,
+    index_range: Optional[slice] = None,
+    shuffle: bool = True,
+):
+    """The original 0.5's name and defaults (shuffled) for `make_tensorflow_dataset`."""
+    return make_tensorflow_dataset(columns, keys=keys, index_range=index_range, shuffle=shuffle)

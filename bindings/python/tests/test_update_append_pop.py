@@ -109,3 +109,20 @@ def test_nested_samples_behave_as_the_originals(repo, writer):
         rs[9] = a
     assert "FlatSubsampleReader" in repr(rs)
     r.close()
+
+
+def test_put_batch_and_get_batch_with_int_str_and_numpy_keys(repo, writer):
+    col = writer.add_ndarray_column("x", shape=(2, 2), dtype=np.int32)
+    data = np.arange(40, dtype=np.int32).reshape(10, 2, 2)
+    col.put_batch(np.arange(10, dtype=np.uint32), data)
+    col.put_batch(["a", "b"], data[:2] + 100)
+    col.put_batch([1 << 40, 7], data[2:4] + 200)
+    with pytest.raises(ValueError):
+        col.put_batch([-1, 2], data[:2])
+    with pytest.raises(ValueError):
+        col.put_batch([20, 21, 22], data[:2])
+    assert len(col) == 13 and 20 not in col
+    np.testing.assert_array_equal(col.get_batch(np.array([9, 0])), data[[9, 0]])
+    np.testing.assert_array_equal(col.get_batch(["b", 1 << 40, 7]), np.stack([data[1] + 100, data[2] + 200, data[3] + 200]))
+    with pytest.raises(KeyError):
+        col.get_batch([3, 99])
