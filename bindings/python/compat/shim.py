@@ -89,6 +89,8 @@ def classify(nodeid: str, outcome: str, text: str) -> tuple[str, str]:
         return "passed", ""
     if name in _LACKING:
         return "lacking", _LACKING[name]
+    if "from hangar.remote import" in text or "server_instance" in text or "No module named 'hangar.remote" in text:
+        return "lacking", "needs the original's remote server (partially fetched data)"
     if name in _DEPARTURE_FILES:
         return "departure", _DEPARTURE_FILES[name]
     if _INTERNALS.search(text):

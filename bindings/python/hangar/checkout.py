@@ -491,6 +491,8 @@ class WriterCheckout(_Checkout):
         st = lib.hangar_writer_merge(self._ptr(), cstr(message), cstr(dev_branch), byref(kind), buf, 80)
         if st == _ffi.E_MERGE_CONFLICT:
             raise _ffi.MergeConflictError(_ffi.last_message())
+        if st == _ffi.E_NOT_FOUND:
+            raise ValueError(_ffi.last_message())  # a branch that does not exist
         check(st)
         return buf.value.decode()
 

@@ -82,10 +82,10 @@ class DictReads:
         return iter(self.keys())
 
     def __len__(self) -> int:
-        return len(self.keys())
+        return len(list(self.keys()))
 
     def __contains__(self, key: Any) -> bool:
-        return key in self.keys()
+        return key in list(self.keys())
 
     def values(self) -> Iterator[Any]:
         for k in self.keys():
@@ -300,9 +300,10 @@ class Column(DictReads):
         check(lib.hangar_column_contains(self._ptr(), k, None, byref(out)))
         return out.value
 
-    def keys(self) -> List[KeyType]:
-        """Every sample key, integers first then strings, each in order."""
-        return self._iter_keys(None)
+    def keys(self) -> Iterator[KeyType]:
+        """Every sample key, integers first then strings, each in order (an iterator, as
+        the original's; the keys are read when it is made)."""
+        return iter(self._iter_keys(None))
 
     def _iter_keys(self, sample: Optional[KeyType]) -> List[KeyType]:
         it = ctypes.c_void_p()
@@ -703,8 +704,12 @@ class NestedSample(DictReads):
         """Every subsample key and value."""
         return self[...]
 
-    def keys(self) -> List[KeyType]:
-        return self._col._iter_keys(self._sample)
+    def keys(self) -> Iterator[KeyType]:
+        """The subsample keys, in order (an iterator, as the original's)."""
+        return iter(self._col._iter_keys(self._sample))
+
+    def __len__(self) -> int:
+        return len(self._col._iter_keys(self._sample))
 
     def __contains__(self, sub: KeyType) -> bool:
         k, _keep = make_key(self._sample)
@@ -717,7 +722,7 @@ class NestedSample(DictReads):
         if sub is Ellipsis:
             return {k: self._col._read(self._sample, k) for k in self.keys()}
         if isinstance(sub, slice):
-            return {k: self._col._read(self._sample, k) for k in self.keys()[sub]}
+            return {k: self._col._read(self._sample, k) for k in self._col._iter_keys(self._sample)[sub]}
         if isinstance(sub, (str, int, np.integer)) and not isinstance(sub, bool):
             return self._col._read(self._sample, sub)
         raise TypeError(f"subsample key {sub!r} of type {type(sub).__name__} is not valid")

@@ -24,6 +24,21 @@ def _select(
     """The columns and the keys a dataset reads, checked as `make_numpy_dataset` checks
     them, `index_range` applied."""
     cols = [columns] if isinstance(columns, Column) else list(columns)
+    if not cols:
+        raise ValueError("a dataset needs at least one column")
+    if isinstance(keys, Column) or any(not isinstance(c, Column) for c in cols):
+        raise TypeError("pass the columns as one list (or one column), then keys=")
+    if any(c.iswriteable for c in cols):
+        raise TypeError("dataloaders read columns of a reader checkout (repo.checkout()), not the writer's")
+    if keys is None and len({len(c) for c in cols}) > 1:
+        # As the original: the samples every column holds, with a warning.
+        import warnings
+
+        warnings.warn("Columns do not contain equal number of samples", UserWarning, stacklevel=3)
+        common = set(cols[0].keys())
+        for c in cols[1:]:
+            common &= set(c.keys())
+        keys = [k for k in cols[0].keys() if k in common]
     base = make_numpy_dataset(cols, keys=keys, shuffle=False)
     return cols, (base.keys[index_range] if index_range is not None else base.keys)
 
@@ -115,7 +130,7 @@ def make_numpy_dataset(
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive int, not {batch_size!r}")
     if keys is None:
-        chosen = cols[0].keys()
+        chosen = list(cols[0].keys())
         for c in cols[1:]:
             if len(c) != len(chosen):
                 raise ValueError(
@@ -241,6 +256,8 @@ def make_torch_dataset(
     if len(checkouts) != 1 or cols[0].iswriteable:
         raise ValueError("make_torch_dataset reads columns of one reader checkout (repo.checkout())")
     co = cols[0]._co
+    if field_names is not None and not isinstance(field_names, (list, tuple)):
+        raise TypeError(f"field_names is a list or tuple of str, not {type(field_names).__name__}")
     names = tuple(field_names) if field_names is not None else tuple(c.column for c in cols)
     if len(names) != len(cols):
         raise ValueError(f"{len(names)} field names for {len(cols)} columns")

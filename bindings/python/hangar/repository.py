@@ -100,7 +100,10 @@ class Repository:
         if write:
             if commit:
                 raise ValueError("a write-enabled checkout works on a branch; pass branch=, not commit=")
-            check(lib.hangar_repo_checkout_writer(ptr, cstr(branch) if branch else None, byref(out)))
+            st = lib.hangar_repo_checkout_writer(ptr, cstr(branch) if branch else None, byref(out))
+            if st == _ffi.E_NOT_FOUND:
+                raise ValueError(_ffi.last_message())
+            check(st)
             return WriterCheckout(self, _Handle(out, lib.hangar_writer_free))
         if commit:
             st = lib.hangar_repo_checkout_commit(ptr, cstr(commit), byref(out))
@@ -194,6 +197,8 @@ class Repository:
 
     def create_branch(self, name: str, base_commit: Optional[str] = None) -> "BranchHead":
         """Creates branch `name` at `base_commit` (default: the current branch's head)."""
+        if not isinstance(name, str):
+            raise ValueError(f"a branch name is a str, not {type(name).__name__} ({name!r})")
         st = lib.hangar_repo_create_branch(self._ptr(), cstr(name), cstr(base_commit) if base_commit else None)
         if st == _ffi.E_ALREADY_EXISTS:
             raise ValueError(_ffi.last_message())
@@ -216,6 +221,8 @@ class Repository:
         st = lib.hangar_repo_merge(self._ptr(), cstr(message), cstr(master_branch), cstr(dev_branch), byref(kind), buf, 80)
         if st == _ffi.E_MERGE_CONFLICT:
             raise _ffi.MergeConflictError(_ffi.last_message())
+        if st == _ffi.E_NOT_FOUND:
+            raise ValueError(_ffi.last_message())  # a branch that does not exist
         check(st)
         return buf.value.decode()
 
@@ -262,6 +269,7 @@ class Repository:
         check(st)
         return True
 
+    @property
     def writer_lock_held(self) -> bool:
         """True while a writer checkout is open in some process."""
         held = c_bool()
@@ -282,7 +290,7 @@ class Repository:
         return (
             "Hangar Repository\n"
             f"    Repository Path  : {self._path}\n"
-            f"    Writer-Lock Free : {not self.writer_lock_held() if self.initialized else True}\n"
+            f"    Writer-Lock Free : {not self.writer_lock_held if self.initialized else True}\n"
         )
 
 

@@ -39,7 +39,7 @@ def test_ndarray_column_round_trip(repo, writer):
     imgs["named"] = data[3]
     assert len(imgs) == 11
     assert 3 in imgs and "3" not in imgs and "named" in imgs
-    assert imgs.keys() == list(range(10)) + ["named"]
+    assert list(imgs.keys()) == list(range(10)) + ["named"]
     np.testing.assert_array_equal(imgs[7], data[7])
     assert imgs.get("missing") is None
     del imgs[0]
@@ -155,7 +155,7 @@ def test_errors_are_the_originals(repo, writer):
     with pytest.raises(KeyError):
         writer.columns["missing"]
     # One writer at a time, across processes: the second is refused.
-    assert repo.writer_lock_held()
+    assert repo.writer_lock_held
     with pytest.raises(PermissionError):
         repo.checkout(write=True)
     with pytest.raises(RuntimeError, match="nothing to commit|No changes"):
@@ -163,7 +163,7 @@ def test_errors_are_the_originals(repo, writer):
         writer.commit("empty")
     columns = writer.columns
     writer.close()
-    assert not repo.writer_lock_held()
+    assert not repo.writer_lock_held
     # Everything taken from a closed checkout refuses, as in the original.
     for touch in (
         lambda: writer.columns,

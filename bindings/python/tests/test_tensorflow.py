@@ -52,8 +52,13 @@ def test_keys_index_range_variable_shapes_and_refusals(reader, repo):
     with pytest.raises(KeyError):
         make_tensorflow_dataset(reader["labels"], keys=[5000])
     co = repo.checkout(write=True)
+    with pytest.raises(TypeError, match="reader checkout"):
+        make_tensorflow_dataset(co.columns["labels"])
     nested = co.add_ndarray_column("nested", shape=(1,), dtype=np.uint8, contains_subsamples=True)
     nested["s"] = {0: np.zeros(1, np.uint8)}
-    with pytest.raises(ValueError, match="nested"):
-        make_tensorflow_dataset(nested)
+    co.commit("nested")
     co.close()
+    r = repo.checkout()
+    with pytest.raises(ValueError, match="nested"):
+        make_tensorflow_dataset(r.columns["nested"])
+    r.close()

@@ -51,7 +51,19 @@ def test_keys_index_range_and_refusals(reader, repo):
         make_torch_dataset([reader.columns["imgs"]], field_names=("a", "b"))
     with pytest.raises(KeyError):
         make_torch_dataset(reader.columns["imgs"], keys=[1000])
+    with pytest.raises(TypeError, match="list or tuple"):
+        make_torch_dataset([reader.columns["imgs"]], field_names={"a": ""})
+    with pytest.raises(TypeError):
+        make_torch_dataset(reader.columns["imgs"], reader.columns["labels"])
     w = repo.checkout(write=True)
-    with pytest.raises(ValueError, match="reader checkout"):
+    with pytest.raises(TypeError, match="reader checkout"):
         make_torch_dataset(w.columns["imgs"])
+    # Columns of different lengths: the keys all hold, with the original's warning.
+    del w.columns["labels"][99]
+    w.commit("one label less")
     w.close()
+    r = repo.checkout()
+    with pytest.warns(UserWarning, match="equal number of samples"):
+        ds = make_torch_dataset([r.columns["imgs"], r.columns["labels"]])
+    assert len(ds) == 99
+    r.close()

@@ -68,7 +68,7 @@ def test_nested_samples_behave_as_the_originals(repo, writer):
     col["v"] = {2: c}
     s = col["v"]
     assert isinstance(s, NestedSample) and s.sample == "v" and s.column == "frames"
-    assert s.keys() == [0, 1, 2] and len(s) == 3 and 1 in s and 9 not in s
+    assert list(s.keys()) == [0, 1, 2] and len(s) == 3 and 1 in s and 9 not in s
     np.testing.assert_array_equal(col["v", 2], c)
     np.testing.assert_array_equal(col["v"][0], a)
     assert sorted(s[...]) == [0, 1, 2] and list(s[1:]) == [1, 2] and list(s[:]) == [0, 1, 2]
@@ -87,7 +87,7 @@ def test_nested_samples_behave_as_the_originals(repo, writer):
     del s[4]
     with pytest.raises(KeyError):
         del s[4]
-    assert s.keys() == [0, 1, 2, 3, "five"]
+    assert list(s.keys()) == [0, 1, 2, 3, "five"]
     # The column: many samples in one update, totals, pop of a whole sample.
     col.update({"w": {0: a}, "v": {6: b}})
     assert len(col) == 2 and col.num_subsamples == 7
@@ -104,7 +104,7 @@ def test_nested_samples_behave_as_the_originals(repo, writer):
     writer.close()
     r = repo.checkout()
     rs = r["frames", "v"]
-    assert not rs.iswriteable and rs.keys() == [0, 1, 2, 3, 6, "five"]
+    assert not rs.iswriteable and list(rs.keys()) == [0, 1, 2, 3, 6, "five"]
     with pytest.raises(PermissionError):
         rs[9] = a
     assert "FlatSubsampleReader" in repr(rs)
