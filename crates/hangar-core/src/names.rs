@@ -83,13 +83,13 @@ pub fn check_branch_name(s: &str) -> Result<()> {
     check_name("branch name", s)?;
     if s.starts_with('.') || s.ends_with(".lock") {
         return Err(invalid(format!(
-            "branch name {s:?} is not allowed: it may not start with '.' or end with '.lock'"
+            "branch name {s:?} is not suitable: it may not start with '.' or end with '.lock'"
         )));
     }
     let stem = s.split('.').next().unwrap_or(s).to_ascii_lowercase();
     if RESERVED.contains(&stem.as_str()) {
         return Err(invalid(format!(
-            "branch name {s:?} is not allowed: {stem:?} is a reserved device name on Windows"
+            "branch name {s:?} is not suitable: {stem:?} is a reserved device name on Windows"
         )));
     }
     Ok(())
@@ -102,7 +102,7 @@ pub fn check_new_branch_name(s: &str) -> Result<()> {
     check_branch_name(s)?;
     if s.starts_with('-') {
         return Err(invalid(format!(
-            "branch name {s:?} is not allowed: it may not start with '-' (it would read as a command-line option)"
+            "branch name {s:?} is not suitable: it may not start with '-' (it would read as a command-line option)"
         )));
     }
     Ok(())
@@ -145,7 +145,7 @@ mod tests {
             "...",
         ] {
             let e = check_name("column name", bad).unwrap_err().to_string();
-            assert!(e.contains("is not allowed"), "{e}");
+            assert!(e.contains("is not suitable"), "{e}");
         }
         assert!(check_branch_name("dev").is_ok());
         assert!(check_branch_name("console").is_ok());

@@ -111,7 +111,7 @@ pub fn run() -> Figures {
         match r {
             Err(e)
                 if e.kind() == ErrorKind::InvalidArgument
-                    && e.to_string().contains("not allowed") =>
+                    && e.to_string().contains("not suitable") =>
             {
                 rejected += 1
             }

@@ -140,7 +140,7 @@ fn column_name_rules_and_duplicates() {
     ] {
         let e = co.add_str_column(bad).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad:?}");
-        assert!(e.to_string().contains("not allowed"), "{e}");
+        assert!(e.to_string().contains("not suitable"), "{e}");
     }
     co.add_str_column("ok_name-1.2").unwrap();
     co.add_bytes_column(&"a".repeat(64)).unwrap();
