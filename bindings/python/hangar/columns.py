@@ -158,6 +158,35 @@ class Column(DictReads):
         else:
             self._shape = None
         self._fast_read = self._make_fast_read()
+        self._fast_put = self._make_fast_put()
+
+    def _make_fast_put(self):
+        """For a fixed-shape flat ndarray column of the writer checkout, a writer of one
+        sample whose value already has the column's dtype and shape in C order (nearly
+        every `col[k] = arr`): one C call, no other Python work. Returns False when the
+        value needs the general path (`_put`), which converts and checks it."""
+        if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or not self._co._writable:
+            return None
+        shape, dtype, code, dims, ndim = self._shape, self._dtype, self._put_code, self._put_dims, len(self._shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        fn = lib.hangar_column_put
+        co, handle, Key, ndarray = self._co, self._h, _ffi.Key, np.ndarray
+
+        def put(key: Any, value: Any) -> bool:
+            if type(value) is not ndarray or value.dtype != dtype or value.shape != shape or not value.flags.c_contiguous:
+                return False
+            if co._handle is None or self._gone is not None:
+                self._ptr()  # raises the closed / invalidated error
+            if type(key) is int and 0 <= key < 1 << 64:
+                k = Key(None, key)
+            else:
+                k, _keep = make_key(key)
+            st = fn(handle.ptr, k, None, value.ctypes.data, nbytes, code, dims, ndim)
+            if st:
+                check(st, f"column {self._name!r}, key {key!r}")
+            return True
+
+        return put
 
     def _make_fast_read(self):
         """For a fixed-shape flat ndarray column of a reader checkout (the training-loop
@@ -517,6 +546,9 @@ class Column(DictReads):
         check(lib.hangar_column_update(ptr, keys, subs, values, n), f"column {self._name!r}")
 
     def __setitem__(self, key: KeyType, value: Any) -> None:
+        fast = self._fast_put
+        if fast is not None and fast(key, value):
+            return
         if self._nested:
             # As the original: the given subsamples are added or replaced, the sample's
             # others kept.
