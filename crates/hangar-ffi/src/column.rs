@@ -332,14 +332,14 @@ pub extern "C" fn hangar_column_put_text(
         let k = key(&sample, "key")?;
         let sub = opt_key(subkey, "subkey")?;
         let b = bytes(data.cast(), len, "data")?;
-        let v = text_value(c, b)?;
+        let v = text_value(c, c.schema()?.kind(), b)?;
         put_value(c, k, sub, v)
     })
 }
 
-/// `b` as a value of str column `c` (checked UTF-8) or bytes column `c`.
-fn text_value<'a>(c: &hangar_column, b: &'a [u8]) -> FfiResult<ValueRef<'a>> {
-    Ok(match c.schema()?.kind() {
+/// `b` as a value of column `c` of kind `kind`: str (checked UTF-8) or bytes.
+fn text_value<'a>(c: &hangar_column, kind: ColumnKind, b: &'a [u8]) -> FfiResult<ValueRef<'a>> {
+    Ok(match kind {
         ColumnKind::Str => ValueRef::Str(std::str::from_utf8(b).map_err(|e| {
             FfiError::new(
                 HANGAR_E_INVALID_UTF8,
@@ -359,23 +359,25 @@ fn text_value<'a>(c: &hangar_column, b: &'a [u8]) -> FfiResult<ValueRef<'a>> {
     })
 }
 
-/// A `hangar_value` argument as a value for column `c`: its kind must be the column's.
-fn value_arg<'a>(c: &hangar_column, v: &'a hangar_value, arg: &str) -> FfiResult<ValueRef<'a>> {
+/// A `hangar_value` argument as a value for column `c` of kind `kind` (the value's kind
+/// must be the column's).
+fn value_arg<'a>(
+    c: &hangar_column,
+    kind: ColumnKind,
+    v: &'a hangar_value,
+    arg: &str,
+) -> FfiResult<ValueRef<'a>> {
     let data = bytes(v.data.cast(), v.nbytes, arg)?;
-    let kind = match c.schema()?.kind() {
-        ColumnKind::NdArray => HANGAR_KIND_NDARRAY,
-        ColumnKind::Str => HANGAR_KIND_STR,
-        ColumnKind::Bytes => HANGAR_KIND_BYTES,
-    };
-    if v.kind != kind {
+    if v.kind != kind_code(kind) {
         return Err(invalid(format!(
-            "{arg}: kind {} given, but column {:?} holds kind {kind} values (HANGAR_KIND_NDARRAY = 1, _STR = 2, _BYTES = 3)",
+            "{arg}: kind {} given, but column {:?} holds kind {} values (HANGAR_KIND_NDARRAY = 1, _STR = 2, _BYTES = 3)",
             v.kind,
-            c.name()?
+            c.name()?,
+            kind_code(kind)
         )));
     }
-    if kind != HANGAR_KIND_NDARRAY {
-        return text_value(c, data);
+    if kind != ColumnKind::NdArray {
+        return text_value(c, kind, data);
     }
     let t = TensorRef::from_bytes(dtype(v.dtype)?, &shape(v.shape, v.ndim, arg)?, data);
     t.check()?;
@@ -425,18 +427,7 @@ pub extern "C" fn hangar_column_info(
         check_out(info, "info")?;
         let c = handle(column, "column")?;
         let v = c.read(key(&sample, "key")?, opt_key(subkey, "subkey")?)?;
-        let (kind, dt, dims, data) = value_parts(&v);
-        fill_shape(dims, shape_out, cap)?;
-        write_out(
-            info,
-            hangar_sample_info {
-                kind,
-                dtype: dt,
-                ndim: dims.len(),
-                nbytes: data.len(),
-            },
-        );
-        Ok(())
+        describe(&v, info, shape_out, cap)
     })
 }
 
@@ -465,6 +456,34 @@ pub extern "C" fn hangar_column_get(
         }
         Ok(())
     })
+}
+
+/// An array argument of `n` keys, each checked.
+fn keys_arg(keys: *const hangar_key, n: usize, arg: &str) -> FfiResult<Vec<SampleKey>> {
+    slice(keys, n, arg)?.iter().map(|k| key(k, arg)).collect()
+}
+
+/// Fills `*info` (and the shape, when `shape_out` is not NULL) from `v`, as
+/// `hangar_column_info` reports a sample; `HANGAR_E_BUFFER_TOO_SMALL`, with nothing
+/// written, when `cap` is less than its number of dimensions.
+fn describe(
+    v: &Value,
+    info: *mut hangar_sample_info,
+    shape_out: *mut usize,
+    cap: usize,
+) -> FfiResult<()> {
+    let (kind, dt, dims, data) = value_parts(v);
+    fill_shape(dims, shape_out, cap)?;
+    write_out(
+        info,
+        hangar_sample_info {
+            kind,
+            dtype: dt,
+            ndim: dims.len(),
+            nbytes: data.len(),
+        },
+    );
+    Ok(())
 }
 
 /// A value's bytes, owned: an array's elements or the text's bytes.
@@ -578,10 +597,7 @@ pub extern "C" fn hangar_column_put_batch(
 ) -> hangar_status {
     guard(|| {
         let w = handle(column, "column")?.writer_col()?;
-        let ks = slice(keys, n, "keys")?
-            .iter()
-            .map(|k| key(k, "keys[i]"))
-            .collect::<FfiResult<Vec<_>>>()?;
+        let ks = keys_arg(keys, n, "keys")?;
         let dt = dtype(dtype_code)?;
         let mut full = vec![n];
         full.extend(shape(sample_shape, ndim, "sample_shape")?);
@@ -609,22 +625,16 @@ pub extern "C" fn hangar_column_update(
     guard(|| {
         let c = handle(column, "column")?;
         let w = c.writer_col()?;
-        let ks = slice(keys, n, "keys")?
-            .iter()
-            .map(|k| key(k, "keys[i]"))
-            .collect::<FfiResult<Vec<_>>>()?;
+        let schema = c.schema()?;
+        let ks = keys_arg(keys, n, "keys")?;
         let vs = slice(values, n, "values")?
             .iter()
-            .map(|v| value_arg(c, v, "values[i]"))
+            .map(|v| value_arg(c, schema.kind(), v, "values[i]"))
             .collect::<FfiResult<Vec<_>>>()?;
-        let nested = c.schema()?.is_nested();
-        match (nested, subkeys.is_null()) {
+        match (schema.is_nested(), subkeys.is_null()) {
             (false, true) => w.update(ks.into_iter().zip(vs))?,
             (true, false) => {
-                let subs = slice(subkeys, n, "subkeys")?
-                    .iter()
-                    .map(|k| key(k, "subkeys[i]"))
-                    .collect::<FfiResult<Vec<_>>>()?;
+                let subs = keys_arg(subkeys, n, "subkeys")?;
                 w.update_subsamples(
                     ks.into_iter()
                         .zip(subs)
@@ -663,7 +673,12 @@ pub extern "C" fn hangar_column_append(
     guard_out(key_out, || {
         let c = handle(column, "column")?;
         let w = c.writer_col()?;
-        let v = value_arg(c, &slice(value, 1, "value")?[0], "value")?;
+        let v = value_arg(
+            c,
+            c.schema()?.kind(),
+            &slice(value, 1, "value")?[0],
+            "value",
+        )?;
         let k = match opt_key(sample, "sample")? {
             None => w.append(v)?,
             Some(s) => w.append_subsample(s, v)?,
@@ -700,35 +715,14 @@ pub extern "C" fn hangar_column_pop(
                 c.name()?
             )));
         }
-        // The shape's room is checked before anything is removed.
-        let ndim = match &c.read(k.clone(), sub.clone())? {
-            Value::Tensor(t) => t.shape().len(),
-            _ => 0,
-        };
-        if !shape_out.is_null() && cap < ndim {
-            return Err(FfiError::new(
-                HANGAR_E_BUFFER_TOO_SMALL,
-                format!("shape holds {cap} entries but the array has {ndim} dimensions; nothing was removed"),
-            ));
+        // Read and described (which checks the shape's room) before anything is removed.
+        let v = c.read(k.clone(), sub.clone())?;
+        describe(&v, info, shape_out, cap)?;
+        match sub {
+            None => w.delete(k)?,
+            Some(s) => w.delete_subsample(k, s)?,
         }
-        let v = match sub {
-            None => w.pop(k)?,
-            Some(s) => w.pop_subsample(k, s)?,
-        };
-        let (kind, dt, dims, _) = value_parts(&v);
-        fill_shape(dims, shape_out, cap)?;
-        let ndim = dims.len();
-        let b = value_bytes(v);
-        write_out(
-            info,
-            hangar_sample_info {
-                kind,
-                dtype: dt,
-                ndim,
-                nbytes: b.len(),
-            },
-        );
-        Ok(into_handle(hangar_buf::from_bytes(b)))
+        Ok(into_handle(hangar_buf::from_bytes(value_bytes(v))))
     })
 }
 

@@ -380,25 +380,10 @@ impl WriterState {
         crate::stage::overlay_scan(&self.shared, col.base.as_ref(), &col.overlay, &prefix).map(Some)
     }
 
-    /// Puts subsamples of one nested sample, creating the sample if needed; with
-    /// `replace`, subsamples not given are deleted. Validates everything first; stages
-    /// one change, so the whole operation is atomic.
-    fn put_subsamples(
-        &mut self,
-        column: &str,
-        key: &SampleKey,
-        items: &[(SampleKey, ValueRef<'_>)],
-        replace: bool,
-    ) -> Result<()> {
-        let items: Vec<(usize, SampleKey, ValueRef<'_>)> =
-            items.iter().map(|(sub, v)| (0, sub.clone(), *v)).collect();
-        self.put_nested(column, std::slice::from_ref(key), &items, replace)
-    }
-
-    /// Stages subsamples of several nested samples as one change, all or nothing: item
-    /// `(i, sub, value)` sets subsample `sub` of `samples[i]`. A sample that does not
-    /// exist yet is created (also one given no items). With `replace`, each sample keeps
-    /// exactly the subsamples given for it.
+    /// Stages subsamples of one or more nested samples as one change, all or nothing
+    /// (everything is validated first): item `(i, sub, value)` sets subsample `sub` of
+    /// `samples[i]`. A sample that does not exist yet is created (also one given no
+    /// items). With `replace`, each sample keeps exactly the subsamples given for it.
     fn put_nested(
         &mut self,
         column: &str,
@@ -1681,12 +1666,12 @@ impl WriterColumn {
         K: Into<SampleKey>,
         V: Into<ValueRef<'v>>,
     {
-        let items: Vec<(SampleKey, ValueRef<'v>)> = subsamples
+        let items: Vec<(usize, SampleKey, ValueRef<'v>)> = subsamples
             .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
+            .map(|(k, v)| (0, k.into(), v.into()))
             .collect();
         self.state()?
-            .put_subsamples(&self.name, &key, &items, replace)
+            .put_nested(&self.name, std::slice::from_ref(&key), &items, replace)
     }
 
     /// Adds or replaces many subsamples at once, of any number of nested samples
@@ -1729,10 +1714,10 @@ impl WriterColumn {
         sub: impl Into<SampleKey>,
         value: impl Into<ValueRef<'v>>,
     ) -> Result<()> {
-        self.state()?.put_subsamples(
+        self.state()?.put_nested(
             &self.name,
-            &key.into(),
-            &[(sub.into(), value.into())],
+            &[key.into()],
+            &[(0, sub.into(), value.into())],
             false,
         )
     }
@@ -1753,7 +1738,12 @@ impl WriterColumn {
                 break s;
             }
         };
-        st.put_subsamples(&self.name, &key, &[(sub.clone(), value)], false)?;
+        st.put_nested(
+            &self.name,
+            std::slice::from_ref(&key),
+            &[(0, sub.clone(), value)],
+            false,
+        )?;
         Ok(sub)
     }
 
