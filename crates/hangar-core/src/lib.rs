@@ -48,6 +48,7 @@ pub mod merge;
 pub mod names;
 pub mod objects;
 mod overlay;
+mod puts;
 pub mod refs;
 pub mod repo;
 pub mod schema;

@@ -2,16 +2,19 @@
 //! a sorted map from key to `Some(record)` (put) or `None` (delete), kept as an in-memory
 //! log-structured merge of flat sorted runs plus a small ordered map of recent changes.
 //!
-//! A staged sample costs its key and record bytes plus two offsets and a kind byte in a
-//! run (about 60 bytes for an integer key and a 32-byte record) instead of two heap
-//! allocations and a B-tree slot each (several hundred bytes), and a bulk batch of
-//! sorted puts becomes a run in one pass. Runs of similar size are merged (the older
+//! A staged sample costs its key and record bytes plus a kind byte in a run, and two
+//! offsets unless the run's keys (or records) all have one length (about 42 bytes for an
+//! integer key and a 32-byte record) instead of two heap allocations and a B-tree slot
+//! each (several hundred bytes), and a bulk batch of sorted puts becomes a run in one
+//! pass (its columns copied whole). Runs of similar size are merged (the older
 //! holding at most twice the newer's entries), so there are O(log n) of them and each
 //! entry is copied O(log n) times in all; a lookup binary-searches the recent map, then
 //! the runs from newest to oldest.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+
+use crate::puts::{Ends, Puts};
 
 /// Recent changes are frozen into a run once this many accumulate.
 const HOT_MAX: usize = 16 * 1024;
@@ -44,9 +47,9 @@ impl Slot {
 #[derive(Debug, Clone, Default)]
 struct Run {
     keys: Vec<u8>,
-    key_ends: Vec<usize>,
+    key_ends: Ends,
     values: Vec<u8>,
-    value_ends: Vec<usize>,
+    value_ends: Ends,
     kinds: Vec<u8>,
 }
 
@@ -55,13 +58,16 @@ impl Run {
     /// all (exact sizes: the largest runs hold most of the staged bytes, and a vector
     /// grown by doubling could hold twice what it needs).
     fn with_capacity(entries: usize, key_bytes: usize, value_bytes: usize) -> Run {
-        Run {
+        let mut run = Run {
             keys: Vec::with_capacity(key_bytes),
-            key_ends: Vec::with_capacity(entries),
+            key_ends: Ends::default(),
             values: Vec::with_capacity(value_bytes),
-            value_ends: Vec::with_capacity(entries),
+            value_ends: Ends::default(),
             kinds: Vec::with_capacity(entries),
-        }
+        };
+        run.key_ends.reserve(entries);
+        run.value_ends.reserve(entries);
+        run
     }
 
     fn len(&self) -> usize {
@@ -77,14 +83,13 @@ impl Run {
     }
 
     fn key(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
-        &self.keys[start..self.key_ends[i]]
+        &self.keys[self.key_ends.start(i)..self.key_ends.end(i)]
     }
 
     /// The entry's kind and (for puts) value.
     fn entry(&self, i: usize) -> (u8, &[u8]) {
-        let start = if i == 0 { 0 } else { self.value_ends[i - 1] };
-        (self.kinds[i], &self.values[start..self.value_ends[i]])
+        let (start, end) = (self.value_ends.start(i), self.value_ends.end(i));
+        (self.kinds[i], &self.values[start..end])
     }
 
     /// The position of `key`, or where it would go.
@@ -105,23 +110,38 @@ impl Run {
         self.len().checked_sub(1).map(|i| self.key(i))
     }
 
+    /// Room for `entries` more entries of `key_bytes` and `value_bytes` in all, growing
+    /// by doubling: a run that grows batch by batch (an import in key order, the replay
+    /// of its journal) is moved O(log n) times, not once per batch. The spare capacity
+    /// of a large block is address space nothing touches, not resident memory.
+    fn reserve(&mut self, entries: usize, key_bytes: usize, value_bytes: usize) {
+        self.keys.reserve(key_bytes);
+        self.key_ends.reserve(entries);
+        self.values.reserve(value_bytes);
+        self.value_ends.reserve(entries);
+        self.kinds.reserve(entries);
+    }
+
+    /// Appends puts whose keys all sort after this run's.
+    fn append_puts(&mut self, puts: &Puts<'_>) {
+        let (keys, key_ends, values, value_ends) = puts.columns();
+        self.reserve(puts.len(), keys.len(), values.len());
+        self.keys.extend_from_slice(keys);
+        self.key_ends.extend(key_ends);
+        self.values.extend_from_slice(values);
+        self.value_ends.extend(value_ends);
+        self.kinds.resize(self.kinds.len() + puts.len(), PUT);
+    }
+
     /// Appends the entries of `newer`, whose keys all sort after this run's; in the
     /// oldest run (`bottom`), unstaged keys are dropped, as [`merge`] does.
     fn append(&mut self, newer: &Run, bottom: bool) {
-        // Exact sizes: realloc of a large block remaps its pages (no copy), and a
-        // vector grown by doubling could reserve twice what it holds.
-        self.keys.reserve_exact(newer.keys.len());
-        self.key_ends.reserve_exact(newer.len());
-        self.values.reserve_exact(newer.values.len());
-        self.value_ends.reserve_exact(newer.len());
-        self.kinds.reserve_exact(newer.len());
+        self.reserve(newer.len(), newer.keys.len(), newer.values.len());
         if !bottom || !newer.kinds.contains(&ABSENT) {
-            let (k0, v0) = (self.keys.len(), self.values.len());
             self.keys.extend_from_slice(&newer.keys);
-            self.key_ends.extend(newer.key_ends.iter().map(|e| e + k0));
+            self.key_ends.extend(&newer.key_ends);
             self.values.extend_from_slice(&newer.values);
-            self.value_ends
-                .extend(newer.value_ends.iter().map(|e| e + v0));
+            self.value_ends.extend(&newer.value_ends);
             self.kinds.extend_from_slice(&newer.kinds);
             return;
         }
@@ -231,39 +251,42 @@ impl Overlay {
 
     /// Stages a batch of puts whose keys are sorted and unique, newer than everything
     /// staged so far, as one run; `on_new` sees each key that had no staged change.
-    pub fn append_sorted_puts<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        &mut self,
-        batch: &[(K, V)],
-        mut on_new: impl FnMut(&[u8]),
-    ) {
+    pub fn append_sorted_puts(&mut self, batch: &Puts<'_>, mut on_new: impl FnMut(&[u8])) {
         if batch.is_empty() {
             return;
         }
-        debug_assert!(batch.windows(2).all(|w| w[0].0.as_ref() < w[1].0.as_ref()));
+        debug_assert!(batch.sorted_unique());
         // Keys past everything staged (an import in key order) are new without a lookup.
-        let after_all = self
-            .last_key()
-            .is_none_or(|last| batch[0].0.as_ref() > last);
-        let mut run = Run::with_capacity(
-            batch.len(),
-            batch.iter().map(|(k, _)| k.as_ref().len()).sum(),
-            batch.iter().map(|(_, v)| v.as_ref().len()).sum(),
-        );
-        for (k, v) in batch {
-            let (k, v) = (k.as_ref(), v.as_ref());
-            // What the key had staged: nothing, a delete (true) or a put (false).
-            let before = if after_all {
-                None
-            } else {
-                self.get(k).map(|v| v.is_none())
-            };
-            if before.is_none() {
-                on_new(k);
-            }
-            self.count_flags(before, Some(false));
-            run.push(k, PUT, v);
-        }
+        let after_all = self.last_key().is_none_or(|last| batch.key(0) > last);
         self.freeze();
+        if after_all {
+            if let Some(newest) = self.runs.last_mut() {
+                // Every key is new and sorts after everything staged (an import in key
+                // order, or the replay of its journal): the batch's columns are copied
+                // onto the newest run whole.
+                newest.append_puts(batch);
+                batch.iter().for_each(|(k, _)| on_new(k));
+                self.len += batch.len();
+                return;
+            }
+        }
+        let (keys, _, values, _) = batch.columns();
+        let mut run = Run::with_capacity(batch.len(), keys.len(), values.len());
+        if after_all {
+            run.append_puts(batch);
+            batch.iter().for_each(|(k, _)| on_new(k));
+            self.len += batch.len();
+        } else {
+            for (k, v) in batch.iter() {
+                // What the key had staged: nothing, a delete (true) or a put (false).
+                let before = self.get(k).map(|v| v.is_none());
+                if before.is_none() {
+                    on_new(k);
+                }
+                self.count_flags(before, Some(false));
+                run.push(k, PUT, v);
+            }
+        }
         self.push_run(run);
     }
 
@@ -492,15 +515,15 @@ mod tests {
                     } else {
                         (r % 3000, 1 + r % 700)
                     };
-                    let batch: Vec<(Vec<u8>, Vec<u8>)> = (start..start + n)
+                    let batch: Puts<'_> = (start..start + n)
                         .map(|i| (key(i), vec![step as u8; 3]))
                         .collect();
                     let mut new = 0;
                     o.append_sorted_puts(&batch, |_| new += 1);
-                    let want_new = batch.iter().filter(|(k, _)| !m.contains_key(k)).count();
+                    let want_new = batch.iter().filter(|(k, _)| !m.contains_key(*k)).count();
                     assert_eq!(new, want_new, "step {step}: new keys of a batch");
-                    for (k, v) in batch {
-                        m.insert(k, Some(v));
+                    for (k, v) in batch.iter() {
+                        m.insert(k.to_vec(), Some(v.to_vec()));
                     }
                 }
             }
@@ -529,7 +552,7 @@ mod tests {
         let n = 200_000u64;
         let mut new = 0;
         for chunk in 0..20 {
-            let batch: Vec<(Vec<u8>, Vec<u8>)> = (chunk * n / 20..(chunk + 1) * n / 20)
+            let batch: Puts<'_> = (chunk * n / 20..(chunk + 1) * n / 20)
                 .map(|i| (key(i), vec![7u8; 32]))
                 .collect();
             o.append_sorted_puts(&batch, |_| new += 1);
@@ -537,16 +560,18 @@ mod tests {
         assert_eq!((o.len(), new), (n as usize, n as usize));
         // Each batch sorts after the last: appended in place to one run.
         assert_eq!(o.runs.len(), 1);
-        let bytes: usize = o
-            .runs
-            .iter()
-            .map(|r| r.keys.capacity() + r.values.capacity() + 17 * r.len())
-            .sum();
+        // What the run holds (its spare capacity is never touched, so never resident).
+        let r = &o.runs[0];
+        let bytes = r.keys.len() + r.values.len() + r.len();
         assert!(
-            bytes < 70 * n as usize,
+            bytes < 44 * n as usize,
             "{} bytes per entry",
             bytes / n as usize
         );
+        // Grown by doubling: at most twice what it holds.
+        assert!(r.values.capacity() <= 2 * r.values.len());
+        // Integer keys and 32-byte values: lengths held once, not per entry.
+        assert_eq!(r.key_ends.heap_bytes() + r.value_ends.heap_bytes(), 0);
         assert_eq!(o.iter().count(), n as usize);
         assert_eq!(o.get(&key(123_456)), Some(Some(&[7u8; 32][..])));
     }

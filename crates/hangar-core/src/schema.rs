@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use hangar_store::codec::{self, DecodeError, DecodeResult, Decoder, Encoder};
 use hangar_store::{DType, Digest, SegmentFormat, ValueHeader};
 
 use crate::error::{invalid, Result};
@@ -482,13 +482,22 @@ impl Record {
     /// The encoding of a record holding `bytes` inline (at most [`INLINE_MAX`]) and, for
     /// a variable-shape tensor, `shape`: what `encode` gives, without building the record.
     pub fn encode_inline(bytes: &[u8], shape: Option<&[u64]>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + bytes.len() + shape.map_or(0, |s| 1 + 2 * s.len()));
+        Record::encode_inline_into(&mut out, bytes, shape);
+        out
+    }
+
+    /// [`Record::encode_inline`], appended to `out` (a bulk batch's records buffer).
+    pub fn encode_inline_into(out: &mut Vec<u8>, bytes: &[u8], shape: Option<&[u64]>) {
         debug_assert!(bytes.len() <= INLINE_MAX);
-        encode_record(
-            |e| {
-                e.u8(TAG_INLINE).bytes(bytes);
-            },
-            shape,
-        )
+        out.push(TAG_INLINE);
+        codec::push_bytes(out, bytes);
+        if let Some(shape) = shape {
+            out.push(shape.len() as u8);
+            for d in shape {
+                codec::push_varint(out, *d);
+            }
+        }
     }
 
     /// Encodes the record: `0 | digest` or `1 | len varint | bytes`, then the shape of a

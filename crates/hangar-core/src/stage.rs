@@ -10,6 +10,7 @@ use hangar_store::{Digest, DigestSet, SegmentFormat};
 use crate::error::{Error, Result};
 use crate::objects::TreeRef;
 pub(crate) use crate::overlay::Overlay;
+pub(crate) use crate::puts::Puts;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
 use crate::tree;
@@ -60,7 +61,7 @@ pub(crate) enum Change {
     },
     Put {
         column: String,
-        entries: Vec<(Vec<u8>, Vec<u8>)>,
+        entries: Puts<'static>,
     },
     /// Puts (`Some`) and deletes (`None`) in one column, applied together.
     Apply {
@@ -80,18 +81,22 @@ pub(crate) enum Change {
     },
 }
 
-/// A put's (key, record) entries, borrowed.
-pub type PutEntries<'a> = Vec<(&'a [u8], &'a [u8])>;
-
-/// A `Put` change after its tag: the column and its entries, borrowed from `d`'s bytes.
-fn put_body<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, PutEntries<'a>)> {
+/// A `Put` change written before puts were columnar (tag 3), after its tag: the column
+/// and its entries. Still read, so a staging area journalled by an earlier build replays.
+fn put_body_v1<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, Puts<'a>)> {
     let column = d.str()?;
     let n = d.count(2)?;
-    let mut entries = Vec::with_capacity(n);
+    let mut entries = Puts::with_capacity(n);
     for _ in 0..n {
-        entries.push((d.bytes()?, d.bytes()?));
+        entries.push(d.bytes()?, d.bytes()?);
     }
     Ok((column, entries))
+}
+
+/// A `Put` change after its tag (8): the column and its entries, borrowed from `d`'s bytes.
+fn put_body<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, Puts<'a>)> {
+    let column = d.str()?;
+    Ok((column, Puts::decode(d)?))
 }
 
 impl Change {
@@ -105,10 +110,8 @@ impl Change {
                 e.u8(2).str(name);
             }
             Change::Put { column, entries } => {
-                e.u8(3).str(column).varint(entries.len() as u64);
-                for (k, r) in entries {
-                    e.bytes(k).bytes(r);
-                }
+                e.u8(8).str(column);
+                entries.encode(&mut e);
             }
             Change::Delete { column, key } => {
                 e.u8(4).str(column).bytes(key);
@@ -136,19 +139,21 @@ impl Change {
     /// A `Put` change's column and entries borrowed from its encoding `b` (no copy of
     /// any key or record: what replaying a journal of millions of puts needs); `None`
     /// for any other change.
-    pub fn decode_put(b: &[u8]) -> DecodeResult<Option<(&str, PutEntries<'_>)>> {
+    pub fn decode_put(b: &[u8]) -> DecodeResult<Option<(&str, Puts<'_>)>> {
         let mut d = Decoder::new(b);
-        if d.u8()? != 3 {
-            return Ok(None);
-        }
-        let put = put_body(&mut d)?;
+        let put = match d.u8()? {
+            3 => put_body_v1(&mut d)?,
+            8 => put_body(&mut d)?,
+            _ => return Ok(None),
+        };
         d.finish()?;
         Ok(Some(put))
     }
 
     pub fn decode(b: &[u8]) -> DecodeResult<Change> {
         let mut d = Decoder::new(b);
-        let c = match d.u8()? {
+        let tag = d.u8()?;
+        let c = match tag {
             1 => {
                 let name = d.str()?.to_string();
                 let schema = ColumnSchema::decode(d.bytes()?)?;
@@ -157,14 +162,15 @@ impl Change {
             2 => Change::ColumnDelete {
                 name: d.str()?.to_string(),
             },
-            3 => {
-                let (column, entries) = put_body(&mut d)?;
+            3 | 8 => {
+                let (column, entries) = if tag == 3 {
+                    put_body_v1(&mut d)?
+                } else {
+                    put_body(&mut d)?
+                };
                 Change::Put {
                     column: column.to_string(),
-                    entries: entries
-                        .into_iter()
-                        .map(|(k, r)| (k.to_vec(), r.to_vec()))
-                        .collect(),
+                    entries: entries.into_owned(),
                 }
             }
             4 => Change::Delete {
@@ -429,40 +435,38 @@ impl Staging {
 
     /// Applies a put of (key, record) entries whose preconditions were checked (a
     /// `Change::Put`, or one borrowed from a journal frame by [`Change::decode_put`]).
-    pub fn apply_put(
-        &mut self,
-        shared: &Shared,
-        column: &str,
-        mut entries: PutEntries<'_>,
-    ) -> Result<()> {
+    pub fn apply_put(&mut self, shared: &Shared, column: &str, entries: &Puts<'_>) -> Result<()> {
         let col = self.column_mut(column)?;
         if col.base.is_none() && entries.len() >= 64 {
-            // A big batch into a column without a base (a bulk import): sorted (if it is
-            // not already) and added as one run of the overlay instead of one insert per
+            // A big batch into a column without a base (a bulk import, or the replay of
+            // its journal): added as one run of the overlay instead of one insert per
             // record. Without a base every overlay entry is a put, and nothing is
             // normalized away.
-            if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-                // Stable: of equal keys the later put stays later, and wins.
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                let mut run: Vec<(&[u8], &[u8])> = Vec::with_capacity(entries.len());
-                for (k, r) in entries {
-                    match run.last_mut() {
-                        Some(last) if last.0 == k => last.1 = r,
-                        _ => run.push((k, r)),
-                    }
-                }
-                entries = run;
-            }
             let (mut new_keys, mut new_samples) = (0u64, 0u64);
             let nested = col.nested();
-            col.overlay.append_sorted_puts(&entries, |k| {
+            let on_new = |k: &[u8]| {
                 new_keys += 1;
                 new_samples += u64::from(crate::key::is_sample_record(nested, k));
-            });
+            };
+            if entries.sorted_unique() {
+                col.overlay.append_sorted_puts(entries, on_new);
+            } else {
+                // Sorted first; stable, so of equal keys the later put stays later and
+                // wins.
+                let mut sorted: Vec<(&[u8], &[u8])> = entries.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(b.0));
+                let mut run = Puts::with_capacity(sorted.len());
+                for (i, (k, r)) in sorted.iter().enumerate() {
+                    if sorted.get(i + 1).is_none_or(|next| next.0 != *k) {
+                        run.push(k, r);
+                    }
+                }
+                col.overlay.append_sorted_puts(&run, on_new);
+            }
             col.count += new_keys;
             col.samples += new_samples;
         } else {
-            for (k, r) in entries {
+            for (k, r) in entries.iter() {
                 let sample = col.is_sample_key(k);
                 if overlay_put(
                     shared,
@@ -490,11 +494,7 @@ impl Staging {
                 self.columns.remove(&name);
             }
             Change::Put { column, entries } => {
-                let refs: Vec<(&[u8], &[u8])> = entries
-                    .iter()
-                    .map(|(k, r)| (k.as_slice(), r.as_slice()))
-                    .collect();
-                self.apply_put(shared, &column, refs)?;
+                self.apply_put(shared, &column, &entries)?;
             }
             Change::Delete { column, key } => {
                 let col = self.column_mut(&column)?;
@@ -652,10 +652,10 @@ impl Staging {
                     schema: col.schema.clone(),
                 });
             }
-            let puts: Vec<_> = col
+            let puts: Puts<'_> = col
                 .overlay
                 .iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_vec(), v.to_vec())))
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
                 .collect();
             if !puts.is_empty() {
                 out.push(Change::Put {
@@ -715,7 +715,7 @@ mod tests {
             Change::ColumnDelete { name: "c".into() },
             Change::Put {
                 column: "c".into(),
-                entries: vec![(vec![1, 2], vec![3; 32])],
+                entries: [(vec![1, 2], vec![3; 32])].into_iter().collect(),
             },
             Change::Delete {
                 column: "c".into(),
@@ -746,11 +746,7 @@ mod tests {
             match (&c, Change::decode_put(&enc).unwrap()) {
                 (Change::Put { column, entries }, Some((col, borrowed))) => {
                     assert_eq!(col, column);
-                    let owned: Vec<(Vec<u8>, Vec<u8>)> = borrowed
-                        .iter()
-                        .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                        .collect();
-                    assert_eq!(&owned, entries);
+                    assert_eq!(&borrowed.into_owned(), entries);
                     for cut in 1..enc.len() {
                         assert!(Change::decode_put(&enc[..cut]).is_err());
                     }
@@ -763,6 +759,24 @@ mod tests {
                 (_, None) => {}
             }
         }
+        // A put as an earlier build journalled it (tag 3, a length-prefixed key and
+        // record per entry) still decodes, so its staging area replays.
+        let mut e = Encoder::new();
+        e.u8(3).str("c").varint(2);
+        e.bytes(&[1]).bytes(&[0, 9]).bytes(&[2, 5]).bytes(&[1; 40]);
+        let v1 = e.finish();
+        let want: Puts<'_> = [(vec![1], vec![0, 9]), (vec![2, 5], vec![1; 40])]
+            .into_iter()
+            .collect();
+        let (col, got) = Change::decode_put(&v1).unwrap().unwrap();
+        assert_eq!((col, &got), ("c", &want));
+        assert_eq!(
+            Change::decode(&v1).unwrap(),
+            Change::Put {
+                column: "c".into(),
+                entries: want
+            }
+        );
         let b = BaseInfo {
             branch: "master".into(),
             commit: Some(Digest([4; 32])),

@@ -86,11 +86,20 @@ impl ChunkReader<'_> {
             let need = want
                 .max(SCAN_CHUNK)
                 .min((self.file_len - self.read_to) as usize + have);
-            self.buf.resize(need, 0);
-            self.file
-                .read_exact(&mut self.buf[have..])
+            // Read into the spare capacity (not zeroed first).
+            self.buf.reserve(need - have);
+            let got = (&mut self.file)
+                .take((need - have) as u64)
+                .read_to_end(&mut self.buf)
                 .ctx("read", self.path)?;
-            self.read_to += (need - have) as u64;
+            if got != need - have {
+                return Err(Error::io(
+                    "read",
+                    self.path,
+                    std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                ));
+            }
+            self.read_to += got as u64;
         }
         Ok(Some(&self.buf[self.at..self.at + want]))
     }

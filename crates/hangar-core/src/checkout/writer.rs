@@ -29,7 +29,7 @@ use crate::refs;
 use crate::repo::Repository;
 use crate::schema::{ColumnSchema, Held, NdArraySpec, Record, INLINE_MAX};
 use crate::shared::{poisoned, Shared};
-use crate::stage::{overlay_keys, BaseInfo, Change, StagedChanges, Staging};
+use crate::stage::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging};
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
 use hangar_store::Object;
 
@@ -436,7 +436,7 @@ impl WriterState {
         }
         let values: Vec<ValueRef<'_>> = items.iter().map(|(_, _, v)| *v).collect();
         let stored = self.store_values(column, &Pairs { keys, values })?;
-        entries.extend(stored.into_iter().map(|(k, r)| (k, Some(r))));
+        entries.extend(stored.iter().map(|(k, r)| (k.to_vec(), Some(r.to_vec()))));
         self.stage(Change::Apply {
             column: column.to_string(),
             entries,
@@ -485,11 +485,7 @@ impl WriterState {
 
     /// Stores the values of a checked batch and returns its (key, record) entries.
     /// Digests are computed in parallel when there are several.
-    fn store_values(
-        &mut self,
-        column: &str,
-        batch: &dyn PutBatch,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn store_values(&mut self, column: &str, batch: &dyn PutBatch) -> Result<Puts<'static>> {
         // Disjoint borrows: the column's schema from the staging area, the store writer.
         let col = self.staging.columns.get(column).expect("checked by caller");
         let sw = self.sw.as_mut().expect("an open writer has a store writer");
@@ -523,12 +519,21 @@ impl WriterState {
         } else {
             (0..n).map(hash).collect()
         };
-        let mut records = Vec::with_capacity(n);
+        let mut records = Puts::with_capacity(n);
         for (i, digest) in digests.into_iter().enumerate() {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
             let record = match digest {
-                None => Record::encode_inline(bytes_of(&v), variable.then_some(&var_shape)),
+                None => {
+                    records.push_with(batch.key(i), |out| {
+                        Record::encode_inline_into(
+                            out,
+                            bytes_of(&v),
+                            variable.then_some(&var_shape),
+                        )
+                    });
+                    continue;
+                }
                 Some(digest) => {
                     let shape = if variable { &var_shape } else { &fixed_shape };
                     sw.put_hashed_value(
@@ -547,7 +552,7 @@ impl WriterState {
                     .encode()
                 }
             };
-            records.push((batch.key(i).to_vec(), record));
+            records.push(batch.key(i), &record);
         }
         Ok(records)
     }
@@ -769,7 +774,7 @@ fn load_staging(shared: &Arc<Shared>, read_only: bool) -> Result<(StoreWriter, S
         };
         // Puts (nearly all of a large staging area) are applied from the frame's bytes.
         if let Some((column, entries)) = Change::decode_put(raw).map_err(bad)? {
-            return st.apply_put(shared, column, entries);
+            return st.apply_put(shared, column, &entries);
         }
         st.apply(shared, Change::decode(raw).map_err(bad)?)
     };
