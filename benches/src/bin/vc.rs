@@ -1,6 +1,7 @@
 //! Version-control benchmarks: diff and merge of two branches of a 100,000-sample column
 //! differing in 1,000 samples, branch creation, checkout of any commit, log over many
-//! commits, and (`--scale`) a commit of 10 changed samples and its diff on N-sample columns.
+//! commits, and (`--scale`) on N-sample columns: a writer opening N staged samples, a commit
+//! of 10 changed samples and its diff.
 //!
 //! Usage: vc [--samples 100000] [--changes 1000] [--commits 10000]
 //!           [--scale 100000,1000000,10000000 | --million] [--json FILE]
@@ -106,6 +107,16 @@ fn small_change_at_scale(
         )?;
     }
     s.finish()?;
+    co.close()?;
+    // The staged area of m samples, opened by a new writer (the journal replayed into
+    // the staging overlay), as a commit after `hangar import` opens it.
+    let co = timed(
+        &format!("  writer open over {m} staged samples"),
+        fig,
+        &format!("writer_open_staged_ms_{m}"),
+        || Ok(repo.checkout_writer()?),
+    )?;
+    let c = co.column("v")?;
     let a = co.commit("a")?;
     let stride = (m / 10) as u64;
     for i in 0..10u64 {

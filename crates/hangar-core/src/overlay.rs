@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use hangar_store::BigBytes;
+
 use crate::puts::{Ends, Puts};
 
 /// Recent changes are frozen into a run once this many accumulate.
@@ -46,11 +48,11 @@ impl Slot {
 /// A flat sorted run of unique keys.
 #[derive(Debug, Clone, Default)]
 struct Run {
-    keys: Vec<u8>,
+    keys: BigBytes,
     key_ends: Ends,
-    values: Vec<u8>,
+    values: BigBytes,
     value_ends: Ends,
-    kinds: Vec<u8>,
+    kinds: BigBytes,
 }
 
 impl Run {
@@ -59,11 +61,11 @@ impl Run {
     /// grown by doubling could hold twice what it needs).
     fn with_capacity(entries: usize, key_bytes: usize, value_bytes: usize) -> Run {
         let mut run = Run {
-            keys: Vec::with_capacity(key_bytes),
+            keys: BigBytes::with_capacity(key_bytes),
             key_ends: Ends::default(),
-            values: Vec::with_capacity(value_bytes),
+            values: BigBytes::with_capacity(value_bytes),
             value_ends: Ends::default(),
-            kinds: Vec::with_capacity(entries),
+            kinds: BigBytes::with_capacity(entries),
         };
         run.key_ends.reserve(entries);
         run.value_ends.reserve(entries);
@@ -130,7 +132,7 @@ impl Run {
         self.key_ends.extend(key_ends);
         self.values.extend_from_slice(values);
         self.value_ends.extend(value_ends);
-        self.kinds.resize(self.kinds.len() + puts.len(), PUT);
+        self.kinds.extend_with(puts.len(), PUT);
     }
 
     /// Appends the entries of `newer`, whose keys all sort after this run's; in the
@@ -416,6 +418,20 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a [u8], Option<&'a [u8]>);
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let [(run, at)] = self.runs.as_mut_slice() {
+            if self.hot.peek().is_none() {
+                // One layer (a bulk import's single run): its entries in order.
+                while *at < run.len() {
+                    let i = *at;
+                    *at += 1;
+                    let (kind, value) = run.entry(i);
+                    if let Some(v) = as_option(kind, value) {
+                        return Some((run.key(i), v));
+                    }
+                }
+                return None;
+            }
+        }
         loop {
             // The smallest next key of any layer, and the newest layer holding it.
             let mut best: Option<&'a [u8]> = self.hot.peek().map(|(k, _)| k.as_slice());
@@ -569,7 +585,7 @@ mod tests {
             bytes / n as usize
         );
         // Grown by doubling: at most twice what it holds.
-        assert!(r.values.capacity() <= 2 * r.values.len());
+        assert!(r.values.capacity() <= 2 * r.values.len() + (2 << 20));
         // Integer keys and 32-byte values: lengths held once, not per entry.
         assert_eq!(r.key_ends.heap_bytes() + r.value_ends.heap_bytes(), 0);
         assert_eq!(o.iter().count(), n as usize);

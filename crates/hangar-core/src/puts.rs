@@ -147,10 +147,15 @@ const EACH: u8 = 1;
 impl<'a> Puts<'a> {
     /// Empty, with room for `n` entries.
     pub fn with_capacity(n: usize) -> Puts<'static> {
+        Puts::with_room(n, 0, 0)
+    }
+
+    /// Empty, with room for `n` entries of `key_bytes` and `record_bytes` in all.
+    pub fn with_room(n: usize, key_bytes: usize, record_bytes: usize) -> Puts<'static> {
         let mut p = Puts {
-            keys: Cow::Owned(Vec::new()),
+            keys: Cow::Owned(Vec::with_capacity(key_bytes)),
             key_ends: Ends::default(),
-            records: Cow::Owned(Vec::new()),
+            records: Cow::Owned(Vec::with_capacity(record_bytes)),
             record_ends: Ends::default(),
         };
         p.key_ends.reserve(n);

@@ -52,6 +52,7 @@ pub use digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, Result};
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
+pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use segment::SegmentFormat;
 pub use stage::{

@@ -519,7 +519,16 @@ impl WriterState {
         } else {
             (0..n).map(hash).collect()
         };
-        let mut records = Puts::with_capacity(n);
+        // Room for keys like the first and records of the first value's size (exact for
+        // integer keys and fixed-shape values: a bulk batch).
+        let (key_room, record_room) = match n {
+            0 => (0, 0),
+            _ => (
+                batch.key(0).len() * n,
+                (bytes_of(&batch.value(0)).len().min(INLINE_MAX) + 2) * n,
+            ),
+        };
+        let mut records = Puts::with_room(n, key_room, record_room);
         for (i, digest) in digests.into_iter().enumerate() {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
