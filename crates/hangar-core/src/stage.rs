@@ -136,6 +136,79 @@ impl Change {
         e.finish()
     }
 
+    /// The change encoded as journal records of at most about `max` bytes each: itself,
+    /// or (a put or apply of many entries) changes of consecutive entries that, applied
+    /// in order, do what it does. They are journalled as one group, all or nothing.
+    pub fn encode_parts(&self, max: usize) -> Vec<Vec<u8>> {
+        // Per entry: its bytes plus at most its two lengths and a tag.
+        let cost = |k: &[u8], v: Option<&[u8]>| k.len() + v.map_or(0, <[u8]>::len) + 11;
+        match self {
+            Change::Put { column, entries }
+                if entries.iter().map(|(k, r)| cost(k, Some(r))).sum::<usize>() > max =>
+            {
+                let mut parts = Vec::new();
+                let mut part = Puts::with_capacity(0);
+                let mut bytes = 0;
+                for (k, r) in entries.iter() {
+                    if bytes + cost(k, Some(r)) > max && !part.is_empty() {
+                        let entries = std::mem::replace(&mut part, Puts::with_capacity(0));
+                        parts.push(
+                            Change::Put {
+                                column: column.clone(),
+                                entries,
+                            }
+                            .encode(),
+                        );
+                        bytes = 0;
+                    }
+                    bytes += cost(k, Some(r));
+                    part.push(k, r);
+                }
+                parts.push(
+                    Change::Put {
+                        column: column.clone(),
+                        entries: part,
+                    }
+                    .encode(),
+                );
+                parts
+            }
+            Change::Apply { column, entries }
+                if entries
+                    .iter()
+                    .map(|(k, v)| cost(k, v.as_deref()))
+                    .sum::<usize>()
+                    > max =>
+            {
+                let mut parts = Vec::new();
+                let mut start = 0;
+                let mut bytes = 0;
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if bytes + cost(k, v.as_deref()) > max && i > start {
+                        parts.push(
+                            Change::Apply {
+                                column: column.clone(),
+                                entries: entries[start..i].to_vec(),
+                            }
+                            .encode(),
+                        );
+                        (start, bytes) = (i, 0);
+                    }
+                    bytes += cost(k, v.as_deref());
+                }
+                parts.push(
+                    Change::Apply {
+                        column: column.clone(),
+                        entries: entries[start..].to_vec(),
+                    }
+                    .encode(),
+                );
+                parts
+            }
+            _ => vec![self.encode()],
+        }
+    }
+
     /// A `Put` change's column and entries borrowed from its encoding `b` (no copy of
     /// any key or record: what replaying a journal of millions of puts needs); `None`
     /// for any other change.
@@ -759,6 +832,52 @@ mod tests {
                 (_, None) => {}
             }
         }
+        // A change larger than a record is split into changes that do the same applied
+        // in order, each within the limit.
+        let big = Change::Put {
+            column: "c".into(),
+            entries: (0u32..1000)
+                .map(|i| (i.to_be_bytes().to_vec(), vec![i as u8; 40]))
+                .collect(),
+        };
+        let parts = big.encode_parts(4096);
+        assert!(parts.len() > 10 && parts.iter().all(|p| p.len() <= 4096 + 64));
+        let mut again = Puts::with_capacity(0);
+        for p in &parts {
+            let (col, puts) = Change::decode_put(p).unwrap().unwrap();
+            assert_eq!(col, "c");
+            puts.iter().for_each(|(k, r)| again.push(k, r));
+        }
+        assert_eq!(
+            Change::Put {
+                column: "c".into(),
+                entries: again
+            },
+            big
+        );
+        assert_eq!(big.encode_parts(1 << 20), vec![big.encode()]);
+        let apply = Change::Apply {
+            column: "c".into(),
+            entries: (0u32..1000)
+                .map(|i| (i.to_be_bytes().to_vec(), (i % 3 != 0).then(|| vec![1; 30])))
+                .collect(),
+        };
+        let parts = apply.encode_parts(2048);
+        assert!(parts.len() > 10 && parts.iter().all(|p| p.len() <= 2048 + 64));
+        let mut entries = Vec::new();
+        for p in &parts {
+            match Change::decode(p).unwrap() {
+                Change::Apply { column, entries: e } if column == "c" => entries.extend(e),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            Change::Apply {
+                column: "c".into(),
+                entries
+            },
+            apply
+        );
         // A put as an earlier build journalled it (tag 3, a length-prefixed key and
         // record per entry) still decodes, so its staging area replays.
         let mut e = Encoder::new();

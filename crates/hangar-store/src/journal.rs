@@ -14,7 +14,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 
 const MAGIC: &[u8; 8] = b"HGJRNL01";
-const FRAME_HEADER: usize = 4 + 4 + 1;
+/// The length of the journal's magic, where its first frame starts.
+pub(crate) const MAGIC_LEN: usize = MAGIC.len();
+/// A frame's header: body length, checksum, type.
+pub(crate) const FRAME_HEADER: usize = 4 + 4 + 1;
 /// Largest frame body accepted when reading (a damaged length must not cause a huge read).
 pub const MAX_FRAME: usize = 1 << 31;
 

@@ -33,6 +33,9 @@ use crate::stage::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging}
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
 use hangar_store::Object;
 
+/// The largest staged change journalled in one record; larger ones are split
+/// ([`Change::encode_parts`]), within the store's `MAX_RECORD`.
+const RECORD_PART_BYTES: usize = 64 << 20;
 /// The journal is compacted once it grows past this size (and twice its last size).
 const COMPACT_MIN_BYTES: u64 = 256 << 20;
 
@@ -230,11 +233,13 @@ impl WriterState {
     /// journal leaves memory ahead of disk, so the checkout is closed: reopening replays
     /// exactly what was acknowledged.
     fn stage(&mut self, change: Change) -> Result<()> {
-        let encoded = change.encode();
+        // A change too large for one journal frame (a put of tens of millions of
+        // samples) is journalled as parts that stand or fall together.
+        let encoded = change.encode_parts(RECORD_PART_BYTES);
         self.staging.apply(&self.shared, change)?;
         let result = (|| {
             let sw = self.sw();
-            sw.record(&encoded)?;
+            sw.record_group(&encoded)?;
             sw.sync_point()
         })();
         if let Err(e) = result {
@@ -303,7 +308,12 @@ impl WriterState {
         if sw.is_buffered() || self.savepoints > 0 || sw.journal_len() < self.compact_at {
             return Ok(());
         }
-        let records: Vec<Vec<u8>> = self.staging.snapshot().iter().map(Change::encode).collect();
+        let records: Vec<Vec<u8>> = self
+            .staging
+            .snapshot()
+            .iter()
+            .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
+            .collect();
         let sw = self.sw();
         sw.compact(&records)?;
         let len = sw.journal_len();

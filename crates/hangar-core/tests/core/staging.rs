@@ -394,6 +394,53 @@ fn a_batch_put_writes_its_values_once_and_survives_kill_at_return() {
     co.commit("batch").unwrap();
 }
 
+#[test]
+fn a_put_too_large_for_one_journal_frame_survives_reopening_whole() {
+    // 1.3M inline samples of 48 bytes in one call: a change of ~80 MB, journalled as
+    // parts of at most 64 MiB in one group (one frame could not hold a change past
+    // 2 GiB, and such a put was cut off as a torn tail at the next open).
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("small", NdArraySpec::with_shape(DType::U8, &[48]))
+        .unwrap();
+    let n = 1_300_000usize;
+    let data: Vec<u8> = (0..n * 48).map(|i| (i / 48 % 251) as u8).collect();
+    c.extend_from_buffer(0..n as u64, TensorRef::new(&data, &[n, 48]))
+        .unwrap();
+    let journal = repo.hangar_dir().join("staging/journal");
+    let frames = hangar_store::journal::Journal::read(&journal).unwrap();
+    // Record parts (type 9) closed by a record (type 2).
+    let parts = frames.iter().filter(|f| f.frame_type == 9).count();
+    assert!(parts >= 1, "{parts} record parts");
+    assert!(frames
+        .iter()
+        .all(|f| f.body.len() <= (64 << 20) + (1 << 10)));
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(repo.path(), copy.path());
+    co.close().unwrap();
+    let repo = hangar_core::Repository::open(copy.path()).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    let c = co.column("small").unwrap();
+    assert_eq!(c.len().unwrap(), n);
+    for k in [0usize, 700_000, n - 1] {
+        assert_eq!(
+            u8s(&c.get(k as u64).unwrap()),
+            data[k * 48..(k + 1) * 48].to_vec()
+        );
+    }
+    co.commit("large").unwrap();
+    assert_eq!(
+        repo.checkout()
+            .unwrap()
+            .column("small")
+            .unwrap()
+            .len()
+            .unwrap(),
+        n
+    );
+}
+
 /// Every file under `.hangar` with its bytes (to show a view changed nothing on disk).
 fn hangar_files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();

@@ -16,6 +16,11 @@ pub(super) mod frame {
     /// the file's own frames or index run refer to it, the next writer open can prove the
     /// file is garbage of that interrupted write and delete it.
     pub const FILE_RESERVED: u8 = 8;
+    /// A record of the layer above that the next record frame continues: one change too
+    /// large for a frame, split. The frames of a group are written in one `write`, and
+    /// a group the journal does not hold to its closing `RECORD` frame (a write cut
+    /// short) is cut off whole at the next open: the change is all there or not at all.
+    pub const RECORD_PART: u8 = 9;
 }
 
 /// The first frames of a new journal: its base, the index's highest run sequence, and

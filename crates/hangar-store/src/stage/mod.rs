@@ -50,6 +50,10 @@ const FLUSH_BYTES: usize = 16 << 20;
 const FLUSH_ROWS: usize = 1 << 16;
 /// Buffered journal frames are written once they reach this size.
 const FLUSH_FRAME_BYTES: usize = 8 << 20;
+/// The largest record of the layer above one journal frame takes; a larger change is
+/// split into parts and journalled with [`StoreWriter::record_group`]. (A frame's length
+/// field is 32 bits and readers refuse frames past `journal::MAX_FRAME`.)
+pub const MAX_RECORD: usize = 256 << 20;
 /// An open segment is sealed (and a new one started) beyond this size.
 const SEAL_BYTES: u64 = 1 << 30;
 const JOURNAL: &str = "journal";
@@ -255,7 +259,14 @@ impl StoreWriter {
         let slot = self.slot_for(v.format);
         let row = self.slots[slot].pending.push(digest, crc, v.shape, v.bytes);
         self.staged.insert(digest, StagedLoc::Pending { slot, row });
-        if !self.buffered {
+        let p = &self.slots[slot].pending;
+        let flush = p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS;
+        // A write-through value is journalled with its bytes, unless its batch goes to
+        // the segment now (below): then its location is, in the same write. A value of
+        // 16 MiB or more is always such, so no frame carries a value larger than that
+        // (a frame's length field is 32 bits: one of several GiB was cut off at the next
+        // open as a torn tail).
+        if !self.buffered && !flush {
             let mut e = Encoder::with_capacity(v.bytes.len() + 96);
             v.format.encode(&mut e);
             e.digest(&digest).u32(crc).varint(v.shape.len() as u64);
@@ -265,8 +276,7 @@ impl StoreWriter {
             e.bytes(v.bytes);
             push_frame(&mut self.out, frame::VALUE, e.as_slice());
         }
-        let p = &self.slots[slot].pending;
-        if p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS {
+        if flush {
             if self.buffered {
                 // Written with the next record frame, never before it: a crash must not
                 // leave values in the journal that no staged change refers to (they would
@@ -281,8 +291,30 @@ impl StoreWriter {
 
     /// Adds an opaque record frame of the layer above.
     pub fn record(&mut self, body: &[u8]) -> Result<()> {
+        self.record_group(std::slice::from_ref(&body))
+    }
+
+    /// Adds records of the layer above that stand or fall together (one change split
+    /// into parts, each under [`MAX_RECORD`] bytes): replayed all, or — if the journal
+    /// was cut inside them — not at all (see `frame::RECORD_PART`).
+    pub fn record_group<B: AsRef<[u8]>>(&mut self, bodies: &[B]) -> Result<()> {
         self.writable()?;
-        push_frame(&mut self.out, frame::RECORD, body);
+        if let Some(big) = bodies.iter().find(|b| b.as_ref().len() > MAX_RECORD) {
+            return Err(Error::InvalidArgument(format!(
+                "a staged change part of {} bytes is larger than a journal frame holds \
+                 ({MAX_RECORD} bytes); split it",
+                big.as_ref().len()
+            )));
+        }
+        for (i, body) in bodies.iter().enumerate() {
+            let last = i + 1 == bodies.len();
+            let kind = if last {
+                frame::RECORD
+            } else {
+                frame::RECORD_PART
+            };
+            push_frame(&mut self.out, kind, body.as_ref());
+        }
         if self.buffered && (self.flush_due || self.out.len() >= FLUSH_FRAME_BYTES) {
             self.flush()?;
         }
@@ -736,6 +768,94 @@ mod tests {
             (frame::RECORD, &b"the change"[..])
         );
         assert!(frames.iter().any(|f| f.frame_type == frame::BATCH_STORED));
+    }
+
+    #[test]
+    fn a_large_write_through_value_goes_to_its_segment_not_into_a_journal_frame() {
+        let (dir, store) = new_store();
+        let journal = dir.path().join(STAGING_DIR).join(JOURNAL);
+        let mut w = writer(&store);
+        let n = FLUSH_BYTES + 5;
+        let format = SegmentFormat::FixedTensor {
+            dtype: DType::U8,
+            shape: vec![n as u64],
+        };
+        let header = ValueHeader::Tensor {
+            dtype: DType::U8,
+            shape: &[n as u64],
+        };
+        let bytes: Vec<u8> = (0..n).map(|i| (i % 253) as u8).collect();
+        let d = w
+            .put_value(ValueInput {
+                format: &format,
+                header,
+                shape: &[n as u64],
+                bytes: &bytes,
+            })
+            .unwrap();
+        w.record(b"the change").unwrap();
+        w.sync_point().unwrap();
+        let frames = Journal::read(&journal).unwrap();
+        assert!(frames.iter().all(|f| f.frame_type != frame::VALUE));
+        assert!(frames.iter().all(|f| f.body.len() < 1 << 20));
+        assert!(frames.iter().any(|f| f.frame_type == frame::BATCH_STORED));
+        drop(w);
+        let (w, rec) =
+            StoreWriter::open(store.clone(), |_| Ok(false), || b"base".to_vec()).unwrap();
+        assert_eq!(rec.records, [&b"the change"[..]]);
+        assert_eq!(w.read_value(&d).unwrap().unwrap().as_slice(), &bytes[..]);
+    }
+
+    #[test]
+    fn a_record_group_is_replayed_whole_or_cut_off_whole() {
+        let (dir, store) = new_store();
+        let journal = dir.path().join(STAGING_DIR).join(JOURNAL);
+        let open = || StoreWriter::open(store.clone(), |_| Ok(false), || b"base".to_vec()).unwrap();
+        let (mut w, _) = open();
+        w.record(b"before").unwrap();
+        w.sync_point().unwrap();
+        let before = fs::metadata(&journal).unwrap().len();
+        let parts = [b"part 1".to_vec(), b"part 2".to_vec(), b"part 3".to_vec()];
+        w.record_group(&parts).unwrap();
+        w.sync_point().unwrap();
+        drop(w);
+        let frames = Journal::read(&journal).unwrap();
+        let kinds: Vec<u8> = frames.iter().rev().take(3).map(|f| f.frame_type).collect();
+        assert_eq!(
+            kinds,
+            [frame::RECORD, frame::RECORD_PART, frame::RECORD_PART]
+        );
+        let (w, rec) = open();
+        assert_eq!(
+            rec.records,
+            [&b"before"[..], b"part 1", b"part 2", b"part 3"]
+        );
+        drop(w);
+        // The write cut short after each complete part frame: the group is cut off
+        // whole, the journal goes back to where it started, and later records follow.
+        let full = fs::read(&journal).unwrap();
+        let frame_len = |body: &[u8]| (crate::journal::FRAME_HEADER + body.len()) as u64;
+        for cut_after in 1..=2u64 {
+            let len = before + cut_after * frame_len(b"part 1");
+            fs::write(&journal, &full[..len as usize]).unwrap();
+            let (mut w, rec) = open();
+            assert_eq!(rec.records, [&b"before"[..]], "cut after part {cut_after}");
+            assert_eq!(fs::metadata(&journal).unwrap().len(), before);
+            w.record(b"after").unwrap();
+            w.sync_point().unwrap();
+            drop(w);
+            assert_eq!(open().1.records, [&b"before"[..], b"after"]);
+        }
+        // A part larger than a frame may hold is refused, and nothing is journalled.
+        let (mut w, _) = open();
+        let len = fs::metadata(&journal).unwrap().len();
+        let huge = vec![0u8; MAX_RECORD + 1];
+        assert!(matches!(
+            w.record_group(&[b"small".to_vec(), huge]),
+            Err(Error::InvalidArgument(_))
+        ));
+        w.sync_point().unwrap();
+        assert_eq!(fs::metadata(&journal).unwrap().len(), len);
     }
 
     #[test]

@@ -406,7 +406,11 @@ impl StoreWriter {
         let de = decode_err(path);
         let mut index_seq: Option<u32> = None;
         let mut stored = DigestSet::default();
+        // Where a record group the journal does not hold to its end starts (a write cut
+        // short inside it): that group and everything after it is a torn tail.
+        let mut groups = Groups::new();
         Journal::read_scan(path, &mut |frame_type, body| {
+            groups.frame(frame_type, body.len());
             if frame_type == frame::BATCH_STORED {
                 let (_, _, rows) = decode_batch_stored(body).map_err(&de)?;
                 stored.extend(rows.iter().map(|r| r.digest));
@@ -423,14 +427,20 @@ impl StoreWriter {
         if let Some(first) = missing.into_iter().next() {
             return Err(first);
         }
+        let cut = groups.open_at();
+        let mut again = Groups::new();
         let mut rec = Recovered::default();
         let mut i = 0usize;
         let valid_len = Journal::read_scan(path, &mut |frame_type, body| {
             let at = i;
             i += 1;
+            if cut.is_some_and(|c| again.pos >= c) {
+                return Ok(()); // an unfinished group and what follows: a torn tail
+            }
+            again.frame(frame_type, body.len());
             match frame_type {
                 frame::BASE if at == 0 => rec.base = body.to_vec(),
-                frame::RECORD => on_record(&rec.base, body)?,
+                frame::RECORD | frame::RECORD_PART => on_record(&rec.base, body)?,
                 frame::INDEX_SEQ => {} // read by the first pass
                 frame::FILE_RESERVED => {
                     let mut d = Decoder::new(body);
@@ -513,6 +523,17 @@ impl StoreWriter {
             }
             Ok(())
         })?;
+        if again.open_at().is_some() {
+            // Only a view beside a live writer can meet this: the journal grew (or was
+            // rewritten) between the two passes and ends inside a group, part of which
+            // was applied.
+            return Err(Error::InvalidArgument(format!(
+                "the staging journal {} changed while it was read (a writer is journalling a \
+                 large change); open it again",
+                path.display()
+            )));
+        }
+        let valid_len = cut.map_or(valid_len, |c| valid_len.min(c));
         if !resume {
             return Ok((rec, valid_len));
         }
@@ -645,5 +666,39 @@ impl StoreWriter {
             changes,
             files_removed,
         })
+    }
+}
+
+/// Tracks record groups (`RECORD_PART` frames closed by a `RECORD` frame) while a
+/// journal is scanned frame by frame.
+struct Groups {
+    /// The offset of the next frame.
+    pos: u64,
+    /// Where the group still open starts.
+    open: Option<u64>,
+}
+
+impl Groups {
+    fn new() -> Groups {
+        Groups {
+            pos: crate::journal::MAGIC_LEN as u64,
+            open: None,
+        }
+    }
+
+    fn frame(&mut self, frame_type: u8, body_len: usize) {
+        match frame_type {
+            frame::RECORD_PART => {
+                self.open.get_or_insert(self.pos);
+            }
+            frame::RECORD => self.open = None,
+            _ => {}
+        }
+        self.pos += (crate::journal::FRAME_HEADER + body_len) as u64;
+    }
+
+    /// Where the group left open at the end starts, if one is.
+    fn open_at(&self) -> Option<u64> {
+        self.open
     }
 }
