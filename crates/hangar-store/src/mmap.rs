@@ -103,6 +103,7 @@ impl MappedFile {
 }
 
 /// Past this size a [`BigBytes`] lives in its own mapping (a huge page's size).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const BIG: usize = 2 << 20;
 
 /// A growable byte buffer for the largest in-memory structures (the runs of a staging
