@@ -57,18 +57,10 @@ struct Run {
 
 impl Run {
     /// An empty run with room for `entries` entries of `key_bytes` and `value_bytes` in
-    /// all (exact sizes: the largest runs hold most of the staged bytes, and a vector
-    /// grown by doubling could hold twice what it needs).
+    /// all.
     fn with_capacity(entries: usize, key_bytes: usize, value_bytes: usize) -> Run {
-        let mut run = Run {
-            keys: BigBytes::with_capacity(key_bytes),
-            key_ends: Ends::default(),
-            values: BigBytes::with_capacity(value_bytes),
-            value_ends: Ends::default(),
-            kinds: BigBytes::with_capacity(entries),
-        };
-        run.key_ends.reserve(entries);
-        run.value_ends.reserve(entries);
+        let mut run = Run::default();
+        run.reserve(entries, key_bytes, value_bytes);
         run
     }
 
@@ -124,29 +116,37 @@ impl Run {
         self.kinds.reserve(entries);
     }
 
-    /// Appends puts whose keys all sort after this run's.
-    fn append_puts(&mut self, puts: &Puts<'_>) {
-        let (keys, key_ends, values, value_ends) = puts.columns();
-        self.reserve(puts.len(), keys.len(), values.len());
+    /// Appends entries given as columns (keys and values with their ends), whose keys
+    /// all sort after this run's; the caller appends their kinds.
+    fn extend_columns(&mut self, keys: &[u8], key_ends: &Ends, values: &[u8], value_ends: &Ends) {
+        self.reserve(key_ends.len(), keys.len(), values.len());
         self.keys.extend_from_slice(keys);
         self.key_ends.extend(key_ends);
         self.values.extend_from_slice(values);
         self.value_ends.extend(value_ends);
+    }
+
+    /// Appends puts whose keys all sort after this run's.
+    fn append_puts(&mut self, puts: &Puts<'_>) {
+        let (keys, key_ends, values, value_ends) = puts.columns();
+        self.extend_columns(keys, key_ends, values, value_ends);
         self.kinds.extend_with(puts.len(), PUT);
     }
 
     /// Appends the entries of `newer`, whose keys all sort after this run's; in the
     /// oldest run (`bottom`), unstaged keys are dropped, as [`merge`] does.
     fn append(&mut self, newer: &Run, bottom: bool) {
-        self.reserve(newer.len(), newer.keys.len(), newer.values.len());
         if !bottom || !newer.kinds.contains(&ABSENT) {
-            self.keys.extend_from_slice(&newer.keys);
-            self.key_ends.extend(&newer.key_ends);
-            self.values.extend_from_slice(&newer.values);
-            self.value_ends.extend(&newer.value_ends);
+            self.extend_columns(
+                &newer.keys,
+                &newer.key_ends,
+                &newer.values,
+                &newer.value_ends,
+            );
             self.kinds.extend_from_slice(&newer.kinds);
             return;
         }
+        self.reserve(newer.len(), newer.keys.len(), newer.values.len());
         for i in 0..newer.len() {
             let (kind, value) = newer.entry(i);
             if kind != ABSENT {
@@ -262,32 +262,28 @@ impl Overlay {
         let after_all = self.last_key().is_none_or(|last| batch.key(0) > last);
         self.freeze();
         if after_all {
-            if let Some(newest) = self.runs.last_mut() {
-                // Every key is new and sorts after everything staged (an import in key
-                // order, or the replay of its journal): the batch's columns are copied
-                // onto the newest run whole.
-                newest.append_puts(batch);
-                batch.iter().for_each(|(k, _)| on_new(k));
-                self.len += batch.len();
-                return;
+            // Every key is new and sorts after everything staged (an import in key order,
+            // or the replay of its journal): the batch's columns are copied onto the
+            // newest run whole.
+            if self.runs.is_empty() {
+                self.runs.push(Run::default());
             }
+            let newest = self.runs.last_mut().expect("a run");
+            newest.append_puts(batch);
+            batch.iter().for_each(|(k, _)| on_new(k));
+            self.len += batch.len();
+            return;
         }
         let (keys, _, values, _) = batch.columns();
         let mut run = Run::with_capacity(batch.len(), keys.len(), values.len());
-        if after_all {
-            run.append_puts(batch);
-            batch.iter().for_each(|(k, _)| on_new(k));
-            self.len += batch.len();
-        } else {
-            for (k, v) in batch.iter() {
-                // What the key had staged: nothing, a delete (true) or a put (false).
-                let before = self.get(k).map(|v| v.is_none());
-                if before.is_none() {
-                    on_new(k);
-                }
-                self.count_flags(before, Some(false));
-                run.push(k, PUT, v);
+        for (k, v) in batch.iter() {
+            // What the key had staged: nothing, a delete (true) or a put (false).
+            let before = self.get(k).map(|v| v.is_none());
+            if before.is_none() {
+                on_new(k);
             }
+            self.count_flags(before, Some(false));
+            run.push(k, PUT, v);
         }
         self.push_run(run);
     }

@@ -143,24 +143,20 @@ impl Ends {
 
 const UNIFORM: u8 = 0;
 const EACH: u8 = 1;
+/// Bytes an entry of a put (or an apply) costs in its encoding beyond its key and record,
+/// at most: two u32 lengths (or varints) and a tag.
+pub(crate) const ENTRY_OVERHEAD: usize = 11;
 
 impl<'a> Puts<'a> {
-    /// Empty, with room for `n` entries.
-    pub fn with_capacity(n: usize) -> Puts<'static> {
-        Puts::with_room(n, 0, 0)
-    }
-
-    /// Empty, with room for `n` entries of `key_bytes` and `record_bytes` in all.
-    pub fn with_room(n: usize, key_bytes: usize, record_bytes: usize) -> Puts<'static> {
-        let mut p = Puts {
+    /// Empty, with room for `key_bytes` of keys and `record_bytes` of records. (Ends
+    /// need no room: they stay one length and a count while the entries agree.)
+    pub fn with_room(key_bytes: usize, record_bytes: usize) -> Puts<'static> {
+        Puts {
             keys: Cow::Owned(Vec::with_capacity(key_bytes)),
             key_ends: Ends::default(),
             records: Cow::Owned(Vec::with_capacity(record_bytes)),
             record_ends: Ends::default(),
-        };
-        p.key_ends.reserve(n);
-        p.record_ends.reserve(n);
-        p
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -194,6 +190,17 @@ impl<'a> Puts<'a> {
     /// Every (key, record) in order.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
         (0..self.len()).map(|i| (self.key(i), self.record(i)))
+    }
+
+    /// The entries `range`, owning their bytes.
+    pub fn range(&self, range: std::ops::Range<usize>) -> Puts<'static> {
+        range.map(|i| (self.key(i), self.record(i))).collect()
+    }
+
+    /// An upper bound of the encoding's length past its count: the keys, the records,
+    /// and at most a u32 length of each (what [`Puts::encode`] writes, plus headroom).
+    pub fn encoded_bound(&self) -> usize {
+        self.keys.len() + self.records.len() + ENTRY_OVERHEAD * self.len()
     }
 
     /// Whether the keys are strictly increasing (sorted, no key twice).
@@ -247,7 +254,7 @@ impl<'a> Puts<'a> {
 
 impl<K: AsRef<[u8]>, R: AsRef<[u8]>> FromIterator<(K, R)> for Puts<'static> {
     fn from_iter<T: IntoIterator<Item = (K, R)>>(iter: T) -> Self {
-        let mut p = Puts::with_capacity(0);
+        let mut p = Puts::default();
         for (k, r) in iter {
             p.push(k.as_ref(), r.as_ref());
         }
@@ -366,7 +373,7 @@ mod tests {
             .map(|i| (vec![i; i as usize], vec![i; 2 * i as usize]))
             .collect();
         round_trip(&varied);
-        round_trip(&Puts::with_capacity(0));
+        round_trip(&Puts::default());
         assert!(uniform.sorted_unique());
         let pairs: Vec<_> = varied.iter().collect();
         assert!(!pairs

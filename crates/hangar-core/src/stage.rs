@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::objects::TreeRef;
 pub(crate) use crate::overlay::Overlay;
 pub(crate) use crate::puts::Puts;
+use crate::puts::ENTRY_OVERHEAD;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
 use crate::tree;
@@ -86,7 +87,7 @@ pub(crate) enum Change {
 fn put_body_v1<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, Puts<'a>)> {
     let column = d.str()?;
     let n = d.count(2)?;
-    let mut entries = Puts::with_capacity(n);
+    let mut entries = Puts::default();
     for _ in 0..n {
         entries.push(d.bytes()?, d.bytes()?);
     }
@@ -97,6 +98,23 @@ fn put_body_v1<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, Puts<'a>)> {
 fn put_body<'a>(d: &mut Decoder<'a>) -> DecodeResult<(&'a str, Puts<'a>)> {
     let column = d.str()?;
     Ok((column, Puts::decode(d)?))
+}
+
+/// Consecutive ranges of the entries whose sizes are `costs`, each of at most `max` bytes
+/// (an entry larger than `max` alone), covering them all; one range for none.
+fn ranges_within(costs: impl Iterator<Item = usize>, max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes, mut n) = (0, 0, 0);
+    for (i, c) in costs.enumerate() {
+        if bytes + c > max && i > start {
+            ranges.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += c;
+        n = i + 1;
+    }
+    ranges.push(start..n);
+    ranges
 }
 
 impl Change {
@@ -140,70 +158,36 @@ impl Change {
     /// or (a put or apply of many entries) changes of consecutive entries that, applied
     /// in order, do what it does. They are journalled as one group, all or nothing.
     pub fn encode_parts(&self, max: usize) -> Vec<Vec<u8>> {
-        // Per entry: its bytes plus at most its two lengths and a tag.
-        let cost = |k: &[u8], v: Option<&[u8]>| k.len() + v.map_or(0, <[u8]>::len) + 11;
+        let cost = |k: &[u8], v: Option<&[u8]>| k.len() + v.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
         match self {
-            Change::Put { column, entries }
-                if entries.iter().map(|(k, r)| cost(k, Some(r))).sum::<usize>() > max =>
-            {
-                let mut parts = Vec::new();
-                let mut part = Puts::with_capacity(0);
-                let mut bytes = 0;
-                for (k, r) in entries.iter() {
-                    if bytes + cost(k, Some(r)) > max && !part.is_empty() {
-                        let entries = std::mem::replace(&mut part, Puts::with_capacity(0));
-                        parts.push(
-                            Change::Put {
-                                column: column.clone(),
-                                entries,
-                            }
-                            .encode(),
-                        );
-                        bytes = 0;
-                    }
-                    bytes += cost(k, Some(r));
-                    part.push(k, r);
-                }
-                parts.push(
-                    Change::Put {
-                        column: column.clone(),
-                        entries: part,
-                    }
-                    .encode(),
-                );
-                parts
+            // The bound is O(1) for a put: the bulk path asks it of every batch.
+            Change::Put { column, entries } if entries.encoded_bound() > max => {
+                ranges_within(entries.iter().map(|(k, r)| cost(k, Some(r))), max)
+                    .into_iter()
+                    .map(|r| {
+                        Change::Put {
+                            column: column.clone(),
+                            entries: entries.range(r),
+                        }
+                        .encode()
+                    })
+                    .collect()
             }
-            Change::Apply { column, entries }
-                if entries
-                    .iter()
-                    .map(|(k, v)| cost(k, v.as_deref()))
-                    .sum::<usize>()
-                    > max =>
-            {
-                let mut parts = Vec::new();
-                let mut start = 0;
-                let mut bytes = 0;
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if bytes + cost(k, v.as_deref()) > max && i > start {
-                        parts.push(
-                            Change::Apply {
-                                column: column.clone(),
-                                entries: entries[start..i].to_vec(),
-                            }
-                            .encode(),
-                        );
-                        (start, bytes) = (i, 0);
-                    }
-                    bytes += cost(k, v.as_deref());
+            Change::Apply { column, entries } => {
+                let ranges = ranges_within(entries.iter().map(|(k, v)| cost(k, v.as_deref())), max);
+                if ranges.len() < 2 {
+                    return vec![self.encode()];
                 }
-                parts.push(
-                    Change::Apply {
-                        column: column.clone(),
-                        entries: entries[start..].to_vec(),
-                    }
-                    .encode(),
-                );
-                parts
+                ranges
+                    .into_iter()
+                    .map(|r| {
+                        Change::Apply {
+                            column: column.clone(),
+                            entries: entries[r].to_vec(),
+                        }
+                        .encode()
+                    })
+                    .collect()
             }
             _ => vec![self.encode()],
         }
@@ -528,7 +512,7 @@ impl Staging {
                 // wins.
                 let mut sorted: Vec<(&[u8], &[u8])> = entries.iter().collect();
                 sorted.sort_by(|a, b| a.0.cmp(b.0));
-                let mut run = Puts::with_capacity(sorted.len());
+                let mut run = Puts::default();
                 for (i, (k, r)) in sorted.iter().enumerate() {
                     if sorted.get(i + 1).is_none_or(|next| next.0 != *k) {
                         run.push(k, r);
@@ -842,7 +826,7 @@ mod tests {
         };
         let parts = big.encode_parts(4096);
         assert!(parts.len() > 10 && parts.iter().all(|p| p.len() <= 4096 + 64));
-        let mut again = Puts::with_capacity(0);
+        let mut again = Puts::default();
         for p in &parts {
             let (col, puts) = Change::decode_put(p).unwrap().unwrap();
             assert_eq!(col, "c");

@@ -538,21 +538,14 @@ impl WriterState {
                 (bytes_of(&batch.value(0)).len().min(INLINE_MAX) + 2) * n,
             ),
         };
-        let mut records = Puts::with_room(n, key_room, record_room);
+        let mut records = Puts::with_room(key_room, record_room);
         for (i, digest) in digests.into_iter().enumerate() {
             let v = batch.value(i);
             let var_shape = shape_of(&v);
-            let record = match digest {
-                None => {
-                    records.push_with(batch.key(i), |out| {
-                        Record::encode_inline_into(
-                            out,
-                            bytes_of(&v),
-                            variable.then_some(&var_shape),
-                        )
-                    });
-                    continue;
-                }
+            match digest {
+                None => records.push_with(batch.key(i), |out| {
+                    Record::encode_inline_into(out, bytes_of(&v), variable.then_some(&var_shape))
+                }),
                 Some(digest) => {
                     let shape = if variable { &var_shape } else { &fixed_shape };
                     sw.put_hashed_value(
@@ -564,14 +557,13 @@ impl WriterState {
                         },
                         digest,
                     )?;
-                    Record {
+                    let record = Record {
                         held: Held::Stored(digest),
                         shape: variable.then_some(var_shape),
-                    }
-                    .encode()
+                    };
+                    records.push(batch.key(i), &record.encode());
                 }
-            };
-            records.push(batch.key(i), &record);
+            }
         }
         Ok(records)
     }

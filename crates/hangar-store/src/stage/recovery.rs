@@ -427,7 +427,7 @@ impl StoreWriter {
         if let Some(first) = missing.into_iter().next() {
             return Err(first);
         }
-        let cut = groups.open_at();
+        let cut = groups.open;
         let mut again = Groups::new();
         let mut rec = Recovered::default();
         let mut i = 0usize;
@@ -523,7 +523,7 @@ impl StoreWriter {
             }
             Ok(())
         })?;
-        if again.open_at().is_some() {
+        if again.open.is_some() {
             // Only a view beside a live writer can meet this: the journal grew (or was
             // rewritten) between the two passes and ends inside a group, part of which
             // was applied.
@@ -674,7 +674,8 @@ impl StoreWriter {
 struct Groups {
     /// The offset of the next frame.
     pos: u64,
-    /// Where the group still open starts.
+    /// Where the group still open starts (after the whole journal: a group it does not
+    /// hold to its end).
     open: Option<u64>,
 }
 
@@ -695,10 +696,5 @@ impl Groups {
             _ => {}
         }
         self.pos += (crate::journal::FRAME_HEADER + body_len) as u64;
-    }
-
-    /// Where the group left open at the end starts, if one is.
-    fn open_at(&self) -> Option<u64> {
-        self.open
     }
 }
