@@ -270,7 +270,7 @@ impl Overlay {
             }
             let newest = self.runs.last_mut().expect("a run");
             newest.append_puts(batch);
-            batch.iter().for_each(|(k, _)| on_new(k));
+            batch.keys().for_each(on_new);
             self.len += batch.len();
             return;
         }
