@@ -4,7 +4,7 @@
 # (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib, torch and
 # tensorflow-cpu from PyPI) and the original Hangar's test suite against it
 # (bindings/python/compat/run-original-tests.sh); and the reliability suites at their CI sizes (tests/reliability/README.md).
-# Needs gcc/g++, make, pkg-config, valgrind, python3 with venv, GNU time (/usr/bin/time)
+# Needs gcc/g++, make, cmake, pkg-config, valgrind, python3 with venv, GNU time (/usr/bin/time)
 # and Debian's dataset-fashion-mnist. The full-disk suite mounts a tmpfs: as root or with
 # passwordless sudo it runs, elsewhere it says it was skipped. Fuzzing (nightly +
 # cargo-fuzz) is separate: fuzz/run.sh.

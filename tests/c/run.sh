@@ -4,6 +4,8 @@
 #   - tests/c/test_api.c with -Wall -Wextra -Werror and ASan/UBSan, then under valgrind (no leaks)
 #   - every function with NULL, wrong-kind and freed arguments (tests/c/gen_abi_sweep.py)
 #   - examples/c/tutorial.c, linked dynamically (ASan) and statically (libhangar.a)
+#   - a CMake project (tests/c/cmake): find_package(hangar), the shared and static targets,
+#     the C++ layer hangar.hpp as installed; versions and broken prefixes refused
 #   - hangar.h compiled alone as C99 and as C++17
 #   - every function declared in hangar.h is exported by libhangar.so, and vice versa
 #   - the C++ binding's tests (bindings/cpp) with ASan/UBSan
@@ -26,6 +28,9 @@ read -r -a hangar_flags <<< "$(pkg-config --cflags --libs hangar)"
 soname=$(readelf -d "$prefix/lib/libhangar.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 echo "pkg-config: ${hangar_flags[*]}; soname $soname"
 [ -e "$prefix/lib/$soname" ] || { echo "the soname $soname is not installed" >&2; exit 1; }
+# Once built, installing again runs no cargo (as `sudo make install` after `make` must not).
+make -s -C crates/hangar-ffi install PREFIX="$prefix" CARGO=false >> "$scratch/install.log" \
+  || { echo "make install ran cargo although the library was built" >&2; exit 1; }
 
 warn=(-Wall -Wextra -Werror)
 san=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
@@ -69,6 +74,49 @@ if ldd "$scratch/tutorial_static" | grep -q libhangar; then
   echo "the static build links libhangar.so" >&2; exit 1
 fi
 "$scratch/tutorial_static" "$scratch/tutorial-static-repo" > /dev/null
+
+step "a CMake project: find_package(hangar), shared and static, C and C++"
+cmake_build=$scratch/cmake-build
+cmake -S tests/c/cmake -B "$cmake_build" -DCMAKE_PREFIX_PATH="$prefix" -DHANGAR_REPO="$root" \
+  -DCMAKE_BUILD_TYPE=Release > "$scratch/cmake.log"
+grep -q "found libhangar ${soname#libhangar.so.}" "$scratch/cmake.log" \
+  || { cat "$scratch/cmake.log"; echo "find_package(hangar) did not report the installed version" >&2; exit 1; }
+cmake --build "$cmake_build" -j 2 > "$scratch/cmake-build.log" || { cat "$scratch/cmake-build.log"; exit 1; }
+if readelf -d "$cmake_build/tutorial_c_static" | grep -q 'NEEDED.*libhangar'; then
+  echo "hangar::hangar_static links libhangar.so" >&2; exit 1
+fi
+readelf -d "$cmake_build/tutorial_c" | grep -q "NEEDED.*\[$soname\]" \
+  || { echo "hangar::hangar does not link $soname" >&2; exit 1; }
+for prog in tutorial_c tutorial_c_static tutorial_cpp; do
+  "$cmake_build/$prog" "$scratch/cmake-$prog-repo" > "$scratch/cmake-$prog.log"
+  grep -q "hello world, this is my first hangar commit" "$scratch/cmake-$prog.log" \
+    || { echo "$prog built by CMake did not finish the tutorial" >&2; exit 1; }
+done
+# Versions the installed one does not satisfy are refused, saying which was found.
+for want in 0.2 1.0 9; do
+  if cmake -S tests/c/cmake -B "$scratch/cmake-want-$want" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DHANGAR_REPO="$root" -DHANGAR_WANT="$want" > "$scratch/cmake-want.log" 2>&1; then
+    echo "find_package(hangar $want) accepted libhangar ${soname#libhangar.so.}" >&2; exit 1
+  fi
+  grep -q 'version: 0\.1\.' "$scratch/cmake-want.log" \
+    || { cat "$scratch/cmake-want.log"; echo "the refusal of $want does not name the version found" >&2; exit 1; }
+done
+# The package finds its files relative to itself: a copy of the prefix elsewhere works
+# (configured and linked against the copy), and one missing a file says so rather than
+# giving a target that fails to link.
+cp -a "$prefix" "$scratch/moved-prefix"
+cmake -S tests/c/cmake -B "$scratch/cmake-moved" -DCMAKE_PREFIX_PATH="$scratch/moved-prefix" \
+  -DHANGAR_REPO="$root" > "$scratch/cmake-moved.log"
+grep -q "headers in $scratch/moved-prefix/include" "$scratch/cmake-moved.log" \
+  || { cat "$scratch/cmake-moved.log"; echo "the moved prefix's package points elsewhere" >&2; exit 1; }
+rm "$scratch/moved-prefix/lib/libhangar.a"
+if cmake -S tests/c/cmake -B "$scratch/cmake-broken" -DCMAKE_PREFIX_PATH="$scratch/moved-prefix" \
+  -DHANGAR_REPO="$root" > "$scratch/cmake-broken.log" 2>&1; then
+  echo "find_package(hangar) accepted a prefix without libhangar.a" >&2; exit 1
+fi
+grep -q "libhangar.a is missing" "$scratch/cmake-broken.log" \
+  || { cat "$scratch/cmake-broken.log"; echo "the refusal does not name the missing file" >&2; exit 1; }
+echo "refused: 0.2, 1.0, 9 and a prefix without libhangar.a; a moved prefix works"
 
 step "hangar.h alone as C99 and as C++17"
 printf '#include <hangar.h>\nint main(void) { return hangar_version() == 0; }\n' > "$scratch/header.c"
