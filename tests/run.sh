@@ -17,8 +17,9 @@ tests/c/run.sh
 bindings/python/run-tests.sh
 bindings/python/compat/run-original-tests.sh
 # The memory and full-disk suites run the release `hangar` tool as users build it. The
-# suites are their own workspace (their failpoints never reach a shipped build); they share
-# this target directory.
-cargo build -q --release --locked -p hangar-cli
+# workspace build is the one `make install` above made (the same features, so nothing is
+# compiled twice). The suites are their own workspace (their failpoints never reach a
+# shipped build); they share this target directory.
+cargo build -q --release --locked --workspace
 cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir target
 target/release/hangar-reliability all
