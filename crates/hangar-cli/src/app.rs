@@ -262,13 +262,26 @@ fn os_advice(kind: std::io::ErrorKind) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// An OS error as the library reports one: a message naming the operation and the
+    /// path, with the `std::io::Error` as its source (the store's `Error::Io`, which
+    /// the CLI sees only through `hangar_core::Error`).
+    #[derive(Debug)]
+    struct OsError(std::io::Error);
+
+    impl std::fmt::Display for OsError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "open /r/.hangar/writer.lock: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for OsError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
     fn os_error(kind: std::io::ErrorKind) -> anyhow::Error {
-        let e = hangar_store::Error::io(
-            "open",
-            std::path::Path::new("/r/.hangar/writer.lock"),
-            std::io::Error::from(kind),
-        );
-        anyhow::Error::new(hangar_core::Error::Store(e))
+        anyhow::Error::new(OsError(std::io::Error::from(kind)))
     }
 
     #[test]

@@ -17,6 +17,15 @@ use hangar_store::segment::format::{
     EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
 
+/// The field-metadata keys and canonical extension names this form uses (Arrow's
+/// `ARROW:extension:name` / `ARROW:extension:metadata`, the fixed- and variable-shape
+/// tensor extensions, and the key holding a tensor's hangar dtype): what a reader of
+/// such a table (`hangar import` of a Parquet or Arrow file) recognizes.
+pub use hangar_store::segment::format::{
+    DTYPE_KEY, EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, FIXED_SHAPE_TENSOR,
+    VARIABLE_SHAPE_TENSOR,
+};
+
 use crate::checkout::{bad_value, decode_key, decode_record};
 use crate::error::{Error, Result};
 use crate::schema::Held;

@@ -24,7 +24,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use hangar_core::{DType, SampleKey};
 
-use hangar_store::segment::format::{
+use hangar_core::arrow_export::{
     DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META, EXTENSION_NAME_KEY as EXT_NAME,
     FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
