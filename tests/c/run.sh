@@ -28,9 +28,14 @@ read -r -a hangar_flags <<< "$(pkg-config --cflags --libs hangar)"
 soname=$(readelf -d "$prefix/lib/libhangar.so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 echo "pkg-config: ${hangar_flags[*]}; soname $soname"
 [ -e "$prefix/lib/$soname" ] || { echo "the soname $soname is not installed" >&2; exit 1; }
-# Once built, installing again runs no cargo (as `sudo make install` after `make` must not).
+# Once built, installing again runs no cargo and writes nothing into the build tree (as
+# `sudo make install` after `make` must not).
+touch "$scratch/before-reinstall"
 make -s -C crates/hangar-ffi install PREFIX="$prefix" CARGO=false >> "$scratch/install.log" \
   || { echo "make install ran cargo although the library was built" >&2; exit 1; }
+if find target/release -maxdepth 1 -newer "$scratch/before-reinstall" | grep .; then
+  echo "make install wrote the files above into the build tree" >&2; exit 1
+fi
 
 warn=(-Wall -Wextra -Werror)
 san=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
