@@ -81,10 +81,16 @@ fi
 "$scratch/tutorial_static" "$scratch/tutorial-static-repo" > /dev/null
 
 step "a CMake project: find_package(hangar), shared and static, C and C++"
+# configure BUILD_DIR PREFIX [ARGS...]: the consumer project configured against PREFIX.
+configure() {
+  local build=$1 from=$2
+  shift 2
+  cmake -S tests/c/cmake -B "$build" -DCMAKE_PREFIX_PATH="$from" -DHANGAR_REPO="$root" "$@"
+}
+abi=${soname#libhangar.so.}  # major.minor, what the installed version starts with
 cmake_build=$scratch/cmake-build
-cmake -S tests/c/cmake -B "$cmake_build" -DCMAKE_PREFIX_PATH="$prefix" -DHANGAR_REPO="$root" \
-  -DCMAKE_BUILD_TYPE=Release > "$scratch/cmake.log"
-grep -q "found libhangar ${soname#libhangar.so.}" "$scratch/cmake.log" \
+configure "$cmake_build" "$prefix" -DCMAKE_BUILD_TYPE=Release > "$scratch/cmake.log"
+grep -q "found libhangar $abi" "$scratch/cmake.log" \
   || { cat "$scratch/cmake.log"; echo "find_package(hangar) did not report the installed version" >&2; exit 1; }
 cmake --build "$cmake_build" -j 2 > "$scratch/cmake-build.log" || { cat "$scratch/cmake-build.log"; exit 1; }
 if readelf -d "$cmake_build/tutorial_c_static" | grep -q 'NEEDED.*libhangar'; then
@@ -99,24 +105,21 @@ for prog in tutorial_c tutorial_c_static tutorial_cpp; do
 done
 # Versions the installed one does not satisfy are refused, saying which was found.
 for want in 0.2 1.0 9; do
-  if cmake -S tests/c/cmake -B "$scratch/cmake-want-$want" -DCMAKE_PREFIX_PATH="$prefix" \
-    -DHANGAR_REPO="$root" -DHANGAR_WANT="$want" > "$scratch/cmake-want.log" 2>&1; then
-    echo "find_package(hangar $want) accepted libhangar ${soname#libhangar.so.}" >&2; exit 1
+  if configure "$scratch/cmake-want-$want" "$prefix" -DHANGAR_WANT="$want" > "$scratch/cmake-want.log" 2>&1; then
+    echo "find_package(hangar $want) accepted libhangar $abi" >&2; exit 1
   fi
-  grep -q 'version: 0\.1\.' "$scratch/cmake-want.log" \
+  grep -qF "version: $abi." "$scratch/cmake-want.log" \
     || { cat "$scratch/cmake-want.log"; echo "the refusal of $want does not name the version found" >&2; exit 1; }
 done
 # The package finds its files relative to itself: a copy of the prefix elsewhere works
 # (configured and linked against the copy), and one missing a file says so rather than
 # giving a target that fails to link.
 cp -a "$prefix" "$scratch/moved-prefix"
-cmake -S tests/c/cmake -B "$scratch/cmake-moved" -DCMAKE_PREFIX_PATH="$scratch/moved-prefix" \
-  -DHANGAR_REPO="$root" > "$scratch/cmake-moved.log"
+configure "$scratch/cmake-moved" "$scratch/moved-prefix" > "$scratch/cmake-moved.log"
 grep -q "headers in $scratch/moved-prefix/include" "$scratch/cmake-moved.log" \
   || { cat "$scratch/cmake-moved.log"; echo "the moved prefix's package points elsewhere" >&2; exit 1; }
 rm "$scratch/moved-prefix/lib/libhangar.a"
-if cmake -S tests/c/cmake -B "$scratch/cmake-broken" -DCMAKE_PREFIX_PATH="$scratch/moved-prefix" \
-  -DHANGAR_REPO="$root" > "$scratch/cmake-broken.log" 2>&1; then
+if configure "$scratch/cmake-broken" "$scratch/moved-prefix" > "$scratch/cmake-broken.log" 2>&1; then
   echo "find_package(hangar) accepted a prefix without libhangar.a" >&2; exit 1
 fi
 grep -q "libhangar.a is missing" "$scratch/cmake-broken.log" \
