@@ -500,6 +500,19 @@ impl Record {
         }
     }
 
+    /// [`Record::encode`] of a stored value's record, appended to `out` (a bulk batch's
+    /// records buffer).
+    pub fn encode_stored_into(out: &mut Vec<u8>, digest: &Digest, shape: Option<&[u64]>) {
+        out.push(TAG_STORED);
+        out.extend_from_slice(&digest.0);
+        if let Some(shape) = shape {
+            out.push(shape.len() as u8);
+            for d in shape {
+                codec::push_varint(out, *d);
+            }
+        }
+    }
+
     /// Encodes the record: `0 | digest` or `1 | len varint | bytes`, then the shape of a
     /// variable-shape tensor (`rank u8 | dims varint...`).
     pub fn encode(&self) -> Vec<u8> {

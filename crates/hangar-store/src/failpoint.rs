@@ -16,6 +16,7 @@ use crate::error::Result;
 pub const POINTS: &[&str] = &[
     // staging: a durable per-sample write, a sealed segment
     "journal.after_append",
+    "writeback.sync",
     "segment.before_seal_fsync",
     // commit, in hangar-store
     "commit.after_flush",

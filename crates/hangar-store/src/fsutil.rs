@@ -167,6 +167,125 @@ pub fn remove_temp_files(dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 
+/// Background write-back of a file that is still being appended to, so that the fsync
+/// that later makes it durable (a segment's seal) finds most of its bytes already on
+/// disk: the disk writes while the writer goes on hashing, encoding and journalling,
+/// instead of the commit waiting for all of it at the end.
+///
+/// [`Writeback::start`] runs `fdatasync` of the file in a thread of its own (never a
+/// worker of the rayon pool, which the caller keeps busy). At most one sync per file is
+/// in flight: a start while one runs asks the running thread for one more sync after it,
+/// so the bytes appended meanwhile are written back too. An error of any such sync is
+/// kept and returned by every later [`Writeback::finish`]: on Linux a failed write-back
+/// marks the pages clean, so a later fsync could succeed without the bytes being on
+/// disk — the file must be treated as failed, never retried into apparent success.
+#[derive(Debug, Default)]
+pub struct Writeback {
+    running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// Shared with the running thread: is it still running, and is another sync asked for.
+    state: std::sync::Arc<std::sync::Mutex<SyncState>>,
+    failed: Option<Failed>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    running: bool,
+    again: bool,
+}
+
+impl Writeback {
+    /// Starts a background `fdatasync` of `file`, or asks a running one for another round.
+    /// Best effort: if the handle cannot be duplicated or no thread can be started,
+    /// nothing is started (the final fsync does all of the work, as without write-back).
+    pub fn start(&mut self, file: &File) {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.running {
+                st.again = true;
+                return;
+            }
+        }
+        self.reap();
+        let Ok(clone) = file.try_clone() else {
+            return;
+        };
+        let state = std::sync::Arc::clone(&self.state);
+        state.lock().unwrap_or_else(|p| p.into_inner()).running = true;
+        let spawned = std::thread::Builder::new()
+            .name("hangar-writeback".into())
+            .spawn(move || {
+                let result = (|| loop {
+                    crate::failpoint::hit("writeback.sync").map_err(|e| match e {
+                        Error::Io { source, .. } => source,
+                        other => std::io::Error::other(other),
+                    })?;
+                    clone.sync_data()?;
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    if !std::mem::take(&mut st.again) {
+                        return Ok(());
+                    }
+                })();
+                let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                (st.running, st.again) = (false, false);
+                result
+            });
+        match spawned {
+            Ok(h) => self.running = Some(h),
+            Err(_) => self.state.lock().unwrap_or_else(|p| p.into_inner()).running = false,
+        }
+    }
+
+    /// Waits for the running sync (and any round asked of it) and returns the first
+    /// error any sync of this file reported (again on every call: see the type's
+    /// documentation).
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.reap();
+        match &self.failed {
+            // The OS error itself where there is one, so a full disk stays recognisable.
+            Some(Failed { os: Some(code), .. }) => Err(std::io::Error::from_raw_os_error(*code)),
+            Some(Failed { kind, text, .. }) => Err(std::io::Error::new(
+                *kind,
+                format!("background write-back failed: {text}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Joins the thread, if any, and keeps its error.
+    fn reap(&mut self) {
+        let Some(handle) = self.running.take() else {
+            return;
+        };
+        let result = handle
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the write-back thread panicked")));
+        if let Err(e) = result {
+            self.failed.get_or_insert_with(|| Failed {
+                os: e.raw_os_error(),
+                kind: e.kind(),
+                text: e.to_string(),
+            });
+        }
+    }
+}
+
+impl Drop for Writeback {
+    fn drop(&mut self) {
+        // Never leave a sync running past the file's owner (its error has no one to
+        // report to: a writer dropped without sealing keeps its data in the journal's
+        // open segment, which the next writer resumes and seals with its own fsync).
+        self.reap();
+    }
+}
+
+/// The first error of a background sync (an `io::Error` is not `Clone`).
+#[derive(Debug)]
+struct Failed {
+    os: Option<i32>,
+    kind: std::io::ErrorKind,
+    text: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +336,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = write_atomic(&dir.path().join("no/such/file"), b"x").unwrap_err();
         assert!(err.to_string().contains("create"), "{err}");
+    }
+
+    #[test]
+    fn writeback_syncs_in_the_background_and_reports_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut f = File::create(&path).unwrap();
+        let mut wb = Writeback::default();
+        for _ in 0..3 {
+            f.write_all(&[7u8; 1 << 16]).unwrap();
+            wb.start(&f);
+        }
+        wb.finish().unwrap();
+        wb.finish().unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 3 << 16);
     }
 }

@@ -17,6 +17,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use crate::codec::{Decoder, Encoder};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -544,7 +546,7 @@ impl Index {
         self.refresh()?;
         let seq = self.runs.iter().map(|r| r.hi).max().map_or(0, |h| h + 1);
         // Equal digests name the same bytes: which of them is kept does not matter.
-        entries.sort_unstable_by_key(|e| e.digest);
+        entries.par_sort_unstable_by_key(|e| e.digest);
         entries.dedup_by(|a, b| a.digest == b.digest);
         write_run(&self.dir, seq, seq, &entries, &files)?;
         self.refresh()?;
@@ -575,7 +577,7 @@ impl Index {
             }
         }
         // Stable sort keeps the newer run's entry first among equal digests.
-        entries.sort_by_key(|e| e.digest);
+        entries.par_sort_by_key(|e| e.digest);
         entries.dedup_by(|a, b| a.digest == b.digest);
         let mut files: Vec<FileRecord> = newer.files.clone();
         files.extend(
@@ -696,10 +698,12 @@ fn write_run(
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
     let mut bytes = header;
-    bytes.reserve(entries.len() * ENTRY_SIZE);
-    for e in entries {
-        bytes.extend_from_slice(&e.encode());
-    }
+    let at = bytes.len();
+    bytes.resize(at + entries.len() * ENTRY_SIZE, 0);
+    bytes[at..]
+        .par_chunks_mut(ENTRY_SIZE)
+        .zip(entries)
+        .for_each(|(out, e)| out.copy_from_slice(&e.encode()));
     fsutil::write_atomic(&dir.join(run_name(lo, hi)), &bytes)
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rayon::prelude::*;
 
-use hangar_store::{Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
+use hangar_store::{crc32, Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
 use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
@@ -27,7 +27,7 @@ use crate::names;
 use crate::objects::{CommitObject, ObjectType, Root};
 use crate::refs;
 use crate::repo::Repository;
-use crate::schema::{ColumnSchema, Held, NdArraySpec, Record, INLINE_MAX};
+use crate::schema::{ColumnSchema, NdArraySpec, Record, INLINE_MAX};
 use crate::shared::{poisoned, Shared};
 use crate::stage::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging};
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
@@ -156,11 +156,37 @@ impl PutBatch for Pairs<'_> {
 
 /// N samples of one shape, back to back in one buffer.
 struct Contiguous<'a> {
-    keys: Vec<Vec<u8>>,
+    keys: FlatKeys,
     dtype: hangar_store::DType,
     sample_shape: &'a [usize],
     sample_bytes: usize,
     bytes: &'a [u8],
+}
+
+/// Encoded keys end to end (one buffer, not an allocation per key).
+#[derive(Default)]
+struct FlatKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl FlatKeys {
+    /// Validates and appends `key`.
+    fn push(&mut self, key: &SampleKey) -> Result<()> {
+        key.validate()?;
+        key.encode_into(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
 }
 
 impl PutBatch for Contiguous<'_> {
@@ -168,7 +194,7 @@ impl PutBatch for Contiguous<'_> {
         self.keys.len()
     }
     fn key(&self, i: usize) -> &[u8] {
-        &self.keys[i]
+        self.keys.get(i)
     }
     fn value(&self, i: usize) -> ValueRef<'_> {
         let b = &self.bytes[i * self.sample_bytes..(i + 1) * self.sample_bytes];
@@ -509,10 +535,12 @@ impl WriterState {
             }
         };
         // Small values stay in their records (format version 2): only the others are
-        // hashed and stored.
+        // hashed and stored. Each stored value's digest and CRC are computed together,
+        // in parallel, while its bytes are in cache once.
         let hash = |i: usize| {
             let v = batch.value(i);
-            if bytes_of(&v).len() <= INLINE_MAX {
+            let bytes = bytes_of(&v);
+            if bytes.len() <= INLINE_MAX {
                 return None;
             }
             let shape = shape_of(&v);
@@ -521,13 +549,15 @@ impl WriterState {
             } else {
                 fixed_shape.as_slice()
             };
-            Some(schema.value_header(&v, shape).digest(bytes_of(&v)))
+            Some((schema.value_header(&v, shape).digest(bytes), crc32(bytes)))
         };
         let n = batch.len();
-        let digests: Vec<Option<Digest>> = if n >= 64 {
-            (0..n).into_par_iter().map(hash).collect()
-        } else {
-            (0..n).map(hash).collect()
+        let sums_of = |range: std::ops::Range<usize>| -> Vec<Option<(Digest, u32)>> {
+            if range.len() >= 64 {
+                range.into_par_iter().map(hash).collect()
+            } else {
+                range.map(hash).collect()
+            }
         };
         // Room for keys like the first and records of the first value's size (exact for
         // integer keys and fixed-shape values: a bulk batch).
@@ -539,31 +569,57 @@ impl WriterState {
             ),
         };
         let mut records = Puts::with_room(key_room, record_room);
-        for (i, digest) in digests.into_iter().enumerate() {
-            let v = batch.value(i);
-            let var_shape = shape_of(&v);
-            match digest {
-                None => records.push_with(batch.key(i), |out| {
-                    Record::encode_inline_into(out, bytes_of(&v), variable.then_some(&var_shape))
-                }),
-                Some(digest) => {
-                    let shape = if variable { &var_shape } else { &fixed_shape };
-                    sw.put_hashed_value(
-                        ValueInput {
-                            format,
-                            header: schema.value_header(&v, shape),
-                            shape,
-                            bytes: bytes_of(&v),
-                        },
-                        digest,
-                    )?;
-                    let record = Record {
-                        held: Held::Stored(digest),
-                        shape: variable.then_some(var_shape),
-                    };
-                    records.push(batch.key(i), &record.encode());
+        if n > 0 && bytes_of(&batch.value(0)).len() > INLINE_MAX {
+            sw.reserve_values(n);
+        }
+        let mut store = |start: usize, sums: Vec<Option<(Digest, u32)>>| -> Result<()> {
+            for (i, sum) in (start..).zip(sums) {
+                let v = batch.value(i);
+                let var_shape = shape_of(&v);
+                let var = variable.then_some(var_shape.as_slice());
+                match sum {
+                    None => records.push_with(batch.key(i), |out| {
+                        Record::encode_inline_into(out, bytes_of(&v), var)
+                    }),
+                    Some((digest, crc)) => {
+                        let shape = if variable { &var_shape } else { &fixed_shape };
+                        sw.put_hashed_value(
+                            ValueInput {
+                                format,
+                                header: schema.value_header(&v, shape),
+                                shape,
+                                bytes: bytes_of(&v),
+                            },
+                            digest,
+                            crc,
+                        )?;
+                        records.push_with(batch.key(i), |out| {
+                            Record::encode_stored_into(out, &digest, var)
+                        });
+                    }
                 }
             }
+            Ok(())
+        };
+        // A pipeline: while one chunk's values are stored (one thread: the store writer
+        // appends in order), the next chunk is hashed on the other cores.
+        // (A batch of one chunk, a single put above all, never enters the thread pool:
+        // a join from outside it costs more than storing a small batch.)
+        const CHUNK: usize = 4096;
+        if n <= CHUNK {
+            store(0, sums_of(0..n))?;
+            return Ok(records);
+        }
+        let mut start = 0;
+        let mut sums = sums_of(0..CHUNK);
+        while start < n {
+            let next = (start + CHUNK).min(n);
+            let (stored, next_sums) = rayon::join(
+                || store(start, sums),
+                || sums_of(next..(next + CHUNK).min(n)),
+            );
+            stored?;
+            (start, sums) = (next, next_sums);
         }
         Ok(records)
     }
@@ -1503,25 +1559,23 @@ impl WriterColumn {
         batch: TensorRef<'_>,
     ) -> Result<()> {
         batch.check()?;
-        let keys: Vec<SampleKey> = keys.into_iter().map(Into::into).collect();
         let Some((&n, sample_shape)) = batch.shape().split_first() else {
             return Err(invalid(
                 "a batch needs a leading dimension: shape [N, ...sample shape]",
             ));
         };
-        if n != keys.len() {
+        let mut encoded = FlatKeys::default();
+        for k in keys {
+            let k: SampleKey = k.into();
+            encoded.push(&k)?;
+        }
+        if n != encoded.len() {
             return Err(invalid(format!(
                 "the batch holds {n} samples (shape {}) but {} keys were given",
                 fmt_shape(batch.shape()),
-                keys.len()
+                encoded.len()
             )));
         }
-        let mut encoded = Vec::with_capacity(n);
-        for k in &keys {
-            k.validate()?;
-            encoded.push(k.encode());
-        }
-        drop(keys);
         let sample_bytes = sample_shape.iter().product::<usize>() * batch.dtype().size();
         let contiguous = Contiguous {
             keys: encoded,

@@ -61,6 +61,9 @@ pub struct SegmentWriter {
     blocks: Vec<Block>,
     len: u64,
     crc: crc32fast::Hasher,
+    /// Write-back of the appended batches while the writer goes on (see
+    /// [`fsutil::Writeback`]); the seal waits for it and fails if it failed.
+    writeback: fsutil::Writeback,
 }
 
 fn options() -> IpcWriteOptions {
@@ -121,6 +124,7 @@ impl SegmentWriter {
             blocks: Vec::new(),
             len: header.len() as u64,
             crc,
+            writeback: fsutil::Writeback::default(),
         })
     }
 
@@ -173,6 +177,7 @@ impl SegmentWriter {
             blocks,
             len: valid_len,
             crc,
+            writeback: fsutil::Writeback::default(),
         })
     }
 
@@ -247,6 +252,7 @@ impl SegmentWriter {
             self.crc.update(s);
         }
         write_all_vectored(&mut self.file, &mut slices).ctx("write", &self.path)?;
+        self.writeback.start(&self.file);
         let block = Block {
             offset,
             meta_len: enc.header.len() as u32,
@@ -321,6 +327,9 @@ impl SegmentWriter {
         tail.extend_from_slice(ARROW_MAGIC);
         let unsealed = self.len;
         let written = (|| {
+            self.writeback
+                .finish()
+                .ctx("write back (fdatasync)", &self.path)?;
             self.file.write_all(&tail).ctx("write", &self.path)?;
             crate::failpoint::hit("segment.before_seal_fsync")?;
             self.file.sync_all().ctx("fsync", &self.path)

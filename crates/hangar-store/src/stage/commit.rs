@@ -244,7 +244,6 @@ impl StoreWriter {
         self.out.clear();
         self.seg_out.clear();
         self.slots.clear();
-        self.slot_of.clear();
         self.staged.clear();
         self.files.clear();
         self.reserved.clear();

@@ -123,7 +123,6 @@ pub struct StoreWriter {
     seg_out: Vec<u8>,
     buffered: bool,
     slots: Vec<Slot>,
-    slot_of: HashMap<SegmentFormat, usize>,
     staged: DigestMap<StagedLoc>,
     files: Vec<StagedFile>,
     next_file: FileId,
@@ -224,15 +223,21 @@ impl StoreWriter {
     }
 
     fn slot_for(&mut self, format: &SegmentFormat) -> usize {
-        if let Some(&i) = self.slot_of.get(format) {
+        // A writer holds a slot per value format its columns use, a handful: comparing
+        // formats beats hashing one per value (a bulk put asks once per value).
+        if let Some(i) = self.slots.iter().position(|s| s.pending.format() == format) {
             return i;
         }
         self.slots.push(Slot {
             pending: PendingBatch::new(format.clone()),
             open: None,
         });
-        self.slot_of.insert(format.clone(), self.slots.len() - 1);
         self.slots.len() - 1
+    }
+
+    /// Makes room for `additional` more staged values (a bulk put knows its size).
+    pub fn reserve_values(&mut self, additional: usize) {
+        self.staged.reserve(additional);
     }
 
     /// True if `digest` is staged or stored.
@@ -244,18 +249,24 @@ impl StoreWriter {
     /// written again (deduplication).
     pub fn put_value(&mut self, v: ValueInput<'_>) -> Result<Digest> {
         let digest = v.header.digest(v.bytes);
-        self.put_hashed_value(v, digest)?;
+        let crc = crc32(v.bytes);
+        self.put_hashed_value(v, digest, crc)?;
         Ok(digest)
     }
 
-    /// Stages a value whose digest the caller computed (e.g. in parallel). Returns true
-    /// if the value was new.
-    pub fn put_hashed_value(&mut self, v: ValueInput<'_>, digest: Digest) -> Result<bool> {
+    /// Stages a value whose digest and CRC-32 of its bytes the caller computed (e.g. in
+    /// parallel, while each value is in cache once). Returns true if the value was new.
+    pub fn put_hashed_value(
+        &mut self,
+        v: ValueInput<'_>,
+        digest: Digest,
+        crc: u32,
+    ) -> Result<bool> {
         self.writable()?;
+        debug_assert_eq!(crc, crc32(v.bytes), "the caller's CRC is the bytes' CRC");
         if self.contains_value(&digest)? {
             return Ok(false);
         }
-        let crc = crc32(v.bytes);
         let slot = self.slot_for(v.format);
         let row = self.slots[slot].pending.push(digest, crc, v.shape, v.bytes);
         self.staged.insert(digest, StagedLoc::Pending { slot, row });
@@ -277,13 +288,15 @@ impl StoreWriter {
             push_frame(&mut self.out, frame::VALUE, e.as_slice());
         }
         if flush {
+            // The batch goes to its segment now (its disk write then overlaps the rest of
+            // the put, and the buffer is reused at its flush size); in a bulk session its
+            // frames reach the journal with the next record frame, never before it: a
+            // crash must not leave values in the journal that no staged change refers to
+            // (they would be sealed into the next commit for good). A batch written to
+            // the segment but never journalled is cut off when the segment is resumed.
+            self.flush_slot(slot)?;
             if self.buffered {
-                // Written with the next record frame, never before it: a crash must not
-                // leave values in the journal that no staged change refers to (they would
-                // be sealed into the next commit for good).
                 self.flush_due = true;
-            } else {
-                self.flush_slot(slot)?;
             }
         }
         Ok(true)
@@ -736,7 +749,6 @@ mod tests {
         let mut w = writer(&store);
         w.set_buffered(true).unwrap();
         let journal = dir.path().join(STAGING_DIR).join(JOURNAL);
-        let before = fs::metadata(&journal).unwrap().len();
         let format = SegmentFormat::FixedTensor {
             dtype: DType::U8,
             shape: vec![1 << 20],
@@ -745,8 +757,11 @@ mod tests {
             dtype: DType::U8,
             shape: &[1 << 20],
         };
-        // Past the flush size (16 MiB) without a record: nothing is written yet, so a
-        // crash here leaves no value the staging area does not refer to.
+        // Past the flush size (16 MiB) without a record: the batch went to its segment,
+        // but the journal holds no frame that locates a value yet (only the reservation
+        // of the segment's id, which a reopened writer deletes unless a frame or an index
+        // run refers to it), so a crash here leaves no value the staging area does not
+        // refer to.
         for i in 0..20u8 {
             let bytes = vec![i; 1 << 20];
             w.put_value(ValueInput {
@@ -757,7 +772,17 @@ mod tests {
             })
             .unwrap();
         }
-        assert_eq!(fs::metadata(&journal).unwrap().len(), before);
+        let early = Journal::read(&journal).unwrap();
+        assert!(
+            !early.iter().any(|f| matches!(
+                f.frame_type,
+                frame::SEGMENT_CREATED | frame::BATCH_STORED | frame::VALUE
+            )),
+            "{:?}",
+            early.iter().map(|f| f.frame_type).collect::<Vec<_>>()
+        );
+        let before = fs::metadata(&journal).unwrap().len();
+        assert!(fs::read_dir(dir.path().join("segments")).unwrap().count() > 0);
         // The record that refers to them brings them in, in the same write.
         w.record(b"the change").unwrap();
         assert!(fs::metadata(&journal).unwrap().len() > before);

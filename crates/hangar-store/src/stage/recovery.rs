@@ -380,7 +380,6 @@ impl StoreWriter {
             seg_out: Vec::new(),
             buffered: false,
             slots: Vec::new(),
-            slot_of: HashMap::new(),
             staged: DigestMap::default(),
             files: Vec::new(),
             next_file: 0,
