@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
+use hangar_core::{CommitId, DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
 use rayon::prelude::*;
 use serde_json::json;
 
@@ -263,14 +263,23 @@ fn main() -> Res<()> {
     fig.insert("commit_s", json!(c));
     co.close()?;
 
-    // Bulk insert from contiguous buffers, through the commit (durable on disk).
-    let (repo, co, inserted) = insert(&base, "buffer", &data, &keys, "buffer")?;
-    let t = Instant::now();
-    let commit = co.commit("buffer")?;
-    let s = inserted + t.elapsed().as_secs_f64();
-    co.close()?;
+    // Bulk insert from contiguous buffers, through the commit (durable on disk): the
+    // best of three fresh repositories, as the limit and the peers' figures are.
+    let mut best: Option<(f64, Repository, CommitId)> = None;
+    for round in 0..3 {
+        let (repo, co, inserted) =
+            insert(&base, &format!("buffer{round}"), &data, &keys, "buffer")?;
+        let t = Instant::now();
+        let commit = co.commit("buffer")?;
+        let s = inserted + t.elapsed().as_secs_f64();
+        co.close()?;
+        if best.as_ref().is_none_or(|(b, _, _)| s < *b) {
+            best = Some((s, repo, commit));
+        }
+    }
+    let (s, repo, commit) = best.expect("three rounds ran");
     println!(
-        "{:<58} {:>12.0} records/s ({:.3} s, {:.2}x the limit's time)",
+        "{:<58} {:>12.0} records/s ({:.3} s, {:.2}x the limit's time; best of 3)",
         "bulk insert from one buffer, committed (fsynced)",
         records as f64 / s,
         s,
@@ -293,7 +302,7 @@ fn main() -> Res<()> {
 
     // Reads.
     let t = Instant::now();
-    let repo = Repository::open(base.join("buffer"))?;
+    let repo = Repository::open(repo.path())?;
     let reader = repo.checkout_commit(&commit.to_hex())?;
     let col = reader.column("train_images")?;
     let first = col.get_view("0")?;

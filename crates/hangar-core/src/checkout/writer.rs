@@ -134,6 +134,11 @@ trait PutBatch: Sync {
     fn uniform(&self) -> bool {
         false
     }
+    /// The bytes of values `range`, if they lie end to end in one buffer.
+    fn contiguous(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
+        let _ = range;
+        None
+    }
 }
 
 /// Explicit (key, value) pairs.
@@ -202,6 +207,10 @@ impl PutBatch for Contiguous<'_> {
     }
     fn uniform(&self) -> bool {
         true
+    }
+    fn contiguous(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
+        self.bytes
+            .get(range.start * self.sample_bytes..range.end * self.sample_bytes)
     }
 }
 
@@ -573,6 +582,23 @@ impl WriterState {
             sw.reserve_values(n);
         }
         let mut store = |start: usize, sums: Vec<Option<(Digest, u32)>>| -> Result<()> {
+            // Fixed-shape values end to end in the caller's buffer, all stored (none
+            // inline): written to their segment from that buffer, with no copy, unless
+            // one of them is already staged or stored.
+            if !variable {
+                let all: Option<Vec<(Digest, u32)>> = sums.iter().copied().collect();
+                if let (Some(all), Some(bytes)) = (all, batch.contiguous(start..start + sums.len()))
+                {
+                    if sw.put_contiguous_values(format, bytes, &all)? {
+                        for (i, (digest, _)) in (start..).zip(&all) {
+                            records.push_with(batch.key(i), |out| {
+                                Record::encode_stored_into(out, digest, None)
+                            });
+                        }
+                        return Ok(());
+                    }
+                }
+            }
             for (i, sum) in (start..).zip(sums) {
                 let v = batch.value(i);
                 let var_shape = shape_of(&v);

@@ -526,3 +526,66 @@ fn small_values_are_kept_inline_and_behave_like_stored_ones() {
     };
     assert_eq!((c.ours, c.theirs), (Some(digest_of(1)), Some(digest_of(2))));
 }
+
+/// A batch of fixed-shape values from one buffer is written to its segment straight from
+/// that buffer when every value is new; a batch with a value already staged or stored,
+/// or two equal values, is deduplicated value by value. Either way every value reads
+/// back exactly and equal content is stored once.
+#[test]
+fn contiguous_batches_skip_the_copy_but_never_deduplication() {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = col(&co, "c", &[100]);
+    let value = |v: u32| -> Vec<u8> {
+        let mut b = vec![0u8; 100];
+        b[..4].copy_from_slice(&v.to_le_bytes());
+        b
+    };
+    let segment_bytes = || -> u64 {
+        std::fs::read_dir(dir.path().join(".hangar/segments"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    // 5000 distinct values (more than one pipeline chunk): the direct path.
+    let a: Vec<u8> = (0..5000).flat_map(value).collect();
+    c.extend_from_buffer(0..5000u64, TensorRef::new(&a, &[5000, 100]))
+        .unwrap();
+    co.commit("a").unwrap();
+    let after_a = segment_bytes();
+    // Every value is a row of 100 bytes plus its digest and CRC (36), and a little Arrow
+    // framing per batch.
+    assert!(
+        (5000 * 136..5000 * 136 + 64 * 1024).contains(&after_a),
+        "{after_a} bytes for 5000 values"
+    );
+    // 5000 values with repeats inside the batch, half of them equal to values of the
+    // first commit: only 500 new distinct values are stored.
+    let b: Vec<u8> = (0..5000).flat_map(|i| value(4500 + i % 1000)).collect();
+    c.extend_from_buffer(5000..10000u64, TensorRef::new(&b, &[5000, 100]))
+        .unwrap();
+    // All of them already stored: nothing new.
+    c.extend_from_buffer(10000..15000u64, TensorRef::new(&a, &[5000, 100]))
+        .unwrap();
+    co.commit("b").unwrap();
+    let grown = segment_bytes() - after_a;
+    assert!(
+        (500 * 136..500 * 136 + 64 * 1024).contains(&grown),
+        "{grown} more bytes for 500 new values"
+    );
+    co.close().unwrap();
+    let report = repo.verify().unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.values, 5500);
+    let r = repo.checkout().unwrap().column("c").unwrap();
+    assert_eq!(r.len().unwrap(), 15000);
+    for (k, want) in [
+        (0u64, 0),
+        (4999, 4999),
+        (5000, 4500),
+        (9999, 5499),
+        (12345, 2345),
+    ] {
+        assert_eq!(u8s(&r.get(k).unwrap()), value(want), "key {k}");
+    }
+}

@@ -122,12 +122,68 @@ impl PendingBatch {
         })
     }
 
+    /// The rows as a [`BatchParts`] (what a segment writer appends).
+    pub fn parts(&self) -> BatchParts<'_> {
+        BatchParts {
+            format: &self.format,
+            digests: &self.digests,
+            crcs: &self.crcs,
+            data: &self.data,
+            ends: &self.ends,
+            shapes: &self.shapes,
+        }
+    }
+
+    /// Encodes the batch as an IPC record-batch message (see [`BatchParts::encode`]).
+    pub fn encode(&self) -> Option<EncodedBatch<'_>> {
+        self.parts().encode()
+    }
+}
+
+/// The rows of one record batch, borrowed: from a [`PendingBatch`], or straight from a
+/// caller's buffer of fixed-size values that lie end to end (written with no copy).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchParts<'a> {
+    /// The format of every row.
+    pub format: &'a SegmentFormat,
+    /// 32 bytes per row.
+    pub digests: &'a [u8],
+    /// CRC-32 of each row's bytes.
+    pub crcs: &'a [u32],
+    /// Value bytes, concatenated.
+    pub data: &'a [u8],
+    /// End offset in `data` of each row.
+    pub ends: &'a [usize],
+    /// For variable-shape tensors, `rank` dimensions per row.
+    pub shapes: &'a [i32],
+}
+
+impl<'a> BatchParts<'a> {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.crcs.len()
+    }
+
+    /// The digest of row `i`.
+    pub fn digest(&self, i: usize) -> Digest {
+        Digest::from_slice(&self.digests[i * 32..(i + 1) * 32]).expect("32 bytes per row")
+    }
+
+    /// Start and length of each row's bytes within the batch's value data.
+    pub fn spans(&self) -> impl Iterator<Item = (usize, usize)> + 'a {
+        self.ends.iter().scan(0, |start, &end| {
+            let s = (*start, end - *start);
+            *start = end;
+            Some(s)
+        })
+    }
+
     /// The body buffers of the record batch in Arrow's depth-first order, and the field
     /// nodes. Returns `None` if an offset would overflow Arrow's 32-bit offsets.
-    fn layout(&self) -> Option<(Vec<FieldNode>, Vec<BodyBuffer<'_>>, usize)> {
+    fn layout(&self) -> Option<(Vec<FieldNode>, Vec<BodyBuffer<'a>>, usize)> {
         let n = self.rows() as i64;
-        let digests: &[u8] = &self.digests;
-        let crcs: &[u8] = u32_bytes(&self.crcs);
+        let digests: &[u8] = self.digests;
+        let crcs: &[u8] = u32_bytes(self.crcs);
         let mut nodes = vec![FieldNode::new(n, 0), FieldNode::new(n, 0)];
         let mut bufs = vec![
             BodyBuffer::Empty,
@@ -136,13 +192,13 @@ impl PendingBatch {
             BodyBuffer::Bytes(crcs),
         ];
         let value_index;
-        match &self.format {
+        match self.format {
             SegmentFormat::FixedTensor { dtype, .. } => {
                 nodes.push(FieldNode::new(n, 0));
                 nodes.push(FieldNode::new((self.data.len() / dtype.size()) as i64, 0));
                 bufs.extend([BodyBuffer::Empty, BodyBuffer::Empty]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(&self.data));
+                bufs.push(BodyBuffer::Bytes(self.data));
             }
             SegmentFormat::VarTensor { dtype, rank } => {
                 let items = self.data.len() / dtype.size();
@@ -151,7 +207,7 @@ impl PendingBatch {
                 nodes.push(FieldNode::new(items as i64, 0)); // list items
                 nodes.push(FieldNode::new(n, 0)); // shape: fixed-size list
                 nodes.push(FieldNode::new(n * i64::from(*rank), 0)); // shape items
-                let offsets = offsets_i32(&self.ends, dtype.size())?;
+                let offsets = offsets_i32(self.ends, dtype.size())?;
                 bufs.extend([
                     BodyBuffer::Empty,
                     BodyBuffer::Empty,
@@ -159,19 +215,19 @@ impl PendingBatch {
                     BodyBuffer::Empty,
                 ]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(&self.data));
+                bufs.push(BodyBuffer::Bytes(self.data));
                 bufs.extend([
                     BodyBuffer::Empty,
                     BodyBuffer::Empty,
-                    BodyBuffer::Bytes(i32_bytes(&self.shapes)),
+                    BodyBuffer::Bytes(i32_bytes(self.shapes)),
                 ]);
             }
             SegmentFormat::Str | SegmentFormat::Bytes => {
                 nodes.push(FieldNode::new(n, 0));
-                let offsets = offsets_i32(&self.ends, 1)?;
+                let offsets = offsets_i32(self.ends, 1)?;
                 bufs.extend([BodyBuffer::Empty, BodyBuffer::Owned(offsets)]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(&self.data));
+                bufs.push(BodyBuffer::Bytes(self.data));
             }
         }
         Some((nodes, bufs, value_index))
@@ -180,7 +236,7 @@ impl PendingBatch {
     /// Encodes the batch as an IPC record-batch message: the framed header and the body
     /// buffers (to be written in order, each padded to [`ALIGNMENT`]). Also returns the
     /// offset of the value bytes within the body.
-    pub fn encode(&self) -> Option<EncodedBatch<'_>> {
+    pub fn encode(&self) -> Option<EncodedBatch<'a>> {
         let (nodes, bufs, value_index) = self.layout()?;
         let mut offsets = Vec::with_capacity(bufs.len());
         let mut body_len = 0usize;

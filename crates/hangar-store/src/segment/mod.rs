@@ -13,6 +13,6 @@ pub mod batch;
 pub mod format;
 pub mod writer;
 
-pub use batch::PendingBatch;
+pub use batch::{BatchParts, PendingBatch};
 pub use format::SegmentFormat;
 pub use writer::{check_sealed_structure, Block, SegmentWriter, StoredRow};

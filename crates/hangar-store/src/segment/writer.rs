@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use arrow_ipc::writer::{write_message, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};
 use arrow_schema::SchemaRef;
 
-use super::batch::{padded, PendingBatch, ALIGNMENT};
+use super::batch::{padded, BatchParts, PendingBatch, ALIGNMENT};
 use super::format::SegmentFormat;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
@@ -215,6 +215,18 @@ impl SegmentWriter {
     /// power loss comes with [`SegmentWriter::seal`]). Returns the block and where each
     /// row's bytes are. The batch is left as it was; the caller clears it for reuse.
     pub fn append(&mut self, batch: &PendingBatch) -> Result<(Block, Vec<StoredRow>)> {
+        self.append_parts(&batch.parts())
+    }
+
+    /// [`SegmentWriter::append`] of borrowed rows (the value bytes go from `batch.data`
+    /// to the file with no copy).
+    pub fn append_parts(&mut self, batch: &BatchParts<'_>) -> Result<(Block, Vec<StoredRow>)> {
+        if batch.format != &self.format {
+            return Err(Error::InvalidArgument(format!(
+                "{}: a batch of another value format cannot be appended",
+                self.path.display()
+            )));
+        }
         let item_size = match &self.format {
             SegmentFormat::FixedTensor { dtype, .. } | SegmentFormat::VarTensor { dtype, .. } => {
                 dtype.size()
@@ -267,7 +279,7 @@ impl SegmentWriter {
                 digest: batch.digest(i),
                 offset: values_at + start as u64,
                 len: len as u64,
-                crc: batch.crcs()[i],
+                crc: batch.crcs[i],
             })
             .collect();
         Ok((block, rows))

@@ -29,7 +29,7 @@ use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 use crate::journal::{push_frame, Journal};
 use crate::pack::{Object, PackSpool};
-use crate::segment::{Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow};
+use crate::segment::{BatchParts, Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow};
 use crate::store::{
     file_path, pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
 };
@@ -372,11 +372,92 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Stages values of one fixed-shape tensor format that lie end to end in `bytes`
+    /// (`sums`: each value's digest and CRC-32, in order) by writing them to the open
+    /// segment straight from `bytes`, with no copy into a pending batch. Only when every
+    /// value is new — none staged or stored, no two equal — and the format is a
+    /// fixed-shape one; otherwise nothing is done and `false` is returned, and the caller
+    /// stages them one by one (deduplicating). Frames as for a flushed batch.
+    pub fn put_contiguous_values(
+        &mut self,
+        format: &SegmentFormat,
+        bytes: &[u8],
+        sums: &[(Digest, u32)],
+    ) -> Result<bool> {
+        self.writable()?;
+        let n = sums.len();
+        if n == 0 || !matches!(format, SegmentFormat::FixedTensor { .. }) {
+            return Ok(false);
+        }
+        if !bytes.len().is_multiple_of(n) {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes do not divide into {n} values of one size",
+                bytes.len()
+            )));
+        }
+        let size = bytes.len() / n;
+        let mut seen = DigestSet::default();
+        seen.reserve(n);
+        for (d, _) in sums {
+            if !seen.insert(*d) || self.contains_value(d)? {
+                return Ok(false);
+            }
+        }
+        debug_assert!(
+            sums.iter()
+                .zip(bytes.chunks_exact(size))
+                .all(|((_, c), b)| *c == crc32(b)),
+            "the caller's CRCs are the values' CRCs"
+        );
+        let slot = self.slot_for(format);
+        // Values put before these are written first, so a segment holds values in the
+        // order they were put.
+        self.flush_slot(slot)?;
+        // Batches of at most the flush size (an Arrow batch holds at most 2^31 elements).
+        let per_batch = (FLUSH_BYTES / size.max(1)).clamp(1, FLUSH_ROWS);
+        for (k, part) in sums.chunks(per_batch).enumerate() {
+            let data = &bytes[k * per_batch * size..][..part.len() * size];
+            let digests: Vec<u8> = part.iter().flat_map(|(d, _)| d.0).collect();
+            let crcs: Vec<u32> = part.iter().map(|(_, c)| *c).collect();
+            let ends: Vec<usize> = (1..=part.len()).map(|i| i * size).collect();
+            self.append_to_slot(
+                slot,
+                &BatchParts {
+                    format,
+                    digests: &digests,
+                    crcs: &crcs,
+                    data,
+                    ends: &ends,
+                    shapes: &[],
+                },
+            )?;
+        }
+        if self.buffered {
+            self.flush_due = true;
+        }
+        Ok(true)
+    }
+
     fn flush_slot(&mut self, i: usize) -> Result<()> {
         if self.slots[i].pending.is_empty() {
             return Ok(());
         }
-        let format = self.slots[i].pending.format().clone();
+        // Taken out while it is appended (the append needs the writer whole), put back
+        // after, so its buffers are reused.
+        let empty = PendingBatch::new(self.slots[i].pending.format().clone());
+        let pending = std::mem::replace(&mut self.slots[i].pending, empty);
+        let appended = self.append_to_slot(i, &pending.parts());
+        self.slots[i].pending = pending;
+        appended?;
+        self.slots[i].pending.clear();
+        Ok(())
+    }
+
+    /// Appends a batch to slot `i`'s open segment (created, its id reserved first, if
+    /// there is none), records where its rows went, queues its frames for the journal's
+    /// next write, and seals the segment once it is large enough.
+    fn append_to_slot(&mut self, i: usize, batch: &BatchParts<'_>) -> Result<()> {
+        let format = batch.format.clone();
         if self.slots[i].open.is_none() {
             let id = self.reserve_file(FileKind::Segment)?;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
@@ -390,11 +471,9 @@ impl StoreWriter {
             });
             self.slots[i].open = Some(w);
         }
-        let slot = &mut self.slots[i];
-        let writer = slot.open.as_mut().expect("opened above");
+        let writer = self.slots[i].open.as_mut().expect("opened above");
         let id = writer.id();
-        let (block, rows) = writer.append(&slot.pending)?;
-        slot.pending.clear();
+        let (block, rows) = writer.append_parts(batch)?;
         mark_written(&mut self.staged, id, &rows);
         push_batch_stored(&mut self.seg_out, id, &block, &rows);
         let file = self
@@ -741,6 +820,49 @@ mod tests {
         assert!(w.next_file > 0x77);
         let next = w.reserve_file(FileKind::Segment).unwrap();
         assert!(next > seg.max(pack).max(0x77));
+    }
+
+    #[test]
+    fn contiguous_values_are_taken_only_when_all_are_new_and_fixed_shape() {
+        let (_dir, store) = new_store();
+        let mut w = writer(&store);
+        let format = SegmentFormat::FixedTensor {
+            dtype: DType::U8,
+            shape: vec![4],
+        };
+        let header = ValueHeader::Tensor {
+            dtype: DType::U8,
+            shape: &[4],
+        };
+        let bytes: Vec<u8> = (0..32).collect();
+        let sums: Vec<(Digest, u32)> = bytes
+            .chunks(4)
+            .map(|b| (header.digest(b), crc32(b)))
+            .collect();
+        // Not fixed-shape, or a repeat inside the batch: declined, nothing staged.
+        assert!(!w
+            .put_contiguous_values(&SegmentFormat::Bytes, &bytes, &sums)
+            .unwrap());
+        let mut repeat = sums.clone();
+        repeat[7] = repeat[0];
+        assert!(!w.put_contiguous_values(&format, &bytes, &repeat).unwrap());
+        assert!(!w.contains_value(&sums[0].0).unwrap());
+        // Bytes that do not divide into the values: refused.
+        let err = w
+            .put_contiguous_values(&format, &bytes[..31], &sums)
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{err}");
+        // All new: taken, and every value reads back.
+        assert!(w.put_contiguous_values(&format, &bytes, &sums).unwrap());
+        for (i, (d, _)) in sums.iter().enumerate() {
+            assert_eq!(
+                w.read_value(d).unwrap().unwrap().as_slice(),
+                &bytes[i * 4..][..4]
+            );
+        }
+        // Once one of them is staged, the same values are declined (the caller then
+        // deduplicates them one by one).
+        assert!(!w.put_contiguous_values(&format, &bytes, &sums).unwrap());
     }
 
     #[test]
