@@ -175,10 +175,15 @@ pub fn remove_temp_files(dir: &Path) -> Result<usize> {
 /// [`Writeback::start`] runs `fdatasync` of the file in a thread of its own (never a
 /// worker of the rayon pool, which the caller keeps busy). At most one sync per file is
 /// in flight: a start while one runs asks the running thread for one more sync after it,
-/// so the bytes appended meanwhile are written back too. An error of any such sync is
-/// kept and returned by every later [`Writeback::finish`]: on Linux a failed write-back
-/// marks the pages clean, so a later fsync could succeed without the bytes being on
-/// disk — the file must be treated as failed, never retried into apparent success.
+/// so the bytes appended meanwhile are written back too.
+///
+/// Errors are never lost to the owner's own fsync: the thread syncs through a file
+/// description of its own (the file opened again, not a `dup`), and Linux reports a
+/// write-back error to every file description open when it happened — so the seal's
+/// fsync through the writer's handle still fails. An error the thread saw is also kept
+/// and returned by every later [`Writeback::finish`] (a failed write-back marks the
+/// pages clean: the file must be treated as failed, never retried into apparent
+/// success). Dropping a `Writeback` does not wait for a running sync.
 #[derive(Debug, Default)]
 pub struct Writeback {
     running: Option<std::thread::JoinHandle<std::io::Result<()>>>,
@@ -194,10 +199,11 @@ struct SyncState {
 }
 
 impl Writeback {
-    /// Starts a background `fdatasync` of `file`, or asks a running one for another round.
-    /// Best effort: if the handle cannot be duplicated or no thread can be started,
-    /// nothing is started (the final fsync does all of the work, as without write-back).
-    pub fn start(&mut self, file: &File) {
+    /// Starts a background `fdatasync` of the file at `path`, or asks a running one for
+    /// another round. Best effort: if the file cannot be opened again or no thread can be
+    /// started, nothing is started (the final fsync does all of the work, as without
+    /// write-back).
+    pub fn start(&mut self, path: &Path) {
         {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if st.running {
@@ -206,7 +212,7 @@ impl Writeback {
             }
         }
         self.reap();
-        let Ok(clone) = file.try_clone() else {
+        let Ok(own) = no_follow().read(true).open(path) else {
             return;
         };
         let state = std::sync::Arc::clone(&self.state);
@@ -219,7 +225,7 @@ impl Writeback {
                         Error::Io { source, .. } => source,
                         other => std::io::Error::other(other),
                     })?;
-                    clone.sync_data()?;
+                    own.sync_data()?;
                     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
                     if !std::mem::take(&mut st.again) {
                         return Ok(());
@@ -266,15 +272,6 @@ impl Writeback {
                 text: e.to_string(),
             });
         }
-    }
-}
-
-impl Drop for Writeback {
-    fn drop(&mut self) {
-        // Never leave a sync running past the file's owner (its error has no one to
-        // report to: a writer dropped without sealing keeps its data in the journal's
-        // open segment, which the next writer resumes and seals with its own fsync).
-        self.reap();
     }
 }
 
@@ -346,7 +343,7 @@ mod tests {
         let mut wb = Writeback::default();
         for _ in 0..3 {
             f.write_all(&[7u8; 1 << 16]).unwrap();
-            wb.start(&f);
+            wb.start(&path);
         }
         wb.finish().unwrap();
         wb.finish().unwrap();

@@ -264,7 +264,7 @@ impl SegmentWriter {
             self.crc.update(s);
         }
         write_all_vectored(&mut self.file, &mut slices).ctx("write", &self.path)?;
-        self.writeback.start(&self.file);
+        self.writeback.start(&self.path);
         let block = Block {
             offset,
             meta_len: enc.header.len() as u32,
