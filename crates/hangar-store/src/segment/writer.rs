@@ -130,13 +130,17 @@ impl SegmentWriter {
 
     /// Reopens an open segment after a restart: the file is cut back to `valid_len` (the
     /// end of the last batch the journal acknowledged; anything after it is a torn,
-    /// unacknowledged write) and appending continues.
+    /// unacknowledged write) and appending continues. `end_crc`, the CRC-32 of the file
+    /// through its last block as the journal recorded it when the block was written,
+    /// spares reading the file to compute it (and a file damaged since then then fails
+    /// its whole-file checksum once sealed, instead of having the damage checksummed).
     pub fn resume(
         path: &Path,
         id: FileId,
         format: SegmentFormat,
         header_len: u64,
         blocks: Vec<Block>,
+        end_crc: Option<u32>,
     ) -> Result<SegmentWriter> {
         let valid_len = blocks.last().map_or(header_len, Block::end);
         let mut file = fsutil::open_no_follow(
@@ -154,17 +158,23 @@ impl SegmentWriter {
         if actual > valid_len {
             file.set_len(valid_len).ctx("truncate torn tail of", path)?;
         }
-        let mut crc = crc32fast::Hasher::new();
-        file.seek(SeekFrom::Start(0)).ctx("seek", path)?;
-        let mut reader = (&file).take(valid_len);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = reader.read(&mut buf).ctx("read", path)?;
-            if n == 0 {
-                break;
+        let crc = match end_crc.filter(|_| !blocks.is_empty()) {
+            Some(c) => crc32fast::Hasher::new_with_initial_len(c, valid_len),
+            None => {
+                let mut crc = crc32fast::Hasher::new();
+                file.seek(SeekFrom::Start(0)).ctx("seek", path)?;
+                let mut reader = (&file).take(valid_len);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = reader.read(&mut buf).ctx("read", path)?;
+                    if n == 0 {
+                        break;
+                    }
+                    crc.update(&buf[..n]);
+                }
+                crc
             }
-            crc.update(&buf[..n]);
-        }
+        };
         file.seek(SeekFrom::Start(valid_len)).ctx("seek", path)?;
         let schema = format.arrow_schema();
         Ok(SegmentWriter {
@@ -194,6 +204,11 @@ impl SegmentWriter {
     /// Length of the header (magic and schema message).
     pub fn header_len(&self) -> u64 {
         self.header_len
+    }
+
+    /// CRC-32 of the bytes written so far.
+    pub fn crc_so_far(&self) -> u32 {
+        self.crc.clone().finalize()
     }
 
     /// Bytes written so far.

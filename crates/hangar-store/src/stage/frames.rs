@@ -59,8 +59,16 @@ pub(super) fn push_segment_created(
 }
 
 /// Appends a `BATCH_STORED` frame.
-pub(super) fn push_batch_stored(out: &mut Vec<u8>, id: FileId, block: &Block, rows: &[StoredRow]) {
-    let mut e = Encoder::with_capacity(40 + rows.len() * 56);
+/// Appends a `BATCH_STORED` frame; `end_crc` is the CRC-32 of the whole segment file
+/// through this block (what resuming the segment continues from, instead of reading it).
+pub(super) fn push_batch_stored(
+    out: &mut Vec<u8>,
+    id: FileId,
+    block: &Block,
+    rows: &[StoredRow],
+    end_crc: Option<u32>,
+) {
+    let mut e = Encoder::with_capacity(44 + rows.len() * 56);
     e.u32(id)
         .u64(block.offset)
         .u32(block.meta_len)
@@ -68,6 +76,9 @@ pub(super) fn push_batch_stored(out: &mut Vec<u8>, id: FileId, block: &Block, ro
         .varint(rows.len() as u64);
     for r in rows {
         e.digest(&r.digest).u64(r.offset).u64(r.len).u32(r.crc);
+    }
+    if let Some(crc) = end_crc {
+        e.u32(crc);
     }
     push_frame(out, frame::BATCH_STORED, e.as_slice());
 }
@@ -106,7 +117,9 @@ pub(super) fn block_shapes(
     Ok(Some((rank, dims)))
 }
 
-pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<(FileId, Block, Vec<StoredRow>)> {
+/// Decodes a `BATCH_STORED` frame: the segment, the block, its rows and, when the frame
+/// has it, the file's CRC-32 through the block.
+pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<BatchStored> {
     let mut d = Decoder::new(body);
     let id = d.u32()?;
     let block = Block {
@@ -124,6 +137,14 @@ pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<(FileId, Block, V
             crc: d.u32()?,
         });
     }
+    let end_crc = if d.remaining() == 0 {
+        None
+    } else {
+        Some(d.u32()?)
+    };
     d.finish()?;
-    Ok((id, block, rows))
+    Ok((id, block, rows, end_crc))
 }
+
+/// A decoded `BATCH_STORED` frame (see [`decode_batch_stored`]).
+pub(super) type BatchStored = (FileId, Block, Vec<StoredRow>, Option<u32>);

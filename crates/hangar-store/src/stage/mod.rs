@@ -84,6 +84,9 @@ struct StagedFile {
     format: SegmentFormat,
     header_len: u64,
     blocks: Vec<(Block, Vec<StoredRow>)>,
+    /// CRC-32 of the file through its last block, as the journal records it (absent in
+    /// journals of earlier builds): resuming the segment then reads none of it.
+    end_crc: Option<u32>,
     sealed: Option<FileRecord>,
 }
 
@@ -467,6 +470,7 @@ impl StoreWriter {
                 format,
                 header_len: w.header_len(),
                 blocks: Vec::new(),
+                end_crc: None,
                 sealed: None,
             });
             self.slots[i].open = Some(w);
@@ -474,14 +478,16 @@ impl StoreWriter {
         let writer = self.slots[i].open.as_mut().expect("opened above");
         let id = writer.id();
         let (block, rows) = writer.append_parts(batch)?;
+        let end_crc = writer.crc_so_far();
         mark_written(&mut self.staged, id, &rows);
-        push_batch_stored(&mut self.seg_out, id, &block, &rows);
+        push_batch_stored(&mut self.seg_out, id, &block, &rows, Some(end_crc));
         let file = self
             .files
             .iter_mut()
             .find(|f| f.id == id)
             .expect("journaled when created");
         file.blocks.push((block, rows));
+        file.end_crc = Some(end_crc);
         if self.slots[i]
             .open
             .as_ref()
@@ -645,8 +651,9 @@ impl StoreWriter {
         let mut frames = journal_start(&self.base, seq, &unrecorded);
         for f in &self.files {
             push_segment_created(&mut frames, f.id, f.header_len, &f.format);
-            for (block, rows) in &f.blocks {
-                push_batch_stored(&mut frames, f.id, block, rows);
+            for (i, (block, rows)) in f.blocks.iter().enumerate() {
+                let last = i + 1 == f.blocks.len();
+                push_batch_stored(&mut frames, f.id, block, rows, f.end_crc.filter(|_| last));
             }
             if let Some(rec) = &f.sealed {
                 push_segment_sealed(&mut frames, rec);

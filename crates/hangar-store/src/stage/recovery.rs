@@ -89,7 +89,7 @@ pub fn check_staging(store: &Store) -> Vec<Error> {
                     files.insert(id, (header_len, None));
                 }
                 frame::BATCH_STORED => {
-                    let (id, block, _) = decode_batch_stored(&f.body).map_err(&de)?;
+                    let (id, block, _, _) = decode_batch_stored(&f.body).map_err(&de)?;
                     if let Some(e) = files.get_mut(&id) {
                         e.0 = e.0.max(block.end());
                     }
@@ -391,8 +391,8 @@ impl StoreWriter {
         }
     }
 
-    /// Replays the journal: two streaming passes (the first finds the values a batch
-    /// stored, so a write-through payload of such a value is not staged twice, and the
+    /// Replays the journal: two streaming passes (the first finds the values a later
+    /// batch stored, so a write-through payload of such a value is not staged twice, and the
     /// index sequence to check for missing runs before anything is replayed). With
     /// `resume`, the segments still open are reopened for appending. Returns what was
     /// recovered and the journal's valid length.
@@ -408,10 +408,18 @@ impl StoreWriter {
         // Where a record group the journal does not hold to its end starts (a write cut
         // short inside it): that group and everything after it is a torn tail.
         let mut groups = Groups::new();
+        // Only a batch after a write-through payload can store that payload's value (a
+        // value already in a batch is never journalled with its bytes again), and a
+        // batch before it is replayed before it: the digests of batches are collected
+        // only from the first payload on, so replaying a bulk import's journal builds
+        // no such set.
+        let mut payload_seen = false;
         Journal::read_scan(path, &mut |frame_type, body| {
             groups.frame(frame_type, body.len());
-            if frame_type == frame::BATCH_STORED {
-                let (_, _, rows) = decode_batch_stored(body).map_err(&de)?;
+            if frame_type == frame::VALUE {
+                payload_seen = true;
+            } else if frame_type == frame::BATCH_STORED && payload_seen {
+                let (_, _, rows, _) = decode_batch_stored(body).map_err(&de)?;
                 stored.extend(rows.iter().map(|r| r.digest));
             } else if frame_type == frame::INDEX_SEQ {
                 let mut d = Decoder::new(body);
@@ -459,16 +467,18 @@ impl StoreWriter {
                         format,
                         header_len,
                         blocks: Vec::new(),
+                        end_crc: None,
                         sealed: None,
                     });
                 }
                 frame::BATCH_STORED => {
-                    let (id, block, rows) = decode_batch_stored(body).map_err(&de)?;
+                    let (id, block, rows, end_crc) = decode_batch_stored(body).map_err(&de)?;
                     let file = self.files.iter_mut().find(|s| s.id == id).ok_or_else(|| {
                         Error::corrupt(path, format!("batch stored in unknown segment {id:08x}"))
                     })?;
                     mark_written(&mut self.staged, id, &rows);
                     file.blocks.push((block, rows));
+                    file.end_crc = end_crc;
                 }
                 frame::SEGMENT_SEALED => {
                     let mut d = Decoder::new(body);
@@ -550,6 +560,7 @@ impl StoreWriter {
                 f.format.clone(),
                 f.header_len,
                 blocks,
+                f.end_crc,
             )?;
             let format = f.format.clone();
             let slot = self.slot_for(&format);

@@ -60,12 +60,7 @@ fn torn_segment_tail_is_cut_and_appending_resumes() {
     w.flush().unwrap();
     std::mem::forget(w);
     // Garbage after the last acknowledged batch, as a torn write would leave.
-    let seg = std::fs::read_dir(dir.path().join("segments"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let seg = only_segment(dir.path());
     let mut bytes = std::fs::read(&seg).unwrap();
     let good_len = bytes.len();
     bytes.extend_from_slice(&[0xAB; 100]);
@@ -220,4 +215,61 @@ fn dedup_stores_equal_content_once_but_not_equal_bytes_of_other_shapes() {
     assert_ne!(a, c);
     assert_ne!(a, d);
     assert_eq!(w.staged_values(), 3);
+}
+
+/// A segment left open by one writer is resumed by the next from the CRC the journal
+/// recorded with its last batch (not by reading the file): the sealed file's checksum
+/// is right, appending goes on, and bytes damaged on disk in between are not blessed
+/// with a fresh checksum but caught by `verify_files`.
+#[test]
+fn a_resumed_segment_continues_the_journalled_checksum() {
+    for damage in [false, true] {
+        let (dir, store) = new_store();
+        let (mut w, _) = open_writer(&store);
+        w.set_buffered(true).unwrap();
+        let a = put_u8(&mut w, &[100], &[5; 100]);
+        w.record(b"a").unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let seg = only_segment(dir.path());
+        if damage {
+            // One value byte flipped in place (same length).
+            let mut bytes = std::fs::read(&seg).unwrap();
+            let at = bytes.windows(100).position(|w| w == [5; 100]).unwrap();
+            bytes[at + 50] ^= 1;
+            std::fs::write(&seg, &bytes).unwrap();
+        }
+        let (mut w, rec) = open_writer(&store);
+        assert_eq!(rec.records, vec![b"a".to_vec()]);
+        w.set_buffered(true).unwrap();
+        let b = put_u8(&mut w, &[100], &[6; 100]);
+        w.record(b"b").unwrap();
+        w.flush().unwrap();
+        w.commit(Vec::new(), &w.staged_digests(), b"base1", || {
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+        drop(w);
+        let problems = store.verify_files();
+        if damage {
+            assert!(
+                problems
+                    .iter()
+                    .any(|e| e.to_string().contains("whole-file checksum mismatch")),
+                "{problems:?}"
+            );
+        } else {
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(store.read_value(&a).unwrap().unwrap().as_slice(), &[5; 100]);
+            assert_eq!(store.read_value(&b).unwrap().unwrap().as_slice(), &[6; 100]);
+        }
+    }
+}
+
+/// The one segment file of a repository at `dir`.
+fn only_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut files = std::fs::read_dir(dir.join("segments")).unwrap();
+    let seg = files.next().unwrap().unwrap().path();
+    assert!(files.next().is_none(), "more than one segment");
+    seg
 }
