@@ -75,7 +75,15 @@ pub struct PackSpool {
     entries: Vec<IndexEntry>,
     seen: DigestSet,
     error: Option<Error>,
+    /// Write-back of the spool while the commit goes on building (a commit of millions
+    /// of records writes hundreds of MB here; the final fsync then waits for little).
+    writeback: fsutil::Writeback,
+    /// `len` when write-back was last started.
+    written_back: u64,
 }
+
+/// Bytes of pack between two starts of background write-back.
+const WRITEBACK_EVERY: u64 = 16 << 20;
 
 impl std::fmt::Debug for PackSpool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -102,6 +110,8 @@ impl PackSpool {
             entries: Vec::new(),
             seen: DigestSet::default(),
             error: None,
+            writeback: fsutil::Writeback::default(),
+            written_back: 0,
         }
     }
 
@@ -148,6 +158,10 @@ impl PackSpool {
         self.write(&o.bytes)?;
         let crc = crc32fast::hash(&o.bytes);
         self.write(&crc.to_le_bytes())?;
+        if self.len - self.written_back >= WRITEBACK_EVERY {
+            self.written_back = self.len;
+            self.writeback.start(&self.tmp);
+        }
         self.entries.push(IndexEntry {
             digest: o.digest,
             kind: EntryKind::Object(o.type_code),
@@ -188,6 +202,11 @@ impl PackSpool {
         let file = out
             .into_inner()
             .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
+        if let Err(e) = self.writeback.finish() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(Error::io("write back (fdatasync)", &self.tmp, e));
+        }
         fsutil::install_temp(file, &self.tmp, path)?;
         let record = FileRecord {
             id,

@@ -134,6 +134,10 @@ trait PutBatch: Sync {
     fn uniform(&self) -> bool {
         false
     }
+    /// The bytes of value `i` (without building the value, for a batch that can).
+    fn bytes(&self, i: usize) -> &[u8] {
+        bytes_of(&self.value(i))
+    }
     /// The bytes of values `range`, if they lie end to end in one buffer.
     fn contiguous(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
         let _ = range;
@@ -207,6 +211,9 @@ impl PutBatch for Contiguous<'_> {
     }
     fn uniform(&self) -> bool {
         true
+    }
+    fn bytes(&self, i: usize) -> &[u8] {
+        &self.bytes[i * self.sample_bytes..(i + 1) * self.sample_bytes]
     }
     fn contiguous(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
         self.bytes
@@ -547,11 +554,11 @@ impl WriterState {
         // hashed and stored. Each stored value's digest and CRC are computed together,
         // in parallel, while its bytes are in cache once.
         let hash = |i: usize| {
-            let v = batch.value(i);
-            let bytes = bytes_of(&v);
+            let bytes = batch.bytes(i);
             if bytes.len() <= INLINE_MAX {
                 return None;
             }
+            let v = batch.value(i);
             let shape = shape_of(&v);
             let shape = if variable {
                 shape.as_slice()
@@ -578,8 +585,17 @@ impl WriterState {
             ),
         };
         let mut records = Puts::with_room(key_room, record_room);
-        if n > 0 && bytes_of(&batch.value(0)).len() > INLINE_MAX {
+        if n > 0 && batch.bytes(0).len() > INLINE_MAX {
             sw.reserve_values(n);
+        } else if n > 0 && batch.uniform() && !variable {
+            // Every value is of one fixed size of at most INLINE_MAX bytes: all inline,
+            // nothing to hash or store (an import of many small samples).
+            for i in 0..n {
+                records.push_with(batch.key(i), |out| {
+                    Record::encode_inline_into(out, batch.bytes(i), None)
+                });
+            }
+            return Ok(records);
         }
         let mut store = |start: usize, sums: Vec<Option<(Digest, u32)>>| -> Result<()> {
             // Fixed-shape values end to end in the caller's buffer, all stored (none
@@ -600,6 +616,12 @@ impl WriterState {
                 }
             }
             for (i, sum) in (start..).zip(sums) {
+                if sum.is_none() && !variable {
+                    records.push_with(batch.key(i), |out| {
+                        Record::encode_inline_into(out, batch.bytes(i), None)
+                    });
+                    continue;
+                }
                 let v = batch.value(i);
                 let var_shape = shape_of(&v);
                 let var = variable.then_some(var_shape.as_slice());
