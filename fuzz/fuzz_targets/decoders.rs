@@ -1,9 +1,8 @@
 //! The in-memory decoders of stored objects and keys: the first byte picks one.
 #![no_main]
 
-use hangar_core::objects::{CommitObject, Root};
+use hangar_core::internal::{CommitObject, Node, Root};
 use hangar_core::schema::{ColumnSchema, Record};
-use hangar_core::tree::Node;
 use hangar_core::{DType, SampleKey};
 use hangar_store::index::IndexEntry;
 use hangar_store::segment::format::parse_fixed_shape_metadata;

@@ -34,9 +34,23 @@ use crate::{ColumnKind, ColumnSchema, DType, ReaderColumn, SampleKey, Value};
 /// What the exported value column holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportKind {
-    Fixed { dtype: DType, shape: Vec<usize> },
-    Variable { dtype: DType, rank: usize },
+    /// Tensors of one shape: `arrow.fixed_shape_tensor` over a fixed-size list.
+    Fixed {
+        /// Element type.
+        dtype: DType,
+        /// The shape of every value.
+        shape: Vec<usize>,
+    },
+    /// Tensors of one rank and varying shape: `arrow.variable_shape_tensor`.
+    Variable {
+        /// Element type.
+        dtype: DType,
+        /// The rank of every value.
+        rank: usize,
+    },
+    /// UTF-8 strings.
     Str,
+    /// Byte strings.
     Bytes,
 }
 
@@ -179,6 +193,7 @@ impl BatchBuilder {
         self.value_bytes
     }
 
+    /// Adds a row: the sample's key, its subsample key (nested columns) and its value.
     pub fn push(&mut self, key: SampleKey, subkey: Option<SampleKey>, value: &Value) {
         self.keys.push(key);
         if let Some(s) = subkey {

@@ -32,6 +32,7 @@
 //! assert_eq!(img.as_slice::<u8>()?, &pixels[..]);
 //! # Ok(()) }
 //! ```
+#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod arrow_export;
@@ -40,22 +41,22 @@ pub mod checkout;
 pub mod commit;
 pub mod diff;
 pub mod error;
-pub mod format;
+mod format;
 pub mod history;
 pub mod key;
-pub mod lock;
+mod lock;
 pub mod merge;
 pub mod names;
-pub mod objects;
+mod objects;
 mod overlay;
 mod puts;
-pub mod refs;
+mod refs;
 pub mod repo;
 pub mod schema;
 mod shared;
 mod stage;
 pub mod timefmt;
-pub mod tree;
+mod tree;
 pub mod value;
 pub mod verify;
 
@@ -67,6 +68,7 @@ pub use checkout::ColumnInfo;
 pub use commit::{CommitId, CommitInfo};
 pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, SchemaChange};
 pub use error::{Error, ErrorKind, Result};
+pub use format::FORMAT_VERSION;
 pub use hangar_store::{DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
@@ -83,3 +85,12 @@ pub use verify::{Problem, VerifyReport};
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Decoders of the repository's objects, for the fuzz targets: not part of the API (their
+/// use outside this crate is unsupported), compiled only with the `internal-api` feature.
+#[cfg(feature = "internal-api")]
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::objects::{CommitObject, ObjectType, Root};
+    pub use crate::tree::Node;
+}

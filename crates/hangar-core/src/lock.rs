@@ -110,11 +110,6 @@ impl WriterLock {
             .and_then(|()| file.write_all(&holder));
         Ok(WriterLock { file, path })
     }
-
-    /// Releases the lock, clearing the holder information.
-    pub fn release(self) {
-        drop(self);
-    }
 }
 
 impl Drop for WriterLock {

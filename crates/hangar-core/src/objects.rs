@@ -200,6 +200,82 @@ impl CommitObject {
 mod tests {
     use super::*;
 
+    // A white-box test (the object types are private to this crate): the commit id is
+    // the object digest of exactly these fields.
+    #[test]
+    fn the_commit_id_covers_parents_author_time_message_and_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo =
+            crate::Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();
+        let co = repo.checkout_writer().unwrap();
+        co.add_ndarray_column("c", crate::NdArraySpec::with_shape(crate::DType::U8, &[1]))
+            .unwrap()
+            .set("k", crate::TensorRef::new(&[1u8], &[1]))
+            .unwrap();
+        let first = co.commit("first").unwrap();
+        co.close().unwrap();
+        let co = repo.checkout_writer().unwrap();
+        co.metadata().set("source", "tests").unwrap();
+        let second = co.commit("second\n\nwith a body").unwrap();
+        co.close().unwrap();
+        let info = repo.commit_info(&second).unwrap();
+        assert_eq!(info.parents, vec![first]);
+        assert_eq!(
+            (info.author.as_str(), info.email.as_str()),
+            ("Tester", "tester@example.com")
+        );
+        assert_eq!(info.message, "second\n\nwith a body");
+        let object = CommitObject {
+            parents: info.parents.iter().map(|p| p.digest()).collect(),
+            root: info.root_digest(),
+            author: info.author.clone(),
+            email: info.email.clone(),
+            time_ns: info.time_ns,
+            message: info.message.clone(),
+        };
+        assert_eq!(
+            Digest::of_object(ObjectType::Commit as u8, &object.encode()),
+            second.digest()
+        );
+        // Any field changes the id.
+        for changed in [
+            CommitObject {
+                message: "other".into(),
+                ..object.clone()
+            },
+            CommitObject {
+                author: "Someone".into(),
+                ..object.clone()
+            },
+            CommitObject {
+                email: "e@x".into(),
+                ..object.clone()
+            },
+            CommitObject {
+                time_ns: object.time_ns + 1,
+                ..object.clone()
+            },
+            CommitObject {
+                parents: vec![],
+                ..object.clone()
+            },
+            CommitObject {
+                root: Digest([0; 32]),
+                ..object.clone()
+            },
+        ] {
+            assert_ne!(
+                Digest::of_object(ObjectType::Commit as u8, &changed.encode()),
+                second.digest()
+            );
+        }
+        // Metadata is part of the root.
+        assert_ne!(
+            repo.commit_info(&first).unwrap().root_digest(),
+            info.root_digest()
+        );
+    }
+
     #[test]
     fn objects_round_trip() {
         let root = Root {

@@ -121,11 +121,6 @@ impl Node {
         self.spans.len()
     }
 
-    /// Always false: nodes are never empty.
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
-
     /// Key of entry `i`.
     pub fn key(&self, i: usize) -> &[u8] {
         let s = self.spans[i];
@@ -173,11 +168,6 @@ impl Node {
             }
         }
         Err(lo)
-    }
-
-    /// Bytes of the encoded node.
-    pub fn encoded_len(&self) -> usize {
-        self.bytes.len()
     }
 
     /// Approximate memory held by the decoded node.

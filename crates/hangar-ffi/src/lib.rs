@@ -7,6 +7,7 @@
 //! (`HANGAR_E_PANIC`), and records the error of a failing call.
 //!
 //! The header's introduction (ownership, thread safety, errors) is in `cbindgen.toml`.
+#![deny(missing_docs)]
 
 mod arrow;
 mod boundary;

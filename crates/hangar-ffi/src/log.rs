@@ -170,4 +170,4 @@ pub extern "C" fn hangar_repo_format_version(
 
 /// The newest on-disk format version this build reads and writes.
 pub const HANGAR_FORMAT_VERSION: u32 = 2;
-const _: () = assert!(HANGAR_FORMAT_VERSION == hangar_core::format::FORMAT_VERSION);
+const _: () = assert!(HANGAR_FORMAT_VERSION == hangar_core::FORMAT_VERSION);

@@ -32,6 +32,7 @@
 //! assert_eq!(store.read_value(&digest)?.unwrap().as_slice(), &bytes);
 //! # Ok(()) }
 //! ```
+#![deny(missing_docs)]
 
 pub mod codec;
 pub mod digest;
