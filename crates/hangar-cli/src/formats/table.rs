@@ -44,22 +44,8 @@ pub enum Cell {
 /// One row: key and subkey (when the table has key columns), value.
 pub type Row = (Option<SampleKey>, Option<SampleKey>, Cell);
 
-/// What the value column holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ValueKind {
-    /// Tensors of one shape.
-    Fixed {
-        dtype: DType,
-        shape: Vec<usize>,
-    },
-    /// Tensors of this rank, shapes vary (variable-shape tensors and lists).
-    Variable {
-        dtype: DType,
-        rank: usize,
-    },
-    Str,
-    Bytes,
-}
+/// What the value column holds (the same kinds the Arrow export writes).
+pub use hangar_core::arrow_export::ExportKind as ValueKind;
 
 /// How a table's columns are used.
 #[derive(Debug, Clone)]
