@@ -742,6 +742,7 @@ fn remove_files(
 
 /// Records that `rows` were written to segment `id`.
 fn mark_written(staged: &mut DigestMap<StagedLoc>, id: FileId, rows: &[StoredRow]) {
+    staged.reserve(rows.len());
     for r in rows {
         staged.insert(
             r.digest,
