@@ -1,0 +1,657 @@
+//! The writer checkout: the one place changes are made. It holds the repository's writer
+//! lock for its whole life and works on the durable staging area of its branch.
+//!
+//! Plain operations are write-through: when `set` returns, the sample survives kill -9
+//! of the process. Inside a [`BulkSession`] (what the original Hangar calls the
+//! context-manager form) writes are buffered and become durable when the session ends or
+//! fills a buffer — much faster, with the same all-or-nothing guarantees per call.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rayon::prelude::*;
+
+use hangar_store::{crc32, Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
+
+use crate::checkout::reader::names_list;
+use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
+use crate::commit::{self, CommitId};
+use crate::error::{invalid, Error, Result};
+use crate::format::{self, User};
+use crate::key::SampleKey;
+use crate::lock::WriterLock;
+use crate::merge::{MergeConflicts, MergeOutcome, MergeStrategy};
+use crate::names;
+use crate::objects::{CommitObject, ObjectType, Root};
+use crate::refs;
+use crate::repo::Repository;
+use crate::schema::{ColumnSchema, NdArraySpec, Record, INLINE_MAX};
+use crate::shared::{poisoned, Shared};
+use crate::stage::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging};
+use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
+use hangar_store::Object;
+
+/// The largest staged change journalled in one record; larger ones are split
+/// ([`Change::encode_parts`]), within the store's `MAX_RECORD`.
+const RECORD_PART_BYTES: usize = 64 << 20;
+/// The journal is compacted once it grows past this size (and twice its last size).
+const COMPACT_MIN_BYTES: u64 = 256 << 20;
+
+/// Whether the staging area differs from its base commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing staged.
+    Clean,
+    /// Changes are staged.
+    Dirty(StagedChanges),
+}
+
+impl Status {
+    /// True if changes are staged.
+    pub fn is_dirty(&self) -> bool {
+        matches!(self, Status::Dirty(_))
+    }
+}
+
+mod batch;
+mod column;
+mod open;
+mod state;
+
+use batch::*;
+pub use column::{WriterColumn, WriterMetadata};
+use open::*;
+
+pub(crate) struct WriterState {
+    deferred: Deferred,
+    shared: Arc<Shared>,
+    lock: Option<WriterLock>,
+    sw: Option<StoreWriter>,
+    staging: Staging,
+    user: User,
+    closed: Option<String>,
+    key_seed: u64,
+    key_counter: u64,
+    compact_at: u64,
+    /// Savepoints in force: the journal is not compacted under them.
+    savepoints: u32,
+}
+
+impl fmt::Debug for WriterState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriterState")
+            .field("branch", &self.staging.base.branch)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// The write-enabled checkout. Holds the writer lock until closed or dropped.
+///
+/// Columns and metadata handles obtained from it share its state; after `close` every
+/// one of them returns a `Closed` error.
+#[derive(Debug)]
+pub struct WriterCheckout {
+    st: Arc<Mutex<WriterState>>,
+}
+
+/// Locks the state of an open writer, first storing any queued bulk-session puts.
+fn lock_state(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
+    let mut g = lock_state_raw(st)?;
+    g.drain()?;
+    Ok(g)
+}
+
+/// Locks the state of an open writer without draining the bulk-session queue.
+fn lock_state_raw(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
+    let g = st.lock().map_err(|_| poisoned())?;
+    g.check_open()?;
+    Ok(g)
+}
+
+impl WriterCheckout {
+    /// Opens the writer on the staging area; with `branch`, first switches the staging
+    /// area to that branch (refused with `DirtyStaging` if it has changes for another
+    /// branch). On any error the lock is released.
+    pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
+        let lock = WriterLock::acquire(&shared.hangar)?;
+        // Temporary ref files left by an interrupted ref update (only a writer makes them).
+        hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
+        let (user, mut sw, mut staging) = load_current(&shared, false)?;
+        if let Some(wanted) = branch {
+            if wanted != staging.base.branch {
+                if !refs::branch_exists(&shared.hangar, wanted)? {
+                    return Err(Error::NotFound(format!(
+                        "no branch named {wanted:?}; create it first"
+                    )));
+                }
+                if staging.is_dirty() {
+                    return Err(Error::DirtyStaging(format!(
+                        "Unable to check out branch {wanted:?}: the staging area has uncommitted changes on branch {:?}; \
+                         commit or reset them first",
+                        staging.base.branch
+                    )));
+                }
+                let switched = BaseInfo {
+                    branch: wanted.to_string(),
+                    commit: refs::read_ref(&shared.hangar, wanted)?,
+                };
+                sw.reset(&switched.encode())?;
+                staging = Staging::load(&shared, switched)?;
+            }
+        }
+        Ok(WriterCheckout::with_state(
+            shared,
+            Some(lock),
+            sw,
+            staging,
+            user,
+        ))
+    }
+
+    /// A view of the durable staging area without the writer lock, for
+    /// [`crate::StagedView`]: nothing on disk is changed, and every change through it is
+    /// refused by its store writer. A clean staging area whose branch moved on is seen
+    /// on the branch's head, as a writer would rebase it.
+    pub(crate) fn open_read_only(shared: Arc<Shared>) -> Result<WriterCheckout> {
+        let (user, sw, staging) = load_current(&shared, true)?;
+        Ok(WriterCheckout::with_state(shared, None, sw, staging, user))
+    }
+
+    /// A checkout over a loaded staging area (`lock` is `None` for a read-only view).
+    fn with_state(
+        shared: Arc<Shared>,
+        lock: Option<WriterLock>,
+        sw: StoreWriter,
+        staging: Staging,
+        user: User,
+    ) -> WriterCheckout {
+        let key_seed = RandomState::new().build_hasher().finish();
+        let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());
+        WriterCheckout {
+            st: Arc::new(Mutex::new(WriterState {
+                deferred: Deferred::default(),
+                shared,
+                lock,
+                sw: Some(sw),
+                staging,
+                user,
+                closed: None,
+                key_seed,
+                key_counter: 0,
+                compact_at,
+                savepoints: 0,
+            })),
+        }
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
+        lock_state(&self.st)
+    }
+
+    /// The branch the staging area is based on.
+    pub fn branch_name(&self) -> Result<String> {
+        Ok(self.state()?.staging.base.branch.clone())
+    }
+
+    /// The commit the staging area is based on (`None` before the first commit).
+    pub fn commit_hash(&self) -> Result<Option<CommitId>> {
+        Ok(self.state()?.staging.base.commit.map(CommitId))
+    }
+
+    /// Every staged column with its schema and sample count.
+    pub fn columns(&self) -> Result<Vec<ColumnInfo>> {
+        let st = self.state()?;
+        st.staging.columns.keys().map(|n| st.info(n)).collect()
+    }
+
+    /// The names of the staged columns.
+    pub fn column_names(&self) -> Result<Vec<String>> {
+        Ok(self.state()?.staging.columns.keys().cloned().collect())
+    }
+
+    /// True if the column exists in the staging area.
+    pub fn has_column(&self, name: &str) -> Result<bool> {
+        Ok(self.state()?.staging.columns.contains_key(name))
+    }
+
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Result<WriterColumn> {
+        self.state()?.column(name)?;
+        Ok(WriterColumn {
+            st: self.st.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    fn add_column(&self, name: &str, schema: ColumnSchema) -> Result<WriterColumn> {
+        names::check_name("column name", name)?;
+        let mut st = self.state()?;
+        if st.staging.columns.contains_key(name) {
+            return Err(Error::AlreadyExists(format!(
+                "a column named {name:?} already exists; pick another name or delete it first"
+            )));
+        }
+        st.stage(Change::ColumnCreate {
+            name: name.to_string(),
+            schema,
+        })?;
+        Ok(WriterColumn {
+            st: self.st.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Creates an ndarray column from a prototype or a shape and dtype.
+    ///
+    /// `InvalidArgument` if the spec gives neither or both, a dimension is 0, the rank
+    /// exceeds 31, or the name breaks the rules; `AlreadyExists` for a duplicate name.
+    pub fn add_ndarray_column(&self, name: &str, spec: NdArraySpec) -> Result<WriterColumn> {
+        let schema = spec.into_schema()?;
+        self.add_column(name, schema)
+    }
+
+    /// Creates a str column.
+    pub fn add_str_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::str())
+    }
+
+    /// Creates a bytes column.
+    pub fn add_bytes_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::bytes())
+    }
+
+    /// Creates a nested str column: sample key → { subsample key → text }.
+    pub fn add_nested_str_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::str().nested())
+    }
+
+    /// Creates a nested bytes column: sample key → { subsample key → bytes }.
+    pub fn add_nested_bytes_column(&self, name: &str) -> Result<WriterColumn> {
+        self.add_column(name, ColumnSchema::bytes().nested())
+    }
+
+    /// Deletes a column and all its samples from the staging area. Data already
+    /// committed stays in history.
+    pub fn delete_column(&self, name: &str) -> Result<()> {
+        let mut st = self.state()?;
+        st.column(name)?;
+        st.stage(Change::ColumnDelete {
+            name: name.to_string(),
+        })
+    }
+
+    /// The staged metadata.
+    pub fn metadata(&self) -> WriterMetadata {
+        WriterMetadata {
+            st: self.st.clone(),
+        }
+    }
+
+    /// Starts a bulk session: writes are buffered (and hashed in parallel where
+    /// possible) until the session ends. See the module docs.
+    pub fn bulk(&self) -> Result<BulkSession<'_>> {
+        self.begin_bulk()?;
+        Ok(BulkSession {
+            co: self,
+            done: false,
+        })
+    }
+
+    /// Starts a bulk session without a guard (for bindings, whose sessions cannot borrow
+    /// the checkout): end it with [`WriterCheckout::end_bulk`]. Puts made in the session
+    /// are buffered and stored when it ends (or at a commit); until then a crash loses
+    /// them. `InvalidArgument` if a session is already open.
+    pub fn begin_bulk(&self) -> Result<()> {
+        let mut st = self.state()?;
+        if st.sw().is_buffered() {
+            return Err(invalid(
+                "a bulk session is already open on this writer checkout; end it first",
+            ));
+        }
+        Ok(st.sw().set_buffered(true)?)
+    }
+
+    /// Ends the bulk session [`WriterCheckout::begin_bulk`] started: every buffered put
+    /// is stored, durably against a crash, before this returns. `InvalidArgument` if no
+    /// session is open.
+    pub fn end_bulk(&self) -> Result<()> {
+        let mut st = self.state()?;
+        if !st.sw().is_buffered() {
+            return Err(invalid(
+                "no bulk session is open on this writer checkout: start one first",
+            ));
+        }
+        st.end_buffered()
+    }
+
+    /// Sets the journal size beyond which the staging journal is compacted (default
+    /// 256 MiB). For tests and tuning.
+    #[doc(hidden)]
+    pub fn set_journal_compaction_threshold(&self, bytes: u64) -> Result<()> {
+        self.state()?.compact_at = bytes;
+        Ok(())
+    }
+
+    /// Runs `f`; if it fails, the staging area is returned exactly to where it was before
+    /// `f` ran — every column, sample and metadata change `f` staged is undone, the
+    /// journal is cut back and the data files written since are deleted — and `f`'s
+    /// error is returned. `hangar import` runs in one, so a failed import leaves the
+    /// staging area as it was. `f` must not commit or reset (the rollback then fails);
+    /// the journal is not compacted while it runs. If the rollback itself fails, the
+    /// checkout is closed (reopening replays what the journal holds) and that error is
+    /// returned, naming `f`'s.
+    pub fn all_or_nothing<T, E>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error> + fmt::Display,
+    {
+        let sp = {
+            let mut st = self.state()?;
+            let sp = st.sw().savepoint().map_err(Error::from)?;
+            st.savepoints += 1;
+            sp
+        };
+        let out = f();
+        let Ok(mut st) = self.st.lock() else {
+            return out;
+        };
+        st.savepoints = st.savepoints.saturating_sub(1);
+        // A checkout `f` closed cannot be rolled back: its result stands, and a new
+        // writer replays what the journal acknowledged. One a failed journal write closed
+        // (it kept its store writer for this) is rolled back and open again.
+        if st.sw.is_none() {
+            return out;
+        }
+        match out {
+            Ok(v) => {
+                if st.closed.is_some() && st.savepoints == 0 {
+                    st.sw = None;
+                    st.lock = None;
+                }
+                Ok(v)
+            }
+            Err(e) => match st.rollback(&sp) {
+                Ok(()) => {
+                    st.closed = None;
+                    Err(e)
+                }
+                Err(rb) => {
+                    st.savepoints = 0;
+                    st.poison(&rb);
+                    Err(Error::InvalidArgument(format!(
+                        "{e}; undoing its staged changes then failed too ({rb}): open a new writer \
+                         checkout, which holds what the journal acknowledged"
+                    ))
+                    .into())
+                }
+            },
+        }
+    }
+
+    /// Writes everything buffered by a bulk session now.
+    pub fn flush(&self) -> Result<()> {
+        Ok(self.state()?.sw().flush()?)
+    }
+
+    /// Clean, or dirty with a summary of what is staged. Works before the first commit.
+    pub fn status(&self) -> Result<Status> {
+        let st = self.state()?;
+        Ok(if st.staging.is_dirty() {
+            Status::Dirty(st.staging.changes())
+        } else {
+            Status::Clean
+        })
+    }
+
+    /// The diff from the staging area's base commit to the staging area (before the
+    /// first commit everything is *added*).
+    pub fn diff_staged(&self) -> Result<crate::diff::Diff> {
+        let st = self.state()?;
+        crate::diff::diff_staged(&st.shared, &st.staging)
+    }
+
+    /// Commits the staging area to its branch and returns the new commit's id.
+    ///
+    /// `NothingToCommit` if nothing is staged; `InvalidArgument` for an empty message.
+    /// The data is fsynced before the branch ref moves, in one atomic step.
+    pub fn commit(&self, message: &str) -> Result<CommitId> {
+        if message.trim().is_empty() {
+            return Err(invalid("the commit message is empty; describe the change"));
+        }
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if !st.staging.is_dirty() {
+            return Err(Error::NothingToCommit(
+                "No changes made in the staging area; nothing to commit".into(),
+            ));
+        }
+        let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
+        let live = st.staging.live_digests();
+        let first_line = message.lines().next().unwrap_or_default();
+        st.publish(
+            built.objects,
+            &live,
+            built.id,
+            &format!("commit: {first_line}"),
+        )?;
+        Ok(CommitId(built.id))
+    }
+
+    /// Merges branch `from` into this writer's branch. The staging area must be clean
+    /// (`DirtyStaging`). If `from`'s head is already contained, nothing happens
+    /// ([`MergeOutcome::UpToDate`]); if ours is behind theirs, our branch moves forward
+    /// ([`MergeOutcome::FastForward`], no commit); otherwise a three-way merge against the
+    /// best common ancestor makes a commit with two parents, reading record tables only
+    /// (no tensor data). On conflicts nothing changes and the error is
+    /// [`Error::MergeConflict`] with the full report.
+    pub fn merge(&self, message: &str, from: &str) -> Result<MergeOutcome> {
+        self.merge_with(message, from, MergeStrategy::Refuse)
+    }
+
+    /// [`WriterCheckout::merge`] with a [`MergeStrategy`]: with `Ours` or `Theirs` a
+    /// conflicting change is settled by taking that side and the merge commit is made;
+    /// [`MergeOutcome::Merged`] lists the conflicts so settled.
+    pub fn merge_with(
+        &self,
+        message: &str,
+        from: &str,
+        strategy: MergeStrategy,
+    ) -> Result<MergeOutcome> {
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if st.staging.is_dirty() {
+            return Err(Error::DirtyStaging(format!(
+                "Changes are pending in the staging area of branch {:?}; commit or reset them before merging",
+                st.staging.base.branch
+            )));
+        }
+        let repo = Repository::from_shared(st.shared.clone());
+        let theirs = repo
+            .branch_head(from)?
+            .ok_or_else(|| Error::NotFound(format!("branch {from:?} has no commits to merge")))?;
+        let ours = st.staging.base.commit;
+        if let Some(o) = ours {
+            if o == theirs.0 || crate::branch::ancestors(&repo, o)?.contains(&theirs.0) {
+                return Ok(MergeOutcome::UpToDate { head: CommitId(o) });
+            }
+        }
+        let forward = match ours {
+            None => true,
+            Some(o) => crate::branch::ancestors(&repo, theirs.0)?.contains(&o),
+        };
+        if forward {
+            // No new objects: the same protocol moves the ref to their head (the clean
+            // staging area keeps no staged value).
+            st.publish(
+                PackSpool::new(st.shared.store.clone()),
+                &DigestSet::default(),
+                theirs.0,
+                &format!("merge {from}: fast-forward"),
+            )?;
+            return Ok(MergeOutcome::FastForward {
+                from: ours.map(CommitId),
+                to: theirs,
+            });
+        }
+        let ours = ours.expect("not a fast-forward, so ours exists");
+        if message.trim().is_empty() {
+            return Err(invalid("the merge message is empty; describe the merge"));
+        }
+        let base = crate::merge::merge_base(&repo, ours, theirs.0)?;
+        let shared = st.shared.clone();
+        let root_of =
+            |c: Digest| -> Result<Root> { shared.read_root(&shared.read_commit(&c)?.root) };
+        let (rb, ro, rt) = (
+            base.map(root_of).transpose()?,
+            root_of(ours)?,
+            root_of(theirs.0)?,
+        );
+        let mut conflicts = Vec::new();
+        let merged =
+            crate::merge::merge_roots(&shared, rb.as_ref(), &ro, &rt, strategy, &mut conflicts)?;
+        if !conflicts.is_empty() && strategy == MergeStrategy::Refuse {
+            return Err(Error::MergeConflict(Box::new(MergeConflicts {
+                ours: CommitId(ours),
+                theirs,
+                base: base.map(CommitId),
+                conflicts,
+            })));
+        }
+        let mut objects = merged.objects;
+        let root = Object::new(
+            ObjectType::Root as u8,
+            Root {
+                columns: merged.columns,
+                metadata: merged.metadata,
+            }
+            .encode(),
+        );
+        let commit = CommitObject {
+            parents: vec![ours, theirs.0],
+            root: root.digest,
+            author: st.user.name.clone(),
+            email: st.user.email.clone(),
+            time_ns: crate::timefmt::now_ns(),
+            message: message.to_string(),
+        };
+        objects.push(root);
+        let commit = Object::new(ObjectType::Commit as u8, commit.encode());
+        let id = commit.digest;
+        objects.push(commit);
+        let line = format!(
+            "merge {from}: {}",
+            message.lines().next().unwrap_or_default()
+        );
+        // The staging area is clean: no staged value is referred to.
+        let objects = PackSpool::with_objects(shared.store.clone(), objects);
+        st.publish(objects, &DigestSet::default(), id, &line)?;
+        Ok(MergeOutcome::Merged {
+            commit: CommitId(id),
+            base: base.map(CommitId),
+            resolved: conflicts,
+        })
+    }
+
+    /// Discards every staged change and the data written only for them, returning to
+    /// the branch head. `NothingToCommit` if nothing is staged.
+    pub fn reset_staging_area(&self) -> Result<Option<CommitId>> {
+        let mut guard = self.state()?;
+        let st = &mut *guard;
+        if !st.staging.is_dirty() {
+            return Err(Error::NothingToCommit(
+                "No changes made in the staging area; no reset necessary".into(),
+            ));
+        }
+        let branch = st.staging.base.branch.clone();
+        let head = refs::read_ref(&st.shared.hangar, &branch)?;
+        let base = BaseInfo {
+            branch,
+            commit: head,
+        };
+        st.sw().reset(&base.encode())?;
+        st.staging = Staging::load(&st.shared, base)?;
+        Ok(head.map(CommitId))
+    }
+
+    /// Flushes, releases the writer lock and closes the checkout. Every later use of it
+    /// (or of its columns) is a `Closed` error, and so is closing it again.
+    pub fn close(&self) -> Result<()> {
+        let mut st = self.st.lock().map_err(|_| poisoned())?;
+        if st.closed.is_some() {
+            return Err(Error::Closed(
+                "this writer checkout is already closed".into(),
+            ));
+        }
+        let drained = st.drain();
+        let flushed = st.sw().flush();
+        st.closed = Some(
+            "this writer checkout was closed; open a new one with Repository::checkout_writer"
+                .into(),
+        );
+        st.sw = None;
+        st.lock = None;
+        drained?;
+        Ok(flushed?)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.st.lock().map(|s| s.closed.is_some()).unwrap_or(true)
+    }
+}
+
+impl Drop for WriterCheckout {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.st.lock() {
+            if st.closed.is_none() {
+                let _ = st.drain();
+                if let Some(sw) = st.sw.as_mut() {
+                    let _ = sw.flush();
+                }
+                st.closed = Some("the writer checkout this came from was dropped".into());
+                st.sw = None;
+                st.lock = None;
+            }
+        }
+    }
+}
+
+impl fmt::Display for WriterCheckout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let branch = self.branch_name().unwrap_or_else(|_| "(closed)".into());
+        writeln!(f, "Hangar WriterCheckout")?;
+        writeln!(f, "    Writer       : True")?;
+        write!(f, "    Base Branch  : {branch}")
+    }
+}
+
+/// A buffered bulk session (the fast path). Ends with [`BulkSession::finish`], or when
+/// dropped (errors on drop are lost, so prefer `finish`).
+#[derive(Debug)]
+pub struct BulkSession<'a> {
+    co: &'a WriterCheckout,
+    done: bool,
+}
+
+impl BulkSession<'_> {
+    /// Writes everything buffered and returns to write-through mode.
+    pub fn finish(mut self) -> Result<()> {
+        self.done = true;
+        self.co.state()?.end_buffered()
+    }
+}
+
+impl Drop for BulkSession<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Ok(mut st) = self.co.state() {
+                let _ = st.end_buffered();
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Opening the writer side: the store writer over the staging journal, and the staging
+//! area rebuilt from it.
+
+use super::*;
+
+/// Opens the store's writer side over the staging journal and rebuilds the staging area
+/// from it (the base commit's tables plus every journalled change). The caller holds the
+/// writer lock — unless `read_only`, which opens a view that changes nothing on disk
+/// ([`StoreWriter::open_read_only`]).
+pub(super) fn load_staging(
+    shared: &Arc<Shared>,
+    read_only: bool,
+) -> Result<(StoreWriter, Staging)> {
+    let hangar = shared.hangar.clone();
+    let committed = |b: &[u8]| -> hangar_store::Result<bool> {
+        let Ok(base) = BaseInfo::decode(b) else {
+            return Ok(false);
+        };
+        let head = refs::read_ref(&hangar, &base.branch).map_err(|e| match e {
+            Error::Store(s) => s,
+            other => hangar_store::Error::InvalidArgument(other.to_string()),
+        })?;
+        Ok(base.commit.is_some() && head == base.commit)
+    };
+    let default_head = refs::read_ref(&shared.hangar, refs::DEFAULT_BRANCH)?;
+    let initial = BaseInfo {
+        branch: refs::DEFAULT_BRANCH.to_string(),
+        commit: default_head,
+    };
+    let journal = shared.hangar.join("staging/journal");
+    let decode_base = |b: &[u8]| {
+        BaseInfo::decode(b).map_err(|e| Error::corrupt(&journal, format!("bad base record: {e}")))
+    };
+    // Records are applied as the journal is read (never all held at once); an error of
+    // this layer stops the replay and is returned as it is.
+    let mut staging: Option<Staging> = None;
+    let mut failed: Option<Error> = None;
+    let mut apply = |base: &[u8], raw: &[u8]| -> Result<()> {
+        let st = match &mut staging {
+            Some(st) => st,
+            None => staging.insert(Staging::load(shared, decode_base(base)?)?),
+        };
+        let bad = |e: hangar_store::codec::DecodeError| {
+            Error::corrupt(&journal, format!("bad staged change: {e}"))
+        };
+        // Puts (nearly all of a large staging area) are applied from the frame's bytes.
+        if let Some((column, entries)) = Change::decode_put(raw).map_err(bad)? {
+            return st.apply_put(shared, column, &entries);
+        }
+        st.apply(shared, Change::decode(raw).map_err(bad)?)
+    };
+    let mut on_record = |base: &[u8], raw: &[u8]| {
+        apply(base, raw).map_err(|e| {
+            failed = Some(e);
+            hangar_store::Error::InvalidArgument("staged change refused".into())
+        })
+    };
+    let store = shared.store.clone();
+    let opened = if read_only {
+        StoreWriter::open_read_only(store, committed, || initial.encode(), &mut on_record)
+    } else {
+        StoreWriter::open_with(store, committed, || initial.encode(), &mut on_record)
+    };
+    let (sw, recovered) = match (opened, failed) {
+        (Err(_), Some(e)) => return Err(e),
+        (r, _) => r?,
+    };
+    let staging = match staging {
+        Some(st) => st,
+        None => Staging::load(shared, decode_base(&recovered.base)?)?,
+    };
+    Ok((sw, staging))
+}
+
+/// The staging area as a writer finds it, with the user committing: loaded from the
+/// journal ([`load_staging`]) and, when it is clean but its branch has moved on, moved
+/// to the branch's head — through the journal for a writer, in memory only for a
+/// read-only view (which then shows what the next writer will find).
+pub(super) fn load_current(
+    shared: &Arc<Shared>,
+    read_only: bool,
+) -> Result<(User, StoreWriter, Staging)> {
+    let user = format::read_config(&shared.hangar)?;
+    shared.store.refresh()?;
+    let (mut sw, mut staging) = load_staging(shared, read_only)?;
+    let head = refs::read_ref(&shared.hangar, &staging.base.branch)?;
+    if head != staging.base.commit && !staging.is_dirty() {
+        let rebased = BaseInfo {
+            branch: staging.base.branch.clone(),
+            commit: head,
+        };
+        if !sw.is_read_only() {
+            sw.reset(&rebased.encode())?;
+        }
+        staging = Staging::load(shared, rebased)?;
+    }
+    Ok((user, sw, staging))
+}
