@@ -443,7 +443,8 @@ typedef struct hangar_commit_info {
 // A handle argument was freed already, or is a handle of another kind.
 #define HANGAR_E_WRONG_HANDLE -16
 
-// An internal error (a bug in libhangar); the message has the details.
+// An internal error (a bug in libhangar: a panic, a lock left poisoned by one, a broken
+// invariant); the message has the details. Close the handles and reopen the repository.
 #define HANGAR_E_PANIC -99
 
 #ifdef __cplusplus

@@ -63,6 +63,7 @@ pub fn error_kind(e: &anyhow::Error) -> &'static str {
             K::Closed => "closed",
             K::NothingToCommit => "nothing_to_commit",
             K::DirtyStaging => "dirty_staging",
+            K::Internal => "internal",
             _ => "error",
         };
     }

@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// The staging area has uncommitted changes that the operation would lose (switching
     /// a writer to another branch, merging).
     DirtyStaging,
+    /// A bug in libhangar: a thread panicked while holding shared state, or an invariant
+    /// broke. Reopen the repository; please report it.
+    Internal,
 }
 
 /// Errors of `hangar-core`. Every message says what happened and what to do next.
@@ -66,6 +69,9 @@ pub enum Error {
     /// See [`ErrorKind::DirtyStaging`].
     #[error("{0}")]
     DirtyStaging(String),
+    /// See [`ErrorKind::Internal`].
+    #[error("{0}")]
+    Internal(String),
     /// A merge found conflicts; nothing was changed. The report lists every one.
     #[error("{0}")]
     MergeConflict(Box<crate::merge::MergeConflicts>),
@@ -88,13 +94,16 @@ impl Error {
             Error::NothingToCommit(_) => ErrorKind::NothingToCommit,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::DirtyStaging(_) => ErrorKind::DirtyStaging,
+            Error::Internal(_) => ErrorKind::Internal,
             Error::MergeConflict(_) => ErrorKind::Conflict,
             Error::Store(e) => match e.kind() {
                 S::NotFound => ErrorKind::NotFound,
                 S::Corrupt => ErrorKind::Corrupt,
                 S::InvalidArgument => ErrorKind::InvalidArgument,
                 S::Unsupported => ErrorKind::Unsupported,
-                _ => ErrorKind::Io,
+                S::Io => ErrorKind::Io,
+                // A kind the store added that this layer does not know yet.
+                _ => ErrorKind::Internal,
             },
         }
     }

@@ -120,5 +120,9 @@ impl NodeSource for Shared {
 }
 
 pub(crate) fn poisoned() -> Error {
-    Error::InvalidArgument("a thread panicked while using this repository; reopen it".into())
+    Error::Internal(
+        "a thread panicked while using this repository (a bug in libhangar, please report it); \
+         reopen the repository"
+            .into(),
+    )
 }

@@ -60,6 +60,7 @@ impl From<hangar_core::Error> for FfiError {
             ErrorKind::Closed => HANGAR_E_CLOSED,
             ErrorKind::NothingToCommit => HANGAR_E_NOTHING_TO_COMMIT,
             ErrorKind::DirtyStaging => HANGAR_E_DIRTY_STAGING,
+            ErrorKind::Internal => HANGAR_E_PANIC,
             #[allow(unreachable_patterns)]
             _ => HANGAR_E_INVALID_ARGUMENT,
         };
@@ -413,6 +414,13 @@ mod tests {
         let (status, message) = last();
         assert_eq!(status, HANGAR_E_PANIC);
         assert!(message.contains("boom in the engine"), "{message}");
+    }
+
+    #[test]
+    fn an_internal_error_of_the_engine_is_hangar_e_panic() {
+        let st = guard(|| Err(hangar_core::Error::Internal("lock poisoned".into()).into()));
+        assert_eq!(st, HANGAR_E_PANIC);
+        assert!(last().1.contains("lock poisoned"));
     }
 
     #[test]

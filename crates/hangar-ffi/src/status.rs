@@ -39,7 +39,8 @@ pub const HANGAR_E_DIRTY_STAGING: hangar_status = -14;
 pub const HANGAR_E_BUFFER_TOO_SMALL: hangar_status = -15;
 /// A handle argument was freed already, or is a handle of another kind.
 pub const HANGAR_E_WRONG_HANDLE: hangar_status = -16;
-/// An internal error (a bug in libhangar); the message has the details.
+/// An internal error (a bug in libhangar: a panic, a lock left poisoned by one, a broken
+/// invariant); the message has the details. Close the handles and reopen the repository.
 pub const HANGAR_E_PANIC: hangar_status = -99;
 
 /// The `HANGAR_E_*` name of a status, e.g. "HANGAR_E_LOCKED"; "HANGAR_E_UNKNOWN" for codes

@@ -655,3 +655,27 @@ impl Drop for BulkSession<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A thread that panicked while holding the writer's state leaves it poisoned: every
+    /// later call fails with `Internal` (a bug, not the caller's argument), saying to
+    /// reopen, and the checkout never panics itself.
+    #[test]
+    fn a_poisoned_writer_reports_an_internal_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path(), "T", "t@example.com", false).unwrap();
+        let co = repo.checkout_writer().unwrap();
+        let st = Arc::clone(&co.st);
+        let _ = std::thread::spawn(move || {
+            let _held = st.lock().unwrap();
+            panic!("a bug while holding the writer's state");
+        })
+        .join();
+        let err = co.status().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Internal, "{err}");
+        assert!(err.to_string().contains("reopen"), "{err}");
+    }
+}
