@@ -4,8 +4,8 @@
 use hangar_core::internal::{CommitObject, Node, Root};
 use hangar_core::schema::{ColumnSchema, Record};
 use hangar_core::{DType, SampleKey};
-use hangar_store::index::IndexEntry;
-use hangar_store::segment::format::parse_fixed_shape_metadata;
+use hangar_store::internal::index::IndexEntry;
+use hangar_store::internal::segment::format::parse_fixed_shape_metadata;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

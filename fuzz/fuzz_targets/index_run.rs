@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::remove_dir_all(&index);
     std::fs::create_dir_all(&index).expect("mkdir");
     std::fs::write(index.join("00000000-00000000.run"), data).expect("write");
-    if let Ok(ix) = hangar_store::index::Index::open(&index) {
+    if let Ok(ix) = hangar_store::internal::index::Index::open(&index) {
         for seed in [&b""[..], b"a", data.get(..32).unwrap_or(b"")] {
             let _ = ix.lookup(&Digest::of_object(1, seed));
         }

@@ -14,6 +14,6 @@ fn dir() -> &'static std::path::Path {
 fuzz_target!(|data: &[u8]| {
     let path = dir().join("journal");
     std::fs::write(&path, data).expect("write");
-    let _ = hangar_store::journal::Journal::read(&path);
-    let _ = hangar_store::journal::Journal::open(&path);
+    let _ = hangar_store::internal::journal::Journal::read(&path);
+    let _ = hangar_store::internal::journal::Journal::open(&path);
 });

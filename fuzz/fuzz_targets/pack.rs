@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = hangar_store::pack::scan_pack(std::path::Path::new("fuzz.pack"), data);
+    let _ = hangar_store::internal::pack::scan_pack(std::path::Path::new("fuzz.pack"), data);
 });

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = hangar_store::segment::writer::check_sealed_structure(
+    let _ = hangar_store::internal::segment::writer::check_sealed_structure(
         std::path::Path::new("fuzz.arrow"),
         data,
     );

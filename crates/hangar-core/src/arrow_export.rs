@@ -12,7 +12,7 @@ use arrow_array::{
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
-use hangar_store::segment::format::{
+use hangar_store::arrow_meta::{
     arrow_type, DTYPE_KEY as HANGAR_DTYPE, EXTENSION_METADATA_KEY as EXT_META,
     EXTENSION_NAME_KEY as EXT_NAME, FIXED_SHAPE_TENSOR as FIXED, VARIABLE_SHAPE_TENSOR as VARIABLE,
 };
@@ -21,7 +21,7 @@ use hangar_store::segment::format::{
 /// `ARROW:extension:name` / `ARROW:extension:metadata`, the fixed- and variable-shape
 /// tensor extensions, and the key holding a tensor's hangar dtype): what a reader of
 /// such a table (`hangar import` of a Parquet or Arrow file) recognizes.
-pub use hangar_store::segment::format::{
+pub use hangar_store::arrow_meta::{
     DTYPE_KEY, EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, FIXED_SHAPE_TENSOR,
     VARIABLE_SHAPE_TENSOR,
 };

@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use hangar_store::journal::Journal;
 use hangar_store::Digest;
 
 use crate::commit::CommitId;
@@ -25,19 +24,14 @@ pub struct Branch {
 /// The branch and commit the staging area is based on, read from the staging journal
 /// without opening a writer (`master` at its head when no writer ever ran).
 pub(crate) fn staging_base(hangar: &std::path::Path) -> Result<BaseInfo> {
-    let journal = hangar.join("staging").join("journal");
-    if !journal.exists() {
+    let Some(base) = hangar_store::staged_base(hangar)? else {
         return Ok(BaseInfo {
             branch: refs::DEFAULT_BRANCH.to_string(),
             commit: refs::read_ref(hangar, refs::DEFAULT_BRANCH)?,
         });
-    }
-    let frames = Journal::read(&journal)?;
-    let first = frames
-        .first()
-        .ok_or_else(|| Error::corrupt(&journal, "staging journal has no base frame"))?;
-    BaseInfo::decode(&first.body)
-        .map_err(|e| Error::corrupt(&journal, format!("bad base record: {e}")))
+    };
+    BaseInfo::decode(&base.body)
+        .map_err(|e| Error::corrupt(&base.journal, format!("bad base record: {e}")))
 }
 
 /// What [`Repository::discard_damaged_staging`] did.
@@ -58,7 +52,7 @@ impl Repository {
     /// journal, a missing or cut staging segment. Empty when it is sound. `verify` reports
     /// them too.
     pub fn staging_damage(&self) -> Vec<crate::verify::Problem> {
-        hangar_store::stage::check_staging(&self.shared().store)
+        hangar_store::check_staging(&self.shared().store)
             .into_iter()
             .map(|e| crate::verify::problem(&Error::Store(e)))
             .collect()

@@ -136,7 +136,7 @@ pub(crate) fn build(
         let tree = apply_overlay(shared, col.base.as_ref(), &col.overlay, &mut objects)?;
         if tree.map_or(0, |t| t.count) != col.count {
             return Err(Error::corrupt(
-                shared.hangar.join("staging"),
+                shared.store.staging_dir(),
                 format!(
                     "column {name:?} counts {} staged samples but its record table holds {}",
                     col.count,

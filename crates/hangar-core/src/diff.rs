@@ -253,7 +253,7 @@ pub(crate) fn columns_of(shared: &Shared, root: Option<&Root>) -> Result<BTreeMa
 /// Splits a record-table key into sample and subsample keys.
 pub(crate) fn split_key(shared: &Shared, raw: &[u8]) -> Result<DiffKey> {
     let (sample, sub) = crate::key::split_nested(raw).map_err(|e| {
-        crate::error::Error::corrupt(shared.hangar.join("packs"), format!("bad record key: {e}"))
+        crate::error::Error::corrupt(shared.store.packs_dir(), format!("bad record key: {e}"))
     })?;
     Ok(DiffKey {
         sample,

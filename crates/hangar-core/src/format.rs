@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use hangar_store::fsutil;
+use hangar_store::fs as fsutil;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{invalid, Error, Result};

@@ -57,15 +57,15 @@ fn hostname() -> String {
 }
 
 fn read_holder(path: &Path) -> Option<Holder> {
-    let bytes = hangar_store::fsutil::read_file(path).ok()?;
+    let bytes = hangar_store::fs::read_file(path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
 /// Opens (or creates) the lock file, never through a symbolic link: a link there would
 /// have the holder note truncate and overwrite the file it points to.
 fn open_lock_file(path: &Path) -> Result<File> {
-    hangar_store::fsutil::open_no_follow(
-        hangar_store::fsutil::no_follow()
+    hangar_store::fs::open_no_follow(
+        hangar_store::fs::no_follow()
             .read(true)
             .write(true)
             .create(true)

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hangar_store::{fsutil, Digest};
+use hangar_store::{fs as fsutil, Digest};
 
 use crate::error::{Error, IoContext, Result};
 use crate::names;
@@ -75,9 +75,9 @@ pub fn update_ref(
     // id, which `verify` accepts, while a ref that matches neither side of its last line
     // was changed outside libhangar.
     append_reflog(hangar, branch, expected, new, log_line)?;
-    hangar_store::failpoint::hit("ref.before_write")?;
+    hangar_store::fail_point("ref.before_write")?;
     fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;
-    hangar_store::failpoint::hit("ref.after_write")?;
+    hangar_store::fail_point("ref.after_write")?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use hangar_store::{fsutil, Store};
+use hangar_store::{fs as fsutil, Store};
 
 use crate::checkout::reader::ReaderCheckout;
 use crate::checkout::writer::WriterCheckout;
@@ -209,7 +209,7 @@ impl Repository {
     /// Resolves a full commit id or a unique prefix of it.
     pub fn resolve_commit(&self, spec: &str) -> Result<CommitId> {
         let spec = spec.trim().to_ascii_lowercase();
-        if !hangar_store::digest::is_hex_prefix(&spec) {
+        if !hangar_store::is_hex_prefix(&spec) {
             return Err(invalid(format!(
                 "{spec:?} is not a commit id: give hex digits"
             )));
@@ -371,7 +371,7 @@ impl Repository {
         {
             return self.branch_head(base)?.ok_or_else(|| no_commits(base));
         }
-        if base.len() >= 4 && hangar_store::digest::is_hex_prefix(&base.to_ascii_lowercase()) {
+        if base.len() >= 4 && hangar_store::is_hex_prefix(&base.to_ascii_lowercase()) {
             match self.resolve_commit(base) {
                 Err(e) if e.kind() == crate::ErrorKind::NotFound => {}
                 other => return other,

@@ -52,7 +52,7 @@ impl Shared {
         match found {
             Some((t, bytes)) if t == ty as u8 => Ok(bytes),
             Some((t, _)) => Err(Error::corrupt(
-                self.hangar.join("packs"),
+                self.store.packs_dir(),
                 format!(
                     "{what} {} is an object of type {t}, expected {}",
                     d.short(),
@@ -60,7 +60,7 @@ impl Shared {
                 ),
             )),
             None => Err(Error::corrupt(
-                self.hangar.join("index"),
+                self.store.index_dir(),
                 format!("{what} {} is referenced but not stored", d.short()),
             )),
         }
@@ -76,10 +76,7 @@ impl Shared {
     ) -> Result<T> {
         let b = self.object(d, ty, what)?;
         decode(&b).map_err(|e| {
-            Error::corrupt(
-                self.hangar.join("packs"),
-                format!("{what} {}: {e}", d.short()),
-            )
+            Error::corrupt(self.store.packs_dir(), format!("{what} {}: {e}", d.short()))
         })
     }
 
@@ -104,7 +101,7 @@ impl NodeSource for Shared {
         let bytes = self.object(d, ObjectType::TreeNode, "record table node")?;
         let node = Arc::new(Node::decode(bytes.to_vec()).map_err(|e| {
             Error::corrupt(
-                self.hangar.join("packs"),
+                self.store.packs_dir(),
                 format!("record table node {}: {e}", d.short()),
             )
         })?);

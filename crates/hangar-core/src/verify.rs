@@ -134,7 +134,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
             .chain(shared.store.verify_files().iter())
             .map(|e| problem(&Error::Store(clone_store_err(e)))),
     );
-    match hangar_store::stage::unreferenced_files(&shared.store) {
+    match hangar_store::unreferenced_files(&shared.store) {
         Ok(files) => report.unreferenced = files,
         Err(e) => report.problems.push(problem(&Error::Store(e))),
     }
@@ -215,7 +215,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.problems.extend(
         links
             .iter()
-            .map(|p| problem(&Error::Store(hangar_store::fsutil::symlink_error(p)))),
+            .map(|p| problem(&Error::Store(hangar_store::fs::symlink_error(p)))),
     );
     // The staging journal and the segments it relies on (a damaged journal included).
     report.problems.extend(repo.staging_damage());
@@ -286,7 +286,7 @@ fn check_commit(
                 samples += 1;
                 if !raw.is_empty() {
                     return Err(Error::corrupt(
-                        shared.hangar.join("packs"),
+                        shared.store.packs_dir(),
                         format!(
                             "commit {id} column {:?}: sample marker {key} holds data",
                             col.name
@@ -298,7 +298,7 @@ fn check_commit(
             if !schema.is_nested() {
                 if key.subsample.is_some() {
                     return Err(Error::corrupt(
-                        shared.hangar.join("packs"),
+                        shared.store.packs_dir(),
                         format!(
                             "commit {id} column {:?}: nested key {key} in a flat column",
                             col.name
@@ -324,7 +324,7 @@ fn check_commit(
         }
         if count != t.count || samples != col.samples {
             return Err(Error::corrupt(
-                shared.hangar.join("packs"),
+                shared.store.packs_dir(),
                 format!(
                     "commit {id} column {:?}: the root counts {} records and {} samples, the table holds {count} and {samples}",
                     col.name, t.count, col.samples
@@ -341,7 +341,7 @@ fn check_commit(
                     || !crate::names::is_valid_name(&String::from_utf8_lossy(&k))
                 {
                     return Err(Error::corrupt(
-                        shared.hangar.join("packs"),
+                        shared.store.packs_dir(),
                         format!("commit {id}: malformed metadata entry"),
                     ));
                 }
@@ -373,7 +373,7 @@ fn check_value(
         Ok(Some(e)) => e,
         Ok(None) => {
             return Err(Problem {
-                path: shared.hangar.join("index"),
+                path: shared.store.index_dir(),
                 detail: format!(
                     "value {} ({}) is referenced but not stored",
                     digest.short(),
@@ -383,7 +383,7 @@ fn check_value(
         }
         Err(e) => return Err(problem(&Error::Store(e))),
     };
-    let path = hangar_store::store::segment_path(&shared.hangar, entry.loc.file);
+    let path = shared.store.segment_file(entry.loc.file);
     let bytes = shared
         .store
         .read_entry(&entry)

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
-use hangar_store::failpoint::POINTS;
+use hangar_store::internal::failpoint::POINTS;
 
 pub use crate::staged_content;
 use crate::{fingerprint, Content, Figures, Rng};

@@ -4,7 +4,7 @@
 //! staged content), and the staging area stays usable: the same work commits afterwards.
 
 use hangar_core::{ErrorKind, Repository, TensorRef};
-use hangar_store::failpoint::{self, POINTS};
+use hangar_store::internal::failpoint::{self, POINTS};
 
 use crate::crash::{setup, staged_content, DATA_LEN};
 use crate::{fingerprint, Figures};

@@ -93,7 +93,8 @@ pub fn write(out: &Path) -> Result<usize, String> {
             s.extend(&b);
             w("repository", &format!("{sel}-{sub}-{i}"), &s)?;
             if sub == "packs" {
-                let objects = hangar_store::pack::scan_pack(p, &b).map_err(|e| e.to_string())?;
+                let objects =
+                    hangar_store::internal::pack::scan_pack(p, &b).map_err(|e| e.to_string())?;
                 for (digest, ty) in objects {
                     if let Ok(Some((_, body))) = store.read_object(&digest) {
                         // The decoders target: 0 commit, 1 root, 2 schema, 3 tree node.

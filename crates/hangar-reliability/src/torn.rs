@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use hangar_core::{CommitId, Repository, TensorRef};
-use hangar_store::failpoint;
+use hangar_store::internal::failpoint;
 
 use crate::crash::{setup, staged_content, DATA_LEN};
 use crate::{copy_dir, Content, Figures};
@@ -338,7 +338,7 @@ fn temp_files(figs: &mut Figures) -> usize {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let temp_name = format!(".{name}{}999-1", hangar_store::fsutil::TMP_MARKER);
+            let temp_name = format!(".{name}{}999-1", hangar_store::internal::fsutil::TMP_MARKER);
             let step = (bytes.len() / 40).max(1);
             for len in (0..=bytes.len()).step_by(step) {
                 let (result, dir) = base.reopen_damaged(&format!("tmp{n}"), |d| {
@@ -383,7 +383,7 @@ fn newest(dir: &Path) -> Result<PathBuf, String> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             !p.to_string_lossy()
-                .contains(hangar_store::fsutil::TMP_MARKER)
+                .contains(hangar_store::internal::fsutil::TMP_MARKER)
         })
         .collect();
     files.sort();

@@ -33,30 +33,67 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+// The modules are private: what other crates use is re-exported below. Items only the
+// fuzz targets, the reliability suites and white-box tests reach (through `internal`,
+// behind the `internal-api` feature) are unused without it.
+#![cfg_attr(not(feature = "internal-api"), allow(dead_code, unused_imports))]
 
 pub mod codec;
-pub mod digest;
-pub mod dtype;
-pub mod error;
-pub mod failpoint;
-pub mod fsutil;
-pub mod index;
-pub mod journal;
-pub mod mmap;
-pub mod pack;
-pub mod segment;
-pub mod stage;
-pub mod store;
+
+/// Declares modules private, or public (for [`internal`]) with the `internal-api` feature.
+macro_rules! modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internal-api")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internal-api"))]
+        mod $name;
+    )*};
+}
+modules!(
+    digest, dtype, error, failpoint, fsutil, index, journal, mmap, pack, segment, stage, store
+);
 
 pub use arrow_buffer::Buffer;
-pub use digest::{crc32, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
+pub use digest::{crc32, is_hex_prefix, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, Result};
+pub use failpoint::hit as fail_point;
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use segment::SegmentFormat;
 pub use stage::{
-    CommitStats, Discarded, PreparedCommit, Recovered, Savepoint, StoreWriter, ValueInput,
+    check_staging, staged_base, unreferenced_files, CommitStats, Discarded, PreparedCommit,
+    Recovered, Savepoint, StagedBase, StoreWriter, ValueInput, MAX_RECORD,
 };
 pub use store::Store;
+
+/// The Arrow field metadata a segment's columns carry: the extension names and keys of
+/// the fixed- and variable-shape tensor extensions, the key holding a tensor's hangar
+/// dtype, and the Arrow type of a dtype. Readers of exported tables recognize these.
+pub mod arrow_meta {
+    pub use crate::segment::format::{
+        arrow_type, DTYPE_KEY, EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, FIXED_SHAPE_TENSOR,
+        VARIABLE_SHAPE_TENSOR,
+    };
+}
+
+/// Durable file operations hangar-core shares for the files it owns (refs, reflogs, the
+/// repository's format and config files): atomic replace, directory fsync, opening
+/// without following symbolic links, and the temporary-file naming every writer uses.
+pub mod fs {
+    pub use crate::fsutil::{
+        check_real_dir, create_dir_durable, fsync_dir, is_symlink, no_follow, open_no_follow,
+        read_file, remove_temp_files, symlink_error, temp_path_for, write_atomic, TMP_MARKER,
+    };
+}
+
+/// The store's modules as they are, for the fuzz targets, the reliability suites and
+/// white-box tests: not a stable interface, and never enabled by a shipped crate (CI
+/// checks that).
+#[cfg(feature = "internal-api")]
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::{digest, failpoint, fsutil, index, journal, mmap, pack, segment, stage, store};
+}

@@ -89,6 +89,32 @@ impl Store {
         &self.dir
     }
 
+    /// The directory of the write-once packs of metadata objects (for messages that name
+    /// where a damaged object lives; the layout is the store's own).
+    pub fn packs_dir(&self) -> PathBuf {
+        self.dir.join(PACKS_DIR)
+    }
+
+    /// The directory of the index runs.
+    pub fn index_dir(&self) -> PathBuf {
+        self.dir.join(INDEX_DIR)
+    }
+
+    /// The directory of the segment files.
+    pub fn segments_dir(&self) -> PathBuf {
+        self.dir.join(SEGMENTS_DIR)
+    }
+
+    /// The directory of the staging journal.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.dir.join(STAGING_DIR)
+    }
+
+    /// The path of segment `id`.
+    pub fn segment_file(&self, id: FileId) -> PathBuf {
+        segment_path(&self.dir, id)
+    }
+
     /// Picks up index runs published by another process.
     pub fn refresh(&self) -> Result<()> {
         self.index.write().map_err(|_| poisoned())?.refresh()

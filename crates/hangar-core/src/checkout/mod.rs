@@ -110,11 +110,11 @@ pub(crate) fn record_bytes(
     };
     values.read(digest)?.ok_or_else(|| {
         let (dir, where_) = match values {
-            Values::Store(_) => ("index", "referenced but not stored"),
-            Values::Staging(_) => ("staging", "neither staged nor stored"),
+            Values::Store(_) => (shared.store.index_dir(), "referenced but not stored"),
+            Values::Staging(_) => (shared.store.staging_dir(), "neither staged nor stored"),
         };
         Error::corrupt(
-            shared.hangar.join(dir),
+            dir,
             format!(
                 "column {column:?} sample {key}: value {} is {where_}",
                 digest.short()
@@ -183,7 +183,7 @@ pub(crate) fn bad_value(
     detail: &str,
 ) -> Error {
     Error::corrupt(
-        shared.hangar.join("segments"),
+        shared.store.segments_dir(),
         format!("column {column:?} sample {key}: {detail}"),
     )
 }
@@ -204,7 +204,7 @@ pub(crate) fn decode_record(
 ) -> Result<Record> {
     Record::decode(raw, schema).map_err(|e| {
         Error::corrupt(
-            shared.hangar.join("packs"),
+            shared.store.packs_dir(),
             format!("column {column:?}: bad record: {e}"),
         )
     })
@@ -212,7 +212,7 @@ pub(crate) fn decode_record(
 
 pub(crate) fn decode_key(shared: &Shared, raw: &[u8]) -> Result<SampleKey> {
     SampleKey::decode(raw)
-        .map_err(|e| Error::corrupt(shared.hangar.join("packs"), format!("bad sample key: {e}")))
+        .map_err(|e| Error::corrupt(shared.store.packs_dir(), format!("bad sample key: {e}")))
 }
 
 pub(crate) fn missing_key(column: &str, key: &SampleKey) -> Error {

@@ -523,7 +523,7 @@ impl ReaderMetadata {
         match tree::lookup(&*self.st.shared, t, key.as_bytes())? {
             Some(v) => String::from_utf8(v).map(Some).map_err(|_| {
                 Error::corrupt(
-                    self.st.shared.hangar.join("packs"),
+                    self.st.shared.store.packs_dir(),
                     "metadata value is not UTF-8",
                 )
             }),

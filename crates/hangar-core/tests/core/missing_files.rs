@@ -218,7 +218,7 @@ fn a_lost_journal_keeps_the_staging_segments_it_listed() {
 
 /// The staging segment that is still open (not sealed by a commit), after `two_runs`.
 fn open_staging_segment(hangar: &Path) -> PathBuf {
-    let sealed = hangar_store::stage::journal_files(hangar).unwrap();
+    let sealed = hangar_store::internal::stage::journal_files(hangar).unwrap();
     let mut open: Vec<PathBuf> = std::fs::read_dir(hangar.join("segments"))
         .unwrap()
         .map(|e| e.unwrap().path())

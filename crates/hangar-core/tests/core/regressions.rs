@@ -39,7 +39,10 @@ fn a_handle_opened_before_another_handle_commits_reads_the_new_commit() {
 fn temporary_ref_files_are_removed_when_a_writer_opens() {
     let (dir, repo, _) = repo_with_commit();
     let heads = dir.path().join(".hangar/refs/heads");
-    let tmp = heads.join(format!(".master{}999-1", hangar_store::fsutil::TMP_MARKER));
+    let tmp = heads.join(format!(
+        ".master{}999-1",
+        hangar_store::internal::fsutil::TMP_MARKER
+    ));
     std::fs::write(&tmp, b"0123").unwrap();
     repo.checkout_writer().unwrap().close().unwrap();
     assert!(!tmp.exists(), "a torn temporary ref file stayed");

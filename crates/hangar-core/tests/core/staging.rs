@@ -409,7 +409,7 @@ fn a_put_too_large_for_one_journal_frame_survives_reopening_whole() {
     c.extend_from_buffer(0..n as u64, TensorRef::new(&data, &[n, 48]))
         .unwrap();
     let journal = repo.hangar_dir().join("staging/journal");
-    let frames = hangar_store::journal::Journal::read(&journal).unwrap();
+    let frames = hangar_store::internal::journal::Journal::read(&journal).unwrap();
     // Record parts (type 9) closed by a record (type 2).
     let parts = frames.iter().filter(|f| f.frame_type == 9).count();
     assert!(parts >= 1, "{parts} record parts");

@@ -7,7 +7,7 @@ use std::path::Path;
 use hangar_core::{ErrorKind, Repository, TensorRef};
 use hangar_reliability::crash::{setup, staged_content};
 use hangar_reliability::{corrupt, crash, faults, locks, names, Figures};
-use hangar_store::failpoint;
+use hangar_store::internal::failpoint;
 
 fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_hangar-reliability"))

@@ -3,7 +3,7 @@
 //! A segment holds values of one [`SegmentFormat`] as rows of three columns: `digest`
 //! (FixedSizeBinary(32)), `crc32` (UInt32) and `value` — a FixedSizeList with the
 //! canonical `arrow.fixed_shape_tensor` extension for fixed-shape tensors, a
-//! Struct<data: List, shape: FixedSizeList<Int32>> with `arrow.variable_shape_tensor` for
+//! `Struct<data: List, shape: FixedSizeList<Int32>>` with `arrow.variable_shape_tensor` for
 //! variable-shape ones, Utf8 for str and Binary for bytes. Buffers are uncompressed and
 //! 64-byte aligned, so a value is read straight from a memory map without decoding its
 //! neighbours, and a typed slice over it is aligned. pyarrow opens a sealed segment as an

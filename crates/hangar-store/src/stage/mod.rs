@@ -41,7 +41,8 @@ mod recovery;
 pub use commit::{CommitStats, PreparedCommit};
 use frames::*;
 pub use recovery::{
-    check_staging, journal_files, unreferenced_files, Discarded, JournalFiles, OnRecord,
+    check_staging, journal_files, staged_base, unreferenced_files, Discarded, JournalFiles,
+    OnRecord, StagedBase,
 };
 
 /// A pending batch is written once it holds this many bytes...

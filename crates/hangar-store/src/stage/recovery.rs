@@ -34,6 +34,36 @@ pub struct JournalFiles {
     pub index_seq: Option<u32>,
 }
 
+/// The base record the layer above wrote first into the staging journal of the store
+/// at `dir` (what the staging area is based on), read without opening the journal for
+/// writing. `None` when no writer ever started one.
+#[derive(Debug, Clone)]
+pub struct StagedBase {
+    /// The journal it was read from (for the caller's own error messages).
+    pub journal: PathBuf,
+    /// The record, as the caller's `base` closure gave it to [`StoreWriter::open`].
+    pub body: Vec<u8>,
+}
+
+/// Reads [`StagedBase`] of the store at `dir`; `Corrupt` if the journal has no frame.
+pub fn staged_base(dir: &std::path::Path) -> Result<Option<StagedBase>> {
+    let journal = dir.join(STAGING_DIR).join(JOURNAL);
+    if !journal.exists() {
+        return Ok(None);
+    }
+    let mut first: Option<Vec<u8>> = None;
+    Journal::read_scan(&journal, &mut |_, body| {
+        if first.is_none() {
+            first = Some(body.to_vec());
+        }
+        Ok(())
+    })?;
+    match first {
+        Some(body) => Ok(Some(StagedBase { journal, body })),
+        None => Err(Error::corrupt(&journal, "staging journal has no base frame")),
+    }
+}
+
 /// Reads the store frames of the journal at `<dir>/staging/journal` (missing: empty).
 pub fn journal_files(dir: &std::path::Path) -> Result<JournalFiles> {
     let path = dir.join(STAGING_DIR).join(JOURNAL);

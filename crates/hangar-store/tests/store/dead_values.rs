@@ -7,7 +7,7 @@ use std::fs::File;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
-use hangar_store::stage::unreferenced_files;
+use hangar_store::internal::stage::unreferenced_files;
 use hangar_store::{
     DType, Digest, DigestSet, Error, SegmentFormat, StoreWriter, ValueHeader, ValueInput,
 };

@@ -51,7 +51,7 @@ fn a_spool_writes_each_new_object_once_and_reads_back() {
     for e in std::fs::read_dir(dir.path().join("packs")).unwrap() {
         let p = e.unwrap().path();
         let bytes = std::fs::read(&p).unwrap();
-        assert!(!hangar_store::pack::scan_pack(&p, &bytes)
+        assert!(!hangar_store::internal::pack::scan_pack(&p, &bytes)
             .unwrap()
             .is_empty());
     }

@@ -139,9 +139,12 @@ fn interrupted_commit_is_finished_or_discarded_by_the_ref_decision() {
         });
         std::mem::forget(w);
         let mut frames = Vec::new();
-        hangar_store::journal::push_frame(&mut frames, 1, b"next");
-        hangar_store::journal::Journal::create(&dir.path().join("staging/journal.next"), &frames)
-            .unwrap();
+        hangar_store::internal::journal::push_frame(&mut frames, 1, b"next");
+        hangar_store::internal::journal::Journal::create(
+            &dir.path().join("staging/journal.next"),
+            &frames,
+        )
+        .unwrap();
         let (_, rec) = StoreWriter::open(
             store.clone(),
             |b| Ok(landed && b == b"next"),
@@ -272,4 +275,28 @@ fn only_segment(dir: &std::path::Path) -> std::path::PathBuf {
     let seg = files.next().unwrap().unwrap().path();
     assert!(files.next().is_none(), "more than one segment");
     seg
+}
+
+#[test]
+fn the_staged_base_is_read_without_opening_the_writer() {
+    let (dir, store) = new_store();
+    assert!(hangar_store::staged_base(dir.path()).unwrap().is_none());
+    let (mut w, _) = open_writer(&store);
+    put_u8(&mut w, &[1], &[7]);
+    w.record(b"put").unwrap();
+    w.sync_point().unwrap();
+    let base = hangar_store::staged_base(dir.path()).unwrap().unwrap();
+    assert_eq!(base.body, b"base0");
+    assert!(base.journal.starts_with(dir.path()));
+    w.commit(Vec::new(), &w.staged_digests(), b"base1", || {
+        Ok::<(), Error>(())
+    })
+    .unwrap();
+    let base = hangar_store::staged_base(dir.path()).unwrap().unwrap();
+    assert_eq!(base.body, b"base1");
+    // A journal without a base frame is damage, named as such.
+    drop(w);
+    std::fs::write(&base.journal, b"").unwrap();
+    let e = hangar_store::staged_base(dir.path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
 }

@@ -3,10 +3,10 @@ use std::fs::File;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, UInt8Type};
 use arrow_array::Array;
-use hangar_store::segment::format::{
+use hangar_store::internal::segment::format::{
     parse_fixed_shape_metadata, EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY,
 };
-use hangar_store::segment::{PendingBatch, SegmentWriter};
+use hangar_store::internal::segment::{PendingBatch, SegmentWriter};
 use hangar_store::{crc32, DType, SegmentFormat, ValueHeader};
 
 fn write_segment(
@@ -15,7 +15,7 @@ fn write_segment(
 ) -> (
     tempfile::TempDir,
     std::path::PathBuf,
-    Vec<hangar_store::segment::StoredRow>,
+    Vec<hangar_store::internal::segment::StoredRow>,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.arrow");
@@ -42,7 +42,7 @@ fn write_segment(
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(rec.len, bytes.len() as u64);
     assert_eq!(rec.crc, crc32(&bytes));
-    hangar_store::segment::check_sealed_structure(&path, &bytes).unwrap();
+    hangar_store::internal::segment::check_sealed_structure(&path, &bytes).unwrap();
     for (row, (_, v)) in rows.iter().zip(values) {
         assert_eq!(
             &bytes[row.offset as usize..(row.offset + row.len) as usize],

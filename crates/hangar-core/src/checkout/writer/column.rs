@@ -506,10 +506,7 @@ impl WriterMetadata {
         let st = lock_state(&self.st)?;
         match st.staging.meta_value(&st.shared, key)? {
             Some(v) => String::from_utf8(v).map(Some).map_err(|_| {
-                Error::corrupt(
-                    st.shared.hangar.join("packs"),
-                    "metadata value is not UTF-8",
-                )
+                Error::corrupt(st.shared.store.packs_dir(), "metadata value is not UTF-8")
             }),
             None => Ok(None),
         }

@@ -118,7 +118,7 @@ impl WriterCheckout {
     pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
         let lock = WriterLock::acquire(&shared.hangar)?;
         // Temporary ref files left by an interrupted ref update (only a writer makes them).
-        hangar_store::fsutil::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
+        hangar_store::fs::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
         let (user, mut sw, mut staging) = load_current(&shared, false)?;
         if let Some(wanted) = branch {
             if wanted != staging.base.branch {
