@@ -120,7 +120,7 @@ fn main() -> Result<()> {
 
     println!(">>> for k in train_dset: print(k)");
     for k in train_dset.keys()? {
-        println!("{k}");
+        println!("{}", k?);
     }
     let values: Vec<Value> = train_dset.values()?.collect::<Result<_>>()?;
     let items: Vec<_> = train_dset.items()?.collect::<Result<Vec<_>>>()?;

@@ -383,7 +383,7 @@ impl ColumnBatches {
     /// `max_bytes` of values (a batch holds at least one sample); `InvalidArgument` for a
     /// nested column.
     pub fn new(col: &ReaderColumn, rows: usize, max_bytes: usize) -> Result<ColumnBatches> {
-        if col.is_nested() {
+        if col.nested() {
             return Err(Error::InvalidArgument(format!(
                 "column {:?} is nested: read its samples with their subkeys",
                 col.name()
@@ -395,7 +395,7 @@ impl ColumnBatches {
             Some(k) => matches!(decode_key(col.shared(), &k)?, SampleKey::Int(_)),
             None => true,
         };
-        let kind = ExportKind::for_schema(col.schema());
+        let kind = ExportKind::for_schema(col.schema_ref());
         let rows = match &kind {
             ExportKind::Fixed { dtype, shape } => {
                 let sample_bytes = shape.iter().product::<usize>() * dtype.size();
@@ -489,7 +489,7 @@ impl ColumnBatches {
         let mut maps = std::collections::HashMap::new();
         let mut inline = Vec::new();
         for (key, (_, raw)) in keys.iter().zip(records) {
-            let rec = decode_record(shared, name, self.col.schema(), raw)?;
+            let rec = decode_record(shared, name, self.col.schema_ref(), raw)?;
             // Records are canonical: in a fixed-shape column either every value is
             // inline (decoding checked its length) or none is.
             let digest = match &rec.held {

@@ -61,6 +61,7 @@ pub mod value;
 pub mod verify;
 
 pub use branch::{Branch, DiscardedStaging};
+pub use checkout::column::{Column, CommitRecords, RecordSource, StagedRecords, StagingRecords};
 pub use checkout::reader::{ReaderCheckout, ReaderColumn, ReaderMetadata};
 pub use checkout::staged::{StagedColumn, StagedView};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};

@@ -103,7 +103,7 @@ pub extern "C" fn hangar_column_arrow_stream(
                 "Arrow streams export committed data: open the column from a reader checkout",
             ));
         };
-        let schema = col.schema().clone();
+        let schema = col.schema()?;
         let stream = if schema.is_nested() {
             let mut keys = Vec::new();
             for k in col.keys()? {

@@ -18,6 +18,17 @@ use crate::types::{
     HANGAR_KIND_NDARRAY, HANGAR_KIND_STR,
 };
 
+/// Evaluates `$body` with `$c` bound to the column, whichever checkout it came from: both
+/// are `hangar_core::Column`s, with the same read methods.
+macro_rules! each_col {
+    ($col:expr, $c:ident => $body:expr) => {
+        match $col {
+            Col::Reader { col: $c, .. } => $body,
+            Col::Writer($c) => $body,
+        }
+    };
+}
+
 #[derive(Debug)]
 enum Col {
     Reader { col: ReaderColumn, views: ViewArena },
@@ -53,27 +64,17 @@ impl hangar_column {
     /// `HANGAR_E_CLOSED` once the column's checkout is closed: every call on the handle
     /// says so, the ones answered from what the handle holds included.
     pub(crate) fn ensure_open(&self) -> FfiResult<()> {
-        match &self.col {
-            Col::Reader { col, .. } => col.ensure_open()?,
-            Col::Writer(c) => c.ensure_open()?,
-        }
+        each_col!(&self.col, c => c.ensure_open())?;
         Ok(())
     }
 
     pub(crate) fn schema(&self) -> FfiResult<ColumnSchema> {
-        self.ensure_open()?;
-        Ok(match &self.col {
-            Col::Reader { col, .. } => col.schema().clone(),
-            Col::Writer(c) => c.schema()?,
-        })
+        Ok(each_col!(&self.col, c => c.schema()?))
     }
 
     fn name(&self) -> FfiResult<&str> {
         self.ensure_open()?;
-        Ok(match &self.col {
-            Col::Reader { col, .. } => col.name(),
-            Col::Writer(c) => c.name(),
-        })
+        Ok(each_col!(&self.col, c => c.name()))
     }
 
     fn writer_col(&self) -> FfiResult<&WriterColumn> {
@@ -105,10 +106,7 @@ impl hangar_column {
     }
 
     fn keys(&self) -> FfiResult<Vec<SampleKey>> {
-        Ok(match &self.col {
-            Col::Reader { col, .. } => col.keys()?.collect::<Result<Vec<_>, _>>()?,
-            Col::Writer(c) => c.keys()?,
-        })
+        Ok(each_col!(&self.col, c => c.keys()?.collect::<Result<Vec<_>, _>>()?))
     }
 }
 
@@ -119,7 +117,7 @@ pub(crate) fn read_committed(
     k: SampleKey,
     sub: Option<SampleKey>,
 ) -> hangar_core::Result<Value> {
-    let numeric = col.schema().kind() == ColumnKind::NdArray;
+    let numeric = col.schema()?.kind() == ColumnKind::NdArray;
     match sub {
         None if numeric => col.get_view(k).map(Value::Tensor),
         Some(s) if numeric => col.get_subsample_view(k, s).map(Value::Tensor),
@@ -226,11 +224,7 @@ pub extern "C" fn hangar_column_len(
     out: *mut usize,
 ) -> hangar_status {
     guard_out(out, || {
-        let n = match &handle(column, "column")?.col {
-            Col::Reader { col, .. } => col.len()?,
-            Col::Writer(c) => c.len()?,
-        };
-        Ok(n)
+        Ok(each_col!(&handle(column, "column")?.col, c => c.len()?))
     })
 }
 
@@ -241,16 +235,7 @@ pub extern "C" fn hangar_column_num_subsamples(
     out: *mut usize,
 ) -> hangar_status {
     guard_out(out, || {
-        let c = handle(column, "column")?;
-        let n = match &c.col {
-            Col::Reader { col, .. } => col.num_subsamples()?,
-            Col::Writer(w) => w
-                .info()?
-                .num_subsamples
-                .ok_or_else(|| invalid(format!("column {:?} is not nested", w.name())))?
-                as usize,
-        };
-        Ok(n)
+        Ok(each_col!(&handle(column, "column")?.col, c => c.num_subsamples()?))
     })
 }
 
@@ -265,13 +250,11 @@ pub extern "C" fn hangar_column_contains(
     guard_out(out, || {
         let c = handle(column, "column")?;
         let k = key(&sample, "key")?;
-        let found = match (&c.col, opt_key(subkey, "subkey")?) {
-            (Col::Reader { col, .. }, None) => col.contains(k)?,
-            (Col::Reader { col, .. }, Some(s)) => col.contains_subsample(k, s)?,
-            (Col::Writer(w), None) => w.contains(k)?,
-            (Col::Writer(w), Some(s)) => w.contains_subsample(k, s)?,
-        };
-        Ok(found)
+        let sub = opt_key(subkey, "subkey")?;
+        Ok(each_col!(&c.col, c => match sub {
+            None => c.contains(k)?,
+            Some(s) => c.contains_subsample(k, s)?,
+        }))
     })
 }
 

@@ -54,29 +54,31 @@ impl std::fmt::Debug for Col {
     }
 }
 
+/// Evaluates `$body` with `$c` bound to the column, whichever kind it is (both are
+/// `hangar_core::Column`s, with the same read methods).
+macro_rules! each_col {
+    ($col:expr, $c:ident => $body:expr) => {
+        match $col {
+            Col::Reader($c) => $body,
+            Col::Staged($c) => $body,
+        }
+    };
+}
+
 impl Col {
     fn nested(&self) -> anyhow::Result<bool> {
-        Ok(match self {
-            Col::Reader(c) => c.is_nested(),
-            Col::Staged(c) => c.is_nested()?,
-        })
+        Ok(each_col!(self, c => c.is_nested()?))
     }
     fn contains(&self, k: &SampleKey) -> anyhow::Result<bool> {
-        Ok(match self {
-            Col::Reader(c) => c.contains(k)?,
-            Col::Staged(c) => c.contains(k)?,
-        })
+        Ok(each_col!(self, c => c.contains(k)?))
     }
     fn contains_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<bool> {
-        Ok(match self {
-            Col::Reader(c) => c.contains_subsample(k, s)?,
-            Col::Staged(c) => c.contains_subsample(k, s)?,
-        })
+        Ok(each_col!(self, c => c.contains_subsample(k, s)?))
     }
     fn get(&self, k: &SampleKey) -> anyhow::Result<Value> {
         Ok(match self {
             // A committed array is shown from its memory map: no copy of a huge sample.
-            Col::Reader(c) if c.schema().kind() == hangar_core::ColumnKind::NdArray => {
+            Col::Reader(c) if c.schema()?.kind() == hangar_core::ColumnKind::NdArray => {
                 Value::Tensor(c.get_view(k.clone())?)
             }
             Col::Reader(c) => c.get(k)?,
@@ -84,16 +86,10 @@ impl Col {
         })
     }
     fn get_sub(&self, k: &SampleKey, s: &SampleKey) -> anyhow::Result<Value> {
-        Ok(match self {
-            Col::Reader(c) => c.get_subsample(k, s)?,
-            Col::Staged(c) => c.get_subsample(k, s)?,
-        })
+        Ok(each_col!(self, c => c.get_subsample(k, s)?))
     }
     fn sub_keys(&self, k: &SampleKey) -> anyhow::Result<Vec<SampleKey>> {
-        Ok(match self {
-            Col::Reader(c) => c.subsample_keys(k)?,
-            Col::Staged(c) => c.subsample_keys(k)?,
-        })
+        Ok(each_col!(self, c => c.subsample_keys(k)?))
     }
 }
 

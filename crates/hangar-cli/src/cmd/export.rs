@@ -202,8 +202,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         None => repo.checkout()?,
     };
     let col = reader.column(&a.column)?;
-    let schema = col.schema().clone();
-    let nested = col.is_nested();
+    let schema = col.schema()?;
+    let nested = schema.is_nested();
     let keys: Vec<(SampleKey, Option<SampleKey>)> = if a.keys.is_empty() {
         col.keys()?
             .map(|k| k.map(|k| (k, None)))

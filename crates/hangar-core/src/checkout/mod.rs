@@ -1,5 +1,6 @@
 //! Checkouts: a writer on the staging area of a branch, readers on commits.
 
+pub mod column;
 pub mod reader;
 pub mod staged;
 pub mod writer;

@@ -6,7 +6,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
+use crate::checkout::column::{Column, RawEntries, Source, View};
+use crate::checkout::{ColumnInfo, Values};
 use crate::commit::{CommitId, CommitInfo};
 use crate::error::{Error, Result};
 use crate::key::SampleKey;
@@ -14,13 +15,13 @@ use crate::objects::TreeRef;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
 use crate::tree::{self, TreeIter};
-use crate::value::{Tensor, Value};
+use crate::value::Value;
 
 #[derive(Debug)]
 struct ReaderColumnData {
     name: String,
     schema: ColumnSchema,
-    schema_hash: String,
+    schema_digest: hangar_store::Digest,
     tree: Option<TreeRef>,
     samples: u64,
 }
@@ -67,7 +68,7 @@ impl ReaderCheckout {
             columns.insert(
                 c.name.clone(),
                 Arc::new(ReaderColumnData {
-                    schema_hash: c.schema.short(),
+                    schema_digest: c.schema,
                     name: c.name,
                     schema,
                     tree: c.tree,
@@ -124,9 +125,11 @@ impl ReaderCheckout {
                 names_list(self.st.columns.keys())
             ))
         })?;
-        Ok(ReaderColumn {
-            st: self.st.clone(),
-            data,
+        Ok(Column {
+            src: CommitRecords {
+                st: self.st.clone(),
+                data,
+            },
         })
     }
 
@@ -179,7 +182,7 @@ fn info(c: &ReaderColumnData) -> ColumnInfo {
     ColumnInfo {
         name: c.name.clone(),
         schema: c.schema.clone(),
-        schema_hash: c.schema_hash.clone(),
+        schema_hash: c.schema_digest.short(),
         num_samples: c.samples,
         num_subsamples: c
             .schema
@@ -189,283 +192,70 @@ fn info(c: &ReaderColumnData) -> ColumnInfo {
     }
 }
 
-/// A column of a reader checkout. Cheap to clone, `Send + Sync`.
+/// A column of a reader checkout: its commit's record table. Cheap to clone,
+/// `Send + Sync`. Its read methods are [`Column`]'s.
+pub type ReaderColumn = Column<CommitRecords>;
+
+/// The records of a reader column: one commit's record table and the store.
 #[derive(Debug, Clone)]
-pub struct ReaderColumn {
+pub struct CommitRecords {
     st: Arc<ReaderState>,
     data: Arc<ReaderColumnData>,
 }
 
-impl ReaderColumn {
-    /// `Closed` once its checkout is closed (as every method that reads says too; for
-    /// callers about to use only what the handle itself holds, such as name and schema).
-    pub fn ensure_open(&self) -> Result<()> {
-        self.st.check_open()
-    }
-
-    /// Name.
-    pub fn name(&self) -> &str {
+// The sealed trait's methods take crate types (see `checkout::column`).
+#[allow(private_interfaces, private_bounds)]
+impl Source for CommitRecords {
+    fn column_name(&self) -> &str {
         &self.data.name
     }
 
-    /// Schema.
-    pub fn schema(&self) -> &ColumnSchema {
-        &self.data.schema
+    fn ensure_open(&self) -> Result<()> {
+        self.st.check_open()
     }
 
-    /// Name, schema and count.
-    pub fn info(&self) -> ColumnInfo {
-        info(&self.data)
+    fn with<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+        self.st.check_open()?;
+        let shared = &*self.st.shared;
+        f(&View {
+            shared,
+            name: &self.data.name,
+            schema: &self.data.schema,
+            schema_digest: &self.data.schema_digest,
+            base: self.data.tree.as_ref(),
+            overlay: None,
+            values: Values::Store(&shared.store),
+            count: self.data.tree.map_or(0, |t| t.count),
+            samples: self.data.samples,
+            writable: false,
+        })
     }
 
+    fn entries(&self) -> Result<RawEntries<'_>> {
+        self.st.check_open()?;
+        Ok(Box::new(
+            TreeIter::new(&*self.st.shared, self.data.tree.as_ref()).map(|r| {
+                self.st.check_open()?;
+                r.map(|(k, v)| (k, Some(v)))
+            }),
+        ))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.st.shared
+    }
+}
+
+impl Column<CommitRecords> {
     /// The digest of the column's record table (its content identity): two commits
     /// whose column has the same record table share it on disk. `None` when empty.
     pub fn record_table(&self) -> Option<hangar_store::Digest> {
-        self.data.tree.map(|t| t.root)
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> Result<usize> {
-        self.st.check_open()?;
-        Ok(self.data.samples as usize)
-    }
-
-    /// True if the column has no samples.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
-    /// True if the column is nested (samples of subsamples).
-    pub fn is_nested(&self) -> bool {
-        self.data.schema.is_nested()
-    }
-
-    fn layout(&self, nested: bool) -> Result<()> {
-        self.st.check_open()?;
-        if self.is_nested() != nested {
-            return Err(crate::checkout::wrong_layout(
-                &self.data.name,
-                self.is_nested(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn raw_value(&self, raw: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.st.check_open()?;
-        match &self.data.tree {
-            Some(t) => tree::lookup(&*self.st.shared, t, raw),
-            None => Ok(None),
-        }
-    }
-
-    fn record_raw(&self, raw: &[u8]) -> Result<Option<crate::schema::Record>> {
-        match self.raw_value(raw)? {
-            Some(v) => {
-                decode_record(&self.st.shared, &self.data.name, &self.data.schema, &v).map(Some)
-            }
-            None => Ok(None),
-        }
-    }
-
-    fn read(&self, key: &SampleKey, copy: bool) -> Result<Option<Value>> {
-        self.layout(false)?;
-        self.read_raw(&key.encode(), key, copy)
-    }
-
-    fn read_raw(
-        &self,
-        raw: &[u8],
-        key: &dyn std::fmt::Display,
-        copy: bool,
-    ) -> Result<Option<Value>> {
-        let Some(rec) = self.record_raw(raw)? else {
-            return Ok(None);
-        };
-        let shared = &*self.st.shared;
-        read_record(
-            shared,
-            &self.data.name,
-            key,
-            &self.data.schema,
-            &rec,
-            Values::Store(&shared.store),
-            copy,
-        )
-        .map(Some)
-    }
-
-    /// Number of subsamples over all samples (nested columns).
-    pub fn num_subsamples(&self) -> Result<usize> {
-        self.layout(true)?;
-        Ok((self.data.tree.map_or(0, |t| t.count) - self.data.samples) as usize)
-    }
-
-    /// True if sample `key` has subsample `sub` (nested columns).
-    pub fn contains_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<bool> {
-        self.layout(true)?;
-        Ok(self
-            .raw_value(&key.into().nested_key(&sub.into()))?
-            .is_some())
-    }
-
-    /// Subsample `sub` of sample `key` (nested columns); `NotFound` if absent.
-    pub fn get_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<Value> {
-        self.read_subsample(key.into(), sub.into(), true)
-    }
-
-    /// Subsample `sub` of sample `key` without copying (nested ndarray columns).
-    pub fn get_subsample_view(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<Tensor> {
-        self.read_subsample(key.into(), sub.into(), false)?
-            .into_tensor()
-    }
-
-    /// A subsample, copied out (`copy`) or as a view; `NotFound` if absent.
-    fn read_subsample(&self, key: SampleKey, sub: SampleKey, copy: bool) -> Result<Value> {
-        self.layout(true)?;
-        self.read_raw(
-            &key.nested_key(&sub),
-            &crate::checkout::NestedKey(&key, &sub),
-            copy,
-        )?
-        .ok_or_else(|| crate::checkout::missing_subsample(&self.data.name, &key, &sub))
-    }
-
-    fn sample_entries(&self, key: &SampleKey) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.layout(true)?;
-        if self.raw_value(&key.nested_prefix())?.is_none() {
-            return Err(missing_key(&self.data.name, key));
-        }
-        match &self.data.tree {
-            Some(t) => tree::scan_prefix(&*self.st.shared, t, &key.nested_prefix()),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// The subsample keys of sample `key` (nested columns), in key order.
-    pub fn subsample_keys(&self, key: impl Into<SampleKey>) -> Result<Vec<SampleKey>> {
-        let key = key.into();
-        let prefix_len = key.nested_prefix().len();
-        self.sample_entries(&key)?
-            .into_iter()
-            .filter(|(k, _)| k.len() > prefix_len)
-            .map(|(k, _)| decode_key(&self.st.shared, &k[prefix_len..]))
-            .collect()
-    }
-
-    /// Every subsample of sample `key` (nested columns); an empty sample gives an empty
-    /// map, an absent one `NotFound`.
-    pub fn get_sample(&self, key: impl Into<SampleKey>) -> Result<BTreeMap<SampleKey, Value>> {
-        let key = key.into();
-        let mut out = BTreeMap::new();
-        for sub in self.subsample_keys(key.clone())? {
-            let v = self.get_subsample(key.clone(), sub.clone())?;
-            out.insert(sub, v);
-        }
-        Ok(out)
-    }
-
-    /// True if `key` is in the column (a sample, flat or nested).
-    pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
-        let key = key.into();
-        let raw = if self.is_nested() {
-            key.nested_prefix()
-        } else {
-            key.encode()
-        };
-        Ok(self.raw_value(&raw)?.is_some())
-    }
-
-    /// The value of `key` (an owned copy); `NotFound` if absent.
-    pub fn get(&self, key: impl Into<SampleKey>) -> Result<Value> {
-        let key = key.into();
-        self.read(&key, true)?
-            .ok_or_else(|| missing_key(&self.data.name, &key))
-    }
-
-    /// The value of `key`, or `None` if absent.
-    pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
-        self.read(&key.into(), true)
-    }
-
-    /// The value of `key`, or `default` if absent.
-    pub fn get_or(&self, key: impl Into<SampleKey>, default: Value) -> Result<Value> {
-        Ok(self.try_get(key)?.unwrap_or(default))
-    }
-
-    /// The tensor of `key` without copying: its buffer maps the segment file, so
-    /// [`Tensor::as_slice`] is an aligned slice borrowed from the map.
-    pub fn get_view(&self, key: impl Into<SampleKey>) -> Result<Tensor> {
-        let key = key.into();
-        let v = self
-            .read(&key, false)?
-            .ok_or_else(|| missing_key(&self.data.name, &key))?;
-        v.into_tensor()
-    }
-
-    /// The sample keys, in key order (integers first, then strings).
-    pub fn keys(&self) -> Result<impl Iterator<Item = Result<SampleKey>> + '_> {
-        self.st.check_open()?;
-        let shared = &*self.st.shared;
-        let nested = self.is_nested();
-        Ok(
-            TreeIter::new(shared, self.data.tree.as_ref()).filter_map(move |r| {
-                let raw = match r {
-                    Ok((k, _)) => k,
-                    Err(e) => return Some(Err(e)),
-                };
-                if !nested {
-                    return Some(decode_key(shared, &raw));
-                }
-                match crate::diff::split_key(shared, &raw) {
-                    Ok(k) if k.subsample.is_none() => Some(Ok(k.sample)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                }
-            }),
-        )
-    }
-
-    /// (key, value) pairs, in key order (flat columns; see [`ReaderColumn::get_sample`]).
-    pub fn items(&self) -> Result<impl Iterator<Item = Result<(SampleKey, Value)>> + '_> {
-        self.layout(false)?;
-        let shared = &*self.st.shared;
-        Ok(
-            TreeIter::new(shared, self.data.tree.as_ref()).map(move |r| {
-                self.st.check_open()?;
-                let (k, raw) = r?;
-                let key = decode_key(shared, &k)?;
-                let v = self.value_of_record(&key, &raw)?;
-                Ok((key, v))
-            }),
-        )
+        self.src.data.tree.map(|t| t.root)
     }
 
     /// The value a raw record of this column names (zero-copy where it can be).
     pub(crate) fn value_of_record(&self, key: &SampleKey, raw: &[u8]) -> Result<Value> {
-        let shared = &*self.st.shared;
-        let rec = decode_record(shared, &self.data.name, &self.data.schema, raw)?;
-        read_record(
-            shared,
-            &self.data.name,
-            key,
-            &self.data.schema,
-            &rec,
-            Values::Store(&shared.store),
-            false,
-        )
+        self.src.with(|v| v.value_of(raw, key, false))
     }
 
     /// Up to `max` (raw key, raw record) pairs after the raw key `after` (from the first
@@ -475,29 +265,35 @@ impl ReaderColumn {
         after: Option<&[u8]>,
         max: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        self.st.check_open()?;
-        TreeIter::after(&*self.st.shared, self.data.tree.as_ref(), after)
+        self.src.st.check_open()?;
+        TreeIter::after(&*self.src.st.shared, self.src.data.tree.as_ref(), after)
             .take(max)
             .collect()
     }
 
     /// The largest raw key, `None` when the column is empty.
     pub(crate) fn last_raw_key(&self) -> Result<Option<Vec<u8>>> {
-        self.st.check_open()?;
-        self.data
+        self.src.st.check_open()?;
+        self.src
+            .data
             .tree
             .as_ref()
-            .map(|t| tree::last_key(&*self.st.shared, t))
+            .map(|t| tree::last_key(&*self.src.st.shared, t))
             .transpose()
     }
 
     pub(crate) fn shared(&self) -> &Shared {
-        &self.st.shared
+        &self.src.st.shared
     }
 
-    /// The values, in key order.
-    pub fn values(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
-        Ok(self.items()?.map(|r| r.map(|(_, v)| v)))
+    /// The schema, borrowed (a commit's never changes).
+    pub(crate) fn schema_ref(&self) -> &ColumnSchema {
+        &self.src.data.schema
+    }
+
+    /// True for a nested column.
+    pub(crate) fn nested(&self) -> bool {
+        self.src.data.schema.is_nested()
     }
 }
 

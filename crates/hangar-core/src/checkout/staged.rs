@@ -8,19 +8,16 @@
 //! and a bulk session's buffered changes once they are flushed. The view is built by the
 //! writer's own replay and read through the writer's read path; every change is refused.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::checkout::writer::{Status, WriterCheckout, WriterColumn};
+use crate::checkout::column::{Column, RawEntries, Source, View};
+use crate::checkout::writer::{StagingRecords, Status, WriterCheckout};
 use crate::checkout::ColumnInfo;
 use crate::commit::CommitId;
 use crate::diff::Diff;
 use crate::error::Result;
-use crate::key::SampleKey;
-use crate::schema::ColumnSchema;
 use crate::shared::Shared;
-use crate::value::Value;
 
 /// The staging area as the journal holds it, read without the writer lock
 /// ([`crate::Repository::staged_view`]).
@@ -81,9 +78,11 @@ impl StagedView {
 
     /// Column `name` of the staging area, read-only; `NotFound` if it has none.
     pub fn column(&self, name: &str) -> Result<StagedColumn> {
-        Ok(StagedColumn {
-            col: self.co.column(name)?,
-            _view: self.co.clone(),
+        Ok(Column {
+            src: StagedRecords {
+                inner: self.co.column(name)?,
+                _view: self.co.clone(),
+            },
         })
     }
 
@@ -108,92 +107,50 @@ impl StagedView {
     }
 }
 
-/// A column of a [`StagedView`]: the read half of [`WriterColumn`]. It keeps the view's
-/// state open for as long as it lives.
-pub struct StagedColumn {
-    col: WriterColumn,
+/// A column of a [`StagedView`]: the reads of a [`WriterColumn`], no writes. It keeps
+/// the view's state open for as long as it lives. Its methods are [`Column`]'s.
+pub type StagedColumn = Column<StagedRecords>;
+
+/// The records of a [`StagedColumn`]: a writer column's, read-only.
+#[derive(Clone)]
+pub struct StagedRecords {
+    inner: Column<StagingRecords>,
     _view: Arc<WriterCheckout>,
 }
 
-impl fmt::Debug for StagedColumn {
+impl fmt::Debug for StagedRecords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("StagedColumn")
-            .field(&self.col.name())
+        f.debug_tuple("StagedRecords")
+            .field(&self.inner.name())
             .finish()
     }
 }
 
-impl StagedColumn {
-    /// The column's name.
-    pub fn name(&self) -> &str {
-        self.col.name()
+// The sealed trait's methods take crate types (see `checkout::column`).
+#[allow(private_interfaces, private_bounds)]
+impl Source for StagedRecords {
+    fn column_name(&self) -> &str {
+        self.inner.src.column_name()
     }
 
-    /// Its schema.
-    pub fn schema(&self) -> Result<ColumnSchema> {
-        self.col.schema()
+    fn ensure_open(&self) -> Result<()> {
+        self.inner.src.ensure_open()
     }
 
-    /// Number of samples.
-    pub fn len(&self) -> Result<usize> {
-        self.col.len()
+    fn with<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+        self.inner.src.with(|v| {
+            f(&View {
+                writable: false,
+                ..v.clone()
+            })
+        })
     }
 
-    /// True if it holds no sample.
-    pub fn is_empty(&self) -> Result<bool> {
-        self.col.is_empty()
+    fn entries(&self) -> Result<RawEntries<'_>> {
+        self.inner.src.entries()
     }
 
-    /// True for a nested column.
-    pub fn is_nested(&self) -> Result<bool> {
-        self.col.is_nested()
-    }
-
-    /// The value of `key`; `NotFound` if absent.
-    pub fn get(&self, key: impl Into<SampleKey>) -> Result<Value> {
-        self.col.get(key)
-    }
-
-    /// The value of `key`, or `None`.
-    pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
-        self.col.try_get(key)
-    }
-
-    /// True if `key` is present.
-    pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
-        self.col.contains(key)
-    }
-
-    /// Every key, in key order.
-    pub fn keys(&self) -> Result<Vec<SampleKey>> {
-        self.col.keys()
-    }
-
-    /// Subsample `sub` of nested sample `key`; `NotFound` if absent.
-    pub fn get_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<Value> {
-        self.col.get_subsample(key, sub)
-    }
-
-    /// True if nested sample `key` has subsample `sub`.
-    pub fn contains_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<bool> {
-        self.col.contains_subsample(key, sub)
-    }
-
-    /// The subsample keys of nested sample `key`; `NotFound` if it does not exist.
-    pub fn subsample_keys(&self, key: impl Into<SampleKey>) -> Result<Vec<SampleKey>> {
-        self.col.subsample_keys(key)
-    }
-
-    /// Every subsample of nested sample `key`; `NotFound` if it does not exist.
-    pub fn get_sample(&self, key: impl Into<SampleKey>) -> Result<BTreeMap<SampleKey, Value>> {
-        self.col.get_sample(key)
+    fn shared(&self) -> &Shared {
+        self.inner.src.shared()
     }
 }

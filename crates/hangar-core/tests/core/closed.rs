@@ -18,7 +18,7 @@ fn every_use_of_a_closed_writer_is_a_clear_error() {
         ErrorKind::Closed
     );
     assert_eq!(kind(imgs.len()), ErrorKind::Closed);
-    assert_eq!(kind(imgs.keys()), ErrorKind::Closed);
+    assert_eq!(kind(imgs.keys().map(|_| ())), ErrorKind::Closed);
     assert_eq!(kind(meta.get("x")), ErrorKind::Closed);
     assert_eq!(kind(co.column("imgs")), ErrorKind::Closed);
     assert_eq!(kind(co.add_str_column("s")), ErrorKind::Closed);

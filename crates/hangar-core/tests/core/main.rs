@@ -16,6 +16,7 @@ mod metadata;
 mod missing_files;
 mod model;
 mod nested;
+mod read_path;
 mod regressions;
 mod repo;
 mod samples;

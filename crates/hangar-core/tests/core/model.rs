@@ -48,7 +48,7 @@ type Model = (BTreeMap<SampleKey, Vec<u8>>, BTreeMap<SampleKey, String>);
 fn check_writer(co: &WriterCheckout, model: &Model) {
     let c = co.column("t").unwrap();
     assert_eq!(c.len().unwrap(), model.0.len());
-    let keys = c.keys().unwrap();
+    let keys: Vec<_> = c.keys().unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(keys, model.0.keys().cloned().collect::<Vec<_>>());
     for (k, v) in &model.0 {
         let got = c.get(k.clone()).unwrap().into_tensor().unwrap();

@@ -19,7 +19,7 @@ fn the_tutorial_dict_interface() {
     assert!(!c.contains("hi").unwrap());
     assert!(c.contains("0").unwrap());
     assert_eq!(u8s(&c.get("51").unwrap()), [5, 1, 5, 1]);
-    let keys: Vec<String> = c.keys().unwrap().iter().map(ToString::to_string).collect();
+    let keys: Vec<String> = c.keys().unwrap().map(|k| k.unwrap().to_string()).collect();
     assert_eq!(keys, ["0", "1", "51"]);
     assert_eq!(c.values().unwrap().count(), 3);
     let items: Vec<_> = c.items().unwrap().map(|r| r.unwrap()).collect();
@@ -297,7 +297,7 @@ fn keys_are_a_snapshot_so_writing_while_iterating_is_allowed() {
         c.set(i, TensorRef::new(&[i as u8], &[1])).unwrap();
     }
     for k in c.keys().unwrap() {
-        if let SampleKey::Int(i) = k {
+        if let SampleKey::Int(i) = k.unwrap() {
             c.set(i + 100, TensorRef::new(&[0u8], &[1])).unwrap();
         }
     }

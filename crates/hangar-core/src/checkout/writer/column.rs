@@ -1,75 +1,97 @@
 //! The column and metadata handles of a writer checkout.
 
 use super::*;
+use crate::checkout::column::{Column, RawEntries, Source, View};
 
-/// A column of the writer checkout: a dict-like handle. Cheap to clone.
+/// A column of the writer checkout: a dict-like handle over the staging area. Cheap to
+/// clone. Its read methods are [`Column`]'s; its writes are below.
+pub type WriterColumn = Column<StagingRecords>;
+
+/// The records of a writer column: the staging overlay over its base record table, and
+/// the store's writer.
 #[derive(Debug, Clone)]
-pub struct WriterColumn {
+pub struct StagingRecords {
     pub(super) st: Arc<Mutex<WriterState>>,
+    pub(super) shared: Arc<Shared>,
     pub(super) name: String,
 }
 
-impl WriterColumn {
-    /// `Closed` once its checkout is closed (every other method says so too; this is for
-    /// callers about to use only what the handle itself holds, such as its name).
-    pub fn ensure_open(&self) -> Result<()> {
+// The sealed trait's methods take crate types (see `checkout::column`).
+#[allow(private_interfaces, private_bounds)]
+impl Source for StagingRecords {
+    fn column_name(&self) -> &str {
+        &self.name
+    }
+
+    fn ensure_open(&self) -> Result<()> {
         lock_state_raw(&self.st).map(|_| ())
     }
 
-    fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
+    fn with<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
         let st = lock_state(&self.st)?;
-        st.column(&self.name)?;
+        let col = st.column(&self.name)?;
+        let sw = st.sw.as_ref().ok_or_else(|| {
+            Error::Internal("the writer checkout is open but has no store writer".into())
+        })?;
+        f(&View {
+            shared: &st.shared,
+            name: &self.name,
+            schema: &col.schema,
+            schema_digest: &col.schema_digest,
+            base: col.base.as_ref(),
+            overlay: Some(&col.overlay),
+            values: Values::Staging(sw),
+            count: col.count,
+            samples: col.samples,
+            writable: true,
+        })
+    }
+
+    fn entries(&self) -> Result<RawEntries<'_>> {
+        let st = lock_state(&self.st)?;
+        let col = st.column(&self.name)?;
+        let keys = overlay_keys(&st.shared, col.base.as_ref(), &col.overlay)?;
+        Ok(Box::new(keys.into_iter().map(|k| Ok((k, None)))))
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Column<StagingRecords> {
+    /// `Closed` once its checkout is closed (every other method says so too; this is for
+    /// callers about to use only what the handle itself holds, such as its name).
+    fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
+        let st = lock_state(&self.src.st)?;
+        st.column(&self.src.name)?;
         Ok(st)
     }
 
     /// The state, checking that the column has the given layout.
     fn state_as(&self, nested: bool) -> Result<MutexGuard<'_, WriterState>> {
-        let st = lock_state(&self.st)?;
-        st.column_as(&self.name, nested)?;
+        let st = lock_state(&self.src.st)?;
+        st.column_as(&self.src.name, nested)?;
         Ok(st)
     }
 
     /// The column's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The schema.
-    pub fn schema(&self) -> Result<ColumnSchema> {
-        Ok(self.state()?.column(&self.name)?.schema.clone())
-    }
-
     /// Name, schema and count.
-    pub fn info(&self) -> Result<ColumnInfo> {
-        self.state()?.info(&self.name)
-    }
-
     /// Number of samples.
-    pub fn len(&self) -> Result<usize> {
-        Ok(self.state()?.column(&self.name)?.samples as usize)
-    }
-
     /// True if the column is nested (samples of subsamples).
-    pub fn is_nested(&self) -> Result<bool> {
-        Ok(self.state()?.column(&self.name)?.nested())
-    }
-
     /// True if the column has no samples.
-    pub fn is_empty(&self) -> Result<bool> {
-        Ok(self.len()? == 0)
-    }
-
     /// Sets `key` to `value` (adding or replacing). Validates key and value first:
     /// on any error nothing is written.
     pub fn set<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
         let key = key.into();
         let value = value.into();
-        let mut st = lock_state_raw(&self.st)?;
-        st.column_as(&self.name, false)?;
+        let mut st = lock_state_raw(&self.src.st)?;
+        st.column_as(&self.src.name, false)?;
         if st.sw.as_ref().is_some_and(StoreWriter::is_buffered) {
-            return st.defer(&self.name, &key, value);
+            return st.defer(&self.src.name, &key, value);
         }
-        st.put_checked(&self.name, &[(key, value)])
+        st.put_checked(&self.src.name, &[(key, value)])
     }
 
     /// The same as [`WriterColumn::set`] (the original Hangar's `add`).
@@ -92,7 +114,7 @@ impl WriterColumn {
         if items.is_empty() {
             return Ok(());
         }
-        st.put_checked(&self.name, &items)
+        st.put_checked(&self.src.name, &items)
     }
 
     /// Inserts N samples from one contiguous buffer: `batch` has shape `[N, ...]` and
@@ -128,7 +150,7 @@ impl WriterColumn {
             sample_bytes,
             bytes: batch.bytes(),
         };
-        self.state_as(false)?.put_batch(&self.name, &contiguous)
+        self.state_as(false)?.put_batch(&self.src.name, &contiguous)
     }
 
     /// Adds `value` under a newly generated unique string key, and returns the key.
@@ -137,57 +159,31 @@ impl WriterColumn {
         let mut st = self.state_as(false)?;
         let key = loop {
             let k = st.new_key();
-            if st.record_of(&self.name, &k)?.is_none() {
+            if st.record_of(&self.src.name, &k)?.is_none() {
                 break k;
             }
         };
-        st.put_checked(&self.name, &[(key.clone(), value)])?;
+        st.put_checked(&self.src.name, &[(key.clone(), value)])?;
         Ok(key)
     }
 
     /// The value of `key`; `NotFound` if absent.
-    pub fn get(&self, key: impl Into<SampleKey>) -> Result<Value> {
-        let key = key.into();
-        self.state_as(false)?
-            .read(&self.name, &key, true)?
-            .ok_or_else(|| missing_key(&self.name, &key))
-    }
-
     /// The value of `key`, or `None`.
-    pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
-        self.state_as(false)?.read(&self.name, &key.into(), true)
-    }
-
     /// The value of `key`, or `default`.
-    pub fn get_or(&self, key: impl Into<SampleKey>, default: Value) -> Result<Value> {
-        Ok(self.try_get(key)?.unwrap_or(default))
-    }
-
     /// True if sample `key` is in the column (flat or nested).
-    pub fn contains(&self, key: impl Into<SampleKey>) -> Result<bool> {
-        let key = key.into();
-        let st = self.state()?;
-        let raw = if st.column(&self.name)?.nested() {
-            key.nested_prefix()
-        } else {
-            key.encode()
-        };
-        st.has_raw(&self.name, &raw)
-    }
-
     /// Deletes sample `key` (for a nested column, with all its subsamples); `NotFound`
     /// if absent.
     pub fn delete(&self, key: impl Into<SampleKey>) -> Result<()> {
         let key = key.into();
         let mut st = self.state()?;
-        if st.column(&self.name)?.nested() {
-            return st.delete_sample(&self.name, &key);
+        if st.column(&self.src.name)?.nested() {
+            return st.delete_sample(&self.src.name, &key);
         }
-        if st.record_of(&self.name, &key)?.is_none() {
-            return Err(missing_key(&self.name, &key));
+        if st.record_of(&self.src.name, &key)?.is_none() {
+            return Err(missing_key(&self.src.name, &key));
         }
         st.stage(Change::Delete {
-            column: self.name.clone(),
+            column: self.src.name.clone(),
             key: key.encode(),
         })
     }
@@ -197,10 +193,10 @@ impl WriterColumn {
         let key = key.into();
         let mut st = self.state_as(false)?;
         let v = st
-            .read(&self.name, &key, true)?
-            .ok_or_else(|| missing_key(&self.name, &key))?;
+            .read(&self.src.name, &key, true)?
+            .ok_or_else(|| missing_key(&self.src.name, &key))?;
         st.stage(Change::Delete {
-            column: self.name.clone(),
+            column: self.src.name.clone(),
             key: key.encode(),
         })?;
         Ok(v)
@@ -208,38 +204,9 @@ impl WriterColumn {
 
     /// The keys at this moment, in key order (integers first, then strings). Changing
     /// the column afterwards does not change the returned list.
-    pub fn keys(&self) -> Result<Vec<SampleKey>> {
-        let st = self.state()?;
-        let col = st.column(&self.name)?;
-        let raw = overlay_keys(&st.shared, col.base.as_ref(), &col.overlay)?;
-        if !col.nested() {
-            return raw.iter().map(|k| decode_key(&st.shared, k)).collect();
-        }
-        let mut out = Vec::new();
-        for k in &raw {
-            let key = crate::diff::split_key(&st.shared, k)?;
-            if key.subsample.is_none() {
-                out.push(key.sample);
-            }
-        }
-        Ok(out)
-    }
-
     /// (key, value) pairs over the keys at this moment; values are read as iterated
     /// (flat columns; see [`WriterColumn::get_sample`]).
-    pub fn items(&self) -> Result<impl Iterator<Item = Result<(SampleKey, Value)>> + '_> {
-        drop(self.state_as(false)?);
-        let keys = self.keys()?;
-        Ok(keys.into_iter().map(move |k| {
-            let v = self.get(k.clone())?;
-            Ok((k, v))
-        }))
-    }
-
     /// The values over the keys at this moment.
-    pub fn values(&self) -> Result<impl Iterator<Item = Result<Value>> + '_> {
-        Ok(self.items()?.map(|r| r.map(|(_, v)| v)))
-    }
     /// Replaces nested sample `key` with exactly the given subsamples (creating it if
     /// needed; an empty map makes an empty sample, which persists until deleted). All or
     /// nothing.
@@ -285,7 +252,7 @@ impl WriterColumn {
             .map(|(k, v)| (0, k.into(), v.into()))
             .collect();
         self.state()?
-            .put_nested(&self.name, std::slice::from_ref(&key), &items, replace)
+            .put_nested(&self.src.name, std::slice::from_ref(&key), &items, replace)
     }
 
     /// Adds or replaces many subsamples at once, of any number of nested samples
@@ -318,7 +285,8 @@ impl WriterColumn {
             drop(self.state_as(true)?);
             return Ok(());
         }
-        self.state()?.put_nested(&self.name, &samples, &flat, false)
+        self.state()?
+            .put_nested(&self.src.name, &samples, &flat, false)
     }
 
     /// Sets subsample `sub` of nested sample `key` (creating the sample if needed).
@@ -329,7 +297,7 @@ impl WriterColumn {
         value: impl Into<ValueRef<'v>>,
     ) -> Result<()> {
         self.state()?.put_nested(
-            &self.name,
+            &self.src.name,
             &[key.into()],
             &[(0, sub.into(), value.into())],
             false,
@@ -348,12 +316,12 @@ impl WriterColumn {
         let mut st = self.state_as(true)?;
         let sub = loop {
             let s = st.new_key();
-            if !st.has_raw(&self.name, &key.nested_key(&s))? {
+            if !st.has_raw(&self.src.name, &key.nested_key(&s))? {
                 break s;
             }
         };
         st.put_nested(
-            &self.name,
+            &self.src.name,
             std::slice::from_ref(&key),
             &[(0, sub.clone(), value)],
             false,
@@ -362,73 +330,12 @@ impl WriterColumn {
     }
 
     /// Subsample `sub` of nested sample `key`; `NotFound` if absent.
-    pub fn get_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<Value> {
-        let (key, sub) = (key.into(), sub.into());
-        self.try_get_subsample(key.clone(), sub.clone())?
-            .ok_or_else(|| crate::checkout::missing_subsample(&self.name, &key, &sub))
-    }
-
     /// Subsample `sub` of nested sample `key`, or `None`.
-    pub fn try_get_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<Option<Value>> {
-        let (key, sub) = (key.into(), sub.into());
-        self.state_as(true)?.read_raw(
-            &self.name,
-            &key.nested_key(&sub),
-            &crate::checkout::NestedKey(&key, &sub),
-            true,
-        )
-    }
-
     /// True if nested sample `key` has subsample `sub`.
-    pub fn contains_subsample(
-        &self,
-        key: impl Into<SampleKey>,
-        sub: impl Into<SampleKey>,
-    ) -> Result<bool> {
-        let (key, sub) = (key.into(), sub.into());
-        self.state_as(true)?
-            .has_raw(&self.name, &key.nested_key(&sub))
-    }
-
     /// The subsample keys of nested sample `key`, in key order; `NotFound` if the
     /// sample does not exist.
-    pub fn subsample_keys(&self, key: impl Into<SampleKey>) -> Result<Vec<SampleKey>> {
-        let key = key.into();
-        let st = self.state_as(true)?;
-        let entries = st
-            .sample_entries(&self.name, &key)?
-            .ok_or_else(|| missing_key(&self.name, &key))?;
-        let prefix_len = key.nested_prefix().len();
-        entries
-            .iter()
-            .filter(|(k, _)| k.len() > prefix_len)
-            .map(|(k, _)| decode_key(&st.shared, &k[prefix_len..]))
-            .collect()
-    }
-
     /// Every subsample of nested sample `key` (an empty map for an empty sample);
     /// `NotFound` if the sample does not exist.
-    pub fn get_sample(
-        &self,
-        key: impl Into<SampleKey>,
-    ) -> Result<std::collections::BTreeMap<SampleKey, Value>> {
-        let key = key.into();
-        let mut out = std::collections::BTreeMap::new();
-        for sub in self.subsample_keys(key.clone())? {
-            let v = self.get_subsample(key.clone(), sub.clone())?;
-            out.insert(sub, v);
-        }
-        Ok(out)
-    }
-
     /// Deletes subsample `sub` of nested sample `key` (the sample stays, possibly
     /// empty); `NotFound` if absent.
     pub fn delete_subsample(
@@ -439,11 +346,15 @@ impl WriterColumn {
         let (key, sub) = (key.into(), sub.into());
         let mut st = self.state_as(true)?;
         let raw = key.nested_key(&sub);
-        if !st.has_raw(&self.name, &raw)? {
-            return Err(crate::checkout::missing_subsample(&self.name, &key, &sub));
+        if !st.has_raw(&self.src.name, &raw)? {
+            return Err(crate::checkout::missing_subsample(
+                &self.src.name,
+                &key,
+                &sub,
+            ));
         }
         st.stage(Change::Delete {
-            column: self.name.clone(),
+            column: self.src.name.clone(),
             key: raw,
         })
     }
@@ -467,24 +378,8 @@ impl WriterColumn {
     ) -> Result<std::collections::BTreeMap<SampleKey, Value>> {
         let key = key.into();
         let v = self.get_sample(key.clone())?;
-        self.state()?.delete_sample(&self.name, &key)?;
+        self.state()?.delete_sample(&self.src.name, &key)?;
         Ok(v)
-    }
-
-    /// Total number of subsamples over all samples of a nested column.
-    pub fn num_subsamples(&self) -> Result<usize> {
-        let st = self.state_as(true)?;
-        let col = st.column(&self.name)?;
-        Ok((col.count - col.samples) as usize)
-    }
-}
-
-impl fmt::Display for WriterColumn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.info() {
-            Ok(i) => i.fmt(f),
-            Err(e) => write!(f, "Hangar ColumnWriter ({e})"),
-        }
     }
 }
 

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use hangar_store::{crc32, Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
-use crate::checkout::{decode_key, decode_record, missing_key, read_record, ColumnInfo, Values};
+use crate::checkout::{decode_record, missing_key, read_record, ColumnInfo, Values};
 use crate::commit::{self, CommitId};
 use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
@@ -60,8 +60,9 @@ mod column;
 mod open;
 mod state;
 
+use crate::checkout::column::Column;
 use batch::*;
-pub use column::{WriterColumn, WriterMetadata};
+pub use column::{StagingRecords, WriterColumn, WriterMetadata};
 use open::*;
 
 pub(crate) struct WriterState {
@@ -217,13 +218,22 @@ impl WriterCheckout {
         Ok(self.state()?.staging.columns.contains_key(name))
     }
 
+    /// A handle on column `name` (the caller holds the state `st`).
+    fn column_handle(&self, st: &WriterState, name: &str) -> WriterColumn {
+        Column {
+            src: StagingRecords {
+                st: self.st.clone(),
+                shared: st.shared.clone(),
+                name: name.to_string(),
+            },
+        }
+    }
+
     /// A column by name.
     pub fn column(&self, name: &str) -> Result<WriterColumn> {
-        self.state()?.column(name)?;
-        Ok(WriterColumn {
-            st: self.st.clone(),
-            name: name.to_string(),
-        })
+        let st = self.state()?;
+        st.column(name)?;
+        Ok(self.column_handle(&st, name))
     }
 
     fn add_column(&self, name: &str, schema: ColumnSchema) -> Result<WriterColumn> {
@@ -238,10 +248,7 @@ impl WriterCheckout {
             name: name.to_string(),
             schema,
         })?;
-        Ok(WriterColumn {
-            st: self.st.clone(),
-            name: name.to_string(),
-        })
+        Ok(self.column_handle(&st, name))
     }
 
     /// Creates an ndarray column from a prototype or a shape and dtype.

@@ -1,0 +1,128 @@
+//! The three column handles — a commit's, the writer's and the lock-free staged view's —
+//! read through one path with one signature: the same generic function reads them all,
+//! and on the same data they answer alike, errors included.
+
+use std::collections::BTreeMap;
+
+use hangar_core::{Column, ErrorKind, NdArraySpec, RecordSource, SampleKey, TensorRef, Value};
+
+use crate::new_repo;
+
+/// Everything a column answers, read through the generic handle.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    name: String,
+    len: usize,
+    nested: bool,
+    keys: Vec<SampleKey>,
+    items: Vec<(SampleKey, Value)>,
+    got: Option<Value>,
+    view: Option<Vec<u8>>,
+    absent: ErrorKind,
+    has: (bool, bool),
+    wrong_layout: ErrorKind,
+}
+
+fn read_flat<S: RecordSource>(c: &Column<S>) -> Seen {
+    Seen {
+        name: c.name().to_string(),
+        len: c.len().unwrap(),
+        nested: c.is_nested().unwrap(),
+        keys: c.keys().unwrap().collect::<Result<_, _>>().unwrap(),
+        items: c.items().unwrap().collect::<Result<_, _>>().unwrap(),
+        got: c.try_get(1u64).unwrap(),
+        view: Some(c.get_view(2u64).unwrap().as_slice::<u8>().unwrap().to_vec()),
+        absent: c.get(99u64).unwrap_err().kind(),
+        has: (c.contains(1u64).unwrap(), c.contains(99u64).unwrap()),
+        wrong_layout: c.subsample_keys(1u64).unwrap_err().kind(),
+    }
+}
+
+fn read_nested<S: RecordSource>(c: &Column<S>) -> Seen {
+    Seen {
+        name: c.name().to_string(),
+        len: c.len().unwrap(),
+        nested: c.is_nested().unwrap(),
+        keys: c.keys().unwrap().collect::<Result<_, _>>().unwrap(),
+        items: c
+            .get_sample("s")
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
+            .into_iter()
+            .collect(),
+        got: c.try_get_subsample("s", "b").unwrap(),
+        view: None,
+        absent: c.get_subsample("s", "zz").unwrap_err().kind(),
+        has: (
+            c.contains_subsample("s", "a").unwrap(),
+            c.contains_subsample("s", "zz").unwrap(),
+        ),
+        wrong_layout: c.get("s").unwrap_err().kind(),
+    }
+}
+
+#[test]
+fn reader_writer_and_staged_columns_read_alike_through_one_generic_path() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let t = co
+        .add_ndarray_column("t", NdArraySpec::with_shape(hangar_core::DType::U8, &[3]))
+        .unwrap();
+    for i in 0..5u64 {
+        let v = [i as u8; 3];
+        t.set(i, TensorRef::new(&v, &[3])).unwrap();
+    }
+    let n = co.add_nested_str_column("n").unwrap();
+    n.set_subsample("s", "a", "alpha").unwrap();
+    n.set_subsample("s", "b", "beta").unwrap();
+    n.set_subsample("u", "c", "gamma").unwrap();
+    co.commit("first").unwrap();
+    // Staged on top of the commit: one changed, one deleted, one added.
+    t.set(1u64, TensorRef::new(&[7u8; 3], &[3])).unwrap();
+    t.delete(4u64).unwrap();
+    t.set(5u64, TensorRef::new(&[5u8; 3], &[3])).unwrap();
+    n.set_subsample("s", "b", "BETA").unwrap();
+
+    let staged = repo.staged_view().unwrap();
+    let writer_flat = read_flat(&t);
+    assert_eq!(writer_flat, read_flat(&staged.column("t").unwrap()));
+    let writer_nested = read_nested(&n);
+    assert_eq!(writer_nested, read_nested(&staged.column("n").unwrap()));
+    assert_eq!(
+        writer_flat
+            .got
+            .clone()
+            .unwrap()
+            .into_tensor()
+            .unwrap()
+            .as_slice::<u8>()
+            .unwrap(),
+        &[7, 7, 7]
+    );
+    assert_eq!(writer_flat.absent, ErrorKind::NotFound);
+    assert_eq!(writer_flat.wrong_layout, ErrorKind::InvalidArgument);
+    assert_eq!(writer_nested.got, Some(Value::Str("BETA".into())));
+    assert_eq!(
+        writer_nested.keys,
+        [SampleKey::from("s"), SampleKey::from("u")]
+    );
+
+    // Committed, a reader answers what the writer answered before.
+    co.commit("second").unwrap();
+    let reader = repo.checkout().unwrap();
+    assert_eq!(writer_flat, read_flat(&reader.column("t").unwrap()));
+    assert_eq!(writer_nested, read_nested(&reader.column("n").unwrap()));
+
+    // The three handles report the same column information; only `writable` differs.
+    let w = t.info().unwrap();
+    let r = reader.column("t").unwrap().info().unwrap();
+    assert!(w.writable && !r.writable);
+    assert_eq!(
+        (w.num_samples, w.schema_hash),
+        (r.num_samples, r.schema_hash)
+    );
+    drop(staged);
+    let staged = repo.staged_view().unwrap();
+    assert!(!staged.column("t").unwrap().info().unwrap().writable);
+}
