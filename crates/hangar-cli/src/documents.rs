@@ -445,6 +445,22 @@ pub struct Import {
 }
 
 #[derive(Debug, Serialize)]
+pub struct ImportPlanColumn {
+    /// Samples the headers declare (null for a table read as a stream).
+    pub samples: Option<u64>,
+    /// The schema of the column `--create` would make (null: it exists).
+    pub create: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportPlan {
+    pub dry_run: bool,
+    pub columns: BTreeMap<String, ImportPlanColumn>,
+    pub files: usize,
+    pub files_left_out: usize,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Export {
     pub column: String,
     pub commit: Id,

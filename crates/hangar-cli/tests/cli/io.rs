@@ -1003,3 +1003,92 @@ fn rm_and_metadata_commands() {
     let e = env.err(&["metadata", "delete", "nosuch"]);
     assert!(e.contains("nosuch"), "{e}");
 }
+
+/// Every file under `.hangar`, with its bytes.
+fn all_files(env: &Env) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    fn walk(
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(&env.path().join(".hangar"), &mut out);
+    out
+}
+
+#[test]
+fn import_dry_run_prints_the_plan_and_changes_nothing() {
+    let env = rows_repo();
+    let before = all_files(&env);
+
+    // A new column from the data: what --create would make, and how many samples.
+    let out = env.ok(&[
+        "import",
+        "more",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "--dry-run",
+    ]);
+    assert!(
+        out.contains("more: 10 samples would be imported into a new column"),
+        "{out}"
+    );
+    assert!(out.contains("nothing staged (--dry-run)"), "{out}");
+    let v = env.json(&[
+        "import",
+        "more",
+        &fixture("rows_u8.npy"),
+        "--create",
+        "--dry-run",
+    ]);
+    assert_eq!(v["dry_run"], true, "{v}");
+    assert_eq!(v["columns"]["more"]["samples"], 10, "{v}");
+    assert!(v["columns"]["more"]["create"].is_string(), "{v}");
+    assert_eq!(v["files"], 1, "{v}");
+
+    // An existing column: nothing to create; rows keyed from --start.
+    let more_images = || {
+        let rows = fixture("rows_u8.npy");
+        env.json(&["import", "images", &rows, "--start", "10", "--dry-run"])
+    };
+    let v = more_images();
+    assert_eq!(v["columns"]["images"]["samples"], 10, "{v}");
+    assert!(v["columns"]["images"]["create"].is_null(), "{v}");
+
+    // The checks a real import makes are made: a dtype that does not fit is refused
+    // with the same message, and a missing column without --create too.
+    let real = env.err(&["import", "images", &fixture("halfs.npy")]);
+    let dry = env.err(&["import", "images", &fixture("halfs.npy"), "--dry-run"]);
+    assert_eq!(real, dry);
+    let e = env.err(&["import", "nope", &fixture("rows_u8.npy"), "--dry-run"]);
+    assert!(e.contains("--create"), "{e}");
+    // --dry-run stages nothing, so it cannot commit.
+    env.code(
+        2,
+        &[
+            "import",
+            "more",
+            &fixture("rows_u8.npy"),
+            "--create",
+            "--dry-run",
+            "-m",
+            "x",
+        ],
+    );
+
+    assert_eq!(before, all_files(&env), "--dry-run changed the repository");
+    // And it takes no writer lock: it plans while another writer holds it.
+    let repo = hangar_core::Repository::open(env.path()).unwrap();
+    let writer = repo.checkout_writer().unwrap();
+    let v = more_images();
+    assert_eq!(v["columns"]["images"]["samples"], 10, "{v}");
+    writer.close().unwrap();
+}

@@ -236,7 +236,10 @@ impl WriterCheckout {
         Ok(self.column_handle(&st, name))
     }
 
-    fn add_column(&self, name: &str, schema: ColumnSchema) -> Result<WriterColumn> {
+    /// Creates a column with `schema` (as the typed `add_*_column` methods do; for a
+    /// schema taken from another column or planned ahead). `AlreadyExists` for a
+    /// duplicate name, `InvalidArgument` for a bad one.
+    pub fn add_column(&self, name: &str, schema: ColumnSchema) -> Result<WriterColumn> {
         names::check_name("column name", name)?;
         let mut st = self.state()?;
         if st.staging.columns.contains_key(name) {
