@@ -24,7 +24,7 @@ fn branch_names() -> Vec<CompletionCandidate> {
     let Some(repo) = repo() else {
         return Vec::new();
     };
-    repo.list_branches()
+    repo.branches()
         .map(|bs| {
             bs.into_iter()
                 .map(|b| CompletionCandidate::new(b.name))

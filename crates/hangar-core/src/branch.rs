@@ -10,7 +10,7 @@ use crate::lock;
 use crate::names;
 use crate::refs;
 use crate::repo::Repository;
-use crate::stage::BaseInfo;
+use crate::staging::BaseInfo;
 
 /// A branch and its head commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,9 +141,9 @@ impl Repository {
     }
 
     /// Every branch and its head, sorted by name.
-    pub fn list_branches(&self) -> Result<Vec<Branch>> {
+    pub fn branches(&self) -> Result<Vec<Branch>> {
         Ok(self
-            .branches()?
+            .branch_heads()?
             .into_iter()
             .map(|(name, head)| Branch { name, head })
             .collect())
@@ -160,7 +160,7 @@ impl Repository {
     /// contained in another branch.
     pub fn remove_branch(&self, name: &str, force: bool) -> Result<()> {
         names::check_branch_name(name)?;
-        let branches = self.list_branches()?;
+        let branches = self.branches()?;
         let Some(target) = branches.iter().find(|b| b.name == name) else {
             return Err(Error::NotFound(format!("no branch named {name:?}")));
         };

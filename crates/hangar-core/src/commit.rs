@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::format::User;
 use crate::objects::{CommitObject, ObjectType, Root, RootColumn, TreeRef};
 use crate::shared::Shared;
-use crate::stage::Staging;
+use crate::staging::Staging;
 use crate::timefmt;
 use crate::tree;
 
@@ -105,7 +105,7 @@ pub(crate) struct BuiltCommit {
 fn apply_overlay(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &crate::stage::Overlay,
+    overlay: &crate::staging::Overlay,
     objects: &mut dyn ObjectSink,
 ) -> Result<Option<TreeRef>> {
     if overlay.is_empty() {

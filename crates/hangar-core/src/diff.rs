@@ -13,7 +13,7 @@ use crate::objects::{Root, TreeRef};
 use crate::repo::Repository;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
-use crate::stage::Staging;
+use crate::staging::Staging;
 use crate::tree;
 
 /// A sample key, with the subsample key for nested columns.
@@ -357,7 +357,7 @@ pub(crate) fn diff_roots(
 fn overlay_changes(
     shared: &Shared,
     base: Option<&TreeRef>,
-    overlay: &crate::stage::Overlay,
+    overlay: &crate::staging::Overlay,
 ) -> Result<Vec<tree::Change>> {
     let mut out = Vec::with_capacity(overlay.len());
     for (k, v) in overlay.iter() {

@@ -123,14 +123,3 @@ impl Error {
 pub(crate) fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
 }
-
-/// Adds the path and operation to a `std::io::Result`.
-pub(crate) trait IoContext<T> {
-    fn ctx(self, op: &'static str, path: &Path) -> Result<T>;
-}
-
-impl<T> IoContext<T> for std::io::Result<T> {
-    fn ctx(self, op: &'static str, path: &Path) -> Result<T> {
-        self.map_err(|e| Error::io(op, path, e))
-    }
-}

@@ -200,7 +200,7 @@ impl fmt::Display for Log {
 
 pub(crate) fn log(repo: &Repository, start: Option<&str>) -> Result<Log> {
     repo.shared().store.refresh()?;
-    let heads = repo.branches()?;
+    let heads = repo.branch_heads()?;
     let start_id = match start {
         Some(rev) => Some(repo.resolve(rev)?),
         None => repo.branch_head(&repo.staging_branch()?)?,

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use hangar_store::codec::{DecodeError, DecodeResult};
+
 use crate::error::{invalid, Error, Result};
 use crate::names;
 
@@ -84,22 +86,25 @@ impl SampleKey {
     }
 
     /// Decodes [`SampleKey::encode`] output.
-    pub fn decode(b: &[u8]) -> std::result::Result<SampleKey, String> {
+    pub fn decode(b: &[u8]) -> DecodeResult<SampleKey> {
         match b.split_first() {
             Some((&TAG_INT, rest)) => {
                 let arr: [u8; 8] = rest
                     .try_into()
-                    .map_err(|_| "integer key of bad length".to_string())?;
+                    .map_err(|_| DecodeError("integer key of bad length".into()))?;
                 Ok(SampleKey::Int(u64::from_be_bytes(arr)))
             }
             Some((&TAG_STR, rest)) => {
-                let s = std::str::from_utf8(rest).map_err(|_| "key is not UTF-8".to_string())?;
+                let s = std::str::from_utf8(rest)
+                    .map_err(|_| DecodeError("key is not UTF-8".into()))?;
                 if !names::is_valid_key(s) {
-                    return Err(format!("stored key {s:?} breaks the key rules"));
+                    return Err(DecodeError(format!(
+                        "stored key {s:?} breaks the key rules"
+                    )));
                 }
                 Ok(SampleKey::Str(s.to_string()))
             }
-            _ => Err("unknown key tag".into()),
+            _ => Err(DecodeError("unknown key tag".into())),
         }
     }
 
@@ -200,19 +205,17 @@ pub(crate) fn is_sample_record(nested: bool, raw: &[u8]) -> bool {
 /// Splits a record-table key into its sample key and, for nested columns, subsample key.
 /// Flat keys are one encoded key; nested keys are the sample key (a string sample key
 /// followed by a 0 byte, which no key contains) and then the subsample key.
-pub(crate) fn split_nested(
-    raw: &[u8],
-) -> std::result::Result<(SampleKey, Option<SampleKey>), String> {
+pub(crate) fn split_nested(raw: &[u8]) -> DecodeResult<(SampleKey, Option<SampleKey>)> {
     let sample_len = match raw.first() {
         Some(&TAG_INT) => 9,
         Some(&TAG_STR) => match raw.iter().position(|&b| b == 0) {
             Some(nul) if nul > 0 => nul,
             _ => raw.len(),
         },
-        _ => return Err("unknown key tag".into()),
+        _ => return Err(DecodeError("unknown key tag".into())),
     };
     if sample_len > raw.len() {
-        return Err("truncated key".into());
+        return Err(DecodeError("truncated key".into()));
     }
     let sample = SampleKey::decode(&raw[..sample_len])?;
     let mut rest = &raw[sample_len..];

@@ -54,7 +54,7 @@ mod refs;
 pub mod repo;
 pub mod schema;
 mod shared;
-mod stage;
+mod staging;
 pub mod timefmt;
 mod tree;
 pub mod value;
@@ -70,6 +70,7 @@ pub use commit::{CommitId, CommitInfo};
 pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, SchemaChange};
 pub use error::{Error, ErrorKind, Result};
 pub use format::FORMAT_VERSION;
+pub use hangar_store::codec::DecodeError;
 pub use hangar_store::{DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
@@ -78,7 +79,7 @@ pub use merge::{
 };
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};
-pub use stage::StagedChanges;
+pub use staging::StagedChanges;
 pub use value::{Tensor, TensorRef, Value, ValueRef};
 pub use verify::{Problem, VerifyReport};
 

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use hangar_store::IoContext;
+
+use crate::error::{Error, Result};
 use crate::timefmt;
 
 /// Name of the lock file.

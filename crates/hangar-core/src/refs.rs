@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use hangar_store::{fs as fsutil, Digest};
 
-use crate::error::{Error, IoContext, Result};
+use hangar_store::IoContext;
+
+use crate::error::{Error, Result};
 use crate::names;
 
 /// The branch every repository starts with.
@@ -216,7 +218,7 @@ fn append_reflog_line(
     let line = log_line.replace(['\n', '\r'], " ");
     f.write_all(format!("{old} {new} {line}\n").as_bytes())
         .ctx("append", &log)?;
-    f.sync_data().ctx("fsync", &log)
+    Ok(f.sync_data().ctx("fsync", &log)?)
 }
 
 /// True if `branch` exists (`master` exists in a new repository before its first commit).

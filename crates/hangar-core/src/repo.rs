@@ -10,7 +10,9 @@ use hangar_store::{fs as fsutil, Store};
 use crate::checkout::reader::ReaderCheckout;
 use crate::checkout::writer::WriterCheckout;
 use crate::commit::{CommitId, CommitInfo};
-use crate::error::{invalid, Error, IoContext, Result};
+use hangar_store::IoContext;
+
+use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
 use crate::lock;
 use crate::objects::ObjectType;
@@ -189,7 +191,7 @@ impl Repository {
         let exists =
             refs::ref_path(&self.shared.hangar, branch).exists() || branch == refs::DEFAULT_BRANCH;
         if !exists {
-            let names: Vec<String> = self.branches()?.into_iter().map(|b| b.0).collect();
+            let names: Vec<String> = self.branches()?.into_iter().map(|b| b.name).collect();
             return Err(Error::NotFound(format!(
                 "no branch named {branch:?}; branches: {}",
                 names.join(", ")
@@ -198,8 +200,9 @@ impl Repository {
         Ok(refs::read_ref(&self.shared.hangar, branch)?.map(CommitId))
     }
 
-    /// Every branch and its head.
-    pub fn branches(&self) -> Result<Vec<(String, Option<CommitId>)>> {
+    /// Every branch and its head, as (name, head) pairs sorted by name (see
+    /// [`Repository::branches`]).
+    pub(crate) fn branch_heads(&self) -> Result<Vec<(String, Option<CommitId>)>> {
         Ok(refs::list_branches(&self.shared.hangar)?
             .into_iter()
             .map(|(n, d)| (n, d.map(CommitId)))
@@ -377,7 +380,7 @@ impl Repository {
                 other => return other,
             }
         }
-        let names: Vec<String> = self.branches()?.into_iter().map(|b| b.0).collect();
+        let names: Vec<String> = self.branches()?.into_iter().map(|b| b.name).collect();
         Err(Error::NotFound(format!(
             "no branch or commit named {base:?}{}; branches: {} (a revision is a branch, HEAD, \
              a commit id or a unique prefix of 4 or more hex digits, then ~N or ^N)",

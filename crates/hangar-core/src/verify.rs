@@ -140,7 +140,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     }
 
     let mut commits: Vec<CommitId> = Vec::new();
-    for (name, head) in repo.branches()? {
+    for (name, head) in repo.branch_heads()? {
         report.branches += 1;
         match head {
             Some(h) => commits.push(h),

@@ -246,7 +246,7 @@ pub extern "C" fn hangar_repo_branches(
 ) -> hangar_status {
     guard_out(out, || {
         let r = handle(repo, "repo")?;
-        let names = r.repo.list_branches()?.into_iter().map(|b| b.name);
+        let names = r.repo.branches()?.into_iter().map(|b| b.name);
         Ok(new_strlist(names))
     })
 }

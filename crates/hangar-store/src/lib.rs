@@ -57,7 +57,7 @@ modules!(
 pub use arrow_buffer::Buffer;
 pub use digest::{crc32, is_hex_prefix, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, IoContext, Result};
 pub use failpoint::hit as fail_point;
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use mmap::BigBytes;

@@ -42,7 +42,7 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
     match c {
         Command::List => {
             let current = repo.staging_branch()?;
-            let branches = repo.list_branches()?;
+            let branches = repo.branches()?;
             if ctx.json {
                 return Ok(output::print_json(&documents::Branches {
                     branches: branches

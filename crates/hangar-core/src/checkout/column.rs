@@ -19,7 +19,7 @@ use crate::key::SampleKey;
 use crate::objects::TreeRef;
 use crate::schema::ColumnSchema;
 use crate::shared::Shared;
-use crate::stage::Overlay;
+use crate::staging::Overlay;
 use crate::value::{Tensor, Value};
 
 pub use crate::checkout::reader::CommitRecords;
@@ -81,7 +81,7 @@ impl View<'_> {
     /// The raw record under a record-table key.
     fn record(&self, raw: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.overlay {
-            Some(o) => crate::stage::overlay_lookup(self.shared, self.base, o, raw),
+            Some(o) => crate::staging::overlay_lookup(self.shared, self.base, o, raw),
             None => match self.base {
                 Some(t) => crate::tree::lookup(self.shared, t, raw),
                 None => Ok(None),
@@ -123,7 +123,7 @@ impl View<'_> {
             return Err(missing_key(self.name, key));
         }
         let entries = match self.overlay {
-            Some(o) => crate::stage::overlay_scan(self.shared, self.base, o, &prefix)?,
+            Some(o) => crate::staging::overlay_scan(self.shared, self.base, o, &prefix)?,
             None => match self.base {
                 Some(t) => crate::tree::scan_prefix(self.shared, t, &prefix)?,
                 None => Vec::new(),

@@ -10,7 +10,13 @@ use crate::{kind, new_repo, u8s};
 #[test]
 fn scenario_01_init_idempotence() {
     let (dir, repo) = new_repo();
-    assert_eq!(repo.branches().unwrap(), vec![("master".to_string(), None)]);
+    assert_eq!(
+        repo.branches().unwrap(),
+        vec![hangar_core::Branch {
+            name: "master".to_string(),
+            head: None
+        }]
+    );
     assert!(!repo.writer_lock_held().unwrap());
     let co = repo.checkout_writer().unwrap();
     assert_eq!(co.branch_name().unwrap(), "master");

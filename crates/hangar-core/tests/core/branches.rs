@@ -7,7 +7,7 @@ fn create_branch_rules() {
     let (_dir, repo) = new_repo();
     let e = err_text(repo.create_branch("dev", None));
     assert!(e.contains("no commits yet"), "{e}");
-    assert_eq!(repo.list_branches().unwrap().len(), 1);
+    assert_eq!(repo.branches().unwrap().len(), 1);
     let co = repo.checkout_writer().unwrap();
     co.add_str_column("s").unwrap();
     let first = co.commit("one").unwrap();

@@ -93,7 +93,7 @@ pub fn stage_one_of_each_change(co: &hangar_core::WriterCheckout) {
 
 /// The names of the repository's branches, sorted.
 pub fn branch_names(repo: &Repository) -> Vec<String> {
-    repo.list_branches()
+    repo.branches()
         .unwrap()
         .into_iter()
         .map(|b| b.name)

@@ -46,7 +46,7 @@ fn temporary_ref_files_are_removed_when_a_writer_opens() {
     std::fs::write(&tmp, b"0123").unwrap();
     repo.checkout_writer().unwrap().close().unwrap();
     assert!(!tmp.exists(), "a torn temporary ref file stayed");
-    assert_eq!(repo.list_branches().unwrap().len(), 1);
+    assert_eq!(repo.branches().unwrap().len(), 1);
 }
 
 #[test]

@@ -6,7 +6,13 @@ use crate::{err_text, kind, new_repo, repo_with_commit, u8s};
 fn init_creates_a_repository_with_an_unborn_master() {
     let (dir, repo) = new_repo();
     assert!(dir.path().join(".hangar/format").is_file());
-    assert_eq!(repo.branches().unwrap(), vec![("master".to_string(), None)]);
+    assert_eq!(
+        repo.branches().unwrap(),
+        vec![hangar_core::Branch {
+            name: "master".to_string(),
+            head: None
+        }]
+    );
     assert!(!repo.writer_lock_held().unwrap());
     let user = repo.user().unwrap();
     assert_eq!(

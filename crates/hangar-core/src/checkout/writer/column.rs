@@ -30,9 +30,7 @@ impl Source for StagingRecords {
     fn with<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
         let st = lock_state(&self.st)?;
         let col = st.column(&self.name)?;
-        let sw = st.sw.as_ref().ok_or_else(|| {
-            Error::Internal("the writer checkout is open but has no store writer".into())
-        })?;
+        let sw = st.sw_ref()?;
         f(&View {
             shared: &st.shared,
             name: &self.name,
@@ -88,7 +86,7 @@ impl Column<StagingRecords> {
         let value = value.into();
         let mut st = lock_state_raw(&self.src.st)?;
         st.column_as(&self.src.name, false)?;
-        if st.sw.as_ref().is_some_and(StoreWriter::is_buffered) {
+        if st.sw_ref().is_ok_and(StoreWriter::is_buffered) {
             return st.defer(&self.src.name, &key, value);
         }
         st.put_checked(&self.src.name, &[(key, value)])

@@ -29,7 +29,7 @@ use crate::refs;
 use crate::repo::Repository;
 use crate::schema::{ColumnSchema, NdArraySpec, Record, INLINE_MAX};
 use crate::shared::{poisoned, Shared};
-use crate::stage::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging};
+use crate::staging::{overlay_keys, BaseInfo, Change, Puts, StagedChanges, Staging};
 use crate::value::{fmt_shape, TensorRef, Value, ValueRef};
 use hangar_store::Object;
 
@@ -68,11 +68,9 @@ use open::*;
 pub(crate) struct WriterState {
     deferred: Deferred,
     shared: Arc<Shared>,
-    lock: Option<WriterLock>,
-    sw: Option<StoreWriter>,
+    mode: Mode,
     staging: Staging,
     user: User,
-    closed: Option<String>,
     key_seed: u64,
     key_counter: u64,
     compact_at: u64,
@@ -80,11 +78,77 @@ pub(crate) struct WriterState {
     savepoints: u32,
 }
 
+/// Whether the writer checkout is usable, and what it holds while it is.
+pub(crate) enum Mode {
+    /// Usable: the store's writer and the writer lock (none for a read-only view).
+    Open {
+        sw: StoreWriter,
+        lock: Option<WriterLock>,
+    },
+    /// Stopped by a failed journal write inside a savepoint: every use is refused with
+    /// `why`, but the store writer and the lock are kept for the savepoint's owner to
+    /// roll back to it and reopen ([`WriterCheckout::all_or_nothing`]).
+    Failed {
+        why: String,
+        sw: StoreWriter,
+        lock: Option<WriterLock>,
+    },
+    /// Closed (lock released): every use is refused with `why`.
+    Closed { why: String },
+}
+
+impl Mode {
+    pub(crate) fn is_open(&self) -> bool {
+        matches!(self, Mode::Open { .. })
+    }
+
+    /// Why uses are refused, `None` while open.
+    pub(crate) fn closed_reason(&self) -> Option<&str> {
+        match self {
+            Mode::Open { .. } => None,
+            Mode::Failed { why, .. } | Mode::Closed { why } => Some(why),
+        }
+    }
+
+    /// Closes, releasing the store writer and the lock.
+    pub(crate) fn close(&mut self, why: impl Into<String>) {
+        *self = Mode::Closed { why: why.into() };
+    }
+
+    /// The store's writer; `Closed` unless open.
+    pub(crate) fn sw_mut(&mut self) -> Result<&mut StoreWriter> {
+        match self {
+            Mode::Open { sw, .. } => Ok(sw),
+            m => Err(Error::Closed(
+                m.closed_reason().unwrap_or_default().to_string(),
+            )),
+        }
+    }
+
+    /// The store's writer, shared; `Closed` unless open.
+    pub(crate) fn sw(&self) -> Result<&StoreWriter> {
+        match self {
+            Mode::Open { sw, .. } => Ok(sw),
+            m => Err(Error::Closed(
+                m.closed_reason().unwrap_or_default().to_string(),
+            )),
+        }
+    }
+
+    /// A failed checkout whose savepoint ended keeps nothing more.
+    pub(crate) fn close_failed(&mut self) {
+        if let Mode::Failed { why, .. } = self {
+            let why = std::mem::take(why);
+            self.close(why);
+        }
+    }
+}
+
 impl fmt::Debug for WriterState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WriterState")
             .field("branch", &self.staging.base.branch)
-            .field("closed", &self.closed)
+            .field("closed", &self.mode.closed_reason())
             .finish()
     }
 }
@@ -175,11 +239,9 @@ impl WriterCheckout {
             st: Arc::new(Mutex::new(WriterState {
                 deferred: Deferred::default(),
                 shared,
-                lock,
-                sw: Some(sw),
+                mode: Mode::Open { sw, lock },
                 staging,
                 user,
-                closed: None,
                 key_seed,
                 key_counter: 0,
                 compact_at,
@@ -316,12 +378,12 @@ impl WriterCheckout {
     /// them. `InvalidArgument` if a session is already open.
     pub fn begin_bulk(&self) -> Result<()> {
         let mut st = self.state()?;
-        if st.sw().is_buffered() {
+        if st.sw()?.is_buffered() {
             return Err(invalid(
                 "a bulk session is already open on this writer checkout; end it first",
             ));
         }
-        Ok(st.sw().set_buffered(true)?)
+        Ok(st.sw()?.set_buffered(true)?)
     }
 
     /// Ends the bulk session [`WriterCheckout::begin_bulk`] started: every buffered put
@@ -329,7 +391,7 @@ impl WriterCheckout {
     /// session is open.
     pub fn end_bulk(&self) -> Result<()> {
         let mut st = self.state()?;
-        if !st.sw().is_buffered() {
+        if !st.sw()?.is_buffered() {
             return Err(invalid(
                 "no bulk session is open on this writer checkout: start one first",
             ));
@@ -362,7 +424,7 @@ impl WriterCheckout {
     {
         let sp = {
             let mut st = self.state()?;
-            let sp = st.sw().savepoint().map_err(Error::from)?;
+            let sp = st.sw()?.savepoint().map_err(Error::from)?;
             st.savepoints += 1;
             sp
         };
@@ -374,22 +436,18 @@ impl WriterCheckout {
         // A checkout `f` closed cannot be rolled back: its result stands, and a new
         // writer replays what the journal acknowledged. One a failed journal write closed
         // (it kept its store writer for this) is rolled back and open again.
-        if st.sw.is_none() {
+        if matches!(st.mode, Mode::Closed { .. }) {
             return out;
         }
         match out {
             Ok(v) => {
-                if st.closed.is_some() && st.savepoints == 0 {
-                    st.sw = None;
-                    st.lock = None;
+                if st.savepoints == 0 {
+                    st.mode.close_failed();
                 }
                 Ok(v)
             }
             Err(e) => match st.rollback(&sp) {
-                Ok(()) => {
-                    st.closed = None;
-                    Err(e)
-                }
+                Ok(()) => Err(e),
                 Err(rb) => {
                     st.savepoints = 0;
                     st.poison(&rb);
@@ -405,7 +463,7 @@ impl WriterCheckout {
 
     /// Writes everything buffered by a bulk session now.
     pub fn flush(&self) -> Result<()> {
-        Ok(self.state()?.sw().flush()?)
+        Ok(self.state()?.sw()?.flush()?)
     }
 
     /// Clean, or dirty with a summary of what is staged. Works before the first commit.
@@ -583,7 +641,7 @@ impl WriterCheckout {
             branch,
             commit: head,
         };
-        st.sw().reset(&base.encode())?;
+        st.sw()?.reset(&base.encode())?;
         st.staging = Staging::load(&st.shared, base)?;
         Ok(head.map(CommitId))
     }
@@ -592,40 +650,36 @@ impl WriterCheckout {
     /// (or of its columns) is a `Closed` error, and so is closing it again.
     pub fn close(&self) -> Result<()> {
         let mut st = self.st.lock().map_err(|_| poisoned())?;
-        if st.closed.is_some() {
+        if !st.mode.is_open() {
             return Err(Error::Closed(
                 "this writer checkout is already closed".into(),
             ));
         }
         let drained = st.drain();
-        let flushed = st.sw().flush();
-        st.closed = Some(
-            "this writer checkout was closed; open a new one with Repository::checkout_writer"
-                .into(),
+        let flushed = st.sw().map(|sw| sw.flush());
+        st.mode.close(
+            "this writer checkout was closed; open a new one with Repository::checkout_writer",
         );
-        st.sw = None;
-        st.lock = None;
         drained?;
-        Ok(flushed?)
+        Ok(flushed??)
     }
 
     /// True once closed.
     pub fn is_closed(&self) -> bool {
-        self.st.lock().map(|s| s.closed.is_some()).unwrap_or(true)
+        self.st.lock().map(|s| !s.mode.is_open()).unwrap_or(true)
     }
 }
 
 impl Drop for WriterCheckout {
     fn drop(&mut self) {
         if let Ok(mut st) = self.st.lock() {
-            if st.closed.is_none() {
+            if st.mode.is_open() {
                 let _ = st.drain();
-                if let Some(sw) = st.sw.as_mut() {
+                if let Ok(sw) = st.sw() {
                     let _ = sw.flush();
                 }
-                st.closed = Some("the writer checkout this came from was dropped".into());
-                st.sw = None;
-                st.lock = None;
+                st.mode
+                    .close("the writer checkout this came from was dropped");
             }
         }
     }

@@ -5,14 +5,20 @@ use super::*;
 
 impl WriterState {
     pub(super) fn check_open(&self) -> Result<()> {
-        match &self.closed {
-            Some(why) => Err(Error::Closed(why.clone())),
+        match self.mode.closed_reason() {
+            Some(why) => Err(Error::Closed(why.to_string())),
             None => Ok(()),
         }
     }
 
-    pub(super) fn sw(&mut self) -> &mut StoreWriter {
-        self.sw.as_mut().expect("an open writer has a store writer")
+    /// The store's writer; `Closed` unless the checkout is open.
+    pub(super) fn sw(&mut self) -> Result<&mut StoreWriter> {
+        self.mode.sw_mut()
+    }
+
+    /// The store's writer, shared; `Closed` unless the checkout is open.
+    pub(super) fn sw_ref(&self) -> Result<&StoreWriter> {
+        self.mode.sw()
     }
 
     /// Applies a change whose preconditions hold, then journals it. A failure to
@@ -23,14 +29,13 @@ impl WriterState {
         // samples) is journalled as parts that stand or fall together.
         let encoded = change.encode_parts(RECORD_PART_BYTES);
         self.staging.apply(&self.shared, change)?;
-        let result = (|| {
-            let sw = self.sw();
+        let result = self.sw().and_then(|sw| {
             sw.record_group(&encoded)?;
-            sw.sync_point()
-        })();
+            Ok(sw.sync_point()?)
+        });
         if let Err(e) = result {
             self.poison(&e);
-            return Err(e.into());
+            return Err(e);
         }
         self.maybe_compact()
     }
@@ -39,14 +44,17 @@ impl WriterState {
     /// savepoint the store writer and the lock are kept: the savepoint's owner rolls the
     /// staging area back to it and reopens (see [`WriterCheckout::all_or_nothing`]).
     pub(super) fn poison(&mut self, e: &dyn std::error::Error) {
-        self.closed = Some(format!(
+        let why = format!(
             "this writer checkout stopped after failing to write its staging journal ({e}); open a new writer \
              checkout: every change acknowledged before the failure is kept"
-        ));
-        if self.savepoints == 0 {
-            self.sw = None;
-            self.lock = None;
-        }
+        );
+        let mode = std::mem::replace(&mut self.mode, Mode::Closed { why: String::new() });
+        self.mode = match mode {
+            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } if self.savepoints > 0 => {
+                Mode::Failed { why, sw, lock }
+            }
+            _ => Mode::Closed { why },
+        };
     }
 
     /// Publishes a commit — the one function through which commits, merge commits and
@@ -72,7 +80,7 @@ impl WriterState {
             commit: Some(to),
         };
         let prepared = self
-            .sw()
+            .sw()?
             .prepare_commit(objects, live, &new_base.encode())?;
         let hangar = self.shared.hangar.clone();
         if let Err(e) = refs::update_ref(&hangar, &branch, expected, to, reflog) {
@@ -81,7 +89,7 @@ impl WriterState {
             }
             return Err(e);
         }
-        if let Err(e) = self.sw().finish_commit(prepared) {
+        if let Err(e) = self.sw()?.finish_commit(prepared) {
             self.poison(&e);
             return Err(e.into());
         }
@@ -90,7 +98,7 @@ impl WriterState {
     }
 
     pub(super) fn maybe_compact(&mut self) -> Result<()> {
-        let sw = self.sw.as_ref().expect("open");
+        let sw = self.sw_ref()?;
         if sw.is_buffered() || self.savepoints > 0 || sw.journal_len() < self.compact_at {
             return Ok(());
         }
@@ -100,7 +108,7 @@ impl WriterState {
             .iter()
             .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
             .collect();
-        let sw = self.sw();
+        let sw = self.sw()?;
         sw.compact(&records)?;
         let len = sw.journal_len();
         self.compact_at = self.compact_at.max(2 * len);
@@ -110,15 +118,26 @@ impl WriterState {
     /// Returns the staging area to `sp` (see [`WriterCheckout::all_or_nothing`]).
     pub(super) fn rollback(&mut self, sp: &hangar_store::Savepoint) -> Result<()> {
         self.deferred.clear();
-        let sw = self.sw.take().expect("an open writer has a store writer");
+        let interrupted = Mode::Closed {
+            why: "this writer checkout failed while returning to a savepoint; open a new writer \
+                  checkout: every change acknowledged before the savepoint is kept"
+                .into(),
+        };
+        let (sw, lock) = match std::mem::replace(&mut self.mode, interrupted) {
+            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } => (sw, lock),
+            Mode::Closed { why } => {
+                self.mode = Mode::Closed { why: why.clone() };
+                return Err(Error::Closed(why));
+            }
+        };
         sw.rollback(sp)?;
         let (sw, staging) = load_staging(&self.shared, false)?;
-        self.sw = Some(sw);
+        self.mode = Mode::Open { sw, lock };
         self.staging = staging;
         Ok(())
     }
 
-    pub(super) fn column(&self, name: &str) -> Result<&crate::stage::StagedColumn> {
+    pub(super) fn column(&self, name: &str) -> Result<&crate::staging::ColumnState> {
         self.staging.columns.get(name).ok_or_else(|| {
             Error::NotFound(format!(
                 "the staging area has no column {name:?}; its columns are: {}",
@@ -144,7 +163,7 @@ impl WriterState {
         &self,
         name: &str,
         nested: bool,
-    ) -> Result<&crate::stage::StagedColumn> {
+    ) -> Result<&crate::staging::ColumnState> {
         let c = self.column(name)?;
         if c.nested() != nested {
             return Err(crate::checkout::wrong_layout(name, c.nested()));
@@ -181,7 +200,8 @@ impl WriterState {
         if self.staging.record(&self.shared, col, &prefix)?.is_none() {
             return Ok(None);
         }
-        crate::stage::overlay_scan(&self.shared, col.base.as_ref(), &col.overlay, &prefix).map(Some)
+        crate::staging::overlay_scan(&self.shared, col.base.as_ref(), &col.overlay, &prefix)
+            .map(Some)
     }
 
     /// Stages subsamples of one or more nested samples as one change, all or nothing
@@ -274,7 +294,7 @@ impl WriterState {
             return Ok(None);
         };
         let schema = &self.column(column)?.schema;
-        let sw = self.sw.as_ref().expect("open");
+        let sw = self.sw_ref()?;
         read_record(
             &self.shared,
             column,
@@ -296,7 +316,7 @@ impl WriterState {
     ) -> Result<Puts<'static>> {
         // Disjoint borrows: the column's schema from the staging area, the store writer.
         let col = self.staging.columns.get(column).expect("checked by caller");
-        let sw = self.sw.as_mut().expect("an open writer has a store writer");
+        let sw = self.mode.sw_mut()?;
         let (schema, format) = (&col.schema, &col.format);
         let variable = schema.variable_shape() && schema.dtype().is_some();
         let fixed_shape: Vec<u64> = schema.shape().iter().map(|&d| d as u64).collect();
@@ -446,9 +466,9 @@ impl WriterState {
         // reach the journal in one write when the batch ends — rather than each value's
         // bytes being journalled first and written to a segment again later. Durability
         // on return is the same as write-through (nothing is fsynced before a commit).
-        let bulk = batch.len() > 1 && !self.sw().is_buffered();
+        let bulk = batch.len() > 1 && !self.sw()?.is_buffered();
         if bulk {
-            self.sw().set_buffered(true)?;
+            self.sw()?.set_buffered(true)?;
         }
         let staged = self.store_values(column, batch).and_then(|entries| {
             self.stage(Change::Put {
@@ -456,7 +476,7 @@ impl WriterState {
                 entries,
             })
         });
-        if !bulk || self.closed.is_some() {
+        if !bulk || !self.mode.is_open() {
             // Not switched, or closed by a failed journal write (a rollback or a new
             // writer starts from the journal, never from this buffer).
             return staged;
@@ -469,7 +489,7 @@ impl WriterState {
     /// Stores everything a bulk session buffered and returns to write-through. Memory
     /// is ahead of the journal until this succeeds, so a failure closes the checkout.
     pub(super) fn end_buffered(&mut self) -> Result<()> {
-        if let Err(e) = self.sw().set_buffered(false) {
+        if let Err(e) = self.sw()?.set_buffered(false) {
             self.poison(&e);
             return Err(e.into());
         }
@@ -606,9 +626,9 @@ impl WriterState {
 
 impl Drop for WriterState {
     fn drop(&mut self) {
-        if self.closed.is_none() {
+        if self.mode.is_open() {
             let _ = self.drain();
-            if let Some(sw) = self.sw.as_mut() {
+            if let Ok(sw) = self.sw() {
                 let _ = sw.flush();
             }
         }

@@ -265,7 +265,7 @@ impl Change {
 
 /// A column as staged.
 #[derive(Debug, Clone)]
-pub(crate) struct StagedColumn {
+pub(crate) struct ColumnState {
     pub schema: ColumnSchema,
     pub schema_digest: Digest,
     pub format: SegmentFormat,
@@ -277,9 +277,9 @@ pub(crate) struct StagedColumn {
     pub samples: u64,
 }
 
-impl StagedColumn {
-    fn new(schema: ColumnSchema, base: Option<TreeRef>, samples: u64) -> StagedColumn {
-        StagedColumn {
+impl ColumnState {
+    fn new(schema: ColumnSchema, base: Option<TreeRef>, samples: u64) -> ColumnState {
+        ColumnState {
             schema_digest: schema.digest(),
             format: schema.segment_format(),
             count: base.map_or(0, |t| t.count),
@@ -444,7 +444,7 @@ pub(crate) struct Staging {
     pub base: BaseInfo,
     pub base_root: Option<Digest>,
     base_columns: BTreeMap<String, (Digest, Option<TreeRef>)>,
-    pub columns: BTreeMap<String, StagedColumn>,
+    pub columns: BTreeMap<String, ColumnState>,
     pub meta_base: Option<TreeRef>,
     pub meta: Overlay,
     pub meta_count: u64,
@@ -472,7 +472,7 @@ impl Staging {
                     .insert(col.name.clone(), (col.schema, col.tree));
                 s.columns.insert(
                     col.name.clone(),
-                    StagedColumn::new(schema, col.tree, col.samples),
+                    ColumnState::new(schema, col.tree, col.samples),
                 );
             }
             s.meta_base = root.metadata;
@@ -481,7 +481,7 @@ impl Staging {
         Ok(s)
     }
 
-    fn column_mut(&mut self, name: &str) -> Result<&mut StagedColumn> {
+    fn column_mut(&mut self, name: &str) -> Result<&mut ColumnState> {
         self.columns.get_mut(name).ok_or_else(|| {
             Error::corrupt(
                 "staging journal",
@@ -544,8 +544,7 @@ impl Staging {
     pub fn apply(&mut self, shared: &Shared, change: Change) -> Result<()> {
         match change {
             Change::ColumnCreate { name, schema } => {
-                self.columns
-                    .insert(name, StagedColumn::new(schema, None, 0));
+                self.columns.insert(name, ColumnState::new(schema, None, 0));
             }
             Change::ColumnDelete { name } => {
                 self.columns.remove(&name);
@@ -611,7 +610,7 @@ impl Staging {
     pub fn record(
         &self,
         shared: &Shared,
-        col: &StagedColumn,
+        col: &ColumnState,
         key: &[u8],
     ) -> Result<Option<Vec<u8>>> {
         overlay_lookup(shared, col.base.as_ref(), &col.overlay, key)
