@@ -510,25 +510,6 @@ hangar_status hangar_writer_columns(const struct hangar_writer *writer, struct h
 // handle (`hangar_column_free`), usable until the writer closes.
 hangar_status hangar_writer_column(const struct hangar_writer *writer, const char *name, struct hangar_column **out);
 
-// A new column description: elements of `dtype` (a `HANGAR_DTYPE_*` code) in arrays of
-// `shape` (`ndim` sizes; ndim 0 is a scalar). Fixed shape, flat (not nested) by default.
-hangar_status hangar_ndarray_spec_new(int32_t dtype_code, const size_t *shape_ptr, size_t ndim, struct hangar_ndarray_spec **out);
-
-// Takes dtype and shape from a prototype array (`nbytes` bytes at `data`), replacing
-// those given to `hangar_ndarray_spec_new`, like the tutorial's `prototype=` argument.
-// The buffer length must agree with dtype and shape.
-hangar_status hangar_ndarray_spec_prototype(struct hangar_ndarray_spec *spec, const void *data, size_t nbytes, int32_t dtype_code, const size_t *shape_ptr, size_t ndim);
-
-// With `variable` true, samples may have any shape up to the spec's shape in each
-// dimension (same number of dimensions).
-hangar_status hangar_ndarray_spec_variable_shape(struct hangar_ndarray_spec *spec, bool variable);
-
-// With `nested` true, the column maps each sample key to subsamples (subkey -> array).
-hangar_status hangar_ndarray_spec_contains_subsamples(struct hangar_ndarray_spec *spec, bool nested);
-
-// Frees a column description. NULL is accepted and ignored.
-void hangar_ndarray_spec_free(struct hangar_ndarray_spec *spec);
-
 // Creates numeric column `name` described by `spec` (which the caller still owns).
 // `HANGAR_E_ALREADY_EXISTS` if the column exists. `*out` is a new column handle.
 hangar_status hangar_writer_add_ndarray_column(const struct hangar_writer *writer, const char *name, const struct hangar_ndarray_spec *spec, struct hangar_column **out);
@@ -603,6 +584,25 @@ hangar_status hangar_writer_merge_with(const struct hangar_writer *writer, const
 // (`HANGAR_E_LOCKED` while a writer is open). Results as for `hangar_writer_merge`.
 hangar_status hangar_repo_merge(const struct hangar_repo *repo, const char *message, const char *into, const char *from, int32_t *kind, char *head, size_t len);
 
+// A new column description: elements of `dtype` (a `HANGAR_DTYPE_*` code) in arrays of
+// `shape` (`ndim` sizes; ndim 0 is a scalar). Fixed shape, flat (not nested) by default.
+hangar_status hangar_ndarray_spec_new(int32_t dtype_code, const size_t *shape_ptr, size_t ndim, struct hangar_ndarray_spec **out);
+
+// Takes dtype and shape from a prototype array (`nbytes` bytes at `data`), replacing
+// those given to `hangar_ndarray_spec_new`, like the tutorial's `prototype=` argument.
+// The buffer length must agree with dtype and shape.
+hangar_status hangar_ndarray_spec_prototype(struct hangar_ndarray_spec *spec, const void *data, size_t nbytes, int32_t dtype_code, const size_t *shape_ptr, size_t ndim);
+
+// With `variable` true, samples may have any shape up to the spec's shape in each
+// dimension (same number of dimensions).
+hangar_status hangar_ndarray_spec_variable_shape(struct hangar_ndarray_spec *spec, bool variable);
+
+// With `nested` true, the column maps each sample key to subsamples (subkey -> array).
+hangar_status hangar_ndarray_spec_contains_subsamples(struct hangar_ndarray_spec *spec, bool nested);
+
+// Frees a column description. NULL is accepted and ignored.
+void hangar_ndarray_spec_free(struct hangar_ndarray_spec *spec);
+
 // Frees a column handle. NULL is accepted and ignored.
 void hangar_column_free(struct hangar_column *column);
 
@@ -628,16 +628,6 @@ hangar_status hangar_column_num_subsamples(const struct hangar_column *column, s
 // Whether sample `key` (or, when `subkey` is not NULL, its subsample `subkey`) exists.
 hangar_status hangar_column_contains(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, bool *out);
 
-// Stores a numeric array as sample `key` (subsample `subkey` of a nested column when
-// not NULL), replacing any previous value: `nbytes` bytes at `data` holding elements of
-// `dtype` in C order with shape `shape` (`ndim` sizes). The dtype and shape must suit the
-// column and agree with `nbytes`; nothing is stored otherwise. The data is copied.
-hangar_status hangar_column_put(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, const void *data, size_t nbytes, int32_t dtype_code, const size_t *shape_ptr, size_t ndim);
-
-// Stores `len` bytes at `data` as sample `key` (or subsample `subkey`) of a str column
-// (the bytes must be UTF-8; no NUL terminator needed) or a bytes column.
-hangar_status hangar_column_put_text(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, const void *data, size_t len);
-
 // Describes sample `key` (or subsample `subkey`): kind, dtype, ndim and the bytes needed
 // to get it into `*info`, and, when `shape` is not NULL (`cap >= ndim` entries), its shape.
 hangar_status hangar_column_info(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, struct hangar_sample_info *info, size_t *shape_out, size_t cap);
@@ -658,6 +648,38 @@ hangar_status hangar_column_get_buf(const struct hangar_column *column, struct h
 // bookkeeping until then; for millions of reads into your own memory use
 // `hangar_column_get`). Writer columns: `HANGAR_E_INVALID_ARGUMENT`.
 hangar_status hangar_column_view(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, struct hangar_view *out);
+
+// Copies `n` samples of a fixed-shape numeric column into one contiguous buffer, sample
+// `i` (`keys[i]`) at offset `i * sample_bytes`; `len` must be at least `n * sample_bytes`.
+// On error the buffer's contents are unspecified.
+hangar_status hangar_column_get_batch(const struct hangar_column *column, const struct hangar_key *keys, size_t n, void *buf, size_t len);
+
+// A new iterator over the column's sample keys in key order (integers first, then
+// strings). `*out` is freed with `hangar_key_iter_free`.
+hangar_status hangar_column_keys(const struct hangar_column *column, struct hangar_key_iter **out);
+
+// A new iterator over the subsample keys of sample `key` of a nested column.
+hangar_status hangar_column_subkeys(const struct hangar_column *column, struct hangar_key sample, struct hangar_key_iter **out);
+
+// The number of keys the iterator was made with.
+hangar_status hangar_key_iter_len(const struct hangar_key_iter *iter, size_t *out);
+
+// Advances the iterator: `*has_key` says whether a key was produced into `*key`. A string
+// key's `text` lives until the next call or `hangar_key_iter_free`.
+hangar_status hangar_key_iter_next(struct hangar_key_iter *iter, struct hangar_key *key_out, bool *has_key);
+
+// Frees a key iterator. NULL is accepted and ignored.
+void hangar_key_iter_free(struct hangar_key_iter *iter);
+
+// Stores a numeric array as sample `key` (subsample `subkey` of a nested column when
+// not NULL), replacing any previous value: `nbytes` bytes at `data` holding elements of
+// `dtype` in C order with shape `shape` (`ndim` sizes). The dtype and shape must suit the
+// column and agree with `nbytes`; nothing is stored otherwise. The data is copied.
+hangar_status hangar_column_put(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, const void *data, size_t nbytes, int32_t dtype_code, const size_t *shape_ptr, size_t ndim);
+
+// Stores `len` bytes at `data` as sample `key` (or subsample `subkey`) of a str column
+// (the bytes must be UTF-8; no NUL terminator needed) or a bytes column.
+hangar_status hangar_column_put_text(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, const void *data, size_t len);
 
 // Deletes sample `key` (with all its subsamples), or only subsample `subkey` when not
 // NULL. `HANGAR_E_NOT_FOUND` when absent. Writer columns only.
@@ -688,28 +710,6 @@ hangar_status hangar_column_append(const struct hangar_column *column, const str
 // when absent. A whole nested sample is not popped in one call: pop its subsamples, or
 // read them and `hangar_column_delete` it.
 hangar_status hangar_column_pop(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, struct hangar_sample_info *info, size_t *shape_out, size_t cap, struct hangar_buf **value_out);
-
-// Copies `n` samples of a fixed-shape numeric column into one contiguous buffer, sample
-// `i` (`keys[i]`) at offset `i * sample_bytes`; `len` must be at least `n * sample_bytes`.
-// On error the buffer's contents are unspecified.
-hangar_status hangar_column_get_batch(const struct hangar_column *column, const struct hangar_key *keys, size_t n, void *buf, size_t len);
-
-// A new iterator over the column's sample keys in key order (integers first, then
-// strings). `*out` is freed with `hangar_key_iter_free`.
-hangar_status hangar_column_keys(const struct hangar_column *column, struct hangar_key_iter **out);
-
-// A new iterator over the subsample keys of sample `key` of a nested column.
-hangar_status hangar_column_subkeys(const struct hangar_column *column, struct hangar_key sample, struct hangar_key_iter **out);
-
-// The number of keys the iterator was made with.
-hangar_status hangar_key_iter_len(const struct hangar_key_iter *iter, size_t *out);
-
-// Advances the iterator: `*has_key` says whether a key was produced into `*key`. A string
-// key's `text` lives until the next call or `hangar_key_iter_free`.
-hangar_status hangar_key_iter_next(struct hangar_key_iter *iter, struct hangar_key *key_out, bool *has_key);
-
-// Frees a key iterator. NULL is accepted and ignored.
-void hangar_key_iter_free(struct hangar_key_iter *iter);
 
 // The diff from `a` to `b` (branch names, commit ids or unique prefixes). `*out` is a new
 // handle (`hangar_diff_free`).

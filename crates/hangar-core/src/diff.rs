@@ -265,7 +265,7 @@ fn classify(
     shared: &Shared,
     name: &str,
     schema: Option<SchemaChange>,
-    changes: Vec<tree::Change>,
+    changes: Vec<tree::KeyChange>,
 ) -> Result<ColumnDiff> {
     let mut d = ColumnDiff {
         name: name.to_string(),
@@ -285,7 +285,7 @@ fn classify(
     Ok(d)
 }
 
-fn metadata_diff(changes: Vec<tree::Change>) -> MetadataDiff {
+fn metadata_diff(changes: Vec<tree::KeyChange>) -> MetadataDiff {
     let mut m = MetadataDiff::default();
     for (k, a, b) in changes {
         let key = String::from_utf8_lossy(&k).into_owned();
@@ -358,7 +358,7 @@ fn overlay_changes(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &crate::staging::Overlay,
-) -> Result<Vec<tree::Change>> {
+) -> Result<Vec<tree::KeyChange>> {
     let mut out = Vec::with_capacity(overlay.len());
     for (k, v) in overlay.iter() {
         let old = match base {

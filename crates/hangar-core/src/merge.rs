@@ -204,7 +204,7 @@ pub(crate) fn merge_base(
 }
 
 /// A change of theirs to apply: key, base value, new value (`None` deletes).
-type Put = tree::Change;
+type Put = tree::KeyChange;
 
 /// The value digest a record names (`None` when absent, or for a nested column's
 /// sample marker, which holds no value).
@@ -236,14 +236,14 @@ fn kind_of(
 /// `strategy` settles each conflict: [`MergeStrategy::Theirs`] applies their value over
 /// ours, the others leave ours (the conflict is recorded either way).
 fn merge_tables(
-    ours: Vec<tree::Change>,
-    theirs: Vec<tree::Change>,
+    ours: Vec<tree::KeyChange>,
+    theirs: Vec<tree::KeyChange>,
     digest: &dyn Fn(&Option<Vec<u8>>) -> Option<Digest>,
     mut scope: impl FnMut(&[u8]) -> Result<ConflictScope>,
     strategy: MergeStrategy,
     conflicts: &mut Vec<Conflict>,
 ) -> Result<Vec<Put>> {
-    let mut ours: BTreeMap<Vec<u8>, tree::Change> =
+    let mut ours: BTreeMap<Vec<u8>, tree::KeyChange> =
         ours.into_iter().map(|c| (c.0.clone(), c)).collect();
     let mut apply = Vec::new();
     for (key, old, new_t) in theirs {
@@ -273,23 +273,24 @@ fn merge_tables(
 fn take_side_of_samples(
     shared: &Shared,
     samples: &BTreeSet<crate::key::SampleKey>,
-    ours: &mut Vec<tree::Change>,
-    theirs: &mut Vec<tree::Change>,
+    ours: &mut Vec<tree::KeyChange>,
+    theirs: &mut Vec<tree::KeyChange>,
     strategy: MergeStrategy,
 ) -> Result<Vec<Put>> {
-    let within = |changes: &mut Vec<tree::Change>| -> Result<BTreeMap<Vec<u8>, tree::Change>> {
-        let mut taken = BTreeMap::new();
-        let mut kept = Vec::with_capacity(changes.len());
-        for c in changes.drain(..) {
-            if samples.contains(&split_key(shared, &c.0)?.sample) {
-                taken.insert(c.0.clone(), c);
-            } else {
-                kept.push(c);
+    let within =
+        |changes: &mut Vec<tree::KeyChange>| -> Result<BTreeMap<Vec<u8>, tree::KeyChange>> {
+            let mut taken = BTreeMap::new();
+            let mut kept = Vec::with_capacity(changes.len());
+            for c in changes.drain(..) {
+                if samples.contains(&split_key(shared, &c.0)?.sample) {
+                    taken.insert(c.0.clone(), c);
+                } else {
+                    kept.push(c);
+                }
             }
-        }
-        *changes = kept;
-        Ok(taken)
-    };
+            *changes = kept;
+            Ok(taken)
+        };
     let (o, t) = (within(ours)?, within(theirs)?);
     if strategy != MergeStrategy::Theirs {
         return Ok(Vec::new()); // ours already has our side
@@ -541,13 +542,13 @@ fn nested_sample_conflicts(
     shared: &Shared,
     column: &str,
     schema: &ColumnSchema,
-    ours: &[tree::Change],
-    theirs: &[tree::Change],
+    ours: &[tree::KeyChange],
+    theirs: &[tree::KeyChange],
     conflicts: &mut Vec<Conflict>,
 ) -> Result<BTreeSet<crate::key::SampleKey>> {
     let mut conflicted = BTreeSet::new();
     let deleted =
-        |changes: &[tree::Change]| -> Result<BTreeMap<crate::key::SampleKey, tree::Change>> {
+        |changes: &[tree::KeyChange]| -> Result<BTreeMap<crate::key::SampleKey, tree::KeyChange>> {
             let mut out = BTreeMap::new();
             for c in changes {
                 let k = split_key(shared, &c.0)?;
@@ -557,8 +558,8 @@ fn nested_sample_conflicts(
             }
             Ok(out)
         };
-    let touched = |changes: &[tree::Change],
-                   other: &[tree::Change]|
+    let touched = |changes: &[tree::KeyChange],
+                   other: &[tree::KeyChange]|
      -> Result<BTreeSet<crate::key::SampleKey>> {
         // Samples with a subsample change that the other side did not make identically.
         let other: BTreeMap<&[u8], &Option<Vec<u8>>> =

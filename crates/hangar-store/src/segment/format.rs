@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema};
 
-use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::codec::{DecodeError, DecodeResult, Decoder, Encoder};
 use crate::dtype::DType;
 
 /// Arrow field-metadata key naming an extension type.
@@ -247,23 +247,26 @@ pub struct FixedShapeMetadata {
 
 /// Parses `arrow.fixed_shape_tensor` metadata as the spec writes it (singular
 /// `permutation`, optional keys absent or null).
-pub fn parse_fixed_shape_metadata(json: &str) -> Result<FixedShapeMetadata, String> {
-    let m: FixedShapeMetadata = serde_json::from_str(json).map_err(|e| e.to_string())?;
+pub fn parse_fixed_shape_metadata(json: &str) -> DecodeResult<FixedShapeMetadata> {
+    let m: FixedShapeMetadata =
+        serde_json::from_str(json).map_err(|e| DecodeError(e.to_string()))?;
     if let Some(p) = &m.permutation {
         let mut sorted = p.clone();
         sorted.sort_unstable();
         if sorted != (0..m.shape.len() as u64).collect::<Vec<_>>() {
-            return Err(format!(
+            return Err(DecodeError(format!(
                 "permutation {p:?} does not permute {} dimensions",
                 m.shape.len()
-            ));
+            )));
         }
     }
     if m.dim_names
         .as_ref()
         .is_some_and(|n| n.len() != m.shape.len())
     {
-        return Err("dim_names length differs from the shape's rank".into());
+        return Err(DecodeError(
+            "dim_names length differs from the shape's rank".into(),
+        ));
     }
     Ok(m)
 }
