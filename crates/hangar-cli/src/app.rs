@@ -10,37 +10,51 @@ use anyhow::{anyhow, Context as _};
 use hangar_core::{Repository, WriterCheckout};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A negative answer: the command worked and the answer is "no" (exit status 1). The
-/// message, if any, goes to stderr.
-#[derive(Debug)]
-pub struct Negative {
-    pub message: String,
-    /// The `kind` of the `--json` error document ("nothing_to_commit", "negative").
-    pub kind: &'static str,
+/// How a command that worked ended: done (exit 0), or with a negative answer — "no
+/// problems? no", "anything to commit? no" — exit 1, its message on stderr. An error is
+/// not an ending but the `Err` of the command's result (exit 2). (ripgrep's `main`
+/// returns its exit status the same way, rather than an error type found by downcast.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    Done,
+    Negative {
+        message: String,
+        /// The `kind` of the `--json` error document ("nothing_to_commit", "negative").
+        kind: &'static str,
+    },
 }
 
-impl fmt::Display for Negative {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+impl Ending {
+    /// A negative answer with `message` on stderr (kind `negative`).
+    pub fn negative(message: impl Into<String>) -> Ending {
+        Ending::Negative {
+            message: message.into(),
+            kind: "negative",
+        }
+    }
+
+    /// "Nothing to commit / reset" (kind `nothing_to_commit`).
+    pub fn nothing_to_commit(message: impl Into<String>) -> Ending {
+        Ending::Negative {
+            message: message.into(),
+            kind: "nothing_to_commit",
+        }
+    }
+
+    /// A core error as the command's ending: "nothing to commit/reset" is a negative
+    /// answer, anything else an error.
+    pub fn from_core(e: hangar_core::Error) -> anyhow::Result<Ending> {
+        if e.kind() == hangar_core::ErrorKind::NothingToCommit {
+            Ok(Ending::nothing_to_commit(e.to_string()))
+        } else {
+            Err(e.into())
+        }
     }
 }
 
-impl std::error::Error for Negative {}
-
-/// Ends the command with exit status 1 and `message` on stderr.
-pub fn negative(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Negative {
-        message: message.into(),
-        kind: "negative",
-    })
-}
-
-/// A negative answer for "nothing to commit / reset" (kind `nothing_to_commit`).
-pub fn nothing_to_commit(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Negative {
-        message: message.into(),
-        kind: "nothing_to_commit",
-    })
+/// The ending of a command that has no negative answer.
+pub fn done(result: anyhow::Result<()>) -> anyhow::Result<Ending> {
+    result.map(|()| Ending::Done)
 }
 
 /// The `kind` of the `--json` error document for an error: the core error's kind in
@@ -73,19 +87,6 @@ pub fn error_kind(e: &anyhow::Error) -> &'static str {
         return "io";
     }
     "error"
-}
-
-/// A core error as the command's ending: "nothing to commit/reset" is a negative answer
-/// (exit 1), anything else an error (exit 2).
-pub fn from_core(e: hangar_core::Error) -> anyhow::Error {
-    if e.kind() == hangar_core::ErrorKind::NothingToCommit {
-        anyhow::Error::new(Negative {
-            message: e.to_string(),
-            kind: "nothing_to_commit",
-        })
-    } else {
-        e.into()
-    }
 }
 
 /// The state of one `hangar` invocation.

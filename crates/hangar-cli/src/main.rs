@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hangar_cli::formats;
 
-use crate::app::{Ctx, Negative};
+use crate::app::{done, Ctx, Ending};
 
 const EXIT_HELP: &str = "\
 Exit status: 0 success; 1 a negative answer (a merge conflict, verify found problems,
@@ -114,29 +114,30 @@ enum Command {
     Completions(cmd::completions::Args),
 }
 
-fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<()> {
+/// Runs the command: its ending (done, or a negative answer), or its error.
+fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<Ending> {
     match cli.command {
-        Command::Init(a) => cmd::init::run(ctx, a),
-        Command::Status(a) => cmd::status::run(ctx, a),
+        Command::Init(a) => done(cmd::init::run(ctx, a)),
+        Command::Status(a) => done(cmd::status::run(ctx, a)),
         Command::Commit(a) => cmd::commit::run(ctx, a),
         Command::Reset(a) => cmd::reset::run(ctx, a),
-        Command::Log(a) => cmd::log::run(ctx, a),
-        Command::Summary(a) => cmd::summary::run(ctx, a),
-        Command::Show(a) => cmd::show::run(ctx, a),
-        Command::Column(c) => cmd::column::run(ctx, c),
-        Command::Branch(c) => cmd::branch::run(ctx, c),
-        Command::Checkout(a) => cmd::checkout::run(ctx, a),
-        Command::Diff(a) => cmd::diff::run(ctx, a),
+        Command::Log(a) => done(cmd::log::run(ctx, a)),
+        Command::Summary(a) => done(cmd::summary::run(ctx, a)),
+        Command::Show(a) => done(cmd::show::run(ctx, a)),
+        Command::Column(c) => done(cmd::column::run(ctx, c)),
+        Command::Branch(c) => done(cmd::branch::run(ctx, c)),
+        Command::Checkout(a) => done(cmd::checkout::run(ctx, a)),
+        Command::Diff(a) => done(cmd::diff::run(ctx, a)),
         Command::Merge(a) => cmd::merge::run(ctx, a),
         Command::Import(a) => cmd::import::run(ctx, a),
-        Command::Export(a) => cmd::export::run(ctx, a),
-        Command::Cat(a) => cmd::cat::run(ctx, a),
-        Command::Rm(a) => cmd::rm::run(ctx, a),
-        Command::Metadata(c) => cmd::metadata::run(ctx, c),
+        Command::Export(a) => done(cmd::export::run(ctx, a)),
+        Command::Cat(a) => done(cmd::cat::run(ctx, a)),
+        Command::Rm(a) => done(cmd::rm::run(ctx, a)),
+        Command::Metadata(c) => done(cmd::metadata::run(ctx, c)),
         Command::Verify(a) => cmd::verify::run(ctx, a),
-        Command::WriterLock(a) => cmd::writer_lock::run(ctx, a),
-        Command::Quickstart(a) => cmd::quickstart::run(ctx, a),
-        Command::Completions(a) => cmd::completions::run(ctx, a),
+        Command::WriterLock(a) => done(cmd::writer_lock::run(ctx, a)),
+        Command::Quickstart(a) => done(cmd::quickstart::run(ctx, a)),
+        Command::Completions(a) => done(cmd::completions::run(ctx, a)),
     }
 }
 
@@ -226,37 +227,33 @@ fn real_main() -> ExitCode {
     code
 }
 
-/// The exit status of a command's result, after reporting its error.
-fn exit_code(result: anyhow::Result<()>, json: bool) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            let (code, kind, message) = match e.downcast_ref::<Negative>() {
-                Some(n) => {
-                    if !n.message.is_empty() {
-                        output::note(&n.message);
-                    }
-                    (1u8, n.kind, n.message.clone())
-                }
-                None => {
-                    let text = app::describe(&e);
-                    output::error(&text);
-                    (2u8, app::error_kind(&e), text)
-                }
-            };
-            // Under --json every path prints a document: an error's own, unless the
-            // command already printed one (verify's report, a merge's conflicts).
-            if json && !output::json_printed() {
-                let _ = output::print_json(&documents::ErrorDoc {
-                    error: documents::ErrorBody {
-                        kind,
-                        message,
-                        exit_code: code,
-                    },
-                });
+/// The exit status of a command's result, after reporting a negative answer or an error.
+fn exit_code(result: anyhow::Result<Ending>, json: bool) -> ExitCode {
+    let (code, kind, message) = match result {
+        Ok(Ending::Done) => return ExitCode::SUCCESS,
+        Err(e) if app::is_broken_pipe(&e) => return ExitCode::SUCCESS,
+        Ok(Ending::Negative { message, kind }) => {
+            if !message.is_empty() {
+                output::note(&message);
             }
-            ExitCode::from(code)
+            (1u8, kind, message)
         }
+        Err(e) => {
+            let text = app::describe(&e);
+            output::error(&text);
+            (2u8, app::error_kind(&e), text)
+        }
+    };
+    // Under --json every path prints a document: an error's own, unless the command
+    // already printed one (verify's report, a merge's conflicts).
+    if json && !output::json_printed() {
+        let _ = output::print_json(&documents::ErrorDoc {
+            error: documents::ErrorBody {
+                kind,
+                message,
+                exit_code: code,
+            },
+        });
     }
+    ExitCode::from(code)
 }

@@ -1,7 +1,7 @@
 use anyhow::{bail, Context as _};
 use hangar_core::Status;
 
-use crate::app::{negative, Ctx};
+use crate::app::{Ctx, Ending};
 use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
@@ -63,13 +63,13 @@ fn editor_message(
     Ok(kept.join("\n").trim().to_string())
 }
 
-pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
     let repo = ctx.open()?;
     let co = ctx.writer(&repo)?;
     let status = co.status()?;
     if !status.is_dirty() {
         co.close()?;
-        return Err(crate::app::nothing_to_commit(
+        return Ok(Ending::nothing_to_commit(
             "Nothing to commit: no changes in the staging area.",
         ));
     }
@@ -81,7 +81,9 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     };
     if message.trim().is_empty() {
         co.close()?;
-        return Err(negative("Aborting the commit: the message is empty."));
+        return Ok(Ending::negative(
+            "Aborting the commit: the message is empty.",
+        ));
     }
     let spinner = ctx.spinner("committing");
     let result = co.commit(&message);
@@ -90,7 +92,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Ok(id) => id,
         Err(e) => {
             co.close()?;
-            return Err(crate::app::from_core(e));
+            return Ending::from_core(e);
         }
     };
     co.close()?;
@@ -107,5 +109,5 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             message.lines().next().unwrap_or_default()
         ))?;
     }
-    Ok(())
+    Ok(Ending::Done)
 }

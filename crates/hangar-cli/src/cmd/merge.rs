@@ -1,6 +1,6 @@
 use hangar_core::{Error, MergeOutcome, MergeStrategy};
 
-use crate::app::{negative, Ctx};
+use crate::app::{Ctx, Ending};
 use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 use crate::views;
@@ -41,7 +41,7 @@ enum Strategy {
     Theirs,
 }
 
-pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
     let repo = ctx.open()?;
     let co = ctx.writer(&repo)?;
     let into = co.branch_name()?;
@@ -63,14 +63,15 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                     MergeOutcome::FastForward { .. } => ("fast_forward", None, &[][..]),
                     MergeOutcome::Merged { base, resolved, .. } => ("merged", *base, &resolved[..]),
                 };
-                return Ok(output::print_json(&documents::Merge {
+                output::print_json(&documents::Merge {
                     outcome: kind,
                     branch: into,
                     head: outcome.head().to_hex(),
                     base: base.map(|b| b.to_hex()),
                     conflicts: Vec::new(),
                     resolved: Some(documents::conflicts(resolved)),
-                })?);
+                })?;
+                return Ok(Ending::Done);
             }
             let text = match &outcome {
                 MergeOutcome::UpToDate { head } => {
@@ -117,7 +118,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                     text
                 }
             };
-            Ok(output::println(&text)?)
+            output::println(&text)?;
+            Ok(Ending::Done)
         }
         Err(Error::MergeConflict(c)) => {
             if ctx.json {
@@ -138,7 +140,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 ))?;
                 output::print(&views::conflicts_table(&c.conflicts))?;
             }
-            Err(negative(String::new()))
+            Ok(Ending::negative(String::new()))
         }
         Err(e) => Err(e.into()),
     }

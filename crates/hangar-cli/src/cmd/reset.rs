@@ -3,7 +3,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::bail;
 use hangar_core::Status;
 
-use crate::app::{negative, Ctx};
+use crate::app::{Ctx, Ending};
 use crate::documents;
 use crate::output;
 
@@ -39,7 +39,7 @@ fn discard_damaged(
     repo: &hangar_core::Repository,
     a: &Args,
     damage: &[hangar_core::Problem],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ending> {
     if !ctx.json {
         eprintln!("The staging area is damaged:");
         for p in damage {
@@ -47,7 +47,7 @@ fn discard_damaged(
         }
     }
     if !confirm(a, "Discard the whole staging area (every commit is kept)?")? {
-        return Err(negative("Nothing was discarded."));
+        return Ok(Ending::negative("Nothing was discarded."));
     }
     let done = repo.discard_damaged_staging()?;
     let lost = done.changes.map_or(
@@ -71,10 +71,10 @@ fn discard_damaged(
             done.head.map_or(String::new(), |h| format!(" at {h}"))
         ))?;
     }
-    Ok(())
+    Ok(Ending::Done)
 }
 
-pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
     let repo = ctx.open()?;
     let co = match ctx.writer(&repo) {
         Ok(co) => co,
@@ -96,7 +96,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 head: None,
             })?;
         }
-        return Err(crate::app::nothing_to_commit(
+        return Ok(Ending::nothing_to_commit(
             "Nothing staged: no reset necessary.",
         ));
     };
@@ -110,7 +110,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Ok(true) => {}
         Ok(false) => {
             co.close()?;
-            return Err(negative("Nothing was discarded."));
+            return Ok(Ending::negative("Nothing was discarded."));
         }
         Err(e) => {
             co.close()?;
@@ -121,7 +121,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         Ok(h) => h,
         Err(e) => {
             co.close()?;
-            return Err(crate::app::from_core(e));
+            return Ending::from_core(e);
         }
     };
     co.close()?;
@@ -136,5 +136,5 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             None => output::println("Staged changes discarded; the branch has no commits yet")?,
         }
     }
-    Ok(())
+    Ok(Ending::Done)
 }

@@ -1,4 +1,4 @@
-use crate::app::{negative, Ctx};
+use crate::app::{Ctx, Ending};
 use crate::documents;
 use crate::output::{self, thousands};
 
@@ -13,7 +13,7 @@ Examples:
 )]
 pub struct Args {}
 
-pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<Ending> {
     let repo = ctx.open()?;
     let spinner = ctx.spinner("verifying");
     let report = repo.verify();
@@ -61,9 +61,9 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
         }
     }
     if report.is_ok() {
-        Ok(())
+        Ok(Ending::Done)
     } else {
-        Err(negative(format!(
+        Ok(Ending::negative(format!(
             "verify found {} problems",
             report.problems.len()
         )))

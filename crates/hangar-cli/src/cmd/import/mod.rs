@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::ensure;
 
-use crate::app::Ctx;
+use crate::app::{Ctx, Ending};
 use crate::documents;
 use crate::output::{self, thousands};
 
@@ -121,7 +121,7 @@ pub(super) struct Counts {
     pub(super) unchanged: u64,
 }
 
-pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
     let (column_arg, paths): (Option<String>, Vec<String>) = if a.by_name {
         (None, a.targets.clone())
     } else {
@@ -133,7 +133,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     };
     let repo = ctx.open()?;
     if a.dry_run {
-        return dry_run(ctx, &repo, &a, column_arg, &paths);
+        return crate::app::done(dry_run(ctx, &repo, &a, column_arg, &paths));
     }
     // With --branch the staging area moves to that branch for the import; it goes back
     // afterwards when it is clean (committed with -m, or nothing imported).
@@ -182,11 +182,11 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             }
             if a.commit.is_some() && commit.is_none() {
                 // As `hangar commit` with nothing staged: a negative answer, exit 1.
-                return Err(crate::app::nothing_to_commit(
+                return Ok(Ending::nothing_to_commit(
                     "nothing to commit: the import added or changed no sample",
                 ));
             }
-            Ok(())
+            Ok(Ending::Done)
         }
         Err(e) => {
             let here = co.branch_name().ok();
