@@ -1,5 +1,9 @@
 //! `hangar`: version control for tensor data, from the shell.
 //!
+//! How the crates fit together — what each may know, the path of a write and of a
+//! read, the commit point, the invariants — is in `ARCHITECTURE.md` at the repository
+//! root.
+//!
 //! A thin layer over `hangar-core`: each subcommand is one module under `cmd/`, parsing
 //! with clap and printing through [`output::Out`] (people's text, or `--json` documents
 //! described in `docs/cli.md`). Exit codes: 0 success, 1 a negative answer (merge

@@ -3,6 +3,10 @@
 //! Version control for tensor data: repositories, checkouts, columns, samples, a
 //! durable staging area, commits and history, built on [`hangar_store`].
 //!
+//! How the crates fit together — what each may know, the path of a write and of a
+//! read, the commit point, the invariants — is in `ARCHITECTURE.md` at the repository
+//! root.
+//!
 //! Principal types:
 //! - [`Repository`]: `init`, `open`, checkouts, `log`, `summary`, `verify`,
 //!   `force_release_writer_lock`. `Send + Sync`.

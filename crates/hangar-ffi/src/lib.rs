@@ -3,8 +3,12 @@
 //! Thin `extern "C"` shims over `hangar-core`, built as `libhangar.so` / `libhangar.a`, with
 //! the header `include/hangar.h` (at the repository's top level) generated from this crate by cbindgen. This is the only
 //! crate of the workspace with `unsafe` code; every entry point goes through
-//! [`boundary::guard`], which clears the thread's last error, catches panics
+//! `boundary::guard`, which clears the thread's last error, catches panics
 //! (`HANGAR_E_PANIC`), and records the error of a failing call.
+//!
+//! How the crates fit together — what each may know, the path of a write and of a
+//! read, the commit point, the invariants — is in `ARCHITECTURE.md` at the repository
+//! root.
 //!
 //! The header's introduction (ownership, thread safety, errors) is in `cbindgen.toml`.
 #![deny(missing_docs)]

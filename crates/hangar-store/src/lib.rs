@@ -5,6 +5,10 @@
 //! metadata objects, a digest → location index, and the durable staging journal. It
 //! knows nothing of commits, branches or schemas; `hangar-core` builds those on top.
 //!
+//! How the crates fit together — what each may know, the path of a write and of a
+//! read, the commit point, the invariants — is in `ARCHITECTURE.md` at the repository
+//! root.
+//!
 //! Principal types:
 //! - [`Store`]: the read side — look a digest up, read a value zero-copy (a memory-mapped
 //!   [`arrow_buffer::Buffer`]), read an object; `Send + Sync`.

@@ -107,7 +107,7 @@ impl StagedView {
     }
 }
 
-/// A column of a [`StagedView`]: the reads of a [`WriterColumn`], no writes. It keeps
+/// A column of a [`StagedView`]: the reads of a [`WriterColumn`](crate::WriterColumn), no writes. It keeps
 /// the view's state open for as long as it lives. Its methods are [`Column`]'s.
 pub type StagedColumn = Column<StagedRecords>;
 
