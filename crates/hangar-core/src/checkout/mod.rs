@@ -124,6 +124,54 @@ pub(crate) fn record_bytes(
     })
 }
 
+/// The metadata (key -> text) as one read sees it: a commit's table, or the staging
+/// overlay over its base. Reader and writer metadata both read through it.
+pub(crate) struct MetaView<'a> {
+    pub shared: &'a Shared,
+    pub base: Option<&'a crate::objects::TreeRef>,
+    pub overlay: Option<&'a crate::staging::Overlay>,
+    pub count: u64,
+}
+
+impl MetaView<'_> {
+    /// The value of `key`, or `None`.
+    pub fn try_get(&self, key: &str) -> Result<Option<String>> {
+        let raw = match self.overlay {
+            Some(o) => crate::staging::overlay_lookup(self.shared, self.base, o, key.as_bytes())?,
+            None => match self.base {
+                Some(t) => crate::tree::lookup(self.shared, t, key.as_bytes())?,
+                None => None,
+            },
+        };
+        raw.map(|v| {
+            String::from_utf8(v).map_err(|_| {
+                Error::corrupt(self.shared.store.packs_dir(), "metadata value is not UTF-8")
+            })
+        })
+        .transpose()
+    }
+
+    /// The value of `key`; `NotFound` if absent.
+    pub fn get(&self, key: &str) -> Result<String> {
+        self.try_get(key)?
+            .ok_or_else(|| Error::NotFound(format!("no metadata key {key:?}")))
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let raw: Vec<Vec<u8>> = match self.overlay {
+            Some(o) => crate::staging::overlay_keys(self.shared, self.base, o)?,
+            None => crate::tree::TreeIter::new(self.shared, self.base)
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<_>>()?,
+        };
+        Ok(raw
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+}
+
 /// Reads the value a record names and turns it into a value (see [`materialize`]).
 pub(crate) fn read_record(
     shared: &Shared,

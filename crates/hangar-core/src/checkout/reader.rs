@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::checkout::column::{Column, RawEntries, Source, View};
-use crate::checkout::{ColumnInfo, Values};
+use crate::checkout::{ColumnInfo, MetaView, Values};
 use crate::commit::{CommitId, CommitInfo};
 use crate::error::{Error, Result};
 use crate::key::SampleKey;
@@ -304,33 +304,30 @@ pub struct ReaderMetadata {
 }
 
 impl ReaderMetadata {
+    /// Runs `f` over the commit's metadata.
+    fn read<R>(&self, f: impl FnOnce(&MetaView<'_>) -> Result<R>) -> Result<R> {
+        self.st.check_open()?;
+        f(&MetaView {
+            shared: &self.st.shared,
+            base: self.st.metadata.as_ref(),
+            overlay: None,
+            count: self.st.metadata.map_or(0, |t| t.count),
+        })
+    }
+
     /// The value of `key`; `NotFound` if absent.
     pub fn get(&self, key: &str) -> Result<String> {
-        self.try_get(key)?
-            .ok_or_else(|| Error::NotFound(format!("no metadata key {key:?}")))
+        self.read(|m| m.get(key))
     }
 
     /// The value of `key`, or `None`.
     pub fn try_get(&self, key: &str) -> Result<Option<String>> {
-        self.st.check_open()?;
-        let Some(t) = &self.st.metadata else {
-            return Ok(None);
-        };
-        match tree::lookup(&*self.st.shared, t, key.as_bytes())? {
-            Some(v) => String::from_utf8(v).map(Some).map_err(|_| {
-                Error::corrupt(
-                    self.st.shared.store.packs_dir(),
-                    "metadata value is not UTF-8",
-                )
-            }),
-            None => Ok(None),
-        }
+        self.read(|m| m.try_get(key))
     }
 
     /// Number of keys.
     pub fn len(&self) -> Result<usize> {
-        self.st.check_open()?;
-        Ok(self.st.metadata.map_or(0, |t| t.count as usize))
+        self.read(|m| Ok(m.count as usize))
     }
 
     /// True if there are no keys.
@@ -340,9 +337,6 @@ impl ReaderMetadata {
 
     /// The keys, sorted.
     pub fn keys(&self) -> Result<Vec<String>> {
-        self.st.check_open()?;
-        TreeIter::new(&*self.st.shared, self.st.metadata.as_ref())
-            .map(|r| r.map(|(k, _)| String::from_utf8_lossy(&k).into_owned()))
-            .collect()
+        self.read(|m| m.keys())
     }
 }

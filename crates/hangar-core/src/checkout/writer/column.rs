@@ -388,21 +388,25 @@ pub struct WriterMetadata {
 }
 
 impl WriterMetadata {
+    /// Runs `f` over the staged metadata as it is now.
+    fn read<R>(&self, f: impl FnOnce(&MetaView<'_>) -> Result<R>) -> Result<R> {
+        let st = lock_state(&self.st)?;
+        f(&MetaView {
+            shared: &st.shared,
+            base: st.staging.meta_base.as_ref(),
+            overlay: Some(&st.staging.meta),
+            count: st.staging.meta_count,
+        })
+    }
+
     /// The value of `key`; `NotFound` if absent.
     pub fn get(&self, key: &str) -> Result<String> {
-        self.try_get(key)?
-            .ok_or_else(|| Error::NotFound(format!("no metadata key {key:?}")))
+        self.read(|m| m.get(key))
     }
 
     /// The value of `key`, or `None`.
     pub fn try_get(&self, key: &str) -> Result<Option<String>> {
-        let st = lock_state(&self.st)?;
-        match st.staging.meta_value(&st.shared, key)? {
-            Some(v) => String::from_utf8(v).map(Some).map_err(|_| {
-                Error::corrupt(st.shared.store.packs_dir(), "metadata value is not UTF-8")
-            }),
-            None => Ok(None),
-        }
+        self.read(|m| m.try_get(key))
     }
 
     /// Sets `key` to `value`. The key follows the name rules; the value is any UTF-8
@@ -434,7 +438,7 @@ impl WriterMetadata {
 
     /// Number of keys.
     pub fn len(&self) -> Result<usize> {
-        Ok(lock_state(&self.st)?.staging.meta_count as usize)
+        self.read(|m| Ok(m.count as usize))
     }
 
     /// True if there are no keys.
@@ -444,11 +448,6 @@ impl WriterMetadata {
 
     /// The keys, sorted.
     pub fn keys(&self) -> Result<Vec<String>> {
-        let st = lock_state(&self.st)?;
-        let raw = overlay_keys(&st.shared, st.staging.meta_base.as_ref(), &st.staging.meta)?;
-        Ok(raw
-            .into_iter()
-            .map(|k| String::from_utf8_lossy(&k).into_owned())
-            .collect())
+        self.read(|m| m.keys())
     }
 }

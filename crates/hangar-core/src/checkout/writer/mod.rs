@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use hangar_store::{crc32, Digest, DigestSet, PackSpool, StoreWriter, ValueInput};
 
 use crate::checkout::reader::names_list;
-use crate::checkout::{decode_record, missing_key, read_record, ColumnInfo, Values};
+use crate::checkout::{decode_record, missing_key, read_record, ColumnInfo, MetaView, Values};
 use crate::commit::{self, CommitId};
 use crate::error::{invalid, Error, Result};
 use crate::format::{self, User};
