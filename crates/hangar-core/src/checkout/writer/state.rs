@@ -315,7 +315,11 @@ impl WriterState {
         batch: &dyn PutBatch,
     ) -> Result<Puts<'static>> {
         // Disjoint borrows: the column's schema from the staging area, the store writer.
-        let col = self.staging.columns.get(column).expect("checked by caller");
+        let col = self.staging.columns.get(column).ok_or_else(|| {
+            Error::Internal(format!(
+                "column {column:?} vanished between its check and its put"
+            ))
+        })?;
         let sw = self.mode.sw_mut()?;
         let (schema, format) = (&col.schema, &col.format);
         let variable = schema.variable_shape() && schema.dtype().is_some();
