@@ -73,12 +73,6 @@ impl Column<StagingRecords> {
         Ok(st)
     }
 
-    /// The column's name.
-    /// The schema.
-    /// Name, schema and count.
-    /// Number of samples.
-    /// True if the column is nested (samples of subsamples).
-    /// True if the column has no samples.
     /// Sets `key` to `value` (adding or replacing). Validates key and value first:
     /// on any error nothing is written.
     pub fn set<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
@@ -165,10 +159,6 @@ impl Column<StagingRecords> {
         Ok(key)
     }
 
-    /// The value of `key`; `NotFound` if absent.
-    /// The value of `key`, or `None`.
-    /// The value of `key`, or `default`.
-    /// True if sample `key` is in the column (flat or nested).
     /// Deletes sample `key` (for a nested column, with all its subsamples); `NotFound`
     /// if absent.
     pub fn delete(&self, key: impl Into<SampleKey>) -> Result<()> {
@@ -200,11 +190,6 @@ impl Column<StagingRecords> {
         Ok(v)
     }
 
-    /// The keys at this moment, in key order (integers first, then strings). Changing
-    /// the column afterwards does not change the returned list.
-    /// (key, value) pairs over the keys at this moment; values are read as iterated
-    /// (flat columns; see [`WriterColumn::get_sample`]).
-    /// The values over the keys at this moment.
     /// Replaces nested sample `key` with exactly the given subsamples (creating it if
     /// needed; an empty map makes an empty sample, which persists until deleted). All or
     /// nothing.
@@ -327,13 +312,6 @@ impl Column<StagingRecords> {
         Ok(sub)
     }
 
-    /// Subsample `sub` of nested sample `key`; `NotFound` if absent.
-    /// Subsample `sub` of nested sample `key`, or `None`.
-    /// True if nested sample `key` has subsample `sub`.
-    /// The subsample keys of nested sample `key`, in key order; `NotFound` if the
-    /// sample does not exist.
-    /// Every subsample of nested sample `key` (an empty map for an empty sample);
-    /// `NotFound` if the sample does not exist.
     /// Deletes subsample `sub` of nested sample `key` (the sample stays, possibly
     /// empty); `NotFound` if absent.
     pub fn delete_subsample(
