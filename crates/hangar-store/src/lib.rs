@@ -68,8 +68,9 @@ pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use segment::SegmentFormat;
 pub use stage::{
-    check_staging, staged_base, unreferenced_files, CommitStats, Discarded, PreparedCommit,
-    Recovered, Savepoint, StagedBase, StoreWriter, ValueInput, MAX_RECORD,
+    check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue,
+    IngestStats, PreparedCommit, Recovered, Savepoint, StagedBase, StoreWriter, ValueInput,
+    MAX_RECORD,
 };
 pub use store::Store;
 

@@ -37,10 +37,12 @@ use crate::store::{
 mod checks;
 mod commit;
 mod frames;
+mod ingest;
 mod recovery;
 mod restart;
 
 pub use commit::{CommitStats, PreparedCommit};
+pub use ingest::{ForeignValue, IngestStats};
 use frames::*;
 pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,

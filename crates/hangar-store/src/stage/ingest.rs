@@ -1,0 +1,147 @@
+//! Storing values and objects received from elsewhere (a remote) beside the staging
+//! area, without touching it: new sealed segments, one pack and one index run.
+
+use super::*;
+
+/// A value received from elsewhere, with the digest its sender named it by.
+#[derive(Debug, Clone, Copy)]
+pub struct ForeignValue<'a> {
+    /// The value, described as for [`StoreWriter::put_value`].
+    pub input: ValueInput<'a>,
+    /// The digest it must hash to.
+    pub digest: Digest,
+}
+
+/// What [`StoreWriter::ingest`] stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Values new to the store (the rest were already stored or staged).
+    pub values: usize,
+    /// Bytes of those values.
+    pub value_bytes: u64,
+    /// Objects new to the store.
+    pub objects: usize,
+    /// Files written (segments and packs).
+    pub files: usize,
+}
+
+impl StoreWriter {
+    /// Stores `values` and `objects` received from elsewhere (a remote), leaving the
+    /// staging area as it is: every value's digest and every object's digest is
+    /// recomputed first and a mismatch refused as `Corrupt` before anything is written;
+    /// what the store already holds (or has staged) is skipped. The rest goes into new
+    /// sealed segments (one per format) and one pack, fsynced, and becomes visible in one
+    /// index run — the step that makes it stored. Every file id is reserved in the
+    /// journal before its file is created, so a crash before the run leaves files the
+    /// next writer open deletes (they were never referenced), and a crash after it
+    /// leaves them indexed.
+    pub fn ingest(
+        &mut self,
+        values: &[ForeignValue<'_>],
+        objects: Vec<Object>,
+    ) -> Result<IngestStats> {
+        self.writable()?;
+        for v in values {
+            let got = v.input.header.digest(v.input.bytes);
+            if got != v.digest {
+                return Err(Error::corrupt(
+                    "(received value)",
+                    format!(
+                        "a value sent as {} hashes to {}: it was damaged on the way or at \
+                         its source; nothing was stored",
+                        v.digest.short(),
+                        got.short()
+                    ),
+                ));
+            }
+        }
+        for o in &objects {
+            if Digest::of_object(o.type_code, &o.bytes) != o.digest {
+                return Err(Error::corrupt(
+                    "(received object)",
+                    format!(
+                        "an object sent as {} does not hash to that digest: it was damaged \
+                         on the way or at its source; nothing was stored",
+                        o.digest.short()
+                    ),
+                ));
+            }
+        }
+        let mut stats = IngestStats::default();
+        // New values, grouped by format, first-seen order.
+        let mut groups: Vec<(SegmentFormat, Vec<&ForeignValue<'_>>)> = Vec::new();
+        let mut seen = DigestSet::default();
+        for v in values {
+            if !seen.insert(v.digest) || self.contains_value(&v.digest)? {
+                continue;
+            }
+            match groups.iter_mut().find(|(f, _)| f == v.input.format) {
+                Some((_, g)) => g.push(v),
+                None => groups.push((v.input.format.clone(), vec![v])),
+            }
+        }
+        let dir = self.store.dir().to_path_buf();
+        let mut entries = Vec::new();
+        let mut files = Vec::new();
+        for (format, group) in groups {
+            let id = self.reserve_file(FileKind::Segment)?;
+            let mut w = SegmentWriter::create(&segment_path(&dir, id), id, format.clone())?;
+            let mut batch = PendingBatch::new(format);
+            for chunk in group.chunks(FLUSH_ROWS) {
+                batch.clear();
+                for v in chunk {
+                    let crc = crc32(v.input.bytes);
+                    batch.push(v.digest, crc, v.input.shape, v.input.bytes);
+                    stats.value_bytes += v.input.bytes.len() as u64;
+                    if batch.data_len() >= FLUSH_BYTES {
+                        append_rows(&mut w, &batch, id, &mut entries)?;
+                        batch.clear();
+                    }
+                }
+                if !batch.is_empty() {
+                    append_rows(&mut w, &batch, id, &mut entries)?;
+                }
+            }
+            stats.values += group.len();
+            files.push(w.seal()?);
+            failpoint::hit("ingest.after_segment")?;
+        }
+        if !files.is_empty() {
+            fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
+        }
+        let spool = PackSpool::with_objects(self.store.clone(), objects);
+        if !spool.is_empty() {
+            let id = self.reserve_file(FileKind::Pack)?;
+            stats.objects = spool.len();
+            let (record, pack_entries) = spool.finish(&pack_path(&dir, id), id)?;
+            files.push(record);
+            entries.extend(pack_entries);
+        }
+        stats.files = files.len();
+        if !entries.is_empty() {
+            failpoint::hit("ingest.before_index_run")?;
+            self.store.index_mut()?.publish(entries, files)?;
+        }
+        Ok(stats)
+    }
+}
+
+fn append_rows(
+    w: &mut SegmentWriter,
+    batch: &PendingBatch,
+    id: FileId,
+    entries: &mut Vec<IndexEntry>,
+) -> Result<()> {
+    let (_, rows) = w.append(batch)?;
+    entries.extend(rows.iter().map(|r| IndexEntry {
+        digest: r.digest,
+        kind: EntryKind::Value,
+        loc: Location {
+            file: id,
+            offset: r.offset,
+            len: r.len,
+            crc: r.crc,
+        },
+    }));
+    Ok(())
+}
