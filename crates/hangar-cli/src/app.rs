@@ -78,6 +78,8 @@ pub fn error_kind(e: &anyhow::Error) -> &'static str {
             K::NothingToCommit => "nothing_to_commit",
             K::DirtyStaging => "dirty_staging",
             K::Internal => "internal",
+            K::NotFetched => "not_fetched",
+            K::Remote => "remote",
             _ => "error",
         };
     }

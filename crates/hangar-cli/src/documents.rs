@@ -555,6 +555,8 @@ pub struct Verify {
     pub nodes: usize,
     pub values: usize,
     pub value_bytes: u64,
+    /// Values a remote holds that were not fetched here (not problems).
+    pub not_fetched: usize,
     pub problems: Vec<Problem>,
     pub unreferenced: Vec<PathBuf>,
 }

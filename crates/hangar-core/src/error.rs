@@ -36,6 +36,12 @@ pub enum ErrorKind {
     /// A bug in libhangar: a thread panicked while holding shared state, or an invariant
     /// broke. Reopen the repository; please report it.
     Internal,
+    /// The value is on a remote and not in this repository yet (a clone or fetch without
+    /// its data): `hangar fetch-data` brings it.
+    NotFetched,
+    /// A remote could not be reached or refused the request (bad URL, missing bucket,
+    /// wrong credentials, a server error after retries).
+    Remote,
 }
 
 /// Errors of `hangar-core`. Every message says what happened and what to do next.
@@ -72,6 +78,12 @@ pub enum Error {
     /// See [`ErrorKind::Internal`].
     #[error("{0}")]
     Internal(String),
+    /// See [`ErrorKind::NotFetched`].
+    #[error("{0}")]
+    NotFetched(String),
+    /// See [`ErrorKind::Remote`].
+    #[error("{0}")]
+    Remote(String),
     /// A merge found conflicts; nothing was changed. The report lists every one.
     #[error("{0}")]
     MergeConflict(Box<crate::merge::MergeConflicts>),
@@ -95,6 +107,8 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::DirtyStaging(_) => ErrorKind::DirtyStaging,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::NotFetched(_) => ErrorKind::NotFetched,
+            Error::Remote(_) => ErrorKind::Remote,
             Error::MergeConflict(_) => ErrorKind::Conflict,
             Error::Store(e) => match e.kind() {
                 S::NotFound => ErrorKind::NotFound,

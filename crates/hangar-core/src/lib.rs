@@ -55,6 +55,7 @@ mod objects;
 mod overlay;
 mod puts;
 mod refs;
+pub mod remote;
 pub mod repo;
 pub mod schema;
 mod shared;
@@ -80,6 +81,9 @@ pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
 pub use merge::{
     Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome, MergeStrategy,
+};
+pub use remote::{
+    FetchDataOptions, FetchDataReport, FetchReport, PushReport, RemoteSpec, TrackingRef,
 };
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};

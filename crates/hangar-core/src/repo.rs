@@ -374,6 +374,11 @@ impl Repository {
         {
             return self.branch_head(base)?.ok_or_else(|| no_commits(base));
         }
+        if let Some((remote, branch)) = base.split_once('/') {
+            if crate::names::is_valid_name(remote) && crate::names::is_valid_name(branch) {
+                return crate::remote::tracking_head(self, remote, branch);
+            }
+        }
         if base.len() >= 4 && hangar_store::is_hex_prefix(&base.to_ascii_lowercase()) {
             match self.resolve_commit(base) {
                 Err(e) if e.kind() == crate::ErrorKind::NotFound => {}

@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub hangar: PathBuf,
     pub store: Arc<Store>,
     cache: Mutex<NodeCache>,
+    /// The values remotes hold that are not fetched here (loaded on first miss).
+    promised: Mutex<Arc<crate::remote::Promised>>,
 }
 
 impl Shared {
@@ -36,7 +38,47 @@ impl Shared {
             hangar,
             store,
             cache: Mutex::new(NodeCache::default()),
+            promised: Mutex::default(),
         }
+    }
+
+    /// True if a remote holds `digest` and it was not fetched here: a read of it is
+    /// `NotFetched`, not corruption.
+    pub fn is_promised(&self, digest: &Digest) -> bool {
+        let p = match self.promised.lock() {
+            Ok(p) => p.clone(),
+            Err(_) => return false,
+        };
+        p.contains(&self.hangar, digest)
+    }
+
+    /// Drops the loaded promises (after a fetch saved new manifests).
+    pub fn forget_promised(&self) {
+        if let Ok(mut p) = self.promised.lock() {
+            *p = Arc::default();
+        }
+    }
+
+    /// The error for a value that is not stored here: `NotFetched` (naming the command
+    /// that fetches it) if a remote holds it, otherwise `Corrupt` in `dir`.
+    pub fn missing_value(
+        &self,
+        digest: &Digest,
+        what: &str,
+        dir: impl AsRef<std::path::Path>,
+        corrupt: &str,
+    ) -> Error {
+        if self.is_promised(digest) {
+            return Error::NotFetched(format!(
+                "{what}: value {} is on a remote and not fetched yet; run `hangar fetch-data <remote> <commit>` (with --column/--keys to fetch only it), \
+                 or clone with --data",
+                digest.short()
+            ));
+        }
+        Error::corrupt(
+            dir,
+            format!("{what}: value {} is {corrupt}", digest.short()),
+        )
     }
 
     /// An object of type `ty`; a missing or mistyped object is `Corrupt`.

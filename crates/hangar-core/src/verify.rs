@@ -48,6 +48,9 @@ pub struct VerifyReport {
     pub values: usize,
     /// Bytes of those values.
     pub value_bytes: u64,
+    /// Values referenced here that a remote holds and were not fetched (a clone or fetch
+    /// without data): not problems; `hangar fetch-data` brings them.
+    pub not_fetched: usize,
     /// Segment and pack files that no index run and not the staging journal refer to:
     /// left by an interrupted write, or made to look unreferenced by a missing index run
     /// or journal. They are kept, never deleted for that reason (DESIGN §3 rule 10), and
@@ -73,6 +76,13 @@ impl fmt::Display for VerifyReport {
             self.values,
             crate::repo::human_bytes(self.value_bytes)
         )?;
+        if self.not_fetched > 0 {
+            write!(
+                f,
+                "; {} values on a remote not fetched here",
+                self.not_fetched
+            )?;
+        }
         if !self.unreferenced.is_empty() {
             write!(
                 f,
@@ -116,10 +126,26 @@ struct Expected {
     context: String,
 }
 
-enum OwnedHeader {
+/// A value's canonical header, owned (what its digest covers besides the bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnedHeader {
     Tensor(hangar_store::DType, Vec<u64>),
     Str,
     Bytes,
+}
+
+impl OwnedHeader {
+    /// The header borrowed, as digests take it.
+    pub(crate) fn as_header(&self) -> ValueHeader<'_> {
+        match self {
+            OwnedHeader::Tensor(dtype, shape) => ValueHeader::Tensor {
+                dtype: *dtype,
+                shape,
+            },
+            OwnedHeader::Str => ValueHeader::Str,
+            OwnedHeader::Bytes => ValueHeader::Bytes,
+        }
+    }
 }
 
 pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
@@ -150,6 +176,11 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
                 detail: "unreadable ref".into(),
             }),
         }
+    }
+    // What the last fetch saw on each remote was stored before its tracking ref moved:
+    // check it too.
+    for t in repo.tracking_refs()? {
+        commits.push(t.head);
     }
     match crate::refs::reflog_mismatches(&shared.hangar) {
         Ok(m) => report.problems.extend(m.into_iter().map(|(name, head, logged)| Problem {
@@ -195,17 +226,23 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.commits = seen_commits.len();
     report.nodes = nodes.len();
 
-    let checked: Vec<(u64, Option<Problem>)> = values
+    let checked: Vec<(Option<u64>, Option<Problem>)> = values
         .par_iter()
         .map(|(digest, exp)| match check_value(shared, digest, exp) {
             Ok(n) => (n, None),
-            Err(e) => (0, Some(e)),
+            Err(e) => (Some(0), Some(e)),
         })
         .collect();
     report.values = values.len() + inline.len();
     report.value_bytes = inline.values().sum();
     for (n, p) in checked {
-        report.value_bytes += n;
+        match n {
+            Some(n) => report.value_bytes += n,
+            None => {
+                report.not_fetched += 1;
+                report.values -= 1;
+            }
+        }
         report.problems.extend(p);
     }
     // No symbolic link anywhere in .hangar: libhangar never follows one, so a link is a
@@ -351,7 +388,8 @@ fn check_commit(
     Ok(())
 }
 
-fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
+/// The header of a record's value in a column of `schema`.
+pub(crate) fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
     match schema.kind() {
         ColumnKind::NdArray => OwnedHeader::Tensor(
             schema.dtype().expect("ndarray schemas have a dtype"),
@@ -364,13 +402,16 @@ fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
     }
 }
 
+/// Checks one stored value: its byte count, or `None` if it is on a remote and not
+/// fetched here.
 fn check_value(
     shared: &Shared,
     digest: &Digest,
     exp: &Expected,
-) -> std::result::Result<u64, Problem> {
+) -> std::result::Result<Option<u64>, Problem> {
     let entry = match shared.store.lookup(digest) {
         Ok(Some(e)) => e,
+        Ok(None) if shared.is_promised(digest) => return Ok(None),
         Ok(None) => {
             return Err(Problem {
                 path: shared.store.index_dir(),
@@ -388,15 +429,7 @@ fn check_value(
         .store
         .read_entry(&entry)
         .map_err(|e| problem(&Error::Store(e)))?;
-    let header = match &exp.header {
-        OwnedHeader::Tensor(dtype, shape) => ValueHeader::Tensor {
-            dtype: *dtype,
-            shape,
-        },
-        OwnedHeader::Str => ValueHeader::Str,
-        OwnedHeader::Bytes => ValueHeader::Bytes,
-    };
-    if header.digest(&bytes) != *digest {
+    if exp.header.as_header().digest(&bytes) != *digest {
         return Err(Problem {
             path,
             detail: format!(
@@ -406,5 +439,5 @@ fn check_value(
             ),
         });
     }
-    Ok(bytes.len() as u64)
+    Ok(Some(bytes.len() as u64))
 }

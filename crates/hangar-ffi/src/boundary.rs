@@ -61,6 +61,8 @@ impl From<hangar_core::Error> for FfiError {
             ErrorKind::NothingToCommit => HANGAR_E_NOTHING_TO_COMMIT,
             ErrorKind::DirtyStaging => HANGAR_E_DIRTY_STAGING,
             ErrorKind::Internal => HANGAR_E_PANIC,
+            ErrorKind::NotFetched => HANGAR_E_NOT_FETCHED,
+            ErrorKind::Remote => HANGAR_E_REMOTE,
             #[allow(unreachable_patterns)]
             _ => HANGAR_E_INVALID_ARGUMENT,
         };

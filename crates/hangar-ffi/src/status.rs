@@ -39,6 +39,12 @@ pub const HANGAR_E_DIRTY_STAGING: hangar_status = -14;
 pub const HANGAR_E_BUFFER_TOO_SMALL: hangar_status = -15;
 /// A handle argument was freed already, or is a handle of another kind.
 pub const HANGAR_E_WRONG_HANDLE: hangar_status = -16;
+/// The value is on a remote and not fetched into this repository yet (a clone or fetch
+/// without data); `hangar fetch-data` brings it.
+pub const HANGAR_E_NOT_FETCHED: hangar_status = -17;
+/// A remote could not be reached or refused the request (bad URL, missing bucket, wrong
+/// credentials, server errors after bounded retries); nothing was changed locally.
+pub const HANGAR_E_REMOTE: hangar_status = -18;
 /// An internal error (a bug in libhangar: a panic, a lock left poisoned by one, a broken
 /// invariant); the message has the details. Close the handles and reopen the repository.
 pub const HANGAR_E_PANIC: hangar_status = -99;
@@ -63,6 +69,8 @@ pub extern "C" fn hangar_status_name(status: hangar_status) -> *const std::ffi::
         HANGAR_E_CLOSED => c"HANGAR_E_CLOSED",
         HANGAR_E_NOTHING_TO_COMMIT => c"HANGAR_E_NOTHING_TO_COMMIT",
         HANGAR_E_DIRTY_STAGING => c"HANGAR_E_DIRTY_STAGING",
+        HANGAR_E_NOT_FETCHED => c"HANGAR_E_NOT_FETCHED",
+        HANGAR_E_REMOTE => c"HANGAR_E_REMOTE",
         HANGAR_E_BUFFER_TOO_SMALL => c"HANGAR_E_BUFFER_TOO_SMALL",
         HANGAR_E_WRONG_HANDLE => c"HANGAR_E_WRONG_HANDLE",
         HANGAR_E_PANIC => c"HANGAR_E_PANIC",

@@ -14,6 +14,7 @@ pub mod log;
 pub mod merge;
 pub mod metadata;
 pub mod quickstart;
+pub mod remote;
 pub mod reset;
 pub mod rm;
 pub mod show;

@@ -27,6 +27,7 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<Ending> {
             nodes: report.nodes,
             values: report.values,
             value_bytes: report.value_bytes,
+            not_fetched: report.not_fetched,
             problems: report
                 .problems
                 .iter()
@@ -46,6 +47,13 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<Ending> {
             thousands(report.values as u64),
             thousands(report.value_bytes)
         ))?;
+        if report.not_fetched > 0 {
+            output::println(&format!(
+                "{} values are on a remote and not fetched here (not damage: `hangar \
+                 fetch-data` brings them).",
+                thousands(report.not_fetched as u64)
+            ))?;
+        }
         for p in &report.problems {
             output::println(&format!("damaged: {}: {}", p.path.display(), p.detail))?;
         }

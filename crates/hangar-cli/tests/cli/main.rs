@@ -10,6 +10,7 @@ mod holes;
 mod io;
 mod limits;
 mod missing_files;
+mod remotes;
 
 use std::path::{Path, PathBuf};
 

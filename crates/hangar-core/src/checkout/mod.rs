@@ -114,12 +114,11 @@ pub(crate) fn record_bytes(
             Values::Store(_) => (shared.store.index_dir(), "referenced but not stored"),
             Values::Staging(_) => (shared.store.staging_dir(), "neither staged nor stored"),
         };
-        Error::corrupt(
+        shared.missing_value(
+            digest,
+            &format!("column {column:?} sample {key}"),
             dir,
-            format!(
-                "column {column:?} sample {key}: value {} is {where_}",
-                digest.short()
-            ),
+            where_,
         )
     })
 }

@@ -18,8 +18,10 @@ mod model;
 mod nested;
 mod read_path;
 mod regressions;
+mod remotes;
 mod repo;
 mod samples;
+mod servers;
 mod staging;
 mod tampering;
 

@@ -190,6 +190,17 @@ impl WriterCheckout {
         lock_state(&self.st)
     }
 
+    /// Stores values and objects received from a remote beside the staging area,
+    /// which stays as it is (see `StoreWriter::ingest`).
+    pub(crate) fn ingest(
+        &self,
+        values: &[hangar_store::ForeignValue<'_>],
+        objects: Vec<hangar_store::Object>,
+    ) -> Result<hangar_store::IngestStats> {
+        let mut st = self.state()?;
+        Ok(st.sw()?.ingest(values, objects)?)
+    }
+
     /// The branch the staging area is based on.
     pub fn branch_name(&self) -> Result<String> {
         Ok(self.state()?.staging.base.branch.clone())
@@ -475,9 +486,8 @@ impl WriterCheckout {
             )));
         }
         let repo = Repository::from_shared(st.shared.clone());
-        let theirs = repo
-            .branch_head(from)?
-            .ok_or_else(|| Error::NotFound(format!("branch {from:?} has no commits to merge")))?;
+        // A branch, a tracking ref (`origin/master`) or any revision.
+        let theirs = repo.resolve(from)?;
         let ours = st.staging.base.commit;
         if let Some(o) = ours {
             if o == theirs.0 || crate::branch::ancestors(&repo, o)?.contains(&theirs.0) {

@@ -1,0 +1,104 @@
+//! `hangar remote`, `push`, `clone`, `fetch`, `fetch-data`, `pull` over a `file://`
+//! remote: the commands, their `--json` documents, and the not_fetched error.
+
+use crate::Env;
+
+/// Writes `n` images u8 [16,16] (256 bytes: stored in segments, not inline), image i
+/// filled with `base + i`, as one .npy file; returns its path.
+fn images_npy(env: &Env, name: &str, n: usize, base: u8) -> String {
+    let dict = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, 16, 16), }}");
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(&header);
+    for i in 0..n {
+        out.extend(std::iter::repeat_n(base + i as u8, 256));
+    }
+    let path = env.file(name);
+    std::fs::write(&path, out).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn push_clone_fetch_data_and_pull_from_the_command_line() {
+    let src = Env::new();
+    src.init();
+    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
+    src.ok(&["import", "images", &images_npy(&src, "a.npy", 5, 0)]);
+    src.ok(&["commit", "-m", "first"]);
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    src.ok(&["remote", "add", "origin", &url]);
+    let list = src.json(&["remote", "list"]);
+    assert_eq!(list["remotes"][0]["url"], url.as_str());
+    let p = src.json(&["push", "origin"]);
+    assert_eq!(p["up_to_date"], false);
+    assert!(p["values"].as_u64().unwrap() > 0, "{p}");
+    let again = src.json(&["push", "origin", "master"]);
+    assert_eq!(again["up_to_date"], true);
+
+    let dst = Env::new();
+    let c = dst.json(&["clone", &url, "copy"]);
+    assert_eq!(c["branches"][0]["branch"], "master");
+    let copy = dst.path().join("copy");
+    let copy = copy.to_str().unwrap();
+    // The history is here, the images are not: a clear not_fetched error.
+    dst.ok(&["-C", copy, "log"]);
+    let (o, e) = dst.code(2, &["-C", copy, "cat", "images", "0", "--json"]);
+    assert!(
+        o.contains("not_fetched") || e.contains("not_fetched"),
+        "{o}{e}"
+    );
+    let (_, e) = dst.code(2, &["-C", copy, "cat", "images", "0"]);
+    assert!(e.contains("fetch-data"), "{e}");
+    let v = dst.ok(&["-C", copy, "verify"]);
+    assert!(v.contains("not fetched"), "{v}");
+
+    let f = dst.json(&["-C", copy, "fetch-data", "origin", "master", "--keys", "0"]);
+    assert_eq!(f["values"], 1, "{f}");
+    dst.ok(&["-C", copy, "cat", "images", "0"]);
+    let f = dst.json(&[
+        "-C",
+        copy,
+        "fetch-data",
+        "origin",
+        "origin/master",
+        "--column",
+        "images",
+    ]);
+    assert!(f["values"].as_u64().unwrap() >= 1, "{f}");
+    dst.ok(&["-C", copy, "verify"]);
+
+    // A new commit at the source, pushed, then pulled (a fast-forward).
+    src.ok(&["import", "images", &images_npy(&src, "b.npy", 8, 100)]);
+    src.ok(&["commit", "-m", "second"]);
+    src.ok(&["push", "origin", "master"]);
+    let pulled = dst.json(&["-C", copy, "pull", "origin", "master"]);
+    let head = src.ok(&["log", "--json"]);
+    assert!(head.contains(pulled["head"].as_str().unwrap()), "{pulled}");
+
+    // Errors: an unknown remote, a bad URL, a bad range.
+    let e = dst.err(&["-C", copy, "push", "nope", "master"]);
+    assert!(e.contains("hangar remote add"), "{e}");
+    let e = dst.err(&["-C", copy, "remote", "add", "x", "ftp://h/p"]);
+    assert!(e.contains("file:///"), "{e}");
+    let e = dst.err(&[
+        "-C",
+        copy,
+        "fetch-data",
+        "origin",
+        "master",
+        "--range",
+        "9..1",
+    ]);
+    assert!(e.contains("--range"), "{e}");
+    dst.ok(&["-C", copy, "remote", "remove", "origin"]);
+    assert_eq!(
+        dst.json(&["-C", copy, "remote", "list"])["remotes"],
+        serde_json::json!([])
+    );
+}

@@ -1,0 +1,261 @@
+//! A connection to a remote's object store: `object_store` (async) driven from
+//! synchronous code on a small runtime of its own, with bounded retries and timeouts,
+//! and its errors turned into ours.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    RetryConfig,
+};
+
+use super::RemoteSpec;
+use crate::error::{Error, Result};
+
+/// Requests that fail for a transient reason (a 5xx, a timeout, a reset connection) are
+/// retried this many times, with exponential backoff...
+const MAX_RETRIES: usize = 3;
+/// ...for at most this long in all.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+/// A request (connect included) that takes longer fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to one remote.
+pub(crate) struct Conn {
+    rt: tokio::runtime::Runtime,
+    store: Arc<dyn ObjectStore>,
+    prefix: StorePath,
+    /// The URL, for messages.
+    pub url: String,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conn({})", self.url)
+    }
+}
+
+impl Conn {
+    /// Connects to the remote `spec` describes (nothing is sent yet).
+    pub fn open(spec: &RemoteSpec) -> Result<Conn> {
+        let url = url::Url::parse(&spec.url).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{:?} is not a remote URL ({e}); give file:///absolute/path or \
+                 s3://bucket/prefix",
+                spec.url
+            ))
+        })?;
+        let (store, prefix): (Arc<dyn ObjectStore>, StorePath) = match url.scheme() {
+            "file" => {
+                let path = url.to_file_path().map_err(|()| {
+                    Error::InvalidArgument(format!(
+                        "{:?} is not a file URL of an absolute path (file:///dir)",
+                        spec.url
+                    ))
+                })?;
+                std::fs::create_dir_all(&path).map_err(|e| {
+                    Error::Remote(format!(
+                        "cannot create the remote directory {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(&path)
+                    .map_err(|e| remote_err(&spec.url, "open", e))?
+                    .with_fsync(true);
+                (Arc::new(fs), StorePath::default())
+            }
+            "s3" => {
+                let bucket = url.host_str().unwrap_or_default();
+                if bucket.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{:?} names no bucket: give s3://bucket/prefix",
+                        spec.url
+                    )));
+                }
+                let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let endpoint = spec
+                    .endpoint
+                    .clone()
+                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+                if let Some(ep) = &spec.endpoint {
+                    b = b.with_endpoint(ep);
+                }
+                if let Some(r) = &spec.region {
+                    b = b.with_region(r);
+                }
+                // Plain HTTP only to an endpoint given as http:// (a server on the local
+                // network or loopback); the client options carry the setting.
+                let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
+                let store = b
+                    .with_retry(RetryConfig {
+                        backoff: BackoffConfig::default(),
+                        max_retries: MAX_RETRIES,
+                        retry_timeout: RETRY_TIMEOUT,
+                    })
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_allow_http(allow_http)
+                            .with_timeout(REQUEST_TIMEOUT)
+                            .with_connect_timeout(CONNECT_TIMEOUT),
+                    )
+                    .build()
+                    .map_err(|e| remote_err(&spec.url, "configure", e))?;
+                let prefix = url.path().trim_matches('/');
+                (Arc::new(store), StorePath::from(prefix))
+            }
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "remote URL scheme {other:?} is not supported; give file:///path or \
+                     s3://bucket/prefix"
+                )))
+            }
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Remote(format!("cannot start the I/O runtime: {e}")))?;
+        Ok(Conn {
+            rt,
+            store,
+            prefix,
+            url: spec.url.clone(),
+        })
+    }
+
+    fn key(&self, rel: &str) -> StorePath {
+        let mut p = self.prefix.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    /// The object `rel`, or `None` if the remote has none by that name.
+    pub fn get(&self, rel: &str) -> Result<Option<Bytes>> {
+        let key = self.key(rel);
+        let got = self.rt.block_on(async {
+            let r = self.store.get(&key).await?;
+            r.bytes().await
+        });
+        match got {
+            Ok(b) => Ok(Some(b)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(remote_err(&self.url, &format!("read {rel}"), e)),
+        }
+    }
+
+    /// Exactly the byte ranges of object `rel` asked for, one request each (a few at a
+    /// time), with no coalescing beyond what the caller merged.
+    pub fn get_ranges_exact(&self, rel: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        use futures::StreamExt;
+        let key = self.key(rel);
+        let store = &self.store;
+        let got: Vec<object_store::Result<(usize, Bytes)>> = self.rt.block_on(
+            futures::stream::iter(ranges.iter().cloned().enumerate())
+                .map(|(i, r)| {
+                    let key = key.clone();
+                    async move { store.get_range(&key, r).await.map(|b| (i, b)) }
+                })
+                .buffer_unordered(8)
+                .collect(),
+        );
+        let mut out = vec![Bytes::new(); ranges.len()];
+        for g in got {
+            let (i, b) = g.map_err(|e| remote_err(&self.url, &format!("read {rel}"), e))?;
+            out[i] = b;
+        }
+        Ok(out)
+    }
+
+    /// Writes `bytes` as `rel` only if no object has that name: `false` if one had
+    /// (on a server without conditional writes it is overwritten and `true` returned,
+    /// which the protocol allows for: see docs/format.md, "Remotes").
+    pub fn put_create(&self, rel: &str, bytes: Bytes) -> Result<bool> {
+        let key = self.key(rel);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .rt
+            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts))
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(remote_err(&self.url, &format!("write {rel}"), e)),
+        }
+    }
+
+    /// Deletes `rel` (no error if it is gone).
+    pub fn delete(&self, rel: &str) -> Result<()> {
+        let key = self.key(rel);
+        match self.rt.block_on(self.store.delete(&key)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(remote_err(&self.url, &format!("delete {rel}"), e)),
+        }
+    }
+
+    /// The names (below `dir`, relative to it) and sizes of every object under `dir`.
+    pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        let key = self.key(dir);
+        let metas: Vec<object_store::ObjectMeta> = self
+            .rt
+            .block_on(self.store.list(Some(&key)).try_collect())
+            .map_err(|e| remote_err(&self.url, &format!("list {dir}"), e))?;
+        let base = key.as_ref().len();
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let full = m.location.as_ref();
+                let rel = full.get(base..)?.trim_start_matches('/');
+                (!rel.is_empty()).then(|| (rel.to_string(), m.size))
+            })
+            .collect())
+    }
+}
+
+/// Turns an `object_store` error into ours, saying what to check.
+pub(crate) fn remote_err(url: &str, what: &str, e: object_store::Error) -> Error {
+    use object_store::Error as E;
+    let hint = match &e {
+        E::NotFound { .. } => "the bucket or object does not exist; check the URL",
+        E::PermissionDenied { .. } | E::Unauthenticated { .. } => {
+            "the server refused the credentials: check AWS_ACCESS_KEY_ID / \
+             AWS_SECRET_ACCESS_KEY (or the AWS profile) and the bucket's permissions"
+        }
+        E::NotSupported { .. } | E::NotImplemented { .. } => {
+            "the server does not support this request"
+        }
+        _ => {
+            "check the URL, the endpoint (--endpoint or AWS_ENDPOINT_URL) and that the \
+             server is up; nothing was changed locally"
+        }
+    };
+    Error::Remote(format!("remote {url}: cannot {what}: {e} ({hint})"))
+}
+
+/// Checks that `url` is a remote URL this build can use, without contacting it.
+pub(crate) fn check_url(url: &str) -> Result<()> {
+    let u = url::Url::parse(url).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "{url:?} is not a remote URL ({e}); give file:///absolute/path or s3://bucket/prefix"
+        ))
+    })?;
+    match u.scheme() {
+        "file" if u.to_file_path().is_ok() => Ok(()),
+        "s3" if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        _ => Err(Error::InvalidArgument(format!(
+            "{url:?} is not a remote URL this build can use; give file:///absolute/path or \
+             s3://bucket/prefix"
+        ))),
+    }
+}

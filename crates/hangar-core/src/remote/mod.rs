@@ -1,0 +1,185 @@
+//! Remotes on object storage: a repository's commits, record tables and values pushed to
+//! and fetched from an object store (`file:///dir`, `s3://bucket/prefix`) through the
+//! `object_store` crate. The layout and the protocol, with the argument for why no
+//! acknowledged push is lost on servers with and without conditional writes, are in
+//! docs/format.md ("Remotes").
+//!
+//! Locally a remote is its configuration (`.hangar/remotes/<name>/config.json`: URL,
+//! endpoint, region — never credentials, which come from the usual AWS environment
+//! variables and files), its tracking refs (`.hangar/remotes/<name>/refs/<branch>`), and
+//! the manifests fetched from it (`.hangar/remote-manifests/<name-hash>`), which say
+//! where every value not fetched yet is: a read of such a value is `NotFetched`, not
+//! `Corrupt`.
+
+mod conn;
+mod fetch;
+mod local;
+mod push;
+mod state;
+mod wire;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::repo::Repository;
+
+pub(crate) use local::{tracking_head, Promised};
+
+pub use fetch::{FetchDataOptions, FetchDataReport, FetchReport};
+pub use push::PushReport;
+
+/// A remote as configured in a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteSpec {
+    /// Its name in this repository (`origin`).
+    pub name: String,
+    /// `file:///absolute/dir` or `s3://bucket/prefix`.
+    pub url: String,
+    /// For `s3://`: the server's endpoint (`http://127.0.0.1:3900`); otherwise
+    /// `AWS_ENDPOINT_URL` or AWS itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// For `s3://`: the region; otherwise `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl RemoteSpec {
+    /// A remote named `name` at `url`, with no endpoint or region of its own.
+    pub fn new(name: &str, url: &str) -> RemoteSpec {
+        RemoteSpec {
+            name: name.to_string(),
+            url: url.to_string(),
+            endpoint: None,
+            region: None,
+        }
+    }
+}
+
+/// A branch head on a remote, as the last fetch or push saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingRef {
+    /// The remote's name.
+    pub remote: String,
+    /// The branch on the remote.
+    pub branch: String,
+    /// Its head.
+    pub head: crate::CommitId,
+}
+
+fn remotes_dir(repo: &Repository) -> PathBuf {
+    repo.hangar_dir().join("remotes")
+}
+
+fn remote_dir(repo: &Repository, name: &str) -> PathBuf {
+    remotes_dir(repo).join(name)
+}
+
+impl Repository {
+    /// Adds a remote. `AlreadyExists` if one has that name; `InvalidArgument` for a bad
+    /// name or URL (checked, not contacted).
+    pub fn add_remote(&self, spec: &RemoteSpec) -> Result<()> {
+        crate::names::check_name("remote name", &spec.name)?;
+        conn::check_url(&spec.url)?;
+        let dir = remote_dir(self, &spec.name);
+        if dir.join("config.json").exists() {
+            return Err(Error::AlreadyExists(format!(
+                "a remote named {:?} already exists; remove it first or pick another name",
+                spec.name
+            )));
+        }
+        hangar_store::fs::create_dir_durable(&dir.join("refs"))?;
+        let json = serde_json::to_vec_pretty(spec).expect("a spec serializes");
+        hangar_store::fs::write_atomic(&dir.join("config.json"), &json)?;
+        Ok(())
+    }
+
+    /// Removes a remote's configuration and tracking refs. What was fetched from it
+    /// stays, and so does the record of where its unfetched values are (another remote
+    /// at the same URL can still fetch them).
+    pub fn remove_remote(&self, name: &str) -> Result<()> {
+        self.remote(name)?;
+        let dir = remote_dir(self, name);
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+        hangar_store::fs::fsync_dir(&remotes_dir(self))?;
+        Ok(())
+    }
+
+    /// Every configured remote, sorted by name.
+    pub fn remotes(&self) -> Result<Vec<RemoteSpec>> {
+        let dir = remotes_dir(self);
+        let mut out = Vec::new();
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("list", &dir, e)),
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::names::is_valid_name(&name) {
+                out.push(self.remote(&name)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The remote named `name`; `NotFound` (listing the remotes) if there is none.
+    pub fn remote(&self, name: &str) -> Result<RemoteSpec> {
+        crate::names::check_name("remote name", name)?;
+        let path = remote_dir(self, name).join("config.json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let known: Vec<String> = self.remote_names()?;
+                return Err(Error::NotFound(format!(
+                    "no remote named {name:?} (remotes: {}); add one with `hangar remote add \
+                     {name} <url>`",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        let mut spec: RemoteSpec = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::corrupt(&path, format!("remote config is not valid: {e}")))?;
+        spec.name = name.to_string();
+        Ok(spec)
+    }
+
+    fn remote_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(remotes_dir(self)) {
+            for e in rd.flatten() {
+                if e.path().join("config.json").exists() {
+                    names.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The branch heads the last fetch or push saw on every remote.
+    pub fn tracking_refs(&self) -> Result<Vec<TrackingRef>> {
+        let mut out = Vec::new();
+        for name in self.remote_names()? {
+            for (branch, head) in local::read_tracking(self, &name)? {
+                out.push(TrackingRef {
+                    remote: name.clone(),
+                    branch,
+                    head,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,416 @@
+//! Remotes over `file://` (the object-store protocol, with no server): push, clone with
+//! and without data, fetch-data of exactly the values asked for, `NotFetched`, pull,
+//! refused and racing pushes, damage on the remote, bad URLs.
+
+use std::path::Path;
+
+use hangar_core::{
+    DType, ErrorKind, FetchDataOptions, MergeOutcome, NdArraySpec, RemoteSpec, Repository,
+    SampleKey, TensorRef,
+};
+
+use crate::{kind, new_repo, u8s};
+
+fn url_of(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// A repository with 20 images (u8 [16,16], stored in segments) and 20 labels (inline),
+/// committed once, and pushed to `spec` (added as "origin").
+fn pushed_to(spec: &RemoteSpec) -> (tempfile::TempDir, Repository) {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co
+        .add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[16, 16]))
+        .unwrap();
+    let labels = co
+        .add_ndarray_column("labels", NdArraySpec::with_shape(DType::I64, &[1]))
+        .unwrap();
+    for i in 0..20u64 {
+        imgs.set(i, TensorRef::new(&[i as u8; 256], &[16, 16]))
+            .unwrap();
+        labels
+            .set(i, TensorRef::new(&[i as i64 * 10], &[1]))
+            .unwrap();
+    }
+    co.commit("first").unwrap();
+    co.close().unwrap();
+    repo.add_remote(spec).unwrap();
+    let r = repo.push("origin", "master").unwrap();
+    assert!(!r.up_to_date);
+    assert_eq!((r.commits, r.values), (1, 20), "{r}");
+    (dir, repo)
+}
+
+/// [`pushed_to`] a `file://` remote at a fresh directory.
+fn pushed() -> (tempfile::TempDir, Repository, tempfile::TempDir, String) {
+    let remote_dir = tempfile::tempdir().unwrap();
+    let url = url_of(remote_dir.path());
+    let (dir, repo) = pushed_to(&RemoteSpec::new("origin", &url));
+    (dir, repo, remote_dir, url)
+}
+
+fn clone_spec(spec: &RemoteSpec, data: bool) -> (tempfile::TempDir, Repository) {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, _) =
+        Repository::clone_from(dir.path(), spec, "Cloner", "cloner@example.com", None, data)
+            .unwrap();
+    (dir, repo)
+}
+
+fn clone(url: &str, data: bool) -> (tempfile::TempDir, Repository) {
+    clone_spec(&RemoteSpec::new("origin", url), data)
+}
+
+#[test]
+fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
+    let (_d, src, _r, url) = pushed();
+    let (_c, repo) = clone(&url, false);
+    assert_eq!(
+        repo.branch_head("master").unwrap(),
+        src.branch_head("master").unwrap()
+    );
+    let co = repo.checkout().unwrap();
+    // Labels are 8 bytes: inline in the record table, so they came with the history.
+    let labels = co.column("labels").unwrap();
+    assert_eq!(labels.len().unwrap(), 20);
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(imgs.len().unwrap(), 20);
+    let e = imgs.get(3u64).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFetched, "{e}");
+    assert!(e.to_string().contains("fetch-data"), "{e}");
+    // A partial clone verifies: unfetched values are not corruption.
+    let v = repo.verify().unwrap();
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_eq!(v.not_fetched, 20);
+
+    // Fetch exactly two samples' values.
+    let opts = FetchDataOptions {
+        keys: Some(vec![SampleKey::Int(3), SampleKey::Int(7)]),
+        ..FetchDataOptions::default()
+    };
+    let r = repo.fetch_data("origin", "master", &opts).unwrap();
+    assert_eq!(r.values, 2, "{r}");
+    assert!(r.bytes <= 2 * 2 * 256, "{r}");
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(u8s(&imgs.get(3u64).unwrap()), vec![3u8; 256]);
+    assert_eq!(u8s(&imgs.get(7u64).unwrap()), vec![7u8; 256]);
+    assert_eq!(imgs.get(4u64).unwrap_err().kind(), ErrorKind::NotFetched);
+    // Again: nothing to do.
+    let r = repo.fetch_data("origin", "master", &opts).unwrap();
+    assert_eq!((r.values, r.already_local), (0, 2));
+    // A range, with a byte budget that stops after two values.
+    let opts = FetchDataOptions {
+        range: Some(10..20),
+        max_bytes: Some(2 * 256),
+        columns: vec!["imgs".into()],
+        ..FetchDataOptions::default()
+    };
+    let r = repo.fetch_data("origin", "origin/master", &opts).unwrap();
+    assert_eq!((r.values, r.skipped), (2, 8), "{r}");
+    let v = repo.verify().unwrap();
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_eq!(v.not_fetched, 16);
+}
+
+#[test]
+fn clone_with_data_is_complete_and_a_second_push_compares_refs_only() {
+    let (_d, src, _r, url) = pushed();
+    let (_c, repo) = clone(&url, true);
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    for i in 0..20u64 {
+        assert_eq!(u8s(&imgs.get(i).unwrap()), vec![i as u8; 256]);
+    }
+    let v = repo.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v:?}");
+    let r = src.push("origin", "master").unwrap();
+    assert!(r.up_to_date, "{r}");
+    assert_eq!(r.bytes, 0);
+}
+
+#[test]
+fn an_incremental_push_uploads_only_the_change_and_pull_fast_forwards() {
+    let (_d, src, _r, url) = pushed();
+    let (_c, repo) = clone(&url, true);
+    let co = src.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set(5u64, TensorRef::new(&[99u8; 256], &[16, 16]))
+        .unwrap();
+    let second = co.commit("second").unwrap();
+    co.close().unwrap();
+    let r = src.push("origin", "master").unwrap();
+    assert_eq!((r.commits, r.values), (1, 1), "{r}");
+
+    let (fetched, outcome) = repo.pull("origin", "master", "merge").unwrap();
+    assert_eq!(fetched.branches, vec![("master".to_string(), second)]);
+    assert!(
+        matches!(outcome, MergeOutcome::FastForward { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(repo.branch_head("master").unwrap(), Some(second));
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        co.column("imgs").unwrap().get(5u64).unwrap_err().kind(),
+        ErrorKind::NotFetched
+    );
+    repo.fetch_data("origin", "master", &FetchDataOptions::default())
+        .unwrap();
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        u8s(&co.column("imgs").unwrap().get(5u64).unwrap()),
+        vec![99u8; 256]
+    );
+}
+
+#[test]
+fn a_push_that_would_lose_remote_commits_is_refused_until_merged() {
+    let (_d, src, _r, url) = pushed();
+    let (_c, other) = clone(&url, false);
+    // The clone pushes first.
+    let co = other.checkout_writer().unwrap();
+    co.column("labels")
+        .unwrap()
+        .set(100u64, TensorRef::new(&[1i64], &[1]))
+        .unwrap();
+    co.commit("theirs").unwrap();
+    co.close().unwrap();
+    other.push("origin", "master").unwrap();
+    // Then the source, from the old head: refused.
+    let co = src.checkout_writer().unwrap();
+    co.column("labels")
+        .unwrap()
+        .set(200u64, TensorRef::new(&[2i64], &[1]))
+        .unwrap();
+    co.commit("ours").unwrap();
+    co.close().unwrap();
+    let e = src.push("origin", "master").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("hangar pull"), "{e}");
+    // Pull merges (a merge commit), then the push goes through.
+    let (_, outcome) = src.pull("origin", "master", "merge theirs").unwrap();
+    assert!(
+        matches!(outcome, MergeOutcome::Merged { .. }),
+        "{outcome:?}"
+    );
+    src.push("origin", "master").unwrap();
+    let (_, outcome) = other.pull("origin", "master", "m").unwrap();
+    assert!(
+        matches!(outcome, MergeOutcome::FastForward { .. }),
+        "{outcome:?}"
+    );
+    let co = other.checkout().unwrap();
+    let labels = co.column("labels").unwrap();
+    assert!(labels.contains(100u64).unwrap() && labels.contains(200u64).unwrap());
+}
+
+#[test]
+fn on_a_server_that_overwrites_racing_pushes_both_stay_as_two_heads() {
+    // A remote marked for servers without create-only writes (Garage 2.5): each push's
+    // ref entry is named by its commit, so two pushes from the same base both stay.
+    let remote_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        remote_dir.path().join("hangar-remote.json"),
+        "{\"format\": \"libhangar-remote\", \"version\": 1, \"refs\": \"per-commit\"}",
+    )
+    .unwrap();
+    let url = url_of(remote_dir.path());
+    let (_a, a) = new_repo();
+    let co = a.checkout_writer().unwrap();
+    co.add_str_column("s").unwrap().set("k", "base").unwrap();
+    co.commit("base").unwrap();
+    co.close().unwrap();
+    a.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    a.push("origin", "master").unwrap();
+    let (_b, b) = clone(&url, true);
+    for (repo, text) in [(&a, "from_a"), (&b, "from_b")] {
+        let co = repo.checkout_writer().unwrap();
+        co.column("s").unwrap().set(text, text).unwrap();
+        co.commit(text).unwrap();
+        co.close().unwrap();
+    }
+    // Simulate the race: both read the remote before either wrote its ref entry. Here
+    // they run one after the other, so b is refused...
+    a.push("origin", "master").unwrap();
+    assert_eq!(kind(b.push("origin", "master")), ErrorKind::Conflict);
+    // ...and the race itself is reproduced by writing b's entry at a's sequence number,
+    // as a push that listed the refs before a's entry landed would have.
+    let entries: Vec<String> = std::fs::read_dir(remote_dir.path().join("refs/master"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    // b uploads its objects with a push to another branch, then names its commit on
+    // master at a's sequence number.
+    b.create_branch("side", Some("master")).unwrap();
+    b.push("origin", "side").unwrap();
+    let b_head = b.branch_head("master").unwrap().unwrap();
+    std::fs::write(
+        remote_dir
+            .path()
+            .join(format!("refs/master/{:016x}-{}", 1, b_head.to_hex())),
+        format!("{}\n", b_head.to_hex()),
+    )
+    .unwrap();
+    let r = a.fetch("origin", None).unwrap();
+    let diverged: Vec<_> = r.diverged.iter().filter(|(b, _)| b == "master").collect();
+    assert_eq!(diverged.len(), 1, "{r}");
+    // A push over a diverged branch is refused until the heads are merged.
+    assert_eq!(kind(a.push("origin", "master")), ErrorKind::Conflict);
+    // Pull merges every head, then the push joins them.
+    a.pull("origin", "master", "merge the racing push").unwrap();
+    a.push("origin", "master").unwrap();
+    let r = b.fetch("origin", Some("master")).unwrap();
+    assert!(r.diverged.is_empty(), "{r}");
+}
+
+#[test]
+fn a_damaged_bundle_on_the_remote_is_refused_and_nothing_is_stored() {
+    let (_d, _src, remote_dir, url) = pushed();
+    let (_c, repo) = clone(&url, false);
+    for e in std::fs::read_dir(remote_dir.path().join("values")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = std::fs::read(&p).unwrap();
+        b[256 * 4 + 3] ^= 1; // inside sample 4's bytes
+        std::fs::write(&p, b).unwrap();
+    }
+    let opts = FetchDataOptions {
+        keys: Some(vec![SampleKey::Int(4)]),
+        ..FetchDataOptions::default()
+    };
+    let e = repo.fetch_data("origin", "master", &opts).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("damaged"), "{e}");
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        co.column("imgs").unwrap().get(4u64).unwrap_err().kind(),
+        ErrorKind::NotFetched
+    );
+    // A whole-bundle read (the clone with data) is refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let e = Repository::clone_from(
+        dir.path(),
+        &RemoteSpec::new("origin", &url),
+        "C",
+        "c@example.com",
+        None,
+        true,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+}
+
+#[test]
+fn bad_urls_unknown_remotes_and_empty_remotes_are_clear_errors() {
+    let (_d, repo) = new_repo();
+    for bad in [
+        "not a url",
+        "http://example.com/x",
+        "s3:///nobucket",
+        "ftp://host/x",
+    ] {
+        let e = repo.add_remote(&RemoteSpec::new("x", bad)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{bad}: {e}");
+    }
+    assert_eq!(
+        kind(repo.add_remote(&RemoteSpec::new("bad/name", "file:///tmp"))),
+        ErrorKind::InvalidArgument
+    );
+    let e = repo.push("nope", "master").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("hangar remote add"), "{e}");
+    let empty = tempfile::tempdir().unwrap();
+    repo.add_remote(&RemoteSpec::new("origin", &url_of(empty.path())))
+        .unwrap();
+    assert_eq!(
+        kind(repo.add_remote(&RemoteSpec::new("origin", "file:///x"))),
+        ErrorKind::AlreadyExists
+    );
+    let e = repo.fetch("origin", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    // Nothing to push before the first commit.
+    assert_eq!(kind(repo.push("origin", "master")), ErrorKind::NotFound);
+    assert_eq!(repo.remotes().unwrap().len(), 1);
+    repo.remove_remote("origin").unwrap();
+    assert!(repo.remotes().unwrap().is_empty());
+    // An S3 endpoint nobody listens on: a Remote error after bounded retries.
+    repo.add_remote(&RemoteSpec {
+        name: "dead".into(),
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some("http://127.0.0.1:9".into()),
+        region: Some("us-east-1".into()),
+    })
+    .unwrap();
+    crate::servers::s3_env();
+    let e = repo.fetch("dead", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+}
+
+/// The same flows against a real S3 server with conditional writes (s3s-fs): the remote
+/// is marked for create-only ref entries, a clone without data reads what it fetched,
+/// and a push from a stale base is refused.
+#[test]
+fn s3s_fs_push_clone_fetch_data_and_a_refused_stale_push() {
+    let server = crate::servers::S3s::start("datasets");
+    let spec = RemoteSpec {
+        name: "origin".into(),
+        url: "s3://datasets/fashion".into(),
+        endpoint: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+    };
+    let (_d, src) = pushed_to(&spec);
+    let marker = std::fs::read_to_string(
+        server
+            .root
+            .path()
+            .join("datasets/fashion/hangar-remote.json"),
+    )
+    .unwrap();
+    assert!(marker.contains("\"cas\""), "{marker}");
+    let (_c, repo) = clone_spec(&spec, false);
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        co.column("imgs").unwrap().get(1u64).unwrap_err().kind(),
+        ErrorKind::NotFetched
+    );
+    let opts = FetchDataOptions {
+        range: Some(0..5),
+        ..FetchDataOptions::default()
+    };
+    let r = repo.fetch_data("origin", "master", &opts).unwrap();
+    assert_eq!(r.values, 5, "{r}");
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        u8s(&co.column("imgs").unwrap().get(4u64).unwrap()),
+        vec![4u8; 256]
+    );
+    assert!(repo.verify().unwrap().is_ok());
+    // Both change master; the clone pushes first, the source is refused, pulls, pushes.
+    for (r, k) in [(&repo, 50u64), (&src, 60u64)] {
+        let co = r.checkout_writer().unwrap();
+        co.column("labels")
+            .unwrap()
+            .set(k, TensorRef::new(&[k as i64], &[1]))
+            .unwrap();
+        co.commit("change").unwrap();
+        co.close().unwrap();
+    }
+    repo.push("origin", "master").unwrap();
+    assert_eq!(kind(src.push("origin", "master")), ErrorKind::Conflict);
+    src.pull("origin", "master", "merge").unwrap();
+    src.push("origin", "master").unwrap();
+    let (_e, full) = clone_spec(&spec, true);
+    let co = full.checkout().unwrap();
+    let labels = co.column("labels").unwrap();
+    assert!(labels.contains(50u64).unwrap() && labels.contains(60u64).unwrap());
+    let v = full.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v:?}");
+    // The server gone: a Remote error after bounded retries; nothing local changes.
+    let (_f, other) = new_repo();
+    other.add_remote(&spec).unwrap();
+    drop(server);
+    let e = other.fetch("origin", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+}
