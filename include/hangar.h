@@ -443,6 +443,14 @@ typedef struct hangar_commit_info {
 // A handle argument was freed already, or is a handle of another kind.
 #define HANGAR_E_WRONG_HANDLE -16
 
+// The value is on a remote and not fetched into this repository yet (a clone or fetch
+// without data); `hangar fetch-data` brings it.
+#define HANGAR_E_NOT_FETCHED -17
+
+// A remote could not be reached or refused the request (bad URL, missing bucket, wrong
+// credentials, server errors after bounded retries); nothing was changed locally.
+#define HANGAR_E_REMOTE -18
+
 // An internal error (a bug in libhangar: a panic, a lock left poisoned by one, a broken
 // invariant); the message has the details. Close the handles and reopen the repository.
 #define HANGAR_E_PANIC -99
@@ -771,6 +779,38 @@ hangar_status hangar_repo_disk_usage(const struct hangar_repo *repo, uint64_t *o
 // The on-disk format version the repository was written with (this build reads up to
 // `HANGAR_FORMAT_VERSION`).
 hangar_status hangar_repo_format_version(const struct hangar_repo *repo, uint32_t *out);
+
+// Adds remote `name` at `url` (`file:///dir` or `s3://bucket/prefix`); `endpoint` and
+// `region` (may be NULL) are for S3 servers other than AWS. Not contacted here.
+hangar_status hangar_repo_add_remote(const struct hangar_repo *repo, const char *name, const char *url, const char *endpoint, const char *region);
+
+// Removes remote `name` (what was fetched from it stays).
+hangar_status hangar_repo_remove_remote(const struct hangar_repo *repo, const char *name);
+
+// Pushes `branch` to `remote`: uploads what the remote lacks, then moves its branch.
+// `HANGAR_E_CONFLICT` when the remote's branch has commits this one lacks (pull first);
+// `HANGAR_E_REMOTE` when the remote cannot be reached.
+hangar_status hangar_repo_push(const struct hangar_repo *repo, const char *remote, const char *branch, struct hangar_buf **report);
+
+// Fetches the history and record tables of `branch` (NULL: every branch) from
+// `remote`, moving the tracking refs (`remote/branch`, usable as revisions).
+hangar_status hangar_repo_fetch(const struct hangar_repo *repo, const char *remote, const char *branch, struct hangar_buf **report);
+
+// Fetches `branch` from `remote` and merges it into the local branch of that name
+// (`message` for a merge commit). A merge conflict: `HANGAR_E_MERGE_CONFLICT`.
+hangar_status hangar_repo_pull(const struct hangar_repo *repo, const char *remote, const char *branch, const char *message, struct hangar_buf **report);
+
+// Fetches the values of revision `rev` that this repository lacks from `remote`: of
+// `column` only (NULL: every column), of integer keys `range_start <= key < range_end`
+// only when `range_end > range_start` (else every key), stopping before `max_bytes`
+// (0: no limit). Each value's CRC and digest are checked before it is stored.
+hangar_status hangar_repo_fetch_data(const struct hangar_repo *repo, const char *remote, const char *rev, const char *column, uint64_t range_start, uint64_t range_end, uint64_t max_bytes, struct hangar_buf **report);
+
+// Clones the repository at `url` into a new repository at `path` (the remote is added
+// as `origin`; `endpoint`/`region` may be NULL), with every value of the head when
+// `data` is true. On success `*out` is a new handle the caller frees with
+// `hangar_repo_free`.
+hangar_status hangar_repo_clone(const char *url, const char *endpoint, const char *region, const char *path, const char *user_name, const char *user_email, bool data, struct hangar_repo **out);
 
 // Creates a repository in the existing directory `path` (its `.hangar/` subdirectory),
 // recording `user_name` and `user_email` as the author of commits. If one exists already,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int failures = 0;
 static int checks = 0;
@@ -902,6 +903,88 @@ static void test_update_append_pop(void) {
     hangar_repo_free(repo);
 }
 
+/* Remotes over file://: push, clone without data (HANGAR_E_NOT_FETCHED), fetch-data,
+ * pull, a refused stale push (HANGAR_E_CONFLICT), bad URLs and an unknown remote. */
+static void test_remotes(void) {
+    hangar_repo *src = NULL;
+    OK(hangar_repo_init(path_in("remote-src"), "Ada", "ada@example.com", false, &src));
+    hangar_writer *w = NULL;
+    OK(hangar_repo_checkout_writer(src, "master", &w));
+    hangar_column *img = add_array(w, "imgs", HANGAR_DTYPE_U8, 16, 16, false, false);
+    size_t shape[2] = {16, 16};
+    uint8_t px[256];
+    for (uint64_t i = 0; i < 4; i++) {
+        memset(px, (int)i + 1, sizeof px);
+        OK(hangar_column_put(img, ik(i), NULL, px, sizeof px, HANGAR_DTYPE_U8, shape, 2));
+    }
+    OK(hangar_writer_commit(w, "first", NULL, 0));
+    char url[700];
+    snprintf(url, sizeof url, "file://%s", path_in("remote-store"));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_add_remote(src, "origin", "ftp://x/y", NULL, NULL));
+    OK(hangar_repo_add_remote(src, "origin", url, NULL, NULL));
+    EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_add_remote(src, "origin", url, NULL, NULL));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_push(src, "nope", "master", NULL));
+    hangar_buf *report = NULL;
+    OK(hangar_repo_push(src, "origin", "master", &report));
+    EXPECT(strstr((const char *)hangar_buf_data(report), "4 values") != NULL);
+    hangar_buf_free(report);
+
+    hangar_repo *dst = NULL;
+    const char *dst_path = path_in("remote-dst");
+    OK(hangar_repo_clone(url, NULL, NULL, dst_path, "Bo", "bo@example.com", false, &dst));
+    hangar_reader *r = NULL;
+    hangar_column *c = NULL;
+    uint8_t got[256];
+    size_t written = 0;
+    OK(hangar_repo_checkout(dst, "master", &r));
+    OK(hangar_reader_column(r, "imgs", &c));
+    EXPECT_STATUS(HANGAR_E_NOT_FETCHED, hangar_column_get(c, ik(2), NULL, got, sizeof got, &written));
+    EXPECT(last_error_contains("fetch-data"));
+    EXPECT(strcmp(hangar_status_name(HANGAR_E_NOT_FETCHED), "HANGAR_E_NOT_FETCHED") == 0);
+    OK(hangar_repo_fetch_data(dst, "origin", "origin/master", "imgs", 2, 3, 0, NULL));
+    OK(hangar_column_get(c, ik(2), NULL, got, sizeof got, &written));
+    EXPECT(written == 256 && got[0] == 3);
+    EXPECT_STATUS(HANGAR_E_NOT_FETCHED, hangar_column_get(c, ik(3), NULL, got, sizeof got, &written));
+    hangar_column_free(c);
+    hangar_reader_free(r);
+
+    /* A new commit at the source, pulled by the clone. */
+    memset(px, 99, sizeof px);
+    OK(hangar_column_put(img, ik(0), NULL, px, sizeof px, HANGAR_DTYPE_U8, shape, 2));
+    OK(hangar_writer_commit(w, "second", NULL, 0));
+    OK(hangar_repo_push(src, "origin", "master", NULL));
+    OK(hangar_repo_fetch(dst, "origin", NULL, NULL));
+    OK(hangar_repo_pull(dst, "origin", "master", "merge", NULL));
+    OK(hangar_repo_fetch_data(dst, "origin", "master", NULL, 0, 0, 0, NULL));
+    OK(hangar_repo_checkout(dst, "master", &r));
+    OK(hangar_reader_column(r, "imgs", &c));
+    OK(hangar_column_get(c, ik(0), NULL, got, sizeof got, &written));
+    EXPECT(got[0] == 99);
+    hangar_column_free(c);
+    hangar_reader_free(r);
+
+    /* The clone commits and pushes; the source, behind, is refused. */
+    hangar_writer *w2 = NULL;
+    OK(hangar_repo_checkout_writer(dst, "master", &w2));
+    hangar_column *c2 = NULL;
+    OK(hangar_writer_column(w2, "imgs", &c2));
+    OK(hangar_column_put(c2, ik(9), NULL, px, sizeof px, HANGAR_DTYPE_U8, shape, 2));
+    OK(hangar_writer_commit(w2, "theirs", NULL, 0));
+    hangar_column_free(c2);
+    hangar_writer_free(w2);
+    OK(hangar_repo_push(dst, "origin", "master", NULL));
+    OK(hangar_column_put(img, ik(10), NULL, px, sizeof px, HANGAR_DTYPE_U8, shape, 2));
+    OK(hangar_writer_commit(w, "ours", NULL, 0));
+    EXPECT_STATUS(HANGAR_E_CONFLICT, hangar_repo_push(src, "origin", "master", NULL));
+    OK(hangar_repo_remove_remote(src, "origin"));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_remove_remote(src, "origin"));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_push(src, NULL, "master", NULL));
+    hangar_column_free(img);
+    hangar_writer_free(w);
+    hangar_repo_free(dst);
+    hangar_repo_free(src);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
@@ -912,6 +995,7 @@ int main(int argc, char **argv) {
     test_version_and_errors();
     test_repository();
     test_update_append_pop();
+    test_remotes();
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

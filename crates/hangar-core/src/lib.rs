@@ -102,5 +102,6 @@ pub struct ReadmeDoctests;
 #[doc(hidden)]
 pub mod internal {
     pub use crate::objects::{CommitObject, ObjectType, Root};
+    pub use crate::remote::decoders as remote;
     pub use crate::tree::Node;
 }

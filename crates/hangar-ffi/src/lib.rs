@@ -19,6 +19,7 @@ mod checkout;
 mod column;
 mod conflicts;
 mod log;
+mod remote;
 mod repo;
 mod status;
 mod types;

@@ -9,6 +9,7 @@ pub mod fulldisk;
 pub mod locks;
 pub mod memory;
 pub mod names;
+pub mod remote;
 pub mod seeds;
 pub mod torn;
 

@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
-use hangar_reliability::{corrupt, crash, faults, fulldisk, locks, memory, names, torn, Figures};
+use hangar_reliability::{
+    corrupt, crash, faults, fulldisk, locks, memory, names, remote, torn, Figures,
+};
 
 fn opt(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
@@ -38,6 +40,30 @@ fn main() -> ExitCode {
             };
         }
         "lock-child" => return locks::child(&args[1..]),
+        "remote-child" => {
+            let r = match args.get(1).map(String::as_str) {
+                Some("push") => remote::push_child(
+                    std::path::Path::new(args.get(2).map_or(".", String::as_str)),
+                    args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1),
+                    args.get(5).and_then(|s| s.parse().ok()).unwrap_or(3),
+                ),
+                Some("clone") => remote::clone_child(
+                    args.get(2).map_or("", String::as_str),
+                    std::path::Path::new(args.get(3).map_or(".", String::as_str)),
+                ),
+                _ => {
+                    eprintln!("remote-child push SRC URL SEED ROUNDS | clone URL DIR");
+                    return ExitCode::from(2);
+                }
+            };
+            return match r {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("remote child: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         "fuzz-seeds" => {
             let out = args.get(1).map(String::as_str).unwrap_or("fuzz/corpus");
             return match hangar_reliability::seeds::write(std::path::Path::new(out)) {
@@ -67,6 +93,11 @@ fn main() -> ExitCode {
             opt(&args, "--commits", 200) as usize,
         )],
         "names" => vec![names::run()],
+        "remote" => vec![remote::run(
+            &exe,
+            opt(&args, "--remote-trials", 30) as usize,
+            seed,
+        )],
         "full-disk" => vec![fulldisk::run(&memory::default_hangar(&exe))],
         "memory" => vec![memory::run(
             &memory::default_hangar(&exe),
@@ -88,6 +119,7 @@ fn main() -> ExitCode {
                 opt(&args, "--commits", 200) as usize,
             ),
             names::run(),
+            remote::run(&exe, opt(&args, "--remote-trials", 30) as usize, seed),
             fulldisk::run(&memory::default_hangar(&exe)),
             memory::run(
                 &memory::default_hangar(&exe),
@@ -96,8 +128,8 @@ fn main() -> ExitCode {
         ],
         _ => {
             eprintln!(
-                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|full-disk|memory|all> [--trials N] \
-                 [--point-reps N] [--flips N] [--rounds N] [--commits N] [--mib N] [--seed N]"
+                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|remote|full-disk|memory|all> [--trials N] \
+                 [--point-reps N] [--flips N] [--rounds N] [--commits N] [--remote-trials N] [--mib N] [--seed N]"
             );
             return ExitCode::from(2);
         }

@@ -233,7 +233,7 @@ pub fn pull(ctx: &mut Ctx, a: PullArgs) -> anyhow::Result<Ending> {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "History and record tables of every branch come at once; sample values \
-only with --data (or later, exactly those wanted, with `hangar fetch-data`). The remote is \
+only with --data (all of them: a complete copy) or later, exactly those wanted, with `hangar fetch-data`. The remote is \
 added as origin.
 
 Examples:
@@ -245,7 +245,7 @@ pub struct CloneArgs {
     url: String,
     /// The new repository's directory.
     dir: std::path::PathBuf,
-    /// Fetch every value of the checked-out branch's head too.
+    /// Fetch every value of the checked-out branch's history too (a complete copy).
     #[arg(long)]
     data: bool,
     /// The branch to check out (default: master).
@@ -321,6 +321,9 @@ pub struct FetchDataArgs {
     /// Stop before the values fetched exceed this many bytes.
     #[arg(long, value_name = "N")]
     max_bytes: Option<u64>,
+    /// The values of REV's whole history too (a complete copy), not only of REV.
+    #[arg(long)]
+    history: bool,
 }
 
 pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
@@ -359,6 +362,7 @@ pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
         keys,
         range,
         max_bytes: a.max_bytes,
+        history: a.history,
     };
     let r = repo.fetch_data(&a.remote, &a.rev, &opts)?;
     if ctx.json {

@@ -27,6 +27,9 @@ const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
 /// A request (connect included) that takes longer fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Range requests in flight at once (a sample read is one small request: latency, not
+/// bandwidth, bounds them).
+const RANGE_REQUESTS: usize = 32;
 
 /// A connection to one remote.
 pub(crate) struct Conn {
@@ -152,8 +155,8 @@ impl Conn {
         }
     }
 
-    /// Exactly the byte ranges of object `rel` asked for, one request each (a few at a
-    /// time), with no coalescing beyond what the caller merged.
+    /// Exactly the byte ranges of object `rel` asked for, one request each (up to
+    /// [`RANGE_REQUESTS`] at a time), with no coalescing beyond what the caller merged.
     pub fn get_ranges_exact(&self, rel: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
         use futures::StreamExt;
         let key = self.key(rel);
@@ -164,7 +167,7 @@ impl Conn {
                     let key = key.clone();
                     async move { store.get_range(&key, r).await.map(|b| (i, b)) }
                 })
-                .buffer_unordered(8)
+                .buffer_unordered(RANGE_REQUESTS)
                 .collect(),
         );
         let mut out = vec![Bytes::new(); ranges.len()];

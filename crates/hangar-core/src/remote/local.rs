@@ -57,7 +57,7 @@ pub(crate) fn load_manifests(hangar: &Path) -> Result<Vec<(Digest, Manifest)>> {
         };
         let path = e.path();
         let bytes = hangar_store::fs::read_file(&path)?;
-        if hangar_store::Digest(*blake3::hash(&bytes).as_bytes()) != name {
+        if super::wire::content_name(&bytes) != name {
             return Err(Error::corrupt(
                 &path,
                 "saved manifest does not hash to its name",

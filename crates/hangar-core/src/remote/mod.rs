@@ -12,6 +12,7 @@
 //! `Corrupt`.
 
 mod conn;
+mod data;
 mod fetch;
 mod local;
 mod push;
@@ -27,7 +28,8 @@ use crate::repo::Repository;
 
 pub(crate) use local::{tracking_head, Promised};
 
-pub use fetch::{FetchDataOptions, FetchDataReport, FetchReport};
+pub use data::{FetchDataOptions, FetchDataReport};
+pub use fetch::FetchReport;
 pub use push::PushReport;
 
 /// A remote as configured in a repository.
@@ -165,6 +167,14 @@ impl Repository {
         Ok(names)
     }
 
+    /// How the remote keeps its branches: `Some("cas")` on a server that honours
+    /// create-only writes, `Some("per-commit")` on one that may overwrite (racing pushes
+    /// then stay as two heads), `None` before the first push. Contacts the remote.
+    pub fn remote_ref_mode(&self, name: &str) -> Result<Option<&'static str>> {
+        let conn = conn::Conn::open(&self.remote(name)?)?;
+        Ok(state::read_marker(&conn)?.map(|m| m.as_str()))
+    }
+
     /// The branch heads the last fetch or push saw on every remote.
     pub fn tracking_refs(&self) -> Result<Vec<TrackingRef>> {
         let mut out = Vec::new();
@@ -178,6 +188,35 @@ impl Repository {
             }
         }
         Ok(out)
+    }
+}
+
+/// The remote decoders, for the fuzz targets (`internal-api` only): true if accepted.
+#[cfg(feature = "internal-api")]
+#[doc(hidden)]
+pub mod decoders {
+    /// Decodes a manifest; on success, its encoding must decode to the same manifest.
+    pub fn manifest(b: &[u8]) -> bool {
+        match super::wire::Manifest::decode(b) {
+            Ok(m) => {
+                assert_eq!(super::wire::Manifest::decode(&m.encode()).ok(), Some(m));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Parses a remote's marker.
+    pub fn marker(b: &[u8]) -> bool {
+        super::wire::decode_marker(b).is_ok()
+    }
+
+    /// Parses a ref entry name and body.
+    pub fn ref_entry(b: &[u8]) -> bool {
+        let name = std::str::from_utf8(b)
+            .ok()
+            .and_then(super::wire::RefEntry::parse);
+        name.is_some() | super::wire::decode_ref_body(b).is_some()
     }
 }
 

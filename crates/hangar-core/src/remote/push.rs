@@ -135,7 +135,7 @@ impl Repository {
         let manifest = self.upload_missing(&conn, head.0, &has, &mut report)?;
         if !manifest.commits.is_empty() {
             let bytes = Bytes::from(manifest.encode());
-            let name = Digest(*blake3::hash(&bytes).as_bytes());
+            let name = super::wire::content_name(&bytes);
             report.bytes += bytes.len() as u64;
             conn.put_create(&format!("manifests/{}", name.to_hex()), bytes.clone())?;
             hangar_store::fail_point("push.before_ref")?;
@@ -340,7 +340,7 @@ pub(crate) fn publish_ref(
 /// Uploads a bundle under its content name (create-only: an equal bundle already there
 /// is the same bytes).
 fn upload_bundle(conn: &Conn, kind: BundleKind, bytes: Vec<u8>) -> Result<Bundle> {
-    let name = Digest(*blake3::hash(&bytes).as_bytes());
+    let name = super::wire::content_name(&bytes);
     let b = Bundle {
         kind,
         name,

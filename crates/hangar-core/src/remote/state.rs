@@ -155,7 +155,7 @@ pub(crate) fn new_manifests(
         let bytes = conn.get(&key)?.ok_or_else(|| {
             Error::Remote(format!("remote {}: {key} vanished while read", conn.url))
         })?;
-        if Digest(*blake3::hash(&bytes).as_bytes()) != d {
+        if super::wire::content_name(&bytes) != d {
             return Err(Error::Remote(format!(
                 "remote {}: {key} does not hash to its name: it is damaged on the remote or \
                  was cut short in transit; nothing was stored here (retry; if it persists, \

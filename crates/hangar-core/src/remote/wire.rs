@@ -5,6 +5,13 @@
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
 use hangar_store::{crc32, Digest};
 
+/// The name of a bundle or manifest: the BLAKE3 of its bytes (hashed on every core).
+pub(crate) fn content_name(bytes: &[u8]) -> Digest {
+    let mut h = blake3::Hasher::new();
+    h.update_rayon(bytes);
+    Digest(*h.finalize().as_bytes())
+}
+
 /// The marker object at the remote's root.
 pub(crate) const MARKER: &str = "hangar-remote.json";
 /// The remote layout version this build writes and reads.

@@ -9,8 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The credentials every test server is started with (exported for the client too).
-pub const ACCESS_KEY: &str = "GKhangartest0000000000000";
-pub const SECRET_KEY: &str = "hangar-test-secret-0000000000000000000000000000000000000000000000";
+/// (Garage's formats: "GK" and 24 hex digits; 64 hex digits.)
+pub const ACCESS_KEY: &str = "GK0123456789abcdef01234567";
+pub const SECRET_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 /// Sets the AWS environment the clients read (the same for every test).
 pub fn s3_env() {
@@ -102,6 +103,116 @@ impl S3s {
 }
 
 impl Drop for S3s {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A single-node Garage (replication factor 1, SQLite metadata) on loopback, with one
+/// bucket and the test key allowed on it.
+pub struct Garage {
+    child: Child,
+    pub endpoint: String,
+    config: PathBuf,
+    bin: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Garage {
+    pub fn start(bucket: &str) -> Garage {
+        s3_env();
+        let bin = binary(
+            "HANGAR_GARAGE",
+            "garage",
+            "cargo install garage --version 2.5.0 --locked",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let (rpc, api) = (free_port(), free_port());
+        let config = dir.path().join("garage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
+                 replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{SECRET_KEY}\"\n\
+                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{api}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n",
+                meta = dir.path().join("meta").display(),
+                data = dir.path().join("data").display(),
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(&bin)
+            .arg("-c")
+            .arg(&config)
+            .arg("server")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("garage starts");
+        wait_for(api, &mut child, "garage");
+        let g = Garage {
+            child,
+            endpoint: format!("http://127.0.0.1:{api}"),
+            config,
+            bin,
+            _dir: dir,
+        };
+        // The node's id, then a layout with it, then the bucket and the key.
+        let status = g.cli(&["status"]);
+        let id = status
+            .lines()
+            .find_map(|l| {
+                let w = l.split_whitespace().next()?;
+                (w.len() == 16 && w.bytes().all(|b| b.is_ascii_hexdigit())).then(|| w.to_string())
+            })
+            .unwrap_or_else(|| panic!("no node id in `garage status`:\n{status}"));
+        g.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
+        g.cli(&["layout", "apply", "--version", "1"]);
+        g.cli(&["bucket", "create", bucket]);
+        g.cli(&[
+            "key",
+            "import",
+            "--yes",
+            "-n",
+            "hangar-test",
+            ACCESS_KEY,
+            SECRET_KEY,
+        ]);
+        g.cli(&[
+            "bucket", "allow", "--read", "--write", "--owner", bucket, "--key", ACCESS_KEY,
+        ]);
+        g
+    }
+
+    /// Runs the garage command line against this node; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let out = Command::new(&self.bin)
+                .arg("-c")
+                .arg(&self.config)
+                .args(args)
+                .output()
+                .expect("garage runs");
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            // The node may still be starting (its RPC before its S3 API, or the reverse).
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "garage {args:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Garage {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -41,8 +41,15 @@ impl StoreWriter {
         objects: Vec<Object>,
     ) -> Result<IngestStats> {
         self.writable()?;
-        for v in values {
-            let got = v.input.header.digest(v.input.bytes);
+        // Every digest, on every core, before anything is written.
+        let got: Vec<Digest> = {
+            use rayon::prelude::*;
+            values
+                .par_iter()
+                .map(|v| v.input.header.digest(v.input.bytes))
+                .collect()
+        };
+        for (v, got) in values.iter().zip(got) {
             if got != v.digest {
                 return Err(Error::corrupt(
                     "(received value)",

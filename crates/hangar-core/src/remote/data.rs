@@ -1,0 +1,363 @@
+//! `fetch_data`: exactly the values asked for, as byte ranges of the remote's bundles.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use hangar_store::{Digest, DigestMap, DigestSet, ForeignValue, ValueInput};
+
+use super::conn::Conn;
+use super::local;
+use super::wire::{Bundle, Loc};
+use crate::commit::CommitId;
+use crate::error::{Error, Result};
+use crate::key::SampleKey;
+use crate::repo::Repository;
+use crate::schema::{ColumnSchema, Held};
+use crate::tree::NodeSource;
+use crate::verify::{header_of, OwnedHeader};
+
+/// Two wanted byte ranges of one bundle closer than this (and than the second one's
+/// length) are read in one request.
+const RANGE_GAP: u64 = 4096;
+/// Values are stored in groups of about this many bytes (bounded memory).
+const INGEST_BYTES: u64 = 256 << 20;
+
+/// Which values [`Repository::fetch_data`] brings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchDataOptions {
+    /// Only these columns (all if empty).
+    pub columns: Vec<String>,
+    /// Only these samples (all if `None`).
+    pub keys: Option<Vec<SampleKey>>,
+    /// Only integer sample keys in this range.
+    pub range: Option<Range<u64>>,
+    /// Stop before the values fetched exceed this many bytes.
+    pub max_bytes: Option<u64>,
+    /// The values of every commit the revision descends from too (a complete copy of
+    /// its history), not only of the revision itself.
+    pub history: bool,
+}
+
+/// What a `fetch_data` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchDataReport {
+    /// Values stored here.
+    pub values: usize,
+    /// Their bytes.
+    pub value_bytes: u64,
+    /// Bytes received (ranges read, at most a small gap beyond the values).
+    pub bytes: u64,
+    /// Values asked for that were already here.
+    pub already_local: usize,
+    /// Values left out by `max_bytes`.
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for FetchDataReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fetched {} values ({}; {} received), {} already here",
+            self.values,
+            crate::repo::human_bytes(self.value_bytes),
+            crate::repo::human_bytes(self.bytes),
+            self.already_local
+        )?;
+        if self.skipped > 0 {
+            write!(f, ", {} left out by --max-bytes", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+impl Repository {
+    /// Fetches the values of commit `rev` (a revision: `origin/master`, a commit id; with
+    /// `opts.history`, of its ancestors too) that `opts` selects and this repository
+    /// lacks, from `remote`: only those values' byte ranges are read. Each value's CRC and digest are checked before it is stored;
+    /// takes the writer lock while storing.
+    pub fn fetch_data(
+        &self,
+        remote: &str,
+        rev: &str,
+        opts: &FetchDataOptions,
+    ) -> Result<FetchDataReport> {
+        let spec = self.remote(remote)?;
+        let commit = self.resolve(rev)?;
+        let mut report = FetchDataReport::default();
+        let (want, schemas) = self.wanted_values(commit, opts, &mut report)?;
+        if want.is_empty() {
+            return Ok(report);
+        }
+        // Where each is on the remote.
+        let mut at: DigestMap<(Bundle, Loc)> = DigestMap::default();
+        for (_, m) in local::load_manifests(self.hangar_dir())? {
+            for (d, loc) in &m.values {
+                at.insert(*d, (m.bundles[loc.bundle as usize], *loc));
+            }
+        }
+        let mut budget = opts.max_bytes.unwrap_or(u64::MAX);
+        let mut by_bundle: BTreeMap<Bundle, Vec<(Digest, usize, OwnedHeader, Loc)>> =
+            BTreeMap::new();
+        for (d, ci, h) in want {
+            let (bundle, loc) = at.get(&d).copied().ok_or_else(|| {
+                Error::NotFound(format!(
+                    "value {} of commit {} is neither here nor in what remote {remote} has \
+                     listed; run `hangar fetch {remote}` first (or it was never pushed)",
+                    d.short(),
+                    commit.short()
+                ))
+            })?;
+            if loc.len > budget {
+                report.skipped += 1;
+                budget = 0;
+                continue;
+            }
+            budget -= loc.len;
+            by_bundle.entry(bundle).or_default().push((d, ci, h, loc));
+        }
+        let conn = Conn::open(&spec)?;
+        let formats: Vec<_> = schemas.iter().map(|s| s.segment_format()).collect();
+        let co = self.checkout_writer()?;
+        let result = (|| -> Result<()> {
+            let mut batch: Vec<(Digest, usize, OwnedHeader, bytes::Bytes)> = Vec::new();
+            let mut batch_bytes = 0u64;
+            let store_batch = |batch: &mut Vec<(Digest, usize, OwnedHeader, bytes::Bytes)>| {
+                let shapes: Vec<Vec<u64>> = batch
+                    .iter()
+                    .map(|(_, _, h, _)| match h {
+                        OwnedHeader::Tensor(_, s) => s.clone(),
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                let values: Vec<ForeignValue<'_>> = batch
+                    .iter()
+                    .zip(&shapes)
+                    .map(|((d, ci, h, b), shape)| ForeignValue {
+                        input: ValueInput {
+                            format: &formats[*ci],
+                            header: h.as_header(),
+                            shape,
+                            bytes: b,
+                        },
+                        digest: *d,
+                    })
+                    .collect();
+                let stats = co.ingest(&values, Vec::new())?;
+                drop(values);
+                batch.clear();
+                Ok::<_, Error>(stats)
+            };
+            for (bundle, items) in by_bundle {
+                let ranges: Vec<Range<u64>> = items
+                    .iter()
+                    .map(|(_, _, _, l)| l.offset..l.offset + l.len)
+                    .collect();
+                let bytes = read_ranges(&conn, &bundle, &ranges, &mut report.bytes)?;
+                for ((d, ci, h, loc), b) in items.into_iter().zip(bytes) {
+                    check_crc(&conn, &bundle, &d, &loc, &b)?;
+                    batch_bytes += b.len() as u64;
+                    batch.push((d, ci, h, b));
+                    if batch_bytes >= INGEST_BYTES {
+                        let s = store_batch(&mut batch)?;
+                        report.values += s.values;
+                        report.value_bytes += s.value_bytes;
+                        batch_bytes = 0;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let s = store_batch(&mut batch)?;
+                report.values += s.values;
+                report.value_bytes += s.value_bytes;
+            }
+            Ok(())
+        })();
+        co.close()?;
+        result?;
+        Ok(report)
+    }
+
+    /// The values of `commit` (and with `opts.history` of its ancestors) that `opts`
+    /// selects and are not stored here: (digest, index into the returned schemas, header).
+    /// Record-table nodes are walked once however many commits share them.
+    #[allow(clippy::type_complexity)]
+    fn wanted_values(
+        &self,
+        commit: CommitId,
+        opts: &FetchDataOptions,
+        report: &mut FetchDataReport,
+    ) -> Result<(Vec<(Digest, usize, OwnedHeader)>, Vec<ColumnSchema>)> {
+        let shared = self.shared().clone();
+        let head_root = shared.read_root(&shared.read_commit(&commit.0)?.root)?;
+        for c in &opts.columns {
+            if !head_root.columns.iter().any(|rc| &rc.name == c) {
+                return Err(Error::NotFound(format!(
+                    "commit {} has no column {c:?}",
+                    commit.short()
+                )));
+            }
+        }
+        let commits: Vec<Digest> = if opts.history {
+            crate::branch::ancestors(self, commit.0)?
+                .into_iter()
+                .collect()
+        } else {
+            vec![commit.0]
+        };
+        let keys: Option<std::collections::HashSet<&SampleKey>> =
+            opts.keys.as_ref().map(|k| k.iter().collect());
+        let filtered = keys.is_some() || opts.range.is_some();
+        let mut want = Vec::new();
+        let mut schemas: Vec<ColumnSchema> = Vec::new();
+        let mut schema_index: DigestMap<usize> = DigestMap::default();
+        let (mut seen_nodes, mut seen_values) = (DigestSet::default(), DigestSet::default());
+        for c in commits {
+            let root = shared.read_root(&shared.read_commit(&c)?.root)?;
+            for col in &root.columns {
+                if !opts.columns.is_empty() && !opts.columns.contains(&col.name) {
+                    continue;
+                }
+                let Some(t) = col.tree else { continue };
+                let ci = match schema_index.get(&col.schema) {
+                    Some(&i) => i,
+                    None => {
+                        schemas.push(shared.read_schema(&col.schema)?);
+                        schema_index.insert(col.schema, schemas.len() - 1);
+                        schemas.len() - 1
+                    }
+                };
+                let schema = &schemas[ci];
+                let mut stack = vec![t.root];
+                while let Some(d) = stack.pop() {
+                    if !seen_nodes.insert(d) {
+                        continue; // walked already, for this or another commit
+                    }
+                    let node = shared.node(&d)?;
+                    if node.level() > 0 {
+                        stack.extend((0..node.len()).map(|i| node.child(i).0));
+                        continue;
+                    }
+                    for i in 0..node.len() {
+                        let raw = node.value(i);
+                        if raw.is_empty() {
+                            continue; // a nested sample's marker
+                        }
+                        if filtered {
+                            let key = crate::diff::split_key(&shared, node.key(i))?;
+                            if keys.as_ref().is_some_and(|ks| !ks.contains(&key.sample)) {
+                                continue;
+                            }
+                            if let Some(r) = &opts.range {
+                                match key.sample {
+                                    SampleKey::Int(n) if r.contains(&n) => {}
+                                    _ => continue,
+                                }
+                            }
+                        }
+                        let rec = crate::checkout::decode_record(&shared, &col.name, schema, raw)?;
+                        let Held::Stored(v) = rec.held else { continue };
+                        if !seen_values.insert(v) {
+                            continue;
+                        }
+                        if shared.store.lookup(&v)?.is_some() {
+                            report.already_local += 1;
+                            continue;
+                        }
+                        want.push((v, ci, header_of(schema, &rec)));
+                    }
+                }
+            }
+        }
+        // Segment order follows the remote's bundles, not the walk.
+        Ok((want, schemas))
+    }
+}
+
+/// Reads `ranges` of a bundle: the whole bundle in one request when the ranges cover
+/// most of it, otherwise the ranges, merged where they lie within a small gap. The
+/// returned buffers are the ranges' bytes, in order. Counts the bytes received.
+pub(super) fn read_ranges(
+    conn: &Conn,
+    bundle: &Bundle,
+    ranges: &[Range<u64>],
+    received: &mut u64,
+) -> Result<Vec<bytes::Bytes>> {
+    let key = bundle.key();
+    let wanted: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    if wanted.saturating_mul(2) >= bundle.len {
+        let all = conn.get(&key)?.ok_or_else(|| missing_bundle(conn, &key))?;
+        *received += all.len() as u64;
+        if all.len() as u64 != bundle.len || super::wire::content_name(&all) != bundle.name {
+            return Err(damaged(conn, &key, "does not hash to its name"));
+        }
+        return Ok(ranges
+            .iter()
+            .map(|r| all.slice(r.start as usize..r.end as usize))
+            .collect());
+    }
+    // Merge ranges (sorted by start) that lie within RANGE_GAP of each other.
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| ranges[i].start);
+    let mut merged: Vec<Range<u64>> = Vec::new();
+    for &i in &order {
+        let r = &ranges[i];
+        match merged.last_mut() {
+            // The gap read with it is at most its own length: never more than twice
+            // the bytes wanted.
+            Some(m) if r.start <= m.end.saturating_add(RANGE_GAP.min(r.end - r.start)) => {
+                m.end = m.end.max(r.end)
+            }
+            _ => merged.push(r.clone()),
+        }
+    }
+    let got = conn.get_ranges_exact(&key, &merged)?;
+    let mut out = vec![bytes::Bytes::new(); ranges.len()];
+    let mut j = 0;
+    for &i in &order {
+        let r = &ranges[i];
+        // Both in start order: the merged range holding r is this one or a later one.
+        while !(merged[j].start <= r.start && r.end <= merged[j].end) {
+            j += 1;
+        }
+        let (m, b) = (&merged[j], &got[j]);
+        if b.len() as u64 != m.end - m.start {
+            return Err(damaged(conn, &key, "returned a short range"));
+        }
+        out[i] = b.slice((r.start - m.start) as usize..(r.end - m.start) as usize);
+    }
+    *received += got.iter().map(|b| b.len() as u64).sum::<u64>();
+    Ok(out)
+}
+
+pub(super) fn check_crc(
+    conn: &Conn,
+    bundle: &Bundle,
+    d: &Digest,
+    loc: &Loc,
+    b: &[u8],
+) -> Result<()> {
+    if hangar_store::crc32(b) != loc.crc {
+        return Err(damaged(
+            conn,
+            &bundle.key(),
+            &format!("holds {} with a bad CRC-32", d.short()),
+        ));
+    }
+    Ok(())
+}
+
+fn missing_bundle(conn: &Conn, key: &str) -> Error {
+    Error::Remote(format!(
+        "remote {}: {key} is missing though a manifest lists it (the remote is damaged); \
+         nothing was stored here",
+        conn.url
+    ))
+}
+
+fn damaged(conn: &Conn, key: &str, what: &str) -> Error {
+    Error::Remote(format!(
+        "remote {}: {key} {what}: it is damaged on the remote or was cut short in transit; \
+         nothing from it was stored here (retry; if it persists, the remote needs repair)",
+        conn.url
+    ))
+}

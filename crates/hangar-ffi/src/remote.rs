@@ -1,0 +1,183 @@
+//! Remotes: add and remove, push, fetch, pull, fetch-data and clone (see docs/format.md,
+//! "Remotes"). Credentials come from the AWS environment variables and files, never
+//! from arguments. Each report is optional text (`report` may be NULL).
+
+use std::ffi::c_char;
+
+use hangar_core::{FetchDataOptions, RemoteSpec, Repository};
+
+use crate::boundary::{guard, guard_out, handle, into_handle, opt_text, text};
+use crate::repo::hangar_repo;
+use crate::status::*;
+use crate::types::{hangar_buf, text_out};
+
+fn report_out(report: *mut *mut hangar_buf, text: String) {
+    if !report.is_null() {
+        text_out(report, text);
+    }
+}
+
+/// Adds remote `name` at `url` (`file:///dir` or `s3://bucket/prefix`); `endpoint` and
+/// `region` (may be NULL) are for S3 servers other than AWS. Not contacted here.
+#[no_mangle]
+pub extern "C" fn hangar_repo_add_remote(
+    repo: *const hangar_repo,
+    name: *const c_char,
+    url: *const c_char,
+    endpoint: *const c_char,
+    region: *const c_char,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        r.repo.add_remote(&RemoteSpec {
+            name: text(name, "name")?.to_string(),
+            url: text(url, "url")?.to_string(),
+            endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
+            region: opt_text(region, "region")?.map(str::to_string),
+        })?;
+        Ok(())
+    })
+}
+
+/// Removes remote `name` (what was fetched from it stays).
+#[no_mangle]
+pub extern "C" fn hangar_repo_remove_remote(
+    repo: *const hangar_repo,
+    name: *const c_char,
+) -> hangar_status {
+    guard(|| {
+        handle(repo, "repo")?
+            .repo
+            .remove_remote(text(name, "name")?)?;
+        Ok(())
+    })
+}
+
+/// Pushes `branch` to `remote`: uploads what the remote lacks, then moves its branch.
+/// `HANGAR_E_CONFLICT` when the remote's branch has commits this one lacks (pull first);
+/// `HANGAR_E_REMOTE` when the remote cannot be reached.
+#[no_mangle]
+pub extern "C" fn hangar_repo_push(
+    repo: *const hangar_repo,
+    remote: *const c_char,
+    branch: *const c_char,
+    report: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let rep = r
+            .repo
+            .push(text(remote, "remote")?, text(branch, "branch")?)?;
+        report_out(report, rep.to_string());
+        Ok(())
+    })
+}
+
+/// Fetches the history and record tables of `branch` (NULL: every branch) from
+/// `remote`, moving the tracking refs (`remote/branch`, usable as revisions).
+#[no_mangle]
+pub extern "C" fn hangar_repo_fetch(
+    repo: *const hangar_repo,
+    remote: *const c_char,
+    branch: *const c_char,
+    report: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let rep = r
+            .repo
+            .fetch(text(remote, "remote")?, opt_text(branch, "branch")?)?;
+        report_out(report, rep.to_string());
+        Ok(())
+    })
+}
+
+/// Fetches `branch` from `remote` and merges it into the local branch of that name
+/// (`message` for a merge commit). A merge conflict: `HANGAR_E_MERGE_CONFLICT`.
+#[no_mangle]
+pub extern "C" fn hangar_repo_pull(
+    repo: *const hangar_repo,
+    remote: *const c_char,
+    branch: *const c_char,
+    message: *const c_char,
+    report: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let (rep, outcome) = r.repo.pull(
+            text(remote, "remote")?,
+            text(branch, "branch")?,
+            text(message, "message")?,
+        )?;
+        report_out(report, format!("{rep}\nhead {}", outcome.head()));
+        Ok(())
+    })
+}
+
+/// Fetches the values of revision `rev` that this repository lacks from `remote`: of
+/// `column` only (NULL: every column), of integer keys `range_start <= key < range_end`
+/// only when `range_end > range_start` (else every key), stopping before `max_bytes`
+/// (0: no limit). Each value's CRC and digest are checked before it is stored.
+#[no_mangle]
+pub extern "C" fn hangar_repo_fetch_data(
+    repo: *const hangar_repo,
+    remote: *const c_char,
+    rev: *const c_char,
+    column: *const c_char,
+    range_start: u64,
+    range_end: u64,
+    max_bytes: u64,
+    report: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let opts = FetchDataOptions {
+            columns: opt_text(column, "column")?
+                .map(|c| vec![c.to_string()])
+                .unwrap_or_default(),
+            keys: None,
+            range: (range_end > range_start).then_some(range_start..range_end),
+            max_bytes: (max_bytes > 0).then_some(max_bytes),
+            history: false,
+        };
+        let rep = r
+            .repo
+            .fetch_data(text(remote, "remote")?, text(rev, "rev")?, &opts)?;
+        report_out(report, rep.to_string());
+        Ok(())
+    })
+}
+
+/// Clones the repository at `url` into a new repository at `path` (the remote is added
+/// as `origin`; `endpoint`/`region` may be NULL), with every value of its history when
+/// `data` is true (a complete copy). On success `*out` is a new handle the caller frees with
+/// `hangar_repo_free`.
+#[no_mangle]
+pub extern "C" fn hangar_repo_clone(
+    url: *const c_char,
+    endpoint: *const c_char,
+    region: *const c_char,
+    path: *const c_char,
+    user_name: *const c_char,
+    user_email: *const c_char,
+    data: bool,
+    out: *mut *mut hangar_repo,
+) -> hangar_status {
+    guard_out(out, || {
+        let spec = RemoteSpec {
+            name: "origin".into(),
+            url: text(url, "url")?.to_string(),
+            endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
+            region: opt_text(region, "region")?.map(str::to_string),
+        };
+        let (repo, _) = Repository::clone_from(
+            text(path, "path")?,
+            &spec,
+            text(user_name, "user_name")?,
+            text(user_email, "user_email")?,
+            None,
+            data,
+        )?;
+        Ok(into_handle(hangar_repo { repo }))
+    })
+}

@@ -1,0 +1,342 @@
+//! Remote crash consistency: a child process pushes commits to a `file://` remote, or
+//! clones one with its data, and the parent kills it with SIGKILL at a random moment.
+//! Then every promise is checked:
+//!
+//! - after a killed push: the remote never shows a ref to a missing or damaged object
+//!   (a fresh clone with data of it succeeds and verifies), every push the child
+//!   reported as acknowledged is in the remote branch's history, and the pushing
+//!   repository verifies;
+//! - after a killed clone: what was left opens and verifies (values not fetched yet are
+//!   not damage), and resuming it (fetch, pull, fetch-data) completes to exactly the
+//!   source's content, receiving less than a full clone when the kill came late.
+//!
+//! Protocol of the push child (one line each, after the step): `COMMIT <id>`, then
+//! `ACK <id>` once the push returned.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hangar_core::{DType, FetchDataOptions, NdArraySpec, RemoteSpec, Repository, TensorRef};
+
+use crate::{fingerprint, read_content, Figures, Rng};
+
+const VALUE_LEN: usize = 512;
+const SAMPLES: u64 = 2000;
+
+fn value(rng: &mut Rng) -> Vec<u8> {
+    (0..VALUE_LEN).map(|_| rng.below(256) as u8).collect()
+}
+
+/// The source repository: one column of 2,000 values of 512 bytes, one commit, pushed.
+fn setup(src: &Path, url: &str) -> hangar_core::Result<Repository> {
+    let repo = Repository::init(src, "remote crash", "crash@example.com", true)?;
+    let co = repo.checkout_writer()?;
+    let col = co.add_ndarray_column("data", NdArraySpec::with_shape(DType::U8, &[VALUE_LEN]))?;
+    let mut rng = Rng::new(7);
+    let bulk = co.bulk()?;
+    for k in 0..SAMPLES {
+        col.set(k, TensorRef::new(&value(&mut rng), &[VALUE_LEN]))?;
+    }
+    bulk.finish()?;
+    co.commit("start")?;
+    co.close()?;
+    repo.add_remote(&RemoteSpec::new("origin", url))?;
+    repo.push("origin", "master")?;
+    Ok(repo)
+}
+
+/// The push child: `rounds` times, change 50 samples, commit, push.
+pub fn push_child(src: &Path, seed: u64, rounds: usize) -> hangar_core::Result<()> {
+    let repo = Repository::open(src)?;
+    let mut rng = Rng::new(seed);
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: String| {
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            std::process::exit(0);
+        }
+    };
+    for r in 0..rounds {
+        let co = repo.checkout_writer()?;
+        let col = co.column("data")?;
+        for _ in 0..50 {
+            col.set(
+                rng.below(SAMPLES * 2),
+                TensorRef::new(&value(&mut rng), &[VALUE_LEN]),
+            )?;
+        }
+        let id = co.commit(&format!("round {r}"))?;
+        co.close()?;
+        say(format!("COMMIT {}", id.to_hex()));
+        repo.push("origin", "master")?;
+        say(format!("ACK {}", id.to_hex()));
+    }
+    Ok(())
+}
+
+/// The clone child: clone with data.
+pub fn clone_child(url: &str, dir: &Path) -> hangar_core::Result<()> {
+    Repository::clone_from(
+        dir,
+        &RemoteSpec::new("origin", url),
+        "clone",
+        "clone@example.com",
+        None,
+        true,
+    )?;
+    Ok(())
+}
+
+/// Runs `exe args`, kills it after `after`, returns its stdout lines and whether it was
+/// killed (rather than finished).
+fn run_killed(exe: &Path, args: &[&str], after: Duration) -> Result<(Vec<String>, bool), String> {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let deadline = Instant::now() + after;
+    let killed = loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => break false,
+            Ok(Some(s)) => {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Err(format!("the child failed on its own ({s}): {err}"));
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(300)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break true;
+            }
+        }
+    };
+    Ok((reader.join().unwrap_or_default(), killed))
+}
+
+/// Clones `url` with all its data into `dir` and returns it (the remote's state,
+/// checked) with the bytes received.
+fn fresh_clone(url: &str, dir: &Path) -> Result<(Repository, u64), String> {
+    let (repo, r) = Repository::clone_from(
+        dir,
+        &RemoteSpec::new("origin", url),
+        "check",
+        "check@example.com",
+        None,
+        false,
+    )
+    .map_err(|e| format!("a fresh clone of the remote failed: {e}"))?;
+    let all = FetchDataOptions {
+        history: true,
+        ..FetchDataOptions::default()
+    };
+    let d = repo
+        .fetch_data("origin", "master", &all)
+        .map_err(|e| format!("fetching the data of a fresh clone failed: {e}"))?;
+    let v = repo.verify().map_err(|e| e.to_string())?;
+    if !v.is_ok() || v.not_fetched > 0 {
+        return Err(format!(
+            "a fresh clone does not verify: {v}: {:?}",
+            v.problems
+        ));
+    }
+    Ok((repo, r.bytes + d.bytes))
+}
+
+fn content_of(repo: &Repository) -> Result<String, String> {
+    let co = repo.checkout().map_err(|e| e.to_string())?;
+    Ok(fingerprint(&read_content(&co).map_err(|e| e.to_string())?))
+}
+
+/// Resumes a clone a kill interrupted: whatever step it reached, the repository left
+/// is opened, the remote added if it is not, then fetch, pull and fetch-data. Returns
+/// the bytes received.
+fn resume(dir: &Path, url: &str) -> Result<(Repository, u64), String> {
+    let repo = match Repository::open(dir) {
+        Ok(r) => r,
+        Err(_) => {
+            // Killed inside `init`, before the repository existed: start over.
+            std::fs::remove_dir_all(dir).map_err(|e| e.to_string())?;
+            Repository::init(dir, "clone", "clone@example.com", false).map_err(|e| e.to_string())?
+        }
+    };
+    let v = repo.verify().map_err(|e| e.to_string())?;
+    if !v.is_ok() {
+        return Err(format!(
+            "the interrupted clone does not verify: {:?}",
+            v.problems
+        ));
+    }
+    if repo.remote("origin").is_err() {
+        repo.add_remote(&RemoteSpec::new("origin", url))
+            .map_err(|e| e.to_string())?;
+    }
+    let f = repo
+        .fetch("origin", None)
+        .map_err(|e| format!("fetch: {e}"))?;
+    repo.pull("origin", "master", "resume")
+        .map_err(|e| format!("pull: {e}"))?;
+    let all = FetchDataOptions {
+        history: true,
+        ..FetchDataOptions::default()
+    };
+    let d = repo
+        .fetch_data("origin", "master", &all)
+        .map_err(|e| format!("fetch-data: {e}"))?;
+    Ok((repo, f.bytes + d.bytes))
+}
+
+/// The suite: `trials` kills of pushes and as many of clones.
+pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
+    let mut figs = Figures::new("remote crash consistency (SIGKILL of push and clone)");
+    let started = Instant::now();
+    let mut rng = Rng::new(seed);
+    let tmp = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => {
+            figs.fail(format!("tempdir: {e}"));
+            return figs;
+        }
+    };
+    let remote_dir = tmp.path().join("remote");
+    let url = format!("file://{}", remote_dir.display());
+    let src = tmp.path().join("src");
+    if let Err(e) = std::fs::create_dir_all(&remote_dir)
+        .map_err(|e| e.to_string())
+        .and_then(|_| setup(&src, &url).map(|_| ()).map_err(|e| e.to_string()))
+    {
+        figs.fail(format!("setup: {e}"));
+        return figs;
+    }
+    let (mut push_killed, mut acks_checked, mut clone_killed) = (0, 0, 0);
+    let mut resume_ratios = Vec::new();
+    for t in 0..trials {
+        // A push killed at a random moment.
+        let after = Duration::from_micros(1_000 + rng.below(400_000));
+        let src_s = src.to_string_lossy().into_owned();
+        let trial_seed = rng.next_u64().to_string();
+        let (lines, killed) = match run_killed(
+            exe,
+            &["remote-child", "push", &src_s, &url, &trial_seed, "10"],
+            after,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                figs.fail(format!("push trial {t}: {e}"));
+                break;
+            }
+        };
+        push_killed += usize::from(killed);
+        let check = tmp.path().join(format!("check{t}"));
+        match fresh_clone(&url, &check) {
+            Err(e) => figs.fail(format!("push trial {t} ({} lines): {e}", lines.len())),
+            Ok((clone, _)) => {
+                let history: std::collections::HashSet<String> = match clone.log(Some("master")) {
+                    Ok(l) => l.order().into_iter().map(|c| c.to_hex()).collect(),
+                    Err(e) => {
+                        figs.fail(format!("push trial {t}: log: {e}"));
+                        continue;
+                    }
+                };
+                for l in &lines {
+                    if let Some(id) = l.strip_prefix("ACK ") {
+                        acks_checked += 1;
+                        if !history.contains(id) {
+                            figs.fail(format!(
+                                "push trial {t}: acknowledged push {id} is not on the remote"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&check);
+        match Repository::open(&src).and_then(|r| r.verify()) {
+            Ok(v) if v.is_ok() => {}
+            Ok(v) => figs.fail(format!(
+                "push trial {t}: the pushing repository does not verify: {:?}",
+                v.problems
+            )),
+            Err(e) => figs.fail(format!("push trial {t}: the pushing repository: {e}")),
+        }
+
+        // A clone (with data) killed at a random moment, then resumed.
+        let dir = tmp.path().join(format!("clone{t}"));
+        let dir_s = dir.to_string_lossy().into_owned();
+        let after = Duration::from_micros(500 + rng.below(120_000));
+        match run_killed(exe, &["remote-child", "clone", &url, &dir_s], after) {
+            Err(e) => {
+                figs.fail(format!("clone trial {t}: {e}"));
+                break;
+            }
+            Ok((_, killed)) => {
+                clone_killed += usize::from(killed);
+                if !dir.exists() {
+                    continue; // killed before it made the directory
+                }
+                match resume(&dir, &url) {
+                    Err(e) => figs.fail(format!("clone trial {t}: {e}")),
+                    Ok((repo, received)) => {
+                        let check = tmp.path().join(format!("ref{t}"));
+                        match fresh_clone(&url, &check) {
+                            Err(e) => figs.fail(format!("clone trial {t}: {e}")),
+                            Ok((reference, full)) => {
+                                match (content_of(&reference), content_of(&repo)) {
+                                    (Ok(a), Ok(b)) if a == b => {}
+                                    (Ok(_), Ok(_)) => figs.fail(format!(
+                                        "clone trial {t}: the resumed clone's content differs \
+                                         from the remote's"
+                                    )),
+                                    (Err(e), _) | (_, Err(e)) => {
+                                        figs.fail(format!("clone trial {t}: {e}"))
+                                    }
+                                }
+                                if killed && full > 0 {
+                                    resume_ratios.push(received as f64 / full as f64);
+                                }
+                            }
+                        }
+                        match repo.verify() {
+                            Ok(v) if v.is_ok() && v.not_fetched == 0 => {}
+                            Ok(v) => figs.fail(format!("clone trial {t}: resumed clone: {v}")),
+                            Err(e) => figs.fail(format!("clone trial {t}: {e}")),
+                        }
+                        let _ = std::fs::remove_dir_all(&check);
+                    }
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
+    }
+    resume_ratios.sort_by(|a, b| a.total_cmp(b));
+    figs.add("push trials", trials);
+    figs.add("pushes killed with SIGKILL", push_killed);
+    figs.add("acknowledged pushes checked on the remote", acks_checked);
+    figs.add("clone trials", trials);
+    figs.add("clones killed with SIGKILL", clone_killed);
+    if !resume_ratios.is_empty() {
+        figs.add(
+            "bytes received to resume a killed clone / by a whole clone (min, median, max)",
+            format!(
+                "{:.2}, {:.2}, {:.2}",
+                resume_ratios[0],
+                resume_ratios[resume_ratios.len() / 2],
+                resume_ratios[resume_ratios.len() - 1]
+            ),
+        );
+    }
+    figs.add("time", format!("{:.1} s", started.elapsed().as_secs_f64()));
+    figs
+}
