@@ -807,10 +807,23 @@ hangar_status hangar_repo_pull(const struct hangar_repo *repo, const char *remot
 hangar_status hangar_repo_fetch_data(const struct hangar_repo *repo, const char *remote, const char *rev, const char *column, uint64_t range_start, uint64_t range_end, uint64_t max_bytes, struct hangar_buf **report);
 
 // Clones the repository at `url` into a new repository at `path` (the remote is added
-// as `origin`; `endpoint`/`region` may be NULL), with every value of the head when
-// `data` is true. On success `*out` is a new handle the caller frees with
+// as `origin`; `endpoint`/`region` may be NULL), with every value of its history when
+// `data` is true (a complete copy). On success `*out` is a new handle the caller frees with
 // `hangar_repo_free`.
 hangar_status hangar_repo_clone(const char *url, const char *endpoint, const char *region, const char *path, const char *user_name, const char *user_email, bool data, struct hangar_repo **out);
+
+// Opens the repository at `url` for reading without cloning its data (`endpoint` and
+// `region` may be NULL): its history and record tables are kept in `cache_dir` (made if
+// missing; reused and updated when it holds them), and reader checkouts fetch each value
+// the first time it is read, keeping up to `cache_bytes` of values in memory (0: the
+// default, 1 GiB). On success `*out` is a new handle the caller frees with
+// `hangar_repo_free`.
+hangar_status hangar_repo_open_remote(const char *url, const char *endpoint, const char *region, const char *cache_dir, uint64_t cache_bytes, struct hangar_repo **out);
+
+// The streaming figures of a repository opened with `hangar_repo_open_remote`: value
+// reads served from its cache (`hits`), fetched (`misses`) and the bytes received (each
+// may be NULL). `HANGAR_E_INVALID_ARGUMENT` for a repository opened otherwise.
+hangar_status hangar_repo_stream_stats(const struct hangar_repo *repo, uint64_t *hits, uint64_t *misses, uint64_t *bytes_fetched);
 
 // Creates a repository in the existing directory `path` (its `.hangar/` subdirectory),
 // recording `user_name` and `user_email` as the author of commits. If one exists already,

@@ -963,6 +963,23 @@ static void test_remotes(void) {
     hangar_column_free(c);
     hangar_reader_free(r);
 
+    /* Streaming reads: no clone, each value fetched on first read. */
+    hangar_repo *stream = NULL;
+    const char *cache_dir = path_in("remote-stream");
+    OK(hangar_repo_open_remote(url, NULL, NULL, cache_dir, 0, &stream));
+    OK(hangar_repo_checkout(stream, "master", &r));
+    OK(hangar_reader_column(r, "imgs", &c));
+    OK(hangar_column_get(c, ik(1), NULL, got, sizeof got, &written));
+    EXPECT(written == 256 && got[0] == 2);
+    OK(hangar_column_get(c, ik(1), NULL, got, sizeof got, &written));
+    uint64_t hits = 0, misses = 0, fetched = 0;
+    OK(hangar_repo_stream_stats(stream, &hits, &misses, &fetched));
+    EXPECT(hits == 1 && misses == 1 && fetched == 256);
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_stream_stats(src, &hits, NULL, NULL));
+    hangar_column_free(c);
+    hangar_reader_free(r);
+    hangar_repo_free(stream);
+
     /* The clone commits and pushes; the source, behind, is refused. */
     hangar_writer *w2 = NULL;
     OK(hangar_repo_checkout_writer(dst, "master", &w2));

@@ -4,7 +4,8 @@
 //! The data: the first N (default 60,000) Fashion-MNIST training images (u8 [28,28]) and
 //! their labels, in one commit. Figures: push (first, then again unchanged), clone
 //! without data, clone with data, `fetch-data` of 1,000 random samples (bytes received
-//! per byte wanted), each with its ratio to the direct transfer (upload from memory;
+//! per byte wanted), streaming reads of 2,000 random samples twice (uncached reads/s, the
+//! second pass's cache hits), each with its ratio to the direct transfer (upload from memory;
 //! download into a local file, fsynced, as a clone's data lands).
 //!
 //! Usage: remote --url s3://bucket/prefix --endpoint http://127.0.0.1:3900 [--region R]
@@ -58,7 +59,8 @@ fn main() -> Res<()> {
     let endpoint = arg("--endpoint");
     let region = arg("--region");
     let n: usize = arg("--n").map_or(Ok(60_000), |v| v.parse())?;
-    let data = hangar_benches::load("auto", n)?;
+    // Fashion-MNIST has 60,000 training images; beyond that, random bytes.
+    let data = hangar_benches::load(if n > 60_000 { "random" } else { "auto" }, n)?;
     let raw_bytes = data.images.len() + data.labels.len() * 8;
     println!(
         "remote benchmark: {n} samples of {} ({:.1} MB) to {url}",
@@ -170,6 +172,32 @@ fn main() -> Res<()> {
     )?;
     let fetch_1000 = secs(t);
 
+    // Streaming reads: no clone, 2,000 random samples (uncached), then the same again.
+    let stream = Repository::open_remote(work.path().join("stream"), &spec, 1 << 30)?;
+    let reader = stream.checkout()?;
+    let col = reader.column("images")?;
+    let picks: Vec<u64> = (0..2000)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s % n as u64
+        })
+        .collect();
+    let t = Instant::now();
+    for k in &picks {
+        col.get(*k)?;
+    }
+    let first_epoch = secs(t);
+    let after_first = stream.stream_stats()?.unwrap_or_default();
+    let t = Instant::now();
+    for k in &picks {
+        col.get(*k)?;
+    }
+    let second_epoch = secs(t);
+    let after_second = stream.stream_stats()?.unwrap_or_default();
+    let second_hits = after_second.hits - after_first.hits;
+
     let mb = |b: f64, s: f64| b / 1e6 / s;
     println!("direct object_store: upload {direct_up:.3} s ({:.0} MB/s), download {direct_down:.3} s ({:.0} MB/s)", mb(payload.len() as f64, direct_up), mb(payload.len() as f64, direct_down));
     println!(
@@ -191,6 +219,14 @@ fn main() -> Res<()> {
         fd.value_bytes,
         fd.bytes as f64 / fd.value_bytes.max(1) as f64
     );
+    println!(
+        "streaming reads (open_remote): 2,000 random samples {:.0} reads/s uncached ({} fetched); \
+         the same again {:.0} reads/s, cache hits {:.1}%",
+        picks.len() as f64 / first_epoch,
+        after_first.misses,
+        picks.len() as f64 / second_epoch,
+        100.0 * second_hits as f64 / picks.len() as f64
+    );
     if let Some(path) = arg("--json") {
         std::fs::write(
             path,
@@ -202,6 +238,9 @@ fn main() -> Res<()> {
                 "clone_full_s": clone_full, "clone_ratio": direct_down / clone_full,
                 "fetch_1000_s": fetch_1000, "fetch_1000_bytes": fd.bytes,
                 "fetch_1000_value_bytes": fd.value_bytes,
+                "stream_uncached_reads_per_s": picks.len() as f64 / first_epoch,
+                "stream_cached_reads_per_s": picks.len() as f64 / second_epoch,
+                "stream_second_epoch_hit_rate": second_hits as f64 / picks.len() as f64,
             }))?,
         )?;
     }

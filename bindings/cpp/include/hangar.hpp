@@ -819,6 +819,63 @@ class Repository {
         detail::check(hangar_repo_merge(r_.get(), message.c_str(), into.c_str(), from.c_str(), &kind, head, sizeof head));
         return {kind, head, 0};
     }
+    /// Clones the repository at `url` (file:///dir, s3://bucket/prefix) into `path`;
+    /// with `data`, every value of its history too. The remote is added as "origin".
+    static Repository clone(const std::string &url, const std::string &path, const std::string &user_name,
+                            const std::string &user_email, bool data = false,
+                            const std::optional<std::string> &endpoint = std::nullopt,
+                            const std::optional<std::string> &region = std::nullopt) {
+        hangar_repo *r = nullptr;
+        detail::check(hangar_repo_clone(url.c_str(), detail::c_str_or_null(endpoint), detail::c_str_or_null(region),
+                                        path.c_str(), user_name.c_str(), user_email.c_str(), data, &r));
+        return Repository(r);
+    }
+    /// Opens the repository at `url` for reading without cloning its data: values are
+    /// fetched on first read and kept in a cache of `cache_bytes` (0: 1 GiB); history and
+    /// record tables are kept in `cache_dir`.
+    static Repository open_remote(const std::string &url, const std::string &cache_dir, uint64_t cache_bytes = 0,
+                                  const std::optional<std::string> &endpoint = std::nullopt,
+                                  const std::optional<std::string> &region = std::nullopt) {
+        hangar_repo *r = nullptr;
+        detail::check(hangar_repo_open_remote(url.c_str(), detail::c_str_or_null(endpoint),
+                                              detail::c_str_or_null(region), cache_dir.c_str(), cache_bytes, &r));
+        return Repository(r);
+    }
+    void add_remote(const std::string &name, const std::string &url,
+                    const std::optional<std::string> &endpoint = std::nullopt,
+                    const std::optional<std::string> &region = std::nullopt) {
+        detail::check(hangar_repo_add_remote(r_.get(), name.c_str(), url.c_str(), detail::c_str_or_null(endpoint),
+                                             detail::c_str_or_null(region)));
+    }
+    void remove_remote(const std::string &name) { detail::check(hangar_repo_remove_remote(r_.get(), name.c_str())); }
+    /// Uploads what the remote lacks, then moves its branch; the report as text.
+    std::string push(const std::string &remote, const std::string &branch) {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_push(r_.get(), remote.c_str(), branch.c_str(), &b));
+        return detail::take(b);
+    }
+    /// History and record tables of `branch` (nullopt: every branch), no values.
+    std::string fetch(const std::string &remote, const std::optional<std::string> &branch = std::nullopt) {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_fetch(r_.get(), remote.c_str(), detail::c_str_or_null(branch), &b));
+        return detail::take(b);
+    }
+    std::string pull(const std::string &remote, const std::string &branch, const std::string &message) {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_pull(r_.get(), remote.c_str(), branch.c_str(), message.c_str(), &b));
+        return detail::take(b);
+    }
+    /// The values of `rev` this repository lacks: of `column` (nullopt: all), of integer
+    /// keys in [range_start, range_end) when range_end > range_start, up to `max_bytes`
+    /// (0: no limit).
+    std::string fetch_data(const std::string &remote, const std::string &rev,
+                           const std::optional<std::string> &column = std::nullopt, uint64_t range_start = 0,
+                           uint64_t range_end = 0, uint64_t max_bytes = 0) {
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_fetch_data(r_.get(), remote.c_str(), rev.c_str(), detail::c_str_or_null(column),
+                                             range_start, range_end, max_bytes, &b));
+        return detail::take(b);
+    }
     /// True while a writer checkout is open on the repository (in any process).
     bool writer_lock_held() const {
         bool held = false;

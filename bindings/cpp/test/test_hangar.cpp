@@ -237,5 +237,49 @@ int main(int argc, char **argv) {
     EXPECT(moved.summary().find("captions") != std::string::npos);
 
     std::printf("%d checks, %d failures\n", checks, failures);
+    {
+        // Remotes: push, a clone without data (HANGAR_E_NOT_FETCHED), fetch-data, and
+        // streaming reads through open_remote.
+        std::string remote_dir = dir + "-remote";
+        mkdir(remote_dir.c_str(), 0755);
+        std::string url = "file://" + remote_dir;
+        auto src = hangar::Repository::init(dir + "-src", "Ada", "ada@example.com");
+        {
+            auto co = src.checkout_writer();
+            auto big = co.add_ndarray_column<uint8_t>("big", {16, 16});
+            std::vector<uint8_t> px(256, 7);
+            big.put(0, px, {16, 16});
+            co.commit("big");
+        }
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, src.add_remote("origin", "ftp://x/y"));
+        src.add_remote("origin", url);
+        EXPECT(src.push("origin", "master").find("1 values") != std::string::npos);
+        auto copy = hangar::Repository::clone(url, dir + "-copy", "Bo", "bo@example.com");
+        {
+            auto reader = copy.checkout();
+            auto big = reader.column("big");
+            EXPECT_THROWS(HANGAR_E_NOT_FETCHED, big.get<uint8_t>(0));
+        }
+        copy.fetch_data("origin", "master");
+        {
+            auto reader = copy.checkout();
+            EXPECT(reader.column("big").get<uint8_t>(0).data == std::vector<uint8_t>(256, 7));
+        }
+        auto stream = hangar::Repository::open_remote(url, dir + "-stream");
+        {
+            auto reader = stream.checkout();
+            EXPECT(reader.column("big").get<uint8_t>(0).data == std::vector<uint8_t>(256, 7));
+        }
+        EXPECT_THROWS(HANGAR_E_CONFLICT, [&] {
+            auto co = src.checkout_writer();
+            co.column("big").put(1, std::vector<uint8_t>(256, 1), {16, 16});
+            co.commit("ours");
+            auto w = copy.checkout_writer();
+            w.column("big").put(2, std::vector<uint8_t>(256, 2), {16, 16});
+            w.commit("theirs");
+            copy.push("origin", "master");
+            src.push("origin", "master");
+        }());
+    }
     return failures == 0 ? 0 : 1;
 }

@@ -35,6 +35,8 @@ E_NOTHING_TO_COMMIT = -13
 E_DIRTY_STAGING = -14
 E_BUFFER_TOO_SMALL = -15
 E_WRONG_HANDLE = -16
+E_NOT_FETCHED = -17
+E_REMOTE = -18
 E_PANIC = -99
 
 KIND_NDARRAY = 1
@@ -318,6 +320,7 @@ _EXCEPTIONS = {
     E_IO: OSError,
     E_NOTHING_TO_COMMIT: RuntimeError,
     E_DIRTY_STAGING: PermissionError,
+    E_REMOTE: ConnectionError,
 }
 
 

@@ -83,7 +83,8 @@ pub use merge::{
     Conflict, ConflictKind, ConflictScope, MergeConflicts, MergeOutcome, MergeStrategy,
 };
 pub use remote::{
-    FetchDataOptions, FetchDataReport, FetchReport, PushReport, RemoteSpec, TrackingRef,
+    FetchDataOptions, FetchDataReport, FetchReport, PushReport, RemoteSpec, StreamStats,
+    TrackingRef,
 };
 pub use repo::Repository;
 pub use schema::{ColumnKind, ColumnSchema, NdArraySpec};

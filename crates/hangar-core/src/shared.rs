@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     cache: Mutex<NodeCache>,
     /// The values remotes hold that are not fetched here (loaded on first miss).
     promised: Mutex<Arc<crate::remote::Promised>>,
+    /// Where values missing here are read from, for a repository opened through a
+    /// remote (`Repository::open_remote`).
+    on_demand: std::sync::OnceLock<Arc<crate::remote::OnDemand>>,
 }
 
 impl Shared {
@@ -39,7 +42,18 @@ impl Shared {
             store,
             cache: Mutex::new(NodeCache::default()),
             promised: Mutex::default(),
+            on_demand: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reads values missing here through `o` from now on.
+    pub fn set_on_demand(&self, o: Arc<crate::remote::OnDemand>) {
+        let _ = self.on_demand.set(o);
+    }
+
+    /// The on-demand value source, if the repository was opened through a remote.
+    pub fn on_demand(&self) -> Option<&Arc<crate::remote::OnDemand>> {
+        self.on_demand.get()
     }
 
     /// True if a remote holds `digest` and it was not fetched here: a read of it is

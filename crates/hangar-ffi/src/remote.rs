@@ -6,7 +6,7 @@ use std::ffi::c_char;
 
 use hangar_core::{FetchDataOptions, RemoteSpec, Repository};
 
-use crate::boundary::{guard, guard_out, handle, into_handle, opt_text, text};
+use crate::boundary::{guard, guard_out, handle, into_handle, opt_text, text, FfiResult};
 use crate::repo::hangar_repo;
 use crate::status::*;
 use crate::types::{hangar_buf, text_out};
@@ -29,12 +29,8 @@ pub extern "C" fn hangar_repo_add_remote(
 ) -> hangar_status {
     guard(|| {
         let r = handle(repo, "repo")?;
-        r.repo.add_remote(&RemoteSpec {
-            name: text(name, "name")?.to_string(),
-            url: text(url, "url")?.to_string(),
-            endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
-            region: opt_text(region, "region")?.map(str::to_string),
-        })?;
+        r.repo
+            .add_remote(&spec(text(name, "name")?, url, endpoint, region)?)?;
         Ok(())
     })
 }
@@ -164,12 +160,7 @@ pub extern "C" fn hangar_repo_clone(
     out: *mut *mut hangar_repo,
 ) -> hangar_status {
     guard_out(out, || {
-        let spec = RemoteSpec {
-            name: "origin".into(),
-            url: text(url, "url")?.to_string(),
-            endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
-            region: opt_text(region, "region")?.map(str::to_string),
-        };
+        let spec = spec("origin", url, endpoint, region)?;
         let (repo, _) = Repository::clone_from(
             text(path, "path")?,
             &spec,
@@ -179,5 +170,77 @@ pub extern "C" fn hangar_repo_clone(
             data,
         )?;
         Ok(into_handle(hangar_repo { repo }))
+    })
+}
+
+/// Opens the repository at `url` for reading without cloning its data (`endpoint` and
+/// `region` may be NULL): its history and record tables are kept in `cache_dir` (made if
+/// missing; reused and updated when it holds them), and reader checkouts fetch each value
+/// the first time it is read, keeping up to `cache_bytes` of values in memory (0: the
+/// default, 1 GiB). On success `*out` is a new handle the caller frees with
+/// `hangar_repo_free`.
+#[no_mangle]
+pub extern "C" fn hangar_repo_open_remote(
+    url: *const c_char,
+    endpoint: *const c_char,
+    region: *const c_char,
+    cache_dir: *const c_char,
+    cache_bytes: u64,
+    out: *mut *mut hangar_repo,
+) -> hangar_status {
+    guard_out(out, || {
+        let spec = spec("origin", url, endpoint, region)?;
+        let bytes = if cache_bytes == 0 {
+            hangar_core::remote::DEFAULT_CACHE_BYTES
+        } else {
+            cache_bytes
+        };
+        let repo = Repository::open_remote(text(cache_dir, "cache_dir")?, &spec, bytes)?;
+        Ok(into_handle(hangar_repo { repo }))
+    })
+}
+
+/// The streaming figures of a repository opened with `hangar_repo_open_remote`: value
+/// reads served from its cache (`hits`), fetched (`misses`) and the bytes received (each
+/// may be NULL). `HANGAR_E_INVALID_ARGUMENT` for a repository opened otherwise.
+#[no_mangle]
+pub extern "C" fn hangar_repo_stream_stats(
+    repo: *const hangar_repo,
+    hits: *mut u64,
+    misses: *mut u64,
+    bytes_fetched: *mut u64,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let s = r.repo.stream_stats()?.ok_or_else(|| {
+            hangar_core::Error::InvalidArgument(
+                "this repository was not opened with hangar_repo_open_remote".into(),
+            )
+        })?;
+        for (p, v) in [
+            (hits, s.hits),
+            (misses, s.misses),
+            (bytes_fetched, s.bytes_fetched),
+        ] {
+            if !p.is_null() {
+                crate::boundary::write_out(p, v);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A remote named `name` from the C strings a caller passed (`endpoint`, `region` may be NULL).
+fn spec(
+    name: &str,
+    url: *const c_char,
+    endpoint: *const c_char,
+    region: *const c_char,
+) -> FfiResult<RemoteSpec> {
+    Ok(RemoteSpec {
+        name: name.to_string(),
+        url: text(url, "url")?.to_string(),
+        endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
+        region: opt_text(region, "region")?.map(str::to_string),
     })
 }

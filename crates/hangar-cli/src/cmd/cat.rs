@@ -40,6 +40,44 @@ pub struct Args {
     /// How many elements of an array to print.
     #[arg(long, default_value_t = 64, value_name = "N")]
     limit: usize,
+    /// Read from this remote (file:///dir or s3://bucket/prefix) without cloning it: its
+    /// history and record tables are kept under the cache directory
+    /// ($XDG_CACHE_HOME/hangar or ~/.cache/hangar), the value is fetched on demand.
+    #[arg(long, value_name = "URL", conflicts_with = "staged")]
+    remote: Option<String>,
+    /// With --remote: the S3 server's endpoint.
+    #[arg(long, requires = "remote")]
+    endpoint: Option<String>,
+    /// With --remote: the S3 region.
+    #[arg(long, requires = "remote")]
+    region: Option<String>,
+}
+
+/// The repository `cat --remote` reads through: a directory per URL under the cache
+/// directory.
+fn remote_repo(a: &Args, url: &str) -> anyhow::Result<hangar_core::Repository> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .ok_or_else(|| {
+            anyhow::anyhow!("neither XDG_CACHE_HOME nor HOME is set: no cache directory")
+        })?;
+    let dir = base
+        .join("hangar")
+        .join("remotes")
+        .join(&hangar_core::Digest::of_object(0, url.as_bytes()).to_hex()[..16]);
+    std::fs::create_dir_all(&dir)?;
+    let spec = hangar_core::RemoteSpec {
+        name: "origin".into(),
+        url: url.to_string(),
+        endpoint: a.endpoint.clone(),
+        region: a.region.clone(),
+    };
+    Ok(hangar_core::Repository::open_remote(
+        &dir,
+        &spec,
+        hangar_core::remote::DEFAULT_CACHE_BYTES,
+    )?)
 }
 
 /// A column of a reader checkout or of the staging area.
@@ -182,7 +220,10 @@ fn staged_column(repo: &hangar_core::Repository, name: &str) -> bool {
 }
 
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
-    let repo = ctx.open()?;
+    let repo = match &a.remote {
+        Some(url) => remote_repo(&a, url)?,
+        None => ctx.open()?,
+    };
     let (key_arg, sub_arg) = parse_path(&a.key)?;
     let col = if a.staged {
         Col::Staged(ctx.staged(&repo)?.column(&a.column)?)

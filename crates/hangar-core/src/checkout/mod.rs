@@ -97,11 +97,14 @@ impl Values<'_> {
 }
 
 /// The bytes of a record's value: its own for an inline value (in an 8-byte aligned
-/// copy), otherwise what `values` holds under its digest; a missing value is corruption.
+/// copy), otherwise what `values` holds under its digest — or, for a repository opened
+/// through a remote, what the remote does; a missing value is corruption (or
+/// `NotFetched`, see `Shared::missing_value`).
 pub(crate) fn record_bytes(
     shared: &Shared,
     column: &str,
     key: &dyn fmt::Display,
+    schema: &ColumnSchema,
     record: &Record,
     values: Values<'_>,
 ) -> Result<Buffer> {
@@ -109,7 +112,16 @@ pub(crate) fn record_bytes(
         Held::Inline(b) => return Ok(owned_copy(b)),
         Held::Stored(d) => d,
     };
-    values.read(digest)?.ok_or_else(|| {
+    let found = values.read(digest)?;
+    // A repository opened through a remote reads what it lacks from there.
+    let found = match (found, &values, shared.on_demand()) {
+        (None, Values::Store(_), Some(o)) => {
+            let header = crate::verify::header_of(schema, record);
+            o.get(digest, header.as_header())?
+        }
+        (found, _, _) => found,
+    };
+    found.ok_or_else(|| {
         let (dir, where_) = match values {
             Values::Store(_) => (shared.store.index_dir(), "referenced but not stored"),
             Values::Staging(_) => (shared.store.staging_dir(), "neither staged nor stored"),
@@ -181,7 +193,7 @@ pub(crate) fn read_record(
     values: Values<'_>,
     copy: bool,
 ) -> Result<Value> {
-    let bytes = record_bytes(shared, column, key, record, values)?;
+    let bytes = record_bytes(shared, column, key, schema, record, values)?;
     // An inline value is already a fresh copy.
     let copy = copy && matches!(record.held, Held::Stored(_));
     materialize(shared, column, key, schema, record, bytes, copy)

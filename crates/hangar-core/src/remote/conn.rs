@@ -30,6 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Range requests in flight at once (a sample read is one small request: latency, not
 /// bandwidth, bounds them).
 const RANGE_REQUESTS: usize = 32;
+/// Whole bundles uploaded or downloaded at once.
+pub(crate) const PARALLEL_TRANSFERS: usize = 4;
 
 /// A connection to one remote.
 pub(crate) struct Conn {
@@ -196,6 +198,65 @@ impl Conn {
             | Err(object_store::Error::Precondition { .. }) => Ok(false),
             Err(e) => Err(remote_err(&self.url, &format!("write {rel}"), e)),
         }
+    }
+
+    /// [`Conn::put_create`] of several objects, up to [`PARALLEL_TRANSFERS`] at a time.
+    pub fn put_create_many(&self, items: Vec<(String, Bytes)>) -> Result<()> {
+        use futures::StreamExt;
+        let store = &self.store;
+        let results: Vec<(String, object_store::Result<()>)> = self.rt.block_on(
+            futures::stream::iter(items)
+                .map(|(rel, bytes)| {
+                    let key = self.key(&rel);
+                    let opts = PutOptions {
+                        mode: PutMode::Create,
+                        ..Default::default()
+                    };
+                    async move {
+                        let r = store.put_opts(&key, PutPayload::from(bytes), opts).await;
+                        (rel, r.map(|_| ()))
+                    }
+                })
+                .buffer_unordered(PARALLEL_TRANSFERS)
+                .collect(),
+        );
+        for (rel, r) in results {
+            match r {
+                Ok(())
+                | Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => {}
+                Err(e) => return Err(remote_err(&self.url, &format!("write {rel}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Several whole objects, up to [`PARALLEL_TRANSFERS`] at a time, in order (`None` for
+    /// one the remote does not have).
+    pub fn get_many(&self, rels: &[String]) -> Result<Vec<Option<Bytes>>> {
+        use futures::StreamExt;
+        let store = &self.store;
+        let got: Vec<(usize, object_store::Result<Bytes>)> = self.rt.block_on(
+            futures::stream::iter(rels.iter().enumerate())
+                .map(|(i, rel)| {
+                    let key = self.key(rel);
+                    async move {
+                        let r = async { store.get(&key).await?.bytes().await }.await;
+                        (i, r)
+                    }
+                })
+                .buffer_unordered(PARALLEL_TRANSFERS)
+                .collect(),
+        );
+        let mut out = vec![None; rels.len()];
+        for (i, r) in got {
+            match r {
+                Ok(b) => out[i] = Some(b),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(remote_err(&self.url, &format!("read {}", rels[i]), e)),
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes `rel` (no error if it is gone).

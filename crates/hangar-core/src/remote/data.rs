@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use hangar_store::{Digest, DigestMap, DigestSet, ForeignValue, ValueInput};
 
-use super::conn::Conn;
+use super::conn::{Conn, PARALLEL_TRANSFERS};
 use super::local;
 use super::wire::{Bundle, Loc};
 use crate::commit::CommitId;
@@ -147,21 +147,30 @@ impl Repository {
                 batch.clear();
                 Ok::<_, Error>(stats)
             };
-            for (bundle, items) in by_bundle {
-                let ranges: Vec<Range<u64>> = items
+            let by_bundle: Vec<_> = by_bundle.into_iter().collect();
+            for group in by_bundle.chunks(PARALLEL_TRANSFERS) {
+                let wants: Vec<(Bundle, Vec<Range<u64>>)> = group
                     .iter()
-                    .map(|(_, _, _, l)| l.offset..l.offset + l.len)
+                    .map(|(bundle, items)| {
+                        let ranges = items
+                            .iter()
+                            .map(|(_, _, _, l)| l.offset..l.offset + l.len)
+                            .collect();
+                        (*bundle, ranges)
+                    })
                     .collect();
-                let bytes = read_ranges(&conn, &bundle, &ranges, &mut report.bytes)?;
-                for ((d, ci, h, loc), b) in items.into_iter().zip(bytes) {
-                    check_crc(&conn, &bundle, &d, &loc, &b)?;
-                    batch_bytes += b.len() as u64;
-                    batch.push((d, ci, h, b));
-                    if batch_bytes >= INGEST_BYTES {
-                        let s = store_batch(&mut batch)?;
-                        report.values += s.values;
-                        report.value_bytes += s.value_bytes;
-                        batch_bytes = 0;
+                let fetched = read_bundles(&conn, &wants, &mut report.bytes)?;
+                for ((bundle, items), bytes) in group.iter().zip(fetched) {
+                    for ((d, ci, h, loc), b) in items.iter().zip(bytes) {
+                        check_crc(&conn, bundle, d, loc, &b)?;
+                        batch_bytes += b.len() as u64;
+                        batch.push((*d, *ci, h.clone(), b));
+                        if batch_bytes >= INGEST_BYTES {
+                            let s = store_batch(&mut batch)?;
+                            report.values += s.values;
+                            report.value_bytes += s.value_bytes;
+                            batch_bytes = 0;
+                        }
                     }
                 }
             }
@@ -273,28 +282,69 @@ impl Repository {
     }
 }
 
-/// Reads `ranges` of a bundle: the whole bundle in one request when the ranges cover
-/// most of it, otherwise the ranges, merged where they lie within a small gap. The
-/// returned buffers are the ranges' bytes, in order. Counts the bytes received.
+/// Reads the wanted ranges of several bundles: whole bundles (when the ranges cover
+/// most of one) a few at a time, each checked against its name; the rest as ranges
+/// ([`read_ranges`]). Counts the bytes received.
+pub(super) fn read_bundles(
+    conn: &Conn,
+    wants: &[(Bundle, Vec<Range<u64>>)],
+    received: &mut u64,
+) -> Result<Vec<Vec<bytes::Bytes>>> {
+    let whole = |(b, ranges): &(Bundle, Vec<Range<u64>>)| {
+        ranges
+            .iter()
+            .map(|r| r.end - r.start)
+            .sum::<u64>()
+            .saturating_mul(2)
+            >= b.len
+    };
+    let keys: Vec<String> = wants
+        .iter()
+        .filter(|w| whole(w))
+        .map(|w| w.0.key())
+        .collect();
+    let mut got = conn.get_many(&keys)?.into_iter();
+    let mut out = Vec::with_capacity(wants.len());
+    for w in wants {
+        let (bundle, ranges) = w;
+        if !whole(w) {
+            out.push(read_ranges(conn, bundle, ranges, received)?);
+            continue;
+        }
+        let key = bundle.key();
+        let all = got
+            .next()
+            .flatten()
+            .ok_or_else(|| missing_bundle(conn, &key))?;
+        *received += all.len() as u64;
+        if all.len() as u64 != bundle.len || super::wire::content_name(&all) != bundle.name {
+            return Err(damaged(conn, &key, "does not hash to its name"));
+        }
+        out.push(
+            ranges
+                .iter()
+                .map(|r| all.slice(r.start as usize..r.end as usize))
+                .collect(),
+        );
+    }
+    Ok(out)
+}
+
+/// Reads `ranges` of one bundle: the whole bundle in one request when the ranges cover
+/// most of it ([`read_bundles`]), otherwise the ranges, merged where they lie within a
+/// small gap. The returned buffers are the ranges' bytes, in order. Counts the bytes
+/// received.
 pub(super) fn read_ranges(
     conn: &Conn,
     bundle: &Bundle,
     ranges: &[Range<u64>],
     received: &mut u64,
 ) -> Result<Vec<bytes::Bytes>> {
-    let key = bundle.key();
     let wanted: u64 = ranges.iter().map(|r| r.end - r.start).sum();
     if wanted.saturating_mul(2) >= bundle.len {
-        let all = conn.get(&key)?.ok_or_else(|| missing_bundle(conn, &key))?;
-        *received += all.len() as u64;
-        if all.len() as u64 != bundle.len || super::wire::content_name(&all) != bundle.name {
-            return Err(damaged(conn, &key, "does not hash to its name"));
-        }
-        return Ok(ranges
-            .iter()
-            .map(|r| all.slice(r.start as usize..r.end as usize))
-            .collect());
+        return Ok(read_bundles(conn, &[(*bundle, ranges.to_vec())], received)?.remove(0));
     }
+    let key = bundle.key();
     // Merge ranges (sorted by start) that lie within RANGE_GAP of each other.
     let mut order: Vec<usize> = (0..ranges.len()).collect();
     order.sort_by_key(|&i| ranges[i].start);

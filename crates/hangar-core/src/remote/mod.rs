@@ -15,6 +15,7 @@ mod conn;
 mod data;
 mod fetch;
 mod local;
+mod ondemand;
 mod push;
 mod state;
 mod wire;
@@ -27,6 +28,8 @@ use crate::error::{Error, Result};
 use crate::repo::Repository;
 
 pub(crate) use local::{tracking_head, Promised};
+pub(crate) use ondemand::OnDemand;
+pub use ondemand::{StreamStats, DEFAULT_CACHE_BYTES};
 
 pub use data::{FetchDataOptions, FetchDataReport};
 pub use fetch::FetchReport;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use hangar_store::{Digest, DigestSet};
 
-use super::conn::Conn;
+use super::conn::{Conn, PARALLEL_TRANSFERS};
 use super::local;
 use super::state;
 use super::wire::{Bundle, BundleKind, Loc, Manifest, RefEntry, RefMode};
@@ -14,8 +14,12 @@ use crate::repo::Repository;
 use crate::schema::Held;
 use crate::tree::NodeSource;
 
-/// A value bundle is closed once it holds this many bytes.
-const BUNDLE_BYTES: usize = 64 << 20;
+/// A value bundle is closed once it holds this many bytes; up to
+/// `conn::PARALLEL_TRANSFERS` of them are uploaded at once.
+const BUNDLE_BYTES: usize = 16 << 20;
+
+/// A value placed in a bundle being assembled: digest, offset, length, CRC-32.
+type ValueLoc = (Digest, u64, u64, u32);
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,9 +231,10 @@ impl Repository {
             commits,
             ..Manifest::default()
         };
-        // Values first, in bundles of up to BUNDLE_BYTES, each uploaded as it fills.
+        // Values first, in bundles of up to BUNDLE_BYTES, uploaded a few at a time.
         let mut buf: Vec<u8> = Vec::new();
-        let mut pending: Vec<(Digest, u64, u64, u32)> = Vec::new();
+        let mut pending: Vec<ValueLoc> = Vec::new();
+        let mut ready: Vec<(Vec<u8>, Vec<ValueLoc>)> = Vec::new();
         for (i, v) in values.iter().enumerate() {
             let bytes = shared.store.read_value(v)?.ok_or_else(|| {
                 Error::corrupt(
@@ -243,23 +248,30 @@ impl Repository {
             let crc = hangar_store::crc32(&bytes);
             pending.push((*v, buf.len() as u64, bytes.len() as u64, crc));
             buf.extend_from_slice(&bytes);
-            if buf.len() >= BUNDLE_BYTES || i + 1 == values.len() {
-                let b = upload_bundle(conn, BundleKind::Values, std::mem::take(&mut buf))?;
-                report.bytes += b.len;
-                let idx = m.bundles.len() as u32;
-                m.bundles.push(b);
-                m.values
-                    .extend(pending.drain(..).map(|(d, offset, len, crc)| {
-                        (
-                            d,
-                            Loc {
-                                bundle: idx,
-                                offset,
-                                len,
-                                crc,
-                            },
-                        )
-                    }));
+            let last = i + 1 == values.len();
+            if buf.len() >= BUNDLE_BYTES || last {
+                ready.push((std::mem::take(&mut buf), std::mem::take(&mut pending)));
+            }
+            if ready.len() == PARALLEL_TRANSFERS || (last && !ready.is_empty()) {
+                let (bufs, locs): (Vec<_>, Vec<_>) = ready.drain(..).unzip();
+                let bundles = upload_bundles(conn, BundleKind::Values, bufs)?;
+                for (b, locs) in bundles.into_iter().zip(locs) {
+                    report.bytes += b.len;
+                    let idx = m.bundles.len() as u32;
+                    m.bundles.push(b);
+                    m.values
+                        .extend(locs.into_iter().map(|(d, offset, len, crc)| {
+                            (
+                                d,
+                                Loc {
+                                    bundle: idx,
+                                    offset,
+                                    len,
+                                    crc,
+                                },
+                            )
+                        }));
+                }
             }
         }
         report.values = m.values.len();
@@ -283,7 +295,7 @@ impl Repository {
                 locs.push((*d, *t, buf.len() as u64, bytes.len() as u64, crc));
                 buf.extend_from_slice(&bytes);
             }
-            let b = upload_bundle(conn, BundleKind::Meta, buf)?;
+            let b = upload_bundles(conn, BundleKind::Meta, vec![buf])?.remove(0);
             report.bytes += b.len;
             let idx = m.bundles.len() as u32;
             m.bundles.push(b);
@@ -337,16 +349,21 @@ pub(crate) fn publish_ref(
     Ok(())
 }
 
-/// Uploads a bundle under its content name (create-only: an equal bundle already there
-/// is the same bytes).
-fn upload_bundle(conn: &Conn, kind: BundleKind, bytes: Vec<u8>) -> Result<Bundle> {
-    let name = super::wire::content_name(&bytes);
-    let b = Bundle {
-        kind,
-        name,
-        len: bytes.len() as u64,
-    };
-    conn.put_create(&b.key(), Bytes::from(bytes))?;
+/// Uploads bundles under their content names, a few at a time (create-only: an equal
+/// bundle already there is the same bytes).
+fn upload_bundles(conn: &Conn, kind: BundleKind, bundles: Vec<Vec<u8>>) -> Result<Vec<Bundle>> {
+    let mut out = Vec::with_capacity(bundles.len());
+    let mut items = Vec::with_capacity(bundles.len());
+    for bytes in bundles {
+        let b = Bundle {
+            kind,
+            name: super::wire::content_name(&bytes),
+            len: bytes.len() as u64,
+        };
+        items.push((b.key(), Bytes::from(bytes)));
+        out.push(b);
+    }
+    conn.put_create_many(items)?;
     hangar_store::fail_point("push.after_bundle")?;
-    Ok(b)
+    Ok(out)
 }

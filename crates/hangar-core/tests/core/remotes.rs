@@ -486,3 +486,146 @@ fn garage_racing_pushers_lose_no_acknowledged_push() {
     let v = src.verify().unwrap();
     assert!(v.is_ok(), "{:?}", v.problems);
 }
+
+/// A 3-node Garage cluster (replication factor 3) with one node killed during a push:
+/// the push completes, or fails cleanly and a retry completes; a clone with data
+/// through another node then has every sample.
+#[test]
+fn garage_cluster_push_survives_a_node_killed_mid_push() {
+    let mut nodes = crate::servers::Garage::cluster(3, "datasets");
+    let spec_at = |i: usize, nodes: &[crate::servers::Garage]| RemoteSpec {
+        name: "origin".into(),
+        url: "s3://datasets/cluster".into(),
+        endpoint: Some(nodes[i].endpoint.clone()),
+        region: Some("garage".into()),
+    };
+    let (_d, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let bulk = co.bulk().unwrap();
+    let sample = |i: u64| {
+        let mut v = vec![(i % 251) as u8; 4096];
+        v[..8].copy_from_slice(&i.to_le_bytes());
+        v
+    };
+    for i in 0..3000u64 {
+        col.set(i, TensorRef::new(&sample(i), &[4096])).unwrap();
+    }
+    bulk.finish().unwrap();
+    co.commit("12 MB").unwrap();
+    co.close().unwrap();
+    repo.add_remote(&spec_at(0, &nodes)).unwrap();
+    let victim = nodes.pop().unwrap();
+    let killer = std::thread::spawn(move || {
+        let mut victim = victim;
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        victim.kill();
+        victim
+    });
+    let t = std::time::Instant::now();
+    let first = repo.push("origin", "master");
+    eprintln!(
+        "push: {:?} in {:?}",
+        first.as_ref().map(|r| r.bytes),
+        t.elapsed()
+    );
+    let _victim = killer.join().unwrap();
+    if let Err(e) = &first {
+        assert_eq!(
+            e.kind(),
+            ErrorKind::Remote,
+            "a failed push fails cleanly: {e}"
+        );
+        repo.push("origin", "master").unwrap();
+    }
+    // Through the second node.
+    let (_c, copy) = clone_spec(&spec_at(1, &nodes), true);
+    let co = copy.checkout().unwrap();
+    let col = co.column("v").unwrap();
+    assert_eq!(col.len().unwrap(), 3000);
+    for i in [0u64, 1234, 2999] {
+        assert_eq!(u8s(&col.get(i).unwrap()), sample(i));
+    }
+    let v = copy.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v}");
+}
+
+/// Streaming reads: a repository opened through a remote holds no values, fetches each
+/// on its first read (checked), serves repeats from a bounded cache, from many threads,
+/// and sees new pushes when opened again.
+#[test]
+fn open_remote_streams_values_into_a_bounded_cache() {
+    let (_d, src, remote_dir, url) = pushed();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let spec = RemoteSpec::new("origin", &url);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, 10 * 256).unwrap();
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    for i in 0..5u64 {
+        assert_eq!(u8s(&imgs.get(i).unwrap()), vec![i as u8; 256]);
+    }
+    for i in 0..5u64 {
+        assert_eq!(
+            imgs.get_view(i).unwrap().as_slice::<u8>().unwrap(),
+            &[i as u8; 256][..]
+        );
+    }
+    let s = repo.stream_stats().unwrap().unwrap();
+    assert_eq!(
+        (s.misses, s.hits, s.bytes_fetched),
+        (5, 5, 5 * 256),
+        "{s:?}"
+    );
+    // Nothing was stored: the values live in the cache only.
+    assert_eq!(repo.verify().unwrap().not_fetched, 20);
+    // The cache stays within its bound.
+    std::thread::scope(|sc| {
+        for t in 0..4u64 {
+            let imgs = &imgs;
+            sc.spawn(move || {
+                for i in 0..20u64 {
+                    let k = (i + t * 5) % 20;
+                    assert_eq!(u8s(&imgs.get(k).unwrap()), vec![k as u8; 256]);
+                }
+            });
+        }
+    });
+    let s = repo.stream_stats().unwrap().unwrap();
+    assert!(s.cached_bytes <= 10 * 256, "{s:?}");
+    assert_eq!(s.hits + s.misses, 10 + 80);
+    // A new push is seen by the next open.
+    let co = src.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set(3u64, TensorRef::new(&[77u8; 256], &[16, 16]))
+        .unwrap();
+    co.commit("change 3").unwrap();
+    co.close().unwrap();
+    src.push("origin", "master").unwrap();
+    drop(repo);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, 1 << 20).unwrap();
+    let co = repo.checkout().unwrap();
+    assert_eq!(
+        u8s(&co.column("imgs").unwrap().get(3u64).unwrap()),
+        vec![77u8; 256]
+    );
+    // A damaged value on the remote is an error, never data.
+    for e in std::fs::read_dir(remote_dir.path().join("values")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = std::fs::read(&p).unwrap();
+        for x in b.iter_mut() {
+            *x ^= 0xff;
+        }
+        std::fs::write(&p, b).unwrap();
+    }
+    let e = co.column("imgs").unwrap().get(9u64).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    // Another remote's directory is refused.
+    let other = RemoteSpec::new("origin", "file:///elsewhere");
+    assert_eq!(
+        kind(Repository::open_remote(cache_dir.path(), &other, 1 << 20)),
+        ErrorKind::AlreadyExists
+    );
+}

@@ -120,7 +120,8 @@ pub struct Garage {
 }
 
 impl Garage {
-    pub fn start(bucket: &str) -> Garage {
+    /// Starts one node (replication factor `rf`) without a layout.
+    fn node(rf: usize) -> Garage {
         s3_env();
         let bin = binary(
             "HANGAR_GARAGE",
@@ -134,7 +135,7 @@ impl Garage {
             &config,
             format!(
                 "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
-                 replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 replication_factor = {rf}\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
                  rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{SECRET_KEY}\"\n\
                  [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{api}\"\n\
                  root_domain = \".s3.garage.localhost\"\n",
@@ -153,26 +154,35 @@ impl Garage {
             .spawn()
             .expect("garage starts");
         wait_for(api, &mut child, "garage");
-        let g = Garage {
+        Garage {
             child,
             endpoint: format!("http://127.0.0.1:{api}"),
             config,
             bin,
             _dir: dir,
-        };
-        // The node's id, then a layout with it, then the bucket and the key.
-        let status = g.cli(&["status"]);
-        let id = status
-            .lines()
-            .find_map(|l| {
-                let w = l.split_whitespace().next()?;
-                (w.len() == 16 && w.bytes().all(|b| b.is_ascii_hexdigit())).then(|| w.to_string())
-            })
-            .unwrap_or_else(|| panic!("no node id in `garage status`:\n{status}"));
-        g.cli(&["layout", "assign", "-z", "dc1", "-c", "1G", &id]);
-        g.cli(&["layout", "apply", "--version", "1"]);
-        g.cli(&["bucket", "create", bucket]);
-        g.cli(&[
+        }
+    }
+
+    /// This node's id and RPC address (`<id>@<addr>`).
+    fn node_id(&self) -> String {
+        self.cli(&["node", "id", "-q"]).trim().to_string()
+    }
+
+    /// Assigns every node of `nodes` (connected to the first) a zone of its own, applies
+    /// the layout, creates `bucket` and allows the test key on it.
+    fn configure(nodes: &[Garage], bucket: &str) {
+        let first = &nodes[0];
+        for (i, n) in nodes.iter().enumerate() {
+            let full = n.node_id();
+            if i > 0 {
+                first.cli(&["node", "connect", &full]);
+            }
+            let id = full.split('@').next().unwrap().to_string();
+            first.cli(&["layout", "assign", "-z", &format!("dc{i}"), "-c", "1G", &id]);
+        }
+        first.cli(&["layout", "apply", "--version", "1"]);
+        first.cli(&["bucket", "create", bucket]);
+        first.cli(&[
             "key",
             "import",
             "--yes",
@@ -181,10 +191,30 @@ impl Garage {
             ACCESS_KEY,
             SECRET_KEY,
         ]);
-        g.cli(&[
+        first.cli(&[
             "bucket", "allow", "--read", "--write", "--owner", bucket, "--key", ACCESS_KEY,
         ]);
+    }
+
+    /// A single node (replication factor 1, SQLite metadata) with `bucket`.
+    pub fn start(bucket: &str) -> Garage {
+        let g = Garage::node(1);
+        Garage::configure(std::slice::from_ref(&g), bucket);
         g
+    }
+
+    /// `n` nodes on loopback, replication factor `n` (each object on every node), with
+    /// `bucket`.
+    pub fn cluster(n: usize, bucket: &str) -> Vec<Garage> {
+        let nodes: Vec<Garage> = (0..n).map(|_| Garage::node(n)).collect();
+        Garage::configure(&nodes, bucket);
+        nodes
+    }
+
+    /// Kills this node (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Runs the garage command line against this node; its stdout.
