@@ -1,5 +1,6 @@
 //! `hangar remote`, `push`, `clone`, `fetch`, `fetch-data`, `pull` over a `file://`
-//! remote: the commands, their `--json` documents, and the not_fetched error.
+//! remote: the commands, their `--json` documents, and the not_fetched error; wrong
+//! credentials against a real S3 server (s3s-fs).
 
 use crate::Env;
 
@@ -81,6 +82,16 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     let head = src.ok(&["log", "--json"]);
     assert!(head.contains(pulled["head"].as_str().unwrap()), "{pulled}");
 
+    // cat --remote: no clone, the value fetched on demand (the cache under XDG_CACHE_HOME).
+    let cache = tempfile::tempdir().unwrap();
+    let out = dst.run_ok(
+        dst.cmd()
+            .env("XDG_CACHE_HOME", cache.path())
+            .args(["cat", "--remote", &url, "images", "3", "--raw"]),
+    );
+    assert_eq!(out.stdout, vec![3u8; 256]);
+    assert!(cache.path().join("hangar/remotes").is_dir());
+
     // Errors: an unknown remote, a bad URL, a bad range.
     let e = dst.err(&["-C", copy, "push", "nope", "master"]);
     assert!(e.contains("hangar remote add"), "{e}");
@@ -101,4 +112,87 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
         dst.json(&["-C", copy, "remote", "list"])["remotes"],
         serde_json::json!([])
     );
+}
+
+#[path = "../../../hangar-core/tests/core/servers.rs"]
+#[allow(dead_code)]
+mod servers;
+
+/// Runs `hangar ARGS` with `AWS_SECRET_ACCESS_KEY` replaced; asserts exit 2 and returns stderr.
+fn with_wrong_secret(env: &Env, args: &[&str]) -> String {
+    let out = env
+        .cmd()
+        .env("AWS_SECRET_ACCESS_KEY", "ff".repeat(32))
+        .args(args)
+        .output()
+        .expect("runs");
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "hangar {args:?}: {e}");
+    e
+}
+
+#[test]
+fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing() {
+    let server = servers::S3s::start("datasets");
+    let src = Env::new();
+    src.init();
+    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
+    src.ok(&["import", "images", &images_npy(&src, "a.npy", 3, 0)]);
+    src.ok(&["commit", "-m", "first"]);
+    let url = "s3://datasets/fashion";
+    let ep = server.endpoint.as_str();
+    src.ok(&[
+        "remote",
+        "add",
+        "origin",
+        url,
+        "--endpoint",
+        ep,
+        "--region",
+        "us-east-1",
+    ]);
+    let before = crate::repo_files(&src.path().join(".hangar"), &[]);
+
+    // A push with the wrong secret: refused, saying which credentials to check; nothing
+    // is written on the server and nothing changes locally.
+    let e = with_wrong_secret(&src, &["push", "origin"]);
+    assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(crate::repo_files(&src.path().join(".hangar"), &[]), before);
+    let bucket = server.root.path().join("datasets");
+    assert_eq!(std::fs::read_dir(&bucket).unwrap().count(), 0);
+
+    // With the right ones it goes through; a clone with the wrong ones leaves no directory.
+    src.ok(&["push", "origin"]);
+    let dst = Env::new();
+    let e = with_wrong_secret(
+        &dst,
+        &[
+            "clone",
+            url,
+            "copy",
+            "--endpoint",
+            ep,
+            "--region",
+            "us-east-1",
+        ],
+    );
+    assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    assert!(!dst.path().join("copy").exists());
+    dst.ok(&[
+        "clone",
+        url,
+        "copy",
+        "--endpoint",
+        ep,
+        "--region",
+        "us-east-1",
+    ]);
+    let copy = dst.path().join("copy");
+    let copy = copy.to_str().unwrap();
+    dst.ok(&["-C", copy, "log"]);
+    // fetch-data with the wrong secret: refused, the clone still verifies.
+    let e = with_wrong_secret(&dst, &["-C", copy, "fetch-data", "origin", "master"]);
+    assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
+    dst.ok(&["-C", copy, "verify"]);
 }

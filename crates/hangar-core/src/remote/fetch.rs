@@ -192,6 +192,30 @@ impl Repository {
             )));
         }
         super::conn::check_url(&spec.url)?;
+        // A clone that fails (unreachable server, refused credentials, a damaged object)
+        // leaves nothing behind: the directory it made, or the repository it made in an
+        // existing directory, is removed again.
+        let existed = path.exists();
+        let result = Self::clone_into(path, spec, user_name, user_email, branch, data);
+        if result.is_err() {
+            let made = if existed {
+                path.join(crate::repo::HANGAR_DIR)
+            } else {
+                path.to_path_buf()
+            };
+            let _ = std::fs::remove_dir_all(made);
+        }
+        result
+    }
+
+    fn clone_into(
+        path: &std::path::Path,
+        spec: &RemoteSpec,
+        user_name: &str,
+        user_email: &str,
+        branch: Option<&str>,
+        data: bool,
+    ) -> Result<(Repository, FetchReport)> {
         let repo = Repository::init(path, user_name, user_email, false)?;
         repo.add_remote(spec)?;
         let report = repo.fetch(&spec.name, None)?;
