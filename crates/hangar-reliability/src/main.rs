@@ -51,8 +51,11 @@ fn main() -> ExitCode {
                     args.get(2).map_or("", String::as_str),
                     std::path::Path::new(args.get(3).map_or(".", String::as_str)),
                 ),
+                Some("fetch") => remote::fetch_child(std::path::Path::new(
+                    args.get(2).map_or(".", String::as_str),
+                )),
                 _ => {
-                    eprintln!("remote-child push SRC URL SEED ROUNDS | clone URL DIR");
+                    eprintln!("remote-child push SRC URL SEED ROUNDS | clone URL DIR | fetch DIR");
                     return ExitCode::from(2);
                 }
             };

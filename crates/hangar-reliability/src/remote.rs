@@ -8,7 +8,9 @@
 //!   repository verifies;
 //! - after a killed clone: what was left opens and verifies (values not fetched yet are
 //!   not damage), and resuming it (fetch, pull, fetch-data) completes to exactly the
-//!   source's content, receiving less than a full clone when the kill came late.
+//!   source's content, receiving less than a full clone when the kill came late;
+//! - after a killed fetch (fetch, pull and fetch-data of the whole history into a clone
+//!   that keeps following the remote while the push trials add commits): the same.
 //!
 //! Protocol of the push child (one line each, after the step): `COMMIT <id>`, then
 //! `ACK <id>` once the push returned.
@@ -85,6 +87,20 @@ pub fn clone_child(url: &str, dir: &Path) -> hangar_core::Result<()> {
         None,
         true,
     )?;
+    Ok(())
+}
+
+/// The fetch child: in the clone at `dir`, fetch, pull master and fetch every value of
+/// its history.
+pub fn fetch_child(dir: &Path) -> hangar_core::Result<()> {
+    let repo = Repository::open(dir)?;
+    repo.fetch("origin", None)?;
+    repo.pull("origin", "master", "follow")?;
+    let all = FetchDataOptions {
+        history: true,
+        ..FetchDataOptions::default()
+    };
+    repo.fetch_data("origin", "master", &all)?;
     Ok(())
 }
 
@@ -200,7 +216,7 @@ fn resume(dir: &Path, url: &str) -> Result<(Repository, u64), String> {
 
 /// The suite: `trials` kills of pushes and as many of clones.
 pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
-    let mut figs = Figures::new("remote crash consistency (SIGKILL of push and clone)");
+    let mut figs = Figures::new("remote crash consistency (SIGKILL of push, clone and fetch)");
     let started = Instant::now();
     let mut rng = Rng::new(seed);
     let tmp = match tempfile::tempdir() {
@@ -220,7 +236,21 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
         figs.fail(format!("setup: {e}"));
         return figs;
     }
-    let (mut push_killed, mut acks_checked, mut clone_killed) = (0, 0, 0);
+    // The follower: a clone without data that each fetch trial brings up to date.
+    let follower = tmp.path().join("follower");
+    if let Err(e) = Repository::clone_from(
+        &follower,
+        &RemoteSpec::new("origin", &url),
+        "follower",
+        "follower@example.com",
+        None,
+        false,
+    ) {
+        figs.fail(format!("setup: clone of the follower: {e}"));
+        return figs;
+    }
+    let follower_s = follower.to_string_lossy().into_owned();
+    let (mut push_killed, mut acks_checked, mut clone_killed, mut fetch_killed) = (0, 0, 0, 0);
     let mut resume_ratios = Vec::new();
     for t in 0..trials {
         // A push killed at a random moment.
@@ -270,6 +300,34 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
                 v.problems
             )),
             Err(e) => figs.fail(format!("push trial {t}: the pushing repository: {e}")),
+        }
+
+        // A fetch into the follower killed at a random moment, then resumed.
+        let after = Duration::from_micros(500 + rng.below(300_000));
+        match run_killed(exe, &["remote-child", "fetch", &follower_s], after) {
+            Err(e) => {
+                figs.fail(format!("fetch trial {t}: {e}"));
+                break;
+            }
+            Ok((_, killed)) => {
+                fetch_killed += usize::from(killed);
+                if let Err(e) = resume(&follower, &url).and_then(|(repo, _)| {
+                    let check = tmp.path().join(format!("fref{t}"));
+                    let (reference, _) = fresh_clone(&url, &check)?;
+                    let same = content_of(&reference)? == content_of(&repo)?;
+                    let _ = std::fs::remove_dir_all(&check);
+                    let v = repo.verify().map_err(|e| e.to_string())?;
+                    match (same, v.is_ok() && v.not_fetched == 0) {
+                        (true, true) => Ok(()),
+                        (false, _) => Err("the resumed follower's content differs from the \
+                                           remote's"
+                            .to_string()),
+                        (true, false) => Err(format!("the resumed follower: {v}")),
+                    }
+                }) {
+                    figs.fail(format!("fetch trial {t}: {e}"));
+                }
+            }
         }
 
         // A clone (with data) killed at a random moment, then resumed.
@@ -326,6 +384,8 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
     figs.add("acknowledged pushes checked on the remote", acks_checked);
     figs.add("clone trials", trials);
     figs.add("clones killed with SIGKILL", clone_killed);
+    figs.add("fetch trials", trials);
+    figs.add("fetches killed with SIGKILL", fetch_killed);
     if !resume_ratios.is_empty() {
         figs.add(
             "bytes received to resume a killed clone / by a whole clone (min, median, max)",
