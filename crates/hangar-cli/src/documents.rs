@@ -333,6 +333,23 @@ pub struct Status {
     pub columns_replaced: Vec<String>,
     pub samples: Vec<StagedSamples>,
     pub metadata_changes: usize,
+    pub not_fetched: Vec<NotFetched>,
+}
+
+/// Samples of a column whose values are not stored here (a partial clone).
+#[derive(Debug, Serialize)]
+pub struct NotFetched {
+    pub column: String,
+    pub samples: u64,
+}
+
+pub fn not_fetched(v: &[(String, u64)]) -> Vec<NotFetched> {
+    v.iter()
+        .map(|(column, samples)| NotFetched {
+            column: column.clone(),
+            samples: *samples,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -363,6 +380,7 @@ pub struct Summary {
     pub commit: Option<Commit>,
     pub columns: Vec<Column>,
     pub metadata_keys: usize,
+    pub not_fetched: Vec<NotFetched>,
 }
 
 #[derive(Debug, Serialize)]

@@ -272,6 +272,9 @@ pub struct Summary {
     pub columns: Vec<ColumnInfo>,
     /// Number of metadata keys.
     pub metadata_keys: usize,
+    /// Per column, the samples whose value is not stored here (a partial clone's values
+    /// not fetched yet); columns with none are left out.
+    pub not_fetched: Vec<(String, u64)>,
 }
 
 pub(crate) fn summary(repo: &Repository, at: Option<&str>) -> Result<Summary> {
@@ -289,6 +292,7 @@ pub(crate) fn summary(repo: &Repository, at: Option<&str>) -> Result<Summary> {
                 commit: None,
                 columns: Vec::new(),
                 metadata_keys: 0,
+                not_fetched: Vec::new(),
             })
         }
         None => repo.checkout()?,
@@ -299,6 +303,7 @@ pub(crate) fn summary(repo: &Repository, at: Option<&str>) -> Result<Summary> {
         commit: Some(co.commit_info().clone()),
         columns: co.columns()?,
         metadata_keys: co.metadata().len()?,
+        not_fetched: repo.not_fetched(Some(&co.commit_info().id.to_hex()))?,
     })
 }
 
@@ -333,6 +338,9 @@ impl fmt::Display for Summary {
             writeln!(f, "|")?;
             writeln!(f, "|  * Column Name: {}", c.name)?;
             writeln!(f, "|    Num Samples: {}", c.num_samples)?;
+            if let Some((_, n)) = self.not_fetched.iter().find(|(name, _)| *name == c.name) {
+                writeln!(f, "|    Not Fetched: {n} (`hangar fetch-data` brings them)")?;
+            }
             if let Some(n) = c.num_subsamples {
                 writeln!(f, "|    Num Subsamples: {n}")?;
             }

@@ -59,6 +59,10 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
     let branch = co.branch_name()?;
     let head = co.commit_hash()?;
     let status = co.status()?;
+    let not_fetched = match head {
+        Some(h) => repo.not_fetched(Some(&h.to_hex()))?,
+        None => Vec::new(),
+    };
     let changes = match &status {
         Status::Clean => StagedChanges::default(),
         Status::Dirty(c) => c.clone(),
@@ -84,6 +88,7 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
                 )
                 .collect(),
             metadata_changes: changes.metadata_changes,
+            not_fetched: documents::not_fetched(&not_fetched),
         })?);
     }
     let mut text = format!("On branch {}", paint(BRANCH, &branch));
@@ -101,6 +106,13 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
         );
     } else {
         text.push_str("Nothing staged: the staging area matches the branch head.\n");
+    }
+    if !not_fetched.is_empty() {
+        text.push_str("Not fetched (the values are on the remote, not here):\n");
+        for (column, n) in &not_fetched {
+            text.push_str(&format!("  {column}: {} samples\n", thousands(*n)));
+        }
+        text.push_str("(use `hangar fetch-data REMOTE BRANCH` to fetch them)\n");
     }
     Ok(output::print(&text)?)
 }

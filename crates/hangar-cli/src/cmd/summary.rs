@@ -24,6 +24,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             commit: s.commit.as_ref().map(Into::into),
             columns: documents::columns(&s.columns),
             metadata_keys: s.metadata_keys,
+            not_fetched: documents::not_fetched(&s.not_fetched),
         })?);
     }
     Ok(output::println(&s.to_string())?)

@@ -58,9 +58,28 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     assert!(e.contains("fetch-data"), "{e}");
     let v = dst.ok(&["-C", copy, "verify"]);
     assert!(v.contains("not fetched"), "{v}");
+    // status and summary say how much is not here.
+    let st = dst.json(&["-C", copy, "status"]);
+    assert_eq!(
+        st["not_fetched"],
+        serde_json::json!([{"column": "images", "samples": 5}])
+    );
+    let st = dst.ok(&["-C", copy, "status"]);
+    assert!(
+        st.contains("images: 5 samples") && st.contains("fetch-data"),
+        "{st}"
+    );
+    let su = dst.ok(&["-C", copy, "summary"]);
+    assert!(su.contains("Not Fetched: 5"), "{su}");
+    assert_eq!(src.json(&["status"])["not_fetched"], serde_json::json!([]));
 
     let f = dst.json(&["-C", copy, "fetch-data", "origin", "master", "--keys", "0"]);
     assert_eq!(f["values"], 1, "{f}");
+    let su = dst.json(&["-C", copy, "summary"]);
+    assert_eq!(
+        su["not_fetched"],
+        serde_json::json!([{"column": "images", "samples": 4}])
+    );
     dst.ok(&["-C", copy, "cat", "images", "0"]);
     let f = dst.json(&[
         "-C",
@@ -73,6 +92,9 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     ]);
     assert!(f["values"].as_u64().unwrap() >= 1, "{f}");
     dst.ok(&["-C", copy, "verify"]);
+    let st = dst.json(&["-C", copy, "status"]);
+    assert_eq!(st["not_fetched"], serde_json::json!([]));
+    assert!(!dst.ok(&["-C", copy, "summary"]).contains("Not Fetched"));
 
     // A new commit at the source, pushed, then pulled (a fast-forward).
     src.ok(&["import", "images", &images_npy(&src, "b.npy", 8, 100)]);

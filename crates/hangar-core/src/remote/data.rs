@@ -186,6 +186,65 @@ impl Repository {
         Ok(report)
     }
 
+    /// Per column of commit `at` (a revision; default: the current branch's head), the
+    /// number of samples whose value is not stored here: values of a clone or fetch
+    /// not fetched yet (`fetch_data` brings them). Columns with none are left out. A
+    /// repository that never fetched from a remote cannot miss values this way, and no
+    /// record is read for it.
+    pub fn not_fetched(&self, at: Option<&str>) -> Result<Vec<(String, u64)>> {
+        let shared = self.shared().clone();
+        let any_manifest = std::fs::read_dir(local::manifests_dir(&shared.hangar))
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !any_manifest {
+            return Ok(Vec::new());
+        }
+        let commit = match at {
+            Some(rev) => self.resolve(rev)?,
+            None => match self.branch_head(&self.staging_branch()?)? {
+                Some(h) => h,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let root = shared.read_root(&shared.read_commit(&commit.0)?.root)?;
+        let mut out = Vec::new();
+        for col in &root.columns {
+            let Some(t) = col.tree else { continue };
+            let schema = shared.read_schema(&col.schema)?;
+            let mut local: DigestMap<bool> = DigestMap::default();
+            let mut missing = 0u64;
+            let mut stack = vec![t.root];
+            while let Some(d) = stack.pop() {
+                let node = shared.node(&d)?;
+                if node.level() > 0 {
+                    stack.extend((0..node.len()).map(|i| node.child(i).0));
+                    continue;
+                }
+                for i in 0..node.len() {
+                    let raw = node.value(i);
+                    if raw.is_empty() {
+                        continue; // a nested sample's marker
+                    }
+                    let rec = crate::checkout::decode_record(&shared, &col.name, &schema, raw)?;
+                    let Held::Stored(v) = rec.held else { continue };
+                    let here = match local.get(&v) {
+                        Some(&h) => h,
+                        None => {
+                            let h = shared.store.lookup(&v)?.is_some();
+                            local.insert(v, h);
+                            h
+                        }
+                    };
+                    missing += u64::from(!here);
+                }
+            }
+            if missing > 0 {
+                out.push((col.name.clone(), missing));
+            }
+        }
+        Ok(out)
+    }
+
     /// The values of `commit` (and with `opts.history` of its ancestors) that `opts`
     /// selects and are not stored here: (digest, index into the returned schemas, header).
     /// Record-table nodes are walked once however many commits share them.

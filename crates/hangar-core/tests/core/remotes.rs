@@ -83,6 +83,16 @@ fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
     let v = repo.verify().unwrap();
     assert!(v.is_ok(), "{:?}", v.problems);
     assert_eq!(v.not_fetched, 20);
+    // How much is not here, per column (labels are inline: all here).
+    assert_eq!(
+        repo.not_fetched(None).unwrap(),
+        vec![("imgs".to_string(), 20)]
+    );
+    assert_eq!(
+        repo.summary(None).unwrap().not_fetched,
+        vec![("imgs".to_string(), 20)]
+    );
+    assert!(src.not_fetched(None).unwrap().is_empty());
 
     // Fetch exactly two samples' values.
     let opts = FetchDataOptions {
@@ -97,6 +107,10 @@ fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
     assert_eq!(u8s(&imgs.get(3u64).unwrap()), vec![3u8; 256]);
     assert_eq!(u8s(&imgs.get(7u64).unwrap()), vec![7u8; 256]);
     assert_eq!(imgs.get(4u64).unwrap_err().kind(), ErrorKind::NotFetched);
+    assert_eq!(
+        repo.not_fetched(Some("master")).unwrap(),
+        vec![("imgs".to_string(), 18)]
+    );
     // Again: nothing to do.
     let r = repo.fetch_data("origin", "master", &opts).unwrap();
     assert_eq!((r.values, r.already_local), (0, 2));
