@@ -801,10 +801,16 @@ hangar_status hangar_repo_fetch(const struct hangar_repo *repo, const char *remo
 hangar_status hangar_repo_pull(const struct hangar_repo *repo, const char *remote, const char *branch, const char *message, struct hangar_buf **report);
 
 // Fetches the values of revision `rev` that this repository lacks from `remote`: of
-// `column` only (NULL: every column), of integer keys `range_start <= key < range_end`
-// only when `range_end > range_start` (else every key), stopping before `max_bytes`
-// (0: no limit). Each value's CRC and digest are checked before it is stored.
-hangar_status hangar_repo_fetch_data(const struct hangar_repo *repo, const char *remote, const char *rev, const char *column, uint64_t range_start, uint64_t range_end, uint64_t max_bytes, struct hangar_buf **report);
+// the `n_columns` columns named in `columns` only (`n_columns` 0: every column; then
+// `columns` may be NULL), of integer keys `range_start <= key < range_end` only when
+// `range_end > range_start` (else every key), stopping before `max_bytes` (0: no
+// limit); with `history`, the values of every commit `rev` descends from too. Each
+// value's CRC and digest are checked before it is stored.
+hangar_status hangar_repo_fetch_data(const struct hangar_repo *repo, const char *remote, const char *rev, const char *const *columns, size_t n_columns, uint64_t range_start, uint64_t range_end, uint64_t max_bytes, bool history, struct hangar_buf **report);
+
+// The remotes, sorted by name: `*names` and `*urls` are new lists of the same length
+// (`hangar_strlist_free` each).
+hangar_status hangar_repo_remotes(const struct hangar_repo *repo, struct hangar_strlist **names, struct hangar_strlist **urls);
 
 // Clones the repository at `url` into a new repository at `path` (the remote is added
 // as `origin`; `endpoint`/`region` may be NULL), with every value of its history when
@@ -824,6 +830,11 @@ hangar_status hangar_repo_open_remote(const char *url, const char *endpoint, con
 // reads served from its cache (`hits`), fetched (`misses`) and the bytes received (each
 // may be NULL). `HANGAR_E_INVALID_ARGUMENT` for a repository opened otherwise.
 hangar_status hangar_repo_stream_stats(const struct hangar_repo *repo, uint64_t *hits, uint64_t *misses, uint64_t *bytes_fetched);
+
+// The number of samples of revision `rev` (NULL: the current branch's head) whose value
+// is not stored here (a partial clone's values not fetched yet), of `column` only
+// (NULL: every column) into `*count`; 0 in a repository that never fetched.
+hangar_status hangar_repo_not_fetched(const struct hangar_repo *repo, const char *rev, const char *column, uint64_t *count);
 
 // Creates a repository in the existing directory `path` (its `.hangar/` subdirectory),
 // recording `user_name` and `user_email` as the author of commits. If one exists already,

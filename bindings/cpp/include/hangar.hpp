@@ -865,16 +865,29 @@ class Repository {
         detail::check(hangar_repo_pull(r_.get(), remote.c_str(), branch.c_str(), message.c_str(), &b));
         return detail::take(b);
     }
-    /// The values of `rev` this repository lacks: of `column` (nullopt: all), of integer
+    /// The values of `rev` this repository lacks: of `columns` (empty: all), of integer
     /// keys in [range_start, range_end) when range_end > range_start, up to `max_bytes`
-    /// (0: no limit).
+    /// (0: no limit); with `history`, of every commit `rev` descends from too.
     std::string fetch_data(const std::string &remote, const std::string &rev,
-                           const std::optional<std::string> &column = std::nullopt, uint64_t range_start = 0,
-                           uint64_t range_end = 0, uint64_t max_bytes = 0) {
+                           const std::vector<std::string> &columns = {}, uint64_t range_start = 0,
+                           uint64_t range_end = 0, uint64_t max_bytes = 0, bool history = false) {
+        std::vector<const char *> names;
+        names.reserve(columns.size());
+        for (const auto &c : columns) names.push_back(c.c_str());
         hangar_buf *b = nullptr;
-        detail::check(hangar_repo_fetch_data(r_.get(), remote.c_str(), rev.c_str(), detail::c_str_or_null(column),
-                                             range_start, range_end, max_bytes, &b));
+        detail::check(hangar_repo_fetch_data(r_.get(), remote.c_str(), rev.c_str(), names.data(), names.size(),
+                                             range_start, range_end, max_bytes, history, &b));
         return detail::take(b);
+    }
+    /// The remotes, sorted by name: (name, url) pairs.
+    std::vector<std::pair<std::string, std::string>> remotes() const {
+        hangar_strlist *n = nullptr, *u = nullptr;
+        detail::check(hangar_repo_remotes(r_.get(), &n, &u));
+        auto names = detail::take(n);
+        auto urls = detail::take(u);
+        std::vector<std::pair<std::string, std::string>> out;
+        for (size_t i = 0; i < names.size() && i < urls.size(); i++) out.emplace_back(names[i], urls[i]);
+        return out;
     }
     /// True while a writer checkout is open on the repository (in any process).
     bool writer_lock_held() const {

@@ -253,6 +253,10 @@ int main(int argc, char **argv) {
         }
         EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, src.add_remote("origin", "ftp://x/y"));
         src.add_remote("origin", url);
+        {
+            auto rs = src.remotes();
+            EXPECT(rs.size() == 1 && rs[0].first == "origin" && rs[0].second == url);
+        }
         EXPECT(src.push("origin", "master").find("1 values") != std::string::npos);
         auto copy = hangar::Repository::clone(url, dir + "-copy", "Bo", "bo@example.com");
         {
@@ -260,7 +264,8 @@ int main(int argc, char **argv) {
             auto big = reader.column("big");
             EXPECT_THROWS(HANGAR_E_NOT_FETCHED, big.get<uint8_t>(0));
         }
-        copy.fetch_data("origin", "master");
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, copy.fetch_data("origin", "master", {"nope"}));
+        copy.fetch_data("origin", "master", {}, 0, 0, 0, true);
         {
             auto reader = copy.checkout();
             EXPECT(reader.column("big").get<uint8_t>(0).data == std::vector<uint8_t>(256, 7));

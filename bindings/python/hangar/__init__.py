@@ -13,10 +13,11 @@ libhangar's C ABI (the library ships inside this package)::
     co.close()
 """
 
-from ._ffi import CorruptionError, HangarError, MergeConflictError, version as _version
+from ._ffi import CorruptionError, HangarError, MergeConflictError, NotFetchedError, version as _version
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column, NestedSample
 from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_tf_dataset, make_torch_dataset
+from .remotes import RemoteInfo, Remotes
 from .repository import BranchHead, Repository
 
 __version__ = _version()
@@ -29,6 +30,9 @@ __all__ = [
     "HangarError",
     "MergeConflictError",
     "NestedSample",
+    "NotFetchedError",
+    "RemoteInfo",
+    "Remotes",
     "NumpyDataset",
     "Metadata",
     "ReaderCheckout",

@@ -75,6 +75,11 @@ class CorruptionError(HangarError):
     """Stored data failed its checksum or could not be decoded."""
 
 
+class NotFetchedError(FileNotFoundError):
+    """The value is on a remote and not fetched here yet (a partial clone):
+    `repo.remote.fetch_data(...)` brings it. (The original raised FileNotFoundError.)"""
+
+
 class Key(ctypes.Structure):
     _fields_ = [("text", c_char_p), ("number", c_uint64)]
 
@@ -280,6 +285,20 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_key_iter_len": (c_int32, [P, POINTER(c_size_t)]),
     "hangar_key_iter_next": (c_int32, [P, POINTER(Key), POINTER(c_bool)]),
     "hangar_key_iter_free": (None, [P]),
+    "hangar_repo_add_remote": (c_int32, [P, c_char_p, c_char_p, c_char_p, c_char_p]),
+    "hangar_repo_remove_remote": (c_int32, [P, c_char_p]),
+    "hangar_repo_remotes": (c_int32, [P, POINTER(P), POINTER(P)]),
+    "hangar_repo_push": (c_int32, [P, c_char_p, c_char_p, POINTER(P)]),
+    "hangar_repo_fetch": (c_int32, [P, c_char_p, c_char_p, POINTER(P)]),
+    "hangar_repo_pull": (c_int32, [P, c_char_p, c_char_p, c_char_p, POINTER(P)]),
+    "hangar_repo_fetch_data": (
+        c_int32,
+        [P, c_char_p, c_char_p, POINTER(c_char_p), c_size_t, c_uint64, c_uint64, c_uint64, c_bool, POINTER(P)],
+    ),
+    "hangar_repo_clone": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_bool, POINTER(P)]),
+    "hangar_repo_open_remote": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_uint64, POINTER(P)]),
+    "hangar_repo_not_fetched": (c_int32, [P, c_char_p, c_char_p, POINTER(c_uint64)]),
+    "hangar_repo_stream_stats": (c_int32, [P, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)]),
 }
 
 
@@ -321,6 +340,7 @@ _EXCEPTIONS = {
     E_NOTHING_TO_COMMIT: RuntimeError,
     E_DIRTY_STAGING: PermissionError,
     E_REMOTE: ConnectionError,
+    E_NOT_FETCHED: NotFetchedError,
 }
 
 

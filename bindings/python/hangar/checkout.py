@@ -110,14 +110,14 @@ class Columns(DictReads):
 
     @property
     def contains_remote_references(self) -> bool:
-        """False: every value of a libhangar checkout is local (there are no remotes yet)."""
-        self._co._check_open()
-        return False
+        """True if some sample's value is on a remote and not fetched here yet (a
+        partial clone: `repo.remote.fetch_data` brings them)."""
+        return self._co._not_fetched(None) > 0
 
     @property
     def remote_sample_keys(self) -> dict:
-        """Per column, the keys whose values are on a remote only: none here."""
-        return {name: () for name in self.keys()}
+        """Per column, the keys whose values are on a remote and not fetched here."""
+        return {name: self[name].remote_reference_keys for name in self.keys()}
 
     def __delitem__(self, name: str) -> None:
         self.delete(name)
@@ -176,6 +176,17 @@ class _Checkout:
         self._repo = repo
         self._handle: Optional[_Handle] = handle
         self._columns: dict = {}
+
+    def _not_fetched(self, column: Optional[str]) -> int:
+        """Samples of this checkout's commit (a writer's: its base) whose values are
+        not stored here; of `column` only if given."""
+        self._check_open()
+        head = self.commit_hash
+        if not head:
+            return 0
+        n = ctypes.c_uint64()
+        check(lib.hangar_repo_not_fetched(self._repo._ptr(), cstr(head), cstr(column), ctypes.byref(n)))
+        return n.value
 
     @property
     def diff(self) -> ReaderUserDiff:

@@ -423,15 +423,19 @@ class Column(DictReads):
 
     @property
     def contains_remote_references(self) -> bool:
-        """False: every value of a libhangar checkout is local (there are no remotes yet)."""
+        """True if some sample's value is on a remote and not fetched here yet (a
+        partial clone: `repo.remote.fetch_data` brings them)."""
         self._ptr()
-        return False
+        return self._co._not_fetched(self._name) > 0
 
     @property
     def remote_reference_keys(self) -> Tuple[KeyType, ...]:
-        """The keys whose values are on a remote only: none here."""
-        self._ptr()
-        return ()
+        """The keys of the samples whose values (of a nested sample: any of its
+        subsamples) are on a remote and not fetched here. Reads every sample when
+        there are some (none are read otherwise)."""
+        if not self.contains_remote_references:
+            return ()
+        return tuple(k for k in self.keys() if not _fetched(self, k))
 
     def __getitem__(self, key: Any) -> Any:
         fast = self._fast_read
@@ -711,13 +715,15 @@ class NestedSample(DictReads):
 
     @property
     def contains_remote_references(self) -> bool:
-        """False: every value of a libhangar checkout is local."""
-        return self._col.contains_remote_references
+        """True if a subsample's value is on a remote and not fetched here yet."""
+        return bool(self.remote_reference_keys)
 
     @property
     def remote_reference_keys(self) -> Tuple[KeyType, ...]:
-        """The subsample keys whose values are on a remote only: none here."""
-        return self._col.remote_reference_keys
+        """The subsample keys whose values are on a remote and not fetched here."""
+        if not self._col.contains_remote_references:
+            return ()
+        return tuple(k for k in self.keys() if not _fetched(self, k))
 
     @property
     def sample(self) -> KeyType:
@@ -801,3 +807,16 @@ class NestedSample(DictReads):
             f'    Writeable            : "{self.iswriteable}"\n'
             f"    Number of Subsamples : {len(self)}\n"
         )
+
+
+def _fetched(container: Any, key: KeyType) -> bool:
+    """False if reading `container[key]` (all subsamples of a nested sample) finds a
+    value not fetched from its remote."""
+    try:
+        v = container[key]
+        if isinstance(v, NestedSample):
+            for sub in v.keys():
+                v[sub]
+    except _ffi.NotFetchedError:
+        return False
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import warnings
 from ctypes import byref, c_bool, c_size_t, c_uint32, c_uint64
 from typing import Any, Dict, List, Optional, Union
@@ -13,6 +14,7 @@ from ._ffi import check, cstr, lib
 from .diff import DiffAndConflicts, diff_and_conflicts, resolve
 from .checkout import ReaderCheckout, WriterCheckout
 from .columns import _Handle
+from .remotes import Remotes
 
 
 def _human(nbytes: int) -> str:
@@ -34,6 +36,7 @@ class Repository:
     def __init__(self, path: Union[str, "os.PathLike[str]"], exists: bool = True):
         self._path = os.path.abspath(os.fspath(path))
         self._handle: Optional[_Handle] = None
+        self._streaming = False
         if os.path.isdir(os.path.join(self._path, ".hangar")):
             self._open()
         elif exists:
@@ -85,6 +88,82 @@ class Repository:
         check(lib.hangar_repo_init(cstr(self._path), cstr(user_name), cstr(user_email), bool(remove_old), byref(out)))
         self._handle = _Handle(out, lib.hangar_repo_free)
         return os.path.join(self._path, ".hangar")
+
+    @property
+    def remote(self) -> Remotes:
+        """The remotes: add, remove, list_all, fetch, fetch_data, push, pull."""
+        self._ptr()
+        if getattr(self, "_remotes", None) is None:
+            self._remotes = Remotes(self)
+        return self._remotes
+
+    def clone(
+        self,
+        user_name: str,
+        user_email: str,
+        remote_address: str,
+        *,
+        remove_old: bool = False,
+        data: bool = False,
+        endpoint: Optional[str] = None,
+        region: Optional[str] = None,
+    ) -> str:
+        """Clones the repository at `remote_address` (`file:///dir` or
+        `s3://bucket/prefix`) into this path, adding it as remote `origin`: its history
+        and record tables, and with `data=True` every value of its history too (else
+        `remote.fetch_data` brings values when wanted). With `remove_old`, a repository
+        already here is deleted first. Returns the checked-out branch, "master"."""
+        hangar_dir = os.path.join(self._path, ".hangar")
+        if os.path.isdir(hangar_dir):
+            if not remove_old:
+                raise ValueError(
+                    f"{self._path} already holds a repository; pass remove_old=True to replace it"
+                )
+            self._handle = None
+            shutil.rmtree(hangar_dir)
+        os.makedirs(self._path, exist_ok=True)
+        out = ctypes.c_void_p()
+        check(
+            lib.hangar_repo_clone(
+                cstr(remote_address), cstr(endpoint), cstr(region), cstr(self._path),
+                cstr(user_name), cstr(user_email), bool(data), byref(out),
+            )
+        )
+        self._handle = _Handle(out, lib.hangar_repo_free)
+        return "master"
+
+    @classmethod
+    def open_remote(
+        cls,
+        url: str,
+        cache_dir: Union[str, "os.PathLike[str]"],
+        *,
+        endpoint: Optional[str] = None,
+        region: Optional[str] = None,
+        cache_bytes: int = 0,
+    ) -> "Repository":
+        """The repository at `url` for reading without a clone: history and record
+        tables kept in `cache_dir`, each value fetched the first time a checkout reads
+        it and kept in a memory cache of `cache_bytes` (0: 1 GiB). For a training job on
+        another machine: it reads exactly the samples it touches."""
+        cache = os.path.abspath(os.fspath(cache_dir))
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_open_remote(cstr(url), cstr(endpoint), cstr(region), cstr(cache), int(cache_bytes), byref(out)))
+        repo = cls.__new__(cls)
+        repo._path = cache
+        repo._handle = _Handle(out, lib.hangar_repo_free)
+        repo._streaming = True
+        return repo
+
+    def stream_stats(self) -> Dict[str, int]:
+        """For a repository from `open_remote`: value reads served by the cache
+        (`hits`), fetched (`misses`) and the bytes received (`bytes_fetched`)."""
+        hits, misses, nbytes = c_uint64(), c_uint64(), c_uint64()
+        check(lib.hangar_repo_stream_stats(self._ptr(), byref(hits), byref(misses), byref(nbytes)))
+        return {"hits": hits.value, "misses": misses.value, "bytes_fetched": nbytes.value}
+
+    def _resolve(self, revision: str) -> str:
+        return resolve(self, revision, "revision")
 
     def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]:
         """A read-only checkout of `commit` or of `branch`'s head (default: the branch

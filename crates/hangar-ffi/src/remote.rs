@@ -6,10 +6,12 @@ use std::ffi::c_char;
 
 use hangar_core::{FetchDataOptions, RemoteSpec, Repository};
 
-use crate::boundary::{guard, guard_out, handle, into_handle, opt_text, text, FfiResult};
+use crate::boundary::{
+    check_out, guard, guard_out, handle, into_handle, opt_text, slice, text, write_out, FfiResult,
+};
 use crate::repo::hangar_repo;
 use crate::status::*;
-use crate::types::{hangar_buf, text_out};
+use crate::types::{hangar_buf, hangar_strlist, new_strlist, text_out};
 
 fn report_out(report: *mut *mut hangar_buf, text: String) {
     if !report.is_null() {
@@ -111,35 +113,62 @@ pub extern "C" fn hangar_repo_pull(
 }
 
 /// Fetches the values of revision `rev` that this repository lacks from `remote`: of
-/// `column` only (NULL: every column), of integer keys `range_start <= key < range_end`
-/// only when `range_end > range_start` (else every key), stopping before `max_bytes`
-/// (0: no limit). Each value's CRC and digest are checked before it is stored.
+/// the `n_columns` columns named in `columns` only (`n_columns` 0: every column; then
+/// `columns` may be NULL), of integer keys `range_start <= key < range_end` only when
+/// `range_end > range_start` (else every key), stopping before `max_bytes` (0: no
+/// limit); with `history`, the values of every commit `rev` descends from too. Each
+/// value's CRC and digest are checked before it is stored.
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub extern "C" fn hangar_repo_fetch_data(
     repo: *const hangar_repo,
     remote: *const c_char,
     rev: *const c_char,
-    column: *const c_char,
+    columns: *const *const c_char,
+    n_columns: usize,
     range_start: u64,
     range_end: u64,
     max_bytes: u64,
+    history: bool,
     report: *mut *mut hangar_buf,
 ) -> hangar_status {
     guard(|| {
         let r = handle(repo, "repo")?;
+        let (remote, rev) = (text(remote, "remote")?, text(rev, "rev")?);
+        let columns = slice(columns, n_columns, "columns")?
+            .iter()
+            .map(|&c| text(c, "columns[i]").map(str::to_string))
+            .collect::<FfiResult<Vec<String>>>()?;
         let opts = FetchDataOptions {
-            columns: opt_text(column, "column")?
-                .map(|c| vec![c.to_string()])
-                .unwrap_or_default(),
+            columns,
             keys: None,
             range: (range_end > range_start).then_some(range_start..range_end),
             max_bytes: (max_bytes > 0).then_some(max_bytes),
-            history: false,
+            history,
         };
-        let rep = r
-            .repo
-            .fetch_data(text(remote, "remote")?, text(rev, "rev")?, &opts)?;
+        let rep = r.repo.fetch_data(remote, rev, &opts)?;
         report_out(report, rep.to_string());
+        Ok(())
+    })
+}
+
+/// The remotes, sorted by name: `*names` and `*urls` are new lists of the same length
+/// (`hangar_strlist_free` each).
+#[no_mangle]
+pub extern "C" fn hangar_repo_remotes(
+    repo: *const hangar_repo,
+    names: *mut *mut hangar_strlist,
+    urls: *mut *mut hangar_strlist,
+) -> hangar_status {
+    guard(|| {
+        check_out(names, "names")?;
+        check_out(urls, "urls")?;
+        let r = handle(repo, "repo")?;
+        let remotes = r.repo.remotes()?;
+        let (n, u): (Vec<String>, Vec<String>) =
+            remotes.into_iter().map(|s| (s.name, s.url)).unzip();
+        write_out(names, new_strlist(n));
+        write_out(urls, new_strlist(u));
         Ok(())
     })
 }
@@ -242,5 +271,27 @@ fn spec(
         url: text(url, "url")?.to_string(),
         endpoint: opt_text(endpoint, "endpoint")?.map(str::to_string),
         region: opt_text(region, "region")?.map(str::to_string),
+    })
+}
+
+/// The number of samples of revision `rev` (NULL: the current branch's head) whose value
+/// is not stored here (a partial clone's values not fetched yet), of `column` only
+/// (NULL: every column) into `*count`; 0 in a repository that never fetched.
+#[no_mangle]
+pub extern "C" fn hangar_repo_not_fetched(
+    repo: *const hangar_repo,
+    rev: *const c_char,
+    column: *const c_char,
+    count: *mut u64,
+) -> hangar_status {
+    guard_out(count, || {
+        let r = handle(repo, "repo")?;
+        let column = opt_text(column, "column")?;
+        let per_column = r.repo.not_fetched(opt_text(rev, "rev")?)?;
+        Ok(per_column
+            .iter()
+            .filter(|(c, _)| column.is_none_or(|want| want == c))
+            .map(|(_, n)| n)
+            .sum())
     })
 }

@@ -1,0 +1,154 @@
+"""Remotes from Python (`repo.remote`, `repo.clone`, `Repository.open_remote`): the
+original's API over a `file://` remote, partial clones and the not-fetched error."""
+
+import numpy as np
+import pytest
+
+from hangar import NotFetchedError, RemoteInfo, Repository
+
+
+@pytest.fixture
+def pushed(tmp_path):
+    """A source repository with 10 images (256 bytes: not inline) and 10 labels, pushed
+    to a file:// remote; returns (source, url)."""
+    src = Repository(path=tmp_path / "src", exists=False)
+    src.init(user_name="Ada", user_email="ada@example.com")
+    co = src.checkout(write=True)
+    imgs = co.add_ndarray_column("images", shape=(16, 16), dtype=np.uint8)
+    labels = co.add_ndarray_column("labels", shape=(1,), dtype=np.int64)
+    for i in range(10):
+        imgs[i] = np.full((16, 16), i, dtype=np.uint8)
+        labels[i] = np.array([i], dtype=np.int64)
+    co.commit("ten images")
+    co.close()
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    url = f"file://{remote}"
+    assert src.remote.add("origin", url) == RemoteInfo(name="origin", address=url)
+    assert src.remote.push("origin", "master") == "master"
+    assert "values" in src.remote.last_report
+    return src, url
+
+
+def test_add_list_remove_and_their_errors(repo):
+    assert repo.remote.list_all() == []
+    repo.remote.add("origin", "file:///tmp/somewhere")
+    repo.remote.add("backup", "s3://bucket/prefix", endpoint="http://127.0.0.1:3900", region="garage")
+    assert [r.name for r in repo.remote.list_all()] == ["backup", "origin"]
+    with pytest.raises(ValueError, match="already exists"):
+        repo.remote.add("origin", "file:///tmp/elsewhere")
+    with pytest.raises(ValueError):
+        repo.remote.add("x", "ftp://host/path")
+    with pytest.raises(ValueError):
+        repo.remote.add("bad name!", "file:///tmp/x")
+    assert repo.remote.remove("backup") == RemoteInfo("backup", "s3://bucket/prefix")
+    with pytest.raises(KeyError):
+        repo.remote.remove("backup")
+    with pytest.raises(KeyError):
+        repo.remote.push("nope", "master")
+
+
+def test_partial_clone_fetch_data_and_remote_references(pushed, tmp_path):
+    src, url = pushed
+    dst = Repository(path=tmp_path / "dst", exists=False)
+    assert dst.clone("Bo", "bo@example.com", url) == "master"
+    co = dst.checkout()
+    assert co.commit_hash == src.checkout().commit_hash
+    # Labels are inline in the record table: here. Images are not.
+    assert co.columns["labels"][3].tolist() == [3]
+    with pytest.raises(NotFetchedError, match="fetch-data"):
+        co.columns["images"][3]
+    with pytest.raises(FileNotFoundError):  # what the original raised
+        co.columns["images"][4]
+    assert co.columns.contains_remote_references
+    assert co.columns["images"].contains_remote_references
+    assert not co.columns["labels"].contains_remote_references
+    assert co.columns["images"].remote_reference_keys == tuple(range(10))
+    assert co.columns.remote_sample_keys == {"images": tuple(range(10)), "labels": ()}
+    assert "Not Fetched: 10" in dst.summary(return_contents=True)
+    assert dst.verify_commit_integrity()
+    co.close()
+
+    # Two columns' worth, one of them named: only images' values come.
+    with pytest.raises(ValueError, match="simultaneously"):
+        dst.remote.fetch_data("origin", branch="master", commit="abc")
+    with pytest.raises(ValueError, match="incompatible"):
+        dst.remote.fetch_data("origin", "master", max_num_bytes=10, retrieve_all_history=True)
+    with pytest.raises(KeyError):
+        dst.remote.fetch_data("origin", "master", column_names=["nope"])
+    got = dst.remote.fetch_data("origin", "master", column_names=["images"], max_num_bytes=3 * 256)
+    assert got == [dst.checkout().commit_hash]
+    co = dst.checkout()
+    missing = co.columns["images"].remote_reference_keys
+    assert 0 < len(missing) < 10
+    fetched = [k for k in range(10) if k not in missing]
+    assert np.array_equal(co.columns["images"][fetched[0]], np.full((16, 16), fetched[0], np.uint8))
+    co.close()
+    dst.remote.fetch_data("origin", "master")
+    co = dst.checkout()
+    assert not co.columns.contains_remote_references
+    assert co.columns["images"][9][0, 0] == 9
+    co.close()
+
+
+def test_push_fetch_pull_and_a_refused_stale_push(pushed, tmp_path):
+    src, url = pushed
+    dst = Repository(path=tmp_path / "dst", exists=False)
+    dst.clone("Bo", "bo@example.com", url, data=True)
+    assert not dst.checkout().columns.contains_remote_references
+    # The clone commits and pushes.
+    co = dst.checkout(write=True)
+    co.columns["images"][10] = np.full((16, 16), 10, np.uint8)
+    co.commit("eleventh")
+    co.close()
+    dst.remote.push("origin", "master")
+    # The source committed meanwhile: its push is refused until it merges.
+    co = src.checkout(write=True)
+    co.columns["images"][11] = np.full((16, 16), 11, np.uint8)
+    co.commit("twelfth")
+    co.close()
+    with pytest.raises(ValueError, match="fetch"):
+        src.remote.push("origin", "master")
+    assert src.remote.fetch("origin", "master") == "origin/master"
+    src.remote.fetch_data("origin", "origin/master")
+    src.merge("merge theirs", "master", "origin/master")
+    src.remote.push("origin", "master")
+    head = dst.remote.pull("origin", "master")
+    assert head == src.checkout().commit_hash
+    co = dst.checkout()
+    assert len(co.columns["images"]) == 12
+    co.close()
+    # Fetched history with all its data, the original's way.
+    commits = dst.remote.fetch_data("origin", "master", retrieve_all_history=True)
+    assert commits[0] == head and len(commits) == 4
+
+
+def test_clone_refuses_an_existing_repository_unless_remove_old(pushed, tmp_path):
+    _, url = pushed
+    dst = Repository(path=tmp_path / "dst", exists=False)
+    dst.init(user_name="Bo", user_email="bo@example.com")
+    with pytest.raises(ValueError, match="remove_old"):
+        dst.clone("Bo", "bo@example.com", url)
+    dst.clone("Bo", "bo@example.com", url, remove_old=True)
+    assert len(dst.checkout().columns["images"]) == 10
+    bad = Repository(path=tmp_path / "bad", exists=False)
+    with pytest.raises(KeyError, match="holds no repository"):
+        bad.clone("Bo", "bo@example.com", f"file://{tmp_path}/no-such-remote")
+    assert not (tmp_path / "bad" / ".hangar").exists()
+
+
+def test_open_remote_streams_exactly_the_samples_read(pushed, tmp_path):
+    _, url = pushed
+    repo = Repository.open_remote(url, tmp_path / "cache")
+    co = repo.checkout()
+    imgs = co.columns["images"]
+    assert imgs[2][0, 0] == 2
+    assert imgs[2][0, 0] == 2
+    assert imgs[5][0, 0] == 5
+    stats = repo.stream_stats()
+    assert stats == {"hits": 1, "misses": 2, "bytes_fetched": 512}
+    co.close()
+    plain = Repository(path=tmp_path / "plain", exists=False)
+    plain.init(user_name="Bo", user_email="bo@example.com")
+    with pytest.raises(ValueError):
+        plain.stream_stats()
