@@ -34,6 +34,7 @@ fn direct_store(
         let fs = object_store::local::LocalFileSystem::new_with_prefix(path)?.with_fsync(true);
         return Ok((Box::new(fs), "direct".into()));
     }
+    hangar_core::remote::install_tls_provider();
     let mut b = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(u.host_str().unwrap_or_default());
     if let Some(e) = endpoint {

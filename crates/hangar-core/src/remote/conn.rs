@@ -78,6 +78,7 @@ impl Conn {
                 (Arc::new(fs), StorePath::default())
             }
             "s3" => {
+                install_tls_provider();
                 let bucket = url.host_str().unwrap_or_default();
                 if bucket.is_empty() {
                     return Err(Error::InvalidArgument(format!(
@@ -321,5 +322,17 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
             "{url:?} is not a remote URL this build can use; give file:///absolute/path or \
              s3://bucket/prefix"
         ))),
+    }
+}
+
+/// Makes ring the process's rustls provider unless one is installed already (by the
+/// host program, or an earlier call): reqwest is built without a provider of its own
+/// (see Cargo.toml: aws-lc-rs would add 2.2 MB to every artifact). Opening an `s3://`
+/// remote calls it; a program that also builds its own `object_store` S3 client with
+/// this build of reqwest calls it first.
+pub fn install_tls_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is then installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::repo::Repository;
 
+pub use conn::install_tls_provider;
 pub(crate) use local::{tracking_head, Promised};
 pub(crate) use ondemand::OnDemand;
 pub use ondemand::{StreamStats, DEFAULT_CACHE_BYTES};

@@ -360,6 +360,34 @@ fn bad_urls_unknown_remotes_and_empty_remotes_are_clear_errors() {
     crate::servers::s3_env();
     let e = repo.fetch("dead", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    // An https endpoint that does not speak TLS: the client (rustls with ring) starts a
+    // handshake, which fails as a Remote error, not a panic.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let mut hello = [0u8; 5];
+            let _ = std::io::Read::read_exact(&mut c, &mut hello);
+            // A TLS record starts with the handshake type 22 and version 3.x.
+            let _ = tx.send(hello[..2] == [22, 3]);
+            let _ = std::io::Write::write_all(&mut c, b"HTTP/1.1 400 not TLS\r\n\r\n");
+        }
+    });
+    repo.add_remote(&RemoteSpec {
+        name: "tls".into(),
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some(format!("https://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+    })
+    .unwrap();
+    let e = repo.fetch("tls", None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(5)),
+        Ok(true),
+        "the client sent a TLS ClientHello"
+    );
 }
 
 /// The same flows against a real S3 server with conditional writes (s3s-fs): the remote
