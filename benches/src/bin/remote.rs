@@ -69,8 +69,10 @@ fn main() -> Res<()> {
         raw_bytes as f64 / 1e6
     );
 
-    // The limit: the same bytes up and down with object_store directly, in the bundle
-    // size a push uses (64 MiB).
+    // `--only-bare`: push and clone without data only (for the 1M-sample clone target).
+    let only_bare = std::env::args().any(|a| a == "--only-bare");
+    // The limit: the same bytes up and down with object_store directly, in 64 MiB
+    // objects, one at a time.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -79,7 +81,7 @@ fn main() -> Res<()> {
     payload.extend(data.labels.iter().flat_map(|l| l.to_le_bytes()));
     let chunks: Vec<Vec<u8>> = payload.chunks(64 << 20).map(|c| c.to_vec()).collect();
     let t = Instant::now();
-    for (i, c) in chunks.iter().enumerate() {
+    for (i, c) in chunks.iter().enumerate().filter(|_| !only_bare) {
         let p = object_store::path::Path::from(format!("{prefix}/{i}"));
         rt.block_on(direct.put(&p, PutPayload::from(c.clone())))?;
     }
@@ -89,7 +91,7 @@ fn main() -> Res<()> {
     let t = Instant::now();
     let mut got = 0;
     let mut file = std::fs::File::create(work.path().join("download"))?;
-    for i in 0..chunks.len() {
+    for i in (0..chunks.len()).filter(|_| !only_bare) {
         let p = object_store::path::Path::from(format!("{prefix}/{i}"));
         let b = rt.block_on(async { direct.get(&p).await?.bytes().await })?;
         std::io::Write::write_all(&mut file, &b)?;
@@ -97,7 +99,7 @@ fn main() -> Res<()> {
     }
     file.sync_all()?;
     let direct_down = secs(t);
-    assert_eq!(got, payload.len());
+    assert!(only_bare || got == payload.len());
 
     let src = Repository::init(work.path().join("src"), "Bench", "bench@example.com", false)?;
     let co = src.checkout_writer()?;
@@ -140,6 +142,15 @@ fn main() -> Res<()> {
         false,
     )?;
     let clone_bare = secs(t);
+    if only_bare {
+        println!(
+            "push: {push:.3} s ({} bytes); push again {:.1} ms; clone without data: {:.1} ms",
+            pushed.bytes,
+            push_again * 1e3,
+            clone_bare * 1e3
+        );
+        return Ok(());
+    }
     let t = Instant::now();
     Repository::clone_from(
         work.path().join("full"),
