@@ -22,7 +22,9 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version, column_name, writer_lock_held, update!, append_sample!
+       disk_usage, format_version, column_name, writer_lock_held, update!, append_sample!,
+       add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!,
+       clone_repository, open_remote, stream_stats, not_fetched
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -616,6 +618,105 @@ function Base.merge!(co::WriterCheckout, from::AbstractString;
     kind = Ref{Int32}(0)
     head = commit_buf((b, n) -> L.hangar_writer_merge_with(co, message, from, code, kind, C_NULL, b, n))
     return MERGE_KINDS[kind[]], head
+end
+
+# ---- Remotes (docs/format.md, "Remotes"): URLs file:///dir or s3://bucket/prefix;
+# credentials from the AWS environment variables and files.
+
+"""    add_remote!(repo, name, url; endpoint=nothing, region=nothing)
+
+Adds remote `name` at `url` (not contacted); `endpoint`/`region` for S3 servers other
+than AWS."""
+add_remote!(repo::Repository, name::AbstractString, url::AbstractString; endpoint = nothing, region = nothing) =
+    check(L.hangar_repo_add_remote(repo, name, url, something(endpoint, C_NULL), something(region, C_NULL)))
+
+"""Removes remote `name` (what was fetched from it stays)."""
+remove_remote!(repo::Repository, name::AbstractString) = check(L.hangar_repo_remove_remote(repo, name))
+
+"""The remotes, sorted by name, as `(name, url)` named tuples."""
+function remotes(repo::Repository)
+    n = Ref{Ptr{Cvoid}}(C_NULL)
+    u = Ref{Ptr{Cvoid}}(C_NULL)
+    check(L.hangar_repo_remotes(repo, n, u))
+    names, urls = take_list(n[]), take_list(u[])
+    return [(name = a, url = b) for (a, b) in zip(names, urls)]
+end
+
+function report_of(f)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    check(f(out))
+    return out[] == C_NULL ? "" : take_buf(out[])
+end
+
+"""    push_remote(repo, remote, branch) -> report
+
+Uploads what `remote` lacks of `branch`, then moves its branch (`HANGAR_E_CONFLICT` when
+the remote's branch has commits this one lacks: fetch and merge first)."""
+push_remote(repo::Repository, remote::AbstractString, branch::AbstractString) =
+    report_of(o -> L.hangar_repo_push(repo, remote, branch, o))
+
+"""    fetch_remote(repo, remote; branch=nothing) -> report
+
+Brings the history and record tables of `branch` (default: every branch) from `remote`;
+`"remote/branch"` then names its head wherever a revision is taken."""
+fetch_remote(repo::Repository, remote::AbstractString; branch = nothing) =
+    report_of(o -> L.hangar_repo_fetch(repo, remote, something(branch, C_NULL), o))
+
+"""    pull!(repo, remote, branch; message="merge") -> report
+
+Fetches `branch` and merges `remote/branch` into the local branch of that name."""
+pull!(repo::Repository, remote::AbstractString, branch::AbstractString; message::AbstractString = "merge") =
+    report_of(o -> L.hangar_repo_pull(repo, remote, branch, message, o))
+
+"""    fetch_data!(repo, remote, rev; columns=String[], range=nothing, max_bytes=0, history=false)
+
+Fetches the values of revision `rev` not stored here: of `columns` only if given, of
+integer keys in `range` (e.g. `0:999`) only if given, stopping before `max_bytes` (0: no
+limit), of every ancestor commit too with `history`. Returns the report."""
+function fetch_data!(repo::Repository, remote::AbstractString, rev::AbstractString;
+                     columns = String[], range = nothing, max_bytes::Integer = 0, history::Bool = false)
+    cols = String[String(c) for c in columns]
+    ptrs = Ptr{Cvoid}[Ptr{Cvoid}(pointer(c)) for c in cols]
+    lo, hi = range === nothing ? (0, 0) : (first(range), last(range) + 1)
+    GC.@preserve cols ptrs begin
+        arr = isempty(ptrs) ? Ptr{Ptr{Cvoid}}(C_NULL) : pointer(ptrs)
+        return report_of(o -> L.hangar_repo_fetch_data(repo, remote, rev, arr, length(ptrs), UInt64(lo),
+                                                        UInt64(hi), UInt64(max_bytes), history, o))
+    end
+end
+
+"""    clone_repository(url, path; user_name, user_email, data=false, endpoint=nothing, region=nothing)
+
+Clones the repository at `url` into `path` (remote `origin`): its history and record
+tables, and every value of its history with `data=true`. Reading a value not fetched
+throws `HangarError` with status `HANGAR_E_NOT_FETCHED`."""
+clone_repository(url::AbstractString, path::AbstractString; user_name::AbstractString,
+                 user_email::AbstractString, data::Bool = false, endpoint = nothing, region = nothing) =
+    Repository(out_handle(o -> L.hangar_repo_clone(url, something(endpoint, C_NULL), something(region, C_NULL),
+                                                   path, user_name, user_email, data, o)))
+
+"""    open_remote(url, cache_dir; endpoint=nothing, region=nothing, cache_bytes=0)
+
+The repository at `url` for reading without a clone: each value is fetched the first
+time a checkout reads it and kept in a memory cache of `cache_bytes` (0: 1 GiB)."""
+open_remote(url::AbstractString, cache_dir::AbstractString; endpoint = nothing, region = nothing,
+            cache_bytes::Integer = 0) =
+    Repository(out_handle(o -> L.hangar_repo_open_remote(url, something(endpoint, C_NULL), something(region, C_NULL),
+                                                         cache_dir, UInt64(cache_bytes), o)))
+
+"""For a repository from `open_remote`: `(hits, misses, bytes_fetched)`."""
+function stream_stats(repo::Repository)
+    h, m, b = Ref{UInt64}(0), Ref{UInt64}(0), Ref{UInt64}(0)
+    check(L.hangar_repo_stream_stats(repo, h, m, b))
+    return (hits = h[], misses = m[], bytes_fetched = b[])
+end
+
+"""Samples of `rev` (default: the branch head), of `column` if given, whose values are
+not fetched here."""
+function not_fetched(repo::Repository; rev = nothing, column = nothing)
+    n = Ref{UInt64}(0)
+    check(L.hangar_repo_not_fetched(repo, something(rev, C_NULL), something(column, C_NULL), n))
+    return n[]
 end
 
 end # module

@@ -125,4 +125,36 @@ using Test
     @test merge! === Base.merge!
     @test log_entries(repo)[1].author != "" && disk_usage(repo) > 0 && format_version(repo) == 2
     @test occursin("images", summary(repo))
+
+    # Remotes over file://: push, a partial clone, fetch_data!, pull!, streaming reads.
+    checkout_writer(repo) do co
+        big = add_ndarray_column!(co, "big", UInt8, 16, 16)
+        big[0] = fill(0x07, 16, 16)   # 256 bytes: stored in a segment, not inline
+        commit!(co, "big")
+    end
+    remote_dir = mktempdir()
+    url = "file://" * remote_dir
+    add_remote!(repo, "origin", url)
+    @test remotes(repo) == [(name = "origin", url = url)]
+    @test_throws HangarError add_remote!(repo, "origin", url)
+    @test occursin("values", push_remote(repo, "origin", "master"))
+    copy_dir = joinpath(mktempdir(), "copy")
+    cl = clone_repository(url, copy_dir; user_name = "Bo", user_email = "bo@example.com")
+    @test not_fetched(cl) == 1 && not_fetched(cl; column = "big") == 1
+    e = try
+        checkout(c -> c["big"][0], cl); nothing
+    catch err
+        err
+    end
+    @test e isa HangarError && e.name == "HANGAR_E_NOT_FETCHED"
+    fetch_data!(cl, "origin", "master"; columns = ["big"], history = true)
+    @test not_fetched(cl) == 0
+    @test checkout(c -> c["big"][0], cl) == fill(0x07, 16, 16)
+    fetch_remote(cl, "origin")
+    pull!(cl, "origin", "master")
+    stream = open_remote(url, mktempdir())
+    @test checkout(c -> c["big"][0], stream) == fill(0x07, 16, 16)
+    @test stream_stats(stream).misses == 1
+    remove_remote!(repo, "origin")
+    @test isempty(remotes(repo))
 end
