@@ -826,6 +826,13 @@ hangar_status hangar_repo_clone(const char *url, const char *endpoint, const cha
 // `hangar_repo_free`.
 hangar_status hangar_repo_open_remote(const char *url, const char *endpoint, const char *region, const char *cache_dir, uint64_t cache_bytes, struct hangar_repo **out);
 
+// Opens `cache_dir`, which `hangar_repo_open_remote` made, reading values through its
+// remote as that does but fetching and writing nothing: for the worker processes of a
+// job whose main process opened the remote (dataloader workers), each with its own
+// cache of `cache_bytes` (0: 1 GiB). On success `*out` is a new handle the caller frees
+// with `hangar_repo_free`.
+hangar_status hangar_repo_open_remote_cache(const char *cache_dir, uint64_t cache_bytes, struct hangar_repo **out);
+
 // The streaming figures of a repository opened with `hangar_repo_open_remote`: value
 // reads served from its cache (`hits`), fetched (`misses`) and the bytes received (each
 // may be NULL). `HANGAR_E_INVALID_ARGUMENT` for a repository opened otherwise.

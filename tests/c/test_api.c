@@ -1003,6 +1003,19 @@ static void test_remotes(void) {
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_stream_stats(src, &hits, NULL, NULL));
     hangar_column_free(c);
     hangar_reader_free(r);
+    /* A worker opens the same cache directory: no fetch, its own cache. */
+    hangar_repo *worker = NULL;
+    OK(hangar_repo_open_remote_cache(cache_dir, 0, &worker));
+    OK(hangar_repo_checkout(worker, "master", &r));
+    OK(hangar_reader_column(r, "imgs", &c));
+    OK(hangar_column_get(c, ik(1), NULL, got, sizeof got, &written));
+    EXPECT(written == 256 && got[0] == 2);
+    OK(hangar_repo_stream_stats(worker, &hits, &misses, &fetched));
+    EXPECT(hits == 0 && misses == 1);
+    hangar_column_free(c);
+    hangar_reader_free(r);
+    hangar_repo_free(worker);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_open_remote_cache(path_in("no-such-cache"), 0, &worker));
     hangar_repo_free(stream);
 
     /* The clone commits and pushes; the source, behind, is refused. */

@@ -227,6 +227,7 @@ hangar_repo_fetch_data(repo, remote, rev, columns, n_columns, range_start, range
 hangar_repo_remotes(repo, names, urls) = ccall((:hangar_repo_remotes, libhangar), Cint, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{Cvoid}}), repo, names, urls)
 hangar_repo_clone(url, endpoint, region, path, user_name, user_email, data, out) = ccall((:hangar_repo_clone, libhangar), Cint, (Cstring, Cstring, Cstring, Cstring, Cstring, Cstring, Bool, Ptr{Ptr{Cvoid}}), url, endpoint, region, path, user_name, user_email, data, out)
 hangar_repo_open_remote(url, endpoint, region, cache_dir, cache_bytes, out) = ccall((:hangar_repo_open_remote, libhangar), Cint, (Cstring, Cstring, Cstring, Cstring, UInt64, Ptr{Ptr{Cvoid}}), url, endpoint, region, cache_dir, cache_bytes, out)
+hangar_repo_open_remote_cache(cache_dir, cache_bytes, out) = ccall((:hangar_repo_open_remote_cache, libhangar), Cint, (Cstring, UInt64, Ptr{Ptr{Cvoid}}), cache_dir, cache_bytes, out)
 hangar_repo_stream_stats(repo, hits, misses, bytes_fetched) = ccall((:hangar_repo_stream_stats, libhangar), Cint, (Ptr{Cvoid}, Ptr{UInt64}, Ptr{UInt64}, Ptr{UInt64}), repo, hits, misses, bytes_fetched)
 hangar_repo_not_fetched(repo, rev, column, count) = ccall((:hangar_repo_not_fetched, libhangar), Cint, (Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt64}), repo, rev, column, count)
 hangar_repo_init(path, user_name, user_email, remove_old, out) = ccall((:hangar_repo_init, libhangar), Cint, (Cstring, Cstring, Cstring, Bool, Ptr{Ptr{Cvoid}}), path, user_name, user_email, remove_old, out)

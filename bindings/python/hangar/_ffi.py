@@ -298,6 +298,7 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_repo_clone": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_bool, POINTER(P)]),
     "hangar_repo_open_remote": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_uint64, POINTER(P)]),
     "hangar_repo_not_fetched": (c_int32, [P, c_char_p, c_char_p, POINTER(c_uint64)]),
+    "hangar_repo_open_remote_cache": (c_int32, [c_char_p, c_uint64, POINTER(P)]),
     "hangar_repo_stream_stats": (c_int32, [P, POINTER(c_uint64), POINTER(c_uint64), POINTER(c_uint64)]),
 }
 

@@ -170,8 +170,19 @@ class TorchDataset:
     spawn: the dataset holds the repository path, commit and names only, and each process
     opens its own reader checkout on first use."""
 
-    def __init__(self, repo_path: str, commit: str, names: List[str], keys: List[KeyType], field_names: Tuple[str, ...]):
+    def __init__(
+        self,
+        repo_path: str,
+        commit: str,
+        names: List[str],
+        keys: List[KeyType],
+        field_names: Tuple[str, ...],
+        stream_cache_bytes: Optional[int] = None,
+    ):
         self._repo_path = repo_path
+        # Set for a repository from `Repository.open_remote`: each worker reads through
+        # the remote too (its own cache of this many bytes), fetching nothing else.
+        self._stream_cache_bytes = stream_cache_bytes
         self._commit = commit
         self._names = names
         self.keys = keys
@@ -188,10 +199,14 @@ class TorchDataset:
             "names": self._names,
             "keys": self.keys,
             "field_names": self._field_names,
+            "stream_cache_bytes": self._stream_cache_bytes,
         }
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"])
+        self.__init__(
+            state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"],
+            state.get("stream_cache_bytes"),
+        )
 
     def _open(self) -> List[Column]:
         import os
@@ -199,7 +214,11 @@ class TorchDataset:
         if self._columns is None or self._pid != os.getpid():
             from .repository import Repository
 
-            co = Repository(self._repo_path).checkout(commit=self._commit)
+            if self._stream_cache_bytes is None:
+                repo = Repository(self._repo_path)
+            else:
+                repo = Repository._open_remote_cache(self._repo_path, self._stream_cache_bytes)
+            co = repo.checkout(commit=self._commit)
             self._columns = [co.columns[n] for n in self._names]
             self._pid = os.getpid()
         return self._columns
@@ -261,7 +280,9 @@ def make_torch_dataset(
     names = tuple(field_names) if field_names is not None else tuple(c.column for c in cols)
     if len(names) != len(cols):
         raise ValueError(f"{len(names)} field names for {len(cols)} columns")
-    return TorchDataset(co._repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names)
+    repo = co._repo
+    stream = repo._stream_cache_bytes if getattr(repo, "_streaming", False) else None
+    return TorchDataset(repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names, stream)
 
 
 def _chunked_rows(columns: List[Column], keys: List[KeyType], shuffle: bool, chunk: int = 256) -> Iterator[Tuple[Any, ...]]:

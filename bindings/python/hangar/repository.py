@@ -37,6 +37,7 @@ class Repository:
         self._path = os.path.abspath(os.fspath(path))
         self._handle: Optional[_Handle] = None
         self._streaming = False
+        self._stream_cache_bytes = 0
         if os.path.isdir(os.path.join(self._path, ".hangar")):
             self._open()
         elif exists:
@@ -149,10 +150,23 @@ class Repository:
         cache = os.path.abspath(os.fspath(cache_dir))
         out = ctypes.c_void_p()
         check(lib.hangar_repo_open_remote(cstr(url), cstr(endpoint), cstr(region), cstr(cache), int(cache_bytes), byref(out)))
+        return cls._streaming_repo(cache, out, int(cache_bytes))
+
+    @classmethod
+    def _open_remote_cache(cls, cache_dir: str, cache_bytes: int) -> "Repository":
+        """The directory `open_remote` made, read through its remote without fetching
+        or writing (a dataloader worker's view of its main process's repository)."""
+        out = ctypes.c_void_p()
+        check(lib.hangar_repo_open_remote_cache(cstr(cache_dir), int(cache_bytes), byref(out)))
+        return cls._streaming_repo(cache_dir, out, cache_bytes)
+
+    @classmethod
+    def _streaming_repo(cls, cache: str, out: ctypes.c_void_p, cache_bytes: int) -> "Repository":
         repo = cls.__new__(cls)
         repo._path = cache
         repo._handle = _Handle(out, lib.hangar_repo_free)
         repo._streaming = True
+        repo._stream_cache_bytes = cache_bytes
         return repo
 
     def stream_stats(self) -> Dict[str, int]:

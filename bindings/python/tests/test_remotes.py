@@ -152,3 +152,22 @@ def test_open_remote_streams_exactly_the_samples_read(pushed, tmp_path):
     plain.init(user_name="Bo", user_email="bo@example.com")
     with pytest.raises(ValueError):
         plain.stream_stats()
+
+
+def test_a_torch_dataloader_with_workers_streams_from_the_remote(pushed, tmp_path):
+    torch = pytest.importorskip("torch")
+    from hangar import make_torch_dataset
+
+    _, url = pushed
+    repo = Repository.open_remote(url, tmp_path / "cache", cache_bytes=1 << 20)
+    co = repo.checkout()
+    ds = make_torch_dataset([co.columns["images"], co.columns["labels"]])
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2)
+    seen = {}
+    for batch in loader:
+        for img, label in zip(batch.images, batch.labels):
+            seen[int(label[0])] = int(img[0, 0])
+    assert seen == {i: i for i in range(10)}
+    # The workers read through their own caches: nothing was fetched here.
+    assert repo.stream_stats()["misses"] == 0
+    co.close()

@@ -219,14 +219,42 @@ pub extern "C" fn hangar_repo_open_remote(
 ) -> hangar_status {
     guard_out(out, || {
         let spec = spec("origin", url, endpoint, region)?;
-        let bytes = if cache_bytes == 0 {
-            hangar_core::remote::DEFAULT_CACHE_BYTES
-        } else {
-            cache_bytes
-        };
-        let repo = Repository::open_remote(text(cache_dir, "cache_dir")?, &spec, bytes)?;
+        let repo = Repository::open_remote(
+            text(cache_dir, "cache_dir")?,
+            &spec,
+            cache_or_default(cache_bytes),
+        )?;
         Ok(into_handle(hangar_repo { repo }))
     })
+}
+
+/// Opens `cache_dir`, which `hangar_repo_open_remote` made, reading values through its
+/// remote as that does but fetching and writing nothing: for the worker processes of a
+/// job whose main process opened the remote (dataloader workers), each with its own
+/// cache of `cache_bytes` (0: 1 GiB). On success `*out` is a new handle the caller frees
+/// with `hangar_repo_free`.
+#[no_mangle]
+pub extern "C" fn hangar_repo_open_remote_cache(
+    cache_dir: *const c_char,
+    cache_bytes: u64,
+    out: *mut *mut hangar_repo,
+) -> hangar_status {
+    guard_out(out, || {
+        let repo = Repository::open_remote_cache(
+            text(cache_dir, "cache_dir")?,
+            "origin",
+            cache_or_default(cache_bytes),
+        )?;
+        Ok(into_handle(hangar_repo { repo }))
+    })
+}
+
+fn cache_or_default(cache_bytes: u64) -> u64 {
+    if cache_bytes == 0 {
+        hangar_core::remote::DEFAULT_CACHE_BYTES
+    } else {
+        cache_bytes
+    }
 }
 
 /// The streaming figures of a repository opened with `hangar_repo_open_remote`: value

@@ -162,6 +162,27 @@ impl Repository {
         } else {
             Repository::clone_from(dir, spec, "hangar reader", "reader@localhost", None, false)?.0
         };
+        repo.attach_on_demand(spec, cache_bytes)?;
+        Ok(repo)
+    }
+
+    /// Opens `dir`, which [`Repository::open_remote`] made, reading values through its
+    /// remote `remote` as that does, without fetching or writing anything: for the
+    /// worker processes of a job whose main process called `open_remote` (its
+    /// dataloader workers), each with its own cache of `cache_bytes`.
+    pub fn open_remote_cache(
+        dir: impl AsRef<std::path::Path>,
+        remote: &str,
+        cache_bytes: u64,
+    ) -> Result<Repository> {
+        let repo = Repository::open(dir)?;
+        let spec = repo.remote(remote)?;
+        repo.attach_on_demand(&spec, cache_bytes)?;
+        Ok(repo)
+    }
+
+    fn attach_on_demand(&self, spec: &RemoteSpec, cache_bytes: u64) -> Result<()> {
+        let repo = self;
         let mut at = DigestMap::default();
         for (_, m) in local::load_manifests(repo.hangar_dir())? {
             for (d, loc) in &m.values {
@@ -178,7 +199,7 @@ impl Repository {
             fetched: AtomicU64::new(0),
         };
         repo.shared().set_on_demand(std::sync::Arc::new(on_demand));
-        Ok(repo)
+        Ok(())
     }
 
     /// The streaming figures of a repository opened with [`Repository::open_remote`]

@@ -653,6 +653,21 @@ fn open_remote_streams_values_into_a_bounded_cache() {
         u8s(&co.column("imgs").unwrap().get(3u64).unwrap()),
         vec![77u8; 256]
     );
+    // A worker process opens the same directory without fetching or writing anything,
+    // with its own cache; a directory with no such remote is refused.
+    let before = files_under(&cache_dir.path().join(".hangar"));
+    let worker = Repository::open_remote_cache(cache_dir.path(), "origin", 1 << 20).unwrap();
+    let wco = worker.checkout().unwrap();
+    assert_eq!(
+        u8s(&wco.column("imgs").unwrap().get(3u64).unwrap()),
+        vec![77u8; 256]
+    );
+    assert_eq!(worker.stream_stats().unwrap().unwrap().misses, 1);
+    assert_eq!(files_under(&cache_dir.path().join(".hangar")), before);
+    assert_eq!(
+        kind(Repository::open_remote_cache(cache_dir.path(), "nope", 0)),
+        ErrorKind::NotFound
+    );
     // A damaged value on the remote is an error, never data.
     for e in std::fs::read_dir(remote_dir.path().join("values")).unwrap() {
         let p = e.unwrap().path();
@@ -670,4 +685,21 @@ fn open_remote_streams_values_into_a_bounded_cache() {
         kind(Repository::open_remote(cache_dir.path(), &other, 1 << 20)),
         ErrorKind::AlreadyExists
     );
+}
+
+/// Every file below `dir` with its bytes.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
 }
