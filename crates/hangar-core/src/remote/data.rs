@@ -193,10 +193,9 @@ impl Repository {
     /// record is read for it.
     pub fn not_fetched(&self, at: Option<&str>) -> Result<Vec<(String, u64)>> {
         let shared = self.shared().clone();
-        let any_manifest = std::fs::read_dir(local::manifests_dir(&shared.hangar))
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if !any_manifest {
+        let no_manifest =
+            local::entries(&local::manifests_dir(&shared.hangar)).map_or(true, |e| e.is_empty());
+        if no_manifest {
             return Ok(Vec::new());
         }
         let commit = match at {

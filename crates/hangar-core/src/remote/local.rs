@@ -17,16 +17,20 @@ pub(crate) fn manifests_dir(hangar: &Path) -> PathBuf {
     hangar.join("remote-manifests")
 }
 
+/// The entries of directory `dir`; none if it does not exist (nothing saved there yet).
+pub(crate) fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => Ok(rd.flatten().collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::io("list", dir, e)),
+    }
+}
+
 /// The names of the manifests saved here.
 pub(crate) fn saved_manifest_names(repo: &Repository) -> Result<HashSet<Digest>> {
     let dir = manifests_dir(repo.hangar_dir());
     let mut out = HashSet::new();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("list", &dir, e)),
-    };
-    for e in rd.flatten() {
+    for e in entries(&dir)? {
         if let Some(d) = Digest::from_hex(&e.file_name().to_string_lossy()) {
             out.insert(d);
         }
@@ -46,12 +50,7 @@ pub(crate) fn save_manifest(repo: &Repository, name: &Digest, bytes: &[u8]) -> R
 pub(crate) fn load_manifests(hangar: &Path) -> Result<Vec<(Digest, Manifest)>> {
     let dir = manifests_dir(hangar);
     let mut out = Vec::new();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("list", &dir, e)),
-    };
-    for e in rd.flatten() {
+    for e in entries(&dir)? {
         let Some(name) = Digest::from_hex(&e.file_name().to_string_lossy()) else {
             continue;
         };
@@ -78,12 +77,7 @@ fn tracking_dir(repo: &Repository, remote: &str) -> PathBuf {
 pub(crate) fn read_tracking(repo: &Repository, remote: &str) -> Result<Vec<(String, CommitId)>> {
     let dir = tracking_dir(repo, remote);
     let mut out = Vec::new();
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("list", &dir, e)),
-    };
-    for e in rd.flatten() {
+    for e in entries(&dir)? {
         let branch = e.file_name().to_string_lossy().into_owned();
         if !crate::names::is_valid_name(&branch) {
             continue;

@@ -117,12 +117,7 @@ impl Repository {
     pub fn remotes(&self) -> Result<Vec<RemoteSpec>> {
         let dir = remotes_dir(self);
         let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io("list", &dir, e)),
-        };
-        for e in rd.flatten() {
+        for e in local::entries(&dir)? {
             let name = e.file_name().to_string_lossy().into_owned();
             if crate::names::is_valid_name(&name) {
                 out.push(self.remote(&name)?);
