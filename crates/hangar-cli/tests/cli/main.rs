@@ -134,6 +134,25 @@ pub fn repo_files(hangar: &Path, subs: &[&str]) -> std::collections::BTreeMap<Pa
     out
 }
 
+/// Every file under `dir` (recursively) with its bytes: a whole repository, to show
+/// that a command changed nothing.
+pub fn tree_files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("listable") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let bytes = std::fs::read(&p).expect("readable");
+                out.insert(p, bytes);
+            }
+        }
+    }
+    out
+}
+
 /// The fixtures directory (files made by numpy, pyarrow and Pillow).
 pub fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -173,14 +173,14 @@ fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing(
         "--region",
         "us-east-1",
     ]);
-    let before = crate::repo_files(&src.path().join(".hangar"), &[]);
+    let before = crate::tree_files(&src.path().join(".hangar"));
 
     // A push with the wrong secret: refused, saying which credentials to check; nothing
     // is written on the server and nothing changes locally.
     let e = with_wrong_secret(&src, &["push", "origin"]);
     assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
-    assert_eq!(crate::repo_files(&src.path().join(".hangar"), &[]), before);
+    assert_eq!(crate::tree_files(&src.path().join(".hangar")), before);
     let bucket = server.root.path().join("datasets");
     assert_eq!(std::fs::read_dir(&bucket).unwrap().count(), 0);
 
@@ -217,4 +217,145 @@ fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing(
     let e = with_wrong_secret(&dst, &["-C", copy, "fetch-data", "origin", "master"]);
     assert!(e.contains("AWS_SECRET_ACCESS_KEY"), "{e}");
     dst.ok(&["-C", copy, "verify"]);
+}
+
+/// What the proxy of [`server_errors_and_timeouts_are_retried_or_reported_cleanly`] does.
+const PASS: u8 = 0;
+/// Every distinct request fails the first time it is sent (500 or 503), then passes.
+const FLAKY: u8 = 1;
+/// Every request gets a 500.
+const DOWN: u8 = 2;
+/// No request is ever answered.
+const HANG: u8 = 3;
+/// The first time each distinct GET is sent it is not answered; the rest pass.
+const HANG_ONCE: u8 = 4;
+
+#[test]
+fn server_errors_and_timeouts_are_retried_or_reported_cleanly() {
+    use servers::Fault;
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    let server = servers::S3s::start("datasets");
+    let mode = Arc::new(AtomicU8::new(PASS));
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+    let (m, seen2) = (mode.clone(), seen.clone());
+    let plan = move |n: usize, line: &str| {
+        let first = seen2.lock().unwrap().insert(line.to_string());
+        match m.load(SeqCst) {
+            FLAKY if first => Fault::Status(if n % 2 == 0 { 500 } else { 503 }),
+            DOWN => Fault::Status(500),
+            HANG => Fault::Hang,
+            HANG_ONCE if first && line.starts_with("GET ") => Fault::Hang,
+            _ => Fault::Pass,
+        }
+    };
+    let proxy = servers::FaultProxy::start(&server.endpoint, Arc::new(plan));
+    let set = |m: u8| {
+        seen.lock().unwrap().clear();
+        mode.store(m, SeqCst);
+    };
+    let ep = proxy.endpoint.as_str();
+    let url = "s3://datasets/flaky";
+    let remote_args = ["--endpoint", ep, "--region", "us-east-1"];
+
+    let src = Env::new();
+    src.init();
+    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
+    src.ok(&["import", "images", &images_npy(&src, "a.npy", 40, 0)]);
+    src.ok(&["commit", "-m", "first"]);
+    src.ok(&[&["remote", "add", "origin", url][..], &remote_args].concat());
+
+    // Transient 500s and 503s (each request fails once): retried, the push completes and
+    // a clone with data through the same faults holds every value.
+    set(FLAKY);
+    src.ok(&["push", "origin"]);
+    let pushed_faults = proxy.faults();
+    assert!(pushed_faults >= 3, "the push met {pushed_faults} faults");
+    let dst = Env::new();
+    set(FLAKY);
+    dst.ok(&[&["clone", url, "copy", "--data"][..], &remote_args].concat());
+    assert!(proxy.faults() > pushed_faults);
+    let copy = dst.path().join("copy");
+    let copy = copy.to_str().unwrap();
+    dst.ok(&["-C", copy, "verify"]);
+    assert_eq!(
+        dst.ok(&["-C", copy, "cat", "images", "39"]),
+        src.ok(&["cat", "images", "39"])
+    );
+
+    // A server that answers 500 to everything: a clear error after bounded retries;
+    // nothing changes locally, and nothing acknowledged on the remote is lost.
+    src.ok(&["import", "images", &images_npy(&src, "b.npy", 41, 100)]);
+    src.ok(&["commit", "-m", "second"]);
+    let head = src.json(&["log", "-n", "1"]);
+    set(DOWN);
+    let before = crate::tree_files(&src.path().join(".hangar"));
+    let start = std::time::Instant::now();
+    let (_, e) = src.code(2, &["push", "origin"]);
+    assert!(e.contains("500") && e.contains(url), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "retries are bounded"
+    );
+    assert_eq!(crate::tree_files(&src.path().join(".hangar")), before);
+    let (_, e) = dst.code(2, &["-C", copy, "fetch", "origin"]);
+    assert!(e.contains("500"), "{e}");
+    let (_, e) = dst.code(2, &[&["clone", url, "again"][..], &remote_args].concat());
+    assert!(e.contains("500"), "{e}");
+    assert!(!dst.path().join("again").exists());
+    // The server is back: the push completes and the first commit is still there.
+    set(PASS);
+    src.ok(&["push", "origin"]);
+    dst.ok(&["-C", copy, "pull", "origin"]);
+    assert_eq!(dst.json(&["-C", copy, "log", "-n", "1"]), head);
+    dst.ok(&["-C", copy, "fetch-data", "origin", "master"]);
+    dst.ok(&["-C", copy, "verify"]);
+
+    // A server that never answers: with HANGAR_REMOTE_TIMEOUT=1 each attempt gives up
+    // after a second, and the command reports a timeout; a GET that hangs once is retried.
+    let timed = |env: &Env, args: &[&str]| {
+        let out = env
+            .cmd()
+            .env("HANGAR_REMOTE_TIMEOUT", "1")
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    set(HANG);
+    let start = std::time::Instant::now();
+    let (code, e) = timed(&dst, &[&["clone", url, "hung"][..], &remote_args].concat());
+    assert_eq!(code, Some(2), "{e}");
+    assert!(e.contains("did not answer within 1 s"), "{e}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(60));
+    assert!(!dst.path().join("hung").exists());
+    set(HANG_ONCE);
+    let (code, e) = timed(
+        &dst,
+        &[&["clone", url, "slow", "--data"][..], &remote_args].concat(),
+    );
+    assert_eq!(code, Some(0), "{e}");
+    dst.ok(&["-C", "slow", "verify"]);
+    // A bad timeout is refused, saying what to give.
+    let (code, e) = {
+        let out = dst
+            .cmd()
+            .env("HANGAR_REMOTE_TIMEOUT", "soon")
+            .args(["-C", copy, "fetch", "origin"])
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_ne!(code, Some(0));
+    assert!(
+        e.contains("HANGAR_REMOTE_TIMEOUT") && e.contains("seconds"),
+        "{e}"
+    );
 }

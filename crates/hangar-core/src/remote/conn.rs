@@ -24,8 +24,11 @@ use crate::error::{Error, Result};
 const MAX_RETRIES: usize = 3;
 /// ...for at most this long in all.
 const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
-/// A request (connect included) that takes longer fails.
+/// A request (connect included) that takes longer fails (`HANGAR_REMOTE_TIMEOUT`, in
+/// seconds, overrides it: a slow link needs more, a test of a hanging server less).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The variable that sets the request timeout.
+pub const TIMEOUT_VAR: &str = "HANGAR_REMOTE_TIMEOUT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Range requests in flight at once (a sample read is one small request: latency, not
 /// bandwidth, bounds them).
@@ -100,6 +103,7 @@ impl Conn {
                 // Plain HTTP only to an endpoint given as http:// (a server on the local
                 // network or loopback); the client options carry the setting.
                 let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
+                let timeout = request_timeout()?;
                 let store = b
                     .with_retry(RetryConfig {
                         backoff: BackoffConfig::default(),
@@ -109,8 +113,8 @@ impl Conn {
                     .with_client_options(
                         ClientOptions::new()
                             .with_allow_http(allow_http)
-                            .with_timeout(REQUEST_TIMEOUT)
-                            .with_connect_timeout(CONNECT_TIMEOUT),
+                            .with_timeout(timeout)
+                            .with_connect_timeout(CONNECT_TIMEOUT.min(timeout)),
                     )
                     .build()
                     .map_err(|e| remote_err(&spec.url, "configure", e))?;
@@ -289,6 +293,20 @@ impl Conn {
 }
 
 /// Turns an `object_store` error into ours, saying what to check.
+/// The request timeout: [`REQUEST_TIMEOUT`], or `HANGAR_REMOTE_TIMEOUT` seconds.
+fn request_timeout() -> Result<Duration> {
+    let Ok(v) = std::env::var(TIMEOUT_VAR) else {
+        return Ok(REQUEST_TIMEOUT);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(Error::InvalidArgument(format!(
+            "{TIMEOUT_VAR}={v:?} is not a timeout: give seconds, more than 0 and at most \
+             86400 (for example {TIMEOUT_VAR}=120)"
+        ))),
+    }
+}
+
 pub(crate) fn remote_err(url: &str, what: &str, e: object_store::Error) -> Error {
     use object_store::Error as E;
     let hint = match &e {
@@ -300,12 +318,36 @@ pub(crate) fn remote_err(url: &str, what: &str, e: object_store::Error) -> Error
         E::NotSupported { .. } | E::NotImplemented { .. } => {
             "the server does not support this request"
         }
+        _ if timed_out(&e) => {
+            let secs = request_timeout().unwrap_or(REQUEST_TIMEOUT).as_secs_f64();
+            return Error::Remote(format!(
+                "remote {url}: cannot {what}: the server did not answer within {secs} s, \
+                 on any attempt ({e}) (check that the server is up; on a slow link set \
+                 {TIMEOUT_VAR}=SECONDS to wait longer; nothing was changed locally)"
+            ));
+        }
         _ => {
             "check the URL, the endpoint (--endpoint or AWS_ENDPOINT_URL) and that the \
              server is up; nothing was changed locally"
         }
     };
     Error::Remote(format!("remote {url}: cannot {what}: {e} ({hint})"))
+}
+
+/// Whether `e` (anywhere in its chain of causes) is a request that timed out.
+fn timed_out(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<object_store::client::HttpError>()
+            .is_some_and(|h| h.kind() == object_store::client::HttpErrorKind::Timeout)
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Checks that `url` is a remote URL this build can use, without contacting it.

@@ -248,3 +248,166 @@ impl Drop for Garage {
         let _ = self.child.wait();
     }
 }
+
+/// What [`FaultProxy`] does with one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwards it to the server and its answer back.
+    Pass,
+    /// Answers this HTTP status itself (the server never sees the request).
+    Status(u16),
+    /// Reads the request and never answers (until the proxy stops).
+    Hang,
+}
+
+/// A decision per request: the request's number (from 0, in arrival order) and its
+/// request line ("PUT /bucket/key HTTP/1.1").
+pub type Plan = dyn Fn(usize, &str) -> Fault + Send + Sync;
+
+/// An HTTP proxy on loopback in front of a real server that fails the requests a plan
+/// names: answers 500 or 503 in the server's place, or never answers. Every request gets
+/// a connection of its own to the server (`Connection: close`), so each is decided on its
+/// own. Request bodies must carry a `Content-Length` (as the S3 client's do).
+pub struct FaultProxy {
+    pub endpoint: String,
+    faults: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) following `plan`.
+    pub fn start(upstream: &str, plan: std::sync::Arc<Plan>) -> FaultProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use std::sync::Arc;
+        let upstream = upstream
+            .strip_prefix("http://")
+            .expect("an http:// endpoint")
+            .to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let faults = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (f, s) = (faults.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let (plan, up, f, s, count) = (
+                    plan.clone(),
+                    upstream.clone(),
+                    f.clone(),
+                    s.clone(),
+                    count.clone(),
+                );
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, &up, &*plan, &count, &f, &s);
+                });
+            }
+        });
+        FaultProxy {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            faults,
+            stop,
+            port,
+        }
+    }
+
+    /// How many requests the proxy has failed so far.
+    pub fn faults(&self) -> usize {
+        self.faults.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accepting thread so that it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Serves the requests of one client connection (one, if it passes to the server).
+fn proxy_one(
+    conn: TcpStream,
+    upstream: &str,
+    plan: &Plan,
+    count: &std::sync::atomic::AtomicUsize,
+    faults: &std::sync::atomic::AtomicUsize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut client = conn;
+    loop {
+        // The request head, line by line; its body by Content-Length.
+        let mut lines = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+            lines.push(line);
+        }
+        let request_line = lines[0].trim_end().to_string();
+        let mut length = 0usize;
+        for l in &lines[1..] {
+            let (name, value) = l.split_once(':').unwrap_or((l, ""));
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap();
+            }
+            assert!(
+                !name.eq_ignore_ascii_case("transfer-encoding"),
+                "the fault proxy forwards Content-Length bodies only: {request_line}"
+            );
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+        match plan(count.fetch_add(1, SeqCst), &request_line) {
+            Fault::Status(code) => {
+                faults.fetch_add(1, SeqCst);
+                let text = "injected fault";
+                write!(
+                    client,
+                    "HTTP/1.1 {code} Injected\r\ncontent-type: text/plain\r\n\
+                     content-length: {}\r\n\r\n{text}",
+                    text.len()
+                )?;
+                client.flush()?;
+            }
+            Fault::Hang => {
+                faults.fetch_add(1, SeqCst);
+                while !stop.load(SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return Ok(());
+            }
+            Fault::Pass => {
+                let mut server = TcpStream::connect(upstream)?;
+                let mut head = String::new();
+                head.push_str(&lines[0]);
+                for l in &lines[1..] {
+                    let name = l.split(':').next().unwrap_or("");
+                    if !name.eq_ignore_ascii_case("connection") {
+                        head.push_str(l);
+                    }
+                }
+                head.push_str("connection: close\r\n\r\n");
+                server.write_all(head.as_bytes())?;
+                server.write_all(&body)?;
+                server.flush()?;
+                // The server answers and closes; so does the proxy, after passing it on.
+                std::io::copy(&mut server, &mut client)?;
+                client.flush()?;
+                return Ok(());
+            }
+        }
+    }
+}
