@@ -242,7 +242,7 @@ fn server_errors_and_timeouts_are_retried_or_reported_cleanly() {
     let plan = move |n: usize, line: &str| {
         let first = seen2.lock().unwrap().insert(line.to_string());
         match m.load(SeqCst) {
-            FLAKY if first => Fault::Status(if n % 2 == 0 { 500 } else { 503 }),
+            FLAKY if first => Fault::Status(if n.is_multiple_of(2) { 500 } else { 503 }),
             DOWN => Fault::Status(500),
             HANG => Fault::Hang,
             HANG_ONCE if first && line.starts_with("GET ") => Fault::Hang,
