@@ -703,3 +703,55 @@ fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::P
     }
     out
 }
+
+/// Streaming reads through a server that fails: transient 500s are retried and the read
+/// returns the value; while the server is down a read is a `Remote` error (never
+/// `NotFetched`, never wrong data), values already cached still read, and once it is
+/// back the same checkout reads again.
+#[test]
+fn streaming_reads_ride_out_server_errors() {
+    use crate::servers::{Fault, FaultProxy, S3s};
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    let server = S3s::start("datasets");
+    // 0: pass; 1: each distinct request fails once with a 503; 2: every request a 500.
+    let mode = Arc::new(AtomicU8::new(0));
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+    let (m, s) = (mode.clone(), seen.clone());
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        Arc::new(move |_n: usize, line: &str| {
+            let first = s.lock().unwrap().insert(line.to_string());
+            match m.load(SeqCst) {
+                1 if first => Fault::Status(503),
+                2 => Fault::Status(500),
+                _ => Fault::Pass,
+            }
+        }),
+    );
+    let spec = RemoteSpec {
+        name: "origin".into(),
+        url: "s3://datasets/stream".into(),
+        endpoint: Some(proxy.endpoint.clone()),
+        region: Some("us-east-1".into()),
+    };
+    let (_d, _src) = pushed_to(&spec);
+    let cache_dir = tempfile::tempdir().unwrap();
+    mode.store(1, SeqCst);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, 1 << 20).unwrap();
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    // Requests for neighbouring samples may share one byte range: several reads.
+    let before = proxy.faults();
+    for i in 0..4u64 {
+        assert_eq!(u8s(&imgs.get(i).unwrap()), vec![i as u8; 256]);
+    }
+    assert!(proxy.faults() > before, "no read met a fault");
+    mode.store(2, SeqCst);
+    let e = imgs.get(10u64).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("500"), "{e}");
+    assert_eq!(u8s(&imgs.get(2u64).unwrap()), vec![2u8; 256]);
+    mode.store(0, SeqCst);
+    assert_eq!(u8s(&imgs.get(10u64).unwrap()), vec![10u8; 256]);
+}
