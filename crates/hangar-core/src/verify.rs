@@ -226,13 +226,15 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.commits = seen_commits.len();
     report.nodes = nodes.len();
 
-    let checked: Vec<(Option<u64>, Option<Problem>)> = values
-        .par_iter()
-        .map(|(digest, exp)| match check_value(shared, digest, exp) {
-            Ok(n) => (n, None),
-            Err(e) => (Some(0), Some(e)),
-        })
-        .collect();
+    let checked: Vec<(Option<u64>, Option<Problem>)> = hangar_store::par::install(|| {
+        values
+            .par_iter()
+            .map(|(digest, exp)| match check_value(shared, digest, exp) {
+                Ok(n) => (n, None),
+                Err(e) => (Some(0), Some(e)),
+            })
+            .collect()
+    });
     report.values = values.len() + inline.len();
     report.value_bytes = inline.values().sum();
     for (n, p) in checked {

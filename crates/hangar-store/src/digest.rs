@@ -140,7 +140,7 @@ impl fmt::Display for Digest {
 
 fn hash_into(h: &mut blake3::Hasher, bytes: &[u8]) {
     if bytes.len() >= PARALLEL_HASH_MIN {
-        h.update_rayon(bytes);
+        crate::par::install(|| h.update_rayon(bytes));
     } else {
         h.update(bytes);
     }

@@ -43,6 +43,7 @@
 #![cfg_attr(not(feature = "internal-api"), allow(dead_code, unused_imports))]
 
 pub mod codec;
+pub mod par;
 
 /// Declares modules private, or public (for [`internal`]) with the `internal-api` feature.
 macro_rules! modules {

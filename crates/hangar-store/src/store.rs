@@ -260,7 +260,7 @@ impl Store {
         drop(index);
         let results: Vec<Vec<Error>> = {
             use rayon::prelude::*;
-            files.par_iter().map(|f| self.verify_file(f)).collect()
+            crate::par::install(|| files.par_iter().map(|f| self.verify_file(f)).collect())
         };
         problems.extend(results.into_iter().flatten());
         problems

@@ -331,7 +331,7 @@ impl Index {
         self.refresh()?;
         let seq = self.runs.iter().map(|r| r.hi).max().map_or(0, |h| h + 1);
         // Equal digests name the same bytes: which of them is kept does not matter.
-        entries.par_sort_unstable_by_key(|e| e.digest);
+        crate::par::install(|| entries.par_sort_unstable_by_key(|e| e.digest));
         entries.dedup_by(|a, b| a.digest == b.digest);
         write_run(&self.dir, seq, seq, &entries, &files)?;
         self.refresh()?;
@@ -362,7 +362,7 @@ impl Index {
             }
         }
         // Stable sort keeps the newer run's entry first among equal digests.
-        entries.par_sort_by_key(|e| e.digest);
+        crate::par::install(|| entries.par_sort_by_key(|e| e.digest));
         entries.dedup_by(|a, b| a.digest == b.digest);
         let mut files: Vec<FileRecord> = newer.files.clone();
         files.extend(

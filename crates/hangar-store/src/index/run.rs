@@ -246,9 +246,11 @@ pub(super) fn write_run(
     let mut bytes = header;
     let at = bytes.len();
     bytes.resize(at + entries.len() * ENTRY_SIZE, 0);
-    bytes[at..]
-        .par_chunks_mut(ENTRY_SIZE)
-        .zip(entries)
-        .for_each(|(out, e)| out.copy_from_slice(&e.encode()));
+    crate::par::install(|| {
+        bytes[at..]
+            .par_chunks_mut(ENTRY_SIZE)
+            .zip(entries)
+            .for_each(|(out, e)| out.copy_from_slice(&e.encode()))
+    });
     fsutil::write_atomic(&dir.join(run_name(lo, hi)), &bytes)
 }

@@ -44,10 +44,12 @@ impl StoreWriter {
         // Every digest, on every core, before anything is written.
         let got: Vec<Digest> = {
             use rayon::prelude::*;
-            values
-                .par_iter()
-                .map(|v| v.input.header.digest(v.input.bytes))
-                .collect()
+            crate::par::install(|| {
+                values
+                    .par_iter()
+                    .map(|v| v.input.header.digest(v.input.bytes))
+                    .collect()
+            })
         };
         for (v, got) in values.iter().zip(got) {
             if got != v.digest {

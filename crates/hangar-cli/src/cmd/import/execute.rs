@@ -84,14 +84,17 @@ pub(super) fn execute(
                     })
                     .collect();
                 // Files decode in parallel; .npz members in order, from one open archive.
-                let mut decoded: Vec<Option<anyhow::Result<Array>>> = batch
-                    .par_iter()
-                    .map(|u| {
-                        let input = &inputs[u.input];
-                        (input.kind != Kind::Npz)
-                            .then(|| decode(input, u.member.as_deref(), None, limit))
-                    })
-                    .collect();
+                let mut decoded: Vec<Option<anyhow::Result<Array>>> =
+                    hangar_core::par::install(|| {
+                        batch
+                            .par_iter()
+                            .map(|u| {
+                                let input = &inputs[u.input];
+                                (input.kind != Kind::Npz)
+                                    .then(|| decode(input, u.member.as_deref(), None, limit))
+                            })
+                            .collect()
+                    });
                 for (u, slot) in batch.iter().zip(decoded.iter_mut()) {
                     if slot.is_some() {
                         continue;

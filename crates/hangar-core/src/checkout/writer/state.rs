@@ -350,7 +350,7 @@ impl WriterState {
         let n = batch.len();
         let sums_of = |range: std::ops::Range<usize>| -> Vec<Option<(Digest, u32)>> {
             if range.len() >= 64 {
-                range.into_par_iter().map(hash).collect()
+                hangar_store::par::install(|| range.into_par_iter().map(hash).collect())
             } else {
                 range.map(hash).collect()
             }
@@ -442,10 +442,12 @@ impl WriterState {
         let mut sums = sums_of(0..CHUNK);
         while start < n {
             let next = (start + CHUNK).min(n);
-            let (stored, next_sums) = rayon::join(
-                || store(start, sums),
-                || sums_of(next..(next + CHUNK).min(n)),
-            );
+            let (stored, next_sums) = hangar_store::par::install(|| {
+                rayon::join(
+                    || store(start, sums),
+                    || sums_of(next..(next + CHUNK).min(n)),
+                )
+            });
             stored?;
             (start, sums) = (next, next_sums);
         }
