@@ -154,7 +154,8 @@ def test_open_remote_streams_exactly_the_samples_read(pushed, tmp_path):
         plain.stream_stats()
 
 
-def test_a_torch_dataloader_with_workers_streams_from_the_remote(pushed, tmp_path):
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_a_torch_dataloader_with_workers_streams_from_the_remote(pushed, tmp_path, context):
     torch = pytest.importorskip("torch")
     from hangar import make_torch_dataset
 
@@ -162,14 +163,79 @@ def test_a_torch_dataloader_with_workers_streams_from_the_remote(pushed, tmp_pat
     repo = Repository.open_remote(url, tmp_path / "cache", cache_bytes=1 << 20)
     co = repo.checkout()
     ds = make_torch_dataset([co.columns["images"], co.columns["labels"]])
-    # Spawned workers: a forked worker that reads through a remote has been seen to hang
-    # (under investigation), so this test uses the spawn start method.
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="spawn")
-    seen = {}
-    for batch in loader:
-        for img, label in zip(batch.images, batch.labels):
-            seen[int(label[0])] = int(img[0, 0])
-    assert seen == {i: i for i in range(10)}
-    # The workers read through their own caches: nothing was fetched here.
-    assert repo.stream_stats()["misses"] == 0
+    ds[0]  # the parent reads too: forked workers inherit its open reader
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context=context)
+    for _ in range(3):  # workers are forked (or spawned) anew each epoch
+        seen = {}
+        for batch in loader:
+            for img, label in zip(batch.images, batch.labels):
+                seen[int(label[0])] = int(img[0, 0])
+        assert seen == {i: i for i in range(10)}
+    # The workers read through their own caches: only the parent's one read was fetched here.
+    assert repo.stream_stats()["misses"] == 1
     co.close()
+
+
+# The parent's open column, inherited by forked children (set before they fork).
+_INHERITED: list = []
+
+
+def _forked_reader(args):
+    """In a forked child: reads through the parent's inherited reader (refused: a clear
+    error, never a hang), drops it (must not hang either), then opens its own."""
+    cache, keys = args
+    import gc
+
+    inherited = None  # (a worker serving a second job has dropped it already)
+    if _INHERITED:
+        col = _INHERITED.pop()
+        try:
+            col[keys[0]]
+            inherited = "read"
+        except Exception as e:  # noqa: BLE001 - the message is what is checked
+            inherited = str(e)
+        del col  # frees the parent's handles here: must not wait for its threads
+        gc.collect()
+    repo = Repository._open_remote_cache(cache, 1 << 20)
+    co = repo.checkout()
+    col = co.columns["images"]
+    got = [int(col[k][0, 0]) for k in keys]
+    co.close()
+    return inherited, got
+
+
+def test_forked_processes_read_through_the_remote_without_hanging(tmp_path):
+    """A process forked after the parent streamed (multiprocessing's and PyTorch's
+    default on Linux) inherits the parent's connection and thread pool without their
+    threads: its own reader works, the inherited one says so, and nothing hangs. 2,000
+    samples make the manifests large enough to be hashed in parallel."""
+    import multiprocessing as mp
+
+    src = Repository(path=tmp_path / "src", exists=False)
+    src.init(user_name="Ada", user_email="ada@example.com")
+    co = src.checkout(write=True)
+    imgs = co.add_ndarray_column("images", shape=(16, 16), dtype=np.uint8)
+    with imgs:
+        for i in range(2000):
+            imgs[i] = np.full((16, 16), i % 251, dtype=np.uint8)
+    co.commit("2,000 images")
+    co.close()
+    url = f"file://{tmp_path / 'remote'}"
+    src.remote.add("origin", url)
+    src.remote.push("origin", "master")
+    for epoch in range(5):
+        cache = str(tmp_path / f"cache{epoch}")
+        repo = Repository.open_remote(url, cache, cache_bytes=1 << 20)
+        co = repo.checkout()
+        imgs = co.columns["images"]
+        assert imgs[1][0, 0] == 1
+        _INHERITED[:] = [imgs]
+        with mp.get_context("fork").Pool(2) as pool:
+            jobs = [(cache, list(range(k * 7 + 2, 2000, 97))) for k in range(4)]
+            results = pool.map_async(_forked_reader, jobs).get(timeout=120)
+        _INHERITED.clear()
+        checked = [i for i, _ in results if i is not None]
+        assert checked and all("forked" in i for i in checked), checked
+        for (_, got), (_, keys) in zip(results, jobs):
+            assert got == [k % 251 for k in keys]
+        co.close()

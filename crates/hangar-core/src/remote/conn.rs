@@ -37,12 +37,31 @@ const RANGE_REQUESTS: usize = 32;
 pub(crate) const PARALLEL_TRANSFERS: usize = 4;
 
 /// A connection to one remote.
+///
+/// It belongs to the process that opened it. A forked child (a PyTorch `DataLoader`
+/// worker, a multiprocessing pool) inherits it without the runtime's threads and with
+/// the parent's sockets: using it there is refused with a clear error, and dropping it
+/// there leaves the runtime and client alone (shutting the runtime down would wait for
+/// threads that do not exist in the child: forever).
 pub(crate) struct Conn {
-    rt: tokio::runtime::Runtime,
+    rt: Arc<tokio::runtime::Runtime>,
     store: Arc<dyn ObjectStore>,
+    /// The process that opened it.
+    pid: u32,
     prefix: StorePath,
     /// The URL, for messages.
     pub url: String,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if std::process::id() != self.pid {
+            // In a forked child: one reference of each is leaked, so the fields' drops
+            // free nothing (see the type's documentation).
+            std::mem::forget(self.rt.clone());
+            std::mem::forget(self.store.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -133,11 +152,27 @@ impl Conn {
             .build()
             .map_err(|e| Error::Remote(format!("cannot start the I/O runtime: {e}")))?;
         Ok(Conn {
-            rt,
+            rt: Arc::new(rt),
             store,
+            pid: std::process::id(),
             prefix,
             url: spec.url.clone(),
         })
+    }
+
+    /// The runtime, in the process that opened the connection; an error in any other.
+    fn rt(&self) -> Result<&tokio::runtime::Runtime> {
+        if std::process::id() != self.pid {
+            return Err(Error::Remote(format!(
+                "remote {}: this connection was opened by process {} and cannot be used \
+                 in process {} (forked from it); open the repository again in this process \
+                 (a dataloader worker opens its own)",
+                self.url,
+                self.pid,
+                std::process::id()
+            )));
+        }
+        Ok(&self.rt)
     }
 
     fn key(&self, rel: &str) -> StorePath {
@@ -151,7 +186,7 @@ impl Conn {
     /// The object `rel`, or `None` if the remote has none by that name.
     pub fn get(&self, rel: &str) -> Result<Option<Bytes>> {
         let key = self.key(rel);
-        let got = self.rt.block_on(async {
+        let got = self.rt()?.block_on(async {
             let r = self.store.get(&key).await?;
             r.bytes().await
         });
@@ -168,7 +203,7 @@ impl Conn {
         use futures::StreamExt;
         let key = self.key(rel);
         let store = &self.store;
-        let got: Vec<object_store::Result<(usize, Bytes)>> = self.rt.block_on(
+        let got: Vec<object_store::Result<(usize, Bytes)>> = self.rt()?.block_on(
             futures::stream::iter(ranges.iter().cloned().enumerate())
                 .map(|(i, r)| {
                     let key = key.clone();
@@ -195,7 +230,7 @@ impl Conn {
             ..Default::default()
         };
         match self
-            .rt
+            .rt()?
             .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts))
         {
             Ok(_) => Ok(true),
@@ -209,7 +244,7 @@ impl Conn {
     pub fn put_create_many(&self, items: Vec<(String, Bytes)>) -> Result<()> {
         use futures::StreamExt;
         let store = &self.store;
-        let results: Vec<(String, object_store::Result<()>)> = self.rt.block_on(
+        let results: Vec<(String, object_store::Result<()>)> = self.rt()?.block_on(
             futures::stream::iter(items)
                 .map(|(rel, bytes)| {
                     let key = self.key(&rel);
@@ -241,7 +276,7 @@ impl Conn {
     pub fn get_many(&self, rels: &[String]) -> Result<Vec<Option<Bytes>>> {
         use futures::StreamExt;
         let store = &self.store;
-        let got: Vec<(usize, object_store::Result<Bytes>)> = self.rt.block_on(
+        let got: Vec<(usize, object_store::Result<Bytes>)> = self.rt()?.block_on(
             futures::stream::iter(rels.iter().enumerate())
                 .map(|(i, rel)| {
                     let key = self.key(rel);
@@ -267,7 +302,7 @@ impl Conn {
     /// Deletes `rel` (no error if it is gone).
     pub fn delete(&self, rel: &str) -> Result<()> {
         let key = self.key(rel);
-        match self.rt.block_on(self.store.delete(&key)) {
+        match self.rt()?.block_on(self.store.delete(&key)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(remote_err(&self.url, &format!("delete {rel}"), e)),
         }
@@ -277,7 +312,7 @@ impl Conn {
     pub fn list(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let key = self.key(dir);
         let metas: Vec<object_store::ObjectMeta> = self
-            .rt
+            .rt()?
             .block_on(self.store.list(Some(&key)).try_collect())
             .map_err(|e| remote_err(&self.url, &format!("list {dir}"), e))?;
         let base = key.as_ref().len();
