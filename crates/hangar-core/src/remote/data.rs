@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use hangar_store::{Digest, DigestMap, DigestSet, ForeignValue, ValueInput};
 
-use super::conn::{Conn, PARALLEL_TRANSFERS};
+use super::conn::Conn;
 use super::local;
 use super::wire::{Bundle, Loc};
 use crate::commit::CommitId;
@@ -19,8 +19,12 @@ use crate::verify::{header_of, OwnedHeader};
 /// Two wanted byte ranges of one bundle closer than this (and than the second one's
 /// length) are read in one request.
 const RANGE_GAP: u64 = 4096;
-/// Values are stored in groups of about this many bytes (bounded memory).
-const INGEST_BYTES: u64 = 256 << 20;
+/// Values are stored once this many bytes of them are waiting (bounded memory; stored
+/// while the next bundles download).
+const INGEST_BYTES: u64 = 24 << 20;
+/// Bundles downloaded at once, as one group: while one group is checked and stored, the
+/// next downloads.
+const GROUP_BUNDLES: usize = 2;
 
 /// Which values [`Repository::fetch_data`] brings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,33 +151,65 @@ impl Repository {
                 batch.clear();
                 Ok::<_, Error>(stats)
             };
+            // Download and store overlap: one thread reads the next group of bundles
+            // (a few at once) while this one checks and stores the group before it. At
+            // most two groups wait in memory besides the one being stored.
             let by_bundle: Vec<_> = by_bundle.into_iter().collect();
-            for group in by_bundle.chunks(PARALLEL_TRANSFERS) {
-                let wants: Vec<(Bundle, Vec<Range<u64>>)> = group
-                    .iter()
-                    .map(|(bundle, items)| {
-                        let ranges = items
+            let groups: Vec<&[(Bundle, Vec<_>)]> = by_bundle.chunks(GROUP_BUNDLES).collect();
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Result<(Vec<Vec<bytes::Bytes>>, u64)>>(1);
+            std::thread::scope(|scope| -> Result<()> {
+                let conn = &conn;
+                let groups = &groups;
+                scope.spawn(move || {
+                    for group in groups {
+                        let wants: Vec<(Bundle, Vec<Range<u64>>)> = group
                             .iter()
-                            .map(|(_, _, _, l)| l.offset..l.offset + l.len)
+                            .map(|(bundle, items)| {
+                                let ranges = items
+                                    .iter()
+                                    .map(|(_, _, _, l)| l.offset..l.offset + l.len)
+                                    .collect();
+                                (*bundle, ranges)
+                            })
                             .collect();
-                        (*bundle, ranges)
-                    })
-                    .collect();
-                let fetched = read_bundles(&conn, &wants, &mut report.bytes)?;
-                for ((bundle, items), bytes) in group.iter().zip(fetched) {
-                    for ((d, ci, h, loc), b) in items.iter().zip(bytes) {
-                        check_crc(&conn, bundle, d, loc, &b)?;
-                        batch_bytes += b.len() as u64;
-                        batch.push((*d, *ci, h.clone(), b));
-                        if batch_bytes >= INGEST_BYTES {
-                            let s = store_batch(&mut batch)?;
-                            report.values += s.values;
-                            report.value_bytes += s.value_bytes;
-                            batch_bytes = 0;
+                        let mut received = 0;
+                        let got = read_bundles(conn, &wants, &mut received);
+                        let failed = got.is_err();
+                        // A closed channel: the storing side stopped (on an error).
+                        if tx.send(got.map(|g| (g, received))).is_err() || failed {
+                            break;
                         }
                     }
+                });
+                let mut stored_groups = 0;
+                for (group, got) in groups.iter().zip(rx.iter()) {
+                    let (fetched, received) = got?;
+                    stored_groups += 1;
+                    report.bytes += received;
+                    for ((bundle, items), bytes) in group.iter().zip(fetched) {
+                        for ((d, ci, h, loc), b) in items.iter().zip(bytes) {
+                            check_crc(conn, bundle, d, loc, &b)?;
+                            batch_bytes += b.len() as u64;
+                            batch.push((*d, *ci, h.clone(), b));
+                        }
+                    }
+                    if batch_bytes >= INGEST_BYTES {
+                        let s = store_batch(&mut batch)?;
+                        report.values += s.values;
+                        report.value_bytes += s.value_bytes;
+                        batch_bytes = 0;
+                    }
                 }
-            }
+                if stored_groups < groups.len() {
+                    return Err(Error::Remote(format!(
+                        "remote {}: the download stopped before every value arrived; \
+                         nothing more was stored (fetch again to go on)",
+                        conn.url
+                    )));
+                }
+                Ok(())
+            })?;
             if !batch.is_empty() {
                 let s = store_batch(&mut batch)?;
                 report.values += s.values;

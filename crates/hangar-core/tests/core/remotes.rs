@@ -755,3 +755,61 @@ fn streaming_reads_ride_out_server_errors() {
     mode.store(0, SeqCst);
     assert_eq!(u8s(&imgs.get(10u64).unwrap()), vec![10u8; 256]);
 }
+
+/// Five pushes make five bundles, downloaded in groups while earlier groups are checked
+/// and stored: a clone with data holds every value; a damaged bundle in the last group
+/// stops the fetch with an error and stores none of it, and once it is repaired the
+/// fetch completes.
+#[test]
+fn values_of_many_bundles_arrive_in_groups_and_a_damaged_one_stops_the_fetch() {
+    let (_d, src, remote_dir, url) = pushed();
+    for round in 1..5u64 {
+        let co = src.checkout_writer().unwrap();
+        let imgs = co.column("imgs").unwrap();
+        for i in 0..10u64 {
+            let k = round * 100 + i;
+            imgs.set(k, TensorRef::new(&[(k % 251) as u8; 256], &[16, 16]))
+                .unwrap();
+        }
+        co.commit(&format!("round {round}")).unwrap();
+        co.close().unwrap();
+        src.push("origin", "master").unwrap();
+    }
+    let bundles: Vec<_> = std::fs::read_dir(remote_dir.path().join("values"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(bundles.len(), 5);
+    let (_c, full) = clone(&url, true);
+    let co = full.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(imgs.len().unwrap(), 60);
+    for k in [3u64, 104, 209, 305, 400] {
+        assert_eq!(u8s(&imgs.get(k).unwrap()), vec![(k % 251) as u8; 256]);
+    }
+    let v = full.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v:?}");
+
+    // The bundle the last group reads (groups follow the bundles' order) is damaged.
+    let (_e, bare) = clone(&url, false);
+    let last = bundles
+        .iter()
+        .max_by_key(|p| p.file_name().unwrap().to_owned())
+        .unwrap();
+    let good = std::fs::read(last).unwrap();
+    let mut bad = good.clone();
+    bad[100] ^= 0x40;
+    std::fs::write(last, &bad).unwrap();
+    let all = FetchDataOptions {
+        history: true,
+        ..FetchDataOptions::default()
+    };
+    let e = bare.fetch_data("origin", "master", &all).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(bare.verify().unwrap().is_ok());
+    std::fs::write(last, &good).unwrap();
+    let r = bare.fetch_data("origin", "master", &all).unwrap();
+    assert_eq!(r.values + r.already_local, 60, "{r}");
+    let v = bare.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v:?}");
+}
