@@ -76,8 +76,8 @@ pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, Sch
 pub use error::{Error, ErrorKind, Result};
 pub use format::FORMAT_VERSION;
 pub use hangar_store::codec::DecodeError;
-/// The per-process thread pool parallel work runs on (safe in a forked child).
-pub use hangar_store::par;
+/// Runs parallel work on this process's thread pool (safe in a forked child).
+pub use hangar_store::run_parallel;
 pub use hangar_store::{DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;

@@ -226,7 +226,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.commits = seen_commits.len();
     report.nodes = nodes.len();
 
-    let checked: Vec<(Option<u64>, Option<Problem>)> = hangar_store::par::install(|| {
+    let checked: Vec<(Option<u64>, Option<Problem>)> = hangar_store::run_parallel(|| {
         values
             .par_iter()
             .map(|(digest, exp)| match check_value(shared, digest, exp) {

@@ -43,7 +43,6 @@
 #![cfg_attr(not(feature = "internal-api"), allow(dead_code, unused_imports))]
 
 pub mod codec;
-pub mod par;
 
 /// Declares modules private, or public (for [`internal`]) with the `internal-api` feature.
 macro_rules! modules {
@@ -56,7 +55,7 @@ macro_rules! modules {
     )*};
 }
 modules!(
-    digest, dtype, error, failpoint, fsutil, index, journal, mmap, pack, segment, stage, store
+    digest, dtype, error, failpoint, fsutil, index, journal, mmap, pack, par, segment, stage, store
 );
 
 pub use arrow_buffer::Buffer;
@@ -67,6 +66,7 @@ pub use failpoint::hit as fail_point;
 pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
+pub use par::install as run_parallel;
 pub use segment::SegmentFormat;
 pub use stage::{
     check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue,

@@ -8,7 +8,7 @@ use hangar_store::{crc32, Digest};
 /// The name of a bundle or manifest: the BLAKE3 of its bytes (hashed on every core).
 pub(crate) fn content_name(bytes: &[u8]) -> Digest {
     let mut h = blake3::Hasher::new();
-    hangar_store::par::install(|| h.update_rayon(bytes));
+    hangar_store::run_parallel(|| h.update_rayon(bytes));
     Digest(*h.finalize().as_bytes())
 }
 

@@ -85,7 +85,7 @@ pub(super) fn execute(
                     .collect();
                 // Files decode in parallel; .npz members in order, from one open archive.
                 let mut decoded: Vec<Option<anyhow::Result<Array>>> =
-                    hangar_core::par::install(|| {
+                    hangar_core::run_parallel(|| {
                         batch
                             .par_iter()
                             .map(|u| {

@@ -350,7 +350,7 @@ impl WriterState {
         let n = batch.len();
         let sums_of = |range: std::ops::Range<usize>| -> Vec<Option<(Digest, u32)>> {
             if range.len() >= 64 {
-                hangar_store::par::install(|| range.into_par_iter().map(hash).collect())
+                hangar_store::run_parallel(|| range.into_par_iter().map(hash).collect())
             } else {
                 range.map(hash).collect()
             }
@@ -442,7 +442,7 @@ impl WriterState {
         let mut sums = sums_of(0..CHUNK);
         while start < n {
             let next = (start + CHUNK).min(n);
-            let (stored, next_sums) = hangar_store::par::install(|| {
+            let (stored, next_sums) = hangar_store::run_parallel(|| {
                 rayon::join(
                     || store(start, sums),
                     || sums_of(next..(next + CHUNK).min(n)),
