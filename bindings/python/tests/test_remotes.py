@@ -154,6 +154,20 @@ def test_open_remote_streams_exactly_the_samples_read(pushed, tmp_path):
         plain.stream_stats()
 
 
+def test_a_batch_read_through_the_remote_fetches_its_values_at_once(pushed, tmp_path):
+    _, url = pushed
+    repo = Repository.open_remote(url, tmp_path / "cache", cache_bytes=1 << 20)
+    co = repo.checkout()
+    imgs = co.columns["images"]
+    batch = imgs.get_batch([7, 2, 9, 2])
+    assert [int(b[0, 0]) for b in batch] == [7, 2, 9, 2]
+    # Three values fetched together (the batch's second 2 is a cache hit), then read.
+    assert repo.stream_stats() == {"hits": 4, "misses": 3, "bytes_fetched": 768}
+    with pytest.raises(KeyError):
+        imgs.get_batch([1, 55])
+    co.close()
+
+
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_a_torch_dataloader_with_workers_streams_from_the_remote(pushed, tmp_path, context):
     torch = pytest.importorskip("torch")

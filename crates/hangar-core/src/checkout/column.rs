@@ -233,6 +233,39 @@ impl<S: RecordSource> Column<S> {
             .ok_or_else(|| missing_key(self.name(), &key))
     }
 
+    /// For a repository opened through a remote ([`crate::Repository::open_remote`]):
+    /// fetches the values of `keys` that are neither stored here nor cached, all at once,
+    /// into the streaming cache, so that reading them next costs no round trip each (a
+    /// batch read does this first). Returns how many values were fetched. Elsewhere, and
+    /// for absent keys and nested columns, it does nothing.
+    pub fn prefetch(&self, keys: &[SampleKey]) -> Result<usize> {
+        let Some(o) = self.src.shared().on_demand().cloned() else {
+            return Ok(0);
+        };
+        let wanted = self.src.with(|v| {
+            let Values::Store(store) = v.values else {
+                return Ok(Vec::new()); // a writer reads what is here
+            };
+            let mut out = Vec::new();
+            if v.nested() {
+                return Ok(out);
+            }
+            for k in keys {
+                let Some(raw) = v.record(&k.encode())? else {
+                    continue;
+                };
+                let rec = decode_record(v.shared, v.name, v.schema, &raw)?;
+                if let crate::schema::Held::Stored(d) = &rec.held {
+                    if store.lookup(d)?.is_none() {
+                        out.push((*d, crate::verify::header_of(v.schema, &rec)));
+                    }
+                }
+            }
+            Ok(out)
+        })?;
+        o.prefetch(&wanted)
+    }
+
     /// The value of `key`, or `None` if absent.
     pub fn try_get(&self, key: impl Into<SampleKey>) -> Result<Option<Value>> {
         self.read(&key.into(), true)

@@ -200,22 +200,26 @@ impl Conn {
     /// Exactly the byte ranges of object `rel` asked for, one request each (up to
     /// [`RANGE_REQUESTS`] at a time), with no coalescing beyond what the caller merged.
     pub fn get_ranges_exact(&self, rel: &str, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let wants: Vec<(&str, Range<u64>)> = ranges.iter().map(|r| (rel, r.clone())).collect();
+        self.get_object_ranges(&wants)
+    }
+
+    /// Byte ranges of several objects, `RANGE_REQUESTS` requests in flight; in order.
+    pub fn get_object_ranges(&self, wants: &[(&str, Range<u64>)]) -> Result<Vec<Bytes>> {
         use futures::StreamExt;
-        let key = self.key(rel);
         let store = &self.store;
-        let got: Vec<object_store::Result<(usize, Bytes)>> = self.rt()?.block_on(
-            futures::stream::iter(ranges.iter().cloned().enumerate())
-                .map(|(i, r)| {
-                    let key = key.clone();
-                    async move { store.get_range(&key, r).await.map(|b| (i, b)) }
+        let got: Vec<(usize, object_store::Result<Bytes>)> = self.rt()?.block_on(
+            futures::stream::iter(wants.iter().cloned().enumerate())
+                .map(|(i, (rel, r))| {
+                    let key = self.key(rel);
+                    async move { (i, store.get_range(&key, r).await) }
                 })
                 .buffer_unordered(RANGE_REQUESTS)
                 .collect(),
         );
-        let mut out = vec![Bytes::new(); ranges.len()];
-        for g in got {
-            let (i, b) = g.map_err(|e| remote_err(&self.url, &format!("read {rel}"), e))?;
-            out[i] = b;
+        let mut out = vec![Bytes::new(); wants.len()];
+        for (i, b) in got {
+            out[i] = b.map_err(|e| remote_err(&self.url, &format!("read {}", wants[i].0), e))?;
         }
         Ok(out)
     }

@@ -78,11 +78,48 @@ impl OnDemand {
                 std::slice::from_ref(&(loc.offset..loc.offset + loc.len)),
             )?
             .remove(0);
+        self.admit(digest, header, &key, &loc, &got).map(Some)
+    }
+
+    /// Fetches the values of `wanted` that are neither cached nor unknown to the remote,
+    /// all at once (`RANGE_REQUESTS` in flight; one value's latency instead of one per
+    /// value), checks each, and caches them (within the bound: with more than it holds,
+    /// the last ones evict the first). Returns how many were fetched.
+    pub fn prefetch(&self, wanted: &[(Digest, crate::verify::OwnedHeader)]) -> Result<usize> {
+        let todo: Vec<(&Digest, &crate::verify::OwnedHeader, String, Loc)> = {
+            let c = self.cache.lock().map_err(|_| crate::shared::poisoned())?;
+            let mut seen = hangar_store::DigestSet::default();
+            wanted
+                .iter()
+                .filter(|(d, _)| !c.map.contains_key(d) && seen.insert(*d))
+                .filter_map(|(d, h)| self.at.get(d).map(|(b, l)| (d, h, b.key(), *l)))
+                .collect()
+        };
+        let wants: Vec<(&str, std::ops::Range<u64>)> = todo
+            .iter()
+            .map(|(_, _, key, loc)| (key.as_str(), loc.offset..loc.offset + loc.len))
+            .collect();
+        let got = self.conn.get_object_ranges(&wants)?;
+        for ((d, h, key, loc), b) in todo.iter().zip(&got) {
+            self.admit(d, h.as_header(), key, loc, b)?;
+        }
+        Ok(todo.len())
+    }
+
+    /// Checks a value received for `digest` (length, CRC, digest) and caches it.
+    fn admit(
+        &self,
+        digest: &Digest,
+        header: ValueHeader<'_>,
+        key: &str,
+        loc: &Loc,
+        got: &[u8],
+    ) -> Result<Buffer> {
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.fetched.fetch_add(got.len() as u64, Ordering::Relaxed);
         if got.len() as u64 != loc.len
-            || hangar_store::crc32(&got) != loc.crc
-            || header.digest(&got) != *digest
+            || hangar_store::crc32(got) != loc.crc
+            || header.digest(got) != *digest
         {
             return Err(Error::Remote(format!(
                 "remote {}: value {} in {key} is damaged (its CRC or digest does not match); \
@@ -91,7 +128,7 @@ impl OnDemand {
                 digest.short()
             )));
         }
-        let buf = crate::checkout::owned_copy(&got);
+        let buf = crate::checkout::owned_copy(got);
         let mut c = self.cache.lock().map_err(|_| crate::shared::poisoned())?;
         if loc.len <= self.budget && !c.map.contains_key(digest) {
             while c.bytes + loc.len > self.budget {
@@ -106,7 +143,7 @@ impl OnDemand {
             c.order.push_back(*digest);
             c.map.insert(*digest, buf.clone());
         }
-        Ok(Some(buf))
+        Ok(buf)
     }
 
     fn stats(&self) -> Result<StreamStats> {

@@ -813,3 +813,48 @@ fn values_of_many_bundles_arrive_in_groups_and_a_damaged_one_stops_the_fetch() {
     let v = bare.verify().unwrap();
     assert!(v.is_ok() && v.not_fetched == 0, "{v:?}");
 }
+
+/// A batch read through a remote fetches what it lacks at once: `prefetch` brings every
+/// value of the keys that is neither stored nor cached (each checked) into the cache,
+/// and the reads that follow are hits. Absent keys are skipped; a repository not opened
+/// through a remote, or a damaged value, is handled as a single read is.
+#[test]
+fn prefetch_brings_a_batch_into_the_streaming_cache_at_once() {
+    let (_d, src, remote_dir, url) = pushed();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let spec = RemoteSpec::new("origin", &url);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, 1 << 20).unwrap();
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(u8s(&imgs.get(3u64).unwrap()), vec![3u8; 256]);
+    let keys: Vec<SampleKey> = (0..10u64).chain([100, 101]).map(SampleKey::Int).collect();
+    // 0..10 exist (3 is cached already); 100 and 101 are absent.
+    assert_eq!(imgs.prefetch(&keys).unwrap(), 9);
+    let s = repo.stream_stats().unwrap().unwrap();
+    assert_eq!(
+        (s.misses, s.hits, s.bytes_fetched),
+        (10, 0, 10 * 256),
+        "{s:?}"
+    );
+    for i in 0..10u64 {
+        assert_eq!(u8s(&imgs.get(i).unwrap()), vec![i as u8; 256]);
+    }
+    let s = repo.stream_stats().unwrap().unwrap();
+    assert_eq!((s.misses, s.hits), (10, 10), "{s:?}");
+    // Nothing left to fetch; inline columns and plain repositories fetch nothing.
+    assert_eq!(imgs.prefetch(&keys).unwrap(), 0);
+    assert_eq!(co.column("labels").unwrap().prefetch(&keys).unwrap(), 0);
+    let plain = src.checkout().unwrap();
+    assert_eq!(plain.column("imgs").unwrap().prefetch(&keys).unwrap(), 0);
+    // A damaged value on the remote: the prefetch fails, nothing of it is cached.
+    for e in std::fs::read_dir(remote_dir.path().join("values")).unwrap() {
+        let p = e.unwrap().path();
+        let mut b = std::fs::read(&p).unwrap();
+        b[256 * 15 + 1] ^= 1; // sample 15's bytes
+        std::fs::write(&p, b).unwrap();
+    }
+    let later: Vec<SampleKey> = (14..17u64).map(SampleKey::Int).collect();
+    let e = imgs.prefetch(&later).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert_eq!(imgs.get(15u64).unwrap_err().kind(), ErrorKind::Remote);
+}

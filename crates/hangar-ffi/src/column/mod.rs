@@ -468,8 +468,15 @@ pub extern "C" fn hangar_column_get_batch(
         }
         let ks = slice(keys, n, "keys")?;
         let out = bytes_mut(buf.cast(), need, "buf")?;
-        for (i, k) in ks.iter().enumerate() {
-            let k = key(k, "keys[i]")?;
+        let ks: Vec<SampleKey> = ks
+            .iter()
+            .map(|k| key(k, "keys[i]"))
+            .collect::<FfiResult<_>>()?;
+        // Read through a remote: every value not here is fetched at once, not one by one.
+        if let Col::Reader { col, .. } = &c.col {
+            col.prefetch(&ks)?;
+        }
+        for (i, k) in ks.into_iter().enumerate() {
             let v = c.read(k, None)?;
             out[i * sample_bytes..(i + 1) * sample_bytes].copy_from_slice(value_parts(&v).3);
         }
