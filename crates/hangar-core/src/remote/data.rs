@@ -248,31 +248,23 @@ impl Repository {
             let schema = shared.read_schema(&col.schema)?;
             let mut local: DigestMap<bool> = DigestMap::default();
             let mut missing = 0u64;
-            let mut stack = vec![t.root];
-            while let Some(d) = stack.pop() {
-                let node = shared.node(&d)?;
-                if node.level() > 0 {
-                    stack.extend((0..node.len()).map(|i| node.child(i).0));
-                    continue;
-                }
-                for i in 0..node.len() {
-                    let raw = node.value(i);
-                    if raw.is_empty() {
-                        continue; // a nested sample's marker
+            let mut seen_nodes = DigestSet::default();
+            for_each_record(&shared, t.root, &mut seen_nodes, |_, raw| {
+                let rec = crate::checkout::decode_record(&shared, &col.name, &schema, raw)?;
+                let Held::Stored(v) = rec.held else {
+                    return Ok(());
+                };
+                let here = match local.get(&v) {
+                    Some(&h) => h,
+                    None => {
+                        let h = shared.store.lookup(&v)?.is_some();
+                        local.insert(v, h);
+                        h
                     }
-                    let rec = crate::checkout::decode_record(&shared, &col.name, &schema, raw)?;
-                    let Held::Stored(v) = rec.held else { continue };
-                    let here = match local.get(&v) {
-                        Some(&h) => h,
-                        None => {
-                            let h = shared.store.lookup(&v)?.is_some();
-                            local.insert(v, h);
-                            h
-                        }
-                    };
-                    missing += u64::from(!here);
-                }
-            }
+                };
+                missing += u64::from(!here);
+                Ok(())
+            })?;
             if missing > 0 {
                 out.push((col.name.clone(), missing));
             }
@@ -330,50 +322,67 @@ impl Repository {
                     }
                 };
                 let schema = &schemas[ci];
-                let mut stack = vec![t.root];
-                while let Some(d) = stack.pop() {
-                    if !seen_nodes.insert(d) {
-                        continue; // walked already, for this or another commit
-                    }
-                    let node = shared.node(&d)?;
-                    if node.level() > 0 {
-                        stack.extend((0..node.len()).map(|i| node.child(i).0));
-                        continue;
-                    }
-                    for i in 0..node.len() {
-                        let raw = node.value(i);
-                        if raw.is_empty() {
-                            continue; // a nested sample's marker
+                for_each_record(&shared, t.root, &mut seen_nodes, |key, raw| {
+                    if filtered {
+                        let key = crate::diff::split_key(&shared, key)?;
+                        if keys.as_ref().is_some_and(|ks| !ks.contains(&key.sample)) {
+                            return Ok(());
                         }
-                        if filtered {
-                            let key = crate::diff::split_key(&shared, node.key(i))?;
-                            if keys.as_ref().is_some_and(|ks| !ks.contains(&key.sample)) {
-                                continue;
-                            }
-                            if let Some(r) = &opts.range {
-                                match key.sample {
-                                    SampleKey::Int(n) if r.contains(&n) => {}
-                                    _ => continue,
-                                }
+                        if let Some(r) = &opts.range {
+                            match key.sample {
+                                SampleKey::Int(n) if r.contains(&n) => {}
+                                _ => return Ok(()),
                             }
                         }
-                        let rec = crate::checkout::decode_record(&shared, &col.name, schema, raw)?;
-                        let Held::Stored(v) = rec.held else { continue };
-                        if !seen_values.insert(v) {
-                            continue;
-                        }
-                        if shared.store.lookup(&v)?.is_some() {
-                            report.already_local += 1;
-                            continue;
-                        }
-                        want.push((v, ci, header_of(schema, &rec)));
                     }
-                }
+                    let rec = crate::checkout::decode_record(&shared, &col.name, schema, raw)?;
+                    let Held::Stored(v) = rec.held else {
+                        return Ok(());
+                    };
+                    if !seen_values.insert(v) {
+                        return Ok(());
+                    }
+                    if shared.store.lookup(&v)?.is_some() {
+                        report.already_local += 1;
+                        return Ok(());
+                    }
+                    want.push((v, ci, header_of(schema, &rec)));
+                    Ok(())
+                })?;
             }
         }
         // Segment order follows the remote's bundles, not the walk.
         Ok((want, schemas))
     }
+}
+
+/// Calls `f(key, record)` for every record of the record table rooted at `root` (not
+/// for a nested sample's empty marker), skipping subtrees already in `seen_nodes` (so
+/// that tables sharing nodes are walked once) and adding the rest to it.
+fn for_each_record(
+    shared: &crate::shared::Shared,
+    root: Digest,
+    seen_nodes: &mut DigestSet,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        if !seen_nodes.insert(d) {
+            continue;
+        }
+        let node = shared.node(&d)?;
+        if node.level() > 0 {
+            stack.extend((0..node.len()).map(|i| node.child(i).0));
+            continue;
+        }
+        for i in 0..node.len() {
+            let raw = node.value(i);
+            if !raw.is_empty() {
+                f(node.key(i), raw)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the wanted ranges of several bundles: whole bundles (when the ranges cover
