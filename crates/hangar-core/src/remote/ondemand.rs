@@ -32,11 +32,57 @@ pub struct StreamStats {
     pub cached_bytes: u64,
 }
 
+/// The cached values, least recently used evicted first. Each use stamps a value with
+/// the next tick of `clock` and queues (digest, stamp); eviction pops the queue and
+/// skips entries whose stamp is no longer the value's (used again since). The queue is
+/// compacted when stale entries outnumber live ones.
 #[derive(Default)]
 struct Lru {
-    map: DigestMap<Buffer>,
-    order: VecDeque<Digest>,
+    map: DigestMap<(Buffer, u64)>,
+    order: VecDeque<(Digest, u64)>,
     bytes: u64,
+    clock: u64,
+}
+
+impl Lru {
+    /// The value `d`, marked as used now.
+    fn hit(&mut self, d: &Digest) -> Option<Buffer> {
+        self.clock += 1;
+        let now = self.clock;
+        let (b, stamp) = self.map.get_mut(d)?;
+        *stamp = now;
+        let b = b.clone();
+        self.order.push_back((*d, now));
+        if self.order.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.order
+                .retain(|(d, s)| map.get(d).is_some_and(|(_, stamp)| stamp == s));
+        }
+        Some(b)
+    }
+
+    /// Caches `b` as `d`, evicting the least recently used values to stay within
+    /// `budget` bytes (a value larger than the budget is not cached).
+    fn admit(&mut self, d: Digest, b: &Buffer, budget: u64) {
+        let len = b.len() as u64;
+        if len > budget || self.map.contains_key(&d) {
+            return;
+        }
+        while self.bytes + len > budget {
+            let Some((old, s)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&old).is_some_and(|(_, stamp)| *stamp == s) {
+                if let Some((gone, _)) = self.map.remove(&old) {
+                    self.bytes -= gone.len() as u64;
+                }
+            }
+        }
+        self.clock += 1;
+        self.bytes += len;
+        self.order.push_back((d, self.clock));
+        self.map.insert(d, (b.clone(), self.clock));
+    }
 }
 
 /// The on-demand value source of a repository opened through a remote.
@@ -61,10 +107,10 @@ impl OnDemand {
     /// fetched and checked. `None` if no manifest of the remote lists it.
     pub fn get(&self, digest: &Digest, header: ValueHeader<'_>) -> Result<Option<Buffer>> {
         {
-            let c = self.cache.lock().map_err(|_| crate::shared::poisoned())?;
-            if let Some(b) = c.map.get(digest) {
+            let mut c = self.cache.lock().map_err(|_| crate::shared::poisoned())?;
+            if let Some(b) = c.hit(digest) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(Some(b.clone()));
+                return Ok(Some(b));
             }
         }
         let Some((bundle, loc)) = self.at.get(digest).copied() else {
@@ -129,20 +175,10 @@ impl OnDemand {
             )));
         }
         let buf = crate::checkout::owned_copy(got);
-        let mut c = self.cache.lock().map_err(|_| crate::shared::poisoned())?;
-        if loc.len <= self.budget && !c.map.contains_key(digest) {
-            while c.bytes + loc.len > self.budget {
-                let Some(old) = c.order.pop_front() else {
-                    break;
-                };
-                if let Some(b) = c.map.remove(&old) {
-                    c.bytes -= b.len() as u64;
-                }
-            }
-            c.bytes += loc.len;
-            c.order.push_back(*digest);
-            c.map.insert(*digest, buf.clone());
-        }
+        self.cache
+            .lock()
+            .map_err(|_| crate::shared::poisoned())?
+            .admit(*digest, &buf, self.budget);
         Ok(buf)
     }
 
@@ -165,7 +201,7 @@ impl Repository {
     /// history and record tables are fetched into `dir` (a clone without data the first
     /// time, a fetch and fast-forward after), and reader checkouts fetch each value the
     /// first time it is read — one range request, checked by CRC and digest — keeping up
-    /// to `cache_bytes` of values in memory (least recently fetched dropped first). A
+    /// to `cache_bytes` of values in memory (least recently used dropped first). A
     /// training job on another machine thus reads exactly the samples it touches.
     /// `spec.name` names the remote in `dir`.
     pub fn open_remote(

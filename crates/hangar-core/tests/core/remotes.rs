@@ -858,3 +858,33 @@ fn prefetch_brings_a_batch_into_the_streaming_cache_at_once() {
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
     assert_eq!(imgs.get(15u64).unwrap_err().kind(), ErrorKind::Remote);
 }
+
+/// The streaming cache evicts the least recently used value: one read again stays.
+#[test]
+fn the_streaming_cache_keeps_what_was_used_recently() {
+    let (_d, _src, _remote_dir, url) = pushed();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let spec = RemoteSpec::new("origin", &url);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, 3 * 256).unwrap();
+    let co = repo.checkout().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    let stats = || {
+        let s = repo.stream_stats().unwrap().unwrap();
+        (s.hits, s.misses)
+    };
+    for k in [0u64, 1, 2, 0] {
+        imgs.get(k).unwrap();
+    }
+    assert_eq!(stats(), (1, 3));
+    imgs.get(3u64).unwrap(); // evicts 1, the least recently used, not 0
+    imgs.get(0u64).unwrap();
+    assert_eq!(stats(), (2, 4));
+    imgs.get(1u64).unwrap();
+    assert_eq!(stats(), (2, 5));
+    assert!(repo.stream_stats().unwrap().unwrap().cached_bytes <= 3 * 256);
+    // Many hits on one value keep the bookkeeping bounded and the value cached.
+    for _ in 0..1000 {
+        imgs.get(1u64).unwrap();
+    }
+    assert_eq!(stats(), (1002, 5));
+}
