@@ -28,7 +28,7 @@ const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
 /// seconds, overrides it: a slow link needs more, a test of a hanging server less).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The variable that sets the request timeout.
-pub const TIMEOUT_VAR: &str = "HANGAR_REMOTE_TIMEOUT";
+pub(crate) const TIMEOUT_VAR: &str = "HANGAR_REMOTE_TIMEOUT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Range requests in flight at once (a sample read is one small request: latency, not
 /// bandwidth, bounds them).
@@ -331,7 +331,6 @@ impl Conn {
     }
 }
 
-/// Turns an `object_store` error into ours, saying what to check.
 /// The request timeout: [`REQUEST_TIMEOUT`], or `HANGAR_REMOTE_TIMEOUT` seconds.
 fn request_timeout() -> Result<Duration> {
     let Ok(v) = std::env::var(TIMEOUT_VAR) else {
@@ -346,6 +345,7 @@ fn request_timeout() -> Result<Duration> {
     }
 }
 
+/// Turns an `object_store` error into ours, saying what to check.
 pub(crate) fn remote_err(url: &str, what: &str, e: object_store::Error) -> Error {
     use object_store::Error as E;
     let hint = match &e {
