@@ -234,24 +234,20 @@ const HANG_ONCE: u8 = 4;
 fn server_errors_and_timeouts_are_retried_or_reported_cleanly() {
     use servers::Fault;
     use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     let server = servers::S3s::start("datasets");
     let mode = Arc::new(AtomicU8::new(PASS));
-    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
-    let (m, seen2) = (mode.clone(), seen.clone());
-    let plan = move |n: usize, line: &str| {
-        let first = seen2.lock().unwrap().insert(line.to_string());
-        match m.load(SeqCst) {
-            FLAKY if first => Fault::Status(if n.is_multiple_of(2) { 500 } else { 503 }),
-            DOWN => Fault::Status(500),
-            HANG => Fault::Hang,
-            HANG_ONCE if first && line.starts_with("GET ") => Fault::Hang,
-            _ => Fault::Pass,
-        }
+    let m = mode.clone();
+    let plan = move |n: usize, line: &str, first: bool| match m.load(SeqCst) {
+        FLAKY if first => Fault::Status(if n.is_multiple_of(2) { 500 } else { 503 }),
+        DOWN => Fault::Status(500),
+        HANG => Fault::Hang,
+        HANG_ONCE if first && line.starts_with("GET ") => Fault::Hang,
+        _ => Fault::Pass,
     };
     let proxy = servers::FaultProxy::start(&server.endpoint, Arc::new(plan));
     let set = |m: u8| {
-        seen.lock().unwrap().clear();
+        proxy.forget_seen();
         mode.store(m, SeqCst);
     };
     let ep = proxy.endpoint.as_str();

@@ -594,15 +594,23 @@ fn garage_cluster_push_survives_a_node_killed_mid_push() {
     assert!(v.is_ok() && v.not_fetched == 0, "{v}");
 }
 
+/// A repository opened through the `file://` remote at `url` (as "origin"), in a fresh
+/// directory, with a streaming cache of `cache_bytes`.
+fn streaming(url: &str, cache_bytes: u64) -> (tempfile::TempDir, Repository) {
+    let cache_dir = tempfile::tempdir().unwrap();
+    let spec = RemoteSpec::new("origin", url);
+    let repo = Repository::open_remote(cache_dir.path(), &spec, cache_bytes).unwrap();
+    (cache_dir, repo)
+}
+
 /// Streaming reads: a repository opened through a remote holds no values, fetches each
 /// on its first read (checked), serves repeats from a bounded cache, from many threads,
 /// and sees new pushes when opened again.
 #[test]
 fn open_remote_streams_values_into_a_bounded_cache() {
     let (_d, src, remote_dir, url) = pushed();
-    let cache_dir = tempfile::tempdir().unwrap();
+    let (cache_dir, repo) = streaming(&url, 10 * 256);
     let spec = RemoteSpec::new("origin", &url);
-    let repo = Repository::open_remote(cache_dir.path(), &spec, 10 * 256).unwrap();
     let co = repo.checkout().unwrap();
     let imgs = co.column("imgs").unwrap();
     for i in 0..5u64 {
@@ -712,22 +720,20 @@ fn files_under(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::P
 fn streaming_reads_ride_out_server_errors() {
     use crate::servers::{Fault, FaultProxy, S3s};
     use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
     let server = S3s::start("datasets");
     // 0: pass; 1: each distinct request fails once with a 503; 2: every request a 500.
     let mode = Arc::new(AtomicU8::new(0));
-    let seen = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
-    let (m, s) = (mode.clone(), seen.clone());
+    let m = mode.clone();
     let proxy = FaultProxy::start(
         &server.endpoint,
-        Arc::new(move |_n: usize, line: &str| {
-            let first = s.lock().unwrap().insert(line.to_string());
-            match m.load(SeqCst) {
+        Arc::new(
+            move |_n: usize, _line: &str, first: bool| match m.load(SeqCst) {
                 1 if first => Fault::Status(503),
                 2 => Fault::Status(500),
                 _ => Fault::Pass,
-            }
-        }),
+            },
+        ),
     );
     let spec = RemoteSpec {
         name: "origin".into(),
@@ -821,9 +827,7 @@ fn values_of_many_bundles_arrive_in_groups_and_a_damaged_one_stops_the_fetch() {
 #[test]
 fn prefetch_brings_a_batch_into_the_streaming_cache_at_once() {
     let (_d, src, remote_dir, url) = pushed();
-    let cache_dir = tempfile::tempdir().unwrap();
-    let spec = RemoteSpec::new("origin", &url);
-    let repo = Repository::open_remote(cache_dir.path(), &spec, 1 << 20).unwrap();
+    let (_cache, repo) = streaming(&url, 1 << 20);
     let co = repo.checkout().unwrap();
     let imgs = co.column("imgs").unwrap();
     assert_eq!(u8s(&imgs.get(3u64).unwrap()), vec![3u8; 256]);
@@ -863,9 +867,7 @@ fn prefetch_brings_a_batch_into_the_streaming_cache_at_once() {
 #[test]
 fn the_streaming_cache_keeps_what_was_used_recently() {
     let (_d, _src, _remote_dir, url) = pushed();
-    let cache_dir = tempfile::tempdir().unwrap();
-    let spec = RemoteSpec::new("origin", &url);
-    let repo = Repository::open_remote(cache_dir.path(), &spec, 3 * 256).unwrap();
+    let (_cache, repo) = streaming(&url, 3 * 256);
     let co = repo.checkout().unwrap();
     let imgs = co.column("imgs").unwrap();
     let stats = || {

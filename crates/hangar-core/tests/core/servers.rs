@@ -262,9 +262,13 @@ pub enum Fault {
     Hang,
 }
 
-/// A decision per request: the request's number (from 0, in arrival order) and its
-/// request line ("PUT /bucket/key HTTP/1.1").
-pub type Plan = dyn Fn(usize, &str) -> Fault + Send + Sync;
+/// A decision per request: the request's number (from 0, in arrival order), its request
+/// line ("PUT /bucket/key HTTP/1.1"), and whether that line is new (not sent before, or
+/// not since [`FaultProxy::forget_seen`]): a retry of a request is not new.
+pub type Plan = dyn Fn(usize, &str, bool) -> Fault + Send + Sync;
+
+/// The request lines a proxy has seen.
+type Seen = std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// An HTTP proxy on loopback in front of a real server that fails the requests a plan
 /// names: answers 500 or 503 in the server's place, or never answers. Every request gets
@@ -274,6 +278,7 @@ pub struct FaultProxy {
     pub endpoint: String,
     faults: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: Seen,
     port: u16,
 }
 
@@ -291,22 +296,24 @@ impl FaultProxy {
         let faults = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let count = Arc::new(AtomicUsize::new(0));
-        let (f, s) = (faults.clone(), stop.clone());
+        let seen = Seen::default();
+        let (f, s, seen2) = (faults.clone(), stop.clone(), seen.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(std::sync::atomic::Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (plan, up, f, s, count) = (
+                let (plan, up, f, s, count, seen) = (
                     plan.clone(),
                     upstream.clone(),
                     f.clone(),
                     s.clone(),
                     count.clone(),
+                    seen2.clone(),
                 );
                 std::thread::spawn(move || {
-                    let _ = proxy_one(conn, &up, &*plan, &count, &f, &s);
+                    let _ = proxy_one(conn, &up, &*plan, &count, &seen, &f, &s);
                 });
             }
         });
@@ -314,8 +321,14 @@ impl FaultProxy {
             endpoint: format!("http://127.0.0.1:{port}"),
             faults,
             stop,
+            seen,
             port,
         }
+    }
+
+    /// Makes every request line new again (for a plan that fails new requests).
+    pub fn forget_seen(&self) {
+        self.seen.lock().unwrap().clear();
     }
 
     /// How many requests the proxy has failed so far.
@@ -338,6 +351,7 @@ fn proxy_one(
     upstream: &str,
     plan: &Plan,
     count: &std::sync::atomic::AtomicUsize,
+    seen: &Seen,
     faults: &std::sync::atomic::AtomicUsize,
     stop: &std::sync::atomic::AtomicBool,
 ) -> std::io::Result<()> {
@@ -372,7 +386,8 @@ fn proxy_one(
         }
         let mut body = vec![0u8; length];
         reader.read_exact(&mut body)?;
-        match plan(count.fetch_add(1, SeqCst), &request_line) {
+        let new = seen.lock().unwrap().insert(request_line.clone());
+        match plan(count.fetch_add(1, SeqCst), &request_line, new) {
             Fault::Status(code) => {
                 faults.fetch_add(1, SeqCst);
                 let text = "injected fault";
