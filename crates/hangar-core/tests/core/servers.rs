@@ -326,7 +326,9 @@ impl FaultProxy {
         }
     }
 
-    /// Makes every request line new again (for a plan that fails new requests).
+    /// Makes every request line new again (for a plan that fails new requests). (The
+    /// CLI tests use it, between modes.)
+    #[allow(dead_code)]
     pub fn forget_seen(&self) {
         self.seen.lock().unwrap().clear();
     }
