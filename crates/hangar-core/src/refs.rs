@@ -238,7 +238,7 @@ fn list_ref_files(hangar: &Path) -> Result<Vec<String>> {
     for entry in std::fs::read_dir(&dir).ctx("list", &dir)? {
         let entry = entry.ctx("list", &dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.contains(fsutil::TMP_MARKER) && names::check_branch_name(&name).is_ok() {
+        if !fsutil::is_temp_name(&name) && names::check_branch_name(&name).is_ok() {
             out.push(name);
         }
     }

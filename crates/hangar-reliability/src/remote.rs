@@ -214,6 +214,17 @@ fn resume(dir: &Path, url: &str) -> Result<(Repository, u64), String> {
     Ok((repo, f.bytes + d.bytes))
 }
 
+/// Temporary files in the directories a push writes outside the writer lock (tracking
+/// refs and saved manifests): a killed push leaves its file there, the next one removes it.
+fn temp_files(repo: &Path) -> usize {
+    ["remotes/origin/refs", "remote-manifests"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(repo.join(".hangar").join(d)).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter(|e| hangar_store::internal::fsutil::is_temp_name(&e.file_name().to_string_lossy()))
+        .count()
+}
+
 /// The suite: `trials` kills of pushes and as many of clones.
 pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
     let mut figs = Figures::new("remote crash consistency (SIGKILL of push, clone and fetch)");
@@ -251,6 +262,7 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
     }
     let follower_s = follower.to_string_lossy().into_owned();
     let (mut push_killed, mut acks_checked, mut clone_killed, mut fetch_killed) = (0, 0, 0, 0);
+    let (mut push_left_temp, mut temps_max) = (0, 0);
     let mut resume_ratios = Vec::new();
     for t in 0..trials {
         // A push killed at a random moment.
@@ -269,6 +281,11 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
             }
         };
         push_killed += usize::from(killed);
+        let temps = temp_files(&src);
+        if killed && temps > 0 {
+            push_left_temp += 1;
+        }
+        temps_max = temps_max.max(temps);
         let check = tmp.path().join(format!("check{t}"));
         match fresh_clone(&url, &check) {
             Err(e) => figs.fail(format!("push trial {t} ({} lines): {e}", lines.len())),
@@ -382,6 +399,11 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
     figs.add("push trials", trials);
     figs.add("pushes killed with SIGKILL", push_killed);
     figs.add("acknowledged pushes checked on the remote", acks_checked);
+    figs.add(
+        "killed pushes that left a temporary file (skipped by readers, removed by the next push)",
+        push_left_temp,
+    );
+    figs.add("temporary files present at once, at most", temps_max);
     figs.add("clone trials", trials);
     figs.add("clones killed with SIGKILL", clone_killed);
     figs.add("fetch trials", trials);

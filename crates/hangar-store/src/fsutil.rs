@@ -159,12 +159,67 @@ pub fn remove_temp_files(dir: &Path) -> Result<usize> {
     };
     for entry in entries {
         let entry = entry.ctx("list", dir)?;
-        if entry.file_name().to_string_lossy().contains(TMP_MARKER) {
+        if is_temp_name(&entry.file_name().to_string_lossy()) {
             fs::remove_file(entry.path()).ctx("remove temporary file", &entry.path())?;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// True if `name` is a temporary file's name (one [`temp_path_for`] made), never a
+/// published file whatever else it looks like: every listing of a directory that
+/// [`write_atomic`] writes to skips such names.
+pub fn is_temp_name(name: &str) -> bool {
+    name.contains(TMP_MARKER)
+}
+
+/// Removes the temporary files in `dir` whose writing process has exited: what a killed
+/// writer left. For directories written without the writer lock (a live process's
+/// temporary file is kept, so its rename still finds it). Temporary names carry the
+/// pid of the process that made them (see [`temp_path_for`]); a pid the system reused
+/// since only keeps a leftover a while longer.
+pub fn remove_orphan_temp_files(dir: &Path) -> Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.ctx("list", dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((_, tail)) = name.split_once(TMP_MARKER) else {
+            continue;
+        };
+        let pid = tail.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
+        if pid.is_some_and(|p| !process_alive(p, modified)) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Another process cleaned it up first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove temporary file", entry.path(), e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// True unless process `pid` has certainly exited: where `/proc` lists processes
+/// (Linux), its entry is gone; elsewhere the file is older than an hour (no rename is
+/// that slow), which the caller checks through `modified`.
+fn process_alive(pid: u32, modified: Option<std::time::SystemTime>) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc_dir = Path::new("/proc");
+    if proc_dir.join("self").exists() {
+        return proc_dir.join(pid.to_string()).exists();
+    }
+    modified
+        .and_then(|m| m.elapsed().ok())
+        .is_none_or(|age| age < std::time::Duration::from_secs(3600))
 }
 
 /// Background write-back of a file that is still being appended to, so that the fsync
@@ -298,6 +353,28 @@ mod tests {
         fs::write(temp_path_for(&target), b"junk").unwrap();
         assert_eq!(remove_temp_files(dir.path()).unwrap(), 1);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_temp_files_of_exited_processes_are_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("master");
+        write_atomic(&target, b"head").unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let orphan = dir.path().join(format!(".master{TMP_MARKER}{dead}-7"));
+        fs::write(&orphan, b"torn").unwrap();
+        let live = temp_path_for(&target);
+        fs::write(&live, b"being written").unwrap();
+        assert!(is_temp_name(&orphan.file_name().unwrap().to_string_lossy()));
+        assert!(!is_temp_name("master"));
+        assert_eq!(remove_orphan_temp_files(dir.path()).unwrap(), 1);
+        assert!(!orphan.exists());
+        assert!(live.exists(), "a live process's temporary file is kept");
+        assert_eq!(fs::read(&target).unwrap(), b"head");
+        assert_eq!(remove_orphan_temp_files(&dir.path().join("none")).unwrap(), 0);
     }
 
     #[cfg(unix)]

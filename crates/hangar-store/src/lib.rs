@@ -90,8 +90,9 @@ pub mod arrow_meta {
 /// without following symbolic links, and the temporary-file naming every writer uses.
 pub mod fs {
     pub use crate::fsutil::{
-        check_real_dir, create_dir_durable, fsync_dir, is_symlink, no_follow, open_no_follow,
-        read_file, remove_temp_files, symlink_error, temp_path_for, write_atomic, TMP_MARKER,
+        check_real_dir, create_dir_durable, fsync_dir, is_symlink, is_temp_name, no_follow,
+        open_no_follow, read_file, remove_orphan_temp_files, remove_temp_files, symlink_error,
+        temp_path_for, write_atomic, TMP_MARKER,
     };
 }
 

@@ -79,7 +79,10 @@ pub(crate) fn read_tracking(repo: &Repository, remote: &str) -> Result<Vec<(Stri
     let mut out = Vec::new();
     for e in entries(&dir)? {
         let branch = e.file_name().to_string_lossy().into_owned();
-        if !crate::names::is_valid_name(&branch) {
+        // A push or fetch killed while it moved a tracking ref leaves a temporary file.
+        if hangar_store::fs::is_temp_name(&branch)
+            || crate::names::check_branch_name(&branch).is_err()
+        {
             continue;
         }
         out.push((branch.clone(), tracking_head(repo, remote, &branch)?));
@@ -116,6 +119,10 @@ pub(crate) fn write_tracking(
     let dir = tracking_dir(repo, remote);
     hangar_store::fs::create_dir_durable(&dir)?;
     hangar_store::fs::write_atomic(&dir.join(branch), format!("{}\n", head.to_hex()).as_bytes())?;
+    // Pushes move tracking refs and save manifests without the writer lock: only what
+    // killed ones left goes.
+    hangar_store::fs::remove_orphan_temp_files(&dir)?;
+    hangar_store::fs::remove_orphan_temp_files(&manifests_dir(repo.hangar_dir()))?;
     Ok(())
 }
 

@@ -115,16 +115,12 @@ impl Repository {
 
     /// Every configured remote, sorted by name.
     pub fn remotes(&self) -> Result<Vec<RemoteSpec>> {
-        let dir = remotes_dir(self);
-        let mut out = Vec::new();
-        for e in local::entries(&dir)? {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if crate::names::is_valid_name(&name) {
-                out.push(self.remote(&name)?);
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        // remote_names is sorted, and skips a directory whose config never landed (an
+        // `add_remote` killed before its atomic write).
+        self.remote_names()?
+            .iter()
+            .map(|name| self.remote(name))
+            .collect()
     }
 
     /// The remote named `name`; `NotFound` (listing the remotes) if there is none.
@@ -155,11 +151,10 @@ impl Repository {
 
     fn remote_names(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(remotes_dir(self)) {
-            for e in rd.flatten() {
-                if e.path().join("config.json").exists() {
-                    names.push(e.file_name().to_string_lossy().into_owned());
-                }
+        for e in local::entries(&remotes_dir(self))? {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if crate::names::is_valid_name(&name) && e.path().join("config.json").exists() {
+                names.push(name);
             }
         }
         names.sort();

@@ -145,6 +145,49 @@ fn clone_with_data_is_complete_and_a_second_push_compares_refs_only() {
 }
 
 #[test]
+fn a_push_killed_while_moving_its_tracking_ref_leaves_nothing_that_breaks_the_next() {
+    let (dir, src, _r, _url) = pushed();
+    let head = src.branch_head("master").unwrap().unwrap();
+    let refs = dir.path().join(".hangar/remotes/origin/refs");
+    let manifests = dir.path().join(".hangar/remote-manifests");
+    // What a SIGKILL between the temporary file's creation and its rename leaves (a
+    // process that has exited), beside one a running push is still writing (ours).
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let marker = hangar_store::internal::fsutil::TMP_MARKER;
+    let torn = refs.join(format!(".master{marker}{dead}-60"));
+    std::fs::write(&torn, b"").unwrap();
+    let torn_manifest = manifests.join(format!(".{}{marker}{dead}-3", "ab".repeat(32)));
+    std::fs::write(&torn_manifest, b"half a manif").unwrap();
+    let live = refs.join(format!(".master{marker}{}-61", std::process::id()));
+    std::fs::write(&live, b"").unwrap();
+
+    let tracking = src.tracking_refs().unwrap();
+    assert_eq!(tracking.len(), 1, "{tracking:?}");
+    assert_eq!(
+        (tracking[0].branch.as_str(), tracking[0].head),
+        ("master", head)
+    );
+    assert!(src.verify().unwrap().is_ok());
+
+    let co = src.checkout_writer().unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set(0u64, TensorRef::new(&[7u8; 256], &[16, 16]))
+        .unwrap();
+    let second = co.commit("second").unwrap();
+    co.close().unwrap();
+    src.push("origin", "master").unwrap();
+    assert!(
+        !torn.exists() && !torn_manifest.exists(),
+        "what the killed push left stayed"
+    );
+    assert!(live.exists(), "a running push's temporary file was removed");
+    assert_eq!(src.tracking_refs().unwrap()[0].head, second);
+}
+
+#[test]
 fn an_incremental_push_uploads_only_the_change_and_pull_fast_forwards() {
     let (_d, src, _r, url) = pushed();
     let (_c, repo) = clone(&url, true);
