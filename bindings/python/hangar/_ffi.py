@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import re
 from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Any, Optional, Union
 
@@ -376,6 +377,10 @@ def cstr(s: Optional[str]) -> Optional[bytes]:
 
 KeyType = Union[str, int]
 
+# The engine's rule for a str sample key (names.rs `is_valid_key`), checked in Python
+# where a key is buffered before any C call sees it. `\Z`: `$` would allow a final "\n".
+valid_text_key = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z", re.ASCII).match
+
 
 def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
     """A `hangar_key` for `k`, and the bytes it borrows (keep them alive for the call)."""
@@ -424,6 +429,19 @@ def make_keys(keys: Any) -> tuple[Any, list]:
         packed = _np.zeros(n, dtype=_KEY_DTYPE)
         packed["number"] = arr
         return packed.ctypes.data_as(POINTER(Key)), [packed]
+    if n and type(keys[0]) is str and all(type(k) is str for k in keys):
+        # All str (the bulk session's buffer, string-keyed datasets): one buffer of the
+        # NUL-terminated keys, and their addresses computed in one numpy step.
+        encoded = [k.encode("utf-8") for k in keys]
+        joined = b"\0".join(encoded) + b"\0"
+        if joined.count(0) == n:  # no key holds a NUL of its own
+            ends = _np.cumsum(_np.fromiter(map(len, encoded), dtype=_np.uint64, count=n) + 1)
+            buf = ctypes.create_string_buffer(joined, len(joined))
+            packed = _np.zeros(n, dtype=_KEY_DTYPE)
+            packed["text"][0] = 0
+            packed["text"][1:] = ends[:-1]
+            packed["text"] += ctypes.addressof(buf)
+            return packed.ctypes.data_as(POINTER(Key)), [packed, buf]
     out = (Key * n)()
     keep = []
     for i, k in enumerate(keys):

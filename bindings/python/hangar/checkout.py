@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import threading
 from ctypes import byref, c_bool, c_size_t
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -171,6 +172,8 @@ class Columns(DictReads):
 
 class _Checkout:
     _writable = False
+    # Columns whose bulk-session buffer holds samples (writer checkouts only).
+    _pending: list = []
 
     def __init__(self, repo, handle: _Handle):
         self._repo = repo
@@ -307,8 +310,20 @@ class _Checkout:
     def __exit__(self, *exc: Any) -> None:
         pass
 
+    def _flush_pending(self) -> None:
+        """Hands every column's bulk-session buffer to the C ABI (see
+        `Column._make_fast_put`); one that fails stays reported, the others are still
+        stored (each column flushes the rest before its own C call)."""
+        with self._buffer_lock:
+            pending = self._pending
+            while pending:
+                pending.pop()._flush_buffer()
+
     def _drop(self) -> None:
         # Columns first, then the checkout (a zero-copy array may keep it alive longer).
+        for col in self._columns.values():
+            col._drop_buffer()
+        self._pending = []
         self._columns.clear()
         self._handle = None
 
@@ -348,6 +363,15 @@ class WriterCheckout(_Checkout):
     def __init__(self, repo, handle: _Handle):
         super().__init__(repo, handle)
         self._bulk_depth = 0
+        self._pending: list = []
+        # Guards the columns' bulk buffers (reentrant: a full buffer flushes them all).
+        self._buffer_lock = threading.RLock()
+
+    def _ptr(self):
+        if self._pending:
+            # Every use of the C handle sees what the bulk session buffered first.
+            self._flush_pending()
+        return super()._ptr()
 
     @property
     def branch_name(self) -> str:
@@ -452,7 +476,11 @@ class WriterCheckout(_Checkout):
     def _bulk_exit(self) -> None:
         self._bulk_depth -= 1
         if self._bulk_depth == 0 and self._handle is not None:
-            check(lib.hangar_writer_bulk_end(self._ptr()))
+            try:
+                self._flush_pending()
+            finally:
+                # The C session ends whatever the flush did (its error is raised).
+                check(lib.hangar_writer_bulk_end(self._handle.ptr))
 
     @contextlib.contextmanager
     def _bulk_or_nothing(self):

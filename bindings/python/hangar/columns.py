@@ -33,6 +33,11 @@ _DTYPES = {
 }
 _CODES = {dt: code for code, dt in _DTYPES.items()}
 
+# A bulk session's buffer per column: at most this many samples or bytes (whichever
+# comes first) before they go to the C ABI as one batch.
+_BULK_ROWS = 4096
+_BULK_BYTES = 4 << 20
+
 
 def dtype_code(dtype: Any) -> int:
     """The `HANGAR_DTYPE_*` code of a numpy dtype (native byte order)."""
@@ -158,25 +163,57 @@ class Column(DictReads):
         else:
             self._shape = None
         self._fast_read = self._make_fast_read()
+        # The bulk session's buffer (see _make_fast_put): samples set but not yet handed
+        # to the C ABI, rows 0.._bn of _bbuf under the keys _bkeys.
+        self._bbuf: Optional[np.ndarray] = None
+        self._bkeys: list = []
+        self._bn = 0
         self._fast_put = self._make_fast_put()
 
     def _make_fast_put(self):
         """For a fixed-shape flat ndarray column of the writer checkout, a writer of one
         sample whose value already has the column's dtype and shape in C order (nearly
-        every `col[k] = arr`): one C call, no other Python work. Returns False when the
-        value needs the general path (`_put`), which converts and checks it."""
+        every `col[k] = arr`). Outside a bulk session: one C call, no other Python work.
+        Inside one (`with col:` / `with co:`): the sample is copied into the column's
+        buffer and the buffer goes to the C ABI as one batch (`hangar_column_put_batch`)
+        when full or before anything else touches the checkout, so a sample costs no C
+        call of its own (the crossing is most of a sample's cost from Python). Returns
+        False when the value or key needs the general path (`_put`), which converts and
+        checks them."""
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or not self._co._writable:
             return None
         shape, dtype, code, dims, ndim = self._shape, self._dtype, self._put_code, self._put_dims, len(self._shape)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         fn = lib.hangar_column_put
         co, handle, Key, ndarray = self._co, self._h, _ffi.Key, np.ndarray
+        good_key = _ffi.valid_text_key
+        rows = max(1, min(_BULK_ROWS, _BULK_BYTES // max(nbytes, 1)))
 
         def put(key: Any, value: Any) -> bool:
             if type(value) is not ndarray or value.dtype != dtype or value.shape != shape or not value.flags.c_contiguous:
                 return False
             if co._handle is None or self._gone is not None:
                 self._ptr()  # raises the closed / invalidated error
+            if co._bulk_depth:
+                # Keys the engine would refuse take the general path, which reports them
+                # (after storing what is buffered, so the order of changes is kept).
+                if type(key) is int:
+                    if not 0 <= key < 1 << 64:
+                        return False
+                elif type(key) is not str or not good_key(key):
+                    return False
+                with co._buffer_lock:  # threads may share a column
+                    n = self._bn
+                    if n == 0:
+                        if self._bbuf is None:
+                            self._bbuf = np.empty((rows,) + shape, dtype=dtype)
+                        co._pending.append(self)
+                    self._bbuf[n] = value  # a copy: the caller may reuse its array
+                    self._bkeys.append(key)
+                    self._bn = n + 1
+                    if n + 1 == rows:
+                        co._flush_pending()
+                return True
             if type(key) is int and 0 <= key < 1 << 64:
                 k = Key(None, key)
             else:
@@ -303,13 +340,39 @@ class Column(DictReads):
     # ---- reads --------------------------------------------------------------------------
 
     def _ptr(self):
-        self._co._check_open()
+        co = self._co
+        if co._pending:
+            # Every use of the C handle sees what the bulk session buffered first.
+            co._flush_pending()
+        co._check_open()
         if self._gone is not None:
             raise PermissionError(f"column {self._name!r} can no longer be used: {self._gone}")
         return self._h.ptr
 
     def _invalidate(self, why: str) -> None:
         self._gone = why
+
+    def _flush_buffer(self) -> None:
+        """Hands the samples the bulk session buffered to the C ABI as one batch."""
+        n, keys = self._bn, self._bkeys
+        self._bn, self._bkeys = 0, []
+        if n == 0:
+            return
+        try:
+            self._put_batch(keys, self._bbuf[:n])
+        except Exception as e:
+            # Raised by whichever call flushed: say which samples it is about.
+            if e.args and isinstance(e.args[0], str):
+                prefix = f"column {self._name!r}: "
+                e.args = (
+                    f"{prefix}the {n} samples set since the bulk session last stored its "
+                    f"buffer (keys {keys[0]!r} to {keys[-1]!r}) were not stored: "
+                    f"{e.args[0].removeprefix(prefix)}",
+                ) + e.args[1:]
+            raise
+
+    def _drop_buffer(self) -> None:
+        self._bbuf, self._bkeys, self._bn = None, [], 0
 
     def __getattr__(self, name: str) -> Any:
         # Only for attributes that do not exist: as the original, a column of a closed

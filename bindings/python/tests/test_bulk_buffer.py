@@ -1,0 +1,157 @@
+"""The bulk session's buffer (`with col:` / `with co:`): samples set one by one reach the
+C ABI in batches, yet every read, count, delete and commit sees them in the order they
+were set, bad input is refused at the set that gave it, and a batch the engine could not
+store is reported, naming its samples, by the call that sent it."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from hangar import Repository
+from hangar import columns as _columns
+
+
+def test_samples_set_in_a_bulk_session_read_back_in_order(repo, writer):
+    col = writer.add_ndarray_column("img", prototype=np.zeros((8, 8), dtype=np.uint8))
+    rng = np.random.default_rng(7)
+    n = 3 * _columns._BULK_ROWS + 17  # several full buffers and a partial one
+    data = rng.integers(0, 255, size=(n, 8, 8), dtype=np.uint8)
+    scratch = np.empty((8, 8), dtype=np.uint8)
+    with col:
+        for i in range(n):
+            scratch[...] = data[i]
+            col[i if i % 2 else f"s{i}"] = scratch  # the caller reuses its array
+            if i == 10:
+                # Reads, counts and membership see what is still buffered.
+                np.testing.assert_array_equal(col["s10"], data[10])
+                assert len(col) == 11 and 9 in col and "s8" in col
+        col[1] = data[0]  # set again: the later value wins
+        del col["s2"]  # a buffered sample deleted
+        col["s2"] = data[5]  # and set again
+        assert col[1].tobytes() == data[0].tobytes()
+    assert len(col) == n
+    writer.commit("bulk")
+    writer.close()
+    co = repo.checkout()
+    got = co["img"]
+    for i in (0, 3, 4095, 4096, 8193, n - 1):
+        np.testing.assert_array_equal(got[i if i % 2 else f"s{i}"], data[i])
+    np.testing.assert_array_equal(got[1], data[0])
+    np.testing.assert_array_equal(got["s2"], data[5])
+    co.close()
+
+
+def test_both_columns_of_the_seed_loop_and_a_commit_inside_the_block(repo, writer):
+    imgs = writer.add_ndarray_column("images", prototype=np.zeros((28, 28), dtype=np.uint8))
+    labels = writer.add_ndarray_column("labels", prototype=np.array([0]))
+    with imgs, labels:
+        for i in range(5000):
+            imgs[str(i)] = np.full((28, 28), i % 251, dtype=np.uint8)
+            labels[str(i)] = np.array([i])
+        with pytest.raises(PermissionError):
+            writer.columns.delete("labels")  # refused in a block, as before
+    head = writer.commit("5000")
+    assert writer.diff.status() == "CLEAN"
+    writer.close()
+    co = repo.checkout(commit=head)
+    assert len(co["images"]) == len(co["labels"]) == 5000
+    assert co["labels", "4999"][0] == 4999 and co["images", "4999"][0, 0] == 4999 % 251
+    co.close()
+
+
+def test_threads_sharing_a_column_in_a_bulk_session_lose_nothing(repo, writer):
+    col = writer.add_ndarray_column("v", prototype=np.zeros((16,), dtype=np.int64))
+    per_thread = _columns._BULK_ROWS + 500
+
+    def work(t: int) -> None:
+        for i in range(per_thread):
+            col[f"t{t}_{i}"] = np.full(16, t * 1_000_000 + i, dtype=np.int64)
+
+    with col:
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert len(col) == 4 * per_thread
+    for t in range(4):
+        for i in (0, 777, per_thread - 1):
+            assert col[f"t{t}_{i}"].tolist() == [t * 1_000_000 + i] * 16
+
+
+def test_bad_input_is_refused_at_the_set_that_gave_it(repo, writer):
+    col = writer.add_ndarray_column("img", prototype=np.zeros((4,), dtype=np.float32))
+    ok = np.ones(4, dtype=np.float32)
+    with col:
+        col["a"] = ok
+        for bad_key in ["has space", "x" * 65, "", "bad\n", "é"]:
+            with pytest.raises(ValueError):
+                col[bad_key] = ok
+        with pytest.raises(ValueError):
+            col[-1] = ok
+        with pytest.raises(ValueError):
+            col["b"] = np.ones(4, dtype=np.float64)  # the column's dtype is float32
+        with pytest.raises(ValueError):
+            col["b"] = np.ones(5, dtype=np.float32)
+        col["c"] = ok
+    assert sorted(col.keys()) == ["a", "c"]
+
+
+def test_an_exception_in_the_block_keeps_what_was_set_before_it(repo, writer):
+    col = writer.add_ndarray_column("v", prototype=np.zeros((2,), dtype=np.int32))
+    with pytest.raises(ZeroDivisionError):
+        with col:
+            col[0] = np.array([1, 2], dtype=np.int32)
+            1 / 0
+    assert col[0].tolist() == [1, 2]
+    writer.close()
+
+
+def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tmp_path):
+    # A real write failure: the process may not grow a file past 64 KiB (RLIMIT_FSIZE, so
+    # writes fail with EFBIG), in a child process so the limit stays there.
+    script = textwrap.dedent(
+        """
+        import resource, signal, sys
+        import numpy as np
+        from hangar import Repository
+        repo = Repository(path=sys.argv[1], exists=False)
+        repo.init(user_name="T", user_email="t@example.com")
+        co = repo.checkout(write=True)
+        col = co.add_ndarray_column("img", prototype=np.zeros((32, 32), dtype=np.uint8))
+        co.commit("empty column")
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, resource.RLIM_INFINITY))
+        try:
+            with col:
+                for i in range(200):
+                    col[i] = np.full((32, 32), i % 256, dtype=np.uint8)
+                print("set 200 without an error")
+        except Exception as e:
+            print(type(e).__name__, e)
+        print("samples:", len(col))
+        co.close()
+        """
+    )
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "r")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "set 200 without an error" in out, out
+    assert "the 200 samples set since the bulk session last stored its buffer" in out, out
+    assert "keys 0 to 199" in out and "were not stored" in out, out
+    assert "samples: 0" in out, out
+    # What was committed before is intact.
+    repo = Repository(path=tmp_path / "r")
+    co = repo.checkout()
+    assert len(co["img"]) == 0
+    co.close()
+    assert repo.verify_commit_integrity()
