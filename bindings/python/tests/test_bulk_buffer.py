@@ -138,10 +138,18 @@ def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tm
         co.close()
         """
     )
+    # The child imports the package this test imports (installed or from a checkout),
+    # not whatever `hangar` its working directory holds.
+    import hangar
+
     env = dict(os.environ)
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(hangar.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([package_root] + [p for p in [env.get("PYTHONPATH")] if p])
+    if env.get("HANGAR_LIBRARY"):
+        env["HANGAR_LIBRARY"] = os.path.abspath(env["HANGAR_LIBRARY"])
     proc = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "r")],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
