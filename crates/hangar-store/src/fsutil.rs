@@ -151,20 +151,7 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// Removes temporary files left in `dir` by an interrupted writer. Only the writer calls
 /// this, while it holds the writer lock, so no live temp file is removed.
 pub fn remove_temp_files(dir: &Path) -> Result<usize> {
-    let mut removed = 0;
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.ctx("list", dir)?;
-        if is_temp_name(&entry.file_name().to_string_lossy()) {
-            fs::remove_file(entry.path()).ctx("remove temporary file", &entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    remove_temps(dir, |_, _| true)
 }
 
 /// True if `name` is a temporary file's name (one [`temp_path_for`] made), never a
@@ -180,6 +167,17 @@ pub fn is_temp_name(name: &str) -> bool {
 /// pid of the process that made them (see [`temp_path_for`]); a pid the system reused
 /// since only keeps a leftover a while longer.
 pub fn remove_orphan_temp_files(dir: &Path) -> Result<usize> {
+    remove_temps(dir, |name, entry| {
+        let tail = name.split_once(TMP_MARKER).map_or("", |(_, t)| t);
+        let pid = tail.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
+        pid.is_some_and(|p| !process_alive(p, modified))
+    })
+}
+
+/// Removes the temporary files in `dir` that `removable(name, entry)` picks; a missing
+/// `dir` holds none, and a file another process removed first is not an error.
+fn remove_temps(dir: &Path, removable: impl Fn(&str, &fs::DirEntry) -> bool) -> Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -189,18 +187,13 @@ pub fn remove_orphan_temp_files(dir: &Path) -> Result<usize> {
     for entry in entries {
         let entry = entry.ctx("list", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some((_, tail)) = name.split_once(TMP_MARKER) else {
+        if !is_temp_name(&name) || !removable(&name, &entry) {
             continue;
-        };
-        let pid = tail.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let modified = entry.metadata().ok().and_then(|m| m.modified().ok());
-        if pid.is_some_and(|p| !process_alive(p, modified)) {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                // Another process cleaned it up first.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove temporary file", entry.path(), e)),
-            }
+        }
+        match fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove temporary file", entry.path(), e)),
         }
     }
     Ok(removed)

@@ -65,6 +65,7 @@ impl Repository {
     /// as it is. Every object is checked (CRC, then digest) before anything is stored.
     pub fn fetch(&self, remote: &str, branch: Option<&str>) -> Result<FetchReport> {
         let spec = self.remote(remote)?;
+        local::remove_orphans(self, remote)?;
         let conn = Conn::open(&spec)?;
         let mode = state::read_marker(&conn)?.ok_or_else(|| {
             Error::NotFound(format!(

@@ -119,9 +119,14 @@ pub(crate) fn write_tracking(
     let dir = tracking_dir(repo, remote);
     hangar_store::fs::create_dir_durable(&dir)?;
     hangar_store::fs::write_atomic(&dir.join(branch), format!("{}\n", head.to_hex()).as_bytes())?;
-    // Pushes move tracking refs and save manifests without the writer lock: only what
-    // killed ones left goes.
-    hangar_store::fs::remove_orphan_temp_files(&dir)?;
+    Ok(())
+}
+
+/// Removes what killed pushes and fetches of `remote` left half-written: temporary
+/// tracking refs and manifests. Pushes write both without the writer lock, so only the
+/// files of processes that have exited go. Each push and fetch starts with this.
+pub(crate) fn remove_orphans(repo: &Repository, remote: &str) -> Result<()> {
+    hangar_store::fs::remove_orphan_temp_files(&tracking_dir(repo, remote))?;
     hangar_store::fs::remove_orphan_temp_files(&manifests_dir(repo.hangar_dir()))?;
     Ok(())
 }

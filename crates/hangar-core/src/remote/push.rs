@@ -83,6 +83,7 @@ impl Repository {
     /// another push to the same branch landed first on a server with create-only writes.
     pub fn push(&self, remote: &str, branch: &str) -> Result<PushReport> {
         let spec = self.remote(remote)?;
+        local::remove_orphans(self, remote)?;
         let head = self.branch_head(branch)?.ok_or_else(|| {
             Error::NotFound(format!(
                 "branch {branch:?} has no commits to push; commit first"
