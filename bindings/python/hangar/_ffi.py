@@ -438,8 +438,7 @@ def make_keys(keys: Any) -> tuple[Any, list]:
             ends = _np.cumsum(_np.fromiter(map(len, encoded), dtype=_np.uint64, count=n) + 1)
             buf = ctypes.create_string_buffer(joined, len(joined))
             packed = _np.zeros(n, dtype=_KEY_DTYPE)
-            packed["text"][0] = 0
-            packed["text"][1:] = ends[:-1]
+            packed["text"][1:] = ends[:-1]  # key 0 starts at offset 0
             packed["text"] += ctypes.addressof(buf)
             return packed.ctypes.data_as(POINTER(Key)), [packed, buf]
     out = (Key * n)()

@@ -172,8 +172,6 @@ class Columns(DictReads):
 
 class _Checkout:
     _writable = False
-    # Columns whose bulk-session buffer holds samples (writer checkouts only).
-    _pending: list = []
 
     def __init__(self, repo, handle: _Handle):
         self._repo = repo
@@ -310,20 +308,8 @@ class _Checkout:
     def __exit__(self, *exc: Any) -> None:
         pass
 
-    def _flush_pending(self) -> None:
-        """Hands every column's bulk-session buffer to the C ABI (see
-        `Column._make_fast_put`); one that fails stays reported, the others are still
-        stored (each column flushes the rest before its own C call)."""
-        with self._buffer_lock:
-            pending = self._pending
-            while pending:
-                pending.pop()._flush_buffer()
-
     def _drop(self) -> None:
         # Columns first, then the checkout (a zero-copy array may keep it alive longer).
-        for col in self._columns.values():
-            col._drop_buffer()
-        self._pending = []
         self._columns.clear()
         self._handle = None
 
@@ -369,9 +355,25 @@ class WriterCheckout(_Checkout):
 
     def _ptr(self):
         if self._pending:
-            # Every use of the C handle sees what the bulk session buffered first.
+            # Every use of the C handle (the checkout's or a column's: Column._ptr comes
+            # here) sees what the bulk session buffered first.
             self._flush_pending()
         return super()._ptr()
+
+    def _flush_pending(self) -> None:
+        """Hands every column's bulk-session buffer to the C ABI (see
+        `Column._make_fast_put`); one that fails stays reported, the others are still
+        stored (each column flushes the rest before its own C call)."""
+        with self._buffer_lock:
+            pending = self._pending
+            while pending:
+                pending.pop()._flush_buffer()
+
+    def _drop(self) -> None:
+        for col in self._columns.values():
+            col._drop_buffer()
+        self._pending = []
+        super()._drop()
 
     @property
     def branch_name(self) -> str:

@@ -340,11 +340,7 @@ class Column(DictReads):
     # ---- reads --------------------------------------------------------------------------
 
     def _ptr(self):
-        co = self._co
-        if co._pending:
-            # Every use of the C handle sees what the bulk session buffered first.
-            co._flush_pending()
-        co._check_open()
+        self._co._ptr()  # open, and (a writer's) buffered samples handed over first
         if self._gone is not None:
             raise PermissionError(f"column {self._name!r} can no longer be used: {self._gone}")
         return self._h.ptr
