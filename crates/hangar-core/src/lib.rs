@@ -46,6 +46,7 @@ pub mod commit;
 pub mod diff;
 pub mod error;
 mod format;
+pub mod gc;
 pub mod history;
 pub mod key;
 mod lock;

@@ -216,9 +216,49 @@ fn append_reflog_line(
     let old = old.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
     let new = new.map_or_else(|| NO_COMMIT.to_string(), |d| d.to_hex());
     let line = log_line.replace(['\n', '\r'], " ");
-    f.write_all(format!("{old} {new} {line}\n").as_bytes())
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    f.write_all(format!("{old} {new} @{secs} {line}\n").as_bytes())
         .ctx("append", &log)?;
     Ok(f.sync_data().ctx("fsync", &log)?)
+}
+
+/// The commits every reflog line (of every branch, deleted ones included) names on
+/// either side, with the line's time in seconds since the epoch (`None` for a line an
+/// earlier build wrote without one). For gc: commits a recent line names are kept.
+pub fn reflog_commits(hangar: &Path) -> Result<Vec<(Digest, Option<u64>)>> {
+    let dir = hangar.join("logs").join("refs").join("heads");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.ctx("list", &dir)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if fsutil::is_temp_name(&name) || !names::is_valid_name(&name) {
+            continue;
+        }
+        let text = fsutil::read_file(&entry.path())?;
+        for line in String::from_utf8_lossy(&text).lines() {
+            let mut parts = line.splitn(4, ' ');
+            let (old, new) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let time = parts
+                .next()
+                .and_then(|t| t.strip_prefix('@'))
+                .and_then(|t| t.parse::<u64>().ok());
+            for id in [old, new] {
+                if id != NO_COMMIT {
+                    if let Some(d) = Digest::from_hex(id) {
+                        out.push((d, time));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// True if `branch` exists (`master` exists in a new repository before its first commit).

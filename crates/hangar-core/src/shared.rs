@@ -32,6 +32,31 @@ pub(crate) struct Shared {
     /// Where values missing here are read from, for a repository opened through a
     /// remote (`Repository::open_remote`).
     on_demand: std::sync::OnceLock<Arc<crate::remote::OnDemand>>,
+    /// Open reader checkouts and staged views of this handle ([`OpenReader`]).
+    open_readers: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one open reader of this repository handle for as long as it lives, so that gc
+/// run through the same handle leaves the files it may read in place (readers of other
+/// handles and processes are seen by the store's `open.lock`).
+#[derive(Debug)]
+pub(crate) struct OpenReader(Arc<Shared>);
+
+impl OpenReader {
+    pub fn new(shared: &Arc<Shared>) -> OpenReader {
+        shared
+            .open_readers
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OpenReader(shared.clone())
+    }
+}
+
+impl Drop for OpenReader {
+    fn drop(&mut self) {
+        self.0
+            .open_readers
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -43,7 +68,13 @@ impl Shared {
             cache: Mutex::new(NodeCache::default()),
             promised: Mutex::default(),
             on_demand: std::sync::OnceLock::new(),
+            open_readers: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// True while a reader checkout or staged view of this handle is open.
+    pub fn readers_open(&self) -> bool {
+        self.open_readers.load(std::sync::atomic::Ordering::SeqCst) > 0
     }
 
     /// Reads values missing here through `o` from now on.

@@ -34,6 +34,13 @@ pub const POINTS: &[&str] = &[
     "commit.after_journal_rename",
 ];
 
+/// The points of `gc`, in the order it meets them.
+pub const GC_POINTS: &[&str] = &[
+    "gc.after_rewrite",
+    "gc.after_index_run",
+    "gc.after_first_delete",
+];
+
 /// Passes through point `name`: `Ok(())` unless an action is set for it.
 #[inline(always)]
 pub fn hit(name: &'static str) -> Result<()> {

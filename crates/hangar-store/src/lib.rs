@@ -69,9 +69,9 @@ pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;
 pub use segment::SegmentFormat;
 pub use stage::{
-    check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue,
-    IngestStats, PreparedCommit, Recovered, Savepoint, StagedBase, StoreWriter, ValueInput,
-    MAX_RECORD,
+    check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue, GcFile,
+    GcOptions, GcReport, IngestStats, PreparedCommit, Reachable, Recovered, Savepoint, StagedBase,
+    StoreWriter, ValueInput, DEFAULT_COMPACT_BELOW, MAX_RECORD,
 };
 pub use store::Store;
 

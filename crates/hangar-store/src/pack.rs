@@ -80,6 +80,8 @@ pub struct PackSpool {
     writeback: fsutil::Writeback,
     /// `len` when write-back was last started.
     written_back: u64,
+    /// Skip objects the index already holds (false when gc rewrites a pack).
+    skip_indexed: bool,
 }
 
 /// Bytes of pack between two starts of background write-back.
@@ -112,7 +114,16 @@ impl PackSpool {
             error: None,
             writeback: fsutil::Writeback::default(),
             written_back: 0,
+            skip_indexed: true,
         }
+    }
+
+    /// A spool that takes every object, also those the index holds (gc moves them out
+    /// of a mostly-dead pack).
+    pub(crate) fn rewriting(store: Arc<Store>) -> PackSpool {
+        let mut s = PackSpool::new(store);
+        s.skip_indexed = false;
+        s
     }
 
     /// A spool holding `objects` (see [`ObjectSink`]).
@@ -143,7 +154,7 @@ impl PackSpool {
     }
 
     fn try_put(&mut self, o: &Object) -> Result<()> {
-        if self.store.index()?.lookup(&o.digest)?.is_some() {
+        if self.skip_indexed && self.store.index()?.lookup(&o.digest)?.is_some() {
             return Ok(());
         }
         if self.out.is_none() {

@@ -48,6 +48,29 @@ pub struct Store {
     index: RwLock<Index>,
     /// Mapped files by id (ids are small and dense).
     maps: RwLock<Vec<Option<Arc<MappedFile>>>>,
+    /// `.hangar/open.lock`, locked shared for as long as this store is open, so that gc
+    /// deletes files only while no other store has the repository open (`None` where it
+    /// cannot be opened or locked: a read-only copy; gc then never deletes).
+    open_lock: Option<std::fs::File>,
+}
+
+/// The file every open store holds a shared `flock` on (see [`Store::while_alone`]).
+pub const OPEN_LOCK: &str = "open.lock";
+
+/// Opens and shared-locks `dir/open.lock`, creating it if it can. Waits while a gc holds
+/// it exclusively (only while it deletes files). `None` if the file cannot be had (a
+/// read-only repository made by an earlier build) or the file system has no `flock`.
+fn lock_open_shared(dir: &Path) -> Option<std::fs::File> {
+    let path = dir.join(OPEN_LOCK);
+    let file = fsutil::open_no_follow(
+        fsutil::no_follow().read(true).write(true).create(true),
+        "open",
+        &path,
+    )
+    .or_else(|_| fsutil::open_no_follow(fsutil::no_follow().read(true), "open", &path))
+    .ok()?;
+    file.lock_shared().ok()?;
+    Some(file)
 }
 
 fn poisoned() -> Error {
@@ -76,11 +99,15 @@ impl Store {
                 ));
             }
         }
+        // Locked before the runs are listed: a gc that deletes files either finished
+        // before this store saw the runs, or sees this store and defers its deletions.
+        let open_lock = lock_open_shared(dir);
         let index = Index::open(&dir.join(INDEX_DIR))?;
         Ok(Store {
             dir: dir.to_path_buf(),
             index: RwLock::new(index),
             maps: RwLock::new(Vec::new()),
+            open_lock,
         })
     }
 
@@ -113,6 +140,34 @@ impl Store {
     /// The path of segment `id`.
     pub fn segment_file(&self, id: FileId) -> PathBuf {
         segment_path(&self.dir, id)
+    }
+
+    /// Runs `f` only if no other store (in this process or another) has the repository
+    /// open: `open.lock` is taken exclusively for the time `f` runs, then shared again.
+    /// `None` (and `f` not run) if another store holds it or the lock is unavailable.
+    /// gc deletes files only inside `f`: a store opened earlier may still look up a
+    /// deleted file through the index runs it mapped, and one that opens meanwhile waits.
+    pub(crate) fn while_alone<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let file = self.open_lock.as_ref()?;
+        // flock converts the shared lock; a refused conversion may have dropped it.
+        if file.try_lock().is_err() {
+            let _ = file.lock_shared();
+            return None;
+        }
+        let r = f();
+        let _ = file.lock_shared();
+        Some(r)
+    }
+
+    /// Forgets the cached maps of files gc deleted (their ids may be allocated again).
+    pub(crate) fn forget_files(&self, ids: &[FileId]) -> Result<()> {
+        let mut maps = self.maps.write().map_err(|_| poisoned())?;
+        for &id in ids {
+            if let Some(m) = maps.get_mut(id as usize) {
+                *m = None;
+            }
+        }
+        Ok(())
     }
 
     /// Picks up index runs published by another process.

@@ -34,6 +34,8 @@ struct ReaderState {
     columns: BTreeMap<String, Arc<ReaderColumnData>>,
     metadata: Option<TreeRef>,
     closed: AtomicBool,
+    /// Counts this checkout as open for gc until closed or dropped.
+    open: std::sync::Mutex<Option<crate::shared::OpenReader>>,
 }
 
 impl ReaderState {
@@ -78,6 +80,7 @@ impl ReaderCheckout {
         }
         Ok(ReaderCheckout {
             st: Arc::new(ReaderState {
+                open: std::sync::Mutex::new(Some(crate::shared::OpenReader::new(&shared))),
                 shared,
                 commit,
                 branch,
@@ -151,6 +154,9 @@ impl ReaderCheckout {
     pub fn close(&self) -> Result<()> {
         self.st.check_open()?;
         self.st.closed.store(true, Ordering::Release);
+        if let Ok(mut open) = self.st.open.lock() {
+            open.take();
+        }
         Ok(())
     }
 

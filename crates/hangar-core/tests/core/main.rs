@@ -9,6 +9,7 @@ mod columns;
 mod commits;
 mod corruption;
 mod diffs;
+mod gc;
 mod lock;
 mod merge_model;
 mod merges;

@@ -29,6 +29,10 @@ use crate::mmap::MappedFile;
 pub const ENTRY_SIZE: usize = 64;
 const RUN_MAGIC: &[u8; 8] = b"HGIDXRN1";
 const RUN_VERSION: u32 = 1;
+/// The same layout, written by gc: the run replaced every run it covers and left out
+/// their unreachable entries. A store that had the replaced runs mapped keeps them as a
+/// fallback for lookups (see [`Index::refresh`]).
+const GC_RUN_VERSION: u32 = 2;
 /// Runs whose size is within this factor of the next newer run are merged with it.
 const MERGE_RATIO: u64 = 2;
 /// Upper bound on the number of runs kept before the newest are merged regardless.
@@ -167,6 +171,10 @@ impl IndexEntry {
 pub struct Index {
     dir: PathBuf,
     runs: Vec<Run>,
+    /// Runs this index had mapped that a gc run replaced, newest first: lookups that the
+    /// live runs miss fall back to them, so a reader opened before gc keeps finding
+    /// what its commit refers to (gc deletes no file while another store is open).
+    retired: Vec<Run>,
 }
 
 impl Index {
@@ -175,6 +183,7 @@ impl Index {
         let mut index = Index {
             dir: dir.to_path_buf(),
             runs: Vec::new(),
+            retired: Vec::new(),
         };
         index.refresh()?;
         Ok(index)
@@ -214,13 +223,27 @@ impl Index {
             }
         }
         runs.sort_by_key(|r| std::cmp::Reverse(r.hi));
+        // What a gc run replaced stays mapped as a fallback (see `retired`); a run a
+        // merge replaced is dropped (the merged run holds all of its entries).
+        for r in old {
+            if runs.iter().any(|l| l.gc && l.lo <= r.lo && r.hi <= l.hi) {
+                self.retired.push(r);
+            }
+        }
+        self.retired.sort_by_key(|r| std::cmp::Reverse(r.hi));
         self.runs = runs;
         Ok(())
     }
 
+    /// Drops the runs gc replaced (gc, once it deleted the files they refer to: no
+    /// reader of this store can need them then).
+    pub(crate) fn drop_retired(&mut self) {
+        self.retired.clear();
+    }
+
     /// The entry for `digest`, searching the newest run first.
     pub fn lookup(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
-        for run in &self.runs {
+        for run in self.runs.iter().chain(&self.retired) {
             if let Some(e) = run.lookup(digest)? {
                 return Ok(Some(e));
             }
@@ -378,6 +401,30 @@ impl Index {
             let p = self.dir.join(run_name(l, h));
             fs::remove_file(&p).ctx("remove merged index run", &p)?;
         }
+        fsutil::fsync_dir(&self.dir)?;
+        self.refresh()
+    }
+
+    /// Replaces every run by one run holding `entries` and `files` (gc). Its range is
+    /// `0..=high+1`: it covers every run there is, so each reader that lists the runs
+    /// from then on (this one, a store opened later, one that refreshes) ignores the
+    /// old runs, and the new sequence number keeps it apart from every run a store
+    /// opened earlier has mapped. Then removes the covered runs. Writer only; does
+    /// nothing on an empty index.
+    pub fn replace_all(&mut self, mut entries: Vec<IndexEntry>, files: Vec<FileRecord>) -> Result<()> {
+        self.refresh()?;
+        let Some(high) = self.high_seq() else {
+            return Ok(());
+        };
+        let hi = high
+            .checked_add(1)
+            .ok_or_else(|| Error::InvalidArgument("index run sequence numbers exhausted".into()))?;
+        crate::par::install(|| entries.par_sort_unstable_by_key(|e| e.digest));
+        entries.dedup_by(|a, b| a.digest == b.digest);
+        write_run_version(&self.dir, GC_RUN_VERSION, (0, hi), &entries, &files)?;
+        crate::failpoint::hit("gc.after_index_run")?;
+        self.refresh()?;
+        self.remove_covered_runs()?;
         fsutil::fsync_dir(&self.dir)?;
         self.refresh()
     }

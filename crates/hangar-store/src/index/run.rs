@@ -12,6 +12,9 @@ pub(super) struct Run {
     pub(super) entries_at: usize,
     pub(super) count: usize,
     pub(super) files: Vec<FileRecord>,
+    /// Written by gc ([`GC_RUN_VERSION`]): it replaced the runs it covers and left out
+    /// their unreachable entries.
+    pub(super) gc: bool,
 }
 
 impl Run {
@@ -50,7 +53,7 @@ impl Run {
         })()
         .map_err(|e| bad(format!("bad header: {e}")))?;
         let (version, rlo, rhi, count, raw_files) = parsed;
-        if version != RUN_VERSION {
+        if version != RUN_VERSION && version != GC_RUN_VERSION {
             return Err(Error::Unsupported(format!(
                 "{}: index run version {version} is not supported by this build",
                 path.display()
@@ -81,6 +84,7 @@ impl Run {
             entries_at: header_len,
             count: count as usize,
             files,
+            gc: version == GC_RUN_VERSION,
         })
     }
 
@@ -227,9 +231,20 @@ pub(super) fn write_run(
     entries: &[IndexEntry],
     files: &[FileRecord],
 ) -> Result<()> {
+    write_run_version(dir, RUN_VERSION, (lo, hi), entries, files)
+}
+
+/// Writes a run of `version` ([`RUN_VERSION`], or [`GC_RUN_VERSION`] for gc's run).
+pub(super) fn write_run_version(
+    dir: &Path,
+    version: u32,
+    (lo, hi): RunRange,
+    entries: &[IndexEntry],
+    files: &[FileRecord],
+) -> Result<()> {
     let mut h = Encoder::new();
     h.raw(RUN_MAGIC).u32(0);
-    h.u32(RUN_VERSION).u32(lo).u32(hi).u64(entries.len() as u64);
+    h.u32(version).u32(lo).u32(hi).u64(entries.len() as u64);
     let unique: BTreeSet<(u32, u8, u64, u32)> = files
         .iter()
         .map(|f| (f.id, f.kind as u8, f.len, f.crc))

@@ -121,6 +121,52 @@ impl SegmentFormat {
         .to_string()
     }
 
+    /// Parses what [`SegmentFormat::to_json`] wrote (read back from a sealed segment's
+    /// schema metadata by gc, which rewrites a segment in its own format).
+    pub fn from_json(json: &str) -> DecodeResult<SegmentFormat> {
+        let bad = |why: &str| DecodeError(format!("segment format {json:?}: {why}"));
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+        let dtype = || {
+            v.get("dtype")
+                .and_then(|d| d.as_str())
+                .and_then(DType::from_name)
+                .ok_or_else(|| bad("no known dtype"))
+        };
+        match v.get("kind").and_then(|k| k.as_str()) {
+            Some("fixed_shape_tensor") => {
+                let dims = v
+                    .get("shape")
+                    .and_then(|s| s.as_array())
+                    .ok_or_else(|| bad("no shape"))?;
+                if dims.len() > 31 {
+                    return Err(bad("rank over 31"));
+                }
+                let shape = dims
+                    .iter()
+                    .map(|d| d.as_u64().ok_or_else(|| bad("a dimension is not a count")))
+                    .collect::<DecodeResult<Vec<u64>>>()?;
+                Ok(SegmentFormat::FixedTensor {
+                    dtype: dtype()?,
+                    shape,
+                })
+            }
+            Some("variable_shape_tensor") => {
+                let rank = v
+                    .get("rank")
+                    .and_then(|r| r.as_u64())
+                    .filter(|&r| r <= 31)
+                    .ok_or_else(|| bad("no rank of at most 31"))?;
+                Ok(SegmentFormat::VarTensor {
+                    dtype: dtype()?,
+                    rank: rank as u8,
+                })
+            }
+            Some("str") => Ok(SegmentFormat::Str),
+            Some("bytes") => Ok(SegmentFormat::Bytes),
+            _ => Err(bad("unknown kind")),
+        }
+    }
+
     /// The Arrow schema of a segment of this format: `digest`, `crc32` and `value`.
     pub fn arrow_schema(&self) -> Arc<Schema> {
         let digest = Field::new("digest", DataType::FixedSizeBinary(32), false).with_metadata(
@@ -274,6 +320,27 @@ pub fn parse_fixed_shape_metadata(json: &str) -> DecodeResult<FixedShapeMetadata
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_round_trip_through_json() {
+        for f in [
+            SegmentFormat::FixedTensor {
+                dtype: DType::U8,
+                shape: vec![28, 28],
+            },
+            SegmentFormat::VarTensor {
+                dtype: DType::F32,
+                rank: 3,
+            },
+            SegmentFormat::Str,
+            SegmentFormat::Bytes,
+        ] {
+            assert_eq!(SegmentFormat::from_json(&f.to_json()).unwrap(), f);
+        }
+        for bad in ["", "{}", r#"{"kind":"fixed_shape_tensor","dtype":"u8"}"#, r#"{"kind":"variable_shape_tensor","dtype":"nope","rank":1}"#] {
+            assert!(SegmentFormat::from_json(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn formats_round_trip() {

@@ -11,8 +11,10 @@
 
 pub mod batch;
 pub mod format;
+pub mod read;
 pub mod writer;
 
 pub use batch::{BatchParts, PendingBatch};
 pub use format::SegmentFormat;
+pub use read::{sealed_rows, SealedRow};
 pub use writer::{check_sealed_structure, Block, SegmentWriter, StoredRow};

@@ -37,6 +37,7 @@ use crate::store::{
 mod checks;
 mod commit;
 mod frames;
+mod gc;
 mod ingest;
 mod recovery;
 mod restart;
@@ -44,6 +45,7 @@ mod restart;
 pub use commit::{CommitStats, PreparedCommit};
 pub use ingest::{ForeignValue, IngestStats};
 use frames::*;
+pub use gc::{GcFile, GcOptions, GcReport, Reachable, DEFAULT_COMPACT_BELOW};
 pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,
 };

@@ -78,6 +78,8 @@ pub(crate) struct WriterState {
     compact_at: u64,
     /// Savepoints in force: the journal is not compacted under them.
     savepoints: u32,
+    /// A read-only view (no lock) counts as an open reader for gc while it lives.
+    _view: Option<crate::shared::OpenReader>,
 }
 
 impl fmt::Debug for WriterState {
@@ -173,6 +175,9 @@ impl WriterCheckout {
         let compact_at = COMPACT_MIN_BYTES.max(2 * sw.journal_len());
         WriterCheckout {
             st: Arc::new(Mutex::new(WriterState {
+                _view: lock
+                    .is_none()
+                    .then(|| crate::shared::OpenReader::new(&shared)),
                 deferred: Deferred::default(),
                 shared,
                 mode: Mode::Open { sw, lock },
@@ -188,6 +193,23 @@ impl WriterCheckout {
 
     fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
         lock_state(&self.st)
+    }
+
+    /// The commit the staging area is based on (`None` before the branch's first).
+    pub(crate) fn staging_base_commit(&self) -> Result<Option<hangar_store::Digest>> {
+        Ok(self.state()?.staging.base.commit)
+    }
+
+    /// gc's store step (see [`crate::Repository::gc`]): adds every value a staged record
+    /// refers to to `reach`, then collects the store's garbage.
+    pub(crate) fn collect_garbage(
+        &self,
+        reach: &mut hangar_store::Reachable,
+        opts: &hangar_store::GcOptions,
+    ) -> Result<hangar_store::GcReport> {
+        let mut st = self.state()?;
+        reach.values.extend(st.staging.live_digests());
+        Ok(st.sw()?.collect_garbage(reach, opts)?)
     }
 
     /// Stores values and objects received from a remote beside the staging area,
