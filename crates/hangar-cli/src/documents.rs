@@ -580,6 +580,35 @@ pub struct Verify {
 }
 
 #[derive(Debug, Serialize)]
+pub struct GcFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Bytes of reachable contents (moved to a new file when rewritten).
+    pub live_bytes: u64,
+    /// Why a file no index run refers to was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Gc {
+    pub dry_run: bool,
+    /// Deleted (would be, with dry_run).
+    pub removed: Vec<GcFile>,
+    /// Mostly-dead files whose reachable contents moved to `written`; deleted too.
+    pub rewritten: Vec<GcFile>,
+    pub written: Vec<PathBuf>,
+    /// Garbage left in place: something else had the repository open.
+    pub deferred: Vec<GcFile>,
+    /// Files no index run refers to that gc cannot prove garbage.
+    pub kept: Vec<GcFile>,
+    pub bytes_removed: u64,
+    pub bytes_written: u64,
+    pub live_entries: usize,
+    pub dead_entries: usize,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,

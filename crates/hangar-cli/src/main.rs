@@ -113,6 +113,7 @@ enum Command {
     #[command(subcommand)]
     Metadata(cmd::metadata::Command),
     Verify(cmd::verify::Args),
+    Gc(cmd::gc::Args),
     #[command(subcommand)]
     Remote(cmd::remote::Command),
     Push(cmd::remote::PushArgs),
@@ -152,6 +153,7 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<Ending> {
         Command::Clone(a) => done(cmd::remote::clone(ctx, a)),
         Command::FetchData(a) => done(cmd::remote::fetch_data(ctx, a)),
         Command::Verify(a) => cmd::verify::run(ctx, a),
+        Command::Gc(a) => cmd::gc::run(ctx, a),
         Command::WriterLock(a) => done(cmd::writer_lock::run(ctx, a)),
         Command::Quickstart(a) => done(cmd::quickstart::run(ctx, a)),
         Command::Completions(a) => done(cmd::completions::run(ctx, a)),

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod completions;
 pub mod diff;
 pub mod export;
+pub mod gc;
 pub mod import;
 pub mod init;
 pub mod log;

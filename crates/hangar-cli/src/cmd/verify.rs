@@ -60,7 +60,9 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<Ending> {
         for p in &report.unreferenced {
             output::println(&format!(
                 "unreferenced (kept): {}: no index run or staging journal refers to it; \
-                 left by an interrupted write, or listed by a missing index run",
+                 left by an interrupted write or a gc that deferred deleting it, or listed \
+                 by a missing index run (`hangar gc` removes it when its contents prove \
+                 it garbage)",
                 p.display()
             ))?;
         }

@@ -4,6 +4,7 @@
 
 mod basics;
 mod columns;
+mod gc;
 mod golden;
 mod history;
 mod holes;
