@@ -372,6 +372,35 @@ typedef struct hangar_conflict {
   const char *theirs;
 } hangar_conflict;
 
+// What `hangar_repo_gc` did (or, with `dry_run`, would do).
+typedef struct hangar_gc_report {
+  // True for a dry run: nothing was changed.
+  bool dry_run;
+  // Files deleted (would be): nothing reachable in them, or no index run refers to
+  // them and their contents prove them garbage.
+  uint64_t files_removed;
+  // Mostly-dead files whose reachable contents were copied to new files (then
+  // deleted like the removed ones).
+  uint64_t files_rewritten;
+  // Bytes of the removed and rewritten files deleted (would be).
+  uint64_t bytes_removed;
+  // New files written for the rewritten ones.
+  uint64_t files_written;
+  // Bytes written to them (in a dry run: the reachable bytes that would move).
+  uint64_t bytes_written;
+  // Garbage files left in place because the repository was open elsewhere (another
+  // process, handle or open reader checkout); the next gc removes them.
+  uint64_t files_deferred;
+  // Their bytes.
+  uint64_t bytes_deferred;
+  // Files no index run refers to that gc cannot prove garbage: kept.
+  uint64_t files_kept;
+  // Index entries kept.
+  uint64_t live_entries;
+  // Index entries dropped (unreachable values and objects).
+  uint64_t dead_entries;
+} hangar_gc_report;
+
 // One commit of a log (`hangar_log_get`). The strings are borrowed from the log and
 // valid until `hangar_log_free`.
 typedef struct hangar_commit_info {
@@ -754,6 +783,17 @@ hangar_status hangar_conflicts_text(const struct hangar_conflicts *conflicts, st
 
 // Frees a conflict report. NULL is accepted and ignored.
 void hangar_conflicts_free(struct hangar_conflicts *conflicts);
+
+// Removes the segments, packs and index entries that no branch, remote-tracking ref,
+// reflog entry younger than `prune` and no staged change keeps (`hangar gc`).
+// `prune`: NULL for the default `"2.weeks"`, or `"now"`, `"never"`, an age such as
+// `"14d"`, `"12h"`. `compact_below`: rewrite a file when less than this fraction of its
+// contents is reachable (0 to 1; negative for the default 0.5). Takes the writer lock
+// (`HANGAR_E_LOCKED` while a writer checkout is open). `*out` receives the figures;
+// `files` (may be NULL) a new buffer listing each file, one per line (`removed`,
+// `rewritten`, `deferred` or `kept`, a tab, the path, a tab, its bytes, and for a kept
+// file a tab and why).
+hangar_status hangar_repo_gc(const struct hangar_repo *repo, const char *prune, bool dry_run, double compact_below, struct hangar_gc_report *out, struct hangar_buf **files);
 
 // The commit log from a revision (`start`, NULL = the current head; a branch, `HEAD`,
 // an id or prefix, with `~N` / `^N`) as data: one entry per commit, with full ids,

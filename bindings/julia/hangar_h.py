@@ -9,6 +9,7 @@ DEFINE = re.compile(r"^#define (?P<name>HANGAR_\w+) (?P<value>-?\d+)$", re.M)
 # Julia names of the header's plain structs.
 STRUCT_NAMES = {
     "hangar_key": "HangarKey",
+    "hangar_gc_report": "HangarGcReport",
     "hangar_sample_info": "HangarSampleInfo",
     "hangar_view": "HangarView",
     "hangar_value": "HangarValue",
@@ -68,7 +69,7 @@ def julia_type(ctype, ret=False):
     base = t.replace("const ", "")
     scalars = {
         "hangar_status": "Cint", "int32_t": "Int32", "uint64_t": "UInt64", "size_t": "Csize_t",
-        "bool": "Bool", "void": "Cvoid", "uint32_t": "UInt32", "int64_t": "Int64",
+        "bool": "Bool", "double": "Cdouble", "void": "Cvoid", "uint32_t": "UInt32", "int64_t": "Int64",
     }
     if base in scalars:
         return scalars[base]

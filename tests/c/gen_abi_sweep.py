@@ -41,7 +41,7 @@ def value_for(t, name, fn):
     scalars = {"bool": "false", "size_t": {"len": "sizeof big", "cap": "8", "index": "0", "n": "1",
                                            "nbytes": "6", "ndim": "2"}.get(name, "1"),
                "int32_t": "HANGAR_DTYPE_U8" if "dtype" in name else "HANGAR_KIND_STR",
-               "hangar_status": "HANGAR_E_LOCKED", "hangar_key": "k0", "uint64_t": "0"}
+               "hangar_status": "HANGAR_E_LOCKED", "hangar_key": "k0", "uint64_t": "0", "double": "-1.0"}
     if t in scalars:
         return scalars[t]
     if t == "const char *":

@@ -1040,6 +1040,78 @@ static void test_remotes(void) {
     hangar_repo_free(src);
 }
 
+/* gc: a deleted branch kept through its grace period, a dry run, deferral while a reader
+   is open, removal, the writer lock, bad arguments. */
+static void test_gc(void) {
+    hangar_repo *repo = NULL;
+    OK(hangar_repo_init(path_in("repo-gc"), "Ada", "ada@example.com", false, &repo));
+    hangar_writer *w = NULL;
+    uint8_t v[200];
+    size_t shape[2] = {10, 20};
+    OK(hangar_repo_checkout_writer(repo, "master", &w));
+    hangar_column *col = add_array(w, "big", HANGAR_DTYPE_U8, 10, 20, false, false);
+    for (uint64_t i = 0; i < 10; i++) {
+        memset(v, (int)i, sizeof v);
+        OK(hangar_column_put(col, ik(i), NULL, v, sizeof v, HANGAR_DTYPE_U8, shape, 2));
+    }
+    OK(hangar_writer_commit(w, "keep", NULL, 0));
+    hangar_column_free(col);
+    hangar_writer_free(w);
+    OK(hangar_repo_create_branch(repo, "tmp", NULL));
+    OK(hangar_repo_checkout_writer(repo, "tmp", &w));
+    OK(hangar_writer_column(w, "big", &col));
+    for (uint64_t i = 100; i < 130; i++) {
+        memset(v, (int)i, sizeof v);
+        OK(hangar_column_put(col, ik(i), NULL, v, sizeof v, HANGAR_DTYPE_U8, shape, 2));
+    }
+    char tmp_head[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "tmp", tmp_head, sizeof tmp_head));
+    hangar_column_free(col);
+    hangar_writer_free(w);
+    OK(hangar_repo_checkout_writer(repo, "master", &w));
+    /* A writer is open: gc waits for no one, it refuses. */
+    hangar_gc_report r;
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_gc(repo, "now", false, -1, &r, NULL));
+    hangar_writer_free(w);
+    OK(hangar_repo_remove_branch(repo, "tmp", true));
+
+    /* The deletion's reflog entry is young: the default keeps everything. */
+    OK(hangar_repo_gc(repo, NULL, false, -1, &r, NULL));
+    EXPECT(!r.dry_run && r.files_removed == 0 && r.dead_entries == 0);
+    hangar_buf *files = NULL;
+    OK(hangar_repo_gc(repo, "now", true, -1, &r, &files));
+    EXPECT(r.dry_run && r.files_removed > 0 && r.bytes_removed >= 30 * 200 && r.dead_entries >= 30);
+    EXPECT(strstr((const char *)hangar_buf_data(files), "removed\t") != NULL);
+    hangar_buf_free(files);
+
+    /* An open reader of the doomed commit: deletion is deferred, the reader reads on. */
+    hangar_reader *rd = NULL;
+    OK(hangar_repo_checkout_commit(repo, tmp_head, &rd));
+    OK(hangar_repo_gc(repo, "now", false, -1, &r, NULL));
+    EXPECT(r.files_removed == 0 && r.files_deferred > 0 && r.bytes_deferred > 0);
+    hangar_column *rc = NULL;
+    OK(hangar_reader_column(rd, "big", &rc));
+    uint8_t out[200];
+    OK(hangar_column_get(rc, ik(120), NULL, out, sizeof out, NULL));
+    EXPECT(out[0] == 120 && out[199] == 120);
+    hangar_column_free(rc);
+    hangar_reader_free(rd);
+    OK(hangar_repo_gc(repo, "now", false, -1, &r, NULL));
+    EXPECT(r.files_removed > 0 && r.files_deferred == 0 && r.bytes_removed > 0);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_checkout_commit(repo, tmp_head, &rd));
+    bool ok = false;
+    OK(hangar_repo_verify(repo, &ok, NULL));
+    EXPECT(ok);
+
+    /* Bad arguments. */
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_gc(repo, "soon", false, -1, &r, NULL));
+    EXPECT(last_error_contains("--prune"));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_gc(repo, NULL, false, 1.5, &r, NULL));
+    EXPECT(last_error_contains("compact_below"));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_gc(repo, NULL, false, -1, NULL, NULL));
+    hangar_repo_free(repo);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s SCRATCH_DIR\n", argv[0]);
@@ -1051,6 +1123,7 @@ int main(int argc, char **argv) {
     test_repository();
     test_update_append_pop();
     test_remotes();
+    test_gc();
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }

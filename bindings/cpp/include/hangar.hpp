@@ -781,6 +781,16 @@ class Repository {
         detail::check(hangar_repo_verify(r_.get(), &ok, &b));
         return {ok, detail::take(b)};
     }
+    /// Removes what no branch, remote-tracking ref, reflog entry younger than `prune`
+    /// ("now", "never", an age such as "14d"; default two weeks) and no staged change
+    /// keeps (`hangar gc`). Returns the figures and the list of files (one per line).
+    std::pair<hangar_gc_report, std::string> gc(const std::optional<std::string> &prune = std::nullopt,
+                                                bool dry_run = false, double compact_below = -1.0) {
+        hangar_gc_report report{};
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_gc(r_.get(), detail::c_str_or_null(prune), dry_run, compact_below, &report, &b));
+        return {report, detail::take(b)};
+    }
     std::string resolve(const std::string &rev) const {
         char buf[HANGAR_COMMIT_ID_LEN + 1];
         detail::check(hangar_repo_resolve(r_.get(), rev.c_str(), buf, sizeof buf));

@@ -219,6 +219,16 @@ int main(int argc, char **argv) {
     co.close();
     EXPECT_THROWS(HANGAR_E_CLOSED, co.commit("closed"));
     EXPECT(repo.verify().first);
+    {
+        // Everything here is on a branch: gc removes nothing, and refuses a bad --prune.
+        auto [dry, dry_files] = repo.gc("now", true);
+        EXPECT(dry.dry_run && dry.files_removed == 0 && dry.dead_entries == 0 && dry_files.empty());
+        auto [done, files] = repo.gc();
+        EXPECT(!done.dry_run && done.files_removed == 0 && done.live_entries > 0);
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, repo.gc(std::string("soon")));
+        EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, repo.gc(std::nullopt, false, 2.0));
+    }
+    EXPECT(repo.verify().first);
     EXPECT(repo.log().find("merge dev") != std::string::npos);
     {
         auto entries = repo.log_entries();

@@ -24,7 +24,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
        disk_usage, format_version, column_name, writer_lock_held, update!, append_sample!,
        add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!,
-       clone_repository, open_remote, stream_stats, not_fetched
+       clone_repository, open_remote, stream_stats, not_fetched, gc!
 
 """An error reported by libhangar: its status code and name, and the message."""
 struct HangarError <: Exception
@@ -576,6 +576,22 @@ function verify(repo::Repository)
     report = Ref{Ptr{Cvoid}}(C_NULL)
     check(L.hangar_repo_verify(repo, ok, report))
     return ok[], take_buf(report[])
+end
+"""
+    gc!(repo; prune = nothing, dry_run = false, compact_below = -1.0) -> (report, files)
+
+Removes what no branch, remote-tracking ref, reflog entry younger than `prune` (`"now"`,
+`"never"`, an age such as `"14d"`; default two weeks) and no staged change keeps
+(`hangar gc`). `report` is a `LibHangar.HangarGcReport` (files and bytes removed,
+rewritten, deferred, kept); `files` lists each file, one per line.
+"""
+function gc!(repo::Repository; prune = nothing, dry_run::Bool = false,
+             compact_below::Real = -1.0)
+    report = Ref{L.HangarGcReport}()
+    files = Ref{Ptr{Cvoid}}(C_NULL)
+    check(L.hangar_repo_gc(repo, something(prune, C_NULL), dry_run, Float64(compact_below),
+                           report, files))
+    return report[], take_buf(files[])
 end
 
 branches(repo::Repository) = take_list(out_handle(o -> L.hangar_repo_branches(repo, o)))

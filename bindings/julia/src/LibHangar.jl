@@ -131,6 +131,20 @@ struct HangarConflict
     theirs::Cstring
 end
 
+struct HangarGcReport
+    dry_run::Bool
+    files_removed::UInt64
+    files_rewritten::UInt64
+    bytes_removed::UInt64
+    files_written::UInt64
+    bytes_written::UInt64
+    files_deferred::UInt64
+    bytes_deferred::UInt64
+    files_kept::UInt64
+    live_entries::UInt64
+    dead_entries::UInt64
+end
+
 struct HangarCommitInfo
     id::Cstring
     n_parents::Csize_t
@@ -211,6 +225,7 @@ hangar_conflicts_len(conflicts, out) = ccall((:hangar_conflicts_len, libhangar),
 hangar_conflicts_get(conflicts, index, out) = ccall((:hangar_conflicts_get, libhangar), Cint, (Ptr{Cvoid}, Csize_t, Ptr{HangarConflict}), conflicts, index, out)
 hangar_conflicts_text(conflicts, out) = ccall((:hangar_conflicts_text, libhangar), Cint, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), conflicts, out)
 hangar_conflicts_free(conflicts) = ccall((:hangar_conflicts_free, libhangar), Cvoid, (Ptr{Cvoid},), conflicts)
+hangar_repo_gc(repo, prune, dry_run, compact_below, out, files) = ccall((:hangar_repo_gc, libhangar), Cint, (Ptr{Cvoid}, Cstring, Bool, Cdouble, Ptr{HangarGcReport}, Ptr{Ptr{Cvoid}}), repo, prune, dry_run, compact_below, out, files)
 hangar_repo_log_entries(repo, start, out) = ccall((:hangar_repo_log_entries, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, start, out)
 hangar_log_len(log, out) = ccall((:hangar_log_len, libhangar), Cint, (Ptr{Cvoid}, Ptr{Csize_t}), log, out)
 hangar_log_get(log, index, out) = ccall((:hangar_log_get, libhangar), Cint, (Ptr{Cvoid}, Csize_t, Ptr{HangarCommitInfo}), log, index, out)

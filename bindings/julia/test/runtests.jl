@@ -125,6 +125,12 @@ using Test
     @test merge! === Base.merge!
     @test log_entries(repo)[1].author != "" && disk_usage(repo) > 0 && format_version(repo) == 2
     @test occursin("images", summary(repo))
+    # gc: the deleted-branch grace keeps everything here; a dry run changes nothing.
+    report, files = gc!(repo; prune = "now", dry_run = true)
+    @test report.dry_run && report.files_deferred == 0
+    report, files = gc!(repo)
+    @test !report.dry_run && report.files_kept == 0
+    @test_throws HangarError gc!(repo; prune = "soon")
 
     # Remotes over file://: push, a partial clone, fetch_data!, pull!, streaming reads.
     checkout_writer(repo) do co

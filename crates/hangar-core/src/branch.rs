@@ -154,8 +154,9 @@ impl Repository {
         Ok(staging_base(self.hangar_dir())?.branch)
     }
 
-    /// Removes branch `name`; its commits are never deleted (create a branch at the old
-    /// head to get it back). Refused for the only branch, the branch the staging area is
+    /// Removes branch `name`; its commits stay (create a branch at the old head to get it
+    /// back) until [`Repository::gc`] removes them, once the reflog entry of the deletion
+    /// is older than gc's grace period (two weeks by default) and nothing else keeps them. Refused for the only branch, the branch the staging area is
     /// based on (the writer's branch), and — unless `force` — a branch whose head is not
     /// contained in another branch.
     pub fn remove_branch(&self, name: &str, force: bool) -> Result<()> {

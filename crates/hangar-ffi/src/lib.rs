@@ -18,6 +18,7 @@ mod boundary;
 mod checkout;
 mod column;
 mod conflicts;
+mod gc;
 mod log;
 mod remote;
 mod repo;

@@ -544,19 +544,7 @@ pub fn run(exe: &Path, trials: usize, point_reps: usize, seed: u64) -> Figures {
                 None => Duration::from_micros(2_000 + rng.below(200_000)),
                 Some(_) => Duration::from_secs(20),
             };
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_micros(500))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
+        let status = crate::wait_or_kill(&mut child, deadline);
         let lines = reader.join().unwrap_or_default();
         use std::os::unix::process::ExitStatusExt;
         match (point, status) {

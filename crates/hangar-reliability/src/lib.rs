@@ -6,6 +6,7 @@ pub mod corrupt;
 pub mod crash;
 pub mod faults;
 pub mod fulldisk;
+pub mod gc;
 pub mod locks;
 pub mod memory;
 pub mod names;
@@ -117,6 +118,27 @@ pub fn fingerprint(c: &Content) -> String {
         let _ = writeln!(s, "{col}\t{key}\t{d}");
     }
     blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
+}
+
+/// Waits for `child` until `deadline`, then kills it with SIGKILL: its exit status, or
+/// `None` when it was killed.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    deadline: std::time::Instant,
+) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_micros(300))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
 }
 
 /// Figures of one suite, printed as `name: value` lines and a verdict.

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use hangar_reliability::{
-    corrupt, crash, faults, fulldisk, locks, memory, names, remote, torn, Figures,
+    corrupt, crash, faults, fulldisk, gc, locks, memory, names, remote, torn, Figures,
 };
 
 fn opt(args: &[String], name: &str, default: u64) -> u64 {
@@ -40,6 +40,16 @@ fn main() -> ExitCode {
             };
         }
         "lock-child" => return locks::child(&args[1..]),
+        "gc-child" => {
+            let dir = args.get(1).map_or(".", String::as_str);
+            return match gc::child(std::path::Path::new(dir)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("gc child: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         "remote-child" => {
             let r = match args.get(1).map(String::as_str) {
                 Some("push") => remote::push_child(
@@ -87,6 +97,12 @@ fn main() -> ExitCode {
             opt(&args, "--point-reps", 5) as usize,
             seed,
         )],
+        "gc" => vec![gc::run(
+            &exe,
+            opt(&args, "--gc-trials", 40) as usize,
+            opt(&args, "--point-reps", 5) as usize,
+            seed,
+        )],
         "faults" => vec![faults::run()],
         "torn" => vec![torn::run()],
         "corrupt" => vec![corrupt::run(opt(&args, "--flips", 300) as usize, seed)],
@@ -113,6 +129,12 @@ fn main() -> ExitCode {
                 opt(&args, "--point-reps", 5) as usize,
                 seed,
             ),
+            gc::run(
+                &exe,
+                opt(&args, "--gc-trials", 40) as usize,
+                opt(&args, "--point-reps", 5) as usize,
+                seed,
+            ),
             faults::run(),
             torn::run(),
             corrupt::run(opt(&args, "--flips", 300) as usize, seed),
@@ -131,8 +153,8 @@ fn main() -> ExitCode {
         ],
         _ => {
             eprintln!(
-                "usage: hangar-reliability <crash|faults|torn|corrupt|locks|names|remote|full-disk|memory|all> [--trials N] \
-                 [--point-reps N] [--flips N] [--rounds N] [--commits N] [--remote-trials N] [--mib N] [--seed N]"
+                "usage: hangar-reliability <crash|gc|faults|torn|corrupt|locks|names|remote|full-disk|memory|all> [--trials N] \
+                 [--point-reps N] [--gc-trials N] [--flips N] [--rounds N] [--commits N] [--remote-trials N] [--mib N] [--seed N]"
             );
             return ExitCode::from(2);
         }

@@ -121,23 +121,16 @@ fn run_killed(exe: &Path, args: &[&str], after: Duration) -> Result<(Vec<String>
             .collect::<Vec<String>>()
     });
     let deadline = Instant::now() + after;
-    let killed = loop {
-        match child.try_wait() {
-            Ok(Some(s)) if s.success() => break false,
-            Ok(Some(s)) => {
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return Err(format!("the child failed on its own ({s}): {err}"));
+    let killed = match crate::wait_or_kill(&mut child, deadline) {
+        Some(s) if s.success() => false,
+        Some(s) => {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
             }
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_micros(300)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break true;
-            }
+            return Err(format!("the child failed on its own ({s}): {err}"));
         }
+        None => true,
     };
     Ok((reader.join().unwrap_or_default(), killed))
 }

@@ -7,7 +7,8 @@ use crate::output::{self, thousands};
 /// Remove the data no branch, remote-tracking ref, recent reflog entry or staged change
 /// keeps.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Kept: everything reachable from a branch, a remote-tracking ref, a reflog
+#[command(
+    after_help = "Kept: everything reachable from a branch, a remote-tracking ref, a reflog
 entry younger than --prune (a deleted branch stays recoverable that long) and the
 staging area. Files with less than --compact-below of their contents reachable are
 rewritten. gc takes the writer lock; while another process or checkout has the
@@ -17,7 +18,8 @@ them.
 Examples:
   hangar gc --dry-run
   hangar gc --prune=now
-  hangar gc --json")]
+  hangar gc --json"
+)]
 pub struct Args {
     /// Keep commits a reflog entry younger than this names: now, never, or an age such
     /// as 2.weeks, 14d, 12h, 30m.
@@ -58,7 +60,11 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
         compact_below: a.compact_below,
     };
     let repo = ctx.open()?;
-    let spinner = ctx.spinner(if a.dry_run { "looking for garbage" } else { "collecting garbage" });
+    let spinner = ctx.spinner(if a.dry_run {
+        "looking for garbage"
+    } else {
+        "collecting garbage"
+    });
     let report = repo.gc(&opts);
     spinner.finish_and_clear();
     let r = report?;
@@ -147,4 +153,3 @@ fn rel(p: &std::path::Path) -> String {
         None => s,
     }
 }
-

@@ -54,7 +54,10 @@ fn gc_removes_a_deleted_branch_after_the_grace_period_only() {
     assert!(would.iter().all(|p| std::path::Path::new(p).exists()));
     assert!(dry["bytes_removed"].as_u64().unwrap() >= 30 * 100);
     let text = env.ok(&["gc", "--prune=now", "-n"]);
-    assert!(text.contains("would be removed") && text.contains("Nothing was changed"), "{text}");
+    assert!(
+        text.contains("would be removed") && text.contains("Nothing was changed"),
+        "{text}"
+    );
 
     let done = env.json(&["gc", "--prune=now"]);
     assert_eq!(done["dry_run"], false);
@@ -70,7 +73,13 @@ fn gc_refuses_bad_options_clearly() {
     let env = Env::new();
     env.init();
     let e = env.err(&["gc", "--prune", "soon"]);
-    assert!(e.contains("--prune \"soon\"") && e.contains("2.weeks"), "{e}");
+    assert!(
+        e.contains("--prune \"soon\"") && e.contains("2.weeks"),
+        "{e}"
+    );
     let e = env.err(&["gc", "--compact-below", "3"]);
-    assert!(e.contains("--compact-below") && e.contains("fraction"), "{e}");
+    assert!(
+        e.contains("--compact-below") && e.contains("fraction"),
+        "{e}"
+    );
 }
