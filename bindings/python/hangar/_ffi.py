@@ -11,7 +11,7 @@ import ctypes
 import glob
 import os
 import re
-from ctypes import POINTER, c_bool, c_char_p, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Any, Optional, Union
 
 import numpy as _np
@@ -122,6 +122,24 @@ class CommitInfo(ctypes.Structure):
     ]
 
 
+class GcReport(ctypes.Structure):
+    _fields_ = [("dry_run", c_bool)] + [
+        (name, c_uint64)
+        for name in (
+            "files_removed",
+            "files_rewritten",
+            "bytes_removed",
+            "files_written",
+            "bytes_written",
+            "files_deferred",
+            "bytes_deferred",
+            "files_kept",
+            "live_entries",
+            "dead_entries",
+        )
+    ]
+
+
 class DiffEntry(ctypes.Structure):
     _fields_ = [
         ("change", c_int32),
@@ -203,6 +221,7 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_repo_disk_usage": (c_int32, [P, POINTER(c_uint64)]),
     "hangar_repo_format_version": (c_int32, [P, POINTER(c_uint32)]),
     "hangar_repo_verify": (c_int32, [P, POINTER(c_bool), POINTER(P)]),
+    "hangar_repo_gc": (c_int32, [P, c_char_p, c_bool, c_double, POINTER(GcReport), POINTER(P)]),
     "hangar_repo_resolve": (c_int32, [P, c_char_p, c_char_p, c_size_t]),
     "hangar_repo_checkout": (c_int32, [P, c_char_p, POINTER(P)]),
     "hangar_repo_checkout_commit": (c_int32, [P, c_char_p, POINTER(P)]),

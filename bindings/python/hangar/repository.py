@@ -350,6 +350,36 @@ class Repository:
             raise _ffi.CorruptionError(text, _ffi.E_CORRUPT)
         return True
 
+    def gc(
+        self, *, prune: Optional[str] = None, dry_run: bool = False, compact_below: Optional[float] = None
+    ) -> Dict[str, Any]:
+        """Removes what no branch, remote-tracking ref, staged change or reflog entry younger
+        than `prune` keeps (`hangar gc`): `prune` is ``"now"``, ``"never"`` or an age such as
+        ``"14d"`` (default two weeks, so a deleted branch stays recoverable that long);
+        files with less than `compact_below` (default 0.5) of their contents reachable are
+        rewritten. With `dry_run` nothing changes. Returns the figures (``files_removed``,
+        ``bytes_removed``, ``files_deferred``, ...) and ``files``: one dict per file
+        (``action``: removed, rewritten, deferred or kept; ``path``; ``bytes``; ``why``).
+        Files are deferred (left for the next gc) while another process or an open
+        checkout has the repository; PermissionError while a writer checkout is open."""
+        report = _ffi.GcReport()
+        files = ctypes.c_void_p()
+        below = -1.0 if compact_below is None else float(compact_below)
+        check(
+            lib.hangar_repo_gc(
+                self._ptr(), None if prune is None else cstr(prune), bool(dry_run), below, byref(report), byref(files)
+            )
+        )
+        out: Dict[str, Any] = {name: getattr(report, name) for name, _ in _ffi.GcReport._fields_}
+        listed = []
+        for line in _ffi.take_buf(files).decode("utf-8").splitlines():
+            parts = line.split("\t")
+            listed.append(
+                {"action": parts[0], "path": parts[1], "bytes": int(parts[2]), "why": parts[3] if len(parts) > 3 else ""}
+            )
+        out["files"] = listed
+        return out
+
     def force_release_writer_lock(self) -> bool:
         """Clears the writer lock left by a process that died and returns True. While a
         live writer holds it nothing is released: a ResourceWarning says so and False is
