@@ -343,12 +343,12 @@ impl StoreWriter {
                 };
                 pending.push(e.digest, e.loc.crc, shape, bytes);
                 if pending.data_len() >= FLUSH_BYTES || pending.rows() >= FLUSH_ROWS {
-                    append_rows(sw, pending, new_entries)?;
+                    flush_pending(sw, pending, new_entries)?;
                 }
             }
         }
         for (mut sw, mut pending, mut new_entries) in writers {
-            append_rows(&mut sw, &mut pending, &mut new_entries)?;
+            flush_pending(&mut sw, &mut pending, &mut new_entries)?;
             let record = sw.seal()?;
             out.push((record, new_entries));
         }
@@ -364,28 +364,18 @@ fn is_live(live: &Reachable, e: &IndexEntry) -> bool {
     }
 }
 
-/// Appends `pending` (if not empty) to `sw`, recording where each row went.
-fn append_rows(
+/// Appends `pending` (if not empty) to `sw`, recording where each row went, and empties
+/// it.
+fn flush_pending(
     sw: &mut SegmentWriter,
     pending: &mut PendingBatch,
     entries: &mut Vec<IndexEntry>,
 ) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
+    if !pending.is_empty() {
+        let id = sw.id();
+        super::ingest::append_rows(sw, pending, id, entries)?;
+        pending.clear();
     }
-    let (_, rows) = sw.append(pending)?;
-    let id = sw.id();
-    entries.extend(rows.into_iter().map(|r| IndexEntry {
-        digest: r.digest,
-        kind: EntryKind::Value,
-        loc: Location {
-            file: id,
-            offset: r.offset,
-            len: r.len,
-            crc: r.crc,
-        },
-    }));
-    pending.clear();
     Ok(())
 }
 

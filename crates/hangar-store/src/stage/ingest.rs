@@ -135,7 +135,8 @@ impl StoreWriter {
     }
 }
 
-fn append_rows(
+/// Appends `batch` to segment `w` (id `id`), recording an index entry per row.
+pub(super) fn append_rows(
     w: &mut SegmentWriter,
     batch: &PendingBatch,
     id: FileId,
