@@ -6,7 +6,7 @@ use std::time::Duration;
 use hangar_core::gc::{GcOptions, GcReport};
 use hangar_core::{DType, ErrorKind, NdArraySpec, Repository, TensorRef};
 
-use crate::{kind, new_repo, u8s};
+use crate::{kill9, kind, new_repo, spawn_child_with, u8s};
 
 /// A 200-byte value (stored in a segment, not inline) that differs per `i`.
 fn big(i: u32) -> Vec<u8> {
@@ -337,4 +337,33 @@ fn unreferenced_files_go_only_when_their_contents_prove_them_garbage() {
     assert_eq!(std::fs::read_dir(&packs).unwrap().count(), files_before);
     std::fs::rename(&moved, &run).unwrap();
     assert_master_intact(&repo);
+}
+
+#[test]
+fn a_reader_in_another_process_keeps_reading_through_a_gc() {
+    let (dir, repo, doomed) = repo_with_deleted_branch();
+    let (child, _) = spawn_child_with(
+        "read_during_gc",
+        dir.path(),
+        &[("HANGAR_TEST_COMMIT", &doomed)],
+    );
+    let r = repo.gc(&now()).unwrap();
+    assert!(r.removed.is_empty() && !r.deferred.is_empty(), "{r:?}");
+    // The child reads its (now unreachable) commit whole, after the gc.
+    let base = dir.path().display().to_string();
+    std::fs::write(format!("{base}.go"), b"").unwrap();
+    let result = format!("{base}.result");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(&result).exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let text = std::fs::read_to_string(&result).unwrap();
+    kill9(child);
+    assert_eq!(text, "read 50");
+    // With the reader gone the next gc removes what it deferred.
+    let r2 = repo.gc(&now()).unwrap();
+    assert_eq!(r2.removed.len(), r.deferred.len(), "{r2:?}");
+    assert_master_intact(&repo);
+    let _ = std::fs::remove_file(format!("{base}.go"));
+    let _ = std::fs::remove_file(result);
 }

@@ -113,6 +113,11 @@ pub fn u8s(v: &hangar_core::Value) -> Vec<u8> {
 /// Runs a role of `child_process_entry` in a child process and waits until it prints
 /// READY. The child is this same test binary, re-executed on one test.
 pub fn spawn_child(role: &str, repo: &Path) -> (Child, u32) {
+    spawn_child_with(role, repo, &[])
+}
+
+/// [`spawn_child`] with more environment variables for the child.
+pub fn spawn_child_with(role: &str, repo: &Path, env: &[(&str, &str)]) -> (Child, u32) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "child_process_entry",
@@ -122,6 +127,7 @@ pub fn spawn_child(role: &str, repo: &Path) -> (Child, u32) {
         ])
         .env("HANGAR_TEST_CHILD", role)
         .env("HANGAR_TEST_REPO", repo)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -176,6 +182,42 @@ fn child_process_entry() {
                 c.set("in_session", TensorRef::new(&[8u8; 4], &[4]))?;
                 std::mem::forget(session);
                 Ok(Some(co))
+            }
+            "read_during_gc" => {
+                // Opens a reader of HANGAR_TEST_COMMIT, then (once the parent creates
+                // `<repo>.go`) reads column "extra" whole and writes what it found to
+                // `<repo>.result`.
+                let commit = std::env::var("HANGAR_TEST_COMMIT").unwrap();
+                let co = repo.checkout_commit(&commit)?;
+                let go = format!("{path}.go");
+                let result = format!("{path}.result");
+                std::thread::spawn(move || {
+                    while !Path::new(&go).exists() {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    let read = || -> Result<usize> {
+                        // A new checkout refreshes the index: the gc's run replaces the
+                        // runs this store had, which stay as its fallback.
+                        drop(repo.checkout_branch("master")?);
+                        let col = co.column("extra")?;
+                        let mut n = 0;
+                        for k in col.keys()? {
+                            let v = col.get(k?)?;
+                            let hangar_core::Value::Tensor(t) = v else {
+                                panic!("not a tensor")
+                            };
+                            assert!(!t.as_bytes().is_empty());
+                            n += 1;
+                        }
+                        Ok(n)
+                    };
+                    let text = match read() {
+                        Ok(n) => format!("read {n}"),
+                        Err(e) => format!("failed: {e}"),
+                    };
+                    std::fs::write(result, text).unwrap();
+                });
+                Ok(None)
             }
             other => panic!("unknown child role {other}"),
         }
