@@ -16,7 +16,6 @@ use crate::objects::TreeRef;
 use crate::repo::Repository;
 use crate::schema::Record;
 use crate::shared::Shared;
-use crate::tree::NodeSource;
 
 pub use hangar_store::{GcFile, GcReport, DEFAULT_COMPACT_BELOW};
 
@@ -160,14 +159,16 @@ fn reachable(shared: &Shared, strict: Vec<Digest>, recent: Vec<Digest>) -> Resul
 }
 
 /// Adds a tree's nodes (each once: a subtree seen before is shared and not walked
-/// again) and, with `records`, the values its leaves store in segments.
+/// again) and, with `records`, the values its leaves store in segments. Nodes are read
+/// past the node cache: each is visited once, and a walk of millions of records would
+/// only fill the cache.
 fn walk_tree(src: &Shared, t: &TreeRef, records: bool, r: &mut Reachable) -> Result<()> {
     let mut stack = vec![(t.root, t.height)];
     while let Some((d, level)) = stack.pop() {
         if !r.objects.insert(d) {
             continue;
         }
-        let n = src.node(&d)?;
+        let n = src.node_uncached(&d)?;
         if n.level() != level {
             return Err(Error::corrupt(
                 src.store.packs_dir(),

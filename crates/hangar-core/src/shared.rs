@@ -180,18 +180,26 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Reads and decodes a record-table node without going through (or filling) the
+    /// node cache: for walks that visit each node once (gc).
+    pub fn node_uncached(&self, d: &Digest) -> Result<Node> {
+        let bytes = self.object(d, ObjectType::TreeNode, "record table node")?;
+        Node::decode(bytes.to_vec()).map_err(|e| {
+            Error::corrupt(
+                self.store.packs_dir(),
+                format!("record table node {}: {e}", d.short()),
+            )
+        })
+    }
+}
+
 impl NodeSource for Shared {
     fn node(&self, d: &Digest) -> Result<Arc<Node>> {
         if let Some(n) = self.cache.lock().map_err(|_| poisoned())?.nodes.get(d) {
             return Ok(n.clone());
         }
-        let bytes = self.object(d, ObjectType::TreeNode, "record table node")?;
-        let node = Arc::new(Node::decode(bytes.to_vec()).map_err(|e| {
-            Error::corrupt(
-                self.store.packs_dir(),
-                format!("record table node {}: {e}", d.short()),
-            )
-        })?);
+        let node = Arc::new(self.node_uncached(d)?);
         let mut cache = self.cache.lock().map_err(|_| poisoned())?;
         if cache.bytes + node.memory_size() > NODE_CACHE_BYTES {
             cache.nodes.clear();

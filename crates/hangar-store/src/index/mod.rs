@@ -337,6 +337,17 @@ impl Index {
         problems
     }
 
+    /// Calls `f` with every entry of every run, newest run first, without collecting
+    /// them (a digest may repeat across runs).
+    pub fn for_each_entry(&self, mut f: impl FnMut(IndexEntry)) -> Result<()> {
+        for run in &self.runs {
+            for i in 0..run.count {
+                f(run.entry(i)?);
+            }
+        }
+        Ok(())
+    }
+
     /// Every entry of every run (newest run first; a digest may repeat across runs).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>> {
         let mut out = Vec::with_capacity(self.entry_count());

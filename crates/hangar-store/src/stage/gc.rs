@@ -113,25 +113,31 @@ impl StoreWriter {
             dry_run: opts.dry_run,
             ..GcReport::default()
         };
-        let (records, mut entries) = {
-            let index = store.index()?;
-            report.runs_before = index.run_count();
-            (index.files(), index.all_entries()?)
-        };
-        // Newest run first, so the stable sort keeps the entry a lookup would find.
-        crate::par::install(|| entries.par_sort_by_key(|e| e.digest));
-        entries.dedup_by(|a, b| a.digest == b.digest);
         // Bytes of content per file (live or not): the rewrite threshold compares the
         // live part with this, not with the file length, so the fixed overhead of a
-        // small file (an Arrow schema and footer) never makes it look mostly dead.
+        // small file (an Arrow schema and footer) never makes it look mostly dead. Only
+        // the entries kept are collected (runs are read where they are mapped).
         let mut held_bytes: HashMap<FileId, u64> = HashMap::new();
-        for e in &entries {
-            *held_bytes.entry(e.loc.file).or_default() += e.loc.len;
-        }
-        let before = entries.len();
-        entries.retain(|e| is_live(live, e));
+        let mut entries: Vec<IndexEntry> = Vec::new();
+        let mut total = 0usize;
+        let records = {
+            let index = store.index()?;
+            report.runs_before = index.run_count();
+            index.for_each_entry(|e| {
+                total += 1;
+                *held_bytes.entry(e.loc.file).or_default() += e.loc.len;
+                if is_live(live, &e) {
+                    entries.push(e);
+                }
+            })?;
+            index.files()
+        };
+        // Newest run first, so the stable sort keeps the entry a lookup would find (an
+        // older copy of the same digest is dropped with the dead entries).
+        crate::par::install(|| entries.par_sort_by_key(|e| e.digest));
+        entries.dedup_by(|a, b| a.digest == b.digest);
         report.live_entries = entries.len();
-        report.dead_entries = before - entries.len();
+        report.dead_entries = total - entries.len();
         let mut live_bytes: HashMap<FileId, u64> = HashMap::new();
         for e in &entries {
             *live_bytes.entry(e.loc.file).or_default() += e.loc.len;
@@ -151,7 +157,7 @@ impl StoreWriter {
             if lb == 0 {
                 report.removed.push(file);
                 doomed.push((f.id, f.kind));
-            } else if (lb as f64) < opts.compact_below * held_bytes[&f.id] as f64 {
+            } else if (lb as f64) < opts.compact_below * held_bytes.get(&f.id).copied().unwrap_or(0) as f64 {
                 report.rewritten.push(file);
                 rewrite.push(*f);
             } else {
