@@ -1,7 +1,7 @@
 //! A whole repository with one file replaced by the input (the first byte picks which:
 //! a branch ref, the format file, config.json, the journal, journal.next, an index run, a
 //! pack or a segment), then everything a user does: open, check out, read every sample,
-//! verify, open the writer and read the staging area.
+//! verify, open the writer and read the staging area, and a gc dry run.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -125,4 +125,11 @@ fuzz_target!(|data: &[u8]| {
         let _ = w.status();
         let _ = w.close();
     }
+    // gc over the damaged repository: a dry run reads what a real one would (every
+    // reachable node, every unreferenced file's rows) and must only ever report.
+    let _ = repo.gc(&hangar_core::gc::GcOptions {
+        dry_run: true,
+        prune_expire: Some(std::time::Duration::ZERO),
+        ..hangar_core::gc::GcOptions::default()
+    });
 });

@@ -101,7 +101,7 @@ impl Repository {
         for t in self.tracking_refs()? {
             strict.push(t.head.digest());
         }
-        strict.extend(co.staging_base_commit()?);
+        strict.extend(co.commit_hash()?.map(|c| c.digest()));
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -1,8 +1,8 @@
-//! Reading a sealed segment as a whole (gc): its format and each row's digest and shape.
+//! Reading a sealed segment as a whole (gc): its format and each row's digest and shape,
+//! from the file's own footer and record-batch headers (the layout libhangar writes; see
+//! `batch.rs`), every offset checked against the bytes present.
 
 use std::path::Path;
-
-use arrow_array::{Array, FixedSizeBinaryArray, FixedSizeListArray, Int32Array, StructArray};
 
 use super::format::{SegmentFormat, SEGMENT_FORMAT_KEY};
 use crate::digest::Digest;
@@ -19,52 +19,91 @@ pub struct SealedRow {
 }
 
 /// The format and rows of the sealed segment `bytes` (read from `path`, named in
-/// errors), decoded with arrow-rs one record batch at a time.
+/// errors).
 pub fn sealed_rows(path: &Path, bytes: &[u8]) -> Result<(SegmentFormat, Vec<SealedRow>)> {
     let bad = |d: String| Error::corrupt(path, d);
+    // Magic, footer bounds, schema with the segment format, blocks inside the data.
     super::check_sealed_structure(path, bytes)?;
-    let reader = arrow_ipc::reader::FileReader::try_new(std::io::Cursor::new(bytes), None)
-        .map_err(|e| bad(format!("not a readable Arrow IPC file: {e}")))?;
-    let schema = reader.schema();
+    let footer_len = i32::from_le_bytes(
+        bytes[bytes.len() - 10..bytes.len() - 6]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    let footer_start = bytes.len() - 10 - footer_len;
+    let footer = arrow_ipc::root_as_footer(&bytes[footer_start..bytes.len() - 10])
+        .map_err(|e| bad(format!("bad footer: {e}")))?;
+    let schema = footer
+        .schema()
+        .ok_or_else(|| bad("footer has no schema".into()))?;
+    let schema = arrow_ipc::convert::try_fb_to_schema(schema)
+        .map_err(|e| bad(format!("bad schema: {e}")))?;
     let json = schema
         .metadata()
         .get(SEGMENT_FORMAT_KEY)
         .ok_or_else(|| bad("schema lacks the hangar segment format".into()))?;
     let format = SegmentFormat::from_json(json).map_err(|e| bad(e.to_string()))?;
+    let rank = match &format {
+        SegmentFormat::VarTensor { rank, .. } => usize::from(*rank),
+        _ => 0,
+    };
     let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| bad(format!("unreadable record batch: {e}")))?;
-        let digests = batch
-            .column_by_name("digest")
-            .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
-            .filter(|c| c.value_length() == 32)
-            .ok_or_else(|| bad("no digest column of 32-byte values".into()))?;
-        let shapes = match &format {
-            SegmentFormat::VarTensor { rank, .. } => {
-                let shape = batch
-                    .column_by_name("value")
-                    .and_then(|c| c.as_any().downcast_ref::<StructArray>())
-                    .and_then(|s| s.column_by_name("shape"))
-                    .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
-                    .filter(|l| l.value_length() == i32::from(*rank))
-                    .ok_or_else(|| bad("a variable-shape segment without its shapes".into()))?;
-                let dims = shape
-                    .values()
-                    .as_any()
-                    .downcast_ref::<Int32Array>()
-                    .ok_or_else(|| bad("shapes that are not Int32".into()))?;
-                Some((usize::from(*rank), dims.values().to_vec()))
+    for block in footer.recordBatches().into_iter().flatten() {
+        let at = usize::try_from(block.offset()).map_err(|_| bad("negative block offset".into()))?;
+        let meta_len = usize::try_from(block.metaDataLength())
+            .map_err(|_| bad("negative metadata length".into()))?;
+        // Continuation marker and length, then the flatbuffer message.
+        let meta = at
+            .checked_add(meta_len)
+            .filter(|_| meta_len >= 8)
+            .and_then(|end| bytes.get(at + 8..end))
+            .ok_or_else(|| bad(format!("record batch header at {at} lies outside the file")))?;
+        let message = arrow_ipc::root_as_message(meta)
+            .map_err(|e| bad(format!("bad record batch header at {at}: {e}")))?;
+        let batch = message
+            .header_as_record_batch()
+            .ok_or_else(|| bad(format!("block at {at} is not a record batch")))?;
+        let n = usize::try_from(batch.length()).map_err(|_| bad("negative row count".into()))?;
+        let buffers = batch
+            .buffers()
+            .ok_or_else(|| bad(format!("record batch at {at} has no buffers")))?;
+        let body = at.saturating_add(meta_len);
+        let buffer = |i: usize, want: usize| -> Result<&[u8]> {
+            if i >= buffers.len() {
+                return Err(bad(format!("record batch at {at} lacks buffer {i}")));
             }
-            _ => None,
+            let b = buffers.get(i);
+            let start = usize::try_from(b.offset())
+                .ok()
+                .and_then(|o| body.checked_add(o))
+                .ok_or_else(|| bad(format!("buffer {i} of the batch at {at} is out of range")))?;
+            if usize::try_from(b.length()).ok() != Some(want) {
+                return Err(bad(format!(
+                    "buffer {i} of the batch at {at} holds {} bytes where {want} belong",
+                    b.length()
+                )));
+            }
+            start
+                .checked_add(want)
+                .filter(|&end| end <= footer_start)
+                .and_then(|end| bytes.get(start..end))
+                .ok_or_else(|| bad(format!("buffer {i} of the batch at {at} is out of range")))
         };
-        for i in 0..batch.num_rows() {
-            let digest = Digest::from_slice(digests.value(i)).expect("32-byte values");
-            let shape = match &shapes {
-                Some((rank, dims)) => dims
-                    .get(i * rank..(i + 1) * rank)
-                    .ok_or_else(|| bad("fewer shapes than rows".into()))?
-                    .iter()
-                    .map(|&d| u64::try_from(d).map_err(|_| bad("a negative dimension".into())))
+        let digests = buffer(1, n.checked_mul(32).ok_or_else(|| bad("row count overflows".into()))?)?;
+        let dims: Option<&[u8]> = if rank > 0 {
+            let want = n
+                .checked_mul(rank * 4)
+                .ok_or_else(|| bad("row count overflows".into()))?;
+            Some(buffer(buffers.len().saturating_sub(1), want)?)
+        } else {
+            None
+        };
+        for i in 0..n {
+            let digest = Digest::from_slice(&digests[i * 32..(i + 1) * 32]).expect("32 bytes");
+            let shape = match dims {
+                Some(d) => d[i * rank * 4..(i + 1) * rank * 4]
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes")))
+                    .map(|v| u64::try_from(v).map_err(|_| bad("a negative dimension".into())))
                     .collect::<Result<Vec<u64>>>()?,
                 None => Vec::new(),
             };
@@ -72,4 +111,52 @@ pub fn sealed_rows(path: &Path, bytes: &[u8]) -> Result<(SegmentFormat, Vec<Seal
         }
     }
     Ok((format, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::segment::{PendingBatch, SegmentWriter};
+
+    #[test]
+    fn rows_and_shapes_read_back_and_damage_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.arrow");
+        let format = SegmentFormat::VarTensor {
+            dtype: DType::U8,
+            rank: 2,
+        };
+        let mut w = SegmentWriter::create(&path, 1, format.clone()).unwrap();
+        let mut want = Vec::new();
+        for batch in 0..3u8 {
+            let mut p = PendingBatch::new(format.clone());
+            for i in 0..5u8 {
+                let shape = [u64::from(i) + 1, 2];
+                let bytes = vec![batch * 10 + i; (usize::from(i) + 1) * 2];
+                let d = Digest::from_slice(&[batch * 10 + i; 32]).unwrap();
+                p.push(d, crate::digest::crc32(&bytes), &shape, &bytes);
+                want.push(SealedRow {
+                    digest: d,
+                    shape: shape.to_vec(),
+                });
+            }
+            w.append(&p).unwrap();
+        }
+        w.seal().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (f, rows) = sealed_rows(&path, &bytes).unwrap();
+        assert_eq!(f, format);
+        assert_eq!(rows, want);
+        // Every truncation and every flipped byte: an error or the same rows, never a
+        // panic.
+        for cut in 0..bytes.len() {
+            let _ = sealed_rows(&path, &bytes[..cut]);
+        }
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x5A;
+            let _ = sealed_rows(&path, &b);
+        }
+    }
 }

@@ -60,6 +60,7 @@ mod column;
 mod mode;
 mod open;
 mod state;
+mod store_ops;
 
 use crate::checkout::column::Column;
 use batch::*;
@@ -193,34 +194,6 @@ impl WriterCheckout {
 
     fn state(&self) -> Result<MutexGuard<'_, WriterState>> {
         lock_state(&self.st)
-    }
-
-    /// The commit the staging area is based on (`None` before the branch's first).
-    pub(crate) fn staging_base_commit(&self) -> Result<Option<hangar_store::Digest>> {
-        Ok(self.state()?.staging.base.commit)
-    }
-
-    /// gc's store step (see [`crate::Repository::gc`]): adds every value a staged record
-    /// refers to to `reach`, then collects the store's garbage.
-    pub(crate) fn collect_garbage(
-        &self,
-        reach: &mut hangar_store::Reachable,
-        opts: &hangar_store::GcOptions,
-    ) -> Result<hangar_store::GcReport> {
-        let mut st = self.state()?;
-        reach.values.extend(st.staging.live_digests());
-        Ok(st.sw()?.collect_garbage(reach, opts)?)
-    }
-
-    /// Stores values and objects received from a remote beside the staging area,
-    /// which stays as it is (see `StoreWriter::ingest`).
-    pub(crate) fn ingest(
-        &self,
-        values: &[hangar_store::ForeignValue<'_>],
-        objects: Vec<hangar_store::Object>,
-    ) -> Result<hangar_store::IngestStats> {
-        let mut st = self.state()?;
-        Ok(st.sw()?.ingest(values, objects)?)
     }
 
     /// The branch the staging area is based on.
