@@ -21,10 +21,10 @@ use crate::verify::{header_of, OwnedHeader};
 const RANGE_GAP: u64 = 4096;
 /// Values are stored once this many bytes of them are waiting (bounded memory; stored
 /// while the next bundles download).
-const INGEST_BYTES: u64 = 24 << 20;
+const INGEST_BYTES: u64 = 12 << 20;
 /// Bundles downloaded at once, as one group: while one group is checked and stored, the
 /// next downloads.
-const GROUP_BUNDLES: usize = 2;
+const GROUP_BUNDLES: usize = 1;
 
 /// Which values [`Repository::fetch_data`] brings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,12 +123,12 @@ impl Repository {
         let formats: Vec<_> = schemas.iter().map(|s| s.segment_format()).collect();
         let co = self.checkout_writer()?;
         let result = (|| -> Result<()> {
-            let mut batch: Vec<(Digest, usize, OwnedHeader, bytes::Bytes)> = Vec::new();
+            let mut batch: Vec<(Digest, usize, OwnedHeader, bytes::Bytes, u32)> = Vec::new();
             let mut batch_bytes = 0u64;
-            let store_batch = |batch: &mut Vec<(Digest, usize, OwnedHeader, bytes::Bytes)>| {
+            let store_batch = |batch: &mut Vec<(Digest, usize, OwnedHeader, bytes::Bytes, u32)>| {
                 let shapes: Vec<Vec<u64>> = batch
                     .iter()
-                    .map(|(_, _, h, _)| match h {
+                    .map(|(_, _, h, _, _)| match h {
                         OwnedHeader::Tensor(_, s) => s.clone(),
                         _ => Vec::new(),
                     })
@@ -136,7 +136,7 @@ impl Repository {
                 let values: Vec<ForeignValue<'_>> = batch
                     .iter()
                     .zip(&shapes)
-                    .map(|((d, ci, h, b), shape)| ForeignValue {
+                    .map(|((d, ci, h, b, crc), shape)| ForeignValue {
                         input: ValueInput {
                             format: &formats[*ci],
                             header: h.as_header(),
@@ -144,6 +144,8 @@ impl Repository {
                             bytes: b,
                         },
                         digest: *d,
+                        // Computed from these bytes by `check_crc` as they arrived.
+                        crc: Some(*crc),
                     })
                     .collect();
                 let stats = co.ingest(&values, Vec::new())?;
@@ -191,7 +193,7 @@ impl Repository {
                         for ((d, ci, h, loc), b) in items.iter().zip(bytes) {
                             check_crc(conn, bundle, d, loc, &b)?;
                             batch_bytes += b.len() as u64;
-                            batch.push((*d, *ci, h.clone(), b));
+                            batch.push((*d, *ci, h.clone(), b, loc.crc));
                         }
                     }
                     if batch_bytes >= INGEST_BYTES {

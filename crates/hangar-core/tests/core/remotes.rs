@@ -145,6 +145,80 @@ fn clone_with_data_is_complete_and_a_second_push_compares_refs_only() {
 }
 
 #[test]
+fn clone_with_data_brings_every_value_kind_back_exactly() {
+    // Variable-shape tensors, str and bytes of more than 64 bytes (stored in segments,
+    // so received into new segments, one per format) and small ones (inline).
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let var = co
+        .add_ndarray_column(
+            "var",
+            NdArraySpec::with_shape(DType::F32, &[40, 8]).variable_shape(true),
+        )
+        .unwrap();
+    let text = co.add_str_column("text").unwrap();
+    let blobs = co.add_bytes_column("blobs").unwrap();
+    let mut want_var = Vec::new();
+    for i in 0..30u64 {
+        let rows = 1 + (i as usize * 7) % 40;
+        let v: Vec<f32> = (0..rows * 8)
+            .map(|j| (i * 1000) as f32 + j as f32)
+            .collect();
+        var.set(i, TensorRef::new(&v, &[rows, 8])).unwrap();
+        want_var.push((rows, v));
+        text.set(i, "t".repeat(i as usize * 5).as_str()).unwrap();
+        blobs
+            .set(
+                i,
+                hangar_core::ValueRef::Bytes(&vec![i as u8; i as usize * 9]),
+            )
+            .unwrap();
+    }
+    drop((var, text, blobs));
+    co.commit("kinds").unwrap();
+    co.close().unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let url = url_of(remote_dir.path());
+    repo.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    repo.push("origin", "master").unwrap();
+    let (_cdir, cloned) = clone(&url, true);
+    let report = cloned.verify().unwrap();
+    assert!(
+        report.is_ok() && report.not_fetched == 0,
+        "{:?}",
+        report.problems
+    );
+    let co = cloned.checkout().unwrap();
+    let (var, text, blobs) = (
+        co.column("var").unwrap(),
+        co.column("text").unwrap(),
+        co.column("blobs").unwrap(),
+    );
+    for i in 0..30u64 {
+        let (rows, v) = &want_var[i as usize];
+        match var.get(i).unwrap() {
+            hangar_core::Value::Tensor(t) => {
+                assert_eq!(t.shape(), &[*rows, 8]);
+                assert_eq!(t.as_bytes(), bytemuck_f32(v));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            text.get(i).unwrap(),
+            hangar_core::Value::Str("t".repeat(i as usize * 5))
+        );
+        assert_eq!(
+            blobs.get(i).unwrap(),
+            hangar_core::Value::Bytes(vec![i as u8; i as usize * 9])
+        );
+    }
+}
+
+fn bytemuck_f32(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[test]
 fn a_push_killed_while_moving_its_tracking_ref_leaves_nothing_that_breaks_the_next() {
     let (dir, src, _r, _url) = pushed();
     let head = src.branch_head("master").unwrap().unwrap();

@@ -128,7 +128,7 @@ impl PendingBatch {
             format: &self.format,
             digests: &self.digests,
             crcs: &self.crcs,
-            data: &self.data,
+            data: ValueData::Whole(&self.data),
             ends: &self.ends,
             shapes: &self.shapes,
         }
@@ -151,11 +151,36 @@ pub struct BatchParts<'a> {
     /// CRC-32 of each row's bytes.
     pub crcs: &'a [u32],
     /// Value bytes, concatenated.
-    pub data: &'a [u8],
+    pub data: ValueData<'a>,
     /// End offset in `data` of each row.
     pub ends: &'a [usize],
     /// For variable-shape tensors, `rank` dimensions per row.
     pub shapes: &'a [i32],
+}
+
+/// The value bytes of a batch: one slice holding them end to end, or each value's own
+/// slice in row order (written with `writev`, never copied together).
+#[derive(Debug, Clone, Copy)]
+pub enum ValueData<'a> {
+    /// The values, concatenated.
+    Whole(&'a [u8]),
+    /// The values, one slice each.
+    Pieces(&'a [&'a [u8]]),
+}
+
+impl ValueData<'_> {
+    /// Bytes in all.
+    pub fn len(&self) -> usize {
+        match self {
+            ValueData::Whole(b) => b.len(),
+            ValueData::Pieces(p) => p.iter().map(|b| b.len()).sum(),
+        }
+    }
+
+    /// True if there are no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<'a> BatchParts<'a> {
@@ -198,7 +223,7 @@ impl<'a> BatchParts<'a> {
                 nodes.push(FieldNode::new((self.data.len() / dtype.size()) as i64, 0));
                 bufs.extend([BodyBuffer::Empty, BodyBuffer::Empty]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(self.data));
+                bufs.push(BodyBuffer::values(self.data));
             }
             SegmentFormat::VarTensor { dtype, rank } => {
                 let items = self.data.len() / dtype.size();
@@ -215,7 +240,7 @@ impl<'a> BatchParts<'a> {
                     BodyBuffer::Empty,
                 ]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(self.data));
+                bufs.push(BodyBuffer::values(self.data));
                 bufs.extend([
                     BodyBuffer::Empty,
                     BodyBuffer::Empty,
@@ -227,7 +252,7 @@ impl<'a> BatchParts<'a> {
                 let offsets = offsets_i32(self.ends, 1)?;
                 bufs.extend([BodyBuffer::Empty, BodyBuffer::Owned(offsets)]);
                 value_index = bufs.len();
-                bufs.push(BodyBuffer::Bytes(self.data));
+                bufs.push(BodyBuffer::values(self.data));
             }
         }
         Some((nodes, bufs, value_index))
@@ -303,20 +328,45 @@ pub enum BodyBuffer<'a> {
     Bytes(&'a [u8]),
     /// Bytes computed for this message (offsets).
     Owned(Vec<u8>),
+    /// Borrowed slices that make one buffer, in order, and their total length.
+    Pieces(&'a [&'a [u8]], usize),
 }
 
-impl BodyBuffer<'_> {
-    /// The buffer's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            BodyBuffer::Empty => &[],
-            BodyBuffer::Bytes(b) => b,
-            BodyBuffer::Owned(v) => v,
+impl<'a> BodyBuffer<'a> {
+    fn values(data: ValueData<'a>) -> BodyBuffer<'a> {
+        match data {
+            ValueData::Whole(b) => BodyBuffer::Bytes(b),
+            ValueData::Pieces(p) => BodyBuffer::Pieces(p, data.len()),
         }
     }
 
-    fn len(&self) -> usize {
-        self.bytes().len()
+    /// The slices that make up the buffer, in order (appended to `out`).
+    pub fn push_slices<'s>(&'s self, out: &mut Vec<std::io::IoSlice<'s>>) {
+        match self {
+            BodyBuffer::Empty => {}
+            BodyBuffer::Bytes(b) => out.push(std::io::IoSlice::new(b)),
+            BodyBuffer::Owned(v) => out.push(std::io::IoSlice::new(v)),
+            BodyBuffer::Pieces(p, _) => out.extend(
+                p.iter()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| std::io::IoSlice::new(b)),
+            ),
+        }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            BodyBuffer::Empty => 0,
+            BodyBuffer::Bytes(b) => b.len(),
+            BodyBuffer::Owned(v) => v.len(),
+            BodyBuffer::Pieces(_, n) => *n,
+        }
+    }
+
+    /// True for a zero-length buffer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -14,7 +14,7 @@ pub mod format;
 pub mod read;
 pub mod writer;
 
-pub use batch::{BatchParts, PendingBatch};
+pub use batch::{BatchParts, PendingBatch, ValueData};
 pub use format::SegmentFormat;
 pub use read::{sealed_rows, SealedRow};
 pub use writer::{check_sealed_structure, Block, SegmentWriter, StoredRow};

@@ -266,10 +266,9 @@ impl SegmentWriter {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 + 2 * enc.buffers.len());
         slices.push(IoSlice::new(&enc.header));
         for b in &enc.buffers {
-            let bytes = b.bytes();
-            if !bytes.is_empty() {
-                slices.push(IoSlice::new(bytes));
-                let pad = padded(bytes.len()) - bytes.len();
+            if !b.is_empty() {
+                b.push_slices(&mut slices);
+                let pad = padded(b.len()) - b.len();
                 if pad > 0 {
                     slices.push(IoSlice::new(&PADDING[..pad]));
                 }

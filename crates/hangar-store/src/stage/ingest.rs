@@ -10,6 +10,9 @@ pub struct ForeignValue<'a> {
     pub input: ValueInput<'a>,
     /// The digest it must hash to.
     pub digest: Digest,
+    /// Its CRC-32, when the caller already computed it from these bytes (a fetch checks
+    /// each value against the CRC its remote lists); `None` to compute it here.
+    pub crc: Option<u32>,
 }
 
 /// What [`StoreWriter::ingest`] stored.
@@ -95,21 +98,48 @@ impl StoreWriter {
         for (format, group) in groups {
             let id = self.reserve_file(FileKind::Segment)?;
             let mut w = SegmentWriter::create(&segment_path(&dir, id), id, format.clone())?;
-            let mut batch = PendingBatch::new(format);
-            for chunk in group.chunks(FLUSH_ROWS) {
-                batch.clear();
-                for v in chunk {
-                    let crc = crc32(v.input.bytes);
-                    batch.push(v.digest, crc, v.input.shape, v.input.bytes);
-                    stats.value_bytes += v.input.bytes.len() as u64;
-                    if batch.data_len() >= FLUSH_BYTES {
-                        append_rows(&mut w, &batch, id, &mut entries)?;
-                        batch.clear();
+            // Each batch goes to the file straight from the received buffers (writev of
+            // the values' own slices; nothing is copied together first).
+            let rank = match &format {
+                SegmentFormat::VarTensor { rank, .. } => usize::from(*rank),
+                _ => 0,
+            };
+            let mut start = 0;
+            while start < group.len() {
+                let (mut end, mut bytes) = (start, 0usize);
+                while end < group.len() && end - start < FLUSH_ROWS && bytes < FLUSH_BYTES {
+                    bytes += group[end].input.bytes.len();
+                    end += 1;
+                }
+                let rows = &group[start..end];
+                let mut digests = Vec::with_capacity(rows.len() * 32);
+                let mut crcs = Vec::with_capacity(rows.len());
+                let mut ends = Vec::with_capacity(rows.len());
+                let mut shapes = Vec::with_capacity(rows.len() * rank);
+                let mut pieces: Vec<&[u8]> = Vec::with_capacity(rows.len());
+                let mut at = 0;
+                for v in rows {
+                    digests.extend_from_slice(&v.digest.0);
+                    crcs.push(v.crc.unwrap_or_else(|| crc32(v.input.bytes)));
+                    at += v.input.bytes.len();
+                    ends.push(at);
+                    for i in 0..rank {
+                        let d = v.input.shape.get(i).copied().unwrap_or(0);
+                        shapes.push(i32::try_from(d).unwrap_or(i32::MAX));
                     }
+                    pieces.push(v.input.bytes);
                 }
-                if !batch.is_empty() {
-                    append_rows(&mut w, &batch, id, &mut entries)?;
-                }
+                stats.value_bytes += at as u64;
+                let parts = BatchParts {
+                    format: &format,
+                    digests: &digests,
+                    crcs: &crcs,
+                    data: ValueData::Pieces(&pieces),
+                    ends: &ends,
+                    shapes: &shapes,
+                };
+                append_parts(&mut w, &parts, id, &mut entries)?;
+                start = end;
             }
             stats.values += group.len();
             files.push(w.seal()?);
@@ -142,7 +172,17 @@ pub(super) fn append_rows(
     id: FileId,
     entries: &mut Vec<IndexEntry>,
 ) -> Result<()> {
-    let (_, rows) = w.append(batch)?;
+    append_parts(w, &batch.parts(), id, entries)
+}
+
+/// [`append_rows`] of borrowed rows.
+fn append_parts(
+    w: &mut SegmentWriter,
+    batch: &BatchParts<'_>,
+    id: FileId,
+    entries: &mut Vec<IndexEntry>,
+) -> Result<()> {
+    let (_, rows) = w.append_parts(batch)?;
     entries.extend(rows.iter().map(|r| IndexEntry {
         digest: r.digest,
         kind: EntryKind::Value,

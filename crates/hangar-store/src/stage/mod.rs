@@ -29,7 +29,9 @@ use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 use crate::journal::{push_frame, Journal};
 use crate::pack::{Object, PackSpool};
-use crate::segment::{BatchParts, Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow};
+use crate::segment::{
+    BatchParts, Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow, ValueData,
+};
 use crate::store::{
     file_path, pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
 };
@@ -436,7 +438,7 @@ impl StoreWriter {
                     format,
                     digests: &digests,
                     crcs: &crcs,
-                    data,
+                    data: ValueData::Whole(data),
                     ends: &ends,
                     shapes: &[],
                 },
