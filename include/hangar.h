@@ -985,14 +985,18 @@ void hangar_strlist_free(struct hangar_strlist *list);
 const char *hangar_version(void);
 
 // The status of the last failed call on this thread (`HANGAR_OK` if the last call
-// succeeded). Every call except the `hangar_last_error_*` functions resets it.
+// succeeded). Every call that returns a status resets it, except the
+// `hangar_last_error_*` functions; the `_free` functions (no status) leave it as it was,
+// so a destructor or garbage collector that frees a handle between a failed call and
+// the reading of its message does not erase the message.
 hangar_status hangar_last_error_status(void);
 
 // Copies the message of the last failed call on this thread into `buf` (`len` bytes,
 // NUL-terminated), truncating if needed. `needed`, when not NULL, receives the full size
 // including the NUL; call with `buf = NULL, len = 0` to ask for it. Returns `HANGAR_OK`,
 // or `HANGAR_E_BUFFER_TOO_SMALL` when the message was truncated (still NUL-terminated).
-// An empty message means the last call succeeded. Does not reset the last error.
+// An empty message means the last call that returns a status succeeded. Does not reset
+// the last error.
 hangar_status hangar_last_error_message(char *buf, size_t len, size_t *needed);
 
 // When the last failed call on this thread was a merge refused with

@@ -1103,8 +1103,15 @@ static void test_gc(void) {
     OK(hangar_repo_verify(repo, &ok, NULL));
     EXPECT(ok);
 
-    /* Bad arguments. */
+    /* Bad arguments. A free between the failed call and the reading of its message (a
+       destructor, a garbage collector) leaves the message in place. */
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_gc(repo, "soon", false, -1, &r, NULL));
+    hangar_buf *spare = NULL;
+    OK(hangar_repo_log(repo, NULL, &spare));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_gc(repo, "soon", false, -1, &r, NULL));
+    hangar_buf_free(spare);
+    hangar_buf_free(NULL);
+    EXPECT(hangar_last_error_status() == HANGAR_E_INVALID_ARGUMENT);
     EXPECT(last_error_contains("--prune"));
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_gc(repo, NULL, false, 1.5, &r, NULL));
     EXPECT(last_error_contains("compact_below"));

@@ -1,5 +1,6 @@
 """Repository.gc: the grace period, a dry run, deferral while a reader is open, removal,
 the writer lock and bad arguments."""
+import ctypes
 import os
 
 import numpy as np
@@ -63,3 +64,18 @@ def test_gc_refuses_beside_a_writer_and_bad_arguments(repo):
         repo.gc(prune="soon")
     with pytest.raises(ValueError, match="compact_below"):
         repo.gc(compact_below=3)
+
+
+def test_a_handle_freed_between_a_failure_and_its_message_keeps_the_message(repo):
+    # Python frees C handles from __del__, which the garbage collector may run at any
+    # allocation: between a failed call and the reading of its message, say.
+    from hangar import _ffi
+
+    other = hangar.Repository(path=repo.path, exists=True)
+    report = _ffi.GcReport()
+    ptr = repo._ptr()
+    st = _ffi.lib.hangar_repo_gc(ptr, b"soon", False, -1.0, ctypes.byref(report), None)
+    assert st == _ffi.E_INVALID_ARGUMENT
+    del other  # frees its C handle now
+    _ffi.lib.hangar_buf_free(None)
+    assert "--prune" in _ffi.last_message()

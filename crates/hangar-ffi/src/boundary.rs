@@ -108,10 +108,17 @@ pub(crate) fn guard_out<T>(out: *mut T, body: impl FnOnce() -> FfiResult<T>) -> 
 /// Like [`guard`] for functions that return no status (the `_free` functions): a panic is
 /// swallowed and recorded, never unwound into C.
 pub(crate) fn guard_void(body: impl FnOnce()) {
-    let _ = guard(|| {
+    // A function with no status (the `_free` functions) leaves the last error as it was:
+    // bindings call them from destructors and garbage collectors, which run at any
+    // moment — also between a failed call and the caller's reading of its message.
+    let before = LAST_ERROR.with(|l| l.borrow_mut().take());
+    let status = guard(|| {
         body();
         Ok(())
     });
+    if status == HANGAR_OK {
+        LAST_ERROR.with(|l| *l.borrow_mut() = before);
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {

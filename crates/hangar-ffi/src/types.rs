@@ -249,7 +249,10 @@ pub extern "C" fn hangar_version() -> *const c_char {
 }
 
 /// The status of the last failed call on this thread (`HANGAR_OK` if the last call
-/// succeeded). Every call except the `hangar_last_error_*` functions resets it.
+/// succeeded). Every call that returns a status resets it, except the
+/// `hangar_last_error_*` functions; the `_free` functions (no status) leave it as it was,
+/// so a destructor or garbage collector that frees a handle between a failed call and
+/// the reading of its message does not erase the message.
 #[no_mangle]
 pub extern "C" fn hangar_last_error_status() -> hangar_status {
     with_last_error(|e| e.map_or(HANGAR_OK, |e| e.status))
@@ -259,7 +262,8 @@ pub extern "C" fn hangar_last_error_status() -> hangar_status {
 /// NUL-terminated), truncating if needed. `needed`, when not NULL, receives the full size
 /// including the NUL; call with `buf = NULL, len = 0` to ask for it. Returns `HANGAR_OK`,
 /// or `HANGAR_E_BUFFER_TOO_SMALL` when the message was truncated (still NUL-terminated).
-/// An empty message means the last call succeeded. Does not reset the last error.
+/// An empty message means the last call that returns a status succeeded. Does not reset
+/// the last error.
 #[no_mangle]
 pub extern "C" fn hangar_last_error_message(
     buf: *mut c_char,
