@@ -93,7 +93,7 @@ impl Repository {
         // seen by the store's lock); an open writer makes the checkout below `Locked`.
         let others_open = self.shared().readers_open();
         let co = self.checkout_writer()?;
-        let shared = self.shared().clone();
+        let shared = self.shared();
         let mut strict: Vec<Digest> = Vec::new();
         for (_, head) in self.branch_heads()? {
             strict.extend(head.map(|h| h.digest()));
@@ -117,7 +117,7 @@ impl Repository {
                 recent.push(id);
             }
         }
-        let mut reach = reachable(&shared, strict, recent)?;
+        let mut reach = reachable(shared, strict, recent)?;
         let store_opts = hangar_store::GcOptions {
             dry_run: opts.dry_run,
             compact_below: opts.compact_below,

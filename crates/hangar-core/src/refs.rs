@@ -174,23 +174,35 @@ pub fn reflog_mismatches(hangar: &Path) -> Result<Vec<(String, Digest, String)>>
     Ok(out)
 }
 
-/// Branches whose reflog's last line is not a deletion although their ref file is
-/// missing: refs lost to something other than libhangar.
-pub fn lost_refs(hangar: &Path) -> Result<Vec<String>> {
+/// Every branch's reflog file (deleted branches' too), with the branch name; none when
+/// no reflog was ever written.
+fn reflog_files(hangar: &Path) -> Result<Vec<(String, PathBuf)>> {
     let dir = hangar.join("logs").join("refs").join("heads");
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(Error::io("list", &dir, e)),
     };
-    let mut lost = Vec::new();
+    let mut out = Vec::new();
     for entry in entries {
         let entry = entry.ctx("list", &dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !names::is_valid_name(&name) || ref_path(hangar, &name).exists() {
+        if !fsutil::is_temp_name(&name) && names::is_valid_name(&name) {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// Branches whose reflog's last line is not a deletion although their ref file is
+/// missing: refs lost to something other than libhangar.
+pub fn lost_refs(hangar: &Path) -> Result<Vec<String>> {
+    let mut lost = Vec::new();
+    for (name, log) in reflog_files(hangar)? {
+        if ref_path(hangar, &name).exists() {
             continue;
         }
-        let text = fsutil::read_file(&entry.path())?;
+        let text = fsutil::read_file(&log)?;
         let last = String::from_utf8_lossy(&text)
             .lines()
             .last()
@@ -228,20 +240,9 @@ fn append_reflog_line(
 /// either side, with the line's time in seconds since the epoch (`None` for a line an
 /// earlier build wrote without one). For gc: commits a recent line names are kept.
 pub fn reflog_commits(hangar: &Path) -> Result<Vec<(Digest, Option<u64>)>> {
-    let dir = hangar.join("logs").join("refs").join("heads");
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-        Err(e) => return Err(Error::io("list", &dir, e)),
-    };
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.ctx("list", &dir)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if fsutil::is_temp_name(&name) || !names::is_valid_name(&name) {
-            continue;
-        }
-        let text = fsutil::read_file(&entry.path())?;
+    for (_, log) in reflog_files(hangar)? {
+        let text = fsutil::read_file(&log)?;
         for line in String::from_utf8_lossy(&text).lines() {
             let mut parts = line.splitn(4, ' ');
             let (old, new) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

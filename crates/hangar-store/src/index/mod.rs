@@ -351,11 +351,7 @@ impl Index {
     /// Every entry of every run (newest run first; a digest may repeat across runs).
     pub fn all_entries(&self) -> Result<Vec<IndexEntry>> {
         let mut out = Vec::with_capacity(self.entry_count());
-        for run in &self.runs {
-            for i in 0..run.count {
-                out.push(run.entry(i)?);
-            }
-        }
+        self.for_each_entry(|e| out.push(e))?;
         Ok(out)
     }
 

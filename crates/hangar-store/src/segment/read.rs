@@ -23,20 +23,11 @@ pub struct SealedRow {
 pub fn sealed_rows(path: &Path, bytes: &[u8]) -> Result<(SegmentFormat, Vec<SealedRow>)> {
     let bad = |d: String| Error::corrupt(path, d);
     // Magic, footer bounds, schema with the segment format, blocks inside the data.
-    super::check_sealed_structure(path, bytes)?;
-    let footer_len = i32::from_le_bytes(
-        bytes[bytes.len() - 10..bytes.len() - 6]
-            .try_into()
-            .expect("4 bytes"),
-    ) as usize;
-    let footer_start = bytes.len() - 10 - footer_len;
-    let footer = arrow_ipc::root_as_footer(&bytes[footer_start..bytes.len() - 10])
-        .map_err(|e| bad(format!("bad footer: {e}")))?;
-    let schema = footer
-        .schema()
-        .ok_or_else(|| bad("footer has no schema".into()))?;
-    let schema = arrow_ipc::convert::try_fb_to_schema(schema)
-        .map_err(|e| bad(format!("bad schema: {e}")))?;
+    let super::writer::SealedFooter {
+        footer,
+        schema,
+        footer_start,
+    } = super::writer::checked_footer(path, bytes)?;
     let json = schema
         .metadata()
         .get(SEGMENT_FORMAT_KEY)

@@ -380,6 +380,21 @@ impl SegmentWriter {
 /// Checks a sealed segment's structure: magic at both ends, a footer that parses, a
 /// schema with the segment format key, and every block inside the file.
 pub fn check_sealed_structure(path: &Path, bytes: &[u8]) -> Result<()> {
+    checked_footer(path, bytes).map(|_| ())
+}
+
+/// A sealed segment's footer, as [`checked_footer`] read and checked it.
+pub(super) struct SealedFooter<'a> {
+    /// The footer (its record batch blocks lie inside the data).
+    pub footer: arrow_ipc::Footer<'a>,
+    /// The schema, holding the segment format key.
+    pub schema: arrow_schema::Schema,
+    /// Where the footer starts: the data ends there.
+    pub footer_start: usize,
+}
+
+/// [`check_sealed_structure`], returning what it parsed (for readers of the whole file).
+pub(super) fn checked_footer<'a>(path: &Path, bytes: &'a [u8]) -> Result<SealedFooter<'a>> {
     let bad = |d: String| Error::corrupt(path, d);
     if bytes.len() < 16 || &bytes[..6] != ARROW_MAGIC || &bytes[bytes.len() - 6..] != ARROW_MAGIC {
         return Err(bad("missing Arrow magic".into()));
@@ -450,5 +465,9 @@ pub fn check_sealed_structure(path: &Path, bytes: &[u8]) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    Ok(SealedFooter {
+        footer,
+        schema,
+        footer_start,
+    })
 }

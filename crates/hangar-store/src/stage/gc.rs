@@ -126,7 +126,7 @@ impl StoreWriter {
             index.for_each_entry(|e| {
                 total += 1;
                 *held_bytes.entry(e.loc.file).or_default() += e.loc.len;
-                if is_live(live, &e) {
+                if is_live(live, &e.digest, e.kind) {
                     entries.push(e);
                 }
             })?;
@@ -197,15 +197,15 @@ impl StoreWriter {
             }
         }
 
-        let rewritten_bytes: u64 = report.rewritten.iter().map(|f| f.live_bytes).sum();
+        let doomed_bytes: u64 = report
+            .removed
+            .iter()
+            .chain(&report.rewritten)
+            .map(|f| f.bytes)
+            .sum();
         if opts.dry_run {
-            report.bytes_written = rewritten_bytes;
-            report.bytes_removed = report
-                .removed
-                .iter()
-                .chain(&report.rewritten)
-                .map(|f| f.bytes)
-                .sum();
+            report.bytes_written = report.rewritten.iter().map(|f| f.live_bytes).sum();
+            report.bytes_removed = doomed_bytes;
             return Ok(report);
         }
 
@@ -235,12 +235,7 @@ impl StoreWriter {
         match deleted {
             Some(result) => {
                 result?;
-                report.bytes_removed = report
-                    .removed
-                    .iter()
-                    .chain(&report.rewritten)
-                    .map(|f| f.bytes)
-                    .sum();
+                report.bytes_removed = doomed_bytes;
             }
             None => {
                 let mut deferred = std::mem::take(&mut report.removed);
@@ -363,10 +358,10 @@ impl StoreWriter {
     }
 }
 
-fn is_live(live: &Reachable, e: &IndexEntry) -> bool {
-    match e.kind {
-        EntryKind::Value => live.values.contains(&e.digest),
-        EntryKind::Object(_) => live.objects.contains(&e.digest),
+fn is_live(live: &Reachable, digest: &Digest, kind: EntryKind) -> bool {
+    match kind {
+        EntryKind::Value => live.values.contains(digest),
+        EntryKind::Object(_) => live.objects.contains(digest),
     }
 }
 
@@ -410,19 +405,7 @@ fn prove_garbage(
     };
     let stranded = digests
         .iter()
-        .filter(|(d, k)| {
-            let e = IndexEntry {
-                digest: *d,
-                kind: *k,
-                loc: Location {
-                    file: 0,
-                    offset: 0,
-                    len: 0,
-                    crc: 0,
-                },
-            };
-            is_live(live, &e) && kept.binary_search_by_key(d, |k| k.digest).is_err()
-        })
+        .filter(|(d, k)| is_live(live, d, *k) && kept.binary_search_by_key(d, |e| e.digest).is_err())
         .count();
     if stranded > 0 {
         return Err(format!(
