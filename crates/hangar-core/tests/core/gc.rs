@@ -195,6 +195,40 @@ fn a_writer_blocks_gc_and_staged_values_are_kept() {
     assert_master_intact(&repo);
 }
 
+/// Variable-shape value `i` of column "v": its rows (of 5) and bytes.
+fn var_value(i: u32) -> (usize, Vec<u8>) {
+    let rows = 2 + (i as usize % 30);
+    (
+        rows,
+        (0..rows * 5).map(|j| (i as usize * 3 + j) as u8).collect(),
+    )
+}
+
+/// Commits on `branch`, in columns "f" (u8 [200]) and "v" (u8, variable shape up to
+/// [40, 40]), value `i` of each for every `i` of `keys`.
+fn commit_fixed_and_var(repo: &Repository, branch: &str, keys: impl IntoIterator<Item = u32>) {
+    let co = repo.checkout_writer_branch(branch).unwrap();
+    let fixed = co
+        .add_ndarray_column("f", NdArraySpec::with_shape(DType::U8, &[200]))
+        .unwrap();
+    let var = co
+        .add_ndarray_column(
+            "v",
+            NdArraySpec::with_shape(DType::U8, &[40, 40]).variable_shape(true),
+        )
+        .unwrap();
+    for i in keys {
+        fixed
+            .set(i as u64, TensorRef::new(&big(i), &[200]))
+            .unwrap();
+        let (rows, v) = var_value(i);
+        var.set(i as u64, TensorRef::new(&v, &[rows, 5])).unwrap();
+    }
+    drop((fixed, var));
+    co.commit(branch).unwrap();
+    co.close().unwrap();
+}
+
 #[test]
 fn mostly_dead_files_are_rewritten_with_their_live_values_and_shapes() {
     let (_dir, repo) = new_repo();
@@ -204,49 +238,9 @@ fn mostly_dead_files_are_rewritten_with_their_live_values_and_shapes() {
     co.close().unwrap();
     // A branch writes 40 fixed-shape and 40 variable-shape values...
     repo.create_branch("tmp", None).unwrap();
-    let co = repo.checkout_writer_branch("tmp").unwrap();
-    let fixed = co
-        .add_ndarray_column("f", NdArraySpec::with_shape(DType::U8, &[200]))
-        .unwrap();
-    let var = co
-        .add_ndarray_column(
-            "v",
-            NdArraySpec::with_shape(DType::U8, &[40, 40]).variable_shape(true),
-        )
-        .unwrap();
-    for i in 0..40u32 {
-        fixed
-            .set(i as u64, TensorRef::new(&big(i), &[200]))
-            .unwrap();
-        let rows = 2 + (i as usize % 30);
-        let v: Vec<u8> = (0..rows * 5).map(|j| (i as usize * 3 + j) as u8).collect();
-        var.set(i as u64, TensorRef::new(&v, &[rows, 5])).unwrap();
-    }
-    drop((fixed, var));
-    co.commit("tmp").unwrap();
-    co.close().unwrap();
+    commit_fixed_and_var(&repo, "tmp", 0..40);
     // ...of which master then stores 3 of each again (deduplicated: same files).
-    let co = repo.checkout_writer_branch("master").unwrap();
-    let fixed = co
-        .add_ndarray_column("f", NdArraySpec::with_shape(DType::U8, &[200]))
-        .unwrap();
-    let var = co
-        .add_ndarray_column(
-            "v",
-            NdArraySpec::with_shape(DType::U8, &[40, 40]).variable_shape(true),
-        )
-        .unwrap();
-    for i in [3u32, 17, 31] {
-        fixed
-            .set(i as u64, TensorRef::new(&big(i), &[200]))
-            .unwrap();
-        let rows = 2 + (i as usize % 30);
-        let v: Vec<u8> = (0..rows * 5).map(|j| (i as usize * 3 + j) as u8).collect();
-        var.set(i as u64, TensorRef::new(&v, &[rows, 5])).unwrap();
-    }
-    drop((fixed, var));
-    co.commit("three").unwrap();
-    co.close().unwrap();
+    commit_fixed_and_var(&repo, "master", [3, 17, 31]);
     repo.remove_branch("tmp", true).unwrap();
 
     let r = repo.gc(&now()).unwrap();
@@ -266,8 +260,7 @@ fn mostly_dead_files_are_rewritten_with_their_live_values_and_shapes() {
     assert_eq!(fixed.len().unwrap(), 3);
     for i in [3u32, 17, 31] {
         assert_eq!(u8s(&fixed.get(i as u64).unwrap()), big(i));
-        let rows = 2 + (i as usize % 30);
-        let want: Vec<u8> = (0..rows * 5).map(|j| (i as usize * 3 + j) as u8).collect();
+        let (rows, want) = var_value(i);
         match var.get(i as u64).unwrap() {
             hangar_core::Value::Tensor(t) => {
                 assert_eq!(t.shape(), &[rows, 5]);
