@@ -16,6 +16,17 @@ pub const CONFIG_FILE: &str = "config.json";
 /// [`crate::schema::INLINE_MAX`] bytes in their records; a version-1 record table reads
 /// differently, so version 1 is refused (there are no released version-1 repositories).
 pub const FORMAT_VERSION: u32 = 2;
+/// Features every repository this build creates lists.
+pub const BASE_FEATURES: &[&str] = &[
+    "arrow-ipc-segments",
+    "prolly-record-tables",
+    "lsm-digest-index",
+    "staging-journal",
+    "inline-small-values",
+];
+/// Listed once a compressed column is created: its schema records a compression and its
+/// sealed values are Parquet segments, which a build without the feature cannot read.
+pub const PARQUET_SEGMENTS: &str = "parquet-segments";
 /// Features this build understands. A repository listing a feature not here is refused.
 pub const KNOWN_FEATURES: &[&str] = &[
     "arrow-ipc-segments",
@@ -23,6 +34,7 @@ pub const KNOWN_FEATURES: &[&str] = &[
     "lsm-digest-index",
     "staging-journal",
     "inline-small-values",
+    PARQUET_SEGMENTS,
 ];
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,10 +49,26 @@ pub fn write_format(dir: &Path) -> Result<()> {
     let f = FormatFile {
         format: "libhangar".into(),
         version: FORMAT_VERSION,
-        features: KNOWN_FEATURES.iter().map(|s| s.to_string()).collect(),
+        features: BASE_FEATURES.iter().map(|s| s.to_string()).collect(),
     };
     let json = serde_json::to_vec_pretty(&f).map_err(|e| invalid(e.to_string()))?;
     Ok(fsutil::write_atomic(&dir.join(FORMAT_FILE), &json)?)
+}
+
+/// Adds `feature` to the repository's format file (atomically; nothing if listed), so
+/// that a build that does not know it refuses the repository rather than misread it.
+/// Called under the writer lock, before anything that needs the feature is written.
+pub fn enable_feature(dir: &Path, feature: &str) -> Result<()> {
+    let path = dir.join(FORMAT_FILE);
+    let bytes = fsutil::read_file(&path)?;
+    let mut f: FormatFile = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::corrupt(&path, format!("unreadable format file: {e}")))?;
+    if f.features.iter().any(|x| x == feature) {
+        return Ok(());
+    }
+    f.features.push(feature.to_string());
+    let json = serde_json::to_vec_pretty(&f).map_err(|e| invalid(e.to_string()))?;
+    Ok(fsutil::write_atomic(&path, &json)?)
 }
 
 /// Reads and checks the format file: refuses a newer version or an unknown feature.

@@ -265,6 +265,17 @@ impl Repository {
         format::check_format(&self.shared.hangar)
     }
 
+    /// Sets the memory budget (bytes) of the decoded pages of compressed columns this
+    /// handle keeps (default 256 MiB, or `HANGAR_PAGE_CACHE_MB` MiB; 0 keeps none).
+    pub fn set_page_cache_budget(&self, bytes: usize) -> Result<()> {
+        Ok(self.shared.store.set_page_cache_budget(bytes)?)
+    }
+
+    /// The page cache's budget and the bytes of decoded pages it holds now.
+    pub fn page_cache_usage(&self) -> Result<(usize, usize)> {
+        Ok(self.shared.store.page_cache_usage()?)
+    }
+
     /// Total size of the repository's files in bytes.
     pub fn disk_usage(&self) -> Result<u64> {
         let mut total = 0;

@@ -21,6 +21,7 @@ pub const POINTS: &[&str] = &[
     // commit, in hangar-store
     "commit.after_flush",
     "commit.after_seal",
+    "commit.after_compress",
     "commit.after_pack",
     "commit.after_index_run",
     "commit.after_next_journal",

@@ -29,7 +29,7 @@
 //! let format = SegmentFormat::FixedTensor { dtype: DType::U8, shape: vec![4] };
 //! let bytes = [1u8, 2, 3, 4];
 //! let header = ValueHeader::Tensor { dtype: DType::U8, shape: &[4] };
-//! let digest = writer.put_value(ValueInput { format: &format, header, shape: &[4], bytes: &bytes })?;
+//! let digest = writer.put_value(ValueInput { format: &format, compression: Default::default(), header, shape: &[4], bytes: &bytes })?;
 //! writer.sync_point()?; // durable against a crash of this process from here on
 //! let live = writer.staged_digests(); // the values staged records refer to
 //! writer.commit(Vec::new(), &live, b"next base", || Ok::<(), hangar_store::Error>(()))?;
@@ -43,6 +43,7 @@
 #![cfg_attr(not(feature = "internal-api"), allow(dead_code, unused_imports))]
 
 pub mod codec;
+mod compression;
 
 /// Declares modules private, or public (for [`internal`]) with the `internal-api` feature.
 macro_rules! modules {
@@ -55,10 +56,12 @@ macro_rules! modules {
     )*};
 }
 modules!(
-    digest, dtype, error, failpoint, fsutil, index, journal, mmap, pack, par, segment, stage, store
+    digest, dtype, error, failpoint, fsutil, index, journal, mmap, pack, page_cache, par, segment,
+    stage, store
 );
 
 pub use arrow_buffer::Buffer;
+pub use compression::{Compression, DEFAULT_ZSTD_LEVEL};
 pub use digest::{crc32, is_hex_prefix, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, IoContext, Result};

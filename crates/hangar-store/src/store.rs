@@ -1,7 +1,7 @@
 //! The read side of a repository's storage: the index plus mapped segments and packs.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use arrow_buffer::Buffer;
 
@@ -11,6 +11,8 @@ use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, Index, IndexEntry};
 use crate::mmap::MappedFile;
 use crate::pack;
+use crate::page_cache::PageCache;
+use crate::segment::parquet::{DecodedBlock, ParquetSegment};
 use crate::segment;
 
 /// Sub-directory of segments.
@@ -27,6 +29,11 @@ pub fn segment_path(dir: &Path, id: FileId) -> PathBuf {
     dir.join(SEGMENTS_DIR).join(format!("{id:08x}.arrow"))
 }
 
+/// Path of a Parquet segment file (a compressed column's sealed values).
+pub fn parquet_path(dir: &Path, id: FileId) -> PathBuf {
+    dir.join(SEGMENTS_DIR).join(format!("{id:08x}.parquet"))
+}
+
 /// Path of a pack file.
 pub fn pack_path(dir: &Path, id: FileId) -> PathBuf {
     dir.join(PACKS_DIR).join(format!("{id:08x}.pack"))
@@ -37,6 +44,7 @@ pub fn file_path(dir: &Path, id: FileId, kind: FileKind) -> PathBuf {
     match kind {
         FileKind::Segment => segment_path(dir, id),
         FileKind::Pack => pack_path(dir, id),
+        FileKind::Parquet => parquet_path(dir, id),
     }
 }
 
@@ -52,6 +60,8 @@ pub struct Store {
     /// deletes files only while no other store has the repository open (`None` where it
     /// cannot be opened or locked: a read-only copy; gc then never deletes).
     open_lock: Option<std::fs::File>,
+    /// Opened Parquet segments and their decoded blocks (see `page_cache`).
+    pages: Mutex<PageCache>,
 }
 
 /// The file every open store holds a shared `flock` on (see [`Store::while_alone`]).
@@ -108,6 +118,7 @@ impl Store {
             index: RwLock::new(index),
             maps: RwLock::new(Vec::new()),
             open_lock,
+            pages: Mutex::new(PageCache::default()),
         })
     }
 
@@ -167,6 +178,7 @@ impl Store {
                 *m = None;
             }
         }
+        self.pages.lock().map_err(|_| poisoned())?.forget(ids);
         Ok(())
     }
 
@@ -194,10 +206,7 @@ impl Store {
         if let Some(Some(m)) = self.maps.read().map_err(|_| poisoned())?.get(id as usize) {
             return Ok(m.clone());
         }
-        let path = match kind {
-            FileKind::Segment => segment_path(&self.dir, id),
-            FileKind::Pack => pack_path(&self.dir, id),
-        };
+        let path = file_path(&self.dir, id, kind);
         let map = MappedFile::open(&path).map_err(|e| match e.kind() {
             crate::ErrorKind::NotFound => {
                 Error::corrupt(&path, "file referenced by the index is missing")
@@ -212,20 +221,29 @@ impl Store {
         Ok(map)
     }
 
-    /// Reads the bytes an index entry locates, zero-copy, checking their CRC-32.
+    /// Reads the bytes an index entry locates, checking their CRC-32: zero-copy from a
+    /// mapped Arrow segment or pack, or from the decoded block of a Parquet segment.
     pub fn read_entry(&self, entry: &IndexEntry) -> Result<Buffer> {
-        let kind = match entry.kind {
-            EntryKind::Value => FileKind::Segment,
-            EntryKind::Object(_) => FileKind::Pack,
+        let (buf, path) = match entry.kind {
+            EntryKind::ParquetValue => {
+                let seg = self.parquet_segment(entry.loc.file)?;
+                let buf = self.block(&seg, entry.loc.file, entry.loc.offset)?
+                    .value(entry.loc.offset, seg.path())?;
+                (buf, seg.path().to_path_buf())
+            }
+            kind => {
+                let map = self.map_file(entry.loc.file, kind.file_kind())?;
+                let buf = map.buffer(entry.loc.offset, entry.loc.len)?;
+                (buf, map.path().to_path_buf())
+            }
         };
-        let map = self.map_file(entry.loc.file, kind)?;
-        let buf = map.buffer(entry.loc.offset, entry.loc.len)?;
-        if crate::digest::crc32(&buf) != entry.loc.crc {
+        if buf.len() as u64 != entry.loc.len || crate::digest::crc32(&buf) != entry.loc.crc {
             return Err(Error::corrupt(
-                map.path(),
+                path,
                 format!(
-                    "checksum mismatch for {} at offset {}",
+                    "checksum mismatch for {} at {} {}",
                     entry.digest.short(),
+                    if entry.kind == EntryKind::ParquetValue { "row" } else { "offset" },
                     entry.loc.offset
                 ),
             ));
@@ -233,10 +251,68 @@ impl Store {
         Ok(buf)
     }
 
+    /// The Parquet segment `id`, opened once: its length and whole-file CRC-32 are
+    /// checked against the index run that lists it before the decoder sees a byte.
+    pub(crate) fn parquet_segment(&self, id: FileId) -> Result<Arc<ParquetSegment>> {
+        if let Some(seg) = self.pages.lock().map_err(|_| poisoned())?.segment(id) {
+            return Ok(seg);
+        }
+        let path = parquet_path(&self.dir, id);
+        let record = self
+            .index()?
+            .file_record(id)
+            .filter(|f| f.kind == FileKind::Parquet)
+            .ok_or_else(|| Error::corrupt(&path, "no index run lists this Parquet segment"))?;
+        let map = self.map_file(id, FileKind::Parquet)?;
+        if map.len() as u64 != record.len {
+            return Err(Error::corrupt(
+                &path,
+                format!("length {} differs from the recorded {}", map.len(), record.len),
+            ));
+        }
+        if crc32fast::hash(map.bytes()) != record.crc {
+            return Err(Error::corrupt(&path, "whole-file checksum mismatch"));
+        }
+        let seg = Arc::new(ParquetSegment::open(map)?);
+        self.pages
+            .lock()
+            .map_err(|_| poisoned())?
+            .keep_segment(id, seg.clone());
+        Ok(seg)
+    }
+
+    /// The decoded block of `seg` holding `row`, from the page cache or decoded now
+    /// (outside the lock; two readers may decode the same block once each).
+    fn block(&self, seg: &ParquetSegment, id: FileId, row: u64) -> Result<Arc<DecodedBlock>> {
+        let first = seg.block_start(row)?;
+        if let Some(b) = self.pages.lock().map_err(|_| poisoned())?.block(id, first) {
+            return Ok(b);
+        }
+        let block = Arc::new(seg.read_block(row)?);
+        self.pages
+            .lock()
+            .map_err(|_| poisoned())?
+            .keep_block(id, first, block.clone());
+        Ok(block)
+    }
+
+    /// Sets the memory budget of decoded Parquet blocks (bytes; 0 caches none). The
+    /// default is 256 MiB, or `HANGAR_PAGE_CACHE_MB` MiB when that is set.
+    pub fn set_page_cache_budget(&self, bytes: usize) -> Result<()> {
+        self.pages.lock().map_err(|_| poisoned())?.set_budget(bytes);
+        Ok(())
+    }
+
+    /// The page cache's budget and the bytes of decoded blocks it holds.
+    pub fn page_cache_usage(&self) -> Result<(usize, usize)> {
+        let p = self.pages.lock().map_err(|_| poisoned())?;
+        Ok((p.budget(), p.used()))
+    }
+
     /// Reads a stored value's bytes (zero-copy, CRC-checked), or `None` if not stored.
     pub fn read_value(&self, digest: &Digest) -> Result<Option<Buffer>> {
         match self.lookup(digest)? {
-            Some(e) if e.kind == EntryKind::Value => self.read_entry(&e).map(Some),
+            Some(e) if e.kind.is_value() => self.read_entry(&e).map(Some),
             Some(_) => Err(Error::InvalidArgument(format!(
                 "{} is an object, not a value",
                 digest.short()
@@ -345,6 +421,11 @@ impl Store {
         let structure = match f.kind {
             FileKind::Segment => segment::check_sealed_structure(&path, &bytes),
             FileKind::Pack => pack::scan_pack(&path, &bytes).map(|_| ()),
+            FileKind::Parquet => {
+                ParquetSegment::from_bytes(&path, bytes::Bytes::from(bytes))
+                    .and_then(|seg| seg.sealed_rows())
+                    .map(|_| ())
+            }
         };
         if let Err(e) = structure {
             problems.push(e);

@@ -142,6 +142,9 @@ impl Repository {
                     .map(|((d, ci, h, b, crc), shape)| ForeignValue {
                         input: ValueInput {
                             format: &formats[*ci],
+                            // Ingested values are sealed as they arrive, in Arrow IPC
+                            // segments (docs/format.md, "Compressed segments").
+                            compression: hangar_store::Compression::None,
                             header: h.as_header(),
                             shape,
                             bytes: b,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use hangar_store::codec::{self, DecodeError, DecodeResult, Decoder, Encoder};
-use hangar_store::{DType, Digest, SegmentFormat, ValueHeader};
+use hangar_store::{Compression, DType, Digest, SegmentFormat, ValueHeader};
 
 use crate::error::{invalid, Result};
 use crate::objects::ObjectType;
@@ -51,6 +51,8 @@ pub struct ColumnSchema {
     shape: Vec<usize>,
     variable_shape: bool,
     layout: Layout,
+    /// How sealed values are stored (none: Arrow IPC, zero-copy; else Parquet pages).
+    compression: Compression,
 }
 
 /// Options for creating an ndarray column: either a prototype, or a shape and a dtype.
@@ -61,6 +63,7 @@ pub struct NdArraySpec {
     prototype: Option<(DType, Vec<usize>)>,
     variable_shape: bool,
     nested: bool,
+    compression: Compression,
 }
 
 impl NdArraySpec {
@@ -117,10 +120,16 @@ impl NdArraySpec {
         self
     }
 
+    /// Stores the column's values compressed (see [`ColumnSchema::with_compression`]).
+    pub fn compression(mut self, compression: Compression) -> Self {
+        self.compression = compression;
+        self
+    }
+
     /// Validates the options into a schema.
     pub fn into_schema(self) -> Result<ColumnSchema> {
-        let nested = self.nested;
-        let schema = self.flat_schema()?;
+        let (nested, compression) = (self.nested, self.compression);
+        let schema = self.flat_schema()?.with_compression(compression);
         Ok(if nested { schema.nested() } else { schema })
     }
 
@@ -180,6 +189,7 @@ impl ColumnSchema {
             shape: shape.to_vec(),
             variable_shape,
             layout: Layout::Flat,
+            compression: Compression::None,
         })
     }
 
@@ -191,6 +201,7 @@ impl ColumnSchema {
             shape: Vec::new(),
             variable_shape: true,
             layout: Layout::Flat,
+            compression: Compression::None,
         }
     }
 
@@ -202,6 +213,7 @@ impl ColumnSchema {
             shape: Vec::new(),
             variable_shape: true,
             layout: Layout::Flat,
+            compression: Compression::None,
         }
     }
 
@@ -209,6 +221,20 @@ impl ColumnSchema {
     pub fn nested(mut self) -> ColumnSchema {
         self.layout = Layout::Nested;
         self
+    }
+
+    /// The same schema storing its values compressed: sealed as Parquet segments
+    /// (zstd or LZ4 pages, decoded a page at a time and cached) instead of uncompressed
+    /// Arrow IPC segments read zero-copy. Values of at most [`INLINE_MAX`] bytes stay in
+    /// their records either way. The compression is part of the schema (and its digest).
+    pub fn with_compression(mut self, compression: Compression) -> ColumnSchema {
+        self.compression = compression;
+        self
+    }
+
+    /// How the column's values are stored.
+    pub fn compression(&self) -> Compression {
+        self.compression
     }
 
     /// True for the nested layout.
@@ -260,6 +286,11 @@ impl ColumnSchema {
         for d in &self.shape {
             e.u64(*d as u64);
         }
+        // Only when compressed, so every uncompressed schema keeps its digest.
+        if self.compression.is_compressed() {
+            let (code, level) = self.compression.code();
+            e.u8(code).u8(level);
+        }
         e.finish()
     }
 
@@ -287,6 +318,16 @@ impl ColumnSchema {
         let shape = (0..n)
             .map(|_| d.u64().map(|x| x as usize))
             .collect::<DecodeResult<Vec<_>>>()?;
+        let compression = if d.remaining() > 0 {
+            let code = d.u8()?;
+            let c = Compression::from_code(code, d.u8()?)?;
+            if !c.is_compressed() {
+                return Err(err("an uncompressed schema records no compression".into()));
+            }
+            c
+        } else {
+            Compression::None
+        };
         d.finish()?;
         let schema = match kind {
             ColumnKind::NdArray => {
@@ -300,7 +341,11 @@ impl ColumnSchema {
         if kind != ColumnKind::NdArray && (dtype_code != 0 || n != 0) {
             return Err(err("inconsistent schema fields".into()));
         }
-        Ok(ColumnSchema { layout, ..schema })
+        Ok(ColumnSchema {
+            layout,
+            compression,
+            ..schema
+        })
     }
 
     /// The schema's digest (its identity; shown shortened as the schema hash).
@@ -411,7 +456,11 @@ impl fmt::Display for ColumnSchema {
                 }
             ),
             k => f.write_str(k.name()),
+        }?;
+        if self.compression.is_compressed() {
+            write!(f, ", {}", self.compression)?;
         }
+        Ok(())
     }
 }
 

@@ -7,6 +7,7 @@ mod branches;
 mod closed;
 mod columns;
 mod commits;
+mod compression;
 mod corruption;
 mod diffs;
 mod gc;

@@ -49,6 +49,8 @@ pub enum FileKind {
     Segment = 1,
     /// A pack of metadata objects.
     Pack = 2,
+    /// A Parquet segment of a compressed column's values.
+    Parquet = 3,
 }
 
 impl FileKind {
@@ -56,6 +58,7 @@ impl FileKind {
         match c {
             1 => Some(FileKind::Segment),
             2 => Some(FileKind::Pack),
+            3 => Some(FileKind::Parquet),
             _ => None,
         }
     }
@@ -77,8 +80,10 @@ pub struct FileRecord {
 /// What an entry locates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
-    /// A sample value's bytes in a segment.
+    /// A sample value's bytes in an Arrow IPC segment.
     Value,
+    /// A sample value in a Parquet segment: the location's offset is its row.
+    ParquetValue,
     /// A metadata object of the given type code in a pack.
     Object(u8),
 }
@@ -88,6 +93,21 @@ impl EntryKind {
         match self {
             EntryKind::Value => 0,
             EntryKind::Object(t) => 1 | (u32::from(t) << 8),
+            EntryKind::ParquetValue => 2,
+        }
+    }
+
+    /// True for a sample value (in either kind of segment).
+    pub fn is_value(self) -> bool {
+        matches!(self, EntryKind::Value | EntryKind::ParquetValue)
+    }
+
+    /// The kind of file that holds what an entry of this kind locates.
+    pub fn file_kind(self) -> FileKind {
+        match self {
+            EntryKind::Value => FileKind::Segment,
+            EntryKind::ParquetValue => FileKind::Parquet,
+            EntryKind::Object(_) => FileKind::Pack,
         }
     }
 
@@ -95,6 +115,7 @@ impl EntryKind {
         match f & 0xff {
             0 if f == 0 => Some(EntryKind::Value),
             1 if f >> 16 == 0 => Some(EntryKind::Object(((f >> 8) & 0xff) as u8)),
+            2 if f == 2 => Some(EntryKind::ParquetValue),
             _ => None,
         }
     }
@@ -288,6 +309,17 @@ impl Index {
             }
         }
         out
+    }
+
+    /// The record (kind, length, whole-file CRC) of file `id` as a run lists it, also
+    /// from the runs a gc retired (a reader opened before it still reads their files).
+    pub fn file_record(&self, id: FileId) -> Option<FileRecord> {
+        self.runs
+            .iter()
+            .chain(&self.retired)
+            .flat_map(|r| r.files.iter())
+            .find(|f| f.id == id)
+            .copied()
     }
 
     /// True if some run refers to the file.

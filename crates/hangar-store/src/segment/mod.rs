@@ -11,6 +11,9 @@
 
 pub mod batch;
 pub mod format;
+pub mod parquet;
+#[cfg(test)]
+mod parquet_tests;
 pub mod read;
 pub mod writer;
 

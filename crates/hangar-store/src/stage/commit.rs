@@ -17,6 +17,8 @@ pub struct CommitStats {
     pub values_dropped: usize,
     /// Staging segments rewritten without those values (their bytes reclaimed).
     pub segments_rewritten: usize,
+    /// Parquet segments written for compressed columns.
+    pub segments_compressed: usize,
 }
 
 /// A staging segment is rewritten at commit when the bytes of values no staged record
@@ -99,13 +101,40 @@ impl StoreWriter {
         if !self.files.is_empty() {
             fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
         }
+        // Compressed columns' staging segments become Parquet segments (the staging
+        // segments are retired with the commit).
+        let converted = self.write_parquet_segments()?;
+        failpoint::hit("commit.after_compress")?;
+        let mut to_parquet: HashMap<Digest, Location> = HashMap::new();
+        for c in &converted {
+            if let Some(record) = &c.record {
+                for r in &c.rows {
+                    to_parquet.insert(
+                        r.digest,
+                        Location {
+                            file: record.id,
+                            offset: r.offset,
+                            len: r.len,
+                            crc: r.crc,
+                        },
+                    );
+                }
+            }
+        }
         let mut entries: Vec<IndexEntry> = Vec::with_capacity(self.staged.len() + objects.len());
         for (digest, loc) in &self.staged {
             match loc {
-                StagedLoc::Written(loc) => entries.push(IndexEntry {
-                    digest: *digest,
-                    kind: EntryKind::Value,
-                    loc: *loc,
+                StagedLoc::Written(loc) => entries.push(match to_parquet.get(digest) {
+                    Some(p) => IndexEntry {
+                        digest: *digest,
+                        kind: EntryKind::ParquetValue,
+                        loc: *p,
+                    },
+                    None => IndexEntry {
+                        digest: *digest,
+                        kind: EntryKind::Value,
+                        loc: *loc,
+                    },
                 }),
                 StagedLoc::Pending { .. } => {
                     return Err(Error::InvalidArgument(
@@ -115,7 +144,15 @@ impl StoreWriter {
             }
         }
         stats.values = entries.len();
-        let mut files: Vec<FileRecord> = self.files.iter().filter_map(|f| f.sealed).collect();
+        let retired_now: HashSet<FileId> = converted.iter().map(|c| c.old).collect();
+        let mut files: Vec<FileRecord> = self
+            .files
+            .iter()
+            .filter(|f| !retired_now.contains(&f.id))
+            .filter_map(|f| f.sealed)
+            .collect();
+        files.extend(converted.iter().filter_map(|c| c.record));
+        stats.segments_compressed = converted.iter().filter(|c| c.record.is_some()).count();
         if !objects.is_empty() {
             let id = self.reserve_file(FileKind::Pack)?;
             stats.objects = objects.len();
@@ -134,6 +171,7 @@ impl StoreWriter {
         let retired: Vec<(FileId, FileKind)> = self
             .retired
             .iter()
+            .chain(converted.iter().map(|c| &c.old))
             .map(|id| (*id, FileKind::Segment))
             .collect();
         Journal::create(&next, &journal_start(new_base, seq, &retired))?;
@@ -206,24 +244,11 @@ impl StoreWriter {
             let file = self.files.remove(pos);
             let path = segment_path(&dir, id);
             let map = crate::mmap::MappedFile::open(&path)?;
-            let slot = self.slot_for(&file.format);
+            let slot = self.slot_for(&file.format, file.compression);
             for (block, rows) in &file.blocks {
-                let shapes = block_shapes(&path, &map, &file.format, block, rows.len())?;
-                for (j, r) in rows.iter().enumerate() {
-                    if !staged_here(&self.staged, id, r) {
-                        continue;
-                    }
-                    let bytes = map.slice(r.offset, r.len)?;
-                    if crc32(bytes) != r.crc {
-                        return Err(Error::corrupt(
-                            &path,
-                            format!("checksum mismatch for staged value {}", r.digest.short()),
-                        ));
-                    }
-                    let shape = shapes
-                        .as_ref()
-                        .map_or(&[][..], |(rank, s)| &s[j * rank..(j + 1) * rank]);
-                    let row = self.slots[slot].pending.push(r.digest, r.crc, shape, bytes);
+                let live = live_block_rows(&path, &map, &file.format, block, rows, id, &self.staged)?;
+                for (r, shape, bytes) in live {
+                    let row = self.slots[slot].pending.push(r.digest, r.crc, &shape, bytes);
                     self.staged
                         .insert(r.digest, StagedLoc::Pending { slot, row });
                     let p = &self.slots[slot].pending;
@@ -257,4 +282,39 @@ impl StoreWriter {
 pub(super) fn staged_here(staged: &DigestMap<StagedLoc>, id: FileId, r: &StoredRow) -> bool {
     matches!(staged.get(&r.digest),
         Some(StagedLoc::Written(l)) if l.file == id && l.offset == r.offset)
+}
+
+/// A live row of a staging block: the row, its shape (variable-shape tensors), its bytes.
+pub(super) type LiveRow<'a> = (&'a StoredRow, Vec<u64>, &'a [u8]);
+
+/// The rows of one block of staging segment `id` whose values are staged there, each
+/// with its shape (variable-shape tensors) and its bytes, CRC-checked.
+pub(super) fn live_block_rows<'a>(
+    path: &std::path::Path,
+    map: &'a crate::mmap::MappedFile,
+    format: &SegmentFormat,
+    block: &Block,
+    rows: &'a [StoredRow],
+    id: FileId,
+    staged: &DigestMap<StagedLoc>,
+) -> Result<Vec<LiveRow<'a>>> {
+    let shapes = block_shapes(path, map, format, block, rows.len())?;
+    let mut out = Vec::new();
+    for (j, r) in rows.iter().enumerate() {
+        if !staged_here(staged, id, r) {
+            continue;
+        }
+        let bytes = map.slice(r.offset, r.len)?;
+        if crc32(bytes) != r.crc {
+            return Err(Error::corrupt(
+                path,
+                format!("checksum mismatch for staged value {}", r.digest.short()),
+            ));
+        }
+        let shape = shapes
+            .as_ref()
+            .map_or(Vec::new(), |(rank, s)| s[j * rank..(j + 1) * rank].to_vec());
+        out.push((r, shape, bytes));
+    }
+    Ok(out)
 }

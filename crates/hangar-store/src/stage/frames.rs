@@ -51,14 +51,19 @@ pub(super) fn push_segment_created(
     id: FileId,
     header_len: u64,
     format: &SegmentFormat,
+    compression: Compression,
 ) {
     let mut e = Encoder::new();
     e.u32(id).u64(header_len);
     format.encode(&mut e);
+    // Compressed segments only (absent: uncompressed, as journals of earlier builds).
+    if compression.is_compressed() {
+        let (code, level) = compression.code();
+        e.u8(code).u8(level);
+    }
     push_frame(out, frame::SEGMENT_CREATED, e.as_slice());
 }
 
-/// Appends a `BATCH_STORED` frame.
 /// Appends a `BATCH_STORED` frame; `end_crc` is the CRC-32 of the whole segment file
 /// through this block (what resuming the segment continues from, instead of reading it).
 pub(super) fn push_batch_stored(
@@ -148,3 +153,16 @@ pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<BatchStored> {
 
 /// A decoded `BATCH_STORED` frame (see [`decode_batch_stored`]).
 pub(super) type BatchStored = (FileId, Block, Vec<StoredRow>, Option<u32>);
+
+/// The optional compression that ends a `SEGMENT_CREATED` or `VALUE` frame (absent:
+/// uncompressed).
+pub(super) fn decode_trailing_compression(d: &mut Decoder<'_>) -> DecodeResult<Compression> {
+    if d.remaining() == 0 {
+        return Ok(Compression::None);
+    }
+    let code = d.u8()?;
+    let level = d.u8()?;
+    let c = Compression::from_code(code, level)?;
+    d.finish()?;
+    Ok(c)
+}

@@ -13,7 +13,8 @@ use super::*;
 use crate::mmap::MappedFile;
 use crate::pack::ObjectSink;
 use rayon::prelude::*;
-use crate::segment::sealed_rows;
+use crate::segment::parquet::{ParquetSegment, ParquetSegmentWriter};
+use crate::segment::{sealed_rows, SealedRow};
 
 /// What the layer above proves reachable: every value digest a kept record stores in a
 /// segment, and every object digest (commits, roots, schemas, record-table nodes).
@@ -353,6 +354,71 @@ impl StoreWriter {
             let record = sw.seal()?;
             out.push((record, new_entries));
         }
+        // Compressed values: one Parquet segment per format and compression.
+        let mut pq: Vec<(ParquetSegmentWriter, Compression)> = Vec::new();
+        for f in files.iter().filter(|f| f.kind == FileKind::Parquet) {
+            let Some(mut list) = by_file.remove(&f.id) else {
+                continue;
+            };
+            list.sort_by_key(|e| e.loc.offset);
+            let seg = store.parquet_segment(f.id)?;
+            let shapes: Vec<SealedRow> = match seg.format() {
+                SegmentFormat::VarTensor { .. } => seg.sealed_rows()?,
+                _ => Vec::new(),
+            };
+            let (format, compression) = (seg.format().clone(), seg.compression());
+            let w = match pq
+                .iter()
+                .position(|(w, c)| *w.format() == format && *c == compression)
+            {
+                Some(i) => i,
+                None => {
+                    let avg = list.iter().map(|e| e.loc.len).sum::<u64>() / list.len() as u64;
+                    let id = self.reserve_file(FileKind::Parquet)?;
+                    let path = parquet_path(&dir, id);
+                    pq.push((
+                        ParquetSegmentWriter::create(&path, id, format.clone(), compression, avg)?,
+                        compression,
+                    ));
+                    pq.len() - 1
+                }
+            };
+            for e in list {
+                // read_entry checks the value's CRC (and the file's, when first opened).
+                let bytes = store.read_entry(&e).map_err(gc_stopped)?;
+                let shape: &[u64] = if shapes.is_empty() {
+                    &[]
+                } else {
+                    match shapes.get(e.loc.offset as usize) {
+                        Some(row) if row.digest == e.digest => &row.shape,
+                        _ => {
+                            return Err(Error::corrupt(
+                                seg.path(),
+                                format!("no row records {}", e.digest.short()),
+                            ))
+                        }
+                    }
+                };
+                pq[w].0.push(e.digest, e.loc.crc, shape, &bytes)?;
+            }
+        }
+        for (w, _) in pq {
+            let (record, rows) = w.finish()?;
+            let entries = rows
+                .into_iter()
+                .map(|r| IndexEntry {
+                    digest: r.digest,
+                    kind: EntryKind::ParquetValue,
+                    loc: Location {
+                        file: record.id,
+                        offset: r.offset,
+                        len: r.len,
+                        crc: r.crc,
+                    },
+                })
+                .collect();
+            out.push((record, entries));
+        }
         fsutil::fsync_dir(&dir.join(SEGMENTS_DIR))?;
         Ok(out)
     }
@@ -360,8 +426,19 @@ impl StoreWriter {
 
 fn is_live(live: &Reachable, digest: &Digest, kind: EntryKind) -> bool {
     match kind {
-        EntryKind::Value => live.values.contains(digest),
+        EntryKind::Value | EntryKind::ParquetValue => live.values.contains(digest),
         EntryKind::Object(_) => live.objects.contains(digest),
+    }
+}
+
+/// A read error met while gc copies values: nothing was deleted yet.
+fn gc_stopped(e: Error) -> Error {
+    match e {
+        Error::Corrupt { path, detail } => Error::Corrupt {
+            path,
+            detail: format!("{detail}; gc stopped before deleting anything (run `hangar verify`)"),
+        },
+        e => e,
     }
 }
 
@@ -401,6 +478,12 @@ fn prove_garbage(
             .1
             .into_iter()
             .map(|r| (r.digest, EntryKind::Value))
+            .collect(),
+        FileKind::Parquet => ParquetSegment::open(map)
+            .and_then(|seg| seg.sealed_rows())
+            .map_err(|e| format!("is not a readable Parquet segment ({e})"))?
+            .into_iter()
+            .map(|r| (r.digest, EntryKind::ParquetValue))
             .collect(),
     };
     let stranded = digests

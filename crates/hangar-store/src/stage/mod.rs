@@ -32,12 +32,14 @@ use crate::pack::{Object, PackSpool};
 use crate::segment::{
     BatchParts, Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow, ValueData,
 };
+use crate::compression::Compression;
 use crate::store::{
-    file_path, pack_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
+    file_path, pack_path, parquet_path, segment_path, Store, INDEX_DIR, PACKS_DIR, SEGMENTS_DIR, STAGING_DIR,
 };
 
 mod checks;
 mod commit;
+mod compress;
 mod frames;
 mod gc;
 mod ingest;
@@ -73,6 +75,8 @@ const JOURNAL_NEXT: &str = "journal.next";
 pub struct ValueInput<'a> {
     /// Which kind of segment holds it.
     pub format: &'a SegmentFormat,
+    /// Its column's compression: compressed values are sealed into Parquet segments.
+    pub compression: Compression,
     /// Its canonical header (what the digest covers besides the bytes).
     pub header: ValueHeader<'a>,
     /// Its shape (used for variable-shape tensors).
@@ -91,6 +95,8 @@ enum StagedLoc {
 struct StagedFile {
     id: FileId,
     format: SegmentFormat,
+    /// Compressed: the commit writes its live rows to a Parquet segment and retires it.
+    compression: Compression,
     header_len: u64,
     blocks: Vec<(Block, Vec<StoredRow>)>,
     /// CRC-32 of the file through its last block, as the journal records it (absent in
@@ -102,6 +108,7 @@ struct StagedFile {
 #[derive(Debug)]
 struct Slot {
     pending: PendingBatch,
+    compression: Compression,
     open: Option<SegmentWriter>,
 }
 
@@ -234,14 +241,20 @@ impl StoreWriter {
         self.buffered
     }
 
-    fn slot_for(&mut self, format: &SegmentFormat) -> usize {
-        // A writer holds a slot per value format its columns use, a handful: comparing
-        // formats beats hashing one per value (a bulk put asks once per value).
-        if let Some(i) = self.slots.iter().position(|s| s.pending.format() == format) {
+    fn slot_for(&mut self, format: &SegmentFormat, compression: Compression) -> usize {
+        // A writer holds a slot per value format (and compression) its columns use, a
+        // handful: comparing formats beats hashing one per value (a bulk put asks once
+        // per value).
+        if let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.compression == compression && s.pending.format() == format)
+        {
             return i;
         }
         self.slots.push(Slot {
             pending: PendingBatch::new(format.clone()),
+            compression,
             open: None,
         });
         self.slots.len() - 1
@@ -279,7 +292,7 @@ impl StoreWriter {
         if self.contains_value(&digest)? {
             return Ok(false);
         }
-        let slot = self.slot_for(v.format);
+        let slot = self.slot_for(v.format, v.compression);
         let row = self.slots[slot].pending.push(digest, crc, v.shape, v.bytes);
         self.staged.insert(digest, StagedLoc::Pending { slot, row });
         let p = &self.slots[slot].pending;
@@ -297,6 +310,10 @@ impl StoreWriter {
                 e.u64(*d);
             }
             e.bytes(v.bytes);
+            if v.compression.is_compressed() {
+                let (code, level) = v.compression.code();
+                e.u8(code).u8(level);
+            }
             push_frame(&mut self.out, frame::VALUE, e.as_slice());
         }
         if flush {
@@ -393,6 +410,7 @@ impl StoreWriter {
     pub fn put_contiguous_values(
         &mut self,
         format: &SegmentFormat,
+        compression: Compression,
         bytes: &[u8],
         sums: &[(Digest, u32)],
     ) -> Result<bool> {
@@ -421,7 +439,7 @@ impl StoreWriter {
                 .all(|((_, c), b)| *c == crc32(b)),
             "the caller's CRCs are the values' CRCs"
         );
-        let slot = self.slot_for(format);
+        let slot = self.slot_for(format, compression);
         // Values put before these are written first, so a segment holds values in the
         // order they were put.
         self.flush_slot(slot)?;
@@ -473,10 +491,12 @@ impl StoreWriter {
         if self.slots[i].open.is_none() {
             let id = self.reserve_file(FileKind::Segment)?;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
-            push_segment_created(&mut self.seg_out, id, w.header_len(), &format);
+            let compression = self.slots[i].compression;
+            push_segment_created(&mut self.seg_out, id, w.header_len(), &format, compression);
             self.files.push(StagedFile {
                 id,
                 format,
+                compression,
                 header_len: w.header_len(),
                 blocks: Vec::new(),
                 end_crc: None,

@@ -13,6 +13,7 @@ pub(super) fn data_files(dir: &std::path::Path) -> Result<Vec<(FileId, FileKind,
     let mut out = Vec::new();
     for (sub, ext, kind) in [
         (SEGMENTS_DIR, ".arrow", FileKind::Segment),
+        (SEGMENTS_DIR, ".parquet", FileKind::Parquet),
         (PACKS_DIR, ".pack", FileKind::Pack),
     ] {
         for id in file_ids_in(&dir.join(sub), ext)? {
@@ -290,9 +291,11 @@ impl StoreWriter {
                     let id = d.u32().map_err(&de)?;
                     let header_len = d.u64().map_err(&de)?;
                     let format = SegmentFormat::decode(&mut d).map_err(&de)?;
+                    let compression = decode_trailing_compression(&mut d).map_err(&de)?;
                     self.files.push(StagedFile {
                         id,
                         format,
+                        compression,
                         header_len,
                         blocks: Vec::new(),
                         end_crc: None,
@@ -339,6 +342,7 @@ impl StoreWriter {
                         .collect::<DecodeResult<Vec<_>>>()
                         .map_err(&de)?;
                     let bytes = d.bytes().map_err(&de)?;
+                    let compression = decode_trailing_compression(&mut d).map_err(&de)?;
                     if crc32(bytes) != crc {
                         return Err(Error::corrupt(
                             path,
@@ -346,7 +350,7 @@ impl StoreWriter {
                         ));
                     }
                     if !stored.contains(&digest) && !self.staged.contains_key(&digest) {
-                        let slot = self.slot_for(&format);
+                        let slot = self.slot_for(&format, compression);
                         let row = self.slots[slot].pending.push(digest, crc, &shape, bytes);
                         self.staged.insert(digest, StagedLoc::Pending { slot, row });
                     }
@@ -390,8 +394,8 @@ impl StoreWriter {
                 blocks,
                 f.end_crc,
             )?;
-            let format = f.format.clone();
-            let slot = self.slot_for(&format);
+            let (format, compression) = (f.format.clone(), f.compression);
+            let slot = self.slot_for(&format, compression);
             if self.slots[slot].open.is_some() {
                 return Err(Error::corrupt(path, "two open segments of the same format"));
             }

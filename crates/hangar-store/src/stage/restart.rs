@@ -80,7 +80,7 @@ impl StoreWriter {
             .collect();
         let mut frames = journal_start(&self.base, seq, &unrecorded);
         for f in &self.files {
-            push_segment_created(&mut frames, f.id, f.header_len, &f.format);
+            push_segment_created(&mut frames, f.id, f.header_len, &f.format, f.compression);
             for (i, (block, rows)) in f.blocks.iter().enumerate() {
                 let last = i + 1 == f.blocks.len();
                 push_batch_stored(&mut frames, f.id, block, rows, f.end_crc.filter(|_| last));

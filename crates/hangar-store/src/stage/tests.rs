@@ -23,6 +23,7 @@ fn put(w: &mut StoreWriter, byte: u8) -> Digest {
     let digest = header.digest(&bytes);
     w.put_value(ValueInput {
         format: &format,
+        compression: Default::default(),
         header,
         shape: &[4],
         bytes: &bytes,
@@ -91,19 +92,19 @@ fn contiguous_values_are_taken_only_when_all_are_new_and_fixed_shape() {
         .collect();
     // Not fixed-shape, or a repeat inside the batch: declined, nothing staged.
     assert!(!w
-        .put_contiguous_values(&SegmentFormat::Bytes, &bytes, &sums)
+        .put_contiguous_values(&SegmentFormat::Bytes, Default::default(), &bytes, &sums)
         .unwrap());
     let mut repeat = sums.clone();
     repeat[7] = repeat[0];
-    assert!(!w.put_contiguous_values(&format, &bytes, &repeat).unwrap());
+    assert!(!w.put_contiguous_values(&format, Default::default(), &bytes, &repeat).unwrap());
     assert!(!w.contains_value(&sums[0].0).unwrap());
     // Bytes that do not divide into the values: refused.
     let err = w
-        .put_contiguous_values(&format, &bytes[..31], &sums)
+        .put_contiguous_values(&format, Default::default(), &bytes[..31], &sums)
         .unwrap_err();
     assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{err}");
     // All new: taken, and every value reads back.
-    assert!(w.put_contiguous_values(&format, &bytes, &sums).unwrap());
+    assert!(w.put_contiguous_values(&format, Default::default(), &bytes, &sums).unwrap());
     for (i, (d, _)) in sums.iter().enumerate() {
         assert_eq!(
             w.read_value(d).unwrap().unwrap().as_slice(),
@@ -112,7 +113,7 @@ fn contiguous_values_are_taken_only_when_all_are_new_and_fixed_shape() {
     }
     // Once one of them is staged, the same values are declined (the caller then
     // deduplicates them one by one).
-    assert!(!w.put_contiguous_values(&format, &bytes, &sums).unwrap());
+    assert!(!w.put_contiguous_values(&format, Default::default(), &bytes, &sums).unwrap());
 }
 
 #[test]
@@ -138,6 +139,7 @@ fn buffered_values_reach_the_journal_only_with_a_record_that_refers_to_them() {
         let bytes = vec![i; 1 << 20];
         w.put_value(ValueInput {
             format: &format,
+            compression: Default::default(),
             header,
             shape: &[1 << 20],
             bytes: &bytes,
@@ -185,6 +187,7 @@ fn a_large_write_through_value_goes_to_its_segment_not_into_a_journal_frame() {
     let d = w
         .put_value(ValueInput {
             format: &format,
+            compression: Default::default(),
             header,
             shape: &[n as u64],
             bytes: &bytes,

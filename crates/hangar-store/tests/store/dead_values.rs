@@ -143,6 +143,7 @@ fn rewritten_variable_shape_values_keep_their_shapes() {
         digests.push(
             w.put_value(ValueInput {
                 format: &format,
+                compression: Default::default(),
                 header,
                 shape: s,
                 bytes: &bytes,

@@ -32,6 +32,7 @@ pub fn put_u8(w: &mut StoreWriter, shape: &[u64], bytes: &[u8]) -> Digest {
     };
     w.put_value(ValueInput {
         format: &format,
+        compression: Default::default(),
         header,
         shape,
         bytes,

@@ -206,6 +206,7 @@ fn dedup_stores_equal_content_once_but_not_equal_bytes_of_other_shapes() {
     let d = w
         .put_value(ValueInput {
             format: &fmt,
+            compression: Default::default(),
             header: ValueHeader::Tensor {
                 dtype: DType::I8,
                 shape: &[4],

@@ -251,6 +251,9 @@ impl WriterCheckout {
                 "a column named {name:?} already exists; pick another name or delete it first"
             )));
         }
+        if schema.compression().is_compressed() {
+            crate::format::enable_feature(&st.shared.hangar, crate::format::PARQUET_SEGMENTS)?;
+        }
         st.stage(Change::ColumnCreate {
             name: name.to_string(),
             schema,

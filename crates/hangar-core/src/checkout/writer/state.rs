@@ -385,7 +385,7 @@ impl WriterState {
                 let all: Option<Vec<(Digest, u32)>> = sums.iter().copied().collect();
                 if let (Some(all), Some(bytes)) = (all, batch.contiguous(start..start + sums.len()))
                 {
-                    if sw.put_contiguous_values(format, bytes, &all)? {
+                    if sw.put_contiguous_values(format, schema.compression(), bytes, &all)? {
                         for (i, (digest, _)) in (start..).zip(&all) {
                             records.push_with(batch.key(i), |out| {
                                 Record::encode_stored_into(out, digest, None)
@@ -414,6 +414,7 @@ impl WriterState {
                         sw.put_hashed_value(
                             ValueInput {
                                 format,
+                                compression: schema.compression(),
                                 header: schema.value_header(&v, shape),
                                 shape,
                                 bytes: bytes_of(&v),

@@ -1,0 +1,627 @@
+//! Sealed segments of compressed columns: Parquet files (`segments/<id>.parquet`).
+//!
+//! A compressed column stages its values in an ordinary Arrow IPC segment (the staging
+//! journal and its recovery are unchanged); the commit that seals it writes the live rows
+//! again as a Parquet file with the same three columns (`digest`, `crc32`, `value`, the
+//! tensor extension metadata carried in the file's Arrow schema), and the index locates a
+//! value by its row (`EntryKind::ParquetValue`: offset = row number, len = byte length).
+//!
+//! Pages: rows are grouped in *blocks* of `hangar.page_rows` rows (about
+//! [`PAGE_TARGET`] bytes of values), each block written as one data page per column, and a
+//! row group holds whole blocks. Reading a value decodes its block only (a row selection
+//! over the page index), which the store then keeps in its page cache.
+//!
+//! The parquet crate checks no page checksums (it writes none), and a damaged page header
+//! could claim any size: a store therefore checks a Parquet segment's whole-file CRC-32
+//! against its index run before it decodes anything from it (see `Store`), and every
+//! value's CRC-32 after decoding. A decoder panic (on bytes that passed both, which only
+//! a fuzzer makes) is caught and reported as corruption.
+
+use std::fs::File;
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    make_array, Array, ArrayRef, BinaryArray, FixedSizeBinaryArray, FixedSizeListArray,
+    Int32Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array,
+};
+use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+    RowSelector,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::file::metadata::PageIndexPolicy;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::format::{arrow_type, SegmentFormat, SEGMENT_FORMAT_KEY};
+use super::read::SealedRow;
+use super::writer::StoredRow;
+use crate::compression::Compression;
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::index::{FileId, FileKind, FileRecord};
+use crate::mmap::MappedFile;
+
+/// Bytes of values a block (one data page of the value column) aims at: small enough that
+/// reading one sample decodes little, large enough for zstd to find the redundancy
+/// between neighbouring samples.
+pub const PAGE_TARGET: u64 = 64 << 10;
+/// Most rows in a block (tiny values).
+const MAX_PAGE_ROWS: u64 = 1 << 14;
+/// Blocks per row group (a row group is buffered in memory while it is written).
+const BLOCKS_PER_GROUP: u64 = 256;
+/// Schema-metadata key: the rows of a block.
+pub const PAGE_ROWS_KEY: &str = "hangar.page_rows";
+/// Schema-metadata key: the compression, as `Compression`'s display form.
+pub const COMPRESSION_KEY: &str = "hangar.compression";
+
+/// The rows per block for values of `avg_len` bytes.
+pub fn page_rows_for(avg_len: u64) -> u64 {
+    (PAGE_TARGET / avg_len.max(1)).clamp(1, MAX_PAGE_ROWS)
+}
+
+fn pq_error(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::corrupt(path, format!("{what}: {e}"))
+}
+
+/// Writes a file's bytes through, keeping its CRC-32 and length.
+struct CrcFile {
+    file: File,
+    crc: crc32fast::Hasher,
+    len: u64,
+    path: PathBuf,
+}
+
+impl Write for CrcFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Rows gathered for the next block.
+#[derive(Default)]
+struct Block {
+    digests: Vec<u8>,
+    crcs: Vec<u32>,
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    shapes: Vec<i32>,
+}
+
+impl std::fmt::Debug for ParquetSegmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSegmentWriter")
+            .field("path", &self.path)
+            .field("rows", &self.rows.len())
+            .finish()
+    }
+}
+
+/// Writes one Parquet segment (see the module docs). The caller reserved `id` in the
+/// staging journal first, as for every data file.
+pub struct ParquetSegmentWriter {
+    id: FileId,
+    path: PathBuf,
+    format: SegmentFormat,
+    schema: SchemaRef,
+    page_rows: u64,
+    writer: ArrowWriter<CrcFile>,
+    block: Block,
+    rows: Vec<StoredRow>,
+}
+
+impl ParquetSegmentWriter {
+    /// Creates `path` for values of `format` (about `avg_len` bytes each, which sizes the
+    /// blocks), compressed with `compression`.
+    pub fn create(
+        path: &Path,
+        id: FileId,
+        format: SegmentFormat,
+        compression: Compression,
+        avg_len: u64,
+    ) -> Result<ParquetSegmentWriter> {
+        let page_rows = page_rows_for(avg_len);
+        let mut schema = (*format.arrow_schema()).clone();
+        schema
+            .metadata
+            .insert(PAGE_ROWS_KEY.to_string(), page_rows.to_string());
+        schema
+            .metadata
+            .insert(COMPRESSION_KEY.to_string(), compression.to_string());
+        let schema = Arc::new(schema);
+        let codec = match compression {
+            Compression::Zstd(l) => parquet::basic::Compression::ZSTD(
+                parquet::basic::ZstdLevel::try_new(i32::from(l))
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?,
+            ),
+            Compression::Lz4 => parquet::basic::Compression::LZ4_RAW,
+            Compression::None => parquet::basic::Compression::UNCOMPRESSED,
+        };
+        // Elements per row of the value column's leaf (levels the writer counts).
+        let levels = match &format {
+            SegmentFormat::FixedTensor { shape, .. } => {
+                SegmentFormat::fixed_elements(shape).unwrap_or(1).max(1)
+            }
+            SegmentFormat::VarTensor { dtype, .. } => (avg_len / dtype.size() as u64).max(1),
+            _ => 1,
+        };
+        let batch = usize::try_from(page_rows.saturating_mul(levels)).unwrap_or(usize::MAX);
+        let props = WriterProperties::builder()
+            .set_compression(codec)
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_data_page_row_count_limit(page_rows as usize)
+            .set_data_page_size_limit(usize::MAX / 2)
+            .set_write_batch_size(batch.clamp(1, 1 << 24))
+            .set_max_row_group_row_count(Some((page_rows * BLOCKS_PER_GROUP) as usize))
+            .set_created_by(format!("libhangar {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let file = crate::fsutil::open_no_follow(
+            crate::fsutil::no_follow().write(true).create_new(true),
+            "create",
+            path,
+        )?;
+        let out = CrcFile {
+            file,
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+            path: path.to_path_buf(),
+        };
+        let writer = ArrowWriter::try_new(out, schema.clone(), Some(props))
+            .map_err(|e| Error::InvalidArgument(format!("parquet writer: {e}")))?;
+        Ok(ParquetSegmentWriter {
+            id,
+            path: path.to_path_buf(),
+            format,
+            schema,
+            page_rows,
+            writer,
+            block: Block::default(),
+            rows: Vec::new(),
+        })
+    }
+
+    /// The segment's value format.
+    pub fn format(&self) -> &SegmentFormat {
+        &self.format
+    }
+
+    /// Appends one value (its shape is used for variable-shape tensors only).
+    pub fn push(&mut self, digest: Digest, crc: u32, shape: &[u64], bytes: &[u8]) -> Result<()> {
+        let row = self.rows.len() as u64;
+        self.rows.push(StoredRow {
+            digest,
+            offset: row,
+            len: bytes.len() as u64,
+            crc,
+        });
+        let b = &mut self.block;
+        b.digests.extend_from_slice(&digest.0);
+        b.crcs.push(crc);
+        b.data.extend_from_slice(bytes);
+        b.ends.push(b.data.len());
+        if let SegmentFormat::VarTensor { .. } = self.format {
+            for &d in shape {
+                b.shapes.push(i32::try_from(d).map_err(|_| {
+                    Error::InvalidArgument(format!("dimension {d} does not fit a segment"))
+                })?);
+            }
+        }
+        if b.crcs.len() as u64 >= self.page_rows {
+            self.write_block()?;
+        }
+        Ok(())
+    }
+
+    fn write_block(&mut self) -> Result<()> {
+        if self.block.crcs.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::take(&mut self.block);
+        let batch = build_batch(&self.path, &self.schema, &self.format, block)?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| write_error(&self.path, e))
+    }
+
+    /// Writes the footer and fsyncs the file. Returns its record (for the index run) and
+    /// where each value went (`offset` = its row).
+    pub fn finish(mut self) -> Result<(FileRecord, Vec<StoredRow>)> {
+        self.write_block()?;
+        let out = self
+            .writer
+            .into_inner()
+            .map_err(|e| write_error(&self.path, e))?;
+        out.file.sync_all().ctx("fsync", &out.path)?;
+        let record = FileRecord {
+            id: self.id,
+            kind: FileKind::Parquet,
+            len: out.len,
+            crc: out.crc.finalize(),
+        };
+        Ok((record, self.rows))
+    }
+}
+
+fn write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
+    match e {
+        parquet::errors::ParquetError::External(inner) => match inner.downcast::<std::io::Error>() {
+            Ok(io) => Error::io("write", path, *io),
+            Err(other) => Error::InvalidArgument(format!("writing {}: {other}", path.display())),
+        },
+        e => Error::InvalidArgument(format!("writing {}: {e}", path.display())),
+    }
+}
+
+/// The Arrow batch of one block, in the segment schema.
+fn build_batch(
+    path: &Path,
+    schema: &SchemaRef,
+    format: &SegmentFormat,
+    b: Block,
+) -> Result<RecordBatch> {
+    let bad = |e: arrow_schema::ArrowError| Error::InvalidArgument(format!("{}: {e}", path.display()));
+    let n = b.crcs.len();
+    let digest = FixedSizeBinaryArray::try_new(32, Buffer::from_vec(b.digests), None).map_err(bad)?;
+    let crc = UInt32Array::new(ScalarBuffer::from(b.crcs), None);
+    let offsets = |unit: usize| -> Result<OffsetBuffer<i32>> {
+        let mut o = Vec::with_capacity(n + 1);
+        o.push(0i32);
+        for &end in &b.ends {
+            o.push(i32::try_from(end / unit).map_err(|_| {
+                Error::InvalidArgument("a block of values over 2 GiB does not fit a segment".into())
+            })?);
+        }
+        Ok(OffsetBuffer::new(ScalarBuffer::from(o)))
+    };
+    let value_field = schema.field(2);
+    let value: ArrayRef = match (format, value_field.data_type()) {
+        (SegmentFormat::FixedTensor { dtype, .. }, DataType::FixedSizeList(item, size)) => {
+            let child = primitive(arrow_type(*dtype), dtype.size(), b.data).map_err(bad)?;
+            Arc::new(FixedSizeListArray::try_new(item.clone(), *size, child, None).map_err(bad)?)
+        }
+        (SegmentFormat::VarTensor { dtype, rank }, DataType::Struct(fields)) => {
+            let offs = offsets(dtype.size())?;
+            let child = primitive(arrow_type(*dtype), dtype.size(), b.data).map_err(bad)?;
+            let DataType::List(item) = fields[0].data_type() else {
+                return Err(Error::InvalidArgument("segment schema: no data list".into()));
+            };
+            let data = ListArray::try_new(item.clone(), offs, child, None).map_err(bad)?;
+            let DataType::FixedSizeList(dim, _) = fields[1].data_type() else {
+                return Err(Error::InvalidArgument("segment schema: no shape list".into()));
+            };
+            let dims = Int32Array::new(ScalarBuffer::from(b.shapes), None);
+            let shape = FixedSizeListArray::try_new(dim.clone(), i32::from(*rank), Arc::new(dims), None)
+                .map_err(bad)?;
+            Arc::new(
+                StructArray::try_new(fields.clone(), vec![Arc::new(data), Arc::new(shape)], None)
+                    .map_err(bad)?,
+            )
+        }
+        (SegmentFormat::Str, _) => Arc::new(
+            StringArray::try_new(offsets(1)?, Buffer::from_vec(b.data), None).map_err(bad)?,
+        ),
+        (SegmentFormat::Bytes, _) => Arc::new(
+            BinaryArray::try_new(offsets(1)?, Buffer::from_vec(b.data), None).map_err(bad)?,
+        ),
+        _ => return Err(Error::InvalidArgument("segment schema and format disagree".into())),
+    };
+    RecordBatch::try_new(schema.clone(), vec![Arc::new(digest), Arc::new(crc), value]).map_err(bad)
+}
+
+fn primitive(t: DataType, width: usize, data: Vec<u8>) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    let len = data.len() / width.max(1);
+    let d = arrow_data::ArrayData::builder(t)
+        .len(len)
+        .add_buffer(Buffer::from_vec(data))
+        .build()?;
+    Ok(make_array(d))
+}
+
+/// An open Parquet segment: its parsed footer and page index over the mapped file.
+#[derive(Debug)]
+pub struct ParquetSegment {
+    path: PathBuf,
+    format: SegmentFormat,
+    meta: ArrowReaderMetadata,
+    data: bytes::Bytes,
+    page_rows: u64,
+    /// First row of each row group, then the row count.
+    group_starts: Vec<u64>,
+}
+
+struct MapOwner(Arc<MappedFile>);
+
+impl AsRef<[u8]> for MapOwner {
+    fn as_ref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+/// Runs a decoder call, turning a panic into corruption of `path`.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err(Error::corrupt(path, format!("{what}: the Parquet decoder failed"))))
+}
+
+impl ParquetSegment {
+    /// Parses the footer of the mapped Parquet segment (whose whole-file CRC the caller
+    /// has checked) and checks it is one libhangar wrote.
+    pub fn open(map: Arc<MappedFile>) -> Result<ParquetSegment> {
+        let path = map.path().to_path_buf();
+        Self::from_bytes(&path, bytes::Bytes::from_owner(MapOwner(map)))
+    }
+
+    /// [`ParquetSegment::open`] over bytes held in memory (`path` names them in errors).
+    pub fn from_bytes(path: &Path, data: bytes::Bytes) -> Result<ParquetSegment> {
+        guarded(path, "footer", || Self::open_unguarded(path.to_path_buf(), data))
+    }
+
+    fn open_unguarded(path: PathBuf, data: bytes::Bytes) -> Result<ParquetSegment> {
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let meta = ArrowReaderMetadata::load(&data, options)
+            .map_err(|e| pq_error(&path, "not a readable Parquet segment", e))?;
+        let schema = meta.schema().clone();
+        let md = schema.metadata();
+        let format = md
+            .get(SEGMENT_FORMAT_KEY)
+            .ok_or_else(|| Error::corrupt(&path, "schema lacks the hangar segment format"))
+            .and_then(|j| SegmentFormat::from_json(j).map_err(|e| Error::corrupt(&path, e.0)))?;
+        let page_rows: u64 = md
+            .get(PAGE_ROWS_KEY)
+            .and_then(|s| s.parse().ok())
+            .filter(|&r| (1..=MAX_PAGE_ROWS).contains(&r))
+            .ok_or_else(|| Error::corrupt(&path, "schema lacks a valid hangar.page_rows"))?;
+        let want = format.arrow_schema();
+        let same = schema.fields().len() == 3
+            && schema
+                .fields()
+                .iter()
+                .zip(want.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            return Err(Error::corrupt(&path, "columns differ from the segment format's"));
+        }
+        let mut group_starts = vec![0u64];
+        for rg in meta.metadata().row_groups() {
+            let n = u64::try_from(rg.num_rows())
+                .map_err(|_| Error::corrupt(&path, "negative row count"))?;
+            let last = *group_starts.last().expect("starts with 0");
+            group_starts.push(
+                last.checked_add(n)
+                    .ok_or_else(|| Error::corrupt(&path, "row count overflows"))?,
+            );
+        }
+        Ok(ParquetSegment {
+            path,
+            format,
+            meta,
+            data,
+            page_rows,
+            group_starts,
+        })
+    }
+
+    /// The segment's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The value format.
+    pub fn format(&self) -> &SegmentFormat {
+        &self.format
+    }
+
+    /// The compression its schema records (for a rewrite in the same compression).
+    pub fn compression(&self) -> Compression {
+        self.meta
+            .schema()
+            .metadata()
+            .get(COMPRESSION_KEY)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(Compression::Zstd(crate::compression::DEFAULT_ZSTD_LEVEL))
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> u64 {
+        *self.group_starts.last().expect("starts with 0")
+    }
+
+    /// The block holding `row`: its row group, first row in the file, and length.
+    fn block_of(&self, row: u64) -> Result<(usize, u64, u64)> {
+        if row >= self.rows() {
+            return Err(Error::corrupt(
+                &self.path,
+                format!("row {row} is past the {} rows of the segment", self.rows()),
+            ));
+        }
+        let g = self.group_starts.partition_point(|&s| s <= row) - 1;
+        let (start, end) = (self.group_starts[g], self.group_starts[g + 1]);
+        let first = start + (row - start) / self.page_rows * self.page_rows;
+        Ok((g, first, (end - first).min(self.page_rows)))
+    }
+
+    /// The first row of the block holding `row` (the page cache's key).
+    pub fn block_start(&self, row: u64) -> Result<u64> {
+        self.block_of(row).map(|(_, first, _)| first)
+    }
+
+    /// Decodes the `value` column of the block holding `row`.
+    pub fn read_block(&self, row: u64) -> Result<DecodedBlock> {
+        let (g, first, len) = self.block_of(row)?;
+        let values = guarded(&self.path, "block", || {
+            let batch = self.decode(g, first - self.group_starts[g], len, &[2])?;
+            Ok(batch.column(0).clone())
+        })?;
+        if values.len() as u64 != len {
+            return Err(Error::corrupt(&self.path, format!("block at row {first} decoded short")));
+        }
+        let bytes = values.get_array_memory_size();
+        Ok(DecodedBlock {
+            first,
+            values,
+            bytes,
+        })
+    }
+
+    fn decode(&self, group: usize, skip: u64, take: u64, columns: &[usize]) -> Result<RecordBatch> {
+        let rows = self.group_starts[group + 1] - self.group_starts[group];
+        let mut sel = Vec::new();
+        if skip > 0 {
+            sel.push(RowSelector::skip(skip as usize));
+        }
+        sel.push(RowSelector::select(take as usize));
+        if skip + take < rows {
+            sel.push(RowSelector::skip((rows - skip - take) as usize));
+        }
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), columns.iter().copied());
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.data.clone(), self.meta.clone())
+            .with_row_groups(vec![group])
+            .with_projection(mask)
+            .with_row_selection(RowSelection::from(sel))
+            .with_batch_size(take.max(1) as usize)
+            .build()
+            .map_err(|e| pq_error(&self.path, "bad row group", e))?;
+        let mut out: Option<RecordBatch> = None;
+        for b in reader {
+            let b = b.map_err(|e| pq_error(&self.path, "bad page", e))?;
+            out = Some(match out {
+                None => b,
+                Some(prev) => arrow_select_concat(&prev, &b, &self.path)?,
+            });
+        }
+        out.ok_or_else(|| Error::corrupt(&self.path, "a block decoded to nothing"))
+    }
+
+    /// Every row's digest and (variable-shape tensors) shape, in row order (gc).
+    pub fn sealed_rows(&self) -> Result<Vec<SealedRow>> {
+        let mut out = Vec::new();
+        let with_shape = matches!(self.format, SegmentFormat::VarTensor { .. });
+        for g in 0..self.group_starts.len() - 1 {
+            let rows = self.group_starts[g + 1] - self.group_starts[g];
+            if rows == 0 {
+                continue;
+            }
+            let cols: &[usize] = if with_shape { &[0, 2] } else { &[0] };
+            let batch = guarded(&self.path, "row group", || self.decode(g, 0, rows, cols))?;
+            let digests = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<FixedSizeBinaryArray>()
+                .ok_or_else(|| Error::corrupt(&self.path, "digest column of another type"))?;
+            let shapes = if with_shape {
+                let s = batch
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<StructArray>()
+                    .and_then(|s| s.column(1).as_any().downcast_ref::<FixedSizeListArray>())
+                    .ok_or_else(|| Error::corrupt(&self.path, "value column of another type"))?;
+                Some(s)
+            } else {
+                None
+            };
+            for i in 0..digests.len() {
+                let digest = Digest::from_slice(digests.value(i))
+                    .ok_or_else(|| Error::corrupt(&self.path, "a digest of another length"))?;
+                let shape = match shapes {
+                    Some(s) => {
+                        let dims = s.value(i);
+                        let dims = dims
+                            .as_any()
+                            .downcast_ref::<Int32Array>()
+                            .ok_or_else(|| Error::corrupt(&self.path, "shape of another type"))?;
+                        dims.values()
+                            .iter()
+                            .map(|&d| u64::try_from(d).map_err(|_| Error::corrupt(&self.path, "a negative dimension")))
+                            .collect::<Result<Vec<u64>>>()?
+                    }
+                    None => Vec::new(),
+                };
+                out.push(SealedRow { digest, shape });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn arrow_select_concat(a: &RecordBatch, b: &RecordBatch, path: &Path) -> Result<RecordBatch> {
+    let cols = a
+        .columns()
+        .iter()
+        .zip(b.columns())
+        .map(|(x, y)| concat_arrays(x, y))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| pq_error(path, "block", e))?;
+    RecordBatch::try_new(a.schema(), cols).map_err(|e| pq_error(path, "block", e))
+}
+
+fn concat_arrays(a: &ArrayRef, b: &ArrayRef) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    let (da, db) = (a.to_data(), b.to_data());
+    let mut m = arrow_data::transform::MutableArrayData::new(vec![&da, &db], false, a.len() + b.len());
+    m.try_extend(0, 0, a.len())?;
+    m.try_extend(1, 0, b.len())?;
+    Ok(make_array(m.freeze()))
+}
+
+/// The decoded `value` column of one block, as the page cache keeps it.
+#[derive(Debug)]
+pub struct DecodedBlock {
+    first: u64,
+    values: ArrayRef,
+    bytes: usize,
+}
+
+impl DecodedBlock {
+    /// Memory it holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The bytes of the value in `row` (a row of this block), sharing the block's memory.
+    pub fn value(&self, row: u64, path: &Path) -> Result<Buffer> {
+        let bad = || Error::corrupt(path, format!("row {row} is not in its decoded block"));
+        let i = row.checked_sub(self.first).ok_or_else(bad)? as usize;
+        if i >= self.values.len() {
+            return Err(bad());
+        }
+        let v = self.values.as_any();
+        let flat = |child: ArrayRef| -> Result<Buffer> { primitive_bytes(&child).ok_or_else(bad) };
+        if let Some(l) = v.downcast_ref::<FixedSizeListArray>() {
+            return flat(l.value(i));
+        }
+        if let Some(s) = v.downcast_ref::<StructArray>() {
+            let data = s.column(0).as_any().downcast_ref::<ListArray>().ok_or_else(bad)?;
+            return flat(data.value(i));
+        }
+        if let Some(s) = v.downcast_ref::<StringArray>() {
+            let o = s.value_offsets();
+            let (a, b) = (o[i] as usize, o[i + 1] as usize);
+            return Ok(s.values().slice_with_length(a, b - a));
+        }
+        if let Some(s) = v.downcast_ref::<BinaryArray>() {
+            let o = s.value_offsets();
+            let (a, b) = (o[i] as usize, o[i + 1] as usize);
+            return Ok(s.values().slice_with_length(a, b - a));
+        }
+        Err(bad())
+    }
+}
+
+/// The value bytes of a primitive array slice (no copy).
+fn primitive_bytes(a: &ArrayRef) -> Option<Buffer> {
+    let d = a.to_data();
+    let width = d.data_type().primitive_width()?;
+    let buf = d.buffers().first()?;
+    let (start, len) = (d.offset().checked_mul(width)?, d.len().checked_mul(width)?);
+    (start.checked_add(len)? <= buf.len()).then(|| buf.slice_with_length(start, len))
+}
