@@ -555,6 +555,10 @@ hangar_status hangar_writer_add_ndarray_column(const struct hangar_writer *write
 // (`HANGAR_KIND_BYTES`), nested when `nested` is true. `*out` is a new column handle.
 hangar_status hangar_writer_add_text_column(const struct hangar_writer *writer, const char *name, int32_t kind, bool nested, struct hangar_column **out);
 
+// `hangar_writer_add_text_column` with the values stored compressed: `codec` as for
+// `hangar_ndarray_spec_compression` (`"zstd"`, `"zstd:<level>"`, `"lz4"`, `"none"`).
+hangar_status hangar_writer_add_text_column_compressed(const struct hangar_writer *writer, const char *name, int32_t kind, bool nested, const char *codec, struct hangar_column **out);
+
 // Deletes column `name` and its samples from the staging area.
 hangar_status hangar_writer_delete_column(const struct hangar_writer *writer, const char *name);
 
@@ -637,6 +641,12 @@ hangar_status hangar_ndarray_spec_variable_shape(struct hangar_ndarray_spec *spe
 // With `nested` true, the column maps each sample key to subsamples (subkey -> array).
 hangar_status hangar_ndarray_spec_contains_subsamples(struct hangar_ndarray_spec *spec, bool nested);
 
+// Stores the column's committed values compressed: `codec` is `"zstd"`,
+// `"zstd:<level 1-22>"`, `"lz4"` or `"none"` (the default: uncompressed, read with no
+// decoding). Compressed values are sealed as Parquet segments and read a page at a time
+// through a page cache (docs/format.md, "Compressed segments").
+hangar_status hangar_ndarray_spec_compression(struct hangar_ndarray_spec *spec, const char *codec);
+
 // Frees a column description. NULL is accepted and ignored.
 void hangar_ndarray_spec_free(struct hangar_ndarray_spec *spec);
 
@@ -650,6 +660,10 @@ hangar_status hangar_column_name(const struct hangar_column *column, char *buf, 
 // subsamples, `*variable_shape` whether sample shapes may vary (numeric columns), and
 // `*dtype` a `HANGAR_DTYPE_*` code (0 for text columns). Any output may be NULL.
 hangar_status hangar_column_schema(const struct hangar_column *column, int32_t *kind, bool *nested, bool *variable_shape, int32_t *dtype_out);
+
+// Copies the column's compression into `buf` (`len` bytes, NUL-terminated): `"none"`,
+// `"zstd:<level>"` or `"lz4"`.
+hangar_status hangar_column_compression(const struct hangar_column *column, char *buf, size_t len);
 
 // The column's shape (for variable-shape columns, the maximum in each dimension).
 // `*ndim` receives the number of dimensions; `shape` (may be NULL to ask only for ndim)

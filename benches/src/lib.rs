@@ -114,3 +114,30 @@ pub fn hangar_bin() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     }
     Ok(p)
 }
+
+/// Bytes of the files under `path`.
+pub fn du(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = std::fs::read_dir(path) {
+        for e in rd.flatten() {
+            let p = e.path();
+            total += if p.is_dir() {
+                du(&p)
+            } else {
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            };
+        }
+    }
+    total
+}
+
+/// A small deterministic pseudo-random sequence (picks for random reads).
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Instant;
 
+use hangar_benches::{du, xorshift};
 use hangar_core::{CommitId, DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
 use rayon::prelude::*;
 use serde_json::json;
@@ -63,31 +64,6 @@ fn args() -> Res<Args> {
         }
     }
     Ok(a)
-}
-
-fn du(path: &std::path::Path) -> u64 {
-    let mut total = 0;
-    if let Ok(rd) = std::fs::read_dir(path) {
-        for e in rd.flatten() {
-            let p = e.path();
-            total += if p.is_dir() {
-                du(&p)
-            } else {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            };
-        }
-    }
-    total
-}
-
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed | 1;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
 }
 
 /// BLAKE3 of each sample (in parallel, like our bulk path) + one write + fsync.

@@ -291,6 +291,12 @@ class Column {
         detail::check(hangar_column_schema(c_.get(), nullptr, &n, nullptr, nullptr));
         return n;
     }
+    /// "none", "zstd:<level>" or "lz4".
+    std::string compression() const {
+        char buf[32];
+        detail::check(hangar_column_compression(c_.get(), buf, sizeof buf));
+        return buf;
+    }
     std::vector<size_t> shape() const {
         size_t ndim = 0;
         detail::check(hangar_column_shape(c_.get(), nullptr, 0, &ndim));
@@ -586,21 +592,25 @@ class Writer {
     Column operator[](const std::string &name) const { return column(name); }
 
     /// A numeric column of T arrays of `shape` (the maximum shape when variable_shape).
+    /// `compression`: "none" (default), "zstd", "zstd:<level>" or "lz4".
     template <typename T>
     Column add_ndarray_column(const std::string &name, const std::vector<size_t> &shape, bool variable_shape = false,
-                              bool nested = false) {
+                              bool nested = false, const std::string &compression = "none") {
         hangar_ndarray_spec *s = nullptr;
         detail::check(hangar_ndarray_spec_new(dtype_of<T>(), shape.data(), shape.size(), &s));
         detail::Owned<hangar_ndarray_spec, hangar_ndarray_spec_free> spec(s);
         detail::check(hangar_ndarray_spec_variable_shape(s, variable_shape));
         detail::check(hangar_ndarray_spec_contains_subsamples(s, nested));
+        detail::check(hangar_ndarray_spec_compression(s, compression.c_str()));
         hangar_column *c = nullptr;
         detail::check(hangar_writer_add_ndarray_column(w_.get(), name.c_str(), s, &c));
         return Column(c);
     }
-    Column add_str_column(const std::string &name, bool nested = false) { return add_text(name, HANGAR_KIND_STR, nested); }
-    Column add_bytes_column(const std::string &name, bool nested = false) {
-        return add_text(name, HANGAR_KIND_BYTES, nested);
+    Column add_str_column(const std::string &name, bool nested = false, const std::string &compression = "none") {
+        return add_text(name, HANGAR_KIND_STR, nested, compression);
+    }
+    Column add_bytes_column(const std::string &name, bool nested = false, const std::string &compression = "none") {
+        return add_text(name, HANGAR_KIND_BYTES, nested, compression);
     }
     void delete_column(const std::string &name) { detail::check(hangar_writer_delete_column(w_.get(), name.c_str())); }
 
@@ -658,9 +668,10 @@ class Writer {
     void close() { detail::check(hangar_writer_close(w_.get())); }
 
   private:
-    Column add_text(const std::string &name, int32_t kind, bool nested) {
+    Column add_text(const std::string &name, int32_t kind, bool nested, const std::string &compression) {
         hangar_column *c = nullptr;
-        detail::check(hangar_writer_add_text_column(w_.get(), name.c_str(), kind, nested, &c));
+        detail::check(
+            hangar_writer_add_text_column_compressed(w_.get(), name.c_str(), kind, nested, compression.c_str(), &c));
         return Column(c);
     }
     detail::Owned<hangar_writer, hangar_writer_free> w_;

@@ -22,7 +22,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version, column_name, writer_lock_held, update!, append_sample!,
+       disk_usage, format_version, column_name, column_compression, writer_lock_held, update!, append_sample!,
        add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!,
        clone_repository, open_remote, stream_stats, not_fetched, gc!
 
@@ -173,6 +173,13 @@ function column_name(col::Column)
     return unsafe_string(pointer(buf))
 end
 
+"""How the column's committed values are stored: "none", "zstd:<level>" or "lz4"."""
+function column_compression(col::Column)
+    buf = Vector{UInt8}(undef, 32)
+    check(L.hangar_column_compression(col, buf, length(buf)))
+    return unsafe_string(pointer(buf))
+end
+
 """    Repository(path)
 
 Opens the repository at `path` (the directory holding `.hangar/`)."""
@@ -246,27 +253,34 @@ end
 # C shape of a Julia array: its size reversed.
 cshape(dims) = Csize_t[reverse(collect(dims))...]
 
-"""    add_ndarray_column!(co, name, T, dims...; variable_shape=false, nested=false)
+"""    add_ndarray_column!(co, name, T, dims...; variable_shape=false, nested=false, compression="none")
 
 Creates a column of arrays of element type `T` and Julia size `dims` (the maximum size
-in each dimension when `variable_shape`)."""
+in each dimension when `variable_shape`). `compression` ("zstd", "zstd:<level>", "lz4")
+stores committed values compressed, as Parquet segments."""
 function add_ndarray_column!(co::WriterCheckout, name::AbstractString, ::Type{T}, dims::Integer...;
-                             variable_shape::Bool = false, nested::Bool = false) where {T}
+                             variable_shape::Bool = false, nested::Bool = false,
+                             compression::AbstractString = "none") where {T}
     shape = cshape(dims)
     spec = out_handle(o -> L.hangar_ndarray_spec_new(dtype_code(T), shape, length(shape), o))
     try
         check(L.hangar_ndarray_spec_variable_shape(spec, variable_shape))
         check(L.hangar_ndarray_spec_contains_subsamples(spec, nested))
+        check(L.hangar_ndarray_spec_compression(spec, compression))
         return Column(out_handle(o -> L.hangar_writer_add_ndarray_column(co, name, spec, o)), co)
     finally
         L.hangar_ndarray_spec_free(spec)
     end
 end
 
-add_str_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
-    Column(out_handle(o -> L.hangar_writer_add_text_column(co, name, L.HANGAR_KIND_STR, nested, o)), co)
-add_bytes_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false) =
-    Column(out_handle(o -> L.hangar_writer_add_text_column(co, name, L.HANGAR_KIND_BYTES, nested, o)), co)
+add_str_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false,
+                compression::AbstractString = "none") =
+    Column(out_handle(o -> L.hangar_writer_add_text_column_compressed(co, name, L.HANGAR_KIND_STR, nested,
+                                                                      compression, o)), co)
+add_bytes_column!(co::WriterCheckout, name::AbstractString; nested::Bool = false,
+                  compression::AbstractString = "none") =
+    Column(out_handle(o -> L.hangar_writer_add_text_column_compressed(co, name, L.HANGAR_KIND_BYTES, nested,
+                                                                      compression, o)), co)
 delete_column!(co::WriterCheckout, name::AbstractString) = check(L.hangar_writer_delete_column(co, name))
 
 # Keys: non-negative integers or strings, as C hangar_key values valid inside `f`.

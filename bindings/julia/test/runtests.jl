@@ -163,4 +163,24 @@ using Test
     @test stream_stats(stream).misses == 1
     remove_remote!(repo, "origin")
     @test isempty(remotes(repo))
+
+    # Compressed columns: sealed as Parquet segments, read back exactly.
+    zdir = mktempdir()
+    zrepo = init_repository(zdir, "Ada", "ada@example.com")
+    checkout_writer(zrepo) do co
+        z = add_ndarray_column!(co, "z", Float32, 8, 8; compression = "zstd:5")
+        t = add_str_column!(co, "t"; compression = "lz4")
+        @test_throws HangarError add_bytes_column!(co, "bad"; compression = "gzip")
+        @test column_compression(z) == "zstd:5" && column_compression(t) == "lz4"
+        for i in 0:19
+            z[i] = fill(Float32(i), 8, 8)
+            t[i] = repeat("x", 80 + i)
+        end
+        commit!(co, "compressed")
+    end
+    checkout(zrepo) do c
+        @test all(c["z"][i] == fill(Float32(i), 8, 8) for i in 0:19)
+        @test all(c["t"][i] == repeat("x", 80 + i) for i in 0:19)
+    end
+    @test verify(zrepo)[1]
 end

@@ -402,10 +402,12 @@ class WriterCheckout(_Checkout):
         backend_options: Optional[dict] = None,
     ) -> Column:
         """Creates a column of numeric arrays, from a `prototype` array or a `shape`
-        and `dtype`; with `variable_shape`, samples may be smaller than `shape`."""
+        and `dtype`; with `variable_shape`, samples may be smaller than `shape`.
+        `backend_options` may ask for compression (see `compression_of`)."""
         self._check_open()
         self._no_block()
         _check_column_args(name, variable_shape=variable_shape, contains_subsamples=contains_subsamples)
+        codec = compression_of(backend_options)
         if prototype is not None:
             prototype = np.asarray(prototype)
             shape, dtype = prototype.shape, prototype.dtype
@@ -420,6 +422,7 @@ class WriterCheckout(_Checkout):
         try:
             check(lib.hangar_ndarray_spec_variable_shape(spec, bool(variable_shape)))
             check(lib.hangar_ndarray_spec_contains_subsamples(spec, bool(contains_subsamples)))
+            check(lib.hangar_ndarray_spec_compression(spec, cstr(codec)))
             out = ctypes.c_void_p()
             st = lib.hangar_writer_add_ndarray_column(self._ptr(), cstr(name), spec, byref(out))
             if st == _ffi.E_ALREADY_EXISTS:
@@ -437,12 +440,15 @@ class WriterCheckout(_Checkout):
                 "leave the block first"
             )
 
-    def _add_text_column(self, name: str, kind: int, contains_subsamples: bool) -> Column:
+    def _add_text_column(self, name: str, kind: int, contains_subsamples: bool, backend_options: Optional[dict]) -> Column:
         self._check_open()
         self._no_block()
         _check_column_args(name, contains_subsamples=contains_subsamples)
+        codec = compression_of(backend_options)
         out = ctypes.c_void_p()
-        st = lib.hangar_writer_add_text_column(self._ptr(), cstr(name), kind, bool(contains_subsamples), byref(out))
+        st = lib.hangar_writer_add_text_column_compressed(
+            self._ptr(), cstr(name), kind, bool(contains_subsamples), cstr(codec), byref(out)
+        )
         if st == _ffi.E_ALREADY_EXISTS:
             raise LookupError(_ffi.last_message())
         check(st)
@@ -450,12 +456,12 @@ class WriterCheckout(_Checkout):
         return self._column(name)
 
     def add_str_column(self, name: str, contains_subsamples: bool = False, *, backend: Optional[str] = None, backend_options: Optional[dict] = None) -> Column:
-        """Creates a column of str samples."""
-        return self._add_text_column(name, _ffi.KIND_STR, contains_subsamples)
+        """Creates a column of str samples (`backend_options`: see `compression_of`)."""
+        return self._add_text_column(name, _ffi.KIND_STR, contains_subsamples, backend_options)
 
     def add_bytes_column(self, name: str, contains_subsamples: bool = False, *, backend: Optional[str] = None, backend_options: Optional[dict] = None) -> Column:
-        """Creates a column of bytes samples."""
-        return self._add_text_column(name, _ffi.KIND_BYTES, contains_subsamples)
+        """Creates a column of bytes samples (`backend_options`: see `compression_of`)."""
+        return self._add_text_column(name, _ffi.KIND_BYTES, contains_subsamples, backend_options)
 
     def __setitem__(self, index: Tuple[str, KeyType], value: Any) -> None:
         """`co['images', 0] = array`."""
@@ -555,3 +561,50 @@ class WriterCheckout(_Checkout):
             f"    Base Branch  : {self.branch_name}\n"
             f"    Num Columns  : {len(self)}\n"
         )
+
+
+#: The original's compression libraries libhangar has no codec of its own for: zstd stands
+#: in (every value is still stored exactly; only the bytes on disk differ).
+_ZSTD_FOR = {"gzip", "zlib", "blosc:zlib", "lzf", "blosc:blosclz", "blosc:snappy", "blosc"}
+
+
+def compression_of(backend_options: Optional[dict]) -> str:
+    """The compression a column's `backend_options` ask for, as the C ABI names it.
+
+    `{'compression': 'zstd' | 'zstd:<1-22>' | 'lz4' | 'none'}` is libhangar's own form. The
+    original's `{'complib': ..., 'complevel': ...}` is read too: `blosc:zstd` / `zstd` at
+    `complevel` (default 3), `blosc:lz4` / `blosc:lz4hc` / `lz4`, and zstd for the codecs
+    libhangar lacks (gzip, zlib, lzf, blosclz, snappy); `complevel` 0 means none. Nothing
+    given means none (uncompressed Arrow IPC segments, read with no decoding)."""
+    if not backend_options:
+        return "none"
+    if not isinstance(backend_options, dict):
+        raise TypeError(f"backend_options must be a dict, not {type(backend_options).__name__}")
+    opts = dict(backend_options)
+    if "compression" in opts:
+        c = opts.pop("compression")
+        if opts:
+            raise ValueError(f"backend_options: unknown keys {sorted(opts)} beside 'compression'")
+        if not isinstance(c, str):
+            raise TypeError("backend_options['compression'] is a str such as 'zstd', 'zstd:9' or 'lz4'")
+        return c
+    complib = str(opts.pop("complib", "")).lower()
+    level = opts.pop("complevel", None)
+    opts.pop("shuffle", None)  # a blosc filter; zstd pages need none
+    if opts:
+        raise ValueError(
+            f"backend_options: unknown keys {sorted(opts)}; give {{'compression': 'zstd'}} "
+            "or the original's {'complib': ..., 'complevel': ...}"
+        )
+    if level is not None and (not isinstance(level, int) or isinstance(level, bool) or not 0 <= level <= 22):
+        raise ValueError(f"backend_options: complevel {level!r} is not a level from 0 to 22")
+    if level == 0:
+        return "none"
+    if complib in ("", "blosc:zstd", "zstd") or complib in _ZSTD_FOR:
+        return f"zstd:{level}" if level else "zstd"
+    if complib in ("blosc:lz4", "blosc:lz4hc", "lz4"):
+        return "lz4"
+    raise ValueError(
+        f"backend_options: unknown complib {complib!r}; use 'blosc:zstd', 'zstd', 'blosc:lz4', 'lz4', "
+        "'gzip', 'zlib' or 'lzf', or {'compression': 'zstd:<level>'}"
+    )

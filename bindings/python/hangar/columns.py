@@ -153,6 +153,9 @@ class Column(DictReads):
         self._nested = nested.value
         self._variable = variable.value
         self._dtype = _DTYPES.get(dtype.value)
+        comp = ctypes.create_string_buffer(32)
+        check(lib.hangar_column_compression(handle.ptr, comp, 32))
+        self._compression = comp.value.decode()
         if self._kind == _ffi.KIND_NDARRAY:
             dims = (c_size_t * 32)()
             ndim = c_size_t()
@@ -320,8 +323,16 @@ class Column(DictReads):
 
     @property
     def backend(self) -> str:
+        """Where committed values live: `'arrow-ipc'` (uncompressed, read zero-copy) or
+        `'parquet'` (compressed pages; see `backend_options`)."""
         self._co._check_open()
-        return "arrow-ipc"
+        return "arrow-ipc" if self._compression == "none" else "parquet"
+
+    @property
+    def backend_options(self) -> dict:
+        """`{'compression': 'none' | 'zstd:<level>' | 'lz4'}`."""
+        self._co._check_open()
+        return {"compression": self._compression}
 
     def __repr__(self) -> str:
         self._co._check_open()

@@ -89,6 +89,8 @@ pub struct Schema {
     pub shape: Vec<usize>,
     pub variable_shape: bool,
     pub nested: bool,
+    /// none, zstd:<level> or lz4.
+    pub compression: String,
 }
 
 impl From<&ColumnSchema> for Schema {
@@ -99,6 +101,7 @@ impl From<&ColumnSchema> for Schema {
             shape: s.shape().to_vec(),
             variable_shape: s.kind() == hangar_core::ColumnKind::NdArray && s.variable_shape(),
             nested: s.is_nested(),
+            compression: s.compression().to_string(),
         }
     }
 }

@@ -2,9 +2,13 @@
 //! pyarrow reads the segments, and the Arrow C stream): `cargo run -p hangar-core
 //! --example every_kind -- DIR`. The first columns hold values of at most 64 bytes, kept
 //! inline in the record tables (format version 2); the `*_big` columns hold larger ones
-//! of every kind, which are stored in segments.
+//! of every kind, which are stored in Arrow IPC segments, and the `*_zstd` and `*_lz4`
+//! columns the same values compressed, in Parquet segments.
 
-use hangar_core::{DType, NdArraySpec, Repository, Result, TensorRef, ValueRef};
+use hangar_core::{
+    ColumnSchema, Compression, DType, NdArraySpec, Repository, Result, TensorRef, ValueRef,
+    WriterCheckout,
+};
 
 fn main() -> Result<()> {
     let dir = std::env::args()
@@ -39,42 +43,72 @@ fn main() -> Result<()> {
         text.set(u64::from(i), format!("caption {i} ✓").as_str())?;
         blobs.set(u64::from(i), ValueRef::Bytes(&[i, 0, 255]))?;
     }
-    let images_big =
-        co.add_ndarray_column("images_big", NdArraySpec::with_shape(DType::U8, &[8, 10]))?;
-    let fields_big = co.add_ndarray_column(
-        "fields_big",
-        NdArraySpec::with_shape(DType::F32, &[4, 8]).variable_shape(true),
+    // Larger values of every kind, uncompressed (Arrow IPC segments) and compressed
+    // (Parquet segments).
+    big_columns(&co, "big", Compression::None, 0)?;
+    big_columns(&co, "zstd", Compression::Zstd(3), 5)?;
+    big_columns(&co, "lz4", Compression::Lz4, 10)?;
+    let id = co.commit("every kind of column")?;
+    co.close()?;
+    println!("{} {}", repo.hangar_dir().display(), id.to_hex());
+    Ok(())
+}
+
+/// Columns of every kind holding values over 64 bytes (stored in segments), named
+/// `<kind>_<suffix>`, with compression `c`.
+fn big_columns(co: &WriterCheckout, suffix: &str, c: Compression, salt: u8) -> Result<()> {
+    let images_big = co.add_ndarray_column(
+        &format!("images_{suffix}"),
+        NdArraySpec::with_shape(DType::U8, &[8, 10]).compression(c),
     )?;
-    let flags_big =
-        co.add_ndarray_column("flags_big", NdArraySpec::with_shape(DType::Bool, &[80]))?;
-    let half_big = co.add_ndarray_column("half_big", NdArraySpec::with_shape(DType::F16, &[40]))?;
-    let text_big = co.add_str_column("captions_big")?;
-    let blobs_big = co.add_bytes_column("blobs_big")?;
+    let fields_big = co.add_ndarray_column(
+        &format!("fields_{suffix}"),
+        NdArraySpec::with_shape(DType::F32, &[4, 8])
+            .variable_shape(true)
+            .compression(c),
+    )?;
+    let flags_big = co.add_ndarray_column(
+        &format!("flags_{suffix}"),
+        NdArraySpec::with_shape(DType::Bool, &[80]).compression(c),
+    )?;
+    let half_big = co.add_ndarray_column(
+        &format!("half_{suffix}"),
+        NdArraySpec::with_shape(DType::F16, &[40]).compression(c),
+    )?;
+    let text_big = co.add_column(
+        &format!("captions_{suffix}"),
+        ColumnSchema::str().with_compression(c),
+    )?;
+    let blobs_big = co.add_column(
+        &format!("blobs_{suffix}"),
+        ColumnSchema::bytes().with_compression(c),
+    )?;
     for i in 0..5u8 {
+        // Other values per set of columns (equal values would be stored once).
+        let v = i + salt;
         let px: Vec<u8> = (0..80u8)
-            .map(|j| i.wrapping_mul(7).wrapping_add(j))
+            .map(|j| v.wrapping_mul(7).wrapping_add(j))
             .collect();
         images_big.set(u64::from(i), TensorRef::new(&px, &[8, 10]))?;
         let rows = 3 + usize::from(i % 2);
         let f: Vec<f32> = (0..rows * 8)
-            .map(|x| x as f32 * 0.25 + f32::from(i))
+            .map(|x| x as f32 * 0.25 + f32::from(v))
             .collect();
         fields_big.set(u64::from(i), TensorRef::new(&f, &[rows, 8]))?;
-        let bits: Vec<bool> = (0..80).map(|j| (j + usize::from(i)) % 3 == 0).collect();
+        let bits: Vec<bool> = (0..80)
+            .map(|j| (j + usize::from(i)) % (3 + usize::from(salt)) == 0)
+            .collect();
         flags_big.set(u64::from(i), TensorRef::from_bools(&bits, &[80]))?;
         let h: Vec<half::f16> = (0..40)
-            .map(|j| half::f16::from_f32(j as f32 + f32::from(i)))
+            .map(|j| half::f16::from_f32(j as f32 + f32::from(v)))
             .collect();
         half_big.set(u64::from(i), TensorRef::new(&h, &[40]))?;
         text_big.set(
             u64::from(i),
-            format!("caption {i} ✓ {}", "long ".repeat(14)).as_str(),
+            format!("caption {v} ✓ {}", "long ".repeat(14)).as_str(),
         )?;
-        let b: Vec<u8> = (0..70u8).map(|j| j ^ i).collect();
+        let b: Vec<u8> = (0..70u8).map(|j| j ^ v).collect();
         blobs_big.set(u64::from(i), ValueRef::Bytes(&b))?;
     }
-    let id = co.commit("every kind of column")?;
-    co.close()?;
-    println!("{} {}", repo.hangar_dir().display(), id.to_hex());
     Ok(())
 }

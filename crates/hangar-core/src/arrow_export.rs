@@ -484,7 +484,12 @@ impl ColumnBatches {
         let shared = self.col.shared();
         let (store, name) = (&shared.store, self.col.name());
         let corrupt = |key: &SampleKey, detail: String| bad_value(shared, name, key, &detail);
-        // (file, offset, length) of each value, CRC-checked.
+        // Where each value is, CRC-checked: (file, offset) in a mapped Arrow segment, or
+        // the bytes decoded from a Parquet segment (compressed columns).
+        enum Src {
+            Mapped(hangar_store::FileId, u64),
+            Decoded(Buffer),
+        }
         let mut locs = Vec::with_capacity(records.len());
         let mut maps = std::collections::HashMap::new();
         let mut inline = Vec::new();
@@ -501,7 +506,7 @@ impl ColumnBatches {
             };
             let entry = store
                 .lookup(&digest)?
-                .filter(|e| e.kind == hangar_store::EntryKind::Value)
+                .filter(|e| e.kind.is_value())
                 .ok_or_else(|| {
                     corrupt(
                         key,
@@ -518,6 +523,11 @@ impl ColumnBatches {
                     ),
                 ));
             }
+            if entry.kind == hangar_store::EntryKind::ParquetValue {
+                // read_entry checks the CRC after decoding.
+                locs.push(Src::Decoded(store.read_entry(&entry)?));
+                continue;
+            }
             let map = match maps.entry(loc.file) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => {
@@ -530,7 +540,7 @@ impl ColumnBatches {
                     format!("checksum mismatch for value {}", digest.short()),
                 ));
             }
-            locs.push((loc.file, loc.offset));
+            locs.push(Src::Mapped(loc.file, loc.offset));
         }
         if locs.is_empty() || !inline.is_empty() {
             // Mixed cannot decode (see above); if it ever did, the copy below would
@@ -540,18 +550,26 @@ impl ColumnBatches {
             }
             return Ok(aligned(inline));
         }
-        let contiguous = locs
-            .windows(2)
-            .all(|w| w[1].0 == w[0].0 && w[1].1 == w[0].1 + sample_bytes as u64);
-        if let (true, Some(&(file, start))) = (contiguous, locs.first()) {
-            let buf = maps[&file].buffer(start, (locs.len() * sample_bytes) as u64)?;
+        let contiguous = locs.windows(2).all(|w| match (&w[0], &w[1]) {
+            (Src::Mapped(f0, o0), Src::Mapped(f1, o1)) => {
+                f1 == f0 && *o1 == o0 + sample_bytes as u64
+            }
+            _ => false,
+        });
+        if let (true, Some(Src::Mapped(file, start))) = (contiguous, locs.first()) {
+            let buf = maps[file].buffer(*start, (locs.len() * sample_bytes) as u64)?;
             if (buf.as_ptr() as usize).is_multiple_of(dtype.size()) {
                 return Ok(buf);
             }
         }
         let mut out = Vec::with_capacity(locs.len() * sample_bytes);
-        for (file, offset) in locs {
-            out.extend_from_slice(maps[&file].slice(offset, sample_bytes as u64)?);
+        for src in locs {
+            match src {
+                Src::Mapped(file, offset) => {
+                    out.extend_from_slice(maps[&file].slice(offset, sample_bytes as u64)?)
+                }
+                Src::Decoded(b) => out.extend_from_slice(&b),
+            }
         }
         Ok(aligned(out))
     }

@@ -426,7 +426,7 @@ fn check_value(
         }
         Err(e) => return Err(problem(&Error::Store(e))),
     };
-    let path = shared.store.segment_file(entry.loc.file);
+    let path = shared.store.entry_file(&entry);
     let bytes = shared
         .store
         .read_entry(&entry)

@@ -148,6 +148,11 @@ impl Store {
         self.dir.join(STAGING_DIR)
     }
 
+    /// The path of the file an index entry locates its content in.
+    pub fn entry_file(&self, entry: &IndexEntry) -> PathBuf {
+        file_path(&self.dir, entry.loc.file, entry.kind.file_kind())
+    }
+
     /// The path of segment `id`.
     pub fn segment_file(&self, id: FileId) -> PathBuf {
         segment_path(&self.dir, id)

@@ -1,5 +1,5 @@
 use anyhow::{bail, Context as _};
-use hangar_core::{ColumnInfo, DType, NdArraySpec};
+use hangar_core::{ColumnInfo, ColumnSchema, Compression, DType, NdArraySpec};
 
 use crate::app::Ctx;
 use crate::documents;
@@ -15,8 +15,13 @@ pub enum Command {
 f32, UINT8, ...), str or bytes. SHAPE is the shape of one sample, e.g. `28 28` or `28,28`;
 none means one number per sample. With --variable-shape it is the largest shape.
 
+--compression stores the column's committed values compressed, as Parquet segments
+(zstd pages, or lz4: faster to read, larger); the default, none, keeps them
+uncompressed and read straight from disk with no decoding.
+
 Examples:
   hangar column create images uint8 28 28
+  hangar column create images uint8 28 28 --compression zstd:9
   hangar column create labels int64
   hangar column create crops uint8 512 512 3 --variable-shape
   hangar column create captions str --subsamples"
@@ -47,6 +52,19 @@ pub struct CreateArgs {
     /// Each sample is a map of subsamples (the original's `contains_subsamples`).
     #[arg(long, alias = "contains-subsamples")]
     subsamples: bool,
+    /// none (default), zstd, zstd:<level 1-22> or lz4.
+    #[arg(long, value_name = "CODEC")]
+    compression: Option<String>,
+}
+
+/// Parses `--compression` (none, zstd, zstd:<level>, lz4); none when not given.
+pub fn parse_compression(s: Option<&str>) -> anyhow::Result<Compression> {
+    match s {
+        None => Ok(Compression::None),
+        Some(s) => s
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--compression: {e}")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +110,7 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let kind = a.dtype.to_ascii_lowercase();
     let shape = parse_shape(&a.shape)?;
+    let compression = parse_compression(a.compression.as_deref())?;
     let co = ctx.writer(&repo)?;
     let result = match kind.as_str() {
         "str" | "string" | "bytes" | "binary" => {
@@ -100,12 +119,17 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
                 bail!("a {kind} column has no shape; leave out SHAPE and --variable-shape");
             }
             let is_str = matches!(kind.as_str(), "str" | "string");
-            match (is_str, a.subsamples) {
-                (true, false) => co.add_str_column(&a.name),
-                (true, true) => co.add_nested_str_column(&a.name),
-                (false, false) => co.add_bytes_column(&a.name),
-                (false, true) => co.add_nested_bytes_column(&a.name),
-            }
+            let schema = if is_str {
+                ColumnSchema::str()
+            } else {
+                ColumnSchema::bytes()
+            };
+            let schema = if a.subsamples {
+                schema.nested()
+            } else {
+                schema
+            };
+            co.add_column(&a.name, schema.with_compression(compression))
         }
         _ => {
             let Some(dtype) = DType::from_name(&kind) else {
@@ -119,7 +143,8 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
                 &a.name,
                 NdArraySpec::with_shape(dtype, &shape)
                     .variable_shape(a.variable_shape)
-                    .contains_subsamples(a.subsamples),
+                    .contains_subsamples(a.subsamples)
+                    .compression(compression),
             )
         }
     };
@@ -170,6 +195,7 @@ pub fn columns_text(cols: &[ColumnInfo]) -> String {
                 },
                 thousands(c.num_samples),
                 c.num_subsamples.map_or("-".into(), thousands),
+                s.compression().to_string(),
             ]
         })
         .collect();
@@ -182,6 +208,7 @@ pub fn columns_text(cols: &[ColumnInfo]) -> String {
             "NESTED",
             "SAMPLES",
             "SUBSAMPLES",
+            "COMPRESSION",
         ],
         &rows,
     )

@@ -122,3 +122,95 @@ fn list_of_a_commit_and_remove() {
     // Empty list: nothing on stdout.
     assert_eq!(env.ok(&["column", "list"]), "");
 }
+
+#[test]
+fn compression_on_create_and_import() {
+    let env = Env::new();
+    env.init();
+    let out = env.ok(&[
+        "column",
+        "create",
+        "imgs",
+        "uint8",
+        "28",
+        "28",
+        "--compression",
+        "zstd:9",
+    ]);
+    assert!(out.contains("zstd:9"), "{out}");
+    env.ok(&["column", "create", "notes", "str", "--compression", "lz4"]);
+    env.ok(&["column", "create", "plain", "uint8", "4"]);
+    let e = env.err(&[
+        "column",
+        "create",
+        "bad",
+        "uint8",
+        "4",
+        "--compression",
+        "gzip",
+    ]);
+    assert!(e.contains("zstd") && e.contains("lz4"), "{e}");
+    let e = env.err(&["column", "create", "bad", "str", "--compression", "zstd:30"]);
+    assert!(e.contains("1 to 22"), "{e}");
+    let v = env.json(&["column", "list"]);
+    let compression = |n: &str| {
+        v["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()["schema"]["compression"]
+            .clone()
+    };
+    assert_eq!(compression("imgs"), "zstd:9");
+    assert_eq!(compression("notes"), "lz4");
+    assert_eq!(compression("plain"), "none");
+    assert!(env.ok(&["column", "list"]).contains("COMPRESSION"));
+
+    // import --create --compression: the committed values are Parquet segments, and
+    // export gives back what went in.
+    let data: Vec<u8> = (0..40 * 100u32)
+        .map(|i| (i % 7 * (i / 100)) as u8)
+        .collect();
+    let mut file = hangar_cli::formats::npy::header_bytes(hangar_core::DType::U8, &[40, 10, 10]);
+    file.extend_from_slice(&data);
+    let npy = env.file("rows.npy").to_string_lossy().into_owned();
+    std::fs::write(&npy, file).unwrap();
+    env.ok(&[
+        "import",
+        "rows",
+        &npy,
+        "--create",
+        "--compression",
+        "zstd",
+        "-m",
+        "compressed rows",
+    ]);
+    let v = env.json(&["column", "list", "master"]);
+    let rows = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rows")
+        .unwrap()
+        .clone();
+    assert_eq!(rows["schema"]["compression"], "zstd:3");
+    let segments: Vec<String> = std::fs::read_dir(env.path().join(".hangar/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        segments.iter().any(|s| s.ends_with(".parquet")),
+        "{segments:?}"
+    );
+    assert!(
+        !segments.iter().any(|s| s.ends_with(".arrow")),
+        "{segments:?}"
+    );
+    env.ok(&["export", "rows", "-o", "back.npy"]);
+    let (back_shape, back) = crate::npy_data(&env.file("back.npy").to_string_lossy());
+    assert_eq!((back_shape, back), (vec![40, 10, 10], data));
+    let (_, e) = env.code(2, &["import", "more", &npy, "--compression", "zstd"]);
+    assert!(e.contains("--create"), "{e}");
+    env.ok(&["verify"]);
+}

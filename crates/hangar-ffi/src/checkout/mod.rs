@@ -263,22 +263,51 @@ pub extern "C" fn hangar_writer_add_text_column(
     nested: bool,
     out: *mut *mut hangar_column,
 ) -> hangar_status {
+    guard_out(out, || add_text_column(writer, name, kind, nested, None))
+}
+
+/// `hangar_writer_add_text_column` with the values stored compressed: `codec` as for
+/// `hangar_ndarray_spec_compression` (`"zstd"`, `"zstd:<level>"`, `"lz4"`, `"none"`).
+#[no_mangle]
+pub extern "C" fn hangar_writer_add_text_column_compressed(
+    writer: *const hangar_writer,
+    name: *const c_char,
+    kind: i32,
+    nested: bool,
+    codec: *const c_char,
+    out: *mut *mut hangar_column,
+) -> hangar_status {
     guard_out(out, || {
-        let w = handle(writer, "writer")?;
-        let name = text(name, "name")?;
-        let col = match (kind, nested) {
-            (HANGAR_KIND_STR, false) => w.co.add_str_column(name)?,
-            (HANGAR_KIND_STR, true) => w.co.add_nested_str_column(name)?,
-            (HANGAR_KIND_BYTES, false) => w.co.add_bytes_column(name)?,
-            (HANGAR_KIND_BYTES, true) => w.co.add_nested_bytes_column(name)?,
-            _ => {
-                return Err(invalid(format!(
+        handle(writer, "writer")?;
+        let c = spec::parse_codec(text(codec, "codec")?)?;
+        add_text_column(writer, name, kind, nested, Some(c))
+    })
+}
+
+fn add_text_column(
+    writer: *const hangar_writer,
+    name: *const c_char,
+    kind: i32,
+    nested: bool,
+    compression: Option<hangar_core::Compression>,
+) -> FfiResult<*mut hangar_column> {
+    let w = handle(writer, "writer")?;
+    let name = text(name, "name")?;
+    let schema = match kind {
+        HANGAR_KIND_STR => hangar_core::ColumnSchema::str(),
+        HANGAR_KIND_BYTES => hangar_core::ColumnSchema::bytes(),
+        _ => {
+            return Err(invalid(format!(
                 "kind {kind} is not a text kind; use HANGAR_KIND_STR (2) or HANGAR_KIND_BYTES (3)"
             )))
-            }
-        };
-        Ok(into_handle(hangar_column::writer(col)))
-    })
+        }
+    };
+    let schema = if nested { schema.nested() } else { schema };
+    let col = w.co.add_column(
+        name,
+        schema.with_compression(compression.unwrap_or_default()),
+    )?;
+    Ok(into_handle(hangar_column::writer(col)))
 }
 
 use crate::types::{HANGAR_KIND_BYTES, HANGAR_KIND_STR};

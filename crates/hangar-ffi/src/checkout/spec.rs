@@ -19,6 +19,7 @@ pub(super) struct SpecFields {
     from_prototype: bool,
     variable: bool,
     nested: bool,
+    compression: hangar_core::Compression,
 }
 
 impl SpecFields {
@@ -30,6 +31,7 @@ impl SpecFields {
         };
         spec.variable_shape(self.variable)
             .contains_subsamples(self.nested)
+            .compression(self.compression)
     }
 }
 
@@ -67,6 +69,7 @@ pub extern "C" fn hangar_ndarray_spec_new(
             from_prototype: false,
             variable: false,
             nested: false,
+            compression: hangar_core::Compression::None,
         };
         Ok(into_handle(hangar_ndarray_spec {
             spec: Mutex::new(fields),
@@ -121,6 +124,26 @@ pub extern "C" fn hangar_ndarray_spec_contains_subsamples(
         s.nested = nested;
         Ok(())
     })
+}
+
+/// Stores the column's committed values compressed: `codec` is `"zstd"`,
+/// `"zstd:<level 1-22>"`, `"lz4"` or `"none"` (the default: uncompressed, read with no
+/// decoding). Compressed values are sealed as Parquet segments and read a page at a time
+/// through a page cache (docs/format.md, "Compressed segments").
+#[no_mangle]
+pub extern "C" fn hangar_ndarray_spec_compression(
+    spec: *mut hangar_ndarray_spec,
+    codec: *const c_char,
+) -> hangar_status {
+    update_spec(spec, |s| {
+        s.compression = parse_codec(text(codec, "codec")?)?;
+        Ok(())
+    })
+}
+
+/// Parses a compression name for the C ABI.
+pub(crate) fn parse_codec(codec: &str) -> FfiResult<hangar_core::Compression> {
+    codec.parse().map_err(invalid)
 }
 
 /// Frees a column description. NULL is accepted and ignored.

@@ -179,6 +179,20 @@ pub extern "C" fn hangar_column_schema(
     })
 }
 
+/// Copies the column's compression into `buf` (`len` bytes, NUL-terminated): `"none"`,
+/// `"zstd:<level>"` or `"lz4"`.
+#[no_mangle]
+pub extern "C" fn hangar_column_compression(
+    column: *const hangar_column,
+    buf: *mut c_char,
+    len: usize,
+) -> hangar_status {
+    guard(|| {
+        let s = handle(column, "column")?.schema()?;
+        text_into(&s.compression().to_string(), buf, len, "buf")
+    })
+}
+
 /// The column's shape (for variable-shape columns, the maximum in each dimension).
 /// `*ndim` receives the number of dimensions; `shape` (may be NULL to ask only for ndim)
 /// receives the sizes and must hold `cap >= ndim` entries.

@@ -59,6 +59,42 @@ pub const PAGE_ROWS_KEY: &str = "hangar.page_rows";
 /// Schema-metadata key: the compression, as `Compression`'s display form.
 pub const COMPRESSION_KEY: &str = "hangar.compression";
 
+/// The Arrow schema of a Parquet segment: the segment format's, with the list items of
+/// tensors nullable (never null in fact) as pyarrow's canonical tensor types have them:
+/// pyarrow restores the tensor extension types from a Parquet file only when the storage
+/// types match its own exactly.
+pub fn parquet_schema(format: &SegmentFormat) -> arrow_schema::Schema {
+    use arrow_schema::Field;
+    let relax = |t: &DataType| -> DataType {
+        match t {
+            DataType::FixedSizeList(item, n) => {
+                DataType::FixedSizeList(Arc::new(item.as_ref().clone().with_nullable(true)), *n)
+            }
+            DataType::List(item) => DataType::List(Arc::new(item.as_ref().clone().with_nullable(true))),
+            other => other.clone(),
+        }
+    };
+    let base = format.arrow_schema();
+    let fields: Vec<Field> = base
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Struct(children) => DataType::Struct(
+                    children
+                        .iter()
+                        .map(|c| c.as_ref().clone().with_data_type(relax(c.data_type())))
+                        .collect(),
+                ),
+                t if f.name() == "value" => relax(t),
+                t => t.clone(),
+            };
+            f.as_ref().clone().with_data_type(t)
+        })
+        .collect();
+    arrow_schema::Schema::new_with_metadata(fields, base.metadata().clone())
+}
+
 /// The rows per block for values of `avg_len` bytes.
 pub fn page_rows_for(avg_len: u64) -> u64 {
     (PAGE_TARGET / avg_len.max(1)).clamp(1, MAX_PAGE_ROWS)
@@ -131,7 +167,7 @@ impl ParquetSegmentWriter {
         avg_len: u64,
     ) -> Result<ParquetSegmentWriter> {
         let page_rows = page_rows_for(avg_len);
-        let mut schema = (*format.arrow_schema()).clone();
+        let mut schema = parquet_schema(&format);
         schema
             .metadata
             .insert(PAGE_ROWS_KEY.to_string(), page_rows.to_string());
@@ -156,7 +192,24 @@ impl ParquetSegmentWriter {
             _ => 1,
         };
         let batch = usize::try_from(page_rows.saturating_mul(levels)).unwrap_or(usize::MAX);
-        let props = WriterProperties::builder()
+        // Tensor elements byte-stream split: Parquet has no 1- or 2-byte integer type, so
+        // u8 and i16 elements are INT32 values whose high bytes are zero; split into one
+        // stream per byte, zstd drops those streams almost for free (plain INT32: the
+        // repository was 1.04x raw for Fashion-MNIST, split: 0.78x), and float
+        // exponents compress apart from mantissas. pyarrow, DuckDB and Polars read it.
+        let mut props = WriterProperties::builder();
+        let leaf = match &format {
+            SegmentFormat::FixedTensor { .. } => Some(vec!["value", "list", "item"]),
+            SegmentFormat::VarTensor { .. } => Some(vec!["value", "data", "list", "item"]),
+            _ => None,
+        };
+        if let Some(path) = leaf {
+            let path = parquet::schema::types::ColumnPath::new(
+                path.iter().map(|s| s.to_string()).collect(),
+            );
+            props = props.set_column_encoding(path, parquet::basic::Encoding::BYTE_STREAM_SPLIT);
+        }
+        let props = props
             .set_compression(codec)
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::None)
@@ -382,7 +435,7 @@ impl ParquetSegment {
             .and_then(|s| s.parse().ok())
             .filter(|&r| (1..=MAX_PAGE_ROWS).contains(&r))
             .ok_or_else(|| Error::corrupt(&path, "schema lacks a valid hangar.page_rows"))?;
-        let want = format.arrow_schema();
+        let want = parquet_schema(&format);
         let same = schema.fields().len() == 3
             && schema
                 .fields()

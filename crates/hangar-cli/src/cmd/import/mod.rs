@@ -37,6 +37,7 @@ Examples:
   hangar import images train-images-idx3-ubyte.gz --create
   hangar import labels train-labels-idx1-ubyte.gz
   hangar import photos ./jpgs/ --create --variable-shape
+  hangar import images train-images-idx3-ubyte.gz --create --compression zstd
   hangar import --by-name mnist.npz --create         # x_train -> column x_train, ...
   hangar import embeddings vectors.parquet --field embedding --key-field id
   hangar import images more.npy --start 60000 -m 'Add the test images'"
@@ -51,6 +52,10 @@ pub struct Args {
     /// With --create: a variable-shape column (maximum shape: the largest in the input).
     #[arg(long, requires = "create")]
     variable_shape: bool,
+    /// With --create: store the new columns' values compressed (Parquet segments):
+    /// zstd, zstd:<level 1-22>, lz4, or none (the default).
+    #[arg(long, requires = "create", value_name = "CODEC")]
+    compression: Option<String>,
     /// Replace samples whose keys exist (else they are skipped and counted).
     #[arg(long)]
     overwrite: bool,

@@ -194,6 +194,9 @@ pub(super) fn plan(
                 }
             }
         };
+        let schema = schema.with_compression(crate::cmd::column::parse_compression(
+            a.compression.as_deref(),
+        )?);
         create.push((name.clone(), schema.clone()));
         schemas.insert(name.clone(), schema);
     }
