@@ -25,7 +25,7 @@ for f in "$fx"/images/*.jpg; do seed import_files 2 "$f"; done
 (cd fuzz && cargo +nightly fuzz build -O)
 failed=0
 printf '%-11s %12s %10s %8s %8s  %s\n' target runs exec/s cov ft result
-for t in decoders segment pack journal index_run repository import_arrays import_files; do
+for t in decoders segment parquet_segment pack journal index_run repository import_arrays import_files; do
   log=fuzz/artifacts/$t.log
   mkdir -p "fuzz/artifacts/$t"
   if (cd fuzz && cargo +nightly fuzz run -O "$t" "corpus/$t" -- \

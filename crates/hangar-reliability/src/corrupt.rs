@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
+use hangar_core::{Compression, DType, NdArraySpec, Repository, TensorRef};
 
 use crate::crash::staged_content;
 use crate::{copy_dir, read_content, Content, Figures, Rng};
@@ -51,6 +51,11 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
         NdArraySpec::with_shape(DType::F32, &[4, 4]).variable_shape(true),
     )?;
     let text = co.add_str_column("text")?;
+    // A compressed column: its commits seal Parquet segments.
+    let zimgs = co.add_ndarray_column(
+        "zimgs",
+        NdArraySpec::with_shape(DType::U8, &[IMG_LEN]).compression(Compression::Zstd(3)),
+    )?;
     let mut commits = BTreeMap::new();
     for round in 0..3u8 {
         for i in 0..24u8 {
@@ -58,6 +63,10 @@ fn build(dir: &Path) -> hangar_core::Result<Truth> {
                 u64::from(i),
                 TensorRef::new(&[i ^ round.wrapping_mul(91); IMG_LEN], &[IMG_LEN]),
             )?;
+            let z: Vec<u8> = (0..IMG_LEN as u8)
+                .map(|j| j.wrapping_mul(i) ^ round)
+                .collect();
+            zimgs.set(u64::from(i), TensorRef::new(&z, &[IMG_LEN]))?;
         }
         var.set(
             u64::from(round),
@@ -182,6 +191,7 @@ fn kind_of(rel: &Path, sealed: &[String]) -> Option<(&'static str, bool)> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     Some(match () {
+        _ if s.ends_with(".parquet") => ("Parquet segment (compressed column)", true),
         _ if s.contains("/segments/") && !sealed.contains(&leaf) => {
             ("segment (open, staging)", false)
         }

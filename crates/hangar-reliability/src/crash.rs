@@ -1,5 +1,6 @@
 //! Crash consistency: a child process runs a random workload (per-sample sets, deletes,
-//! bulk sessions, commits, branch switches, branch creation, merges) and reports on stdout
+//! bulk sessions, commits, branch switches, branch creation, merges; on an uncompressed
+//! column, a compressed one whose commits seal Parquet segments, and inline values) and reports on stdout
 //! what has become durable; the parent kills it with SIGKILL at a random moment, or lets
 //! it abort at a named failpoint, then reopens the repository and checks every promise:
 //! it opens, `verify` passes, the writer lock is free (and after the writer reopened, no
@@ -17,13 +18,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
+use hangar_core::{Compression, DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
 use hangar_store::internal::failpoint::POINTS;
 
 pub use crate::staged_content;
 use crate::{fingerprint, Content, Figures, Rng};
 
-const COLUMNS: [&str; 2] = ["data", "notes"];
+/// "zdata" holds values like "data" in a zstd column: its commits seal Parquet segments.
+const COLUMNS: [&str; 3] = ["data", "notes", "zdata"];
 const BRANCHES: [&str; 3] = ["master", "dev", "exp"];
 const KEYS: u64 = 300;
 /// Bytes of a "data" value: over 64, so these values go to segments (format version 2
@@ -36,6 +38,10 @@ pub fn setup(dir: &Path) -> hangar_core::Result<()> {
     let co = repo.checkout_writer()?;
     let data = co.add_ndarray_column("data", NdArraySpec::with_shape(DType::U8, &[DATA_LEN]))?;
     co.add_str_column("notes")?;
+    co.add_ndarray_column(
+        "zdata",
+        NdArraySpec::with_shape(DType::U8, &[DATA_LEN]).compression(Compression::Zstd(3)),
+    )?;
     data.set(0u64, TensorRef::new(&[0u8; DATA_LEN], &[DATA_LEN]))?;
     co.commit("start")?;
     co.close()
@@ -59,7 +65,7 @@ impl Child<'_> {
 
 fn value_for(rng: &mut Rng, col: &str) -> (Vec<u8>, String) {
     let n = rng.next_u64();
-    if col == "data" {
+    if col != "notes" {
         let bytes: Vec<u8> = (0..DATA_LEN)
             .map(|i| (n >> (i % 8 * 8)) as u8 ^ i as u8)
             .collect();
@@ -78,7 +84,7 @@ fn value_for(rng: &mut Rng, col: &str) -> (Vec<u8>, String) {
 
 fn put(co: &WriterCheckout, col: &str, key: u64, bytes: &[u8]) -> hangar_core::Result<()> {
     let c = co.column(col)?;
-    if col == "data" {
+    if col != "notes" {
         c.set(key, TensorRef::new(bytes, &[DATA_LEN]))
     } else {
         c.set(key, std::str::from_utf8(bytes).unwrap_or_default())
@@ -97,7 +103,7 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
         let branch = co.branch_name()?;
         match rng.below(100) {
             0..=39 => {
-                let col = COLUMNS[rng.below(2) as usize];
+                let col = COLUMNS[rng.below(COLUMNS.len() as u64) as usize];
                 let key = rng.below(KEYS);
                 let (bytes, d) = value_for(&mut rng, col);
                 say.say(&format!("BEGIN SET {col} {key} {d}"));
@@ -125,7 +131,7 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
                 let n = 20 + rng.below(150);
                 let mut items = Vec::new();
                 for _ in 0..n {
-                    let col = COLUMNS[rng.below(2) as usize];
+                    let col = COLUMNS[rng.below(COLUMNS.len() as u64) as usize];
                     let key = rng.below(KEYS);
                     let (bytes, d) = value_for(&mut rng, col);
                     put(&co, col, key, &bytes)?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
+use hangar_core::{Compression, DType, NdArraySpec, Repository, TensorRef};
 
 fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let d = dir.join(target);
@@ -34,6 +34,22 @@ pub fn write(out: &Path) -> Result<usize, String> {
         )
         .map_err(err)?;
     let n = co.add_nested_str_column("n").map_err(err)?;
+    // Compressed columns: their committed values are Parquet segments (the
+    // parquet_segment target's seeds), of a fixed-shape and a variable-shape tensor.
+    let z = co
+        .add_ndarray_column(
+            "z",
+            NdArraySpec::with_shape(DType::U8, &[80]).compression(Compression::Zstd(3)),
+        )
+        .map_err(err)?;
+    let zv = co
+        .add_ndarray_column(
+            "zv",
+            NdArraySpec::with_shape(DType::F32, &[8, 8])
+                .variable_shape(true)
+                .compression(Compression::Lz4),
+        )
+        .map_err(err)?;
     for i in 0..6u8 {
         a.set(u64::from(i), TensorRef::new(&[i; 80], &[80]))
             .map_err(err)?;
@@ -42,6 +58,16 @@ pub fn write(out: &Path) -> Result<usize, String> {
     }
     v.set("x", TensorRef::new(&[1.5f32; 2], &[1, 2]))
         .map_err(err)?;
+    for i in 0..6u8 {
+        z.set(u64::from(i), TensorRef::new(&[i + 100; 80], &[80]))
+            .map_err(err)?;
+        let rows = usize::from(i) + 3;
+        zv.set(
+            u64::from(i),
+            TensorRef::new(&vec![f32::from(i); rows * 8], &[rows, 8]),
+        )
+        .map_err(err)?;
+    }
     n.set_subsample("s", "t", "text").map_err(err)?;
     co.metadata().set("m", "meta").map_err(err)?;
     co.commit("seed").map_err(err)?;
@@ -88,7 +114,16 @@ pub fn write(out: &Path) -> Result<usize, String> {
         files.sort();
         for (i, p) in files.iter().enumerate() {
             let b = std::fs::read(p).map_err(|e| e.to_string())?;
-            w(target, &format!("{i}"), &b)?;
+            let is_parquet = p.extension().is_some_and(|e| e == "parquet");
+            w(
+                if is_parquet {
+                    "parquet_segment"
+                } else {
+                    target
+                },
+                &format!("{i}"),
+                &b,
+            )?;
             let mut s = vec![sel];
             s.extend(&b);
             w("repository", &format!("{sel}-{sub}-{i}"), &s)?;
@@ -119,6 +154,7 @@ pub fn write(out: &Path) -> Result<usize, String> {
         "journal",
         "repository",
         "segment",
+        "parquet_segment",
         "pack",
         "index_run",
         "decoders",

@@ -381,6 +381,11 @@ fn primitive(t: DataType, width: usize, data: Vec<u8>) -> std::result::Result<Ar
     Ok(make_array(d))
 }
 
+/// `data` as the byte container [`ParquetSegment::from_bytes`] takes (a copy).
+pub fn bytes_of(data: &[u8]) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(data)
+}
+
 /// An open Parquet segment: its parsed footer and page index over the mapped file.
 #[derive(Debug)]
 pub struct ParquetSegment {

@@ -1,0 +1,22 @@
+//! A Parquet segment (a compressed column's sealed values) handed straight to the
+//! decoder: footer and schema checks, every block of the first rows, gc's reading of the
+//! digest column. (A store checks the file's whole-file CRC-32 before this decoder sees
+//! it; here it sees every input.)
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let path = std::path::Path::new("fuzz.parquet");
+    let bytes = hangar_store::internal::segment::parquet::bytes_of(data);
+    if let Ok(seg) =
+        hangar_store::internal::segment::parquet::ParquetSegment::from_bytes(path, bytes)
+    {
+        let _ = seg.sealed_rows();
+        for row in 0..seg.rows().min(64) {
+            if let Ok(block) = seg.read_block(row) {
+                let _ = block.value(row, path);
+            }
+        }
+    }
+});
