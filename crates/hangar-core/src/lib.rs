@@ -78,6 +78,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::FORMAT_VERSION;
 pub use hangar_store::codec::DecodeError;
 /// Runs parallel work on this process's thread pool (safe in a forked child).
+pub use hangar_store::parquet_thrift;
 pub use hangar_store::run_parallel;
 pub use hangar_store::{Compression, DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};

@@ -88,6 +88,12 @@ pub mod arrow_meta {
     };
 }
 
+/// The Thrift check run on a Parquet footer and page headers before the parquet crate
+/// decodes them (its work is then bounded by the bytes a file holds).
+pub mod parquet_thrift {
+    pub use crate::segment::thrift::{check_struct, Problem};
+}
+
 /// Durable file operations hangar-core shares for the files it owns (refs, reflogs, the
 /// repository's format and config files): atomic replace, directory fsync, opening
 /// without following symbolic links, and the temporary-file naming every writer uses.

@@ -9,7 +9,6 @@ pub mod image;
 pub mod npy;
 pub mod npz;
 pub mod table;
-pub mod thrift;
 
 use hangar_core::DType;
 

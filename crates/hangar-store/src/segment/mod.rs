@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod format;
 pub mod parquet;
+pub mod thrift;
 #[cfg(test)]
 mod parquet_tests;
 pub mod read;

@@ -27,7 +27,7 @@ fn check_parquet_footer(f: &mut File, len: u64) -> anyhow::Result<()> {
         "its footer claims {meta_len} bytes of metadata, the file holds {len} bytes"
     );
     let meta = read_at(f, len - 8 - meta_len, meta_len)?;
-    crate::formats::thrift::check_struct(&meta)
+    hangar_core::parquet_thrift::check_struct(&meta)
         .map_err(|p| anyhow::anyhow!("its footer metadata is not valid: {p}"))?;
     Ok(())
 }
@@ -65,9 +65,9 @@ fn check_parquet_pages(
                 let (header, ints) = loop {
                     let want = window.min(end - pos);
                     let bytes = read_at(f, pos, want)?;
-                    match crate::formats::thrift::check_struct(&bytes) {
+                    match hangar_core::parquet_thrift::check_struct(&bytes) {
                         Ok(v) => break v,
-                        Err(crate::formats::thrift::Problem::Truncated)
+                        Err(hangar_core::parquet_thrift::Problem::Truncated)
                             if want < end - pos && window < 16 << 20 =>
                         {
                             window *= 16

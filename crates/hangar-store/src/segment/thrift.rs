@@ -1,5 +1,7 @@
 //! Checks the Thrift (compact protocol) structures of a Parquet file before the parquet
-//! crate decodes them, so that its work is bounded by the bytes the file holds.
+//! crate decodes them, so that its work is bounded by the bytes the file holds. Used for
+//! the Parquet segments of compressed columns (`segment::parquet`) and, through
+//! `hangar_core::parquet_thrift`, by `hangar import` for the Parquet files it reads.
 //!
 //! The crate skips fields it does not know with a loop per collection element; an element
 //! of type bool consumes no bytes there, so a 600-byte footer holding nested lists that
@@ -15,7 +17,9 @@ const MAX_DEPTH: u32 = 64;
 /// Where a walk stopped: the structure is malformed, or it runs past the bytes given.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Problem {
+    /// The structure is not valid (or would make the decoder's work unbounded).
     Malformed(String),
+    /// It runs past the end of the bytes given.
     Truncated,
 }
 
