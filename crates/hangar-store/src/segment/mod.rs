@@ -12,6 +12,7 @@
 pub mod batch;
 pub mod format;
 pub mod parquet;
+mod parquet_write;
 pub mod thrift;
 #[cfg(test)]
 mod parquet_tests;
