@@ -76,6 +76,26 @@ assert captions.column("value").to_pylist() == [f"caption {i} ✓" for i in rang
 blobs = read("blobs")
 assert blobs.column("value").to_pylist() == [bytes([i, 0, 255]) for i in range(5)]
 
+# The same kinds of column stored uncompressed (Arrow IPC segments) and compressed
+# (Parquet segments): the stream gives the values the every_kind example wrote.
+for suffix, salt in [("big", 0), ("zstd", 5), ("lz4", 10)]:
+    vs = [i + salt for i in range(5)]
+    imgs = read(f"images_{suffix}").column("value").combine_chunks().to_numpy_ndarray()
+    for i, v in enumerate(vs):
+        want = np.array([(v * 7 + j) % 256 for j in range(80)], dtype=np.uint8).reshape(8, 10)
+        assert np.array_equal(imgs[i], want), (suffix, i)
+    rows = read(f"fields_{suffix}").column("value").combine_chunks()
+    rows = getattr(rows, "storage", rows).to_pylist()
+    for i, v in enumerate(vs):
+        n = 3 + i % 2
+        assert rows[i]["shape"] == [n, 8], (suffix, rows[i]["shape"])
+        assert rows[i]["data"] == [x * 0.25 + v for x in range(n * 8)], suffix
+    caps = read(f"captions_{suffix}").column("value").to_pylist()
+    assert caps == [f"caption {v} ✓ " + "long " * 14 for v in vs], suffix
+    blobs = read(f"blobs_{suffix}").column("value").to_pylist()
+    assert blobs == [bytes(j ^ v for j in range(70)) for v in vs], suffix
+
 lib.hangar_reader_free(reader)
 lib.hangar_repo_free(repo)
-print("Arrow C stream: images (fixed_shape_tensor), fields (variable_shape_tensor), captions, blobs read by pyarrow")
+print("Arrow C stream: images (fixed_shape_tensor), fields (variable_shape_tensor), captions, blobs read by pyarrow, "
+      "from Arrow IPC and from Parquet (zstd, lz4) segments")
