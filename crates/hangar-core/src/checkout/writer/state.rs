@@ -79,6 +79,17 @@ impl WriterState {
             branch: branch.clone(),
             commit: Some(to),
         };
+        // A commit with a compressed column may write Parquet segments: the format file
+        // lists the feature first (also when the column came from a remote, or from a
+        // journal an earlier build wrote).
+        if self
+            .staging
+            .columns
+            .values()
+            .any(|c| c.schema.compression().is_compressed())
+        {
+            crate::format::enable_feature(&self.shared.hangar, crate::format::PARQUET_SEGMENTS)?;
+        }
         let prepared = self
             .sw()?
             .prepare_commit(objects, live, &new_base.encode())?;
