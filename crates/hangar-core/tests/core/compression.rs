@@ -292,19 +292,32 @@ fn gc_rewrites_and_removes_parquet_segments() {
 fn a_commit_with_a_compressed_column_lists_the_parquet_feature() {
     let (dir, repo) = new_repo();
     let format = dir.path().join(".hangar/format");
-    assert!(!std::fs::read_to_string(&format).unwrap().contains("parquet-segments"));
+    assert!(!std::fs::read_to_string(&format)
+        .unwrap()
+        .contains("parquet-segments"));
     fill(&repo, 0..10);
     let text = std::fs::read_to_string(&format).unwrap();
     assert!(text.contains("parquet-segments"), "{text}");
     // The column arrived without the feature listed (a clone, an earlier journal): the
     // next commit that may write Parquet segments lists it again.
     std::fs::write(&format, text.replace(",\n    \"parquet-segments\"", "")).unwrap();
-    assert!(!std::fs::read_to_string(&format).unwrap().contains("parquet-segments"));
+    assert!(!std::fs::read_to_string(&format)
+        .unwrap()
+        .contains("parquet-segments"));
     fill(&repo, 10..20);
-    assert!(std::fs::read_to_string(&format).unwrap().contains("parquet-segments"));
+    assert!(std::fs::read_to_string(&format)
+        .unwrap()
+        .contains("parquet-segments"));
     // A build that does not know the feature refuses the repository, naming it.
     let text = std::fs::read_to_string(&format).unwrap();
-    std::fs::write(&format, text.replace("parquet-segments", "parquet-segments-v9")).unwrap();
+    std::fs::write(
+        &format,
+        text.replace("parquet-segments", "parquet-segments-v9"),
+    )
+    .unwrap();
     let e = Repository::open(dir.path()).unwrap_err().to_string();
-    assert!(e.contains("parquet-segments-v9") && e.contains("upgrade"), "{e}");
+    assert!(
+        e.contains("parquet-segments-v9") && e.contains("upgrade"),
+        "{e}"
+    );
 }
