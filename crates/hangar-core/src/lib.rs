@@ -78,7 +78,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use format::FORMAT_VERSION;
 pub use hangar_store::codec::DecodeError;
 /// Runs parallel work on this process's thread pool (safe in a forked child).
-pub use hangar_store::parquet_thrift;
 pub use hangar_store::run_parallel;
 pub use hangar_store::{Compression, DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
@@ -109,4 +108,11 @@ pub mod internal {
     pub use crate::objects::{CommitObject, ObjectType, Root};
     pub use crate::remote::decoders as remote;
     pub use crate::tree::Node;
+}
+
+/// The Thrift check run on a Parquet footer, page headers and page index before the
+/// parquet crate decodes them, so its work is bounded by the bytes a file holds (the
+/// store's, for its Parquet segments; `hangar import` runs it on the files it reads).
+pub mod parquet_thrift {
+    pub use hangar_store::{check_thrift_struct as check_struct, ThriftProblem as Problem};
 }

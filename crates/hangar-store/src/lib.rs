@@ -70,6 +70,9 @@ pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;
+/// The Thrift check run on a Parquet footer, page headers and page index before the
+/// parquet crate decodes them (its work is then bounded by the bytes a file holds).
+pub use segment::thrift::{check_struct as check_thrift_struct, Problem as ThriftProblem};
 pub use segment::SegmentFormat;
 pub use stage::{
     check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue, GcFile,
@@ -86,12 +89,6 @@ pub mod arrow_meta {
         arrow_type, DTYPE_KEY, EXTENSION_METADATA_KEY, EXTENSION_NAME_KEY, FIXED_SHAPE_TENSOR,
         VARIABLE_SHAPE_TENSOR,
     };
-}
-
-/// The Thrift check run on a Parquet footer and page headers before the parquet crate
-/// decodes them (its work is then bounded by the bytes a file holds).
-pub mod parquet_thrift {
-    pub use crate::segment::thrift::{check_struct, Problem};
 }
 
 /// Durable file operations hangar-core shares for the files it owns (refs, reflogs, the
