@@ -105,7 +105,7 @@ impl StoreWriter {
         // segments are retired with the commit).
         let converted = self.write_parquet_segments()?;
         failpoint::hit("commit.after_compress")?;
-        let mut to_parquet: HashMap<Digest, Location> = HashMap::new();
+        let mut to_parquet: DigestMap<Location> = DigestMap::default();
         for c in &converted {
             if let Some(record) = &c.record {
                 for r in &c.rows {
