@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from peers import FASHION, best, du, fresh, fsync_tree, load
+from peers import best, data_source, du, fresh, fsync_tree, load
 
 
 def lance_ingest(path, imgs, labels, as_binary):
@@ -70,9 +70,7 @@ def main():
     import deeplake
     import lance
 
-    data = a.data
-    if data == "auto":
-        data = "fashion" if os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")) else "random"
+    data = data_source(a.data)
     imgs, labels = load(a.n, data)
     n = len(imgs)
     raw = imgs.nbytes + labels.nbytes

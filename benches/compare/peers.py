@@ -38,6 +38,13 @@ import pyarrow as pa
 FASHION = "/usr/share/datasets/fashion-mnist"
 
 
+def data_source(data):
+    """`auto` as the data to use: Fashion-MNIST when installed, else random."""
+    if data != "auto":
+        return data
+    return "fashion" if os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")) else "random"
+
+
 def load(n, source):
     if source == "random":
         rng = np.random.default_rng(7)
@@ -229,10 +236,7 @@ def main():
     import deeplake
     import lance
 
-    data = a.data
-    if data == "auto":
-        data = "fashion" if os.path.exists(os.path.join(FASHION, "train-images-idx3-ubyte.gz")) \
-            else "random"
+    data = data_source(a.data)
     imgs, labels = load(a.n, data)
     n, records = len(imgs), 2 * len(imgs)
     raw = imgs.nbytes + labels.nbytes
