@@ -114,5 +114,8 @@ pub mod internal {
 /// parquet crate decodes them, so its work is bounded by the bytes a file holds (the
 /// store's, for its Parquet segments; `hangar import` runs it on the files it reads).
 pub mod parquet_thrift {
-    pub use hangar_store::{check_thrift_struct as check_struct, ThriftProblem as Problem};
+    pub use hangar_store::{
+        check_parquet_footer, check_parquet_pages, check_thrift_struct as check_struct, ReadAt,
+        ThriftProblem as Problem,
+    };
 }

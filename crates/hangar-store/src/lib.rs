@@ -72,7 +72,10 @@ pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;
 /// The Thrift check run on a Parquet footer, page headers and page index before the
 /// parquet crate decodes them (its work is then bounded by the bytes a file holds).
-pub use segment::thrift::{check_struct as check_thrift_struct, Problem as ThriftProblem};
+pub use segment::thrift::{
+    check_parquet_footer, check_parquet_pages, check_struct as check_thrift_struct,
+    Problem as ThriftProblem, ReadAt,
+};
 pub use segment::SegmentFormat;
 pub use stage::{
     check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue, GcFile,

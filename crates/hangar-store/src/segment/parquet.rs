@@ -145,11 +145,14 @@ impl ParquetSegment {
     }
 
     fn open_unguarded(path: PathBuf, data: bytes::Bytes) -> Result<ParquetSegment> {
-        check_footer(&path, &data)?;
-        // The footer first, then its pages and page index checked, then the page index.
+        // The footer checked, then its pages and page index, then the page index loaded.
+        let damaged = |d: String| Error::corrupt(&path, format!("damaged Parquet segment: {d}"));
+        super::thrift::check_parquet_footer(data.len() as u64, &mut read_from(&data))
+            .map_err(damaged)?;
         let bare = ArrowReaderMetadata::load(&data, ArrowReaderOptions::new())
             .map_err(|e| pq_error(&path, "not a readable Parquet segment", e))?;
-        check_pages(&path, &data, bare.metadata())?;
+        super::thrift::check_parquet_pages(bare.metadata(), data.len() as u64, true, &mut read_from(&data))
+            .map_err(damaged)?;
         let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
         let meta = ArrowReaderMetadata::load(&data, options)
             .map_err(|e| pq_error(&path, "not a readable Parquet segment", e))?;
@@ -336,79 +339,16 @@ impl ParquetSegment {
     }
 }
 
-/// The footer's metadata lies inside the file and is Thrift whose decoding is bounded by
-/// its bytes (`segment::thrift`; the parquet crate's skipper is not).
-fn check_footer(path: &Path, data: &[u8]) -> Result<()> {
-    let bad = |d: String| Error::corrupt(path, d);
-    let len = data.len();
-    if len < 12 || &data[..4] != b"PAR1" || &data[len - 4..] != b"PAR1" {
-        return Err(bad("missing the Parquet magic".into()));
+/// [`super::thrift::ReadAt`] over bytes held in memory.
+fn read_from(data: &[u8]) -> impl FnMut(u64, u64) -> std::result::Result<Vec<u8>, String> + '_ {
+    move |at, n| {
+        usize::try_from(at)
+            .ok()
+            .zip(usize::try_from(n).ok())
+            .and_then(|(a, n)| data.get(a..a.checked_add(n)?))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| format!("bytes {at}..+{n} lie outside the file"))
     }
-    let meta_len = u32::from_le_bytes(data[len - 8..len - 4].try_into().expect("4 bytes")) as usize;
-    let start = (len - 8)
-        .checked_sub(meta_len)
-        .filter(|&s| s >= 4)
-        .ok_or_else(|| bad(format!("footer of {meta_len} bytes in a file of {len}")))?;
-    super::thrift::check_struct(&data[start..len - 8])
-        .map_err(|p| bad(format!("footer metadata is not valid: {p}")))?;
-    Ok(())
-}
-
-/// Every page header of every column chunk is such Thrift too, and the pages lie inside
-/// their chunk, inside the file.
-fn check_pages(path: &Path, data: &[u8], meta: &parquet::file::metadata::ParquetMetaData) -> Result<()> {
-    let bad = |d: String| Error::corrupt(path, d);
-    for (g, group) in meta.row_groups().iter().enumerate() {
-        for (c, col) in group.columns().iter().enumerate() {
-            let start = col.dictionary_page_offset().unwrap_or_else(|| col.data_page_offset());
-            let size = col.compressed_size();
-            let (Ok(start), Ok(size)) = (usize::try_from(start), usize::try_from(size)) else {
-                return Err(bad(format!("row group {g} column {c}: negative offset or size")));
-            };
-            let end = start
-                .checked_add(size)
-                .filter(|&e| e <= data.len())
-                .ok_or_else(|| bad(format!("row group {g} column {c} lies outside the file")))?;
-            // Offsets and lengths as the footer claims them (the crate's range helpers add
-            // them unchecked).
-            for (what, at, n) in [
-                ("offset index", col.offset_index_offset(), col.offset_index_length()),
-                ("column index", col.column_index_offset(), col.column_index_length()),
-            ] {
-                let (Some(at), Some(n)) = (at, n) else { continue };
-                let range = usize::try_from(at)
-                    .ok()
-                    .zip(usize::try_from(n).ok())
-                    .and_then(|(a, n)| Some((a, a.checked_add(n)?)))
-                    .filter(|(_, b)| *b <= data.len());
-                let Some((a, b)) = range else {
-                    return Err(bad(format!("row group {g} column {c}: {what} lies outside the file")));
-                };
-                super::thrift::check_struct(&data[a..b]).map_err(|p| {
-                    bad(format!("row group {g} column {c}: {what} is not valid: {p}"))
-                })?;
-            }
-            let mut pos = start;
-            while pos < end {
-                let (header, ints) = super::thrift::check_struct(&data[pos..end]).map_err(|p| {
-                    bad(format!("row group {g} column {c}: page header at {pos}: {p}"))
-                })?;
-                let body = ints
-                    .iter()
-                    .find(|(id, _)| *id == 3)
-                    .and_then(|(_, v)| usize::try_from(*v).ok())
-                    .ok_or_else(|| bad(format!("row group {g} column {c}: page at {pos} has no size")))?;
-                pos = pos
-                    .checked_add(header)
-                    .and_then(|p| p.checked_add(body))
-                    .filter(|&p| p <= end)
-                    .ok_or_else(|| {
-                        bad(format!("row group {g} column {c}: page at {pos} runs past its chunk"))
-                    })?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn arrow_select_concat(a: &RecordBatch, b: &RecordBatch, path: &Path) -> Result<RecordBatch> {

@@ -172,6 +172,113 @@ pub fn check_struct(buf: &[u8]) -> Result<(usize, Vec<(i64, i64)>), Problem> {
     Ok((w.pos, ints))
 }
 
+/// Reads `len` bytes at offset `at` of the Parquet file being checked (an error if the
+/// file ends before).
+pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<Vec<u8>, String> + 'a;
+
+/// The footer's metadata of a Parquet file of `len` bytes lies inside the file and is
+/// Thrift whose decoding is bounded by its bytes. Shared by the store's Parquet segments
+/// and `hangar import`.
+pub fn check_parquet_footer(len: u64, read: &mut ReadAt<'_>) -> Result<(), String> {
+    if len < 12 {
+        return Err(format!("{len} bytes is too short for a Parquet file"));
+    }
+    let tail = read(len - 8, 8)?;
+    if &tail[4..] != b"PAR1" {
+        return Err("it does not end with the Parquet magic (an encrypted file ends with PARE; \
+                    those are not supported)"
+            .into());
+    }
+    let meta_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+    if meta_len + 12 > len {
+        return Err(format!(
+            "its footer claims {meta_len} bytes of metadata, the file holds {len} bytes"
+        ));
+    }
+    let meta = read(len - 8 - meta_len, meta_len)?;
+    check_struct(&meta).map_err(|p| format!("its footer metadata is not valid: {p}"))?;
+    Ok(())
+}
+
+/// Every page header of every column chunk of the file `meta` describes is such Thrift
+/// too, and the pages lie inside their chunk, inside the file; with `page_index`, so do
+/// the offset and column indexes the footer points at (for a reader that loads them).
+pub fn check_parquet_pages(
+    meta: &parquet::file::metadata::ParquetMetaData,
+    len: u64,
+    page_index: bool,
+    read: &mut ReadAt<'_>,
+) -> Result<(), String> {
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for (c, col) in group.columns().iter().enumerate() {
+            // Not `byte_range()`: it panics on the negative offsets a damaged file holds.
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or_else(|| col.data_page_offset());
+            let size = col.compressed_size();
+            let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else {
+                return Err(format!(
+                    "row group {g} column {c} claims a negative offset ({start}) or size ({size})"
+                ));
+            };
+            let end = start.checked_add(size).filter(|e| *e <= len).ok_or_else(|| {
+                format!("row group {g} column {c} claims bytes {start}..+{size}, the file holds {len}")
+            })?;
+            if page_index {
+                // As the footer claims them (the crate's range helpers add unchecked).
+                for (what, at, n) in [
+                    ("offset index", col.offset_index_offset(), col.offset_index_length()),
+                    ("column index", col.column_index_offset(), col.column_index_length()),
+                ] {
+                    let (Some(at), Some(n)) = (at, n) else { continue };
+                    let range = u64::try_from(at)
+                        .ok()
+                        .zip(u64::try_from(n).ok())
+                        .filter(|(a, n)| a.checked_add(*n).is_some_and(|b| b <= len));
+                    let Some((at, n)) = range else {
+                        return Err(format!("row group {g} column {c}: its {what} lies outside the file"));
+                    };
+                    check_struct(&read(at, n)?).map_err(|p| {
+                        format!("row group {g} column {c}: its {what} is not valid: {p}")
+                    })?;
+                }
+            }
+            let mut pos = start;
+            while pos < end {
+                let mut window = 4u64 << 10;
+                let (header, ints) = loop {
+                    let want = window.min(end - pos);
+                    match check_struct(&read(pos, want)?) {
+                        Ok(v) => break v,
+                        Err(Problem::Truncated) if want < end - pos && window < 16 << 20 => {
+                            window *= 16
+                        }
+                        Err(p) => {
+                            return Err(format!(
+                                "row group {g} column {c}: the page header at byte {pos} is not valid: {p}"
+                            ))
+                        }
+                    }
+                };
+                let body = ints
+                    .iter()
+                    .find(|(id, _)| *id == 3)
+                    .and_then(|(_, v)| u64::try_from(*v).ok())
+                    .ok_or_else(|| {
+                        format!("row group {g} column {c}: the page header at byte {pos} has no valid size")
+                    })?;
+                pos = pos
+                    .checked_add(header as u64 + body)
+                    .filter(|p| *p <= end)
+                    .ok_or_else(|| {
+                        format!("row group {g} column {c}: the page at byte {pos} runs past its column chunk")
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

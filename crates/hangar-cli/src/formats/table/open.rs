@@ -12,95 +12,6 @@ fn read_at(f: &mut File, at: u64, len: u64) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The footer's metadata must lie inside the file and be Thrift whose decoding is
-/// bounded by its bytes (see [`super::thrift`]).
-fn check_parquet_footer(f: &mut File, len: u64) -> anyhow::Result<()> {
-    anyhow::ensure!(len >= 12, "{len} bytes is too short for a Parquet file");
-    let tail = read_at(f, len - 8, 8)?;
-    anyhow::ensure!(
-        &tail[4..] == b"PAR1",
-        "it does not end with the Parquet magic (an encrypted file ends with PARE; those are not supported)"
-    );
-    let meta_len = u64::from(u32::from_le_bytes(tail[..4].try_into()?));
-    anyhow::ensure!(
-        meta_len + 12 <= len,
-        "its footer claims {meta_len} bytes of metadata, the file holds {len} bytes"
-    );
-    let meta = read_at(f, len - 8 - meta_len, meta_len)?;
-    hangar_core::parquet_thrift::check_struct(&meta)
-        .map_err(|p| anyhow::anyhow!("its footer metadata is not valid: {p}"))?;
-    Ok(())
-}
-
-/// Every page header of every column chunk must be such Thrift too, and the pages must
-/// lie inside their chunk, inside the file.
-fn check_parquet_pages(
-    f: &mut File,
-    meta: &parquet::file::metadata::ParquetMetaData,
-    len: u64,
-) -> anyhow::Result<()> {
-    for (g, group) in meta.row_groups().iter().enumerate() {
-        for (c, col) in group.columns().iter().enumerate() {
-            // Not `byte_range()`: it panics on the negative offsets a damaged file holds.
-            let start = col
-                .dictionary_page_offset()
-                .unwrap_or_else(|| col.data_page_offset());
-            let size = col.compressed_size();
-            let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else {
-                anyhow::bail!(
-                    "row group {g} column {c} claims a negative offset ({start}) or size ({size})"
-                );
-            };
-            let end = start
-                .checked_add(size)
-                .filter(|e| *e <= len)
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                    "row group {g} column {c} claims bytes {start}..+{size}, the file holds {len}"
-                )
-                })?;
-            let mut pos = start;
-            while pos < end {
-                let mut window = 4u64 << 10;
-                let (header, ints) = loop {
-                    let want = window.min(end - pos);
-                    let bytes = read_at(f, pos, want)?;
-                    match hangar_core::parquet_thrift::check_struct(&bytes) {
-                        Ok(v) => break v,
-                        Err(hangar_core::parquet_thrift::Problem::Truncated)
-                            if want < end - pos && window < 16 << 20 =>
-                        {
-                            window *= 16
-                        }
-                        Err(p) => anyhow::bail!(
-                            "row group {g} column {c}: the page header at byte {pos} is not valid: {p}"
-                        ),
-                    }
-                };
-                let body = ints
-                    .iter()
-                    .find(|(id, _)| *id == 3)
-                    .and_then(|(_, v)| u64::try_from(*v).ok())
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "row group {g} column {c}: the page header at byte {pos} has no valid size"
-                        )
-                    })?;
-                pos = pos
-                    .checked_add(header as u64 + body)
-                    .filter(|p| *p <= end)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "row group {g} column {c}: the page at byte {pos} runs past its column chunk"
-                        )
-                    })?;
-            }
-        }
-    }
-    f.seek(SeekFrom::Start(0))?;
-    Ok(())
-}
-
 /// Opens a Parquet file, an Arrow IPC file (Feather v2) or an Arrow IPC stream, by content.
 pub fn open(path: &Path) -> anyhow::Result<Table> {
     let mut f = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -110,14 +21,25 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
     if n >= 4 && &magic[..4] == b"PAR1" {
         let len = f.metadata()?.len();
         let damaged = || format!("{}: damaged Parquet file", path.display());
-        check_parquet_footer(&mut f, len).with_context(damaged)?;
+        let from_file =
+            |f: &mut File, at: u64, n: u64| read_at(f, at, n).map_err(|e| e.to_string());
+        hangar_core::parquet_thrift::check_parquet_footer(len, &mut |at, n| {
+            from_file(&mut f, at, n)
+        })
+        .map_err(anyhow::Error::msg)
+        .with_context(damaged)?;
         let mut pages = f.try_clone()?;
         let b = guarded("Parquet", || {
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
                 .context("not a readable Parquet file")
         })?;
         let meta = b.metadata();
-        check_parquet_pages(&mut pages, meta, len).with_context(damaged)?;
+        hangar_core::parquet_thrift::check_parquet_pages(meta, len, false, &mut |at, n| {
+            from_file(&mut pages, at, n)
+        })
+        .map_err(anyhow::Error::msg)
+        .with_context(damaged)?;
+        pages.seek(SeekFrom::Start(0))?;
         let rows = u64::try_from(meta.file_metadata().num_rows()).ok();
         // Batches of about BATCH_BYTES of values, from the sizes the row groups record
         // (a claim: the reader checks what it decodes; a lie only changes batch sizes).
