@@ -54,6 +54,11 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// The number of threads in this process's pool (1 if it has none).
+pub fn threads() -> usize {
+    pool().map_or(1, |p| p.current_num_threads())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -48,8 +48,11 @@ use crate::mmap::MappedFile;
 pub const PAGE_TARGET: u64 = 64 << 10;
 /// Most rows in a block (tiny values).
 const MAX_PAGE_ROWS: u64 = 1 << 14;
-/// Blocks per row group (a row group is buffered in memory while it is written).
-pub(super) const BLOCKS_PER_GROUP: u64 = 256;
+/// Blocks per row group (~4 MiB of values). The writer buffers as many row groups as it
+/// has threads and encodes them in parallel, so a group is small enough that a segment of
+/// a few tens of MB still keeps every thread busy, and large enough that the footer stays
+/// small (one entry per column per group).
+pub(super) const BLOCKS_PER_GROUP: u64 = 64;
 /// Schema-metadata key: the rows of a block.
 pub const PAGE_ROWS_KEY: &str = "hangar.page_rows";
 /// Schema-metadata key: the compression, as `Compression`'s display form.

@@ -92,6 +92,36 @@ fn every_format_reads_back_by_row_and_as_sealed_rows() {
     }
 }
 
+/// Row groups are encoded in parallel and written in order: a segment of several groups
+/// (and a last partial one) reads back row by row, every group in its place.
+#[test]
+fn several_row_groups_encoded_in_parallel_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let format = SegmentFormat::FixedTensor { dtype: DType::U8, shape: vec![4096] };
+    let page_rows = page_rows_for(4096);
+    let per_group = page_rows * BLOCKS_PER_GROUP;
+    let n = (per_group * 5 + per_group / 2) as usize;
+    let rows = rows(&format, n);
+    let path = write(dir.path(), &format, Compression::Zstd(1), &rows);
+    let file = std::fs::File::open(&path).unwrap();
+    let meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, Default::default()).unwrap();
+    let md = meta.metadata();
+    assert_eq!(md.num_row_groups(), 6);
+    for g in 0..6 {
+        let expect = if g < 5 { per_group } else { per_group / 2 };
+        assert_eq!(md.row_group(g).num_rows() as u64, expect, "group {g}");
+    }
+    let seg = ParquetSegment::open(MappedFile::open(&path).unwrap()).unwrap();
+    assert_eq!(seg.rows(), n as u64);
+    for (i, r) in rows.iter().enumerate().step_by(7) {
+        let v = seg.read_block(i as u64).unwrap().value(i as u64, &path).unwrap();
+        assert_eq!(v.as_slice(), &r.bytes[..], "row {i}");
+    }
+    for (s, r) in seg.sealed_rows().unwrap().iter().zip(&rows) {
+        assert_eq!(s.digest, r.digest);
+    }
+}
+
 #[test]
 fn a_block_is_one_page_of_the_value_column() {
     let dir = tempfile::tempdir().unwrap();
