@@ -573,7 +573,7 @@ def compression_of(backend_options: Optional[dict]) -> str:
 
     `{'compression': 'zstd' | 'zstd:<1-22>' | 'lz4' | 'none'}` is libhangar's own form. The
     original's `{'complib': ..., 'complevel': ...}` is read too: `blosc:zstd` / `zstd` at
-    `complevel` (default 3), `blosc:lz4` / `blosc:lz4hc` / `lz4`, and zstd for the codecs
+    `complevel` (default 1, as `zstd` alone), `blosc:lz4` / `blosc:lz4hc` / `lz4`, and zstd for the codecs
     libhangar lacks (gzip, zlib, lzf, blosclz, snappy); `complevel` 0 means none. Nothing
     given means none (uncompressed Arrow IPC segments, read with no decoding)."""
     if not backend_options:

@@ -52,7 +52,7 @@ pub struct CreateArgs {
     /// Each sample is a map of subsamples (the original's `contains_subsamples`).
     #[arg(long, alias = "contains-subsamples")]
     subsamples: bool,
-    /// none (default), zstd, zstd:<level 1-22> or lz4.
+    /// none (default), zstd (level 1), zstd:<level 1-22> or lz4.
     #[arg(long, value_name = "CODEC")]
     compression: Option<String>,
 }

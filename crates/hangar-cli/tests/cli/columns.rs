@@ -194,7 +194,10 @@ fn compression_on_create_and_import() {
         .find(|c| c["name"] == "rows")
         .unwrap()
         .clone();
-    assert_eq!(rows["schema"]["compression"], "zstd:3");
+    assert_eq!(
+        rows["schema"]["compression"], "zstd:1",
+        "zstd alone is level 1"
+    );
     let segments: Vec<String> = std::fs::read_dir(env.path().join(".hangar/segments"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
