@@ -5,7 +5,7 @@
 //! same run. benches/compare/compression.sh adds Lance and Deep Lake with compression.
 //!
 //! Usage: compressed [--data auto|fashion|random] [--n 50000] [--reads 200000]
-//!                   [--codecs none,zstd:1,zstd:3,zstd:9,lz4] [--json FILE]
+//!                   [--codecs none,zstd,zstd:3,zstd:9,lz4] [--json FILE]
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -19,7 +19,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 fn main() -> Res<()> {
     let n: usize = arg("--n").map_or(Ok(50_000), |s| s.parse())?;
     let reads: usize = arg("--reads").map_or(Ok(200_000), |s| s.parse())?;
-    let codecs = arg("--codecs").unwrap_or_else(|| "none,zstd:1,zstd:3,zstd:9,lz4".into());
+    let codecs = arg("--codecs").unwrap_or_else(|| "none,zstd,zstd:3,zstd:9,lz4".into());
     let data = hangar_benches::load(&arg("--data").unwrap_or_else(|| "auto".into()), n)?;
     let n = data.n;
     let raw = (n * 784 + n * 8) as u64;
