@@ -972,6 +972,17 @@ hangar_status hangar_repo_branch_head(const struct hangar_repo *repo, const char
 // not merged into another branch.
 hangar_status hangar_repo_remove_branch(const struct hangar_repo *repo, const char *name, bool force);
 
+// Sets the memory budget, in bytes, of the decoded pages of compressed columns that this
+// repository handle and every checkout made from it keep (default 256 MiB, or
+// `HANGAR_PAGE_CACHE_MB` MiB from the environment; 0 keeps none). Pages over a lowered
+// budget are dropped at once, least recently used first; views of values already read
+// stay valid.
+hangar_status hangar_repo_set_page_cache_budget(const struct hangar_repo *repo, uint64_t bytes);
+
+// The page cache's budget (`*budget`) and the bytes of decoded pages it holds now
+// (`*used`); either may be NULL.
+hangar_status hangar_repo_page_cache_usage(const struct hangar_repo *repo, uint64_t *budget, uint64_t *used);
+
 // The `HANGAR_E_*` name of a status, e.g. "HANGAR_E_LOCKED"; "HANGAR_E_UNKNOWN" for codes
 // this library does not define. The string is static: never free it.
 const char *hangar_status_name(hangar_status status);

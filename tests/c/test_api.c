@@ -1176,6 +1176,27 @@ static void test_compression(void) {
         EXPECT(hangar_buf_len(b) == 119 && ((const char *)hangar_buf_data(b))[0] == 'a' + (int)(i % 26));
         hangar_buf_free(b);
     }
+    /* The decoded pages are cached within the budget (256 MiB unless HANGAR_PAGE_CACHE_MB
+       says otherwise); a budget of 0 drops them at once and reads still work. */
+    uint64_t budget = 0, used = 0;
+    OK(hangar_repo_page_cache_usage(repo, &budget, &used));
+    EXPECT(used > 0 && used <= budget);
+    if (getenv("HANGAR_PAGE_CACHE_MB") == NULL) EXPECT(budget == 256u << 20);
+    OK(hangar_repo_set_page_cache_budget(repo, 0));
+    OK(hangar_repo_page_cache_usage(repo, &budget, NULL));
+    OK(hangar_repo_page_cache_usage(repo, NULL, &used));
+    EXPECT(budget == 0 && used == 0);
+    {
+        uint8_t out[200];
+        OK(hangar_column_get(img, ik(7), NULL, out, sizeof out, NULL));
+        EXPECT(out[7] == 7 && out[199] == 21);
+        OK(hangar_repo_page_cache_usage(repo, NULL, &used));
+        EXPECT(used == 0);
+    }
+    OK(hangar_repo_set_page_cache_budget(repo, 1u << 20));
+    OK(hangar_column_get(img, ik(8), NULL, v, sizeof v, NULL));
+    OK(hangar_repo_page_cache_usage(repo, &budget, &used));
+    EXPECT(budget == 1u << 20 && used > 0 && used <= budget);
     hangar_column_free(img);
     hangar_column_free(txt);
     hangar_reader_free(rd);

@@ -779,6 +779,18 @@ class Repository {
         detail::check(hangar_repo_disk_usage(r_.get(), &n));
         return n;
     }
+    /// Sets the memory budget (bytes) of the decoded pages of compressed columns this
+    /// repository and its checkouts keep (default 256 MiB or `HANGAR_PAGE_CACHE_MB`; 0
+    /// keeps none).
+    void set_page_cache_budget(uint64_t bytes) const {
+        detail::check(hangar_repo_set_page_cache_budget(r_.get(), bytes));
+    }
+    /// (budget, bytes of decoded pages held now) of the page cache.
+    std::pair<uint64_t, uint64_t> page_cache_usage() const {
+        uint64_t budget = 0, used = 0;
+        detail::check(hangar_repo_page_cache_usage(r_.get(), &budget, &used));
+        return {budget, used};
+    }
     /// The on-disk format version the repository was written with.
     uint32_t format_version() const {
         uint32_t v = 0;

@@ -265,6 +265,14 @@ int main(int argc, char **argv) {
             EXPECT(got.size() == 64 && got[0] == static_cast<float>(i * 100) && got[63] == static_cast<float>(i * 100 + 63));
             EXPECT(reader["znotes"].get_text(i) == std::string(100, static_cast<char>('a' + i)));
         }
+        // The decoded pages are held within the page cache's budget; 0 drops them.
+        auto usage = repo.page_cache_usage();
+        EXPECT(usage.second > 0 && usage.second <= usage.first);
+        repo.set_page_cache_budget(0);
+        EXPECT(repo.page_cache_usage() == std::make_pair(uint64_t{0}, uint64_t{0}));
+        EXPECT(zr.view<float>(3)[1] == 301.0f);
+        EXPECT(repo.page_cache_usage().second == 0);
+        repo.set_page_cache_budget(64u << 20);
         reader.close();
     }
     EXPECT(repo.verify().first);

@@ -22,7 +22,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        add_bytes_column!, delete_column!, commit!, reset!, bulk, isdirty, commit_log, verify,
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
-       disk_usage, format_version, column_name, column_compression, writer_lock_held, update!, append_sample!,
+       disk_usage, format_version, set_page_cache_budget!, page_cache_usage, column_name, column_compression, writer_lock_held, update!, append_sample!,
        add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!,
        clone_repository, open_remote, stream_stats, not_fetched, gc!
 
@@ -577,6 +577,19 @@ function writer_lock_held(repo::Repository)
     x = Ref{Bool}(false)
     check(L.hangar_repo_writer_lock_held(repo, x))
     return x[]
+end
+"""Sets the memory budget (bytes) of the decoded pages of compressed columns the
+repository and its checkouts keep (default 256 MiB or `HANGAR_PAGE_CACHE_MB`; 0 keeps none)."""
+function set_page_cache_budget!(repo::Repository, bytes::Integer)
+    check(L.hangar_repo_set_page_cache_budget(repo, UInt64(bytes)))
+    return nothing
+end
+"""`(budget, used)`: the page cache's budget and the bytes of decoded pages it holds now."""
+function page_cache_usage(repo::Repository)
+    b = Ref{UInt64}(0)
+    u = Ref{UInt64}(0)
+    check(L.hangar_repo_page_cache_usage(repo, b, u))
+    return (budget = b[], used = u[])
 end
 """The on-disk format version the repository was written with."""
 function format_version(repo::Repository)

@@ -181,6 +181,12 @@ using Test
     checkout(zrepo) do c
         @test all(c["z"][i] == fill(Float32(i), 8, 8) for i in 0:19)
         @test all(c["t"][i] == repeat("x", 80 + i) for i in 0:19)
+        u = page_cache_usage(zrepo)
+        @test 0 < u.used <= u.budget
+        set_page_cache_budget!(zrepo, 0)
+        @test page_cache_usage(zrepo) == (budget = 0, used = 0)
+        @test c["z"][3] == fill(Float32(3), 8, 8)
+        @test page_cache_usage(zrepo).used == 0
     end
     @test verify(zrepo)[1]
 end

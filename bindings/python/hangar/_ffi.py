@@ -220,6 +220,8 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_log_free": (None, [P]),
     "hangar_repo_disk_usage": (c_int32, [P, POINTER(c_uint64)]),
     "hangar_repo_format_version": (c_int32, [P, POINTER(c_uint32)]),
+    "hangar_repo_set_page_cache_budget": (c_int32, [P, c_uint64]),
+    "hangar_repo_page_cache_usage": (c_int32, [P, POINTER(c_uint64), POINTER(c_uint64)]),
     "hangar_repo_verify": (c_int32, [P, POINTER(c_bool), POINTER(P)]),
     "hangar_repo_gc": (c_int32, [P, c_char_p, c_bool, c_double, POINTER(GcReport), POINTER(P)]),
     "hangar_repo_resolve": (c_int32, [P, c_char_p, c_char_p, c_size_t]),

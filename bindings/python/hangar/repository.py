@@ -406,6 +406,30 @@ class Repository:
         return out.value
 
     @property
+    def page_cache_budget(self) -> int:
+        """Bytes of decoded pages of compressed columns this repository and its checkouts
+        keep at most (default 256 MiB, or `HANGAR_PAGE_CACHE_MB` MiB from the environment;
+        0 keeps none). Set it to change the budget; pages over a lowered budget are
+        dropped at once (arrays already read stay valid)."""
+        return self._page_cache()[0]
+
+    @page_cache_budget.setter
+    def page_cache_budget(self, nbytes: int) -> None:
+        if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+            raise ValueError(f"page_cache_budget is a number of bytes >= 0, not {nbytes!r}")
+        check(lib.hangar_repo_set_page_cache_budget(self._ptr(), min(nbytes, 2**64 - 1)))
+
+    @property
+    def page_cache_nbytes(self) -> int:
+        """Bytes of decoded pages the page cache holds now."""
+        return self._page_cache()[1]
+
+    def _page_cache(self) -> "tuple[int, int]":
+        budget, used = c_uint64(), c_uint64()
+        check(lib.hangar_repo_page_cache_usage(self._ptr(), byref(budget), byref(used)))
+        return budget.value, used.value
+
+    @property
     def size_human(self) -> str:
         return _human(self.size_nbytes)
 

@@ -64,6 +64,20 @@ def test_compressed_columns_read_back_exactly(repo):
         assert co["blobs"][i] == blob
     got = co["imgs"].get_batch(list(range(50)))
     assert all(np.array_equal(g, want[i][0]) for i, g in enumerate(got))
+    # The decoded pages are held within the page cache's budget; 0 drops them, and arrays
+    # already read stay valid.
+    assert 0 < repo.page_cache_nbytes <= repo.page_cache_budget
+    if "HANGAR_PAGE_CACHE_MB" not in os.environ:
+        assert repo.page_cache_budget == 256 << 20
+    repo.page_cache_budget = 0
+    assert (repo.page_cache_budget, repo.page_cache_nbytes) == (0, 0)
+    np.testing.assert_array_equal(got[7], want[7][0])
+    np.testing.assert_array_equal(co["imgs"][9], want[9][0])
+    assert repo.page_cache_nbytes == 0
+    repo.page_cache_budget = 1 << 20
+    assert repo.page_cache_budget == 1 << 20
+    with pytest.raises(ValueError, match="bytes"):
+        repo.page_cache_budget = -1
     co.close()
     assert repo.verify_commit_integrity()
 

@@ -287,3 +287,41 @@ pub extern "C" fn hangar_repo_remove_branch(
         Ok(())
     })
 }
+
+/// Sets the memory budget, in bytes, of the decoded pages of compressed columns that this
+/// repository handle and every checkout made from it keep (default 256 MiB, or
+/// `HANGAR_PAGE_CACHE_MB` MiB from the environment; 0 keeps none). Pages over a lowered
+/// budget are dropped at once, least recently used first; views of values already read
+/// stay valid.
+#[no_mangle]
+pub extern "C" fn hangar_repo_set_page_cache_budget(
+    repo: *const hangar_repo,
+    bytes: u64,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        r.repo
+            .set_page_cache_budget(usize::try_from(bytes).unwrap_or(usize::MAX))?;
+        Ok(())
+    })
+}
+
+/// The page cache's budget (`*budget`) and the bytes of decoded pages it holds now
+/// (`*used`); either may be NULL.
+#[no_mangle]
+pub extern "C" fn hangar_repo_page_cache_usage(
+    repo: *const hangar_repo,
+    budget: *mut u64,
+    used: *mut u64,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let (b, u) = r.repo.page_cache_usage()?;
+        for (p, v) in [(budget, b), (used, u)] {
+            if !p.is_null() {
+                write_out(p, v as u64);
+            }
+        }
+        Ok(())
+    })
+}
