@@ -1,4 +1,5 @@
-"""N samples of u8[64] (one .npy): `hangar import` + `hangar commit` against Lance
+"""N samples of u8[64] (one .npy): `hangar import` + `hangar commit` (and the same as one
+`hangar import -m`) against Lance
 `write_dataset` + an fsync of its files, in one run. Prints time, peak RSS of each
 process, size on disk, the time `hangar status` takes to open the staged import, and
 the ratios (every figure from this run: this VM's wall clock
@@ -79,6 +80,13 @@ def main():
         tc, rc, _ = run([hangar, "commit", "-m", "scale"], cwd=repo)
         disk = du(os.path.join(repo, ".hangar"))
         shutil.rmtree(repo)
+        # The same in one process: `hangar import -m` stages and commits, so the commit
+        # neither reopens the staged area nor replays its journal.
+        os.makedirs(repo)
+        run([hangar, "init", "--name", "bench", "--email", "b@x"], cwd=repo)
+        t1, r1, _ = run([hangar, "import", "--create", "x", src, "-m", "scale"], cwd=repo)
+        disk1 = du(os.path.join(repo, ".hangar"))
+        shutil.rmtree(repo)
         tl, rl, out = run([sys.executable, "-c", LANCE, src, os.path.join(d, "lance")])
         ldisk = du(os.path.join(d, "lance"))
         shutil.rmtree(d)
@@ -90,16 +98,22 @@ def main():
             "lance_total_s": tl, "lance_write_s": float(out.strip()),
             "lance_peak_rss": rl, "lance_disk_over_raw": ldisk / raw,
             "hangar_over_lance_time": (ti + tc) / float(out.strip()),
+            "hangar_import_m_s": t1, "hangar_import_m_peak_rss": r1,
+            "hangar_import_m_disk_over_raw": disk1 / raw,
+            "hangar_import_m_over_lance_time": t1 / float(out.strip()),
         }
         figs[str(n)] = f
         print(f"{n:,} samples of u8[64] ({raw / 1e6:.0f} MB raw)")
         print(f"  hangar import + commit   {ti:7.2f} s + {tc:6.2f} s = {ti + tc:7.2f} s"
               f"   peak RSS {max(ri, rc) / 2**20:6.0f} MiB   disk {disk / raw:.3f}x raw")
+        print(f"  hangar import -m (one process) {t1:16.2f} s   peak RSS {r1 / 2**20:6.0f} MiB"
+              f"   disk {disk1 / raw:.3f}x raw")
         print(f"  hangar status over the staged import (writer-side open, best of 3) {to:.3f} s")
         lw = float(out.strip())
         print(f"  Lance write_dataset + fsync {lw:15.2f} s   peak RSS {rl / 2**20:6.0f} MiB"
               f"   disk {ldisk / raw:.3f}x raw  ({tl:.2f} s with Python's start)")
-        print(f"  time ratio hangar / Lance: {(ti + tc) / lw:.2f}")
+        print(f"  time ratio hangar / Lance: {(ti + tc) / lw:.2f} (import + commit), "
+              f"{t1 / lw:.2f} (import -m)")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(figs, fh, indent=1)
