@@ -73,9 +73,22 @@ pub fn update_ref(
         )));
     }
     let path = ref_path(hangar, branch);
-    // The reflog line goes first: an update cut short leaves the ref on the line's old
-    // id, which `verify` accepts, while a ref that matches neither side of its last line
-    // was changed outside libhangar.
+    let Some(_) = expected else {
+        // A creation (the first commit of a branch, a fast-forward of an unborn one, as
+        // a clone does): the ref goes first and its reflog line after it, as in
+        // `create_ref`. Cut short between the two, it leaves a ref with no line yet,
+        // which `verify` accepts; the other order left a creation line with no ref file,
+        // which is exactly what a ref lost outside libhangar looks like (`lost_refs`) —
+        // a clone killed there did not verify.
+        hangar_store::fail_point("ref.before_write")?;
+        fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;
+        append_reflog(hangar, branch, None, new, log_line)?;
+        hangar_store::fail_point("ref.after_write")?;
+        return Ok(());
+    };
+    // An update: the reflog line goes first: an update cut short leaves the ref on the
+    // line's old id, which `verify` accepts, while a ref that matches neither side of its
+    // last line was changed outside libhangar.
     append_reflog(hangar, branch, expected, new, log_line)?;
     hangar_store::fail_point("ref.before_write")?;
     fsutil::write_atomic(&path, format!("{}\n", new.to_hex()).as_bytes())?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hangar_core::{ErrorKind, Repository, TensorRef};
+use hangar_core::{ErrorKind, RemoteSpec, Repository, TensorRef};
 use hangar_reliability::crash::{setup, staged_content};
 use hangar_reliability::{corrupt, crash, faults, locks, names, Figures};
 use hangar_store::internal::failpoint;
@@ -106,4 +106,52 @@ fn a_ref_update_failing_after_its_rename_keeps_the_commit_for_the_next_writer() 
     co.commit("continues").unwrap();
     co.close().unwrap();
     assert!(repo.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_branch_creation_cut_short_leaves_a_repository_that_verifies() {
+    // Found by the remote crash suite: a clone killed while it fast-forwarded its unborn
+    // `master` left the reflog's creation line without the ref file, which `verify`
+    // reports as a ref lost outside libhangar. A creation now writes the ref first.
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path(), "a", "a@example.com", false).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    co.add_str_column("notes").unwrap();
+    co.column("notes").unwrap().set(1u64, "one").unwrap();
+    // Cut short before the ref is written: nothing of the branch exists yet.
+    failpoint::set("ref.before_write", "eio").unwrap();
+    let err = co.commit("first").unwrap_err();
+    failpoint::clear();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(repo.branch_head("master").unwrap(), None);
+    let v = repo.verify().unwrap();
+    assert!(v.is_ok(), "{v}");
+    // The commit is redone; then a branch created by a fast-forward, cut short the same
+    // way, and redone.
+    drop(co);
+    let co = repo.checkout_writer().unwrap();
+    co.column("notes").unwrap().set(1u64, "one").unwrap();
+    co.commit("first").unwrap();
+    co.close().unwrap();
+    let head = repo.branch_head("master").unwrap().unwrap();
+    // A clone's step: a fresh repository fetches the branch and fast-forwards its unborn
+    // master to it.
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    repo.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    repo.push("origin", "master").unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let clone = Repository::init(other.path(), "b", "b@example.com", false).unwrap();
+    clone.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    clone.fetch("origin", None).unwrap();
+    failpoint::set("ref.before_write", "eio").unwrap();
+    let err = clone.merge("", "master", "origin/master").unwrap_err();
+    failpoint::clear();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    let v = clone.verify().unwrap();
+    assert!(v.is_ok(), "{v}");
+    clone.merge("", "master", "origin/master").unwrap();
+    assert_eq!(clone.branch_head("master").unwrap(), Some(head));
+    assert!(clone.verify().unwrap().is_ok());
 }
