@@ -342,14 +342,16 @@ impl ParquetSegment {
     }
 }
 
-/// [`super::thrift::ReadAt`] over bytes held in memory.
-fn read_from(data: &[u8]) -> impl FnMut(u64, u64) -> std::result::Result<Vec<u8>, String> + '_ {
+/// [`super::thrift::ReadAt`] over bytes held in memory (borrowed, not copied).
+fn read_from<'a>(
+    data: &'a [u8],
+) -> impl FnMut(u64, u64) -> std::result::Result<std::borrow::Cow<'a, [u8]>, String> + 'a {
     move |at, n| {
         usize::try_from(at)
             .ok()
             .zip(usize::try_from(n).ok())
             .and_then(|(a, n)| data.get(a..a.checked_add(n)?))
-            .map(<[u8]>::to_vec)
+            .map(std::borrow::Cow::Borrowed)
             .ok_or_else(|| format!("bytes {at}..+{n} lie outside the file"))
     }
 }

@@ -173,4 +173,11 @@ fn damaged_or_cut_files_give_errors_not_panics() {
         b[at] ^= 0x5A;
         read_all(b);
     }
+    // Either magic damaged: refused at open, before the parquet crate reads the footer.
+    for at in [0, good.len() - 1] {
+        let mut b = good.clone();
+        b[at] ^= 0x5A;
+        let e = ParquetSegment::from_bytes(&path, bytes::Bytes::from(b)).unwrap_err();
+        assert!(e.to_string().contains("Parquet magic"), "{e}");
+    }
 }

@@ -173,8 +173,8 @@ pub fn check_struct(buf: &[u8]) -> Result<(usize, Vec<(i64, i64)>), Problem> {
 }
 
 /// Reads `len` bytes at offset `at` of the Parquet file being checked (an error if the
-/// file ends before).
-pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<Vec<u8>, String> + 'a;
+/// file ends before): borrowed from a file held in memory, owned when read from disk.
+pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<std::borrow::Cow<'a, [u8]>, String> + 'a;
 
 /// The footer's metadata of a Parquet file of `len` bytes lies inside the file and is
 /// Thrift whose decoding is bounded by its bytes. Shared by the store's Parquet segments
@@ -182,6 +182,9 @@ pub type ReadAt<'a> = dyn FnMut(u64, u64) -> Result<Vec<u8>, String> + 'a;
 pub fn check_parquet_footer(len: u64, read: &mut ReadAt<'_>) -> Result<(), String> {
     if len < 12 {
         return Err(format!("{len} bytes is too short for a Parquet file"));
+    }
+    if &read(0, 4)?[..] != b"PAR1" {
+        return Err("it does not start with the Parquet magic".into());
     }
     let tail = read(len - 8, 8)?;
     if &tail[4..] != b"PAR1" {

@@ -21,8 +21,11 @@ pub fn open(path: &Path) -> anyhow::Result<Table> {
     if n >= 4 && &magic[..4] == b"PAR1" {
         let len = f.metadata()?.len();
         let damaged = || format!("{}: damaged Parquet file", path.display());
-        let from_file =
-            |f: &mut File, at: u64, n: u64| read_at(f, at, n).map_err(|e| e.to_string());
+        let from_file = |f: &mut File, at: u64, n: u64| {
+            read_at(f, at, n)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| e.to_string())
+        };
         hangar_core::parquet_thrift::check_parquet_footer(len, &mut |at, n| {
             from_file(&mut f, at, n)
         })
