@@ -67,10 +67,9 @@ impl std::fmt::Debug for ParquetSegmentWriter {
 /// Writes one Parquet segment (see the module docs). The caller reserved `id` in the
 /// staging journal first, as for every data file.
 ///
-/// Row groups are encoded (levels, byte-stream split, compression) in parallel, as many
-/// at a time as the process pool has threads, and written in order: the file is the one
-/// a single-threaded `ArrowWriter` with the same properties writes, made in about
-/// 1/threads of the time (encoding is nearly all of a compressed commit's extra work).
+/// Row groups of [`BLOCKS_PER_GROUP`] blocks are encoded (levels, byte-stream split,
+/// compression) in parallel, as many at a time as the process pool has threads, and
+/// written in order (encoding is nearly all of a compressed commit's extra work).
 pub struct ParquetSegmentWriter {
     id: FileId,
     path: PathBuf,
@@ -84,9 +83,6 @@ pub struct ParquetSegmentWriter {
     group: Vec<RecordBatch>,
     /// Gathered row groups waiting to be encoded.
     ready: Vec<Vec<RecordBatch>>,
-    /// Row groups written so far (their index is part of what a column writer is made
-    /// for).
-    groups_written: usize,
     rows: Vec<StoredRow>,
 }
 
@@ -150,7 +146,6 @@ impl ParquetSegmentWriter {
             .set_data_page_row_count_limit(page_rows as usize)
             .set_data_page_size_limit(usize::MAX / 2)
             .set_write_batch_size(batch.clamp(1, 1 << 24))
-            .set_max_row_group_row_count(Some((page_rows * BLOCKS_PER_GROUP) as usize))
             .set_created_by(format!("libhangar {}", env!("CARGO_PKG_VERSION")))
             .build();
         let file = crate::fsutil::open_no_follow(
@@ -180,7 +175,6 @@ impl ParquetSegmentWriter {
             block: Block::default(),
             group: Vec::new(),
             ready: Vec::new(),
-            groups_written: 0,
             rows: Vec::new(),
         })
     }
@@ -226,7 +220,7 @@ impl ParquetSegmentWriter {
         self.group.push(batch);
         if self.group.len() as u64 >= BLOCKS_PER_GROUP {
             self.ready.push(std::mem::take(&mut self.group));
-            if self.ready.len() >= crate::par::threads().max(2) {
+            if self.ready.len() >= crate::par::threads() {
                 self.write_groups()?;
             }
         }
@@ -239,7 +233,8 @@ impl ParquetSegmentWriter {
         if groups.is_empty() {
             return Ok(());
         }
-        let first = self.groups_written;
+        // A column writer is made for its row group's index: the groups written so far.
+        let first = self.file.flushed_row_groups().len();
         let (schema, factory) = (&self.schema, &self.factory);
         let encoded: Vec<parquet::errors::Result<Vec<ArrowColumnChunk>>> = crate::par::install(|| {
             groups
@@ -260,7 +255,6 @@ impl ParquetSegmentWriter {
                     .map_err(|e| write_error(&self.path, e))?;
             }
             rg.close().map_err(|e| write_error(&self.path, e))?;
-            self.groups_written += 1;
         }
         Ok(())
     }
