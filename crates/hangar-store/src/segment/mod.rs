@@ -14,6 +14,7 @@ pub mod format;
 pub mod parquet;
 mod parquet_write;
 pub mod thrift;
+mod thrift_idl;
 #[cfg(test)]
 mod parquet_tests;
 pub mod read;

@@ -248,8 +248,9 @@ impl ParquetSegment {
     pub fn read_block(&self, row: u64) -> Result<DecodedBlock> {
         let (g, first, len) = self.block_of(row)?;
         let values = guarded(&self.path, "block", || {
-            let batch = self.decode(g, first - self.group_starts[g], len, &[2])?;
-            Ok(batch.column(0).clone())
+            let batches = self.decode(g, first - self.group_starts[g], len, &[2])?;
+            let columns: Vec<ArrayRef> = batches.iter().map(|b| b.column(0).clone()).collect();
+            concat_arrays(&columns).map_err(|e| pq_error(&self.path, "block", e))
         })?;
         if values.len() as u64 != len {
             return Err(Error::corrupt(&self.path, format!("block at row {first} decoded short")));
@@ -262,7 +263,10 @@ impl ParquetSegment {
         })
     }
 
-    fn decode(&self, group: usize, skip: u64, take: u64, columns: &[usize]) -> Result<RecordBatch> {
+    /// Decodes `take` rows of `columns` from row `skip` of row group `group`, in batches
+    /// of at most a block's rows: the reader reserves a batch's room before it decodes,
+    /// and a row group's row count is the footer's claim.
+    fn decode(&self, group: usize, skip: u64, take: u64, columns: &[usize]) -> Result<Vec<RecordBatch>> {
         let rows = self.group_starts[group + 1] - self.group_starts[group];
         let mut sel = Vec::new();
         if skip > 0 {
@@ -277,18 +281,16 @@ impl ParquetSegment {
             .with_row_groups(vec![group])
             .with_projection(mask)
             .with_row_selection(RowSelection::from(sel))
-            .with_batch_size(take.max(1) as usize)
+            .with_batch_size(take.clamp(1, MAX_PAGE_ROWS) as usize)
             .build()
             .map_err(|e| pq_error(&self.path, "bad row group", e))?;
-        let mut out: Option<RecordBatch> = None;
-        for b in reader {
-            let b = b.map_err(|e| pq_error(&self.path, "bad page", e))?;
-            out = Some(match out {
-                None => b,
-                Some(prev) => arrow_select_concat(&prev, &b, &self.path)?,
-            });
+        let batches = reader
+            .map(|b| b.map_err(|e| pq_error(&self.path, "bad page", e)))
+            .collect::<Result<Vec<_>>>()?;
+        if batches.is_empty() {
+            return Err(Error::corrupt(&self.path, "a block decoded to nothing"));
         }
-        out.ok_or_else(|| Error::corrupt(&self.path, "a block decoded to nothing"))
+        Ok(batches)
     }
 
     /// Every row's digest and (variable-shape tensors) shape, in row order (gc).
@@ -301,44 +303,62 @@ impl ParquetSegment {
                 continue;
             }
             let cols: &[usize] = if with_shape { &[0, 2] } else { &[0] };
-            let batch = guarded(&self.path, "row group", || self.decode(g, 0, rows, cols))?;
-            let digests = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<FixedSizeBinaryArray>()
-                .ok_or_else(|| Error::corrupt(&self.path, "digest column of another type"))?;
-            let shapes = if with_shape {
-                let s = batch
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<StructArray>()
-                    .and_then(|s| s.column(1).as_any().downcast_ref::<FixedSizeListArray>())
-                    .ok_or_else(|| Error::corrupt(&self.path, "value column of another type"))?;
-                Some(s)
-            } else {
-                None
-            };
-            for i in 0..digests.len() {
-                let digest = Digest::from_slice(digests.value(i))
-                    .ok_or_else(|| Error::corrupt(&self.path, "a digest of another length"))?;
-                let shape = match shapes {
-                    Some(s) => {
-                        let dims = s.value(i);
-                        let dims = dims
-                            .as_any()
-                            .downcast_ref::<Int32Array>()
-                            .ok_or_else(|| Error::corrupt(&self.path, "shape of another type"))?;
-                        dims.values()
-                            .iter()
-                            .map(|&d| u64::try_from(d).map_err(|_| Error::corrupt(&self.path, "a negative dimension")))
-                            .collect::<Result<Vec<u64>>>()?
-                    }
-                    None => Vec::new(),
-                };
-                out.push(SealedRow { digest, shape });
+            let batches = guarded(&self.path, "row group", || self.decode(g, 0, rows, cols))?;
+            let before = out.len();
+            for batch in &batches {
+                self.sealed_rows_of(batch, with_shape, &mut out)?;
+            }
+            // The reader stops quietly where the pages end: a row group holding fewer rows
+            // than the footer claims would shift every later row's number.
+            let got = (out.len() - before) as u64;
+            if got != rows {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("row group {g} decoded to {got} of the {rows} rows its footer claims"),
+                ));
             }
         }
         Ok(out)
+    }
+
+    /// The digests and shapes of one decoded batch of `sealed_rows`.
+    fn sealed_rows_of(&self, batch: &RecordBatch, with_shape: bool, out: &mut Vec<SealedRow>) -> Result<()> {
+        let digests = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<FixedSizeBinaryArray>()
+            .ok_or_else(|| Error::corrupt(&self.path, "digest column of another type"))?;
+        let shapes = if with_shape {
+            let s = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<StructArray>()
+                .and_then(|s| s.column(1).as_any().downcast_ref::<FixedSizeListArray>())
+                .ok_or_else(|| Error::corrupt(&self.path, "value column of another type"))?;
+            Some(s)
+        } else {
+            None
+        };
+        for i in 0..digests.len() {
+            let digest = Digest::from_slice(digests.value(i))
+                .ok_or_else(|| Error::corrupt(&self.path, "a digest of another length"))?;
+            let shape = match shapes {
+                Some(s) => {
+                    let dims = s.value(i);
+                    let dims = dims
+                        .as_any()
+                        .downcast_ref::<Int32Array>()
+                        .ok_or_else(|| Error::corrupt(&self.path, "shape of another type"))?;
+                    dims.values()
+                        .iter()
+                        .map(|&d| u64::try_from(d).map_err(|_| Error::corrupt(&self.path, "a negative dimension")))
+                        .collect::<Result<Vec<u64>>>()?
+                }
+                None => Vec::new(),
+            };
+            out.push(SealedRow { digest, shape });
+        }
+        Ok(())
     }
 }
 
@@ -356,22 +376,17 @@ fn read_from<'a>(
     }
 }
 
-fn arrow_select_concat(a: &RecordBatch, b: &RecordBatch, path: &Path) -> Result<RecordBatch> {
-    let cols = a
-        .columns()
-        .iter()
-        .zip(b.columns())
-        .map(|(x, y)| concat_arrays(x, y))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| pq_error(path, "block", e))?;
-    RecordBatch::try_new(a.schema(), cols).map_err(|e| pq_error(path, "block", e))
-}
-
-fn concat_arrays(a: &ArrayRef, b: &ArrayRef) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
-    let (da, db) = (a.to_data(), b.to_data());
-    let mut m = arrow_data::transform::MutableArrayData::new(vec![&da, &db], false, a.len() + b.len());
-    m.try_extend(0, 0, a.len())?;
-    m.try_extend(1, 0, b.len())?;
+/// `arrays` (of one type) as one array; the array itself when there is one.
+fn concat_arrays(arrays: &[ArrayRef]) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    if let [one] = arrays {
+        return Ok(one.clone());
+    }
+    let data: Vec<_> = arrays.iter().map(|a| a.to_data()).collect();
+    let len = arrays.iter().map(|a| a.len()).sum();
+    let mut m = arrow_data::transform::MutableArrayData::new(data.iter().collect(), false, len);
+    for (i, a) in arrays.iter().enumerate() {
+        m.try_extend(i, 0, a.len())?;
+    }
     Ok(make_array(m.freeze()))
 }
 

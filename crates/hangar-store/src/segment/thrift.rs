@@ -11,6 +11,8 @@
 //! no more elements than bytes remain (each element takes at least one). The walk itself
 //! is linear in the bytes it reads, and nesting is limited to the crate's own 64 levels.
 
+use super::thrift_idl::{Struct, Ty, COLUMN_INDEX, FILE_META_DATA, OFFSET_INDEX, PAGE_HEADER};
+
 /// Nesting the parquet crate's skipper allows.
 const MAX_DEPTH: u32 = 64;
 
@@ -143,6 +145,21 @@ impl Walker<'_> {
 
     /// A struct's fields up to its stop byte; `int` sees each integer field (id, value).
     fn fields(&mut self, depth: u32, int: &mut dyn FnMut(i64, i64)) -> R<()> {
+        self.fields_with(depth, &mut |w, id, ty, depth| {
+            if let Some(v) = w.value(ty, depth)? {
+                int(id, v);
+            }
+            Ok(())
+        })
+    }
+
+    /// A struct's fields up to its stop byte; `field` reads each value, given its field
+    /// id, wire type and the depth left.
+    fn fields_with(
+        &mut self,
+        depth: u32,
+        field: &mut dyn FnMut(&mut Self, i64, u8, u32) -> R<()>,
+    ) -> R<()> {
         if depth == 0 {
             return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
         }
@@ -156,10 +173,191 @@ impl Walker<'_> {
                 0 => self.zigzag()?,
                 d => id + i64::from(d),
             };
-            if let Some(v) = self.value(h & 0x0f, depth)? {
-                int(id, v);
+            field(self, id, h & 0x0f, depth)?;
+        }
+    }
+
+    /// A struct of the declared type `s` up to its stop byte: every field the format
+    /// gives it has the wire type the format declares (and so on inside it), so the
+    /// parquet crate, which reads a known field as its declared type whatever the wire
+    /// says, reads the bytes walked here; fields it does not know are checked and skipped.
+    fn typed_fields(&mut self, s: &'static Struct, depth: u32) -> R<()> {
+        self.fields_with(depth, &mut |w, id, wire, depth| match s.field(id) {
+            Some(ty) if !ty.matches(wire) => Err(bad(format!(
+                "field {id} of {} has Thrift type {wire}, not the {} the format declares",
+                s.name,
+                ty.name()
+            ))),
+            Some(ty) => w.typed(ty, wire, depth),
+            None => w.value(wire, depth).map(|_| ()),
+        })
+    }
+
+    /// A value of declared type `ty`, sent as wire type `wire` (which encodes it).
+    fn typed(&mut self, ty: Ty, wire: u8, depth: u32) -> R<()> {
+        if depth == 0 {
+            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        match ty {
+            Ty::Struct(s) => self.typed_fields(s, depth - 1),
+            Ty::List(elem) => {
+                let h = self.byte()?;
+                let n = match h >> 4 {
+                    15 => self.varint()?,
+                    n => u64::from(n),
+                };
+                let et = h & 0x0f;
+                if n == 0 {
+                    return Ok(());
+                }
+                if !elem.matches(et) {
+                    return Err(bad(format!(
+                        "a list of Thrift type {et} where the format declares a list of {}",
+                        elem.name()
+                    )));
+                }
+                if n > self.remaining() as u64 {
+                    return Err(bad(format!("a collection claims {n} elements in {} bytes", self.remaining())));
+                }
+                for _ in 0..n {
+                    match elem {
+                        // A boolean list element takes a byte of its own.
+                        Ty::Bool => {
+                            self.byte()?;
+                        }
+                        e => self.typed(*e, et, depth - 1)?,
+                    }
+                }
+                Ok(())
+            }
+            _ => self.value(wire, depth).map(|_| ()),
+        }
+    }
+
+    /// The integer fields of the struct that starts here.
+    fn struct_ints(&mut self, depth: u32) -> R<Vec<(i64, i64)>> {
+        let mut ints = Vec::new();
+        self.fields(depth, &mut |id, v| ints.push((id, v)))?;
+        Ok(ints)
+    }
+
+    /// A list of structs (wire type 9 of element type 12): each element's integer fields.
+    fn list_of_struct_ints(&mut self, depth: u32) -> R<Vec<Vec<(i64, i64)>>> {
+        let h = self.byte()?;
+        let n = match h >> 4 {
+            15 => self.varint()?,
+            n => u64::from(n),
+        };
+        if h & 0x0f != 12 {
+            return Err(bad("a list of something other than structs"));
+        }
+        if n > self.remaining() as u64 {
+            return Err(bad(format!("a collection claims {n} elements in {} bytes", self.remaining())));
+        }
+        (0..n).map(|_| self.struct_ints(depth - 1)).collect()
+    }
+}
+
+/// The integer field `id` among `ints`.
+fn int_field(ints: &[(i64, i64)], id: i64) -> Option<i64> {
+    ints.iter().find(|(i, _)| *i == id).map(|(_, v)| *v)
+}
+
+/// The footer's schema (FileMetaData field 2, a flattened tree of SchemaElements): each
+/// element claims no more children (field 5) than elements follow it. The parquet crate
+/// reserves room for every claimed child before it reads one (a 2.5 kB file claiming
+/// 450 million children asked for 3.6 GB; found by the `parquet_segment` fuzz target).
+fn check_schema(meta: &[u8]) -> R<()> {
+    let mut w = Walker { buf: meta, pos: 0 };
+    let mut elements = Vec::new();
+    w.fields_with(MAX_DEPTH, &mut |w, id, ty, depth| {
+        if id == 2 && ty == 9 {
+            elements = w.list_of_struct_ints(depth)?;
+        } else {
+            w.value(ty, depth)?;
+        }
+        Ok(())
+    })?;
+    let n = elements.len();
+    for (i, e) in elements.iter().enumerate() {
+        if let Some(c) = int_field(e, 5) {
+            if usize::try_from(c).map_or(true, |c| c > n - 1 - i) {
+                return Err(bad(format!(
+                    "schema element {i} claims {c} children, and {} elements follow it",
+                    n - 1 - i
+                )));
             }
         }
+    }
+    Ok(())
+}
+
+/// What a page header claims: its length in bytes, the page's compressed and
+/// uncompressed sizes, and a dictionary page's value count.
+struct PageHeader {
+    len: usize,
+    compressed: i64,
+    uncompressed: i64,
+    dictionary_values: Option<i64>,
+}
+
+fn check_page_header(buf: &[u8]) -> R<PageHeader> {
+    check_typed(buf, &PAGE_HEADER)?;
+    let mut w = Walker { buf, pos: 0 };
+    let (mut ints, mut dict) = (Vec::new(), None);
+    w.fields_with(MAX_DEPTH, &mut |w, id, ty, depth| {
+        if id == 7 && ty == 12 {
+            dict = int_field(&w.struct_ints(depth - 1)?, 1).or(Some(-1));
+        } else if let Some(v) = w.value(ty, depth)? {
+            ints.push((id, v));
+        }
+        Ok(())
+    })?;
+    let size = |id, what: &str| {
+        int_field(&ints, id)
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| bad(format!("it has no valid {what} size")))
+    };
+    Ok(PageHeader {
+        len: w.pos,
+        compressed: size(3, "compressed")?,
+        uncompressed: size(2, "uncompressed")?,
+        dictionary_values: dict,
+    })
+}
+
+/// The reader reserves a page's claimed uncompressed size, and a dictionary page's
+/// claimed value count, before it decodes a byte: both must be what the page can hold.
+fn check_page_claims(page: &PageHeader, codec: parquet::basic::Compression) -> Result<(), String> {
+    if let Some(x) = max_expansion(codec) {
+        if page.uncompressed > page.compressed.saturating_mul(x).saturating_add(64) {
+            return Err(format!(
+                "claims {} bytes uncompressed from {} compressed, more than {codec} can hold",
+                page.uncompressed, page.compressed
+            ));
+        }
+    }
+    match page.dictionary_values {
+        Some(n) if !(0..=page.uncompressed).contains(&n) => Err(format!(
+            "claims a dictionary of {n} values in {} bytes",
+            page.uncompressed
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The most bytes one compressed byte of `codec` can decode to (rounded up; the formats'
+/// own limits: a Snappy copy of 64 bytes takes 3, an LZ4 length byte adds 255, a Zstandard
+/// RLE block of 128 KiB takes 4 bytes). `None` for a codec this build cannot decode
+/// (the reader refuses those pages by name before it sizes anything).
+fn max_expansion(codec: parquet::basic::Compression) -> Option<i64> {
+    use parquet::basic::Compression as C;
+    match codec {
+        C::UNCOMPRESSED => Some(1),
+        C::SNAPPY => Some(32),
+        C::LZ4 | C::LZ4_RAW => Some(256),
+        C::ZSTD(_) => Some(1 << 16),
+        _ => None,
     }
 }
 
@@ -170,6 +368,14 @@ pub fn check_struct(buf: &[u8]) -> Result<(usize, Vec<(i64, i64)>), Problem> {
     let mut ints = Vec::new();
     w.fields(MAX_DEPTH, &mut |id, v| ints.push((id, v)))?;
     Ok((w.pos, ints))
+}
+
+/// Checks a struct of the Parquet structure `s` at the start of `buf` against the types the
+/// format declares for its fields; returns its length in bytes.
+fn check_typed(buf: &[u8], s: &'static Struct) -> Result<usize, Problem> {
+    let mut w = Walker { buf, pos: 0 };
+    w.typed_fields(s, MAX_DEPTH)?;
+    Ok(w.pos)
 }
 
 /// Reads `len` bytes at offset `at` of the Parquet file being checked (an error if the
@@ -199,7 +405,10 @@ pub fn check_parquet_footer(len: u64, read: &mut ReadAt<'_>) -> Result<(), Strin
         ));
     }
     let meta = read(len - 8 - meta_len, meta_len)?;
-    check_struct(&meta).map_err(|p| format!("its footer metadata is not valid: {p}"))?;
+    check_struct(&meta)
+        .and_then(|_| check_typed(&meta, &FILE_META_DATA))
+        .map_err(|p| format!("its footer metadata is not valid: {p}"))?;
+    check_schema(&meta).map_err(|p| format!("its footer's schema is not valid: {p}"))?;
     Ok(())
 }
 
@@ -229,9 +438,9 @@ pub fn check_parquet_pages(
             })?;
             if page_index {
                 // As the footer claims them (the crate's range helpers add unchecked).
-                for (what, at, n) in [
-                    ("offset index", col.offset_index_offset(), col.offset_index_length()),
-                    ("column index", col.column_index_offset(), col.column_index_length()),
+                for (what, at, n, s) in [
+                    ("offset index", col.offset_index_offset(), col.offset_index_length(), &OFFSET_INDEX),
+                    ("column index", col.column_index_offset(), col.column_index_length(), &COLUMN_INDEX),
                 ] {
                     let (Some(at), Some(n)) = (at, n) else { continue };
                     let range = u64::try_from(at)
@@ -241,37 +450,28 @@ pub fn check_parquet_pages(
                     let Some((at, n)) = range else {
                         return Err(format!("row group {g} column {c}: its {what} lies outside the file"));
                     };
-                    check_struct(&read(at, n)?).map_err(|p| {
+                    check_typed(&read(at, n)?, s).map_err(|p| {
                         format!("row group {g} column {c}: its {what} is not valid: {p}")
                     })?;
                 }
             }
             let mut pos = start;
             while pos < end {
+                let at = |what: String| format!("row group {g} column {c}: the page header at byte {pos} {what}");
                 let mut window = 4u64 << 10;
-                let (header, ints) = loop {
+                let page = loop {
                     let want = window.min(end - pos);
-                    match check_struct(&read(pos, want)?) {
+                    match check_page_header(&read(pos, want)?) {
                         Ok(v) => break v,
                         Err(Problem::Truncated) if want < end - pos && window < 16 << 20 => {
                             window *= 16
                         }
-                        Err(p) => {
-                            return Err(format!(
-                                "row group {g} column {c}: the page header at byte {pos} is not valid: {p}"
-                            ))
-                        }
+                        Err(p) => return Err(at(format!("is not valid: {p}"))),
                     }
                 };
-                let body = ints
-                    .iter()
-                    .find(|(id, _)| *id == 3)
-                    .and_then(|(_, v)| u64::try_from(*v).ok())
-                    .ok_or_else(|| {
-                        format!("row group {g} column {c}: the page header at byte {pos} has no valid size")
-                    })?;
+                check_page_claims(&page, col.compression()).map_err(at)?;
                 pos = pos
-                    .checked_add(header as u64 + body)
+                    .checked_add(page.len as u64 + page.compressed as u64)
                     .filter(|p| *p <= end)
                     .ok_or_else(|| {
                         format!("row group {g} column {c}: the page at byte {pos} runs past its column chunk")
@@ -306,5 +506,100 @@ mod tests {
         deep.extend(vec![0u8; 101]);
         assert!(matches!(check_struct(&deep), Err(Problem::Malformed(_))));
         assert_eq!(check_struct(&[0x15]), Err(Problem::Truncated));
+    }
+
+    /// A PageHeader: type (1), uncompressed (2) and compressed (3) sizes as i32 fields,
+    /// and, given a value count, a DictionaryPageHeader (7) holding it (field 1).
+    fn page_header(uncompressed: i64, compressed: i64, dict: Option<i64>) -> Vec<u8> {
+        let varint = |out: &mut Vec<u8>, v: i64| {
+            let mut z = ((v << 1) ^ (v >> 63)) as u64;
+            while z >= 0x80 {
+                out.push(z as u8 | 0x80);
+                z >>= 7;
+            }
+            out.push(z as u8);
+        };
+        let mut b = vec![0x15];
+        varint(&mut b, 0);
+        b.push(0x15);
+        varint(&mut b, uncompressed);
+        b.push(0x15);
+        varint(&mut b, compressed);
+        if let Some(n) = dict {
+            b.push(0x4C);
+            b.push(0x15);
+            varint(&mut b, n);
+            b.push(0x15);
+            varint(&mut b, 0);
+            b.push(0);
+        }
+        b.push(0);
+        b
+    }
+
+    #[test]
+    fn page_headers_claim_no_more_than_their_bytes_can_decode_to() {
+        use parquet::basic::{Compression as C, ZstdLevel};
+        let zstd = C::ZSTD(ZstdLevel::default());
+        let ok = |u, c, d, codec| check_page_claims(&check_page_header(&page_header(u, c, d)).unwrap(), codec);
+        assert_eq!(check_page_header(&page_header(5000, 300, None)).unwrap().len, page_header(5000, 300, None).len());
+        assert_eq!(ok(5000, 300, None, zstd), Ok(()));
+        assert_eq!(ok(300 << 16, 300, None, zstd), Ok(()));
+        assert_eq!(ok(300 * 256, 300, Some(1000), C::LZ4_RAW), Ok(()));
+        assert_eq!(ok(300, 300, None, C::UNCOMPRESSED), Ok(()));
+        // 2 GB from 300 bytes (the reader would reserve the 2 GB first).
+        let e = ok(i32::MAX.into(), 300, None, zstd).unwrap_err();
+        assert!(e.contains("2147483647 bytes uncompressed from 300 compressed"), "{e}");
+        assert!(ok(300 * 256 + 65, 300, None, C::LZ4).is_err());
+        assert!(ok(301 + 64, 300, None, C::UNCOMPRESSED).is_err());
+        assert!(ok(400, 300, None, C::SNAPPY).is_ok());
+        // A dictionary of more values than bytes; a negative count.
+        let e = ok(5000, 300, Some(5001), zstd).unwrap_err();
+        assert!(e.contains("dictionary of 5001 values in 5000 bytes"), "{e}");
+        assert!(ok(5000, 300, Some(-1), zstd).is_err());
+        // Sizes missing or negative.
+        assert!(check_page_header(&page_header(-1, 300, None)).is_err());
+        assert!(check_page_header(&[0x15, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn known_fields_must_have_the_types_the_format_declares() {
+        // ColumnIndex { 1: null_pages list<bool> [true, false], 4: boundary_order 0 }:
+        // a list of booleans is what the format declares there, one byte each.
+        let index = [0x19, 0x21, 1, 2, 0x35, 0, 0];
+        assert_eq!(check_typed(&index, &COLUMN_INDEX), Ok(index.len()));
+        // The same booleans where no list of them is declared are refused.
+        assert!(check_struct(&index).is_err());
+        // FileMetaData { 1: version i32 2, 3: num_rows sent as a list of two i32 }.
+        let footer = [0x15, 4, 0x29, 0x25, 2, 4, 0];
+        assert_eq!(check_struct(&footer).map(|(n, _)| n), Ok(footer.len()));
+        let e = check_typed(&footer, &FILE_META_DATA).unwrap_err().to_string();
+        assert!(e.contains("field 3 of FileMetaData has Thrift type 9, not the i64"), "{e}");
+        // OffsetIndex { 1: page_locations as a list of i64 rather than of PageLocation }.
+        let offsets = [0x19, 0x16, 2, 0];
+        let e = check_typed(&offsets, &OFFSET_INDEX).unwrap_err().to_string();
+        assert!(e.contains("a list of Thrift type 6 where the format declares a list of PageLocation"), "{e}");
+        // Fields the format does not declare are walked as the wire says.
+        assert_eq!(check_typed(&[0xF5, 0x64, 0], &OFFSET_INDEX), Ok(3));
+    }
+
+    #[test]
+    fn schema_elements_claim_no_more_children_than_follow_them() {
+        // FileMetaData { 1: version, 2: list<SchemaElement> } with elements' field 5 (num_children).
+        let footer = |children: &[i64]| {
+            let mut b = vec![0x15, 2, 0x19];
+            b.push(((children.len() as u8) << 4) | 12);
+            for &c in children {
+                b.extend([0x48, 1, b'x', 0x15, ((c << 1) ^ (c >> 63)) as u8, 0]);
+            }
+            b.push(0);
+            b
+        };
+        assert_eq!(check_schema(&footer(&[2, 0, 0])), Ok(()));
+        assert_eq!(check_schema(&footer(&[1, 1, 0])), Ok(()));
+        let e = check_schema(&footer(&[3, 0, 0])).unwrap_err().to_string();
+        assert!(e.contains("schema element 0 claims 3 children, and 2 elements follow it"), "{e}");
+        assert!(check_schema(&footer(&[1, 0, 1])).is_err());
+        assert!(check_schema(&footer(&[-1, 0])).is_err());
     }
 }

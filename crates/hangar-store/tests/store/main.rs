@@ -1,6 +1,7 @@
 //! Integration tests of hangar-store.
 #![allow(clippy::unwrap_used)]
 
+mod claims;
 mod dead_values;
 mod packs;
 mod recovery;
