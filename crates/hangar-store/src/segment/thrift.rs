@@ -81,6 +81,28 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// A list's or set's header: its element count and element wire type.
+    fn list_header(&mut self) -> R<(u64, u8)> {
+        let h = self.byte()?;
+        let n = match h >> 4 {
+            15 => self.varint()?,
+            n => u64::from(n),
+        };
+        Ok((n, h & 0x0f))
+    }
+
+    /// A collection claiming `n` elements, each taking at least one byte, fits in the
+    /// bytes left.
+    fn check_count(&self, n: u64) -> R<()> {
+        if n > self.remaining() as u64 {
+            return Err(bad(format!(
+                "a collection claims {n} elements in {} bytes",
+                self.remaining()
+            )));
+        }
+        Ok(())
+    }
+
     /// Elements of a collection: each takes at least one byte, and none is a boolean.
     fn elements(&mut self, n: u64, ty: u8, depth: u32) -> R<()> {
         if ty == 1 || ty == 2 {
@@ -88,12 +110,7 @@ impl Walker<'_> {
                 "a collection of booleans, which no Parquet structure holds",
             ));
         }
-        if n > self.remaining() as u64 {
-            return Err(bad(format!(
-                "a collection claims {n} elements in {} bytes",
-                self.remaining()
-            )));
-        }
+        self.check_count(n)?;
         for _ in 0..n {
             self.value(ty, depth)?;
         }
@@ -117,12 +134,8 @@ impl Walker<'_> {
                 self.skip(n)?;
             }
             9 | 10 => {
-                let h = self.byte()?;
-                let n = match h >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
-                };
-                self.elements(n, h & 0x0f, depth - 1)?;
+                let (n, ty) = self.list_header()?;
+                self.elements(n, ty, depth - 1)?;
             }
             11 => {
                 let n = self.varint()?;
@@ -180,113 +193,88 @@ impl Walker<'_> {
     /// A struct of the declared type `s` up to its stop byte: every field the format
     /// gives it has the wire type the format declares (and so on inside it), so the
     /// parquet crate, which reads a known field as its declared type whatever the wire
-    /// says, reads the bytes walked here; fields it does not know are checked and skipped.
-    fn typed_fields(&mut self, s: &'static Struct, depth: u32) -> R<()> {
+    /// says, reads the bytes walked here; fields it does not know are walked as the wire
+    /// says, with the checks of [`check_struct`]. `seen` learns of every struct entered
+    /// and every integer field it holds, by the struct's name.
+    fn typed_fields(&mut self, s: &'static Struct, depth: u32, seen: &mut Seen<'_>) -> R<()> {
+        seen(s.name, None);
         self.fields_with(depth, &mut |w, id, wire, depth| match s.field(id) {
             Some(ty) if !ty.matches(wire) => Err(bad(format!(
                 "field {id} of {} has Thrift type {wire}, not the {} the format declares",
                 s.name,
                 ty.name()
             ))),
-            Some(ty) => w.typed(ty, wire, depth),
-            None => w.value(wire, depth).map(|_| ()),
-        })
-    }
-
-    /// A value of declared type `ty`, sent as wire type `wire` (which encodes it).
-    fn typed(&mut self, ty: Ty, wire: u8, depth: u32) -> R<()> {
-        if depth == 0 {
-            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
-        }
-        match ty {
-            Ty::Struct(s) => self.typed_fields(s, depth - 1),
-            Ty::List(elem) => {
-                let h = self.byte()?;
-                let n = match h >> 4 {
-                    15 => self.varint()?,
-                    n => u64::from(n),
-                };
-                let et = h & 0x0f;
-                if n == 0 {
-                    return Ok(());
-                }
-                if !elem.matches(et) {
-                    return Err(bad(format!(
-                        "a list of Thrift type {et} where the format declares a list of {}",
-                        elem.name()
-                    )));
-                }
-                if n > self.remaining() as u64 {
-                    return Err(bad(format!("a collection claims {n} elements in {} bytes", self.remaining())));
-                }
-                for _ in 0..n {
-                    match elem {
-                        // A boolean list element takes a byte of its own.
-                        Ty::Bool => {
-                            self.byte()?;
-                        }
-                        e => self.typed(*e, et, depth - 1)?,
-                    }
+            Some(Ty::Struct(inner)) => w.typed_fields(inner, depth - 1, seen),
+            Some(Ty::List(elem)) => w.typed_list(*elem, depth - 1, seen),
+            _ => {
+                if let Some(v) = w.value(wire, depth)? {
+                    seen(s.name, Some((id, v)));
                 }
                 Ok(())
             }
-            _ => self.value(wire, depth).map(|_| ()),
-        }
+        })
     }
 
-    /// The integer fields of the struct that starts here.
-    fn struct_ints(&mut self, depth: u32) -> R<Vec<(i64, i64)>> {
-        let mut ints = Vec::new();
-        self.fields(depth, &mut |id, v| ints.push((id, v)))?;
-        Ok(ints)
-    }
-
-    /// A list of structs (wire type 9 of element type 12): each element's integer fields.
-    fn list_of_struct_ints(&mut self, depth: u32) -> R<Vec<Vec<(i64, i64)>>> {
-        let h = self.byte()?;
-        let n = match h >> 4 {
-            15 => self.varint()?,
-            n => u64::from(n),
-        };
-        if h & 0x0f != 12 {
-            return Err(bad("a list of something other than structs"));
+    /// A list declared of `elem` elements (its wire type checked by the caller), its
+    /// elements walked at `depth`.
+    fn typed_list(&mut self, elem: Ty, depth: u32, seen: &mut Seen<'_>) -> R<()> {
+        if depth == 0 {
+            return Err(bad(format!("nested deeper than {MAX_DEPTH} levels")));
         }
-        if n > self.remaining() as u64 {
-            return Err(bad(format!("a collection claims {n} elements in {} bytes", self.remaining())));
+        let (n, et) = self.list_header()?;
+        if !elem.matches(et) {
+            // An empty list may name another element type (writers send a bare 0), but
+            // not booleans where none are declared.
+            if n == 0 {
+                return self.elements(0, et, depth);
+            }
+            return Err(bad(format!(
+                "a list of Thrift type {et} where the format declares a list of {}",
+                elem.name()
+            )));
         }
-        (0..n).map(|_| self.struct_ints(depth - 1)).collect()
-    }
-}
-
-/// The integer field `id` among `ints`.
-fn int_field(ints: &[(i64, i64)], id: i64) -> Option<i64> {
-    ints.iter().find(|(i, _)| *i == id).map(|(_, v)| *v)
-}
-
-/// The footer's schema (FileMetaData field 2, a flattened tree of SchemaElements): each
-/// element claims no more children (field 5) than elements follow it. The parquet crate
-/// reserves room for every claimed child before it reads one (a 2.5 kB file claiming
-/// 450 million children asked for 3.6 GB; found by the `parquet_segment` fuzz target).
-fn check_schema(meta: &[u8]) -> R<()> {
-    let mut w = Walker { buf: meta, pos: 0 };
-    let mut elements = Vec::new();
-    w.fields_with(MAX_DEPTH, &mut |w, id, ty, depth| {
-        if id == 2 && ty == 9 {
-            elements = w.list_of_struct_ints(depth)?;
-        } else {
-            w.value(ty, depth)?;
+        self.check_count(n)?;
+        for _ in 0..n {
+            match elem {
+                // A boolean list element takes a byte of its own.
+                Ty::Bool => {
+                    self.byte()?;
+                }
+                Ty::Struct(s) => self.typed_fields(s, depth - 1, seen)?,
+                Ty::List(inner) => self.typed_list(*inner, depth - 1, seen)?,
+                _ => {
+                    self.value(et, depth)?;
+                }
+            }
         }
         Ok(())
-    })?;
-    let n = elements.len();
-    for (i, e) in elements.iter().enumerate() {
-        if let Some(c) = int_field(e, 5) {
-            if usize::try_from(c).map_or(true, |c| c > n - 1 - i) {
-                return Err(bad(format!(
-                    "schema element {i} claims {c} children, and {} elements follow it",
-                    n - 1 - i
-                )));
-            }
+    }
+}
+
+/// What a typed walk tells its caller: the name of each struct it enters (`None`), and
+/// each integer field (id, value) of one.
+type Seen<'a> = dyn FnMut(&'static str, Option<(i64, i64)>) + 'a;
+
+/// The footer's metadata, walked once: every field of the type the format declares, and
+/// its schema (field 2, a flattened tree of SchemaElements) claiming for each element no
+/// more children (field 5) than elements follow it. The parquet crate reserves room for
+/// every claimed child before it reads one (a 2.5 kB file claiming 450 million children
+/// asked for 3.6 GB; found by the `parquet_segment` fuzz target).
+fn check_file_meta_data(meta: &[u8]) -> Result<(), String> {
+    let (mut elements, mut claims) = (0usize, Vec::new());
+    check_typed(meta, &FILE_META_DATA, &mut |s, int| match (s, int) {
+        ("SchemaElement", None) => elements += 1,
+        ("SchemaElement", Some((5, c))) => claims.push((elements - 1, c)),
+        _ => {}
+    })
+    .map_err(|p| format!("its footer metadata is not valid: {p}"))?;
+    for (i, c) in claims {
+        let follow = elements - 1 - i;
+        if usize::try_from(c).map_or(true, |c| c > follow) {
+            return Err(format!(
+                "its footer's schema is not valid: schema element {i} claims {c} children, and \
+                 {follow} elements follow it"
+            ));
         }
     }
     Ok(())
@@ -301,28 +289,27 @@ struct PageHeader {
     dictionary_values: Option<i64>,
 }
 
+/// Walks a page header by type, taking the sizes as the parquet crate does (the last of a
+/// repeated field).
 fn check_page_header(buf: &[u8]) -> R<PageHeader> {
-    check_typed(buf, &PAGE_HEADER)?;
-    let mut w = Walker { buf, pos: 0 };
-    let (mut ints, mut dict) = (Vec::new(), None);
-    w.fields_with(MAX_DEPTH, &mut |w, id, ty, depth| {
-        if id == 7 && ty == 12 {
-            dict = int_field(&w.struct_ints(depth - 1)?, 1).or(Some(-1));
-        } else if let Some(v) = w.value(ty, depth)? {
-            ints.push((id, v));
-        }
-        Ok(())
+    let (mut uncompressed, mut compressed, mut dictionary_values) = (None, None, None);
+    let len = check_typed(buf, &PAGE_HEADER, &mut |s, int| match (s, int) {
+        ("PageHeader", Some((2, v))) => uncompressed = Some(v),
+        ("PageHeader", Some((3, v))) => compressed = Some(v),
+        // A dictionary header without its count is refused as a negative one.
+        ("DictionaryPageHeader", None) => dictionary_values = Some(-1),
+        ("DictionaryPageHeader", Some((1, v))) => dictionary_values = Some(v),
+        _ => {}
     })?;
-    let size = |id, what: &str| {
-        int_field(&ints, id)
-            .filter(|v| *v >= 0)
+    let size = |v: Option<i64>, what: &str| {
+        v.filter(|v| *v >= 0)
             .ok_or_else(|| bad(format!("it has no valid {what} size")))
     };
     Ok(PageHeader {
-        len: w.pos,
-        compressed: size(3, "compressed")?,
-        uncompressed: size(2, "uncompressed")?,
-        dictionary_values: dict,
+        len,
+        compressed: size(compressed, "compressed")?,
+        uncompressed: size(uncompressed, "uncompressed")?,
+        dictionary_values,
     })
 }
 
@@ -372,9 +359,9 @@ pub fn check_struct(buf: &[u8]) -> Result<(usize, Vec<(i64, i64)>), Problem> {
 
 /// Checks a struct of the Parquet structure `s` at the start of `buf` against the types the
 /// format declares for its fields; returns its length in bytes.
-fn check_typed(buf: &[u8], s: &'static Struct) -> Result<usize, Problem> {
+fn check_typed(buf: &[u8], s: &'static Struct, seen: &mut Seen<'_>) -> Result<usize, Problem> {
     let mut w = Walker { buf, pos: 0 };
-    w.typed_fields(s, MAX_DEPTH)?;
+    w.typed_fields(s, MAX_DEPTH, seen)?;
     Ok(w.pos)
 }
 
@@ -405,11 +392,7 @@ pub fn check_parquet_footer(len: u64, read: &mut ReadAt<'_>) -> Result<(), Strin
         ));
     }
     let meta = read(len - 8 - meta_len, meta_len)?;
-    check_struct(&meta)
-        .and_then(|_| check_typed(&meta, &FILE_META_DATA))
-        .map_err(|p| format!("its footer metadata is not valid: {p}"))?;
-    check_schema(&meta).map_err(|p| format!("its footer's schema is not valid: {p}"))?;
-    Ok(())
+    check_file_meta_data(&meta)
 }
 
 /// Every page header of every column chunk of the file `meta` describes is such Thrift
@@ -450,7 +433,7 @@ pub fn check_parquet_pages(
                     let Some((at, n)) = range else {
                         return Err(format!("row group {g} column {c}: its {what} lies outside the file"));
                     };
-                    check_typed(&read(at, n)?, s).map_err(|p| {
+                    check_typed(&read(at, n)?, s, &mut |_, _| {}).map_err(|p| {
                         format!("row group {g} column {c}: its {what} is not valid: {p}")
                     })?;
                 }
@@ -508,17 +491,19 @@ mod tests {
         assert_eq!(check_struct(&[0x15]), Err(Problem::Truncated));
     }
 
+    /// `v` as a compact-protocol integer (zigzag varint).
+    fn varint(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push(z as u8 | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+
     /// A PageHeader: type (1), uncompressed (2) and compressed (3) sizes as i32 fields,
     /// and, given a value count, a DictionaryPageHeader (7) holding it (field 1).
     fn page_header(uncompressed: i64, compressed: i64, dict: Option<i64>) -> Vec<u8> {
-        let varint = |out: &mut Vec<u8>, v: i64| {
-            let mut z = ((v << 1) ^ (v >> 63)) as u64;
-            while z >= 0x80 {
-                out.push(z as u8 | 0x80);
-                z >>= 7;
-            }
-            out.push(z as u8);
-        };
         let mut b = vec![0x15];
         varint(&mut b, 0);
         b.push(0x15);
@@ -567,20 +552,20 @@ mod tests {
         // ColumnIndex { 1: null_pages list<bool> [true, false], 4: boundary_order 0 }:
         // a list of booleans is what the format declares there, one byte each.
         let index = [0x19, 0x21, 1, 2, 0x35, 0, 0];
-        assert_eq!(check_typed(&index, &COLUMN_INDEX), Ok(index.len()));
+        assert_eq!(check_typed(&index, &COLUMN_INDEX, &mut |_, _| {}), Ok(index.len()));
         // The same booleans where no list of them is declared are refused.
         assert!(check_struct(&index).is_err());
         // FileMetaData { 1: version i32 2, 3: num_rows sent as a list of two i32 }.
         let footer = [0x15, 4, 0x29, 0x25, 2, 4, 0];
         assert_eq!(check_struct(&footer).map(|(n, _)| n), Ok(footer.len()));
-        let e = check_typed(&footer, &FILE_META_DATA).unwrap_err().to_string();
+        let e = check_typed(&footer, &FILE_META_DATA, &mut |_, _| {}).unwrap_err().to_string();
         assert!(e.contains("field 3 of FileMetaData has Thrift type 9, not the i64"), "{e}");
         // OffsetIndex { 1: page_locations as a list of i64 rather than of PageLocation }.
         let offsets = [0x19, 0x16, 2, 0];
-        let e = check_typed(&offsets, &OFFSET_INDEX).unwrap_err().to_string();
+        let e = check_typed(&offsets, &OFFSET_INDEX, &mut |_, _| {}).unwrap_err().to_string();
         assert!(e.contains("a list of Thrift type 6 where the format declares a list of PageLocation"), "{e}");
         // Fields the format does not declare are walked as the wire says.
-        assert_eq!(check_typed(&[0xF5, 0x64, 0], &OFFSET_INDEX), Ok(3));
+        assert_eq!(check_typed(&[0xF5, 0x64, 0], &OFFSET_INDEX, &mut |_, _| {}), Ok(3));
     }
 
     #[test]
@@ -590,16 +575,18 @@ mod tests {
             let mut b = vec![0x15, 2, 0x19];
             b.push(((children.len() as u8) << 4) | 12);
             for &c in children {
-                b.extend([0x48, 1, b'x', 0x15, ((c << 1) ^ (c >> 63)) as u8, 0]);
+                b.extend([0x48, 1, b'x', 0x15]);
+                varint(&mut b, c);
+                b.push(0);
             }
             b.push(0);
             b
         };
-        assert_eq!(check_schema(&footer(&[2, 0, 0])), Ok(()));
-        assert_eq!(check_schema(&footer(&[1, 1, 0])), Ok(()));
-        let e = check_schema(&footer(&[3, 0, 0])).unwrap_err().to_string();
+        assert_eq!(check_file_meta_data(&footer(&[2, 0, 0])), Ok(()));
+        assert_eq!(check_file_meta_data(&footer(&[1, 1, 0])), Ok(()));
+        let e = check_file_meta_data(&footer(&[3, 0, 0])).unwrap_err().to_string();
         assert!(e.contains("schema element 0 claims 3 children, and 2 elements follow it"), "{e}");
-        assert!(check_schema(&footer(&[1, 0, 1])).is_err());
-        assert!(check_schema(&footer(&[-1, 0])).is_err());
+        assert!(check_file_meta_data(&footer(&[1, 0, 1])).is_err());
+        assert!(check_file_meta_data(&footer(&[-1, 0])).is_err());
     }
 }
