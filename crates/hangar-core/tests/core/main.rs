@@ -9,6 +9,7 @@ mod columns;
 mod commits;
 mod compression;
 mod corruption;
+mod deferred_view;
 mod diffs;
 mod gc;
 mod lock;
@@ -172,6 +173,18 @@ fn child_process_entry() {
                     c.set(i, TensorRef::new(&[i as u8; 4], &[4]))?;
                 }
                 co.metadata().set("note", "from the child")?;
+                Ok(Some(co))
+            }
+            "stage_deferred" => {
+                // Puts under a deferred view of the staging area, then READY: journalled,
+                // never applied in memory.
+                let co = repo.checkout_writer()?;
+                co.defer_staging_view(true)?;
+                let c =
+                    co.add_ndarray_column("deferred", NdArraySpec::with_shape(DType::U8, &[4]))?;
+                let bytes: Vec<u8> = (0..1000u32).flat_map(|i| [i as u8; 4]).collect();
+                c.extend_from_buffer(0..1000u64, TensorRef::new(&bytes, &[1000, 4]))?;
+                c.set("one", TensorRef::new(&[7u8; 4], &[4]))?;
                 Ok(Some(co))
             }
             "stage_bulk_unfinished" => {

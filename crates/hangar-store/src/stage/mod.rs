@@ -54,6 +54,7 @@ pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,
 };
 pub use recovery::{Discarded, OnRecord};
+pub use restart::JournalEpoch;
 
 /// A pending batch is written once it holds this many bytes...
 const FLUSH_BYTES: usize = 16 << 20;

@@ -114,6 +114,20 @@ impl StoreWriter {
         })
     }
 
+    /// Where this writer's journal stands in its rewrites, for [`StoreWriter::continue_from`].
+    pub fn epoch(&self) -> JournalEpoch {
+        JournalEpoch {
+            compactions: self.compactions,
+        }
+    }
+
+    /// Makes this writer, opened (in the same process) over the journal that a writer
+    /// at `epoch` flushed and then dropped, its continuation: a savepoint taken from
+    /// that writer stays valid for this one.
+    pub fn continue_from(&mut self, epoch: JournalEpoch) {
+        self.compactions = epoch.compactions;
+    }
+
     /// Returns the staging area to `sp`: the journal is cut back to it and the files
     /// created since are deleted (an open segment written to since is cut back when the
     /// writer reopens: the journal no longer acknowledges what came after). Consumes the
@@ -145,4 +159,10 @@ impl StoreWriter {
         remove_files(&dir, since)?;
         Ok(())
     }
+}
+
+/// How often a staging journal has been rewritten (see [`StoreWriter::epoch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct JournalEpoch {
+    compactions: u64,
 }

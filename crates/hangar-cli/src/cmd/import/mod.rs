@@ -150,6 +150,12 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
         Some(b) => repo.checkout_writer_branch(b)?,
         None => repo.checkout_writer()?,
     };
+    // Without -m this process ends after staging: the next writer (`hangar commit`)
+    // builds its view of the staging area from the journal, so this one builds none
+    // unless the import reads staged samples back (keys of an earlier file).
+    if a.commit.is_none() {
+        co.defer_staging_view(true)?;
+    }
     // All or nothing: a failed import leaves the staging area exactly as it was.
     let result = co.all_or_nothing(|| {
         let existing = |name: &str| -> anyhow::Result<Option<hangar_core::ColumnSchema>> {
@@ -168,7 +174,13 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
                 _ => None,
             };
             let here = co.branch_name()?;
-            let clean = matches!(co.status()?, hangar_core::Status::Clean);
+            // Only --branch needs to know (a status rebuilds a deferred view).
+            let clean = match &previous {
+                Some(prev) if *prev != here => {
+                    matches!(co.status()?, hangar_core::Status::Clean)
+                }
+                _ => false,
+            };
             co.close()?;
             for note in &report.created {
                 ctx.note(note);

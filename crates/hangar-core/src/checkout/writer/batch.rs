@@ -1,5 +1,5 @@
 //! What a put hands to the store: batches of samples accessed by index ([`PutBatch`]),
-//! and the bulk session's queue of validated puts ([`Deferred`]).
+//! the bulk session ([`BulkSession`]) and its queue of validated puts ([`Deferred`]).
 
 use super::*;
 
@@ -180,5 +180,31 @@ pub(super) fn bytes_of<'a>(v: &ValueRef<'a>) -> &'a [u8] {
         ValueRef::Tensor(t) => t.bytes(),
         ValueRef::Str(s) => s.as_bytes(),
         ValueRef::Bytes(b) => b,
+    }
+}
+
+/// A buffered bulk session (the fast path). Ends with [`BulkSession::finish`], or when
+/// dropped (errors on drop are lost, so prefer `finish`).
+#[derive(Debug)]
+pub struct BulkSession<'a> {
+    pub(super) co: &'a WriterCheckout,
+    pub(super) done: bool,
+}
+
+impl BulkSession<'_> {
+    /// Writes everything buffered and returns to write-through mode.
+    pub fn finish(mut self) -> Result<()> {
+        self.done = true;
+        lock_state_for_puts(&self.co.st)?.end_buffered()
+    }
+}
+
+impl Drop for BulkSession<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Ok(mut st) = lock_state_for_puts(&self.co.st) {
+                let _ = st.end_buffered();
+            }
+        }
     }
 }

@@ -73,6 +73,14 @@ impl Column<StagingRecords> {
         Ok(st)
     }
 
+    /// The state for staging puts of a flat column, which read no staged record (a
+    /// deferred view of the staging area stays deferred).
+    fn state_for_puts(&self) -> Result<MutexGuard<'_, WriterState>> {
+        let st = lock_state_for_puts(&self.src.st)?;
+        st.column_as(&self.src.name, false)?;
+        Ok(st)
+    }
+
     /// Sets `key` to `value` (adding or replacing). Validates key and value first:
     /// on any error nothing is written.
     pub fn set<'v>(&self, key: impl Into<SampleKey>, value: impl Into<ValueRef<'v>>) -> Result<()> {
@@ -102,7 +110,7 @@ impl Column<StagingRecords> {
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
-        let mut st = self.state_as(false)?;
+        let mut st = self.state_for_puts()?;
         if items.is_empty() {
             return Ok(());
         }
@@ -142,7 +150,8 @@ impl Column<StagingRecords> {
             sample_bytes,
             bytes: batch.bytes(),
         };
-        self.state_as(false)?.put_batch(&self.src.name, &contiguous)
+        self.state_for_puts()?
+            .put_batch(&self.src.name, &contiguous)
     }
 
     /// Adds `value` under a newly generated unique string key, and returns the key.

@@ -56,11 +56,13 @@ impl Status {
 }
 
 mod batch;
+pub use batch::BulkSession;
 mod column;
 mod mode;
 mod open;
 mod state;
 mod store_ops;
+mod view;
 
 use crate::checkout::column::Column;
 use batch::*;
@@ -79,6 +81,12 @@ pub(crate) struct WriterState {
     compact_at: u64,
     /// Savepoints in force: the journal is not compacted under them.
     savepoints: u32,
+    /// Puts go to the journal only, not to `staging` (see
+    /// [`WriterCheckout::defer_staging_view`]).
+    view_deferred: bool,
+    /// `staging` lacks puts the journal holds: rebuilt from the journal (as a writer
+    /// that opens builds it) before anything reads it — [`lock_state`] does.
+    view_stale: bool,
     /// A read-only view (no lock) counts as an open reader for gc while it lives.
     _view: Option<crate::shared::OpenReader>,
 }
@@ -103,6 +111,14 @@ pub struct WriterCheckout {
 
 /// Locks the state of an open writer, first storing any queued bulk-session puts.
 fn lock_state(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
+    let mut g = lock_state_for_puts(st)?;
+    g.catch_up()?;
+    Ok(g)
+}
+
+/// Locks the state of an open writer for staging puts, which read no staged record:
+/// the bulk-session queue is drained, a deferred view is left as it is.
+fn lock_state_for_puts(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>> {
     let mut g = lock_state_raw(st)?;
     g.drain()?;
     Ok(g)
@@ -188,6 +204,8 @@ impl WriterCheckout {
                 key_counter: 0,
                 compact_at,
                 savepoints: 0,
+                view_deferred: false,
+                view_stale: false,
             })),
         }
     }
@@ -198,12 +216,13 @@ impl WriterCheckout {
 
     /// The branch the staging area is based on.
     pub fn branch_name(&self) -> Result<String> {
-        Ok(self.state()?.staging.base.branch.clone())
+        // The base is current in a deferred view too (only puts are deferred).
+        Ok(lock_state_raw(&self.st)?.staging.base.branch.clone())
     }
 
     /// The commit the staging area is based on (`None` before the first commit).
     pub fn commit_hash(&self) -> Result<Option<CommitId>> {
-        Ok(self.state()?.staging.base.commit.map(CommitId))
+        Ok(lock_state_raw(&self.st)?.staging.base.commit.map(CommitId))
     }
 
     /// Every staged column with its schema and sample count.
@@ -322,7 +341,7 @@ impl WriterCheckout {
     /// are buffered and stored when it ends (or at a commit); until then a crash loses
     /// them. `InvalidArgument` if a session is already open.
     pub fn begin_bulk(&self) -> Result<()> {
-        let mut st = self.state()?;
+        let mut st = lock_state_for_puts(&self.st)?;
         if st.sw()?.is_buffered() {
             return Err(invalid(
                 "a bulk session is already open on this writer checkout; end it first",
@@ -335,7 +354,7 @@ impl WriterCheckout {
     /// is stored, durably against a crash, before this returns. `InvalidArgument` if no
     /// session is open.
     pub fn end_bulk(&self) -> Result<()> {
-        let mut st = self.state()?;
+        let mut st = lock_state_for_puts(&self.st)?;
         if !st.sw()?.is_buffered() {
             return Err(invalid(
                 "no bulk session is open on this writer checkout: start one first",
@@ -404,6 +423,21 @@ impl WriterCheckout {
                 }
             },
         }
+    }
+
+    /// With `true`, puts are staged durably in the staging journal, as always, but no
+    /// longer applied to this checkout's in-memory view of the staging area; the view
+    /// is rebuilt from the journal (as a writer that opens builds it) when something
+    /// next reads it — a get, `status`, `commit`, a column's length. For a process that
+    /// stages a large import and ends, as `hangar import` without `-m` does: at 10M
+    /// small samples the view is most of the memory the import touches, and the next
+    /// writer (`hangar commit`) builds its own from the journal anyway. Reads stay
+    /// correct: the first one after deferred puts rebuilds the view and ends the
+    /// deferral (so a process that reads as it goes pays one rebuild, not one per
+    /// read). `false` (the default) applies puts to the view again.
+    pub fn defer_staging_view(&self, deferred: bool) -> Result<()> {
+        lock_state_raw(&self.st)?.view_deferred = deferred;
+        Ok(())
     }
 
     /// Writes everything buffered by a bulk session now.
@@ -635,32 +669,6 @@ impl fmt::Display for WriterCheckout {
         writeln!(f, "Hangar WriterCheckout")?;
         writeln!(f, "    Writer       : True")?;
         write!(f, "    Base Branch  : {branch}")
-    }
-}
-
-/// A buffered bulk session (the fast path). Ends with [`BulkSession::finish`], or when
-/// dropped (errors on drop are lost, so prefer `finish`).
-#[derive(Debug)]
-pub struct BulkSession<'a> {
-    co: &'a WriterCheckout,
-    done: bool,
-}
-
-impl BulkSession<'_> {
-    /// Writes everything buffered and returns to write-through mode.
-    pub fn finish(mut self) -> Result<()> {
-        self.done = true;
-        self.co.state()?.end_buffered()
-    }
-}
-
-impl Drop for BulkSession<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            if let Ok(mut st) = self.co.state() {
-                let _ = st.end_buffered();
-            }
-        }
     }
 }
 

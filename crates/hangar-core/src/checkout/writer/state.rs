@@ -1,5 +1,5 @@
-//! The writer's state behind its lock: staging and journaling each change, storing
-//! values, the bulk queue, commits, merges and resets through one publish step.
+//! The writer's state behind its lock: storing values, the bulk queue, commits, merges
+//! and resets through one publish step (staging a change and the view: `view.rs`).
 
 use super::*;
 
@@ -19,42 +19,6 @@ impl WriterState {
     /// The store's writer, shared; `Closed` unless the checkout is open.
     pub(super) fn sw_ref(&self) -> Result<&StoreWriter> {
         self.mode.sw()
-    }
-
-    /// Applies a change whose preconditions hold, then journals it. A failure to
-    /// journal leaves memory ahead of disk, so the checkout is closed: reopening replays
-    /// exactly what was acknowledged.
-    pub(super) fn stage(&mut self, change: Change) -> Result<()> {
-        // A change too large for one journal frame (a put of tens of millions of
-        // samples) is journalled as parts that stand or fall together.
-        let encoded = change.encode_parts(RECORD_PART_BYTES);
-        self.staging.apply(&self.shared, change)?;
-        let result = self.sw().and_then(|sw| {
-            sw.record_group(&encoded)?;
-            Ok(sw.sync_point()?)
-        });
-        if let Err(e) = result {
-            self.poison(&e);
-            return Err(e);
-        }
-        self.maybe_compact()
-    }
-
-    /// Closes the checkout after a failed journal write (memory is ahead of disk). Under a
-    /// savepoint the store writer and the lock are kept: the savepoint's owner rolls the
-    /// staging area back to it and reopens (see [`WriterCheckout::all_or_nothing`]).
-    pub(super) fn poison(&mut self, e: &dyn std::error::Error) {
-        let why = format!(
-            "this writer checkout stopped after failing to write its staging journal ({e}); open a new writer \
-             checkout: every change acknowledged before the failure is kept"
-        );
-        let mode = std::mem::replace(&mut self.mode, Mode::Closed { why: String::new() });
-        self.mode = match mode {
-            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } if self.savepoints > 0 => {
-                Mode::Failed { why, sw, lock }
-            }
-            _ => Mode::Closed { why },
-        };
     }
 
     /// Publishes a commit — the one function through which commits, merge commits and
@@ -105,46 +69,6 @@ impl WriterState {
             return Err(e.into());
         }
         self.staging = Staging::load(&self.shared, new_base)?;
-        Ok(())
-    }
-
-    pub(super) fn maybe_compact(&mut self) -> Result<()> {
-        let sw = self.sw_ref()?;
-        if sw.is_buffered() || self.savepoints > 0 || sw.journal_len() < self.compact_at {
-            return Ok(());
-        }
-        let records: Vec<Vec<u8>> = self
-            .staging
-            .snapshot()
-            .iter()
-            .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
-            .collect();
-        let sw = self.sw()?;
-        sw.compact(&records)?;
-        let len = sw.journal_len();
-        self.compact_at = self.compact_at.max(2 * len);
-        Ok(())
-    }
-
-    /// Returns the staging area to `sp` (see [`WriterCheckout::all_or_nothing`]).
-    pub(super) fn rollback(&mut self, sp: &hangar_store::Savepoint) -> Result<()> {
-        self.deferred.clear();
-        let interrupted = Mode::Closed {
-            why: "this writer checkout failed while returning to a savepoint; open a new writer \
-                  checkout: every change acknowledged before the savepoint is kept"
-                .into(),
-        };
-        let (sw, lock) = match std::mem::replace(&mut self.mode, interrupted) {
-            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } => (sw, lock),
-            Mode::Closed { why } => {
-                self.mode = Mode::Closed { why: why.clone() };
-                return Err(Error::Closed(why));
-            }
-        };
-        sw.rollback(sp)?;
-        let (sw, staging) = load_staging(&self.shared, false)?;
-        self.mode = Mode::Open { sw, lock };
-        self.staging = staging;
         Ok(())
     }
 

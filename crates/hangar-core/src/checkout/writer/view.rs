@@ -1,0 +1,139 @@
+//! The writer's in-memory view of the staging area and its journal: staging a change
+//! (applied to the view, then journalled), rebuilding a deferred view from the journal,
+//! compacting the journal, and returning both to a savepoint.
+
+use super::*;
+
+impl WriterState {
+    /// Applies a change whose preconditions hold, then journals it. A failure to
+    /// journal leaves memory ahead of disk, so the checkout is closed: reopening replays
+    /// exactly what was acknowledged.
+    pub(super) fn stage(&mut self, change: Change) -> Result<()> {
+        // A change too large for one journal frame (a put of tens of millions of
+        // samples) is journalled as parts that stand or fall together.
+        let encoded = change.encode_parts(RECORD_PART_BYTES);
+        // A put under a deferred view goes to the journal only; its preconditions (the
+        // column exists, the values are stored) hold, and applying it could fail only
+        // where it normalizes against the base.
+        let journal_only = self.view_deferred && matches!(change, Change::Put { .. });
+        if journal_only {
+            self.view_stale = true;
+        } else {
+            self.staging.apply(&self.shared, change)?;
+        }
+        let result = self.sw().and_then(|sw| {
+            sw.record_group(&encoded)?;
+            Ok(sw.sync_point()?)
+        });
+        if let Err(e) = result {
+            self.poison(&e);
+            return Err(e);
+        }
+        self.maybe_compact()
+    }
+
+    /// Rebuilds a stale view of the staging area (puts staged while it was deferred)
+    /// from the journal, as a writer that opens does: everything buffered is written
+    /// out, the store writer is reopened over the journal and replays it; puts are
+    /// applied to the view again from then on. A failure closes the checkout (a new
+    /// writer replays what the journal acknowledged).
+    pub(super) fn catch_up(&mut self) -> Result<()> {
+        if !self.view_stale {
+            return Ok(());
+        }
+        let buffered = self.sw()?.is_buffered();
+        if let Err(e) = self.sw()?.flush() {
+            self.poison(&e);
+            return Err(e.into());
+        }
+        let interrupted = Mode::Closed {
+            why: "this writer checkout failed while rebuilding its view of the staging area \
+                  from the journal; open a new writer checkout: every change acknowledged \
+                  is kept"
+                .into(),
+        };
+        let (old, lock) = match std::mem::replace(&mut self.mode, interrupted) {
+            Mode::Open { sw, lock } => (sw, lock),
+            other => {
+                self.mode = other;
+                return self.check_open();
+            }
+        };
+        let epoch = old.epoch();
+        drop(old);
+        let (mut sw, staging) = load_staging(&self.shared, false)?;
+        sw.continue_from(epoch);
+        if buffered {
+            sw.set_buffered(true)?;
+        }
+        self.mode = Mode::Open { sw, lock };
+        self.staging = staging;
+        self.view_stale = false;
+        self.view_deferred = false;
+        Ok(())
+    }
+
+    /// Closes the checkout after a failed journal write (memory is ahead of disk). Under a
+    /// savepoint the store writer and the lock are kept: the savepoint's owner rolls the
+    /// staging area back to it and reopens (see [`WriterCheckout::all_or_nothing`]).
+    pub(super) fn poison(&mut self, e: &dyn std::error::Error) {
+        let why = format!(
+            "this writer checkout stopped after failing to write its staging journal ({e}); open a new writer \
+             checkout: every change acknowledged before the failure is kept"
+        );
+        let mode = std::mem::replace(&mut self.mode, Mode::Closed { why: String::new() });
+        self.mode = match mode {
+            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } if self.savepoints > 0 => {
+                Mode::Failed { why, sw, lock }
+            }
+            _ => Mode::Closed { why },
+        };
+    }
+
+    pub(super) fn maybe_compact(&mut self) -> Result<()> {
+        let sw = self.sw_ref()?;
+        // A stale view is not what the journal holds: compaction waits for its rebuild.
+        if self.view_stale
+            || sw.is_buffered()
+            || self.savepoints > 0
+            || sw.journal_len() < self.compact_at
+        {
+            return Ok(());
+        }
+        let records: Vec<Vec<u8>> = self
+            .staging
+            .snapshot()
+            .iter()
+            .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
+            .collect();
+        let sw = self.sw()?;
+        sw.compact(&records)?;
+        let len = sw.journal_len();
+        self.compact_at = self.compact_at.max(2 * len);
+        Ok(())
+    }
+
+    /// Returns the staging area to `sp` (see [`WriterCheckout::all_or_nothing`]).
+    pub(super) fn rollback(&mut self, sp: &hangar_store::Savepoint) -> Result<()> {
+        self.deferred.clear();
+        // The view is rebuilt from the journal cut back to `sp` below.
+        self.view_stale = false;
+        let interrupted = Mode::Closed {
+            why: "this writer checkout failed while returning to a savepoint; open a new writer \
+                  checkout: every change acknowledged before the savepoint is kept"
+                .into(),
+        };
+        let (sw, lock) = match std::mem::replace(&mut self.mode, interrupted) {
+            Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } => (sw, lock),
+            Mode::Closed { why } => {
+                self.mode = Mode::Closed { why: why.clone() };
+                return Err(Error::Closed(why));
+            }
+        };
+        sw.rollback(sp)?;
+        let (sw, staging) = load_staging(&self.shared, false)?;
+        self.mode = Mode::Open { sw, lock };
+        self.staging = staging;
+        Ok(())
+    }
+}
