@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 
 LANCE = r"""
 import os, sys, time
@@ -33,6 +32,12 @@ for root, dirs, files in os.walk(out):
         fd = os.open(os.path.join(root, n), os.O_RDONLY); os.fsync(fd); os.close(fd)
     fd = os.open(root, os.O_RDONLY); os.fsync(fd); os.close(fd)
 print(time.perf_counter() - t)
+"""
+
+GEN = r"""
+import sys
+import numpy as np
+np.save(sys.argv[1], np.random.default_rng(1).integers(0, 256, size=(int(sys.argv[2]), 64), dtype=np.uint8))
 """
 
 
@@ -68,7 +73,9 @@ def main():
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
         src = os.path.join(d, "x.npy")
-        np.save(src, np.random.default_rng(1).integers(0, 256, size=(n, 64), dtype=np.uint8))
+        # Written by a child process: a parent that had held the array would pass its
+        # peak RSS on to every process it starts (ru_maxrss survives fork and exec).
+        subprocess.run([sys.executable, "-c", GEN, src, str(n)], check=True)
         raw = n * 64
         repo = os.path.join(d, "repo")
         os.makedirs(repo)
@@ -105,7 +112,7 @@ def main():
         figs[str(n)] = f
         print(f"{n:,} samples of u8[64] ({raw / 1e6:.0f} MB raw)")
         print(f"  hangar import + commit   {ti:7.2f} s + {tc:6.2f} s = {ti + tc:7.2f} s"
-              f"   peak RSS {max(ri, rc) / 2**20:6.0f} MiB   disk {disk / raw:.3f}x raw")
+              f"   peak RSS {ri / 2**20:.0f} / {rc / 2**20:.0f} MiB   disk {disk / raw:.3f}x raw")
         print(f"  hangar import -m (one process) {t1:16.2f} s   peak RSS {r1 / 2**20:6.0f} MiB"
               f"   disk {disk1 / raw:.3f}x raw")
         print(f"  hangar status over the staged import (writer-side open, best of 3) {to:.3f} s")
