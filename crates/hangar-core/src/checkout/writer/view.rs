@@ -41,33 +41,20 @@ impl WriterState {
         if !self.view_stale {
             return Ok(());
         }
+        self.check_open()?;
         let buffered = self.sw()?.is_buffered();
         if let Err(e) = self.sw()?.flush() {
             self.poison(&e);
             return Err(e.into());
         }
-        let interrupted = Mode::Closed {
-            why: "this writer checkout failed while rebuilding its view of the staging area \
-                  from the journal; open a new writer checkout: every change acknowledged \
-                  is kept"
-                .into(),
-        };
-        let (old, lock) = match std::mem::replace(&mut self.mode, interrupted) {
-            Mode::Open { sw, lock } => (sw, lock),
-            other => {
-                self.mode = other;
-                return self.check_open();
-            }
-        };
-        let epoch = old.epoch();
-        drop(old);
-        let (mut sw, staging) = load_staging(&self.shared, false)?;
-        sw.continue_from(epoch);
+        self.reload(
+            "this writer checkout failed while rebuilding its view of the staging area from \
+             the journal; open a new writer checkout: every change acknowledged is kept",
+            |old| Ok(Some(old.epoch())),
+        )?;
         if buffered {
-            sw.set_buffered(true)?;
+            self.sw()?.set_buffered(true)?;
         }
-        self.mode = Mode::Open { sw, lock };
-        self.staging = staging;
         self.view_stale = false;
         self.view_deferred = false;
         Ok(())
@@ -118,20 +105,38 @@ impl WriterState {
         self.deferred.clear();
         // The view is rebuilt from the journal cut back to `sp` below.
         self.view_stale = false;
-        let interrupted = Mode::Closed {
-            why: "this writer checkout failed while returning to a savepoint; open a new writer \
-                  checkout: every change acknowledged before the savepoint is kept"
-                .into(),
-        };
-        let (sw, lock) = match std::mem::replace(&mut self.mode, interrupted) {
+        self.reload(
+            "this writer checkout failed while returning to a savepoint; open a new writer \
+             checkout: every change acknowledged before the savepoint is kept",
+            |sw| {
+                sw.rollback(sp)?;
+                Ok(None)
+            },
+        )
+    }
+
+    /// Replaces the store writer and the view with ones loaded afresh from the journal,
+    /// as a writer that opens loads them, once `finish` has done what it must with the
+    /// current writer (it returns the journal epoch the new one continues, if any).
+    /// Meanwhile, and after a failure, the checkout is closed with `why`.
+    fn reload(
+        &mut self,
+        why: &str,
+        finish: impl FnOnce(StoreWriter) -> Result<Option<hangar_store::JournalEpoch>>,
+    ) -> Result<()> {
+        let interrupted = Mode::Closed { why: why.into() };
+        let (old, lock) = match std::mem::replace(&mut self.mode, interrupted) {
             Mode::Open { sw, lock } | Mode::Failed { sw, lock, .. } => (sw, lock),
             Mode::Closed { why } => {
                 self.mode = Mode::Closed { why: why.clone() };
                 return Err(Error::Closed(why));
             }
         };
-        sw.rollback(sp)?;
-        let (sw, staging) = load_staging(&self.shared, false)?;
+        let epoch = finish(old)?;
+        let (mut sw, staging) = load_staging(&self.shared, false)?;
+        if let Some(epoch) = epoch {
+            sw.continue_from(epoch);
+        }
         self.mode = Mode::Open { sw, lock };
         self.staging = staging;
         Ok(())
