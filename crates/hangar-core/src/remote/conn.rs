@@ -30,6 +30,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The variable that sets the request timeout.
 pub(crate) const TIMEOUT_VAR: &str = "HANGAR_REMOTE_TIMEOUT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The variable that says whether requests share connections: `1` (kept alive and
+/// reused) or `0` (one connection per request, `Connection: close`).
+pub(crate) const KEEPALIVE_VAR: &str = "HANGAR_REMOTE_KEEPALIVE";
 /// Range requests in flight at once (a sample read is one small request: latency, not
 /// bandwidth, bounds them).
 const RANGE_REQUESTS: usize = 32;
@@ -123,18 +126,25 @@ impl Conn {
                 // network or loopback); the client options carry the setting.
                 let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
                 let timeout = request_timeout()?;
+                let mut options = ClientOptions::new()
+                    .with_allow_http(allow_http)
+                    .with_timeout(timeout)
+                    .with_connect_timeout(CONNECT_TIMEOUT.min(timeout));
+                if !keep_alive(allow_http, std::env::var(KEEPALIVE_VAR).ok().as_deref())? {
+                    let mut close = reqwest::header::HeaderMap::new();
+                    close.insert(
+                        reqwest::header::CONNECTION,
+                        reqwest::header::HeaderValue::from_static("close"),
+                    );
+                    options = options.with_default_headers(close);
+                }
                 let store = b
                     .with_retry(RetryConfig {
                         backoff: BackoffConfig::default(),
                         max_retries: MAX_RETRIES,
                         retry_timeout: RETRY_TIMEOUT,
                     })
-                    .with_client_options(
-                        ClientOptions::new()
-                            .with_allow_http(allow_http)
-                            .with_timeout(timeout)
-                            .with_connect_timeout(CONNECT_TIMEOUT.min(timeout)),
-                    )
+                    .with_client_options(options)
                     .build()
                     .map_err(|e| remote_err(&spec.url, "configure", e))?;
                 let prefix = url.path().trim_matches('/');
@@ -345,6 +355,28 @@ fn request_timeout() -> Result<Duration> {
     }
 }
 
+/// Whether requests to an S3 endpoint share kept-alive connections: by default yes over
+/// HTTPS, and no over plain HTTP (a server on loopback or the local network, where a
+/// connection costs one round trip). Servers built on hyper (Garage, s3s-fs) send a
+/// response's head and body as two small segments with Nagle's algorithm on, and on a
+/// reused connection the client's delayed ACK then holds the body back ~40 ms: measured
+/// on Garage 2.5, one-by-one streaming reads ran at 23/s on kept-alive connections and
+/// ~250/s with a connection per request (`benches/compare/remote.sh`). A new connection
+/// acknowledges at once (Linux's quick-ACK mode at connection start), and the server
+/// closes it first, so its TIME_WAIT stays on the server, not among the client's ports.
+/// `HANGAR_REMOTE_KEEPALIVE` (`0` or `1`), when set, decides instead.
+fn keep_alive(plain_http: bool, var: Option<&str>) -> Result<bool> {
+    match var.map(str::trim) {
+        None | Some("") => Ok(!plain_http),
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        Some(v) => Err(Error::InvalidArgument(format!(
+            "{KEEPALIVE_VAR}={v:?} is not 0 or 1: give 1 to reuse connections to the remote \
+             or 0 to open one per request (unset: reuse them over https only)"
+        ))),
+    }
+}
+
 /// Turns an `object_store` error into ours, saying what to check.
 pub(crate) fn remote_err(url: &str, what: &str, e: object_store::Error) -> Error {
     use object_store::Error as E;
@@ -415,5 +447,24 @@ pub fn install_tls_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Losing a race with another installer is fine: a provider is then installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_kept_alive_over_https_only_unless_the_variable_says() {
+        assert!(keep_alive(false, None).unwrap());
+        assert!(!keep_alive(true, None).unwrap());
+        assert!(!keep_alive(true, Some(" ")).unwrap());
+        assert!(keep_alive(true, Some("1")).unwrap());
+        assert!(!keep_alive(false, Some("0")).unwrap());
+        let e = keep_alive(true, Some("yes")).unwrap_err().to_string();
+        assert!(
+            e.contains(KEEPALIVE_VAR) && e.contains("\"yes\"") && e.contains("0 or 1"),
+            "{e}"
+        );
     }
 }

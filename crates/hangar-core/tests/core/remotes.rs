@@ -507,6 +507,50 @@ fn bad_urls_unknown_remotes_and_empty_remotes_are_clear_errors() {
     );
 }
 
+/// Over plain HTTP each request asks for a connection of its own (`Connection: close`):
+/// on a kept-alive connection to a server that sends a response's head and body as two
+/// segments (Garage, s3s-fs), the client's delayed ACK holds the body back ~40 ms.
+#[test]
+fn requests_over_plain_http_close_their_connection() {
+    let (_d, repo) = new_repo();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(c.try_clone().unwrap());
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0
+                    || line == "\r\n"
+                {
+                    break;
+                }
+                head.push(line.trim_end().to_ascii_lowercase());
+            }
+            let _ = tx.send(head);
+            let mut c = c;
+            let _ = std::io::Write::write_all(
+                &mut c,
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+        }
+    });
+    repo.add_remote(&RemoteSpec {
+        name: "lan".into(),
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("us-east-1".into()),
+    })
+    .unwrap();
+    crate::servers::s3_env();
+    assert!(repo.fetch("lan", None).is_err());
+    let head = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    assert!(head[0].starts_with("get "), "{head:?}");
+    assert!(head.iter().any(|l| l == "connection: close"), "{head:?}");
+}
+
 /// The same flows against a real S3 server with conditional writes (s3s-fs): the remote
 /// is marked for create-only ref entries, a clone without data reads what it fetched,
 /// and a push from a stale base is refused.
