@@ -376,8 +376,12 @@ impl Staging {
 
     /// The digests of every value a staged record refers to: what the next commit must
     /// keep of the values staged since the last one (the rest are dropped from it).
-    pub fn live_digests(&self) -> DigestSet {
+    /// `expected` sizes the set (the number of values staged in the store, say).
+    pub fn live_digests(&self, expected: usize) -> DigestSet {
         let mut live = DigestSet::default();
+        // Sized once for what the caller expects (inline records and deletions hold no
+        // digest, so the staged keys' count alone could be far too many).
+        live.reserve(expected.min(self.columns.values().map(|c| c.overlay.len()).sum()));
         for col in self.columns.values() {
             for (key, v) in col.overlay.iter() {
                 let Some(v) = v else { continue };

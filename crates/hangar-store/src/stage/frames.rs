@@ -151,6 +151,16 @@ pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<BatchStored> {
     Ok((id, block, rows, end_crc))
 }
 
+/// The number of rows a `BATCH_STORED` frame lists, read from its header alone.
+pub(super) fn batch_stored_rows(body: &[u8]) -> DecodeResult<usize> {
+    let mut d = Decoder::new(body);
+    d.u32()?;
+    d.u64()?;
+    d.u32()?;
+    d.u64()?;
+    d.count(52)
+}
+
 /// A decoded `BATCH_STORED` frame (see [`decode_batch_stored`]).
 pub(super) type BatchStored = (FileId, Block, Vec<StoredRow>, Option<u32>);
 

@@ -27,7 +27,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::failpoint;
 use crate::fsutil;
 use crate::index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
-use crate::journal::{push_frame, Journal};
+use crate::journal::{push_frame, Journal, Scans};
 use crate::pack::{Object, PackSpool};
 use crate::segment::{
     BatchParts, Block, PendingBatch, SegmentFormat, SegmentWriter, StoredRow, ValueData,

@@ -243,13 +243,19 @@ impl StoreWriter {
         // only from the first payload on, so replaying a bulk import's journal builds
         // no such set.
         let mut payload_seen = false;
-        Journal::read_scan(path, &mut |frame_type, body| {
+        // The values the batches stored, to size the map of staged values once.
+        let mut batch_rows = 0usize;
+        let scans = Scans::open(path)?;
+        scans.scan(&mut |frame_type, body| {
             groups.frame(frame_type, body.len());
             if frame_type == frame::VALUE {
                 payload_seen = true;
             } else if frame_type == frame::BATCH_STORED && payload_seen {
                 let (_, _, rows, _) = decode_batch_stored(body).map_err(&de)?;
+                batch_rows += rows.len();
                 stored.extend(rows.iter().map(|r| r.digest));
+            } else if frame_type == frame::BATCH_STORED {
+                batch_rows += batch_stored_rows(body).map_err(&de)?;
             } else if frame_type == frame::INDEX_SEQ {
                 let mut d = Decoder::new(body);
                 index_seq = index_seq.max(Some(d.u32().map_err(&de)?));
@@ -267,7 +273,8 @@ impl StoreWriter {
         let mut again = Groups::new();
         let mut rec = Recovered::default();
         let mut i = 0usize;
-        let valid_len = Journal::read_scan(path, &mut |frame_type, body| {
+        self.staged.reserve(batch_rows);
+        let valid_len = scans.scan(&mut |frame_type, body| {
             let at = i;
             i += 1;
             if cut.is_some_and(|c| again.pos >= c) {

@@ -478,7 +478,8 @@ impl WriterCheckout {
             ));
         }
         let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
-        let live = st.staging.live_digests();
+        let expected = st.sw()?.staged_values();
+        let live = st.staging.live_digests(expected);
         let first_line = message.lines().next().unwrap_or_default();
         st.publish(
             built.objects,

@@ -23,7 +23,8 @@ impl WriterCheckout {
         opts: &hangar_store::GcOptions,
     ) -> Result<hangar_store::GcReport> {
         let mut st = self.state()?;
-        reach.values.extend(st.staging.live_digests());
+        let expected = st.sw()?.staged_values();
+        reach.values.extend(st.staging.live_digests(expected));
         Ok(st.sw()?.collect_garbage(reach, opts)?)
     }
 }
