@@ -222,8 +222,9 @@ const KEEP_IN_MEMORY: u64 = 32 << 20;
 /// most [`KEEP_IN_MEMORY`] bytes is read once, in one read into a buffer of its size
 /// (measured: two reads of a 5.7 MB journal through fresh 8 MiB buffers were most of
 /// the time a writer took to open over 50,000 staged images); a longer one is read
-/// chunk by chunk on each pass, so memory stays bounded. Every pass sees the same bytes
-/// when it is held, and the length the first open saw in any case.
+/// chunk by chunk on each pass, as [`Journal::read_scan`] reads it, so memory stays
+/// bounded. Every pass over a held journal sees the same bytes; each pass over a
+/// streamed one reads the length it finds.
 pub struct Scans<'p> {
     path: &'p Path,
     whole: Option<Vec<u8>>,
@@ -248,13 +249,12 @@ impl<'p> Scans<'p> {
         }
         let mut whole = Vec::with_capacity(file_len as usize);
         whole.extend_from_slice(MAGIC);
-        let got = file
-            .take(file_len - MAGIC.len() as u64)
+        // At most the length just read: a journal that grew since (a writer beside this
+        // reader) is read as far as it was, and one that shrank as far as it goes, as a
+        // streamed scan reads them.
+        file.take(file_len - MAGIC.len() as u64)
             .read_to_end(&mut whole)
             .ctx("read", path)?;
-        // A journal that shrank since its length was read was rewritten under a reader
-        // beside a writer: read what is there, as a streaming scan would.
-        debug_assert!(got as u64 <= file_len);
         Ok(Scans {
             path,
             whole: Some(whole),
@@ -543,8 +543,11 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
     }
 
+    /// What a scan gives: every frame and the valid length, or its error's kind.
+    type Scanned = std::result::Result<(Vec<Frame>, u64), crate::ErrorKind>;
+
     /// Every frame and the valid length a scan gives, or its error's kind.
-    fn scanned(scan: impl FnOnce(&mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<u64>) -> std::result::Result<(Vec<Frame>, u64), crate::ErrorKind> {
+    fn scanned(scan: impl FnOnce(&mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<u64>) -> Scanned {
         let mut got = Vec::new();
         let valid = scan(&mut |frame_type, body| {
             got.push(Frame {
@@ -564,7 +567,9 @@ mod tests {
         let mut full = MAGIC.to_vec();
         full.extend_from_slice(&framed);
         // Every truncation (torn tails), and damage in the middle.
-        let mut cases: Vec<Vec<u8>> = (MAGIC.len()..=full.len()).map(|n| full[..n].to_vec()).collect();
+        let mut cases: Vec<Vec<u8>> = (MAGIC.len()..=full.len())
+            .map(|n| full[..n].to_vec())
+            .collect();
         let mut damaged = full.clone();
         damaged[MAGIC.len() + FRAME_HEADER + 1 + 4] ^= 1;
         cases.push(damaged);

@@ -32,7 +32,7 @@ pub(crate) const TIMEOUT_VAR: &str = "HANGAR_REMOTE_TIMEOUT";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The variable that says whether requests share connections: `1` (kept alive and
 /// reused) or `0` (one connection per request, `Connection: close`).
-pub(crate) const KEEPALIVE_VAR: &str = "HANGAR_REMOTE_KEEPALIVE";
+const KEEPALIVE_VAR: &str = "HANGAR_REMOTE_KEEPALIVE";
 /// Range requests in flight at once (a sample read is one small request: latency, not
 /// bandwidth, bounds them).
 const RANGE_REQUESTS: usize = 32;

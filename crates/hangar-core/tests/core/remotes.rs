@@ -467,13 +467,8 @@ fn bad_urls_unknown_remotes_and_empty_remotes_are_clear_errors() {
     repo.remove_remote("origin").unwrap();
     assert!(repo.remotes().unwrap().is_empty());
     // An S3 endpoint nobody listens on: a Remote error after bounded retries.
-    repo.add_remote(&RemoteSpec {
-        name: "dead".into(),
-        url: "s3://bucket/prefix".into(),
-        endpoint: Some("http://127.0.0.1:9".into()),
-        region: Some("us-east-1".into()),
-    })
-    .unwrap();
+    repo.add_remote(&s3_bucket_at("dead", "http://127.0.0.1:9"))
+        .unwrap();
     crate::servers::s3_env();
     let e = repo.fetch("dead", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
@@ -491,13 +486,8 @@ fn bad_urls_unknown_remotes_and_empty_remotes_are_clear_errors() {
             let _ = std::io::Write::write_all(&mut c, b"HTTP/1.1 400 not TLS\r\n\r\n");
         }
     });
-    repo.add_remote(&RemoteSpec {
-        name: "tls".into(),
-        url: "s3://bucket/prefix".into(),
-        endpoint: Some(format!("https://127.0.0.1:{port}")),
-        region: Some("us-east-1".into()),
-    })
-    .unwrap();
+    repo.add_remote(&s3_bucket_at("tls", &format!("https://127.0.0.1:{port}")))
+        .unwrap();
     let e = repo.fetch("tls", None).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
     assert_eq!(
@@ -537,18 +527,23 @@ fn requests_over_plain_http_close_their_connection() {
             );
         }
     });
-    repo.add_remote(&RemoteSpec {
-        name: "lan".into(),
-        url: "s3://bucket/prefix".into(),
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        region: Some("us-east-1".into()),
-    })
-    .unwrap();
+    repo.add_remote(&s3_bucket_at("lan", &format!("http://127.0.0.1:{port}")))
+        .unwrap();
     crate::servers::s3_env();
     assert!(repo.fetch("lan", None).is_err());
     let head = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
     assert!(head[0].starts_with("get "), "{head:?}");
     assert!(head.iter().any(|l| l == "connection: close"), "{head:?}");
+}
+
+/// Remote `name`: `s3://bucket/prefix` at `endpoint` (region us-east-1).
+fn s3_bucket_at(name: &str, endpoint: &str) -> RemoteSpec {
+    RemoteSpec {
+        name: name.into(),
+        url: "s3://bucket/prefix".into(),
+        endpoint: Some(endpoint.into()),
+        region: Some("us-east-1".into()),
+    }
 }
 
 /// The same flows against a real S3 server with conditional writes (s3s-fs): the remote
