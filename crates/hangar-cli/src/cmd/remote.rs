@@ -1,10 +1,9 @@
 //! Remotes: `remote add/remove/list`, `push`, `fetch`, `pull`, `clone`, `fetch-data`.
 
-use hangar_core::{FetchDataOptions, RemoteSpec, Repository, SampleKey};
+use hangar_core::{FetchDataOptions, RemoteSpec, Repository};
 use serde_json::json;
 
 use crate::app::{Ctx, Ending};
-use crate::keys::KeyArg;
 use crate::output;
 
 const REMOTE_HELP: &str = "\
@@ -302,6 +301,7 @@ Examples:
   hangar fetch-data origin master
   hangar fetch-data origin origin/master --column images --range 0..1000
   hangar fetch-data origin master --column images --keys 5 17 str:cat
+  hangar fetch-data origin master --column crops --keys 5/left 5/right
   hangar fetch-data origin master --max-bytes 100000000"
 )]
 pub struct FetchDataArgs {
@@ -312,8 +312,9 @@ pub struct FetchDataArgs {
     /// Only these columns.
     #[arg(long = "column", value_name = "COLUMN")]
     columns: Vec<String>,
-    /// Only these sample keys.
-    #[arg(long, num_args = 1.., conflicts_with = "range")]
+    /// Only these samples (every subsample of a nested column's sample), or KEY/SUB for
+    /// one subsample; each must exist at REV, else nothing is fetched.
+    #[arg(long, num_args = 1.., conflicts_with = "range", value_name = "KEY")]
     keys: Vec<String>,
     /// Only integer sample keys A..B (B excluded).
     #[arg(long, value_name = "A..B")]
@@ -328,22 +329,45 @@ pub struct FetchDataArgs {
 
 pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
     let repo = ctx.open()?;
-    let keys = if a.keys.is_empty() {
-        None
-    } else {
-        let mut out = Vec::new();
+    let (mut keys, mut subsamples) = (Vec::new(), Vec::new());
+    if !a.keys.is_empty() {
+        // Bare digits are the string key where one of that name exists at REV (in a
+        // selected column), else the integer key, as everywhere in the CLI; every key
+        // must then exist (a mistyped key is an error, not an empty fetch).
+        let co = repo.checkout_commit(&repo.resolve(&a.rev)?.to_hex())?;
+        let cols: Vec<_> = if a.columns.is_empty() {
+            co.column_names()?
+        } else {
+            a.columns.clone()
+        };
+        let cols = cols
+            .iter()
+            .map(|c| co.column(c))
+            .collect::<Result<Vec<_>, _>>()?;
         for k in &a.keys {
-            match KeyArg::parse(k)? {
-                KeyArg::Exact(k) => out.push(k),
-                // Bare digits: the string key and the integer key, whichever exists.
-                KeyArg::Digits(s, n) => {
-                    out.push(SampleKey::Str(s));
-                    out.push(SampleKey::Int(n));
+            let (key, sub) = crate::keys::parse_path(k)?;
+            let key = key.resolve(|s| {
+                Ok(cols.iter().try_fold(false, |found, c| {
+                    Ok::<_, hangar_core::Error>(found || c.contains(s.clone())?)
+                })?)
+            })?;
+            match sub {
+                None => keys.push(key),
+                Some(sub) => {
+                    let sub = sub.resolve(|s| {
+                        Ok(cols.iter().try_fold(false, |found, c| {
+                            Ok::<_, hangar_core::Error>(
+                                found
+                                    || (c.is_nested()?
+                                        && c.contains_subsample(key.clone(), s.clone())?),
+                            )
+                        })?)
+                    })?;
+                    subsamples.push((key, sub));
                 }
             }
         }
-        Some(out)
-    };
+    }
     let range = match &a.range {
         None => None,
         Some(r) => {
@@ -357,9 +381,12 @@ pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
             Some(lo..hi)
         }
     };
+    let require_keys = !a.keys.is_empty();
     let opts = FetchDataOptions {
         columns: a.columns,
-        keys,
+        keys: (!keys.is_empty() || !subsamples.is_empty()).then_some(keys),
+        subsamples,
+        require_keys,
         range,
         max_bytes: a.max_bytes,
         history: a.history,

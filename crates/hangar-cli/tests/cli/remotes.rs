@@ -73,6 +73,21 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     assert!(su.contains("Not Fetched: 5"), "{su}");
     assert_eq!(src.json(&["status"])["not_fetched"], serde_json::json!([]));
 
+    // A key that is not there (mistyped, or the str key where the int key exists) is an
+    // error naming it, and nothing is fetched.
+    for bad in [&["0", "77"][..], &["str:0"], &["0/1"]] {
+        let mut args = vec!["-C", copy, "fetch-data", "origin", "master", "--keys"];
+        args.extend_from_slice(bad);
+        let e = dst.err(&args);
+        assert!(
+            e.contains("is not in") && e.contains("nothing was fetched"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        dst.json(&["-C", copy, "status"])["not_fetched"],
+        serde_json::json!([{"column": "images", "samples": 5}])
+    );
     let f = dst.json(&["-C", copy, "fetch-data", "origin", "master", "--keys", "0"]);
     assert_eq!(f["values"], 1, "{f}");
     let su = dst.json(&["-C", copy, "summary"]);

@@ -34,8 +34,16 @@ const GROUP_BUNDLES: usize = 4;
 pub struct FetchDataOptions {
     /// Only these columns (all if empty).
     pub columns: Vec<String>,
-    /// Only these samples (all if `None`).
+    /// Only these samples (all if `None`): every value a sample holds, all of its
+    /// subsamples in a nested column.
     pub keys: Option<Vec<SampleKey>>,
+    /// Only these subsamples `(sample, subsample)` of nested columns (besides `keys`;
+    /// none if empty).
+    pub subsamples: Vec<(SampleKey, SampleKey)>,
+    /// Every key of `keys` and `subsamples` must name a record of a selected column at
+    /// one of the commits fetched; if one does not, the fetch is refused with
+    /// `NotFound` naming it, before anything is read from the remote.
+    pub require_keys: bool,
     /// Only integer sample keys in this range.
     pub range: Option<Range<u64>>,
     /// Stop before the values fetched exceed this many bytes.
@@ -258,6 +266,9 @@ impl Repository {
             let mut missing = 0u64;
             let mut seen_nodes = DigestSet::default();
             for_each_record(&shared, t.root, &mut seen_nodes, |_, raw| {
+                if raw.is_empty() {
+                    return Ok(()); // a nested sample's marker: no value
+                }
                 let rec = crate::checkout::decode_record(&shared, &col.name, &schema, raw)?;
                 let Held::Stored(v) = rec.held else {
                     return Ok(());
@@ -309,7 +320,12 @@ impl Repository {
         };
         let keys: Option<std::collections::HashSet<&SampleKey>> =
             opts.keys.as_ref().map(|k| k.iter().collect());
-        let filtered = keys.is_some() || opts.range.is_some();
+        let subs: std::collections::HashSet<(&SampleKey, &SampleKey)> =
+            opts.subsamples.iter().map(|(a, b)| (a, b)).collect();
+        let filtered = keys.is_some() || !subs.is_empty() || opts.range.is_some();
+        // What `require_keys` checks: the keys and subsamples some record matched.
+        let mut found_keys: std::collections::HashSet<SampleKey> = Default::default();
+        let mut found_subs: std::collections::HashSet<(SampleKey, SampleKey)> = Default::default();
         let mut want = Vec::new();
         let mut schemas: Vec<ColumnSchema> = Vec::new();
         let mut schema_index: DigestMap<usize> = DigestMap::default();
@@ -333,7 +349,20 @@ impl Repository {
                 for_each_record(&shared, t.root, &mut seen_nodes, |key, raw| {
                     if filtered {
                         let key = crate::diff::split_key(&shared, key)?;
-                        if keys.as_ref().is_some_and(|ks| !ks.contains(&key.sample)) {
+                        let by_key = keys.as_ref().is_some_and(|ks| ks.contains(&key.sample));
+                        let by_sub = match &key.subsample {
+                            Some(sub) if subs.contains(&(&key.sample, sub)) => {
+                                if opts.require_keys {
+                                    found_subs.insert((key.sample.clone(), sub.clone()));
+                                }
+                                true
+                            }
+                            _ => false,
+                        };
+                        if by_key && opts.require_keys {
+                            found_keys.insert(key.sample.clone());
+                        }
+                        if (keys.is_some() || !subs.is_empty()) && !by_key && !by_sub {
                             return Ok(());
                         }
                         if let Some(r) = &opts.range {
@@ -342,6 +371,9 @@ impl Repository {
                                 _ => return Ok(()),
                             }
                         }
+                    }
+                    if raw.is_empty() {
+                        return Ok(()); // a nested sample's marker: no value
                     }
                     let rec = crate::checkout::decode_record(&shared, &col.name, schema, raw)?;
                     let Held::Stored(v) = rec.held else {
@@ -359,13 +391,47 @@ impl Repository {
                 })?;
             }
         }
+        if opts.require_keys {
+            let at = || {
+                let cols = if opts.columns.is_empty() {
+                    "any column".to_string()
+                } else {
+                    format!("column {}", opts.columns.join(", "))
+                };
+                format!("{cols} of commit {}", commit.short())
+            };
+            if let Some(k) = opts
+                .keys
+                .iter()
+                .flatten()
+                .find(|k| !found_keys.contains(*k))
+            {
+                return Err(Error::NotFound(format!(
+                    "sample {} is not in {}; nothing was fetched",
+                    crate::checkout::show_key(k),
+                    at()
+                )));
+            }
+            if let Some((k, sub)) = opts
+                .subsamples
+                .iter()
+                .find(|(k, sub)| !found_subs.contains(&(k.clone(), sub.clone())))
+            {
+                return Err(Error::NotFound(format!(
+                    "subsample {} of sample {} is not in {}; nothing was fetched",
+                    crate::checkout::show_key(sub),
+                    crate::checkout::show_key(k),
+                    at()
+                )));
+            }
+        }
         // Segment order follows the remote's bundles, not the walk.
         Ok((want, schemas))
     }
 }
 
-/// Calls `f(key, record)` for every record of the record table rooted at `root` (not
-/// for a nested sample's empty marker), skipping subtrees already in `seen_nodes` (so
+/// Calls `f(key, record)` for every record of the record table rooted at `root` (a
+/// nested sample's marker has an empty record), skipping subtrees already in `seen_nodes` (so
 /// that tables sharing nodes are walked once) and adding the rest to it.
 fn for_each_record(
     shared: &crate::shared::Shared,
@@ -384,10 +450,7 @@ fn for_each_record(
             continue;
         }
         for i in 0..node.len() {
-            let raw = node.value(i);
-            if !raw.is_empty() {
-                f(node.key(i), raw)?;
-            }
+            f(node.key(i), node.value(i))?;
         }
     }
     Ok(())

@@ -129,6 +129,109 @@ fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
 }
 
 #[test]
+fn fetch_data_of_named_samples_and_subsamples_and_a_missing_key_refused() {
+    // A flat column and a nested one of 100-byte values (stored, not inline).
+    let (_dir, src) = new_repo();
+    let co = src.checkout_writer().unwrap();
+    let flat = co
+        .add_ndarray_column("flat", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    let nested = co
+        .add_ndarray_column(
+            "nested",
+            NdArraySpec::with_shape(DType::U8, &[100]).contains_subsamples(true),
+        )
+        .unwrap();
+    for i in 0..4u64 {
+        flat.set(i, TensorRef::new(&[i as u8; 100], &[100]))
+            .unwrap();
+        for (j, sub) in ["a", "b", "c"].into_iter().enumerate() {
+            let v = [100 + 10 * i as u8 + j as u8; 100]; // every value distinct
+            nested
+                .set_subsample(i, sub, TensorRef::new(&v, &[100]))
+                .unwrap();
+        }
+    }
+    drop((flat, nested));
+    co.commit("two columns").unwrap();
+    co.close().unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let url = url_of(remote_dir.path());
+    src.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    src.push("origin", "master").unwrap();
+    let (_c, repo) = clone(&url, false);
+    let strict =
+        |keys: Option<Vec<SampleKey>>, subsamples: Vec<(SampleKey, SampleKey)>| FetchDataOptions {
+            columns: vec!["nested".into()],
+            keys,
+            subsamples,
+            require_keys: true,
+            ..FetchDataOptions::default()
+        };
+    // A key the column lacks: refused before anything is fetched, naming it.
+    let e = repo
+        .fetch_data(
+            "origin",
+            "master",
+            &strict(Some(vec![SampleKey::Int(1), SampleKey::Int(9)]), vec![]),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(
+        e.to_string().contains("sample 9 is not in column nested"),
+        "{e}"
+    );
+    let missing_sub = vec![(SampleKey::Int(2), SampleKey::from("z"))];
+    let e = repo
+        .fetch_data("origin", "master", &strict(None, missing_sub))
+        .unwrap_err();
+    assert!(e.to_string().contains("subsample \"z\" of sample 2"), "{e}");
+    assert_eq!(
+        repo.not_fetched(None)
+            .unwrap()
+            .iter()
+            .map(|c| c.1)
+            .sum::<u64>(),
+        16
+    );
+    // Sample 1 whole (its three subsamples) and subsample b of sample 2: four values.
+    let opts = strict(
+        Some(vec![SampleKey::Int(1)]),
+        vec![(SampleKey::Int(2), SampleKey::from("b"))],
+    );
+    let r = repo.fetch_data("origin", "master", &opts).unwrap();
+    assert_eq!(r.values, 4, "{r}");
+    let co = repo.checkout().unwrap();
+    let nested = co.column("nested").unwrap();
+    for sub in ["a", "b", "c"] {
+        assert!(nested.get_subsample(1u64, sub).is_ok(), "1/{sub}");
+    }
+    assert_eq!(
+        u8s(&nested.get_subsample(2u64, "b").unwrap()),
+        vec![121; 100]
+    );
+    for sub in ["a", "c"] {
+        let e = nested.get_subsample(2u64, sub).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFetched, "2/{sub}: {e}");
+    }
+    assert_eq!(
+        co.column("flat").unwrap().get(1u64).unwrap_err().kind(),
+        ErrorKind::NotFetched
+    );
+    // Without require_keys a missing key is no error (the CLI's bare digits name both
+    // the int and the str key, whichever exists).
+    let lenient = FetchDataOptions {
+        keys: Some(vec![SampleKey::Int(3), SampleKey::Int(9)]),
+        ..FetchDataOptions::default()
+    };
+    let r = repo.fetch_data("origin", "master", &lenient).unwrap();
+    assert_eq!(r.values, 4, "flat 3 and nested 3's three subsamples: {r}");
+    let v = repo.verify().unwrap();
+    assert!(v.is_ok(), "{:?}", v.problems);
+    assert_eq!(v.not_fetched, 16 - 8);
+}
+
+#[test]
 fn clone_with_data_is_complete_and_a_second_push_compares_refs_only() {
     let (_d, src, _r, url) = pushed();
     let (_c, repo) = clone(&url, true);
