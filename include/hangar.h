@@ -862,6 +862,16 @@ hangar_status hangar_repo_pull(const struct hangar_repo *repo, const char *remot
 // value's CRC and digest are checked before it is stored.
 hangar_status hangar_repo_fetch_data(const struct hangar_repo *repo, const char *remote, const char *rev, const char *const *columns, size_t n_columns, uint64_t range_start, uint64_t range_end, uint64_t max_bytes, bool history, struct hangar_buf **report);
 
+// Fetches the values of exactly the samples named, in column `column` at revision
+// `rev`, that this repository lacks from `remote` (the original Hangar's
+// `fetch_data_sample`): every value of the `n_keys` samples `keys` (all subsamples of
+// a sample of a nested column), and of a nested column the `n_subsamples` subsamples
+// `subsamples[i]` of sample `sub_samples[i]`. Either array may be NULL when its count is
+// 0. `HANGAR_E_NOT_FOUND`, naming it and with nothing fetched, when a sample or
+// subsample is not in that column at `rev`. Each value's CRC and digest are checked
+// before it is stored.
+hangar_status hangar_repo_fetch_data_keys(const struct hangar_repo *repo, const char *remote, const char *rev, const char *column, const struct hangar_key *keys, size_t n_keys, const struct hangar_key *sub_samples, const struct hangar_key *subsamples, size_t n_subsamples, struct hangar_buf **report);
+
 // The remotes, sorted by name: `*names` and `*urls` are new lists of the same length
 // (`hangar_strlist_free` each).
 hangar_status hangar_repo_remotes(const struct hangar_repo *repo, struct hangar_strlist **names, struct hangar_strlist **urls);

@@ -970,6 +970,25 @@ static void test_remotes(void) {
     OK(hangar_column_get(c, ik(2), NULL, got, sizeof got, &written));
     EXPECT(written == 256 && got[0] == 3);
     EXPECT_STATUS(HANGAR_E_NOT_FETCHED, hangar_column_get(c, ik(3), NULL, got, sizeof got, &written));
+    /* Named samples (the original's fetch_data_sample): every one must exist, else
+       nothing is fetched. */
+    hangar_key want[] = {ik(3), ik(7)};
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND,
+                  hangar_repo_fetch_data_keys(dst, "origin", "master", "imgs", want, 2, NULL, NULL, 0, NULL));
+    EXPECT(last_error_contains("sample 7 is not in column imgs"));
+    EXPECT_STATUS(HANGAR_E_NOT_FETCHED, hangar_column_get(c, ik(3), NULL, got, sizeof got, &written));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG,
+                  hangar_repo_fetch_data_keys(dst, "origin", "master", "imgs", NULL, 1, NULL, NULL, 0, NULL));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, /* a flat column has no subsamples */
+                  hangar_repo_fetch_data_keys(dst, "origin", "master", "imgs", NULL, 0, want, want, 1, NULL));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND,
+                  hangar_repo_fetch_data_keys(dst, "origin", "master", "nope", want, 1, NULL, NULL, 0, NULL));
+    OK(hangar_repo_fetch_data_keys(dst, "origin", "master", "imgs", want, 1, NULL, NULL, 0, &report));
+    EXPECT(strstr((const char *)hangar_buf_data(report), "fetched 1 values") != NULL);
+    hangar_buf_free(report);
+    OK(hangar_column_get(c, ik(3), NULL, got, sizeof got, &written));
+    EXPECT(written == 256 && got[0] == 4);
+    EXPECT_STATUS(HANGAR_E_NOT_FETCHED, hangar_column_get(c, ik(0), NULL, got, sizeof got, &written));
     hangar_column_free(c);
     hangar_reader_free(r);
 

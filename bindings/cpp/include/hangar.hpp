@@ -912,6 +912,25 @@ class Repository {
                                              range_start, range_end, max_bytes, history, &b));
         return detail::take(b);
     }
+    /// The values of exactly the samples `keys` of `column` at `rev` (every subsample of
+    /// a nested column's sample) and the (sample, subsample) pairs `subsamples` that this
+    /// repository lacks. Throws HANGAR_E_NOT_FOUND, with nothing fetched, when one is
+    /// not in that column at `rev`.
+    std::string fetch_data_keys(const std::string &remote, const std::string &rev, const std::string &column,
+                                const std::vector<Key> &keys,
+                                const std::vector<std::pair<Key, Key>> &subsamples = {}) {
+        std::vector<hangar_key> ks, samples, subs;
+        ks.reserve(keys.size());
+        for (const auto &k : keys) ks.push_back(k.c());
+        for (const auto &p : subsamples) {
+            samples.push_back(p.first.c());
+            subs.push_back(p.second.c());
+        }
+        hangar_buf *b = nullptr;
+        detail::check(hangar_repo_fetch_data_keys(r_.get(), remote.c_str(), rev.c_str(), column.c_str(), ks.data(),
+                                                  ks.size(), samples.data(), subs.data(), subs.size(), &b));
+        return detail::take(b);
+    }
     /// The remotes, sorted by name: (name, url) pairs.
     std::vector<std::pair<std::string, std::string>> remotes() const {
         hangar_strlist *n = nullptr, *u = nullptr;

@@ -310,6 +310,12 @@ int main(int argc, char **argv) {
             EXPECT_THROWS(HANGAR_E_NOT_FETCHED, big.get<uint8_t>(0));
         }
         EXPECT_THROWS(HANGAR_E_NOT_FOUND, copy.fetch_data("origin", "master", {"nope"}));
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, copy.fetch_data_keys("origin", "master", "big", {0, 1}));
+        EXPECT(copy.fetch_data_keys("origin", "master", "big", {0}).find("fetched 1 values") != std::string::npos);
+        {
+            auto reader = copy.checkout();
+            EXPECT(reader.column("big").get<uint8_t>(0).data == std::vector<uint8_t>(256, 7));
+        }
         copy.fetch_data("origin", "master", {}, 0, 0, 0, true);
         {
             auto reader = copy.checkout();

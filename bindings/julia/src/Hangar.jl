@@ -23,7 +23,7 @@ export HangarError, MergeConflictError, Repository, ReaderCheckout, WriterChecko
        branches, create_branch!, remove_branch!, branch_head, diff_text, commit_id,
        metadata, setmetadata!, columns, withview, subkeys, num_subsamples, log_entries,
        disk_usage, format_version, set_page_cache_budget!, page_cache_usage, column_name, column_compression, writer_lock_held, update!, append_sample!,
-       add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!,
+       add_remote!, remove_remote!, remotes, push_remote, fetch_remote, pull!, fetch_data!, fetch_data_keys!,
        clone_repository, open_remote, stream_stats, not_fetched, gc!
 
 """An error reported by libhangar: its status code and name, and the message."""
@@ -725,6 +725,24 @@ function fetch_data!(repo::Repository, remote::AbstractString, rev::AbstractStri
         arr = isempty(ptrs) ? Ptr{Ptr{Cvoid}}(C_NULL) : pointer(ptrs)
         return report_of(o -> L.hangar_repo_fetch_data(repo, remote, rev, arr, length(ptrs), UInt64(lo),
                                                         UInt64(hi), UInt64(max_bytes), history, o))
+    end
+end
+
+"""    fetch_data_keys!(repo, remote, rev, column, keys; subsamples = [])
+
+Fetches the values of exactly the samples `keys` of `column` at revision `rev` (every
+subsample of a nested column's sample) and of the `(sample, subsample)` pairs
+`subsamples`, those not stored here. Throws `HangarError` (`HANGAR_E_NOT_FOUND`), with
+nothing fetched, when one is not in that column at `rev`. Returns the report."""
+function fetch_data_keys!(repo::Repository, remote::AbstractString, rev::AbstractString,
+                          column::AbstractString, keys::AbstractVector; subsamples::AbstractVector = [])
+    keep = Any[]
+    ks = L.HangarKey[ckey!(keep, k) for k in keys]
+    samples = L.HangarKey[ckey!(keep, first(p)) for p in subsamples]
+    subs = L.HangarKey[ckey!(keep, last(p)) for p in subsamples]
+    GC.@preserve keep ks samples subs begin
+        return report_of(o -> L.hangar_repo_fetch_data_keys(repo, remote, rev, column, ks, length(ks),
+                                                             samples, subs, length(subs), o))
     end
 end
 

@@ -153,6 +153,14 @@ using Test
         err
     end
     @test e isa HangarError && e.name == "HANGAR_E_NOT_FETCHED"
+    e = try
+        fetch_data_keys!(cl, "origin", "master", "big", [0, 1]); nothing
+    catch err
+        err
+    end
+    @test e isa HangarError && e.name == "HANGAR_E_NOT_FOUND" && not_fetched(cl) == 1
+    @test occursin("fetched 1 values", fetch_data_keys!(cl, "origin", "master", "big", [0]))
+    @test not_fetched(cl) == 0
     fetch_data!(cl, "origin", "master"; columns = ["big"], history = true)
     @test not_fetched(cl) == 0
     @test checkout(c -> c["big"][0], cl) == fill(0x07, 16, 16)

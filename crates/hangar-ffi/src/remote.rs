@@ -9,9 +9,10 @@ use hangar_core::{FetchDataOptions, RemoteSpec, Repository};
 use crate::boundary::{
     check_out, guard, guard_out, handle, into_handle, opt_text, slice, text, write_out, FfiResult,
 };
+use crate::column::keys_arg;
 use crate::repo::hangar_repo;
 use crate::status::*;
-use crate::types::{hangar_buf, hangar_strlist, new_strlist, text_out};
+use crate::types::{hangar_buf, hangar_key, hangar_strlist, new_strlist, text_out};
 
 fn report_out(report: *mut *mut hangar_buf, text: String) {
     if !report.is_null() {
@@ -141,10 +142,52 @@ pub extern "C" fn hangar_repo_fetch_data(
             .collect::<FfiResult<Vec<String>>>()?;
         let opts = FetchDataOptions {
             columns,
-            keys: None,
             range: (range_end > range_start).then_some(range_start..range_end),
             max_bytes: (max_bytes > 0).then_some(max_bytes),
             history,
+            ..FetchDataOptions::default()
+        };
+        let rep = r.repo.fetch_data(remote, rev, &opts)?;
+        report_out(report, rep.to_string());
+        Ok(())
+    })
+}
+
+/// Fetches the values of exactly the samples named, in column `column` at revision
+/// `rev`, that this repository lacks from `remote` (the original Hangar's
+/// `fetch_data_sample`): every value of the `n_keys` samples `keys` (all subsamples of
+/// a sample of a nested column), and of a nested column the `n_subsamples` subsamples
+/// `subsamples[i]` of sample `sub_samples[i]`. Either array may be NULL when its count is
+/// 0. `HANGAR_E_NOT_FOUND`, naming it and with nothing fetched, when a sample or
+/// subsample is not in that column at `rev`. Each value's CRC and digest are checked
+/// before it is stored.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn hangar_repo_fetch_data_keys(
+    repo: *const hangar_repo,
+    remote: *const c_char,
+    rev: *const c_char,
+    column: *const c_char,
+    keys: *const hangar_key,
+    n_keys: usize,
+    sub_samples: *const hangar_key,
+    subsamples: *const hangar_key,
+    n_subsamples: usize,
+    report: *mut *mut hangar_buf,
+) -> hangar_status {
+    guard(|| {
+        let r = handle(repo, "repo")?;
+        let (remote, rev) = (text(remote, "remote")?, text(rev, "rev")?);
+        let column = text(column, "column")?.to_string();
+        let keys = keys_arg(keys, n_keys, "keys")?;
+        let samples = keys_arg(sub_samples, n_subsamples, "sub_samples")?;
+        let subs = keys_arg(subsamples, n_subsamples, "subsamples")?;
+        let opts = FetchDataOptions {
+            columns: vec![column],
+            keys: Some(keys),
+            subsamples: samples.into_iter().zip(subs).collect(),
+            require_keys: true,
+            ..FetchDataOptions::default()
         };
         let rep = r.repo.fetch_data(remote, rev, &opts)?;
         report_out(report, rep.to_string());

@@ -347,7 +347,7 @@ pub extern "C" fn hangar_column_get(
 }
 
 /// An array argument of `n` keys, each checked.
-fn keys_arg(keys: *const hangar_key, n: usize, arg: &str) -> FfiResult<Vec<SampleKey>> {
+pub(crate) fn keys_arg(keys: *const hangar_key, n: usize, arg: &str) -> FfiResult<Vec<SampleKey>> {
     slice(keys, n, arg)?.iter().map(|k| key(k, arg)).collect()
 }
 
