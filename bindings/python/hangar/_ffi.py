@@ -320,6 +320,10 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
         c_int32,
         [P, c_char_p, c_char_p, POINTER(c_char_p), c_size_t, c_uint64, c_uint64, c_uint64, c_bool, POINTER(P)],
     ),
+    "hangar_repo_fetch_data_keys": (
+        c_int32,
+        [P, c_char_p, c_char_p, c_char_p, POINTER(Key), c_size_t, POINTER(Key), POINTER(Key), c_size_t, POINTER(P)],
+    ),
     "hangar_repo_clone": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_char_p, c_bool, POINTER(P)]),
     "hangar_repo_open_remote": (c_int32, [c_char_p, c_char_p, c_char_p, c_char_p, c_uint64, POINTER(P)]),
     "hangar_repo_not_fetched": (c_int32, [P, c_char_p, c_char_p, POINTER(c_uint64)]),

@@ -1,4 +1,5 @@
-"""Remotes: the original's `repo.remote` (add, remove, list_all, fetch, fetch_data, push),
+"""Remotes: the original's `repo.remote` (add, remove, list_all, fetch, fetch_data,
+fetch_data_sample, push),
 on object storage instead of a `hangar server`: a remote's address is a URL,
 `file:///dir` or `s3://bucket/prefix` (with `endpoint=` and `region=` for S3 servers
 other than AWS; credentials from the usual AWS environment variables and files)."""
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import byref
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import _ffi
 from ._ffi import check, cstr, lib
@@ -102,6 +103,53 @@ class Remotes:
         if retrieve_all_history:
             return self._repo.log(commit=rev, return_contents=True)["order"]
         return [self._repo._resolve(rev)]
+
+    def fetch_data_sample(
+        self,
+        remote: str,
+        column: str,
+        samples: Any,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+    ) -> str:
+        """Fetches the values of exactly the samples named in `column` at `branch`'s head
+        or at `commit` (one of them) that are not here yet; returns that commit.
+        `samples` is a key, or a sequence of: sample keys (every subsample of a nested
+        column's sample), `(sample, subsample)` pairs and `(sample, ...)` (all of the
+        sample's subsamples) of a nested column. A key not in the column raises
+        KeyError, with nothing fetched."""
+        if branch and commit:
+            raise ValueError("``branch`` and ``commit`` args cannot be set simultaneously")
+        rev = commit or branch
+        if not rev:
+            raise ValueError("pass branch= or commit= to say which data to fetch")
+        if not isinstance(samples, (list, tuple)):  # as the original: a tuple is a sequence
+            samples = [samples]
+        whole: List[Any] = []
+        pairs: List[Tuple[Any, Any]] = []
+        for s in samples:
+            if isinstance(s, (list, tuple)):
+                if len(s) == 1 or (len(s) == 2 and s[1] is Ellipsis):
+                    whole.append(s[0])
+                elif len(s) == 2:
+                    pairs.append((s[0], s[1]))
+                else:
+                    raise ValueError(f"{s!r} is not a sample key, (sample, subsample) or (sample, ...)")
+            else:
+                whole.append(s)
+        keys, keep = _ffi.make_keys(whole)
+        sk, keep2 = _ffi.make_keys([p[0] for p in pairs])
+        sub, keep3 = _ffi.make_keys([p[1] for p in pairs])
+        out = ctypes.c_void_p()
+        st = lib.hangar_repo_fetch_data_keys(
+            self._repo._ptr(), cstr(remote), cstr(rev), cstr(column), keys, len(whole), sk, sub, len(pairs), byref(out)
+        )
+        del keep, keep2, keep3
+        if st == _ffi.E_NOT_FOUND:
+            raise KeyError(_ffi.last_message())
+        check(st)
+        self.last_report = _report(out)
+        return self._repo._resolve(rev)
 
     def push(self, remote: str, branch: str, *, username: str = "", password: str = "") -> str:
         """Uploads what `remote` lacks of `branch`, then moves the remote's branch;

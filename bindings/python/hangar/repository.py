@@ -339,9 +339,11 @@ class Repository:
         finally:
             lib.hangar_diff_free(d)
 
-    def verify_commit_integrity(self) -> bool:
-        """Rechecks every digest and checksum reachable from a branch; raises
-        CorruptionError describing any damage, else returns True."""
+    def verify_repo_integrity(self) -> bool:
+        """Rechecks every digest and checksum reachable from a branch (the whole history,
+        each stored value read and hashed once); raises CorruptionError (a RuntimeError)
+        describing any damage, else returns True. Values of a partial clone not fetched
+        yet are not checked and are not damage."""
         ok = c_bool()
         report = ctypes.c_void_p()
         check(lib.hangar_repo_verify(self._ptr(), byref(ok), byref(report)))
@@ -349,6 +351,10 @@ class Repository:
         if not ok.value:
             raise _ffi.CorruptionError(text, _ffi.E_CORRUPT)
         return True
+
+    def verify_commit_integrity(self) -> bool:
+        """The same as `verify_repo_integrity`, the original's name for it."""
+        return self.verify_repo_integrity()
 
     def gc(
         self, *, prune: Optional[str] = None, dry_run: bool = False, compact_below: Optional[float] = None

@@ -2,12 +2,13 @@
 columns of each kind, metadata, branches, merges, errors and the zero-copy reads."""
 
 import gc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import hangar
-from hangar import MergeConflictError, Repository
+from hangar import CorruptionError, MergeConflictError, Repository
 
 
 def test_repository_before_and_after_init(tmp_path):
@@ -221,8 +222,27 @@ def test_branches_merge_diff_and_log(repo, writer):
     assert isinstance(MergeConflictError("x"), ValueError)
     assert repo.remove_branch("dev", force_delete=True).name == "dev"
     assert repo.list_branches() == ["master"]
-    assert repo.verify_commit_integrity()
+    assert repo.verify_repo_integrity() and repo.verify_commit_integrity()  # the original's name, and ours
     assert repo.size_nbytes > 0 and repo.size_human.endswith("B")
+
+
+def test_verify_repo_integrity_raises_on_damaged_data(repo, writer):
+    col = writer.add_ndarray_column("x", shape=(4096,), dtype=np.uint8)
+    col[0] = np.full(4096, 7, np.uint8)
+    writer.commit("one value")
+    writer.close()
+    assert repo.verify_repo_integrity()
+    # Flip a byte of the stored value in the largest file (the segment holding it).
+    files = [p for p in Path(repo.path).rglob("*") if p.is_file()]
+    seg = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(seg.read_bytes())
+    at = data.find(bytes([7]) * 4096)
+    assert at >= 0, seg
+    data[at + 100] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError) as e:  # CorruptionError, as the original's RuntimeError
+        repo.verify_repo_integrity()
+    assert isinstance(e.value, CorruptionError)
 
 
 def test_checkout_of_a_past_commit(repo, writer):

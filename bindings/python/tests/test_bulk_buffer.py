@@ -162,4 +162,4 @@ def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tm
     co = repo.checkout()
     assert len(co["img"]) == 0
     co.close()
-    assert repo.verify_commit_integrity()
+    assert repo.verify_repo_integrity()

@@ -79,7 +79,7 @@ def test_compressed_columns_read_back_exactly(repo):
     with pytest.raises(ValueError, match="bytes"):
         repo.page_cache_budget = -1
     co.close()
-    assert repo.verify_commit_integrity()
+    assert repo.verify_repo_integrity()
 
 
 def test_uncompressed_is_the_default_and_bad_codecs_are_refused(repo):

@@ -48,7 +48,7 @@ def test_gc_keeps_young_reflog_entries_defers_for_readers_and_then_removes(repo)
     assert not any(os.path.exists(f["path"]) for f in dry["files"])
     with pytest.raises(ValueError):
         repo.checkout(commit=doomed)
-    assert repo.verify_commit_integrity()
+    assert repo.verify_repo_integrity()
     co = repo.checkout()
     assert [int(co["big", i][0]) for i in range(10)] == list(range(10))
     co.close()

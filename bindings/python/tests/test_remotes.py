@@ -66,7 +66,7 @@ def test_partial_clone_fetch_data_and_remote_references(pushed, tmp_path):
     assert co.columns["images"].remote_reference_keys == tuple(range(10))
     assert co.columns.remote_sample_keys == {"images": tuple(range(10)), "labels": ()}
     assert "Not Fetched: 10" in dst.summary(return_contents=True)
-    assert dst.verify_commit_integrity()
+    assert dst.verify_repo_integrity()
     co.close()
 
     # Two columns' worth, one of them named: only images' values come.
@@ -253,3 +253,46 @@ def test_forked_processes_read_through_the_remote_without_hanging(tmp_path):
         for (_, got), (_, keys) in zip(results, jobs):
             assert got == [k % 251 for k in keys]
         co.close()
+
+
+def test_fetch_data_sample_fetches_exactly_the_named_samples(pushed, tmp_path):
+    """The original's `fetch_data_sample`: sample keys of a flat column; of a nested one
+    whole samples, `(sample, subsample)` and `(sample, ...)`; a missing key is a
+    KeyError with nothing fetched."""
+    src, url = pushed
+    co = src.checkout(write=True)
+    nested = co.add_ndarray_column("nested", shape=(100,), dtype=np.uint8, contains_subsamples=True)
+    for i in range(3):
+        nested[i] = {s: np.full(100, 10 * i + j, np.uint8) for j, s in enumerate("abc")}
+    head = co.commit("nested")
+    co.close()
+    src.remote.push("origin", "master")
+    dst = Repository(path=tmp_path / "dst", exists=False)
+    dst.clone("Bo", "bo@example.com", url)
+
+    def missing(col):
+        with dst.checkout() as co:
+            return co.columns[col].remote_reference_keys
+
+    with pytest.raises(KeyError, match="sample 42 is not in column images"):
+        dst.remote.fetch_data_sample("origin", "images", [1, 42], branch="master")
+    with pytest.raises(KeyError, match='subsample "z" of sample 0'):
+        dst.remote.fetch_data_sample("origin", "nested", [(0, "z")], branch="master")
+    with pytest.raises(ValueError, match="simultaneously"):
+        dst.remote.fetch_data_sample("origin", "images", 1, branch="master", commit=head)
+    assert len(missing("images")) == 10 and len(missing("nested")) == 3
+    assert dst.remote.fetch_data_sample("origin", "images", 4, branch="master") == head
+    assert dst.remote.fetch_data_sample("origin", "images", (5, 6), commit=head) == head
+    assert "fetched 2 values" in dst.remote.last_report
+    assert set(range(10)) - set(missing("images")) == {4, 5, 6}
+    # Sample 0 whole, subsample b of sample 1, every subsample of sample 2 by Ellipsis.
+    dst.remote.fetch_data_sample("origin", "nested", [0, (1, "b")], branch="master")
+    assert "fetched 4 values" in dst.remote.last_report
+    with dst.checkout() as co:
+        col = co.columns["nested"]
+        assert col[0]["c"][0] == 2 and col[1]["b"][0] == 11
+        with pytest.raises(NotFetchedError):
+            col[1]["a"]
+    dst.remote.fetch_data_sample("origin", "nested", [(2, ...), (1, "a"), (1, "c")], branch="master")
+    assert missing("nested") == ()
+    assert dst.verify_repo_integrity()
