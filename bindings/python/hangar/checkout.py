@@ -123,7 +123,14 @@ class Columns(DictReads):
     def __delitem__(self, name: str) -> None:
         self.delete(name)
 
-    def delete(self, name: str) -> str:
+    def get(self, name: str, default: Any = None) -> Any:
+        """The column `name`, or `default` when there is none."""
+        return super().get(name, default)
+
+    def delete(self, column: str) -> str:
+        """Deletes column `column` and its samples from the staging area (a commit makes
+        it final); returns its name. KeyError if there is none."""
+        name = column
         self._co._require_writer("delete a column")
         if getattr(self._co, "_bulk_depth", 0):
             raise PermissionError(
@@ -514,9 +521,12 @@ class WriterCheckout(_Checkout):
         check(st)
         return buf.value.decode()
 
-    def reset_staging_area(self) -> str:
-        """Discards every staged change; returns the commit the staging area is on."""
-        check(lib.hangar_writer_reset(self._ptr()))
+    def reset_staging_area(self, *, force: bool = False) -> str:
+        """Discards every staged change; returns the commit the staging area is on.
+        RuntimeError if nothing is staged, unless `force` (as the original)."""
+        st = lib.hangar_writer_reset(self._ptr())
+        if not (force and st == _ffi.E_NOTHING_TO_COMMIT):
+            check(st)
         # As the original: column objects from before the reset are no longer usable.
         for col in self._columns.values():
             col._invalidate("the staging area was reset; get the column again from co.columns")

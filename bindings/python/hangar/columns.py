@@ -107,6 +107,15 @@ class DictReads:
             return default
 
 
+def _local_only(obj: Any, keys: List[KeyType], local: bool) -> List[KeyType]:
+    """`keys` without the remote references of `obj` (a column or a nested sample) when
+    `local`; the remote ones are looked for only if the column has some."""
+    if not local or not obj.contains_remote_references:
+        return keys
+    remote = set(obj.remote_reference_keys)
+    return [k for k in keys if k not in remote]
+
+
 def _update_pairs(other: Any, kwargs: dict) -> List[Tuple[Any, Any]]:
     """`dict.update`'s arguments as (key, value) pairs, checked as `dict()` checks them
     (the same ValueError / TypeError for a malformed sequence)."""
@@ -401,10 +410,21 @@ class Column(DictReads):
         check(lib.hangar_column_contains(self._ptr(), k, None, byref(out)))
         return out.value
 
-    def keys(self) -> Iterator[KeyType]:
+    def keys(self, local: bool = False) -> Iterator[KeyType]:
         """Every sample key, integers first then strings, each in order (an iterator, as
-        the original's; the keys are read when it is made)."""
-        return iter(self._iter_keys(None))
+        the original's; the keys are read when it is made). With `local`, only those of
+        samples whose values are all here (not remote references of a partial clone)."""
+        return iter(_local_only(self, self._iter_keys(None), local))
+
+    def values(self, local: bool = False) -> Iterator[Any]:
+        """Every sample's value, in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield self[k]
+
+    def items(self, local: bool = False) -> Iterator[Tuple[KeyType, Any]]:
+        """Every (key, value), in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield k, self[k]
 
     def _iter_keys(self, sample: Optional[KeyType]) -> List[KeyType]:
         it = ctypes.c_void_p()
@@ -814,9 +834,20 @@ class NestedSample(DictReads):
         """Every subsample key and value."""
         return self[...]
 
-    def keys(self) -> Iterator[KeyType]:
-        """The subsample keys, in order (an iterator, as the original's)."""
-        return iter(self._col._iter_keys(self._sample))
+    def keys(self, local: bool = False) -> Iterator[KeyType]:
+        """The subsample keys, in order (an iterator, as the original's); with `local`,
+        only those whose values are here (not remote references of a partial clone)."""
+        return iter(_local_only(self, self._col._iter_keys(self._sample), local))
+
+    def values(self, local: bool = False) -> Iterator[Any]:
+        """Every subsample's value, in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield self[k]
+
+    def items(self, local: bool = False) -> Iterator[Tuple[KeyType, Any]]:
+        """Every (subsample key, value), in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield k, self[k]
 
     def __len__(self) -> int:
         return len(self._col._iter_keys(self._sample))
@@ -858,9 +889,9 @@ class NestedSample(DictReads):
             raise KeyError(sub)
         check(st)
 
-    def pop(self, sub: KeyType) -> Any:
-        """Removes subsample `sub` and returns its value."""
-        return self._col._pop(self._sample, sub)
+    def pop(self, key: KeyType) -> Any:
+        """Removes subsample `key` and returns its value."""
+        return self._col._pop(self._sample, key)
 
     def __enter__(self) -> "NestedSample":
         self._col.__enter__()

@@ -285,12 +285,22 @@ def test_fetch_data_sample_fetches_exactly_the_named_samples(pushed, tmp_path):
     assert dst.remote.fetch_data_sample("origin", "images", (5, 6), commit=head) == head
     assert "fetched 2 values" in dst.remote.last_report
     assert set(range(10)) - set(missing("images")) == {4, 5, 6}
+    with dst.checkout() as co:  # the original's `local=True`: only what is here
+        images = co.columns["images"]
+        assert list(images.keys(local=True)) == [4, 5, 6]
+        assert [v[0, 0] for v in images.values(local=True)] == [4, 5, 6]
+        assert [k for k, _ in images.items(local=True)] == [4, 5, 6]
+        assert list(images.keys()) == list(range(10))
+        assert list(co.columns["labels"].keys(local=True)) == list(range(10))  # inline
     # Sample 0 whole, subsample b of sample 1, every subsample of sample 2 by Ellipsis.
     dst.remote.fetch_data_sample("origin", "nested", [0, (1, "b")], branch="master")
     assert "fetched 4 values" in dst.remote.last_report
     with dst.checkout() as co:
         col = co.columns["nested"]
         assert col[0]["c"][0] == 2 and col[1]["b"][0] == 11
+        assert list(col.keys(local=True)) == [0]  # sample 1 is here in part only
+        assert list(col[1].keys(local=True)) == ["b"] and list(col[1].keys()) == ["a", "b", "c"]
+        assert [v[0] for v in col[1].values(local=True)] == [11]
         with pytest.raises(NotFetchedError):
             col[1]["a"]
     dst.remote.fetch_data_sample("origin", "nested", [(2, ...), (1, "a"), (1, "c")], branch="master")

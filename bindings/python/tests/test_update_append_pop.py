@@ -126,3 +126,25 @@ def test_put_batch_and_get_batch_with_int_str_and_numpy_keys(repo, writer):
     np.testing.assert_array_equal(col.get_batch(["b", 1 << 40, 7]), np.stack([data[1] + 100, data[2] + 200, data[3] + 200]))
     with pytest.raises(KeyError):
         col.get_batch([3, 99])
+
+
+def test_the_originals_keyword_arguments_are_accepted(repo, writer):
+    """Calls written with the original's parameter names: `Columns.get(name=)`,
+    `Columns.delete(column=)`, a nested sample's `pop(key=)`,
+    `reset_staging_area(force=)`."""
+    nested = writer.add_ndarray_column("n", shape=(2,), dtype=np.int64, contains_subsamples=True)
+    nested["s"] = {"a": np.array([1, 2]), "b": np.array([3, 4])}
+    writer.add_str_column("gone")
+    writer.commit("two columns")
+    assert writer.columns.get(name="n") is not None and writer.columns.get(name="nope") is None
+    assert writer.columns.delete(column="gone") == "gone" and "gone" not in writer.columns
+    with pytest.raises(KeyError):
+        writer.columns.delete(column="gone")
+    np.testing.assert_array_equal(writer.columns["n"]["s"].pop(key="a"), [1, 2])
+    assert list(writer.columns["n"]["s"].keys()) == ["b"]
+    head = writer.commit_hash
+    assert writer.reset_staging_area(force=True) == head
+    assert "gone" in writer.columns and list(writer.columns["n"]["s"].keys()) == ["a", "b"]
+    with pytest.raises(RuntimeError, match="no reset necessary"):  # clean, as the original
+        writer.reset_staging_area()
+    assert writer.reset_staging_area(force=True) == head
