@@ -166,7 +166,7 @@ def _batch_tuple(field_names: Tuple[str, ...]) -> type:
 class TorchDataset:
     """A `torch.utils.data.Dataset` over columns of one commit (made by
     `make_torch_dataset`). Item `i` is a namedtuple of the columns' samples of key
-    `keys[i]`, numeric samples as tensors. Safe with a multi-worker `DataLoader`, fork or
+    `keys[i]` (a dict by field name with `as_dict`), numeric samples as tensors. Safe with a multi-worker `DataLoader`, fork or
     spawn: the dataset holds the repository path, commit and names only, and each process
     opens its own reader checkout on first use."""
 
@@ -178,8 +178,10 @@ class TorchDataset:
         keys: List[KeyType],
         field_names: Tuple[str, ...],
         stream_cache_bytes: Optional[int] = None,
+        as_dict: bool = False,
     ):
         self._repo_path = repo_path
+        self._as_dict = as_dict
         # Set for a repository from `Repository.open_remote`: each worker reads through
         # the remote too (its own cache of this many bytes), fetching nothing else.
         self._stream_cache_bytes = stream_cache_bytes
@@ -200,12 +202,13 @@ class TorchDataset:
             "keys": self.keys,
             "field_names": self._field_names,
             "stream_cache_bytes": self._stream_cache_bytes,
+            "as_dict": self._as_dict,
         }
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(
             state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"],
-            state.get("stream_cache_bytes"),
+            state.get("stream_cache_bytes"), state.get("as_dict", False),
         )
 
     def _open(self) -> List[Column]:
@@ -237,6 +240,11 @@ class TorchDataset:
                 # A copy: the zero-copy view is read-only and belongs to this process.
                 v = torch.from_numpy(np.array(v))
             values.append(v)
+        return self._item(values)
+
+    def _item(self, values: Sequence[Any]) -> Any:
+        if self._as_dict:
+            return dict(zip(self._field_names, values))
         return self._tuple(*values)
 
     def __getitems__(self, indices: List[int]) -> list:
@@ -252,7 +260,7 @@ class TorchDataset:
             else:
                 vals = [col[k] for k in keys]
                 per_column.append([torch.from_numpy(np.array(v)) if isinstance(v, np.ndarray) else v for v in vals])
-        return [self._tuple(*row) for row in zip(*per_column)]
+        return [self._item(row) for row in zip(*per_column)]
 
 
 def make_torch_dataset(
@@ -260,11 +268,13 @@ def make_torch_dataset(
     keys: Optional[Sequence[KeyType]] = None,
     index_range: Optional[slice] = None,
     field_names: Optional[Sequence[str]] = None,
+    as_dict: bool = False,
 ) -> TorchDataset:
     """A PyTorch dataset over columns of one reader checkout: item `i` is a namedtuple
     (fields: `field_names`, default the column names) of each column's sample of key
     `keys[i]` (default: every key of the first column, which the others must hold;
-    `index_range` slices them). Use it with `torch.utils.data.DataLoader`, any number of
+    `index_range` slices them); with `as_dict` (the original's later API) a dict from
+    those names to the samples. Use it with `torch.utils.data.DataLoader`, any number of
     workers."""
     try:
         import torch  # noqa: F401
@@ -282,7 +292,7 @@ def make_torch_dataset(
         raise ValueError(f"{len(names)} field names for {len(cols)} columns")
     repo = co._repo
     stream = repo._stream_cache_bytes if getattr(repo, "_streaming", False) else None
-    return TorchDataset(repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names, stream)
+    return TorchDataset(repo.path, co.commit_hash, [c.column for c in cols], list(chosen), names, stream, as_dict)
 
 
 def _chunked_rows(columns: List[Column], keys: List[KeyType], shuffle: bool, chunk: int = 256) -> Iterator[Tuple[Any, ...]]:

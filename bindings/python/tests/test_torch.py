@@ -67,3 +67,22 @@ def test_keys_index_range_and_refusals(reader, repo):
         ds = make_torch_dataset([r.columns["imgs"], r.columns["labels"]])
     assert len(ds) == 99
     r.close()
+
+
+def test_as_dict_items_and_batches_by_column_name(reader):
+    """The original's later `make_torch_dataset(columns, keys, as_dict=True)`: each item
+    a dict by column name, batched by the DataLoader's default collate into a dict of
+    tensors, in worker processes too."""
+    ds = make_torch_dataset([reader.columns["imgs"], reader.columns["labels"]], as_dict=True)
+    item = ds[3]
+    assert isinstance(item, dict) and list(item) == ["imgs", "labels"]
+    assert item["imgs"].shape == (4, 4) and int(item["labels"][0]) == 3
+    loader = DataLoader(ds, batch_size=25, num_workers=2)
+    seen = []
+    for batch in loader:
+        assert set(batch) == {"imgs", "labels"} and batch["imgs"].shape == (25, 4, 4)
+        assert torch.equal(batch["imgs"][:, 0, 0].long(), batch["labels"][:, 0])
+        seen.extend(int(v) for v in batch["labels"][:, 0])
+    assert seen == list(range(100))
+    named = make_torch_dataset(reader.columns["labels"], keys=[9], field_names=("y",), as_dict=True)
+    assert list(named[0]) == ["y"] and int(named[0]["y"][0]) == 9

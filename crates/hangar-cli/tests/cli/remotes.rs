@@ -370,3 +370,88 @@ fn server_errors_and_timeouts_are_retried_or_reported_cleanly() {
         "{e}"
     );
 }
+
+#[test]
+fn fetch_data_of_named_subsamples_from_the_command_line() {
+    // A nested column of 256-byte subsamples (stored in segments, not inline): sample a
+    // holds s0 and s1, sample b holds s2, each file one u8 [16,16] image.
+    let src = Env::new();
+    src.init();
+    src.ok(&[
+        "column",
+        "create",
+        "crops",
+        "uint8",
+        "16",
+        "16",
+        "--subsamples",
+    ]);
+    for (sample, sub, fill) in [("a", "s0", 10u8), ("a", "s1", 11), ("b", "s2", 12)] {
+        std::fs::create_dir_all(src.file(&format!("nested/{sample}"))).unwrap();
+        let one = images_npy(&src, "one.npy", 1, fill);
+        let mut bytes = std::fs::read(&one).unwrap();
+        // (1, 16, 16) -> (16, 16): the same header length, padded with a space.
+        let at = bytes
+            .windows(12)
+            .position(|w| w == b"(1, 16, 16),")
+            .unwrap();
+        bytes.splice(at..at + 12, b"(16, 16),   ".iter().copied());
+        std::fs::write(src.file(&format!("nested/{sample}/{sub}.npy")), bytes).unwrap();
+    }
+    src.ok(&["import", "crops", "nested"]);
+    src.ok(&["commit", "-m", "nested"]);
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    src.ok(&["remote", "add", "origin", &url]);
+    src.ok(&["push", "origin", "master"]);
+    let dst = Env::new();
+    dst.ok(&["clone", &url, "copy"]);
+    let copy = dst.path().join("copy");
+    let copy = copy.to_str().unwrap();
+    let e = dst.err(&[
+        "-C",
+        copy,
+        "fetch-data",
+        "origin",
+        "master",
+        "--keys",
+        "a/s9",
+    ]);
+    assert!(
+        e.contains("subsample \"s9\" of sample \"a\" is not in"),
+        "{e}"
+    );
+    let f = dst.json(&[
+        "-C",
+        copy,
+        "fetch-data",
+        "origin",
+        "master",
+        "--keys",
+        "a/s1",
+    ]);
+    assert_eq!(f["values"], 1, "{f}");
+    dst.ok(&["-C", copy, "cat", "crops", "a/s1"]);
+    let (_, e) = dst.code(2, &["-C", copy, "cat", "crops", "a/s0"]);
+    assert!(e.contains("fetch-data"), "{e}");
+    // A whole sample: every subsample it holds.
+    let f = dst.json(&[
+        "-C",
+        copy,
+        "fetch-data",
+        "origin",
+        "master",
+        "--keys",
+        "a",
+        "b",
+    ]);
+    assert_eq!(
+        (f["values"].clone(), f["already_local"].clone()),
+        (2.into(), 1.into()),
+        "{f}"
+    );
+    assert_eq!(
+        dst.json(&["-C", copy, "status"])["not_fetched"],
+        serde_json::json!([])
+    );
+}
