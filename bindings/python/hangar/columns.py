@@ -107,6 +107,25 @@ class DictReads:
             return default
 
 
+class LocalReads(DictReads):
+    """`DictReads` for what may be partly on a remote (columns and nested samples):
+    `keys`, `values` and `items` take the original's `local`, which leaves out what
+    is not fetched here."""
+
+    def keys(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
+        raise NotImplementedError
+
+    def values(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
+        """Every value, in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield self[k]
+
+    def items(self, local: bool = False) -> Iterator[Tuple[Any, Any]]:  # type: ignore[override]
+        """Every (key, value), in key order (`local`: as for `keys`)."""
+        for k in self.keys(local):
+            yield k, self[k]
+
+
 def _local_only(obj: Any, keys: List[KeyType], local: bool) -> List[KeyType]:
     """`keys` without the remote references of `obj` (a column or a nested sample) when
     `local`; the remote ones are looked for only if the column has some."""
@@ -140,7 +159,7 @@ def _subsamples(column: str, key: Any, value: Any) -> List[Tuple[Any, Any]]:
         ) from None
 
 
-class Column(DictReads):
+class Column(LocalReads):
     """A column of a checkout, read like a dict: `col[key]`, `key in col`, `len(col)`,
     `col.keys()`, `col.values()`, `col.items()`, `col.get(key, default)`.
 
@@ -415,16 +434,6 @@ class Column(DictReads):
         the original's; the keys are read when it is made). With `local`, only those of
         samples whose values are all here (not remote references of a partial clone)."""
         return iter(_local_only(self, self._iter_keys(None), local))
-
-    def values(self, local: bool = False) -> Iterator[Any]:
-        """Every sample's value, in key order (`local`: as for `keys`)."""
-        for k in self.keys(local):
-            yield self[k]
-
-    def items(self, local: bool = False) -> Iterator[Tuple[KeyType, Any]]:
-        """Every (key, value), in key order (`local`: as for `keys`)."""
-        for k in self.keys(local):
-            yield k, self[k]
 
     def _iter_keys(self, sample: Optional[KeyType]) -> List[KeyType]:
         it = ctypes.c_void_p()
@@ -792,7 +801,7 @@ class Column(DictReads):
         return name
 
 
-class NestedSample(DictReads):
+class NestedSample(LocalReads):
     """The subsamples of one sample of a nested column, read (and, in a writer
     checkout, changed) like a dict: `s[sub]`, `s[...]` or `s[:]` (all, as a dict),
     `s[1:3]` (a slice of the keys in order), `s.data`, `s.keys()`, `len(s)`;
@@ -838,16 +847,6 @@ class NestedSample(DictReads):
         """The subsample keys, in order (an iterator, as the original's); with `local`,
         only those whose values are here (not remote references of a partial clone)."""
         return iter(_local_only(self, self._col._iter_keys(self._sample), local))
-
-    def values(self, local: bool = False) -> Iterator[Any]:
-        """Every subsample's value, in key order (`local`: as for `keys`)."""
-        for k in self.keys(local):
-            yield self[k]
-
-    def items(self, local: bool = False) -> Iterator[Tuple[KeyType, Any]]:
-        """Every (subsample key, value), in key order (`local`: as for `keys`)."""
-        for k in self.keys(local):
-            yield k, self[k]
 
     def __len__(self) -> int:
         return len(self._col._iter_keys(self._sample))

@@ -344,24 +344,25 @@ pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
             .iter()
             .map(|c| co.column(c))
             .collect::<Result<Vec<_>, _>>()?;
+        // True if `has` holds for one of the selected columns.
+        let in_any = |has: &dyn Fn(&hangar_core::ReaderColumn) -> hangar_core::Result<bool>| {
+            for c in &cols {
+                if has(c)? {
+                    return Ok(true);
+                }
+            }
+            anyhow::Ok(false)
+        };
         for k in &a.keys {
             let (key, sub) = crate::keys::parse_path(k)?;
-            let key = key.resolve(|s| {
-                Ok(cols.iter().try_fold(false, |found, c| {
-                    Ok::<_, hangar_core::Error>(found || c.contains(s.clone())?)
-                })?)
-            })?;
+            let key = key.resolve(|s| in_any(&|c| c.contains(s.clone())))?;
             match sub {
                 None => keys.push(key),
                 Some(sub) => {
                     let sub = sub.resolve(|s| {
-                        Ok(cols.iter().try_fold(false, |found, c| {
-                            Ok::<_, hangar_core::Error>(
-                                found
-                                    || (c.is_nested()?
-                                        && c.contains_subsample(key.clone(), s.clone())?),
-                            )
-                        })?)
+                        in_any(&|c| {
+                            Ok(c.is_nested()? && c.contains_subsample(key.clone(), s.clone())?)
+                        })
                     })?;
                     subsamples.push((key, sub));
                 }

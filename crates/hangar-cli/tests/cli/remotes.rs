@@ -408,43 +408,23 @@ fn fetch_data_of_named_subsamples_from_the_command_line() {
     dst.ok(&["clone", &url, "copy"]);
     let copy = dst.path().join("copy");
     let copy = copy.to_str().unwrap();
-    let e = dst.err(&[
-        "-C",
-        copy,
-        "fetch-data",
-        "origin",
-        "master",
-        "--keys",
-        "a/s9",
-    ]);
+    let fetch = |keys: &[&'static str]| {
+        let mut args = vec!["-C", copy, "fetch-data", "origin", "master", "--keys"];
+        args.extend_from_slice(keys);
+        args
+    };
+    let e = dst.err(&fetch(&["a/s9"]));
     assert!(
         e.contains("subsample \"s9\" of sample \"a\" is not in"),
         "{e}"
     );
-    let f = dst.json(&[
-        "-C",
-        copy,
-        "fetch-data",
-        "origin",
-        "master",
-        "--keys",
-        "a/s1",
-    ]);
+    let f = dst.json(&fetch(&["a/s1"]));
     assert_eq!(f["values"], 1, "{f}");
     dst.ok(&["-C", copy, "cat", "crops", "a/s1"]);
     let (_, e) = dst.code(2, &["-C", copy, "cat", "crops", "a/s0"]);
     assert!(e.contains("fetch-data"), "{e}");
     // A whole sample: every subsample it holds.
-    let f = dst.json(&[
-        "-C",
-        copy,
-        "fetch-data",
-        "origin",
-        "master",
-        "--keys",
-        "a",
-        "b",
-    ]);
+    let f = dst.json(&fetch(&["a", "b"]));
     assert_eq!(
         (f["values"].clone(), f["already_local"].clone()),
         (2.into(), 1.into()),
