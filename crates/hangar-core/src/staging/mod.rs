@@ -72,13 +72,15 @@ pub(crate) fn overlay_lookup(
 }
 
 /// Puts `value` under `key`, keeping the overlay minimal: an entry equal to the base is
-/// dropped. Returns true if the key is new.
+/// dropped. Returns true if the key is new. Sets `dropped` if a staged record was
+/// replaced or removed.
 fn overlay_put(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &mut Overlay,
     key: Vec<u8>,
     value: Vec<u8>,
+    dropped: &mut bool,
 ) -> Result<bool> {
     let base_value = match base {
         Some(t) => tree::lookup(shared, t, &key)?,
@@ -88,6 +90,7 @@ fn overlay_put(
     Ok(match overlay.get(&key) {
         Some(staged) => {
             let existed = staged.is_some();
+            *dropped |= existed;
             if same_as_base {
                 overlay.remove(&key);
             } else {
@@ -104,19 +107,24 @@ fn overlay_put(
     })
 }
 
-/// Deletes `key` (which must exist). Returns false if it did not exist.
+/// Deletes `key` (which must exist). Returns false if it did not exist. Sets `dropped`
+/// if a staged record was removed.
 fn overlay_delete(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &mut Overlay,
     key: &[u8],
+    dropped: &mut bool,
 ) -> Result<bool> {
     let base_value = match base {
         Some(t) => tree::lookup(shared, t, key)?,
         None => None,
     };
     let existed = match overlay.get(key) {
-        Some(v) => v.is_some(),
+        Some(v) => {
+            *dropped |= v.is_some();
+            v.is_some()
+        }
         None => base_value.is_some(),
     };
     if base_value.is_some() {
@@ -191,6 +199,13 @@ pub(crate) fn overlay_keys(
     Ok(out)
 }
 
+fn unknown_column(name: &str) -> Error {
+    Error::corrupt(
+        "staging journal",
+        format!("change to unknown column {name:?}"),
+    )
+}
+
 /// The whole staging state.
 #[derive(Debug, Clone)]
 pub(crate) struct Staging {
@@ -201,6 +216,9 @@ pub(crate) struct Staging {
     pub meta_base: Option<TreeRef>,
     pub meta: Overlay,
     pub meta_count: u64,
+    /// False while no staged record of a column was replaced or removed, and no put
+    /// stored values without staging its records ([`Staging::values_may_be_dead`]).
+    maybe_dead: bool,
 }
 
 impl Staging {
@@ -214,6 +232,7 @@ impl Staging {
             meta_base: None,
             meta: Overlay::new(),
             meta_count: 0,
+            maybe_dead: false,
         };
         if let Some(c) = s.base.commit {
             let commit = shared.read_commit(&c)?;
@@ -234,19 +253,14 @@ impl Staging {
         Ok(s)
     }
 
-    fn column_mut(&mut self, name: &str) -> Result<&mut ColumnState> {
-        self.columns.get_mut(name).ok_or_else(|| {
-            Error::corrupt(
-                "staging journal",
-                format!("change to unknown column {name:?}"),
-            )
-        })
-    }
-
     /// Applies a put of (key, record) entries whose preconditions were checked (a
     /// `Change::Put`, or one borrowed from a journal frame by [`Change::decode_put`]).
     pub fn apply_put(&mut self, shared: &Shared, column: &str, entries: &Puts<'_>) -> Result<()> {
-        let col = self.column_mut(column)?;
+        let col = self
+            .columns
+            .get_mut(column)
+            .ok_or_else(|| unknown_column(column))?;
+        let dead = &mut self.maybe_dead;
         if col.base.is_none() && entries.len() >= 64 {
             // A big batch into a column without a base (a bulk import, or the replay of
             // its journal): added as one run of the overlay instead of one insert per
@@ -258,8 +272,9 @@ impl Staging {
                 new_keys += 1;
                 new_samples += u64::from(crate::key::is_sample_record(nested, k));
             };
-            if entries.sorted_unique() {
+            let unique = if entries.sorted_unique() {
                 col.overlay.append_sorted_puts(entries, on_new);
+                entries.len()
             } else {
                 // Sorted first; stable, so of equal keys the later put stays later and
                 // wins.
@@ -272,7 +287,12 @@ impl Staging {
                     }
                 }
                 col.overlay.append_sorted_puts(&run, on_new);
-            }
+                // A key put twice in the batch: the earlier record is dropped.
+                *dead |= run.len() < entries.len();
+                run.len()
+            };
+            // A key already staged had its record replaced.
+            *dead |= (new_keys as usize) < unique;
             col.count += new_keys;
             col.samples += new_samples;
         } else {
@@ -284,6 +304,7 @@ impl Staging {
                     &mut col.overlay,
                     k.to_vec(),
                     r.to_vec(),
+                    dead,
                 )? {
                     col.count += 1;
                     col.samples += u64::from(sample);
@@ -300,32 +321,49 @@ impl Staging {
                 self.columns.insert(name, ColumnState::new(schema, None, 0));
             }
             Change::ColumnDelete { name } => {
-                self.columns.remove(&name);
+                if let Some(col) = self.columns.remove(&name) {
+                    self.maybe_dead |= !col.overlay.is_empty();
+                }
             }
             Change::Put { column, entries } => {
                 self.apply_put(shared, &column, &entries)?;
             }
             Change::Delete { column, key } => {
-                let col = self.column_mut(&column)?;
+                let col = self
+                    .columns
+                    .get_mut(&column)
+                    .ok_or_else(|| unknown_column(&column))?;
                 let sample = col.is_sample_key(&key);
-                if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &key)? {
+                let dead = &mut self.maybe_dead;
+                if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &key, dead)? {
                     col.count -= 1;
                     col.samples -= u64::from(sample);
                 }
             }
             Change::Apply { column, entries } => {
-                let col = self.column_mut(&column)?;
+                let col = self
+                    .columns
+                    .get_mut(&column)
+                    .ok_or_else(|| unknown_column(&column))?;
+                let dead = &mut self.maybe_dead;
                 for (k, v) in entries {
                     let sample = col.is_sample_key(&k);
                     match v {
                         Some(r) => {
-                            if overlay_put(shared, col.base.as_ref(), &mut col.overlay, k, r)? {
+                            let base = col.base.as_ref();
+                            if overlay_put(shared, base, &mut col.overlay, k, r, dead)? {
                                 col.count += 1;
                                 col.samples += u64::from(sample);
                             }
                         }
                         None => {
-                            if overlay_delete(shared, col.base.as_ref(), &mut col.overlay, &k)? {
+                            if overlay_delete(
+                                shared,
+                                col.base.as_ref(),
+                                &mut col.overlay,
+                                &k,
+                                dead,
+                            )? {
                                 col.count -= 1;
                                 col.samples -= u64::from(sample);
                             }
@@ -335,12 +373,14 @@ impl Staging {
             }
             Change::MetaPut { key, value } => {
                 let base = self.meta_base.as_ref();
+                // Metadata values live in their records: none is a stored value.
                 if overlay_put(
                     shared,
                     base,
                     &mut self.meta,
                     key.into_bytes(),
                     value.into_bytes(),
+                    &mut false,
                 )? {
                     self.meta_count += 1;
                 }
@@ -351,6 +391,7 @@ impl Staging {
                     self.meta_base.as_ref(),
                     &mut self.meta,
                     key.as_bytes(),
+                    &mut false,
                 )? {
                     self.meta_count -= 1;
                 }
@@ -372,6 +413,23 @@ impl Staging {
     /// The current metadata value of `key`.
     pub fn meta_value(&self, shared: &Shared, key: &str) -> Result<Option<Vec<u8>>> {
         overlay_lookup(shared, self.meta_base.as_ref(), &self.meta, key.as_bytes())
+    }
+
+    /// False if every value stored since the base is still referenced by a staged
+    /// record, so a commit keeps them all without collecting [`Staging::live_digests`]:
+    /// no staged record of a column was replaced or removed (each stored value was
+    /// stored for a put whose records are all still staged), and no put failed after
+    /// storing values ([`Staging::mark_values_maybe_dead`]). True at worst keeps a
+    /// commit from skipping that walk; a wrong false could only keep an unreferenced
+    /// value in the commit's index, which `hangar gc` removes.
+    pub fn values_may_be_dead(&self) -> bool {
+        self.maybe_dead
+    }
+
+    /// Records that values may have been stored without their records staged (a put
+    /// that failed part way).
+    pub fn mark_values_maybe_dead(&mut self) {
+        self.maybe_dead = true;
     }
 
     /// The digests of every value a staged record refers to: what the next commit must

@@ -360,3 +360,104 @@ fn a_reader_in_another_process_keeps_reading_through_a_gc() {
     let _ = std::fs::remove_file(format!("{base}.go"));
     let _ = std::fs::remove_file(result);
 }
+
+/// Values of `n` samples of 200 bytes from `seed` on, end to end.
+fn buffer(seed: u32, n: u32) -> Vec<u8> {
+    (seed..seed + n).flat_map(big).collect()
+}
+
+/// A commit indexes exactly the values its records refer to: with nothing replaced it
+/// keeps every staged value without collecting them; once a staged record is replaced or
+/// removed — by a single put, a bulk put over staged keys, a batch naming a key twice, a
+/// delete, a column deleted, and after a writer reopens over such a journal — the values
+/// left without a record stay out of it (gc then finds nothing dead).
+#[test]
+fn a_commit_keeps_exactly_the_staged_values_its_records_refer_to() {
+    fn spec() -> NdArraySpec {
+        NdArraySpec::with_shape(DType::U8, &[200])
+    }
+    type Stage = fn(&hangar_core::WriterCheckout, &hangar_core::WriterColumn);
+    let cases: Vec<(&str, Stage, Vec<(u64, u32)>)> = vec![
+        (
+            "nothing replaced",
+            |_, c| {
+                c.extend_from_buffer(0..100u64, TensorRef::new(&buffer(0, 100), &[100, 200]))
+                    .unwrap();
+                c.set(100u64, TensorRef::new(&big(500), &[200])).unwrap();
+            },
+            vec![(0, 0), (99, 99), (100, 500)],
+        ),
+        (
+            "a put over a staged key",
+            |_, c| {
+                c.set(1u64, TensorRef::new(&big(1), &[200])).unwrap();
+                c.set(1u64, TensorRef::new(&big(2), &[200])).unwrap();
+            },
+            vec![(1, 2)],
+        ),
+        (
+            "a bulk put over staged keys",
+            |_, c| {
+                c.extend_from_buffer(0..100u64, TensorRef::new(&buffer(0, 100), &[100, 200]))
+                    .unwrap();
+                c.extend_from_buffer(50..150u64, TensorRef::new(&buffer(1000, 100), &[100, 200]))
+                    .unwrap();
+            },
+            vec![(0, 0), (49, 49), (50, 1000), (149, 1099)],
+        ),
+        (
+            "a batch naming a key twice",
+            |_, c| {
+                let keys = (0..100u64).chain([7]);
+                c.extend_from_buffer(keys, TensorRef::new(&buffer(0, 101), &[101, 200]))
+                    .unwrap();
+            },
+            vec![(7, 100), (8, 8)],
+        ),
+        (
+            "a delete",
+            |_, c| {
+                c.extend_from_buffer(0..100u64, TensorRef::new(&buffer(0, 100), &[100, 200]))
+                    .unwrap();
+                c.delete(5u64).unwrap();
+            },
+            vec![(4, 4), (6, 6)],
+        ),
+        (
+            "a column deleted",
+            |co, c| {
+                let other = co.add_ndarray_column("other", spec()).unwrap();
+                other
+                    .extend_from_buffer(0..100u64, TensorRef::new(&buffer(3000, 100), &[100, 200]))
+                    .unwrap();
+                co.delete_column("other").unwrap();
+                c.set(0u64, TensorRef::new(&big(0), &[200])).unwrap();
+            },
+            vec![(0, 0)],
+        ),
+    ];
+    for (what, stage, expect) in cases {
+        for reopen in [false, true] {
+            let (_dir, repo) = new_repo();
+            let co = repo.checkout_writer().unwrap();
+            let c = co.add_ndarray_column("c", spec()).unwrap();
+            stage(&co, &c);
+            let co = if reopen {
+                // The staging area rebuilt from its journal by a new writer.
+                co.close().unwrap();
+                repo.checkout_writer().unwrap()
+            } else {
+                co
+            };
+            co.commit(what).unwrap();
+            let c = co.column("c").unwrap();
+            for (key, value) in &expect {
+                assert_eq!(u8s(&c.get(*key).unwrap()), big(*value), "{what}, key {key}");
+            }
+            co.close().unwrap();
+            let r = repo.gc(&now()).unwrap();
+            assert_eq!(r.dead_entries, 0, "{what} (reopened: {reopen}): {r:?}");
+            assert!(repo.verify().unwrap().is_ok(), "{what}");
+        }
+    }
+}

@@ -27,6 +27,22 @@ pub struct CommitStats {
 /// by N times the bytes reclaimed.
 const REWRITE_DEAD_FRACTION: u64 = 8;
 
+/// Which of the values staged since the last commit a commit keeps.
+#[derive(Debug, Clone, Copy)]
+pub enum Live<'a> {
+    /// Every one: the caller knows each is referenced by a staged record (it staged no
+    /// value whose record it then replaced or removed), so none is looked up.
+    All,
+    /// Those named; the rest are left out of the commit.
+    Only(&'a DigestSet),
+}
+
+impl<'a> From<&'a DigestSet> for Live<'a> {
+    fn from(set: &'a DigestSet) -> Live<'a> {
+        Live::Only(set)
+    }
+}
+
 /// A commit whose storage is written but not yet visible: what
 /// [`StoreWriter::prepare_commit`] hands to [`StoreWriter::finish_commit`].
 #[derive(Debug)]
@@ -50,10 +66,10 @@ impl StoreWriter {
     /// update), then [`StoreWriter::finish_commit`]. If `publish` fails, nothing visible
     /// changed and staging continues as before (a `journal.next` stays for the next
     /// writer open to judge; see `prepare_commit`).
-    pub fn commit<E: From<Error>>(
+    pub fn commit<'a, E: From<Error>>(
         &mut self,
         objects: Vec<Object>,
-        live: &DigestSet,
+        live: impl Into<Live<'a>>,
         new_base: &[u8],
         publish: impl FnOnce() -> std::result::Result<(), E>,
     ) -> std::result::Result<CommitStats, E> {
@@ -64,7 +80,8 @@ impl StoreWriter {
     }
 
     /// Steps 1–4 of the commit protocol (docs/format.md): flushes; keeps only the staged
-    /// values `live` names (those a staged record refers to), rewriting a staging segment
+    /// values `live` names (those a staged record refers to; [`Live::All`] when the
+    /// caller knows that is every one), rewriting a staging segment
     /// whose dead bytes are worth reclaiming; seals every segment; writes the new
     /// `objects` as one pack; publishes one index run; and writes the next journal, based
     /// on `new_base`, as `staging/journal.next`. Nothing is visible yet: the caller moves
@@ -74,19 +91,21 @@ impl StoreWriter {
     /// commit point (the ref renamed, then its reflog append or a directory fsync failed),
     /// the next writer open keeps it exactly when the ref names its base, and a later
     /// commit of this writer replaces it.
-    pub fn prepare_commit(
+    pub fn prepare_commit<'a>(
         &mut self,
         objects: PackSpool,
-        live: &DigestSet,
+        live: impl Into<Live<'a>>,
         new_base: &[u8],
     ) -> Result<PreparedCommit> {
         self.writable()?;
         let mut stats = CommitStats::default();
         self.flush()?;
         failpoint::hit("commit.after_flush")?;
-        let before = self.staged.len();
-        self.staged.retain(|d, _| live.contains(d));
-        stats.values_dropped = before - self.staged.len();
+        if let Live::Only(live) = live.into() {
+            let before = self.staged.len();
+            self.staged.retain(|d, _| live.contains(d));
+            stats.values_dropped = before - self.staged.len();
+        }
         stats.segments_rewritten = self.rewrite_dead_segments()?;
         self.flush()?;
         for i in 0..self.slots.len() {

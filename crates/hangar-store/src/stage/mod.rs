@@ -46,7 +46,7 @@ mod ingest;
 mod recovery;
 mod restart;
 
-pub use commit::{CommitStats, PreparedCommit};
+pub use commit::{CommitStats, Live, PreparedCommit};
 pub use ingest::{ForeignValue, IngestStats};
 use frames::*;
 pub use gc::{GcFile, GcOptions, GcReport, Reachable, DEFAULT_COMPACT_BELOW};

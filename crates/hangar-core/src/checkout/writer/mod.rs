@@ -478,12 +478,19 @@ impl WriterCheckout {
             ));
         }
         let built = commit::build(&st.shared, &st.staging, &st.user, message)?;
-        let expected = st.sw()?.staged_values();
-        let live = st.staging.live_digests(expected);
+        // Every value staged since the base is kept unless a staged record was replaced
+        // or removed since (an import, an append): then only those still referenced.
+        let live = if st.staging.values_may_be_dead() {
+            let expected = st.sw()?.staged_values();
+            Some(st.staging.live_digests(expected))
+        } else {
+            None
+        };
         let first_line = message.lines().next().unwrap_or_default();
         st.publish(
             built.objects,
-            &live,
+            live.as_ref()
+                .map_or(hangar_store::Live::All, hangar_store::Live::Only),
             built.id,
             &format!("commit: {first_line}"),
         )?;
@@ -536,7 +543,7 @@ impl WriterCheckout {
             // staging area keeps no staged value).
             st.publish(
                 PackSpool::new(st.shared.store.clone()),
-                &DigestSet::default(),
+                hangar_store::Live::Only(&DigestSet::default()),
                 theirs.0,
                 &format!("merge {from}: fast-forward"),
             )?;
@@ -596,7 +603,12 @@ impl WriterCheckout {
         );
         // The staging area is clean: no staged value is referred to.
         let objects = PackSpool::with_objects(shared.store.clone(), objects);
-        st.publish(objects, &DigestSet::default(), id, &line)?;
+        st.publish(
+            objects,
+            hangar_store::Live::Only(&DigestSet::default()),
+            id,
+            &line,
+        )?;
         Ok(MergeOutcome::Merged {
             commit: CommitId(id),
             base: base.map(CommitId),

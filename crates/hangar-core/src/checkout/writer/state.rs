@@ -33,7 +33,7 @@ impl WriterState {
     pub(super) fn publish(
         &mut self,
         objects: PackSpool,
-        live: &DigestSet,
+        live: hangar_store::Live<'_>,
         to: Digest,
         reflog: &str,
     ) -> Result<()> {
@@ -249,6 +249,15 @@ impl WriterState {
         column: &str,
         batch: &dyn PutBatch,
     ) -> Result<Puts<'static>> {
+        let stored = self.store_batch(column, batch);
+        if stored.is_err() {
+            // Some of its values may be stored, with no record to refer to them.
+            self.staging.mark_values_maybe_dead();
+        }
+        stored
+    }
+
+    fn store_batch(&mut self, column: &str, batch: &dyn PutBatch) -> Result<Puts<'static>> {
         // Disjoint borrows: the column's schema from the staging area, the store writer.
         let col = self.staging.columns.get(column).ok_or_else(|| {
             Error::Internal(format!(

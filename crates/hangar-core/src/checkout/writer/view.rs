@@ -18,14 +18,17 @@ impl WriterState {
         let journal_only = self.view_deferred && matches!(change, Change::Put { .. });
         if journal_only {
             self.view_stale = true;
-        } else {
-            self.staging.apply(&self.shared, change)?;
+        } else if let Err(e) = self.staging.apply(&self.shared, change) {
+            // A put's values are stored before its records are staged.
+            self.staging.mark_values_maybe_dead();
+            return Err(e);
         }
         let result = self.sw().and_then(|sw| {
             sw.record_group(&encoded)?;
             Ok(sw.sync_point()?)
         });
         if let Err(e) = result {
+            self.staging.mark_values_maybe_dead();
             self.poison(&e);
             return Err(e);
         }
