@@ -12,6 +12,7 @@
 //! Entry (64 bytes): digest[32] | file u32 | flags u32 | offset u64 | len u64 |
 //! content crc32 u32 | entry crc32 u32 (over the first 60 bytes).
 
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -132,6 +133,15 @@ pub struct Location {
     pub len: u64,
     /// CRC-32 of the content, checked on every read.
     pub crc: u32,
+}
+
+/// The order of a run's entries: by digest. Compares the first 16 bytes as one integer
+/// (digests are uniformly distributed, so they nearly always decide) before the rest.
+pub(crate) fn digest_order(a: &IndexEntry, b: &IndexEntry) -> Ordering {
+    let head = |e: &IndexEntry| u128::from_be_bytes(e.digest.0[..16].try_into().expect("16 bytes"));
+    head(a)
+        .cmp(&head(b))
+        .then_with(|| a.digest.0[16..].cmp(&b.digest.0[16..]))
 }
 
 /// One index entry.
@@ -393,7 +403,7 @@ impl Index {
         self.refresh()?;
         let seq = self.runs.iter().map(|r| r.hi).max().map_or(0, |h| h + 1);
         // Equal digests name the same bytes: which of them is kept does not matter.
-        crate::par::install(|| entries.par_sort_unstable_by_key(|e| e.digest));
+        crate::par::install(|| entries.par_sort_unstable_by(digest_order));
         entries.dedup_by(|a, b| a.digest == b.digest);
         write_run(&self.dir, seq, seq, &entries, &files)?;
         self.refresh()?;
@@ -417,14 +427,36 @@ impl Index {
 
     fn merge_newest_two(&mut self) -> Result<()> {
         let (newer, older) = (&self.runs[0], &self.runs[1]);
+        // Both runs are sorted: one merge pass, the newer run's entry kept of equal
+        // digests.
         let mut entries = Vec::with_capacity(newer.count + older.count);
-        for run in [newer, older] {
-            for i in 0..run.count {
-                entries.push(run.entry(i)?);
+        let (mut i, mut j) = (0, 0);
+        let (mut a, mut b) = (newer.entry_at(0)?, older.entry_at(0)?);
+        while let (Some(x), Some(y)) = (a, b) {
+            match digest_order(&x, &y) {
+                Ordering::Greater => {
+                    entries.push(y);
+                    j += 1;
+                    b = older.entry_at(j)?;
+                }
+                order => {
+                    entries.push(x);
+                    i += 1;
+                    a = newer.entry_at(i)?;
+                    if order == Ordering::Equal {
+                        j += 1;
+                        b = older.entry_at(j)?;
+                    }
+                }
             }
         }
-        // Stable sort keeps the newer run's entry first among equal digests.
-        crate::par::install(|| entries.par_sort_by_key(|e| e.digest));
+        for (run, mut k) in [(newer, i), (older, j)] {
+            while let Some(e) = run.entry_at(k)? {
+                entries.push(e);
+                k += 1;
+            }
+        }
+        // A run holds each digest once, but one written by another build may not.
         entries.dedup_by(|a, b| a.digest == b.digest);
         let mut files: Vec<FileRecord> = newer.files.clone();
         files.extend(

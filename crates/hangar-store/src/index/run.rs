@@ -98,6 +98,11 @@ impl Run {
             .map_err(|e| Error::corrupt(self.map.path(), format!("entry {i}: {e}")))
     }
 
+    /// Entry `i`, or `None` past the last.
+    pub(super) fn entry_at(&self, i: usize) -> Result<Option<IndexEntry>> {
+        (i < self.count).then(|| self.entry(i)).transpose()
+    }
+
     pub(super) fn prefix_at(&self, i: usize) -> u64 {
         u64::from_be_bytes(self.raw(i)[..8].try_into().expect("8 bytes"))
     }
@@ -258,14 +263,32 @@ pub(super) fn write_run_version(
     header[8..12].copy_from_slice(&header_len.to_le_bytes());
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
-    let mut bytes = header;
-    let at = bytes.len();
-    bytes.resize(at + entries.len() * ENTRY_SIZE, 0);
-    crate::par::install(|| {
-        bytes[at..]
-            .par_chunks_mut(ENTRY_SIZE)
-            .zip(entries)
-            .for_each(|(out, e)| out.copy_from_slice(&e.encode()))
-    });
-    fsutil::write_atomic(&dir.join(run_name(lo, hi)), &bytes)
+    // Encoded and written a slice at a time through one reused buffer: a run of millions
+    // of entries is never held twice (its entries and their bytes), and the buffer's
+    // pages are touched once, not once per MiB of the run.
+    const SLICE: usize = 8192;
+    let target = dir.join(run_name(lo, hi));
+    let tmp = fsutil::temp_path_for(&target);
+    let mut file = fsutil::create_temp(&tmp)?;
+    use std::io::Write as _;
+    let mut buf = vec![0u8; SLICE.min(entries.len()) * ENTRY_SIZE];
+    let written = (|| -> std::io::Result<()> {
+        file.write_all(&header)?;
+        for slice in entries.chunks(SLICE) {
+            let out = &mut buf[..slice.len() * ENTRY_SIZE];
+            crate::par::install(|| {
+                out.par_chunks_mut(ENTRY_SIZE)
+                    .zip(slice)
+                    .for_each(|(out, e)| out.copy_from_slice(&e.encode()))
+            });
+            file.write_all(out)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        drop(file);
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", &tmp, e));
+    }
+    fsutil::install_temp(file, &tmp, &target)
 }

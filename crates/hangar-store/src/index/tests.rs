@@ -181,3 +181,37 @@ fn damaged_runs_are_corrupt_not_panics() {
     }
     assert_eq!(undetected, 0);
 }
+
+#[test]
+fn merging_runs_keeps_one_entry_per_digest_the_newer_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = Index::open(dir.path()).unwrap();
+    let files = |id| {
+        vec![FileRecord {
+            id,
+            kind: FileKind::Segment,
+            len: 1,
+            crc: 2,
+        }]
+    };
+    let moved = |i: u32| IndexEntry {
+        loc: Location {
+            file: 9,
+            ..entry(i).loc
+        },
+        ..entry(i)
+    };
+    idx.publish((0..100).map(entry).collect(), files(0)).unwrap();
+    // Runs of similar size merge: one run with 0..150 left.
+    idx.publish((50..150).map(moved).collect(), files(9)).unwrap();
+    assert_eq!(idx.run_count(), 1);
+    let reopened = Index::open(dir.path()).unwrap();
+    for i in 0..150 {
+        let want = if i < 50 { entry(i) } else { moved(i) };
+        assert_eq!(reopened.lookup(&want.digest).unwrap(), Some(want), "{i}");
+    }
+    assert_eq!(reopened.runs[0].count, 150);
+    let all: Vec<IndexEntry> = (0..150).map(|i| reopened.runs[0].entry(i).unwrap()).collect();
+    assert!(all.windows(2).all(|w| w[0].digest < w[1].digest));
+    assert!(reopened.verify().is_empty());
+}
