@@ -3,11 +3,16 @@
 50,000 Fashion-MNIST images u8[28,28] + their int64 labels (100,000 records), or random
 bytes of the same shape. Every figure is the best of ROUNDS runs, and every ratio is
 taken between figures of this run (this VM's wall clock swings by up to 1.5x between
-runs, so only same-run ratios mean anything).
+runs, and by as much within one over a few minutes, so only same-run ratios mean
+anything). The ingest rounds are interleaved: each round runs every contender once,
+one after the other, so the best of each comes from the same stretch of time.
 
-Ingest, all durable on disk (fsynced) when the clock stops:
-  - libhangar through the Rust bulk path and the physical limit: from the seed binary's
-    JSON (--ours), measured just before this script by peers.sh;
+Ingest, all durable on disk (fsynced) when the clock stops; each writes a fresh
+directory, the previous round's deleted first:
+  - libhangar through the Rust bulk path and the physical limit: the seed binary
+    (--seed) run with `--phase buffer --commit` and `--phase limit`, each timing its
+    second run (`--warm`): a fresh process pays this VM's first touch of every page it
+    allocates, which the long-lived Python process of the C ABI figure paid once;
   - libhangar through the C ABI: hangar_column_put_batch of the images and the labels,
     then hangar_writer_commit (ctypes; two calls per column, so no per-call overhead);
   - libhangar through the CLI: hangar import of the images .npy and of the labels .npy,
@@ -19,7 +24,7 @@ Full scan into Arrow: libhangar's Arrow C stream (hangar_column_arrow_stream) re
 pyarrow against Lance to_table of the image column.
 Random reads: RANDOM_READS single samples by random key.
 
-Usage: peers.py --ours SEED_JSON --lib LIBHANGAR_SO --hangar HANGAR_BIN --scratch DIR
+Usage: peers.py --seed SEED_BIN --lib LIBHANGAR_SO --hangar HANGAR_BIN --scratch DIR
                 [--data fashion|random] [--n 50000] [--rounds 3] [--json OUT]
 """
 import argparse
@@ -28,6 +33,7 @@ import gzip
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
@@ -223,7 +229,7 @@ def deeplake_ingest(path, imgs, labels):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ours", required=True)
+    ap.add_argument("--seed", required=True)
     ap.add_argument("--lib", required=True)
     ap.add_argument("--hangar", required=True)
     ap.add_argument("--scratch", required=True)
@@ -240,16 +246,11 @@ def main():
     imgs, labels = load(a.n, data)
     n, records = len(imgs), 2 * len(imgs)
     raw = imgs.nbytes + labels.nbytes
-    ours = json.load(open(a.ours))["figures"]
     os.makedirs(a.scratch, exist_ok=True)
     h = Hangar(a.lib)
     fig = {}
 
-    # Ingest.
-    fig["limit_s"] = ours["physical_limit_s"]
-    fig["rust_bulk_s"] = ours["bulk_buffer_committed_s"]
-    fig["c_abi_s"] = best(a.rounds, lambda: h.ingest(fresh(os.path.join(a.scratch, "c")),
-                                                     imgs, labels))
+    # Ingest: ROUNDS rounds, each running every contender once.
     npy = os.path.join(a.scratch, "npy")
     os.makedirs(npy, exist_ok=True)
     np.save(os.path.join(npy, "images.npy"), imgs)
@@ -257,6 +258,14 @@ def main():
     # Both arrays in one .npz: one `hangar import --by-name ... -m` stages and commits
     # them in one process (the form for a whole dataset in one file).
     np.savez(os.path.join(npy, "seed.npz"), images=imgs, labels=labels.reshape(n, 1))
+
+    def seed(*phase):
+        """Seconds of one seed-binary phase (it times itself, data loading left out)."""
+        where = fresh(os.path.join(a.scratch, "seed-phase"))
+        out = subprocess.run([a.seed, "--data", data, "--n", str(n), "--dir", where,
+                              "--warm", "--phase", *phase],
+                             check=True, capture_output=True, text=True).stdout
+        return float(re.search(r"\(([0-9.]+) s\)", out.strip().splitlines()[-1]).group(1))
 
     def cli(name, *commands):
         """Seconds the `hangar` commands take on a fresh repository (after its init)."""
@@ -270,23 +279,34 @@ def main():
             run(*c)
         return time.perf_counter() - t
 
-    fig["cli_s"] = best(a.rounds, lambda: cli(
-        "cli",
-        ("import", "images", os.path.join(npy, "images.npy"), "--create", "-q"),
-        ("import", "labels", os.path.join(npy, "labels.npy"), "--create", "-q"),
-        ("commit", "-m", "ingest", "-q")))
-    fig["cli_one_s"] = best(a.rounds, lambda: cli(
-        "cli1",
-        ("import", "--by-name", os.path.join(npy, "seed.npz"), "--create", "-m", "ingest",
-         "-q")))
     lance_path = os.path.join(a.scratch, "lance")
-    runs = [lance_ingest(fresh(lance_path), imgs, labels) for _ in range(a.rounds)]
-    fig["lance_write_s"] = min(r[0] for r in runs)
-    fig["lance_write_fsync_s"] = min(r[1] for r in runs)
     dl_path = os.path.join(a.scratch, "deeplake")
-    runs = [deeplake_ingest(fresh(dl_path), imgs, labels) for _ in range(a.rounds)]
-    fig["deeplake_commit_s"] = min(r[0] for r in runs)
-    fig["deeplake_commit_fsync_s"] = min(r[1] for r in runs)
+    contenders = {
+        "limit_s": lambda: seed("limit"),
+        "rust_bulk_s": lambda: seed("buffer", "--commit"),
+        "c_abi_s": lambda: h.ingest(fresh(os.path.join(a.scratch, "c")), imgs, labels),
+        "cli_s": lambda: cli(
+            "cli",
+            ("import", "images", os.path.join(npy, "images.npy"), "--create", "-q"),
+            ("import", "labels", os.path.join(npy, "labels.npy"), "--create", "-q"),
+            ("commit", "-m", "ingest", "-q")),
+        "cli_one_s": lambda: cli(
+            "cli1",
+            ("import", "--by-name", os.path.join(npy, "seed.npz"), "--create", "-m",
+             "ingest", "-q")),
+        "lance": lambda: lance_ingest(fresh(lance_path), imgs, labels),
+        "deeplake": lambda: deeplake_ingest(fresh(dl_path), imgs, labels),
+    }
+    runs = {k: [] for k in contenders}
+    for _ in range(a.rounds):
+        for k, f in contenders.items():
+            runs[k].append(f())
+    for k in ("limit_s", "rust_bulk_s", "c_abi_s", "cli_s", "cli_one_s"):
+        fig[k] = min(runs[k])
+    fig["lance_write_s"] = min(r[0] for r in runs["lance"])
+    fig["lance_write_fsync_s"] = min(r[1] for r in runs["lance"])
+    fig["deeplake_commit_s"] = min(r[0] for r in runs["deeplake"])
+    fig["deeplake_commit_fsync_s"] = min(r[1] for r in runs["deeplake"])
     fig["disk_ours_over_raw"] = du(os.path.join(a.scratch, "c", ".hangar")) / raw
     fig["disk_lance_over_raw"] = du(lance_path) / raw
     fig["disk_deeplake_over_raw"] = du(dl_path) / raw

@@ -22,10 +22,10 @@ cargo build -q --release --locked -p hangar-benches --bin seed
 cargo build -q --release --locked -p hangar-cli
 make -s -C crates/hangar-ffi install PREFIX="$scratch/prefix" >/dev/null
 rm -rf "$scratch/seed"
-echo "== libhangar: physical limit and Rust bulk path (seed binary)" >&2
+echo "== libhangar alone: the seed binary's figures (reads, disk)" >&2
 target/release/seed --data "$data" --n "$n" --dir "$scratch/seed" --json "$scratch/ours.json" >&2
 rm -rf "$scratch/seed"
-echo "== libhangar C ABI and CLI, Lance, Deep Lake" >&2
-"$venv/bin/python" "$here/peers.py" --ours "$scratch/ours.json" \
+echo "== ingest rounds (the limit, Rust bulk path, C ABI, CLI, Lance, Deep Lake in turn); reads" >&2
+"$venv/bin/python" "$here/peers.py" --seed target/release/seed \
   --lib "$scratch/prefix/lib/libhangar.so" --hangar target/release/hangar \
   --scratch "$scratch" --data "$data" --n "$n" --rounds "$rounds" --json "$scratch/peers.json"

@@ -6,10 +6,12 @@
 //! one write + fsync of the same bytes.
 //!
 //! Usage: seed [--data auto|fashion|random] [--n 50000] [--reads 200000]
-//!             [--json FILE] [--million] [--dir DIR] [--phase plain|bulk|buffer [--commit]]
+//!             [--json FILE] [--million] [--dir DIR] [--phase limit|plain|bulk|buffer [--commit] [--warm]]
 //!
-//! `--phase` runs one insert phase alone (for profiling) and exits; with `--commit` the
-//! phase includes the commit that follows it.
+//! `--phase` runs one insert phase alone (for profiling, and for `peers.py`, which runs
+//! it between the peers' rounds) and exits; with `--commit` the phase includes the
+//! commit that follows it (`--warm`: a first, untimed run before it). `--phase limit`
+//! measures the physical limit once.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,6 +33,7 @@ struct Args {
     dir: Option<String>,
     phase: Option<String>,
     commit_phase: bool,
+    warm: bool,
 }
 
 fn args() -> Res<Args> {
@@ -43,6 +46,7 @@ fn args() -> Res<Args> {
         dir: None,
         phase: None,
         commit_phase: false,
+        warm: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,8 +60,9 @@ fn args() -> Res<Args> {
             "--million" => a.million = true,
             "--phase" => a.phase = Some(val()?),
             "--commit" => a.commit_phase = true,
+            "--warm" => a.warm = true,
             "-h" | "--help" => {
-                println!("usage: seed [--data auto|fashion|random] [--n N] [--reads N] [--json FILE] [--million] [--dir DIR]");
+                println!("usage: seed [--data auto|fashion|random] [--n N] [--reads N] [--json FILE] [--million] [--dir DIR] [--phase limit|plain|bulk|buffer [--commit] [--warm]]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}; see --help").into()),
@@ -134,7 +139,11 @@ fn insert(
         let session = match mode {
             "plain" => None,
             "bulk" | "buffer" => Some(co.bulk()?),
-            other => return Err(format!("unknown phase {other}: use plain, bulk or buffer").into()),
+            other => {
+                return Err(
+                    format!("unknown phase {other}: use limit, plain, bulk or buffer").into(),
+                )
+            }
         };
         if mode == "buffer" {
             ci.extend_from_buffer(
@@ -180,16 +189,30 @@ fn main() -> Res<()> {
     let keys: Vec<String> = (0..n).map(|i| i.to_string()).collect();
 
     if let Some(phase) = &a.phase {
-        let (_repo, co, mut s) = insert(&base, "phase", &data, &keys, phase)?;
-        if a.commit_phase {
-            let t = Instant::now();
-            co.commit("phase")?;
-            s += t.elapsed().as_secs_f64();
+        // With --warm the phase runs twice and the second is timed: the process has then
+        // allocated and freed what it needs once, as a long-lived one (the C ABI's Python
+        // caller in peers.py) has.
+        let mut s = 0.0;
+        for _ in 0..1 + usize::from(a.warm) {
+            s = if phase == "limit" {
+                physical_limit(&base, &data.images, &data.labels)?
+            } else {
+                let (repo, co, mut s) = insert(&base, "phase", &data, &keys, phase)?;
+                if a.commit_phase {
+                    let t = Instant::now();
+                    co.commit("phase")?;
+                    s += t.elapsed().as_secs_f64();
+                }
+                co.close()?;
+                let dir = repo.path().to_path_buf();
+                drop(repo);
+                std::fs::remove_dir_all(dir)?;
+                s
+            };
         }
         println!(
-            "phase {phase}: {:.0} records/s ({:.3} s)",
-            records as f64 / s,
-            s
+            "phase {phase}: {:.0} records/s ({s:.6} s)",
+            records as f64 / s
         );
         return Ok(());
     }
