@@ -377,7 +377,9 @@ fn a_commit_keeps_exactly_the_staged_values_its_records_refer_to() {
         NdArraySpec::with_shape(DType::U8, &[200])
     }
     type Stage = fn(&hangar_core::WriterCheckout, &hangar_core::WriterColumn);
-    let cases: Vec<(&str, Stage, Vec<(u64, u32)>)> = vec![
+    // What to stage, and (key, value seed) pairs the commit then holds.
+    type Case = (&'static str, Stage, Vec<(u64, u32)>);
+    let cases: Vec<Case> = vec![
         (
             "nothing replaced",
             |_, c| {
