@@ -254,35 +254,68 @@ impl Conn {
         }
     }
 
-    /// [`Conn::put_create`] of several objects, up to [`PARALLEL_TRANSFERS`] at a time.
-    pub fn put_create_many(&self, items: Vec<(String, Bytes)>) -> Result<()> {
+    /// [`Conn::put_create`] of the objects `produce` hands to the function it is given,
+    /// each uploaded as soon as it is handed over, up to [`PARALLEL_TRANSFERS`] at a time,
+    /// while `produce` goes on making the next (on this thread; the uploads run on
+    /// another). At most one finished object waits besides those in flight. A failed
+    /// upload stops the rest: the function `produce` calls then fails, and the upload's
+    /// error is returned. Returns what `produce` returns once every upload is done.
+    pub fn put_create_pipelined<T>(
+        &self,
+        produce: impl FnOnce(&mut dyn FnMut(String, Bytes) -> Result<()>) -> Result<T>,
+    ) -> Result<T> {
         use futures::StreamExt;
-        let store = &self.store;
-        let results: Vec<(String, object_store::Result<()>)> = self.rt()?.block_on(
-            futures::stream::iter(items)
-                .map(|(rel, bytes)| {
-                    let key = self.key(&rel);
-                    let opts = PutOptions {
-                        mode: PutMode::Create,
-                        ..Default::default()
-                    };
-                    async move {
-                        let r = store.put_opts(&key, PutPayload::from(bytes), opts).await;
-                        (rel, r.map(|_| ()))
+        let rt = self.rt()?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<(String, Bytes)>(1);
+        std::thread::scope(|scope| {
+            let uploader = scope.spawn(move || -> Result<()> {
+                let store = &self.store;
+                let items = futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|item| (item, rx))
+                });
+                rt.block_on(async {
+                    let mut uploads = std::pin::pin!(items
+                        .map(|(rel, bytes)| {
+                            let key = self.key(&rel);
+                            let opts = PutOptions {
+                                mode: PutMode::Create,
+                                ..Default::default()
+                            };
+                            async move {
+                                let r = store.put_opts(&key, PutPayload::from(bytes), opts).await;
+                                (rel, r.map(|_| ()))
+                            }
+                        })
+                        .buffer_unordered(PARALLEL_TRANSFERS));
+                    // Returning drops the receiver: the producer's next hand-over fails.
+                    while let Some((rel, r)) = uploads.next().await {
+                        match r {
+                            Ok(())
+                            | Err(object_store::Error::AlreadyExists { .. })
+                            | Err(object_store::Error::Precondition { .. }) => {}
+                            Err(e) => {
+                                return Err(remote_err(&self.url, &format!("write {rel}"), e))
+                            }
+                        }
+                        hangar_store::fail_point("push.after_bundle")?;
                     }
+                    Ok(())
                 })
-                .buffer_unordered(PARALLEL_TRANSFERS)
-                .collect(),
-        );
-        for (rel, r) in results {
-            match r {
-                Ok(())
-                | Err(object_store::Error::AlreadyExists { .. })
-                | Err(object_store::Error::Precondition { .. }) => {}
-                Err(e) => return Err(remote_err(&self.url, &format!("write {rel}"), e)),
-            }
-        }
-        Ok(())
+            });
+            let mut hand_over = |rel: String, bytes: Bytes| -> Result<()> {
+                tx.blocking_send((rel, bytes))
+                    .map_err(|_| Error::Remote(format!("remote {}: the upload stopped", self.url)))
+            };
+            let produced = produce(&mut hand_over);
+            // Closing the channel ends the uploads once those handed over are done.
+            drop(tx);
+            let uploaded = uploader
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("the upload thread panicked".into())));
+            // An upload's error explains a failed hand-over: it comes first.
+            uploaded?;
+            produced
+        })
     }
 
     /// Several whole objects, up to [`PARALLEL_TRANSFERS`] at a time, in order (`None` for

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use hangar_store::{Digest, DigestSet};
 
-use super::conn::{Conn, PARALLEL_TRANSFERS};
+use super::conn::Conn;
 use super::local;
 use super::state;
 use super::wire::{Bundle, BundleKind, Loc, Manifest, RefEntry, RefMode};
@@ -172,113 +172,22 @@ impl Repository {
             commits.push(c);
             stack.extend(shared.read_commit(&c)?.parents);
         }
-        // Objects, in the order a reader needs them, and the values of new leaves.
-        let mut objects: Vec<(Digest, u8)> = Vec::new();
-        let mut sent = DigestSet::default();
-        let mut values: Vec<Digest> = Vec::new();
-        let mut add = |d: Digest, t: ObjectType, objects: &mut Vec<(Digest, u8)>| {
-            let new = !has.objects.contains(&d) && sent.insert(d);
-            if new {
-                objects.push((d, t as u8));
-            }
-            new
-        };
-        let mut value_seen = DigestSet::default();
-        for c in &commits {
-            let commit = shared.read_commit(c)?;
-            add(*c, ObjectType::Commit, &mut objects);
-            if !add(commit.root, ObjectType::Root, &mut objects) {
-                continue;
-            }
-            let root = shared.read_root(&commit.root)?;
-            let mut trees = Vec::new();
-            for col in &root.columns {
-                add(col.schema, ObjectType::Schema, &mut objects);
-                if let Some(t) = col.tree {
-                    trees.push((t, Some(shared.read_schema(&col.schema)?), col.name.clone()));
-                }
-            }
-            if let Some(t) = root.metadata {
-                trees.push((t, None, String::new()));
-            }
-            for (t, schema, name) in trees {
-                let mut stack = vec![t.root];
-                while let Some(d) = stack.pop() {
-                    if !add(d, ObjectType::TreeNode, &mut objects) {
-                        continue;
-                    }
-                    let node = shared.node(&d)?;
-                    if node.level() > 0 {
-                        stack.extend((0..node.len()).map(|i| node.child(i).0));
-                        continue;
-                    }
-                    let Some(schema) = &schema else { continue };
-                    for i in 0..node.len() {
-                        let raw = node.value(i);
-                        if raw.is_empty() {
-                            continue; // a nested sample's marker
-                        }
-                        let rec = crate::checkout::decode_record(shared, &name, schema, raw)?;
-                        if let Held::Stored(v) = rec.held {
-                            if !has.values.contains(&v) && value_seen.insert(v) {
-                                values.push(v);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let mut m = Manifest {
-            commits,
-            ..Manifest::default()
-        };
-        // Values first, in bundles of up to BUNDLE_BYTES, uploaded a few at a time.
-        let mut buf: Vec<u8> = Vec::new();
-        let mut pending: Vec<ValueLoc> = Vec::new();
-        let mut ready: Vec<(Vec<u8>, Vec<ValueLoc>)> = Vec::new();
-        for (i, v) in values.iter().enumerate() {
-            let bytes = shared.store.read_value(v)?.ok_or_else(|| {
-                Error::corrupt(
-                    shared.store.index_dir(),
-                    format!(
-                        "value {} is referenced but neither stored here nor on the remote",
-                        v.short()
-                    ),
-                )
+        // The objects, in the order a reader needs them, and the values of new leaves,
+        // found by one walk of the new commits' trees; values go into bundles of up to
+        // BUNDLE_BYTES, the objects into one after them, each uploaded (a few at a time)
+        // while the walk goes on and the next is assembled.
+        type ObjectLoc = (Digest, u8, u64, u64, u32);
+        let (placed, meta) = conn.put_create_pipelined(|upload| {
+            let mut bundler = ValueBundler::default();
+            let objects = new_objects(shared, &commits, has, &mut |v| {
+                bundler.add(shared, v, &mut *upload)
             })?;
-            let crc = hangar_store::crc32(&bytes);
-            pending.push((*v, buf.len() as u64, bytes.len() as u64, crc));
-            buf.extend_from_slice(&bytes);
-            let last = i + 1 == values.len();
-            if buf.len() >= BUNDLE_BYTES || last {
-                ready.push((std::mem::take(&mut buf), std::mem::take(&mut pending)));
+            bundler.finish(&mut *upload)?;
+            if objects.is_empty() {
+                return Ok((bundler.placed, None));
             }
-            if ready.len() == PARALLEL_TRANSFERS || (last && !ready.is_empty()) {
-                let (bufs, locs): (Vec<_>, Vec<_>) = ready.drain(..).unzip();
-                let bundles = upload_bundles(conn, BundleKind::Values, bufs)?;
-                for (b, locs) in bundles.into_iter().zip(locs) {
-                    report.bytes += b.len;
-                    let idx = m.bundles.len() as u32;
-                    m.bundles.push(b);
-                    m.values
-                        .extend(locs.into_iter().map(|(d, offset, len, crc)| {
-                            (
-                                d,
-                                Loc {
-                                    bundle: idx,
-                                    offset,
-                                    len,
-                                    crc,
-                                },
-                            )
-                        }));
-                }
-            }
-        }
-        report.values = m.values.len();
-        // Then the objects, in one bundle.
-        if !objects.is_empty() {
-            let mut locs = Vec::with_capacity(objects.len());
+            let mut buf: Vec<u8> = Vec::new();
+            let mut locs: Vec<ObjectLoc> = Vec::with_capacity(objects.len());
             for (d, t) in &objects {
                 let (ty, bytes) = shared.store.read_object(d)?.ok_or_else(|| {
                     Error::corrupt(
@@ -296,7 +205,33 @@ impl Repository {
                 locs.push((*d, *t, buf.len() as u64, bytes.len() as u64, crc));
                 buf.extend_from_slice(&bytes);
             }
-            let b = upload_bundles(conn, BundleKind::Meta, vec![buf])?.remove(0);
+            let b = bundle_of(BundleKind::Meta, &buf);
+            upload(b.key(), Bytes::from(buf))?;
+            Ok((bundler.placed, Some((b, locs))))
+        })?;
+        let mut m = Manifest {
+            commits,
+            ..Manifest::default()
+        };
+        for (b, locs) in placed {
+            report.bytes += b.len;
+            let idx = m.bundles.len() as u32;
+            m.bundles.push(b);
+            m.values
+                .extend(locs.into_iter().map(|(d, offset, len, crc)| {
+                    (
+                        d,
+                        Loc {
+                            bundle: idx,
+                            offset,
+                            len,
+                            crc,
+                        },
+                    )
+                }));
+        }
+        report.values = m.values.len();
+        if let Some((b, locs)) = meta {
             report.bytes += b.len;
             let idx = m.bundles.len() as u32;
             m.bundles.push(b);
@@ -350,21 +285,124 @@ pub(crate) fn publish_ref(
     Ok(())
 }
 
-/// Uploads bundles under their content names, a few at a time (create-only: an equal
-/// bundle already there is the same bytes).
-fn upload_bundles(conn: &Conn, kind: BundleKind, bundles: Vec<Vec<u8>>) -> Result<Vec<Bundle>> {
-    let mut out = Vec::with_capacity(bundles.len());
-    let mut items = Vec::with_capacity(bundles.len());
-    for bytes in bundles {
-        let b = Bundle {
-            kind,
-            name: super::wire::content_name(&bytes),
-            len: bytes.len() as u64,
-        };
-        items.push((b.key(), Bytes::from(bytes)));
-        out.push(b);
+/// The objects `commits` add to what the remote `has`, in the order a reader needs
+/// them; `on_value` gets each value their records refer to that the remote lacks, once.
+fn new_objects(
+    shared: &crate::shared::Shared,
+    commits: &[Digest],
+    has: &Has,
+    on_value: &mut dyn FnMut(Digest) -> Result<()>,
+) -> Result<Vec<(Digest, u8)>> {
+    let mut objects: Vec<(Digest, u8)> = Vec::new();
+    let mut sent = DigestSet::default();
+    let mut add = |d: Digest, t: ObjectType, objects: &mut Vec<(Digest, u8)>| {
+        let new = !has.objects.contains(&d) && sent.insert(d);
+        if new {
+            objects.push((d, t as u8));
+        }
+        new
+    };
+    let mut value_seen = DigestSet::default();
+    for c in commits {
+        let commit = shared.read_commit(c)?;
+        add(*c, ObjectType::Commit, &mut objects);
+        if !add(commit.root, ObjectType::Root, &mut objects) {
+            continue;
+        }
+        let root = shared.read_root(&commit.root)?;
+        let mut trees = Vec::new();
+        for col in &root.columns {
+            add(col.schema, ObjectType::Schema, &mut objects);
+            if let Some(t) = col.tree {
+                trees.push((t, Some(shared.read_schema(&col.schema)?), col.name.clone()));
+            }
+        }
+        if let Some(t) = root.metadata {
+            trees.push((t, None, String::new()));
+        }
+        for (t, schema, name) in trees {
+            let mut stack = vec![t.root];
+            while let Some(d) = stack.pop() {
+                if !add(d, ObjectType::TreeNode, &mut objects) {
+                    continue;
+                }
+                let node = shared.node(&d)?;
+                if node.level() > 0 {
+                    stack.extend((0..node.len()).map(|i| node.child(i).0));
+                    continue;
+                }
+                let Some(schema) = &schema else { continue };
+                for i in 0..node.len() {
+                    let raw = node.value(i);
+                    if raw.is_empty() {
+                        continue; // a nested sample's marker
+                    }
+                    let rec = crate::checkout::decode_record(shared, &name, schema, raw)?;
+                    if let Held::Stored(v) = rec.held {
+                        if !has.values.contains(&v) && value_seen.insert(v) {
+                            on_value(v)?;
+                        }
+                    }
+                }
+            }
+        }
     }
-    conn.put_create_many(items)?;
-    hangar_store::fail_point("push.after_bundle")?;
-    Ok(out)
+    Ok(objects)
+}
+
+/// Values gathered into bundles of up to [`BUNDLE_BYTES`], each handed to the upload as
+/// it fills.
+#[derive(Default)]
+struct ValueBundler {
+    buf: Vec<u8>,
+    pending: Vec<ValueLoc>,
+    placed: Vec<(Bundle, Vec<ValueLoc>)>,
+}
+
+impl ValueBundler {
+    fn add(
+        &mut self,
+        shared: &crate::shared::Shared,
+        v: Digest,
+        upload: &mut dyn FnMut(String, Bytes) -> Result<()>,
+    ) -> Result<()> {
+        let bytes = shared.store.read_value(&v)?.ok_or_else(|| {
+            Error::corrupt(
+                shared.store.index_dir(),
+                format!(
+                    "value {} is referenced but neither stored here nor on the remote",
+                    v.short()
+                ),
+            )
+        })?;
+        let crc = hangar_store::crc32(&bytes);
+        self.pending
+            .push((v, self.buf.len() as u64, bytes.len() as u64, crc));
+        self.buf.extend_from_slice(&bytes);
+        if self.buf.len() >= BUNDLE_BYTES {
+            self.finish(upload)?;
+        }
+        Ok(())
+    }
+
+    /// Hands over the bundle being filled, if any.
+    fn finish(&mut self, upload: &mut dyn FnMut(String, Bytes) -> Result<()>) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut self.buf);
+        let b = bundle_of(BundleKind::Values, &bytes);
+        upload(b.key(), Bytes::from(bytes))?;
+        self.placed.push((b, std::mem::take(&mut self.pending)));
+        Ok(())
+    }
+}
+
+/// The bundle `bytes` make: named by their content.
+fn bundle_of(kind: BundleKind, bytes: &[u8]) -> Bundle {
+    Bundle {
+        kind,
+        name: super::wire::content_name(bytes),
+        len: bytes.len() as u64,
+    }
 }

@@ -1149,3 +1149,87 @@ fn the_streaming_cache_keeps_what_was_used_recently() {
     }
     assert_eq!(stats(), (1002, 5));
 }
+
+/// A push uploads its value bundles while it assembles the next ones: a push of several
+/// bundles lands whole; when the server fails an upload part way, the push fails with
+/// that error and no ref names it (a clone finds nothing yet), and once the server
+/// answers again the same push lands and a clone with data holds every value.
+#[test]
+fn a_push_of_many_bundles_fails_whole_on_a_failed_upload_and_lands_on_retry() {
+    use crate::servers::{Fault, FaultProxy, S3s};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Arc;
+    let server = S3s::start("datasets");
+    let failing = Arc::new(AtomicBool::new(true));
+    let value_puts = Arc::new(AtomicUsize::new(0));
+    let (f, puts) = (failing.clone(), value_puts.clone());
+    let proxy = FaultProxy::start(
+        &server.endpoint,
+        Arc::new(move |_n: usize, line: &str, _first: bool| {
+            // While `failing`, every upload of a value bundle after the first gets a 500.
+            if line.starts_with("PUT ") && line.contains("/values/") {
+                let n = puts.fetch_add(1, SeqCst);
+                if n >= 1 && f.load(SeqCst) {
+                    return Fault::Status(500);
+                }
+            }
+            Fault::Pass
+        }),
+    );
+    let spec = RemoteSpec {
+        name: "origin".into(),
+        url: "s3://datasets/pipelined".into(),
+        endpoint: Some(proxy.endpoint.clone()),
+        region: Some("us-east-1".into()),
+    };
+    // 10,000 distinct values of 4 KiB: 41 MB, three bundles.
+    let sample = |i: u64| {
+        let mut v = vec![(i % 251) as u8; 4096];
+        v[..8].copy_from_slice(&i.to_le_bytes());
+        v
+    };
+    let (_d, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let all: Vec<u8> = (0..10_000u64).flat_map(sample).collect();
+    col.extend_from_buffer(0..10_000u64, TensorRef::new(&all, &[10_000, 4096]))
+        .unwrap();
+    co.commit("41 MB").unwrap();
+    co.close().unwrap();
+    repo.add_remote(&spec).unwrap();
+
+    let e = repo.push("origin", "master").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
+    assert!(e.to_string().contains("500"), "{e}");
+    assert!(proxy.faults() > 0);
+    // No ref names the failed push: a clone finds no commit (the remote itself may
+    // have been set up by it).
+    let empty = tempfile::tempdir().unwrap();
+    match Repository::clone_from(empty.path(), &spec, "C", "c@example.com", None, false) {
+        Ok((copy, _)) => assert!(
+            copy.branches().unwrap().iter().all(|b| b.head.is_none()),
+            "{:?}",
+            copy.branches()
+        ),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+    }
+
+    failing.store(false, SeqCst);
+    let r = repo.push("origin", "master").unwrap();
+    assert_eq!((r.commits, r.values), (1, 10_000), "{r}");
+    assert!(
+        value_puts.load(SeqCst) >= 4,
+        "three bundles, one failed before"
+    );
+    let (_c, copy) = clone_spec(&spec, true);
+    let co = copy.checkout().unwrap();
+    let col = co.column("v").unwrap();
+    assert_eq!(col.len().unwrap(), 10_000);
+    for i in [0u64, 4095, 4096, 9999] {
+        assert_eq!(u8s(&col.get(i).unwrap()), sample(i));
+    }
+    let v = copy.verify().unwrap();
+    assert!(v.is_ok() && v.not_fetched == 0, "{v}");
+}

@@ -420,8 +420,15 @@ fn proxy_one(
                 }
                 head.push_str("connection: close\r\n\r\n");
                 server.write_all(head.as_bytes())?;
-                server.write_all(&body)?;
-                server.flush()?;
+                // A server may answer before the body is in (412 to a create-only PUT
+                // of a name it has) and close: its answer is still passed on.
+                if server
+                    .write_all(&body)
+                    .and_then(|()| server.flush())
+                    .is_err()
+                {
+                    let _ = server.shutdown(std::net::Shutdown::Write);
+                }
                 // The server answers and closes; so does the proxy, after passing it on.
                 std::io::copy(&mut server, &mut client)?;
                 client.flush()?;
