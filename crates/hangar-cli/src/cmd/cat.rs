@@ -40,7 +40,7 @@ pub struct Args {
     /// How many elements of an array to print.
     #[arg(long, default_value_t = 64, value_name = "N")]
     limit: usize,
-    /// Read from this remote (file:///dir or s3://bucket/prefix) without cloning it: its
+    /// Read from this remote (a directory or s3://bucket/prefix) without cloning it: its
     /// history and record tables are kept under the cache directory
     /// ($XDG_CACHE_HOME/hangar or ~/.cache/hangar), the value is fetched on demand.
     #[arg(long, value_name = "URL", conflicts_with = "staged")]

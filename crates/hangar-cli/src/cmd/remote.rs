@@ -7,8 +7,10 @@ use crate::app::{Ctx, Ending};
 use crate::output;
 
 const REMOTE_HELP: &str = "\
-A remote is a URL: file:///absolute/dir, or s3://bucket/prefix on AWS or any server that
-speaks S3 (give --endpoint for one that is not AWS). Credentials are never stored in the
+A remote is a directory (file:///absolute/dir, or a path: /srv/x, ./x, ../x, or an
+existing directory's name, kept as its absolute file:// URL), or s3://bucket/prefix on
+AWS or any server that speaks S3 (give --endpoint for one that is not AWS). A remote is
+what `hangar push` writes, not a repository's own directory. Credentials are never stored in the
 repository: they come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and
 ~/.aws), as for the aws command; AWS_REGION and AWS_ENDPOINT_URL are read too.
 
@@ -26,7 +28,7 @@ pub enum Command {
     Add {
         /// Its name here (origin).
         name: String,
-        /// file:///dir or s3://bucket/prefix.
+        /// A directory (file:///dir or a path) or s3://bucket/prefix.
         url: String,
         /// The S3 server's endpoint, for a server that is not AWS.
         #[arg(long)]
@@ -240,7 +242,7 @@ Examples:
   hangar clone s3://datasets/fashion fashion --endpoint http://127.0.0.1:3900 --data"
 )]
 pub struct CloneArgs {
-    /// file:///dir or s3://bucket/prefix.
+    /// A directory (file:///dir or a path) or s3://bucket/prefix.
     url: String,
     /// The new repository's directory.
     dir: std::path::PathBuf,

@@ -435,3 +435,38 @@ fn fetch_data_of_named_subsamples_from_the_command_line() {
         serde_json::json!([])
     );
 }
+
+/// A remote can be given as a directory path, relative or absolute, as `git clone`
+/// takes one: `remote add` keeps its absolute `file://` URL, `clone` of a relative path
+/// works from another directory; a repository's directory given as a remote is refused
+/// with what to do (exit 2, nothing left behind).
+#[test]
+fn a_remote_given_as_a_directory_path() {
+    let src = Env::new();
+    src.init();
+    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
+    src.ok(&["import", "images", &images_npy(&src, "a.npy", 3, 7)]);
+    src.ok(&["commit", "-m", "first"]);
+    src.ok(&["remote", "add", "origin", "./shared"]);
+    let list = src.json(&["remote", "list"]);
+    let url = list["remotes"][0]["url"].as_str().unwrap().to_string();
+    let abs = src.path().join("shared");
+    assert_eq!(url, format!("file://{}", abs.display()));
+    src.ok(&["push", "origin"]);
+
+    let dst = Env::new();
+    let src_name = src.path().file_name().unwrap().to_str().unwrap();
+    let relative = format!("../{src_name}/shared");
+    let c = dst.json(&["clone", &relative, "copy", "--data"]);
+    assert_eq!(c["branches"][0]["branch"], "master");
+    let copy = dst.path().join("copy");
+    let shown = dst.ok(&["-C", copy.to_str().unwrap(), "cat", "images", "2", "--json"]);
+    assert!(shown.contains("9"), "{shown}");
+
+    let (_, e) = dst.code(2, &["clone", src.path().to_str().unwrap(), "copy2"]);
+    assert!(
+        e.contains("is a repository, not a remote") && e.contains("hangar push"),
+        "{e}"
+    );
+    assert!(!dst.path().join("copy2").exists());
+}

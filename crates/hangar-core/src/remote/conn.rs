@@ -458,15 +458,16 @@ fn timed_out(e: &object_store::Error) -> bool {
 pub(crate) fn check_url(url: &str) -> Result<()> {
     let u = url::Url::parse(url).map_err(|e| {
         Error::InvalidArgument(format!(
-            "{url:?} is not a remote URL ({e}); give file:///absolute/path or s3://bucket/prefix"
+            "{url:?} is not a remote URL ({e}); give a directory, file:///absolute/path or \
+             s3://bucket/prefix"
         ))
     })?;
     match u.scheme() {
         "file" if u.to_file_path().is_ok() => Ok(()),
         "s3" if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
         _ => Err(Error::InvalidArgument(format!(
-            "{url:?} is not a remote URL this build can use; give file:///absolute/path or \
-             s3://bucket/prefix"
+            "{url:?} is not a remote URL this build can use; give a directory, \
+             file:///absolute/path or s3://bucket/prefix"
         ))),
     }
 }

@@ -68,10 +68,25 @@ impl Repository {
         local::remove_orphans(self, remote)?;
         let conn = Conn::open(&spec)?;
         let mode = state::read_marker(&conn)?.ok_or_else(|| {
-            Error::NotFound(format!(
-                "remote {remote} ({}) holds no repository yet; push to it first",
-                spec.url
-            ))
+            let repository = url::Url::parse(&spec.url)
+                .ok()
+                .filter(|u| u.scheme() == "file")
+                .and_then(|u| u.to_file_path().ok())
+                .filter(|p| p.join(crate::repo::HANGAR_DIR).is_dir());
+            match repository {
+                Some(p) => Error::NotFound(format!(
+                    "remote {remote} ({}) is a repository, not a remote: a remote is the \
+                     directory or bucket that `hangar push` writes. In {}, run `hangar \
+                     remote add origin file:///some/dir` and `hangar push origin master`, \
+                     then use file:///some/dir",
+                    spec.url,
+                    p.display()
+                )),
+                None => Error::NotFound(format!(
+                    "remote {remote} ({}) holds no repository yet; push to it first",
+                    spec.url
+                )),
+            }
         })?;
         // Refs before manifests: a ref is written after the manifest of its commit, so
         // every ref read here has its manifest in the listing that follows.
@@ -192,6 +207,7 @@ impl Repository {
                 path.display()
             )));
         }
+        let spec = &spec.resolved()?;
         super::conn::check_url(&spec.url)?;
         // A clone that fails (unreachable server, refused credentials, a damaged object)
         // leaves nothing behind: the directory it made, or the repository it made in an

@@ -41,7 +41,9 @@ pub use push::PushReport;
 pub struct RemoteSpec {
     /// Its name in this repository (`origin`).
     pub name: String,
-    /// `file:///absolute/dir` or `s3://bucket/prefix`.
+    /// `file:///absolute/dir` or `s3://bucket/prefix` (a directory given as a path,
+    /// absolute or relative, becomes its `file://` URL where a remote is added, cloned
+    /// or opened: [`RemoteSpec::resolved`]).
     pub url: String,
     /// For `s3://`: the server's endpoint (`http://127.0.0.1:3900`); otherwise
     /// `AWS_ENDPOINT_URL` or AWS itself.
@@ -53,6 +55,38 @@ pub struct RemoteSpec {
 }
 
 impl RemoteSpec {
+    /// This spec with a local directory given as a path turned into its `file://` URL,
+    /// as `git clone` takes one: a path that starts with `/`, `./` or `../`, or names a
+    /// directory that exists (relative to the current directory). Anything else (a URL,
+    /// a typo of one) is kept as it is, for the URL check to judge.
+    pub fn resolved(&self) -> Result<RemoteSpec> {
+        let path = std::path::Path::new(&self.url);
+        let looks_like_path = ["/", "./", "../"].iter().any(|p| self.url.starts_with(p))
+            || [".", ".."].contains(&self.url.as_str())
+            || path.is_dir();
+        if self.url.contains("://") || !looks_like_path {
+            return Ok(self.clone());
+        }
+        let abs = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| Error::io("find the current directory for", path, e))?
+                .join(path)
+        };
+        let url = url::Url::from_file_path(&abs).map_err(|()| {
+            Error::InvalidArgument(format!(
+                "{:?} is neither a remote URL nor a directory path; give a directory, \
+                 file:///absolute/path or s3://bucket/prefix",
+                self.url
+            ))
+        })?;
+        Ok(RemoteSpec {
+            url: url.to_string(),
+            ..self.clone()
+        })
+    }
+
     /// A remote named `name` at `url`, with no endpoint or region of its own.
     pub fn new(name: &str, url: &str) -> RemoteSpec {
         RemoteSpec {
@@ -87,6 +121,7 @@ impl Repository {
     /// Adds a remote. `AlreadyExists` if one has that name; `InvalidArgument` for a bad
     /// name or URL (checked, not contacted).
     pub fn add_remote(&self, spec: &RemoteSpec) -> Result<()> {
+        let spec = &spec.resolved()?;
         crate::names::check_name("remote name", &spec.name)?;
         conn::check_url(&spec.url)?;
         let dir = remote_dir(self, &spec.name);

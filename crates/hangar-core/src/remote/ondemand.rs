@@ -210,6 +210,7 @@ impl Repository {
         cache_bytes: u64,
     ) -> Result<Repository> {
         let dir = dir.as_ref();
+        let spec = &spec.resolved()?;
         let repo = if dir.join(crate::repo::HANGAR_DIR).exists() {
             let repo = Repository::open(dir)?;
             match repo.remote(&spec.name) {

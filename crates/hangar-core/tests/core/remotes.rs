@@ -1233,3 +1233,57 @@ fn a_push_of_many_bundles_fails_whole_on_a_failed_upload_and_lands_on_retry() {
     let v = copy.verify().unwrap();
     assert!(v.is_ok() && v.not_fetched == 0, "{v}");
 }
+
+/// A remote given as a directory path (as `git clone` takes one) is kept as its
+/// `file://` URL and works like it; a repository's own directory given as a remote is
+/// refused with what to do instead; a name that is neither a URL nor a directory is
+/// still refused as a bad URL.
+#[test]
+fn a_directory_path_is_a_remote_and_a_repository_is_not_one() {
+    let (_d, src, remote_dir, url) = pushed();
+    let path = remote_dir.path().to_str().unwrap();
+    let (_c, copy) = clone(path, true);
+    assert_eq!(
+        copy.branch_head("master").unwrap(),
+        src.branch_head("master").unwrap()
+    );
+    assert_eq!(copy.remote("origin").unwrap().url, url);
+    let co = copy.checkout().unwrap();
+    assert_eq!(
+        u8s(&co.column("imgs").unwrap().get(3u64).unwrap()),
+        vec![3u8; 256]
+    );
+    let (_e, other) = new_repo();
+    other
+        .add_remote(&RemoteSpec::new("mirror", &format!("{path}/./")))
+        .unwrap();
+    assert!(other.remote("mirror").unwrap().url.starts_with("file:///"));
+    assert_eq!(other.fetch("mirror", None).unwrap().branches.len(), 1);
+
+    let into = tempfile::tempdir().unwrap();
+    let repo_dir = src.path().to_str().unwrap().to_string();
+    let e = Repository::clone_from(
+        into.path().join("x"),
+        &RemoteSpec::new("origin", &repo_dir),
+        "C",
+        "c@example.com",
+        None,
+        false,
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("is a repository, not a remote") && msg.contains("hangar push"),
+        "{msg}"
+    );
+    assert!(
+        !into.path().join("x").exists(),
+        "a failed clone leaves nothing"
+    );
+    let e = other
+        .add_remote(&RemoteSpec::new("typo", "no-such-dir-or-url"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+}
