@@ -306,3 +306,17 @@ def test_fetch_data_sample_fetches_exactly_the_named_samples(pushed, tmp_path):
     dst.remote.fetch_data_sample("origin", "nested", [(2, ...), (1, "a"), (1, "c")], branch="master")
     assert missing("nested") == ()
     assert dst.verify_repo_integrity()
+
+
+def test_a_directory_path_is_a_remote_and_a_repository_is_not_one(pushed, tmp_path):
+    src, url = pushed
+    dst = Repository(path=tmp_path / "bypath", exists=False)
+    assert dst.clone("Bo", "bo@example.com", str(tmp_path / "remote"), data=True) == "master"
+    assert dst.remote.list_all() == [RemoteInfo(name="origin", address=url)]
+    co = dst.checkout()
+    assert np.array_equal(co.columns["images"][3], np.full((16, 16), 3, dtype=np.uint8))
+    co.close()
+    notremote = Repository(path=tmp_path / "notremote", exists=False)
+    with pytest.raises(KeyError, match="is a repository, not a remote"):
+        notremote.clone("Bo", "bo@example.com", str(tmp_path / "src"))
+    assert not (tmp_path / "notremote" / ".hangar").exists()
