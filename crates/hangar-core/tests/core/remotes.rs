@@ -1287,3 +1287,56 @@ fn a_directory_path_is_a_remote_and_a_repository_is_not_one() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 }
+
+/// A value damaged here stops a push of several bundles part way (its CRC is checked as
+/// it is read into its bundle, while earlier bundles upload): the push fails as
+/// corruption, naming the file, and no ref on the remote names it.
+#[test]
+fn a_push_stops_at_a_value_damaged_here_and_publishes_nothing() {
+    let remote_dir = tempfile::tempdir().unwrap();
+    let url = url_of(remote_dir.path());
+    let (_d, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let all: Vec<u8> = (0..10_000u32)
+        .flat_map(|i| {
+            let mut v = vec![(i % 251) as u8; 4096];
+            v[..4].copy_from_slice(&i.to_le_bytes());
+            v
+        })
+        .collect();
+    col.extend_from_buffer(0..10_000u64, TensorRef::new(&all, &[10_000, 4096]))
+        .unwrap();
+    co.commit("41 MB").unwrap();
+    co.close().unwrap();
+    // A byte of a late value (keys are stored in order): in the push's last bundle.
+    let segments = repo.path().join(".hangar/segments");
+    let seg = std::fs::read_dir(&segments)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() * 9 / 10;
+    bytes[at] ^= 0x5a;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    repo.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
+    let e = repo.push("origin", "master").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("segments"), "{e}");
+    let into = tempfile::tempdir().unwrap();
+    match Repository::clone_from(
+        into.path().join("c"),
+        &RemoteSpec::new("origin", &url),
+        "C",
+        "c@example.com",
+        None,
+        false,
+    ) {
+        Ok((copy, _)) => assert!(copy.branches().unwrap().iter().all(|b| b.head.is_none())),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+    }
+}
