@@ -243,10 +243,16 @@ impl Conn {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
+        let r = self
             .rt()?
-            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts))
-        {
+            .block_on(self.store.put_opts(&key, PutPayload::from(bytes), opts));
+        self.created(rel, r)
+    }
+
+    /// What a create-only write of `rel` came to: `true` if written, `false` if an
+    /// object of that name was there already (refused by the server's precondition).
+    fn created<T>(&self, rel: &str, r: object_store::Result<T>) -> Result<bool> {
+        match r {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. })
             | Err(object_store::Error::Precondition { .. }) => Ok(false),
@@ -283,20 +289,14 @@ impl Conn {
                             };
                             async move {
                                 let r = store.put_opts(&key, PutPayload::from(bytes), opts).await;
-                                (rel, r.map(|_| ()))
+                                (rel, r)
                             }
                         })
                         .buffer_unordered(PARALLEL_TRANSFERS));
                     // Returning drops the receiver: the producer's next hand-over fails.
                     while let Some((rel, r)) = uploads.next().await {
-                        match r {
-                            Ok(())
-                            | Err(object_store::Error::AlreadyExists { .. })
-                            | Err(object_store::Error::Precondition { .. }) => {}
-                            Err(e) => {
-                                return Err(remote_err(&self.url, &format!("write {rel}"), e))
-                            }
-                        }
+                        // Content-named: one already there holds the same bytes.
+                        self.created(&rel, r)?;
                         hangar_store::fail_point("push.after_bundle")?;
                     }
                     Ok(())
