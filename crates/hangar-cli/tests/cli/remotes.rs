@@ -24,13 +24,19 @@ fn images_npy(env: &Env, name: &str, n: usize, base: u8) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// Initializes `env`'s repository with an "images" column of [`images_npy`]'s `n`
+/// images from `base`, committed as "first".
+fn committed_images(env: &Env, n: usize, base: u8) {
+    env.init();
+    env.ok(&["column", "create", "images", "uint8", "16", "16"]);
+    env.ok(&["import", "images", &images_npy(env, "a.npy", n, base)]);
+    env.ok(&["commit", "-m", "first"]);
+}
+
 #[test]
 fn push_clone_fetch_data_and_pull_from_the_command_line() {
     let src = Env::new();
-    src.init();
-    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
-    src.ok(&["import", "images", &images_npy(&src, "a.npy", 5, 0)]);
-    src.ok(&["commit", "-m", "first"]);
+    committed_images(&src, 5, 0);
     let remote = tempfile::tempdir().unwrap();
     let url = format!("file://{}", remote.path().display());
     src.ok(&["remote", "add", "origin", &url]);
@@ -172,10 +178,7 @@ fn with_wrong_secret(env: &Env, args: &[&str]) -> String {
 fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing() {
     let server = servers::S3s::start("datasets");
     let src = Env::new();
-    src.init();
-    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
-    src.ok(&["import", "images", &images_npy(&src, "a.npy", 3, 0)]);
-    src.ok(&["commit", "-m", "first"]);
+    committed_images(&src, 3, 0);
     let url = "s3://datasets/fashion";
     let ep = server.endpoint.as_str();
     src.ok(&[
@@ -270,10 +273,7 @@ fn server_errors_and_timeouts_are_retried_or_reported_cleanly() {
     let remote_args = ["--endpoint", ep, "--region", "us-east-1"];
 
     let src = Env::new();
-    src.init();
-    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
-    src.ok(&["import", "images", &images_npy(&src, "a.npy", 40, 0)]);
-    src.ok(&["commit", "-m", "first"]);
+    committed_images(&src, 40, 0);
     src.ok(&[&["remote", "add", "origin", url][..], &remote_args].concat());
 
     // Transient 500s and 503s (each request fails once): retried, the push completes and
@@ -443,10 +443,7 @@ fn fetch_data_of_named_subsamples_from_the_command_line() {
 #[test]
 fn a_remote_given_as_a_directory_path() {
     let src = Env::new();
-    src.init();
-    src.ok(&["column", "create", "images", "uint8", "16", "16"]);
-    src.ok(&["import", "images", &images_npy(&src, "a.npy", 3, 7)]);
-    src.ok(&["commit", "-m", "first"]);
+    committed_images(&src, 3, 7);
     src.ok(&["remote", "add", "origin", "./shared"]);
     let list = src.json(&["remote", "list"]);
     let url = list["remotes"][0]["url"].as_str().unwrap().to_string();

@@ -62,6 +62,50 @@ fn clone(url: &str, data: bool) -> (tempfile::TempDir, Repository) {
     clone_spec(&RemoteSpec::new("origin", url), data)
 }
 
+/// Value `i` of the pushes of many bundles: 4 KiB, distinct per `i`.
+fn four_kib(i: u64) -> Vec<u8> {
+    let mut v = vec![(i % 251) as u8; 4096];
+    v[..8].copy_from_slice(&i.to_le_bytes());
+    v
+}
+
+/// A repository with one commit of [`four_kib`] values `0..n` under keys `0..n` in
+/// column "v".
+fn committed_four_kib(n: u64) -> (tempfile::TempDir, Repository) {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
+        .unwrap();
+    let all: Vec<u8> = (0..n).flat_map(four_kib).collect();
+    col.extend_from_buffer(0..n, TensorRef::new(&all, &[n as usize, 4096]))
+        .unwrap();
+    co.commit(&format!("{} MB", n * 4096 / 1_000_000)).unwrap();
+    co.close().unwrap();
+    (dir, repo)
+}
+
+/// No ref on the remote `spec` names a commit: a clone finds none (the remote itself
+/// may have been set up by a push that failed).
+fn assert_no_commit_published(spec: &RemoteSpec) {
+    let into = tempfile::tempdir().unwrap();
+    match Repository::clone_from(
+        into.path().join("c"),
+        spec,
+        "C",
+        "c@example.com",
+        None,
+        false,
+    ) {
+        Ok((copy, _)) => assert!(
+            copy.branches().unwrap().iter().all(|b| b.head.is_none()),
+            "{:?}",
+            copy.branches()
+        ),
+        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+    }
+}
+
 #[test]
 fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
     let (_d, src, _r, url) = pushed();
@@ -800,23 +844,7 @@ fn garage_cluster_push_survives_a_node_killed_mid_push() {
         endpoint: Some(nodes[i].endpoint.clone()),
         region: Some("garage".into()),
     };
-    let (_d, repo) = new_repo();
-    let co = repo.checkout_writer().unwrap();
-    let col = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
-        .unwrap();
-    let bulk = co.bulk().unwrap();
-    let sample = |i: u64| {
-        let mut v = vec![(i % 251) as u8; 4096];
-        v[..8].copy_from_slice(&i.to_le_bytes());
-        v
-    };
-    for i in 0..3000u64 {
-        col.set(i, TensorRef::new(&sample(i), &[4096])).unwrap();
-    }
-    bulk.finish().unwrap();
-    co.commit("12 MB").unwrap();
-    co.close().unwrap();
+    let (_d, repo) = committed_four_kib(3000);
     repo.add_remote(&spec_at(0, &nodes)).unwrap();
     let victim = nodes.pop().unwrap();
     let killer = std::thread::spawn(move || {
@@ -847,7 +875,7 @@ fn garage_cluster_push_survives_a_node_killed_mid_push() {
     let col = co.column("v").unwrap();
     assert_eq!(col.len().unwrap(), 3000);
     for i in [0u64, 1234, 2999] {
-        assert_eq!(u8s(&col.get(i).unwrap()), sample(i));
+        assert_eq!(u8s(&col.get(i).unwrap()), four_kib(i));
     }
     let v = copy.verify().unwrap();
     assert!(v.is_ok() && v.not_fetched == 0, "{v}");
@@ -1183,38 +1211,14 @@ fn a_push_of_many_bundles_fails_whole_on_a_failed_upload_and_lands_on_retry() {
         region: Some("us-east-1".into()),
     };
     // 10,000 distinct values of 4 KiB: 41 MB, three bundles.
-    let sample = |i: u64| {
-        let mut v = vec![(i % 251) as u8; 4096];
-        v[..8].copy_from_slice(&i.to_le_bytes());
-        v
-    };
-    let (_d, repo) = new_repo();
-    let co = repo.checkout_writer().unwrap();
-    let col = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
-        .unwrap();
-    let all: Vec<u8> = (0..10_000u64).flat_map(sample).collect();
-    col.extend_from_buffer(0..10_000u64, TensorRef::new(&all, &[10_000, 4096]))
-        .unwrap();
-    co.commit("41 MB").unwrap();
-    co.close().unwrap();
+    let (_d, repo) = committed_four_kib(10_000);
     repo.add_remote(&spec).unwrap();
 
     let e = repo.push("origin", "master").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Remote, "{e}");
     assert!(e.to_string().contains("500"), "{e}");
     assert!(proxy.faults() > 0);
-    // No ref names the failed push: a clone finds no commit (the remote itself may
-    // have been set up by it).
-    let empty = tempfile::tempdir().unwrap();
-    match Repository::clone_from(empty.path(), &spec, "C", "c@example.com", None, false) {
-        Ok((copy, _)) => assert!(
-            copy.branches().unwrap().iter().all(|b| b.head.is_none()),
-            "{:?}",
-            copy.branches()
-        ),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
-    }
+    assert_no_commit_published(&spec);
 
     failing.store(false, SeqCst);
     let r = repo.push("origin", "master").unwrap();
@@ -1228,7 +1232,7 @@ fn a_push_of_many_bundles_fails_whole_on_a_failed_upload_and_lands_on_retry() {
     let col = co.column("v").unwrap();
     assert_eq!(col.len().unwrap(), 10_000);
     for i in [0u64, 4095, 4096, 9999] {
-        assert_eq!(u8s(&col.get(i).unwrap()), sample(i));
+        assert_eq!(u8s(&col.get(i).unwrap()), four_kib(i));
     }
     let v = copy.verify().unwrap();
     assert!(v.is_ok() && v.not_fetched == 0, "{v}");
@@ -1295,22 +1299,7 @@ fn a_directory_path_is_a_remote_and_a_repository_is_not_one() {
 fn a_push_stops_at_a_value_damaged_here_and_publishes_nothing() {
     let remote_dir = tempfile::tempdir().unwrap();
     let url = url_of(remote_dir.path());
-    let (_d, repo) = new_repo();
-    let co = repo.checkout_writer().unwrap();
-    let col = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[4096]))
-        .unwrap();
-    let all: Vec<u8> = (0..10_000u32)
-        .flat_map(|i| {
-            let mut v = vec![(i % 251) as u8; 4096];
-            v[..4].copy_from_slice(&i.to_le_bytes());
-            v
-        })
-        .collect();
-    col.extend_from_buffer(0..10_000u64, TensorRef::new(&all, &[10_000, 4096]))
-        .unwrap();
-    co.commit("41 MB").unwrap();
-    co.close().unwrap();
+    let (_d, repo) = committed_four_kib(10_000);
     // A byte of a late value (keys are stored in order): in the push's last bundle.
     let segments = repo.path().join(".hangar/segments");
     let seg = std::fs::read_dir(&segments)
@@ -1327,16 +1316,5 @@ fn a_push_stops_at_a_value_damaged_here_and_publishes_nothing() {
     let e = repo.push("origin", "master").unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("segments"), "{e}");
-    let into = tempfile::tempdir().unwrap();
-    match Repository::clone_from(
-        into.path().join("c"),
-        &RemoteSpec::new("origin", &url),
-        "C",
-        "c@example.com",
-        None,
-        false,
-    ) {
-        Ok((copy, _)) => assert!(copy.branches().unwrap().iter().all(|b| b.head.is_none())),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
-    }
+    assert_no_commit_published(&RemoteSpec::new("origin", &url));
 }
