@@ -107,6 +107,14 @@ fn repo_in(base: &std::path::Path, name: &str) -> Res<Repository> {
     )?)
 }
 
+/// Deletes a repository (its writer closed), freeing its pages for the next round.
+fn remove_repo(repo: Repository) -> Res<()> {
+    let dir = repo.path().to_path_buf();
+    drop(repo);
+    std::fs::remove_dir_all(dir)?;
+    Ok(())
+}
+
 /// Prints one figure and records it under `key`.
 fn report(
     fig: &mut BTreeMap<&'static str, serde_json::Value>,
@@ -204,9 +212,7 @@ fn main() -> Res<()> {
                     s += t.elapsed().as_secs_f64();
                 }
                 co.close()?;
-                let dir = repo.path().to_path_buf();
-                drop(repo);
-                std::fs::remove_dir_all(dir)?;
+                remove_repo(repo)?;
                 s
             };
         }
@@ -273,9 +279,7 @@ fn main() -> Res<()> {
     let mut last: Option<(Repository, CommitId)> = None;
     for round in 0..3 {
         if let Some((repo, _)) = last.take() {
-            let dir = repo.path().to_path_buf();
-            drop(repo);
-            std::fs::remove_dir_all(dir)?;
+            remove_repo(repo)?;
         }
         let (repo, co, inserted) = insert(&base, "buffer", &data, &keys, "buffer")?;
         let t = Instant::now();
