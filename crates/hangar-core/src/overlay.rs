@@ -88,7 +88,11 @@ impl Run {
 
     /// The position of `key`, or where it would go.
     fn search(&self, key: &[u8]) -> Result<usize, usize> {
-        let (mut lo, mut hi) = (0, self.len());
+        self.search_between(key, 0, self.len())
+    }
+
+    /// [`Run::search`] among the entries `lo..hi`.
+    fn search_between(&self, key: &[u8], mut lo: usize, mut hi: usize) -> Result<usize, usize> {
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.key(mid).cmp(key) {
@@ -98,6 +102,21 @@ impl Run {
             }
         }
         Err(lo)
+    }
+
+    /// [`Run::search`] over the entries from `from` on (a lower bound the caller knows):
+    /// a galloping search, so the keys of a sorted batch looked up in turn cost
+    /// O(log distance) each, not O(log n).
+    fn search_from(&self, key: &[u8], from: usize) -> Result<usize, usize> {
+        let n = self.len();
+        let (mut lo, mut hi, mut step) = (from.min(n), from.min(n), 1usize);
+        // Widen [lo, hi) until its end passes `key` (or the run ends).
+        while hi < n && self.key(hi) < key {
+            lo = hi + 1;
+            hi = hi.saturating_add(step).min(n);
+            step = step.saturating_mul(2);
+        }
+        self.search_between(key, lo, (hi + 1).min(n))
     }
 
     fn last_key(&self) -> Option<&[u8]> {
@@ -276,9 +295,22 @@ impl Overlay {
         }
         let (keys, _, values, _) = batch.columns();
         let mut run = Run::with_capacity(batch.len(), keys.len(), values.len());
+        // The batch's keys ascend, so each run is searched onward from where the previous
+        // key would go (`freeze` left nothing in the recent map).
+        let mut from = vec![0usize; self.runs.len()];
         for (k, v) in batch.iter() {
             // What the key had staged: nothing, a delete (true) or a put (false).
-            let before = self.get(k).map(|v| v.is_none());
+            let mut before = None;
+            for (run, at) in self.runs.iter().zip(from.iter_mut()).rev() {
+                match run.search_from(k, *at) {
+                    Ok(i) => {
+                        *at = i;
+                        before = as_option(run.entry(i).0, &[]).map(|v| v.is_none());
+                        break;
+                    }
+                    Err(i) => *at = i,
+                }
+            }
             if before.is_none() {
                 on_new(k);
             }
@@ -555,6 +587,29 @@ mod tests {
             let got: Vec<Vec<u8>> = o.iter_from(&start).map(|(k, _)| k.to_vec()).collect();
             let want: Vec<Vec<u8>> = m.range(start.clone()..).map(|(k, _)| k.clone()).collect();
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn a_search_onward_from_a_lower_bound_finds_what_a_full_search_finds() {
+        for n in [0u64, 1, 2, 3, 7, 64, 1000] {
+            let mut run = Run::default();
+            for i in 0..n {
+                run.push(&key(2 * i + 1), PUT, &[]); // odd keys: every even one is absent
+            }
+            for probe in 0..2 * n + 3 {
+                let want = run.search(&key(probe));
+                let bound = match want {
+                    Ok(i) | Err(i) => i,
+                };
+                for from in [0, bound / 2, bound.saturating_sub(1), bound] {
+                    assert_eq!(
+                        run.search_from(&key(probe), from),
+                        want,
+                        "n {n}, key {probe}, from {from}"
+                    );
+                }
+            }
         }
     }
 

@@ -28,10 +28,18 @@ pub(super) enum DeferredKind {
 #[derive(Default)]
 pub(super) struct Deferred {
     pub(super) items: Vec<DeferredPut>,
+    /// The queued puts' columns, each once (`DeferredPut::column` indexes it).
     pub(super) columns: Vec<String>,
     pub(super) keys: Vec<u8>,
     pub(super) dims: Vec<usize>,
-    pub(super) bytes: Vec<u8>,
+    /// The values' bytes, one buffer per column (`bytes[c]` holds column `c`'s values
+    /// end to end in put order), so a column's fixed-size values reach their segment in
+    /// one write from here, with no further copy.
+    pub(super) bytes: Vec<Vec<u8>>,
+    /// Bytes queued in all columns.
+    pub(super) queued_bytes: usize,
+    /// The column of the last put (puts alternate between a few columns).
+    last: usize,
 }
 
 impl Deferred {
@@ -40,11 +48,40 @@ impl Deferred {
         self.columns.clear();
         self.keys.clear();
         self.dims.clear();
-        self.bytes.clear();
+        // Emptied, not freed: the next drain reuses their room — unless puts to many
+        // columns in turn left more room than one full queue, which is then given back.
+        let room: usize = self.bytes.iter().map(Vec::capacity).sum();
+        if room > 2 * DEFERRED_BYTES {
+            self.bytes.clear();
+        }
+        self.bytes.iter_mut().for_each(Vec::clear);
+        self.queued_bytes = 0;
+        self.last = 0;
+    }
+
+    /// The index of `column` in `columns`, added if new.
+    pub(super) fn column_id(&mut self, column: &str) -> usize {
+        if self.columns.get(self.last).is_some_and(|c| c == column) {
+            return self.last;
+        }
+        let id = match self.columns.iter().position(|c| c == column) {
+            Some(id) => id,
+            None => {
+                self.columns.push(column.to_string());
+                if self.bytes.len() < self.columns.len() {
+                    self.bytes.push(Vec::new());
+                }
+                self.columns.len() - 1
+            }
+        };
+        self.last = id;
+        id
     }
 }
 
-pub(super) const DEFERRED_ITEMS: usize = 8192;
+/// Queued puts that start a drain (enough for the store's hash/store pipeline to run
+/// several chunks per column), and queued bytes that do.
+pub(super) const DEFERRED_ITEMS: usize = 1 << 16;
 pub(super) const DEFERRED_BYTES: usize = 16 << 20;
 
 /// Samples to put, accessed by index so that a batch of N samples never needs a vector
@@ -160,7 +197,7 @@ impl PutBatch for Queued<'_> {
     }
     fn value(&self, i: usize) -> ValueRef<'_> {
         let d = &self.q.items[self.idx[i]];
-        let bytes = &self.q.bytes[d.bytes.clone()];
+        let bytes = &self.q.bytes[d.column as usize][d.bytes.clone()];
         match d.kind {
             DeferredKind::Tensor(dtype) => ValueRef::Tensor(TensorRef::from_bytes(
                 dtype,
@@ -172,6 +209,19 @@ impl PutBatch for Queued<'_> {
             }
             DeferredKind::Bytes => ValueRef::Bytes(bytes),
         }
+    }
+    fn contiguous(&self, range: std::ops::Range<usize>) -> Option<&[u8]> {
+        // `idx` is every queued put of one column, in put order, and that column's buffer
+        // holds their bytes in that order: any run of them lies end to end.
+        let first = &self.q.items[*self.idx.get(range.start)?];
+        let last = &self.q.items[*self.idx.get(range.end.checked_sub(1)?)?];
+        if first.column != last.column {
+            return None;
+        }
+        self.q
+            .bytes
+            .get(first.column as usize)?
+            .get(first.bytes.start..last.bytes.end)
     }
 }
 

@@ -488,40 +488,37 @@ impl WriterState {
         key.validate()?;
         self.column(column)?.schema.check_value(column, &value)?;
         let q = &mut self.deferred;
-        let column_id = match q.columns.last() {
-            Some(c) if c == column => q.columns.len() - 1,
-            _ => {
-                q.columns.push(column.to_string());
-                q.columns.len() - 1
-            }
-        };
+        let column_id = q.column_id(column);
         let key_start = q.keys.len();
         key.encode_into(&mut q.keys);
         let dims_start = q.dims.len();
-        let bytes_start = q.bytes.len();
+        let out = &mut q.bytes[column_id];
+        let bytes_start = out.len();
         let kind = match value {
             ValueRef::Tensor(t) => {
                 q.dims.extend_from_slice(t.shape());
-                q.bytes.extend_from_slice(t.bytes());
+                out.extend_from_slice(t.bytes());
                 DeferredKind::Tensor(t.dtype())
             }
             ValueRef::Str(v) => {
-                q.bytes.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(v.as_bytes());
                 DeferredKind::Str
             }
             ValueRef::Bytes(b) => {
-                q.bytes.extend_from_slice(b);
+                out.extend_from_slice(b);
                 DeferredKind::Bytes
             }
         };
+        let bytes = bytes_start..out.len();
+        q.queued_bytes += bytes.len();
         q.items.push(DeferredPut {
             column: column_id as u32,
             kind,
             key: key_start..q.keys.len(),
             dims: dims_start..q.dims.len(),
-            bytes: bytes_start..q.bytes.len(),
+            bytes,
         });
-        if q.items.len() >= DEFERRED_ITEMS || q.bytes.len() >= DEFERRED_BYTES {
+        if q.items.len() >= DEFERRED_ITEMS || q.queued_bytes >= DEFERRED_BYTES {
             self.drain()?;
         }
         Ok(())
@@ -539,17 +536,8 @@ impl WriterState {
             for (i, d) in q.items.iter().enumerate() {
                 by_column[d.column as usize].push(i);
             }
-            // Interleaved columns were interned once per switch: merge equal names.
-            let mut order: Vec<(String, Vec<usize>)> = Vec::new();
-            for (id, idx) in by_column.into_iter().enumerate() {
-                let name = &q.columns[id];
-                match order.iter_mut().find(|(n, _)| n == name) {
-                    Some((_, all)) => all.extend(idx),
-                    None => order.push((name.clone(), idx)),
-                }
-            }
-            for (column, mut idx) in order {
-                idx.sort_unstable();
+            let order = q.columns.iter().cloned().zip(by_column);
+            for (column, idx) in order {
                 let entries = self.store_values(&column, &Queued { q: &q, idx })?;
                 self.stage(Change::Put { column, entries })?;
             }
