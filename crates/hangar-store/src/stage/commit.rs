@@ -106,7 +106,13 @@ impl StoreWriter {
             self.staged.retain(|d, _| live.contains(d));
             stats.values_dropped = before - self.staged.len();
         }
-        stats.segments_rewritten = self.rewrite_dead_segments()?;
+        // A staging segment's row is dead only if its value was just dropped (a value
+        // is written once: a put of content already staged writes nothing), so only then
+        // can a segment be worth rewriting. (A write that failed midway may also have
+        // left rows no value names: they cost space until `gc`, never correctness.)
+        if stats.values_dropped > 0 {
+            stats.segments_rewritten = self.rewrite_dead_segments()?;
+        }
         self.flush()?;
         for i in 0..self.slots.len() {
             if self.slots[i].open.is_some() {
