@@ -14,7 +14,8 @@ directory, the previous round's deleted first:
     second run (`--warm`): a fresh process pays this VM's first touch of every page it
     allocates, which the long-lived Python process of the C ABI figure paid once;
   - libhangar through the C ABI: hangar_column_put_batch of the images and the labels,
-    then hangar_writer_commit (ctypes; two calls per column, so no per-call overhead);
+    then hangar_writer_commit (ctypes; two calls per column, so no per-call overhead),
+    keyed by str(i) as the tutorial and the Rust bulk path key them;
   - libhangar through the CLI: hangar import of the images .npy and of the labels .npy,
     then hangar commit;
   - Lance: lance.write_dataset of one table (images as FixedSizeList<uint8>[784]), then
@@ -144,7 +145,8 @@ class Hangar:
     def ingest(self, path, imgs, labels):
         """put_batch of both columns + commit; seconds."""
         lib, n = self.lib, len(imgs)
-        keys = (Key * n)(*[Key(None, i) for i in range(n)])
+        # The tutorial's keys: str(i), as the seed binary's Rust bulk path has them.
+        keys = (Key * n)(*[Key(str(i).encode(), 0) for i in range(n)])
         t = time.perf_counter()
         repo, w = P(), P()
         self.check(lib.hangar_repo_init(path.encode(), b"bench", b"b@example.com", True,
@@ -190,9 +192,10 @@ class Hangar:
     def random_reads(self, col, picks):
         buf = ctypes.create_string_buffer(784)
         get = self.lib.hangar_column_get
+        keys = [Key(str(i).encode(), 0) for i in picks]
         t = time.perf_counter()
-        for i in picks:
-            if get(col, Key(None, i), None, buf, 784, None) != 0:
+        for i, k in zip(picks, keys):
+            if get(col, k, None, buf, 784, None) != 0:
                 self.check(1, f"get {i}")
         return time.perf_counter() - t
 
