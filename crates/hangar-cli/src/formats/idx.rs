@@ -90,7 +90,7 @@ pub fn read(path: &Path) -> anyhow::Result<Array> {
 }
 
 /// A reader of an IDX file's items (plain or through gzip).
-pub type IdxRows = super::RowReader<Box<dyn Read>>;
+pub type IdxRows = super::RowReader<Box<dyn Read + Send>>;
 
 /// The most a deflate stream can expand (1032:1): a gzip'd IDX file that declares more
 /// data than this allows is truncated or not what it claims.
@@ -107,7 +107,7 @@ pub fn rows(path: &Path) -> anyhow::Result<(DType, Vec<usize>, IdxRows)> {
     let mut magic = [0u8; 2];
     let gz = f.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
     let f = std::fs::File::open(path)?;
-    let mut reader: Box<dyn Read> = if gz {
+    let mut reader: Box<dyn Read + Send> = if gz {
         Box::new(std::io::BufReader::new(flate2::read::GzDecoder::new(
             std::io::BufReader::new(f),
         )))

@@ -126,6 +126,52 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
     assert_eq!(env.json(&["status"]), status);
 }
 
+/// The input is read (decompressed) a batch ahead on a thread of its own while the
+/// previous batch is staged: a stream that fails after several batches were read and
+/// staged is still one clear error, and the import stages nothing; an intact one of
+/// several batches arrives whole and in order.
+#[test]
+fn an_input_that_fails_midway_through_its_batches_stages_nothing() {
+    let env = Env::new();
+    env.init();
+    // 40,000 rows of 1,024 bytes (39 MiB: three read batches), each row distinct.
+    let (rows, width) = (40_000usize, 1024usize);
+    let mut idx = vec![0u8, 0, 8, 2];
+    idx.extend_from_slice(&(rows as u32).to_be_bytes());
+    idx.extend_from_slice(&(width as u32).to_be_bytes());
+    for r in 0..rows {
+        let mut row = vec![(r % 251) as u8; width];
+        row[..4].copy_from_slice(&(r as u32).to_le_bytes());
+        idx.extend_from_slice(&row);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&idx).unwrap();
+    let whole = gz.finish().unwrap();
+    let cut = env.file("cut-idx2-ubyte.gz");
+    std::fs::write(&cut, &whole[..whole.len() * 9 / 10]).unwrap();
+    let (code, e) = run(&env, &["import", "v", cut.to_str().unwrap(), "--create"]);
+    assert_eq!(code, Some(2), "{e}");
+    assert!(
+        e.contains("cut-idx2-ubyte.gz") && e.contains("cannot read the data"),
+        "{e}"
+    );
+    assert_eq!(env.json(&["status"])["clean"], true);
+    let good = env.file("good-idx2-ubyte.gz");
+    std::fs::write(&good, &whole).unwrap();
+    env.ok(&["import", "v", good.to_str().unwrap(), "--create"]);
+    for r in [0usize, 16_383, 16_384, 39_999] {
+        let out = env.run_ok(
+            env.cmd()
+                .args(["cat", "v", &r.to_string(), "--raw", "--staged"]),
+        );
+        assert_eq!(
+            out.stdout,
+            idx[12 + r * width..12 + (r + 1) * width],
+            "row {r}"
+        );
+    }
+}
+
 #[test]
 fn a_parquet_footer_that_would_spin_the_decoder_is_refused() {
     let env = Env::new();

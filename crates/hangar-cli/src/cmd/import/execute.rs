@@ -311,7 +311,7 @@ fn decode(
 /// Stages the rows of `r` (`shape` is the whole array's) batch by batch from
 /// `first_key` on: at most [`formats::ROW_BATCH_BYTES`] of rows are held at a time.
 #[allow(clippy::too_many_arguments)]
-fn stage_stream<R: std::io::Read>(
+fn stage_stream<R: std::io::Read + Send>(
     col: &WriterColumn,
     schema: &ColumnSchema,
     mut r: formats::RowReader<R>,
@@ -324,34 +324,59 @@ fn stage_stream<R: std::io::Read>(
 ) -> anyhow::Result<()> {
     let empty_before = col.is_empty()?;
     let batch = r.batch_rows();
-    let mut buf = Vec::new();
-    let mut done = 0u64;
-    loop {
-        let n = r.next_rows(batch, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        let mut chunk_shape = vec![n];
-        chunk_shape.extend_from_slice(&shape[1..]);
-        let arr = Array {
-            dtype,
-            shape: chunk_shape,
-            data: std::mem::take(&mut buf),
-        };
-        stage_rows(
-            col,
-            schema,
-            &arr,
-            first_key + done,
-            overwrite,
-            counts,
-            bar,
-            empty_before,
-        )?;
-        buf = arr.data;
-        done += n as u64;
+    // The next batch is read (decompressed, for a .gz IDX file or a deflated .npz
+    // member) on a thread of its own while this one is staged: two buffers go round.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    for _ in 0..2 {
+        empty_tx.send(Vec::new()).expect("receiver held");
     }
-    r.finish()
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let reader = scope.spawn(move || -> anyhow::Result<formats::RowReader<R>> {
+            // Ends when the rows end, a read fails, or the stager stops taking batches.
+            while let Ok(mut buf) = empty_rx.recv() {
+                let n = r.next_rows(batch, &mut buf)?;
+                if n == 0 || full_tx.send((n, buf)).is_err() {
+                    break;
+                }
+            }
+            Ok(r)
+        });
+        let mut done = 0u64;
+        let staged = (|| -> anyhow::Result<()> {
+            while let Ok((n, buf)) = full_rx.recv() {
+                let mut chunk_shape = vec![n];
+                chunk_shape.extend_from_slice(&shape[1..]);
+                let arr = Array {
+                    dtype,
+                    shape: chunk_shape,
+                    data: buf,
+                };
+                stage_rows(
+                    col,
+                    schema,
+                    &arr,
+                    first_key + done,
+                    overwrite,
+                    counts,
+                    bar,
+                    empty_before,
+                )?;
+                done += n as u64;
+                // The reader may have finished: then the buffer is not needed.
+                let _ = empty_tx.send(arr.data);
+            }
+            Ok(())
+        })();
+        // A failed stage stops the reader (its next send or receive fails).
+        drop(full_rx);
+        drop(empty_tx);
+        let read = reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread reading the input panicked"))?;
+        staged?;
+        read?.finish()
+    })
 }
 
 /// True if the sample (or subsample) exists in the staging area.
