@@ -227,14 +227,14 @@ const KEEP_IN_MEMORY: u64 = 32 << 20;
 /// streamed one reads the length it finds.
 pub struct Scans<'p> {
     path: &'p Path,
-    whole: Option<Vec<u8>>,
+    whole: Option<crate::mmap::BigBytes>,
 }
 
 impl std::fmt::Debug for Scans<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scans")
             .field("path", &self.path)
-            .field("held", &self.whole.as_ref().map(Vec::len))
+            .field("held", &self.whole.as_ref().map(|b| b.len()))
             .finish()
     }
 }
@@ -242,18 +242,20 @@ impl std::fmt::Debug for Scans<'_> {
 impl<'p> Scans<'p> {
     /// Opens the journal at `path` (its magic checked).
     pub fn open(path: &'p Path) -> Result<Scans<'p>> {
-        use std::io::Read;
-        let (file, file_len) = open_checked(path)?;
+        let (mut file, file_len) = open_checked(path)?;
         if file_len > KEEP_IN_MEMORY {
             return Ok(Scans { path, whole: None });
         }
-        let mut whole = Vec::with_capacity(file_len as usize);
+        // In huge pages when large (`BigBytes`): a journal of a few MB is read into fresh
+        // memory each time a writer opens, and faulting it in 4 KiB at a time cost as
+        // much as the copy.
+        let mut whole = crate::mmap::BigBytes::with_capacity(file_len as usize);
         whole.extend_from_slice(MAGIC);
         // At most the length just read: a journal that grew since (a writer beside this
         // reader) is read as far as it was, and one that shrank as far as it goes, as a
         // streamed scan reads them.
-        file.take(file_len - MAGIC.len() as u64)
-            .read_to_end(&mut whole)
+        whole
+            .read_from(&mut file, (file_len - MAGIC.len() as u64) as usize)
             .ctx("read", path)?;
         Ok(Scans {
             path,

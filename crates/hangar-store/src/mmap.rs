@@ -221,6 +221,27 @@ impl BigBytes {
         self.small.resize(self.small.len() + n, byte);
     }
 
+    /// Appends at most `n` bytes read from `reader` (fewer where it ends), straight into
+    /// the buffer; returns how many.
+    pub fn read_from(&mut self, reader: &mut impl std::io::Read, n: usize) -> std::io::Result<usize> {
+        self.reserve(n);
+        #[cfg(target_os = "linux")]
+        if let Some((map, len)) = &mut self.big {
+            let mut got = 0;
+            while got < n {
+                match reader.read(&mut map[*len + got..*len + n]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            *len += got;
+            return Ok(got);
+        }
+        std::io::Read::read_to_end(&mut std::io::Read::take(reader, n as u64), &mut self.small)
+    }
+
     /// Appends one byte.
     pub fn push(&mut self, byte: u8) {
         self.extend_with(1, byte);
@@ -283,6 +304,35 @@ mod tests {
         let mut small = BigBytes::with_capacity(10);
         small.extend_from_slice(b"abc");
         assert_eq!(&small[..], b"abc");
+    }
+
+    #[test]
+    fn big_bytes_read_at_most_what_is_asked_and_stop_where_the_reader_ends() {
+        // A reader that hands out at most 1000 bytes a call (as a pipe or socket may).
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(1000);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let data: Vec<u8> = (0..3 * BIG + 77).map(|i| (i % 253) as u8).collect();
+        for prefix in [0usize, 5, BIG + 3] {
+            let mut b = BigBytes::new();
+            b.extend_with(prefix, 9);
+            // Asked for less than the reader holds: exactly that much.
+            let got = b.read_from(&mut Trickle(&data), 2 * BIG + 1).unwrap();
+            assert_eq!(got, 2 * BIG + 1);
+            assert_eq!(&b[prefix..], &data[..2 * BIG + 1]);
+            // Asked for more than it holds: what it holds.
+            let mut c = BigBytes::new();
+            c.extend_with(prefix, 9);
+            assert_eq!(c.read_from(&mut Trickle(&data[..300]), 5000).unwrap(), 300);
+            assert_eq!(c.len(), prefix + 300);
+            assert_eq!(&c[prefix..], &data[..300]);
+        }
     }
 
     #[test]
