@@ -392,7 +392,7 @@ impl ColumnSchema {
                     }
                     if shape.iter().zip(&self.shape).any(|(s, m)| s > m) {
                         return Err(invalid(format!(
-                            "shape {} exceeds the max shape {} of column {column:?}",
+                            "shape {} exceeds schema max shape {} of column {column:?}",
                             fmt_shape(shape),
                             fmt_shape(&self.shape)
                         )));

@@ -67,7 +67,7 @@ fn value_checks() {
         .check_value("c", &TensorRef::new(&d77, &[11, 7]).into())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("exceeds the max shape (10, 10)"), "{err}");
+    assert!(err.contains("exceeds schema max shape (10, 10)"), "{err}");
     assert!(var
         .check_value("c", &TensorRef::new(&d0, &[0, 3]).into())
         .is_ok());

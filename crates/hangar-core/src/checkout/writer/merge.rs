@@ -28,7 +28,7 @@ impl WriterCheckout {
         let st = &mut *guard;
         if st.staging.is_dirty() {
             return Err(Error::DirtyStaging(format!(
-                "Changes are pending in the staging area of branch {:?}; commit or reset them before merging",
+                "Changes are currently pending in the staging area of branch {:?}; commit or reset them before merging",
                 st.staging.base.branch
             )));
         }
