@@ -13,7 +13,19 @@ libhangar's C ABI (the library ships inside this package)::
     co.close()
 """
 
-from ._ffi import CorruptionError, HangarError, MergeConflictError, NotFetchedError, version as _version
+from ._ffi import (
+    BranchInUseError,
+    CorruptionError,
+    HangarError,
+    MergeConflictError,
+    NoCommitsError,
+    NotFetchedError,
+    ReadOnlyError,
+    SampleKeyError,
+    StagingNotCleanError,
+    UnmergedBranchError,
+    version as _version,
+)
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column, NestedSample
 from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_tf_dataset, make_torch_dataset
@@ -24,13 +36,19 @@ __version__ = _version()
 
 __all__ = [
     "BranchHead",
+    "BranchInUseError",
     "Column",
     "Columns",
     "CorruptionError",
     "HangarError",
     "MergeConflictError",
     "NestedSample",
+    "NoCommitsError",
     "NotFetchedError",
+    "ReadOnlyError",
+    "SampleKeyError",
+    "StagingNotCleanError",
+    "UnmergedBranchError",
     "RemoteInfo",
     "Remotes",
     "NumpyDataset",

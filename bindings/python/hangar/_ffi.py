@@ -76,6 +76,45 @@ class CorruptionError(HangarError):
     """Stored data failed its checksum or could not be decoded."""
 
 
+# Where libhangar and the original raised different built-in exceptions for the same
+# refusal, the exception is both (as numpy's AxisError is a ValueError and an IndexError):
+# code written for either catches it.
+
+
+class ReadOnlyError(PermissionError, TypeError):
+    """A write through a reader checkout or one of its columns. The original raised
+    TypeError (its reader columns have no `__setitem__`)."""
+
+
+class StagingNotCleanError(PermissionError, RuntimeError, ValueError):
+    """Refused because the staging area has uncommitted changes (a merge, or a writer
+    checkout of another branch): commit or reset them first. The original raised
+    RuntimeError from a merge and ValueError from the checkout."""
+
+
+class BranchInUseError(ValueError, PermissionError):
+    """`remove_branch` of the only branch or of the branch the staging area is based on.
+    The original raised PermissionError."""
+
+
+class UnmergedBranchError(ValueError, RuntimeError):
+    """`remove_branch` of a branch whose head is on no other branch, without
+    `force_delete=True`. The original raised RuntimeError."""
+
+
+class NoCommitsError(RuntimeError, KeyError):
+    """A branch asked of a repository whose branch has no commits yet: make a first
+    commit. The original raised RuntimeError."""
+
+    def __str__(self) -> str:
+        return RuntimeError.__str__(self)  # the message, not KeyError's repr of it
+
+
+class SampleKeyError(TypeError, ValueError):
+    """A sample key of a type no key can have (an array, a list): TypeError as for any
+    unhashable dict key; the original raised ValueError."""
+
+
 class NotFetchedError(FileNotFoundError):
     """The value is on a remote and not fetched here yet (a partial clone):
     `repo.remote.fetch_data(...)` brings it. (The original raised FileNotFoundError.)"""
@@ -368,7 +407,7 @@ _EXCEPTIONS = {
     E_UNSUPPORTED: TypeError,
     E_IO: OSError,
     E_NOTHING_TO_COMMIT: RuntimeError,
-    E_DIRTY_STAGING: PermissionError,
+    E_DIRTY_STAGING: StagingNotCleanError,
     E_REMOTE: ConnectionError,
     E_NOT_FETCHED: NotFetchedError,
 }
@@ -435,7 +474,7 @@ def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
         b = cstr(k)
         return Key(b, 0), b
     if getattr(type(k), "__hash__", None) is None:
-        raise TypeError(f"unhashable type: {type(k).__name__!r}: a sample key is a str or a non-negative int")
+        raise SampleKeyError(f"unhashable type: {type(k).__name__!r}: a sample key is a str or a non-negative int")
     raise ValueError(f"sample key {k!r} is not suitable: a key is a str or a non-negative int, not {type(k).__name__}")
 
 

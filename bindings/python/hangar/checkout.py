@@ -218,7 +218,7 @@ class _Checkout:
     def _require_writer(self, what: str) -> None:
         self._check_open()
         if not self._writable:
-            raise PermissionError(f"cannot {what} in a read-only checkout; use repo.checkout(write=True)")
+            raise _ffi.ReadOnlyError(f"cannot {what} in a read-only checkout; use repo.checkout(write=True)")
 
     def _column(self, name: str) -> Column:
         cached = self._columns.get(name)

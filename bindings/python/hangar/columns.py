@@ -568,7 +568,7 @@ class Column(LocalReads):
     def _writable_ptr(self):
         ptr = self._ptr()
         if not self.iswriteable:
-            raise PermissionError(
+            raise _ffi.ReadOnlyError(
                 f"column {self._name!r} belongs to a read-only checkout; open one with "
                 "repo.checkout(write=True) to change it"
             )
@@ -589,8 +589,8 @@ class Column(LocalReads):
         if not arr.flags.c_contiguous:
             # As the original: the caller chooses whether to copy.
             raise ValueError(
-                f"column {self._name!r}: the array is not C-contiguous (Fortran order or a "
-                "strided view); pass np.ascontiguousarray(value)"
+                f'column {self._name!r}: `data` must be "C" contiguous array (this one is in '
+                "Fortran order or a strided view); pass np.ascontiguousarray(value)"
             )
         if arr.dtype == self._dtype and arr.shape == self._shape:
             # The column's own dtype and shape (nearly every put): codes made once.
@@ -621,12 +621,16 @@ class Column(LocalReads):
         sub_ptr = byref(subk) if subk is not None else None
         if self._kind == _ffi.KIND_NDARRAY:
             arr, code, dims = self._array(value)
-            check(
-                lib.hangar_column_put(
-                    ptr, k, sub_ptr, arr.ctypes.data, arr.nbytes, code, dims, arr.ndim
-                ),
-                f"column {self._name!r}, key {key!r}",
-            )
+            st = lib.hangar_column_put(ptr, k, sub_ptr, arr.ctypes.data, arr.nbytes, code, dims, arr.ndim)
+            if st:
+                what = f"column {self._name!r}, key {key!r}"
+                if not isinstance(value, np.ndarray):
+                    # Said as the original said it: the value given was not an array.
+                    what += (
+                        f" (`data` argument type {type(value).__name__}, read as an "
+                        f"array of dtype {arr.dtype} and shape {arr.shape})"
+                    )
+                check(st, what)
             return
         data = self._text_bytes(value)
         check(lib.hangar_column_put_text(ptr, k, sub_ptr, data, len(data)), f"column {self._name!r}, key {key!r}")

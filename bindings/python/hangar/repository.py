@@ -295,14 +295,26 @@ class Repository:
         st = lib.hangar_repo_create_branch(self._ptr(), cstr(name), cstr(base_commit) if base_commit else None)
         if st == _ffi.E_ALREADY_EXISTS:
             raise ValueError(_ffi.last_message())
+        if st == _ffi.E_NOT_FOUND and not base_commit:
+            # No base named: the staging area's branch has no commits yet.
+            raise _ffi.NoCommitsError(_ffi.last_message())
         check(st)
         return BranchHead(name, self._branch_head(name))
 
     def remove_branch(self, name: str, *, force_delete: bool = False) -> "BranchHead":
-        head = self._branch_head(name)
+        """Removes branch `name` (its commits stay reachable by id) and returns what it
+        was. Refused for the only branch and the branch the staging area is based on
+        (`BranchInUseError`, a ValueError and a PermissionError) and, unless
+        `force_delete`, for a branch whose head is on no other branch
+        (`UnmergedBranchError`, a ValueError and a RuntimeError)."""
+        head = self._branch_head(name)  # an invalid name is a ValueError here
         st = lib.hangar_repo_remove_branch(self._ptr(), cstr(name), bool(force_delete))
         if st == _ffi.E_NOT_FOUND:
             raise ValueError(_ffi.last_message())
+        if st == _ffi.E_INVALID_ARGUMENT:
+            raise _ffi.BranchInUseError(_ffi.last_message())
+        if st == _ffi.E_CONFLICT:
+            raise _ffi.UnmergedBranchError(_ffi.last_message())
         check(st)
         return BranchHead(name, head)
 

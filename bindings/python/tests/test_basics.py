@@ -185,6 +185,75 @@ def test_errors_are_the_originals(repo, writer):
         writer.close()
 
 
+def test_refusals_are_both_our_exception_and_the_originals(repo, writer):
+    """Where libhangar and the original raised different built-in exceptions for one
+    refusal, the exception is both: code written for either catches it, and nothing
+    refused is changed."""
+    with pytest.raises(RuntimeError) as e:
+        repo.create_branch("early")  # no commits yet
+    assert isinstance(e.value, KeyError) and "make a first commit" in str(e.value)
+    assert not str(e.value).startswith("'")  # the message, not KeyError's repr of it
+    col = writer.add_ndarray_column("v", shape=(5, 7), dtype=np.float32)
+    col[0] = np.zeros((5, 7), dtype=np.float32)
+    writer.commit("first")
+    # A key no key can be (an array): TypeError (unhashable) and, as the original, ValueError.
+    for exc in (TypeError, ValueError):
+        with pytest.raises(exc, match="unhashable type: 'ndarray'"):
+            col[np.zeros(3)] = np.zeros((5, 7), dtype=np.float32)
+    # Messages in the original's words where its tests match them.
+    with pytest.raises(ValueError, match='`data` must be "C" contiguous array'):
+        col[1] = np.asfortranarray(np.zeros((5, 7), dtype=np.float32))
+    with pytest.raises(ValueError, match="`data` argument type list, read as an array of dtype int64"):
+        col[1] = [[1] * 7 for _ in range(5)]
+    ragged = writer.add_ndarray_column("r", shape=(2, 3), dtype=np.float32, variable_shape=True)
+    with pytest.raises(ValueError, match=r"shape \(2, 4\) exceeds schema max shape \(2, 3\)"):
+        ragged[1] = np.zeros((2, 4), dtype=np.float32)
+    assert 1 not in col and 1 not in ragged
+    writer.commit("ragged")
+    # Removing the only branch, or the one the staging area is on: PermissionError too.
+    for exc in (ValueError, PermissionError):
+        with pytest.raises(exc, match="only branch"):
+            repo.remove_branch("master")
+    repo.create_branch("dev")
+    writer.close()
+    co = repo.checkout(write=True, branch="dev")
+    co.columns["v"][1] = np.ones((5, 7), dtype=np.float32)
+    co.commit("dev's own")
+    for exc in (ValueError, PermissionError):
+        with pytest.raises(exc, match="staging area is based on it"):
+            repo.remove_branch("dev")
+    # Pending changes refuse a merge (RuntimeError, as the original) and a writer of
+    # another branch (ValueError, as the original); both are PermissionErrors as before.
+    co.columns["v"][2] = np.ones((5, 7), dtype=np.float32)
+    for exc in (RuntimeError, PermissionError):
+        with pytest.raises(exc, match="Changes are currently pending"):
+            co.merge("m", "master")
+    co.close()
+    for exc in (ValueError, PermissionError):
+        with pytest.raises(exc, match="uncommitted changes"):
+            repo.checkout(write=True, branch="master")
+    co = repo.checkout(write=True, branch="dev")
+    co.reset_staging_area()
+    co.close()
+    co = repo.checkout(write=True, branch="master")
+    co.close()
+    # An unmerged branch without force_delete: RuntimeError, as the original.
+    for exc in (ValueError, RuntimeError):
+        with pytest.raises(exc, match="not fully merged"):
+            repo.remove_branch("dev")
+    assert repo.list_branches() == ["dev", "master"]
+    # Writes through a reader: PermissionError and, as the original, TypeError.
+    reader = repo.checkout(branch="dev")
+    for exc in (PermissionError, TypeError):
+        with pytest.raises(exc, match="read-only checkout"):
+            reader.columns["v"][3] = np.zeros((5, 7), dtype=np.float32)
+    assert 3 not in reader.columns["v"]
+    reader.close()
+    for cls in (hangar.ReadOnlyError, hangar.StagingNotCleanError, hangar.BranchInUseError,
+                hangar.UnmergedBranchError, hangar.NoCommitsError, hangar.SampleKeyError):
+        assert cls.__doc__ and "original raised" in cls.__doc__
+
+
 def test_branches_merge_diff_and_log(repo, writer):
     col = writer.add_ndarray_column("v", shape=(2,), dtype=np.int64)
     col[0] = np.array([1, 2])
