@@ -179,6 +179,9 @@ class Columns(DictReads):
 
 class _Checkout:
     _writable = False
+    # What a closed checkout answers: `close()` empties the instance's `__dict__` (as the
+    # original's did), so every use finds these and refuses with PermissionError.
+    _handle: Optional[_Handle] = None
 
     def __init__(self, repo, handle: _Handle):
         self._repo = repo
@@ -221,9 +224,9 @@ class _Checkout:
             raise _ffi.ReadOnlyError(f"cannot {what} in a read-only checkout; use repo.checkout(write=True)")
 
     def _column(self, name: str) -> Column:
+        self._check_open()
         cached = self._columns.get(name)
         if cached is not None:
-            self._check_open()
             return cached
         out = ctypes.c_void_p()
         fn = lib.hangar_writer_column if self._writable else lib.hangar_reader_column
@@ -316,9 +319,12 @@ class _Checkout:
         pass
 
     def _drop(self) -> None:
-        # Columns first, then the checkout (a zero-copy array may keep it alive longer).
+        # Columns first, then the checkout (a zero-copy array may keep its C handle
+        # alive longer). Then everything else: a closed checkout keeps nothing, as the
+        # original's (its `__dict__` is empty; the class answers for `_handle`).
         self._columns.clear()
         self._handle = None
+        self.__dict__.clear()
 
 
 class ReaderCheckout(_Checkout):
@@ -352,6 +358,9 @@ class WriterCheckout(_Checkout):
     writer lock until closed."""
 
     _writable = True
+    # A closed writer's (see `_Checkout._handle`): no bulk session, nothing buffered.
+    _bulk_depth = 0
+    _pending: Sequence = ()
 
     def __init__(self, repo, handle: _Handle):
         super().__init__(repo, handle)
@@ -489,6 +498,8 @@ class WriterCheckout(_Checkout):
         self._bulk_depth += 1
 
     def _bulk_exit(self) -> None:
+        if self._handle is None:
+            return  # closed inside the block: the session ended with it
         self._bulk_depth -= 1
         if self._bulk_depth == 0 and self._handle is not None:
             try:

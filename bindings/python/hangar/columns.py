@@ -107,6 +107,10 @@ class DictReads:
             return default
 
 
+#: The instances' own `__dict__` descriptor, for `Column.__dict__`, which overrides it.
+_INSTANCE_DICT = DictReads.__dict__["__dict__"]
+
+
 class LocalReads(DictReads):
     """`DictReads` for what may be partly on a remote (columns and nested samples):
     `keys`, `values` and `items` take the original's `local`, which leaves out what
@@ -408,6 +412,15 @@ class Column(LocalReads):
 
     def _drop_buffer(self) -> None:
         self._bbuf, self._bkeys, self._bn = None, [], 0
+
+    @property
+    def __dict__(self) -> dict:  # type: ignore[override]
+        # As the original: even the attributes of a column of a closed checkout refuse
+        # (attribute access itself does not come here; it reads the instance dict).
+        d = _INSTANCE_DICT.__get__(self)
+        if d["_co"]._handle is None:
+            self._ptr()  # raises the closed error
+        return d
 
     def __getattr__(self, name: str) -> Any:
         # Only for attributes that do not exist: as the original, a column of a closed

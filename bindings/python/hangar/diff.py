@@ -227,12 +227,14 @@ class ReaderUserDiff:
 
     def commit(self, dev_commit_hash: str) -> DiffAndConflicts:
         """The diff between this checkout's commit and commit `dev_commit_hash`."""
+        self._co._check_open()
         repo = self._co._repo
         dev = resolve(repo, dev_commit_hash, "commit")
         return diff_and_conflicts(repo, self._head(), dev)
 
     def branch(self, dev_branch: str) -> DiffAndConflicts:
         """The diff between this checkout's commit and the head of branch `dev_branch`."""
+        self._co._check_open()
         repo = self._co._repo
         if dev_branch not in repo.list_branches():
             raise ValueError(f"branch {dev_branch!r} does not exist")

@@ -163,6 +163,7 @@ def test_errors_are_the_originals(repo, writer):
         writer.reset_staging_area()
         writer.commit("empty")
     columns = writer.columns
+    diff = writer.diff
     writer.close()
     assert not repo.writer_lock_held
     # Everything taken from a closed checkout refuses, as in the original.
@@ -183,6 +184,18 @@ def test_errors_are_the_originals(repo, writer):
         col[0]
     with pytest.raises(PermissionError):
         writer.close()
+    with pytest.raises(PermissionError):
+        writer["c"]
+    # As the original: a closed checkout keeps nothing, and even the attributes of its
+    # columns refuse.
+    assert writer.__dict__ == {}
+    with pytest.raises(AttributeError):
+        writer._columns
+    with pytest.raises(PermissionError):
+        col.__dict__
+    for use in (lambda: diff.branch("master"), lambda: diff.commit("0" * 40)):
+        with pytest.raises(PermissionError):
+            use()
 
 
 def test_refusals_are_both_our_exception_and_the_originals(repo, writer):
