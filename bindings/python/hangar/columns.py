@@ -804,7 +804,10 @@ class Column(LocalReads):
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.iswriteable:
+        # Not `iswriteable`, which refuses once the checkout is closed: a block in which
+        # the checkout was closed ends quietly (the close ended the session and stored
+        # what it buffered), and an exception leaving the block is not replaced.
+        if self._co._writable:
             self._co._bulk_exit()
 
     # ---- the original's early (`co.datasets`) names ------------------------------------

@@ -112,6 +112,30 @@ def test_an_exception_in_the_block_keeps_what_was_set_before_it(repo, writer):
     writer.close()
 
 
+def test_a_checkout_closed_inside_the_block_stores_what_was_set_and_the_block_ends_quietly(repo, writer):
+    col = writer.add_ndarray_column("v", shape=(3,), dtype=np.int64)
+    other = writer.add_str_column("s")
+    with col, other:
+        for i in range(10):
+            col[i] = np.full(3, i)
+        other["a"] = "b"
+        writer.close()  # buffered samples are stored before the lock is released
+    co = repo.checkout(write=True)
+    col = co.columns["v"]
+    # An exception leaving such a block is the one raised, not replaced by the closed
+    # checkout's PermissionError.
+    with pytest.raises(KeyError, match="mine"):
+        with col:
+            col[10] = np.full(3, 10)
+            co.close()
+            raise KeyError("mine")
+    co = repo.checkout(write=True)
+    assert sorted(co.columns["v"].keys()) == list(range(11))
+    assert np.array_equal(co.columns["v"][9], np.full(3, 9))
+    assert co.columns["s"]["a"] == "b"
+    co.close()
+
+
 def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tmp_path):
     # A real write failure: the process may not grow a file past 64 KiB (RLIMIT_FSIZE, so
     # writes fail with EFBIG), in a child process so the limit stays there.
