@@ -32,6 +32,18 @@ fn png_decoder(path: &Path) -> anyhow::Result<png::Reader<BufReader<std::fs::Fil
     );
     d.set_transformations(png::Transformations::EXPAND);
     let r = d.read_info().context("not a valid PNG image")?;
+    // A palette is 1 to 256 RGB entries of 3 bytes (PNG spec, 11.2.3). The png crate
+    // (0.18) takes its length as it comes and panics expanding a palette that is not a
+    // whole number of entries (found by fuzzing `import_files`): refused here instead.
+    if r.info().color_type == png::ColorType::Indexed {
+        let n = r.info().palette.as_deref().map_or(0, <[u8]>::len);
+        anyhow::ensure!(
+            n % 3 == 0 && (3..=768).contains(&n),
+            "{}: not a valid PNG image: its palette (PLTE chunk) is {n} bytes, not 1 to 256 \
+             entries of 3 bytes each",
+            path.display()
+        );
+    }
     // Deflate expands at most 1032:1: a file too small for the rows it declares is
     // truncated or forged, and is refused before its pixels are allocated.
     let info = r.info();

@@ -96,6 +96,30 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
     std::fs::write(&f, &png).unwrap();
     let e = env.err(&["import", "p", f.to_str().unwrap(), "--create"]);
     assert!(e.contains("16000x16000") && e.contains("can hold"), "{e}");
+    // A palette PNG whose palette is 8 bytes, not whole RGB entries (the png crate
+    // panicked expanding it; found by fuzzing), checksums right: a clear refusal.
+    let chunk = |kind: &[u8], body: &[u8]| {
+        let mut c = (body.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(body);
+        c.extend_from_slice(&crc32(&c[4..]).to_be_bytes());
+        c
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &[0, 0, 0, 6, 0, 0, 0, 4, 4, 3, 0, 0, 0]));
+    png.extend(chunk(b"PLTE", &[148, 233, 149, 53, 230, 129, 193, 159]));
+    png.extend(chunk(
+        b"IDAT",
+        &[
+            120, 156, 99, 12, 98, 148, 99, 80, 100, 14, 98, 112, 46, 103, 99, 84, 252, 96, 12, 0,
+            18, 36, 2, 238,
+        ],
+    ));
+    png.extend(chunk(b"IEND", &[]));
+    let f = env.file("palette.png");
+    std::fs::write(&f, &png).unwrap();
+    let e = env.err(&["import", "q", f.to_str().unwrap(), "--create"]);
+    assert!(e.contains("palette (PLTE chunk) is 8 bytes"), "{e}");
     // The per-sample limit, configurable.
     let out = env
         .cmd()
