@@ -388,8 +388,7 @@ class WriterCheckout(_Checkout):
     def _drop(self) -> None:
         for col in self._columns.values():
             col._drop_buffer()
-        self._pending = []
-        super()._drop()
+        super()._drop()  # empties `_pending` with the rest
 
     @property
     def branch_name(self) -> str:
@@ -501,7 +500,7 @@ class WriterCheckout(_Checkout):
         if self._handle is None:
             return  # closed inside the block: the session ended with it
         self._bulk_depth -= 1
-        if self._bulk_depth == 0 and self._handle is not None:
+        if self._bulk_depth == 0:
             try:
                 self._flush_pending()
             finally:
