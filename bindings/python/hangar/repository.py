@@ -18,12 +18,14 @@ from .remotes import Remotes
 
 
 def _human(nbytes: int) -> str:
+    """`nbytes` as the original's `format_bytes` wrote it (and `summary()` does):
+    decimal units, two decimals, `kB` to `PB` (`1234` -> `'1.23 kB'`)."""
     size = float(nbytes)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000:
             return f"{size:.2f} {unit}"
         size /= 1000
-    return f"{size:.2f} TB"  # pragma: no cover
+    return f"{size:.2f} PB"
 
 
 class Repository:

@@ -308,6 +308,25 @@ def test_branches_merge_diff_and_log(repo, writer):
     assert repo.size_nbytes > 0 and repo.size_human.endswith("B")
 
 
+@pytest.mark.parametrize(
+    "nbytes,expected",
+    [(1, "1.00 B"), (999, "999.00 B"), (1234, "1.23 kB"), (12345678, "12.35 MB"),
+     (1234567890, "1.23 GB"), (1234567890000, "1.23 TB"), (1234567890000000, "1.23 PB")],
+)
+def test_size_human_is_written_as_the_original_and_summary_write_it(nbytes, expected):
+    from hangar.repository import _human
+
+    assert _human(nbytes) == expected
+
+
+def test_size_human_agrees_with_summary(repo, writer):
+    writer.add_ndarray_column("x", shape=(3000,), dtype=np.uint8)[0] = np.zeros(3000, np.uint8)
+    writer.commit("one")
+    writer.close()
+    line = next(ln for ln in repo.summary(return_contents=True).splitlines() if "Disk Usage" in ln)
+    assert line.split(": ", 1)[1] == repo.size_human
+
+
 def test_verify_repo_integrity_raises_on_damaged_data(repo, writer):
     col = writer.add_ndarray_column("x", shape=(4096,), dtype=np.uint8)
     col[0] = np.full(4096, 7, np.uint8)
