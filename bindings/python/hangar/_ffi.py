@@ -442,15 +442,19 @@ def cstr(s: Optional[str]) -> Optional[bytes]:
     return s.encode("utf-8")
 
 
+# A sample key as libhangar hands it out (`keys()`, `append`), and as it is accepted:
+# numpy integers too (`col[np.int64(3)]`, keys from `np.arange`).
 KeyType = Union[str, int]
+KeyArg = Union[str, int, "_np.integer[Any]"]
 
 # The engine's rule for a str sample key (names.rs `is_valid_key`), checked in Python
 # where a key is buffered before any C call sees it. `\Z`: `$` would allow a final "\n".
 valid_text_key = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z", re.ASCII).match
 
 
-def make_key(k: KeyType) -> tuple[Key, Optional[bytes]]:
-    """A `hangar_key` for `k`, and the bytes it borrows (keep them alive for the call)."""
+def make_key(k: Any) -> tuple[Key, Optional[bytes]]:
+    """A `hangar_key` for `k` (a `KeyArg`; anything else is refused with ValueError), and
+    the bytes it borrows (keep them alive for the call)."""
     # The common cases first, by exact type (this runs once per sample read or written).
     t = type(k)
     if t is str:

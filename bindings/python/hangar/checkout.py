@@ -7,13 +7,13 @@ import contextlib
 import ctypes
 import threading
 from ctypes import byref, c_bool, c_size_t
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
 from . import _ffi
 from ._ffi import check, cstr, lib
-from ._ffi import KeyType
+from ._ffi import KeyArg
 from .diff import ReaderUserDiff, WriterUserDiff
 from .columns import Column, DictReads, _Handle, dtype_code
 
@@ -159,7 +159,10 @@ class Columns(DictReads):
         **kwargs: Any,
     ) -> Column:
         """Creates an ndarray column (the original's early `init_dataset`)."""
-        return self._co.add_ndarray_column(
+        self._co._require_writer("create a column")
+        writer = self._co
+        assert isinstance(writer, WriterCheckout)
+        return writer.add_ndarray_column(
             name,
             shape=shape,
             dtype=dtype,
@@ -214,6 +217,10 @@ class _Checkout:
                 "operation occurred. Please use a new checkout."
             )
 
+    @property
+    def commit_hash(self) -> str:
+        raise NotImplementedError  # ReaderCheckout's and WriterCheckout's
+
     def _ptr(self):
         self._check_open()
         return self._handle.ptr
@@ -251,17 +258,20 @@ class _Checkout:
         self._check_open()
         return Metadata(self)
 
-    def __getitem__(self, index: Union[str, Tuple[str, KeyType]]) -> Any:
+    def __getitem__(
+        self, index: Union[str, Tuple[str, KeyArg], Tuple[str, KeyArg, KeyArg], Sequence[Tuple[str, KeyArg]]]
+    ) -> Any:
         """`co['images']` is the column; `co['images', 0]` its sample 0;
-        `co[('images', 0), ('labels', 0)]` a list of those samples."""
+        `co[('images', 0), ('labels', 0)]` a list of those samples (`co['nested', s, sub]`
+        a subsample)."""
         if isinstance(index, (tuple, list)):
             if index and all(isinstance(i, (tuple, list)) for i in index):
-                return [self[tuple(i)] for i in index]
+                return [self[tuple(i)] for i in index]  # type: ignore[index]
             if len(index) < 2:
                 raise ValueError(f"index with (column, sample key), not {index!r}")
             name, key = index[0], index[1] if len(index) == 2 else tuple(index[1:])
             return self._column(name)[key]
-        return self._column(index)
+        return self._column(index)  # type: ignore[arg-type]  # not a str: TypeError there
 
     def get(self, keys: Any, *, except_missing: bool = False) -> Any:
         """`co[keys]` (a column, a (column, key) pair or a list of pairs) with None for
@@ -285,6 +295,18 @@ class _Checkout:
     def items(self) -> Iterator[Tuple[str, Column]]:
         return self.columns.items()
 
+    @overload
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: Literal[True],
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Dict[str, Any]: ...
+
+    @overload
     def log(
         self,
         branch: Optional[str] = None,
@@ -293,7 +315,17 @@ class _Checkout:
         return_contents: bool = False,
         show_time: bool = False,
         show_user: bool = False,
-    ) -> Optional[dict]:
+    ) -> Optional[Dict[str, Any]]: ...
+
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: bool = False,
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Optional[Dict[str, Any]]:
         """The history from this checkout's commit (or `branch` / `commit`), as
         `Repository.log` prints or returns it."""
         self._check_open()
@@ -360,7 +392,7 @@ class WriterCheckout(_Checkout):
     _writable = True
     # A closed writer's (see `_Checkout._handle`): no bulk session, nothing buffered.
     _bulk_depth = 0
-    _pending: Sequence = ()
+    _pending: Any = ()  # the instance's own list while open
 
     def __init__(self, repo, handle: _Handle):
         super().__init__(repo, handle)
@@ -478,14 +510,14 @@ class WriterCheckout(_Checkout):
         """Creates a column of bytes samples (`backend_options`: see `compression_of`)."""
         return self._add_text_column(name, _ffi.KIND_BYTES, contains_subsamples, backend_options)
 
-    def __setitem__(self, index: Tuple[str, KeyType], value: Any) -> None:
+    def __setitem__(self, index: Tuple[str, KeyArg], value: Any) -> None:
         """`co['images', 0] = array`."""
         if not isinstance(index, tuple):
             raise ValueError("set a sample with co[column, key] = value")
         name, key = index
         self._column(name)[key] = value
 
-    def __delitem__(self, index: Tuple[str, KeyType]) -> None:
+    def __delitem__(self, index: Tuple[str, KeyArg]) -> None:
         name, key = index
         del self._column(name)[key]
 

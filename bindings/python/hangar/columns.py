@@ -15,7 +15,7 @@ import numpy as np
 from . import _ffi
 from ._ffi import check, lib, make_key
 
-from ._ffi import KeyType
+from ._ffi import KeyArg, KeyType
 
 _DTYPES = {
     1: np.dtype(np.bool_),
@@ -77,7 +77,7 @@ class DictReads:
     `KeyError` for a missing key): what columns, the columns of a checkout and its
     metadata share."""
 
-    def keys(self) -> List[Any]:
+    def keys(self) -> Iterable[Any]:
         raise NotImplementedError
 
     def __getitem__(self, key: Any) -> Any:
@@ -116,7 +116,7 @@ class LocalReads(DictReads):
     `keys`, `values` and `items` take the original's `local`, which leaves out what
     is not fetched here."""
 
-    def keys(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
+    def keys(self, local: bool = False) -> Iterator[Any]:
         raise NotImplementedError
 
     def values(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
@@ -200,7 +200,7 @@ class Column(LocalReads):
         self._fast_read = self._make_fast_read()
         # The bulk session's buffer (see _make_fast_put): samples set but not yet handed
         # to the C ABI, rows 0.._bn of _bbuf under the keys _bkeys.
-        self._bbuf: Optional[np.ndarray] = None
+        self._bbuf: Any = None  # an np.ndarray from the first buffered sample on
         self._bkeys: list = []
         self._bn = 0
         self._fast_put = self._make_fast_put()
@@ -434,7 +434,7 @@ class Column(LocalReads):
         check(lib.hangar_column_len(self._ptr(), byref(n)))
         return n.value
 
-    def __contains__(self, key: KeyType) -> bool:
+    def __contains__(self, key: KeyArg) -> bool:
         if isinstance(key, (tuple, list)):
             return False
         k, _keep = make_key(key)
@@ -448,7 +448,7 @@ class Column(LocalReads):
         samples whose values are all here (not remote references of a partial clone)."""
         return iter(_local_only(self, self._iter_keys(None), local))
 
-    def _iter_keys(self, sample: Optional[KeyType]) -> List[KeyType]:
+    def _iter_keys(self, sample: Optional[KeyArg]) -> List[KeyType]:
         it = ctypes.c_void_p()
         if sample is None:
             check(lib.hangar_column_keys(self._ptr(), byref(it)))
@@ -470,7 +470,7 @@ class Column(LocalReads):
         finally:
             lib.hangar_key_iter_free(it)
 
-    def _read(self, key: KeyType, sub: Optional[KeyType] = None) -> Any:
+    def _read(self, key: KeyArg, sub: Optional[KeyArg] = None) -> Any:
         k, _keep = make_key(key)
         subk = None
         if sub is not None:
@@ -483,6 +483,7 @@ class Column(LocalReads):
             if st == _ffi.E_NOT_FOUND:
                 raise KeyError(key if sub is None else (key, sub))
             check(st)
+            shape: Any
             if self._variable:
                 shape = tuple(view.shape[i] for i in range(view.ndim))
             else:
@@ -514,7 +515,7 @@ class Column(LocalReads):
         data = buf.raw[: written.value]
         return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
 
-    def get_batch(self, keys: Sequence[KeyType]) -> np.ndarray:
+    def get_batch(self, keys: Sequence[KeyArg]) -> np.ndarray:
         """Samples `keys` of a fixed-shape ndarray column stacked into one new array
         (shape `(len(keys),) + self.shape`), read with one call."""
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested:
@@ -623,9 +624,9 @@ class Column(LocalReads):
             )
         data = self._text_bytes(value)
         keep.append(data)
-        return _ffi.Value(self._kind, 0, ctypes.cast(data, ctypes.c_void_p).value, len(data), None, 0)
+        return _ffi.Value(self._kind, 0, ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value, len(data), None, 0)
 
-    def _put(self, key: KeyType, value: Any, sub: Optional[KeyType] = None) -> None:
+    def _put(self, key: KeyArg, value: Any, sub: Optional[KeyArg] = None) -> None:
         ptr = self._writable_ptr()
         k, _keep = make_key(key)
         subk = None
@@ -648,7 +649,7 @@ class Column(LocalReads):
         data = self._text_bytes(value)
         check(lib.hangar_column_put_text(ptr, k, sub_ptr, data, len(data)), f"column {self._name!r}, key {key!r}")
 
-    def _update(self, items: Sequence[Tuple[KeyType, Optional[KeyType], Any]]) -> None:
+    def _update(self, items: Sequence[Tuple[KeyArg, Optional[KeyArg], Any]]) -> None:
         """Stores `(key, subkey, value)` items with one C call, all or nothing."""
         ptr = self._writable_ptr()
         n = len(items)
@@ -667,7 +668,7 @@ class Column(LocalReads):
             values[i] = self._value(value, keep)
         check(lib.hangar_column_update(ptr, keys, subs, values, n), f"column {self._name!r}")
 
-    def __setitem__(self, key: KeyType, value: Any) -> None:
+    def __setitem__(self, key: KeyArg, value: Any) -> None:
         fast = self._fast_put
         if fast is not None and fast(key, value):
             return
@@ -678,7 +679,7 @@ class Column(LocalReads):
             return
         self._put(key, value)
 
-    def __delitem__(self, key: KeyType) -> None:
+    def __delitem__(self, key: KeyArg) -> None:
         ptr = self._writable_ptr()
         if isinstance(key, (tuple, list)):
             raise KeyError(key)
@@ -688,7 +689,7 @@ class Column(LocalReads):
             raise KeyError(key)
         check(st)
 
-    def _pop(self, key: KeyType, sub: Optional[KeyType] = None) -> Any:
+    def _pop(self, key: KeyArg, sub: Optional[KeyArg] = None) -> Any:
         ptr = self._writable_ptr()
         k, _keep = make_key(key)
         subk = None
@@ -707,7 +708,7 @@ class Column(LocalReads):
             return np.frombuffer(bytearray(data), dtype=_DTYPES[info.dtype]).reshape(shape)
         return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
 
-    def pop(self, key: KeyType) -> Any:
+    def pop(self, key: KeyArg) -> Any:
         """Removes sample `key` and returns its value (`KeyError` if absent); a nested
         sample's value is the dict of its subsamples."""
         if self._nested:
@@ -716,7 +717,7 @@ class Column(LocalReads):
             return value
         return self._pop(key)
 
-    def update(self, other: Union[Mapping[KeyType, Any], Iterable[Tuple[KeyType, Any]]] = (), **kwargs: Any) -> None:
+    def update(self, other: Union[Mapping[Any, Any], Iterable[Tuple[KeyArg, Any]]] = (), **kwargs: Any) -> None:
         """Sets many samples at once (as `dict.update`), all or nothing, with one C call:
         numeric samples of one shape through the batch put, any others (str, bytes,
         variable shapes, nested samples given as dicts of subsamples) through the C
@@ -725,7 +726,7 @@ class Column(LocalReads):
         if not pairs:
             return
         if self._nested:
-            items = []
+            items: List[Tuple[KeyArg, Optional[KeyArg], Any]] = []
             for k, v in pairs:
                 items.extend((k, sub, x) for sub, x in _subsamples(self._name, k, v))
             self._update(items)
@@ -749,7 +750,7 @@ class Column(LocalReads):
             )
         return self._append(value, None)
 
-    def _append(self, value: Any, sample: Optional[KeyType]) -> KeyType:
+    def _append(self, value: Any, sample: Optional[KeyArg]) -> KeyType:
         ptr = self._writable_ptr()
         keep: list = []
         v = self._value(value, keep)
@@ -761,7 +762,7 @@ class Column(LocalReads):
         check(lib.hangar_column_append(ptr, byref(s) if s is not None else None, byref(v), byref(out)), f"column {self._name!r}")
         return _ffi.take_buf(out).decode("utf-8")
 
-    def put_batch(self, keys: Sequence[KeyType], data: np.ndarray) -> None:
+    def put_batch(self, keys: Sequence[KeyArg], data: np.ndarray) -> None:
         """Stores `data[i]` under `keys[i]` for a batch of numeric samples held in one
         array (shape `(len(keys),) + sample shape`): one C call, all or nothing, no
         per-sample Python work (integer keys may be a numpy array). The counterpart of
@@ -769,7 +770,7 @@ class Column(LocalReads):
         with self._co._bulk_or_nothing():
             self._put_batch(keys, data)
 
-    def _put_batch(self, keys: Sequence[KeyType], data: np.ndarray) -> None:
+    def _put_batch(self, keys: Sequence[KeyArg], data: np.ndarray) -> None:
         ptr = self._writable_ptr()
         data = np.ascontiguousarray(data)
         if data.dtype.byteorder == ">":
@@ -812,7 +813,7 @@ class Column(LocalReads):
 
     # ---- the original's early (`co.datasets`) names ------------------------------------
 
-    def add(self, data: Any, name: Optional[KeyType] = None, **kwargs: Any) -> KeyType:
+    def add(self, data: Any, name: Optional[KeyArg] = None, **kwargs: Any) -> KeyArg:
         """The original's early `dset.add(data=..., name=...)`: sets sample `name` (a
         generated key when not given, as `append`) and returns it."""
         if name is None:
@@ -828,9 +829,9 @@ class NestedSample(LocalReads):
     `s[sub] = value`, `s.update(...)`, `s.append(value)`, `del s[sub]`, `s.pop(sub)`.
     The original's `FlatSubsampleReader` / `FlatSubsampleWriter`."""
 
-    def __init__(self, column: Column, sample: KeyType):
+    def __init__(self, column: Column, sample: KeyArg):
         self._col = column
-        self._sample = sample
+        self._sample: KeyType = int(sample) if isinstance(sample, np.integer) else sample
 
     @property
     def contains_remote_references(self) -> bool:
@@ -871,7 +872,7 @@ class NestedSample(LocalReads):
     def __len__(self) -> int:
         return len(self._col._iter_keys(self._sample))
 
-    def __contains__(self, sub: KeyType) -> bool:
+    def __contains__(self, sub: KeyArg) -> bool:
         k, _keep = make_key(self._sample)
         s, _keep2 = make_key(sub)
         out = c_bool()
@@ -887,10 +888,10 @@ class NestedSample(LocalReads):
             return self._col._read(self._sample, sub)
         raise TypeError(f"subsample key {sub!r} of type {type(sub).__name__} is not valid")
 
-    def __setitem__(self, sub: KeyType, value: Any) -> None:
+    def __setitem__(self, sub: KeyArg, value: Any) -> None:
         self._col._put(self._sample, value, sub)
 
-    def update(self, other: Union[Mapping[KeyType, Any], Iterable[Tuple[KeyType, Any]]] = (), **kwargs: Any) -> None:
+    def update(self, other: Union[Mapping[Any, Any], Iterable[Tuple[KeyArg, Any]]] = (), **kwargs: Any) -> None:
         """Adds or replaces many subsamples in one all-or-nothing call."""
         pairs = _update_pairs(other, kwargs)
         self._col._update([(self._sample, sub, v) for sub, v in pairs])
@@ -899,7 +900,7 @@ class NestedSample(LocalReads):
         """Stores `value` as a subsample under a generated key and returns the key."""
         return self._col._append(value, self._sample)
 
-    def __delitem__(self, sub: KeyType) -> None:
+    def __delitem__(self, sub: KeyArg) -> None:
         ptr = self._col._writable_ptr()
         k, _keep = make_key(self._sample)
         s, _keep2 = make_key(sub)
@@ -908,7 +909,7 @@ class NestedSample(LocalReads):
             raise KeyError(sub)
         check(st)
 
-    def pop(self, key: KeyType) -> Any:
+    def pop(self, key: KeyArg) -> Any:
         """Removes subsample `key` and returns its value."""
         return self._col._pop(self._sample, key)
 
@@ -929,7 +930,7 @@ class NestedSample(LocalReads):
         )
 
 
-def _fetched(container: Any, key: KeyType) -> bool:
+def _fetched(container: Any, key: KeyArg) -> bool:
     """False if reading `container[key]` (all subsamples of a nested sample) finds a
     value not fetched from its remote."""
     try:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 
-from ._ffi import KeyType
+from ._ffi import KeyArg, KeyType
 from .columns import Column
 
 
@@ -19,7 +19,7 @@ def _batchable(col: Column) -> bool:
 
 
 def _select(
-    columns: Union[Column, Sequence[Column]], keys: Optional[Sequence[KeyType]], index_range: Optional[slice]
+    columns: Union[Column, Sequence[Column]], keys: Optional[Sequence[KeyArg]], index_range: Optional[slice]
 ) -> Tuple[List[Column], List[KeyType]]:
     """The columns and the keys a dataset reads, checked as `make_numpy_dataset` checks
     them, `index_range` applied."""
@@ -45,7 +45,7 @@ def _select(
 
 def _default_collate(samples: List[Tuple[Any, ...]]) -> Tuple[Any, ...]:
     """Per column: the samples stacked into one array (numeric), else a list."""
-    out = []
+    out: List[Any] = []
     for values in zip(*samples):
         if all(isinstance(v, np.ndarray) for v in values) and len({v.shape for v in values}) == 1:
             out.append(np.stack(values))
@@ -109,7 +109,7 @@ class NumpyDataset:
 
 def make_numpy_dataset(
     columns: Union[Column, Sequence[Column]],
-    keys: Optional[Sequence[KeyType]] = None,
+    keys: Optional[Sequence[KeyArg]] = None,
     batch_size: Optional[int] = None,
     drop_last: bool = False,
     shuffle: bool = True,
@@ -138,7 +138,9 @@ def make_numpy_dataset(
                     f"({len(c)}) differ in length: pass the keys to use"
                 )
     else:
-        chosen = list(keys)
+        # numpy integers (keys=np.arange(...)) become ints: the dataset's `keys` are
+        # the keys as columns give them.
+        chosen = [int(k) if isinstance(k, np.integer) else k for k in keys]
     for c in cols:
         missing = [k for k in chosen if k not in c]
         if missing:
@@ -155,12 +157,13 @@ def _batch_tuple(field_names: Tuple[str, ...]) -> type:
     import collections
 
     name = "BatchTuple_" + "_".join(field_names)
-    cls = globals().get(name)
-    if cls is None:
-        cls = collections.namedtuple(name, field_names)  # type: ignore[misc]
-        cls.__module__ = __name__
-        globals()[name] = cls
-    return cls
+    existing = globals().get(name)
+    if existing is not None:
+        return existing
+    made = collections.namedtuple(name, field_names)  # type: ignore[misc]
+    made.__module__ = __name__
+    globals()[name] = made
+    return made
 
 
 class TorchDataset:
@@ -206,8 +209,8 @@ class TorchDataset:
         }
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(
-            state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"],
+        TorchDataset.__init__(
+            self, state["repo_path"], state["commit"], state["names"], state["keys"], state["field_names"],
             state.get("stream_cache_bytes"), state.get("as_dict", False),
         )
 
@@ -230,7 +233,7 @@ class TorchDataset:
         return len(self.keys)
 
     def __getitem__(self, index: int):
-        import torch
+        import torch  # type: ignore[import-not-found, import-untyped, unused-ignore]  # optional
 
         key = self.keys[index]
         values = []
@@ -250,10 +253,10 @@ class TorchDataset:
     def __getitems__(self, indices: List[int]) -> list:
         """The items of a whole batch (PyTorch's DataLoader calls this when it exists):
         each fixed-shape numeric column is read with one C call for the batch."""
-        import torch
+        import torch  # type: ignore[import-not-found, import-untyped, unused-ignore]  # optional
 
         keys = [self.keys[i] for i in indices]
-        per_column = []
+        per_column: List[Sequence[Any]] = []
         for col in self._open():
             if _batchable(col):
                 per_column.append(torch.from_numpy(col.get_batch(keys)).unbind(0))
@@ -265,7 +268,7 @@ class TorchDataset:
 
 def make_torch_dataset(
     columns: Union[Column, Sequence[Column]],
-    keys: Optional[Sequence[KeyType]] = None,
+    keys: Optional[Sequence[KeyArg]] = None,
     index_range: Optional[slice] = None,
     field_names: Optional[Sequence[str]] = None,
     as_dict: bool = False,
@@ -277,7 +280,7 @@ def make_torch_dataset(
     those names to the samples. Use it with `torch.utils.data.DataLoader`, any number of
     workers."""
     try:
-        import torch  # noqa: F401
+        import torch  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401  # optional
     except ImportError:
         raise ImportError("make_torch_dataset needs PyTorch: pip install torch") from None
     cols, chosen = _select(columns, keys, index_range)
@@ -311,7 +314,7 @@ def _chunked_rows(columns: List[Column], keys: List[KeyType], shuffle: bool, chu
 
 def make_tensorflow_dataset(
     columns: Union[Column, Sequence[Column]],
-    keys: Optional[Sequence[KeyType]] = None,
+    keys: Optional[Sequence[KeyArg]] = None,
     index_range: Optional[slice] = None,
     shuffle: bool = False,
 ):
@@ -323,7 +326,7 @@ def make_tensorflow_dataset(
     each epoch (a global shuffle, unlike `Dataset.shuffle`'s buffer). Batch, map and
     prefetch it as any dataset. Built with `from_generator`: it runs in this process."""
     try:
-        import tensorflow as tf
+        import tensorflow as tf  # type: ignore[import-not-found, import-untyped, unused-ignore]  # optional
     except ImportError:
         raise ImportError("make_tensorflow_dataset needs TensorFlow: pip install tensorflow-cpu") from None
     cols, chosen = _select(columns, keys, index_range)
@@ -346,7 +349,7 @@ def make_tensorflow_dataset(
 
 def make_tf_dataset(
     columns: Union[Column, Sequence[Column]],
-    keys: Optional[Sequence[KeyType]] = None,
+    keys: Optional[Sequence[KeyArg]] = None,
     index_range: Optional[slice] = None,
     shuffle: bool = True,
 ):

@@ -90,13 +90,14 @@ def _changes(buckets: Dict[int, Tuple[dict, list, list]], code: int) -> Changes:
 def _add(bucket: Tuple[dict, list, list], scope: int, column: Optional[bytes], keys: List[KeyType], meta: Optional[bytes] = None) -> None:
     """Files one change or conflict: a column's schema, a (sub)sample or a metadata key."""
     schema, samples, metadata = bucket
+    # The C ABI gives a column name for column and sample changes, a key for metadata.
+    name = (column or b"").decode("utf-8")
     if scope == _ffi.SCOPE_COLUMN:
-        schema[ColumnSchemaKey(column.decode("utf-8"))] = None
+        schema[ColumnSchemaKey(name)] = None
     elif scope == _ffi.SCOPE_SAMPLE:
-        name = column.decode("utf-8")
         samples.append(NestedColumnDataKey(name, *keys) if len(keys) == 2 else FlatColumnDataKey(name, keys[0]))
     else:
-        metadata.append(meta.decode("utf-8"))
+        metadata.append((meta or b"").decode("utf-8"))
 
 
 def read_diff(handle: ctypes.c_void_p) -> DiffOut:
@@ -147,8 +148,9 @@ def _conflicts(repo, into: str, other: str) -> Conflicts:
                 _add(buckets[c.kind], c.scope, c.column, [], c.key)
     finally:
         lib.hangar_conflicts_free(report)
-    parts = [_changes(buckets, k) for k in kinds]
-    return Conflicts(*parts, conflict=any(p.schema or p.samples or p.metadata for p in parts))
+    t1, t21, t22, t3 = (_changes(buckets, k) for k in kinds)
+    parts = (t1, t21, t22, t3)
+    return Conflicts(t1, t21, t22, t3, conflict=any(p.schema or p.samples or p.metadata for p in parts))
 
 
 _ESCAPE = re.compile(r"\\(u\{([0-9a-fA-F]+)\}|.)")

@@ -7,7 +7,7 @@ import os
 import shutil
 import warnings
 from ctypes import byref, c_bool, c_size_t, c_uint32, c_uint64
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Union, overload
 
 from . import _ffi
 from ._ffi import check, cstr, lib
@@ -181,6 +181,16 @@ class Repository:
     def _resolve(self, revision: str) -> str:
         return resolve(self, revision, "revision")
 
+    # Overloads so that type checkers and IDEs know `checkout(write=True)` is a writer.
+    @overload
+    def checkout(self, write: Literal[False] = False, *, branch: str = "", commit: str = "") -> ReaderCheckout: ...
+
+    @overload
+    def checkout(self, write: Literal[True], *, branch: str = "", commit: str = "") -> WriterCheckout: ...
+
+    @overload
+    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]: ...
+
     def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]:
         """A read-only checkout of `commit` or of `branch`'s head (default: the branch
         the staging area is on), or with `write=True` the writer checkout of `branch`'s
@@ -209,6 +219,12 @@ class Repository:
         check(st)
         return ReaderCheckout(self, _Handle(out, lib.hangar_reader_free))
 
+    @overload
+    def summary(self, *, branch: str = "", commit: str = "", return_contents: Literal[True]) -> str: ...
+
+    @overload
+    def summary(self, *, branch: str = "", commit: str = "", return_contents: bool = False) -> Optional[str]: ...
+
     def summary(self, *, branch: str = "", commit: str = "", return_contents: bool = False) -> Optional[str]:
         """Prints (or, with return_contents, returns) the repository's summary."""
         at = commit or branch or None
@@ -219,6 +235,28 @@ class Repository:
             return text
         print(text)
         return None
+
+    @overload
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: Literal[True],
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Dict[str, Any]: ...
+
+    @overload
+    def log(
+        self,
+        branch: Optional[str] = None,
+        commit: Optional[str] = None,
+        *,
+        return_contents: bool = False,
+        show_time: bool = False,
+        show_user: bool = False,
+    ) -> Optional[Dict[str, Any]]: ...
 
     def log(
         self,
@@ -255,7 +293,7 @@ class Repository:
                 for j in range(info.n_parents):
                     p = ctypes.c_char_p()
                     check(lib.hangar_log_parent(log, i, j, byref(p)))
-                    parents.append(p.value.decode())
+                    parents.append((p.value or b"").decode())
                 order.append(cid)
                 # The original lists a root commit's parents as [''].
                 ancestors[cid] = parents or [""]
@@ -390,7 +428,7 @@ class Repository:
                 self._ptr(), None if prune is None else cstr(prune), bool(dry_run), below, byref(report), byref(files)
             )
         )
-        out: Dict[str, Any] = {name: getattr(report, name) for name, _ in _ffi.GcReport._fields_}
+        out: Dict[str, Any] = {f[0]: getattr(report, f[0]) for f in _ffi.GcReport._fields_}
         listed = []
         for line in _ffi.take_buf(files).decode("utf-8").splitlines():
             parts = line.split("\t")
