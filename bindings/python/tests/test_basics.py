@@ -260,7 +260,9 @@ def test_refusals_are_both_our_exception_and_the_originals(repo, writer):
     for exc in (PermissionError, TypeError):
         with pytest.raises(exc, match="read-only checkout"):
             reader.columns["v"][3] = np.zeros((5, 7), dtype=np.float32)
-    assert 3 not in reader.columns["v"]
+        with pytest.raises(exc, match="read-only checkout"):
+            reader.datasets.init_dataset(name="w", prototype=np.zeros(3))  # the early API
+    assert 3 not in reader.columns["v"] and "w" not in reader.columns
     reader.close()
     for cls in (hangar.ReadOnlyError, hangar.StagingNotCleanError, hangar.BranchInUseError,
                 hangar.UnmergedBranchError, hangar.NoCommitsError, hangar.SampleKeyError):
