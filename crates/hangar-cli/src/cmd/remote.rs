@@ -398,7 +398,7 @@ pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
     if ctx.json {
         output::print_json(&json!({
             "values": r.values, "value_bytes": r.value_bytes, "bytes": r.bytes,
-            "already_local": r.already_local, "skipped": r.skipped,
+            "already_local": r.already_local, "in_records": r.in_records, "skipped": r.skipped,
         }))?;
     } else {
         output::println(&r.to_string())?;

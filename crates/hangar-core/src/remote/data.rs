@@ -64,6 +64,9 @@ pub struct FetchDataReport {
     pub bytes: u64,
     /// Values asked for that were already here.
     pub already_local: usize,
+    /// Samples asked for whose values are small enough to live in their records (at
+    /// most `INLINE_MAX` bytes): they came with the history and are here already.
+    pub in_records: usize,
     /// Values left out by `max_bytes`.
     pub skipped: usize,
 }
@@ -78,6 +81,13 @@ impl std::fmt::Display for FetchDataReport {
             crate::repo::human_bytes(self.bytes),
             self.already_local
         )?;
+        if self.in_records > 0 {
+            write!(
+                f,
+                "; {} small values held in the record tables came with the history",
+                self.in_records
+            )?;
+        }
         if self.skipped > 0 {
             write!(f, ", {} left out by --max-bytes", self.skipped)?;
         }
@@ -377,6 +387,7 @@ impl Repository {
                     }
                     let rec = crate::checkout::decode_record(&shared, &col.name, schema, raw)?;
                     let Held::Stored(v) = rec.held else {
+                        report.in_records += 1;
                         return Ok(());
                     };
                     if !seen_values.insert(v) {

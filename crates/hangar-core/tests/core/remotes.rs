@@ -146,6 +146,20 @@ fn clone_without_data_reads_inline_values_and_says_not_fetched_for_the_rest() {
     let r = repo.fetch_data("origin", "master", &opts).unwrap();
     assert_eq!(r.values, 2, "{r}");
     assert!(r.bytes <= 2 * 2 * 256, "{r}");
+    // The two samples' labels live in their records: here already, and said so.
+    assert_eq!((r.already_local, r.in_records), (0, 2), "{r}");
+    assert!(
+        r.to_string()
+            .contains("2 small values held in the record tables"),
+        "{r}"
+    );
+    // A column of small values only: nothing to fetch, every sample accounted for.
+    let labels_only = FetchDataOptions {
+        columns: vec!["labels".into()],
+        ..FetchDataOptions::default()
+    };
+    let r = repo.fetch_data("origin", "master", &labels_only).unwrap();
+    assert_eq!((r.values, r.bytes, r.in_records), (0, 0, 20), "{r}");
     let co = repo.checkout().unwrap();
     let imgs = co.column("imgs").unwrap();
     assert_eq!(u8s(&imgs.get(3u64).unwrap()), vec![3u8; 256]);
