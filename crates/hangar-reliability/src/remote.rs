@@ -412,6 +412,70 @@ pub fn run(exe: &Path, trials: usize, seed: u64) -> Figures {
             ),
         );
     }
+    stopped_clone_keeps_what_it_stored(exe, tmp.path(), &mut figs);
     figs.add("time", format!("{:.1} s", started.elapsed().as_secs_f64()));
     figs
+}
+
+/// A clone with data stopped inside its last store keeps every store before it: six
+/// values of 9 MiB (three bundles of two, one group) are stored at least every 32 MiB,
+/// each store durable on its own; the clone child aborts before its second store of values
+/// publishes it (the `ingest.before_index_run` failpoint's third hit: the first stores
+/// the history), so the two values of that store are not here, the four before are, and
+/// the resumed clone must download only those two. Before 2026-12-05 a group of bundles was
+/// stored at once: this clone made one store, and a kill during it lost the whole 54 MiB.
+fn stopped_clone_keeps_what_it_stored(exe: &Path, tmp: &Path, figs: &mut Figures) {
+    const LEN: usize = 9 << 20;
+    let check = || -> Result<String, String> {
+        let remote = tmp.join("remote-big");
+        let url = format!("file://{}", remote.display());
+        std::fs::create_dir_all(&remote).map_err(|e| e.to_string())?;
+        let src = Repository::init(tmp.join("src-big"), "big", "big@example.com", true)
+            .map_err(|e| e.to_string())?;
+        (|| -> hangar_core::Result<()> {
+            let co = src.checkout_writer()?;
+            let col = co.add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[LEN]))?;
+            for i in 0..6u64 {
+                col.set(i, TensorRef::new(&vec![i as u8 + 1; LEN], &[LEN]))?;
+            }
+            co.commit("big values")?;
+            co.close()?;
+            src.add_remote(&RemoteSpec::new("origin", &url))?;
+            src.push("origin", "master")?;
+            Ok(())
+        })()
+        .map_err(|e| format!("setup: {e}"))?;
+        let dir = tmp.join("clone-big");
+        let status = Command::new(exe)
+            .args(["remote-child", "clone", &url, &dir.to_string_lossy()])
+            .env("HANGAR_FAILPOINTS", "ingest.before_index_run=crash@3")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("spawn: {e}"))?;
+        if status.success() {
+            return Err("the clone made one store of its values, not one per 32 MiB".into());
+        }
+        let stored = Repository::open(&dir)
+            .and_then(|r| r.not_fetched(None))
+            .map_err(|e| format!("the stopped clone: {e}"))?;
+        if stored != vec![("big".to_string(), 2)] {
+            return Err(format!(
+                "the stopped clone lacks {stored:?}: the first store (4 values) was lost"
+            ));
+        }
+        let (repo, received) = resume(&dir, &url)?;
+        let v = repo.verify().map_err(|e| e.to_string())?;
+        if !v.is_ok() || v.not_fetched != 0 || received > 2 * LEN as u64 + (1 << 20) {
+            return Err(format!(
+                "resumed after a stop with {stored:?} not fetched: {received} bytes received \
+                 (at most the 2 values of the lost store expected), {v}"
+            ));
+        }
+        Ok(format!("{stored:?} not fetched after the stop, {:.1} MiB received to resume", received as f64 / 1048576.0))
+    };
+    match check() {
+        Ok(what) => figs.add("a clone stopped at its second store (of 6 × 9 MiB)", what),
+        Err(e) => figs.fail(format!("stopped clone: {e}")),
+    }
 }

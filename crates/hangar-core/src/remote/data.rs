@@ -19,9 +19,12 @@ use crate::verify::{header_of, OwnedHeader};
 /// Two wanted byte ranges of one bundle closer than this (and than the second one's
 /// length) are read in one request.
 const RANGE_GAP: u64 = 4096;
-/// Values are stored once this many bytes of them are waiting (bounded memory; stored
-/// while the next bundles download).
-const INGEST_BYTES: u64 = 24 << 20;
+/// Values are stored once this many bytes of them are waiting, checked after each
+/// bundle (bounded memory; stored while the next bundles download). Each store is
+/// durable on its own (its own index run), so a fetch or clone killed part-way keeps
+/// what it stored and the next one downloads only the rest: with one store per group
+/// of bundles, a 39 MB clone killed in its last 50 ms downloaded all 39 MB again.
+const INGEST_BYTES: u64 = 32 << 20;
 /// Bundles downloaded at once, as one group (their GETs in flight together: against a
 /// single Garage node on loopback, a clone with data of 47.5 MB in 16 MiB bundles took
 /// 0.48 s one bundle at a time, 0.46 s two and 0.37–0.52 s four at once); while one group
@@ -219,12 +222,12 @@ impl Repository {
                             batch_bytes += b.len() as u64;
                             batch.push((*d, *ci, h.clone(), b, loc.crc));
                         }
-                    }
-                    if batch_bytes >= INGEST_BYTES {
-                        let s = store_batch(&mut batch)?;
-                        report.values += s.values;
-                        report.value_bytes += s.value_bytes;
-                        batch_bytes = 0;
+                        if batch_bytes >= INGEST_BYTES {
+                            let s = store_batch(&mut batch)?;
+                            report.values += s.values;
+                            report.value_bytes += s.value_bytes;
+                            batch_bytes = 0;
+                        }
                     }
                 }
                 if stored_groups < groups.len() {
