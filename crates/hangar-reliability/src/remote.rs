@@ -472,7 +472,10 @@ fn stopped_clone_keeps_what_it_stored(exe: &Path, tmp: &Path, figs: &mut Figures
                  (at most the 2 values of the lost store expected), {v}"
             ));
         }
-        Ok(format!("{stored:?} not fetched after the stop, {:.1} MiB received to resume", received as f64 / 1048576.0))
+        Ok(format!(
+            "{stored:?} not fetched after the stop, {:.1} MiB received to resume",
+            received as f64 / 1048576.0
+        ))
     };
     match check() {
         Ok(what) => figs.add("a clone stopped at its second store (of 6 × 9 MiB)", what),
