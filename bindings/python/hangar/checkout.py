@@ -7,7 +7,7 @@ import contextlib
 import ctypes
 import threading
 from ctypes import byref, c_bool, c_size_t
-from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, overload
+from typing import Any, Dict, Iterator, List, Literal, Optional, Sequence, Tuple, Union, cast, overload
 
 import numpy as np
 
@@ -160,9 +160,7 @@ class Columns(DictReads):
     ) -> Column:
         """Creates an ndarray column (the original's early `init_dataset`)."""
         self._co._require_writer("create a column")
-        writer = self._co
-        assert isinstance(writer, WriterCheckout)
-        return writer.add_ndarray_column(
+        return cast("WriterCheckout", self._co).add_ndarray_column(
             name,
             shape=shape,
             dtype=dtype,

@@ -148,8 +148,7 @@ def _conflicts(repo, into: str, other: str) -> Conflicts:
                 _add(buckets[c.kind], c.scope, c.column, [], c.key)
     finally:
         lib.hangar_conflicts_free(report)
-    t1, t21, t22, t3 = (_changes(buckets, k) for k in kinds)
-    parts = (t1, t21, t22, t3)
+    t1, t21, t22, t3 = parts = tuple(_changes(buckets, k) for k in kinds)
     return Conflicts(t1, t21, t22, t3, conflict=any(p.schema or p.samples or p.metadata for p in parts))
 
 
