@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir target
+target=${CARGO_TARGET_DIR:-target}
+cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir "$target"
 rm -rf fuzz/corpus
-target/release/hangar-reliability fuzz-seeds fuzz/corpus > /dev/null
+"$target/release/hangar-reliability" fuzz-seeds fuzz/corpus > /dev/null
 # The import readers start from the CLI's test fixtures (made by numpy, pyarrow, Pillow),
 # each behind the selector byte its target reads first.
 fx=crates/hangar-cli/tests/fixtures

@@ -29,6 +29,8 @@ bindings/python/compat/run-original-tests.sh
 # workspace build is the one `make install` above made (the same features, so nothing is
 # compiled twice). The suites are their own workspace (their failpoints never reach a
 # shipped build); they share this target directory.
+# Both builds go to the one target directory, CARGO_TARGET_DIR's when it is set.
+target=${CARGO_TARGET_DIR:-target}
 cargo build -q --release --locked --workspace
-cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir target
-target/release/hangar-reliability all
+cargo build -q --release --locked --manifest-path crates/hangar-reliability/Cargo.toml --target-dir "$target"
+"$target/release/hangar-reliability" all

@@ -98,12 +98,14 @@ pub fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-/// The release `hangar` tool to measure: `--hangar PATH`, `HANGAR_BIN`, or
-/// target/release/hangar (an error saying how to build it when missing).
+/// The release `hangar` tool to measure: `--hangar PATH`, `HANGAR_BIN`, or the `hangar`
+/// beside this bench binary (the same target directory, wherever `CARGO_TARGET_DIR` put
+/// it); an error saying how to build it when missing.
 pub fn hangar_bin() -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
     let p = arg("--hangar")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HANGAR_BIN").map(std::path::PathBuf::from))
+        .or_else(|| Some(std::env::current_exe().ok()?.with_file_name("hangar")))
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/hangar"));
     if !p.is_file() {
         return Err(format!(
