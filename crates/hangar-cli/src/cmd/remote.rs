@@ -304,7 +304,7 @@ Examples:
   hangar fetch-data origin origin/master --column images --range 0..1000
   hangar fetch-data origin master --column images --keys 5 17 str:cat
   hangar fetch-data origin master --column crops --keys 5/left 5/right
-  hangar fetch-data origin master --max-bytes 100000000"
+  hangar fetch-data origin master --max-bytes 100M"
 )]
 pub struct FetchDataArgs {
     /// The remote.
@@ -321,8 +321,9 @@ pub struct FetchDataArgs {
     /// Only integer sample keys A..B (B excluded).
     #[arg(long, value_name = "A..B")]
     range: Option<String>,
-    /// Stop before the values fetched exceed this many bytes.
-    #[arg(long, value_name = "N")]
+    /// Stop before the values fetched exceed this many bytes (a number, or with a suffix:
+    /// 500M, 2G, 1.5GB).
+    #[arg(long, value_name = "SIZE", value_parser = hangar_cli::formats::parse_size)]
     max_bytes: Option<u64>,
     /// The values of REV's whole history too (a complete copy), not only of REV.
     #[arg(long)]

@@ -38,29 +38,71 @@ pub const DEFAULT_MAX_SAMPLE_BYTES: u64 = 1 << 31;
 /// holds about this much (twice, converted) whatever the size of the file.
 pub const ROW_BATCH_BYTES: usize = 16 << 20;
 
-/// The per-sample limit in force: `HANGAR_MAX_SAMPLE_BYTES` (bytes, or with a K, M, G
-/// suffix) or [`DEFAULT_MAX_SAMPLE_BYTES`].
+/// The per-sample limit in force: `HANGAR_MAX_SAMPLE_BYTES` (a [`parse_size`] size) or
+/// [`DEFAULT_MAX_SAMPLE_BYTES`].
 pub fn max_sample_bytes() -> anyhow::Result<u64> {
     let Ok(v) = std::env::var("HANGAR_MAX_SAMPLE_BYTES") else {
         return Ok(DEFAULT_MAX_SAMPLE_BYTES);
     };
-    let t = v.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1u64 << 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 1 << 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
+    match parse_size(&v) {
+        Ok(0) => anyhow::bail!("HANGAR_MAX_SAMPLE_BYTES={v:?}: the limit must be above 0"),
+        Ok(n) => Ok(n),
+        Err(e) => anyhow::bail!("HANGAR_MAX_SAMPLE_BYTES: {e}"),
+    }
+}
+
+/// A size in bytes as users write one, with coreutils' suffixes: a whole number of bytes
+/// (`1500000`), or a number (decimals allowed) with K, M, G or T for powers of 1024
+/// (`100K`, `1.5G`; also written `KiB`, `MiB`, ...) or KB, MB, GB, TB for powers of 1000.
+/// Case does not matter. The error says what is accepted.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim());
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => 0,
     };
-    num.trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(mult))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "HANGAR_MAX_SAMPLE_BYTES={v:?} is not a size: give bytes, or a number with K, M or G"
-            )
-        })
+    let bad = || {
+        format!(
+            "{s:?} is not a size: give bytes (1500000), or a number with K, M, G or T \
+             (powers of 1024: 100K, 1.5G) or KB, MB, GB or TB (powers of 1000)"
+        )
+    };
+    if mult == 0 || num.is_empty() {
+        return Err(bad());
+    }
+    let too_big = || format!("{s:?} is more bytes than can be counted (2^64)");
+    if num.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: a whole number, which fails to parse only by being too large.
+        return num
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .ok_or_else(too_big);
+    }
+    // A decimal: exact enough for sizes (f64 holds integers to 2^53 exactly), rounded down.
+    match num.parse::<f64>() {
+        Ok(x) if x.is_finite() && mult > 1 => {
+            let bytes = x * mult as f64;
+            if bytes >= u64::MAX as f64 {
+                Err(too_big())
+            } else {
+                Ok(bytes as u64)
+            }
+        }
+        _ => Err(bad()),
+    }
 }
 
 /// Checks a sample's declared size against the limit, saying what to do when it is over.
@@ -377,6 +419,55 @@ pub fn swap_bytes(data: &mut [u8], size: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_as_users_write_them() {
+        for (s, n) in [
+            ("0", 0),
+            ("1500000", 1_500_000),
+            (" 42 ", 42),
+            ("42B", 42),
+            ("100k", 100 << 10),
+            ("100K", 100 << 10),
+            ("100KiB", 100 << 10),
+            ("5M", 5 << 20),
+            ("5 MiB", 5 << 20),
+            ("2G", 2 << 30),
+            ("1T", 1 << 40),
+            ("1.5G", 3 << 29),
+            ("0.5k", 512),
+            ("100KB", 100_000),
+            ("5mb", 5_000_000),
+            ("2GB", 2_000_000_000),
+            ("1TB", 1_000_000_000_000),
+            ("1.5GB", 1_500_000_000),
+            ("16777215T", 16_777_215 << 40),
+        ] {
+            assert_eq!(parse_size(s), Ok(n), "{s:?}");
+        }
+        for s in [
+            "",
+            "lots",
+            "K",
+            "1.5",
+            "1..5K",
+            "-1",
+            "1e9",
+            "12X",
+            "1 2",
+            "1.5 parsecs",
+        ] {
+            let e = parse_size(s).unwrap_err();
+            assert!(
+                e.contains("is not a size") && e.contains("100K"),
+                "{s:?}: {e}"
+            );
+        }
+        for s in ["16777216T", "18446744073709551616", "99999999999999999999G"] {
+            let e = parse_size(s).unwrap_err();
+            assert!(e.contains("more bytes than can be counted"), "{s:?}: {e}");
+        }
+    }
 
     #[test]
     fn lossless_conversions() {

@@ -33,6 +33,20 @@ fn committed_images(env: &Env, n: usize, base: u8) {
     env.ok(&["commit", "-m", "first"]);
 }
 
+/// Pushes `src`'s master to a new `file://` remote "origin" and clones it (history and
+/// records only) into a new environment; returns the remote's directory (kept while it
+/// lives), its URL, that environment and the clone's path.
+fn pushed_and_cloned(src: &Env) -> (tempfile::TempDir, String, Env, String) {
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    src.ok(&["remote", "add", "origin", &url]);
+    src.ok(&["push", "origin", "master"]);
+    let dst = Env::new();
+    dst.ok(&["clone", &url, "copy"]);
+    let copy = dst.path().join("copy").to_str().unwrap().to_string();
+    (remote, url, dst, copy)
+}
+
 #[test]
 fn push_clone_fetch_data_and_pull_from_the_command_line() {
     let src = Env::new();
@@ -155,6 +169,43 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
         dst.json(&["-C", copy, "remote", "list"])["remotes"],
         serde_json::json!([])
     );
+}
+
+/// `fetch-data --max-bytes` takes a size as users write one (coreutils' suffixes), stops
+/// before going over it, and refuses what is not a size, fetching nothing.
+#[test]
+fn fetch_data_max_bytes_takes_sizes_with_suffixes() {
+    let src = Env::new();
+    committed_images(&src, 5, 0);
+    let (_remote, _url, dst, copy) = pushed_and_cloned(&src);
+    let copy = copy.as_str();
+    let fetch = |size: &str| {
+        let arg = format!("--max-bytes={size}");
+        dst.json(&["-C", copy, "fetch-data", "origin", "master", &arg])
+    };
+    let not_fetched = || dst.json(&["-C", copy, "status"])["not_fetched"].clone();
+    let images = |n: u64| serde_json::json!([{"column": "images", "samples": n}]);
+    for bad in ["lots", "1.5", "12X", "-1"] {
+        let arg = format!("--max-bytes={bad}");
+        let (_, e) = dst.code(2, &["-C", copy, "fetch-data", "origin", "master", &arg]);
+        assert!(
+            e.contains("is not a size") && e.contains("100K"),
+            "{bad}: {e}"
+        );
+    }
+    assert_eq!(not_fetched(), images(5));
+    // 0.6K = 614 bytes: two of the 256-byte images, not a third.
+    let f = fetch("0.6K");
+    assert_eq!(
+        (&f["values"], &f["value_bytes"]),
+        (&2.into(), &512.into()),
+        "{f}"
+    );
+    assert_eq!(not_fetched(), images(3));
+    let f = fetch("1KB");
+    assert_eq!(f["values"], 3, "{f}");
+    assert_eq!(not_fetched(), serde_json::json!([]));
+    dst.ok(&["-C", copy, "verify"]);
 }
 
 #[path = "../../../hangar-core/tests/core/servers.rs"]
@@ -400,14 +451,8 @@ fn fetch_data_of_named_subsamples_from_the_command_line() {
     }
     src.ok(&["import", "crops", "nested"]);
     src.ok(&["commit", "-m", "nested"]);
-    let remote = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", remote.path().display());
-    src.ok(&["remote", "add", "origin", &url]);
-    src.ok(&["push", "origin", "master"]);
-    let dst = Env::new();
-    dst.ok(&["clone", &url, "copy"]);
-    let copy = dst.path().join("copy");
-    let copy = copy.to_str().unwrap();
+    let (_remote, _url, dst, copy) = pushed_and_cloned(&src);
+    let copy = copy.as_str();
     let fetch = |keys: &[&'static str]| {
         let mut args = vec!["-C", copy, "fetch-data", "origin", "master", "--keys"];
         args.extend_from_slice(keys);
