@@ -34,8 +34,12 @@ nothing to commit, an aborted commit); 2 an error (the message says what to do);
 internal error (a bug in hangar: please report it).
 
 Environment: HANGAR_REPO (the repository, as -C but without changing directory),
-HANGAR_USER_NAME / HANGAR_USER_EMAIL (for init),
-NO_COLOR, CLICOLOR_FORCE, EDITOR / VISUAL (commit messages).
+HANGAR_USER_NAME / HANGAR_USER_EMAIL and HANGAR_CONFIG (for init),
+HANGAR_MAX_SAMPLE_BYTES (import's per-sample limit), HANGAR_PAGER / PAGER,
+AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE (~/.aws), AWS_REGION,
+AWS_ENDPOINT_URL, HANGAR_REMOTE_TIMEOUT (s3:// remotes), XDG_CACHE_HOME (cat --remote's
+cache), HANGAR_PAGE_CACHE_MB, NO_COLOR, CLICOLOR_FORCE, HANGAR_EDITOR / VISUAL / EDITOR
+(commit messages). All are described in docs/cli.md (Environment).
 
 Start with `hangar quickstart` for a demo repository, or `hangar init`.";
 

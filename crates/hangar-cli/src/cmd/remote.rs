@@ -11,8 +11,10 @@ A remote is a directory (file:///absolute/dir, or a path: /srv/x, ./x, ../x, or 
 existing directory's name, kept as its absolute file:// URL), or s3://bucket/prefix on
 AWS or any server that speaks S3 (give --endpoint for one that is not AWS). A remote is
 what `hangar push` writes, not a repository's own directory. Credentials are never stored in the
-repository: they come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE and
-~/.aws), as for the aws command; AWS_REGION and AWS_ENDPOINT_URL are read too.
+repository: they come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else from the
+profile in ~/.aws/credentials and ~/.aws/config (AWS_PROFILE, else default), as for the
+aws command; AWS_REGION and AWS_ENDPOINT_URL, else the profile's region and endpoint_url,
+are read too.
 
 Examples:
   hangar remote add origin file:///srv/datasets/fashion

@@ -225,6 +225,90 @@ fn with_wrong_secret(env: &Env, args: &[&str]) -> String {
     e
 }
 
+/// Credentials, region and endpoint from the AWS profile files (`~/.aws/credentials`,
+/// `~/.aws/config`), as the `aws` command reads them, against a real S3 server: the
+/// profile `AWS_PROFILE` names, else `default`; keys in the environment win over the
+/// profile's; a profile that does not exist is a clear error.
+#[test]
+fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
+    let server = servers::S3s::start("datasets");
+    let src = Env::new();
+    committed_images(&src, 3, 0);
+    let wrong = "ff".repeat(32);
+    let (id, secret) = (servers::ACCESS_KEY, servers::SECRET_KEY);
+    let aws = src.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        format!(
+            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {wrong}\n\n\
+             [ci]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .unwrap();
+    let ep = &server.endpoint;
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[default]\nregion = us-east-1\nendpoint_url = {ep}\n\
+             [profile ci]\nregion = us-east-1\nendpoint_url = {ep}\n"
+        ),
+    )
+    .unwrap();
+    // `hangar ARGS` with no AWS variables but AWS_PROFILE=profile (when given) and the
+    // extra ones; the environment's HOME is `src`'s directory, where .aws is.
+    let run = |profile: Option<&str>, extra: &[(&str, &str)], args: &[&str]| {
+        let mut c = src.cmd();
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
+        ] {
+            c.env_remove(k);
+        }
+        c.env_remove("AWS_PROFILE");
+        if let Some(p) = profile {
+            c.env("AWS_PROFILE", p);
+        }
+        c.envs(extra.iter().copied())
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    // No --endpoint or --region: both come from the profile.
+    src.ok(&["remote", "add", "origin", "s3://datasets/fashion"]);
+    // The default profile's secret is wrong: refused, saying what to check.
+    let o = run(None, &[], &["push", "origin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("AWS_SECRET_ACCESS_KEY"), "{}", text(&o));
+    let bucket = server.root.path().join("datasets");
+    assert_eq!(std::fs::read_dir(&bucket).unwrap().count(), 0);
+    // ...but keys in the environment win over the profile's.
+    let o = run(
+        None,
+        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+        &["push", "origin", "--json"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Profile ci has the right ones: a new commit pushes with them alone.
+    src.ok(&["import", "images", &images_npy(&src, "b.npy", 5, 50)]);
+    src.ok(&["commit", "-m", "second"]);
+    let o = run(Some("ci"), &[], &["push", "origin", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pushed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(pushed["up_to_date"], false, "{pushed}");
+    // A profile that is in neither file: an error naming it and both files.
+    let o = run(Some("nope"), &[], &["push", "origin"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = text(&o);
+    assert!(
+        e.contains("\"nope\"") && e.contains(".aws/credentials") && e.contains(".aws/config"),
+        "{e}"
+    );
+}
+
 #[test]
 fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing() {
     let server = servers::S3s::start("datasets");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use object_store::{
@@ -112,16 +112,14 @@ impl Conn {
                     )));
                 }
                 let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                let endpoint = spec
-                    .endpoint
-                    .clone()
-                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
                 if let Some(ep) = &spec.endpoint {
                     b = b.with_endpoint(ep);
                 }
                 if let Some(r) = &spec.region {
                     b = b.with_region(r);
                 }
+                b = with_aws_profile(b, &|k| std::env::var(k).ok())?;
+                let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
                 // Plain HTTP only to an endpoint given as http:// (a server on the local
                 // network or loopback); the client options carry the setting.
                 let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
@@ -408,6 +406,40 @@ fn keep_alive(plain_http: bool, var: Option<&str>) -> Result<bool> {
              or 0 to open one per request (unset: reuse them over https only)"
         ))),
     }
+}
+
+/// Fills in from the AWS profile (`~/.aws/credentials` and `~/.aws/config`, see
+/// `aws_profile`) what the environment and the remote's own settings left unset, in the
+/// `aws` command's order: keys from the environment win over the profile's (its session
+/// token comes only with its keys); the remote's `--region`/`--endpoint`, then
+/// `AWS_REGION`/`AWS_DEFAULT_REGION` and `AWS_ENDPOINT_URL`, win over the profile's.
+fn with_aws_profile(
+    mut b: AmazonS3Builder,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<AmazonS3Builder> {
+    let Some(p) = super::aws_profile::load(var)? else {
+        return Ok(b);
+    };
+    let unset = |b: &AmazonS3Builder, k| b.get_config_value(&k).is_none_or(|v| v.is_empty());
+    if unset(&b, AmazonS3ConfigKey::AccessKeyId) {
+        if let (Some(id), Some(secret)) = (p.access_key_id, p.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+            if let Some(token) = p.session_token {
+                b = b.with_token(token);
+            }
+        }
+    }
+    if unset(&b, AmazonS3ConfigKey::Region) && unset(&b, AmazonS3ConfigKey::DefaultRegion) {
+        if let Some(r) = p.region {
+            b = b.with_region(r);
+        }
+    }
+    if unset(&b, AmazonS3ConfigKey::Endpoint) {
+        if let Some(ep) = p.endpoint_url {
+            b = b.with_endpoint(ep);
+        }
+    }
+    Ok(b)
 }
 
 /// Turns an `object_store` error into ours, saying what to check.

@@ -11,6 +11,7 @@
 //! where every value not fetched yet is: a read of such a value is `NotFetched`, not
 //! `Corrupt`.
 
+mod aws_profile;
 mod conn;
 mod data;
 mod fetch;
