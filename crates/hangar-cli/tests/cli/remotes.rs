@@ -299,6 +299,22 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
     assert!(o.status.success(), "{}", text(&o));
     let pushed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(pushed["up_to_date"], false, "{pushed}");
+    // No credentials anywhere (no variables, no profile files): refused before any
+    // request, saying where to put them, rather than asking EC2's metadata service.
+    std::fs::remove_dir_all(&aws).unwrap();
+    let o = run(
+        None,
+        &[("AWS_ENDPOINT_URL", ep.as_str())],
+        &["push", "origin"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = text(&o);
+    assert!(
+        e.contains("no credentials") && e.contains("AWS_ACCESS_KEY_ID") && e.contains("~/.aws"),
+        "{e}"
+    );
+    assert!(!e.contains("169.254"), "{e}");
+    std::fs::create_dir(&aws).unwrap();
     // A profile that is in neither file: an error naming it and both files.
     let o = run(Some("nope"), &[], &["push", "origin"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

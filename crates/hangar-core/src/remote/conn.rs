@@ -120,6 +120,9 @@ impl Conn {
                 }
                 b = with_aws_profile(b, &|k| std::env::var(k).ok())?;
                 let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                require_credentials(&b, &spec.url, endpoint.as_deref(), &|k| {
+                    std::env::var(k).ok()
+                })?;
                 // Plain HTTP only to an endpoint given as http:// (a server on the local
                 // network or loopback); the client options carry the setting.
                 let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
@@ -440,6 +443,40 @@ fn with_aws_profile(
         }
     }
     Ok(b)
+}
+
+/// Refuses, before any request, a server other than AWS when no credentials were found:
+/// `object_store` would then ask the EC2 instance metadata service for some, which is
+/// either not there (a wait and an error about 169.254.169.254) or gives an AWS role
+/// that no other server knows. On AWS itself (no endpoint, or an amazonaws.com one)
+/// that is how an instance's role reaches its bucket, so it is left to do so; web
+/// identity and ECS container credentials count as found.
+fn require_credentials(
+    b: &AmazonS3Builder,
+    url: &str,
+    endpoint: Option<&str>,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
+    let aws = endpoint.is_none_or(|e| e.contains(".amazonaws.com"));
+    let found = b
+        .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
+        .is_some_and(|v| !v.is_empty())
+        || [
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ]
+        .iter()
+        .any(|k| var(k).is_some_and(|v| !v.is_empty()));
+    if aws || found {
+        return Ok(());
+    }
+    Err(Error::Remote(format!(
+        "remote {url}: no credentials for the server at {}: set AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY, or put them in a profile of ~/.aws/credentials \
+         (AWS_PROFILE names one; `default` otherwise); nothing was changed locally",
+        endpoint.unwrap_or_default()
+    )))
 }
 
 /// Turns an `object_store` error into ours, saying what to check.
