@@ -314,6 +314,33 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
         "{e}"
     );
     assert!(!e.contains("169.254"), "{e}");
+    // AWS_ENDPOINT_URL_S3 (the S3-specific variable) is an endpoint too, and a remote's
+    // own --endpoint wins over it.
+    let keys = [("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)];
+    let o = run(
+        None,
+        &[keys[0], keys[1], ("AWS_ENDPOINT_URL_S3", ep.as_str())],
+        &["push", "origin"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    src.ok(&[
+        "remote",
+        "add",
+        "direct",
+        "s3://datasets/direct",
+        "--endpoint",
+        ep,
+    ]);
+    let o = run(
+        None,
+        &[
+            keys[0],
+            keys[1],
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"),
+        ],
+        &["push", "direct"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
     std::fs::create_dir(&aws).unwrap();
     // A profile that is in neither file: an error naming it and both files.
     let o = run(Some("nope"), &[], &["push", "origin"]);

@@ -113,13 +113,17 @@ impl Conn {
                 }
                 let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
                 if let Some(ep) = &spec.endpoint {
-                    b = b.with_endpoint(ep);
+                    // Both keys: object_store prefers AWS_ENDPOINT_URL_S3's to the
+                    // endpoint, and the remote's own setting wins over the environment.
+                    b = b
+                        .with_endpoint(ep)
+                        .with_config(AmazonS3ConfigKey::S3Endpoint, ep);
                 }
                 if let Some(r) = &spec.region {
                     b = b.with_region(r);
                 }
                 b = with_aws_profile(b, &|k| std::env::var(k).ok())?;
-                let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint);
+                let endpoint = endpoint_of(&b);
                 require_credentials(&b, &spec.url, endpoint.as_deref(), &|k| {
                     std::env::var(k).ok()
                 })?;
@@ -437,12 +441,20 @@ fn with_aws_profile(
             b = b.with_region(r);
         }
     }
-    if unset(&b, AmazonS3ConfigKey::Endpoint) {
+    if endpoint_of(&b).is_none() {
         if let Some(ep) = p.endpoint_url {
             b = b.with_endpoint(ep);
         }
     }
     Ok(b)
+}
+
+/// The endpoint requests will go to: `AWS_ENDPOINT_URL_S3`'s (object_store prefers it),
+/// else the endpoint's; `None` for AWS's own.
+fn endpoint_of(b: &AmazonS3Builder) -> Option<String> {
+    [AmazonS3ConfigKey::S3Endpoint, AmazonS3ConfigKey::Endpoint]
+        .iter()
+        .find_map(|k| b.get_config_value(k).filter(|v| !v.is_empty()))
 }
 
 /// Refuses, before any request, a server other than AWS when no credentials were found:
