@@ -96,7 +96,18 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
                 output::print_json(&json!({ "remotes": docs }))?;
             } else {
                 for r in &remotes {
-                    output::println(&format!("{}\t{}", r.name, r.url))?;
+                    // An S3 remote's own endpoint and region (where the URL alone does
+                    // not say which server it is).
+                    let settings: Vec<String> = [("endpoint", &r.endpoint), ("region", &r.region)]
+                        .iter()
+                        .filter_map(|(what, v)| v.as_ref().map(|v| format!("{what} {v}")))
+                        .collect();
+                    let settings = if settings.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\t({})", settings.join(", "))
+                    };
+                    output::println(&format!("{}\t{}{settings}", r.name, r.url))?;
                     for t in tracking.iter().filter(|t| t.remote == r.name) {
                         output::println(&format!(
                             "  {}/{}\t{}",

@@ -369,6 +369,12 @@ fn wrong_credentials_on_a_real_s3_server_are_refused_clearly_and_change_nothing(
         "--region",
         "us-east-1",
     ]);
+    // The text listing shows an S3 remote's own endpoint and region.
+    let list = src.ok(&["remote", "list"]);
+    assert!(
+        list.contains(&format!("origin\t{url}\t(endpoint {ep}, region us-east-1)")),
+        "{list}"
+    );
     let before = crate::tree_files(&src.path().join(".hangar"));
 
     // A push with the wrong secret: refused, saying which credentials to check; nothing
