@@ -208,6 +208,62 @@ fn fetch_data_max_bytes_takes_sizes_with_suffixes() {
     dst.ok(&["-C", copy, "verify"]);
 }
 
+/// S3 settings that could make no valid request (an endpoint without http://, a region
+/// with a space, a bucket name with a space) are clear errors where they are given —
+/// `remote add`, `clone`, `cat --remote`, the environment — never an internal error,
+/// and nothing is created.
+#[test]
+fn s3_settings_that_make_no_request_are_clear_errors() {
+    let env = Env::new();
+    committed_images(&env, 1, 0);
+    for (args, says) in [
+        (&["--endpoint", "127.0.0.1:3900"][..], "not an http://"),
+        (&["--endpoint", "http://h:1/a b"], "not an http://"),
+        (&["--region", "us east"], "not a region name"),
+    ] {
+        let mut a = vec!["remote", "add", "x", "s3://bucket/p"];
+        a.extend_from_slice(args);
+        let e = env.err(&a);
+        assert!(
+            e.contains(says) && e.contains("given for this remote"),
+            "{e}"
+        );
+    }
+    let e = env.err(&["remote", "add", "x", "s3://b%20c/p"]);
+    assert!(e.contains("bucket names are"), "{e}");
+    assert_eq!(
+        env.json(&["remote", "list"])["remotes"],
+        serde_json::json!([])
+    );
+    // Exit 2 (an error, not an internal one), and stderr.
+    let run_fail = |c: &mut assert_cmd::Command| {
+        let out = c.output().expect("runs");
+        let e = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{e}");
+        e
+    };
+    let out = run_fail(env.cmd().env("AWS_ENDPOINT_URL", "localhost:9").args([
+        "clone",
+        "s3://bucket/p",
+        "copy",
+    ]));
+    assert!(
+        out.contains("not an http://") && out.contains("environment"),
+        "{out}"
+    );
+    assert!(!env.path().join("copy").exists());
+    let out = run_fail(env.cmd().env("AWS_REGION", "a b").args([
+        "cat",
+        "--remote",
+        "s3://bucket/p",
+        "images",
+        "0",
+        "--endpoint",
+        "http://127.0.0.1:9",
+    ]));
+    assert!(out.contains("not a region name"), "{out}");
+}
+
 #[path = "../../../hangar-core/tests/core/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -341,6 +397,22 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
         &["push", "direct"],
     );
     assert!(o.status.success(), "{}", text(&o));
+    // A prefix written percent-encoded is the decoded text in the bucket's keys.
+    src.ok(&[
+        "remote",
+        "add",
+        "spaced",
+        "s3://datasets/pre%20fix",
+        "--endpoint",
+        ep,
+    ]);
+    let o = run(None, &keys, &["push", "spaced"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        bucket.join("pre fix").is_dir(),
+        "{:?}",
+        std::fs::read_dir(&bucket).unwrap().collect::<Vec<_>>()
+    );
     std::fs::create_dir(&aws).unwrap();
     // A profile that is in neither file: an error naming it and both files.
     let o = run(Some("nope"), &[], &["push", "origin"]);

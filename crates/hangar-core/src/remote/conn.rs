@@ -124,6 +124,11 @@ impl Conn {
                 }
                 b = with_aws_profile(b, &|k| std::env::var(k).ok())?;
                 let endpoint = endpoint_of(&b);
+                check_s3_settings(
+                    endpoint.as_deref(),
+                    b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
+                    "from the remote's settings, the environment or the AWS profile",
+                )?;
                 require_credentials(&b, &spec.url, endpoint.as_deref(), &|k| {
                     std::env::var(k).ok()
                 })?;
@@ -152,8 +157,7 @@ impl Conn {
                     .with_client_options(options)
                     .build()
                     .map_err(|e| remote_err(&spec.url, "configure", e))?;
-                let prefix = url.path().trim_matches('/');
-                (Arc::new(store), StorePath::from(prefix))
+                (Arc::new(store), s3_prefix(&url)?)
             }
             other => {
                 return Err(Error::InvalidArgument(format!(
@@ -536,6 +540,57 @@ fn timed_out(e: &object_store::Error) -> bool {
 }
 
 /// Checks that `url` is a remote URL this build can use, without contacting it.
+/// The key prefix of an `s3://bucket/prefix` URL: its path, percent-decoded once (a
+/// space written `%20` is a space in the object keys, not `%20`), empty segments
+/// dropped; `.` and `..` are refused.
+fn s3_prefix(url: &url::Url) -> Result<StorePath> {
+    let joined: Vec<&str> = url.path().split('/').filter(|s| !s.is_empty()).collect();
+    StorePath::from_url_path(joined.join("/")).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "the key prefix of {:?} cannot be used ({e}); give s3://bucket/some/prefix",
+            url.as_str()
+        ))
+    })
+}
+
+/// Refuses an S3 endpoint or region that would make no valid request (object_store
+/// panics on building one): an endpoint is an `http://` or `https://` URL with a host,
+/// in printable ASCII; a region is letters, digits, `-`, `_` and `.`. `from` says where
+/// the value came from, for the message.
+pub(crate) fn check_s3_settings(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    from: &str,
+) -> Result<()> {
+    if let Some(ep) = endpoint {
+        let parsed = url::Url::parse(ep).ok();
+        let ok = ep.chars().all(|c| c.is_ascii_graphic())
+            && parsed.is_some_and(|u| {
+                ["http", "https"].contains(&u.scheme())
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+        if !ok {
+            return Err(Error::InvalidArgument(format!(
+                "the S3 endpoint {ep:?} ({from}) is not an http:// or https:// URL: give \
+                 http://HOST:PORT for a server on your network or https://HOST"
+            )));
+        }
+    }
+    if let Some(r) = region {
+        if r.is_empty()
+            || !r
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "the S3 region {r:?} ({from}) is not a region name: give one such as \
+                 us-east-1, or the name your server uses (Garage: garage)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn check_url(url: &str) -> Result<()> {
     let u = url::Url::parse(url).map_err(|e| {
         Error::InvalidArgument(format!(
@@ -545,7 +600,17 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
     })?;
     match u.scheme() {
         "file" if u.to_file_path().is_ok() => Ok(()),
-        "s3" if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        "s3" => {
+            let bucket = u.host_str().unwrap_or_default();
+            let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+            if bucket.is_empty() || !bucket.chars().all(fine) {
+                return Err(Error::InvalidArgument(format!(
+                    "{url:?} names no usable bucket ({bucket:?}): bucket names are letters, \
+                     digits, '-', '_' and '.'; give s3://bucket/prefix"
+                )));
+            }
+            s3_prefix(&u).map(|_| ())
+        }
         _ => Err(Error::InvalidArgument(format!(
             "{url:?} is not a remote URL this build can use; give a directory, \
              file:///absolute/path or s3://bucket/prefix"
@@ -568,6 +633,68 @@ pub fn install_tls_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_urls_endpoints_and_regions_that_make_no_request_are_refused() {
+        for ok in [
+            "s3://bucket/p",
+            "s3://my_bucket.v2-x",
+            "s3://b/a/b/c/",
+            "s3://b//x",
+        ] {
+            check_url(ok).unwrap();
+        }
+        for bad in ["s3://b%20c/x", "s3://", "s3:///x"] {
+            let e = check_url(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("bucket") || e.contains("not a remote URL"),
+                "{bad}: {e}"
+            );
+        }
+        for ep in [
+            "http://127.0.0.1:3900",
+            "https://s3.example.com",
+            "http://h:1/",
+        ] {
+            check_s3_settings(Some(ep), Some("us-east-1"), "x").unwrap();
+        }
+        for ep in [
+            "127.0.0.1:3900",
+            "localhost:9",
+            "ftp://h",
+            "http://h/a b",
+            "http://",
+            "http://hé",
+        ] {
+            let e = check_s3_settings(Some(ep), None, "given here")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("not an http://") && e.contains("given here"),
+                "{ep}: {e}"
+            );
+        }
+        for r in ["garage", "eu-west-1", "auto", "r_1.x"] {
+            check_s3_settings(None, Some(r), "x").unwrap();
+        }
+        for r in ["", "us east", "a/b", "ré"] {
+            let e = check_s3_settings(None, Some(r), "x")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a region name"), "{r:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_s3_prefix_is_percent_decoded_once() {
+        let prefix = |u: &str| s3_prefix(&url::Url::parse(u).unwrap()).map(|p| p.to_string());
+        assert_eq!(prefix("s3://b").unwrap(), "");
+        assert_eq!(prefix("s3://b//data/x/").unwrap(), "data/x");
+        // A space written %20 is a space in the keys (object_store encodes it once on
+        // the wire), not the three characters %20 (encoded twice more).
+        assert_eq!(prefix("s3://b/pre%20fix").unwrap(), "pre fix");
+        assert_eq!(prefix("s3://b/%C3%BC/x").unwrap(), "ü/x");
+    }
 
     #[test]
     fn connections_are_kept_alive_over_https_only_unless_the_variable_says() {

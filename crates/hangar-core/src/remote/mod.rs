@@ -125,6 +125,11 @@ impl Repository {
         let spec = &spec.resolved()?;
         crate::names::check_name("remote name", &spec.name)?;
         conn::check_url(&spec.url)?;
+        conn::check_s3_settings(
+            spec.endpoint.as_deref(),
+            spec.region.as_deref(),
+            "given for this remote",
+        )?;
         let dir = remote_dir(self, &spec.name);
         if dir.join("config.json").exists() {
             return Err(Error::AlreadyExists(format!(
