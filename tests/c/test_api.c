@@ -923,6 +923,8 @@ static void test_remotes(void) {
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_add_remote(src, "origin", "ftp://x/y", NULL, NULL));
     OK(hangar_repo_add_remote(src, "origin", url, NULL, NULL));
     EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_add_remote(src, "origin", url, NULL, NULL));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_add_remote(src, "backup", "s3://bucket/prefix", "127.0.0.1:1", "garage"));
+    EXPECT(last_error_contains("not an http://"));
     OK(hangar_repo_add_remote(src, "backup", "s3://bucket/prefix", "http://127.0.0.1:1", "garage"));
     hangar_strlist *rnames = NULL, *rurls = NULL;
     OK(hangar_repo_remotes(src, &rnames, &rurls));

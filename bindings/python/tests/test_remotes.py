@@ -41,6 +41,11 @@ def test_add_list_remove_and_their_errors(repo):
         repo.remote.add("x", "ftp://host/path")
     with pytest.raises(ValueError):
         repo.remote.add("bad name!", "file:///tmp/x")
+    # An endpoint without its scheme, or a region with a space: refused when added.
+    with pytest.raises(ValueError, match="not an http://"):
+        repo.remote.add("x", "s3://bucket/prefix", endpoint="127.0.0.1:3900")
+    with pytest.raises(ValueError, match="not a region name"):
+        repo.remote.add("x", "s3://bucket/prefix", region="us east")
     assert repo.remote.remove("backup") == RemoteInfo("backup", "s3://bucket/prefix")
     with pytest.raises(KeyError):
         repo.remote.remove("backup")
