@@ -66,7 +66,13 @@ fn remote_repo(a: &Args, url: &str) -> anyhow::Result<hangar_core::Repository> {
         .join("hangar")
         .join("remotes")
         .join(&hangar_core::Digest::of_object(0, url.as_bytes()).to_hex()[..16]);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the cache directory {} for --remote ({e}); set XDG_CACHE_HOME to \
+             a directory you can write",
+            dir.display()
+        )
+    })?;
     let spec = hangar_core::RemoteSpec {
         name: "origin".into(),
         url: url.to_string(),

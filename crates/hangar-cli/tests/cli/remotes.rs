@@ -148,6 +148,21 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     );
     assert_eq!(out.stdout, vec![3u8; 256]);
     assert!(cache.path().join("hangar/remotes").is_dir());
+    // A cache directory that cannot be made: an error naming it and what to do.
+    let not_a_dir = cache.path().join("file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let out = dst
+        .cmd()
+        .env("XDG_CACHE_HOME", &not_a_dir)
+        .args(["cat", "--remote", &url, "images", "3"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("cannot create the cache directory") && e.contains("XDG_CACHE_HOME"),
+        "{e}"
+    );
 
     // Errors: an unknown remote, a bad URL, a bad range.
     let e = dst.err(&["-C", copy, "push", "nope", "master"]);
