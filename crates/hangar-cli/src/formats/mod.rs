@@ -16,16 +16,28 @@ use hangar_core::DType;
 /// has that name (`O_CREAT | O_EXCL`), so a link planted at a temporary name is never
 /// written through.
 pub fn create_new(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use anyhow::Context as _;
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .with_context(|| {
-            format!(
-                "cannot create {} (nothing may exist at that name, not even a symbolic link)",
-                path.display()
-            )
+        .map_err(|e| {
+            // The OS error stays the source (the CLI reports a full disk or a permission
+            // by it); the context says which of the usual causes it is.
+            let hint = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(dir) if e.kind() == std::io::ErrorKind::NotFound && !dir.is_dir() => {
+                    format!(
+                        " (the directory {} does not exist; create it first)",
+                        dir.display()
+                    )
+                }
+                _ if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    " (something already has that name; a symbolic link is never written \
+                     through)"
+                        .to_string()
+                }
+                _ => String::new(),
+            };
+            anyhow::Error::new(e).context(format!("cannot create {}{hint}", path.display()))
         })
 }
 
