@@ -39,7 +39,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         return Ok(output::print_json(&documents::LogDoc::from(&log))?);
     }
     if log.entries.is_empty() {
-        ctx.note("No commits yet.");
+        // `-n 0` asks for nothing (as git's), which is not a history without commits.
+        if a.max_count != Some(0) {
+            ctx.note("No commits yet.");
+        }
         return Ok(());
     }
     Ok(output::print(&views::log_text(

@@ -37,6 +37,11 @@ fn log_forms() {
     let one = env.ok(&["log", "--oneline", "-n", "2"]);
     assert_eq!(one.lines().count(), 2);
     assert!(!one.contains("Test User"), "{one}");
+    // -n 0 prints nothing, and does not claim there are no commits.
+    assert_eq!(
+        env.code(0, &["log", "-n", "0"]),
+        (String::new(), String::new())
+    );
     let dev = env.json(&["log", "dev"]);
     assert_eq!(dev["commits"].as_array().unwrap().len(), 2);
     let graph = env.ok(&["log", "--graph"]);

@@ -104,7 +104,10 @@ fn npy_rows_export_to_every_format_and_back_bit_for_bit() {
     env.ok(&["export", "images", "-o", "out.npz", "--force"]);
     // Into a directory that does not exist: the error says so.
     let e = env.err(&["export", "images", "-o", "no/such/dir/out.npy"]);
-    assert!(e.contains("the directory no/such/dir does not exist"), "{e}");
+    assert!(
+        e.contains("the directory no/such/dir does not exist"),
+        "{e}"
+    );
     // Selected samples only.
     let v = env.json(&[
         "export", "images", "-o", "two", "--key", "1", "--key", "int:7",
