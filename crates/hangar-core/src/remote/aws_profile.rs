@@ -9,7 +9,8 @@
 //! `[default]`): its static keys, session token, region and `endpoint_url`. A value in
 //! the credentials file wins over the config file's, as for `aws`. Profiles that get
 //! their keys another way (`role_arn`, `sso_*`, `credential_process`, a web identity
-//! token) are refused with a message saying what to do instead, never silently skipped.
+//! token) are refused when their keys are needed (none in the environment), with a
+//! message saying what to do instead, never silently skipped.
 //! A profile asked for by name that neither file has is an error; an absent `default`
 //! profile is not (the credentials may come from elsewhere).
 
@@ -31,6 +32,8 @@ pub(crate) struct Profile {
     pub session_token: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// A setting that gets keys another way than static ones, when the profile has one.
+    pub other_way: Option<&'static str>,
 }
 
 /// Settings that give credentials another way than static keys: not supported here.
@@ -102,27 +105,39 @@ pub(crate) fn load(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profil
         region: take("region"),
         endpoint_url: take("endpoint_url"),
         source,
+        other_way: None,
     };
-    match (&p.access_key_id, &p.secret_access_key) {
-        (Some(_), Some(_)) | (None, None) => {}
-        _ => {
-            return Err(Error::InvalidArgument(format!(
+    let other_way = OTHER_WAYS.iter().copied().find(|k| merged.contains_key(*k));
+    Ok(Some(Profile { other_way, ..p }))
+}
+
+impl Profile {
+    /// The profile's static keys and session token, for when nothing else gives keys:
+    /// `None` if it has none and names no other way to get them; an error for half a
+    /// key pair, or for keys it would get another way (`role_arn`, SSO, a process),
+    /// which this build cannot follow.
+    pub(crate) fn keys(&self) -> Result<Option<(String, String, Option<String>)>> {
+        match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => Ok(Some((
+                id.clone(),
+                secret.clone(),
+                self.session_token.clone(),
+            ))),
+            (None, None) => match self.other_way {
+                Some(k) => Err(Error::Unsupported(format!(
+                    "{} gets its credentials through {k}, which libhangar does not support: \
+                     export AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN \
+                     (for example from `aws configure export-credentials --format env`)",
+                    self.source
+                ))),
+                None => Ok(None),
+            },
+            _ => Err(Error::InvalidArgument(format!(
                 "{} has only one of aws_access_key_id and aws_secret_access_key: give both",
-                p.source
-            )))
+                self.source
+            ))),
         }
     }
-    if p.access_key_id.is_none() {
-        if let Some(k) = OTHER_WAYS.iter().find(|k| merged.contains_key(**k)) {
-            return Err(Error::Unsupported(format!(
-                "{} gets its credentials through {k}, which libhangar does not support: \
-                 export AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN \
-                 (for example from `aws configure export-credentials --format env`)",
-                p.source
-            )));
-        }
-    }
-    Ok(Some(p))
 }
 
 /// The settings of the first section of `path` whose header is one of `headers` (keys in
@@ -332,17 +347,30 @@ region = not-a-profile-header-in-config
             e.contains("\"nope\"") && e.contains("credentials") && e.contains("aws configure"),
             "{e}"
         );
-        let e = load(&env(&with(&vars, &[("AWS_PROFILE", "assumed")])))
-            .unwrap_err()
-            .to_string();
+        // These load (their region and endpoint are usable), but asking them for keys
+        // is an error: what is wrong, and what to do.
+        let keys = |name: &'static str| {
+            let p = load(&env(&with(&vars, &[("AWS_PROFILE", name)])))
+                .unwrap()
+                .unwrap();
+            p.keys().map_err(|e| e.to_string())
+        };
+        let e = keys("assumed").unwrap_err();
         assert!(
             e.contains("role_arn") && e.contains("AWS_ACCESS_KEY_ID"),
             "{e}"
         );
-        let e = load(&env(&with(&vars, &[("AWS_PROFILE", "half")])))
-            .unwrap_err()
-            .to_string();
+        let e = keys("half").unwrap_err();
         assert!(e.contains("only one of"), "{e}");
+        assert_eq!(
+            keys("ci").unwrap(),
+            Some((
+                "AKIDCI".into(),
+                "secret=with=equals".into(),
+                Some("tok".into())
+            ))
+        );
+        assert_eq!(keys("default").unwrap().unwrap().2, None);
     }
 
     #[test]

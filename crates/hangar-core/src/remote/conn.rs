@@ -432,10 +432,12 @@ fn with_aws_profile(
         return Ok(b);
     };
     let unset = |b: &AmazonS3Builder, k| b.get_config_value(&k).is_none_or(|v| v.is_empty());
+    // The profile's keys are asked for (and a profile that cannot give them refused)
+    // only when the environment gives none.
     if unset(&b, AmazonS3ConfigKey::AccessKeyId) {
-        if let (Some(id), Some(secret)) = (p.access_key_id, p.secret_access_key) {
+        if let Some((id, secret, token)) = p.keys()? {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
-            if let Some(token) = p.session_token {
+            if let Some(token) = token {
                 b = b.with_token(token);
             }
         }
@@ -683,6 +685,42 @@ mod tests {
                 .to_string();
             assert!(e.contains("not a region name"), "{r:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_profile_is_asked_for_keys_only_when_the_environment_has_none() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir(home.path().join(".aws")).unwrap();
+        std::fs::write(
+            home.path().join(".aws/config"),
+            "[default]\nsso_session = corp\nregion = eu-north-1\n",
+        )
+        .unwrap();
+        let h = home.path().display().to_string();
+        let var = |k: &str| (k == "HOME").then(|| h.clone());
+        // Keys in the environment (here, already on the builder): the SSO profile's
+        // region is still used, and its keys are not needed.
+        let b = AmazonS3Builder::new()
+            .with_access_key_id("AKID")
+            .with_secret_access_key("s");
+        let b = with_aws_profile(b, &var).unwrap();
+        let got = |b: &AmazonS3Builder, k| b.get_config_value(&k);
+        assert_eq!(
+            got(&b, AmazonS3ConfigKey::AccessKeyId).as_deref(),
+            Some("AKID")
+        );
+        assert_eq!(
+            got(&b, AmazonS3ConfigKey::Region).as_deref(),
+            Some("eu-north-1")
+        );
+        // None there: the profile must give them, and cannot.
+        let e = with_aws_profile(AmazonS3Builder::new(), &var)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sso_session") && e.contains("export AWS_ACCESS_KEY_ID"),
+            "{e}"
+        );
     }
 
     #[test]
