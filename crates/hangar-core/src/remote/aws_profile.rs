@@ -82,7 +82,7 @@ pub(crate) fn load(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profil
         return match named {
             Some(n) => Err(Error::InvalidArgument(format!(
                 "AWS profile {n:?} is in neither {} nor {}: add it (`aws configure \
-                 --profile {n}`), or unset AWS_PROFILE",
+                 --profile {n}`), or unset AWS_PROFILE and AWS_DEFAULT_PROFILE",
                 shown(&creds_path),
                 shown(&config_path)
             ))),
@@ -98,17 +98,15 @@ pub(crate) fn load(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Profil
         shown(&config_path)
     );
     let take = |k: &str| merged.get(k).filter(|v| !v.is_empty()).cloned();
-    let p = Profile {
+    Ok(Some(Profile {
         access_key_id: take("aws_access_key_id"),
         secret_access_key: take("aws_secret_access_key"),
         session_token: take("aws_session_token"),
         region: take("region"),
         endpoint_url: take("endpoint_url"),
         source,
-        other_way: None,
-    };
-    let other_way = OTHER_WAYS.iter().copied().find(|k| merged.contains_key(*k));
-    Ok(Some(Profile { other_way, ..p }))
+        other_way: OTHER_WAYS.iter().copied().find(|k| merged.contains_key(*k)),
+    }))
 }
 
 impl Profile {
