@@ -208,7 +208,7 @@ impl Repository {
             )));
         }
         let spec = &spec.resolved()?;
-        super::conn::check_url(&spec.url)?;
+        super::s3::check_url(&spec.url)?;
         // A clone that fails (unreachable server, refused credentials, a damaged object)
         // leaves nothing behind: the directory it made, or the repository it made in an
         // existing directory, is removed again.

@@ -18,6 +18,7 @@ mod fetch;
 mod local;
 mod ondemand;
 mod push;
+mod s3;
 mod state;
 mod wire;
 
@@ -124,8 +125,8 @@ impl Repository {
     pub fn add_remote(&self, spec: &RemoteSpec) -> Result<()> {
         let spec = &spec.resolved()?;
         crate::names::check_name("remote name", &spec.name)?;
-        conn::check_url(&spec.url)?;
-        conn::check_s3_settings(
+        s3::check_url(&spec.url)?;
+        s3::check_s3_settings(
             spec.endpoint.as_deref(),
             spec.region.as_deref(),
             "given for this remote",
