@@ -123,16 +123,15 @@ impl Conn {
                 if let Some(r) = &spec.region {
                     b = b.with_region(r);
                 }
-                b = with_aws_profile(b, &|k| std::env::var(k).ok())?;
+                let env = |k: &str| std::env::var(k).ok();
+                b = with_aws_profile(b, &env)?;
                 let endpoint = endpoint_of(&b);
                 check_s3_settings(
                     endpoint.as_deref(),
                     b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
                     "from the remote's settings, the environment or the AWS profile",
                 )?;
-                require_credentials(&b, &spec.url, endpoint.as_deref(), &|k| {
-                    std::env::var(k).ok()
-                })?;
+                require_credentials(&b, &spec.url, endpoint.as_deref(), &env)?;
                 // Plain HTTP only to an endpoint given as http:// (a server on the local
                 // network or loopback); the client options carry the setting.
                 let allow_http = endpoint.is_some_and(|e| e.starts_with("http://"));
@@ -464,7 +463,6 @@ fn timed_out(e: &object_store::Error) -> bool {
     false
 }
 
-/// Checks that `url` is a remote URL this build can use, without contacting it.
 /// Makes ring the process's rustls provider unless one is installed already (by the
 /// host program, or an earlier call): reqwest is built without a provider of its own
 /// (see Cargo.toml: aws-lc-rs would add 2.2 MB to every artifact). Opening an `s3://`

@@ -21,10 +21,9 @@ pub(crate) fn with_aws_profile(
     let Some(p) = super::aws_profile::load(var)? else {
         return Ok(b);
     };
-    let unset = |b: &AmazonS3Builder, k| b.get_config_value(&k).is_none_or(|v| v.is_empty());
     // The profile's keys are asked for (and a profile that cannot give them refused)
     // only when the environment gives none.
-    if unset(&b, AmazonS3ConfigKey::AccessKeyId) {
+    if configured(&b, AmazonS3ConfigKey::AccessKeyId).is_none() {
         if let Some((id, secret, token)) = p.keys()? {
             b = b.with_access_key_id(id).with_secret_access_key(secret);
             if let Some(token) = token {
@@ -32,7 +31,9 @@ pub(crate) fn with_aws_profile(
             }
         }
     }
-    if unset(&b, AmazonS3ConfigKey::Region) && unset(&b, AmazonS3ConfigKey::DefaultRegion) {
+    if configured(&b, AmazonS3ConfigKey::Region).is_none()
+        && configured(&b, AmazonS3ConfigKey::DefaultRegion).is_none()
+    {
         if let Some(r) = p.region {
             b = b.with_region(r);
         }
@@ -45,12 +46,17 @@ pub(crate) fn with_aws_profile(
     Ok(b)
 }
 
+/// The builder's value of `key`, if one is set and not empty (from the environment, the
+/// remote's settings or the profile).
+fn configured(b: &AmazonS3Builder, key: AmazonS3ConfigKey) -> Option<String> {
+    b.get_config_value(&key).filter(|v| !v.is_empty())
+}
+
 /// The endpoint requests will go to: `AWS_ENDPOINT_URL_S3`'s (object_store prefers it),
 /// else the endpoint's; `None` for AWS's own.
 pub(crate) fn endpoint_of(b: &AmazonS3Builder) -> Option<String> {
-    [AmazonS3ConfigKey::S3Endpoint, AmazonS3ConfigKey::Endpoint]
-        .iter()
-        .find_map(|k| b.get_config_value(k).filter(|v| !v.is_empty()))
+    configured(b, AmazonS3ConfigKey::S3Endpoint)
+        .or_else(|| configured(b, AmazonS3ConfigKey::Endpoint))
 }
 
 /// Refuses, before any request, a server other than AWS when no credentials were found:
@@ -66,9 +72,7 @@ pub(crate) fn require_credentials(
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Result<()> {
     let aws = endpoint.is_none_or(|e| e.contains(".amazonaws.com"));
-    let found = b
-        .get_config_value(&AmazonS3ConfigKey::AccessKeyId)
-        .is_some_and(|v| !v.is_empty())
+    let found = configured(b, AmazonS3ConfigKey::AccessKeyId).is_some()
         || [
             "AWS_WEB_IDENTITY_TOKEN_FILE",
             "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
@@ -124,11 +128,7 @@ pub(crate) fn check_s3_settings(
         }
     }
     if let Some(r) = region {
-        if r.is_empty()
-            || !r
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if r.is_empty() || !r.chars().all(name_char) {
             return Err(Error::InvalidArgument(format!(
                 "the S3 region {r:?} ({from}) is not a region name: give one such as \
                  us-east-1, or the name your server uses (Garage: garage)"
@@ -138,6 +138,13 @@ pub(crate) fn check_s3_settings(
     Ok(())
 }
 
+/// A character of a bucket or region name: letters, digits, `-`, `_` and `.` (S3's own
+/// rules are stricter; servers other than AWS accept these too).
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_.".contains(c)
+}
+
+/// Checks that `url` is a remote URL this build can use, without contacting it.
 pub(crate) fn check_url(url: &str) -> Result<()> {
     let u = url::Url::parse(url).map_err(|e| {
         Error::InvalidArgument(format!(
@@ -149,8 +156,7 @@ pub(crate) fn check_url(url: &str) -> Result<()> {
         "file" if u.to_file_path().is_ok() => Ok(()),
         "s3" => {
             let bucket = u.host_str().unwrap_or_default();
-            let fine = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-            if bucket.is_empty() || !bucket.chars().all(fine) {
+            if bucket.is_empty() || !bucket.chars().all(name_char) {
                 return Err(Error::InvalidArgument(format!(
                     "{url:?} names no usable bucket ({bucket:?}): bucket names are letters, \
                      digits, '-', '_' and '.'; give s3://bucket/prefix"
