@@ -121,31 +121,24 @@ fn declared_sizes_are_checked_against_the_bytes_present() {
     let e = env.err(&["import", "q", f.to_str().unwrap(), "--create"]);
     assert!(e.contains("palette (PLTE chunk) is 8 bytes"), "{e}");
     // The per-sample limit, configurable.
-    let out = env
-        .cmd()
-        .env("HANGAR_MAX_SAMPLE_BYTES", "10")
-        .args([
-            "import",
-            "s",
-            &fixture("npy_dir/s0.npy"),
-            "--create",
-            "--whole",
-        ])
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{e}");
+    let e = env.run_err(env.cmd().env("HANGAR_MAX_SAMPLE_BYTES", "10").args([
+        "import",
+        "s",
+        &fixture("npy_dir/s0.npy"),
+        "--create",
+        "--whole",
+    ]));
     assert!(
         e.contains("limit of 10 bytes") && e.contains("HANGAR_MAX_SAMPLE_BYTES"),
         "{e}"
     );
-    let out = env
-        .cmd()
-        .env("HANGAR_MAX_SAMPLE_BYTES", "lots")
-        .args(["import", "s", &fixture("npy_dir/s0.npy"), "--create"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a size"));
+    let e = env.run_err(env.cmd().env("HANGAR_MAX_SAMPLE_BYTES", "lots").args([
+        "import",
+        "s",
+        &fixture("npy_dir/s0.npy"),
+        "--create",
+    ]));
+    assert!(e.contains("is not a size"), "{e}");
     // None of it staged anything.
     assert_eq!(env.json(&["status"]), status);
 }

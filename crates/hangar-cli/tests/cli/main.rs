@@ -70,6 +70,15 @@ impl Env {
         out
     }
 
+    /// Runs `cmd` (from [`Env::cmd`], with its own environment), asserts exit 2 (an
+    /// error, not an internal one), returns stderr.
+    pub fn run_err(&self, cmd: &mut Command) -> String {
+        let out = cmd.output().expect("runs");
+        let e = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {e}");
+        e
+    }
+
     /// Runs `hangar ARGS`, asserts exit 0, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run_ok(self.cmd().args(args));

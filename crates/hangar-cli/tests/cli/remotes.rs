@@ -151,14 +151,11 @@ fn push_clone_fetch_data_and_pull_from_the_command_line() {
     // A cache directory that cannot be made: an error naming it and what to do.
     let not_a_dir = cache.path().join("file");
     std::fs::write(&not_a_dir, b"").unwrap();
-    let out = dst
-        .cmd()
-        .env("XDG_CACHE_HOME", &not_a_dir)
-        .args(["cat", "--remote", &url, "images", "3"])
-        .output()
-        .unwrap();
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{e}");
+    let e = dst.run_err(
+        dst.cmd()
+            .env("XDG_CACHE_HOME", &not_a_dir)
+            .args(["cat", "--remote", &url, "images", "3"]),
+    );
     assert!(
         e.contains("cannot create the cache directory") && e.contains("XDG_CACHE_HOME"),
         "{e}"
@@ -250,14 +247,7 @@ fn s3_settings_that_make_no_request_are_clear_errors() {
         env.json(&["remote", "list"])["remotes"],
         serde_json::json!([])
     );
-    // Exit 2 (an error, not an internal one), and stderr.
-    let run_fail = |c: &mut assert_cmd::Command| {
-        let out = c.output().expect("runs");
-        let e = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(2), "{e}");
-        e
-    };
-    let out = run_fail(env.cmd().env("AWS_ENDPOINT_URL", "localhost:9").args([
+    let out = env.run_err(env.cmd().env("AWS_ENDPOINT_URL", "localhost:9").args([
         "clone",
         "s3://bucket/p",
         "copy",
@@ -267,7 +257,7 @@ fn s3_settings_that_make_no_request_are_clear_errors() {
         "{out}"
     );
     assert!(!env.path().join("copy").exists());
-    let out = run_fail(env.cmd().env("AWS_REGION", "a b").args([
+    let out = env.run_err(env.cmd().env("AWS_REGION", "a b").args([
         "cat",
         "--remote",
         "s3://bucket/p",
@@ -285,15 +275,11 @@ mod servers;
 
 /// Runs `hangar ARGS` with `AWS_SECRET_ACCESS_KEY` replaced; asserts exit 2 and returns stderr.
 fn with_wrong_secret(env: &Env, args: &[&str]) -> String {
-    let out = env
-        .cmd()
-        .env("AWS_SECRET_ACCESS_KEY", "ff".repeat(32))
-        .args(args)
-        .output()
-        .expect("runs");
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(2), "hangar {args:?}: {e}");
-    e
+    env.run_err(
+        env.cmd()
+            .env("AWS_SECRET_ACCESS_KEY", "ff".repeat(32))
+            .args(args),
+    )
 }
 
 /// Credentials, region and endpoint from the AWS profile files (`~/.aws/credentials`,
@@ -307,6 +293,7 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
     committed_images(&src, 3, 0);
     let wrong = "ff".repeat(32);
     let (id, secret) = (servers::ACCESS_KEY, servers::SECRET_KEY);
+    let keys = [("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)];
     let aws = src.path().join(".aws");
     std::fs::create_dir(&aws).unwrap();
     std::fs::write(
@@ -357,11 +344,7 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
     let bucket = server.root.path().join("datasets");
     assert_eq!(std::fs::read_dir(&bucket).unwrap().count(), 0);
     // ...but keys in the environment win over the profile's.
-    let o = run(
-        None,
-        &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
-        &["push", "origin", "--json"],
-    );
+    let o = run(None, &keys, &["push", "origin", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     // Profile ci has the right ones: a new commit pushes with them alone.
     src.ok(&["import", "images", &images_npy(&src, "b.npy", 5, 50)]);
@@ -387,7 +370,6 @@ fn credentials_region_and_endpoint_come_from_the_aws_profile_files() {
     assert!(!e.contains("169.254"), "{e}");
     // AWS_ENDPOINT_URL_S3 (the S3-specific variable) is an endpoint too, and a remote's
     // own --endpoint wins over it.
-    let keys = [("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)];
     let o = run(
         None,
         &[keys[0], keys[1], ("AWS_ENDPOINT_URL_S3", ep.as_str())],
