@@ -20,6 +20,10 @@ import numpy as np
 N = int(os.environ.get("LOADER_N", "60000"))
 SINGLE = int(os.environ.get("SINGLE_READS", "20000"))
 BATCH_KEYS = 10_000
+# Batch writes (libhangar, Lance, Deep Lake) are timed as the best of this many, each
+# into a fresh directory: one write of 120,000 records takes ~0.1 s, and the first one a
+# process makes pays for page faults and warm-up the others do not.
+WRITE_ROUNDS = int(os.environ.get("WRITE_ROUNDS", "3"))
 
 
 def load(source):
@@ -40,6 +44,16 @@ def best(rounds, f):
         f()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def best_fresh(rounds, write):
+    """Best time of `rounds` writes, each into a fresh directory made by `write(i)`
+    (which returns its seconds and what it built); returns (seconds, last result)."""
+    times, last = [], None
+    for i in range(rounds):
+        s, last = write(i)
+        times.append(s)
+    return min(times), last
 
 
 def epoch_seconds(dataset, rounds=2):
@@ -110,11 +124,19 @@ def ours(source):
     imgs, labels = load(source)
     out = {"tool": f"libhangar {hangar.__version__}", "samples": N}
     d = tempfile.mkdtemp()
+
+    def write(batched):
+        def one(i):
+            shutil.rmtree(d, ignore_errors=True)
+            repo, s = hangar_repo(d, imgs, labels, batched=batched)
+            return s, repo
+
+        return one
+
     try:
-        _, write_s = hangar_repo(d, imgs, labels, batched="update")
+        write_s, _ = best_fresh(WRITE_ROUNDS, write("update"))
         out["update_dict_records_per_s"] = 2 * N / write_s
-        shutil.rmtree(d)
-        repo, write_s = hangar_repo(d, imgs, labels, batched="put_batch")
+        write_s, repo = best_fresh(WRITE_ROUNDS, write("put_batch"))
         out["batch_write_records_per_s"] = 2 * N / write_s
         co = repo.checkout()
         col = co.columns["images"]
@@ -169,24 +191,32 @@ def peers(source):
     try:
         flat = pa.FixedSizeListArray.from_arrays(pa.array(imgs.reshape(-1)), 784)
         table = pa.table({"images": flat, "labels": pa.array(labels)})
-        path = os.path.join(d, "lance")
-        t = time.perf_counter()
-        lance.write_dataset(table, path, mode="create")
-        out["lance_write_records_per_s"] = 2 * N / (time.perf_counter() - t)
+        def lance_write(i):
+            path = os.path.join(d, f"lance-{i}")
+            t = time.perf_counter()
+            lance.write_dataset(table, path, mode="create")
+            return time.perf_counter() - t, path
+
+        write_s, path = best_fresh(WRITE_ROUNDS, lance_write)
+        out["lance_write_records_per_s"] = 2 * N / write_s
         ds = lance.dataset(path)
         out["lance_take_single_per_s"] = len(picks) / best(3, lambda: [ds.take([k], columns=["images"]) for k in picks])
         out["lance_take_10k_s"] = best(5, lambda: ds.take(keys, columns=["images"]))
         got = ds.take(keys[:3], columns=["images"]).column("images").to_numpy(zero_copy_only=False)
         assert np.array_equal(np.stack(got).reshape(3, 28, 28), imgs[keys[:3]])
 
-        path = os.path.join(d, "deeplake")
-        t = time.perf_counter()
-        dl = deeplake.create("file://" + path)
-        dl.add_column("images", deeplake.types.Array(deeplake.types.UInt8(), shape=[28, 28]))
-        dl.add_column("labels", deeplake.types.Int64())
-        dl.append({"images": imgs, "labels": labels})
-        dl.commit()
-        out["deeplake_append_records_per_s"] = 2 * N / (time.perf_counter() - t)
+        def deeplake_write(i):
+            path = os.path.join(d, f"deeplake-{i}")
+            t = time.perf_counter()
+            dl = deeplake.create("file://" + path)
+            dl.add_column("images", deeplake.types.Array(deeplake.types.UInt8(), shape=[28, 28]))
+            dl.add_column("labels", deeplake.types.Int64())
+            dl.append({"images": imgs, "labels": labels})
+            dl.commit()
+            return time.perf_counter() - t, path
+
+        write_s, path = best_fresh(WRITE_ROUNDS, deeplake_write)
+        out["deeplake_append_records_per_s"] = 2 * N / write_s
         ro = deeplake.open_read_only("file://" + path)
         col = ro["images"]
         out["deeplake_single_per_s"] = len(picks) / best(3, lambda: [col[k] for k in picks])
