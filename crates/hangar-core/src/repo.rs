@@ -151,6 +151,19 @@ impl Repository {
         WriterCheckout::open(self.shared.clone(), Some(branch))
     }
 
+    /// Creates branch `name` at `start` (a revision; the head of the staging area's
+    /// branch when `None`) and opens the writer checkout on it, as `git checkout -b`.
+    /// Changes staged on the current branch move with the staging area when the new
+    /// branch starts at the commit they are based on; otherwise `DirtyStaging` and
+    /// nothing is created. The branch name's errors are [`Repository::create_branch`]'s.
+    pub fn checkout_writer_new_branch(
+        &self,
+        name: &str,
+        start: Option<&str>,
+    ) -> Result<WriterCheckout> {
+        WriterCheckout::open_new_branch(self, name, start)
+    }
+
     /// A read-only view of the durable staging area, taken without the writer lock (so
     /// it works while a writer is open, in this process or another): what the staging
     /// journal had acknowledged when it was opened. Nothing on disk is changed.

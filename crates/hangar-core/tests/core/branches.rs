@@ -109,6 +109,76 @@ fn writer_checkout_switches_branches_only_with_a_clean_staging_area() {
 }
 
 #[test]
+fn a_new_branch_takes_the_staged_changes_with_it_when_it_starts_at_their_base() {
+    let (dir, repo, first) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    imgs.set("new", TensorRef::new(&[4u8; 6], &[2, 3])).unwrap();
+    imgs.delete("a").unwrap();
+    co.add_str_column("notes").unwrap().set("n", "hi").unwrap();
+    let second = co.commit("second").unwrap();
+    co.column("imgs")
+        .unwrap()
+        .set("new", TensorRef::new(&[5u8; 6], &[2, 3]))
+        .unwrap();
+    co.column("imgs").unwrap().delete("b").unwrap();
+    co.metadata().set("m", "v").unwrap();
+    co.close().unwrap();
+    // Refused with nothing created: a start other than the changes' base, a name taken.
+    let e = repo
+        .checkout_writer_new_branch("old", Some(&first.to_hex()[..8]))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DirtyStaging, "{e}");
+    assert!(e.to_string().contains("\"master\""), "{e}");
+    assert_eq!(
+        kind(repo.checkout_writer_new_branch("master", None)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(repo.checkout_writer_new_branch("bad name", None)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(repo.branches().unwrap().len(), 1);
+    assert!(!repo.writer_lock_held().unwrap());
+    // At the head (by default or named): the changes move, master keeps its head.
+    let co = repo
+        .checkout_writer_new_branch("dev", Some("master"))
+        .unwrap();
+    assert_eq!(co.branch_name().unwrap(), "dev");
+    assert_eq!(co.commit_hash().unwrap(), Some(second));
+    assert!(co.status().unwrap().is_dirty());
+    co.close().unwrap();
+    // Durable: a new process sees them staged on dev.
+    drop(repo);
+    let repo = hangar_core::Repository::open(dir.path()).unwrap();
+    assert_eq!(repo.staging_branch().unwrap(), "dev");
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(u8s(&imgs.get("new").unwrap()), [5u8; 6]);
+    assert!(!imgs.contains("b").unwrap());
+    assert_eq!(co.metadata().get("m").unwrap(), "v");
+    let on_dev = co.commit("on dev").unwrap();
+    co.close().unwrap();
+    assert_eq!(repo.branch_head("dev").unwrap(), Some(on_dev));
+    assert_eq!(repo.branch_head("master").unwrap(), Some(second));
+    let master = repo.checkout_branch("master").unwrap();
+    assert!(master.column("imgs").unwrap().contains("b").unwrap());
+    assert_eq!(
+        u8s(&master.column("imgs").unwrap().get("new").unwrap()),
+        [4u8; 6]
+    );
+    assert!(repo.verify().unwrap().is_ok());
+    // With nothing staged, any start: the writer opens there.
+    let co = repo
+        .checkout_writer_new_branch("from_first", Some(&first.to_hex()))
+        .unwrap();
+    assert_eq!(co.commit_hash().unwrap(), Some(first));
+    assert!(!co.status().unwrap().is_dirty());
+    assert!(!co.column("imgs").unwrap().contains("new").unwrap());
+}
+
+#[test]
 fn remove_branch_refusals_and_force() {
     let (_dir, repo, first) = repo_with_commit();
     assert_eq!(

@@ -100,6 +100,20 @@ impl StoreWriter {
         Ok(())
     }
 
+    /// Moves the staging area, everything staged with it, onto `new_base` — for the
+    /// layer above, the same commit under another branch name (`git checkout -b`): the
+    /// journal is rewritten compactly as [`StoreWriter::compact`] does, with the new
+    /// base, in one atomic replace, so a crash leaves either the old base or the new one,
+    /// each with every staged change. `records` is the layer above's snapshot.
+    pub fn rebase_staged(&mut self, new_base: &[u8], records: &[Vec<u8>]) -> Result<()> {
+        let old = std::mem::replace(&mut self.base, new_base.to_vec());
+        let done = self.compact(records);
+        if done.is_err() {
+            self.base = old;
+        }
+        done
+    }
+
     /// Writes everything buffered and marks the state of the staging area now: values,
     /// segments and the layer above's records. [`StoreWriter::rollback`] returns to it
     /// exactly, as long as no commit, reset or journal compaction came in between.

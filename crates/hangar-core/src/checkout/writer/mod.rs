@@ -132,20 +132,37 @@ fn lock_state_raw(st: &Mutex<WriterState>) -> Result<MutexGuard<'_, WriterState>
     Ok(g)
 }
 
+/// Takes the writer lock and loads the staging area (see `load_current`).
+fn lock_and_load(shared: &Arc<Shared>) -> Result<(WriterLock, User, StoreWriter, Staging)> {
+    let lock = WriterLock::acquire(&shared.hangar)?;
+    // Temporary ref files left by an interrupted ref update (only a writer makes them).
+    hangar_store::fs::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
+    let (user, sw, staging) = load_current(shared, false)?;
+    Ok((lock, user, sw, staging))
+}
+
+/// Starts a clean staging area over on `base` (another branch's head).
+fn restart_at(shared: &Arc<Shared>, sw: &mut StoreWriter, base: BaseInfo) -> Result<Staging> {
+    sw.reset(&base.encode())?;
+    Staging::load(shared, base)
+}
+
 impl WriterCheckout {
     /// Opens the writer on the staging area; with `branch`, first switches the staging
     /// area to that branch (refused with `DirtyStaging` if it has changes for another
     /// branch). On any error the lock is released.
     pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
-        let lock = WriterLock::acquire(&shared.hangar)?;
-        // Temporary ref files left by an interrupted ref update (only a writer makes them).
-        hangar_store::fs::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
-        let (user, mut sw, mut staging) = load_current(&shared, false)?;
+        let (lock, user, mut sw, mut staging) = lock_and_load(&shared)?;
         if let Some(wanted) = branch {
             if wanted != staging.base.branch {
                 if !refs::branch_exists(&shared.hangar, wanted)? {
+                    let names: Vec<String> = refs::list_branches(&shared.hangar)?
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .collect();
                     return Err(Error::NotFound(format!(
-                        "no branch named {wanted:?}; create it first"
+                        "no branch named {wanted:?} (branches: {}); create it first",
+                        names.join(", ")
                     )));
                 }
                 if staging.is_dirty() {
@@ -159,9 +176,59 @@ impl WriterCheckout {
                     branch: wanted.to_string(),
                     commit: refs::read_ref(&shared.hangar, wanted)?,
                 };
-                sw.reset(&switched.encode())?;
-                staging = Staging::load(&shared, switched)?;
+                staging = restart_at(&shared, &mut sw, switched)?;
             }
+        }
+        Ok(WriterCheckout::with_state(
+            shared,
+            Some(lock),
+            sw,
+            staging,
+            user,
+        ))
+    }
+
+    /// Creates a branch and opens the writer on it, the staged changes moving with the
+    /// staging area (see [`Repository::checkout_writer_new_branch`]). Under the writer
+    /// lock: the checks first, then the branch (a ref, durable), then the journal
+    /// rewritten on the new base in one atomic replace; a crash between the two leaves
+    /// the branch created and the changes staged on the old one.
+    pub(crate) fn open_new_branch(
+        repo: &Repository,
+        name: &str,
+        start: Option<&str>,
+    ) -> Result<WriterCheckout> {
+        let shared = repo.shared().clone();
+        let (lock, user, mut sw, mut staging) = lock_and_load(&shared)?;
+        if staging.is_dirty() {
+            let at = match start {
+                Some(rev) => Some(repo.resolve(rev)?.0),
+                None => refs::read_ref(&shared.hangar, &staging.base.branch)?,
+            };
+            if at != staging.base.commit {
+                return Err(Error::DirtyStaging(format!(
+                    "Unable to create branch {name:?} and check it out: the staging area has \
+                     uncommitted changes based on another commit (on branch {:?}); commit or \
+                     reset them first, or start the branch at the commit they are based on",
+                    staging.base.branch
+                )));
+            }
+        }
+        let branch = repo.create_branch(name, start)?;
+        let moved = BaseInfo {
+            branch: branch.name,
+            commit: branch.head.map(|h| h.0),
+        };
+        if staging.is_dirty() {
+            let records: Vec<Vec<u8>> = staging
+                .snapshot()
+                .iter()
+                .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
+                .collect();
+            sw.rebase_staged(&moved.encode(), &records)?;
+            staging.base = moved;
+        } else {
+            staging = restart_at(&shared, &mut sw, moved)?;
         }
         Ok(WriterCheckout::with_state(
             shared,
