@@ -432,6 +432,8 @@ pub struct Deleted {
 pub struct CheckedOut {
     pub branch: String,
     pub head: Option<Id>,
+    /// True when `checkout -b` created the branch.
+    pub created: bool,
 }
 
 #[derive(Debug, Serialize)]

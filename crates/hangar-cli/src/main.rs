@@ -105,8 +105,7 @@ enum Command {
     Show(cmd::show::Args),
     #[command(subcommand)]
     Column(cmd::column::Command),
-    #[command(subcommand)]
-    Branch(cmd::branch::Command),
+    Branch(cmd::branch::Args),
     Checkout(cmd::checkout::Args),
     Diff(cmd::diff::Args),
     Merge(cmd::merge::Args),
@@ -141,7 +140,7 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<Ending> {
         Command::Summary(a) => done(cmd::summary::run(ctx, a)),
         Command::Show(a) => done(cmd::show::run(ctx, a)),
         Command::Column(c) => done(cmd::column::run(ctx, c)),
-        Command::Branch(c) => done(cmd::branch::run(ctx, c)),
+        Command::Branch(a) => done(cmd::branch::run(ctx, a)),
         Command::Checkout(a) => done(cmd::checkout::run(ctx, a)),
         Command::Diff(a) => done(cmd::diff::run(ctx, a)),
         Command::Merge(a) => cmd::merge::run(ctx, a),

@@ -2,7 +2,29 @@ use crate::app::Ctx;
 use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
-/// List, create and delete branches.
+/// List, create and delete branches (`hangar branch` alone lists them, `hangar branch
+/// NAME [BASE]` creates one, as git's `branch` does).
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "Examples:
+  hangar branch                    (= branch list)
+  hangar branch dev                (= branch create dev)
+  hangar branch fix-labels 3f2a9c  (= branch create fix-labels 3f2a9c)
+  hangar branch delete dev"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// A branch to create (a name spelled as a subcommand needs `branch create NAME`).
+    name: Option<String>,
+    /// A branch or commit (id or unique prefix) to start it from.
+    #[arg(requires = "name", add = crate::complete::rev())]
+    base: Option<String>,
+}
+
+/// What `branch` does.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// List branches and their heads; `*` marks the branch the staging area is on.
@@ -37,7 +59,12 @@ pub enum Command {
     },
 }
 
-pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    let c = match (a.command, a.name) {
+        (Some(c), _) => c,
+        (None, Some(name)) => Command::Create { name, base: a.base },
+        (None, None) => Command::List,
+    };
     let repo = ctx.open()?;
     match c {
         Command::List => {

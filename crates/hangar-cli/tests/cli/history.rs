@@ -185,6 +185,103 @@ fn checkout_switches_and_refuses_with_staged_changes() {
 }
 
 #[test]
+fn branch_alone_lists_and_branch_name_creates_as_git_does() {
+    let env = Env::new();
+    history_repo(&env);
+    assert_eq!(env.ok(&["branch"]), env.ok(&["branch", "list"]));
+    let master = env.json(&["log"])["commits"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = env.json(&["log"])["commits"][3]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(env
+        .ok(&["branch", "topic"])
+        .contains(&format!("Created branch topic at {}", &master[..16])));
+    let v = env.json(&["branch", "old", &first[..8]]);
+    assert_eq!(
+        (v["created"].as_str(), v["head"].as_str()),
+        (Some("old"), Some(first.as_str()))
+    );
+    // A name spelled as a subcommand is the subcommand; `create` makes such a branch.
+    env.ok(&["branch", "create", "list"]);
+    let names: Vec<String> = env.json(&["branch"])["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["dev", "list", "master", "old", "topic"]);
+    let e = env.err(&["branch", "topic"]);
+    assert!(e.contains("already exists"), "{e}");
+    let (_, e) = env.code(2, &["branch", "x", "y", "z"]);
+    assert!(e.contains("Usage: hangar branch"), "{e}");
+}
+
+#[test]
+fn checkout_b_creates_a_branch_and_takes_the_staged_changes_along() {
+    let env = Env::new();
+    history_repo(&env);
+    let head = env.json(&["status"])["head"].as_str().unwrap().to_string();
+    env.ok(&["column", "create", "notes", "str"]);
+    // A start other than the staged changes' base: refused, nothing created or lost.
+    let e = env.err(&["checkout", "-b", "exp", "HEAD~1"]);
+    assert!(
+        e.contains("uncommitted changes") && e.contains("\"master\""),
+        "{e}"
+    );
+    let e = env.err(&["checkout", "-b", "dev"]);
+    assert!(e.contains("already exists"), "{e}");
+    let e = env.err(&["checkout", "-b", "bad name"]);
+    assert!(e.contains("not suitable"), "{e}");
+    assert_eq!(
+        env.json(&["branch"])["branches"].as_array().unwrap().len(),
+        2
+    );
+    let st = env.json(&["status"]);
+    assert_eq!(
+        (st["branch"].as_str(), st["clean"].as_bool()),
+        (Some("master"), Some(false)),
+        "{st}"
+    );
+    // From the head: the changes move to the new branch; master keeps its head.
+    let out = env.ok(&["checkout", "-b", "exp"]);
+    assert!(out.contains("Switched to a new branch exp"), "{out}");
+    let st = env.json(&["status"]);
+    assert_eq!(
+        (st["branch"].as_str(), st["head"].as_str()),
+        (Some("exp"), Some(head.as_str()))
+    );
+    assert_eq!(st["clean"], false, "{st}");
+    env.ok(&["commit", "-m", "notes on exp"]);
+    let cols = |rev: &str| -> Vec<String> {
+        env.json(&["summary", rev])["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(cols("exp").contains(&"notes".to_string()));
+    assert!(!cols("master").contains(&"notes".to_string()));
+    assert_eq!(env.json(&["log", "master"])["commits"][0]["id"], head);
+    // Clean: any start; --json says it created the branch.
+    let v = env.json(&["checkout", "-b", "back", "HEAD~1"]);
+    assert_eq!(
+        (v["branch"].as_str(), v["created"].as_bool()),
+        (Some("back"), Some(true))
+    );
+    assert_eq!(v["head"], head);
+    assert_eq!(env.json(&["checkout", "master"])["created"], false);
+    // An unknown branch without -b: the error says how to make it.
+    let e = env.err(&["checkout", "nope"]);
+    assert!(e.contains("hangar checkout -b nope"), "{e}");
+    assert!(e.contains("branches: back, dev, exp, master"), "{e}");
+}
+
+#[test]
 fn diff_forms() {
     let env = Env::new();
     history_repo(&env);
