@@ -182,7 +182,7 @@ impl Repository {
         self.shared.store.refresh()?;
         let head = self.branch_head(branch)?.ok_or_else(|| {
             Error::NotFound(format!(
-                "branch {branch:?} has no commits yet; commit from a writer checkout first"
+                "branch {branch:?} has no commits yet; make a first commit on it"
             ))
         })?;
         let info = self.commit_info(&head)?;
@@ -384,7 +384,7 @@ impl Repository {
     fn resolve_base(&self, base: &str, rev: &str) -> Result<CommitId> {
         let no_commits = |branch: &str| {
             Error::NotFound(format!(
-                "branch {branch:?} has no commits yet; commit from a writer checkout first"
+                "branch {branch:?} has no commits yet; make a first commit on it"
             ))
         };
         if base == "HEAD" {

@@ -389,11 +389,17 @@ fn merge_outcomes_and_conflicts() {
     ]);
     env.ok(&["commit", "-m", "master s0"]);
     let head_before = env.json(&["log"])["commits"][0]["id"].clone();
-    let (out, _) = env.code(1, &["merge", "dev"]);
+    let (out, err) = env.code(1, &["merge", "dev"]);
     assert!(
         out.contains("stopped: 1 conflict; nothing was changed"),
         "{out}"
     );
+    assert!(
+        err.contains("`hangar merge dev --strategy ours|theirs`"),
+        "{err}"
+    );
+    let (_, err) = env.code(1, &["merge", "dev", "-q"]);
+    assert_eq!(err, "", "-q: no notes");
     assert!(
         out.contains("WHERE") && out.contains("\"s0\"") && out.contains("changed in both"),
         "{out}"

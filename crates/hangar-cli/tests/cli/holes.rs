@@ -48,7 +48,8 @@ fn a_fifo_is_refused_not_read_forever() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("1 samples imported") && text.contains("1 files"),
+        text.contains("images: 1 sample imported")
+            && text.contains("1 file in the directories is not"),
         "{text}"
     );
 }

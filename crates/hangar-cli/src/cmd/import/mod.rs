@@ -249,7 +249,10 @@ fn print_report(
     }
     let mut text = String::new();
     for (c, n) in &report.counts {
-        text.push_str(&format!("{c}: {} samples imported", thousands(n.imported)));
+        text.push_str(&format!(
+            "{c}: {} imported",
+            output::count(n.imported, "sample")
+        ));
         if n.overwritten > 0 {
             text.push_str(&format!(", {} replaced", thousands(n.overwritten)));
         }
@@ -268,9 +271,14 @@ fn print_report(
         text.push('\n');
     }
     if report.left_out > 0 {
+        let (is, was) = if report.left_out == 1 {
+            ("is", "was")
+        } else {
+            ("are", "were")
+        };
         text.push_str(&format!(
-            "{} files in the directories are not of a type hangar imports and were left out\n",
-            report.left_out
+            "{} in the directories {is} not of a type hangar imports and {was} left out\n",
+            output::count(report.left_out as u64, "file")
         ));
     }
     match commit {

@@ -222,7 +222,7 @@ pub(super) fn plan(
         let col_dtype = schema.dtype().expect("ndarray");
         ensure!(
             formats::lossless(*dtype, col_dtype),
-            "{what}: the data is {dtype} and column {column:?} is {col_dtype}; converting could change values. Import into a {dtype} column (or convert the file)"
+            "{what}: the data is {dtype} and column {column:?} is {col_dtype}; converting could change values. Import into a column of {dtype} (or convert the file)"
         );
         let row_shape = shape.get(1..).unwrap_or(&[]);
         let layout = if a.rows {
