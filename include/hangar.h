@@ -965,6 +965,15 @@ hangar_status hangar_repo_checkout_commit(const struct hangar_repo *repo, const 
 // `hangar_writer_free` releases the lock.
 hangar_status hangar_repo_checkout_writer(const struct hangar_repo *repo, const char *branch, struct hangar_writer **out);
 
+// Creates branch `name` at `start` (a branch or commit; NULL = the head of the branch
+// the staging area is on) and opens the writer checkout on it, as `git checkout -b`:
+// changes staged on the current branch move with the staging area when `start` is the
+// commit they are based on; otherwise `HANGAR_E_DIRTY_STAGING` and nothing is created.
+// `HANGAR_E_ALREADY_EXISTS`, `HANGAR_E_NOT_FOUND` and `HANGAR_E_INVALID_ARGUMENT` as
+// for `hangar_repo_create_branch`, `HANGAR_E_LOCKED` as for
+// `hangar_repo_checkout_writer`. `*out` is a new handle.
+hangar_status hangar_repo_checkout_writer_new_branch(const struct hangar_repo *repo, const char *name, const char *start, struct hangar_writer **out);
+
 // Creates branch `name` at `base` (a branch or commit; NULL = the current head).
 // `HANGAR_E_ALREADY_EXISTS` if it exists, `HANGAR_E_NOT_FOUND` for an unknown base,
 // `HANGAR_E_INVALID_ARGUMENT` for a bad name or before the first commit.

@@ -1143,6 +1143,80 @@ static void test_gc(void) {
 /* Compressed columns: created through the spec and the text-column call, reported by
    hangar_column_compression, sealed as Parquet segments and read back exactly; bad codecs
    are refused with a message naming the choices. */
+/* hangar_repo_checkout_writer_new_branch: git's checkout -b, staged changes moving along. */
+static void test_new_branch(void) {
+    hangar_repo *repo = NULL;
+    OK(hangar_repo_init(path_in("repo-newbranch"), "Ada", "ada@example.com", false, &repo));
+    hangar_writer *w = NULL;
+    hangar_column *text = NULL;
+    OK(hangar_repo_checkout_writer(repo, NULL, &w));
+    OK(hangar_writer_add_text_column(w, "notes", HANGAR_KIND_STR, false, &text));
+    OK(hangar_column_put_text(text, ik(1), NULL, "one", 3));
+    char first[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "first", first, sizeof first));
+    OK(hangar_column_put_text(text, ik(2), NULL, "two", 3));
+    char second[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "second", second, sizeof second));
+    OK(hangar_column_put_text(text, ik(3), NULL, "staged", 6));
+    hangar_column_free(text);
+    hangar_writer_free(w);
+
+    /* Refused, nothing created: the writer lock held, a start other than the staged
+       changes' base, a taken name, NULLs. */
+    hangar_writer *other = NULL;
+    w = NULL;
+    OK(hangar_repo_checkout_writer(repo, NULL, &other));
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_checkout_writer_new_branch(repo, "dev", NULL, &w));
+    hangar_writer_free(other);
+    EXPECT_STATUS(HANGAR_E_DIRTY_STAGING, hangar_repo_checkout_writer_new_branch(repo, "dev", first, &w));
+    EXPECT(w == NULL);
+    EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_checkout_writer_new_branch(repo, "master", NULL, &w));
+    EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_checkout_writer_new_branch(repo, "bad name", NULL, &w));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_checkout_writer_new_branch(repo, NULL, NULL, &w));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_checkout_writer_new_branch(repo, "dev", NULL, NULL));
+    hangar_strlist *list = NULL;
+    OK(hangar_repo_branches(repo, &list));
+    EXPECT(hangar_strlist_len(list) == 1);
+    hangar_strlist_free(list);
+
+    /* At the head: the staged change moves to dev; master keeps its head. */
+    OK(hangar_repo_checkout_writer_new_branch(repo, "dev", NULL, &w));
+    char name[32];
+    OK(hangar_writer_branch(w, name, sizeof name));
+    EXPECT(strcmp(name, "dev") == 0);
+    bool dirty = false;
+    OK(hangar_writer_status(w, &dirty, NULL));
+    EXPECT(dirty);
+    char on_dev[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "on dev", on_dev, sizeof on_dev));
+    hangar_writer_free(w);
+    char head[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_repo_branch_head(repo, "master", head, sizeof head));
+    EXPECT(strcmp(head, second) == 0);
+    OK(hangar_repo_branch_head(repo, "dev", head, sizeof head));
+    EXPECT(strcmp(head, on_dev) == 0);
+    hangar_reader *r = NULL;
+    hangar_column *rc = NULL;
+    bool has = true;
+    OK(hangar_repo_checkout(repo, "master", &r));
+    OK(hangar_reader_column(r, "notes", &rc));
+    OK(hangar_column_contains(rc, ik(3), NULL, &has));
+    EXPECT(!has);
+    hangar_column_free(rc);
+    hangar_reader_free(r);
+
+    /* Nothing staged: any start. */
+    OK(hangar_repo_checkout_writer_new_branch(repo, "old", first, &w));
+    OK(hangar_writer_status(w, &dirty, NULL));
+    EXPECT(!dirty);
+    OK(hangar_writer_branch(w, name, sizeof name));
+    EXPECT(strcmp(name, "old") == 0);
+    hangar_writer_free(w);
+    OK(hangar_repo_branch_head(repo, "old", head, sizeof head));
+    EXPECT(strcmp(head, first) == 0);
+    hangar_repo_free(repo);
+}
+
 static void test_compression(void) {
     hangar_repo *repo = NULL;
     OK(hangar_repo_init(path_in("repo-compressed"), "Ada", "ada@example.com", false, &repo));
@@ -1239,6 +1313,7 @@ int main(int argc, char **argv) {
     test_update_append_pop();
     test_remotes();
     test_gc();
+    test_new_branch();
     test_compression();
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -734,6 +734,15 @@ class Repository {
         detail::check(hangar_repo_checkout_writer(r_.get(), detail::c_str_or_null(branch), &w));
         return Writer(w);
     }
+    // Creates branch `name` at `start` (default: the current head) and opens the writer on
+    // it, the staged changes moving along (git's checkout -b; see hangar.h).
+    Writer checkout_writer_new_branch(const std::string &name,
+                                      const std::optional<std::string> &start = std::nullopt) const {
+        hangar_writer *w = nullptr;
+        detail::check(hangar_repo_checkout_writer_new_branch(r_.get(), name.c_str(),
+                                                             detail::c_str_or_null(start), &w));
+        return Writer(w);
+    }
     std::string summary(const std::optional<std::string> &at = std::nullopt) const {
         hangar_buf *b = nullptr;
         detail::check(hangar_repo_summary(r_.get(), detail::c_str_or_null(at), &b));

@@ -241,6 +241,21 @@ int main(int argc, char **argv) {
         EXPECT(repo.disk_usage() > 1000 && repo.format_version() == HANGAR_FORMAT_VERSION);
     }
     EXPECT(repo.branches().size() == 2);
+    {
+        // checkout -b: the staged change moves to the new branch; master keeps its head.
+        auto co = repo.checkout_writer();
+        const std::string head = co.head();
+        co["captions"].put_text(42, "staged");
+        co.close();
+        EXPECT_THROWS(HANGAR_E_ALREADY_EXISTS, repo.checkout_writer_new_branch("dev"));
+        auto nb = repo.checkout_writer_new_branch("topic");
+        EXPECT(nb.branch() == "topic" && nb.head() == head);
+        EXPECT(nb["captions"].get_text(42) == "staged");
+        nb.commit("on topic");
+        nb.close();
+        EXPECT(repo.branch_head("master") == head && repo.branch_head("topic") != head);
+        repo.checkout_writer("master").close();
+    }
 
     {
         // Compressed columns: values sealed as Parquet segments read back exactly.

@@ -205,13 +205,23 @@ function checkout(repo::Repository; branch = nothing, commit = nothing)
     return ReaderCheckout(h, repo)
 end
 
-"""    checkout_writer(repo; branch=nothing)
-    checkout_writer(f, repo; branch=nothing)
+"""    checkout_writer(repo; branch=nothing, new_branch=false, start=nothing)
+    checkout_writer(f, repo; branch=nothing, new_branch=false, start=nothing)
 
 The writer checkout, taking the repository's writer lock (`HangarError` with status
-`HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it."""
-checkout_writer(repo::Repository; branch = nothing) =
-    WriterCheckout(out_handle(o -> L.hangar_repo_checkout_writer(repo, something(branch, C_NULL), o)), repo)
+`HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it. With
+`new_branch=true`, `branch` is created first (at `start`, else at the current head) and
+the staged changes move to it, as git's `checkout -b` (`HANGAR_E_DIRTY_STAGING` when
+changes are staged and `start` is not the commit they are based on)."""
+function checkout_writer(repo::Repository; branch = nothing, new_branch::Bool = false, start = nothing)
+    if new_branch
+        branch === nothing && throw(ArgumentError("new_branch=true needs the new branch's name as branch"))
+        h = out_handle(o -> L.hangar_repo_checkout_writer_new_branch(repo, branch, something(start, C_NULL), o))
+        return WriterCheckout(h, repo)
+    end
+    start === nothing || throw(ArgumentError("start is for new_branch=true"))
+    return WriterCheckout(out_handle(o -> L.hangar_repo_checkout_writer(repo, something(branch, C_NULL), o)), repo)
+end
 
 for fn in (:checkout, :checkout_writer)
     @eval function $fn(f::Function, repo::Repository; kw...)

@@ -116,6 +116,21 @@ using Test
         @test co["labels"][1] == "dev"
     end
     @test sort(branches(repo)) == ["dev", "master"]
+    # checkout -b: the staged change moves to the new branch, master keeps its head.
+    master_head = branch_head(repo, "master")
+    checkout_writer(repo) do co
+        co["labels"][77] = "staged"
+    end
+    @test_throws ArgumentError checkout_writer(repo; new_branch = true)
+    @test_throws HangarError checkout_writer(repo; branch = "dev", new_branch = true)
+    checkout_writer(repo; branch = "topic", new_branch = true) do co
+        @test commit_id(co) == master_head
+        @test co["labels"][77] == "staged"
+        commit!(co, "on topic")
+    end
+    @test branch_head(repo, "master") == master_head
+    checkout_writer(repo; branch = "master") do co end
+    @test sort(branches(repo)) == ["dev", "master", "topic"]
     @test occursin("labels", diff_text(repo, first, "master"))
     ok, report = verify(repo)
     @test ok

@@ -221,6 +221,29 @@ pub extern "C" fn hangar_repo_checkout_writer(
     })
 }
 
+/// Creates branch `name` at `start` (a branch or commit; NULL = the head of the branch
+/// the staging area is on) and opens the writer checkout on it, as `git checkout -b`:
+/// changes staged on the current branch move with the staging area when `start` is the
+/// commit they are based on; otherwise `HANGAR_E_DIRTY_STAGING` and nothing is created.
+/// `HANGAR_E_ALREADY_EXISTS`, `HANGAR_E_NOT_FOUND` and `HANGAR_E_INVALID_ARGUMENT` as
+/// for `hangar_repo_create_branch`, `HANGAR_E_LOCKED` as for
+/// `hangar_repo_checkout_writer`. `*out` is a new handle.
+#[no_mangle]
+pub extern "C" fn hangar_repo_checkout_writer_new_branch(
+    repo: *const hangar_repo,
+    name: *const c_char,
+    start: *const c_char,
+    out: *mut *mut hangar_writer,
+) -> hangar_status {
+    guard_out(out, || {
+        let r = handle(repo, "repo")?;
+        let co = r
+            .repo
+            .checkout_writer_new_branch(text(name, "name")?, opt_text(start, "start")?)?;
+        Ok(into_handle(hangar_writer { co }))
+    })
+}
+
 /// Creates branch `name` at `base` (a branch or commit; NULL = the current head).
 /// `HANGAR_E_ALREADY_EXISTS` if it exists, `HANGAR_E_NOT_FOUND` for an unknown base,
 /// `HANGAR_E_INVALID_ARGUMENT` for a bad name or before the first commit.
