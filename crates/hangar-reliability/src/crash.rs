@@ -1,5 +1,6 @@
 //! Crash consistency: a child process runs a random workload (per-sample sets, deletes,
-//! bulk sessions, commits, branch switches, branch creation, merges; on an uncompressed
+//! bulk sessions, commits, branch switches, branch creation, `checkout -b` with staged
+//! changes, merges; on an uncompressed
 //! column, a compressed one whose commits seal Parquet segments, and inline values) and reports on stdout
 //! what has become durable; the parent kills it with SIGKILL at a random moment, or lets
 //! it abort at a named failpoint, then reopens the repository and checks every promise:
@@ -11,7 +12,8 @@
 //! `BEGIN <op> ...` before an operation, `END ...` after it. Ops: `SET col key digest`,
 //! `DEL col key`, `BULK` (then `ITEM col key digest|-` lines, applied at `END`),
 //! `COMMIT fingerprint` (`END COMMIT id`), `SWITCH branch` (`END SWITCH head fingerprint`),
-//! `MERGE branch` (`END MERGE head fingerprint` or `END CONFLICT`), `BRANCH name`.
+//! `MERGE branch` (`END MERGE head fingerprint` or `END CONFLICT`), `BRANCH name`,
+//! `NEWBRANCH name` (a new branch at the head, taking the staged changes: `END NEWBRANCH`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -150,7 +152,7 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
                 let id = co.commit(&format!("step on {branch}"))?;
                 say.say(&format!("END COMMIT {}", id.to_hex()));
             }
-            85..=91 => {
+            85..=89 => {
                 if co.status()?.is_dirty() {
                     continue;
                 }
@@ -165,7 +167,7 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
                 let head = co.commit_hash()?.map(|c| c.to_hex()).unwrap_or_default();
                 say.say(&format!("END SWITCH {head} {}", fingerprint(&model)));
             }
-            92..=95 => {
+            90..=91 => {
                 let name = BRANCHES[1 + rng.below(2) as usize];
                 if repo.branch_head(name).is_ok() {
                     continue;
@@ -173,6 +175,19 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
                 say.say(&format!("BEGIN BRANCH {name}"));
                 repo.create_branch(name, None)?;
                 say.say("END");
+            }
+            92..=95 => {
+                // `checkout -b`: a new branch at the head, the staged changes moving along
+                // (names of their own, so it keeps happening; switches and merges then
+                // take the staging area back to the three named branches).
+                let name = format!("nb{}", rng.below(1_000_000));
+                if repo.branch_head(&name).is_ok() {
+                    continue;
+                }
+                say.say(&format!("BEGIN NEWBRANCH {name}"));
+                co.close()?;
+                co = repo.checkout_writer_new_branch(&name, None)?;
+                say.say("END NEWBRANCH");
             }
             _ => {
                 if co.status()?.is_dirty() {
@@ -258,6 +273,11 @@ impl Expect {
                 self.staged = head_content(repo, head)?;
             }
             ["END", "CONFLICT"] => self.in_flight = None,
+            ["END", "NEWBRANCH"] => {
+                if let Some((_, a)) = self.in_flight.take() {
+                    self.branch = a[0].clone();
+                }
+            }
             ["END"] => {
                 if let Some((op, a)) = self.in_flight.take() {
                     match op.as_str() {
@@ -367,6 +387,8 @@ fn check_after(
     }
     counts.staged_checked += ex.staged.len() as u64;
     let op = ex.in_flight.as_ref().map(|(o, _)| o.as_str());
+    counts.new_branches += lines.iter().filter(|l| *l == "END NEWBRANCH").count() as u64;
+    counts.new_branches_cut += u64::from(op == Some("NEWBRANCH"));
     let args = ex
         .in_flight
         .as_ref()
@@ -406,7 +428,10 @@ fn check_after(
         Some("MERGE") if head != ex.head => return Some(next),
         _ => {}
     }
-    if branch != ex.branch || head != ex.head {
+    // A new branch in flight: the staging area is on either branch, with the same head
+    // and every staged change (checked below).
+    let moved = op == Some("NEWBRANCH") && branch == args[0];
+    if (branch != ex.branch && !moved) || head != ex.head {
         return fail(
             figs,
             format!(
@@ -472,6 +497,9 @@ fn start_chain(dir: &Path) -> hangar_core::Result<Expect> {
 struct Counts {
     commits_checked: u64,
     staged_checked: u64,
+    /// `checkout -b` with staged changes: reported done, and in flight at the crash.
+    new_branches: u64,
+    new_branches_cut: u64,
 }
 
 /// Runs `trials` SIGKILL trials and `point_reps` aborts at each failpoint; `exe` is the
@@ -599,6 +627,10 @@ pub fn run(exe: &Path, trials: usize, point_reps: usize, seed: u64) -> Figures {
         counts.commits_checked,
     );
     figs.add("reported staged values checked", counts.staged_checked);
+    figs.add(
+        "new branches taking the staged changes (checkout -b): done / cut by the crash",
+        format!("{} / {}", counts.new_branches, counts.new_branches_cut),
+    );
     figs.add("time", format!("{:.1} s", started.elapsed().as_secs_f64()));
     figs
 }
