@@ -10,13 +10,15 @@ use crate::views;
 #[command(
     after_help = "The direction is always from A to B: `added` means in B and not in A.
 With one argument, A is the current branch's head and B the given one (what B has that
-your branch does not, like the original's `hangar diff DEV`).
+your branch does not, like the original's `hangar diff DEV`). With none, what is staged,
+as `--staged` (what `git diff` shows of uncommitted work).
 
 Examples:
   hangar diff dev                 # from the current branch to dev
   hangar diff master dev
   hangar diff 3f2a9c 8b1e07 --all
-  hangar diff --staged            # from the branch head to the staging area
+  hangar diff                     # from the branch head to the staging area
+  hangar diff --staged            # the same
   hangar diff master dev --json"
 )]
 pub struct Args {
@@ -37,18 +39,15 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let diff = match (a.staged, a.a, a.b) {
-        (true, None, None) => ctx.staged(&repo)?.diff_staged()?,
+        (_, None, None) => ctx.staged(&repo)?.diff_staged()?,
         (true, _, _) => {
             bail!("--staged takes no commits: it diffs the staging area against its branch head")
         }
         (false, Some(x), Some(y)) => repo.diff(&x, &y)?,
-        (false, Some(x), None) => {
+        (false, Some(x), None) | (false, None, Some(x)) => {
             let current = repo.staging_branch()?;
             repo.diff(&current, &x)?
         }
-        (false, None, _) => bail!(
-            "name what to compare: `hangar diff B`, `hangar diff A B` or `hangar diff --staged`"
-        ),
     };
     if ctx.json {
         return Ok(output::print_json(&documents::DiffDoc::from(&diff))?);

@@ -321,8 +321,9 @@ fn diff_forms() {
     let v = env.json(&["diff", "--staged"]);
     assert_eq!(v["to"], "staged");
     assert_eq!(v["counts"]["samples_added"], 10);
-    let e = env.err(&["diff"]);
-    assert!(e.contains("hangar diff"), "{e}");
+    // Alone, as git's `diff`: what is staged.
+    assert_eq!(env.json(&["diff"]), v);
+    assert_eq!(env.ok(&["diff"]), env.ok(&["diff", "--staged"]));
     let e = env.err(&["diff", "--staged", "dev"]);
     assert!(e.contains("--staged"), "{e}");
 }
