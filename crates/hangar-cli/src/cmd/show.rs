@@ -10,13 +10,14 @@ use crate::views;
 the first commit).
 
 Examples:
+  hangar show                     # the current branch's head (HEAD)
   hangar show master
   hangar show 3f2a9c --all
   hangar show 3f2a9c --json"
 )]
 pub struct Args {
-    /// A branch or commit (id or unique prefix).
-    #[arg(add = crate::complete::rev())]
+    /// A branch or commit (id or unique prefix); HEAD when left out.
+    #[arg(add = crate::complete::rev(), default_value = "HEAD")]
     rev: String,
     /// List every changed key, not only the first 20 of each kind.
     #[arg(long)]

@@ -107,6 +107,8 @@ fn summary_and_show() {
     assert!(show.contains("column images added"), "{show}");
     let merge = env.ok(&["show", "master"]);
     assert!(merge.contains("Merge: "), "{merge}");
+    // Alone, as git's: HEAD (master here).
+    assert_eq!(env.ok(&["show"]), merge);
     let v = env.json(&["show", "dev"]);
     assert_eq!(v["commit"]["message"], "dev changes");
     assert_eq!(v["diff"]["counts"]["samples_added"], 10);
