@@ -79,7 +79,20 @@ fn open_lock_file(path: &Path) -> Result<File> {
 }
 
 fn locked_error(path: &Path) -> Error {
-    let who = read_holder(path).map_or_else(|| "another writer".to_string(), |h| h.describe());
+    let holder = read_holder(path);
+    // A second writer in the process that holds the lock: ending the process is no
+    // advice, and the checkout to close is the caller's own.
+    if let Some(h) = holder
+        .as_ref()
+        .filter(|h| h.pid == std::process::id() && h.host == hostname())
+    {
+        return Error::Locked(format!(
+            "Cannot acquire the writer lock: only one writer checkout can be active at a time, and this \
+             program already has one open ({}). Close that checkout first, or keep working in it.",
+            h.describe()
+        ));
+    }
+    let who = holder.map_or_else(|| "another writer".to_string(), |h| h.describe());
     Error::Locked(format!(
         "Cannot acquire the writer lock: only one writer checkout can be active at a time, and {who} holds it. \
          Close that checkout (or end that process) and try again; the lock is released automatically when its holder exits or crashes."

@@ -16,6 +16,9 @@ fn a_second_writer_in_the_same_process_is_locked() {
         "{msg}"
     );
     assert!(msg.contains(&std::process::id().to_string()), "{msg}");
+    // Its own: no advice to end the process.
+    assert!(msg.contains("this program already has one open"), "{msg}");
+    assert!(!msg.contains("end that process"), "{msg}");
     assert!(repo.writer_lock_held().unwrap());
     drop(co);
 }
@@ -67,6 +70,7 @@ fn a_writer_in_another_process_locks_until_it_is_killed() {
     let e = repo.checkout_writer().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Locked);
     assert!(e.to_string().contains(&format!("process {pid}")), "{e}");
+    assert!(e.to_string().contains("end that process"), "{e}");
     let e = repo.force_release_writer_lock().unwrap_err();
     assert!(e.to_string().contains(&pid.to_string()), "{e}");
     // Readers are not blocked by the other process's writer.
