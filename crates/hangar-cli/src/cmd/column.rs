@@ -6,7 +6,14 @@ use crate::documents;
 use crate::output::{self, thousands};
 use crate::views;
 
-/// Create, list and remove columns.
+/// Create, list and remove columns (alone: `list`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the command does.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Stage a new column (commit to keep it).
@@ -67,7 +74,7 @@ pub fn parse_compression(s: Option<&str>) -> anyhow::Result<Compression> {
     }
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct ListArgs {
     /// A branch or commit; default: the staging area.
     #[arg(add = crate::complete::rev())]
@@ -98,8 +105,8 @@ pub fn parse_shape(parts: &[String]) -> anyhow::Result<Vec<usize>> {
     Ok(shape)
 }
 
-pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
-    match c {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    match a.command.unwrap_or(Command::List(ListArgs::default())) {
         Command::Create(a) => create(ctx, a),
         Command::List(a) => list(ctx, a),
         Command::Remove(a) => remove(ctx, a),

@@ -2,7 +2,14 @@ use crate::app::Ctx;
 use crate::documents;
 use crate::output;
 
-/// List, read, set and delete the repository's metadata (key-value text).
+/// List, read, set and delete the repository's metadata, key-value text (alone: `list`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the command does.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Every key and value at the branch head (or REV; --staged: the staging area).
@@ -24,7 +31,7 @@ pub enum Command {
     Delete(DeleteArgs),
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct ReadArgs {
     /// A branch or commit; default: the current branch's head.
     #[arg(add = crate::complete::rev())]
@@ -82,8 +89,8 @@ fn read_all(ctx: &Ctx, at: &ReadArgs) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
-    match c {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
+    match a.command.unwrap_or(Command::List(ReadArgs::default())) {
         Command::List(at) => {
             let all = read_all(ctx, &at)?;
             if ctx.json {

@@ -22,7 +22,14 @@ Examples:
   hangar remote list
   hangar remote remove origin";
 
-/// Add, remove or list remotes.
+/// Add, remove or list remotes (alone: `list`).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What the command does.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Add a remote.
@@ -48,9 +55,9 @@ pub enum Command {
     List,
 }
 
-pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
+pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
-    match c {
+    match a.command.unwrap_or(Command::List) {
         Command::Add {
             name,
             url,
@@ -95,6 +102,9 @@ pub fn run(ctx: &mut Ctx, c: Command) -> anyhow::Result<()> {
                     .collect();
                 output::print_json(&json!({ "remotes": docs }))?;
             } else {
+                if remotes.is_empty() {
+                    ctx.note("No remotes; `hangar remote add NAME URL` adds one.");
+                }
                 for r in &remotes {
                     // An S3 remote's own endpoint and region (where the URL alone does
                     // not say which server it is).

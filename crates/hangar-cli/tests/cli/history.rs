@@ -223,6 +223,29 @@ fn branch_alone_lists_and_branch_name_creates_as_git_does() {
 }
 
 #[test]
+fn column_metadata_and_remote_alone_list_as_git_remote_does() {
+    let env = Env::new();
+    history_repo(&env);
+    env.ok(&["metadata", "set", "source", "tests"]);
+    env.ok(&["commit", "-m", "metadata"]);
+    let (out, err) = env.code(0, &["remote"]);
+    assert_eq!(out, "");
+    assert!(
+        err.contains("No remotes; `hangar remote add NAME URL`"),
+        "{err}"
+    );
+    assert_eq!(env.code(0, &["remote", "-q"]).1, "", "-q: no note");
+    env.ok(&["remote", "add", "origin", env.file("r").to_str().unwrap()]);
+    for (alone, list) in [("column", "list"), ("metadata", "list"), ("remote", "list")] {
+        let out = env.ok(&[alone]);
+        assert!(!out.is_empty(), "{alone}");
+        assert_eq!(out, env.ok(&[alone, list]), "{alone}");
+        assert_eq!(env.json(&[alone]), env.json(&[alone, list]), "{alone}");
+    }
+    assert!(env.ok(&["metadata"]).contains("source: tests"));
+}
+
+#[test]
 fn checkout_b_creates_a_branch_and_takes_the_staged_changes_along() {
     let env = Env::new();
     history_repo(&env);
