@@ -23,6 +23,8 @@ mod views;
 
 use std::process::ExitCode;
 
+use std::path::Path;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hangar_cli::formats;
 
@@ -207,6 +209,7 @@ fn real_main() -> ExitCode {
     // -C DIR on the command line is git's -C: the process moves there, so every relative
     // path is DIR's. HANGAR_REPO only names the repository.
     let mut repo_dir = cli.repo.clone();
+    let mut moved_to = None;
     if matches.value_source("repo") == Some(clap::parser::ValueSource::CommandLine) {
         if let Some(dir) = repo_dir.take() {
             if let Err(e) = std::env::set_current_dir(&dir) {
@@ -218,6 +221,7 @@ fn real_main() -> ExitCode {
                 output::error(&format!("cannot change to {} (-C): {why}", dir.display()));
                 return ExitCode::from(2);
             }
+            moved_to = Some(std::env::current_dir().unwrap_or(dir));
         }
     }
     let mut ctx = Ctx::new(repo_dir, cli.json, cli.quiet);
@@ -239,7 +243,7 @@ fn real_main() -> ExitCode {
             pager::start(force, off, pages_by_default, on_terminal, colors)
         })
         .flatten();
-    let code = exit_code(run(cli, &mut ctx), json);
+    let code = exit_code(run(cli, &mut ctx), json, moved_to.as_deref());
     if let Some(p) = pager {
         p.finish();
     }
@@ -247,7 +251,7 @@ fn real_main() -> ExitCode {
 }
 
 /// The exit status of a command's result, after reporting a negative answer or an error.
-fn exit_code(result: anyhow::Result<Ending>, json: bool) -> ExitCode {
+fn exit_code(result: anyhow::Result<Ending>, json: bool, moved_to: Option<&Path>) -> ExitCode {
     let (code, kind, message) = match result {
         Ok(Ending::Done) => return ExitCode::SUCCESS,
         Err(e) if app::is_broken_pipe(&e) => return ExitCode::SUCCESS,
@@ -258,7 +262,18 @@ fn exit_code(result: anyhow::Result<Ending>, json: bool) -> ExitCode {
             (1u8, kind, message)
         }
         Err(e) => {
-            let text = app::describe(&e);
+            let mut text = app::describe(&e);
+            // A file not found after -C: say where relative paths were looked for.
+            let not_found = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+            });
+            if let Some(dir) = moved_to.filter(|_| not_found) {
+                text.push_str(&format!(
+                    " (relative paths are taken from {}, the -C directory, as with git -C)",
+                    dir.display()
+                ));
+            }
             output::error(&text);
             (2u8, app::error_kind(&e), text)
         }

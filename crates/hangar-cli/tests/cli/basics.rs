@@ -584,6 +584,25 @@ fn dash_c_changes_directory_like_git() {
         e.contains("/nonexistent/dir") && e.contains("does not exist"),
         "{e}"
     );
+    // A file given relative to where the user stands, not to DIR: the error says where
+    // it was looked for.
+    std::fs::copy(fixture("rows_u8.npy"), env.file("mine.npy")).unwrap();
+    let e = env.err(&["-C", "repo", "import", "images", "mine.npy"]);
+    let repo = env.file("repo").canonicalize().unwrap();
+    assert!(
+        e.contains(&format!("relative paths are taken from {}", repo.display())),
+        "{e}"
+    );
+    // Without -C, no such note.
+    let e = env.run_err(env.cmd().env("HANGAR_REPO", env.file("repo")).args([
+        "import",
+        "images",
+        "nowhere.npy",
+    ]));
+    assert!(
+        e.contains("nowhere.npy") && !e.contains("-C directory"),
+        "{e}"
+    );
 }
 
 /// Issue 12 item 14: a subcommand's --help gives the global --color one entry.
