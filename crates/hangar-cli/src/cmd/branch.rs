@@ -3,7 +3,7 @@ use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
 /// List, create and delete branches (`hangar branch` alone lists them, `hangar branch
-/// NAME [BASE]` creates one, as git's `branch` does).
+/// NAME [BASE]` creates one and `-d`/`-D NAME` deletes one, as git's `branch` does).
 #[derive(Debug, clap::Args)]
 #[command(
     args_conflicts_with_subcommands = true,
@@ -12,7 +12,8 @@ use crate::output::{self, paint, BRANCH, COMMIT};
   hangar branch                    (= branch list)
   hangar branch dev                (= branch create dev)
   hangar branch fix-labels 3f2a9c  (= branch create fix-labels 3f2a9c)
-  hangar branch delete dev"
+  hangar branch -d dev             (= branch delete dev)
+  hangar branch -D experiment      (= branch delete experiment --force)"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -22,6 +23,18 @@ pub struct Args {
     /// A branch or commit (id or unique prefix) to start it from.
     #[arg(requires = "name", add = crate::complete::rev())]
     base: Option<String>,
+    /// Delete NAME instead (refused, as `branch delete`, for a branch whose commits no
+    /// other branch contains).
+    #[arg(
+        short = 'd',
+        long = "delete",
+        requires = "name",
+        conflicts_with = "base"
+    )]
+    delete: bool,
+    /// Delete NAME even if no other branch contains its commits.
+    #[arg(short = 'D', requires = "name", conflicts_with_all = ["base", "delete"])]
+    force_delete: bool,
 }
 
 /// What `branch` does.
@@ -62,6 +75,10 @@ pub enum Command {
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let c = match (a.command, a.name) {
         (Some(c), _) => c,
+        (None, Some(name)) if a.delete || a.force_delete => Command::Delete {
+            name,
+            force: a.force_delete,
+        },
         (None, Some(name)) => Command::Create { name, base: a.base },
         (None, None) => Command::List,
     };
@@ -109,7 +126,16 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             ))?)
         }
         Command::Delete { name, force } => {
-            repo.remove_branch(&name, force)?;
+            if let Err(e) = repo.remove_branch(&name, force) {
+                // The engine says "with force": name the flags that give it.
+                if e.kind() == hangar_core::ErrorKind::Conflict {
+                    let text = format!(
+                        "{e}; `hangar branch delete {name} --force` (or `hangar branch -D {name}`) does"
+                    );
+                    return Err(anyhow::Error::new(e).context(text));
+                }
+                return Err(e.into());
+            }
             if ctx.json {
                 return Ok(output::print_json(&documents::Deleted { deleted: name })?);
             }

@@ -220,6 +220,21 @@ fn branch_alone_lists_and_branch_name_creates_as_git_does() {
     assert!(e.contains("already exists"), "{e}");
     let (_, e) = env.code(2, &["branch", "x", "y", "z"]);
     assert!(e.contains("Usage: hangar branch"), "{e}");
+    // -d / -D NAME delete, as git's: -d refuses an unmerged branch, -D forces.
+    env.ok(&["checkout", "topic"]);
+    env.ok(&["column", "create", "extra", "str"]);
+    env.ok(&["commit", "-m", "topic work"]);
+    env.ok(&["checkout", "master"]);
+    let e = env.err(&["branch", "-d", "topic"]);
+    assert!(e.contains("--force"), "{e}");
+    assert!(env
+        .ok(&["branch", "-D", "topic"])
+        .contains("Deleted branch topic"));
+    assert_eq!(env.json(&["branch", "--delete", "old"])["deleted"], "old");
+    let (_, e) = env.code(2, &["branch", "-d"]);
+    assert!(e.contains("NAME"), "{e}");
+    let (_, e) = env.code(2, &["branch", "-d", "list", "master"]);
+    assert!(e.contains("cannot be used with"), "{e}");
 }
 
 #[test]
