@@ -267,6 +267,7 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_repo_checkout": (c_int32, [P, c_char_p, POINTER(P)]),
     "hangar_repo_checkout_commit": (c_int32, [P, c_char_p, POINTER(P)]),
     "hangar_repo_checkout_writer": (c_int32, [P, c_char_p, POINTER(P)]),
+    "hangar_repo_checkout_writer_new_branch": (c_int32, [P, c_char_p, c_char_p, POINTER(P)]),
     "hangar_repo_create_branch": (c_int32, [P, c_char_p, c_char_p]),
     "hangar_repo_branches": (c_int32, [P, POINTER(P)]),
     "hangar_repo_branch_head": (c_int32, [P, c_char_p, c_char_p, c_size_t]),

@@ -183,18 +183,23 @@ class Repository:
 
     # Overloads so that type checkers and IDEs know `checkout(write=True)` is a writer.
     @overload
-    def checkout(self, write: Literal[False] = False, *, branch: str = "", commit: str = "") -> ReaderCheckout: ...
+    def checkout(self, write: Literal[False] = False, *, branch: str = "", commit: str = "", new_branch: Literal[False] = False) -> ReaderCheckout: ...
 
     @overload
-    def checkout(self, write: Literal[True], *, branch: str = "", commit: str = "") -> WriterCheckout: ...
+    def checkout(self, write: Literal[True], *, branch: str = "", commit: str = "", new_branch: bool = False) -> WriterCheckout: ...
 
     @overload
-    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]: ...
+    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "", new_branch: bool = False) -> Union[ReaderCheckout, WriterCheckout]: ...
 
-    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "") -> Union[ReaderCheckout, WriterCheckout]:
+    def checkout(self, write: bool = False, *, branch: str = "", commit: str = "", new_branch: bool = False) -> Union[ReaderCheckout, WriterCheckout]:
         """A read-only checkout of `commit` or of `branch`'s head (default: the branch
         the staging area is on), or with `write=True` the writer checkout of `branch`'s
-        staging area (PermissionError while another writer is open)."""
+        staging area (PermissionError while another writer is open).
+
+        `new_branch=True` (with `write=True`; libhangar's, not the original's) first
+        creates `branch` at the head of the branch the staging area is on, and the staged
+        changes move to it, as `git checkout -b` does: the way out of changes staged on
+        the wrong branch. A taken name is a ValueError, and nothing is created."""
         if not isinstance(write, bool):
             raise ValueError(f"write is True or False, not {write!r} (pass branch=... by keyword)")
         for arg, value in (("branch", branch), ("commit", commit)):
@@ -202,6 +207,13 @@ class Repository:
                 raise ValueError(f"{arg} is a str, not {value!r}")
         ptr = self._ptr()
         out = ctypes.c_void_p()
+        if new_branch:
+            if not write or not branch or commit:
+                raise ValueError(
+                    "new_branch=True makes a writer checkout of a new branch: pass write=True and branch=NAME (not commit=)"
+                )
+            check(lib.hangar_repo_checkout_writer_new_branch(ptr, cstr(branch), None, byref(out)))
+            return WriterCheckout(self, _Handle(out, lib.hangar_writer_free))
         if write:
             if commit:
                 raise ValueError("a write-enabled checkout works on a branch; pass branch=, not commit=")

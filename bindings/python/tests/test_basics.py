@@ -255,6 +255,25 @@ def test_refusals_are_both_our_exception_and_the_originals(repo, writer):
         with pytest.raises(exc, match="not fully merged"):
             repo.remove_branch("dev")
     assert repo.list_branches() == ["dev", "master"]
+    # new_branch=True (git's checkout -b): the staged change moves to the new branch.
+    co = repo.checkout(write=True)
+    head = co.commit_hash
+    co.columns["v"][9] = np.full((5, 7), 9, dtype=np.float32)
+    co.close()
+    for bad in (dict(write=False, branch="x"), dict(write=True), dict(write=True, branch="x", commit=head)):
+        with pytest.raises(ValueError, match="new_branch=True"):
+            repo.checkout(new_branch=True, **bad)
+    with pytest.raises(ValueError, match="already exists"):
+        repo.checkout(write=True, branch="dev", new_branch=True)
+    assert repo.list_branches() == ["dev", "master"]
+    co = repo.checkout(write=True, branch="topic", new_branch=True)
+    assert (co.branch_name, co.commit_hash) == ("topic", head)
+    assert co.columns["v"][9][0, 0] == 9
+    co.commit("topic's own")
+    co.close()
+    assert repo.list_branches() == ["dev", "master", "topic"]
+    assert 9 not in repo.checkout(branch="master").columns["v"]
+    repo.checkout(write=True, branch="master").close()
     # Writes through a reader: PermissionError and, as the original, TypeError.
     reader = repo.checkout(branch="dev")
     for exc in (PermissionError, TypeError):
