@@ -141,6 +141,16 @@ fn lock_and_load(shared: &Arc<Shared>) -> Result<(WriterLock, User, StoreWriter,
     Ok((lock, user, sw, staging))
 }
 
+/// Every staged change as the journal records it: what a rewrite of the journal
+/// (compaction, a move to a new branch) writes after the store's frames.
+fn journal_records(staging: &Staging) -> Vec<Vec<u8>> {
+    staging
+        .snapshot()
+        .iter()
+        .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
+        .collect()
+}
+
 /// Starts a clean staging area over on `base` (another branch's head).
 fn restart_at(shared: &Arc<Shared>, sw: &mut StoreWriter, base: BaseInfo) -> Result<Staging> {
     sw.reset(&base.encode())?;
@@ -220,12 +230,7 @@ impl WriterCheckout {
             commit: branch.head.map(|h| h.0),
         };
         if staging.is_dirty() {
-            let records: Vec<Vec<u8>> = staging
-                .snapshot()
-                .iter()
-                .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
-                .collect();
-            sw.rebase_staged(&moved.encode(), &records)?;
+            sw.rebase_staged(&moved.encode(), &journal_records(&staging))?;
             staging.base = moved;
         } else {
             staging = restart_at(&shared, &mut sw, moved)?;

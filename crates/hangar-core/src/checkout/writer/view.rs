@@ -90,12 +90,7 @@ impl WriterState {
         {
             return Ok(());
         }
-        let records: Vec<Vec<u8>> = self
-            .staging
-            .snapshot()
-            .iter()
-            .flat_map(|c| c.encode_parts(RECORD_PART_BYTES))
-            .collect();
+        let records = journal_records(&self.staging);
         let sw = self.sw()?;
         sw.compact(&records)?;
         let len = sw.journal_len();
