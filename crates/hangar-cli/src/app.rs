@@ -231,15 +231,26 @@ pub fn describe(e: &anyhow::Error) -> String {
             text.push_str(&part);
         }
     }
-    let io_kind = e
-        .chain()
-        .find_map(|c| c.downcast_ref::<std::io::Error>())
-        .map(std::io::Error::kind);
-    if let Some(advice) = io_kind.and_then(os_advice) {
+    if let Some(advice) = io_kind(e).and_then(os_advice) {
         text.push_str("; ");
         text.push_str(advice);
     }
     text.replace('\n', " ")
+}
+
+/// The kind of the operating-system error in `e`'s chain, if any.
+pub fn io_kind(e: &anyhow::Error) -> Option<std::io::ErrorKind> {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+}
+
+/// A library error with what to do added: `{e}{hint}` is the message, and `e` stays in
+/// the chain (its kind for `--json`; `describe` prints its text once, as the context
+/// holds it).
+pub fn with_hint(e: hangar_core::Error, hint: &str) -> anyhow::Error {
+    let text = format!("{e}{hint}");
+    anyhow::Error::new(e).context(text)
 }
 
 /// What to do about an operating-system error people can fix themselves.

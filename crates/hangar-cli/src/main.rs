@@ -21,9 +21,8 @@ mod pager;
 mod user;
 mod views;
 
-use std::process::ExitCode;
-
 use std::path::Path;
+use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use hangar_cli::formats;
@@ -264,10 +263,7 @@ fn exit_code(result: anyhow::Result<Ending>, json: bool, moved_to: Option<&Path>
         Err(e) => {
             let mut text = app::describe(&e);
             // A file not found after -C: say where relative paths were looked for.
-            let not_found = e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
-            });
+            let not_found = app::io_kind(&e) == Some(std::io::ErrorKind::NotFound);
             if let Some(dir) = moved_to.filter(|_| not_found) {
                 text.push_str(&format!(
                     " (relative paths are taken from {}, the -C directory, as with git -C)",

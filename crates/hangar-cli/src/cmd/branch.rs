@@ -129,10 +129,10 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             if let Err(e) = repo.remove_branch(&name, force) {
                 // The engine says "with force": name the flags that give it.
                 if e.kind() == hangar_core::ErrorKind::Conflict {
-                    let text = format!(
-                        "{e}; `hangar branch delete {name} --force` (or `hangar branch -D {name}`) does"
+                    let hint = format!(
+                        "; `hangar branch delete {name} --force` (or `hangar branch -D {name}`) does"
                     );
-                    return Err(anyhow::Error::new(e).context(text));
+                    return Err(crate::app::with_hint(e, &hint));
                 }
                 return Err(e.into());
             }

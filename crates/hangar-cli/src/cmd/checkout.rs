@@ -37,11 +37,11 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             Ok(co) => co,
             // Say how to make it; the core error stays in the chain (its kind, its text).
             Err(e) if e.kind() == hangar_core::ErrorKind::NotFound => {
-                let text = format!(
-                    "{e} (`hangar checkout -b {}` creates it at the current head and moves there)",
+                let hint = format!(
+                    " (`hangar checkout -b {}` creates it at the current head and moves there)",
                     a.branch
                 );
-                return Err(anyhow::Error::new(e).context(text));
+                return Err(crate::app::with_hint(e, &hint));
             }
             Err(e) => return Err(e.into()),
         }

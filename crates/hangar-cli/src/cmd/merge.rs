@@ -139,14 +139,12 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
                     output::count(c.conflicts.len() as u64, "conflict")
                 ))?;
                 output::print(&views::conflicts_table(&c.conflicts))?;
-                if !ctx.quiet {
-                    output::note(&format!(
-                        "To settle them: change either branch so they agree and merge again, or \
+                ctx.note(&format!(
+                    "To settle them: change either branch so they agree and merge again, or \
                      `hangar merge {} --strategy ours|theirs` takes one side of each conflict \
                      (every other change of both branches is merged).",
-                        a.branch
-                    ));
-                }
+                    a.branch
+                ));
             }
             Ok(Ending::negative(String::new()))
         }
