@@ -79,7 +79,7 @@ pub use format::FORMAT_VERSION;
 pub use hangar_store::codec::DecodeError;
 /// Runs parallel work on this process's thread pool (safe in a forked child).
 pub use hangar_store::run_parallel;
-pub use hangar_store::{Compression, DType, Digest};
+pub use hangar_store::{BigBytes, Compression, DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
 pub use merge::{

@@ -246,6 +246,26 @@ impl BigBytes {
     pub fn push(&mut self, byte: u8) {
         self.extend_with(1, byte);
     }
+
+    /// Empties the buffer and keeps its memory (a mapping stays mapped, its pages
+    /// faulted in already): for a buffer refilled over and over.
+    pub fn clear(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some((_, len)) = &mut self.big {
+            *len = 0;
+            return;
+        }
+        self.small.clear();
+    }
+
+    /// The bytes held, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        #[cfg(target_os = "linux")]
+        if let Some((map, len)) = &mut self.big {
+            return &mut map[..*len];
+        }
+        &mut self.small
+    }
 }
 
 impl std::ops::Deref for BigBytes {
@@ -304,6 +324,19 @@ mod tests {
         let mut small = BigBytes::with_capacity(10);
         small.extend_from_slice(b"abc");
         assert_eq!(&small[..], b"abc");
+        small.as_mut_slice()[1] = b'x';
+        assert_eq!(&small[..], b"axc");
+        small.clear();
+        assert!(small.is_empty());
+        // A cleared mapping keeps its memory and is refilled from the start.
+        let mut c = c;
+        let cap = c.capacity();
+        c.clear();
+        assert_eq!((c.len(), c.capacity()), (0, cap));
+        c.extend_from_slice(&want[..BIG + 5]);
+        c.as_mut_slice()[BIG] ^= 0xff;
+        assert_eq!(c.len(), BIG + 5);
+        assert!(c[..BIG] == want[..BIG] && c[BIG] == want[BIG] ^ 0xff);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod npy;
 pub mod npz;
 pub mod table;
 
-use hangar_core::DType;
+use hangar_core::{BigBytes, DType};
 
 /// Creates a new file for writing; fails if anything, a symbolic link included, already
 /// has that name (`O_CREAT | O_EXCL`), so a link planted at a temporary name is never
@@ -191,17 +191,35 @@ impl<R: std::io::Read> RowReader<R> {
             .take(len as u64)
             .read_to_end(out)
             .with_context(|| format!("{}: cannot read the data", self.what))?;
+        self.took(n, got, out)
+    }
+
+    /// [`RowReader::next_rows`] into a buffer refilled batch after batch: its memory (in
+    /// huge pages where the system has them) is faulted in once, not once a batch.
+    pub fn next_rows_big(&mut self, n: usize, out: &mut BigBytes) -> anyhow::Result<usize> {
+        use anyhow::Context as _;
+        let n = n.min(self.rows_left);
+        out.clear();
+        let len = n * self.row_bytes;
+        let got = out
+            .read_from(&mut self.reader, len)
+            .with_context(|| format!("{}: cannot read the data", self.what))?;
+        self.took(n, got, out.as_mut_slice())
+    }
+
+    /// Checks the `got` bytes read for `n` rows and puts them in native byte order.
+    fn took(&mut self, n: usize, got: usize, data: &mut [u8]) -> anyhow::Result<usize> {
         anyhow::ensure!(
-            got == len,
+            got == n * self.row_bytes,
             "{}: the data ends early (truncated file, or a header that promises more than \
              the file holds)",
             self.what
         );
         if self.swap {
-            swap_bytes(out, self.dtype.size());
+            swap_bytes(data, self.dtype.size());
         }
         anyhow::ensure!(
-            self.dtype != DType::Bool || out.iter().all(|&b| b <= 1),
+            self.dtype != DType::Bool || data.iter().all(|&b| b <= 1),
             "{}: the bool array holds bytes other than 0 and 1",
             self.what
         );

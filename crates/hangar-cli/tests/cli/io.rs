@@ -1140,3 +1140,70 @@ fn an_import_reading_back_its_own_staged_samples_sees_them_all() {
     env.ok(&["commit", "-m", "rows twice"]);
     assert!(env.ok(&["verify"]).contains("No problems found"));
 }
+
+/// A version-1 `.npy` file of `descr` and `shape` holding `data`.
+fn npy_file(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({},), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+#[test]
+fn a_streamed_npy_of_several_batches_keeps_every_row() {
+    // 8,300 rows of 1,024 big-endian int32 (34 MB): the import reads it in batches of
+    // 16 MiB (4,096 rows) into buffers refilled batch after batch, each swapped to
+    // native order; every batch's rows must land under their own keys.
+    let env = Env::new();
+    env.init();
+    let (rows, cols) = (8300usize, 1024usize);
+    let value = |r: usize, c: usize| (r * 7919 + c) as i32 - 3_000_000;
+    let mut data = Vec::with_capacity(rows * cols * 4);
+    for r in 0..rows {
+        for c in 0..cols {
+            data.extend_from_slice(&value(r, c).to_be_bytes());
+        }
+    }
+    std::fs::write(env.file("be.npy"), npy_file(">i4", &[rows, cols], &data)).unwrap();
+    drop(data);
+    let v = env.json(&[
+        "import",
+        "m",
+        env.file("be.npy").to_str().unwrap(),
+        "--create",
+    ]);
+    assert_eq!(v["columns"]["m"]["imported"], rows as u64, "{v}");
+    for r in [0, 4095, 4096, 8191, 8192, 8299] {
+        let want: Vec<u8> = (0..cols).flat_map(|c| value(r, c).to_le_bytes()).collect();
+        assert!(raw(&env, "m", &r.to_string()) == want, "row {r}");
+    }
+    // A bool array is checked batch by batch: a byte other than 0 or 1 in the last
+    // batch refuses the whole import, and nothing of it stays staged.
+    env.ok(&["reset", "--yes"]);
+    let (rows, cols) = (2 * 4096 + 3, 4096usize);
+    let mut bools = vec![1u8; rows * cols];
+    let last = bools.len() - 5;
+    bools[last] = 2;
+    std::fs::write(env.file("b.npy"), npy_file("|b1", &[rows, cols], &bools)).unwrap();
+    let e = env.err(&[
+        "import",
+        "b",
+        env.file("b.npy").to_str().unwrap(),
+        "--create",
+    ]);
+    assert!(
+        e.contains("b.npy") && e.contains("other than 0 and 1"),
+        "{e}"
+    );
+    assert_eq!(env.json(&["status"])["clean"], true);
+}

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use anyhow::{ensure, Context as _};
 use hangar_core::{
-    ColumnSchema, DType, SampleKey, TensorRef, ValueRef, WriterCheckout, WriterColumn,
+    BigBytes, ColumnSchema, DType, SampleKey, TensorRef, ValueRef, WriterCheckout, WriterColumn,
 };
 use rayon::prelude::*;
 
@@ -184,7 +184,8 @@ pub(super) fn execute(
                         let arr = decode(input, None, None, limit)?;
                         same(arr.dtype, &arr.shape)?;
                         let empty = col.is_empty()?;
-                        stage_rows(col, schema, &arr, key, over, c, &bar, empty)?;
+                        let rows = Rows::of(&arr);
+                        stage_rows(col, schema, &rows, key, over, c, &bar, empty)?;
                     }
                 }
                 at += 1;
@@ -326,16 +327,16 @@ fn stage_stream<R: std::io::Read + Send>(
     let batch = r.batch_rows();
     // The next batch is read (decompressed, for a .gz IDX file or a deflated .npz
     // member) on a thread of its own while this one is staged: two buffers go round.
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(usize, BigBytes)>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::channel::<BigBytes>();
     for _ in 0..2 {
-        empty_tx.send(Vec::new()).expect("receiver held");
+        empty_tx.send(BigBytes::new()).expect("receiver held");
     }
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let reader = scope.spawn(move || -> anyhow::Result<formats::RowReader<R>> {
             // Ends when the rows end, a read fails, or the stager stops taking batches.
             while let Ok(mut buf) = empty_rx.recv() {
-                let n = r.next_rows(batch, &mut buf)?;
+                let n = r.next_rows_big(batch, &mut buf)?;
                 if n == 0 || full_tx.send((n, buf)).is_err() {
                     break;
                 }
@@ -345,17 +346,16 @@ fn stage_stream<R: std::io::Read + Send>(
         let mut done = 0u64;
         let staged = (|| -> anyhow::Result<()> {
             while let Ok((n, buf)) = full_rx.recv() {
-                let mut chunk_shape = vec![n];
-                chunk_shape.extend_from_slice(&shape[1..]);
-                let arr = Array {
+                let rows = Rows {
                     dtype,
-                    shape: chunk_shape,
-                    data: buf,
+                    row_shape: &shape[1..],
+                    rows: n,
+                    data: &buf,
                 };
                 stage_rows(
                     col,
                     schema,
-                    &arr,
+                    &rows,
                     first_key + done,
                     overwrite,
                     counts,
@@ -364,7 +364,7 @@ fn stage_stream<R: std::io::Read + Send>(
                 )?;
                 done += n as u64;
                 // The reader may have finished: then the buffer is not needed.
-                let _ = empty_tx.send(arr.data);
+                let _ = empty_tx.send(buf);
             }
             Ok(())
         })();
@@ -435,11 +435,31 @@ const MAX_CHUNK_ROWS: usize = 64 * 1024;
 const DECODE_BATCH_BYTES: u128 = 256 << 20;
 const CHUNK_BYTES: usize = 64 << 20;
 
+/// Rows of an array along its first axis, borrowed: a whole decoded [`Array`], or one
+/// batch of a stream.
+struct Rows<'a> {
+    dtype: DType,
+    row_shape: &'a [usize],
+    rows: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Rows<'a> {
+    fn of(arr: &'a Array) -> Rows<'a> {
+        Rows {
+            dtype: arr.dtype,
+            row_shape: arr.row_shape(),
+            rows: arr.rows(),
+            data: &arr.data,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn stage_rows(
     col: &WriterColumn,
     schema: &ColumnSchema,
-    arr: &Array,
+    arr: &Rows<'_>,
     first_key: u64,
     overwrite: bool,
     counts: &mut Counts,
@@ -447,15 +467,15 @@ fn stage_rows(
     empty_before: bool,
 ) -> anyhow::Result<()> {
     let to = schema.dtype().expect("ndarray");
-    let data = formats::convert(&arr.data, arr.dtype, to);
-    let row_elems = formats::elements(arr.row_shape()).unwrap_or(0);
+    let data = formats::convert(arr.data, arr.dtype, to);
+    let row_elems = formats::elements(arr.row_shape).unwrap_or(0);
     let row_bytes = row_elems * to.size();
     let sample_shape: Vec<usize> = if schema.variable_shape() {
-        arr.row_shape().to_vec()
+        arr.row_shape.to_vec()
     } else {
         schema.shape().to_vec()
     };
-    let rows = arr.rows();
+    let rows = arr.rows;
     let chunk_rows = ROW_CHUNK
         .max(CHUNK_BYTES / row_bytes.max(1))
         .min(MAX_CHUNK_ROWS);
