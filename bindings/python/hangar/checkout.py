@@ -3,6 +3,7 @@ staging area (one per repository at a time, across processes)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import threading
@@ -383,6 +384,19 @@ class ReaderCheckout(_Checkout):
         )
 
 
+def _store_buffers(batches: list) -> None:
+    """Stores full bulk-session buffers (`Column._take_buffer`'s); on the checkout's
+    background thread. Every batch is tried; the first failure is raised."""
+    failed: Optional[BaseException] = None
+    for col, n, keys, buf in batches:
+        try:
+            col._store_buffer(n, keys, buf)
+        except Exception as e:
+            failed = failed or e
+    if failed is not None:
+        raise failed
+
+
 class WriterCheckout(_Checkout):
     """The write-enabled checkout of a branch's staging area. It holds the repository's
     writer lock until closed."""
@@ -391,6 +405,8 @@ class WriterCheckout(_Checkout):
     # A closed writer's (see `_Checkout._handle`): no bulk session, nothing buffered.
     _bulk_depth = 0
     _pending: Any = ()  # the instance's own list while open
+    _inflight: Optional[concurrent.futures.Future] = None
+    _storer: Optional[concurrent.futures.ThreadPoolExecutor] = None
 
     def __init__(self, repo, handle: _Handle):
         super().__init__(repo, handle)
@@ -398,24 +414,59 @@ class WriterCheckout(_Checkout):
         self._pending: list = []
         # Guards the columns' bulk buffers (reentrant: a full buffer flushes them all).
         self._buffer_lock = threading.RLock()
+        # Full buffers being stored on the background thread (a Future), and that thread.
+        self._inflight = None
+        self._storer = None
 
     def _ptr(self):
-        if self._pending:
+        if self._pending or self._inflight is not None:
             # Every use of the C handle (the checkout's or a column's: Column._ptr comes
             # here) sees what the bulk session buffered first.
             self._flush_pending()
         return super()._ptr()
 
-    def _flush_pending(self) -> None:
+    def _flush_pending(self, background: bool = False) -> None:
         """Hands every column's bulk-session buffer to the C ABI (see
-        `Column._make_fast_put`); one that fails stays reported, the others are still
-        stored (each column flushes the rest before its own C call)."""
+        `Column._make_fast_put`), after the buffers stored in the background are.
+
+        `background` (a buffer filled up): the buffers are stored on the checkout's own
+        thread while the caller goes on setting samples into the columns' spare buffers
+        (ctypes releases the GIL for the C call, so hashing and writing a batch overlaps
+        the Python work of the next; the two take about as long). A failure of a batch
+        stored in the background is raised by the next call that waits for it.
+
+        Otherwise every buffer is stored (or fails) before this returns, and the first
+        failure is raised: a buffer that fails does not keep the others from being
+        stored."""
         with self._buffer_lock:
+            inflight, self._inflight = self._inflight, None
+            failed: Optional[BaseException] = None
+            if inflight is not None:
+                try:
+                    inflight.result()
+                except Exception as e:
+                    failed = e
             pending = self._pending
+            if background:
+                batches = [col._take_buffer() for col in pending]
+                pending.clear()
+                if self._storer is None:
+                    self._storer = concurrent.futures.ThreadPoolExecutor(1, "hangar-bulk")
+                self._inflight = self._storer.submit(_store_buffers, batches)
+                if failed is not None:
+                    raise failed
+                return
             while pending:
-                pending.pop()._flush_buffer()
+                try:
+                    pending.pop()._flush_buffer()
+                except Exception as e:
+                    failed = failed or e
+            if failed is not None:
+                raise failed
 
     def _drop(self) -> None:
+        if self._storer is not None:
+            self._storer.shutdown(wait=True)
         for col in self._columns.values():
             col._drop_buffer()
         super()._drop()  # empties `_pending` with the rest
@@ -533,9 +584,15 @@ class WriterCheckout(_Checkout):
         if self._bulk_depth == 0:
             try:
                 self._flush_pending()
-            finally:
-                # The C session ends whatever the flush did (its error is raised).
-                check(lib.hangar_writer_bulk_end(self._handle.ptr))
+            except Exception as e:
+                # The C session ends whatever the flush did; the flush's error (which
+                # names the samples not stored) is the one raised.
+                if lib.hangar_writer_bulk_end(self._handle.ptr) and e.args and isinstance(e.args[0], str):
+                    e.args = (
+                        f"{e.args[0]}; ending the bulk session then failed too: {_ffi.last_message()}",
+                    ) + e.args[1:]
+                raise
+            check(lib.hangar_writer_bulk_end(self._handle.ptr))
 
     @contextlib.contextmanager
     def _bulk_or_nothing(self):

@@ -1,7 +1,8 @@
 """The bulk session's buffer (`with col:` / `with co:`): samples set one by one reach the
 C ABI in batches, yet every read, count, delete and commit sees them in the order they
 were set, bad input is refused at the set that gave it, and a batch the engine could not
-store is reported, naming its samples, by the call that sent it."""
+store is reported, naming its samples: by the call that sent it, or (a full buffer, stored
+on the checkout's background thread) by the next call that waits for it."""
 
 import os
 import subprocess
@@ -136,11 +137,11 @@ def test_a_checkout_closed_inside_the_block_stores_what_was_set_and_the_block_en
     co.close()
 
 
-def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tmp_path):
-    # A real write failure: the process may not grow a file past 64 KiB (RLIMIT_FSIZE, so
-    # writes fail with EFBIG), in a child process so the limit stays there.
-    script = textwrap.dedent(
-        """
+def _fill_until_a_write_fails(tmp_path, n: int) -> str:
+    """Sets `n` samples of 1 KiB in a bulk session of a child process that may not grow
+    a file past 64 KiB (RLIMIT_FSIZE: writes fail with EFBIG; in a child, so the limit
+    stays there); returns what it printed."""
+    return _run_child(tmp_path, f"""
         import resource, signal, sys
         import numpy as np
         from hangar import Repository
@@ -153,17 +154,40 @@ def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tm
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, resource.RLIM_INFINITY))
         try:
             with col:
-                for i in range(200):
+                for i in range({n}):
                     col[i] = np.full((32, 32), i % 256, dtype=np.uint8)
-                print("set 200 without an error")
+                print("set {n} without an error")
         except Exception as e:
-            print(type(e).__name__, e)
-        print("samples:", len(col))
-        co.close()
-        """
-    )
-    # The child imports the package this test imports (installed or from a checkout),
-    # not whatever `hangar` its working directory holds.
+            print("raised", type(e).__name__, e)
+        try:
+            print("samples:", len(col))
+        except Exception as e:
+            print("len raised", type(e).__name__)
+        """)
+
+
+def _nothing_staged_and_verifies(tmp_path) -> None:
+    """A new writer of the child's repository sees the committed empty column only."""
+    repo = Repository(path=tmp_path / "r")
+    co = repo.checkout(write=True)
+    assert len(co["img"]) == 0 and co.diff.status() == "CLEAN"
+    co.close()
+    assert repo.verify_repo_integrity()
+
+
+def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tmp_path):
+    # 200 samples: one buffer, sent when the block ends.
+    out = _fill_until_a_write_fails(tmp_path, 200)
+    assert "set 200 without an error" in out, out
+    assert "the 200 samples set since the bulk session last stored its buffer" in out, out
+    assert "keys 0 to 199" in out and "were not stored" in out, out
+    assert "samples: 0" in out, out
+    _nothing_staged_and_verifies(tmp_path)
+
+
+def _run_child(tmp_path, script: str) -> str:
+    """Runs `script` (given the repository path) in a Python child importing the package
+    this test imports; returns its stdout."""
     import hangar
 
     env = dict(os.environ)
@@ -172,18 +196,64 @@ def test_a_batch_the_engine_cannot_store_is_reported_by_the_call_that_sent_it(tm
     if env.get("HANGAR_LIBRARY"):
         env["HANGAR_LIBRARY"] = os.path.abspath(env["HANGAR_LIBRARY"])
     proc = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "r")],
+        [sys.executable, "-c", textwrap.dedent(script), str(tmp_path / "r")],
         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
-    assert "set 200 without an error" in out, out
-    assert "the 200 samples set since the bulk session last stored its buffer" in out, out
-    assert "keys 0 to 199" in out and "were not stored" in out, out
-    assert "samples: 0" in out, out
-    # What was committed before is intact.
-    repo = Repository(path=tmp_path / "r")
-    co = repo.checkout()
-    assert len(co["img"]) == 0
-    co.close()
-    assert repo.verify_repo_integrity()
+    return proc.stdout
+
+
+def test_full_buffers_are_stored_in_the_background_in_order(repo, writer):
+    # Buffers fill and are stored on the checkout's thread while the next fill: reads
+    # in the block wait for them, and a key set in one buffer and again in a later one
+    # keeps the later value.
+    col = writer.add_ndarray_column("v", prototype=np.zeros((3,), dtype=np.int64))
+    rows = _columns._BULK_ROWS
+    with col:
+        for i in range(5 * rows + 7):
+            col[i % (2 * rows + 1)] = np.full(3, i, dtype=np.int64)
+            if i == rows + 2:
+                # Buffer 1 is (or was) being stored in the background; 3 samples buffered.
+                assert len(col) == rows + 3 and col[rows].tolist() == [rows] * 3
+    assert writer._inflight is None and not writer._pending  # the block's end waited
+    n = 5 * rows + 7
+    assert len(col) == 2 * rows + 1
+    for k in (0, 5, rows, 2 * rows):
+        last = max(i for i in range(n) if i % (2 * rows + 1) == k)
+        assert col[k].tolist() == [last] * 3, k
+    writer.commit("background")
+
+
+def test_a_background_store_that_fails_is_raised_by_the_next_call(repo, writer, monkeypatch):
+    # The first full buffer's C call fails on the checkout's thread: the block's end,
+    # which waits for it, raises that failure naming its samples; the samples set after
+    # it (stored then) are kept, the failed ones are not staged.
+    col = writer.add_ndarray_column("v", prototype=np.zeros((2,), dtype=np.int32))
+    rows = _columns._BULK_ROWS
+    real = _columns.Column._put_batch_raw
+    calls = []
+
+    def first_fails(self, keys, data):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise OSError("the disk is on fire")
+        return real(self, keys, data)
+
+    monkeypatch.setattr(_columns.Column, "_put_batch_raw", first_fails)
+    with pytest.raises(OSError, match=rf"the {rows} samples set since .* \(keys 0 to {rows - 1}\) were not stored: the disk is on fire"):
+        with col:
+            for i in range(rows + 10):
+                col[i] = np.array([i, -i], dtype=np.int32)
+    assert calls[0].startswith("hangar-bulk"), calls  # stored on the checkout's thread
+    assert len(col) == 10 and 0 not in col and col[rows].tolist() == [rows, -rows]
+    writer.commit("the ten after the failed buffer")
+
+
+def test_a_full_buffer_the_engine_cannot_store_raises_and_stages_nothing(tmp_path):
+    # More than one buffer (the first stored in the background): the block raises the
+    # failure and nothing of the block is staged.
+    n = _columns._BULK_ROWS + 300
+    out = _fill_until_a_write_fails(tmp_path, n)
+    assert f"set {n} without an error" in out, out
+    assert "raised OSError" in out and "File too large" in out, out
+    _nothing_staged_and_verifies(tmp_path)
