@@ -967,8 +967,11 @@ hangar_status hangar_repo_checkout_writer(const struct hangar_repo *repo, const 
 
 // Creates branch `name` at `start` (a branch or commit; NULL = the head of the branch
 // the staging area is on) and opens the writer checkout on it, as `git checkout -b`:
-// changes staged on the current branch move with the staging area when `start` is the
-// commit they are based on; otherwise `HANGAR_E_DIRTY_STAGING` and nothing is created.
+// changes staged on the current branch move with the staging area when they apply
+// unchanged at `start` (everything they touch — each changed sample, column and
+// metadata key — is the same there as at the commit they are based on, as git carries
+// local changes; always so at that commit); otherwise `HANGAR_E_DIRTY_STAGING`, the
+// message naming what differs, and nothing is created.
 // `HANGAR_E_ALREADY_EXISTS`, `HANGAR_E_NOT_FOUND` and `HANGAR_E_INVALID_ARGUMENT` as
 // for `hangar_repo_create_branch`, `HANGAR_E_LOCKED` as for
 // `hangar_repo_checkout_writer`. `*out` is a new handle.

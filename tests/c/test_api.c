@@ -1158,11 +1158,12 @@ static void test_new_branch(void) {
     char second[HANGAR_COMMIT_ID_LEN + 1];
     OK(hangar_writer_commit(w, "second", second, sizeof second));
     OK(hangar_column_put_text(text, ik(3), NULL, "staged", 6));
+    OK(hangar_column_put_text(text, ik(2), NULL, "TWO", 3));
     hangar_column_free(text);
     hangar_writer_free(w);
 
-    /* Refused, nothing created: the writer lock held, a start other than the staged
-       changes' base, a taken name, NULLs. */
+    /* Refused, nothing created: the writer lock held, a start where what the staged
+       changes touch differs (sample 2 is not at `first`), a taken name, NULLs. */
     hangar_writer *other = NULL;
     w = NULL;
     OK(hangar_repo_checkout_writer(repo, NULL, &other));
@@ -1170,6 +1171,7 @@ static void test_new_branch(void) {
     hangar_writer_free(other);
     EXPECT_STATUS(HANGAR_E_DIRTY_STAGING, hangar_repo_checkout_writer_new_branch(repo, "dev", first, &w));
     EXPECT(w == NULL);
+    EXPECT(last_error_contains("column \"notes\", sample 2"));
     EXPECT_STATUS(HANGAR_E_ALREADY_EXISTS, hangar_repo_checkout_writer_new_branch(repo, "master", NULL, &w));
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_repo_checkout_writer_new_branch(repo, "bad name", NULL, &w));
     EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_checkout_writer_new_branch(repo, NULL, NULL, &w));

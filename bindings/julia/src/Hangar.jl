@@ -212,7 +212,7 @@ The writer checkout, taking the repository's writer lock (`HangarError` with sta
 `HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it. With
 `new_branch=true`, `branch` is created first (at `start`, else at the current head) and
 the staged changes move to it, as git's `checkout -b` (`HANGAR_E_DIRTY_STAGING` when
-changes are staged and `start` is not the commit they are based on)."""
+what they touch differs at `start` from the commit they are based on)."""
 function checkout_writer(repo::Repository; branch = nothing, new_branch::Bool = false, start = nothing)
     if new_branch
         branch === nothing && throw(ArgumentError("new_branch=true needs the new branch's name as branch"))

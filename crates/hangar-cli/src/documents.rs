@@ -434,6 +434,8 @@ pub struct CheckedOut {
     pub head: Option<Id>,
     /// True when `checkout -b` created the branch.
     pub created: bool,
+    /// True when changes are staged on the branch now (they came along).
+    pub staged: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -141,21 +141,34 @@ impl Repository {
     /// (`master` in a new repository). `Locked` if another writer — in this process or
     /// any other — is open.
     pub fn checkout_writer(&self) -> Result<WriterCheckout> {
-        WriterCheckout::open(self.shared.clone(), None)
+        WriterCheckout::open(self.shared.clone(), None, false)
     }
 
     /// Opens the writer checkout on `branch`. If the staging area is based on another
     /// branch it must be clean (else `DirtyStaging`, and the lock is not kept); it then
-    /// becomes `branch`'s head. `NotFound` for an unknown branch.
+    /// becomes `branch`'s head. `NotFound` for an unknown branch. (The original Hangar's
+    /// rule; see [`Repository::switch_writer_branch`] for git's.)
     pub fn checkout_writer_branch(&self, branch: &str) -> Result<WriterCheckout> {
-        WriterCheckout::open(self.shared.clone(), Some(branch))
+        WriterCheckout::open(self.shared.clone(), Some(branch), false)
+    }
+
+    /// Opens the writer checkout on `branch` as `git checkout` switches branches: changes
+    /// staged on another branch move along when they apply unchanged on `branch`'s head
+    /// — every sample, column and metadata key they touch is the same there as at the
+    /// commit they are based on (always so when both branches are at one commit).
+    /// Otherwise `DirtyStaging` naming what differs (at most ten), and nothing changes.
+    /// The journal is rewritten on the new base in one atomic replace, so a crash leaves
+    /// the changes staged on one branch or the other, whole.
+    pub fn switch_writer_branch(&self, branch: &str) -> Result<WriterCheckout> {
+        WriterCheckout::open(self.shared.clone(), Some(branch), true)
     }
 
     /// Creates branch `name` at `start` (a revision; the head of the staging area's
     /// branch when `None`) and opens the writer checkout on it, as `git checkout -b`.
-    /// Changes staged on the current branch move with the staging area when the new
-    /// branch starts at the commit they are based on; otherwise `DirtyStaging` and
-    /// nothing is created. The branch name's errors are [`Repository::create_branch`]'s.
+    /// Changes staged on the current branch move with the staging area when they apply
+    /// unchanged at the new branch's start (always so at the commit they are based on;
+    /// the rule of [`Repository::switch_writer_branch`]); otherwise `DirtyStaging`
+    /// naming what differs, and nothing is created. The branch name's errors are [`Repository::create_branch`]'s.
     pub fn checkout_writer_new_branch(
         &self,
         name: &str,

@@ -1,6 +1,6 @@
 //! Crash consistency: a child process runs a random workload (per-sample sets, deletes,
-//! bulk sessions, commits, branch switches, branch creation, `checkout -b` with staged
-//! changes, merges; on an uncompressed
+//! bulk sessions, commits, branch switches (with staged changes too), branch creation,
+//! `checkout -b` with staged changes, merges; on an uncompressed
 //! column, a compressed one whose commits seal Parquet segments, and inline values) and reports on stdout
 //! what has become durable; the parent kills it with SIGKILL at a random moment, or lets
 //! it abort at a named failpoint, then reopens the repository and checks every promise:
@@ -13,7 +13,9 @@
 //! `DEL col key`, `BULK` (then `ITEM col key digest|-` lines, applied at `END`),
 //! `COMMIT fingerprint` (`END COMMIT id`), `SWITCH branch` (`END SWITCH head fingerprint`),
 //! `MERGE branch` (`END MERGE head fingerprint` or `END CONFLICT`), `BRANCH name`,
-//! `NEWBRANCH name` (a new branch at the head, taking the staged changes: `END NEWBRANCH`).
+//! `NEWBRANCH name` (a new branch at the head, taking the staged changes: `END NEWBRANCH`),
+//! `CARRY branch` (a switch with changes staged: `END CARRY head fingerprint` when they
+//! came along, `END REFUSED` when what they touch differs there).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -153,11 +155,28 @@ pub fn child(dir: &Path, seed: u64, steps: usize) -> hangar_core::Result<()> {
                 say.say(&format!("END COMMIT {}", id.to_hex()));
             }
             85..=89 => {
-                if co.status()?.is_dirty() {
-                    continue;
-                }
                 let to = BRANCHES[rng.below(3) as usize];
                 if to == branch || repo.branch_head(to).is_err() {
+                    continue;
+                }
+                if co.status()?.is_dirty() {
+                    // git's checkout: the staged changes come along where they apply
+                    // unchanged, else the switch is refused and nothing changes.
+                    say.say(&format!("BEGIN CARRY {to}"));
+                    co.close()?;
+                    match repo.switch_writer_branch(to) {
+                        Ok(c) => {
+                            co = c;
+                            model = staged_content(&co)?;
+                            let head = co.commit_hash()?.map(|c| c.to_hex()).unwrap_or_default();
+                            say.say(&format!("END CARRY {head} {}", fingerprint(&model)));
+                        }
+                        Err(e) if e.kind() == hangar_core::ErrorKind::DirtyStaging => {
+                            co = repo.checkout_writer()?;
+                            say.say("END REFUSED");
+                        }
+                        Err(e) => return Err(e),
+                    }
                     continue;
                 }
                 say.say(&format!("BEGIN SWITCH {to}"));
@@ -230,6 +249,14 @@ struct Expect {
 }
 
 impl Expect {
+    /// Ends the operation in flight, returning its first argument.
+    fn take_first_arg(&mut self) -> String {
+        self.in_flight
+            .take()
+            .and_then(|(_, a)| a.first().cloned())
+            .unwrap_or_default()
+    }
+
     /// Applies one reported line. After a branch switch or a merge the staging area is
     /// the new head's content, read back from the repository (committed data).
     fn apply(&mut self, line: &str, repo: &Repository) -> Result<(), String> {
@@ -247,20 +274,12 @@ impl Expect {
                 .bulk
                 .push(((col.to_string(), key.to_string()), d.to_string())),
             ["END", "COMMIT", id] => {
-                let fp = self
-                    .in_flight
-                    .take()
-                    .and_then(|(_, a)| a.first().cloned())
-                    .unwrap_or_default();
+                let fp = self.take_first_arg();
                 self.commits.push((id.to_string(), fp));
                 self.head = id.to_string();
             }
             ["END", "SWITCH", head, fp] => {
-                let to = self
-                    .in_flight
-                    .take()
-                    .and_then(|(_, a)| a.first().cloned())
-                    .unwrap_or_default();
+                let to = self.take_first_arg();
                 self.branch = to;
                 self.head = head.to_string();
                 self.commits.push((head.to_string(), fp.to_string()));
@@ -272,7 +291,19 @@ impl Expect {
                 self.commits.push((head.to_string(), fp.to_string()));
                 self.staged = head_content(repo, head)?;
             }
-            ["END", "CONFLICT"] => self.in_flight = None,
+            ["END", "CONFLICT"] | ["END", "REFUSED"] => self.in_flight = None,
+            ["END", "CARRY", head, fp] => {
+                let to = self.take_first_arg();
+                let next = carried(repo, &self.head, head, &self.staged)?;
+                if fingerprint(&next) != *fp {
+                    return Err(format!(
+                        "the staging area carried to {to} is not the staged changes applied to its head"
+                    ));
+                }
+                self.branch = to;
+                self.head = head.to_string();
+                self.staged = next;
+            }
             ["END", "NEWBRANCH"] => {
                 if let Some((_, a)) = self.in_flight.take() {
                     self.branch = a[0].clone();
@@ -297,6 +328,29 @@ impl Expect {
         }
         Ok(())
     }
+}
+
+/// `staged` (over commit `base`) moved onto commit `target`: its changes from `base`
+/// applied to `target`'s content (what a switch that carries them makes).
+fn carried(
+    repo: &Repository,
+    base: &str,
+    target: &str,
+    staged: &Content,
+) -> Result<Content, String> {
+    let before = head_content(repo, base)?;
+    let mut next = head_content(repo, target)?;
+    for (k, d) in staged {
+        if before.get(k) != Some(d) {
+            next.insert(k.clone(), d.clone());
+        }
+    }
+    for k in before.keys() {
+        if !staged.contains_key(k) {
+            next.remove(k);
+        }
+    }
+    Ok(next)
 }
 
 fn head_content(repo: &Repository, head: &str) -> Result<Content, String> {
@@ -389,6 +443,9 @@ fn check_after(
     let op = ex.in_flight.as_ref().map(|(o, _)| o.as_str());
     counts.new_branches += lines.iter().filter(|l| *l == "END NEWBRANCH").count() as u64;
     counts.new_branches_cut += u64::from(op == Some("NEWBRANCH"));
+    counts.carries += lines.iter().filter(|l| l.starts_with("END CARRY")).count() as u64;
+    counts.carries_refused += lines.iter().filter(|l| *l == "END REFUSED").count() as u64;
+    counts.carries_cut += u64::from(op == Some("CARRY"));
     let args = ex
         .in_flight
         .as_ref()
@@ -426,6 +483,32 @@ fn check_after(
             return Some(next);
         }
         Some("MERGE") if head != ex.head => return Some(next),
+        Some("CARRY") if branch != ex.branch => {
+            // Cut after the journal moved: on the new branch, at its head, with the
+            // staged changes applied to it.
+            let want = carried(&repo, &ex.head, &head, &ex.staged);
+            let at_head = repo
+                .branch_head(&args[0])
+                .ok()
+                .flatten()
+                .map(|c| c.to_hex());
+            if branch != args[0] || at_head.as_deref() != Some(head.as_str()) {
+                return fail(
+                    figs,
+                    format!(
+                        "staging on {branch} at {head}, expected {} or {} at its head",
+                        ex.branch, args[0]
+                    ),
+                );
+            }
+            if !matches!(&want, Ok(w) if *w == staged) {
+                return fail(
+                    figs,
+                    format!("the staging area carried to {branch} in flight is not the staged changes applied to its head"),
+                );
+            }
+            return Some(next);
+        }
         _ => {}
     }
     // A new branch in flight: the staging area is on either branch, with the same head
@@ -500,6 +583,10 @@ struct Counts {
     /// `checkout -b` with staged changes: reported done, and in flight at the crash.
     new_branches: u64,
     new_branches_cut: u64,
+    /// Switches with staged changes (git's checkout): carried, refused, cut by the crash.
+    carries: u64,
+    carries_refused: u64,
+    carries_cut: u64,
 }
 
 /// Runs `trials` SIGKILL trials and `point_reps` aborts at each failpoint; `exe` is the
@@ -630,6 +717,13 @@ pub fn run(exe: &Path, trials: usize, point_reps: usize, seed: u64) -> Figures {
     figs.add(
         "new branches taking the staged changes (checkout -b): done / cut by the crash",
         format!("{} / {}", counts.new_branches, counts.new_branches_cut),
+    );
+    figs.add(
+        "switches with staged changes: carried / refused (they differ there) / cut by the crash",
+        format!(
+            "{} / {} / {}",
+            counts.carries, counts.carries_refused, counts.carries_cut
+        ),
     );
     figs.add("time", format!("{:.1} s", started.elapsed().as_secs_f64()));
     figs

@@ -2,14 +2,16 @@ use crate::app::Ctx;
 use crate::documents;
 use crate::output::{self, paint, BRANCH, COMMIT};
 
-/// Move the staging area to another branch (refused while changes are staged), or with
-/// -b create a branch and move to it, taking the staged changes along.
+/// Move the staging area to another branch, or with -b create a branch and move to it;
+/// staged changes move along when they apply unchanged there.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Commands that write (import, column create, commit, ...) then work on that
-branch. Commit or reset staged changes first; with -b (as git's checkout -b) they move to
-the new branch, which starts at the current branch's head unless START is given (a
-START other than the commit they are based on is refused while changes are staged).
+branch. Staged changes move along, as git's checkout takes local changes along, when
+everything they touch (each changed sample, column and metadata key) is the same on the
+other branch as on theirs; otherwise the checkout is refused, naming what differs, and
+nothing changes: commit or reset them first. With -b (git's checkout -b) the new branch
+starts at the current branch's head unless START is given.
 
 Examples:
   hangar checkout dev
@@ -33,7 +35,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let co = if a.new {
         repo.checkout_writer_new_branch(&a.branch, a.start.as_deref())?
     } else {
-        match repo.checkout_writer_branch(&a.branch) {
+        match repo.switch_writer_branch(&a.branch) {
             Ok(co) => co,
             // Say how to make it; the core error stays in the chain (its kind, its text).
             Err(e) if e.kind() == hangar_core::ErrorKind::NotFound => {
@@ -47,12 +49,14 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         }
     };
     let head = co.commit_hash()?;
+    let staged = co.status()?.is_dirty();
     co.close()?;
     if ctx.json {
         return Ok(output::print_json(&documents::CheckedOut {
             branch: a.branch,
             head: head.map(|h| h.to_hex()),
             created: a.new,
+            staged,
         })?);
     }
     let at = head.map_or_else(
@@ -64,8 +68,13 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     } else {
         "Switched to branch"
     };
+    let with = if staged {
+        " (the staged changes came along: `hangar status` lists them)"
+    } else {
+        ""
+    };
     Ok(output::println(&format!(
-        "{what} {}{at}",
+        "{what} {}{at}{with}",
         paint(BRANCH, &a.branch)
     ))?)
 }

@@ -175,9 +175,13 @@ fn checkout_switches_and_refuses_with_staged_changes() {
     let out = env.ok(&["checkout", "dev"]);
     assert!(out.contains("Switched to branch dev"), "{out}");
     assert_eq!(env.json(&["status"])["branch"], "dev");
-    env.ok(&["column", "create", "tmp", "str"]);
+    // master has a column of that name dev lacks: the change would overwrite it.
+    env.ok(&["column", "create", "captions", "str"]);
     let e = env.err(&["checkout", "master"]);
-    assert!(e.to_lowercase().contains("staging"), "{e}");
+    assert!(
+        e.contains("touch what differs there (column \"captions\")"),
+        "{e}"
+    );
     assert_eq!(env.json(&["status"])["branch"], "dev");
     env.ok(&["reset", "--yes"]);
     let v = env.json(&["checkout", "master"]);
@@ -266,10 +270,13 @@ fn checkout_b_creates_a_branch_and_takes_the_staged_changes_along() {
     history_repo(&env);
     let head = env.json(&["status"])["head"].as_str().unwrap().to_string();
     env.ok(&["column", "create", "notes", "str"]);
-    // A start other than the staged changes' base: refused, nothing created or lost.
+    // Sample 3 came from dev with the merge: HEAD~1 lacks it. A start where the staged
+    // changes touch what differs: refused, naming it, nothing created or lost.
+    env.ok(&["rm", "images", "3"]);
     let e = env.err(&["checkout", "-b", "exp", "HEAD~1"]);
     assert!(
-        e.contains("uncommitted changes") && e.contains("\"master\""),
+        e.contains("touch what differs there (column \"images\", sample 3)")
+            && e.contains("\"master\""),
         "{e}"
     );
     let e = env.err(&["checkout", "-b", "dev"]);
@@ -607,4 +614,61 @@ fn the_pager_takes_the_output_when_asked_and_only_then() {
     let (_, e) = env.code(2, &["-p", "--no-pager", "log"]);
     assert!(e.contains("--no-pager"), "{e}");
     assert_eq!(env.ok(&["--no-pager", "log"]), plain);
+}
+
+#[test]
+fn checkout_takes_the_staged_changes_along_where_they_apply_unchanged() {
+    let env = Env::new();
+    history_repo(&env);
+    let master = env.json(&["status"])["head"].as_str().unwrap().to_string();
+    env.ok(&["branch", "same"]);
+    env.ok(&["branch", "old", "HEAD~1"]);
+    // Sample 3 came from dev with the merge, unchanged; HEAD~1 lacks it.
+    env.ok(&["rm", "images", "3"]);
+    env.ok(&["metadata", "set", "k", "v"]);
+    let staged = |branch: &str| {
+        let st = env.json(&["status"]);
+        assert_eq!(st["branch"], branch, "{st}");
+        assert_eq!(st["clean"], false, "{st}");
+    };
+    // A branch at the same commit: they come along.
+    let v = env.json(&["checkout", "same"]);
+    assert_eq!(
+        (v["branch"].as_str(), v["staged"].as_bool()),
+        (Some("same"), Some(true))
+    );
+    staged("same");
+    // A branch where what they touch differs: refused, naming it; nothing changes.
+    let e = env.err(&["checkout", "old"]);
+    assert!(
+        e.contains("Unable to check out branch \"old\"")
+            && e.contains("(column \"images\", sample 3)")
+            && e.contains("commit or reset them first"),
+        "{e}"
+    );
+    staged("same");
+    // dev holds sample 3 as the merge does, and no metadata: they come along.
+    let out = env.ok(&["checkout", "dev"]);
+    assert!(out.contains("the staged changes came along"), "{out}");
+    staged("dev");
+    let dev_before = env.json(&["status"])["head"].as_str().unwrap().to_string();
+    env.ok(&["commit", "-m", "on dev"]);
+    // Committed on dev only: master and same keep sample 3, dev lost it.
+    let has_3 = |rev: &str| {
+        let out = env
+            .cmd()
+            .args(["cat", "images", "3", rev])
+            .output()
+            .unwrap();
+        out.status.success()
+    };
+    assert!(!has_3("dev") && has_3("master") && has_3("same") && has_3(&dev_before));
+    assert_eq!(env.json(&["log", "master"])["commits"][0]["id"], master);
+    assert_eq!(
+        env.json(&["metadata", "list"])["metadata"]["k"],
+        "v",
+        "on dev"
+    );
+    // Clean: any branch.
+    assert_eq!(env.json(&["checkout", "old"])["staged"], false);
 }

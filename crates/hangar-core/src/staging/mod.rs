@@ -572,6 +572,7 @@ pub struct StagedChanges {
     pub metadata_changes: usize,
 }
 
+mod carry;
 mod change;
 pub(crate) use change::{BaseInfo, Change};
 

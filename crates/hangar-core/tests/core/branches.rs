@@ -354,3 +354,142 @@ fn head_before_the_first_commit_says_so() {
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("no commits yet"), "{e}");
 }
+
+#[test]
+fn switching_branches_takes_staged_changes_along_where_they_apply_unchanged() {
+    let (dir, repo, _first) = repo_with_commit();
+    let bytes: Vec<[u8; 6]> = (0..=255u8).map(|b| [b; 6]).collect();
+    let t = |b: u8| TensorRef::new(&bytes[b as usize], &[2, 3]);
+    // A nested column on master, then branch `other`: sample "a" and subsample s/1
+    // changed, twelve samples k0..k11 and a column `extra` added, metadata "m" set.
+    let co = repo.checkout_writer().unwrap();
+    let spec = NdArraySpec::with_shape(DType::U8, &[2]).contains_subsamples(true);
+    let nest = co.add_ndarray_column("nest", spec).unwrap();
+    nest.set_subsample("s", 1u64, TensorRef::new(&[1u8, 1], &[2]))
+        .unwrap();
+    co.commit("nested").unwrap();
+    co.close().unwrap();
+    repo.create_branch("other", None).unwrap();
+    let co = repo.checkout_writer_branch("other").unwrap();
+    let imgs = co.column("imgs").unwrap();
+    imgs.set("a", t(9)).unwrap();
+    let nest = co.column("nest").unwrap();
+    nest.set_subsample("s", 1u64, TensorRef::new(&[2u8, 2], &[2]))
+        .unwrap();
+    for i in 0..12 {
+        imgs.set(format!("k{i}").as_str(), t(i)).unwrap();
+    }
+    co.add_str_column("extra").unwrap().set("e", "x").unwrap();
+    co.metadata().set("m", "other").unwrap();
+    let other = co.commit("on other").unwrap();
+    co.close().unwrap();
+    repo.create_branch("same", Some("master")).unwrap();
+
+    // Each kind of change that touches what differs on `other`: refused, naming it, and
+    // nothing changes (still staged on master, whole).
+    type Stage = fn(&hangar_core::WriterCheckout);
+    let refused: [(Stage, &str); 6] = [
+        (
+            |co| {
+                let nest = co.column("nest").unwrap();
+                nest.set_subsample("s", 1u64, TensorRef::new(&[3u8, 3], &[2]))
+                    .unwrap();
+            },
+            "(column \"nest\", sample s/1)",
+        ),
+        (
+            |co| {
+                co.column("imgs")
+                    .unwrap()
+                    .set("a", TensorRef::new(&[1u8; 6], &[2, 3]))
+                    .unwrap()
+            },
+            "(column \"imgs\", sample a)",
+        ),
+        (
+            |co| {
+                co.add_str_column("extra").unwrap();
+            },
+            "(column \"extra\")",
+        ),
+        (
+            |co| co.metadata().set("m", "mine").unwrap(),
+            "(metadata key \"m\")",
+        ),
+        (|co| co.delete_column("imgs").unwrap(), "(column \"imgs\")"),
+        (
+            |co| {
+                let imgs = co.column("imgs").unwrap();
+                for i in 0..12u8 {
+                    imgs.set(
+                        format!("k{i}").as_str(),
+                        TensorRef::new(&[100 + i; 6], &[2, 3]),
+                    )
+                    .unwrap();
+                }
+            },
+            "sample k7; and more)",
+        ),
+    ];
+    for (stage, named) in refused {
+        let co = repo.checkout_writer_branch("master").unwrap();
+        stage(&co);
+        co.close().unwrap();
+        let e = repo.switch_writer_branch("other").map(|_| ()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DirtyStaging, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains(named) && text.contains("\"master\""),
+            "{text}"
+        );
+        assert!(!repo.writer_lock_held().unwrap());
+        assert_eq!(repo.staging_branch().unwrap(), "master");
+        let co = repo.checkout_writer().unwrap();
+        assert!(co.status().unwrap().is_dirty());
+        co.reset_staging_area().unwrap();
+        co.close().unwrap();
+    }
+
+    // Changes to what is the same on both: they come along, applied to other's head.
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    imgs.set("new", t(5)).unwrap();
+    imgs.delete("b").unwrap();
+    co.delete_column("labels").unwrap();
+    co.metadata().set("n", "mine").unwrap();
+    co.close().unwrap();
+    // The original's rule (checkout_writer_branch) still refuses, even at one commit.
+    assert_eq!(
+        kind(repo.checkout_writer_branch("same")),
+        ErrorKind::DirtyStaging
+    );
+    // A branch at the same commit, then `other`.
+    let co = repo.switch_writer_branch("same").unwrap();
+    assert_eq!(co.branch_name().unwrap(), "same");
+    assert!(co.status().unwrap().is_dirty());
+    co.close().unwrap();
+    let co = repo.switch_writer_branch("other").unwrap();
+    assert_eq!(co.commit_hash().unwrap(), Some(other));
+    co.close().unwrap();
+    // Durable: a new process finds them staged on other, over other's head.
+    drop(repo);
+    let repo = hangar_core::Repository::open(dir.path()).unwrap();
+    assert_eq!(repo.staging_branch().unwrap(), "other");
+    let co = repo.checkout_writer().unwrap();
+    let imgs = co.column("imgs").unwrap();
+    assert_eq!(u8s(&imgs.get("a").unwrap()), [9u8; 6], "other's sample a");
+    assert_eq!(u8s(&imgs.get("new").unwrap()), [5u8; 6]);
+    assert!(!imgs.contains("b").unwrap());
+    assert_eq!(imgs.len().unwrap(), 2 + 12 + 1, "a, 0, k0..k11, new");
+    assert!(co.column("labels").is_err(), "labels deleted");
+    assert_eq!(co.column("extra").unwrap().len().unwrap(), 1);
+    assert_eq!(co.metadata().get("m").unwrap(), "other");
+    assert_eq!(co.metadata().get("n").unwrap(), "mine");
+    let committed = co.commit("carried").unwrap();
+    co.close().unwrap();
+    assert_eq!(repo.branch_head("other").unwrap(), Some(committed));
+    let master = repo.checkout_branch("master").unwrap();
+    assert!(master.column("imgs").unwrap().contains("b").unwrap());
+    assert!(master.column("labels").is_ok());
+    assert!(repo.verify().unwrap().is_ok());
+}

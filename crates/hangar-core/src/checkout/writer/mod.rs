@@ -161,7 +161,13 @@ impl WriterCheckout {
     /// Opens the writer on the staging area; with `branch`, first switches the staging
     /// area to that branch (refused with `DirtyStaging` if it has changes for another
     /// branch). On any error the lock is released.
-    pub(crate) fn open(shared: Arc<Shared>, branch: Option<&str>) -> Result<WriterCheckout> {
+    /// With `carry`, staged changes move along when they apply unchanged on the
+    /// branch's head ([`carry_check`]); without, a dirty staging area is refused.
+    pub(crate) fn open(
+        shared: Arc<Shared>,
+        branch: Option<&str>,
+        carry: bool,
+    ) -> Result<WriterCheckout> {
         let (lock, user, mut sw, mut staging) = lock_and_load(&shared)?;
         if let Some(wanted) = branch {
             if wanted != staging.base.branch {
@@ -175,7 +181,7 @@ impl WriterCheckout {
                         names.join(", ")
                     )));
                 }
-                if staging.is_dirty() {
+                if staging.is_dirty() && !carry {
                     return Err(Error::DirtyStaging(format!(
                         "Unable to check out branch {wanted:?}: the staging area has uncommitted changes on branch {:?}; \
                          commit or reset them first",
@@ -186,7 +192,15 @@ impl WriterCheckout {
                     branch: wanted.to_string(),
                     commit: refs::read_ref(&shared.hangar, wanted)?,
                 };
-                staging = restart_at(&shared, &mut sw, switched)?;
+                if staging.is_dirty() {
+                    let doing = format!("check out branch {wanted:?}");
+                    let carried = carry_check(&shared, &staging, &switched, &doing)?;
+                    sw.rebase_staged(&switched.encode(), &journal_records(&staging))?;
+                    staging = carried.unwrap_or(staging);
+                    staging.base = switched;
+                } else {
+                    staging = restart_at(&shared, &mut sw, switched)?;
+                }
             }
         }
         Ok(WriterCheckout::with_state(
@@ -210,19 +224,17 @@ impl WriterCheckout {
     ) -> Result<WriterCheckout> {
         let shared = repo.shared().clone();
         let (lock, user, mut sw, mut staging) = lock_and_load(&shared)?;
+        let mut carried = None;
         if staging.is_dirty() {
-            let at = match start {
-                Some(rev) => Some(repo.resolve(rev)?.0),
-                None => refs::read_ref(&shared.hangar, &staging.base.branch)?,
+            let at = BaseInfo {
+                branch: name.to_string(),
+                commit: match start {
+                    Some(rev) => Some(repo.resolve(rev)?.0),
+                    None => refs::read_ref(&shared.hangar, &staging.base.branch)?,
+                },
             };
-            if at != staging.base.commit {
-                return Err(Error::DirtyStaging(format!(
-                    "Unable to create branch {name:?} and check it out: the staging area has \
-                     uncommitted changes based on another commit (on branch {:?}); commit or \
-                     reset them first, or start the branch at the commit they are based on",
-                    staging.base.branch
-                )));
-            }
+            let doing = format!("create branch {name:?} and check it out");
+            carried = carry_check(&shared, &staging, &at, &doing)?;
         }
         let branch = repo.create_branch(name, start)?;
         let moved = BaseInfo {
@@ -231,6 +243,7 @@ impl WriterCheckout {
         };
         if staging.is_dirty() {
             sw.rebase_staged(&moved.encode(), &journal_records(&staging))?;
+            staging = carried.unwrap_or(staging);
             staging.base = moved;
         } else {
             staging = restart_at(&shared, &mut sw, moved)?;

@@ -96,3 +96,39 @@ pub(super) fn load_current(
     }
     Ok((user, sw, staging))
 }
+
+/// Whether the staged changes can move onto `target` (another branch or commit), as git
+/// carries local changes across a checkout: when everything they touch is the same
+/// there as at their base (else `DirtyStaging`, naming what differs, for the caller
+/// `doing` something). `Ok(None)`: `target` is their base commit, the staging area
+/// stays as it is; `Ok(Some(..))`: the staging area with the changes applied to
+/// `target`. Nothing on disk changes; the caller rewrites the journal on the new base
+/// ([`StoreWriter::rebase_staged`]) and then uses the new staging area.
+pub(super) fn carry_check(
+    shared: &Arc<Shared>,
+    staging: &Staging,
+    target: &BaseInfo,
+    doing: &str,
+) -> Result<Option<Staging>> {
+    if target.commit == staging.base.commit {
+        return Ok(None);
+    }
+    let there = Staging::load(shared, target.clone())?;
+    const SHOWN: usize = 10;
+    let conflicts = staging.carry_conflicts(shared, &there, SHOWN + 1)?;
+    if conflicts.is_empty() {
+        return staging.carried_to(shared, there).map(Some);
+    }
+    let more = if conflicts.len() > SHOWN {
+        "; and more"
+    } else {
+        ""
+    };
+    Err(Error::DirtyStaging(format!(
+        "Unable to {doing}: the changes staged on branch {:?} touch what differs there \
+         ({}{more}); commit or reset them first, or take them to a new branch at their \
+         base commit (checkout -b)",
+        staging.base.branch,
+        conflicts[..conflicts.len().min(SHOWN)].join("; ")
+    )))
+}
