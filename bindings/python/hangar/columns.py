@@ -142,6 +142,8 @@ def _local_only(obj: Any, keys: List[KeyType], local: bool) -> List[KeyType]:
 def _update_pairs(other: Any, kwargs: dict) -> List[Tuple[Any, Any]]:
     """`dict.update`'s arguments as (key, value) pairs, checked as `dict()` checks them
     (the same ValueError / TypeError for a malformed sequence)."""
+    if type(other) is dict and not kwargs:
+        return list(other.items())  # (a dict's keys are unique already: no copy)
     merged = dict(other) if other is not None else {}
     merged.update(kwargs)
     return list(merged.items())
@@ -756,10 +758,14 @@ class Column(LocalReads):
         if self._kind == _ffi.KIND_NDARRAY and len(pairs) > 1:
             arrays = [np.asarray(v) for _, v in pairs]
             first = arrays[0]
-            if all(a.shape == first.shape and a.dtype == first.dtype for a in arrays):
+            shape, dtype = first.shape, first.dtype
+            if all(a.shape == shape and a.dtype == dtype for a in arrays):
+                # One array of them all: np.array copies arrays of one shape and dtype
+                # into one block as np.stack does, in half its time (no view per item).
+                stacked = np.array(arrays, dtype=dtype)
                 # In a bulk session (the values are written once, not journalled first).
                 with self._co._bulk_or_nothing():
-                    self._put_batch([k for k, _ in pairs], np.stack(arrays))
+                    self._put_batch([k for k, _ in pairs], stacked)
                 return
         self._update([(k, None, v) for k, v in pairs])
 
