@@ -719,6 +719,11 @@ hangar_status hangar_key_iter_len(const struct hangar_key_iter *iter, size_t *ou
 // key's `text` lives until the next call or `hangar_key_iter_free`.
 hangar_status hangar_key_iter_next(struct hangar_key_iter *iter, struct hangar_key *key_out, bool *has_key);
 
+// Advances the iterator by up to `cap` keys, written to `keys[0..*n]`; `*n` is 0 at
+// the end. The string keys' `text` live until the next call or `hangar_key_iter_free`.
+// One call for many keys: for hosts where a call costs more than the key (Python).
+hangar_status hangar_key_iter_next_batch(struct hangar_key_iter *iter, struct hangar_key *keys, size_t cap, size_t *n);
+
 // Frees a key iterator. NULL is accepted and ignored.
 void hangar_key_iter_free(struct hangar_key_iter *iter);
 

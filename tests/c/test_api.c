@@ -396,6 +396,30 @@ static void test_repository(void) {
     OK(hangar_key_iter_next(it, &k, &more));
     EXPECT(!more);
     hangar_key_iter_free(it);
+    /* The same keys in batches: 5, 5, then the last 3 (with both string keys), then 0;
+       a string key's text lives until the next call. */
+    OK(hangar_column_keys(arr, &it));
+    hangar_key kbatch[5];
+    size_t got = 99, total = 0;
+    char first_str[32] = "";
+    for (;;) {
+        OK(hangar_key_iter_next_batch(it, kbatch, 5, &got));
+        if (got == 0) break;
+        EXPECT(got == (total < 10 ? 5u : 3u));
+        for (size_t i = 0; i < got; i++)
+            if (kbatch[i].text && !first_str[0]) snprintf(first_str, sizeof first_str, "%s", kbatch[i].text);
+        if (got == 3) EXPECT(kbatch[2].text && strcmp(kbatch[2].text, "named") == 0 && kbatch[1].text);
+        total += got;
+    }
+    EXPECT(total == 13 && first_str[0]);
+    OK(hangar_key_iter_next_batch(it, kbatch, 5, &got));
+    EXPECT(got == 0);
+    OK(hangar_key_iter_next_batch(it, NULL, 0, &got)); /* no room: nothing, no error */
+    EXPECT(got == 0);
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_key_iter_next_batch(it, NULL, 5, &got));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_key_iter_next_batch(it, kbatch, 5, NULL));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_key_iter_next_batch(NULL, kbatch, 5, &got));
+    hangar_key_iter_free(it);
     OK(hangar_column_subkeys(nest, sk("s"), &it));
     OK(hangar_key_iter_len(it, &n));
     EXPECT(n == 2);

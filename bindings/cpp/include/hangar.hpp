@@ -241,13 +241,22 @@ class KeyRange {
       private:
         bool done() const { return !cur_.has_value(); }
         void advance() {
-            hangar_key k;
-            bool more = false;
-            detail::check(hangar_key_iter_next(it_, &k, &more));
-            if (more) cur_ = Key::from_c(k);
+            // Keys come 64 to a call (hangar_key_iter_next_batch), copied out of the
+            // batch before the next call invalidates its texts.
+            if (at_ == batch_.size()) {
+                hangar_key keys[64];
+                size_t n = 0;
+                detail::check(hangar_key_iter_next_batch(it_, keys, 64, &n));
+                batch_.clear();
+                for (size_t i = 0; i < n; i++) batch_.push_back(Key::from_c(keys[i]));
+                at_ = 0;
+            }
+            if (at_ < batch_.size()) cur_ = std::move(batch_[at_++]);
             else cur_.reset();
         }
         hangar_key_iter *it_ = nullptr;
+        std::vector<Key> batch_;
+        size_t at_ = 0;
         std::optional<Key> cur_;
     };
     iterator begin() { return iterator(it_.get()); }

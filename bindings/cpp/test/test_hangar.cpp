@@ -115,13 +115,21 @@ int main(int argc, char **argv) {
         {
             hangar::Bulk bulk(co);
             EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, co.bulk_begin());
-            for (int i = 0; i < 50; i++) images.put(200 + i, px, {2, 2});
+            for (int i = 0; i < 100; i++) images.put(200 + i, px, {2, 2});
             EXPECT(images.contains(249));
             bulk.end();
             EXPECT_THROWS(HANGAR_E_INVALID_ARGUMENT, co.bulk_end());
         }
+        {
+            // 112 keys: more than one batch of the iterator (64), integers in order
+            // then the string key, each once.
+            std::vector<hangar::Key> seen;
+            for (const hangar::Key &k : images.keys()) seen.push_back(k);
+            EXPECT(seen.size() == 112 && seen.front() == hangar::Key(0) && seen[63] == hangar::Key(252) &&
+                   seen[64] == hangar::Key(253) && seen.back() == hangar::Key("cat"));
+        }
         { hangar::Bulk ended_by_destructor(co); }
-        for (int i = 0; i < 50; i++) images.erase(200 + i);
+        for (int i = 0; i < 100; i++) images.erase(200 + i);
         fields.put(0, std::vector<double>{1.5, 2.5}, {1, 2});
         text.put_text(0, "zero");
         EXPECT_THROWS(HANGAR_E_INVALID_UTF8, text.put_text(1, std::string("\xff", 1)));

@@ -482,12 +482,15 @@ end
 function drain(it::Ptr{Cvoid})
     keys = Any[]
     try
-        k = Ref{L.HangarKey}()
-        more = Ref{Bool}(false)
+        # 256 keys a call; each is copied (julia_key) before the next call frees its text.
+        batch = Vector{L.HangarKey}(undef, 256)
+        n = Ref{Csize_t}(0)
         while true
-            check(L.hangar_key_iter_next(it, k, more))
-            more[] || break
-            push!(keys, julia_key(k[]))
+            check(L.hangar_key_iter_next_batch(it, batch, length(batch), n))
+            n[] == 0 && break
+            for i in 1:n[]
+                push!(keys, julia_key(batch[i]))
+            end
         end
     finally
         L.hangar_key_iter_free(it)

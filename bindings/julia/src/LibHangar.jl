@@ -209,6 +209,7 @@ hangar_column_keys(column, out) = ccall((:hangar_column_keys, libhangar), Cint, 
 hangar_column_subkeys(column, sample, out) = ccall((:hangar_column_subkeys, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{Ptr{Cvoid}}), column, sample, out)
 hangar_key_iter_len(iter, out) = ccall((:hangar_key_iter_len, libhangar), Cint, (Ptr{Cvoid}, Ptr{Csize_t}), iter, out)
 hangar_key_iter_next(iter, key_out, has_key) = ccall((:hangar_key_iter_next, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Ptr{Bool}), iter, key_out, has_key)
+hangar_key_iter_next_batch(iter, keys, cap, n) = ccall((:hangar_key_iter_next_batch, libhangar), Cint, (Ptr{Cvoid}, Ptr{HangarKey}, Csize_t, Ptr{Csize_t}), iter, keys, cap, n)
 hangar_key_iter_free(iter) = ccall((:hangar_key_iter_free, libhangar), Cvoid, (Ptr{Cvoid},), iter)
 hangar_column_put(column, sample, subkey, data, nbytes, dtype_code, shape_ptr, ndim) = ccall((:hangar_column_put, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{HangarKey}, Ptr{Cvoid}, Csize_t, Int32, Ptr{Csize_t}, Csize_t), column, sample, subkey, data, nbytes, dtype_code, shape_ptr, ndim)
 hangar_column_put_text(column, sample, subkey, data, len) = ccall((:hangar_column_put_text, libhangar), Cint, (Ptr{Cvoid}, HangarKey, Ptr{HangarKey}, Ptr{Cvoid}, Csize_t), column, sample, subkey, data, len)

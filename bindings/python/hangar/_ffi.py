@@ -12,7 +12,7 @@ import glob
 import os
 import re
 from ctypes import POINTER, c_bool, c_char_p, c_double, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 import numpy as _np
 
@@ -349,6 +349,7 @@ _SIGNATURES: dict[str, tuple[Any, list]] = {
     "hangar_column_subkeys": (c_int32, [P, Key, POINTER(P)]),
     "hangar_key_iter_len": (c_int32, [P, POINTER(c_size_t)]),
     "hangar_key_iter_next": (c_int32, [P, POINTER(Key), POINTER(c_bool)]),
+    "hangar_key_iter_next_batch": (c_int32, [P, POINTER(Key), c_size_t, POINTER(c_size_t)]),
     "hangar_key_iter_free": (None, [P]),
     "hangar_repo_add_remote": (c_int32, [P, c_char_p, c_char_p, c_char_p, c_char_p]),
     "hangar_repo_remove_remote": (c_int32, [P, c_char_p]),
@@ -519,6 +520,32 @@ def make_keys(keys: Any) -> tuple[Any, list]:
         out[i], b = make_key(k)
         keep.append(b)
     return out, keep
+
+
+#: Keys read from an iterator per C call.
+_KEY_BATCH = 4096
+
+
+def drain_keys(it: Any) -> List[KeyType]:
+    """Every key left in a `hangar_key_iter`, read `_KEY_BATCH` per C call (a call costs
+    more than a key: integer keys are converted in one numpy step, string keys copied
+    out before the next call frees their text). Does not free the iterator."""
+    batch = (Key * _KEY_BATCH)()
+    view = _np.frombuffer(memoryview(batch), dtype=_KEY_DTYPE)
+    got = c_size_t()
+    out: List[KeyType] = []
+    while True:
+        check(lib.hangar_key_iter_next_batch(it, batch, _KEY_BATCH, ctypes.byref(got)))
+        n = got.value
+        if n == 0:
+            return out
+        texts = view["text"][:n]
+        numbers = view["number"][:n].tolist()
+        if not texts.any():
+            out.extend(numbers)
+            continue
+        for t, number in zip(texts.tolist(), numbers):
+            out.append(ctypes.string_at(t).decode("utf-8") if t else number)
 
 
 def key_value(k: Key) -> KeyType:

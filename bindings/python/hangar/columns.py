@@ -36,6 +36,10 @@ _CODES = {dt: code for code, dt in _DTYPES.items()}
 # A bulk session's buffer per column: at most this many samples or bytes (whichever
 # comes first) before they go to the C ABI as one batch.
 _BULK_ROWS = 4096
+# values() / items() of a reader's fixed-shape column read this many samples (at most
+# this many bytes) per C call.
+_SCAN_ROWS = 1024
+_SCAN_BYTES = 4 << 20
 _BULK_BYTES = 4 << 20
 
 
@@ -482,15 +486,8 @@ class Column(LocalReads):
             if st == _ffi.E_NOT_FOUND:
                 raise KeyError(sample)
             check(st)
-        out: List[KeyType] = []
         try:
-            key = _ffi.Key()
-            has = c_bool()
-            while True:
-                check(lib.hangar_key_iter_next(it, byref(key), byref(has)))
-                if not has.value:
-                    return out
-                out.append(_ffi.key_value(key))
+            return _ffi.drain_keys(it)
         finally:
             lib.hangar_key_iter_free(it)
 
@@ -538,6 +535,40 @@ class Column(LocalReads):
         check(lib.hangar_column_get(ptr, k, sub_ptr, buf, info.nbytes, byref(written)))
         data = buf.raw[: written.value]
         return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
+
+    def values(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
+        """Every value, in key order (`local`: only those fetched here). A reader
+        checkout's fixed-shape ndarray column is read `_SCAN_BYTES` at a time, one C
+        call per block (`get_batch`), each value a read-only row of its block."""
+        if self._fast_read is None:
+            yield from super().values(local)
+            return
+        for _, block in self._scan(local):
+            for j in range(len(block)):
+                yield block[j, ...]
+
+    def items(self, local: bool = False) -> Iterator[Tuple[Any, Any]]:  # type: ignore[override]
+        """Every (key, value), in key order (`local`: as for `values`, read as it
+        reads them)."""
+        if self._fast_read is None:
+            yield from super().items(local)
+            return
+        for keys, block in self._scan(local):
+            for j, k in enumerate(keys):
+                yield k, block[j, ...]
+
+    def _scan(self, local: bool) -> Iterator[Tuple[List[KeyType], np.ndarray]]:
+        """The column's keys and values in blocks of about `_SCAN_BYTES` (a reader's
+        column: what it reads does not change while the iteration runs)."""
+        keys = list(self.keys(local))
+        itemsize = self._dtype.itemsize if self._dtype is not None else 1
+        row = max(1, int(np.prod(self._shape or (), dtype=np.int64)) * itemsize)
+        step = max(1, min(_SCAN_ROWS, _SCAN_BYTES // row))
+        for i in range(0, len(keys), step):
+            chunk = keys[i : i + step]
+            block = self.get_batch(chunk)
+            block.flags.writeable = False  # as a single read's value: read-only
+            yield chunk, block
 
     def get_batch(self, keys: Sequence[KeyArg]) -> np.ndarray:
         """Samples `keys` of a fixed-shape ndarray column stacked into one new array

@@ -380,3 +380,56 @@ def test_checkout_of_a_past_commit(repo, writer):
     assert repo.checkout()["s", "k"] == "second"
     with pytest.raises(ValueError):
         repo.checkout(commit="0" * 64)
+
+
+def test_values_and_items_of_a_reader_column_read_in_blocks(repo, writer):
+    # More samples than one block holds (and a last, partial block), in key order; each
+    # value equals its single read and is read-only, as a single read's is.
+    from hangar import columns as _columns
+
+    n = 2 * _columns._SCAN_ROWS + 5
+    imgs = writer.add_ndarray_column("imgs", shape=(3, 2), dtype=np.int16)
+    scalars = writer.add_ndarray_column("s", shape=(), dtype=np.float64)
+    imgs.put_batch([f"k{i}" for i in range(n)], np.arange(n * 6, dtype=np.int16).reshape(n, 3, 2))
+    scalars.put_batch(list(range(n)), np.arange(n, dtype=np.float64) / 2)
+    writer.commit("data")
+    writer.close()
+    co = repo.checkout()
+    col = co["imgs"]
+    keys = list(col.keys())
+    values = list(col.values())
+    items = list(col.items())
+    assert len(values) == len(items) == n and [k for k, _ in items] == keys
+    for k, v, (k2, v2) in zip(keys, values, items):
+        assert v.shape == (3, 2) and v.dtype == np.int16 and not v.flags.writeable
+        np.testing.assert_array_equal(v, col[k])
+        np.testing.assert_array_equal(v2, col[k2])
+    with pytest.raises(ValueError):
+        values[0][0, 0] = 1  # read-only
+    # 0-d samples come out as 0-d arrays, as single reads give them.
+    sv = list(co["s"].values())
+    assert len(sv) == n and all(v.shape == () for v in sv)
+    assert [float(v) for v in sv] == [co["s"][k].item() for k in co["s"].keys()]
+    co.close()
+
+
+def test_keys_over_several_batches_of_the_key_iterator(repo, writer):
+    # More keys than one C call hands out (_ffi._KEY_BATCH), integers then strings, with
+    # a batch that holds both: every key once, in key order, of its own type.
+    from hangar import _ffi
+
+    n = _ffi._KEY_BATCH + 100
+    col = writer.add_ndarray_column("v", shape=(1,), dtype=np.uint8)
+    ints = list(range(n))
+    strs = sorted(f"s{i:05d}" for i in range(n))
+    col.put_batch(ints, np.zeros((n, 1), dtype=np.uint8))
+    col.put_batch(strs, np.ones((n, 1), dtype=np.uint8))
+    keys = list(col.keys())
+    assert keys == ints + strs
+    assert all(type(k) is int for k in keys[:n]) and all(type(k) is str for k in keys[n:])
+    writer.commit("keys")
+    writer.close()
+    co = repo.checkout()
+    assert list(co["v"].keys()) == ints + strs
+    assert [k for k, _ in co["v"].items()] == ints + strs
+    co.close()

@@ -8,7 +8,9 @@ use super::*;
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct hangar_key_iter {
-    keys: std::sync::Mutex<(std::vec::IntoIter<SampleKey>, Option<CString>)>,
+    /// The keys not handed out yet, and the texts of the string keys handed out by the
+    /// last call (they live until the next).
+    keys: std::sync::Mutex<(std::vec::IntoIter<SampleKey>, Vec<CString>)>,
     len: usize,
 }
 
@@ -19,7 +21,7 @@ impl Handle for hangar_key_iter {
 fn new_key_iter(keys: Vec<SampleKey>) -> *mut hangar_key_iter {
     let len = keys.len();
     into_handle(hangar_key_iter {
-        keys: std::sync::Mutex::new((keys.into_iter(), None)),
+        keys: std::sync::Mutex::new((keys.into_iter(), Vec::new())),
         len,
     })
 }
@@ -75,36 +77,69 @@ pub extern "C" fn hangar_key_iter_next(
     guard(|| {
         check_out(key_out, "key")?;
         check_out(has_key, "has_key")?;
+        let mut one = [hangar_key {
+            text: std::ptr::null(),
+            number: 0,
+        }];
+        let n = next_keys(handle(iter.cast_const(), "iter")?, &mut one)?;
+        if n == 1 {
+            write_out(key_out, one[0]);
+        }
+        write_out(has_key, n == 1);
+        Ok(())
+    })
+}
+
+/// Advances the iterator by up to `cap` keys, written to `keys[0..*n]`; `*n` is 0 at
+/// the end. The string keys' `text` live until the next call or `hangar_key_iter_free`.
+/// One call for many keys: for hosts where a call costs more than the key (Python).
+#[no_mangle]
+pub extern "C" fn hangar_key_iter_next_batch(
+    iter: *mut hangar_key_iter,
+    keys: *mut hangar_key,
+    cap: usize,
+    n: *mut usize,
+) -> hangar_status {
+    guard_out(n, || {
         let it = handle(iter.cast_const(), "iter")?;
-        let mut st = it.keys.lock().unwrap_or_else(|p| p.into_inner());
-        let (keys, current) = &mut *st;
-        match keys.next() {
-            None => {
-                *current = None;
-                write_out(has_key, false);
-            }
-            Some(SampleKey::Int(n)) => {
-                *current = None;
-                write_out(
-                    key_out,
-                    hangar_key {
-                        text: std::ptr::null(),
-                        number: n,
-                    },
-                );
-                write_out(has_key, true);
-            }
-            Some(SampleKey::Str(s)) => {
+        if cap == 0 {
+            return Ok(0);
+        }
+        if keys.is_null() {
+            return Err(FfiError::new(HANGAR_E_NULL_ARG, "keys is NULL"));
+        }
+        // SAFETY: the caller passes room for `cap` keys (the documented contract).
+        let out = unsafe { std::slice::from_raw_parts_mut(keys, cap) };
+        next_keys(it, out)
+    })
+}
+
+/// Hands out the next keys into `out` (as many as fit); returns how many.
+fn next_keys(it: &hangar_key_iter, out: &mut [hangar_key]) -> Result<usize, FfiError> {
+    let mut st = it.keys.lock().unwrap_or_else(|p| p.into_inner());
+    let (keys, texts) = &mut *st;
+    texts.clear();
+    let mut n = 0;
+    for slot in out.iter_mut() {
+        let Some(k) = keys.next() else { break };
+        *slot = match k {
+            SampleKey::Int(number) => hangar_key {
+                text: std::ptr::null(),
+                number,
+            },
+            SampleKey::Str(s) => {
                 let c = CString::new(s).map_err(|_| {
                     FfiError::new(HANGAR_E_CORRUPT, "a stored string key contains a NUL byte")
                 })?;
-                let text = current.insert(c).as_ptr();
-                write_out(key_out, hangar_key { text, number: 0 });
-                write_out(has_key, true);
+                // The CString's heap buffer does not move when the Vec grows.
+                let text = c.as_ptr();
+                texts.push(c);
+                hangar_key { text, number: 0 }
             }
-        }
-        Ok(())
-    })
+        };
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Frees a key iterator. NULL is accepted and ignored.
