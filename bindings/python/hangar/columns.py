@@ -7,6 +7,7 @@ handle answers both); a writer checkout's columns add the methods that change sa
 from __future__ import annotations
 
 import ctypes
+import threading
 from ctypes import byref, c_bool, c_int32, c_size_t
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -286,11 +287,13 @@ class Column(LocalReads):
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if nbytes == 0:
             return None
-        view = _ffi.View()
-        vref = byref(view)
         fn = lib.hangar_column_view
         raw_type = ctypes.c_char * nbytes
-        co, handle, Key = self._co, self._h, _ffi.Key
+        co, handle, Key, View = self._co, self._h, _ffi.Key, _ffi.View
+        # Each thread's own `hangar_view` to be filled: ctypes lets go of the GIL during
+        # the call, so one shared between threads could be overwritten by another
+        # thread's read before this one takes its pointer (a wrong sample, silently).
+        local = threading.local()
 
         def read(key: Any) -> np.ndarray:
             # _ptr()'s checks and make_key's int branch, inlined on purpose: calling them
@@ -301,6 +304,12 @@ class Column(LocalReads):
                 k = Key(None, key)
             else:
                 k, _keep = make_key(key)
+            try:
+                view, vref = local.out
+            except AttributeError:
+                view = View()
+                vref = byref(view)
+                local.out = (view, vref)
             st = fn(handle.ptr, k, None, vref)
             if st:
                 if st == _ffi.E_NOT_FOUND:
