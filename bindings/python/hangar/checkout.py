@@ -439,13 +439,16 @@ class WriterCheckout(_Checkout):
         failure is raised: a buffer that fails does not keep the others from being
         stored."""
         with self._buffer_lock:
-            inflight, self._inflight = self._inflight, None
             failed: Optional[BaseException] = None
+            inflight = self._inflight
             if inflight is not None:
                 try:
                     inflight.result()
                 except Exception as e:
                     failed = e
+                # Not before: interrupted while waiting (KeyboardInterrupt), the store
+                # stays in flight and the next use of the checkout waits for it again.
+                self._inflight = None
             pending = self._pending
             if background:
                 batches = [col._take_buffer() for col in pending]
