@@ -122,6 +122,9 @@ impl Staging {
         for change in self.snapshot() {
             target.apply(shared, change)?;
         }
+        // Values stored for records replaced before the move are still unreferenced: the
+        // next commit looks for them as it would have here.
+        target.maybe_dead |= self.maybe_dead;
         Ok(target)
     }
 }

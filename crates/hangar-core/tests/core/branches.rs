@@ -493,3 +493,41 @@ fn switching_branches_takes_staged_changes_along_where_they_apply_unchanged() {
     assert!(master.column("labels").is_ok());
     assert!(repo.verify().unwrap().is_ok());
 }
+
+#[test]
+fn a_carried_staging_area_still_drops_the_values_its_records_replaced() {
+    // A value stored and then replaced before the switch is referenced by nothing: the
+    // commit on the other branch leaves it out, as a commit on the first would have.
+    let (_dir, repo, _first) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    co.add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    co.commit("a column of values stored in segments").unwrap();
+    co.close().unwrap();
+    repo.create_branch("other", None).unwrap();
+    let co = repo.checkout_writer_branch("other").unwrap();
+    co.metadata().set("o", "1").unwrap();
+    co.commit("other").unwrap();
+    co.close().unwrap();
+    let co = repo.checkout_writer_branch("master").unwrap();
+    let big = co.column("big").unwrap();
+    big.set("x", TensorRef::new(&[1u8; 100], &[100])).unwrap();
+    big.set("x", TensorRef::new(&[2u8; 100], &[100])).unwrap();
+    co.close().unwrap();
+    let co = repo.switch_writer_branch("other").unwrap();
+    co.commit("x on other").unwrap();
+    co.close().unwrap();
+    let dry = repo
+        .gc(&hangar_core::gc::GcOptions {
+            prune_expire: Some(std::time::Duration::ZERO),
+            dry_run: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(dry.dead_entries, 0, "{dry:?}");
+    let other = repo.checkout_branch("other").unwrap();
+    assert_eq!(
+        u8s(&other.column("big").unwrap().get("x").unwrap()),
+        [2u8; 100]
+    );
+}
