@@ -385,8 +385,8 @@ class ReaderCheckout(_Checkout):
 
 
 def _store_buffers(batches: list) -> None:
-    """Stores full bulk-session buffers (`Column._take_buffer`'s); on the checkout's
-    background thread. Every batch is tried; the first failure is raised."""
+    """Stores bulk-session buffers (`Column._take_buffer`'s), on the caller's thread or
+    the checkout's background one. Every batch is tried; the first failure is raised."""
     failed: Optional[BaseException] = None
     for col, n, keys, buf in batches:
         try:
@@ -450,18 +450,16 @@ class WriterCheckout(_Checkout):
                 # stays in flight and the next use of the checkout waits for it again.
                 self._inflight = None
             pending = self._pending
-            if background:
-                batches = [col._take_buffer() for col in pending]
+            batches = [col._take_buffer(spare=background) for col in pending]
+            if pending:
                 pending.clear()
+            if background:
                 if self._storer is None:
                     self._storer = concurrent.futures.ThreadPoolExecutor(1, "hangar-bulk")
                 self._inflight = self._storer.submit(_store_buffers, batches)
-                if failed is not None:
-                    raise failed
-                return
-            while pending:
+            else:
                 try:
-                    pending.pop()._flush_buffer()
+                    _store_buffers(batches)
                 except Exception as e:
                     failed = failed or e
             if failed is not None:

@@ -202,8 +202,12 @@ class Column(LocalReads):
             self._shape: Optional[Tuple[int, ...]] = tuple(dims[i] for i in range(ndim.value))
             self._put_code = dtype_code(self._dtype)
             self._put_dims = (c_size_t * max(len(self._shape), 1))(*self._shape)
+            # Bytes of a sample of the column's (maximum) shape.
+            itemsize = self._dtype.itemsize if self._dtype is not None else 0
+            self._nbytes = int(np.prod(self._shape, dtype=np.int64)) * itemsize
         else:
             self._shape = None
+            self._nbytes = 0
         self._fast_read = self._make_fast_read()
         # The bulk session's buffer (see _make_fast_put): samples set but not yet handed
         # to the C ABI, rows 0.._bn of _bbuf under the keys _bkeys.
@@ -226,7 +230,7 @@ class Column(LocalReads):
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or not self._co._writable:
             return None
         shape, dtype, code, dims, ndim = self._shape, self._dtype, self._put_code, self._put_dims, len(self._shape)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = self._nbytes
         fn = lib.hangar_column_put
         co, handle, Key, ndarray = self._co, self._h, _ffi.Key, np.ndarray
         good_key = _ffi.valid_text_key
@@ -283,8 +287,7 @@ class Column(LocalReads):
         one C call, one read-only array over the memory map. None for other columns."""
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or self._co._writable:
             return None
-        shape, dtype = self._shape, self._dtype
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        shape, dtype, nbytes = self._shape, self._dtype, self._nbytes
         if nbytes == 0:
             return None
         fn = lib.hangar_column_view
@@ -416,18 +419,14 @@ class Column(LocalReads):
     def _invalidate(self, why: str) -> None:
         self._gone = why
 
-    def _flush_buffer(self) -> None:
-        """Hands the samples the bulk session buffered to the C ABI as one batch."""
-        n, keys = self._bn, self._bkeys
-        self._bn, self._bkeys = 0, []
-        self._store_buffer(n, keys, self._bbuf)
-
-    def _take_buffer(self) -> Tuple["Column", int, list, Any]:
-        """The samples buffered, handed over to be stored on another thread: the column
-        goes on in its spare buffer (the one stored before, done by now)."""
+    def _take_buffer(self, spare: bool) -> Tuple["Column", int, list, Any]:
+        """The samples buffered, handed over to be stored (`_store_buffer`). With `spare`
+        (stored on another thread while this column goes on), the column goes on in its
+        other buffer (the one stored before, done by now)."""
         n, keys, buf = self._bn, self._bkeys, self._bbuf
         self._bn, self._bkeys = 0, []
-        self._bbuf, self._bspare = self._bspare, buf
+        if spare:
+            self._bbuf, self._bspare = self._bspare, buf
         return self, n, keys, buf
 
     def _store_buffer(self, n: int, keys: list, buf: Any) -> None:
@@ -570,9 +569,7 @@ class Column(LocalReads):
         """The column's keys and values in blocks of about `_SCAN_BYTES` (a reader's
         column: what it reads does not change while the iteration runs)."""
         keys = list(self.keys(local))
-        itemsize = self._dtype.itemsize if self._dtype is not None else 1
-        row = max(1, int(np.prod(self._shape or (), dtype=np.int64)) * itemsize)
-        step = max(1, min(_SCAN_ROWS, _SCAN_BYTES // row))
+        step = max(1, min(_SCAN_ROWS, _SCAN_BYTES // max(1, self._nbytes)))
         for i in range(0, len(keys), step):
             chunk = keys[i : i + step]
             block = self.get_batch(chunk)
