@@ -361,10 +361,7 @@ fn overlay_changes(
 ) -> Result<Vec<tree::KeyChange>> {
     let mut out = Vec::with_capacity(overlay.len());
     for (k, v) in overlay.iter() {
-        let old = match base {
-            Some(t) => tree::lookup(shared, t, k)?,
-            None => None,
-        };
+        let old = crate::staging::table_record(shared, base, k)?;
         if old.as_deref() != v {
             out.push((k.to_vec(), old, v.map(<[u8]>::to_vec)));
         }

@@ -7,25 +7,6 @@
 use super::*;
 use crate::key::{split_nested, SampleKey};
 
-/// A column as a commit has it: its schema and record table.
-type ColumnAt = (Digest, Option<TreeRef>);
-
-fn same_column(a: Option<&ColumnAt>, b: Option<&ColumnAt>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some((sa, ta)), Some((sb, tb))) => sa == sb && ta.map(|t| t.root) == tb.map(|t| t.root),
-        _ => false,
-    }
-}
-
-/// The record of `key` in `table` (none in an empty table).
-fn record_in(shared: &Shared, table: Option<&TreeRef>, key: &[u8]) -> Result<Option<Vec<u8>>> {
-    match table {
-        Some(t) => tree::lookup(shared, t, key),
-        None => Ok(None),
-    }
-}
-
 /// A staged record key as the user names it (`sample` or `sample/subsample`).
 fn key_name(nested: bool, raw: &[u8]) -> String {
     let named = if nested {
@@ -58,7 +39,7 @@ impl Staging {
             let kept = self
                 .columns
                 .get(name)
-                .is_some_and(|c| same_column(Some(&(c.schema_digest, c.base)), Some(at_base)));
+                .is_some_and(|c| same_column(Some(&c.at()), Some(at_base)));
             if !kept && !same_column(Some(at_base), target_of(name)) {
                 out.push(format!("column {name:?}"));
             }
@@ -68,7 +49,7 @@ impl Staging {
                 break;
             }
             let at_base = base_of(name);
-            if !same_column(Some(&(col.schema_digest, col.base)), at_base) {
+            if !same_column(Some(&col.at()), at_base) {
                 // Created (or replaced, checked above): the other commit must not have
                 // a column of that name it did not have at the base.
                 if at_base.is_none() && target_of(name).is_some() {
@@ -90,8 +71,8 @@ impl Staging {
                 if out.len() >= limit {
                     break;
                 }
-                let before = record_in(shared, col.base.as_ref(), key)?;
-                if before != record_in(shared, at_target.1.as_ref(), key)? {
+                let before = table_record(shared, col.base.as_ref(), key)?;
+                if before != table_record(shared, at_target.1.as_ref(), key)? {
                     out.push(format!(
                         "column {name:?}, sample {}",
                         key_name(col.nested(), key)
@@ -105,8 +86,8 @@ impl Staging {
                 if out.len() >= limit {
                     break;
                 }
-                let before = record_in(shared, self.meta_base.as_ref(), key)?;
-                if before != record_in(shared, target.meta_base.as_ref(), key)? {
+                let before = table_record(shared, self.meta_base.as_ref(), key)?;
+                if before != table_record(shared, target.meta_base.as_ref(), key)? {
                     out.push(format!("metadata key {:?}", String::from_utf8_lossy(key)));
                 }
             }

@@ -43,6 +43,11 @@ impl ColumnState {
         }
     }
 
+    /// The column as its commit would have it now: its schema and base record table.
+    fn at(&self) -> ColumnAt {
+        (self.schema_digest, self.base)
+    }
+
     /// True if records of this column are keyed sample/subsample.
     pub fn nested(&self) -> bool {
         self.schema.layout() == crate::schema::Layout::Nested
@@ -65,9 +70,30 @@ pub(crate) fn overlay_lookup(
     if let Some(v) = overlay.get(key) {
         return Ok(v.map(<[u8]>::to_vec));
     }
-    match base {
+    table_record(shared, base, key)
+}
+
+/// The record of `key` in `table` (none in an empty table).
+pub(crate) fn table_record(
+    shared: &Shared,
+    table: Option<&TreeRef>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>> {
+    match table {
         Some(t) => tree::lookup(shared, t, key),
         None => Ok(None),
+    }
+}
+
+/// A column as a commit has it: its schema and record table.
+pub(crate) type ColumnAt = (Digest, Option<TreeRef>);
+
+/// True if both are absent, or both have one schema and one record table.
+pub(crate) fn same_column(a: Option<&ColumnAt>, b: Option<&ColumnAt>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some((sa, ta)), Some((sb, tb))) => sa == sb && ta.map(|t| t.root) == tb.map(|t| t.root),
+        _ => false,
     }
 }
 
@@ -82,10 +108,7 @@ fn overlay_put(
     value: Vec<u8>,
     dropped: &mut bool,
 ) -> Result<bool> {
-    let base_value = match base {
-        Some(t) => tree::lookup(shared, t, &key)?,
-        None => None,
-    };
+    let base_value = table_record(shared, base, &key)?;
     let same_as_base = base_value.as_deref() == Some(value.as_slice());
     Ok(match overlay.get(&key) {
         Some(staged) => {
@@ -116,10 +139,7 @@ fn overlay_delete(
     key: &[u8],
     dropped: &mut bool,
 ) -> Result<bool> {
-    let base_value = match base {
-        Some(t) => tree::lookup(shared, t, key)?,
-        None => None,
-    };
+    let base_value = table_record(shared, base, key)?;
     let existed = match overlay.get(key) {
         Some(v) => {
             *dropped |= v.is_some();
@@ -211,7 +231,7 @@ fn unknown_column(name: &str) -> Error {
 pub(crate) struct Staging {
     pub base: BaseInfo,
     pub base_root: Option<Digest>,
-    base_columns: BTreeMap<String, (Digest, Option<TreeRef>)>,
+    base_columns: BTreeMap<String, ColumnAt>,
     pub columns: BTreeMap<String, ColumnState>,
     pub meta_base: Option<TreeRef>,
     pub meta: Overlay,
@@ -461,14 +481,7 @@ impl Staging {
             return true;
         }
         self.columns.iter().any(|(name, col)| {
-            !col.overlay.is_empty()
-                || match self.base_columns.get(name) {
-                    Some((schema, tree)) => {
-                        *schema != col.schema_digest
-                            || tree.map(|t| t.root) != col.base.map(|t| t.root)
-                    }
-                    None => true,
-                }
+            !col.overlay.is_empty() || !same_column(Some(&col.at()), self.base_columns.get(name))
         })
     }
 
@@ -505,19 +518,17 @@ impl Staging {
     /// The state as a minimal list of changes over the base (for journal compaction).
     pub fn snapshot(&self) -> Vec<Change> {
         let mut out = Vec::new();
-        for (name, (schema, tree)) in &self.base_columns {
-            let same = self.columns.get(name).is_some_and(|c| {
-                c.schema_digest == *schema && c.base.map(|t| t.root) == tree.map(|t| t.root)
-            });
+        for (name, at_base) in &self.base_columns {
+            let same = self
+                .columns
+                .get(name)
+                .is_some_and(|c| same_column(Some(&c.at()), Some(at_base)));
             if !same {
                 out.push(Change::ColumnDelete { name: name.clone() });
             }
         }
         for (name, col) in &self.columns {
-            let same = self.base_columns.get(name).is_some_and(|(schema, tree)| {
-                col.schema_digest == *schema && col.base.map(|t| t.root) == tree.map(|t| t.root)
-            });
-            if !same {
+            if !same_column(Some(&col.at()), self.base_columns.get(name)) {
                 out.push(Change::ColumnCreate {
                     name: name.clone(),
                     schema: col.schema.clone(),

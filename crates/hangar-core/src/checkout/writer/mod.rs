@@ -151,12 +151,6 @@ fn journal_records(staging: &Staging) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Starts a clean staging area over on `base` (another branch's head).
-fn restart_at(shared: &Arc<Shared>, sw: &mut StoreWriter, base: BaseInfo) -> Result<Staging> {
-    sw.reset(&base.encode())?;
-    Staging::load(shared, base)
-}
-
 impl WriterCheckout {
     /// Opens the writer on the staging area; with `branch`, first switches the staging
     /// area to that branch (refused with `DirtyStaging` if it has changes for another
@@ -181,7 +175,8 @@ impl WriterCheckout {
                         names.join(", ")
                     )));
                 }
-                if staging.is_dirty() && !carry {
+                let dirty = staging.is_dirty();
+                if dirty && !carry {
                     return Err(Error::DirtyStaging(format!(
                         "Unable to check out branch {wanted:?}: the staging area has uncommitted changes on branch {:?}; \
                          commit or reset them first",
@@ -192,15 +187,13 @@ impl WriterCheckout {
                     branch: wanted.to_string(),
                     commit: refs::read_ref(&shared.hangar, wanted)?,
                 };
-                if staging.is_dirty() {
+                staging = if dirty {
                     let doing = format!("check out branch {wanted:?}");
                     let carried = carry_check(&shared, &staging, &switched, &doing)?;
-                    sw.rebase_staged(&switched.encode(), &journal_records(&staging))?;
-                    staging = carried.unwrap_or(staging);
-                    staging.base = switched;
+                    move_staged(&mut sw, staging, carried, switched)?
                 } else {
-                    staging = restart_at(&shared, &mut sw, switched)?;
-                }
+                    restart_at(&shared, &mut sw, switched)?
+                };
             }
         }
         Ok(WriterCheckout::with_state(
@@ -224,8 +217,8 @@ impl WriterCheckout {
     ) -> Result<WriterCheckout> {
         let shared = repo.shared().clone();
         let (lock, user, mut sw, mut staging) = lock_and_load(&shared)?;
-        let mut carried = None;
-        if staging.is_dirty() {
+        let dirty = staging.is_dirty();
+        let carried = if dirty {
             let at = BaseInfo {
                 branch: name.to_string(),
                 commit: match start {
@@ -234,20 +227,20 @@ impl WriterCheckout {
                 },
             };
             let doing = format!("create branch {name:?} and check it out");
-            carried = carry_check(&shared, &staging, &at, &doing)?;
-        }
+            carry_check(&shared, &staging, &at, &doing)?
+        } else {
+            None
+        };
         let branch = repo.create_branch(name, start)?;
         let moved = BaseInfo {
             branch: branch.name,
             commit: branch.head.map(|h| h.0),
         };
-        if staging.is_dirty() {
-            sw.rebase_staged(&moved.encode(), &journal_records(&staging))?;
-            staging = carried.unwrap_or(staging);
-            staging.base = moved;
+        staging = if dirty {
+            move_staged(&mut sw, staging, carried, moved)?
         } else {
-            staging = restart_at(&shared, &mut sw, moved)?;
-        }
+            restart_at(&shared, &mut sw, moved)?
+        };
         Ok(WriterCheckout::with_state(
             shared,
             Some(lock),

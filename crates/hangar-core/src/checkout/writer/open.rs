@@ -132,3 +132,28 @@ pub(super) fn carry_check(
         conflicts[..conflicts.len().min(SHOWN)].join("; ")
     )))
 }
+
+/// Moves the staged changes to `to`: the journal rewritten on the new base, then the
+/// staging area that goes with it (`carried`, from [`carry_check`]; `None` when `to` is
+/// the commit they are based on).
+pub(super) fn move_staged(
+    sw: &mut StoreWriter,
+    staging: Staging,
+    carried: Option<Staging>,
+    to: BaseInfo,
+) -> Result<Staging> {
+    sw.rebase_staged(&to.encode(), &journal_records(&staging))?;
+    let mut moved = carried.unwrap_or(staging);
+    moved.base = to;
+    Ok(moved)
+}
+
+/// Starts a clean staging area over on `base` (another branch's head).
+pub(super) fn restart_at(
+    shared: &Arc<Shared>,
+    sw: &mut StoreWriter,
+    base: BaseInfo,
+) -> Result<Staging> {
+    sw.reset(&base.encode())?;
+    Staging::load(shared, base)
+}
