@@ -120,6 +120,19 @@ pub fn fingerprint(c: &Content) -> String {
     blake3::hash(s.as_bytes()).to_hex()[..32].to_string()
 }
 
+/// Reads `child`'s piped stdout on a thread of its own, line by line until it closes
+/// (the child exits or is killed): join the thread for what it reported.
+pub fn report_lines(child: &mut std::process::Child) -> std::thread::JoinHandle<Vec<String>> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect()
+    })
+}
+
 /// Waits for `child` until `deadline`, then kills it with SIGKILL: its exit status, or
 /// `None` when it was killed.
 pub fn wait_or_kill(

@@ -15,7 +15,7 @@
 //! Protocol of the push child (one line each, after the step): `COMMIT <id>`, then
 //! `ACK <id>` once the push returned.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -113,13 +113,7 @@ fn run_killed(exe: &Path, args: &[&str], after: Duration) -> Result<(Vec<String>
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("spawn: {e}"))?;
-    let stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<String>>()
-    });
+    let reader = crate::report_lines(&mut child);
     let deadline = Instant::now() + after;
     let killed = match crate::wait_or_kill(&mut child, deadline) {
         Some(s) if s.success() => false,

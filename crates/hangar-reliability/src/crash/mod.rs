@@ -17,7 +17,7 @@
 //! `CARRY branch` (a switch with changes staged: `END CARRY head fingerprint` when they
 //! came along, `END REFUSED` when what they touch differs there).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -163,13 +163,7 @@ pub fn run(exe: &Path, trials: usize, point_reps: usize, seed: u64) -> Figures {
                 return figs;
             }
         };
-        let stdout = child.stdout.take().expect("piped");
-        let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .collect::<Vec<String>>()
-        });
+        let reader = crate::report_lines(&mut child);
         let deadline = Instant::now()
             + match point {
                 None => Duration::from_micros(2_000 + rng.below(200_000)),
