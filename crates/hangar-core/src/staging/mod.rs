@@ -492,10 +492,7 @@ impl Staging {
         for (name, col) in &self.columns {
             match self.base_columns.get(name) {
                 None => out.columns_added.push(name.clone()),
-                Some((schema, tree))
-                    if *schema != col.schema_digest
-                        || tree.map(|t| t.root) != col.base.map(|t| t.root) =>
-                {
+                Some(at) if !same_column(Some(&col.at()), Some(at)) => {
                     out.columns_replaced.push(name.clone())
                 }
                 _ => {}
