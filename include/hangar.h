@@ -970,6 +970,18 @@ hangar_status hangar_repo_checkout_commit(const struct hangar_repo *repo, const 
 // `hangar_writer_free` releases the lock.
 hangar_status hangar_repo_checkout_writer(const struct hangar_repo *repo, const char *branch, struct hangar_writer **out);
 
+// Opens the writer checkout on `branch` as `git checkout` switches branches: changes
+// staged on another branch move along when they apply unchanged at `branch`'s head
+// (every sample, column and metadata key they touch is the same there as at the commit
+// they are based on; always so when both branches are at one commit). Otherwise
+// `HANGAR_E_DIRTY_STAGING`, the message naming what differs (at most ten), and nothing
+// changes. A crash while the changes move leaves them staged on one branch or the
+// other, whole. (`hangar_repo_checkout_writer` keeps the original Hangar's rule:
+// any staged change on another branch refuses.) `HANGAR_E_NOT_FOUND` for an unknown
+// branch, `HANGAR_E_LOCKED` as for `hangar_repo_checkout_writer`. `*out` is a new
+// handle.
+hangar_status hangar_repo_switch_writer_branch(const struct hangar_repo *repo, const char *branch, struct hangar_writer **out);
+
 // Creates branch `name` at `start` (a branch or commit; NULL = the head of the branch
 // the staging area is on) and opens the writer checkout on it, as `git checkout -b`:
 // changes staged on the current branch move with the staging area when they apply

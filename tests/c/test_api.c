@@ -1164,9 +1164,6 @@ static void test_gc(void) {
     hangar_repo_free(repo);
 }
 
-/* Compressed columns: created through the spec and the text-column call, reported by
-   hangar_column_compression, sealed as Parquet segments and read back exactly; bad codecs
-   are refused with a message naming the choices. */
 /* hangar_repo_checkout_writer_new_branch: git's checkout -b, staged changes moving along. */
 static void test_new_branch(void) {
     hangar_repo *repo = NULL;
@@ -1243,6 +1240,122 @@ static void test_new_branch(void) {
     hangar_repo_free(repo);
 }
 
+/* The text stored under integer key `k` of column `name` at the head of `branch`, into
+   `out` (NUL-terminated); "" when the sample is absent. */
+static void text_at(hangar_repo *repo, const char *branch, const char *name, uint64_t k, char *out, size_t cap) {
+    hangar_reader *r = NULL;
+    hangar_column *c = NULL;
+    OK(hangar_repo_checkout(repo, branch, &r));
+    OK(hangar_reader_column(r, name, &c));
+    size_t written = 0;
+    out[0] = 0;
+    hangar_status st = hangar_column_get(c, ik(k), NULL, out, cap - 1, &written);
+    EXPECT(st == HANGAR_OK || st == HANGAR_E_NOT_FOUND);
+    out[st == HANGAR_OK ? written : 0] = 0;
+    hangar_column_free(c);
+    hangar_reader_free(r);
+}
+
+/* hangar_repo_switch_writer_branch: git's checkout. Staged changes move to a branch whose
+   head holds what they touch unchanged, else HANGAR_E_DIRTY_STAGING naming what differs
+   and nothing moves; hangar_repo_checkout_writer keeps the original's refusal. */
+static void test_switch_branch(void) {
+    hangar_repo *repo = NULL;
+    OK(hangar_repo_init(path_in("repo-switch"), "Ada", "ada@example.com", false, &repo));
+    hangar_writer *w = NULL;
+    hangar_column *text = NULL;
+    OK(hangar_repo_checkout_writer(repo, NULL, &w));
+    OK(hangar_writer_add_text_column(w, "notes", HANGAR_KIND_STR, false, &text));
+    OK(hangar_column_put_text(text, ik(1), NULL, "one", 3));
+    char first[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "first", first, sizeof first));
+    hangar_column_free(text);
+    hangar_writer_free(w);
+    /* "same" stays at the first commit; "other" gets its own sample 2. */
+    OK(hangar_repo_create_branch(repo, "same", NULL));
+    OK(hangar_repo_create_branch(repo, "other", NULL));
+    OK(hangar_repo_checkout_writer(repo, "other", &w));
+    OK(hangar_writer_column(w, "notes", &text));
+    OK(hangar_column_put_text(text, ik(2), NULL, "two on other", 12));
+    char on_other[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "other's two", on_other, sizeof on_other));
+    hangar_column_free(text);
+    hangar_writer_free(w);
+    /* Staged on master: samples 2 and 3. */
+    OK(hangar_repo_checkout_writer(repo, "master", &w));
+    OK(hangar_writer_column(w, "notes", &text));
+    OK(hangar_column_put_text(text, ik(2), NULL, "two", 3));
+    OK(hangar_column_put_text(text, ik(3), NULL, "three", 5));
+    hangar_column_free(text);
+    hangar_writer_free(w);
+
+    /* Refused, nothing moved: the original's rule through hangar_repo_checkout_writer;
+       "other" differs at sample 2; an unknown branch; the lock held; NULLs. */
+    w = NULL;
+    EXPECT_STATUS(HANGAR_E_DIRTY_STAGING, hangar_repo_checkout_writer(repo, "same", &w));
+    EXPECT_STATUS(HANGAR_E_DIRTY_STAGING, hangar_repo_switch_writer_branch(repo, "other", &w));
+    EXPECT(w == NULL);
+    EXPECT(last_error_contains("column \"notes\", sample 2"));
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_repo_switch_writer_branch(repo, "nope", &w));
+    hangar_writer *holder = NULL;
+    OK(hangar_repo_checkout_writer(repo, NULL, &holder));
+    EXPECT_STATUS(HANGAR_E_LOCKED, hangar_repo_switch_writer_branch(repo, "same", &w));
+    hangar_writer_free(holder);
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_switch_writer_branch(repo, NULL, &w));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_switch_writer_branch(NULL, "same", &w));
+    EXPECT_STATUS(HANGAR_E_NULL_ARG, hangar_repo_switch_writer_branch(repo, "same", NULL));
+    char name[32];
+    bool dirty = false;
+    OK(hangar_repo_checkout_writer(repo, NULL, &w));
+    OK(hangar_writer_branch(w, name, sizeof name));
+    EXPECT(strcmp(name, "master") == 0);
+    OK(hangar_writer_status(w, &dirty, NULL));
+    EXPECT(dirty);
+    hangar_writer_free(w);
+
+    /* To "same" (the commit they are based on): they move, and commit there only. */
+    OK(hangar_repo_switch_writer_branch(repo, "same", &w));
+    OK(hangar_writer_branch(w, name, sizeof name));
+    EXPECT(strcmp(name, "same") == 0);
+    OK(hangar_writer_status(w, &dirty, NULL));
+    EXPECT(dirty);
+    char on_same[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "on same", on_same, sizeof on_same));
+    /* Then a change "other" holds unchanged (sample 9 is on neither) moves across
+       commits, and "other" keeps its own sample 2. */
+    OK(hangar_writer_column(w, "notes", &text));
+    OK(hangar_column_put_text(text, ik(9), NULL, "nine", 4));
+    hangar_column_free(text);
+    hangar_writer_free(w);
+    OK(hangar_repo_switch_writer_branch(repo, "other", &w));
+    char after[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_writer_commit(w, "nine on other", after, sizeof after));
+    hangar_writer_free(w);
+
+    char head[HANGAR_COMMIT_ID_LEN + 1];
+    OK(hangar_repo_branch_head(repo, "master", head, sizeof head));
+    EXPECT(strcmp(head, first) == 0);
+    OK(hangar_repo_branch_head(repo, "same", head, sizeof head));
+    EXPECT(strcmp(head, on_same) == 0);
+    char got[32];
+    text_at(repo, "master", "notes", 3, got, sizeof got);
+    EXPECT(strcmp(got, "") == 0);
+    text_at(repo, "same", "notes", 3, got, sizeof got);
+    EXPECT(strcmp(got, "three") == 0);
+    text_at(repo, "same", "notes", 9, got, sizeof got);
+    EXPECT(strcmp(got, "") == 0);
+    text_at(repo, "other", "notes", 9, got, sizeof got);
+    EXPECT(strcmp(got, "nine") == 0);
+    text_at(repo, "other", "notes", 2, got, sizeof got);
+    EXPECT(strcmp(got, "two on other") == 0);
+    text_at(repo, "other", "notes", 3, got, sizeof got);
+    EXPECT(strcmp(got, "") == 0);
+    hangar_repo_free(repo);
+}
+
+/* Compressed columns: created through the spec and the text-column call, reported by
+   hangar_column_compression, sealed as Parquet segments and read back exactly; bad codecs
+   are refused with a message naming the choices. */
 static void test_compression(void) {
     hangar_repo *repo = NULL;
     OK(hangar_repo_init(path_in("repo-compressed"), "Ada", "ada@example.com", false, &repo));
@@ -1340,6 +1453,7 @@ int main(int argc, char **argv) {
     test_remotes();
     test_gc();
     test_new_branch();
+    test_switch_branch();
     test_compression();
     printf("%d checks, %d failures\n", checks, failures);
     return failures == 0 ? 0 : 1;

@@ -743,6 +743,14 @@ class Repository {
         detail::check(hangar_repo_checkout_writer(r_.get(), detail::c_str_or_null(branch), &w));
         return Writer(w);
     }
+    // Opens the writer on `branch` as git's checkout does: staged changes move along when
+    // they apply unchanged at its head, else HANGAR_E_DIRTY_STAGING and nothing changes
+    // (see hangar.h; checkout_writer keeps the original Hangar's refusal).
+    Writer switch_writer_branch(const std::string &branch) const {
+        hangar_writer *w = nullptr;
+        detail::check(hangar_repo_switch_writer_branch(r_.get(), branch.c_str(), &w));
+        return Writer(w);
+    }
     // Creates branch `name` at `start` (default: the current head) and opens the writer on
     // it, the staged changes moving along (git's checkout -b; see hangar.h).
     Writer checkout_writer_new_branch(const std::string &name,

@@ -264,6 +264,24 @@ int main(int argc, char **argv) {
         EXPECT(repo.branch_head("master") == head && repo.branch_head("topic") != head);
         repo.checkout_writer("master").close();
     }
+    {
+        // git's checkout: a change staged on master moves to "topic2" (at master's head);
+        // checkout_writer keeps refusing, and an unknown branch is NOT_FOUND.
+        repo.create_branch("topic2");
+        auto co = repo.checkout_writer();
+        const std::string head = co.head();
+        co["captions"].put_text(43, "carried");
+        co.close();
+        EXPECT_THROWS(HANGAR_E_DIRTY_STAGING, repo.checkout_writer("topic2"));
+        EXPECT_THROWS(HANGAR_E_NOT_FOUND, repo.switch_writer_branch("nosuch"));
+        auto sw = repo.switch_writer_branch("topic2");
+        EXPECT(sw.branch() == "topic2" && sw.head() == head && sw.dirty());
+        EXPECT(sw["captions"].get_text(43) == "carried");
+        sw.commit("carried to topic2");
+        sw.close();
+        EXPECT(repo.branch_head("master") == head && repo.branch_head("topic2") != head);
+        repo.checkout_writer("master").close();
+    }
 
     {
         // Compressed columns: values sealed as Parquet segments read back exactly.

@@ -205,15 +205,25 @@ function checkout(repo::Repository; branch = nothing, commit = nothing)
     return ReaderCheckout(h, repo)
 end
 
-"""    checkout_writer(repo; branch=nothing, new_branch=false, start=nothing)
-    checkout_writer(f, repo; branch=nothing, new_branch=false, start=nothing)
+"""    checkout_writer(repo; branch=nothing, new_branch=false, start=nothing, carry=false)
+    checkout_writer(f, repo; branch=nothing, new_branch=false, start=nothing, carry=false)
 
 The writer checkout, taking the repository's writer lock (`HangarError` with status
 `HANGAR_E_LOCKED` while another writer holds it). The `do`-block form closes it. With
 `new_branch=true`, `branch` is created first (at `start`, else at the current head) and
 the staged changes move to it, as git's `checkout -b` (`HANGAR_E_DIRTY_STAGING` when
-what they touch differs at `start` from the commit they are based on)."""
-function checkout_writer(repo::Repository; branch = nothing, new_branch::Bool = false, start = nothing)
+what they touch differs at `start` from the commit they are based on). With
+`carry=true`, changes staged on another branch move to `branch` as git's `checkout`
+switches branches (`HANGAR_E_DIRTY_STAGING` when what they touch differs at its head);
+without it, as the original Hangar, any such change refuses the checkout."""
+function checkout_writer(repo::Repository; branch = nothing, new_branch::Bool = false, start = nothing,
+                         carry::Bool = false)
+    if carry
+        branch === nothing && throw(ArgumentError("carry=true needs the branch to switch to as branch"))
+        new_branch && throw(ArgumentError("new_branch=true always carries the staged changes; drop carry"))
+        start === nothing || throw(ArgumentError("start is for new_branch=true"))
+        return WriterCheckout(out_handle(o -> L.hangar_repo_switch_writer_branch(repo, branch, o)), repo)
+    end
     if new_branch
         branch === nothing && throw(ArgumentError("new_branch=true needs the new branch's name as branch"))
         h = out_handle(o -> L.hangar_repo_checkout_writer_new_branch(repo, branch, something(start, C_NULL), o))

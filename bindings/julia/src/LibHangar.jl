@@ -262,6 +262,7 @@ hangar_repo_resolve(repo, rev, buf, len) = ccall((:hangar_repo_resolve, libhanga
 hangar_repo_checkout(repo, branch, out) = ccall((:hangar_repo_checkout, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, branch, out)
 hangar_repo_checkout_commit(repo, commit, out) = ccall((:hangar_repo_checkout_commit, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, commit, out)
 hangar_repo_checkout_writer(repo, branch, out) = ccall((:hangar_repo_checkout_writer, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, branch, out)
+hangar_repo_switch_writer_branch(repo, branch, out) = ccall((:hangar_repo_switch_writer_branch, libhangar), Cint, (Ptr{Cvoid}, Cstring, Ptr{Ptr{Cvoid}}), repo, branch, out)
 hangar_repo_checkout_writer_new_branch(repo, name, start, out) = ccall((:hangar_repo_checkout_writer_new_branch, libhangar), Cint, (Ptr{Cvoid}, Cstring, Cstring, Ptr{Ptr{Cvoid}}), repo, name, start, out)
 hangar_repo_create_branch(repo, name, base) = ccall((:hangar_repo_create_branch, libhangar), Cint, (Ptr{Cvoid}, Cstring, Cstring), repo, name, base)
 hangar_repo_branches(repo, out) = ccall((:hangar_repo_branches, libhangar), Cint, (Ptr{Cvoid}, Ptr{Ptr{Cvoid}}), repo, out)

@@ -130,7 +130,21 @@ using Test
     end
     @test branch_head(repo, "master") == master_head
     checkout_writer(repo; branch = "master") do co end
-    @test sort(branches(repo)) == ["dev", "master", "topic"]
+    # git's checkout (carry=true): a change staged on master moves to a branch at its head.
+    create_branch!(repo, "topic2")
+    checkout_writer(repo) do co
+        co["labels"][78] = "carried"
+    end
+    @test_throws HangarError checkout_writer(repo; branch = "topic2")
+    @test_throws ArgumentError checkout_writer(repo; carry = true)
+    checkout_writer(repo; branch = "topic2", carry = true) do co
+        @test commit_id(co) == master_head
+        @test co["labels"][78] == "carried"
+        commit!(co, "on topic2")
+    end
+    @test branch_head(repo, "master") == master_head
+    checkout_writer(repo; branch = "master") do co end
+    @test sort(branches(repo)) == ["dev", "master", "topic", "topic2"]
     @test occursin("labels", diff_text(repo, first, "master"))
     ok, report = verify(repo)
     @test ok
