@@ -193,6 +193,17 @@ impl Ctx {
         s
     }
 
+    /// The result line of a command that changed something (`[master 1a2b3c] msg`,
+    /// `Switched to branch dev`), on stdout — not with `--quiet`: as git's `-q`, a script
+    /// then sees errors and warnings only. What a command is asked to show (status, log,
+    /// a list, a dry run's plan) is printed whatever `--quiet` says.
+    pub fn done(&self, text: &str) -> std::io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        crate::output::println(text)
+    }
+
     /// A note for people on stderr (not with `--quiet` or `--json`).
     pub fn note(&self, msg: &str) {
         if self.chatty() {

@@ -64,7 +64,9 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
-    /// No progress bars or notes on stderr.
+    /// Quiet, as git's -q: no progress bars or notes, and no result line from commands
+    /// that change something (commit, checkout, branch, merge, ...); errors, warnings and
+    /// what a command is asked to show still print.
     #[arg(short, long, global = true)]
     quiet: bool,
 

@@ -120,10 +120,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             let head = b
                 .head
                 .map_or_else(String::new, |h| format!(" at {}", paint(COMMIT, h)));
-            Ok(output::println(&format!(
-                "Created branch {}{head}",
-                paint(BRANCH, &b.name)
-            ))?)
+            Ok(ctx.done(&format!("Created branch {}{head}", paint(BRANCH, &b.name)))?)
         }
         Command::Delete { name, force } => {
             if let Err(e) = repo.remove_branch(&name, force) {
@@ -139,7 +136,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             if ctx.json {
                 return Ok(output::print_json(&documents::Deleted { deleted: name })?);
             }
-            Ok(output::println(&format!("Deleted branch {name}"))?)
+            Ok(ctx.done(&format!("Deleted branch {name}"))?)
         }
     }
 }

@@ -73,8 +73,5 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     } else {
         ""
     };
-    Ok(output::println(&format!(
-        "{what} {}{at}{with}",
-        paint(BRANCH, &a.branch)
-    ))?)
+    Ok(ctx.done(&format!("{what} {}{at}{with}", paint(BRANCH, &a.branch)))?)
 }

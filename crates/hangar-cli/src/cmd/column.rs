@@ -169,7 +169,7 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> anyhow::Result<()> {
             created: (&info).into(),
         })?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "Initialized column {} ({}); commit to keep it",
             info.name, info.schema
         ))?;
@@ -251,7 +251,7 @@ fn remove(ctx: &mut Ctx, a: RemoveArgs) -> anyhow::Result<()> {
     if ctx.json {
         output::print_json(&documents::ColumnRemoved { removed: a.name })?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "Removed column {} from the staging area; commit to make it final",
             a.name
         ))?;

@@ -102,7 +102,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
             branch,
         })?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "[{} {}] {}",
             paint(BRANCH, &branch),
             paint(COMMIT, id),

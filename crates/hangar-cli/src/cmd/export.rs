@@ -276,7 +276,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             written,
         })?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "Exported {} samples of column {} at {} to {}",
             thousands(written as u64),
             a.column,

@@ -124,9 +124,9 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
             thousands(r.deferred.iter().map(|f| f.bytes).sum())
         ))?;
     } else if removed_files == 0 {
-        output::println("Nothing to remove.")?;
+        ctx.done("Nothing to remove.")?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "Removed {removed_files} files ({} bytes) and {} unreachable index entries; wrote \
              {} bytes to {} new files.",
             thousands(r.bytes_removed),

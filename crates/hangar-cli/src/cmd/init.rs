@@ -50,7 +50,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             path: repo.path().to_path_buf(),
         })?;
     } else {
-        output::println(&format!(
+        ctx.done(&format!(
             "Initialized an empty hangar repository in {}",
             repo.hangar_dir().display()
         ))?;

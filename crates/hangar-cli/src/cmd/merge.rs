@@ -118,7 +118,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
                     text
                 }
             };
-            output::println(&text)?;
+            ctx.done(&text)?;
             Ok(Ending::Done)
         }
         Err(Error::MergeConflict(c)) => {

@@ -73,7 +73,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             if ctx.json {
                 output::print_json(&json!({"added": name, "url": url}))?;
             } else {
-                output::println(&format!("Added remote {name} at {url}"))?;
+                ctx.done(&format!("Added remote {name} at {url}"))?;
             }
         }
         Command::Remove { name } => {
@@ -81,7 +81,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
             if ctx.json {
                 output::print_json(&json!({ "removed": name }))?;
             } else {
-                output::println(&format!("Removed remote {name}"))?;
+                ctx.done(&format!("Removed remote {name}"))?;
             }
         }
         Command::List => {
@@ -166,7 +166,7 @@ pub fn push(ctx: &mut Ctx, a: PushArgs) -> anyhow::Result<()> {
             "values": r.values, "bytes": r.bytes,
         }))?;
     } else {
-        output::println(&r.to_string())?;
+        ctx.done(&r.to_string())?;
     }
     Ok(())
 }
@@ -204,7 +204,7 @@ pub fn fetch(ctx: &mut Ctx, a: FetchArgs) -> anyhow::Result<()> {
     if ctx.json {
         output::print_json(&fetch_doc(&r))?;
     } else {
-        output::println(&r.to_string())?;
+        ctx.done(&r.to_string())?;
     }
     Ok(())
 }
@@ -244,8 +244,8 @@ pub fn pull(ctx: &mut Ctx, a: PullArgs) -> anyhow::Result<Ending> {
                 doc["head"] = json!(outcome.head().to_hex());
                 output::print_json(&doc)?;
             } else {
-                output::println(&r.to_string())?;
-                output::println(&format!("{branch} is now at {}", outcome.head().short()))?;
+                ctx.done(&r.to_string())?;
+                ctx.done(&format!("{branch} is now at {}", outcome.head().short()))?;
             }
             Ok(Ending::Done)
         }
@@ -310,8 +310,8 @@ pub fn clone(ctx: &mut Ctx, a: CloneArgs) -> anyhow::Result<()> {
         doc["path"] = json!(repo.path());
         output::print_json(&doc)?;
     } else {
-        output::println(&format!("Cloned {} into {}", a.url, repo.path().display()))?;
-        output::println(&r.to_string())?;
+        ctx.done(&format!("Cloned {} into {}", a.url, repo.path().display()))?;
+        ctx.done(&r.to_string())?;
     }
     Ok(())
 }
@@ -425,7 +425,7 @@ pub fn fetch_data(ctx: &mut Ctx, a: FetchDataArgs) -> anyhow::Result<()> {
             "already_local": r.already_local, "in_records": r.in_records, "skipped": r.skipped,
         }))?;
     } else {
-        output::println(&r.to_string())?;
+        ctx.done(&r.to_string())?;
     }
     Ok(())
 }

@@ -132,8 +132,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
         })?;
     } else {
         match head {
-            Some(h) => output::println(&format!("Staged changes discarded; back at {h}"))?,
-            None => output::println("Staged changes discarded; the branch has no commits yet")?,
+            Some(h) => ctx.done(&format!("Staged changes discarded; back at {h}"))?,
+            None => ctx.done("Staged changes discarded; the branch has no commits yet")?,
         }
     }
     Ok(Ending::Done)

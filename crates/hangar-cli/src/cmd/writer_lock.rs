@@ -29,9 +29,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
                 stale_record_cleared: cleared,
             })?);
         }
-        return Ok(output::println(
-            "Writer lock released (no live writer held it).",
-        )?);
+        return Ok(ctx.done("Writer lock released (no live writer held it).")?);
     }
     let holder = repo.writer_lock_holder()?;
     if ctx.json {

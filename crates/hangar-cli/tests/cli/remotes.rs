@@ -718,3 +718,59 @@ fn a_remote_given_as_a_directory_path() {
     );
     assert!(!dst.path().join("copy2").exists());
 }
+
+/// `-q` is git's: every command that changes something prints nothing on success (the
+/// same commands without it say what they did); what a command is asked to show
+/// (status, log, lists) still prints.
+#[test]
+fn quiet_commands_that_change_something_print_nothing() {
+    let env = Env::new();
+    let q = |args: &[&str]| {
+        let mut a = vec!["-q"];
+        a.extend_from_slice(args);
+        let (out, err) = env.code(0, &a);
+        assert_eq!((out.as_str(), err.as_str()), ("", ""), "hangar {a:?}");
+    };
+    q(&["init"]);
+    q(&["column", "create", "images", "uint8", "16", "16"]);
+    q(&["import", "images", &images_npy(&env, "a.npy", 4, 0)]);
+    q(&["commit", "-m", "first"]);
+    q(&["branch", "dev"]);
+    q(&["checkout", "dev"]);
+    q(&["rm", "images", "1"]);
+    q(&["commit", "-m", "drop 1"]);
+    q(&["checkout", "master"]);
+    q(&["merge", "dev"]);
+    q(&["branch", "-d", "dev"]);
+    q(&["column", "create", "spare", "uint8", "2"]);
+    q(&["column", "remove", "spare"]);
+    q(&["metadata", "set", "note", "to be discarded"]);
+    q(&["reset", "--yes"]);
+    q(&["export", "images", "-o", "out.npy"]);
+    let remote = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.path().display());
+    q(&["remote", "add", "origin", &url]);
+    q(&["push", "origin", "master"]);
+    q(&["fetch", "origin"]);
+    q(&["fetch-data", "origin", "master"]);
+    q(&["pull", "origin", "master"]);
+    q(&["clone", &url, "copy"]);
+    q(&["remote", "remove", "origin"]);
+    q(&["gc", "--prune=now"]);
+    q(&["writer-lock", "--force-release"]);
+    // Asked to show something: printed with -q too.
+    assert!(env.ok(&["-q", "status"]).contains("On branch master"));
+    assert!(env.ok(&["-q", "log"]).contains("drop 1"));
+    assert!(env.ok(&["-q", "branch"]).contains("master"));
+    assert!(env.ok(&["-q", "gc", "--dry-run"]).contains("Dry run"));
+    // Without -q the same commands say what they did.
+    assert!(env
+        .ok(&["branch", "topic"])
+        .contains("Created branch topic"));
+    assert!(env
+        .ok(&["checkout", "topic"])
+        .contains("Switched to branch topic"));
+    assert!(env
+        .ok(&["gc", "--prune=now"])
+        .contains("Nothing to remove."));
+}
