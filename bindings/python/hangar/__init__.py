@@ -28,7 +28,8 @@ from ._ffi import (
 )
 from .checkout import Columns, Metadata, ReaderCheckout, WriterCheckout
 from .columns import Column, NestedSample
-from .dataset import NumpyDataset, TorchDataset, make_numpy_dataset, make_tensorflow_dataset, make_tf_dataset, make_torch_dataset
+from .dataloaders import TorchDataset, make_tf_dataset, make_torch_dataset
+from .dataset import NumpyDataset, make_numpy_dataset, make_tensorflow_dataset
 from .remotes import RemoteInfo, Remotes
 from .repository import BranchHead, Repository
 

@@ -7,6 +7,8 @@ handle answers both); a writer checkout's columns add the methods that change sa
 from __future__ import annotations
 
 import ctypes
+import functools
+import operator
 import threading
 from ctypes import byref, c_bool, c_int32, c_size_t
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
@@ -621,11 +623,13 @@ class Column(LocalReads):
             raise KeyError(key)  # as the original: no flat sample has a tuple key
         if self._nested:
             # The original's nested access: `col[sample]` is the sample's subsamples (a
-            # dict-like `NestedSample`); `col[sample, sub]` one of them.
-            if isinstance(key, (tuple, list)):
-                if len(key) != 2:
-                    raise ValueError(f"nested column {self._name!r}: index with (sample, subsample), not {key!r}")
-                return self[key[0]][key[1]]
+            # dict-like `NestedSample`); `col[sample, sub]` one of them; and, as its
+            # HEAD, what follows indexes into that: `col[sample, sub, 0, 0]` is
+            # `col[sample][sub][0][0]`, `col[sample, ...]` all of the sample's.
+            if isinstance(key, tuple):
+                if not key:
+                    raise KeyError(key)
+                return functools.reduce(operator.getitem, key[1:], self[key[0]])
             if key not in self:
                 raise KeyError(key)
             return NestedSample(self, key)

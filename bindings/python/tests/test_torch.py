@@ -86,3 +86,25 @@ def test_as_dict_items_and_batches_by_column_name(reader):
     assert seen == list(range(100))
     named = make_torch_dataset(reader.columns["labels"], keys=[9], field_names=("y",), as_dict=True)
     assert list(named[0]) == ["y"] and int(named[0]["y"][0]) == 9
+
+
+@pytest.mark.parametrize("start", ["fork", "spawn"])
+def test_the_later_api_gives_samples_and_tuples_and_a_key_per_column(reader, start):
+    # hangar.dataset.make_torch_dataset (the original's HEAD): one column's item is its
+    # sample, several columns' a tuple (a list per batch from the DataLoader), as_dict
+    # a dict by column name; keys may pair different samples of each column.
+    from hangar.dataset import make_torch_dataset as later
+
+    one = later(reader.columns["imgs"])
+    assert len(one) == 100 and one[7].shape == (4, 4) and float(one[7][0, 0]) == 7.0
+    ctx = multiprocessing.get_context(start)
+    batches = list(DataLoader(one, batch_size=10, drop_last=True, num_workers=2, multiprocessing_context=ctx))
+    assert len(batches) == 10 and all(b.shape == (10, 4, 4) for b in batches)
+    pair = later([reader.columns["imgs"], reader.columns["labels"]], keys=[(1, 2), (3, 3), 5])
+    assert [int(pair[i][1][0]) for i in range(3)] == [2, 3, 5] and float(pair[0][0][0, 0]) == 1.0
+    for batch in DataLoader(pair, batch_size=3, num_workers=2, multiprocessing_context=ctx):
+        assert isinstance(batch, list) and batch[1].flatten().tolist() == [2, 3, 5]
+        assert batch[0][:, 0, 0].tolist() == [1.0, 3.0, 5.0]
+    as_dict = later([reader.columns["imgs"], reader.columns["labels"]], as_dict=True)
+    first = next(iter(DataLoader(as_dict, batch_size=5)))
+    assert set(first) == {"imgs", "labels"} and first["labels"].shape == (5, 1)
