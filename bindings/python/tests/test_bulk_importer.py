@@ -316,3 +316,22 @@ def test_many_spool_files_and_store_calls_keep_every_sample_once(repo, monkeypat
     finally:
         co.close()
     assert no_spool_left(repo)
+
+
+def test_spawned_workers_where_fork_is_not_available(repo, monkeypatch):
+    # Where the platform cannot fork, workers are spawned and the UDF travels pickled:
+    # a module-level function works.
+    import multiprocessing
+
+    import hangar.bulk_importer as bi
+
+    monkeypatch.setattr(bi, "_context", lambda: multiprocessing.get_context("spawn"))
+    columns_committed(repo, lambda co: co.add_ndarray_column("arr", shape=(5, 5), dtype=np.uint32))
+    run_bulk_import(repo, "master", ["arr"], make_array,
+                    [{"column": "arr", "key": i, "multiplier": i} for i in range(64)], ncpus=2)
+    co = repo.checkout()
+    try:
+        assert len(co["arr"]) == 64
+        np.testing.assert_array_equal(co["arr"][63], np.arange(25, dtype=np.uint32).reshape(5, 5) * 63)
+    finally:
+        co.close()
