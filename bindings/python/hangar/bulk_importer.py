@@ -349,7 +349,14 @@ def _run_workers(
     else:
         # Leaving the block (all done, a bad result, or the UDF's exception re-raised
         # here) stops the workers and waits for them.
-        with _context().Pool(ncpu, initializer=_init, initargs=(udf, schemas, spool)) as pool:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a process with threads (libhangar's and
+            # the checkout's) may deadlock the child on a lock one of them held. The
+            # workers never call libhangar nor touch the checkout: they run the UDF and
+            # write their spool files.
+            warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            pool = _context().Pool(ncpu, initializer=_init, initargs=(udf, schemas, spool))
+        with pool:
             for r in pool.imap(_run_batch, batches):
                 results.append(r)
                 if r[0] == "bad":
