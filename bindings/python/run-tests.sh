@@ -19,6 +19,15 @@ fi
 # no library in it): the installed package is what is tested.
 (cd bindings/python && MPLBACKEND=Agg "../../$venv/bin/pytest" -q -p no:cacheprovider)
 rm -rf target/py-wheel
+# A module left in the in-place build directory by an earlier build (one the checkout
+# has since renamed or removed) must not be shipped again (setup.py's FreshBuildPy).
+for lib in bindings/python/build/lib*/hangar; do
+  [ -d "$lib" ] && echo "raise ImportError('stale')" > "$lib/stale_module_check.py"
+done
 "$venv/bin/pip" wheel -q --no-deps -w target/py-wheel ./bindings/python
 ls target/py-wheel/libhangar-*-cp3*-linux_*.whl > /dev/null
+if "$venv/bin/python" -m zipfile -l target/py-wheel/libhangar-*.whl | grep -q stale_module_check; then
+  echo "the wheel ships a module left in bindings/python/build by an earlier build" >&2
+  exit 1
+fi
 echo "python package: tests passed, wheel built: $(ls target/py-wheel)"
