@@ -12,11 +12,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 n="${N:-60000}"
-src=random
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && src=/usr/share/datasets/fashion-mnist
-ours="$root/target/py-venv"
-"$ours/bin/python" -c "import numpy" 2> /dev/null || { python3 -m venv "$ours"; "$ours/bin/pip" install -q numpy; }
-"$ours/bin/pip" install -q "$root/bindings/python"
+. "$here/ours_venv.sh"
+mkdir -p "$root/target/compare"
 head="$here/.venv-head"
 if ! "$head/bin/python" -c "import hangar.bulk_importer" > /dev/null 2>&1; then
   from="${HANGAR_PY_SRC:-git+https://github.com/tensorwerk/hangar-py@a6deb22}"

@@ -17,14 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 n="${N:-50000}"
-src=random
-[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && src=/usr/share/datasets/fashion-mnist
-ours="$root/target/py-venv"
-if ! "$ours/bin/python" -c "import numpy" 2> /dev/null; then
-  python3 -m venv "$ours"
-  "$ours/bin/pip" install -q numpy
-fi
-"$ours/bin/pip" install -q "$root/bindings/python"
+. "$here/ours_venv.sh"
 theirs="$here/.venv"
 if ! "$theirs/bin/python" -c "import hangar" > /dev/null 2>&1; then
   echo "installing the original Hangar 0.5.2 in $theirs (it needs numpy<1.24 and protobuf==3.20.3)" >&2
