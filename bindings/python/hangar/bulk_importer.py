@@ -237,34 +237,28 @@ def _run_batch(batch: Tuple[int, List[Tuple[int, dict]]]) -> Tuple[Any, ...]:
     ndarray, good_key = np.ndarray, _ffi.valid_text_key
     for i, kwargs in items:
         for res in udf(**kwargs):
+            want = fixed.get(res[0]) if type(res) is UDF_Return and type(res[0]) is str else None
             # The usual case without _check's calls: a fixed-shape column's own dtype and
             # shape, an int or plain str key.
-            if type(res) is UDF_Return:
+            if (
+                want is not None
+                and type(res[2]) is ndarray
+                and res[2].dtype == want[0]
+                and res[2].shape == want[1]
+                and (
+                    (type(res[1]) is int and 0 <= res[1] < 1 << 64)
+                    or (type(res[1]) is str and good_key(res[1]) is not None)
+                )
+            ):
                 column, key, data = res
-                want = fixed.get(column)
-                if (
-                    want is not None
-                    and type(data) is ndarray
-                    and data.dtype == want[0]
-                    and data.shape == want[1]
-                    and (
-                        (type(key) is int and 0 <= key < 1 << 64)
-                        or (type(key) is str and good_key(key) is not None)
-                    )
-                ):
-                    entry = out.get(column)
-                    if entry is None:
-                        entry = out[column] = ([], [], [])
-                    entry[0].append(key)
-                    entry[1].append(data)
-                    entry[2].append(i)
-                    held += data.nbytes
-                    continue
-            problem, rec = _check(res, schemas)
-            if problem is not None:
-                return ("bad", i, problem)
-            column, key, data = rec
-            entry = out.setdefault(column, ([], [], []))
+            else:
+                problem, rec = _check(res, schemas)
+                if problem is not None:
+                    return ("bad", i, problem)
+                column, key, data = rec
+            entry = out.get(column)
+            if entry is None:
+                entry = out[column] = ([], [], [])
             entry[0].append(key)
             entry[1].append(data)
             entry[2].append(i)
@@ -465,9 +459,8 @@ def _store(co: Any, schemas: Dict[str, _Schema], spools: List[Spool], skip: set)
     with co:
         for f, (path, _) in enumerate(spools):
             for column, (keys, values) in _load(path).items():
-                drop = [p for p in range(len(keys)) if (f, column, p) in skip] if skip else []
-                if drop:
-                    keep = sorted(set(range(len(keys))) - set(drop))
+                keep = [p for p in range(len(keys)) if (f, column, p) not in skip] if skip else None
+                if keep is not None and len(keep) < len(keys):
                     keys = [keys[p] for p in keep]
                     values = values[keep] if isinstance(values, np.ndarray) else [values[p] for p in keep]
                 if not keys:

@@ -50,22 +50,27 @@ def _select(
     else:
         chosen = [int(k) if isinstance(k, np.integer) else k for k in keys]
     for c in cols:
-        missing = [k for k in chosen if k not in c]
-        if missing:
-            raise KeyError(f"column {c.column!r} has no sample {missing[0]!r} ({len(missing)} keys missing)")
+        _check_present(c, chosen)
     if index_range is not None:
         chosen = chosen[index_range]
     return cols, [(k,) * len(cols) for k in chosen]
 
 
-def _read_rows(columns: Sequence[Column], rows: Sequence[Row]) -> List[List[Any]]:
-    """Per column, the samples of `rows` (each fixed-shape numeric column read with
-    one C call into one array, whose rows are returned)."""
-    out: List[List[Any]] = []
+def _check_present(col: Column, keys: Sequence[Any]) -> None:
+    """`KeyError` naming the first of `keys` that `col` does not hold, and how many."""
+    missing = [k for k in keys if k not in col]
+    if missing:
+        raise KeyError(f"column {col.column!r} has no sample {missing[0]!r} ({len(missing)} keys missing)")
+
+
+def _read_columns(columns: Sequence[Column], rows: Sequence[Row]) -> List[Any]:
+    """Per column, the samples of `rows`: a fixed-shape numeric column's as one array
+    (read with one C call), any other column's as a list."""
+    out: List[Any] = []
     for j, col in enumerate(columns):
         keys = [r[j] for r in rows]
         if _batchable(col) and not any(isinstance(k, tuple) for k in keys):
-            out.append(list(col.get_batch(keys)))
+            out.append(col.get_batch(keys))
         else:
             out.append([col[k] for k in keys])
     return out
@@ -176,14 +181,10 @@ class TorchDataset:
         each fixed-shape numeric column is read with one C call for the batch."""
         import torch  # type: ignore[import-not-found, import-untyped, unused-ignore]  # optional
 
-        rows = [self._rows[i] for i in indices]
-        per_column: List[Sequence[Any]] = []
-        for j, col in enumerate(self._open()):
-            keys = [r[j] for r in rows]
-            if _batchable(col):
-                per_column.append(torch.from_numpy(col.get_batch(keys)).unbind(0))
-            else:
-                per_column.append([_tensor(col[k]) for k in keys])
+        per_column = [
+            torch.from_numpy(read).unbind(0) if isinstance(read, np.ndarray) else [_tensor(v) for v in read]
+            for read in _read_columns(self._open(), [self._rows[i] for i in indices])
+        ]
         return [self._item(values) for values in zip(*per_column)]
 
 
@@ -239,7 +240,7 @@ def _chunked_rows(columns: Sequence[Column], rows: List[Row], shuffle: bool, chu
     if shuffle:
         random.shuffle(order)
     for start in range(0, len(order), chunk):
-        per_column = _read_rows(columns, order[start : start + chunk])
+        per_column = _read_columns(columns, order[start : start + chunk])
         yield from zip(*per_column)
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Union
 import numpy as np
 
 from ..columns import Column
-from ..dataloaders import TorchDataset, _batchable, _tf_dataset, _torch_dataset
+from ..dataloaders import TorchDataset, _check_present, _read_columns, _tf_dataset, _torch_dataset
 from .common import HangarDataset, KeyType
 
 __all__ = ("make_numpy_dataset", "make_torch_dataset", "make_tensorflow_dataset", "NumpyDataset", "HangarDataset")
@@ -93,16 +93,13 @@ class NumpyDataset:
         ds = self._dataset
         if self.collate_fn is not None:
             return self.collate_fn([ds.index_get(i) for i in indices])
-        rows = [ds._rows[i] for i in indices]
         cols = list(ds.columns.values())
         out: List[Any] = []
-        for j, col in enumerate(cols):
-            keys = [r[j] for r in rows]
-            if _batchable(col):
-                out.append(col.get_batch(keys))  # one C call for the batch
-                continue
-            values = [col[k] for k in keys]
-            if all(isinstance(v, np.ndarray) for v in values) and len({v.shape for v in values}) == 1:
+        # Fixed-shape numeric columns come as one array (one C call for the batch).
+        for values in _read_columns(cols, [ds._rows[i] for i in indices]):
+            if isinstance(values, np.ndarray):
+                out.append(values)
+            elif all(isinstance(v, np.ndarray) for v in values) and len({v.shape for v in values}) == 1:
                 out.append(np.stack(values))
             else:
                 # str, bytes, nested samples (dicts), arrays of several shapes.
@@ -170,7 +167,5 @@ def make_tensorflow_dataset(
         # Checked here, not when read: inside tf.data a missing key would surface as an
         # error of the generator, far from its cause.
         for j, col in enumerate(cols):
-            missing = [r[j] for r in ds._rows if r[j] not in col]
-            if missing:
-                raise KeyError(f"column {col.column!r} has no sample {missing[0]!r} ({len(missing)} keys missing)")
+            _check_present(col, [r[j] for r in ds._rows])
     return _tf_dataset(cols, list(ds._rows), shuffle)
