@@ -121,8 +121,6 @@ class TorchDataset:
         self._commit = commit
         self._names = names
         self._rows = rows
-        # The keys of the items (0.5: one key each; with per-column keys, the rows).
-        self.keys = [r[0] for r in rows] if all(len(set(r)) <= 1 for r in rows) else list(rows)
         self._tuple = _batch_tuple(field_names)
         self._field_names = field_names
         self._pid: Optional[int] = None
@@ -161,6 +159,14 @@ class TorchDataset:
             self._columns = [co.columns[n] for n in self._names]
             self._pid = os.getpid()
         return self._columns
+
+    @property
+    def keys(self) -> List[Any]:
+        """The keys of the items: one each (0.5), or each item's row of per-column keys
+        when some differ (derived when asked, not in every DataLoader worker)."""
+        if all(len(set(r)) <= 1 for r in self._rows):
+            return [r[0] for r in self._rows]
+        return list(self._rows)
 
     def __len__(self) -> int:
         return len(self._rows)
