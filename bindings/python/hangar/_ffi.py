@@ -454,6 +454,12 @@ KeyArg = Union[str, int, "_np.integer[Any]"]
 valid_text_key = re.compile(r"[A-Za-z0-9_.\-]{1,64}\Z", re.ASCII).match
 
 
+def plain_key(k: Any) -> Any:
+    """A numpy integer key as the int it is (the form columns give keys back in); any
+    other key as it is."""
+    return int(k) if isinstance(k, _np.integer) else k
+
+
 def make_key(k: Any) -> tuple[Key, Optional[bytes]]:
     """A `hangar_key` for `k` (a `KeyArg`; anything else is refused with ValueError), and
     the bytes it borrows (keep them alive for the call)."""

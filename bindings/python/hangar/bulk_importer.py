@@ -131,10 +131,6 @@ def _key_problem(key: Any) -> Optional[str]:
     return f"key {key!r} is a {type(key).__name__}; a key is a str or a non-negative int"
 
 
-def _normal_key(key: Any) -> KeyType:
-    return int(key) if isinstance(key, np.integer) else key
-
-
 def _check(res: Any, schemas: Dict[str, _Schema]) -> Tuple[Optional[str], Any]:
     """(problem, normalized result): the problem is None when `res` can be stored."""
     if not isinstance(res, tuple) or type(res).__name__ != "UDF_Return" or len(res) != 3:
@@ -150,12 +146,12 @@ def _check(res: Any, schemas: Dict[str, _Schema]) -> Tuple[Optional[str], Any]:
             problem = _key_problem(k)
             if problem:
                 return f"column {column!r}: {problem}", None
-        key = (_normal_key(key[0]), _normal_key(key[1]))
+        key = (_ffi.plain_key(key[0]), _ffi.plain_key(key[1]))
     else:
         problem = _key_problem(key)
         if problem:
             return f"column {column!r}: {problem}", None
-        key = _normal_key(key)
+        key = _ffi.plain_key(key)
     where = f"column {column!r}, key {key!r}"
     if schema.kind == _ffi.KIND_STR:
         if not isinstance(data, str):

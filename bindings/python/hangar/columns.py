@@ -907,7 +907,7 @@ class NestedSample(LocalReads):
 
     def __init__(self, column: Column, sample: KeyArg):
         self._col = column
-        self._sample: KeyType = int(sample) if isinstance(sample, np.integer) else sample
+        self._sample: KeyType = _ffi.plain_key(sample)
 
     @property
     def contains_remote_references(self) -> bool:

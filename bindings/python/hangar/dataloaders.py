@@ -11,7 +11,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._ffi import KeyArg, KeyType
+from ._ffi import KeyArg, KeyType, plain_key
 from .columns import Column
 
 # A dataset's rows: for each item, the key of each of its columns (one key per column;
@@ -48,7 +48,7 @@ def _select(
                 common &= set(c.keys())
             chosen = [k for k in chosen if k in common]
     else:
-        chosen = [int(k) if isinstance(k, np.integer) else k for k in keys]
+        chosen = [plain_key(k) for k in keys]
     for c in cols:
         _check_present(c, chosen)
     if index_range is not None:

@@ -8,18 +8,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .._ffi import ReadOnlyError
+from .._ffi import ReadOnlyError, plain_key
 from ..columns import Column
 
 KeyType = Union[str, int, "np.integer[Any]", List[Any], Tuple[Any, ...]]
 
 
 def _norm(key: Any) -> Any:
-    if isinstance(key, np.integer):
-        return int(key)
-    if isinstance(key, tuple):
-        return tuple(_norm(k) for k in key)
-    return key
+    return tuple(_norm(k) for k in key) if isinstance(key, tuple) else plain_key(key)
 
 
 class HangarDataset:
