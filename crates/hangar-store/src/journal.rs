@@ -343,6 +343,38 @@ impl Journal {
         read_frames(path).map(|(frames, _)| frames)
     }
 
+    /// The journal's first frame, read alone (a few bytes, however long the journal):
+    /// `None` when the file does not hold a whole first frame with a good checksum (an
+    /// empty or torn journal, or damage: [`Journal::read_scan`] tells them apart). What
+    /// follows the first frame is not read, so damage there is not reported here.
+    pub fn first_frame(path: &Path) -> Result<Option<Frame>> {
+        use std::io::Read;
+        let (mut file, file_len) = open_checked(path)?;
+        let after_magic = file_len - MAGIC.len() as u64;
+        if after_magic < FRAME_HEADER as u64 {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; FRAME_HEADER];
+        file.read_exact(&mut bytes).ctx("read", path)?;
+        // The claimed length sizes the read only when the file holds that many bytes.
+        let Some(len) = claimed_len(&bytes) else {
+            return Ok(None);
+        };
+        if after_magic - (FRAME_HEADER as u64) < len as u64 {
+            return Ok(None);
+        }
+        bytes.reserve_exact(len);
+        // A journal cut back meanwhile yields fewer bytes: no whole frame, `None`.
+        (&mut file)
+            .take(len as u64)
+            .read_to_end(&mut bytes)
+            .ctx("read", path)?;
+        Ok(frame_in(&bytes).map(|(frame_type, body, _)| Frame {
+            frame_type,
+            body: body.to_vec(),
+        }))
+    }
+
     /// Passes each valid frame of a journal to `on_frame` in order as it is read,
     /// through a bounded buffer (the journal is never held in memory whole), without
     /// opening it for writing. Returns the length of the valid prefix, to pass to
@@ -596,6 +628,48 @@ mod tests {
         let (got, valid) = scanned(|f| scans.scan(f)).unwrap();
         assert_eq!((got.len(), valid), (7, (MAGIC.len() + framed.len()) as u64));
         assert_eq!(got[6].body.len(), KEEP_IN_MEMORY as usize);
+    }
+
+    #[test]
+    fn the_first_frame_is_read_alone_and_only_when_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut framed = Vec::new();
+        push_frame(&mut framed, 7, b"the base");
+        let first_len = MAGIC.len() + framed.len();
+        framed.extend_from_slice(&frames(5));
+        Journal::create(&path, &framed).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        let first = Frame {
+            frame_type: 7,
+            body: b"the base".to_vec(),
+        };
+        // Every truncation: the first frame exactly when the file holds all of it.
+        for cut in MAGIC.len()..=full.len() {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let want = (cut >= first_len).then(|| first.clone());
+            assert_eq!(Journal::first_frame(&path).unwrap(), want, "cut {cut}");
+        }
+        // Damage after the first frame is not looked at; damage in it gives none.
+        let mut later = full.clone();
+        *later.last_mut().unwrap() ^= 1;
+        later[first_len + FRAME_HEADER] ^= 1;
+        std::fs::write(&path, &later).unwrap();
+        assert_eq!(Journal::first_frame(&path).unwrap(), Some(first));
+        let mut bad = full.clone();
+        bad[first_len - 1] ^= 1;
+        std::fs::write(&path, &bad).unwrap();
+        assert_eq!(Journal::first_frame(&path).unwrap(), None);
+        // A first header claiming 1 GiB in a short file: none, and nothing that size read
+        // or allocated (the claim is checked against the file's length first).
+        let mut huge = MAGIC.to_vec();
+        huge.extend_from_slice(&(1u32 << 30).to_le_bytes());
+        huge.extend_from_slice(&[0; 4 + 1 + 10]);
+        std::fs::write(&path, &huge).unwrap();
+        assert_eq!(Journal::first_frame(&path).unwrap(), None);
+        std::fs::write(&path, b"garbage!").unwrap();
+        let e = Journal::first_frame(&path).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
     }
 
     #[test]
