@@ -295,8 +295,26 @@ fn the_staged_base_is_read_without_opening_the_writer() {
     .unwrap();
     let base = hangar_store::staged_base(dir.path()).unwrap().unwrap();
     assert_eq!(base.body, b"base1");
-    // A journal without a base frame is damage, named as such.
+    // Damage after the base frame is the writer's to find (its replay reports it): the
+    // base is read from the first frame alone, however long the journal.
     drop(w);
+    let whole = std::fs::read(&base.journal).unwrap();
+    let mut damaged = whole.clone();
+    damaged.extend_from_slice(b"\x05\x00\x00\x00not a frame, then a good one");
+    let mut good = Vec::new();
+    hangar_store::internal::journal::push_frame(&mut good, 1, b"after");
+    damaged.extend_from_slice(&good);
+    std::fs::write(&base.journal, &damaged).unwrap();
+    assert_eq!(
+        hangar_store::staged_base(dir.path()).unwrap().unwrap().body,
+        b"base1"
+    );
+    // A first frame cut short: the full scan decides, and a journal without a base
+    // frame is damage, named as such.
+    // (8 bytes of magic, a 9-byte header, then 2 of the body's 5.)
+    std::fs::write(&base.journal, &whole[..8 + 9 + 2]).unwrap();
+    let e = hangar_store::staged_base(dir.path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     std::fs::write(&base.journal, b"").unwrap();
     let e = hangar_store::staged_base(dir.path()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
