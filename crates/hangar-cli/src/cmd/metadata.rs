@@ -77,7 +77,12 @@ fn read_all(ctx: &Ctx, at: &ReadArgs) -> anyhow::Result<Vec<(String, String)>> {
     } else {
         let co = match &at.rev {
             Some(rev) => repo.checkout_commit(&repo.resolve(rev)?.to_hex())?,
-            None => repo.checkout()?,
+            None => repo.checkout().map_err(|e| match e.kind() {
+                // Before the first commit only the staging area has metadata.
+                hangar_core::ErrorKind::NotFound => anyhow::Error::new(e)
+                    .context("no committed metadata to read (add --staged to read what is staged)"),
+                _ => e.into(),
+            })?,
         };
         let m = co.metadata();
         for k in m.keys()? {

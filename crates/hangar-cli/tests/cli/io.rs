@@ -1008,6 +1008,26 @@ fn rm_and_metadata_commands() {
     );
     let e = env.err(&["metadata", "delete", "nosuch"]);
     assert!(e.contains("nosuch"), "{e}");
+
+    // Before the first commit only the staging area has metadata: reading the branch
+    // head is refused with the way to read what is staged.
+    let env = Env::new();
+    env.ok(&["init", "--name", "A", "--email", "a@example.com"]);
+    env.ok(&["metadata", "set", "source", "Fashion-MNIST"]);
+    for args in [&["metadata"][..], &["metadata", "get", "source"]] {
+        let e = env.err(args);
+        assert!(
+            e.contains("no commits yet") && e.contains("add --staged"),
+            "{args:?}: {e}"
+        );
+    }
+    let (out, _) = env.code(2, &["metadata", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["error"]["kind"], "not_found", "{out}");
+    assert_eq!(
+        env.ok(&["metadata", "list", "--staged"]),
+        "source: Fashion-MNIST\n"
+    );
 }
 
 /// Every file under `.hangar`, with its bytes.
