@@ -37,7 +37,8 @@ pub fn staged_base(dir: &std::path::Path) -> Result<Option<StagedBase>> {
     // The base is the first frame: read alone, it costs the same however much is staged
     // (a full scan read a 10M-sample import's journal, ~750 MB, for every `hangar log`
     // and reader checkout). Only when it is not whole does the full scan run, to tell a
-    // torn journal from damage.
+    // torn journal from damage; it still takes the first frame it finds, which a journal
+    // a commit put in place between the two reads (a rename) has.
     if let Some(frame) = Journal::first_frame(&journal)? {
         return Ok(Some(StagedBase {
             journal,
