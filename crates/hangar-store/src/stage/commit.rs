@@ -147,7 +147,7 @@ impl StoreWriter {
             }
         }
         let mut entries: Vec<IndexEntry> = Vec::with_capacity(self.staged.len() + objects.len());
-        for (digest, loc) in &self.staged {
+        for (digest, loc) in self.staged.iter() {
             match loc {
                 StagedLoc::Written(loc) => entries.push(match to_parquet.get(digest) {
                     Some(p) => IndexEntry {
@@ -304,7 +304,7 @@ impl StoreWriter {
 
 /// True if the value of row `r` of segment `id` is staged there (not dropped, and not
 /// staged again elsewhere).
-pub(super) fn staged_here(staged: &DigestMap<StagedLoc>, id: FileId, r: &StoredRow) -> bool {
+pub(super) fn staged_here(staged: &StagedMap, id: FileId, r: &StoredRow) -> bool {
     matches!(staged.get(&r.digest),
         Some(StagedLoc::Written(l)) if l.file == id && l.offset == r.offset)
 }
@@ -321,7 +321,7 @@ pub(super) fn live_block_rows<'a>(
     block: &Block,
     rows: &'a [StoredRow],
     id: FileId,
-    staged: &DigestMap<StagedLoc>,
+    staged: &StagedMap,
 ) -> Result<Vec<LiveRow<'a>>> {
     let shapes = block_shapes(path, map, format, block, rows.len())?;
     let mut out = Vec::new();

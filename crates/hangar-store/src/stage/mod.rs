@@ -45,10 +45,12 @@ mod gc;
 mod ingest;
 mod recovery;
 mod restart;
+mod staged_map;
 
 pub use commit::{CommitStats, Live, PreparedCommit};
 pub use ingest::{ForeignValue, IngestStats};
 use frames::*;
+use staged_map::StagedMap;
 pub use gc::{GcFile, GcOptions, GcReport, Reachable, DEFAULT_COMPACT_BELOW};
 pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,
@@ -143,7 +145,7 @@ pub struct StoreWriter {
     seg_out: Vec<u8>,
     buffered: bool,
     slots: Vec<Slot>,
-    staged: DigestMap<StagedLoc>,
+    staged: StagedMap,
     files: Vec<StagedFile>,
     next_file: FileId,
     base: Vec<u8>,
@@ -630,7 +632,7 @@ fn remove_files(
 }
 
 /// Records that `rows` were written to segment `id`.
-fn mark_written(staged: &mut DigestMap<StagedLoc>, id: FileId, rows: &[StoredRow]) {
+fn mark_written(staged: &mut StagedMap, id: FileId, rows: &[StoredRow]) {
     staged.reserve(rows.len());
     for r in rows {
         staged.insert(

@@ -209,7 +209,7 @@ impl StoreWriter {
             seg_out: Vec::new(),
             buffered: false,
             slots: Vec::new(),
-            staged: DigestMap::default(),
+            staged: StagedMap::default(),
             files: Vec::new(),
             next_file: 0,
             base: Vec::new(),
