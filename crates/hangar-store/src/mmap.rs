@@ -1,4 +1,5 @@
-//! The one module of the store that uses `unsafe`: read-only memory maps of sealed files,
+//! The one module of the store that uses `unsafe`: read-only memory maps of sealed files
+//! (and of the staging journal while its writer replays it),
 //! and [`BigBytes`], a growable buffer in an anonymous mapping.
 //!
 //! Audit notes. Mapping a file is unsafe because the mapped bytes change (or the process
@@ -9,6 +10,13 @@
 //! read with `pread`. Damage by an outside program is detected by the checksums on every
 //! read, except truncation of a mapped file, which like in LMDB or any mmap-based store
 //! can end the process with SIGBUS.
+//!
+//! One file that is not immutable is mapped: the staging journal, by [`JournalMap`],
+//! only in the process holding the writer lock and only while it replays the journal on
+//! opening. Nothing appends to or truncates a journal then (appending and cutting a torn
+//! tail are the lock holder's, after the replay drops the map; a commit or a compaction
+//! replaces the journal by renaming a new file over it, which leaves a mapped old one
+//! intact), so the mapping is as stable as a sealed file's.
 //!
 //! [`BigBytes`] owns its anonymous mapping alone: nothing else maps it, and growing it
 //! (`mremap`, which may move it) takes `&mut self`, so no borrow of its bytes outlives a
@@ -99,6 +107,36 @@ impl MappedFile {
         // is read-only and immutable (module notes), and `owner` keeps it mapped for the
         // buffer's whole life.
         Ok(unsafe { Buffer::from_custom_allocation(ptr, slice.len(), owner) })
+    }
+}
+
+/// The staging journal of the writer holding the lock, mapped read-only for its replay
+/// (see the module notes for why that is safe). Reading a journal of a few MB into fresh
+/// memory cost more than the replay's decoding: each page of the copy is first zeroed by
+/// the kernel; a map of pages the page cache holds already is filled in one call
+/// (`MAP_POPULATE`) with no zeroing and no copy.
+pub(crate) struct JournalMap {
+    map: Option<memmap2::Mmap>,
+}
+
+impl JournalMap {
+    /// Maps the first `len` bytes of `file` (the journal at `path`). The caller holds the
+    /// writer lock and drops the map before anything writes the journal.
+    pub(crate) fn map(file: &std::fs::File, len: usize, path: &Path) -> Result<JournalMap> {
+        if len == 0 {
+            return Ok(JournalMap { map: None });
+        }
+        // SAFETY: see the module notes: only the writer lock's holder maps its journal,
+        // and nothing writes or truncates it while the map lives; every read of the map is
+        // bounds-checked against its length.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).populate().map(file) }
+            .ctx("mmap", path)?;
+        Ok(JournalMap { map: Some(map) })
+    }
+
+    /// The mapped bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
     }
 }
 

@@ -245,7 +245,8 @@ impl StoreWriter {
         let mut payload_seen = false;
         // The values the batches stored, to size the map of staged values once.
         let mut batch_rows = 0usize;
-        let scans = Scans::open(path)?;
+        // Mapped only by the writer (`resume`): a read-only view runs beside a live one.
+        let scans = Scans::open(path, resume)?;
         scans.scan(&mut |frame_type, body| {
             groups.frame(frame_type, body.len());
             if frame_type == frame::VALUE {

@@ -1,0 +1,215 @@
+//! Tests of the staging journal: framing, torn tails, damage, and the scans recovery makes.
+
+use super::*;
+
+fn frames(n: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        push_frame(&mut out, i, &vec![i; usize::from(i) * 3]);
+    }
+    out
+}
+
+#[test]
+fn every_truncation_keeps_a_prefix_of_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    Journal::create(&path, &frames(6)).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    let (_, all) = Journal::open(&path).unwrap();
+    assert_eq!(all.len(), 6);
+    for cut in MAGIC.len()..full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let (mut j, got) = Journal::open(&path).unwrap();
+        assert!(got.len() < 6 && got[..] == all[..got.len()], "cut {cut}");
+        // Appending after a torn tail starts a clean frame.
+        let mut more = Vec::new();
+        push_frame(&mut more, 42, b"after");
+        j.append(&more).unwrap();
+        let reread = Journal::read(&path).unwrap();
+        assert_eq!(reread.last().unwrap().body, b"after");
+        assert_eq!(reread.len(), got.len() + 1);
+    }
+}
+
+#[test]
+fn frames_across_read_chunks_and_larger_than_a_chunk_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    // Sizes chosen to straddle the scan's 8 MiB chunks, one frame larger than a
+    // chunk, many small ones between.
+    let mut sizes = vec![SCAN_CHUNK - 5, 3, SCAN_CHUNK + 1234, 0];
+    sizes.extend((0..5000).map(|i| i * 7 % 3001));
+    sizes.push(SCAN_CHUNK / 2);
+    let mut framed = Vec::new();
+    for (i, n) in sizes.iter().enumerate() {
+        push_frame(&mut framed, (i % 200) as u8, &vec![(i % 251) as u8; *n]);
+    }
+    Journal::create(&path, &framed).unwrap();
+    let mut seen = 0usize;
+    Journal::read_scan(&path, &mut |t, body| {
+        assert_eq!(t, (seen % 200) as u8);
+        assert_eq!(body.len(), sizes[seen], "frame {seen}");
+        assert!(
+            body.iter().all(|&b| b == (seen % 251) as u8),
+            "frame {seen}"
+        );
+        seen += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, sizes.len());
+    // An error from the callback stops the scan and is returned as it is.
+    let mut calls = 0;
+    let err = Journal::read_scan(&path, &mut |_, _| {
+        calls += 1;
+        Err(Error::InvalidArgument("stop".into()))
+    })
+    .unwrap_err();
+    assert_eq!((calls, err.to_string().contains("stop")), (1, true));
+}
+
+#[test]
+fn a_torn_frame_claiming_a_huge_length_is_cut_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let mut framed = frames(4);
+    let good = MAGIC.len() + framed.len();
+    // A header whose length claims 1 GiB, then a few bytes: a torn write (or
+    // damage) that must not make the reader allocate what it claims.
+    framed.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    framed.extend_from_slice(&[0; 4 + 1 + 10]);
+    Journal::create(&path, &framed).unwrap();
+    let (j, got) = Journal::open(&path).unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(j.len(), good as u64);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), good as u64);
+}
+
+/// What a scan gives: every frame and the valid length, or its error's kind.
+type Scanned = std::result::Result<(Vec<Frame>, u64), crate::ErrorKind>;
+
+/// Every frame and the valid length a scan gives, or its error's kind.
+fn scanned(scan: impl FnOnce(&mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<u64>) -> Scanned {
+    let mut got = Vec::new();
+    let valid = scan(&mut |frame_type, body| {
+        got.push(Frame {
+            frame_type,
+            body: body.to_vec(),
+        });
+        Ok(())
+    });
+    valid.map(|v| (got, v)).map_err(|e| e.kind())
+}
+
+#[test]
+fn a_mapped_journal_scans_as_the_file_does_every_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let mut framed = frames(6);
+    let mut full = MAGIC.to_vec();
+    full.extend_from_slice(&framed);
+    // Every truncation (torn tails), and damage in the middle.
+    let mut cases: Vec<Vec<u8>> = (MAGIC.len()..=full.len())
+        .map(|n| full[..n].to_vec())
+        .collect();
+    let mut damaged = full.clone();
+    damaged[MAGIC.len() + FRAME_HEADER + 1 + 4] ^= 1;
+    cases.push(damaged);
+    cases.push(b"garbage!".to_vec());
+    for (i, bytes) in cases.iter().enumerate() {
+        std::fs::write(&path, bytes).unwrap();
+        let streamed = scanned(|f| Journal::read_scan(&path, f));
+        match Scans::open(&path, i % 2 == 0) {
+            Ok(scans) => {
+                assert!(scans.whole.is_some());
+                assert_eq!(matches!(scans.whole, Some(Held::Mapped(_))), i % 2 == 0);
+                assert_eq!(scanned(|f| scans.scan(f)), streamed, "case {i}");
+                assert_eq!(scanned(|f| scans.scan(f)), streamed, "case {i}, again");
+            }
+            Err(e) => assert_eq!(Err(e.kind()), streamed.map(|_| ()), "case {i}"),
+        }
+    }
+    // The passes after the first trust the checksums it checked, but not the frame
+    // lengths: a mapped journal changed in between (by something other than its
+    // writer, which never writes while it replays) is Corrupt, never a panic.
+    std::fs::write(&path, &full).unwrap();
+    let scans = Scans::open(&path, true).unwrap();
+    let first = scanned(|f| scans.scan(f)).unwrap();
+    assert_eq!(first.0.len(), 6);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(MAGIC.len() as u64)).unwrap();
+        f.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    }
+    assert_eq!(scanned(|f| scans.scan(f)).map(|_| ()), Err(crate::ErrorKind::Corrupt));
+    drop(scans);
+    // A journal longer than what is held in memory is streamed on each pass.
+    push_frame(&mut framed, 9, &vec![7; KEEP_IN_MEMORY as usize]);
+    Journal::create(&path, &framed).unwrap();
+    let scans = Scans::open(&path, true).unwrap();
+    assert!(scans.whole.is_none());
+    let (got, valid) = scanned(|f| scans.scan(f)).unwrap();
+    assert_eq!((got.len(), valid), (7, (MAGIC.len() + framed.len()) as u64));
+    assert_eq!(got[6].body.len(), KEEP_IN_MEMORY as usize);
+}
+
+#[test]
+fn the_first_frame_is_read_alone_and_only_when_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let mut framed = Vec::new();
+    push_frame(&mut framed, 7, b"the base");
+    let first_len = MAGIC.len() + framed.len();
+    framed.extend_from_slice(&frames(5));
+    Journal::create(&path, &framed).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    let first = Frame {
+        frame_type: 7,
+        body: b"the base".to_vec(),
+    };
+    // Every truncation: the first frame exactly when the file holds all of it.
+    for cut in MAGIC.len()..=full.len() {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let want = (cut >= first_len).then(|| first.clone());
+        assert_eq!(Journal::first_frame(&path).unwrap(), want, "cut {cut}");
+    }
+    // Damage after the first frame is not looked at; damage in it gives none.
+    let mut later = full.clone();
+    *later.last_mut().unwrap() ^= 1;
+    later[first_len + FRAME_HEADER] ^= 1;
+    std::fs::write(&path, &later).unwrap();
+    assert_eq!(Journal::first_frame(&path).unwrap(), Some(first));
+    let mut bad = full.clone();
+    bad[first_len - 1] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    assert_eq!(Journal::first_frame(&path).unwrap(), None);
+    // A first header claiming 1 GiB in a short file: none, and nothing that size read
+    // or allocated (the claim is checked against the file's length first).
+    let mut huge = MAGIC.to_vec();
+    huge.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    huge.extend_from_slice(&[0; 4 + 1 + 10]);
+    std::fs::write(&path, &huge).unwrap();
+    assert_eq!(Journal::first_frame(&path).unwrap(), None);
+    std::fs::write(&path, b"garbage!").unwrap();
+    let e = Journal::first_frame(&path).unwrap_err();
+    assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
+}
+
+#[test]
+fn damage_in_the_middle_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    Journal::create(&path, &frames(6)).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[MAGIC.len() + FRAME_HEADER + 1 + 4] ^= 1; // inside frame 1's body
+    std::fs::write(&path, &bytes).unwrap();
+    let err = Journal::open(&path).unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+    std::fs::write(&path, b"garbage!").unwrap();
+    assert_eq!(
+        Journal::open(&path).unwrap_err().kind(),
+        crate::ErrorKind::Corrupt
+    );
+}
