@@ -132,16 +132,24 @@ pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<BatchStored> {
         meta_len: d.u32()?,
         body_len: d.u64()?,
     };
-    let n = d.count(52)?;
-    let mut rows = Vec::with_capacity(n);
-    for _ in 0..n {
-        rows.push(StoredRow {
-            digest: d.digest()?,
-            offset: d.u64()?,
-            len: d.u64()?,
-            crc: d.u32()?,
-        });
-    }
+    let n = d.count(ROW_BYTES)?;
+    // `count` checked that the frame holds n rows of fixed size: they are cut from one
+    // slice (a writer's open decodes every staged value's row).
+    let all = d.take(n * ROW_BYTES)?;
+    let rows = all
+        .chunks_exact(ROW_BYTES)
+        .map(|r| {
+            let (digest, r) = r.split_at(32);
+            let (offset, r) = r.split_at(8);
+            let (len, crc) = r.split_at(8);
+            StoredRow {
+                digest: Digest(digest.try_into().expect("32 bytes")),
+                offset: u64::from_le_bytes(offset.try_into().expect("8 bytes")),
+                len: u64::from_le_bytes(len.try_into().expect("8 bytes")),
+                crc: u32::from_le_bytes(crc.try_into().expect("4 bytes")),
+            }
+        })
+        .collect();
     let end_crc = if d.remaining() == 0 {
         None
     } else {
@@ -151,6 +159,9 @@ pub(super) fn decode_batch_stored(body: &[u8]) -> DecodeResult<BatchStored> {
     Ok((id, block, rows, end_crc))
 }
 
+/// Bytes of one row of a `BATCH_STORED` frame: digest, offset, length, CRC-32.
+const ROW_BYTES: usize = 32 + 8 + 8 + 4;
+
 /// The number of rows a `BATCH_STORED` frame lists, read from its header alone.
 pub(super) fn batch_stored_rows(body: &[u8]) -> DecodeResult<usize> {
     let mut d = Decoder::new(body);
@@ -158,7 +169,7 @@ pub(super) fn batch_stored_rows(body: &[u8]) -> DecodeResult<usize> {
     d.u64()?;
     d.u32()?;
     d.u64()?;
-    d.count(52)
+    d.count(ROW_BYTES)
 }
 
 /// A decoded `BATCH_STORED` frame (see [`decode_batch_stored`]).
