@@ -188,8 +188,56 @@ fn npz_archives_by_key_and_by_name() {
     assert_eq!(v["columns"]["y"]["imported"], 6);
     assert_eq!(raw(&env, "y", "5"), [5u8]);
     assert_eq!(column_json(&env, "x")["schema"]["shape"], json!([2, 2]));
-    let e = env.err(&["import", "--by-name", &fixture("rows_u8.npy"), "--create"]);
-    assert!(e.contains("--by-name"), "{e}");
+    // .npy files too, each to the column of its file name: several columns staged and
+    // committed in one run, each column's rows counted from --start on their own.
+    let v = env.json(&[
+        "import",
+        "--by-name",
+        &fixture("rows_u8.npy"),
+        &fixture("labels_i64.npy"),
+        "--create",
+        "--start",
+        "100",
+        "-m",
+        "both at once",
+    ]);
+    let (rows_shape, rows) = npy_data(&fixture("rows_u8.npy"));
+    let (labels_shape, labels) = npy_data(&fixture("labels_i64.npy"));
+    assert_eq!(v["columns"]["rows_u8"]["imported"], rows_shape[0], "{v}");
+    assert_eq!(
+        v["columns"]["labels_i64"]["imported"], labels_shape[0],
+        "{v}"
+    );
+    let log = env.json(&["log"]);
+    assert_eq!(v["commit"], log["commits"][0]["id"], "{v}");
+    assert_eq!(log["commits"][0]["message"], "both at once", "{log}");
+    assert_eq!(raw(&env, "rows_u8", "100"), rows[..16]);
+    assert_eq!(raw(&env, "rows_u8", "109"), rows[144..160]);
+    assert_eq!(raw(&env, "labels_i64", "104"), labels[32..40]);
+    assert_eq!(
+        column_json(&env, "rows_u8")["schema"]["shape"],
+        json!([4, 4])
+    );
+    let status = env.json(&["status"]);
+    assert_eq!(status["clean"], json!(true), "{status}");
+    // Other files have no array name: refused before anything is staged.
+    let e = env.err(&[
+        "import",
+        "--by-name",
+        &fixture("images/gray.png"),
+        "--create",
+    ]);
+    assert!(
+        e.contains("--by-name is for .npz and .npy files") && e.contains("gray.png"),
+        "{e}"
+    );
+    let e = env.err(&[
+        "import",
+        "--by-name",
+        &fixture("tensors.parquet"),
+        "--create",
+    ]);
+    assert!(e.contains("--by-name is for .npz and .npy files"), "{e}");
 }
 
 #[test]

@@ -39,6 +39,7 @@ Examples:
   hangar import photos ./jpgs/ --create --variable-shape
   hangar import images train-images-idx3-ubyte.gz --create --compression zstd
   hangar import --by-name mnist.npz --create         # x_train -> column x_train, ...
+  hangar import --by-name images.npy labels.npy --create -m 'Ingest'
   hangar import embeddings vectors.parquet --field embedding --key-field id
   hangar import images more.npy --start 60000 -m 'Add the test images'"
 )]
@@ -78,7 +79,8 @@ pub struct Args {
     /// Tables: the column holding the keys (default: a column named `key`, else row numbers).
     #[arg(long, value_name = "NAME")]
     key_field: Option<String>,
-    /// .npz files: each array goes to the column of its own name.
+    /// .npz and .npy files: each array goes to the column of its own name (an .npz
+    /// member's, an .npy file's without `.npy`), so one run imports several columns.
     #[arg(long)]
     by_name: bool,
     /// Import into this branch's staging area (it must be the staging area's branch or

@@ -60,7 +60,7 @@ impl Plan {
 pub(super) type Existing<'a> = dyn Fn(&str) -> anyhow::Result<Option<ColumnSchema>> + 'a;
 
 /// Plans importing `paths` into `column_arg` (or, with `--by-name`, each .npz member's
-/// own column) over the columns `existing` reports.
+/// and each .npy file's own column) over the columns `existing` reports.
 pub(super) fn plan(
     a: &Args,
     existing: &Existing<'_>,
@@ -81,7 +81,7 @@ pub(super) fn plan(
         if input.kind == Kind::Table {
             ensure!(
                 !a.by_name,
-                "--by-name is for .npz files; {} is a table",
+                "--by-name is for .npz and .npy files; {} is a table",
                 input.path.display()
             );
             let t = table::open(&input.path)?;
@@ -91,8 +91,8 @@ pub(super) fn plan(
             continue;
         }
         ensure!(
-            !a.by_name || input.kind == Kind::Npz,
-            "--by-name is for .npz files; {} is not one",
+            !a.by_name || matches!(input.kind, Kind::Npz | Kind::Npy),
+            "--by-name is for .npz and .npy files; {} is neither",
             input.path.display()
         );
         for (member, dtype, shape) in
@@ -103,15 +103,17 @@ pub(super) fn plan(
     }
 
     // 2. The target columns: existing, or created from the data with --create.
-    let column_of = |member: &Option<String>| -> String {
+    // With --by-name an .npz member goes to the column of its name, an .npy file to the
+    // column of the file's name (the name numpy gives that array in an .npz).
+    let column_of = |i: usize, member: &Option<String>| -> String {
         match (&column_arg, member) {
             (Some(c), _) => c.clone(),
             (None, Some(m)) => m.clone(),
-            (None, None) => unreachable!("--by-name inputs are .npz members"),
+            (None, None) => stem(&inputs[i].path),
         }
     };
     let mut schemas: BTreeMap<String, ColumnSchema> = BTreeMap::new();
-    let mut wanted: Vec<String> = arrays.iter().map(|(_, m, _, _)| column_of(m)).collect();
+    let mut wanted: Vec<String> = arrays.iter().map(|(i, m, _, _)| column_of(*i, m)).collect();
     wanted.extend(
         tables
             .iter()
@@ -132,7 +134,7 @@ pub(super) fn plan(
             "column {name:?} does not exist; create it with `hangar column create {name} DTYPE SHAPE...`, or pass --create to make it from the data"
         );
         // Infer from the first array or table of this column.
-        let first_array = arrays.iter().find(|(_, m, _, _)| &column_of(m) == name);
+        let first_array = arrays.iter().find(|(i, m, _, _)| &column_of(*i, m) == name);
         let spec_or_kind = if let Some((i, _, dtype, shape)) = first_array {
             let input = &inputs[*i];
             let rows = match (a.rows, a.whole) {
@@ -157,7 +159,7 @@ pub(super) fn plan(
             );
             let all: Vec<(DType, Vec<usize>)> = arrays
                 .iter()
-                .filter(|(_, m, _, _)| &column_of(m) == name)
+                .filter(|(i, m, _, _)| &column_of(*i, m) == name)
                 .map(|(_, _, d, s)| (*d, sample_shape(s)))
                 .collect();
             let nested = inputs[*i].parent_key.is_some();
@@ -208,7 +210,7 @@ pub(super) fn plan(
     let mut total: u64 = 0;
     for (i, member, dtype, shape) in &arrays {
         let input = &inputs[*i];
-        let column = column_of(member);
+        let column = column_of(*i, member);
         let schema = &schemas[&column];
         let what = match member {
             Some(m) => format!("{} (array {m:?})", input.path.display()),
