@@ -1,6 +1,7 @@
 //! The staging journal's frame reader, as a writer open replays it; and the journal
 //! held whole for the replay's two passes (`Scans`, mapped or read) reads exactly what
-//! the streamed reader does, on both passes; and the first frame read alone (the staged base) is the scan's first.
+//! the streamed reader does, on both passes; and the first frame read alone (the staged
+//! base) is the scan's first.
 #![no_main]
 
 use std::sync::OnceLock;

@@ -50,17 +50,23 @@ fn claimed_len(header: &[u8]) -> Option<usize> {
     (len <= MAX_FRAME).then_some(len)
 }
 
+/// The frame at the start of `bytes` when `bytes` holds all of it (its checksum not
+/// checked): its header and body.
+fn split_frame(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let header = bytes.get(..FRAME_HEADER)?;
+    let len = claimed_len(header)?;
+    Some((header, bytes.get(FRAME_HEADER..FRAME_HEADER + len)?))
+}
+
 /// The frame at the start of `bytes` when `bytes` holds all of it and its checksum
 /// holds: its type, body and whole length.
 fn frame_in(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
-    let header = bytes.get(..FRAME_HEADER)?;
-    let len = claimed_len(header)?;
+    let (header, body) = split_frame(bytes)?;
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    let body = bytes.get(FRAME_HEADER..FRAME_HEADER + len)?;
     let mut h = crc32fast::Hasher::new();
     h.update(&header[8..9]);
     h.update(body);
-    (h.finalize() == crc).then_some((header[8], body, FRAME_HEADER + len))
+    (h.finalize() == crc).then_some((header[8], body, FRAME_HEADER + body.len()))
 }
 
 /// Where a scan reads frames from: the file chunk by chunk, or the whole journal in memory.
@@ -214,9 +220,9 @@ fn scan_from(
     Ok((pos, file_len))
 }
 
-/// Journals at most this long are mapped once by [`Scans`], however many passes are
-/// made over them; longer ones are streamed through a bounded buffer on each pass (the
-/// pages of a mapped journal count in the process's resident memory as they are read).
+/// Journals at most this long are held whole by [`Scans`] (mapped, or read into memory),
+/// however many passes are made over them; longer ones are streamed through a bounded
+/// buffer on each pass (a held journal counts in the process's resident memory).
 const KEEP_IN_MEMORY: u64 = 32 << 20;
 
 /// A journal to be scanned more than once (recovery makes two passes): a journal of at
@@ -318,8 +324,8 @@ impl<'p> Scans<'p> {
     }
 }
 
-/// The frames of `bytes` (a mapped journal's valid prefix, magic included), which a pass
-/// over the same mapping checked already: their checksums are not computed again (half
+/// The frames of `bytes` (a held journal's valid prefix, magic included), which a pass
+/// over the same bytes checked already: their checksums are not computed again (half
 /// the CPU time of a second pass). Still bounds-checked: bytes that changed all the same
 /// give `Corrupt`, never a panic.
 fn walk_checked(
@@ -329,17 +335,13 @@ fn walk_checked(
 ) -> Result<()> {
     let mut at = MAGIC.len();
     while at < bytes.len() {
-        let frame = bytes[at..].get(..FRAME_HEADER).and_then(|header| {
-            let len = claimed_len(header)?;
-            Some((header[8], bytes[at..].get(FRAME_HEADER..FRAME_HEADER + len)?))
-        });
-        let Some((frame_type, body)) = frame else {
+        let Some((header, body)) = split_frame(&bytes[at..]) else {
             return Err(Error::corrupt(
                 path,
                 format!("staging journal changed while it was replayed (at offset {at})"),
             ));
         };
-        on_frame(frame_type, body)?;
+        on_frame(header[8], body)?;
         at += FRAME_HEADER + body.len();
     }
     Ok(())
