@@ -695,9 +695,13 @@ hangar_status hangar_column_get_buf(const struct hangar_column *column, struct h
 
 // A zero-copy view of numeric sample `key` (or subsample `subkey`) of a reader column,
 // memory-mapped from the repository: no bytes are copied. The view's pointers stay valid
-// until the reader checkout is closed or freed (each view keeps a few dozen bytes of
-// bookkeeping until then; for millions of reads into your own memory use
-// `hangar_column_get`). Writer columns: `HANGAR_E_INVALID_ARGUMENT`.
+// until the reader checkout is closed or freed. What keeps them valid grows with the
+// data read, not with the number of reads: reading the same samples again (epoch after
+// epoch) holds nothing more. Values that are not in a mapped file (inline values of at
+// most 64 bytes, values of a compressed column, values streamed from a remote) are
+// copied once per distinct content and kept until the reader closes; to read a large
+// compressed or streamed column in full, copy into your own memory with
+// `hangar_column_get` instead. Writer columns: `HANGAR_E_INVALID_ARGUMENT`.
 hangar_status hangar_column_view(const struct hangar_column *column, struct hangar_key sample, const struct hangar_key *subkey, struct hangar_view *out);
 
 // Copies `n` samples of a fixed-shape numeric column into one contiguous buffer, sample

@@ -123,17 +123,50 @@ impl<'a> TensorRef<'a> {
 }
 
 /// An owned (or memory-mapped, zero-copy) tensor read from a repository.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Tensor {
     dtype: DType,
     shape: Vec<usize>,
     data: Buffer,
+    /// See [`Tensor::is_mapped`].
+    mapped: bool,
 }
 
+/// Tensors are equal when their dtype, shape and elements are: where the bytes live does
+/// not count.
+impl PartialEq for Tensor {
+    fn eq(&self, other: &Tensor) -> bool {
+        self.dtype == other.dtype && self.shape == other.shape && self.data == other.data
+    }
+}
+
+impl Eq for Tensor {}
+
 impl Tensor {
-    /// Wraps a buffer already known to hold `prod(shape)` elements of `dtype`.
-    pub(crate) fn from_parts(dtype: DType, shape: Vec<usize>, data: Buffer) -> Tensor {
-        Tensor { dtype, shape, data }
+    /// Wraps a buffer already known to hold `prod(shape)` elements of `dtype`; `mapped`
+    /// as [`Tensor::is_mapped`] says.
+    pub(crate) fn from_parts(
+        dtype: DType,
+        shape: Vec<usize>,
+        data: Buffer,
+        mapped: bool,
+    ) -> Tensor {
+        Tensor {
+            dtype,
+            shape,
+            data,
+            mapped,
+        }
+    }
+
+    /// True when the bytes are read zero-copy from a file the repository maps (an Arrow
+    /// segment): the [`Tensor::buffer`] is then a slice of that file's one mapping, and
+    /// every tensor read from the same file has the same [`Buffer::data_ptr`]. False for a
+    /// copy (`get`, inline values) and for values decoded from a compressed column or
+    /// streamed from a remote. A C view of a mapped tensor stays valid while any buffer of
+    /// its file is kept, so the C ABI keeps one per file, not one per read.
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
     }
 
     /// Copies typed data into a new tensor.
@@ -221,6 +254,7 @@ impl From<TensorRef<'_>> for Tensor {
             dtype: r.dtype,
             shape: r.shape().to_vec(),
             data: m.into(),
+            mapped: false,
         }
     }
 }

@@ -24,6 +24,7 @@ mod remote;
 mod repo;
 mod status;
 mod types;
+mod views;
 
 pub use arrow::hangar_column_arrow_stream;
 pub use checkout::*;

@@ -32,10 +32,21 @@ use arrow_buffer::Buffer;
 use crate::error::{Error, IoContext, Result};
 
 /// An immutable file mapped into memory.
+///
+/// The mapping is held as one Arrow buffer over the whole file, which owns it: every
+/// value buffer handed out ([`MappedFile::buffer`]) is a slice of it, so a read allocates
+/// nothing, and all the values of one file share one allocation (the C ABI's views count
+/// on that to keep one reference per file, not one per read).
 #[derive(Debug)]
 pub struct MappedFile {
-    map: Option<memmap2::Mmap>,
+    whole: Buffer,
     path: PathBuf,
+}
+
+/// The owner of a file's mapping, inside its whole-file buffer (not the [`MappedFile`]
+/// itself, which holds that buffer: that would be a cycle that never unmaps).
+struct Mapping {
+    _map: memmap2::Mmap,
 }
 
 impl MappedFile {
@@ -44,22 +55,28 @@ impl MappedFile {
         let file =
             crate::fsutil::open_no_follow(crate::fsutil::no_follow().read(true), "open", path)?;
         let len = file.metadata().ctx("stat", path)?.len();
-        let map = if len == 0 {
-            None
+        let whole = if len == 0 {
+            Buffer::from_vec(Vec::<u8>::new())
         } else {
             // SAFETY: see the module notes: only immutable files are mapped, and every
             // read of the mapping is bounds-checked against its length.
-            Some(unsafe { memmap2::Mmap::map(&file) }.ctx("mmap", path)?)
+            let map = unsafe { memmap2::Mmap::map(&file) }.ctx("mmap", path)?;
+            let ptr = NonNull::from(&map[..]).cast::<u8>();
+            let len = map.len();
+            let owner: Arc<dyn arrow_buffer::alloc::Allocation> = Arc::new(Mapping { _map: map });
+            // SAFETY: `ptr..ptr+len` is the whole mapping, which `owner` keeps mapped for
+            // the buffer's (and every slice's) whole life; it is read-only and immutable.
+            unsafe { Buffer::from_custom_allocation(ptr, len, owner) }
         };
         Ok(Arc::new(MappedFile {
-            map,
+            whole,
             path: path.to_path_buf(),
         }))
     }
 
     /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.whole.as_slice()
     }
 
     /// The file's path.
@@ -94,19 +111,14 @@ impl MappedFile {
         }
     }
 
-    /// A zero-copy Arrow buffer over `offset..offset + len`. The buffer keeps the mapping
-    /// alive for as long as it (or any clone or slice of it) exists.
-    pub fn buffer(self: &Arc<Self>, offset: u64, len: u64) -> Result<Buffer> {
+    /// A zero-copy Arrow buffer over `offset..offset + len`: a slice of the whole-file
+    /// buffer, which keeps the mapping alive for as long as it (or any clone or slice of
+    /// it) exists. Its [`Buffer::data_ptr`] is the mapping's start, the same for every
+    /// slice of this file.
+    pub fn buffer(&self, offset: u64, len: u64) -> Result<Buffer> {
         let slice = self.slice(offset, len)?;
-        if slice.is_empty() {
-            return Ok(Buffer::from_vec(Vec::<u8>::new()));
-        }
-        let ptr = NonNull::from(slice).cast::<u8>();
-        let owner: Arc<dyn arrow_buffer::alloc::Allocation> = self.clone();
-        // SAFETY: `ptr..ptr+len` lies inside the mapping (checked by `slice`), the mapping
-        // is read-only and immutable (module notes), and `owner` keeps it mapped for the
-        // buffer's whole life.
-        Ok(unsafe { Buffer::from_custom_allocation(ptr, slice.len(), owner) })
+        let start = slice.as_ptr() as usize - self.whole.as_ptr() as usize;
+        Ok(self.whole.slice_with_length(start, slice.len()))
     }
 }
 
@@ -331,6 +343,32 @@ impl std::fmt::Debug for BigBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffers_of_a_mapped_file_are_slices_of_one_mapping_that_outlives_the_file_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sealed");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 253) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let map = MappedFile::open(&path).unwrap();
+        let a = map.buffer(10, 100).unwrap();
+        let b = map.buffer(5_000, 4_000).unwrap();
+        assert!(a.as_slice() == &bytes[10..110] && b.as_slice() == &bytes[5_000..9_000]);
+        // One allocation: the mapping's start, whatever the slice.
+        assert_eq!(a.data_ptr(), b.data_ptr());
+        assert_eq!(a.data_ptr().as_ptr().cast_const(), map.bytes().as_ptr());
+        assert!(map.buffer(9_990, 11).is_err() && map.buffer(u64::MAX, 1).is_err());
+        assert!(map.buffer(10_000, 0).unwrap().is_empty());
+        // The buffers keep the mapping after the file handle and the file are gone.
+        drop(map);
+        std::fs::remove_file(&path).unwrap();
+        assert!(a.as_slice() == &bytes[10..110] && b.as_slice() == &bytes[5_000..9_000]);
+        // An empty file maps to an empty buffer.
+        std::fs::write(&path, b"").unwrap();
+        let empty = MappedFile::open(&path).unwrap();
+        assert!(empty.is_empty() && empty.buffer(0, 0).unwrap().is_empty());
+        assert!(empty.buffer(0, 1).is_err());
+    }
 
     #[test]
     fn big_bytes_grow_past_a_mapping_and_keep_their_bytes() {

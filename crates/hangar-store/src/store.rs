@@ -316,8 +316,18 @@ impl Store {
 
     /// Reads a stored value's bytes (zero-copy, CRC-checked), or `None` if not stored.
     pub fn read_value(&self, digest: &Digest) -> Result<Option<Buffer>> {
+        Ok(self.read_value_mapped(digest)?.map(|(b, _)| b))
+    }
+
+    /// [`Store::read_value`], and whether the bytes lie in a mapped file (an Arrow
+    /// segment: a slice of the file's one mapping, whose [`Buffer::data_ptr`] every value
+    /// of that file shares) rather than in a decoded page of a Parquet segment.
+    pub fn read_value_mapped(&self, digest: &Digest) -> Result<Option<(Buffer, bool)>> {
         match self.lookup(digest)? {
-            Some(e) if e.kind.is_value() => self.read_entry(&e).map(Some),
+            Some(e) if e.kind.is_value() => {
+                let mapped = e.kind != EntryKind::ParquetValue;
+                self.read_entry(&e).map(|b| Some((b, mapped)))
+            }
             Some(_) => Err(Error::InvalidArgument(format!(
                 "{} is an object, not a value",
                 digest.short()

@@ -88,10 +88,13 @@ pub(crate) enum Values<'a> {
 }
 
 impl Values<'_> {
-    fn read(&self, digest: &hangar_store::Digest) -> hangar_store::Result<Option<Buffer>> {
+    /// The bytes of `digest`, and whether they lie in a mapped file (see
+    /// [`Tensor::is_mapped`]; a writer's values never count as mapped: its staged ones
+    /// are not, and its checkout hands out no C views).
+    fn read(&self, digest: &hangar_store::Digest) -> hangar_store::Result<Option<(Buffer, bool)>> {
         match self {
-            Values::Store(s) => s.read_value(digest),
-            Values::Staging(w) => w.read_value(digest),
+            Values::Store(s) => s.read_value_mapped(digest),
+            Values::Staging(w) => Ok(w.read_value(digest)?.map(|b| (b, false))),
         }
     }
 }
@@ -107,9 +110,9 @@ pub(crate) fn record_bytes(
     schema: &ColumnSchema,
     record: &Record,
     values: Values<'_>,
-) -> Result<Buffer> {
+) -> Result<(Buffer, bool)> {
     let digest = match &record.held {
-        Held::Inline(b) => return Ok(owned_copy(b)),
+        Held::Inline(b) => return Ok((owned_copy(b), false)),
         Held::Stored(d) => d,
     };
     let found = values.read(digest)?;
@@ -117,7 +120,7 @@ pub(crate) fn record_bytes(
     let found = match (found, &values, shared.on_demand()) {
         (None, Values::Store(_), Some(o)) => {
             let header = crate::verify::header_of(schema, record);
-            o.get(digest, header.as_header())?
+            o.get(digest, header.as_header())?.map(|b| (b, false))
         }
         (found, _, _) => found,
     };
@@ -193,14 +196,16 @@ pub(crate) fn read_record(
     values: Values<'_>,
     copy: bool,
 ) -> Result<Value> {
-    let bytes = record_bytes(shared, column, key, schema, record, values)?;
+    let (bytes, mapped) = record_bytes(shared, column, key, schema, record, values)?;
     // An inline value is already a fresh copy.
     let copy = copy && matches!(record.held, Held::Stored(_));
-    materialize(shared, column, key, schema, record, bytes, copy)
+    materialize(shared, column, key, schema, record, bytes, copy, mapped)
 }
 
 /// Turns a stored record and its bytes into a value. With `copy`, tensor bytes are
-/// copied into a new buffer; otherwise the tensor borrows `bytes` (zero-copy).
+/// copied into a new buffer; otherwise the tensor borrows `bytes` (zero-copy), which
+/// `mapped` says lie in a mapped file ([`Tensor::is_mapped`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn materialize(
     shared: &Shared,
     column: &str,
@@ -209,6 +214,7 @@ pub(crate) fn materialize(
     record: &Record,
     bytes: Buffer,
     copy: bool,
+    mapped: bool,
 ) -> Result<Value> {
     let bad = |detail: String| bad_value(shared, column, key, &detail);
     match schema.kind() {
@@ -225,8 +231,14 @@ pub(crate) fn materialize(
                     bytes.len()
                 )));
             }
-            let data = if copy { owned_copy(&bytes) } else { bytes };
-            Ok(Value::Tensor(Tensor::from_parts(dtype, shape, data)))
+            let (data, mapped) = if copy {
+                (owned_copy(&bytes), false)
+            } else {
+                (bytes, mapped)
+            };
+            Ok(Value::Tensor(Tensor::from_parts(
+                dtype, shape, data, mapped,
+            )))
         }
         ColumnKind::Str => String::from_utf8(bytes.to_vec())
             .map(Value::Str)

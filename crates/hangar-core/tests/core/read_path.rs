@@ -126,3 +126,55 @@ fn reader_writer_and_staged_columns_read_alike_through_one_generic_path() {
     let staged = repo.staged_view().unwrap();
     assert!(!staged.column("t").unwrap().info().unwrap().writable);
 }
+
+#[test]
+fn views_say_whether_their_bytes_lie_in_a_mapped_file() {
+    use hangar_core::{Compression, DType};
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let big = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    let small = co
+        .add_ndarray_column("small", NdArraySpec::with_shape(DType::U8, &[8]))
+        .unwrap();
+    let packed = co
+        .add_ndarray_column(
+            "packed",
+            NdArraySpec::with_shape(DType::U8, &[100]).compression(Compression::Lz4),
+        )
+        .unwrap();
+    for i in 0..3u64 {
+        big.set(i, TensorRef::new(&[i as u8; 100], &[100])).unwrap();
+        small.set(i, TensorRef::new(&[i as u8; 8], &[8])).unwrap();
+        packed
+            .set(i, TensorRef::new(&[i as u8 + 10; 100], &[100]))
+            .unwrap();
+    }
+    // Staged values are never mapped (the writer's checkout hands out no C views).
+    assert!(!big.get_view(0u64).unwrap().is_mapped());
+    co.commit("data").unwrap();
+    let reader = repo.checkout().unwrap();
+    let col = reader.column("big").unwrap();
+    let (a, b) = (col.get_view(0u64).unwrap(), col.get_view(2u64).unwrap());
+    // Zero-copy from the segment: mapped, one allocation for the file.
+    assert!(a.is_mapped() && b.is_mapped());
+    assert_eq!(a.buffer().data_ptr(), b.buffer().data_ptr());
+    assert_ne!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+    assert_eq!(
+        (a.as_bytes(), b.as_bytes()),
+        (&[0u8; 100][..], &[2u8; 100][..])
+    );
+    // A copy, an inline value and a decoded value are not; all are equal to the mapped
+    // reads of the same bytes (where they live does not count).
+    let copy = col.get(0u64).unwrap().into_tensor().unwrap();
+    assert!(!copy.is_mapped() && copy == a);
+    assert!(!reader
+        .column("small")
+        .unwrap()
+        .get_view(1u64)
+        .unwrap()
+        .is_mapped());
+    let decoded = reader.column("packed").unwrap().get_view(1u64).unwrap();
+    assert!(!decoded.is_mapped() && decoded.as_bytes() == [11u8; 100]);
+}

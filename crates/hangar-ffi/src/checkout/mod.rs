@@ -4,7 +4,7 @@ use std::ffi::c_char;
 use std::sync::{Arc, Mutex};
 
 use hangar_core::{
-    DType, MergeOutcome, MergeStrategy, NdArraySpec, ReaderCheckout, Status, Tensor, TensorRef,
+    DType, MergeOutcome, MergeStrategy, NdArraySpec, ReaderCheckout, Status, TensorRef,
     WriterCheckout,
 };
 
@@ -18,8 +18,8 @@ use crate::repo::hangar_repo;
 use crate::status::*;
 use crate::types::{hangar_buf, hangar_strlist, new_strlist, new_text, text_into, text_out};
 
-/// Tensors handed out as zero-copy views, kept alive until the reader closes.
-pub(crate) type ViewArena = Arc<Mutex<Vec<Tensor>>>;
+/// What the zero-copy views handed out need, kept until the reader closes.
+pub(crate) type ViewArena = Arc<crate::views::Views>;
 
 /// A reader checkout: an immutable view of one commit. `const hangar_reader *` (and the
 /// columns opened from it) may be shared by many threads.
@@ -41,7 +41,7 @@ impl hangar_reader {
     }
 
     fn release_views(&self) {
-        self.views.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.views.clear();
     }
 }
 

@@ -413,9 +413,13 @@ pub extern "C" fn hangar_column_get_buf(
 
 /// A zero-copy view of numeric sample `key` (or subsample `subkey`) of a reader column,
 /// memory-mapped from the repository: no bytes are copied. The view's pointers stay valid
-/// until the reader checkout is closed or freed (each view keeps a few dozen bytes of
-/// bookkeeping until then; for millions of reads into your own memory use
-/// `hangar_column_get`). Writer columns: `HANGAR_E_INVALID_ARGUMENT`.
+/// until the reader checkout is closed or freed. What keeps them valid grows with the
+/// data read, not with the number of reads: reading the same samples again (epoch after
+/// epoch) holds nothing more. Values that are not in a mapped file (inline values of at
+/// most 64 bytes, values of a compressed column, values streamed from a remote) are
+/// copied once per distinct content and kept until the reader closes; to read a large
+/// compressed or streamed column in full, copy into your own memory with
+/// `hangar_column_get` instead. Writer columns: `HANGAR_E_INVALID_ARGUMENT`.
 #[no_mangle]
 pub extern "C" fn hangar_column_view(
     column: *const hangar_column,
@@ -436,17 +440,14 @@ pub extern "C" fn hangar_column_view(
             None => col.get_view(k)?,
             Some(s) => col.get_subsample_view(k, s)?,
         };
-        let view = hangar_view {
-            data: t.as_bytes().as_ptr().cast(),
+        let at = views.pin(&t);
+        Ok(hangar_view {
+            data: at.data.cast(),
             nbytes: t.as_bytes().len(),
             dtype: i32::from(t.dtype().code()),
             ndim: t.shape().len(),
-            shape: t.shape().as_ptr(),
-        };
-        // The tensor's buffer and shape live on the heap: moving it into the arena does
-        // not move what the view points to.
-        views.lock().unwrap_or_else(|p| p.into_inner()).push(t);
-        Ok(view)
+            shape: at.shape,
+        })
     })
 }
 
