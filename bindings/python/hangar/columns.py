@@ -210,6 +210,12 @@ class Column(LocalReads):
         else:
             self._shape = None
             self._nbytes = 0
+        # Zero-copy reads are for values in the repository's mapped files. A compressed
+        # column's values are decoded, and those of a repository opened through a remote
+        # may be streamed: a view of them would be a copy the C library keeps until the
+        # checkout closes (one per distinct value, for a dataset read in full the whole
+        # of it decoded), so they are read as copies each array owns.
+        self._copy_reads = self._compression != "none" or getattr(checkout._repo, "_streaming", False)
         self._fast_read = self._make_fast_read()
         # The bulk session's buffer (see _make_fast_put): samples set but not yet handed
         # to the C ABI, rows 0.._bn of _bbuf under the keys _bkeys.
@@ -286,15 +292,16 @@ class Column(LocalReads):
     def _make_fast_read(self):
         """For a fixed-shape flat ndarray column of a reader checkout (the training-loop
         case), a reader of one sample by key that does the least Python work per call:
-        one C call, one read-only array over the memory map. None for other columns."""
+        one C call, one read-only array over the memory map (or, see `_copy_reads`, one
+        that owns a copy). None for other columns."""
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested or self._co._writable:
             return None
         shape, dtype, nbytes = self._shape, self._dtype, self._nbytes
         if nbytes == 0:
             return None
-        fn = lib.hangar_column_view
-        raw_type = ctypes.c_char * nbytes
         co, handle, Key, View = self._co, self._h, _ffi.Key, _ffi.View
+        fn, get, copies = lib.hangar_column_view, lib.hangar_column_get, self._copy_reads
+        raw_type = ctypes.c_char * nbytes
         # Each thread's own `hangar_view` to be filled: ctypes lets go of the GIL during
         # the call, so one shared between threads could be overwritten by another
         # thread's read before this one takes its pointer (a wrong sample, silently).
@@ -309,6 +316,15 @@ class Column(LocalReads):
                 k = Key(None, key)
             else:
                 k, _keep = make_key(key)
+            if copies:  # see _copy_reads: an array that owns its bytes
+                out = np.empty(shape, dtype)
+                st = get(handle.ptr, k, None, out.ctypes.data, nbytes, None)
+                if st:
+                    if st == _ffi.E_NOT_FOUND:
+                        raise KeyError(key)
+                    check(st)
+                out.flags.writeable = False  # as the zero-copy reads of a reader checkout
+                return out
             try:
                 view, vref = local.out
             except AttributeError:
@@ -508,7 +524,7 @@ class Column(LocalReads):
             subk, _keep2 = make_key(sub)
         ptr = self._ptr()
         sub_ptr = byref(subk) if subk is not None else None
-        if self._kind == _ffi.KIND_NDARRAY and not self.iswriteable:
+        if self._kind == _ffi.KIND_NDARRAY and not self.iswriteable and not self._copy_reads:
             view = _ffi.View()
             st = lib.hangar_column_view(ptr, k, sub_ptr, byref(view))
             if st == _ffi.E_NOT_FOUND:
@@ -539,6 +555,8 @@ class Column(LocalReads):
             shape = tuple(dims[i] for i in range(info.ndim))
             out = np.empty(shape, dtype=_DTYPES[info.dtype])
             check(lib.hangar_column_get(ptr, k, sub_ptr, out.ctypes.data_as(ctypes.c_void_p), out.nbytes, None))
+            if not self.iswriteable:
+                out.flags.writeable = False  # as a reader checkout's zero-copy reads
             return out
         buf = ctypes.create_string_buffer(max(info.nbytes, 1))
         written = c_size_t()
