@@ -14,10 +14,20 @@ use crate::tree::{Node, NodeSource};
 /// Decoded nodes kept in memory, by total encoded size.
 const NODE_CACHE_BYTES: usize = 128 << 20;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct NodeCache {
     nodes: DigestMap<Arc<Node>>,
     bytes: usize,
+}
+
+/// Counts, not the nodes (a repository's Debug would list every cached record).
+impl std::fmt::Debug for NodeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeCache")
+            .field("nodes", &self.nodes.len())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
 }
 
 /// Shared, thread-safe repository state.

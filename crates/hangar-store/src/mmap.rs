@@ -37,10 +37,19 @@ use crate::error::{Error, IoContext, Result};
 /// value buffer handed out ([`MappedFile::buffer`]) is a slice of it, so a read allocates
 /// nothing, and all the values of one file share one allocation (the C ABI's views count
 /// on that to keep one reference per file, not one per read).
-#[derive(Debug)]
 pub struct MappedFile {
     whole: Buffer,
     path: PathBuf,
+}
+
+/// The path and length only: an Arrow buffer's `Debug` lists every byte it holds.
+impl std::fmt::Debug for MappedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedFile")
+            .field("path", &self.path)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 /// The owner of a file's mapping, inside its whole-file buffer (not the [`MappedFile`]
@@ -359,6 +368,9 @@ mod tests {
         assert_eq!(a.data_ptr().as_ptr().cast_const(), map.bytes().as_ptr());
         assert!(map.buffer(9_990, 11).is_err() && map.buffer(u64::MAX, 1).is_err());
         assert!(map.buffer(10_000, 0).unwrap().is_empty());
+        // Debug names the file, not its bytes.
+        let debug = format!("{map:?}");
+        assert!(debug.contains("sealed") && debug.contains("len: 10000") && debug.len() < 200);
         // The buffers keep the mapping after the file handle and the file are gone.
         drop(map);
         std::fs::remove_file(&path).unwrap();

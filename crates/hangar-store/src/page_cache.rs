@@ -20,13 +20,24 @@ pub const DEFAULT_BUDGET: usize = 256 << 20;
 pub const BUDGET_ENV: &str = "HANGAR_PAGE_CACHE_MB";
 
 /// The cache (behind the store's mutex).
-#[derive(Debug)]
 pub struct PageCache {
     budget: usize,
     used: usize,
     tick: u64,
     segments: HashMap<FileId, Arc<ParquetSegment>>,
     blocks: HashMap<(FileId, u64), (Arc<DecodedBlock>, u64)>,
+}
+
+/// Sizes and counts, not the decoded values.
+impl std::fmt::Debug for PageCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageCache")
+            .field("budget", &self.budget)
+            .field("used", &self.used)
+            .field("segments", &self.segments.len())
+            .field("blocks", &self.blocks.len())
+            .finish()
+    }
 }
 
 impl Default for PageCache {

@@ -178,3 +178,34 @@ fn views_say_whether_their_bytes_lie_in_a_mapped_file() {
     let decoded = reader.column("packed").unwrap().get_view(1u64).unwrap();
     assert!(!decoded.is_mapped() && decoded.as_bytes() == [11u8; 100]);
 }
+
+#[test]
+fn debug_output_describes_a_repository_without_dumping_its_data() {
+    use hangar_core::{Compression, DType};
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let spec = NdArraySpec::with_shape(DType::U8, &[1000]);
+    let plain = co.add_ndarray_column("plain", spec.clone()).unwrap();
+    let packed = co
+        .add_ndarray_column("packed", spec.compression(Compression::Zstd(1)))
+        .unwrap();
+    for i in 0..200u64 {
+        plain
+            .set(i, TensorRef::new(&[i as u8; 1000], &[1000]))
+            .unwrap();
+        packed
+            .set(i, TensorRef::new(&[i as u8 ^ 0x55; 1000], &[1000]))
+            .unwrap();
+    }
+    co.commit("data").unwrap();
+    let reader = repo.checkout().unwrap();
+    for i in 0..200u64 {
+        reader.column("plain").unwrap().get_view(i).unwrap();
+        reader.column("packed").unwrap().get_view(i).unwrap();
+    }
+    // 400 KB of values are mapped, decoded and cached now: Debug names the parts and
+    // their sizes, not the bytes (an Arrow buffer's own Debug lists every byte).
+    for text in [format!("{repo:?}"), format!("{reader:?}")] {
+        assert!(text.len() < 20_000, "{} bytes of Debug output", text.len());
+    }
+}

@@ -109,7 +109,6 @@ pub fn bytes_of(data: &[u8]) -> bytes::Bytes {
 }
 
 /// An open Parquet segment: its parsed footer and page index over the mapped file.
-#[derive(Debug)]
 pub struct ParquetSegment {
     path: PathBuf,
     format: SegmentFormat,
@@ -118,6 +117,19 @@ pub struct ParquetSegment {
     page_rows: u64,
     /// First row of each row group, then the row count.
     group_starts: Vec<u64>,
+}
+
+/// The file and its layout, not its bytes or footer.
+impl std::fmt::Debug for ParquetSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSegment")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("len", &self.data.len())
+            .field("page_rows", &self.page_rows)
+            .field("row_groups", &self.group_starts.len().saturating_sub(1))
+            .finish()
+    }
 }
 
 struct MapOwner(Arc<MappedFile>);
@@ -391,11 +403,21 @@ fn concat_arrays(arrays: &[ArrayRef]) -> std::result::Result<ArrayRef, arrow_sch
 }
 
 /// The decoded `value` column of one block, as the page cache keeps it.
-#[derive(Debug)]
 pub struct DecodedBlock {
     first: u64,
     values: ArrayRef,
     bytes: usize,
+}
+
+/// Where it starts and its size, not its values.
+impl std::fmt::Debug for DecodedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedBlock")
+            .field("first", &self.first)
+            .field("rows", &self.values.len())
+            .field("bytes", &self.bytes)
+            .finish()
+    }
 }
 
 impl DecodedBlock {
