@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
-use arrow_buffer::{Buffer, MutableBuffer};
+use arrow_buffer::Buffer;
 use hangar_core::Tensor;
 
 /// The views of one reader checkout (shared by its columns).
@@ -81,9 +81,7 @@ impl Views {
                 Some(c) => c.0.as_ptr(),
                 None => {
                     // Arrow's buffers are 64-byte aligned: right for every dtype.
-                    let mut m = MutableBuffer::with_capacity(bytes.len());
-                    m.extend_from_slice(bytes);
-                    let copy = Buffer::from(m);
+                    let copy = Buffer::from_slice_ref(bytes);
                     let at = copy.as_ptr();
                     held.copies.insert(Copy(copy));
                     at

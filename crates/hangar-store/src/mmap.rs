@@ -126,8 +126,8 @@ impl MappedFile {
     /// slice of this file.
     pub fn buffer(&self, offset: u64, len: u64) -> Result<Buffer> {
         let slice = self.slice(offset, len)?;
-        let start = slice.as_ptr() as usize - self.whole.as_ptr() as usize;
-        Ok(self.whole.slice_with_length(start, slice.len()))
+        // `slice` checked that `offset..offset + len` lies in the file, so it fits a usize.
+        Ok(self.whole.slice_with_length(offset as usize, slice.len()))
     }
 }
 
