@@ -17,7 +17,15 @@ fi
 "$venv/bin/pip" install -q ./bindings/python
 # pytest from the tests' directory, never importing the source tree's `hangar` (which has
 # no library in it): the installed package is what is tested.
-(cd bindings/python && MPLBACKEND=Agg "../../$venv/bin/pytest" -q -p no:cacheprovider)
+# A test that hangs prints every thread's stack after 10 minutes, and the run stops after
+# 30 (the tests take ~3): a hang fails here, with the place it hung, instead of using up
+# the CI run's time.
+(cd bindings/python && MPLBACKEND=Agg timeout -k 30 1800 "../../$venv/bin/pytest" -q -p no:cacheprovider \
+  -o faulthandler_timeout=600) || {
+  status=$?
+  [ $status -eq 124 ] && echo "the Python tests did not finish within 30 minutes (see the stacks above)" >&2
+  exit $status
+}
 rm -rf target/py-wheel
 # A module left in the in-place build directory by an earlier build (one the checkout
 # has since renamed or removed) must not be shipped again (setup.py's FreshBuildPy).

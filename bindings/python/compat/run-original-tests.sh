@@ -31,7 +31,7 @@ expected="$here/expected-passing.txt"
 # installed libhangar package (the release's own src/ is not extracted).
 status=0
 (cd "$out/hangar-0.5.2" && HANGAR_COMPAT_REPORT="$report" HANGAR_COMPAT_EXPECTED="$expected" \
-  PYTHONPATH="$here" "$venv/bin/pytest" -q -p shim -p no:cacheprovider -o addopts="" \
+  PYTHONPATH="$here" timeout -k 30 1800 "$venv/bin/pytest" -q -p shim -p no:cacheprovider -o addopts="" -o faulthandler_timeout=600 \
   -W ignore::DeprecationWarning --hypothesis-seed=0 --continue-on-collection-errors tests --tb=short -rN) | tail -n "${HANGAR_COMPAT_TAIL:-45}" || status=$?
 if [ "${1:-}" = "--update" ]; then
   {

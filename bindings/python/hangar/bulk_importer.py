@@ -34,6 +34,10 @@ How it runs (and where it departs from the original):
    Changes staged before the import are kept either way. With `autocommit` (the
    default) the import is then committed.
 
+A worker process that dies (killed, out of memory, a crash or `os._exit` in the UDF) is
+a `RuntimeError`, with nothing staged. To stop early (a bad value, the UDF's exception)
+the workers are told to, never killed.
+
 Worker processes are forked (POSIX), so the UDF may be any function, a closure or a
 lambda-made generator included; where `fork` is not available they are spawned, and
 the UDF and the keyword dictionaries must then be picklable (a module-level function).
@@ -42,6 +46,7 @@ The workers only run the UDF; they never call libhangar.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import multiprocessing
 import os
@@ -49,6 +54,8 @@ import pickle
 import random
 import tempfile
 import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from inspect import isgeneratorfunction, signature
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -186,8 +193,8 @@ def _check(res: Any, schemas: Dict[str, _Schema]) -> Tuple[Optional[str], Any]:
 _STATE: Dict[str, Any] = {}
 
 
-def _init(udf: UDF_T, schemas: Dict[str, _Schema], spool: str) -> None:
-    _STATE.update(udf=udf, schemas=schemas, spool=spool)
+def _init(udf: UDF_T, schemas: Dict[str, _Schema], spool: str, stop: Any = None) -> None:
+    _STATE.update(udf=udf, schemas=schemas, spool=spool, stop=stop)
 
 
 def _fixed(schema: _Schema) -> bool:
@@ -208,9 +215,12 @@ def _nbytes(data: Any) -> int:
 def _run_batch(batch: Tuple[int, List[Tuple[int, dict]]]) -> Tuple[Any, ...]:
     """Runs the UDF over one batch of keyword dictionaries and spools what it yields, per
     column: the keys, and the values (those of a fixed-shape column as one stacked
-    array). Returns ("ok", [spool, ...]) or ("bad", kwargs index, problem)."""
+    array). Returns ("ok", [spool, ...]) or ("bad", kwargs index, problem), or ("stopped",)
+    when the parent has stopped the import (`stop`, checked before each dictionary)."""
     number, items = batch
-    udf, schemas = _STATE["udf"], _STATE["schemas"]
+    udf, schemas, stop = _STATE["udf"], _STATE["schemas"], _STATE["stop"]
+    if stop is not None and stop.value:
+        return ("stopped",)  # an earlier batch was bad or raised: its result is not read
     fixed = {name: (sc.dtype, sc.shape) for name, sc in schemas.items() if _fixed(sc)}
     out: Dict[str, Tuple[list, list, list]] = {}
     held = 0
@@ -232,6 +242,8 @@ def _run_batch(batch: Tuple[int, List[Tuple[int, dict]]]) -> Tuple[Any, ...]:
 
     ndarray, good_key = np.ndarray, _ffi.valid_text_key
     for i, kwargs in items:
+        if stop is not None and stop.value:
+            return ("stopped",)
         for res in udf(**kwargs):
             want = fixed.get(res[0]) if type(res) is UDF_Return and type(res[0]) is str else None
             # The usual case without _check's calls: a fixed-shape column's own dtype and
@@ -337,26 +349,56 @@ def _run_workers(
         finally:
             _STATE.clear()
     else:
-        # Leaving the block (all done, a bad result, or the UDF's exception re-raised
-        # here) stops the workers and waits for them.
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that forking a process with threads (libhangar's and
-            # the checkout's) may deadlock the child on a lock one of them held. The
-            # workers never call libhangar nor touch the checkout: they run the UDF and
-            # write their spool files.
-            warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
-            pool = _context().Pool(ncpu, initializer=_init, initargs=(udf, schemas, spool))
-        with pool:
-            for r in pool.imap(_run_batch, batches):
-                results.append(r)
-                if r[0] == "bad":
-                    break
+        results = _run_in_processes(udf, schemas, spool, ncpu, batches)
     out = []
     for r in results:
         if r[0] == "bad":
             raise _bad(r[1], udf_kwargs[r[1]], r[2])
         out.extend(r[1])
     return out
+
+
+def _run_in_processes(
+    udf: UDF_T, schemas: Dict[str, _Schema], spool: str, ncpu: int, batches: list
+) -> List[Tuple[Any, ...]]:
+    """The batches' results in order, up to the first "bad" one (or the UDF's exception,
+    re-raised here), from `ncpu` worker processes.
+
+    The workers are never killed to stop early: a process killed while it holds a lock of
+    the pool's result pipe (sending a result) leaves that lock held, and the pool then
+    waits forever for it. `multiprocessing.Pool.terminate()` does exactly that, and hung
+    an import that stopped at a bad value about once in a hundred runs. Here the
+    batches not started yet are cancelled, the running ones see `stop` and return, and
+    the workers exit on their own. A worker that dies (killed, out of memory, a crash or
+    `os._exit` in the UDF) is reported instead of waited for."""
+    ctx = _context()
+    # A flag in shared memory, without a lock: a worker killed while it read a locked
+    # one (a multiprocessing.Event) would leave the lock held for the parent to wait on.
+    stop = ctx.RawValue(ctypes.c_bool, False)
+    executor = ProcessPoolExecutor(ncpu, mp_context=ctx, initializer=_init, initargs=(udf, schemas, spool, stop))
+    results = []
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that forking a process with threads (libhangar's and
+            # the checkout's) may deadlock the child on a lock one of them held. The
+            # workers never call libhangar nor touch the checkout: they run the UDF and
+            # write their spool files. (The workers are forked at the first submit.)
+            warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            futures = [executor.submit(_run_batch, b) for b in batches]
+        for future in futures:
+            r = future.result()
+            results.append(r)
+            if r[0] == "bad":
+                break
+    except BrokenProcessPool as e:
+        raise RuntimeError(
+            "a worker process of the bulk import ended before finishing its work (killed, out of "
+            "memory, or the UDF crashed or called os._exit); nothing was imported"
+        ) from e
+    finally:
+        stop.value = True
+        executor.shutdown(wait=True, cancel_futures=True)
+    return results
 
 
 def _duplicates(spools: List[Spool], udf_kwargs: Sequence[dict]) -> set:

@@ -221,6 +221,50 @@ def test_an_exception_in_the_udf_reaches_the_caller_and_nothing_is_staged(repo):
     repo.checkout(write=True).close()
 
 
+def test_stopping_at_a_bad_value_never_kills_a_worker(repo, monkeypatch):
+    """A worker killed while it sends a result leaves the lock of the result pipe held,
+    and a multiprocessing pool then waits for it forever: the import once stopped this
+    way and hung about once in a hundred runs. Stopping early lets every worker exit on
+    its own, so no process is ever terminated, and every stop returns."""
+    import multiprocessing.process
+
+    killed = []
+    real = multiprocessing.process.BaseProcess.terminate
+
+    def terminate(self):
+        killed.append(self.pid)
+        real(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate", terminate)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "kill", terminate)
+    columns_committed(repo, lambda co: co.add_ndarray_column("arr", shape=(2,), dtype=np.uint8))
+
+    def udf(i):
+        yield UDF_Return("arr", i, np.zeros(3 if i == 40 else 2, np.uint8))
+
+    for _ in range(20):
+        with pytest.raises(ValueError, match=r"udf_kwargs\[40\]"):
+            run_bulk_import(repo, "master", ["arr"], udf, [{"i": i} for i in range(400)], ncpus=2)
+    assert killed == []
+    assert staged(repo) == "CLEAN" and no_spool_left(repo)
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(repo):
+    columns_committed(repo, lambda co: co.add_str_column("s"))
+
+    def udf(i):
+        if i == 250:
+            os._exit(3)  # as a crash in a decoder or the kernel's OOM killer would end it
+        yield UDF_Return("s", i, str(i))
+
+    with pytest.raises(RuntimeError, match="worker process of the bulk import ended.*nothing was imported"):
+        run_bulk_import(repo, "master", ["s"], udf, [{"i": i} for i in range(500)], ncpus=2)
+    assert staged(repo) == "CLEAN"
+    assert no_spool_left(repo)
+    co = repo.checkout(write=True)  # the writer lock is free again
+    co.close()
+
+
 def failing_update(monkeypatch, after):
     """Column.update stores its first `after` calls, then fails as a full disk would."""
     real = hangar.columns.Column.update
