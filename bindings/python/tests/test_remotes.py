@@ -252,6 +252,10 @@ def test_forked_processes_read_through_the_remote_without_hanging(tmp_path):
         with mp.get_context("fork").Pool(2) as pool:
             jobs = [(cache, list(range(k * 7 + 2, 2000, 97))) for k in range(4)]
             results = pool.map_async(_forked_reader, jobs).get(timeout=120)
+            # Workers that exit on their own: the block's terminate() would SIGTERM them,
+            # and one killed while it held the result pipe's lock hangs the pool.
+            pool.close()
+            pool.join()
         _INHERITED.clear()
         checked = [i for i, _ in results if i is not None]
         assert checked and all("forked" in i for i in checked), checked
