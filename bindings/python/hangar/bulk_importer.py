@@ -219,8 +219,6 @@ def _run_batch(batch: Tuple[int, List[Tuple[int, dict]]]) -> Tuple[Any, ...]:
     when the parent has stopped the import (`stop`, checked before each dictionary)."""
     number, items = batch
     udf, schemas, stop = _STATE["udf"], _STATE["schemas"], _STATE["stop"]
-    if stop is not None and stop.value:
-        return ("stopped",)  # an earlier batch was bad or raised: its result is not read
     fixed = {name: (sc.dtype, sc.shape) for name, sc in schemas.items() if _fixed(sc)}
     out: Dict[str, Tuple[list, list, list]] = {}
     held = 0
@@ -243,7 +241,7 @@ def _run_batch(batch: Tuple[int, List[Tuple[int, dict]]]) -> Tuple[Any, ...]:
     ndarray, good_key = np.ndarray, _ffi.valid_text_key
     for i, kwargs in items:
         if stop is not None and stop.value:
-            return ("stopped",)
+            return ("stopped",)  # an earlier batch was bad or raised: this one is not read
         for res in udf(**kwargs):
             want = fixed.get(res[0]) if type(res) is UDF_Return and type(res[0]) is str else None
             # The usual case without _check's calls: a fixed-shape column's own dtype and
