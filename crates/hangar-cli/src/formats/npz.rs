@@ -74,6 +74,15 @@ impl Npz {
         let i = self.index_of(name)?;
         let mut f = self.archive.by_index(i)?;
         let h = npy::read_header(&mut f).with_context(|| format!("array {name:?}"))?;
+        // The member's size in the archive's directory bounds the data before any row is
+        // read (the reader then checks the data itself, and the zip's checksum).
+        let declared = npy::data_len(&h);
+        let holds = u128::from(f.size()).saturating_sub(h.offset as u128);
+        anyhow::ensure!(
+            declared <= holds,
+            "{what}: the .npy header declares {declared} bytes of data but the archive \
+             member holds {holds}: the archive is truncated or damaged"
+        );
         let r = npy::rows(&h, f, what)?;
         Ok((h, r))
     }

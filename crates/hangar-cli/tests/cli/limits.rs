@@ -303,3 +303,74 @@ fn cat_of_a_huge_sample_prints_a_summary_without_statistics() {
     let small = env.ok(&["cat", "big", "big"]);
     assert!(!small.contains("min 7, max 7") || small.contains("not computed"));
 }
+
+/// A compressed file holds more rows than bytes: Debian's gzip'd Fashion-MNIST labels
+/// are 60,000 one-byte rows in 29,491 bytes. Such files import whole and exactly (the
+/// bound of rows by file length is for rows of no bytes only), while a deflated .npz
+/// member whose header declares more than the member holds is still refused before
+/// anything is staged.
+#[test]
+fn compressed_inputs_with_more_rows_than_bytes_import_exactly() {
+    let env = Env::new();
+    env.init();
+    let labels: Vec<u8> = (0..20_000u32).map(|i| (i % 7 + i / 5000) as u8).collect();
+    let exported = |column: &str| {
+        let out = env.file(&format!("{column}-out.npy"));
+        env.ok(&["export", column, "-o", out.to_str().unwrap(), "--force"]);
+        let a = hangar_cli::formats::npy::read_owned(std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(a.shape, [labels.len()]);
+        a.data
+    };
+    // A gzip'd IDX file of u8 labels.
+    let mut idx = vec![0, 0, 8, 1];
+    idx.extend_from_slice(&(labels.len() as u32).to_be_bytes());
+    idx.extend_from_slice(&labels);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&idx).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < labels.len() / 4, "{} bytes", gz.len());
+    let f = env.file("train-labels-idx1-ubyte.gz");
+    std::fs::write(&f, &gz).unwrap();
+    env.ok(&[
+        "import",
+        "--create",
+        "labels",
+        f.to_str().unwrap(),
+        "-m",
+        "gz",
+    ]);
+    assert_eq!(exported("labels"), labels);
+    // A deflated .npz member, as numpy.savez_compressed writes it.
+    let member = |declared: usize, data: &[u8]| {
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("tags.npy", opts).unwrap();
+        z.write_all(&npy(&[declared], data)).unwrap();
+        z.finish().unwrap().into_inner()
+    };
+    let npz = member(labels.len(), &labels);
+    assert!(npz.len() < labels.len() / 4, "{} bytes", npz.len());
+    let f = env.file("tags.npz");
+    std::fs::write(&f, &npz).unwrap();
+    env.ok(&[
+        "import",
+        "--create",
+        "--by-name",
+        f.to_str().unwrap(),
+        "-m",
+        "npz",
+    ]);
+    assert_eq!(exported("tags"), labels);
+    // A member whose header declares 10,000,000 rows over 20,000 bytes.
+    let f = env.file("short.npz");
+    std::fs::write(&f, member(10_000_000, &labels)).unwrap();
+    let before = env.json(&["status"]);
+    let e = env.err(&["import", "tags", f.to_str().unwrap(), "--overwrite"]);
+    assert!(
+        e.contains("declares 10000000 bytes") && e.contains("member holds 20000"),
+        "{e}"
+    );
+    assert_eq!(env.json(&["status"]), before, "nothing staged");
+    assert_eq!(exported("tags"), labels);
+}

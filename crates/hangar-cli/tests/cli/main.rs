@@ -11,6 +11,7 @@ mod holes;
 mod io;
 mod limits;
 mod missing_files;
+mod readme;
 mod remotes;
 
 use std::path::{Path, PathBuf};
