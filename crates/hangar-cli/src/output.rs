@@ -178,16 +178,22 @@ fn visible_len(s: &str) -> usize {
         .sum()
 }
 
-/// `1234567` as `1,234,567`.
-/// `n` and a noun, singular for 1: `1 element`, `3 elements`, `1,000 conflicts`.
+/// `n` and a noun, singular for 1: `1 element`, `3 elements`, `1,000 conflicts`,
+/// `2 branches` (nouns ending in s, x, z, ch or sh take -es).
 pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|e| noun.ends_with(e))
+    {
+        format!("{} {noun}es", thousands(n))
     } else {
         format!("{} {noun}s", thousands(n))
     }
 }
 
+/// `1234567` as `1,234,567`.
 pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
@@ -206,6 +212,9 @@ mod tests {
 
     #[test]
     fn thousands_separators() {
+        assert_eq!(count(1, "branch"), "1 branch");
+        assert_eq!(count(2, "branch"), "2 branches");
+        assert_eq!(count(1234, "value"), "1,234 values");
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");

@@ -1,6 +1,6 @@
 use crate::app::{Ctx, Ending};
 use crate::documents;
-use crate::output::{self, thousands};
+use crate::output::{self, count};
 
 /// Check every stored byte reachable from a branch: digests and checksums.
 #[derive(Debug, clap::Args)]
@@ -40,18 +40,19 @@ pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<Ending> {
         })?;
     } else {
         output::println(&format!(
-            "Checked {} branches, {} commits, {} record-table nodes, {} values ({} bytes).",
-            report.branches,
-            thousands(report.commits as u64),
-            thousands(report.nodes as u64),
-            thousands(report.values as u64),
-            thousands(report.value_bytes)
+            "Checked {}, {}, {}, {} ({}).",
+            count(report.branches as u64, "branch"),
+            count(report.commits as u64, "commit"),
+            count(report.nodes as u64, "record-table node"),
+            count(report.values as u64, "value"),
+            count(report.value_bytes, "byte")
         ))?;
         if report.not_fetched > 0 {
             output::println(&format!(
-                "{} values are on a remote and not fetched here (not damage: `hangar \
+                "{} {} on a remote and not fetched here (not damage: `hangar \
                  fetch-data` brings them).",
-                thousands(report.not_fetched as u64)
+                count(report.not_fetched as u64, "value"),
+                if report.not_fetched == 1 { "is" } else { "are" }
             ))?;
         }
         for p in &report.problems {

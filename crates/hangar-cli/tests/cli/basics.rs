@@ -337,6 +337,7 @@ fn verify_passes_and_finds_damage_with_exit_1() {
     env.ok(&["commit", "-m", "c"]);
     let out = env.ok(&["verify"]);
     assert!(out.contains("No problems found"), "{out}");
+    assert!(out.starts_with("Checked 1 branch, 1 commit, "), "{out}");
     let v = env.json(&["verify"]);
     assert_eq!(v["ok"], true);
     assert_eq!(v["values"], 10);
