@@ -180,7 +180,55 @@ pub(crate) trait Handle: Sized + 'static {
 /// A B-tree, not a hash map: its nodes are reached from pointers to their start, so at
 /// exit valgrind counts the registry as reachable (a hash table is reached through a
 /// pointer into the middle of its allocation, which valgrind reports as possibly lost).
-static LIVE: LazyLock<RwLock<BTreeMap<usize, Kind>>> = LazyLock::new(Default::default);
+static LIVE: LazyLock<RwLock<BTreeMap<usize, Kind>>> = LazyLock::new(|| {
+    hold_locks_across_fork();
+    Default::default()
+});
+
+type Registry = BTreeMap<usize, Kind>;
+
+thread_local! {
+    /// The registry's write lock, held by the thread calling `fork` from just before the
+    /// fork until just after it, in the parent and in the child.
+    static HELD_FOR_FORK: RefCell<Option<std::sync::RwLockWriteGuard<'static, Registry>>> =
+        const { RefCell::new(None) };
+}
+
+/// Makes `fork` wait for the registry to be free, and the child start with it free: a
+/// child forked while another thread of the parent held the registry's lock (inside any
+/// C call, for a moment) would otherwise wait forever on its first C call, as no thread
+/// of the child will ever release it. Python forks often: PyTorch's `DataLoader`
+/// workers, `multiprocessing`, and the package's bulk importer, while its bulk session
+/// stores buffers from a background thread. The engine's thread pool is made anew in a
+/// child (`hangar_store::par`); the lock on its record is held across the fork too.
+fn hold_locks_across_fork() {
+    extern "C" fn before() {
+        let guard = LIVE.write().unwrap_or_else(|p| p.into_inner());
+        // The engine's one other process-wide lock: its thread pool's record.
+        hangar_core::hold_for_fork();
+        // A thread that is exiting has no thread-locals left: the fork then goes ahead
+        // without the lock, as it did before these handlers.
+        let _ = HELD_FOR_FORK.try_with(|h| {
+            if let Ok(mut h) = h.try_borrow_mut() {
+                *h = Some(guard);
+            }
+        });
+    }
+    extern "C" fn after() {
+        // Unlocking is an atomic store: allowed in the child, whose only thread this is.
+        hangar_core::release_after_fork();
+        let _ = HELD_FOR_FORK.try_with(|h| h.try_borrow_mut().map(|mut h| h.take()));
+    }
+    // SAFETY: the handlers are plain functions of this library, registered under its
+    // `__dso_handle` (glibc's `pthread_atfork` is linked into the library from
+    // libc_nonshared.a), so a `dlclose` of the library unregisters them; they neither
+    // panic nor unwind (`try_with`, `try_borrow_mut`, and a lock that recovers from
+    // poisoning).
+    let failed = unsafe { libc::pthread_atfork(Some(before), Some(after), Some(after)) };
+    // With no memory for the handlers, forks stay as they were: only the rare fork
+    // during another thread's C call is exposed.
+    let _ = failed;
+}
 
 fn live_kind(addr: usize) -> Option<Kind> {
     let map = LIVE.read().unwrap_or_else(|p| p.into_inner());
@@ -407,6 +455,91 @@ pub(crate) fn copy_text_out(s: &str, buf: *mut c_char, len: usize, arg: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Not zero-sized: each handle needs an address of its own.
+    struct Probe(#[allow(dead_code)] u64);
+    impl Handle for Probe {
+        const KIND: Kind = Kind::Buf;
+    }
+
+    /// Forks while two threads make, check and free handles without pause (so one of them
+    /// nearly always holds the registry's lock) and a third enters the engine's thread
+    /// pool: every child's own handle calls and parallel section finish. Without the fork
+    /// handlers a child caught a lock held within a few forks and waited forever; a child
+    /// not done within 20 s fails the test, not hangs it.
+    #[test]
+    fn a_child_forked_during_other_threads_calls_can_make_handles() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut workers: Vec<_> = (0..2)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let p = into_handle(Probe(7));
+                        assert!(handle(p, "p").is_ok());
+                        free_handle(p);
+                    }
+                })
+            })
+            .collect();
+        // ...and one entering the engine's thread pool without pause (its record's lock).
+        let pool_stop = Arc::clone(&stop);
+        workers.push(std::thread::spawn(move || {
+            while !pool_stop.load(Ordering::Relaxed) {
+                hangar_core::run_parallel(|| ());
+            }
+        }));
+        let mut stuck = 0;
+        for _ in 0..200 {
+            // SAFETY: the child only makes and frees a handle, then leaves with _exit
+            // (no unwinding, no destructors, no other thread's state touched).
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                let p = into_handle(Probe(7));
+                let ok = handle(p, "p").is_ok() && hangar_core::run_parallel(|| 6 * 7) == 42;
+                free_handle(p);
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let mut status = 0;
+            loop {
+                // SAFETY: waits for our own child without blocking.
+                let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+                if r == pid {
+                    assert!(
+                        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                        "the child failed: status {status}"
+                    );
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    // SAFETY: kills and reaps our own stuck child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                    stuck += 1;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if stuck > 0 {
+                break;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(
+            stuck, 0,
+            "a forked child waited forever (on the handle registry or the thread pool's lock)"
+        );
+    }
 
     fn last() -> (hangar_status, String) {
         with_last_error(|e| {

@@ -12,11 +12,40 @@
 use std::sync::Mutex;
 
 /// The pool and the process that made it. (The lock is held only to read or replace the
-/// pair, never while a pool is built: a fork cannot catch it held for long.)
-static CURRENT: Mutex<Option<(u32, &'static rayon::ThreadPool)>> = Mutex::new(None);
+/// pair, never while a pool is built; the C library's fork handlers hold it across a
+/// fork ([`hold_for_fork`]), so a child never finds it held by a thread it lacks.)
+static CURRENT: Mutex<Current> = Mutex::new(None);
 
-fn current() -> Option<(u32, &'static rayon::ThreadPool)> {
+fn current() -> Current {
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Current = Option<(u32, &'static rayon::ThreadPool)>;
+
+thread_local! {
+    /// The lock on [`CURRENT`], held by a thread calling `fork` across the fork.
+    static HELD_FOR_FORK: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Current>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// For a handler run just before `fork` (the C library registers one): takes the lock
+/// on the pool's record, so that no other thread holds it at the fork, where the child
+/// would find it held forever and wait on its first parallel section. Release it with
+/// [`release_after_fork`] in the parent and in the child, on the same thread. Never
+/// panics.
+pub fn hold_for_fork() {
+    let guard = CURRENT.lock().unwrap_or_else(|e| e.into_inner());
+    // A thread that is exiting has no thread-locals left: the fork goes ahead unguarded.
+    let _ = HELD_FOR_FORK.try_with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut() {
+            *h = Some(guard);
+        }
+    });
+}
+
+/// Releases what [`hold_for_fork`] took (nothing if it took nothing). Never panics.
+pub fn release_after_fork() {
+    let _ = HELD_FOR_FORK.try_with(|h| h.try_borrow_mut().map(|mut h| h.take()));
 }
 
 /// This process's pool (made now if there is none, or only a parent's).
