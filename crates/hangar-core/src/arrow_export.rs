@@ -473,7 +473,10 @@ impl ColumnBatches {
     }
 
     /// The values of a batch of a fixed-shape numeric column as one buffer: a slice of
-    /// the mapped segment when they are contiguous in one, else one copy.
+    /// the mapped segment when they are contiguous in one, else one copy. The index
+    /// lookups, CRC checks and the copy run on the process's thread pool: a batch's
+    /// thousands of index searches (each a few cache misses in a large run) and checks
+    /// were most of a scan's time on one core.
     fn fixed_values(
         &self,
         keys: &[SampleKey],
@@ -481,38 +484,50 @@ impl ColumnBatches {
         sample_bytes: usize,
         dtype: DType,
     ) -> Result<Buffer> {
+        use rayon::prelude::*;
         let shared = self.col.shared();
         let (store, name) = (&shared.store, self.col.name());
         let corrupt = |key: &SampleKey, detail: String| bad_value(shared, name, key, &detail);
-        // Where each value is, CRC-checked: (file, offset) in a mapped Arrow segment, or
-        // the bytes decoded from a Parquet segment (compressed columns).
+        // Each record's value: inline bytes, or the digest of a stored value.
+        let mut digests = Vec::with_capacity(records.len());
+        let mut inline = Vec::new();
+        for (_, raw) in records {
+            match decode_record(shared, name, self.col.schema_ref(), raw)?.held {
+                Held::Inline(b) => inline.extend_from_slice(&b),
+                Held::Stored(d) => digests.push(d),
+            }
+        }
+        // Records are canonical: in a fixed-shape column either every value is inline
+        // (decoding checked its length) or none is.
+        if digests.is_empty() || !inline.is_empty() {
+            // Mixed cannot decode; if it ever did, the copy below would lose the inline
+            // values, so refuse it rather than return a short batch.
+            if !digests.is_empty() {
+                return Err(corrupt(&keys[0], "inline and stored values mixed".into()));
+            }
+            return Ok(aligned(inline));
+        }
+        // The index's read lock is taken once for the batch, not once a lookup (two
+        // threads taking it in turn kept its cache line moving between the cores).
+        let index = store.index()?;
+        let index = &*index;
+        let entries: Vec<Result<Option<hangar_store::IndexEntry>>> =
+            crate::run_parallel(|| digests.par_iter().map(|d| Ok(index.lookup(d)?)).collect());
+        // Where each value is: (file, offset, CRC) in a mapped Arrow segment, or the
+        // bytes decoded (and CRC-checked) from a Parquet segment (compressed columns).
         enum Src {
-            Mapped(hangar_store::FileId, u64),
+            Mapped(hangar_store::FileId, u64, u32),
             Decoded(Buffer),
         }
-        let mut locs = Vec::with_capacity(records.len());
+        let mut locs = Vec::with_capacity(digests.len());
         let mut maps = std::collections::HashMap::new();
-        let mut inline = Vec::new();
-        for (key, (_, raw)) in keys.iter().zip(records) {
-            let rec = decode_record(shared, name, self.col.schema_ref(), raw)?;
-            // Records are canonical: in a fixed-shape column either every value is
-            // inline (decoding checked its length) or none is.
-            let digest = match &rec.held {
-                Held::Inline(b) => {
-                    inline.extend_from_slice(b);
-                    continue;
-                }
-                Held::Stored(d) => *d,
-            };
-            let entry = store
-                .lookup(&digest)?
-                .filter(|e| e.kind.is_value())
-                .ok_or_else(|| {
-                    corrupt(
-                        key,
-                        format!("value {} is referenced but not stored", digest.short()),
-                    )
-                })?;
+        for ((key, digest), entry) in keys.iter().zip(&digests).zip(entries) {
+            let entry = entry?.filter(|e| e.kind.is_value()).ok_or_else(|| {
+                corrupt(
+                    key,
+                    format!("value {} is referenced but not stored", digest.short()),
+                )
+            })?;
             let loc = entry.loc;
             if loc.len != sample_bytes as u64 {
                 return Err(corrupt(
@@ -528,49 +543,55 @@ impl ColumnBatches {
                 locs.push(Src::Decoded(store.read_entry(&entry)?));
                 continue;
             }
-            let map = match maps.entry(loc.file) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(store.map_file(loc.file, hangar_store::FileKind::Segment)?)
+            if let std::collections::hash_map::Entry::Vacant(v) = maps.entry(loc.file) {
+                v.insert(store.map_file(loc.file, hangar_store::FileKind::Segment)?);
+            }
+            locs.push(Src::Mapped(loc.file, loc.offset, loc.crc));
+        }
+        // Checks a mapped value's CRC and hands its bytes to `to` (in parallel).
+        let checked = |i: usize, src: &Src, to: &mut dyn FnMut(&[u8])| -> Result<()> {
+            match src {
+                Src::Mapped(file, offset, crc) => {
+                    let bytes = maps[file].slice(*offset, sample_bytes as u64)?;
+                    if hangar_store::crc32(bytes) != *crc {
+                        return Err(corrupt(
+                            &keys[i],
+                            format!("checksum mismatch for value {}", digests[i].short()),
+                        ));
+                    }
+                    to(bytes);
                 }
-            };
-            if hangar_store::crc32(map.slice(loc.offset, loc.len)?) != loc.crc {
-                return Err(corrupt(
-                    key,
-                    format!("checksum mismatch for value {}", digest.short()),
-                ));
+                Src::Decoded(b) => to(b),
             }
-            locs.push(Src::Mapped(loc.file, loc.offset));
-        }
-        if locs.is_empty() || !inline.is_empty() {
-            // Mixed cannot decode (see above); if it ever did, the copy below would
-            // lose the inline values, so refuse it rather than return a short batch.
-            if !locs.is_empty() {
-                return Err(corrupt(&keys[0], "inline and stored values mixed".into()));
-            }
-            return Ok(aligned(inline));
-        }
+            Ok(())
+        };
         let contiguous = locs.windows(2).all(|w| match (&w[0], &w[1]) {
-            (Src::Mapped(f0, o0), Src::Mapped(f1, o1)) => {
+            (Src::Mapped(f0, o0, _), Src::Mapped(f1, o1, _)) => {
                 f1 == f0 && *o1 == o0 + sample_bytes as u64
             }
             _ => false,
         });
-        if let (true, Some(Src::Mapped(file, start))) = (contiguous, locs.first()) {
+        if let (true, Some(Src::Mapped(file, start, _))) = (contiguous, locs.first()) {
             let buf = maps[file].buffer(*start, (locs.len() * sample_bytes) as u64)?;
             if (buf.as_ptr() as usize).is_multiple_of(dtype.size()) {
+                crate::run_parallel(|| {
+                    locs.par_iter()
+                        .enumerate()
+                        .try_for_each(|(i, src)| checked(i, src, &mut |_| ()))
+                })?;
                 return Ok(buf);
             }
         }
-        let mut out = Vec::with_capacity(locs.len() * sample_bytes);
-        for src in locs {
-            match src {
-                Src::Mapped(file, offset) => {
-                    out.extend_from_slice(maps[&file].slice(offset, sample_bytes as u64)?)
-                }
-                Src::Decoded(b) => out.extend_from_slice(&b),
-            }
-        }
+        // Zeroed by the allocator (fresh pages), then each value copied into its place.
+        let mut out = vec![0u8; locs.len() * sample_bytes];
+        crate::run_parallel(|| {
+            out.par_chunks_mut(sample_bytes)
+                .zip(&locs)
+                .enumerate()
+                .try_for_each(|(i, (dst, src))| {
+                    checked(i, src, &mut |b: &[u8]| dst.copy_from_slice(b))
+                })
+        })?;
         Ok(aligned(out))
     }
 }

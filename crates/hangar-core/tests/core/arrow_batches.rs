@@ -165,3 +165,62 @@ fn empty_and_nested_columns_and_damaged_values() {
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("sample 42"), "{e}");
 }
+
+/// String keys read in key order ("s0", "s1", "s10", ...) are not in the segment's order,
+/// so each batch is gathered (the parallel copy): every value lands in its row, and a
+/// damaged one fails its batch naming its sample.
+#[test]
+fn gathered_batches_keep_key_order_and_catch_damaged_values() {
+    let (dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[80]))
+        .unwrap();
+    let data: Vec<u8> = (0..80 * 300).map(|i| (i / 80) as u8).collect();
+    let keys: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    c.extend_from_buffer(
+        keys.iter().map(String::as_str),
+        TensorRef::new(&data, &[300, 80]),
+    )
+    .unwrap();
+    co.commit("strings").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout().unwrap();
+    let batches = all(ColumnBatches::new(&r.column("v").unwrap(), 64, 1 << 20).unwrap());
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let mut row = 0;
+    for b in &batches {
+        let k = b.column(0).as_string::<i32>();
+        let v = b.column(1).as_fixed_size_list();
+        for i in 0..b.num_rows() {
+            assert_eq!(k.value(i), sorted[row]);
+            let n: u8 = sorted[row][1..].parse::<u16>().unwrap() as u8;
+            let vals = v.value(i);
+            let vals = vals.as_primitive::<UInt8Type>();
+            assert!(vals.values().iter().all(|&x| x == n), "row {row}");
+            row += 1;
+        }
+    }
+    assert_eq!(row, 300);
+    drop(r);
+    let seg = std::fs::read_dir(dir.path().join(".hangar/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes
+        .windows(80)
+        .position(|w| w.iter().all(|&b| b == 142))
+        .expect("sample s142's bytes are in the segment");
+    bytes[at + 5] ^= 1;
+    std::fs::write(&seg, bytes).unwrap();
+    let r = repo.checkout().unwrap();
+    let e = ColumnBatches::new(&r.column("v").unwrap(), 64, 1 << 20)
+        .unwrap()
+        .find_map(|b| b.err())
+        .expect("a batch fails");
+    assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+    assert!(e.to_string().contains("s142"), "{e}");
+}
