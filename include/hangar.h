@@ -32,6 +32,12 @@
  *   last error is per thread. One writer checkout exists per repository at a time,
  *   across all processes (HANGAR_E_LOCKED otherwise).
  *
+ * fork
+ *   A process may fork while other threads are inside libhangar calls: fork handlers
+ *   keep the library's process-wide locks free in the child, and the child makes its
+ *   own thread pool. The child should open its own handles (a streaming reader's I/O
+ *   threads are not inherited: reading through one fails with a message saying so).
+ *
  * Arrays
  *   Numeric samples are row-major (C order) arrays of a HANGAR_DTYPE_* element type with
  *   a shape of size_t dimensions. Callers in column-major languages (Julia, Fortran)
