@@ -507,12 +507,14 @@ impl ColumnBatches {
             }
             return Ok(aligned(inline));
         }
-        // The index's read lock is taken once for the batch, not once a lookup (two
-        // threads taking it in turn kept its cache line moving between the cores).
-        let index = store.index()?;
-        let index = &*index;
-        let entries: Vec<Result<Option<hangar_store::IndexEntry>>> =
-            crate::run_parallel(|| digests.par_iter().map(|d| Ok(index.lookup(d)?)).collect());
+        // The index's read lock is taken once for the lookups, not once a lookup (two
+        // threads taking it in turn kept its cache line moving between the cores), and
+        // released before anything below could take it again.
+        let entries: Vec<Result<Option<hangar_store::IndexEntry>>> = {
+            let index = store.index()?;
+            let index = &*index;
+            crate::run_parallel(|| digests.par_iter().map(|d| Ok(index.lookup(d)?)).collect())
+        };
         // Where each value is: (file, offset, CRC) in a mapped Arrow segment, or the
         // bytes decoded (and CRC-checked) from a Parquet segment (compressed columns).
         enum Src {

@@ -187,22 +187,7 @@ fn gathered_batches_keep_key_order_and_catch_damaged_values() {
     co.close().unwrap();
     let r = repo.checkout().unwrap();
     let batches = all(ColumnBatches::new(&r.column("v").unwrap(), 64, 1 << 20).unwrap());
-    let mut sorted = keys.clone();
-    sorted.sort();
-    let mut row = 0;
-    for b in &batches {
-        let k = b.column(0).as_string::<i32>();
-        let v = b.column(1).as_fixed_size_list();
-        for i in 0..b.num_rows() {
-            assert_eq!(k.value(i), sorted[row]);
-            let n: u8 = sorted[row][1..].parse::<u16>().unwrap() as u8;
-            let vals = v.value(i);
-            let vals = vals.as_primitive::<UInt8Type>();
-            assert!(vals.values().iter().all(|&x| x == n), "row {row}");
-            row += 1;
-        }
-    }
-    assert_eq!(row, 300);
+    check_in_key_order(&batches, &keys);
     drop(r);
     let seg = std::fs::read_dir(dir.path().join(".hangar/segments"))
         .unwrap()
@@ -223,4 +208,52 @@ fn gathered_batches_keep_key_order_and_catch_damaged_values() {
         .expect("a batch fails");
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("s142"), "{e}");
+}
+
+/// Batches of string-keyed samples `s{i}` whose values are `i as u8` 80 times: every
+/// sample once, in key order ("s0", "s1", "s10", ...), each value in its row.
+fn check_in_key_order(batches: &[RecordBatch], keys: &[String]) {
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    let mut row = 0;
+    for b in batches {
+        let k = b.column(0).as_string::<i32>();
+        let v = b.column(1).as_fixed_size_list();
+        for i in 0..b.num_rows() {
+            assert_eq!(k.value(i), sorted[row]);
+            let n: u8 = sorted[row][1..].parse::<u16>().unwrap() as u8;
+            let vals = v.value(i);
+            let vals = vals.as_primitive::<UInt8Type>();
+            assert!(vals.values().iter().all(|&x| x == n), "row {row}");
+            row += 1;
+        }
+    }
+    assert_eq!(row, keys.len());
+}
+
+/// The same through a zstd column (Parquet segments): each value decoded, checked and
+/// gathered into its row.
+#[test]
+fn gathered_batches_of_a_compressed_column() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column(
+            "z",
+            NdArraySpec::with_shape(DType::U8, &[80])
+                .compression(hangar_core::Compression::Zstd(3)),
+        )
+        .unwrap();
+    let data: Vec<u8> = (0..80 * 300).map(|i| (i / 80) as u8).collect();
+    let keys: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    c.extend_from_buffer(
+        keys.iter().map(String::as_str),
+        TensorRef::new(&data, &[300, 80]),
+    )
+    .unwrap();
+    co.commit("zstd").unwrap();
+    co.close().unwrap();
+    let r = repo.checkout().unwrap();
+    let batches = all(ColumnBatches::new(&r.column("z").unwrap(), 64, 1 << 20).unwrap());
+    check_in_key_order(&batches, &keys);
 }
