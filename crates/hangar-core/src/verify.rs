@@ -65,36 +65,48 @@ impl VerifyReport {
     }
 }
 
+/// `n` and a noun, singular for 1 (`1 branch`, `2 branches`, `3 commits`).
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "checked {} branches, {} commits, {} record-table nodes, {} values ({})",
-            self.branches,
-            self.commits,
-            self.nodes,
-            self.values,
+            "checked {}, {}, {}, {} ({})",
+            count(self.branches, "branch", "branches"),
+            count(self.commits, "commit", "commits"),
+            count(self.nodes, "record-table node", "record-table nodes"),
+            count(self.values, "value", "values"),
             crate::repo::human_bytes(self.value_bytes)
         )?;
         if self.not_fetched > 0 {
             write!(
                 f,
-                "; {} values on a remote not fetched here",
-                self.not_fetched
+                "; {} on a remote not fetched here",
+                count(self.not_fetched, "value", "values")
             )?;
         }
         if !self.unreferenced.is_empty() {
             write!(
                 f,
-                "; {} unreferenced data files kept (left by an interrupted write, or listed \
-                 by a missing index run)",
-                self.unreferenced.len()
+                "; {} kept (left by an interrupted write, or listed by a missing index run)",
+                count(
+                    self.unreferenced.len(),
+                    "unreferenced data file",
+                    "unreferenced data files"
+                )
             )?;
         }
         if self.problems.is_empty() {
             write!(f, ": no problems found")
         } else {
-            write!(f, ": {} problems", self.problems.len())?;
+            write!(f, ": {}", count(self.problems.len(), "problem", "problems"))?;
             for p in &self.problems {
                 write!(f, "\n  {p}")?;
             }
