@@ -8,7 +8,7 @@ use crate::documents;
 use crate::formats::table::{BatchBuilder, ExportKind, TableWriter};
 use crate::formats::{image, npy, npz};
 use crate::keys::parse_path;
-use crate::output::{self, thousands};
+use crate::output;
 
 /// Write a column's samples at a commit to files.
 #[derive(Debug, clap::Args)]
@@ -262,8 +262,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     bar.finish_and_clear();
     if to_stdout {
         ctx.note(&format!(
-            "Exported {} samples of column {} at {} to stdout",
-            thousands(written as u64),
+            "Exported {} of column {} at {} to stdout",
+            output::count(written as u64, "sample"),
             a.column,
             reader.commit_hash()
         ));
@@ -277,8 +277,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
         })?;
     } else {
         ctx.done(&format!(
-            "Exported {} samples of column {} at {} to {}",
-            thousands(written as u64),
+            "Exported {} of column {} at {} to {}",
+            output::count(written as u64, "sample"),
             a.column,
             reader.commit_hash(),
             a.out.display()

@@ -114,6 +114,11 @@ fn npy_rows_export_to_every_format_and_back_bit_for_bit() {
     ]);
     assert_eq!(v["written"], 2);
     assert!(env.file("two/7.npy").is_file() && !env.file("two/2.npy").exists());
+    let out = env.ok(&["export", "images", "-o", "one", "--key", "1"]);
+    assert!(
+        out.starts_with("Exported 1 sample of column images at "),
+        "{out}"
+    );
     let e = env.err(&["export", "images", "-o", "x", "--key", "99"]);
     assert!(e.contains("99"), "{e}");
 }

@@ -351,7 +351,7 @@ fn dry_run(
     let mut text = String::new();
     for c in plan.schemas.keys() {
         let n = match samples.get(c).copied().flatten() {
-            Some(n) => format!("{} samples", thousands(n)),
+            Some(n) => crate::output::count(n, "sample"),
             None => "samples as the tables hold them".to_string(),
         };
         text.push_str(&format!("{c}: {n} would be imported"));
@@ -361,9 +361,9 @@ fn dry_run(
         text.push('\n');
     }
     text.push_str(&format!(
-        "{} files checked{}; nothing staged (--dry-run). Keys that exist are skipped \
+        "{} checked{}; nothing staged (--dry-run). Keys that exist are skipped \
          unless --overwrite.\n",
-        plan.inputs.len(),
+        crate::output::count(plan.inputs.len() as u64, "file"),
         match plan.left_out {
             0 => String::new(),
             n => format!(", {n} left out (not of a type hangar imports)"),
