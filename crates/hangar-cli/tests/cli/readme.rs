@@ -65,18 +65,11 @@ fn the_readme_command_line_walkthrough_runs_as_written() {
     assert!(out.status.success(), "stdout:\n{o}\nstderr:\n{e}");
     // What it built: both columns of all 60,000 samples, and the branch.
     let mydata = env.path().join("mydata");
-    let summary = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .args(["-C", mydata.to_str().unwrap(), "status", "--json"])
-        .output()
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&summary.stdout).unwrap();
+    let repo = mydata.to_str().unwrap();
+    let status = env.json(&["-C", repo, "status"]);
     assert_eq!(status["branch"], "relabel", "{status}");
     for column in ["images", "labels"] {
-        let cat = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
-            .args(["-C", mydata.to_str().unwrap(), "cat", column, "59999"])
-            .output()
-            .unwrap();
-        assert!(cat.status.success(), "{column}: {cat:?}");
+        env.ok(&["-C", repo, "cat", column, "59999"]);
     }
     assert!(mydata.join("images.parquet").exists());
 }

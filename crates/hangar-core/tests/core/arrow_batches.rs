@@ -146,18 +146,7 @@ fn empty_and_nested_columns_and_damaged_values() {
     drop(r);
 
     // One flipped byte inside a value: the batch holding it fails with Corrupt.
-    let seg = std::fs::read_dir(dir.path().join(".hangar/segments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = std::fs::read(&seg).unwrap();
-    let at = bytes
-        .windows(80)
-        .position(|w| w.iter().all(|&b| b == 42))
-        .expect("sample 42's bytes are in the segment");
-    bytes[at + 5] ^= 1;
-    std::fs::write(&seg, bytes).unwrap();
+    flip_a_byte_of_value(dir.path(), 42);
     let r = repo.checkout().unwrap();
     let mut b = ColumnBatches::new(&r.column("v").unwrap(), 30, 1 << 20).unwrap();
     assert!(b.next().unwrap().is_ok(), "samples 0..30 are intact");
@@ -172,35 +161,12 @@ fn empty_and_nested_columns_and_damaged_values() {
 #[test]
 fn gathered_batches_keep_key_order_and_catch_damaged_values() {
     let (dir, repo) = new_repo();
-    let co = repo.checkout_writer().unwrap();
-    let c = co
-        .add_ndarray_column("v", NdArraySpec::with_shape(DType::U8, &[80]))
-        .unwrap();
-    let data: Vec<u8> = (0..80 * 300).map(|i| (i / 80) as u8).collect();
-    let keys: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
-    c.extend_from_buffer(
-        keys.iter().map(String::as_str),
-        TensorRef::new(&data, &[300, 80]),
-    )
-    .unwrap();
-    co.commit("strings").unwrap();
-    co.close().unwrap();
+    let keys = string_keyed_column(&repo, "v", NdArraySpec::with_shape(DType::U8, &[80]));
     let r = repo.checkout().unwrap();
     let batches = all(ColumnBatches::new(&r.column("v").unwrap(), 64, 1 << 20).unwrap());
     check_in_key_order(&batches, &keys);
     drop(r);
-    let seg = std::fs::read_dir(dir.path().join(".hangar/segments"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = std::fs::read(&seg).unwrap();
-    let at = bytes
-        .windows(80)
-        .position(|w| w.iter().all(|&b| b == 142))
-        .expect("sample s142's bytes are in the segment");
-    bytes[at + 5] ^= 1;
-    std::fs::write(&seg, bytes).unwrap();
+    flip_a_byte_of_value(dir.path(), 142);
     let r = repo.checkout().unwrap();
     let e = ColumnBatches::new(&r.column("v").unwrap(), 64, 1 << 20)
         .unwrap()
@@ -208,6 +174,44 @@ fn gathered_batches_keep_key_order_and_catch_damaged_values() {
         .expect("a batch fails");
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("s142"), "{e}");
+}
+
+/// Flips one byte inside the stored value whose 80 bytes all equal `fill`, in the
+/// largest segment of the repository at `dir`.
+fn flip_a_byte_of_value(dir: &std::path::Path, fill: u8) {
+    let seg = std::fs::read_dir(dir.join(".hangar/segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes
+        .windows(80)
+        .position(|w| w.iter().all(|&b| b == fill))
+        .unwrap_or_else(|| panic!("a value of {fill}s is in the segment"));
+    bytes[at + 5] ^= 1;
+    std::fs::write(&seg, bytes).unwrap();
+}
+
+/// Commits column `name` of u8[80] samples `s0`..`s299`, sample `s{i}` holding
+/// `i as u8` 80 times; returns the keys in insertion order.
+fn string_keyed_column(
+    repo: &hangar_core::Repository,
+    name: &str,
+    spec: NdArraySpec,
+) -> Vec<String> {
+    let co = repo.checkout_writer().unwrap();
+    let c = co.add_ndarray_column(name, spec).unwrap();
+    let data: Vec<u8> = (0..80 * 300).map(|i| (i / 80) as u8).collect();
+    let keys: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
+    c.extend_from_buffer(
+        keys.iter().map(String::as_str),
+        TensorRef::new(&data, &[300, 80]),
+    )
+    .unwrap();
+    co.commit(name).unwrap();
+    co.close().unwrap();
+    keys
 }
 
 /// Batches of string-keyed samples `s{i}` whose values are `i as u8` 80 times: every
@@ -236,23 +240,11 @@ fn check_in_key_order(batches: &[RecordBatch], keys: &[String]) {
 #[test]
 fn gathered_batches_of_a_compressed_column() {
     let (_dir, repo) = new_repo();
-    let co = repo.checkout_writer().unwrap();
-    let c = co
-        .add_ndarray_column(
-            "z",
-            NdArraySpec::with_shape(DType::U8, &[80])
-                .compression(hangar_core::Compression::Zstd(3)),
-        )
-        .unwrap();
-    let data: Vec<u8> = (0..80 * 300).map(|i| (i / 80) as u8).collect();
-    let keys: Vec<String> = (0..300).map(|i| format!("s{i}")).collect();
-    c.extend_from_buffer(
-        keys.iter().map(String::as_str),
-        TensorRef::new(&data, &[300, 80]),
-    )
-    .unwrap();
-    co.commit("zstd").unwrap();
-    co.close().unwrap();
+    let keys = string_keyed_column(
+        &repo,
+        "z",
+        NdArraySpec::with_shape(DType::U8, &[80]).compression(hangar_core::Compression::Zstd(3)),
+    );
     let r = repo.checkout().unwrap();
     let batches = all(ColumnBatches::new(&r.column("z").unwrap(), 64, 1 << 20).unwrap());
     check_in_key_order(&batches, &keys);
