@@ -89,6 +89,30 @@ impl View<'_> {
         }
     }
 
+    /// The raw records under many record-table keys, in their order (`None` where
+    /// absent): staged changes first, then one batched search of the record table for
+    /// the rest (each of its nodes read once per batch).
+    fn records(&self, raws: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out = vec![None; raws.len()];
+        let mut rest = Vec::with_capacity(raws.len());
+        for (i, raw) in raws.iter().enumerate() {
+            match self.overlay.and_then(|o| o.get(raw)) {
+                Some(staged) => out[i] = staged.map(<[u8]>::to_vec),
+                None => rest.push(i),
+            }
+        }
+        if let (Some(t), false) = (self.base, rest.is_empty()) {
+            let keys: Vec<&[u8]> = rest.iter().map(|&i| raws[i].as_slice()).collect();
+            for (i, rec) in rest
+                .into_iter()
+                .zip(crate::tree::lookup_many(self.shared, t, &keys)?)
+            {
+                out[i] = rec;
+            }
+        }
+        Ok(out)
+    }
+
     fn has(&self, raw: &[u8]) -> Result<bool> {
         Ok(self.record(raw)?.is_some())
     }
@@ -224,6 +248,38 @@ impl<S: RecordSource> Column<S> {
             v.layout(false)?;
             v.read(&key.encode(), key, copy)
         })
+    }
+
+    /// The values of `keys`, in order; `NotFound` naming the first absent key.
+    fn read_many(&self, keys: &[SampleKey], copy: bool) -> Result<Vec<Value>> {
+        self.src.with(|v| {
+            v.layout(false)?;
+            let raws: Vec<Vec<u8>> = keys.iter().map(SampleKey::encode).collect();
+            keys.iter()
+                .zip(v.records(&raws)?)
+                .map(|(key, rec)| {
+                    let rec = rec.ok_or_else(|| missing_key(v.name, key))?;
+                    v.value_of(&rec, key, copy)
+                })
+                .collect()
+        })
+    }
+
+    /// The values of `keys` (owned copies, in order), as [`Column::get`] reads each but
+    /// with one search of the record table for the batch; `NotFound` naming the first
+    /// key that is absent.
+    pub fn get_many(&self, keys: &[SampleKey]) -> Result<Vec<Value>> {
+        self.read_many(keys, true)
+    }
+
+    /// The tensors of `keys` without copying (in order), as [`Column::get_view`] reads
+    /// each but with one search of the record table for the batch; `NotFound` naming
+    /// the first key that is absent.
+    pub fn get_views(&self, keys: &[SampleKey]) -> Result<Vec<Tensor>> {
+        self.read_many(keys, false)?
+            .into_iter()
+            .map(Value::into_tensor)
+            .collect()
     }
 
     /// The value of `key` (an owned copy); `NotFound` if absent.

@@ -592,3 +592,85 @@ fn deleting_everything_empties_the_tree_and_bad_nodes_are_rejected() {
     }
     assert!(Node::decode(encode_node(1, &[(b"a".to_vec(), b"short".to_vec())])).is_err());
 }
+
+#[test]
+fn lookup_many_finds_what_lookup_finds_reading_each_node_once() {
+    let src = Counting::default();
+    let mut objs = Vec::new();
+    // Every third key of 30,000: absent keys fall between, before and after them.
+    let tree = build(
+        (0..30_000).step_by(3).map(|i| (k(i), vec![i as u8; 9])),
+        &mut objs,
+    )
+    .unwrap();
+    src.0.add(objs);
+    let mut rng = 7u64;
+    let mut probes: Vec<Vec<u8>> = (0..400).map(|_| k(lcg(&mut rng) % 31_000)).collect();
+    probes.push(b"a".to_vec()); // before every key
+    probes.push(b"z".to_vec()); // after every key
+    probes.push(probes[0].clone()); // the same key twice
+    let keys: Vec<&[u8]> = probes.iter().map(Vec::as_slice).collect();
+    src.take();
+    let many = lookup_many(&src, &tree, &keys).unwrap();
+    let batch_reads = src.take();
+    let one_by_one: Vec<Option<Vec<u8>>> = keys
+        .iter()
+        .map(|key| lookup(&src, &tree, key).unwrap())
+        .collect();
+    let single_reads = src.take();
+    assert_eq!(many, one_by_one);
+    assert!(
+        many.iter().filter(|r| r.is_some()).count() > 100,
+        "some probes hit"
+    );
+    assert!(
+        many.iter().filter(|r| r.is_none()).count() > 100,
+        "some probes miss"
+    );
+    // Each node on the way to a probe is read once: the root once, not 403 times.
+    assert!(
+        batch_reads * 2 < single_reads,
+        "{batch_reads} node reads for the batch, {single_reads} one by one"
+    );
+    assert!(lookup_many(&src, &tree, &[]).unwrap().is_empty());
+}
+
+#[test]
+fn keys_that_differ_only_in_trailing_zero_bytes_are_told_apart() {
+    let src = MemSource::default();
+    let mut objs = Vec::new();
+    let keys: Vec<Vec<u8>> = vec![
+        b"a".to_vec(),
+        b"a\0".to_vec(),
+        b"a\0\0".to_vec(),
+        [b"a".as_slice(), &[0; 15]].concat(), // 16 bytes: the whole prefix
+        [b"a".as_slice(), &[0; 16]].concat(), // 17 bytes: longer than the prefix
+        [b"a".as_slice(), &[0; 16], b"b"].concat(),
+        b"a\x01".to_vec(),
+    ];
+    let mut sorted = keys.clone();
+    sorted.sort();
+    let tree = build(
+        sorted
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), vec![i as u8])),
+        &mut objs,
+    )
+    .unwrap();
+    src.add(objs);
+    for (i, key) in sorted.iter().enumerate() {
+        assert_eq!(
+            lookup(&src, &tree, key).unwrap(),
+            Some(vec![i as u8]),
+            "{key:?}"
+        );
+    }
+    for absent in [
+        b"".to_vec(),
+        b"a\0\0\0".to_vec(),
+        [b"a".as_slice(), &[0; 17]].concat(),
+    ] {
+        assert_eq!(lookup(&src, &tree, &absent).unwrap(), None, "{absent:?}");
+    }
+}

@@ -19,6 +19,11 @@ struct Seen {
     got: Option<Value>,
     view: Option<Vec<u8>>,
     absent: ErrorKind,
+    /// A batch read (`get_many`, and `get_views` as bytes): keys out of order, repeated,
+    /// staged and committed; then a batch with an absent key (its error's text).
+    many: Vec<Value>,
+    many_views: Vec<Vec<u8>>,
+    many_absent: Option<String>,
     has: (bool, bool),
     wrong_layout: ErrorKind,
 }
@@ -33,9 +38,30 @@ fn read_flat<S: RecordSource>(c: &Column<S>) -> Seen {
         got: c.try_get(1u64).unwrap(),
         view: Some(c.get_view(2u64).unwrap().as_slice::<u8>().unwrap().to_vec()),
         absent: c.get(99u64).unwrap_err().kind(),
+        many: c.get_many(&batch()).unwrap(),
+        many_views: c
+            .get_views(&batch())
+            .unwrap()
+            .iter()
+            .map(|t| t.as_bytes().to_vec())
+            .collect(),
+        many_absent: c
+            .get_many(&[0u64.into(), 4u64.into(), 98u64.into()])
+            .map_err(|e| (e.kind(), e.to_string()))
+            .err()
+            .map(|(kind, text)| {
+                assert_eq!(kind, ErrorKind::NotFound);
+                text
+            }),
         has: (c.contains(1u64).unwrap(), c.contains(99u64).unwrap()),
         wrong_layout: c.subsample_keys(1u64).unwrap_err().kind(),
     }
+}
+
+/// The keys of the batch reads: a staged addition (5), a staged change (1, twice),
+/// committed values (3, 0), out of order.
+fn batch() -> Vec<SampleKey> {
+    [5u64, 0, 1, 3, 1].map(SampleKey::from).to_vec()
 }
 
 fn read_nested<S: RecordSource>(c: &Column<S>) -> Seen {
@@ -54,6 +80,12 @@ fn read_nested<S: RecordSource>(c: &Column<S>) -> Seen {
         got: c.try_get_subsample("s", "b").unwrap(),
         view: None,
         absent: c.get_subsample("s", "zz").unwrap_err().kind(),
+        many: Vec::new(),
+        many_views: Vec::new(),
+        many_absent: Some(format!(
+            "{:?}",
+            c.get_many(&["s".into()]).unwrap_err().kind()
+        )),
         has: (
             c.contains_subsample("s", "a").unwrap(),
             c.contains_subsample("s", "zz").unwrap(),
@@ -101,6 +133,17 @@ fn reader_writer_and_staged_columns_read_alike_through_one_generic_path() {
         &[7, 7, 7]
     );
     assert_eq!(writer_flat.absent, ErrorKind::NotFound);
+    let bytes = |v: &Value| v.clone().into_tensor().unwrap().as_bytes().to_vec();
+    let want: Vec<Vec<u8>> = [5u8, 0, 7, 3, 7].iter().map(|&b| vec![b; 3]).collect();
+    assert_eq!(writer_flat.many.iter().map(bytes).collect::<Vec<_>>(), want);
+    assert_eq!(writer_flat.many_views, want);
+    // The first absent key is named: 4 (deleted in the staging area), not 98.
+    let text = writer_flat.many_absent.clone().unwrap();
+    assert!(text.contains('4') && !text.contains("98"), "{text}");
+    assert_eq!(
+        writer_nested.many_absent.as_deref(),
+        Some("InvalidArgument")
+    );
     assert_eq!(writer_flat.wrong_layout, ErrorKind::InvalidArgument);
     assert_eq!(writer_nested.got, Some(Value::Str("BETA".into())));
     assert_eq!(

@@ -487,13 +487,29 @@ pub extern "C" fn hangar_column_get_batch(
             .iter()
             .map(|k| key(k, "keys[i]"))
             .collect::<FfiResult<_>>()?;
-        // Read through a remote: every value not here is fetched at once, not one by one.
-        if let Col::Reader { col, .. } = &c.col {
-            col.prefetch(&ks)?;
-        }
-        for (i, k) in ks.into_iter().enumerate() {
-            let v = c.read(k, None)?;
-            out[i * sample_bytes..(i + 1) * sample_bytes].copy_from_slice(value_parts(&v).3);
+        // One search of the record table for the whole batch; a reader's values are
+        // views of the mapped segments, so each is copied once, into `buf`.
+        let values: Vec<Value> = match &c.col {
+            Col::Reader { col, .. } => {
+                // Read through a remote: every value not here is fetched at once.
+                col.prefetch(&ks)?;
+                col.get_views(&ks)?.into_iter().map(Value::Tensor).collect()
+            }
+            Col::Writer(w) => w.get_many(&ks)?,
+        };
+        for (i, (dst, v)) in out
+            .chunks_exact_mut(sample_bytes.max(1))
+            .zip(&values)
+            .enumerate()
+        {
+            let src = value_parts(v).3;
+            if src.len() != dst.len() {
+                return Err(invalid(format!(
+                    "keys[{i}] holds {} bytes, not the {sample_bytes} of the column's shape",
+                    src.len()
+                )));
+            }
+            dst.copy_from_slice(src);
         }
         Ok(())
     })
