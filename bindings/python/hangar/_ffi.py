@@ -8,6 +8,7 @@ Only this module touches ctypes; everything above it works with Python values.
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
 import os
 import re
@@ -385,10 +386,29 @@ def _load() -> ctypes.CDLL:
 lib = _load()
 
 
+@functools.lru_cache(maxsize=1024)
+def array_type(item: Any, n: int) -> Any:
+    """The ctypes array type `item * n`, made once and kept. ctypes keeps an array type
+    only while something refers to it, and each type made again is a class, which lives
+    in a reference cycle: garbage for the collector, whose passes cost a DataLoader worker
+    or a training loop a walk over every object of the process."""
+    return item * n
+
+
+def string_buffer(init: Union[int, bytes], size: Optional[int] = None) -> Any:
+    """`ctypes.create_string_buffer` over a kept array type (see `array_type`)."""
+    if isinstance(init, int):
+        return array_type(ctypes.c_char, init)()
+    n = len(init) + 1 if size is None else size
+    buf = array_type(ctypes.c_char, n)()
+    ctypes.memmove(buf, init, min(len(init), n))
+    return buf
+
+
 def last_message() -> str:
     needed = c_size_t(0)
     lib.hangar_last_error_message(None, 0, ctypes.byref(needed))
-    buf = ctypes.create_string_buffer(max(needed.value, 1))
+    buf = string_buffer(max(needed.value, 1))
     lib.hangar_last_error_message(buf, len(buf), None)
     return buf.value.decode("utf-8", "replace")
 
@@ -507,7 +527,7 @@ def make_keys(keys: Any) -> tuple[Any, list]:
     if arr is not None and (arr.size == 0 or arr.min() >= 0):
         packed = _np.zeros(n, dtype=_KEY_DTYPE)
         packed["number"] = arr
-        return packed.ctypes.data_as(POINTER(Key)), [packed]
+        return ctypes.cast(packed.ctypes.data, POINTER(Key)), [packed]
     if n and type(keys[0]) is str and all(type(k) is str for k in keys):
         # All str (the bulk session's buffer, string-keyed datasets): one buffer of the
         # NUL-terminated keys, and their addresses computed in one numpy step.
@@ -515,12 +535,12 @@ def make_keys(keys: Any) -> tuple[Any, list]:
         joined = b"\0".join(encoded) + b"\0"
         if joined.count(0) == n:  # no key holds a NUL of its own
             ends = _np.cumsum(_np.fromiter(map(len, encoded), dtype=_np.uint64, count=n) + 1)
-            buf = ctypes.create_string_buffer(joined, len(joined))
+            buf = _np.frombuffer(joined, dtype=_np.uint8)  # the bytes' own memory, read only
             packed = _np.zeros(n, dtype=_KEY_DTYPE)
             packed["text"][1:] = ends[:-1]  # key 0 starts at offset 0
-            packed["text"] += ctypes.addressof(buf)
-            return packed.ctypes.data_as(POINTER(Key)), [packed, buf]
-    out = (Key * n)()
+            packed["text"] += buf.ctypes.data
+            return ctypes.cast(packed.ctypes.data, POINTER(Key)), [packed, buf, joined]
+    out = array_type(Key, n)()
     keep = []
     for i, k in enumerate(keys):
         out[i], b = make_key(k)
@@ -536,7 +556,7 @@ def drain_keys(it: Any) -> List[KeyType]:
     """Every key left in a `hangar_key_iter`, read `_KEY_BATCH` per C call (a call costs
     more than a key: integer keys are converted in one numpy step, string keys copied
     out before the next call frees their text). Does not free the iterator."""
-    batch = (Key * _KEY_BATCH)()
+    batch = array_type(Key, _KEY_BATCH)()
     view = _np.frombuffer(memoryview(batch), dtype=_KEY_DTYPE)
     got = c_size_t()
     out: List[KeyType] = []
@@ -582,7 +602,7 @@ def take_strlist(lst: c_void_p) -> list[str]:
 
 def fixed_text(fn, *args, size: int = 256) -> str:
     """Calls a function writing a NUL-terminated string into a caller's buffer."""
-    buf = ctypes.create_string_buffer(size)
+    buf = string_buffer(size)
     check(fn(*args, buf, size))
     return buf.value.decode("utf-8")
 

@@ -479,7 +479,7 @@ class WriterCheckout(_Checkout):
     @property
     def commit_hash(self) -> str:
         """The commit the staging area is based on ('' before the first commit)."""
-        buf = ctypes.create_string_buffer(80)
+        buf = _ffi.string_buffer(80)
         st = lib.hangar_writer_head(self._ptr(), buf, 80)
         if st == _ffi.E_NOT_FOUND:
             return ""
@@ -513,7 +513,7 @@ class WriterCheckout(_Checkout):
         if isinstance(shape, (int, np.integer)):
             shape = (int(shape),)
         shape = tuple(int(d) for d in shape)
-        dims = (c_size_t * max(len(shape), 1))(*shape)
+        dims = _ffi.array_type(c_size_t, max(len(shape), 1))(*shape)
         spec = ctypes.c_void_p()
         check(lib.hangar_ndarray_spec_new(dtype_code(dtype), dims, len(shape), byref(spec)))
         try:
@@ -612,7 +612,7 @@ class WriterCheckout(_Checkout):
 
     def commit(self, commit_message: str) -> str:
         """Commits the staging area; returns the new commit's id."""
-        buf = ctypes.create_string_buffer(80)
+        buf = _ffi.string_buffer(80)
         st = lib.hangar_writer_commit(self._ptr(), cstr(commit_message), buf, 80)
         if st == _ffi.E_NOTHING_TO_COMMIT:
             raise RuntimeError(_ffi.last_message())
@@ -642,7 +642,7 @@ class WriterCheckout(_Checkout):
     def merge(self, message: str, dev_branch: str) -> str:
         """Merges branch `dev_branch` into this checkout's branch; returns the new head."""
         kind = ctypes.c_int32()
-        buf = ctypes.create_string_buffer(80)
+        buf = _ffi.string_buffer(80)
         st = lib.hangar_writer_merge(self._ptr(), cstr(message), cstr(dev_branch), byref(kind), buf, 80)
         if st == _ffi.E_MERGE_CONFLICT:
             raise _ffi.MergeConflictError(_ffi.last_message())

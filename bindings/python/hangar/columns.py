@@ -199,16 +199,16 @@ class Column(LocalReads):
         self._nested = nested.value
         self._variable = variable.value
         self._dtype = _DTYPES.get(dtype.value)
-        comp = ctypes.create_string_buffer(32)
+        comp = _ffi.string_buffer(32)
         check(lib.hangar_column_compression(handle.ptr, comp, 32))
         self._compression = comp.value.decode()
         if self._kind == _ffi.KIND_NDARRAY:
-            dims = (c_size_t * 32)()
+            dims = _ffi.array_type(c_size_t, 32)()
             ndim = c_size_t()
             check(lib.hangar_column_shape(handle.ptr, dims, 32, byref(ndim)))
             self._shape: Optional[Tuple[int, ...]] = tuple(dims[i] for i in range(ndim.value))
             self._put_code = dtype_code(self._dtype)
-            self._put_dims = (c_size_t * max(len(self._shape), 1))(*self._shape)
+            self._put_dims = _ffi.array_type(c_size_t, max(len(self._shape), 1))(*self._shape)
             # Bytes of a sample of the column's (maximum) shape.
             itemsize = self._dtype.itemsize if self._dtype is not None else 0
             self._nbytes = int(np.prod(self._shape, dtype=np.int64)) * itemsize
@@ -556,7 +556,7 @@ class Column(LocalReads):
             arr.flags.writeable = False
             return arr
         info = _ffi.SampleInfo()
-        dims = (c_size_t * 32)()
+        dims = _ffi.array_type(c_size_t, 32)()
         st = lib.hangar_column_info(ptr, k, sub_ptr, byref(info), dims, 32)
         if st == _ffi.E_NOT_FOUND:
             raise KeyError(key if sub is None else (key, sub))
@@ -564,14 +564,14 @@ class Column(LocalReads):
         if info.kind == _ffi.KIND_NDARRAY:
             shape = tuple(dims[i] for i in range(info.ndim))
             out = np.empty(shape, dtype=_DTYPES[info.dtype])
-            check(lib.hangar_column_get(ptr, k, sub_ptr, out.ctypes.data_as(ctypes.c_void_p), out.nbytes, None))
+            check(lib.hangar_column_get(ptr, k, sub_ptr, out.ctypes.data, out.nbytes, None))
             if not self.iswriteable:
                 out.flags.writeable = False  # as a reader checkout's zero-copy reads
             return out
-        buf = ctypes.create_string_buffer(max(info.nbytes, 1))
+        buf = np.empty(max(info.nbytes, 1), dtype=np.uint8)
         written = c_size_t()
-        check(lib.hangar_column_get(ptr, k, sub_ptr, buf, info.nbytes, byref(written)))
-        data = buf.raw[: written.value]
+        check(lib.hangar_column_get(ptr, k, sub_ptr, buf.ctypes.data, info.nbytes, byref(written)))
+        data = buf[: written.value].tobytes()
         return data.decode("utf-8") if info.kind == _ffi.KIND_STR else data
 
     def values(self, local: bool = False) -> Iterator[Any]:  # type: ignore[override]
@@ -606,9 +606,10 @@ class Column(LocalReads):
             block.flags.writeable = False  # as a single read's value: read-only
             yield chunk, block
 
-    def get_batch(self, keys: Sequence[KeyArg]) -> np.ndarray:
-        """Samples `keys` of a fixed-shape ndarray column stacked into one new array
-        (shape `(len(keys),) + self.shape`), read with one call."""
+    def get_batch(self, keys: Union[Sequence[KeyArg], np.ndarray]) -> np.ndarray:
+        """Samples `keys` (a sequence, or an integer numpy array) of a fixed-shape ndarray
+        column stacked into one new array (shape `(len(keys),) + self.shape`), read with
+        one call."""
         if self._kind != _ffi.KIND_NDARRAY or self._variable or self._nested:
             raise TypeError(
                 f"column {self._name!r}: get_batch reads fixed-shape ndarray columns; "
@@ -619,7 +620,7 @@ class Column(LocalReads):
         if n == 0:
             return out
         ckeys, _keep = _ffi.make_keys(keys)
-        st = lib.hangar_column_get_batch(self._ptr(), ckeys, n, out.ctypes.data_as(ctypes.c_void_p), out.nbytes)
+        st = lib.hangar_column_get_batch(self._ptr(), ckeys, n, out.ctypes.data, out.nbytes)
         if st == _ffi.E_NOT_FOUND:
             raise KeyError(_ffi.last_message())
         check(st, f"column {self._name!r}")
@@ -704,7 +705,7 @@ class Column(LocalReads):
             return arr, self._put_code, self._put_dims
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("="))
-        return arr, dtype_code(arr.dtype), (c_size_t * max(arr.ndim, 1))(*arr.shape)
+        return arr, dtype_code(arr.dtype), _ffi.array_type(c_size_t, max(arr.ndim, 1))(*arr.shape)
 
     def _value(self, value: Any, keep: list) -> "_ffi.Value":
         """A C `hangar_value` over `value`; what it points into is appended to `keep`."""
@@ -748,9 +749,9 @@ class Column(LocalReads):
         n = len(items)
         if n == 0:
             return
-        keys = (_ffi.Key * n)()
-        subs = (_ffi.Key * n)() if self._nested else None
-        values = (_ffi.Value * n)()
+        keys = _ffi.array_type(_ffi.Key, n)()
+        subs = _ffi.array_type(_ffi.Key, n)() if self._nested else None
+        values = _ffi.array_type(_ffi.Value, n)()
         keep: list = []
         for i, (key, sub, value) in enumerate(items):
             keys[i], b = make_key(key)
@@ -789,7 +790,7 @@ class Column(LocalReads):
         if sub is not None:
             subk, _keep2 = make_key(sub)
         info = _ffi.SampleInfo()
-        dims = (c_size_t * 32)()
+        dims = _ffi.array_type(c_size_t, 32)()
         buf = ctypes.c_void_p()
         st = lib.hangar_column_pop(ptr, k, byref(subk) if subk is not None else None, byref(info), dims, 32, byref(buf))
         if st == _ffi.E_NOT_FOUND:
@@ -884,13 +885,13 @@ class Column(LocalReads):
             raise ValueError(f"{n} keys for {data.shape[0] if data.ndim else 0} samples")
         ckeys, _keep = _ffi.make_keys(keys)
         sample_shape = data.shape[1:]
-        dims = (c_size_t * max(len(sample_shape), 1))(*sample_shape)
+        dims = _ffi.array_type(c_size_t, max(len(sample_shape), 1))(*sample_shape)
         check(
             lib.hangar_column_put_batch(
                 ptr,
                 ckeys,
                 n,
-                data.ctypes.data_as(ctypes.c_void_p),
+                data.ctypes.data,
                 data.nbytes,
                 dtype_code(data.dtype),
                 dims,

@@ -182,7 +182,7 @@ def _parse_printed_keys(text: str) -> List[KeyType]:
 
 def resolve(repo, revision: str, what: str) -> str:
     """The full commit id of a branch, commit id or unique prefix (ValueError if none)."""
-    buf = ctypes.create_string_buffer(80)
+    buf = _ffi.string_buffer(80)
     st = lib.hangar_repo_resolve(repo._ptr(), cstr(revision), buf, 80)
     if st in (_ffi.E_NOT_FOUND, _ffi.E_INVALID_ARGUMENT):
         raise ValueError(f"{what} {revision!r} is not a branch or commit of this repository")

@@ -91,7 +91,7 @@ class Remotes:
         if isinstance(column_names, str):
             column_names = [column_names]
         cols = list(column_names or [])
-        arr = (ctypes.c_char_p * max(len(cols), 1))(*[cstr(c) for c in cols])
+        arr = _ffi.array_type(ctypes.c_char_p, max(len(cols), 1))(*[cstr(c) for c in cols])
         out = ctypes.c_void_p()
         check(
             lib.hangar_repo_fetch_data(

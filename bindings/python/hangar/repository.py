@@ -328,7 +328,7 @@ class Repository:
             lib.hangar_log_free(log)
 
     def _branch_head(self, name: str) -> str:
-        buf = ctypes.create_string_buffer(80)
+        buf = _ffi.string_buffer(80)
         st = lib.hangar_repo_branch_head(self._ptr(), cstr(name), buf, 80)
         if st == _ffi.E_NOT_FOUND:
             return ""
@@ -374,7 +374,7 @@ class Repository:
         """Merges `dev_branch` into `master_branch`; returns the new head of
         `master_branch` (MergeConflictError, a ValueError, on conflicts)."""
         kind = ctypes.c_int32()
-        buf = ctypes.create_string_buffer(80)
+        buf = _ffi.string_buffer(80)
         st = lib.hangar_repo_merge(self._ptr(), cstr(message), cstr(master_branch), cstr(dev_branch), byref(kind), buf, 80)
         if st == _ffi.E_MERGE_CONFLICT:
             raise _ffi.MergeConflictError(_ffi.last_message())

@@ -121,6 +121,46 @@ def test_bulk_session_and_batch_update(repo, writer):
     co.close()
 
 
+def test_reads_and_writes_leave_no_reference_cycles(repo, writer):
+    # Garbage in cycles waits for the collector, whose passes over a training process's
+    # objects cost DataLoader workers ~50 ms each: no call of the package makes any
+    # (numpy's `ndarray.ctypes.data_as` did, twice per call).
+    col = writer.add_ndarray_column("x", shape=(4,), dtype=np.float32)
+    text = writer.add_str_column("t")
+    col.put_batch(np.arange(8), np.zeros((8, 4), dtype=np.float32))
+
+    def calls(c, writable):
+        if writable:
+            c.put_batch(np.arange(8), np.ones((8, 4), dtype=np.float32))
+            c.put_batch(["a", "b"], np.ones((2, 4), dtype=np.float32))
+            c[1] = np.full(4, 2, dtype=np.float32)
+            c.update({3: np.full(4, 3, dtype=np.float32)})
+            text["k"] = "v"
+        c.get_batch([0, 3, 5])
+        c.get_batch(np.array([1, 2]))
+        c.get_batch(["a", "b"])
+        c[2]
+        c.get(7)
+
+    def cycles(c, writable):
+        calls(c, writable)  # first calls may cache what later ones reuse
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(20):
+                calls(c, writable)
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert cycles(col, True) == 0
+    writer.commit("data")
+    writer.close()
+    r = repo.checkout()
+    assert cycles(r.columns["x"], False) == 0
+    r.close()
+
+
 def test_metadata(repo, writer):
     md = writer.metadata
     md["a"] = "1"

@@ -108,3 +108,45 @@ def test_the_later_api_gives_samples_and_tuples_and_a_key_per_column(reader, sta
     as_dict = later([reader.columns["imgs"], reader.columns["labels"]], as_dict=True)
     first = next(iter(DataLoader(as_dict, batch_size=5)))
     assert set(first) == {"imgs", "labels"} and first["labels"].shape == (5, 1)
+
+
+def test_workers_freeze_the_objects_they_inherit_and_the_main_process_does_not(reader):
+    # A forked worker's garbage collector would walk (and copy, page by page) every
+    # object of the training process: the dataset moves them to the permanent
+    # generation when it first reads in a worker, and only there.
+    import gc
+
+    ds = make_torch_dataset([reader.columns["imgs"], reader.columns["labels"]])
+    ctx = multiprocessing.get_context("fork")
+    frozen = list(
+        DataLoader(ds, batch_size=20, num_workers=2, multiprocessing_context=ctx, collate_fn=lambda _: gc.get_freeze_count())
+    )
+    assert len(frozen) == 5 and all(n > 1000 for n in frozen), frozen
+    before = gc.get_freeze_count()
+    assert len(list(DataLoader(ds, batch_size=20, num_workers=0))) == 5
+    assert gc.get_freeze_count() == before
+
+
+def test_batches_of_integer_keys_and_of_other_keys_read_alike(repo):
+    # Integer keys take the one-array path, string keys the general one: same items.
+    co = repo.checkout(write=True)
+    x = co.add_ndarray_column("x", shape=(3,), dtype=np.int16)
+    s = co.add_str_column("s")
+    x.update({i: np.full(3, i, dtype=np.int16) for i in range(30)})
+    x.update({f"k{i}": np.full(3, 100 + i, dtype=np.int16) for i in range(30)})
+    s.update({i: f"text {i}" for i in range(30)})
+    s.update({f"k{i}": f"text k{i}" for i in range(30)})
+    co.commit("ints and strings")
+    co.close()
+    r = repo.checkout()
+    from hangar.dataset import make_torch_dataset as later
+
+    ints = later([r.columns["x"], r.columns["s"]], keys=list(range(30)))
+    strs = later([r.columns["x"], r.columns["s"]], keys=[f"k{i}" for i in range(30)])
+    order = [29, 0, 7, 7, 3]
+    for ds, base, prefix in ((ints, 0, ""), (strs, 100, "k")):
+        got = ds.__getitems__(order)
+        assert [int(v[0][0]) for v in got] == [base + i for i in order]
+        assert [v[1] for v in got] == [f"text {prefix}{i}" for i in order]
+        assert all(torch.equal(g[0], ds[i][0]) for g, i in zip(got, order))
+    r.close()
