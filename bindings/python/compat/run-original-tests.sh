@@ -21,8 +21,9 @@ if ! echo "$sha  $sdist" | sha256sum -c --status 2> /dev/null; then
   mv "$sdist.part" "$sdist"
   echo "$sha  $sdist" | sha256sum -c --quiet
 fi
-# What the original's tests import besides the package: hypothesis, pretend.
-"$venv/bin/python" -c "import hypothesis, pretend" 2> /dev/null || "$venv/bin/pip" install -q hypothesis pretend
+# What the original's tests import besides the package: hypothesis, pretend and pkg_resources
+# (setuptools 80 still ships it; the 84 installed here by default does not).
+"$venv/bin/python" -c "import hypothesis, pretend, pkg_resources" 2> /dev/null || "$venv/bin/pip" install -q hypothesis pretend "setuptools<81"
 rm -rf "$out/hangar-0.5.2"
 tar xzf "$sdist" -C "$out" hangar-0.5.2/tests hangar-0.5.2/setup.cfg
 report="$out/report.json"

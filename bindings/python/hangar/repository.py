@@ -65,7 +65,8 @@ class Repository:
 
     @property
     def path(self) -> str:
-        """The repository's directory."""
+        """The repository's directory (`RuntimeError` before `init`, as the original)."""
+        self._ptr()
         return self._path
 
     @property
@@ -74,7 +75,8 @@ class Repository:
 
     @property
     def version(self) -> str:
-        """The libhangar version."""
+        """The libhangar version (`RuntimeError` before `init`, as the original)."""
+        self._ptr()
         return _ffi.version()
 
     @property

@@ -15,8 +15,10 @@ from hangar import CorruptionError, MergeConflictError, Repository
 def test_repository_before_and_after_init(tmp_path):
     r = Repository(path=tmp_path / "r")
     assert not r.initialized
-    with pytest.raises(RuntimeError, match="init"):
-        r.checkout()
+    # As the original: nothing but init (and `initialized`) before init.
+    for before_init in (r.checkout, lambda: r.path, lambda: r.version, lambda: r.size_nbytes):
+        with pytest.raises(RuntimeError, match="init"):
+            before_init()
     hangar_dir = r.init(user_name="A", user_email="a@example.com")
     assert hangar_dir.endswith(".hangar")
     assert r.initialized

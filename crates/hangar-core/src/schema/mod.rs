@@ -383,9 +383,13 @@ impl ColumnSchema {
                 let shape = t.shape();
                 if self.variable_shape {
                     if shape.len() != self.shape.len() {
+                        // The original's words first ("data rank 3 != aset rank 2"),
+                        // which its users' code may match.
                         return Err(invalid(format!(
-                            "rank {} of shape {} != rank {} of column {column:?}",
+                            "data rank {} != {column} rank {} (shape {} given; column \
+                             {column:?} holds arrays of rank {})",
                             shape.len(),
+                            self.shape.len(),
                             fmt_shape(shape),
                             self.shape.len()
                         )));

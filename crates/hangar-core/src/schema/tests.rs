@@ -61,7 +61,12 @@ fn value_checks() {
         .check_value("c", &TensorRef::new(&d20, &[20]).into())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("rank 1"), "{err}");
+    assert!(
+        err.contains(
+            "data rank 1 != c rank 2 (shape (20,) given; column \"c\" holds arrays of rank 2)"
+        ),
+        "{err}"
+    );
     let d77 = [0f32; 77];
     let err = var
         .check_value("c", &TensorRef::new(&d77, &[11, 7]).into())
