@@ -540,6 +540,21 @@ static void test_repository(void) {
     EXPECT_STATUS(HANGAR_E_INVALID_ARGUMENT, hangar_column_delete(rarr, ik(1), NULL));
     OK(hangar_column_get_batch(rarr, bkeys, 1, bout, sizeof bout));
     EXPECT(bout[5] == 5.0f);
+    /* A batch longer than the library's chunk of keys (512): every sample in its place;
+       an absent key (101, deleted) anywhere in it is NOT_FOUND. */
+    enum { BIG = 1200 };
+    static hangar_key many[BIG];
+    static float many_out[BIG * 6];
+    for (int i = 0; i < BIG; i++) many[i] = ik(i % 3 == 0 ? 3 : 100);
+    OK(hangar_column_get_batch(rarr, many, BIG, many_out, sizeof many_out));
+    int misplaced = 0;
+    for (int i = 0; i < BIG; i++) {
+        if (i % 3 == 0) misplaced += many_out[i * 6] != 3.0f;
+        else misplaced += memcmp(&many_out[i * 6], batch, 6 * sizeof(float)) != 0;
+    }
+    EXPECT(misplaced == 0);
+    many[BIG - 1] = ik(101);
+    EXPECT_STATUS(HANGAR_E_NOT_FOUND, hangar_column_get_batch(rarr, many, BIG, many_out, sizeof many_out));
 
     /* Threads sharing one reader column. */
     pthread_t th[4];

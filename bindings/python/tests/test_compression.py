@@ -64,6 +64,13 @@ def test_compressed_columns_read_back_exactly(repo):
         assert co["blobs"][i] == blob
     got = co["imgs"].get_batch(list(range(50)))
     assert all(np.array_equal(g, want[i][0]) for i, g in enumerate(got))
+    # A batch longer than the C library's chunk of 512 keys, in random order with repeats,
+    # with an absent key last: every sample in its place, then KeyError naming the key.
+    keys = rng.integers(0, 300, 1300).tolist()
+    batch = co["imgs"].get_batch(keys)
+    assert all(np.array_equal(batch[j], want[k][0]) for j, k in enumerate(keys))
+    with pytest.raises(KeyError, match="300"):
+        co["imgs"].get_batch(keys + [300])
     # The decoded pages are held within the page cache's budget; 0 drops them, and arrays
     # already read stay valid.
     assert 0 < repo.page_cache_nbytes <= repo.page_cache_budget

@@ -451,6 +451,9 @@ pub extern "C" fn hangar_column_view(
     })
 }
 
+/// Keys [`hangar_column_get_batch`] looks up and holds the values of at once.
+const GET_BATCH_CHUNK: usize = 512;
+
 /// Copies `n` samples of a fixed-shape numeric column into one contiguous buffer, sample
 /// `i` (`keys[i]`) at offset `i * sample_bytes`; `len` must be at least `n * sample_bytes`.
 /// On error the buffer's contents are unspecified.
@@ -487,29 +490,36 @@ pub extern "C" fn hangar_column_get_batch(
             .iter()
             .map(|k| key(k, "keys[i]"))
             .collect::<FfiResult<_>>()?;
-        // One search of the record table for the whole batch; a reader's values are
-        // views of the mapped segments, so each is copied once, into `buf`.
-        let values: Vec<Value> = match &c.col {
-            Col::Reader { col, .. } => {
-                // Read through a remote: every value not here is fetched at once.
-                col.prefetch(&ks)?;
-                col.get_views(&ks)?.into_iter().map(Value::Tensor).collect()
+        // Read through a remote: every value not here is fetched at once.
+        if let Col::Reader { col, .. } = &c.col {
+            col.prefetch(&ks)?;
+        }
+        // A chunk of keys at a time: one search of the record table for the chunk, and a
+        // reader's values are views of the mapped segments (each copied once, into
+        // `buf`). Chunked, because a view of a compressed column's value keeps its whole
+        // decoded page alive: a batch holds at most GET_BATCH_CHUNK pages at once.
+        let mut dsts = out.chunks_exact_mut(sample_bytes.max(1)).enumerate();
+        for chunk in ks.chunks(GET_BATCH_CHUNK) {
+            let values: Vec<Value> = match &c.col {
+                Col::Reader { col, .. } => col
+                    .get_views(chunk)?
+                    .into_iter()
+                    .map(Value::Tensor)
+                    .collect(),
+                Col::Writer(w) => w.get_many(chunk)?,
+            };
+            // `values` first: zip takes from its left side first, and a destination
+            // taken after the chunk's last value would be skipped.
+            for (v, (i, dst)) in values.iter().zip(dsts.by_ref()) {
+                let src = value_parts(v).3;
+                if src.len() != dst.len() {
+                    return Err(invalid(format!(
+                        "keys[{i}] holds {} bytes, not the {sample_bytes} of the column's shape",
+                        src.len()
+                    )));
+                }
+                dst.copy_from_slice(src);
             }
-            Col::Writer(w) => w.get_many(&ks)?,
-        };
-        for (i, (dst, v)) in out
-            .chunks_exact_mut(sample_bytes.max(1))
-            .zip(&values)
-            .enumerate()
-        {
-            let src = value_parts(v).3;
-            if src.len() != dst.len() {
-                return Err(invalid(format!(
-                    "keys[{i}] holds {} bytes, not the {sample_bytes} of the column's shape",
-                    src.len()
-                )));
-            }
-            dst.copy_from_slice(src);
         }
         Ok(())
     })
