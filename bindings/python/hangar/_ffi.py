@@ -395,14 +395,9 @@ def array_type(item: Any, n: int) -> Any:
     return item * n
 
 
-def string_buffer(init: Union[int, bytes], size: Optional[int] = None) -> Any:
-    """`ctypes.create_string_buffer` over a kept array type (see `array_type`)."""
-    if isinstance(init, int):
-        return array_type(ctypes.c_char, init)()
-    n = len(init) + 1 if size is None else size
-    buf = array_type(ctypes.c_char, n)()
-    ctypes.memmove(buf, init, min(len(init), n))
-    return buf
+def string_buffer(size: int) -> Any:
+    """`ctypes.create_string_buffer(size)` over a kept array type (see `array_type`)."""
+    return array_type(ctypes.c_char, size)()
 
 
 def last_message() -> str:

@@ -204,11 +204,10 @@ class TorchDataset:
 
         columns = self._open()
         per_column: List[Any] = []
-        for col, keys in zip(columns, self._key_arrays(columns)):
+        for j, (col, keys) in enumerate(zip(columns, self._key_arrays(columns))):
             if keys is not None:
                 read: Any = col.get_batch(keys[indices])
             else:
-                j = len(per_column)
                 read = _read_columns([col], [(self._rows[i][j],) for i in indices])[0]
             per_column.append(
                 torch.from_numpy(read).unbind(0) if isinstance(read, np.ndarray) else [_tensor(v) for v in read]
