@@ -209,7 +209,9 @@ fn main() -> Res<()> {
                 if a.commit_phase {
                     let t = Instant::now();
                     co.commit("phase")?;
-                    s += t.elapsed().as_secs_f64();
+                    let c = t.elapsed().as_secs_f64();
+                    eprintln!("  of which the commit: {c:.6} s");
+                    s += c;
                 }
                 co.close()?;
                 remove_repo(repo)?;

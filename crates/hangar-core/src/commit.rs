@@ -1,6 +1,8 @@
 //! Commit ids and building a commit from the staging area.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use hangar_store::{Digest, Object, ObjectSink, PackSpool};
 
@@ -123,6 +125,150 @@ fn apply_overlay(
     tree::update(shared, Some(base), &changes, objects)
 }
 
+/// A column's staged changes at least this large get a thread of their own when a
+/// commit builds several columns' record tables (below it a thread costs more than the
+/// table: building 2,048 records takes ~0.1 ms, a thread's start and join ~0.05 ms).
+const PAR_MIN_CHANGES: usize = 2048;
+
+/// Objects a builder thread hands over at once, and how many such batches may wait.
+const SEND_BATCH: usize = 64;
+const SEND_QUEUE: usize = 16;
+
+/// An [`ObjectSink`] of a builder thread: its objects go, in batches, to the thread
+/// that owns the pack (a bounded queue, so a commit of millions of records holds at
+/// most `SEND_BATCH × (SEND_QUEUE + 1)` of them in memory per thread, as before).
+struct SendSink {
+    tx: mpsc::SyncSender<Vec<Object>>,
+    batch: Vec<Object>,
+}
+
+impl SendSink {
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(SEND_BATCH));
+            // The receiver outlives every sender (it drains until they are all gone).
+            let _ = self.tx.send(batch);
+        }
+    }
+}
+
+impl ObjectSink for SendSink {
+    fn put(&mut self, object: Object) {
+        self.batch.push(object);
+        if self.batch.len() >= SEND_BATCH {
+            self.flush();
+        }
+    }
+}
+
+/// The [`ObjectSink`] of the thread that owns the pack: its own objects go in directly,
+/// and each put also takes in whatever the builder threads have sent meanwhile, so they
+/// never wait long on a full queue.
+struct DrainSink<'a> {
+    spool: &'a mut PackSpool,
+    rx: &'a mpsc::Receiver<Vec<Object>>,
+}
+
+impl ObjectSink for DrainSink<'_> {
+    fn put(&mut self, object: Object) {
+        self.spool.put(object);
+        while let Ok(batch) = self.rx.try_recv() {
+            batch.into_iter().for_each(|o| self.spool.put(o));
+        }
+    }
+}
+
+/// The record tables of `staging`'s columns, in column order, with their new nodes put
+/// into `objects`. When two or more columns have large staged changes (a bulk import of
+/// images and labels), their tables are built on as many threads as the process pool
+/// has, one column at a time each; the objects all reach the pack through this thread.
+/// A table's nodes and digest depend only on its records, never on which thread built
+/// it or in which order the pack received them, so the commit is the same either way.
+fn build_tables(
+    shared: &Shared,
+    staging: &Staging,
+    objects: &mut PackSpool,
+) -> Result<Vec<Option<TreeRef>>> {
+    let cols: Vec<&crate::staging::ColumnState> = staging.columns.values().collect();
+    let large = cols
+        .iter()
+        .filter(|c| c.overlay.len() >= PAR_MIN_CHANGES)
+        .count();
+    let helpers = hangar_store::parallel_threads()
+        .min(large)
+        .saturating_sub(1);
+    if helpers == 0 {
+        return cols
+            .iter()
+            .map(|c| apply_overlay(shared, c.base.as_ref(), &c.overlay, objects))
+            .collect();
+    }
+    #[cfg(test)]
+    tests::PARALLEL_BUILDS.with(|n| n.set(n.get() + 1));
+    // Large columns first, so the small ones fill in at the end.
+    let mut order: Vec<usize> = (0..cols.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(cols[i].overlay.len()));
+    let next = AtomicUsize::new(0);
+    let take = || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        order.get(i).copied()
+    };
+    let (tx, rx) = mpsc::sync_channel::<Vec<Object>>(SEND_QUEUE);
+    let mut tables: Vec<Option<Result<Option<TreeRef>>>> = (0..cols.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..helpers)
+            .map(|_| {
+                let tx = tx.clone();
+                let (cols, take) = (&cols, &take);
+                scope.spawn(move || {
+                    let mut sink = SendSink {
+                        tx,
+                        batch: Vec::with_capacity(SEND_BATCH),
+                    };
+                    let mut done = Vec::new();
+                    while let Some(i) = take() {
+                        let c = cols[i];
+                        let t = apply_overlay(shared, c.base.as_ref(), &c.overlay, &mut sink);
+                        sink.flush();
+                        done.push((i, t));
+                    }
+                    done
+                })
+            })
+            .collect();
+        drop(tx);
+        {
+            let mut sink = DrainSink {
+                spool: &mut *objects,
+                rx: &rx,
+            };
+            while let Some(i) = take() {
+                let c = cols[i];
+                tables[i] = Some(apply_overlay(
+                    shared,
+                    c.base.as_ref(),
+                    &c.overlay,
+                    &mut sink,
+                ));
+            }
+        }
+        // Everything the helpers send, until the last of them is done.
+        for batch in rx.iter() {
+            batch.into_iter().for_each(|o| objects.put(o));
+        }
+        for w in workers {
+            match w.join() {
+                Ok(done) => done.into_iter().for_each(|(i, t)| tables[i] = Some(t)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    tables
+        .into_iter()
+        .map(|t| t.expect("every column was built by one thread"))
+        .collect()
+}
+
 pub(crate) fn build(
     shared: &Shared,
     staging: &Staging,
@@ -130,10 +276,12 @@ pub(crate) fn build(
     message: &str,
 ) -> Result<BuiltCommit> {
     let mut objects = PackSpool::new(shared.store.clone());
-    let mut columns = Vec::with_capacity(staging.columns.len());
-    for (name, col) in &staging.columns {
+    for col in staging.columns.values() {
         objects.put(Object::new(ObjectType::Schema as u8, col.schema.encode()));
-        let tree = apply_overlay(shared, col.base.as_ref(), &col.overlay, &mut objects)?;
+    }
+    let tables = build_tables(shared, staging, &mut objects)?;
+    let mut columns = Vec::with_capacity(staging.columns.len());
+    for ((name, col), tree) in staging.columns.iter().zip(tables) {
         if tree.map_or(0, |t| t.count) != col.count {
             return Err(Error::corrupt(
                 shared.store.staging_dir(),
@@ -176,4 +324,107 @@ pub(crate) fn build(
     let id = commit.digest;
     objects.put(commit);
     Ok(BuiltCommit { objects, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use crate::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout};
+
+    thread_local! {
+        /// Commits of this thread whose record tables were built on several threads.
+        pub(super) static PARALLEL_BUILDS: Cell<u32> = const { Cell::new(0) };
+    }
+
+    const COLUMNS: [&str; 3] = ["imgs", "labels", "names"];
+
+    fn add_columns(co: &WriterCheckout) {
+        co.add_ndarray_column("imgs", NdArraySpec::with_shape(DType::U8, &[100]))
+            .unwrap();
+        co.add_ndarray_column("labels", NdArraySpec::with_shape(DType::U8, &[1]))
+            .unwrap();
+        co.add_str_column("names").unwrap();
+    }
+
+    /// Stages samples `first..first + n` of `column`: stored tensors (imgs), inline
+    /// tensors (labels) or strings (names).
+    fn stage(co: &WriterCheckout, column: &str, first: u64, n: u64) {
+        let c = co.column(column).unwrap();
+        let keys = first..first + n;
+        match column {
+            "imgs" => {
+                let imgs: Vec<u8> = keys
+                    .clone()
+                    .flat_map(|i| (0..100u64).map(move |j| (i * 7 + j) as u8))
+                    .collect();
+                c.extend_from_buffer(keys, TensorRef::new(&imgs, &[n as usize, 100]))
+                    .unwrap();
+            }
+            "labels" => {
+                let labels: Vec<u8> = keys.clone().map(|i| (i % 10) as u8).collect();
+                c.extend_from_buffer(keys, TensorRef::new(&labels, &[n as usize, 1]))
+                    .unwrap();
+            }
+            _ => {
+                for i in keys {
+                    c.set(i, format!("sample {i}").as_str()).unwrap();
+                }
+            }
+        }
+    }
+
+    fn builds() -> u32 {
+        PARALLEL_BUILDS.with(Cell::get)
+    }
+
+    /// Record tables built on several threads (a commit with several large columns,
+    /// new and updated) are the ones commits of one column at a time build: the same
+    /// root, every record readable, and a repository that verifies.
+    #[test]
+    fn tables_built_on_several_threads_equal_those_built_one_by_one() {
+        if hangar_store::parallel_threads() < 2 {
+            eprintln!("one thread in the process pool: no table is built in parallel");
+            return;
+        }
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Repository::init(da.path(), "T", "t@example.com", false).unwrap();
+        let b = Repository::init(db.path(), "T", "t@example.com", false).unwrap();
+
+        // a: three new columns in one commit, then 6,000 records of each changed or
+        // added in a second (tables updated), both built on several threads.
+        let co = a.checkout_writer().unwrap();
+        add_columns(&co);
+        let before = builds();
+        COLUMNS.iter().for_each(|c| stage(&co, c, 0, 5000));
+        co.commit("three new columns").unwrap();
+        COLUMNS.iter().for_each(|c| stage(&co, c, 3000, 6000));
+        let head_a = co.commit("three columns changed").unwrap();
+        assert_eq!(builds(), before + 2);
+        co.close().unwrap();
+
+        // b: the same records, one column's changes per commit (one thread each).
+        let co = b.checkout_writer().unwrap();
+        add_columns(&co);
+        let mut head_b = co.commit("columns").unwrap();
+        for c in COLUMNS {
+            stage(&co, c, 0, 9000);
+            head_b = co.commit(c).unwrap();
+        }
+        assert_eq!(
+            builds(),
+            before + 2,
+            "b's commits had one large column each"
+        );
+        co.close().unwrap();
+
+        let root = |r: &Repository, id| r.commit_info(id).unwrap().root_digest();
+        assert_eq!(root(&a, &head_a), root(&b, &head_b));
+        let r = a.checkout_commit(&head_a.to_hex()).unwrap();
+        let name = r.column("names").unwrap().get(8999u64).unwrap();
+        assert_eq!(name.into_str().unwrap(), "sample 8999");
+        assert_eq!(r.column("imgs").unwrap().len().unwrap(), 9000);
+        let report = a.verify().unwrap();
+        assert!(report.is_ok(), "{report}");
+    }
 }

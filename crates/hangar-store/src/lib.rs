@@ -70,6 +70,7 @@ pub use index::{EntryKind, FileId, FileKind, FileRecord, IndexEntry, Location};
 pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;
+pub use par::threads as parallel_threads;
 pub use par::{hold_for_fork, release_after_fork};
 /// The Thrift check run on a Parquet footer, page headers and page index before the
 /// parquet crate decodes them (its work is then bounded by the bytes a file holds).
