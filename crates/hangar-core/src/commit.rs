@@ -194,9 +194,12 @@ fn build_tables(
         .iter()
         .filter(|c| c.overlay.len() >= PAR_MIN_CHANGES)
         .count();
-    let helpers = hangar_store::parallel_threads()
-        .min(large)
-        .saturating_sub(1);
+    // (The pool is asked its size only when there is something to share: a small
+    // commit starts no threads.)
+    let helpers = match large {
+        0 | 1 => 0,
+        _ => hangar_store::parallel_threads().min(large) - 1,
+    };
     if helpers == 0 {
         return cols
             .iter()
@@ -216,6 +219,10 @@ fn build_tables(
     let (tx, rx) = mpsc::sync_channel::<Vec<Object>>(SEND_QUEUE);
     let mut tables: Vec<Option<Result<Option<TreeRef>>>> = (0..cols.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
+        // The receiver belongs to this closure: should this thread panic, it goes as
+        // the panic leaves the closure, before the scope waits for the helpers, so a
+        // helper waiting on a full queue is let go (its sends fail) instead of hanging.
+        let rx = rx;
         let workers: Vec<_> = (0..helpers)
             .map(|_| {
                 let tx = tx.clone();
