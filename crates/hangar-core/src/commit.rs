@@ -130,32 +130,37 @@ fn apply_overlay(
 /// table: building 2,048 records takes ~0.1 ms, a thread's start and join ~0.05 ms).
 const PAR_MIN_CHANGES: usize = 2048;
 
-/// Objects a builder thread hands over at once, and how many such batches may wait.
-const SEND_BATCH: usize = 64;
-const SEND_QUEUE: usize = 16;
+/// Bytes of objects a builder thread hands over at once, and how many such batches may
+/// wait. Batches are large so that a handover is rare: handing over 64 objects at a time
+/// (a few hundred KB), the builders waited on each other so often that two columns
+/// took as long as one after the other (seed workload, 2026-12-06).
+const SEND_BYTES: usize = 1 << 20;
+const SEND_QUEUE: usize = 8;
 
 /// An [`ObjectSink`] of a builder thread: its objects go, in batches, to the thread
 /// that owns the pack (a bounded queue, so a commit of millions of records holds at
-/// most `SEND_BATCH × (SEND_QUEUE + 1)` of them in memory per thread, as before).
+/// most ~`SEND_BYTES × (SEND_QUEUE + 2)` of its nodes in memory per thread).
 struct SendSink {
     tx: mpsc::SyncSender<Vec<Object>>,
     batch: Vec<Object>,
+    bytes: usize,
 }
 
 impl SendSink {
     fn flush(&mut self) {
         if !self.batch.is_empty() {
-            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(SEND_BATCH));
+            self.bytes = 0;
             // The receiver outlives every sender (it drains until they are all gone).
-            let _ = self.tx.send(batch);
+            let _ = self.tx.send(std::mem::take(&mut self.batch));
         }
     }
 }
 
 impl ObjectSink for SendSink {
     fn put(&mut self, object: Object) {
+        self.bytes += object.bytes.len();
         self.batch.push(object);
-        if self.batch.len() >= SEND_BATCH {
+        if self.bytes >= SEND_BYTES {
             self.flush();
         }
     }
@@ -230,7 +235,8 @@ fn build_tables(
                 scope.spawn(move || {
                     let mut sink = SendSink {
                         tx,
-                        batch: Vec::with_capacity(SEND_BATCH),
+                        batch: Vec::new(),
+                        bytes: 0,
                     };
                     let mut done = Vec::new();
                     while let Some(i) = take() {
