@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::format::User;
 use crate::objects::{CommitObject, ObjectType, Root, RootColumn, TreeRef};
 use crate::shared::Shared;
-use crate::staging::Staging;
+use crate::staging::{ColumnState, Staging};
 use crate::timefmt;
 use crate::tree;
 
@@ -174,6 +174,15 @@ struct DrainSink<'a> {
     rx: &'a mpsc::Receiver<Vec<Object>>,
 }
 
+impl DrainSink<'_> {
+    /// Takes in every batch the builders send, until the last of them is done.
+    fn drain(&mut self) {
+        for batch in self.rx.iter() {
+            batch.into_iter().for_each(|o| self.spool.put(o));
+        }
+    }
+}
+
 impl ObjectSink for DrainSink<'_> {
     fn put(&mut self, object: Object) {
         self.spool.put(object);
@@ -181,6 +190,15 @@ impl ObjectSink for DrainSink<'_> {
             batch.into_iter().for_each(|o| self.spool.put(o));
         }
     }
+}
+
+/// The record table of one column with its staged changes applied.
+fn column_table(
+    shared: &Shared,
+    col: &ColumnState,
+    objects: &mut dyn ObjectSink,
+) -> Result<Option<TreeRef>> {
+    apply_overlay(shared, col.base.as_ref(), &col.overlay, objects)
 }
 
 /// The record tables of `staging`'s columns, in column order, with their new nodes put
@@ -194,7 +212,7 @@ fn build_tables(
     staging: &Staging,
     objects: &mut PackSpool,
 ) -> Result<Vec<Option<TreeRef>>> {
-    let cols: Vec<&crate::staging::ColumnState> = staging.columns.values().collect();
+    let cols: Vec<&ColumnState> = staging.columns.values().collect();
     let large = cols
         .iter()
         .filter(|c| c.overlay.len() >= PAR_MIN_CHANGES)
@@ -208,7 +226,7 @@ fn build_tables(
     if helpers == 0 {
         return cols
             .iter()
-            .map(|c| apply_overlay(shared, c.base.as_ref(), &c.overlay, objects))
+            .map(|c| column_table(shared, c, objects))
             .collect();
     }
     #[cfg(test)]
@@ -240,8 +258,7 @@ fn build_tables(
                     };
                     let mut done = Vec::new();
                     while let Some(i) = take() {
-                        let c = cols[i];
-                        let t = apply_overlay(shared, c.base.as_ref(), &c.overlay, &mut sink);
+                        let t = column_table(shared, cols[i], &mut sink);
                         sink.flush();
                         done.push((i, t));
                     }
@@ -250,25 +267,14 @@ fn build_tables(
             })
             .collect();
         drop(tx);
-        {
-            let mut sink = DrainSink {
-                spool: &mut *objects,
-                rx: &rx,
-            };
-            while let Some(i) = take() {
-                let c = cols[i];
-                tables[i] = Some(apply_overlay(
-                    shared,
-                    c.base.as_ref(),
-                    &c.overlay,
-                    &mut sink,
-                ));
-            }
+        let mut sink = DrainSink {
+            spool: &mut *objects,
+            rx: &rx,
+        };
+        while let Some(i) = take() {
+            tables[i] = Some(column_table(shared, cols[i], &mut sink));
         }
-        // Everything the helpers send, until the last of them is done.
-        for batch in rx.iter() {
-            batch.into_iter().for_each(|o| objects.put(o));
-        }
+        sink.drain();
         for w in workers {
             match w.join() {
                 Ok(done) => done.into_iter().for_each(|(i, t)| tables[i] = Some(t)),
