@@ -33,7 +33,8 @@ echo "pkg-config: ${hangar_flags[*]}; soname $soname"
 touch "$scratch/before-reinstall"
 make -s -C crates/hangar-ffi install PREFIX="$prefix" CARGO=false >> "$scratch/install.log" \
   || { echo "make install ran cargo although the library was built" >&2; exit 1; }
-if find "${CARGO_TARGET_DIR:-target}/release" -maxdepth 1 -newer "$scratch/before-reinstall" | grep .; then
+# (PROFILE=dist tests/c/run.sh tests the library of the dist profile: make reads PROFILE.)
+if find "${CARGO_TARGET_DIR:-target}/${PROFILE:-release}" -maxdepth 1 -newer "$scratch/before-reinstall" | grep .; then
   echo "make install wrote the files above into the build tree" >&2; exit 1
 fi
 
