@@ -133,7 +133,7 @@ fn reachable(shared: &Shared, strict: Vec<Digest>, recent: Vec<Digest>) -> Resul
     let mut r = Reachable::default();
     let mut commits = strict;
     for id in recent {
-        if shared.store.lookup(&id)?.is_some() {
+        if shared.store.is_stored(&id)? {
             commits.push(id);
         }
     }

@@ -423,7 +423,10 @@ fn check_value(
     digest: &Digest,
     exp: &Expected,
 ) -> std::result::Result<Option<u64>, Problem> {
-    let entry = match shared.store.lookup(digest) {
+    // The live index runs only: what the repository holds for anyone who opens it now,
+    // not what a run gc retired still locates for this handle's readers.
+    let live = shared.store.index().and_then(|i| i.lookup_live(digest));
+    let entry = match live {
         Ok(Some(e)) => e,
         Ok(None) if shared.is_promised(digest) => return Ok(None),
         Ok(None) => {

@@ -154,7 +154,7 @@ impl PackSpool {
     }
 
     fn try_put(&mut self, o: &Object) -> Result<()> {
-        if self.skip_indexed && self.store.index()?.lookup(&o.digest)?.is_some() {
+        if self.skip_indexed && self.store.is_stored(&o.digest)? {
             return Ok(());
         }
         if self.out.is_none() {

@@ -201,9 +201,20 @@ impl Store {
         self.index.write().map_err(|_| poisoned())
     }
 
-    /// The index entry of `digest`, if stored.
+    /// The index entry of `digest`, if this store can read it: from the live index runs,
+    /// or from those a gc retired while this store had the repository open (see
+    /// [`Index::lookup`]). To decide that something need not be stored or fetched, use
+    /// [`Store::is_stored`].
     pub fn lookup(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
         self.index()?.lookup(digest)
+    }
+
+    /// True if a live index run locates `digest`: the repository holds it for anyone who
+    /// opens it now. Every deduplication (a put, a pack, a fetch) decides by this, never
+    /// by [`Store::lookup`], whose fallback to retired runs finds content that gc has
+    /// condemned and will delete.
+    pub fn is_stored(&self, digest: &Digest) -> Result<bool> {
+        Ok(self.index()?.lookup_live(digest)?.is_some())
     }
 
     /// Maps a sealed file (cached).

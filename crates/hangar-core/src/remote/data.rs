@@ -289,7 +289,7 @@ impl Repository {
                 let here = match local.get(&v) {
                     Some(&h) => h,
                     None => {
-                        let h = shared.store.lookup(&v)?.is_some();
+                        let h = shared.store.is_stored(&v)?;
                         local.insert(v, h);
                         h
                     }
@@ -396,7 +396,7 @@ impl Repository {
                     if !seen_values.insert(v) {
                         return Ok(());
                     }
-                    if shared.store.lookup(&v)?.is_some() {
+                    if shared.store.is_stored(&v)? {
                         report.already_local += 1;
                         return Ok(());
                     }

@@ -160,7 +160,7 @@ impl Repository {
         let mut seen = DigestSet::default();
         for m in manifests {
             for &(d, t, loc) in &m.objects {
-                if seen.insert(d) && store.lookup(&d)?.is_none() {
+                if seen.insert(d) && !store.is_stored(&d)? {
                     wanted
                         .entry(m.bundles[loc.bundle as usize])
                         .or_default()

@@ -128,11 +128,11 @@ pub(crate) fn branch_heads(
 /// True if the commit object is stored here.
 pub(crate) fn has_commit(repo: &Repository, c: &Digest) -> Result<bool> {
     let store = &repo.shared().store;
-    if store.lookup(c)?.is_some() {
+    if store.is_stored(c)? {
         return Ok(true);
     }
     store.refresh()?;
-    Ok(store.lookup(c)?.is_some())
+    Ok(store.is_stored(c)?)
 }
 
 /// The remote's manifests this repository has not saved: each downloaded, checked

@@ -272,9 +272,25 @@ impl Index {
         self.retired.clear();
     }
 
-    /// The entry for `digest`, searching the newest run first.
+    /// The entry for `digest`, searching the newest run first, then the runs a gc
+    /// retired: where a reader finds a value or object. Not for deciding that something
+    /// need not be written or fetched again: see [`Index::lookup_live`].
     pub fn lookup(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
         for run in self.runs.iter().chain(&self.retired) {
+            if let Some(e) = run.lookup(digest)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entry for `digest` in the live runs only: what the repository holds for
+    /// anyone who opens it now. A retired run's entry locates a file gc has already
+    /// condemned (left in place only while a reader may still look there, deleted or
+    /// proved garbage by the next gc), so a value or object found only there must be
+    /// written (or fetched) again, not deduplicated against it.
+    pub fn lookup_live(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
+        for run in &self.runs {
             if let Some(e) = run.lookup(digest)? {
                 return Ok(Some(e));
             }

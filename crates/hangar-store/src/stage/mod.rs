@@ -268,9 +268,10 @@ impl StoreWriter {
         self.staged.reserve(additional);
     }
 
-    /// True if `digest` is staged or stored.
+    /// True if `digest` is staged or stored (in a live index run: see
+    /// [`Store::is_stored`]).
     pub fn contains_value(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.staged.contains_key(digest) || self.store.lookup(digest)?.is_some())
+        Ok(self.staged.contains_key(digest) || self.store.is_stored(digest)?)
     }
 
     /// Stages a value, returning its digest. Content already staged or stored is not
