@@ -12,6 +12,7 @@ mod corruption;
 mod deferred_view;
 mod diffs;
 mod gc;
+mod gc_model;
 mod lock;
 mod merge_model;
 mod merges;
