@@ -5,14 +5,14 @@
 # Needs python3 with venv and PyPI (numpy, pytest, tqdm and matplotlib for the tutorial,
 # PyTorch for the DataLoader tests and tensorflow-cpu for the tf.data tests: large
 # downloads, kept in the venv between runs; both run on the CPU here; mypy for the
-# annotations' test).
+# annotations' test; hypothesis for the stateful model test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv=target/py-venv
-if ! "$venv/bin/python" -c "import numpy, pytest, tqdm, matplotlib, torch, tensorflow, mypy" 2> /dev/null; then
+if ! "$venv/bin/python" -c "import numpy, pytest, tqdm, matplotlib, torch, tensorflow, mypy, hypothesis" 2> /dev/null; then
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q numpy pytest tqdm matplotlib torch tensorflow-cpu mypy
+  "$venv/bin/pip" install -q numpy pytest tqdm matplotlib torch tensorflow-cpu mypy hypothesis
 fi
 "$venv/bin/pip" install -q ./bindings/python
 # pytest from the tests' directory, never importing the source tree's `hangar` (which has
