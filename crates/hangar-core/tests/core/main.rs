@@ -21,6 +21,7 @@ mod missing_files;
 mod model;
 mod model_support;
 mod nested;
+mod nested_model;
 mod read_path;
 mod regressions;
 mod remote_model;
