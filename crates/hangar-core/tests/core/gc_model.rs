@@ -1,6 +1,8 @@
 //! Property test for `Repository::gc`, the one operation that deletes data: random
 //! sequences of sets, deletes, batch updates and bulk sessions, commits, resets, branch
-//! creation, switches, merges and deletions, reopenings and gc runs with `--prune=now`
+//! creation, switches (the original's rule, and git's, which takes the staged changes
+//! along when nothing they touch differs at the other head; else `DirtyStaging` and
+//! nothing moves), merges and deletions, reopenings and gc runs with `--prune=now`
 //! (compaction thresholds from never to nearly always), on an uncompressed column of
 //! segment-stored values and a zstd column (Parquet segments). After every gc:
 //! - every commit reachable from a branch reads exactly what the model says it held,
@@ -12,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hangar_core::gc::GcOptions;
 use hangar_core::{
-    CommitId, ErrorKind, MergeOutcome, ReaderCheckout, Repository, TensorRef, WriterCheckout,
+    CommitId, ErrorKind, MergeOutcome, ReaderCheckout, Repository, SampleKey, TensorRef,
+    WriterCheckout,
 };
 use proptest::prelude::*;
 
@@ -35,6 +38,7 @@ enum Op {
     GcDryRun,
     Hold(u8),
     Release,
+    Carry(u8),
 }
 
 /// Changes to the staging area.
@@ -45,6 +49,7 @@ fn change() -> impl Strategy<Value = Op> {
         2 => (0u8..2, 0u8..48).prop_map(|(c, k)| Op::Delete(c, k)),
         2 => (0u8..2, items()).prop_map(|(c, i)| Op::Update(c, i)),
         1 => (0u8..2, items()).prop_map(|(c, i)| Op::Bulk(c, i)),
+        1 => (0u8..4).prop_map(Op::Carry),
     ]
 }
 
@@ -91,6 +96,9 @@ struct Model {
     /// The writer's branch and what its staging area holds.
     branch: String,
     staged: Content,
+    /// (column, key) of every set or delete since the staging area was last clean: what
+    /// a switch that takes staged changes along checks at the other branch's head.
+    touched: BTreeSet<(usize, SampleKey)>,
 }
 
 impl Model {
@@ -171,6 +179,7 @@ fn commit(co: &WriterCheckout, model: &mut Model) {
                 .commits
                 .insert(id, (vec![parent], model.staged.clone()));
             model.heads.insert(model.branch.clone(), id);
+            model.touched.clear();
         }
         Err(e) => {
             assert!(!dirty, "commit failed: {e}");
@@ -234,6 +243,7 @@ fn run(ops: Vec<Op>) {
         commits: BTreeMap::from([(first, (vec![], staged.clone()))]),
         branch: "master".into(),
         staged,
+        touched: BTreeSet::new(),
     };
     // Reader checkouts held open across gc runs (and reopenings of the repository).
     let mut held: Vec<(CommitId, ReaderCheckout)> = Vec::new();
@@ -244,11 +254,15 @@ fn run(ops: Vec<Op>) {
                 let v = value(col, k, seed);
                 set(&co, col, k, &v);
                 model.staged[usize::from(col)].insert(key(k), v);
+                model.touched.insert((usize::from(col), key(k)));
             }
             Op::Delete(col, k) => {
                 let c = co.column(COLUMNS[usize::from(col)]).unwrap();
                 match c.delete(key(k)) {
-                    Ok(()) => assert!(model.staged[usize::from(col)].remove(&key(k)).is_some()),
+                    Ok(()) => {
+                        assert!(model.staged[usize::from(col)].remove(&key(k)).is_some());
+                        model.touched.insert((usize::from(col), key(k)));
+                    }
                     Err(e) => {
                         assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
                         assert!(!model.staged[usize::from(col)].contains_key(&key(k)));
@@ -267,6 +281,9 @@ fn run(ops: Vec<Op>) {
                             .map(|(k, v)| (k.clone(), TensorRef::new(v, &[v.len()]))),
                     )
                     .unwrap();
+                for (k, _) in &vals {
+                    model.touched.insert((usize::from(col), k.clone()));
+                }
                 model.staged[usize::from(col)].extend(vals);
             }
             Op::Bulk(col, items) => {
@@ -275,6 +292,7 @@ fn run(ops: Vec<Op>) {
                     let v = value(col, k, s);
                     set(&co, col, k, &v);
                     model.staged[usize::from(col)].insert(key(k), v);
+                    model.touched.insert((usize::from(col), key(k)));
                 }
                 session.finish().unwrap();
             }
@@ -283,6 +301,7 @@ fn run(ops: Vec<Op>) {
                 Ok(head) => {
                     assert_eq!(head, Some(model.heads[&model.branch]));
                     model.staged = model.head_content().clone();
+                    model.touched.clear();
                 }
                 Err(e) => {
                     assert_eq!(e.kind(), ErrorKind::NothingToCommit, "{e}");
@@ -316,6 +335,7 @@ fn run(ops: Vec<Op>) {
                     co = repo.checkout_writer_branch(name).unwrap();
                     model.branch = name.to_string();
                     model.staged = model.head_content().clone();
+                    model.touched.clear();
                 }
             }
             Op::RemoveBranch(i) => {
@@ -354,6 +374,7 @@ fn run(ops: Vec<Op>) {
                         assert_eq!(to, theirs);
                         model.heads.insert(model.branch.clone(), to);
                         model.staged = model.head_content().clone();
+                        model.touched.clear();
                     }
                     Ok(MergeOutcome::Merged { commit, base, .. }) => {
                         let base = base
@@ -366,6 +387,7 @@ fn run(ops: Vec<Op>) {
                         model.commits.insert(commit, (vec![ours, theirs], expected));
                         model.heads.insert(model.branch.clone(), commit);
                         model.staged = model.head_content().clone();
+                        model.touched.clear();
                     }
                     Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
                 }
@@ -401,6 +423,55 @@ fn run(ops: Vec<Op>) {
                 held.push((id, repo.checkout_commit(&id.to_hex()).unwrap()));
             }
             Op::Release => held.clear(),
+            Op::Carry(i) => {
+                // git's switch: the staged changes go along when everything they touch
+                // is the same at the other head as at theirs.
+                let others = model.other_branches();
+                if others.is_empty() {
+                    continue;
+                }
+                let name = others[usize::from(i) % others.len()].clone();
+                let base = model.head_content().clone();
+                let there = model.commits[&model.heads[&name]].1.clone();
+                // A touched key set back to its base value may or may not count as a
+                // change: such keys that differ there allow either outcome.
+                let (mut strict, mut soft) = (false, false);
+                for (col, k) in &model.touched {
+                    if base[*col].get(k) == there[*col].get(k) {
+                        continue;
+                    }
+                    if model.staged[*col].get(k) == base[*col].get(k) {
+                        soft = true;
+                    } else {
+                        strict = true;
+                    }
+                }
+                co.close().unwrap();
+                match repo.switch_writer_branch(&name) {
+                    Ok(w) => {
+                        assert!(!strict, "switched to {name:?} over a conflicting change");
+                        co = w;
+                        let mut after = there;
+                        for (col, k) in &model.touched {
+                            if model.staged[*col].get(k) == base[*col].get(k) {
+                                continue; // no change: what is there stays
+                            }
+                            match model.staged[*col].get(k) {
+                                Some(v) => after[*col].insert(k.clone(), v.clone()),
+                                None => after[*col].remove(k),
+                            };
+                        }
+                        model.branch = name;
+                        model.staged = after;
+                    }
+                    Err(e) => {
+                        assert!(strict || soft, "switch to {name:?} refused: {e}");
+                        assert_eq!(e.kind(), ErrorKind::DirtyStaging, "{e}");
+                        co = repo.checkout_writer().unwrap();
+                        assert_eq!(co.branch_name().unwrap(), model.branch);
+                    }
+                }
+            }
             Op::GcDryRun => {
                 co.close().unwrap();
                 let before = repo.disk_usage().unwrap();
