@@ -1,10 +1,12 @@
-//! Property test: random set / delete / update / commit / close-reopen sequences match a
-//! model dictionary at every step and in every commit, bit for bit.
+//! Property test: random set / delete / update / bulk / commit / close-reopen sequences,
+//! and the column deleted and made again (with its schema or compressed), match a model
+//! dictionary at every step and in every commit, bit for bit.
 
 use std::collections::BTreeMap;
 
 use hangar_core::{
-    CommitId, DType, ErrorKind, NdArraySpec, Repository, SampleKey, TensorRef, WriterCheckout,
+    CommitId, Compression, DType, ErrorKind, NdArraySpec, Repository, SampleKey, TensorRef,
+    WriterCheckout,
 };
 use proptest::prelude::*;
 
@@ -17,6 +19,7 @@ enum Op {
     Commit,
     Reopen,
     Bulk(Vec<(u8, u8, u8)>),
+    ReplaceColumn(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -28,6 +31,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Commit),
         1 => Just(Op::Reopen),
         1 => prop::collection::vec((0u8..24, 0u8..9, any::<u8>()), 1..20).prop_map(Op::Bulk),
+        1 => any::<bool>().prop_map(Op::ReplaceColumn),
     ]
 }
 
@@ -77,6 +81,9 @@ fn run(ops: Vec<Op>) {
     let mut model: Model = Default::default();
     let mut committed: Model = Default::default();
     let mut first = true;
+    // Whether "t" is compressed, now and at the last commit; whether it was deleted and
+    // made again since then.
+    let (mut schema, mut committed_schema, mut replaced) = (false, false, false);
     let mut snapshots: Vec<(CommitId, Model)> = Vec::new();
     for op in ops {
         let t = co.column("t").unwrap();
@@ -135,13 +142,18 @@ fn run(ops: Vec<Op>) {
                 model.1.insert(key(k), s);
             }
             Op::Commit => {
-                let dirty = first || model != committed;
+                let dirty = first || model != committed || schema != committed_schema;
+                // A column deleted and made again with the schema it had, holding what
+                // it held, may count as a change or not.
+                let either = replaced && !dirty;
                 match co.commit("step") {
                     Ok(id) => {
-                        assert!(dirty);
+                        assert!(dirty || either);
                         snapshots.push((id, model.clone()));
                         committed = model.clone();
+                        committed_schema = schema;
                         first = false;
+                        replaced = false;
                     }
                     Err(e) => {
                         assert!(!dirty, "commit failed: {e}");
@@ -152,6 +164,24 @@ fn run(ops: Vec<Op>) {
             Op::Reopen => {
                 co.close().unwrap();
                 co = repo.checkout_writer().unwrap();
+            }
+            Op::ReplaceColumn(compressed) => {
+                // Deleted with its samples and made again, empty (the same schema, or
+                // one compressed with zstd).
+                drop(t);
+                co.delete_column("t").unwrap();
+                assert_eq!(co.column("t").unwrap_err().kind(), ErrorKind::NotFound);
+                let spec = NdArraySpec::with_shape(DType::U8, &[8]).variable_shape(true);
+                let spec = if compressed {
+                    spec.compression(Compression::Zstd(3))
+                } else {
+                    spec
+                };
+                co.add_ndarray_column("t", spec).unwrap();
+                model.0.clear();
+                // The column's schema is part of what a commit holds.
+                replaced = true;
+                schema = compressed;
             }
         }
         check_writer(&co, &model);
