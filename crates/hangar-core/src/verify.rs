@@ -425,8 +425,7 @@ fn check_value(
 ) -> std::result::Result<Option<u64>, Problem> {
     // The live index runs only: what the repository holds for anyone who opens it now,
     // not what a run gc retired still locates for this handle's readers.
-    let live = shared.store.index().and_then(|i| i.lookup_live(digest));
-    let entry = match live {
+    let entry = match shared.store.lookup_live(digest) {
         Ok(Some(e)) => e,
         Ok(None) if shared.is_promised(digest) => return Ok(None),
         Ok(None) => {

@@ -209,12 +209,17 @@ impl Store {
         self.index()?.lookup(digest)
     }
 
-    /// True if a live index run locates `digest`: the repository holds it for anyone who
-    /// opens it now. Every deduplication (a put, a pack, a fetch) decides by this, never
-    /// by [`Store::lookup`], whose fallback to retired runs finds content that gc has
-    /// condemned and will delete.
+    /// The index entry of `digest` in the live index runs only: what the repository holds
+    /// for anyone who opens it now (see [`Index::lookup_live`]).
+    pub fn lookup_live(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
+        self.index()?.lookup_live(digest)
+    }
+
+    /// True if a live index run locates `digest`. Every deduplication (a put, a pack, a
+    /// fetch) decides by this, never by [`Store::lookup`], whose fallback to retired runs
+    /// finds content that gc has condemned and will delete.
     pub fn is_stored(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.index()?.lookup_live(digest)?.is_some())
+        Ok(self.lookup_live(digest)?.is_some())
     }
 
     /// Maps a sealed file (cached).

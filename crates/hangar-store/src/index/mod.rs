@@ -208,6 +208,19 @@ pub struct Index {
     retired: Vec<Run>,
 }
 
+/// The entry for `digest` in the first of `runs` that holds it.
+fn first_entry<'a>(
+    runs: impl Iterator<Item = &'a Run>,
+    digest: &Digest,
+) -> Result<Option<IndexEntry>> {
+    for run in runs {
+        if let Some(e) = run.lookup(digest)? {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
 impl Index {
     /// Opens the index in `dir`, mapping every live run.
     pub fn open(dir: &Path) -> Result<Index> {
@@ -276,12 +289,7 @@ impl Index {
     /// retired: where a reader finds a value or object. Not for deciding that something
     /// need not be written or fetched again: see [`Index::lookup_live`].
     pub fn lookup(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
-        for run in self.runs.iter().chain(&self.retired) {
-            if let Some(e) = run.lookup(digest)? {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
+        first_entry(self.runs.iter().chain(&self.retired), digest)
     }
 
     /// The entry for `digest` in the live runs only: what the repository holds for
@@ -290,12 +298,7 @@ impl Index {
     /// proved garbage by the next gc), so a value or object found only there must be
     /// written (or fetched) again, not deduplicated against it.
     pub fn lookup_live(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
-        for run in &self.runs {
-            if let Some(e) = run.lookup(digest)? {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
+        first_entry(self.runs.iter(), digest)
     }
 
     /// Every entry whose digest's hex form starts with `hex_prefix` (lowercase hex) and

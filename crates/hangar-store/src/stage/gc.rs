@@ -186,10 +186,7 @@ impl StoreWriter {
                 live_bytes: 0,
                 why: String::new(),
             };
-            // A staged value is located by the staging journal (in the staging area's
-            // own files), not by an index run: a condemned copy of it is garbage too.
-            let staged = |d: &Digest| self.staged.contains_key(d);
-            match prove_garbage(&file.path, kind, live, &entries, &staged) {
+            match prove_garbage(&file.path, kind, live, &entries, &self.staged) {
                 Ok(()) => {
                     report.removed.push(file);
                     doomed.push((id, kind));
@@ -462,14 +459,14 @@ fn flush_pending(
 
 /// `Ok` if the file no index run refers to holds nothing that must be kept: each value
 /// or object in it is unreachable, or reachable and located elsewhere — by a kept index
-/// entry (in another file) or, for a value, by the staging journal (`staged`). Otherwise
-/// why it is kept.
+/// entry (in another file) or, for a value, by the staging journal (`staged`: the
+/// staging area's own files, which gc never touches). Otherwise why it is kept.
 fn prove_garbage(
     path: &std::path::Path,
     kind: FileKind,
     live: &Reachable,
     kept: &[IndexEntry],
-    staged: &dyn Fn(&Digest) -> bool,
+    staged: &super::staged_map::StagedMap,
 ) -> std::result::Result<(), String> {
     let map = MappedFile::open(path).map_err(|e| format!("cannot be read ({e})"))?;
     let digests: Vec<(Digest, EntryKind)> = match kind {
@@ -496,7 +493,7 @@ fn prove_garbage(
         .filter(|(d, k)| {
             is_live(live, d, *k)
                 && kept.binary_search_by_key(d, |e| e.digest).is_err()
-                && !(matches!(k, EntryKind::Value | EntryKind::ParquetValue) && staged(d))
+                && !(matches!(k, EntryKind::Value | EntryKind::ParquetValue) && staged.contains_key(d))
         })
         .count();
     if stranded > 0 {
