@@ -19,7 +19,10 @@ use hangar_core::{
 };
 use proptest::prelude::*;
 
-use crate::model_support::{key, spec, three_way, value, Content, COLUMNS};
+use crate::model_support::{
+    column_values, key, reachable, spec, three_way, value, Commits, Content, COLUMNS,
+};
+use crate::new_repo;
 
 const BRANCHES: [&str; 4] = ["master", "b1", "b2", "b3"];
 #[derive(Debug, Clone)]
@@ -91,8 +94,8 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 struct Model {
     /// Branch → head.
     heads: BTreeMap<String, CommitId>,
-    /// Every commit made: its parents and what it holds.
-    commits: BTreeMap<CommitId, (Vec<CommitId>, Content)>,
+    /// Every commit made.
+    commits: Commits,
     /// The writer's branch and what its staging area holds.
     branch: String,
     staged: Content,
@@ -120,14 +123,7 @@ impl Model {
     }
 
     fn reachable(&self) -> BTreeSet<CommitId> {
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<CommitId> = self.heads.values().copied().collect();
-        while let Some(c) = todo.pop() {
-            if seen.insert(c) {
-                todo.extend(self.commits[&c].0.iter().copied());
-            }
-        }
-        seen
+        reachable(&self.commits, self.heads.values().copied())
     }
 }
 
@@ -140,16 +136,7 @@ fn set(co: &WriterCheckout, col: u8, k: u8, v: &[u8]) {
 
 /// What the writer's staging area reads.
 fn writer_content(co: &WriterCheckout) -> Content {
-    let mut out = Content::default();
-    for (i, name) in COLUMNS.iter().enumerate() {
-        let c = co.column(name).unwrap();
-        for k in c.keys().unwrap() {
-            let k = k.unwrap();
-            let v = c.get(k.clone()).unwrap().into_tensor().unwrap();
-            out[i].insert(k, v.as_bytes().to_vec());
-        }
-    }
-    out
+    COLUMNS.map(|name| column_values(&co.column(name).unwrap()))
 }
 
 /// What commit `id` reads, through a reader checkout.
@@ -158,14 +145,7 @@ fn commit_content(repo: &Repository, id: &CommitId) -> Content {
 }
 
 fn reader_content(r: &ReaderCheckout) -> Content {
-    let mut out = Content::default();
-    for (i, name) in COLUMNS.iter().enumerate() {
-        for item in r.column(name).unwrap().items().unwrap() {
-            let (k, v) = item.unwrap();
-            out[i].insert(k, v.into_tensor().unwrap().as_bytes().to_vec());
-        }
-    }
-    out
+    COLUMNS.map(|name| column_values(&r.column(name).unwrap()))
 }
 
 /// Commits the staging area; NothingToCommit exactly when it holds what the head does.
@@ -223,8 +203,7 @@ fn check_after_gc(repo: &Repository, model: &Model, held: &[(CommitId, ReaderChe
 }
 
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut repo = Repository::init(dir.path(), "G", "g@example.com", false).unwrap();
+    let (dir, mut repo) = new_repo();
     let mut co = repo.checkout_writer().unwrap();
     for (i, name) in COLUMNS.iter().enumerate() {
         co.add_ndarray_column(name, spec(i)).unwrap();

@@ -1,9 +1,10 @@
-//! What the model tests (`gc_model`, `remote_model`) share: two columns, the values
-//! they store, a commit's content and the three-way merge rule.
+//! What the model tests (`gc_model`, `remote_model`, `nested_model`) share: two
+//! columns, the values they store, a commit's content, the commit graph, reading a
+//! column whole and the three-way merge rule.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hangar_core::{Compression, DType, NdArraySpec, SampleKey};
+use hangar_core::{Column, CommitId, Compression, DType, NdArraySpec, RecordSource, SampleKey};
 
 /// Column 0 holds u8[200] values (in segments, not inline), column 1 up to 160 bytes
 /// compressed with zstd.
@@ -71,4 +72,34 @@ pub fn three_way(base: &Content, ours: &Content, theirs: &Content) -> Option<Con
         }
     }
     Some(out)
+}
+
+/// Every commit a model made: its parents and what it holds.
+pub type Commits = BTreeMap<CommitId, (Vec<CommitId>, Content)>;
+
+/// The commits reachable from `from` (themselves included).
+pub fn reachable(
+    commits: &Commits,
+    from: impl IntoIterator<Item = CommitId>,
+) -> BTreeSet<CommitId> {
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<CommitId> = from.into_iter().collect();
+    while let Some(c) = todo.pop() {
+        if seen.insert(c) {
+            todo.extend(commits[&c].0.iter().copied());
+        }
+    }
+    seen
+}
+
+/// Every sample of a flat ndarray column (a reader's, the writer's or a staged view's)
+/// and its bytes.
+pub fn column_values<S: RecordSource>(c: &Column<S>) -> BTreeMap<SampleKey, Vec<u8>> {
+    c.items()
+        .unwrap()
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (k, v.into_tensor().unwrap().as_bytes().to_vec())
+        })
+        .collect()
 }

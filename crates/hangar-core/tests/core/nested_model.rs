@@ -10,9 +10,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hangar_core::{
-    DType, ErrorKind, NdArraySpec, Repository, SampleKey, TensorRef, Value, WriterCheckout,
+    Column, DType, ErrorKind, NdArraySpec, RecordSource, SampleKey, TensorRef, Value,
 };
 use proptest::prelude::*;
+
+use crate::new_repo;
 
 type Sample = BTreeMap<SampleKey, Vec<u8>>;
 type Model = BTreeMap<SampleKey, Sample>;
@@ -91,9 +93,9 @@ fn refs(items: &[(SampleKey, Vec<u8>)]) -> Vec<(SampleKey, TensorRef<'_>)> {
         .collect()
 }
 
-/// What the writer's column reads.
-fn writer_model(co: &WriterCheckout) -> Model {
-    let c = co.column("n").unwrap();
+/// What a nested column reads (the writer's or a commit's), with its keys, counts and
+/// subsample keys checked against the samples.
+fn column_model<S: RecordSource>(c: &Column<S>) -> Model {
     let mut out = Model::new();
     for k in c.keys().unwrap() {
         let k = k.unwrap();
@@ -113,8 +115,7 @@ fn writer_model(co: &WriterCheckout) -> Model {
 }
 
 fn run(ops: Vec<Op>) {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(dir.path(), "N", "n@example.com", false).unwrap();
+    let (_dir, repo) = new_repo();
     let mut co = repo.checkout_writer().unwrap();
     co.add_ndarray_column(
         "n",
@@ -233,20 +234,13 @@ fn run(ops: Vec<Op>) {
                 co = repo.checkout_writer().unwrap();
             }
         }
-        assert_eq!(writer_model(&co), model);
+        assert_eq!(column_model(&co.column("n").unwrap()), model);
     }
     co.close().unwrap();
 
     for (id, want) in &commits {
         let r = repo.checkout_commit(&id.to_hex()).unwrap();
-        let c = r.column("n").unwrap();
-        let mut got = Model::new();
-        for k in c.keys().unwrap() {
-            let k = k.unwrap();
-            let sample = c.get_sample(k.clone()).unwrap();
-            got.insert(k, sample.into_iter().map(|(s, v)| (s, bytes(v))).collect());
-        }
-        assert_eq!(&got, want, "commit {id}");
+        assert_eq!(&column_model(&r.column("n").unwrap()), want, "commit {id}");
     }
     for pair in commits.windows(2) {
         let ((a, ma), (b, mb)) = (&pair[0], &pair[1]);

@@ -20,7 +20,9 @@ use hangar_core::{
 };
 use proptest::prelude::*;
 
-use crate::model_support::{key, spec, three_way, value, Content, COLUMNS};
+use crate::model_support::{key, reachable, spec, three_way, value, Commits, Content, COLUMNS};
+use crate::new_repo;
+use crate::remotes::clone;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -58,7 +60,7 @@ struct Site {
 }
 
 struct World {
-    commits: BTreeMap<CommitId, (Vec<CommitId>, Content)>,
+    commits: Commits,
     sites: [Site; 2],
     /// The remote's master.
     remote: CommitId,
@@ -66,14 +68,7 @@ struct World {
 
 impl World {
     fn ancestors(&self, of: CommitId) -> BTreeSet<CommitId> {
-        let mut seen = BTreeSet::new();
-        let mut todo = vec![of];
-        while let Some(c) = todo.pop() {
-            if seen.insert(c) {
-                todo.extend(self.commits[&c].0.iter().copied());
-            }
-        }
-        seen
+        reachable(&self.commits, [of])
     }
 }
 
@@ -120,8 +115,7 @@ fn check_site(world: &World, s: usize) {
 fn run(clone_with_data: bool, ops: Vec<Op>) {
     let remote_dir = tempfile::tempdir().unwrap();
     let url = format!("file://{}", remote_dir.path().display());
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(dir.path(), "A", "a@example.com", false).unwrap();
+    let (dir, repo) = new_repo();
     let co = repo.checkout_writer().unwrap();
     let mut first = Content::default();
     for (i, name) in COLUMNS.iter().enumerate() {
@@ -136,16 +130,7 @@ fn run(clone_with_data: bool, ops: Vec<Op>) {
     co.close().unwrap();
     repo.add_remote(&RemoteSpec::new("origin", &url)).unwrap();
     repo.push("origin", "master").unwrap();
-    let bdir = tempfile::tempdir().unwrap();
-    let (brepo, _) = Repository::clone_from(
-        bdir.path(),
-        &RemoteSpec::new("origin", &url),
-        "B",
-        "b@example.com",
-        None,
-        clone_with_data,
-    )
-    .unwrap();
+    let (bdir, brepo) = clone(&url, clone_with_data);
     let mut world = World {
         commits: BTreeMap::from([(c0, (vec![], first))]),
         sites: [
@@ -311,16 +296,7 @@ fn run(clone_with_data: bool, ops: Vec<Op>) {
     }
 
     // The remote holds the whole history of its head: a clone with data reads it all.
-    let cdir = tempfile::tempdir().unwrap();
-    let (copy, _) = Repository::clone_from(
-        cdir.path(),
-        &RemoteSpec::new("origin", &url),
-        "C",
-        "c@example.com",
-        None,
-        true,
-    )
-    .unwrap();
+    let (_cdir, copy) = clone(&url, true);
     assert_eq!(copy.branch_head("master").unwrap(), Some(world.remote));
     for id in world.ancestors(world.remote) {
         check_commit(&copy, &id, &world.commits[&id].1, false);

@@ -58,7 +58,7 @@ fn clone_spec(spec: &RemoteSpec, data: bool) -> (tempfile::TempDir, Repository) 
     (dir, repo)
 }
 
-fn clone(url: &str, data: bool) -> (tempfile::TempDir, Repository) {
+pub(crate) fn clone(url: &str, data: bool) -> (tempfile::TempDir, Repository) {
     clone_spec(&RemoteSpec::new("origin", url), data)
 }
 
