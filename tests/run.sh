@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the Rust tests of every crate; the C, C++ and Julia-binding checks
 # against the installed C library (tests/c/run.sh); the Python package's tests
-# (bindings/python/run-tests.sh: a venv with numpy, pytest, tqdm, matplotlib, torch and
+# (bindings/python/run-tests.sh: a venv with numpy, pytest, hypothesis, tqdm, matplotlib, torch and
 # tensorflow-cpu from PyPI) and the original Hangar's test suite against it
 # (bindings/python/compat/run-original-tests.sh); and the reliability suites at their CI sizes (tests/reliability/README.md).
 # Installs s3s-fs 0.14.1 and garage 2.5.0 with cargo when missing.
