@@ -111,10 +111,14 @@ class Columns(DictReads):
         self._co.__exit__(*exc)
 
     @property
-    def contains_remote_references(self) -> bool:
-        """True if some sample's value is on a remote and not fetched here yet (a
-        partial clone: `repo.remote.fetch_data` brings them)."""
-        return self._co._not_fetched(None) > 0
+    def contains_remote_references(self) -> Dict[str, bool]:
+        """Per column (as the original), True if some sample's value is on a remote and
+        not fetched here yet (a partial clone: `repo.remote.fetch_data` brings them).
+        One C call when every value is here."""
+        names = self.keys()
+        if self._co._not_fetched(None) == 0:
+            return {name: False for name in names}
+        return {name: self[name].contains_remote_references for name in names}
 
     @property
     def remote_sample_keys(self) -> dict:

@@ -151,6 +151,14 @@ def _local_only(obj: Any, keys: List[KeyType], local: bool) -> List[KeyType]:
     return [k for k in keys if k not in remote]
 
 
+def _reader_column(path: str, commit: str, name: str, stream_cache_bytes: Optional[int]) -> "Column":
+    """An unpickled column (`Column.__reduce__`): column `name` of a reader checkout of
+    `commit` that this process opens; the column keeps its checkout open."""
+    from .repository import Repository
+
+    return Repository._reopen(path, stream_cache_bytes).checkout(commit=commit).columns[name]
+
+
 def _update_pairs(other: Any, kwargs: dict) -> List[Tuple[Any, Any]]:
     """`dict.update`'s arguments as (key, value) pairs, checked as `dict()` checks them
     (the same ValueError / TypeError for a malformed sequence)."""
@@ -492,6 +500,24 @@ class Column(LocalReads):
         if not name.startswith("_"):
             self._ptr()
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:
+        """Pickling, for `multiprocessing` (as the original allowed): a column of a
+        reader checkout pickles as where it is — the repository's directory, the commit
+        and the column's name — and unpickles as that column of a reader checkout the
+        receiving process opens for itself (no C handle crosses processes; the copy
+        reads the same commit, whatever the branches did since). A writer's column
+        cannot be pickled (`PermissionError`, as the original's)."""
+        self._ptr()
+        if self._co._writable:
+            raise PermissionError(
+                'Method "__getstate__" cannot be called in a write-enabled checkout: '
+                f"column {self._name!r} of the writer would not carry its staged changes to "
+                "another process. Commit, then pickle the column of a reader checkout "
+                "(repo.checkout())."
+            )
+        path, stream = self._co._repo._reopen_args()
+        return (_reader_column, (path, self._co.commit_hash, self._name, stream))
 
     def __len__(self) -> int:
         n = c_size_t()

@@ -156,10 +156,7 @@ class TorchDataset:
 
             _freeze_inherited_objects()
 
-            if self._stream_cache_bytes is None:
-                repo = Repository(self._repo_path)
-            else:
-                repo = Repository._open_remote_cache(self._repo_path, self._stream_cache_bytes)
+            repo = Repository._reopen(self._repo_path, self._stream_cache_bytes)
             co = repo.checkout(commit=self._commit)
             self._columns = [co.columns[n] for n in self._names]
             self._pid = os.getpid()
@@ -254,9 +251,8 @@ def _torch_dataset(cols: List[Column], rows: List[Row], field_names: Tuple[str, 
     if len({id(c._co) for c in cols}) != 1:
         raise ValueError("make_torch_dataset reads columns of one reader checkout (repo.checkout())")
     co = cols[0]._co
-    repo = co._repo
-    stream = repo._stream_cache_bytes if getattr(repo, "_streaming", False) else None
-    return TorchDataset(repo.path, co.commit_hash, [c.column for c in cols], rows, field_names, stream, as_dict, plain)
+    path, stream = co._repo._reopen_args()
+    return TorchDataset(path, co.commit_hash, [c.column for c in cols], rows, field_names, stream, as_dict, plain)
 
 
 def make_torch_dataset(

@@ -7,7 +7,7 @@ import os
 import shutil
 import warnings
 from ctypes import byref, c_bool, c_size_t, c_uint32, c_uint64
-from typing import Any, Dict, List, Literal, Optional, Union, overload
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union, overload
 
 from . import _ffi
 from ._ffi import check, cstr, lib
@@ -164,6 +164,25 @@ class Repository:
         check(lib.hangar_repo_open_remote_cache(cstr(cache_dir), int(cache_bytes), byref(out)))
         return cls._streaming_repo(cache_dir, out, cache_bytes)
 
+    def _reopen_args(self) -> Tuple[str, Optional[int]]:
+        """What another process needs to open this repository again (`_reopen`): its
+        directory and, for one from `open_remote`, the size of its value cache."""
+        stream = self._stream_cache_bytes if getattr(self, "_streaming", False) else None
+        return self.path, stream
+
+    @classmethod
+    def _reopen(cls, path: str, stream_cache_bytes: Optional[int]) -> "Repository":
+        """The repository `_reopen_args` describes, opened by this process (a pickled
+        column's, a dataloader worker's): a handle never crosses processes."""
+        if not os.path.isdir(os.path.join(path, ".hangar")):
+            raise FileNotFoundError(
+                f"no repository at {path}: a pickled column (or a dataloader's worker) opens "
+                "the repository it came from again, and it has been moved or removed since"
+            )
+        if stream_cache_bytes is None:
+            return cls(path)
+        return cls._open_remote_cache(path, stream_cache_bytes)
+
     @classmethod
     def _streaming_repo(cls, cache: str, out: ctypes.c_void_p, cache_bytes: int) -> "Repository":
         repo = cls.__new__(cls)
@@ -319,12 +338,21 @@ class Repository:
                     "commit_user": info.author.decode("utf-8"),
                     "commit_email": info.email.decode("utf-8"),
                 }
+            # As the original: the branches whose heads are among the commits listed,
+            # by commit, in branch-name order.
+            listed = set(order)
+            branch_heads: Dict[str, List[str]] = {}
+            for name in sorted(self.list_branches()):
+                head = self._branch_head(name)
+                if head in listed:
+                    branch_heads.setdefault(head, []).append(name)
             return {
                 "order": order,
                 "eves": eves,
                 "specs": specs,
                 "ancestors": ancestors,
                 "head": order[0] if order else None,
+                "branch_heads": branch_heads,
             }
         finally:
             lib.hangar_log_free(log)

@@ -354,6 +354,18 @@ def test_branches_merge_diff_and_log(repo, writer):
     assert len(log["ancestors"][head]) == 2
     assert log["specs"][head]["commit_message"] == "merge dev"
     assert log["eves"] == [base]
+    # The original's `branch_heads`: commit → the branches whose head it is, for the
+    # commits listed (dev's head is the merge's second parent, listed too).
+    dev_head = log["ancestors"][head][1]
+    assert log["branch_heads"] == {head: ["master"], dev_head: ["dev"]}
+    repo.create_branch("at-base", base_commit=base)
+    repo.create_branch("also-at-base", base_commit=base)
+    assert repo.log(return_contents=True)["branch_heads"][base] == ["also-at-base", "at-base"]
+    # From dev's head, master's newer head is not among the commits listed.
+    assert repo.log(branch="dev", return_contents=True)["branch_heads"] == {
+        dev_head: ["dev"], base: ["also-at-base", "at-base"]}
+    repo.remove_branch("at-base")
+    repo.remove_branch("also-at-base")
     co = repo.checkout()
     assert sorted(co.columns["v"].keys()) == [0, 1, 2]
     co.close()

@@ -65,7 +65,8 @@ def test_partial_clone_fetch_data_and_remote_references(pushed, tmp_path):
         co.columns["images"][3]
     with pytest.raises(FileNotFoundError):  # what the original raised
         co.columns["images"][4]
-    assert co.columns.contains_remote_references
+    # Per column, as the original's `Columns.contains_remote_references`.
+    assert co.columns.contains_remote_references == {"images": True, "labels": False}
     assert co.columns["images"].contains_remote_references
     assert not co.columns["labels"].contains_remote_references
     assert co.columns["images"].remote_reference_keys == tuple(range(10))
@@ -91,7 +92,7 @@ def test_partial_clone_fetch_data_and_remote_references(pushed, tmp_path):
     co.close()
     dst.remote.fetch_data("origin", "master")
     co = dst.checkout()
-    assert not co.columns.contains_remote_references
+    assert co.columns.contains_remote_references == {"images": False, "labels": False}
     assert co.columns["images"][9][0, 0] == 9
     co.close()
 
@@ -100,7 +101,7 @@ def test_push_fetch_pull_and_a_refused_stale_push(pushed, tmp_path):
     src, url = pushed
     dst = Repository(path=tmp_path / "dst", exists=False)
     dst.clone("Bo", "bo@example.com", url, data=True)
-    assert not dst.checkout().columns.contains_remote_references
+    assert not any(dst.checkout().columns.contains_remote_references.values())
     # The clone commits and pushes.
     co = dst.checkout(write=True)
     co.columns["images"][10] = np.full((16, 16), 10, np.uint8)
