@@ -191,7 +191,16 @@ impl ValueHeader<'_> {
     /// length), then the bytes.
     pub fn digest(&self, bytes: &[u8]) -> Digest {
         let mut h = blake3::Hasher::new();
-        let mut head = [0u8; 4 + 3 + 8 * 32];
+        let (head, n) = self.head(bytes.len());
+        h.update(&head[..n]);
+        hash_into(&mut h, bytes);
+        Digest(*h.finalize().as_bytes())
+    }
+
+    /// The bytes hashed before a value of `len` bytes (see [`ValueHeader::digest`]): a
+    /// buffer and how much of it they fill.
+    fn head(&self, len: usize) -> ([u8; HEAD_MAX], usize) {
+        let mut head = [0u8; HEAD_MAX];
         head[..4].copy_from_slice(VALUE_DOMAIN);
         head[4] = self.kind() as u8;
         let n = match self {
@@ -208,14 +217,146 @@ impl ValueHeader<'_> {
             ValueHeader::Str | ValueHeader::Bytes => {
                 head[5] = 0;
                 head[6] = 1;
-                head[7..15].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+                head[7..15].copy_from_slice(&(len as u64).to_le_bytes());
                 15
             }
         };
-        h.update(&head[..n]);
-        hash_into(&mut h, bytes);
-        Digest(*h.finalize().as_bytes())
+        (head, n)
     }
+
+    /// The digests of the `n` values of this header laid end to end in `bytes` (a batch
+    /// of one fixed shape: each `bytes.len() / n` bytes), appended to `out`: each is what
+    /// [`ValueHeader::digest`] gives for it.
+    ///
+    /// Why: BLAKE3 hashes one input's blocks one after the other, and the SIMD lanes of
+    /// its `hash_many` only ever see several *chunks* (1 KiB) of one input. A value whose
+    /// header and bytes fit in one chunk (a 28×28 image: 807 bytes, 13 blocks) therefore
+    /// hashed one block at a time. Here the full blocks of up to 16 such values (as many
+    /// as the CPU's lanes: 16 with AVX-512, 8 with AVX2) go through `hash_many` together,
+    /// and each value's last, partial block is one compression of its own, finishing the
+    /// chunk as its root. Values of other sizes are hashed one by one.
+    ///
+    /// `hash_many`, `compress_in_place` and the word conversions are the blake3 crate's
+    /// `platform` module, which it marks unstable: the workspace pins the crate's version
+    /// (`=1.8.7`), and `digest_each_is_digest_of_each` checks every length a chunk holds
+    /// against [`ValueHeader::digest`].
+    pub fn digest_each(&self, bytes: &[u8], n: usize, out: &mut Vec<Digest>) {
+        self.digest_each_on(blake3::platform::Platform::detect(), bytes, n, out);
+    }
+
+    /// [`ValueHeader::digest_each`] with the SIMD instructions of `platform`.
+    fn digest_each_on(
+        &self,
+        platform: blake3::platform::Platform,
+        bytes: &[u8],
+        n: usize,
+        out: &mut Vec<Digest>,
+    ) {
+        if n == 0 {
+            return;
+        }
+        let stride = bytes.len() / n;
+        let (head, h) = self.head(stride);
+        let len = h + stride;
+        let values = bytes.chunks_exact(stride.max(1)).take(n);
+        if stride == 0 || !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
+            if stride == 0 {
+                out.extend(std::iter::repeat_n(self.digest(&[]), n));
+            } else {
+                out.extend(values.map(|v| self.digest(v)));
+            }
+            return;
+        }
+        let lanes = platform.simd_degree().clamp(1, LANES);
+        // Each lane holds one value's whole input (header, then bytes).
+        let mut inputs = vec![0u8; lanes * blake3::CHUNK_LEN];
+        let (full, rem) = (len / blake3::BLOCK_LEN, len % blake3::BLOCK_LEN);
+        let end = if rem == 0 { CHUNK_END | ROOT } else { 0 };
+        let mut cvs = [0u8; LANES * 32];
+        let mut values = values.peekable();
+        while values.peek().is_some() {
+            let mut g = 0;
+            for v in values.by_ref().take(lanes) {
+                let lane = &mut inputs[g * blake3::CHUNK_LEN..g * blake3::CHUNK_LEN + len];
+                lane[..h].copy_from_slice(&head[..h]);
+                lane[h..].copy_from_slice(v);
+                g += 1;
+            }
+            hash_full_blocks(platform, &inputs, full, g, end, &mut cvs[..g * 32]);
+            for (i, cv) in cvs[..g * 32].chunks_exact(32).enumerate() {
+                let cv: [u8; 32] = cv.try_into().expect("32-byte chaining value");
+                if rem == 0 {
+                    out.push(Digest(cv));
+                    continue;
+                }
+                // The chunk's last block, zero-padded, with its true length: the root.
+                let at = i * blake3::CHUNK_LEN + full * blake3::BLOCK_LEN;
+                let mut block = [0u8; blake3::BLOCK_LEN];
+                block[..rem].copy_from_slice(&inputs[at..at + rem]);
+                let mut words = blake3::platform::words_from_le_bytes_32(&cv);
+                platform.compress_in_place(&mut words, &block, rem as u8, 0, CHUNK_END | ROOT);
+                out.push(Digest(blake3::platform::le_bytes_from_words_32(&words)));
+            }
+        }
+    }
+}
+
+/// Longest header: domain, kind, dtype, rank and 32 dimensions.
+const HEAD_MAX: usize = 4 + 3 + 8 * 32;
+/// Most values hashed side by side (AVX-512's 16 lanes of 32-bit words).
+const LANES: usize = 16;
+// BLAKE3's chunk flags and initial value, as its specification fixes them (the crate
+// keeps its own private).
+const CHUNK_START: u8 = 1 << 0;
+const CHUNK_END: u8 = 1 << 1;
+const ROOT: u8 = 1 << 3;
+const IV: [u32; 8] = [
+    0x6A09_E667,
+    0xBB67_AE85,
+    0x3C6E_F372,
+    0xA54F_F53A,
+    0x510E_527F,
+    0x9B05_688C,
+    0x1F83_D9AB,
+    0x5BE0_CD19,
+];
+
+/// The chaining values after the first `blocks` full blocks of the first `g` lanes of
+/// `inputs` (one chunk each, from its start; `end` the flags of the last of them), 32
+/// bytes per lane into `out`. `hash_many` takes the blocks' length as a constant.
+fn hash_full_blocks(
+    platform: blake3::platform::Platform,
+    inputs: &[u8],
+    blocks: usize,
+    g: usize,
+    end: u8,
+    out: &mut [u8],
+) {
+    fn many<const N: usize>(
+        platform: blake3::platform::Platform,
+        inputs: &[u8],
+        g: usize,
+        end: u8,
+        out: &mut [u8],
+    ) {
+        let zero = [0u8; N];
+        let mut refs = [&zero; LANES];
+        for (i, r) in refs.iter_mut().enumerate().take(g) {
+            let at = i * blake3::CHUNK_LEN;
+            *r = <&[u8; N]>::try_from(&inputs[at..at + N]).expect("N bytes");
+        }
+        platform.hash_many(&refs[..g], &IV, 0, blake3::IncrementCounter::No, 0, CHUNK_START, end, out);
+    }
+    macro_rules! dispatch {
+        ($($b:literal)*) => {
+            match blocks {
+                $($b => many::<{ $b * blake3::BLOCK_LEN }>(platform, inputs, g, end, out),)*
+                // A chunk holds 1 to 16 full blocks (the caller checked its length).
+                _ => unreachable!("{blocks} full blocks in one chunk"),
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
 
 /// CRC-32 (IEEE) of `bytes`, the cheap per-record check done on every read.
@@ -226,6 +367,61 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn platforms() -> Vec<blake3::platform::Platform> {
+        use blake3::platform::Platform;
+        let mut all = vec![Platform::portable()];
+        #[cfg(target_arch = "x86_64")]
+        all.extend([Platform::sse2(), Platform::sse41(), Platform::avx2(), Platform::avx512()].into_iter().flatten());
+        all
+    }
+
+    #[test]
+    fn digest_each_is_digest_of_each() {
+        // Every total length a chunk holds (header + value: 64..=1024, with full and
+        // partial last blocks), headers of several ranks, group sizes below, at and
+        // above the lanes, and the lengths on either side of the one-chunk path.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut byte = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        };
+        for rank in [1usize, 2, 5] {
+            for len in (1..=1100).filter(|l| *l < 80 || l % 7 == 0 || (1000..1040).contains(l)) {
+                let mut shape = vec![1u64; rank];
+                shape[0] = len as u64;
+                let header = ValueHeader::Tensor { dtype: DType::U8, shape: &shape };
+                for n in [1usize, 3, 16, 17, 40] {
+                    let bytes: Vec<u8> = (0..n * len).map(|_| byte()).collect();
+                    let want: Vec<Digest> = bytes.chunks(len).map(|v| header.digest(v)).collect();
+                    // Every instruction set this CPU has (a CI machine may pick another).
+                    for platform in platforms() {
+                        let mut got = Vec::new();
+                        header.digest_each_on(platform, &bytes, n, &mut got);
+                        assert_eq!(got, want, "{platform:?}: rank {rank}, {len} bytes, {n} values");
+                    }
+                }
+            }
+        }
+        // Zero values, and values of no bytes.
+        let header = ValueHeader::Tensor { dtype: DType::F32, shape: &[0, 3] };
+        let mut got = Vec::new();
+        header.digest_each(&[], 0, &mut got);
+        assert!(got.is_empty());
+        header.digest_each(&[], 4, &mut got);
+        assert_eq!(got, vec![header.digest(&[]); 4]);
+        // Equal values give equal digests; a byte changed in one lane changes only it.
+        let header = ValueHeader::Tensor { dtype: DType::U8, shape: &[28, 28] };
+        let mut bytes = vec![7u8; 784 * 20];
+        bytes[784 * 5 + 783] = 8;
+        let mut got = Vec::new();
+        header.digest_each(&bytes, 20, &mut got);
+        assert_eq!(got[0], got[19]);
+        assert_ne!(got[5], got[4]);
+        assert_eq!(got[5], header.digest(&bytes[784 * 5..784 * 6]));
+    }
 
     #[test]
     fn hex_round_trip() {
