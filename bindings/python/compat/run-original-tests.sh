@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the original Hangar's own test suite (hangar-py 0.5.2, the tests/ directory of its
 # PyPI source release, pinned by SHA-256) unchanged against the installed libhangar
-# package, with shim.py standing in for the internals its fixtures tune. Prints how many
-# tests pass, fail, are departures (DESIGN.md section 6), cover features libhangar lacks,
-# or cannot run on today's numpy; writes target/compat/report.json; and fails if a test
+# package, with shim.py standing in for the internals its fixtures tune and putting back
+# the numpy aliases and pytest.warns(None) the tests call. Prints how many tests pass,
+# fail, are departures (DESIGN.md section 6) or cover features libhangar lacks; writes
+# target/compat/report.json; and fails if a test
 # listed in expected-passing.txt does not pass.
 # Needs bindings/python/run-tests.sh to have run (the venv in target/py-venv).
 # `--update` rewrites expected-passing.txt from this run.

@@ -11,15 +11,16 @@ package (`run-original-tests.sh` loads it with `-p shim`), and reports what pass
    as such.
 2. What the tests themselves call that their tools have since removed, put back as it
    was (`_restore_removed_test_tools`): numpy's aliases of Python's builtins (`np.int`,
-   `np.float`, `np.object`, `np.str`: removed in numpy 1.24; the tests pass them as
-   dtypes, which numpy takes to mean int64, float64, object and str, as it always did)
+   `np.float`, `np.object`, `np.str`, and `np.bool` where numpy lacks it: removed in
+   numpy 1.24; the tests pass them as dtypes, which numpy takes to mean int64, float64,
+   object, str and bool, as it always did)
    and pytest's `pytest.warns(None)` (removed in pytest 8: it recorded every warning
    and asserted none). Neither touches the package; without them 170 tests stopped at
    that line before reaching it.
 3. Every test's outcome is recorded and classified (`classify`): passed; failed; a
    departure (the test exercises the original's internals or its Python command line,
-   which libhangar replaced on purpose); a feature libhangar lacks (remotes); or a test
-   that cannot run on today's numpy or pytest. A summary table is printed and written as JSON to
+   which libhangar replaced on purpose); or a feature libhangar lacks (remotes). A
+   summary table is printed and written as JSON to
    `$HANGAR_COMPAT_REPORT` when set.
 4. Tests listed in `$HANGAR_COMPAT_EXPECTED` (one node id per line) must pass: any that
    does not fails the session, so a regression in the drop-in API is caught.
@@ -32,9 +33,8 @@ import os
 import re
 import sys
 import types
-from collections import Counter, defaultdict
-
 import warnings
+from collections import Counter, defaultdict
 
 import numpy as np
 import pytest
@@ -129,9 +129,6 @@ _INTERNALS = re.compile(
     r"No module named 'hangar\.|cannot import name .* from 'hangar|has no attribute '_ecosystem_details'|"
     r"module 'hangar(\.[a-z_]+)?' has no attribute|object has no attribute '_(branch_name|any_is_conman|env|be_fs|samples|subsamples|schema|txnctx|stack|destruct|enter_count|is_conman|mode|column_name|path|aset|refenv|branchenv|stageenv|hashenv|dataenv|writer_lock|repo_path|stagehashenv|labelenv)\b"
 )
-_OLD_NUMPY = re.compile(r"module 'numpy' has no attribute '(int|float|bool|object|str)'")
-# pytest.warns(None), removed in pytest 8.
-_OLD_PYTEST = re.compile(r"exceptions must be derived from Warning, not <class 'NoneType'>")
 
 
 def classify(nodeid: str, outcome: str, text: str) -> tuple[str, str]:
@@ -154,10 +151,6 @@ def classify(nodeid: str, outcome: str, text: str) -> tuple[str, str]:
         return "departure", "asserts a private attribute of the original's objects"
     if "arrow-ipc" in text:
         return "departure", "asserts the original's storage backend code; libhangar has one format (backend= is accepted and ignored)"
-    if _OLD_NUMPY.search(text):
-        return "outdated", "uses numpy aliases removed in numpy 1.24 (np.int, np.float, ...)"
-    if _OLD_PYTEST.search(text):
-        return "outdated", "passes pytest.warns(None), which pytest 8 rejects"
     if outcome == "skipped":
         return "skipped", text.splitlines()[-1][:200] if text else ""
     return "failed", (text.strip().splitlines() or [""])[-1][:300]
@@ -185,7 +178,7 @@ def pytest_terminal_summary(terminalreporter):
     for nodeid, (cat, _) in _results.items():
         by_file[nodeid.split("::")[0]][cat] += 1
         total[cat] += 1
-    cats = ["passed", "failed", "departure", "lacking", "outdated", "skipped"]
+    cats = ["passed", "failed", "departure", "lacking", "skipped"]
     lines = [f"{'file':48} " + " ".join(f"{c:>9}" for c in cats)]
     for f in sorted(by_file):
         lines.append(f"{f:48} " + " ".join(f"{by_file[f][c]:>9}" for c in cats))

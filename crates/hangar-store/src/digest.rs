@@ -258,15 +258,11 @@ impl ValueHeader<'_> {
         let stride = bytes.len() / n;
         let (head, h) = self.head(stride);
         let len = h + stride;
-        let values = bytes.chunks_exact(stride.max(1)).take(n);
         if stride == 0 || !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
-            if stride == 0 {
-                out.extend(std::iter::repeat_n(self.digest(&[]), n));
-            } else {
-                out.extend(values.map(|v| self.digest(v)));
-            }
+            out.extend((0..n).map(|i| self.digest(&bytes[i * stride..(i + 1) * stride])));
             return;
         }
+        let values = bytes.chunks_exact(stride).take(n);
         let lanes = platform.simd_degree().clamp(1, LANES);
         // Each lane holds one value's whole input (header, then bytes).
         let mut inputs = vec![0u8; lanes * blake3::CHUNK_LEN];
