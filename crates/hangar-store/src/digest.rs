@@ -241,42 +241,63 @@ impl ValueHeader<'_> {
     /// (`=1.8.7`), and `digest_each_is_digest_of_each` checks every length a chunk holds
     /// against [`ValueHeader::digest`].
     pub fn digest_each(&self, bytes: &[u8], n: usize, out: &mut Vec<Digest>) {
-        self.digest_each_on(blake3::platform::Platform::detect(), bytes, n, out);
-    }
-
-    /// [`ValueHeader::digest_each`] with the SIMD instructions of `platform`.
-    fn digest_each_on(
-        &self,
-        platform: blake3::platform::Platform,
-        bytes: &[u8],
-        n: usize,
-        out: &mut Vec<Digest>,
-    ) {
         if n == 0 {
             return;
         }
         let stride = bytes.len() / n;
-        let (head, h) = self.head(stride);
-        let len = h + stride;
-        if stride == 0 || !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
-            out.extend((0..n).map(|i| self.digest(&bytes[i * stride..(i + 1) * stride])));
+        if stride == 0 {
+            out.extend((0..n).map(|_| self.digest(&[])));
             return;
         }
-        let values = bytes.chunks_exact(stride).take(n);
+        self.digest_many_on(blake3::platform::Platform::detect(), bytes.chunks_exact(stride).take(n), out);
+    }
+
+    /// The digests of `values`, appended to `out` in their order: each is what
+    /// [`ValueHeader::digest`] gives for it. Values of one length (a fixed-shape
+    /// column's: what a fetch receives, one buffer each) are hashed side by side as by
+    /// [`ValueHeader::digest_each`]; a value of another length than the first is
+    /// hashed on its own.
+    pub fn digest_many<'v>(&self, values: impl IntoIterator<Item = &'v [u8]>, out: &mut Vec<Digest>) {
+        self.digest_many_on(blake3::platform::Platform::detect(), values, out);
+    }
+
+    /// [`ValueHeader::digest_many`] with the SIMD instructions of `platform`.
+    fn digest_many_on<'v>(
+        &self,
+        platform: blake3::platform::Platform,
+        values: impl IntoIterator<Item = &'v [u8]>,
+        out: &mut Vec<Digest>,
+    ) {
+        let mut values = values.into_iter().peekable();
+        let Some(stride) = values.peek().map(|v| v.len()) else {
+            return;
+        };
+        let (head, h) = self.head(stride);
+        let len = h + stride;
+        if !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
+            out.extend(values.map(|v| self.digest(v)));
+            return;
+        }
         let lanes = platform.simd_degree().clamp(1, LANES);
         // Each lane holds one value's whole input (header, then bytes).
         let mut inputs = vec![0u8; lanes * blake3::CHUNK_LEN];
         let (full, rem) = (len / blake3::BLOCK_LEN, len % blake3::BLOCK_LEN);
         let end = if rem == 0 { CHUNK_END | ROOT } else { 0 };
         let mut cvs = [0u8; LANES * 32];
-        let mut values = values.peekable();
         while values.peek().is_some() {
             let mut g = 0;
-            for v in values.by_ref().take(lanes) {
+            // A value of another length ends the group; it is hashed alone below.
+            while g < lanes && values.peek().is_some_and(|v| v.len() == stride) {
+                let v = values.next().expect("peeked");
                 let lane = &mut inputs[g * blake3::CHUNK_LEN..g * blake3::CHUNK_LEN + len];
                 lane[..h].copy_from_slice(&head[..h]);
                 lane[h..].copy_from_slice(v);
                 g += 1;
+            }
+            if g == 0 {
+                let v = values.next().expect("peeked");
+                out.push(self.digest(v));
+                continue;
             }
             hash_full_blocks(platform, &inputs, full, g, end, &mut cvs[..g * 32]);
             for (i, cv) in cvs[..g * 32].chunks_exact(32).enumerate() {
@@ -395,7 +416,7 @@ mod tests {
                     // Every instruction set this CPU has (a CI machine may pick another).
                     for platform in platforms() {
                         let mut got = Vec::new();
-                        header.digest_each_on(platform, &bytes, n, &mut got);
+                        header.digest_many_on(platform, bytes.chunks(len), &mut got);
                         assert_eq!(got, want, "{platform:?}: rank {rank}, {len} bytes, {n} values");
                     }
                 }
@@ -417,6 +438,20 @@ mod tests {
         assert_eq!(got[0], got[19]);
         assert_ne!(got[5], got[4]);
         assert_eq!(got[5], header.digest(&bytes[784 * 5..784 * 6]));
+        // Values of other lengths among them (each hashed on its own, in its place):
+        // separate buffers, as a fetch receives them.
+        for platform in platforms() {
+            let header = ValueHeader::Bytes;
+            let values: Vec<Vec<u8>> = [100usize, 100, 100, 7, 100, 2000, 100, 100, 0, 100]
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())
+                .collect();
+            let mut got = Vec::new();
+            header.digest_many_on(platform, values.iter().map(|v| v.as_slice()), &mut got);
+            let want: Vec<Digest> = values.iter().map(|v| header.digest(v)).collect();
+            assert_eq!(got, want, "{platform:?}: mixed lengths");
+        }
     }
 
     #[test]

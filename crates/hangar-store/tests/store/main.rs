@@ -3,6 +3,7 @@
 
 mod claims;
 mod dead_values;
+mod ingest;
 mod packs;
 mod recovery;
 mod segments;
