@@ -4,10 +4,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use hangar_store::{Digest, ValueHeader};
+use hangar_store::{Digest, DigestMap, ValueHeader};
 
 use crate::commit::CommitId;
 use crate::error::{Error, Result};
@@ -132,14 +133,31 @@ pub(crate) fn problem(e: &Error) -> Problem {
     }
 }
 
-/// A value to check, with where it was first seen.
+/// A value to check, with where it was first seen. Compact (one is kept per distinct
+/// value until all are checked): the header and the commit and column are shared by a
+/// column's values, and the text naming the sample is made only for a problem.
 struct Expected {
-    header: OwnedHeader,
-    context: String,
+    header: Arc<OwnedHeader>,
+    at: Arc<(CommitId, String)>,
+    key: Box<[u8]>,
+}
+
+impl Expected {
+    /// "commit C column N sample K", for a problem's detail.
+    fn context(&self, shared: &Shared) -> String {
+        let (commit, column) = &*self.at;
+        match crate::diff::split_key(shared, &self.key) {
+            Ok(key) => format!("commit {commit} column {column:?} sample {key}"),
+            Err(_) => format!(
+                "commit {commit} column {column:?} key {:02x?}",
+                &self.key[..]
+            ),
+        }
+    }
 }
 
 /// A value's canonical header, owned (what its digest covers besides the bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum OwnedHeader {
     Tensor(hangar_store::DType, Vec<u64>),
     Str,
@@ -217,7 +235,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     let mut seen_commits = HashSet::new();
     let mut seen_trees = HashSet::new();
     let mut nodes = HashSet::new();
-    let mut values: HashMap<Digest, Expected> = HashMap::new();
+    let mut values: DigestMap<Expected> = DigestMap::default();
     let mut inline: HashMap<Digest, u64> = HashMap::new();
     while let Some(id) = commits.pop() {
         if !seen_commits.insert(id) {
@@ -238,13 +256,24 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     report.commits = seen_commits.len();
     report.nodes = nodes.len();
 
+    // Values of one header (a fixed-shape column's) a piece at a time, so that
+    // `digest_many` hashes small ones side by side.
+    let mut by_header: HashMap<&OwnedHeader, Vec<(&Digest, &Expected)>> = HashMap::new();
+    for (d, exp) in &values {
+        by_header.entry(&exp.header).or_default().push((d, exp));
+    }
+    // In digest order: the index lookups of a piece then search near each other.
+    for v in by_header.values_mut() {
+        v.sort_unstable_by_key(|(d, _)| *d);
+    }
+    let pieces: Vec<&[(&Digest, &Expected)]> = by_header
+        .values()
+        .flat_map(|v| v.chunks(VERIFY_PIECE))
+        .collect();
     let checked: Vec<(Option<u64>, Option<Problem>)> = hangar_store::run_parallel(|| {
-        values
+        pieces
             .par_iter()
-            .map(|(digest, exp)| match check_value(shared, digest, exp) {
-                Ok(n) => (n, None),
-                Err(e) => (Some(0), Some(e)),
-            })
+            .flat_map_iter(|piece| check_values(shared, piece))
             .collect()
     });
     report.values = values.len() + inline.len();
@@ -312,7 +341,7 @@ fn check_commit(
     queue: &mut Vec<CommitId>,
     seen_trees: &mut HashSet<Digest>,
     nodes: &mut HashSet<Digest>,
-    values: &mut HashMap<Digest, Expected>,
+    values: &mut DigestMap<Expected>,
     inline: &mut HashMap<Digest, u64>,
 ) -> Result<()> {
     let commit = shared.read_commit(&id.digest())?;
@@ -328,6 +357,8 @@ fn check_commit(
         // commit, so the record count comes from the full walk below.
         tree::walk_nodes(shared, &t, nodes)?;
         let (mut count, mut samples) = (0u64, 0u64);
+        let at = Arc::new((id, col.name.clone()));
+        let mut col_header: Option<Arc<OwnedHeader>> = None;
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
             count += 1;
@@ -369,8 +400,15 @@ fn check_commit(
                 continue;
             };
             values.entry(*digest).or_insert_with(|| Expected {
-                header: header_of(&schema, &rec),
-                context: format!("commit {} column {:?} sample {key}", id, col.name),
+                header: match rec.shape {
+                    // A fixed-shape column's values share one header.
+                    None => col_header
+                        .get_or_insert_with(|| Arc::new(header_of(&schema, &rec)))
+                        .clone(),
+                    Some(_) => Arc::new(header_of(&schema, &rec)),
+                },
+                at: at.clone(),
+                key: k.clone().into(),
             });
         }
         if count != t.count || samples != col.samples {
@@ -416,13 +454,74 @@ pub(crate) fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
     }
 }
 
-/// Checks one stored value: its byte count, or `None` if it is on a remote and not
-/// fetched here.
-fn check_value(
+/// Values verified per piece (of one header; see `check_values`).
+const VERIFY_PIECE: usize = 256;
+/// Values of at most this many bytes are hashed side by side (BLAKE3's SIMD lanes
+/// help values that fit one 1 KiB chunk with their header).
+const SIDE_BY_SIDE_MAX: usize = 1024;
+
+/// Checks stored values of one header: for each, its byte count (0 if it is damaged,
+/// `None` if it is on a remote and not fetched here) and what is wrong with it.
+fn check_values(
+    shared: &Shared,
+    piece: &[(&Digest, &Expected)],
+) -> Vec<(Option<u64>, Option<Problem>)> {
+    let mut out = Vec::with_capacity(piece.len());
+    // Values small enough to be hashed side by side, held until they are; the others
+    // are hashed as they are read (what the piece holds stays small).
+    let mut read = Vec::with_capacity(piece.len());
+    let mut got = Vec::with_capacity(piece.len());
+    for (i, (digest, exp)) in piece.iter().enumerate() {
+        match read_value(shared, digest, exp) {
+            Ok(Some((path, bytes))) => {
+                out.push((Some(bytes.len() as u64), None));
+                if bytes.len() <= SIDE_BY_SIDE_MAX {
+                    read.push((i, path, bytes));
+                } else {
+                    got.push((i, path, exp.header.as_header().digest(&bytes)));
+                }
+            }
+            Ok(None) => out.push((None, None)),
+            Err(p) => out.push((Some(0), Some(p))),
+        }
+    }
+    if let Some((_, exp)) = piece.first() {
+        let mut digests = Vec::with_capacity(read.len());
+        exp.header
+            .as_header()
+            .digest_many(read.iter().map(|(_, _, b)| &b[..]), &mut digests);
+        got.extend(
+            read.into_iter()
+                .zip(digests)
+                .map(|((i, path, _), d)| (i, path, d)),
+        );
+    }
+    for (i, path, got) in got {
+        let (digest, exp) = piece[i];
+        if got != *digest {
+            out[i] = (
+                Some(0),
+                Some(Problem {
+                    path,
+                    detail: format!(
+                        "value {} ({}) does not hash to its digest",
+                        digest.short(),
+                        exp.context(shared)
+                    ),
+                }),
+            );
+        }
+    }
+    out
+}
+
+/// One stored value's file and bytes, read through the CRC check, or `None` if it is
+/// on a remote and not fetched here.
+fn read_value(
     shared: &Shared,
     digest: &Digest,
     exp: &Expected,
-) -> std::result::Result<Option<u64>, Problem> {
+) -> std::result::Result<Option<(PathBuf, hangar_store::Buffer)>, Problem> {
     // The live index runs only: what the repository holds for anyone who opens it now,
     // not what a run gc retired still locates for this handle's readers.
     let entry = match shared.store.lookup_live(digest) {
@@ -434,7 +533,7 @@ fn check_value(
                 detail: format!(
                     "value {} ({}) is referenced but not stored",
                     digest.short(),
-                    exp.context
+                    exp.context(shared)
                 ),
             })
         }
@@ -445,15 +544,5 @@ fn check_value(
         .store
         .read_entry(&entry)
         .map_err(|e| problem(&Error::Store(e)))?;
-    if exp.header.as_header().digest(&bytes) != *digest {
-        return Err(Problem {
-            path,
-            detail: format!(
-                "value {} ({}) does not hash to its digest",
-                digest.short(),
-                exp.context
-            ),
-        });
-    }
-    Ok(Some(bytes.len() as u64))
+    Ok(Some((path, bytes)))
 }

@@ -202,26 +202,21 @@ fn damaged_small_files_never_panic_or_give_wrong_data() {
     }
 }
 
-#[test]
-fn a_flipped_value_byte_is_reported_by_verify_and_by_reads_of_that_sample_only() {
-    let (dir, expected) = build();
-    let hangar = dir.path().join(".hangar");
-    let repo = Repository::open(dir.path()).unwrap();
-    let view = repo
-        .checkout()
-        .unwrap()
-        .column("imgs")
-        .unwrap()
-        .get_view("k5")
-        .unwrap();
-    let want = view.as_bytes().to_vec();
-    drop(view);
-    drop(repo);
-    // Find the segment holding k5's bytes and flip one of them.
+/// The bytes of sample k5 of column imgs, as a reader checkout reads them.
+fn k5_bytes(dir: &Path) -> Vec<u8> {
+    let repo = Repository::open(dir).unwrap();
+    let co = repo.checkout().unwrap();
+    let view = co.column("imgs").unwrap().get_view("k5").unwrap();
+    view.as_bytes().to_vec()
+}
+
+/// Flips a byte of the value `want` (80 bytes) where a segment stores it: that segment,
+/// the value's offset in it and the file's new bytes.
+fn flip_stored_byte(hangar: &Path, want: &[u8]) -> (PathBuf, usize, Vec<u8>) {
     let mut hit = None;
-    for f in files(&hangar, "segments") {
+    for f in files(hangar, "segments") {
         let bytes = std::fs::read(&f).unwrap();
-        if let Some(pos) = bytes.windows(80).position(|w| w == want.as_slice()) {
+        if let Some(pos) = bytes.windows(80).position(|w| w == want) {
             hit = Some((f, pos));
         }
     }
@@ -229,6 +224,15 @@ fn a_flipped_value_byte_is_reported_by_verify_and_by_reads_of_that_sample_only()
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[pos + 3] ^= 0x01;
     std::fs::write(&seg, &bytes).unwrap();
+    (seg, pos, bytes)
+}
+
+#[test]
+fn a_flipped_value_byte_is_reported_by_verify_and_by_reads_of_that_sample_only() {
+    let (dir, expected) = build();
+    let hangar = dir.path().join(".hangar");
+    let want = k5_bytes(dir.path());
+    let (seg, _, _) = flip_stored_byte(&hangar, &want);
     let repo = Repository::open(dir.path()).unwrap();
     let report = repo.verify().unwrap();
     assert!(!report.is_ok());
@@ -258,4 +262,56 @@ fn a_missing_segment_is_reported() {
             .any(|p| p.path == seg && p.detail.contains("missing")),
         "{report}"
     );
+}
+
+#[test]
+fn a_value_rewritten_with_a_matching_crc_is_caught_by_verify_recomputing_its_digest() {
+    // A CRC is no defence against a deliberate change: rewrite k5's bytes in its
+    // segment and the CRC its index entry holds (with the entry's own checksum). Reads
+    // see nothing wrong; verify, which hashes every value (small ones side by side with
+    // the others of their column), must name k5 and only k5.
+    let (dir, _) = build();
+    let hangar = dir.path().join(".hangar");
+    let want = vec![5u8.wrapping_mul(37); 80];
+    let (seg, pos, bytes) = flip_stored_byte(&hangar, &want);
+    let new_crc = hangar_store::crc32(&bytes[pos..pos + 80]);
+    let (old_crc, mut patched) = (hangar_store::crc32(&want), 0);
+    for run in files(&hangar, "index") {
+        let mut b = std::fs::read(&run).unwrap();
+        for i in 0..b.len().saturating_sub(63) {
+            let e = &b[i..i + 64];
+            if hangar_store::crc32(&e[..60]).to_le_bytes() == e[60..64]
+                && e[48..56] == 80u64.to_le_bytes()
+                && e[56..60] == old_crc.to_le_bytes()
+            {
+                b[i + 56..i + 60].copy_from_slice(&new_crc.to_le_bytes());
+                let crc = hangar_store::crc32(&b[i..i + 60]);
+                b[i + 60..i + 64].copy_from_slice(&crc.to_le_bytes());
+                patched += 1;
+            }
+        }
+        std::fs::write(&run, &b).unwrap();
+    }
+    assert_eq!(patched, 1, "k5's index entry");
+    assert_eq!(
+        k5_bytes(dir.path()),
+        &bytes[pos..pos + 80],
+        "the rewritten bytes read back"
+    );
+    let repo = Repository::open(dir.path()).unwrap();
+    let report = repo.verify().unwrap();
+    let hashing: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.detail.contains("does not hash to its digest"))
+        .collect();
+    assert_eq!(hashing.len(), 1, "{report}");
+    assert_eq!(hashing[0].path, seg, "{report}");
+    assert!(
+        hashing[0].detail.contains("column \"imgs\"") && hashing[0].detail.contains("k5"),
+        "{report}"
+    );
+    // Besides: the segment's whole-file checksum (kept in the index run's header).
+    assert!(report.problems.iter().all(|p| p.path == seg), "{report}");
+    assert_eq!(report.problems.len(), 2, "{report}");
 }
