@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use hangar_store::{Digest, DigestMap, ValueHeader};
+use hangar_store::{Digest, DigestMap, DigestSet, ValueHeader};
 
 use crate::commit::CommitId;
 use crate::error::{Error, Result};
@@ -133,26 +133,53 @@ pub(crate) fn problem(e: &Error) -> Problem {
     }
 }
 
-/// A value to check, with where it was first seen. Compact (one is kept per distinct
-/// value until all are checked): the header and the commit and column are shared by a
-/// column's values, and the text naming the sample is made only for a problem.
-struct Expected {
-    header: Arc<OwnedHeader>,
-    at: Arc<(CommitId, String)>,
-    key: Box<[u8]>,
+/// A column's record table as verify walked it (in walk order): where a damaged value
+/// is looked up again to name the sample that refers to it.
+struct Walked {
+    commit: CommitId,
+    column: String,
+    schema: Digest,
+    tree: crate::objects::TreeRef,
 }
 
-impl Expected {
-    /// "commit C column N sample K", for a problem's detail.
-    fn context(&self, shared: &Shared) -> String {
-        let (commit, column) = &*self.at;
-        match crate::diff::split_key(shared, &self.key) {
-            Ok(key) => format!("commit {commit} column {column:?} sample {key}"),
-            Err(_) => format!(
-                "commit {commit} column {column:?} key {:02x?}",
-                &self.key[..]
-            ),
-        }
+/// What verify's walk of the history has seen so far.
+#[derive(Default)]
+struct Walk {
+    trees: HashSet<Digest>,
+    nodes: HashSet<Digest>,
+    /// One entry per distinct stored value (its digest and the header its records
+    /// imply), kept small: the samples that refer to a value are looked up again only
+    /// if it turns out damaged (`name_samples`).
+    values: DigestMap<Arc<OwnedHeader>>,
+    /// Values kept in their records: byte count by digest.
+    inline: HashMap<Digest, u64>,
+    walked: Vec<Walked>,
+}
+
+/// What is wrong with a stored value, before the sample naming it is looked up.
+enum Bad {
+    /// Referenced, but no live index run locates it.
+    NotStored,
+    /// Read (through its CRC) from this file, it hashes to another digest.
+    Mismatch(PathBuf),
+    /// Its file or index entry could not be read: the problem says why.
+    Unreadable(Problem),
+}
+
+/// What checking some stored values found.
+#[derive(Default)]
+struct Checked {
+    bytes: u64,
+    not_fetched: usize,
+    bad: Vec<(Digest, Bad)>,
+}
+
+impl Checked {
+    fn merge(mut self, other: Checked) -> Checked {
+        self.bytes += other.bytes;
+        self.not_fetched += other.not_fetched;
+        self.bad.extend(other.bad);
+        self
     }
 }
 
@@ -233,60 +260,74 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
         Err(e) => report.problems.push(problem(&e)),
     }
     let mut seen_commits = HashSet::new();
-    let mut seen_trees = HashSet::new();
-    let mut nodes = HashSet::new();
-    let mut values: DigestMap<Expected> = DigestMap::default();
-    let mut inline: HashMap<Digest, u64> = HashMap::new();
+    let mut walk = Walk::default();
     while let Some(id) = commits.pop() {
         if !seen_commits.insert(id) {
             continue;
         }
-        if let Err(e) = check_commit(
-            shared,
-            id,
-            &mut commits,
-            &mut seen_trees,
-            &mut nodes,
-            &mut values,
-            &mut inline,
-        ) {
+        if let Err(e) = check_commit(shared, id, &mut commits, &mut walk) {
             report.problems.push(problem(&e));
         }
     }
+    let Walk {
+        nodes,
+        values,
+        inline,
+        walked,
+        ..
+    } = walk;
     report.commits = seen_commits.len();
     report.nodes = nodes.len();
 
     // Values of one header (a fixed-shape column's) a piece at a time, so that
     // `digest_many` hashes small ones side by side.
-    let mut by_header: HashMap<&OwnedHeader, Vec<(&Digest, &Expected)>> = HashMap::new();
-    for (d, exp) in &values {
-        by_header.entry(&exp.header).or_default().push((d, exp));
+    let mut by_header: HashMap<&OwnedHeader, Vec<&Digest>> = HashMap::new();
+    for (d, header) in &values {
+        by_header.entry(&**header).or_default().push(d);
     }
     // In digest order: the index lookups of a piece then search near each other.
     for v in by_header.values_mut() {
-        v.sort_unstable_by_key(|(d, _)| *d);
+        v.sort_unstable();
     }
-    let pieces: Vec<&[(&Digest, &Expected)]> = by_header
-        .values()
-        .flat_map(|v| v.chunks(VERIFY_PIECE))
+    let pieces: Vec<(&OwnedHeader, &[&Digest])> = by_header
+        .iter()
+        .flat_map(|(h, v)| v.chunks(VERIFY_PIECE).map(move |c| (*h, c)))
         .collect();
-    let checked: Vec<(Option<u64>, Option<Problem>)> = hangar_store::run_parallel(|| {
+    let checked = hangar_store::run_parallel(|| {
         pieces
             .par_iter()
-            .flat_map_iter(|piece| check_values(shared, piece))
-            .collect()
+            .map(|(header, piece)| check_values(shared, header, piece))
+            .reduce(Checked::default, Checked::merge)
     });
-    report.values = values.len() + inline.len();
-    report.value_bytes = inline.values().sum();
-    for (n, p) in checked {
-        match n {
-            Some(n) => report.value_bytes += n,
-            None => {
-                report.not_fetched += 1;
-                report.values -= 1;
-            }
-        }
-        report.problems.extend(p);
+    report.values = values.len() + inline.len() - checked.not_fetched;
+    report.value_bytes = inline.values().sum::<u64>() + checked.bytes;
+    report.not_fetched = checked.not_fetched;
+    let named = name_samples(
+        shared,
+        &walked,
+        checked.bad.iter().map(|(d, _)| *d).collect(),
+    );
+    for (digest, bad) in checked.bad {
+        let context = named
+            .get(&digest)
+            .map_or("referenced by a record", String::as_str);
+        report.problems.push(match bad {
+            Bad::NotStored => Problem {
+                path: shared.store.index_dir(),
+                detail: format!(
+                    "value {} ({context}) is referenced but not stored",
+                    digest.short()
+                ),
+            },
+            Bad::Mismatch(path) => Problem {
+                path,
+                detail: format!(
+                    "value {} ({context}) does not hash to its digest",
+                    digest.short()
+                ),
+            },
+            Bad::Unreadable(p) => p,
+        });
     }
     // No symbolic link anywhere in .hangar: libhangar never follows one, so a link is a
     // file or directory that is not there.
@@ -339,10 +380,7 @@ fn check_commit(
     shared: &Shared,
     id: CommitId,
     queue: &mut Vec<CommitId>,
-    seen_trees: &mut HashSet<Digest>,
-    nodes: &mut HashSet<Digest>,
-    values: &mut DigestMap<Expected>,
-    inline: &mut HashMap<Digest, u64>,
+    walk: &mut Walk,
 ) -> Result<()> {
     let commit = shared.read_commit(&id.digest())?;
     queue.extend(commit.parents.iter().copied().map(CommitId));
@@ -350,14 +388,19 @@ fn check_commit(
     for col in &root.columns {
         let schema = shared.read_schema(&col.schema)?;
         let Some(t) = col.tree else { continue };
-        if !seen_trees.insert(t.root) {
+        if !walk.trees.insert(t.root) {
             continue;
         }
         // Checks the nodes' structure (levels); counts only nodes not seen in an earlier
         // commit, so the record count comes from the full walk below.
-        tree::walk_nodes(shared, &t, nodes)?;
+        tree::walk_nodes(shared, &t, &mut walk.nodes)?;
         let (mut count, mut samples) = (0u64, 0u64);
-        let at = Arc::new((id, col.name.clone()));
+        walk.walked.push(Walked {
+            commit: id,
+            column: col.name.clone(),
+            schema: col.schema,
+            tree: t,
+        });
         let mut col_header: Option<Arc<OwnedHeader>> = None;
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
@@ -393,23 +436,22 @@ fn check_commit(
             // An inline value was checked by decoding its record, and its bytes are
             // covered by the node's object digest.
             if let Held::Inline(b) = &rec.held {
-                inline.insert(rec.value_digest(&schema), b.len() as u64);
+                walk.inline
+                    .insert(rec.value_digest(&schema), b.len() as u64);
                 continue;
             }
             let Some(digest) = rec.stored_digest() else {
                 continue;
             };
-            values.entry(*digest).or_insert_with(|| Expected {
-                header: match rec.shape {
+            walk.values
+                .entry(*digest)
+                .or_insert_with(|| match rec.shape {
                     // A fixed-shape column's values share one header.
                     None => col_header
                         .get_or_insert_with(|| Arc::new(header_of(&schema, &rec)))
                         .clone(),
                     Some(_) => Arc::new(header_of(&schema, &rec)),
-                },
-                at: at.clone(),
-                key: k.clone().into(),
-            });
+                });
         }
         if count != t.count || samples != col.samples {
             return Err(Error::corrupt(
@@ -422,8 +464,8 @@ fn check_commit(
         }
     }
     if let Some(t) = root.metadata {
-        if seen_trees.insert(t.root) {
-            tree::walk_nodes(shared, &t, nodes)?;
+        if walk.trees.insert(t.root) {
+            tree::walk_nodes(shared, &t, &mut walk.nodes)?;
             for item in TreeIter::new(shared, Some(&t)) {
                 let (k, v) = item?;
                 if std::str::from_utf8(&v).is_err()
@@ -460,59 +502,78 @@ const VERIFY_PIECE: usize = 256;
 /// help values that fit one 1 KiB chunk with their header).
 const SIDE_BY_SIDE_MAX: usize = 1024;
 
-/// Checks stored values of one header: for each, its byte count (0 if it is damaged,
-/// `None` if it is on a remote and not fetched here) and what is wrong with it.
-fn check_values(
-    shared: &Shared,
-    piece: &[(&Digest, &Expected)],
-) -> Vec<(Option<u64>, Option<Problem>)> {
-    let mut out = Vec::with_capacity(piece.len());
+/// Checks stored values of one header: their bytes, how many are on a remote and not
+/// fetched here, and what is wrong with the others.
+fn check_values(shared: &Shared, header: &OwnedHeader, piece: &[&Digest]) -> Checked {
+    let mut out = Checked::default();
+    let header = header.as_header();
     // Values small enough to be hashed side by side, held until they are; the others
     // are hashed as they are read (what the piece holds stays small).
-    let mut read = Vec::with_capacity(piece.len());
+    let mut held = Vec::with_capacity(piece.len());
     let mut got = Vec::with_capacity(piece.len());
-    for (i, (digest, exp)) in piece.iter().enumerate() {
-        match read_value(shared, digest, exp) {
+    for &digest in piece {
+        match read_value(shared, digest) {
             Ok(Some((path, bytes))) => {
-                out.push((Some(bytes.len() as u64), None));
+                out.bytes += bytes.len() as u64;
                 if bytes.len() <= SIDE_BY_SIDE_MAX {
-                    read.push((i, path, bytes));
+                    held.push((digest, path, bytes));
                 } else {
-                    got.push((i, path, exp.header.as_header().digest(&bytes)));
+                    got.push((digest, path, bytes.len(), header.digest(&bytes)));
                 }
             }
-            Ok(None) => out.push((None, None)),
-            Err(p) => out.push((Some(0), Some(p))),
+            Ok(None) => out.not_fetched += 1,
+            Err(bad) => out.bad.push((*digest, bad)),
         }
     }
-    if let Some((_, exp)) = piece.first() {
-        let mut digests = Vec::with_capacity(read.len());
-        exp.header
-            .as_header()
-            .digest_many(read.iter().map(|(_, _, b)| &b[..]), &mut digests);
-        got.extend(
-            read.into_iter()
-                .zip(digests)
-                .map(|((i, path, _), d)| (i, path, d)),
-        );
-    }
-    for (i, path, got) in got {
-        let (digest, exp) = piece[i];
+    let mut digests = Vec::with_capacity(held.len());
+    header.digest_many(held.iter().map(|(_, _, b)| &b[..]), &mut digests);
+    got.extend(
+        held.into_iter()
+            .zip(digests)
+            .map(|((d, path, b), g)| (d, path, b.len(), g)),
+    );
+    for (digest, path, len, got) in got {
         if got != *digest {
-            out[i] = (
-                Some(0),
-                Some(Problem {
-                    path,
-                    detail: format!(
-                        "value {} ({}) does not hash to its digest",
-                        digest.short(),
-                        exp.context(shared)
-                    ),
-                }),
-            );
+            // A damaged value's bytes are not counted as held.
+            out.bytes -= len as u64;
+            out.bad.push((*digest, Bad::Mismatch(path)));
         }
     }
     out
+}
+
+/// The first sample (in the order verify walked the record tables) that refers to each
+/// of `digests`, as "commit C column N sample K": read again only for damaged values.
+fn name_samples(shared: &Shared, walked: &[Walked], mut digests: DigestSet) -> DigestMap<String> {
+    let mut named = DigestMap::default();
+    for w in walked {
+        if digests.is_empty() {
+            break;
+        }
+        let Ok(schema) = shared.read_schema(&w.schema) else {
+            continue;
+        };
+        for item in TreeIter::new(shared, Some(&w.tree)) {
+            let Ok((k, raw)) = item else { break };
+            let Ok(rec) = crate::checkout::decode_record(shared, &w.column, &schema, &raw) else {
+                continue;
+            };
+            let Some(d) = rec.stored_digest() else {
+                continue;
+            };
+            if digests.remove(d) {
+                let key = match crate::diff::split_key(shared, &k) {
+                    Ok(key) => key.to_string(),
+                    Err(_) => format!("{:02x?}", &k[..]),
+                };
+                named.insert(
+                    *d,
+                    format!("commit {} column {:?} sample {key}", w.commit, w.column),
+                );
+            }
+        }
+    }
+    named
 }
 
 /// One stored value's file and bytes, read through the CRC check, or `None` if it is
@@ -520,29 +581,19 @@ fn check_values(
 fn read_value(
     shared: &Shared,
     digest: &Digest,
-    exp: &Expected,
-) -> std::result::Result<Option<(PathBuf, hangar_store::Buffer)>, Problem> {
+) -> std::result::Result<Option<(PathBuf, hangar_store::Buffer)>, Bad> {
     // The live index runs only: what the repository holds for anyone who opens it now,
     // not what a run gc retired still locates for this handle's readers.
     let entry = match shared.store.lookup_live(digest) {
         Ok(Some(e)) => e,
         Ok(None) if shared.is_promised(digest) => return Ok(None),
-        Ok(None) => {
-            return Err(Problem {
-                path: shared.store.index_dir(),
-                detail: format!(
-                    "value {} ({}) is referenced but not stored",
-                    digest.short(),
-                    exp.context(shared)
-                ),
-            })
-        }
-        Err(e) => return Err(problem(&Error::Store(e))),
+        Ok(None) => return Err(Bad::NotStored),
+        Err(e) => return Err(Bad::Unreadable(problem(&Error::Store(e)))),
     };
     let path = shared.store.entry_file(&entry);
     let bytes = shared
         .store
         .read_entry(&entry)
-        .map_err(|e| problem(&Error::Store(e)))?;
+        .map_err(|e| Bad::Unreadable(problem(&Error::Store(e))))?;
     Ok(Some((path, bytes)))
 }
