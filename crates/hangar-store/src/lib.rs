@@ -62,7 +62,9 @@ modules!(
 
 pub use arrow_buffer::Buffer;
 pub use compression::{Compression, DEFAULT_ZSTD_LEVEL};
-pub use digest::{crc32, is_hex_prefix, Digest, DigestMap, DigestSet, ValueHeader, ValueKind};
+pub use digest::{
+    crc32, is_hex_prefix, Digest, DigestHasher, DigestMap, DigestSet, ValueHeader, ValueKind,
+};
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, IoContext, Result};
 pub use failpoint::hit as fail_point;
