@@ -343,7 +343,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
     }
     let pieces: Vec<(&OwnedHeader, &[&Digest])> = by_header
         .iter()
-        .flat_map(|(h, v)| v.chunks(VERIFY_PIECE).map(move |c| (*h, c)))
+        .flat_map(|(h, v)| v.chunks(hangar_store::HASH_PIECE).map(move |c| (*h, c)))
         .collect();
     let checked = hangar_store::run_parallel(|| {
         pieces
@@ -494,7 +494,7 @@ fn check_commit(
                     let header =
                         col_header.get_or_insert_with(|| Arc::new(header_of(&schema, &rec)));
                     inline_batch.push(b);
-                    if inline_batch.ends.len() == VERIFY_PIECE {
+                    if inline_batch.ends.len() == hangar_store::HASH_PIECE {
                         inline_batch.hash_into(header, &mut walk.inline);
                     }
                 } else {
@@ -561,8 +561,6 @@ pub(crate) fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
     }
 }
 
-/// Values verified per piece (of one header; see `check_values`).
-const VERIFY_PIECE: usize = 256;
 /// Values of at most this many bytes are hashed side by side (BLAKE3's SIMD lanes
 /// help values that fit one 1 KiB chunk with their header).
 const SIDE_BY_SIDE_MAX: usize = 1024;
@@ -579,7 +577,6 @@ fn check_values(shared: &Shared, header: &OwnedHeader, piece: &[&Digest]) -> Che
     for &digest in piece {
         match read_value(shared, digest) {
             Ok(Some((path, bytes))) => {
-                out.bytes += bytes.len() as u64;
                 if bytes.len() <= SIDE_BY_SIDE_MAX {
                     held.push((digest, path, bytes));
                 } else {
@@ -598,9 +595,10 @@ fn check_values(shared: &Shared, header: &OwnedHeader, piece: &[&Digest]) -> Che
             .map(|((d, path, b), g)| (d, path, b.len(), g)),
     );
     for (digest, path, len, got) in got {
-        if got != *digest {
+        if got == *digest {
+            out.bytes += len as u64;
+        } else {
             // A damaged value's bytes are not counted as held.
-            out.bytes -= len as u64;
             out.bad.push((*digest, Bad::Mismatch(path)));
         }
     }

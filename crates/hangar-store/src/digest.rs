@@ -246,18 +246,27 @@ impl ValueHeader<'_> {
         }
         let stride = bytes.len() / n;
         if stride == 0 {
-            out.extend((0..n).map(|_| self.digest(&[])));
+            // `n` empty values: one digest, `n` times.
+            out.extend(std::iter::repeat_n(self.digest(&[]), n));
             return;
         }
-        self.digest_many_on(blake3::platform::Platform::detect(), bytes.chunks_exact(stride).take(n), out);
+        self.digest_many_on(
+            blake3::platform::Platform::detect(),
+            bytes.chunks_exact(stride).take(n),
+            out,
+        );
     }
 
     /// The digests of `values`, appended to `out` in their order: each is what
-    /// [`ValueHeader::digest`] gives for it. Values of one length (a fixed-shape
-    /// column's: what a fetch receives, one buffer each) are hashed side by side as by
-    /// [`ValueHeader::digest_each`]; a value of another length than the first is
-    /// hashed on its own.
-    pub fn digest_many<'v>(&self, values: impl IntoIterator<Item = &'v [u8]>, out: &mut Vec<Digest>) {
+    /// [`ValueHeader::digest`] gives for it. Each run of values of one length (a
+    /// fixed-shape column's, or what a fetch receives, one buffer each) is hashed side
+    /// by side as by [`ValueHeader::digest_each`]; values too long or too short for that
+    /// are hashed one by one.
+    pub fn digest_many<'v>(
+        &self,
+        values: impl IntoIterator<Item = &'v [u8]>,
+        out: &mut Vec<Digest>,
+    ) {
         self.digest_many_on(blake3::platform::Platform::detect(), values, out);
     }
 
@@ -269,35 +278,28 @@ impl ValueHeader<'_> {
         out: &mut Vec<Digest>,
     ) {
         let mut values = values.into_iter().peekable();
-        let Some(stride) = values.peek().map(|v| v.len()) else {
-            return;
-        };
-        let (head, h) = self.head(stride);
-        let len = h + stride;
-        if !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
-            out.extend(values.map(|v| self.digest(v)));
-            return;
-        }
         let lanes = platform.simd_degree().clamp(1, LANES);
         // Each lane holds one value's whole input (header, then bytes).
         let mut inputs = vec![0u8; lanes * blake3::CHUNK_LEN];
-        let (full, rem) = (len / blake3::BLOCK_LEN, len % blake3::BLOCK_LEN);
-        let end = if rem == 0 { CHUNK_END | ROOT } else { 0 };
         let mut cvs = [0u8; LANES * 32];
-        while values.peek().is_some() {
+        // One group a turn: up to `lanes` values of the next value's length.
+        while let Some(stride) = values.peek().map(|v| v.len()) {
+            let (head, h) = self.head(stride);
+            let len = h + stride;
+            if !(blake3::BLOCK_LEN..=blake3::CHUNK_LEN).contains(&len) {
+                let v = values.next().expect("peeked");
+                out.push(self.digest(v));
+                continue;
+            }
+            let (full, rem) = (len / blake3::BLOCK_LEN, len % blake3::BLOCK_LEN);
+            let end = if rem == 0 { CHUNK_END | ROOT } else { 0 };
             let mut g = 0;
-            // A value of another length ends the group; it is hashed alone below.
             while g < lanes && values.peek().is_some_and(|v| v.len() == stride) {
                 let v = values.next().expect("peeked");
                 let lane = &mut inputs[g * blake3::CHUNK_LEN..g * blake3::CHUNK_LEN + len];
                 lane[..h].copy_from_slice(&head[..h]);
                 lane[h..].copy_from_slice(v);
                 g += 1;
-            }
-            if g == 0 {
-                let v = values.next().expect("peeked");
-                out.push(self.digest(v));
-                continue;
             }
             hash_full_blocks(platform, &inputs, full, g, end, &mut cvs[..g * 32]);
             for (i, cv) in cvs[..g * 32].chunks_exact(32).enumerate() {
@@ -317,6 +319,11 @@ impl ValueHeader<'_> {
         }
     }
 }
+
+/// Values hashed per task when a batch's digests are computed on the thread pool (a
+/// piece of `digest_each` / `digest_many` work: enough to fill the SIMD lanes many
+/// times, small enough to spread over the cores).
+pub const HASH_PIECE: usize = 256;
 
 /// Longest header: domain, kind, dtype, rank and 32 dimensions.
 const HEAD_MAX: usize = 4 + 3 + 8 * 32;
@@ -438,11 +445,11 @@ mod tests {
         assert_eq!(got[0], got[19]);
         assert_ne!(got[5], got[4]);
         assert_eq!(got[5], header.digest(&bytes[784 * 5..784 * 6]));
-        // Values of other lengths among them (each hashed on its own, in its place):
-        // separate buffers, as a fetch receives them.
+        // Runs of several lengths, one too long for one chunk first (each value's digest in
+        // its place): separate buffers, as a fetch receives them.
         for platform in platforms() {
             let header = ValueHeader::Bytes;
-            let values: Vec<Vec<u8>> = [100usize, 100, 100, 7, 100, 2000, 100, 100, 0, 100]
+            let values: Vec<Vec<u8>> = [2000usize, 100, 100, 100, 7, 100, 2000, 100, 100, 0, 100, 7, 7]
                 .iter()
                 .enumerate()
                 .map(|(i, &n)| (0..n).map(|j| (i * 31 + j) as u8).collect())

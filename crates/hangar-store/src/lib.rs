@@ -64,6 +64,7 @@ pub use arrow_buffer::Buffer;
 pub use compression::{Compression, DEFAULT_ZSTD_LEVEL};
 pub use digest::{
     crc32, is_hex_prefix, Digest, DigestHasher, DigestMap, DigestSet, ValueHeader, ValueKind,
+    HASH_PIECE,
 };
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, IoContext, Result};

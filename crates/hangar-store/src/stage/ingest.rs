@@ -45,19 +45,16 @@ impl StoreWriter {
     ) -> Result<IngestStats> {
         self.writable()?;
         // Every digest, on every core, before anything is written: runs of values with
-        // one header and length (a fixed-shape column's) a piece at a time through
-        // `digest_many`, which hashes several small values side by side.
+        // one header (a fixed-shape column's) a piece at a time through `digest_many`,
+        // which hashes several small values of one length side by side.
         let got: Vec<Digest> = {
             use rayon::prelude::*;
-            const PIECE: usize = 256;
             let mut pieces: Vec<&[ForeignValue<'_>]> = Vec::new();
             let mut start = 0;
             for i in 1..=values.len() {
-                let first = &values[start].input;
                 if i == values.len()
-                    || i - start == PIECE
-                    || values[i].input.header != first.header
-                    || values[i].input.bytes.len() != first.bytes.len()
+                    || i - start == crate::HASH_PIECE
+                    || values[i].input.header != values[start].input.header
                 {
                     pieces.push(&values[start..i]);
                     start = i;

@@ -310,10 +310,12 @@ impl WriterState {
                 let crcs = b.chunks_exact(stride).map(crc32);
                 digests.into_iter().zip(crcs).map(Some).collect()
             };
-            const PIECE: usize = 256;
             Some(if n >= 64 {
                 let pieces: Vec<_> = hangar_store::run_parallel(|| {
-                    bytes.par_chunks(stride * PIECE).map(piece).collect()
+                    bytes
+                        .par_chunks(stride * hangar_store::HASH_PIECE)
+                        .map(piece)
+                        .collect()
                 });
                 pieces.concat()
             } else {
