@@ -228,7 +228,9 @@ pub(super) fn list_runs(dir: &Path) -> Result<(Vec<RunRange>, Vec<RunRange>)> {
     Ok((live, covered))
 }
 
-
+/// Writes a run of [`RUN_VERSION`] holding `entries` (sorted, each digest once): the
+/// tests' way to lay out runs by hand.
+#[cfg(test)]
 pub(super) fn write_run(
     dir: &Path,
     lo: u32,
@@ -243,13 +245,34 @@ pub(super) fn write_run(
 pub(super) fn write_run_version(
     dir: &Path,
     version: u32,
-    (lo, hi): RunRange,
+    range: RunRange,
     entries: &[IndexEntry],
     files: &[FileRecord],
 ) -> Result<()> {
+    let mut next = 0usize;
+    write_run_stream(dir, version, range, files, |out| {
+        let slice = &entries[next..(next + out.len() / ENTRY_SIZE).min(entries.len())];
+        next += slice.len();
+        encode_entries(out, slice.len(), |i| slice[i]);
+        Ok(slice.len())
+    })
+}
+
+/// Encodes `n` entries, `entry(0..n)`, into the front of `out` (on the pool).
+pub(super) fn encode_entries(out: &mut [u8], n: usize, entry: impl Fn(usize) -> IndexEntry + Sync) {
+    crate::par::install(|| {
+        out[..n * ENTRY_SIZE]
+            .par_chunks_mut(ENTRY_SIZE)
+            .enumerate()
+            .for_each(|(i, out)| out.copy_from_slice(&entry(i).encode()))
+    });
+}
+
+/// The header of a run of `count` entries. Its length does not depend on `count`.
+fn run_header(version: u32, (lo, hi): RunRange, count: u64, files: &[FileRecord]) -> Vec<u8> {
     let mut h = Encoder::new();
     h.raw(RUN_MAGIC).u32(0);
-    h.u32(version).u32(lo).u32(hi).u64(entries.len() as u64);
+    h.u32(version).u32(lo).u32(hi).u64(count);
     let unique: BTreeSet<(u32, u8, u64, u32)> = files
         .iter()
         .map(|f| (f.id, f.kind as u8, f.len, f.crc))
@@ -263,32 +286,53 @@ pub(super) fn write_run_version(
     header[8..12].copy_from_slice(&header_len.to_le_bytes());
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
-    // Encoded and written a slice at a time through one reused buffer: a run of millions
-    // of entries is never held twice (its entries and their bytes), and the buffer's
-    // pages are touched once, not once per MiB of the run.
-    const SLICE: usize = 8192;
-    let target = dir.join(run_name(lo, hi));
+    header
+}
+
+/// Entries encoded and written per call of a run writer's `fill`.
+pub(super) const WRITE_SLICE: usize = 8192;
+
+/// Writes a run whose entries, sorted by digest and each digest once, come from `fill`:
+/// each call encodes the next entries into the front of its buffer (room for
+/// [`WRITE_SLICE`] of them) and returns how many, 0 once there are no more. The entries
+/// are written a slice at a time through one reused buffer, so a run of millions of
+/// entries is never held in memory (its entries, or their bytes): a merge streams its
+/// two runs into the new one, a commit encodes from what it staged. The header, whose
+/// entry count is known only at the end, is written again then (the file is a
+/// temporary one until it is installed, fsynced, under its name).
+pub(super) fn write_run_stream(
+    dir: &Path,
+    version: u32,
+    range: RunRange,
+    files: &[FileRecord],
+    mut fill: impl FnMut(&mut [u8]) -> Result<usize>,
+) -> Result<()> {
+    let target = dir.join(run_name(range.0, range.1));
     let tmp = fsutil::temp_path_for(&target);
-    let mut file = fsutil::create_temp(&tmp)?;
-    use std::io::Write as _;
-    let mut buf = vec![0u8; SLICE.min(entries.len()) * ENTRY_SIZE];
-    let written = (|| -> std::io::Result<()> {
-        file.write_all(&header)?;
-        for slice in entries.chunks(SLICE) {
-            let out = &mut buf[..slice.len() * ENTRY_SIZE];
-            crate::par::install(|| {
-                out.par_chunks_mut(ENTRY_SIZE)
-                    .zip(slice)
-                    .for_each(|(out, e)| out.copy_from_slice(&e.encode()))
-            });
-            file.write_all(out)?;
+    let file = fsutil::create_temp(&tmp)?;
+    let mut buf = vec![0u8; WRITE_SLICE * ENTRY_SIZE];
+    let written = (|| -> Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::FileExt as _;
+        let io = |e| Error::io("write", &tmp, e);
+        let mut w = &file;
+        w.write_all(&run_header(version, range, 0, files)).map_err(io)?;
+        let mut count = 0u64;
+        loop {
+            let n = fill(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            w.write_all(&buf[..n * ENTRY_SIZE]).map_err(io)?;
+            count += n as u64;
         }
-        Ok(())
+        file.write_all_at(&run_header(version, range, count, files), 0)
+            .map_err(io)
     })();
     if let Err(e) = written {
         drop(file);
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io("write", &tmp, e));
+        return Err(e);
     }
     fsutil::install_temp(file, &tmp, &target)
 }

@@ -215,3 +215,105 @@ fn merging_runs_keeps_one_entry_per_digest_the_newer_runs() {
     assert!(all.windows(2).all(|w| w[0].digest < w[1].digest));
     assert!(reopened.verify().is_empty());
 }
+
+/// The entries of `run` in file order.
+fn run_entries(run: &Run) -> Vec<IndexEntry> {
+    (0..run.count).map(|i| run.entry(i).unwrap()).collect()
+}
+
+#[test]
+fn runs_larger_than_a_write_slice_are_published_and_merged_whole() {
+    // Both runs span several of the writer's slices, so the merge streams across slice
+    // boundaries; they overlap in the middle, where the newer run's entries win.
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = Index::open(dir.path()).unwrap();
+    let n = (WRITE_SLICE * 2 + 123) as u32;
+    let moved = |i: u32| IndexEntry {
+        loc: Location { file: 9, ..entry(i).loc },
+        ..entry(i)
+    };
+    let files = |id| vec![FileRecord { id, kind: FileKind::Segment, len: 1, crc: 2 }];
+    // Unsorted, with every entry given twice: a run holds each digest once.
+    let mut first: Vec<IndexEntry> = (0..n).rev().map(entry).collect();
+    first.extend((0..n).map(entry));
+    idx.publish(first, files(0)).unwrap();
+    assert_eq!(idx.runs[0].count, n as usize);
+    idx.publish((n / 2..n + n / 2).map(moved).collect(), files(9)).unwrap();
+    assert_eq!(idx.run_count(), 1, "runs of one size merge");
+    let reopened = Index::open(dir.path()).unwrap();
+    let all = run_entries(&reopened.runs[0]);
+    assert_eq!(all.len(), (n + n / 2) as usize);
+    assert!(all.windows(2).all(|w| w[0].digest < w[1].digest), "sorted, each digest once");
+    for i in 0..n + n / 2 {
+        let want = if i < n / 2 { entry(i) } else { moved(i) };
+        assert_eq!(reopened.lookup(&want.digest).unwrap(), Some(want), "{i}");
+    }
+    assert!(reopened.verify().is_empty());
+}
+
+#[test]
+fn a_merge_writes_a_digest_repeated_within_a_run_once() {
+    // A run written by another build may repeat a digest; the merged run must not.
+    let dir = tempfile::tempdir().unwrap();
+    let mut older: Vec<IndexEntry> = (0..40).map(entry).collect();
+    older.sort_by_key(|e| e.digest);
+    let twice: Vec<IndexEntry> = older.iter().flat_map(|e| [*e, *e]).collect();
+    write_run(dir.path(), 0, 0, &twice, &[]).unwrap();
+    let mut newer: Vec<IndexEntry> = (30..60).map(entry).collect();
+    newer.sort_by_key(|e| e.digest);
+    write_run(dir.path(), 1, 1, &newer, &[]).unwrap();
+    let mut idx = Index::open(dir.path()).unwrap();
+    idx.merge_newest_two().unwrap();
+    assert_eq!(idx.run_count(), 1);
+    let all = run_entries(&idx.runs[0]);
+    assert_eq!(all.len(), 60);
+    assert!(all.windows(2).all(|w| w[0].digest < w[1].digest));
+}
+
+/// Entries whose digests share their first 8 bytes (the key a publish sorts by).
+struct SamePrefix(Vec<IndexEntry>);
+
+impl EntrySource for SamePrefix {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn digest(&self, i: usize) -> &Digest {
+        &self.0[i].digest
+    }
+    fn entry(&self, i: usize) -> IndexEntry {
+        self.0[i]
+    }
+}
+
+#[test]
+fn digests_sharing_a_prefix_are_published_in_full_digest_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idx = Index::open(dir.path()).unwrap();
+    let with = |prefix: u8, tail: u8| IndexEntry {
+        digest: {
+            let mut d = [prefix; 32];
+            d[31] = tail;
+            d[20] = tail.wrapping_mul(37);
+            Digest(d)
+        },
+        ..entry(u32::from(tail))
+    };
+    // Three groups of one prefix, given out of order, with repeats.
+    let mut es = Vec::new();
+    for tail in (0..50u8).rev() {
+        for prefix in [9u8, 3, 200] {
+            es.push(with(prefix, tail));
+        }
+    }
+    es.extend((0..50u8).step_by(7).map(|t| with(3, t)));
+    idx.publish_from(&SamePrefix(es), Vec::new()).unwrap();
+    let all = run_entries(&idx.runs[0]);
+    assert_eq!(all.len(), 150);
+    assert!(all.windows(2).all(|w| w[0].digest < w[1].digest));
+    for prefix in [9u8, 3, 200] {
+        for tail in 0..50u8 {
+            let e = with(prefix, tail);
+            assert_eq!(idx.lookup(&e.digest).unwrap(), Some(e));
+        }
+    }
+}

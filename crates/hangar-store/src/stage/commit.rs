@@ -1,6 +1,7 @@
 //! The commit protocol's storage steps (see docs/format.md, "The commit protocol").
 
 use super::*;
+use crate::EntrySource;
 
 /// Figures about a commit's storage work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,29 +147,16 @@ impl StoreWriter {
                 }
             }
         }
-        let mut entries: Vec<IndexEntry> = Vec::with_capacity(self.staged.len() + objects.len());
-        for (digest, loc) in self.staged.iter() {
-            match loc {
-                StagedLoc::Written(loc) => entries.push(match to_parquet.get(digest) {
-                    Some(p) => IndexEntry {
-                        digest: *digest,
-                        kind: EntryKind::ParquetValue,
-                        loc: *p,
-                    },
-                    None => IndexEntry {
-                        digest: *digest,
-                        kind: EntryKind::Value,
-                        loc: *loc,
-                    },
-                }),
-                StagedLoc::Pending { .. } => {
-                    return Err(Error::InvalidArgument(
-                        "internal: value still pending after flush".into(),
-                    ))
-                }
-            }
+        if self
+            .staged
+            .iter()
+            .any(|(_, loc)| matches!(loc, StagedLoc::Pending { .. }))
+        {
+            return Err(Error::InvalidArgument(
+                "internal: value still pending after flush".into(),
+            ));
         }
-        stats.values = entries.len();
+        stats.values = self.staged.len();
         let retired_now: HashSet<FileId> = converted.iter().map(|c| c.old).collect();
         let mut files: Vec<FileRecord> = self
             .files
@@ -178,17 +166,23 @@ impl StoreWriter {
             .collect();
         files.extend(converted.iter().filter_map(|c| c.record));
         stats.segments_compressed = converted.iter().filter(|c| c.record.is_some()).count();
+        let mut object_entries = Vec::new();
         if !objects.is_empty() {
             let id = self.reserve_file(FileKind::Pack)?;
             stats.objects = objects.len();
             let (record, pack_entries) = objects.finish(&pack_path(&dir, id), id)?;
             stats.object_bytes = record.len;
             files.push(record);
-            entries.extend(pack_entries);
+            object_entries = pack_entries;
             failpoint::hit("commit.after_pack")?;
         }
+        let entries = CommitEntries {
+            staged: self.staged.entries(),
+            to_parquet: &to_parquet,
+            objects: &object_entries,
+        };
         if !entries.is_empty() {
-            self.store.index_mut()?.publish(entries, files)?;
+            self.store.index_mut()?.publish_from(&entries, files)?;
             failpoint::hit("commit.after_index_run")?;
         }
         let next = dir.join(STAGING_DIR).join(JOURNAL_NEXT);
@@ -342,4 +336,48 @@ pub(super) fn live_block_rows<'a>(
         out.push((r, shape, bytes));
     }
     Ok(out)
+}
+
+/// What a commit publishes in its index run, by position: every staged value (where
+/// it is now: its staging segment, or the Parquet segment the commit wrote it to), then
+/// the objects of the commit's pack. Read in place, so the run is written without a
+/// copy of the staged values' locations.
+struct CommitEntries<'a> {
+    staged: &'a [(Digest, StagedLoc)],
+    to_parquet: &'a DigestMap<Location>,
+    objects: &'a [IndexEntry],
+}
+
+impl EntrySource for CommitEntries<'_> {
+    fn len(&self) -> usize {
+        self.staged.len() + self.objects.len()
+    }
+
+    fn digest(&self, i: usize) -> &Digest {
+        match self.staged.get(i) {
+            Some((d, _)) => d,
+            None => &self.objects[i - self.staged.len()].digest,
+        }
+    }
+
+    fn entry(&self, i: usize) -> IndexEntry {
+        let Some((digest, loc)) = self.staged.get(i) else {
+            return self.objects[i - self.staged.len()];
+        };
+        let StagedLoc::Written(loc) = loc else {
+            unreachable!("prepare_commit refused pending values before publishing")
+        };
+        match self.to_parquet.get(digest) {
+            Some(p) => IndexEntry {
+                digest: *digest,
+                kind: EntryKind::ParquetValue,
+                loc: *p,
+            },
+            None => IndexEntry {
+                digest: *digest,
+                kind: EntryKind::Value,
+                loc: *loc,
+            },
+        }
+    }
 }

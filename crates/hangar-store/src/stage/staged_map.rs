@@ -106,6 +106,11 @@ impl StagedMap {
         self.entries.iter().map(|(d, l)| (d, l))
     }
 
+    /// Every staged value and its location, in staging order, as a slice.
+    pub(super) fn entries(&self) -> &[(Digest, StagedLoc)] {
+        &self.entries
+    }
+
     /// Every staged value's digest, in staging order.
     pub(super) fn keys(&self) -> impl Iterator<Item = &Digest> {
         self.entries.iter().map(|(d, _)| d)
