@@ -104,7 +104,8 @@ impl StoreWriter {
         failpoint::hit("commit.after_flush")?;
         if let Live::Only(live) = live.into() {
             let before = self.staged.len();
-            self.staged.retain(|d, _| live.contains(d));
+            let rows = Rows::new(&self.files, &self.slots);
+            self.staged.retain(&rows, |d| live.contains(d));
             stats.values_dropped = before - self.staged.len();
         }
         // A staging segment's row is dead only if its value was just dropped (a value
@@ -147,11 +148,9 @@ impl StoreWriter {
                 }
             }
         }
-        if self
-            .staged
-            .iter()
-            .any(|(_, loc)| matches!(loc, StagedLoc::Pending { .. }))
-        {
+        let refs: Vec<Ref> = self.staged.refs().collect();
+        let rows = Rows::new(&self.files, &self.slots);
+        if refs.iter().any(|r| matches!(rows.loc(*r), StagedLoc::Pending { .. })) {
             return Err(Error::InvalidArgument(
                 "internal: value still pending after flush".into(),
             ));
@@ -161,7 +160,7 @@ impl StoreWriter {
         let mut files: Vec<FileRecord> = self
             .files
             .iter()
-            .filter(|f| !retired_now.contains(&f.id))
+            .filter(|f| !f.retired && !retired_now.contains(&f.id))
             .filter_map(|f| f.sealed)
             .collect();
         files.extend(converted.iter().filter_map(|c| c.record));
@@ -177,7 +176,8 @@ impl StoreWriter {
             failpoint::hit("commit.after_pack")?;
         }
         let entries = CommitEntries {
-            staged: self.staged.entries(),
+            refs: &refs,
+            rows: Rows::new(&self.files, &self.slots),
             to_parquet: &to_parquet,
             objects: &object_entries,
         };
@@ -230,14 +230,16 @@ impl StoreWriter {
     /// after it). Returns how many segments were retired.
     fn rewrite_dead_segments(&mut self) -> Result<usize> {
         let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
+        let rows = Rows::new(&self.files, &self.slots);
         let doomed: Vec<FileId> = self
             .files
             .iter()
-            .filter(|f| !indexed.contains(&f.id))
-            .filter(|f| {
+            .enumerate()
+            .filter(|(_, f)| !f.retired && !indexed.contains(&f.id))
+            .filter(|&(at, f)| {
                 let (mut live, mut dead) = (0u64, 0u64);
-                for r in f.blocks.iter().flat_map(|(_, rows)| rows) {
-                    if staged_here(&self.staged, f.id, r) {
+                for (j, r) in f.rows.iter().enumerate() {
+                    if staged_here(&self.staged, &rows, at, j, r) {
                         live += r.len;
                     } else {
                         dead += r.len.max(1);
@@ -245,7 +247,7 @@ impl StoreWriter {
                 }
                 dead > 0 && dead.saturating_mul(REWRITE_DEAD_FRACTION) >= live
             })
-            .map(|f| f.id)
+            .map(|(_, f)| f.id)
             .collect();
         let dir = self.store.dir().to_path_buf();
         for id in &doomed {
@@ -259,17 +261,24 @@ impl StoreWriter {
             {
                 self.seal_slot(i)?;
             }
-            let pos = self.files.iter().position(|f| f.id == id).expect("listed");
-            let file = self.files.remove(pos);
+            let at = self.files.iter().position(|f| f.id == id).expect("listed");
             let path = segment_path(&dir, id);
             let map = crate::mmap::MappedFile::open(&path)?;
-            let slot = self.slot_for(&file.format, file.compression);
-            for (block, rows) in &file.blocks {
-                let live = live_block_rows(&path, &map, &file.format, block, rows, id, &self.staged)?;
+            let (format, compression) = (self.files[at].format.clone(), self.files[at].compression);
+            let slot = self.slot_for(&format, compression);
+            let blocks: Vec<(Block, usize)> = self.files[at].blocks.clone();
+            let mut first = 0;
+            for (block, n) in blocks {
+                let live = {
+                    let rows = Rows::new(&self.files, &self.slots);
+                    let file_rows = &self.files[at].rows[first..first + n];
+                    live_block_rows(&path, &map, &format, &block, file_rows, (at, first), &self.staged, &rows)?
+                };
+                first += n;
                 for (r, shape, bytes) in live {
                     let row = self.slots[slot].pending.push(r.digest, r.crc, &shape, bytes);
-                    self.staged
-                        .insert(r.digest, StagedLoc::Pending { slot, row });
+                    let rows = Rows::new(&self.files, &self.slots);
+                    self.staged.insert(&r.digest, Ref::pending(slot, row), &rows);
                     let p = &self.slots[slot].pending;
                     if p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS {
                         self.flush_slot(slot)?;
@@ -277,6 +286,12 @@ impl StoreWriter {
                 }
             }
             self.flush_slot(slot)?;
+            // No staged value refers to its rows any more: it stays in the list, empty
+            // (the staged map refers to files by their place in it).
+            let f = &mut self.files[at];
+            f.retired = true;
+            f.rows = Vec::new();
+            f.blocks = Vec::new();
             self.retired.push(id);
         }
         Ok(doomed.len())
@@ -296,31 +311,33 @@ impl StoreWriter {
     }
 }
 
-/// True if the value of row `r` of segment `id` is staged there (not dropped, and not
-/// staged again elsewhere).
-pub(super) fn staged_here(staged: &StagedMap, id: FileId, r: &StoredRow) -> bool {
-    matches!(staged.get(&r.digest),
-        Some(StagedLoc::Written(l)) if l.file == id && l.offset == r.offset)
+/// True if the value of row `r` (number `j`) of the staging file at `at` is staged there
+/// (not dropped, and not staged again elsewhere).
+pub(super) fn staged_here(staged: &StagedMap, rows: &Rows<'_>, at: usize, j: usize, r: &StoredRow) -> bool {
+    staged.get(&r.digest, rows) == Some(Ref::written(at, j))
 }
 
 /// A live row of a staging block: the row, its shape (variable-shape tensors), its bytes.
-pub(super) type LiveRow<'a> = (&'a StoredRow, Vec<u64>, &'a [u8]);
+pub(super) type LiveRow<'a> = (StoredRow, Vec<u64>, &'a [u8]);
 
-/// The rows of one block of staging segment `id` whose values are staged there, each
-/// with its shape (variable-shape tensors) and its bytes, CRC-checked.
+/// The rows of one block of a staging segment (`rows`, the first of them row `first` of
+/// the file at `at`) whose values are staged there, each with its shape (variable-shape
+/// tensors) and its bytes, CRC-checked.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn live_block_rows<'a>(
     path: &std::path::Path,
     map: &'a crate::mmap::MappedFile,
     format: &SegmentFormat,
     block: &Block,
-    rows: &'a [StoredRow],
-    id: FileId,
+    rows: &[StoredRow],
+    (at, first): (usize, usize),
     staged: &StagedMap,
+    all: &Rows<'_>,
 ) -> Result<Vec<LiveRow<'a>>> {
     let shapes = block_shapes(path, map, format, block, rows.len())?;
     let mut out = Vec::new();
     for (j, r) in rows.iter().enumerate() {
-        if !staged_here(staged, id, r) {
+        if !staged_here(staged, all, at, first + j, r) {
             continue;
         }
         let bytes = map.slice(r.offset, r.len)?;
@@ -333,7 +350,7 @@ pub(super) fn live_block_rows<'a>(
         let shape = shapes
             .as_ref()
             .map_or(Vec::new(), |(rank, s)| s[j * rank..(j + 1) * rank].to_vec());
-        out.push((r, shape, bytes));
+        out.push((*r, shape, bytes));
     }
     Ok(out)
 }
@@ -343,40 +360,48 @@ pub(super) fn live_block_rows<'a>(
 /// the objects of the commit's pack. Read in place, so the run is written without a
 /// copy of the staged values' locations.
 struct CommitEntries<'a> {
-    staged: &'a [(Digest, StagedLoc)],
+    refs: &'a [Ref],
+    rows: Rows<'a>,
     to_parquet: &'a DigestMap<Location>,
     objects: &'a [IndexEntry],
 }
 
+impl CommitEntries<'_> {
+    /// The segment and row of staged value `i` (all are written when this is made).
+    fn staged(&self, i: usize) -> (u32, &StoredRow) {
+        self.rows
+            .written(self.refs[i])
+            .expect("prepare_commit refused pending values before publishing")
+    }
+}
+
 impl EntrySource for CommitEntries<'_> {
     fn len(&self) -> usize {
-        self.staged.len() + self.objects.len()
+        self.refs.len() + self.objects.len()
     }
 
     fn digest(&self, i: usize) -> &Digest {
-        match self.staged.get(i) {
-            Some((d, _)) => d,
-            None => &self.objects[i - self.staged.len()].digest,
+        match i.checked_sub(self.refs.len()) {
+            None => &self.staged(i).1.digest,
+            Some(j) => &self.objects[j].digest,
         }
     }
 
     fn entry(&self, i: usize) -> IndexEntry {
-        let Some((digest, loc)) = self.staged.get(i) else {
-            return self.objects[i - self.staged.len()];
-        };
-        let StagedLoc::Written(loc) = loc else {
-            unreachable!("prepare_commit refused pending values before publishing")
-        };
-        match self.to_parquet.get(digest) {
+        if let Some(j) = i.checked_sub(self.refs.len()) {
+            return self.objects[j];
+        }
+        let (file, row) = self.staged(i);
+        match self.to_parquet.get(&row.digest) {
             Some(p) => IndexEntry {
-                digest: *digest,
+                digest: row.digest,
                 kind: EntryKind::ParquetValue,
                 loc: *p,
             },
             None => IndexEntry {
-                digest: *digest,
+                digest: row.digest,
                 kind: EntryKind::Value,
-                loc: *loc,
+                loc: location(file, row),
             },
         }
     }

@@ -27,7 +27,10 @@ impl StoreWriter {
         let todo: Vec<usize> = (0..self.files.len())
             .filter(|&i| {
                 let f = &self.files[i];
-                f.compression.is_compressed() && f.sealed.is_some() && !indexed.contains(&f.id)
+                !f.retired
+                    && f.compression.is_compressed()
+                    && f.sealed.is_some()
+                    && !indexed.contains(&f.id)
             })
             .collect();
         let dir = self.store.dir().to_path_buf();
@@ -35,10 +38,11 @@ impl StoreWriter {
         for i in todo {
             let (live, live_bytes) = {
                 let f = &self.files[i];
+                let rows = Rows::new(&self.files, &self.slots);
                 let mut n = 0u64;
                 let mut bytes = 0u64;
-                for r in f.blocks.iter().flat_map(|(_, rows)| rows) {
-                    if staged_here(&self.staged, f.id, r) {
+                for (j, r) in f.rows.iter().enumerate() {
+                    if staged_here(&self.staged, &rows, i, j, r) {
                         n += 1;
                         bytes += r.len;
                     }
@@ -65,8 +69,9 @@ impl StoreWriter {
                 f.compression,
                 live_bytes / live,
             )?;
-            for (block, rows) in &f.blocks {
-                let live = live_block_rows(&path, &map, &f.format, block, rows, f.id, &self.staged)?;
+            let all = Rows::new(&self.files, &self.slots);
+            for (block, rows, first) in f.block_rows() {
+                let live = live_block_rows(&path, &map, &f.format, block, rows, (i, first), &self.staged, &all)?;
                 for (r, shape, bytes) in live {
                     w.push(r.digest, r.crc, &shape, bytes)?;
                 }

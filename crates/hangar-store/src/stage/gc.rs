@@ -186,7 +186,8 @@ impl StoreWriter {
                 live_bytes: 0,
                 why: String::new(),
             };
-            match prove_garbage(&file.path, kind, live, &entries, &self.staged) {
+            let rows = super::staged_map::Rows::new(&self.files, &self.slots);
+            match prove_garbage(&file.path, kind, live, &entries, (&self.staged, &rows)) {
                 Ok(()) => {
                     report.removed.push(file);
                     doomed.push((id, kind));
@@ -466,7 +467,7 @@ fn prove_garbage(
     kind: FileKind,
     live: &Reachable,
     kept: &[IndexEntry],
-    staged: &super::staged_map::StagedMap,
+    (staged, rows): (&super::staged_map::StagedMap, &super::staged_map::Rows<'_>),
 ) -> std::result::Result<(), String> {
     let map = MappedFile::open(path).map_err(|e| format!("cannot be read ({e})"))?;
     let digests: Vec<(Digest, EntryKind)> = match kind {
@@ -493,7 +494,7 @@ fn prove_garbage(
         .filter(|(d, k)| {
             is_live(live, d, *k)
                 && kept.binary_search_by_key(d, |e| e.digest).is_err()
-                && !(matches!(k, EntryKind::Value | EntryKind::ParquetValue) && staged.contains_key(d))
+                && !(matches!(k, EntryKind::Value | EntryKind::ParquetValue) && staged.contains_key(d, rows))
         })
         .count();
     if stranded > 0 {

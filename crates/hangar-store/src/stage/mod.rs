@@ -50,7 +50,7 @@ mod staged_map;
 pub use commit::{CommitStats, Live, PreparedCommit};
 pub use ingest::{ForeignValue, IngestStats};
 use frames::*;
-use staged_map::StagedMap;
+use staged_map::{location, Ref, Rows, StagedMap};
 pub use gc::{GcFile, GcOptions, GcReport, Reachable, DEFAULT_COMPACT_BELOW};
 pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,
@@ -101,7 +101,13 @@ struct StagedFile {
     /// Compressed: the commit writes its live rows to a Parquet segment and retires it.
     compression: Compression,
     header_len: u64,
-    blocks: Vec<(Block, Vec<StoredRow>)>,
+    /// Its blocks, each with how many of `rows` it holds.
+    blocks: Vec<(Block, usize)>,
+    /// Every row written to it, in order (the staged map refers to them).
+    rows: Vec<StoredRow>,
+    /// Rewritten by a commit (its live values staged again elsewhere); kept in the list,
+    /// empty, so the positions the staged map refers to stay put.
+    retired: bool,
     /// CRC-32 of the file through its last block, as the journal records it (absent in
     /// journals of earlier builds): resuming the segment then reads none of it.
     end_crc: Option<u32>,
@@ -271,7 +277,8 @@ impl StoreWriter {
     /// True if `digest` is staged or stored (in a live index run: see
     /// [`Store::is_stored`]).
     pub fn contains_value(&self, digest: &Digest) -> Result<bool> {
-        Ok(self.staged.contains_key(digest) || self.store.is_stored(digest)?)
+        let rows = Rows::new(&self.files, &self.slots);
+        Ok(self.staged.contains_key(digest, &rows) || self.store.is_stored(digest)?)
     }
 
     /// Stages a value, returning its digest. Content already staged or stored is not
@@ -298,7 +305,8 @@ impl StoreWriter {
         }
         let slot = self.slot_for(v.format, v.compression);
         let row = self.slots[slot].pending.push(digest, crc, v.shape, v.bytes);
-        self.staged.insert(digest, StagedLoc::Pending { slot, row });
+        let rows = Rows::new(&self.files, &self.slots);
+        self.staged.insert(&digest, Ref::pending(slot, row), &rows);
         let p = &self.slots[slot].pending;
         let flush = p.data_len() >= FLUSH_BYTES || p.rows() >= FLUSH_ROWS;
         // A write-through value is journalled with its bytes, unless its batch goes to
@@ -464,6 +472,7 @@ impl StoreWriter {
                     ends: &ends,
                     shapes: &[],
                 },
+                false,
             )?;
         }
         if self.buffered {
@@ -480,7 +489,7 @@ impl StoreWriter {
         // after, so its buffers are reused.
         let empty = PendingBatch::new(self.slots[i].pending.format().clone());
         let pending = std::mem::replace(&mut self.slots[i].pending, empty);
-        let appended = self.append_to_slot(i, &pending.parts());
+        let appended = self.append_to_slot(i, &pending.parts(), true);
         self.slots[i].pending = pending;
         appended?;
         self.slots[i].pending.clear();
@@ -489,38 +498,36 @@ impl StoreWriter {
 
     /// Appends a batch to slot `i`'s open segment (created, its id reserved first, if
     /// there is none), records where its rows went, queues its frames for the journal's
-    /// next write, and seals the segment once it is large enough.
-    fn append_to_slot(&mut self, i: usize, batch: &BatchParts<'_>) -> Result<()> {
+    /// next write, and seals the segment once it is large enough. `pending`: the batch is
+    /// the slot's pending batch, taken out of it while it is written.
+    fn append_to_slot(&mut self, i: usize, batch: &BatchParts<'_>, pending: bool) -> Result<()> {
         let format = batch.format.clone();
         if self.slots[i].open.is_none() {
             let id = self.reserve_file(FileKind::Segment)?;
             let w = SegmentWriter::create(&segment_path(self.store.dir(), id), id, format.clone())?;
             let compression = self.slots[i].compression;
             push_segment_created(&mut self.seg_out, id, w.header_len(), &format, compression);
-            self.files.push(StagedFile {
-                id,
-                format,
-                compression,
-                header_len: w.header_len(),
-                blocks: Vec::new(),
-                end_crc: None,
-                sealed: None,
-            });
+            self.files.push(StagedFile::new(id, format, compression, w.header_len()));
             self.slots[i].open = Some(w);
         }
         let writer = self.slots[i].open.as_mut().expect("opened above");
         let id = writer.id();
         let (block, rows) = writer.append_parts(batch)?;
         let end_crc = writer.crc_so_far();
-        mark_written(&mut self.staged, id, &rows);
         push_batch_stored(&mut self.seg_out, id, &block, &rows, Some(end_crc));
-        let file = self
+        let at = self
             .files
-            .iter_mut()
-            .find(|f| f.id == id)
+            .iter()
+            .position(|f| f.id == id)
             .expect("journaled when created");
-        file.blocks.push((block, rows));
-        file.end_crc = Some(end_crc);
+        let first = self.files[at].push_block(block, rows);
+        self.files[at].end_crc = Some(end_crc);
+        let rows = Rows {
+            files: &self.files,
+            slots: &self.slots,
+            detached: pending.then_some((i, batch.digests)),
+        };
+        mark_written(&mut self.staged, &rows, at, first);
         if self.slots[i]
             .open
             .as_ref()
@@ -548,11 +555,12 @@ impl StoreWriter {
     /// Reads a value: staged ones from memory or their segment, stored ones zero-copy.
     /// `None` if the digest is neither staged nor stored.
     pub fn read_value(&self, digest: &Digest) -> Result<Option<Buffer>> {
-        match self.staged.get(digest) {
+        let rows = Rows::new(&self.files, &self.slots);
+        match self.staged.get(digest, &rows).map(|r| rows.loc(r)) {
             Some(StagedLoc::Pending { slot, row }) => Ok(Some(Buffer::from_slice_ref(
-                self.slots[*slot].pending.value(*row),
+                self.slots[slot].pending.value(row),
             ))),
-            Some(StagedLoc::Written(loc)) => {
+            Some(StagedLoc::Written(ref loc)) => {
                 let open = self
                     .slots
                     .iter()
@@ -599,7 +607,8 @@ impl StoreWriter {
 
     /// The digests of the values staged since the last commit.
     pub fn staged_digests(&self) -> DigestSet {
-        self.staged.keys().copied().collect()
+        let rows = Rows::new(&self.files, &self.slots);
+        self.staged.refs().map(|r| rows.digest(r)).collect()
     }
 
     /// Bytes currently in the journal.
@@ -632,19 +641,12 @@ fn remove_files(
     Ok(removed)
 }
 
-/// Records that `rows` were written to segment `id`.
-fn mark_written(staged: &mut StagedMap, id: FileId, rows: &[StoredRow]) {
-    staged.reserve(rows.len());
-    for r in rows {
-        staged.insert(
-            r.digest,
-            StagedLoc::Written(Location {
-                file: id,
-                offset: r.offset,
-                len: r.len,
-                crc: r.crc,
-            }),
-        );
+/// Records that the rows of file `at` from row `first` on hold their values now.
+fn mark_written(staged: &mut StagedMap, rows: &Rows<'_>, at: usize, first: usize) {
+    let written = &rows.files[at].rows[first..];
+    staged.reserve(written.len());
+    for (j, r) in written.iter().enumerate() {
+        staged.insert(&r.digest, Ref::written(at, first + j), rows);
     }
 }
 

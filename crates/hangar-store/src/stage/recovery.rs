@@ -300,24 +300,17 @@ impl StoreWriter {
                     let header_len = d.u64().map_err(&de)?;
                     let format = SegmentFormat::decode(&mut d).map_err(&de)?;
                     let compression = decode_trailing_compression(&mut d).map_err(&de)?;
-                    self.files.push(StagedFile {
-                        id,
-                        format,
-                        compression,
-                        header_len,
-                        blocks: Vec::new(),
-                        end_crc: None,
-                        sealed: None,
-                    });
+                    self.files.push(StagedFile::new(id, format, compression, header_len));
                 }
                 frame::BATCH_STORED => {
                     let (id, block, rows, end_crc) = decode_batch_stored(body).map_err(&de)?;
-                    let file = self.files.iter_mut().find(|s| s.id == id).ok_or_else(|| {
+                    let at = self.files.iter().position(|s| s.id == id).ok_or_else(|| {
                         Error::corrupt(path, format!("batch stored in unknown segment {id:08x}"))
                     })?;
-                    mark_written(&mut self.staged, id, &rows);
-                    file.blocks.push((block, rows));
-                    file.end_crc = end_crc;
+                    let first = self.files[at].push_block(block, rows);
+                    self.files[at].end_crc = end_crc;
+                    let all = Rows::new(&self.files, &self.slots);
+                    mark_written(&mut self.staged, &all, at, first);
                 }
                 frame::SEGMENT_SEALED => {
                     let mut d = Decoder::new(body);
@@ -357,10 +350,15 @@ impl StoreWriter {
                             format!("staged value {} fails its checksum", digest.short()),
                         ));
                     }
-                    if !stored.contains(&digest) && !self.staged.contains_key(&digest) {
+                    if !stored.contains(&digest)
+                        && !self
+                            .staged
+                            .contains_key(&digest, &Rows::new(&self.files, &self.slots))
+                    {
                         let slot = self.slot_for(&format, compression);
                         let row = self.slots[slot].pending.push(digest, crc, &shape, bytes);
-                        self.staged.insert(digest, StagedLoc::Pending { slot, row });
+                        let all = Rows::new(&self.files, &self.slots);
+                        self.staged.insert(&digest, Ref::pending(slot, row), &all);
                     }
                 }
                 t => {

@@ -19,6 +19,7 @@ impl StoreWriter {
             let doomed: Vec<(FileId, FileKind)> = self
                 .files
                 .iter()
+                .filter(|f| !f.retired)
                 .map(|f| f.id)
                 .chain(self.retired.iter().copied())
                 .map(|id| (id, FileKind::Segment))
@@ -70,7 +71,7 @@ impl StoreWriter {
         self.writable()?;
         self.flush()?;
         let seq = self.store.index()?.high_seq();
-        let created: HashSet<FileId> = self.files.iter().map(|f| f.id).collect();
+        let created: HashSet<FileId> = self.files.iter().filter(|f| !f.retired).map(|f| f.id).collect();
         let unrecorded: Vec<(FileId, FileKind)> = self
             .reserved
             .iter()
@@ -79,9 +80,9 @@ impl StoreWriter {
             .chain(self.retired.iter().map(|id| (*id, FileKind::Segment)))
             .collect();
         let mut frames = journal_start(&self.base, seq, &unrecorded);
-        for f in &self.files {
+        for f in self.files.iter().filter(|f| !f.retired) {
             push_segment_created(&mut frames, f.id, f.header_len, &f.format, f.compression);
-            for (i, (block, rows)) in f.blocks.iter().enumerate() {
+            for (i, (block, rows, _)) in f.block_rows().enumerate() {
                 let last = i + 1 == f.blocks.len();
                 push_batch_stored(&mut frames, f.id, block, rows, f.end_crc.filter(|_| last));
             }
@@ -165,6 +166,7 @@ impl StoreWriter {
         let since: Vec<(FileId, FileKind)> = self
             .files
             .iter()
+            .filter(|f| !f.retired)
             .map(|f| (f.id, FileKind::Segment))
             .chain(self.reserved.iter().copied())
             .filter(|(id, _)| *id >= sp.next_file && !index.has_file(*id))

@@ -191,19 +191,25 @@ fn rewritten_variable_shape_values_keep_their_shapes() {
 
 /// A publish that fails after the rewrite keeps the staging area whole: the retired
 /// segment stays until a commit lands, then goes.
-#[test]
-fn a_failed_publish_after_a_rewrite_keeps_everything_readable() {
-    let (dir, store) = new_store();
-    let (mut w, _) = open_writer(&store);
-    let all: Vec<Digest> = (0..20)
-        .map(|i| put_u8(&mut w, &[512], &value(i, 512)))
-        .collect();
+/// Stages 20 values of 512 bytes (one staging segment) and commits with only the first
+/// 10 live, so the commit rewrites the segment, then fails to move the ref. Returns the
+/// values and the live ones.
+fn rewrite_then_fail_to_publish(w: &mut StoreWriter) -> (Vec<Digest>, DigestSet) {
+    let all: Vec<Digest> = (0..20).map(|i| put_u8(w, &[512], &value(i, 512))).collect();
     w.sync_point().unwrap();
     let live: DigestSet = all[..10].iter().copied().collect();
     w.commit(Vec::new(), &live, b"never", || {
         Err(Error::InvalidArgument("ref moved".into()))
     })
     .unwrap_err();
+    (all, live)
+}
+
+#[test]
+fn a_failed_publish_after_a_rewrite_keeps_everything_readable() {
+    let (dir, store) = new_store();
+    let (mut w, _) = open_writer(&store);
+    let (all, live) = rewrite_then_fail_to_publish(&mut w);
     for (i, d) in all[..10].iter().enumerate() {
         assert_eq!(
             w.read_value(d).unwrap().unwrap().as_slice(),
@@ -234,4 +240,71 @@ fn a_failed_publish_after_a_rewrite_keeps_everything_readable() {
         on_disk < 20 * 512,
         "{on_disk} bytes on disk for 5 KiB of live values"
     );
+}
+
+#[test]
+fn a_writer_goes_on_after_a_failed_commit_that_rewrote_a_segment() {
+    // The same writer: it keeps the rewritten segment in its list, empty, so it must
+    // leave it out of the next commit's index run...
+    goes_on_after_a_rewrite(false);
+    // ...and out of a journal compaction.
+    goes_on_after_a_rewrite(true);
+}
+
+fn goes_on_after_a_rewrite(reopen: bool) {
+    let (dir, store) = new_store();
+    let (mut w, _) = open_writer(&store);
+    let (all, _) = rewrite_then_fail_to_publish(&mut w);
+    let more: Vec<Digest> = (20..30)
+        .map(|i| put_u8(&mut w, &[512], &value(i, 512)))
+        .collect();
+    w.compact(&[]).unwrap();
+    if reopen {
+        // The compacted journal, replayed, must not name the retired segment.
+        std::mem::forget(w);
+        w = open_writer(&store).0;
+    }
+    for (i, d) in all[..10].iter().chain(&more).enumerate() {
+        let i = if i < 10 { i } else { i + 10 };
+        assert_eq!(
+            w.read_value(d).unwrap().unwrap().as_slice(),
+            &value(i as u32, 512)[..]
+        );
+    }
+    let live: DigestSet = all[..10].iter().chain(&more).copied().collect();
+    let stats = commit(&mut w, &live, b"b1");
+    assert_eq!((stats.values, stats.segments_rewritten), (20, 0));
+    drop(w);
+    let (_, rec) = open_writer(&store);
+    assert_eq!(rec.base, b"b1");
+    assert!(unreferenced_files(&store).unwrap().is_empty());
+    for (i, d) in all.iter().chain(&more).enumerate() {
+        let got = store.read_value(d).unwrap();
+        if (10..20).contains(&i) {
+            assert!(got.is_none(), "dropped value {i} was committed");
+        } else {
+            assert_eq!(got.unwrap().as_slice(), &value(i as u32, 512)[..]);
+        }
+    }
+    // The retired segment (all 20 first values) is gone; the rewritten one and the
+    // one of the later values hold 10 values each.
+    assert!(
+        store.verify_files().is_empty(),
+        "{:?}",
+        store.verify_files()
+    );
+    let indexed: Vec<u32> = store
+        .index()
+        .unwrap()
+        .files()
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert!(
+        !indexed.contains(&0),
+        "the retired segment is indexed: {indexed:?}"
+    );
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| f.1 < 10 * 1024), "{files:?}");
 }
