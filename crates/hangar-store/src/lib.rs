@@ -69,7 +69,9 @@ pub use digest::{
 pub use dtype::{DType, Element};
 pub use error::{Error, ErrorKind, IoContext, Result};
 pub use failpoint::hit as fail_point;
-pub use index::{EntryKind, EntrySource, FileId, FileKind, FileRecord, IndexEntry, Location};
+pub use index::{
+    EntryKind, EntrySource, FileId, FileKind, FileRecord, IndexEntry, LiveEntries, Location,
+};
 pub use mmap::BigBytes;
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;

@@ -430,8 +430,12 @@ impl Store {
 
     fn verify_file(&self, f: &FileRecord) -> Vec<Error> {
         let path = file_path(&self.dir, f.id, f.kind);
-        let bytes = match fsutil::read_file(&path) {
-            Ok(b) => b,
+        // Mapped, not read: a 1 GiB segment is checked through the page cache instead of
+        // 1 GiB of the process's memory (two files at a time on the pool: 2.7 GB of a
+        // 3.2 GB peak for `hangar verify` over 10^7 values of u8[100], until 2026-12-07).
+        // A sealed file never changes, as for every read of the store.
+        let map = match MappedFile::open(&path) {
+            Ok(m) => m,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return vec![Error::corrupt(
                     &path,
@@ -440,23 +444,22 @@ impl Store {
             }
             Err(e) => return vec![e],
         };
+        let bytes = map.bytes();
         let mut problems = Vec::new();
         if bytes.len() as u64 != f.len {
             problems.push(Error::corrupt(
                 &path,
                 format!("length {} differs from the recorded {}", bytes.len(), f.len),
             ));
-        } else if crc32fast::hash(&bytes) != f.crc {
+        } else if crc32fast::hash(bytes) != f.crc {
             problems.push(Error::corrupt(&path, "whole-file checksum mismatch"));
         }
         let structure = match f.kind {
-            FileKind::Segment => segment::check_sealed_structure(&path, &bytes),
-            FileKind::Pack => pack::scan_pack(&path, &bytes).map(|_| ()),
-            FileKind::Parquet => {
-                ParquetSegment::from_bytes(&path, bytes::Bytes::from(bytes))
-                    .and_then(|seg| seg.sealed_rows())
-                    .map(|_| ())
-            }
+            FileKind::Segment => segment::check_sealed_structure(&path, bytes),
+            FileKind::Pack => pack::scan_pack(&path, bytes).map(|_| ()),
+            FileKind::Parquet => ParquetSegment::open(map.clone())
+                .and_then(|seg| seg.sealed_rows())
+                .map(|_| ()),
         };
         if let Err(e) = structure {
             problems.push(e);

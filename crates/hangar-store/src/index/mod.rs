@@ -198,6 +198,49 @@ fn digest_order_of(entries: &(impl EntrySource + ?Sized)) -> Result<Vec<(u64, u3
     Ok(keys)
 }
 
+/// A snapshot of the live index runs whose entries are numbered `0..len()`, run after
+/// run (newest first), each run in digest order: a caller can keep 4 bytes per entry
+/// in a vector where it would keep a map keyed by 32-byte digests (`verify` marks the
+/// values it must check this way). A writer's later runs are not in it.
+#[derive(Debug)]
+pub struct LiveEntries {
+    runs: Vec<Run>,
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LiveEntries {
+    /// How many entries (a digest in two runs is counted in each).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of the entry of `digest` in the newest run holding it.
+    pub fn position(&self, digest: &Digest) -> Option<usize> {
+        self.runs
+            .iter()
+            .zip(&self.starts)
+            .find_map(|(r, start)| r.find(digest).map(|i| start + i))
+    }
+
+    /// Entry number `pos` (`pos < len()`), checked as every entry read is.
+    pub fn entry(&self, pos: usize) -> Result<IndexEntry> {
+        if pos >= self.len {
+            return Err(Error::InvalidArgument(format!(
+                "index entry {pos} of {}",
+                self.len
+            )));
+        }
+        let r = self.starts.partition_point(|&s| s <= pos) - 1;
+        self.runs[r].entry(pos - self.starts[r])
+    }
+}
+
 /// One index entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IndexEntry {
@@ -353,6 +396,21 @@ impl Index {
     /// written (or fetched) again, not deduplicated against it.
     pub fn lookup_live(&self, digest: &Digest) -> Result<Option<IndexEntry>> {
         first_entry(self.runs.iter(), digest)
+    }
+
+    /// The live runs as they are now, their entries numbered (see [`LiveEntries`]).
+    pub fn live_entries(&self) -> LiveEntries {
+        let mut starts = Vec::with_capacity(self.runs.len());
+        let mut len = 0;
+        for r in &self.runs {
+            starts.push(len);
+            len += r.count;
+        }
+        LiveEntries {
+            runs: self.runs.clone(),
+            starts,
+            len,
+        }
     }
 
     /// Every entry whose digest's hex form starts with `hex_prefix` (lowercase hex) and

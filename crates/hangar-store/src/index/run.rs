@@ -4,7 +4,7 @@
 use super::*;
 
 /// One mapped run file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Run {
     pub(super) lo: u32,
     pub(super) hi: u32,
@@ -175,11 +175,13 @@ impl Run {
     }
 
     pub(super) fn lookup(&self, d: &Digest) -> Result<Option<IndexEntry>> {
+        self.find(d).map(|i| self.entry(i)).transpose()
+    }
+
+    /// The row holding `d`, if any.
+    pub(super) fn find(&self, d: &Digest) -> Option<usize> {
         let i = self.lower_bound(&d.0);
-        if i < self.count && self.raw(i)[..32] == d.0 {
-            return self.entry(i).map(Some);
-        }
-        Ok(None)
+        (i < self.count && self.raw(i)[..32] == d.0).then_some(i)
     }
 }
 

@@ -1,12 +1,10 @@
 //! `verify`: recompute every digest reachable from the branch heads and check every
 //! checksum, reporting each problem with the file it is in.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-use rayon::prelude::*;
 
 use hangar_store::{Digest, DigestMap, DigestSet, ValueHeader};
 
@@ -16,6 +14,9 @@ use crate::repo::Repository;
 use crate::schema::{ColumnKind, ColumnSchema, Held, Record};
 use crate::shared::Shared;
 use crate::tree::{self, TreeIter};
+
+mod stored;
+use stored::Stored;
 
 /// One problem found by verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,14 +144,13 @@ struct Walked {
 }
 
 /// What verify's walk of the history has seen so far.
-#[derive(Default)]
 struct Walk {
     trees: HashSet<Digest>,
     nodes: HashSet<Digest>,
-    /// One entry per distinct stored value (its digest and the header its records
-    /// imply), kept small: the samples that refer to a value are looked up again only
-    /// if it turns out damaged (`name_samples`).
-    values: DigestMap<Arc<OwnedHeader>>,
+    /// Each distinct stored value once, with the header its records imply, kept small:
+    /// the samples that refer to a value are looked up again only if it turns out
+    /// damaged (`name_samples`).
+    values: Stored,
     /// Values kept in their records (see `Inline`).
     inline: Inline,
     walked: Vec<Walked>,
@@ -312,7 +312,13 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
         Err(e) => report.problems.push(problem(&e)),
     }
     let mut seen_commits = HashSet::new();
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        trees: HashSet::new(),
+        nodes: HashSet::new(),
+        values: Stored::new(shared)?,
+        inline: Inline::default(),
+        walked: Vec::new(),
+    };
     while let Some(id) = commits.pop() {
         if !seen_commits.insert(id) {
             continue;
@@ -333,24 +339,7 @@ pub(crate) fn verify(repo: &Repository) -> Result<VerifyReport> {
 
     // Values of one header (a fixed-shape column's) a piece at a time, so that
     // `digest_many` hashes small ones side by side.
-    let mut by_header: HashMap<&OwnedHeader, Vec<&Digest>> = HashMap::new();
-    for (d, header) in &values {
-        by_header.entry(&**header).or_default().push(d);
-    }
-    // In digest order: the index lookups of a piece then search near each other.
-    for v in by_header.values_mut() {
-        v.sort_unstable();
-    }
-    let pieces: Vec<(&OwnedHeader, &[&Digest])> = by_header
-        .iter()
-        .flat_map(|(h, v)| v.chunks(hangar_store::HASH_PIECE).map(move |c| (*h, c)))
-        .collect();
-    let checked = hangar_store::run_parallel(|| {
-        pieces
-            .par_iter()
-            .map(|(header, piece)| check_values(shared, header, piece))
-            .reduce(Checked::default, Checked::merge)
-    });
+    let checked = values.check(shared);
     report.values = values.len() + inline.seen.len() - checked.not_fetched;
     report.value_bytes = inline.bytes + checked.bytes;
     report.not_fetched = checked.not_fetched;
@@ -454,6 +443,7 @@ fn check_commit(
             tree: t,
         });
         let mut col_header: Option<Arc<OwnedHeader>> = None;
+        let mut col_header_id: Option<u32> = None;
         let mut inline_batch = InlineBatch::default();
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
@@ -505,15 +495,18 @@ fn check_commit(
             let Some(digest) = rec.stored_digest() else {
                 continue;
             };
-            walk.values
-                .entry(*digest)
-                .or_insert_with(|| match rec.shape {
-                    // A fixed-shape column's values share one header.
-                    None => col_header
-                        .get_or_insert_with(|| Arc::new(header_of(&schema, &rec)))
-                        .clone(),
-                    Some(_) => Arc::new(header_of(&schema, &rec)),
-                });
+            walk.values.add(digest, |values| match rec.shape {
+                // A fixed-shape column's values share one header.
+                None => match col_header_id {
+                    Some(id) => Ok(id),
+                    None => {
+                        let id = values.header_id(header_of(&schema, &rec))?;
+                        col_header_id = Some(id);
+                        Ok(id)
+                    }
+                },
+                Some(_) => values.header_id(header_of(&schema, &rec)),
+            })?;
         }
         if let Some(header) = &col_header {
             inline_batch.hash_into(header, &mut walk.inline);
@@ -561,50 +554,6 @@ pub(crate) fn header_of(schema: &ColumnSchema, rec: &Record) -> OwnedHeader {
     }
 }
 
-/// Values of at most this many bytes are hashed side by side (BLAKE3's SIMD lanes
-/// help values that fit one 1 KiB chunk with their header).
-const SIDE_BY_SIDE_MAX: usize = 1024;
-
-/// Checks stored values of one header: their bytes, how many are on a remote and not
-/// fetched here, and what is wrong with the others.
-fn check_values(shared: &Shared, header: &OwnedHeader, piece: &[&Digest]) -> Checked {
-    let mut out = Checked::default();
-    let header = header.as_header();
-    // Values small enough to be hashed side by side, held until they are; the others
-    // are hashed as they are read (what the piece holds stays small).
-    let mut held = Vec::with_capacity(piece.len());
-    let mut got = Vec::with_capacity(piece.len());
-    for &digest in piece {
-        match read_value(shared, digest) {
-            Ok(Some((path, bytes))) => {
-                if bytes.len() <= SIDE_BY_SIDE_MAX {
-                    held.push((digest, path, bytes));
-                } else {
-                    got.push((digest, path, bytes.len(), header.digest(&bytes)));
-                }
-            }
-            Ok(None) => out.not_fetched += 1,
-            Err(bad) => out.bad.push((*digest, bad)),
-        }
-    }
-    let mut digests = Vec::with_capacity(held.len());
-    header.digest_many(held.iter().map(|(_, _, b)| &b[..]), &mut digests);
-    got.extend(
-        held.into_iter()
-            .zip(digests)
-            .map(|((d, path, b), g)| (d, path, b.len(), g)),
-    );
-    for (digest, path, len, got) in got {
-        if got == *digest {
-            out.bytes += len as u64;
-        } else {
-            // A damaged value's bytes are not counted as held.
-            out.bad.push((*digest, Bad::Mismatch(path)));
-        }
-    }
-    out
-}
-
 /// The first sample (in the order verify walked the record tables) that refers to each
 /// of `digests`, as "commit C column N sample K": read again only for damaged values.
 fn name_samples(shared: &Shared, walked: &[Walked], mut digests: DigestSet) -> DigestMap<String> {
@@ -637,26 +586,4 @@ fn name_samples(shared: &Shared, walked: &[Walked], mut digests: DigestSet) -> D
         }
     }
     named
-}
-
-/// One stored value's file and bytes, read through the CRC check, or `None` if it is
-/// on a remote and not fetched here.
-fn read_value(
-    shared: &Shared,
-    digest: &Digest,
-) -> std::result::Result<Option<(PathBuf, hangar_store::Buffer)>, Bad> {
-    // The live index runs only: what the repository holds for anyone who opens it now,
-    // not what a run gc retired still locates for this handle's readers.
-    let entry = match shared.store.lookup_live(digest) {
-        Ok(Some(e)) => e,
-        Ok(None) if shared.is_promised(digest) => return Ok(None),
-        Ok(None) => return Err(Bad::NotStored),
-        Err(e) => return Err(Bad::Unreadable(problem(&Error::Store(e)))),
-    };
-    let path = shared.store.entry_file(&entry);
-    let bytes = shared
-        .store
-        .read_entry(&entry)
-        .map_err(|e| Bad::Unreadable(problem(&Error::Store(e))))?;
-    Ok(Some((path, bytes)))
 }
