@@ -133,7 +133,20 @@ impl Ctx {
     /// lock (as `git status` works beside a running commit), with a note naming the
     /// writer when one is active.
     pub fn staged(&self, repo: &Repository) -> anyhow::Result<hangar_core::StagedView> {
-        let view = repo.staged_view()?;
+        self.noted_view(repo.staged_view()?, repo)
+    }
+
+    /// [`Ctx::staged`] without the staged values (`Repository::staged_records_view`),
+    /// for commands that show records, keys and changes but read no value.
+    pub fn staged_records(&self, repo: &Repository) -> anyhow::Result<hangar_core::StagedView> {
+        self.noted_view(repo.staged_records_view()?, repo)
+    }
+
+    fn noted_view(
+        &self,
+        view: hangar_core::StagedView,
+        repo: &Repository,
+    ) -> anyhow::Result<hangar_core::StagedView> {
         if view.writer_active() {
             let who = match repo.writer_lock_holder().ok().flatten() {
                 Some(h) => format!(" (process {} on {}, {})", h.pid, h.host, h.program),

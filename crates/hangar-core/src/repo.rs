@@ -181,7 +181,16 @@ impl Repository {
     /// it works while a writer is open, in this process or another): what the staging
     /// journal had acknowledged when it was opened. Nothing on disk is changed.
     pub fn staged_view(&self) -> Result<crate::StagedView> {
-        crate::StagedView::open(self.shared.clone())
+        crate::StagedView::open(self.shared.clone(), true)
+    }
+
+    /// [`Repository::staged_view`] without the staged values: columns, keys, records,
+    /// metadata, status and diffs, as `hangar status` needs them, with nothing held per
+    /// staged value (the map of staged values is what a view of millions of them spends
+    /// most of its memory on). Reading a staged value that is not kept in its record
+    /// through it is an error that says so; values already committed read as usual.
+    pub fn staged_records_view(&self) -> Result<crate::StagedView> {
+        crate::StagedView::open(self.shared.clone(), false)
     }
 
     /// A reader checkout of the head of the branch the staging area is based on.

@@ -228,7 +228,7 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> anyhow::Result<()> {
             let id = repo.resolve(rev)?;
             repo.checkout_commit(&id.to_hex())?.columns()?
         }
-        None => ctx.staged(&repo)?.columns()?,
+        None => ctx.staged_records(&repo)?.columns()?,
     };
     if ctx.json {
         return Ok(output::print_json(&documents::Columns {

@@ -39,7 +39,7 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let diff = match (a.staged, a.a, a.b) {
-        (_, None, None) => ctx.staged(&repo)?.diff_staged()?,
+        (_, None, None) => ctx.staged_records(&repo)?.diff_staged()?,
         (true, _, _) => {
             bail!("--staged takes no commits: it diffs the staging area against its branch head")
         }

@@ -68,7 +68,7 @@ fn read_all(ctx: &Ctx, at: &ReadArgs) -> anyhow::Result<Vec<(String, String)>> {
     let repo = ctx.open()?;
     let mut out = Vec::new();
     if at.staged {
-        let co = ctx.staged(&repo)?;
+        let co = ctx.staged_records(&repo)?;
         for k in co.metadata_keys()? {
             if let Some(v) = co.metadata(&k)? {
                 out.push((k, v));

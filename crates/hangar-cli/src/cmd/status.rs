@@ -55,7 +55,7 @@ pub fn change_lines(c: &StagedChanges) -> Vec<String> {
 
 pub fn run(ctx: &mut Ctx, _a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
-    let co = ctx.staged(&repo)?;
+    let co = ctx.staged_records(&repo)?;
     let branch = co.branch_name()?;
     let head = co.commit_hash()?;
     let status = co.status()?;

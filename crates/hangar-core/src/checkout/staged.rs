@@ -38,10 +38,10 @@ impl fmt::Debug for StagedView {
 }
 
 impl StagedView {
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<StagedView> {
+    pub(crate) fn open(shared: Arc<Shared>, values: bool) -> Result<StagedView> {
         let writer_active = crate::lock::is_held(&shared.hangar)?;
         Ok(StagedView {
-            co: Arc::new(WriterCheckout::open_read_only(shared)?),
+            co: Arc::new(WriterCheckout::open_read_only(shared, values)?),
             writer_active,
         })
     }

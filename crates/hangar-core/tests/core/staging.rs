@@ -458,6 +458,18 @@ fn hangar_files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::
     out
 }
 
+/// Stages `big(1)` under "through" (write-through: its bytes in the journal) and
+/// `big(2..12)` under 100..110 (a batch put, written to the open segment).
+fn stage_big_values(col: &hangar_core::WriterColumn) {
+    col.set("through", TensorRef::new(&big(1), &[100])).unwrap();
+    let batch: Vec<u8> = (2..12).flat_map(big).collect();
+    col.extend_from_buffer(
+        (0..10u64).map(|i| i + 100),
+        TensorRef::new(&batch, &[10, 100]),
+    )
+    .unwrap();
+}
+
 fn big(i: u8) -> Vec<u8> {
     (0..100u8)
         .map(|j| j.wrapping_mul(i).wrapping_add(i))
@@ -473,13 +485,7 @@ fn a_staged_view_reads_a_live_writers_staging_area_and_changes_nothing() {
     let col = co
         .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
         .unwrap();
-    col.set("through", TensorRef::new(&big(1), &[100])).unwrap();
-    let batch: Vec<u8> = (2..12).flat_map(big).collect();
-    col.extend_from_buffer(
-        (0..10u64).map(|i| i + 100),
-        TensorRef::new(&batch, &[10, 100]),
-    )
-    .unwrap();
+    stage_big_values(&col);
     co.column("imgs").unwrap().delete("b").unwrap();
     co.metadata().set("m", "staged").unwrap();
     let before = hangar_files(dir.path());
@@ -582,4 +588,55 @@ fn a_staged_view_of_a_new_repository_and_of_a_torn_journal() {
     let e = view.column("big").unwrap().get(2u64).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.to_string().contains("beyond"), "{e}");
+}
+
+#[test]
+fn a_records_view_shows_the_staging_area_and_refuses_only_staged_stored_values() {
+    let (_dir, repo, _) = repo_with_commit();
+    let co = repo.checkout_writer().unwrap();
+    let col = co
+        .add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[100]))
+        .unwrap();
+    col.set("old", TensorRef::new(&big(30), &[100])).unwrap();
+    co.commit("a stored value").unwrap();
+    // Staged: a write-through value, values a batch put wrote to a segment, a value
+    // kept in its record, metadata.
+    stage_big_values(&col);
+    co.column("imgs")
+        .unwrap()
+        .set("c", TensorRef::new(&[3u8; 6], &[2, 3]))
+        .unwrap();
+    co.metadata().set("m", "staged").unwrap();
+
+    let full = repo.staged_view().unwrap();
+    let view = repo.staged_records_view().unwrap();
+    assert_eq!(view.status().unwrap(), full.status().unwrap());
+    assert_eq!(view.diff_staged().unwrap(), full.diff_staged().unwrap());
+    let names = |v: &hangar_core::StagedView| -> Vec<String> {
+        v.columns().unwrap().into_iter().map(|c| c.name).collect()
+    };
+    assert_eq!(names(&view), names(&full));
+    assert_eq!(view.metadata("m").unwrap().as_deref(), Some("staged"));
+    let vb = view.column("big").unwrap();
+    assert_eq!(vb.len().unwrap(), 12);
+    assert!(vb.contains("through").unwrap() && vb.contains(105u64).unwrap());
+    // Committed values, and staged ones kept in their records, read as usual...
+    assert_eq!(u8s(&vb.get("old").unwrap()), big(30));
+    let c = view.column("imgs").unwrap().get("c").unwrap();
+    assert_eq!(u8s(&c), [3u8; 6]);
+    // ...a staged value in a segment or the journal is refused, saying why.
+    for key in ["through".into(), hangar_core::SampleKey::from(105u64)] {
+        let e = vb.get(key).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+        assert!(e.to_string().contains("without its values"), "{e}");
+    }
+    // The full view reads them.
+    assert_eq!(
+        u8s(&full.column("big").unwrap().get("through").unwrap()),
+        big(1)
+    );
+    assert_eq!(
+        u8s(&full.column("big").unwrap().get(105u64).unwrap()),
+        big(7)
+    );
 }

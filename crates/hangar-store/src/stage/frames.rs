@@ -16,6 +16,13 @@ pub(super) mod frame {
     /// the file's own frames or index run refer to it, the next writer open can prove the
     /// file is garbage of that interrupted write and delete it.
     pub const FILE_RESERVED: u8 = 8;
+
+    /// True for the frames that say where staged values are (segments created, batches
+    /// stored, segments sealed, write-through payloads): what a view opened without its
+    /// values skips.
+    pub fn is_value_frame(t: u8) -> bool {
+        matches!(t, SEGMENT_CREATED | BATCH_STORED | SEGMENT_SEALED | VALUE)
+    }
     /// A record of the layer above that the next record frame continues: one change too
     /// large for a frame, split. The frames of a group are written in one `write`, and
     /// a group the journal does not hold to its closing `RECORD` frame (a write cut

@@ -164,6 +164,9 @@ pub struct StoreWriter {
     /// Staging segments a commit rewrote (their live values copied to new segments):
     /// deleted once the next journal, which reserves them, is in place.
     retired: Vec<FileId>,
+    /// A read-only view opened without the staged values (see
+    /// [`StoreWriter::open_read_only`]): reading one is an error.
+    records_only: bool,
 }
 
 /// Reads `loc` from a segment another process may still be appending to or cutting
@@ -596,7 +599,14 @@ impl StoreWriter {
                 }
                 Ok(Some(buf))
             }
-            None => self.store.read_value(digest),
+            None => match self.store.read_value(digest)? {
+                None if self.records_only => Err(Error::InvalidArgument(format!(
+                    "value {} is staged, and this view of the staging area was opened \
+                     without its values (records only); open a view with them to read it",
+                    digest.short()
+                ))),
+                found => Ok(found),
+            },
         }
     }
 

@@ -142,6 +142,7 @@ impl StoreWriter {
     /// `initial_base` with no records.
     pub fn open_read_only(
         store: Arc<Store>,
+        values: bool,
         committed: impl Fn(&[u8]) -> Result<bool>,
         initial_base: impl FnOnce() -> Vec<u8>,
         on_record: &mut OnRecord<'_>,
@@ -169,6 +170,7 @@ impl StoreWriter {
                 Err(e) => return Err(Error::io("stat", &path, e)),
             };
             let mut w = StoreWriter::empty(store.clone(), Journal::read_only(&path, len));
+            w.records_only = !values;
             // Another candidate is read only if this one vanished before any of its
             // records reached the layer above (which would otherwise see two journals).
             let mut passed = false;
@@ -217,6 +219,7 @@ impl StoreWriter {
             compactions: 0,
             flush_due: false,
             retired: Vec::new(),
+            records_only: false,
         }
     }
 
@@ -249,6 +252,9 @@ impl StoreWriter {
         let scans = Scans::open(path, resume)?;
         scans.scan(&mut |frame_type, body| {
             groups.frame(frame_type, body.len());
+            if self.records_only && frame::is_value_frame(frame_type) {
+                return Ok(());
+            }
             if frame_type == frame::VALUE {
                 payload_seen = true;
             } else if frame_type == frame::BATCH_STORED && payload_seen {
@@ -282,6 +288,9 @@ impl StoreWriter {
                 return Ok(()); // an unfinished group and what follows: a torn tail
             }
             again.frame(frame_type, body.len());
+            if self.records_only && frame::is_value_frame(frame_type) {
+                return Ok(());
+            }
             match frame_type {
                 frame::BASE if at == 0 => rec.base = body.to_vec(),
                 frame::RECORD | frame::RECORD_PART => on_record(&rec.base, body)?,

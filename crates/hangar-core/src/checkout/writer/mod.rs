@@ -137,7 +137,7 @@ fn lock_and_load(shared: &Arc<Shared>) -> Result<(WriterLock, User, StoreWriter,
     let lock = WriterLock::acquire(&shared.hangar)?;
     // Temporary ref files left by an interrupted ref update (only a writer makes them).
     hangar_store::fs::remove_temp_files(&shared.hangar.join("refs").join("heads"))?;
-    let (user, sw, staging) = load_current(shared, false)?;
+    let (user, sw, staging) = load_current(shared, false, true)?;
     Ok((lock, user, sw, staging))
 }
 
@@ -253,9 +253,11 @@ impl WriterCheckout {
     /// A view of the durable staging area without the writer lock, for
     /// [`crate::StagedView`]: nothing on disk is changed, and every change through it is
     /// refused by its store writer. A clean staging area whose branch moved on is seen
-    /// on the branch's head, as a writer would rebase it.
-    pub(crate) fn open_read_only(shared: Arc<Shared>) -> Result<WriterCheckout> {
-        let (user, sw, staging) = load_current(&shared, true)?;
+    /// on the branch's head, as a writer would rebase it. Without `values`, the staged
+    /// values are not located (their frames are skipped: nothing per staged value is
+    /// held) and reading one is an error.
+    pub(crate) fn open_read_only(shared: Arc<Shared>, values: bool) -> Result<WriterCheckout> {
+        let (user, sw, staging) = load_current(&shared, true, values)?;
         Ok(WriterCheckout::with_state(shared, None, sw, staging, user))
     }
 

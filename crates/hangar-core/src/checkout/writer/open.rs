@@ -6,10 +6,12 @@ use super::*;
 /// Opens the store's writer side over the staging journal and rebuilds the staging area
 /// from it (the base commit's tables plus every journalled change). The caller holds the
 /// writer lock — unless `read_only`, which opens a view that changes nothing on disk
-/// ([`StoreWriter::open_read_only`]).
+/// ([`StoreWriter::open_read_only`]); such a view reads the staged values only with
+/// `values`.
 pub(super) fn load_staging(
     shared: &Arc<Shared>,
     read_only: bool,
+    values: bool,
 ) -> Result<(StoreWriter, Staging)> {
     let hangar = shared.hangar.clone();
     let committed = |b: &[u8]| -> hangar_store::Result<bool> {
@@ -57,7 +59,13 @@ pub(super) fn load_staging(
     };
     let store = shared.store.clone();
     let opened = if read_only {
-        StoreWriter::open_read_only(store, committed, || initial.encode(), &mut on_record)
+        StoreWriter::open_read_only(
+            store,
+            values,
+            committed,
+            || initial.encode(),
+            &mut on_record,
+        )
     } else {
         StoreWriter::open_with(store, committed, || initial.encode(), &mut on_record)
     };
@@ -79,10 +87,11 @@ pub(super) fn load_staging(
 pub(super) fn load_current(
     shared: &Arc<Shared>,
     read_only: bool,
+    values: bool,
 ) -> Result<(User, StoreWriter, Staging)> {
     let user = format::read_config(&shared.hangar)?;
     shared.store.refresh()?;
-    let (mut sw, mut staging) = load_staging(shared, read_only)?;
+    let (mut sw, mut staging) = load_staging(shared, read_only, values)?;
     let head = refs::read_ref(&shared.hangar, &staging.base.branch)?;
     if head != staging.base.commit && !staging.is_dirty() {
         let rebased = BaseInfo {

@@ -131,7 +131,7 @@ impl WriterState {
             }
         };
         let epoch = finish(old)?;
-        let (mut sw, staging) = load_staging(&self.shared, false)?;
+        let (mut sw, staging) = load_staging(&self.shared, false, true)?;
         if let Some(epoch) = epoch {
             sw.continue_from(epoch);
         }
