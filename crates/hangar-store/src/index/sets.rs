@@ -1,0 +1,115 @@
+//! Entries handled by position rather than held: the entries a commit publishes
+//! ([`EntrySource`], sorted by [`digest_order_of`] without being copied), and a snapshot
+//! of the live runs whose entries are numbered ([`LiveEntries`]).
+
+use super::run::Run;
+use super::*;
+
+/// Entries to publish, by position: see [`Index::publish_from`].
+pub trait EntrySource: Sync {
+    /// How many.
+    fn len(&self) -> usize;
+    /// True if there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The digest of entry `i` (`i < len()`).
+    fn digest(&self, i: usize) -> &Digest;
+    /// Entry `i` (`i < len()`).
+    fn entry(&self, i: usize) -> IndexEntry;
+}
+
+impl EntrySource for [IndexEntry] {
+    fn len(&self) -> usize {
+        <[IndexEntry]>::len(self)
+    }
+    fn digest(&self, i: usize) -> &Digest {
+        &self[i].digest
+    }
+    fn entry(&self, i: usize) -> IndexEntry {
+        self[i]
+    }
+}
+
+/// The positions of `entries` in digest order, each digest once (equal digests name the
+/// same bytes: which of them is kept does not matter), with each digest's first 8 bytes.
+pub(super) fn digest_order_of(entries: &(impl EntrySource + ?Sized)) -> Result<Vec<(u64, u32)>> {
+    let n = entries.len();
+    if u32::try_from(n).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "{n} index entries in one run; at most {} fit (commit in parts)",
+            u32::MAX
+        )));
+    }
+    let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
+    keys.extend((0..n).map(|i| (entries.digest(i).prefix(), i as u32)));
+    crate::par::install(|| keys.par_sort_unstable_by_key(|k| k.0));
+    // Equal prefixes (rare: digests are uniform) are ordered by the whole digest.
+    let mut start = 0;
+    while start < keys.len() {
+        let end = start + keys[start..].iter().take_while(|k| k.0 == keys[start].0).count();
+        if end - start > 1 {
+            keys[start..end].sort_unstable_by(|a, b| {
+                entries.digest(a.1 as usize).cmp(entries.digest(b.1 as usize))
+            });
+        }
+        start = end;
+    }
+    keys.dedup_by(|a, b| a.0 == b.0 && entries.digest(a.1 as usize) == entries.digest(b.1 as usize));
+    Ok(keys)
+}
+
+/// A snapshot of the live index runs whose entries are numbered `0..len()`, run after
+/// run (newest first), each run in digest order: a caller can keep 4 bytes per entry
+/// in a vector where it would keep a map keyed by 32-byte digests (`verify` marks the
+/// values it must check this way). A writer's later runs are not in it.
+#[derive(Debug)]
+pub struct LiveEntries {
+    runs: Vec<Run>,
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl LiveEntries {
+    /// `runs` (newest first) numbered in that order.
+    pub(super) fn new(runs: Vec<Run>) -> LiveEntries {
+        let mut starts = Vec::with_capacity(runs.len());
+        let mut len = 0;
+        for r in &runs {
+            starts.push(len);
+            len += r.count;
+        }
+        LiveEntries { runs, starts, len }
+    }
+
+    /// How many entries (a digest in two runs is counted in each).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of the entry of `digest` in the newest run holding it.
+    pub fn position(&self, digest: &Digest) -> Option<usize> {
+        self.runs
+            .iter()
+            .zip(&self.starts)
+            .find_map(|(r, start)| r.find(digest).map(|i| start + i))
+    }
+
+    /// Entry number `pos` (`pos < len()`), checked as every entry read is.
+    pub fn entry(&self, pos: usize) -> Result<IndexEntry> {
+        if pos >= self.len {
+            return Err(Error::InvalidArgument(format!(
+                "index entry {pos} of {}",
+                self.len
+            )));
+        }
+        let r = self.starts.partition_point(|&s| s <= pos) - 1;
+        self.runs[r].entry(pos - self.starts[r])
+    }
+}
+
