@@ -474,10 +474,10 @@ impl Index {
         let (lo, hi) = (older.lo.min(newer.lo), newer.hi.max(older.hi));
         let replaced = [(newer.lo, newer.hi), (older.lo, older.hi)];
         // Both runs are sorted: one merge pass, streamed into the new run a slice at a
-        // time (the runs are mapped; nothing the size of either is held in memory), the
-        // newer run's entry kept of equal digests. A run holds each digest once, but one
-        // written by another build may not: a digest equal to the last one written is
-        // skipped.
+        // time (the runs are mapped; nothing the size of either is held in memory). Of
+        // equal digests the newer run's entry comes first and is kept: a digest equal to
+        // the last one written is skipped (which also drops a digest repeated within a
+        // run, as one written by another build may hold).
         let (mut i, mut j) = (0, 0);
         let (mut a, mut b) = (newer.entry_at(0)?, older.entry_at(0)?);
         let mut last: Option<Digest> = None;
@@ -485,23 +485,12 @@ impl Index {
             let mut n = 0;
             while n < WRITE_SLICE {
                 let next = match (a, b) {
-                    (Some(x), Some(y)) => match digest_order(&x, &y) {
-                        Ordering::Greater => {
-                            j += 1;
-                            b = older.entry_at(j)?;
-                            y
-                        }
-                        order => {
-                            i += 1;
-                            a = newer.entry_at(i)?;
-                            if order == Ordering::Equal {
-                                j += 1;
-                                b = older.entry_at(j)?;
-                            }
-                            x
-                        }
-                    },
-                    (Some(x), None) => {
+                    (Some(x), Some(y)) if digest_order(&x, &y) == Ordering::Greater => {
+                        j += 1;
+                        b = older.entry_at(j)?;
+                        y
+                    }
+                    (Some(x), _) => {
                         i += 1;
                         a = newer.entry_at(i)?;
                         x
