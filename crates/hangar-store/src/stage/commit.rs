@@ -150,7 +150,7 @@ impl StoreWriter {
         }
         let refs: Vec<Ref> = self.staged.refs().collect();
         let rows = Rows::new(&self.files, &self.slots);
-        if refs.iter().any(|r| matches!(rows.loc(*r), StagedLoc::Pending { .. })) {
+        if refs.iter().any(|r| rows.written(*r).is_none()) {
             return Err(Error::InvalidArgument(
                 "internal: value still pending after flush".into(),
             ));
@@ -158,10 +158,9 @@ impl StoreWriter {
         stats.values = self.staged.len();
         let retired_now: HashSet<FileId> = converted.iter().map(|c| c.old).collect();
         let mut files: Vec<FileRecord> = self
-            .files
-            .iter()
-            .filter(|f| !f.retired && !retired_now.contains(&f.id))
-            .filter_map(|f| f.sealed)
+            .staging_files()
+            .filter(|(_, f)| !retired_now.contains(&f.id))
+            .filter_map(|(_, f)| f.sealed)
             .collect();
         files.extend(converted.iter().filter_map(|c| c.record));
         stats.segments_compressed = converted.iter().filter(|c| c.record.is_some()).count();
@@ -232,10 +231,8 @@ impl StoreWriter {
         let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
         let rows = Rows::new(&self.files, &self.slots);
         let doomed: Vec<FileId> = self
-            .files
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| !f.retired && !indexed.contains(&f.id))
+            .staging_files()
+            .filter(|(_, f)| !indexed.contains(&f.id))
             .filter(|&(at, f)| {
                 let (mut live, mut dead) = (0u64, 0u64);
                 for (j, r) in f.rows.iter().enumerate() {

@@ -24,14 +24,12 @@ impl StoreWriter {
     /// staging as it was, and the Parquet files reserved garbage).
     pub(super) fn write_parquet_segments(&mut self) -> Result<Vec<Converted>> {
         let indexed: HashSet<FileId> = self.store.index()?.files().iter().map(|f| f.id).collect();
-        let todo: Vec<usize> = (0..self.files.len())
-            .filter(|&i| {
-                let f = &self.files[i];
-                !f.retired
-                    && f.compression.is_compressed()
-                    && f.sealed.is_some()
-                    && !indexed.contains(&f.id)
+        let todo: Vec<usize> = self
+            .staging_files()
+            .filter(|(_, f)| {
+                f.compression.is_compressed() && f.sealed.is_some() && !indexed.contains(&f.id)
             })
+            .map(|(i, _)| i)
             .collect();
         let dir = self.store.dir().to_path_buf();
         let mut out = Vec::new();

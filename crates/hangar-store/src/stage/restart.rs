@@ -17,10 +17,8 @@ impl StoreWriter {
             // The staging area's own segments, and files reserved for it that were never
             // recorded (an interrupted write's), unless a published index run lists them.
             let doomed: Vec<(FileId, FileKind)> = self
-                .files
-                .iter()
-                .filter(|f| !f.retired)
-                .map(|f| f.id)
+                .staging_files()
+                .map(|(_, f)| f.id)
                 .chain(self.retired.iter().copied())
                 .map(|id| (id, FileKind::Segment))
                 .chain(self.reserved.iter().copied())
@@ -71,7 +69,7 @@ impl StoreWriter {
         self.writable()?;
         self.flush()?;
         let seq = self.store.index()?.high_seq();
-        let created: HashSet<FileId> = self.files.iter().filter(|f| !f.retired).map(|f| f.id).collect();
+        let created: HashSet<FileId> = self.staging_files().map(|(_, f)| f.id).collect();
         let unrecorded: Vec<(FileId, FileKind)> = self
             .reserved
             .iter()
@@ -80,7 +78,7 @@ impl StoreWriter {
             .chain(self.retired.iter().map(|id| (*id, FileKind::Segment)))
             .collect();
         let mut frames = journal_start(&self.base, seq, &unrecorded);
-        for f in self.files.iter().filter(|f| !f.retired) {
+        for (_, f) in self.staging_files() {
             push_segment_created(&mut frames, f.id, f.header_len, &f.format, f.compression);
             for (i, (block, rows, _)) in f.block_rows().enumerate() {
                 let last = i + 1 == f.blocks.len();
@@ -164,10 +162,8 @@ impl StoreWriter {
         let dir = self.store.dir().to_path_buf();
         let index = self.store.index()?;
         let since: Vec<(FileId, FileKind)> = self
-            .files
-            .iter()
-            .filter(|f| !f.retired)
-            .map(|f| (f.id, FileKind::Segment))
+            .staging_files()
+            .map(|(_, f)| (f.id, FileKind::Segment))
             .chain(self.reserved.iter().copied())
             .filter(|(id, _)| *id >= sp.next_file && !index.has_file(*id))
             .collect();

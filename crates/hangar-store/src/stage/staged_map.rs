@@ -116,6 +116,16 @@ pub(super) fn location(file: u32, r: &StoredRow) -> Location {
     }
 }
 
+impl super::StoreWriter {
+    /// The staging segments, each with its place in the list the staged map's references
+    /// use, except those a commit rewrote (kept there, empty, only so the places stay):
+    /// what a commit indexes, converts or rewrites, a compaction journals and a reset or
+    /// rollback deletes.
+    pub(super) fn staging_files(&self) -> impl Iterator<Item = (usize, &StagedFile)> {
+        self.files.iter().enumerate().filter(|(_, f)| !f.retired)
+    }
+}
+
 impl StagedFile {
     /// A staging segment with no rows yet.
     pub(super) fn new(
