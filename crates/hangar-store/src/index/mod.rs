@@ -433,12 +433,22 @@ impl Index {
     pub fn publish_from(&mut self, entries: &(impl EntrySource + ?Sized), files: Vec<FileRecord>) -> Result<()> {
         self.refresh()?;
         let seq = self.runs.iter().map(|r| r.hi).max().map_or(0, |h| h + 1);
-        let order = digest_order_of(entries)?;
+        let order = digest_order_of(entries);
         let mut next = 0;
+        let mut gathered: Vec<IndexEntry> = Vec::new();
         write_run_stream(&self.dir, RUN_VERSION, (seq, seq), &files, |out| {
             let n = (order.len() - next).min(out.len() / ENTRY_SIZE);
             let slice = &order[next..next + n];
-            encode_entries(out, n, |i| entries.entry(slice[i].1 as usize));
+            // Digest order is random against where a source holds its entries: they are
+            // read first, in a loop that does nothing else, so that the reads scattered
+            // over memory overlap; encoding (a CRC each) then works from the copies.
+            crate::par::install(|| {
+                slice
+                    .par_iter()
+                    .map(|k| entries.entry(k.1))
+                    .collect_into_vec(&mut gathered)
+            });
+            encode_entries(out, n, |i| gathered[i]);
             next += n;
             Ok(n)
         })?;

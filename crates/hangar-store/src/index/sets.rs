@@ -5,7 +5,8 @@
 use super::run::Run;
 use super::*;
 
-/// Entries to publish, by position: see [`Index::publish_from`].
+/// Entries to publish, each named by a *handle* of the source's choosing (a position,
+/// or where the source holds the entry): see [`Index::publish_from`].
 pub trait EntrySource: Sync {
     /// How many.
     fn len(&self) -> usize;
@@ -13,50 +14,50 @@ pub trait EntrySource: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The digest of entry `i` (`i < len()`).
-    fn digest(&self, i: usize) -> &Digest;
-    /// Entry `i` (`i < len()`).
-    fn entry(&self, i: usize) -> IndexEntry;
+    /// Appends the first 8 bytes of each entry's digest ([`Digest::prefix`]) and its
+    /// handle, in any order. A source that holds the prefixes apart from its entries (a
+    /// commit's staged map does) gives them without reading an entry: sorting reads
+    /// them in order, and only equal prefixes reach [`EntrySource::digest`].
+    fn keys(&self, out: &mut Vec<(u64, u64)>);
+    /// The digest of the entry with handle `h`.
+    fn digest(&self, h: u64) -> &Digest;
+    /// The entry with handle `h`.
+    fn entry(&self, h: u64) -> IndexEntry;
 }
 
+/// Handles are positions.
 impl EntrySource for [IndexEntry] {
     fn len(&self) -> usize {
         <[IndexEntry]>::len(self)
     }
-    fn digest(&self, i: usize) -> &Digest {
-        &self[i].digest
+    fn keys(&self, out: &mut Vec<(u64, u64)>) {
+        out.extend(self.iter().enumerate().map(|(i, e)| (e.digest.prefix(), i as u64)));
     }
-    fn entry(&self, i: usize) -> IndexEntry {
-        self[i]
+    fn digest(&self, h: u64) -> &Digest {
+        &self[h as usize].digest
+    }
+    fn entry(&self, h: u64) -> IndexEntry {
+        self[h as usize]
     }
 }
 
-/// The positions of `entries` in digest order, each digest once (equal digests name the
+/// The handles of `entries` in digest order, each digest once (equal digests name the
 /// same bytes: which of them is kept does not matter), with each digest's first 8 bytes.
-pub(super) fn digest_order_of(entries: &(impl EntrySource + ?Sized)) -> Result<Vec<(u64, u32)>> {
-    let n = entries.len();
-    if u32::try_from(n).is_err() {
-        return Err(Error::InvalidArgument(format!(
-            "{n} index entries in one run; at most {} fit (commit in parts)",
-            u32::MAX
-        )));
-    }
-    let mut keys: Vec<(u64, u32)> = Vec::with_capacity(n);
-    keys.extend((0..n).map(|i| (entries.digest(i).prefix(), i as u32)));
+pub(super) fn digest_order_of(entries: &(impl EntrySource + ?Sized)) -> Vec<(u64, u64)> {
+    let mut keys: Vec<(u64, u64)> = Vec::with_capacity(entries.len());
+    entries.keys(&mut keys);
     crate::par::install(|| keys.par_sort_unstable_by_key(|k| k.0));
     // Equal prefixes (rare: digests are uniform) are ordered by the whole digest.
     let mut start = 0;
     while start < keys.len() {
         let end = start + keys[start..].iter().take_while(|k| k.0 == keys[start].0).count();
         if end - start > 1 {
-            keys[start..end].sort_unstable_by(|a, b| {
-                entries.digest(a.1 as usize).cmp(entries.digest(b.1 as usize))
-            });
+            keys[start..end].sort_unstable_by(|a, b| entries.digest(a.1).cmp(entries.digest(b.1)));
         }
         start = end;
     }
-    keys.dedup_by(|a, b| a.0 == b.0 && entries.digest(a.1 as usize) == entries.digest(b.1 as usize));
-    Ok(keys)
+    keys.dedup_by(|a, b| a.0 == b.0 && entries.digest(a.1) == entries.digest(b.1));
+    keys
 }
 
 /// A snapshot of the live index runs whose entries are numbered `0..len()`, run after

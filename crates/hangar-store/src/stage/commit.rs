@@ -148,9 +148,8 @@ impl StoreWriter {
                 }
             }
         }
-        let refs: Vec<Ref> = self.staged.refs().collect();
         let rows = Rows::new(&self.files, &self.slots);
-        if refs.iter().any(|r| rows.written(*r).is_none()) {
+        if self.staged.refs().any(|r| rows.written(r).is_none()) {
             return Err(Error::InvalidArgument(
                 "internal: value still pending after flush".into(),
             ));
@@ -175,7 +174,7 @@ impl StoreWriter {
             failpoint::hit("commit.after_pack")?;
         }
         let entries = CommitEntries {
-            refs: &refs,
+            staged: &self.staged,
             rows: Rows::new(&self.files, &self.slots),
             to_parquet: &to_parquet,
             objects: &object_entries,
@@ -352,43 +351,58 @@ pub(super) fn live_block_rows<'a>(
     Ok(out)
 }
 
-/// What a commit publishes in its index run, by position: every staged value (where
-/// it is now: its staging segment, or the Parquet segment the commit wrote it to), then
-/// the objects of the commit's pack. Read in place, so the run is written without a
-/// copy of the staged values' locations.
+/// What a commit publishes in its index run: every staged value (where it is now: its
+/// staging segment, or the Parquet segment the commit wrote it to), then the objects of
+/// the commit's pack. Read in place, so the run is written without a copy of the staged
+/// values' locations. A staged value's handle is its row reference (all are written
+/// when this is made, so bit 63 is clear); an object's is [`OBJECT`] | its position.
 struct CommitEntries<'a> {
-    refs: &'a [Ref],
+    staged: &'a StagedMap,
     rows: Rows<'a>,
     to_parquet: &'a DigestMap<Location>,
     objects: &'a [IndexEntry],
 }
 
+/// The bit that marks an object's handle in [`CommitEntries`] (a pending row's
+/// reference has it too, and none is left when a commit publishes).
+const OBJECT: u64 = 1 << 63;
+
 impl CommitEntries<'_> {
-    /// The segment and row of staged value `i` (all are written when this is made).
-    fn staged(&self, i: usize) -> (u32, &StoredRow) {
+    /// The segment and row of the staged value with handle `h`.
+    fn staged(&self, h: u64) -> (u32, &StoredRow) {
         self.rows
-            .written(self.refs[i])
+            .written(Ref::from_bits(h))
             .expect("prepare_commit refused pending values before publishing")
     }
 }
 
 impl EntrySource for CommitEntries<'_> {
     fn len(&self) -> usize {
-        self.refs.len() + self.objects.len()
+        self.staged.len() + self.objects.len()
     }
 
-    fn digest(&self, i: usize) -> &Digest {
-        match i.checked_sub(self.refs.len()) {
-            None => &self.staged(i).1.digest,
-            Some(j) => &self.objects[j].digest,
+    fn keys(&self, out: &mut Vec<(u64, u64)>) {
+        out.extend(self.staged.prefixed_refs().map(|(p, r)| (p, r.to_bits())));
+        out.extend(
+            self.objects
+                .iter()
+                .enumerate()
+                .map(|(j, e)| (e.digest.prefix(), OBJECT | j as u64)),
+        );
+    }
+
+    fn digest(&self, h: u64) -> &Digest {
+        match h & OBJECT {
+            0 => &self.staged(h).1.digest,
+            _ => &self.objects[(h & !OBJECT) as usize].digest,
         }
     }
 
-    fn entry(&self, i: usize) -> IndexEntry {
-        if let Some(j) = i.checked_sub(self.refs.len()) {
-            return self.objects[j];
+    fn entry(&self, h: u64) -> IndexEntry {
+        if h & OBJECT != 0 {
+            return self.objects[(h & !OBJECT) as usize];
         }
-        let (file, row) = self.staged(i);
+        let (file, row) = self.staged(h);
         match self.to_parquet.get(&row.digest) {
             Some(p) => IndexEntry {
                 digest: row.digest,

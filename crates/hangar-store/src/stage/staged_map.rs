@@ -43,6 +43,16 @@ impl Ref {
         ((hi as u64) << 32) | lo as u64
     }
 
+    /// The reference as 64 bits (bit 63 set for a pending row), for [`Ref::from_bits`].
+    pub(super) fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// The reference [`Ref::to_bits`] gave.
+    pub(super) fn from_bits(bits: u64) -> Ref {
+        Ref(bits)
+    }
+
     fn parts(self) -> (bool, usize, usize) {
         (
             self.0 & PENDING != 0,
@@ -236,6 +246,12 @@ impl StagedMap {
     /// The row of every staged value, in no particular order.
     pub(super) fn refs(&self) -> impl Iterator<Item = Ref> + '_ {
         self.table.iter().map(|e| e.1)
+    }
+
+    /// Every staged value's digest prefix ([`Digest::prefix`]) and row, in no particular
+    /// order: what a commit sorts its index run by, read without touching a row.
+    pub(super) fn prefixed_refs(&self) -> impl Iterator<Item = (u64, Ref)> + '_ {
+        self.table.iter().copied()
     }
 }
 
