@@ -613,6 +613,8 @@ pub struct Gc {
     pub bytes_written: u64,
     pub live_entries: usize,
     pub dead_entries: usize,
+    /// Commits kept only by reflog entries younger than `--prune`.
+    pub reflog_only_commits: usize,
 }
 
 #[derive(Debug, Serialize)]

@@ -117,30 +117,46 @@ impl Repository {
                 recent.push(id);
             }
         }
-        let mut reach = reachable(shared, strict, recent)?;
+        let (mut reach, reflog_only_commits) = reachable(shared, strict, recent)?;
         let store_opts = hangar_store::GcOptions {
             dry_run: opts.dry_run,
             compact_below: opts.compact_below,
             others_open,
         };
-        co.collect_garbage(&mut reach, &store_opts)
+        let mut report = co.collect_garbage(&mut reach, &store_opts)?;
+        report.reflog_only_commits = reflog_only_commits;
+        Ok(report)
     }
 }
 
 /// Everything reachable from `strict` (commits that must exist) and `recent` (commits
-/// reflog entries name, which an earlier gc may have removed: skipped when absent).
-fn reachable(shared: &Shared, strict: Vec<Digest>, recent: Vec<Digest>) -> Result<Reachable> {
+/// reflog entries name, which an earlier gc may have removed: skipped when absent), and
+/// how many commits only `recent` reaches.
+fn reachable(
+    shared: &Shared,
+    strict: Vec<Digest>,
+    recent: Vec<Digest>,
+) -> Result<(Reachable, usize)> {
     let mut r = Reachable::default();
-    let mut commits = strict;
+    walk_commits(shared, strict, &mut r)?;
+    let mut reflog_only = 0;
     for id in recent {
         if shared.store.is_stored(&id)? {
-            commits.push(id);
+            reflog_only += walk_commits(shared, vec![id], &mut r)?;
         }
     }
+    Ok((r, reflog_only))
+}
+
+/// Adds `commits`, their history and everything they reach (each commit once); returns
+/// how many commits were not in `r` before.
+fn walk_commits(shared: &Shared, mut commits: Vec<Digest>, r: &mut Reachable) -> Result<usize> {
+    let mut added = 0;
     while let Some(c) = commits.pop() {
         if !r.objects.insert(c) {
             continue;
         }
+        added += 1;
         let commit = shared.read_commit(&c)?;
         commits.extend(commit.parents.iter().copied());
         r.objects.insert(commit.root);
@@ -148,14 +164,14 @@ fn reachable(shared: &Shared, strict: Vec<Digest>, recent: Vec<Digest>) -> Resul
         for col in &root.columns {
             r.objects.insert(col.schema);
             if let Some(t) = &col.tree {
-                walk_tree(shared, t, true, &mut r)?;
+                walk_tree(shared, t, true, r)?;
             }
         }
         if let Some(t) = &root.metadata {
-            walk_tree(shared, t, false, &mut r)?;
+            walk_tree(shared, t, false, r)?;
         }
     }
-    Ok(r)
+    Ok(added)
 }
 
 /// Adds a tree's nodes (each once: a subtree seen before is shared and not walked

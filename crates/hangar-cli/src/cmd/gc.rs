@@ -80,6 +80,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
             bytes_written: r.bytes_written,
             live_entries: r.live_entries,
             dead_entries: r.dead_entries,
+            reflog_only_commits: r.reflog_only_commits,
         })?;
         return Ok(Ending::Done);
     }
@@ -141,6 +142,30 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
              `hangar verify`).",
             r.kept.len()
         ))?;
+    }
+    if r.reflog_only_commits > 0 {
+        // What a user who just deleted a branch expects gc to remove is kept: say why.
+        let kept = match r.reflog_only_commits {
+            1 => format!(
+                "Kept 1 commit that only a reflog entry younger than {} names, and the data \
+                 only it reaches",
+                a.prune
+            ),
+            n => format!(
+                "Kept {n} commits that only reflog entries younger than {} name, and the data \
+                 only they reach",
+                a.prune
+            ),
+        };
+        ctx.note(&format!(
+            "{kept}: a deleted branch or a reset stays recoverable that long (`hangar gc \
+             --prune=now` removes {}).",
+            if r.reflog_only_commits == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        ));
     }
     Ok(Ending::Done)
 }

@@ -37,10 +37,20 @@ fn gc_removes_a_deleted_branch_after_the_grace_period_only() {
     env.ok(&["checkout", "master"]);
     env.ok(&["branch", "delete", "tmp", "--force"]);
 
-    // The reflog entry of the deletion is young: nothing goes.
-    assert!(env.ok(&["gc"]).contains("Nothing to remove"));
+    // The reflog entry of the deletion is young: nothing goes, and gc says what kept it
+    // (the deleted branch's one commit) and how to let it go.
+    let (out, note) = env.code(0, &["gc"]);
+    assert!(out.contains("Nothing to remove"), "{out}");
+    assert!(
+        note.contains("Kept 1 commit that only a reflog entry younger than 2.weeks names")
+            && note.contains("--prune=now"),
+        "{note}"
+    );
     let v = env.json(&["gc", "--prune", "never"]);
     assert_eq!(v["removed"].as_array().unwrap().len(), 0);
+    assert_eq!(v["reflog_only_commits"], 1, "{v}");
+    // Quiet, the note goes too.
+    assert_eq!(env.code(0, &["gc", "-q"]), (String::new(), String::new()));
 
     let dry = env.json(&["gc", "--prune=now", "--dry-run"]);
     assert_eq!(dry["dry_run"], true);
@@ -61,11 +71,16 @@ fn gc_removes_a_deleted_branch_after_the_grace_period_only() {
 
     let done = env.json(&["gc", "--prune=now"]);
     assert_eq!(done["dry_run"], false);
+    assert_eq!(done["reflog_only_commits"], 0, "{done}");
     assert_eq!(done["bytes_removed"], dry["bytes_removed"]);
     assert!(would.iter().all(|p| !std::path::Path::new(p).exists()));
     assert!(env.ok(&["verify"]).contains("No problems found"));
     assert_eq!(env.json(&["cat", "big", "0"])["key"], 0);
-    assert!(env.ok(&["gc", "--prune=now"]).contains("Nothing to remove"));
+    let (out, note) = env.code(0, &["gc"]);
+    assert!(
+        out.contains("Nothing to remove") && note.is_empty(),
+        "{out}{note}"
+    );
 }
 
 #[test]

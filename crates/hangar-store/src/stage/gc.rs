@@ -96,6 +96,10 @@ pub struct GcReport {
     pub dead_entries: usize,
     /// Index runs before gc.
     pub runs_before: usize,
+    /// Commits kept only because a reflog entry younger than the prune age names them
+    /// (a deleted branch's or a reset's), with everything only they reach. The store
+    /// knows no commits: the layer that proves reachability fills this in.
+    pub reflog_only_commits: usize,
 }
 
 impl StoreWriter {
