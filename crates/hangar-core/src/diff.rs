@@ -261,39 +261,65 @@ pub(crate) fn split_key(shared: &Shared, raw: &[u8]) -> Result<DiffKey> {
     })
 }
 
+impl ColumnDiff {
+    fn new(name: &str, schema: Option<SchemaChange>) -> ColumnDiff {
+        ColumnDiff {
+            name: name.to_string(),
+            schema,
+            added: Vec::new(),
+            deleted: Vec::new(),
+            mutated: Vec::new(),
+        }
+    }
+
+    /// Files record key `raw` as added (absent in A), deleted (absent in B) or mutated.
+    fn push(&mut self, shared: &Shared, raw: &[u8], in_a: bool, in_b: bool) -> Result<()> {
+        let key = split_key(shared, raw)?;
+        match (in_a, in_b) {
+            (false, _) => self.added.push(key),
+            (_, false) => self.deleted.push(key),
+            _ => self.mutated.push(key),
+        }
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.schema.is_none()
+            && self.added.is_empty()
+            && self.deleted.is_empty()
+            && self.mutated.is_empty()
+    }
+}
+
 fn classify(
     shared: &Shared,
     name: &str,
     schema: Option<SchemaChange>,
     changes: Vec<tree::KeyChange>,
 ) -> Result<ColumnDiff> {
-    let mut d = ColumnDiff {
-        name: name.to_string(),
-        schema,
-        added: Vec::new(),
-        deleted: Vec::new(),
-        mutated: Vec::new(),
-    };
+    let mut d = ColumnDiff::new(name, schema);
     for (k, a, b) in changes {
-        let key = split_key(shared, &k)?;
-        match (a, b) {
-            (None, Some(_)) => d.added.push(key),
-            (Some(_), None) => d.deleted.push(key),
-            _ => d.mutated.push(key),
-        }
+        d.push(shared, &k, a.is_some(), b.is_some())?;
     }
     Ok(d)
+}
+
+impl MetadataDiff {
+    /// Files metadata key `raw` as [`ColumnDiff::push`] files a record key.
+    fn push(&mut self, raw: &[u8], in_a: bool, in_b: bool) {
+        let key = String::from_utf8_lossy(raw).into_owned();
+        match (in_a, in_b) {
+            (false, _) => self.added.push(key),
+            (_, false) => self.deleted.push(key),
+            _ => self.mutated.push(key),
+        }
+    }
 }
 
 fn metadata_diff(changes: Vec<tree::KeyChange>) -> MetadataDiff {
     let mut m = MetadataDiff::default();
     for (k, a, b) in changes {
-        let key = String::from_utf8_lossy(&k).into_owned();
-        match (a, b) {
-            (None, Some(_)) => m.added.push(key),
-            (Some(_), None) => m.deleted.push(key),
-            _ => m.mutated.push(key),
-        }
+        m.push(&k, a.is_some(), b.is_some());
     }
     m
 }
@@ -353,20 +379,22 @@ pub(crate) fn diff_roots(
     })
 }
 
-/// Changes of an overlay against the table it is based on.
+/// Calls `f(key, in base, in overlay)` for each key whose record the overlay changes
+/// against the table it is based on. Only the keys are kept by the callers: a diff of
+/// 10^7 staged samples must not copy their records.
 fn overlay_changes(
     shared: &Shared,
     base: Option<&TreeRef>,
     overlay: &crate::staging::Overlay,
-) -> Result<Vec<tree::KeyChange>> {
-    let mut out = Vec::with_capacity(overlay.len());
+    mut f: impl FnMut(&[u8], bool, bool) -> Result<()>,
+) -> Result<()> {
     for (k, v) in overlay.iter() {
         let old = crate::staging::table_record(shared, base, k)?;
         if old.as_deref() != v {
-            out.push((k.to_vec(), old, v.map(<[u8]>::to_vec)));
+            f(k, old.is_some(), v.is_some())?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The diff from the staging area's base commit to the staging area.
@@ -385,13 +413,22 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
             s.map(|y| (&y.schema_digest, &y.schema)),
         );
         let head_tree = h.and_then(|h| h.tree);
-        let changes = match s {
-            None => tree::diff(shared, head_tree.as_ref(), None)?,
+        let d = match s {
+            None => classify(
+                shared,
+                name,
+                schema,
+                tree::diff(shared, head_tree.as_ref(), None)?,
+            )?,
             // The staged column is its base table plus the overlay. When the base is the
             // head's table, the overlay is the difference; when the column was created
             // again (no base), compare the head's table with the overlay's contents.
             Some(s) if s.base.map(|t| t.root) == head_tree.map(|t| t.root) => {
-                overlay_changes(shared, head_tree.as_ref(), &s.overlay)?
+                let mut d = ColumnDiff::new(name, schema);
+                overlay_changes(shared, head_tree.as_ref(), &s.overlay, |k, a, b| {
+                    d.push(shared, k, a, b)
+                })?;
+                d
             }
             Some(s) => {
                 let mut objects = Vec::new();
@@ -402,18 +439,28 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
                     &mut objects,
                 );
                 let mem = MemTree::new(shared, objects);
-                tree::diff(&mem, head_tree.as_ref(), staged.as_ref())?
+                classify(
+                    shared,
+                    name,
+                    schema,
+                    tree::diff(&mem, head_tree.as_ref(), staged.as_ref())?,
+                )?
             }
         };
-        if schema.is_some() || !changes.is_empty() {
-            columns.push(classify(shared, name, schema, changes)?);
+        if !d.is_empty() {
+            columns.push(d);
         }
     }
-    let metadata = metadata_diff(overlay_changes(
+    let mut metadata = MetadataDiff::default();
+    overlay_changes(
         shared,
         staging.meta_base.as_ref(),
         &staging.meta,
-    )?);
+        |k, a, b| {
+            metadata.push(k, a, b);
+            Ok(())
+        },
+    )?;
     let from = staging
         .base
         .commit
