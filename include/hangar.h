@@ -405,6 +405,10 @@ typedef struct hangar_gc_report {
   uint64_t live_entries;
   // Index entries dropped (unreachable values and objects).
   uint64_t dead_entries;
+  // Commits kept only because a reflog entry younger than `prune` names them (a
+  // deleted branch's, a reset's), with the data only they reach: what a caller who
+  // expected a deletion to free space should be told about.
+  uint64_t reflog_only_commits;
 } hangar_gc_report;
 
 // One commit of a log (`hangar_log_get`). The strings are borrowed from the log and

@@ -1138,6 +1138,7 @@ static void test_gc(void) {
     /* The deletion's reflog entry is young: the default keeps everything. */
     OK(hangar_repo_gc(repo, NULL, false, -1, &r, NULL));
     EXPECT(!r.dry_run && r.files_removed == 0 && r.dead_entries == 0);
+    EXPECT(r.reflog_only_commits == 1); /* the deleted branch's commit, and why it stays */
     hangar_buf *files = NULL;
     OK(hangar_repo_gc(repo, "now", true, -1, &r, &files));
     EXPECT(r.dry_run && r.files_removed > 0 && r.bytes_removed >= 30 * 200 && r.dead_entries >= 30);

@@ -633,7 +633,8 @@ end
 Removes what no branch, remote-tracking ref, reflog entry younger than `prune` (`"now"`,
 `"never"`, an age such as `"14d"`; default two weeks) and no staged change keeps
 (`hangar gc`). `report` is a `LibHangar.HangarGcReport` (files and bytes removed,
-rewritten, deferred, kept); `files` lists each file, one per line.
+rewritten, deferred, kept, and `reflog_only_commits`: the commits only young reflog
+entries kept); `files` lists each file, one per line.
 """
 function gc!(repo::Repository; prune = nothing, dry_run::Bool = false,
              compact_below::Real = -1.0)

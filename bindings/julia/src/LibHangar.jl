@@ -143,6 +143,7 @@ struct HangarGcReport
     files_kept::UInt64
     live_entries::UInt64
     dead_entries::UInt64
+    reflog_only_commits::UInt64
 end
 
 struct HangarCommitInfo

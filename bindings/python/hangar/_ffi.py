@@ -176,6 +176,7 @@ class GcReport(ctypes.Structure):
             "files_kept",
             "live_entries",
             "dead_entries",
+            "reflog_only_commits",
         )
     ]
 

@@ -458,7 +458,9 @@ class Repository:
         ``"14d"`` (default two weeks, so a deleted branch stays recoverable that long);
         files with less than `compact_below` (default 0.5) of their contents reachable are
         rewritten. With `dry_run` nothing changes. Returns the figures (``files_removed``,
-        ``bytes_removed``, ``files_deferred``, ...) and ``files``: one dict per file
+        ``bytes_removed``, ``files_deferred``, ..., and ``reflog_only_commits``: the
+        commits kept only by young reflog entries, such as a deleted branch's) and
+        ``files``: one dict per file
         (``action``: removed, rewritten, deferred or kept; ``path``; ``bytes``; ``why``).
         Files are deferred (left for the next gc) while another process or an open
         checkout has the repository; PermissionError while a writer checkout is open."""

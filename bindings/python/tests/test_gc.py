@@ -32,6 +32,7 @@ def test_gc_keeps_young_reflog_entries_defers_for_readers_and_then_removes(repo)
     doomed = _deleted_branch(repo)
     r = repo.gc()
     assert r["files_removed"] == 0 and r["dead_entries"] == 0 and r["files"] == []
+    assert r["reflog_only_commits"] == 1  # what kept the deleted branch's data
     dry = repo.gc(prune="now", dry_run=True)
     assert dry["dry_run"] and dry["files_removed"] > 0 and dry["bytes_removed"] >= 40 * 200
     assert all(f["action"] == "removed" and os.path.exists(f["path"]) for f in dry["files"])
@@ -45,6 +46,7 @@ def test_gc_keeps_young_reflog_entries_defers_for_readers_and_then_removes(repo)
 
     r = repo.gc(prune="now")
     assert r["files_removed"] == len(dry["files"]) and r["files_deferred"] == 0
+    assert r["reflog_only_commits"] == 0
     assert not any(os.path.exists(f["path"]) for f in dry["files"])
     with pytest.raises(ValueError):
         repo.checkout(commit=doomed)

@@ -39,6 +39,10 @@ pub struct hangar_gc_report {
     pub live_entries: u64,
     /// Index entries dropped (unreachable values and objects).
     pub dead_entries: u64,
+    /// Commits kept only because a reflog entry younger than `prune` names them (a
+    /// deleted branch's, a reset's), with the data only they reach: what a caller who
+    /// expected a deletion to free space should be told about.
+    pub reflog_only_commits: u64,
 }
 
 /// Removes the segments, packs and index entries that no branch, remote-tracking ref,
@@ -96,6 +100,7 @@ pub extern "C" fn hangar_repo_gc(
                 files_kept: rep.kept.len() as u64,
                 live_entries: rep.live_entries as u64,
                 dead_entries: rep.dead_entries as u64,
+                reflog_only_commits: rep.reflog_only_commits as u64,
             },
         );
         if !files.is_null() {
