@@ -232,16 +232,9 @@ impl StoreWriter {
         let doomed: Vec<FileId> = self
             .staging_files()
             .filter(|(_, f)| !indexed.contains(&f.id))
-            .filter(|&(at, f)| {
-                let (mut live, mut dead) = (0u64, 0u64);
-                for (j, r) in f.rows.iter().enumerate() {
-                    if staged_here(&self.staged, &rows, at, j, r) {
-                        live += r.len;
-                    } else {
-                        dead += r.len.max(1);
-                    }
-                }
-                dead > 0 && dead.saturating_mul(REWRITE_DEAD_FRACTION) >= live
+            .filter(|&(at, _)| {
+                let l = liveness(&self.staged, &rows, at);
+                l.dead_bytes > 0 && l.dead_bytes.saturating_mul(REWRITE_DEAD_FRACTION) >= l.live_bytes
             })
             .map(|(_, f)| f.id)
             .collect();
@@ -311,6 +304,31 @@ impl StoreWriter {
 /// (not dropped, and not staged again elsewhere).
 pub(super) fn staged_here(staged: &StagedMap, rows: &Rows<'_>, at: usize, j: usize, r: &StoredRow) -> bool {
     staged.get(&r.digest, rows) == Some(Ref::written(at, j))
+}
+
+/// How much of a staging file is still staged there (see [`staged_here`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Liveness {
+    /// Rows whose values are staged there.
+    pub live_rows: u64,
+    /// Their bytes.
+    pub live_bytes: u64,
+    /// Bytes of the other rows (an empty value counts one, so that it counts at all).
+    pub dead_bytes: u64,
+}
+
+/// How much of the staging file at `at` is still staged there.
+pub(super) fn liveness(staged: &StagedMap, rows: &Rows<'_>, at: usize) -> Liveness {
+    let mut l = Liveness::default();
+    for (j, r) in rows.files[at].rows.iter().enumerate() {
+        if staged_here(staged, rows, at, j, r) {
+            l.live_rows += 1;
+            l.live_bytes += r.len;
+        } else {
+            l.dead_bytes += r.len.max(1);
+        }
+    }
+    l
 }
 
 /// A live row of a staging block: the row, its shape (variable-shape tensors), its bytes.

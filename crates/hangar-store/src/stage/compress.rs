@@ -2,7 +2,7 @@
 //! (docs/format.md, "Compressed segments").
 
 use super::*;
-use super::commit::{live_block_rows, staged_here};
+use super::commit::{live_block_rows, liveness, Liveness};
 use crate::segment::parquet::ParquetSegmentWriter;
 
 /// A staging segment a commit wrote again as a Parquet segment.
@@ -34,19 +34,11 @@ impl StoreWriter {
         let dir = self.store.dir().to_path_buf();
         let mut out = Vec::new();
         for i in todo {
-            let (live, live_bytes) = {
-                let f = &self.files[i];
-                let rows = Rows::new(&self.files, &self.slots);
-                let mut n = 0u64;
-                let mut bytes = 0u64;
-                for (j, r) in f.rows.iter().enumerate() {
-                    if staged_here(&self.staged, &rows, i, j, r) {
-                        n += 1;
-                        bytes += r.len;
-                    }
-                }
-                (n, bytes)
-            };
+            let Liveness {
+                live_rows: live,
+                live_bytes,
+                ..
+            } = liveness(&self.staged, &Rows::new(&self.files, &self.slots), i);
             let old = self.files[i].id;
             if live == 0 {
                 out.push(Converted {
