@@ -145,26 +145,23 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
     }
     if r.reflog_only_commits > 0 {
         // What a user who just deleted a branch expects gc to remove is kept: say why.
-        let kept = match r.reflog_only_commits {
-            1 => format!(
-                "Kept 1 commit that only a reflog entry younger than {} names, and the data \
-                 only it reaches",
-                a.prune
+        let (n, it) = match r.reflog_only_commits {
+            1 => ("1 commit".to_string(), "it"),
+            n => (format!("{n} commits"), "them"),
+        };
+        let why = match opts.prune_expire {
+            None => format!(
+                "{n} that only reflog entries name, with the data only they reach: \
+                 `--prune=never` keeps every commit a reflog entry names"
             ),
-            n => format!(
-                "Kept {n} commits that only reflog entries younger than {} name, and the data \
-                 only they reach",
+            Some(_) => format!(
+                "{n} that only reflog entries younger than {} name, with the data only they \
+                 reach: a deleted branch or a reset stays recoverable that long",
                 a.prune
             ),
         };
         ctx.note(&format!(
-            "{kept}: a deleted branch or a reset stays recoverable that long (`hangar gc \
-             --prune=now` removes {}).",
-            if r.reflog_only_commits == 1 {
-                "it"
-            } else {
-                "them"
-            }
+            "Kept {why} (`hangar gc --prune=now` removes {it})."
         ));
     }
     Ok(Ending::Done)

@@ -42,13 +42,18 @@ fn gc_removes_a_deleted_branch_after_the_grace_period_only() {
     let (out, note) = env.code(0, &["gc"]);
     assert!(out.contains("Nothing to remove"), "{out}");
     assert!(
-        note.contains("Kept 1 commit that only a reflog entry younger than 2.weeks names")
+        note.contains("Kept 1 commit that only reflog entries younger than 2.weeks name")
             && note.contains("--prune=now"),
         "{note}"
     );
     let v = env.json(&["gc", "--prune", "never"]);
     assert_eq!(v["removed"].as_array().unwrap().len(), 0);
     assert_eq!(v["reflog_only_commits"], 1, "{v}");
+    let (_, never) = env.code(0, &["gc", "--prune", "never"]);
+    assert!(
+        never.contains("`--prune=never` keeps every commit"),
+        "{never}"
+    );
     // Quiet, the note goes too.
     assert_eq!(env.code(0, &["gc", "-q"]), (String::new(), String::new()));
 
