@@ -1,14 +1,20 @@
-"""N samples of u8[64] (one .npy): `hangar import` + `hangar commit` (and the same as one
-`hangar import -m`) against Lance
+"""N samples of u8[B] (one .npy; B = 64 by default): `hangar import` + `hangar commit`
+(and the same as one `hangar import -m`) against Lance
 `write_dataset` + an fsync of its files, in one run. Prints time, peak RSS of each
-process, size on disk, the time `hangar status` takes to open the staged import, and
+process, size on disk, the time `hangar status` takes to open the staged import, the time
+and peak RSS of `hangar diff --staged` over it, and
 the ratios (every figure from this run: this VM's wall clock
 swings by up to 1.5x between runs, so only same-run ratios mean anything).
+
+Values of at most 64 bytes live in their records; `--bytes 100` (any B over 64) measures
+the other path: values in segments, each with its index entry, and the writer's map of
+staged values.
 
 Each side runs in its own process (peak RSS from wait4), on the same .npy, written
 once before the clock starts and read from the page cache by both.
 
-Usage: scale.py --hangar HANGAR_BIN --scratch DIR [--n 1000000,10000000] [--json OUT]
+Usage: scale.py --hangar HANGAR_BIN --scratch DIR [--n 1000000,10000000] [--bytes 64]
+                [--json OUT]
 """
 import argparse
 import json
@@ -37,7 +43,7 @@ print(time.perf_counter() - t)
 GEN = r"""
 import sys
 import numpy as np
-np.save(sys.argv[1], np.random.default_rng(1).integers(0, 256, size=(int(sys.argv[2]), 64), dtype=np.uint8))
+np.save(sys.argv[1], np.random.default_rng(1).integers(0, 256, size=(int(sys.argv[2]), int(sys.argv[3])), dtype=np.uint8))
 """
 
 
@@ -64,8 +70,12 @@ def main():
     ap.add_argument("--hangar", required=True)
     ap.add_argument("--scratch", required=True)
     ap.add_argument("--n", default="1000000,10000000")
+    ap.add_argument("--bytes", type=int, default=64, help="bytes per sample (u8[B])")
     ap.add_argument("--json")
     a = ap.parse_args()
+    b = a.bytes
+    if b < 1:
+        sys.exit("--bytes: give a positive number of bytes per sample")
     hangar = os.path.abspath(a.hangar)
     figs = {}
     for n in [int(s) for s in a.n.split(",")]:
@@ -75,8 +85,8 @@ def main():
         src = os.path.join(d, "x.npy")
         # Written by a child process: a parent that had held the array would pass its
         # peak RSS on to every process it starts (ru_maxrss survives fork and exec).
-        subprocess.run([sys.executable, "-c", GEN, src, str(n)], check=True)
-        raw = n * 64
+        subprocess.run([sys.executable, "-c", GEN, src, str(n), str(b)], check=True)
+        raw = n * b
         repo = os.path.join(d, "repo")
         os.makedirs(repo)
         run([hangar, "init", "--name", "bench", "--email", "b@x"], cwd=repo)
@@ -84,6 +94,8 @@ def main():
         # Opening the staged area (the journal replayed into the staging overlay), as
         # every command after an import does: `hangar status`, best of 3.
         to = min(run([hangar, "status"], cwd=repo)[0] for _ in range(3))
+        # What is staged, key by key (20 shown, all counted).
+        td, rd, _ = run([hangar, "diff", "--staged"], cwd=repo)
         tc, rc, _ = run([hangar, "commit", "-m", "scale"], cwd=repo)
         disk = du(os.path.join(repo, ".hangar"))
         shutil.rmtree(repo)
@@ -99,7 +111,9 @@ def main():
         shutil.rmtree(d)
         f = {
             "hangar_import_s": ti, "hangar_commit_s": tc, "hangar_total_s": ti + tc,
+            "bytes_per_sample": b,
             "hangar_status_over_staged_s": to,
+            "hangar_diff_staged_s": td, "hangar_diff_staged_peak_rss": rd,
             "hangar_import_peak_rss": ri, "hangar_commit_peak_rss": rc,
             "hangar_disk_over_raw": disk / raw,
             "lance_total_s": tl, "lance_write_s": float(out.strip()),
@@ -110,12 +124,13 @@ def main():
             "hangar_import_m_over_lance_time": t1 / float(out.strip()),
         }
         figs[str(n)] = f
-        print(f"{n:,} samples of u8[64] ({raw / 1e6:.0f} MB raw)")
+        print(f"{n:,} samples of u8[{b}] ({raw / 1e6:.0f} MB raw)")
         print(f"  hangar import + commit   {ti:7.2f} s + {tc:6.2f} s = {ti + tc:7.2f} s"
               f"   peak RSS {ri / 2**20:.0f} / {rc / 2**20:.0f} MiB   disk {disk / raw:.3f}x raw")
         print(f"  hangar import -m (one process) {t1:16.2f} s   peak RSS {r1 / 2**20:6.0f} MiB"
               f"   disk {disk1 / raw:.3f}x raw")
         print(f"  hangar status over the staged import (writer-side open, best of 3) {to:.3f} s")
+        print(f"  hangar diff --staged over it {td:.3f} s   peak RSS {rd / 2**20:.0f} MiB")
         lw = float(out.strip())
         print(f"  Lance write_dataset + fsync {lw:15.2f} s   peak RSS {rl / 2**20:6.0f} MiB"
               f"   disk {ldisk / raw:.3f}x raw  ({tl:.2f} s with Python's start)")
