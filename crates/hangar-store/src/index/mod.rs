@@ -448,7 +448,7 @@ impl Index {
                     .map(|k| entries.entry(k.1))
                     .collect_into_vec(&mut gathered)
             });
-            encode_entries(out, n, |i| gathered[i]);
+            encode_entries(out, &gathered);
             next += n;
             Ok(n)
         })?;

@@ -255,18 +255,18 @@ pub(super) fn write_run_version(
     write_run_stream(dir, version, range, files, |out| {
         let slice = &entries[next..(next + out.len() / ENTRY_SIZE).min(entries.len())];
         next += slice.len();
-        encode_entries(out, slice.len(), |i| slice[i]);
+        encode_entries(out, slice);
         Ok(slice.len())
     })
 }
 
-/// Encodes `n` entries, `entry(0..n)`, into the front of `out` (on the pool).
-pub(super) fn encode_entries(out: &mut [u8], n: usize, entry: impl Fn(usize) -> IndexEntry + Sync) {
+/// Encodes `entries` into the front of `out` (on the pool).
+pub(super) fn encode_entries(out: &mut [u8], entries: &[IndexEntry]) {
     crate::par::install(|| {
-        out[..n * ENTRY_SIZE]
+        out[..entries.len() * ENTRY_SIZE]
             .par_chunks_mut(ENTRY_SIZE)
-            .enumerate()
-            .for_each(|(i, out)| out.copy_from_slice(&entry(i).encode()))
+            .zip(entries)
+            .for_each(|(out, e)| out.copy_from_slice(&e.encode()))
     });
 }
 
