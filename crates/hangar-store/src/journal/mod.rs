@@ -283,8 +283,8 @@ impl<'p> Scans<'p> {
                 path,
             )?))
         } else {
-            // In huge pages when large (`BigBytes`): faulting fresh memory in 4 KiB at a
-            // time cost as much as the copy.
+            // A `BigBytes`, in huge pages within its budget: faulting fresh memory in 4 KiB
+            // at a time cost as much as the copy.
             let mut whole = crate::mmap::BigBytes::with_capacity(file_len as usize);
             whole.extend_from_slice(MAGIC);
             // At most the length just read: a journal that grew since (a writer beside
