@@ -10,6 +10,8 @@ use std::fmt;
 
 use crate::dtype::DType;
 
+mod objects;
+
 /// Domain prefix of value digests.
 const VALUE_DOMAIN: &[u8; 4] = b"HGV1";
 /// Domain prefix of object digests.
@@ -392,7 +394,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
-    fn platforms() -> Vec<blake3::platform::Platform> {
+    pub(super) fn platforms() -> Vec<blake3::platform::Platform> {
         use blake3::platform::Platform;
         let mut all = vec![Platform::portable()];
         #[cfg(target_arch = "x86_64")]

@@ -51,16 +51,56 @@ struct Level {
 /// Otherwise it is opened and its children are fed in instead, until the levels fall
 /// back onto the older tree's boundaries. That keeps a change to k records at O(k log N)
 /// nodes read and written, and gives the same tree as building from scratch.
+///
+/// Leaves are hashed in groups ([`PENDING_LEAVES`], `Digest::of_objects`, side by side
+/// through BLAKE3's SIMD lanes): a finished leaf waits in `pending` until the group is
+/// full, or until anything else needs the levels as they would be with it added (a
+/// subtree reused or opened, the end). Where a leaf ends depends only on its keys and
+/// sizes, never on its digest, so leaves can be cut before they are hashed; the levels
+/// above receive them in the same order, so the tree is the same.
 struct Builder<'o> {
     levels: Vec<Level>,
     objects: &'o mut dyn ObjectSink,
+    /// Finished leaves not hashed yet: their bytes, last key and record count.
+    pending: Vec<(Vec<u8>, Vec<u8>, u64)>,
 }
+
+/// Leaves hashed together (~320 KiB of 5 KiB leaves: enough to fill the lanes for every
+/// chunk position of a typical leaf, small enough to stay in cache).
+const PENDING_LEAVES: usize = 64;
 
 impl<'o> Builder<'o> {
     fn new(objects: &'o mut dyn ObjectSink) -> Self {
         Builder {
             levels: Vec::new(),
             objects,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Hashes the pending leaves and adds them to the tree, in order.
+    fn flush_leaves(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut digests = Vec::with_capacity(self.pending.len());
+        let bodies: Vec<&[u8]> = self.pending.iter().map(|(b, _, _)| b.as_slice()).collect();
+        Digest::of_objects(ObjectType::TreeNode as u8, &bodies, &mut digests);
+        let pending = std::mem::take(&mut self.pending);
+        for ((bytes, last_key, count), digest) in pending.into_iter().zip(digests) {
+            self.objects.put(Object {
+                type_code: ObjectType::TreeNode as u8,
+                digest,
+                bytes,
+            });
+            self.add_node(
+                0,
+                ChildRef {
+                    last_key,
+                    digest,
+                    count,
+                },
+            );
         }
     }
 
@@ -109,6 +149,14 @@ impl<'o> Builder<'o> {
         l.entries = 0;
         let count = std::mem::take(&mut l.carry_count);
         l.carry_bytes = 0;
+        if h == 0 {
+            let last_key = l.last_key.clone();
+            self.pending.push((e.finish(), last_key, count));
+            if self.pending.len() >= PENDING_LEAVES {
+                self.flush_leaves();
+            }
+            return;
+        }
         let object = Object::new(ObjectType::TreeNode as u8, e.finish());
         let child = ChildRef {
             last_key: l.last_key.clone(),
@@ -158,6 +206,7 @@ impl<'o> Builder<'o> {
     /// Appends the whole subtree `child`, whose node sits at level `h`: reused as it is
     /// when the levels stand at a boundary, otherwise opened.
     fn subtree(&mut self, src: &dyn NodeSource, child: ChildRef, h: u8) -> Result<()> {
+        self.flush_leaves();
         if self.at_boundary(usize::from(h)) {
             self.add_node(usize::from(h), child);
             return Ok(());
@@ -178,6 +227,7 @@ impl<'o> Builder<'o> {
         let mut h = 0;
         loop {
             self.emit(h);
+            self.flush_leaves();
             if !self.above_started(h) {
                 let l = self.level(h);
                 return l.first.take().map(|root| TreeRef {
