@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hangar_core::{DType, NdArraySpec, Repository, TensorRef};
-use hangar_store::ValueHeader;
+use hangar_store::{Digest, ValueHeader};
 
 const N: usize = 20_000;
 
@@ -38,6 +38,36 @@ fn hashing(c: &mut Criterion) {
             }
             .digest(black_box(&d[..784]))
         })
+    });
+    g.finish();
+
+    // 64 record-table leaves of a typical size (64 entries of a 9-byte key and a 66-byte
+    // inline record, ~4.9 KiB): the group a commit's tree builder hashes at once, one by
+    // one and side by side (`Digest::of_objects`), against BLAKE3 over the same bytes as
+    // one input (its widest SIMD use: the limit).
+    let leaves: Vec<Vec<u8>> = (0..64usize)
+        .map(|i| d[i * 97..i * 97 + 4_800 + 13 * (i % 16)].to_vec())
+        .collect();
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    let all: Vec<u8> = leaves.concat();
+    let mut g = c.benchmark_group("leaf digests");
+    g.throughput(Throughput::Bytes(all.len() as u64));
+    g.bench_function("64 leaves, one by one", |b| {
+        b.iter(|| {
+            refs.iter()
+                .map(|l| Digest::of_object(2, black_box(l)))
+                .collect::<Vec<_>>()
+        })
+    });
+    g.bench_function("64 leaves, side by side", |b| {
+        let mut out = Vec::with_capacity(64);
+        b.iter(|| {
+            out.clear();
+            Digest::of_objects(2, black_box(&refs), &mut out);
+        })
+    });
+    g.bench_function("the same bytes as one BLAKE3 input (limit)", |b| {
+        b.iter(|| blake3::hash(black_box(&all)))
     });
     g.finish();
 }
