@@ -104,12 +104,23 @@ impl Digest {
     /// Digest of an object of `type_code` with the given encoded bytes.
     pub fn of_object(type_code: u8, bytes: &[u8]) -> Digest {
         let mut h = blake3::Hasher::new();
-        h.update(OBJECT_DOMAIN);
-        h.update(&[type_code]);
-        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(&object_header(type_code, bytes.len()));
         hash_into(&mut h, bytes);
         Digest(*h.finalize().as_bytes())
     }
+}
+
+/// Length of [`object_header`].
+const OBJECT_HEADER: usize = 4 + 1 + 8;
+
+/// What an object digest hashes before the object's bytes: the domain, the type code and
+/// the length (u64 LE).
+fn object_header(type_code: u8, len: usize) -> [u8; OBJECT_HEADER] {
+    let mut head = [0u8; OBJECT_HEADER];
+    head[..4].copy_from_slice(OBJECT_DOMAIN);
+    head[4] = type_code;
+    head[5..].copy_from_slice(&(len as u64).to_le_bytes());
+    head
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

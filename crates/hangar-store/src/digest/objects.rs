@@ -20,10 +20,9 @@ use blake3::hazmat::{merge_subtrees_non_root, merge_subtrees_root, ChainingValue
 use blake3::platform::Platform;
 use blake3::CHUNK_LEN;
 
-use super::{Digest, CHUNK_END, CHUNK_START, IV, OBJECT_DOMAIN, PARALLEL_HASH_MIN};
-
-/// The object header hashed before an object's bytes: domain, type code, length (u64).
-const HEADER: usize = 4 + 1 + 8;
+use super::{
+    object_header, Digest, CHUNK_END, CHUNK_START, IV, OBJECT_HEADER, PARALLEL_HASH_MIN,
+};
 
 impl Digest {
     /// The digests of objects of `type_code` with the given encoded bytes, appended to
@@ -38,16 +37,16 @@ fn of_objects_on(platform: Platform, type_code: u8, objects: &[&[u8]], out: &mut
     out.resize(base + objects.len(), Digest::default());
     // Objects of more than one chunk (and too small for the thread pool, which
     // `of_object` hands large ones to): where their chunks' chaining values start in
-    // `cvs`, and how many chunks they have.
-    let mut tree: Vec<(usize, usize, usize)> = Vec::new(); // (object, first cv, chunks)
+    // `cvs`, how many chunks they have, and how many of those are whole.
+    let mut tree: Vec<(usize, usize, usize, usize)> = Vec::new();
     let mut n_cvs = 0;
     for (j, bytes) in objects.iter().enumerate() {
-        let len = HEADER + bytes.len();
+        let len = OBJECT_HEADER + bytes.len();
         if len <= CHUNK_LEN || bytes.len() >= PARALLEL_HASH_MIN {
             out[base + j] = Digest::of_object(type_code, bytes);
         } else {
             let chunks = len.div_ceil(CHUNK_LEN);
-            tree.push((j, n_cvs, chunks));
+            tree.push((j, n_cvs, chunks, len / CHUNK_LEN));
             n_cvs += chunks;
         }
     }
@@ -57,37 +56,30 @@ fn of_objects_on(platform: Platform, type_code: u8, objects: &[&[u8]], out: &mut
     let mut cvs: Vec<ChainingValue> = vec![[0; 32]; n_cvs];
     // First chunks: the header and the first bytes, copied together.
     let mut firsts: Vec<[u8; CHUNK_LEN]> = Vec::with_capacity(tree.len());
-    for &(j, _, _) in &tree {
+    for &(j, ..) in &tree {
         let bytes = objects[j];
         let mut c = [0u8; CHUNK_LEN];
-        c[..4].copy_from_slice(OBJECT_DOMAIN);
-        c[4] = type_code;
-        c[5..HEADER].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-        c[HEADER..].copy_from_slice(&bytes[..CHUNK_LEN - HEADER]);
+        c[..OBJECT_HEADER].copy_from_slice(&object_header(type_code, bytes.len()));
+        c[OBJECT_HEADER..].copy_from_slice(&bytes[..CHUNK_LEN - OBJECT_HEADER]);
         firsts.push(c);
     }
-    let full = |chunks: usize, len: usize| if len.is_multiple_of(CHUNK_LEN) { chunks } else { chunks - 1 };
-    let most_full = tree
-        .iter()
-        .map(|&(j, _, chunks)| full(chunks, HEADER + objects[j].len()))
-        .max()
-        .unwrap_or(0);
+    let most_whole = tree.iter().map(|t| t.3).max().unwrap_or(0);
     let mut inputs: Vec<&[u8; CHUNK_LEN]> = Vec::with_capacity(tree.len());
     let mut slots: Vec<usize> = Vec::with_capacity(tree.len());
     let mut hashed: Vec<u8> = Vec::with_capacity(tree.len() * 32);
     // Chunk `i` of every object that has it whole, side by side.
-    for i in 0..most_full {
+    for i in 0..most_whole {
         inputs.clear();
         slots.clear();
-        for (t, &(j, first, chunks)) in tree.iter().enumerate() {
-            let bytes = objects[j];
-            if i >= full(chunks, HEADER + bytes.len()) {
+        for (t, &(j, first, _, whole)) in tree.iter().enumerate() {
+            if i >= whole {
                 continue;
             }
+            let bytes = objects[j];
             let chunk: &[u8; CHUNK_LEN] = if i == 0 {
                 &firsts[t]
             } else {
-                let at = i * CHUNK_LEN - HEADER;
+                let at = i * CHUNK_LEN - OBJECT_HEADER;
                 bytes[at..at + CHUNK_LEN].try_into().expect("a whole chunk")
             };
             inputs.push(chunk);
@@ -109,15 +101,14 @@ fn of_objects_on(platform: Platform, type_code: u8, objects: &[&[u8]], out: &mut
             cvs[slot].copy_from_slice(cv);
         }
     }
-    for &(j, first, chunks) in &tree {
+    for &(j, first, chunks, whole) in &tree {
         let bytes = objects[j];
-        let len = HEADER + bytes.len();
-        if !len.is_multiple_of(CHUNK_LEN) {
+        if whole < chunks {
             // The partial last chunk (never the first: the object has two or more).
             let i = chunks - 1;
             let mut h = blake3::Hasher::new();
             h.set_input_offset((i * CHUNK_LEN) as u64);
-            h.update(&bytes[i * CHUNK_LEN - HEADER..]);
+            h.update(&bytes[i * CHUNK_LEN - OBJECT_HEADER..]);
             cvs[first + i] = h.finalize_non_root();
         }
         out[base + j] = Digest(*root(&cvs[first..first + chunks]).as_bytes());
@@ -153,7 +144,7 @@ mod tests {
     fn of_objects_is_of_object_of_each() {
         // Lengths around every chunk boundary up to 9 chunks (the header shifts them by
         // 13 bytes), the empty object, and one large enough for the thread pool.
-        let mut lens = vec![0, 1, 100, CHUNK_LEN - HEADER, CHUNK_LEN - HEADER + 1];
+        let mut lens = vec![0, 1, 100, CHUNK_LEN - OBJECT_HEADER, CHUNK_LEN - OBJECT_HEADER + 1];
         for c in 1..=9 {
             for d in [-14i64, -13, -12, -1, 0, 1, 500] {
                 lens.push((c * CHUNK_LEN as i64 + d).max(0) as usize);
