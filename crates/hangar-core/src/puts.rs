@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 
 use hangar_store::codec::{DecodeError, DecodeResult, Decoder, Encoder};
+use hangar_store::Buffer;
 
 /// Puts to one column, keys and records each concatenated. Borrowed from a journal
 /// frame when replayed, owned when built.
@@ -22,6 +23,30 @@ pub(crate) struct Puts<'a> {
     key_ends: Ends,
     records: Cow<'a, [u8]>,
     record_ends: Ends,
+    /// `records` as a buffer over the writer's mapped staging journal, when they were
+    /// replayed from it: the overlay then keeps them with no copy.
+    shared: SharedRecords,
+}
+
+/// The records of a [`Puts`] as a buffer that keeps the writer's mapped journal alive
+/// ([`Puts::share_records`]). It holds the same bytes as the records, so two `Puts` are
+/// equal whether they have one or not.
+#[derive(Clone, Default)]
+struct SharedRecords(Option<Buffer>);
+
+impl PartialEq for SharedRecords {
+    fn eq(&self, _: &SharedRecords) -> bool {
+        true
+    }
+}
+
+impl Eq for SharedRecords {}
+
+/// Its length only: a buffer's `Debug` lists every byte.
+impl std::fmt::Debug for SharedRecords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedRecords({:?})", self.0.as_ref().map(Buffer::len))
+    }
 }
 
 /// The end offsets of entries packed one after another in a buffer. Entries of one
@@ -178,6 +203,7 @@ impl<'a> Puts<'a> {
             key_ends: Ends::default(),
             records: Cow::Owned(Vec::with_capacity(record_bytes)),
             record_ends: Ends::default(),
+            shared: SharedRecords(None),
         }
     }
 
@@ -195,6 +221,23 @@ impl<'a> Puts<'a> {
         self.key_ends.push(self.keys.len());
         write(self.records.to_mut());
         self.record_ends.push(self.records.len());
+        self.shared = SharedRecords(None);
+    }
+
+    /// Lets the records be kept with no copy when `share` gives them as a buffer (a
+    /// slice of the writer's mapped journal, which they were decoded from: a buffer at
+    /// another address is not taken).
+    pub fn share_records(&mut self, share: impl FnOnce(&[u8]) -> Option<Buffer>) {
+        if let Cow::Borrowed(records) = self.records {
+            let same = |b: &Buffer| b.as_ptr() == records.as_ptr() && b.len() == records.len();
+            let shared = share(records).filter(same);
+            self.shared = SharedRecords(shared);
+        }
+    }
+
+    /// The records as a buffer over the mapped journal, if [`Puts::share_records`] made one.
+    pub fn shared_records(&self) -> Option<&Buffer> {
+        self.shared.0.as_ref()
     }
 
     pub fn push(&mut self, key: &[u8], record: &[u8]) {
@@ -267,6 +310,7 @@ impl<'a> Puts<'a> {
             key_ends: self.key_ends,
             records: Cow::Owned(self.records.into_owned()),
             record_ends: self.record_ends,
+            shared: SharedRecords(None),
         }
     }
 
@@ -286,6 +330,7 @@ impl<'a> Puts<'a> {
             key_ends,
             records: Cow::Borrowed(records),
             record_ends,
+            shared: SharedRecords(None),
         })
     }
 }

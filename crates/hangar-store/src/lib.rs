@@ -86,8 +86,8 @@ pub use segment::thrift::{
 pub use segment::SegmentFormat;
 pub use stage::{
     check_staging, staged_base, unreferenced_files, CommitStats, Discarded, ForeignValue, GcFile,
-    GcOptions, GcReport, IngestStats, JournalEpoch, Live, PreparedCommit, Reachable, Recovered,
-    Savepoint, StagedBase, StoreWriter, ValueInput, DEFAULT_COMPACT_BELOW, MAX_RECORD,
+    GcOptions, GcReport, IngestStats, JournalEpoch, Live, PreparedCommit, Reachable, RecordFrame,
+    Recovered, Savepoint, StagedBase, StoreWriter, ValueInput, DEFAULT_COMPACT_BELOW, MAX_RECORD,
 };
 pub use store::Store;
 

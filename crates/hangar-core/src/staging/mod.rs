@@ -475,6 +475,18 @@ impl Staging {
         live
     }
 
+    /// Forgets every staged change held in memory, before the journal they were
+    /// replayed from is cut back below them (a rollback to a savepoint taken before this
+    /// staging area was loaded): records replayed by the writer are slices of its mapped
+    /// journal, and a slice the cut reaches must not be read again. The caller loads the
+    /// staging area afresh from the journal.
+    pub fn forget_staged(&mut self) {
+        for col in self.columns.values_mut() {
+            col.overlay = Overlay::new();
+        }
+        self.meta = Overlay::new();
+    }
+
     /// True if anything differs from the base commit.
     pub fn is_dirty(&self) -> bool {
         if !self.meta.is_empty() || self.columns.len() != self.base_columns.len() {

@@ -220,22 +220,25 @@ fn scan_from(
     Ok((pos, file_len))
 }
 
-/// Journals at most this long are held whole by [`Scans`] (mapped, or read into memory),
-/// however many passes are made over them; longer ones are streamed through a bounded
-/// buffer on each pass (a held journal counts in the process's resident memory).
+/// Journals at most this long are held whole by [`Scans`] in a process without the
+/// writer lock (read into memory), however many passes are made over them; longer ones
+/// are streamed through a bounded buffer on each pass (a journal read into memory counts
+/// in the process's resident memory). The writer maps its journal whatever its length,
+/// and fills the map's pages in one call up to this length.
 const KEEP_IN_MEMORY: u64 = 32 << 20;
 
-/// A journal to be scanned more than once (recovery makes two passes): a journal of at
-/// most [`KEEP_IN_MEMORY`] bytes is held whole for every pass; a longer one is read
-/// chunk by chunk on each pass, as [`Journal::read_scan`] reads it, so memory stays
-/// bounded. Held, it is mapped (`mmap::JournalMap`) when the caller holds the writer
-/// lock, so nothing can truncate it under the map; a read-only view beside a live writer
-/// (which may cut a torn tail off) reads it into memory instead, in one read into a
-/// buffer of its size. Measured: two chunked reads of a 5.7 MB journal were most of the
-/// time a writer took to open over 50,000 staged images, and one read into fresh memory
-/// still cost the kernel's zeroing of every page before the copy. Every pass over a held
-/// journal sees the same bytes (the passes after the first do not compute the frames'
-/// checksums again); each pass over a streamed one reads the length it finds.
+/// A journal to be scanned more than once (recovery makes two passes). The writer (the
+/// caller holds the writer lock) maps it whole ([`crate::mmap::JournalMap`]): nothing
+/// cuts what the map holds, and the records replayed from it can be kept as slices of
+/// the map ([`Scans::map`]) rather than copied. A read-only view beside a live writer
+/// (which may cut a torn tail off) reads a journal of at most [`KEEP_IN_MEMORY`] bytes
+/// into memory, in one read into a buffer of its size, and streams a longer one chunk by
+/// chunk on each pass, as [`Journal::read_scan`] reads it, so memory stays bounded.
+/// Measured: two chunked reads of a 5.7 MB journal were most of the time a writer took
+/// to open over 50,000 staged images, and one read into fresh memory still cost the
+/// kernel's zeroing of every page before the copy. Every pass over a held journal sees
+/// the same bytes (the passes after the first do not compute the frames' checksums
+/// again); each pass over a streamed one reads the length it finds.
 pub struct Scans<'p> {
     path: &'p Path,
     whole: Option<Held>,
@@ -274,14 +277,16 @@ impl<'p> Scans<'p> {
     /// holds the writer lock and writes nothing to the journal until this is dropped.
     pub fn open(path: &'p Path, lock_held: bool) -> Result<Scans<'p>> {
         let (mut file, file_len) = open_checked(path)?;
-        let whole = if file_len > KEEP_IN_MEMORY {
-            None
-        } else if lock_held {
+        let whole = if lock_held {
+            let len = usize::try_from(file_len).map_err(|_| {
+                Error::corrupt(path, format!("a journal of {file_len} bytes cannot be mapped"))
+            })?;
+            let populate = file_len <= KEEP_IN_MEMORY;
             Some(Held::Mapped(crate::mmap::JournalMap::map(
-                &file,
-                file_len as usize,
-                path,
+                &file, len, path, populate,
             )?))
+        } else if file_len > KEEP_IN_MEMORY {
+            None
         } else {
             // A `BigBytes`, in huge pages within its budget: faulting fresh memory in 4 KiB
             // at a time cost as much as the copy.
@@ -300,6 +305,15 @@ impl<'p> Scans<'p> {
             whole,
             checked: Default::default(),
         })
+    }
+
+    /// The map of the journal when the writer holds it: the frames a pass passes on are
+    /// slices of it ([`crate::mmap::JournalMap::share`]).
+    pub fn map(&self) -> Option<&crate::mmap::JournalMap> {
+        match &self.whole {
+            Some(Held::Mapped(map)) => Some(map),
+            _ => None,
+        }
     }
 
     /// One pass, as [`Journal::read_scan`] makes it.

@@ -145,14 +145,37 @@ fn a_mapped_journal_scans_as_the_file_does_every_pass() {
     }
     assert_eq!(scanned(|f| scans.scan(f)).map(|_| ()), Err(crate::ErrorKind::Corrupt));
     drop(scans);
-    // A journal longer than what is held in memory is streamed on each pass.
+    // A journal longer than what is held in memory is streamed on each pass by a
+    // reader; the writer maps it whole all the same, and its frames are slices of the map.
     push_frame(&mut framed, 9, &vec![7; KEEP_IN_MEMORY as usize]);
     Journal::create(&path, &framed).unwrap();
-    let scans = Scans::open(&path, true).unwrap();
-    assert!(scans.whole.is_none());
-    let (got, valid) = scanned(|f| scans.scan(f)).unwrap();
-    assert_eq!((got.len(), valid), (7, (MAGIC.len() + framed.len()) as u64));
-    assert_eq!(got[6].body.len(), KEEP_IN_MEMORY as usize);
+    for lock_held in [false, true] {
+        let scans = Scans::open(&path, lock_held).unwrap();
+        assert_eq!(scans.whole.is_some(), lock_held);
+        assert_eq!(scans.map().is_some(), lock_held);
+        let (got, valid) = scanned(|f| scans.scan(f)).unwrap();
+        assert_eq!((got.len(), valid), (7, (MAGIC.len() + framed.len()) as u64));
+        assert_eq!(got[6].body.len(), KEEP_IN_MEMORY as usize);
+        let mut shared = Vec::new();
+        scans
+            .scan(&mut |_, body| {
+                shared.push(scans.map().and_then(|m| m.share(body)));
+                Ok(())
+            })
+            .unwrap();
+        for (s, frame) in shared.iter().zip(&got) {
+            match s {
+                Some(s) => assert_eq!(s.as_slice(), frame.body.as_slice()),
+                None => assert!(!lock_held),
+            }
+        }
+        assert_eq!(shared.iter().flatten().count(), if lock_held { 7 } else { 0 });
+        // Bytes from elsewhere are never taken for the map's.
+        if let Some(map) = scans.map() {
+            assert!(map.share(&got[6].body).is_none());
+            assert!(map.share(b"").is_none_or(|b| b.is_empty()));
+        }
+    }
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub use gc::{GcFile, GcOptions, GcReport, Reachable, DEFAULT_COMPACT_BELOW};
 pub use checks::{
     check_staging, journal_files, staged_base, unreferenced_files, JournalFiles, StagedBase,
 };
-pub use recovery::{Discarded, OnRecord};
+pub use recovery::{Discarded, OnRecord, RecordFrame};
 pub use restart::JournalEpoch;
 
 /// A pending batch is written once it holds this many bytes...

@@ -47,8 +47,30 @@ pub(super) fn file_ids_in(dir: &std::path::Path, ext: &str) -> Result<Vec<FileId
     Ok(ids)
 }
 
-/// Receives each replayed `Record` frame body, with the base frame's body.
-pub type OnRecord<'a> = dyn FnMut(&[u8], &[u8]) -> Result<()> + 'a;
+/// Receives each replayed `Record` frame, with the base frame's body.
+pub type OnRecord<'a> = dyn FnMut(&[u8], RecordFrame<'_>) -> Result<()> + 'a;
+
+/// A replayed `Record` frame's body and, in the writer, the mapped journal it lies in.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordFrame<'a> {
+    body: &'a [u8],
+    map: Option<&'a crate::mmap::JournalMap>,
+}
+
+impl<'a> RecordFrame<'a> {
+    /// The frame's body.
+    pub fn body(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// `part` (of [`RecordFrame::body`]) kept with no copy: a buffer over the writer's
+    /// mapped journal that keeps it mapped for as long as it lives, while the writer goes
+    /// on appending to the journal (the `mmap` module's notes say why its bytes stay
+    /// put). `None` where the journal is not mapped (a read-only view copies).
+    pub fn share(&self, part: &[u8]) -> Option<crate::Buffer> {
+        self.map?.share(part)
+    }
+}
 
 impl StoreWriter {
     /// Opens the writer side: finishes or discards an interrupted commit, replays the
@@ -64,7 +86,7 @@ impl StoreWriter {
     ) -> Result<(StoreWriter, Recovered)> {
         let mut records = Vec::new();
         let (w, mut rec) = StoreWriter::open_with(store, committed, initial_base, &mut |_, r| {
-            records.push(r.to_vec());
+            records.push(r.body().to_vec());
             Ok(())
         })?;
         rec.records = records;
@@ -293,7 +315,10 @@ impl StoreWriter {
             }
             match frame_type {
                 frame::BASE if at == 0 => rec.base = body.to_vec(),
-                frame::RECORD | frame::RECORD_PART => on_record(&rec.base, body)?,
+                frame::RECORD | frame::RECORD_PART => {
+                    let map = scans.map();
+                    on_record(&rec.base, RecordFrame { body, map })?
+                }
                 frame::INDEX_SEQ => {} // read by the first pass
                 frame::FILE_RESERVED => {
                     let mut d = Decoder::new(body);

@@ -2,6 +2,7 @@
 //! area rebuilt from it.
 
 use super::*;
+use hangar_store::RecordFrame;
 
 /// Opens the store's writer side over the staging journal and rebuilds the staging area
 /// from it (the base commit's tables plus every journalled change). The caller holds the
@@ -37,7 +38,8 @@ pub(super) fn load_staging(
     // this layer stops the replay and is returned as it is.
     let mut staging: Option<Staging> = None;
     let mut failed: Option<Error> = None;
-    let mut apply = |base: &[u8], raw: &[u8]| -> Result<()> {
+    let mut apply = |base: &[u8], frame: RecordFrame<'_>| -> Result<()> {
+        let raw = frame.body();
         let st = match &mut staging {
             Some(st) => st,
             None => staging.insert(Staging::load(shared, decode_base(base)?)?),
@@ -45,14 +47,16 @@ pub(super) fn load_staging(
         let bad = |e: hangar_store::codec::DecodeError| {
             Error::corrupt(&journal, format!("bad staged change: {e}"))
         };
-        // Puts (nearly all of a large staging area) are applied from the frame's bytes.
-        if let Some((column, entries)) = Change::decode_put(raw).map_err(bad)? {
+        // Puts (nearly all of a large staging area) are applied from the frame's bytes;
+        // the writer keeps their records as slices of its mapped journal, not copies.
+        if let Some((column, mut entries)) = Change::decode_put(raw).map_err(bad)? {
+            entries.share_records(|records| frame.share(records));
             return st.apply_put(shared, column, &entries);
         }
         st.apply(shared, Change::decode(raw).map_err(bad)?)
     };
-    let mut on_record = |base: &[u8], raw: &[u8]| {
-        apply(base, raw).map_err(|e| {
+    let mut on_record = |base: &[u8], frame: RecordFrame<'_>| {
+        apply(base, frame).map_err(|e| {
             failed = Some(e);
             hangar_store::Error::InvalidArgument("staged change refused".into())
         })

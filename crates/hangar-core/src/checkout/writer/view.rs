@@ -101,8 +101,10 @@ impl WriterState {
     /// Returns the staging area to `sp` (see [`WriterCheckout::all_or_nothing`]).
     pub(super) fn rollback(&mut self, sp: &hangar_store::Savepoint) -> Result<()> {
         self.deferred.clear();
-        // The view is rebuilt from the journal cut back to `sp` below.
+        // The view is rebuilt from the journal cut back to `sp` below; what it holds now
+        // may lie past `sp` in the mapped journal, and is not to be read after the cut.
         self.view_stale = false;
+        self.staging.forget_staged();
         self.reload(
             "this writer checkout failed while returning to a savepoint; open a new writer \
              checkout: every change acknowledged before the savepoint is kept",
