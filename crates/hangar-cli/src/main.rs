@@ -167,6 +167,9 @@ fn run(cli: Cli, ctx: &mut Ctx) -> anyhow::Result<Ending> {
 const EXIT_INTERNAL: u8 = 3;
 
 fn main() -> ExitCode {
+    // Freed heap memory is kept for the next batch rather than given back and faulted in
+    // again (`keep_heap_pad` has the figures).
+    hangar_core::keep_heap_pad();
     // A shell asking for completions (COMPLETE=SHELL, set by the script `hangar
     // completions SHELL` prints) is answered here, before anything else runs.
     clap_complete::CompleteEnv::with_factory(<Cli as CommandFactory>::command).complete();

@@ -82,7 +82,7 @@ pub use hangar_store::run_parallel;
 /// Fork handlers' halves for the process-wide lock of hangar's thread pool (the C library
 /// registers them with `pthread_atfork`).
 pub use hangar_store::{hold_for_fork, release_after_fork};
-pub use hangar_store::{BigBytes, Compression, DType, Digest};
+pub use hangar_store::{keep_heap_pad, BigBytes, Compression, DType, Digest};
 pub use history::{GraphRow, Log, LogEntry, Summary};
 pub use key::SampleKey;
 pub use merge::{

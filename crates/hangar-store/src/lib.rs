@@ -72,7 +72,7 @@ pub use failpoint::hit as fail_point;
 pub use index::{
     EntryKind, EntrySource, FileId, FileKind, FileRecord, IndexEntry, LiveEntries, Location,
 };
-pub use mmap::BigBytes;
+pub use mmap::{keep_heap_pad, BigBytes};
 pub use pack::{Object, ObjectSink, PackSpool};
 pub use par::install as run_parallel;
 pub use par::threads as parallel_threads;
