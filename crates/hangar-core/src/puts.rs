@@ -16,31 +16,35 @@ use hangar_store::Buffer;
 
 /// Puts to one column, keys and records each concatenated. Borrowed from a journal
 /// frame when replayed, owned when built.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Puts<'a> {
     keys: Cow<'a, [u8]>,
     /// Where each key ends in `keys`.
     key_ends: Ends,
+    /// The records, unless they were moved into `shared` ([`Puts::share_own_records`]).
     records: Cow<'a, [u8]>,
     record_ends: Ends,
-    /// `records` as a buffer over the writer's mapped staging journal, when they were
-    /// replayed from it: the overlay then keeps them with no copy.
+    /// The records as a buffer the overlay keeps with no copy: a slice of the writer's
+    /// mapped staging journal they were replayed from ([`Puts::share_records`]), or the
+    /// batch's own records moved into it.
     shared: SharedRecords,
 }
 
-/// The records of a [`Puts`] as a buffer that keeps the writer's mapped journal alive
-/// ([`Puts::share_records`]). It holds the same bytes as the records, so two `Puts` are
-/// equal whether they have one or not.
-#[derive(Clone, Default)]
-struct SharedRecords(Option<Buffer>);
-
-impl PartialEq for SharedRecords {
-    fn eq(&self, _: &SharedRecords) -> bool {
-        true
+/// Equal when the entries are, wherever the records are held.
+impl PartialEq for Puts<'_> {
+    fn eq(&self, other: &Puts<'_>) -> bool {
+        self.keys == other.keys
+            && self.key_ends == other.key_ends
+            && self.record_bytes() == other.record_bytes()
+            && self.record_ends == other.record_ends
     }
 }
 
-impl Eq for SharedRecords {}
+impl Eq for Puts<'_> {}
+
+/// The records of a [`Puts`] as a buffer the overlay can keep ([`Puts::shared_records`]).
+#[derive(Clone, Default)]
+struct SharedRecords(Option<Buffer>);
 
 /// Its length only: a buffer's `Debug` lists every byte.
 impl std::fmt::Debug for SharedRecords {
@@ -219,9 +223,41 @@ impl<'a> Puts<'a> {
     pub fn push_with(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) {
         self.keys.to_mut().extend_from_slice(key);
         self.key_ends.push(self.keys.len());
+        self.unshare();
         write(self.records.to_mut());
         self.record_ends.push(self.records.len());
-        self.shared = SharedRecords(None);
+    }
+
+    /// The records' bytes: the shared buffer's when there is one (records moved into it
+    /// by [`Puts::share_own_records`] are no longer in `records`).
+    fn record_bytes(&self) -> &[u8] {
+        match &self.shared.0 {
+            Some(b) => b.as_slice(),
+            None => &self.records,
+        }
+    }
+
+    /// Drops the shared buffer before the records change, moving back records that
+    /// [`Puts::share_own_records`] moved into it.
+    fn unshare(&mut self) {
+        if let Some(b) = self.shared.0.take() {
+            if matches!(&self.records, Cow::Owned(v) if v.is_empty()) {
+                self.records = Cow::Owned(b.as_slice().to_vec());
+            }
+        }
+    }
+
+    /// Moves records this batch owns into a shared buffer (no copy), which the overlay
+    /// then keeps as a piece of a run instead of copying them; borrowed records are left
+    /// as they are.
+    pub fn share_own_records(&mut self) {
+        if self.shared.0.is_none() {
+            if let Cow::Owned(v) = &mut self.records {
+                if !v.is_empty() {
+                    self.shared = SharedRecords(Some(Buffer::from_vec(std::mem::take(v))));
+                }
+            }
+        }
     }
 
     /// Lets the records be kept with no copy when `share` gives them as a buffer (a
@@ -235,7 +271,8 @@ impl<'a> Puts<'a> {
         }
     }
 
-    /// The records as a buffer over the mapped journal, if [`Puts::share_records`] made one.
+    /// The records as a buffer the overlay can keep, if [`Puts::share_records`] or
+    /// [`Puts::share_own_records`] made one.
     pub fn shared_records(&self) -> Option<&Buffer> {
         self.shared.0.as_ref()
     }
@@ -249,7 +286,7 @@ impl<'a> Puts<'a> {
     }
 
     pub fn record(&self, i: usize) -> &[u8] {
-        &self.records[self.record_ends.start(i)..self.record_ends.end(i)]
+        &self.record_bytes()[self.record_ends.start(i)..self.record_ends.end(i)]
     }
 
     /// Every (key, record) in order.
@@ -265,7 +302,7 @@ impl<'a> Puts<'a> {
     /// An upper bound of the encoding's length past its count: the keys, the records,
     /// and at most a u32 length of each (what [`Puts::encode`] writes, plus headroom).
     pub fn encoded_bound(&self) -> usize {
-        self.keys.len() + self.records.len() + ENTRY_OVERHEAD * self.len()
+        self.keys.len() + self.record_bytes().len() + ENTRY_OVERHEAD * self.len()
     }
 
     /// Every key in order. Keys of one length (a bulk batch's integer keys) are cut
@@ -291,7 +328,12 @@ impl<'a> Puts<'a> {
 
     /// The concatenated keys and their end offsets, and the same of the records.
     pub fn columns(&self) -> (&[u8], &Ends, &[u8], &Ends) {
-        (&self.keys, &self.key_ends, &self.records, &self.record_ends)
+        (
+            &self.keys,
+            &self.key_ends,
+            self.record_bytes(),
+            &self.record_ends,
+        )
     }
 
     /// Appends the encoding (see the module's documentation).
@@ -300,17 +342,23 @@ impl<'a> Puts<'a> {
         encode_lens(e, &self.key_ends);
         e.bytes(&self.keys);
         encode_lens(e, &self.record_ends);
-        e.bytes(&self.records);
+        e.bytes(self.record_bytes());
     }
 
     /// The same puts, owning their bytes.
     pub fn into_owned(self) -> Puts<'static> {
+        // Owned records stay where they are (in `records`, or moved into the shared
+        // buffer); borrowed ones are copied.
+        let (records, shared) = match self.records {
+            Cow::Owned(v) => (v, self.shared),
+            Cow::Borrowed(b) => (b.to_vec(), SharedRecords(None)),
+        };
         Puts {
             keys: Cow::Owned(self.keys.into_owned()),
             key_ends: self.key_ends,
-            records: Cow::Owned(self.records.into_owned()),
+            records: Cow::Owned(records),
             record_ends: self.record_ends,
-            shared: SharedRecords(None),
+            shared,
         }
     }
 
@@ -547,5 +595,49 @@ mod tests {
         let mut e = Encoder::new();
         e.varint(1).u8(2);
         assert!(decode(&e.finish()).is_err());
+    }
+
+    #[test]
+    fn records_moved_into_a_shared_buffer_read_and_change_as_before() {
+        let built: Puts<'_> = (0u8..100)
+            .map(|i| ([1, i], vec![i; 1 + i as usize % 3]))
+            .collect();
+        let mut p = built.clone();
+        p.share_own_records();
+        let shared = p.shared_records().expect("owned records are moved").clone();
+        assert!(matches!(&p.records, Cow::Owned(v) if v.is_empty()));
+        // Everything reads the moved records: entries, columns, encoding, equality.
+        assert_eq!(p, built);
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            built.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(p.columns().2, shared.as_slice());
+        assert_eq!(p.encoded_bound(), built.encoded_bound());
+        assert_eq!(round_trip(&p), round_trip(&built));
+        // Sharing twice moves nothing more; an owned copy keeps them.
+        p.share_own_records();
+        assert_eq!(
+            p.shared_records().map(|b| b.as_ptr()),
+            Some(shared.as_ptr())
+        );
+        assert_eq!(p.clone().into_owned(), built);
+        // A push after it moves them back and appends.
+        p.push(&[2, 0], &[7]);
+        assert!(p.shared_records().is_none());
+        let mut want = built.clone();
+        want.push(&[2, 0], &[7]);
+        assert_eq!(p, want);
+        // Borrowed records stay borrowed (a journal's are shared by `share_records`).
+        let mut e = Encoder::new();
+        built.encode(&mut e);
+        let enc = e.finish();
+        let mut b = Puts::decode(&mut Decoder::new(&enc)).unwrap();
+        b.share_own_records();
+        assert!(b.shared_records().is_none());
+        // A buffer at another address than the records is not taken for them.
+        b.share_records(|part| Some(Buffer::from_vec(part.to_vec())));
+        assert!(b.shared_records().is_none());
+        assert_eq!(b, built);
     }
 }

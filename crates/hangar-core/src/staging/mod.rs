@@ -345,7 +345,13 @@ impl Staging {
                     self.maybe_dead |= !col.overlay.is_empty();
                 }
             }
-            Change::Put { column, entries } => {
+            Change::Put {
+                column,
+                mut entries,
+            } => {
+                // The batch's records buffer moves into the overlay whole (a bulk batch
+                // of megabytes is not copied again into fresh memory).
+                entries.share_own_records();
                 self.apply_put(shared, &column, &entries)?;
             }
             Change::Delete { column, key } => {
