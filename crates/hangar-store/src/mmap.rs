@@ -1,5 +1,6 @@
 //! The one module of the store that uses `unsafe`: read-only memory maps of sealed files
-//! (and of the writer's staging journal), and [`BigBytes`], a growable buffer in an anonymous mapping.
+//! (and of the writer's staging journal), [`BigBytes`], a growable buffer in an anonymous
+//! mapping, and [`keep_heap_pad`], a setting of the C allocator for the `hangar` tool.
 //!
 //! Audit notes. Mapping a file is unsafe because the mapped bytes change (or the process
 //! gets SIGBUS) if another process modifies or truncates the file while it is mapped. The
@@ -211,7 +212,7 @@ impl JournalMap {
 ///
 /// Measured (2026-12-07, this 2-core Firecracker VM, where memory given back costs a
 /// host fault per page when it is touched again): `hangar import` of 10^7 × u8[64] from
-/// one .npy took 2.06–2.52 s by default and 0.72–1.20 s with the pad (6 runs each way,
+/// one .npy took 2.06–2.52 s by default and 0.61–1.20 s with the pad (9 runs each way,
 /// peak RSS 64 MB either way); a commit of it was unchanged (1.95–2.17 s against
 /// 2.02–2.12 s). Elsewhere than glibc this does nothing.
 pub fn keep_heap_pad() {
