@@ -63,9 +63,21 @@ impl std::fmt::Debug for MappedFile {
 }
 
 /// The owner of a file's mapping, inside its whole-file buffer (not the [`MappedFile`]
-/// itself, which holds that buffer: that would be a cycle that never unmaps).
+/// or [`JournalMap`] itself, which holds that buffer: that would be a cycle that never
+/// unmaps).
 struct Mapping {
     _map: memmap2::Mmap,
+}
+
+/// `map` as one Arrow buffer that owns it: every slice of it keeps the file mapped.
+fn whole_buffer(map: memmap2::Mmap) -> Buffer {
+    let ptr = NonNull::from(&map[..]).cast::<u8>();
+    let len = map.len();
+    let owner: Arc<dyn arrow_buffer::alloc::Allocation> = Arc::new(Mapping { _map: map });
+    // SAFETY: `ptr..ptr+len` is the whole mapping, which `owner` keeps mapped for the
+    // buffer's (and every slice's) whole life; it is read-only, and its bytes stay as
+    // they are (the module notes say why, for each file mapped).
+    unsafe { Buffer::from_custom_allocation(ptr, len, owner) }
 }
 
 impl MappedFile {
@@ -79,13 +91,7 @@ impl MappedFile {
         } else {
             // SAFETY: see the module notes: only immutable files are mapped, and every
             // read of the mapping is bounds-checked against its length.
-            let map = unsafe { memmap2::Mmap::map(&file) }.ctx("mmap", path)?;
-            let ptr = NonNull::from(&map[..]).cast::<u8>();
-            let len = map.len();
-            let owner: Arc<dyn arrow_buffer::alloc::Allocation> = Arc::new(Mapping { _map: map });
-            // SAFETY: `ptr..ptr+len` is the whole mapping, which `owner` keeps mapped for
-            // the buffer's (and every slice's) whole life; it is read-only and immutable.
-            unsafe { Buffer::from_custom_allocation(ptr, len, owner) }
+            whole_buffer(unsafe { memmap2::Mmap::map(&file) }.ctx("mmap", path)?)
         };
         Ok(Arc::new(MappedFile {
             whole,
@@ -150,8 +156,8 @@ impl MappedFile {
 /// copy was 760 MB of fresh memory made while the journal was read, twice, through a
 /// buffer.
 pub struct JournalMap {
-    /// The whole map as one Arrow buffer, which owns it (`None` for an empty file).
-    whole: Option<Buffer>,
+    /// The whole map as one Arrow buffer, which owns it (empty for an empty file).
+    whole: Buffer,
 }
 
 impl std::fmt::Debug for JournalMap {
@@ -170,7 +176,9 @@ impl JournalMap {
         populate: bool,
     ) -> Result<JournalMap> {
         if len == 0 {
-            return Ok(JournalMap { whole: None });
+            return Ok(JournalMap {
+                whole: Buffer::from_vec(Vec::<u8>::new()),
+            });
         }
         let mut options = memmap2::MmapOptions::new();
         options.len(len);
@@ -181,24 +189,20 @@ impl JournalMap {
         // and no byte of it up to its valid length changes while the map lives; every
         // read of the map is bounds-checked against its length.
         let map = unsafe { options.map(file) }.ctx("mmap", path)?;
-        let ptr = NonNull::from(&map[..]).cast::<u8>();
-        let len = map.len();
-        let owner: Arc<dyn arrow_buffer::alloc::Allocation> = Arc::new(Mapping { _map: map });
-        // SAFETY: `ptr..ptr+len` is the whole mapping, which `owner` keeps mapped for the
-        // buffer's (and every slice's) whole life; it is read-only.
-        let whole = unsafe { Buffer::from_custom_allocation(ptr, len, owner) };
-        Ok(JournalMap { whole: Some(whole) })
+        Ok(JournalMap {
+            whole: whole_buffer(map),
+        })
     }
 
     /// The mapped bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        self.whole.as_ref().map_or(&[], |b| b.as_slice())
+        self.whole.as_slice()
     }
 
     /// `part` (bytes of this map, as a replayed frame passes them on) as a buffer that
     /// keeps the map alive, with no copy; `None` if `part` does not lie in the map.
     pub fn share(&self, part: &[u8]) -> Option<Buffer> {
-        let whole = self.whole.as_ref()?;
+        let whole = &self.whole;
         let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
         (start.checked_add(part.len())? <= whole.len())
             .then(|| whole.slice_with_length(start, part.len()))
