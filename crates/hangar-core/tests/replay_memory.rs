@@ -4,14 +4,10 @@
 //! while it measures.
 #![allow(clippy::unwrap_used)]
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef, Value};
+mod memory;
 
-/// The process's resident anonymous memory in KiB (`RssAnon` of /proc/self/status).
-fn rss_anon_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
+use hangar_core::{DType, NdArraySpec, Repository, TensorRef, Value};
+use memory::{rss_anon_kib, stage, value};
 
 #[test]
 fn a_reopened_writer_keeps_the_staged_records_in_its_journal_map() {
@@ -23,21 +19,12 @@ fn a_reopened_writer_keeps_the_staged_records_in_its_journal_map() {
     let repo = Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();
     // 400,000 values of u8[64], each inline in its 65-byte record: 26 MB of records.
     let n = 400_000u64;
-    let value = |i: u64| -> [u8; 64] { std::array::from_fn(|j| (i as usize * 7 + j) as u8) };
     {
         let co = repo.checkout_writer().unwrap();
         let c = co
             .add_ndarray_column("x", NdArraySpec::with_shape(DType::U8, &[64]))
             .unwrap();
-        let chunk = 50_000u64;
-        for start in (0..n).step_by(chunk as usize) {
-            let bytes: Vec<u8> = (start..start + chunk).flat_map(value).collect();
-            c.extend_from_buffer(
-                start..start + chunk,
-                TensorRef::new(&bytes, &[chunk as usize, 64]),
-            )
-            .unwrap();
-        }
+        stage(&c, 0..n);
         co.close().unwrap();
     }
     let journal = dir.path().join(".hangar/staging/journal");

@@ -11,22 +11,39 @@
 //! read, except truncation of a mapped file, which like in LMDB or any mmap-based store
 //! can end the process with SIGBUS.
 //!
-//! One file that is not immutable is mapped: the staging journal, by [`JournalMap`],
-//! only in the process holding the writer lock. The staged records replayed from it are
-//! kept as slices of that map ([`JournalMap::share`]) for as long as the staging area
-//! holds them, while the writer appends to the same file. That is safe because the
-//! journal's bytes up to its valid length never change in place: appends land past the
-//! map's end; a torn tail is cut at the valid length the replay found, and a failed
-//! append at the length before it; a savepoint's roll-back may cut below what a writer
-//! opened since the savepoint replayed, but the layer above forgets the staging area
-//! built from that replay before the cut and never reads it again
-//! (`Staging::forget_staged` in hangar-core). A commit, reset or compaction replaces
-//! the journal by renaming a new file over it, which leaves the mapped old one intact.
+//! One file that is not immutable is mapped: the staging journal, by [`JournalMap`], in
+//! the process holding the writer lock, and in a process without it (a read-only view of
+//! the staging area, as `hangar status` takes one) when the journal is longer than 32 MiB
+//! (`KEEP_IN_MEMORY` in the journal module; a shorter one is read into memory there).
+//! The staged records replayed from it are kept as slices of that map
+//! ([`JournalMap::share`]) for as long as the staging area holds them, while the writer
+//! appends to the same file. That is safe because the bytes a map covers never change
+//! and never go away:
+//! - appends land past the map's end (a map covers the length the file had when it was
+//!   mapped, and the kernel updates a file's length only after the bytes it covers are
+//!   written);
+//! - nothing rewrites a byte of the journal in place;
+//! - a cut (a torn tail cut at the valid length a replay found, a failed append cut back
+//!   to the length before it, a savepoint's roll-back) shortens the file in place only
+//!   while it is at most 32 MiB long, which only the writer maps; there a roll-back may
+//!   cut below what a writer opened since the savepoint replayed, but the layer above
+//!   forgets the staging area built from that replay before the cut and never reads it
+//!   again (`Staging::forget_staged` in hangar-core). A longer journal is cut by copying
+//!   the bytes kept to a new file renamed over it (`Journal::cut_to`), as a commit,
+//!   reset or compaction replaces it, which leaves the mapped old file whole. So a file
+//!   longer than 32 MiB, the only kind a reader without the lock maps, never becomes
+//!   shorter. The one exception: when that copy fails (a full disk), the writer cuts in
+//!   place all the same, since a journal left with a torn frame or a rolled-back change
+//!   would lose or corrupt staged data; a reader that mapped the cut bytes at that moment
+//!   gets SIGBUS.
+//!
 //! The kept slices are thus as stable as a sealed file's. (A second writer, after the
 //! lock was forced away from a live one, breaks these rules as it breaks the journal's
-//! own: the lock may be forced only from a writer that is gone.) An outside program
-//! that rewrites the journal in place can change a staged record after its checksum
-//! was checked, as it could change a mapped pack between two reads.
+//! own: the lock may be forced only from a writer that is gone. A reader of this build
+//! beside a writer of a build before 2026-12-07, which cut any journal in place, has the
+//! same exposure.) An outside program that rewrites or truncates the journal can change a
+//! staged record after its checksum was checked, or end a reader with SIGBUS, as it could
+//! do to a mapped pack.
 //!
 //! [`BigBytes`] owns its anonymous mapping alone: nothing else maps it, and growing it
 //! (`mremap`, which may move it) takes `&mut self`, so no borrow of its bytes outlives a
@@ -147,8 +164,8 @@ impl MappedFile {
     }
 }
 
-/// The staging journal of the writer holding the lock, mapped read-only (see the module
-/// notes for why that is safe): replayed from the map, and its staged records kept as
+/// The staging journal, mapped read-only by the writer holding the lock, or by a reader
+/// without it when it is longer than 32 MiB (see the module notes for why that is safe): replayed from the map, and its staged records kept as
 /// slices of it ([`JournalMap::share`]) instead of being copied. Reading a journal of a
 /// few MB into fresh memory cost more than the replay's decoding: each page of the copy
 /// is first zeroed by the kernel; a map of pages the page cache holds already is filled
@@ -168,7 +185,8 @@ impl std::fmt::Debug for JournalMap {
 
 impl JournalMap {
     /// Maps the first `len` bytes of `file` (the journal at `path`), every page of it at
-    /// once with `populate`. The caller holds the writer lock.
+    /// once with `populate`. The caller holds the writer lock, or `len` is more than
+    /// 32 MiB (the module notes say why either makes it safe).
     pub(crate) fn map(
         file: &std::fs::File,
         len: usize,
@@ -185,9 +203,10 @@ impl JournalMap {
         if populate {
             options.populate();
         }
-        // SAFETY: see the module notes: only the writer lock's holder maps its journal,
-        // and no byte of it up to its valid length changes while the map lives; every
-        // read of the map is bounds-checked against its length.
+        // SAFETY: see the module notes: no byte of the `len` mapped changes or goes away
+        // while the map lives (the writer lock's holder maps its journal; a reader
+        // without it maps only a journal longer than 32 MiB, which is never cut in
+        // place); every read of the map is bounds-checked against its length.
         let map = unsafe { options.map(file) }.ctx("mmap", path)?;
         Ok(JournalMap {
             whole: whole_buffer(map),

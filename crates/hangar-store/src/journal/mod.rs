@@ -220,28 +220,28 @@ fn scan_from(
     Ok((pos, file_len))
 }
 
-/// Journals at most this long are held whole by [`Scans`] in a process without the
-/// writer lock (read into memory), however many passes are made over them; longer ones
-/// are streamed through a bounded buffer on each pass (a journal read into memory counts
-/// in the process's resident memory). The writer maps its journal whatever its length,
-/// and fills the map's pages in one call up to this length.
+/// Journals at most this long are read into memory by [`Scans`] in a process without the
+/// writer lock; longer ones are mapped, in the writer and in such a reader alike. The
+/// writer fills its map's pages in one call up to this length. It is also the length
+/// beyond which the writer never makes the journal file shorter in place
+/// ([`Journal::cut_to`]): a reader without the lock may have mapped it, and the pages
+/// a cut removed would end that reader with SIGBUS when it touched them.
 const KEEP_IN_MEMORY: u64 = 32 << 20;
 
-/// A journal to be scanned more than once (recovery makes two passes). The writer (the
-/// caller holds the writer lock) maps it whole ([`crate::mmap::JournalMap`]): nothing
-/// cuts what the map holds, and the records replayed from it can be kept as slices of
-/// the map ([`Scans::map`]) rather than copied. A read-only view beside a live writer
-/// (which may cut a torn tail off) reads a journal of at most [`KEEP_IN_MEMORY`] bytes
-/// into memory, in one read into a buffer of its size, and streams a longer one chunk by
-/// chunk on each pass, as [`Journal::read_scan`] reads it, so memory stays bounded.
-/// Measured: two chunked reads of a 5.7 MB journal were most of the time a writer took
-/// to open over 50,000 staged images, and one read into fresh memory still cost the
-/// kernel's zeroing of every page before the copy. Every pass over a held journal sees
-/// the same bytes (the passes after the first do not compute the frames' checksums
-/// again); each pass over a streamed one reads the length it finds.
+/// A journal to be scanned more than once (recovery makes two passes), held whole: mapped
+/// ([`crate::mmap::JournalMap`]) when the caller holds the writer lock or the journal is
+/// longer than [`KEEP_IN_MEMORY`], read into memory otherwise. Nothing cuts what a map
+/// holds (the `mmap` module's notes say why), so the records replayed from it are kept as
+/// slices of the map ([`Scans::map`]) rather than copied. Measured: two chunked reads of
+/// a 5.7 MB journal were most of the time a writer took to open over 50,000 staged
+/// images, and one read into fresh memory still cost the kernel's zeroing of every page
+/// before the copy; at 10^7 staged samples a read-only view (`hangar status`) copied
+/// 720 MB of records out of its journal. Every pass sees the same bytes (the passes
+/// after the first do not compute the frames' checksums again): a map or a read covers
+/// the length the journal had when it was opened, however it grows since.
 pub struct Scans<'p> {
     path: &'p Path,
-    whole: Option<Held>,
+    whole: Held,
     /// The valid length a pass over the held journal found (its frames' checksums
     /// checked).
     checked: std::cell::Cell<Option<u64>>,
@@ -266,8 +266,8 @@ impl std::fmt::Debug for Scans<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scans")
             .field("path", &self.path)
-            .field("held", &self.whole.as_ref().map(|b| b.bytes().len()))
-            .field("mapped", &matches!(self.whole, Some(Held::Mapped(_))))
+            .field("held", &self.whole.bytes().len())
+            .field("mapped", &matches!(self.whole, Held::Mapped(_)))
             .finish()
     }
 }
@@ -277,28 +277,26 @@ impl<'p> Scans<'p> {
     /// holds the writer lock and writes nothing to the journal until this is dropped.
     pub fn open(path: &'p Path, lock_held: bool) -> Result<Scans<'p>> {
         let (mut file, file_len) = open_checked(path)?;
-        let whole = if lock_held {
+        let whole = if lock_held || file_len > KEEP_IN_MEMORY {
             let len = usize::try_from(file_len).map_err(|_| {
                 Error::corrupt(path, format!("a journal of {file_len} bytes cannot be mapped"))
             })?;
             let populate = file_len <= KEEP_IN_MEMORY;
-            Some(Held::Mapped(crate::mmap::JournalMap::map(
+            Held::Mapped(crate::mmap::JournalMap::map(
                 &file, len, path, populate,
-            )?))
-        } else if file_len > KEEP_IN_MEMORY {
-            None
+            )?)
         } else {
             // A `BigBytes`, in huge pages within its budget: faulting fresh memory in 4 KiB
             // at a time cost as much as the copy.
             let mut whole = crate::mmap::BigBytes::with_capacity(file_len as usize);
             whole.extend_from_slice(MAGIC);
             // At most the length just read: a journal that grew since (a writer beside
-            // this reader) is read as far as it was, and one that shrank as far as it
-            // goes, as a streamed scan reads them.
+            // this reader) is read as far as it was, and one cut back since as far as it
+            // goes.
             whole
                 .read_from(&mut file, (file_len - MAGIC.len() as u64) as usize)
                 .ctx("read", path)?;
-            Some(Held::Read(whole))
+            Held::Read(whole)
         };
         Ok(Scans {
             path,
@@ -307,34 +305,29 @@ impl<'p> Scans<'p> {
         })
     }
 
-    /// The map of the journal when the writer holds it: the frames a pass passes on are
-    /// slices of it ([`crate::mmap::JournalMap::share`]).
+    /// The map of the journal, when it is mapped: the frames a pass passes on are slices
+    /// of it ([`crate::mmap::JournalMap::share`]).
     pub fn map(&self) -> Option<&crate::mmap::JournalMap> {
         match &self.whole {
-            Some(Held::Mapped(map)) => Some(map),
-            _ => None,
+            Held::Mapped(map) => Some(map),
+            Held::Read(_) => None,
         }
     }
 
     /// One pass, as [`Journal::read_scan`] makes it.
     pub fn scan(&self, on_frame: &mut dyn FnMut(u8, &[u8]) -> Result<()>) -> Result<u64> {
-        match &self.whole {
-            Some(held) => {
-                let bytes = held.bytes();
-                if let Some(valid) = self.checked.get() {
-                    let checked = bytes.get(..valid as usize).unwrap_or(bytes);
-                    return walk_checked(self.path, checked, on_frame).map(|()| valid);
-                }
-                let src = InMemory {
-                    bytes,
-                    at: MAGIC.len(),
-                };
-                let (valid, _) = scan_from(self.path, src, bytes.len() as u64, on_frame)?;
-                self.checked.set(Some(valid));
-                Ok(valid)
-            }
-            None => Journal::read_scan(self.path, on_frame),
+        let bytes = self.whole.bytes();
+        if let Some(valid) = self.checked.get() {
+            let checked = bytes.get(..valid as usize).unwrap_or(bytes);
+            return walk_checked(self.path, checked, on_frame).map(|()| valid);
         }
+        let src = InMemory {
+            bytes,
+            at: MAGIC.len(),
+        };
+        let (valid, _) = scan_from(self.path, src, bytes.len() as u64, on_frame)?;
+        self.checked.set(Some(valid));
+        Ok(valid)
     }
 }
 
@@ -393,6 +386,15 @@ fn looks_like_mid_journal_damage(bytes: &[u8]) -> bool {
         pos += n;
     }
     any && pos == bytes.len()
+}
+
+/// True if `path` names the file `file` has open (the same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// The open journal file.
@@ -513,10 +515,7 @@ impl Journal {
     /// scan (a torn tail after a crash).
     pub fn cut_torn_tail(&mut self, valid_len: u64) -> Result<()> {
         if valid_len < self.len {
-            self.writable()?
-                .set_len(valid_len)
-                .ctx("truncate torn tail of", &self.path)?;
-            self.len = valid_len;
+            self.cut_to(valid_len, "truncate torn tail of")?;
         }
         Ok(())
     }
@@ -530,7 +529,7 @@ impl Journal {
         if let Err(e) = file.write_all(framed) {
             // Leave no partial frame behind: later appends would follow it, and a bad
             // frame followed by good ones reads as corruption.
-            let _ = file.set_len(self.len);
+            let _ = self.cut_to(self.len, "cut back");
             return Err(Error::io("append to", &self.path, e));
         }
         self.len += framed.len() as u64;
@@ -546,9 +545,84 @@ impl Journal {
                 self.len
             )));
         }
-        self.writable()?.set_len(len).ctx("truncate", &self.path)?;
+        self.cut_to(len, "truncate")
+    }
+
+    /// Makes the journal `len` bytes long, dropping what follows. A file of at most
+    /// [`KEEP_IN_MEMORY`] bytes is cut in place: no reader maps it (a reader without the
+    /// lock reads such a journal into memory, and the writer's own map is handled by the
+    /// layer above, see the `mmap` module). A longer one may be mapped by a reader
+    /// without the lock (`hangar status` beside a running import), so its file is never
+    /// made shorter: the first `len` bytes are copied to a new file, which is renamed
+    /// over the journal, and the reader keeps the old one whole. A copy that fails (a
+    /// full disk, say) falls back to the cut in place: a journal that keeps a torn
+    /// frame, or a change that was rolled back, would be worse than what a reader risks.
+    /// An inode of the journal thus never becomes shorter while it is longer than
+    /// [`KEEP_IN_MEMORY`], the length past which readers map it.
+    fn cut_to(&mut self, len: u64, op: &'static str) -> Result<()> {
+        let file = self.writable()?;
+        let now = file.metadata().ctx("stat", &self.path)?.len();
+        if now > KEEP_IN_MEMORY {
+            match self.rewrite_prefix(len) {
+                Ok(()) => {
+                    self.len = len;
+                    return Ok(());
+                }
+                // Renamed, then the directory's fsync failed: the new file is the
+                // journal, and this writer appends to it.
+                Err((e, true)) => {
+                    self.len = len;
+                    return Err(e);
+                }
+                // Not renamed: the journal is the file this writer holds, cut in place.
+                Err((_, false)) => {}
+            }
+        }
+        self.writable()?.set_len(len).ctx(op, &self.path)?;
         self.len = len;
         Ok(())
+    }
+
+    /// The first `len` bytes of the journal written to a new file that replaces it
+    /// (fsynced, renamed over it, the directory fsynced); the writer then appends to the
+    /// new file. On an error before the rename, the journal is left as it was.
+    /// The error carries whether the rename happened.
+    fn rewrite_prefix(&mut self, len: u64) -> std::result::Result<(), (Error, bool)> {
+        use std::io::Read;
+        crate::failpoint::hit("journal.before_rewrite").map_err(|e| (e, false))?;
+        #[cfg(test)]
+        if tests::REFUSE_REWRITE.with(std::cell::Cell::get) {
+            return Err((Error::InvalidArgument("rewrite refused by the test".into()), false));
+        }
+        let tmp = fsutil::temp_path_for(&self.path);
+        let out = fsutil::create_temp(&tmp).map_err(|e| (e, false))?;
+        let copied = (|| {
+            let src = fsutil::open_no_follow(fsutil::no_follow().read(true), "open", &self.path)?;
+            let n = std::io::copy(&mut src.take(len), &mut &out).ctx("copy to", &tmp)?;
+            if n != len {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("the staging journal holds {n} bytes, not the {len} to keep"),
+                ));
+            }
+            // The handle appends go to, opened before the rename so that it is the new
+            // file's whatever happens to the name.
+            fsutil::open_no_follow(fsutil::no_follow().append(true), "open", &tmp)
+        })();
+        let appender = match copied {
+            Ok(f) => f,
+            Err(e) => {
+                drop(out);
+                let _ = std::fs::remove_file(&tmp);
+                return Err((e, false));
+            }
+        };
+        let installed = fsutil::install_temp(out, &tmp, &self.path);
+        let renamed = same_file(&appender, &self.path);
+        if renamed {
+            self.file = Some(appender);
+        }
+        installed.map_err(|e| (e, renamed))
     }
 
     /// Fsyncs the journal.

@@ -122,8 +122,7 @@ fn a_mapped_journal_scans_as_the_file_does_every_pass() {
         let streamed = scanned(|f| Journal::read_scan(&path, f));
         match Scans::open(&path, i % 2 == 0) {
             Ok(scans) => {
-                assert!(scans.whole.is_some());
-                assert_eq!(matches!(scans.whole, Some(Held::Mapped(_))), i % 2 == 0);
+                assert_eq!(matches!(scans.whole, Held::Mapped(_)), i % 2 == 0);
                 assert_eq!(scanned(|f| scans.scan(f)), streamed, "case {i}");
                 assert_eq!(scanned(|f| scans.scan(f)), streamed, "case {i}, again");
             }
@@ -145,14 +144,13 @@ fn a_mapped_journal_scans_as_the_file_does_every_pass() {
     }
     assert_eq!(scanned(|f| scans.scan(f)).map(|_| ()), Err(crate::ErrorKind::Corrupt));
     drop(scans);
-    // A journal longer than what is held in memory is streamed on each pass by a
-    // reader; the writer maps it whole all the same, and its frames are slices of the map.
+    // A journal longer than what is read into memory is mapped by a reader as by the
+    // writer, and its frames are slices of the map.
     push_frame(&mut framed, 9, &vec![7; KEEP_IN_MEMORY as usize]);
     Journal::create(&path, &framed).unwrap();
     for lock_held in [false, true] {
         let scans = Scans::open(&path, lock_held).unwrap();
-        assert_eq!(scans.whole.is_some(), lock_held);
-        assert_eq!(scans.map().is_some(), lock_held);
+        assert!(scans.map().is_some());
         let (got, valid) = scanned(|f| scans.scan(f)).unwrap();
         assert_eq!((got.len(), valid), (7, (MAGIC.len() + framed.len()) as u64));
         assert_eq!(got[6].body.len(), KEEP_IN_MEMORY as usize);
@@ -164,12 +162,9 @@ fn a_mapped_journal_scans_as_the_file_does_every_pass() {
             })
             .unwrap();
         for (s, frame) in shared.iter().zip(&got) {
-            match s {
-                Some(s) => assert_eq!(s.as_slice(), frame.body.as_slice()),
-                None => assert!(!lock_held),
-            }
+            assert_eq!(s.as_ref().unwrap().as_slice(), frame.body.as_slice());
         }
-        assert_eq!(shared.iter().flatten().count(), if lock_held { 7 } else { 0 });
+        assert_eq!(shared.iter().flatten().count(), 7);
         // Bytes from elsewhere are never taken for the map's.
         if let Some(map) = scans.map() {
             assert!(map.share(&got[6].body).is_none());
@@ -235,4 +230,135 @@ fn damage_in_the_middle_is_corrupt() {
         Journal::open(&path).unwrap_err().kind(),
         crate::ErrorKind::Corrupt
     );
+}
+
+thread_local! {
+    /// Set by a test to make [`Journal::cut_to`]'s copy fail, as a full disk would.
+    pub(super) static REFUSE_REWRITE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// A journal longer than [`KEEP_IN_MEMORY`]: six small frames (the part a cut keeps),
+/// then a long one and a short one.
+fn long_journal(path: &Path) -> (Vec<Frame>, u64) {
+    let mut framed = frames(6);
+    let keep = (MAGIC.len() + framed.len()) as u64;
+    push_frame(&mut framed, 9, &vec![7; KEEP_IN_MEMORY as usize]);
+    push_frame(&mut framed, 10, b"last");
+    Journal::create(path, &framed).unwrap();
+    (Journal::read(path).unwrap(), keep)
+}
+
+/// The frames of a journal mapped by a reader without the lock, as slices of its map.
+fn reader_slices(path: &Path) -> Vec<arrow_buffer::Buffer> {
+    let scans = Scans::open(path, false).unwrap();
+    let mut shared = Vec::new();
+    scans
+        .scan(&mut |_, body| {
+            shared.push(scans.map().and_then(|m| m.share(body)).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    shared
+}
+
+fn no_temp_files(dir: &Path) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !fsutil::is_temp_name(n)), "{names:?}");
+}
+
+#[test]
+fn a_long_journal_is_cut_into_a_new_file_and_a_readers_map_stays_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let (all, keep) = long_journal(&path);
+    assert_eq!(all.len(), 8);
+    // A reader without the lock (a `hangar status` beside the writer) maps the journal
+    // and keeps its frames as slices of the map.
+    let shared = reader_slices(&path);
+    assert_eq!(shared.len(), 8);
+    let before = inode(&path);
+    // The writer rolls back below what the reader mapped.
+    let (mut journal, got) = Journal::open(&path).unwrap();
+    assert_eq!(got, all);
+    journal.truncate(keep).unwrap();
+    assert_ne!(inode(&path), before, "a long journal must not be cut in place");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), keep);
+    assert_eq!(journal.len(), keep);
+    // Every byte the reader holds reads as before: a cut in place would have ended this
+    // test with SIGBUS here.
+    for (s, frame) in shared.iter().zip(&all) {
+        assert_eq!(s.as_slice(), frame.body.as_slice());
+    }
+    // The writer goes on appending to the new file, and it replays as cut and appended.
+    let mut more = Vec::new();
+    push_frame(&mut more, 11, b"after the cut");
+    journal.append(&more).unwrap();
+    journal.sync().unwrap();
+    let mut expected = all[..6].to_vec();
+    expected.push(Frame {
+        frame_type: 11,
+        body: b"after the cut".to_vec(),
+    });
+    assert_eq!(Journal::read(&path).unwrap(), expected);
+    no_temp_files(dir.path());
+    // Now short, the journal is cut in place (no reader maps a journal this short).
+    let short = inode(&path);
+    journal.truncate(keep).unwrap();
+    assert_eq!(inode(&path), short);
+    assert_eq!(Journal::read(&path).unwrap(), all[..6].to_vec());
+    drop(shared);
+}
+
+#[test]
+fn a_torn_tail_of_a_long_journal_is_cut_into_a_new_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let (all, _) = long_journal(&path);
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&[0xAB; 50]).unwrap(); // a torn last frame
+    }
+    let len = std::fs::metadata(&path).unwrap().len();
+    let shared = reader_slices(&path);
+    let scans = Scans::open(&path, false).unwrap();
+    let torn = scans.map().unwrap().bytes()[len as usize - 50..].to_vec();
+    let before = inode(&path);
+    let (journal, got) = Journal::open(&path).unwrap();
+    assert_eq!(got, all);
+    assert_ne!(inode(&path), before);
+    assert_eq!(journal.len(), len - 50);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 50);
+    // The reader's map still holds the torn bytes it mapped, and every frame.
+    assert_eq!(&scans.map().unwrap().bytes()[len as usize - 50..], &torn[..]);
+    for (s, frame) in shared.iter().zip(&all) {
+        assert_eq!(s.as_slice(), frame.body.as_slice());
+    }
+    no_temp_files(dir.path());
+}
+
+#[test]
+fn a_long_journal_whose_copy_fails_is_cut_in_place_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let (all, keep) = long_journal(&path);
+    let before = inode(&path);
+    let (mut journal, _) = Journal::open(&path).unwrap();
+    REFUSE_REWRITE.with(|r| r.set(true));
+    let cut = journal.truncate(keep);
+    REFUSE_REWRITE.with(|r| r.set(false));
+    // A rolled-back change must not stay staged because a copy could not be made.
+    cut.unwrap();
+    assert_eq!(inode(&path), before);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), keep);
+    assert_eq!(Journal::read(&path).unwrap(), all[..6].to_vec());
+    no_temp_files(dir.path());
 }

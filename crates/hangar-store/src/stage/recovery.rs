@@ -63,10 +63,11 @@ impl<'a> RecordFrame<'a> {
         self.body
     }
 
-    /// `part` (of [`RecordFrame::body`]) kept with no copy: a buffer over the writer's
-    /// mapped journal that keeps it mapped for as long as it lives, while the writer goes
-    /// on appending to the journal (the `mmap` module's notes say why its bytes stay
-    /// put). `None` where the journal is not mapped (a read-only view copies).
+    /// `part` (of [`RecordFrame::body`]) kept with no copy: a buffer over the mapped
+    /// journal that keeps it mapped for as long as it lives, while the writer goes on
+    /// appending to the journal (the `mmap` module's notes say why its bytes stay put).
+    /// `None` where the journal is not mapped (a read-only view of a journal of at most
+    /// 32 MiB reads it into memory, and its records are copied).
     pub fn share(&self, part: &[u8]) -> Option<crate::Buffer> {
         self.map?.share(part)
     }
@@ -270,7 +271,7 @@ impl StoreWriter {
         let mut payload_seen = false;
         // The values the batches stored, to size the map of staged values once.
         let mut batch_rows = 0usize;
-        // Mapped only by the writer (`resume`): a read-only view runs beside a live one.
+        // Mapped by the writer (`resume`), and by a read-only view when it is long.
         let scans = Scans::open(path, resume)?;
         scans.scan(&mut |frame_type, body| {
             groups.frame(frame_type, body.len());
