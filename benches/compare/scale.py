@@ -91,8 +91,8 @@ def main():
         os.makedirs(repo)
         run([hangar, "init", "--name", "bench", "--email", "b@x"], cwd=repo)
         ti, ri, _ = run([hangar, "import", "--create", "x", src], cwd=repo)
-        # Opening the staged area (the journal replayed into the staging overlay), as
-        # every command after an import does: `hangar status`, best of 3.
+        # Opening the staged area (the journal replayed into a read-only view's overlay,
+        # without the writer lock), as `hangar status` does, best of 3.
         to = min(run([hangar, "status"], cwd=repo)[0] for _ in range(3))
         # What is staged, key by key (20 shown, all counted).
         td, rd, _ = run([hangar, "diff", "--staged"], cwd=repo)
@@ -129,7 +129,7 @@ def main():
               f"   peak RSS {ri / 2**20:.0f} / {rc / 2**20:.0f} MiB   disk {disk / raw:.3f}x raw")
         print(f"  hangar import -m (one process) {t1:16.2f} s   peak RSS {r1 / 2**20:6.0f} MiB"
               f"   disk {disk1 / raw:.3f}x raw")
-        print(f"  hangar status over the staged import (writer-side open, best of 3) {to:.3f} s")
+        print(f"  hangar status over the staged import (a read-only view, best of 3) {to:.3f} s")
         print(f"  hangar diff --staged over it {td:.3f} s   peak RSS {rd / 2**20:.0f} MiB")
         lw = float(out.strip())
         print(f"  Lance write_dataset + fsync {lw:15.2f} s   peak RSS {rl / 2**20:6.0f} MiB"

@@ -3,7 +3,7 @@
 //! branch head is the old commit or, past the commit point, the new one with exactly the
 //! staged content), and the staging area stays usable: the same work commits afterwards.
 
-use hangar_core::{ErrorKind, Repository, TensorRef};
+use hangar_core::{DType, ErrorKind, NdArraySpec, Repository, TensorRef};
 use hangar_store::internal::failpoint::{self, POINTS};
 
 use crate::crash::{setup, staged_content, DATA_LEN};
@@ -57,6 +57,19 @@ pub fn run() -> Figures {
         }
     }
     failpoint::clear();
+    let mut long_undone = 0;
+    for (extra, in_place) in [
+        (None, false),
+        (Some(("journal.before_rewrite", "enospc")), true),
+        (Some(("atomic.after_temp_fsync", "eio")), true),
+        (Some(("atomic.after_rename", "eio")), false),
+    ] {
+        match long_rollback_scenario(extra, in_place) {
+            Ok(()) => long_undone += 1,
+            Err(e) => figs.fail(format!("roll-back of a long journal, {extra:?}: {e}")),
+        }
+    }
+    failpoint::clear();
     figs.add("scenarios (points × {ENOSPC, EIO})", scenarios);
     figs.add(
         "calls that failed with Io and left a usable repository",
@@ -74,7 +87,124 @@ pub fn run() -> Figures {
         "journal failures inside all_or_nothing undone, checkout still usable",
         undone,
     );
+    figs.add(
+        "roll-backs of a journal over 32 MiB (rewritten, or cut in place when that fails) undone",
+        long_undone,
+    );
     figs
+}
+
+/// Stages `[k; 64]`-like values under `keys` in column `big` (u8[64], kept in records).
+fn stage_big(
+    co: &hangar_core::WriterCheckout,
+    keys: std::ops::Range<u64>,
+) -> hangar_core::Result<()> {
+    let big = co.column("big")?;
+    let bytes: Vec<u8> = keys.clone().flat_map(|k| [(k % 251) as u8; 64]).collect();
+    big.extend_from_buffer(keys.clone(), TensorRef::new(&bytes, &[keys.count(), 64]))
+}
+
+/// A journal write failing inside `all_or_nothing` when the staging journal is longer
+/// than 32 MiB: a reader without the writer lock may have mapped a journal that long,
+/// so the roll-back does not cut it in place but writes the part kept to a new file
+/// renamed over it. With `extra` failing that rewrite before the rename, the cut is made
+/// in place all the same (`in_place`); failing it after the rename, the roll-back
+/// reports the error and a new writer finds the journal cut. Every way, the staging area
+/// is exactly what it was before the call, no temporary file is left, and the work
+/// commits afterwards.
+fn long_rollback_scenario(extra: Option<(&str, &str)>, in_place: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let s = |e: hangar_core::Error| e.to_string();
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    setup(tmp.path()).map_err(s)?;
+    let journal = tmp.path().join(".hangar/staging/journal");
+    let inode = || {
+        std::fs::metadata(&journal)
+            .map(|m| m.ino())
+            .map_err(|e| e.to_string())
+    };
+    let repo = Repository::open(tmp.path()).map_err(s)?;
+    let mut co = repo.checkout_writer().map_err(s)?;
+    co.add_ndarray_column("big", NdArraySpec::with_shape(DType::U8, &[64]))
+        .map_err(s)?;
+    let n = 600_000u64;
+    for start in (0..n).step_by(100_000) {
+        stage_big(&co, start..start + 100_000).map_err(s)?;
+    }
+    let long = std::fs::metadata(&journal)
+        .map_err(|e| e.to_string())?
+        .len();
+    if long <= 32 << 20 {
+        return Err(format!("the journal holds only {long} bytes"));
+    }
+    let before = fingerprint(&staged_content(&co).map_err(s)?);
+    let (ino, len) = (inode()?, long);
+    failpoint::clear();
+    failpoint::set("journal.after_append", "eio@1").map_err(|e| e.to_string())?;
+    if let Some((point, action)) = extra {
+        failpoint::set(point, action).map_err(|e| e.to_string())?;
+    }
+    let out = co.all_or_nothing(|| stage_big(&co, n..n + 2_000));
+    let hits = extra.map(|(p, _)| failpoint::hits(p));
+    failpoint::clear();
+    if out.is_ok() {
+        return Err("succeeded although the journal write failed".into());
+    }
+    if hits == Some(0) {
+        return Err("the roll-back never reached the rewrite's failpoint".into());
+    }
+    if std::fs::metadata(&journal)
+        .map_err(|e| e.to_string())?
+        .len()
+        != len
+    {
+        return Err("the journal is not back at its length before the call".into());
+    }
+    if (inode()? == ino) != in_place {
+        return Err(format!(
+            "the journal was {} (expected {})",
+            if in_place {
+                "rewritten"
+            } else {
+                "cut in place"
+            },
+            if in_place {
+                "a cut in place"
+            } else {
+                "a new file"
+            },
+        ));
+    }
+    let staging = tmp.path().join(".hangar/staging");
+    let left: Vec<String> = std::fs::read_dir(&staging)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    if !left.is_empty() {
+        return Err(format!(
+            "temporary files left in the staging directory: {left:?}"
+        ));
+    }
+    if matches!(extra, Some(("atomic.after_rename", _))) {
+        // The roll-back reported its own failure and closed the checkout: a new writer
+        // replays the journal, which the rename had already cut.
+        drop(co);
+        co = repo.checkout_writer().map_err(s)?;
+    }
+    let after = fingerprint(&staged_content(&co).map_err(|e| format!("checkout after: {e}"))?);
+    if after != before {
+        return Err("the staging area is not what it was before the call".into());
+    }
+    stage_big(&co, n..n + 10).map_err(|e| format!("the same checkout after the failure: {e}"))?;
+    co.commit("after").map_err(s)?;
+    co.close().map_err(s)?;
+    let report = repo.verify().map_err(s)?;
+    if !report.is_ok() || !report.unreferenced.is_empty() {
+        return Err(format!("verify: {report}"));
+    }
+    Ok(())
 }
 
 /// A journal write failing inside `all_or_nothing` (what `hangar import` runs in): the
