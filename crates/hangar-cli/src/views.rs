@@ -16,7 +16,7 @@ fn end_text(e: &DiffEnd) -> String {
 }
 
 /// How many keys of each list a text diff shows before "... and N more".
-const SHOWN: usize = 20;
+pub const SHOWN: usize = 20;
 
 fn key_lines(
     out: &mut String,
@@ -61,9 +61,10 @@ pub fn diff_text(d: &Diff, all: bool) -> String {
             keys.iter().take(limit).cloned(),
         );
     };
-    let dlist = |out: &mut String, style, mark, what, keys: &[DiffKey]| {
+    // `total` keys, of which `keys` holds the first (all of them, or at least SHOWN).
+    let dlist = |out: &mut String, style, mark, what, keys: &[DiffKey], total: usize| {
         let shown = keys.iter().take(limit).map(ToString::to_string);
-        key_lines(out, style, mark, what, keys.len(), shown);
+        key_lines(out, style, mark, what, total, shown);
     };
     for col in &d.columns {
         let head = match &col.schema {
@@ -87,9 +88,10 @@ pub fn diff_text(d: &Diff, all: bool) -> String {
             None => format!("column {}", col.name),
         };
         out.push_str(&format!("  {head}\n"));
-        dlist(&mut out, ADDED, "+", "added", &col.added);
-        dlist(&mut out, DELETED, "-", "deleted", &col.deleted);
-        dlist(&mut out, MUTATED, "~", "mutated", &col.mutated);
+        let t = &col.totals;
+        dlist(&mut out, ADDED, "+", "added", &col.added, t.added);
+        dlist(&mut out, DELETED, "-", "deleted", &col.deleted, t.deleted);
+        dlist(&mut out, MUTATED, "~", "mutated", &col.mutated, t.mutated);
     }
     let m = &d.metadata;
     if !(m.added.is_empty() && m.deleted.is_empty() && m.mutated.is_empty()) {

@@ -62,12 +62,27 @@ pub struct ColumnDiff {
     pub name: String,
     /// The schema change, if any.
     pub schema: Option<SchemaChange>,
-    /// Keys in B and not in A.
+    /// Keys in B and not in A, in key order.
     pub added: Vec<DiffKey>,
     /// Keys in A and not in B.
     pub deleted: Vec<DiffKey>,
     /// Keys in both with different values.
     pub mutated: Vec<DiffKey>,
+    /// How many keys of each kind differ. The lists hold all of them, except in a diff
+    /// made to be shown ([`Repository::diff_shown`], `StagedView::diff_staged_shown`),
+    /// whose lists hold only the first few.
+    pub totals: KeyTotals,
+}
+
+/// The numbers of keys a column's diff finds added, deleted and mutated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyTotals {
+    /// Keys in B and not in A.
+    pub added: usize,
+    /// Keys in A and not in B.
+    pub deleted: usize,
+    /// Keys in both with different values.
+    pub mutated: usize,
 }
 
 /// What changed in the metadata (serialized as the CLI's `--json` documents show it).
@@ -150,9 +165,9 @@ impl Diff {
                 Some(SchemaChange::Changed { .. }) => c.schemas_changed += 1,
                 None => {}
             }
-            c.samples_added += col.added.len();
-            c.samples_deleted += col.deleted.len();
-            c.samples_mutated += col.mutated.len();
+            c.samples_added += col.totals.added;
+            c.samples_deleted += col.totals.deleted;
+            c.samples_mutated += col.totals.mutated;
         }
         c.metadata_changed =
             self.metadata.added.len() + self.metadata.deleted.len() + self.metadata.mutated.len();
@@ -167,21 +182,24 @@ impl Diff {
 
 const SHOWN: usize = 20;
 
+/// `total` items, of which `items` holds the first (all, or at least [`SHOWN`]).
 fn list<T: fmt::Display>(
     f: &mut fmt::Formatter<'_>,
     mark: &str,
     what: &str,
     items: &[T],
+    total: usize,
 ) -> fmt::Result {
-    if items.is_empty() {
+    if total == 0 {
         return Ok(());
     }
-    writeln!(f, "    {what}: {}", items.len())?;
-    for k in items.iter().take(SHOWN) {
+    writeln!(f, "    {what}: {total}")?;
+    let shown = items.len().min(SHOWN);
+    for k in &items[..shown] {
         writeln!(f, "      {mark} {k}")?;
     }
-    if items.len() > SHOWN {
-        writeln!(f, "      ... and {} more", items.len() - SHOWN)?;
+    if total > shown {
+        writeln!(f, "      ... and {} more", total - shown)?;
     }
     Ok(())
 }
@@ -203,16 +221,17 @@ impl fmt::Display for Diff {
                 }
                 None => writeln!(f, "  column {}", col.name)?,
             }
-            list(f, "+", "added", &col.added)?;
-            list(f, "-", "deleted", &col.deleted)?;
-            list(f, "~", "mutated", &col.mutated)?;
+            let t = &col.totals;
+            list(f, "+", "added", &col.added, t.added)?;
+            list(f, "-", "deleted", &col.deleted, t.deleted)?;
+            list(f, "~", "mutated", &col.mutated, t.mutated)?;
         }
         let m = &self.metadata;
         if !(m.added.is_empty() && m.deleted.is_empty() && m.mutated.is_empty()) {
             writeln!(f, "  metadata")?;
-            list(f, "+", "added", &m.added)?;
-            list(f, "-", "deleted", &m.deleted)?;
-            list(f, "~", "mutated", &m.mutated)?;
+            list(f, "+", "added", &m.added, m.added.len())?;
+            list(f, "-", "deleted", &m.deleted, m.deleted.len())?;
+            list(f, "~", "mutated", &m.mutated, m.mutated.len())?;
         }
         let c = self.counts();
         write!(
@@ -269,25 +288,34 @@ impl ColumnDiff {
             added: Vec::new(),
             deleted: Vec::new(),
             mutated: Vec::new(),
+            totals: KeyTotals::default(),
         }
     }
 
-    /// Files record key `raw` as added (absent in A), deleted (absent in B) or mutated.
-    fn push(&mut self, shared: &Shared, raw: &[u8], in_a: bool, in_b: bool) -> Result<()> {
-        let key = split_key(shared, raw)?;
-        match (in_a, in_b) {
-            (false, _) => self.added.push(key),
-            (_, false) => self.deleted.push(key),
-            _ => self.mutated.push(key),
+    /// Files record key `raw` as added (absent in A), deleted (absent in B) or mutated:
+    /// counted, and listed while its list holds fewer than `limit` keys.
+    fn push(
+        &mut self,
+        shared: &Shared,
+        raw: &[u8],
+        in_a: bool,
+        in_b: bool,
+        limit: usize,
+    ) -> Result<()> {
+        let (list, total) = match (in_a, in_b) {
+            (false, _) => (&mut self.added, &mut self.totals.added),
+            (_, false) => (&mut self.deleted, &mut self.totals.deleted),
+            _ => (&mut self.mutated, &mut self.totals.mutated),
+        };
+        *total += 1;
+        if list.len() < limit {
+            list.push(split_key(shared, raw)?);
         }
         Ok(())
     }
 
     fn is_empty(&self) -> bool {
-        self.schema.is_none()
-            && self.added.is_empty()
-            && self.deleted.is_empty()
-            && self.mutated.is_empty()
+        self.schema.is_none() && self.totals == KeyTotals::default()
     }
 }
 
@@ -296,10 +324,11 @@ fn classify(
     name: &str,
     schema: Option<SchemaChange>,
     changes: Vec<tree::KeyChange>,
+    limit: usize,
 ) -> Result<ColumnDiff> {
     let mut d = ColumnDiff::new(name, schema);
     for (k, a, b) in changes {
-        d.push(shared, &k, a.is_some(), b.is_some())?;
+        d.push(shared, &k, a.is_some(), b.is_some(), limit)?;
     }
     Ok(d)
 }
@@ -340,13 +369,14 @@ fn schema_change(
     }
 }
 
-/// The diff between two roots (either may be absent: no commit).
+/// The diff between two roots (either may be absent: no commit), listing at most
+/// `limit` keys of each kind per column (all of them counted).
 pub(crate) fn diff_roots(
     shared: &Shared,
     a: Option<&Root>,
     b: Option<&Root>,
-    from: DiffEnd,
-    to: DiffEnd,
+    (from, to): (DiffEnd, DiffEnd),
+    limit: usize,
 ) -> Result<Diff> {
     let (ca, cb) = (columns_of(shared, a)?, columns_of(shared, b)?);
     let names: BTreeSet<&String> = ca.keys().chain(cb.keys()).collect();
@@ -363,7 +393,7 @@ pub(crate) fn diff_roots(
             sb.and_then(|s| s.tree.as_ref()),
         )?;
         if schema.is_some() || !changes.is_empty() {
-            columns.push(classify(shared, name, schema, changes)?);
+            columns.push(classify(shared, name, schema, changes, limit)?);
         }
     }
     let metadata = metadata_diff(tree::diff(
@@ -397,8 +427,9 @@ fn overlay_changes(
     Ok(())
 }
 
-/// The diff from the staging area's base commit to the staging area.
-pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
+/// The diff from the staging area's base commit to the staging area, listing at most
+/// `limit` keys of each kind per column (all of them counted).
+pub(crate) fn diff_staged(shared: &Shared, staging: &Staging, limit: usize) -> Result<Diff> {
     let head_root = match staging.base_root {
         Some(r) => Some(shared.read_root(&r)?),
         None => None,
@@ -419,6 +450,7 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
                 name,
                 schema,
                 tree::diff(shared, head_tree.as_ref(), None)?,
+                limit,
             )?,
             // The staged column is its base table plus the overlay. When the base is the
             // head's table, the overlay is the difference; when the column was created
@@ -426,7 +458,7 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
             Some(s) if s.base.map(|t| t.root) == head_tree.map(|t| t.root) => {
                 let mut d = ColumnDiff::new(name, schema);
                 overlay_changes(shared, head_tree.as_ref(), &s.overlay, |k, a, b| {
-                    d.push(shared, k, a, b)
+                    d.push(shared, k, a, b, limit)
                 })?;
                 d
             }
@@ -444,6 +476,7 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging) -> Result<Diff> {
                     name,
                     schema,
                     tree::diff(&mem, head_tree.as_ref(), staged.as_ref())?,
+                    limit,
                 )?
             }
         };
@@ -506,12 +539,24 @@ impl Repository {
     /// The diff from `a` to `b` (each a branch name or a commit id/prefix): *added* means
     /// in `b` and not in `a`, always.
     pub fn diff(&self, a: &str, b: &str) -> Result<Diff> {
+        self.diff_shown(a, b, usize::MAX)
+    }
+
+    /// [`Repository::diff`] to be shown: each column's lists of added, deleted and
+    /// mutated keys hold at most `max_keys` (the first in key order), and
+    /// [`ColumnDiff::totals`] counts them all. A diff of 10^7 added samples then holds
+    /// 20 keys, not 10^7 (what `hangar diff` prints without `--all`).
+    pub fn diff_shown(&self, a: &str, b: &str, max_keys: usize) -> Result<Diff> {
         let (ia, ib) = (self.resolve(a)?, self.resolve(b)?);
-        self.diff_commits(ia, ib)
+        self.diff_between(ia, ib, max_keys)
     }
 
     /// The diff between two commits.
     pub fn diff_commits(&self, a: CommitId, b: CommitId) -> Result<Diff> {
+        self.diff_between(a, b, usize::MAX)
+    }
+
+    fn diff_between(&self, a: CommitId, b: CommitId, limit: usize) -> Result<Diff> {
         let shared = self.shared();
         let ra = shared.read_root(&shared.read_commit(&a.0)?.root)?;
         let rb = shared.read_root(&shared.read_commit(&b.0)?.root)?;
@@ -519,8 +564,8 @@ impl Repository {
             shared,
             Some(&ra),
             Some(&rb),
-            DiffEnd::Commit(a),
-            DiffEnd::Commit(b),
+            (DiffEnd::Commit(a), DiffEnd::Commit(b)),
+            limit,
         )
     }
 
@@ -537,8 +582,8 @@ impl Repository {
             shared,
             None,
             Some(&root),
-            DiffEnd::Empty,
-            DiffEnd::Commit(id),
+            (DiffEnd::Empty, DiffEnd::Commit(id)),
+            usize::MAX,
         )
     }
 }

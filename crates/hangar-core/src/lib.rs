@@ -73,7 +73,9 @@ pub use checkout::staged::{StagedColumn, StagedView};
 pub use checkout::writer::{BulkSession, Status, WriterCheckout, WriterColumn, WriterMetadata};
 pub use checkout::ColumnInfo;
 pub use commit::{CommitId, CommitInfo};
-pub use diff::{ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, MetadataDiff, SchemaChange};
+pub use diff::{
+    ColumnDiff, Diff, DiffCounts, DiffEnd, DiffKey, KeyTotals, MetadataDiff, SchemaChange,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use format::FORMAT_VERSION;
 pub use hangar_store::codec::DecodeError;

@@ -38,15 +38,22 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
+    // Text without --all shows the first keys of each kind: only those are kept (a diff
+    // of 10^7 added samples would otherwise hold 10^7 keys to print 20).
+    let max_keys = if ctx.json || a.all {
+        usize::MAX
+    } else {
+        views::SHOWN
+    };
     let diff = match (a.staged, a.a, a.b) {
-        (_, None, None) => ctx.staged_records(&repo)?.diff_staged()?,
+        (_, None, None) => ctx.staged_records(&repo)?.diff_staged_shown(max_keys)?,
         (true, _, _) => {
             bail!("--staged takes no commits: it diffs the staging area against its branch head")
         }
-        (false, Some(x), Some(y)) => repo.diff(&x, &y)?,
+        (false, Some(x), Some(y)) => repo.diff_shown(&x, &y, max_keys)?,
         (false, Some(x), None) | (false, None, Some(x)) => {
             let current = repo.staging_branch()?;
-            repo.diff(&current, &x)?
+            repo.diff_shown(&current, &x, max_keys)?
         }
     };
     if ctx.json {

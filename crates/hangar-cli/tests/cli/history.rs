@@ -373,6 +373,35 @@ fn diff_forms() {
     assert_eq!(env.ok(&["diff"]), env.ok(&["diff", "--staged"]));
     let e = env.err(&["diff", "--staged", "dev"]);
     assert!(e.contains("--staged"), "{e}");
+    // Past 20 keys of a kind, text shows the first 20 and counts the rest; --all and
+    // --json list every key.
+    for start in ["200", "300"] {
+        env.ok(&[
+            "import",
+            "images",
+            &fixture("rows_u8.npy"),
+            "--start",
+            start,
+        ]);
+    }
+    let text = env.ok(&["diff", "--staged"]);
+    assert!(text.contains("added: 30"), "{text}");
+    assert!(text.contains("+ 100") && text.contains("+ 209"), "{text}");
+    assert!(
+        !text.contains("+ 300") && text.contains("... and 10 more"),
+        "{text}"
+    );
+    let all = env.ok(&["diff", "--staged", "--all"]);
+    assert!(all.contains("+ 309") && !all.contains("more"), "{all}");
+    let v = env.json(&["diff", "--staged"]);
+    assert_eq!(v["counts"]["samples_added"], 30);
+    assert_eq!(v["columns"][0]["added"].as_array().map(Vec::len), Some(30));
+    // Between commits alike.
+    let text = env.ok(&["diff", &first, "dev"]);
+    assert!(
+        text.contains("added: 10") && !text.contains("more"),
+        "{text}"
+    );
 }
 
 #[test]

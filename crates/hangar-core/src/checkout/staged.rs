@@ -96,6 +96,13 @@ impl StagedView {
         self.co.diff_staged()
     }
 
+    /// [`StagedView::diff_staged`] to be shown: each column's key lists hold at most
+    /// `max_keys` (the first in key order), and [`crate::ColumnDiff::totals`] counts
+    /// them all (see [`crate::Repository::diff_shown`]).
+    pub fn diff_staged_shown(&self, max_keys: usize) -> Result<Diff> {
+        self.co.diff_staged_shown(max_keys)
+    }
+
     /// Metadata `key` of the staging area, or `None`.
     pub fn metadata(&self, key: &str) -> Result<Option<String>> {
         self.co.metadata().try_get(key)

@@ -156,3 +156,96 @@ fn staged_diff_before_and_after_the_first_commit() {
     assert_eq!(keys(&cd.deleted), ["\"x\""]);
     assert_eq!(SampleKey::Int(1).to_string(), "1");
 }
+
+/// A diff made to be shown (`hangar diff` without `--all`) keeps the first keys of each
+/// kind and counts them all: the same totals, the same first keys, as the full diff.
+#[test]
+fn a_diff_to_show_lists_the_first_keys_and_counts_them_all() {
+    let (_dir, repo) = new_repo();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("c", NdArraySpec::with_shape(DType::U8, &[1]))
+        .unwrap();
+    for k in 0..50u64 {
+        c.set(k, TensorRef::new(&[k as u8], &[1])).unwrap();
+    }
+    let check = |full: &hangar_core::Diff, shown: &hangar_core::Diff, max: usize| {
+        assert_eq!(full.counts(), shown.counts());
+        assert_eq!(full.is_empty(), shown.is_empty());
+        for (f, s) in full.columns.iter().zip(&shown.columns) {
+            assert_eq!(f.totals, s.totals);
+            assert_eq!(
+                (f.totals.added, f.totals.deleted, f.totals.mutated),
+                (f.added.len(), f.deleted.len(), f.mutated.len())
+            );
+            for (fl, sl) in [
+                (&f.added, &s.added),
+                (&f.deleted, &s.deleted),
+                (&f.mutated, &s.mutated),
+            ] {
+                assert_eq!(&fl[..fl.len().min(max)], &sl[..]);
+            }
+        }
+        assert_eq!(full.columns.len(), shown.columns.len());
+        assert_eq!(full.metadata, shown.metadata);
+    };
+    let full = co.diff_staged().unwrap();
+    let shown = co.diff_staged_shown(7).unwrap();
+    check(&full, &shown, 7);
+    let cd = shown.column("c").unwrap();
+    assert_eq!((cd.added.len(), cd.totals.added), (7, 50));
+    assert_eq!(keys(&cd.added), ["0", "1", "2", "3", "4", "5", "6"]);
+    let text = shown.to_string();
+    assert!(
+        text.contains("added: 50") && text.contains("... and 43 more"),
+        "{text}"
+    );
+    // Printed, a diff shows 20 keys of each kind: one that keeps 20 prints the same.
+    let text = co.diff_staged_shown(20).unwrap().to_string();
+    assert!(
+        text.contains("added: 50") && text.contains("... and 30 more"),
+        "{text}"
+    );
+    assert_eq!(text, full.to_string());
+    let first = co.commit("fifty").unwrap();
+    // Deleted, mutated and added keys, between commits and in the staging area.
+    for k in 0..30u64 {
+        c.delete(k).unwrap();
+    }
+    for k in 30..42u64 {
+        c.set(k, TensorRef::new(&[200u8], &[1])).unwrap();
+    }
+    for k in 100..103u64 {
+        c.set(k, TensorRef::new(&[1u8], &[1])).unwrap();
+    }
+    let view = repo.staged_records_view().unwrap();
+    for max in [0, 1, 5, 12, 100] {
+        check(
+            &co.diff_staged().unwrap(),
+            &co.diff_staged_shown(max).unwrap(),
+            max,
+        );
+        check(
+            &view.diff_staged().unwrap(),
+            &view.diff_staged_shown(max).unwrap(),
+            max,
+        );
+    }
+    let second = co.commit("changes").unwrap();
+    let (a, b) = (first.to_hex(), second.to_hex());
+    for max in [0, 1, 5, 12, 100] {
+        check(
+            &repo.diff(&a, &b).unwrap(),
+            &repo.diff_shown(&a, &b, max).unwrap(),
+            max,
+        );
+    }
+    let none = repo.diff_shown(&a, &b, 0).unwrap();
+    let cd = none.column("c").unwrap();
+    assert!(cd.added.is_empty() && cd.deleted.is_empty() && cd.mutated.is_empty());
+    assert_eq!(
+        (cd.totals.added, cd.totals.deleted, cd.totals.mutated),
+        (3, 30, 12)
+    );
+    assert!(!none.is_empty());
+}

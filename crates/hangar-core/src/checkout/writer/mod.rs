@@ -539,8 +539,15 @@ impl WriterCheckout {
     /// The diff from the staging area's base commit to the staging area (before the
     /// first commit everything is *added*).
     pub fn diff_staged(&self) -> Result<crate::diff::Diff> {
+        self.diff_staged_shown(usize::MAX)
+    }
+
+    /// [`WriterCheckout::diff_staged`] to be shown: each column's key lists hold at most
+    /// `max_keys` (the first in key order), and [`crate::ColumnDiff::totals`] counts
+    /// them all (see [`crate::Repository::diff_shown`]).
+    pub fn diff_staged_shown(&self, max_keys: usize) -> Result<crate::diff::Diff> {
         let st = self.state()?;
-        crate::diff::diff_staged(&st.shared, &st.staging)
+        crate::diff::diff_staged(&st.shared, &st.staging, max_keys)
     }
 
     /// Commits the staging area to its branch and returns the new commit's id.
