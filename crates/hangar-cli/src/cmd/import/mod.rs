@@ -152,12 +152,15 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<Ending> {
         Some(b) => repo.checkout_writer_branch(b)?,
         None => repo.checkout_writer()?,
     };
-    // Without -m this process ends after staging: the next writer (`hangar commit`)
-    // builds its view of the staging area from the journal, so this one builds none
-    // unless the import reads staged samples back (keys of an earlier file).
-    if a.commit.is_none() {
-        co.defer_staging_view(true)?;
-    }
+    // The import stages into the journal only; the in-memory view of the staging area
+    // is built from the journal when something reads it: the next writer (`hangar
+    // commit`) without -m, this process's commit with it, or the import itself if it
+    // reads staged samples back (keys of an earlier file). Built from the journal, the
+    // view keeps the staged records as slices of the mapped journal; applied batch by
+    // batch it held a copy of each: over 10^7 samples of u8[64], `import -m` touched
+    // 1.4 GB of fresh memory (362,000 page faults) and took 2.9 s against 1.9 s for
+    // `import` + `commit` in two processes.
+    co.defer_staging_view(true)?;
     // All or nothing: a failed import leaves the staging area exactly as it was.
     let result = co.all_or_nothing(|| {
         let existing = |name: &str| -> anyhow::Result<Option<hangar_core::ColumnSchema>> {
