@@ -572,10 +572,16 @@ impl Repository {
     /// What commit `id` changed: the diff from its first parent, or from nothing
     /// ([`DiffEnd::Empty`]) for a commit without parents.
     pub fn diff_introduced(&self, id: CommitId) -> Result<Diff> {
+        self.diff_introduced_shown(id, usize::MAX)
+    }
+
+    /// [`Repository::diff_introduced`] to be shown, its key lists kept to `max_keys`
+    /// each as [`Repository::diff_shown`] keeps them (what `hangar show` prints).
+    pub fn diff_introduced_shown(&self, id: CommitId, max_keys: usize) -> Result<Diff> {
         let shared = self.shared();
         let commit = shared.read_commit(&id.0)?;
         if let Some(p) = commit.parents.first() {
-            return self.diff_commits(CommitId(*p), id);
+            return self.diff_between(CommitId(*p), id, max_keys);
         }
         let root = shared.read_root(&commit.root)?;
         diff_roots(
@@ -583,7 +589,7 @@ impl Repository {
             None,
             Some(&root),
             (DiffEnd::Empty, DiffEnd::Commit(id)),
-            usize::MAX,
+            max_keys,
         )
     }
 }

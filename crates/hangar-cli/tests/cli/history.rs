@@ -402,6 +402,22 @@ fn diff_forms() {
         text.contains("added: 10") && !text.contains("more"),
         "{text}"
     );
+    // And `show` of the commit that adds the 30.
+    env.ok(&["commit", "-m", "thirty"]);
+    let text = env.ok(&["show"]);
+    assert!(
+        text.contains("added: 30") && text.contains("... and 10 more"),
+        "{text}"
+    );
+    assert!(!text.contains("+ 300"), "{text}");
+    let all = env.ok(&["show", "--all"]);
+    assert!(all.contains("+ 309") && !all.contains("more"), "{all}");
+    let v = env.json(&["show"]);
+    assert_eq!(v["diff"]["counts"]["samples_added"], 30);
+    assert_eq!(
+        v["diff"]["columns"][0]["added"].as_array().map(Vec::len),
+        Some(30)
+    );
 }
 
 #[test]

@@ -234,6 +234,14 @@ fn a_diff_to_show_lists_the_first_keys_and_counts_them_all() {
     let second = co.commit("changes").unwrap();
     let (a, b) = (first.to_hex(), second.to_hex());
     for max in [0, 1, 5, 12, 100] {
+        // What a commit introduced: from its parent, and (the first) from nothing.
+        for id in [first, second] {
+            check(
+                &repo.diff_introduced(id).unwrap(),
+                &repo.diff_introduced_shown(id, max).unwrap(),
+                max,
+            );
+        }
         check(
             &repo.diff(&a, &b).unwrap(),
             &repo.diff_shown(&a, &b, max).unwrap(),
