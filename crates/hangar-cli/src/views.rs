@@ -16,7 +16,17 @@ fn end_text(e: &DiffEnd) -> String {
 }
 
 /// How many keys of each list a text diff shows before "... and N more".
-pub const SHOWN: usize = 20;
+const SHOWN: usize = 20;
+
+/// How many keys of each kind a diff must keep for its output: every one for `--json`
+/// or `--all`, else the [`SHOWN`] that text prints.
+pub fn keys_kept(json: bool, all: bool) -> usize {
+    if json || all {
+        usize::MAX
+    } else {
+        SHOWN
+    }
+}
 
 fn key_lines(
     out: &mut String,
@@ -50,7 +60,7 @@ pub fn diff_text(d: &Diff, all: bool) -> String {
         out.push_str("  no changes\n");
         return out;
     }
-    let limit = if all { usize::MAX } else { SHOWN };
+    let limit = keys_kept(false, all);
     let list = |out: &mut String, style, mark, what, keys: &[String]| {
         key_lines(
             out,

@@ -180,7 +180,7 @@ fn long_rollback_scenario(extra: Option<(&str, &str)>, in_place: bool) -> Result
         .map_err(|e| e.to_string())?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".tmp-"))
+        .filter(|n| hangar_store::fs::is_temp_name(n))
         .collect();
     if !left.is_empty() {
         return Err(format!(
@@ -193,18 +193,7 @@ fn long_rollback_scenario(extra: Option<(&str, &str)>, in_place: bool) -> Result
         drop(co);
         co = repo.checkout_writer().map_err(s)?;
     }
-    let after = fingerprint(&staged_content(&co).map_err(|e| format!("checkout after: {e}"))?);
-    if after != before {
-        return Err("the staging area is not what it was before the call".into());
-    }
-    stage_big(&co, n..n + 10).map_err(|e| format!("the same checkout after the failure: {e}"))?;
-    co.commit("after").map_err(s)?;
-    co.close().map_err(s)?;
-    let report = repo.verify().map_err(s)?;
-    if !report.is_ok() || !report.unreferenced.is_empty() {
-        return Err(format!("verify: {report}"));
-    }
-    Ok(())
+    undone_and_usable(&repo, &co, &before, || stage_big(&co, n..n + 10))
 }
 
 /// A journal write failing inside `all_or_nothing` (what `hangar import` runs in): the
@@ -231,11 +220,24 @@ fn all_or_nothing_scenario(action: &str, nth: u32) -> Result<(), String> {
         Err(e) if e.kind() != ErrorKind::Io => return Err(format!("failed with {e}, not Io")),
         Err(_) => {}
     }
-    let after = fingerprint(&staged_content(&co).map_err(|e| format!("checkout after: {e}"))?);
+    undone_and_usable(&repo, &co, &before, || stage(&co, 4))
+}
+
+/// After a failed `all_or_nothing`: the staging area is what it was before the call
+/// (`before`, its fingerprint), the checkout stages more (`more`) and commits, and the
+/// repository verifies with nothing unreferenced.
+fn undone_and_usable(
+    repo: &Repository,
+    co: &hangar_core::WriterCheckout,
+    before: &str,
+    more: impl FnOnce() -> hangar_core::Result<()>,
+) -> Result<(), String> {
+    let s = |e: hangar_core::Error| e.to_string();
+    let after = fingerprint(&staged_content(co).map_err(|e| format!("checkout after: {e}"))?);
     if after != before {
         return Err("the staging area is not what it was before the call".into());
     }
-    stage(&co, 4).map_err(|e| format!("the same checkout after the failure: {e}"))?;
+    more().map_err(|e| format!("the same checkout after the failure: {e}"))?;
     co.commit("after").map_err(s)?;
     co.close().map_err(s)?;
     let report = repo.verify().map_err(s)?;

@@ -40,11 +40,7 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     // Text without --all shows the first keys of each kind: only those are kept (a diff
     // of 10^7 added samples would otherwise hold 10^7 keys to print 20).
-    let max_keys = if ctx.json || a.all {
-        usize::MAX
-    } else {
-        views::SHOWN
-    };
+    let max_keys = views::keys_kept(ctx.json, a.all);
     let diff = match (a.staged, a.a, a.b) {
         (_, None, None) => ctx.staged_records(&repo)?.diff_staged_shown(max_keys)?,
         (true, _, _) => {

@@ -28,12 +28,8 @@ pub fn run(ctx: &mut Ctx, a: Args) -> anyhow::Result<()> {
     let repo = ctx.open()?;
     let id = repo.resolve(&a.rev)?;
     let info = repo.commit_info(&id)?;
-    // Text without --all shows the first 20 keys of each kind: only those are kept.
-    let max_keys = if ctx.json || a.all {
-        usize::MAX
-    } else {
-        views::SHOWN
-    };
+    // Text without --all shows the first keys of each kind: only those are kept.
+    let max_keys = views::keys_kept(ctx.json, a.all);
     let diff = repo.diff_introduced_shown(id, max_keys)?;
     if ctx.json {
         return Ok(output::print_json(&documents::Show {
