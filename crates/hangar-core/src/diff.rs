@@ -319,17 +319,20 @@ impl ColumnDiff {
     }
 }
 
+/// The diff of column `name` from table `a` to table `b` (nodes from `src`), listing at
+/// most `limit` keys of each kind. Keys are counted as the tables are walked, never
+/// gathered: `hangar show` of a commit adding 10^7 samples copies no record.
 fn classify(
     shared: &Shared,
-    name: &str,
-    schema: Option<SchemaChange>,
-    changes: Vec<tree::KeyChange>,
+    (name, schema): (&str, Option<SchemaChange>),
+    src: &dyn tree::NodeSource,
+    (a, b): (Option<&TreeRef>, Option<&TreeRef>),
     limit: usize,
 ) -> Result<ColumnDiff> {
     let mut d = ColumnDiff::new(name, schema);
-    for (k, a, b) in changes {
-        d.push(shared, &k, a.is_some(), b.is_some(), limit)?;
-    }
+    tree::diff_each(src, a, b, |k, va, vb| {
+        d.push(shared, k, va.is_some(), vb.is_some(), limit)
+    })?;
     Ok(d)
 }
 
@@ -345,12 +348,17 @@ impl MetadataDiff {
     }
 }
 
-fn metadata_diff(changes: Vec<tree::KeyChange>) -> MetadataDiff {
+fn metadata_diff(
+    shared: &Shared,
+    a: Option<&TreeRef>,
+    b: Option<&TreeRef>,
+) -> Result<MetadataDiff> {
     let mut m = MetadataDiff::default();
-    for (k, a, b) in changes {
-        m.push(&k, a.is_some(), b.is_some());
-    }
-    m
+    tree::diff_each(shared, a, b, |k, va, vb| {
+        m.push(k, va.is_some(), vb.is_some());
+        Ok(())
+    })?;
+    Ok(m)
 }
 
 /// How a column's schema changed from `a` to `b` (each its digest and schema, or absent).
@@ -387,20 +395,25 @@ pub(crate) fn diff_roots(
             sa.map(|x| (&x.schema_digest, &x.schema)),
             sb.map(|y| (&y.schema_digest, &y.schema)),
         );
-        let changes = tree::diff(
+        let d = classify(
             shared,
-            sa.and_then(|s| s.tree.as_ref()),
-            sb.and_then(|s| s.tree.as_ref()),
+            (name, schema),
+            shared,
+            (
+                sa.and_then(|s| s.tree.as_ref()),
+                sb.and_then(|s| s.tree.as_ref()),
+            ),
+            limit,
         )?;
-        if schema.is_some() || !changes.is_empty() {
-            columns.push(classify(shared, name, schema, changes, limit)?);
+        if !d.is_empty() {
+            columns.push(d);
         }
     }
-    let metadata = metadata_diff(tree::diff(
+    let metadata = metadata_diff(
         shared,
         a.and_then(|r| r.metadata.as_ref()),
         b.and_then(|r| r.metadata.as_ref()),
-    )?);
+    )?;
     Ok(Diff {
         from,
         to,
@@ -447,9 +460,9 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging, limit: usize) -> R
         let d = match s {
             None => classify(
                 shared,
-                name,
-                schema,
-                tree::diff(shared, head_tree.as_ref(), None)?,
+                (name, schema),
+                shared,
+                (head_tree.as_ref(), None),
                 limit,
             )?,
             // The staged column is its base table plus the overlay. When the base is the
@@ -473,9 +486,9 @@ pub(crate) fn diff_staged(shared: &Shared, staging: &Staging, limit: usize) -> R
                 let mem = MemTree::new(shared, objects);
                 classify(
                     shared,
-                    name,
-                    schema,
-                    tree::diff(&mem, head_tree.as_ref(), staged.as_ref())?,
+                    (name, schema),
+                    &mem,
+                    (head_tree.as_ref(), staged.as_ref()),
                     limit,
                 )?
             }
@@ -531,6 +544,13 @@ impl tree::NodeSource for MemTree<'_> {
         match self.nodes.get(d) {
             Some(n) => Ok(n.clone()),
             None => self.shared.node(d),
+        }
+    }
+
+    fn node_once(&self, d: &Digest) -> Result<std::sync::Arc<tree::Node>> {
+        match self.nodes.get(d) {
+            Some(n) => Ok(n.clone()),
+            None => self.shared.node_once(d),
         }
     }
 }

@@ -219,6 +219,13 @@ impl NodeSource for Shared {
         cache.nodes.insert(*d, node.clone());
         Ok(node)
     }
+
+    fn node_once(&self, d: &Digest) -> Result<Arc<Node>> {
+        if let Some(n) = self.cache.lock().map_err(|_| poisoned())?.nodes.get(d) {
+            return Ok(n.clone());
+        }
+        Ok(Arc::new(self.node_uncached(d)?))
+    }
 }
 
 pub(crate) fn poisoned() -> Error {

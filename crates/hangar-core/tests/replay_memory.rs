@@ -6,27 +6,17 @@
 
 mod memory;
 
-use hangar_core::{DType, NdArraySpec, Repository, TensorRef, Value};
-use memory::{rss_anon_kib, stage, value};
+use hangar_core::{TensorRef, Value};
+use memory::{rss_anon_kib, staged_column, value};
 
 #[test]
 fn a_reopened_writer_keeps_the_staged_records_in_its_journal_map() {
-    if rss_anon_kib().is_none() {
-        eprintln!("skipped: no /proc/self/status RssAnon on this system");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();
     // 400,000 values of u8[64], each inline in its 65-byte record: 26 MB of records.
     let n = 400_000u64;
-    {
-        let co = repo.checkout_writer().unwrap();
-        let c = co
-            .add_ndarray_column("x", NdArraySpec::with_shape(DType::U8, &[64]))
-            .unwrap();
-        stage(&c, 0..n);
-        co.close().unwrap();
-    }
+    let Some((dir, repo, co)) = staged_column(n) else {
+        return;
+    };
+    co.close().unwrap();
     let journal = dir.path().join(".hangar/staging/journal");
     assert!(std::fs::metadata(&journal).unwrap().len() > 26_000_000);
 

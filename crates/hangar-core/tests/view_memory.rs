@@ -10,8 +10,8 @@
 
 mod memory;
 
-use hangar_core::{DType, Error, NdArraySpec, Repository, Status, TensorRef, Value};
-use memory::{rss_anon_kib, stage, value};
+use hangar_core::{Error, Status, TensorRef, Value};
+use memory::{rss_anon_kib, stage, staged_column, value};
 
 fn tensor_bytes(v: Value) -> Vec<u8> {
     match v {
@@ -27,19 +27,12 @@ fn inode(path: &std::path::Path) -> u64 {
 
 #[test]
 fn a_view_beside_the_writer_maps_a_long_journal_and_survives_its_roll_back() {
-    if rss_anon_kib().is_none() {
-        eprintln!("skipped: no /proc/self/status RssAnon on this system");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();
     // 600,000 values of u8[64], each inline in its 65-byte record: 39 MB of records.
     let n = 600_000u64;
-    let co = repo.checkout_writer().unwrap();
-    let c = co
-        .add_ndarray_column("x", NdArraySpec::with_shape(DType::U8, &[64]))
-        .unwrap();
-    stage(&c, 0..n);
+    let Some((dir, repo, co)) = staged_column(n) else {
+        return;
+    };
+    let c = co.column("x").unwrap();
     let journal = dir.path().join(".hangar/staging/journal");
     let long = std::fs::metadata(&journal).unwrap().len();
     assert!(long > 32 << 20, "the journal holds {long} bytes");

@@ -54,10 +54,15 @@ impl DiffSide {
         }
     }
 
-    /// Replaces the subtree on top by its children (or its entries).
+    /// Replaces the subtree on top by its children (or its entries). A leaf is read
+    /// once ([`NodeSource::node_once`]); internal nodes go through the cache.
     fn open_top(&mut self, src: &dyn NodeSource) -> Result<()> {
         if let Some(Pending::Subtree(d, level)) = self.stack.pop() {
-            let node = child_at_level(src, &d, level)?;
+            let node = if level == 0 {
+                check_level(&d, src.node_once(&d)?, 0)?
+            } else {
+                child_at_level(src, &d, level)?
+            };
             DiffSide::push_node(&mut self.stack, node);
         }
         Ok(())
@@ -91,12 +96,28 @@ pub fn diff(
     a: Option<&TreeRef>,
     b: Option<&TreeRef>,
 ) -> Result<Vec<KeyChange>> {
+    let mut out = Vec::new();
+    diff_each(src, a, b, |k, va, vb| {
+        out.push((k.to_vec(), va.map(<[u8]>::to_vec), vb.map(<[u8]>::to_vec)));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`diff`] without the list: calls `f(key, value in a, value in b)` for each
+/// difference, in key order, borrowing from the nodes read. A caller that only counts
+/// (`hangar show` of a commit that adds 10^7 samples) copies nothing.
+pub fn diff_each(
+    src: &dyn NodeSource,
+    a: Option<&TreeRef>,
+    b: Option<&TreeRef>,
+    mut f: impl FnMut(&[u8], Option<&[u8]>, Option<&[u8]>) -> Result<()>,
+) -> Result<()> {
     if a.map(|t| t.root) == b.map(|t| t.root) {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let mut sa = DiffSide::new(src, a)?;
     let mut sb = DiffSide::new(src, b)?;
-    let mut out = Vec::new();
     loop {
         sa.settle();
         sb.settle();
@@ -127,31 +148,31 @@ pub fn diff(
         }
         // Both tops are entries or nothing.
         match (sa.stack.is_empty(), sb.stack.is_empty()) {
-            (true, true) => return Ok(out),
+            (true, true) => return Ok(()),
             (false, true) => {
                 let (k, v) = sa.entry();
-                out.push((k.to_vec(), Some(v.to_vec()), None));
+                f(k, Some(v), None)?;
                 sa.advance();
             }
             (true, false) => {
                 let (k, v) = sb.entry();
-                out.push((k.to_vec(), None, Some(v.to_vec())));
+                f(k, None, Some(v))?;
                 sb.advance();
             }
             (false, false) => {
                 let ((ka, va), (kb, vb)) = (sa.entry(), sb.entry());
                 match ka.cmp(kb) {
                     std::cmp::Ordering::Less => {
-                        out.push((ka.to_vec(), Some(va.to_vec()), None));
+                        f(ka, Some(va), None)?;
                         sa.advance();
                     }
                     std::cmp::Ordering::Greater => {
-                        out.push((kb.to_vec(), None, Some(vb.to_vec())));
+                        f(kb, None, Some(vb))?;
                         sb.advance();
                     }
                     std::cmp::Ordering::Equal => {
                         if va != vb {
-                            out.push((ka.to_vec(), Some(va.to_vec()), Some(vb.to_vec())));
+                            f(ka, Some(va), Some(vb))?;
                         }
                         sa.advance();
                         sb.advance();

@@ -191,6 +191,13 @@ impl Node {
 pub trait NodeSource {
     /// The decoded node `digest`; `Corrupt` if missing or malformed.
     fn node(&self, digest: &Digest) -> Result<Arc<Node>>;
+
+    /// [`NodeSource::node`] for a walk that reads the node once (the leaves of a diff):
+    /// taken from the cache if there, else read without filling it, so that a diff over
+    /// 10^7 records neither holds their leaves nor evicts what random reads keep hot.
+    fn node_once(&self, digest: &Digest) -> Result<Arc<Node>> {
+        self.node(digest)
+    }
 }
 
 fn corrupt_tree(digest: &Digest, detail: &str) -> Error {
@@ -203,7 +210,11 @@ fn corrupt_tree(digest: &Digest, detail: &str) -> Error {
 /// Reads the node `digest` that must sit at `level` (one below its parent's); any other
 /// level means a damaged or forged tree.
 fn child_at_level(src: &dyn NodeSource, digest: &Digest, level: u8) -> Result<Arc<Node>> {
-    let n = src.node(digest)?;
+    check_level(digest, src.node(digest)?, level)
+}
+
+/// `node` (digest `digest`) if it sits at `level`; `Corrupt` if not.
+fn check_level(digest: &Digest, n: Arc<Node>, level: u8) -> Result<Arc<Node>> {
     if n.level() != level {
         return Err(corrupt_tree(
             digest,
@@ -381,5 +392,5 @@ mod iter;
 mod tests;
 
 pub use build::{build, update};
-pub use diff::{diff, KeyChange};
+pub use diff::{diff, diff_each, KeyChange};
 pub use iter::TreeIter;

@@ -1,7 +1,7 @@
 //! What the memory tests (each a binary of its own) share: the process's anonymous
 //! memory, and a large staged import of u8[64] values.
 
-use hangar_core::{TensorRef, WriterColumn};
+use hangar_core::{DType, NdArraySpec, Repository, TensorRef, WriterCheckout, WriterColumn};
 
 /// The process's resident anonymous memory in KiB (`RssAnon` of /proc/self/status).
 pub fn rss_anon_kib() -> Option<u64> {
@@ -27,4 +27,22 @@ pub fn stage(c: &WriterColumn, keys: std::ops::Range<u64>) {
         )
         .unwrap();
     }
+}
+
+/// A new repository whose writer checkout has column `x` (u8[64]) holding `value(i)`
+/// staged under every `i` in `0..n`; `None`, with a note that the test is skipped, where
+/// /proc/self/status has no `RssAnon` to measure.
+pub fn staged_column(n: u64) -> Option<(tempfile::TempDir, Repository, WriterCheckout)> {
+    if rss_anon_kib().is_none() {
+        eprintln!("skipped: no /proc/self/status RssAnon on this system");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path(), "Tester", "tester@example.com", false).unwrap();
+    let co = repo.checkout_writer().unwrap();
+    let c = co
+        .add_ndarray_column("x", NdArraySpec::with_shape(DType::U8, &[64]))
+        .unwrap();
+    stage(&c, 0..n);
+    Some((dir, repo, co))
 }
