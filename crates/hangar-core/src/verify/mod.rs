@@ -157,10 +157,10 @@ struct Walk {
 }
 
 /// The distinct values kept in records, for the report's counts (they are checked by
-/// decoding their records, whose nodes' digests cover their bytes). Told apart by the
-/// first 64 bits of their digests: 8 bytes a value, where the whole digest and its
-/// count took 40 (10^7 of them: a chance of ~3 in 10^6 that two share a prefix and
-/// the count is one short).
+/// decoding their records, whose nodes' digests cover their bytes). Told apart by
+/// their 64-bit fingerprints (`ValueHeader::fingerprint`, not BLAKE3: nothing here is
+/// checked against them): 8 bytes a value, and a chance of ~3 in 10^6 at 10^7 values
+/// that two share one and the count is one short.
 #[derive(Default)]
 struct Inline {
     seen: std::collections::HashSet<u64, std::hash::BuildHasherDefault<hangar_store::DigestHasher>>,
@@ -168,43 +168,10 @@ struct Inline {
 }
 
 impl Inline {
-    fn add(&mut self, digest: &Digest, len: usize) {
-        if self.seen.insert(digest.prefix()) {
-            self.bytes += len as u64;
+    fn add(&mut self, header: &OwnedHeader, value: &[u8]) {
+        if self.seen.insert(header.as_header().fingerprint(value)) {
+            self.bytes += value.len() as u64;
         }
-    }
-}
-
-/// Values kept in their records (of one column, fixed-shape), waiting to be hashed
-/// side by side: their bytes end to end and where each ends.
-#[derive(Default)]
-struct InlineBatch {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl InlineBatch {
-    fn push(&mut self, value: &[u8]) {
-        self.bytes.extend_from_slice(value);
-        self.ends.push(self.bytes.len());
-    }
-
-    /// Hashes the values held (as values of `header`) into `out`, and empties.
-    fn hash_into(&mut self, header: &OwnedHeader, out: &mut Inline) {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        let values: Vec<&[u8]> = starts
-            .zip(&self.ends)
-            .map(|(a, &b)| &self.bytes[a..b])
-            .collect();
-        let mut digests = Vec::with_capacity(values.len());
-        header
-            .as_header()
-            .digest_many(values.iter().copied(), &mut digests);
-        for (d, v) in digests.iter().zip(&values) {
-            out.add(d, v.len());
-        }
-        self.bytes.clear();
-        self.ends.clear();
     }
 }
 
@@ -444,7 +411,6 @@ fn check_commit(
         });
         let mut col_header: Option<Arc<OwnedHeader>> = None;
         let mut col_header_id: Option<u32> = None;
-        let mut inline_batch = InlineBatch::default();
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
             count += 1;
@@ -480,15 +446,12 @@ fn check_commit(
             // covered by the node's object digest.
             if let Held::Inline(b) = &rec.held {
                 if rec.shape.is_none() {
-                    // Hashed a batch at a time (`digest_many`), with the column's header.
+                    // A fixed-shape column's values share one header.
                     let header =
                         col_header.get_or_insert_with(|| Arc::new(header_of(&schema, &rec)));
-                    inline_batch.push(b);
-                    if inline_batch.ends.len() == hangar_store::HASH_PIECE {
-                        inline_batch.hash_into(header, &mut walk.inline);
-                    }
+                    walk.inline.add(header, b);
                 } else {
-                    walk.inline.add(&rec.value_digest(&schema), b.len());
+                    walk.inline.add(&header_of(&schema, &rec), b);
                 }
                 continue;
             }
@@ -507,9 +470,6 @@ fn check_commit(
                 },
                 Some(_) => values.header_id(header_of(&schema, &rec)),
             })?;
-        }
-        if let Some(header) = &col_header {
-            inline_batch.hash_into(header, &mut walk.inline);
         }
         if count != t.count || samples != col.samples {
             return Err(Error::corrupt(
