@@ -204,10 +204,23 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Node `d` if the node cache holds it.
+    fn cached_node(&self, d: &Digest) -> Result<Option<Arc<Node>>> {
+        Ok(self
+            .cache
+            .lock()
+            .map_err(|_| poisoned())?
+            .nodes
+            .get(d)
+            .cloned())
+    }
+}
+
 impl NodeSource for Shared {
     fn node(&self, d: &Digest) -> Result<Arc<Node>> {
-        if let Some(n) = self.cache.lock().map_err(|_| poisoned())?.nodes.get(d) {
-            return Ok(n.clone());
+        if let Some(n) = self.cached_node(d)? {
+            return Ok(n);
         }
         let node = Arc::new(self.node_uncached(d)?);
         let mut cache = self.cache.lock().map_err(|_| poisoned())?;
@@ -221,10 +234,10 @@ impl NodeSource for Shared {
     }
 
     fn node_once(&self, d: &Digest) -> Result<Arc<Node>> {
-        if let Some(n) = self.cache.lock().map_err(|_| poisoned())?.nodes.get(d) {
-            return Ok(n.clone());
+        match self.cached_node(d)? {
+            Some(n) => Ok(n),
+            None => Ok(Arc::new(self.node_uncached(d)?)),
         }
-        Ok(Arc::new(self.node_uncached(d)?))
     }
 }
 

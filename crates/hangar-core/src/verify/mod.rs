@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use hangar_store::{Digest, DigestMap, DigestSet, ValueHeader};
 
@@ -409,7 +408,7 @@ fn check_commit(
             schema: col.schema,
             tree: t,
         });
-        let mut col_header: Option<Arc<OwnedHeader>> = None;
+        let mut col_header: Option<OwnedHeader> = None;
         let mut col_header_id: Option<u32> = None;
         for item in TreeIter::new(shared, Some(&t)) {
             let (k, raw) = item?;
@@ -447,8 +446,7 @@ fn check_commit(
             if let Held::Inline(b) = &rec.held {
                 if rec.shape.is_none() {
                     // A fixed-shape column's values share one header.
-                    let header =
-                        col_header.get_or_insert_with(|| Arc::new(header_of(&schema, &rec)));
+                    let header = col_header.get_or_insert_with(|| header_of(&schema, &rec));
                     walk.inline.add(header, b);
                 } else {
                     walk.inline.add(&header_of(&schema, &rec), b);
